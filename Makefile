@@ -1,0 +1,172 @@
+# shmkit - one non-recursive GNU Makefile, no configure step (STYLE B9).
+#
+#   make                 library (.so + .a), CLI, examples, tests, benches
+#   make test            install missing Debian packages, build, run tests
+#   make test SAN=address,undefined   (build/asan)   make test SAN=thread
+#   make demo            run the demo (processes exchanging data)
+#   make bench           run the benchmarks (figures beside baselines)
+#   make install PREFIX=/usr/local    header, libs, CLI, shmkit.pc
+#   make check-exports check-headers
+#   WERROR=1 turns warnings into errors (CI).  CC=clang works too.
+
+SHELL := /bin/bash
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+CXX ?= g++
+PREFIX ?= /usr/local
+SAN ?=
+
+VERSION := $(shell sed -n 's/^\#define SHK_VERSION_STRING "\(.*\)"/\1/p' include/shmkit.h)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+ifeq ($(SAN),)
+VARIANT ?= release
+SANFLAGS :=
+else ifeq ($(SAN),thread)
+VARIANT ?= tsan
+SANFLAGS := -fsanitize=thread
+else
+VARIANT ?= asan
+SANFLAGS := -fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+B := build/$(VARIANT)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wvla -Wformat=2 -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+OPT ?= -O2 -g
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Iinclude \
+	-MMD -MP $(CFLAGS)
+LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
+LIBS := -lpthread
+
+LIB_SRC := $(sort $(wildcard src/*.c))
+LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+TLIB_OBJ := $(LIB_SRC:src/%.c=$(B)/tobj/%.o)
+CLI_SRC := $(sort $(wildcard tools/shmkit/*.c))
+CLI_OBJ := $(CLI_SRC:tools/shmkit/%.c=$(B)/cli/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+EX_SRC := $(sort $(wildcard examples/*.c))
+EX_BIN := $(EX_SRC:examples/%.c=$(B)/examples/%)
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+
+SONAME := libshmkit.so.$(MAJOR)
+SO := $(B)/lib/libshmkit.so.$(VERSION)
+AR_LIB := $(B)/lib/libshmkit.a
+TAR_LIB := $(B)/lib/libshmkit_test.a
+CLI := $(B)/shmkit
+
+.PHONY: all lib test demo bench install uninstall deps check-exports \
+	check-headers clean examples tests benches
+.DEFAULT_GOAL := all
+
+all: lib $(if $(CLI_SRC),$(CLI)) examples tests benches
+lib: $(SO) $(AR_LIB)
+examples: $(EX_BIN)
+tests: $(TEST_BIN)
+benches: $(BENCH_BIN)
+
+$(B)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DSHK_BUILDING_LIBRARY -c $< -o $@
+
+# Test objects: the same sources with crash points compiled in.
+$(B)/tobj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DSHK_BUILDING_LIBRARY -DSHK_TEST_HOOKS -c $< -o $@
+
+$(SO): $(LIB_OBJ) src/shmkit.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/shmkit.map \
+		-Wl,-z,defs $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(LIBS)
+	ln -sf libshmkit.so.$(VERSION) $(B)/lib/$(SONAME)
+	ln -sf $(SONAME) $(B)/lib/libshmkit.so
+
+$(AR_LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(TAR_LIB): $(TLIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/cli/%.o: tools/shmkit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(CLI): $(CLI_OBJ) $(AR_LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(AR_LIB) $(LIBS)
+
+$(B)/tests/%: tests/%.c tests/harness.h $(TAR_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Isrc -DSHK_TEST_HOOKS -o $@ $< $(TAR_LIB) $(LIBS)
+
+$(B)/examples/%: examples/%.c $(AR_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(AR_LIB) $(LIBS)
+
+$(B)/bench/%: bench/%.c $(wildcard bench/*.h) $(AR_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(AR_LIB) $(LIBS)
+
+-include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# Debian packages the build and tests need; installed only when missing.
+DEPS := build-essential clang libclang-rt-14-dev python3-numpy python3-pytest
+deps:
+	@missing=""; for p in $(DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "deps: missing:$$missing"; \
+		echo "deps: run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \
+	echo "deps: installing$$missing"; \
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+
+test: deps
+	$(MAKE) all
+	tests/run.sh $(B)
+
+demo: all
+	$(B)/examples/demo
+
+bench: all
+	bench/run.sh $(B)
+
+check-exports: $(SO)
+	@nm -D --defined-only $(SO) | awk '$$2=="T"{print $$3}' | sed 's/@.*//' | sort -u > $(B)/exports.txt
+	@grep -oE '^SHK_API[^(]*\(' include/shmkit.h | sed 's/(//; s/.*[ *]//' | sort -u > $(B)/declared.txt
+	@if ! diff -u $(B)/declared.txt $(B)/exports.txt; then \
+		echo "check-exports: header and exported symbols differ"; exit 1; fi
+	@echo "check-exports: $$(wc -l < $(B)/exports.txt) symbols match the header"
+
+check-headers:
+	@mkdir -p $(B)
+	@printf '#include <shmkit.h>\nint main(void){return shk_version() < 0;}\n' > $(B)/hdr.c
+	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only $(B)/hdr.c
+	$(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror -Iinclude -fsyntax-only $(B)/hdr.c
+	@echo "check-headers: shmkit.h compiles alone as C11 and C++11"
+
+shmkit.pc: shmkit.pc.in include/shmkit.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+install: lib $(CLI) shmkit.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/shmkit.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libshmkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libshmkit.so
+	install -m 644 $(AR_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 shmkit.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build shmkit.pc

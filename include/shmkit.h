@@ -1,0 +1,454 @@
+/*
+ * shmkit.h - the public contract of shmkit.
+ *
+ * Nothing outside this header is supported: tools, bindings, examples and
+ * benchmarks use only what is declared here.  Every function returns an int
+ * that is >= 0 on success (0 or a count) and a negative SHK_E* code on
+ * failure, unless stated otherwise.  errno is never part of the contract.
+ *
+ * Fork policy: handles (shk_seg, shk_ring, ...) belong to the process that
+ * opened them.  A child created by fork() must not use its parent's handles;
+ * it opens its own.  Memory inside a segment is shared; handles are not.
+ *
+ * Timeouts: every blocking call takes one int64_t timeout_ns: SHK_FOREVER
+ * (-1) waits forever, 0 only tries, a positive value is a relative timeout in
+ * nanoseconds measured on CLOCK_MONOTONIC.  Expiry returns SHK_ETIMEDOUT (or
+ * SHK_EAGAIN for a try that could not proceed).
+ */
+#ifndef SHMKIT_H
+#define SHMKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHK_VERSION_MAJOR 0
+#define SHK_VERSION_MINOR 1
+#define SHK_VERSION_PATCH 0
+#define SHK_VERSION_STRING "0.1.0"
+
+#if defined(SHK_BUILDING_LIBRARY)
+#define SHK_API __attribute__((visibility("default")))
+#else
+#define SHK_API
+#endif
+
+/*
+ * shk_version returns the library's version as
+ * major * 10000 + minor * 100 + patch, so a program can check at run time
+ * that the library it loaded is the one it was compiled against.
+ */
+SHK_API int shk_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * SHK_ERRNO_MAP lists every error code: X(name, value, message).  Where a
+ * POSIX errno fits, SHK_Exxx == -Exxx (Linux values); shmkit's own codes are
+ * <= -1000.  The same list generates shk_strerror(), shk_errname(),
+ * docs/errors.md and the Python exception map.
+ */
+#define SHK_ERRNO_MAP(X)                                                      \
+	X(EPERM, -1, "operation not permitted")                               \
+	X(ENOENT, -2, "no such segment or object")                            \
+	X(ESRCH, -3, "no such process")                                       \
+	X(EINTR, -4, "interrupted")                                           \
+	X(EIO, -5, "input/output error")                                      \
+	X(EBADF, -9, "bad file descriptor")                                   \
+	X(EAGAIN, -11, "resource temporarily unavailable (try again)")        \
+	X(ENOMEM, -12, "out of memory in the segment or process")             \
+	X(EACCES, -13, "permission denied")                                   \
+	X(EBUSY, -16, "resource busy")                                        \
+	X(EEXIST, -17, "already exists")                                      \
+	X(EINVAL, -22, "invalid argument")                                    \
+	X(ENOSPC, -28, "no space left on device")                             \
+	X(EPIPE, -32, "peer closed")                                          \
+	X(ERANGE, -34, "value out of range")                                  \
+	X(EDEADLK, -35, "deadlock would occur")                               \
+	X(ENAMETOOLONG, -36, "name too long")                                 \
+	X(ENOSYS, -38, "function not supported on this system")               \
+	X(EMSGSIZE, -90, "message too long")                                  \
+	X(ENOTSUP, -95, "operation not supported")                            \
+	X(ETIMEDOUT, -110, "timed out")                                       \
+	X(ECANCELED, -125, "operation canceled")                              \
+	X(EOWNERDEAD, -130, "previous owner died; state may be inconsistent") \
+	X(ENOTRECOVERABLE, -131, "state not recoverable")                     \
+	X(EBADSEG, -1000, "not a shmkit segment or segment damaged")          \
+	X(EVERSION, -1001, "unsupported segment format version")              \
+	X(ECORRUPT, -1002, "corrupted data in shared memory")                 \
+	X(ETYPE, -1003, "object kind, type or element size mismatch")         \
+	X(EPEERDEAD, -1004, "peer process died")                              \
+	X(ETRUNC, -1005, "segment truncated")                                 \
+	X(ECHECKSUM, -1006, "segment header checksum mismatch")
+
+enum shk_error {
+#define SHK__ERR_ENUM(name, value, msg) SHK_##name = (value),
+	SHK_ERRNO_MAP(SHK__ERR_ENUM)
+#undef SHK__ERR_ENUM
+	SHK_OK = 0
+};
+
+/*
+ * shk_strerror returns a static, constant, human-readable message for an
+ * error code (thread-safe; never NULL).  Unknown codes give "unknown error".
+ */
+SHK_API const char *shk_strerror(int code);
+
+/*
+ * shk_errname returns the code's symbolic name ("SHK_ETYPE"), or
+ * "SHK_UNKNOWN".  Static and thread-safe.
+ */
+SHK_API const char *shk_errname(int code);
+
+/* Blocking calls: wait forever, or only try. */
+#define SHK_FOREVER ((int64_t)-1)
+#define SHK_TRY ((int64_t)0)
+
+/* ------------------------------------------------------------------ */
+/* Segments                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct shk_seg shk_seg;
+
+/* Backends: where the segment's memory comes from. */
+enum shk_backend {
+	SHK_BACKEND_POSIX = 0, /* shm_open(name), the default */
+	SHK_BACKEND_SYSV = 1,  /* shmget(key); key from the name or given */
+	SHK_BACKEND_FILE = 2,  /* mmap of a file at path `name` */
+	SHK_BACKEND_MEMFD = 3  /* memfd_create; shared by passing the fd */
+};
+
+/* Open flags, as open(2). */
+#define SHK_CREATE 0x1u /* create if missing (create-or-open) */
+#define SHK_EXCL 0x2u   /* with SHK_CREATE: fail with SHK_EEXIST if present */
+#define SHK_RDONLY 0x4u /* map read-only, do not attach (inspection) */
+
+/*
+ * shk_seg_opts configures shk_seg_open.  Initialise with
+ * SHK_SEG_OPTS_INIT; zero fields mean the default.
+ *   size        sizeof(shk_seg_opts) (0 is SHK_EINVAL: uninitialised)
+ *   mode        permission bits on create (default 0600)
+ *   backend     enum shk_backend (default SHK_BACKEND_POSIX)
+ *   len         total size in bytes on create (default 4 MiB; at least
+ *               SHK_SEG_MIN_LEN, at most SHK_SEG_MAX_LEN)
+ *   max_objects registry entries on create (default 256; power of two,
+ *               rounded up)
+ *   open_timeout_ns  how long an opener waits for a concurrent creator to
+ *               finish initialising (default 1 s)
+ *   sysv_key    SysV backend: the IPC key; 0 derives it from the name
+ */
+typedef struct shk_seg_opts {
+	uint32_t size;
+	uint32_t mode;
+	uint32_t backend;
+	uint32_t max_objects;
+	uint64_t len;
+	int64_t open_timeout_ns;
+	int32_t sysv_key;
+	uint32_t reserved;
+} shk_seg_opts;
+
+#define SHK_SEG_OPTS_INIT { .size = sizeof(shk_seg_opts) }
+#define SHK_SEG_MIN_LEN ((uint64_t)64 << 10)
+#define SHK_SEG_MAX_LEN ((uint64_t)1 << 40)
+#define SHK_NAME_MAX 63 /* longest segment or object name, in bytes */
+
+/*
+ * shk_seg_open opens the segment `name`, creating it when flags has
+ * SHK_CREATE.  Names of POSIX and SysV segments are POSIX shm style: an
+ * optional leading '/', then 1..SHK_NAME_MAX characters from [A-Za-z0-9._-]
+ * with no further '/'.  The file backend takes a path; the memfd backend
+ * takes a label and always creates (open another process's memfd with
+ * shk_seg_open_fd).
+ *
+ * Creation is atomic: racing create-or-open calls end with exactly one
+ * creator; the others wait (up to open_timeout_ns) until it has published
+ * the segment READY, then open it.  Creating never re-initialises a segment
+ * that exists.  Opening validates the header (magic, version, checksum,
+ * sizes, every region in bounds) before use.  Each open registers the
+ * process (pid and start time) in the segment's attach table.
+ *
+ * Returns 0 and *out, or: SHK_EINVAL (bad name, flags or opts),
+ * SHK_ENAMETOOLONG, SHK_ENOENT (missing), SHK_EEXIST (SHK_EXCL and present),
+ * SHK_EACCES, SHK_ENOSPC (no room to back the memory), SHK_EBADSEG (foreign
+ * or never-initialised), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
+ * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising), SHK_EBUSY
+ * (attach table full), SHK_ENOMEM.  On failure *out is NULL.
+ * Thread-safe; blocks at most open_timeout_ns.
+ */
+SHK_API int shk_seg_open(const char *name, unsigned flags,
+			 const shk_seg_opts *opts, shk_seg **out);
+
+/*
+ * shk_seg_open_fd opens a segment from a file descriptor (a memfd received
+ * over a Unix socket or inherited).  The descriptor is duplicated; the
+ * caller keeps its own.  Codes as shk_seg_open.
+ */
+SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
+			    shk_seg **out);
+
+/*
+ * shk_seg_close detaches from the segment, unmaps it and frees the handle.
+ * Every object handle opened from it must be closed first.  NULL is a no-op.
+ */
+SHK_API void shk_seg_close(shk_seg *seg);
+
+/*
+ * shk_seg_unlink removes the name of a segment (POSIX, SysV, file).  Mapped
+ * processes keep their mapping until they close.  opts selects the backend
+ * (NULL: POSIX).  Returns 0, SHK_ENOENT, SHK_EACCES or SHK_EINVAL.
+ */
+SHK_API int shk_seg_unlink(const char *name, const shk_seg_opts *opts);
+
+/*
+ * shk_seg_fd returns the segment's file descriptor (POSIX, file, memfd)
+ * owned by the handle, or SHK_ENOTSUP for SysV.
+ */
+SHK_API int shk_seg_fd(shk_seg *seg);
+
+/* shk_seg_base returns the address where this process mapped the segment. */
+SHK_API void *shk_seg_base(shk_seg *seg);
+
+/*
+ * shk_seg_stats is filled by shk_seg_info.  Fixed-width fields only.
+ */
+typedef struct shk_seg_stats {
+	uint32_t size;     /* sizeof, set by the caller */
+	uint32_t version;  /* format version */
+	uint32_t backend;  /* enum shk_backend */
+	uint32_t mode;
+	uint64_t len;      /* total bytes */
+	uint64_t created_ns;   /* CLOCK_REALTIME at creation */
+	uint32_t creator_pid;
+	uint32_t creator_uid;
+	uint32_t nobjects;     /* live registry entries */
+	uint32_t max_objects;
+	uint32_t attached;     /* attach records in use */
+	uint32_t attached_alive; /* ... whose process is alive */
+	uint64_t heap_len;     /* bytes managed by the heap */
+	uint64_t heap_used;    /* bytes handed out */
+	uint64_t heap_free;
+	uint64_t heap_high_water;
+	char name[64];
+} shk_seg_stats;
+
+/*
+ * shk_seg_info fills *st (whose size field the caller sets) with the
+ * segment's header, attach and heap figures.  Works on SHK_RDONLY handles.
+ * Returns 0, SHK_EINVAL or SHK_ECORRUPT.
+ */
+SHK_API int shk_seg_info(shk_seg *seg, shk_seg_stats *st);
+
+/*
+ * shk_seg_check validates the whole segment: header, attach table,
+ * registry entries, heap structure and each object's own consistency
+ * check.  Returns 0, or the first problem's code (SHK_ECORRUPT, ...).
+ * Read-only; safe on SHK_RDONLY handles.
+ */
+SHK_API int shk_seg_check(shk_seg *seg);
+
+/*
+ * shk_attach_info describes one attach record (for tools).
+ */
+typedef struct shk_attach_info {
+	uint32_t size;
+	uint32_t slot;
+	uint32_t pid;
+	uint32_t alive;     /* 1 if the process still runs */
+	uint64_t start_ticks; /* /proc/PID/stat field 22 */
+	uint32_t generation;
+	uint32_t reserved;
+} shk_attach_info;
+
+/*
+ * shk_seg_attached iterates the attach table: set *cursor to 0, call until
+ * it returns 0 (end); each call returning 1 fills *info.
+ */
+SHK_API int shk_seg_attached(shk_seg *seg, uint32_t *cursor,
+			     shk_attach_info *info);
+
+/* ------------------------------------------------------------------ */
+/* Heap: offsets travel between processes, pointers do not             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * shk_alloc allocates len bytes (1 .. segment size) from the segment's
+ * shared heap and stores the block's offset from the segment base in *off.
+ * Blocks are 16-byte aligned (64-byte from 1 KiB up).  Any process attached
+ * to the segment may free the block.  Returns 0, SHK_EINVAL, SHK_ENOMEM
+ * (the segment stays consistent), SHK_ECORRUPT.  Thread- and process-safe;
+ * small sizes are lock-free, large ones take the heap's robust lock.
+ */
+SHK_API int shk_alloc(shk_seg *seg, size_t len, uint64_t *off);
+
+/*
+ * shk_free returns the block at off to the heap.  A double free, an offset
+ * that is not the start of a live block, or one outside the heap returns
+ * SHK_EINVAL and changes nothing.
+ */
+SHK_API int shk_free(shk_seg *seg, uint64_t off);
+
+/*
+ * shk_ptr turns an offset into a pointer in this process, or NULL when off
+ * is not inside the segment.  shk_off is the inverse (0 when ptr is not in
+ * the segment; offset 0 is the header and never a valid block).
+ */
+SHK_API void *shk_ptr(shk_seg *seg, uint64_t off);
+SHK_API uint64_t shk_off(shk_seg *seg, const void *ptr);
+
+#define SHK_HEAP_NCLASSES 64
+typedef struct shk_heap_stats {
+	uint32_t size;
+	uint32_t nclasses;
+	uint64_t heap_len;
+	uint64_t used;        /* bytes in live blocks (block sizes) */
+	uint64_t free;        /* bytes available */
+	uint64_t high_water;  /* maximum of used */
+	uint64_t nallocs;     /* live blocks */
+	uint64_t class_size[SHK_HEAP_NCLASSES];
+	uint64_t class_used[SHK_HEAP_NCLASSES]; /* live blocks per class */
+} shk_heap_stats;
+
+/* shk_heap_info fills *st (caller sets st->size).  Returns 0 or a code. */
+SHK_API int shk_heap_info(shk_seg *seg, shk_heap_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Registry: named, typed objects                                      */
+/* ------------------------------------------------------------------ */
+
+enum shk_kind {
+	SHK_KIND_NONE = 0,
+	SHK_KIND_BLOB = 1,   /* raw bytes: elem_len * cap */
+	SHK_KIND_ARRAY = 2,
+	SHK_KIND_RING = 3,
+	SHK_KIND_QUEUE = 4,
+	SHK_KIND_STACK = 5,
+	SHK_KIND_BCAST = 6,
+	SHK_KIND_MAP = 7,
+	SHK_KIND_POOL = 8,
+	SHK_KIND_MUTEX = 16,
+	SHK_KIND_RWLOCK = 17,
+	SHK_KIND_SEM = 18,
+	SHK_KIND_BARRIER = 19,
+	SHK_KIND_LATCH = 20,
+	SHK_KIND_EVENT = 21,
+	SHK_KIND_COND = 22,
+	SHK_KIND_ONCE = 23,
+	SHK_KIND_CHAN = 32,
+	SHK_KIND_MAX = 63
+};
+
+/* shk_kind_name returns "ring", "queue", ... or "unknown". */
+SHK_API const char *shk_kind_name(uint32_t kind);
+
+/*
+ * shk_obj_desc describes an object to create, or what an opener expects.
+ *   kind      enum shk_kind (required)
+ *   type_id   the user's 64-bit type tag; must match on open
+ *   elem_len  element size in bytes; on open 0 accepts the stored value
+ *   align     element alignment (0: natural, up to 64)
+ *   cap       capacity in elements; on open 0 accepts the stored value
+ */
+typedef struct shk_obj_desc {
+	uint32_t size;
+	uint32_t kind;
+	uint64_t type_id;
+	uint64_t elem_len;
+	uint64_t align;
+	uint64_t cap;
+} shk_obj_desc;
+
+#define SHK_OBJ_DESC_INIT { .size = sizeof(shk_obj_desc) }
+
+/* shk_obj_info describes an existing object (registry entry). */
+typedef struct shk_obj_info {
+	uint32_t size;
+	uint32_t kind;
+	uint64_t type_id;
+	uint64_t elem_len;
+	uint64_t align;
+	uint64_t cap;
+	uint64_t off;   /* object memory: offset from the segment base */
+	uint64_t len;   /* object memory: bytes */
+	uint64_t created_ns;
+	uint32_t creator_pid;
+	uint32_t slot;  /* registry entry index */
+	char name[64];
+} shk_obj_info;
+
+/*
+ * shk_obj_open opens the raw (SHK_KIND_BLOB) or any-kind object `name`.
+ * With SHK_CREATE it creates a zero-filled blob of elem_len * cap bytes when
+ * missing (racing creators get one object); SHK_EXCL makes an existing one
+ * SHK_EEXIST.  On open the stored kind, type_id and (if nonzero in desc)
+ * elem_len and cap must match desc, else SHK_ETYPE.  Fills *info when not
+ * NULL and returns the object's memory in *ptr (when not NULL).  Only
+ * SHK_KIND_BLOB may be created here; the typed structures have their own
+ * open calls, which go through the same registry.  Codes: SHK_EINVAL,
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE, SHK_ENOMEM (heap),
+ * SHK_ENOSPC (registry full), SHK_ECORRUPT.  Thread- and process-safe.
+ */
+SHK_API int shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
+			 const shk_obj_desc *desc, shk_obj_info *info,
+			 void **ptr);
+
+/* shk_obj_stat fills *info for `name`.  SHK_ENOENT when missing. */
+SHK_API int shk_obj_stat(shk_seg *seg, const char *name, shk_obj_info *info);
+
+/*
+ * shk_obj_next iterates the registry: start with *cursor = 0; each call
+ * that returns 1 fills *info and advances *cursor; 0 means the end.
+ * Entries being created or removed concurrently may be skipped.
+ */
+SHK_API int shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info);
+
+/*
+ * shk_obj_remove deletes the entry `name` and returns its memory to the
+ * heap.  Handles other processes still hold on it become invalid: remove an
+ * object only when no one uses it.  Returns 0, SHK_ENOENT, SHK_EINVAL.
+ */
+SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
+
+/*
+ * shk_obj_describe writes a one-line description of the object's live state
+ * (for example "fill=12/1024 waiters=0", or "locked owner=1234(alive)") into
+ * buf (NUL-terminated, truncated to len).  Read-only; works on SHK_RDONLY
+ * handles.  Returns the length written, SHK_EINVAL, or SHK_ECORRUPT when
+ * the object fails its consistency check.  Kinds without live state write
+ * an empty string.
+ */
+SHK_API int shk_obj_describe(shk_seg *seg, const shk_obj_info *info,
+			     char *buf, size_t len);
+
+/* ==== structures (issue 3): array and map ==== */
+
+/* ---- (end of array and map) ---- */
+/* ---- (space between sections: keep) ---- */
+
+/* ==== structures (issue 3): ring and bcast ==== */
+
+/* ---- (end of ring and bcast) ---- */
+/* ---- (space between sections: keep) ---- */
+
+/* ==== structures (issue 3): queue, stack and pool ==== */
+
+/* ---- (end of queue, stack and pool) ---- */
+/* ---- (space between sections: keep) ---- */
+
+/* ==== sync (issue 4) ==== */
+
+/* ---- (end of sync) ---- */
+/* ---- (space between sections: keep) ---- */
+
+/* ==== end of sections ==== */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMKIT_H */

@@ -1,0 +1,147 @@
+/*
+ * lock.c - robust lock over a futex word that names its owner.
+ *
+ * Protocol (shared word w, written by lockers and the owner):
+ *  - lock:   CAS 0 -> me (acquire).  Contended: set WAITERS, sleep on w in
+ *            slices of SHK__LOCK_SLICE_NS; after each slice test the owner
+ *            stamp; if dead, CAS its value -> me|OWNER_DIED (acquire) and
+ *            report SHK_EOWNERDEAD.  After having slept, a locker takes the
+ *            lock as me|WAITERS, since others may still sleep (Drepper's
+ *            mutex 2, "Futexes Are Tricky").
+ *  - unlock: exchange -> 0 (release; pairs with the acquire CAS of the next
+ *            locker); FUTEX_WAKE one only when WAITERS was set.
+ * Invariant: a nonzero stamp in w is the only record of ownership, so a
+ * holder killed anywhere leaves either w == 0 (not taken) or w naming it
+ * (taken), and the takeover CAS linearises the recovery.  A SIGSTOPped
+ * owner is alive and keeps the lock.
+ */
+#include "lock.h"
+
+#include <limits.h>
+
+#define SPIN_NS 2000 /* spin about 2 us before sleeping */
+
+static int
+try_take(_Atomic uint32_t *w, uint32_t *seen, uint32_t mine)
+{
+	uint32_t exp = 0;
+
+	/* acquire: pairs with the release exchange in shk__lock_release() */
+	if (atomic_compare_exchange_strong_explicit(
+		    w, &exp, mine, memory_order_acquire, memory_order_relaxed))
+		return 1;
+	*seen = exp;
+	return 0;
+}
+
+int
+shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
+{
+	uint32_t me, v, mine, owner;
+	int64_t deadline, spin_end, slice;
+	int rc;
+
+	if (!seg || seg->slot == UINT32_MAX)
+		return SHK_EINVAL;
+	me = shk__seg_stamp(seg);
+	mine = me;
+	if (try_take(w, &v, mine))
+		return 0;
+	deadline = shk__deadline(timeout_ns);
+	spin_end = shk__now_ns() + SPIN_NS;
+	for (;;) {
+		if (v == 0) {
+			if (try_take(w, &v, mine))
+				return 0;
+			continue;
+		}
+		if ((v & SHK__STAMP_MASK) == SHK__LOCK_NOTREC)
+			return SHK_ENOTRECOVERABLE;
+		owner = v & SHK__STAMP_MASK;
+		if (owner == me)
+			return SHK_EDEADLK;
+		if (timeout_ns == 0)
+			return SHK_EAGAIN;
+		if (shk__now_ns() < spin_end) {
+			shk__cpu_relax();
+			/* relaxed: re-read only; the CAS does the acquire */
+			v = atomic_load_explicit(w, memory_order_relaxed);
+			continue;
+		}
+		if (!(v & SHK__LOCK_WAITERS)) {
+			/* relaxed: the flag only asks the owner to wake us;
+			 * the futex syscall itself orders the sleep */
+			if (!atomic_compare_exchange_weak_explicit(
+				    w, &v, v | SHK__LOCK_WAITERS,
+				    memory_order_relaxed,
+				    memory_order_relaxed))
+				continue;
+			v |= SHK__LOCK_WAITERS;
+		}
+		slice = shk__now_ns() + SHK__LOCK_SLICE_NS;
+		if (slice > deadline)
+			slice = deadline;
+		rc = shk__futex_wait(w, v, slice);
+		mine = me | SHK__LOCK_WAITERS;
+		/* relaxed: re-read only; the CAS does the acquire */
+		v = atomic_load_explicit(w, memory_order_relaxed);
+		if (rc == SHK_ETIMEDOUT && v != 0 &&
+		    (v & SHK__STAMP_MASK) != SHK__LOCK_NOTREC &&
+		    (v & SHK__STAMP_MASK) == owner &&
+		    !shk__stamp_alive(seg, owner)) {
+			/* acquire: the dead owner's writes are all we can
+			 * see of the protected state; take it over */
+			if (atomic_compare_exchange_strong_explicit(
+				    w, &v,
+				    me | SHK__LOCK_OWNER_DIED |
+					    (v & SHK__LOCK_WAITERS),
+				    memory_order_acquire,
+				    memory_order_relaxed))
+				return SHK_EOWNERDEAD;
+			continue;
+		}
+		if (shk__now_ns() >= deadline) {
+			if (v == 0 && try_take(w, &v, mine))
+				return 0;
+			return SHK_ETIMEDOUT;
+		}
+	}
+}
+
+int
+shk__lock_release(shk_seg *seg, _Atomic uint32_t *w)
+{
+	uint32_t v, next = 0;
+
+	/* relaxed: checked against our own stamp, which only we write */
+	v = atomic_load_explicit(w, memory_order_relaxed);
+	if ((v & SHK__STAMP_MASK) != shk__seg_stamp(seg))
+		return SHK_EPERM;
+	if (v & SHK__LOCK_OWNER_DIED)
+		next = SHK__LOCK_NOTREC;
+	/* release: publishes the protected state; pairs with the acquire CAS
+	 * in try_take() / the takeover in shk__lock_acquire() */
+	v = atomic_exchange_explicit(w, next, memory_order_release);
+	if (next)
+		shk__futex_wake(w, INT_MAX);
+	else if (v & SHK__LOCK_WAITERS)
+		shk__futex_wake(w, 1);
+	return 0;
+}
+
+int
+shk__lock_consistent(shk_seg *seg, _Atomic uint32_t *w)
+{
+	/* relaxed: only the owner changes the word's owner bits */
+	uint32_t v = atomic_load_explicit(w, memory_order_relaxed);
+
+	if ((v & SHK__STAMP_MASK) != shk__seg_stamp(seg))
+		return SHK_EPERM;
+	if (!(v & SHK__LOCK_OWNER_DIED))
+		return SHK_EINVAL;
+	/* relaxed: we hold the lock; WAITERS may be set concurrently, hence
+	 * the RMW */
+	atomic_fetch_and_explicit(w, ~SHK__LOCK_OWNER_DIED,
+				  memory_order_relaxed);
+	return 0;
+}

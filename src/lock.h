@@ -1,0 +1,54 @@
+/*
+ * lock.h - the robust process-shared lock used inside shmkit (registry,
+ * heap) and behind shk_mutex.  ALGORITHMS.md §7 "Use (our design)".
+ *
+ * The 32-bit futex word names its owner:
+ *   bits 0-29  owner stamp (attach slot:10 | generation:20), 0 = unlocked
+ *   bit 30     OWNER_DIED: taken over from a dead owner, not yet consistent
+ *   bit 31     WAITERS: someone may sleep on the word
+ * SHK__LOCK_NOTREC (all stamp bits set, never a real stamp because attach
+ * slots stay below 1023) marks a lock unlocked while inconsistent.
+ */
+#ifndef SHK_LOCK_H
+#define SHK_LOCK_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "platform.h"
+#include "segment.h"
+
+#define SHK__LOCK_OWNER_DIED 0x40000000u
+#define SHK__LOCK_WAITERS 0x80000000u
+#define SHK__LOCK_NOTREC SHK__STAMP_MASK
+#define SHK__LOCK_SLICE_NS 20000000 /* sleep slice between owner checks */
+
+/*
+ * shk__lock_acquire takes the lock for this handle's owner stamp.  Returns
+ * 0; SHK_EOWNERDEAD when it took the lock over from a dead owner (the lock
+ * is held; call shk__lock_consistent after repairing); SHK_ETIMEDOUT;
+ * SHK_ENOTRECOVERABLE; SHK_EDEADLK when this handle already holds it;
+ * SHK_EINVAL for a handle without an attach slot (SHK_RDONLY).  No system
+ * call when uncontended.  A dead owner is detected within about 20 ms of
+ * sleeping.
+ */
+SHK_HIDDEN int shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w,
+				 int64_t timeout_ns);
+/*
+ * shk__lock_release unlocks.  If the lock is still marked OWNER_DIED (not
+ * made consistent), it becomes NOTRECOVERABLE and every waiter is woken.
+ * Returns 0, or SHK_EPERM when this handle is not the owner.
+ */
+SHK_HIDDEN int shk__lock_release(shk_seg *seg, _Atomic uint32_t *w);
+/* Clears OWNER_DIED; SHK_EPERM if not the owner, SHK_EINVAL if not set. */
+SHK_HIDDEN int shk__lock_consistent(shk_seg *seg, _Atomic uint32_t *w);
+/* Current owner stamp (0 = free), read relaxed, for tools. */
+static inline uint32_t
+shk__lock_owner(_Atomic uint32_t *w)
+{
+	/* relaxed: an informational snapshot */
+	return atomic_load_explicit(w, memory_order_relaxed) &
+	       SHK__STAMP_MASK;
+}
+
+#endif /* SHK_LOCK_H */

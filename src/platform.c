@@ -1,0 +1,250 @@
+/*
+ * platform.c - raw system calls and process facts (STYLE B1: the only file
+ * that makes raw syscalls).
+ */
+#include "platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+void
+shk__panic(const char *file, int line, const char *what)
+{
+	fprintf(stderr, "shmkit: internal invariant failed at %s:%d: %s\n",
+		file, line, what);
+	abort();
+}
+
+int64_t
+shk__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+shk__realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+shk__deadline(int64_t timeout_ns)
+{
+	int64_t now;
+
+	if (timeout_ns < 0)
+		return INT64_MAX;
+	now = shk__now_ns();
+	if (timeout_ns > INT64_MAX - now)
+		return INT64_MAX;
+	return now + timeout_ns;
+}
+
+int
+shk__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	long r;
+
+	if (deadline_ns != INT64_MAX) {
+		if (deadline_ns <= shk__now_ns())
+			return SHK_ETIMEDOUT;
+		ts.tv_sec = deadline_ns / 1000000000;
+		ts.tv_nsec = deadline_ns % 1000000000;
+		tsp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so
+	 * EINTR restarts do not drift.  Not private: the word is shared. */
+	r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expected,
+		    tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+	if (r == 0)
+		return 0;
+	switch (errno) {
+	case EAGAIN:
+		return SHK_EAGAIN;
+	case ETIMEDOUT:
+		return SHK_ETIMEDOUT;
+	case EINTR:
+		return SHK_EINTR;
+	default:
+		return shk__errno_code(errno);
+	}
+}
+
+int
+shk__futex_wake(_Atomic uint32_t *word, int n)
+{
+	long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL,
+			 NULL, 0);
+	return r < 0 ? shk__errno_code(errno) : (int)r;
+}
+
+size_t
+shk__page_size(void)
+{
+	static size_t ps;
+
+	if (!ps)
+		ps = (size_t)sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+int
+shk__proc_start_ticks(pid_t pid, uint64_t *ticks)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return SHK_ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return SHK_ESRCH;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: parse after the
+	 * last ')'.  Then field 3 (state) follows; starttime is field 22. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return SHK_ESRCH;
+	p++;
+	for (field = 3; field < 22 && p; field++) {
+		p = strchr(p + 1, ' ');
+	}
+	if (!p)
+		return SHK_ESRCH;
+	*ticks = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
+uint64_t
+shk__self_start_ticks(void)
+{
+	/* Not cached: a forked child has its own start time. */
+	uint64_t t = 0;
+
+	shk__proc_start_ticks(getpid(), &t);
+	return t;
+}
+
+int
+shk__pid_alive(uint32_t pid, uint64_t start_ticks)
+{
+	uint64_t t;
+
+	if (pid == 0 || pid > INT_MAX)
+		return 0;
+	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+		return 0;
+	if (shk__proc_start_ticks((pid_t)pid, &t) != 0)
+		return 0;
+	return t == start_ticks;
+}
+
+int
+shk__name_check(const char *name, int allow_slash)
+{
+	size_t i, n;
+
+	if (!name)
+		return SHK_EINVAL;
+	if (name[0] == '/' && allow_slash)
+		name++;
+	n = strlen(name);
+	if (n == 0)
+		return SHK_EINVAL;
+	if (n > SHK_NAME_MAX)
+		return SHK_ENAMETOOLONG;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return SHK_EINVAL;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return SHK_EINVAL;
+	}
+	return 0;
+}
+
+uint64_t
+shk__hash64(const void *p, size_t len, uint64_t seed)
+{
+	const unsigned char *b = p;
+	uint64_t h = 1469598103934665603ull ^ seed;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+int
+shk__errno_code(int err)
+{
+	switch (err) {
+	case EPERM: return SHK_EPERM;
+	case ENOENT: return SHK_ENOENT;
+	case ESRCH: return SHK_ESRCH;
+	case EINTR: return SHK_EINTR;
+	case EBADF: return SHK_EBADF;
+	case EAGAIN: return SHK_EAGAIN;
+	case ENOMEM: return SHK_ENOMEM;
+	case EACCES: return SHK_EACCES;
+	case EBUSY: return SHK_EBUSY;
+	case EEXIST: return SHK_EEXIST;
+	case EINVAL: return SHK_EINVAL;
+	case ENOSPC: return SHK_ENOSPC;
+	case EFBIG: return SHK_ENOSPC;
+	case EPIPE: return SHK_EPIPE;
+	case ERANGE: return SHK_ERANGE;
+	case ENAMETOOLONG: return SHK_ENAMETOOLONG;
+	case ENOSYS: return SHK_ENOSYS;
+	case EMSGSIZE: return SHK_EMSGSIZE;
+	case EOPNOTSUPP: return SHK_ENOTSUP;
+	case ETIMEDOUT: return SHK_ETIMEDOUT;
+	default: return SHK_EIO;
+	}
+}
+
+#ifdef SHK_TEST_HOOKS
+void
+shk__crashpoint(const char *name)
+{
+	static _Atomic long hits;
+	const char *spec = getenv("SHK_CRASH");
+	size_t n;
+	long want;
+
+	if (!spec)
+		return;
+	n = strlen(name);
+	if (strncmp(spec, name, n) != 0 || spec[n] != ':')
+		return;
+	want = strtol(spec + n + 1, NULL, 10);
+	/* relaxed: a per-process hit counter; only this process reads it */
+	if (atomic_fetch_add_explicit(&hits, 1, memory_order_relaxed) + 1 ==
+	    want)
+		raise(SIGKILL);
+}
+#endif

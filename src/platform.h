@@ -1,0 +1,126 @@
+/*
+ * platform.h - the only place that talks to the kernel directly: futexes,
+ * clocks, page size, CPU relax, process liveness, name checks, crash points.
+ */
+#ifndef SHK_PLATFORM_H
+#define SHK_PLATFORM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "shmkit.h"
+
+/* Lock-free 32- and 64-bit atomics are address-free, hence valid across
+ * processes (STYLE B5). */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+
+#define SHK_HIDDEN __attribute__((visibility("hidden")))
+#define SHK_CACHELINE 64
+#define SHK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Internal invariants only; never for caller input or segment contents. */
+#define SHK_ASSERT(c)                                                        \
+	do {                                                                 \
+		if (SHK_UNLIKELY(!(c)))                                      \
+			shk__panic(__FILE__, __LINE__, #c);                  \
+	} while (0)
+SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
+				     const char *what);
+
+/*
+ * SHK_FENCE_SEQ_CST(word) orders a preceding store before a following load
+ * (the sleeper protocol, STYLE B6).  ThreadSanitizer ignores standalone
+ * fences (google/sanitizers#1415), so under SAN=thread the fence becomes a
+ * seq_cst RMW on the atomic word it orders, which TSan understands.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SHK__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHK__TSAN 1
+#endif
+#endif
+#ifdef SHK__TSAN
+#define SHK_FENCE_SEQ_CST(word)                                              \
+	((void)atomic_fetch_add_explicit((word), 0, memory_order_seq_cst))
+#else
+#define SHK_FENCE_SEQ_CST(word)                                              \
+	((void)(word), atomic_thread_fence(memory_order_seq_cst))
+#endif
+
+static inline void
+shk__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* Clocks, in nanoseconds. */
+SHK_HIDDEN int64_t shk__now_ns(void);      /* CLOCK_MONOTONIC */
+SHK_HIDDEN int64_t shk__realtime_ns(void); /* CLOCK_REALTIME */
+
+/*
+ * shk__deadline turns a timeout (SHK_FOREVER, 0, or ns) into an absolute
+ * CLOCK_MONOTONIC deadline; INT64_MAX means forever.
+ */
+SHK_HIDDEN int64_t shk__deadline(int64_t timeout_ns);
+
+/*
+ * shk__futex_wait sleeps while *word == expected, until woken or the
+ * absolute CLOCK_MONOTONIC deadline (INT64_MAX: forever).  Shared (never
+ * FUTEX_PRIVATE_FLAG), so wakers in other processes find the sleeper.
+ * Returns 0 (woken or spurious), SHK_EAGAIN (value differed),
+ * SHK_ETIMEDOUT, SHK_EINTR.  Callers always re-check their condition.
+ */
+SHK_HIDDEN int shk__futex_wait(_Atomic uint32_t *word, uint32_t expected,
+			       int64_t deadline_ns);
+/* shk__futex_wake wakes up to n sleepers on word; returns how many. */
+SHK_HIDDEN int shk__futex_wake(_Atomic uint32_t *word, int n);
+
+SHK_HIDDEN size_t shk__page_size(void);
+
+/*
+ * Process identity: (pid, start time in clock ticks since boot, field 22 of
+ * /proc/PID/stat) is unique per boot, so a reused pid is told apart.
+ */
+SHK_HIDDEN int shk__proc_start_ticks(pid_t pid, uint64_t *ticks);
+SHK_HIDDEN uint64_t shk__self_start_ticks(void);
+/* 1 if the process (pid, start_ticks) runs (zombies count as alive). */
+SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);
+
+/*
+ * shk__name_check validates a POSIX-style shm or object name: optional
+ * leading '/', then 1..SHK_NAME_MAX of [A-Za-z0-9._-], not "." or "..".
+ * Returns 0, SHK_EINVAL or SHK_ENAMETOOLONG.
+ */
+SHK_HIDDEN int shk__name_check(const char *name, int allow_slash);
+
+/* FNV-1a 64-bit over len bytes. */
+SHK_HIDDEN uint64_t shk__hash64(const void *p, size_t len, uint64_t seed);
+
+/* Maps errno to a SHK_E code (SHK_Exxx == -Exxx where one fits). */
+SHK_HIDDEN int shk__errno_code(int err);
+
+/*
+ * SHK_CRASHPOINT("module.step") marks a place where tests may kill the
+ * process: in builds with SHK_TEST_HOOKS, the environment variable
+ * SHK_CRASH="module.step:N" makes the Nth hit raise SIGKILL.  Empty in
+ * release builds.
+ */
+#ifdef SHK_TEST_HOOKS
+SHK_HIDDEN void shk__crashpoint(const char *name);
+#define SHK_CRASHPOINT(name) shk__crashpoint(name)
+#else
+#define SHK_CRASHPOINT(name) ((void)0)
+#endif
+
+#endif /* SHK_PLATFORM_H */

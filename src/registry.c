@@ -1,0 +1,564 @@
+/*
+ * registry.c - named objects in a segment (registry.h has the contract).
+ *
+ * Shared words: each entry's `state` (FREE -> CREATING -> READY -> DELETED
+ * -> CREATING ...), written only under the registry lock (hdr->reg_lock,
+ * lock.h).  All other entry fields are written while the entry is FREE,
+ * DELETED or CREATING, under the lock, and published by the release store
+ * of READY.  Writable handles look names up under the lock; read-only
+ * handles (tools) look up without it and re-validate the copy they took.
+ *
+ * What a killed process leaves behind: a creator killed under the lock
+ * leaves one CREATING entry; the next locker gets SHK_EOWNERDEAD and marks
+ * every CREATING entry DELETED, returning its memory to the heap.  A
+ * remover killed between DELETED and the free leaks that one block (shown
+ * by `shmkit check`).
+ */
+#include "registry.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "lock.h"
+
+#define LOCK_TIMEOUT_NS 5000000000LL
+
+/* Each kind's consistency check, linked in when the kind's module is. */
+#define KIND_CHECK(k)                                                        \
+	SHK_HIDDEN int shk__kind_check_##k(shk_seg *, void *,                 \
+					   const shk_obj_info *)             \
+		__attribute__((weak));
+KIND_CHECK(array)
+KIND_CHECK(ring)
+KIND_CHECK(queue)
+KIND_CHECK(stack)
+KIND_CHECK(bcast)
+KIND_CHECK(map)
+KIND_CHECK(pool)
+KIND_CHECK(sync)
+KIND_CHECK(chan)
+#undef KIND_CHECK
+
+static shk__obj_check_fn
+kind_check(uint32_t kind)
+{
+	switch (kind) {
+	case SHK_KIND_ARRAY: return shk__kind_check_array;
+	case SHK_KIND_RING: return shk__kind_check_ring;
+	case SHK_KIND_QUEUE: return shk__kind_check_queue;
+	case SHK_KIND_STACK: return shk__kind_check_stack;
+	case SHK_KIND_BCAST: return shk__kind_check_bcast;
+	case SHK_KIND_MAP: return shk__kind_check_map;
+	case SHK_KIND_POOL: return shk__kind_check_pool;
+	case SHK_KIND_CHAN: return shk__kind_check_chan;
+	default:
+		if (kind >= SHK_KIND_MUTEX && kind <= SHK_KIND_ONCE)
+			return shk__kind_check_sync;
+		return NULL;
+	}
+}
+
+const char *
+shk_kind_name(uint32_t kind)
+{
+	static const char *const names[] = {
+		[SHK_KIND_NONE] = "none",     [SHK_KIND_BLOB] = "blob",
+		[SHK_KIND_ARRAY] = "array",   [SHK_KIND_RING] = "ring",
+		[SHK_KIND_QUEUE] = "queue",   [SHK_KIND_STACK] = "stack",
+		[SHK_KIND_BCAST] = "bcast",   [SHK_KIND_MAP] = "map",
+		[SHK_KIND_POOL] = "pool",     [SHK_KIND_MUTEX] = "mutex",
+		[SHK_KIND_RWLOCK] = "rwlock", [SHK_KIND_SEM] = "sem",
+		[SHK_KIND_BARRIER] = "barrier", [SHK_KIND_LATCH] = "latch",
+		[SHK_KIND_EVENT] = "event",   [SHK_KIND_COND] = "cond",
+		[SHK_KIND_ONCE] = "once",     [SHK_KIND_CHAN] = "chan",
+	};
+
+	if (kind < sizeof(names) / sizeof(names[0]) && names[kind])
+		return names[kind];
+	return "unknown";
+}
+
+static struct shk__reg_ent *
+ents(shk_seg *seg)
+{
+	return (struct shk__reg_ent *)(seg->base + seg->reg_off);
+}
+
+static uint32_t
+name_hash(const char *name)
+{
+	return (uint32_t)shk__hash64(name, strlen(name), 0x6f626a);
+}
+
+void
+shk__reg_init(uint8_t *base, uint64_t reg_off, uint32_t reg_cap)
+{
+	/* fresh memory is zero: every entry FREE; be explicit anyway */
+	memset(base + reg_off, 0, (size_t)reg_cap * sizeof(struct shk__reg_ent));
+}
+
+static void
+fill_info(const struct shk__reg_ent *e, uint32_t slot, shk_obj_info *info)
+{
+	info->kind = e->kind;
+	info->type_id = e->type_id;
+	info->elem_len = e->elem_len;
+	info->align = e->align;
+	info->cap = e->cap;
+	info->off = e->off;
+	info->len = e->len;
+	info->created_ns = e->created_ns;
+	info->creator_pid = e->creator_pid;
+	info->slot = slot;
+	memcpy(info->name, e->name, sizeof(info->name));
+	info->name[sizeof(info->name) - 1] = '\0';
+}
+
+/* Entry fields must describe memory inside the heap region. */
+static int
+ent_valid(shk_seg *seg, const shk_obj_info *i)
+{
+	if (i->kind == SHK_KIND_NONE || i->kind > SHK_KIND_MAX)
+		return 0;
+	if (i->off < seg->heap_off || i->off > seg->heap_off + seg->heap_len ||
+	    i->len > seg->heap_off + seg->heap_len - i->off || i->len == 0)
+		return 0;
+	if (i->off % 64)
+		return 0;
+	if (shk__name_check(i->name, 0))
+		return 0;
+	return 1;
+}
+
+/* Probe for name; returns the slot or -1.  *free_slot gets the first
+ * reusable slot seen (or -1).  Caller holds the lock (or re-validates). */
+static int
+probe(shk_seg *seg, const char *name, uint32_t h, int *free_slot)
+{
+	uint32_t mask = seg->reg_cap - 1, i;
+	struct shk__reg_ent *t = ents(seg);
+
+	*free_slot = -1;
+	for (i = 0; i < seg->reg_cap; i++) {
+		uint32_t s = (h + i) & mask;
+		/* acquire: pairs with the release stores of state below */
+		uint32_t st = atomic_load_explicit(&t[s].state,
+						   memory_order_acquire);
+		if (st == SHK__ENT_FREE) {
+			if (*free_slot < 0)
+				*free_slot = (int)s;
+			return -1;
+		}
+		if (st == SHK__ENT_DELETED) {
+			if (*free_slot < 0)
+				*free_slot = (int)s;
+			continue;
+		}
+		if (t[s].name_hash == h &&
+		    strncmp(t[s].name, name, sizeof(t[s].name)) == 0)
+			return (int)s;
+	}
+	return -1;
+}
+
+/* After a dead registry-lock owner: undo half-made entries. */
+static void
+recover(shk_seg *seg)
+{
+	struct shk__reg_ent *t = ents(seg);
+	uint32_t i;
+
+	for (i = 0; i < seg->reg_cap; i++) {
+		/* relaxed: we hold the lock; state only changes under it */
+		if (atomic_load_explicit(&t[i].state, memory_order_relaxed) !=
+		    SHK__ENT_CREATING)
+			continue;
+		if (t[i].off)
+			shk_free(seg, t[i].off);
+		/* release: pairs with the acquire loads in probe() */
+		atomic_store_explicit(&t[i].state, SHK__ENT_DELETED,
+				      memory_order_release);
+	}
+}
+
+static int
+reg_lock(shk_seg *seg)
+{
+	_Atomic uint32_t *w = &shk__hdr(seg)->reg_lock;
+	int rc = shk__lock_acquire(seg, w, LOCK_TIMEOUT_NS);
+
+	if (rc == SHK_EOWNERDEAD) {
+		recover(seg);
+		shk__lock_consistent(seg, w);
+		rc = 0;
+	}
+	return rc;
+}
+
+static void
+reg_unlock(shk_seg *seg)
+{
+	shk__lock_release(seg, &shk__hdr(seg)->reg_lock);
+}
+
+static int
+matches(const shk_obj_info *have, const shk_obj_desc *want)
+{
+	if (have->kind != want->kind || have->type_id != want->type_id)
+		return 0;
+	if (want->elem_len && want->elem_len != have->elem_len)
+		return 0;
+	if (want->cap && want->cap != have->cap)
+		return 0;
+	return 1;
+}
+
+static int
+desc_check(const shk_obj_desc *d)
+{
+	if (!d || d->size < sizeof(*d))
+		return SHK_EINVAL;
+	if (d->kind == SHK_KIND_NONE || d->kind > SHK_KIND_MAX)
+		return SHK_EINVAL;
+	if (d->elem_len > UINT32_MAX || d->align > 4096 ||
+	    (d->align & (d->align - 1)))
+		return SHK_EINVAL;
+	return 0;
+}
+
+int
+shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
+	      const shk_obj_desc *want, uint64_t len, shk__obj_init_fn init,
+	      void *arg, shk__obj_check_fn check, shk_obj_info *info,
+	      void **mem)
+{
+	struct shk__reg_ent *e;
+	shk_obj_info tmp;
+	uint32_t h;
+	int rc, slot, free_slot;
+	uint64_t off = 0;
+
+	if (!seg || (flags & ~(SHK_CREATE | SHK_EXCL)))
+		return SHK_EINVAL;
+	if ((flags & SHK_EXCL) && !(flags & SHK_CREATE))
+		return SHK_EINVAL;
+	rc = shk__name_check(name, 0);
+	if (rc)
+		return rc;
+	rc = desc_check(want);
+	if (rc)
+		return rc;
+	if (!info)
+		info = &tmp;
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	if (seg->slot == UINT32_MAX)
+		return SHK_EINVAL; /* read-only handle: use shk_obj_stat */
+	h = name_hash(name);
+	rc = reg_lock(seg);
+	if (rc)
+		return rc;
+	slot = probe(seg, name, h, &free_slot);
+	if (slot >= 0) {
+		e = &ents(seg)[slot];
+		fill_info(e, (uint32_t)slot, info);
+		reg_unlock(seg);
+		if (flags & SHK_EXCL)
+			return SHK_EEXIST;
+		if (!ent_valid(seg, info))
+			return SHK_ECORRUPT;
+		if (!matches(info, want))
+			return SHK_ETYPE;
+		if (check) {
+			rc = check(seg, seg->base + info->off, info);
+			if (rc)
+				return rc;
+		}
+		if (mem)
+			*mem = seg->base + info->off;
+		return 0;
+	}
+	if (!(flags & SHK_CREATE)) {
+		rc = SHK_ENOENT;
+		goto out;
+	}
+	if (free_slot < 0) {
+		rc = SHK_ENOSPC;
+		goto out;
+	}
+	if (len == 0 || len > seg->heap_len) {
+		rc = len ? SHK_ENOMEM : SHK_EINVAL;
+		goto out;
+	}
+	rc = shk__heap_alloc_aligned(seg, len, 64, &off);
+	if (rc)
+		goto out;
+	memset(seg->base + off, 0, (size_t)len);
+	e = &ents(seg)[free_slot];
+	e->kind = want->kind;
+	e->type_id = want->type_id;
+	e->elem_len = (uint32_t)want->elem_len;
+	e->align = (uint32_t)want->align;
+	e->cap = want->cap;
+	e->off = off;
+	e->len = len;
+	e->creator_pid = (uint32_t)getpid();
+	e->name_hash = h;
+	e->created_ns = (uint64_t)shk__realtime_ns();
+	memset(e->name, 0, sizeof(e->name));
+	memcpy(e->name, name, strlen(name));
+	/* release: publishes the fields for recover() and tools */
+	atomic_store_explicit(&e->state, SHK__ENT_CREATING,
+			      memory_order_release);
+	fill_info(e, (uint32_t)free_slot, info);
+	SHK_CRASHPOINT("reg.create.before_init");
+	if (init) {
+		rc = init(seg, seg->base + off, info, arg);
+		if (rc) {
+			shk_free(seg, off);
+			atomic_store_explicit(&e->state, SHK__ENT_DELETED,
+					      memory_order_release);
+			goto out;
+		}
+	}
+	/* release: publishes the initialised object; pairs with the acquire
+	 * load in probe() of every later opener */
+	atomic_store_explicit(&e->state, SHK__ENT_READY, memory_order_release);
+	/* relaxed: a statistic, changed only under the lock */
+	atomic_fetch_add_explicit(&shk__hdr(seg)->reg_count, 1,
+				  memory_order_relaxed);
+	if (mem)
+		*mem = seg->base + off;
+	rc = 0;
+out:
+	reg_unlock(seg);
+	return rc;
+}
+
+int
+shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
+	     const shk_obj_desc *desc, shk_obj_info *info, void **ptr)
+{
+	uint64_t len;
+
+	if (!desc || desc->size < sizeof(*desc))
+		return SHK_EINVAL;
+	if ((flags & SHK_CREATE) && desc->kind != SHK_KIND_BLOB)
+		return SHK_EINVAL;
+	if (flags & SHK_CREATE) {
+		if (!desc->elem_len || !desc->cap ||
+		    desc->cap > UINT64_MAX / desc->elem_len)
+			return SHK_EINVAL;
+	}
+	len = desc->elem_len * desc->cap;
+	return shk__obj_open(seg, name, flags, desc, len, NULL, NULL,
+			     kind_check(desc->kind), info, ptr);
+}
+
+/* Lock-free lookup for read-only handles: copy, then re-validate. */
+static int
+stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info)
+{
+	uint32_t h = name_hash(name);
+	int slot, free_slot, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		struct shk__reg_ent *e;
+		uint64_t c;
+
+		slot = probe(seg, name, h, &free_slot);
+		if (slot < 0)
+			return SHK_ENOENT;
+		e = &ents(seg)[slot];
+		c = e->created_ns;
+		fill_info(e, (uint32_t)slot, info);
+		/* acquire: the copy above happened before this re-check */
+		if (atomic_load_explicit(&e->state, memory_order_acquire) ==
+			    SHK__ENT_READY &&
+		    e->created_ns == c && strcmp(info->name, name) == 0)
+			return ent_valid(seg, info) ? 0 : SHK_ECORRUPT;
+	}
+	return SHK_EAGAIN;
+}
+
+int
+shk_obj_stat(shk_seg *seg, const char *name, shk_obj_info *info)
+{
+	int slot, free_slot, rc;
+
+	if (!seg || !info || info->size < sizeof(*info))
+		return SHK_EINVAL;
+	rc = shk__name_check(name, 0);
+	if (rc)
+		return rc;
+	if (seg->slot == UINT32_MAX)
+		return stat_nolock(seg, name, info);
+	rc = reg_lock(seg);
+	if (rc)
+		return rc;
+	slot = probe(seg, name, name_hash(name), &free_slot);
+	if (slot >= 0 && atomic_load_explicit(&ents(seg)[slot].state,
+					      memory_order_relaxed) ==
+				 SHK__ENT_READY)
+		fill_info(&ents(seg)[slot], (uint32_t)slot, info);
+	else
+		slot = -1;
+	reg_unlock(seg);
+	if (slot < 0)
+		return SHK_ENOENT;
+	return ent_valid(seg, info) ? 0 : SHK_ECORRUPT;
+}
+
+int
+shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info)
+{
+	if (!seg || !cursor || !info || info->size < sizeof(*info))
+		return SHK_EINVAL;
+	while (*cursor < seg->reg_cap) {
+		uint32_t s = (*cursor)++;
+		struct shk__reg_ent *e = &ents(seg)[s];
+
+		/* acquire: pairs with the release store of READY */
+		if (atomic_load_explicit(&e->state, memory_order_acquire) !=
+		    SHK__ENT_READY)
+			continue;
+		fill_info(e, s, info);
+		return 1;
+	}
+	return 0;
+}
+
+int
+shk_obj_remove(shk_seg *seg, const char *name)
+{
+	struct shk__reg_ent *e;
+	int rc, slot, free_slot;
+	uint64_t off;
+
+	if (!seg || seg->slot == UINT32_MAX)
+		return SHK_EINVAL;
+	rc = shk__name_check(name, 0);
+	if (rc)
+		return rc;
+	rc = reg_lock(seg);
+	if (rc)
+		return rc;
+	slot = probe(seg, name, name_hash(name), &free_slot);
+	if (slot < 0 || atomic_load_explicit(&ents(seg)[slot].state,
+					     memory_order_relaxed) !=
+				SHK__ENT_READY) {
+		reg_unlock(seg);
+		return SHK_ENOENT;
+	}
+	e = &ents(seg)[slot];
+	off = e->off;
+	/* release: pairs with the acquire loads in probe() */
+	atomic_store_explicit(&e->state, SHK__ENT_DELETED,
+			      memory_order_release);
+	/* relaxed: a statistic, changed only under the lock */
+	atomic_fetch_sub_explicit(&shk__hdr(seg)->reg_count, 1,
+				  memory_order_relaxed);
+	SHK_CRASHPOINT("reg.remove.before_free");
+	rc = shk_free(seg, off);
+	reg_unlock(seg);
+	return rc;
+}
+
+int
+shk__reg_check(shk_seg *seg)
+{
+	struct shk__reg_ent *t = ents(seg);
+	shk_obj_info info;
+	uint32_t i;
+
+	for (i = 0; i < seg->reg_cap; i++) {
+		shk__obj_check_fn fn;
+		/* acquire: pairs with the release store of READY */
+		uint32_t st = atomic_load_explicit(&t[i].state,
+						   memory_order_acquire);
+
+		if (st > SHK__ENT_DELETED)
+			return SHK_ECORRUPT;
+		if (st != SHK__ENT_READY)
+			continue;
+		memset(&info, 0, sizeof(info));
+		info.size = sizeof(info);
+		fill_info(&t[i], i, &info);
+		if (!ent_valid(seg, &info))
+			return SHK_ECORRUPT;
+		if (t[i].name_hash != name_hash(info.name))
+			return SHK_ECORRUPT;
+		fn = kind_check(info.kind);
+		if (fn) {
+			int rc = fn(seg, seg->base + info.off, &info);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Each kind's live-state description, linked in with the kind's module:
+ * writes at most len bytes (NUL included) into buf, returns the length. */
+#define KIND_DESCRIBE(k)                                                     \
+	SHK_HIDDEN int shk__kind_describe_##k(shk_seg *, void *,              \
+					      const shk_obj_info *, char *,  \
+					      size_t) __attribute__((weak));
+KIND_DESCRIBE(array)
+KIND_DESCRIBE(ring)
+KIND_DESCRIBE(queue)
+KIND_DESCRIBE(stack)
+KIND_DESCRIBE(bcast)
+KIND_DESCRIBE(map)
+KIND_DESCRIBE(pool)
+KIND_DESCRIBE(sync)
+KIND_DESCRIBE(chan)
+#undef KIND_DESCRIBE
+
+typedef int (*describe_fn)(shk_seg *, void *, const shk_obj_info *, char *,
+			   size_t);
+
+static describe_fn
+kind_describe(uint32_t kind)
+{
+	switch (kind) {
+	case SHK_KIND_ARRAY: return shk__kind_describe_array;
+	case SHK_KIND_RING: return shk__kind_describe_ring;
+	case SHK_KIND_QUEUE: return shk__kind_describe_queue;
+	case SHK_KIND_STACK: return shk__kind_describe_stack;
+	case SHK_KIND_BCAST: return shk__kind_describe_bcast;
+	case SHK_KIND_MAP: return shk__kind_describe_map;
+	case SHK_KIND_POOL: return shk__kind_describe_pool;
+	case SHK_KIND_CHAN: return shk__kind_describe_chan;
+	default:
+		if (kind >= SHK_KIND_MUTEX && kind <= SHK_KIND_ONCE)
+			return shk__kind_describe_sync;
+		return NULL;
+	}
+}
+
+int
+shk_obj_describe(shk_seg *seg, const shk_obj_info *info, char *buf,
+		 size_t len)
+{
+	shk__obj_check_fn check;
+	describe_fn fn;
+	int rc;
+
+	if (!seg || !info || !buf || len == 0 || info->size < sizeof(*info))
+		return SHK_EINVAL;
+	buf[0] = '\0';
+	if (!ent_valid(seg, info))
+		return SHK_ECORRUPT;
+	check = kind_check(info->kind);
+	if (check) {
+		rc = check(seg, seg->base + info->off, info);
+		if (rc)
+			return rc;
+	}
+	fn = kind_describe(info->kind);
+	if (!fn)
+		return 0;
+	return fn(seg, seg->base + info->off, info, buf, len);
+}

@@ -1,0 +1,74 @@
+/*
+ * registry.h - the directory of named objects in a segment (DESIGN §3).
+ *
+ * Entries live in a fixed open-addressed table (linear probing on the
+ * name's hash), so lookups are O(1).  Readers look up without a lock;
+ * creation and removal take the registry's robust lock.  Each structure
+ * module creates and opens its objects through shk__obj_open(), passing an
+ * init callback that formats the object's memory while the entry is
+ * CREATING, and validates an existing object with its own check function.
+ */
+#ifndef SHK_REGISTRY_H
+#define SHK_REGISTRY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "platform.h"
+#include "segment.h"
+
+enum shk__ent_state {
+	SHK__ENT_FREE = 0,     /* never used: ends a probe sequence */
+	SHK__ENT_CREATING = 1, /* being initialised (registry lock held) */
+	SHK__ENT_READY = 2,
+	SHK__ENT_DELETED = 3,  /* tombstone: probing continues */
+};
+
+/* One registry entry: 128 bytes, fields immutable while READY. */
+struct shk__reg_ent {
+	_Atomic uint32_t state;
+	uint32_t kind;
+	uint64_t type_id;
+	uint32_t elem_len;
+	uint32_t align;
+	uint64_t cap;
+	uint64_t off;
+	uint64_t len;
+	uint32_t creator_pid;
+	uint32_t name_hash;
+	uint64_t created_ns;
+	char name[64];
+};
+_Static_assert(sizeof(struct shk__reg_ent) == 128, "registry entry size");
+
+/* Formats a new object's memory (zero-filled, len bytes at mem).  Returns
+ * 0 or a code (the creation is then undone). */
+typedef int (*shk__obj_init_fn)(shk_seg *seg, void *mem,
+				const shk_obj_info *info, void *arg);
+/* Validates an existing object's memory; 0 or SHK_ECORRUPT. */
+typedef int (*shk__obj_check_fn)(shk_seg *seg, void *mem,
+				 const shk_obj_info *info);
+
+/*
+ * shk__obj_open: the one way to create or open a named object.
+ *   want    kind, type_id, elem_len, align, cap requested
+ *   len     bytes of object memory to allocate on create (ignored on open)
+ *   init    formats the memory on create (NULL: zero-filled is valid)
+ *   check   validates on open (NULL: none)
+ * flags: SHK_CREATE, SHK_EXCL as for segments.  Fills *info and *mem.
+ * Codes: SHK_EINVAL, SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE,
+ * SHK_ENOMEM, SHK_ENOSPC (table full), SHK_ECORRUPT, SHK_ETIMEDOUT.
+ */
+SHK_HIDDEN int shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
+			     const shk_obj_desc *want, uint64_t len,
+			     shk__obj_init_fn init, void *arg,
+			     shk__obj_check_fn check, shk_obj_info *info,
+			     void **mem);
+
+/* Formats the registry table of a segment being created. */
+SHK_HIDDEN void shk__reg_init(uint8_t *base, uint64_t reg_off,
+			      uint32_t reg_cap);
+/* Validates every entry (tools, shk_seg_check): 0 or SHK_ECORRUPT. */
+SHK_HIDDEN int shk__reg_check(shk_seg *seg);
+
+#endif /* SHK_REGISTRY_H */

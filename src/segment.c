@@ -1,0 +1,890 @@
+/*
+ * segment.c - create, open, validate, attach, close and unlink segments.
+ * ALGORITHMS.md §9: the creator holds flock(LOCK_EX) while it initialises
+ * and publishes READY with a release store; an opener takes
+ * flock(LOCK_SH|LOCK_NB), so it can tell a slow creator (lock busy) from a
+ * dead one (lock free, state not READY).
+ *
+ * What a killed process leaves behind: a creator killed mid-initialisation
+ * leaves a segment that is not READY and whose lock is free: openers get
+ * SHK_EBADSEG (remove it with shk_seg_unlink or `shmkit rm`).  A process
+ * killed while attached leaves an ACTIVE attach record with a dead pid: the
+ * next opener that finds no free record reclaims it, `shmkit ls` counts it
+ * as dead and `shmkit rm --orphans` removes segments with only dead ones.
+ */
+#include "segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "registry.h"
+
+#define DEFAULT_OPEN_TIMEOUT_NS 1000000000LL
+#define ZERO_SIZE_GRACE_NS 50000000LL
+
+static void
+sleep_ns(long ns)
+{
+	struct timespec ts = { 0, ns };
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t
+align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static uint64_t
+hdr_checksum(const struct shk__seg_hdr *h)
+{
+	return shk__hash64(h, offsetof(struct shk__seg_hdr, checksum), 0);
+}
+
+static int
+sysv_key_of(const char *name, const shk_seg_opts *o)
+{
+	uint64_t h;
+
+	if (o && o->sysv_key)
+		return o->sysv_key;
+	if (name && name[0] == '/')
+		name++;
+	h = shk__hash64(name, strlen(name), 0x53484b);
+	/* never IPC_PRIVATE (0) */
+	return (int)((h & 0x3fffffff) | 0x40000000);
+}
+
+static uint32_t
+round_pow2(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* Validates a mapped header (map_len bytes readable).  Order matters: the
+ * most precise code first. */
+static int
+validate_hdr(const uint8_t *base, uint64_t map_len, int need_ready)
+{
+	const struct shk__seg_hdr *h = (const void *)base;
+	struct shk__seg_hdr c;
+	uint64_t end;
+
+	if (map_len < 8 || memcmp(base, SHK__MAGIC, 8) != 0)
+		return SHK_EBADSEG;
+	if (map_len < sizeof(*h))
+		return SHK_ETRUNC;
+	/* Read once into a local copy; use only the copy (§10). */
+	memcpy(&c, h, offsetof(struct shk__seg_hdr, state));
+	if (need_ready &&
+	    /* acquire: pairs with the creator's release store of READY */
+	    atomic_load_explicit(&h->state, memory_order_acquire) !=
+		    SHK__SEG_READY)
+		return SHK_EBADSEG;
+	if (c.version != SHK__FORMAT_VERSION)
+		return SHK_EVERSION;
+	if (c.total_len > map_len)
+		return SHK_ETRUNC;
+	if (hdr_checksum(&c) != c.checksum)
+		return SHK_ECHECKSUM;
+	if (c.hdr_len != SHK__HDR_LEN || c.total_len < SHK_SEG_MIN_LEN ||
+	    c.attach_cap == 0 || c.attach_cap > 1000 || c.reg_cap == 0 ||
+	    c.reg_cap > SHK__MAX_OBJECTS || (c.reg_cap & (c.reg_cap - 1)))
+		return SHK_ECORRUPT;
+	/* regions in order, in bounds, not overlapping */
+	if (c.attach_off < c.hdr_len ||
+	    c.attach_off > c.total_len ||
+	    (uint64_t)c.attach_cap * sizeof(struct shk__attach) >
+		    c.total_len - c.attach_off)
+		return SHK_ECORRUPT;
+	end = c.attach_off + (uint64_t)c.attach_cap * sizeof(struct shk__attach);
+	if (c.reg_off < end || c.reg_off > c.total_len ||
+	    (uint64_t)c.reg_cap * sizeof(struct shk__reg_ent) >
+		    c.total_len - c.reg_off)
+		return SHK_ECORRUPT;
+	end = c.reg_off + (uint64_t)c.reg_cap * sizeof(struct shk__reg_ent);
+	if (c.heap_off < end || c.heap_off > c.total_len ||
+	    c.heap_len > c.total_len - c.heap_off || c.heap_off % 4096)
+		return SHK_ECORRUPT;
+	if (memchr(c.name, '\0', sizeof(c.name)) == NULL)
+		return SHK_ECORRUPT;
+	return 0;
+}
+
+/* Copies the validated immutable fields into the handle. */
+static void
+adopt_hdr(shk_seg *seg)
+{
+	const struct shk__seg_hdr *h = shk__hdr(seg);
+
+	seg->len = h->total_len;
+	seg->attach_off = h->attach_off;
+	seg->attach_cap = h->attach_cap;
+	seg->reg_off = h->reg_off;
+	seg->reg_cap = h->reg_cap;
+	seg->heap_off = h->heap_off;
+	seg->heap_len = h->heap_len;
+}
+
+static uint64_t
+self_pidns(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) != 0)
+		return 0;
+	return (uint64_t)st.st_ino;
+}
+
+static int
+attach(shk_seg *seg)
+{
+	uint32_t pid = (uint32_t)getpid(), i, gen, pass;
+	uint64_t w;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < seg->attach_cap; i++) {
+			struct shk__attach *a = shk__attach_at(seg, i);
+			uint32_t st;
+			/* acquire: pairs with the release store of ACTIVE
+			 * below, so start_ticks is visible for the test */
+			w = atomic_load_explicit(&a->word,
+						 memory_order_acquire);
+			st = SHK__ATT_STATE(w);
+			if (pass == 0 && st != SHK__ATT_FREE)
+				continue;
+			if (pass == 1) {
+				if (st == SHK__ATT_ACTIVE) {
+					uint64_t t = atomic_load_explicit(
+						&a->start_ticks,
+						memory_order_relaxed);
+					if (shk__pid_alive(SHK__ATT_PID(w), t))
+						continue;
+				} else if (st == SHK__ATT_CLAIMING) {
+					if (kill((pid_t)SHK__ATT_PID(w), 0) ==
+						    0 ||
+					    errno == EPERM)
+						continue;
+				} else if (st != SHK__ATT_FREE) {
+					continue;
+				}
+			}
+			gen = SHK__ATT_GEN(w) + 1;
+			if ((gen & SHK__GEN_MASK) == 0)
+				gen++;
+			/* acq_rel: claims the record; a reclaimer's view of
+			 * the dead owner's record is complete */
+			if (!atomic_compare_exchange_strong_explicit(
+				    &a->word, &w,
+				    SHK__ATT_WORD(SHK__ATT_CLAIMING, gen, pid),
+				    memory_order_acq_rel,
+				    memory_order_relaxed))
+				continue;
+			/* relaxed: published by the release store below */
+			atomic_store_explicit(&a->start_ticks,
+					      shk__self_start_ticks(),
+					      memory_order_relaxed);
+			atomic_store_explicit(&a->pidns, self_pidns(),
+					      memory_order_relaxed);
+			/* release: publishes start_ticks; pairs with the
+			 * acquire loads in shk__stamp_alive() and attach() */
+			atomic_store_explicit(
+				&a->word,
+				SHK__ATT_WORD(SHK__ATT_ACTIVE, gen, pid),
+				memory_order_release);
+			seg->slot = i;
+			seg->gen = gen;
+			seg->stamp = SHK__STAMP(i, gen);
+			return 0;
+		}
+	}
+	return SHK_EBUSY;
+}
+
+static void
+detach(shk_seg *seg)
+{
+	struct shk__attach *a;
+	uint64_t w;
+
+	if (seg->slot == UINT32_MAX)
+		return;
+	a = shk__attach_at(seg, seg->slot);
+	w = SHK__ATT_WORD(SHK__ATT_ACTIVE, seg->gen, (uint32_t)getpid());
+	/* release: everything this process did in the segment happens before
+	 * a later claimer of the record sees it FREE */
+	atomic_compare_exchange_strong_explicit(
+		&a->word, &w, SHK__ATT_WORD(SHK__ATT_FREE, seg->gen, 0),
+		memory_order_release, memory_order_relaxed);
+	seg->slot = UINT32_MAX;
+}
+
+int
+shk__stamp_alive(shk_seg *seg, uint32_t stamp)
+{
+	uint32_t slot = SHK__STAMP_SLOT(stamp & SHK__STAMP_MASK);
+	struct shk__attach *a;
+	uint64_t w, t;
+
+	if (slot >= seg->attach_cap)
+		return 0;
+	a = shk__attach_at(seg, slot);
+	/* acquire: pairs with the release store of ACTIVE in attach() */
+	w = atomic_load_explicit(&a->word, memory_order_acquire);
+	if ((SHK__ATT_GEN(w) & SHK__GEN_MASK) != SHK__STAMP_GEN(stamp))
+		return 0;
+	if (SHK__ATT_STATE(w) == SHK__ATT_CLAIMING)
+		return kill((pid_t)SHK__ATT_PID(w), 0) == 0 || errno == EPERM;
+	if (SHK__ATT_STATE(w) != SHK__ATT_ACTIVE)
+		return 0;
+	/* relaxed: ordered by the acquire load of word */
+	t = atomic_load_explicit(&a->start_ticks, memory_order_relaxed);
+	return shk__pid_alive(SHK__ATT_PID(w), t);
+}
+
+/* Lays out and formats a new segment of len bytes at base. */
+static int
+format_new(uint8_t *base, uint64_t len, const char *name, uint32_t backend,
+	   uint32_t mode, uint32_t max_objects)
+{
+	struct shk__seg_hdr *h = (void *)base;
+	uint64_t reg_off, heap_off;
+	int rc;
+
+	/* relaxed: nobody maps the segment before we publish READY under
+	 * the exclusive lock (or, for SysV, before the release store) */
+	atomic_store_explicit(&h->state, SHK__SEG_INITIALIZING,
+			      memory_order_relaxed);
+	memcpy(h->magic, SHK__MAGIC, 8);
+	h->version = SHK__FORMAT_VERSION;
+	h->hdr_len = SHK__HDR_LEN;
+	h->total_len = len;
+	h->page_len = (uint32_t)shk__page_size();
+	h->features = 0;
+	h->backend = backend;
+	h->mode = mode;
+	h->creator_pid = (uint32_t)getpid();
+	h->creator_uid = (uint32_t)getuid();
+	h->creator_start = shk__self_start_ticks();
+	h->created_ns = (uint64_t)shk__realtime_ns();
+	h->attach_off = SHK__HDR_LEN;
+	h->attach_cap = SHK__ATTACH_CAP;
+	h->reg_cap = max_objects;
+	reg_off = align_up(h->attach_off + (uint64_t)SHK__ATTACH_CAP *
+						    sizeof(struct shk__attach),
+			   64);
+	h->reg_off = reg_off;
+	heap_off = align_up(reg_off + (uint64_t)max_objects *
+					      sizeof(struct shk__reg_ent),
+			    4096);
+	if (heap_off >= len || len - heap_off < SHK__HEAP_MIN_LEN)
+		return SHK_EINVAL;
+	h->heap_off = heap_off;
+	h->heap_len = len - heap_off;
+	snprintf(h->name, sizeof(h->name), "%s", name ? name : "");
+	h->checksum = hdr_checksum(h);
+	shk__reg_init(base, reg_off, max_objects);
+	rc = shk__heap_init(base, heap_off, len - heap_off);
+	if (rc)
+		return rc;
+	SHK_CRASHPOINT("seg.init.before_ready");
+	/* release: publishes the whole formatted segment; pairs with the
+	 * acquire load of state in validate_hdr() */
+	atomic_store_explicit(&h->state, SHK__SEG_READY, memory_order_release);
+	return 0;
+}
+
+static int
+opts_check(const shk_seg_opts *in, shk_seg_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (in) {
+		if (in->size == 0 || in->size > 4096)
+			return SHK_EINVAL;
+		memcpy(o, in, in->size < sizeof(*o) ? in->size : sizeof(*o));
+	}
+	if (!o->mode)
+		o->mode = 0600;
+	if (o->mode & ~07777u)
+		return SHK_EINVAL;
+	if (!o->len)
+		o->len = SHK__DEFAULT_LEN;
+	if (o->len < SHK_SEG_MIN_LEN || o->len > SHK_SEG_MAX_LEN)
+		return SHK_EINVAL;
+	o->len = align_up(o->len, 4096);
+	if (o->backend > SHK_BACKEND_MEMFD)
+		return SHK_EINVAL;
+	if (!o->max_objects)
+		o->max_objects = SHK__DEFAULT_OBJECTS;
+	if (o->max_objects > SHK__MAX_OBJECTS)
+		return SHK_EINVAL;
+	o->max_objects = round_pow2(o->max_objects);
+	if (!o->open_timeout_ns)
+		o->open_timeout_ns = DEFAULT_OPEN_TIMEOUT_NS;
+	return 0;
+}
+
+static shk_seg *
+seg_new(const char *name, uint32_t backend, unsigned flags)
+{
+	shk_seg *seg = calloc(1, sizeof(*seg));
+
+	if (!seg)
+		return NULL;
+	seg->fd = -1;
+	seg->shmid = -1;
+	seg->slot = UINT32_MAX;
+	seg->backend = backend;
+	seg->flags = flags;
+	seg->name = strdup(name ? name : "");
+	if (!seg->name) {
+		free(seg);
+		return NULL;
+	}
+	return seg;
+}
+
+static void
+seg_free(shk_seg *seg)
+{
+	if (seg->base) {
+		if (seg->backend == SHK_BACKEND_SYSV)
+			shmdt(seg->base);
+		else
+			munmap(seg->base, seg->len);
+	}
+	if (seg->fd >= 0)
+		close(seg->fd);
+	free(seg->name);
+	free(seg);
+}
+
+/* After mapping and validating: adopt, attach, heap state. */
+static int
+finish_open(shk_seg *seg)
+{
+	int rc;
+
+	adopt_hdr(seg);
+	rc = shk__heap_attach(seg);
+	if (rc)
+		return rc;
+	if (!(seg->flags & SHK_RDONLY)) {
+		rc = attach(seg);
+		if (rc) {
+			shk__heap_detach(seg);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Creator path for fd-backed segments (POSIX, file, memfd). */
+static int
+create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label)
+{
+	void *p;
+	int rc;
+
+	if (flock(seg->fd, LOCK_EX) != 0)
+		return shk__errno_code(errno);
+	if (ftruncate(seg->fd, (off_t)o->len) != 0) {
+		rc = shk__errno_code(errno);
+		goto fail;
+	}
+	/* Reserve the pages now: a full tmpfs fails here with ENOSPC
+	 * instead of SIGBUS later (§9).  hugetlbfs has no fallocate. */
+	rc = posix_fallocate(seg->fd, 0, (off_t)o->len);
+	if (rc && rc != EOPNOTSUPP && rc != EINVAL && rc != ENODEV) {
+		rc = shk__errno_code(rc);
+		goto fail;
+	}
+	p = mmap(NULL, o->len, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd, 0);
+	if (p == MAP_FAILED) {
+		rc = shk__errno_code(errno);
+		goto fail;
+	}
+	seg->base = p;
+	seg->len = o->len;
+	rc = format_new(seg->base, o->len, label, seg->backend, o->mode,
+			o->max_objects);
+	if (rc)
+		goto fail;
+	flock(seg->fd, LOCK_UN);
+	return 0;
+fail:
+	flock(seg->fd, LOCK_UN);
+	return rc;
+}
+
+/* Opener path for fd-backed segments: wait for READY, map, validate. */
+static int
+open_fd_wait(shk_seg *seg, int64_t deadline)
+{
+	int64_t first_zero = 0;
+	struct stat st;
+	int rc, prot;
+	void *p;
+
+	prot = (seg->flags & SHK_RDONLY) ? PROT_READ : PROT_READ | PROT_WRITE;
+	for (;;) {
+		if (flock(seg->fd, LOCK_SH | LOCK_NB) != 0) {
+			if (errno != EWOULDBLOCK)
+				return shk__errno_code(errno);
+			/* the creator is still initialising */
+			if (shk__now_ns() >= deadline)
+				return SHK_ETIMEDOUT;
+			sleep_ns(200000);
+			continue;
+		}
+		if (fstat(seg->fd, &st) != 0) {
+			rc = shk__errno_code(errno);
+			goto unlock;
+		}
+		if (st.st_size == 0) {
+			/* a creator between O_EXCL and flock, or a foreign
+			 * empty file: give it a short grace period */
+			flock(seg->fd, LOCK_UN);
+			if (!first_zero)
+				first_zero = shk__now_ns();
+			if (shk__now_ns() - first_zero > ZERO_SIZE_GRACE_NS ||
+			    shk__now_ns() >= deadline)
+				return SHK_EBADSEG;
+			sleep_ns(200000);
+			continue;
+		}
+		if ((uint64_t)st.st_size < sizeof(struct shk__seg_hdr)) {
+			uint8_t m[8];
+			rc = SHK_ETRUNC;
+			if (pread(seg->fd, m, 8, 0) != 8 ||
+			    memcmp(m, SHK__MAGIC, 8) != 0)
+				rc = SHK_EBADSEG;
+			goto unlock;
+		}
+		p = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, seg->fd,
+			 0);
+		if (p == MAP_FAILED) {
+			rc = shk__errno_code(errno);
+			goto unlock;
+		}
+		rc = validate_hdr(p, (uint64_t)st.st_size, 1);
+		if (rc) {
+			munmap(p, (size_t)st.st_size);
+			goto unlock;
+		}
+		/* keep exactly the validated mapping length */
+		seg->base = p;
+		seg->len = (uint64_t)st.st_size;
+		if (((struct shk__seg_hdr *)p)->total_len < seg->len) {
+			uint64_t tl = ((struct shk__seg_hdr *)p)->total_len;
+			munmap((uint8_t *)p + tl, seg->len - tl);
+			seg->len = tl;
+		}
+		rc = 0;
+	unlock:
+		flock(seg->fd, LOCK_UN);
+		return rc;
+	}
+}
+
+static int
+open_named_fd(shk_seg *seg, const char *name, unsigned flags,
+	      const shk_seg_opts *o)
+{
+	int64_t deadline = shk__deadline(o->open_timeout_ns);
+	int fd, rc, rdonly = (flags & SHK_RDONLY) != 0;
+	int file = seg->backend == SHK_BACKEND_FILE;
+
+	for (;;) {
+		if (flags & SHK_CREATE) {
+			int of = O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC;
+			fd = file ? open(name, of, o->mode)
+				  : shm_open(name, of, o->mode);
+			if (fd >= 0) {
+				/* the mode is not subject to the umask */
+				fchmod(fd, o->mode);
+				seg->fd = fd;
+				rc = create_fd(seg, o, name);
+				if (rc) {
+					if (file)
+						unlink(name);
+					else
+						shm_unlink(name);
+				}
+				return rc;
+			}
+			if (errno != EEXIST)
+				return shk__errno_code(errno);
+			if (flags & SHK_EXCL)
+				return SHK_EEXIST;
+		}
+		fd = file ? open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
+			  : shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC,
+				     0);
+		if (fd >= 0)
+			break;
+		if (errno == ENOENT && (flags & SHK_CREATE) &&
+		    shk__now_ns() < deadline)
+			continue; /* unlinked between our two calls */
+		return shk__errno_code(errno);
+	}
+	seg->fd = fd;
+	return open_fd_wait(seg, deadline);
+}
+
+static int
+open_sysv(shk_seg *seg, const char *name, unsigned flags,
+	  const shk_seg_opts *o)
+{
+	int64_t deadline = shk__deadline(o->open_timeout_ns);
+	int key = sysv_key_of(name, o), id, rc;
+	struct shmid_ds ds;
+	void *p;
+
+	if (flags & SHK_CREATE) {
+		id = shmget(key, o->len, IPC_CREAT | IPC_EXCL | (int)o->mode);
+		if (id >= 0) {
+			seg->shmid = id;
+			p = shmat(id, NULL, 0);
+			if (p == (void *)-1) {
+				rc = shk__errno_code(errno);
+				shmctl(id, IPC_RMID, NULL);
+				return rc;
+			}
+			seg->base = p;
+			seg->len = o->len;
+			rc = format_new(p, o->len, name ? name : "",
+					SHK_BACKEND_SYSV, o->mode,
+					o->max_objects);
+			if (rc) {
+				shmctl(id, IPC_RMID, NULL);
+				return rc;
+			}
+			return 0;
+		}
+		if (errno != EEXIST)
+			return shk__errno_code(errno);
+		if (flags & SHK_EXCL)
+			return SHK_EEXIST;
+	}
+	id = shmget(key, 0, 0);
+	if (id < 0)
+		return shk__errno_code(errno);
+	if (shmctl(id, IPC_STAT, &ds) != 0)
+		return shk__errno_code(errno);
+	p = shmat(id, NULL, (flags & SHK_RDONLY) ? SHM_RDONLY : 0);
+	if (p == (void *)-1)
+		return shk__errno_code(errno);
+	seg->shmid = id;
+	seg->base = p;
+	seg->len = ds.shm_segsz;
+	for (;;) {
+		rc = validate_hdr(p, seg->len, 1);
+		if (rc != SHK_EBADSEG || ds.shm_segsz < 8 ||
+		    memcmp(p, SHK__MAGIC, 8) != 0)
+			break;
+		/* magic present but not READY: creator busy or dead */
+		if (kill(ds.shm_cpid, 0) != 0 && errno == ESRCH)
+			break;
+		if (shk__now_ns() >= deadline)
+			return SHK_ETIMEDOUT;
+		sleep_ns(200000);
+	}
+	if (rc == 0 && ((struct shk__seg_hdr *)p)->total_len < seg->len)
+		seg->len = ((struct shk__seg_hdr *)p)->total_len;
+	return rc;
+}
+
+int
+shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
+	     shk_seg **out)
+{
+	shk_seg_opts o;
+	shk_seg *seg = NULL;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	if (flags & ~(SHK_CREATE | SHK_EXCL | SHK_RDONLY))
+		return SHK_EINVAL;
+	if ((flags & SHK_EXCL) && !(flags & SHK_CREATE))
+		return SHK_EINVAL;
+	if ((flags & SHK_RDONLY) && (flags & SHK_CREATE))
+		return SHK_EINVAL;
+	rc = opts_check(opts, &o);
+	if (rc)
+		return rc;
+	switch (o.backend) {
+	case SHK_BACKEND_POSIX:
+		rc = shk__name_check(name, 1);
+		break;
+	case SHK_BACKEND_SYSV:
+		rc = (name || o.sysv_key) ? 0 : SHK_EINVAL;
+		if (name)
+			rc = shk__name_check(name, 1);
+		break;
+	case SHK_BACKEND_FILE:
+		rc = (name && name[0] && strlen(name) < PATH_MAX) ? 0
+								 : SHK_EINVAL;
+		break;
+	case SHK_BACKEND_MEMFD:
+		rc = (flags & SHK_CREATE) ? shk__name_check(name, 0)
+					  : SHK_EINVAL;
+		break;
+	}
+	if (rc)
+		return rc;
+	seg = seg_new(name, o.backend, flags);
+	if (!seg)
+		return SHK_ENOMEM;
+	switch (o.backend) {
+	case SHK_BACKEND_POSIX:
+	case SHK_BACKEND_FILE:
+		rc = open_named_fd(seg, name, flags, &o);
+		break;
+	case SHK_BACKEND_SYSV:
+		rc = open_sysv(seg, name, flags, &o);
+		break;
+	case SHK_BACKEND_MEMFD:
+		seg->fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		rc = seg->fd < 0 ? shk__errno_code(errno)
+				 : create_fd(seg, &o, name);
+		if (rc == 0)
+			/* the size can never change under a mapper (§9) */
+			fcntl(seg->fd, F_ADD_SEALS,
+			      F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+		break;
+	}
+	if (rc == 0)
+		rc = finish_open(seg);
+	if (rc) {
+		seg_free(seg);
+		return rc;
+	}
+	*out = seg;
+	return 0;
+}
+
+int
+shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
+		shk_seg **out)
+{
+	shk_seg_opts o;
+	shk_seg *seg;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	if (fd < 0 || (flags & ~SHK_RDONLY))
+		return SHK_EINVAL;
+	rc = opts_check(opts, &o);
+	if (rc)
+		return rc;
+	seg = seg_new("", SHK_BACKEND_MEMFD, flags);
+	if (!seg)
+		return SHK_ENOMEM;
+	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (seg->fd < 0) {
+		rc = shk__errno_code(errno);
+		seg_free(seg);
+		return rc;
+	}
+	rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns));
+	if (rc == 0)
+		rc = finish_open(seg);
+	if (rc) {
+		seg_free(seg);
+		return rc;
+	}
+	*out = seg;
+	return 0;
+}
+
+void
+shk_seg_close(shk_seg *seg)
+{
+	if (!seg)
+		return;
+	detach(seg);
+	shk__heap_detach(seg);
+	seg_free(seg);
+}
+
+int
+shk_seg_unlink(const char *name, const shk_seg_opts *opts)
+{
+	shk_seg_opts o;
+	int rc, id;
+
+	rc = opts_check(opts, &o);
+	if (rc)
+		return rc;
+	switch (o.backend) {
+	case SHK_BACKEND_POSIX:
+		rc = shk__name_check(name, 1);
+		if (rc)
+			return rc;
+		return shm_unlink(name) == 0 ? 0 : shk__errno_code(errno);
+	case SHK_BACKEND_SYSV:
+		if (name && (rc = shk__name_check(name, 1)))
+			return rc;
+		if (!name && !o.sysv_key)
+			return SHK_EINVAL;
+		id = shmget(sysv_key_of(name, &o), 0, 0);
+		if (id < 0)
+			return shk__errno_code(errno);
+		return shmctl(id, IPC_RMID, NULL) == 0 ? 0
+						       : shk__errno_code(errno);
+	case SHK_BACKEND_FILE:
+		if (!name || !name[0])
+			return SHK_EINVAL;
+		return unlink(name) == 0 ? 0 : shk__errno_code(errno);
+	default:
+		return SHK_EINVAL; /* memfd has no name to remove */
+	}
+}
+
+int
+shk_seg_fd(shk_seg *seg)
+{
+	if (!seg)
+		return SHK_EINVAL;
+	return seg->fd >= 0 ? seg->fd : SHK_ENOTSUP;
+}
+
+void *
+shk_seg_base(shk_seg *seg)
+{
+	return seg ? seg->base : NULL;
+}
+
+void *
+shk_ptr(shk_seg *seg, uint64_t off)
+{
+	if (!seg || off == 0 || off >= seg->len)
+		return NULL;
+	return seg->base + off;
+}
+
+uint64_t
+shk_off(shk_seg *seg, const void *ptr)
+{
+	const uint8_t *p = ptr;
+
+	if (!seg || !p || p <= seg->base || p >= seg->base + seg->len)
+		return 0;
+	return (uint64_t)(p - seg->base);
+}
+
+int
+shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
+{
+	if (!seg || !cursor || !info || info->size < sizeof(*info))
+		return SHK_EINVAL;
+	while (*cursor < seg->attach_cap) {
+		struct shk__attach *a = shk__attach_at(seg, (*cursor)++);
+		/* acquire: pairs with the release store in attach() */
+		uint64_t w = atomic_load_explicit(&a->word,
+						  memory_order_acquire);
+		uint32_t st = SHK__ATT_STATE(w);
+
+		if (st != SHK__ATT_ACTIVE && st != SHK__ATT_CLAIMING)
+			continue;
+		info->slot = *cursor - 1;
+		info->pid = SHK__ATT_PID(w);
+		info->generation = SHK__ATT_GEN(w);
+		/* relaxed: ordered by the acquire load above */
+		info->start_ticks = atomic_load_explicit(&a->start_ticks,
+							 memory_order_relaxed);
+		info->alive = st == SHK__ATT_ACTIVE
+				      ? (uint32_t)shk__pid_alive(
+						info->pid, info->start_ticks)
+				      : (uint32_t)(kill((pid_t)info->pid, 0) ==
+							   0 ||
+						   errno == EPERM);
+		info->reserved = 0;
+		return 1;
+	}
+	return 0;
+}
+
+int
+shk_seg_info(shk_seg *seg, shk_seg_stats *st)
+{
+	const struct shk__seg_hdr *h;
+	shk_attach_info ai = { .size = sizeof(ai) };
+	shk_heap_stats hs;
+	uint32_t cur = 0;
+
+	if (!seg || !st || st->size < sizeof(*st))
+		return SHK_EINVAL;
+	h = shk__hdr(seg);
+	memset((uint8_t *)st + sizeof(st->size), 0,
+	       sizeof(*st) - sizeof(st->size));
+	st->version = h->version;
+	st->backend = h->backend;
+	st->mode = h->mode;
+	st->len = seg->len;
+	st->created_ns = h->created_ns;
+	st->creator_pid = h->creator_pid;
+	st->creator_uid = h->creator_uid;
+	/* relaxed: a statistic */
+	st->nobjects = atomic_load_explicit(&h->reg_count,
+					    memory_order_relaxed);
+	st->max_objects = seg->reg_cap;
+	memcpy(st->name, h->name, sizeof(st->name));
+	st->name[sizeof(st->name) - 1] = '\0';
+	while (shk_seg_attached(seg, &cur, &ai) == 1) {
+		st->attached++;
+		st->attached_alive += ai.alive;
+	}
+	memset(&hs, 0, sizeof(hs));
+	hs.size = sizeof(hs);
+	st->heap_len = seg->heap_len;
+	if (shk_heap_info(seg, &hs) == 0) {
+		st->heap_used = hs.used;
+		st->heap_free = hs.free;
+		st->heap_high_water = hs.high_water;
+	}
+	return 0;
+}
+
+int
+shk_seg_check(shk_seg *seg)
+{
+	int rc;
+
+	if (!seg)
+		return SHK_EINVAL;
+	rc = validate_hdr(seg->base, seg->len, 1);
+	if (rc)
+		return rc;
+	/* the immutable fields must still equal what we adopted */
+	if (shk__hdr(seg)->reg_off != seg->reg_off ||
+	    shk__hdr(seg)->heap_off != seg->heap_off)
+		return SHK_ECORRUPT;
+	rc = shk__reg_check(seg);
+	if (rc)
+		return rc;
+	return shk__heap_check(seg);
+}

@@ -1,0 +1,159 @@
+/*
+ * segment.h - segment format v1 (the shared header and attach table) and
+ * the process-local handle.  docs/segment-format.md describes the layout.
+ */
+#ifndef SHK_SEGMENT_H
+#define SHK_SEGMENT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "platform.h"
+#include "shmkit.h"
+
+#define SHK__MAGIC "SHMKIT\0\1"
+#define SHK__FORMAT_VERSION 1u
+#define SHK__HDR_LEN 4096u       /* header region: one (4 KiB) page */
+#define SHK__ATTACH_CAP 256u     /* attach records per segment */
+#define SHK__DEFAULT_LEN ((uint64_t)4 << 20)
+#define SHK__DEFAULT_OBJECTS 256u
+#define SHK__MAX_OBJECTS 65536u
+
+enum shk__seg_state {
+	SHK__SEG_INITIALIZING = 1,
+	SHK__SEG_READY = 2,
+};
+
+/*
+ * The segment header at offset 0.  Fields up to `checksum` are immutable
+ * after creation and covered by the checksum; the rest are atomics, each
+ * group written by different parties on its own cache line.
+ */
+struct shk__seg_hdr {
+	uint8_t magic[8];
+	uint32_t version;
+	uint32_t hdr_len;
+	uint64_t total_len;
+	uint32_t page_len;
+	uint32_t features;
+	uint32_t backend;
+	uint32_t mode;
+	uint32_t creator_pid;
+	uint32_t creator_uid;
+	uint64_t creator_start;
+	uint64_t created_ns;
+	uint64_t attach_off;
+	uint32_t attach_cap;
+	uint32_t reg_cap;
+	uint64_t reg_off;
+	uint64_t heap_off;
+	uint64_t heap_len;
+	char name[64];
+	uint64_t reserved[2];
+	uint64_t checksum; /* FNV-1a of the bytes before it */
+	/* --- mutable (offset 192) --- */
+	_Atomic uint32_t state; /* INITIALIZING -> READY (release) */
+	_Atomic uint32_t generation;
+	uint8_t pad0[56];
+	_Atomic uint32_t reg_lock;  /* registry robust lock (lock.h) */
+	_Atomic uint32_t reg_count; /* READY entries */
+	uint8_t pad1[56];
+	uint8_t reserved2[192];
+};
+_Static_assert(sizeof(struct shk__seg_hdr) == 512, "header is 512 bytes");
+_Static_assert(offsetof(struct shk__seg_hdr, checksum) == 184,
+	       "checksum offset");
+_Static_assert(offsetof(struct shk__seg_hdr, state) == 192, "state offset");
+_Static_assert(offsetof(struct shk__seg_hdr, reg_lock) == 256,
+	       "reg_lock offset");
+
+/* Attach record: one per open handle of a live process. */
+enum shk__attach_state {
+	SHK__ATT_FREE = 0,
+	SHK__ATT_CLAIMING = 1,
+	SHK__ATT_ACTIVE = 2,
+};
+#define SHK__GEN_MASK 0xfffffu /* generations compared modulo 2^20 */
+
+/* word = state:2 (bits 62-63) | gen:30 (bits 32-61) | pid:32 */
+struct shk__attach {
+	_Atomic uint64_t word;
+	_Atomic uint64_t start_ticks;
+	_Atomic uint64_t pidns;
+	uint64_t reserved;
+};
+_Static_assert(sizeof(struct shk__attach) == 32, "attach record size");
+
+#define SHK__ATT_STATE(w) ((uint32_t)((w) >> 62))
+#define SHK__ATT_GEN(w) ((uint32_t)(((w) >> 32) & 0x3fffffffu))
+#define SHK__ATT_PID(w) ((uint32_t)(w))
+#define SHK__ATT_WORD(st, gen, pid)                                          \
+	(((uint64_t)(st) << 62) | ((uint64_t)((gen) & 0x3fffffffu) << 32) |  \
+	 (uint64_t)(uint32_t)(pid))
+
+/* The process-local handle.  Immutable header fields are copied here once,
+ * after validation, and never re-read from shared memory (ALGORITHMS §10). */
+struct shk_seg {
+	uint8_t *base;
+	uint64_t len;
+	int fd;
+	int shmid;
+	uint32_t backend;
+	uint32_t flags;
+	uint32_t slot;  /* attach slot, or UINT32_MAX when not attached */
+	uint32_t gen;   /* attach generation (full 30 bits) */
+	uint32_t stamp; /* owner stamp for locks: see shk__seg_stamp */
+	uint32_t attach_cap;
+	uint32_t reg_cap;
+	uint64_t attach_off;
+	uint64_t reg_off;
+	uint64_t heap_off;
+	uint64_t heap_len;
+	void *heap_local; /* heap module's per-handle state */
+	char *name;
+};
+
+static inline struct shk__seg_hdr *
+shk__hdr(const shk_seg *seg)
+{
+	return (struct shk__seg_hdr *)seg->base;
+}
+
+static inline struct shk__attach *
+shk__attach_at(const shk_seg *seg, uint32_t slot)
+{
+	return (struct shk__attach *)(seg->base + seg->attach_off) + slot;
+}
+
+/*
+ * Owner stamps name an attach record at one generation: slot:10 | gen:20,
+ * never 0 (generation 0 is skipped).  A stamp's owner is alive while its
+ * attach record is ACTIVE at that generation and the process runs.
+ */
+#define SHK__STAMP(slot, gen) ((((uint32_t)(slot)) << 20) | ((gen)&SHK__GEN_MASK))
+#define SHK__STAMP_SLOT(s) ((uint32_t)(s) >> 20)
+#define SHK__STAMP_GEN(s) ((uint32_t)(s)&SHK__GEN_MASK)
+#define SHK__STAMP_MASK 0x3fffffffu /* 30 bits */
+
+static inline uint32_t
+shk__seg_stamp(const shk_seg *seg)
+{
+	return seg->stamp;
+}
+
+/*
+ * shk__stamp_alive returns 1 when the attach record named by stamp is still
+ * held, at that generation, by a running process; 0 otherwise (closed,
+ * reused, or the process died).  Makes system calls: slow paths only.
+ */
+SHK_HIDDEN int shk__stamp_alive(shk_seg *seg, uint32_t stamp);
+
+/* Bounds: 1 when [off, off+len) lies inside the segment (no overflow). */
+static inline int
+shk__in_seg(const shk_seg *seg, uint64_t off, uint64_t len)
+{
+	return off <= seg->len && len <= seg->len - off;
+}
+
+#endif /* SHK_SEGMENT_H */

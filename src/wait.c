@@ -1,0 +1,106 @@
+/*
+ * wait.c - spin, then futex sleep, with waiter counts (see wait.h for the
+ * protocol and its happens-before edges).
+ *
+ * What a killed party leaves behind: a waiter killed asleep leaves
+ * waiters > 0, which costs the waker spurious FUTEX_WAKE calls but loses
+ * nothing.  A waker killed between publishing and waking leaves the sleeper
+ * asleep until its timeout or the next wake; blocking calls therefore wake
+ * up at least every slice to re-check when a dead-peer check is given.
+ */
+#include "wait.h"
+
+#include <limits.h>
+
+#include "doorbell.h"
+
+int
+shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
+		  int64_t timeout_ns, int (*check)(void *arg),
+		  int64_t slice_ns)
+{
+	int64_t deadline, now, spin_end, until;
+	uint32_t s;
+	int n = 0, rc;
+
+	if (pred(arg))
+		return 0;
+	if (timeout_ns == 0)
+		return SHK_EAGAIN;
+	deadline = shk__deadline(timeout_ns);
+	now = shk__now_ns();
+	spin_end = now + SHK__SPIN_NS;
+	/* Spin to a time budget, reading the clock every 64 pauses. */
+	for (;;) {
+		shk__cpu_relax();
+		if (pred(arg))
+			return 0;
+		if ((++n & 63) == 0) {
+			now = shk__now_ns();
+			if (now >= spin_end || now >= deadline)
+				break;
+		}
+	}
+	for (;;) {
+		/* seq_cst: orders our waiters store before the re-check
+		 * below; pairs with SHK_FENCE_SEQ_CST in shk__wake_inline() */
+		atomic_fetch_add_explicit(&wp->waiters, 1,
+					  memory_order_seq_cst);
+		/* acquire: pairs with the release increment in
+		 * shk__wake_slow(); taken before the re-check so that a
+		 * wake after the re-check changes seq and the sleep fails */
+		s = atomic_load_explicit(&wp->seq, memory_order_acquire);
+		if (pred(arg)) {
+			/* relaxed: a count only */
+			atomic_fetch_sub_explicit(&wp->waiters, 1,
+						  memory_order_relaxed);
+			return 0;
+		}
+		now = shk__now_ns();
+		if (now >= deadline) {
+			atomic_fetch_sub_explicit(&wp->waiters, 1,
+						  memory_order_relaxed);
+			return SHK_ETIMEDOUT;
+		}
+		until = deadline;
+		if (check && slice_ns > 0 && now + slice_ns < deadline)
+			until = now + slice_ns;
+		rc = shk__futex_wait(&wp->seq, s, until);
+		/* relaxed: a count only */
+		atomic_fetch_sub_explicit(&wp->waiters, 1,
+					  memory_order_relaxed);
+		if (pred(arg))
+			return 0;
+		if (check && rc == SHK_ETIMEDOUT) {
+			rc = check(arg);
+			if (rc)
+				return rc;
+		}
+	}
+}
+
+int
+shk__wait(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
+	  int64_t timeout_ns)
+{
+	return shk__wait_checked(wp, pred, arg, timeout_ns, NULL, 0);
+}
+
+void
+shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n)
+{
+	/* release: pairs with the acquire load of seq in shk__wait_checked();
+	 * a sleeper that read the old value fails its futex_wait */
+	atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
+	/* relaxed: ordered after the fence in shk__wake_inline() */
+	if (atomic_load_explicit(&wp->waiters, memory_order_relaxed))
+		shk__futex_wake(&wp->seq, n);
+	if (atomic_load_explicit(&wp->armed, memory_order_relaxed))
+		shk__doorbell_notify(seg, wp);
+}
+
+void
+shk__wake(shk_seg *seg, shk__waitpoint *wp, int n)
+{
+	shk__wake_inline(seg, wp, n);
+}

@@ -1,0 +1,95 @@
+/*
+ * wait.h - how every blocking call in shmkit waits: spin for a short time
+ * budget, then sleep on a futex in shared memory.  A waker makes the
+ * FUTEX_WAKE system call only when the waiter count says somebody sleeps,
+ * so the fast path makes no system call.  ALGORITHMS.md §6.
+ *
+ * Sleeper protocol (Dekker pattern; STYLE B6):
+ *   waiter: waiters += 1 (seq_cst); s = seq (acquire); re-check the
+ *           condition; futex_wait(seq, s); waiters -= 1
+ *   waker:  publish the data; SHK_FENCE_SEQ_CST; if waiters != 0 or
+ *           armed != 0: seq += 1 (release), FUTEX_WAKE, ring doorbells
+ * The fence orders the data store before the waiters load; the waiter's
+ * seq_cst increment orders its waiters store before its re-check.  So either
+ * the waker sees the sleeper, or the sleeper sees the data.
+ */
+#ifndef SHK_WAIT_H
+#define SHK_WAIT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "platform.h"
+#include "segment.h"
+
+/*
+ * A waitpoint lives in shared memory, on its own 64-byte line.  The
+ * doorbell fields belong to doorbell.c (pollable file descriptors).
+ */
+typedef struct shk__waitpoint {
+	_Atomic uint32_t seq;     /* futex word, bumped by wakers */
+	_Atomic uint32_t waiters; /* processes/threads asleep on seq */
+	_Atomic uint32_t armed;   /* doorbell listeners that want a signal */
+	uint32_t reserved0;
+	_Atomic uint64_t listeners; /* doorbell.c: bitmap or table ref */
+	uint64_t reserved[5];
+} shk__waitpoint;
+_Static_assert(sizeof(shk__waitpoint) == 64, "waitpoint is one line");
+
+/* Condition a waiter waits for: returns nonzero when it holds. */
+typedef int (*shk__wait_pred)(void *arg);
+
+/* Spin budget before sleeping, in ns (about the cost of one futex sleep on
+ * this class of machine; ALGORITHMS.md §6). */
+#define SHK__SPIN_NS 5000
+
+/* Zero-initialised memory is a valid waitpoint. */
+static inline void
+shk__wp_init(shk__waitpoint *wp)
+{
+	__builtin_memset(wp, 0, sizeof(*wp));
+}
+
+/*
+ * shk__wait blocks until pred(arg) holds or the timeout expires.  Spins
+ * for SHK__SPIN_NS, then sleeps on wp->seq.  timeout_ns: SHK_FOREVER, 0
+ * (check once) or relative ns.  Returns 0 when pred held, SHK_EAGAIN
+ * (timeout 0 and pred false), SHK_ETIMEDOUT.  If check is not NULL, it is
+ * called about every slice_ns while asleep (for dead-peer tests); a nonzero
+ * return ends the wait with that code.
+ */
+SHK_HIDDEN int shk__wait(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
+			 int64_t timeout_ns);
+SHK_HIDDEN int shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred,
+				 void *arg, int64_t timeout_ns,
+				 int (*check)(void *arg), int64_t slice_ns);
+
+/*
+ * shk__wake is called by the side that made pred true, after publishing.
+ * It issues the seq_cst fence and makes a system call only when somebody
+ * sleeps or a doorbell is armed.  n: how many sleepers to wake (INT_MAX for
+ * all).  seg may be NULL when no doorbell is used (tests on raw memory).
+ */
+SHK_HIDDEN void shk__wake(shk_seg *seg, shk__waitpoint *wp, int n);
+
+/*
+ * shk__wake_slow is the out-of-line part of shk__wake: bump seq, wake,
+ * ring doorbells.
+ */
+SHK_HIDDEN void shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n);
+
+static inline void
+shk__wake_inline(shk_seg *seg, shk__waitpoint *wp, int n)
+{
+	/* seq_cst fence: orders the caller's publishing store before the
+	 * loads of waiters/armed below; pairs with the waiter's seq_cst
+	 * increment of waiters in shk__wait() */
+	SHK_FENCE_SEQ_CST(&wp->waiters);
+	/* relaxed: ordered by the fence above */
+	if (SHK_UNLIKELY(
+		    atomic_load_explicit(&wp->waiters, memory_order_relaxed) |
+		    atomic_load_explicit(&wp->armed, memory_order_relaxed)))
+		shk__wake_slow(seg, wp, n);
+}
+
+#endif /* SHK_WAIT_H */

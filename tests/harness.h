@@ -1,0 +1,193 @@
+/*
+ * harness.h - shmkit's test harness (STYLE B10).
+ *
+ * A test file defines its cases and ends with
+ *   TEST_MAIN({"name", fn}, {"other", fn2})
+ * Each case runs in a forked child under alarm(); `--no-fork` runs cases in
+ * the parent; a case name as argument runs only that case.  SKIP(...)
+ * exits 77.  The binary prints one line per case and a summary line
+ *   # cases: P passed, F failed, S skipped
+ * that tests/run.sh adds up.  Exit status: 0 all passed (or skipped),
+ * 1 otherwise.
+ *
+ * Shared-memory names: test_name(buf, "case") gives "shk-test-<pid>-case";
+ * tests remove every segment they create.
+ */
+#ifndef SHK_TEST_HARNESS_H
+#define SHK_TEST_HARNESS_H
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmkit.h"
+
+struct test_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define TEST_FAIL(...)                                                       \
+	do {                                                                 \
+		fprintf(stderr, "  FAIL %s:%d: ", __FILE__, __LINE__);       \
+		fprintf(stderr, __VA_ARGS__);                                \
+		fprintf(stderr, "\n");                                       \
+		fflush(stderr);                                              \
+		_exit(1);                                                    \
+	} while (0)
+
+#define CHECK(c)                                                             \
+	do {                                                                 \
+		if (!(c))                                                    \
+			TEST_FAIL("CHECK(%s)", #c);                          \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                       \
+	do {                                                                 \
+		long long va_ = (long long)(a), vb_ = (long long)(b);        \
+		if (va_ != vb_)                                              \
+			TEST_FAIL("CHECK_EQ(%s, %s): %lld != %lld", #a, #b,  \
+				  va_, vb_);                                 \
+	} while (0)
+
+#define CHECK_OK(expr)                                                       \
+	do {                                                                 \
+		int rc_ = (expr);                                            \
+		if (rc_ < 0)                                                 \
+			TEST_FAIL("%s returned %s (%s)", #expr,              \
+				  shk_errname(rc_), shk_strerror(rc_));      \
+	} while (0)
+
+/* CHECK_RC(expr, SHK_EXXX): the call must return exactly that code. */
+#define CHECK_RC(expr, want)                                                 \
+	do {                                                                 \
+		int rc_ = (expr), w_ = (want);                               \
+		if (rc_ != w_)                                               \
+			TEST_FAIL("%s returned %s, expected %s", #expr,      \
+				  shk_errname(rc_), shk_errname(w_));        \
+	} while (0)
+
+#define SKIP(...)                                                            \
+	do {                                                                 \
+		fprintf(stderr, "  SKIP: ");                                 \
+		fprintf(stderr, __VA_ARGS__);                                \
+		fprintf(stderr, "\n");                                       \
+		fflush(stderr);                                              \
+		_exit(77);                                                   \
+	} while (0)
+
+static inline const char *
+test_name(char *buf, size_t n, const char *tag)
+{
+	snprintf(buf, n, "shk-test-%d-%s", (int)getpid(), tag);
+	return buf;
+}
+
+static inline int64_t
+test_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Scales iteration counts: SHK_TEST_SCALE (default 1.0). */
+static inline long
+test_scale(long n)
+{
+	const char *s = getenv("SHK_TEST_SCALE");
+	double f = s ? atof(s) : 1.0;
+	long r = (long)(n * (f > 0 ? f : 1.0));
+	return r > 0 ? r : 1;
+}
+
+/* Waits for a child; returns its exit status, or 128+signal. */
+static inline int
+test_wait(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+#ifndef TEST_ALARM_S
+#define TEST_ALARM_S 120
+#endif
+
+static inline int
+test_main(int argc, char **argv, const struct test_case *cases, size_t n)
+{
+	int fork_mode = 1, passed = 0, failed = 0, skipped = 0;
+	const char *only = NULL;
+	size_t i;
+
+	for (i = 1; i < (size_t)argc; i++) {
+		if (!strcmp(argv[i], "--no-fork"))
+			fork_mode = 0;
+		else if (!strcmp(argv[i], "--list")) {
+			for (size_t j = 0; j < n; j++)
+				printf("%s\n", cases[j].name);
+			return 0;
+		} else
+			only = argv[i];
+	}
+	for (i = 0; i < n; i++) {
+		int64_t t0;
+		int rc;
+
+		if (only && strcmp(only, cases[i].name))
+			continue;
+		t0 = test_now_ns();
+		fflush(stdout);
+		if (fork_mode) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				alarm(TEST_ALARM_S);
+				cases[i].fn();
+				_exit(0);
+			}
+			rc = test_wait(pid);
+		} else {
+			cases[i].fn();
+			rc = 0;
+		}
+		if (rc == 0) {
+			passed++;
+			printf("PASS %s (%.0f ms)\n", cases[i].name,
+			       (test_now_ns() - t0) / 1e6);
+		} else if (rc == 77) {
+			skipped++;
+			printf("SKIP %s\n", cases[i].name);
+		} else {
+			failed++;
+			printf("FAIL %s (status %d%s)\n", cases[i].name, rc,
+			       rc == 128 + SIGALRM ? ", timed out" : "");
+		}
+		fflush(stdout);
+	}
+	printf("# cases: %d passed, %d failed, %d skipped\n", passed, failed,
+	       skipped);
+	return failed ? 1 : 0;
+}
+
+#define TEST_MAIN(...)                                                       \
+	int main(int argc, char **argv)                                      \
+	{                                                                    \
+		static const struct test_case cases_[] = { __VA_ARGS__ };    \
+		return test_main(argc, argv, cases_,                         \
+				 sizeof(cases_) / sizeof(cases_[0]));        \
+	}
+
+#endif /* SHK_TEST_HARNESS_H */
