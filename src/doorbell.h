@@ -1,9 +1,17 @@
 /*
- * doorbell.h - pollable file descriptors for waitpoints (issue 4 owns the
- * implementation in doorbell.c).  A reader that wants to use poll/epoll gets
- * an fd for a waitpoint; before it sleeps it arms the waitpoint (a flag in
- * shared memory); a waker that sees armed != 0 after its seq_cst fence
- * (wait.h) signals the fd.  The busy fast path stays free of system calls.
+ * doorbell.h - pollable file descriptors for waitpoints (DESIGN §6,
+ * ALGORITHMS §6 "Pollable fd").
+ *
+ * A reader that wants poll/epoll opens a doorbell on the waitpoint its data
+ * arrives on and gets a file descriptor.  When a non-blocking read finds
+ * nothing, the structure calls shk__doorbell_arm(): the listener marks
+ * itself armed in shared memory (wp->armed, wp->listeners), issues the
+ * seq_cst fence and re-checks the condition.  A waker that sees armed != 0
+ * after its own fence (wait.h) calls shk__doorbell_notify(), which sends one
+ * byte to each armed listener's Unix datagram socket (MSG_DONTWAIT; a full
+ * socket means a wake is already pending).  The busy fast path makes no
+ * system call.  When the reader consumes data it calls
+ * shk__doorbell_drain() to empty the socket and disarm.
  */
 #ifndef SHK_DOORBELL_H
 #define SHK_DOORBELL_H
@@ -12,9 +20,35 @@
 #include "segment.h"
 #include "wait.h"
 
+struct shk__doorbell;
+
+/*
+ * shk__doorbell_open creates this process's listener on wp and returns it
+ * in *out; shk__doorbell_fd gives its descriptor (readable when signalled).
+ * Codes: SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (no listener slot), or an errno
+ * mapped code.
+ */
+SHK_HIDDEN int shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp,
+				  struct shk__doorbell **out);
+SHK_HIDDEN int shk__doorbell_fd(const struct shk__doorbell *db);
+
+/*
+ * shk__doorbell_arm is called when the reader found no data and is about
+ * to return to its event loop.  It arms the listener, fences, then calls
+ * pred(arg): if the condition already holds it makes the fd readable
+ * itself, so no wake-up is lost.  NULL db is a no-op.
+ */
+SHK_HIDDEN void shk__doorbell_arm(struct shk__doorbell *db,
+				  shk__wait_pred pred, void *arg);
+
+/* Empties the socket and disarms (call after consuming).  NULL: no-op. */
+SHK_HIDDEN void shk__doorbell_drain(struct shk__doorbell *db);
+
+SHK_HIDDEN void shk__doorbell_close(struct shk__doorbell *db);
+
 /*
  * shk__doorbell_notify signals every armed listener of wp.  Called by
- * shk__wake_slow() only; must not block.
+ * shk__wake_slow() only; never blocks.
  */
 SHK_HIDDEN void shk__doorbell_notify(shk_seg *seg, shk__waitpoint *wp);
 
