@@ -432,6 +432,171 @@ SHK_API int shk_obj_describe(shk_seg *seg, const shk_obj_info *info,
 
 /* ==== structures (issue 3): ring and bcast ==== */
 
+/*
+ * Rings: one producer, one consumer, variable-size records (docs/ring.md).
+ * Records are length-prefixed and contiguous in the ring's memory, so both
+ * sides can work in place: shk_ring_reserve -> write -> shk_ring_commit,
+ * and shk_ring_peek -> read -> shk_ring_release.  Order is kept; a record
+ * becomes visible to the consumer whole or not at all.
+ */
+typedef struct shk_ring shk_ring;
+
+/* Roles for shk_ring_open. */
+#define SHK_RING_PRODUCER 1
+#define SHK_RING_CONSUMER 2
+
+/* shk_ring_opts.flags: batch publication (per handle, not stored). */
+#define SHK_RING_BATCH 0x1u
+
+/*
+ * shk_ring_opts configures shk_ring_open.  Initialise with
+ * SHK_RING_OPTS_INIT; zero fields mean the default (or, when opening an
+ * existing ring, "accept what is stored").
+ *   size        sizeof(shk_ring_opts) (0 is SHK_EINVAL)
+ *   flags       SHK_RING_BATCH: publish commits and releases in batches
+ *               (see shk_ring_flush); default: publish each one at once
+ *   cap         data bytes, a power of two from 64 to 2^32 (default 64 KiB)
+ *   max_record  largest record payload in bytes, at most cap/2 - 8
+ *               (default cap/2 - 8); must match the stored value on open
+ *   type_id     the user's type tag; must match the stored value on open
+ */
+typedef struct shk_ring_opts {
+	uint32_t size;
+	uint32_t flags;
+	uint64_t cap;
+	uint64_t max_record;
+	uint64_t type_id;
+} shk_ring_opts;
+
+#define SHK_RING_OPTS_INIT { .size = sizeof(shk_ring_opts) }
+
+/*
+ * shk_ring_open creates (flags SHK_CREATE, SHK_EXCL as for shk_seg_open)
+ * or opens the ring `name` in seg and attaches to it in one role,
+ * SHK_RING_PRODUCER or SHK_RING_CONSUMER.  Each role has one owner at a
+ * time, recorded in the ring by the attach's owner stamp: opening a role
+ * whose owner is alive returns SHK_EBUSY; a role whose owner died (or
+ * closed) is taken over after the ring's counters are validated.  opts may
+ * be NULL (defaults).  Returns 0 and *out, or SHK_EINVAL, SHK_ENOENT,
+ * SHK_EEXIST, SHK_ETYPE (another kind, type_id, cap or max_record),
+ * SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC (registry full), SHK_ECORRUPT (bad
+ * control block).  On failure *out is NULL.  Thread- and process-safe; the
+ * handle itself is used by one thread at a time.
+ */
+SHK_API int shk_ring_open(shk_seg *seg, const char *name, unsigned flags,
+			  int role, const shk_ring_opts *opts,
+			  shk_ring **out);
+
+/*
+ * shk_ring_reserve (producer) reserves room for one record of len bytes
+ * (0 .. max_record) and returns where to write it in *buf (8-byte
+ * aligned, valid until shk_ring_commit or close).  Nothing is visible to
+ * the consumer before the commit.  Blocks while the ring is full, up to
+ * timeout_ns.  Returns 0, SHK_EMSGSIZE (len > max_record), SHK_EAGAIN
+ * (timeout 0 and full), SHK_ETIMEDOUT, SHK_EPEERDEAD (the consumer died
+ * while we waited; a new consumer may take over, so retrying is allowed),
+ * SHK_EINVAL (not the producer, or a reservation is already open),
+ * SHK_ECORRUPT.  Wait-free when there is room; no system call unless it
+ * sleeps.
+ */
+SHK_API int shk_ring_reserve(shk_ring *r, size_t len, void **buf,
+			     int64_t timeout_ns);
+
+/*
+ * shk_ring_commit (producer) completes the open reservation.  Without
+ * SHK_RING_BATCH the record is published at once (one release store, plus
+ * a wake-up system call only when the consumer sleeps or polls).  With
+ * SHK_RING_BATCH it is published once 32 records or cap/4 bytes are
+ * pending, or when the consumer has caught up with the last publication
+ * (it may be asleep), and always by shk_ring_flush, by a reserve that must
+ * wait, and by close: a batching producer calls shk_ring_flush before it
+ * goes idle.  Returns 0, or SHK_EINVAL (no reservation).  Wait-free.
+ */
+SHK_API int shk_ring_commit(shk_ring *r);
+
+/*
+ * shk_ring_flush publishes what this handle has pending: the producer's
+ * committed records, or the consumer's released space.  Call it in
+ * SHK_RING_BATCH mode before the producer goes idle.  Returns 0 or
+ * SHK_EINVAL.  Wait-free.
+ */
+SHK_API int shk_ring_flush(shk_ring *r);
+
+/*
+ * shk_ring_peek (consumer) returns the oldest record in place: *buf points
+ * to its payload (valid until shk_ring_release or close) and *len is its
+ * length.  Peeking again before the release returns the same record.
+ * Blocks while the ring is empty, up to timeout_ns.  Returns 0,
+ * SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EPEERDEAD (the producer died while we
+ * waited), SHK_EINVAL (not the consumer), SHK_ECORRUPT (a record header
+ * out of bounds).  Wait-free when data is there.
+ */
+SHK_API int shk_ring_peek(shk_ring *r, const void **buf, size_t *len,
+			  int64_t timeout_ns);
+
+/*
+ * shk_ring_release (consumer) frees the record returned by the last
+ * shk_ring_peek.  Without SHK_RING_BATCH the space is published at once;
+ * with it, after 32 records or cap/4 bytes, when a peek finds the ring
+ * empty, and by flush and close: a batching consumer that stops reading
+ * while records remain calls shk_ring_flush, or a producer waiting for
+ * that space keeps waiting.  Returns 0 or SHK_EINVAL (nothing peeked).
+ * Wait-free.
+ */
+SHK_API int shk_ring_release(shk_ring *r);
+
+/*
+ * shk_ring_write (producer) copies len bytes from buf into one record:
+ * reserve + memcpy + commit.  Codes as shk_ring_reserve.
+ */
+SHK_API int shk_ring_write(shk_ring *r, const void *buf, size_t len,
+			   int64_t timeout_ns);
+
+/*
+ * shk_ring_read (consumer) copies the oldest record into buf (buf_cap
+ * bytes) and releases it; returns its length.  A record longer than
+ * buf_cap is left in the ring and SHK_EMSGSIZE returned.  Other codes as
+ * shk_ring_peek.
+ */
+SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
+			  int64_t timeout_ns);
+
+/*
+ * shk_ring_close publishes what is pending, gives up the role and frees
+ * the handle.  An open reservation is dropped; a record peeked but not
+ * released will be delivered again to the next consumer.  NULL is a no-op.
+ */
+SHK_API void shk_ring_close(shk_ring *r);
+
+/*
+ * shk_ring_stats is filled by shk_ring_stat (fixed-width fields).
+ *   cap, max_record  as created
+ *   head, tail       published free-running byte counters
+ *   fill             tail - head: bytes of published, unreleased records
+ *                    (headers and padding included)
+ *   producer, consumer  1 if the role has a live owner
+ *   waiters          sleepers on the ring (both sides)
+ */
+typedef struct shk_ring_stats {
+	uint32_t size;
+	uint32_t max_record;
+	uint64_t cap;
+	uint64_t head;
+	uint64_t tail;
+	uint64_t fill;
+	uint32_t producer;
+	uint32_t consumer;
+	uint32_t waiters;
+	uint32_t reserved;
+} shk_ring_stats;
+
+/*
+ * shk_ring_stat fills *st (caller sets st->size) with a snapshot of the
+ * ring's published state.  Returns 0 or SHK_EINVAL.  Thread-safe; makes
+ * system calls (liveness tests).
+ */
+SHK_API int shk_ring_stat(shk_ring *r, shk_ring_stats *st);
+
 /* ---- (end of ring and bcast) ---- */
 /* ---- (space between sections: keep) ---- */
 
