@@ -548,6 +548,93 @@ typedef struct shk_queue_stats {
  */
 SHK_API int shk_queue_info(shk_queue *q, shk_queue_stats *st);
 
+/*
+ * shk_pool is a pool of fixed-size blocks inside a segment with lock-free
+ * allocation and free (docs/pool.md).  Blocks are named by their offset
+ * from the segment base, so any process can use and free them; this is
+ * the basis of zero-copy loans.
+ */
+typedef struct shk_pool shk_pool;
+
+/*
+ * shk_pool_opts configures shk_pool_open (SHK_POOL_OPTS_INIT; zero fields
+ * mean the default).
+ *   size       sizeof(shk_pool_opts) (0 is SHK_EINVAL)
+ *   block_len  usable bytes per block, 1 .. 1 GiB (create default 64).
+ *              Blocks are 16-byte aligned, 64-byte aligned from 64 bytes
+ *              up; the stored size is block_len rounded up to that
+ *              alignment, and an opener's nonzero block_len must equal the
+ *              stored (rounded) size
+ *   cap        number of blocks, 1 .. 2^31 (create default 64; on open 0
+ *              accepts the stored value)
+ *   type_id    the user's type tag; must match on open
+ */
+typedef struct shk_pool_opts {
+	uint32_t size;
+	uint32_t reserved;
+	uint64_t block_len;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_pool_opts;
+
+#define SHK_POOL_OPTS_INIT { .size = sizeof(shk_pool_opts) }
+
+/*
+ * shk_pool_open opens the pool `name`, creating it with SHK_CREATE
+ * (SHK_EXCL: SHK_EEXIST if present).  It takes 128 + 8 * cap bytes plus
+ * cap blocks of the segment's heap.  Codes as shk_queue_open (SHK_ETYPE on
+ * a kind, type, block size or capacity mismatch; SHK_ECORRUPT).  *out is
+ * NULL on failure.  Thread- and process-safe.
+ */
+SHK_API int shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
+			  const shk_pool_opts *opts, shk_pool **out);
+
+/* shk_pool_close frees the handle; the pool and its blocks stay.  NULL is
+ * a no-op. */
+SHK_API void shk_pool_close(shk_pool *p);
+
+/*
+ * shk_pool_alloc takes a free block.  *off (if not NULL) receives its
+ * offset from the segment base, valid in every process; *ptr (if not
+ * NULL) its address in this process.  The contents are left as the last
+ * user left them.  Returns 0, SHK_ENOMEM when every block is in use (it
+ * does not wait), SHK_EINVAL, SHK_ECORRUPT.  Lock-free; thread- and
+ * process-safe; no system call.
+ */
+SHK_API int shk_pool_alloc(shk_pool *p, uint64_t *off, void **ptr);
+
+/*
+ * shk_pool_free returns the block at off (as given by shk_pool_alloc in
+ * any process) to the pool.  An offset that is not a block boundary of
+ * this pool, or a block that is already free, returns SHK_EINVAL and
+ * changes nothing (of two racing frees of one block exactly one
+ * succeeds).  Returns 0, SHK_EINVAL, SHK_ECORRUPT.  Lock-free.
+ */
+SHK_API int shk_pool_free(shk_pool *p, uint64_t off);
+
+/*
+ * shk_pool_ptr turns a block offset into this process's address, or NULL
+ * when off is not a block boundary of this pool.  It does not check that
+ * the block is allocated.
+ */
+SHK_API void *shk_pool_ptr(shk_pool *p, uint64_t off);
+
+/*
+ * shk_pool_stats is filled by shk_pool_info.  in_use counts blocks marked
+ * allocated (a scan of cap words: O(cap), a snapshot under concurrency).
+ */
+typedef struct shk_pool_stats {
+	uint32_t size;
+	uint32_t reserved;
+	uint64_t block_len;
+	uint64_t cap;
+	uint64_t in_use;
+	uint64_t type_id;
+} shk_pool_stats;
+
+/* shk_pool_info fills *st (caller sets st->size).  0 or SHK_EINVAL. */
+SHK_API int shk_pool_info(shk_pool *p, shk_pool_stats *st);
+
 /* ---- (end of queue, stack and pool) ---- */
 /* ---- (space between sections: keep) ---- */
 
