@@ -135,7 +135,10 @@ enum shk_backend {
  *   mode        permission bits on create (default 0600)
  *   backend     enum shk_backend (default SHK_BACKEND_POSIX)
  *   len         total size in bytes on create (default 4 MiB; at least
- *               SHK_SEG_MIN_LEN, at most SHK_SEG_MAX_LEN)
+ *               SHK_SEG_MIN_LEN, at most SHK_SEG_MAX_LEN, and large enough
+ *               for the header, attach table, registry (128 B per entry)
+ *               and a 32 KiB heap, else SHK_EINVAL: 64 KiB holds 64
+ *               registry entries, 128 KiB the default 256)
  *   max_objects registry entries on create (default 256; power of two,
  *               rounded up)
  *   open_timeout_ns  how long an opener waits for a concurrent creator to
