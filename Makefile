@@ -170,3 +170,8 @@ install: lib $(if $(CLI_SRC),$(CLI)) shmkit.pc
 
 clean:
 	rm -rf build shmkit.pc
+
+docs/errors.md: tools/errdoc.c include/shmkit.h
+	@mkdir -p $(B)
+	$(CC) -std=c11 -Iinclude -o $(B)/errdoc tools/errdoc.c
+	$(B)/errdoc > $@
