@@ -427,6 +427,117 @@ SHK_API int shk_obj_describe(shk_seg *seg, const shk_obj_info *info,
 
 /* ==== structures (issue 3): array and map ==== */
 
+/*
+ * Arrays: a fixed number of fixed-size elements that every process sees at
+ * the same offsets.  shk_array_data gives a direct pointer for plain access
+ * (the caller orders it); the shk_array_*_u32/u64 calls are atomic on 4- and
+ * 8-byte elements.  Memory orders: loads are acquire, stores release, and
+ * the read-modify-writes (fetch_add, cas) seq_cst.  Acquire/release is what
+ * passing data through the array needs ("fill elements, then store a flag";
+ * "load the flag, then read them") and costs nothing extra on x86-64 loads
+ * and stores; seq_cst on the RMWs is free on x86-64 and ARMv8 (the same
+ * instruction as acq_rel) and makes every RMW part of one total order, so a
+ * store-then-load handshake (Dekker) can be written with RMWs.
+ */
+typedef struct shk_array shk_array;
+
+/*
+ * shk_array_opts configures shk_array_open.  Initialise with
+ * SHK_ARRAY_OPTS_INIT.
+ *   size      sizeof(shk_array_opts) (0 is SHK_EINVAL)
+ *   elem_len  bytes per element, 1 .. 1 MiB; required to create; on open 0
+ *             accepts the stored value, else it must match (SHK_ETYPE)
+ *   len       number of elements; required to create; on open 0 accepts
+ *             the stored value, else it must match (SHK_ETYPE)
+ *   type_id   the user's type tag, stored on create, must match on open
+ *             (SHK_ETYPE)
+ */
+typedef struct shk_array_opts {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t len;
+	uint64_t type_id;
+} shk_array_opts;
+
+#define SHK_ARRAY_OPTS_INIT { .size = sizeof(shk_array_opts) }
+
+/*
+ * shk_array_open opens the array `name` in seg, creating it zero-filled
+ * when flags has SHK_CREATE (racing creators get one array; SHK_EXCL makes
+ * an existing one SHK_EEXIST).  NULL opts opens an existing array with
+ * type_id 0 as it is.  Elements start 64 bytes into the object, so they are
+ * 64-byte aligned.  Returns 0 and *out, or SHK_EINVAL (bad arguments,
+ * missing len/elem_len on create, read-only segment handle),
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
+ * elem_len or len differ), SHK_ENOMEM (heap), SHK_ENOSPC (registry full),
+ * SHK_ECORRUPT (the stored header is damaged).  *out is NULL on failure.
+ * Thread- and process-safe; may block briefly on the registry lock.
+ */
+SHK_API int shk_array_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_array_opts *opts, shk_array **out);
+
+/*
+ * shk_array_close frees the handle (the shared array stays).  NULL is a
+ * no-op.  The pointer from shk_array_data is invalid afterwards.
+ */
+SHK_API void shk_array_close(shk_array *a);
+
+/*
+ * shk_array_data returns the address of element 0 in this process (NULL
+ * for a NULL handle).  Plain reads and writes through it are not ordered
+ * with other processes: use the atomic calls below, or your own atomics,
+ * to publish data.  Valid until shk_array_close.
+ */
+SHK_API void *shk_array_data(shk_array *a);
+
+/* shk_array_len returns the number of elements (0 for NULL). */
+SHK_API uint64_t shk_array_len(const shk_array *a);
+
+/* shk_array_elem_len returns the element size in bytes (0 for NULL). */
+SHK_API uint32_t shk_array_elem_len(const shk_array *a);
+
+/*
+ * shk_array_load_u32 / shk_array_load_u64 atomically read element idx
+ * (acquire) into *out.  The element size must be 4 (resp. 8) bytes:
+ * otherwise SHK_ETYPE.  Returns 0, SHK_EINVAL (NULL argument), SHK_ERANGE
+ * (idx >= length).  Lock-free, wait-free, no system call; thread-,
+ * process- and async-signal-safe.
+ */
+SHK_API int shk_array_load_u32(shk_array *a, uint64_t idx, uint32_t *out);
+SHK_API int shk_array_load_u64(shk_array *a, uint64_t idx, uint64_t *out);
+
+/*
+ * shk_array_store_u32 / shk_array_store_u64 atomically write v to element
+ * idx (release: everything this thread wrote before is visible to whoever
+ * loads v).  Codes and guarantees as shk_array_load_u32.
+ */
+SHK_API int shk_array_store_u32(shk_array *a, uint64_t idx, uint32_t v);
+SHK_API int shk_array_store_u64(shk_array *a, uint64_t idx, uint64_t v);
+
+/*
+ * shk_array_fetch_add_u32 / shk_array_fetch_add_u64 atomically add delta
+ * to element idx (wrapping modulo 2^32 / 2^64; subtract by adding the
+ * two's complement) and store the previous value in *old when old is not
+ * NULL.  seq_cst.  Codes and guarantees as shk_array_load_u32.
+ */
+SHK_API int shk_array_fetch_add_u32(shk_array *a, uint64_t idx,
+				    uint32_t delta, uint32_t *old);
+SHK_API int shk_array_fetch_add_u64(shk_array *a, uint64_t idx,
+				    uint64_t delta, uint64_t *old);
+
+/*
+ * shk_array_cas_u32 / shk_array_cas_u64 atomically replace element idx by
+ * desired if it equals *expected (strong compare-and-swap, seq_cst).
+ * Returns 1 when it swapped; 0 when it did not, with the current value
+ * stored in *expected; SHK_EINVAL, SHK_ERANGE or SHK_ETYPE as
+ * shk_array_load_u32.  Lock-free; thread-, process- and
+ * async-signal-safe.
+ */
+SHK_API int shk_array_cas_u32(shk_array *a, uint64_t idx, uint32_t *expected,
+			      uint32_t desired);
+SHK_API int shk_array_cas_u64(shk_array *a, uint64_t idx, uint64_t *expected,
+			      uint64_t desired);
+
 /* ---- (end of array and map) ---- */
 /* ---- (space between sections: keep) ---- */
 
