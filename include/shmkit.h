@@ -538,6 +538,111 @@ SHK_API int shk_array_cas_u32(shk_array *a, uint64_t idx, uint32_t *expected,
 SHK_API int shk_array_cas_u64(shk_array *a, uint64_t idx, uint64_t *expected,
 			      uint64_t desired);
 
+/*
+ * Maps: a fixed-capacity hash map of fixed-size keys and values (open
+ * addressing, linear probing).  Keys are compared as bytes.  Readers take
+ * no lock and never block writers; a read of a value being written never
+ * returns a torn value.  Writers of keys that hash to the same stripe (one
+ * of up to 64) serialise on that stripe's robust lock, which also keeps
+ * two concurrent puts of one key from making two entries.  A writer killed
+ * mid-write blocks its key for a bounded time (about 50-100 ms), after
+ * which the key reads as absent.  With val_len 0 a map is a set.
+ * docs/map.md has the details.
+ */
+typedef struct shk_map shk_map;
+
+/*
+ * shk_map_opts configures shk_map_open.  Initialise with SHK_MAP_OPTS_INIT.
+ *   size     sizeof(shk_map_opts) (0 is SHK_EINVAL)
+ *   key_len  key bytes, 1 .. 4096; required to create.  On open, 0 opens
+ *            the map with whatever key_len and val_len it has; nonzero
+ *            key_len and val_len must both match (SHK_ETYPE)
+ *   val_len  value bytes, 0 .. 1 MiB (0: a set)
+ *   cap      slots, rounded up to a power of two, at most 2^30; required
+ *            to create; on open 0 accepts the stored value.  Keep the load
+ *            below about 3/4: probes get long near full
+ *   type_id  the user's type tag, stored on create, must match on open
+ */
+typedef struct shk_map_opts {
+	uint32_t size;
+	uint32_t key_len;
+	uint32_t val_len;
+	uint32_t reserved;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_map_opts;
+
+#define SHK_MAP_OPTS_INIT { .size = sizeof(shk_map_opts) }
+
+/*
+ * shk_map_open opens the map `name` in seg, creating it empty when flags
+ * has SHK_CREATE (racing creators get one map; SHK_EXCL makes an existing
+ * one SHK_EEXIST).  Returns 0 and *out, or SHK_EINVAL (bad arguments, no
+ * key_len or cap to create with, read-only segment handle),
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
+ * key_len, val_len or cap differ), SHK_ENOMEM, SHK_ENOSPC (registry full),
+ * SHK_ECORRUPT.  *out is NULL on failure.  Opening checks every slot's
+ * control word: O(cap).  Thread- and process-safe.
+ */
+SHK_API int shk_map_open(shk_seg *seg, const char *name, unsigned flags,
+			 const shk_map_opts *opts, shk_map **out);
+
+/* shk_map_close frees the handle (the map stays).  NULL is a no-op. */
+SHK_API void shk_map_close(shk_map *m);
+
+/*
+ * shk_map_get copies the value of key (key_len bytes) into val_out
+ * (val_len bytes; NULL only tests whether key is present).  Returns 0 when found,
+ * SHK_ENOENT when not, SHK_EAGAIN when the key's slot stayed busy for
+ * about 50 ms under a live writer (retry), SHK_ECORRUPT (damaged slot),
+ * SHK_EINVAL.  Never returns a torn value; on an error val_out's contents
+ * are unspecified.  Lock-free against writers of other keys; no system
+ * call unless it has to wait for a writer of the same key; takes the
+ * key's stripe lock only to repair after a dead writer.  Thread- and
+ * process-safe.
+ */
+SHK_API int shk_map_get(shk_map *m, const void *key, void *val_out);
+
+/*
+ * shk_map_put inserts key with value val (val_len bytes; NULL for a set),
+ * or replaces the value of an existing key.  Returns 0 when it inserted, 1
+ * when it replaced, SHK_ENOSPC when the key is new and no slot is free,
+ * SHK_ETIMEDOUT when the key's stripe stayed locked by a live writer for
+ * 5 s (a stopped process), SHK_ENOTRECOVERABLE, SHK_ECORRUPT, SHK_EINVAL.
+ * It holds the key's stripe lock for the copy; a dead previous holder is
+ * detected within about 20 ms and its half-written slot repaired first.
+ * Thread- and process-safe; a handle may be shared by threads.
+ */
+SHK_API int shk_map_put(shk_map *m, const void *key, const void *val);
+
+/*
+ * shk_map_delete removes key.  Returns 0, SHK_ENOENT, or the codes of
+ * shk_map_put.  The slot becomes a tombstone that later inserts reuse.
+ */
+SHK_API int shk_map_delete(shk_map *m, const void *key);
+
+/*
+ * shk_map_next iterates: set *cursor to 0, then each call that returns 1
+ * copies one entry's key into key_out and value into val_out (either may
+ * be NULL) and advances *cursor; 0 means the end.  A key that is neither
+ * inserted nor deleted during the iteration is returned exactly once;
+ * keys written concurrently may or may not be.  SHK_EAGAIN leaves *cursor
+ * at a slot that stayed busy (call again), SHK_ECORRUPT, SHK_EINVAL.
+ * Lock-free like shk_map_get.
+ */
+SHK_API int shk_map_next(shk_map *m, uint32_t *cursor, void *key_out,
+			 void *val_out);
+
+/*
+ * shk_map_count returns the number of entries (exact when no write is in
+ * progress; after a writer died, exact again once its stripe is taken
+ * over), SHK_EINVAL or SHK_ECORRUPT.  O(stripes), lock-free.
+ */
+SHK_API int shk_map_count(shk_map *m);
+
+/* shk_map_cap returns the number of slots (0 for NULL). */
+SHK_API uint64_t shk_map_cap(const shk_map *m);
+
 /* ---- (end of array and map) ---- */
 /* ---- (space between sections: keep) ---- */
 
