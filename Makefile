@@ -101,7 +101,7 @@ $(B)/cli/%.o: tools/shmkit/%.c
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(CLI): $(CLI_OBJ) $(AR_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(AR_LIB) $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) -Wl,--whole-archive $(AR_LIB) -Wl,--no-whole-archive $(LIBS)
 
 $(B)/tests/%: tests/%.c tests/harness.h $(TAR_LIB)
 	@mkdir -p $(@D)
