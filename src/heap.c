@@ -108,9 +108,9 @@ struct heap_hdr {
 	_Atomic uint32_t lock;
 	uint32_t pad0[15];
 	/* line 2: statistics */
-	_Atomic uint64_t used;       /* bytes in live blocks */
-	_Atomic uint64_t high_water; /* maximum of used */
-	_Atomic uint64_t large_live; /* live large blocks */
+	_Atomic uint64_t large_used; /* bytes in live large blocks (lock) */
+	_Atomic uint64_t high_water; /* peak of chain bytes taken (lock) */
+	_Atomic uint64_t large_live; /* live large blocks (lock) */
 	_Atomic uint64_t large_free; /* bytes in free large blocks (lock) */
 	uint64_t pad1[4];
 	/* lines 3-10: bins of free large blocks (lock) */
@@ -120,7 +120,7 @@ struct heap_hdr {
 	struct heap_class cls[NCLASS];
 };
 _Static_assert(offsetof(struct heap_hdr, lock) == 64, "lock line");
-_Static_assert(offsetof(struct heap_hdr, used) == 128, "stats line");
+_Static_assert(offsetof(struct heap_hdr, large_used) == 128, "stats line");
 _Static_assert(offsetof(struct heap_hdr, cls) == 704, "class lines");
 _Static_assert(sizeof(struct heap_hdr) % 64 == 0, "header lines");
 
@@ -143,6 +143,8 @@ struct layout {
 	uint32_t csize[NCLASS];
 	uint32_t cnblk[NCLASS];
 	uint32_t cboff[NCLASS];
+	uint64_t crecip[NCLASS]; /* 2^32 / size + 1: exact division of
+				  * in-run offsets (< 2^16) by the size */
 };
 
 struct heap_local {
@@ -248,6 +250,7 @@ layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
 		L->csize[i] = sz;
 		L->cnblk[i] = n;
 		L->cboff[i] = (uint32_t)align_up(64 + 8 * (uint64_t)n, 64);
+		L->crecip[i] = ((uint64_t)1 << 32) / sz + 1;
 	}
 	L->nclass = i;
 }
@@ -320,29 +323,51 @@ side_off(const struct layout *L, uint64_t page, uint32_t idx)
 /* large blocks (lock held)                                            */
 /* ------------------------------------------------------------------ */
 
-static void
-bin_insert(shk_seg *seg, struct heap_hdr *hh, uint64_t h, uint64_t size)
+/* 1 when h may hold a block header: in the chain, on the 64 B grid. */
+static int
+blk_in(const struct layout *L, uint64_t h)
 {
+	return h >= L->chain_off && h < L->chain_end &&
+	       (h - L->chain_off) % 64 == 0;
+}
+
+/* Free-list links come from shared memory: check before writing. */
+static int
+link_ok(const struct layout *L, uint64_t h)
+{
+	return h == 0 || blk_in(L, h);
+}
+
+static int
+bin_insert(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
+{
+	struct heap_hdr *hh = hdr_of(seg);
 	uint32_t b = bin_of(size);
+	/* relaxed: bins are protected by the lock */
 	uint64_t first = atomic_load_explicit(&hh->bins[b],
 					      memory_order_relaxed);
 
+	if (!link_ok(L, first))
+		return SHK_ECORRUPT;
 	st(seg, h + 16, first);
 	st(seg, h + 24, 0);
 	if (first)
 		st(seg, first + 24, h);
-	/* relaxed: bins are protected by the lock */
 	atomic_store_explicit(&hh->bins[b], h, memory_order_relaxed);
 	atomic_fetch_or_explicit(&hh->bin_map, 1ull << b,
 				 memory_order_relaxed);
+	return 0;
 }
 
-static void
-bin_remove(shk_seg *seg, struct heap_hdr *hh, uint64_t h, uint64_t size)
+static int
+bin_remove(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
 {
+	struct heap_hdr *hh = hdr_of(seg);
 	uint32_t b = bin_of(size);
 	uint64_t next = ld(seg, h + 16), prev = ld(seg, h + 24);
 
+	if (!link_ok(L, next) || !link_ok(L, prev))
+		return SHK_ECORRUPT;
 	if (prev)
 		st(seg, prev + 16, next);
 	else
@@ -354,14 +379,7 @@ bin_remove(shk_seg *seg, struct heap_hdr *hh, uint64_t h, uint64_t size)
 	if (!prev && !next)
 		atomic_fetch_and_explicit(&hh->bin_map, ~(1ull << b),
 					  memory_order_relaxed);
-}
-
-/* 1 when h may hold a block header: in the chain, on the 64 B grid. */
-static int
-blk_in(const struct layout *L, uint64_t h)
-{
-	return h >= L->chain_off && h < L->chain_end &&
-	       (h - L->chain_off) % 64 == 0;
+	return 0;
 }
 
 /*
@@ -420,7 +438,10 @@ large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 	}
 	if (!f)
 		return 0;
-	bin_remove(seg, hh, f, S);
+	if (bin_remove(seg, L, f, S)) {
+		*rc = SHK_ECORRUPT;
+		return 0;
+	}
 	if (gap) {
 		/* front split: the aligned part g becomes its own block */
 		uint64_t g = f + gap;
@@ -431,7 +452,8 @@ large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 		set_prev(seg, n, S - gap);
 		SHK_CRASHPOINT("heap.split.front");
 		st(seg, f, mkhdr(f, gap, 0));
-		bin_insert(seg, hh, f, gap);
+		if (bin_insert(seg, L, f, gap))
+			*rc = SHK_ECORRUPT; /* f stays off the bins: a leak */
 		f = g;
 		S -= gap;
 	}
@@ -444,19 +466,26 @@ large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 		set_prev(seg, n, S - need);
 		SHK_CRASHPOINT("heap.split.tail");
 		st(seg, f, mkhdr(f, need, F_USED | flags));
-		bin_insert(seg, hh, r, S - need);
+		if (bin_insert(seg, L, r, S - need))
+			*rc = SHK_ECORRUPT;
 		S = need;
 	} else {
 		st(seg, f, mkhdr(f, S, F_USED | flags));
 	}
 	set_stamp(seg, f, shk__seg_stamp(seg));
-	/* relaxed: under the lock */
-	atomic_fetch_sub_explicit(&hh->large_free, S, memory_order_relaxed);
+	/* relaxed: statistics under the lock */
+	w = atomic_fetch_sub_explicit(&hh->large_free, S,
+				      memory_order_relaxed) - S;
+	if (L->chain_end - L->chain_off - w >
+	    atomic_load_explicit(&hh->high_water, memory_order_relaxed))
+		atomic_store_explicit(&hh->high_water,
+				      L->chain_end - L->chain_off - w,
+				      memory_order_relaxed);
 	return f;
 }
 
-/* Frees the large (or run) block with header h; lock held; h validated. */
-static uint64_t
+/* Frees the large block with header h; lock held; h validated. */
+static int
 large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 {
 	struct heap_hdr *hh = hdr_of(seg);
@@ -466,13 +495,15 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 	P = prev_of(ld(seg, h + 8));
 	wn = ld(seg, n);
 	if (n < L->chain_end && !(wn & F_USED)) {
-		bin_remove(seg, hh, n, wn & SIZE_MASK);
+		if (bin_remove(seg, L, n, wn & SIZE_MASK))
+			return SHK_ECORRUPT;
 		size += wn & SIZE_MASK;
 		merged_next = 1;
 	}
 	if (P && !(ld(seg, h - P) & F_USED)) {
+		if (bin_remove(seg, L, h - P, P))
+			return SHK_ECORRUPT; /* n is off its bin: a leak */
 		start = h - P;
-		bin_remove(seg, hh, start, P);
 		size += P;
 	}
 	st(seg, start, mkhdr(start, size, 0));
@@ -483,10 +514,9 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 		st(seg, n, 0);
 	nn = start + size;
 	set_prev(seg, nn, size);
-	bin_insert(seg, hh, start, size);
 	/* relaxed: under the lock */
 	atomic_fetch_add_explicit(&hh->large_free, S, memory_order_relaxed);
-	return size;
+	return bin_insert(seg, L, start, size);
 }
 
 /* Validates a run at page p as the header says; returns its class or -1. */
@@ -514,7 +544,7 @@ repair(shk_seg *seg, const struct layout *L)
 	struct heap_hdr *hh = hdr_of(seg);
 	uint64_t h = L->chain_off, prev = 0, last_free = 0, last_size = 0;
 	uint64_t steps = (L->chain_end - L->chain_off) / 64 + 1;
-	uint64_t free_bytes = 0, live = 0, nruns[NCLASS] = { 0 };
+	uint64_t free_bytes = 0, live = 0, used = 0, nruns[NCLASS] = { 0 };
 	uint32_t b, c;
 
 	while (h < L->chain_end) {
@@ -551,7 +581,7 @@ repair(shk_seg *seg, const struct layout *L)
 
 				if (ni || cur == pg + 1) {
 					nruns[k]++;
-					goto used;
+					goto run;
 				}
 			}
 			/* a run that never handed out a block: reclaim */
@@ -578,7 +608,8 @@ repair(shk_seg *seg, const struct layout *L)
 			continue;
 		}
 		live++;
-	used:
+		used += S;
+	run:
 		last_free = 0;
 		prev = S;
 		h += S;
@@ -594,7 +625,7 @@ repair(shk_seg *seg, const struct layout *L)
 		uint64_t w = ld(seg, h), S = w & SIZE_MASK;
 
 		if (!(w & F_USED)) {
-			bin_insert(seg, hh, h, S);
+			(void)bin_insert(seg, L, h, S); /* links just reset */
 			free_bytes += S;
 		}
 		h += S;
@@ -603,6 +634,7 @@ repair(shk_seg *seg, const struct layout *L)
 	atomic_store_explicit(&hh->large_free, free_bytes,
 			      memory_order_relaxed);
 	atomic_store_explicit(&hh->large_live, live, memory_order_relaxed);
+	atomic_store_explicit(&hh->large_used, used, memory_order_relaxed);
 	for (c = 0; c < L->nclass; c++)
 		atomic_store_explicit(&hh->cls[c].nruns, nruns[c],
 				      memory_order_relaxed);
@@ -639,23 +671,6 @@ heap_unlock(shk_seg *seg, struct heap_local *hl)
 	pthread_mutex_unlock(&hl->mu);
 }
 
-static void
-stat_add(struct heap_hdr *hh, uint64_t size)
-{
-	/* relaxed: statistics; no data is published through them */
-	uint64_t u = atomic_fetch_add_explicit(&hh->used, size,
-					       memory_order_relaxed) +
-		     size;
-	uint64_t hw = atomic_load_explicit(&hh->high_water,
-					   memory_order_relaxed);
-
-	while (u > hw &&
-	       !atomic_compare_exchange_weak_explicit(
-		       &hh->high_water, &hw, u, memory_order_relaxed,
-		       memory_order_relaxed))
-		;
-}
-
 static int
 large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
 	    uint64_t align, uint64_t *off)
@@ -672,14 +687,15 @@ large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
 	h = large_carve(seg, &hl->L, len, align, 0, 0, &rc);
 	if (h) {
 		S = ld(seg, h) & SIZE_MASK;
-		/* relaxed: a statistic */
+		/* relaxed: statistics under the lock */
 		atomic_fetch_add_explicit(&hh->large_live, 1,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&hh->large_used, S,
 					  memory_order_relaxed);
 	}
 	heap_unlock(seg, hl);
 	if (!h)
 		return rc ? rc : SHK_ENOMEM;
-	stat_add(hh, S);
 	*off = h + BLK_HDR;
 	return 0;
 }
@@ -714,10 +730,12 @@ large_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
 	      : h != L->chain_off)
 		goto out;
 	SHK_CRASHPOINT("heap.free.large");
-	large_release(seg, L, h, S);
+	rc = large_release(seg, L, h, S);
+	if (rc)
+		goto out;
 	/* relaxed: a statistic */
 	atomic_fetch_sub_explicit(&hh->large_live, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&hh->used, S, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&hh->large_used, S, memory_order_relaxed);
 	rc = 0;
 out:
 	heap_unlock(seg, hl);
@@ -733,7 +751,7 @@ static int
 ref_locate(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t ref,
 	   uint64_t *page, uint32_t *idx)
 {
-	uint64_t rel = ref << 4, pg, in;
+	uint64_t rel = ref << 4, pg, in, i;
 
 	if (rel >= L->heap_len)
 		return SHK_ECORRUPT;
@@ -743,11 +761,14 @@ ref_locate(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t ref,
 		    (RUN_TAG | c))
 		return SHK_ECORRUPT;
 	in = rel - (pg << L->run_shift);
-	if (in < L->cboff[c] || (in - L->cboff[c]) % L->csize[c] ||
-	    (in - L->cboff[c]) / L->csize[c] >= L->cnblk[c])
+	if (in < L->cboff[c])
+		return SHK_ECORRUPT;
+	in -= L->cboff[c];
+	i = (in * L->crecip[c]) >> 32;
+	if (i * L->csize[c] != in || i >= L->cnblk[c])
 		return SHK_ECORRUPT;
 	*page = pg;
-	*idx = (uint32_t)((in - L->cboff[c]) / L->csize[c]);
+	*idx = (uint32_t)i;
 	return 0;
 }
 
@@ -784,14 +805,14 @@ pop(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *off)
 			break;
 	}
 	SHK_CRASHPOINT("heap.alloc.popped");
-	/* The tag did not move, so w is the side word as pushed and nobody
-	 * else may write it now.  relaxed: the block is ours alone. */
-	if (SIDE_STATE(w) != ST_FREE ||
-	    !atomic_compare_exchange_strong_explicit(
-		    w64(seg, side_off(L, pg, idx)), &w,
-		    SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
-		    memory_order_relaxed, memory_order_relaxed))
+	/* The tag did not move, so w is the side word as pushed, and nobody
+	 * else writes it while it is FREE and off the list (a racing double
+	 * free only reads it).  relaxed: the block is ours alone. */
+	if (SIDE_STATE(w) != ST_FREE)
 		return SHK_ECORRUPT;
+	atomic_store_explicit(w64(seg, side_off(L, pg, idx)),
+			      SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
+			      memory_order_relaxed);
 	*off = L->heap_off + (pg << L->run_shift) + L->cboff[c] +
 	       (uint64_t)idx * L->csize[c];
 	return 0;
@@ -919,9 +940,8 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 	}
 	if (rc)
 		return rc;
-	/* relaxed: statistics */
+	/* relaxed: a statistic */
 	atomic_fetch_add_explicit(&hh->cls[c].live, 1, memory_order_relaxed);
-	stat_add(hh, L->csize[c]);
 	return 0;
 }
 
@@ -937,9 +957,12 @@ small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 
 	if (c >= L->nclass)
 		return SHK_ECORRUPT;
-	if (in < L->cboff[c] || (in - L->cboff[c]) % L->csize[c])
+	if (in < L->cboff[c])
 		return SHK_EINVAL;
-	idx = (in - L->cboff[c]) / L->csize[c];
+	in -= L->cboff[c];
+	idx = (in * L->crecip[c]) >> 32;
+	if (idx * L->csize[c] != in)
+		return SHK_EINVAL; /* not a block boundary */
 	r = (void *)(seg->base + L->heap_off + (pg << L->run_shift));
 	/* relaxed: a bound only; the side word's state decides */
 	nr = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
@@ -957,9 +980,8 @@ small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 		memory_order_relaxed));
 	SHK_CRASHPOINT("heap.free.marked");
 	push(seg, L, c, pg, (uint32_t)idx, off);
-	/* relaxed: statistics */
+	/* relaxed: a statistic */
 	atomic_fetch_sub_explicit(&hh->cls[c].live, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&hh->used, L->csize[c], memory_order_relaxed);
 	return 0;
 }
 
@@ -1129,7 +1151,7 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 	st->nclasses = hl->L.nclass;
 	st->heap_len = seg->heap_len;
 	/* relaxed: statistics, each a snapshot */
-	st->used = atomic_load_explicit(&hh->used, memory_order_relaxed);
+	st->used = atomic_load_explicit(&hh->large_used, memory_order_relaxed);
 	st->high_water = atomic_load_explicit(&hh->high_water,
 					      memory_order_relaxed);
 	n = atomic_load_explicit(&hh->large_live, memory_order_relaxed);
@@ -1145,6 +1167,7 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 			live = 0;
 		st->class_size[c] = hl->L.csize[c];
 		st->class_used[c] = live;
+		st->used += live * hl->L.csize[c];
 		n += live;
 		if (cap > live)
 			free_b += (cap - live) * hl->L.csize[c];
