@@ -9,6 +9,7 @@
 
 #include "heap.h"
 #include "platform.h"
+#include "segment.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(SHK__TSAN)
 #define SAN_SCALE 10 /* sanitizers: a tenth of the work */
@@ -688,6 +689,106 @@ t_crash_random(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+
+/* ------------------------------------------------------------------ */
+/* untrusted metadata                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Scribbles over heap metadata (not the lock word: lock.c owns it), then
+ * uses the heap: any code may come back, a crash or hang may not. */
+static void
+scribble_child(const char *nm, const uint64_t *offs, int n, uint64_t seed)
+{
+	shk_seg *s = NULL;
+	shk_heap_stats st;
+	uint64_t x = seed | 1, held[32] = { 0 }, o;
+	uint8_t *base;
+	int i;
+
+	alarm(20);
+	if (shk_seg_open(nm, 0, NULL, &s))
+		_exit(2);
+	base = shk_seg_base(s);
+	for (i = 0; i < 6; i++) {
+		uint64_t r = rnd(&x), v = rnd(&x), at;
+		uint64_t heap_off = s->heap_off;
+
+		switch (r % 3) {
+		case 0: /* header (past the lock line), page map, chain start */
+			at = heap_off + 128 + (r >> 8) % 8192;
+			break;
+		case 1: /* a block header or free links */
+			at = offs[(r >> 8) % (uint64_t)n] - 16 + (r >> 20) % 40;
+			break;
+		default: /* a run header or side words */
+			at = heap_off + (((offs[(r >> 8) % (uint64_t)n] -
+					   heap_off) >>
+					  14)
+					 << 14) +
+			     (r >> 20) % 1024;
+			break;
+		}
+		at &= ~(uint64_t)7;
+		if (at < heap_off || at + 8 > heap_off + s->heap_len)
+			continue;
+		if (v % 4 == 0)
+			v = 1ull << (v >> 58); /* a single bit */
+		else if (v % 4 == 1)
+			v = v % 4096;
+		if (v % 2)
+			v ^= *(uint64_t *)(base + at);
+		memcpy(base + at, &v, 8);
+	}
+	if (getenv("SHK_TEST_VERBOSE"))
+		fprintf(stderr, "check after scribble: %s\n",
+			shk_errname(shk__heap_check(s)));
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	(void)shk_heap_info(s, &st);
+	for (i = 0; i < n; i++)
+		(void)shk_free(s, offs[i]);
+	for (i = 0; i < 400; i++) {
+		int k = (int)(rnd(&x) % 32);
+
+		if (held[k]) {
+			(void)shk_free(s, held[k]);
+			held[k] = 0;
+		} else if (shk_alloc(s, pick_len(&x), &o) == 0) {
+			held[k] = o;
+		}
+	}
+	(void)shk__heap_check(s);
+	shk_seg_close(s);
+	_exit(0);
+}
+
+static void
+t_corrupt_scribble(void)
+{
+	char nm[64];
+	uint64_t x = 1234, offs[64];
+	int round, rounds = (int)test_scale(150 / SAN_SCALE + 10), i, st;
+
+	test_name(nm, sizeof(nm), "scribble");
+	for (round = 0; round < rounds; round++) {
+		shk_seg *s = open_seg(nm, 1 << 20, 0, SHK_CREATE | SHK_EXCL);
+		pid_t pid;
+
+		for (i = 0; i < 64; i++)
+			CHECK_OK(shk_alloc(s, pick_len(&x), &offs[i]));
+		for (i = 0; i < 64; i += 3)
+			CHECK_OK(shk_free(s, offs[i]));
+		pid = fork();
+		if (pid == 0)
+			scribble_child(nm, offs, 64, rnd(&x));
+		st = test_wait(pid);
+		shk_seg_close(s);
+		CHECK_OK(shk_seg_unlink(nm, NULL));
+		if (st != 0)
+			TEST_FAIL("round %d: child status %d", round, st);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 
 static void
@@ -734,4 +835,6 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "stress_procs", t_stress_procs },
 	  { "stress_threads", t_stress_threads },
 	  { "crash_points", t_crash_points },
-	  { "crash_random", t_crash_random }, { "registry", t_registry })
+	  { "crash_random", t_crash_random },
+	  { "corrupt_scribble", t_corrupt_scribble },
+	  { "registry", t_registry })
