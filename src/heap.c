@@ -286,6 +286,26 @@ st(shk_seg *seg, uint64_t off, uint64_t v)
 	atomic_store_explicit(w64(seg, off), v, memory_order_relaxed);
 }
 
+/*
+ * Read-modify-write of a word only the lock holder writes: a plain load
+ * and store, no locked instruction.  relaxed: the lock orders it; lock-free
+ * readers (statistics, check) take a snapshot.
+ */
+static uint64_t
+lk_add(_Atomic uint64_t *p, uint64_t delta)
+{
+	uint64_t v = atomic_load_explicit(p, memory_order_relaxed) + delta;
+
+	atomic_store_explicit(p, v, memory_order_relaxed);
+	return v;
+}
+
+static void
+lk_set(_Atomic uint64_t *p, uint64_t v)
+{
+	atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
 static uint64_t
 prev_of(uint64_t w1)
 {
@@ -354,8 +374,9 @@ bin_insert(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
 	if (first)
 		st(seg, first + 24, h);
 	atomic_store_explicit(&hh->bins[b], h, memory_order_relaxed);
-	atomic_fetch_or_explicit(&hh->bin_map, 1ull << b,
-				 memory_order_relaxed);
+	lk_set(&hh->bin_map, atomic_load_explicit(&hh->bin_map,
+						  memory_order_relaxed) |
+				     (1ull << b));
 	return 0;
 }
 
@@ -377,8 +398,10 @@ bin_remove(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
 	if (next)
 		st(seg, next + 24, prev);
 	if (!prev && !next)
-		atomic_fetch_and_explicit(&hh->bin_map, ~(1ull << b),
-					  memory_order_relaxed);
+		lk_set(&hh->bin_map,
+		       atomic_load_explicit(&hh->bin_map,
+					    memory_order_relaxed) &
+			       ~(1ull << b));
 	return 0;
 }
 
@@ -474,8 +497,7 @@ large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 	}
 	set_stamp(seg, f, shk__seg_stamp(seg));
 	/* relaxed: statistics under the lock */
-	w = atomic_fetch_sub_explicit(&hh->large_free, S,
-				      memory_order_relaxed) - S;
+	w = lk_add(&hh->large_free, -S);
 	if (L->chain_end - L->chain_off - w >
 	    atomic_load_explicit(&hh->high_water, memory_order_relaxed))
 		atomic_store_explicit(&hh->high_water,
@@ -515,7 +537,7 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 	nn = start + size;
 	set_prev(seg, nn, size);
 	/* relaxed: under the lock */
-	atomic_fetch_add_explicit(&hh->large_free, S, memory_order_relaxed);
+	lk_add(&hh->large_free, S);
 	return bin_insert(seg, L, start, size);
 }
 
@@ -688,10 +710,8 @@ large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
 	if (h) {
 		S = ld(seg, h) & SIZE_MASK;
 		/* relaxed: statistics under the lock */
-		atomic_fetch_add_explicit(&hh->large_live, 1,
-					  memory_order_relaxed);
-		atomic_fetch_add_explicit(&hh->large_used, S,
-					  memory_order_relaxed);
+		lk_add(&hh->large_live, 1);
+		lk_add(&hh->large_used, S);
 	}
 	heap_unlock(seg, hl);
 	if (!h)
@@ -734,8 +754,8 @@ large_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
 	if (rc)
 		goto out;
 	/* relaxed: a statistic */
-	atomic_fetch_sub_explicit(&hh->large_live, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&hh->large_used, S, memory_order_relaxed);
+	lk_add(&hh->large_live, (uint64_t)-1);
+	lk_add(&hh->large_used, -S);
 	rc = 0;
 out:
 	heap_unlock(seg, hl);
@@ -867,7 +887,7 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 	atomic_store_explicit(&hh->cls[c].cur_run, pg + 1,
 			      memory_order_release);
 	/* relaxed: a statistic under the lock */
-	atomic_fetch_add_explicit(&hh->cls[c].nruns, 1, memory_order_relaxed);
+	lk_add(&hh->cls[c].nruns, 1);
 	return 0;
 }
 
