@@ -38,8 +38,10 @@
  *                      CAS ALLOC -> FREE then a store of FREE|next before
  *                      the push CAS; nobody else writes it
  *   run next_idx       carvers, by CAS
- *   cur_run, pagemap,  run header, chain, bins: the lock holder
- *   used, live, ...    statistics, by atomic add
+ *   cur_run, pagemap,  run header, chain, bins, seq: the lock holder
+ *   class live         statistics, by atomic add
+ * seq is a seqlock count (odd while a holder changes the chain), so that
+ * lock-free checkers re-walk what changed under them.
  * Happens-before: the push's release CAS on head publishes the side word's
  * next; the pop's acquire load/CAS of head reads it.  The release store of
  * cur_run publishes a formatted run (header, zeroed side words, page map)
@@ -104,9 +106,12 @@ struct heap_hdr {
 	uint64_t npages;
 	uint64_t chain_off;
 	uint64_t chain_end;
-	/* line 1: the robust lock (lock.h) */
+	/* line 1: the robust lock (lock.h) and a sequence count, odd while
+	 * a holder changes the chain or bins (seqlock for lock-free checks) */
 	_Atomic uint32_t lock;
-	uint32_t pad0[15];
+	uint32_t pad0;
+	_Atomic uint64_t seq;
+	uint64_t pad0b[6];
 	/* line 2: statistics */
 	_Atomic uint64_t large_used; /* bytes in live large blocks (lock) */
 	_Atomic uint64_t high_water; /* peak of chain bytes taken (lock) */
@@ -124,11 +129,10 @@ _Static_assert(offsetof(struct heap_hdr, large_used) == 128, "stats line");
 _Static_assert(offsetof(struct heap_hdr, cls) == 704, "class lines");
 _Static_assert(sizeof(struct heap_hdr) % 64 == 0, "header lines");
 
+/* Run header; atomics so that lock-free checkers may read it. */
 struct heap_run {
-	uint32_t magic;
-	uint32_t cls;
-	uint32_t nblocks;
-	uint32_t blocks_off; /* from the run start */
+	_Atomic uint64_t id;   /* RUN_MAGIC | class << 32 */
+	_Atomic uint64_t geom; /* nblocks | blocks_off (from run start) << 32 */
 	_Atomic uint64_t next_idx; /* blocks carved so far */
 	uint64_t reserved[5];
 };
@@ -545,12 +549,16 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 static int
 run_valid(shk_seg *seg, const struct layout *L, uint64_t page)
 {
-	const struct heap_run *r = (const void *)(seg->base + L->heap_off +
-						  (page << L->run_shift));
-	uint32_t c = r->cls;
+	struct heap_run *r = (void *)(seg->base + L->heap_off +
+				      (page << L->run_shift));
+	/* relaxed: written under the lock before the run was published;
+	 * checkers re-validate through the heap's sequence count */
+	uint64_t id = atomic_load_explicit(&r->id, memory_order_relaxed);
+	uint64_t geom = atomic_load_explicit(&r->geom, memory_order_relaxed);
+	uint32_t c = (uint32_t)(id >> 32);
 
-	if (r->magic != RUN_MAGIC || c >= L->nclass ||
-	    r->nblocks != L->cnblk[c] || r->blocks_off != L->cboff[c])
+	if ((uint32_t)id != RUN_MAGIC || c >= L->nclass ||
+	    geom != (L->cnblk[c] | (uint64_t)L->cboff[c] << 32))
 		return -1;
 	return (int)c;
 }
@@ -671,6 +679,17 @@ heap_lock(shk_seg *seg, struct heap_local *hl)
 
 	pthread_mutex_lock(&hl->mu);
 	rc = shk__lock_acquire(seg, &hh->lock, LOCK_TIMEOUT_NS);
+	if (rc == 0 || rc == SHK_EOWNERDEAD) {
+		/* odd, and changed even if a dead holder left it odd */
+		uint64_t q = atomic_load_explicit(&hh->seq,
+						  memory_order_relaxed);
+
+		atomic_store_explicit(&hh->seq, q + 1 + (q & 1),
+				      memory_order_relaxed);
+		/* release fence: orders the odd count before our changes;
+		 * pairs with the acquire fence in shk__heap_scan() */
+		atomic_thread_fence(memory_order_release);
+	}
 	if (rc == SHK_EOWNERDEAD) {
 		rc = repair(seg, &hl->L);
 		if (rc == 0) {
@@ -689,7 +708,15 @@ heap_lock(shk_seg *seg, struct heap_local *hl)
 static void
 heap_unlock(shk_seg *seg, struct heap_local *hl)
 {
-	shk__lock_release(seg, &hdr_of(seg)->lock);
+	struct heap_hdr *hh = hdr_of(seg);
+
+	/* release: publishes our changes; pairs with the acquire load of seq
+	 * in shk__heap_scan() */
+	atomic_store_explicit(
+		&hh->seq,
+		atomic_load_explicit(&hh->seq, memory_order_relaxed) + 1,
+		memory_order_release);
+	shk__lock_release(seg, &hh->lock);
 	pthread_mutex_unlock(&hl->mu);
 }
 
@@ -866,6 +893,7 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 	struct heap_hdr *hh = hdr_of(seg);
 	uint64_t run_len = (uint64_t)1 << L->run_shift, h, pg;
 	struct heap_run *r;
+	uint32_t i;
 	int rc;
 
 	h = large_carve(seg, L, run_len, run_len, SMALL_LIMIT, F_RUN, &rc);
@@ -873,11 +901,16 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 		return rc ? rc : SHK_ENOMEM;
 	pg = (h + BLK_HDR - L->heap_off) >> L->run_shift;
 	r = (void *)(seg->base + h + BLK_HDR);
-	memset(r, 0, L->cboff[c]);
-	r->magic = RUN_MAGIC;
-	r->cls = c;
-	r->nblocks = L->cnblk[c];
-	r->blocks_off = L->cboff[c];
+	/* relaxed: published by the release store of cur_run */
+	for (i = 0; i < L->cnblk[c]; i++)
+		atomic_store_explicit(w64(seg, side_off(L, pg, i)), 0,
+				      memory_order_relaxed);
+	atomic_store_explicit(&r->next_idx, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->geom,
+			      L->cnblk[c] | (uint64_t)L->cboff[c] << 32,
+			      memory_order_relaxed);
+	atomic_store_explicit(&r->id, RUN_MAGIC | (uint64_t)c << 32,
+			      memory_order_relaxed);
 	/* relaxed: published by the release store of cur_run */
 	atomic_store_explicit(pagemap(seg, L, pg), RUN_TAG | c,
 			      memory_order_relaxed);
@@ -918,11 +951,12 @@ carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
 		&r->next_idx, &idx, idx + 1, memory_order_relaxed,
 		memory_order_relaxed));
 	SHK_CRASHPOINT("heap.alloc.carved");
-	/* relaxed: the block is ours alone; 0 -> ALLOC */
+	/* 0 -> ALLOC; the block is ours alone.  release: orders the
+	 * next_idx CAS before it for shk__heap_scan()'s acquire re-read */
 	if (!atomic_compare_exchange_strong_explicit(
 		    w64(seg, side_off(L, pg, (uint32_t)idx)), &w,
 		    SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
-		    memory_order_relaxed, memory_order_relaxed))
+		    memory_order_release, memory_order_relaxed))
 		return SHK_ECORRUPT;
 	*off = L->heap_off + (pg << L->run_shift) + L->cboff[c] +
 	       idx * L->csize[c];
@@ -1217,11 +1251,16 @@ scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 						  memory_order_relaxed);
 		uint32_t s = SIDE_STATE(w);
 
-		if (i >= ni) {
-			if (w)
+		if (i >= ni && w) {
+			/* a carve may have run since we read next_idx:
+			 * acquire pairs with the release CAS in carve() */
+			ni = atomic_load_explicit(&r->next_idx,
+						  memory_order_acquire);
+			if (i >= ni)
 				return SHK_ECORRUPT;
-			continue;
 		}
+		if (i >= ni)
+			continue;
 		if (s == ST_ALLOC)
 			rep->small_live++;
 		else if (s == ST_FREE)
@@ -1234,31 +1273,68 @@ scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 	return 0;
 }
 
-int
-shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
+/*
+ * Walks class c's free list: every entry FREE and in a run of class c, at
+ * most bound entries.  Interior nodes of a Treiber list never change while
+ * listed, so a walk during which the tagged head stayed put saw one
+ * consistent list; a failed walk under a moving head is retried.
+ */
+static int
+walk_list(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t bound,
+	  uint64_t *count)
 {
-	struct heap_local *hl = local_of(seg);
-	const struct layout *L;
-	struct heap_hdr *hh;
-	struct shk__heap_report dummy;
-	uint64_t h, prev = 0, steps, nfree_small = 0, nruns = 0, npm = 0;
-	uint64_t free_blocks = 0, free_bytes = 0, pg;
-	int lock_free, last_free = 0, rc;
-	uint32_t c, b;
+	_Atomic uint64_t *hp = &hdr_of(seg)->cls[c].head;
+	int tries;
 
-	if (!hl)
-		return SHK_EINVAL;
-	if (!rep)
-		rep = &dummy;
-	memset(rep, 0, sizeof(*rep));
-	L = &hl->L;
-	hh = hdr_of(seg);
-	if (hh->magic != HEAP_MAGIC || hh->chain_off != L->chain_off ||
-	    hh->chain_end != L->chain_end || hh->npages != L->npages)
-		return SHK_ECORRUPT;
-	/* acquire: pairs with the lock's release; a held lock means the
-	 * derived structures (bins, prev_size) may be mid-update */
-	lock_free = atomic_load_explicit(&hh->lock, memory_order_acquire) == 0;
+	for (tries = 0; tries < 8; tries++) {
+		/* acquire: pairs with the release CAS in push() */
+		uint64_t h = atomic_load_explicit(hp, memory_order_acquire);
+		uint64_t f = (uint32_t)h, n = 0, pg, w;
+		uint32_t idx;
+		int rc = 0;
+
+		while (f) {
+			if (n++ >= bound) {
+				rc = SHK_ECORRUPT;
+				break;
+			}
+			rc = ref_locate(seg, L, c, f, &pg, &idx);
+			if (rc)
+				break;
+			/* acquire: as above, for the pushed next */
+			w = atomic_load_explicit(w64(seg, side_off(L, pg, idx)),
+						 memory_order_acquire);
+			if (SIDE_STATE(w) != ST_FREE) {
+				rc = SHK_ECORRUPT;
+				break;
+			}
+			f = (uint32_t)w;
+		}
+		if (rc == 0) {
+			*count = n;
+			return 0;
+		}
+		if (atomic_load_explicit(hp, memory_order_acquire) == h)
+			return rc;
+	}
+	*count = 0; /* too busy to walk: not judged */
+	return 0;
+}
+
+/*
+ * Walks the chain, the runs, the page map and (when derived is set: no
+ * lock holder was active) the bins, filling *rep and *nfree_small.
+ */
+static int
+scan_chain(shk_seg *seg, const struct layout *L, int derived,
+	   struct shk__heap_report *rep, uint64_t *nfree_small)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t h, prev = 0, steps, nruns = 0, npm = 0, pg;
+	uint64_t free_blocks = 0, free_bytes = 0;
+	int last_free = 0, rc;
+	uint32_t b;
+
 	steps = (L->chain_end - L->chain_off) / 64 + 1;
 	for (h = L->chain_off; h < L->chain_end;) {
 		uint64_t w = ld(seg, h), S;
@@ -1268,7 +1344,7 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 		S = w & SIZE_MASK;
 		if (S < BLK_MIN || S > L->chain_end - h)
 			return SHK_ECORRUPT;
-		if (lock_free && prev_of(ld(seg, h + 8)) != prev)
+		if (derived && prev_of(ld(seg, h + 8)) != prev)
 			return SHK_ECORRUPT;
 		if (w & F_RUN) {
 			int k;
@@ -1284,18 +1360,18 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 						 memory_order_relaxed) ==
 				    (RUN_TAG | (uint32_t)k)) {
 				rc = scan_run(seg, L, pg, (uint32_t)k, rep,
-					      &nfree_small);
+					      nfree_small);
 				if (rc)
 					return rc;
 				nruns++;
-			} else if (lock_free) {
+			} else if (derived) {
 				return SHK_ECORRUPT;
 			}
 		} else if (w & F_USED) {
 			rep->large_live++;
 			rep->large_used += S;
 		} else {
-			if (lock_free && last_free)
+			if (derived && last_free)
 				return SHK_ECORRUPT; /* uncoalesced */
 			free_blocks++;
 			free_bytes += S;
@@ -1309,16 +1385,20 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 	rep->runs = nruns;
 	rep->large_free_bytes = free_bytes;
 	for (pg = 0; pg < L->npages; pg++) {
+		/* relaxed: a snapshot, validated by the sequence count */
 		uint32_t e = atomic_load_explicit(pagemap(seg, L, pg),
 						  memory_order_relaxed);
 		if (e && (!(e & RUN_TAG) || (e & ~RUN_TAG) >= L->nclass))
 			return SHK_ECORRUPT;
 		npm += e != 0;
 	}
-	if (npm != nruns && lock_free)
+	if (!derived)
+		return 0;
+	if (npm != nruns)
 		return SHK_ECORRUPT;
-	if (lock_free) {
+	{
 		uint64_t seen = 0, bytes = 0;
+		/* relaxed: as above */
 		uint64_t map = atomic_load_explicit(&hh->bin_map,
 						    memory_order_relaxed);
 
@@ -1349,32 +1429,78 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 					 memory_order_relaxed) != free_bytes)
 			return SHK_ECORRUPT;
 	}
-	/* class lists: every listed block is FREE, in a run of its class */
-	for (c = 0; c < L->nclass; c++) {
-		uint64_t f = (uint32_t)atomic_load_explicit(
-			&hh->cls[c].head, memory_order_acquire);
-		uint64_t bound = nruns * L->cnblk[c];
+	return 0;
+}
 
-		while (f) {
-			uint64_t w;
-			uint32_t idx;
+int
+shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
+{
+	struct heap_local *hl = local_of(seg);
+	const struct layout *L;
+	struct heap_hdr *hh;
+	struct shk__heap_report dummy;
+	uint64_t nfree_small = 0, head0[NCLASS], s1, s2;
+	int rc, stable = 1, tries;
+	uint32_t c;
 
-			if (!bound--)
-				return SHK_ECORRUPT;
-			rc = ref_locate(seg, L, c, f, &pg, &idx);
-			if (rc)
-				return rc;
-			w = atomic_load_explicit(w64(seg, side_off(L, pg, idx)),
-						 memory_order_acquire);
-			if (SIDE_STATE(w) != ST_FREE)
-				return SHK_ECORRUPT;
-			rep->small_listed++;
-			f = (uint32_t)w;
+	if (!hl)
+		return SHK_EINVAL;
+	if (!rep)
+		rep = &dummy;
+	memset(rep, 0, sizeof(*rep));
+	L = &hl->L;
+	hh = hdr_of(seg);
+	if (hh->magic != HEAP_MAGIC || hh->chain_off != L->chain_off ||
+	    hh->chain_end != L->chain_end || hh->npages != L->npages)
+		return SHK_ECORRUPT;
+	for (c = 0; c < L->nclass; c++)
+		/* acquire: pairs with the release CAS in push() */
+		head0[c] = atomic_load_explicit(&hh->cls[c].head,
+						memory_order_acquire);
+	/*
+	 * Seqlock read of what the lock protects: a walk that overlapped a
+	 * lock holder's changes is retried.  An odd count that does not move
+	 * is a holder that died (or works slowly): the chain is walkable in
+	 * every state, so it is judged, but not the derived structures.
+	 */
+	for (tries = 0;; tries++) {
+		/* acquire: pairs with the release store in heap_unlock() */
+		s1 = atomic_load_explicit(&hh->seq, memory_order_acquire);
+		memset(rep, 0, sizeof(*rep));
+		nfree_small = 0;
+		rc = scan_chain(seg, L, !(s1 & 1), rep, &nfree_small);
+		/* acquire fence: orders our reads before the re-read of seq;
+		 * pairs with the release fence in heap_lock() */
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&hh->seq, memory_order_relaxed);
+		if (s1 == s2)
+			break;
+		if (tries == 16) {
+			rc = 0; /* too busy to judge */
+			stable = 0;
+			break;
 		}
 	}
-	if (rep->small_listed > nfree_small)
+	if (rc)
+		return rc;
+	/* class lists: every listed block is FREE, in a run of its class */
+	for (c = 0; c < L->nclass; c++) {
+		uint64_t n = 0;
+
+		rc = walk_list(seg, L, c, L->heap_len / L->csize[c], &n);
+		if (rc)
+			return rc;
+		rep->small_listed += n;
+		/* acquire: as in walk_list() */
+		stable &= atomic_load_explicit(&hh->cls[c].head,
+					       memory_order_acquire) == head0[c];
+	}
+	/* With no head moved since before the run scan, every listed block
+	 * was counted FREE there; otherwise the counts are only estimates. */
+	if (stable && rep->small_listed > nfree_small)
 		return SHK_ECORRUPT;
-	rep->small_lost += nfree_small - rep->small_listed;
+	if (nfree_small > rep->small_listed)
+		rep->small_lost += nfree_small - rep->small_listed;
 	return 0;
 }
 

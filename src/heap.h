@@ -39,9 +39,10 @@ SHK_HIDDEN int shk__heap_alloc_aligned(shk_seg *seg, uint64_t len,
 
 /*
  * shk__heap_check walks the heap's structures read-only: 0 or SHK_ECORRUPT.
- * Meant for a quiescent heap (tools, tests after their children exit);
- * structures derived under the heap lock are checked only while the lock
- * is free.  Works on SHK_RDONLY handles.
+ * Safe on a heap in use (lock-protected parts are read seqlock-style and
+ * re-walked when they changed; a heap too busy to walk is not judged).
+ * While a dead process holds the heap lock, only the block chain and the
+ * free lists are judged, not the bins.  Works on SHK_RDONLY handles.
  */
 SHK_HIDDEN int shk__heap_check(shk_seg *seg);
 
