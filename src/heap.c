@@ -41,7 +41,11 @@
  *   cur_run, pagemap,  run header, chain, bins, seq: the lock holder
  *   class live         statistics, by atomic add
  * seq is a seqlock count (odd while a holder changes the chain), so that
- * lock-free checkers re-walk what changed under them.
+ * lock-free checkers re-walk what changed under them.  Relaxed accesses to
+ * lock-protected words (chain headers, free links, bins, page map, run
+ * headers, large counters) need no order of their own: the lock's acquire
+ * and release (lock.c) order them between holders, and seq orders them for
+ * lock-free readers, who only take snapshots.
  * Happens-before: the push's release CAS on head publishes the side word's
  * next; the pop's acquire load/CAS of head reads it.  The release store of
  * cur_run publishes a formatted run (header, zeroed side words, page map)
@@ -602,7 +606,9 @@ repair(shk_seg *seg, const struct layout *L)
 				struct heap_run *r =
 					(void *)(seg->base + h + BLK_HDR);
 				/* relaxed: carvers only CAS upwards; zero
-				 * means nobody could have carved yet */
+				 * means nobody could have carved yet.
+				 * Only a lock holder (we) stores cur_run;
+				 * acquire pairs with new_run()'s release. */
 				uint64_t ni = atomic_load_explicit(
 					&r->next_idx, memory_order_relaxed);
 				uint64_t cur = atomic_load_explicit(
@@ -803,6 +809,8 @@ ref_locate(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t ref,
 	if (rel >= L->heap_len)
 		return SHK_ECORRUPT;
 	pg = rel >> L->run_shift;
+	/* acquire: pairs with the release store of cur_run in new_run() that
+	 * follows the page map entry (the ref came from a published run) */
 	if (pg >= L->npages ||
 	    atomic_load_explicit(pagemap(seg, L, pg), memory_order_acquire) !=
 		    (RUN_TAG | c))
@@ -1314,6 +1322,7 @@ walk_list(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t bound,
 			*count = n;
 			return 0;
 		}
+		/* acquire: as above; an unmoved head means a real fault */
 		if (atomic_load_explicit(hp, memory_order_acquire) == h)
 			return rc;
 	}
