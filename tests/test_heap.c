@@ -346,6 +346,7 @@ t_enomem(void)
 struct stress_arg {
 	const char *nm;
 	shk_seg *seg; /* threads: shared handle, or NULL to open one */
+	_Atomic uint64_t *slots; /* with seg: the slots, looked up once */
 	int id;
 	long iters;
 	int rc;
@@ -375,9 +376,8 @@ slots_of(shk_seg *s)
 }
 
 static int
-stress_run(shk_seg *s, int id, long iters)
+stress_run(shk_seg *s, _Atomic uint64_t *slots, int id, long iters)
 {
-	_Atomic uint64_t *slots = slots_of(s);
 	uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1), off, old;
 	long i;
 
@@ -457,7 +457,7 @@ t_stress_procs(void)
 			int rc = shk_seg_open(nm, 0, NULL, &c);
 
 			if (rc == 0)
-				rc = stress_run(c, i, iters);
+				rc = stress_run(c, slots_of(c), i, iters);
 			if (rc)
 				fprintf(stderr, "child %d: %s\n", i,
 					shk_errname(rc));
@@ -484,7 +484,10 @@ stress_thread(void *p)
 
 	if (!s && (a->rc = shk_seg_open(a->nm, 0, NULL, &s)))
 		return NULL;
-	a->rc = stress_run(s, a->id, a->iters);
+	/* threads sharing a handle got the slots from the creator: the
+	 * registry lock refuses a second locker with the same handle */
+	a->rc = stress_run(s, a->slots ? a->slots : slots_of(s), a->id,
+			   a->iters);
 	if (!a->seg)
 		shk_seg_close(s);
 	return NULL;
@@ -497,11 +500,12 @@ t_stress_threads(void)
 	shk_seg *s;
 	pthread_t th[4];
 	struct stress_arg a[4];
+	_Atomic uint64_t *slots;
 	int i;
 
 	test_name(nm, sizeof(nm), "stresst");
 	s = open_seg(nm, 32 << 20, 0, SHK_CREATE | SHK_EXCL);
-	(void)slots_of(s);
+	slots = slots_of(s);
 	for (i = 0; i < 4; i++) {
 		a[i].nm = nm;
 		/*
@@ -515,6 +519,7 @@ t_stress_threads(void)
 #else
 		a[i].seg = i < 2 ? s : NULL;
 #endif
+		a[i].slots = a[i].seg ? slots : NULL;
 		a[i].id = i;
 		a[i].iters = test_scale(400000 / 4 / SAN_SCALE);
 		a[i].rc = 0;
