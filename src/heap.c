@@ -1243,10 +1243,32 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 /* check                                                               */
 /* ------------------------------------------------------------------ */
 
+/* Owner liveness, cached per attach slot for one scan. */
+struct owners {
+	uint32_t stamp[1024];
+	uint8_t alive[1024];
+};
+
+static void
+count_owner(shk_seg *seg, struct owners *o, uint32_t stamp,
+	    struct shk__heap_report *rep)
+{
+	uint32_t slot = SHK__STAMP_SLOT(stamp) & 1023;
+
+	if (!o)
+		return;
+	if (o->stamp[slot] != stamp || !stamp) {
+		o->stamp[slot] = stamp;
+		o->alive[slot] = stamp && shk__stamp_alive(seg, stamp);
+	}
+	if (!o->alive[slot])
+		rep->dead_owner++;
+}
+
 /* Scans one run read-only: counts states; SHK_ECORRUPT on bad ones. */
 static int
 scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
-	 struct shk__heap_report *rep, uint64_t *nfree)
+	 struct shk__heap_report *rep, uint64_t *nfree, struct owners *own)
 {
 	struct heap_run *r = (void *)(seg->base + L->heap_off +
 				      (pg << L->run_shift));
@@ -1269,8 +1291,11 @@ scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 		}
 		if (i >= ni)
 			continue;
-		if (s == ST_ALLOC)
+		if (s == ST_ALLOC) {
 			rep->small_live++;
+			count_owner(seg, own,
+				    (uint32_t)(w >> 32) & SHK__STAMP_MASK, rep);
+		}
 		else if (s == ST_FREE)
 			(*nfree)++;
 		else if (s == 0)
@@ -1336,7 +1361,8 @@ walk_list(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t bound,
  */
 static int
 scan_chain(shk_seg *seg, const struct layout *L, int derived,
-	   struct shk__heap_report *rep, uint64_t *nfree_small)
+	   struct shk__heap_report *rep, uint64_t *nfree_small,
+	   struct owners *own)
 {
 	struct heap_hdr *hh = hdr_of(seg);
 	uint64_t h, prev = 0, steps, nruns = 0, npm = 0, pg;
@@ -1369,7 +1395,7 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 						 memory_order_relaxed) ==
 				    (RUN_TAG | (uint32_t)k)) {
 				rc = scan_run(seg, L, pg, (uint32_t)k, rep,
-					      nfree_small);
+					      nfree_small, own);
 				if (rc)
 					return rc;
 				nruns++;
@@ -1379,6 +1405,8 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 		} else if (w & F_USED) {
 			rep->large_live++;
 			rep->large_used += S;
+			count_owner(seg, own, (uint32_t)(ld(seg, h + 8) >> 34),
+				    rep);
 		} else {
 			if (derived && last_free)
 				return SHK_ECORRUPT; /* uncoalesced */
@@ -1448,6 +1476,7 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 	const struct layout *L;
 	struct heap_hdr *hh;
 	struct shk__heap_report dummy;
+	struct owners own;
 	uint64_t nfree_small = 0, head0[NCLASS], s1, s2;
 	int rc, stable = 1, tries;
 	uint32_t c;
@@ -1457,6 +1486,7 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 	if (!rep)
 		rep = &dummy;
 	memset(rep, 0, sizeof(*rep));
+	memset(&own, 0, sizeof(own));
 	L = &hl->L;
 	hh = hdr_of(seg);
 	if (hh->magic != HEAP_MAGIC || hh->chain_off != L->chain_off ||
@@ -1477,7 +1507,8 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 		s1 = atomic_load_explicit(&hh->seq, memory_order_acquire);
 		memset(rep, 0, sizeof(*rep));
 		nfree_small = 0;
-		rc = scan_chain(seg, L, !(s1 & 1), rep, &nfree_small);
+		rc = scan_chain(seg, L, !(s1 & 1), rep, &nfree_small,
+				rep == &dummy ? NULL : &own);
 		/* acquire fence: orders our reads before the re-read of seq;
 		 * pairs with the release fence in heap_lock() */
 		atomic_thread_fence(memory_order_acquire);
@@ -1511,6 +1542,24 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 	if (nfree_small > rep->small_listed)
 		rep->small_lost += nfree_small - rep->small_listed;
 	return 0;
+}
+
+void
+shk__heap_set_tags(shk_seg *seg, uint32_t tag)
+{
+	struct heap_local *hl = local_of(seg);
+	uint32_t c;
+
+	if (!hl)
+		return;
+	for (c = 0; c < hl->L.nclass; c++) {
+		_Atomic uint64_t *hp = &hdr_of(seg)->cls[c].head;
+		/* relaxed: a test hook on a quiescent heap */
+		uint64_t h = atomic_load_explicit(hp, memory_order_relaxed);
+
+		atomic_store_explicit(hp, (uint32_t)h | (uint64_t)tag << 32,
+				      memory_order_relaxed);
+	}
 }
 
 int

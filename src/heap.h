@@ -56,10 +56,23 @@ struct shk__heap_report {
 	uint64_t large_live;       /* large blocks in use */
 	uint64_t large_used;       /* ... their bytes, headers included */
 	uint64_t large_free_bytes; /* bytes in free large blocks */
+	uint64_t dead_owner;       /* live blocks (small and large) whose
+				    * allocating handle is closed or whose
+				    * process died: leaked unless the program
+				    * still reaches them */
 };
 
-/* shk__heap_scan is shk__heap_check that also fills *rep (may be NULL). */
+/*
+ * shk__heap_scan is shk__heap_check that also fills *rep (may be NULL; the
+ * owner test makes system calls, once per distinct owner, only then).
+ */
 SHK_HIDDEN int shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep);
+
+/*
+ * shk__heap_set_tags sets the ABA tag of every class's free-list head to
+ * tag, keeping the list (tests: tags about to wrap).  Quiescent heap only.
+ */
+SHK_HIDDEN void shk__heap_set_tags(shk_seg *seg, uint32_t tag);
 
 /* Minimum heap region, so segment creation can refuse tiny sizes. */
 #define SHK__HEAP_MIN_LEN ((uint64_t)32 << 10)

@@ -713,6 +713,84 @@ t_crash_random(void)
 }
 
 
+/* Free-list tags crossing 2^32 wrap to 0 without harm (ALGORITHMS §3). */
+static void
+t_tag_wrap(void)
+{
+	char nm[64];
+	shk_seg *s;
+	uint64_t offs[8];
+	int i, k;
+
+	test_name(nm, sizeof(nm), "tagwrap");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_alloc(s, 32, &offs[i]));
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_free(s, offs[i]));
+	shk__heap_set_tags(s, 0xfffffff0u);
+	for (k = 0; k < 20; k++) {
+		for (i = 0; i < 8; i++)
+			CHECK_OK(shk_alloc(s, 32, &offs[i]));
+		for (i = 0; i < 8; i++) {
+			int j;
+
+			for (j = 0; j < i; j++)
+				CHECK(offs[i] != offs[j]);
+		}
+		for (i = 0; i < 8; i++)
+			CHECK_OK(shk_free(s, offs[i]));
+		CHECK_OK(shk__heap_check(s));
+	}
+	check_zero(s);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* Blocks whose allocating handle closed or whose process died are
+ * reported (ALGORITHMS §4: not freed, but shown by check). */
+static void
+t_dead_owner(void)
+{
+	char nm[64];
+	shk_seg *s;
+	struct shk__heap_report rep;
+	uint64_t mine;
+	int k;
+
+	test_name(nm, sizeof(nm), "deadown");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_alloc(s, 100, &mine));
+	for (k = 0; k < 2; k++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			shk_seg *c = NULL;
+			uint64_t o;
+			int i;
+
+			if (shk_seg_open(nm, 0, NULL, &c))
+				_exit(2);
+			for (i = 0; i < 5; i++) {
+				if (shk_alloc(c, i < 3 ? 40 : 50000, &o))
+					_exit(3);
+			}
+			if (k == 0) {
+				shk_seg_close(c);
+				_exit(0);
+			}
+			raise(SIGKILL);
+		}
+		CHECK_EQ(test_wait(pid), k == 0 ? 0 : 128 + SIGKILL);
+	}
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.small_live + rep.large_live, 11);
+	CHECK_EQ(rep.dead_owner, 10);
+	CHECK_OK(shk_free(s, mine));
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* ------------------------------------------------------------------ */
 /* untrusted metadata                                                  */
 /* ------------------------------------------------------------------ */
@@ -859,5 +937,6 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "stress_threads", t_stress_threads },
 	  { "crash_points", t_crash_points },
 	  { "crash_random", t_crash_random },
+	  { "tag_wrap", t_tag_wrap }, { "dead_owner", t_dead_owner },
 	  { "corrupt_scribble", t_corrupt_scribble },
 	  { "registry", t_registry })
