@@ -1096,6 +1096,7 @@ shk__heap_attach(shk_seg *seg)
 	struct heap_local *hl;
 
 	if (!seg || seg->heap_len < SHK__HEAP_MIN_LEN ||
+	    seg->heap_len % 4096 || seg->heap_off % 4096 ||
 	    !shk__in_seg(seg, seg->heap_off, seg->heap_len))
 		return SHK_ECORRUPT;
 	hl = calloc(1, sizeof(*hl));
