@@ -34,9 +34,10 @@
  *
  * Shared words and their writers:
  *   class head         any allocator (pop) or freer (push), by CAS
- *   side word          the block's owner: alloc CAS FREE/0 -> ALLOC, free
- *                      CAS ALLOC -> FREE then a store of FREE|next before
- *                      the push CAS; nobody else writes it
+ *   side word          the block's owner: a pop stores ALLOC into the
+ *                      FREE block it took, a carve CASes 0 -> ALLOC, a
+ *                      free CASes ALLOC -> FREE (the double-free test),
+ *                      then stores FREE|next before the push CAS
  *   run next_idx       carvers, by CAS
  *   cur_run, pagemap,  run header, chain, bins, seq: the lock holder
  *   class live         statistics, by atomic add
@@ -46,6 +47,9 @@
  * headers, large counters) need no order of their own: the lock's acquire
  * and release (lock.c) order them between holders, and seq orders them for
  * lock-free readers, who only take snapshots.
+ * Threads sharing one handle share its owner stamp, which the robust lock
+ * cannot tell apart, so a process-local mutex (heap_local) serialises them
+ * before it.
  * Happens-before: the push's release CAS on head publishes the side word's
  * next; the pop's acquire load/CAS of head reads it.  The release store of
  * cur_run publishes a formatted run (header, zeroed side words, page map)
