@@ -545,8 +545,9 @@ SHK_API int shk_array_cas_u64(shk_array *a, uint64_t idx, uint64_t *expected,
  * returns a torn value.  Writers of keys that hash to the same stripe (one
  * of up to 64) serialise on that stripe's robust lock, which also keeps
  * two concurrent puts of one key from making two entries.  A writer killed
- * mid-write blocks its key for a bounded time (about 50-100 ms), after
- * which the key reads as absent.  With val_len 0 a map is a set.
+ * mid-write blocks readers of its key for a bounded time (a 50 ms wait,
+ * then the robust lock's dead-owner detection), after which the key reads
+ * as absent.  With val_len 0 a map is a set.
  * docs/map.md has the details.
  */
 typedef struct shk_map shk_map;
