@@ -609,7 +609,9 @@ SHK_API int shk_map_get(shk_map *m, const void *key, void *val_out);
  * or replaces the value of an existing key.  Returns 0 when it inserted, 1
  * when it replaced, SHK_ENOSPC when the key is new and no slot is free,
  * SHK_ETIMEDOUT when the key's stripe stayed locked by a live writer for
- * 5 s (a stopped process), SHK_ENOTRECOVERABLE, SHK_ECORRUPT, SHK_EINVAL.
+ * 5 s (a stopped process), SHK_EAGAIN when a slot on the key's probe run
+ * kept changing for 50 ms (retry), SHK_ENOTRECOVERABLE, SHK_ECORRUPT,
+ * SHK_EINVAL.
  * It holds the key's stripe lock for the copy; a dead previous holder is
  * detected within about 20 ms and its half-written slot repaired first.
  * Thread- and process-safe; a handle may be shared by threads.
