@@ -395,7 +395,7 @@ awk -v n="$O" '$1 == n && $5 == "1/1" && $8 == "ok"' "$TMP/out" | grep -q . &&
 	pass "ls: $O attached 1/1 ok while its holder runs" ||
 	{ fail "ls before kill"; cat "$TMP/out"; }
 kill -9 "$hold_o"
-wait "$hold_o" 2>/dev/null
+{ wait "$hold_o"; } 2>/dev/null
 run ls --match "${P}*"
 awk -v n="$O" '$1 == n && $5 == "0/1" && $8 == "orphaned"' "$TMP/out" | grep -q . &&
 	pass "ls: $O is 0/1 orphaned after its holder was SIGKILLed" ||
@@ -485,7 +485,7 @@ print('ok')"
 	HOLDERS+=("$hold_v")
 	wait_file "$TMP/hold-v" || fail "sysv holder did not start"
 	kill -9 "$hold_v"
-	wait "$hold_v" 2>/dev/null
+	{ wait "$hold_v"; } 2>/dev/null
 	[ "$(ls_state "$VO")" = orphaned ] && pass "ls: sysv $VO orphaned" ||
 		fail "ls: sysv $VO state '$(ls_state "$VO")'"
 	run rm --orphans --match "${P}*"

@@ -41,7 +41,8 @@ void
 cli_seg_state(const struct cli_seg_entry *e, char *buf, size_t len)
 {
 	if (e->rc == 0)
-		snprintf(buf, len, "%s", cli_seg_orphaned(e) ? "orphaned" : "ok");
+		snprintf(buf, len, "%s",
+			 cli_seg_orphaned(e) ? "orphaned" : "ok");
 	else
 		snprintf(buf, len, "%s: %s",
 			 cli_code_is_corrupt(e->rc) ? "corrupt" : "error",
