@@ -319,7 +319,10 @@ echo "== scribbled segments never crash the tool"
 # header page): errors are fine, crashes (exit >= 128) are not.
 crashes=0
 for seed in $(seq 1 12); do
-	cp "/dev/shm/$BASE" "/dev/shm/${P}scribble"
+	if ! cp "/dev/shm/$BASE" "/dev/shm/${P}scribble"; then
+		crashes=$((crashes + 1))
+		break
+	fi
 	corrupt "${P}scribble" "import random
 r = random.Random($seed)
 size = f.seek(0, 2)
@@ -342,7 +345,7 @@ for _ in range(r.choice((8, 64, 512))):
 	rm -f "/dev/shm/${P}scribble"
 done
 [ $crashes -eq 0 ] && pass "12 scribbled segments: exit 0 or 1, valid JSON" ||
-	fail "$crashes crashes on scribbled segments"
+	fail "$crashes failures on scribbled segments"
 
 echo "== a segment truncated under a running info (SIGBUS guard)"
 T="${P}trunc-live"
@@ -394,8 +397,7 @@ run ls --match "${P}*"
 awk -v n="$O" '$1 == n && $5 == "1/1" && $8 == "ok"' "$TMP/out" | grep -q . &&
 	pass "ls: $O attached 1/1 ok while its holder runs" ||
 	{ fail "ls before kill"; cat "$TMP/out"; }
-kill -9 "$hold_o"
-{ wait "$hold_o"; } 2>/dev/null
+{ kill -9 "$hold_o"; wait "$hold_o"; } 2>/dev/null
 run ls --match "${P}*"
 awk -v n="$O" '$1 == n && $5 == "0/1" && $8 == "orphaned"' "$TMP/out" | grep -q . &&
 	pass "ls: $O is 0/1 orphaned after its holder was SIGKILLed" ||
@@ -484,8 +486,7 @@ print('ok')"
 	hold_v=$!
 	HOLDERS+=("$hold_v")
 	wait_file "$TMP/hold-v" || fail "sysv holder did not start"
-	kill -9 "$hold_v"
-	{ wait "$hold_v"; } 2>/dev/null
+	{ kill -9 "$hold_v"; wait "$hold_v"; } 2>/dev/null
 	[ "$(ls_state "$VO")" = orphaned ] && pass "ls: sysv $VO orphaned" ||
 		fail "ls: sysv $VO state '$(ls_state "$VO")'"
 	run rm --orphans --match "${P}*"
