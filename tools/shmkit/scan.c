@@ -105,6 +105,19 @@ probe(struct cli_seg_entry *e, const char *name, const shk_seg_opts *o)
 	guarded_seg = NULL;
 }
 
+/* Reads e's segment again (by its name or SysV key) and refreshes e. */
+void
+cli_reprobe(struct cli_seg_entry *e)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+
+	o.open_timeout_ns = SCAN_OPEN_TIMEOUT_NS;
+	o.backend = e->backend;
+	o.sysv_key = e->sysv_key;
+	memset(&e->st, 0, sizeof(e->st));
+	probe(e, e->backend == SHK_BACKEND_SYSV ? NULL : e->name, &o);
+}
+
 static int
 file_has_magic(int dirfd, const char *name)
 {
