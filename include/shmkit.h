@@ -280,19 +280,27 @@ SHK_API int shk_seg_attached(shk_seg *seg, uint32_t *cursor,
 /* ------------------------------------------------------------------ */
 
 /*
- * shk_alloc allocates len bytes (1 .. segment size) from the segment's
- * shared heap and stores the block's offset from the segment base in *off.
- * Blocks are 16-byte aligned (64-byte from 1 KiB up).  Any process attached
- * to the segment may free the block.  Returns 0, SHK_EINVAL, SHK_ENOMEM
- * (the segment stays consistent), SHK_ECORRUPT.  Thread- and process-safe;
- * small sizes are lock-free, large ones take the heap's robust lock.
+ * shk_alloc allocates len bytes (1 .. the heap's size) from the segment's
+ * shared heap and stores the block's offset from the segment base in *off
+ * (0 on failure).  Every block is 16-byte aligned; blocks of 1 KiB and more
+ * are 64-byte aligned.  Any process
+ * attached to the segment may free the block.  Returns 0, SHK_EINVAL
+ * (len 0, NULL arguments), SHK_EPERM (SHK_RDONLY handle), SHK_ENOMEM (no
+ * room; the heap stays consistent), SHK_ECORRUPT (damaged heap metadata),
+ * SHK_ETIMEDOUT (the heap lock stayed held by a live process for 10 s).
+ * Thread- and process-safe.  Sizes up to 16 KiB (less in heaps under
+ * 4 MiB) are lock-free; larger ones, and refilling a size class, take the
+ * heap's robust lock, repairing the heap if its holder died.  A process
+ * killed inside shk_alloc leaks at most one block.
  */
 SHK_API int shk_alloc(shk_seg *seg, size_t len, uint64_t *off);
 
 /*
  * shk_free returns the block at off to the heap.  A double free, an offset
- * that is not the start of a live block, or one outside the heap returns
- * SHK_EINVAL and changes nothing.
+ * that is not the start of a live block (inside a block, unaligned, never
+ * allocated), or one outside the heap returns SHK_EINVAL and changes
+ * nothing; SHK_EPERM on a SHK_RDONLY handle; SHK_ECORRUPT for damaged heap
+ * metadata.  Thread- and process-safe, lock-free for small blocks.
  */
 SHK_API int shk_free(shk_seg *seg, uint64_t off);
 
@@ -305,19 +313,38 @@ SHK_API void *shk_ptr(shk_seg *seg, uint64_t off);
 SHK_API uint64_t shk_off(shk_seg *seg, const void *ptr);
 
 #define SHK_HEAP_NCLASSES 64
+/*
+ * shk_heap_stats is filled by shk_heap_info.  Byte counts are block sizes
+ * (a large block's count includes its 16-byte header).
+ *   nclasses    size classes in use (the rest of the arrays is zero)
+ *   used        bytes in live blocks
+ *   free        bytes that can still be handed out: free large blocks plus
+ *               free room in the runs of each size class (room in a class's
+ *               runs serves only that class)
+ *   high_water  peak of bytes taken from the heap's block chain by large
+ *               blocks and size-class runs (a footprint: >= peak of used)
+ *   nallocs     live blocks
+ *   class_size  block size of each class; class_used: its live blocks
+ * Figures are snapshots taken without a lock; a process killed inside
+ * shk_alloc or shk_free may leave them off by one block.
+ */
 typedef struct shk_heap_stats {
 	uint32_t size;
 	uint32_t nclasses;
 	uint64_t heap_len;
-	uint64_t used;        /* bytes in live blocks (block sizes) */
-	uint64_t free;        /* bytes available */
-	uint64_t high_water;  /* maximum of used */
-	uint64_t nallocs;     /* live blocks */
+	uint64_t used;
+	uint64_t free;
+	uint64_t high_water;
+	uint64_t nallocs;
 	uint64_t class_size[SHK_HEAP_NCLASSES];
-	uint64_t class_used[SHK_HEAP_NCLASSES]; /* live blocks per class */
+	uint64_t class_used[SHK_HEAP_NCLASSES];
 } shk_heap_stats;
 
-/* shk_heap_info fills *st (caller sets st->size).  Returns 0 or a code. */
+/*
+ * shk_heap_info fills *st (the caller sets st->size to sizeof(*st)).
+ * Returns 0 or SHK_EINVAL.  Read-only and lock-free; works on SHK_RDONLY
+ * handles.
+ */
 SHK_API int shk_heap_info(shk_seg *seg, shk_heap_stats *st);
 
 /* ------------------------------------------------------------------ */
@@ -548,8 +575,9 @@ SHK_API int shk_array_cas_u64(shk_array *a, uint64_t idx, uint64_t *expected,
  * returns a torn value.  Writers of keys that hash to the same stripe (one
  * of up to 64) serialise on that stripe's robust lock, which also keeps
  * two concurrent puts of one key from making two entries.  A writer killed
- * mid-write blocks its key for a bounded time (about 50-100 ms), after
- * which the key reads as absent.  With val_len 0 a map is a set.
+ * mid-write blocks readers of its key for a bounded time (a 50 ms wait,
+ * then the robust lock's dead-owner detection), after which the key reads
+ * as absent.  With val_len 0 a map is a set.
  * docs/map.md has the details.
  */
 typedef struct shk_map shk_map;
@@ -611,7 +639,9 @@ SHK_API int shk_map_get(shk_map *m, const void *key, void *val_out);
  * or replaces the value of an existing key.  Returns 0 when it inserted, 1
  * when it replaced, SHK_ENOSPC when the key is new and no slot is free,
  * SHK_ETIMEDOUT when the key's stripe stayed locked by a live writer for
- * 5 s (a stopped process), SHK_ENOTRECOVERABLE, SHK_ECORRUPT, SHK_EINVAL.
+ * 5 s (a stopped process), SHK_EAGAIN when a slot on the key's probe run
+ * kept changing for 50 ms (retry), SHK_ENOTRECOVERABLE, SHK_ECORRUPT,
+ * SHK_EINVAL.
  * It holds the key's stripe lock for the copy; a dead previous holder is
  * detected within about 20 ms and its half-written slot repaired first.
  * Thread- and process-safe; a handle may be shared by threads.

@@ -34,12 +34,22 @@
  *
  * Shared words and their writers:
  *   class head         any allocator (pop) or freer (push), by CAS
- *   side word          the block's owner: alloc CAS FREE/0 -> ALLOC, free
- *                      CAS ALLOC -> FREE then a store of FREE|next before
- *                      the push CAS; nobody else writes it
+ *   side word          the block's owner: a pop stores ALLOC into the
+ *                      FREE block it took, a carve CASes 0 -> ALLOC, a
+ *                      free CASes ALLOC -> FREE (the double-free test),
+ *                      then stores FREE|next before the push CAS
  *   run next_idx       carvers, by CAS
- *   cur_run, pagemap,  run header, chain, bins: the lock holder
- *   used, live, ...    statistics, by atomic add
+ *   cur_run, pagemap,  run header, chain, bins, seq: the lock holder
+ *   class live         statistics, by atomic add
+ * seq is a seqlock count (odd while a holder changes the chain), so that
+ * lock-free checkers re-walk what changed under them.  Relaxed accesses to
+ * lock-protected words (chain headers, free links, bins, page map, run
+ * headers, large counters) need no order of their own: the lock's acquire
+ * and release (lock.c) order them between holders, and seq orders them for
+ * lock-free readers, who only take snapshots.
+ * Threads sharing one handle share its owner stamp, which the robust lock
+ * cannot tell apart, so a process-local mutex (heap_local) serialises them
+ * before it.
  * Happens-before: the push's release CAS on head publishes the side word's
  * next; the pop's acquire load/CAS of head reads it.  The release store of
  * cur_run publishes a formatted run (header, zeroed side words, page map)
@@ -104,13 +114,16 @@ struct heap_hdr {
 	uint64_t npages;
 	uint64_t chain_off;
 	uint64_t chain_end;
-	/* line 1: the robust lock (lock.h) */
+	/* line 1: the robust lock (lock.h) and a sequence count, odd while
+	 * a holder changes the chain or bins (seqlock for lock-free checks) */
 	_Atomic uint32_t lock;
-	uint32_t pad0[15];
+	uint32_t pad0;
+	_Atomic uint64_t seq;
+	uint64_t pad0b[6];
 	/* line 2: statistics */
-	_Atomic uint64_t used;       /* bytes in live blocks */
-	_Atomic uint64_t high_water; /* maximum of used */
-	_Atomic uint64_t large_live; /* live large blocks */
+	_Atomic uint64_t large_used; /* bytes in live large blocks (lock) */
+	_Atomic uint64_t high_water; /* peak of chain bytes taken (lock) */
+	_Atomic uint64_t large_live; /* live large blocks (lock) */
 	_Atomic uint64_t large_free; /* bytes in free large blocks (lock) */
 	uint64_t pad1[4];
 	/* lines 3-10: bins of free large blocks (lock) */
@@ -120,15 +133,14 @@ struct heap_hdr {
 	struct heap_class cls[NCLASS];
 };
 _Static_assert(offsetof(struct heap_hdr, lock) == 64, "lock line");
-_Static_assert(offsetof(struct heap_hdr, used) == 128, "stats line");
+_Static_assert(offsetof(struct heap_hdr, large_used) == 128, "stats line");
 _Static_assert(offsetof(struct heap_hdr, cls) == 704, "class lines");
 _Static_assert(sizeof(struct heap_hdr) % 64 == 0, "header lines");
 
+/* Run header; atomics so that lock-free checkers may read it. */
 struct heap_run {
-	uint32_t magic;
-	uint32_t cls;
-	uint32_t nblocks;
-	uint32_t blocks_off; /* from the run start */
+	_Atomic uint64_t id;   /* RUN_MAGIC | class << 32 */
+	_Atomic uint64_t geom; /* nblocks | blocks_off (from run start) << 32 */
 	_Atomic uint64_t next_idx; /* blocks carved so far */
 	uint64_t reserved[5];
 };
@@ -143,6 +155,8 @@ struct layout {
 	uint32_t csize[NCLASS];
 	uint32_t cnblk[NCLASS];
 	uint32_t cboff[NCLASS];
+	uint64_t crecip[NCLASS]; /* 2^32 / size + 1: exact division of
+				  * in-run offsets (< 2^16) by the size */
 };
 
 struct heap_local {
@@ -248,6 +262,7 @@ layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
 		L->csize[i] = sz;
 		L->cnblk[i] = n;
 		L->cboff[i] = (uint32_t)align_up(64 + 8 * (uint64_t)n, 64);
+		L->crecip[i] = ((uint64_t)1 << 32) / sz + 1;
 	}
 	L->nclass = i;
 }
@@ -281,6 +296,26 @@ static void
 st(shk_seg *seg, uint64_t off, uint64_t v)
 {
 	atomic_store_explicit(w64(seg, off), v, memory_order_relaxed);
+}
+
+/*
+ * Read-modify-write of a word only the lock holder writes: a plain load
+ * and store, no locked instruction.  relaxed: the lock orders it; lock-free
+ * readers (statistics, check) take a snapshot.
+ */
+static uint64_t
+lk_add(_Atomic uint64_t *p, uint64_t delta)
+{
+	uint64_t v = atomic_load_explicit(p, memory_order_relaxed) + delta;
+
+	atomic_store_explicit(p, v, memory_order_relaxed);
+	return v;
+}
+
+static void
+lk_set(_Atomic uint64_t *p, uint64_t v)
+{
+	atomic_store_explicit(p, v, memory_order_relaxed);
 }
 
 static uint64_t
@@ -320,29 +355,52 @@ side_off(const struct layout *L, uint64_t page, uint32_t idx)
 /* large blocks (lock held)                                            */
 /* ------------------------------------------------------------------ */
 
-static void
-bin_insert(shk_seg *seg, struct heap_hdr *hh, uint64_t h, uint64_t size)
+/* 1 when h may hold a block header: in the chain, on the 64 B grid. */
+static int
+blk_in(const struct layout *L, uint64_t h)
 {
+	return h >= L->chain_off && h < L->chain_end &&
+	       (h - L->chain_off) % 64 == 0;
+}
+
+/* Free-list links come from shared memory: check before writing. */
+static int
+link_ok(const struct layout *L, uint64_t h)
+{
+	return h == 0 || blk_in(L, h);
+}
+
+static int
+bin_insert(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
+{
+	struct heap_hdr *hh = hdr_of(seg);
 	uint32_t b = bin_of(size);
+	/* relaxed: bins are protected by the lock */
 	uint64_t first = atomic_load_explicit(&hh->bins[b],
 					      memory_order_relaxed);
 
+	if (!link_ok(L, first))
+		return SHK_ECORRUPT;
 	st(seg, h + 16, first);
 	st(seg, h + 24, 0);
 	if (first)
 		st(seg, first + 24, h);
-	/* relaxed: bins are protected by the lock */
 	atomic_store_explicit(&hh->bins[b], h, memory_order_relaxed);
-	atomic_fetch_or_explicit(&hh->bin_map, 1ull << b,
-				 memory_order_relaxed);
+	lk_set(&hh->bin_map, atomic_load_explicit(&hh->bin_map,
+						  memory_order_relaxed) |
+				     (1ull << b));
+	return 0;
 }
 
-static void
-bin_remove(shk_seg *seg, struct heap_hdr *hh, uint64_t h, uint64_t size)
+static int
+bin_remove(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
 {
+	struct heap_hdr *hh = hdr_of(seg);
 	uint32_t b = bin_of(size);
 	uint64_t next = ld(seg, h + 16), prev = ld(seg, h + 24);
 
+	if (!link_ok(L, next) || !link_ok(L, prev))
+		return SHK_ECORRUPT;
 	if (prev)
 		st(seg, prev + 16, next);
 	else
@@ -352,16 +410,11 @@ bin_remove(shk_seg *seg, struct heap_hdr *hh, uint64_t h, uint64_t size)
 	if (next)
 		st(seg, next + 24, prev);
 	if (!prev && !next)
-		atomic_fetch_and_explicit(&hh->bin_map, ~(1ull << b),
-					  memory_order_relaxed);
-}
-
-/* 1 when h may hold a block header: in the chain, on the 64 B grid. */
-static int
-blk_in(const struct layout *L, uint64_t h)
-{
-	return h >= L->chain_off && h < L->chain_end &&
-	       (h - L->chain_off) % 64 == 0;
+		lk_set(&hh->bin_map,
+		       atomic_load_explicit(&hh->bin_map,
+					    memory_order_relaxed) &
+			       ~(1ull << b));
+	return 0;
 }
 
 /*
@@ -420,7 +473,10 @@ large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 	}
 	if (!f)
 		return 0;
-	bin_remove(seg, hh, f, S);
+	if (bin_remove(seg, L, f, S)) {
+		*rc = SHK_ECORRUPT;
+		return 0;
+	}
 	if (gap) {
 		/* front split: the aligned part g becomes its own block */
 		uint64_t g = f + gap;
@@ -431,7 +487,8 @@ large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 		set_prev(seg, n, S - gap);
 		SHK_CRASHPOINT("heap.split.front");
 		st(seg, f, mkhdr(f, gap, 0));
-		bin_insert(seg, hh, f, gap);
+		if (bin_insert(seg, L, f, gap))
+			*rc = SHK_ECORRUPT; /* f stays off the bins: a leak */
 		f = g;
 		S -= gap;
 	}
@@ -444,19 +501,25 @@ large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 		set_prev(seg, n, S - need);
 		SHK_CRASHPOINT("heap.split.tail");
 		st(seg, f, mkhdr(f, need, F_USED | flags));
-		bin_insert(seg, hh, r, S - need);
+		if (bin_insert(seg, L, r, S - need))
+			*rc = SHK_ECORRUPT;
 		S = need;
 	} else {
 		st(seg, f, mkhdr(f, S, F_USED | flags));
 	}
 	set_stamp(seg, f, shk__seg_stamp(seg));
-	/* relaxed: under the lock */
-	atomic_fetch_sub_explicit(&hh->large_free, S, memory_order_relaxed);
+	/* relaxed: statistics under the lock */
+	w = lk_add(&hh->large_free, -S);
+	if (L->chain_end - L->chain_off - w >
+	    atomic_load_explicit(&hh->high_water, memory_order_relaxed))
+		atomic_store_explicit(&hh->high_water,
+				      L->chain_end - L->chain_off - w,
+				      memory_order_relaxed);
 	return f;
 }
 
-/* Frees the large (or run) block with header h; lock held; h validated. */
-static uint64_t
+/* Frees the large block with header h; lock held; h validated. */
+static int
 large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 {
 	struct heap_hdr *hh = hdr_of(seg);
@@ -466,13 +529,15 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 	P = prev_of(ld(seg, h + 8));
 	wn = ld(seg, n);
 	if (n < L->chain_end && !(wn & F_USED)) {
-		bin_remove(seg, hh, n, wn & SIZE_MASK);
+		if (bin_remove(seg, L, n, wn & SIZE_MASK))
+			return SHK_ECORRUPT;
 		size += wn & SIZE_MASK;
 		merged_next = 1;
 	}
 	if (P && !(ld(seg, h - P) & F_USED)) {
+		if (bin_remove(seg, L, h - P, P))
+			return SHK_ECORRUPT; /* n is off its bin: a leak */
 		start = h - P;
-		bin_remove(seg, hh, start, P);
 		size += P;
 	}
 	st(seg, start, mkhdr(start, size, 0));
@@ -483,22 +548,25 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 		st(seg, n, 0);
 	nn = start + size;
 	set_prev(seg, nn, size);
-	bin_insert(seg, hh, start, size);
 	/* relaxed: under the lock */
-	atomic_fetch_add_explicit(&hh->large_free, S, memory_order_relaxed);
-	return size;
+	lk_add(&hh->large_free, S);
+	return bin_insert(seg, L, start, size);
 }
 
 /* Validates a run at page p as the header says; returns its class or -1. */
 static int
 run_valid(shk_seg *seg, const struct layout *L, uint64_t page)
 {
-	const struct heap_run *r = (const void *)(seg->base + L->heap_off +
-						  (page << L->run_shift));
-	uint32_t c = r->cls;
+	struct heap_run *r = (void *)(seg->base + L->heap_off +
+				      (page << L->run_shift));
+	/* relaxed: written under the lock before the run was published;
+	 * checkers re-validate through the heap's sequence count */
+	uint64_t id = atomic_load_explicit(&r->id, memory_order_relaxed);
+	uint64_t geom = atomic_load_explicit(&r->geom, memory_order_relaxed);
+	uint32_t c = (uint32_t)(id >> 32);
 
-	if (r->magic != RUN_MAGIC || c >= L->nclass ||
-	    r->nblocks != L->cnblk[c] || r->blocks_off != L->cboff[c])
+	if ((uint32_t)id != RUN_MAGIC || c >= L->nclass ||
+	    geom != (L->cnblk[c] | (uint64_t)L->cboff[c] << 32))
 		return -1;
 	return (int)c;
 }
@@ -514,7 +582,7 @@ repair(shk_seg *seg, const struct layout *L)
 	struct heap_hdr *hh = hdr_of(seg);
 	uint64_t h = L->chain_off, prev = 0, last_free = 0, last_size = 0;
 	uint64_t steps = (L->chain_end - L->chain_off) / 64 + 1;
-	uint64_t free_bytes = 0, live = 0, nruns[NCLASS] = { 0 };
+	uint64_t free_bytes = 0, live = 0, used = 0, nruns[NCLASS] = { 0 };
 	uint32_t b, c;
 
 	while (h < L->chain_end) {
@@ -542,7 +610,9 @@ repair(shk_seg *seg, const struct layout *L)
 				struct heap_run *r =
 					(void *)(seg->base + h + BLK_HDR);
 				/* relaxed: carvers only CAS upwards; zero
-				 * means nobody could have carved yet */
+				 * means nobody could have carved yet.
+				 * Only a lock holder (we) stores cur_run;
+				 * acquire pairs with new_run()'s release. */
 				uint64_t ni = atomic_load_explicit(
 					&r->next_idx, memory_order_relaxed);
 				uint64_t cur = atomic_load_explicit(
@@ -551,7 +621,7 @@ repair(shk_seg *seg, const struct layout *L)
 
 				if (ni || cur == pg + 1) {
 					nruns[k]++;
-					goto used;
+					goto run;
 				}
 			}
 			/* a run that never handed out a block: reclaim */
@@ -578,7 +648,8 @@ repair(shk_seg *seg, const struct layout *L)
 			continue;
 		}
 		live++;
-	used:
+		used += S;
+	run:
 		last_free = 0;
 		prev = S;
 		h += S;
@@ -594,7 +665,7 @@ repair(shk_seg *seg, const struct layout *L)
 		uint64_t w = ld(seg, h), S = w & SIZE_MASK;
 
 		if (!(w & F_USED)) {
-			bin_insert(seg, hh, h, S);
+			(void)bin_insert(seg, L, h, S); /* links just reset */
 			free_bytes += S;
 		}
 		h += S;
@@ -603,6 +674,7 @@ repair(shk_seg *seg, const struct layout *L)
 	atomic_store_explicit(&hh->large_free, free_bytes,
 			      memory_order_relaxed);
 	atomic_store_explicit(&hh->large_live, live, memory_order_relaxed);
+	atomic_store_explicit(&hh->large_used, used, memory_order_relaxed);
 	for (c = 0; c < L->nclass; c++)
 		atomic_store_explicit(&hh->cls[c].nruns, nruns[c],
 				      memory_order_relaxed);
@@ -617,6 +689,17 @@ heap_lock(shk_seg *seg, struct heap_local *hl)
 
 	pthread_mutex_lock(&hl->mu);
 	rc = shk__lock_acquire(seg, &hh->lock, LOCK_TIMEOUT_NS);
+	if (rc == 0 || rc == SHK_EOWNERDEAD) {
+		/* odd, and changed even if a dead holder left it odd */
+		uint64_t q = atomic_load_explicit(&hh->seq,
+						  memory_order_relaxed);
+
+		atomic_store_explicit(&hh->seq, q + 1 + (q & 1),
+				      memory_order_relaxed);
+		/* release fence: orders the odd count before our changes;
+		 * pairs with the acquire fence in shk__heap_scan() */
+		atomic_thread_fence(memory_order_release);
+	}
 	if (rc == SHK_EOWNERDEAD) {
 		rc = repair(seg, &hl->L);
 		if (rc == 0) {
@@ -635,25 +718,16 @@ heap_lock(shk_seg *seg, struct heap_local *hl)
 static void
 heap_unlock(shk_seg *seg, struct heap_local *hl)
 {
-	shk__lock_release(seg, &hdr_of(seg)->lock);
+	struct heap_hdr *hh = hdr_of(seg);
+
+	/* release: publishes our changes; pairs with the acquire load of seq
+	 * in shk__heap_scan() */
+	atomic_store_explicit(
+		&hh->seq,
+		atomic_load_explicit(&hh->seq, memory_order_relaxed) + 1,
+		memory_order_release);
+	shk__lock_release(seg, &hh->lock);
 	pthread_mutex_unlock(&hl->mu);
-}
-
-static void
-stat_add(struct heap_hdr *hh, uint64_t size)
-{
-	/* relaxed: statistics; no data is published through them */
-	uint64_t u = atomic_fetch_add_explicit(&hh->used, size,
-					       memory_order_relaxed) +
-		     size;
-	uint64_t hw = atomic_load_explicit(&hh->high_water,
-					   memory_order_relaxed);
-
-	while (u > hw &&
-	       !atomic_compare_exchange_weak_explicit(
-		       &hh->high_water, &hw, u, memory_order_relaxed,
-		       memory_order_relaxed))
-		;
 }
 
 static int
@@ -672,14 +746,13 @@ large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
 	h = large_carve(seg, &hl->L, len, align, 0, 0, &rc);
 	if (h) {
 		S = ld(seg, h) & SIZE_MASK;
-		/* relaxed: a statistic */
-		atomic_fetch_add_explicit(&hh->large_live, 1,
-					  memory_order_relaxed);
+		/* relaxed: statistics under the lock */
+		lk_add(&hh->large_live, 1);
+		lk_add(&hh->large_used, S);
 	}
 	heap_unlock(seg, hl);
 	if (!h)
 		return rc ? rc : SHK_ENOMEM;
-	stat_add(hh, S);
 	*off = h + BLK_HDR;
 	return 0;
 }
@@ -714,10 +787,12 @@ large_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
 	      : h != L->chain_off)
 		goto out;
 	SHK_CRASHPOINT("heap.free.large");
-	large_release(seg, L, h, S);
+	rc = large_release(seg, L, h, S);
+	if (rc)
+		goto out;
 	/* relaxed: a statistic */
-	atomic_fetch_sub_explicit(&hh->large_live, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&hh->used, S, memory_order_relaxed);
+	lk_add(&hh->large_live, (uint64_t)-1);
+	lk_add(&hh->large_used, -S);
 	rc = 0;
 out:
 	heap_unlock(seg, hl);
@@ -733,21 +808,26 @@ static int
 ref_locate(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t ref,
 	   uint64_t *page, uint32_t *idx)
 {
-	uint64_t rel = ref << 4, pg, in;
+	uint64_t rel = ref << 4, pg, in, i;
 
 	if (rel >= L->heap_len)
 		return SHK_ECORRUPT;
 	pg = rel >> L->run_shift;
+	/* acquire: pairs with the release store of cur_run in new_run() that
+	 * follows the page map entry (the ref came from a published run) */
 	if (pg >= L->npages ||
 	    atomic_load_explicit(pagemap(seg, L, pg), memory_order_acquire) !=
 		    (RUN_TAG | c))
 		return SHK_ECORRUPT;
 	in = rel - (pg << L->run_shift);
-	if (in < L->cboff[c] || (in - L->cboff[c]) % L->csize[c] ||
-	    (in - L->cboff[c]) / L->csize[c] >= L->cnblk[c])
+	if (in < L->cboff[c])
+		return SHK_ECORRUPT;
+	in -= L->cboff[c];
+	i = (in * L->crecip[c]) >> 32;
+	if (i * L->csize[c] != in || i >= L->cnblk[c])
 		return SHK_ECORRUPT;
 	*page = pg;
-	*idx = (uint32_t)((in - L->cboff[c]) / L->csize[c]);
+	*idx = (uint32_t)i;
 	return 0;
 }
 
@@ -784,14 +864,14 @@ pop(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *off)
 			break;
 	}
 	SHK_CRASHPOINT("heap.alloc.popped");
-	/* The tag did not move, so w is the side word as pushed and nobody
-	 * else may write it now.  relaxed: the block is ours alone. */
-	if (SIDE_STATE(w) != ST_FREE ||
-	    !atomic_compare_exchange_strong_explicit(
-		    w64(seg, side_off(L, pg, idx)), &w,
-		    SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
-		    memory_order_relaxed, memory_order_relaxed))
+	/* The tag did not move, so w is the side word as pushed, and nobody
+	 * else writes it while it is FREE and off the list (a racing double
+	 * free only reads it).  relaxed: the block is ours alone. */
+	if (SIDE_STATE(w) != ST_FREE)
 		return SHK_ECORRUPT;
+	atomic_store_explicit(w64(seg, side_off(L, pg, idx)),
+			      SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
+			      memory_order_relaxed);
 	*off = L->heap_off + (pg << L->run_shift) + L->cboff[c] +
 	       (uint64_t)idx * L->csize[c];
 	return 0;
@@ -825,6 +905,7 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 	struct heap_hdr *hh = hdr_of(seg);
 	uint64_t run_len = (uint64_t)1 << L->run_shift, h, pg;
 	struct heap_run *r;
+	uint32_t i;
 	int rc;
 
 	h = large_carve(seg, L, run_len, run_len, SMALL_LIMIT, F_RUN, &rc);
@@ -832,11 +913,16 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 		return rc ? rc : SHK_ENOMEM;
 	pg = (h + BLK_HDR - L->heap_off) >> L->run_shift;
 	r = (void *)(seg->base + h + BLK_HDR);
-	memset(r, 0, L->cboff[c]);
-	r->magic = RUN_MAGIC;
-	r->cls = c;
-	r->nblocks = L->cnblk[c];
-	r->blocks_off = L->cboff[c];
+	/* relaxed: published by the release store of cur_run */
+	for (i = 0; i < L->cnblk[c]; i++)
+		atomic_store_explicit(w64(seg, side_off(L, pg, i)), 0,
+				      memory_order_relaxed);
+	atomic_store_explicit(&r->next_idx, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->geom,
+			      L->cnblk[c] | (uint64_t)L->cboff[c] << 32,
+			      memory_order_relaxed);
+	atomic_store_explicit(&r->id, RUN_MAGIC | (uint64_t)c << 32,
+			      memory_order_relaxed);
 	/* relaxed: published by the release store of cur_run */
 	atomic_store_explicit(pagemap(seg, L, pg), RUN_TAG | c,
 			      memory_order_relaxed);
@@ -846,7 +932,7 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 	atomic_store_explicit(&hh->cls[c].cur_run, pg + 1,
 			      memory_order_release);
 	/* relaxed: a statistic under the lock */
-	atomic_fetch_add_explicit(&hh->cls[c].nruns, 1, memory_order_relaxed);
+	lk_add(&hh->cls[c].nruns, 1);
 	return 0;
 }
 
@@ -877,11 +963,12 @@ carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
 		&r->next_idx, &idx, idx + 1, memory_order_relaxed,
 		memory_order_relaxed));
 	SHK_CRASHPOINT("heap.alloc.carved");
-	/* relaxed: the block is ours alone; 0 -> ALLOC */
+	/* 0 -> ALLOC; the block is ours alone.  release: orders the
+	 * next_idx CAS before it for shk__heap_scan()'s acquire re-read */
 	if (!atomic_compare_exchange_strong_explicit(
 		    w64(seg, side_off(L, pg, (uint32_t)idx)), &w,
 		    SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
-		    memory_order_relaxed, memory_order_relaxed))
+		    memory_order_release, memory_order_relaxed))
 		return SHK_ECORRUPT;
 	*off = L->heap_off + (pg << L->run_shift) + L->cboff[c] +
 	       idx * L->csize[c];
@@ -919,9 +1006,8 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 	}
 	if (rc)
 		return rc;
-	/* relaxed: statistics */
+	/* relaxed: a statistic */
 	atomic_fetch_add_explicit(&hh->cls[c].live, 1, memory_order_relaxed);
-	stat_add(hh, L->csize[c]);
 	return 0;
 }
 
@@ -937,9 +1023,12 @@ small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 
 	if (c >= L->nclass)
 		return SHK_ECORRUPT;
-	if (in < L->cboff[c] || (in - L->cboff[c]) % L->csize[c])
+	if (in < L->cboff[c])
 		return SHK_EINVAL;
-	idx = (in - L->cboff[c]) / L->csize[c];
+	in -= L->cboff[c];
+	idx = (in * L->crecip[c]) >> 32;
+	if (idx * L->csize[c] != in)
+		return SHK_EINVAL; /* not a block boundary */
 	r = (void *)(seg->base + L->heap_off + (pg << L->run_shift));
 	/* relaxed: a bound only; the side word's state decides */
 	nr = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
@@ -957,9 +1046,8 @@ small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 		memory_order_relaxed));
 	SHK_CRASHPOINT("heap.free.marked");
 	push(seg, L, c, pg, (uint32_t)idx, off);
-	/* relaxed: statistics */
+	/* relaxed: a statistic */
 	atomic_fetch_sub_explicit(&hh->cls[c].live, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&hh->used, L->csize[c], memory_order_relaxed);
 	return 0;
 }
 
@@ -1012,6 +1100,7 @@ shk__heap_attach(shk_seg *seg)
 	struct heap_local *hl;
 
 	if (!seg || seg->heap_len < SHK__HEAP_MIN_LEN ||
+	    seg->heap_len % 4096 || seg->heap_off % 4096 ||
 	    !shk__in_seg(seg, seg->heap_off, seg->heap_len))
 		return SHK_ECORRUPT;
 	hl = calloc(1, sizeof(*hl));
@@ -1129,7 +1218,7 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 	st->nclasses = hl->L.nclass;
 	st->heap_len = seg->heap_len;
 	/* relaxed: statistics, each a snapshot */
-	st->used = atomic_load_explicit(&hh->used, memory_order_relaxed);
+	st->used = atomic_load_explicit(&hh->large_used, memory_order_relaxed);
 	st->high_water = atomic_load_explicit(&hh->high_water,
 					      memory_order_relaxed);
 	n = atomic_load_explicit(&hh->large_live, memory_order_relaxed);
@@ -1145,6 +1234,7 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 			live = 0;
 		st->class_size[c] = hl->L.csize[c];
 		st->class_used[c] = live;
+		st->used += live * hl->L.csize[c];
 		n += live;
 		if (cap > live)
 			free_b += (cap - live) * hl->L.csize[c];
@@ -1158,10 +1248,32 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 /* check                                                               */
 /* ------------------------------------------------------------------ */
 
+/* Owner liveness, cached per attach slot for one scan. */
+struct owners {
+	uint32_t stamp[1024];
+	uint8_t alive[1024];
+};
+
+static void
+count_owner(shk_seg *seg, struct owners *o, uint32_t stamp,
+	    struct shk__heap_report *rep)
+{
+	uint32_t slot = SHK__STAMP_SLOT(stamp) & 1023;
+
+	if (!o)
+		return;
+	if (o->stamp[slot] != stamp || !stamp) {
+		o->stamp[slot] = stamp;
+		o->alive[slot] = stamp && shk__stamp_alive(seg, stamp);
+	}
+	if (!o->alive[slot])
+		rep->dead_owner++;
+}
+
 /* Scans one run read-only: counts states; SHK_ECORRUPT on bad ones. */
 static int
 scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
-	 struct shk__heap_report *rep, uint64_t *nfree)
+	 struct shk__heap_report *rep, uint64_t *nfree, struct owners *own)
 {
 	struct heap_run *r = (void *)(seg->base + L->heap_off +
 				      (pg << L->run_shift));
@@ -1174,13 +1286,21 @@ scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 						  memory_order_relaxed);
 		uint32_t s = SIDE_STATE(w);
 
-		if (i >= ni) {
-			if (w)
+		if (i >= ni && w) {
+			/* a carve may have run since we read next_idx:
+			 * acquire pairs with the release CAS in carve() */
+			ni = atomic_load_explicit(&r->next_idx,
+						  memory_order_acquire);
+			if (i >= ni)
 				return SHK_ECORRUPT;
-			continue;
 		}
-		if (s == ST_ALLOC)
+		if (i >= ni)
+			continue;
+		if (s == ST_ALLOC) {
 			rep->small_live++;
+			count_owner(seg, own,
+				    (uint32_t)(w >> 32) & SHK__STAMP_MASK, rep);
+		}
 		else if (s == ST_FREE)
 			(*nfree)++;
 		else if (s == 0)
@@ -1191,31 +1311,70 @@ scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 	return 0;
 }
 
-int
-shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
+/*
+ * Walks class c's free list: every entry FREE and in a run of class c, at
+ * most bound entries.  Interior nodes of a Treiber list never change while
+ * listed, so a walk during which the tagged head stayed put saw one
+ * consistent list; a failed walk under a moving head is retried.
+ */
+static int
+walk_list(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t bound,
+	  uint64_t *count)
 {
-	struct heap_local *hl = local_of(seg);
-	const struct layout *L;
-	struct heap_hdr *hh;
-	struct shk__heap_report dummy;
-	uint64_t h, prev = 0, steps, nfree_small = 0, nruns = 0, npm = 0;
-	uint64_t free_blocks = 0, free_bytes = 0, pg;
-	int lock_free, last_free = 0, rc;
-	uint32_t c, b;
+	_Atomic uint64_t *hp = &hdr_of(seg)->cls[c].head;
+	int tries;
 
-	if (!hl)
-		return SHK_EINVAL;
-	if (!rep)
-		rep = &dummy;
-	memset(rep, 0, sizeof(*rep));
-	L = &hl->L;
-	hh = hdr_of(seg);
-	if (hh->magic != HEAP_MAGIC || hh->chain_off != L->chain_off ||
-	    hh->chain_end != L->chain_end || hh->npages != L->npages)
-		return SHK_ECORRUPT;
-	/* acquire: pairs with the lock's release; a held lock means the
-	 * derived structures (bins, prev_size) may be mid-update */
-	lock_free = atomic_load_explicit(&hh->lock, memory_order_acquire) == 0;
+	for (tries = 0; tries < 8; tries++) {
+		/* acquire: pairs with the release CAS in push() */
+		uint64_t h = atomic_load_explicit(hp, memory_order_acquire);
+		uint64_t f = (uint32_t)h, n = 0, pg, w;
+		uint32_t idx;
+		int rc = 0;
+
+		while (f) {
+			if (n++ >= bound) {
+				rc = SHK_ECORRUPT;
+				break;
+			}
+			rc = ref_locate(seg, L, c, f, &pg, &idx);
+			if (rc)
+				break;
+			/* acquire: as above, for the pushed next */
+			w = atomic_load_explicit(w64(seg, side_off(L, pg, idx)),
+						 memory_order_acquire);
+			if (SIDE_STATE(w) != ST_FREE) {
+				rc = SHK_ECORRUPT;
+				break;
+			}
+			f = (uint32_t)w;
+		}
+		if (rc == 0) {
+			*count = n;
+			return 0;
+		}
+		/* acquire: as above; an unmoved head means a real fault */
+		if (atomic_load_explicit(hp, memory_order_acquire) == h)
+			return rc;
+	}
+	*count = 0; /* too busy to walk: not judged */
+	return 0;
+}
+
+/*
+ * Walks the chain, the runs, the page map and (when derived is set: no
+ * lock holder was active) the bins, filling *rep and *nfree_small.
+ */
+static int
+scan_chain(shk_seg *seg, const struct layout *L, int derived,
+	   struct shk__heap_report *rep, uint64_t *nfree_small,
+	   struct owners *own)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t h, prev = 0, steps, nruns = 0, npm = 0, pg;
+	uint64_t free_blocks = 0, free_bytes = 0;
+	int last_free = 0, rc;
+	uint32_t b;
+
 	steps = (L->chain_end - L->chain_off) / 64 + 1;
 	for (h = L->chain_off; h < L->chain_end;) {
 		uint64_t w = ld(seg, h), S;
@@ -1225,7 +1384,7 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 		S = w & SIZE_MASK;
 		if (S < BLK_MIN || S > L->chain_end - h)
 			return SHK_ECORRUPT;
-		if (lock_free && prev_of(ld(seg, h + 8)) != prev)
+		if (derived && prev_of(ld(seg, h + 8)) != prev)
 			return SHK_ECORRUPT;
 		if (w & F_RUN) {
 			int k;
@@ -1241,18 +1400,20 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 						 memory_order_relaxed) ==
 				    (RUN_TAG | (uint32_t)k)) {
 				rc = scan_run(seg, L, pg, (uint32_t)k, rep,
-					      &nfree_small);
+					      nfree_small, own);
 				if (rc)
 					return rc;
 				nruns++;
-			} else if (lock_free) {
+			} else if (derived) {
 				return SHK_ECORRUPT;
 			}
 		} else if (w & F_USED) {
 			rep->large_live++;
 			rep->large_used += S;
+			count_owner(seg, own, (uint32_t)(ld(seg, h + 8) >> 34),
+				    rep);
 		} else {
-			if (lock_free && last_free)
+			if (derived && last_free)
 				return SHK_ECORRUPT; /* uncoalesced */
 			free_blocks++;
 			free_bytes += S;
@@ -1266,16 +1427,20 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 	rep->runs = nruns;
 	rep->large_free_bytes = free_bytes;
 	for (pg = 0; pg < L->npages; pg++) {
+		/* relaxed: a snapshot, validated by the sequence count */
 		uint32_t e = atomic_load_explicit(pagemap(seg, L, pg),
 						  memory_order_relaxed);
 		if (e && (!(e & RUN_TAG) || (e & ~RUN_TAG) >= L->nclass))
 			return SHK_ECORRUPT;
 		npm += e != 0;
 	}
-	if (npm != nruns && lock_free)
+	if (!derived)
+		return 0;
+	if (npm != nruns)
 		return SHK_ECORRUPT;
-	if (lock_free) {
+	{
 		uint64_t seen = 0, bytes = 0;
+		/* relaxed: as above */
 		uint64_t map = atomic_load_explicit(&hh->bin_map,
 						    memory_order_relaxed);
 
@@ -1306,33 +1471,100 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 					 memory_order_relaxed) != free_bytes)
 			return SHK_ECORRUPT;
 	}
-	/* class lists: every listed block is FREE, in a run of its class */
-	for (c = 0; c < L->nclass; c++) {
-		uint64_t f = (uint32_t)atomic_load_explicit(
-			&hh->cls[c].head, memory_order_acquire);
-		uint64_t bound = nruns * L->cnblk[c];
+	return 0;
+}
 
-		while (f) {
-			uint64_t w;
-			uint32_t idx;
+int
+shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
+{
+	struct heap_local *hl = local_of(seg);
+	const struct layout *L;
+	struct heap_hdr *hh;
+	struct shk__heap_report dummy;
+	struct owners own;
+	uint64_t nfree_small = 0, head0[NCLASS], s1, s2;
+	int rc, stable = 1, tries;
+	uint32_t c;
 
-			if (!bound--)
-				return SHK_ECORRUPT;
-			rc = ref_locate(seg, L, c, f, &pg, &idx);
-			if (rc)
-				return rc;
-			w = atomic_load_explicit(w64(seg, side_off(L, pg, idx)),
-						 memory_order_acquire);
-			if (SIDE_STATE(w) != ST_FREE)
-				return SHK_ECORRUPT;
-			rep->small_listed++;
-			f = (uint32_t)w;
+	if (!hl)
+		return SHK_EINVAL;
+	if (!rep)
+		rep = &dummy;
+	memset(rep, 0, sizeof(*rep));
+	memset(&own, 0, sizeof(own));
+	L = &hl->L;
+	hh = hdr_of(seg);
+	if (hh->magic != HEAP_MAGIC || hh->chain_off != L->chain_off ||
+	    hh->chain_end != L->chain_end || hh->npages != L->npages)
+		return SHK_ECORRUPT;
+	for (c = 0; c < L->nclass; c++)
+		/* acquire: pairs with the release CAS in push() */
+		head0[c] = atomic_load_explicit(&hh->cls[c].head,
+						memory_order_acquire);
+	/*
+	 * Seqlock read of what the lock protects: a walk that overlapped a
+	 * lock holder's changes is retried.  An odd count that does not move
+	 * is a holder that died (or works slowly): the chain is walkable in
+	 * every state, so it is judged, but not the derived structures.
+	 */
+	for (tries = 0;; tries++) {
+		/* acquire: pairs with the release store in heap_unlock() */
+		s1 = atomic_load_explicit(&hh->seq, memory_order_acquire);
+		memset(rep, 0, sizeof(*rep));
+		nfree_small = 0;
+		rc = scan_chain(seg, L, !(s1 & 1), rep, &nfree_small,
+				rep == &dummy ? NULL : &own);
+		/* acquire fence: orders our reads before the re-read of seq;
+		 * pairs with the release fence in heap_lock() */
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&hh->seq, memory_order_relaxed);
+		if (s1 == s2)
+			break;
+		if (tries == 16) {
+			rc = 0; /* too busy to judge */
+			stable = 0;
+			break;
 		}
 	}
-	if (rep->small_listed > nfree_small)
+	if (rc)
+		return rc;
+	/* class lists: every listed block is FREE, in a run of its class */
+	for (c = 0; c < L->nclass; c++) {
+		uint64_t n = 0;
+
+		rc = walk_list(seg, L, c, L->heap_len / L->csize[c], &n);
+		if (rc)
+			return rc;
+		rep->small_listed += n;
+		/* acquire: as in walk_list() */
+		stable &= atomic_load_explicit(&hh->cls[c].head,
+					       memory_order_acquire) == head0[c];
+	}
+	/* With no head moved since before the run scan, every listed block
+	 * was counted FREE there; otherwise the counts are only estimates. */
+	if (stable && rep->small_listed > nfree_small)
 		return SHK_ECORRUPT;
-	rep->small_lost += nfree_small - rep->small_listed;
+	if (nfree_small > rep->small_listed)
+		rep->small_lost += nfree_small - rep->small_listed;
 	return 0;
+}
+
+void
+shk__heap_set_tags(shk_seg *seg, uint32_t tag)
+{
+	struct heap_local *hl = local_of(seg);
+	uint32_t c;
+
+	if (!hl)
+		return;
+	for (c = 0; c < hl->L.nclass; c++) {
+		_Atomic uint64_t *hp = &hdr_of(seg)->cls[c].head;
+		/* relaxed: a test hook on a quiescent heap */
+		uint64_t h = atomic_load_explicit(hp, memory_order_relaxed);
+
+		atomic_store_explicit(hp, (uint32_t)h | (uint64_t)tag << 32,
+				      memory_order_relaxed);
+	}
 }
 
 int

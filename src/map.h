@@ -27,7 +27,7 @@ struct shk__map_hdr {
 	uint32_t magic;
 	uint32_t key_len;
 	uint32_t val_len;
-	uint32_t slot_len;  /* bytes per slot: 8 * (1 + key words + val words) */
+	uint32_t slot_len;  /* 8 * (1 + key words + value words) */
 	uint64_t cap;       /* slots, power of two */
 	uint32_t nstripes;  /* min(cap, SHK__MAP_STRIPES) */
 	uint32_t reserved0;
@@ -61,7 +61,8 @@ enum shk__map_state {
 };
 #define SHK__MAP_CTL(st, owner, seq)                                         \
 	(((uint64_t)(st) << 62) |                                            \
-	 ((uint64_t)((owner)&SHK__STAMP_MASK) << 32) | (uint64_t)(uint32_t)(seq))
+	 ((uint64_t)((owner)&SHK__STAMP_MASK) << 32) |                       \
+	 (uint64_t)(uint32_t)(seq))
 #define SHK__MAP_CTL_ST(c) ((uint32_t)((c) >> 62))
 #define SHK__MAP_CTL_OWNER(c) ((uint32_t)((c) >> 32) & SHK__STAMP_MASK)
 #define SHK__MAP_CTL_SEQ(c) ((uint32_t)(c))

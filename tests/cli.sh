@@ -26,6 +26,10 @@ if [ ! -d /dev/shm ]; then
 	exit 77
 fi
 
+# A sanitizer report must not pass for an ordinary error (exit 1).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=86:print_stacktrace=1"
+
 TMP=$(mktemp -d)
 HOLDERS=()
 fails=0
@@ -319,7 +323,10 @@ echo "== scribbled segments never crash the tool"
 # header page): errors are fine, crashes (exit >= 128) are not.
 crashes=0
 for seed in $(seq 1 12); do
-	cp "/dev/shm/$BASE" "/dev/shm/${P}scribble"
+	if ! cp "/dev/shm/$BASE" "/dev/shm/${P}scribble"; then
+		crashes=$((crashes + 1))
+		break
+	fi
 	corrupt "${P}scribble" "import random
 r = random.Random($seed)
 size = f.seek(0, 2)
@@ -342,7 +349,7 @@ for _ in range(r.choice((8, 64, 512))):
 	rm -f "/dev/shm/${P}scribble"
 done
 [ $crashes -eq 0 ] && pass "12 scribbled segments: exit 0 or 1, valid JSON" ||
-	fail "$crashes crashes on scribbled segments"
+	fail "$crashes failures on scribbled segments"
 
 echo "== a segment truncated under a running info (SIGBUS guard)"
 T="${P}trunc-live"
@@ -394,8 +401,7 @@ run ls --match "${P}*"
 awk -v n="$O" '$1 == n && $5 == "1/1" && $8 == "ok"' "$TMP/out" | grep -q . &&
 	pass "ls: $O attached 1/1 ok while its holder runs" ||
 	{ fail "ls before kill"; cat "$TMP/out"; }
-kill -9 "$hold_o"
-wait "$hold_o" 2>/dev/null
+{ kill -9 "$hold_o"; wait "$hold_o"; } 2>/dev/null
 run ls --match "${P}*"
 awk -v n="$O" '$1 == n && $5 == "0/1" && $8 == "orphaned"' "$TMP/out" | grep -q . &&
 	pass "ls: $O is 0/1 orphaned after its holder was SIGKILLed" ||
@@ -484,8 +490,7 @@ print('ok')"
 	hold_v=$!
 	HOLDERS+=("$hold_v")
 	wait_file "$TMP/hold-v" || fail "sysv holder did not start"
-	kill -9 "$hold_v"
-	wait "$hold_v" 2>/dev/null
+	{ kill -9 "$hold_v"; wait "$hold_v"; } 2>/dev/null
 	[ "$(ls_state "$VO")" = orphaned ] && pass "ls: sysv $VO orphaned" ||
 		fail "ls: sysv $VO state '$(ls_state "$VO")'"
 	run rm --orphans --match "${P}*"
@@ -493,6 +498,110 @@ print('ok')"
 		fail "rm --orphans (sysv) said: $(cat "$TMP/out")"
 	run ls --match "$VO"
 	grep -q "$VO" "$TMP/out" && fail "$VO still listed" || pass "$VO no longer listed"
+fi
+
+echo "== live state of typed objects (shk_obj_describe)"
+# The shell cannot make typed objects with the CLI, so Python makes them
+# through the public API of libshmkit.so (ctypes), closes everything, and
+# the CLI must then show each kind's describe line.
+SO="$B/lib/libshmkit.so"
+K="${P}kinds"
+# A sanitized libshmkit.so needs its runtime preloaded into Python.
+PRELOAD=
+case "$(basename "$B")" in
+asan) PRELOAD="$(${CC:-gcc} -print-file-name=libasan.so 2>/dev/null) $(${CC:-gcc} -print-file-name=libubsan.so 2>/dev/null)" ;;
+tsan) PRELOAD=$(${CC:-gcc} -print-file-name=libtsan.so 2>/dev/null) ;;
+esac
+if [ ! -e "$SO" ]; then
+	echo "no $SO: typed-object checks not run"
+else
+	LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=report_bugs=0 \
+		"$PY" - "$SO" "$K" <<'PYEOF' >"$TMP/kinds" 2>&1
+import ctypes as C, sys
+lib = C.CDLL(sys.argv[1])
+name = sys.argv[2].encode()
+class SegOpts(C.Structure):
+    _fields_ = [("size", C.c_uint32), ("mode", C.c_uint32),
+                ("backend", C.c_uint32), ("max_objects", C.c_uint32),
+                ("len", C.c_uint64), ("open_timeout_ns", C.c_int64),
+                ("sysv_key", C.c_int32), ("reserved", C.c_uint32)]
+class ArrayOpts(C.Structure):
+    _fields_ = [("size", C.c_uint32), ("elem_len", C.c_uint32),
+                ("len", C.c_uint64), ("type_id", C.c_uint64)]
+class MapOpts(C.Structure):
+    _fields_ = [("size", C.c_uint32), ("key_len", C.c_uint32),
+                ("val_len", C.c_uint32), ("reserved", C.c_uint32),
+                ("cap", C.c_uint64), ("type_id", C.c_uint64)]
+P = C.c_void_p
+CREATE = 1
+seg = P()
+so = SegOpts(size=C.sizeof(SegOpts), len=1 << 20)
+def ok(what, rc):
+    if rc != 0:
+        print(what, "failed", rc)
+        sys.exit(1)
+ok("seg", lib.shk_seg_open(name, 1 | 2, C.byref(so), C.byref(seg)))
+a, m, r, mu, se = P(), P(), P(), P(), P()
+ao = ArrayOpts(size=C.sizeof(ArrayOpts), elem_len=8, len=16)
+ok("array", lib.shk_array_open(seg, b"arr", CREATE, C.byref(ao), C.byref(a)))
+mo = MapOpts(size=C.sizeof(MapOpts), key_len=8, val_len=8, cap=64)
+ok("map", lib.shk_map_open(seg, b"map", CREATE, C.byref(mo), C.byref(m)))
+ok("ring", lib.shk_ring_open(seg, b"ring", CREATE, 1, None, C.byref(r)))
+ok("mutex", lib.shk_mutex_open(seg, b"mu", CREATE, None, C.byref(mu)))
+ok("sem", lib.shk_sem_open(seg, b"sem", CREATE, None, C.byref(se)))
+for close, h in ((lib.shk_array_close, a), (lib.shk_map_close, m),
+                 (lib.shk_ring_close, r), (lib.shk_mutex_close, mu),
+                 (lib.shk_sem_close, se)):
+    close.argtypes = [P]
+    close(h)
+lib.shk_seg_close.argtypes = [P]
+lib.shk_seg_close(seg)
+print("made")
+PYEOF
+	if [ "$(cat "$TMP/kinds")" != made ]; then
+		fail "making typed objects via ctypes: $(cat "$TMP/kinds")"
+	else
+		run info "$K"
+		expect_rc 0 "info on a segment with array, map, ring, mutex, sem"
+		for kind in array map ring mutex sem; do
+			st=$(awk -v k="$kind" '$2 == k { $1 = $2 = $3 = $4 = $5 = $6 = ""; sub(/^ +/, ""); print }' "$TMP/out")
+			[ -n "$st" ] && pass "info: $kind state '$st'" ||
+				fail "info: $kind has no describe line: the CLI must be linked with -Wl,--whole-archive libshmkit.a (registry.c finds kinds through weak symbols)"
+		done
+		run info --json "$K"
+		json_check "info --json: every typed object has a state" "
+o = {x['kind']: x for x in d['objects']}
+assert set(o) == {'array', 'map', 'ring', 'mutex', 'sem'}, o
+for k, x in o.items():
+    assert x['state'] and x['error'] is None, x
+print('ok')"
+		run check "$K"
+		expect_rc 0 "check on a segment with typed objects"
+		# scribble over the typed objects: each kind's check must
+		# catch it (exit 1) or the tool shows it (exit 0); never a crash
+		crashes=0
+		for seed in $(seq 1 12); do
+			cp "/dev/shm/$K" "/dev/shm/${P}kscribble" || { crashes=$((crashes + 1)); break; }
+			corrupt "${P}kscribble" "import random
+r = random.Random($seed)
+size = f.seek(0, 2)
+for _ in range(r.choice((4, 32, 256))):
+    f.seek(r.randrange(4096, 70000))
+    f.write(r.randbytes(r.choice((1, 4, 8))))"
+			for cmd in "info" "info --json" "check"; do
+				"$S" $cmd "${P}kscribble" >"$TMP/out" 2>"$TMP/err"
+				rc=$?
+				if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
+					crashes=$((crashes + 1))
+					echo "     seed $seed: shmkit $cmd: exit $rc"
+				fi
+			done
+			rm -f "/dev/shm/${P}kscribble"
+		done
+		[ $crashes -eq 0 ] && pass "12 scribbled typed-object segments: exit 0 or 1" ||
+			fail "$crashes failures on scribbled typed-object segments"
+	fi
+	"$S" rm "$K" >/dev/null 2>&1
 fi
 
 echo "$checks checks, $fails failed"

@@ -6,6 +6,7 @@
 
 #include "map.h"
 #include "platform.h"
+#include "segment.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(SHK__TSAN)
 #define SCALE_DOWN 3
@@ -949,6 +950,90 @@ t_random_kills(void)
 	with_seg("map-rk", b_random_kills);
 }
 
+/*
+ * A live writer that stalls mid-write (here: a slot forged odd under the
+ * stamp of a second, attached handle) delays only readers of its key, who
+ * get SHK_EAGAIN after a bounded wait; other keys are unaffected.  Once the
+ * owner detaches, the next reader repairs the slot.
+ */
+static void
+b_stalled_writer(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_seg *other = seg_open(nm, 0);
+	shk_map *m = open_map(seg, "st", 8, 16);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__map_hdr *h;
+	_Atomic uint64_t *ctl = NULL;
+	uint8_t k[KEY_LEN];
+	uint64_t v, saved, w;
+	uint32_t i;
+	int64_t t0, dt;
+
+	for (i = 0; i < 8; i++) {
+		mk_key(k, i);
+		v = i;
+		CHECK_EQ(shk_map_put(m, k, &v), 0);
+	}
+	CHECK_OK(shk_obj_stat(seg, "st", &info));
+	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	mk_key(k, 5);
+	for (i = 0; i < 16; i++) {
+		_Atomic uint64_t *s = (_Atomic uint64_t *)((uint8_t *)h +
+							   h->slots_off +
+							   (uint64_t)i *
+								   h->slot_len);
+		uint8_t kk[16];
+		uint64_t w0 = atomic_load(&s[1]), w1 = atomic_load(&s[2]);
+
+		memcpy(kk, &w0, 8);
+		memcpy(kk + 8, &w1, 8);
+		if (SHK__MAP_CTL_ST(atomic_load(&s[0])) == SHK__MAP_FULL &&
+		    memcmp(kk, k, KEY_LEN) == 0)
+			ctl = s;
+	}
+	CHECK(ctl != NULL);
+	saved = atomic_load(ctl);
+	atomic_store(ctl, SHK__MAP_CTL(SHK__MAP_FULL, shk__seg_stamp(other),
+				       SHK__MAP_CTL_SEQ(saved) + 1));
+	t0 = test_now_ns();
+	CHECK_RC(shk_map_get(m, k, &w), SHK_EAGAIN);
+	dt = test_now_ns() - t0;
+	CHECK(dt >= 40000000 && dt < 2000000000LL);
+	CHECK_RC(shk_map_put(m, k, &v), SHK_EAGAIN);
+	/* other keys: no wait (a wait would last the full 50 ms) */
+	for (i = 0; i < 8; i++) {
+		if (i == 5)
+			continue;
+		mk_key(k, i);
+		t0 = test_now_ns();
+		CHECK_OK(shk_map_get(m, k, &w));
+		CHECK(test_now_ns() - t0 < 40000000);
+		CHECK_EQ(w, i);
+		v = i + 100;
+		CHECK_EQ(shk_map_put(m, k, &v), 1);
+	}
+	CHECK_OK(shk_seg_check(seg));
+	/* the owner goes away: the slot is repaired, the key is gone */
+	shk_seg_close(other);
+	mk_key(k, 5);
+	CHECK_RC(shk_map_get(m, k, &w), SHK_ENOENT);
+	CHECK_EQ(shk_map_count(m), 7);
+	v = 55;
+	CHECK_EQ(shk_map_put(m, k, &v), 0);
+	CHECK_OK(shk_map_get(m, k, &w));
+	CHECK_EQ(w, 55);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_stalled_writer(void)
+{
+	with_seg("map-stall", b_stalled_writer);
+}
+
 /* The repairer itself dies: the next one finishes the job. */
 static void
 b_crash_repairer(const char *nm)
@@ -1092,4 +1177,5 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "same_key_threads", t_same_key_threads },
 	  { "iterate_stable", t_iterate_stable }, { "crash", t_crash },
 	  { "crash_repairer", t_crash_repairer },
-	  { "random_kills", t_random_kills }, { "corrupt", t_corrupt })
+	  { "random_kills", t_random_kills },
+	  { "stalled_writer", t_stalled_writer }, { "corrupt", t_corrupt })

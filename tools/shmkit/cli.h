@@ -102,6 +102,7 @@ void cli_seg_list_free(struct cli_seg_list *l);
 void cli_seg_state(const struct cli_seg_entry *e, char *buf, size_t len);
 int cli_code_is_corrupt(int code);
 int cli_seg_orphaned(const struct cli_seg_entry *e);
+void cli_reprobe(struct cli_seg_entry *e);
 
 /* commands */
 int cmd_ls(int argc, char **argv);

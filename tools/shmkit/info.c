@@ -182,10 +182,10 @@ print_text(const struct cli_target *t, const struct info_data *d)
 		cli_printable(oname, sizeof(oname), r->info.name);
 		cli_printable(desc, sizeof(desc), r->desc);
 		printf("%-*s %-7s 0x%016" PRIx64 " %8" PRIu64 " %10" PRIu64
-		       " %12" PRIu64 " %s\n",
+		       " %12" PRIu64 "%s%s\n",
 		       (int)w, oname, shk_kind_name(r->info.kind),
 		       r->info.type_id, r->info.elem_len, r->info.cap,
-		       r->info.len, desc);
+		       r->info.len, desc[0] ? " " : "", desc);
 	}
 }
 

@@ -94,7 +94,7 @@ static void
 print_json(const struct cli_seg_list *l)
 {
 	struct cli_json j;
-	char state[64], key[16];
+	char key[16];
 	size_t i;
 
 	json_init(&j, stdout);
@@ -128,7 +128,6 @@ print_json(const struct cli_seg_list *l)
 			json_u64(&j, "created_ns", e->st.created_ns);
 			json_u64(&j, "age_s", age_s(e->st.created_ns));
 		} else {
-			cli_seg_state(e, state, sizeof(state));
 			json_str(&j, "state",
 				 cli_code_is_corrupt(e->rc) ? "corrupt"
 							    : "error");

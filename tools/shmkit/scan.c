@@ -41,7 +41,8 @@ void
 cli_seg_state(const struct cli_seg_entry *e, char *buf, size_t len)
 {
 	if (e->rc == 0)
-		snprintf(buf, len, "%s", cli_seg_orphaned(e) ? "orphaned" : "ok");
+		snprintf(buf, len, "%s",
+			 cli_seg_orphaned(e) ? "orphaned" : "ok");
 	else
 		snprintf(buf, len, "%s: %s",
 			 cli_code_is_corrupt(e->rc) ? "corrupt" : "error",
@@ -102,6 +103,19 @@ probe(struct cli_seg_entry *e, const char *name, const shk_seg_opts *o)
 	}
 	shk_seg_close(guarded_seg);
 	guarded_seg = NULL;
+}
+
+/* Reads e's segment again (by its name or SysV key) and refreshes e. */
+void
+cli_reprobe(struct cli_seg_entry *e)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+
+	o.open_timeout_ns = SCAN_OPEN_TIMEOUT_NS;
+	o.backend = e->backend;
+	o.sysv_key = e->sysv_key;
+	memset(&e->st, 0, sizeof(e->st));
+	probe(e, e->backend == SHK_BACKEND_SYSV ? NULL : e->name, &o);
 }
 
 static int

@@ -199,7 +199,7 @@ rm_orphans(int dry_run, const char *match)
 		return CLI_EXIT_ERR;
 	}
 	for (i = 0; i < l.n; i++) {
-		const struct cli_seg_entry *e = &l.v[i];
+		struct cli_seg_entry *e = &l.v[i];
 
 		if (!cli_seg_orphaned(e))
 			continue;
@@ -207,6 +207,11 @@ rm_orphans(int dry_run, const char *match)
 			printf("would remove %s\n", e->name);
 			continue;
 		}
+		/* look again right before removing, to narrow the window in
+		 * which a new attacher could appear */
+		cli_reprobe(e);
+		if (!cli_seg_orphaned(e))
+			continue;
 		o.backend = e->backend;
 		o.sysv_key = e->sysv_key;
 		rc = shk_seg_unlink(e->backend == SHK_BACKEND_SYSV ? NULL
