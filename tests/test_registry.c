@@ -2,6 +2,7 @@
  * create-or-open, remove, iteration, a creator killed mid-creation. */
 #include "harness.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
 
@@ -289,6 +290,78 @@ t_corrupt_entry(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/* Threads sharing one handle (one owner stamp) create and remove objects
+ * concurrently: no SHK_EDEADLK, one object per name. */
+struct th_arg {
+	shk_seg *seg;
+	int id;
+	int errors;
+};
+
+static void *
+th_worker(void *p)
+{
+	struct th_arg *a = p;
+	shk_obj_desc d = blob(9, 8, 4);
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		char on[32];
+		uint64_t *w;
+		snprintf(on, sizeof(on), "t%d", i % 20);
+		if (shk_obj_open(a->seg, on, SHK_CREATE, &d, NULL,
+				 (void **)&w) < 0)
+			a->errors++;
+		snprintf(on, sizeof(on), "own%d-%d", a->id, i % 5);
+		if (shk_obj_open(a->seg, on, SHK_CREATE | SHK_EXCL, &d, NULL,
+				 NULL) < 0 ||
+		    shk_obj_remove(a->seg, on) < 0)
+			a->errors++;
+	}
+	return NULL;
+}
+
+static void
+t_threads_share_handle(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "thr", 0);
+	struct th_arg a[4];
+	pthread_t th[4];
+	shk_seg_stats st = { .size = sizeof(st) };
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct th_arg){ seg, i, 0 };
+		pthread_create(&th[i], NULL, th_worker, &a[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ(a[i].errors, 0);
+	}
+	CHECK_OK(shk_seg_info(seg, &st));
+	CHECK_EQ(st.nobjects, 20);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+static void
+t_errno_values(void)
+{
+	/* where a POSIX errno fits, SHK_Exxx == -Exxx */
+	CHECK_EQ(SHK_ENOENT, -ENOENT);
+	CHECK_EQ(SHK_EAGAIN, -EAGAIN);
+	CHECK_EQ(SHK_ENOMEM, -ENOMEM);
+	CHECK_EQ(SHK_EEXIST, -EEXIST);
+	CHECK_EQ(SHK_EINVAL, -EINVAL);
+	CHECK_EQ(SHK_EMSGSIZE, -EMSGSIZE);
+	CHECK_EQ(SHK_ETIMEDOUT, -ETIMEDOUT);
+	CHECK_EQ(SHK_EOWNERDEAD, -EOWNERDEAD);
+	CHECK_EQ(SHK_ENOTRECOVERABLE, -ENOTRECOVERABLE);
+	CHECK(SHK_EBADSEG <= -1000 && SHK_ETYPE <= -1000);
+}
+
 static void
 t_kind_names(void)
 {
@@ -303,4 +376,6 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "create_or_open_race", t_create_or_open_race },
 	  { "creator_killed", t_creator_killed },
 	  { "corrupt_entry", t_corrupt_entry },
+	  { "threads_share_handle", t_threads_share_handle },
+	  { "errno_values", t_errno_values },
 	  { "kind_names", t_kind_names })
