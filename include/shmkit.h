@@ -135,7 +135,10 @@ enum shk_backend {
  *   mode        permission bits on create (default 0600)
  *   backend     enum shk_backend (default SHK_BACKEND_POSIX)
  *   len         total size in bytes on create (default 4 MiB; at least
- *               SHK_SEG_MIN_LEN, at most SHK_SEG_MAX_LEN)
+ *               SHK_SEG_MIN_LEN, at most SHK_SEG_MAX_LEN, and large enough
+ *               for the header, attach table, registry (128 B per entry)
+ *               and a 32 KiB heap, else SHK_EINVAL: 64 KiB holds 64
+ *               registry entries, 128 KiB the default 256)
  *   max_objects registry entries on create (default 256; power of two,
  *               rounded up)
  *   open_timeout_ns  how long an opener waits for a concurrent creator to
@@ -427,10 +430,391 @@ SHK_API int shk_obj_describe(shk_seg *seg, const shk_obj_info *info,
 
 /* ==== structures (issue 3): array and map ==== */
 
+/*
+ * Arrays: a fixed number of fixed-size elements that every process sees at
+ * the same offsets.  shk_array_data gives a direct pointer for plain access
+ * (the caller orders it); the shk_array_*_u32/u64 calls are atomic on 4- and
+ * 8-byte elements.  Memory orders: loads are acquire, stores release, and
+ * the read-modify-writes (fetch_add, cas) seq_cst.  Acquire/release is what
+ * passing data through the array needs ("fill elements, then store a flag";
+ * "load the flag, then read them") and costs nothing extra on x86-64 loads
+ * and stores; seq_cst on the RMWs is free on x86-64 and ARMv8 (the same
+ * instruction as acq_rel) and makes every RMW part of one total order, so a
+ * store-then-load handshake (Dekker) can be written with RMWs.
+ */
+typedef struct shk_array shk_array;
+
+/*
+ * shk_array_opts configures shk_array_open.  Initialise with
+ * SHK_ARRAY_OPTS_INIT.
+ *   size      sizeof(shk_array_opts) (0 is SHK_EINVAL)
+ *   elem_len  bytes per element, 1 .. 1 MiB; required to create; on open 0
+ *             accepts the stored value, else it must match (SHK_ETYPE)
+ *   len       number of elements; required to create; on open 0 accepts
+ *             the stored value, else it must match (SHK_ETYPE)
+ *   type_id   the user's type tag, stored on create, must match on open
+ *             (SHK_ETYPE)
+ */
+typedef struct shk_array_opts {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t len;
+	uint64_t type_id;
+} shk_array_opts;
+
+#define SHK_ARRAY_OPTS_INIT { .size = sizeof(shk_array_opts) }
+
+/*
+ * shk_array_open opens the array `name` in seg, creating it zero-filled
+ * when flags has SHK_CREATE (racing creators get one array; SHK_EXCL makes
+ * an existing one SHK_EEXIST).  NULL opts opens an existing array with
+ * type_id 0 as it is.  Elements start 64 bytes into the object, so they are
+ * 64-byte aligned.  Returns 0 and *out, or SHK_EINVAL (bad arguments,
+ * missing len/elem_len on create, read-only segment handle),
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
+ * elem_len or len differ), SHK_ENOMEM (heap), SHK_ENOSPC (registry full),
+ * SHK_ECORRUPT (the stored header is damaged).  *out is NULL on failure.
+ * Thread- and process-safe; may block briefly on the registry lock.
+ */
+SHK_API int shk_array_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_array_opts *opts, shk_array **out);
+
+/*
+ * shk_array_close frees the handle (the shared array stays).  NULL is a
+ * no-op.  The pointer from shk_array_data is invalid afterwards.
+ */
+SHK_API void shk_array_close(shk_array *a);
+
+/*
+ * shk_array_data returns the address of element 0 in this process (NULL
+ * for a NULL handle).  Plain reads and writes through it are not ordered
+ * with other processes: use the atomic calls below, or your own atomics,
+ * to publish data.  Valid until shk_array_close.
+ */
+SHK_API void *shk_array_data(shk_array *a);
+
+/* shk_array_len returns the number of elements (0 for NULL). */
+SHK_API uint64_t shk_array_len(const shk_array *a);
+
+/* shk_array_elem_len returns the element size in bytes (0 for NULL). */
+SHK_API uint32_t shk_array_elem_len(const shk_array *a);
+
+/*
+ * shk_array_load_u32 / shk_array_load_u64 atomically read element idx
+ * (acquire) into *out.  The element size must be 4 (resp. 8) bytes:
+ * otherwise SHK_ETYPE.  Returns 0, SHK_EINVAL (NULL argument), SHK_ERANGE
+ * (idx >= length).  Lock-free, wait-free, no system call; thread-,
+ * process- and async-signal-safe.
+ */
+SHK_API int shk_array_load_u32(shk_array *a, uint64_t idx, uint32_t *out);
+SHK_API int shk_array_load_u64(shk_array *a, uint64_t idx, uint64_t *out);
+
+/*
+ * shk_array_store_u32 / shk_array_store_u64 atomically write v to element
+ * idx (release: everything this thread wrote before is visible to whoever
+ * loads v).  Codes and guarantees as shk_array_load_u32.
+ */
+SHK_API int shk_array_store_u32(shk_array *a, uint64_t idx, uint32_t v);
+SHK_API int shk_array_store_u64(shk_array *a, uint64_t idx, uint64_t v);
+
+/*
+ * shk_array_fetch_add_u32 / shk_array_fetch_add_u64 atomically add delta
+ * to element idx (wrapping modulo 2^32 / 2^64; subtract by adding the
+ * two's complement) and store the previous value in *old when old is not
+ * NULL.  seq_cst.  Codes and guarantees as shk_array_load_u32.
+ */
+SHK_API int shk_array_fetch_add_u32(shk_array *a, uint64_t idx,
+				    uint32_t delta, uint32_t *old);
+SHK_API int shk_array_fetch_add_u64(shk_array *a, uint64_t idx,
+				    uint64_t delta, uint64_t *old);
+
+/*
+ * shk_array_cas_u32 / shk_array_cas_u64 atomically replace element idx by
+ * desired if it equals *expected (strong compare-and-swap, seq_cst).
+ * Returns 1 when it swapped; 0 when it did not, with the current value
+ * stored in *expected; SHK_EINVAL, SHK_ERANGE or SHK_ETYPE as
+ * shk_array_load_u32.  Lock-free; thread-, process- and
+ * async-signal-safe.
+ */
+SHK_API int shk_array_cas_u32(shk_array *a, uint64_t idx, uint32_t *expected,
+			      uint32_t desired);
+SHK_API int shk_array_cas_u64(shk_array *a, uint64_t idx, uint64_t *expected,
+			      uint64_t desired);
+
+/*
+ * Maps: a fixed-capacity hash map of fixed-size keys and values (open
+ * addressing, linear probing).  Keys are compared as bytes.  Readers take
+ * no lock and never block writers; a read of a value being written never
+ * returns a torn value.  Writers of keys that hash to the same stripe (one
+ * of up to 64) serialise on that stripe's robust lock, which also keeps
+ * two concurrent puts of one key from making two entries.  A writer killed
+ * mid-write blocks its key for a bounded time (about 50-100 ms), after
+ * which the key reads as absent.  With val_len 0 a map is a set.
+ * docs/map.md has the details.
+ */
+typedef struct shk_map shk_map;
+
+/*
+ * shk_map_opts configures shk_map_open.  Initialise with SHK_MAP_OPTS_INIT.
+ *   size     sizeof(shk_map_opts) (0 is SHK_EINVAL)
+ *   key_len  key bytes, 1 .. 4096; required to create.  On open, 0 opens
+ *            the map with whatever key_len and val_len it has; nonzero
+ *            key_len and val_len must both match (SHK_ETYPE)
+ *   val_len  value bytes, 0 .. 1 MiB (0: a set)
+ *   cap      slots, rounded up to a power of two, at most 2^30; required
+ *            to create; on open 0 accepts the stored value.  Keep the load
+ *            below about 3/4: probes get long near full
+ *   type_id  the user's type tag, stored on create, must match on open
+ */
+typedef struct shk_map_opts {
+	uint32_t size;
+	uint32_t key_len;
+	uint32_t val_len;
+	uint32_t reserved;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_map_opts;
+
+#define SHK_MAP_OPTS_INIT { .size = sizeof(shk_map_opts) }
+
+/*
+ * shk_map_open opens the map `name` in seg, creating it empty when flags
+ * has SHK_CREATE (racing creators get one map; SHK_EXCL makes an existing
+ * one SHK_EEXIST).  Returns 0 and *out, or SHK_EINVAL (bad arguments, no
+ * key_len or cap to create with, read-only segment handle),
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
+ * key_len, val_len or cap differ), SHK_ENOMEM, SHK_ENOSPC (registry full),
+ * SHK_ECORRUPT.  *out is NULL on failure.  Opening checks every slot's
+ * control word: O(cap).  Thread- and process-safe.
+ */
+SHK_API int shk_map_open(shk_seg *seg, const char *name, unsigned flags,
+			 const shk_map_opts *opts, shk_map **out);
+
+/* shk_map_close frees the handle (the map stays).  NULL is a no-op. */
+SHK_API void shk_map_close(shk_map *m);
+
+/*
+ * shk_map_get copies the value of key (key_len bytes) into val_out
+ * (val_len bytes; NULL only tests whether key is present).  Returns 0 when found,
+ * SHK_ENOENT when not, SHK_EAGAIN when the key's slot stayed busy for
+ * about 50 ms under a live writer (retry), SHK_ECORRUPT (damaged slot),
+ * SHK_EINVAL.  Never returns a torn value; on an error val_out's contents
+ * are unspecified.  Lock-free against writers of other keys; no system
+ * call unless it has to wait for a writer of the same key; takes the
+ * key's stripe lock only to repair after a dead writer.  Thread- and
+ * process-safe.
+ */
+SHK_API int shk_map_get(shk_map *m, const void *key, void *val_out);
+
+/*
+ * shk_map_put inserts key with value val (val_len bytes; NULL for a set),
+ * or replaces the value of an existing key.  Returns 0 when it inserted, 1
+ * when it replaced, SHK_ENOSPC when the key is new and no slot is free,
+ * SHK_ETIMEDOUT when the key's stripe stayed locked by a live writer for
+ * 5 s (a stopped process), SHK_ENOTRECOVERABLE, SHK_ECORRUPT, SHK_EINVAL.
+ * It holds the key's stripe lock for the copy; a dead previous holder is
+ * detected within about 20 ms and its half-written slot repaired first.
+ * Thread- and process-safe; a handle may be shared by threads.
+ */
+SHK_API int shk_map_put(shk_map *m, const void *key, const void *val);
+
+/*
+ * shk_map_delete removes key.  Returns 0, SHK_ENOENT, or the codes of
+ * shk_map_put.  The slot becomes a tombstone that later inserts reuse.
+ */
+SHK_API int shk_map_delete(shk_map *m, const void *key);
+
+/*
+ * shk_map_next iterates: set *cursor to 0, then each call that returns 1
+ * copies one entry's key into key_out and value into val_out (either may
+ * be NULL) and advances *cursor; 0 means the end.  A key that is neither
+ * inserted nor deleted during the iteration is returned exactly once;
+ * keys written concurrently may or may not be.  SHK_EAGAIN leaves *cursor
+ * at a slot that stayed busy (call again), SHK_ECORRUPT, SHK_EINVAL.
+ * Lock-free like shk_map_get.
+ */
+SHK_API int shk_map_next(shk_map *m, uint32_t *cursor, void *key_out,
+			 void *val_out);
+
+/*
+ * shk_map_count returns the number of entries (exact when no write is in
+ * progress; after a writer died, exact again once its stripe is taken
+ * over), SHK_EINVAL or SHK_ECORRUPT.  O(stripes), lock-free.
+ */
+SHK_API int shk_map_count(shk_map *m);
+
+/* shk_map_cap returns the number of slots (0 for NULL). */
+SHK_API uint64_t shk_map_cap(const shk_map *m);
+
 /* ---- (end of array and map) ---- */
 /* ---- (space between sections: keep) ---- */
 
 /* ==== structures (issue 3): ring and bcast ==== */
+
+/*
+ * Rings: one producer, one consumer, variable-size records (docs/ring.md).
+ * Records are length-prefixed and contiguous in the ring's memory, so both
+ * sides can work in place: shk_ring_reserve -> write -> shk_ring_commit,
+ * and shk_ring_peek -> read -> shk_ring_release.  Order is kept; a record
+ * becomes visible to the consumer whole or not at all.
+ */
+typedef struct shk_ring shk_ring;
+
+/* Roles for shk_ring_open. */
+#define SHK_RING_PRODUCER 1
+#define SHK_RING_CONSUMER 2
+
+/* shk_ring_opts.flags: batch publication (per handle, not stored). */
+#define SHK_RING_BATCH 0x1u
+
+/*
+ * shk_ring_opts configures shk_ring_open.  Initialise with
+ * SHK_RING_OPTS_INIT; zero fields mean the default (or, when opening an
+ * existing ring, "accept what is stored").
+ *   size        sizeof(shk_ring_opts) (0 is SHK_EINVAL)
+ *   flags       SHK_RING_BATCH: publish commits and releases in batches
+ *               (see shk_ring_flush); default: publish each one at once
+ *   cap         data bytes, a power of two from 64 to 2^32 (default 64 KiB)
+ *   max_record  largest record payload in bytes, at most cap/2 - 8
+ *               (default cap/2 - 8); must match the stored value on open
+ *   type_id     the user's type tag; must match the stored value on open
+ */
+typedef struct shk_ring_opts {
+	uint32_t size;
+	uint32_t flags;
+	uint64_t cap;
+	uint64_t max_record;
+	uint64_t type_id;
+} shk_ring_opts;
+
+#define SHK_RING_OPTS_INIT { .size = sizeof(shk_ring_opts) }
+
+/*
+ * shk_ring_open creates (flags SHK_CREATE, SHK_EXCL as for shk_seg_open)
+ * or opens the ring `name` in seg and attaches to it in one role,
+ * SHK_RING_PRODUCER or SHK_RING_CONSUMER.  Each role has one owner at a
+ * time, recorded in the ring by the attach's owner stamp: opening a role
+ * whose owner is alive returns SHK_EBUSY; a role whose owner died (or
+ * closed) is taken over after the ring's counters are validated.  opts may
+ * be NULL (defaults).  Returns 0 and *out, or SHK_EINVAL, SHK_ENOENT,
+ * SHK_EEXIST, SHK_ETYPE (another kind, type_id, cap or max_record),
+ * SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC (registry full), SHK_ECORRUPT (bad
+ * control block).  On failure *out is NULL.  Thread- and process-safe; the
+ * handle itself is used by one thread at a time.
+ */
+SHK_API int shk_ring_open(shk_seg *seg, const char *name, unsigned flags,
+			  int role, const shk_ring_opts *opts,
+			  shk_ring **out);
+
+/*
+ * shk_ring_reserve (producer) reserves room for one record of len bytes
+ * (0 .. max_record) and returns where to write it in *buf (8-byte
+ * aligned, valid until shk_ring_commit or close).  Nothing is visible to
+ * the consumer before the commit.  Blocks while the ring is full, up to
+ * timeout_ns.  Returns 0, SHK_EMSGSIZE (len > max_record), SHK_EAGAIN
+ * (timeout 0 and full), SHK_ETIMEDOUT, SHK_EPEERDEAD (the consumer died
+ * while we waited; a new consumer may take over, so retrying is allowed),
+ * SHK_EINVAL (not the producer, or a reservation is already open),
+ * SHK_ECORRUPT.  Wait-free when there is room; no system call unless it
+ * sleeps.
+ */
+SHK_API int shk_ring_reserve(shk_ring *r, size_t len, void **buf,
+			     int64_t timeout_ns);
+
+/*
+ * shk_ring_commit (producer) completes the open reservation.  Without
+ * SHK_RING_BATCH the record is published at once (one release store, plus
+ * a wake-up system call only when the consumer sleeps or polls).  With
+ * SHK_RING_BATCH it is published once 32 records or cap/4 bytes are
+ * pending, or when the consumer has caught up with the last publication
+ * (it may be asleep), and always by shk_ring_flush, by a reserve that must
+ * wait, and by close: a batching producer calls shk_ring_flush before it
+ * goes idle.  Returns 0, or SHK_EINVAL (no reservation).  Wait-free.
+ */
+SHK_API int shk_ring_commit(shk_ring *r);
+
+/*
+ * shk_ring_flush publishes what this handle has pending: the producer's
+ * committed records, or the consumer's released space.  Call it in
+ * SHK_RING_BATCH mode before the producer goes idle.  Returns 0 or
+ * SHK_EINVAL.  Wait-free.
+ */
+SHK_API int shk_ring_flush(shk_ring *r);
+
+/*
+ * shk_ring_peek (consumer) returns the oldest record in place: *buf points
+ * to its payload (valid until shk_ring_release or close) and *len is its
+ * length.  Peeking again before the release returns the same record.
+ * Blocks while the ring is empty, up to timeout_ns.  Returns 0,
+ * SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EPEERDEAD (the producer died while we
+ * waited), SHK_EINVAL (not the consumer), SHK_ECORRUPT (a record header
+ * out of bounds).  Wait-free when data is there.
+ */
+SHK_API int shk_ring_peek(shk_ring *r, const void **buf, size_t *len,
+			  int64_t timeout_ns);
+
+/*
+ * shk_ring_release (consumer) frees the record returned by the last
+ * shk_ring_peek.  Without SHK_RING_BATCH the space is published at once;
+ * with it, after 32 records or cap/4 bytes, when a peek finds the ring
+ * empty, and by flush and close: a batching consumer that stops reading
+ * while records remain calls shk_ring_flush, or a producer waiting for
+ * that space keeps waiting.  Returns 0 or SHK_EINVAL (nothing peeked).
+ * Wait-free.
+ */
+SHK_API int shk_ring_release(shk_ring *r);
+
+/*
+ * shk_ring_write (producer) copies len bytes from buf into one record:
+ * reserve + memcpy + commit.  Codes as shk_ring_reserve.
+ */
+SHK_API int shk_ring_write(shk_ring *r, const void *buf, size_t len,
+			   int64_t timeout_ns);
+
+/*
+ * shk_ring_read (consumer) copies the oldest record into buf (buf_cap
+ * bytes) and releases it; returns its length.  A record longer than
+ * buf_cap is left in the ring and SHK_EMSGSIZE returned.  Other codes as
+ * shk_ring_peek.
+ */
+SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
+			  int64_t timeout_ns);
+
+/*
+ * shk_ring_close publishes what is pending, gives up the role and frees
+ * the handle.  An open reservation is dropped; a record peeked but not
+ * released will be delivered again to the next consumer.  NULL is a no-op.
+ */
+SHK_API void shk_ring_close(shk_ring *r);
+
+/*
+ * shk_ring_stats is filled by shk_ring_stat (fixed-width fields).
+ *   cap, max_record  as created
+ *   head, tail       published free-running byte counters
+ *   fill             tail - head: bytes of published, unreleased records
+ *                    (headers and padding included)
+ *   producer, consumer  1 if the role has a live owner
+ *   waiters          sleepers on the ring (both sides)
+ */
+typedef struct shk_ring_stats {
+	uint32_t size;
+	uint32_t max_record;
+	uint64_t cap;
+	uint64_t head;
+	uint64_t tail;
+	uint64_t fill;
+	uint32_t producer;
+	uint32_t consumer;
+	uint32_t waiters;
+	uint32_t reserved;
+} shk_ring_stats;
+
+/*
+ * shk_ring_stat fills *st (caller sets st->size) with a snapshot of the
+ * ring's published state.  Returns 0 or SHK_EINVAL.  Thread-safe; makes
+ * system calls (liveness tests).
+ */
+SHK_API int shk_ring_stat(shk_ring *r, shk_ring_stats *st);
 
 /* ---- (end of ring and bcast) ---- */
 /* ---- (space between sections: keep) ---- */

@@ -37,8 +37,28 @@ SHK_HIDDEN void shk__heap_detach(shk_seg *seg);
 SHK_HIDDEN int shk__heap_alloc_aligned(shk_seg *seg, uint64_t len,
 				       uint64_t align, uint64_t *off);
 
-/* shk__heap_check walks the heap's structures read-only: 0 or SHK_ECORRUPT */
+/*
+ * shk__heap_check walks the heap's structures read-only: 0 or SHK_ECORRUPT.
+ * Meant for a quiescent heap (tools, tests after their children exit);
+ * structures derived under the heap lock are checked only while the lock
+ * is free.  Works on SHK_RDONLY handles.
+ */
 SHK_HIDDEN int shk__heap_check(shk_seg *seg);
+
+/* What shk__heap_scan counted (block counts unless named bytes). */
+struct shk__heap_report {
+	uint64_t runs;             /* small-block runs */
+	uint64_t small_live;       /* small blocks in state ALLOC */
+	uint64_t small_listed;     /* small blocks on a class free list */
+	uint64_t small_lost;       /* carved or freed but on no list: a
+				    * death mid-alloc/free (leaked) */
+	uint64_t large_live;       /* large blocks in use */
+	uint64_t large_used;       /* ... their bytes, headers included */
+	uint64_t large_free_bytes; /* bytes in free large blocks */
+};
+
+/* shk__heap_scan is shk__heap_check that also fills *rep (may be NULL). */
+SHK_HIDDEN int shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep);
 
 /* Minimum heap region, so segment creation can refuse tiny sizes. */
 #define SHK__HEAP_MIN_LEN ((uint64_t)32 << 10)
