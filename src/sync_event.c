@@ -21,6 +21,8 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "doorbell.h"
+
 static int
 event_init(void *mem, const shk_sync_opts *o)
 {
@@ -106,20 +108,59 @@ is_set(void *arg)
 		memory_order_relaxed);
 }
 
+/* Non-consuming test for the doorbell: is the event set? */
+static int
+peek_set(void *arg)
+{
+	struct shk__event_shm *m = arg;
+
+	/* relaxed: only decides whether to make the fd readable; the wait
+	 * that follows does the acquire */
+	return atomic_load_explicit(&m->state, memory_order_relaxed) == 1;
+}
+
 int
 shk_event_wait(shk_event *e, int64_t timeout_ns)
 {
 	struct ev_arg a;
+	int rc;
 
 	if (!e)
 		return SHK_EINVAL;
 	a.m = e->m;
 	a.mode = e->mode;
-	return shk__wait(&e->m->wp, is_set, &a, timeout_ns);
+	rc = shk__wait(&e->m->wp, is_set, &a, timeout_ns);
+	if (e->db) {
+		/* keep the fd meaningful: empty it after a success, and
+		 * re-arm, which makes it readable again if still set */
+		if (rc == 0)
+			shk__doorbell_drain(e->db);
+		shk__doorbell_arm(e->db, peek_set, e->m);
+	}
+	return rc;
+}
+
+int
+shk_event_fd(shk_event *e)
+{
+	int rc;
+
+	if (!e)
+		return SHK_EINVAL;
+	if (!e->db) {
+		rc = shk__doorbell_open(e->seg, &e->m->wp, &e->db);
+		if (rc)
+			return rc;
+	}
+	shk__doorbell_arm(e->db, peek_set, e->m);
+	return shk__doorbell_fd(e->db);
 }
 
 void
 shk_event_close(shk_event *e)
 {
+	if (!e)
+		return;
+	shk__doorbell_close(e->db);
 	free(e);
 }

@@ -5,6 +5,7 @@
  */
 #include "harness.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -810,6 +811,90 @@ t_once_threads(void)
 	shk_seg_close(s);
 }
 
+/* ---- pollable fds ---- */
+
+static int
+readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+static void
+t_event_fd(void)
+{
+	shk_seg *s = seg_create("evfd");
+	shk_event *e = NULL;
+	pid_t c;
+	int fd;
+	int64_t t0;
+
+	CHECK_OK(shk_event_open(s, "e", SHK_CREATE, NULL, &e));
+	fd = shk_event_fd(e);
+	CHECK_OK(fd);
+	CHECK(!readable(fd, 0));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_event *ce = NULL;
+		if (shk_event_open(cs, "e", 0, NULL, &ce))
+			_exit(2);
+		usleep(50000);
+		_exit(shk_event_set(ce) ? 3 : 0);
+	}
+	t0 = test_now_ns();
+	CHECK(readable(fd, 5000));
+	fprintf(stderr, "  event fd readable %.2f ms after poll began "
+		"(set sent 50 ms in)\n", (test_now_ns() - t0) / 1e6);
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_OK(shk_event_wait(e, 0));
+	CHECK_RC(shk_event_wait(e, 0), SHK_EAGAIN);
+	CHECK(!readable(fd, 0));
+	/* a set from this process also rings */
+	CHECK_OK(shk_event_set(e));
+	CHECK(readable(fd, 1000));
+	CHECK_OK(shk_event_wait(e, 0));
+	CHECK(!readable(fd, 0));
+	shk_event_close(e);
+	shk_seg_close(s);
+}
+
+static void
+t_sem_fd(void)
+{
+	shk_seg *s = seg_create("semfd");
+	shk_sem *m = NULL;
+	pid_t c;
+	int fd;
+
+	CHECK_OK(shk_sem_open(s, "s", SHK_CREATE, NULL, &m));
+	fd = shk_sem_fd(m);
+	CHECK_OK(fd);
+	CHECK_EQ(shk_sem_fd(m), fd);
+	CHECK(!readable(fd, 0));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_sem *cm = NULL;
+		if (shk_sem_open(cs, "s", 0, NULL, &cm))
+			_exit(2);
+		usleep(30000);
+		_exit(shk_sem_post(cm, 2) ? 3 : 0);
+	}
+	CHECK(readable(fd, 5000));
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_OK(shk_sem_wait(m, 0));
+	CHECK(readable(fd, 0)); /* one unit left: re-armed readable */
+	CHECK_OK(shk_sem_wait(m, 0));
+	CHECK_RC(shk_sem_wait(m, 0), SHK_EAGAIN);
+	CHECK(!readable(fd, 0));
+	shk_sem_close(m);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "sem_threads", t_sem_threads }, { "event_auto", t_event_auto },
 	  { "event_manual", t_event_manual }, { "latch", t_latch },
@@ -819,4 +904,5 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "cond_procs", t_cond_procs }, { "cond_threads", t_cond_threads },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
-	  { "once_threads", t_once_threads })
+	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
+	  { "sem_fd", t_sem_fd })
