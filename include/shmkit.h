@@ -1032,7 +1032,19 @@ SHK_API int shk_sem_wait(shk_sem *s, int64_t timeout_ns);
  * SHK_EINVAL. */
 SHK_API int shk_sem_value(shk_sem *s);
 
-/* shk_sem_close frees the handle; NULL is a no-op. */
+/*
+ * shk_sem_fd returns a file descriptor, owned by the handle (closed by
+ * shk_sem_close), that poll/epoll report readable when the count may be
+ * positive.  When it is readable, call shk_sem_wait(s, 0) until it returns
+ * SHK_EAGAIN, then poll again; each wait on a handle with an fd keeps the
+ * fd armed (a post by another process then makes it readable).  Creating
+ * the fd makes a few system calls; posters pay one sendto per armed fd.
+ * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY, or an errno-mapped
+ * code.  Use a handle's fd from one thread at a time.
+ */
+SHK_API int shk_sem_fd(shk_sem *s);
+
+/* shk_sem_close frees the handle (and its fd); NULL is a no-op. */
 SHK_API void shk_sem_close(shk_sem *s);
 
 /*
@@ -1115,7 +1127,18 @@ SHK_API int shk_event_reset(shk_event *e);
  */
 SHK_API int shk_event_wait(shk_event *e, int64_t timeout_ns);
 
-/* shk_event_close frees the handle; NULL is a no-op. */
+/*
+ * shk_event_fd returns a file descriptor, owned by the handle (closed by
+ * shk_event_close), that poll/epoll report readable when the event may be
+ * set.  When it is readable, call shk_event_wait(e, 0) (SHK_EAGAIN means
+ * another waiter won an auto-reset set); each wait on a handle with an fd
+ * keeps the fd armed, so a later set by any process makes it readable.
+ * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY, or an errno-mapped
+ * code.  Use a handle's fd from one thread at a time.
+ */
+SHK_API int shk_event_fd(shk_event *e);
+
+/* shk_event_close frees the handle (and its fd); NULL is a no-op. */
 SHK_API void shk_event_close(shk_event *e);
 
 /*

@@ -18,6 +18,8 @@
 
 #include <stdlib.h>
 
+#include "doorbell.h"
+
 static int
 sem_init(void *mem, const shk_sync_opts *o)
 {
@@ -97,14 +99,50 @@ try_take(void *arg)
 	return 0;
 }
 
+/* Non-consuming test for the doorbell: is a unit available? */
+static int
+peek_count(void *arg)
+{
+	struct shk__sem_shm *m = arg;
+
+	/* relaxed: only decides whether to make the fd readable */
+	return atomic_load_explicit(&m->count, memory_order_relaxed) > 0;
+}
+
 int
 shk_sem_wait(shk_sem *s, int64_t timeout_ns)
 {
+	int rc;
+
 	if (!s)
 		return SHK_EINVAL;
 	/* the predicate takes the unit itself, so a successful wait has
 	 * consumed exactly one */
-	return shk__wait(&s->m->wp, try_take, s->m, timeout_ns);
+	rc = shk__wait(&s->m->wp, try_take, s->m, timeout_ns);
+	if (s->db) {
+		/* empty the fd after a success and re-arm, which makes it
+		 * readable again while units remain */
+		if (rc == 0)
+			shk__doorbell_drain(s->db);
+		shk__doorbell_arm(s->db, peek_count, s->m);
+	}
+	return rc;
+}
+
+int
+shk_sem_fd(shk_sem *s)
+{
+	int rc;
+
+	if (!s)
+		return SHK_EINVAL;
+	if (!s->db) {
+		rc = shk__doorbell_open(s->seg, &s->m->wp, &s->db);
+		if (rc)
+			return rc;
+	}
+	shk__doorbell_arm(s->db, peek_count, s->m);
+	return shk__doorbell_fd(s->db);
 }
 
 int
@@ -119,5 +157,8 @@ shk_sem_value(shk_sem *s)
 void
 shk_sem_close(shk_sem *s)
 {
+	if (!s)
+		return;
+	shk__doorbell_close(s->db);
 	free(s);
 }
