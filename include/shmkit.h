@@ -1152,7 +1152,8 @@ SHK_API int shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
  * shk_cond_wait atomically releases m (which the caller holds) and waits
  * for a signal or broadcast, up to timeout_ns, then takes m again (waiting
  * as long as it takes) before returning.  Returns 0 (signalled, or a
- * spurious wake-up: re-check the predicate), SHK_ETIMEDOUT, or a code of
+ * spurious wake-up: re-check the predicate), SHK_ETIMEDOUT (SHK_EAGAIN
+ * for timeout 0, which only releases and retakes m), or a code of
  * shk_mutex_lock when retaking m failed or reported SHK_EOWNERDEAD (the
  * mutex is then held: repair as for shk_mutex_lock); SHK_EPERM when the
  * caller does not hold m; SHK_EINVAL.  A signal sent after the caller

@@ -77,7 +77,7 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 	}
 	for (;;) {
 		if (timeout_ns == 0) {
-			rc = SHK_ETIMEDOUT;
+			rc = SHK_EAGAIN; /* a try: the contract's code */
 			break;
 		}
 		rc = shk__futex_wait(&wp->seq, s, deadline);

@@ -534,6 +534,7 @@ t_cond_procs(void)
 	CHECK_OK(shk_cond_open(s, "c", SHK_CREATE, NULL, &cv));
 	CHECK_RC(shk_cond_wait(cv, m, 0), SHK_EPERM);
 	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_RC(shk_cond_wait(cv, m, 0), SHK_EAGAIN);
 	t0 = test_now_ns();
 	CHECK_RC(shk_cond_wait(cv, m, 50 * MS), SHK_ETIMEDOUT);
 	check_timeout(t0, 50 * MS);
