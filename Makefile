@@ -175,3 +175,13 @@ docs/errors.md: tools/errdoc.c include/shmkit.h
 	@mkdir -p $(B)
 	$(CC) -std=c11 -Iinclude -o $(B)/errdoc tools/errdoc.c
 	$(B)/errdoc > $@
+
+# libFuzzer target over segment and registry images (clang only).
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+build/fuzz/fuzz_segment: tests/fuzz/fuzz_segment.c $(LIB_SRC) $(wildcard src/*.h) include/shmkit.h
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc -o $@ tests/fuzz/fuzz_segment.c $(LIB_SRC) -lpthread
+fuzz: build/fuzz/fuzz_segment
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/fuzz_segment -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 build/fuzz/corpus 2>&1 | tail -5
+.PHONY: fuzz
