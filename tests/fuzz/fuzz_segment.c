@@ -77,9 +77,21 @@ build_image(void)
 		if (shk_array_open(seg, "array", SHK_CREATE, &ao, &a) == 0)
 			shk_array_close(a);
 	}
-	image = malloc(IMG_LEN);
-	memcpy(image, shk_seg_base(seg), IMG_LEN);
-	shk_seg_close(seg);
+	/* copy the image after closing, so that no attach record names this
+	 * (live) process: a lock word patched to name it would then wait out
+	 * the registry lock's 5 s timeout on every call */
+	{
+		int fd = dup(shk_seg_fd(seg));
+		void *m;
+		shk_seg_close(seg);
+		m = mmap(NULL, IMG_LEN, PROT_READ, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			abort();
+		image = malloc(IMG_LEN);
+		memcpy(image, m, IMG_LEN);
+		munmap(m, IMG_LEN);
+		close(fd);
+	}
 }
 
 static void
