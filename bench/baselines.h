@@ -20,12 +20,10 @@
  *                         echo) and streaming of records (write() per
  *                         record, read() until the record is complete);
  *                         the socket is a SOCK_STREAM socketpair.
- *   mutex stack           a bounded array stack of 64-bit words under a
- *                         process-shared pthread mutex (for stack, pool).
- *   malloc/free           glibc in one process (for pool, DESIGN §9).
- *   mutex hash map        open addressing, linear probing, fixed-size keys
- *                         and values, one process-shared pthread rwlock
- *                         (for map).
+ *   rwlock hash map       open addressing, linear probing, 8-byte keys
+ *                         (0 = empty) hashed by a multiplicative hash,
+ *                         fixed-size values, in shared memory under one
+ *                         process-shared pthread rwlock (for map).
  *
  * Busy-poll loops back off through bench_backoff() (a yield after a long
  * run of failed polls), exactly as the shmkit benchmarks' loops do.
@@ -629,6 +627,94 @@ static inline int
 base_uds_stream(size_t rec_len, long count, double *rate)
 {
 	return base_fd_stream(1, rec_len, count, rate);
+}
+
+/* ---- rwlock hash map ---- */
+
+struct base_map {
+	pthread_rwlock_t lock;
+	uint64_t mask;
+	uint32_t val_len;
+	uint32_t slot_len;
+	uint8_t pad[40];
+	/* slots follow: uint64_t key, then val_len bytes, slot_len each */
+};
+
+static inline size_t
+base_map_bytes(uint64_t cap, uint32_t val_len)
+{
+	return sizeof(struct base_map) + cap * ((8 + val_len + 7) & ~7u);
+}
+
+/* Builds the map in mem (base_map_bytes long, shared); cap a power of 2. */
+static inline int
+base_map_init(void *mem, uint64_t cap, uint32_t val_len)
+{
+	struct base_map *m = (struct base_map *)mem;
+	pthread_rwlockattr_t a;
+	int rc;
+
+	m->mask = cap - 1;
+	m->val_len = val_len;
+	m->slot_len = (8 + val_len + 7) & ~7u;
+	if (pthread_rwlockattr_init(&a) != 0)
+		return -1;
+	pthread_rwlockattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	rc = pthread_rwlock_init(&m->lock, &a);
+	pthread_rwlockattr_destroy(&a);
+	return rc == 0 ? 0 : -1;
+}
+
+/* The slot holding key, or the empty slot where it would go; NULL: full. */
+static inline uint8_t *
+base_map_find(struct base_map *m, uint64_t key)
+{
+	uint8_t *slots = (uint8_t *)(m + 1);
+	uint64_t i = (key * 0x9e3779b97f4a7c15ull) & m->mask, k, probes;
+
+	for (probes = 0; probes <= m->mask; probes++) {
+		uint8_t *s = slots + i * m->slot_len;
+
+		memcpy(&k, s, 8);
+		if (k == key || k == 0)
+			return s;
+		i = (i + 1) & m->mask;
+	}
+	return NULL;
+}
+
+/* 0 found, 1 missing, -1 error. */
+static inline int
+base_map_get(struct base_map *m, uint64_t key, void *val)
+{
+	uint8_t *s;
+	uint64_t k = 0;
+
+	if (pthread_rwlock_rdlock(&m->lock) != 0)
+		return -1;
+	s = base_map_find(m, key);
+	if (s)
+		memcpy(&k, s, 8);
+	if (s && k == key)
+		memcpy(val, s + 8, m->val_len);
+	pthread_rwlock_unlock(&m->lock);
+	return s && k == key ? 0 : 1;
+}
+
+static inline int
+base_map_put(struct base_map *m, uint64_t key, const void *val)
+{
+	uint8_t *s;
+
+	if (key == 0 || pthread_rwlock_wrlock(&m->lock) != 0)
+		return -1;
+	s = base_map_find(m, key);
+	if (s) {
+		memcpy(s, &key, 8);
+		memcpy(s + 8, val, m->val_len);
+	}
+	pthread_rwlock_unlock(&m->lock);
+	return s ? 0 : -1;
 }
 
 #endif /* SHK_BENCH_BASELINES_H */
