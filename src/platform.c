@@ -138,10 +138,20 @@ shk__proc_start_ticks(pid_t pid, uint64_t *ticks)
 uint64_t
 shk__self_start_ticks(void)
 {
-	/* Not cached: a forked child has its own start time. */
-	uint64_t t = 0;
+	/* Cached per pid: a forked child sees a different pid and reads its
+	 * own start time.  (pid, ticks) pairs are written and read as one
+	 * 64-bit word each; a racing thread at worst reads /proc again. */
+	static _Atomic uint64_t cached_pid, cached_ticks;
+	uint64_t pid = (uint64_t)getpid(), t = 0;
 
-	shk__proc_start_ticks(getpid(), &t);
+	/* acquire: pairs with the release store of cached_pid below */
+	if (atomic_load_explicit(&cached_pid, memory_order_acquire) == pid)
+		return atomic_load_explicit(&cached_ticks,
+					    memory_order_relaxed);
+	shk__proc_start_ticks((pid_t)pid, &t);
+	/* relaxed: published by the release store of cached_pid */
+	atomic_store_explicit(&cached_ticks, t, memory_order_relaxed);
+	atomic_store_explicit(&cached_pid, pid, memory_order_release);
 	return t;
 }
 

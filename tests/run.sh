@@ -16,8 +16,18 @@ export SHK_BUILD="$ROOT/$B"
 passed=0 failed=0 skipped=0
 failed_names=()
 
+# Test segments are named shk-test-<pid>-...; one is a leftover when the
+# process that made it is gone and it was not there before this run (so
+# segments of other, concurrent runs on the same machine are not blamed).
+before=$(ls /dev/shm 2>/dev/null | grep -E '^shk-test-' || true)
 leftovers() {
-	ls /dev/shm 2>/dev/null | grep -E '^shk-test-' || true
+	local f pid
+	for f in $(ls /dev/shm 2>/dev/null | grep -E '^shk-test-[0-9]+-' || true); do
+		grep -qxF "$f" <<<"$before" && continue
+		pid=${f#shk-test-}; pid=${pid%%-*}
+		kill -0 "$pid" 2>/dev/null && continue
+		echo "$f"
+	done
 }
 
 add_counts() { # parse "# cases: P passed, F failed, S skipped"

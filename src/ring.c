@@ -1,0 +1,740 @@
+/*
+ * ring.c - SPSC ring of variable-size records (ALGORITHMS §1: Lamport's
+ * ring with cached indices, Agrona-style padding record at the wrap).
+ *
+ * Shared words (struct shk__ring_hdr, ring.h):
+ *   tail        written only by the producer (release); free-running count
+ *               of bytes published, always a multiple of 8
+ *   head        written only by the consumer (release); bytes released
+ *   prod_stamp, cons_stamp  the role owners' stamps; CASed at open (from 0
+ *               or from a dead owner's stamp), reset to 0 at close
+ *   data area   record bytes between head and tail belong to the consumer;
+ *               the rest to the producer
+ *   data_wp, space_wp  waitpoints (wait.h): the consumer sleeps on data_wp,
+ *               the producer on space_wp
+ * Each side keeps its own index and a cache of the other's in the
+ * process-local handle; shared memory holds only the published values.
+ *
+ * Invariants: head <= tail <= head + cap (unsigned differences); a record
+ * is {u32 len; u32 type} + payload padded to 8 bytes and never crosses the
+ * end of the data area: when it would, a PAD record fills the rest of the
+ * area and the record starts at offset 0; one tail store publishes both.
+ * max_record <= cap/2 - 8, so PAD + record always fit in an empty ring.
+ *
+ * Happens-before: the producer writes the record header and payload, then
+ * stores tail (release); the consumer loads tail (acquire) before it reads
+ * any record below it.  The consumer finishes reading a record before it
+ * stores head (release); the producer loads head (acquire) before reusing
+ * those bytes.  Sleepers follow wait.h's protocol: the publisher calls
+ * shk__wake() (seq_cst fence, then the waiter count) after each store.
+ * Role claims: the CAS (acquire) pairs with the previous owner's release
+ * store of 0 at close, so the new owner sees its last published index.
+ *
+ * A party killed mid-operation: a producer killed inside reserve/commit
+ * leaves tail at its last publication; the half-written record lies beyond
+ * tail and is never seen.  A consumer killed inside peek/release leaves head
+ * at its last publication; records it peeked or released without
+ * publishing are delivered again to the next consumer (at-least-once).  A
+ * dead owner's stamp stays in the header until a new owner, after
+ * shk__stamp_alive() says dead, CASes it and re-validates the counters.  A
+ * sleeper killed asleep leaves a waiter count that only costs spurious
+ * wake-ups.
+ */
+#include "ring.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+
+#define BATCH_RECS 32u
+#define PEER_SLICE_NS 50000000LL /* dead-peer test period while asleep */
+
+struct shk_ring {
+	shk_seg *seg;
+	struct shk__ring_hdr *hdr;
+	uint8_t *data;
+	uint64_t cap; /* immutable copies, validated at open */
+	uint64_t mask;
+	uint32_t max_record;
+	int role;
+	unsigned flags;
+	uint32_t stamp;
+	uint64_t pos;   /* own index (producer: tail; consumer: head) */
+	uint64_t pub;   /* own index as last published */
+	uint64_t other; /* cache of the other side's published index */
+	uint32_t pend_recs;
+	int corrupt; /* set by a wait predicate that saw bad counters */
+	/* producer: the open reservation */
+	int reserved;
+	uint64_t res_pos; /* where the record's header goes */
+	uint32_t res_len;
+	uint32_t res_pad; /* bytes of PAD before it (0 or the tail end) */
+	uint64_t need;    /* bytes the waiting reserve needs */
+	/* consumer: the peeked record */
+	int peeked;
+	uint64_t peek_end;
+	const void *peek_buf;
+	uint32_t peek_len;
+};
+
+static inline uint64_t
+align8(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;
+}
+
+/* Record headers are read and written as one 64-bit word: len | type<<32.
+ * relaxed: ordered by the tail store (release) / load (acquire). */
+static inline uint64_t
+rec_load(const uint8_t *p)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)p,
+				    memory_order_relaxed);
+}
+
+static inline void
+rec_store(uint8_t *p, uint32_t len, uint32_t type)
+{
+	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)p,
+			      (uint64_t)len | ((uint64_t)type << 32),
+			      memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
+/* Publication                                                         */
+/* ------------------------------------------------------------------ */
+
+static void
+publish_tail(shk_ring *r)
+{
+	SHK_CRASHPOINT("ring.commit.before_publish");
+	/* release: publishes the records below pos; pairs with the acquire
+	 * loads of tail in shk_ring_peek() and data_pred() */
+	atomic_store_explicit(&r->hdr->tail, r->pos, memory_order_release);
+	r->pub = r->pos;
+	r->pend_recs = 0;
+	shk__wake(r->seg, &r->hdr->data_wp, 1);
+}
+
+static void
+publish_head(shk_ring *r)
+{
+	SHK_CRASHPOINT("ring.release.before_publish");
+	/* release: our reads of the released records happen before the
+	 * producer reuses them; pairs with the acquire loads of head in
+	 * reload_head() */
+	atomic_store_explicit(&r->hdr->head, r->pos, memory_order_release);
+	r->pub = r->pos;
+	r->pend_recs = 0;
+	shk__wake(r->seg, &r->hdr->space_wp, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Producer                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Reloads head; 0, or SHK_ECORRUPT when it breaks head <= tail <= head +
+ * cap. */
+static int
+reload_head(shk_ring *r)
+{
+	/* acquire: pairs with the release store in publish_head(); the
+	 * consumer is done with the bytes below head */
+	uint64_t h = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+
+	if (r->pos - h > r->cap || (h & 7))
+		return SHK_ECORRUPT;
+	r->other = h;
+	return 0;
+}
+
+static int
+space_pred(void *arg)
+{
+	shk_ring *r = arg;
+
+	if (reload_head(r)) {
+		r->corrupt = 1;
+		return 1;
+	}
+	return r->cap - (r->pos - r->other) >= r->need;
+}
+
+static int
+peer_check(void *arg)
+{
+	shk_ring *r = arg;
+	_Atomic uint32_t *w = r->role == SHK_RING_PRODUCER
+				      ? &r->hdr->cons_stamp
+				      : &r->hdr->prod_stamp;
+	/* acquire: pairs with the CAS that installed the stamp */
+	uint32_t s = atomic_load_explicit(w, memory_order_acquire);
+
+	if (s && !shk__stamp_alive(r->seg, s))
+		return SHK_EPEERDEAD;
+	return 0;
+}
+
+int
+shk_ring_reserve(shk_ring *r, size_t len, void **buf, int64_t timeout_ns)
+{
+	uint64_t off, to_end, rec, pad, need;
+	int rc;
+
+	if (!r || !buf || r->role != SHK_RING_PRODUCER || r->reserved)
+		return SHK_EINVAL;
+	*buf = NULL;
+	if (len > r->max_record)
+		return SHK_EMSGSIZE;
+	rec = SHK__REC_HDR + align8(len);
+	off = r->pos & r->mask;
+	to_end = r->cap - off;
+	pad = rec > to_end ? to_end : 0;
+	need = pad + rec;
+	if (r->cap - (r->pos - r->other) < need) {
+		rc = reload_head(r);
+		if (rc)
+			return rc;
+		if (r->cap - (r->pos - r->other) < need) {
+			/* the consumer may be waiting for what we hold back */
+			if (r->pos != r->pub)
+				publish_tail(r);
+			r->need = need;
+			r->corrupt = 0;
+			rc = shk__wait_checked(&r->hdr->space_wp, space_pred, r,
+					       timeout_ns, peer_check,
+					       PEER_SLICE_NS);
+			if (r->corrupt)
+				return SHK_ECORRUPT;
+			if (rc)
+				return rc;
+		}
+	}
+	SHK_CRASHPOINT("ring.reserve");
+	r->reserved = 1;
+	r->res_pad = (uint32_t)pad;
+	r->res_pos = r->pos + pad;
+	r->res_len = (uint32_t)len;
+	*buf = r->data + (r->res_pos & r->mask) + SHK__REC_HDR;
+	return 0;
+}
+
+int
+shk_ring_commit(shk_ring *r)
+{
+	if (!r || r->role != SHK_RING_PRODUCER || !r->reserved)
+		return SHK_EINVAL;
+	rec_store(r->data + (r->res_pos & r->mask), r->res_len, SHK__REC_DATA);
+	if (r->res_pad)
+		rec_store(r->data + (r->pos & r->mask),
+			  r->res_pad - SHK__REC_HDR, SHK__REC_PAD);
+	SHK_CRASHPOINT("ring.commit");
+	r->reserved = 0;
+	r->pos = r->res_pos + SHK__REC_HDR + align8(r->res_len);
+	r->pend_recs++;
+	if (!(r->flags & SHK_RING_BATCH) || r->pend_recs >= BATCH_RECS ||
+	    r->pos - r->pub >= r->cap / 4 ||
+	    /* relaxed: a hint that the consumer has caught up with what we
+	     * published (rule in ALGORITHMS §1) */
+	    atomic_load_explicit(&r->hdr->head, memory_order_relaxed) ==
+		    r->pub)
+		publish_tail(r);
+	return 0;
+}
+
+int
+shk_ring_write(shk_ring *r, const void *buf, size_t len, int64_t timeout_ns)
+{
+	void *dst;
+	int rc;
+
+	if (!buf && len)
+		return SHK_EINVAL;
+	rc = shk_ring_reserve(r, len, &dst, timeout_ns);
+	if (rc)
+		return rc;
+	if (len)
+		memcpy(dst, buf, len);
+	return shk_ring_commit(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Consumer                                                            */
+/* ------------------------------------------------------------------ */
+
+static int
+reload_tail(shk_ring *r)
+{
+	/* acquire: pairs with the release store in publish_tail(); the
+	 * records below tail are complete */
+	uint64_t t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+
+	if (t - r->pos > r->cap || (t & 7))
+		return SHK_ECORRUPT;
+	r->other = t;
+	return 0;
+}
+
+static int
+data_pred(void *arg)
+{
+	shk_ring *r = arg;
+
+	if (reload_tail(r)) {
+		r->corrupt = 1;
+		return 1;
+	}
+	return r->other != r->pos;
+}
+
+int
+shk_ring_peek(shk_ring *r, const void **buf, size_t *len, int64_t timeout_ns)
+{
+	uint64_t w, avail, off, rec;
+	uint32_t n, type;
+	int rc, skipped = 0;
+
+	if (!r || !buf || !len || r->role != SHK_RING_CONSUMER)
+		return SHK_EINVAL;
+	if (r->peeked) {
+		*buf = r->peek_buf;
+		*len = r->peek_len;
+		return 0;
+	}
+	for (;;) {
+		if (r->other == r->pos) {
+			rc = reload_tail(r);
+			if (rc)
+				return rc;
+		}
+		if (r->other == r->pos) {
+			/* caught up: let the producer see all the space */
+			if (r->pos != r->pub)
+				publish_head(r);
+			r->corrupt = 0;
+			rc = shk__wait_checked(&r->hdr->data_wp, data_pred, r,
+					       timeout_ns, peer_check,
+					       PEER_SLICE_NS);
+			if (r->corrupt)
+				return SHK_ECORRUPT;
+			if (rc)
+				return rc;
+		}
+		avail = r->other - r->pos;
+		off = r->pos & r->mask;
+		w = rec_load(r->data + off); /* read once; use the copy */
+		n = (uint32_t)w;
+		type = (uint32_t)(w >> 32);
+		if (type == SHK__REC_PAD && !skipped) {
+			/* a PAD fills the area to its end exactly */
+			if ((uint64_t)n + SHK__REC_HDR != r->cap - off ||
+			    r->cap - off >= avail)
+				return SHK_ECORRUPT;
+			r->pos += r->cap - off;
+			skipped = 1;
+			continue;
+		}
+		if (type != SHK__REC_DATA || n > r->max_record)
+			return SHK_ECORRUPT;
+		rec = SHK__REC_HDR + align8(n);
+		if (rec > r->cap - off || rec > avail)
+			return SHK_ECORRUPT;
+		break;
+	}
+	SHK_CRASHPOINT("ring.peek");
+	r->peeked = 1;
+	r->peek_end = r->pos + rec;
+	r->peek_buf = r->data + off + SHK__REC_HDR;
+	r->peek_len = n;
+	*buf = r->peek_buf;
+	*len = n;
+	return 0;
+}
+
+int
+shk_ring_release(shk_ring *r)
+{
+	if (!r || r->role != SHK_RING_CONSUMER || !r->peeked)
+		return SHK_EINVAL;
+	SHK_CRASHPOINT("ring.release");
+	r->peeked = 0;
+	r->pos = r->peek_end;
+	r->pend_recs++;
+	if (!(r->flags & SHK_RING_BATCH) || r->pend_recs >= BATCH_RECS ||
+	    r->pos - r->pub >= r->cap / 4)
+		publish_head(r);
+	return 0;
+}
+
+int
+shk_ring_read(shk_ring *r, void *buf, size_t buf_cap, int64_t timeout_ns)
+{
+	const void *src;
+	size_t n;
+	int rc;
+
+	if (!buf && buf_cap)
+		return SHK_EINVAL;
+	rc = shk_ring_peek(r, &src, &n, timeout_ns);
+	if (rc)
+		return rc;
+	if (n > buf_cap)
+		return SHK_EMSGSIZE;
+	if (n)
+		memcpy(buf, src, n);
+	shk_ring_release(r);
+	return (int)n;
+}
+
+int
+shk_ring_flush(shk_ring *r)
+{
+	if (!r)
+		return SHK_EINVAL;
+	if (r->pos != r->pub) {
+		if (r->role == SHK_RING_PRODUCER)
+			publish_tail(r);
+		else
+			publish_head(r);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Open, close, check                                                  */
+/* ------------------------------------------------------------------ */
+
+static int
+geometry_ok(uint64_t cap, uint64_t max_record)
+{
+	return cap >= SHK__RING_MIN_CAP && cap <= SHK__RING_MAX_CAP &&
+	       (cap & (cap - 1)) == 0 && max_record <= cap / 2 - 8;
+}
+
+/*
+ * A consistent (tail, head) snapshot of a possibly live ring: head read
+ * between two equal tail reads satisfies tail - cap <= head <= tail.
+ * Returns 1 with the values, 0 when tail kept moving (a live ring).
+ */
+static int
+snapshot(struct shk__ring_hdr *h, uint64_t *head, uint64_t *tail)
+{
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		/* acquire: the snapshot is ordered; pairs with the release
+		 * stores in publish_tail()/publish_head() */
+		uint64_t t1 = atomic_load_explicit(&h->tail,
+						   memory_order_acquire);
+		uint64_t hd = atomic_load_explicit(&h->head,
+						   memory_order_acquire);
+		uint64_t t2 = atomic_load_explicit(&h->tail,
+						   memory_order_acquire);
+		if (t1 == t2) {
+			*head = hd;
+			*tail = t1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+shk__kind_check_ring(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__ring_hdr *h = mem;
+	uint64_t cap, hd, tl;
+	uint32_t mr;
+
+	(void)seg;
+	if (info->len < SHK__RING_DATA_OFF)
+		return SHK_ECORRUPT;
+	cap = h->cap;
+	mr = h->max_record;
+	if (h->magic != SHK__RING_MAGIC || h->data_off != SHK__RING_DATA_OFF ||
+	    !geometry_ok(cap, mr) || cap != info->cap ||
+	    mr != info->elem_len || info->len - SHK__RING_DATA_OFF < cap)
+		return SHK_ECORRUPT;
+	if (snapshot(h, &hd, &tl) && (tl - hd > cap || ((hd | tl) & 7)))
+		return SHK_ECORRUPT;
+	return 0;
+}
+
+static const char *
+owner_state(shk_seg *seg, _Atomic uint32_t *w)
+{
+	/* acquire: pairs with the CAS that installed the stamp */
+	uint32_t s = atomic_load_explicit(w, memory_order_acquire);
+
+	if (!s)
+		return "none";
+	return shk__stamp_alive(seg, s) ? "alive" : "dead";
+}
+
+int
+shk__kind_describe_ring(shk_seg *seg, void *mem, const shk_obj_info *info,
+			char *buf, size_t len)
+{
+	struct shk__ring_hdr *h = mem;
+	uint64_t hd = 0, tl = 0;
+	int n;
+
+	(void)info;
+	if (!snapshot(h, &hd, &tl)) {
+		/* relaxed: an informational snapshot of a busy ring */
+		tl = atomic_load_explicit(&h->tail, memory_order_relaxed);
+		hd = atomic_load_explicit(&h->head, memory_order_relaxed);
+	}
+	/* relaxed (waiters): informational counts */
+	n = snprintf(buf, len,
+		     "fill=%llu/%llu head=%llu tail=%llu max_record=%u "
+		     "producer=%s consumer=%s waiters=%u/%u",
+		     (unsigned long long)(tl - hd), (unsigned long long)h->cap,
+		     (unsigned long long)hd, (unsigned long long)tl,
+		     h->max_record, owner_state(seg, &h->prod_stamp),
+		     owner_state(seg, &h->cons_stamp),
+		     atomic_load_explicit(&h->data_wp.waiters,
+					  memory_order_relaxed),
+		     atomic_load_explicit(&h->space_wp.waiters,
+					  memory_order_relaxed));
+	if (n < 0)
+		return SHK_EINVAL;
+	return (size_t)n >= len ? (int)len - 1 : n;
+}
+
+static int
+ring_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	struct shk__ring_hdr *h = mem;
+
+	(void)seg;
+	(void)arg;
+	/* the memory is zero-filled: counters, stamps and waitpoints start
+	 * at 0; the registry's READY store (release) publishes all this */
+	h->magic = SHK__RING_MAGIC;
+	h->cap = info->cap;
+	h->max_record = (uint32_t)info->elem_len;
+	h->data_off = SHK__RING_DATA_OFF;
+	return 0;
+}
+
+/* Takes the role from nobody or from a dead owner. */
+static int
+claim_role(shk_ring *r, _Atomic uint32_t *w)
+{
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		/* acquire: pairs with the release store of 0 in
+		 * shk_ring_close() (the last owner's publications) */
+		uint32_t cur = atomic_load_explicit(w, memory_order_acquire);
+
+		if (cur && (cur == r->stamp || shk__stamp_alive(r->seg, cur)))
+			return SHK_EBUSY;
+		/* acq_rel: as the load above, and orders our claim before
+		 * our reads of the counters */
+		if (atomic_compare_exchange_strong_explicit(
+			    w, &cur, r->stamp, memory_order_acq_rel,
+			    memory_order_acquire))
+			return 0;
+	}
+	return SHK_EBUSY;
+}
+
+static void
+unclaim_role(shk_ring *r)
+{
+	_Atomic uint32_t *w = r->role == SHK_RING_PRODUCER
+				      ? &r->hdr->prod_stamp
+				      : &r->hdr->cons_stamp;
+	uint32_t me = r->stamp;
+
+	/* release: our last publication happens before the next owner's
+	 * claim; pairs with the acquire in claim_role() */
+	atomic_compare_exchange_strong_explicit(w, &me, 0,
+						memory_order_release,
+						memory_order_relaxed);
+}
+
+int
+shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
+	      const shk_ring_opts *opts, shk_ring **out)
+{
+	shk_ring_opts o = SHK_RING_OPTS_INIT;
+	shk_obj_desc want = SHK_OBJ_DESC_INIT;
+	shk_obj_info info;
+	struct shk__ring_hdr *h;
+	shk_ring *r;
+	void *mem = NULL;
+	uint64_t hd, tl;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	if (!seg || !name ||
+	    (role != SHK_RING_PRODUCER && role != SHK_RING_CONSUMER))
+		return SHK_EINVAL;
+	if (opts) {
+		if (opts->size == 0)
+			return SHK_EINVAL;
+		memcpy(&o, opts,
+		       opts->size < sizeof(o) ? opts->size : sizeof(o));
+		o.size = sizeof(o);
+	}
+	if (o.flags & ~SHK_RING_BATCH)
+		return SHK_EINVAL;
+	if (o.cap && !geometry_ok(o.cap, 0))
+		return SHK_EINVAL;
+	if (o.cap && o.max_record > o.cap / 2 - 8)
+		return SHK_EINVAL;
+	want.kind = SHK_KIND_RING;
+	want.type_id = o.type_id;
+	want.cap = o.cap;
+	want.elem_len = o.max_record;
+	if ((flags & SHK_CREATE) && (!o.cap || !o.max_record)) {
+		/* zero means "as stored" for an existing ring, "default"
+		 * for a new one */
+		rc = SHK_ENOENT;
+		if (!(flags & SHK_EXCL))
+			rc = shk__obj_open(seg, name, 0, &want, 0, NULL, NULL,
+					   shk__kind_check_ring, &info, &mem);
+		if (rc == SHK_ENOENT) {
+			if (!want.cap) {
+				want.cap = SHK__RING_DEFAULT_CAP;
+				while (want.elem_len > want.cap / 2 - 8 &&
+				       want.cap < SHK__RING_MAX_CAP)
+					want.cap <<= 1;
+			}
+			if (!want.elem_len)
+				want.elem_len = want.cap / 2 - 8;
+			if (!geometry_ok(want.cap, want.elem_len))
+				return SHK_EINVAL;
+			rc = shk__obj_open(seg, name, flags, &want,
+					   SHK__RING_DATA_OFF + want.cap,
+					   ring_init, NULL,
+					   shk__kind_check_ring, &info, &mem);
+		}
+	} else {
+		rc = shk__obj_open(seg, name, flags, &want,
+				   SHK__RING_DATA_OFF + o.cap, ring_init, NULL,
+				   shk__kind_check_ring, &info, &mem);
+	}
+	if (rc)
+		return rc;
+	h = mem;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return SHK_ENOMEM;
+	r->seg = seg;
+	r->hdr = h;
+	r->data = (uint8_t *)mem + SHK__RING_DATA_OFF;
+	/* immutable: validated by shk__kind_check_ring() against the
+	 * registry entry; copied once and never re-read */
+	r->cap = info.cap;
+	r->mask = info.cap - 1;
+	r->max_record = (uint32_t)info.elem_len;
+	r->role = role;
+	r->flags = o.flags;
+	r->stamp = shk__seg_stamp(seg);
+	rc = claim_role(r, role == SHK_RING_PRODUCER ? &h->prod_stamp
+						     : &h->cons_stamp);
+	if (rc)
+		goto fail_free;
+	/* Our own index is frozen while we own the role; read it first, then
+	 * the other side's, which only moves towards keeping the invariant */
+	if (role == SHK_RING_PRODUCER) {
+		/* acquire: pairs with publish_tail()/publish_head() */
+		tl = atomic_load_explicit(&h->tail, memory_order_acquire);
+		hd = atomic_load_explicit(&h->head, memory_order_acquire);
+		r->pos = r->pub = tl;
+		r->other = hd;
+	} else {
+		/* acquire: as above */
+		hd = atomic_load_explicit(&h->head, memory_order_acquire);
+		tl = atomic_load_explicit(&h->tail, memory_order_acquire);
+		r->pos = r->pub = hd;
+		r->other = tl;
+	}
+	if (tl - hd > r->cap || ((hd | tl) & 7)) {
+		rc = SHK_ECORRUPT;
+		goto fail_unclaim;
+	}
+	*out = r;
+	return 0;
+
+fail_unclaim:
+	unclaim_role(r);
+fail_free:
+	free(r);
+	return rc;
+}
+
+void
+shk_ring_close(shk_ring *r)
+{
+	if (!r)
+		return;
+	if (r->pos != r->pub)
+		shk_ring_flush(r);
+	unclaim_role(r);
+	free(r);
+}
+
+int
+shk_ring_stat(shk_ring *r, shk_ring_stats *st)
+{
+	struct shk__ring_hdr *h;
+	uint64_t hd = 0, tl = 0;
+
+	if (!r || !st || st->size < sizeof(*st))
+		return SHK_EINVAL;
+	h = r->hdr;
+	if (!snapshot(h, &hd, &tl)) {
+		/* relaxed: an informational snapshot of a busy ring */
+		tl = atomic_load_explicit(&h->tail, memory_order_relaxed);
+		hd = atomic_load_explicit(&h->head, memory_order_relaxed);
+	}
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->cap = r->cap;
+	st->max_record = r->max_record;
+	st->head = hd;
+	st->tail = tl;
+	st->fill = tl - hd;
+	st->producer = owner_state(r->seg, &h->prod_stamp)[0] == 'a';
+	st->consumer = owner_state(r->seg, &h->cons_stamp)[0] == 'a';
+	/* relaxed: informational counts */
+	st->waiters = atomic_load_explicit(&h->data_wp.waiters,
+					   memory_order_relaxed) +
+		      atomic_load_explicit(&h->space_wp.waiters,
+					   memory_order_relaxed);
+	return 0;
+}
+
+int
+shk__ring_set_pos(shk_ring *r, uint64_t pos)
+{
+	struct shk__ring_hdr *h;
+
+	if (!r || (pos & 7) || r->reserved || r->peeked)
+		return SHK_EINVAL;
+	h = r->hdr;
+	/* relaxed: test hook on a quiescent ring */
+	if (atomic_load_explicit(&h->head, memory_order_relaxed) !=
+		    atomic_load_explicit(&h->tail, memory_order_relaxed) ||
+	    r->pos != r->pub)
+		return SHK_EBUSY;
+	if (atomic_load_explicit(r->role == SHK_RING_PRODUCER
+					 ? &h->cons_stamp
+					 : &h->prod_stamp,
+				 memory_order_relaxed))
+		return SHK_EBUSY;
+	/* release: pairs with the acquire loads at the other role's open */
+	atomic_store_explicit(&h->head, pos, memory_order_release);
+	atomic_store_explicit(&h->tail, pos, memory_order_release);
+	r->pos = r->pub = r->other = pos;
+	return 0;
+}
