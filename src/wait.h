@@ -39,9 +39,12 @@ _Static_assert(sizeof(shk__waitpoint) == 64, "waitpoint is one line");
 /* Condition a waiter waits for: returns nonzero when it holds. */
 typedef int (*shk__wait_pred)(void *arg);
 
-/* Spin budget before sleeping, in ns (about the cost of one futex sleep on
- * this class of machine; ALGORITHMS.md §6). */
+/* Default spin budget before sleeping, in ns (about the cost of one futex
+ * sleep on this class of machine; ALGORITHMS.md §6).  The environment
+ * variable SHK_SPIN_NS overrides it per process (0: sleep at once, e.g. to
+ * save CPU, or to measure the pure sleep path). */
 #define SHK__SPIN_NS 5000
+SHK_HIDDEN int64_t shk__spin_ns(void);
 
 /* Zero-initialised memory is a valid waitpoint. */
 static inline void
