@@ -206,11 +206,13 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 			atomic_fetch_or_explicit(&db->wp->listeners, bit,
 						 memory_order_seq_cst);
 		/* seq_cst: orders our armed store before the re-check of
-		 * the data below; pairs with SHK_FENCE_SEQ_CST in
-		 * shk__wake_inline() (Dekker: either the waker sees armed or
+		 * the data below; pairs with SHK_WAKER_FENCE in
+		 * shk__wake() (Dekker: either the waker sees armed or
 		 * we see its data) */
 		atomic_fetch_add_explicit(&db->wp->armed, 1,
 					  memory_order_seq_cst);
+		/* the sleeper's half of the asymmetric fence (platform.h) */
+		shk__membarrier_sleeper();
 		db->armed = 1;
 	}
 	if (pred && pred(arg))

@@ -86,13 +86,15 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 	}
 	for (;;) {
 		/* seq_cst: orders our waiters store before the re-check
-		 * below; pairs with SHK_FENCE_SEQ_CST in shk__wake_inline() */
+		 * below; pairs with SHK_WAKER_FENCE in shk__wake() */
 		atomic_fetch_add_explicit(&wp->waiters, 1,
 					  memory_order_seq_cst);
 		/* acquire: pairs with the release increment in
 		 * shk__wake_slow(); taken before the re-check so that a
 		 * wake after the re-check changes seq and the sleep fails */
 		s = atomic_load_explicit(&wp->seq, memory_order_acquire);
+		/* the sleeper's half of the asymmetric fence (platform.h) */
+		shk__membarrier_sleeper();
 		if (pred(arg)) {
 			/* relaxed: a count only */
 			atomic_fetch_sub_explicit(&wp->waiters, 1,
@@ -135,15 +137,9 @@ shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n)
 	/* release: pairs with the acquire load of seq in shk__wait_checked();
 	 * a sleeper that read the old value fails its futex_wait */
 	atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
-	/* relaxed: ordered after the fence in shk__wake_inline() */
+	/* relaxed: ordered after the fence in shk__wake() */
 	if (atomic_load_explicit(&wp->waiters, memory_order_relaxed))
 		shk__futex_wake(&wp->seq, n);
 	if (atomic_load_explicit(&wp->armed, memory_order_relaxed))
 		shk__doorbell_notify(seg, wp);
-}
-
-void
-shk__wake(shk_seg *seg, shk__waitpoint *wp, int n)
-{
-	shk__wake_inline(seg, wp, n);
 }

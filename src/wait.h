@@ -5,13 +5,17 @@
  * so the fast path makes no system call.  ALGORITHMS.md §6.
  *
  * Sleeper protocol (Dekker pattern; STYLE B6):
- *   waiter: waiters += 1 (seq_cst); s = seq (acquire); re-check the
- *           condition; futex_wait(seq, s); waiters -= 1
- *   waker:  publish the data; SHK_FENCE_SEQ_CST; if waiters != 0 or
+ *   waiter: waiters += 1 (seq_cst); s = seq (acquire);
+ *           membarrier(GLOBAL_EXPEDITED); re-check the condition;
+ *           futex_wait(seq, s); waiters -= 1
+ *   waker:  publish the data; SHK_WAKER_FENCE; if waiters != 0 or
  *           armed != 0: seq += 1 (release), FUTEX_WAKE, ring doorbells
- * The fence orders the data store before the waiters load; the waiter's
- * seq_cst increment orders its waiters store before its re-check.  So either
- * the waker sees the sleeper, or the sleeper sees the data.
+ * The waker's fence orders its data store before its waiters load; the
+ * waiter's seq_cst increment and membarrier order its waiters store before
+ * its re-check.  So either the waker sees the sleeper, or the sleeper sees
+ * the data.  The fence is asymmetric (platform.h): with membarrier the
+ * waker's half is a compiler barrier and the sleeper pays with one system
+ * call, which it makes anyway only on the way to sleep.
  */
 #ifndef SHK_WAIT_H
 #define SHK_WAIT_H
@@ -68,26 +72,27 @@ SHK_HIDDEN int shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred,
 				 int (*check)(void *arg), int64_t slice_ns);
 
 /*
- * shk__wake is called by the side that made pred true, after publishing.
- * It issues the seq_cst fence and makes a system call only when somebody
- * sleeps or a doorbell is armed.  n: how many sleepers to wake (INT_MAX for
- * all).  seg may be NULL when no doorbell is used (tests on raw memory).
- */
-SHK_HIDDEN void shk__wake(shk_seg *seg, shk__waitpoint *wp, int n);
-
-/*
  * shk__wake_slow is the out-of-line part of shk__wake: bump seq, wake,
  * ring doorbells.
  */
 SHK_HIDDEN void shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n);
 
+/*
+ * shk__wake is called by the side that made pred true, after publishing.
+ * It issues the waker's fence and makes a system call only when somebody
+ * sleeps or a doorbell is armed.  n: how many sleepers to wake (INT_MAX for
+ * all).  seg may be NULL when no doorbell is used (tests on raw memory).
+ * Inline: it runs on every publish.
+ */
 static inline void
-shk__wake_inline(shk_seg *seg, shk__waitpoint *wp, int n)
+shk__wake(shk_seg *seg, shk__waitpoint *wp, int n)
 {
-	/* seq_cst fence: orders the caller's publishing store before the
+	/* waker fence: orders the caller's publishing store before the
 	 * loads of waiters/armed below; pairs with the waiter's seq_cst
-	 * increment of waiters in shk__wait() */
-	SHK_FENCE_SEQ_CST(&wp->waiters);
+	 * increment of waiters plus shk__membarrier_sleeper() in
+	 * shk__wait_checked() (platform.h: a compiler barrier when this
+	 * process is registered for membarrier, else a full fence) */
+	SHK_WAKER_FENCE(&wp->waiters);
 	/* relaxed: ordered by the fence above */
 	if (SHK_UNLIKELY(
 		    atomic_load_explicit(&wp->waiters, memory_order_relaxed) |
