@@ -211,8 +211,6 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 		 * we see its data) */
 		atomic_fetch_add_explicit(&db->wp->armed, 1,
 					  memory_order_seq_cst);
-		/* the sleeper's half of the asymmetric fence (platform.h) */
-		shk__membarrier_sleeper();
 		db->armed = 1;
 	}
 	if (pred && pred(arg))

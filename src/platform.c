@@ -8,8 +8,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <linux/membarrier.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,60 +259,3 @@ shk__crashpoint(const char *name)
 }
 #endif
 
-_Atomic int shk__mb_state __attribute__((visibility("hidden")));
-static pthread_once_t mb_atfork_once = PTHREAD_ONCE_INIT;
-
-static void
-mb_reset_child(void)
-{
-	/* a child has a new address space: register it again before its
-	 * wakers skip their fence (relaxed: one thread in the child) */
-	atomic_store_explicit(&shk__mb_state, 0, memory_order_relaxed);
-}
-
-static void
-mb_atfork(void)
-{
-	pthread_atfork(NULL, NULL, mb_reset_child);
-}
-
-void
-shk__membarrier_register(void)
-{
-	long q;
-
-	/* relaxed: a process-local flag; racing threads register twice,
-	 * which the kernel accepts */
-	if (atomic_load_explicit(&shk__mb_state, memory_order_relaxed) != 0)
-		return;
-	pthread_once(&mb_atfork_once, mb_atfork);
-	if (getenv("SHK_NO_MEMBARRIER")) {
-		atomic_store_explicit(&shk__mb_state, -1, memory_order_relaxed);
-		return;
-	}
-	q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
-		    0, 0) != 0) {
-		atomic_store_explicit(&shk__mb_state, -1, memory_order_relaxed);
-		return;
-	}
-	/* seq_cst: the registration (a system call, itself a full barrier)
-	 * happens before any waker of this process skips its fence */
-	atomic_store_explicit(&shk__mb_state, 1, memory_order_seq_cst);
-}
-
-void
-shk__membarrier_sleeper(void)
-{
-	/* Any process may have skipped its waker fence if membarrier works
-	 * on this kernel, so the sleeper always issues it when it can.  The
-	 * caller already made a seq_cst RMW (its own full barrier). */
-	static _Atomic int usable = 1;
-
-	/* relaxed: a process-local hint */
-	if (!atomic_load_explicit(&usable, memory_order_relaxed))
-		return;
-	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
-		atomic_store_explicit(&usable, 0, memory_order_relaxed);
-}

@@ -53,38 +53,25 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
 #endif
 
 /*
- * Asymmetric fences (ALGORITHMS §6, membarrier(2)).  The sleeper protocol
- * needs a store->load fence on both sides.  Wakers run on every publish, so
- * when this process is registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED their
- * side is only a compiler barrier, and the (rare) sleeper pays instead with
- * membarrier(GLOBAL_EXPEDITED): it makes every CPU that runs a registered
- * process execute a full barrier, so either a waker's load of the waiter
- * count comes after the sleeper's increment, or the sleeper's re-check sees
- * the waker's data.  Processes register when they open a segment.  Where
- * membarrier is unavailable both sides use real fences.
+ * SHK_WAKER_FENCE(word): the waker's half of the sleeper protocol (wait.h),
+ * a full store->load fence on every publish.  On x86-64 a locked add to the
+ * stack is a full barrier that costs less than MFENCE (Linux's smp_mb does
+ * the same); elsewhere, and under TSan, SHK_FENCE_SEQ_CST.
  *
- * shk__mb_state: 1 registered (wakers may skip the fence), 0 not (yet),
- * -1 membarrier unavailable.
+ * An asymmetric fence (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) on the
+ * sleeper, a compiler barrier on the waker) was tried and measured: on the
+ * 2-vCPU development VM each sleep then cost 1-40 us of IPIs, which made the
+ * sleeping paths several times slower for a small gain on publishing; see
+ * docs/waiting.md.
  */
-extern _Atomic int shk__mb_state;
-SHK_HIDDEN void shk__membarrier_register(void);
-SHK_HIDDEN void shk__membarrier_sleeper(void);
-
-/* The waker's half: orders the caller's publishing store before its load
- * of a waiter count (see above). */
-#if defined(SHK__TSAN)
+#if defined(SHK__TSAN) || !defined(__x86_64__)
 #define SHK_WAKER_FENCE(word) SHK_FENCE_SEQ_CST(word)
 #else
 #define SHK_WAKER_FENCE(word)                                                \
 	do {                                                                 \
 		(void)(word);                                                \
-		/* relaxed: a process-local flag */                          \
-		if (SHK_LIKELY(atomic_load_explicit(&shk__mb_state,          \
-						    memory_order_relaxed) == \
-			       1))                                           \
-			atomic_signal_fence(memory_order_seq_cst);           \
-		else                                                         \
-			atomic_thread_fence(memory_order_seq_cst);           \
+		__asm__ __volatile__("lock; addl $0,-8(%%rsp)" ::: "memory", \
+				     "cc");                                  \
 	} while (0)
 #endif
 

@@ -386,8 +386,6 @@ finish_open(shk_seg *seg)
 	int rc;
 
 	adopt_hdr(seg);
-	/* before this process wakes anybody through the segment */
-	shk__membarrier_register();
 	rc = shk__heap_attach(seg);
 	if (rc)
 		return rc;

@@ -93,8 +93,6 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		 * shk__wake_slow(); taken before the re-check so that a
 		 * wake after the re-check changes seq and the sleep fails */
 		s = atomic_load_explicit(&wp->seq, memory_order_acquire);
-		/* the sleeper's half of the asymmetric fence (platform.h) */
-		shk__membarrier_sleeper();
 		if (pred(arg)) {
 			/* relaxed: a count only */
 			atomic_fetch_sub_explicit(&wp->waiters, 1,

@@ -5,17 +5,13 @@
  * so the fast path makes no system call.  ALGORITHMS.md §6.
  *
  * Sleeper protocol (Dekker pattern; STYLE B6):
- *   waiter: waiters += 1 (seq_cst); s = seq (acquire);
- *           membarrier(GLOBAL_EXPEDITED); re-check the condition;
- *           futex_wait(seq, s); waiters -= 1
+ *   waiter: waiters += 1 (seq_cst); s = seq (acquire); re-check the
+ *           condition; futex_wait(seq, s); waiters -= 1
  *   waker:  publish the data; SHK_WAKER_FENCE; if waiters != 0 or
  *           armed != 0: seq += 1 (release), FUTEX_WAKE, ring doorbells
  * The waker's fence orders its data store before its waiters load; the
- * waiter's seq_cst increment and membarrier order its waiters store before
- * its re-check.  So either the waker sees the sleeper, or the sleeper sees
- * the data.  The fence is asymmetric (platform.h): with membarrier the
- * waker's half is a compiler barrier and the sleeper pays with one system
- * call, which it makes anyway only on the way to sleep.
+ * waiter's seq_cst increment orders its waiters store before its re-check.
+ * So either the waker sees the sleeper, or the sleeper sees the data.
  */
 #ifndef SHK_WAIT_H
 #define SHK_WAIT_H
@@ -87,11 +83,9 @@ SHK_HIDDEN void shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n);
 static inline void
 shk__wake(shk_seg *seg, shk__waitpoint *wp, int n)
 {
-	/* waker fence: orders the caller's publishing store before the
-	 * loads of waiters/armed below; pairs with the waiter's seq_cst
-	 * increment of waiters plus shk__membarrier_sleeper() in
-	 * shk__wait_checked() (platform.h: a compiler barrier when this
-	 * process is registered for membarrier, else a full fence) */
+	/* waker fence (full, platform.h): orders the caller's publishing
+	 * store before the loads of waiters/armed below; pairs with the
+	 * waiter's seq_cst increment of waiters in shk__wait_checked() */
 	SHK_WAKER_FENCE(&wp->waiters);
 	/* relaxed: ordered by the fence above */
 	if (SHK_UNLIKELY(
