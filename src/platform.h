@@ -117,7 +117,8 @@ SHK_HIDDEN size_t shk__page_size(void);
  */
 SHK_HIDDEN int shk__proc_start_ticks(pid_t pid, uint64_t *ticks);
 SHK_HIDDEN uint64_t shk__self_start_ticks(void);
-/* 1 if the process (pid, start_ticks) runs (zombies count as alive). */
+/* 1 if the process (pid, start_ticks) runs; an exited process that is not
+ * yet reaped (zombie) counts as dead. */
 SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);
 
 /*
