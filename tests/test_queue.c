@@ -524,6 +524,22 @@ t_mpmc_threads(void)
 	munmap(s, slen);
 }
 
+/* Polls (up to 5 s) until `want` threads sleep in pop (pop = 1) or push. */
+static int
+wait_waiters(shk_queue *q, int pop, uint32_t want)
+{
+	shk_queue_stats st = { .size = sizeof(st) };
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		CHECK_OK(shk_queue_info(q, &st));
+		if ((pop ? st.pop_waiters : st.push_waiters) == want)
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
 /* Blocking: a consumer asleep on empty wakes when data arrives; a timeout
  * returns on time; a producer asleep on full wakes when space frees. */
 static void
@@ -557,31 +573,36 @@ t_blocking(void)
 		/* asleep on empty, then woken by the parent's push */
 		CHECK_OK(shk_queue_pop(q2, &x, 5000000000LL));
 		CHECK_EQ(x, 42);
-		/* let the parent block on full, then free space */
-		usleep(100000);
+		/* wait until the parent sleeps on full, then free space */
+		CHECK(wait_waiters(q2, 0, 1));
 		for (i = 0; i < 5; i++) {
 			CHECK_OK(shk_queue_pop(q2, &x, 5000000000LL));
 			CHECK_EQ(x, (uint64_t)i);
 		}
 		_exit(0);
 	}
-	usleep(100000);
-	{
-		shk_queue_stats st = { .size = sizeof(st) };
-		CHECK_OK(shk_queue_info(q, &st));
-		CHECK_EQ(st.pop_waiters, 1); /* the child sleeps */
-	}
+	CHECK(wait_waiters(q, 1, 1)); /* the child sleeps on empty */
 	v = 42;
 	CHECK_OK(shk_queue_push(q, &v, 0));
+	{
+		/* the child takes it before we fill the queue */
+		shk_queue_stats st = { .size = sizeof(st) };
+		for (i = 0; i < 5000; i++) {
+			CHECK_OK(shk_queue_info(q, &st));
+			if (st.len == 0)
+				break;
+			usleep(1000);
+		}
+		CHECK_EQ(st.len, 0);
+	}
 	for (i = 0; i < 4; i++) {
 		v = (uint64_t)i;
 		CHECK_OK(shk_queue_push(q, &v, 5000000000LL));
 	}
-	/* full now: blocks until the child pops */
-	t0 = test_now_ns();
+	/* full now: sleeps until the child pops */
 	v = 4;
+	CHECK_RC(shk_queue_push(q, &v, 0), SHK_EAGAIN);
 	CHECK_OK(shk_queue_push(q, &v, 5000000000LL));
-	CHECK(test_now_ns() - t0 > 20000000);
 	CHECK_EQ(test_wait(pid), 0);
 	shk_queue_close(q);
 	shk_seg_close(seg);
