@@ -232,7 +232,8 @@ walk_both(struct shk__stack_hdr *h, _Atomic uint32_t *next, uint32_t cap,
 		return SHK_ENOMEM;
 	for (tries = 0; tries < 8; tries++) {
 		/* acquire: pairs with the release CASes of shk__tl_push() */
-		uint64_t t0 = atomic_load_explicit(&h->top, memory_order_acquire);
+		uint64_t t0 = atomic_load_explicit(&h->top,
+						   memory_order_acquire);
 		uint64_t f0 = atomic_load_explicit(&h->free,
 						   memory_order_acquire);
 		int bad;
