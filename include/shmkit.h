@@ -516,8 +516,10 @@ SHK_API int shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns);
  * shk_queue_fd returns a file descriptor, owned by the handle, that polls
  * readable when the queue may have an element for shk_queue_pop: poll it,
  * then pop with timeout 0 until SHK_EAGAIN, which re-arms it.  Spurious
- * readiness is possible; a missed one is not.  After this call, pop on the
- * handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
+ * readiness is possible; a missed one is not.  A producer that died while
+ * holding the head is detected only by pops: poll with a finite timeout
+ * (10 ms or more) and try a pop when it expires.  After this call, pop on
+ * the handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
  * error from creating the doorbell (SHK_EBUSY, SHK_ENOMEM, ...).
  */
 SHK_API int shk_queue_fd(shk_queue *q);
