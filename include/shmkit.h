@@ -930,8 +930,10 @@ SHK_API int shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns);
  * shk_queue_fd returns a file descriptor, owned by the handle, that polls
  * readable when the queue may have an element for shk_queue_pop: poll it,
  * then pop with timeout 0 until SHK_EAGAIN, which re-arms it.  Spurious
- * readiness is possible; a missed one is not.  After this call, pop on the
- * handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
+ * readiness is possible; a missed one is not.  A producer that died while
+ * holding the head is detected only by pops: poll with a finite timeout
+ * (10 ms or more) and try a pop when it expires.  After this call, pop on
+ * the handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
  * error from creating the doorbell (SHK_EBUSY, SHK_ENOMEM, ...).
  */
 SHK_API int shk_queue_fd(shk_queue *q);
@@ -1048,6 +1050,74 @@ typedef struct shk_pool_stats {
 
 /* shk_pool_info fills *st (caller sets st->size).  0 or SHK_EINVAL. */
 SHK_API int shk_pool_info(shk_pool *p, shk_pool_stats *st);
+
+/*
+ * shk_stack is a bounded lock-free LIFO of fixed-size elements
+ * (docs/stack.md): Treiber's stack over a node array with tagged 64-bit
+ * heads.  Elements are copied in and out.
+ */
+typedef struct shk_stack shk_stack;
+
+/*
+ * shk_stack_opts configures shk_stack_open (SHK_STACK_OPTS_INIT; zero
+ * fields mean the default).
+ *   size      sizeof(shk_stack_opts) (0 is SHK_EINVAL)
+ *   elem_len  element size, 1 .. 1 MiB (create default 8; on open 0
+ *             accepts the stored size)
+ *   cap       capacity in elements, 1 .. 2^24 (create default 1024; on
+ *             open 0 accepts the stored capacity)
+ *   type_id   the user's type tag; must match on open
+ */
+typedef struct shk_stack_opts {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_stack_opts;
+
+#define SHK_STACK_OPTS_INIT { .size = sizeof(shk_stack_opts) }
+
+/*
+ * shk_stack_open opens the stack `name`, creating it with SHK_CREATE
+ * (SHK_EXCL: SHK_EEXIST if present).  It takes 320 + cap * (4 + elem_len
+ * rounded up to 8) bytes of the heap, plus alignment.  Codes as
+ * shk_queue_open.  *out is NULL on failure.  Thread- and process-safe.
+ */
+SHK_API int shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_stack_opts *opts, shk_stack **out);
+
+/* shk_stack_close frees the handle; the stack stays.  NULL: no-op. */
+SHK_API void shk_stack_close(shk_stack *s);
+
+/*
+ * shk_stack_push copies elem_len bytes from elem onto the top.  timeout_ns:
+ * 0 tries (SHK_EAGAIN when full), SHK_FOREVER, or ns (SHK_ETIMEDOUT).
+ * Returns 0, SHK_EINVAL, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_ECORRUPT.
+ * Lock-free; thread- and process-safe; no system call unless a popper
+ * sleeps.
+ */
+SHK_API int shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns);
+
+/*
+ * shk_stack_pop copies the top element into elem and removes it.
+ * timeout_ns as for shk_stack_push (SHK_EAGAIN when empty on a try).  A
+ * popper killed after taking the top loses that element (at-most-once)
+ * and its node.  Returns 0, SHK_EINVAL, SHK_EAGAIN, SHK_ETIMEDOUT,
+ * SHK_ECORRUPT.  Lock-free; thread- and process-safe.
+ */
+SHK_API int shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns);
+
+/* shk_stack_stats: depth is approximate (a relaxed counter). */
+typedef struct shk_stack_stats {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t depth;
+	uint64_t type_id;
+} shk_stack_stats;
+
+/* shk_stack_info fills *st (caller sets st->size).  0 or SHK_EINVAL. */
+SHK_API int shk_stack_info(shk_stack *s, shk_stack_stats *st);
 
 /* ---- (end of queue, stack and pool) ---- */
 /* ---- (space between sections: keep) ---- */

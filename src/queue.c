@@ -474,8 +474,10 @@ static uint64_t
 approx_len(const struct shk__queue_hdr *h, uint64_t cap)
 {
 	/* relaxed: a snapshot for statistics */
-	uint64_t d = atomic_load_explicit(&h->dequeue_pos, memory_order_relaxed);
-	uint64_t e = atomic_load_explicit(&h->enqueue_pos, memory_order_relaxed);
+	uint64_t d = atomic_load_explicit(&h->dequeue_pos,
+					  memory_order_relaxed);
+	uint64_t e = atomic_load_explicit(&h->enqueue_pos,
+					  memory_order_relaxed);
 
 	if ((int64_t)(e - d) <= 0)
 		return 0;
@@ -551,9 +553,12 @@ shk__kind_check_queue(shk_seg *seg, void *mem, const shk_obj_info *info)
 	/* I3 holds between positions read while enqueue_pos stood still */
 	for (tries = 0; tries < 4; tries++) {
 		/* relaxed: a consistency snapshot, re-validated by e1 */
-		e0 = atomic_load_explicit(&h->enqueue_pos, memory_order_relaxed);
-		d = atomic_load_explicit(&h->dequeue_pos, memory_order_relaxed);
-		e1 = atomic_load_explicit(&h->enqueue_pos, memory_order_relaxed);
+		e0 = atomic_load_explicit(&h->enqueue_pos,
+					  memory_order_relaxed);
+		d = atomic_load_explicit(&h->dequeue_pos,
+					 memory_order_relaxed);
+		e1 = atomic_load_explicit(&h->enqueue_pos,
+					  memory_order_relaxed);
 		if (e0 != e1)
 			continue;
 		if ((int64_t)(e0 - d) < -1 || (int64_t)(e0 - d) > (int64_t)cap)
