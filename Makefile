@@ -101,7 +101,7 @@ $(B)/cli/%.o: tools/shmkit/%.c
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(CLI): $(CLI_OBJ) $(AR_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(AR_LIB) $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) -Wl,--whole-archive $(AR_LIB) -Wl,--no-whole-archive $(LIBS)
 
 $(B)/tests/%: tests/%.c tests/harness.h $(TAR_LIB)
 	@mkdir -p $(@D)
@@ -118,7 +118,7 @@ $(B)/bench/%: bench/%.c $(wildcard bench/*.h) $(AR_LIB)
 -include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 # Debian packages the build and tests need; installed only when missing.
-DEPS := build-essential clang libclang-rt-14-dev python3-numpy python3-pytest
+DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python3-pytest
 deps:
 	@missing=""; for p in $(DEPS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -158,7 +158,7 @@ check-headers:
 shmkit.pc: shmkit.pc.in include/shmkit.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
-install: lib $(CLI) shmkit.pc
+install: lib $(if $(CLI_SRC),$(CLI)) shmkit.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/shmkit.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/
@@ -166,7 +166,22 @@ install: lib $(CLI) shmkit.pc
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libshmkit.so
 	install -m 644 $(AR_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 shmkit.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	$(if $(CLI_SRC),install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/)
 
 clean:
 	rm -rf build shmkit.pc
+
+docs/errors.md: tools/errdoc.c include/shmkit.h
+	@mkdir -p $(B)
+	$(CC) -std=c11 -Iinclude -o $(B)/errdoc tools/errdoc.c
+	$(B)/errdoc > $@
+
+# libFuzzer target over segment and registry images (clang only).
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+build/fuzz/fuzz_segment: tests/fuzz/fuzz_segment.c $(LIB_SRC) $(wildcard src/*.h) include/shmkit.h
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc -o $@ tests/fuzz/fuzz_segment.c $(LIB_SRC) -lpthread
+fuzz: build/fuzz/fuzz_segment
+	@mkdir -p build/fuzz/corpus
+	set -o pipefail; build/fuzz/fuzz_segment -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 build/fuzz/corpus 2>&1 | tail -5
+.PHONY: fuzz

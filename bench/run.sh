@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # bench/run.sh BUILD_DIR - runs every benchmark program and collects the
 # table in bench/results/latest.md (figures beside same-run baselines).
+#   SHK_BENCH_SCALE=0.01  scales iteration counts (CI smoke)
+#   SHK_BENCH_RUNS=N      measured runs per figure (median; default 5)
+#   SHK_BENCH_TIMEOUT=S   per-program limit in seconds (default 600)
+# Exits non-zero when a program fails, times out, or leaves a shk-bench-*
+# segment in /dev/shm.
 set -u
 B=${1:-build/release}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +25,15 @@ rc=0
 for b in "$ROOT/$B"/bench/bench_*; do
 	[ -x "$b" ] || continue
 	echo "== $(basename "$b")"
-	"$b" || { echo "bench $(basename "$b") failed"; rc=1; }
+	t0=$(date +%s)
+	timeout -k 5 "${SHK_BENCH_TIMEOUT:-600}" "$b" ||
+		{ echo "bench $(basename "$b") failed"; rc=1; }
+	echo "   ($(( $(date +%s) - t0 )) s)"
 done
+left=$(ls /dev/shm 2>/dev/null | grep -E '^shk-bench-' || true)
+if [ -n "$left" ]; then
+	echo "leftover segments in /dev/shm: $left"
+	rc=1
+fi
 echo "results: $OUT"
 exit $rc

@@ -135,7 +135,10 @@ enum shk_backend {
  *   mode        permission bits on create (default 0600)
  *   backend     enum shk_backend (default SHK_BACKEND_POSIX)
  *   len         total size in bytes on create (default 4 MiB; at least
- *               SHK_SEG_MIN_LEN, at most SHK_SEG_MAX_LEN)
+ *               SHK_SEG_MIN_LEN, at most SHK_SEG_MAX_LEN, and large enough
+ *               for the header, attach table, registry (128 B per entry)
+ *               and a 32 KiB heap, else SHK_EINVAL: 64 KiB holds 64
+ *               registry entries, 128 KiB the default 256)
  *   max_objects registry entries on create (default 256; power of two,
  *               rounded up)
  *   open_timeout_ns  how long an opener waits for a concurrent creator to
@@ -277,19 +280,27 @@ SHK_API int shk_seg_attached(shk_seg *seg, uint32_t *cursor,
 /* ------------------------------------------------------------------ */
 
 /*
- * shk_alloc allocates len bytes (1 .. segment size) from the segment's
- * shared heap and stores the block's offset from the segment base in *off.
- * Blocks are 16-byte aligned (64-byte from 1 KiB up).  Any process attached
- * to the segment may free the block.  Returns 0, SHK_EINVAL, SHK_ENOMEM
- * (the segment stays consistent), SHK_ECORRUPT.  Thread- and process-safe;
- * small sizes are lock-free, large ones take the heap's robust lock.
+ * shk_alloc allocates len bytes (1 .. the heap's size) from the segment's
+ * shared heap and stores the block's offset from the segment base in *off
+ * (0 on failure).  Every block is 16-byte aligned; blocks of 1 KiB and more
+ * are 64-byte aligned.  Any process
+ * attached to the segment may free the block.  Returns 0, SHK_EINVAL
+ * (len 0, NULL arguments), SHK_EPERM (SHK_RDONLY handle), SHK_ENOMEM (no
+ * room; the heap stays consistent), SHK_ECORRUPT (damaged heap metadata),
+ * SHK_ETIMEDOUT (the heap lock stayed held by a live process for 10 s).
+ * Thread- and process-safe.  Sizes up to 16 KiB (less in heaps under
+ * 4 MiB) are lock-free; larger ones, and refilling a size class, take the
+ * heap's robust lock, repairing the heap if its holder died.  A process
+ * killed inside shk_alloc leaks at most one block.
  */
 SHK_API int shk_alloc(shk_seg *seg, size_t len, uint64_t *off);
 
 /*
  * shk_free returns the block at off to the heap.  A double free, an offset
- * that is not the start of a live block, or one outside the heap returns
- * SHK_EINVAL and changes nothing.
+ * that is not the start of a live block (inside a block, unaligned, never
+ * allocated), or one outside the heap returns SHK_EINVAL and changes
+ * nothing; SHK_EPERM on a SHK_RDONLY handle; SHK_ECORRUPT for damaged heap
+ * metadata.  Thread- and process-safe, lock-free for small blocks.
  */
 SHK_API int shk_free(shk_seg *seg, uint64_t off);
 
@@ -302,19 +313,38 @@ SHK_API void *shk_ptr(shk_seg *seg, uint64_t off);
 SHK_API uint64_t shk_off(shk_seg *seg, const void *ptr);
 
 #define SHK_HEAP_NCLASSES 64
+/*
+ * shk_heap_stats is filled by shk_heap_info.  Byte counts are block sizes
+ * (a large block's count includes its 16-byte header).
+ *   nclasses    size classes in use (the rest of the arrays is zero)
+ *   used        bytes in live blocks
+ *   free        bytes that can still be handed out: free large blocks plus
+ *               free room in the runs of each size class (room in a class's
+ *               runs serves only that class)
+ *   high_water  peak of bytes taken from the heap's block chain by large
+ *               blocks and size-class runs (a footprint: >= peak of used)
+ *   nallocs     live blocks
+ *   class_size  block size of each class; class_used: its live blocks
+ * Figures are snapshots taken without a lock; a process killed inside
+ * shk_alloc or shk_free may leave them off by one block.
+ */
 typedef struct shk_heap_stats {
 	uint32_t size;
 	uint32_t nclasses;
 	uint64_t heap_len;
-	uint64_t used;        /* bytes in live blocks (block sizes) */
-	uint64_t free;        /* bytes available */
-	uint64_t high_water;  /* maximum of used */
-	uint64_t nallocs;     /* live blocks */
+	uint64_t used;
+	uint64_t free;
+	uint64_t high_water;
+	uint64_t nallocs;
 	uint64_t class_size[SHK_HEAP_NCLASSES];
-	uint64_t class_used[SHK_HEAP_NCLASSES]; /* live blocks per class */
+	uint64_t class_used[SHK_HEAP_NCLASSES];
 } shk_heap_stats;
 
-/* shk_heap_info fills *st (caller sets st->size).  Returns 0 or a code. */
+/*
+ * shk_heap_info fills *st (the caller sets st->size to sizeof(*st)).
+ * Returns 0 or SHK_EINVAL.  Read-only and lock-free; works on SHK_RDONLY
+ * handles.
+ */
 SHK_API int shk_heap_info(shk_seg *seg, shk_heap_stats *st);
 
 /* ------------------------------------------------------------------ */
@@ -426,6 +456,225 @@ SHK_API int shk_obj_describe(shk_seg *seg, const shk_obj_info *info,
 			     char *buf, size_t len);
 
 /* ==== structures (issue 3): array and map ==== */
+
+/*
+ * Arrays: a fixed number of fixed-size elements that every process sees at
+ * the same offsets.  shk_array_data gives a direct pointer for plain access
+ * (the caller orders it); the shk_array_*_u32/u64 calls are atomic on 4- and
+ * 8-byte elements.  Memory orders: loads are acquire, stores release, and
+ * the read-modify-writes (fetch_add, cas) seq_cst.  Acquire/release is what
+ * passing data through the array needs ("fill elements, then store a flag";
+ * "load the flag, then read them") and costs nothing extra on x86-64 loads
+ * and stores; seq_cst on the RMWs is free on x86-64 and ARMv8 (the same
+ * instruction as acq_rel) and makes every RMW part of one total order, so a
+ * store-then-load handshake (Dekker) can be written with RMWs.
+ */
+typedef struct shk_array shk_array;
+
+/*
+ * shk_array_opts configures shk_array_open.  Initialise with
+ * SHK_ARRAY_OPTS_INIT.
+ *   size      sizeof(shk_array_opts) (0 is SHK_EINVAL)
+ *   elem_len  bytes per element, 1 .. 1 MiB; required to create; on open 0
+ *             accepts the stored value, else it must match (SHK_ETYPE)
+ *   len       number of elements; required to create; on open 0 accepts
+ *             the stored value, else it must match (SHK_ETYPE)
+ *   type_id   the user's type tag, stored on create, must match on open
+ *             (SHK_ETYPE)
+ */
+typedef struct shk_array_opts {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t len;
+	uint64_t type_id;
+} shk_array_opts;
+
+#define SHK_ARRAY_OPTS_INIT { .size = sizeof(shk_array_opts) }
+
+/*
+ * shk_array_open opens the array `name` in seg, creating it zero-filled
+ * when flags has SHK_CREATE (racing creators get one array; SHK_EXCL makes
+ * an existing one SHK_EEXIST).  NULL opts opens an existing array with
+ * type_id 0 as it is.  Elements start 64 bytes into the object, so they are
+ * 64-byte aligned.  Returns 0 and *out, or SHK_EINVAL (bad arguments,
+ * missing len/elem_len on create, read-only segment handle),
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
+ * elem_len or len differ), SHK_ENOMEM (heap), SHK_ENOSPC (registry full),
+ * SHK_ECORRUPT (the stored header is damaged).  *out is NULL on failure.
+ * Thread- and process-safe; may block briefly on the registry lock.
+ */
+SHK_API int shk_array_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_array_opts *opts, shk_array **out);
+
+/*
+ * shk_array_close frees the handle (the shared array stays).  NULL is a
+ * no-op.  The pointer from shk_array_data is invalid afterwards.
+ */
+SHK_API void shk_array_close(shk_array *a);
+
+/*
+ * shk_array_data returns the address of element 0 in this process (NULL
+ * for a NULL handle).  Plain reads and writes through it are not ordered
+ * with other processes: use the atomic calls below, or your own atomics,
+ * to publish data.  Valid until shk_array_close.
+ */
+SHK_API void *shk_array_data(shk_array *a);
+
+/* shk_array_len returns the number of elements (0 for NULL). */
+SHK_API uint64_t shk_array_len(const shk_array *a);
+
+/* shk_array_elem_len returns the element size in bytes (0 for NULL). */
+SHK_API uint32_t shk_array_elem_len(const shk_array *a);
+
+/*
+ * shk_array_load_u32 / shk_array_load_u64 atomically read element idx
+ * (acquire) into *out.  The element size must be 4 (resp. 8) bytes:
+ * otherwise SHK_ETYPE.  Returns 0, SHK_EINVAL (NULL argument), SHK_ERANGE
+ * (idx >= length).  Lock-free, wait-free, no system call; thread-,
+ * process- and async-signal-safe.
+ */
+SHK_API int shk_array_load_u32(shk_array *a, uint64_t idx, uint32_t *out);
+SHK_API int shk_array_load_u64(shk_array *a, uint64_t idx, uint64_t *out);
+
+/*
+ * shk_array_store_u32 / shk_array_store_u64 atomically write v to element
+ * idx (release: everything this thread wrote before is visible to whoever
+ * loads v).  Codes and guarantees as shk_array_load_u32.
+ */
+SHK_API int shk_array_store_u32(shk_array *a, uint64_t idx, uint32_t v);
+SHK_API int shk_array_store_u64(shk_array *a, uint64_t idx, uint64_t v);
+
+/*
+ * shk_array_fetch_add_u32 / shk_array_fetch_add_u64 atomically add delta
+ * to element idx (wrapping modulo 2^32 / 2^64; subtract by adding the
+ * two's complement) and store the previous value in *old when old is not
+ * NULL.  seq_cst.  Codes and guarantees as shk_array_load_u32.
+ */
+SHK_API int shk_array_fetch_add_u32(shk_array *a, uint64_t idx,
+				    uint32_t delta, uint32_t *old);
+SHK_API int shk_array_fetch_add_u64(shk_array *a, uint64_t idx,
+				    uint64_t delta, uint64_t *old);
+
+/*
+ * shk_array_cas_u32 / shk_array_cas_u64 atomically replace element idx by
+ * desired if it equals *expected (strong compare-and-swap, seq_cst).
+ * Returns 1 when it swapped; 0 when it did not, with the current value
+ * stored in *expected; SHK_EINVAL, SHK_ERANGE or SHK_ETYPE as
+ * shk_array_load_u32.  Lock-free; thread-, process- and
+ * async-signal-safe.
+ */
+SHK_API int shk_array_cas_u32(shk_array *a, uint64_t idx, uint32_t *expected,
+			      uint32_t desired);
+SHK_API int shk_array_cas_u64(shk_array *a, uint64_t idx, uint64_t *expected,
+			      uint64_t desired);
+
+/*
+ * Maps: a fixed-capacity hash map of fixed-size keys and values (open
+ * addressing, linear probing).  Keys are compared as bytes.  Readers take
+ * no lock and never block writers; a read of a value being written never
+ * returns a torn value.  Writers of keys that hash to the same stripe (one
+ * of up to 64) serialise on that stripe's robust lock, which also keeps
+ * two concurrent puts of one key from making two entries.  A writer killed
+ * mid-write blocks readers of its key for a bounded time (a 50 ms wait,
+ * then the robust lock's dead-owner detection), after which the key reads
+ * as absent.  With val_len 0 a map is a set.
+ * docs/map.md has the details.
+ */
+typedef struct shk_map shk_map;
+
+/*
+ * shk_map_opts configures shk_map_open.  Initialise with SHK_MAP_OPTS_INIT.
+ *   size     sizeof(shk_map_opts) (0 is SHK_EINVAL)
+ *   key_len  key bytes, 1 .. 4096; required to create.  On open, 0 opens
+ *            the map with whatever key_len and val_len it has; nonzero
+ *            key_len and val_len must both match (SHK_ETYPE)
+ *   val_len  value bytes, 0 .. 1 MiB (0: a set)
+ *   cap      slots, rounded up to a power of two, at most 2^30; required
+ *            to create; on open 0 accepts the stored value.  Keep the load
+ *            below about 3/4: probes get long near full
+ *   type_id  the user's type tag, stored on create, must match on open
+ */
+typedef struct shk_map_opts {
+	uint32_t size;
+	uint32_t key_len;
+	uint32_t val_len;
+	uint32_t reserved;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_map_opts;
+
+#define SHK_MAP_OPTS_INIT { .size = sizeof(shk_map_opts) }
+
+/*
+ * shk_map_open opens the map `name` in seg, creating it empty when flags
+ * has SHK_CREATE (racing creators get one map; SHK_EXCL makes an existing
+ * one SHK_EEXIST).  Returns 0 and *out, or SHK_EINVAL (bad arguments, no
+ * key_len or cap to create with, read-only segment handle),
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
+ * key_len, val_len or cap differ), SHK_ENOMEM, SHK_ENOSPC (registry full),
+ * SHK_ECORRUPT.  *out is NULL on failure.  Opening checks every slot's
+ * control word: O(cap).  Thread- and process-safe.
+ */
+SHK_API int shk_map_open(shk_seg *seg, const char *name, unsigned flags,
+			 const shk_map_opts *opts, shk_map **out);
+
+/* shk_map_close frees the handle (the map stays).  NULL is a no-op. */
+SHK_API void shk_map_close(shk_map *m);
+
+/*
+ * shk_map_get copies the value of key (key_len bytes) into val_out
+ * (val_len bytes; NULL only tests whether key is present).  Returns 0 when found,
+ * SHK_ENOENT when not, SHK_EAGAIN when the key's slot stayed busy for
+ * about 50 ms under a live writer (retry), SHK_ECORRUPT (damaged slot),
+ * SHK_EINVAL.  Never returns a torn value; on an error val_out's contents
+ * are unspecified.  Lock-free against writers of other keys; no system
+ * call unless it has to wait for a writer of the same key; takes the
+ * key's stripe lock only to repair after a dead writer.  Thread- and
+ * process-safe.
+ */
+SHK_API int shk_map_get(shk_map *m, const void *key, void *val_out);
+
+/*
+ * shk_map_put inserts key with value val (val_len bytes; NULL for a set),
+ * or replaces the value of an existing key.  Returns 0 when it inserted, 1
+ * when it replaced, SHK_ENOSPC when the key is new and no slot is free,
+ * SHK_ETIMEDOUT when the key's stripe stayed locked by a live writer for
+ * 5 s (a stopped process), SHK_EAGAIN when a slot on the key's probe run
+ * kept changing for 50 ms (retry), SHK_ENOTRECOVERABLE, SHK_ECORRUPT,
+ * SHK_EINVAL.
+ * It holds the key's stripe lock for the copy; a dead previous holder is
+ * detected within about 20 ms and its half-written slot repaired first.
+ * Thread- and process-safe; a handle may be shared by threads.
+ */
+SHK_API int shk_map_put(shk_map *m, const void *key, const void *val);
+
+/*
+ * shk_map_delete removes key.  Returns 0, SHK_ENOENT, or the codes of
+ * shk_map_put.  The slot becomes a tombstone that later inserts reuse.
+ */
+SHK_API int shk_map_delete(shk_map *m, const void *key);
+
+/*
+ * shk_map_next iterates: set *cursor to 0, then each call that returns 1
+ * copies one entry's key into key_out and value into val_out (either may
+ * be NULL) and advances *cursor; 0 means the end.  A key that is neither
+ * inserted nor deleted during the iteration is returned exactly once;
+ * keys written concurrently may or may not be.  SHK_EAGAIN leaves *cursor
+ * at a slot that stayed busy (call again), SHK_ECORRUPT, SHK_EINVAL.
+ * Lock-free like shk_map_get.
+ */
+SHK_API int shk_map_next(shk_map *m, uint32_t *cursor, void *key_out,
+			 void *val_out);
+
+/*
+ * shk_map_count returns the number of entries (exact when no write is in
+ * progress; after a writer died, exact again once its stripe is taken
+ * over), SHK_EINVAL or SHK_ECORRUPT.  O(stripes), lock-free.
+ */
+SHK_API int shk_map_count(shk_map *m);
+
+/* shk_map_cap returns the number of slots (0 for NULL). */
+SHK_API uint64_t shk_map_cap(const shk_map *m);
 
 /* ---- (end of array and map) ---- */
 /* ---- (space between sections: keep) ---- */
@@ -731,10 +980,621 @@ SHK_API int shk_bcast_stat(shk_bcast *b, shk_bcast_stats *st);
 
 /* ==== structures (issue 3): queue, stack and pool ==== */
 
+/*
+ * shk_queue is a bounded multi-producer multi-consumer FIFO of fixed-size
+ * elements (docs/queue.md).  Elements are copied in and out.  A producer
+ * or consumer killed mid-operation loses at most the one element it held;
+ * the survivors detect the dead claimer and carry on.
+ */
+typedef struct shk_queue shk_queue;
+
+/*
+ * shk_queue_opts configures shk_queue_open.  Initialise with
+ * SHK_QUEUE_OPTS_INIT; zero fields mean the default.
+ *   size      sizeof(shk_queue_opts) (0 is SHK_EINVAL)
+ *   elem_len  element size in bytes, 1 .. 1 MiB (create default 8; on open
+ *             0 accepts the stored size, another value must match it)
+ *   cap       capacity in elements, a power of two, 1 .. 2^31 (create
+ *             default 1024; on open 0 accepts the stored capacity)
+ *   type_id   the user's type tag; must match the stored one on open
+ */
+typedef struct shk_queue_opts {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_queue_opts;
+
+#define SHK_QUEUE_OPTS_INIT { .size = sizeof(shk_queue_opts) }
+
+/*
+ * shk_queue_open opens the queue `name` in seg, creating it when flags has
+ * SHK_CREATE (SHK_EXCL: fail with SHK_EEXIST if it exists).  The object
+ * takes 320 bytes plus cap * (8 + elem_len rounded up to 8) bytes of the
+ * segment's heap.  Racing creators get one queue.  Opening checks the kind,
+ * type_id, elem_len and cap against opts (SHK_ETYPE on a mismatch) and
+ * validates the queue's memory (SHK_ECORRUPT).  Returns 0 and *out, or
+ * SHK_EINVAL (NULL argument, bad opts, read-only segment handle),
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE, SHK_ENOMEM,
+ * SHK_ENOSPC (registry full), SHK_ECORRUPT; *out is NULL on failure.
+ * Thread- and process-safe.
+ */
+SHK_API int shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_queue_opts *opts, shk_queue **out);
+
+/*
+ * shk_queue_close frees the handle (and its pollable fd, if any).  The
+ * queue stays in the segment.  NULL is a no-op.  Not to be called while
+ * another thread uses the handle.
+ */
+SHK_API void shk_queue_close(shk_queue *q);
+
+/*
+ * shk_queue_push copies elem_len bytes from elem to the tail of the queue.
+ * timeout_ns: 0 tries once (SHK_EAGAIN when full), SHK_FOREVER waits, a
+ * positive value waits at most that long (SHK_ETIMEDOUT).  Elements of one
+ * producer (thread) are delivered in the order it pushed them.  Returns 0,
+ * SHK_EINVAL, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_ECORRUPT.  Thread- and
+ * process-safe; lock-free among live parties, no system call unless a
+ * consumer sleeps.  Blocking spins briefly, then sleeps on a futex; a
+ * waiter re-tests every 10 ms whether a dead consumer holds the slot it
+ * waits for, and repairs it (that consumer's element is lost).
+ */
+SHK_API int shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns);
+
+/*
+ * shk_queue_pop copies the element at the head of the queue into elem
+ * (elem_len bytes) and removes it.  timeout_ns as for shk_queue_push
+ * (SHK_EAGAIN: empty on a try).  An element whose producer is still
+ * writing it blocks the head until it is published; if that producer has
+ * died (tested after it held the slot 10 ms), the slot is skipped and
+ * counted in shk_queue_stats.lost.  A producer that is merely stopped
+ * (SIGSTOP, debugger) is waited for, never skipped.  Returns 0, SHK_EINVAL,
+ * SHK_EAGAIN, SHK_ETIMEDOUT, SHK_ECORRUPT.  Thread- and process-safe;
+ * lock-free among live parties.
+ */
+SHK_API int shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns);
+
+/*
+ * shk_queue_fd returns a file descriptor, owned by the handle, that polls
+ * readable when the queue may have an element for shk_queue_pop: poll it,
+ * then pop with timeout 0 until SHK_EAGAIN, which re-arms it.  Spurious
+ * readiness is possible; a missed one is not.  A producer that died while
+ * holding the head is detected only by pops: poll with a finite timeout
+ * (10 ms or more) and try a pop when it expires.  After this call, pop on
+ * the handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
+ * error from creating the doorbell (SHK_EBUSY, SHK_ENOMEM, ...).
+ */
+SHK_API int shk_queue_fd(shk_queue *q);
+
+/*
+ * shk_queue_stats is filled by shk_queue_info: a snapshot, not atomic as a
+ * whole.
+ *   len        elements pushed and not yet popped (approximate under
+ *              concurrency; includes slots still being written)
+ *   lost       elements lost so far to producers or consumers that died
+ *              holding a slot
+ *   pop_waiters, push_waiters   threads asleep in pop / push
+ */
+typedef struct shk_queue_stats {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t len;
+	uint64_t lost;
+	uint64_t type_id;
+	uint32_t pop_waiters;
+	uint32_t push_waiters;
+} shk_queue_stats;
+
+/*
+ * shk_queue_info fills *st (whose size field the caller sets).  Returns 0
+ * or SHK_EINVAL.  Thread- and process-safe; no system call.
+ */
+SHK_API int shk_queue_info(shk_queue *q, shk_queue_stats *st);
+
+/*
+ * shk_pool is a pool of fixed-size blocks inside a segment with lock-free
+ * allocation and free (docs/pool.md).  Blocks are named by their offset
+ * from the segment base, so any process can use and free them; this is
+ * the basis of zero-copy loans.
+ */
+typedef struct shk_pool shk_pool;
+
+/*
+ * shk_pool_opts configures shk_pool_open (SHK_POOL_OPTS_INIT; zero fields
+ * mean the default).
+ *   size       sizeof(shk_pool_opts) (0 is SHK_EINVAL)
+ *   block_len  usable bytes per block, 1 .. 1 GiB (create default 64).
+ *              Blocks are 16-byte aligned, 64-byte aligned from 64 bytes
+ *              up; the stored size is block_len rounded up to that
+ *              alignment, and an opener's nonzero block_len must equal the
+ *              stored (rounded) size
+ *   cap        number of blocks, 1 .. 2^31 (create default 64; on open 0
+ *              accepts the stored value)
+ *   type_id    the user's type tag; must match on open
+ */
+typedef struct shk_pool_opts {
+	uint32_t size;
+	uint32_t reserved;
+	uint64_t block_len;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_pool_opts;
+
+#define SHK_POOL_OPTS_INIT { .size = sizeof(shk_pool_opts) }
+
+/*
+ * shk_pool_open opens the pool `name`, creating it with SHK_CREATE
+ * (SHK_EXCL: SHK_EEXIST if present).  It takes 128 + 8 * cap bytes plus
+ * cap blocks of the segment's heap.  Codes as shk_queue_open (SHK_ETYPE on
+ * a kind, type, block size or capacity mismatch; SHK_ECORRUPT).  *out is
+ * NULL on failure.  Thread- and process-safe.
+ */
+SHK_API int shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
+			  const shk_pool_opts *opts, shk_pool **out);
+
+/* shk_pool_close frees the handle; the pool and its blocks stay.  NULL is
+ * a no-op. */
+SHK_API void shk_pool_close(shk_pool *p);
+
+/*
+ * shk_pool_alloc takes a free block.  *off (if not NULL) receives its
+ * offset from the segment base, valid in every process; *ptr (if not
+ * NULL) its address in this process.  The contents are left as the last
+ * user left them.  Returns 0, SHK_ENOMEM when every block is in use (it
+ * does not wait), SHK_EINVAL, SHK_ECORRUPT.  Lock-free; thread- and
+ * process-safe; no system call.
+ */
+SHK_API int shk_pool_alloc(shk_pool *p, uint64_t *off, void **ptr);
+
+/*
+ * shk_pool_free returns the block at off (as given by shk_pool_alloc in
+ * any process) to the pool.  An offset that is not a block boundary of
+ * this pool, or a block that is already free, returns SHK_EINVAL and
+ * changes nothing (of two racing frees of one block exactly one
+ * succeeds).  Returns 0, SHK_EINVAL, SHK_ECORRUPT.  Lock-free.
+ */
+SHK_API int shk_pool_free(shk_pool *p, uint64_t off);
+
+/*
+ * shk_pool_ptr turns a block offset into this process's address, or NULL
+ * when off is not a block boundary of this pool.  It does not check that
+ * the block is allocated.
+ */
+SHK_API void *shk_pool_ptr(shk_pool *p, uint64_t off);
+
+/*
+ * shk_pool_stats is filled by shk_pool_info.  in_use counts blocks marked
+ * allocated (a scan of cap words: O(cap), a snapshot under concurrency).
+ */
+typedef struct shk_pool_stats {
+	uint32_t size;
+	uint32_t reserved;
+	uint64_t block_len;
+	uint64_t cap;
+	uint64_t in_use;
+	uint64_t type_id;
+} shk_pool_stats;
+
+/* shk_pool_info fills *st (caller sets st->size).  0 or SHK_EINVAL. */
+SHK_API int shk_pool_info(shk_pool *p, shk_pool_stats *st);
+
+/*
+ * shk_stack is a bounded lock-free LIFO of fixed-size elements
+ * (docs/stack.md): Treiber's stack over a node array with tagged 64-bit
+ * heads.  Elements are copied in and out.
+ */
+typedef struct shk_stack shk_stack;
+
+/*
+ * shk_stack_opts configures shk_stack_open (SHK_STACK_OPTS_INIT; zero
+ * fields mean the default).
+ *   size      sizeof(shk_stack_opts) (0 is SHK_EINVAL)
+ *   elem_len  element size, 1 .. 1 MiB (create default 8; on open 0
+ *             accepts the stored size)
+ *   cap       capacity in elements, 1 .. 2^24 (create default 1024; on
+ *             open 0 accepts the stored capacity)
+ *   type_id   the user's type tag; must match on open
+ */
+typedef struct shk_stack_opts {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_stack_opts;
+
+#define SHK_STACK_OPTS_INIT { .size = sizeof(shk_stack_opts) }
+
+/*
+ * shk_stack_open opens the stack `name`, creating it with SHK_CREATE
+ * (SHK_EXCL: SHK_EEXIST if present).  It takes 320 + cap * (4 + elem_len
+ * rounded up to 8) bytes of the heap, plus alignment.  Codes as
+ * shk_queue_open.  *out is NULL on failure.  Thread- and process-safe.
+ */
+SHK_API int shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_stack_opts *opts, shk_stack **out);
+
+/* shk_stack_close frees the handle; the stack stays.  NULL: no-op. */
+SHK_API void shk_stack_close(shk_stack *s);
+
+/*
+ * shk_stack_push copies elem_len bytes from elem onto the top.  timeout_ns:
+ * 0 tries (SHK_EAGAIN when full), SHK_FOREVER, or ns (SHK_ETIMEDOUT).
+ * Returns 0, SHK_EINVAL, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_ECORRUPT.
+ * Lock-free; thread- and process-safe; no system call unless a popper
+ * sleeps.
+ */
+SHK_API int shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns);
+
+/*
+ * shk_stack_pop copies the top element into elem and removes it.
+ * timeout_ns as for shk_stack_push (SHK_EAGAIN when empty on a try).  A
+ * popper killed after taking the top loses that element (at-most-once)
+ * and its node.  Returns 0, SHK_EINVAL, SHK_EAGAIN, SHK_ETIMEDOUT,
+ * SHK_ECORRUPT.  Lock-free; thread- and process-safe.
+ */
+SHK_API int shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns);
+
+/* shk_stack_stats: depth is approximate (a relaxed counter). */
+typedef struct shk_stack_stats {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t depth;
+	uint64_t type_id;
+} shk_stack_stats;
+
+/* shk_stack_info fills *st (caller sets st->size).  0 or SHK_EINVAL. */
+SHK_API int shk_stack_info(shk_stack *s, shk_stack_stats *st);
+
 /* ---- (end of queue, stack and pool) ---- */
 /* ---- (space between sections: keep) ---- */
 
 /* ==== sync (issue 4) ==== */
+
+/*
+ * Process-shared synchronisation objects (docs/sync.md).  Each is a named
+ * registry object, created or opened like the structures and visible in
+ * `shmkit info` with its live state.  In shared memory a lock is owned by
+ * the segment handle (its attach record); threads of one process that lock
+ * through the same object handle are ordered by a process-local lock in the
+ * handle, so they contend normally.  Two different object handles on one
+ * object opened through the same shk_seg are one owner (the second lock
+ * returns SHK_EDEADLK): share the object handle between threads instead.
+ * Handles belong to the process that opened them and are thread-safe.
+ * Every blocking call takes timeout_ns
+ * (SHK_FOREVER, 0 = try: SHK_EAGAIN, else SHK_ETIMEDOUT on expiry) and makes
+ * no system call when it need not wait.
+ */
+
+/*
+ * shk_sync_opts configures the creation of any sync object; on open of an
+ * existing object it is ignored (the stored configuration wins).
+ *   size    sizeof(shk_sync_opts) (0 is SHK_EINVAL)
+ *   flags   SHK_EVENT_MANUAL (event: manual reset), SHK_EVENT_SET (event:
+ *           created set)
+ *   count   semaphore: initial count (default 0); barrier: parties
+ *           (required, 1 .. 1048575); latch: initial count (required,
+ *           1 .. 2^31-1)
+ *   max     semaphore: largest count (default and limit 2^31-1)
+ */
+typedef struct shk_sync_opts {
+	uint32_t size;
+	uint32_t flags;
+	uint64_t count;
+	uint64_t max;
+} shk_sync_opts;
+
+#define SHK_SYNC_OPTS_INIT { .size = sizeof(shk_sync_opts) }
+#define SHK_EVENT_MANUAL 0x1u
+#define SHK_EVENT_SET 0x2u
+
+typedef struct shk_mutex shk_mutex;
+typedef struct shk_rwlock shk_rwlock;
+typedef struct shk_sem shk_sem;
+typedef struct shk_barrier shk_barrier;
+typedef struct shk_latch shk_latch;
+typedef struct shk_event shk_event;
+typedef struct shk_cond shk_cond;
+typedef struct shk_once shk_once;
+
+/*
+ * shk_mutex_open creates (flags SHK_CREATE, SHK_EXCL as shk_seg_open) or
+ * opens the robust process-shared mutex `name` in seg and returns a handle
+ * in *out (NULL on failure).  opts may be NULL.  The handle must not
+ * outlive seg.  Codes: SHK_EINVAL (bad arguments, or a SHK_RDONLY seg),
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (name holds another
+ * kind), SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT.  Thread- and process-safe.
+ */
+SHK_API int shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_sync_opts *opts, shk_mutex **out);
+
+/*
+ * shk_mutex_lock takes the mutex, waiting up to timeout_ns.  Returns 0;
+ * SHK_EOWNERDEAD when the previous holder died holding it (even by SIGKILL):
+ * the caller now holds the mutex, must repair the protected state and call
+ * shk_mutex_consistent before shk_mutex_unlock; SHK_ENOTRECOVERABLE when a
+ * holder unlocked without doing so (permanent); SHK_EAGAIN (timeout 0,
+ * held by a live owner), SHK_ETIMEDOUT; SHK_EDEADLK when the calling
+ * thread already holds it (or another handle of the same shk_seg does);
+ * SHK_EINVAL.  A holder that is alive but stopped
+ * (SIGSTOP, debugger) keeps the mutex.  No system call when uncontended;
+ * contended waiters spin about 2 us, then sleep on a futex and test the
+ * holder's liveness every 20 ms, so a dead holder is detected within about
+ * 20 ms (immediately when already dead at the first sleep).
+ * Blocking; not async-signal-safe.
+ */
+SHK_API int shk_mutex_lock(shk_mutex *m, int64_t timeout_ns);
+
+/*
+ * shk_mutex_unlock releases the mutex and wakes one waiter if any sleeps.
+ * If the mutex was taken with SHK_EOWNERDEAD and not made consistent, it
+ * becomes unrecoverable: every later lock returns SHK_ENOTRECOVERABLE.
+ * Returns 0, SHK_EPERM (the calling thread does not hold it through this
+ * handle), SHK_EINVAL.
+ * Non-blocking; no system call when nobody waits.
+ */
+SHK_API int shk_mutex_unlock(shk_mutex *m);
+
+/*
+ * shk_mutex_consistent marks the state protected by a mutex taken with
+ * SHK_EOWNERDEAD as repaired (POSIX pthread_mutex_consistent).  Returns 0,
+ * SHK_EPERM (not the holder), SHK_EINVAL (not in the owner-died state).
+ */
+SHK_API int shk_mutex_consistent(shk_mutex *m);
+
+/* shk_mutex_close frees the handle (it must not hold the mutex); NULL is a
+ * no-op.  The object stays in the segment (shk_obj_remove deletes it). */
+SHK_API void shk_mutex_close(shk_mutex *m);
+
+/*
+ * shk_rwlock_open creates or opens the reader-writer lock `name`; codes as
+ * shk_mutex_open.  Readers are counted per attach record of the segment
+ * (not anonymously), so the share of a reader that died is reclaimed by
+ * the next writer.
+ */
+SHK_API int shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
+			    const shk_sync_opts *opts, shk_rwlock **out);
+
+/*
+ * shk_rwlock_rdlock takes a shared (read) hold, waiting up to timeout_ns
+ * while a writer holds the lock or waits for readers to drain (writers are
+ * preferred, so they do not starve).  Returns 0 (release with
+ * shk_rwlock_rdunlock); SHK_EOWNERDEAD when a writer died holding the lock:
+ * the caller then holds it EXCLUSIVELY, as a writer, must repair, call
+ * shk_rwlock_consistent and release with shk_rwlock_wrunlock;
+ * SHK_ENOTRECOVERABLE, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EINVAL.  Read holds
+ * through one segment handle are counted, so threads sharing a shk_seg may
+ * read concurrently.  No system call when no writer is around.
+ */
+SHK_API int shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns);
+
+/*
+ * shk_rwlock_wrlock takes the exclusive (write) hold: first the writer
+ * lock, then it waits until every reader has left; new readers wait
+ * meanwhile.  Read holds of processes that died are reclaimed while
+ * waiting (tested every 20 ms).  Returns 0; SHK_EOWNERDEAD (a writer died
+ * holding it: repair, shk_rwlock_consistent, then unlock);
+ * SHK_ENOTRECOVERABLE; SHK_EAGAIN; SHK_ETIMEDOUT (nothing held);
+ * SHK_EDEADLK (this segment handle already writes); SHK_EINVAL.  Do not
+ * call it while this segment handle holds a read hold: it would wait for
+ * itself until the timeout.
+ */
+SHK_API int shk_rwlock_wrlock(shk_rwlock *rw, int64_t timeout_ns);
+
+/* shk_rwlock_rdunlock drops one read hold of this segment handle and wakes
+ * a writer waiting for readers.  Returns 0, SHK_EPERM (no read hold),
+ * SHK_EINVAL.  Non-blocking. */
+SHK_API int shk_rwlock_rdunlock(shk_rwlock *rw);
+
+/* shk_rwlock_wrunlock releases the write hold and wakes waiting readers
+ * and one writer.  Unlocking after SHK_EOWNERDEAD without
+ * shk_rwlock_consistent makes the lock unrecoverable
+ * (SHK_ENOTRECOVERABLE for all).  Returns 0, SHK_EPERM, SHK_EINVAL. */
+SHK_API int shk_rwlock_wrunlock(shk_rwlock *rw);
+
+/* shk_rwlock_consistent marks the state repaired after SHK_EOWNERDEAD.
+ * Returns 0, SHK_EPERM (not the writer), SHK_EINVAL (not inconsistent). */
+SHK_API int shk_rwlock_consistent(shk_rwlock *rw);
+
+/* shk_rwlock_close frees the handle; NULL is a no-op. */
+SHK_API void shk_rwlock_close(shk_rwlock *rw);
+
+/*
+ * shk_sem_open creates or opens the counting semaphore `name`; on create,
+ * opts->count is the initial count and opts->max the largest (default
+ * 2^31-1).  Codes as shk_mutex_open, plus SHK_EINVAL for count > max.
+ */
+SHK_API int shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
+			 const shk_sync_opts *opts, shk_sem **out);
+
+/*
+ * shk_sem_post adds n (>= 1) to the count and wakes up to n waiters.
+ * Returns 0, SHK_ERANGE (the count would exceed max; nothing added),
+ * SHK_EINVAL.  Non-blocking, lock-free; no system call when nobody sleeps
+ * (nor a pollable fd is armed).  Async-signal-safe.
+ */
+SHK_API int shk_sem_post(shk_sem *s, uint32_t n);
+
+/*
+ * shk_sem_wait takes one unit, waiting up to timeout_ns while the count is
+ * zero.  Returns 0, SHK_EAGAIN (timeout 0), SHK_ETIMEDOUT, SHK_EINVAL.
+ * Units are not owned: a process that dies after taking one does not give
+ * it back (as POSIX semaphores).  Lock-free when the count is positive.
+ */
+SHK_API int shk_sem_wait(shk_sem *s, int64_t timeout_ns);
+
+/* shk_sem_value returns the current count (>= 0; a snapshot), or
+ * SHK_EINVAL. */
+SHK_API int shk_sem_value(shk_sem *s);
+
+/*
+ * shk_sem_fd returns a file descriptor, owned by the handle (closed by
+ * shk_sem_close), that poll/epoll report readable when the count may be
+ * positive.  When it is readable, call shk_sem_wait(s, 0) until it returns
+ * SHK_EAGAIN, then poll again; each wait on a handle with an fd keeps the
+ * fd armed (a post by another process then makes it readable).  Creating
+ * the fd makes a few system calls; posters pay one sendto per armed fd.
+ * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY, or an errno-mapped
+ * code.  Use a handle's fd from one thread at a time.
+ */
+SHK_API int shk_sem_fd(shk_sem *s);
+
+/* shk_sem_close frees the handle (and its fd); NULL is a no-op. */
+SHK_API void shk_sem_close(shk_sem *s);
+
+/*
+ * shk_barrier_open creates or opens the reusable barrier `name` for
+ * opts->count parties (required on create).  Codes as shk_mutex_open.
+ */
+SHK_API int shk_barrier_open(shk_seg *seg, const char *name, unsigned flags,
+			     const shk_sync_opts *opts, shk_barrier **out);
+
+/*
+ * shk_barrier_wait arrives at the barrier and waits until all parties of
+ * this generation have arrived, up to timeout_ns.  Returns 1 for exactly
+ * one arriver per generation (the last, "serial" one), 0 for the others;
+ * SHK_ETIMEDOUT or SHK_EAGAIN (timeout 0, not complete): the arrival was
+ * withdrawn, the generation did not complete; SHK_EINVAL.  The barrier is
+ * reusable at once.  A party that died is not detected: the others time
+ * out, or a supervisor calls shk_barrier_leave for it.
+ */
+SHK_API int shk_barrier_wait(shk_barrier *b, int64_t timeout_ns);
+
+/*
+ * shk_barrier_leave removes one party for good (a participant that died or
+ * quit), so the remaining parties no longer wait for it; if everyone left
+ * has already arrived, that generation completes now.  Returns 0,
+ * SHK_ERANGE (only one party left), SHK_EINVAL.  Non-blocking.
+ */
+SHK_API int shk_barrier_leave(shk_barrier *b);
+
+/* shk_barrier_close frees the handle; NULL is a no-op. */
+SHK_API void shk_barrier_close(shk_barrier *b);
+
+/*
+ * shk_latch_open creates or opens the one-shot latch `name` whose count
+ * starts at opts->count (required on create).  Codes as shk_mutex_open.
+ */
+SHK_API int shk_latch_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_sync_opts *opts, shk_latch **out);
+
+/*
+ * shk_latch_count_down subtracts n (>= 1) from the count; reaching zero
+ * releases every waiter, for good.  Anyone may count down, for instance a
+ * supervisor on behalf of a participant that died.  Returns the count
+ * left (>= 0), SHK_ERANGE (n larger than the count; nothing changed),
+ * SHK_EINVAL.  Non-blocking.
+ */
+SHK_API int shk_latch_count_down(shk_latch *l, uint32_t n);
+
+/*
+ * shk_latch_wait waits until the count is zero, up to timeout_ns.
+ * Returns 0, SHK_EAGAIN (timeout 0), SHK_ETIMEDOUT, SHK_EINVAL.
+ */
+SHK_API int shk_latch_wait(shk_latch *l, int64_t timeout_ns);
+
+/* shk_latch_count returns the count left (a snapshot) or SHK_EINVAL. */
+SHK_API int shk_latch_count(shk_latch *l);
+
+/* shk_latch_close frees the handle; NULL is a no-op. */
+SHK_API void shk_latch_close(shk_latch *l);
+
+/*
+ * shk_event_open creates or opens the event `name`: auto-reset by default
+ * (a set releases one waiter and resets), manual-reset with
+ * SHK_EVENT_MANUAL (stays set, releasing all, until shk_event_reset);
+ * SHK_EVENT_SET creates it set.  Codes as shk_mutex_open.
+ */
+SHK_API int shk_event_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_sync_opts *opts, shk_event **out);
+
+/* shk_event_set sets the event and wakes waiters (all for manual reset,
+ * one for auto reset).  Returns 0 or SHK_EINVAL.  Non-blocking. */
+SHK_API int shk_event_set(shk_event *e);
+
+/* shk_event_reset clears the event.  Returns 0 or SHK_EINVAL. */
+SHK_API int shk_event_reset(shk_event *e);
+
+/*
+ * shk_event_wait waits until the event is set, up to timeout_ns; for an
+ * auto-reset event it also consumes the set (exactly one waiter wins each
+ * set).  Returns 0, SHK_EAGAIN (timeout 0), SHK_ETIMEDOUT, SHK_EINVAL.
+ */
+SHK_API int shk_event_wait(shk_event *e, int64_t timeout_ns);
+
+/*
+ * shk_event_fd returns a file descriptor, owned by the handle (closed by
+ * shk_event_close), that poll/epoll report readable when the event may be
+ * set.  When it is readable, call shk_event_wait(e, 0) (SHK_EAGAIN means
+ * another waiter won an auto-reset set); each wait on a handle with an fd
+ * keeps the fd armed, so a later set by any process makes it readable.
+ * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY, or an errno-mapped
+ * code.  Use a handle's fd from one thread at a time.
+ */
+SHK_API int shk_event_fd(shk_event *e);
+
+/* shk_event_close frees the handle (and its fd); NULL is a no-op. */
+SHK_API void shk_event_close(shk_event *e);
+
+/*
+ * shk_cond_open creates or opens the condition variable `name` (used with
+ * any shk_mutex).  Codes as shk_mutex_open.
+ */
+SHK_API int shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
+			  const shk_sync_opts *opts, shk_cond **out);
+
+/*
+ * shk_cond_wait atomically releases m (which the caller holds) and waits
+ * for a signal or broadcast, up to timeout_ns, then takes m again (waiting
+ * as long as it takes) before returning.  Returns 0 (signalled, or a
+ * spurious wake-up: re-check the predicate), SHK_ETIMEDOUT (SHK_EAGAIN
+ * for timeout 0, which only releases and retakes m), or a code of
+ * shk_mutex_lock when retaking m failed or reported SHK_EOWNERDEAD (the
+ * mutex is then held: repair as for shk_mutex_lock); SHK_EPERM when the
+ * caller does not hold m; SHK_EINVAL.  A signal sent after the caller
+ * released m is never lost.
+ */
+SHK_API int shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns);
+
+/* shk_cond_signal wakes at least one waiter if any.  Returns 0 or
+ * SHK_EINVAL.  No system call when nobody waits. */
+SHK_API int shk_cond_signal(shk_cond *c);
+
+/* shk_cond_broadcast wakes every waiter.  Returns 0 or SHK_EINVAL. */
+SHK_API int shk_cond_broadcast(shk_cond *c);
+
+/* shk_cond_close frees the handle; NULL is a no-op. */
+SHK_API void shk_cond_close(shk_cond *c);
+
+/*
+ * shk_once_open creates or opens the once-flag `name`.  Codes as
+ * shk_mutex_open.
+ */
+SHK_API int shk_once_open(shk_seg *seg, const char *name, unsigned flags,
+			  const shk_sync_opts *opts, shk_once **out);
+
+/*
+ * shk_once_run runs fn(arg) exactly once across all processes and returns
+ * after it has completed somewhere.  Returns 1 when this call ran fn
+ * successfully, 0 when it had already completed (here or elsewhere); a
+ * negative value that fn returned (fn failed: the once-flag stays unrun
+ * and the next caller retries); SHK_EAGAIN (timeout 0) or SHK_ETIMEDOUT
+ * while another process runs fn; SHK_EINVAL.  If the process running fn
+ * dies, a waiter notices within about 20 ms and runs fn itself, so fn must
+ * tolerate a half-done previous attempt.  fn must not call shk_once_run on
+ * the same flag (it would wait for itself until the timeout).
+ */
+SHK_API int shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg,
+			 int64_t timeout_ns);
+
+/* shk_once_done returns 1 when the once-flag has completed, 0 when not,
+ * or SHK_EINVAL. */
+SHK_API int shk_once_done(shk_once *o);
+
+/* shk_once_close frees the handle; NULL is a no-op. */
+SHK_API void shk_once_close(shk_once *o);
 
 /* ---- (end of sync) ---- */
 /* ---- (space between sections: keep) ---- */

@@ -1,12 +1,299 @@
 /*
- * doorbell.c - placeholder until issue 4 lands the pollable-fd mechanism:
- * nothing can arm a waitpoint yet, so there is nobody to notify.
+ * doorbell.c - pollable file descriptors: a Unix datagram "doorbell" per
+ * listener (ALGORITHMS §6, the default mechanism; doorbell.h has the
+ * protocol).
+ *
+ * Why a datagram socket and not an eventfd: an eventfd must be handed to
+ * the waker (SCM_RIGHTS over a rendezvous socket, or fork), while a socket
+ * bound to a path the waker can compute from shared memory needs no
+ * hand-over, works between unrelated processes, and its permissions come
+ * from a 0700 directory.  Costs one sendto() per wake of an armed listener.
+ *
+ * Shared words (in the waitpoint):
+ *   armed      number of armed listeners; listeners increment it when they
+ *              arm and decrement it when they drain (seq_cst RMWs).
+ *   listeners  bitmap of attach slots (slot % 64) that ever listened on this
+ *              waitpoint; bits are only set, never cleared, so two
+ *              listeners that share a bit cannot clear each other's.  A
+ *              stale bit costs the notifier a failed sendto() (ENOENT)
+ *              while someone is armed; it never loses a wake-up.
+ * What a killed listener leaves behind: armed stays incremented (wakers
+ * keep calling notify: extra system calls, no lost data) and its socket
+ * file stays until a later listener of the same slot replaces it.
  */
 #include "doorbell.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct shk__doorbell {
+	shk_seg *seg;
+	shk__waitpoint *wp;
+	int fd;
+	int armed;
+	uint32_t slot;
+	struct sockaddr_un addr;
+};
+
+/* One datagram socket per process for sending (created once). */
+static _Atomic int send_fd = -1;
+
+static int
+sender(void)
+{
+	/* acquire: pairs with the release CAS below (the fd is set up) */
+	int fd = atomic_load_explicit(&send_fd, memory_order_acquire), exp = -1;
+	int nfd;
+
+	if (fd >= 0)
+		return fd;
+	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (nfd < 0)
+		return -1;
+	/* release: publishes the new descriptor to other threads */
+	if (!atomic_compare_exchange_strong_explicit(&send_fd, &exp, nfd,
+						     memory_order_release,
+						     memory_order_acquire)) {
+		close(nfd);
+		return exp;
+	}
+	return nfd;
+}
+
+/* The directory holding this user's doorbells: 0700, owned by us.  Checked
+ * once per process (pthread_once); the answer is cached. */
+static char db_dir[80];
+static int db_dir_rc;
+static pthread_once_t db_dir_once = PTHREAD_ONCE_INIT;
+
+static void
+doorbell_dir_init(void)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (rt && rt[0] == '/' && strlen(rt) < sizeof(db_dir) - 8)
+		snprintf(db_dir, sizeof(db_dir), "%s/shmkit", rt);
+	else
+		snprintf(db_dir, sizeof(db_dir), "/tmp/shmkit-%u",
+			 (unsigned)getuid());
+	if (mkdir(db_dir, 0700) != 0 && errno != EEXIST)
+		db_dir_rc = shk__errno_code(errno);
+	else if (lstat(db_dir, &st) != 0)
+		db_dir_rc = shk__errno_code(errno);
+	else if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+		 (st.st_mode & 077))
+		db_dir_rc = SHK_EACCES; /* someone else's, or open to others */
+}
+
+static int
+doorbell_dir(char *buf, size_t len)
+{
+	pthread_once(&db_dir_once, doorbell_dir_init);
+	if (db_dir_rc)
+		return db_dir_rc;
+	snprintf(buf, len, "%s", db_dir);
+	return 0;
+}
+
+/* Path of the listener of (segment instance, waitpoint, attach slot). */
+static int
+listener_path(shk_seg *seg, shk__waitpoint *wp, uint32_t slot,
+	      struct sockaddr_un *a)
+{
+	const struct shk__seg_hdr *h = shk__hdr(seg);
+	char dir[80];
+	uint64_t id;
+	int rc, n;
+
+	rc = doorbell_dir(dir, sizeof(dir));
+	if (rc)
+		return rc;
+	/* the segment instance: creator and creation time, immutable */
+	id = shk__hash64(&h->creator_pid, sizeof(h->creator_pid),
+			 h->created_ns);
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	n = snprintf(a->sun_path, sizeof(a->sun_path), "%s/%016llx-%llx-%u",
+		     dir, (unsigned long long)id,
+		     (unsigned long long)((uint8_t *)wp - seg->base), slot);
+	return (n > 0 && (size_t)n < sizeof(a->sun_path)) ? 0
+							 : SHK_ENAMETOOLONG;
+}
+
+int
+shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp,
+		   struct shk__doorbell **out)
+{
+	struct shk__doorbell *db;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	if (!seg || !wp || seg->slot == UINT32_MAX ||
+	    !shk__in_seg(seg, (uint64_t)((uint8_t *)wp - seg->base),
+			 sizeof(*wp)))
+		return SHK_EINVAL;
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return SHK_ENOMEM;
+	db->seg = seg;
+	db->wp = wp;
+	db->slot = seg->slot;
+	rc = listener_path(seg, wp, seg->slot, &db->addr);
+	if (rc)
+		goto fail;
+	db->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (db->fd < 0) {
+		rc = shk__errno_code(errno);
+		goto fail;
+	}
+	/* a file left by a dead listener of the same slot */
+	unlink(db->addr.sun_path);
+	if (bind(db->fd, (struct sockaddr *)&db->addr, sizeof(db->addr)) != 0) {
+		rc = errno == EADDRINUSE ? SHK_EBUSY : shk__errno_code(errno);
+		close(db->fd);
+		goto fail;
+	}
+	*out = db;
+	return 0;
+fail:
+	free(db);
+	return rc;
+}
+
+int
+shk__doorbell_fd(const struct shk__doorbell *db)
+{
+	return db ? db->fd : SHK_EINVAL;
+}
+
+static void
+ring_self(struct shk__doorbell *db)
+{
+	char b = 1;
+	int s = sender();
+
+	if (s >= 0)
+		sendto(s, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&db->addr,
+		       sizeof(db->addr));
+}
+
+void
+shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
+{
+	uint64_t bit;
+
+	if (!db)
+		return;
+	if (!db->armed) {
+		bit = (uint64_t)1 << (db->slot % 64);
+		/* relaxed load: a hint only; the RMW below is what counts */
+		if (!(atomic_load_explicit(&db->wp->listeners,
+					   memory_order_relaxed) &
+		      bit))
+			/* seq_cst: the bit is visible before armed, which
+			 * the waker reads after its fence */
+			atomic_fetch_or_explicit(&db->wp->listeners, bit,
+						 memory_order_seq_cst);
+		/* seq_cst: orders our armed store before the re-check of
+		 * the data below; pairs with SHK_WAKER_FENCE in
+		 * shk__wake() (Dekker: either the waker sees armed or
+		 * we see its data) */
+		atomic_fetch_add_explicit(&db->wp->armed, 1,
+					  memory_order_seq_cst);
+		db->armed = 1;
+	}
+	if (pred && pred(arg))
+		ring_self(db);
+}
+
+void
+shk__doorbell_drain(struct shk__doorbell *db)
+{
+	struct mmsghdr msgs[16];
+	struct iovec iov[16];
+	char buf[16];
+	int i, n;
+
+	if (!db)
+		return;
+	/* one system call takes up to 16 pending doorbell bytes; fewer means
+	 * the socket is empty */
+	for (i = 0; i < 16; i++) {
+		iov[i].iov_base = &buf[i];
+		iov[i].iov_len = 1;
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	do {
+		n = recvmmsg(db->fd, msgs, 16, MSG_DONTWAIT, NULL);
+	} while (n == 16);
+	if (db->armed) {
+		/* relaxed: a count; a stale nonzero value only costs the
+		 * waker a notify */
+		atomic_fetch_sub_explicit(&db->wp->armed, 1,
+					  memory_order_relaxed);
+		db->armed = 0;
+	}
+}
+
+void
+shk__doorbell_close(struct shk__doorbell *db)
+{
+	if (!db)
+		return;
+	shk__doorbell_drain(db);
+	close(db->fd);
+	unlink(db->addr.sun_path);
+	free(db);
+}
 
 void
 shk__doorbell_notify(shk_seg *seg, shk__waitpoint *wp)
 {
-	(void)seg;
-	(void)wp;
+	struct sockaddr_un a;
+	uint64_t bits;
+	uint32_t slot;
+	char b = 1;
+	int s;
+
+	if (!seg)
+		return;
+	s = sender();
+	if (s < 0)
+		return;
+	/* acquire: pairs with the seq_cst fetch_or in shk__doorbell_arm() */
+	bits = atomic_load_explicit(&wp->listeners, memory_order_acquire);
+	while (bits) {
+		uint32_t b0 = (uint32_t)__builtin_ctzll(bits);
+
+		bits &= bits - 1;
+		for (slot = b0; slot < seg->attach_cap; slot += 64) {
+			/* only attached slots can listen: skip the others
+			 * without a system call (acquire: pairs with the
+			 * release store of ACTIVE in segment.c attach()) */
+			uint64_t w = atomic_load_explicit(
+				&shk__attach_at(seg, slot)->word,
+				memory_order_acquire);
+			if (SHK__ATT_STATE(w) != SHK__ATT_ACTIVE)
+				continue;
+			if (listener_path(seg, wp, slot, &a))
+				return;
+			/* EAGAIN: a wake is already pending; ENOENT or
+			 * ECONNREFUSED: nobody listens there */
+			sendto(s, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&a,
+			       sizeof(a));
+		}
+	}
 }

@@ -1,103 +1,1574 @@
 /*
- * heap.c - PLACEHOLDER bump allocator so the foundation links while the
- * real allocator (issue 2, ALGORITHMS.md §4) is written.  Replaced whole.
+ * heap.c - the shared allocator inside a segment (ALGORITHMS.md §3, §4;
+ * docs/heap.md has the user-level description).
+ *
+ * Region [heap_off, heap_off + heap_len), laid out by layout() from the two
+ * immutable numbers alone (so nothing in it is trusted for addressing):
+ *   heap header   struct heap_hdr: layout copy, robust lock, stats, bins,
+ *                 one 64-byte line per size class
+ *   page map      one 32-bit word per run_len page: 0, or RUN_TAG | class
+ *   block chain   [chain_off, chain_end): large blocks with boundary tags,
+ *                 ended by a 16-byte sentinel header at chain_end
+ *
+ * Large blocks.  Each block starts with a 16-byte header: word0 =
+ * size | flags | check (check = 16 hash bits of (address, size, flags), so
+ * a stray or copied header is refused), word1 = prev_size/64 | owner stamp.
+ * Payloads are 64-byte aligned.  Free blocks sit on doubly linked bins
+ * (links in their payload).  The chain is the truth; bins, prev_size and
+ * large_free are derived and rebuilt by repair().  All of it is written
+ * only under the robust lock hdr->lock.  Write order keeps every prefix
+ * walkable: a split writes the tail header first, then shrinks the head in
+ * one store; a merge grows the survivor in one store, then clears the
+ * swallowed headers.
+ *
+ * Small blocks.  A run is a large block flagged RUN whose payload is one
+ * run_len page (aligned to run_len from heap_off).  The run has a 64-byte
+ * header, then one 64-bit side word per block, then the blocks.  Side
+ * word = state:2 | owner stamp:30 | next ref:32 (ref = (off - heap_off)/16,
+ * so runs live in the first 64 GiB of a heap).  States: 0 never handed
+ * out, FREE, ALLOC.  Each class has a Treiber list whose head is one
+ * 64-bit word {ref:32 | tag:32}; every successful push and pop bumps the
+ * tag (ABA needs 2^32 operations between a load and its CAS).  Blocks are
+ * also carved lazily from the class's current run by a CAS on the run's
+ * next_idx.  The allocator never touches a small block's payload.
+ *
+ * Shared words and their writers:
+ *   class head         any allocator (pop) or freer (push), by CAS
+ *   side word          the block's owner: a pop stores ALLOC into the
+ *                      FREE block it took, a carve CASes 0 -> ALLOC, a
+ *                      free CASes ALLOC -> FREE (the double-free test),
+ *                      then stores FREE|next before the push CAS
+ *   run next_idx       carvers, by CAS
+ *   cur_run, pagemap,  run header, chain, bins, seq: the lock holder
+ *   class live         statistics, by atomic add
+ * seq is a seqlock count (odd while a holder changes the chain), so that
+ * lock-free checkers re-walk what changed under them.  Relaxed accesses to
+ * lock-protected words (chain headers, free links, bins, page map, run
+ * headers, large counters) need no order of their own: the lock's acquire
+ * and release (lock.c) order them between holders, and seq orders them for
+ * lock-free readers, who only take snapshots.
+ * Threads sharing one handle share its owner stamp, which the robust lock
+ * cannot tell apart, so a process-local mutex (heap_local) serialises them
+ * before it.
+ * Happens-before: the push's release CAS on head publishes the side word's
+ * next; the pop's acquire load/CAS of head reads it.  The release store of
+ * cur_run publishes a formatted run (header, zeroed side words, page map)
+ * to the acquire load in carve().
+ *
+ * A party killed mid-operation leaves: after a pop and before the stamp, a
+ * popped FREE block on no list (one leaked block); after a carve's CAS and
+ * before the stamp, a carved block in state 0 (one leaked block); after a
+ * free's CAS ALLOC -> FREE and before the push, a FREE block on no list
+ * (one leaked block).  Under the lock it leaves the lock naming a dead
+ * owner: the next locker gets SHK_EOWNERDEAD, and repair() re-walks the
+ * chain, recomputes prev_size, coalesces neighbours, returns runs that
+ * never handed out a block, and rebuilds bins and large_free.  Statistics
+ * may drift by one block per kill.  A double free finds FREE (or a dead
+ * header) and returns SHK_EINVAL.
  */
 #include "heap.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lock.h"
 
+#define HEAP_MAGIC 0x31504145484b4853ull /* "SHKHEAP1" */
+#define HEAP_VERSION 1u
+#define RUN_MAGIC 0x4e555248u /* "HRUN" */
+#define NBINS 48
+#define BLK_HDR 16u
+#define BLK_MIN 64u
+#define F_USED 1u
+#define F_RUN 2u
+#define SIZE_MASK 0x0000ffffffffffc0ull /* bits 6..47 */
+#define LOW_MASK 0x0000ffffffffffffull
+#define CHECK_MASK 0xffff000000000000ull
+#define RUN_TAG 0x80000000u
+#define SMALL_LIMIT ((uint64_t)1 << 36) /* refs are 32 bits of 16 B */
+#define ST_FREE 1u
+#define ST_ALLOC 2u
+#define LOCK_TIMEOUT_NS 10000000000LL
+
+/* Size classes: 16..64 by 16, then four per power of two up to 16 KiB. */
+#define NCLASS 36
+_Static_assert(NCLASS <= SHK_HEAP_NCLASSES, "stats hold every class");
+
+struct heap_class {
+	_Atomic uint64_t head;    /* {ref:32 | tag:32} */
+	_Atomic uint64_t cur_run; /* page index + 1 being carved; 0 none */
+	_Atomic uint64_t live;    /* blocks handed out */
+	_Atomic uint64_t nruns;   /* runs of this class (under the lock) */
+	uint64_t reserved[4];
+};
+_Static_assert(sizeof(struct heap_class) == 64, "one line per class");
+
 struct heap_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t run_shift;
+	uint64_t heap_off;
+	uint64_t heap_len;
+	uint64_t pagemap_off;
+	uint64_t npages;
+	uint64_t chain_off;
+	uint64_t chain_end;
+	/* line 1: the robust lock (lock.h) and a sequence count, odd while
+	 * a holder changes the chain or bins (seqlock for lock-free checks) */
 	_Atomic uint32_t lock;
-	uint32_t pad;
-	_Atomic uint64_t top;
-	_Atomic uint64_t used;
-	_Atomic uint64_t nallocs;
+	uint32_t pad0;
+	_Atomic uint64_t seq;
+	uint64_t pad0b[6];
+	/* line 2: statistics */
+	_Atomic uint64_t large_used; /* bytes in live large blocks (lock) */
+	_Atomic uint64_t high_water; /* peak of chain bytes taken (lock) */
+	_Atomic uint64_t large_live; /* live large blocks (lock) */
+	_Atomic uint64_t large_free; /* bytes in free large blocks (lock) */
+	uint64_t pad1[4];
+	/* lines 3-10: bins of free large blocks (lock) */
+	_Atomic uint64_t bin_map;
+	_Atomic uint64_t bins[NBINS];
+	uint64_t pad2[15];
+	struct heap_class cls[NCLASS];
+};
+_Static_assert(offsetof(struct heap_hdr, lock) == 64, "lock line");
+_Static_assert(offsetof(struct heap_hdr, large_used) == 128, "stats line");
+_Static_assert(offsetof(struct heap_hdr, cls) == 704, "class lines");
+_Static_assert(sizeof(struct heap_hdr) % 64 == 0, "header lines");
+
+/* Run header; atomics so that lock-free checkers may read it. */
+struct heap_run {
+	_Atomic uint64_t id;   /* RUN_MAGIC | class << 32 */
+	_Atomic uint64_t geom; /* nblocks | blocks_off (from run start) << 32 */
+	_Atomic uint64_t next_idx; /* blocks carved so far */
+	uint64_t reserved[5];
+};
+_Static_assert(sizeof(struct heap_run) == 64, "run header");
+
+struct layout {
+	uint64_t heap_off, heap_len;
+	uint64_t pagemap_off, npages;
+	uint64_t chain_off, chain_end;
+	uint32_t run_shift;
+	uint32_t nclass; /* classes in use: size <= run_len / 4 */
+	uint32_t csize[NCLASS];
+	uint32_t cnblk[NCLASS];
+	uint32_t cboff[NCLASS];
+	uint64_t crecip[NCLASS]; /* 2^32 / size + 1: exact division of
+				  * in-run offsets (< 2^16) by the size */
 };
 
+struct heap_local {
+	pthread_mutex_t mu; /* threads sharing a handle share its stamp */
+	struct layout L;
+};
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static uint64_t
+align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static uint32_t
+class_size(uint32_t i)
+{
+	uint32_t base;
+
+	if (i < 4)
+		return 16 * (i + 1);
+	base = 64u << (i / 4 - 1);
+	return base + (i % 4 + 1) * (base / 4);
+}
+
+/* Smallest class holding len (1 <= len <= 16 KiB). */
+static uint32_t
+class_of(uint64_t len)
+{
+	uint32_t b, step;
+
+	if (len <= 64)
+		return (uint32_t)((len + 15) / 16) - 1;
+	b = 63 - (uint32_t)__builtin_clzll(len - 1); /* 2^b < len <= 2^b+1 */
+	step = (1u << b) / 4;
+	return 4 * (b - 5) +
+	       (uint32_t)((len - (1ull << b) + step - 1) / step) - 1;
+}
+
+static uint32_t
+bin_of(uint64_t size)
+{
+	uint32_t b = 63 - (uint32_t)__builtin_clzll(size >> 6);
+
+	return b < NBINS ? b : NBINS - 1;
+}
+
+static uint64_t
+hcheck(uint64_t at, uint64_t low)
+{
+	uint64_t x = (at * 0x9e3779b97f4a7c15ull) ^ (low + 0x632be59bd9b4e019ull);
+
+	x ^= x >> 31;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 29;
+	return x & CHECK_MASK;
+}
+
+static uint64_t
+mkhdr(uint64_t at, uint64_t size, uint32_t flags)
+{
+	uint64_t low = size | flags;
+
+	return low | hcheck(at, low);
+}
+
+static int
+hdr_ok(uint64_t at, uint64_t w)
+{
+	return w != 0 && (w & CHECK_MASK) == hcheck(at, w & LOW_MASK) &&
+	       (w & LOW_MASK & ~SIZE_MASK & ~(uint64_t)(F_USED | F_RUN)) == 0;
+}
+
+static void
+layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
+{
+	uint32_t i;
+	uint64_t run_len;
+
+	memset(L, 0, sizeof(*L));
+	L->heap_off = heap_off;
+	L->heap_len = heap_len;
+	L->run_shift = heap_len >= ((uint64_t)4 << 20)	  ? 16
+		       : heap_len >= ((uint64_t)512 << 10) ? 14
+							   : 12;
+	run_len = (uint64_t)1 << L->run_shift;
+	L->npages = heap_len >> L->run_shift;
+	L->pagemap_off = heap_off + sizeof(struct heap_hdr);
+	L->chain_off = align_up(L->pagemap_off + L->npages * 4, 64) + 48;
+	L->chain_end = heap_off + heap_len - BLK_HDR;
+	for (i = 0; i < NCLASS; i++) {
+		uint32_t sz = class_size(i), n;
+
+		if (sz > run_len / 4)
+			break;
+		n = (uint32_t)((run_len - 64) / (sz + 8));
+		while (align_up(64 + 8 * (uint64_t)n, 64) + (uint64_t)n * sz >
+		       run_len)
+			n--;
+		L->csize[i] = sz;
+		L->cnblk[i] = n;
+		L->cboff[i] = (uint32_t)align_up(64 + 8 * (uint64_t)n, 64);
+		L->crecip[i] = ((uint64_t)1 << 32) / sz + 1;
+	}
+	L->nclass = i;
+}
+
 static struct heap_hdr *
-hh(shk_seg *seg)
+hdr_of(shk_seg *seg)
 {
 	return (struct heap_hdr *)(seg->base + seg->heap_off);
 }
 
+static _Atomic uint64_t *
+w64(shk_seg *seg, uint64_t off)
+{
+	return (_Atomic uint64_t *)(seg->base + off);
+}
+
+static _Atomic uint32_t *
+pagemap(shk_seg *seg, const struct layout *L, uint64_t page)
+{
+	return (_Atomic uint32_t *)(seg->base + L->pagemap_off) + page;
+}
+
+/* relaxed accessors for lock-protected words (the lock orders them) */
+static uint64_t
+ld(shk_seg *seg, uint64_t off)
+{
+	return atomic_load_explicit(w64(seg, off), memory_order_relaxed);
+}
+
+static void
+st(shk_seg *seg, uint64_t off, uint64_t v)
+{
+	atomic_store_explicit(w64(seg, off), v, memory_order_relaxed);
+}
+
+/*
+ * Read-modify-write of a word only the lock holder writes: a plain load
+ * and store, no locked instruction.  relaxed: the lock orders it; lock-free
+ * readers (statistics, check) take a snapshot.
+ */
+static uint64_t
+lk_add(_Atomic uint64_t *p, uint64_t delta)
+{
+	uint64_t v = atomic_load_explicit(p, memory_order_relaxed) + delta;
+
+	atomic_store_explicit(p, v, memory_order_relaxed);
+	return v;
+}
+
+static void
+lk_set(_Atomic uint64_t *p, uint64_t v)
+{
+	atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+static uint64_t
+prev_of(uint64_t w1)
+{
+	return (w1 & 0x3ffffffffull) << 6;
+}
+
+static void
+set_prev(shk_seg *seg, uint64_t h, uint64_t prev)
+{
+	uint64_t w1 = ld(seg, h + 8);
+
+	st(seg, h + 8, (w1 & ~0x3ffffffffull) | (prev >> 6));
+}
+
+static void
+set_stamp(shk_seg *seg, uint64_t h, uint32_t stamp)
+{
+	uint64_t w1 = ld(seg, h + 8);
+
+	st(seg, h + 8, (w1 & 0x3ffffffffull) | ((uint64_t)stamp << 34));
+}
+
+static uint64_t
+side_off(const struct layout *L, uint64_t page, uint32_t idx)
+{
+	return L->heap_off + (page << L->run_shift) + 64 + 8 * (uint64_t)idx;
+}
+
+#define SIDE_STATE(w) ((uint32_t)((w) >> 62))
+#define SIDE(st, stamp, next)                                                \
+	(((uint64_t)(st) << 62) |                                            \
+	 ((uint64_t)((stamp)&SHK__STAMP_MASK) << 32) | (uint64_t)(next))
+
+/* ------------------------------------------------------------------ */
+/* large blocks (lock held)                                            */
+/* ------------------------------------------------------------------ */
+
+/* 1 when h may hold a block header: in the chain, on the 64 B grid. */
+static int
+blk_in(const struct layout *L, uint64_t h)
+{
+	return h >= L->chain_off && h < L->chain_end &&
+	       (h - L->chain_off) % 64 == 0;
+}
+
+/* Free-list links come from shared memory: check before writing. */
+static int
+link_ok(const struct layout *L, uint64_t h)
+{
+	return h == 0 || blk_in(L, h);
+}
+
+static int
+bin_insert(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t b = bin_of(size);
+	/* relaxed: bins are protected by the lock */
+	uint64_t first = atomic_load_explicit(&hh->bins[b],
+					      memory_order_relaxed);
+
+	if (!link_ok(L, first))
+		return SHK_ECORRUPT;
+	st(seg, h + 16, first);
+	st(seg, h + 24, 0);
+	if (first)
+		st(seg, first + 24, h);
+	atomic_store_explicit(&hh->bins[b], h, memory_order_relaxed);
+	lk_set(&hh->bin_map, atomic_load_explicit(&hh->bin_map,
+						  memory_order_relaxed) |
+				     (1ull << b));
+	return 0;
+}
+
+static int
+bin_remove(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t b = bin_of(size);
+	uint64_t next = ld(seg, h + 16), prev = ld(seg, h + 24);
+
+	if (!link_ok(L, next) || !link_ok(L, prev))
+		return SHK_ECORRUPT;
+	if (prev)
+		st(seg, prev + 16, next);
+	else
+		/* relaxed: under the lock */
+		atomic_store_explicit(&hh->bins[b], next,
+				      memory_order_relaxed);
+	if (next)
+		st(seg, next + 24, prev);
+	if (!prev && !next)
+		lk_set(&hh->bin_map,
+		       atomic_load_explicit(&hh->bin_map,
+					    memory_order_relaxed) &
+			       ~(1ull << b));
+	return 0;
+}
+
+/*
+ * Finds and carves a free block with a payload of len bytes aligned to
+ * align (relative to heap_off) and, when limit is nonzero, ending at most
+ * limit bytes past heap_off.  Returns the header offset, 0 for no room, or
+ * SHK_ECORRUPT through *rc.
+ */
+static uint64_t
+large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
+	    uint64_t align, uint64_t limit, uint32_t flags, int *rc)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t need = align_up(len + BLK_HDR, 64), budget, map;
+	uint64_t f = 0, S = 0, gap = 0, n, w;
+	uint32_t b;
+
+	*rc = 0;
+	if (need < BLK_MIN)
+		need = BLK_MIN;
+	budget = (L->chain_end - L->chain_off) / 64 + NBINS;
+	map = atomic_load_explicit(&hh->bin_map, memory_order_relaxed);
+	for (b = bin_of(need); b < NBINS && !f; b++) {
+		uint64_t c;
+
+		if (!(map & (1ull << b)))
+			continue;
+		c = atomic_load_explicit(&hh->bins[b], memory_order_relaxed);
+		while (c) {
+			uint64_t p, pa, sz;
+
+			if (!budget-- || !blk_in(L, c)) {
+				*rc = SHK_ECORRUPT;
+				return 0;
+			}
+			w = ld(seg, c);
+			if (!hdr_ok(c, w) || (w & (F_USED | F_RUN))) {
+				*rc = SHK_ECORRUPT;
+				return 0;
+			}
+			sz = w & SIZE_MASK;
+			p = c + BLK_HDR;
+			pa = L->heap_off + align_up(p - L->heap_off, align);
+			if (pa != p && pa - p < BLK_MIN)
+				pa += align;
+			if (sz <= L->chain_end - c && pa - p <= sz &&
+			    need <= sz - (pa - p) &&
+			    (!limit || pa + len - L->heap_off <= limit)) {
+				f = c;
+				S = sz;
+				gap = pa - p;
+				break;
+			}
+			c = ld(seg, c + 16);
+		}
+	}
+	if (!f)
+		return 0;
+	if (bin_remove(seg, L, f, S)) {
+		*rc = SHK_ECORRUPT;
+		return 0;
+	}
+	if (gap) {
+		/* front split: the aligned part g becomes its own block */
+		uint64_t g = f + gap;
+
+		n = f + S;
+		st(seg, g + 8, gap >> 6);
+		st(seg, g, mkhdr(g, S - gap, 0));
+		set_prev(seg, n, S - gap);
+		SHK_CRASHPOINT("heap.split.front");
+		st(seg, f, mkhdr(f, gap, 0));
+		if (bin_insert(seg, L, f, gap))
+			*rc = SHK_ECORRUPT; /* f stays off the bins: a leak */
+		f = g;
+		S -= gap;
+	}
+	n = f + S;
+	if (S - need >= BLK_MIN) {
+		uint64_t r = f + need;
+
+		st(seg, r + 8, need >> 6);
+		st(seg, r, mkhdr(r, S - need, 0));
+		set_prev(seg, n, S - need);
+		SHK_CRASHPOINT("heap.split.tail");
+		st(seg, f, mkhdr(f, need, F_USED | flags));
+		if (bin_insert(seg, L, r, S - need))
+			*rc = SHK_ECORRUPT;
+		S = need;
+	} else {
+		st(seg, f, mkhdr(f, S, F_USED | flags));
+	}
+	set_stamp(seg, f, shk__seg_stamp(seg));
+	/* relaxed: statistics under the lock */
+	w = lk_add(&hh->large_free, -S);
+	if (L->chain_end - L->chain_off - w >
+	    atomic_load_explicit(&hh->high_water, memory_order_relaxed))
+		atomic_store_explicit(&hh->high_water,
+				      L->chain_end - L->chain_off - w,
+				      memory_order_relaxed);
+	return f;
+}
+
+/* Frees the large block with header h; lock held; h validated. */
+static int
+large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t start = h, size = S, n = h + S, wn, P, nn;
+	int merged_next = 0;
+
+	P = prev_of(ld(seg, h + 8));
+	wn = ld(seg, n);
+	if (n < L->chain_end && !(wn & F_USED)) {
+		if (bin_remove(seg, L, n, wn & SIZE_MASK))
+			return SHK_ECORRUPT;
+		size += wn & SIZE_MASK;
+		merged_next = 1;
+	}
+	if (P && !(ld(seg, h - P) & F_USED)) {
+		if (bin_remove(seg, L, h - P, P))
+			return SHK_ECORRUPT; /* n is off its bin: a leak */
+		start = h - P;
+		size += P;
+	}
+	st(seg, start, mkhdr(start, size, 0));
+	SHK_CRASHPOINT("heap.merge.grown");
+	if (start != h)
+		st(seg, h, 0);
+	if (merged_next)
+		st(seg, n, 0);
+	nn = start + size;
+	set_prev(seg, nn, size);
+	/* relaxed: under the lock */
+	lk_add(&hh->large_free, S);
+	return bin_insert(seg, L, start, size);
+}
+
+/* Validates a run at page p as the header says; returns its class or -1. */
+static int
+run_valid(shk_seg *seg, const struct layout *L, uint64_t page)
+{
+	struct heap_run *r = (void *)(seg->base + L->heap_off +
+				      (page << L->run_shift));
+	/* relaxed: written under the lock before the run was published;
+	 * checkers re-validate through the heap's sequence count */
+	uint64_t id = atomic_load_explicit(&r->id, memory_order_relaxed);
+	uint64_t geom = atomic_load_explicit(&r->geom, memory_order_relaxed);
+	uint32_t c = (uint32_t)(id >> 32);
+
+	if ((uint32_t)id != RUN_MAGIC || c >= L->nclass ||
+	    geom != (L->cnblk[c] | (uint64_t)L->cboff[c] << 32))
+		return -1;
+	return (int)c;
+}
+
+/*
+ * repair rebuilds everything derived from the chain after a lock holder
+ * died: prev_size, coalescing, runs that never handed out a block, bins,
+ * large_free, large_live, nruns.  Lock held.
+ */
+static int
+repair(shk_seg *seg, const struct layout *L)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t h = L->chain_off, prev = 0, last_free = 0, last_size = 0;
+	uint64_t steps = (L->chain_end - L->chain_off) / 64 + 1;
+	uint64_t free_bytes = 0, live = 0, used = 0, nruns[NCLASS] = { 0 };
+	uint32_t b, c;
+
+	while (h < L->chain_end) {
+		uint64_t w = ld(seg, h), S;
+
+		if (!steps-- || !hdr_ok(h, w))
+			return SHK_ECORRUPT;
+		S = w & SIZE_MASK;
+		if (S < BLK_MIN || S > L->chain_end - h)
+			return SHK_ECORRUPT;
+		set_prev(seg, h, prev);
+		if (w & F_RUN) {
+			uint64_t pg = (h + BLK_HDR - L->heap_off) >>
+				      L->run_shift;
+			int k = -1;
+
+			if (((h + BLK_HDR - L->heap_off) &
+			     (((uint64_t)1 << L->run_shift) - 1)) == 0 &&
+			    pg < L->npages && S >= ((uint64_t)1 << L->run_shift))
+				k = run_valid(seg, L, pg);
+			if (k >= 0 &&
+			    atomic_load_explicit(pagemap(seg, L, pg),
+						 memory_order_relaxed) ==
+				    (RUN_TAG | (uint32_t)k)) {
+				struct heap_run *r =
+					(void *)(seg->base + h + BLK_HDR);
+				/* relaxed: carvers only CAS upwards; zero
+				 * means nobody could have carved yet.
+				 * Only a lock holder (we) stores cur_run;
+				 * acquire pairs with new_run()'s release. */
+				uint64_t ni = atomic_load_explicit(
+					&r->next_idx, memory_order_relaxed);
+				uint64_t cur = atomic_load_explicit(
+					&hh->cls[k].cur_run,
+					memory_order_acquire);
+
+				if (ni || cur == pg + 1) {
+					nruns[k]++;
+					goto run;
+				}
+			}
+			/* a run that never handed out a block: reclaim */
+			if (pg < L->npages)
+				atomic_store_explicit(pagemap(seg, L, pg), 0,
+						      memory_order_relaxed);
+			w = mkhdr(h, S, 0);
+			st(seg, h, w);
+		}
+		if (!(w & F_USED)) {
+			if (last_free) {
+				last_size += S;
+				st(seg, last_free, mkhdr(last_free, last_size,
+							 0));
+				st(seg, h, 0);
+				prev = last_size;
+				h += S;
+				continue;
+			}
+			last_free = h;
+			last_size = S;
+			prev = S;
+			h += S;
+			continue;
+		}
+		live++;
+		used += S;
+	run:
+		last_free = 0;
+		prev = S;
+		h += S;
+	}
+	if (h != L->chain_end || !hdr_ok(h, ld(seg, h)))
+		return SHK_ECORRUPT;
+	set_prev(seg, h, prev);
+	/* second pass: the bins */
+	for (b = 0; b < NBINS; b++)
+		atomic_store_explicit(&hh->bins[b], 0, memory_order_relaxed);
+	atomic_store_explicit(&hh->bin_map, 0, memory_order_relaxed);
+	for (h = L->chain_off; h < L->chain_end;) {
+		uint64_t w = ld(seg, h), S = w & SIZE_MASK;
+
+		if (!(w & F_USED)) {
+			(void)bin_insert(seg, L, h, S); /* links just reset */
+			free_bytes += S;
+		}
+		h += S;
+	}
+	/* relaxed: under the lock */
+	atomic_store_explicit(&hh->large_free, free_bytes,
+			      memory_order_relaxed);
+	atomic_store_explicit(&hh->large_live, live, memory_order_relaxed);
+	atomic_store_explicit(&hh->large_used, used, memory_order_relaxed);
+	for (c = 0; c < L->nclass; c++)
+		atomic_store_explicit(&hh->cls[c].nruns, nruns[c],
+				      memory_order_relaxed);
+	return 0;
+}
+
+static int
+heap_lock(shk_seg *seg, struct heap_local *hl)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	int rc;
+
+	pthread_mutex_lock(&hl->mu);
+	rc = shk__lock_acquire(seg, &hh->lock, LOCK_TIMEOUT_NS);
+	if (rc == 0 || rc == SHK_EOWNERDEAD) {
+		/* odd, and changed even if a dead holder left it odd */
+		uint64_t q = atomic_load_explicit(&hh->seq,
+						  memory_order_relaxed);
+
+		atomic_store_explicit(&hh->seq, q + 1 + (q & 1),
+				      memory_order_relaxed);
+		/* release fence: orders the odd count before our changes;
+		 * pairs with the acquire fence in shk__heap_scan() */
+		atomic_thread_fence(memory_order_release);
+	}
+	if (rc == SHK_EOWNERDEAD) {
+		rc = repair(seg, &hl->L);
+		if (rc == 0) {
+			shk__lock_consistent(seg, &hh->lock);
+			return 0;
+		}
+		shk__lock_release(seg, &hh->lock);
+	}
+	if (rc) {
+		pthread_mutex_unlock(&hl->mu);
+		return rc == SHK_ENOTRECOVERABLE ? SHK_ECORRUPT : rc;
+	}
+	return 0;
+}
+
+static void
+heap_unlock(shk_seg *seg, struct heap_local *hl)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+
+	/* release: publishes our changes; pairs with the acquire load of seq
+	 * in shk__heap_scan() */
+	atomic_store_explicit(
+		&hh->seq,
+		atomic_load_explicit(&hh->seq, memory_order_relaxed) + 1,
+		memory_order_release);
+	shk__lock_release(seg, &hh->lock);
+	pthread_mutex_unlock(&hl->mu);
+}
+
+static int
+large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
+	    uint64_t align, uint64_t *off)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t h, S;
+	int rc;
+
+	if (len > hl->L.heap_len)
+		return SHK_ENOMEM;
+	rc = heap_lock(seg, hl);
+	if (rc)
+		return rc;
+	h = large_carve(seg, &hl->L, len, align, 0, 0, &rc);
+	if (h) {
+		S = ld(seg, h) & SIZE_MASK;
+		/* relaxed: statistics under the lock */
+		lk_add(&hh->large_live, 1);
+		lk_add(&hh->large_used, S);
+	}
+	heap_unlock(seg, hl);
+	if (!h)
+		return rc ? rc : SHK_ENOMEM;
+	*off = h + BLK_HDR;
+	return 0;
+}
+
+static int
+large_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
+{
+	const struct layout *L = &hl->L;
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t h = off - BLK_HDR, w, S, n, P;
+	int rc;
+
+	if (off < BLK_HDR || !blk_in(L, h))
+		return SHK_EINVAL;
+	rc = heap_lock(seg, hl);
+	if (rc)
+		return rc;
+	w = ld(seg, h);
+	rc = SHK_EINVAL;
+	if (!hdr_ok(h, w) || (w & (F_USED | F_RUN)) != F_USED)
+		goto out;
+	S = w & SIZE_MASK;
+	if (S < BLK_MIN || S > L->chain_end - h)
+		goto out;
+	n = h + S;
+	if (!hdr_ok(n, ld(seg, n)) || prev_of(ld(seg, n + 8)) != S)
+		goto out;
+	P = prev_of(ld(seg, h + 8));
+	if (P ? (P > h - L->chain_off ||
+		 !hdr_ok(h - P, ld(seg, h - P)) ||
+		 (ld(seg, h - P) & SIZE_MASK) != P)
+	      : h != L->chain_off)
+		goto out;
+	SHK_CRASHPOINT("heap.free.large");
+	rc = large_release(seg, L, h, S);
+	if (rc)
+		goto out;
+	/* relaxed: a statistic */
+	lk_add(&hh->large_live, (uint64_t)-1);
+	lk_add(&hh->large_used, -S);
+	rc = 0;
+out:
+	heap_unlock(seg, hl);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* small blocks                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Block ref -> page and index, validated against class c. */
+static int
+ref_locate(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t ref,
+	   uint64_t *page, uint32_t *idx)
+{
+	uint64_t rel = ref << 4, pg, in, i;
+
+	if (rel >= L->heap_len)
+		return SHK_ECORRUPT;
+	pg = rel >> L->run_shift;
+	/* acquire: pairs with the release store of cur_run in new_run() that
+	 * follows the page map entry (the ref came from a published run) */
+	if (pg >= L->npages ||
+	    atomic_load_explicit(pagemap(seg, L, pg), memory_order_acquire) !=
+		    (RUN_TAG | c))
+		return SHK_ECORRUPT;
+	in = rel - (pg << L->run_shift);
+	if (in < L->cboff[c])
+		return SHK_ECORRUPT;
+	in -= L->cboff[c];
+	i = (in * L->crecip[c]) >> 32;
+	if (i * L->csize[c] != in || i >= L->cnblk[c])
+		return SHK_ECORRUPT;
+	*page = pg;
+	*idx = (uint32_t)i;
+	return 0;
+}
+
+/* Pops a block of class c: 0 and *off, 1 when the list is empty. */
+static int
+pop(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *off)
+{
+	struct heap_class *k = &hdr_of(seg)->cls[c];
+	/* acquire: pairs with the release CAS in push(); makes the pushed
+	 * block's side word (its next) visible */
+	uint64_t h = atomic_load_explicit(&k->head, memory_order_acquire);
+	uint64_t pg, w;
+	uint32_t idx;
+	int rc;
+
+	for (;;) {
+		uint64_t ref = (uint32_t)h, nh;
+
+		if (!ref)
+			return 1;
+		rc = ref_locate(seg, L, c, ref, &pg, &idx);
+		if (rc)
+			return rc;
+		/* acquire: see the pusher's store of next (ordered before its
+		 * release CAS, which our acquire load of head read) */
+		w = atomic_load_explicit(w64(seg, side_off(L, pg, idx)),
+					 memory_order_acquire);
+		nh = (uint64_t)(uint32_t)w | ((h >> 32) + 1) << 32;
+		/* acq_rel: takes the block (acquire, as above) and orders our
+		 * read of its side word before a later pusher's rewrite */
+		if (atomic_compare_exchange_weak_explicit(
+			    &k->head, &h, nh, memory_order_acq_rel,
+			    memory_order_acquire))
+			break;
+	}
+	SHK_CRASHPOINT("heap.alloc.popped");
+	/* The tag did not move, so w is the side word as pushed, and nobody
+	 * else writes it while it is FREE and off the list (a racing double
+	 * free only reads it).  relaxed: the block is ours alone. */
+	if (SIDE_STATE(w) != ST_FREE)
+		return SHK_ECORRUPT;
+	atomic_store_explicit(w64(seg, side_off(L, pg, idx)),
+			      SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
+			      memory_order_relaxed);
+	*off = L->heap_off + (pg << L->run_shift) + L->cboff[c] +
+	       (uint64_t)idx * L->csize[c];
+	return 0;
+}
+
+static void
+push(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t page,
+     uint32_t idx, uint64_t off)
+{
+	struct heap_class *k = &hdr_of(seg)->cls[c];
+	_Atomic uint64_t *sw = w64(seg, side_off(L, page, idx));
+	uint64_t ref = (off - L->heap_off) >> 4;
+	/* relaxed: only the tag and ref are needed; the CAS publishes */
+	uint64_t h = atomic_load_explicit(&k->head, memory_order_relaxed);
+
+	do {
+		/* relaxed: published by the release CAS below */
+		atomic_store_explicit(sw, SIDE(ST_FREE, 0, (uint32_t)h),
+				      memory_order_relaxed);
+		/* release: publishes next; pairs with the acquire load and
+		 * CAS in pop() */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&k->head, &h, ref | ((h >> 32) + 1) << 32, memory_order_release,
+		memory_order_relaxed));
+}
+
+/* Formats a new run for class c (lock held).  0, or SHK_ENOMEM. */
+static int
+new_run(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t run_len = (uint64_t)1 << L->run_shift, h, pg;
+	struct heap_run *r;
+	uint32_t i;
+	int rc;
+
+	h = large_carve(seg, L, run_len, run_len, SMALL_LIMIT, F_RUN, &rc);
+	if (!h)
+		return rc ? rc : SHK_ENOMEM;
+	pg = (h + BLK_HDR - L->heap_off) >> L->run_shift;
+	r = (void *)(seg->base + h + BLK_HDR);
+	/* relaxed: published by the release store of cur_run */
+	for (i = 0; i < L->cnblk[c]; i++)
+		atomic_store_explicit(w64(seg, side_off(L, pg, i)), 0,
+				      memory_order_relaxed);
+	atomic_store_explicit(&r->next_idx, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->geom,
+			      L->cnblk[c] | (uint64_t)L->cboff[c] << 32,
+			      memory_order_relaxed);
+	atomic_store_explicit(&r->id, RUN_MAGIC | (uint64_t)c << 32,
+			      memory_order_relaxed);
+	/* relaxed: published by the release store of cur_run */
+	atomic_store_explicit(pagemap(seg, L, pg), RUN_TAG | c,
+			      memory_order_relaxed);
+	SHK_CRASHPOINT("heap.run.formatted");
+	/* release: publishes the run header, zeroed side words and page map
+	 * entry; pairs with the acquire load in carve() */
+	atomic_store_explicit(&hh->cls[c].cur_run, pg + 1,
+			      memory_order_release);
+	/* relaxed: a statistic under the lock */
+	lk_add(&hh->cls[c].nruns, 1);
+	return 0;
+}
+
+/* Carves a never-used block from the current run: 0, 1 (run full). */
+static int
+carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
+      uint64_t *off)
+{
+	struct heap_class *k = &hdr_of(seg)->cls[c];
+	/* acquire: pairs with the release store in new_run() */
+	uint64_t cur = atomic_load_explicit(&k->cur_run, memory_order_acquire);
+	uint64_t pg, idx, w = 0;
+	struct heap_run *r;
+
+	*cur_out = cur;
+	if (!cur)
+		return 1;
+	pg = cur - 1;
+	if (pg >= L->npages)
+		return SHK_ECORRUPT;
+	r = (void *)(seg->base + L->heap_off + (pg << L->run_shift));
+	/* relaxed: the index itself carries no data */
+	idx = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
+	do {
+		if (idx >= L->cnblk[c])
+			return 1;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&r->next_idx, &idx, idx + 1, memory_order_relaxed,
+		memory_order_relaxed));
+	SHK_CRASHPOINT("heap.alloc.carved");
+	/* 0 -> ALLOC; the block is ours alone.  release: orders the
+	 * next_idx CAS before it for shk__heap_scan()'s acquire re-read */
+	if (!atomic_compare_exchange_strong_explicit(
+		    w64(seg, side_off(L, pg, (uint32_t)idx)), &w,
+		    SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
+		    memory_order_release, memory_order_relaxed))
+		return SHK_ECORRUPT;
+	*off = L->heap_off + (pg << L->run_shift) + L->cboff[c] +
+	       idx * L->csize[c];
+	return 0;
+}
+
+static int
+small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
+{
+	const struct layout *L = &hl->L;
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t cur;
+	int rc;
+
+	for (;;) {
+		rc = pop(seg, L, c, off);
+		if (rc <= 0)
+			break;
+		rc = carve(seg, L, c, &cur, off);
+		if (rc <= 0)
+			break;
+		rc = heap_lock(seg, hl);
+		if (rc)
+			return rc;
+		/* acquire: pairs with the release store in new_run() */
+		if (atomic_load_explicit(&hh->cls[c].cur_run,
+					 memory_order_acquire) == cur)
+			rc = new_run(seg, L, c);
+		heap_unlock(seg, hl);
+		if (rc == SHK_ENOMEM)
+			/* no room for a run: a large block still fits */
+			return large_alloc(seg, hl, L->csize[c], 64, off);
+		if (rc)
+			return rc;
+	}
+	if (rc)
+		return rc;
+	/* relaxed: a statistic */
+	atomic_fetch_add_explicit(&hh->cls[c].live, 1, memory_order_relaxed);
+	return 0;
+}
+
+static int
+small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
+	   uint32_t c)
+{
+	const struct layout *L = &hl->L;
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t in = off - L->heap_off - (pg << L->run_shift), idx, w, nr;
+	_Atomic uint64_t *sw;
+	struct heap_run *r;
+
+	if (c >= L->nclass)
+		return SHK_ECORRUPT;
+	if (in < L->cboff[c])
+		return SHK_EINVAL;
+	in -= L->cboff[c];
+	idx = (in * L->crecip[c]) >> 32;
+	if (idx * L->csize[c] != in)
+		return SHK_EINVAL; /* not a block boundary */
+	r = (void *)(seg->base + L->heap_off + (pg << L->run_shift));
+	/* relaxed: a bound only; the side word's state decides */
+	nr = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
+	if (idx >= L->cnblk[c] || idx >= nr)
+		return SHK_EINVAL;
+	sw = w64(seg, side_off(L, pg, (uint32_t)idx));
+	/* relaxed: we only need the state; the CAS decides */
+	w = atomic_load_explicit(sw, memory_order_relaxed);
+	do {
+		if (SIDE_STATE(w) != ST_ALLOC)
+			return SHK_EINVAL; /* double free or never handed out */
+		/* relaxed: the push's release CAS publishes the block */
+	} while (!atomic_compare_exchange_weak_explicit(
+		sw, &w, SIDE(ST_FREE, 0, 0), memory_order_relaxed,
+		memory_order_relaxed));
+	SHK_CRASHPOINT("heap.free.marked");
+	push(seg, L, c, pg, (uint32_t)idx, off);
+	/* relaxed: a statistic */
+	atomic_fetch_sub_explicit(&hh->cls[c].live, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* entry points                                                        */
+/* ------------------------------------------------------------------ */
+
 int
 shk__heap_init(uint8_t *base, uint64_t heap_off, uint64_t heap_len)
 {
-	struct heap_hdr *h = (void *)(base + heap_off);
+	struct heap_hdr *hh = (void *)(base + heap_off);
+	struct layout L;
+	uint64_t S;
 
-	if (heap_len < SHK__HEAP_MIN_LEN)
+	if (heap_len < SHK__HEAP_MIN_LEN || heap_off % 4096 || heap_len % 4096)
 		return SHK_EINVAL;
-	atomic_store_explicit(&h->top, 4096, memory_order_relaxed);
+	layout(heap_off, heap_len, &L);
+	if (L.chain_off >= L.chain_end || L.chain_end - L.chain_off < BLK_MIN)
+		return SHK_EINVAL;
+	hh->magic = HEAP_MAGIC;
+	hh->version = HEAP_VERSION;
+	hh->run_shift = L.run_shift;
+	hh->heap_off = heap_off;
+	hh->heap_len = heap_len;
+	hh->pagemap_off = L.pagemap_off;
+	hh->npages = L.npages;
+	hh->chain_off = L.chain_off;
+	hh->chain_end = L.chain_end;
+	S = L.chain_end - L.chain_off;
+	/* relaxed: nobody maps the segment before it is published READY */
+	atomic_store_explicit((_Atomic uint64_t *)(base + L.chain_off),
+			      mkhdr(L.chain_off, S, 0), memory_order_relaxed);
+	atomic_store_explicit((_Atomic uint64_t *)(base + L.chain_end),
+			      mkhdr(L.chain_end, 0, F_USED),
+			      memory_order_relaxed);
+	atomic_store_explicit((_Atomic uint64_t *)(base + L.chain_end + 8),
+			      S >> 6, memory_order_relaxed);
+	atomic_store_explicit(&hh->bins[bin_of(S)], L.chain_off,
+			      memory_order_relaxed);
+	atomic_store_explicit(&hh->bin_map, 1ull << bin_of(S),
+			      memory_order_relaxed);
+	atomic_store_explicit(&hh->large_free, S, memory_order_relaxed);
 	return 0;
 }
 
 int
 shk__heap_attach(shk_seg *seg)
 {
-	(void)seg;
+	const struct heap_hdr *hh;
+	struct heap_local *hl;
+
+	if (!seg || seg->heap_len < SHK__HEAP_MIN_LEN ||
+	    seg->heap_len % 4096 || seg->heap_off % 4096 ||
+	    !shk__in_seg(seg, seg->heap_off, seg->heap_len))
+		return SHK_ECORRUPT;
+	hl = calloc(1, sizeof(*hl));
+	if (!hl)
+		return SHK_ENOMEM;
+	layout(seg->heap_off, seg->heap_len, &hl->L);
+	hh = hdr_of(seg);
+	if (hh->magic != HEAP_MAGIC || hh->version != HEAP_VERSION ||
+	    hh->run_shift != hl->L.run_shift || hh->heap_off != seg->heap_off ||
+	    hh->heap_len != seg->heap_len ||
+	    hh->pagemap_off != hl->L.pagemap_off ||
+	    hh->npages != hl->L.npages || hh->chain_off != hl->L.chain_off ||
+	    hh->chain_end != hl->L.chain_end) {
+		free(hl);
+		return SHK_ECORRUPT;
+	}
+	pthread_mutex_init(&hl->mu, NULL);
+	seg->heap_local = hl;
 	return 0;
 }
 
 void
 shk__heap_detach(shk_seg *seg)
 {
-	(void)seg;
+	struct heap_local *hl;
+
+	if (!seg || !seg->heap_local)
+		return;
+	hl = seg->heap_local;
+	pthread_mutex_destroy(&hl->mu);
+	free(hl);
+	seg->heap_local = NULL;
+}
+
+static struct heap_local *
+local_of(shk_seg *seg)
+{
+	return seg ? seg->heap_local : NULL;
 }
 
 int
 shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 			uint64_t *off)
 {
-	struct heap_hdr *h = hh(seg);
-	uint64_t t, n;
+	struct heap_local *hl = local_of(seg);
+	uint32_t c;
+	int rc;
 
-	if (!len || !off)
+	if (off)
+		*off = 0;
+	if (!hl || !off || !len || !align || (align & (align - 1)) ||
+	    align > 4096)
 		return SHK_EINVAL;
-	t = atomic_load_explicit(&h->top, memory_order_relaxed);
-	do {
-		n = (t + 16 + align - 1) & ~(align - 1);
-		if (n + len > seg->heap_len)
-			return SHK_ENOMEM;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&h->top, &t, n + len, memory_order_relaxed,
-		memory_order_relaxed));
-	*off = seg->heap_off + n;
-	atomic_fetch_add_explicit(&h->used, len, memory_order_relaxed);
-	return 0;
+	if (seg->slot == UINT32_MAX)
+		return SHK_EPERM;
+	if (len > hl->L.heap_len)
+		return SHK_ENOMEM;
+	if (align <= 64 && hl->L.nclass &&
+	    len <= hl->L.csize[hl->L.nclass - 1]) {
+		for (c = class_of(len); c < hl->L.nclass; c++) {
+			if (hl->L.csize[c] % align == 0 || align <= 16)
+				return small_alloc(seg, hl, c, off);
+		}
+	}
+	rc = large_alloc(seg, hl, len, align < 64 ? 64 : align, off);
+	return rc;
 }
 
 int
 shk_alloc(shk_seg *seg, size_t len, uint64_t *off)
 {
-	if (!seg)
-		return SHK_EINVAL;
 	return shk__heap_alloc_aligned(seg, len, 16, off);
 }
 
 int
 shk_free(shk_seg *seg, uint64_t off)
 {
-	if (!seg || off < seg->heap_off || off >= seg->heap_off + seg->heap_len)
+	struct heap_local *hl = local_of(seg);
+	const struct layout *L;
+	uint64_t pg;
+	uint32_t e;
+
+	if (!hl)
 		return SHK_EINVAL;
-	return 0;
+	L = &hl->L;
+	if (off < L->chain_off || off >= L->chain_end || off % 16)
+		return SHK_EINVAL;
+	if (seg->slot == UINT32_MAX)
+		return SHK_EPERM;
+	pg = (off - L->heap_off) >> L->run_shift;
+	/* acquire: pairs with the release store of cur_run in new_run(),
+	 * which is ordered after this entry (any block we were handed was
+	 * carved after the run was published) */
+	e = atomic_load_explicit(pagemap(seg, L, pg), memory_order_acquire);
+	if (e & RUN_TAG)
+		return small_free(seg, hl, off, pg, e & ~RUN_TAG);
+	if (e)
+		return SHK_ECORRUPT;
+	return large_free(seg, hl, off);
 }
 
 int
 shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 {
-	if (!seg || !st || st->size < sizeof(*st))
+	struct heap_local *hl = local_of(seg);
+	const struct heap_hdr *hh;
+	uint64_t free_b, n;
+	uint32_t c;
+
+	if (!hl || !st || st->size < sizeof(*st))
 		return SHK_EINVAL;
+	hh = hdr_of(seg);
+	memset((uint8_t *)st + sizeof(st->size), 0,
+	       sizeof(*st) - sizeof(st->size));
+	st->nclasses = hl->L.nclass;
 	st->heap_len = seg->heap_len;
-	st->used = atomic_load_explicit(&hh(seg)->used, memory_order_relaxed);
-	st->free = seg->heap_len - st->used;
+	/* relaxed: statistics, each a snapshot */
+	st->used = atomic_load_explicit(&hh->large_used, memory_order_relaxed);
+	st->high_water = atomic_load_explicit(&hh->high_water,
+					      memory_order_relaxed);
+	n = atomic_load_explicit(&hh->large_live, memory_order_relaxed);
+	free_b = atomic_load_explicit(&hh->large_free, memory_order_relaxed);
+	for (c = 0; c < hl->L.nclass; c++) {
+		uint64_t live = atomic_load_explicit(&hh->cls[c].live,
+						     memory_order_relaxed);
+		uint64_t runs = atomic_load_explicit(&hh->cls[c].nruns,
+						     memory_order_relaxed);
+		uint64_t cap = runs * hl->L.cnblk[c];
+
+		if ((int64_t)live < 0)
+			live = 0;
+		st->class_size[c] = hl->L.csize[c];
+		st->class_used[c] = live;
+		st->used += live * hl->L.csize[c];
+		n += live;
+		if (cap > live)
+			free_b += (cap - live) * hl->L.csize[c];
+	}
+	st->nallocs = n;
+	st->free = free_b;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* check                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Owner liveness, cached per attach slot for one scan. */
+struct owners {
+	uint32_t stamp[1024];
+	uint8_t alive[1024];
+};
+
+static void
+count_owner(shk_seg *seg, struct owners *o, uint32_t stamp,
+	    struct shk__heap_report *rep)
+{
+	uint32_t slot = SHK__STAMP_SLOT(stamp) & 1023;
+
+	if (!o)
+		return;
+	if (o->stamp[slot] != stamp || !stamp) {
+		o->stamp[slot] = stamp;
+		o->alive[slot] = stamp && shk__stamp_alive(seg, stamp);
+	}
+	if (!o->alive[slot])
+		rep->dead_owner++;
+}
+
+/* Scans one run read-only: counts states; SHK_ECORRUPT on bad ones. */
+static int
+scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
+	 struct shk__heap_report *rep, uint64_t *nfree, struct owners *own)
+{
+	struct heap_run *r = (void *)(seg->base + L->heap_off +
+				      (pg << L->run_shift));
+	/* relaxed: a snapshot */
+	uint64_t ni = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
+	uint32_t i;
+
+	for (i = 0; i < L->cnblk[c]; i++) {
+		uint64_t w = atomic_load_explicit(w64(seg, side_off(L, pg, i)),
+						  memory_order_relaxed);
+		uint32_t s = SIDE_STATE(w);
+
+		if (i >= ni && w) {
+			/* a carve may have run since we read next_idx:
+			 * acquire pairs with the release CAS in carve() */
+			ni = atomic_load_explicit(&r->next_idx,
+						  memory_order_acquire);
+			if (i >= ni)
+				return SHK_ECORRUPT;
+		}
+		if (i >= ni)
+			continue;
+		if (s == ST_ALLOC) {
+			rep->small_live++;
+			count_owner(seg, own,
+				    (uint32_t)(w >> 32) & SHK__STAMP_MASK, rep);
+		}
+		else if (s == ST_FREE)
+			(*nfree)++;
+		else if (s == 0)
+			rep->small_lost++; /* carved, never stamped */
+		else
+			return SHK_ECORRUPT;
+	}
+	return 0;
+}
+
+/*
+ * Walks class c's free list: every entry FREE and in a run of class c, at
+ * most bound entries.  Interior nodes of a Treiber list never change while
+ * listed, so a walk during which the tagged head stayed put saw one
+ * consistent list; a failed walk under a moving head is retried.
+ */
+static int
+walk_list(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t bound,
+	  uint64_t *count)
+{
+	_Atomic uint64_t *hp = &hdr_of(seg)->cls[c].head;
+	int tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		/* acquire: pairs with the release CAS in push() */
+		uint64_t h = atomic_load_explicit(hp, memory_order_acquire);
+		uint64_t f = (uint32_t)h, n = 0, pg, w;
+		uint32_t idx;
+		int rc = 0;
+
+		while (f) {
+			if (n++ >= bound) {
+				rc = SHK_ECORRUPT;
+				break;
+			}
+			rc = ref_locate(seg, L, c, f, &pg, &idx);
+			if (rc)
+				break;
+			/* acquire: as above, for the pushed next */
+			w = atomic_load_explicit(w64(seg, side_off(L, pg, idx)),
+						 memory_order_acquire);
+			if (SIDE_STATE(w) != ST_FREE) {
+				rc = SHK_ECORRUPT;
+				break;
+			}
+			f = (uint32_t)w;
+		}
+		if (rc == 0) {
+			*count = n;
+			return 0;
+		}
+		/* acquire: as above; an unmoved head means a real fault */
+		if (atomic_load_explicit(hp, memory_order_acquire) == h)
+			return rc;
+	}
+	*count = 0; /* too busy to walk: not judged */
+	return 0;
+}
+
+/*
+ * Walks the chain, the runs, the page map and (when derived is set: no
+ * lock holder was active) the bins, filling *rep and *nfree_small.
+ */
+static int
+scan_chain(shk_seg *seg, const struct layout *L, int derived,
+	   struct shk__heap_report *rep, uint64_t *nfree_small,
+	   struct owners *own)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t h, prev = 0, steps, nruns = 0, npm = 0, pg;
+	uint64_t free_blocks = 0, free_bytes = 0;
+	int last_free = 0, rc;
+	uint32_t b;
+
+	steps = (L->chain_end - L->chain_off) / 64 + 1;
+	for (h = L->chain_off; h < L->chain_end;) {
+		uint64_t w = ld(seg, h), S;
+
+		if (!steps-- || !hdr_ok(h, w))
+			return SHK_ECORRUPT;
+		S = w & SIZE_MASK;
+		if (S < BLK_MIN || S > L->chain_end - h)
+			return SHK_ECORRUPT;
+		if (derived && prev_of(ld(seg, h + 8)) != prev)
+			return SHK_ECORRUPT;
+		if (w & F_RUN) {
+			int k;
+
+			pg = (h + BLK_HDR - L->heap_off) >> L->run_shift;
+			if (!(w & F_USED) || pg >= L->npages ||
+			    ((h + BLK_HDR - L->heap_off) &
+			     (((uint64_t)1 << L->run_shift) - 1)))
+				return SHK_ECORRUPT;
+			k = run_valid(seg, L, pg);
+			if (k >= 0 &&
+			    atomic_load_explicit(pagemap(seg, L, pg),
+						 memory_order_relaxed) ==
+				    (RUN_TAG | (uint32_t)k)) {
+				rc = scan_run(seg, L, pg, (uint32_t)k, rep,
+					      nfree_small, own);
+				if (rc)
+					return rc;
+				nruns++;
+			} else if (derived) {
+				return SHK_ECORRUPT;
+			}
+		} else if (w & F_USED) {
+			rep->large_live++;
+			rep->large_used += S;
+			count_owner(seg, own, (uint32_t)(ld(seg, h + 8) >> 34),
+				    rep);
+		} else {
+			if (derived && last_free)
+				return SHK_ECORRUPT; /* uncoalesced */
+			free_blocks++;
+			free_bytes += S;
+		}
+		last_free = !(w & F_USED);
+		prev = S;
+		h += S;
+	}
+	if (h != L->chain_end || !hdr_ok(h, ld(seg, h)))
+		return SHK_ECORRUPT;
+	rep->runs = nruns;
+	rep->large_free_bytes = free_bytes;
+	for (pg = 0; pg < L->npages; pg++) {
+		/* relaxed: a snapshot, validated by the sequence count */
+		uint32_t e = atomic_load_explicit(pagemap(seg, L, pg),
+						  memory_order_relaxed);
+		if (e && (!(e & RUN_TAG) || (e & ~RUN_TAG) >= L->nclass))
+			return SHK_ECORRUPT;
+		npm += e != 0;
+	}
+	if (!derived)
+		return 0;
+	if (npm != nruns)
+		return SHK_ECORRUPT;
+	{
+		uint64_t seen = 0, bytes = 0;
+		/* relaxed: as above */
+		uint64_t map = atomic_load_explicit(&hh->bin_map,
+						    memory_order_relaxed);
+
+		for (b = 0; b < NBINS; b++) {
+			uint64_t f = atomic_load_explicit(
+				&hh->bins[b], memory_order_relaxed);
+			uint64_t back = 0;
+
+			if (!!f != !!(map & (1ull << b)))
+				return SHK_ECORRUPT;
+			while (f) {
+				uint64_t w;
+
+				if (seen++ >= free_blocks || !blk_in(L, f))
+					return SHK_ECORRUPT;
+				w = ld(seg, f);
+				if (!hdr_ok(f, w) || (w & (F_USED | F_RUN)) ||
+				    bin_of(w & SIZE_MASK) != b ||
+				    ld(seg, f + 24) != back)
+					return SHK_ECORRUPT;
+				bytes += w & SIZE_MASK;
+				back = f;
+				f = ld(seg, f + 16);
+			}
+		}
+		if (seen != free_blocks || bytes != free_bytes ||
+		    atomic_load_explicit(&hh->large_free,
+					 memory_order_relaxed) != free_bytes)
+			return SHK_ECORRUPT;
+	}
+	return 0;
+}
+
+int
+shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
+{
+	struct heap_local *hl = local_of(seg);
+	const struct layout *L;
+	struct heap_hdr *hh;
+	struct shk__heap_report dummy;
+	struct owners own;
+	uint64_t nfree_small = 0, head0[NCLASS], s1, s2;
+	int rc, stable = 1, tries;
+	uint32_t c;
+
+	if (!hl)
+		return SHK_EINVAL;
+	if (!rep)
+		rep = &dummy;
+	memset(rep, 0, sizeof(*rep));
+	memset(&own, 0, sizeof(own));
+	L = &hl->L;
+	hh = hdr_of(seg);
+	if (hh->magic != HEAP_MAGIC || hh->chain_off != L->chain_off ||
+	    hh->chain_end != L->chain_end || hh->npages != L->npages)
+		return SHK_ECORRUPT;
+	for (c = 0; c < L->nclass; c++)
+		/* acquire: pairs with the release CAS in push() */
+		head0[c] = atomic_load_explicit(&hh->cls[c].head,
+						memory_order_acquire);
+	/*
+	 * Seqlock read of what the lock protects: a walk that overlapped a
+	 * lock holder's changes is retried.  An odd count that does not move
+	 * is a holder that died (or works slowly): the chain is walkable in
+	 * every state, so it is judged, but not the derived structures.
+	 */
+	for (tries = 0;; tries++) {
+		/* acquire: pairs with the release store in heap_unlock() */
+		s1 = atomic_load_explicit(&hh->seq, memory_order_acquire);
+		memset(rep, 0, sizeof(*rep));
+		nfree_small = 0;
+		rc = scan_chain(seg, L, !(s1 & 1), rep, &nfree_small,
+				rep == &dummy ? NULL : &own);
+		/* acquire fence: orders our reads before the re-read of seq;
+		 * pairs with the release fence in heap_lock() */
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&hh->seq, memory_order_relaxed);
+		if (s1 == s2)
+			break;
+		if (tries == 16) {
+			rc = 0; /* too busy to judge */
+			stable = 0;
+			break;
+		}
+	}
+	if (rc)
+		return rc;
+	/* class lists: every listed block is FREE, in a run of its class */
+	for (c = 0; c < L->nclass; c++) {
+		uint64_t n = 0;
+
+		rc = walk_list(seg, L, c, L->heap_len / L->csize[c], &n);
+		if (rc)
+			return rc;
+		rep->small_listed += n;
+		/* acquire: as in walk_list() */
+		stable &= atomic_load_explicit(&hh->cls[c].head,
+					       memory_order_acquire) == head0[c];
+	}
+	/* With no head moved since before the run scan, every listed block
+	 * was counted FREE there; otherwise the counts are only estimates. */
+	if (stable && rep->small_listed > nfree_small)
+		return SHK_ECORRUPT;
+	if (nfree_small > rep->small_listed)
+		rep->small_lost += nfree_small - rep->small_listed;
+	return 0;
+}
+
+void
+shk__heap_set_tags(shk_seg *seg, uint32_t tag)
+{
+	struct heap_local *hl = local_of(seg);
+	uint32_t c;
+
+	if (!hl)
+		return;
+	for (c = 0; c < hl->L.nclass; c++) {
+		_Atomic uint64_t *hp = &hdr_of(seg)->cls[c].head;
+		/* relaxed: a test hook on a quiescent heap */
+		uint64_t h = atomic_load_explicit(hp, memory_order_relaxed);
+
+		atomic_store_explicit(hp, (uint32_t)h | (uint64_t)tag << 32,
+				      memory_order_relaxed);
+	}
 }
 
 int
 shk__heap_check(shk_seg *seg)
 {
-	(void)seg;
-	return 0;
+	return shk__heap_scan(seg, NULL);
 }

@@ -37,8 +37,42 @@ SHK_HIDDEN void shk__heap_detach(shk_seg *seg);
 SHK_HIDDEN int shk__heap_alloc_aligned(shk_seg *seg, uint64_t len,
 				       uint64_t align, uint64_t *off);
 
-/* shk__heap_check walks the heap's structures read-only: 0 or SHK_ECORRUPT */
+/*
+ * shk__heap_check walks the heap's structures read-only: 0 or SHK_ECORRUPT.
+ * Safe on a heap in use (lock-protected parts are read seqlock-style and
+ * re-walked when they changed; a heap too busy to walk is not judged).
+ * While a dead process holds the heap lock, only the block chain and the
+ * free lists are judged, not the bins.  Works on SHK_RDONLY handles.
+ */
 SHK_HIDDEN int shk__heap_check(shk_seg *seg);
+
+/* What shk__heap_scan counted (block counts unless named bytes). */
+struct shk__heap_report {
+	uint64_t runs;             /* small-block runs */
+	uint64_t small_live;       /* small blocks in state ALLOC */
+	uint64_t small_listed;     /* small blocks on a class free list */
+	uint64_t small_lost;       /* carved or freed but on no list: a
+				    * death mid-alloc/free (leaked) */
+	uint64_t large_live;       /* large blocks in use */
+	uint64_t large_used;       /* ... their bytes, headers included */
+	uint64_t large_free_bytes; /* bytes in free large blocks */
+	uint64_t dead_owner;       /* live blocks (small and large) whose
+				    * allocating handle is closed or whose
+				    * process died: leaked unless the program
+				    * still reaches them */
+};
+
+/*
+ * shk__heap_scan is shk__heap_check that also fills *rep (may be NULL; the
+ * owner test makes system calls, once per distinct owner, only then).
+ */
+SHK_HIDDEN int shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep);
+
+/*
+ * shk__heap_set_tags sets the ABA tag of every class's free-list head to
+ * tag, keeping the list (tests: tags about to wrap).  Quiescent heap only.
+ */
+SHK_HIDDEN void shk__heap_set_tags(shk_seg *seg, uint32_t tag);
 
 /* Minimum heap region, so segment creation can refuse tiny sizes. */
 #define SHK__HEAP_MIN_LEN ((uint64_t)32 << 10)

@@ -34,12 +34,27 @@ try_take(_Atomic uint32_t *w, uint32_t *seen, uint32_t mine)
 	return 0;
 }
 
+/*
+ * Takes the lock over from the dead owner whose word we saw as *v.  The
+ * CAS fails (and *v is refreshed) when the word changed meanwhile: someone
+ * else took over, or the owner's word was released after all.
+ */
+static int
+take_over(_Atomic uint32_t *w, uint32_t *v, uint32_t me)
+{
+	/* acquire: the dead owner's writes are all we can see of the
+	 * protected state; pairs with its release stores of that state */
+	return atomic_compare_exchange_strong_explicit(
+		w, v, me | SHK__LOCK_OWNER_DIED | (*v & SHK__LOCK_WAITERS),
+		memory_order_acquire, memory_order_relaxed);
+}
+
 int
 shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 {
 	uint32_t me, v, mine, owner;
 	int64_t deadline, spin_end, slice;
-	int rc;
+	int rc, checked = 0;
 
 	if (!seg || seg->slot == UINT32_MAX)
 		return SHK_EINVAL;
@@ -60,8 +75,18 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 		owner = v & SHK__STAMP_MASK;
 		if (owner == me)
 			return SHK_EDEADLK;
-		if (timeout_ns == 0)
+		if (timeout_ns == 0) {
+			/* a try still recovers a lock whose owner died
+			 * (POSIX trylock reports EOWNERDEAD too); the
+			 * liveness test is a system call, paid only when
+			 * the lock is held */
+			if (!shk__stamp_alive(seg, owner)) {
+				if (take_over(w, &v, me))
+					return SHK_EOWNERDEAD;
+				continue;
+			}
 			return SHK_EAGAIN;
+		}
 		if (shk__now_ns() < spin_end) {
 			shk__cpu_relax();
 			/* relaxed: re-read only; the CAS does the acquire */
@@ -78,6 +103,17 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 				continue;
 			v |= SHK__LOCK_WAITERS;
 		}
+		if (!checked) {
+			/* Before the first sleep, test the owner once: a
+			 * lock left by a process that is already dead is
+			 * recovered now, not after a whole slice. */
+			checked = 1;
+			if (!shk__stamp_alive(seg, owner)) {
+				if (take_over(w, &v, me))
+					return SHK_EOWNERDEAD;
+				continue;
+			}
+		}
 		slice = shk__now_ns() + SHK__LOCK_SLICE_NS;
 		if (slice > deadline)
 			slice = deadline;
@@ -89,14 +125,7 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 		    (v & SHK__STAMP_MASK) != SHK__LOCK_NOTREC &&
 		    (v & SHK__STAMP_MASK) == owner &&
 		    !shk__stamp_alive(seg, owner)) {
-			/* acquire: the dead owner's writes are all we can
-			 * see of the protected state; take it over */
-			if (atomic_compare_exchange_strong_explicit(
-				    w, &v,
-				    me | SHK__LOCK_OWNER_DIED |
-					    (v & SHK__LOCK_WAITERS),
-				    memory_order_acquire,
-				    memory_order_relaxed))
+			if (take_over(w, &v, me))
 				return SHK_EOWNERDEAD;
 			continue;
 		}

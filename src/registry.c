@@ -186,13 +186,17 @@ static int
 reg_lock(shk_seg *seg)
 {
 	_Atomic uint32_t *w = &shk__hdr(seg)->reg_lock;
-	int rc = shk__lock_acquire(seg, w, LOCK_TIMEOUT_NS);
+	int rc;
 
+	pthread_mutex_lock(&seg->reg_mu);
+	rc = shk__lock_acquire(seg, w, LOCK_TIMEOUT_NS);
 	if (rc == SHK_EOWNERDEAD) {
 		recover(seg);
 		shk__lock_consistent(seg, w);
 		rc = 0;
 	}
+	if (rc)
+		pthread_mutex_unlock(&seg->reg_mu);
 	return rc;
 }
 
@@ -200,6 +204,7 @@ static void
 reg_unlock(shk_seg *seg)
 {
 	shk__lock_release(seg, &shk__hdr(seg)->reg_lock);
+	pthread_mutex_unlock(&seg->reg_mu);
 }
 
 static int

@@ -359,6 +359,7 @@ seg_new(const char *name, uint32_t backend, unsigned flags)
 		free(seg);
 		return NULL;
 	}
+	pthread_mutex_init(&seg->reg_mu, NULL);
 	return seg;
 }
 
@@ -373,6 +374,7 @@ seg_free(shk_seg *seg)
 	}
 	if (seg->fd >= 0)
 		close(seg->fd);
+	pthread_mutex_destroy(&seg->reg_mu);
 	free(seg->name);
 	free(seg);
 }

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <pthread.h>
 
 #include "platform.h"
 #include "shmkit.h"
@@ -111,6 +112,9 @@ struct shk_seg {
 	uint64_t heap_off;
 	uint64_t heap_len;
 	void *heap_local; /* heap module's per-handle state */
+	/* Threads sharing this handle share its owner stamp, which the
+	 * robust lock cannot tell apart: they serialise on this first. */
+	pthread_mutex_t reg_mu;
 	char *name;
 };
 

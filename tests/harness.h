@@ -156,6 +156,7 @@ test_main(int argc, char **argv, const struct test_case *cases, size_t n)
 			if (pid == 0) {
 				alarm(TEST_ALARM_S);
 				cases[i].fn();
+				fflush(stdout);
 				_exit(0);
 			}
 			rc = test_wait(pid);

@@ -16,8 +16,31 @@ export SHK_BUILD="$ROOT/$B"
 passed=0 failed=0 skipped=0
 failed_names=()
 
+# Test segments are named shk-test-<pid>-...; one is a leftover when the
+# process that made it is gone and it was not there before this run (so
+# segments of other, concurrent runs on the same machine are not blamed).
+before=$(ls /dev/shm 2>/dev/null | grep -E '^shk-test-' || true)
 leftovers() {
-	ls /dev/shm 2>/dev/null | grep -E '^shk-test-' || true
+	local f pid
+	for f in $(ls /dev/shm 2>/dev/null | grep -E '^shk-test-[0-9]+-' || true); do
+		grep -qxF "$f" <<<"$before" && continue
+		pid=${f#shk-test-}; pid=${pid%%-*}
+		kill -0 "$pid" 2>/dev/null && continue
+		echo "$f"
+	done
+}
+
+# SysV segments: one is a leftover when it appeared during this run, nobody
+# is attached, and its creator is gone.
+sysv_before=$(awk 'NR>1{print $2}' /proc/sysvipc/shm 2>/dev/null)
+sysv_leftovers() {
+	awk 'NR>1{print $2, $7, $5}' /proc/sysvipc/shm 2>/dev/null |
+	while read -r id nattch cpid; do
+		grep -qx "$id" <<<"$sysv_before" && continue
+		[ "$nattch" = 0 ] || continue
+		kill -0 "$cpid" 2>/dev/null && continue
+		echo "$id"
+	done
 }
 
 add_counts() { # parse "# cases: P passed, F failed, S skipped"
@@ -51,6 +74,13 @@ for t in "$ROOT/$B"/tests/test_*; do
 		failed=$((failed + 1)); failed_names+=("$name (leftovers)")
 		for f in $left; do rm -f "/dev/shm/$f"; done
 	fi
+	left=$(sysv_leftovers)
+	if [ -n "$left" ]; then
+		echo "   FAIL: $name left SysV segments (shmid): $left"
+		failed=$((failed + 1)); failed_names+=("$name (SysV leftovers)")
+		for id in $left; do ipcrm -m "$id" 2>/dev/null; done
+		sysv_before=$(awk 'NR>1{print $2}' /proc/sysvipc/shm 2>/dev/null)
+	fi
 done
 
 for t in "$HERE"/*.sh; do
@@ -67,6 +97,13 @@ for t in "$HERE"/*.sh; do
 		echo "   FAIL: $name left segments in /dev/shm: $left"
 		failed=$((failed + 1)); failed_names+=("$name (leftovers)")
 		for f in $left; do rm -f "/dev/shm/$f"; done
+	fi
+	left=$(sysv_leftovers)
+	if [ -n "$left" ]; then
+		echo "   FAIL: $name left SysV segments (shmid): $left"
+		failed=$((failed + 1)); failed_names+=("$name (SysV leftovers)")
+		for id in $left; do ipcrm -m "$id" 2>/dev/null; done
+		sysv_before=$(awk 'NR>1{print $2}' /proc/sysvipc/shm 2>/dev/null)
 	fi
 done
 

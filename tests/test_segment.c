@@ -1,30 +1,618 @@
-/* test_segment.c - segments: every backend, creation races, validation. */
+/* test_segment.c - segments: every backend across processes, the creation
+ * race, validation of damaged segments, names, sizes and permissions. */
 #include "harness.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 
-static void
-t_posix_roundtrip(void)
-{
-	char nm[64];
-	shk_seg *a = NULL, *b = NULL;
-	shk_seg_stats st = { .size = sizeof(st) };
+#include "platform.h"
+#include "segment.h"
 
-	test_name(nm, sizeof(nm), "rt");
-	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &a));
-	CHECK(a != NULL);
-	CHECK_OK(shk_seg_open(nm, 0, NULL, &b));
-	CHECK_OK(shk_seg_info(b, &st));
-	CHECK_EQ(st.version, 1);
-	CHECK_EQ(st.attached, 2);
-	CHECK_EQ(st.attached_alive, 2);
-	shk_seg_close(b);
-	shk_seg_close(a);
-	CHECK_OK(shk_seg_unlink(nm, NULL));
-	CHECK_RC(shk_seg_open(nm, 0, NULL, &a), SHK_ENOENT);
-	CHECK(a == NULL);
+#define MAGIC_WORD 0x53484b2d54455354ull
+
+/* Creates a segment with a blob holding MAGIC_WORD; a child opens it by
+ * name (or fd), reads the word and writes its complement. */
+static void
+roundtrip(uint32_t backend, const char *name)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
+	shk_seg *seg;
+	uint64_t *w;
+	pid_t pid;
+	int fd;
+
+	o.backend = backend;
+	o.len = 256 << 10;
+	d.kind = SHK_KIND_BLOB;
+	d.elem_len = 8;
+	d.cap = 2;
+	CHECK_OK(shk_seg_open(name, SHK_CREATE | SHK_EXCL, &o, &seg));
+	CHECK_OK(shk_obj_open(seg, "word", SHK_CREATE, &d, NULL, (void **)&w));
+	w[0] = MAGIC_WORD;
+	fd = backend == SHK_BACKEND_SYSV ? -1 : shk_seg_fd(seg);
+	if (backend == SHK_BACKEND_SYSV)
+		CHECK_RC(shk_seg_fd(seg), SHK_ENOTSUP);
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *c;
+		uint64_t *cw;
+		int rc = backend == SHK_BACKEND_MEMFD
+				 ? shk_seg_open_fd(fd, 0, NULL, &c)
+				 : shk_seg_open(name, 0, &o, &c);
+		if (rc)
+			_exit(10);
+		if (shk_obj_open(c, "word", 0, &d, NULL, (void **)&cw))
+			_exit(11);
+		if (cw[0] != MAGIC_WORD)
+			_exit(12);
+		cw[1] = ~MAGIC_WORD;
+		shk_seg_close(c);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK(w[1] == ~MAGIC_WORD);
+	shk_seg_close(seg);
+	if (backend != SHK_BACKEND_MEMFD) {
+		CHECK_OK(shk_seg_unlink(name, &o));
+		CHECK_RC(shk_seg_open(name, 0, &o, &seg), SHK_ENOENT);
+	}
 }
 
-TEST_MAIN({ "posix_roundtrip", t_posix_roundtrip })
+static void
+t_backend_posix(void)
+{
+	char nm[64];
+	roundtrip(SHK_BACKEND_POSIX, test_name(nm, sizeof(nm), "posix"));
+}
+
+static void
+t_backend_sysv(void)
+{
+	char nm[64];
+	roundtrip(SHK_BACKEND_SYSV, test_name(nm, sizeof(nm), "sysv"));
+}
+
+static void
+t_backend_file(void)
+{
+	char nm[64], path[128];
+	snprintf(path, sizeof(path), "/tmp/%s",
+		 test_name(nm, sizeof(nm), "file"));
+	roundtrip(SHK_BACKEND_FILE, path);
+}
+
+static void
+t_backend_memfd(void)
+{
+	roundtrip(SHK_BACKEND_MEMFD, "shk-test-memfd");
+}
+
+/* memfd segments are sealed: nobody can shrink them under a mapper. */
+static void
+t_memfd_sealed(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg;
+
+	o.backend = SHK_BACKEND_MEMFD;
+	CHECK_OK(shk_seg_open("sealed", SHK_CREATE, &o, &seg));
+	CHECK(ftruncate(shk_seg_fd(seg), 4096) != 0);
+	CHECK_EQ(errno, EPERM);
+	shk_seg_close(seg);
+}
+
+/* 8 processes x R rounds race create-or-open of one name: exactly one
+ * creator per round, and every racer sees the same segment. */
+struct race {
+	_Atomic uint32_t arrive[1024];
+	_Atomic uint32_t created[1024];
+	_Atomic uint32_t failed;
+};
+
+static void
+t_create_race(void)
+{
+	enum { NPROC = 8 };
+	long rounds = test_scale(500);
+	struct race *r;
+	pid_t pids[NPROC];
+	char base[64];
+	long i;
+	int p;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(SHK__TSAN)
+	rounds = 100;
+#endif
+	if (rounds > 1024)
+		rounds = 1024;
+	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(r != MAP_FAILED);
+	test_name(base, sizeof(base), "race");
+	for (p = 0; p < NPROC; p++) {
+		pids[p] = fork();
+		if (pids[p] == 0) {
+			shk_seg_opts o = SHK_SEG_OPTS_INIT;
+			o.len = 256 << 10;
+			for (i = 0; i < rounds; i++) {
+				char nm[96];
+				shk_seg *seg;
+				shk_seg_stats st = { .size = sizeof(st) };
+				snprintf(nm, sizeof(nm), "%s-%ld", base, i);
+				/* start together */
+				atomic_fetch_add(&r->arrive[i], 1);
+				while (atomic_load(&r->arrive[i]) < NPROC)
+					sched_yield();
+				int rc = shk_seg_open(nm, SHK_CREATE, &o, &seg);
+				if (rc == 0)
+					rc = shk_seg_info(seg, &st);
+				if (rc) {
+					fprintf(stderr, "round %ld: %s\n", i,
+						shk_errname(rc));
+					atomic_fetch_add(&r->failed, 1);
+					_exit(1);
+				}
+				if (st.creator_pid == (uint32_t)getpid())
+					atomic_fetch_add(&r->created[i], 1);
+				shk_seg_close(seg);
+				/* second barrier: everyone opened, then the
+				 * last to arrive unlinks */
+				if (atomic_fetch_add(&r->arrive[i], 1) ==
+				    2 * NPROC - 1)
+					shk_seg_unlink(nm, NULL);
+			}
+			_exit(0);
+		}
+	}
+	for (p = 0; p < NPROC; p++)
+		CHECK_EQ(test_wait(pids[p]), 0);
+	CHECK_EQ(atomic_load(&r->failed), 0);
+	for (i = 0; i < rounds; i++) {
+		if (atomic_load(&r->created[i]) != 1)
+			TEST_FAIL("round %ld: %u creators", i,
+				  atomic_load(&r->created[i]));
+	}
+	printf("  %ld rounds x %d processes: one creator each\n", rounds,
+	       NPROC);
+}
+
+/* Creating never re-initialises an existing segment. */
+static void
+t_create_keeps_existing(void)
+{
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
+	shk_seg *a, *b;
+	char nm[64];
+	uint64_t *w;
+
+	test_name(nm, sizeof(nm), "keep");
+	d.kind = SHK_KIND_BLOB;
+	d.elem_len = 8;
+	d.cap = 1;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &a));
+	CHECK_OK(shk_obj_open(a, "w", SHK_CREATE, &d, NULL, (void **)&w));
+	*w = 42;
+	CHECK_RC(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &b), SHK_EEXIST);
+	CHECK(b == NULL);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &b));
+	shk_seg_close(b);
+	CHECK_EQ(*w, 42);
+	shk_seg_close(a);
+	shk_seg_unlink(nm, NULL);
+}
+
+/* --- damaged segments: table-driven --- */
+
+enum { ACT_SET32, ACT_SET64, ACT_XOR8, ACT_TRUNC, ACT_SET32_FIX,
+       ACT_SET64_FIX, ACT_STATE, ACT_FOREIGN, ACT_SETBYTE_FIX };
+
+struct corruption {
+	const char *what;
+	int act;
+	size_t off;
+	uint64_t val;
+	int want;       /* expected code from shk_seg_open */
+	int want_check; /* if open succeeds: expected shk_seg_check code */
+};
+
+#define HOFF(f) offsetof(struct shk__seg_hdr, f)
+
+static const struct corruption corruptions[] = {
+	{ "magic first byte", ACT_XOR8, 0, 0xff, SHK_EBADSEG, 0 },
+	{ "magic last byte", ACT_XOR8, 7, 0x01, SHK_EBADSEG, 0 },
+	{ "version 2", ACT_SET32, HOFF(version), 2, SHK_EVERSION, 0 },
+	{ "version 0", ACT_SET32, HOFF(version), 0, SHK_EVERSION, 0 },
+	{ "hdr_len", ACT_SET32, HOFF(hdr_len), 8192, SHK_ECHECKSUM, 0 },
+	{ "total_len beyond file", ACT_SET64, HOFF(total_len), 1ull << 30,
+	  SHK_ETRUNC, 0 },
+	{ "total_len smaller", ACT_SET64, HOFF(total_len), 8192,
+	  SHK_ECHECKSUM, 0 },
+	{ "checksum byte", ACT_XOR8, HOFF(checksum), 0x10, SHK_ECHECKSUM, 0 },
+	{ "creator pid", ACT_SET32, HOFF(creator_pid), 1, SHK_ECHECKSUM, 0 },
+	{ "name byte", ACT_XOR8, HOFF(name) + 2, 0x20, SHK_ECHECKSUM, 0 },
+	{ "truncated to 100 bytes", ACT_TRUNC, 0, 100, SHK_ETRUNC, 0 },
+	{ "truncated to 4 bytes", ACT_TRUNC, 0, 4, SHK_EBADSEG, 0 },
+	{ "truncated to 0 bytes", ACT_TRUNC, 0, 0, SHK_EBADSEG, 0 },
+	{ "truncated to half", ACT_TRUNC, 0, 128 << 10, SHK_ETRUNC, 0 },
+	{ "state INITIALIZING", ACT_STATE, 0, SHK__SEG_INITIALIZING,
+	  SHK_EBADSEG, 0 },
+	{ "state garbage", ACT_STATE, 0, 0xdead, SHK_EBADSEG, 0 },
+	{ "foreign file", ACT_FOREIGN, 0, 0, SHK_EBADSEG, 0 },
+	{ "reg_off outside", ACT_SET64_FIX, HOFF(reg_off), 1ull << 40,
+	  SHK_ECORRUPT, 0 },
+	{ "heap_off outside", ACT_SET64_FIX, HOFF(heap_off), 1ull << 41,
+	  SHK_ECORRUPT, 0 },
+	{ "heap_len too long", ACT_SET64_FIX, HOFF(heap_len), 1ull << 39,
+	  SHK_ECORRUPT, 0 },
+	{ "attach_cap 0", ACT_SET32_FIX, HOFF(attach_cap), 0, SHK_ECORRUPT,
+	  0 },
+	{ "attach_cap huge", ACT_SET32_FIX, HOFF(attach_cap), 100000,
+	  SHK_ECORRUPT, 0 },
+	{ "reg_cap not a power of two", ACT_SET32_FIX, HOFF(reg_cap), 100,
+	  SHK_ECORRUPT, 0 },
+	{ "attach table overlaps registry", ACT_SET64_FIX, HOFF(reg_off),
+	  4096 + 64, SHK_ECORRUPT, 0 },
+	{ "heap not page aligned", ACT_SET64_FIX, HOFF(heap_off), 65536 + 8,
+	  SHK_ECORRUPT, 0 },
+	{ "name without NUL", ACT_SETBYTE_FIX, HOFF(name), 'x',
+	  SHK_ECORRUPT, 0 },
+	{ "registry entry state garbage", ACT_SET32, 0 /* reg */, 9, 0,
+	  SHK_ECORRUPT },
+};
+
+static void
+apply(const char *nm, const struct corruption *c)
+{
+	char path[128];
+	struct stat st;
+	uint8_t *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", nm);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(fstat(fd, &st) == 0);
+	if (c->act == ACT_TRUNC) {
+		CHECK(ftruncate(fd, (off_t)c->val) == 0);
+		close(fd);
+		return;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 fd, 0);
+	CHECK(p != MAP_FAILED);
+	switch (c->act) {
+	case ACT_SET32:
+	case ACT_SET32_FIX: {
+		size_t off = c->off;
+		if (c->want == 0) /* first registry entry's state */
+			off = ((struct shk__seg_hdr *)p)->reg_off;
+		*(uint32_t *)(p + off) = (uint32_t)c->val;
+		break;
+	}
+	case ACT_SET64:
+	case ACT_SET64_FIX:
+		*(uint64_t *)(p + c->off) = c->val;
+		break;
+	case ACT_SETBYTE_FIX: /* fill from off to the end of the name */
+		memset(p + c->off, (int)c->val, HOFF(name) + 64 - c->off);
+		break;
+	case ACT_XOR8:
+		p[c->off] ^= (uint8_t)c->val;
+		break;
+	case ACT_STATE:
+		*(uint32_t *)(p + HOFF(state)) = (uint32_t)c->val;
+		break;
+	case ACT_FOREIGN: {
+		size_t i;
+		for (i = 0; i < 8192; i++)
+			p[i] = (uint8_t)(i * 7 + 3);
+		break;
+	}
+	}
+	if (c->act == ACT_SET32_FIX || c->act == ACT_SET64_FIX ||
+	    c->act == ACT_SETBYTE_FIX) {
+		struct shk__seg_hdr *h = (void *)p;
+		h->checksum = shk__hash64(h, HOFF(checksum), 0);
+	}
+	munmap(p, (size_t)st.st_size);
+	close(fd);
+}
+
+static void
+t_corruptions(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
+	size_t i, n = sizeof(corruptions) / sizeof(corruptions[0]);
+
+	o.len = 256 << 10;
+	o.open_timeout_ns = 200000000;
+	d.kind = SHK_KIND_BLOB;
+	d.elem_len = 16;
+	d.cap = 4;
+	for (i = 0; i < n; i++) {
+		const struct corruption *c = &corruptions[i];
+		shk_seg *seg = NULL;
+		char nm[64], tag[32];
+		int rc;
+
+		snprintf(tag, sizeof(tag), "bad%zu", i);
+		test_name(nm, sizeof(nm), tag);
+		CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+		CHECK_OK(shk_obj_open(seg, "obj", SHK_CREATE, &d, NULL, NULL));
+		shk_seg_close(seg);
+		apply(nm, c);
+		rc = shk_seg_open(nm, 0, &o, &seg);
+		if (rc != c->want) {
+			shk_seg_unlink(nm, NULL);
+			TEST_FAIL("%s: open gave %s, expected %s", c->what,
+				  shk_errname(rc), shk_errname(c->want));
+		}
+		if (rc == 0) {
+			int crc = shk_seg_check(seg);
+			shk_seg_close(seg);
+			if (crc != c->want_check) {
+				shk_seg_unlink(nm, NULL);
+				TEST_FAIL("%s: check gave %s, expected %s",
+					  c->what, shk_errname(crc),
+					  shk_errname(c->want_check));
+			}
+		} else {
+			CHECK(seg == NULL);
+			/* read-only inspection reports the same problem */
+			CHECK_RC(shk_seg_open(nm, SHK_RDONLY, &o, &seg),
+				 c->want);
+		}
+		CHECK_OK(shk_seg_unlink(nm, NULL));
+	}
+	printf("  %zu corruptions, each with its expected code\n", n);
+}
+
+/* A creator killed before publishing READY: openers get SHK_EBADSEG, not a
+ * hang. */
+static void
+t_creator_killed(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg;
+	char nm[64];
+	pid_t pid;
+
+	test_name(nm, sizeof(nm), "ckill");
+	o.open_timeout_ns = 300000000;
+	pid = fork();
+	if (pid == 0) {
+		setenv("SHK_CRASH", "seg.init.before_ready:1", 1);
+		shk_seg_open(nm, SHK_CREATE, NULL, &seg);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	CHECK_RC(shk_seg_open(nm, 0, &o, &seg), SHK_EBADSEG);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+static void
+t_bad_arguments(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg = (shk_seg *)1;
+	char longname[100];
+
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK_RC(shk_seg_open(NULL, SHK_CREATE, NULL, &seg), SHK_EINVAL);
+	CHECK(seg == NULL);
+	CHECK_RC(shk_seg_open("", SHK_CREATE, NULL, &seg), SHK_EINVAL);
+	CHECK_RC(shk_seg_open("a/b", SHK_CREATE, NULL, &seg), SHK_EINVAL);
+	CHECK_RC(shk_seg_open("..", SHK_CREATE, NULL, &seg), SHK_EINVAL);
+	CHECK_RC(shk_seg_open("sp ace", SHK_CREATE, NULL, &seg), SHK_EINVAL);
+	CHECK_RC(shk_seg_open(longname, SHK_CREATE, NULL, &seg),
+		 SHK_ENAMETOOLONG);
+	CHECK_RC(shk_seg_open("x", 0x80, NULL, &seg), SHK_EINVAL);
+	CHECK_RC(shk_seg_open("x", SHK_EXCL, NULL, &seg), SHK_EINVAL);
+	CHECK_RC(shk_seg_open("x", SHK_CREATE | SHK_RDONLY, NULL, &seg),
+		 SHK_EINVAL);
+	CHECK_RC(shk_seg_open("x", SHK_CREATE, NULL, NULL), SHK_EINVAL);
+	o.size = 0;
+	CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
+	o.size = sizeof(o);
+	o.len = 1024; /* below the minimum */
+	CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
+	o.len = SHK_SEG_MAX_LEN + 1;
+	CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
+	o.len = 0;
+	o.mode = 0100000;
+	CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
+	o.mode = 0;
+	o.backend = 9;
+	CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
+	CHECK_RC(shk_seg_open("shk-test-missing-x", 0, NULL, &seg),
+		 SHK_ENOENT);
+	CHECK_RC(shk_seg_unlink("shk-test-missing-x", NULL), SHK_ENOENT);
+	CHECK_RC(shk_seg_open_fd(-1, 0, NULL, &seg), SHK_EINVAL);
+	shk_seg_close(NULL);
+	CHECK(strcmp(shk_errname(SHK_ETYPE), "SHK_ETYPE") == 0);
+	CHECK(strcmp(shk_strerror(12345), "unknown error") == 0);
+}
+
+/* A segment larger than tmpfs can back fails with SHK_ENOSPC at creation,
+ * not SIGBUS later. */
+static void
+t_too_large_for_tmpfs(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	struct statvfs_like { unsigned long b; } x;
+	shk_seg *seg;
+	char nm[64];
+	int rc;
+
+	(void)x;
+	o.len = (uint64_t)900 << 30; /* 900 GiB */
+	test_name(nm, sizeof(nm), "huge");
+	rc = shk_seg_open(nm, SHK_CREATE, &o, &seg);
+	if (rc == 0) {
+		shk_seg_close(seg);
+		shk_seg_unlink(nm, NULL);
+		SKIP("tmpfs accepted 900 GiB");
+	}
+	CHECK(rc == SHK_ENOSPC || rc == SHK_ENOMEM);
+	CHECK_RC(shk_seg_open(nm, 0, NULL, &seg), SHK_ENOENT);
+}
+
+/* A 0600 segment is not opened by another user. */
+static void
+t_other_user_denied(void)
+{
+	shk_seg *seg;
+	char nm[64];
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP("needs root to switch to another user");
+	test_name(nm, sizeof(nm), "perm");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *c;
+		if (setgid(65534) || setuid(65534))
+			_exit(77);
+		_exit(shk_seg_open(nm, 0, NULL, &c) == SHK_EACCES ? 0 : 1);
+	}
+	{
+		int rc = test_wait(pid);
+		shk_seg_close(seg);
+		shk_seg_unlink(nm, NULL);
+		if (rc == 77)
+			SKIP("cannot switch to uid 65534");
+		CHECK_EQ(rc, 0);
+	}
+}
+
+/* The attach table: counts, dead processes, reclaim. */
+static void
+t_attach_table(void)
+{
+	shk_seg_stats st = { .size = sizeof(st) };
+	shk_attach_info ai = { .size = sizeof(ai) };
+	shk_seg *seg;
+	uint32_t cur = 0;
+	char nm[64];
+	pid_t pid;
+	int dead = 0;
+
+	test_name(nm, sizeof(nm), "att");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *c;
+		if (shk_seg_open(nm, 0, NULL, &c))
+			_exit(1);
+		raise(SIGKILL); /* dies attached */
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	CHECK_OK(shk_seg_info(seg, &st));
+	CHECK_EQ(st.attached, 2);
+	CHECK_EQ(st.attached_alive, 1);
+	while (shk_seg_attached(seg, &cur, &ai) == 1) {
+		if (ai.pid == (uint32_t)pid) {
+			CHECK_EQ(ai.alive, 0);
+			dead++;
+		} else {
+			CHECK_EQ(ai.pid, getpid());
+			CHECK_EQ(ai.alive, 1);
+		}
+	}
+	CHECK_EQ(dead, 1);
+	shk_seg_close(seg);
+	/* after our close only the dead record remains */
+	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &seg));
+	CHECK_OK(shk_seg_info(seg, &st));
+	CHECK_EQ(st.attached, 1);
+	CHECK_EQ(st.attached_alive, 0);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/* A forged attach record: a live pid with the wrong start time is dead. */
+static void
+t_forged_attach_is_dead(void)
+{
+	shk_seg *seg;
+	char nm[64];
+	struct shk__attach *a;
+
+	test_name(nm, sizeof(nm), "forge");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	a = shk__attach_at(seg, 200);
+	atomic_store(&a->start_ticks, 12345);
+	atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, getppid()));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	CHECK_EQ(shk__stamp_alive(seg, shk__seg_stamp(seg)), 1);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/* A zombie (exited, not reaped) holds nothing: its attach record is dead. */
+static void
+t_zombie_is_dead(void)
+{
+	shk_attach_info ai = { .size = sizeof(ai) };
+	shk_seg *seg;
+	uint32_t cur = 0;
+	char nm[64];
+	int p[2], found = 0;
+	pid_t pid;
+	char c;
+
+	test_name(nm, sizeof(nm), "zomb");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK(pipe(p) == 0);
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *cs;
+		if (shk_seg_open(nm, 0, NULL, &cs))
+			_exit(1);
+		_exit(write(p[1], "x", 1) == 1 ? 0 : 1); /* exits attached */
+	}
+	CHECK_EQ(read(p[0], &c, 1), 1);
+	/* wait until it is a zombie, without reaping it */
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		CHECK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT) == 0);
+		if (si.si_pid == pid)
+			break;
+	}
+	CHECK(kill(pid, 0) == 0); /* still exists */
+	while (shk_seg_attached(seg, &cur, &ai) == 1) {
+		if (ai.pid == (uint32_t)pid) {
+			CHECK_EQ(ai.alive, 0);
+			found = 1;
+		}
+	}
+	CHECK(found);
+	CHECK_EQ(test_wait(pid), 0);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+TEST_MAIN({ "backend_posix", t_backend_posix },
+	  { "zombie_is_dead", t_zombie_is_dead },
+	  { "backend_sysv", t_backend_sysv },
+	  { "backend_file", t_backend_file },
+	  { "backend_memfd", t_backend_memfd },
+	  { "memfd_sealed", t_memfd_sealed },
+	  { "create_race_8x500", t_create_race },
+	  { "create_keeps_existing", t_create_keeps_existing },
+	  { "corruptions", t_corruptions },
+	  { "creator_killed", t_creator_killed },
+	  { "bad_arguments", t_bad_arguments },
+	  { "too_large_for_tmpfs", t_too_large_for_tmpfs },
+	  { "other_user_denied", t_other_user_denied },
+	  { "attach_table", t_attach_table },
+	  { "forged_attach_is_dead", t_forged_attach_is_dead })

@@ -1,0 +1,420 @@
+/*
+ * bench_ring - shmkit's SPSC ring between two pinned processes, each
+ * figure beside its baseline from baselines.h measured in the same run
+ * (issue 3, DESIGN §9):
+ *   one-way latency p50/p99 of 64 B records, ping-pong over two rings:
+ *     busy-poll (timeout 0, retried)  vs the bare cache-line ping-pong,
+ *                                        target <= 1.25x
+ *     blocking (SHK_FOREVER)           vs the bare futex ping-pong,
+ *                                        target <= 1.2x
+ *   throughput of 8 B, 64 B, 1 KiB, 64 KiB records (shk_ring_write /
+ *   shk_ring_read, busy-poll), per-record publication and SHK_RING_BATCH:
+ *     vs the minimal SPSC ring (same buffer bytes), target >= 0.8x
+ *     vs a Unix stream socket, target >= 10x
+ * Ratios are value / baseline: for latency lower is better, for
+ * throughput higher is better.
+ */
+#include "baselines.h"
+
+#include "shmkit.h"
+
+#define RING_CAP ((uint64_t)1 << 20) /* = the SPSC baseline's buffer */
+#define SEG_LEN ((uint64_t)8 << 20)
+#define LAT_LEN 64
+
+static const size_t rec_sizes[] = { 8, 64, 1024, 65536 };
+
+static char seg_name[64];
+static int failures;
+
+static void
+fail(const char *what, int rc)
+{
+	fprintf(stderr, "bench_ring: %s failed (%s)\n", what,
+		rc < 0 ? shk_errname(rc) : "harness");
+	failures++;
+}
+
+/* The watchdog (SIGALRM from bench_team_run) must not leave the segment. */
+static void
+on_alarm(int sig)
+{
+	if (seg_name[0])
+		shk_seg_unlink(seg_name, NULL);
+	_exit(3);
+}
+
+struct rctx {
+	shk_seg *seg;	  /* parent's handle, or the child's own */
+	int own_seg;	  /* this process opened seg in setup */
+	unsigned flags;	  /* shk_ring_opts.flags */
+	int64_t timeout;  /* 0: busy-poll; SHK_FOREVER: blocking */
+	size_t len;
+	shk_ring *tx, *rx;
+	uint8_t *buf;
+	uint64_t seq;
+	int err;	  /* first shmkit error seen in this process */
+};
+
+static int
+open_ring(struct rctx *c, const char *name, int role, shk_ring **out)
+{
+	shk_ring_opts o = SHK_RING_OPTS_INIT;
+	int rc;
+
+	o.flags = c->flags;
+	o.cap = RING_CAP;
+	rc = shk_ring_open(c->seg, name, SHK_CREATE, role, &o, out);
+	if (rc != 0 && !c->err)
+		c->err = rc;
+	return rc;
+}
+
+static int
+rctx_attach(struct rctx *c, int side, int two_way)
+{
+	int rc;
+
+	if (side != 0) {
+		rc = shk_seg_open(seg_name, 0, NULL, &c->seg);
+		if (rc != 0)
+			return c->err = rc;
+		c->own_seg = 1;
+	}
+	c->buf = (uint8_t *)calloc(1, c->len);
+	if (!c->buf)
+		return -1;
+	if (side == 0 || two_way) {
+		rc = open_ring(c, side == 0 ? "ab" : "ba",
+			       SHK_RING_PRODUCER, &c->tx);
+		if (rc != 0)
+			return rc;
+	}
+	if (side == 1 || two_way)
+		return open_ring(c, side == 0 ? "ba" : "ab",
+				 SHK_RING_CONSUMER, &c->rx);
+	return 0;
+}
+
+static void
+rctx_detach(struct rctx *c)
+{
+	shk_ring_close(c->tx);
+	shk_ring_close(c->rx);
+	c->tx = c->rx = NULL;
+	free(c->buf);
+	c->buf = NULL;
+	if (c->own_seg)
+		shk_seg_close(c->seg);
+}
+
+/* Sends buf as one record: busy-polls when c->timeout is 0. */
+static int
+send_rec(struct rctx *c)
+{
+	unsigned spins = 0;
+	int rc;
+
+	while ((rc = shk_ring_write(c->tx, c->buf, c->len, c->timeout)) ==
+	       SHK_EAGAIN) {
+		if (bench_backoff(&spins) != 0)
+			return -1;
+	}
+	if (rc != 0 && !c->err)
+		c->err = rc;
+	return rc;
+}
+
+static int
+recv_rec(struct rctx *c)
+{
+	unsigned spins = 0;
+	int rc;
+
+	while ((rc = shk_ring_read(c->rx, c->buf, c->len, c->timeout)) ==
+	       SHK_EAGAIN) {
+		if (bench_backoff(&spins) != 0)
+			return -1;
+	}
+	if (rc < 0) {
+		if (!c->err)
+			c->err = rc;
+		return rc;
+	}
+	return (size_t)rc == c->len ? 0 : -1;
+}
+
+static int
+pp_setup(void *ctx, int side)
+{
+	return rctx_attach((struct rctx *)ctx, side, 1) == 0 ? 0 : -1;
+}
+
+static void
+pp_fini(void *ctx, int side)
+{
+	rctx_detach((struct rctx *)ctx);
+}
+
+static int
+pp_ping(void *ctx, long n, double *rtt_ns)
+{
+	struct rctx *c = (struct rctx *)ctx;
+	int64_t t0 = bench_now_ns(), t1;
+	long i;
+
+	for (i = 0; i < n; i++) {
+		if (send_rec(c) != 0 || recv_rec(c) != 0)
+			return -1;
+		t1 = bench_now_ns();
+		rtt_ns[i] = (double)(t1 - t0);
+		t0 = t1;
+	}
+	return 0;
+}
+
+static int
+pp_pong(void *ctx, long n)
+{
+	struct rctx *c = (struct rctx *)ctx;
+	long i;
+
+	for (i = 0; i < n; i++) {
+		if (recv_rec(c) != 0 || send_rec(c) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static const struct bench_pp_ops ring_pp_ops = {
+	pp_setup, pp_ping, pp_pong, pp_fini
+};
+
+static int
+st_setup(void *ctx, int party, int is_producer)
+{
+	return rctx_attach((struct rctx *)ctx, party, 0) == 0 ? 0 : -1;
+}
+
+static void
+st_fini(void *ctx, int party, int is_producer)
+{
+	rctx_detach((struct rctx *)ctx);
+}
+
+static int
+st_produce(void *ctx, int i, long n)
+{
+	struct rctx *c = (struct rctx *)ctx;
+	long k;
+
+	for (k = 0; k < n; k++) {
+		memcpy(c->buf, &c->seq, sizeof(c->seq));
+		c->seq++;
+		if (send_rec(c) != 0)
+			return -1;
+	}
+	return shk_ring_flush(c->tx) == 0 ? 0 : -1;
+}
+
+static int
+st_consume(void *ctx, int i, long n)
+{
+	struct rctx *c = (struct rctx *)ctx;
+	uint64_t got;
+	long k;
+
+	for (k = 0; k < n; k++) {
+		if (recv_rec(c) != 0)
+			return -1;
+		memcpy(&got, c->buf, sizeof(got));
+		if (got != c->seq++)
+			return -1;
+	}
+	return shk_ring_flush(c->rx) == 0 ? 0 : -1;
+}
+
+static const struct bench_stream_ops ring_st_ops = {
+	st_setup, st_produce, st_consume, st_fini
+};
+
+/* A fresh segment per case: no state carries over between cases. */
+static int
+case_begin(struct rctx *c, size_t len, unsigned flags, int64_t timeout)
+{
+	shk_seg_opts so = SHK_SEG_OPTS_INIT;
+	static int n;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->len = len;
+	c->flags = flags;
+	c->timeout = timeout;
+	snprintf(seg_name, sizeof(seg_name), "shk-bench-%d-%d",
+		 (int)getpid(), n++);
+	so.len = SEG_LEN;
+	rc = shk_seg_open(seg_name, SHK_CREATE | SHK_EXCL, &so, &c->seg);
+	if (rc != 0)
+		seg_name[0] = '\0';
+	return rc;
+}
+
+static void
+case_end(struct rctx *c)
+{
+	shk_seg_close(c->seg);
+	shk_seg_unlink(seg_name, NULL);
+	seg_name[0] = '\0';
+}
+
+static int
+ring_pingpong(int64_t timeout, long n, struct bench_lat *out)
+{
+	struct rctx c;
+	int rc = case_begin(&c, LAT_LEN, 0, timeout);
+
+	if (rc != 0)
+		return rc;
+	rc = bench_pingpong(&ring_pp_ops, &c, n, out);
+	if (rc != 0 && c.err)
+		rc = c.err;
+	case_end(&c);
+	return rc;
+}
+
+static int
+ring_stream(size_t len, unsigned flags, long count, double *rate)
+{
+	struct rctx c;
+	int rc = case_begin(&c, len, flags, 0);
+
+	if (rc != 0)
+		return rc;
+	rc = bench_stream(&ring_st_ops, &c, 1, 1, 0, count, rate);
+	if (rc != 0 && c.err)
+		rc = c.err;
+	case_end(&c);
+	return rc;
+}
+
+static long
+stream_count(size_t rec_len, long max_count, size_t bytes_cap)
+{
+	long n = (long)(bytes_cap / rec_len);
+
+	if (n > max_count)
+		n = max_count;
+	return bench_scale(n < 64 ? 64 : n);
+}
+
+static void
+latency(void)
+{
+	struct bench_lat base, ring;
+	long n_spin = bench_scale(20000), n_block = bench_scale(5000);
+	int rc;
+
+	rc = base_cacheline_pingpong(n_spin, &base);
+	if (rc != 0) {
+		fail("cache-line ping-pong", rc);
+	} else if ((rc = ring_pingpong(0, n_spin, &ring)) != 0) {
+		fail("ring busy-poll ping-pong", rc);
+	} else {
+		bench_row("ring", "busy-poll one-way 64 B p50", ring.p50_ns,
+			  "ns", "cache-line p50 (target <=1.25x)",
+			  base.p50_ns);
+		bench_row("ring", "busy-poll one-way 64 B p99", ring.p99_ns,
+			  "ns", "cache-line p99 (target <=1.25x)",
+			  base.p99_ns);
+	}
+	rc = base_futex_pingpong(n_block, &base);
+	if (rc != 0) {
+		fail("futex ping-pong", rc);
+	} else if ((rc = ring_pingpong(SHK_FOREVER, n_block, &ring)) != 0) {
+		fail("ring blocking ping-pong", rc);
+	} else {
+		bench_row("ring", "blocking one-way 64 B p50", ring.p50_ns,
+			  "ns", "futex p50 (target <=1.2x)", base.p50_ns);
+		bench_row("ring", "blocking one-way 64 B p99", ring.p99_ns,
+			  "ns", "futex p99 (target <=1.2x)", base.p99_ns);
+	}
+	/* The same with spinning off (SHK_SPIN_NS=0, read by each forked
+	 * party), so the ring's sleep path is compared with the futex
+	 * baseline's, which never spins. */
+	setenv("SHK_SPIN_NS", "0", 1);
+	rc = ring_pingpong(SHK_FOREVER, n_block, &ring);
+	unsetenv("SHK_SPIN_NS");
+	if (rc != 0) {
+		fail("ring blocking ping-pong without spin", rc);
+	} else if (base.p50_ns > 0) {
+		bench_row("ring", "blocking no-spin one-way 64 B p50",
+			  ring.p50_ns, "ns", "futex p50 (target <=1.2x)",
+			  base.p50_ns);
+		bench_row("ring", "blocking no-spin one-way 64 B p99",
+			  ring.p99_ns, "ns", "futex p99 (target <=1.2x)",
+			  base.p99_ns);
+	}
+}
+
+static void
+throughput(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(rec_sizes) / sizeof(rec_sizes[0]); i++) {
+		size_t len = rec_sizes[i];
+		long count = stream_count(len, 1000000, 256u << 20);
+		double spsc = 0, uds = 0, one = 0, batch = 0;
+		char sz[32], name[96], base[96];
+		int rc;
+
+		bench_size_str(len, sz, sizeof(sz));
+		if ((rc = base_spsc_stream(len, RING_CAP, count, &spsc)) != 0)
+			fail("spsc ring stream", rc);
+		if ((rc = base_uds_stream(len,
+					  stream_count(len, 50000, 64u << 20),
+					  &uds)) != 0)
+			fail("unix socket stream", rc);
+		if ((rc = ring_stream(len, 0, count, &one)) != 0)
+			fail("ring stream", rc);
+		if ((rc = ring_stream(len, SHK_RING_BATCH, count, &batch)) !=
+		    0)
+			fail("ring stream (batch)", rc);
+		if (spsc > 0) {
+			snprintf(base, sizeof(base),
+				 "SPSC ring %s (target >=0.8x)", sz);
+			snprintf(name, sizeof(name), "throughput %s", sz);
+			if (one > 0)
+				bench_rate_row("ring", name, len, one, base,
+					       spsc);
+			snprintf(name, sizeof(name), "throughput %s batch", sz);
+			if (batch > 0)
+				bench_rate_row("ring", name, len, batch, base,
+					       spsc);
+		}
+		if (uds > 0) {
+			snprintf(base, sizeof(base),
+				 "unix socket %s (target >=10x)", sz);
+			snprintf(name, sizeof(name), "throughput %s", sz);
+			if (one > 0)
+				bench_rate_row("ring", name, len, one, base,
+					       uds);
+		}
+	}
+}
+
+int
+main(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	printf("# ring vs same-run baselines, two pinned processes (%d "
+	       "CPUs), median of %d runs, ring cap %u KiB\n",
+	       bench_ncpus(), bench_runs(), (unsigned)(RING_CAP >> 10));
+	latency();
+	throughput();
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,1084 @@
+/*
+ * map.c - fixed-capacity hash map of fixed-size keys and values (DESIGN §5).
+ *
+ * Protocol.  Open addressing with linear probing over cap slots (map.h).
+ * Each slot starts with a 64-bit control word `ctl` = state | owner | seq
+ * (EMPTY / FULL / TOMB; seq odd while its owner writes the slot), followed
+ * by key and value words.  All key and value bytes are accessed as relaxed
+ * 64-bit atomics, so the seqlock below has no data race in C11 terms (the
+ * byte-wise atomic memcpy of P1478, done by hand; ALGORITHMS §5).
+ *
+ * Shared words and who writes them:
+ *  - stripe.lock: robust lock (lock.h).  Every put/delete of key K holds
+ *    the lock of K's stripe (from K's hash), plus a process-local mutex
+ *    for that lock word (local_lock()), because threads sharing a segment
+ *    handle share an owner stamp.  So writers of one key are serialised,
+ *    which keeps concurrent puts of one key from making two entries.
+ *  - stripe.count: FULL slots of the stripe; written only by its holder.
+ *  - ctl: claimed by CAS.  An EMPTY or TOMB slot is claimed by any writer
+ *    (EMPTY/TOMB, even -> same state, odd, owner = me); a FULL slot of key K
+ *    changes only under K's stripe lock (update: FULL odd; delete: TOMB in
+ *    one CAS).  The owner ends a write with a release store of FULL, even.
+ *    Repairers CAS an odd ctl whose owner is dead to TOMB, even.
+ *  - key/value words: written only by the slot's owner while seq is odd.
+ *
+ * Invariants: a slot never becomes EMPTY again once claimed, so key K
+ * lives within the probe run from its home slot up to the first EMPTY (even)
+ * slot, and get/delete stop there.  At most one FULL slot holds K (inserts
+ * of K first scan the whole run under K's stripe lock).  Probes visit at
+ * most cap slots.  Claims in progress (odd EMPTY/TOMB) do not end a run.
+ *
+ * Happens-before: the writer's release store of the even ctl publishes the
+ * key and value words; it pairs with the reader's acquire load of ctl
+ * (read_slot()).  Boehm's seqlock: the writer's claim CAS is followed by a
+ * release fence before its data stores; the reader's data loads are
+ * followed by an acquire fence and a re-load of ctl, and a copy is used
+ * only when both ctl loads agree (and are even).  Stripe lock acquire and
+ * release order one key's writers.
+ *
+ * What a killed writer leaves (ALGORITHMS §0, §8): an odd ctl naming it
+ * and its stripe lock held.  Readers of that key wait a bounded time
+ * (READ_WAIT_NS), then test the owner stamp; if dead they take the stripe
+ * lock, which hands it over with SHK_EOWNERDEAD (within about 20 ms).
+ * The taker repairs: every odd slot of a dead owner whose key is this
+ * stripe's, and every dead claim (odd EMPTY/TOMB), becomes TOMB; then it
+ * recounts the stripe.  So an interrupted put leaves the key absent (the
+ * old value is lost with it), an interrupted delete leaves it deleted, and
+ * a count off by one is fixed on takeover.  A SIGSTOPped writer is alive:
+ * readers of its key get SHK_EAGAIN, writers of its stripe SHK_ETIMEDOUT.
+ */
+#include "map.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "registry.h"
+
+#define LOCK_TIMEOUT_NS 5000000000LL /* writers wait this long for a stripe */
+#define READ_SPIN_NS 20000           /* readers spin, then nap */
+#define READ_NAP_NS 100000
+#define READ_WAIT_NS 50000000LL /* before testing a busy slot's owner */
+#define CLAIM_RETRIES 10000     /* lost claim races before SHK_EAGAIN */
+
+/*
+ * TSan ignores standalone fences (ALGORITHMS §11); under SAN=thread each
+ * seqlock fence becomes an RMW (adding 0) on the slot's control word.
+ */
+#ifdef SHK__TSAN
+#define FENCE_ACQ(w)                                                         \
+	((void)atomic_fetch_add_explicit((w), 0, memory_order_acq_rel))
+#define FENCE_REL(w)                                                         \
+	((void)atomic_fetch_add_explicit((w), 0, memory_order_acq_rel))
+#else
+#define FENCE_ACQ(w) ((void)(w), atomic_thread_fence(memory_order_acquire))
+#define FENCE_REL(w) ((void)(w), atomic_thread_fence(memory_order_release))
+#endif
+
+struct shk_map {
+	shk_seg *seg;
+	uint8_t *obj;
+	struct shk__map_stripe *stripes;
+	uint8_t *slots;
+	uint64_t cap;
+	uint64_t mask;
+	uint64_t seed;
+	uint32_t key_len;
+	uint32_t val_len;
+	uint32_t slot_len;
+	uint32_t kw; /* key words */
+	uint32_t vw; /* value words */
+	uint32_t nstripes;
+};
+
+/*
+ * Threads that share a segment handle share its owner stamp, so the robust
+ * stripe lock cannot tell them apart (it would answer SHK_EDEADLK).  They
+ * first serialise on a process-wide mutex chosen by the lock word's
+ * address.  A fork() while another thread holds one is made safe by the
+ * atfork handlers (the child's handles are its own, but its addresses may
+ * collide with the parent's).
+ */
+#define LOCAL_LOCKS 64
+static pthread_mutex_t local_locks[LOCAL_LOCKS];
+static pthread_once_t local_once = PTHREAD_ONCE_INIT;
+
+static void
+local_lock_all(void)
+{
+	int i;
+
+	for (i = 0; i < LOCAL_LOCKS; i++)
+		pthread_mutex_lock(&local_locks[i]);
+}
+
+static void
+local_unlock_all(void)
+{
+	int i;
+
+	for (i = LOCAL_LOCKS - 1; i >= 0; i--)
+		pthread_mutex_unlock(&local_locks[i]);
+}
+
+static void
+local_setup(void)
+{
+	int i;
+
+	for (i = 0; i < LOCAL_LOCKS; i++)
+		pthread_mutex_init(&local_locks[i], NULL);
+	pthread_atfork(local_lock_all, local_unlock_all, local_unlock_all);
+}
+
+static pthread_mutex_t *
+local_lock(_Atomic uint32_t *w)
+{
+	return &local_locks[((uintptr_t)w >> 3) % LOCAL_LOCKS];
+}
+
+SHK_HIDDEN int shk__kind_check_map(shk_seg *seg, void *mem,
+				   const shk_obj_info *info);
+SHK_HIDDEN int shk__kind_describe_map(shk_seg *seg, void *mem,
+				      const shk_obj_info *info, char *buf,
+				      size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Layout and hashing                                                  */
+/* ------------------------------------------------------------------ */
+
+static uint32_t
+words(uint32_t len)
+{
+	return (len + 7) / 8;
+}
+
+static uint64_t
+slots_off_for(uint32_t nstripes)
+{
+	uint64_t end = SHK__MAP_STRIPES_OFF +
+		       (uint64_t)nstripes * sizeof(struct shk__map_stripe);
+
+	return (end + 63) & ~(uint64_t)63;
+}
+
+static _Atomic uint64_t *
+slot_at(const shk_map *m, uint64_t i)
+{
+	return (_Atomic uint64_t *)(m->slots + i * m->slot_len);
+}
+
+/* FNV-1a over bytes, then a 64-bit finaliser (MurmurHash3 fmix64) so that
+ * both the low bits (home slot) and the high bits (stripe) are mixed. */
+static uint64_t
+fnv_step(uint64_t h, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t
+fmix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint64_t
+key_hash(const shk_map *m, const void *key)
+{
+	return fmix64(fnv_step(m->seed ^ 0xcbf29ce484222325ULL, key,
+			       m->key_len));
+}
+
+static uint32_t
+stripe_of(const shk_map *m, uint64_t h)
+{
+	return (uint32_t)(h >> 40) & (m->nstripes - 1);
+}
+
+/* Word j of the zero-padded byte string p[0..len). */
+static uint64_t
+pack_word(const uint8_t *p, uint32_t len, uint32_t j)
+{
+	uint64_t w = 0;
+	uint32_t off = j * 8, n = len - off < 8 ? len - off : 8;
+
+	memcpy(&w, p + off, n);
+	return w;
+}
+
+static void
+unpack_word(uint8_t *p, uint32_t len, uint32_t j, uint64_t w)
+{
+	uint32_t off = j * 8, n = len - off < 8 ? len - off : 8;
+
+	memcpy(p + off, &w, n);
+}
+
+/* A control word that no protocol step produces. */
+static int
+ctl_valid(const shk_map *m, uint64_t c)
+{
+	uint32_t st = SHK__MAP_CTL_ST(c), owner = SHK__MAP_CTL_OWNER(c);
+
+	if (st > SHK__MAP_TOMB)
+		return 0;
+	if (SHK__MAP_CTL_SEQ(c) & 1)
+		return owner != 0 &&
+		       SHK__STAMP_SLOT(owner) < m->seg->attach_cap;
+	if (owner != 0)
+		return 0;
+	/* an EMPTY slot is never written back: it is all zero */
+	return st != SHK__MAP_EMPTY || c == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading a slot (lock-free)                                          */
+/* ------------------------------------------------------------------ */
+
+enum {
+	R_EMPTY,   /* EMPTY, even: ends the probe run */
+	R_SKIP,    /* TOMB, a claim in progress, or another key */
+	R_HIT,     /* FULL, stable, key matched (or no key): copied out */
+	R_BUSY,    /* FULL and being written; key matched (or no key) */
+	R_RETRY,   /* changed while we read it */
+	R_CORRUPT, /* impossible control word */
+};
+
+/*
+ * read_slot reads slot i once, seqlock style.  key: compare against it
+ * (NULL: any key matches).  key_out/val_out: where to copy a hit (NULL:
+ * skip).  *ctl gets the control word seen first.
+ */
+static int
+read_slot(const shk_map *m, uint64_t i, const uint8_t *key, uint8_t *key_out,
+	  uint8_t *val_out, uint64_t *ctl)
+{
+	_Atomic uint64_t *s = slot_at(m, i);
+	uint64_t c1, c2;
+	uint32_t j, st;
+	int match = 1;
+
+	/* acquire: pairs with the writer's release store of the even ctl
+	 * that published the key and value words (put_locked()) */
+	c1 = atomic_load_explicit(&s[0], memory_order_acquire);
+	*ctl = c1;
+	if (!ctl_valid(m, c1))
+		return R_CORRUPT;
+	st = SHK__MAP_CTL_ST(c1);
+	if (st == SHK__MAP_EMPTY)
+		return (SHK__MAP_CTL_SEQ(c1) & 1) ? R_SKIP : R_EMPTY;
+	if (st == SHK__MAP_TOMB)
+		return R_SKIP;
+	for (j = 0; j < m->kw && match; j++) {
+		/* relaxed: validated by the fence and re-load below */
+		uint64_t w = atomic_load_explicit(&s[1 + j],
+						  memory_order_relaxed);
+
+		if (key)
+			match = w == pack_word(key, m->key_len, j);
+		else if (key_out)
+			unpack_word(key_out, m->key_len, j, w);
+	}
+	if (match && key && key_out)
+		memcpy(key_out, key, m->key_len);
+	if (match && val_out && !(SHK__MAP_CTL_SEQ(c1) & 1)) {
+		for (j = 0; j < m->vw; j++) {
+			/* relaxed: validated by the fence and re-load */
+			uint64_t w = atomic_load_explicit(
+				&s[1 + m->kw + j], memory_order_relaxed);
+
+			unpack_word(val_out, m->val_len, j, w);
+		}
+	}
+	/* acquire fence: orders the data loads above before the re-load of
+	 * ctl; pairs with FENCE_REL after the writer's claim (Boehm) */
+	FENCE_ACQ(&s[0]);
+	/* relaxed: ordered by the fence */
+	c2 = atomic_load_explicit(&s[0], memory_order_relaxed);
+	if (c2 != c1)
+		return R_RETRY;
+	if (!match)
+		return R_SKIP;
+	return (SHK__MAP_CTL_SEQ(c1) & 1) ? R_BUSY : R_HIT;
+}
+
+/* Bounded waiting for a busy slot: spin, then nap, up to READ_WAIT_NS. */
+struct backoff {
+	int64_t start;
+};
+
+static int
+backoff_expired(struct backoff *b)
+{
+	int64_t now = shk__now_ns();
+
+	if (b->start == 0)
+		b->start = now;
+	if (now - b->start >= READ_WAIT_NS)
+		return 1;
+	if (now - b->start < READ_SPIN_NS) {
+		shk__cpu_relax();
+	} else {
+		struct timespec ts = { 0, READ_NAP_NS };
+
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stripe locks and repair                                             */
+/* ------------------------------------------------------------------ */
+
+/* Turns a dead owner's odd ctl c of slot i into TOMB (one CAS). */
+static void
+repair_slot(shk_map *m, uint64_t i, uint64_t c)
+{
+	uint64_t t = SHK__MAP_CTL(SHK__MAP_TOMB, 0, SHK__MAP_CTL_SEQ(c) + 1);
+
+	/* release: pairs with the acquire ctl loads of readers; a failed CAS
+	 * means somebody else repaired it first */
+	atomic_compare_exchange_strong_explicit(&slot_at(m, i)[0], &c, t,
+						memory_order_release,
+						memory_order_relaxed);
+}
+
+/* Hash of slot i's key words as they are now (the caller knows they are
+ * stable, or re-checks ctl afterwards). */
+static uint64_t
+raw_key_hash(const shk_map *m, uint64_t i)
+{
+	_Atomic uint64_t *s = slot_at(m, i);
+	uint64_t acc = m->seed ^ 0xcbf29ce484222325ULL;
+	uint32_t j;
+
+	for (j = 0; j < m->kw; j++) {
+		uint8_t b[8];
+		uint32_t n = m->key_len - j * 8 < 8 ? m->key_len - j * 8 : 8;
+		/* relaxed: the caller orders or validates these loads */
+		uint64_t w = atomic_load_explicit(&s[1 + j],
+						  memory_order_relaxed);
+
+		memcpy(b, &w, 8);
+		acc = fnv_step(acc, b, n);
+	}
+	return fmix64(acc);
+}
+
+/* Hash of the key stored in slot i, if the slot is FULL and even and stays
+ * so while we read it; returns 0 and *h, or -1. */
+static int
+slot_key_hash(const shk_map *m, uint64_t i, uint64_t *h)
+{
+	_Atomic uint64_t *s = slot_at(m, i);
+	uint64_t c1, c2, v;
+
+	/* acquire: pairs with the release store that published the key */
+	c1 = atomic_load_explicit(&s[0], memory_order_acquire);
+	if (SHK__MAP_CTL_ST(c1) != SHK__MAP_FULL || !ctl_valid(m, c1))
+		return -1;
+	v = raw_key_hash(m, i);
+	/* acquire fence: pairs with the writer's FENCE_REL (Boehm) */
+	FENCE_ACQ(&s[0]);
+	/* relaxed: ordered by the fence */
+	c2 = atomic_load_explicit(&s[0], memory_order_relaxed);
+	if (c2 != c1 || (SHK__MAP_CTL_SEQ(c1) & 1))
+		return -1;
+	*h = v;
+	return 0;
+}
+
+/*
+ * Called with stripe s held after a dead holder: repairs dead owners' odd
+ * slots (claims, and writes of this stripe's keys), then recounts s.
+ */
+static void
+repair_stripe(shk_map *m, uint32_t s)
+{
+	uint32_t me = shk__seg_stamp(m->seg), n = 0;
+	uint64_t i, h;
+
+	for (i = 0; i < m->cap; i++) {
+		/* acquire: pairs with the writers' release stores of ctl */
+		uint64_t c = atomic_load_explicit(&slot_at(m, i)[0],
+						  memory_order_acquire);
+		uint32_t owner = SHK__MAP_CTL_OWNER(c);
+
+		if (!(SHK__MAP_CTL_SEQ(c) & 1) || !ctl_valid(m, c) ||
+		    owner == me)
+			continue;
+		/* the key of a FULL slot is stable while it is odd: only its
+		 * stripe's holder writes it, and that is the owner */
+		if (SHK__MAP_CTL_ST(c) == SHK__MAP_FULL &&
+		    stripe_of(m, raw_key_hash(m, i)) != s)
+			continue;
+		if (!shk__stamp_alive(m->seg, owner))
+			repair_slot(m, i, c);
+	}
+	for (i = 0; i < m->cap; i++) {
+		if (slot_key_hash(m, i, &h) == 0 && stripe_of(m, h) == s)
+			n++;
+	}
+	/* relaxed: only the stripe's holder writes count */
+	atomic_store_explicit(&m->stripes[s].count, n, memory_order_relaxed);
+}
+
+static int
+stripe_lock(shk_map *m, uint32_t s)
+{
+	_Atomic uint32_t *w = &m->stripes[s].lock;
+	int rc;
+
+	if (pthread_mutex_lock(local_lock(w)))
+		return SHK_EINVAL;
+	rc = shk__lock_acquire(m->seg, w, LOCK_TIMEOUT_NS);
+	if (rc == SHK_EOWNERDEAD) {
+		SHK_CRASHPOINT("map.repair.begin");
+		repair_stripe(m, s);
+		shk__lock_consistent(m->seg, w);
+		rc = 0;
+	}
+	if (rc)
+		pthread_mutex_unlock(local_lock(w));
+	return rc;
+}
+
+static void
+stripe_unlock(shk_map *m, uint32_t s)
+{
+	shk__lock_release(m->seg, &m->stripes[s].lock);
+	pthread_mutex_unlock(local_lock(&m->stripes[s].lock));
+}
+
+/*
+ * A reader found slot i (ctl c, key of stripe s) busy for too long.  If its
+ * owner is dead, take the stripe (which hands it over from the dead owner
+ * and repairs) and make sure slot i is repaired.  Returns 0 when the
+ * caller should look again, SHK_EAGAIN when the owner lives.
+ */
+static int
+fix_busy(shk_map *m, uint64_t i, uint64_t c, uint32_t s)
+{
+	uint64_t now;
+	int rc;
+
+	if (shk__stamp_alive(m->seg, SHK__MAP_CTL_OWNER(c)))
+		return SHK_EAGAIN;
+	rc = stripe_lock(m, s);
+	if (rc)
+		return rc;
+	/* acquire: pairs with the writers' release stores of ctl */
+	now = atomic_load_explicit(&slot_at(m, i)[0], memory_order_acquire);
+	if (now == c) {
+		/* the lock was not handed over (the dead owner had released
+		 * it: impossible unless the map was scribbled on) */
+		repair_slot(m, i, c);
+		repair_stripe(m, s);
+	}
+	stripe_unlock(m, s);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writers (stripe held)                                               */
+/* ------------------------------------------------------------------ */
+
+/* Writes words [from, to) of the slot from the zero-padded bytes p. */
+static void
+store_words(_Atomic uint64_t *s, uint32_t first, const uint8_t *p,
+	    uint32_t len, uint32_t nwords)
+{
+	uint32_t j;
+
+	for (j = 0; j < nwords; j++) {
+		/* relaxed: published by the release store of the even ctl */
+		atomic_store_explicit(&s[first + j], pack_word(p, len, j),
+				      memory_order_relaxed);
+	}
+}
+
+/*
+ * Looks for key along its probe run.  Returns the slot holding it (FULL,
+ * even; *ctl its control word), or -1 with *free_i and *free_ctl the first
+ * reusable slot (TOMB or the EMPTY that ends the run; -1 if none) and
+ * *dead_claims set when claims in progress were passed.  SHK_ECORRUPT,
+ * SHK_EAGAIN (the key's own slot busy: only after a dead owner).
+ */
+static int64_t
+find_locked(shk_map *m, const uint8_t *key, uint64_t h, uint64_t *ctl,
+	    int64_t *free_i, uint64_t *free_ctl, int *claims)
+{
+	uint64_t n, i, c;
+	struct backoff b = { 0 };
+
+	*free_i = -1;
+	*claims = 0;
+	for (n = 0; n < m->cap; n++) {
+		i = (h + n) & m->mask;
+		switch (read_slot(m, i, key, NULL, NULL, &c)) {
+		case R_EMPTY:
+			if (*free_i < 0) {
+				*free_i = (int64_t)i;
+				*free_ctl = c;
+			}
+			return -1;
+		case R_SKIP:
+			if (SHK__MAP_CTL_ST(c) == SHK__MAP_TOMB &&
+			    !(SHK__MAP_CTL_SEQ(c) & 1)) {
+				if (*free_i < 0) {
+					*free_i = (int64_t)i;
+					*free_ctl = c;
+				}
+			} else if (SHK__MAP_CTL_SEQ(c) & 1) {
+				*claims = 1;
+			}
+			break;
+		case R_HIT:
+			*ctl = c;
+			return (int64_t)i;
+		case R_BUSY:
+			/* our key, odd, while we hold its stripe: a dead
+			 * owner the takeover did not see; repair it */
+			if (!shk__stamp_alive(m->seg, SHK__MAP_CTL_OWNER(c))) {
+				repair_slot(m, i, c);
+				n--;
+				break;
+			}
+			return SHK_EAGAIN;
+		case R_RETRY:
+			/* another stripe's slot changing (ours cannot):
+			 * look again */
+			if (backoff_expired(&b))
+				return SHK_EAGAIN;
+			n--;
+			break;
+		default:
+			return SHK_ECORRUPT;
+		}
+	}
+	return -1;
+}
+
+/* Repairs claims in progress whose owners are dead; 1 if any was. */
+static int
+repair_dead_claims(shk_map *m)
+{
+	uint64_t i;
+	int any = 0;
+
+	for (i = 0; i < m->cap; i++) {
+		/* acquire: pairs with the writers' release stores of ctl */
+		uint64_t c = atomic_load_explicit(&slot_at(m, i)[0],
+						  memory_order_acquire);
+
+		if ((SHK__MAP_CTL_SEQ(c) & 1) && ctl_valid(m, c) &&
+		    SHK__MAP_CTL_ST(c) != SHK__MAP_FULL &&
+		    !shk__stamp_alive(m->seg, SHK__MAP_CTL_OWNER(c))) {
+			repair_slot(m, i, c);
+			any = 1;
+		}
+	}
+	return any;
+}
+
+static int
+put_locked(shk_map *m, uint32_t s, const uint8_t *key, const uint8_t *val,
+	   uint64_t h)
+{
+	uint32_t me = shk__seg_stamp(m->seg);
+	_Atomic uint64_t *slot;
+	int64_t at, free_i;
+	uint64_t c, free_ctl = 0, busy;
+	int claims, tries, repaired = 0;
+
+	for (tries = 0; tries < CLAIM_RETRIES; tries++) {
+		at = find_locked(m, key, h, &c, &free_i, &free_ctl, &claims);
+		if (at < -1)
+			return (int)at;
+		if (at >= 0) {
+			/* replace in place; FULL slots of our key change
+			 * only under our stripe, so the CAS succeeds */
+			slot = slot_at(m, (uint64_t)at);
+			busy = SHK__MAP_CTL(SHK__MAP_FULL, me,
+					    SHK__MAP_CTL_SEQ(c) + 1);
+			/* relaxed: ordering comes from FENCE_REL below */
+			if (!atomic_compare_exchange_strong_explicit(
+				    &slot[0], &c, busy, memory_order_relaxed,
+				    memory_order_relaxed))
+				continue;
+			/* release fence: the odd ctl is visible before any
+			 * value store; pairs with FENCE_ACQ in read_slot() */
+			FENCE_REL(&slot[0]);
+			SHK_CRASHPOINT("map.put.after_claim");
+			store_words(slot, 1 + m->kw, val, m->val_len, m->vw);
+			SHK_CRASHPOINT("map.put.before_publish");
+			/* release: publishes the value; pairs with the
+			 * acquire load of ctl in read_slot() */
+			atomic_store_explicit(
+				&slot[0],
+				SHK__MAP_CTL(SHK__MAP_FULL, 0,
+					     SHK__MAP_CTL_SEQ(busy) + 1),
+				memory_order_release);
+			return 1;
+		}
+		if (free_i < 0) {
+			/* full, unless dead writers' claims hold slots */
+			if (claims && !repaired && repair_dead_claims(m)) {
+				repaired = 1;
+				continue;
+			}
+			return SHK_ENOSPC;
+		}
+		slot = slot_at(m, (uint64_t)free_i);
+		busy = SHK__MAP_CTL(SHK__MAP_CTL_ST(free_ctl), me,
+				    SHK__MAP_CTL_SEQ(free_ctl) + 1);
+		/* relaxed: ordering comes from FENCE_REL below; a failure
+		 * means another stripe's writer took the slot: rescan */
+		if (!atomic_compare_exchange_strong_explicit(
+			    &slot[0], &free_ctl, busy, memory_order_relaxed,
+			    memory_order_relaxed))
+			continue;
+		/* release fence: pairs with FENCE_ACQ in read_slot() */
+		FENCE_REL(&slot[0]);
+		SHK_CRASHPOINT("map.put.after_claim");
+		store_words(slot, 1, key, m->key_len, m->kw);
+		store_words(slot, 1 + m->kw, val, m->val_len, m->vw);
+		SHK_CRASHPOINT("map.put.before_publish");
+		/* release: publishes key and value; pairs with the acquire
+		 * load of ctl in read_slot() */
+		atomic_store_explicit(&slot[0],
+				      SHK__MAP_CTL(SHK__MAP_FULL, 0,
+						   SHK__MAP_CTL_SEQ(busy) + 1),
+				      memory_order_release);
+		SHK_CRASHPOINT("map.put.after_publish");
+		/* relaxed: only the stripe's holder writes count */
+		atomic_fetch_add_explicit(&m->stripes[s].count, 1,
+					  memory_order_relaxed);
+		return 0;
+	}
+	return SHK_EAGAIN;
+}
+
+static int
+delete_locked(shk_map *m, uint32_t s, const uint8_t *key, uint64_t h)
+{
+	int64_t at, free_i;
+	uint64_t c, free_ctl, tomb;
+	int claims;
+
+	at = find_locked(m, key, h, &c, &free_i, &free_ctl, &claims);
+	if (at < -1)
+		return (int)at;
+	if (at < 0)
+		return SHK_ENOENT;
+	tomb = SHK__MAP_CTL(SHK__MAP_TOMB, 0, SHK__MAP_CTL_SEQ(c) + 2);
+	/* release: pairs with the acquire ctl loads of readers, who see the
+	 * seq change and drop a copy they were making */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &slot_at(m, (uint64_t)at)[0], &c, tomb,
+		    memory_order_release, memory_order_relaxed))
+		return SHK_ECORRUPT; /* nobody else writes our key's slot */
+	SHK_CRASHPOINT("map.delete.after_tomb");
+	/* relaxed: only the stripe's holder writes count */
+	atomic_fetch_sub_explicit(&m->stripes[s].count, 1,
+				  memory_order_relaxed);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public calls                                                        */
+/* ------------------------------------------------------------------ */
+
+int
+shk_map_put(shk_map *m, const void *key, const void *val)
+{
+	uint64_t h;
+	uint32_t s;
+	int rc;
+
+	if (!m || !key || (!val && m->val_len))
+		return SHK_EINVAL;
+	h = key_hash(m, key);
+	s = stripe_of(m, h);
+	rc = stripe_lock(m, s);
+	if (rc)
+		return rc;
+	SHK_CRASHPOINT("map.put.locked");
+	rc = put_locked(m, s, key, val, h);
+	stripe_unlock(m, s);
+	return rc;
+}
+
+int
+shk_map_delete(shk_map *m, const void *key)
+{
+	uint64_t h;
+	uint32_t s;
+	int rc;
+
+	if (!m || !key)
+		return SHK_EINVAL;
+	h = key_hash(m, key);
+	s = stripe_of(m, h);
+	rc = stripe_lock(m, s);
+	if (rc)
+		return rc;
+	rc = delete_locked(m, s, key, h);
+	stripe_unlock(m, s);
+	return rc;
+}
+
+int
+shk_map_get(shk_map *m, const void *key, void *val_out)
+{
+	struct backoff b = { 0 };
+	uint64_t h, n, i, c;
+	int rc;
+
+	if (!m || !key)
+		return SHK_EINVAL;
+	h = key_hash(m, key);
+	for (n = 0; n < m->cap; n++) {
+		i = (h + n) & m->mask;
+		switch (read_slot(m, i, key, NULL, val_out, &c)) {
+		case R_EMPTY:
+			return SHK_ENOENT;
+		case R_SKIP:
+			break;
+		case R_HIT:
+			return 0;
+		case R_BUSY:
+			if (backoff_expired(&b)) {
+				rc = fix_busy(m, i, c, stripe_of(m, h));
+				if (rc)
+					return rc;
+				b.start = 0;
+			}
+			n--;
+			break;
+		case R_RETRY:
+			if (backoff_expired(&b))
+				return SHK_EAGAIN;
+			n--;
+			break;
+		default:
+			return SHK_ECORRUPT;
+		}
+	}
+	return SHK_ENOENT;
+}
+
+int
+shk_map_next(shk_map *m, uint32_t *cursor, void *key_out, void *val_out)
+{
+	struct backoff b = { 0 };
+	uint64_t i, c;
+	int rc;
+
+	if (!m || !cursor)
+		return SHK_EINVAL;
+	for (i = *cursor; i < m->cap; i++) {
+		switch (read_slot(m, i, NULL, key_out, val_out, &c)) {
+		case R_EMPTY:
+		case R_SKIP:
+			break;
+		case R_HIT:
+			*cursor = (uint32_t)(i + 1);
+			return 1;
+		case R_BUSY:
+			if (backoff_expired(&b)) {
+				*cursor = (uint32_t)i;
+				/* the key of a FULL slot does not change while
+				 * it is odd, so its hash names the stripe that
+				 * the writer holds */
+				rc = fix_busy(m, i, c,
+					      stripe_of(m, raw_key_hash(m, i)));
+				if (rc)
+					return rc;
+				b.start = 0;
+			}
+			i--;
+			break;
+		case R_RETRY:
+			if (backoff_expired(&b)) {
+				*cursor = (uint32_t)i;
+				return SHK_EAGAIN;
+			}
+			i--;
+			break;
+		default:
+			*cursor = (uint32_t)i;
+			return SHK_ECORRUPT;
+		}
+	}
+	*cursor = (uint32_t)m->cap;
+	return 0;
+}
+
+int
+shk_map_count(shk_map *m)
+{
+	uint64_t n = 0;
+	uint32_t s;
+
+	if (!m)
+		return SHK_EINVAL;
+	for (s = 0; s < m->nstripes; s++) {
+		/* relaxed: a statistic; exact when no writer is active */
+		n += atomic_load_explicit(&m->stripes[s].count,
+					  memory_order_relaxed);
+	}
+	return n > m->cap ? SHK_ECORRUPT : (int)n;
+}
+
+uint64_t
+shk_map_cap(const shk_map *m)
+{
+	return m ? m->cap : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Open, check, describe                                               */
+/* ------------------------------------------------------------------ */
+
+struct map_geom {
+	uint32_t key_len;
+	uint32_t val_len;
+	uint64_t cap;
+};
+
+static int
+map_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	const struct map_geom *g = arg;
+	struct shk__map_hdr *h = mem;
+	uint32_t nstripes = g->cap < SHK__MAP_STRIPES ? (uint32_t)g->cap
+						       : SHK__MAP_STRIPES;
+
+	h->magic = SHK__MAP_MAGIC;
+	h->key_len = g->key_len;
+	h->val_len = g->val_len;
+	h->slot_len = 8 * (1 + words(g->key_len) + words(g->val_len));
+	h->cap = g->cap;
+	h->nstripes = nstripes;
+	h->seed = fmix64((uint64_t)shk__realtime_ns() ^
+			 ((uint64_t)getpid() << 32) ^ info->off);
+	h->stripes_off = SHK__MAP_STRIPES_OFF;
+	h->slots_off = slots_off_for(nstripes);
+	/* stripes and slots: zero (unlocked, count 0, EMPTY) */
+	return 0;
+}
+
+/* Validates the immutable header against the registry entry; fills *g. */
+static int
+hdr_check(const void *mem, const shk_obj_info *info, struct shk__map_hdr *g)
+{
+	uint64_t slots_bytes;
+
+	if (info->len < sizeof(*g))
+		return SHK_ECORRUPT;
+	memcpy(g, mem, sizeof(*g)); /* read once; check the copy */
+	if (g->magic != SHK__MAP_MAGIC || g->key_len == 0 ||
+	    g->key_len > SHK__MAP_MAX_KEY || g->val_len > SHK__MAP_MAX_VAL)
+		return SHK_ECORRUPT;
+	if (g->slot_len != 8 * (1 + words(g->key_len) + words(g->val_len)))
+		return SHK_ECORRUPT;
+	if (g->cap == 0 || g->cap > SHK__MAP_MAX_CAP ||
+	    (g->cap & (g->cap - 1)) || g->cap != info->cap)
+		return SHK_ECORRUPT;
+	if ((uint64_t)g->key_len + g->val_len != info->elem_len)
+		return SHK_ECORRUPT;
+	if (g->nstripes != (g->cap < SHK__MAP_STRIPES ? g->cap
+						       : SHK__MAP_STRIPES))
+		return SHK_ECORRUPT;
+	if (g->stripes_off != SHK__MAP_STRIPES_OFF ||
+	    g->slots_off != slots_off_for(g->nstripes))
+		return SHK_ECORRUPT;
+	slots_bytes = g->cap * g->slot_len;
+	if (g->slots_off > info->len || slots_bytes > info->len - g->slots_off)
+		return SHK_ECORRUPT;
+	return 0;
+}
+
+/* A handle-less view for check/describe (no mutexes needed). */
+static void
+view_init(shk_map *v, shk_seg *seg, void *mem, const struct shk__map_hdr *g)
+{
+	v->seg = seg;
+	v->obj = mem;
+	v->stripes = (struct shk__map_stripe *)((uint8_t *)mem +
+						  g->stripes_off);
+	v->slots = (uint8_t *)mem + g->slots_off;
+	v->cap = g->cap;
+	v->mask = g->cap - 1;
+	v->seed = g->seed;
+	v->key_len = g->key_len;
+	v->val_len = g->val_len;
+	v->slot_len = g->slot_len;
+	v->kw = words(g->key_len);
+	v->vw = words(g->val_len);
+	v->nstripes = g->nstripes;
+}
+
+struct map_census {
+	uint64_t full, tomb, busy, counted;
+};
+
+static int
+census(const shk_map *v, struct map_census *cs)
+{
+	uint64_t i;
+	uint32_t s;
+
+	memset(cs, 0, sizeof(*cs));
+	for (i = 0; i < v->cap; i++) {
+		/* relaxed: a snapshot of each word, checked for validity */
+		uint64_t c = atomic_load_explicit(&slot_at(v, i)[0],
+						  memory_order_relaxed);
+
+		if (!ctl_valid(v, c))
+			return SHK_ECORRUPT;
+		if (SHK__MAP_CTL_SEQ(c) & 1)
+			cs->busy++;
+		else if (SHK__MAP_CTL_ST(c) == SHK__MAP_FULL)
+			cs->full++;
+		else if (SHK__MAP_CTL_ST(c) == SHK__MAP_TOMB)
+			cs->tomb++;
+	}
+	for (s = 0; s < v->nstripes; s++) {
+		/* relaxed: a statistic */
+		uint32_t n = atomic_load_explicit(&v->stripes[s].count,
+						  memory_order_relaxed);
+
+		if (n > v->cap)
+			return SHK_ECORRUPT;
+		cs->counted += n;
+	}
+	return cs->counted > v->cap ? SHK_ECORRUPT : 0;
+}
+
+int
+shk__kind_check_map(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__map_hdr g;
+	struct map_census cs;
+	shk_map v;
+	int rc = hdr_check(mem, info, &g);
+
+	if (rc)
+		return rc;
+	view_init(&v, seg, mem, &g);
+	return census(&v, &cs);
+}
+
+int
+shk__kind_describe_map(shk_seg *seg, void *mem, const shk_obj_info *info,
+		       char *buf, size_t len)
+{
+	struct shk__map_hdr g;
+	struct map_census cs;
+	shk_map v;
+	int rc = hdr_check(mem, info, &g), n;
+
+	if (rc)
+		return rc;
+	view_init(&v, seg, mem, &g);
+	rc = census(&v, &cs);
+	if (rc)
+		return rc;
+	n = snprintf(buf, len,
+		     "count=%llu/%llu full=%llu tombstones=%llu busy=%llu "
+		     "key_len=%u val_len=%u",
+		     (unsigned long long)cs.counted, (unsigned long long)g.cap,
+		     (unsigned long long)cs.full, (unsigned long long)cs.tomb,
+		     (unsigned long long)cs.busy, g.key_len, g.val_len);
+	if (n < 0)
+		return SHK_EINVAL;
+	return (size_t)n < len ? n : (int)len - 1;
+}
+
+int
+shk_map_open(shk_seg *seg, const char *name, unsigned flags,
+	     const shk_map_opts *opts, shk_map **out)
+{
+	shk_obj_desc want = SHK_OBJ_DESC_INIT;
+	shk_map_opts o = SHK_MAP_OPTS_INIT;
+	struct shk__map_hdr g;
+	struct map_geom geom = { 0 };
+	shk_obj_info info;
+	uint64_t bytes = 0, cap = 0;
+	shk_map *m;
+	void *mem;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!seg || !out)
+		return SHK_EINVAL;
+	if (opts) {
+		if (opts->size < sizeof(o))
+			return SHK_EINVAL;
+		o = *opts;
+	}
+	pthread_once(&local_once, local_setup);
+	if (o.key_len > SHK__MAP_MAX_KEY || o.val_len > SHK__MAP_MAX_VAL ||
+	    o.cap > SHK__MAP_MAX_CAP || (!o.key_len && o.val_len))
+		return SHK_EINVAL;
+	if (o.cap) {
+		for (cap = 1; cap < o.cap; cap <<= 1)
+			;
+	}
+	if (o.key_len && cap) {
+		uint32_t ns = cap < SHK__MAP_STRIPES ? (uint32_t)cap
+						     : SHK__MAP_STRIPES;
+
+		geom.key_len = o.key_len;
+		geom.val_len = o.val_len;
+		geom.cap = cap;
+		bytes = slots_off_for(ns) +
+			cap * 8 * (1 + words(o.key_len) + words(o.val_len));
+	}
+	/* bytes == 0 (no geometry) makes a create SHK_EINVAL in the
+	 * registry, while an open still succeeds */
+	want.kind = SHK_KIND_MAP;
+	want.type_id = o.type_id;
+	want.elem_len = o.key_len ? (uint64_t)o.key_len + o.val_len : 0;
+	want.cap = cap;
+	want.align = 64;
+	rc = shk__obj_open(seg, name, flags, &want, bytes, map_init, &geom,
+			   shk__kind_check_map, &info, &mem);
+	if (rc)
+		return rc;
+	rc = hdr_check(mem, &info, &g);
+	if (rc)
+		return rc;
+	if (o.key_len && (g.key_len != o.key_len || g.val_len != o.val_len))
+		return SHK_ETYPE;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return SHK_ENOMEM;
+	view_init(m, seg, mem, &g);
+	*out = m;
+	return 0;
+}
+
+void
+shk_map_close(shk_map *m)
+{
+	free(m);
+}

@@ -1,0 +1,70 @@
+/*
+ * map.h - shared layout of a map object (DESIGN §5, docs/map.md).
+ *
+ *   [0, 64)            struct shk__map_hdr, immutable after creation
+ *   [64, slots_off)    nstripes struct shk__map_stripe (8 per line)
+ *   [slots_off, ...)   cap slots of slot_len bytes, each made of 64-bit
+ *                      words: ctl, then ceil(key_len/8) key words, then
+ *                      ceil(val_len/8) value words (zero padded)
+ */
+#ifndef SHK_MAP_H
+#define SHK_MAP_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "platform.h"
+#include "segment.h"
+
+#define SHK__MAP_MAGIC 0x50414d4bu /* "KMAP" */
+#define SHK__MAP_MAX_KEY 4096u
+#define SHK__MAP_MAX_VAL (1u << 20)
+#define SHK__MAP_MAX_CAP (1u << 30)
+#define SHK__MAP_STRIPES 64u /* writer lock stripes (fewer if cap is) */
+#define SHK__MAP_STRIPES_OFF 64u
+
+struct shk__map_hdr {
+	uint32_t magic;
+	uint32_t key_len;
+	uint32_t val_len;
+	uint32_t slot_len;  /* 8 * (1 + key words + value words) */
+	uint64_t cap;       /* slots, power of two */
+	uint32_t nstripes;  /* min(cap, SHK__MAP_STRIPES) */
+	uint32_t reserved0;
+	uint64_t seed;      /* hash seed, chosen at creation */
+	uint64_t stripes_off; /* from the object start: 64 */
+	uint64_t slots_off;   /* from the object start, 64-byte aligned */
+	uint64_t reserved1;
+};
+_Static_assert(sizeof(struct shk__map_hdr) == 64, "map header is one line");
+
+/*
+ * A writer lock stripe: lock (lock.h robust lock word) and count (FULL
+ * slots whose key hashes to this stripe), both written only by the
+ * stripe's lock holder.
+ */
+struct shk__map_stripe {
+	_Atomic uint32_t lock;
+	_Atomic uint32_t count;
+};
+_Static_assert(sizeof(struct shk__map_stripe) == 8, "stripe is 8 bytes");
+
+/*
+ * Slot control word: state:2 (bits 62-63) | owner stamp:30 (bits 32-61) |
+ * seq:32.  seq is odd while a writer (the owner) writes the slot; even
+ * seq has owner 0.  An EMPTY slot that was never claimed is all zero.
+ */
+enum shk__map_state {
+	SHK__MAP_EMPTY = 0,
+	SHK__MAP_FULL = 1,
+	SHK__MAP_TOMB = 2,
+};
+#define SHK__MAP_CTL(st, owner, seq)                                         \
+	(((uint64_t)(st) << 62) |                                            \
+	 ((uint64_t)((owner)&SHK__STAMP_MASK) << 32) |                       \
+	 (uint64_t)(uint32_t)(seq))
+#define SHK__MAP_CTL_ST(c) ((uint32_t)((c) >> 62))
+#define SHK__MAP_CTL_OWNER(c) ((uint32_t)((c) >> 32) & SHK__STAMP_MASK)
+#define SHK__MAP_CTL_SEQ(c) ((uint32_t)(c))
+
+#endif /* SHK_MAP_H */

@@ -1,0 +1,248 @@
+/*
+ * sync.h - shared-memory layouts and process-local handles of the sync
+ * objects (issue 4; ALGORITHMS.md §6-§8; docs/sync.md).
+ *
+ * Every sync object is a named registry entry of kind SHK_KIND_MUTEX ..
+ * SHK_KIND_ONCE whose memory starts with an immutable `kind` word (checked
+ * on open against the registry's kind).  Futex words are 32-bit; words
+ * written by different parties sit on separate 64-byte lines.  Owner
+ * identity in shared memory is the owner stamp of a segment handle
+ * (shk__seg_stamp: attach slot + generation).  Threads of one process that
+ * lock through the same object handle are told apart by the handle's
+ * process-local thread lock (struct shk__tlock), taken before the shared
+ * lock word and released after it.
+ */
+#ifndef SHK_SYNC_H
+#define SHK_SYNC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "platform.h"
+#include "segment.h"
+#include "wait.h"
+
+/* mutex: one robust lock word (lock.h). */
+struct shk__mutex_shm {
+	uint32_t kind;
+	uint32_t reserved0;
+	uint8_t pad0[56];
+	_Atomic uint32_t word; /* lock.h owner-stamp futex word */
+	uint32_t reserved1;
+	uint8_t pad1[56];
+};
+_Static_assert(sizeof(struct shk__mutex_shm) == 128, "mutex size");
+_Static_assert(offsetof(struct shk__mutex_shm, word) == 64, "mutex word");
+
+/*
+ * rwlock: writers serialise on wlock (lock.h) and then wait until every
+ * per-attach-slot reader count is zero.  flags records, under wlock, that a
+ * writer died holding it (INCONSISTENT) and that it was unlocked without
+ * being made consistent (NOTREC).  readers[slot] = stamp:32 | count:32.
+ */
+#define SHK__RW_INCONSISTENT 0x1u
+#define SHK__RW_NOTREC 0x2u
+#define SHK__RW_SLOTS SHK__ATTACH_CAP
+struct shk__rwlock_shm {
+	uint32_t kind;
+	uint32_t nslots; /* SHK__RW_SLOTS */
+	uint8_t pad0[56];
+	_Atomic uint32_t wlock; /* lock.h word: the writer */
+	_Atomic uint32_t flags; /* SHK__RW_*, written under wlock */
+	uint8_t pad1[56];
+	shk__waitpoint rwp; /* readers wait here for the writer to leave */
+	shk__waitpoint wwp; /* the writer waits here for readers to drain */
+	_Atomic uint64_t readers[SHK__RW_SLOTS];
+};
+_Static_assert(offsetof(struct shk__rwlock_shm, readers) == 256,
+	       "rwlock readers offset");
+_Static_assert(sizeof(struct shk__rwlock_shm) == 256 + 8 * SHK__RW_SLOTS,
+	       "rwlock size");
+
+/* semaphore: count, and a waitpoint for waiters. */
+#define SHK__SEM_MAX 0x7fffffffu
+struct shk__sem_shm {
+	uint32_t kind;
+	uint32_t max; /* immutable: largest count */
+	uint8_t pad0[56];
+	_Atomic uint32_t count;
+	uint32_t reserved0;
+	uint8_t pad1[56];
+	shk__waitpoint wp;
+};
+_Static_assert(sizeof(struct shk__sem_shm) == 192, "sem size");
+
+/*
+ * barrier: state = gen:24 (bits 40-63) | parties:20 (bits 20-39) |
+ * arrived:20 (bits 0-19), changed only by CAS, so an arrival, a withdrawal
+ * (timeout) and a leave each linearise at one RMW.
+ */
+#define SHK__BAR_MAXP 0xfffffu
+#define SHK__BAR_ARR(s) ((uint32_t)((s)&SHK__BAR_MAXP))
+#define SHK__BAR_PARTIES(s) ((uint32_t)(((s) >> 20) & SHK__BAR_MAXP))
+#define SHK__BAR_GEN(s) ((uint32_t)((s) >> 40))
+#define SHK__BAR_STATE(g, p, a)                                              \
+	((((uint64_t)(g)&0xffffffu) << 40) | ((uint64_t)(p) << 20) |         \
+	 (uint64_t)(a))
+struct shk__barrier_shm {
+	uint32_t kind;
+	uint32_t reserved0;
+	uint8_t pad0[56];
+	_Atomic uint64_t state;
+	uint8_t pad1[56];
+	shk__waitpoint wp;
+};
+_Static_assert(sizeof(struct shk__barrier_shm) == 192, "barrier size");
+
+/* latch: count down to zero, then open for good. */
+struct shk__latch_shm {
+	uint32_t kind;
+	uint32_t initial; /* immutable, for describe */
+	uint8_t pad0[56];
+	_Atomic uint32_t count;
+	uint32_t reserved0;
+	uint8_t pad1[56];
+	shk__waitpoint wp;
+};
+_Static_assert(sizeof(struct shk__latch_shm) == 192, "latch size");
+
+/* event: state 0 (reset) or 1 (set); mode immutable. */
+#define SHK__EV_AUTO 0u
+#define SHK__EV_MANUAL 1u
+struct shk__event_shm {
+	uint32_t kind;
+	uint32_t mode; /* SHK__EV_AUTO or SHK__EV_MANUAL */
+	uint8_t pad0[56];
+	_Atomic uint32_t state;
+	uint32_t reserved0;
+	uint8_t pad1[56];
+	shk__waitpoint wp;
+};
+_Static_assert(sizeof(struct shk__event_shm) == 192, "event size");
+
+/* condition variable: wp.seq is the sequence counter (the futex word);
+ * wp.waiters counts sleepers so signal skips FUTEX_WAKE when none. */
+struct shk__cond_shm {
+	uint32_t kind;
+	uint32_t reserved0;
+	uint8_t pad0[56];
+	shk__waitpoint wp;
+};
+_Static_assert(sizeof(struct shk__cond_shm) == 128, "cond size");
+
+/*
+ * once: state 0 (not run), a runner's stamp (running), or SHK__ONCE_DONE.
+ * runs counts the attempts started (informational).
+ */
+#define SHK__ONCE_DONE 0x80000000u
+struct shk__once_shm {
+	uint32_t kind;
+	uint32_t reserved0;
+	uint8_t pad0[56];
+	_Atomic uint32_t state;
+	_Atomic uint32_t runs;
+	uint8_t pad1[56];
+	shk__waitpoint wp;
+};
+_Static_assert(sizeof(struct shk__once_shm) == 192, "once size");
+
+/*
+ * Process-local thread lock of a handle: serialises the threads that lock
+ * through one handle (so they contend instead of getting SHK_EDEADLK from
+ * the shared word, whose owner is the segment handle) and records which
+ * thread holds it.
+ */
+struct shk__tlock {
+	pthread_mutex_t mu;
+	_Atomic uintptr_t holder; /* address of the holder's TLS marker */
+};
+
+SHK_HIDDEN int shk__tlock_init(struct shk__tlock *t);
+SHK_HIDDEN void shk__tlock_fini(struct shk__tlock *t);
+/* 1 when the calling thread holds t. */
+SHK_HIDDEN int shk__tlock_mine(struct shk__tlock *t);
+/*
+ * shk__sync_lock takes t, then the shared lock word w, within timeout_ns
+ * overall.  Returns the codes of shk__lock_acquire; on failure nothing is
+ * held.  shk__sync_unlock releases both (SHK_EPERM when the calling thread
+ * does not hold t); shk__sync_consistent checks the holder first.
+ */
+SHK_HIDDEN int shk__sync_lock(shk_seg *seg, struct shk__tlock *t,
+			      _Atomic uint32_t *w, int64_t timeout_ns);
+SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, struct shk__tlock *t,
+				_Atomic uint32_t *w);
+
+/* Process-local handles. */
+struct shk_mutex {
+	shk_seg *seg;
+	struct shk__mutex_shm *m;
+	struct shk__tlock t;
+};
+struct shk_rwlock {
+	shk_seg *seg;
+	struct shk__rwlock_shm *m;
+	struct shk__tlock t; /* the write side */
+};
+struct shk_sem {
+	shk_seg *seg;
+	struct shk__sem_shm *m;
+	uint32_t max;
+	struct shk__doorbell *db;
+};
+struct shk_barrier {
+	shk_seg *seg;
+	struct shk__barrier_shm *m;
+};
+struct shk_latch {
+	shk_seg *seg;
+	struct shk__latch_shm *m;
+};
+struct shk_event {
+	shk_seg *seg;
+	struct shk__event_shm *m;
+	uint32_t mode;
+	struct shk__doorbell *db;
+};
+struct shk_cond {
+	shk_seg *seg;
+	struct shk__cond_shm *m;
+};
+struct shk_once {
+	shk_seg *seg;
+	struct shk__once_shm *m;
+};
+
+/* Formats a new object (zero-filled memory) from opts (never NULL here). */
+typedef int (*shk__sync_init_fn)(void *mem, const shk_sync_opts *opts);
+
+/*
+ * shk__sync_open creates or opens a sync object of `kind` and `len` bytes:
+ * validates opts (NULL or size != 0), calls init on create, checks the
+ * object on open.  Returns 0 and *mem, or a registry code.
+ */
+SHK_HIDDEN int shk__sync_open(shk_seg *seg, const char *name, unsigned flags,
+			      const shk_sync_opts *opts, uint32_t kind,
+			      uint64_t len, shk__sync_init_fn init,
+			      void **mem);
+
+/* shk__sync_left returns the ns left until deadline (0 when passed),
+ * SHK_FOREVER when the deadline is INT64_MAX. */
+SHK_HIDDEN int64_t shk__sync_left(int64_t deadline);
+
+/*
+ * shk__sync_owner writes "PID(alive)" / "PID(dead)" / "?(gone)" for an owner
+ * stamp into buf (for describe).  Returns the length.
+ */
+SHK_HIDDEN int shk__sync_owner(shk_seg *seg, uint32_t stamp, char *buf,
+			       size_t len);
+
+/* The registry's hooks for SHK_KIND_MUTEX .. SHK_KIND_ONCE. */
+SHK_HIDDEN int shk__kind_check_sync(shk_seg *seg, void *mem,
+				    const shk_obj_info *info);
+SHK_HIDDEN int shk__kind_describe_sync(shk_seg *seg, void *mem,
+				       const shk_obj_info *info, char *buf,
+				       size_t len);
+
+#endif /* SHK_SYNC_H */

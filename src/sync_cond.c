@@ -1,0 +1,131 @@
+/*
+ * sync_cond.c - condition variable over a shk_mutex (sequence-counter
+ * futex design).
+ *
+ * Shared words (in the waitpoint wp): seq, the futex word, bumped by every
+ * signal and broadcast (seq_cst RMW); waiters, the number of threads or
+ * processes between their registration and their wake-up.
+ * Protocol: a waiter reads seq while it still holds the mutex, registers in
+ * waiters (seq_cst), unlocks, and sleeps on seq only while it still holds
+ * the value read; so a signal issued after the waiter unlocked changes seq
+ * and the futex wait returns at once (no lost wake-up).  A signaller bumps
+ * seq, then reads waiters (both seq_cst: one total order, so it either sees
+ * the registration or the waiter sees the new seq) and calls FUTEX_WAKE
+ * only when someone waits.
+ * Happens-before comes from the mutex, which the waiter retakes before
+ * returning; seq carries no data.
+ * A party killed mid-operation: a waiter killed asleep leaves waiters > 0
+ * (spurious FUTEX_WAKE calls only); a signaller killed between the bump and
+ * the wake leaves waiters asleep until the next signal or their timeout;
+ * a waiter killed after retaking the mutex is a dead mutex holder
+ * (SHK_EOWNERDEAD for the next locker).
+ */
+#include "sync.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+int
+shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
+	      const shk_sync_opts *opts, shk_cond **out)
+{
+	struct shk_cond *h;
+	void *mem;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_COND,
+			    sizeof(struct shk__cond_shm), NULL, &mem);
+	if (rc)
+		return rc;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return SHK_ENOMEM;
+	h->seg = seg;
+	h->m = mem;
+	*out = h;
+	return 0;
+}
+
+int
+shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
+{
+	shk__waitpoint *wp;
+	int64_t deadline;
+	uint32_t s;
+	int rc = 0, lrc;
+
+	if (!c || !m)
+		return SHK_EINVAL;
+	if (!shk__tlock_mine(&m->t))
+		return SHK_EPERM;
+	wp = &c->m->wp;
+	deadline = shk__deadline(timeout_ns);
+	/* relaxed: read under the mutex; the futex compares it again */
+	s = atomic_load_explicit(&wp->seq, memory_order_relaxed);
+	/* seq_cst: orders the registration before the signaller's read of
+	 * waiters; pairs with the seq_cst load in cond_wake() */
+	atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_seq_cst);
+	lrc = shk_mutex_unlock(m);
+	if (lrc) {
+		/* relaxed: a count only */
+		atomic_fetch_sub_explicit(&wp->waiters, 1,
+					  memory_order_relaxed);
+		return lrc;
+	}
+	for (;;) {
+		if (timeout_ns == 0) {
+			rc = SHK_EAGAIN; /* a try: the contract's code */
+			break;
+		}
+		rc = shk__futex_wait(&wp->seq, s, deadline);
+		if (rc == SHK_ETIMEDOUT)
+			break;
+		/* relaxed: only tells a real wake from a spurious one */
+		if (atomic_load_explicit(&wp->seq, memory_order_relaxed) != s) {
+			rc = 0;
+			break;
+		}
+	}
+	/* relaxed: a count only */
+	atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
+	lrc = shk_mutex_lock(m, SHK_FOREVER);
+	return lrc ? lrc : rc;
+}
+
+static int
+cond_wake(shk_cond *c, int n)
+{
+	shk__waitpoint *wp;
+
+	if (!c)
+		return SHK_EINVAL;
+	wp = &c->m->wp;
+	/* seq_cst: makes sleepers that read the old value fail their
+	 * futex compare; ordered before the waiters load below */
+	atomic_fetch_add_explicit(&wp->seq, 1, memory_order_seq_cst);
+	/* seq_cst: pairs with the registration in shk_cond_wait() */
+	if (atomic_load_explicit(&wp->waiters, memory_order_seq_cst))
+		shk__futex_wake(&wp->seq, n);
+	return 0;
+}
+
+int
+shk_cond_signal(shk_cond *c)
+{
+	return cond_wake(c, 1);
+}
+
+int
+shk_cond_broadcast(shk_cond *c)
+{
+	return cond_wake(c, INT_MAX);
+}
+
+void
+shk_cond_close(shk_cond *c)
+{
+	free(c);
+}

@@ -1,0 +1,304 @@
+/*
+ * sync_describe.c - what every sync kind shares: opening through the
+ * registry, the consistency check and the one-line description shown by
+ * `shmkit info` (registry.c calls shk__kind_check_sync and
+ * shk__kind_describe_sync for SHK_KIND_MUTEX .. SHK_KIND_ONCE).
+ *
+ * Everything here only reads shared memory, once per word, with relaxed
+ * loads: a description is a snapshot and the check validates immutable
+ * fields and the ranges of the mutable ones.
+ */
+#include "sync.h"
+
+#include <stdio.h>
+
+#include "lock.h"
+#include "registry.h"
+
+struct init_arg {
+	shk__sync_init_fn fn;
+	const shk_sync_opts *opts;
+	uint32_t kind;
+};
+
+static int
+init_cb(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	struct init_arg *a = arg;
+
+	(void)seg;
+	(void)info;
+	/* The registry publishes the object with a release store of READY
+	 * after this returns; plain stores are enough here. */
+	*(uint32_t *)mem = a->kind;
+	return a->fn ? a->fn(mem, a->opts) : 0;
+}
+
+static uint64_t
+kind_len(uint32_t kind)
+{
+	switch (kind) {
+	case SHK_KIND_MUTEX: return sizeof(struct shk__mutex_shm);
+	case SHK_KIND_RWLOCK: return sizeof(struct shk__rwlock_shm);
+	case SHK_KIND_SEM: return sizeof(struct shk__sem_shm);
+	case SHK_KIND_BARRIER: return sizeof(struct shk__barrier_shm);
+	case SHK_KIND_LATCH: return sizeof(struct shk__latch_shm);
+	case SHK_KIND_EVENT: return sizeof(struct shk__event_shm);
+	case SHK_KIND_COND: return sizeof(struct shk__cond_shm);
+	case SHK_KIND_ONCE: return sizeof(struct shk__once_shm);
+	default: return 0;
+	}
+}
+
+int
+shk__sync_open(shk_seg *seg, const char *name, unsigned flags,
+	       const shk_sync_opts *opts, uint32_t kind, uint64_t len,
+	       shk__sync_init_fn init, void **mem)
+{
+	static const shk_sync_opts defaults = SHK_SYNC_OPTS_INIT;
+	shk_obj_desc want = SHK_OBJ_DESC_INIT;
+	struct init_arg a;
+	shk_obj_info info;
+
+	*mem = NULL;
+	if (!seg || !name)
+		return SHK_EINVAL;
+	if (opts && opts->size < sizeof(shk_sync_opts))
+		return SHK_EINVAL;
+	a.fn = init;
+	a.opts = opts ? opts : &defaults;
+	a.kind = kind;
+	want.kind = kind;
+	return shk__obj_open(seg, name, flags, &want, len, init_cb, &a,
+			     shk__kind_check_sync, &info, mem);
+}
+
+int64_t
+shk__sync_left(int64_t deadline)
+{
+	int64_t now;
+
+	if (deadline == INT64_MAX)
+		return SHK_FOREVER;
+	now = shk__now_ns();
+	return now >= deadline ? 0 : deadline - now;
+}
+
+int
+shk__sync_owner(shk_seg *seg, uint32_t stamp, char *buf, size_t len)
+{
+	uint32_t slot = SHK__STAMP_SLOT(stamp & SHK__STAMP_MASK);
+	uint64_t w;
+
+	if (slot >= seg->attach_cap)
+		return snprintf(buf, len, "?(bad stamp)");
+	/* relaxed: an informational snapshot */
+	w = atomic_load_explicit(&shk__attach_at(seg, slot)->word,
+				 memory_order_relaxed);
+	if ((SHK__ATT_GEN(w) & SHK__GEN_MASK) != SHK__STAMP_GEN(stamp) ||
+	    SHK__ATT_STATE(w) == SHK__ATT_FREE)
+		return snprintf(buf, len, "slot%u(gone)", slot);
+	return snprintf(buf, len, "%u(%s)", SHK__ATT_PID(w),
+			shk__stamp_alive(seg, stamp) ? "alive" : "dead");
+}
+
+/* A lock word is 0, NOTREC or a stamp naming a slot of the table. */
+static int
+lock_word_ok(shk_seg *seg, uint32_t v)
+{
+	uint32_t s = v & SHK__STAMP_MASK;
+
+	return s == 0 || s == SHK__LOCK_NOTREC ||
+	       SHK__STAMP_SLOT(s) < seg->attach_cap;
+}
+
+int
+shk__kind_check_sync(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	uint64_t need = kind_len(info->kind);
+	uint32_t k;
+
+	if (need == 0 || info->len < need)
+		return SHK_ECORRUPT;
+	/* relaxed throughout: immutable fields, or range checks of a
+	 * snapshot */
+	k = *(const uint32_t *)mem;
+	if (k != info->kind)
+		return SHK_ECORRUPT;
+	switch (k) {
+	case SHK_KIND_MUTEX: {
+		struct shk__mutex_shm *m = mem;
+		if (!lock_word_ok(seg, atomic_load_explicit(
+					       &m->word, memory_order_relaxed)))
+			return SHK_ECORRUPT;
+		break;
+	}
+	case SHK_KIND_RWLOCK: {
+		struct shk__rwlock_shm *m = mem;
+		if (m->nslots != SHK__RW_SLOTS ||
+		    !lock_word_ok(seg, atomic_load_explicit(
+					       &m->wlock, memory_order_relaxed)))
+			return SHK_ECORRUPT;
+		break;
+	}
+	case SHK_KIND_SEM: {
+		struct shk__sem_shm *m = mem;
+		if (m->max == 0 || m->max > SHK__SEM_MAX)
+			return SHK_ECORRUPT;
+		break;
+	}
+	case SHK_KIND_BARRIER: {
+		struct shk__barrier_shm *m = mem;
+		uint64_t s = atomic_load_explicit(&m->state,
+						  memory_order_relaxed);
+		if (SHK__BAR_PARTIES(s) == 0 ||
+		    SHK__BAR_ARR(s) >= SHK__BAR_PARTIES(s))
+			return SHK_ECORRUPT;
+		break;
+	}
+	case SHK_KIND_LATCH: {
+		struct shk__latch_shm *m = mem;
+		if (m->initial == 0 || m->initial > SHK__SEM_MAX)
+			return SHK_ECORRUPT;
+		break;
+	}
+	case SHK_KIND_EVENT: {
+		struct shk__event_shm *m = mem;
+		if (m->mode > SHK__EV_MANUAL)
+			return SHK_ECORRUPT;
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int
+describe_lock(shk_seg *seg, uint32_t v, char *buf, size_t len)
+{
+	char who[48];
+	uint32_t s = v & SHK__STAMP_MASK;
+
+	if (s == SHK__LOCK_NOTREC)
+		return snprintf(buf, len, "notrecoverable");
+	if (s == 0)
+		return snprintf(buf, len, "unlocked");
+	shk__sync_owner(seg, s, who, sizeof(who));
+	return snprintf(buf, len, "locked owner=%s%s waiters=%s", who,
+			(v & SHK__LOCK_OWNER_DIED) ? " inconsistent" : "",
+			(v & SHK__LOCK_WAITERS) ? "yes" : "no");
+}
+
+static uint32_t
+ld32(_Atomic uint32_t *p)
+{
+	/* relaxed: an informational snapshot */
+	return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+int
+shk__kind_describe_sync(shk_seg *seg, void *mem, const shk_obj_info *info,
+			char *buf, size_t len)
+{
+	int n = 0;
+
+	switch (info->kind) {
+	case SHK_KIND_MUTEX: {
+		struct shk__mutex_shm *m = mem;
+		n = describe_lock(seg, ld32(&m->word), buf, len);
+		break;
+	}
+	case SHK_KIND_RWLOCK: {
+		struct shk__rwlock_shm *m = mem;
+		uint32_t i, holders = 0, holds = 0;
+		char w[160];
+
+		for (i = 0; i < SHK__RW_SLOTS; i++) {
+			/* relaxed: a snapshot */
+			uint64_t r = atomic_load_explicit(
+				&m->readers[i], memory_order_relaxed);
+			if ((uint32_t)r) {
+				holders++;
+				holds += (uint32_t)r;
+			}
+		}
+		describe_lock(seg, ld32(&m->wlock), w, sizeof(w));
+		n = snprintf(buf, len,
+			     "writer: %s%s readers=%u (in %u processes) "
+			     "waiting_readers=%u",
+			     w,
+			     (ld32(&m->flags) & SHK__RW_NOTREC)
+				     ? " notrecoverable"
+				     : (ld32(&m->flags) & SHK__RW_INCONSISTENT)
+					       ? " inconsistent"
+					       : "",
+			     holds, holders, ld32(&m->rwp.waiters));
+		break;
+	}
+	case SHK_KIND_SEM: {
+		struct shk__sem_shm *m = mem;
+		n = snprintf(buf, len, "count=%u max=%u waiters=%u",
+			     ld32(&m->count), m->max, ld32(&m->wp.waiters));
+		break;
+	}
+	case SHK_KIND_BARRIER: {
+		struct shk__barrier_shm *m = mem;
+		/* relaxed: a snapshot */
+		uint64_t s = atomic_load_explicit(&m->state,
+						  memory_order_relaxed);
+		n = snprintf(buf, len, "parties=%u arrived=%u gen=%u waiters=%u",
+			     SHK__BAR_PARTIES(s), SHK__BAR_ARR(s),
+			     SHK__BAR_GEN(s), ld32(&m->wp.waiters));
+		break;
+	}
+	case SHK_KIND_LATCH: {
+		struct shk__latch_shm *m = mem;
+		n = snprintf(buf, len, "count=%u/%u %s waiters=%u",
+			     ld32(&m->count), m->initial,
+			     ld32(&m->count) ? "closed" : "open",
+			     ld32(&m->wp.waiters));
+		break;
+	}
+	case SHK_KIND_EVENT: {
+		struct shk__event_shm *m = mem;
+		n = snprintf(buf, len, "%s %s-reset waiters=%u",
+			     ld32(&m->state) ? "set" : "reset",
+			     m->mode == SHK__EV_MANUAL ? "manual" : "auto",
+			     ld32(&m->wp.waiters));
+		break;
+	}
+	case SHK_KIND_COND: {
+		struct shk__cond_shm *m = mem;
+		n = snprintf(buf, len, "seq=%u waiters=%u", ld32(&m->wp.seq),
+			     ld32(&m->wp.waiters));
+		break;
+	}
+	case SHK_KIND_ONCE: {
+		struct shk__once_shm *m = mem;
+		uint32_t s = ld32(&m->state);
+		char who[48];
+
+		if (s == SHK__ONCE_DONE)
+			n = snprintf(buf, len, "done runs=%u",
+				     ld32(&m->runs));
+		else if (s == 0)
+			n = snprintf(buf, len, "not-run runs=%u",
+				     ld32(&m->runs));
+		else {
+			shk__sync_owner(seg, s, who, sizeof(who));
+			n = snprintf(buf, len,
+				     "running runner=%s runs=%u waiters=%u",
+				     who, ld32(&m->runs),
+				     ld32(&m->wp.waiters));
+		}
+		break;
+	}
+	default:
+		buf[0] = '\0';
+		return 0;
+	}
+	if (n < 0)
+		return 0;
+	return (size_t)n >= len ? (int)len - 1 : n;
+}

@@ -1,0 +1,166 @@
+/*
+ * sync_event.c - events: auto-reset (each set releases one waiter) and
+ * manual-reset (set releases everyone until reset).
+ *
+ * Shared words: state (0 reset, 1 set), written by setters (release store),
+ * resetters (relaxed store) and, for auto-reset events, by the waiter that
+ * consumes a set (acquire CAS 1 -> 0); the waitpoint wp (wait.h sleeper
+ * protocol: a setter publishes state, then shk__wake fences and wakes only
+ * when wp.waiters != 0).  Happens-before: a set's release store pairs with
+ * the waiter's acquire load/CAS, so what the setter wrote before setting is
+ * visible after the wait.
+ * A party killed mid-operation: every change is one store or CAS on state,
+ * so a killed setter either set or did not; a setter killed between the
+ * store and the wake leaves sleepers asleep until the next wake or their
+ * timeout; a waiter killed asleep leaves wp.waiters > 0 (spurious wakes
+ * only).  A process that dies before setting is not detected: waiters
+ * time out (docs/sync.md).
+ */
+#include "sync.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include "doorbell.h"
+
+static int
+event_init(void *mem, const shk_sync_opts *o)
+{
+	struct shk__event_shm *m = mem;
+
+	if (o->flags & ~(SHK_EVENT_MANUAL | SHK_EVENT_SET))
+		return SHK_EINVAL;
+	m->mode = (o->flags & SHK_EVENT_MANUAL) ? SHK__EV_MANUAL
+						: SHK__EV_AUTO;
+	/* relaxed: published by the registry's release store of READY */
+	atomic_store_explicit(&m->state, (o->flags & SHK_EVENT_SET) ? 1 : 0,
+			      memory_order_relaxed);
+	return 0;
+}
+
+int
+shk_event_open(shk_seg *seg, const char *name, unsigned flags,
+	       const shk_sync_opts *opts, shk_event **out)
+{
+	struct shk_event *h;
+	void *mem;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_EVENT,
+			    sizeof(struct shk__event_shm), event_init, &mem);
+	if (rc)
+		return rc;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return SHK_ENOMEM;
+	h->seg = seg;
+	h->m = mem;
+	/* validated by shk__kind_check_sync; immutable from now on */
+	h->mode = h->m->mode;
+	*out = h;
+	return 0;
+}
+
+int
+shk_event_set(shk_event *e)
+{
+	if (!e)
+		return SHK_EINVAL;
+	/* release: publishes what the setter wrote before; pairs with the
+	 * acquire load / CAS in is_set() */
+	atomic_store_explicit(&e->m->state, 1, memory_order_release);
+	shk__wake(e->seg, &e->m->wp, e->mode == SHK__EV_MANUAL ? INT_MAX : 1);
+	return 0;
+}
+
+int
+shk_event_reset(shk_event *e)
+{
+	if (!e)
+		return SHK_EINVAL;
+	/* relaxed: a reset publishes nothing */
+	atomic_store_explicit(&e->m->state, 0, memory_order_relaxed);
+	return 0;
+}
+
+struct ev_arg {
+	struct shk__event_shm *m;
+	uint32_t mode;
+};
+
+static int
+is_set(void *arg)
+{
+	struct ev_arg *a = arg;
+	uint32_t one = 1;
+
+	if (a->mode == SHK__EV_MANUAL)
+		/* acquire: pairs with the release store in shk_event_set() */
+		return atomic_load_explicit(&a->m->state,
+					    memory_order_acquire) == 1;
+	/* acquire: pairs with the release store in shk_event_set(); the
+	 * CAS consumes the set, so one waiter wins it */
+	return atomic_compare_exchange_strong_explicit(
+		&a->m->state, &one, 0, memory_order_acquire,
+		memory_order_relaxed);
+}
+
+/* Non-consuming test for the doorbell: is the event set? */
+static int
+peek_set(void *arg)
+{
+	struct shk__event_shm *m = arg;
+
+	/* relaxed: only decides whether to make the fd readable; the wait
+	 * that follows does the acquire */
+	return atomic_load_explicit(&m->state, memory_order_relaxed) == 1;
+}
+
+int
+shk_event_wait(shk_event *e, int64_t timeout_ns)
+{
+	struct ev_arg a;
+	int rc;
+
+	if (!e)
+		return SHK_EINVAL;
+	a.m = e->m;
+	a.mode = e->mode;
+	rc = shk__wait(&e->m->wp, is_set, &a, timeout_ns);
+	if (e->db) {
+		/* keep the fd meaningful: empty it after a success, and
+		 * re-arm, which makes it readable again if still set */
+		if (rc == 0)
+			shk__doorbell_drain(e->db);
+		shk__doorbell_arm(e->db, peek_set, e->m);
+	}
+	return rc;
+}
+
+int
+shk_event_fd(shk_event *e)
+{
+	int rc;
+
+	if (!e)
+		return SHK_EINVAL;
+	if (!e->db) {
+		rc = shk__doorbell_open(e->seg, &e->m->wp, &e->db);
+		if (rc)
+			return rc;
+	}
+	shk__doorbell_arm(e->db, peek_set, e->m);
+	return shk__doorbell_fd(e->db);
+}
+
+void
+shk_event_close(shk_event *e)
+{
+	if (!e)
+		return;
+	shk__doorbell_close(e->db);
+	free(e);
+}

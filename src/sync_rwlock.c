@@ -1,0 +1,368 @@
+/*
+ * sync_rwlock.c - writer-preferring reader-writer lock whose holders may
+ * die.
+ *
+ * Shared words and their writers:
+ *  - wlock (lock.h word): the writer, taken by wrlock (and by a reader that
+ *    recovers from a dead writer).  Nonzero means a writer holds or is
+ *    waiting for readers to drain, and new readers stay out: writers are
+ *    preferred and cannot starve.
+ *  - flags: INCONSISTENT (a writer died holding wlock; set by the one that
+ *    took wlock over, cleared by shk_rwlock_consistent) and NOTREC (unlocked
+ *    while inconsistent), written only under wlock.
+ *  - readers[slot] = stamp:32 | count:32 for each attach slot: the read
+ *    holds of the segment handle with that stamp.  Written by that handle
+ *    (RMW: threads of one process share it) and, only while its stamp is
+ *    dead, reset to 0 by a writer (reclaim).  A new handle on a reused slot
+ *    finds a foreign stamp, whose holder is dead, and replaces it.
+ *  - rwp: readers sleep here while a writer is present; wwp: the writer
+ *    sleeps here while readers drain (wait.h sleeper protocol).
+ * Dekker pair: a reader increments its count (seq_cst RMW) and then reads
+ * wlock (seq_cst); a writer takes wlock (acquire CAS), issues a seq_cst
+ * fence, then reads the counts.  So either the reader sees the writer and
+ * backs out, or the writer sees the reader and waits for it.
+ * Happens-before: a reader's release decrement pairs with the writer's
+ * acquire scan in drained(); the writer's release of wlock pairs with the
+ * readers' seq_cst load of wlock.
+ * A party killed mid-operation: a reader killed holding (or between its
+ * increment and its back-out) leaves its count, reclaimed by a writer that
+ * finds the stamp dead (tested before sleeping and every 20 ms).  A writer
+ * killed holding wlock, or while draining, is taken over by the next
+ * writer or reader (lock.c), which sets INCONSISTENT and returns
+ * SHK_EOWNERDEAD holding the lock exclusively.  The recovery step
+ * (shk__lock_consistent on wlock, then setting INCONSISTENT) can itself be
+ * killed between the two stores; the protected state is then reported
+ * consistent by the next holder (a window of two instructions).
+ */
+#include "sync.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include "lock.h"
+
+#define WRITER_DEAD 1 /* check() result: wlock's owner died */
+
+static int
+rw_init(void *mem, const shk_sync_opts *o)
+{
+	struct shk__rwlock_shm *m = mem;
+
+	(void)o;
+	m->nslots = SHK__RW_SLOTS;
+	return 0;
+}
+
+int
+shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
+		const shk_sync_opts *opts, shk_rwlock **out)
+{
+	struct shk_rwlock *h;
+	void *mem;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_RWLOCK,
+			    sizeof(struct shk__rwlock_shm), rw_init, &mem);
+	if (rc)
+		return rc;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return SHK_ENOMEM;
+	if (shk__tlock_init(&h->t)) {
+		free(h);
+		return SHK_ENOMEM;
+	}
+	h->seg = seg;
+	h->m = mem;
+	*out = h;
+	return 0;
+}
+
+static int
+drained(void *arg)
+{
+	struct shk__rwlock_shm *m = arg;
+	uint32_t i;
+
+	for (i = 0; i < SHK__RW_SLOTS; i++) {
+		/* acquire: pairs with the release decrement in
+		 * shk_rwlock_rdunlock() / reader_back_out() */
+		if ((uint32_t)atomic_load_explicit(&m->readers[i],
+						   memory_order_acquire))
+			return 0;
+	}
+	return 1;
+}
+
+struct reclaim_arg {
+	shk_seg *seg;
+	struct shk__rwlock_shm *m;
+};
+
+/* Resets the counts of dead readers; 0 keeps the writer waiting. */
+static int
+reclaim_dead(void *arg)
+{
+	struct reclaim_arg *a = arg;
+	uint32_t i, me = shk__seg_stamp(a->seg);
+
+	for (i = 0; i < SHK__RW_SLOTS; i++) {
+		/* relaxed: the CAS below re-checks the value */
+		uint64_t r = atomic_load_explicit(&a->m->readers[i],
+						  memory_order_relaxed);
+		uint32_t st = (uint32_t)(r >> 32);
+
+		if ((uint32_t)r == 0 || st == me || shk__stamp_alive(a->seg, st))
+			continue;
+		/* acquire: the dead reader's reads happened before our
+		 * writes; fails harmlessly if the entry changed */
+		atomic_compare_exchange_strong_explicit(
+			&a->m->readers[i], &r, 0, memory_order_acquire,
+			memory_order_relaxed);
+	}
+	return 0;
+}
+
+static int
+drain_pred(void *arg)
+{
+	return drained(((struct reclaim_arg *)arg)->m);
+}
+
+static void
+wr_abort(shk_rwlock *rw)
+{
+	shk__sync_unlock(rw->seg, &rw->t, &rw->m->wlock);
+	shk__wake(rw->seg, &rw->m->rwp, INT_MAX);
+}
+
+/* Takes the write hold: thread lock, wlock, then waits for readers. */
+static int
+wr_acquire(shk_rwlock *rw, int64_t timeout_ns)
+{
+	struct shk__rwlock_shm *m = rw->m;
+	struct reclaim_arg ra = { rw->seg, rw->m };
+	int64_t deadline = shk__deadline(timeout_ns);
+	uint32_t f;
+	int rc;
+
+	rc = shk__sync_lock(rw->seg, &rw->t, &m->wlock, timeout_ns);
+	if (rc == SHK_EOWNERDEAD) {
+		/* The writer died holding: record it in flags, where it
+		 * survives a drain that times out (below). */
+		shk__lock_consistent(rw->seg, &m->wlock);
+		/* relaxed: written under wlock, published by its release */
+		atomic_fetch_or_explicit(&m->flags, SHK__RW_INCONSISTENT,
+					 memory_order_relaxed);
+	} else if (rc) {
+		return rc;
+	}
+	/* seq_cst fence: orders our wlock store before the reader-count
+	 * loads; pairs with the seq_cst increment in reader_enter() */
+	SHK_FENCE_SEQ_CST(&m->wlock);
+	/* relaxed: written only under wlock, which we hold */
+	f = atomic_load_explicit(&m->flags, memory_order_relaxed);
+	if (f & SHK__RW_NOTREC) {
+		wr_abort(rw);
+		return SHK_ENOTRECOVERABLE;
+	}
+	if (!drained(m)) {
+		reclaim_dead(&ra);
+		rc = shk__wait_checked(&m->wwp, drain_pred, &ra,
+				       timeout_ns == 0
+					       ? 0
+					       : shk__sync_left(deadline),
+				       reclaim_dead, SHK__LOCK_SLICE_NS);
+		if (rc) {
+			wr_abort(rw);
+			return rc;
+		}
+	}
+	return (f & SHK__RW_INCONSISTENT) ? SHK_EOWNERDEAD : 0;
+}
+
+int
+shk_rwlock_wrlock(shk_rwlock *rw, int64_t timeout_ns)
+{
+	if (!rw)
+		return SHK_EINVAL;
+	return wr_acquire(rw, timeout_ns);
+}
+
+int
+shk_rwlock_wrunlock(shk_rwlock *rw)
+{
+	uint32_t f;
+	int rc;
+
+	if (!rw)
+		return SHK_EINVAL;
+	if (!shk__tlock_mine(&rw->t))
+		return SHK_EPERM;
+	/* relaxed: written only under wlock, which we hold */
+	f = atomic_load_explicit(&rw->m->flags, memory_order_relaxed);
+	if (f & SHK__RW_INCONSISTENT)
+		/* relaxed: published by the release of wlock below */
+		atomic_store_explicit(&rw->m->flags,
+				      (f & ~SHK__RW_INCONSISTENT) |
+					      SHK__RW_NOTREC,
+				      memory_order_relaxed);
+	rc = shk__sync_unlock(rw->seg, &rw->t, &rw->m->wlock);
+	shk__wake(rw->seg, &rw->m->rwp, INT_MAX);
+	return rc;
+}
+
+int
+shk_rwlock_consistent(shk_rwlock *rw)
+{
+	uint32_t f;
+
+	if (!rw)
+		return SHK_EINVAL;
+	if (!shk__tlock_mine(&rw->t))
+		return SHK_EPERM;
+	/* relaxed: written only under wlock, which we hold */
+	f = atomic_load_explicit(&rw->m->flags, memory_order_relaxed);
+	if (!(f & SHK__RW_INCONSISTENT))
+		return SHK_EINVAL;
+	atomic_store_explicit(&rw->m->flags, f & ~SHK__RW_INCONSISTENT,
+			      memory_order_relaxed);
+	return 0;
+}
+
+/* Makes readers[slot] ours (a foreign stamp belongs to a dead handle). */
+static void
+own_slot(struct shk__rwlock_shm *m, uint32_t slot, uint32_t me)
+{
+	/* relaxed: the CAS re-checks; the entry is only claimed here */
+	uint64_t e = atomic_load_explicit(&m->readers[slot],
+					  memory_order_relaxed);
+
+	while ((uint32_t)(e >> 32) != me) {
+		if (atomic_compare_exchange_weak_explicit(
+			    &m->readers[slot], &e, (uint64_t)me << 32,
+			    memory_order_relaxed, memory_order_relaxed))
+			break;
+	}
+}
+
+static void
+reader_back_out(shk_rwlock *rw, uint32_t slot)
+{
+	/* release: our reads are done; pairs with the acquire in
+	 * drained() */
+	atomic_fetch_sub_explicit(&rw->m->readers[slot], 1,
+				  memory_order_release);
+	shk__wake(rw->seg, &rw->m->wwp, 1);
+}
+
+struct rd_arg {
+	shk_seg *seg;
+	struct shk__rwlock_shm *m;
+};
+
+static int
+no_writer(void *arg)
+{
+	struct rd_arg *a = arg;
+	/* relaxed: only a hint to retry reader_enter(), which orders */
+	return atomic_load_explicit(&a->m->wlock, memory_order_relaxed) == 0;
+}
+
+static int
+writer_dead(void *arg)
+{
+	struct rd_arg *a = arg;
+	/* relaxed: a hint; the takeover CAS in lock.c re-checks */
+	uint32_t v = atomic_load_explicit(&a->m->wlock, memory_order_relaxed);
+	uint32_t s = v & SHK__STAMP_MASK;
+
+	if (s && s != SHK__LOCK_NOTREC && !shk__stamp_alive(a->seg, s))
+		return WRITER_DEAD;
+	return 0;
+}
+
+int
+shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
+{
+	struct rd_arg a;
+	int64_t deadline;
+	uint32_t slot, me;
+	int rc;
+
+	if (!rw || rw->seg->slot >= SHK__RW_SLOTS)
+		return SHK_EINVAL;
+	slot = rw->seg->slot;
+	me = shk__seg_stamp(rw->seg);
+	a.seg = rw->seg;
+	a.m = rw->m;
+	deadline = shk__deadline(timeout_ns);
+	for (;;) {
+		own_slot(rw->m, slot, me);
+		/* seq_cst: orders our count before the wlock load; pairs
+		 * with the fence in wr_acquire() */
+		atomic_fetch_add_explicit(&rw->m->readers[slot], 1,
+					  memory_order_seq_cst);
+		/* seq_cst: the second half of the Dekker pair; also pairs
+		 * with the release of wlock by the last writer */
+		if (atomic_load_explicit(&rw->m->wlock,
+					 memory_order_seq_cst) == 0) {
+			/* relaxed: ordered by the wlock load above */
+			if (!(atomic_load_explicit(&rw->m->flags,
+						   memory_order_relaxed) &
+			      SHK__RW_NOTREC))
+				return 0;
+			reader_back_out(rw, slot);
+			return SHK_ENOTRECOVERABLE;
+		}
+		reader_back_out(rw, slot);
+		if (timeout_ns != 0 && writer_dead(&a))
+			rc = WRITER_DEAD;
+		else
+			rc = shk__wait_checked(
+				&rw->m->rwp, no_writer, &a,
+				timeout_ns == 0 ? 0 : shk__sync_left(deadline),
+				writer_dead, SHK__LOCK_SLICE_NS);
+		if (rc == WRITER_DEAD) {
+			/* Recover as a writer: the caller repairs with the
+			 * lock held exclusively. */
+			rc = wr_acquire(rw, shk__sync_left(deadline));
+			if (rc != 0)
+				return rc;
+			/* someone else recovered it meanwhile */
+			shk_rwlock_wrunlock(rw);
+			continue;
+		}
+		if (rc)
+			return rc;
+	}
+}
+
+int
+shk_rwlock_rdunlock(shk_rwlock *rw)
+{
+	uint32_t slot;
+	uint64_t e;
+
+	if (!rw || rw->seg->slot >= SHK__RW_SLOTS)
+		return SHK_EINVAL;
+	slot = rw->seg->slot;
+	/* relaxed: our own entry; the decrement below orders */
+	e = atomic_load_explicit(&rw->m->readers[slot], memory_order_relaxed);
+	if ((uint32_t)(e >> 32) != shk__seg_stamp(rw->seg) || (uint32_t)e == 0)
+		return SHK_EPERM;
+	reader_back_out(rw, slot);
+	return 0;
+}
+
+void
+shk_rwlock_close(shk_rwlock *rw)
+{
+	if (!rw)
+		return;
+	shk__tlock_fini(&rw->t);
+	free(rw);
+}

@@ -1,0 +1,608 @@
+#!/usr/bin/env bash
+# tests/cli.sh BUILD_DIR - shell tests of the `shmkit` command-line tool.
+#
+# Uses only the CLI at BUILD_DIR/shmkit plus /usr/bin/python3 (to check JSON
+# and to corrupt segment bytes).  Every segment this suite makes is named
+# shk-test-$$-* and is removed on every path (trap), including segments of
+# killed holders and SysV segments.  Exit 0: all checks passed; 77: skipped;
+# anything else: failed.
+set -u
+B=${1:?usage: tests/cli.sh BUILD_DIR}
+S="$B/shmkit"
+PY=/usr/bin/python3
+P="shk-test-$$-"
+SIZE=256K
+
+if [ ! -x "$S" ]; then
+	echo "skip: $S is not built"
+	exit 77
+fi
+if [ ! -x "$PY" ]; then
+	echo "skip: $PY is missing"
+	exit 77
+fi
+if [ ! -d /dev/shm ]; then
+	echo "skip: no /dev/shm"
+	exit 77
+fi
+
+# A sanitizer report must not pass for an ordinary error (exit 1).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=86:print_stacktrace=1"
+
+TMP=$(mktemp -d)
+HOLDERS=()
+fails=0
+checks=0
+
+cleanup() {
+	local p f k
+	for p in "${HOLDERS[@]}"; do
+		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	# SysV segments first: their keys come from ls, which needs them intact
+	for k in $("$S" ls --json --match "${P}*" 2>/dev/null |
+		"$PY" -c 'import json,sys
+for s in json.load(sys.stdin)["segments"]:
+    if s["backend"] == "sysv": print(s["sysv_key"])' 2>/dev/null); do
+		"$S" rm --force --sysv "$k" >/dev/null 2>&1
+	done
+	for k in sv svorph; do
+		"$S" rm --force --sysv "${P}$k" >/dev/null 2>&1
+	done
+	for f in /dev/shm/"${P}"*; do
+		[ -e "$f" ] && rm -f "$f"
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() { checks=$((checks + 1)); echo "ok   $*"; }
+fail() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL $*"; }
+
+# run CMD...: runs the CLI, stdout in $TMP/out, stderr in $TMP/err, rc in RC
+run() {
+	"$S" "$@" >"$TMP/out" 2>"$TMP/err"
+	RC=$?
+}
+
+# expect_rc WANT DESC: checks RC (from run)
+expect_rc() {
+	if [ "$RC" -eq "$1" ]; then
+		pass "$2 (exit $RC)"
+	else
+		fail "$2: exit $RC, want $1"
+		sed 's/^/     stderr: /' "$TMP/err"
+	fi
+}
+
+# expect_err NAME DESC: after a failed run: exit 1, exactly one stderr line
+# "shmkit: CMD: ...: SHK_NAME (...)"
+expect_err() {
+	local n
+	n=$(wc -l <"$TMP/err")
+	if [ "$RC" -eq 1 ] && [ "$n" -eq 1 ] &&
+		grep -qE "^shmkit: [a-z]+: .*: $1 \(.+\)$" "$TMP/err"; then
+		pass "$2: $1, one line"
+	else
+		fail "$2: exit $RC, $n stderr lines, want exit 1 and one $1 line"
+		sed 's/^/     stderr: /' "$TMP/err"
+	fi
+}
+
+# json_check DESC PYTHON: pipes $TMP/out through json.tool (validity) and
+# then runs PYTHON with d = the parsed document; it must print "ok".
+json_check() {
+	local r
+	if ! "$PY" -m json.tool <"$TMP/out" >/dev/null 2>"$TMP/jerr"; then
+		fail "$1: not valid JSON: $(head -1 "$TMP/jerr")"
+		return
+	fi
+	r=$("$PY" -c "import json,sys
+d = json.load(open(sys.argv[1]))
+$2" "$TMP/out" 2>&1)
+	if [ "$r" = ok ]; then
+		pass "$1"
+	else
+		fail "$1: $r"
+	fi
+}
+
+# ls_state NAME: the STATE column of NAME in `shmkit ls`
+ls_state() {
+	"$S" ls --match "$1" | awk -v n="$1" '$1 == n { s = $8; for (i = 9; i <= NF; i++) s = s " " $i; print s }'
+}
+
+# wait_file PATH: waits up to 10 s for PATH to be non-empty
+wait_file() {
+	local i
+	for i in $(seq 1 200); do
+		[ -s "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# corrupt NAME PYTHON: runs PYTHON with f = /dev/shm/NAME opened r+b
+corrupt() {
+	"$PY" -c "import sys
+f = open(sys.argv[1], 'r+b')
+$2
+f.close()" "/dev/shm/$1"
+}
+
+echo "== basics"
+run version
+expect_rc 0 "version"
+grep -q '^shmkit [0-9]' "$TMP/out" && pass "version prints a version" ||
+	fail "version output: $(cat "$TMP/out")"
+run --help
+expect_rc 0 "--help"
+grep -q 'usage: shmkit' "$TMP/out" && pass "--help prints usage" ||
+	fail "--help output"
+run frobnicate
+expect_rc 2 "unknown command"
+grep -q 'usage: shmkit' "$TMP/err" && pass "unknown command: usage on stderr" ||
+	fail "unknown command: no usage on stderr"
+run
+expect_rc 2 "no command"
+run info
+expect_rc 2 "info without a name"
+run ls --bogus
+expect_rc 2 "ls with an unknown option"
+run create "${P}x" --size 12Q
+expect_rc 2 "create with a bad --size"
+
+echo "== create, ls, info, rm"
+A="${P}a"
+run create "$A" --size "$SIZE" --mode 0640 --blob b1:8:16 --blob b2:64:2
+expect_rc 0 "create $A with two blobs"
+[ -e "/dev/shm/$A" ] && pass "create made /dev/shm/$A" || fail "no /dev/shm/$A"
+run create "$A" --size "$SIZE"
+expect_err SHK_EEXIST "create of an existing name"
+run ls
+expect_rc 0 "ls"
+line=$(awk -v n="$A" '$1 == n' "$TMP/out")
+if [ -n "$line" ]; then
+	pass "ls lists $A: $line"
+	set -- $line
+	[ "$2" = posix ] && pass "ls: backend posix" || fail "ls backend: $2"
+	[ "$3" = 256.0K ] && pass "ls: size 256.0K" || fail "ls size: $3"
+	[ "$4" = 2 ] && pass "ls: 2 objects" || fail "ls objects: $4"
+	[ "$5" = 0/0 ] && pass "ls: attached 0/0" || fail "ls attached: $5"
+	[[ "$6" =~ ^[0-9]+$ ]] && pass "ls: creator pid $6" || fail "ls creator: $6"
+	[ "$8" = ok ] && pass "ls: state ok (no attach records: not orphaned)" ||
+		fail "ls state: $8"
+else
+	fail "ls does not list $A"
+	cat "$TMP/out"
+fi
+run ls --json
+expect_rc 0 "ls --json"
+json_check "ls --json: $A with its fields" "
+s = [x for x in d['segments'] if x['name'] == '$A']
+assert len(s) == 1, s
+s = s[0]
+for k in ('name', 'backend', 'state', 'error', 'size', 'objects',
+          'max_objects', 'attached', 'attached_alive', 'orphaned',
+          'creator_pid', 'creator_uid', 'created_ns', 'age_s'):
+    assert k in s, k
+assert s['backend'] == 'posix' and s['size'] == 262144, s
+assert s['objects'] == 2 and s['attached'] == 0, s
+assert s['state'] == 'ok' and s['orphaned'] is False, s
+assert s['error'] is None, s
+print('ok')"
+
+run info "$A"
+expect_rc 0 "info $A"
+grep -q "^name: *$A\$" "$TMP/out" && pass "info: name" || fail "info: name"
+grep -q '^backend: *posix$' "$TMP/out" && pass "info: backend" || fail "info: backend"
+grep -q '^version: *1$' "$TMP/out" && pass "info: version 1" || fail "info: version"
+grep -q '^size: *262144 bytes$' "$TMP/out" && pass "info: size" || fail "info: size"
+grep -q '^mode: *0640$' "$TMP/out" && pass "info: mode 0640" || fail "info: mode"
+grep -q '^objects: *2 of ' "$TMP/out" && pass "info: 2 objects" || fail "info: objects"
+grep -q '^check: *ok$' "$TMP/out" && pass "info: check ok" || fail "info: check"
+if awk '$1 == "b1" && $2 == "blob" && $4 == 8 && $5 == 16 && $6 == 128' "$TMP/out" | grep -q .; then
+	pass "info: object b1 blob elem 8 cap 16 bytes 128"
+else
+	fail "info: object row b1"; cat "$TMP/out"
+fi
+if awk '$1 == "b2" && $2 == "blob" && $4 == 64 && $5 == 2 && $6 == 128' "$TMP/out" | grep -q .; then
+	pass "info: object b2 blob elem 64 cap 2 bytes 128"
+else
+	fail "info: object row b2"; cat "$TMP/out"
+fi
+run info --json "$A"
+expect_rc 0 "info --json $A"
+json_check "info --json: header, heap, objects" "
+assert d['name'] == '$A' and d['backend'] == 'posix', d
+assert d['version'] == 1 and d['size'] == 262144 and d['mode'] == '0640', d
+assert d['check'] == 'ok' and d['nobjects'] == 2, d
+assert set(d['heap']) == {'len', 'used', 'free', 'high_water'}, d['heap']
+assert d['attached'] == [] and d['orphaned'] is False, d
+o = {x['name']: x for x in d['objects']}
+assert set(o) == {'b1', 'b2'}, o
+assert o['b1']['kind'] == 'blob' and o['b1']['elem_len'] == 8, o
+assert o['b1']['cap'] == 16 and o['b1']['len'] == 128, o
+assert o['b1']['state'] == '' and o['b1']['error'] is None, o
+assert o['b1']['type_id'].startswith('0x'), o
+print('ok')"
+run check "$A"
+expect_rc 0 "check $A"
+
+run info "${P}missing"
+expect_err SHK_ENOENT "info on a missing name"
+run info 'bad/name'
+expect_err SHK_EINVAL "info on a bad name"
+run create "${P}$(printf 'n%.0s' $(seq 1 70))"
+expect_err SHK_ENAMETOOLONG "create with a 72-byte name"
+run create "${P}blobfail" --size "$SIZE" --blob "big:1M:1M"
+expect_err SHK_ENOMEM "create with a blob that cannot fit"
+[ ! -e "/dev/shm/${P}blobfail" ] && pass "a failed create leaves no segment" ||
+	fail "failed create left /dev/shm/${P}blobfail"
+
+run rm "$A"
+expect_rc 0 "rm $A"
+[ ! -e "/dev/shm/$A" ] && pass "rm removed /dev/shm/$A" || fail "rm left /dev/shm/$A"
+run ls
+grep -q "^$A " "$TMP/out" && fail "ls still lists $A" || pass "ls no longer lists $A"
+run rm "$A"
+expect_err SHK_ENOENT "rm of a missing name"
+
+echo "== rm refuses what is not shmkit's"
+J="${P}junk"
+printf 'not a segment at all' >"/dev/shm/$J"
+run ls
+grep -q "$J" "$TMP/out" && fail "ls lists a foreign file" || pass "ls ignores a foreign /dev/shm file"
+run rm "$J"
+expect_err SHK_EBADSEG "rm of a foreign file without --force"
+[ -e "/dev/shm/$J" ] && pass "the foreign file is still there" || fail "rm removed a foreign file"
+run rm --force "$J"
+expect_rc 0 "rm --force of a foreign file"
+[ ! -e "/dev/shm/$J" ] && pass "rm --force removed it" || fail "rm --force left it"
+
+echo "== file backend"
+run create --file "$TMP/seg.shk" --size "$SIZE" --blob f:16:4
+expect_rc 0 "create --file"
+run info --file "$TMP/seg.shk"
+expect_rc 0 "info --file"
+grep -q '^backend: *file$' "$TMP/out" && pass "info --file: backend file" || fail "info --file: backend"
+run rm --file "$TMP/seg.shk"
+expect_rc 0 "rm --file"
+[ ! -e "$TMP/seg.shk" ] && pass "rm --file removed the file" || fail "rm --file left the file"
+
+echo "== corrupted segments"
+BASE="${P}base"
+run create "$BASE" --size "$SIZE" --blob b:8:8
+expect_rc 0 "create $BASE"
+# header layout (format v1): magic 0..7, version 8..11, creator_pid 40..43
+# (covered by the checksum), checksum 184..191.
+for c in magic version checksum trunc100 trunc8k; do
+	cp "/dev/shm/$BASE" "/dev/shm/${P}c-$c"
+done
+corrupt "${P}c-magic" "f.write(b'XHMKIT')"
+corrupt "${P}c-version" "f.seek(8); f.write((99).to_bytes(4, 'little'))"
+corrupt "${P}c-checksum" "f.seek(40); b = f.read(1); f.seek(40); f.write(bytes([b[0] ^ 0x5a]))"
+corrupt "${P}c-trunc100" "f.truncate(100)"
+corrupt "${P}c-trunc8k" "f.truncate(8192)"
+for pair in magic:SHK_EBADSEG version:SHK_EVERSION checksum:SHK_ECHECKSUM \
+	trunc100:SHK_ETRUNC trunc8k:SHK_ETRUNC; do
+	c=${pair%%:*} code=${pair#*:}
+	run info "${P}c-$c"
+	expect_err "$code" "info on a segment with a bad $c"
+	run info --json "${P}c-$c"
+	expect_err "$code" "info --json on a segment with a bad $c"
+	[ ! -s "$TMP/out" ] && pass "info --json wrote nothing to stdout" ||
+		fail "info --json wrote to stdout on error"
+	run check "${P}c-$c"
+	expect_err "$code" "check on a segment with a bad $c"
+	if [ "$c" != magic ]; then
+		st=$(ls_state "${P}c-$c")
+		[ "$st" = "corrupt: $code" ] && pass "ls: ${P}c-$c is '$st'" ||
+			fail "ls state of ${P}c-$c: '$st', want 'corrupt: $code'"
+	fi
+done
+run ls --json --match "${P}c-*"
+json_check "ls --json lists corrupt segments with their error" "
+s = {x['name']: x for x in d['segments']}
+assert '${P}c-magic' not in s, s
+for c, e in (('version', 'SHK_EVERSION'), ('checksum', 'SHK_ECHECKSUM'),
+             ('trunc100', 'SHK_ETRUNC'), ('trunc8k', 'SHK_ETRUNC')):
+    x = s['${P}c-' + c]
+    assert x['state'] == 'corrupt' and x['error'] == e, x
+print('ok')"
+run rm "${P}c-version" "${P}c-checksum" "${P}c-trunc100" "${P}c-trunc8k"
+expect_rc 0 "rm removes corrupt segments"
+run rm --force "${P}c-magic"
+expect_rc 0 "rm --force removes the one without magic"
+
+echo "== scribbled segments never crash the tool"
+# Random bytes over the attach table, registry and heap (past the 4 KiB
+# header page): errors are fine, crashes (exit >= 128) are not.
+crashes=0
+for seed in $(seq 1 12); do
+	if ! cp "/dev/shm/$BASE" "/dev/shm/${P}scribble"; then
+		crashes=$((crashes + 1))
+		break
+	fi
+	corrupt "${P}scribble" "import random
+r = random.Random($seed)
+size = f.seek(0, 2)
+for _ in range(r.choice((8, 64, 512))):
+    f.seek(r.randrange(4096, size - 8))
+    f.write(r.randbytes(r.choice((1, 4, 8))))"
+	for cmd in "info" "info --json" "check" "ls --match"; do
+		"$S" $cmd "${P}scribble" >"$TMP/out" 2>"$TMP/err"
+		rc=$?
+		if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
+			crashes=$((crashes + 1))
+			echo "     seed $seed: shmkit $cmd: exit $rc"
+		fi
+		if [ "$cmd" = "info --json" ] && [ $rc -eq 0 ] &&
+			! "$PY" -m json.tool <"$TMP/out" >/dev/null 2>&1; then
+			crashes=$((crashes + 1))
+			echo "     seed $seed: info --json: invalid JSON"
+		fi
+	done
+	rm -f "/dev/shm/${P}scribble"
+done
+[ $crashes -eq 0 ] && pass "12 scribbled segments: exit 0 or 1, valid JSON" ||
+	fail "$crashes failures on scribbled segments"
+
+echo "== a segment truncated under a running info (SIGBUS guard)"
+T="${P}trunc-live"
+cp "/dev/shm/$BASE" "/dev/shm/$T"
+SHMKIT_TEST_PAUSE="$TMP/pause" "$S" info "$T" >"$TMP/tout" 2>"$TMP/terr" &
+ipid=$!
+HOLDERS+=("$ipid")
+for i in $(seq 1 200); do [ -e "$TMP/pause" ] && break; sleep 0.05; done
+if [ -e "$TMP/pause" ]; then
+	"$PY" -c "import os, sys; os.truncate(sys.argv[1], 4096)" "/dev/shm/$T"
+	rm -f "$TMP/pause"
+	wait "$ipid"
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q "SHK_ETRUNC" "$TMP/terr" &&
+		[ "$(wc -l <"$TMP/terr")" -eq 1 ]; then
+		pass "info on a segment truncated under it: SHK_ETRUNC, exit 1"
+	else
+		fail "truncated under info: exit $rc, stderr: $(cat "$TMP/terr")"
+	fi
+	[ ! -s "$TMP/tout" ] && pass "no partial output on stdout" ||
+		fail "partial output on stdout"
+else
+	fail "info never reached the test pause"
+	kill -9 "$ipid" 2>/dev/null
+	wait "$ipid" 2>/dev/null
+fi
+rm -f "/dev/shm/$T"
+run rm "$BASE"
+expect_rc 0 "rm $BASE"
+
+echo "== orphans"
+O="${P}orph" L="${P}live" I="${P}idle"
+for n in "$O" "$L" "$I"; do
+	run create "$n" --size "$SIZE"
+	expect_rc 0 "create $n"
+done
+"$S" hold "$O" 120 >"$TMP/hold-o" 2>&1 &
+hold_o=$!
+HOLDERS+=("$hold_o")
+"$S" hold "$L" 120 >"$TMP/hold-l" 2>&1 &
+hold_l=$!
+HOLDERS+=("$hold_l")
+if wait_file "$TMP/hold-o" && wait_file "$TMP/hold-l"; then
+	pass "two holders attached: $(cat "$TMP/hold-o"); $(cat "$TMP/hold-l")"
+else
+	fail "holders did not start: $(cat "$TMP/hold-o" "$TMP/hold-l")"
+fi
+run ls --match "${P}*"
+awk -v n="$O" '$1 == n && $5 == "1/1" && $8 == "ok"' "$TMP/out" | grep -q . &&
+	pass "ls: $O attached 1/1 ok while its holder runs" ||
+	{ fail "ls before kill"; cat "$TMP/out"; }
+{ kill -9 "$hold_o"; wait "$hold_o"; } 2>/dev/null
+run ls --match "${P}*"
+awk -v n="$O" '$1 == n && $5 == "0/1" && $8 == "orphaned"' "$TMP/out" | grep -q . &&
+	pass "ls: $O is 0/1 orphaned after its holder was SIGKILLed" ||
+	{ fail "ls after kill: $O"; cat "$TMP/out"; }
+awk -v n="$L" '$1 == n && $5 == "1/1" && $8 == "ok"' "$TMP/out" | grep -q . &&
+	pass "ls: $L (live holder) is 1/1 ok" || fail "ls: $L"
+awk -v n="$I" '$1 == n && $5 == "0/0" && $8 == "ok"' "$TMP/out" | grep -q . &&
+	pass "ls: $I (no attach records) is 0/0 ok" || fail "ls: $I"
+run ls --json --match "${P}*"
+json_check "ls --json: only $O is orphaned" "
+s = {x['name']: x for x in d['segments']}
+assert s['$O']['orphaned'] is True and s['$O']['state'] == 'orphaned', s
+assert s['$O']['attached'] == 1 and s['$O']['attached_alive'] == 0, s
+assert s['$L']['orphaned'] is False and s['$L']['attached_alive'] == 1, s
+assert s['$I']['orphaned'] is False and s['$I']['attached'] == 0, s
+print('ok')"
+run info "$O"
+expect_rc 0 "info $O"
+grep -qE '^  [0-9]+ +[0-9]+ +no ' "$TMP/out" && pass "info: the attach row says not alive" ||
+	{ fail "info: attach rows"; cat "$TMP/out"; }
+run rm --orphans --dry-run --match "${P}*"
+expect_rc 0 "rm --orphans --dry-run"
+[ "$(cat "$TMP/out")" = "would remove $O" ] && pass "dry run names exactly $O" ||
+	fail "dry run said: $(cat "$TMP/out")"
+[ -e "/dev/shm/$O" ] && pass "dry run removed nothing" || fail "dry run removed $O"
+run rm --orphans --match "${P}*"
+expect_rc 0 "rm --orphans"
+[ "$(cat "$TMP/out")" = "removed $O" ] && pass "rm --orphans printed exactly $O" ||
+	fail "rm --orphans said: $(cat "$TMP/out")"
+[ ! -e "/dev/shm/$O" ] && pass "$O is gone" || fail "$O survived rm --orphans"
+[ -e "/dev/shm/$L" ] && pass "$L (live holder) survived" || fail "$L was removed"
+[ -e "/dev/shm/$I" ] && pass "$I (no attachers) survived" || fail "$I was removed"
+run rm --orphans foo
+expect_rc 2 "rm --orphans with a name is a usage error"
+kill -TERM "$hold_l"
+wait "$hold_l"
+rc=$?
+[ $rc -eq 0 ] && pass "holder exits 0 on SIGTERM" || fail "holder exit $rc on SIGTERM"
+run ls --match "$L"
+awk -v n="$L" '$1 == n && $5 == "0/0" && $8 == "ok"' "$TMP/out" | grep -q . &&
+	pass "ls: $L is 0/0 ok after its holder detached" ||
+	{ fail "ls after detach"; cat "$TMP/out"; }
+run rm "$L" "$I"
+expect_rc 0 "rm $L $I"
+
+echo "== SysV"
+V="${P}sv"
+run create --sysv "$V" --size "$SIZE" --blob s:4:4
+if [ "$RC" -ne 0 ] && grep -qE 'SHK_(ENOSYS|EPERM|EACCES|ENOSPC)' "$TMP/err"; then
+	echo "SysV shm unavailable here: $(cat "$TMP/err")"
+else
+	expect_rc 0 "create --sysv $V"
+	run ls --match "$V"
+	line=$(awk -v n="$V" '$1 == n' "$TMP/out")
+	set -- $line
+	[ "${2:-}" = sysv ] && [ "${4:-}" = 1 ] && [ "${8:-}" = ok ] &&
+		pass "ls lists $V as sysv with 1 object, ok" ||
+		{ fail "ls of $V: '$line'"; cat "$TMP/out"; }
+	run ls --json --match "$V"
+	json_check "ls --json: sysv fields" "
+s = d['segments']
+assert len(s) == 1 and s[0]['backend'] == 'sysv', s
+assert s[0]['sysv_key'].startswith('0x') and s[0]['shmid'] >= 0, s
+print('ok')"
+	key=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["segments"][0]["sysv_key"])' <"$TMP/out")
+	shmid=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["segments"][0]["shmid"])' <"$TMP/out")
+	run info --sysv "$V"
+	expect_rc 0 "info --sysv NAME"
+	grep -q '^backend: *sysv$' "$TMP/out" && pass "info: backend sysv" || fail "info --sysv: backend"
+	run info --sysv "$key"
+	expect_rc 0 "info --sysv $key (by key)"
+	awk '$1 == "s" && $2 == "blob"' "$TMP/out" | grep -q . && pass "info by key shows object s" ||
+		fail "info by key: objects"
+	awk -v id="$shmid" 'NR > 1 && $2 == id' /proc/sysvipc/shm | grep -q . &&
+		pass "/proc/sysvipc/shm has shmid $shmid" || fail "shmid $shmid not in /proc/sysvipc/shm"
+	run rm --sysv "$V"
+	expect_rc 0 "rm --sysv $V"
+	awk -v id="$shmid" 'NR > 1 && $2 == id' /proc/sysvipc/shm | grep -q . &&
+		fail "shmid $shmid still in /proc/sysvipc/shm" ||
+		pass "rm --sysv removed shmid $shmid"
+
+	VO="${P}svorph"
+	run create --sysv "$VO" --size "$SIZE"
+	expect_rc 0 "create --sysv $VO"
+	"$S" hold --sysv "$VO" 120 >"$TMP/hold-v" 2>&1 &
+	hold_v=$!
+	HOLDERS+=("$hold_v")
+	wait_file "$TMP/hold-v" || fail "sysv holder did not start"
+	{ kill -9 "$hold_v"; wait "$hold_v"; } 2>/dev/null
+	[ "$(ls_state "$VO")" = orphaned ] && pass "ls: sysv $VO orphaned" ||
+		fail "ls: sysv $VO state '$(ls_state "$VO")'"
+	run rm --orphans --match "${P}*"
+	[ "$(cat "$TMP/out")" = "removed $VO" ] && pass "rm --orphans removed sysv $VO" ||
+		fail "rm --orphans (sysv) said: $(cat "$TMP/out")"
+	run ls --match "$VO"
+	grep -q "$VO" "$TMP/out" && fail "$VO still listed" || pass "$VO no longer listed"
+fi
+
+echo "== live state of typed objects (shk_obj_describe)"
+# The shell cannot make typed objects with the CLI, so Python makes them
+# through the public API of libshmkit.so (ctypes), closes everything, and
+# the CLI must then show each kind's describe line.
+SO="$B/lib/libshmkit.so"
+K="${P}kinds"
+# A sanitized libshmkit.so needs its runtime preloaded into Python.
+PRELOAD=
+case "$(basename "$B")" in
+asan) PRELOAD="$(${CC:-gcc} -print-file-name=libasan.so 2>/dev/null) $(${CC:-gcc} -print-file-name=libubsan.so 2>/dev/null)" ;;
+tsan) PRELOAD=$(${CC:-gcc} -print-file-name=libtsan.so 2>/dev/null) ;;
+esac
+if [ ! -e "$SO" ]; then
+	echo "no $SO: typed-object checks not run"
+else
+	LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=report_bugs=0 \
+		"$PY" - "$SO" "$K" <<'PYEOF' >"$TMP/kinds" 2>&1
+import ctypes as C, sys
+lib = C.CDLL(sys.argv[1])
+name = sys.argv[2].encode()
+class SegOpts(C.Structure):
+    _fields_ = [("size", C.c_uint32), ("mode", C.c_uint32),
+                ("backend", C.c_uint32), ("max_objects", C.c_uint32),
+                ("len", C.c_uint64), ("open_timeout_ns", C.c_int64),
+                ("sysv_key", C.c_int32), ("reserved", C.c_uint32)]
+class ArrayOpts(C.Structure):
+    _fields_ = [("size", C.c_uint32), ("elem_len", C.c_uint32),
+                ("len", C.c_uint64), ("type_id", C.c_uint64)]
+class MapOpts(C.Structure):
+    _fields_ = [("size", C.c_uint32), ("key_len", C.c_uint32),
+                ("val_len", C.c_uint32), ("reserved", C.c_uint32),
+                ("cap", C.c_uint64), ("type_id", C.c_uint64)]
+P = C.c_void_p
+CREATE = 1
+seg = P()
+so = SegOpts(size=C.sizeof(SegOpts), len=1 << 20)
+def ok(what, rc):
+    if rc != 0:
+        print(what, "failed", rc)
+        sys.exit(1)
+ok("seg", lib.shk_seg_open(name, 1 | 2, C.byref(so), C.byref(seg)))
+a, m, r, mu, se = P(), P(), P(), P(), P()
+ao = ArrayOpts(size=C.sizeof(ArrayOpts), elem_len=8, len=16)
+ok("array", lib.shk_array_open(seg, b"arr", CREATE, C.byref(ao), C.byref(a)))
+mo = MapOpts(size=C.sizeof(MapOpts), key_len=8, val_len=8, cap=64)
+ok("map", lib.shk_map_open(seg, b"map", CREATE, C.byref(mo), C.byref(m)))
+ok("ring", lib.shk_ring_open(seg, b"ring", CREATE, 1, None, C.byref(r)))
+ok("mutex", lib.shk_mutex_open(seg, b"mu", CREATE, None, C.byref(mu)))
+ok("sem", lib.shk_sem_open(seg, b"sem", CREATE, None, C.byref(se)))
+for close, h in ((lib.shk_array_close, a), (lib.shk_map_close, m),
+                 (lib.shk_ring_close, r), (lib.shk_mutex_close, mu),
+                 (lib.shk_sem_close, se)):
+    close.argtypes = [P]
+    close(h)
+lib.shk_seg_close.argtypes = [P]
+lib.shk_seg_close(seg)
+print("made")
+PYEOF
+	if [ "$(cat "$TMP/kinds")" != made ]; then
+		fail "making typed objects via ctypes: $(cat "$TMP/kinds")"
+	else
+		run info "$K"
+		expect_rc 0 "info on a segment with array, map, ring, mutex, sem"
+		for kind in array map ring mutex sem; do
+			st=$(awk -v k="$kind" '$2 == k { $1 = $2 = $3 = $4 = $5 = $6 = ""; sub(/^ +/, ""); print }' "$TMP/out")
+			[ -n "$st" ] && pass "info: $kind state '$st'" ||
+				fail "info: $kind has no describe line: the CLI must be linked with -Wl,--whole-archive libshmkit.a (registry.c finds kinds through weak symbols)"
+		done
+		run info --json "$K"
+		json_check "info --json: every typed object has a state" "
+o = {x['kind']: x for x in d['objects']}
+assert set(o) == {'array', 'map', 'ring', 'mutex', 'sem'}, o
+for k, x in o.items():
+    assert x['state'] and x['error'] is None, x
+print('ok')"
+		run check "$K"
+		expect_rc 0 "check on a segment with typed objects"
+		# scribble over the typed objects: each kind's check must
+		# catch it (exit 1) or the tool shows it (exit 0); never a crash
+		crashes=0
+		for seed in $(seq 1 12); do
+			cp "/dev/shm/$K" "/dev/shm/${P}kscribble" || { crashes=$((crashes + 1)); break; }
+			corrupt "${P}kscribble" "import random
+r = random.Random($seed)
+size = f.seek(0, 2)
+for _ in range(r.choice((4, 32, 256))):
+    f.seek(r.randrange(4096, 70000))
+    f.write(r.randbytes(r.choice((1, 4, 8))))"
+			for cmd in "info" "info --json" "check"; do
+				"$S" $cmd "${P}kscribble" >"$TMP/out" 2>"$TMP/err"
+				rc=$?
+				if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
+					crashes=$((crashes + 1))
+					echo "     seed $seed: shmkit $cmd: exit $rc"
+				fi
+			done
+			rm -f "/dev/shm/${P}kscribble"
+		done
+		[ $crashes -eq 0 ] && pass "12 scribbled typed-object segments: exit 0 or 1" ||
+			fail "$crashes failures on scribbled typed-object segments"
+	fi
+	"$S" rm "$K" >/dev/null 2>&1
+fi
+
+echo "$checks checks, $fails failed"
+[ $fails -eq 0 ]

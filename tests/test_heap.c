@@ -1,0 +1,942 @@
+/*
+ * test_heap.c - the shared heap: classes, large blocks, bad frees, ENOMEM,
+ * multi-process and multi-thread stress, crash injection, registry use.
+ */
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "heap.h"
+#include "platform.h"
+#include "segment.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(SHK__TSAN)
+#define SAN_SCALE 10 /* sanitizers: a tenth of the work */
+#else
+#define SAN_SCALE 1
+#endif
+
+static shk_seg *
+open_seg(const char *nm, uint64_t len, uint32_t max_objects, unsigned flags)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *s = NULL;
+
+	o.len = len;
+	o.max_objects = max_objects;
+	CHECK_OK(shk_seg_open(nm, flags, &o, &s));
+	return s;
+}
+
+static void
+stats(shk_seg *s, shk_heap_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	CHECK_OK(shk_heap_info(s, st));
+}
+
+/* xorshift64* */
+static uint64_t
+rnd(uint64_t *x)
+{
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 0x2545f4914f6cdd1dull;
+}
+
+/* A block carries (tag, len) then bytes derived from the tag. */
+static void
+fill(uint8_t *p, uint64_t len, uint64_t tag)
+{
+	uint64_t i;
+
+	memcpy(p, &tag, 8);
+	memcpy(p + 8, &len, 8);
+	for (i = 16; i < len; i++)
+		p[i] = (uint8_t)(tag ^ (i * 131));
+}
+
+static int
+verify(const uint8_t *p, uint64_t *len_out)
+{
+	uint64_t tag, len, i;
+
+	memcpy(&tag, p, 8);
+	memcpy(&len, p + 8, 8);
+	for (i = 16; i < len; i++) {
+		if (p[i] != (uint8_t)(tag ^ (i * 131)))
+			return 0;
+	}
+	if (len_out)
+		*len_out = len;
+	return 1;
+}
+
+static void
+check_zero(shk_seg *s)
+{
+	shk_heap_stats st;
+	struct shk__heap_report rep;
+
+	stats(s, &st);
+	CHECK_EQ(st.used, 0);
+	CHECK_EQ(st.nallocs, 0);
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.small_live, 0);
+	CHECK_EQ(rep.large_live, 0);
+	CHECK_EQ(rep.small_lost, 0);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+t_classes_and_large(void)
+{
+	char nm[64];
+	shk_seg *s;
+	shk_heap_stats st, st0;
+	uint64_t offs[200], off;
+	size_t n = 0, i, len;
+	uint32_t c;
+
+	test_name(nm, sizeof(nm), "classes");
+	s = open_seg(nm, 8 << 20, 0, SHK_CREATE | SHK_EXCL);
+	stats(s, &st0);
+	CHECK(st0.nclasses >= 30);
+	CHECK(st0.free > (7u << 20));
+	/* each class boundary, one byte over, and large sizes */
+	for (c = 0; c < st0.nclasses; c++) {
+		size_t sz = st0.class_size[c];
+
+		CHECK_OK(shk_alloc(s, sz, &offs[n]));
+		CHECK(offs[n] % 16 == 0);
+		if (sz >= 1024)
+			CHECK(offs[n] % 64 == 0);
+		memset(shk_ptr(s, offs[n]), 0xa5, sz);
+		n++;
+		CHECK_OK(shk_alloc(s, sz + 1, &offs[n]));
+		memset(shk_ptr(s, offs[n]), 0x5a, sz + 1);
+		n++;
+	}
+	stats(s, &st);
+	for (c = 0; c < st0.nclasses; c++)
+		CHECK(st.class_used[c] >= 1);
+	for (len = 20000; len < (4u << 20); len = len * 3 + 7) {
+		CHECK_OK(shk_alloc(s, len, &offs[n]));
+		CHECK(offs[n] % 64 == 0);
+		fill(shk_ptr(s, offs[n]), len, n);
+		n++;
+	}
+	for (len = 1; len < 100000; len = len * 5 + 3) {
+		CHECK_OK(shk__heap_alloc_aligned(s, len, 64, &offs[n]));
+		CHECK(offs[n] % 64 == 0);
+		n++;
+		CHECK_OK(shk__heap_alloc_aligned(s, len, 4096, &offs[n]));
+		CHECK(offs[n] % 4096 == 0);
+		n++;
+	}
+	CHECK_RC(shk__heap_alloc_aligned(s, 64, 8192, &off), SHK_EINVAL);
+	CHECK_RC(shk__heap_alloc_aligned(s, 64, 48, &off), SHK_EINVAL);
+	CHECK_RC(shk_alloc(s, 0, &off), SHK_EINVAL);
+	CHECK_RC(shk_alloc(s, (size_t)1 << 40, &off), SHK_ENOMEM);
+	CHECK_RC(shk_alloc(NULL, 16, &off), SHK_EINVAL);
+	stats(s, &st);
+	CHECK_EQ(st.nallocs, n);
+	CHECK(st.used > 0 && st.high_water >= st.used);
+	CHECK(st.used + st.free <= st.heap_len);
+	CHECK_OK(shk__heap_check(s));
+	/* large blocks kept their contents */
+	for (i = 0; i < n; i++) {
+		uint64_t l;
+		const uint8_t *p = shk_ptr(s, offs[i]);
+
+		if (((const uint64_t *)p)[0] == i && ((const uint64_t *)p)[1] >= 20000)
+			CHECK(verify(p, &l));
+	}
+	for (i = 0; i < n; i++)
+		CHECK_OK(shk_free(s, offs[i]));
+	check_zero(s);
+	stats(s, &st);
+	CHECK(st.high_water > 2u << 20);
+	CHECK_OK(shk__heap_check(s));
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+static void
+same_stats(shk_seg *s, const shk_heap_stats *a)
+{
+	shk_heap_stats b;
+
+	stats(s, &b);
+	CHECK_EQ(a->used, b.used);
+	CHECK_EQ(a->free, b.free);
+	CHECK_EQ(a->nallocs, b.nallocs);
+	CHECK(memcmp(a->class_used, b.class_used, sizeof(a->class_used)) == 0);
+	CHECK_OK(shk__heap_check(s));
+}
+
+static void
+t_bad_frees(void)
+{
+	char nm[64];
+	shk_seg *s, *ro = NULL;
+	shk_heap_stats st;
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	uint64_t a, b, big, big2, x;
+	uint8_t *p;
+
+	test_name(nm, sizeof(nm), "badfree");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_alloc(s, 48, &a));
+	CHECK_OK(shk_alloc(s, 48, &b));
+	CHECK_OK(shk_alloc(s, 100000, &big));
+	CHECK_OK(shk_alloc(s, 3000, &big2));
+	CHECK_OK(shk_free(s, b));
+	stats(s, &st);
+	/* double free (small), mid-block, unaligned, outside, zero */
+	CHECK_RC(shk_free(s, b), SHK_EINVAL);
+	CHECK_RC(shk_free(s, a + 16), SHK_EINVAL);
+	CHECK_RC(shk_free(s, a + 1), SHK_EINVAL);
+	CHECK_RC(shk_free(s, big + 64), SHK_EINVAL);
+	CHECK_RC(shk_free(s, big + 4096), SHK_EINVAL);
+	CHECK_RC(shk_free(s, big + 8), SHK_EINVAL);
+	CHECK_RC(shk_free(s, 0), SHK_EINVAL);
+	CHECK_RC(shk_free(s, 64), SHK_EINVAL);
+	CHECK_RC(shk_free(s, 4u << 20), SHK_EINVAL);
+	CHECK_RC(shk_free(s, UINT64_MAX - 15), SHK_EINVAL);
+	CHECK_RC(shk_free(NULL, a), SHK_EINVAL);
+	same_stats(s, &st);
+	/* a forged header: copy the real header of big into its payload */
+	p = shk_ptr(s, big);
+	memcpy(p + 4096 - 16, p - 16, 16);
+	CHECK_RC(shk_free(s, big + 4096), SHK_EINVAL);
+	/* ... and a copy of a free-able neighbour layout one block on */
+	memcpy(p + 8192 - 16, shk_ptr(s, big2) - 16, 16);
+	CHECK_RC(shk_free(s, big + 8192), SHK_EINVAL);
+	same_stats(s, &st);
+	/* double free of a large block, merged or not */
+	CHECK_OK(shk_free(s, big2));
+	stats(s, &st);
+	CHECK_RC(shk_free(s, big2), SHK_EINVAL);
+	same_stats(s, &st);
+	CHECK_OK(shk_free(s, big));
+	stats(s, &st);
+	CHECK_RC(shk_free(s, big), SHK_EINVAL);
+	CHECK_RC(shk_free(s, big2), SHK_EINVAL);
+	same_stats(s, &st);
+	/* a read-only handle may look, not allocate or free */
+	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, &o, &ro));
+	stats(ro, &st);
+	CHECK_EQ(st.nallocs, 1);
+	CHECK_OK(shk__heap_check(ro));
+	CHECK_RC(shk_alloc(ro, 16, &x), SHK_EPERM);
+	CHECK_RC(shk_free(ro, a), SHK_EPERM);
+	shk_seg_close(ro);
+	CHECK_OK(shk_free(s, a));
+	check_zero(s);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* Largest single allocation that succeeds now (binary search). */
+static uint64_t
+largest(shk_seg *s)
+{
+	uint64_t lo = 0, hi = 1 << 20, off;
+
+	while (lo + 1 < hi) {
+		uint64_t mid = (lo + hi) / 2;
+
+		if (shk_alloc(s, mid, &off) == 0) {
+			CHECK_OK(shk_free(s, off));
+			lo = mid;
+		} else {
+			hi = mid;
+		}
+	}
+	return lo;
+}
+
+static void
+t_enomem(void)
+{
+	char nm[64];
+	shk_seg *s;
+	shk_heap_stats st;
+	uint64_t offs[4096], m0, x = 42, off;
+	size_t n = 0, i;
+	int rc;
+
+	test_name(nm, sizeof(nm), "enomem");
+	s = open_seg(nm, SHK_SEG_MIN_LEN, 16, SHK_CREATE | SHK_EXCL);
+	m0 = largest(s);
+	CHECK(m0 > 16 << 10);
+	/* phase 1: large blocks of mixed sizes until nothing fits */
+	for (;;) {
+		uint64_t len = 1100 + rnd(&x) % 6000;
+
+		rc = shk_alloc(s, len, &offs[n]);
+		if (rc == SHK_ENOMEM) {
+			rc = shk_alloc(s, 1100, &offs[n]);
+			if (rc == SHK_ENOMEM)
+				break;
+		}
+		CHECK_OK(rc);
+		fill(shk_ptr(s, offs[n]), 1100, n);
+		n++;
+		CHECK(n < 4096);
+	}
+	CHECK(n >= 4);
+	CHECK_OK(shk__heap_check(s));
+	for (i = 0; i < n; i++) {
+		size_t j = rnd(&x) % n;
+		uint64_t t = offs[i];
+
+		offs[i] = offs[j];
+		offs[j] = t;
+	}
+	for (i = 0; i < n; i++) {
+		CHECK(verify(shk_ptr(s, offs[i]), NULL));
+		CHECK_OK(shk_free(s, offs[i]));
+	}
+	check_zero(s);
+	CHECK_EQ(largest(s), m0); /* everything coalesced back */
+	/* phase 2: small blocks of every size until nothing fits */
+	n = 0;
+	for (;;) {
+		uint64_t len = 16 + rnd(&x) % 1000;
+
+		rc = shk_alloc(s, len, &offs[n]);
+		if (rc == SHK_ENOMEM) {
+			rc = shk_alloc(s, 16, &offs[n]);
+			if (rc == SHK_ENOMEM)
+				break;
+		}
+		CHECK_OK(rc);
+		fill(shk_ptr(s, offs[n]), 16, n);
+		n++;
+		CHECK(n < 4096);
+	}
+	CHECK(n >= 20);
+	stats(s, &st);
+	CHECK_EQ(st.nallocs, n);
+	CHECK_OK(shk__heap_check(s));
+	for (i = 0; i < n; i++)
+		CHECK_OK(shk_free(s, offs[i]));
+	check_zero(s);
+	for (i = 0; i < 10; i++) {
+		CHECK_OK(shk_alloc(s, 16, &off));
+		CHECK_OK(shk_free(s, off));
+	}
+	check_zero(s);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* stress: alloc, fill, hand off through shared slots, verify, free     */
+/* ------------------------------------------------------------------ */
+
+#define NSLOTS 256
+
+struct stress_arg {
+	const char *nm;
+	shk_seg *seg; /* threads: shared handle, or NULL to open one */
+	_Atomic uint64_t *slots; /* with seg: the slots, looked up once */
+	int id;
+	long iters;
+	int rc;
+};
+
+static uint64_t
+pick_len(uint64_t *x)
+{
+	uint64_t r = rnd(x);
+
+	if (r % 64 == 0)
+		return 16384 + (r >> 8) % 50000; /* large */
+	if (r % 8 == 0)
+		return 16 + (r >> 8) % 4000;
+	return 16 + (r >> 8) % 300;
+}
+
+static _Atomic uint64_t *
+slots_of(shk_seg *s)
+{
+	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
+			   .elem_len = 8, .cap = NSLOTS };
+	void *p = NULL;
+
+	CHECK_OK(shk_obj_open(s, "slots", SHK_CREATE, &d, NULL, &p));
+	return p;
+}
+
+static int
+stress_run(shk_seg *s, _Atomic uint64_t *slots, int id, long iters)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1), off, old;
+	long i;
+
+	for (i = 0; i < iters; i++) {
+		uint64_t len = pick_len(&x);
+		int rc = shk_alloc(s, len, &off);
+
+		if (rc == SHK_ENOMEM)
+			continue;
+		if (rc)
+			return rc;
+		fill(shk_ptr(s, off), len, ((uint64_t)id << 48) | (uint64_t)i);
+		old = atomic_exchange_explicit(&slots[rnd(&x) % NSLOTS], off,
+					       memory_order_acq_rel);
+		if (old) {
+			uint64_t l;
+
+			if (!verify(shk_ptr(s, old), &l))
+				return -1000000;
+			rc = shk_free(s, old);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static void
+drain(shk_seg *s)
+{
+	_Atomic uint64_t *slots = slots_of(s);
+	int i;
+
+	for (i = 0; i < NSLOTS; i++) {
+		uint64_t off = atomic_exchange_explicit(&slots[i], 0,
+							memory_order_acq_rel);
+		if (off) {
+			CHECK(verify(shk_ptr(s, off), NULL));
+			CHECK_OK(shk_free(s, off));
+		}
+	}
+}
+
+static void
+stress_finish(shk_seg *s)
+{
+	shk_heap_stats st;
+	shk_obj_info info = { .size = sizeof(info) };
+
+	drain(s);
+	CHECK_OK(shk_obj_stat(s, "slots", &info));
+	stats(s, &st);
+	CHECK_EQ(st.nallocs, 1); /* the slots blob */
+	CHECK(st.used >= info.len && st.used < info.len + 128);
+	CHECK(st.high_water > st.used);
+	CHECK_OK(shk__heap_check(s));
+	CHECK_OK(shk_obj_remove(s, "slots"));
+	check_zero(s);
+}
+
+static void
+t_stress_procs(void)
+{
+	char nm[64];
+	shk_seg *s;
+	pid_t pids[4];
+	long iters = test_scale(1000000 / 2 / 4 / SAN_SCALE);
+	int i, wst = 0;
+
+	test_name(nm, sizeof(nm), "stressp");
+	s = open_seg(nm, 32 << 20, 0, SHK_CREATE | SHK_EXCL);
+	(void)slots_of(s);
+	for (i = 0; i < 4; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			shk_seg *c = NULL;
+			int rc = shk_seg_open(nm, 0, NULL, &c);
+
+			if (rc == 0)
+				rc = stress_run(c, slots_of(c), i, iters);
+			if (rc)
+				fprintf(stderr, "child %d: %s\n", i,
+					shk_errname(rc));
+			shk_seg_close(c);
+			_exit(rc ? 1 : 0);
+		}
+	}
+	/* the check must hold on a heap in use, too */
+	while (waitpid(pids[0], &wst, WNOHANG) == 0)
+		CHECK_OK(shk__heap_check(s));
+	CHECK(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+	for (i = 1; i < 4; i++)
+		CHECK_EQ(test_wait(pids[i]), 0);
+	stress_finish(s);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+static void *
+stress_thread(void *p)
+{
+	struct stress_arg *a = p;
+	shk_seg *s = a->seg;
+
+	if (!s && (a->rc = shk_seg_open(a->nm, 0, NULL, &s)))
+		return NULL;
+	/* threads sharing a handle got the slots from the creator: the
+	 * registry lock refuses a second locker with the same handle */
+	a->rc = stress_run(s, a->slots ? a->slots : slots_of(s), a->id,
+			   a->iters);
+	if (!a->seg)
+		shk_seg_close(s);
+	return NULL;
+}
+
+static void
+t_stress_threads(void)
+{
+	char nm[64];
+	shk_seg *s;
+	pthread_t th[4];
+	struct stress_arg a[4];
+	_Atomic uint64_t *slots;
+	int i;
+
+	test_name(nm, sizeof(nm), "stresst");
+	s = open_seg(nm, 32 << 20, 0, SHK_CREATE | SHK_EXCL);
+	slots = slots_of(s);
+	for (i = 0; i < 4; i++) {
+		a[i].nm = nm;
+		/*
+		 * Two threads share the creator's handle, two open their own.
+		 * Under TSan all share one mapping: it keys synchronisation
+		 * by virtual address, so a hand-off through a second mapping
+		 * of the same memory looks like a race to it.
+		 */
+#ifdef SHK__TSAN
+		a[i].seg = s;
+#else
+		a[i].seg = i < 2 ? s : NULL;
+#endif
+		a[i].slots = a[i].seg ? slots : NULL;
+		a[i].id = i;
+		a[i].iters = test_scale(400000 / 4 / SAN_SCALE);
+		a[i].rc = 0;
+		CHECK(pthread_create(&th[i], NULL, stress_thread, &a[i]) == 0);
+	}
+	for (i = 0; i < 4; i++) {
+#ifndef SHK__TSAN
+		/*
+		 * The check must hold on a heap in use, too.  Not under TSan:
+		 * the check reads block headers seqlock-style and may read a
+		 * word that has just become a user's payload (then retries);
+		 * TSan reports that read against the user's plain write.
+		 */
+		if (i == 0) {
+			while (pthread_tryjoin_np(th[0], NULL) == EBUSY)
+				CHECK_OK(shk__heap_check(s));
+			CHECK_OK(a[0].rc);
+			continue;
+		}
+#endif
+		pthread_join(th[i], NULL);
+		CHECK_OK(a[i].rc);
+	}
+	stress_finish(s);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* crashes                                                             */
+/* ------------------------------------------------------------------ */
+
+#define CSLOTS 1024
+#define CSLOTS_MIXED 64
+
+/*
+ * The crash child: mixed small, large and aligned allocations; every
+ * block it holds is recorded in a shared slot right after alloc and
+ * cleared right before free, so the parent can free what it left.  In
+ * hoard mode it only allocates 4000-byte blocks, so that it keeps
+ * needing new runs.
+ */
+static void
+crash_child(const char *nm, uint64_t seed, int hoard)
+{
+	shk_seg *s = NULL;
+	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
+			   .elem_len = 8, .cap = CSLOTS };
+	_Atomic uint64_t *slots = NULL;
+	uint64_t x = seed | 1, off;
+	long i;
+
+	if (shk_seg_open(nm, 0, NULL, &s) ||
+	    shk_obj_open(s, "held", 0, &d, NULL, (void **)&slots))
+		_exit(2);
+	for (i = 0; hoard && i < CSLOTS; i++) {
+		if (shk_alloc(s, 4000, &off))
+			_exit(5);
+		atomic_store_explicit(&slots[i], off, memory_order_relaxed);
+	}
+	for (i = 0; i < 2000000; i++) {
+		uint32_t k = (uint32_t)(rnd(&x) % CSLOTS_MIXED);
+		uint64_t old = atomic_exchange_explicit(&slots[k], 0,
+							memory_order_relaxed);
+		uint64_t len = pick_len(&x);
+		int rc;
+
+		if (old && shk_free(s, old))
+			_exit(3);
+		if (rnd(&x) % 16 == 0)
+			rc = shk__heap_alloc_aligned(s, len, 4096, &off);
+		else
+			rc = shk_alloc(s, len, &off);
+		if (rc == SHK_ENOMEM)
+			continue;
+		if (rc)
+			_exit(4);
+		memset(shk_ptr(s, off), 0x77, 16);
+		atomic_store_explicit(&slots[k], off, memory_order_relaxed);
+	}
+	_exit(0);
+}
+
+/* After kills: free what the children held; at most one block per kill
+ * may be lost; the heap must pass its check and stay usable. */
+static void
+crash_settle(shk_seg *s, int kills)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
+			   .elem_len = 8, .cap = CSLOTS };
+	_Atomic uint64_t *slots = NULL;
+	struct shk__heap_report rep;
+	uint64_t off[64];
+	int i, lost;
+
+
+	CHECK_OK(shk__heap_check(s)); /* lenient while the lock is dead */
+	CHECK_OK(shk_obj_open(s, "held", 0, &d, &info, (void **)&slots));
+	for (i = 0; i < CSLOTS; i++) {
+		uint64_t o = atomic_exchange_explicit(&slots[i], 0,
+						      memory_order_relaxed);
+		if (o)
+			CHECK_OK(shk_free(s, o));
+	}
+	/* usable: this also repairs a lock left by a dead holder */
+	for (i = 0; i < 64; i++)
+		CHECK_OK(shk_alloc(s, i % 2 ? 30000 : 16 + (size_t)i * 40,
+				   &off[i]));
+	for (i = 0; i < 64; i++)
+		CHECK_OK(shk_free(s, off[i]));
+	CHECK_OK(shk__heap_scan(s, &rep));
+	lost = (int)(rep.small_live + rep.small_lost + rep.large_live) - 1;
+	if (lost > kills)
+		TEST_FAIL("%d blocks lost after %d kills", lost, kills);
+}
+
+static const char *const crash_points[] = {
+	"heap.alloc.popped", "heap.alloc.carved",  "heap.free.marked",
+	"heap.free.large",   "heap.split.tail",    "heap.split.front",
+	"heap.merge.grown",  "heap.run.formatted",
+};
+
+static void
+t_crash_points(void)
+{
+	char nm[64], spec[96];
+	shk_seg *s;
+	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
+			   .elem_len = 8, .cap = CSLOTS };
+	size_t p;
+	int kills = 0, round, hit;
+	uint64_t x = 7;
+
+	test_name(nm, sizeof(nm), "crashp");
+	s = open_seg(nm, 16 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_obj_open(s, "held", SHK_CREATE, &d, NULL, NULL));
+	for (p = 0; p < sizeof(crash_points) / sizeof(crash_points[0]); p++) {
+		for (round = 0; round < 3; round++) {
+			int n = round == 0 ? 1 : round == 1 ? 2
+							    : 3 + (int)(rnd(&x) % 40);
+			pid_t pid;
+
+			snprintf(spec, sizeof(spec), "%s:%d", crash_points[p],
+				 n);
+			pid = fork();
+			if (pid == 0) {
+				setenv("SHK_CRASH", spec, 1);
+				crash_child(nm, rnd(&x),
+					    !strcmp(crash_points[p],
+						    "heap.run.formatted"));
+			}
+			hit = test_wait(pid);
+			if (hit != 128 + SIGKILL)
+				TEST_FAIL("%s: child status %d", spec, hit);
+			kills++;
+			crash_settle(s, kills);
+		}
+	}
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+static void
+t_crash_random(void)
+{
+	char nm[64];
+	shk_seg *s;
+	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
+			   .elem_len = 8, .cap = CSLOTS };
+	uint64_t x = 99;
+	int kills = 0, r, rounds = 25;
+
+	test_name(nm, sizeof(nm), "crashr");
+	s = open_seg(nm, 16 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_obj_open(s, "held", SHK_CREATE, &d, NULL, NULL));
+	for (r = 0; r < rounds; r++) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			crash_child(nm, rnd(&x), 0);
+		usleep((useconds_t)(2000 + rnd(&x) % 30000));
+		kill(pid, SIGKILL);
+		if (test_wait(pid) == 128 + SIGKILL)
+			kills++;
+		crash_settle(s, kills);
+	}
+	CHECK(kills > rounds / 2);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+
+/* Free-list tags crossing 2^32 wrap to 0 without harm (ALGORITHMS §3). */
+static void
+t_tag_wrap(void)
+{
+	char nm[64];
+	shk_seg *s;
+	uint64_t offs[8];
+	int i, k;
+
+	test_name(nm, sizeof(nm), "tagwrap");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_alloc(s, 32, &offs[i]));
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_free(s, offs[i]));
+	shk__heap_set_tags(s, 0xfffffff0u);
+	for (k = 0; k < 20; k++) {
+		for (i = 0; i < 8; i++)
+			CHECK_OK(shk_alloc(s, 32, &offs[i]));
+		for (i = 0; i < 8; i++) {
+			int j;
+
+			for (j = 0; j < i; j++)
+				CHECK(offs[i] != offs[j]);
+		}
+		for (i = 0; i < 8; i++)
+			CHECK_OK(shk_free(s, offs[i]));
+		CHECK_OK(shk__heap_check(s));
+	}
+	check_zero(s);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* Blocks whose allocating handle closed or whose process died are
+ * reported (ALGORITHMS §4: not freed, but shown by check). */
+static void
+t_dead_owner(void)
+{
+	char nm[64];
+	shk_seg *s;
+	struct shk__heap_report rep;
+	uint64_t mine;
+	int k;
+
+	test_name(nm, sizeof(nm), "deadown");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_alloc(s, 100, &mine));
+	for (k = 0; k < 2; k++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			shk_seg *c = NULL;
+			uint64_t o;
+			int i;
+
+			if (shk_seg_open(nm, 0, NULL, &c))
+				_exit(2);
+			for (i = 0; i < 5; i++) {
+				if (shk_alloc(c, i < 3 ? 40 : 50000, &o))
+					_exit(3);
+			}
+			if (k == 0) {
+				shk_seg_close(c);
+				_exit(0);
+			}
+			raise(SIGKILL);
+		}
+		CHECK_EQ(test_wait(pid), k == 0 ? 0 : 128 + SIGKILL);
+	}
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.small_live + rep.large_live, 11);
+	CHECK_EQ(rep.dead_owner, 10);
+	CHECK_OK(shk_free(s, mine));
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* untrusted metadata                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Scribbles over heap metadata (not the lock word: lock.c owns it), then
+ * uses the heap: any code may come back, a crash or hang may not. */
+static void
+scribble_child(const char *nm, const uint64_t *offs, int n, uint64_t seed)
+{
+	shk_seg *s = NULL;
+	shk_heap_stats st;
+	uint64_t x = seed | 1, held[32] = { 0 }, o;
+	uint8_t *base;
+	int i;
+
+	alarm(20);
+	if (shk_seg_open(nm, 0, NULL, &s))
+		_exit(2);
+	base = shk_seg_base(s);
+	for (i = 0; i < 6; i++) {
+		uint64_t r = rnd(&x), v = rnd(&x), at;
+		uint64_t heap_off = s->heap_off;
+
+		switch (r % 3) {
+		case 0: /* header (past the lock line), page map, chain start */
+			at = heap_off + 128 + (r >> 8) % 8192;
+			break;
+		case 1: /* a block header or free links */
+			at = offs[(r >> 8) % (uint64_t)n] - 16 + (r >> 20) % 40;
+			break;
+		default: /* a run header or side words */
+			at = heap_off + (((offs[(r >> 8) % (uint64_t)n] -
+					   heap_off) >>
+					  14)
+					 << 14) +
+			     (r >> 20) % 1024;
+			break;
+		}
+		at &= ~(uint64_t)7;
+		if (at < heap_off || at + 8 > heap_off + s->heap_len)
+			continue;
+		if (v % 4 == 0)
+			v = 1ull << (v >> 58); /* a single bit */
+		else if (v % 4 == 1)
+			v = v % 4096;
+		if (v % 2)
+			v ^= *(uint64_t *)(base + at);
+		memcpy(base + at, &v, 8);
+	}
+	if (getenv("SHK_TEST_VERBOSE"))
+		fprintf(stderr, "check after scribble: %s\n",
+			shk_errname(shk__heap_check(s)));
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	(void)shk_heap_info(s, &st);
+	for (i = 0; i < n; i++)
+		(void)shk_free(s, offs[i]);
+	for (i = 0; i < 400; i++) {
+		int k = (int)(rnd(&x) % 32);
+
+		if (held[k]) {
+			(void)shk_free(s, held[k]);
+			held[k] = 0;
+		} else if (shk_alloc(s, pick_len(&x), &o) == 0) {
+			held[k] = o;
+		}
+	}
+	(void)shk__heap_check(s);
+	shk_seg_close(s);
+	_exit(0);
+}
+
+static void
+t_corrupt_scribble(void)
+{
+	char nm[64];
+	uint64_t x = 1234, offs[64];
+	int round, rounds = (int)test_scale(150 / SAN_SCALE + 10), i, st;
+
+	test_name(nm, sizeof(nm), "scribble");
+	for (round = 0; round < rounds; round++) {
+		shk_seg *s = open_seg(nm, 1 << 20, 0, SHK_CREATE | SHK_EXCL);
+		pid_t pid;
+
+		for (i = 0; i < 64; i++)
+			CHECK_OK(shk_alloc(s, pick_len(&x), &offs[i]));
+		for (i = 0; i < 64; i += 3)
+			CHECK_OK(shk_free(s, offs[i]));
+		pid = fork();
+		if (pid == 0)
+			scribble_child(nm, offs, 64, rnd(&x));
+		st = test_wait(pid);
+		shk_seg_close(s);
+		CHECK_OK(shk_seg_unlink(nm, NULL));
+		if (st != 0)
+			TEST_FAIL("round %d: child status %d", round, st);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+t_registry(void)
+{
+	char nm[64], on[32];
+	shk_seg *s;
+	shk_heap_stats st0, st;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
+			   .elem_len = 1 };
+	void *p;
+	int i;
+
+	test_name(nm, sizeof(nm), "reg");
+	s = open_seg(nm, 16 << 20, 0, SHK_CREATE | SHK_EXCL);
+	stats(s, &st0);
+	for (i = 0; i < 20; i++) {
+		snprintf(on, sizeof(on), "blob%d", i);
+		d.cap = (uint64_t)(i * 997 + 1) * (i % 3 ? 1 : 64);
+		CHECK_OK(shk_obj_open(s, on, SHK_CREATE | SHK_EXCL, &d, &info,
+				      &p));
+		CHECK(info.off % 64 == 0);
+		memset(p, i, d.cap);
+	}
+	stats(s, &st);
+	CHECK_EQ(st.nallocs, st0.nallocs + 20);
+	CHECK(st.used > st0.used);
+	CHECK_OK(shk_seg_check(s));
+	for (i = 0; i < 20; i++) {
+		snprintf(on, sizeof(on), "blob%d", i);
+		CHECK_OK(shk_obj_remove(s, on));
+	}
+	stats(s, &st);
+	CHECK_EQ(st.used, st0.used);
+	CHECK_EQ(st.nallocs, st0.nallocs);
+	CHECK_OK(shk_seg_check(s));
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+TEST_MAIN({ "classes_and_large", t_classes_and_large },
+	  { "bad_frees", t_bad_frees }, { "enomem", t_enomem },
+	  { "stress_procs", t_stress_procs },
+	  { "stress_threads", t_stress_threads },
+	  { "crash_points", t_crash_points },
+	  { "crash_random", t_crash_random },
+	  { "tag_wrap", t_tag_wrap }, { "dead_owner", t_dead_owner },
+	  { "corrupt_scribble", t_corrupt_scribble },
+	  { "registry", t_registry })

@@ -1,0 +1,1181 @@
+/* test_map.c - maps: semantics, concurrency across processes and threads,
+ * dead writers, corruption. */
+#include "harness.h"
+
+#include <pthread.h>
+
+#include "map.h"
+#include "platform.h"
+#include "segment.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(SHK__TSAN)
+#define SCALE_DOWN 3
+#else
+#define SCALE_DOWN 1
+#endif
+
+#define KEY_LEN 12 /* not a multiple of 8: exercises the padding */
+#define VAL_WORDS 8
+
+struct key {
+	uint32_t id;
+	uint8_t tag[8];
+};
+
+static void
+mk_key(uint8_t k[KEY_LEN], uint32_t id)
+{
+	int i;
+
+	memcpy(k, &id, 4);
+	for (i = 0; i < 8; i++)
+		k[4 + i] = (uint8_t)(id * 31 + i);
+}
+
+/* A value that carries its own checksum. */
+static void
+mk_val(uint64_t v[VAL_WORDS], uint32_t id, uint64_t ver)
+{
+	uint64_t sum = 0;
+	int i;
+
+	v[0] = id;
+	v[1] = ver;
+	for (i = 2; i < VAL_WORDS - 1; i++)
+		v[i] = (ver * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)id << 20) ^
+		       (uint64_t)i;
+	for (i = 0; i < VAL_WORDS - 1; i++)
+		sum = sum * 1000003 + v[i];
+	v[VAL_WORDS - 1] = sum;
+}
+
+static int
+val_ok(const uint64_t v[VAL_WORDS], uint32_t id)
+{
+	uint64_t want[VAL_WORDS];
+
+	mk_val(want, id, v[1]);
+	return memcmp(want, v, sizeof(want)) == 0;
+}
+
+static void
+with_seg(const char *tag, void (*body)(const char *nm))
+{
+	char nm[64];
+	pid_t pid;
+	int rc;
+
+	test_name(nm, sizeof(nm), tag);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		body(nm);
+		_exit(0);
+	}
+	rc = test_wait(pid);
+	shk_seg_unlink(nm, NULL);
+	CHECK_EQ(rc, 0);
+}
+
+static shk_map *
+open_map(shk_seg *seg, const char *name, uint32_t val_len, uint64_t cap)
+{
+	shk_map_opts o = SHK_MAP_OPTS_INIT;
+	shk_map *m = NULL;
+
+	o.key_len = KEY_LEN;
+	o.val_len = val_len;
+	o.cap = cap;
+	o.type_id = 0x4d4150;
+	CHECK_OK(shk_map_open(seg, name, SHK_CREATE, &o, &m));
+	CHECK(m != NULL);
+	return m;
+}
+
+static shk_seg *
+seg_open(const char *nm, unsigned flags)
+{
+	shk_seg *seg = NULL;
+
+	CHECK_OK(shk_seg_open(nm, flags, NULL, &seg));
+	return seg;
+}
+
+/* Iterates the map; counts[id] += 1 per entry seen (ids < n). */
+static int
+census_ids(shk_map *m, uint32_t *counts, uint32_t n, int check_vals)
+{
+	uint32_t cur = 0;
+	uint8_t k[KEY_LEN];
+	uint64_t v[VAL_WORDS];
+	int rc, total = 0;
+
+	while ((rc = shk_map_next(m, &cur, k, check_vals ? v : NULL)) != 0) {
+		uint32_t id;
+
+		if (rc == SHK_EAGAIN)
+			continue;
+		CHECK_EQ(rc, 1);
+		memcpy(&id, k, 4);
+		{
+			uint8_t want[KEY_LEN];
+
+			mk_key(want, id);
+			CHECK(memcmp(want, k, KEY_LEN) == 0);
+		}
+		if (check_vals)
+			CHECK(val_ok(v, id));
+		if (id < n)
+			counts[id]++;
+		total++;
+	}
+	return total;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+b_basic(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "m", sizeof(uint64_t) * VAL_WORDS, 100);
+	shk_map *m2 = NULL;
+	shk_map_opts o = SHK_MAP_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	uint8_t k[KEY_LEN];
+	uint64_t v[VAL_WORDS], w[VAL_WORDS];
+	char line[160];
+	uint32_t i;
+
+	CHECK_EQ(shk_map_cap(m), 128); /* rounded up */
+	CHECK_EQ(shk_map_count(m), 0);
+	mk_key(k, 1);
+	CHECK_RC(shk_map_get(m, k, w), SHK_ENOENT);
+	CHECK_RC(shk_map_delete(m, k), SHK_ENOENT);
+	mk_val(v, 1, 10);
+	CHECK_EQ(shk_map_put(m, k, v), 0); /* inserted */
+	CHECK_OK(shk_map_get(m, k, w));
+	CHECK(memcmp(v, w, sizeof(v)) == 0);
+	CHECK_OK(shk_map_get(m, k, NULL)); /* presence only */
+	mk_val(v, 1, 11);
+	CHECK_EQ(shk_map_put(m, k, v), 1); /* replaced */
+	CHECK_OK(shk_map_get(m, k, w));
+	CHECK_EQ(w[1], 11);
+	CHECK_EQ(shk_map_count(m), 1);
+	for (i = 2; i < 60; i++) {
+		mk_key(k, i);
+		mk_val(v, i, i);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	CHECK_EQ(shk_map_count(m), 59);
+	for (i = 1; i < 60; i++) {
+		mk_key(k, i);
+		CHECK_OK(shk_map_get(m, k, w));
+		CHECK(val_ok(w, i));
+	}
+	for (i = 2; i < 60; i += 2) {
+		mk_key(k, i);
+		CHECK_OK(shk_map_delete(m, k));
+		CHECK_RC(shk_map_get(m, k, w), SHK_ENOENT);
+	}
+	CHECK_EQ(shk_map_count(m), 30);
+	/* a second handle sees the same entries */
+	o.type_id = 0x4d4150;
+	CHECK_OK(shk_map_open(seg, "m", 0, &o, &m2)); /* key_len 0: as is */
+	mk_key(k, 3);
+	CHECK_OK(shk_map_get(m2, k, w));
+	CHECK(val_ok(w, 3));
+	shk_map_close(m2);
+	/* mismatches */
+	o.key_len = KEY_LEN + 1;
+	o.val_len = sizeof(v);
+	CHECK_RC(shk_map_open(seg, "m", 0, &o, &m2), SHK_ETYPE);
+	CHECK(m2 == NULL);
+	o.key_len = KEY_LEN;
+	o.val_len = 8;
+	CHECK_RC(shk_map_open(seg, "m", 0, &o, &m2), SHK_ETYPE);
+	o.val_len = sizeof(v);
+	o.cap = 64;
+	CHECK_RC(shk_map_open(seg, "m", SHK_CREATE, &o, &m2), SHK_ETYPE);
+	o.cap = 0;
+	o.type_id = 1;
+	CHECK_RC(shk_map_open(seg, "m", 0, &o, &m2), SHK_ETYPE);
+	CHECK_OK(shk_map_open(seg, "m", 0, &(shk_map_opts){
+				      .size = sizeof(shk_map_opts),
+				      .key_len = KEY_LEN,
+				      .val_len = sizeof(v),
+				      .type_id = 0x4d4150 }, &m2));
+	shk_map_close(m2);
+	/* bad arguments */
+	o.size = 0;
+	CHECK_RC(shk_map_open(seg, "x", SHK_CREATE, &o, &m2), SHK_EINVAL);
+	o.size = sizeof(o);
+	o.key_len = 0;
+	o.cap = 8;
+	CHECK_RC(shk_map_open(seg, "x", SHK_CREATE, &o, &m2), SHK_EINVAL);
+	o.key_len = 4;
+	o.cap = 0;
+	CHECK_RC(shk_map_open(seg, "x", SHK_CREATE, &o, &m2), SHK_EINVAL);
+	CHECK_RC(shk_map_open(seg, "nope", 0, &o, &m2), SHK_ENOENT);
+	CHECK_RC(shk_map_put(NULL, k, v), SHK_EINVAL);
+	CHECK_RC(shk_map_put(m, k, NULL), SHK_EINVAL);
+	CHECK_RC(shk_map_get(m, NULL, w), SHK_EINVAL);
+	CHECK_RC(shk_map_next(m, NULL, k, w), SHK_EINVAL);
+	CHECK_RC(shk_map_count(NULL), SHK_EINVAL);
+	shk_map_close(NULL);
+	/* describe */
+	CHECK_OK(shk_obj_stat(seg, "m", &info));
+	CHECK_EQ(info.kind, SHK_KIND_MAP);
+	CHECK(shk_obj_describe(seg, &info, line, sizeof(line)) > 0);
+	CHECK(strstr(line, "count=30/128") != NULL);
+	CHECK(strstr(line, "tombstones=29") != NULL);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_basic(void)
+{
+	with_seg("map-basic", b_basic);
+}
+
+static void
+b_set(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "s", 0, 64);
+	shk_map *m2 = NULL;
+	shk_map_opts o = SHK_MAP_OPTS_INIT;
+	uint32_t counts[40] = { 0 }, i;
+	uint8_t k[KEY_LEN];
+
+	for (i = 0; i < 40; i++) {
+		mk_key(k, i);
+		CHECK_EQ(shk_map_put(m, k, NULL), 0);
+	}
+	mk_key(k, 7);
+	CHECK_EQ(shk_map_put(m, k, NULL), 1);
+	CHECK_OK(shk_map_get(m, k, NULL));
+	CHECK_OK(shk_map_delete(m, k));
+	CHECK_RC(shk_map_get(m, k, NULL), SHK_ENOENT);
+	CHECK_EQ(census_ids(m, counts, 40, 0), 39);
+	for (i = 0; i < 40; i++)
+		CHECK_EQ(counts[i], i == 7 ? 0 : 1);
+	CHECK_EQ(shk_map_count(m), 39);
+	/* a set opened as a map with values is a type mismatch */
+	o.key_len = KEY_LEN;
+	o.val_len = 8;
+	o.type_id = 0x4d4150;
+	CHECK_RC(shk_map_open(seg, "s", 0, &o, &m2), SHK_ETYPE);
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_set(void)
+{
+	with_seg("map-set", b_set);
+}
+
+static void
+b_full(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "f", 8, 16);
+	uint8_t k[KEY_LEN];
+	uint64_t v = 5, w = 0;
+	uint32_t i;
+
+	for (i = 0; i < 16; i++) {
+		mk_key(k, i);
+		CHECK_EQ(shk_map_put(m, k, &v), 0);
+	}
+	mk_key(k, 100);
+	CHECK_RC(shk_map_put(m, k, &v), SHK_ENOSPC);
+	CHECK_RC(shk_map_get(m, k, &w), SHK_ENOENT); /* a full scan */
+	CHECK_EQ(shk_map_count(m), 16);
+	/* replacing still works when full */
+	mk_key(k, 3);
+	v = 33;
+	CHECK_EQ(shk_map_put(m, k, &v), 1);
+	CHECK_OK(shk_map_get(m, k, &w));
+	CHECK_EQ(w, 33);
+	/* a tombstone is reused */
+	CHECK_OK(shk_map_delete(m, k));
+	mk_key(k, 100);
+	CHECK_EQ(shk_map_put(m, k, &v), 0);
+	CHECK_OK(shk_map_get(m, k, &w));
+	mk_key(k, 101);
+	CHECK_RC(shk_map_put(m, k, &v), SHK_ENOSPC);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_full(void)
+{
+	with_seg("map-full", b_full);
+}
+
+/* Random put/delete churn against a reference model, one process. */
+static void
+b_churn(const char *nm)
+{
+	enum { NK = 300, CAP = 256 };
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "c", sizeof(uint64_t) * VAL_WORDS, CAP);
+	static uint64_t model[NK]; /* 0: absent, else version */
+	uint32_t counts[NK], i, live = 0;
+	uint64_t v[VAL_WORDS], w[VAL_WORDS], x = 88172645463325252ULL;
+	uint8_t k[KEY_LEN];
+	long n, ops = 200000 / SCALE_DOWN;
+
+	for (n = 0; n < ops; n++) {
+		uint32_t id;
+		int rc;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		id = (uint32_t)(x % NK);
+		mk_key(k, id);
+		if ((x >> 32) % 3 == 0) {
+			rc = shk_map_delete(m, k);
+			CHECK_EQ(rc, model[id] ? 0 : SHK_ENOENT);
+			if (model[id])
+				live--;
+			model[id] = 0;
+		} else if ((x >> 32) % 3 == 1) {
+			mk_val(v, id, (uint64_t)n + 1);
+			rc = shk_map_put(m, k, v);
+			if (!model[id] && live == CAP) {
+				CHECK_RC(rc, SHK_ENOSPC);
+				continue;
+			}
+			CHECK_EQ(rc, model[id] ? 1 : 0);
+			if (!model[id])
+				live++;
+			model[id] = (uint64_t)n + 1;
+		} else {
+			rc = shk_map_get(m, k, w);
+			if (model[id]) {
+				CHECK_OK(rc);
+				CHECK_EQ(w[1], model[id]);
+				CHECK(val_ok(w, id));
+			} else {
+				CHECK_RC(rc, SHK_ENOENT);
+			}
+		}
+	}
+	CHECK_EQ(shk_map_count(m), live);
+	memset(counts, 0, sizeof(counts));
+	CHECK_EQ(census_ids(m, counts, NK, 1), live);
+	for (i = 0; i < NK; i++)
+		CHECK_EQ(counts[i], model[i] ? 1 : 0);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_churn(void)
+{
+	with_seg("map-churn", b_churn);
+}
+
+/* ------------------------------------------------------------------ */
+/* Concurrency: writers and readers, checksummed values                 */
+/* ------------------------------------------------------------------ */
+
+#define CK_KEYS 48
+#define CK_CAP 64
+
+struct worker {
+	const char *nm;
+	shk_map *shared; /* threads: one handle for all; NULL: own handle */
+	int id;
+	long ops;
+	int role; /* 0 writer, 1 reader, 2 same-key writer */
+};
+
+static void
+writer_loop(shk_map *m, int id, long ops)
+{
+	uint64_t v[VAL_WORDS], x = 0x2545F4914F6CDD1DULL * (uint64_t)(id + 1);
+	uint8_t k[KEY_LEN];
+	long n;
+
+	for (n = 0; n < ops; n++) {
+		uint32_t kid;
+		int rc;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		kid = (uint32_t)(x % CK_KEYS);
+		mk_key(k, kid);
+		if (x % 7 == 0) {
+			rc = shk_map_delete(m, k);
+			CHECK(rc == 0 || rc == SHK_ENOENT);
+		} else {
+			mk_val(v, kid, ((uint64_t)id << 40) | (uint64_t)n);
+			rc = shk_map_put(m, k, v);
+			CHECK(rc == 0 || rc == 1);
+		}
+	}
+}
+
+static void
+reader_loop(shk_map *m, long ops)
+{
+	uint64_t w[VAL_WORDS];
+	uint8_t k[KEY_LEN];
+	long n, hits = 0;
+
+	for (n = 0; n < ops; n++) {
+		uint32_t kid = (uint32_t)(n % CK_KEYS);
+		int rc;
+
+		mk_key(k, kid);
+		rc = shk_map_get(m, k, w);
+		if (rc == 0) {
+			hits++;
+			if (!val_ok(w, kid))
+				TEST_FAIL("torn read of key %u", kid);
+		} else if (rc != SHK_ENOENT && rc != SHK_EAGAIN) {
+			CHECK_OK(rc);
+		}
+		if (n % 64 == 0) {
+			uint32_t counts[CK_KEYS] = { 0 };
+
+			/* every value iterated is whole; a key being moved
+			 * (deleted, then put into another slot) may be seen
+			 * twice, so counts are not checked here */
+			census_ids(m, counts, CK_KEYS, 1);
+		}
+	}
+	CHECK(hits > 0);
+}
+
+/* Same keys from every writer; tombstones reused all the time. */
+static void
+same_key_loop(shk_map *m, int id, long ops)
+{
+	uint64_t v[VAL_WORDS];
+	uint8_t k[KEY_LEN];
+	long n;
+
+	for (n = 0; n < ops; n++) {
+		uint32_t kid = (uint32_t)((n / 3) % CK_KEYS);
+		int rc;
+
+		mk_key(k, kid);
+		/* deletes only in the first half: at the end every key was
+		 * put again, so each must be there exactly once */
+		if (n % 5 == 4 && id == 0 && n < ops / 2) {
+			rc = shk_map_delete(m, k);
+			CHECK(rc == 0 || rc == SHK_ENOENT);
+			continue;
+		}
+		mk_val(v, kid, (uint64_t)n);
+		rc = shk_map_put(m, k, v);
+		CHECK(rc == 0 || rc == 1);
+	}
+}
+
+static void
+worker_run(struct worker *w)
+{
+	shk_seg *seg = NULL;
+	shk_map *m = w->shared;
+
+	if (!m) {
+		seg = seg_open(w->nm, 0);
+		m = open_map(seg, "cc", sizeof(uint64_t) * VAL_WORDS, CK_CAP);
+	}
+	if (w->role == 0)
+		writer_loop(m, w->id, w->ops);
+	else if (w->role == 1)
+		reader_loop(m, w->ops);
+	else
+		same_key_loop(m, w->id, w->ops);
+	if (!w->shared) {
+		shk_map_close(m);
+		shk_seg_close(seg);
+	}
+}
+
+static void *
+worker_thread(void *p)
+{
+	worker_run(p);
+	return NULL;
+}
+
+/* Runs nw workers of the given roles as processes or threads, then checks
+ * that every key is present at most once and the map is consistent. */
+static void
+run_workers(const char *nm, const int *roles, int nw, long ops, int threads,
+	    int share)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "cc", sizeof(uint64_t) * VAL_WORDS, CK_CAP);
+	struct worker w[8];
+	pthread_t th[8];
+	pid_t pid[8];
+	uint32_t counts[CK_KEYS] = { 0 };
+	int i, total, all_same = 1;
+
+	/* start full, so readers hit from the first get */
+	for (i = 0; i < CK_KEYS; i++) {
+		uint8_t k[KEY_LEN];
+		uint64_t v[VAL_WORDS];
+
+		mk_key(k, (uint32_t)i);
+		mk_val(v, (uint32_t)i, 0);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	for (i = 0; i < nw; i++) {
+		if (roles[i] != 2)
+			all_same = 0;
+		w[i].nm = nm;
+		w[i].shared = share ? m : NULL;
+		w[i].id = i;
+		w[i].ops = ops;
+		w[i].role = roles[i];
+		if (threads) {
+			CHECK(pthread_create(&th[i], NULL, worker_thread,
+					     &w[i]) == 0);
+		} else {
+			pid[i] = fork();
+			CHECK(pid[i] >= 0);
+			if (pid[i] == 0) {
+				worker_run(&w[i]);
+				_exit(0);
+			}
+		}
+	}
+	for (i = 0; i < nw; i++) {
+		if (threads)
+			pthread_join(th[i], NULL);
+		else
+			CHECK_EQ(test_wait(pid[i]), 0);
+	}
+	total = census_ids(m, counts, CK_KEYS, 1);
+	for (i = 0; i < CK_KEYS; i++) {
+		if (all_same)
+			CHECK_EQ(counts[i], 1);
+		else
+			CHECK(counts[i] <= 1);
+	}
+	CHECK_EQ(shk_map_count(m), total);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+b_rw_procs(const char *nm)
+{
+	static const int roles[] = { 0, 0, 1, 1 };
+
+	run_workers(nm, roles, 4, 100000 / SCALE_DOWN, 0, 0);
+}
+
+static void
+t_rw_procs(void)
+{
+	with_seg("map-rwp", b_rw_procs);
+}
+
+static void
+b_rw_threads(const char *nm)
+{
+	static const int roles[] = { 0, 0, 1, 1 };
+
+	run_workers(nm, roles, 4, 20000 / SCALE_DOWN, 1, 0);
+}
+
+static void
+t_rw_threads(void)
+{
+	with_seg("map-rwt", b_rw_threads);
+}
+
+static void
+b_rw_threads_shared(const char *nm)
+{
+	static const int roles[] = { 0, 0, 1, 2 };
+
+	run_workers(nm, roles, 4, 20000 / SCALE_DOWN, 1, 1);
+}
+
+static void
+t_rw_threads_shared(void)
+{
+	with_seg("map-rws", b_rw_threads_shared);
+}
+
+/* Same keys put by 4 processes at once: never two entries for a key. */
+static void
+b_same_key_procs(const char *nm)
+{
+	static const int roles[] = { 2, 2, 2, 2 };
+
+	run_workers(nm, roles, 4, 60000 / SCALE_DOWN, 0, 0);
+}
+
+static void
+t_same_key_procs(void)
+{
+	with_seg("map-skp", b_same_key_procs);
+}
+
+static void
+b_same_key_threads(const char *nm)
+{
+	static const int roles[] = { 2, 2, 2, 2 };
+
+	run_workers(nm, roles, 4, 20000 / SCALE_DOWN, 1, 0);
+}
+
+static void
+t_same_key_threads(void)
+{
+	with_seg("map-skt", b_same_key_threads);
+}
+
+/* Iteration while other processes churn other keys: every stable key is
+ * seen exactly once. */
+static void
+b_iterate_stable(const char *nm)
+{
+	enum { STABLE = 200, CAP = 512 };
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "it", 8, CAP);
+	uint8_t k[KEY_LEN];
+	uint64_t v;
+	uint32_t counts[STABLE + 1000], i;
+	pid_t pid;
+	int round;
+
+	for (i = 0; i < STABLE; i++) {
+		mk_key(k, i);
+		v = i;
+		CHECK_EQ(shk_map_put(m, k, &v), 0);
+	}
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *s2 = seg_open(nm, 0);
+		shk_map *m2 = open_map(s2, "it", 8, CAP);
+		long n;
+
+		/* churn keys STABLE .. STABLE+199 until told to stop */
+		for (n = 0; n < 2000000; n++) {
+			uint32_t id = STABLE + (uint32_t)(n * 7919 % 200);
+
+			mk_key(k, id);
+			v = id;
+			if (n & 1)
+				shk_map_delete(m2, k);
+			else
+				CHECK(shk_map_put(m2, k, &v) >= 0);
+			mk_key(k, 999999);
+			if (shk_map_get(m2, k, NULL) == 0)
+				break;
+		}
+		shk_map_close(m2);
+		shk_seg_close(s2);
+		_exit(0);
+	}
+	for (round = 0; round < 200 / SCALE_DOWN; round++) {
+		uint32_t cur = 0;
+		uint8_t kk[KEY_LEN];
+		int rc;
+
+		memset(counts, 0, sizeof(counts));
+		while ((rc = shk_map_next(m, &cur, kk, &v)) != 0) {
+			uint32_t id;
+
+			if (rc == SHK_EAGAIN)
+				continue;
+			CHECK_EQ(rc, 1);
+			memcpy(&id, kk, 4);
+			CHECK(id < STABLE + 200);
+			CHECK_EQ(v, id);
+			counts[id]++;
+		}
+		for (i = 0; i < STABLE; i++)
+			CHECK_EQ(counts[i], 1);
+		for (i = STABLE; i < STABLE + 200; i++)
+			CHECK(counts[i] <= 1);
+	}
+	mk_key(k, 999999);
+	v = 0;
+	CHECK(shk_map_put(m, k, &v) >= 0);
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_iterate_stable(void)
+{
+	with_seg("map-iter", b_iterate_stable);
+}
+
+/* ------------------------------------------------------------------ */
+/* Dead writers                                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A child sets SHK_CRASH=point:1 and writes key 5 (after key 5 exists, for
+ * an update, when `update`); it dies at the crash point.  Then within a
+ * bounded time readers and writers of key 5 (and of its stripe) work
+ * again, the map passes its check, and the count is right.
+ */
+static void
+crash_case(const char *nm, const char *point, int update, int del)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "k", sizeof(uint64_t) * VAL_WORDS, 64);
+	uint64_t v[VAL_WORDS], w[VAL_WORDS];
+	uint8_t k[KEY_LEN];
+	uint32_t counts[64] = { 0 }, i;
+	int64_t t0, dt;
+	pid_t pid;
+	int rc, st, total;
+
+	for (i = 0; i < 20; i++) {
+		if (i == 5 && !update && !del)
+			continue;
+		mk_key(k, i);
+		mk_val(v, i, 1);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char spec[96];
+		shk_seg *s2 = seg_open(nm, 0);
+		shk_map *m2 = open_map(s2, "k", sizeof(v), 64);
+
+		snprintf(spec, sizeof(spec), "%s:1", point);
+		setenv("SHK_CRASH", spec, 1);
+		mk_key(k, 5);
+		mk_val(v, 5, 2);
+		if (del)
+			shk_map_delete(m2, k);
+		else
+			shk_map_put(m2, k, v);
+		_exit(3); /* the crash point did not fire */
+	}
+	st = test_wait(pid);
+	CHECK_EQ(st, 128 + SIGKILL);
+	/* readers: bounded, and never a torn value */
+	t0 = test_now_ns();
+	mk_key(k, 5);
+	do {
+		rc = shk_map_get(m, k, w);
+	} while (rc == SHK_EAGAIN && test_now_ns() - t0 < 3000000000LL);
+	dt = test_now_ns() - t0;
+	CHECK(rc == 0 || rc == SHK_ENOENT);
+	if (rc == 0)
+		CHECK(val_ok(w, 5));
+	CHECK(dt < 2000000000LL);
+	/* writers of that key and its neighbours */
+	t0 = test_now_ns();
+	mk_val(v, 5, 3);
+	rc = shk_map_put(m, k, v);
+	CHECK(rc == 0 || rc == 1);
+	CHECK(test_now_ns() - t0 < 2000000000LL);
+	CHECK_OK(shk_map_get(m, k, w));
+	CHECK_EQ(w[1], 3);
+	for (i = 20; i < 40; i++) {
+		mk_key(k, i);
+		mk_val(v, i, 1);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	/* every other key survived */
+	for (i = 0; i < 40; i++) {
+		if (i == 5)
+			continue;
+		mk_key(k, i);
+		CHECK_OK(shk_map_get(m, k, w));
+		CHECK(val_ok(w, i));
+	}
+	CHECK_OK(shk_seg_check(seg));
+	total = census_ids(m, counts, 64, 1);
+	CHECK_EQ(total, 40);
+	for (i = 0; i < 40; i++)
+		CHECK_EQ(counts[i], 1);
+	/* the count is exact once every stripe was written after the death */
+	for (i = 100; i < 164; i++) {
+		mk_key(k, i);
+		mk_val(v, i, 1);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+		CHECK_OK(shk_map_delete(m, k));
+	}
+	CHECK_EQ(shk_map_count(m), 40);
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+b_crash_insert(const char *nm)
+{
+	crash_case(nm, "map.put.after_claim", 0, 0);
+}
+
+static void
+b_crash_update(const char *nm)
+{
+	crash_case(nm, "map.put.after_claim", 1, 0);
+}
+
+static void
+b_crash_before_publish(const char *nm)
+{
+	crash_case(nm, "map.put.before_publish", 1, 0);
+}
+
+static void
+b_crash_after_publish(const char *nm)
+{
+	crash_case(nm, "map.put.after_publish", 0, 0);
+}
+
+static void
+b_crash_locked(const char *nm)
+{
+	crash_case(nm, "map.put.locked", 1, 0);
+}
+
+static void
+b_crash_delete(const char *nm)
+{
+	crash_case(nm, "map.delete.after_tomb", 0, 1);
+}
+
+static void
+t_crash(void)
+{
+	with_seg("map-cr1", b_crash_insert);
+	with_seg("map-cr2", b_crash_update);
+	with_seg("map-cr3", b_crash_before_publish);
+	with_seg("map-cr4", b_crash_after_publish);
+	with_seg("map-cr5", b_crash_locked);
+	with_seg("map-cr6", b_crash_delete);
+}
+
+/*
+ * Writers killed at random times while a reader checks every value: no
+ * torn read, no duplicate, the map stays usable and consistent.
+ */
+static void
+b_random_kills(const char *nm)
+{
+	enum { ROUNDS = 12, NW = 2 };
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "cc", sizeof(uint64_t) * VAL_WORDS, CK_CAP);
+	struct worker w = { .nm = nm, .ops = 1L << 40, .role = 0 };
+	struct worker r = { .nm = nm, .ops = 3000000, .role = 1 };
+	uint32_t counts[CK_KEYS] = { 0 }, x = 12345;
+	pid_t wp[NW], rp;
+	uint8_t k[KEY_LEN];
+	uint64_t v[VAL_WORDS];
+	int i, round, total;
+
+	for (i = 0; i < NW; i++) {
+		w.id = i;
+		wp[i] = fork();
+		CHECK(wp[i] >= 0);
+		if (wp[i] == 0) {
+			worker_run(&w);
+			_exit(0);
+		}
+	}
+	rp = fork();
+	CHECK(rp >= 0);
+	if (rp == 0) {
+		r.ops = 200000 / SCALE_DOWN;
+		worker_run(&r);
+		_exit(0);
+	}
+	for (round = 0; round < ROUNDS; round++) {
+		struct timespec ts = { 0, 0 };
+
+		x = x * 1103515245 + 12345;
+		ts.tv_nsec = 2000000 + (long)(x % 20000000);
+		nanosleep(&ts, NULL);
+		i = round % NW;
+		kill(wp[i], SIGKILL);
+		CHECK_EQ(test_wait(wp[i]), 128 + SIGKILL);
+		w.id = NW + round;
+		wp[i] = fork();
+		CHECK(wp[i] >= 0);
+		if (wp[i] == 0) {
+			worker_run(&w);
+			_exit(0);
+		}
+	}
+	CHECK_EQ(test_wait(rp), 0);
+	for (i = 0; i < NW; i++) {
+		kill(wp[i], SIGKILL);
+		test_wait(wp[i]);
+	}
+	/* take every stripe once, so each dead holder's count is redone */
+	for (i = 0; i < 2000; i++) {
+		mk_key(k, 1000 + (uint32_t)i);
+		mk_val(v, 1000 + (uint32_t)i, 1);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+		CHECK_OK(shk_map_delete(m, k));
+	}
+	total = census_ids(m, counts, CK_KEYS, 1);
+	for (i = 0; i < CK_KEYS; i++)
+		CHECK(counts[i] <= 1);
+	CHECK_EQ(shk_map_count(m), total);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_random_kills(void)
+{
+	with_seg("map-rk", b_random_kills);
+}
+
+/*
+ * A live writer that stalls mid-write (here: a slot forged odd under the
+ * stamp of a second, attached handle) delays only readers of its key, who
+ * get SHK_EAGAIN after a bounded wait; other keys are unaffected.  Once the
+ * owner detaches, the next reader repairs the slot.
+ */
+static void
+b_stalled_writer(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_seg *other = seg_open(nm, 0);
+	shk_map *m = open_map(seg, "st", 8, 16);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__map_hdr *h;
+	_Atomic uint64_t *ctl = NULL;
+	uint8_t k[KEY_LEN];
+	uint64_t v, saved, w;
+	uint32_t i;
+	int64_t t0, dt;
+
+	for (i = 0; i < 8; i++) {
+		mk_key(k, i);
+		v = i;
+		CHECK_EQ(shk_map_put(m, k, &v), 0);
+	}
+	CHECK_OK(shk_obj_stat(seg, "st", &info));
+	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	mk_key(k, 5);
+	for (i = 0; i < 16; i++) {
+		_Atomic uint64_t *s = (_Atomic uint64_t *)((uint8_t *)h +
+							   h->slots_off +
+							   (uint64_t)i *
+								   h->slot_len);
+		uint8_t kk[16];
+		uint64_t w0 = atomic_load(&s[1]), w1 = atomic_load(&s[2]);
+
+		memcpy(kk, &w0, 8);
+		memcpy(kk + 8, &w1, 8);
+		if (SHK__MAP_CTL_ST(atomic_load(&s[0])) == SHK__MAP_FULL &&
+		    memcmp(kk, k, KEY_LEN) == 0)
+			ctl = s;
+	}
+	CHECK(ctl != NULL);
+	saved = atomic_load(ctl);
+	atomic_store(ctl, SHK__MAP_CTL(SHK__MAP_FULL, shk__seg_stamp(other),
+				       SHK__MAP_CTL_SEQ(saved) + 1));
+	t0 = test_now_ns();
+	CHECK_RC(shk_map_get(m, k, &w), SHK_EAGAIN);
+	dt = test_now_ns() - t0;
+	CHECK(dt >= 40000000 && dt < 2000000000LL);
+	CHECK_RC(shk_map_put(m, k, &v), SHK_EAGAIN);
+	/* other keys: no wait (a wait would last the full 50 ms) */
+	for (i = 0; i < 8; i++) {
+		if (i == 5)
+			continue;
+		mk_key(k, i);
+		t0 = test_now_ns();
+		CHECK_OK(shk_map_get(m, k, &w));
+		CHECK(test_now_ns() - t0 < 40000000);
+		CHECK_EQ(w, i);
+		v = i + 100;
+		CHECK_EQ(shk_map_put(m, k, &v), 1);
+	}
+	CHECK_OK(shk_seg_check(seg));
+	/* the owner goes away: the slot is repaired, the key is gone */
+	shk_seg_close(other);
+	mk_key(k, 5);
+	CHECK_RC(shk_map_get(m, k, &w), SHK_ENOENT);
+	CHECK_EQ(shk_map_count(m), 7);
+	v = 55;
+	CHECK_EQ(shk_map_put(m, k, &v), 0);
+	CHECK_OK(shk_map_get(m, k, &w));
+	CHECK_EQ(w, 55);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_stalled_writer(void)
+{
+	with_seg("map-stall", b_stalled_writer);
+}
+
+/* The repairer itself dies: the next one finishes the job. */
+static void
+b_crash_repairer(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "k", 8, 16);
+	uint8_t k[KEY_LEN];
+	uint64_t v = 1, w;
+	int pass;
+
+	mk_key(k, 9);
+	CHECK_EQ(shk_map_put(m, k, &v), 0);
+	for (pass = 0; pass < 2; pass++) {
+		pid_t pid = fork();
+
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			shk_seg *s2 = seg_open(nm, 0);
+			shk_map *m2 = open_map(s2, "k", 8, 16);
+
+			/* pass 0 dies mid-put; pass 1 dies mid-repair */
+			setenv("SHK_CRASH", pass ? "map.repair.begin:1"
+						 : "map.put.after_claim:1",
+			       1);
+			v = 2;
+			shk_map_put(m2, k, &v);
+			_exit(3);
+		}
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	}
+	v = 4;
+	CHECK(shk_map_put(m, k, &v) >= 0);
+	CHECK_OK(shk_map_get(m, k, &w));
+	CHECK_EQ(w, 4);
+	CHECK_EQ(shk_map_count(m), 1);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_crash_repairer(void)
+{
+	with_seg("map-crr", b_crash_repairer);
+}
+
+/* ------------------------------------------------------------------ */
+/* Corruption                                                           */
+/* ------------------------------------------------------------------ */
+
+static void
+b_corrupt(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "z", 8, 16), *m2 = NULL;
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__map_hdr *h;
+	_Atomic uint64_t *ctl;
+	uint8_t k[KEY_LEN];
+	uint64_t v = 1, saved;
+	uint32_t i, cur = 0;
+	char line[128];
+	int rc, bad = 0;
+
+	for (i = 0; i < 8; i++) {
+		mk_key(k, i);
+		CHECK_EQ(shk_map_put(m, k, &v), 0);
+	}
+	CHECK_OK(shk_obj_stat(seg, "z", &info));
+	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	/* break every slot's control word in turn: state 3, an even seq
+	 * with an owner, an odd seq without one, a re-emptied slot */
+	for (i = 0; i < 16; i++) {
+		static const uint64_t junk[] = {
+			3ULL << 62, (1ULL << 62) | (5ULL << 32) | 2,
+			(1ULL << 62) | 7, 4 };
+
+		ctl = (_Atomic uint64_t *)((uint8_t *)h + h->slots_off +
+					   (uint64_t)i * h->slot_len);
+		saved = atomic_load(ctl);
+		atomic_store(ctl, junk[i % 4]);
+		CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+		CHECK_RC(shk_obj_describe(seg, &info, line, sizeof(line)),
+			 SHK_ECORRUPT);
+		cur = 0;
+		while ((rc = shk_map_next(m, &cur, k, &v)) == 1)
+			;
+		CHECK_RC(rc, SHK_ECORRUPT);
+		/* some key's probe run crosses the slot */
+		for (uint32_t j = 0; j < 8; j++) {
+			mk_key(k, j);
+			rc = shk_map_get(m, k, &v);
+			if (rc == SHK_ECORRUPT)
+				bad++;
+			else
+				CHECK(rc == 0);
+			rc = shk_map_put(m, k, &v);
+			CHECK(rc == 1 || rc == SHK_ECORRUPT);
+		}
+		atomic_store(ctl, saved);
+		CHECK_OK(shk_seg_check(seg));
+	}
+	CHECK(bad > 0);
+	/* stripe counts above cap */
+	{
+		struct shk__map_stripe *st =
+			(struct shk__map_stripe *)((uint8_t *)h + 64);
+
+		atomic_store(&st[0].count, 1000);
+		CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+		CHECK_RC(shk_map_count(m), SHK_ECORRUPT);
+		atomic_store(&st[0].count, 0);
+	}
+	/* a damaged header is refused at open */
+	h->slot_len = 8;
+	CHECK_RC(shk_map_open(seg, "z", 0, &(shk_map_opts){
+				      .size = sizeof(shk_map_opts),
+				      .type_id = 0x4d4150 }, &m2),
+		 SHK_ECORRUPT);
+	CHECK(m2 == NULL);
+	h->slot_len = 8 * (1 + 2 + 1);
+	h->cap = 1ULL << 40;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	h->cap = 16;
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_corrupt(void)
+{
+	with_seg("map-bad", b_corrupt);
+}
+
+TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
+	  { "churn", t_churn }, { "rw_procs", t_rw_procs },
+	  { "rw_threads", t_rw_threads },
+	  { "rw_threads_shared", t_rw_threads_shared },
+	  { "same_key_procs", t_same_key_procs },
+	  { "same_key_threads", t_same_key_threads },
+	  { "iterate_stable", t_iterate_stable }, { "crash", t_crash },
+	  { "crash_repairer", t_crash_repairer },
+	  { "random_kills", t_random_kills },
+	  { "stalled_writer", t_stalled_writer }, { "corrupt", t_corrupt })

@@ -1,0 +1,381 @@
+/* test_registry.c - named, typed objects: create/open/type checks, racing
+ * create-or-open, remove, iteration, a creator killed mid-creation. */
+#include "harness.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+
+#include "registry.h"
+#include "segment.h"
+
+static shk_seg *
+mkseg(char *nm, const char *tag, uint32_t max_objects)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg;
+
+	o.max_objects = max_objects;
+	o.len = 1 << 20;
+	test_name(nm, 64, tag);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	return seg;
+}
+
+static shk_obj_desc
+blob(uint64_t type, uint64_t elem, uint64_t cap)
+{
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
+
+	d.kind = SHK_KIND_BLOB;
+	d.type_id = type;
+	d.elem_len = elem;
+	d.cap = cap;
+	return d;
+}
+
+static void
+t_create_open_types(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "types", 0);
+	shk_obj_desc d = blob(0xabc, 8, 16), w;
+	shk_obj_info info = { .size = sizeof(info) };
+	void *p = NULL, *q = NULL;
+
+	CHECK_RC(shk_obj_open(seg, "o", 0, &d, NULL, &p), SHK_ENOENT);
+	CHECK_OK(shk_obj_open(seg, "o", SHK_CREATE | SHK_EXCL, &d, &info, &p));
+	CHECK(p != NULL);
+	CHECK_EQ(info.kind, SHK_KIND_BLOB);
+	CHECK_EQ(info.type_id, 0xabc);
+	CHECK_EQ(info.elem_len, 8);
+	CHECK_EQ(info.cap, 16);
+	CHECK(info.len >= 128);
+	CHECK_EQ(info.off % 64, 0);
+	CHECK(shk_ptr(seg, info.off) == p);
+	CHECK_EQ(shk_off(seg, p), info.off);
+	/* the memory is zero-filled */
+	CHECK_EQ(((uint64_t *)p)[15], 0);
+	CHECK_RC(shk_obj_open(seg, "o", SHK_CREATE | SHK_EXCL, &d, NULL, &q),
+		 SHK_EEXIST);
+	CHECK_OK(shk_obj_open(seg, "o", SHK_CREATE, &d, NULL, &q));
+	CHECK(p == q);
+	/* mismatches */
+	w = blob(0xabd, 8, 16);
+	CHECK_RC(shk_obj_open(seg, "o", 0, &w, NULL, &q), SHK_ETYPE);
+	w = blob(0xabc, 4, 16);
+	CHECK_RC(shk_obj_open(seg, "o", 0, &w, NULL, &q), SHK_ETYPE);
+	w = blob(0xabc, 8, 32);
+	CHECK_RC(shk_obj_open(seg, "o", 0, &w, NULL, &q), SHK_ETYPE);
+	w = blob(0xabc, 0, 0); /* 0 accepts the stored sizes */
+	CHECK_OK(shk_obj_open(seg, "o", 0, &w, NULL, &q));
+	w.kind = SHK_KIND_RING;
+	CHECK_RC(shk_obj_open(seg, "o", 0, &w, NULL, &q), SHK_ETYPE);
+	/* only blobs are created through shk_obj_open */
+	CHECK_RC(shk_obj_open(seg, "r", SHK_CREATE, &w, NULL, &q), SHK_EINVAL);
+	/* bad names and descriptors */
+	CHECK_RC(shk_obj_open(seg, "", SHK_CREATE, &d, NULL, &q), SHK_EINVAL);
+	CHECK_RC(shk_obj_open(seg, "a/b", SHK_CREATE, &d, NULL, &q),
+		 SHK_EINVAL);
+	CHECK_RC(shk_obj_open(seg,
+			      "0123456789012345678901234567890123456789"
+			      "012345678901234567890123456789",
+			      SHK_CREATE, &d, NULL, &q),
+		 SHK_ENAMETOOLONG);
+	w = blob(1, 0, 4);
+	CHECK_RC(shk_obj_open(seg, "z", SHK_CREATE, &w, NULL, &q), SHK_EINVAL);
+	w.size = 0;
+	CHECK_RC(shk_obj_open(seg, "z", SHK_CREATE, &w, NULL, &q), SHK_EINVAL);
+	w = blob(1, 1 << 20, 1 << 20);
+	CHECK_RC(shk_obj_open(seg, "z", SHK_CREATE, &w, NULL, &q), SHK_ENOMEM);
+	CHECK_RC(shk_obj_open(NULL, "z", SHK_CREATE, &d, NULL, &q),
+		 SHK_EINVAL);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+static void
+t_stat_next_remove(void)
+{
+	char nm[64], on[32];
+	shk_seg *seg = mkseg(nm, "iter", 64), *ro;
+	shk_obj_desc d = blob(7, 16, 4);
+	shk_obj_info info = { .size = sizeof(info) };
+	uint32_t cur = 0;
+	int i, n = 0, seen[40] = { 0 };
+
+	for (i = 0; i < 40; i++) {
+		snprintf(on, sizeof(on), "obj%d", i);
+		CHECK_OK(shk_obj_open(seg, on, SHK_CREATE, &d, NULL, NULL));
+	}
+	CHECK_OK(shk_obj_stat(seg, "obj7", &info));
+	CHECK_EQ(info.type_id, 7);
+	CHECK(strcmp(info.name, "obj7") == 0);
+	CHECK_RC(shk_obj_stat(seg, "nope", &info), SHK_ENOENT);
+	while (shk_obj_next(seg, &cur, &info) == 1) {
+		CHECK(sscanf(info.name, "obj%d", &i) == 1);
+		CHECK(i >= 0 && i < 40);
+		seen[i]++;
+		n++;
+	}
+	CHECK_EQ(n, 40);
+	for (i = 0; i < 40; i++)
+		CHECK_EQ(seen[i], 1);
+	/* read-only handles look up without the lock */
+	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &ro));
+	CHECK_OK(shk_obj_stat(ro, "obj39", &info));
+	CHECK_RC(shk_obj_open(ro, "obj39", 0, &d, NULL, NULL), SHK_EINVAL);
+	/* remove; the name can be created again (tombstones are reused) */
+	for (i = 0; i < 40; i += 2) {
+		snprintf(on, sizeof(on), "obj%d", i);
+		CHECK_OK(shk_obj_remove(seg, on));
+		CHECK_RC(shk_obj_remove(seg, on), SHK_ENOENT);
+		CHECK_RC(shk_obj_stat(ro, on, &info), SHK_ENOENT);
+	}
+	CHECK_OK(shk_obj_stat(ro, "obj39", &info));
+	{
+		shk_seg_stats st = { .size = sizeof(st) };
+		CHECK_OK(shk_seg_info(seg, &st));
+		CHECK_EQ(st.nobjects, 20);
+	}
+	for (i = 0; i < 40; i += 2) {
+		snprintf(on, sizeof(on), "obj%d", i);
+		CHECK_OK(shk_obj_open(seg, on, SHK_CREATE | SHK_EXCL, &d, NULL,
+				      NULL));
+	}
+	CHECK_OK(shk_seg_check(seg));
+	CHECK_OK(shk_seg_check(ro));
+	shk_seg_close(ro);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+static void
+t_registry_full(void)
+{
+	char nm[64], on[32];
+	shk_seg *seg = mkseg(nm, "full", 16);
+	shk_obj_desc d = blob(0, 8, 1);
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		snprintf(on, sizeof(on), "o%d", i);
+		CHECK_OK(shk_obj_open(seg, on, SHK_CREATE, &d, NULL, NULL));
+	}
+	CHECK_RC(shk_obj_open(seg, "one-more", SHK_CREATE, &d, NULL, NULL),
+		 SHK_ENOSPC);
+	/* every name is still found in a full table */
+	for (i = 0; i < 16; i++) {
+		shk_obj_info info = { .size = sizeof(info) };
+		snprintf(on, sizeof(on), "o%d", i);
+		CHECK_OK(shk_obj_stat(seg, on, &info));
+	}
+	CHECK_RC(shk_obj_open(seg, "absent", 0, &d, NULL, NULL), SHK_ENOENT);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/* Racing processes create-or-open the same names: one object each. */
+static void
+t_create_or_open_race(void)
+{
+	enum { NPROC = 8, NOBJ = 50 };
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "orace", 0);
+	shk_obj_desc d = blob(3, 8, NPROC);
+	_Atomic uint32_t *go;
+	pid_t pids[NPROC];
+	int p, i;
+
+	go = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	for (p = 0; p < NPROC; p++) {
+		pids[p] = fork();
+		if (pids[p] == 0) {
+			shk_seg *c;
+			if (shk_seg_open(nm, 0, NULL, &c))
+				_exit(1);
+			atomic_fetch_add(go, 1);
+			while (atomic_load(go) < NPROC)
+				sched_yield();
+			for (i = 0; i < NOBJ; i++) {
+				char on[32];
+				uint64_t *w;
+				snprintf(on, sizeof(on), "shared%d", i);
+				if (shk_obj_open(c, on, SHK_CREATE, &d, NULL,
+						 (void **)&w))
+					_exit(2);
+				/* each racer marks its own element */
+				atomic_fetch_add((_Atomic uint64_t *)&w[p], 1);
+			}
+			shk_seg_close(c);
+			_exit(0);
+		}
+	}
+	for (p = 0; p < NPROC; p++)
+		CHECK_EQ(test_wait(pids[p]), 0);
+	{
+		shk_seg_stats st = { .size = sizeof(st) };
+		CHECK_OK(shk_seg_info(seg, &st));
+		CHECK_EQ(st.nobjects, NOBJ);
+	}
+	for (i = 0; i < NOBJ; i++) {
+		char on[32];
+		uint64_t *w;
+		snprintf(on, sizeof(on), "shared%d", i);
+		CHECK_OK(shk_obj_open(seg, on, 0, &d, NULL, (void **)&w));
+		for (p = 0; p < NPROC; p++)
+			CHECK_EQ(w[p], 1); /* every racer used the one object */
+	}
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/* A creator killed while it holds the registry lock, mid-creation: the
+ * next user recovers (EOWNERDEAD inside), the name is free again. */
+static void
+t_creator_killed(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "rkill", 0);
+	shk_obj_desc d = blob(1, 8, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		shk_seg *c;
+		setenv("SHK_CRASH", "reg.create.before_init:1", 1);
+		if (shk_seg_open(nm, 0, NULL, &c))
+			_exit(1);
+		shk_obj_open(c, "victim", SHK_CREATE, &d, NULL, NULL);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	CHECK_RC(shk_obj_stat(seg, "victim", &info), SHK_ENOENT);
+	CHECK_OK(shk_obj_open(seg, "victim", SHK_CREATE | SHK_EXCL, &d, NULL,
+			      NULL));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/* Damaged entries: stat and check report SHK_ECORRUPT, never crash. */
+static void
+t_corrupt_entry(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "rbad", 0);
+	shk_obj_desc d = blob(1, 8, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__reg_ent *e;
+	uint64_t off;
+
+	CHECK_OK(shk_obj_open(seg, "e", SHK_CREATE, &d, &info, NULL));
+	e = (struct shk__reg_ent *)(seg->base + seg->reg_off) + info.slot;
+	off = e->off;
+	e->off = seg->len + 4096; /* outside */
+	CHECK_RC(shk_obj_stat(seg, "e", &info), SHK_ECORRUPT);
+	CHECK_RC(shk_obj_open(seg, "e", 0, &d, NULL, NULL), SHK_ECORRUPT);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	e->off = off;
+	e->len = UINT64_MAX - 5;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	e->len = 64;
+	e->kind = 200;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	e->kind = SHK_KIND_BLOB;
+	e->name[0] = '/';
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/* Threads sharing one handle (one owner stamp) create and remove objects
+ * concurrently: no SHK_EDEADLK, one object per name. */
+struct th_arg {
+	shk_seg *seg;
+	int id;
+	int errors;
+};
+
+static void *
+th_worker(void *p)
+{
+	struct th_arg *a = p;
+	shk_obj_desc d = blob(9, 8, 4);
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		char on[32];
+		uint64_t *w;
+		snprintf(on, sizeof(on), "t%d", i % 20);
+		if (shk_obj_open(a->seg, on, SHK_CREATE, &d, NULL,
+				 (void **)&w) < 0)
+			a->errors++;
+		snprintf(on, sizeof(on), "own%d-%d", a->id, i % 5);
+		if (shk_obj_open(a->seg, on, SHK_CREATE | SHK_EXCL, &d, NULL,
+				 NULL) < 0 ||
+		    shk_obj_remove(a->seg, on) < 0)
+			a->errors++;
+	}
+	return NULL;
+}
+
+static void
+t_threads_share_handle(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "thr", 0);
+	struct th_arg a[4];
+	pthread_t th[4];
+	shk_seg_stats st = { .size = sizeof(st) };
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct th_arg){ seg, i, 0 };
+		pthread_create(&th[i], NULL, th_worker, &a[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ(a[i].errors, 0);
+	}
+	CHECK_OK(shk_seg_info(seg, &st));
+	CHECK_EQ(st.nobjects, 20);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+static void
+t_errno_values(void)
+{
+	/* where a POSIX errno fits, SHK_Exxx == -Exxx */
+	CHECK_EQ(SHK_ENOENT, -ENOENT);
+	CHECK_EQ(SHK_EAGAIN, -EAGAIN);
+	CHECK_EQ(SHK_ENOMEM, -ENOMEM);
+	CHECK_EQ(SHK_EEXIST, -EEXIST);
+	CHECK_EQ(SHK_EINVAL, -EINVAL);
+	CHECK_EQ(SHK_EMSGSIZE, -EMSGSIZE);
+	CHECK_EQ(SHK_ETIMEDOUT, -ETIMEDOUT);
+	CHECK_EQ(SHK_EOWNERDEAD, -EOWNERDEAD);
+	CHECK_EQ(SHK_ENOTRECOVERABLE, -ENOTRECOVERABLE);
+	CHECK(SHK_EBADSEG <= -1000 && SHK_ETYPE <= -1000);
+}
+
+static void
+t_kind_names(void)
+{
+	CHECK(strcmp(shk_kind_name(SHK_KIND_RING), "ring") == 0);
+	CHECK(strcmp(shk_kind_name(SHK_KIND_MUTEX), "mutex") == 0);
+	CHECK(strcmp(shk_kind_name(999), "unknown") == 0);
+}
+
+TEST_MAIN({ "create_open_types", t_create_open_types },
+	  { "stat_next_remove", t_stat_next_remove },
+	  { "registry_full", t_registry_full },
+	  { "create_or_open_race", t_create_or_open_race },
+	  { "creator_killed", t_creator_killed },
+	  { "corrupt_entry", t_corrupt_entry },
+	  { "threads_share_handle", t_threads_share_handle },
+	  { "errno_values", t_errno_values },
+	  { "kind_names", t_kind_names })

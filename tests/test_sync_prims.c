@@ -1,0 +1,909 @@
+/*
+ * test_sync_prims.c - semaphore, event, latch, barrier, condition variable
+ * and once: semantics across processes (and threads for TSan), timeouts,
+ * dead participants.
+ */
+#include "harness.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "platform.h"
+
+#ifdef SHK__TSAN
+#define SLOW 20
+#elif defined(__SANITIZE_ADDRESS__)
+#define SLOW 5
+#else
+#define SLOW 1
+#endif
+
+#define MS 1000000LL
+
+/* The name is removed right after creation, so no failure path leaves it
+ * in /dev/shm; children open the inherited descriptor. */
+static int g_fd = -1;
+
+static shk_seg *
+seg_create(const char *tag)
+{
+	char nm[64];
+	shk_seg *s = NULL;
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+
+	test_name(nm, sizeof(nm), tag);
+	shk_seg_unlink(nm, NULL);
+	o.len = 1 << 20;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &s));
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	g_fd = shk_seg_fd(s);
+	CHECK(g_fd >= 0);
+	return s;
+}
+
+static shk_seg *
+child_seg(void)
+{
+	shk_seg *s = NULL;
+
+	if (shk_seg_open_fd(g_fd, 0, NULL, &s))
+		_exit(2);
+	return s;
+}
+
+/* Shared scratch words for the tests. */
+struct scratch {
+	_Atomic uint64_t n[64];
+};
+
+static struct scratch *
+scratch_open(shk_seg *s)
+{
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
+	void *p = NULL;
+
+	d.kind = SHK_KIND_BLOB;
+	d.elem_len = sizeof(struct scratch);
+	d.cap = 1;
+	CHECK_OK(shk_obj_open(s, "scratch", SHK_CREATE, &d, NULL, &p));
+	return p;
+}
+
+static void
+check_timeout(int64_t t0, int64_t want)
+{
+	int64_t dt = test_now_ns() - t0;
+
+	CHECK(dt >= want);
+	CHECK(dt < want + 500 * MS); /* generous: a loaded machine */
+}
+
+static void
+describe_has(shk_seg *s, const char *name, const char *want)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	char buf[200];
+
+	CHECK_OK(shk_obj_stat(s, name, &info));
+	CHECK_OK(shk_obj_describe(s, &info, buf, sizeof(buf)));
+	if (!strstr(buf, want))
+		TEST_FAIL("describe(%s) = \"%s\", wanted \"%s\"", name, buf,
+			  want);
+}
+
+/* ---- semaphore ---- */
+
+static void
+t_sem_basic(void)
+{
+	shk_seg *s = seg_create("sem1");
+	shk_sem *m = NULL;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	int64_t t0;
+
+	o.count = 2;
+	o.max = 3;
+	CHECK_OK(shk_sem_open(s, "s", SHK_CREATE, &o, &m));
+	CHECK_EQ(shk_sem_value(m), 2);
+	CHECK_OK(shk_sem_wait(m, 0));
+	CHECK_OK(shk_sem_wait(m, SHK_FOREVER));
+	CHECK_RC(shk_sem_wait(m, 0), SHK_EAGAIN);
+	t0 = test_now_ns();
+	CHECK_RC(shk_sem_wait(m, 50 * MS), SHK_ETIMEDOUT);
+	check_timeout(t0, 50 * MS);
+	CHECK_OK(shk_sem_post(m, 3));
+	CHECK_RC(shk_sem_post(m, 1), SHK_ERANGE);
+	CHECK_RC(shk_sem_post(m, 0), SHK_EINVAL);
+	CHECK_EQ(shk_sem_value(m), 3);
+	describe_has(s, "s", "count=3 max=3");
+	shk_sem_close(m);
+	o.count = 5;
+	CHECK_RC(shk_sem_open(s, "bad", SHK_CREATE, &o, &m), SHK_EINVAL);
+	shk_seg_close(s);
+}
+
+static void
+t_sem_procs(void)
+{
+	shk_seg *s = seg_create("sem2");
+	struct scratch *x = scratch_open(s);
+	shk_sem *m = NULL;
+	long n = test_scale(20000 / SLOW);
+	pid_t c[4];
+	int i;
+
+	CHECK_OK(shk_sem_open(s, "s", SHK_CREATE, NULL, &m));
+	for (i = 0; i < 4; i++) {
+		c[i] = fork();
+		CHECK(c[i] >= 0);
+		if (c[i] == 0) {
+			shk_seg *cs = child_seg();
+			shk_sem *cm = NULL;
+			if (shk_sem_open(cs, "s", 0, NULL, &cm))
+				_exit(2);
+			for (long k = 0; k < n; k++) {
+				if (i < 2) {
+					if (shk_sem_post(cm, 1))
+						_exit(3);
+				} else {
+					if (shk_sem_wait(cm, 10000 * MS))
+						_exit(4);
+					atomic_fetch_add(&x->n[0], 1);
+				}
+			}
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(test_wait(c[i]), 0);
+	CHECK_EQ(atomic_load(&x->n[0]), 2 * n);
+	CHECK_EQ(shk_sem_value(m), 0);
+	shk_sem_close(m);
+	shk_seg_close(s);
+}
+
+struct pp {
+	shk_sem *a, *b;
+	long n;
+	uint64_t data; /* handed over by the semaphores */
+	int rc;
+};
+
+static void *
+pong(void *arg)
+{
+	struct pp *p = arg;
+
+	for (long k = 0; k < p->n; k++) {
+		p->rc = shk_sem_wait(p->a, 10000 * MS);
+		if (p->rc)
+			return NULL;
+		p->data++;
+		shk_sem_post(p->b, 1);
+	}
+	return NULL;
+}
+
+/* Ping-pong between threads: the semaphore orders the plain data. */
+static void
+t_sem_threads(void)
+{
+	shk_seg *s = seg_create("sem3");
+	struct pp p = { 0 };
+	pthread_t th;
+
+	p.n = test_scale(20000 / SLOW);
+	CHECK_OK(shk_sem_open(s, "a", SHK_CREATE, NULL, &p.a));
+	CHECK_OK(shk_sem_open(s, "b", SHK_CREATE, NULL, &p.b));
+	CHECK(pthread_create(&th, NULL, pong, &p) == 0);
+	for (long k = 0; k < p.n; k++) {
+		p.data++;
+		CHECK_OK(shk_sem_post(p.a, 1));
+		CHECK_OK(shk_sem_wait(p.b, 10000 * MS));
+	}
+	pthread_join(th, NULL);
+	CHECK_OK(p.rc);
+	CHECK_EQ(p.data, 2 * p.n);
+	shk_sem_close(p.a);
+	shk_sem_close(p.b);
+	shk_seg_close(s);
+}
+
+/* ---- event ---- */
+
+static pid_t
+event_waiter(struct scratch *x, int slot, int64_t timeout_ns)
+{
+	pid_t c = fork();
+
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_event *e = NULL;
+		int rc;
+		if (shk_event_open(cs, "e", 0, NULL, &e))
+			_exit(2);
+		atomic_fetch_add(&x->n[10], 1);
+		rc = shk_event_wait(e, timeout_ns);
+		if (rc == 0)
+			atomic_fetch_add(&x->n[slot], 1);
+		_exit(rc == 0 ? 0 : rc == SHK_ETIMEDOUT ? 5 : 6);
+	}
+	return c;
+}
+
+static void
+wait_count(_Atomic uint64_t *w, uint64_t want)
+{
+	int64_t end = test_now_ns() + 10000 * MS;
+
+	while (atomic_load(w) < want) {
+		CHECK(test_now_ns() < end);
+		usleep(1000);
+	}
+}
+
+static void
+t_event_auto(void)
+{
+	shk_seg *s = seg_create("ev1");
+	struct scratch *x = scratch_open(s);
+	shk_event *e = NULL;
+	pid_t c[3];
+	int i, st[3];
+
+	CHECK_OK(shk_event_open(s, "e", SHK_CREATE, NULL, &e));
+	CHECK_RC(shk_event_wait(e, 0), SHK_EAGAIN);
+	describe_has(s, "e", "reset auto-reset");
+	for (i = 0; i < 3; i++)
+		c[i] = event_waiter(x, 0, 5000 * MS);
+	wait_count(&x->n[10], 3);
+	usleep(20000);
+	/* each set releases exactly one waiter */
+	for (i = 1; i <= 3; i++) {
+		CHECK_OK(shk_event_set(e));
+		wait_count(&x->n[0], (uint64_t)i);
+		usleep(20000);
+		CHECK_EQ(atomic_load(&x->n[0]), i);
+	}
+	for (i = 0; i < 3; i++) {
+		st[i] = test_wait(c[i]);
+		CHECK_EQ(st[i], 0);
+	}
+	/* a set with nobody waiting is kept for the next waiter, once */
+	CHECK_OK(shk_event_set(e));
+	CHECK_OK(shk_event_wait(e, 0));
+	CHECK_RC(shk_event_wait(e, 0), SHK_EAGAIN);
+	shk_event_close(e);
+	shk_seg_close(s);
+}
+
+static void
+t_event_manual(void)
+{
+	shk_seg *s = seg_create("ev2");
+	struct scratch *x = scratch_open(s);
+	shk_event *e = NULL;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	pid_t c[3];
+	int i;
+	int64_t t0;
+
+	o.flags = SHK_EVENT_MANUAL;
+	CHECK_OK(shk_event_open(s, "e", SHK_CREATE, &o, &e));
+	for (i = 0; i < 3; i++)
+		c[i] = event_waiter(x, 0, 5000 * MS);
+	wait_count(&x->n[10], 3);
+	CHECK_OK(shk_event_set(e));
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(test_wait(c[i]), 0);
+	CHECK_EQ(atomic_load(&x->n[0]), 3);
+	CHECK_OK(shk_event_wait(e, 0)); /* stays set */
+	describe_has(s, "e", "set manual-reset");
+	CHECK_OK(shk_event_reset(e));
+	t0 = test_now_ns();
+	CHECK_RC(shk_event_wait(e, 50 * MS), SHK_ETIMEDOUT);
+	check_timeout(t0, 50 * MS);
+	shk_event_close(e);
+	shk_seg_close(s);
+}
+
+/* ---- latch ---- */
+
+static void
+t_latch(void)
+{
+	shk_seg *s = seg_create("latch");
+	struct scratch *x = scratch_open(s);
+	shk_latch *l = NULL;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	pid_t c[3];
+	int i;
+	int64_t t0;
+
+	CHECK_RC(shk_latch_open(s, "l", SHK_CREATE, NULL, &l), SHK_EINVAL);
+	o.count = 3;
+	CHECK_OK(shk_latch_open(s, "l", SHK_CREATE, &o, &l));
+	for (i = 0; i < 3; i++) {
+		c[i] = fork();
+		CHECK(c[i] >= 0);
+		if (c[i] == 0) {
+			shk_seg *cs = child_seg();
+			shk_latch *cl = NULL;
+			if (shk_latch_open(cs, "l", 0, NULL, &cl))
+				_exit(2);
+			if (i == 2)
+				raise(SIGKILL); /* dies before counting */
+			atomic_fetch_add(&x->n[i], 1);
+			_exit(shk_latch_count_down(cl, 1) < 0 ? 3 : 0);
+		}
+	}
+	CHECK_EQ(test_wait(c[0]), 0);
+	CHECK_EQ(test_wait(c[1]), 0);
+	CHECK_EQ(test_wait(c[2]), 128 + SIGKILL);
+	/* a participant died: waiters time out instead of hanging */
+	t0 = test_now_ns();
+	CHECK_RC(shk_latch_wait(l, 50 * MS), SHK_ETIMEDOUT);
+	check_timeout(t0, 50 * MS);
+	CHECK_EQ(shk_latch_count(l), 1);
+	describe_has(s, "l", "count=1/3 closed");
+	CHECK_RC(shk_latch_count_down(l, 2), SHK_ERANGE);
+	/* the supervisor counts down for it */
+	CHECK_EQ(shk_latch_count_down(l, 1), 0);
+	CHECK_OK(shk_latch_wait(l, 0));
+	CHECK_OK(shk_latch_wait(l, SHK_FOREVER));
+	CHECK_EQ(atomic_load(&x->n[0]) + atomic_load(&x->n[1]), 2);
+	CHECK_RC(shk_latch_count_down(l, 1), SHK_ERANGE);
+	describe_has(s, "l", "open");
+	shk_latch_close(l);
+	shk_seg_close(s);
+}
+
+/* ---- barrier ---- */
+
+#define BAR_N 4
+
+/* Each party writes its generation, waits, then checks everyone's. */
+static int
+bar_party(shk_barrier *b, struct scratch *x, int me, long gens)
+{
+	int serial = 0;
+
+	for (long g = 1; g <= gens; g++) {
+		int rc;
+		atomic_store_explicit(&x->n[me], (uint64_t)g,
+				      memory_order_relaxed);
+		rc = shk_barrier_wait(b, 10000 * MS);
+		if (rc < 0)
+			return rc;
+		serial += rc;
+		for (int k = 0; k < BAR_N; k++) {
+			uint64_t v = atomic_load_explicit(
+				&x->n[k], memory_order_relaxed);
+			if (v < (uint64_t)g || v > (uint64_t)g + 1)
+				return -9999;
+		}
+		/* a second barrier keeps fast parties from running two
+		 * generations ahead of a slow reader */
+		rc = shk_barrier_wait(b, 10000 * MS);
+		if (rc < 0)
+			return rc;
+	}
+	return serial;
+}
+
+static void
+t_barrier_procs(void)
+{
+	shk_seg *s = seg_create("bar1");
+	struct scratch *x = scratch_open(s);
+	shk_barrier *b = NULL;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	long gens = test_scale(1000 / SLOW);
+	pid_t c[BAR_N];
+	int i, total = 0;
+
+	o.count = BAR_N;
+	CHECK_OK(shk_barrier_open(s, "b", SHK_CREATE, &o, &b));
+	for (i = 0; i < BAR_N; i++) {
+		c[i] = fork();
+		CHECK(c[i] >= 0);
+		if (c[i] == 0) {
+			shk_seg *cs = child_seg();
+			shk_barrier *cb = NULL;
+			int rc;
+			if (shk_barrier_open(cs, "b", 0, NULL, &cb))
+				_exit(2);
+			rc = bar_party(cb, x, i, gens);
+			if (rc < 0)
+				_exit(3);
+			atomic_fetch_add(&x->n[20], (uint64_t)rc);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < BAR_N; i++)
+		CHECK_EQ(test_wait(c[i]), 0);
+	total = (int)atomic_load(&x->n[20]);
+	CHECK_EQ(total, gens); /* one serial arriver per generation */
+	describe_has(s, "b", "parties=4 arrived=0");
+	shk_barrier_close(b);
+	shk_seg_close(s);
+}
+
+struct bt {
+	shk_barrier *b;
+	struct scratch *x;
+	int me;
+	long gens;
+	int rc;
+};
+
+static void *
+bar_thread(void *arg)
+{
+	struct bt *t = arg;
+
+	t->rc = bar_party(t->b, t->x, t->me, t->gens);
+	return NULL;
+}
+
+static void
+t_barrier_threads(void)
+{
+	shk_seg *s = seg_create("bar2");
+	struct scratch *x = scratch_open(s);
+	shk_barrier *b = NULL;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	pthread_t th[BAR_N];
+	struct bt a[BAR_N];
+	int i, total = 0;
+
+	o.count = BAR_N;
+	CHECK_OK(shk_barrier_open(s, "b", SHK_CREATE, &o, &b));
+	for (i = 0; i < BAR_N; i++) {
+		a[i] = (struct bt){ b, x, i, test_scale(1000 / SLOW), 0 };
+		CHECK(pthread_create(&th[i], NULL, bar_thread, &a[i]) == 0);
+	}
+	for (i = 0; i < BAR_N; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(a[i].rc >= 0);
+		total += a[i].rc;
+	}
+	CHECK_EQ(total, a[0].gens);
+	shk_barrier_close(b);
+	shk_seg_close(s);
+}
+
+static void
+t_barrier_dead_party(void)
+{
+	shk_seg *s = seg_create("bar3");
+	shk_barrier *b = NULL;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	pid_t c;
+	int64_t t0;
+
+	o.count = 3;
+	CHECK_OK(shk_barrier_open(s, "b", SHK_CREATE, &o, &b));
+	/* alone at the barrier: the wait times out and is withdrawn */
+	t0 = test_now_ns();
+	CHECK_RC(shk_barrier_wait(b, 50 * MS), SHK_ETIMEDOUT);
+	check_timeout(t0, 50 * MS);
+	CHECK_RC(shk_barrier_wait(b, 0), SHK_EAGAIN);
+	describe_has(s, "b", "parties=3 arrived=0 gen=0");
+	/* one party waits in a child; the third has died: the supervisor
+	 * makes it leave, which completes the generation */
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_barrier *cb = NULL;
+		if (shk_barrier_open(cs, "b", 0, NULL, &cb))
+			_exit(2);
+		_exit(shk_barrier_wait(cb, 10000 * MS) >= 0 ? 0 : 3);
+	}
+	usleep(50000);
+	describe_has(s, "b", "arrived=1");
+	CHECK_OK(shk_barrier_leave(b)); /* parties 3 -> 2 */
+	/* we arrive last: serial */
+	CHECK_EQ(shk_barrier_wait(b, 10000 * MS), 1);
+	CHECK_EQ(test_wait(c), 0);
+	describe_has(s, "b", "parties=2 arrived=0 gen=1");
+	CHECK_OK(shk_barrier_leave(b));
+	CHECK_RC(shk_barrier_leave(b), SHK_ERANGE);
+	CHECK_EQ(shk_barrier_wait(b, 0), 1); /* one party: never waits */
+	shk_barrier_close(b);
+	shk_seg_close(s);
+}
+
+/* ---- condition variable ---- */
+
+static void
+t_cond_procs(void)
+{
+	shk_seg *s = seg_create("cond1");
+	struct scratch *x = scratch_open(s);
+	shk_mutex *m = NULL;
+	shk_cond *cv = NULL;
+	long n = test_scale(2000 / SLOW);
+	pid_t c;
+	int64_t t0;
+
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_cond_open(s, "c", SHK_CREATE, NULL, &cv));
+	CHECK_RC(shk_cond_wait(cv, m, 0), SHK_EPERM);
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_RC(shk_cond_wait(cv, m, 0), SHK_EAGAIN);
+	t0 = test_now_ns();
+	CHECK_RC(shk_cond_wait(cv, m, 50 * MS), SHK_ETIMEDOUT);
+	check_timeout(t0, 50 * MS);
+	CHECK_OK(shk_mutex_unlock(m)); /* held again after the timeout */
+	/* a hand-off of n items through one slot: x->n[0] full flag,
+	 * x->n[1] value; the consumer is a child process */
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_mutex *cm = NULL;
+		shk_cond *cc = NULL;
+		if (shk_mutex_open(cs, "m", 0, NULL, &cm) ||
+		    shk_cond_open(cs, "c", 0, NULL, &cc))
+			_exit(2);
+		for (long k = 1; k <= n; k++) {
+			if (shk_mutex_lock(cm, SHK_FOREVER))
+				_exit(3);
+			while (!atomic_load(&x->n[0]))
+				if (shk_cond_wait(cc, cm, 10000 * MS))
+					_exit(4);
+			if (atomic_load(&x->n[1]) != (uint64_t)k)
+				_exit(5);
+			atomic_store(&x->n[0], 0);
+			shk_cond_broadcast(cc);
+			shk_mutex_unlock(cm);
+		}
+		_exit(0);
+	}
+	for (long k = 1; k <= n; k++) {
+		CHECK_OK(shk_mutex_lock(m, SHK_FOREVER));
+		while (atomic_load(&x->n[0]))
+			CHECK_OK(shk_cond_wait(cv, m, 10000 * MS));
+		atomic_store(&x->n[1], (uint64_t)k);
+		atomic_store(&x->n[0], 1);
+		CHECK_OK(shk_cond_signal(cv));
+		CHECK_OK(shk_mutex_unlock(m));
+	}
+	CHECK_EQ(test_wait(c), 0);
+	describe_has(s, "c", "waiters=0");
+	shk_cond_close(cv);
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
+struct ct {
+	shk_mutex *m;
+	shk_cond *c;
+	uint64_t *full, *val;
+	long n;
+	int rc;
+};
+
+static void *
+cond_consumer(void *arg)
+{
+	struct ct *t = arg;
+
+	for (long k = 1; k <= t->n; k++) {
+		t->rc = shk_mutex_lock(t->m, SHK_FOREVER);
+		if (t->rc)
+			return NULL;
+		while (!*t->full) {
+			t->rc = shk_cond_wait(t->c, t->m, 10000 * MS);
+			if (t->rc)
+				return NULL;
+		}
+		if (*t->val != (uint64_t)k)
+			t->rc = -9999;
+		*t->full = 0;
+		shk_cond_signal(t->c);
+		shk_mutex_unlock(t->m);
+	}
+	return NULL;
+}
+
+/* The same hand-off between threads, with plain data (TSan checks the
+ * mutex orders it). */
+static void
+t_cond_threads(void)
+{
+	shk_seg *s = seg_create("cond2");
+	uint64_t full = 0, val = 0;
+	struct ct t = { 0 };
+	pthread_t th;
+
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &t.m));
+	CHECK_OK(shk_cond_open(s, "c", SHK_CREATE, NULL, &t.c));
+	t.full = &full;
+	t.val = &val;
+	t.n = test_scale(5000 / SLOW);
+	CHECK(pthread_create(&th, NULL, cond_consumer, &t) == 0);
+	for (long k = 1; k <= t.n; k++) {
+		CHECK_OK(shk_mutex_lock(t.m, SHK_FOREVER));
+		while (full)
+			CHECK_OK(shk_cond_wait(t.c, t.m, 10000 * MS));
+		val = (uint64_t)k;
+		full = 1;
+		CHECK_OK(shk_cond_signal(t.c));
+		CHECK_OK(shk_mutex_unlock(t.m));
+	}
+	pthread_join(th, NULL);
+	CHECK_OK(t.rc);
+	shk_cond_close(t.c);
+	shk_mutex_close(t.m);
+	shk_seg_close(s);
+}
+
+/* ---- once ---- */
+
+static struct scratch *g_x;
+
+static int
+init_fn(void *arg)
+{
+	atomic_fetch_add(&g_x->n[0], 1);
+	usleep(20000);
+	if (arg)
+		raise(SIGKILL); /* die mid-initialisation */
+	atomic_store(&g_x->n[1], 42);
+	return 0;
+}
+
+static int
+failing_fn(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&g_x->n[2], 1);
+	return SHK_EIO;
+}
+
+static void
+t_once_race(void)
+{
+	shk_seg *s = seg_create("once1");
+	shk_once *o = NULL;
+	pid_t c[3];
+	int i, ran = 0;
+
+	g_x = scratch_open(s);
+	CHECK_OK(shk_once_open(s, "o", SHK_CREATE, NULL, &o));
+	CHECK_EQ(shk_once_done(o), 0);
+	for (i = 0; i < 3; i++) {
+		c[i] = fork();
+		CHECK(c[i] >= 0);
+		if (c[i] == 0) {
+			shk_seg *cs = child_seg();
+			shk_once *co = NULL;
+			int rc;
+			if (shk_once_open(cs, "o", 0, NULL, &co))
+				_exit(2);
+			rc = shk_once_run(co, init_fn, NULL, 10000 * MS);
+			if (rc < 0 || atomic_load(&g_x->n[1]) != 42)
+				_exit(3);
+			_exit(10 + rc);
+		}
+	}
+	for (i = 0; i < 3; i++) {
+		int st = test_wait(c[i]);
+		CHECK(st == 10 || st == 11);
+		ran += st == 11;
+	}
+	CHECK_EQ(ran, 1);
+	CHECK_EQ(atomic_load(&g_x->n[0]), 1);
+	CHECK_EQ(shk_once_run(o, init_fn, NULL, 0), 0);
+	CHECK_EQ(shk_once_done(o), 1);
+	describe_has(s, "o", "done runs=1");
+	/* a failing initialiser leaves the flag unrun */
+	CHECK_OK(shk_once_open(s, "f", SHK_CREATE, NULL, &o));
+	CHECK_RC(shk_once_run(o, failing_fn, NULL, 0), SHK_EIO);
+	CHECK_RC(shk_once_run(o, failing_fn, NULL, 0), SHK_EIO);
+	CHECK_EQ(atomic_load(&g_x->n[2]), 2);
+	CHECK_EQ(shk_once_done(o), 0);
+	shk_once_close(o);
+	shk_seg_close(s);
+}
+
+static void
+t_once_runner_killed(void)
+{
+	shk_seg *s = seg_create("once2");
+	shk_once *o = NULL;
+	pid_t c, w;
+	int64_t t0;
+
+	g_x = scratch_open(s);
+	CHECK_OK(shk_once_open(s, "o", SHK_CREATE, NULL, &o));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_once *co = NULL;
+		if (shk_once_open(cs, "o", 0, NULL, &co))
+			_exit(2);
+		shk_once_run(co, init_fn, (void *)1, SHK_FOREVER);
+		_exit(3);
+	}
+	while (atomic_load(&g_x->n[0]) == 0)
+		usleep(1000);
+	/* a waiter (another process) blocks while the runner runs */
+	w = fork();
+	CHECK(w >= 0);
+	if (w == 0) {
+		shk_seg *cs = child_seg();
+		shk_once *co = NULL;
+		int rc;
+		if (shk_once_open(cs, "o", 0, NULL, &co))
+			_exit(2);
+		rc = shk_once_run(co, init_fn, NULL, 10000 * MS);
+		_exit(rc >= 0 ? 10 + rc : 3);
+	}
+	CHECK_RC(shk_once_run(o, init_fn, NULL, 0), SHK_EAGAIN);
+	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	/* the waiter finds the runner dead and runs fn once more */
+	t0 = test_now_ns();
+	CHECK_EQ(test_wait(w), 11);
+	CHECK(test_now_ns() - t0 < 2000 * MS);
+	CHECK_EQ(atomic_load(&g_x->n[0]), 2);
+	CHECK_EQ(atomic_load(&g_x->n[1]), 42);
+	CHECK_EQ(shk_once_run(o, init_fn, NULL, SHK_FOREVER), 0);
+	CHECK_EQ(atomic_load(&g_x->n[0]), 2);
+	describe_has(s, "o", "done runs=2");
+	shk_once_close(o);
+	shk_seg_close(s);
+}
+
+struct ot {
+	shk_once *o;
+	int rc;
+};
+
+static int
+thread_init(void *arg)
+{
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static uint64_t g_plain;
+
+static void *
+once_thread(void *arg)
+{
+	struct ot *t = arg;
+
+	t->rc = shk_once_run(t->o, thread_init, &g_plain, 10000 * MS);
+	/* after run returns, the initialiser's plain write is visible */
+	if (t->rc >= 0 && g_plain != 1)
+		t->rc = -9999;
+	return NULL;
+}
+
+static void
+t_once_threads(void)
+{
+	shk_seg *s = seg_create("once3");
+	shk_once *o = NULL;
+	pthread_t th[4];
+	struct ot a[4];
+	int i, ran = 0;
+
+	CHECK_OK(shk_once_open(s, "o", SHK_CREATE, NULL, &o));
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct ot){ o, 0 };
+		CHECK(pthread_create(&th[i], NULL, once_thread, &a[i]) == 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(a[i].rc >= 0);
+		ran += a[i].rc;
+	}
+	CHECK_EQ(ran, 1);
+	CHECK_EQ(g_plain, 1);
+	shk_once_close(o);
+	shk_seg_close(s);
+}
+
+/* ---- pollable fds ---- */
+
+static int
+readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+static void
+t_event_fd(void)
+{
+	shk_seg *s = seg_create("evfd");
+	shk_event *e = NULL;
+	pid_t c;
+	int fd;
+	int64_t t0;
+
+	CHECK_OK(shk_event_open(s, "e", SHK_CREATE, NULL, &e));
+	fd = shk_event_fd(e);
+	CHECK_OK(fd);
+	CHECK(!readable(fd, 0));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_event *ce = NULL;
+		if (shk_event_open(cs, "e", 0, NULL, &ce))
+			_exit(2);
+		usleep(50000);
+		_exit(shk_event_set(ce) ? 3 : 0);
+	}
+	t0 = test_now_ns();
+	CHECK(readable(fd, 5000));
+	fprintf(stderr, "  event fd readable %.2f ms after poll began "
+		"(set sent 50 ms in)\n", (test_now_ns() - t0) / 1e6);
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_OK(shk_event_wait(e, 0));
+	CHECK_RC(shk_event_wait(e, 0), SHK_EAGAIN);
+	CHECK(!readable(fd, 0));
+	/* a set from this process also rings */
+	CHECK_OK(shk_event_set(e));
+	CHECK(readable(fd, 1000));
+	CHECK_OK(shk_event_wait(e, 0));
+	CHECK(!readable(fd, 0));
+	shk_event_close(e);
+	shk_seg_close(s);
+}
+
+static void
+t_sem_fd(void)
+{
+	shk_seg *s = seg_create("semfd");
+	shk_sem *m = NULL;
+	pid_t c;
+	int fd;
+
+	CHECK_OK(shk_sem_open(s, "s", SHK_CREATE, NULL, &m));
+	fd = shk_sem_fd(m);
+	CHECK_OK(fd);
+	CHECK_EQ(shk_sem_fd(m), fd);
+	CHECK(!readable(fd, 0));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_sem *cm = NULL;
+		if (shk_sem_open(cs, "s", 0, NULL, &cm))
+			_exit(2);
+		usleep(30000);
+		_exit(shk_sem_post(cm, 2) ? 3 : 0);
+	}
+	CHECK(readable(fd, 5000));
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_OK(shk_sem_wait(m, 0));
+	CHECK(readable(fd, 0)); /* one unit left: re-armed readable */
+	CHECK_OK(shk_sem_wait(m, 0));
+	CHECK_RC(shk_sem_wait(m, 0), SHK_EAGAIN);
+	CHECK(!readable(fd, 0));
+	shk_sem_close(m);
+	shk_seg_close(s);
+}
+
+TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
+	  { "sem_threads", t_sem_threads }, { "event_auto", t_event_auto },
+	  { "event_manual", t_event_manual }, { "latch", t_latch },
+	  { "barrier_procs", t_barrier_procs },
+	  { "barrier_threads", t_barrier_threads },
+	  { "barrier_dead_party", t_barrier_dead_party },
+	  { "cond_procs", t_cond_procs }, { "cond_threads", t_cond_threads },
+	  { "once_race", t_once_race },
+	  { "once_runner_killed", t_once_runner_killed },
+	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
+	  { "sem_fd", t_sem_fd })

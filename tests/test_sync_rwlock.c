@@ -1,0 +1,404 @@
+/*
+ * test_sync_rwlock.c - shk_rwlock: exclusion between writers and readers
+ * (multi-word invariant) across processes and threads, writer preference,
+ * a dead reader's share reclaimed, a dead writer reported
+ * SHK_EOWNERDEAD, the not-recoverable state.
+ */
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "platform.h"
+
+#ifdef SHK__TSAN
+#define SLOW 20
+#elif defined(__SANITIZE_ADDRESS__)
+#define SLOW 5
+#else
+#define SLOW 1
+#endif
+
+#define MS 1000000LL
+#define WORDS 8
+
+static int g_fd = -1;
+
+/* The name is removed right after creation, so no failure path leaves it
+ * in /dev/shm; children open the inherited descriptor. */
+static shk_seg *
+seg_create(const char *tag)
+{
+	char nm[64];
+	shk_seg *s = NULL;
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+
+	test_name(nm, sizeof(nm), tag);
+	shk_seg_unlink(nm, NULL);
+	o.len = 1 << 20;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &s));
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	g_fd = shk_seg_fd(s);
+	CHECK(g_fd >= 0);
+	return s;
+}
+
+static shk_rwlock *
+child_rw(void)
+{
+	shk_seg *s = NULL;
+	shk_rwlock *rw = NULL;
+
+	if (shk_seg_open_fd(g_fd, 0, NULL, &s) ||
+	    shk_rwlock_open(s, "rw", 0, NULL, &rw))
+		_exit(2);
+	return rw;
+}
+
+/* Protected state: WORDS words that writers keep equal. */
+struct state {
+	uint64_t w[WORDS];
+	_Atomic uint64_t flag;
+	_Atomic uint64_t reads;
+};
+
+static struct state *
+state_open(shk_seg *s)
+{
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
+	void *p = NULL;
+
+	d.kind = SHK_KIND_BLOB;
+	d.elem_len = sizeof(struct state);
+	d.cap = 1;
+	CHECK_OK(shk_obj_open(s, "state", SHK_CREATE, &d, NULL, &p));
+	return p;
+}
+
+static void
+describe_has(shk_seg *s, const char *want)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	char buf[256];
+
+	CHECK_OK(shk_obj_stat(s, "rw", &info));
+	CHECK_OK(shk_obj_describe(s, &info, buf, sizeof(buf)));
+	if (!strstr(buf, want))
+		TEST_FAIL("describe = \"%s\", wanted \"%s\"", buf, want);
+}
+
+static int
+consistent(const struct state *st)
+{
+	for (int i = 1; i < WORDS; i++)
+		if (st->w[i] != st->w[0])
+			return 0;
+	return 1;
+}
+
+static void
+t_basic(void)
+{
+	shk_seg *s = seg_create("rwbasic");
+	shk_rwlock *rw = NULL;
+	int64_t t0;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	CHECK_OK(shk_rwlock_rdlock(rw, 0));
+	CHECK_OK(shk_rwlock_rdlock(rw, SHK_FOREVER));
+	describe_has(s, "readers=2 (in 1 processes)");
+	/* a writer waits for readers (even this handle's) */
+	CHECK_RC(shk_rwlock_wrlock(rw, 0), SHK_EAGAIN);
+	t0 = test_now_ns();
+	CHECK_RC(shk_rwlock_wrlock(rw, 50 * MS), SHK_ETIMEDOUT);
+	CHECK(test_now_ns() - t0 >= 50 * MS);
+	CHECK_RC(shk_rwlock_wrunlock(rw), SHK_EPERM);
+	CHECK_OK(shk_rwlock_rdunlock(rw));
+	CHECK_OK(shk_rwlock_rdunlock(rw));
+	CHECK_RC(shk_rwlock_rdunlock(rw), SHK_EPERM);
+	CHECK_OK(shk_rwlock_wrlock(rw, 0));
+	CHECK_RC(shk_rwlock_wrlock(rw, 0), SHK_EDEADLK);
+	CHECK_RC(shk_rwlock_rdlock(rw, 0), SHK_EAGAIN);
+	CHECK_RC(shk_rwlock_consistent(rw), SHK_EINVAL);
+	describe_has(s, "writer: locked owner=");
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	describe_has(s, "writer: unlocked readers=0");
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
+static void
+t_mixed_procs(void)
+{
+	shk_seg *s = seg_create("rwmix");
+	struct state *st = state_open(s);
+	shk_rwlock *rw = NULL;
+	long n = test_scale(100000 / SLOW);
+	pid_t c[4];
+	int i;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	for (i = 0; i < 4; i++) {
+		c[i] = fork();
+		CHECK(c[i] >= 0);
+		if (c[i] != 0)
+			continue;
+		shk_rwlock *cr = child_rw();
+		for (long k = 0; k < n; k++) {
+			if (i < 2) { /* writers */
+				if (shk_rwlock_wrlock(cr, 10000 * MS))
+					_exit(3);
+				for (int j = 0; j < WORDS; j++)
+					st->w[j]++;
+				shk_rwlock_wrunlock(cr);
+			} else {
+				if (shk_rwlock_rdlock(cr, 10000 * MS))
+					_exit(4);
+				if (!consistent(st))
+					_exit(5);
+				shk_rwlock_rdunlock(cr);
+				atomic_fetch_add(&st->reads, 1);
+			}
+		}
+		_exit(0);
+	}
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(test_wait(c[i]), 0);
+	CHECK(consistent(st));
+	CHECK_EQ(st->w[0], 2 * n);
+	CHECK_EQ(atomic_load(&st->reads), 2 * n);
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
+struct targ {
+	shk_rwlock *rw;
+	struct state *st;
+	long n;
+	int writer;
+	int rc;
+};
+
+static void *
+mixed_thread(void *arg)
+{
+	struct targ *t = arg;
+
+	for (long k = 0; k < t->n && !t->rc; k++) {
+		if (t->writer) {
+			t->rc = shk_rwlock_wrlock(t->rw, 10000 * MS);
+			if (t->rc)
+				break;
+			for (int j = 0; j < WORDS; j++)
+				t->st->w[j]++;
+			t->rc = shk_rwlock_wrunlock(t->rw);
+		} else {
+			t->rc = shk_rwlock_rdlock(t->rw, 10000 * MS);
+			if (t->rc)
+				break;
+			if (!consistent(t->st))
+				t->rc = -9999;
+			shk_rwlock_rdunlock(t->rw);
+		}
+	}
+	return NULL;
+}
+
+/* Threads sharing one handle, on plain data: TSan checks the ordering. */
+static void
+t_mixed_threads(void)
+{
+	shk_seg *s = seg_create("rwthr");
+	struct state st;
+	shk_rwlock *rw = NULL;
+	pthread_t th[4];
+	struct targ a[4];
+	int i;
+
+	memset(&st, 0, sizeof(st));
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct targ){ rw, &st, test_scale(20000 / SLOW),
+				      i < 2, 0 };
+		CHECK(pthread_create(&th[i], NULL, mixed_thread, &a[i]) == 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_OK(a[i].rc);
+	}
+	CHECK(consistent(&st));
+	CHECK_EQ(st.w[0], 2 * a[0].n);
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
+/* A waiting writer keeps new readers out. */
+static void
+t_writer_preferred(void)
+{
+	shk_seg *s = seg_create("rwpref");
+	struct state *st = state_open(s);
+	shk_rwlock *rw = NULL;
+	pid_t w;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	CHECK_OK(shk_rwlock_rdlock(rw, 0));
+	w = fork();
+	CHECK(w >= 0);
+	if (w == 0) {
+		shk_rwlock *cr = child_rw();
+		atomic_store(&st->flag, 1);
+		if (shk_rwlock_wrlock(cr, 10000 * MS))
+			_exit(3);
+		atomic_store(&st->flag, 2);
+		shk_rwlock_wrunlock(cr);
+		_exit(0);
+	}
+	while (atomic_load(&st->flag) == 0)
+		usleep(1000);
+	usleep(50000);
+	CHECK_EQ(atomic_load(&st->flag), 1);
+	/* a new reader (another process) cannot get in now */
+	{
+		pid_t r = fork();
+		CHECK(r >= 0);
+		if (r == 0) {
+			shk_rwlock *cr = child_rw();
+			_exit(shk_rwlock_rdlock(cr, 0) == SHK_EAGAIN ? 0 : 3);
+		}
+		CHECK_EQ(test_wait(r), 0);
+	}
+	CHECK_OK(shk_rwlock_rdunlock(rw));
+	CHECK_EQ(test_wait(w), 0);
+	CHECK_EQ(atomic_load(&st->flag), 2);
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
+static void
+t_dead_reader(void)
+{
+	shk_seg *s = seg_create("rwdeadr");
+	shk_rwlock *rw = NULL;
+	pid_t c;
+	int64_t t0, dt;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		if (shk_rwlock_rdlock(cr, 0) || shk_rwlock_rdlock(cr, 0))
+			_exit(3);
+		raise(SIGKILL);
+	}
+	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	describe_has(s, "readers=2 (in 1 processes)");
+	t0 = test_now_ns();
+	CHECK_OK(shk_rwlock_wrlock(rw, 5000 * MS));
+	dt = test_now_ns() - t0;
+	fprintf(stderr, "  dead reader's share reclaimed in %.2f ms\n",
+		dt / 1e6);
+	CHECK(dt < 1000 * MS);
+	describe_has(s, "readers=0");
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+
+	/* a reader that dies while the writer already sleeps */
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		if (shk_rwlock_rdlock(cr, 0))
+			_exit(3);
+		usleep(100000);
+		raise(SIGKILL);
+	}
+	usleep(30000);
+	/* a writer in another process sleeps while c lives; we reap c as
+	 * soon as it dies, and the writer reclaims its share */
+	{
+		pid_t r = fork();
+		CHECK(r >= 0);
+		if (r == 0) {
+			shk_rwlock *cr = child_rw();
+			_exit(shk_rwlock_wrlock(cr, 5000 * MS) == 0 ? 0 : 3);
+		}
+		CHECK_EQ(test_wait(c), 128 + SIGKILL);
+		CHECK_EQ(test_wait(r), 0);
+	}
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
+static void
+t_dead_writer(void)
+{
+	shk_seg *s = seg_create("rwdeadw");
+	struct state *st = state_open(s);
+	shk_rwlock *rw = NULL;
+	pid_t c;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	for (int round = 0; round < 2; round++) {
+		c = fork();
+		CHECK(c >= 0);
+		if (c == 0) {
+			shk_rwlock *cr = child_rw();
+			if (shk_rwlock_wrlock(cr, 0))
+				_exit(3);
+			st->w[0]++; /* dirty: breaks the invariant */
+			raise(SIGKILL);
+		}
+		CHECK_EQ(test_wait(c), 128 + SIGKILL);
+		CHECK(!consistent(st));
+		/* round 0: a reader recovers (exclusively); round 1: a
+		 * writer */
+		if (round == 0)
+			CHECK_RC(shk_rwlock_rdlock(rw, 5000 * MS),
+				 SHK_EOWNERDEAD);
+		else
+			CHECK_RC(shk_rwlock_wrlock(rw, 5000 * MS),
+				 SHK_EOWNERDEAD);
+		describe_has(s, "inconsistent");
+		for (int j = 1; j < WORDS; j++)
+			st->w[j] = st->w[0];
+		CHECK_OK(shk_rwlock_consistent(rw));
+		CHECK_OK(shk_rwlock_wrunlock(rw));
+		CHECK_OK(shk_rwlock_rdlock(rw, 0));
+		CHECK(consistent(st));
+		CHECK_OK(shk_rwlock_rdunlock(rw));
+	}
+	/* unlock without consistent: unrecoverable for readers and
+	 * writers, here and in other processes */
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		if (shk_rwlock_wrlock(cr, 0))
+			_exit(3);
+		raise(SIGKILL);
+	}
+	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	CHECK_RC(shk_rwlock_wrlock(rw, 5000 * MS), SHK_EOWNERDEAD);
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	CHECK_RC(shk_rwlock_rdlock(rw, 0), SHK_ENOTRECOVERABLE);
+	CHECK_RC(shk_rwlock_wrlock(rw, 0), SHK_ENOTRECOVERABLE);
+	describe_has(s, "notrecoverable");
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		_exit(shk_rwlock_rdlock(cr, SHK_FOREVER) ==
+				      SHK_ENOTRECOVERABLE
+			      ? 0
+			      : 3);
+	}
+	CHECK_EQ(test_wait(c), 0);
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
+TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
+	  { "mixed_threads", t_mixed_threads },
+	  { "writer_preferred", t_writer_preferred },
+	  { "dead_reader", t_dead_reader }, { "dead_writer", t_dead_writer })

@@ -1,0 +1,418 @@
+/* test_wait.c - futex waiting, the sleeper protocol, doorbell fds and the
+ * robust lock, across real processes. */
+#include "harness.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+
+#include "doorbell.h"
+#include "lock.h"
+#include "platform.h"
+#include "segment.h"
+#include "wait.h"
+
+struct shared {
+	shk__waitpoint wp[2];
+	_Atomic uint32_t flag[2];
+	_Atomic uint32_t lock;
+	uint32_t pad;
+	uint64_t counter;
+};
+
+static struct shared *
+map_shared(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED);
+	memset(p, 0, 4096);
+	return p;
+}
+
+struct flag_arg {
+	_Atomic uint32_t *flag;
+	uint32_t want;
+};
+
+static int
+flag_is(void *arg)
+{
+	struct flag_arg *a = arg;
+	/* acquire: pairs with the release store of the flag by the waker */
+	return atomic_load_explicit(a->flag, memory_order_acquire) == a->want;
+}
+
+static void
+t_timeout_on_time(void)
+{
+	struct shared *s = map_shared();
+	struct flag_arg a = { &s->flag[0], 1 };
+	int64_t t0 = test_now_ns(), el;
+
+	CHECK_RC(shk__wait(&s->wp[0], flag_is, &a, 0), SHK_EAGAIN);
+	CHECK_RC(shk__wait(&s->wp[0], flag_is, &a, 30000000), SHK_ETIMEDOUT);
+	el = test_now_ns() - t0;
+	CHECK(el >= 30000000);
+	CHECK(el < 30000000 + 50000000); /* generous: loaded 2-core CI */
+	CHECK_EQ(atomic_load(&s->wp[0].waiters), 0);
+}
+
+static void
+t_wake_across_processes(void)
+{
+	struct shared *s = map_shared();
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct flag_arg a = { &s->flag[0], 1 };
+		_exit(shk__wait(&s->wp[0], flag_is, &a, 5000000000LL) == 0
+			      ? 0
+			      : 1);
+	}
+	/* let the child go to sleep, then publish and wake */
+	while (atomic_load(&s->wp[0].waiters) == 0)
+		usleep(1000);
+	atomic_store_explicit(&s->flag[0], 1, memory_order_release);
+	shk__wake(NULL, &s->wp[0], 1);
+	CHECK_EQ(test_wait(pid), 0);
+}
+
+/* 1e5 sleep/wake cycles between two processes: a lost wake-up would hang
+ * the ping-pong (the alarm fails the case).  Every 64th round the child
+ * sleeps a little before answering, so the parent takes the futex path. */
+static void
+t_no_lost_wakeup(void)
+{
+	struct shared *s = map_shared();
+	long rounds = test_scale(100000);
+	long i;
+	pid_t pid;
+
+	pid = fork();
+
+	if (pid == 0) {
+		/* child: wait for flag[1] == i+1, answer flag[0] = i+1 */
+		for (i = 0; i < rounds; i++) {
+			struct flag_arg a = { &s->flag[1], (uint32_t)(i + 1) };
+			if (shk__wait(&s->wp[1], flag_is, &a, 10000000000LL))
+				_exit(2);
+			if ((i & 63) == 0)
+				usleep(20);
+			atomic_store_explicit(&s->flag[0], (uint32_t)(i + 1),
+					      memory_order_release);
+			shk__wake(NULL, &s->wp[0], 1);
+		}
+		_exit(0);
+	}
+	for (i = 0; i < rounds; i++) {
+		struct flag_arg a = { &s->flag[0], (uint32_t)(i + 1) };
+		atomic_store_explicit(&s->flag[1], (uint32_t)(i + 1),
+				      memory_order_release);
+		shk__wake(NULL, &s->wp[1], 1);
+		CHECK_OK(shk__wait(&s->wp[0], flag_is, &a, 10000000000LL));
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_EQ(atomic_load(&s->wp[0].waiters), 0);
+}
+
+static shk_seg *
+test_seg(const char *tag, char *nm)
+{
+	shk_seg *seg;
+
+	test_name(nm, 64, tag);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	return seg;
+}
+
+static int
+cmp_i64(const void *x, const void *y)
+{
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+	return (a > b) - (a < b);
+}
+
+/* 1e5 arm/poll/wake cycles through a doorbell fd, between two processes:
+ * no lost wake-up (a lost one hangs poll until the 5 s timeout and fails),
+ * and wake-up latency of a sleeping poller measured on every 64th cycle,
+ * where the waker first lets the poller fall asleep. */
+struct db_shared {
+	shk__waitpoint wp[2];
+	_Atomic uint32_t flag[2];
+	_Atomic int64_t t_pub;
+};
+
+static void
+t_doorbell_wakes_poll(void)
+{
+	char nm[64];
+	shk_seg *seg = test_seg("db", nm);
+	struct db_shared *s;
+	long i, n = test_scale(100000), nlat = 0;
+	int64_t *lat;
+	uint64_t off;
+	pid_t pid;
+	int spurious = 0;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(SHK__TSAN)
+	n = 5000;
+#endif
+	lat = calloc((size_t)n / 64 + 2, sizeof(*lat));
+	CHECK_OK(shk_alloc(seg, sizeof(*s), &off));
+	s = shk_ptr(seg, off);
+	memset(s, 0, sizeof(*s));
+	pid = fork();
+	if (pid == 0) {
+		/* waker: publish flag = i, wake, wait for the ack */
+		shk_seg *cs;
+		struct db_shared *c;
+		if (shk_seg_open(nm, 0, NULL, &cs))
+			_exit(3);
+		c = shk_ptr(cs, off);
+		for (i = 1; i <= n; i++) {
+			struct flag_arg a = { &c->flag[1], (uint32_t)i };
+			while (atomic_load(&c->wp[0].armed) == 0)
+				sched_yield();
+			if ((i & 63) == 0)
+				usleep(300); /* let the poller fall asleep */
+			atomic_store(&c->t_pub, test_now_ns());
+			atomic_store_explicit(&c->flag[0], (uint32_t)i,
+					      memory_order_release);
+			shk__wake(cs, &c->wp[0], 1);
+			if (shk__wait(&c->wp[1], flag_is, &a, 5000000000LL))
+				_exit(4);
+		}
+		shk_seg_close(cs);
+		_exit(0);
+	}
+	{
+		struct shk__doorbell *db;
+		struct pollfd pfd;
+		CHECK_OK(shk__doorbell_open(seg, &s->wp[0], &db));
+		pfd.fd = shk__doorbell_fd(db);
+		pfd.events = POLLIN;
+		for (i = 1; i <= n; i++) {
+			struct flag_arg a = { &s->flag[0], (uint32_t)i };
+			shk__doorbell_arm(db, flag_is, &a);
+			if (poll(&pfd, 1, 5000) != 1) {
+				kill(pid, SIGKILL);
+				TEST_FAIL("lost wake-up at cycle %ld", i);
+			}
+			if (!flag_is(&a)) {
+				spurious++; /* re-arm and poll again */
+				shk__doorbell_drain(db);
+				i--;
+				continue;
+			}
+			if ((i & 63) == 0)
+				lat[nlat++] = test_now_ns() - atomic_load(&s->t_pub);
+			shk__doorbell_drain(db);
+			atomic_store_explicit(&s->flag[1], (uint32_t)i,
+					      memory_order_release);
+			shk__wake(seg, &s->wp[1], 1);
+		}
+		shk__doorbell_close(db);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	qsort(lat, (size_t)nlat, sizeof(*lat), cmp_i64);
+	printf("  doorbell: %ld cycles, %d spurious; sleeping poller woken in "
+	       "p50 %.3f ms, p99 %.3f ms (%ld samples)\n",
+	       n, spurious, lat[nlat / 2] / 1e6, lat[nlat * 99 / 100] / 1e6,
+	       nlat);
+	CHECK(spurious < n);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(SHK__TSAN)
+	CHECK(lat[nlat / 2] < 1000000); /* median within 1 ms */
+#endif
+	free(lat);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+static void
+t_doorbell_arm_sees_data(void)
+{
+	char nm[64];
+	shk_seg *seg = test_seg("db2", nm);
+	struct shk__doorbell *db;
+	shk__waitpoint wp;
+	struct pollfd pfd;
+	_Atomic uint32_t flag = 1;
+	struct flag_arg a = { &flag, 1 };
+	uint64_t off;
+	shk__waitpoint *w;
+
+	(void)wp;
+	CHECK_OK(shk_alloc(seg, sizeof(*w), &off));
+	w = shk_ptr(seg, off);
+	memset(w, 0, sizeof(*w));
+	CHECK_OK(shk__doorbell_open(seg, w, &db));
+	/* data already there when arming: the fd must turn readable */
+	shk__doorbell_arm(db, flag_is, &a);
+	pfd.fd = shk__doorbell_fd(db);
+	pfd.events = POLLIN;
+	CHECK_EQ(poll(&pfd, 1, 1000), 1);
+	shk__doorbell_drain(db);
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
+	CHECK_EQ(atomic_load(&w->armed), 0);
+	shk__doorbell_close(db);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+static void
+t_lock_owner_dead(void)
+{
+	char nm[64];
+	shk_seg *seg = test_seg("lk", nm);
+	struct shared *s;
+	uint64_t off;
+	int round;
+
+	CHECK_OK(shk_alloc(seg, sizeof(*s), &off));
+	s = shk_ptr(seg, off);
+	memset(s, 0, sizeof(*s));
+	for (round = 0; round < 20; round++) {
+		int p[2], rc;
+		char c;
+		int64_t t0;
+		pid_t pid;
+
+		CHECK(pipe(p) == 0);
+		pid = fork();
+		if (pid == 0) {
+			shk_seg *cs;
+			if (shk_seg_open(nm, 0, NULL, &cs))
+				_exit(3);
+			if (shk__lock_acquire(cs, &((struct shared *)shk_ptr(
+							   cs, off))->lock,
+					      -1) < 0)
+				_exit(4);
+			write(p[1], "x", 1);
+			pause();
+			_exit(0);
+		}
+		CHECK_EQ(read(p[0], &c, 1), 1);
+		kill(pid, SIGKILL);
+		test_wait(pid);
+		t0 = test_now_ns();
+		rc = shk__lock_acquire(seg, &s->lock, 5000000000LL);
+		CHECK_RC(rc, SHK_EOWNERDEAD);
+		CHECK((test_now_ns() - t0) < 100000000 * 3);
+		CHECK_OK(shk__lock_consistent(seg, &s->lock));
+		CHECK_OK(shk__lock_release(seg, &s->lock));
+		close(p[0]);
+		close(p[1]);
+	}
+	/* unlock without making it consistent: not recoverable */
+	{
+		pid_t pid = fork();
+		if (pid == 0) {
+			shk_seg *cs;
+			if (shk_seg_open(nm, 0, NULL, &cs))
+				_exit(3);
+			shk__lock_acquire(cs, &((struct shared *)shk_ptr(cs, off))
+						       ->lock,
+					  -1);
+			raise(SIGKILL);
+		}
+		test_wait(pid);
+		CHECK_RC(shk__lock_acquire(seg, &s->lock, 5000000000LL),
+			 SHK_EOWNERDEAD);
+		CHECK_OK(shk__lock_release(seg, &s->lock));
+		CHECK_RC(shk__lock_acquire(seg, &s->lock, 0),
+			 SHK_ENOTRECOVERABLE);
+	}
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+struct mt_arg {
+	shk_seg *seg;
+	struct shared *s;
+	long n;
+};
+
+static void *
+mt_worker(void *p)
+{
+	struct mt_arg *a = p;
+	long i;
+
+	for (i = 0; i < a->n; i++) {
+		if (shk__lock_acquire(a->seg, &a->s->lock, -1))
+			abort();
+		a->s->counter++;
+		shk__lock_release(a->seg, &a->s->lock);
+	}
+	return NULL;
+}
+
+/* Mutual exclusion between threads (each its own handle = own stamp);
+ * also the TSan variant of the lock protocol. */
+static void
+t_lock_threads(void)
+{
+	char nm[64];
+	shk_seg *seg = test_seg("lt", nm), *h[4];
+	struct mt_arg a[4];
+	pthread_t th[4];
+	struct shared *s;
+	uint64_t off;
+	long n = test_scale(50000);
+	int i;
+
+#ifdef SHK__TSAN
+	n = 5000;
+#endif
+	CHECK_OK(shk_alloc(seg, sizeof(*s), &off));
+	s = shk_ptr(seg, off);
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < 4; i++) {
+		CHECK_OK(shk_seg_open(nm, 0, NULL, &h[i]));
+		a[i].seg = h[i];
+		a[i].s = shk_ptr(h[i], off);
+		a[i].n = n;
+		pthread_create(&th[i], NULL, mt_worker, &a[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		shk_seg_close(h[i]);
+	}
+	CHECK_EQ(s->counter, 4 * n);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/* SHK_SPIN_NS=0: no spinning, the waiter goes to sleep at once. */
+static void
+t_spin_zero(void)
+{
+	struct shared *s = map_shared();
+	pid_t pid;
+
+	setenv("SHK_SPIN_NS", "0", 1);
+	CHECK_EQ(shk__spin_ns(), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct flag_arg a = { &s->flag[0], 1 };
+		_exit(shk__wait(&s->wp[0], flag_is, &a, 5000000000LL) == 0
+			      ? 0
+			      : 1);
+	}
+	while (atomic_load(&s->wp[0].waiters) == 0)
+		usleep(100);
+	atomic_store_explicit(&s->flag[0], 1, memory_order_release);
+	shk__wake(NULL, &s->wp[0], 1);
+	CHECK_EQ(test_wait(pid), 0);
+}
+
+TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
+	  { "spin_zero", t_spin_zero },
+	  { "wake_across_processes", t_wake_across_processes },
+	  { "no_lost_wakeup_1e5", t_no_lost_wakeup },
+	  { "doorbell_wakes_poll", t_doorbell_wakes_poll },
+	  { "doorbell_arm_sees_data", t_doorbell_arm_sees_data },
+	  { "lock_owner_dead", t_lock_owner_dead },
+	  { "lock_threads", t_lock_threads })

@@ -1,0 +1,56 @@
+/*
+ * guard.c - survive a segment that shrinks under us.
+ *
+ * A page of a shared mapping past the end of its file raises SIGBUS when
+ * touched (ALGORITHMS §9).  POSIX shm cannot be sealed against another
+ * process's ftruncate, so the tool reads segment memory only while this
+ * guard is armed: the handler jumps back to the command, which reports
+ * SHK_ETRUNC and exits 1 (or, in `ls`, marks that one segment).  Outside
+ * an armed region SIGBUS keeps its default action: a fault there is a bug
+ * in the tool, not something to hide.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+sigjmp_buf cli_guard_jmp;
+static volatile sig_atomic_t guard_armed;
+
+static void
+on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	(void)si;
+	(void)uctx;
+	if (guard_armed) {
+		guard_armed = 0;
+		/* sigsetjmp(.., 1) saved the mask: SIGBUS is unblocked again */
+		siglongjmp(cli_guard_jmp, 1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void
+cli_guard_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+void
+cli_guard_arm(void)
+{
+	guard_armed = 1;
+}
+
+void
+cli_guard_disarm(void)
+{
+	guard_armed = 0;
+}

@@ -1,0 +1,319 @@
+/*
+ * main.c - shmkit command-line tool: dispatch, usage, messages, and the
+ * small parsers every command shares.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char *cli_cmd = "shmkit";
+
+static const char usage_text[] =
+	"usage: shmkit [--help] COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  ls [--json] [--match GLOB]   list shmkit segments (POSIX, SysV)\n"
+	"  info [--json] TARGET         header, attached processes, objects\n"
+	"  check TARGET                 validate a whole segment\n"
+	"  create TARGET [--size BYTES] [--mode OCTAL] [--objects N]\n"
+	"                [--blob NAME:ELEM_LEN:CAP]...\n"
+	"  rm [--force] [--dry-run] TARGET...\n"
+	"                               remove segments\n"
+	"  rm --orphans [--dry-run] [--match GLOB]\n"
+	"                               remove segments whose attachers died\n"
+	"  hold TARGET SECONDS          debugging aid: attach, sleep, detach\n"
+	"  version                      print the library version\n"
+	"\n"
+	"TARGET is NAME (POSIX shm), --sysv NAME|0xKEY (SysV shm) or\n"
+	"--file PATH (mapped file).  See docs/cli.md.\n";
+
+static void
+usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+/* Copies src into dst with anything not printable ASCII replaced by '?',
+ * so a hostile segment cannot send escape sequences to a terminal. */
+void
+cli_printable(char *dst, size_t len, const char *src)
+{
+	size_t i;
+
+	if (len == 0)
+		return;
+	for (i = 0; i + 1 < len && src[i]; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	dst[i] = '\0';
+}
+
+void
+cli_error(const char *what, int code)
+{
+	char w[300];
+
+	cli_printable(w, sizeof(w), what);
+	fprintf(stderr, "shmkit: %s: %s: %s (%s)\n", cli_cmd, w,
+		shk_errname(code), shk_strerror(code));
+}
+
+void
+cli_errorf(const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "shmkit: %s: %s\n", cli_cmd, msg);
+}
+
+int
+cli_usage_error(const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "shmkit: %s: %s (try 'shmkit --help')\n", cli_cmd,
+		msg);
+	return CLI_EXIT_USAGE;
+}
+
+int
+cli_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return SHK_EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return SHK_EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* BYTES with an optional K, M or G suffix (powers of 1024). */
+int
+cli_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return SHK_EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return SHK_EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	default:
+		return SHK_EINVAL;
+	}
+	if (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B"))
+		return SHK_EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return SHK_ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/*
+ * Matches argv[*i] against "--opt VALUE" or "--opt=VALUE".  Returns 1 and
+ * sets *val (advancing *i past a separate value), 0 when argv[*i] is some
+ * other word, or -1 when the value is missing.
+ */
+int
+cli_opt_value(int argc, char **argv, int *i, const char *opt,
+	      const char **val)
+{
+	size_t n = strlen(opt);
+	const char *a = argv[*i];
+
+	if (strncmp(a, opt, n) != 0)
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n] != '\0')
+		return 0;
+	if (*i + 1 >= argc)
+		return -1;
+	*val = argv[++*i];
+	return 1;
+}
+
+/* Under --sysv an argument "0x" followed by 1..8 hex digits is a key. */
+static int
+parse_sysv_key(const char *s, int32_t *key)
+{
+	size_t i, n = strlen(s);
+	unsigned long v;
+
+	if (n < 3 || n > 10 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+		return 0;
+	for (i = 2; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	v = strtoul(s + 2, NULL, 16);
+	if (v == 0)
+		return 0; /* IPC_PRIVATE cannot be opened by key */
+	*key = (int32_t)(uint32_t)v;
+	return 1;
+}
+
+int
+cli_target_set(struct cli_target *t, uint32_t backend, const char *arg)
+{
+	memset(t, 0, sizeof(*t));
+	t->backend = backend;
+	if (!arg || !arg[0])
+		return SHK_EINVAL;
+	cli_printable(t->label, sizeof(t->label), arg);
+	if (backend == SHK_BACKEND_SYSV && parse_sysv_key(arg, &t->sysv_key)) {
+		t->name = NULL;
+		return 0;
+	}
+	t->name = arg;
+	return 0;
+}
+
+void
+cli_target_opts(const struct cli_target *t, shk_seg_opts *o)
+{
+	shk_seg_opts init = SHK_SEG_OPTS_INIT;
+
+	*o = init;
+	o->backend = t->backend;
+	o->sysv_key = t->sysv_key;
+}
+
+const char *
+cli_backend_name(uint32_t backend)
+{
+	switch (backend) {
+	case SHK_BACKEND_POSIX:
+		return "posix";
+	case SHK_BACKEND_SYSV:
+		return "sysv";
+	case SHK_BACKEND_FILE:
+		return "file";
+	case SHK_BACKEND_MEMFD:
+		return "memfd";
+	default:
+		return "unknown";
+	}
+}
+
+/*
+ * Test hook: with SHMKIT_TEST_PAUSE=PATH in the environment, a command that
+ * has just opened its segment creates PATH and waits (at most 10 s) until
+ * someone removes it.  tests/cli.sh uses it to truncate a segment under a
+ * running `shmkit info`, which must then report SHK_ETRUNC, not crash.
+ */
+void
+cli_test_pause(void)
+{
+	const char *p = getenv("SHMKIT_TEST_PAUSE");
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int fd, i;
+
+	if (!p || !p[0])
+		return;
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	close(fd);
+	for (i = 0; i < 1000 && access(p, F_OK) == 0; i++)
+		nanosleep(&ts, NULL);
+}
+
+static int
+cmd_version(int argc, char **argv)
+{
+	int v = shk_version();
+
+	if (argc > 1)
+		return cli_usage_error("unexpected argument '%s'", argv[1]);
+	printf("shmkit %d.%d.%d (library %d.%d.%d)\n", SHK_VERSION_MAJOR,
+	       SHK_VERSION_MINOR, SHK_VERSION_PATCH, v / 10000, v / 100 % 100,
+	       v % 100);
+	return CLI_EXIT_OK;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "ls", cmd_ls },       { "info", cmd_info },
+	{ "check", cmd_check }, { "create", cmd_create },
+	{ "rm", cmd_rm },       { "hold", cmd_hold },
+	{ "version", cmd_version },
+};
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(1, argv + 1);
+	cli_guard_install();
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		cli_cmd = commands[i].name;
+		rc = commands[i].fn(argc - 1, argv + 1);
+		if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
+			cli_error("writing output", SHK_EIO);
+			rc = CLI_EXIT_ERR;
+		}
+		return rc;
+	}
+	{
+		char c[64];
+
+		cli_printable(c, sizeof(c), argv[1]);
+		fprintf(stderr, "shmkit: unknown command '%s'\n", c);
+	}
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,271 @@
+/*
+ * scan.c - find every shmkit segment on this host.
+ *
+ * POSIX: regular files in /dev/shm whose first 8 bytes are the segment
+ * magic; other files are ignored silently.  SysV: every key in
+ * /proc/sysvipc/shm that opens as a shmkit segment, or whose memory starts
+ * with the magic (listed as corrupt).  Each segment is opened SHK_RDONLY,
+ * which maps it read-only and does not attach, so listing changes nothing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define SHM_DIR "/dev/shm"
+#define SEG_MAGIC "SHMKIT\0\1"
+#define SCAN_OPEN_TIMEOUT_NS (200LL * 1000 * 1000)
+
+int
+cli_code_is_corrupt(int code)
+{
+	return code == SHK_EBADSEG || code == SHK_EVERSION ||
+	       code == SHK_ECORRUPT || code == SHK_ETRUNC ||
+	       code == SHK_ECHECKSUM;
+}
+
+int
+cli_seg_orphaned(const struct cli_seg_entry *e)
+{
+	return e->rc == 0 && e->st.attached > 0 && e->st.attached_alive == 0;
+}
+
+void
+cli_seg_state(const struct cli_seg_entry *e, char *buf, size_t len)
+{
+	if (e->rc == 0)
+		snprintf(buf, len, "%s",
+			 cli_seg_orphaned(e) ? "orphaned" : "ok");
+	else
+		snprintf(buf, len, "%s: %s",
+			 cli_code_is_corrupt(e->rc) ? "corrupt" : "error",
+			 shk_errname(e->rc));
+}
+
+static struct cli_seg_entry *
+list_add(struct cli_seg_list *l)
+{
+	struct cli_seg_entry *e;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		void *v = realloc(l->v, cap * sizeof(*l->v));
+		if (!v)
+			return NULL;
+		l->v = v;
+		l->cap = cap;
+	}
+	e = &l->v[l->n++];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+void
+cli_seg_list_free(struct cli_seg_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+/* The handle being read under the guard; static so that it survives a
+ * siglongjmp and can still be closed. */
+static shk_seg *volatile guarded_seg;
+
+/* Opens (read-only) and reads one segment's stats into e.  A SIGBUS while
+ * doing so means the segment was truncated under us. */
+static void
+probe(struct cli_seg_entry *e, const char *name, const shk_seg_opts *o)
+{
+	shk_seg *seg = NULL;
+	int rc;
+
+	guarded_seg = NULL;
+	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
+		cli_guard_arm();
+		rc = shk_seg_open(name, SHK_RDONLY, o, &seg);
+		guarded_seg = seg;
+		if (rc == 0) {
+			e->st.size = sizeof(e->st);
+			rc = shk_seg_info(seg, &e->st);
+		}
+		cli_guard_disarm();
+		e->rc = rc;
+	} else {
+		e->rc = SHK_ETRUNC;
+	}
+	shk_seg_close(guarded_seg);
+	guarded_seg = NULL;
+}
+
+/* Reads e's segment again (by its name or SysV key) and refreshes e. */
+void
+cli_reprobe(struct cli_seg_entry *e)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+
+	o.open_timeout_ns = SCAN_OPEN_TIMEOUT_NS;
+	o.backend = e->backend;
+	o.sysv_key = e->sysv_key;
+	memset(&e->st, 0, sizeof(e->st));
+	probe(e, e->backend == SHK_BACKEND_SYSV ? NULL : e->name, &o);
+}
+
+static int
+file_has_magic(int dirfd, const char *name)
+{
+	char m[8];
+	struct stat st;
+	int fd, ok = 0;
+
+	fd = openat(dirfd, name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 8 &&
+	    pread(fd, m, 8, 0) == 8 && memcmp(m, SEG_MAGIC, 8) == 0)
+		ok = 1;
+	close(fd);
+	return ok;
+}
+
+static int
+scan_posix(struct cli_seg_list *l, const char *match)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	struct cli_seg_entry *e;
+	struct dirent *d;
+	DIR *dir;
+
+	o.open_timeout_ns = SCAN_OPEN_TIMEOUT_NS;
+	dir = opendir(SHM_DIR);
+	if (!dir)
+		return errno == ENOENT ? 0 : SHK_EIO;
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		if (d->d_type != DT_REG && d->d_type != DT_UNKNOWN)
+			continue;
+		if (match && fnmatch(match, d->d_name, 0) != 0)
+			continue;
+		if (!file_has_magic(dirfd(dir), d->d_name))
+			continue;
+		e = list_add(l);
+		if (!e) {
+			closedir(dir);
+			return SHK_ENOMEM;
+		}
+		snprintf(e->name, sizeof(e->name), "%s", d->d_name);
+		e->backend = SHK_BACKEND_POSIX;
+		e->shmid = -1;
+		probe(e, d->d_name, &o);
+	}
+	closedir(dir);
+	return 0;
+}
+
+/* 1 when the SysV segment's memory starts with the magic. */
+static int
+sysv_has_magic(int shmid, uint64_t size)
+{
+	void *p;
+	int ok;
+
+	if (size < 8)
+		return 0;
+	p = shmat(shmid, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return 0;
+	ok = memcmp(p, SEG_MAGIC, 8) == 0;
+	shmdt(p);
+	return ok;
+}
+
+static int
+scan_sysv(struct cli_seg_list *l, const char *match)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	struct cli_seg_entry *e;
+	char line[512];
+	FILE *f;
+
+	f = fopen("/proc/sysvipc/shm", "re");
+	if (!f)
+		return 0; /* no SysV IPC in this kernel or namespace */
+	if (!fgets(line, sizeof(line), f)) { /* column titles */
+		fclose(f);
+		return 0;
+	}
+	o.backend = SHK_BACKEND_SYSV;
+	o.open_timeout_ns = SCAN_OPEN_TIMEOUT_NS;
+	while (fgets(line, sizeof(line), f)) {
+		long long key, shmid;
+		unsigned long long size;
+		unsigned perms;
+
+		if (sscanf(line, "%lld %lld %o %llu", &key, &shmid, &perms,
+			   &size) != 4)
+			continue;
+		if (key == 0 || key < INT32_MIN || key > INT32_MAX)
+			continue; /* IPC_PRIVATE: cannot be opened by key */
+		e = list_add(l);
+		if (!e) {
+			fclose(f);
+			return SHK_ENOMEM;
+		}
+		e->backend = SHK_BACKEND_SYSV;
+		e->sysv_key = (int32_t)key;
+		e->shmid = (int32_t)shmid;
+		e->sysv_size = size;
+		o.sysv_key = (int32_t)key;
+		probe(e, NULL, &o);
+		if (e->rc != 0 && !sysv_has_magic((int)shmid, size)) {
+			l->n--; /* not ours */
+			continue;
+		}
+		if (e->rc == 0 && e->st.name[0])
+			cli_printable(e->name, sizeof(e->name), e->st.name);
+		else
+			snprintf(e->name, sizeof(e->name), "0x%08x",
+				 (uint32_t)e->sysv_key);
+		if (match && fnmatch(match, e->name, 0) != 0)
+			l->n--;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct cli_seg_entry *x = a, *y = b;
+
+	if (x->backend != y->backend)
+		return x->backend < y->backend ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+int
+cli_scan(struct cli_seg_list *out, const char *match)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = scan_posix(out, match);
+	if (rc == 0)
+		rc = scan_sysv(out, match);
+	if (rc) {
+		cli_seg_list_free(out);
+		return rc;
+	}
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), entry_cmp);
+	return 0;
+}
