@@ -811,6 +811,17 @@ SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
 			  int64_t timeout_ns);
 
 /*
+ * shk_ring_fd (consumer) returns a file descriptor, owned by the handle,
+ * that polls readable (poll/epoll, EPOLLIN) when the ring may hold data.
+ * Use it with non-blocking reads: a read or peek with timeout 0 that finds
+ * the ring empty arms the descriptor; consuming clears it.  The producer
+ * signals only an armed consumer, so the busy path makes no system call.
+ * Returns the descriptor, SHK_EINVAL (not the consumer), SHK_EBUSY (no
+ * listener slot on the ring) or an errno-mapped code.
+ */
+SHK_API int shk_ring_fd(shk_ring *r);
+
+/*
  * shk_ring_close publishes what is pending, gives up the role and frees
  * the handle.  An open reservation is dropped; a record peeked but not
  * released will be delivered again to the next consumer.  NULL is a no-op.
@@ -939,6 +950,15 @@ SHK_API int shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
  */
 SHK_API int shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap,
 			   uint64_t *lost, int64_t timeout_ns);
+
+/*
+ * shk_bcast_fd (reader) returns a file descriptor, owned by the handle,
+ * that polls readable when new records may be there; as shk_ring_fd (a
+ * read with timeout 0 that finds nothing arms it).  Returns the
+ * descriptor, SHK_EINVAL (not a reader), SHK_EBUSY or an errno-mapped
+ * code.
+ */
+SHK_API int shk_bcast_fd(shk_bcast *b);
 
 /*
  * shk_bcast_close gives up the role (a reader frees its slot, which

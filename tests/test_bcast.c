@@ -2,6 +2,7 @@
  * delivery, dead readers, late join, crash points, corruption. */
 #include "harness.h"
 
+#include <poll.h>
 #include <pthread.h>
 
 #include "bcast.h"
@@ -815,7 +816,42 @@ t_corrupt(void)
 	guarded("corrupt", b_corrupt);
 }
 
-TEST_MAIN({ "basic", t_basic }, { "lossy_exact", t_lossy_exact },
+/* A reader's descriptor polls readable after a write, not before. */
+static void
+b_fd(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 1024);
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, 0, 0);
+	struct pollfd pfd;
+	char buf[64];
+	int i;
+
+	pfd.fd = shk_bcast_fd(r);
+	pfd.events = POLLIN;
+	CHECK(pfd.fd >= 0);
+	CHECK_RC(shk_bcast_fd(w), SHK_EINVAL);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(poll(&pfd, 1, 0), 0);
+		CHECK_OK(shk_bcast_write(w, "x", 1, SHK_TRY));
+		CHECK_EQ(poll(&pfd, 1, 5000), 1);
+		CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+			 1);
+		CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+			 SHK_EAGAIN);
+	}
+	shk_bcast_close(r);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_fd(void)
+{
+	guarded("fd", b_fd);
+}
+
+TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lossy_exact", t_lossy_exact },
 	  { "lossy_procs", t_lossy_procs },
 	  { "reliable_procs", t_reliable_procs },
 	  { "reliable_dead_reader", t_reliable_dead_reader },
