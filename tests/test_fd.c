@@ -21,7 +21,7 @@ struct shared {
  * item per round. */
 struct kind {
 	const char *name;
-	int (*open)(shk_seg *seg, int create, void **h);
+	int (*open)(shk_seg *seg, int create, int reader, void **h);
 	int (*fd)(void *h);
 	int (*produce)(void *h);
 	int (*consume)(void *h); /* 1 got one, 0 nothing (SHK_EAGAIN), <0 */
@@ -29,7 +29,7 @@ struct kind {
 };
 
 static int
-q_open(shk_seg *seg, int create, void **h)
+q_open(shk_seg *seg, int create, int reader, void **h)
 {
 	shk_queue_opts o = SHK_QUEUE_OPTS_INIT;
 	o.cap = 64;
@@ -54,7 +54,7 @@ q_consume(void *h)
 static void q_close(void *h) { shk_queue_close(h); }
 
 static int
-e_open(shk_seg *seg, int create, void **h)
+e_open(shk_seg *seg, int create, int reader, void **h)
 {
 	return shk_event_open(seg, "fde", create ? SHK_CREATE : 0, NULL,
 			      (shk_event **)h);
@@ -70,7 +70,7 @@ e_consume(void *h)
 static void e_close(void *h) { shk_event_close(h); }
 
 static int
-s_open(shk_seg *seg, int create, void **h)
+s_open(shk_seg *seg, int create, int reader, void **h)
 {
 	return shk_sem_open(seg, "fds", create ? SHK_CREATE : 0, NULL,
 			    (shk_sem **)h);
@@ -84,6 +84,56 @@ s_consume(void *h)
 	return rc == SHK_EAGAIN ? 0 : rc == 0 ? 1 : rc;
 }
 static void s_close(void *h) { shk_sem_close(h); }
+
+static int
+r_open(shk_seg *seg, int create, int reader, void **h)
+{
+	shk_ring_opts o = SHK_RING_OPTS_INIT;
+	o.cap = 4096;
+	return shk_ring_open(seg, "fdr", create ? SHK_CREATE : 0,
+			     reader ? SHK_RING_CONSUMER : SHK_RING_PRODUCER,
+			     &o, (shk_ring **)h);
+}
+static int r_fd(void *h) { return shk_ring_fd(h); }
+static int
+r_produce(void *h)
+{
+	uint64_t v = 7;
+	return shk_ring_write(h, &v, sizeof(v), SHK_FOREVER);
+}
+static int
+r_consume(void *h)
+{
+	uint64_t v;
+	int rc = shk_ring_read(h, &v, sizeof(v), 0);
+	return rc == SHK_EAGAIN ? 0 : rc >= 0 ? 1 : rc;
+}
+static void r_close(void *h) { shk_ring_close(h); }
+
+static int
+b_open(shk_seg *seg, int create, int reader, void **h)
+{
+	shk_bcast_opts o = SHK_BCAST_OPTS_INIT;
+	o.cap = 4096;
+	return shk_bcast_open(seg, "fdb", create ? SHK_CREATE : 0,
+			      reader ? SHK_BCAST_READER : SHK_BCAST_WRITER,
+			      &o, (shk_bcast **)h);
+}
+static int b_fd(void *h) { return shk_bcast_fd(h); }
+static int
+b_produce(void *h)
+{
+	uint64_t v = 7;
+	return shk_bcast_write(h, &v, sizeof(v), SHK_FOREVER);
+}
+static int
+b_consume(void *h)
+{
+	uint64_t v, lost = 0;
+	int rc = shk_bcast_read(h, &v, sizeof(v), &lost, 0);
+	return rc == SHK_EAGAIN ? 0 : rc >= 0 ? 1 : rc;
+}
+static void b_close(void *h) { shk_bcast_close(h); }
 
 static int
 cmp_i64(const void *a, const void *b)
@@ -109,7 +159,7 @@ run_kind(const struct kind *k)
 	CHECK(sh != MAP_FAILED);
 	test_name(nm, sizeof(nm), k->name);
 	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
-	CHECK_OK(k->open(seg, 1, &h));
+	CHECK_OK(k->open(seg, 1, 1, &h));
 	fd = k->fd(h);
 	CHECK_OK(fd);
 	ep = epoll_create1(EPOLL_CLOEXEC);
@@ -124,7 +174,7 @@ run_kind(const struct kind *k)
 	if (pid == 0) {
 		shk_seg *cs;
 		void *ch;
-		if (shk_seg_open(nm, 0, NULL, &cs) || k->open(cs, 0, &ch))
+		if (shk_seg_open(nm, 0, NULL, &cs) || k->open(cs, 1, 0, &ch))
 			_exit(2);
 		for (r = 1; r <= ROUNDS; r++) {
 			while (atomic_load(&sh->armed_round) != r)
@@ -183,9 +233,17 @@ static const struct kind ke = { "event", e_open, e_fd, e_produce,
 static const struct kind ks = { "sem", s_open, s_fd, s_produce, s_consume,
 				s_close };
 
+static const struct kind kr = { "ring", r_open, r_fd, r_produce, r_consume,
+				r_close };
+static const struct kind kb = { "bcast", b_open, b_fd, b_produce,
+				b_consume, b_close };
+
 static void t_queue(void) { run_kind(&kq); }
+static void t_ring(void) { run_kind(&kr); }
+static void t_bcast(void) { run_kind(&kb); }
 static void t_event(void) { run_kind(&ke); }
 static void t_sem(void) { run_kind(&ks); }
 
-TEST_MAIN({ "queue_fd_epoll", t_queue }, { "event_fd_epoll", t_event },
+TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
+	  { "queue_fd_epoll", t_queue }, { "event_fd_epoll", t_event },
 	  { "sem_fd_epoll", t_sem })
