@@ -52,23 +52,31 @@
 #define BATCH_RECS 32u
 #define PEER_SLICE_NS 50000000LL /* dead-peer test period while asleep */
 
+/*
+ * The handle is process-local and used by one role; it is allocated on its
+ * own 64-byte lines (ring_alloc) so that a producer and a consumer handle
+ * used by two threads of one process never share a line.  The fields the
+ * per-record paths touch come first, on one line.
+ */
 struct shk_ring {
-	shk_seg *seg;
+	/* line 0: per-record state */
 	struct shk__ring_hdr *hdr;
 	uint8_t *data;
-	uint64_t cap; /* immutable copies, validated at open */
-	uint64_t mask;
-	uint32_t max_record;
-	int role;
-	unsigned flags;
-	uint32_t stamp;
+	uint64_t mask; /* immutable copies, validated at open */
 	uint64_t pos;   /* own index (producer: tail; consumer: head) */
 	uint64_t pub;   /* own index as last published */
 	uint64_t other; /* cache of the other side's published index */
+	uint32_t max_record;
 	uint32_t pend_recs;
+	unsigned flags;
+	int reserved; /* producer: a reservation is open */
+	/* the rest: slow paths */
+	shk_seg *seg;
+	uint64_t cap;
+	int role;
+	uint32_t stamp;
 	int corrupt; /* set by a wait predicate that saw bad counters */
 	/* producer: the open reservation */
-	int reserved;
 	uint64_t res_pos; /* where the record's header goes */
 	uint32_t res_len;
 	uint32_t res_pad; /* bytes of PAD before it (0 or the tail end) */
@@ -82,6 +90,10 @@ struct shk_ring {
 	struct shk__doorbell *db;
 	int armed;
 };
+_Static_assert(offsetof(struct shk_ring, reserved) + sizeof(int) <= 64,
+	       "per-record fields on one line");
+
+#define HANDLE_LEN ((sizeof(struct shk_ring) + 63) & ~(size_t)63)
 
 static inline uint64_t
 align8(uint64_t n)
@@ -181,6 +193,20 @@ peer_check(void *arg)
 	return 0;
 }
 
+/* Publishes tail after a commit, at once or as batching allows. */
+static inline void
+after_commit(shk_ring *r)
+{
+	r->pend_recs++;
+	if (!(r->flags & SHK_RING_BATCH) || r->pend_recs >= BATCH_RECS ||
+	    r->pos - r->pub >= r->mask / 4 + 1 ||
+	    /* relaxed: a hint that the consumer has caught up with what we
+	     * published (rule in ALGORITHMS §1) */
+	    atomic_load_explicit(&r->hdr->head, memory_order_relaxed) ==
+		    r->pub)
+		publish_tail(r);
+}
+
 int
 shk_ring_reserve(shk_ring *r, size_t len, void **buf, int64_t timeout_ns)
 {
@@ -237,25 +263,43 @@ shk_ring_commit(shk_ring *r)
 	SHK_CRASHPOINT("ring.commit");
 	r->reserved = 0;
 	r->pos = r->res_pos + SHK__REC_HDR + align8(r->res_len);
-	r->pend_recs++;
-	if (!(r->flags & SHK_RING_BATCH) || r->pend_recs >= BATCH_RECS ||
-	    r->pos - r->pub >= r->cap / 4 ||
-	    /* relaxed: a hint that the consumer has caught up with what we
-	     * published (rule in ALGORITHMS §1) */
-	    atomic_load_explicit(&r->hdr->head, memory_order_relaxed) ==
-		    r->pub)
-		publish_tail(r);
+	after_commit(r);
 	return 0;
 }
 
+/*
+ * shk_ring_write is reserve + copy + commit; when the record fits before
+ * the end of the data area and the cached head shows room, it does them
+ * inline (same stores, same order, same crash points) without the
+ * reservation bookkeeping.
+ */
 int
 shk_ring_write(shk_ring *r, const void *buf, size_t len, int64_t timeout_ns)
 {
+	uint64_t off, rec;
+	uint8_t *p;
 	void *dst;
 	int rc;
 
-	if (!buf && len)
+	if (!r || (!buf && len) || r->reserved ||
+	    r->role != SHK_RING_PRODUCER)
 		return SHK_EINVAL;
+	if (len > r->max_record)
+		return SHK_EMSGSIZE;
+	rec = SHK__REC_HDR + align8(len);
+	off = r->pos & r->mask;
+	if (SHK_LIKELY(rec <= r->mask + 1 - off &&
+		       r->mask + 1 - (r->pos - r->other) >= rec)) {
+		SHK_CRASHPOINT("ring.reserve");
+		p = r->data + off;
+		if (len)
+			memcpy(p + SHK__REC_HDR, buf, len);
+		rec_store(p, (uint32_t)len, SHK__REC_DATA);
+		SHK_CRASHPOINT("ring.commit");
+		r->pos += rec;
+		after_commit(r);
+		return 0;
+	}
 	rc = shk_ring_reserve(r, len, &dst, timeout_ns);
 	if (rc)
 		return rc;
@@ -293,6 +337,16 @@ data_pred(void *arg)
 	return r->other != r->pos;
 }
 
+/* Publishes head after a release, at once or as batching allows. */
+static inline void
+after_release(shk_ring *r)
+{
+	r->pend_recs++;
+	if (!(r->flags & SHK_RING_BATCH) || r->pend_recs >= BATCH_RECS ||
+	    r->pos - r->pub >= r->mask / 4 + 1)
+		publish_head(r);
+}
+
 int
 shk_ring_peek(shk_ring *r, const void **buf, size_t *len, int64_t timeout_ns)
 {
@@ -318,9 +372,14 @@ shk_ring_peek(shk_ring *r, const void **buf, size_t *len, int64_t timeout_ns)
 			if (r->pos != r->pub)
 				publish_head(r);
 			r->corrupt = 0;
-			rc = shk__wait_checked(&r->hdr->data_wp, data_pred, r,
-					       timeout_ns, peer_check,
-					       PEER_SLICE_NS);
+			/* a try (timeout 0) has just checked tail above */
+			rc = timeout_ns == 0
+				     ? SHK_EAGAIN
+				     : shk__wait_checked(&r->hdr->data_wp,
+							 data_pred, r,
+							 timeout_ns,
+							 peer_check,
+							 PEER_SLICE_NS);
 			if (r->corrupt)
 				return SHK_ECORRUPT;
 			if (rc == SHK_EAGAIN && r->db) {
@@ -374,22 +433,58 @@ shk_ring_release(shk_ring *r)
 	SHK_CRASHPOINT("ring.release");
 	r->peeked = 0;
 	r->pos = r->peek_end;
-	r->pend_recs++;
-	if (!(r->flags & SHK_RING_BATCH) || r->pend_recs >= BATCH_RECS ||
-	    r->pos - r->pub >= r->cap / 4)
-		publish_head(r);
+	after_release(r);
 	return 0;
 }
 
+/*
+ * shk_ring_read is peek + copy + release; when a complete DATA record is
+ * already known to be below the cached tail (and no doorbell is armed), it
+ * validates and copies it inline, with the same checks as shk_ring_peek().
+ */
 int
 shk_ring_read(shk_ring *r, void *buf, size_t buf_cap, int64_t timeout_ns)
 {
+	uint64_t w, off, rec, avail;
 	const void *src;
 	size_t n;
 	int rc;
 
-	if (!buf && buf_cap)
+	if (!r || (!buf && buf_cap) || r->role != SHK_RING_CONSUMER)
 		return SHK_EINVAL;
+	if (!r->peeked && !r->armed) {
+		if (r->other == r->pos) {
+			rc = reload_tail(r);
+			if (rc)
+				return rc;
+		}
+		avail = r->other - r->pos;
+		off = r->pos & r->mask;
+		if (avail) {
+			w = rec_load(r->data + off); /* read once */
+			n = (uint32_t)w;
+			rec = SHK__REC_HDR + align8(n);
+			if (SHK_LIKELY((uint32_t)(w >> 32) == SHK__REC_DATA &&
+				       n <= r->max_record && n <= buf_cap &&
+				       rec <= r->mask + 1 - off &&
+				       rec <= avail)) {
+				SHK_CRASHPOINT("ring.peek");
+				if (n)
+					memcpy(buf, r->data + off +
+							    SHK__REC_HDR,
+					       n);
+				SHK_CRASHPOINT("ring.release");
+				r->pos += rec;
+				after_release(r);
+				return (int)n;
+			}
+		} else if (timeout_ns == 0 && !r->db) {
+			/* empty: what shk_ring_peek() does for a try */
+			if (r->pos != r->pub)
+				publish_head(r);
+			return SHK_EAGAIN;
+		}
+	}
 	rc = shk_ring_peek(r, &src, &n, timeout_ns);
 	if (rc)
 		return rc;
@@ -638,9 +733,10 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	if (rc)
 		return rc;
 	h = mem;
-	r = calloc(1, sizeof(*r));
+	r = aligned_alloc(64, HANDLE_LEN);
 	if (!r)
 		return SHK_ENOMEM;
+	memset(r, 0, HANDLE_LEN);
 	r->seg = seg;
 	r->hdr = h;
 	r->data = (uint8_t *)mem + SHK__RING_DATA_OFF;
