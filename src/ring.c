@@ -49,6 +49,19 @@
 #include "doorbell.h"
 #include "registry.h"
 
+/*
+ * Prefetch for writing (x86 PREFETCHW; a NOP on CPUs without it).  The
+ * producer asks for the line after the one it is filling while it still
+ * has work to do, so that the read-for-ownership of that line (the
+ * consumer, reading up to tail, usually holds it) overlaps with this
+ * record instead of stalling the waker's fence in the next publish.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#define PREFETCH_W(p) __asm__ __volatile__("prefetchw %0" ::"m"(*(p)))
+#else
+#define PREFETCH_W(p) __builtin_prefetch((p), 1)
+#endif
+
 #define BATCH_RECS 32u
 #define PEER_SLICE_NS 50000000LL /* dead-peer test period while asleep */
 
@@ -205,6 +218,10 @@ after_commit(shk_ring *r)
 	    atomic_load_explicit(&r->hdr->head, memory_order_relaxed) ==
 		    r->pub)
 		publish_tail(r);
+	/* the line after the one being filled (see PREFETCH_W); with the
+	 * ring nearly full it may be a line the consumer still reads, which
+	 * costs that consumer one extra line transfer, only then */
+	PREFETCH_W(r->data + ((r->pos + 64) & r->mask & ~(uint64_t)63));
 }
 
 int
