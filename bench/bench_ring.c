@@ -338,6 +338,22 @@ latency(void)
 		bench_row("ring", "blocking one-way 64 B p99", ring.p99_ns,
 			  "ns", "futex p99 (target <=1.2x)", base.p99_ns);
 	}
+	/* The same with spinning off (SHK_SPIN_NS=0, read by each forked
+	 * party), so the ring's sleep path is compared with the futex
+	 * baseline's, which never spins. */
+	setenv("SHK_SPIN_NS", "0", 1);
+	rc = ring_pingpong(SHK_FOREVER, n_block, &ring);
+	unsetenv("SHK_SPIN_NS");
+	if (rc != 0) {
+		fail("ring blocking ping-pong without spin", rc);
+	} else if (base.p50_ns > 0) {
+		bench_row("ring", "blocking no-spin one-way 64 B p50",
+			  ring.p50_ns, "ns", "futex p50 (target <=1.2x)",
+			  base.p50_ns);
+		bench_row("ring", "blocking no-spin one-way 64 B p99",
+			  ring.p99_ns, "ns", "futex p99 (target <=1.2x)",
+			  base.p99_ns);
+	}
 }
 
 static void

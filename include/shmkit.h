@@ -851,6 +851,274 @@ SHK_API int shk_ring_stat(shk_ring *r, shk_ring_stats *st);
 
 /* ==== structures (issue 3): queue, stack and pool ==== */
 
+/*
+ * shk_queue is a bounded multi-producer multi-consumer FIFO of fixed-size
+ * elements (docs/queue.md).  Elements are copied in and out.  A producer
+ * or consumer killed mid-operation loses at most the one element it held;
+ * the survivors detect the dead claimer and carry on.
+ */
+typedef struct shk_queue shk_queue;
+
+/*
+ * shk_queue_opts configures shk_queue_open.  Initialise with
+ * SHK_QUEUE_OPTS_INIT; zero fields mean the default.
+ *   size      sizeof(shk_queue_opts) (0 is SHK_EINVAL)
+ *   elem_len  element size in bytes, 1 .. 1 MiB (create default 8; on open
+ *             0 accepts the stored size, another value must match it)
+ *   cap       capacity in elements, a power of two, 1 .. 2^31 (create
+ *             default 1024; on open 0 accepts the stored capacity)
+ *   type_id   the user's type tag; must match the stored one on open
+ */
+typedef struct shk_queue_opts {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_queue_opts;
+
+#define SHK_QUEUE_OPTS_INIT { .size = sizeof(shk_queue_opts) }
+
+/*
+ * shk_queue_open opens the queue `name` in seg, creating it when flags has
+ * SHK_CREATE (SHK_EXCL: fail with SHK_EEXIST if it exists).  The object
+ * takes 320 bytes plus cap * (8 + elem_len rounded up to 8) bytes of the
+ * segment's heap.  Racing creators get one queue.  Opening checks the kind,
+ * type_id, elem_len and cap against opts (SHK_ETYPE on a mismatch) and
+ * validates the queue's memory (SHK_ECORRUPT).  Returns 0 and *out, or
+ * SHK_EINVAL (NULL argument, bad opts, read-only segment handle),
+ * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE, SHK_ENOMEM,
+ * SHK_ENOSPC (registry full), SHK_ECORRUPT; *out is NULL on failure.
+ * Thread- and process-safe.
+ */
+SHK_API int shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_queue_opts *opts, shk_queue **out);
+
+/*
+ * shk_queue_close frees the handle (and its pollable fd, if any).  The
+ * queue stays in the segment.  NULL is a no-op.  Not to be called while
+ * another thread uses the handle.
+ */
+SHK_API void shk_queue_close(shk_queue *q);
+
+/*
+ * shk_queue_push copies elem_len bytes from elem to the tail of the queue.
+ * timeout_ns: 0 tries once (SHK_EAGAIN when full), SHK_FOREVER waits, a
+ * positive value waits at most that long (SHK_ETIMEDOUT).  Elements of one
+ * producer (thread) are delivered in the order it pushed them.  Returns 0,
+ * SHK_EINVAL, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_ECORRUPT.  Thread- and
+ * process-safe; lock-free among live parties, no system call unless a
+ * consumer sleeps.  Blocking spins briefly, then sleeps on a futex; a
+ * waiter re-tests every 10 ms whether a dead consumer holds the slot it
+ * waits for, and repairs it (that consumer's element is lost).
+ */
+SHK_API int shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns);
+
+/*
+ * shk_queue_pop copies the element at the head of the queue into elem
+ * (elem_len bytes) and removes it.  timeout_ns as for shk_queue_push
+ * (SHK_EAGAIN: empty on a try).  An element whose producer is still
+ * writing it blocks the head until it is published; if that producer has
+ * died (tested after it held the slot 10 ms), the slot is skipped and
+ * counted in shk_queue_stats.lost.  A producer that is merely stopped
+ * (SIGSTOP, debugger) is waited for, never skipped.  Returns 0, SHK_EINVAL,
+ * SHK_EAGAIN, SHK_ETIMEDOUT, SHK_ECORRUPT.  Thread- and process-safe;
+ * lock-free among live parties.
+ */
+SHK_API int shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns);
+
+/*
+ * shk_queue_fd returns a file descriptor, owned by the handle, that polls
+ * readable when the queue may have an element for shk_queue_pop: poll it,
+ * then pop with timeout 0 until SHK_EAGAIN, which re-arms it.  Spurious
+ * readiness is possible; a missed one is not.  A producer that died while
+ * holding the head is detected only by pops: poll with a finite timeout
+ * (10 ms or more) and try a pop when it expires.  After this call, pop on
+ * the handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
+ * error from creating the doorbell (SHK_EBUSY, SHK_ENOMEM, ...).
+ */
+SHK_API int shk_queue_fd(shk_queue *q);
+
+/*
+ * shk_queue_stats is filled by shk_queue_info: a snapshot, not atomic as a
+ * whole.
+ *   len        elements pushed and not yet popped (approximate under
+ *              concurrency; includes slots still being written)
+ *   lost       elements lost so far to producers or consumers that died
+ *              holding a slot
+ *   pop_waiters, push_waiters   threads asleep in pop / push
+ */
+typedef struct shk_queue_stats {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t len;
+	uint64_t lost;
+	uint64_t type_id;
+	uint32_t pop_waiters;
+	uint32_t push_waiters;
+} shk_queue_stats;
+
+/*
+ * shk_queue_info fills *st (whose size field the caller sets).  Returns 0
+ * or SHK_EINVAL.  Thread- and process-safe; no system call.
+ */
+SHK_API int shk_queue_info(shk_queue *q, shk_queue_stats *st);
+
+/*
+ * shk_pool is a pool of fixed-size blocks inside a segment with lock-free
+ * allocation and free (docs/pool.md).  Blocks are named by their offset
+ * from the segment base, so any process can use and free them; this is
+ * the basis of zero-copy loans.
+ */
+typedef struct shk_pool shk_pool;
+
+/*
+ * shk_pool_opts configures shk_pool_open (SHK_POOL_OPTS_INIT; zero fields
+ * mean the default).
+ *   size       sizeof(shk_pool_opts) (0 is SHK_EINVAL)
+ *   block_len  usable bytes per block, 1 .. 1 GiB (create default 64).
+ *              Blocks are 16-byte aligned, 64-byte aligned from 64 bytes
+ *              up; the stored size is block_len rounded up to that
+ *              alignment, and an opener's nonzero block_len must equal the
+ *              stored (rounded) size
+ *   cap        number of blocks, 1 .. 2^31 (create default 64; on open 0
+ *              accepts the stored value)
+ *   type_id    the user's type tag; must match on open
+ */
+typedef struct shk_pool_opts {
+	uint32_t size;
+	uint32_t reserved;
+	uint64_t block_len;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_pool_opts;
+
+#define SHK_POOL_OPTS_INIT { .size = sizeof(shk_pool_opts) }
+
+/*
+ * shk_pool_open opens the pool `name`, creating it with SHK_CREATE
+ * (SHK_EXCL: SHK_EEXIST if present).  It takes 128 + 8 * cap bytes plus
+ * cap blocks of the segment's heap.  Codes as shk_queue_open (SHK_ETYPE on
+ * a kind, type, block size or capacity mismatch; SHK_ECORRUPT).  *out is
+ * NULL on failure.  Thread- and process-safe.
+ */
+SHK_API int shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
+			  const shk_pool_opts *opts, shk_pool **out);
+
+/* shk_pool_close frees the handle; the pool and its blocks stay.  NULL is
+ * a no-op. */
+SHK_API void shk_pool_close(shk_pool *p);
+
+/*
+ * shk_pool_alloc takes a free block.  *off (if not NULL) receives its
+ * offset from the segment base, valid in every process; *ptr (if not
+ * NULL) its address in this process.  The contents are left as the last
+ * user left them.  Returns 0, SHK_ENOMEM when every block is in use (it
+ * does not wait), SHK_EINVAL, SHK_ECORRUPT.  Lock-free; thread- and
+ * process-safe; no system call.
+ */
+SHK_API int shk_pool_alloc(shk_pool *p, uint64_t *off, void **ptr);
+
+/*
+ * shk_pool_free returns the block at off (as given by shk_pool_alloc in
+ * any process) to the pool.  An offset that is not a block boundary of
+ * this pool, or a block that is already free, returns SHK_EINVAL and
+ * changes nothing (of two racing frees of one block exactly one
+ * succeeds).  Returns 0, SHK_EINVAL, SHK_ECORRUPT.  Lock-free.
+ */
+SHK_API int shk_pool_free(shk_pool *p, uint64_t off);
+
+/*
+ * shk_pool_ptr turns a block offset into this process's address, or NULL
+ * when off is not a block boundary of this pool.  It does not check that
+ * the block is allocated.
+ */
+SHK_API void *shk_pool_ptr(shk_pool *p, uint64_t off);
+
+/*
+ * shk_pool_stats is filled by shk_pool_info.  in_use counts blocks marked
+ * allocated (a scan of cap words: O(cap), a snapshot under concurrency).
+ */
+typedef struct shk_pool_stats {
+	uint32_t size;
+	uint32_t reserved;
+	uint64_t block_len;
+	uint64_t cap;
+	uint64_t in_use;
+	uint64_t type_id;
+} shk_pool_stats;
+
+/* shk_pool_info fills *st (caller sets st->size).  0 or SHK_EINVAL. */
+SHK_API int shk_pool_info(shk_pool *p, shk_pool_stats *st);
+
+/*
+ * shk_stack is a bounded lock-free LIFO of fixed-size elements
+ * (docs/stack.md): Treiber's stack over a node array with tagged 64-bit
+ * heads.  Elements are copied in and out.
+ */
+typedef struct shk_stack shk_stack;
+
+/*
+ * shk_stack_opts configures shk_stack_open (SHK_STACK_OPTS_INIT; zero
+ * fields mean the default).
+ *   size      sizeof(shk_stack_opts) (0 is SHK_EINVAL)
+ *   elem_len  element size, 1 .. 1 MiB (create default 8; on open 0
+ *             accepts the stored size)
+ *   cap       capacity in elements, 1 .. 2^24 (create default 1024; on
+ *             open 0 accepts the stored capacity)
+ *   type_id   the user's type tag; must match on open
+ */
+typedef struct shk_stack_opts {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t type_id;
+} shk_stack_opts;
+
+#define SHK_STACK_OPTS_INIT { .size = sizeof(shk_stack_opts) }
+
+/*
+ * shk_stack_open opens the stack `name`, creating it with SHK_CREATE
+ * (SHK_EXCL: SHK_EEXIST if present).  It takes 320 + cap * (4 + elem_len
+ * rounded up to 8) bytes of the heap, plus alignment.  Codes as
+ * shk_queue_open.  *out is NULL on failure.  Thread- and process-safe.
+ */
+SHK_API int shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
+			   const shk_stack_opts *opts, shk_stack **out);
+
+/* shk_stack_close frees the handle; the stack stays.  NULL: no-op. */
+SHK_API void shk_stack_close(shk_stack *s);
+
+/*
+ * shk_stack_push copies elem_len bytes from elem onto the top.  timeout_ns:
+ * 0 tries (SHK_EAGAIN when full), SHK_FOREVER, or ns (SHK_ETIMEDOUT).
+ * Returns 0, SHK_EINVAL, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_ECORRUPT.
+ * Lock-free; thread- and process-safe; no system call unless a popper
+ * sleeps.
+ */
+SHK_API int shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns);
+
+/*
+ * shk_stack_pop copies the top element into elem and removes it.
+ * timeout_ns as for shk_stack_push (SHK_EAGAIN when empty on a try).  A
+ * popper killed after taking the top loses that element (at-most-once)
+ * and its node.  Returns 0, SHK_EINVAL, SHK_EAGAIN, SHK_ETIMEDOUT,
+ * SHK_ECORRUPT.  Lock-free; thread- and process-safe.
+ */
+SHK_API int shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns);
+
+/* shk_stack_stats: depth is approximate (a relaxed counter). */
+typedef struct shk_stack_stats {
+	uint32_t size;
+	uint32_t elem_len;
+	uint64_t cap;
+	uint64_t depth;
+	uint64_t type_id;
+} shk_stack_stats;
+
+/* shk_stack_info fills *st (caller sets st->size).  0 or SHK_EINVAL. */
+SHK_API int shk_stack_info(shk_stack *s, shk_stack_stats *st);
+
 /* ---- (end of queue, stack and pool) ---- */
 /* ---- (space between sections: keep) ---- */
 

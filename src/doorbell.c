@@ -206,8 +206,8 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 			atomic_fetch_or_explicit(&db->wp->listeners, bit,
 						 memory_order_seq_cst);
 		/* seq_cst: orders our armed store before the re-check of
-		 * the data below; pairs with SHK_FENCE_SEQ_CST in
-		 * shk__wake_inline() (Dekker: either the waker sees armed or
+		 * the data below; pairs with SHK_WAKER_FENCE in
+		 * shk__wake() (Dekker: either the waker sees armed or
 		 * we see its data) */
 		atomic_fetch_add_explicit(&db->wp->armed, 1,
 					  memory_order_seq_cst);
@@ -220,12 +220,25 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 void
 shk__doorbell_drain(struct shk__doorbell *db)
 {
-	char buf[64];
+	struct mmsghdr msgs[16];
+	struct iovec iov[16];
+	char buf[16];
+	int i, n;
 
 	if (!db)
 		return;
-	while (recv(db->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-		;
+	/* one system call takes up to 16 pending doorbell bytes; fewer means
+	 * the socket is empty */
+	for (i = 0; i < 16; i++) {
+		iov[i].iov_base = &buf[i];
+		iov[i].iov_len = 1;
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	do {
+		n = recvmmsg(db->fd, msgs, 16, MSG_DONTWAIT, NULL);
+	} while (n == 16);
 	if (db->armed) {
 		/* relaxed: a count; a stale nonzero value only costs the
 		 * waker a notify */
@@ -267,6 +280,14 @@ shk__doorbell_notify(shk_seg *seg, shk__waitpoint *wp)
 
 		bits &= bits - 1;
 		for (slot = b0; slot < seg->attach_cap; slot += 64) {
+			/* only attached slots can listen: skip the others
+			 * without a system call (acquire: pairs with the
+			 * release store of ACTIVE in segment.c attach()) */
+			uint64_t w = atomic_load_explicit(
+				&shk__attach_at(seg, slot)->word,
+				memory_order_acquire);
+			if (SHK__ATT_STATE(w) != SHK__ATT_ACTIVE)
+				continue;
 			if (listener_path(seg, wp, slot, &a))
 				return;
 			/* EAGAIN: a wake is already pending; ENOENT or

@@ -104,8 +104,9 @@ shk__page_size(void)
 	return ps;
 }
 
-int
-shk__proc_start_ticks(pid_t pid, uint64_t *ticks)
+/* Reads field 3 (state) and field 22 (start time) of /proc/PID/stat. */
+static int
+proc_stat(pid_t pid, uint64_t *ticks, char *state)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
@@ -123,9 +124,10 @@ shk__proc_start_ticks(pid_t pid, uint64_t *ticks)
 	/* The command name may hold spaces and parentheses: parse after the
 	 * last ')'.  Then field 3 (state) follows; starttime is field 22. */
 	p = strrchr(buf, ')');
-	if (!p)
+	if (!p || p[1] != ' ' || !p[2])
 		return SHK_ESRCH;
 	p++;
+	*state = p[1];
 	for (field = 3; field < 22 && p; field++) {
 		p = strchr(p + 1, ' ');
 	}
@@ -133,6 +135,14 @@ shk__proc_start_ticks(pid_t pid, uint64_t *ticks)
 		return SHK_ESRCH;
 	*ticks = strtoull(p + 1, NULL, 10);
 	return 0;
+}
+
+int
+shk__proc_start_ticks(pid_t pid, uint64_t *ticks)
+{
+	char state;
+
+	return proc_stat(pid, ticks, &state);
 }
 
 uint64_t
@@ -159,12 +169,16 @@ int
 shk__pid_alive(uint32_t pid, uint64_t start_ticks)
 {
 	uint64_t t;
+	char state;
 
 	if (pid == 0 || pid > INT_MAX)
 		return 0;
 	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
 		return 0;
-	if (shk__proc_start_ticks((pid_t)pid, &t) != 0)
+	if (proc_stat((pid_t)pid, &t, &state) != 0)
+		return 0;
+	/* a zombie has exited: whatever it held is not held any more */
+	if (state == 'Z' || state == 'X')
 		return 0;
 	return t == start_ticks;
 }
@@ -258,3 +272,4 @@ shk__crashpoint(const char *name)
 		raise(SIGKILL);
 }
 #endif
+

@@ -52,6 +52,29 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
 	((void)(word), atomic_thread_fence(memory_order_seq_cst))
 #endif
 
+/*
+ * SHK_WAKER_FENCE(word): the waker's half of the sleeper protocol (wait.h),
+ * a full store->load fence on every publish.  On x86-64 a locked add to the
+ * stack is a full barrier that costs less than MFENCE (Linux's smp_mb does
+ * the same); elsewhere, and under TSan, SHK_FENCE_SEQ_CST.
+ *
+ * An asymmetric fence (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) on the
+ * sleeper, a compiler barrier on the waker) was tried and measured: on the
+ * 2-vCPU development VM each sleep then cost 1-40 us of IPIs, which made the
+ * sleeping paths several times slower for a small gain on publishing; see
+ * docs/waiting.md.
+ */
+#if defined(SHK__TSAN) || !defined(__x86_64__)
+#define SHK_WAKER_FENCE(word) SHK_FENCE_SEQ_CST(word)
+#else
+#define SHK_WAKER_FENCE(word)                                                \
+	do {                                                                 \
+		(void)(word);                                                \
+		__asm__ __volatile__("lock; addl $0,-8(%%rsp)" ::: "memory", \
+				     "cc");                                  \
+	} while (0)
+#endif
+
 static inline void
 shk__cpu_relax(void)
 {
@@ -94,7 +117,8 @@ SHK_HIDDEN size_t shk__page_size(void);
  */
 SHK_HIDDEN int shk__proc_start_ticks(pid_t pid, uint64_t *ticks);
 SHK_HIDDEN uint64_t shk__self_start_ticks(void);
-/* 1 if the process (pid, start_ticks) runs (zombies count as alive). */
+/* 1 if the process (pid, start_ticks) runs; an exited process that is not
+ * yet reaped (zombie) counts as dead. */
 SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);
 
 /*

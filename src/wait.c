@@ -11,8 +11,51 @@
 #include "wait.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 #include "doorbell.h"
+
+/* The spin budget, read from SHK_SPIN_NS once per process: a forked child
+ * reads it again (the parent may have changed the environment). */
+static _Atomic int64_t spin_budget_ns = -1; /* -1: not read yet */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+spin_reset_child(void)
+{
+	/* relaxed: the child has one thread at this point */
+	atomic_store_explicit(&spin_budget_ns, -1, memory_order_relaxed);
+}
+
+static void
+spin_atfork(void)
+{
+	pthread_atfork(NULL, NULL, spin_reset_child);
+}
+
+int64_t
+shk__spin_ns(void)
+{
+	/* relaxed: a plain value; racing readers compute the same one */
+	int64_t v = atomic_load_explicit(&spin_budget_ns, memory_order_relaxed);
+	const char *e;
+	char *end;
+	long long x;
+
+	if (SHK_LIKELY(v >= 0))
+		return v;
+	pthread_once(&atfork_once, spin_atfork);
+	v = SHK__SPIN_NS;
+	e = getenv("SHK_SPIN_NS");
+	if (e && *e) {
+		x = strtoll(e, &end, 10);
+		if (*end == '\0' && x >= 0 && x <= 1000000000LL)
+			v = x;
+	}
+	atomic_store_explicit(&spin_budget_ns, v, memory_order_relaxed);
+	return v;
+}
 
 int
 shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
@@ -29,9 +72,9 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		return SHK_EAGAIN;
 	deadline = shk__deadline(timeout_ns);
 	now = shk__now_ns();
-	spin_end = now + SHK__SPIN_NS;
+	spin_end = now + shk__spin_ns();
 	/* Spin to a time budget, reading the clock every 64 pauses. */
-	for (;;) {
+	while (spin_end > now) {
 		shk__cpu_relax();
 		if (pred(arg))
 			return 0;
@@ -43,7 +86,7 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 	}
 	for (;;) {
 		/* seq_cst: orders our waiters store before the re-check
-		 * below; pairs with SHK_FENCE_SEQ_CST in shk__wake_inline() */
+		 * below; pairs with SHK_WAKER_FENCE in shk__wake() */
 		atomic_fetch_add_explicit(&wp->waiters, 1,
 					  memory_order_seq_cst);
 		/* acquire: pairs with the release increment in
@@ -92,15 +135,9 @@ shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n)
 	/* release: pairs with the acquire load of seq in shk__wait_checked();
 	 * a sleeper that read the old value fails its futex_wait */
 	atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
-	/* relaxed: ordered after the fence in shk__wake_inline() */
+	/* relaxed: ordered after the fence in shk__wake() */
 	if (atomic_load_explicit(&wp->waiters, memory_order_relaxed))
 		shk__futex_wake(&wp->seq, n);
 	if (atomic_load_explicit(&wp->armed, memory_order_relaxed))
 		shk__doorbell_notify(seg, wp);
-}
-
-void
-shk__wake(shk_seg *seg, shk__waitpoint *wp, int n)
-{
-	shk__wake_inline(seg, wp, n);
 }

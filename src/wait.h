@@ -7,11 +7,11 @@
  * Sleeper protocol (Dekker pattern; STYLE B6):
  *   waiter: waiters += 1 (seq_cst); s = seq (acquire); re-check the
  *           condition; futex_wait(seq, s); waiters -= 1
- *   waker:  publish the data; SHK_FENCE_SEQ_CST; if waiters != 0 or
+ *   waker:  publish the data; SHK_WAKER_FENCE; if waiters != 0 or
  *           armed != 0: seq += 1 (release), FUTEX_WAKE, ring doorbells
- * The fence orders the data store before the waiters load; the waiter's
- * seq_cst increment orders its waiters store before its re-check.  So either
- * the waker sees the sleeper, or the sleeper sees the data.
+ * The waker's fence orders its data store before its waiters load; the
+ * waiter's seq_cst increment orders its waiters store before its re-check.
+ * So either the waker sees the sleeper, or the sleeper sees the data.
  */
 #ifndef SHK_WAIT_H
 #define SHK_WAIT_H
@@ -39,9 +39,12 @@ _Static_assert(sizeof(shk__waitpoint) == 64, "waitpoint is one line");
 /* Condition a waiter waits for: returns nonzero when it holds. */
 typedef int (*shk__wait_pred)(void *arg);
 
-/* Spin budget before sleeping, in ns (about the cost of one futex sleep on
- * this class of machine; ALGORITHMS.md §6). */
+/* Default spin budget before sleeping, in ns (about the cost of one futex
+ * sleep on this class of machine; ALGORITHMS.md §6).  The environment
+ * variable SHK_SPIN_NS overrides it per process (0: sleep at once, e.g. to
+ * save CPU, or to measure the pure sleep path). */
 #define SHK__SPIN_NS 5000
+SHK_HIDDEN int64_t shk__spin_ns(void);
 
 /* Zero-initialised memory is a valid waitpoint. */
 static inline void
@@ -65,26 +68,25 @@ SHK_HIDDEN int shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred,
 				 int (*check)(void *arg), int64_t slice_ns);
 
 /*
- * shk__wake is called by the side that made pred true, after publishing.
- * It issues the seq_cst fence and makes a system call only when somebody
- * sleeps or a doorbell is armed.  n: how many sleepers to wake (INT_MAX for
- * all).  seg may be NULL when no doorbell is used (tests on raw memory).
- */
-SHK_HIDDEN void shk__wake(shk_seg *seg, shk__waitpoint *wp, int n);
-
-/*
  * shk__wake_slow is the out-of-line part of shk__wake: bump seq, wake,
  * ring doorbells.
  */
 SHK_HIDDEN void shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n);
 
+/*
+ * shk__wake is called by the side that made pred true, after publishing.
+ * It issues the waker's fence and makes a system call only when somebody
+ * sleeps or a doorbell is armed.  n: how many sleepers to wake (INT_MAX for
+ * all).  seg may be NULL when no doorbell is used (tests on raw memory).
+ * Inline: it runs on every publish.
+ */
 static inline void
-shk__wake_inline(shk_seg *seg, shk__waitpoint *wp, int n)
+shk__wake(shk_seg *seg, shk__waitpoint *wp, int n)
 {
-	/* seq_cst fence: orders the caller's publishing store before the
-	 * loads of waiters/armed below; pairs with the waiter's seq_cst
-	 * increment of waiters in shk__wait() */
-	SHK_FENCE_SEQ_CST(&wp->waiters);
+	/* waker fence (full, platform.h): orders the caller's publishing
+	 * store before the loads of waiters/armed below; pairs with the
+	 * waiter's seq_cst increment of waiters in shk__wait_checked() */
+	SHK_WAKER_FENCE(&wp->waiters);
 	/* relaxed: ordered by the fence above */
 	if (SHK_UNLIKELY(
 		    atomic_load_explicit(&wp->waiters, memory_order_relaxed) |

@@ -30,6 +30,19 @@ leftovers() {
 	done
 }
 
+# SysV segments: one is a leftover when it appeared during this run, nobody
+# is attached, and its creator is gone.
+sysv_before=$(awk 'NR>1{print $2}' /proc/sysvipc/shm 2>/dev/null)
+sysv_leftovers() {
+	awk 'NR>1{print $2, $7, $5}' /proc/sysvipc/shm 2>/dev/null |
+	while read -r id nattch cpid; do
+		grep -qx "$id" <<<"$sysv_before" && continue
+		[ "$nattch" = 0 ] || continue
+		kill -0 "$cpid" 2>/dev/null && continue
+		echo "$id"
+	done
+}
+
 add_counts() { # parse "# cases: P passed, F failed, S skipped"
 	local line=$1
 	local p f s
@@ -61,6 +74,13 @@ for t in "$ROOT/$B"/tests/test_*; do
 		failed=$((failed + 1)); failed_names+=("$name (leftovers)")
 		for f in $left; do rm -f "/dev/shm/$f"; done
 	fi
+	left=$(sysv_leftovers)
+	if [ -n "$left" ]; then
+		echo "   FAIL: $name left SysV segments (shmid): $left"
+		failed=$((failed + 1)); failed_names+=("$name (SysV leftovers)")
+		for id in $left; do ipcrm -m "$id" 2>/dev/null; done
+		sysv_before=$(awk 'NR>1{print $2}' /proc/sysvipc/shm 2>/dev/null)
+	fi
 done
 
 for t in "$HERE"/*.sh; do
@@ -77,6 +97,13 @@ for t in "$HERE"/*.sh; do
 		echo "   FAIL: $name left segments in /dev/shm: $left"
 		failed=$((failed + 1)); failed_names+=("$name (leftovers)")
 		for f in $left; do rm -f "/dev/shm/$f"; done
+	fi
+	left=$(sysv_leftovers)
+	if [ -n "$left" ]; then
+		echo "   FAIL: $name left SysV segments (shmid): $left"
+		failed=$((failed + 1)); failed_names+=("$name (SysV leftovers)")
+		for id in $left; do ipcrm -m "$id" 2>/dev/null; done
+		sysv_before=$(awk 'NR>1{print $2}' /proc/sysvipc/shm 2>/dev/null)
 	fi
 done
 

@@ -557,7 +557,52 @@ t_forged_attach_is_dead(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/* A zombie (exited, not reaped) holds nothing: its attach record is dead. */
+static void
+t_zombie_is_dead(void)
+{
+	shk_attach_info ai = { .size = sizeof(ai) };
+	shk_seg *seg;
+	uint32_t cur = 0;
+	char nm[64];
+	int p[2], found = 0;
+	pid_t pid;
+	char c;
+
+	test_name(nm, sizeof(nm), "zomb");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK(pipe(p) == 0);
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *cs;
+		if (shk_seg_open(nm, 0, NULL, &cs))
+			_exit(1);
+		_exit(write(p[1], "x", 1) == 1 ? 0 : 1); /* exits attached */
+	}
+	CHECK_EQ(read(p[0], &c, 1), 1);
+	/* wait until it is a zombie, without reaping it */
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		CHECK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT) == 0);
+		if (si.si_pid == pid)
+			break;
+	}
+	CHECK(kill(pid, 0) == 0); /* still exists */
+	while (shk_seg_attached(seg, &cur, &ai) == 1) {
+		if (ai.pid == (uint32_t)pid) {
+			CHECK_EQ(ai.alive, 0);
+			found = 1;
+		}
+	}
+	CHECK(found);
+	CHECK_EQ(test_wait(pid), 0);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
 TEST_MAIN({ "backend_posix", t_backend_posix },
+	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "backend_sysv", t_backend_sysv },
 	  { "backend_file", t_backend_file },
 	  { "backend_memfd", t_backend_memfd },

@@ -88,7 +88,9 @@ t_no_lost_wakeup(void)
 	struct shared *s = map_shared();
 	long rounds = test_scale(100000);
 	long i;
-	pid_t pid = fork();
+	pid_t pid;
+
+	pid = fork();
 
 	if (pid == 0) {
 		/* child: wait for flag[1] == i+1, answer flag[0] = i+1 */
@@ -383,7 +385,31 @@ t_lock_threads(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/* SHK_SPIN_NS=0: no spinning, the waiter goes to sleep at once. */
+static void
+t_spin_zero(void)
+{
+	struct shared *s = map_shared();
+	pid_t pid;
+
+	setenv("SHK_SPIN_NS", "0", 1);
+	CHECK_EQ(shk__spin_ns(), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct flag_arg a = { &s->flag[0], 1 };
+		_exit(shk__wait(&s->wp[0], flag_is, &a, 5000000000LL) == 0
+			      ? 0
+			      : 1);
+	}
+	while (atomic_load(&s->wp[0].waiters) == 0)
+		usleep(100);
+	atomic_store_explicit(&s->flag[0], 1, memory_order_release);
+	shk__wake(NULL, &s->wp[0], 1);
+	CHECK_EQ(test_wait(pid), 0);
+}
+
 TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
+	  { "spin_zero", t_spin_zero },
 	  { "wake_across_processes", t_wake_across_processes },
 	  { "no_lost_wakeup_1e5", t_no_lost_wakeup },
 	  { "doorbell_wakes_poll", t_doorbell_wakes_poll },

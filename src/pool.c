@@ -1,0 +1,384 @@
+/*
+ * pool.c - fixed-size block pool: a tagged Treiber free list of block
+ * indices plus one state word per block (ALGORITHMS.md §3, §4 "Header").
+ *
+ * Shared words
+ *   head      free list {tag:32 | index:32}; CASed by allocators (pop) and
+ *             freers (push).
+ *   next[i]   link of block i; written only by the freer that owns block
+ *             i, before its push CAS (shk__tl_push).
+ *   state[i]  0 = free, or SHK__POOL_ALLOC | owner stamp.  Allocator:
+ *             CAS 0 -> ALLOC after its pop; freer: CAS ALLOC -> 0 before
+ *             its push.
+ *
+ * Invariants
+ *   A block on the free list is in state 0 (a block in state 0 may be off
+ *   the list only transiently, or after a crash, below).  Every index on
+ *   the list is < cap, the list has at most cap nodes.  A block is handed
+ *   out by at most one pop (the tag makes stale pops fail), so no block is
+ *   allocated twice.  Of two frees of one block only the one whose CAS
+ *   ALLOC -> 0 wins pushes it; the other sees 0 and returns SHK_EINVAL.
+ *
+ * Happens-before: the freer's writes to the block -> its release push ->
+ * the next allocator's acquire pop -> its use of the block.
+ *
+ * Killed mid-operation
+ *   - an allocator killed between its pop and its state CAS leaks that
+ *     block (state 0, on no list): shk_pool_free of it returns SHK_EINVAL;
+ *     `shmkit check` reports the pool's listed/free/allocated counts.
+ *   - a freer killed between its state CAS and its push leaks the block
+ *     the same way.
+ *   - a block allocated by a process that died stays allocated: the pool
+ *     cannot know whether it was handed to another process (loans).
+ *   Nothing is ever handed out twice.
+ */
+#include "pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+
+SHK_HIDDEN int shk__kind_check_pool(shk_seg *seg, void *mem,
+				    const shk_obj_info *info);
+SHK_HIDDEN int shk__kind_describe_pool(shk_seg *seg, void *mem,
+				       const shk_obj_info *info, char *buf,
+				       size_t len);
+
+int
+shk__tl_check(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t cap,
+	      uint32_t *len, int (*mark)(void *arg, uint32_t idx), void *arg)
+{
+	int tries, bad;
+
+	for (tries = 0; tries < 8; tries++) {
+		/* acquire: pairs with the release CAS in shk__tl_push() */
+		uint64_t h0 = atomic_load_explicit(head, memory_order_acquire);
+		uint32_t idx = SHK__TL_IDX(h0), n = 0;
+
+		bad = 0;
+		while (idx != SHK__TL_NIL) {
+			if (idx >= cap)
+				return SHK_ECORRUPT;
+			if (n++ >= cap || (mark && mark(arg, idx))) {
+				bad = 1;
+				break;
+			}
+			/* relaxed: the head re-check below validates */
+			idx = atomic_load_explicit(&next[idx],
+						   memory_order_relaxed);
+		}
+		/* acquire: our reads of links happen before this re-check */
+		if (atomic_load_explicit(head, memory_order_acquire) == h0) {
+			if (bad)
+				return SHK_ECORRUPT;
+			*len = n;
+			return 0;
+		}
+	}
+	return SHK_EAGAIN;
+}
+
+static uint64_t
+round_block(uint64_t len)
+{
+	uint64_t a = len >= 64 ? 64 : 16;
+
+	return (len + a - 1) & ~(a - 1);
+}
+
+/* Layout of a pool of cap blocks of block_len (rounded) bytes: fills the
+ * offsets and returns the total length, or 0 on overflow. */
+static uint64_t
+layout(uint64_t cap, uint64_t block_len, uint64_t *state_off,
+       uint64_t *next_off, uint64_t *blocks_off)
+{
+	*state_off = sizeof(struct shk__pool_hdr);
+	*next_off = *state_off + 4 * cap;
+	*blocks_off = (*next_off + 4 * cap + 63) & ~(uint64_t)63;
+	if (cap > (UINT64_MAX - *blocks_off) / block_len)
+		return 0;
+	return *blocks_off + cap * block_len;
+}
+
+static int
+pool_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	struct shk__pool_hdr *h = mem;
+	_Atomic uint32_t *next;
+	uint64_t i;
+
+	(void)seg;
+	(void)arg;
+	h->magic = SHK__POOL_MAGIC;
+	h->cap = info->cap;
+	h->block_len = info->elem_len;
+	layout(info->cap, info->elem_len, &h->state_off, &h->next_off,
+	       &h->blocks_off);
+	next = (_Atomic uint32_t *)((uint8_t *)mem + h->next_off);
+	/* relaxed: published by the registry's release store of READY */
+	for (i = 0; i < info->cap; i++)
+		atomic_store_explicit(&next[i],
+				      i + 1 < info->cap ? (uint32_t)(i + 1)
+							: SHK__TL_NIL,
+				      memory_order_relaxed);
+	atomic_store_explicit(&h->head, SHK__TL_WORD(0, 0),
+			      memory_order_relaxed);
+	return 0;
+}
+
+struct pool_walk {
+	_Atomic uint32_t *state;
+};
+
+static int
+listed_must_be_free(void *arg, uint32_t idx)
+{
+	struct pool_walk *w = arg;
+
+	/* relaxed: validated by the stable-head rule of shk__tl_check() */
+	return atomic_load_explicit(&w->state[idx], memory_order_relaxed) !=
+	       0;
+}
+
+int
+shk__kind_check_pool(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__pool_hdr *h = mem;
+	uint64_t so, no, bo, need, i;
+	struct pool_walk w;
+	uint32_t n;
+	int rc;
+
+	(void)seg;
+	if (info->cap == 0 || info->cap > SHK__POOL_MAX_CAP ||
+	    info->elem_len == 0 || info->elem_len > SHK__POOL_MAX_BLOCK ||
+	    round_block(info->elem_len) != info->elem_len)
+		return SHK_ECORRUPT;
+	need = layout(info->cap, info->elem_len, &so, &no, &bo);
+	if (need == 0 || need > info->len)
+		return SHK_ECORRUPT;
+	if (h->magic != SHK__POOL_MAGIC || h->cap != info->cap ||
+	    h->block_len != info->elem_len || h->state_off != so ||
+	    h->next_off != no || h->blocks_off != bo)
+		return SHK_ECORRUPT;
+	w.state = (_Atomic uint32_t *)((uint8_t *)mem + so);
+	for (i = 0; i < info->cap; i++) {
+		/* relaxed: each word checked on its own */
+		uint32_t s = atomic_load_explicit(&w.state[i],
+						  memory_order_relaxed);
+		if (s && (!(s & SHK__POOL_ALLOC) ||
+			  SHK__STAMP_SLOT(s & SHK__STAMP_MASK) >=
+				  seg->attach_cap))
+			return SHK_ECORRUPT;
+	}
+	rc = shk__tl_check(&h->head, (_Atomic uint32_t *)((uint8_t *)mem + no),
+			   (uint32_t)info->cap, &n, listed_must_be_free, &w);
+	return rc == SHK_EAGAIN ? 0 : rc;
+}
+
+static uint64_t
+count_in_use(_Atomic uint32_t *state, uint64_t cap)
+{
+	uint64_t i, n = 0;
+
+	for (i = 0; i < cap; i++)
+		/* relaxed: a statistic */
+		n += atomic_load_explicit(&state[i], memory_order_relaxed) != 0;
+	return n;
+}
+
+int
+shk__kind_describe_pool(shk_seg *seg, void *mem, const shk_obj_info *info,
+			char *buf, size_t len)
+{
+	struct shk__pool_hdr *h = mem;
+	uint64_t in_use = count_in_use(
+		(_Atomic uint32_t *)((uint8_t *)mem + h->state_off), info->cap);
+	uint32_t listed = 0;
+	int n, rc;
+
+	rc = shk__tl_check(&h->head,
+			   (_Atomic uint32_t *)((uint8_t *)mem + h->next_off),
+			   (uint32_t)info->cap, &listed, NULL, NULL);
+	if (rc == SHK_ECORRUPT)
+		return rc;
+	if (rc == 0)
+		n = snprintf(buf, len,
+			     "in_use=%llu/%llu block=%llu free_listed=%u "
+			     "leaked=%lld",
+			     (unsigned long long)in_use,
+			     (unsigned long long)info->cap,
+			     (unsigned long long)info->elem_len, listed,
+			     (long long)(info->cap - in_use - listed));
+	else
+		n = snprintf(buf, len, "in_use=%llu/%llu block=%llu (busy)",
+			     (unsigned long long)in_use,
+			     (unsigned long long)info->cap,
+			     (unsigned long long)info->elem_len);
+	(void)seg;
+	if (n < 0)
+		return SHK_EINVAL;
+	return (size_t)n >= len ? (int)len - 1 : n;
+}
+
+int
+shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
+	      const shk_pool_opts *opts, shk_pool **out)
+{
+	shk_pool_opts o = SHK_POOL_OPTS_INIT;
+	shk_obj_desc want = SHK_OBJ_DESC_INIT;
+	shk_obj_info info;
+	uint64_t len = 0, so, no, bo;
+	shk_pool *p;
+	void *mem;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	if (!seg)
+		return SHK_EINVAL;
+	if (opts) {
+		if (opts->size == 0)
+			return SHK_EINVAL;
+		memcpy(&o, opts,
+		       opts->size < sizeof(o) ? opts->size : sizeof(o));
+	}
+	if (flags & SHK_CREATE) {
+		if (!o.block_len)
+			o.block_len = 64;
+		if (!o.cap)
+			o.cap = 64;
+	}
+	if (o.block_len > SHK__POOL_MAX_BLOCK || o.cap > SHK__POOL_MAX_CAP)
+		return SHK_EINVAL;
+	o.block_len = round_block(o.block_len);
+	if (flags & SHK_CREATE) {
+		len = layout(o.cap, o.block_len, &so, &no, &bo);
+		if (!len)
+			return SHK_EINVAL;
+	}
+	want.kind = SHK_KIND_POOL;
+	want.type_id = o.type_id;
+	want.elem_len = o.block_len;
+	want.cap = o.cap;
+	want.align = 16;
+	rc = shk__obj_open(seg, name, flags, &want, len, pool_init, NULL,
+			   shk__kind_check_pool, &info, &mem);
+	if (rc)
+		return rc;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return SHK_ENOMEM;
+	layout(info.cap, info.elem_len, &so, &no, &bo);
+	p->seg = seg;
+	p->hdr = mem;
+	p->state = (_Atomic uint32_t *)((uint8_t *)mem + so);
+	p->next = (_Atomic uint32_t *)((uint8_t *)mem + no);
+	p->blocks = (uint8_t *)mem + bo;
+	p->blocks_seg_off = info.off + bo;
+	p->cap = info.cap;
+	p->block_len = info.elem_len;
+	p->type_id = info.type_id;
+	p->stamp = shk__seg_stamp(seg);
+	*out = p;
+	return 0;
+}
+
+void
+shk_pool_close(shk_pool *p)
+{
+	free(p);
+}
+
+int
+shk_pool_alloc(shk_pool *p, uint64_t *off, void **ptr)
+{
+	uint32_t idx, s = 0;
+	int rc;
+
+	if (!p)
+		return SHK_EINVAL;
+	rc = shk__tl_pop(&p->hdr->head, p->next, (uint32_t)p->cap, &idx);
+	if (rc)
+		return rc == SHK_EAGAIN ? SHK_ENOMEM : rc;
+	SHK_CRASHPOINT("pool.alloc.popped");
+	/* relaxed: the block is ours since the pop; the state word is for
+	 * double-free detection and tools, ordered by the list CASes */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &p->state[idx], &s,
+		    SHK__POOL_ALLOC | (p->stamp & SHK__STAMP_MASK),
+		    memory_order_relaxed, memory_order_relaxed))
+		return SHK_ECORRUPT; /* a listed block was marked in use */
+	if (off)
+		*off = p->blocks_seg_off + idx * p->block_len;
+	if (ptr)
+		*ptr = p->blocks + idx * p->block_len;
+	return 0;
+}
+
+/* Block index of a segment offset, or -1 when not a block boundary. */
+static int64_t
+block_index(const shk_pool *p, uint64_t off)
+{
+	uint64_t rel;
+
+	if (off < p->blocks_seg_off)
+		return -1;
+	rel = off - p->blocks_seg_off;
+	if (rel % p->block_len || rel / p->block_len >= p->cap)
+		return -1;
+	return (int64_t)(rel / p->block_len);
+}
+
+int
+shk_pool_free(shk_pool *p, uint64_t off)
+{
+	int64_t i;
+	uint32_t s;
+
+	if (!p)
+		return SHK_EINVAL;
+	i = block_index(p, off);
+	if (i < 0)
+		return SHK_EINVAL;
+	/* relaxed: the CAS below decides */
+	s = atomic_load_explicit(&p->state[i], memory_order_relaxed);
+	do {
+		if (!(s & SHK__POOL_ALLOC))
+			return SHK_EINVAL; /* double free */
+		/* relaxed: the push's release CAS publishes the block */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&p->state[i], &s, 0, memory_order_relaxed,
+		memory_order_relaxed));
+	SHK_CRASHPOINT("pool.free.marked");
+	shk__tl_push(&p->hdr->head, p->next, (uint32_t)i);
+	return 0;
+}
+
+void *
+shk_pool_ptr(shk_pool *p, uint64_t off)
+{
+	int64_t i;
+
+	if (!p)
+		return NULL;
+	i = block_index(p, off);
+	return i < 0 ? NULL : p->blocks + (uint64_t)i * p->block_len;
+}
+
+int
+shk_pool_info(shk_pool *p, shk_pool_stats *st)
+{
+	if (!p || !st || st->size < sizeof(*st))
+		return SHK_EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->block_len = p->block_len;
+	st->cap = p->cap;
+	st->type_id = p->type_id;
+	st->in_use = count_in_use(p->state, p->cap);
+	return 0;
+}

@@ -1,0 +1,689 @@
+/*
+ * queue.c - bounded MPMC queue of fixed-size elements: Vyukov's per-cell
+ * sequence words [ALGORITHMS.md §2, ref 9], extended so that every claim
+ * names its owner and a dead claimer can be repaired ("Repair", §2).
+ *
+ * Shared words
+ *   enqueue_pos  free-running; the next position to produce.  Advanced by
+ *                CAS p -> p+1 by anyone who sees cell p claimed (the
+ *                claiming producer, or a helper).
+ *   dequeue_pos  likewise for consumers.
+ *   cell.ctl     {pos:40 | state:3 | owner:21} (queue.h).  For the cell of
+ *                position p (index p & mask) the word moves through
+ *                (FREE,p) -CAS by producer-> (WRITING,p,me)
+ *                        -CAS by that producer-> (FULL,p)
+ *                        -CAS by a consumer-> (READING,p,me)
+ *                        -CAS by that consumer-> (FREE,p+cap)
+ *                and the repairs (a claim whose owner is dead):
+ *                (WRITING,p,dead) -CAS by anyone-> (SKIP,p)
+ *                (SKIP,p)         -CAS by a consumer-> (FREE,p+cap)
+ *                (READING,p,dead) -CAS by anyone-> (FREE,p+cap)
+ *   lost         elements lost to repairs (statistic).
+ *   not_empty, not_full   waitpoints (wait.h).
+ *
+ * Invariants
+ *   I1  enqueue_pos advances past p only after cell p left (FREE,p), and
+ *       dequeue_pos advances past p only after cell p left (FULL,p) and
+ *       (WRITING,p) through a consumer's claim or a SKIP's release.  So
+ *       every published element is claimed by exactly one consumer: deq
+ *       never skips a FULL cell, and only the CAS winner owns a claim.
+ *   I2  A cell word never returns to an earlier (pos, state): each CAS
+ *       above is on the whole word, so a stale party's CAS fails (ABA would
+ *       need 2^40 positions between its load and its CAS).
+ *   I3  dequeue_pos <= enqueue_pos + 1 and enqueue_pos <= dequeue_pos +
+ *       cap (the +1: a consumer may pass a SKIPped cell before any
+ *       producer helped enqueue_pos past it).
+ *   I4  Each thread claims increasing positions (its position CAS or its
+ *       helper's made the position it read stale before it returns), so
+ *       one producer's elements are delivered in its order (FIFO per
+ *       producer), and one consumer receives them in that order.
+ *
+ * Happens-before edges
+ *   - producer's element writes -> release CAS to FULL -> consumer's
+ *     acquire load/CAS of the word -> consumer's reads of the element.
+ *   - consumer's reads -> release CAS to (FREE,p+cap) -> next producer's
+ *     acquire claim -> its writes (no torn overwrite while reading).
+ *   - a claim -> release CAS of the position -> acquire load of the
+ *     position by the next party -> its load of the cell sees the claim.
+ *
+ * Dead parties (SIGKILL between any two instructions)
+ *   - A producer killed after its claim leaves (WRITING,p,owner).  A party
+ *     blocked by that word for SHK__QUEUE_STUCK_NS (T = 10 ms) tests the
+ *     owner stamp; if dead, it CASes the word to (SKIP,p) and counts one
+ *     loss; consumers free SKIP cells and move on.  Loss: that element.
+ *     A stopped owner (SIGSTOP) tests alive and is never skipped.
+ *   - A producer killed before its claim CAS loses nothing (its element
+ *     was never in the queue); after its FULL CAS, nothing is lost.
+ *   - A consumer killed after its claim leaves (READING,p,owner); whoever
+ *     it blocks (producers one lap later) repairs it to (FREE,p+cap) and
+ *     counts one loss (at-most-once delivery).
+ *   - A repairer killed between its CAS and incrementing `lost` leaves the
+ *     count one short; the queue itself is consistent.
+ *   - Helpers advance a position left behind by a killed claimer.
+ *
+ * False alive: the owner field keeps the attach slot and only the low 11
+ * bits of the attach generation.  If the owner's attach record is reused
+ * 2048*k times before the test, the test may wrongly find the new holder
+ * alive; the cell then waits until that holder detaches or dies.
+ * False dead: a live owner whose liveness test fails (it cannot happen
+ * while the owner's handle is open, except if /proc cannot be read) would
+ * be skipped; its CAS to FULL (or to FREE) then fails, so it retries (a
+ * producer re-pushes; a consumer drops its possibly torn copy) and
+ * nothing is delivered twice.
+ */
+#include "queue.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "doorbell.h"
+#include "registry.h"
+
+_Static_assert(SHK__ATTACH_CAP <= (1u << (SHK__QC_OWN_BITS - SHK__QC_GEN_BITS)),
+	       "attach slot must fit the cell owner field");
+
+/* A try gives up (SHK_EAGAIN) after this many lost races in a row, so a
+ * scribbled segment cannot spin a caller forever. */
+#define RETRY_MAX 65536
+
+#ifdef SHK_TEST_HOOKS
+void (*shk__queue_test_hook)(const char *point);
+#define QPOINT(name)                                                         \
+	do {                                                                 \
+		SHK_CRASHPOINT(name);                                        \
+		if (shk__queue_test_hook)                                    \
+			shk__queue_test_hook(name);                          \
+	} while (0)
+#else
+#define QPOINT(name) ((void)0)
+#endif
+
+SHK_HIDDEN int shk__kind_check_queue(shk_seg *seg, void *mem,
+				     const shk_obj_info *info);
+SHK_HIDDEN int shk__kind_describe_queue(shk_seg *seg, void *mem,
+					const shk_obj_info *info, char *buf,
+					size_t len);
+
+static uint32_t
+cell_len_of(uint64_t elem_len)
+{
+	return (uint32_t)(8 + ((elem_len + 7) & ~(uint64_t)7));
+}
+
+static inline struct shk__queue_cell *
+cell_at(const shk_queue *q, uint64_t pos)
+{
+	return (struct shk__queue_cell *)(q->cells +
+					  (pos & q->mask) * q->cell_len);
+}
+
+/* Signed difference of a 40-bit cell position and a full position. */
+static inline int64_t
+pos_diff(uint64_t cell_pos, uint64_t pos)
+{
+	return (int64_t)((cell_pos - pos) << SHK__QC_POS_SHIFT) >>
+	       SHK__QC_POS_SHIFT;
+}
+
+/* Advances a position from p to p + 1 unless someone already did. */
+static inline void
+advance(_Atomic uint64_t *pos, uint64_t p)
+{
+	/* release: whoever reads p + 1 (acquire, in push_try()/pop_try())
+	 * also sees the claim of cell p that we saw or made */
+	atomic_compare_exchange_strong_explicit(pos, &p, p + 1,
+						memory_order_release,
+						memory_order_relaxed);
+}
+
+static int
+owner_alive(shk_queue *q, uint32_t own)
+{
+	shk_seg *seg = q->seg;
+	uint32_t slot = own >> SHK__QC_GEN_BITS, gen;
+	uint64_t w;
+
+	if (slot >= seg->attach_cap)
+		return 0;
+	/* acquire: pairs with the release store of ACTIVE in attach() */
+	w = atomic_load_explicit(&shk__attach_at(seg, slot)->word,
+				 memory_order_acquire);
+	gen = SHK__ATT_GEN(w);
+	if ((gen & SHK__QC_GEN_MASK) != (own & SHK__QC_GEN_MASK))
+		return 0;
+	return shk__stamp_alive(seg, SHK__STAMP(slot, gen));
+}
+
+/*
+ * The claim word w in *ctl (WRITING or READING) blocks the caller.  The
+ * handle notes when it first saw w; once w has blocked it for T, the owner
+ * is tested (again every T while it lives).  A dead owner's WRITING
+ * becomes SKIP and its READING becomes FREE for the next lap, counting one
+ * lost element.  Returns 1 when the cell changed (retry), else 0.
+ */
+static int
+stuck(shk_queue *q, struct shk__qstuck *s, _Atomic uint64_t *ctl, uint64_t w)
+{
+	int64_t now = shk__now_ns();
+	uint64_t nw;
+
+	/* relaxed (this and the next accesses to *s): handle-local notes
+	 * shared by the process's threads; a race only moves the moment the
+	 * owner is tested, never the outcome of the CAS below */
+	if (atomic_load_explicit(&s->word, memory_order_relaxed) != w) {
+		atomic_store_explicit(&s->word, w, memory_order_relaxed);
+		atomic_store_explicit(&s->since_ns, now, memory_order_relaxed);
+		return 0;
+	}
+	if (now - atomic_load_explicit(&s->since_ns, memory_order_relaxed) <
+	    SHK__QUEUE_STUCK_NS)
+		return 0;
+	atomic_store_explicit(&s->since_ns, now, memory_order_relaxed);
+	if (owner_alive(q, SHK__QC_OWN(w)))
+		return 0;
+	if (SHK__QC_ST(w) == SHK__QC_WRITING)
+		nw = SHK__QC_WORD(SHK__QC_POS(w), SHK__QC_SKIP, 0);
+	else
+		nw = SHK__QC_WORD(SHK__QC_POS(w) + q->cap, SHK__QC_FREE, 0);
+	/* release: a FREE word hands the cell to the next producer, whose
+	 * acquire claim pairs with it; the CAS on the whole word fails if
+	 * the owner finished in the meantime */
+	if (atomic_compare_exchange_strong_explicit(ctl, &w, nw,
+						    memory_order_release,
+						    memory_order_relaxed)) {
+		QPOINT("queue.repair.done");
+		/* relaxed: a statistic */
+		atomic_fetch_add_explicit(&q->hdr->lost, 1,
+					  memory_order_relaxed);
+		shk__wake(q->seg, &q->hdr->not_empty, INT_MAX);
+		shk__wake(q->seg, &q->hdr->not_full, INT_MAX);
+	}
+	return 1;
+}
+
+/* Reads and validates the control word of the cell for position p. */
+static inline int
+load_cell(const shk_queue *q, uint64_t p, struct shk__queue_cell **c,
+	  uint64_t *w)
+{
+	*c = cell_at(q, p);
+	/* acquire: pairs with the release CASes that publish (FULL) or free
+	 * (FREE) the cell, and with advance() through the position load */
+	*w = atomic_load_explicit(&(*c)->ctl, memory_order_acquire);
+	if (SHK_UNLIKELY((SHK__QC_POS(*w) & q->mask) != (p & q->mask) ||
+			 SHK__QC_ST(*w) > SHK__QC_SKIP))
+		return SHK_ECORRUPT;
+	return 0;
+}
+
+static int
+push_try(shk_queue *q, const void *elem)
+{
+	struct shk__queue_hdr *h = q->hdr;
+	struct shk__queue_cell *c;
+	uint64_t p, w, mine;
+	uint32_t st;
+	int64_t d;
+	long n;
+
+	for (n = 0; n < RETRY_MAX; n++) {
+		/* acquire: pairs with the release CAS in advance() */
+		p = atomic_load_explicit(&h->enqueue_pos, memory_order_acquire);
+		if (load_cell(q, p, &c, &w))
+			return SHK_ECORRUPT;
+		st = SHK__QC_ST(w);
+		d = pos_diff(SHK__QC_POS(w), p);
+		if (d == 0 && st == SHK__QC_FREE) {
+			mine = SHK__QC_WORD(p, SHK__QC_WRITING, q->owner);
+			/* acquire: the previous lap's consumer released the
+			 * cell (pop_try()); its reads precede our writes */
+			if (!atomic_compare_exchange_weak_explicit(
+				    &c->ctl, &w, mine, memory_order_acquire,
+				    memory_order_relaxed))
+				continue;
+			QPOINT("queue.push.claimed");
+			advance(&h->enqueue_pos, p);
+			QPOINT("queue.push.advanced");
+			memcpy(c->data, elem, q->elem_len);
+			QPOINT("queue.push.written");
+			w = mine;
+			/* release: publishes the element; pairs with the
+			 * acquire load in load_cell() of the consumer */
+			if (!atomic_compare_exchange_strong_explicit(
+				    &c->ctl, &w,
+				    SHK__QC_WORD(p, SHK__QC_FULL, 0),
+				    memory_order_release, memory_order_relaxed))
+				continue; /* skipped as dead: push again */
+			shk__wake(q->seg, &h->not_empty, 1);
+			return 0;
+		}
+		if (d >= 0) {
+			/* cell p is claimed (or already recycled): help the
+			 * position past it, then retry */
+			advance(&h->enqueue_pos, p);
+			continue;
+		}
+		/* d < 0: the element of lap p - cap is still there: full */
+		if ((st == SHK__QC_WRITING || st == SHK__QC_READING) &&
+		    stuck(q, &q->push_stuck, &c->ctl, w))
+			continue;
+		return SHK_EAGAIN;
+	}
+	return SHK_EAGAIN;
+}
+
+static int
+pop_try(shk_queue *q, void *elem)
+{
+	struct shk__queue_hdr *h = q->hdr;
+	struct shk__queue_cell *c;
+	uint64_t p, w, mine, fw;
+	uint32_t st;
+	int64_t d;
+	long n;
+
+	for (n = 0; n < RETRY_MAX; n++) {
+		/* acquire: pairs with the release CAS in advance() */
+		p = atomic_load_explicit(&h->dequeue_pos, memory_order_acquire);
+		if (load_cell(q, p, &c, &w))
+			return SHK_ECORRUPT;
+		st = SHK__QC_ST(w);
+		d = pos_diff(SHK__QC_POS(w), p);
+		if (d > 0) {
+			/* consumed or skipped already: help deq past it */
+			advance(&h->dequeue_pos, p);
+			continue;
+		}
+		if (d < 0) {
+			/* the consumer of lap p - cap is still reading */
+			if ((st == SHK__QC_WRITING || st == SHK__QC_READING) &&
+			    stuck(q, &q->pop_stuck, &c->ctl, w))
+				continue;
+			return SHK_EAGAIN;
+		}
+		fw = SHK__QC_WORD(p + q->cap, SHK__QC_FREE, 0);
+		switch (st) {
+		case SHK__QC_FULL:
+			mine = SHK__QC_WORD(p, SHK__QC_READING, q->owner);
+			/* acquire: pairs with the producer's release CAS to
+			 * FULL; the element's bytes are visible to us */
+			if (!atomic_compare_exchange_weak_explicit(
+				    &c->ctl, &w, mine, memory_order_acquire,
+				    memory_order_relaxed))
+				continue;
+			QPOINT("queue.pop.claimed");
+			advance(&h->dequeue_pos, p);
+			memcpy(elem, c->data, q->elem_len);
+			QPOINT("queue.pop.copied");
+			w = mine;
+			/* release: our reads of the element happen before the
+			 * next producer's writes (its acquire claim) */
+			if (!atomic_compare_exchange_strong_explicit(
+				    &c->ctl, &w, fw, memory_order_release,
+				    memory_order_relaxed))
+				continue; /* repaired as dead: copy void */
+			shk__wake(q->seg, &h->not_full, 1);
+			return 0;
+		case SHK__QC_SKIP:
+			/* release: hands the cell to the next producer */
+			if (atomic_compare_exchange_strong_explicit(
+				    &c->ctl, &w, fw, memory_order_release,
+				    memory_order_relaxed))
+				shk__wake(q->seg, &h->not_full, 1);
+			advance(&h->dequeue_pos, p);
+			continue;
+		case SHK__QC_READING:
+			advance(&h->dequeue_pos, p);
+			continue;
+		case SHK__QC_WRITING:
+			if (stuck(q, &q->pop_stuck, &c->ctl, w))
+				continue;
+			return SHK_EAGAIN;
+		default: /* FREE: nothing produced at p yet */
+			return SHK_EAGAIN;
+		}
+	}
+	return SHK_EAGAIN;
+}
+
+struct qop {
+	shk_queue *q;
+	void *elem;
+	int rc;
+};
+
+static int
+push_pred(void *arg)
+{
+	struct qop *o = arg;
+
+	o->rc = push_try(o->q, o->elem);
+	return o->rc != SHK_EAGAIN;
+}
+
+static int
+pop_pred(void *arg)
+{
+	struct qop *o = arg;
+
+	o->rc = pop_try(o->q, o->elem);
+	return o->rc != SHK_EAGAIN;
+}
+
+/* The sleep slice makes a blocked caller re-run its try (and so the
+ * dead-owner test) every T even when nobody wakes it. */
+static int
+no_check(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static int
+timeout_ok(int64_t timeout_ns)
+{
+	return timeout_ns >= 0 || timeout_ns == SHK_FOREVER;
+}
+
+int
+shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns)
+{
+	struct qop o;
+	int rc;
+
+	if (!q || !elem || !timeout_ok(timeout_ns))
+		return SHK_EINVAL;
+	o.q = q;
+	o.elem = (void *)elem;
+	o.rc = 0;
+	rc = shk__wait_checked(&q->hdr->not_full, push_pred, &o, timeout_ns,
+			       no_check, SHK__QUEUE_STUCK_NS);
+	return rc ? rc : o.rc;
+}
+
+/* Whether a pop may find something to do (doorbell re-check). */
+static int
+maybe_nonempty(void *arg)
+{
+	shk_queue *q = arg;
+	struct shk__queue_cell *c;
+	uint64_t p, w;
+	uint32_t st;
+	int64_t d;
+
+	/* acquire: pairs with the release CAS in advance() */
+	p = atomic_load_explicit(&q->hdr->dequeue_pos, memory_order_acquire);
+	if (load_cell(q, p, &c, &w))
+		return 1; /* let pop report the corruption */
+	st = SHK__QC_ST(w);
+	d = pos_diff(SHK__QC_POS(w), p);
+	return d > 0 ||
+	       (d == 0 && (st == SHK__QC_FULL || st == SHK__QC_SKIP ||
+			   st == SHK__QC_READING));
+}
+
+int
+shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
+{
+	struct qop o;
+	int rc;
+
+	if (!q || !elem || !timeout_ok(timeout_ns))
+		return SHK_EINVAL;
+	o.q = q;
+	o.elem = elem;
+	o.rc = 0;
+	rc = shk__wait_checked(&q->hdr->not_empty, pop_pred, &o, timeout_ns,
+			       no_check, SHK__QUEUE_STUCK_NS);
+	if (!rc)
+		rc = o.rc;
+	if (q->db) {
+		if (rc == 0 && q->db_armed) {
+			shk__doorbell_drain(q->db);
+			q->db_armed = 0;
+		} else if (rc == SHK_EAGAIN || rc == SHK_ETIMEDOUT) {
+			shk__doorbell_arm(q->db, maybe_nonempty, q);
+			q->db_armed = 1;
+		}
+	}
+	return rc;
+}
+
+int
+shk_queue_fd(shk_queue *q)
+{
+	int rc;
+
+	if (!q)
+		return SHK_EINVAL;
+	if (!q->db) {
+		rc = shk__doorbell_open(q->seg, &q->hdr->not_empty, &q->db);
+		if (rc)
+			return rc;
+		/* armed from the start: readable now if elements wait */
+		shk__doorbell_arm(q->db, maybe_nonempty, q);
+		q->db_armed = 1;
+	}
+	return shk__doorbell_fd(q->db);
+}
+
+/* Elements pushed and not yet popped, from a pair of position loads. */
+static uint64_t
+approx_len(const struct shk__queue_hdr *h, uint64_t cap)
+{
+	/* relaxed: a snapshot for statistics */
+	uint64_t d = atomic_load_explicit(&h->dequeue_pos,
+					  memory_order_relaxed);
+	uint64_t e = atomic_load_explicit(&h->enqueue_pos,
+					  memory_order_relaxed);
+
+	if ((int64_t)(e - d) <= 0)
+		return 0;
+	return e - d > cap ? cap : e - d;
+}
+
+int
+shk_queue_info(shk_queue *q, shk_queue_stats *st)
+{
+	if (!q || !st || st->size < sizeof(*st))
+		return SHK_EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->elem_len = q->elem_len;
+	st->cap = q->cap;
+	st->type_id = q->type_id;
+	st->len = approx_len(q->hdr, q->cap);
+	/* relaxed: statistics */
+	st->lost = atomic_load_explicit(&q->hdr->lost, memory_order_relaxed);
+	st->pop_waiters = atomic_load_explicit(&q->hdr->not_empty.waiters,
+					       memory_order_relaxed);
+	st->push_waiters = atomic_load_explicit(&q->hdr->not_full.waiters,
+						memory_order_relaxed);
+	return 0;
+}
+
+static int
+queue_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	struct shk__queue_hdr *h = mem;
+	uint8_t *cells = (uint8_t *)mem + SHK__QUEUE_HDR_LEN;
+	uint32_t cell_len = cell_len_of(info->elem_len);
+	uint64_t i;
+
+	(void)seg;
+	(void)arg;
+	h->magic = SHK__QUEUE_MAGIC;
+	h->cap = info->cap;
+	h->elem_len = (uint32_t)info->elem_len;
+	h->cell_len = cell_len;
+	for (i = 0; i < info->cap; i++) {
+		struct shk__queue_cell *c =
+			(struct shk__queue_cell *)(cells + i * cell_len);
+		/* relaxed: published by the registry's release store of
+		 * READY, which every opener acquires */
+		atomic_store_explicit(&c->ctl,
+				      SHK__QC_WORD(i, SHK__QC_FREE, 0),
+				      memory_order_relaxed);
+	}
+	return 0;
+}
+
+int
+shk__kind_check_queue(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	const struct shk__queue_hdr *h = mem;
+	const uint8_t *cells = (const uint8_t *)mem + SHK__QUEUE_HDR_LEN;
+	uint64_t cap = info->cap, need, i, e0, e1, d;
+	uint32_t cell_len;
+	int tries;
+
+	if (info->len < SHK__QUEUE_HDR_LEN || info->elem_len == 0 ||
+	    info->elem_len > SHK__QUEUE_MAX_ELEM || cap == 0 ||
+	    cap > SHK__QUEUE_MAX_CAP || (cap & (cap - 1)))
+		return SHK_ECORRUPT;
+	cell_len = cell_len_of(info->elem_len);
+	need = shk__queue_obj_len(cap, cell_len);
+	if (need == 0 || need > info->len)
+		return SHK_ECORRUPT;
+	if (h->magic != SHK__QUEUE_MAGIC || h->cap != cap ||
+	    h->elem_len != info->elem_len || h->cell_len != cell_len)
+		return SHK_ECORRUPT;
+	/* I3 holds between positions read while enqueue_pos stood still */
+	for (tries = 0; tries < 4; tries++) {
+		/* relaxed: a consistency snapshot, re-validated by e1 */
+		e0 = atomic_load_explicit(&h->enqueue_pos,
+					  memory_order_relaxed);
+		d = atomic_load_explicit(&h->dequeue_pos,
+					 memory_order_relaxed);
+		e1 = atomic_load_explicit(&h->enqueue_pos,
+					  memory_order_relaxed);
+		if (e0 != e1)
+			continue;
+		if ((int64_t)(e0 - d) < -1 || (int64_t)(e0 - d) > (int64_t)cap)
+			return SHK_ECORRUPT;
+		break;
+	}
+	for (i = 0; i < cap; i++) {
+		const struct shk__queue_cell *c =
+			(const struct shk__queue_cell *)(cells + i * cell_len);
+		/* relaxed: each word is checked on its own */
+		uint64_t w = atomic_load_explicit(
+			&((struct shk__queue_cell *)c)->ctl,
+			memory_order_relaxed);
+		uint32_t st = SHK__QC_ST(w), own = SHK__QC_OWN(w);
+
+		if ((SHK__QC_POS(w) & (cap - 1)) != i || st > SHK__QC_SKIP)
+			return SHK_ECORRUPT;
+		if (st == SHK__QC_WRITING || st == SHK__QC_READING) {
+			if ((own >> SHK__QC_GEN_BITS) >= seg->attach_cap)
+				return SHK_ECORRUPT;
+		} else if (own) {
+			return SHK_ECORRUPT;
+		}
+	}
+	return 0;
+}
+
+int
+shk__kind_describe_queue(shk_seg *seg, void *mem, const shk_obj_info *info,
+			 char *buf, size_t len)
+{
+	const struct shk__queue_hdr *h = mem;
+	int n;
+
+	(void)seg;
+	/* relaxed: a snapshot for tools */
+	n = snprintf(buf, len,
+		     "fill=%llu/%llu elem=%u lost=%llu enq=%llu deq=%llu "
+		     "pop_waiters=%u push_waiters=%u",
+		     (unsigned long long)approx_len(h, info->cap),
+		     (unsigned long long)info->cap, (unsigned)info->elem_len,
+		     (unsigned long long)atomic_load_explicit(
+			     &h->lost, memory_order_relaxed),
+		     (unsigned long long)atomic_load_explicit(
+			     &h->enqueue_pos, memory_order_relaxed),
+		     (unsigned long long)atomic_load_explicit(
+			     &h->dequeue_pos, memory_order_relaxed),
+		     (unsigned)atomic_load_explicit(&h->not_empty.waiters,
+						    memory_order_relaxed),
+		     (unsigned)atomic_load_explicit(&h->not_full.waiters,
+						    memory_order_relaxed));
+	if (n < 0)
+		return SHK_EINVAL;
+	return (size_t)n >= len ? (int)len - 1 : n;
+}
+
+int
+shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
+	       const shk_queue_opts *opts, shk_queue **out)
+{
+	shk_queue_opts o = SHK_QUEUE_OPTS_INIT;
+	shk_obj_desc want = SHK_OBJ_DESC_INIT;
+	shk_obj_info info;
+	shk_queue *q;
+	uint64_t len = 0;
+	void *mem;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	if (!seg)
+		return SHK_EINVAL;
+	if (opts) {
+		if (opts->size == 0)
+			return SHK_EINVAL;
+		memcpy(&o, opts,
+		       opts->size < sizeof(o) ? opts->size : sizeof(o));
+		o.size = sizeof(o);
+	}
+	if (flags & SHK_CREATE) {
+		if (!o.elem_len)
+			o.elem_len = 8;
+		if (!o.cap)
+			o.cap = 1024;
+	}
+	if (o.elem_len > SHK__QUEUE_MAX_ELEM || o.cap > SHK__QUEUE_MAX_CAP ||
+	    (o.cap & (o.cap - 1)))
+		return SHK_EINVAL;
+	if (flags & SHK_CREATE) {
+		len = shk__queue_obj_len(o.cap, cell_len_of(o.elem_len));
+		if (!len)
+			return SHK_EINVAL;
+	}
+	want.kind = SHK_KIND_QUEUE;
+	want.type_id = o.type_id;
+	want.elem_len = o.elem_len;
+	want.cap = o.cap;
+	want.align = 8;
+	rc = shk__obj_open(seg, name, flags, &want, len, queue_init, NULL,
+			   shk__kind_check_queue, &info, &mem);
+	if (rc)
+		return rc;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return SHK_ENOMEM;
+	q->seg = seg;
+	q->hdr = mem;
+	q->cells = (uint8_t *)mem + SHK__QUEUE_HDR_LEN;
+	q->cap = info.cap;
+	q->mask = info.cap - 1;
+	q->elem_len = (uint32_t)info.elem_len;
+	q->cell_len = cell_len_of(info.elem_len);
+	q->type_id = info.type_id;
+	q->owner = (seg->slot << SHK__QC_GEN_BITS) |
+		   (seg->gen & SHK__QC_GEN_MASK);
+	*out = q;
+	return 0;
+}
+
+void
+shk_queue_close(shk_queue *q)
+{
+	if (!q)
+		return;
+	shk__doorbell_close(q->db);
+	free(q);
+}

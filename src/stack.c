@@ -1,0 +1,383 @@
+/*
+ * stack.c - bounded lock-free LIFO: Treiber's stack over a fixed node
+ * array, with a second Treiber list of unused nodes (ALGORITHMS.md §3).
+ *
+ * Shared words
+ *   top, free  tagged list heads {tag:32 | index:32} (pool.h); each
+ *              successful push or pop increments the tag, so ABA needs
+ *              2^32 operations between a load and its CAS.  No 128-bit
+ *              CAS.
+ *   next[i]    link of node i, written only by the party that holds node
+ *              i (off both lists), before its push CAS.
+ *   node data  written by the pusher while it holds the node, read by the
+ *              popper while it holds it.
+ *   depth      approximate element count (relaxed add/sub).
+ *
+ * Invariants: every node is on at most one list; indices on lists are
+ * < cap; a list has at most cap nodes (walks stop there).  A node off both
+ * lists is held by exactly one party (the tag makes a stale pop fail).
+ *
+ * Happens-before: pusher's data writes -> release push onto top -> the
+ * popper's acquire pop -> its data reads -> release push onto free -> the
+ * next pusher's acquire pop -> its writes.
+ *
+ * Killed mid-operation: a pusher killed after taking a free node and
+ * before linking it onto top loses its element (never pushed) and leaks
+ * the node; a popper killed after its pop CAS loses that element
+ * (at-most-once) and leaks the node.  Capacity shrinks by one per such
+ * kill; describe shows the count as leaked.  Both lists stay consistent.
+ */
+#include "stack.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+
+SHK_HIDDEN int shk__kind_check_stack(shk_seg *seg, void *mem,
+				     const shk_obj_info *info);
+SHK_HIDDEN int shk__kind_describe_stack(shk_seg *seg, void *mem,
+					const shk_obj_info *info, char *buf,
+					size_t len);
+
+static uint32_t
+node_len_of(uint64_t elem_len)
+{
+	return (uint32_t)((elem_len + 7) & ~(uint64_t)7);
+}
+
+static uint64_t
+layout(uint64_t cap, uint32_t node_len, uint64_t *next_off,
+       uint64_t *nodes_off)
+{
+	*next_off = sizeof(struct shk__stack_hdr);
+	*nodes_off = (*next_off + 4 * cap + 63) & ~(uint64_t)63;
+	if (cap > (UINT64_MAX - *nodes_off) / node_len)
+		return 0;
+	return *nodes_off + cap * node_len;
+}
+
+static int
+push_try(shk_stack *s, const void *elem)
+{
+	uint32_t idx;
+	int rc;
+
+	rc = shk__tl_pop(&s->hdr->free, s->next, (uint32_t)s->cap, &idx);
+	if (rc)
+		return rc;
+	SHK_CRASHPOINT("stack.push.taken");
+	memcpy(s->nodes + (uint64_t)idx * s->node_len, elem, s->elem_len);
+	shk__tl_push(&s->hdr->top, s->next, idx);
+	/* relaxed: a statistic */
+	atomic_fetch_add_explicit(&s->hdr->depth, 1, memory_order_relaxed);
+	shk__wake(s->seg, &s->hdr->not_empty, 1);
+	return 0;
+}
+
+static int
+pop_try(shk_stack *s, void *elem)
+{
+	uint32_t idx;
+	int rc;
+
+	rc = shk__tl_pop(&s->hdr->top, s->next, (uint32_t)s->cap, &idx);
+	if (rc)
+		return rc;
+	SHK_CRASHPOINT("stack.pop.taken");
+	memcpy(elem, s->nodes + (uint64_t)idx * s->node_len, s->elem_len);
+	shk__tl_push(&s->hdr->free, s->next, idx);
+	/* relaxed: a statistic */
+	atomic_fetch_sub_explicit(&s->hdr->depth, 1, memory_order_relaxed);
+	shk__wake(s->seg, &s->hdr->not_full, 1);
+	return 0;
+}
+
+struct sop {
+	shk_stack *s;
+	void *elem;
+	int rc;
+};
+
+static int
+push_pred(void *arg)
+{
+	struct sop *o = arg;
+
+	o->rc = push_try(o->s, o->elem);
+	return o->rc != SHK_EAGAIN;
+}
+
+static int
+pop_pred(void *arg)
+{
+	struct sop *o = arg;
+
+	o->rc = pop_try(o->s, o->elem);
+	return o->rc != SHK_EAGAIN;
+}
+
+int
+shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns)
+{
+	struct sop o;
+	int rc;
+
+	if (!s || !elem || (timeout_ns < 0 && timeout_ns != SHK_FOREVER))
+		return SHK_EINVAL;
+	o.s = s;
+	o.elem = (void *)elem;
+	o.rc = 0;
+	rc = shk__wait(&s->hdr->not_full, push_pred, &o, timeout_ns);
+	return rc ? rc : o.rc;
+}
+
+int
+shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns)
+{
+	struct sop o;
+	int rc;
+
+	if (!s || !elem || (timeout_ns < 0 && timeout_ns != SHK_FOREVER))
+		return SHK_EINVAL;
+	o.s = s;
+	o.elem = elem;
+	o.rc = 0;
+	rc = shk__wait(&s->hdr->not_empty, pop_pred, &o, timeout_ns);
+	return rc ? rc : o.rc;
+}
+
+int
+shk_stack_info(shk_stack *s, shk_stack_stats *st)
+{
+	int64_t d;
+
+	if (!s || !st || st->size < sizeof(*st))
+		return SHK_EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->elem_len = s->elem_len;
+	st->cap = s->cap;
+	st->type_id = s->type_id;
+	/* relaxed: a statistic */
+	d = atomic_load_explicit(&s->hdr->depth, memory_order_relaxed);
+	st->depth = d < 0 ? 0 : (uint64_t)d > s->cap ? s->cap : (uint64_t)d;
+	return 0;
+}
+
+static int
+stack_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	struct shk__stack_hdr *h = mem;
+	_Atomic uint32_t *next;
+	uint64_t i;
+
+	(void)seg;
+	(void)arg;
+	h->magic = SHK__STACK_MAGIC;
+	h->cap = info->cap;
+	h->elem_len = (uint32_t)info->elem_len;
+	h->node_len = node_len_of(info->elem_len);
+	layout(info->cap, h->node_len, &h->next_off, &h->nodes_off);
+	next = (_Atomic uint32_t *)((uint8_t *)mem + h->next_off);
+	/* relaxed: published by the registry's release store of READY */
+	for (i = 0; i < info->cap; i++)
+		atomic_store_explicit(&next[i],
+				      i + 1 < info->cap ? (uint32_t)(i + 1)
+							: SHK__TL_NIL,
+				      memory_order_relaxed);
+	atomic_store_explicit(&h->free, SHK__TL_WORD(0, 0),
+			      memory_order_relaxed);
+	atomic_store_explicit(&h->top, SHK__TL_WORD(SHK__TL_NIL, 0),
+			      memory_order_relaxed);
+	return 0;
+}
+
+/* Walks one list, marking nodes in seen[]; 1 if a node repeats or an
+ * index is out of range; *n gets the count. */
+static int
+walk(uint64_t h, _Atomic uint32_t *next, uint32_t cap, uint8_t *seen,
+     uint32_t *n)
+{
+	uint32_t idx = SHK__TL_IDX(h);
+
+	*n = 0;
+	while (idx != SHK__TL_NIL) {
+		if (idx >= cap || seen[idx])
+			return 1;
+		seen[idx] = 1;
+		++*n;
+		/* relaxed: the caller re-checks both heads afterwards */
+		idx = atomic_load_explicit(&next[idx], memory_order_relaxed);
+	}
+	return 0;
+}
+
+/*
+ * Walks both lists.  A node on both lists, a cycle or an index out of range
+ * is corruption, but only a walk during which neither head changed proves
+ * it (listed nodes' links are not written while listed).  Returns 0 with
+ * the counts, SHK_ECORRUPT, SHK_EAGAIN (busy: no conclusion) or
+ * SHK_ENOMEM.
+ */
+static int
+walk_both(struct shk__stack_hdr *h, _Atomic uint32_t *next, uint32_t cap,
+	  uint32_t *ntop, uint32_t *nfree)
+{
+	uint8_t *seen = malloc(cap);
+	int tries, rc = SHK_EAGAIN;
+
+	if (!seen)
+		return SHK_ENOMEM;
+	for (tries = 0; tries < 8; tries++) {
+		/* acquire: pairs with the release CASes of shk__tl_push() */
+		uint64_t t0 = atomic_load_explicit(&h->top,
+						   memory_order_acquire);
+		uint64_t f0 = atomic_load_explicit(&h->free,
+						   memory_order_acquire);
+		int bad;
+
+		memset(seen, 0, cap);
+		bad = walk(t0, next, cap, seen, ntop) ||
+		      walk(f0, next, cap, seen, nfree);
+		/* acquire: the link reads above happen before the re-check */
+		if (atomic_load_explicit(&h->top, memory_order_acquire) == t0 &&
+		    atomic_load_explicit(&h->free, memory_order_acquire) ==
+			    f0) {
+			rc = bad ? SHK_ECORRUPT : 0;
+			break;
+		}
+	}
+	free(seen);
+	return rc;
+}
+
+int
+shk__kind_check_stack(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__stack_hdr *h = mem;
+	uint64_t no, bo, need;
+	uint32_t a, b;
+	int rc;
+
+	(void)seg;
+	if (info->cap == 0 || info->cap > SHK__STACK_MAX_CAP ||
+	    info->elem_len == 0 || info->elem_len > SHK__STACK_MAX_ELEM)
+		return SHK_ECORRUPT;
+	need = layout(info->cap, node_len_of(info->elem_len), &no, &bo);
+	if (need == 0 || need > info->len)
+		return SHK_ECORRUPT;
+	if (h->magic != SHK__STACK_MAGIC || h->cap != info->cap ||
+	    h->elem_len != info->elem_len ||
+	    h->node_len != node_len_of(info->elem_len) || h->next_off != no ||
+	    h->nodes_off != bo)
+		return SHK_ECORRUPT;
+	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + no),
+		       (uint32_t)info->cap, &a, &b);
+	return rc == SHK_EAGAIN || rc == SHK_ENOMEM ? 0 : rc;
+}
+
+int
+shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
+			 char *buf, size_t len)
+{
+	struct shk__stack_hdr *h = mem;
+	uint32_t ntop = 0, nfree = 0;
+	int n, rc;
+
+	(void)seg;
+	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + h->next_off),
+		       (uint32_t)info->cap, &ntop, &nfree);
+	if (rc == SHK_ECORRUPT)
+		return rc;
+	/* relaxed: a snapshot for tools */
+	if (rc == 0)
+		n = snprintf(buf, len,
+			     "depth=%u/%llu free=%u leaked=%lld elem=%llu "
+			     "pop_waiters=%u push_waiters=%u",
+			     ntop, (unsigned long long)info->cap, nfree,
+			     (long long)info->cap - ntop - nfree,
+			     (unsigned long long)info->elem_len,
+			     (unsigned)atomic_load_explicit(
+				     &h->not_empty.waiters,
+				     memory_order_relaxed),
+			     (unsigned)atomic_load_explicit(
+				     &h->not_full.waiters,
+				     memory_order_relaxed));
+	else
+		n = snprintf(buf, len, "depth~%lld/%llu (busy)",
+			     (long long)atomic_load_explicit(
+				     &h->depth, memory_order_relaxed),
+			     (unsigned long long)info->cap);
+	if (n < 0)
+		return SHK_EINVAL;
+	return (size_t)n >= len ? (int)len - 1 : n;
+}
+
+int
+shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
+	       const shk_stack_opts *opts, shk_stack **out)
+{
+	shk_stack_opts o = SHK_STACK_OPTS_INIT;
+	shk_obj_desc want = SHK_OBJ_DESC_INIT;
+	shk_obj_info info;
+	uint64_t len = 0, no, bo;
+	shk_stack *s;
+	void *mem;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	if (!seg)
+		return SHK_EINVAL;
+	if (opts) {
+		if (opts->size == 0)
+			return SHK_EINVAL;
+		memcpy(&o, opts,
+		       opts->size < sizeof(o) ? opts->size : sizeof(o));
+	}
+	if (flags & SHK_CREATE) {
+		if (!o.elem_len)
+			o.elem_len = 8;
+		if (!o.cap)
+			o.cap = 1024;
+	}
+	if (o.elem_len > SHK__STACK_MAX_ELEM || o.cap > SHK__STACK_MAX_CAP)
+		return SHK_EINVAL;
+	if (flags & SHK_CREATE) {
+		len = layout(o.cap, node_len_of(o.elem_len), &no, &bo);
+		if (!len)
+			return SHK_EINVAL;
+	}
+	want.kind = SHK_KIND_STACK;
+	want.type_id = o.type_id;
+	want.elem_len = o.elem_len;
+	want.cap = o.cap;
+	want.align = 8;
+	rc = shk__obj_open(seg, name, flags, &want, len, stack_init, NULL,
+			   shk__kind_check_stack, &info, &mem);
+	if (rc)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return SHK_ENOMEM;
+	s->seg = seg;
+	s->hdr = mem;
+	s->cap = info.cap;
+	s->elem_len = (uint32_t)info.elem_len;
+	s->node_len = node_len_of(info.elem_len);
+	layout(s->cap, s->node_len, &no, &bo);
+	s->next = (_Atomic uint32_t *)((uint8_t *)mem + no);
+	s->nodes = (uint8_t *)mem + bo;
+	s->type_id = info.type_id;
+	*out = s;
+	return 0;
+}
+
+void
+shk_stack_close(shk_stack *s)
+{
+	free(s);
+}

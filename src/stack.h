@@ -1,0 +1,57 @@
+/*
+ * stack.h - bounded lock-free LIFO of fixed-size elements over a node
+ * array (stack.c; ALGORITHMS.md §3).
+ */
+#ifndef SHK_STACK_H
+#define SHK_STACK_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "platform.h"
+#include "pool.h"
+#include "segment.h"
+#include "wait.h"
+
+#define SHK__STACK_MAGIC 0x314b434154534b53ull /* "SKSTACK1" */
+#define SHK__STACK_MAX_CAP ((uint64_t)1 << 24)
+#define SHK__STACK_MAX_ELEM (1u << 20)
+
+/*
+ * The stack object: this header, next[cap] (32-bit links shared by both
+ * lists), padding to 64, then cap nodes of node_len bytes (the element,
+ * rounded up to 8).  top and free are tagged list heads (pool.h).
+ */
+struct shk__stack_hdr {
+	uint64_t magic;
+	uint64_t cap;
+	uint32_t elem_len;
+	uint32_t node_len;
+	uint64_t next_off; /* from the object start */
+	uint64_t nodes_off;
+	uint64_t reserved[3];
+	_Atomic uint64_t top; /* the stack */
+	_Atomic int64_t depth; /* approximate element count */
+	uint8_t pad1[48];
+	_Atomic uint64_t free; /* unused nodes */
+	uint8_t pad2[56];
+	shk__waitpoint not_empty;
+	shk__waitpoint not_full;
+};
+_Static_assert(sizeof(struct shk__stack_hdr) == 320, "stack header size");
+_Static_assert(offsetof(struct shk__stack_hdr, top) == 64, "top line");
+_Static_assert(offsetof(struct shk__stack_hdr, free) == 128, "free line");
+
+struct shk_stack {
+	shk_seg *seg;
+	struct shk__stack_hdr *hdr;
+	_Atomic uint32_t *next;
+	uint8_t *nodes;
+	uint64_t cap;
+	uint32_t elem_len;
+	uint32_t node_len;
+	uint64_t type_id;
+};
+
+#endif /* SHK_STACK_H */

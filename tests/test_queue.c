@@ -1,0 +1,980 @@
+/* test_queue.c - the bounded MPMC queue: ordering, no loss, no duplicate
+ * across real processes (and threads for TSan), blocking and timeouts,
+ * killed and stopped producers and consumers, corruption, pollable fd. */
+#include "harness.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+#include "platform.h"
+#include "queue.h"
+#include "segment.h"
+
+#if defined(SHK__TSAN) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+#define MAXP 8
+
+/* State shared by the test's processes (anonymous shared mapping). */
+struct shared {
+	/* elements received by consumer i at count[8 * i] (own line each) */
+	_Atomic uint64_t count[8 * MAXP];
+	uint64_t per_prod;
+	_Atomic uint64_t bits[]; /* MAXP bitmaps of per_prod bits */
+};
+
+/* In every forked child: die with the test case (no orphans on timeout). */
+static void
+child_init(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static struct shared *
+map_shared(uint64_t per_prod, size_t *len_out)
+{
+	size_t words = (size_t)((per_prod + 63) / 64);
+	size_t len = sizeof(struct shared) + MAXP * words * 8;
+	struct shared *s = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(s != MAP_FAILED);
+	s->per_prod = per_prod;
+	*len_out = len;
+	return s;
+}
+
+static uint64_t
+consumed(struct shared *s)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < MAXP; i++)
+		n += atomic_load(&s->count[8 * i]);
+	return n;
+}
+
+static _Atomic uint64_t *
+bitmap(struct shared *s, uint32_t prod)
+{
+	return s->bits + (size_t)prod * ((s->per_prod + 63) / 64);
+}
+
+static uint32_t
+chk(uint32_t prod, uint64_t seq)
+{
+	uint64_t x = (seq + 1) * 0x9e3779b97f4a7c15ull ^ ((uint64_t)prod << 40);
+
+	x ^= x >> 29;
+	return (uint32_t)(x * 0xbf58476d1ce4e5b9ull >> 32);
+}
+
+/* Element encodings: 8 bytes {prod:8 | seq:40 | chk:16}, or 16 and more
+ * bytes {u32 prod, u32 chk, u64 seq, filler}. */
+static void
+encode(void *e, uint32_t len, uint32_t prod, uint64_t seq)
+{
+	if (len == 8) {
+		uint64_t v = ((uint64_t)prod << 56) | (seq << 16) |
+			     (chk(prod, seq) & 0xffff);
+		memcpy(e, &v, 8);
+	} else {
+		uint32_t c = chk(prod, seq);
+		memcpy(e, &prod, 4);
+		memcpy((char *)e + 4, &c, 4);
+		memcpy((char *)e + 8, &seq, 8);
+		if (len > 16)
+			memset((char *)e + 16, (int)(c & 0xff), len - 16);
+	}
+}
+
+static void
+decode(const void *e, uint32_t len, uint32_t *prod, uint64_t *seq)
+{
+	if (len == 8) {
+		uint64_t v;
+		memcpy(&v, e, 8);
+		*prod = (uint32_t)(v >> 56);
+		*seq = (v >> 16) & 0xffffffffffull;
+		CHECK(*prod < MAXP);
+		CHECK_EQ(v & 0xffff, chk(*prod, *seq) & 0xffff);
+	} else {
+		uint32_t c;
+		memcpy(prod, e, 4);
+		memcpy(&c, (const char *)e + 4, 4);
+		memcpy(seq, (const char *)e + 8, 8);
+		CHECK(*prod < MAXP);
+		CHECK_EQ(c, chk(*prod, *seq));
+		for (uint32_t i = 16; i < len; i++)
+			CHECK_EQ(((const unsigned char *)e)[i], c & 0xff);
+	}
+}
+
+struct cfg {
+	const char *seg_name;
+	const char *q_name;
+	struct shared *s;
+	shk_seg *seg; /* threads: the shared segment handle */
+	shk_queue *q; /* threads: a handle opened by the main thread */
+	uint32_t elem_len;
+	uint32_t nprod;
+	uint64_t total; /* elements that will be pushed in all */
+	uint32_t id;
+};
+
+static shk_queue *
+open_q(const struct cfg *c, shk_seg **segp)
+{
+	shk_queue *q = NULL;
+	shk_queue_opts o = SHK_QUEUE_OPTS_INIT;
+
+	if (c->q) {
+		*segp = c->seg;
+		return c->q;
+	}
+	CHECK_OK(shk_seg_open(c->seg_name, 0, NULL, segp));
+	o.elem_len = c->elem_len;
+	CHECK_OK(shk_queue_open(*segp, c->q_name, 0, &o, &q));
+	return q;
+}
+
+static void
+close_q(const struct cfg *c, shk_seg *seg, shk_queue *q)
+{
+	if (c->q)
+		return;
+	shk_queue_close(q);
+	shk_seg_close(seg);
+}
+
+static void
+produce(const struct cfg *c, uint64_t n)
+{
+	shk_seg *seg;
+	shk_queue *q = open_q(c, &seg);
+	unsigned char e[64];
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		encode(e, c->elem_len, c->id, i);
+		CHECK_OK(shk_queue_push(q, e, SHK_FOREVER));
+	}
+	close_q(c, seg, q);
+}
+
+static uint64_t
+lost_of(shk_queue *q)
+{
+	shk_queue_stats st = { .size = sizeof(st) };
+
+	CHECK_OK(shk_queue_info(q, &st));
+	return st.lost;
+}
+
+/* Pops until everything pushed is received or counted lost; checks
+ * checksums, per-producer order and duplicates. */
+static void
+consume(const struct cfg *c)
+{
+	shk_seg *seg;
+	shk_queue *q = open_q(c, &seg);
+	unsigned char e[64];
+	int64_t last[MAXP];
+	uint32_t prod;
+	uint64_t seq, old;
+	int rc;
+
+	for (int i = 0; i < MAXP; i++)
+		last[i] = -1;
+	for (;;) {
+		rc = shk_queue_pop(q, e, 20000000);
+		if (rc == SHK_ETIMEDOUT) {
+			if (consumed(c->s) + lost_of(q) >=
+			    c->total)
+				break;
+			continue;
+		}
+		CHECK_OK(rc);
+		decode(e, c->elem_len, &prod, &seq);
+		CHECK(prod < c->nprod && seq < c->s->per_prod);
+		if ((int64_t)seq <= last[prod])
+			TEST_FAIL("order: producer %u seq %llu after %lld",
+				  prod, (unsigned long long)seq,
+				  (long long)last[prod]);
+		last[prod] = (int64_t)seq;
+		old = atomic_fetch_or(&bitmap(c->s, prod)[seq / 64],
+				      (uint64_t)1 << (seq % 64));
+		if (old & ((uint64_t)1 << (seq % 64)))
+			TEST_FAIL("duplicate: producer %u seq %llu", prod,
+				  (unsigned long long)seq);
+		atomic_store_explicit(&c->s->count[8 * c->id],
+				      atomic_load_explicit(
+					      &c->s->count[8 * c->id],
+					      memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	}
+	close_q(c, seg, q);
+}
+
+/* Bits set for producer prod, below n. */
+static uint64_t
+count_bits(struct shared *s, uint32_t prod, uint64_t n)
+{
+	uint64_t k = 0, i;
+
+	for (i = 0; i < n; i++)
+		k += (atomic_load(&bitmap(s, prod)[i / 64]) >> (i % 64)) & 1;
+	return k;
+}
+
+static void
+setup(char *nm, size_t nmlen, const char *tag, shk_seg **seg, uint64_t seglen)
+{
+	shk_seg_opts so = SHK_SEG_OPTS_INIT;
+
+	so.len = seglen;
+	test_name(nm, nmlen, tag);
+	shk_seg_unlink(nm, NULL);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &so, seg));
+}
+
+static shk_queue *
+create_q(shk_seg *seg, const char *name, uint64_t cap, uint32_t elem_len)
+{
+	shk_queue_opts o = SHK_QUEUE_OPTS_INIT;
+	shk_queue *q = NULL;
+
+	o.cap = cap;
+	o.elem_len = elem_len;
+	CHECK_OK(shk_queue_open(seg, name, SHK_CREATE | SHK_EXCL, &o, &q));
+	return q;
+}
+
+static void
+t_basic(void)
+{
+	char nm[64], buf[128];
+	shk_seg *seg;
+	shk_queue *q, *q2 = NULL;
+	shk_queue_opts o = SHK_QUEUE_OPTS_INIT;
+	shk_queue_stats st = { .size = sizeof(st) };
+	shk_obj_info info = { .size = sizeof(info) };
+	uint64_t v, i;
+
+	setup(nm, sizeof(nm), "qbasic", &seg, 0);
+	q = create_q(seg, "q", 8, 8);
+	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_EAGAIN);
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_queue_push(q, &i, 0));
+	CHECK_RC(shk_queue_push(q, &i, 0), SHK_EAGAIN);
+	CHECK_RC(shk_queue_push(q, &i, 1000000), SHK_ETIMEDOUT);
+	CHECK_OK(shk_queue_info(q, &st));
+	CHECK_EQ(st.len, 8);
+	CHECK_EQ(st.cap, 8);
+	CHECK_EQ(st.elem_len, 8);
+	CHECK_EQ(st.lost, 0);
+	CHECK_OK(shk_obj_stat(seg, "q", &info));
+	CHECK(shk_obj_describe(seg, &info, buf, sizeof(buf)) > 0);
+	CHECK(strstr(buf, "fill=8/8") != NULL);
+	/* FIFO over several laps */
+	for (i = 0; i < 8 * 5; i++) {
+		CHECK_OK(shk_queue_pop(q, &v, 0));
+		CHECK_EQ(v, i);
+		v = i + 8;
+		CHECK_OK(shk_queue_push(q, &v, 0));
+	}
+	/* a second handle sees the same queue */
+	CHECK_OK(shk_queue_open(seg, "q", 0, NULL, &q2));
+	CHECK_OK(shk_queue_pop(q2, &v, 0));
+	CHECK_EQ(v, 40);
+	shk_queue_close(q2);
+	/* wrong element size, type, capacity, kind */
+	o.elem_len = 16;
+	CHECK_RC(shk_queue_open(seg, "q", 0, &o, &q2), SHK_ETYPE);
+	CHECK(q2 == NULL);
+	o.elem_len = 0;
+	o.type_id = 7;
+	CHECK_RC(shk_queue_open(seg, "q", 0, &o, &q2), SHK_ETYPE);
+	o.type_id = 0;
+	o.cap = 16;
+	CHECK_RC(shk_queue_open(seg, "q", 0, &o, &q2), SHK_ETYPE);
+	{
+		shk_obj_desc d = SHK_OBJ_DESC_INIT;
+		void *p;
+		d.kind = SHK_KIND_BLOB;
+		d.elem_len = 8;
+		d.cap = 8;
+		CHECK_OK(shk_obj_open(seg, "blob", SHK_CREATE, &d, NULL, &p));
+		CHECK_RC(shk_queue_open(seg, "blob", 0, NULL, &q2),
+			 SHK_ETYPE);
+	}
+	/* bad arguments */
+	o = (shk_queue_opts)SHK_QUEUE_OPTS_INIT;
+	o.cap = 12;
+	CHECK_RC(shk_queue_open(seg, "q3", SHK_CREATE, &o, &q2), SHK_EINVAL);
+	o.size = 0;
+	CHECK_RC(shk_queue_open(seg, "q3", SHK_CREATE, &o, &q2), SHK_EINVAL);
+	CHECK_RC(shk_queue_open(seg, "q3", 0, NULL, &q2), SHK_ENOENT);
+	CHECK_RC(shk_queue_open(NULL, "q3", 0, NULL, &q2), SHK_EINVAL);
+	CHECK_RC(shk_queue_push(NULL, &v, 0), SHK_EINVAL);
+	CHECK_RC(shk_queue_pop(q, NULL, 0), SHK_EINVAL);
+	CHECK_RC(shk_queue_pop(q, &v, -5), SHK_EINVAL);
+	CHECK_RC(shk_queue_info(q, NULL), SHK_EINVAL);
+	CHECK_RC(shk_queue_fd(NULL), SHK_EINVAL);
+	shk_queue_close(NULL);
+	/* NULL opts create the defaults */
+	CHECK_OK(shk_queue_open(seg, "dflt", SHK_CREATE, NULL, &q2));
+	CHECK_OK(shk_queue_info(q2, &st));
+	CHECK_EQ(st.cap, 1024);
+	CHECK_EQ(st.elem_len, 8);
+	shk_queue_close(q2);
+	CHECK_OK(shk_seg_check(seg));
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* Runs np producers and nc consumers as processes; producer 0 runs with
+ * SHK_CRASH=crash0 and consumer 0 with SHK_CRASH=crashc when given.
+ * Returns the queue's lost count. */
+static uint64_t
+run_procs(const char *tag, uint32_t np, uint32_t nc, uint64_t per_prod,
+	  uint32_t elem_len, uint64_t cap, const char *crash0,
+	  const char *crashc, uint64_t total, struct shared **sp,
+	  size_t *slen)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q;
+	struct cfg c;
+	pid_t pids[2 * MAXP];
+	uint32_t i, n = 0;
+	uint64_t lost;
+	int st;
+
+	setup(nm, sizeof(nm), tag, &seg, 0);
+	q = create_q(seg, "q", cap, elem_len);
+	memset(&c, 0, sizeof(c));
+	c.seg_name = nm;
+	c.q_name = "q";
+	c.s = map_shared(per_prod, slen);
+	c.elem_len = elem_len;
+	c.nprod = np;
+	c.total = total;
+	for (i = 0; i < nc; i++) {
+		pids[n] = fork();
+		CHECK(pids[n] >= 0);
+		if (pids[n] == 0) {
+			child_init();
+			if (i == 0 && crashc)
+				setenv("SHK_CRASH", crashc, 1);
+			c.id = i;
+			consume(&c);
+			_exit(0);
+		}
+		n++;
+	}
+	for (i = 0; i < np; i++) {
+		pids[n] = fork();
+		CHECK(pids[n] >= 0);
+		if (pids[n] == 0) {
+			child_init();
+			if (i == 0 && crash0)
+				setenv("SHK_CRASH", crash0, 1);
+			c.id = i;
+			produce(&c, per_prod);
+			_exit(0);
+		}
+		n++;
+	}
+	/* Reap in exit order: a killed child must not stay a zombie, which
+	 * the liveness test counts as alive (platform.h). */
+	for (i = 0; i < n; i++) {
+		pid_t w;
+		uint32_t j;
+
+		do
+			w = waitpid(-1, &st, 0);
+		while (w < 0 && errno == EINTR);
+		CHECK(w > 0);
+		for (j = 0; j < n && pids[j] != w; j++)
+			;
+		CHECK(j < n);
+		st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if ((j == 0 && crashc) || (j == nc && crash0))
+			CHECK_EQ(st, 128 + SIGKILL);
+		else if (st != 0) {
+			for (j = 0; j < n; j++)
+				kill(pids[j], SIGKILL);
+			shk_seg_unlink(nm, NULL);
+			TEST_FAIL("child %u exited with status %d", j, st);
+		}
+	}
+	lost = lost_of(q);
+	CHECK_OK(shk_seg_check(seg));
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	*sp = c.s;
+	return lost;
+}
+
+static void
+mpmc_procs(const char *tag, uint32_t np, uint32_t nc, uint64_t total,
+	   uint32_t elem_len, uint64_t cap)
+{
+	struct shared *s;
+	size_t slen;
+	uint64_t per = total / np, lost;
+	int64_t t0 = test_now_ns();
+
+	lost = run_procs(tag, np, nc, per, elem_len, cap, NULL, NULL, per * np,
+			 &s, &slen);
+	CHECK_EQ(lost, 0);
+	CHECK_EQ(consumed(s), per * np);
+	for (uint32_t p = 0; p < np; p++)
+		CHECK_EQ(count_bits(s, p, per), per);
+	printf("  %uP%uC %u-byte elements, cap %llu: %llu elements in "
+	       "%.2f s\n",
+	       np, nc, elem_len, (unsigned long long)cap,
+	       (unsigned long long)(per * np), (test_now_ns() - t0) / 1e9);
+	fflush(stdout);
+	munmap(s, slen);
+}
+
+static void
+t_mpmc_procs_8(void)
+{
+	mpmc_procs("qm8", 2, 2, SANITIZED ? 200000 : test_scale(10000000), 8,
+		   1024);
+}
+
+static void
+t_mpmc_procs_24(void)
+{
+	mpmc_procs("qm24", 3, 2, SANITIZED ? 60000 : test_scale(1000000), 24,
+		   64);
+}
+
+static void *
+thr_produce(void *arg)
+{
+	struct cfg *c = arg;
+
+	produce(c, c->s->per_prod);
+	return NULL;
+}
+
+static void *
+thr_consume(void *arg)
+{
+	consume(arg);
+	return NULL;
+}
+
+static void
+t_mpmc_threads(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q;
+	struct cfg c[6];
+	pthread_t th[6];
+	struct shared *s;
+	size_t slen;
+	uint32_t np = 3, nc = 3, i;
+	uint64_t per = SANITIZED ? 20000 : test_scale(300000);
+
+	setup(nm, sizeof(nm), "qthr", &seg, 0);
+	q = create_q(seg, "q", 16, 16);
+	s = map_shared(per, &slen);
+	for (i = 0; i < np + nc; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].q_name = "q";
+		c[i].s = s;
+		c[i].seg = seg;
+		c[i].elem_len = 16;
+		c[i].nprod = np;
+		c[i].total = np * per;
+		c[i].id = i < np ? i : i - np;
+		/* one handle per thread, opened here: the registry lock is
+		 * per segment handle, so threads sharing one do not open
+		 * objects concurrently */
+		CHECK_OK(shk_queue_open(seg, "q", 0, NULL, &c[i].q));
+		CHECK(pthread_create(&th[i], NULL,
+				     i < np ? thr_produce : thr_consume,
+				     &c[i]) == 0);
+	}
+	for (i = 0; i < np + nc; i++) {
+		pthread_join(th[i], NULL);
+		shk_queue_close(c[i].q);
+	}
+	CHECK_EQ(lost_of(q), 0);
+	CHECK_EQ(consumed(s), np * per);
+	for (i = 0; i < np; i++)
+		CHECK_EQ(count_bits(s, i, per), per);
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	munmap(s, slen);
+}
+
+/* Polls (up to 5 s) until `want` threads sleep in pop (pop = 1) or push. */
+static int
+wait_waiters(shk_queue *q, int pop, uint32_t want)
+{
+	shk_queue_stats st = { .size = sizeof(st) };
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		CHECK_OK(shk_queue_info(q, &st));
+		if ((pop ? st.pop_waiters : st.push_waiters) == want)
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* Blocking: a consumer asleep on empty wakes when data arrives; a timeout
+ * returns on time; a producer asleep on full wakes when space frees. */
+static void
+t_blocking(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q;
+	uint64_t v = 0;
+	int64_t t0, el;
+	pid_t pid;
+	int i;
+
+	setup(nm, sizeof(nm), "qblk", &seg, 0);
+	q = create_q(seg, "q", 4, 8);
+	t0 = test_now_ns();
+	CHECK_RC(shk_queue_pop(q, &v, 30000000), SHK_ETIMEDOUT);
+	el = test_now_ns() - t0;
+	CHECK(el >= 30000000);
+	CHECK(el < 30000000 + 500000000); /* generous: loaded CI box */
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		child_init();
+		shk_seg *s2;
+		shk_queue *q2;
+		uint64_t x;
+		CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
+		CHECK_OK(shk_queue_open(s2, "q", 0, NULL, &q2));
+		/* asleep on empty, then woken by the parent's push */
+		CHECK_OK(shk_queue_pop(q2, &x, 5000000000LL));
+		CHECK_EQ(x, 42);
+		/* wait until the parent sleeps on full, then free space */
+		CHECK(wait_waiters(q2, 0, 1));
+		for (i = 0; i < 5; i++) {
+			CHECK_OK(shk_queue_pop(q2, &x, 5000000000LL));
+			CHECK_EQ(x, (uint64_t)i);
+		}
+		_exit(0);
+	}
+	CHECK(wait_waiters(q, 1, 1)); /* the child sleeps on empty */
+	v = 42;
+	CHECK_OK(shk_queue_push(q, &v, 0));
+	{
+		/* the child takes it before we fill the queue */
+		shk_queue_stats st = { .size = sizeof(st) };
+		for (i = 0; i < 5000; i++) {
+			CHECK_OK(shk_queue_info(q, &st));
+			if (st.len == 0)
+				break;
+			usleep(1000);
+		}
+		CHECK_EQ(st.len, 0);
+	}
+	for (i = 0; i < 4; i++) {
+		v = (uint64_t)i;
+		CHECK_OK(shk_queue_push(q, &v, 5000000000LL));
+	}
+	/* full now: sleeps until the child pops */
+	v = 4;
+	CHECK_RC(shk_queue_push(q, &v, 0), SHK_EAGAIN);
+	CHECK_OK(shk_queue_push(q, &v, 5000000000LL));
+	CHECK_EQ(test_wait(pid), 0);
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* A producer killed at each crash point: consumers carry on within about
+ * T plus detection, exactly one element is lost, all else is delivered. */
+static void
+t_kill_producer(void)
+{
+	static const char *points[] = { "queue.push.claimed:100",
+					"queue.push.advanced:100",
+					"queue.push.written:100" };
+	uint64_t per = SANITIZED ? 3000 : 20000;
+
+	for (size_t k = 0; k < sizeof(points) / sizeof(points[0]); k++) {
+		struct shared *s;
+		size_t slen;
+		int64_t t0 = test_now_ns();
+		uint64_t lost;
+
+		/* 99 delivered + 1 lost from producer 0 */
+		lost = run_procs("qkp", 3, 2, per, 16, 16, points[k], NULL,
+				 2 * per + 100, &s, &slen);
+		CHECK_EQ(lost, 1);
+		/* producer 0 delivered seqs 0..98; 99 died with it */
+		CHECK_EQ(count_bits(s, 0, per), 99);
+		CHECK_EQ(count_bits(s, 0, 99), 99);
+		CHECK_EQ(count_bits(s, 1, per), per);
+		CHECK_EQ(count_bits(s, 2, per), per);
+		printf("  %s: lost 1, the rest delivered in %.2f s\n",
+		       points[k], (test_now_ns() - t0) / 1e9);
+		fflush(stdout);
+		munmap(s, slen);
+	}
+}
+
+/* A consumer killed holding a claim: producers repair the slot a lap
+ * later; the one element is lost, nothing is duplicated. */
+static void
+t_kill_consumer(void)
+{
+	static const char *points[] = { "queue.pop.claimed:50",
+					"queue.pop.copied:50" };
+	uint64_t per = SANITIZED ? 3000 : 20000;
+
+	for (size_t k = 0; k < sizeof(points) / sizeof(points[0]); k++) {
+		struct shared *s;
+		size_t slen;
+		uint64_t lost, got = 0;
+
+		lost = run_procs("qkc", 2, 2, per, 16, 16, NULL, points[k],
+				 2 * per, &s, &slen);
+		CHECK_EQ(lost, 1);
+		for (uint32_t p = 0; p < 2; p++)
+			got += count_bits(s, p, per);
+		CHECK_EQ(got, 2 * per - 1);
+		CHECK_EQ(consumed(s), 2 * per - 1);
+		munmap(s, slen);
+	}
+}
+
+static void
+stop_at_50th_claim(const char *point)
+{
+	static int hits;
+
+	if (!strcmp(point, "queue.push.claimed") && ++hits == 50)
+		raise(SIGSTOP);
+}
+
+/* A producer stopped (SIGSTOP) between claim and publish for 10 T is
+ * alive: it is waited for, never skipped; after SIGCONT its element is
+ * delivered and nothing is lost. */
+static void
+t_sigstop_producer(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q;
+	struct cfg c;
+	struct shared *s;
+	size_t slen;
+	uint64_t per = 2000;
+	pid_t stopped, other, cons;
+	int st;
+
+	setup(nm, sizeof(nm), "qstop", &seg, 0);
+	q = create_q(seg, "q", 16, 16);
+	memset(&c, 0, sizeof(c));
+	c.seg_name = nm;
+	c.q_name = "q";
+	c.s = s = map_shared(per, &slen);
+	c.elem_len = 16;
+	c.nprod = 2;
+	c.total = 2 * per;
+	cons = fork();
+	CHECK(cons >= 0);
+	if (cons == 0) {
+		child_init();
+		consume(&c);
+		_exit(0);
+	}
+	stopped = fork();
+	CHECK(stopped >= 0);
+	if (stopped == 0) {
+		child_init();
+		shk__queue_test_hook = stop_at_50th_claim;
+		c.id = 0;
+		produce(&c, per);
+		_exit(0);
+	}
+	CHECK(waitpid(stopped, &st, WUNTRACED) == stopped);
+	CHECK(WIFSTOPPED(st));
+	other = fork();
+	CHECK(other >= 0);
+	if (other == 0) {
+		child_init();
+		c.id = 1;
+		produce(&c, per);
+		_exit(0);
+	}
+	/* 10 T: the consumer tests the owner repeatedly and finds it alive */
+	usleep(10 * SHK__QUEUE_STUCK_NS / 1000);
+	CHECK_EQ(lost_of(q), 0);
+	CHECK(consumed(s) < 2 * per);
+	kill(stopped, SIGCONT);
+	CHECK_EQ(test_wait(stopped), 0);
+	CHECK_EQ(test_wait(other), 0);
+	CHECK_EQ(test_wait(cons), 0);
+	CHECK_EQ(lost_of(q), 0);
+	CHECK_EQ(count_bits(s, 0, per), per);
+	CHECK_EQ(count_bits(s, 1, per), per);
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	munmap(s, slen);
+}
+
+/* Scribbled control words give SHK_ECORRUPT, never a crash. */
+static void
+t_corrupt(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q, *q2 = NULL;
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__queue_hdr *h;
+	struct shk__queue_cell *cell;
+	uint64_t v = 1, save;
+
+	setup(nm, sizeof(nm), "qcor", &seg, 0);
+	q = create_q(seg, "q", 8, 8);
+	CHECK_OK(shk_queue_push(q, &v, 0));
+	CHECK_OK(shk_obj_stat(seg, "q", &info));
+	h = (struct shk__queue_hdr *)((char *)shk_seg_base(seg) + info.off);
+	cell = (struct shk__queue_cell *)((char *)h + SHK__QUEUE_HDR_LEN);
+	save = atomic_load(&cell->ctl);
+	/* invalid state */
+	atomic_store(&cell->ctl, save | (7ull << SHK__QC_ST_SHIFT));
+	CHECK_RC(shk_queue_open(seg, "q", 0, NULL, &q2), SHK_ECORRUPT);
+	CHECK(q2 == NULL);
+	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_ECORRUPT);
+	CHECK_RC(shk_queue_pop(q, &v, 1000000), SHK_ECORRUPT);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	/* position of another cell */
+	atomic_store(&cell->ctl, save + (3ull << SHK__QC_POS_SHIFT));
+	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_ECORRUPT);
+	CHECK_RC(shk_queue_open(seg, "q", 0, NULL, &q2), SHK_ECORRUPT);
+	atomic_store(&cell->ctl, save);
+	/* positions far apart */
+	atomic_store(&h->dequeue_pos, 1000);
+	CHECK_RC(shk_queue_open(seg, "q", 0, NULL, &q2), SHK_ECORRUPT);
+	atomic_store(&h->dequeue_pos, 0);
+	/* header */
+	h->cell_len = 4096;
+	CHECK_RC(shk_queue_open(seg, "q", 0, NULL, &q2), SHK_ECORRUPT);
+	h->cell_len = 16;
+	CHECK_OK(shk_queue_open(seg, "q", 0, NULL, &q2));
+	CHECK_OK(shk_queue_pop(q2, &v, 0));
+	CHECK_EQ(v, 1);
+	shk_queue_close(q2);
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* The pollable fd becomes readable when a producer in another process
+ * pushes, and is quiet again once the queue was drained. */
+static void
+t_fd(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q;
+	struct pollfd pfd;
+	uint64_t v;
+	pid_t pid;
+	int fd, round;
+
+	setup(nm, sizeof(nm), "qfd", &seg, 0);
+	q = create_q(seg, "q", 64, 8);
+	fd = shk_queue_fd(q);
+	CHECK_OK(fd);
+	CHECK_EQ(shk_queue_fd(q), fd);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		child_init();
+		shk_seg *s2;
+		shk_queue *q2;
+		CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
+		CHECK_OK(shk_queue_open(s2, "q", 0, NULL, &q2));
+		for (round = 0; round < 20; round++) {
+			usleep(5000);
+			for (v = 0; v < 3; v++)
+				CHECK_OK(shk_queue_push(q2, &v, SHK_FOREVER));
+		}
+		_exit(0);
+	}
+	for (round = 0; round < 20; round++) {
+		int n = 0;
+		CHECK_EQ(poll(&pfd, 1, 5000), 1);
+		while (n < 3) {
+			int rc = shk_queue_pop(q, &v, 0);
+			if (rc == SHK_EAGAIN) {
+				CHECK_EQ(poll(&pfd, 1, 5000), 1);
+				continue;
+			}
+			CHECK_OK(rc);
+			CHECK_EQ(v, (uint64_t)n);
+			n++;
+		}
+		CHECK_RC(shk_queue_pop(q, &v, 0), SHK_EAGAIN);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+static pid_t
+spawn(struct cfg *c, int producer, uint32_t id, _Atomic uint64_t *pushes)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid)
+		return pid;
+	child_init();
+	c->id = id;
+	if (producer) {
+		shk_seg *seg;
+		shk_queue *q = open_q(c, &seg);
+		unsigned char e[16];
+		for (uint64_t i = 0; i < c->s->per_prod; i++) {
+			encode(e, 16, id, i);
+			CHECK_OK(shk_queue_push(q, e, SHK_FOREVER));
+			atomic_store(&pushes[id], i + 1);
+		}
+	} else {
+		consume(c); /* total is unreachable: runs until killed */
+	}
+	_exit(0);
+}
+
+/* Random-time SIGKILLs of producers and consumers while traffic flows:
+ * never a duplicate, per-producer order kept, every recorded push
+ * delivered except at most one element per kill. */
+static void
+t_random_kills(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q;
+	struct cfg c;
+	struct shared *s;
+	size_t slen;
+	_Atomic uint64_t *pushes;
+	pid_t prod[2], cons[2];
+	uint32_t next_id = 2, pkills = 0, ckills = 0, round, i;
+	uint64_t per = SANITIZED ? 5000 : 40000, recorded = 0, bits = 0, lost;
+	unsigned seed = (unsigned)getpid();
+
+	setup(nm, sizeof(nm), "qrk", &seg, 0);
+	q = create_q(seg, "q", 16, 16);
+	memset(&c, 0, sizeof(c));
+	c.seg_name = nm;
+	c.q_name = "q";
+	c.s = s = map_shared(per, &slen);
+	c.elem_len = 16;
+	c.nprod = MAXP;
+	c.total = UINT64_MAX;
+	pushes = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(pushes != MAP_FAILED);
+	for (i = 0; i < 2; i++) {
+		prod[i] = spawn(&c, 1, i, pushes);
+		cons[i] = spawn(&c, 0, 0, pushes);
+	}
+	for (round = 0; round < 10; round++) {
+		usleep(5000 + rand_r(&seed) % 25000);
+		i = rand_r(&seed) % 2;
+		if (round % 2 == 0 && next_id < MAXP) {
+			kill(prod[i], SIGKILL);
+			if (test_wait(prod[i]) == 128 + SIGKILL)
+				pkills++;
+			prod[i] = spawn(&c, 1, next_id++, pushes);
+		} else {
+			kill(cons[i], SIGKILL);
+			test_wait(cons[i]);
+			ckills++;
+			cons[i] = spawn(&c, 0, 0, pushes);
+		}
+	}
+	for (i = 0; i < 2; i++)
+		CHECK_EQ(test_wait(prod[i]), 0);
+	for (i = 0; i < 2; i++) {
+		kill(cons[i], SIGKILL);
+		test_wait(cons[i]);
+		ckills++;
+	}
+	/* drain what is left as one more consumer */
+	{
+		unsigned char e[16];
+		uint32_t pr;
+		uint64_t seq, old;
+		int rc, idle = 0;
+		while (idle < 3) {
+			rc = shk_queue_pop(q, e, 50000000);
+			if (rc == SHK_ETIMEDOUT) {
+				idle++;
+				continue;
+			}
+			CHECK_OK(rc);
+			decode(e, 16, &pr, &seq);
+			old = atomic_fetch_or(&bitmap(s, pr)[seq / 64],
+					      (uint64_t)1 << (seq % 64));
+			CHECK(!(old & ((uint64_t)1 << (seq % 64))));
+		}
+	}
+	lost = lost_of(q);
+	for (i = 0; i < MAXP; i++) {
+		recorded += atomic_load(&pushes[i]);
+		bits += count_bits(s, i, per);
+	}
+	printf("  %u producer and %u consumer kills: %llu pushes recorded, "
+	       "%llu received, %llu lost\n",
+	       pkills, ckills, (unsigned long long)recorded,
+	       (unsigned long long)bits, (unsigned long long)lost);
+	fflush(stdout);
+	CHECK(lost <= pkills + ckills);
+	CHECK(bits + lost + ckills >= recorded);
+	CHECK(bits <= recorded + pkills);
+	CHECK_OK(shk_seg_check(seg));
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	munmap(s, slen);
+	munmap((void *)pushes, 4096);
+}
+
+TEST_MAIN({ "basic", t_basic }, { "mpmc_procs_8", t_mpmc_procs_8 },
+	  { "mpmc_procs_24", t_mpmc_procs_24 },
+	  { "mpmc_threads", t_mpmc_threads }, { "blocking", t_blocking },
+	  { "kill_producer", t_kill_producer },
+	  { "kill_consumer", t_kill_consumer },
+	  { "sigstop_producer", t_sigstop_producer },
+	  { "corrupt", t_corrupt }, { "fd", t_fd },
+	  { "random_kills", t_random_kills })

@@ -1,0 +1,398 @@
+/* test_stack.c - bounded lock-free LIFO: LIFO order, 2-4 nodes under many
+ * processes and threads with tags near 2^32, kills at each crash point,
+ * corruption. */
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+#include "platform.h"
+#include "segment.h"
+#include "stack.h"
+
+#if defined(SHK__TSAN) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+#define NW 4
+
+static void
+setup(char *nm, size_t n, const char *tag, shk_seg **seg)
+{
+	test_name(nm, n, tag);
+	shk_seg_unlink(nm, NULL);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, seg));
+}
+
+static shk_stack *
+create_stack(shk_seg *seg, uint64_t cap, uint32_t elem_len)
+{
+	shk_stack_opts o = SHK_STACK_OPTS_INIT;
+	shk_stack *s = NULL;
+
+	o.cap = cap;
+	o.elem_len = elem_len;
+	CHECK_OK(shk_stack_open(seg, "s", SHK_CREATE | SHK_EXCL, &o, &s));
+	return s;
+}
+
+static struct shk__stack_hdr *
+hdr_of(shk_seg *seg)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	return (struct shk__stack_hdr *)((char *)shk_seg_base(seg) +
+					 info.off);
+}
+
+/* Test hook: start both tags just below 2^32, so they wrap mid-run. */
+static void
+tags_near_wrap(shk_seg *seg)
+{
+	struct shk__stack_hdr *h = hdr_of(seg);
+	uint64_t t = atomic_load(&h->top), f = atomic_load(&h->free);
+
+	atomic_store(&h->top, SHK__TL_WORD(SHK__TL_IDX(t), 0xfffffff0u));
+	atomic_store(&h->free, SHK__TL_WORD(SHK__TL_IDX(f), 0xffffffe0u));
+}
+
+static void
+t_basic(void)
+{
+	char nm[64], buf[160];
+	shk_seg *seg;
+	shk_stack *s, *s2 = NULL;
+	shk_stack_opts o = SHK_STACK_OPTS_INIT;
+	shk_stack_stats st = { .size = sizeof(st) };
+	shk_obj_info info = { .size = sizeof(info) };
+	uint64_t v, i;
+	int64_t t0;
+
+	setup(nm, sizeof(nm), "sbasic", &seg);
+	s = create_stack(seg, 4, 8);
+	CHECK_RC(shk_stack_pop(s, &v, 0), SHK_EAGAIN);
+	t0 = test_now_ns();
+	CHECK_RC(shk_stack_pop(s, &v, 20000000), SHK_ETIMEDOUT);
+	CHECK(test_now_ns() - t0 >= 20000000);
+	for (i = 0; i < 4; i++)
+		CHECK_OK(shk_stack_push(s, &i, 0));
+	CHECK_RC(shk_stack_push(s, &i, 0), SHK_EAGAIN);
+	CHECK_OK(shk_stack_info(s, &st));
+	CHECK_EQ(st.depth, 4);
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	CHECK(shk_obj_describe(seg, &info, buf, sizeof(buf)) > 0);
+	CHECK(strstr(buf, "depth=4/4 free=0 leaked=0") != NULL);
+	for (i = 4; i-- > 0;) {
+		CHECK_OK(shk_stack_pop(s, &v, 0));
+		CHECK_EQ(v, i);
+	}
+	CHECK_OK(shk_seg_check(seg));
+	o.elem_len = 16;
+	CHECK_RC(shk_stack_open(seg, "s", 0, &o, &s2), SHK_ETYPE);
+	o.elem_len = 0;
+	o.type_id = 9;
+	CHECK_RC(shk_stack_open(seg, "s", 0, &o, &s2), SHK_ETYPE);
+	CHECK(s2 == NULL);
+	o.size = 0;
+	CHECK_RC(shk_stack_open(seg, "s", 0, &o, &s2), SHK_EINVAL);
+	CHECK_OK(shk_stack_open(seg, "s", 0, NULL, &s2));
+	shk_stack_close(s2);
+	CHECK_RC(shk_stack_push(NULL, &v, 0), SHK_EINVAL);
+	CHECK_RC(shk_stack_pop(s, NULL, 0), SHK_EINVAL);
+	shk_stack_close(NULL);
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* Shared across processes: a bitmap of popped elements per worker. */
+struct shared {
+	_Atomic uint64_t popped[NW];
+	_Atomic uint64_t pushed[NW];
+	_Atomic uint64_t bits[];
+};
+
+static long
+per_worker(void)
+{
+	return SANITIZED ? 20000 : test_scale(300000);
+}
+
+/* Each worker pushes its own unique elements (id << 32 | seq) and pops
+ * whatever is on top, marking each popped element; a second pop of the
+ * same element is a duplicate. */
+static void
+work(shk_stack *s, struct shared *sh, uint32_t id, long n)
+{
+	uint64_t words = ((uint64_t)n + 63) / 64, seq = 0, v, old;
+	long k;
+	int rc;
+
+	for (k = 0; k < 2 * n; k++) {
+		if ((k & 1) == 0 && seq < (uint64_t)n) {
+			v = ((uint64_t)id << 32) | seq;
+			rc = shk_stack_push(s, &v, 0);
+			if (rc == SHK_EAGAIN)
+				continue;
+			CHECK_OK(rc);
+			seq++;
+			atomic_fetch_add(&sh->pushed[id], 1);
+		} else {
+			rc = shk_stack_pop(s, &v, 0);
+			if (rc == SHK_EAGAIN)
+				continue;
+			CHECK_OK(rc);
+			uint32_t who = (uint32_t)(v >> 32);
+			uint64_t q = v & 0xffffffffu;
+			CHECK(who < NW && q < (uint64_t)n);
+			old = atomic_fetch_or(&sh->bits[who * words + q / 64],
+					      (uint64_t)1 << (q % 64));
+			if (old & ((uint64_t)1 << (q % 64)))
+				TEST_FAIL("duplicate element %u/%llu", who,
+					  (unsigned long long)q);
+			atomic_fetch_add(&sh->popped[id], 1);
+		}
+	}
+}
+
+static struct shared *
+map_shared(long n, size_t *len)
+{
+	struct shared *sh;
+
+	*len = sizeof(*sh) + NW * (((size_t)n + 63) / 64) * 8;
+	sh = mmap(NULL, *len, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(sh != MAP_FAILED);
+	return sh;
+}
+
+/* Drains the stack and checks: pushed == popped + killed losses, every
+ * element at most once. */
+static void
+drain_and_count(shk_stack *s, struct shared *sh, long n, uint64_t *pushed,
+		uint64_t *popped)
+{
+	uint64_t v, words = ((uint64_t)n + 63) / 64, old;
+
+	while (shk_stack_pop(s, &v, 0) == 0) {
+		uint32_t who = (uint32_t)(v >> 32);
+		uint64_t q = v & 0xffffffffu;
+		CHECK(who < NW && q < (uint64_t)n);
+		old = atomic_fetch_or(&sh->bits[who * words + q / 64],
+				      (uint64_t)1 << (q % 64));
+		CHECK(!(old & ((uint64_t)1 << (q % 64))));
+		atomic_fetch_add(&sh->popped[0], 1);
+	}
+	*pushed = *popped = 0;
+	for (int i = 0; i < NW; i++) {
+		*pushed += atomic_load(&sh->pushed[i]);
+		*popped += atomic_load(&sh->popped[i]);
+	}
+}
+
+static void
+t_procs(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_stack *s;
+	struct shared *sh;
+	size_t len;
+	long n = per_worker();
+	uint64_t pushed, popped;
+	pid_t pid[NW];
+	int i;
+
+	setup(nm, sizeof(nm), "sprocs", &seg);
+	s = create_stack(seg, 3, 8);
+	tags_near_wrap(seg);
+	sh = map_shared(n, &len);
+	for (i = 0; i < NW; i++) {
+		pid[i] = fork();
+		CHECK(pid[i] >= 0);
+		if (pid[i] == 0) {
+			shk_seg *s2;
+			shk_stack *st2;
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
+			CHECK_OK(shk_stack_open(s2, "s", 0, NULL, &st2));
+			work(st2, sh, (uint32_t)i, n);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < NW; i++)
+		if (test_wait(pid[i]) != 0) {
+			shk_seg_unlink(nm, NULL);
+			TEST_FAIL("worker %d failed", i);
+		}
+	CHECK_OK(shk_seg_check(seg));
+	drain_and_count(s, sh, n, &pushed, &popped);
+	CHECK_EQ(pushed, popped);
+	CHECK(pushed > 0);
+	/* the tags wrapped past 2^32 */
+	CHECK(SHK__TL_TAG(atomic_load(&hdr_of(seg)->top)) < 0xfffffff0u);
+	printf("  %d processes, 3 nodes: %llu pushes and pops\n", NW,
+	       (unsigned long long)pushed);
+	fflush(stdout);
+	munmap(sh, len);
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+struct targ {
+	shk_stack *s;
+	struct shared *sh;
+	uint32_t id;
+	long n;
+};
+
+static void *
+thr(void *arg)
+{
+	struct targ *a = arg;
+
+	work(a->s, a->sh, a->id, a->n);
+	return NULL;
+}
+
+static void
+t_threads(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_stack *s;
+	struct shared *sh;
+	struct targ a[NW];
+	pthread_t th[NW];
+	size_t len;
+	long n = per_worker() / 2;
+	uint64_t pushed, popped;
+	int i;
+
+	setup(nm, sizeof(nm), "sthr", &seg);
+	s = create_stack(seg, 2, 8);
+	tags_near_wrap(seg);
+	sh = map_shared(n, &len);
+	for (i = 0; i < NW; i++) {
+		a[i].s = s;
+		a[i].sh = sh;
+		a[i].id = (uint32_t)i;
+		a[i].n = n;
+		CHECK(pthread_create(&th[i], NULL, thr, &a[i]) == 0);
+	}
+	for (i = 0; i < NW; i++)
+		pthread_join(th[i], NULL);
+	CHECK_OK(shk_seg_check(seg));
+	drain_and_count(s, sh, n, &pushed, &popped);
+	CHECK_EQ(pushed, popped);
+	munmap(sh, len);
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* A worker killed at each crash point: the stack passes its check, the
+ * survivors continue, nothing is duplicated, at most one element is lost
+ * (a node leaked) per kill. */
+static void
+t_kill(void)
+{
+	static const char *points[] = { "stack.push.taken:500",
+					"stack.pop.taken:500" };
+	long n = 5000;
+
+	for (size_t k = 0; k < 2; k++) {
+		char nm[64], buf[160];
+		shk_seg *seg;
+		shk_stack *s;
+		struct shared *sh;
+		shk_obj_info info = { .size = sizeof(info) };
+		size_t len;
+		uint64_t pushed, popped;
+		pid_t pid[NW];
+		int i, st;
+
+		setup(nm, sizeof(nm), "skill", &seg);
+		s = create_stack(seg, 4, 8);
+		sh = map_shared(n, &len);
+		for (i = 0; i < NW; i++) {
+			pid[i] = fork();
+			CHECK(pid[i] >= 0);
+			if (pid[i] == 0) {
+				shk_seg *s2;
+				shk_stack *st2;
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				if (i == 0)
+					setenv("SHK_CRASH", points[k], 1);
+				CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
+				CHECK_OK(shk_stack_open(s2, "s", 0, NULL,
+							&st2));
+				work(st2, sh, (uint32_t)i, n);
+				_exit(0);
+			}
+		}
+		for (i = 0; i < NW; i++) {
+			st = test_wait(pid[i]);
+			CHECK_EQ(st, i == 0 ? 128 + SIGKILL : 0);
+		}
+		CHECK_OK(shk_seg_check(seg));
+		CHECK_OK(shk_obj_stat(seg, "s", &info));
+		CHECK(shk_obj_describe(seg, &info, buf, sizeof(buf)) > 0);
+		CHECK(strstr(buf, "leaked=1") != NULL);
+		drain_and_count(s, sh, n, &pushed, &popped);
+		/* push.taken: the element was never counted as pushed; pop:
+		 * one pushed element was taken and lost */
+		CHECK_EQ(pushed - popped, k == 0 ? 0 : 1);
+		printf("  %s: %s\n", points[k], buf);
+		fflush(stdout);
+		munmap(sh, len);
+		shk_stack_close(s);
+		shk_seg_close(seg);
+		CHECK_OK(shk_seg_unlink(nm, NULL));
+	}
+}
+
+static void
+t_corrupt(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_stack *s, *s2 = NULL;
+	struct shk__stack_hdr *h;
+	_Atomic uint32_t *next;
+	uint64_t v = 5, save;
+
+	setup(nm, sizeof(nm), "scor", &seg);
+	s = create_stack(seg, 8, 8);
+	CHECK_OK(shk_stack_push(s, &v, 0));
+	h = hdr_of(seg);
+	next = (_Atomic uint32_t *)((char *)h + h->next_off);
+	save = atomic_load(&h->top);
+	atomic_store(&h->top, SHK__TL_WORD(4000, 1));
+	CHECK_RC(shk_stack_pop(s, &v, 0), SHK_ECORRUPT);
+	CHECK_RC(shk_stack_pop(s, &v, 1000000), SHK_ECORRUPT);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	CHECK_RC(shk_stack_open(seg, "s", 0, NULL, &s2), SHK_ECORRUPT);
+	/* node on both lists: top -> 0, free starts at 1 -> ... -> 7 -> 0 */
+	atomic_store(&h->top, save);
+	atomic_store(&next[7], 0);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	atomic_store(&next[7], SHK__TL_NIL);
+	CHECK_OK(shk_seg_check(seg));
+	CHECK_OK(shk_stack_pop(s, &v, 0));
+	CHECK_EQ(v, 5);
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+TEST_MAIN({ "basic", t_basic }, { "procs", t_procs },
+	  { "threads", t_threads }, { "kill", t_kill },
+	  { "corrupt", t_corrupt })
