@@ -7,8 +7,15 @@
  *   with the same keys, values and capacity (baselines.h).  Ratio > 1:
  *   shmkit is faster.
  *
- * TODO(issue 3): stack and pool ops/s and bcast with 1, 2, 4 readers
- * join this program once those structures land on main.
+ *   stack push+pop ops/s (one op = push one 8-byte element, then pop
+ *   one), capacity 1024, 1 and 2 processes; baseline: an array stack
+ *   under one process-shared pthread mutex (baselines.h).  Ratio > 1:
+ *   shmkit is faster.
+ *
+ * Pool ops/s are in bench_queue (the pool comes with the queue).
+ *
+ * TODO(issue 3): bcast with 1, 2, 4 readers joins this program once
+ * shk_bcast lands on main.
  */
 #include "baselines.h"
 
@@ -212,6 +219,183 @@ bench_map(void)
 	bench_shm_free(c.bm, blen);
 }
 
+/* ---- stack ---- */
+
+#define STACK_CAP 1024u
+
+struct sctx {
+	int use_shk;
+	shk_seg *seg;
+	int own_seg;
+	shk_stack *s;
+	struct base_stack *bs;
+	int party;
+	int err;
+};
+
+static int
+s_setup(void *ctx, int party, int is_producer)
+{
+	struct sctx *c = (struct sctx *)ctx;
+	int rc;
+
+	c->party = party;
+	if (!c->use_shk)
+		return 0;
+	if (party != 0) {
+		rc = shk_seg_open(seg_name, 0, NULL, &c->seg);
+		if (rc != 0)
+			return c->err = rc;
+		c->own_seg = 1;
+	}
+	rc = shk_stack_open(c->seg, "stack", 0, NULL, &c->s);
+	return rc != 0 ? (c->err = rc) : 0;
+}
+
+static void
+s_fini(void *ctx, int party, int is_producer)
+{
+	struct sctx *c = (struct sctx *)ctx;
+
+	shk_stack_close(c->s);
+	c->s = NULL;
+	if (c->own_seg)
+		shk_seg_close(c->seg);
+}
+
+/* Push / pop on the stack in use: 0, SHK_EAGAIN (full / empty), or an
+ * error (shk's code; -1 from the baseline). */
+static int
+s_push(struct sctx *c, const uint64_t *v)
+{
+	if (c->use_shk)
+		return shk_stack_push(c->s, v, 0);
+	switch (base_stack_push(c->bs, v)) {
+	case 0:
+		return 0;
+	case 1:
+		return SHK_EAGAIN;
+	default:
+		return -1;
+	}
+}
+
+static int
+s_pop(struct sctx *c, uint64_t *v)
+{
+	if (c->use_shk)
+		return shk_stack_pop(c->s, v, 0);
+	switch (base_stack_pop(c->bs, v)) {
+	case 0:
+		return 0;
+	case 1:
+		return SHK_EAGAIN;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Each op pushes then pops.  A pop never finds the stack empty (every
+ * party pushed before it pops) and the depth stays at most the number of
+ * parties, so the retry loops are only a safety net.  A popped element
+ * must be one some party pushed: its party tag is checked.
+ */
+static int
+s_work(void *ctx, int i, long n)
+{
+	struct sctx *c = (struct sctx *)ctx;
+	uint64_t tag = (uint64_t)c->party << 40;
+	long k;
+
+	for (k = 0; k < n; k++) {
+		uint64_t v = tag | (uint64_t)k;
+		unsigned spins = 0;
+		int rc;
+
+		while ((rc = s_push(c, &v)) == SHK_EAGAIN) {
+			if (bench_backoff(&spins) != 0)
+				return -1;
+		}
+		while (rc == 0 && (rc = s_pop(c, &v)) == SHK_EAGAIN) {
+			if (bench_backoff(&spins) != 0)
+				return -1;
+		}
+		if (rc != 0) {
+			if (c->use_shk && !c->err)
+				c->err = rc;
+			return -1;
+		}
+		if ((v >> 40) >= BENCH_MAX_PROCS)
+			return -1;
+	}
+	return 0;
+}
+
+static const struct bench_stream_ops stack_ops = {
+	s_setup, s_work, NULL, s_fini
+};
+
+static void
+bench_stack(void)
+{
+	shk_seg_opts so = SHK_SEG_OPTS_INIT;
+	shk_stack_opts o = SHK_STACK_OPTS_INIT;
+	size_t blen = base_stack_bytes(STACK_CAP, 8);
+	shk_stack *st = NULL;
+	struct sctx c;
+	long count = bench_scale(2000000);
+	int rc, np;
+
+	memset(&c, 0, sizeof(c));
+	c.bs = (struct base_stack *)bench_shm_alloc(blen);
+	if (!c.bs || base_stack_init(c.bs, STACK_CAP, 8) != 0) {
+		fail("baseline stack", -1);
+		bench_shm_free(c.bs, blen);
+		return;
+	}
+	snprintf(seg_name, sizeof(seg_name), "shk-bench-%d-stack",
+		 (int)getpid());
+	so.len = (uint64_t)1 << 20;
+	rc = shk_seg_open(seg_name, SHK_CREATE | SHK_EXCL, &so, &c.seg);
+	if (rc != 0) {
+		seg_name[0] = '\0';
+		fail("segment", rc);
+		bench_shm_free(c.bs, blen);
+		return;
+	}
+	o.elem_len = 8;
+	o.cap = STACK_CAP;
+	rc = shk_stack_open(c.seg, "stack", SHK_CREATE | SHK_EXCL, &o, &st);
+	shk_stack_close(st);
+	if (rc != 0)
+		fail("stack open", rc);
+	for (np = 1; rc == 0 && np <= 2; np++) {
+		double base = 0, shk = 0;
+		char name[32], bname[64];
+
+		c.use_shk = 0;
+		if (bench_ops(&stack_ops, &c, np, count, &base) != 0) {
+			fail("baseline stack", -1);
+			continue;
+		}
+		c.use_shk = 1;
+		c.err = 0;
+		if (bench_ops(&stack_ops, &c, np, count, &shk) != 0) {
+			fail("stack", c.err ? c.err : -1);
+			continue;
+		}
+		snprintf(name, sizeof(name), "push+pop %d proc", np);
+		snprintf(bname, sizeof(bname), "mutex stack %s", name);
+		bench_row("stack", name, shk / 1e6, "Mops/s", bname,
+			  base / 1e6);
+	}
+	shk_seg_close(c.seg);
+	shk_seg_unlink(seg_name, NULL);
+	seg_name[0] = '\0';
+	bench_shm_free(c.bs, blen);
+}
+
 int
 main(void)
 {
@@ -224,5 +408,6 @@ main(void)
 	       "CPUs), median of %d runs\n",
 	       bench_ncpus(), bench_runs());
 	bench_map();
+	bench_stack();
 	return failures ? 1 : 0;
 }
