@@ -811,6 +811,17 @@ SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
 			  int64_t timeout_ns);
 
 /*
+ * shk_ring_fd (consumer) returns a file descriptor, owned by the handle,
+ * that polls readable (poll/epoll, EPOLLIN) when the ring may hold data.
+ * Use it with non-blocking reads: a read or peek with timeout 0 that finds
+ * the ring empty arms the descriptor; consuming clears it.  The producer
+ * signals only an armed consumer, so the busy path makes no system call.
+ * Returns the descriptor, SHK_EINVAL (not the consumer), SHK_EBUSY (no
+ * listener slot on the ring) or an errno-mapped code.
+ */
+SHK_API int shk_ring_fd(shk_ring *r);
+
+/*
  * shk_ring_close publishes what is pending, gives up the role and frees
  * the handle.  An open reservation is dropped; a record peeked but not
  * released will be delivered again to the next consumer.  NULL is a no-op.
@@ -845,6 +856,144 @@ typedef struct shk_ring_stats {
  * system calls (liveness tests).
  */
 SHK_API int shk_ring_stat(shk_ring *r, shk_ring_stats *st);
+
+/*
+ * Broadcast buffers: one writer, many readers, each reader with its own
+ * cursor (docs/bcast.md).  Readers may join at any time; they start with
+ * the next record written.  In lossy mode the writer never waits and a
+ * reader that falls more than the capacity behind skips ahead and learns
+ * how many records it lost; in reliable mode the writer waits for the
+ * slowest attached reader.
+ */
+typedef struct shk_bcast shk_bcast;
+
+/* Roles for shk_bcast_open. */
+#define SHK_BCAST_WRITER 1
+#define SHK_BCAST_READER 2
+
+/* Modes (shk_bcast_opts.mode). */
+#define SHK_BCAST_LOSSY 1
+#define SHK_BCAST_RELIABLE 2
+
+/*
+ * shk_bcast_opts configures shk_bcast_open.  Initialise with
+ * SHK_BCAST_OPTS_INIT; zero fields mean the default (or, when opening an
+ * existing buffer, "accept what is stored").
+ *   size        sizeof(shk_bcast_opts) (0 is SHK_EINVAL)
+ *   mode        SHK_BCAST_LOSSY (default) or SHK_BCAST_RELIABLE
+ *   cap         data bytes, a power of two from 128 to 2^32 (default
+ *               64 KiB)
+ *   max_record  largest payload in bytes, at most cap/2 - 16 (default
+ *               cap/2 - 16)
+ *   type_id     the user's type tag; must match the stored value on open
+ *   max_readers reader slots (default 16, at most 1024)
+ *   reader_timeout_ns  reliable writer: how long it waits for a reader
+ *               before testing whether that reader's process died
+ *               (default 100 ms; per handle, not stored)
+ */
+typedef struct shk_bcast_opts {
+	uint32_t size;
+	uint32_t mode;
+	uint64_t cap;
+	uint64_t max_record;
+	uint64_t type_id;
+	uint32_t max_readers;
+	uint32_t reserved;
+	int64_t reader_timeout_ns;
+} shk_bcast_opts;
+
+#define SHK_BCAST_OPTS_INIT { .size = sizeof(shk_bcast_opts) }
+
+/*
+ * shk_bcast_open creates (SHK_CREATE, SHK_EXCL) or opens the broadcast
+ * buffer `name` in seg and attaches in one role.  SHK_BCAST_WRITER has one
+ * owner at a time (SHK_EBUSY while it lives; taken over from a dead or
+ * closed owner after the counters are validated).  SHK_BCAST_READER
+ * claims a reader slot (SHK_EBUSY when all max_readers are held by live
+ * processes) and starts at the current end: it receives the records
+ * written after the open.  opts may be NULL.  Returns 0 and *out, or
+ * SHK_EINVAL, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (another kind, type_id,
+ * cap, max_record, mode or max_readers), SHK_EBUSY, SHK_ENOMEM,
+ * SHK_ENOSPC, SHK_ECORRUPT.  On failure *out is NULL.  Thread- and
+ * process-safe; each handle is used by one thread at a time.
+ */
+SHK_API int shk_bcast_open(shk_seg *seg, const char *name, unsigned flags,
+			   int role, const shk_bcast_opts *opts,
+			   shk_bcast **out);
+
+/*
+ * shk_bcast_write (writer) copies len bytes (0 .. max_record) from buf
+ * into the next record and publishes it to every reader.  Lossy mode never
+ * waits (wait-free).  Reliable mode waits, up to timeout_ns, while the
+ * slowest attached reader is a capacity behind; a reader whose process
+ * died is detached after reader_timeout_ns of waiting, so it cannot block
+ * the writer forever (a stopped but live reader still blocks it).
+ * Returns 0, SHK_EMSGSIZE, SHK_EAGAIN (timeout 0 and no room),
+ * SHK_ETIMEDOUT, SHK_EINVAL (not the writer).  No system call unless a
+ * reader sleeps or the writer waits.
+ */
+SHK_API int shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
+			    int64_t timeout_ns);
+
+/*
+ * shk_bcast_read (reader) copies the next record into buf (buf_cap bytes)
+ * and returns its length.  *lost (when not NULL) receives how many records
+ * this reader missed just before this one: always 0 in reliable mode; in
+ * lossy mode, the records overwritten before the reader got to them (the
+ * reader then resumes at the newest record).  A record longer than
+ * buf_cap is not consumed: SHK_EMSGSIZE.  Blocks while there is nothing
+ * new, up to timeout_ns.  Returns the length, SHK_EAGAIN (nothing new with
+ * timeout 0, or the writer lapped the reader many times in a row),
+ * SHK_ETIMEDOUT, SHK_EPEERDEAD (the writer died while we waited),
+ * SHK_EINVAL (not a reader), SHK_ECORRUPT.  Lock-free: never waits for the
+ * writer to finish a record.
+ */
+SHK_API int shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap,
+			   uint64_t *lost, int64_t timeout_ns);
+
+/*
+ * shk_bcast_fd (reader) returns a file descriptor, owned by the handle,
+ * that polls readable when new records may be there; as shk_ring_fd (a
+ * read with timeout 0 that finds nothing arms it).  Returns the
+ * descriptor, SHK_EINVAL (not a reader), SHK_EBUSY or an errno-mapped
+ * code.
+ */
+SHK_API int shk_bcast_fd(shk_bcast *b);
+
+/*
+ * shk_bcast_close gives up the role (a reader frees its slot, which
+ * releases a reliable writer waiting for it) and frees the handle.  NULL
+ * is a no-op.
+ */
+SHK_API void shk_bcast_close(shk_bcast *b);
+
+/*
+ * shk_bcast_stats is filled by shk_bcast_stat (fixed-width fields).
+ *   cap, max_record, mode, max_readers  as created
+ *   tail       published free-running byte position
+ *   next_seq   records written so far
+ *   readers    reader slots held (alive or not yet detected dead)
+ *   writer     1 if the writer role has a live owner
+ *   min_cursor the slowest active reader's position (tail if none)
+ */
+typedef struct shk_bcast_stats {
+	uint32_t size;
+	uint32_t max_record;
+	uint64_t cap;
+	uint32_t mode;
+	uint32_t max_readers;
+	uint64_t tail;
+	uint64_t next_seq;
+	uint32_t readers;
+	uint32_t writer;
+	uint64_t min_cursor;
+} shk_bcast_stats;
+
+/*
+ * shk_bcast_stat fills *st (caller sets st->size) with a snapshot.
+ * Returns 0 or SHK_EINVAL.  Thread-safe; makes system calls (liveness).
+ */
+SHK_API int shk_bcast_stat(shk_bcast *b, shk_bcast_stats *st);
 
 /* ---- (end of ring and bcast) ---- */
 /* ---- (space between sections: keep) ---- */

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "doorbell.h"
 #include "registry.h"
 
 #define BATCH_RECS 32u
@@ -77,6 +78,9 @@ struct shk_ring {
 	uint64_t peek_end;
 	const void *peek_buf;
 	uint32_t peek_len;
+	/* consumer: pollable descriptor (shk_ring_fd) */
+	struct shk__doorbell *db;
+	int armed;
 };
 
 static inline uint64_t
@@ -319,8 +323,17 @@ shk_ring_peek(shk_ring *r, const void **buf, size_t *len, int64_t timeout_ns)
 					       PEER_SLICE_NS);
 			if (r->corrupt)
 				return SHK_ECORRUPT;
+			if (rc == SHK_EAGAIN && r->db) {
+				/* back to the event loop: ask for a signal */
+				shk__doorbell_arm(r->db, data_pred, r);
+				r->armed = 1;
+			}
 			if (rc)
 				return rc;
+		}
+		if (r->armed) {
+			shk__doorbell_drain(r->db);
+			r->armed = 0;
 		}
 		avail = r->other - r->pos;
 		off = r->pos & r->mask;
@@ -672,11 +685,31 @@ fail_free:
 	return rc;
 }
 
+int
+shk_ring_fd(shk_ring *r)
+{
+	int rc;
+
+	if (!r || r->role != SHK_RING_CONSUMER)
+		return SHK_EINVAL;
+	if (!r->db) {
+		rc = shk__doorbell_open(r->seg, &r->hdr->data_wp, &r->db);
+		if (rc)
+			return rc;
+		/* readable at once when data is already there */
+		shk__doorbell_arm(r->db, data_pred, r);
+		r->armed = 1;
+	}
+	return shk__doorbell_fd(r->db);
+}
+
 void
 shk_ring_close(shk_ring *r)
 {
 	if (!r)
 		return;
+	if (r->db)
+		shk__doorbell_close(r->db);
 	if (r->pos != r->pub)
 		shk_ring_flush(r);
 	unclaim_role(r);

@@ -2,6 +2,7 @@
  * threads, blocking, crash points, corruption. */
 #include "harness.h"
 
+#include <poll.h>
 #include <pthread.h>
 
 #include "platform.h"
@@ -1092,7 +1093,64 @@ t_describe(void)
 	guarded("desc", b_describe);
 }
 
-TEST_MAIN({ "basic", t_basic }, { "wrong_kind", t_wrong_kind },
+/* The consumer's descriptor polls readable when data arrives from another
+ * process, and not while the ring is empty. */
+static void
+b_fd(void)
+{
+	shk_seg *seg = seg_create(1 << 20);
+	shk_ring *c = ring_open(seg, SHK_RING_CONSUMER, 1024, 0, 0);
+	struct pollfd pfd;
+	char buf[64];
+	int i, fd;
+	pid_t pid;
+
+	fd = shk_ring_fd(c);
+	CHECK(fd >= 0);
+	CHECK_EQ(shk_ring_fd(c), fd);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+		shk_ring *p = ring_open(cs, SHK_RING_PRODUCER, 0, 0, 0);
+
+		for (i = 0; i < 3; i++) {
+			usleep(50000);
+			CHECK_OK(shk_ring_write(p, &i, sizeof(i), SHK_TRY));
+		}
+		shk_ring_close(p);
+		shk_seg_close(cs);
+		_exit(0);
+	}
+	for (i = 0; i < 3; i++) {
+		int v, n;
+
+		CHECK_EQ(poll(&pfd, 1, 5000), 1);
+		while ((n = shk_ring_read(c, &v, sizeof(v), SHK_TRY)) ==
+		       (int)sizeof(v)) {
+			CHECK_EQ(v, i);
+			i++;
+		}
+		CHECK_RC(n, SHK_EAGAIN);
+		i--;
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_RC(shk_ring_read(c, buf, sizeof(buf), SHK_TRY), SHK_EAGAIN);
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
+	shk_ring_close(c);
+	shk_seg_close(seg);
+}
+
+static void
+t_fd(void)
+{
+	guarded("fd", b_fd);
+}
+
+TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "wrong_kind", t_wrong_kind },
 	  { "geometry", t_geometry }, { "random_model", t_random_model },
 	  { "stress_small_1e7", t_stress_small },
 	  { "stress_random", t_stress_random },

@@ -1,0 +1,991 @@
+/*
+ * bcast.c - one writer, many readers (ALGORITHMS §5).  Lossy mode is a
+ * positional seqlock after Agrona's broadcast buffer; reliable mode gates
+ * the writer on the slowest reader's cursor, Disruptor-style.
+ *
+ * Shared words (struct shk__bcast_hdr, bcast.h), all but the slots
+ * written only by the writer:
+ *   tail_intent  end of the record being written; stored (relaxed) and
+ *                followed by a release fence *before* the record's bytes
+ *   tail         end of the last complete record (release)
+ *   latest       start of the last complete record (release, after tail)
+ *   next_seq     records written; each DATA record carries its sequence
+ *   pub_gen      odd while next_seq/tail/latest change, so a joining
+ *                reader can read a consistent (tail, next_seq) pair
+ *   writer_stamp the writer's owner stamp (CAS at open, 0 at close)
+ *   slots[i]     reader i: word = state | stamp (the reader claims and
+ *                frees it; the writer only CASes a dead owner ACTIVE ->
+ *                DEAD) and cursor (written by the reader only)
+ *
+ * Invariants: records are 8-byte aligned and never cross the end of the
+ * data area (a PAD record fills the rest); max_record <= cap/2 - 16;
+ * tail <= tail_intent <= tail + cap.  Reliable mode: the writer never
+ * starts a record that would end past min(active cursors) + cap.
+ *
+ * Happens-before.  Lossy reading is Boehm's C11 seqlock: the writer
+ * stores tail_intent, issues a release fence, then writes the record;
+ * the reader loads tail (acquire), copies the record with relaxed/plain
+ * loads, issues an acquire fence, then re-loads tail_intent.  If the
+ * reader's record starts at c and tail_intent - c <= cap, no byte of it
+ * was overwritten, because the writer only writes positions below
+ * tail_intent and position x overwrites x - cap.  Otherwise the reader was
+ * lapped: it discards the copy and resumes at `latest`; the gap in
+ * sequence numbers is its loss count.  Reliable mode: a reader stores its
+ * cursor (release) after copying; the writer loads cursors (acquire)
+ * before reusing the bytes.  Late join: the reader CASes its slot ACTIVE
+ * (seq_cst), fences, then reads tail; the writer stores tail, fences
+ * (seq_cst) and only then scans the slots.  So either the writer's scan
+ * sees the new slot, or the reader's tail is at least the tail the writer
+ * scanned at, and the writer's cached minimum (<= that tail) keeps it from
+ * overwriting anything at or past the reader's start.  A stale cursor left
+ * in a reused slot is either more than cap behind (ignored by the writer)
+ * or makes the writer wait a little longer.
+ *
+ * A party killed mid-operation: a writer killed while writing leaves
+ * tail_intent ahead of tail; readers treat the bytes it covered as
+ * overwritten (they may lose the latest record), and a new writer keeps
+ * tail_intent at least that high until it has written past it.  A writer
+ * killed between next_seq and tail makes readers count one lost record.
+ * A reader killed holding a slot keeps a reliable writer waiting until
+ * the writer has waited reader_timeout_ns, tested the owner with
+ * shk__stamp_alive() and CASed the slot DEAD.  DEAD slots are reused by
+ * later readers.
+ */
+#include "bcast.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "doorbell.h"
+#include "registry.h"
+
+#define PEER_SLICE_NS 50000000LL
+#define DEFAULT_READER_TIMEOUT_NS 100000000LL
+#define MAX_LAPS 64
+
+struct shk_bcast {
+	shk_seg *seg;
+	struct shk__bcast_hdr *hdr;
+	struct shk__bcast_slot *slots;
+	uint8_t *data;
+	uint64_t cap; /* immutable copies, validated at open */
+	uint64_t mask;
+	uint32_t max_record;
+	uint32_t mode;
+	uint32_t max_readers;
+	int role;
+	uint32_t stamp;
+	int64_t reader_timeout_ns;
+	/* writer */
+	uint64_t pos;          /* tail */
+	uint64_t seq;          /* next_seq */
+	uint64_t gen;          /* pub_gen (even) */
+	uint64_t intent_floor; /* a dead predecessor's tail_intent */
+	int floor_active;
+	uint64_t min_cache; /* reliable: slowest cursor at the last scan */
+	uint64_t need;
+	/* reader */
+	uint32_t slot;
+	uint64_t cursor;
+	uint64_t next_seq;
+	int seq_known;
+	int corrupt;
+	struct shk__doorbell *db; /* reader: shk_bcast_fd */
+	int armed;
+};
+
+/*
+ * FENCE(order, word): a release or acquire fence.  ThreadSanitizer ignores
+ * standalone fences (ALGORITHMS §11), so under SAN=thread it becomes an RMW
+ * of 0 on the atomic word the fence orders.
+ */
+#ifdef SHK__TSAN
+#define FENCE(order, word)                                                   \
+	((void)atomic_fetch_add_explicit((word), 0, memory_order_acq_rel))
+#else
+#define FENCE(order, word) ((void)(word), atomic_thread_fence(order))
+#endif
+
+static inline uint64_t
+align8(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;
+}
+
+/* Header words: relaxed, ordered by the fences and tail (see top). */
+static inline uint64_t
+ld64(const uint8_t *p)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)p,
+				    memory_order_relaxed);
+}
+
+static inline void
+st64(uint8_t *p, uint64_t v)
+{
+	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)p, v,
+			      memory_order_relaxed);
+}
+
+/*
+ * Payload copies.  The reader's copy may race with the writer by design
+ * (the seqlock above discards it).  C11 has no racy memcpy (P1478), so
+ * under ThreadSanitizer, which would report the intended race, both sides
+ * copy with relaxed 8-byte atomics (payloads are 8-byte padded).
+ */
+static void
+copy_in(uint8_t *dst, const void *src, size_t n)
+{
+#ifdef SHK__TSAN
+	size_t i;
+
+	for (i = 0; i < n; i += 8) {
+		uint64_t v = 0;
+
+		memcpy(&v, (const uint8_t *)src + i, n - i < 8 ? n - i : 8);
+		st64(dst + i, v);
+	}
+#else
+	memcpy(dst, src, n);
+#endif
+}
+
+static void
+copy_out(void *dst, const uint8_t *src, size_t n)
+{
+#ifdef SHK__TSAN
+	size_t i;
+
+	for (i = 0; i < n; i += 8) {
+		uint64_t v = ld64(src + i);
+
+		memcpy((uint8_t *)dst + i, &v, n - i < 8 ? n - i : 8);
+	}
+#else
+	memcpy(dst, src, n);
+#endif
+}
+
+/* ------------------------------------------------------------------ */
+/* Writer                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Reliable mode: recomputes the slowest active cursor.  A cursor more
+ * than cap behind is a joiner's stale value (or garbage) and is ignored
+ * (see the top comment).  Returns 1 when the pending record fits.
+ */
+static int
+scan(shk_bcast *b)
+{
+	uint64_t min = b->pos;
+	uint32_t i;
+
+	/* seq_cst fence: orders our tail store before the slot loads; pairs
+	 * with the fence after the slot CAS in join() */
+	SHK_FENCE_SEQ_CST(&b->hdr->tail);
+	for (i = 0; i < b->max_readers; i++) {
+		struct shk__bcast_slot *s = &b->slots[i];
+		/* acquire: pairs with the CAS in claim_slot() */
+		uint32_t w = atomic_load_explicit(&s->word,
+						  memory_order_acquire);
+		uint64_t c;
+
+		if (SHK__BSLOT_STATE(w) != SHK__BSLOT_ACTIVE)
+			continue;
+		/* acquire: pairs with the release store of the cursor in
+		 * shk_bcast_read(); the reader is done with bytes below it */
+		c = atomic_load_explicit(&s->cursor, memory_order_acquire);
+		if (b->pos - c > b->cap)
+			continue;
+		if (b->pos - c > b->pos - min)
+			min = c;
+	}
+	b->min_cache = min;
+	return (b->pos - min) + b->need <= b->cap;
+}
+
+static int
+space_pred(void *arg)
+{
+	return scan(arg);
+}
+
+/* While a reliable writer waits: detach readers whose process died. */
+static int
+reap_dead(void *arg)
+{
+	shk_bcast *b = arg;
+	uint32_t i;
+
+	for (i = 0; i < b->max_readers; i++) {
+		struct shk__bcast_slot *s = &b->slots[i];
+		/* acquire: as in scan() */
+		uint32_t w = atomic_load_explicit(&s->word,
+						  memory_order_acquire);
+		uint64_t c;
+
+		if (SHK__BSLOT_STATE(w) != SHK__BSLOT_ACTIVE)
+			continue;
+		/* acquire: as in scan() */
+		c = atomic_load_explicit(&s->cursor, memory_order_acquire);
+		if (b->pos - c > b->cap || (b->pos - c) + b->need <= b->cap)
+			continue; /* not the one holding us up */
+		if (shk__stamp_alive(b->seg, SHK__BSLOT_STAMP(w)))
+			continue;
+		/* relaxed: the slot carries no data for anyone; a racing
+		 * joiner's CAS from the same value wins or loses cleanly */
+		atomic_compare_exchange_strong_explicit(
+			&s->word, &w,
+			SHK__BSLOT_WORD(SHK__BSLOT_DEAD, SHK__BSLOT_STAMP(w)),
+			memory_order_relaxed, memory_order_relaxed);
+	}
+	return 0;
+}
+
+int
+shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
+		int64_t timeout_ns)
+{
+	struct shk__bcast_hdr *h;
+	uint64_t rec, off, to_end, pad, end, intent;
+	uint8_t *p;
+	int rc;
+
+	if (!b || b->role != SHK_BCAST_WRITER || (!buf && len))
+		return SHK_EINVAL;
+	if (len > b->max_record)
+		return SHK_EMSGSIZE;
+	h = b->hdr;
+	rec = SHK__BREC_HDR + align8(len);
+	off = b->pos & b->mask;
+	to_end = b->cap - off;
+	pad = rec > to_end ? to_end : 0;
+	b->need = pad + rec;
+	if (b->mode == SHK_BCAST_RELIABLE &&
+	    (b->pos - b->min_cache) + b->need > b->cap && !scan(b)) {
+		rc = shk__wait_checked(&h->space_wp, space_pred, b,
+				       timeout_ns, reap_dead,
+				       b->reader_timeout_ns);
+		if (rc)
+			return rc;
+	}
+	end = b->pos + b->need;
+	intent = end;
+	if (b->floor_active) {
+		if (b->intent_floor - end <= b->cap && b->intent_floor != end)
+			intent = b->intent_floor; /* still below it */
+		else
+			b->floor_active = 0;
+	}
+	/* relaxed + release fence: the intent is visible before any byte of
+	 * the record; pairs with the acquire fence in read_one() */
+	atomic_store_explicit(&h->tail_intent, intent, memory_order_relaxed);
+	FENCE(memory_order_release, &h->tail_intent);
+	if (pad)
+		st64(b->data + off,
+		     (pad - 8) | ((uint64_t)SHK__BREC_PAD << 32));
+	p = b->data + ((b->pos + pad) & b->mask);
+	st64(p, (uint64_t)len | ((uint64_t)SHK__BREC_DATA << 32));
+	st64(p + 8, b->seq);
+	if (len)
+		copy_in(p + SHK__BREC_HDR, buf, len);
+	SHK_CRASHPOINT("bcast.write.before_publish");
+	/* relaxed (gen odd, next_seq): ordered by the release fence below and
+	 * the release store of tail; read under the pub_gen seqlock */
+	atomic_store_explicit(&h->pub_gen, b->gen + 1, memory_order_relaxed);
+	FENCE(memory_order_release, &h->pub_gen);
+	atomic_store_explicit(&h->next_seq, b->seq + 1, memory_order_relaxed);
+	/* release: publishes the record; pairs with the acquire loads of tail
+	 * in shk_bcast_read() and data_pred() */
+	atomic_store_explicit(&h->tail, end, memory_order_release);
+	/* release: a reader that loads latest (acquire) also sees tail */
+	atomic_store_explicit(&h->latest, b->pos + pad, memory_order_release);
+	/* release: closes the pub_gen section; pairs with join() */
+	atomic_store_explicit(&h->pub_gen, b->gen + 2, memory_order_release);
+	b->gen += 2;
+	b->pos = end;
+	b->seq++;
+	shk__wake(b->seg, &h->data_wp, INT_MAX);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Readers                                                             */
+/* ------------------------------------------------------------------ */
+
+static int
+data_pred(void *arg)
+{
+	shk_bcast *b = arg;
+
+	/* acquire: pairs with the release store of tail in
+	 * shk_bcast_write() */
+	return atomic_load_explicit(&b->hdr->tail, memory_order_acquire) !=
+	       b->cursor;
+}
+
+static int
+writer_check(void *arg)
+{
+	shk_bcast *b = arg;
+	/* acquire: pairs with the CAS that installed the stamp */
+	uint32_t s = atomic_load_explicit(&b->hdr->writer_stamp,
+					  memory_order_acquire);
+
+	if (s && !shk__stamp_alive(b->seg, s))
+		return SHK_EPEERDEAD;
+	return 0;
+}
+
+static uint64_t
+intent_now(shk_bcast *b)
+{
+	/* acquire fence: the copies above (relaxed and plain loads) happen
+	 * before the re-load of tail_intent; pairs with the release fence
+	 * after the intent store in shk_bcast_write() (Boehm's seqlock) */
+	FENCE(memory_order_acquire, &b->hdr->tail_intent);
+	/* relaxed: ordered by the fence above */
+	return atomic_load_explicit(&b->hdr->tail_intent,
+				    memory_order_relaxed);
+}
+
+/* The lapped reader resumes at the newest complete record, or at tail. */
+static void
+resync(shk_bcast *b)
+{
+	struct shk__bcast_hdr *h = b->hdr;
+	/* acquire: pairs with the release store of latest (after tail) */
+	uint64_t l = atomic_load_explicit(&h->latest, memory_order_acquire);
+	/* acquire: pairs with the release store of tail */
+	uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+	/* relaxed: only a hint whether latest is being overwritten; the
+	 * copy is validated anyway */
+	uint64_t i = atomic_load_explicit(&h->tail_intent,
+					  memory_order_relaxed);
+
+	if (t - l > b->cap || (l & 7) || i - l > b->cap)
+		l = t;
+	b->cursor = l;
+}
+
+static void
+publish_cursor(shk_bcast *b)
+{
+	struct shk__bcast_slot *s = &b->slots[b->slot];
+
+	if (b->mode == SHK_BCAST_RELIABLE) {
+		/* release: our copy of the record is done before the writer
+		 * reuses its bytes; pairs with the acquire in scan() */
+		atomic_store_explicit(&s->cursor, b->cursor,
+				      memory_order_release);
+		shk__wake(b->seg, &b->hdr->space_wp, 1);
+	} else {
+		/* relaxed: lossy writers never read cursors; tools do */
+		atomic_store_explicit(&s->cursor, b->cursor,
+				      memory_order_relaxed);
+	}
+}
+
+int
+shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
+	       int64_t timeout_ns)
+{
+	struct shk__bcast_hdr *h;
+	int laps = 0, rc;
+
+	if (!b || b->role != SHK_BCAST_READER || (!buf && buf_cap))
+		return SHK_EINVAL;
+	if (lost)
+		*lost = 0;
+	h = b->hdr;
+	for (;;) {
+		uint64_t t, c = b->cursor, off, w, seq = 0, rec = 0;
+		uint32_t n, type;
+		int bad = 0, big = 0;
+
+		/* acquire: pairs with the release store of tail */
+		t = atomic_load_explicit(&h->tail, memory_order_acquire);
+		if (t & 7)
+			return SHK_ECORRUPT;
+		if (t == c) {
+			rc = shk__wait_checked(&h->data_wp, data_pred, b,
+					       timeout_ns, writer_check,
+					       PEER_SLICE_NS);
+			if (rc == SHK_EAGAIN && b->db) {
+				/* back to the event loop: ask for a signal */
+				shk__doorbell_arm(b->db, data_pred, b);
+				b->armed = 1;
+			}
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (b->armed) {
+			shk__doorbell_drain(b->db);
+			b->armed = 0;
+		}
+		if (t - c > b->cap) {
+			/* more than a lap behind (or tail moved back) */
+			if (++laps > MAX_LAPS)
+				return SHK_EAGAIN;
+			resync(b);
+			continue;
+		}
+		off = c & b->mask;
+		w = ld64(b->data + off); /* read once; use the copy */
+		n = (uint32_t)w;
+		type = (uint32_t)(w >> 32);
+		if (type == SHK__BREC_PAD) {
+			rec = b->cap - off;
+			bad = (uint64_t)n + 8 != rec || rec >= t - c;
+		} else if (type == SHK__BREC_DATA && n <= b->max_record) {
+			rec = SHK__BREC_HDR + align8(n);
+			if (rec > b->cap - off || rec > t - c)
+				bad = 1;
+			else if (n > buf_cap)
+				big = 1;
+			else {
+				seq = ld64(b->data + off + 8);
+				if (n)
+					copy_out(buf,
+						 b->data + off + SHK__BREC_HDR,
+						 n);
+			}
+		} else {
+			bad = 1;
+		}
+		if (intent_now(b) - c > b->cap) {
+			/* overwritten while we looked: discard the copy */
+			if (++laps > MAX_LAPS)
+				return SHK_EAGAIN;
+			resync(b);
+			continue;
+		}
+		if (bad)
+			return SHK_ECORRUPT;
+		if (big)
+			return SHK_EMSGSIZE;
+		b->cursor = c + rec;
+		if (type == SHK__BREC_PAD)
+			continue;
+		if (b->seq_known && lost)
+			*lost = seq - b->next_seq;
+		b->next_seq = seq + 1;
+		b->seq_known = 1;
+		SHK_CRASHPOINT("bcast.read.before_publish");
+		publish_cursor(b);
+		return (int)n;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Open, close, check                                                  */
+/* ------------------------------------------------------------------ */
+
+static int
+geometry_ok(uint64_t cap, uint64_t max_record, uint32_t mode,
+	    uint32_t max_readers)
+{
+	return cap >= SHK__BCAST_MIN_CAP && cap <= SHK__BCAST_MAX_CAP &&
+	       (cap & (cap - 1)) == 0 && max_record <= cap / 2 - 16 &&
+	       (mode == SHK_BCAST_LOSSY || mode == SHK_BCAST_RELIABLE) &&
+	       max_readers >= 1 && max_readers <= SHK__BCAST_MAX_READERS;
+}
+
+static uint64_t
+data_off_for(uint32_t max_readers)
+{
+	return SHK__BCAST_SLOTS_OFF +
+	       (uint64_t)max_readers * sizeof(struct shk__bcast_slot);
+}
+
+/* A consistent (tail, tail_intent) pair: tail unchanged around it. */
+static int
+snapshot(struct shk__bcast_hdr *h, uint64_t *tail, uint64_t *intent)
+{
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		/* acquire: an ordered snapshot; pairs with the writer's
+		 * release stores */
+		uint64_t t1 = atomic_load_explicit(&h->tail,
+						   memory_order_acquire);
+		uint64_t in = atomic_load_explicit(&h->tail_intent,
+						   memory_order_acquire);
+		uint64_t t2 = atomic_load_explicit(&h->tail,
+						   memory_order_acquire);
+		if (t1 == t2) {
+			*tail = t1;
+			*intent = in;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+shk__kind_check_bcast(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__bcast_hdr *h = mem;
+	struct shk__bcast_slot *slots;
+	uint64_t cap, t, in;
+	uint32_t mr, mode, nr, i;
+
+	(void)seg;
+	if (info->len < SHK__BCAST_SLOTS_OFF)
+		return SHK_ECORRUPT;
+	cap = h->cap;
+	mr = h->max_record;
+	mode = h->mode;
+	nr = h->max_readers;
+	if (h->magic != SHK__BCAST_MAGIC || !geometry_ok(cap, mr, mode, nr) ||
+	    h->slots_off != SHK__BCAST_SLOTS_OFF ||
+	    h->data_off != data_off_for(nr) || info->len < h->data_off ||
+	    info->len - h->data_off < cap || cap != info->cap ||
+	    mr != info->elem_len)
+		return SHK_ECORRUPT;
+	if (snapshot(h, &t, &in) && ((t & 7) || in - t > cap))
+		return SHK_ECORRUPT;
+	slots = (struct shk__bcast_slot *)((uint8_t *)mem +
+					    SHK__BCAST_SLOTS_OFF);
+	for (i = 0; i < nr; i++) {
+		/* relaxed: a read-only validity check */
+		uint32_t w = atomic_load_explicit(&slots[i].word,
+						  memory_order_relaxed);
+		if (SHK__BSLOT_STATE(w) > SHK__BSLOT_DEAD)
+			return SHK_ECORRUPT;
+	}
+	return 0;
+}
+
+static const char *
+stamp_state(shk_seg *seg, uint32_t s)
+{
+	if (!s)
+		return "none";
+	return shk__stamp_alive(seg, s) ? "alive" : "dead";
+}
+
+int
+shk__kind_describe_bcast(shk_seg *seg, void *mem, const shk_obj_info *info,
+			 char *buf, size_t len)
+{
+	struct shk__bcast_hdr *h = mem;
+	struct shk__bcast_slot *slots = (struct shk__bcast_slot *)(
+		(uint8_t *)mem + SHK__BCAST_SLOTS_OFF);
+	uint64_t t, in, max_lag = 0;
+	uint32_t i, active = 0, dead = 0, nr = h->max_readers;
+	int n;
+
+	/* bound the walk by the object's size, whatever the header says */
+	if (nr > (info->len - SHK__BCAST_SLOTS_OFF) / 64)
+		nr = (uint32_t)((info->len - SHK__BCAST_SLOTS_OFF) / 64);
+	if (!snapshot(h, &t, &in))
+		/* relaxed: an informational value of a busy buffer */
+		t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	for (i = 0; i < nr; i++) {
+		/* relaxed: informational */
+		uint32_t w = atomic_load_explicit(&slots[i].word,
+						  memory_order_relaxed);
+		uint64_t c = atomic_load_explicit(&slots[i].cursor,
+						  memory_order_relaxed);
+
+		if (SHK__BSLOT_STATE(w) == SHK__BSLOT_DEAD)
+			dead++;
+		if (SHK__BSLOT_STATE(w) != SHK__BSLOT_ACTIVE)
+			continue;
+		active++;
+		if (t - c <= h->cap && t - c > max_lag)
+			max_lag = t - c;
+	}
+	/* relaxed: informational values */
+	n = snprintf(buf, len,
+		     "mode=%s cap=%llu tail=%llu next_seq=%llu readers=%u/%u "
+		     "dead=%u max_lag=%llu writer=%s waiters=%u/%u",
+		     h->mode == SHK_BCAST_RELIABLE ? "reliable" : "lossy",
+		     (unsigned long long)h->cap, (unsigned long long)t,
+		     (unsigned long long)atomic_load_explicit(
+			     &h->next_seq, memory_order_relaxed),
+		     active, nr, dead,
+		     (unsigned long long)max_lag,
+		     stamp_state(seg, atomic_load_explicit(
+					      &h->writer_stamp,
+					      memory_order_relaxed)),
+		     atomic_load_explicit(&h->data_wp.waiters,
+					  memory_order_relaxed),
+		     atomic_load_explicit(&h->space_wp.waiters,
+					  memory_order_relaxed));
+	if (n < 0)
+		return SHK_EINVAL;
+	return (size_t)n >= len ? (int)len - 1 : n;
+}
+
+struct init_arg {
+	uint32_t mode;
+	uint32_t max_readers;
+};
+
+static int
+bcast_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	struct shk__bcast_hdr *h = mem;
+	const struct init_arg *a = arg;
+
+	(void)seg;
+	/* zero-filled memory: counters, stamps, slots (FREE) and waitpoints
+	 * start at 0; the registry's READY store (release) publishes this */
+	h->magic = SHK__BCAST_MAGIC;
+	h->cap = info->cap;
+	h->max_record = (uint32_t)info->elem_len;
+	h->mode = a->mode;
+	h->max_readers = a->max_readers;
+	h->slots_off = SHK__BCAST_SLOTS_OFF;
+	h->data_off = data_off_for(a->max_readers);
+	return 0;
+}
+
+static int
+claim_writer(shk_bcast *b)
+{
+	_Atomic uint32_t *w = &b->hdr->writer_stamp;
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		/* acquire: pairs with the release store of 0 at close */
+		uint32_t cur = atomic_load_explicit(w, memory_order_acquire);
+
+		if (cur && (cur == b->stamp || shk__stamp_alive(b->seg, cur)))
+			return SHK_EBUSY;
+		/* acq_rel: as above; orders the claim before our reads */
+		if (atomic_compare_exchange_strong_explicit(
+			    w, &cur, b->stamp, memory_order_acq_rel,
+			    memory_order_acquire))
+			return 0;
+	}
+	return SHK_EBUSY;
+}
+
+static int
+writer_attach(shk_bcast *b)
+{
+	struct shk__bcast_hdr *h = b->hdr;
+	uint64_t t, in, g;
+	int rc = claim_writer(b);
+
+	if (rc)
+		return rc;
+	/* acquire: the previous writer's last publication */
+	t = atomic_load_explicit(&h->tail, memory_order_acquire);
+	in = atomic_load_explicit(&h->tail_intent, memory_order_acquire);
+	g = atomic_load_explicit(&h->pub_gen, memory_order_acquire);
+	if ((t & 7) || in - t > b->cap) {
+		/* release: give the role back; pairs with claim_writer() */
+		atomic_store_explicit(&h->writer_stamp, 0,
+				      memory_order_release);
+		return SHK_ECORRUPT;
+	}
+	if (g & 1) {
+		/* a writer died inside the pub_gen section: close it */
+		g++;
+		/* release: pairs with the acquire loads in join() */
+		atomic_store_explicit(&h->pub_gen, g, memory_order_release);
+	}
+	b->pos = t;
+	b->gen = g;
+	/* relaxed: ordered after the acquire load of tail above */
+	b->seq = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
+	b->intent_floor = in;
+	b->floor_active = in != t;
+	b->min_cache = t - b->cap; /* forces a scan before the first write */
+	return 0;
+}
+
+static int
+claim_slot(shk_bcast *b)
+{
+	uint32_t me = SHK__BSLOT_WORD(SHK__BSLOT_ACTIVE, b->stamp);
+	int pass;
+	uint32_t i;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < b->max_readers; i++) {
+			_Atomic uint32_t *w = &b->slots[i].word;
+			/* acquire: pairs with the release store at close */
+			uint32_t cur = atomic_load_explicit(
+				w, memory_order_acquire);
+			uint32_t st = SHK__BSLOT_STATE(cur);
+
+			if (st == SHK__BSLOT_ACTIVE &&
+			    (pass == 0 || SHK__BSLOT_STAMP(cur) == b->stamp ||
+			     shk__stamp_alive(b->seg, SHK__BSLOT_STAMP(cur))))
+				continue;
+			if (st != SHK__BSLOT_ACTIVE && st != SHK__BSLOT_FREE &&
+			    st != SHK__BSLOT_DEAD)
+				continue;
+			/* seq_cst: the slot is visible before we read tail
+			 * (late join, see the top comment) */
+			if (atomic_compare_exchange_strong_explicit(
+				    w, &cur, me, memory_order_seq_cst,
+				    memory_order_relaxed)) {
+				b->slot = i;
+				return 0;
+			}
+		}
+	}
+	return SHK_EBUSY;
+}
+
+static int
+reader_attach(shk_bcast *b)
+{
+	struct shk__bcast_hdr *h = b->hdr;
+	uint64_t t = 0, s = 0;
+	int rc, i;
+
+	rc = claim_slot(b);
+	if (rc)
+		return rc;
+	/* seq_cst fence: orders the slot CAS before the tail loads; pairs
+	 * with the fence in scan() */
+	SHK_FENCE_SEQ_CST(&b->slots[b->slot].word);
+	for (i = 0; i < 64; i++) {
+		/* acquire: pairs with the release store that closes the
+		 * pub_gen section in shk_bcast_write() */
+		uint64_t g1 = atomic_load_explicit(&h->pub_gen,
+						   memory_order_acquire);
+		uint64_t g2;
+
+		if (g1 & 1) {
+			shk__cpu_relax();
+			continue;
+		}
+		/* relaxed: validated by the pub_gen re-check below */
+		t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+		s = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
+		/* acquire fence: the loads above before the re-check */
+		FENCE(memory_order_acquire, &h->pub_gen);
+		g2 = atomic_load_explicit(&h->pub_gen, memory_order_relaxed);
+		if (g1 == g2)
+			break;
+	}
+	if (i == 64) {
+		/* the writer died mid-publication: sequence unknown until
+		 * the first record */
+		/* acquire: pairs with the release store of tail */
+		t = atomic_load_explicit(&h->tail, memory_order_acquire);
+		b->seq_known = 0;
+	} else {
+		b->next_seq = s;
+		b->seq_known = 1;
+	}
+	if (t & 7) {
+		/* release: pairs with claim_slot() of a later reader */
+		atomic_store_explicit(&b->slots[b->slot].word, 0,
+				      memory_order_release);
+		return SHK_ECORRUPT;
+	}
+	b->cursor = t;
+	publish_cursor(b);
+	return 0;
+}
+
+int
+shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
+	       const shk_bcast_opts *opts, shk_bcast **out)
+{
+	shk_bcast_opts o = SHK_BCAST_OPTS_INIT;
+	shk_obj_desc want = SHK_OBJ_DESC_INIT;
+	struct init_arg ia;
+	shk_obj_info info;
+	struct shk__bcast_hdr *h;
+	shk_bcast *b;
+	void *mem = NULL;
+	uint64_t need;
+	int rc;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	if (!seg || !name ||
+	    (role != SHK_BCAST_WRITER && role != SHK_BCAST_READER))
+		return SHK_EINVAL;
+	if (opts) {
+		if (opts->size == 0)
+			return SHK_EINVAL;
+		memcpy(&o, opts,
+		       opts->size < sizeof(o) ? opts->size : sizeof(o));
+		o.size = sizeof(o);
+	}
+	if (o.mode > SHK_BCAST_RELIABLE ||
+	    o.max_readers > SHK__BCAST_MAX_READERS ||
+	    o.reader_timeout_ns < 0)
+		return SHK_EINVAL;
+	if (o.cap && !geometry_ok(o.cap, 0, SHK_BCAST_LOSSY, 1))
+		return SHK_EINVAL;
+	if (o.cap && o.max_record > o.cap / 2 - 16)
+		return SHK_EINVAL;
+	want.kind = SHK_KIND_BCAST;
+	want.type_id = o.type_id;
+	want.cap = o.cap;
+	want.elem_len = o.max_record;
+	rc = SHK_ENOENT;
+	if (!(flags & SHK_EXCL) &&
+	    (!(flags & SHK_CREATE) || !o.cap || !o.max_record || !o.mode ||
+	     !o.max_readers))
+		rc = shk__obj_open(seg, name, 0, &want, 0, NULL, NULL,
+				   shk__kind_check_bcast, &info, &mem);
+	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
+		/* zero fields: defaults for a new buffer */
+		if (!want.cap) {
+			want.cap = SHK__BCAST_DEFAULT_CAP;
+			while (want.elem_len > want.cap / 2 - 16 &&
+			       want.cap < SHK__BCAST_MAX_CAP)
+				want.cap <<= 1;
+		}
+		if (!want.elem_len)
+			want.elem_len = want.cap / 2 - 16;
+		ia.mode = o.mode ? o.mode : SHK_BCAST_LOSSY;
+		ia.max_readers = o.max_readers ? o.max_readers
+					       : SHK__BCAST_DEFAULT_READERS;
+		if (!geometry_ok(want.cap, want.elem_len, ia.mode,
+				 ia.max_readers))
+			return SHK_EINVAL;
+		need = data_off_for(ia.max_readers) + want.cap;
+		rc = shk__obj_open(seg, name, flags, &want, need, bcast_init,
+				   &ia, shk__kind_check_bcast, &info, &mem);
+	}
+	if (rc)
+		return rc;
+	h = mem;
+	/* immutable: validated by shk__kind_check_bcast(); copied once */
+	if ((o.mode && o.mode != h->mode) ||
+	    (o.max_readers && o.max_readers != h->max_readers))
+		return SHK_ETYPE;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return SHK_ENOMEM;
+	b->seg = seg;
+	b->hdr = h;
+	b->cap = info.cap;
+	b->mask = info.cap - 1;
+	b->max_record = (uint32_t)info.elem_len;
+	b->mode = h->mode;
+	b->max_readers = h->max_readers;
+	if (!geometry_ok(b->cap, b->max_record, b->mode, b->max_readers) ||
+	    info.len < data_off_for(b->max_readers) ||
+	    info.len - data_off_for(b->max_readers) < b->cap) {
+		rc = SHK_ECORRUPT; /* changed since the check */
+		goto fail_free;
+	}
+	b->slots = (struct shk__bcast_slot *)((uint8_t *)mem +
+					       SHK__BCAST_SLOTS_OFF);
+	b->data = (uint8_t *)mem + data_off_for(b->max_readers);
+	b->role = role;
+	b->stamp = shk__seg_stamp(seg);
+	b->reader_timeout_ns = o.reader_timeout_ns
+				       ? o.reader_timeout_ns
+				       : DEFAULT_READER_TIMEOUT_NS;
+	rc = role == SHK_BCAST_WRITER ? writer_attach(b) : reader_attach(b);
+	if (rc)
+		goto fail_free;
+	*out = b;
+	return 0;
+
+fail_free:
+	free(b);
+	return rc;
+}
+
+int
+shk_bcast_fd(shk_bcast *b)
+{
+	int rc;
+
+	if (!b || b->role != SHK_BCAST_READER)
+		return SHK_EINVAL;
+	if (!b->db) {
+		rc = shk__doorbell_open(b->seg, &b->hdr->data_wp, &b->db);
+		if (rc)
+			return rc;
+		/* readable at once when data is already there */
+		shk__doorbell_arm(b->db, data_pred, b);
+		b->armed = 1;
+	}
+	return shk__doorbell_fd(b->db);
+}
+
+void
+shk_bcast_close(shk_bcast *b)
+{
+	if (!b)
+		return;
+	if (b->db)
+		shk__doorbell_close(b->db);
+	if (b->role == SHK_BCAST_WRITER) {
+		uint32_t me = b->stamp;
+
+		/* release: our publications happen before the next writer's
+		 * claim; pairs with the acquire in claim_writer() */
+		atomic_compare_exchange_strong_explicit(
+			&b->hdr->writer_stamp, &me, 0, memory_order_release,
+			memory_order_relaxed);
+	} else {
+		uint32_t me = SHK__BSLOT_WORD(SHK__BSLOT_ACTIVE, b->stamp);
+
+		/* release: pairs with the acquire loads in claim_slot() and
+		 * scan(); a DEAD mark (we were judged dead) stays */
+		atomic_compare_exchange_strong_explicit(
+			&b->slots[b->slot].word, &me, SHK__BSLOT_FREE,
+			memory_order_release, memory_order_relaxed);
+		if (b->mode == SHK_BCAST_RELIABLE)
+			shk__wake(b->seg, &b->hdr->space_wp, 1);
+	}
+	free(b);
+}
+
+int
+shk_bcast_stat(shk_bcast *b, shk_bcast_stats *st)
+{
+	struct shk__bcast_hdr *h;
+	uint64_t t, in, min;
+	uint32_t i;
+
+	if (!b || !st || st->size < sizeof(*st))
+		return SHK_EINVAL;
+	h = b->hdr;
+	if (!snapshot(h, &t, &in))
+		/* relaxed: informational value of a busy buffer */
+		t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->cap = b->cap;
+	st->max_record = b->max_record;
+	st->mode = b->mode;
+	st->max_readers = b->max_readers;
+	st->tail = t;
+	/* relaxed: informational values */
+	st->next_seq = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
+	min = t;
+	for (i = 0; i < b->max_readers; i++) {
+		uint32_t w = atomic_load_explicit(&b->slots[i].word,
+						  memory_order_relaxed);
+		uint64_t c = atomic_load_explicit(&b->slots[i].cursor,
+						  memory_order_relaxed);
+
+		if (SHK__BSLOT_STATE(w) != SHK__BSLOT_ACTIVE)
+			continue;
+		st->readers++;
+		if (t - c <= b->cap && t - c > t - min)
+			min = c;
+	}
+	st->min_cursor = min;
+	st->writer = !strcmp(stamp_state(b->seg,
+					 atomic_load_explicit(
+						 &h->writer_stamp,
+						 memory_order_relaxed)),
+			     "alive");
+	return 0;
+}

@@ -1,0 +1,860 @@
+/* test_bcast.c - one writer, many readers: lossy loss counts, reliable
+ * delivery, dead readers, late join, crash points, corruption. */
+#include "harness.h"
+
+#include <poll.h>
+#include <pthread.h>
+
+#include "bcast.h"
+#include "platform.h"
+#include "segment.h"
+
+#if defined(SHK__TSAN) || defined(__SANITIZE_ADDRESS__)
+#define SLOW_BUILD 1
+#else
+#define SLOW_BUILD 0
+#endif
+
+static char g_seg[64];
+
+/* Runs body in a child; removes the segment whatever happens to it. */
+static void
+guarded(const char *tag, void (*body)(void))
+{
+	pid_t pid;
+	int st;
+
+	test_name(g_seg, sizeof(g_seg), tag);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		body();
+		_exit(0);
+	}
+	st = test_wait(pid);
+	shk_seg_unlink(g_seg, NULL);
+	if (st != 0)
+		TEST_FAIL("case body failed (status %d)", st);
+}
+
+static shk_seg *
+seg_create(void)
+{
+	shk_seg_opts so = SHK_SEG_OPTS_INIT;
+	shk_seg *seg = NULL;
+
+	so.len = 4 << 20;
+	CHECK_OK(shk_seg_open(g_seg, SHK_CREATE | SHK_EXCL, &so, &seg));
+	return seg;
+}
+
+static shk_seg *
+seg_attach(void)
+{
+	shk_seg *seg = NULL;
+
+	CHECK_OK(shk_seg_open(g_seg, 0, NULL, &seg));
+	return seg;
+}
+
+static shk_bcast *
+bc_open(shk_seg *seg, int role, uint32_t mode, uint64_t cap)
+{
+	shk_bcast_opts o = SHK_BCAST_OPTS_INIT;
+	shk_bcast *b = NULL;
+
+	o.mode = mode;
+	o.cap = cap;
+	o.max_readers = 8;
+	CHECK_OK(shk_bcast_open(seg, "b", SHK_CREATE, role, &o, &b));
+	CHECK(b != NULL);
+	return b;
+}
+
+/* Payload: seq (8 bytes), then bytes derived from seq; length varies. */
+static size_t
+len_for(uint64_t seq, size_t max)
+{
+	uint64_t x = seq * 0x9e3779b97f4a7c15ull;
+
+	x ^= x >> 31;
+	if ((x & 7) == 0)
+		return max;
+	return 8 + (x >> 8) % (max - 7);
+}
+
+static void
+fill(uint8_t *p, size_t len, uint64_t seq)
+{
+	size_t i;
+
+	memcpy(p, &seq, 8);
+	for (i = 8; i < len; i++)
+		p[i] = (uint8_t)(seq * 7 + i * 13);
+}
+
+/* Returns the record's seq, or fails on a torn or wrong-length record. */
+static uint64_t
+verify(const uint8_t *p, int len, size_t max)
+{
+	uint64_t seq;
+	int i;
+
+	CHECK(len >= 8);
+	memcpy(&seq, p, 8);
+	if ((size_t)len != len_for(seq, max))
+		TEST_FAIL("record %llu: length %d", (unsigned long long)seq,
+			  len);
+	for (i = 8; i < len; i++)
+		if (p[i] != (uint8_t)(seq * 7 + i * 13))
+			TEST_FAIL("record %llu: torn at byte %d",
+				  (unsigned long long)seq, i);
+	return seq;
+}
+
+static void
+put(shk_bcast *w, uint64_t seq, size_t max, int64_t timeout_ns)
+{
+	uint8_t buf[4096];
+	size_t len = len_for(seq, max);
+
+	fill(buf, len, seq);
+	CHECK_OK(shk_bcast_write(w, buf, len, timeout_ns));
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+b_basic(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 1024);
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, 0, 0);
+	shk_bcast *x = NULL;
+	shk_bcast_opts o = SHK_BCAST_OPTS_INIT;
+	shk_bcast_stats st = { .size = sizeof(st) };
+	shk_obj_info info = { .size = sizeof(info) };
+	char buf[1024], d[256];
+	uint64_t lost = 7;
+
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY),
+		 SHK_EAGAIN);
+	CHECK_OK(shk_bcast_write(w, "hello", 5, SHK_TRY));
+	CHECK_OK(shk_bcast_write(w, NULL, 0, SHK_TRY));
+	CHECK_RC(shk_bcast_read(r, buf, 4, &lost, SHK_TRY), SHK_EMSGSIZE);
+	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY), 5);
+	CHECK_EQ(lost, 0);
+	CHECK(memcmp(buf, "hello", 5) == 0);
+	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY), 0);
+	CHECK_RC(shk_bcast_write(w, buf, 1024 / 2 - 15, SHK_TRY),
+		 SHK_EMSGSIZE);
+	CHECK_OK(shk_bcast_write(w, buf, 1024 / 2 - 16, SHK_TRY));
+	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+		 1024 / 2 - 16);
+	/* roles and mismatches */
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_WRITER, NULL, &x),
+		 SHK_EBUSY);
+	CHECK(x == NULL);
+	CHECK_RC(shk_bcast_read(w, buf, sizeof(buf), NULL, SHK_TRY),
+		 SHK_EINVAL);
+	CHECK_RC(shk_bcast_write(r, buf, 1, SHK_TRY), SHK_EINVAL);
+	o.mode = SHK_BCAST_RELIABLE;
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, &o, &x),
+		 SHK_ETYPE);
+	o.mode = 0;
+	o.type_id = 5;
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, &o, &x),
+		 SHK_ETYPE);
+	o.type_id = 0;
+	o.max_readers = 9;
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, &o, &x),
+		 SHK_ETYPE);
+	o.size = 0;
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, &o, &x),
+		 SHK_EINVAL);
+	o.size = sizeof(o);
+	o.max_readers = 0;
+	o.cap = 1000;
+	CHECK_RC(shk_bcast_open(seg, "c", SHK_CREATE, SHK_BCAST_READER, &o,
+				&x),
+		 SHK_EINVAL);
+	{
+		/* a ring is not a bcast */
+		shk_ring *ring = NULL;
+
+		CHECK_OK(shk_ring_open(seg, "ring", SHK_CREATE,
+				       SHK_RING_PRODUCER, NULL, &ring));
+		CHECK_RC(shk_bcast_open(seg, "ring", SHK_CREATE,
+					SHK_BCAST_READER, NULL, &x),
+			 SHK_ETYPE);
+		shk_ring_close(ring);
+	}
+	CHECK_OK(shk_bcast_stat(w, &st));
+	CHECK_EQ(st.readers, 1);
+	CHECK_EQ(st.writer, 1);
+	CHECK_EQ(st.next_seq, 3);
+	CHECK_EQ(st.min_cursor, st.tail);
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
+	CHECK(shk_obj_describe(seg, &info, d, sizeof(d)) > 0);
+	if (!strstr(d, "mode=lossy") || !strstr(d, "readers=1/8") ||
+	    !strstr(d, "next_seq=3") || !strstr(d, "writer=alive"))
+		TEST_FAIL("describe: %s", d);
+	shk_bcast_close(NULL);
+	shk_bcast_close(r);
+	shk_bcast_close(w);
+	CHECK_OK(shk_bcast_open(seg, "b", 0, SHK_BCAST_WRITER, NULL, &x));
+	shk_bcast_close(x);
+	shk_seg_close(seg);
+}
+
+static void
+t_basic(void)
+{
+	guarded("basic", b_basic);
+}
+
+/* Lossy, one process: exact loss counts when the writer laps a reader. */
+static void
+b_lossy_exact(void)
+{
+	enum { CAP = 1024, MAXR = 200 };
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, CAP);
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, 0, 0);
+	uint8_t buf[4096];
+	uint64_t seq = 0, got = 0, lost_total = 0, next = 0, lost;
+	int round, i, n;
+
+	for (round = 0; round < 200; round++) {
+		int nw = 1 + (round * 37) % 60, nr = 1 + (round * 11) % 20;
+
+		for (i = 0; i < nw; i++)
+			put(w, seq++, MAXR, SHK_TRY);
+		for (i = 0; i < nr; i++) {
+			n = shk_bcast_read(r, buf, sizeof(buf), &lost,
+					   SHK_TRY);
+			if (n == SHK_EAGAIN)
+				break;
+			CHECK(n >= 0);
+			CHECK_EQ(verify(buf, n, MAXR), next + lost);
+			next += lost + 1;
+			lost_total += lost;
+			got++;
+		}
+	}
+	while ((n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY)) >= 0) {
+		CHECK_EQ(verify(buf, n, MAXR), next + lost);
+		next += lost + 1;
+		lost_total += lost;
+		got++;
+	}
+	CHECK_RC(n, SHK_EAGAIN);
+	/* every record was either received or counted lost, exactly */
+	CHECK_EQ(got + lost_total, seq);
+	CHECK(lost_total > 0 && got > 0);
+	shk_bcast_close(r);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_lossy_exact(void)
+{
+	guarded("lossy1", b_lossy_exact);
+}
+
+/* ------------------------------------------------------------------ */
+/* Processes: a writer and readers of different speeds                 */
+/* ------------------------------------------------------------------ */
+
+struct rstats {
+	uint64_t got, lost;
+};
+
+/* Reads until the record with seq == last arrives; checks order, loss
+ * arithmetic and contents.  delay_every/us slow the reader down. */
+static struct rstats
+read_all(shk_bcast *r, uint64_t last, size_t maxr, int delay_every,
+	 int delay_us, int reliable)
+{
+	struct rstats s = { 0, 0 };
+	uint8_t buf[4096];
+	uint64_t next = 0, lost, seq;
+	int n;
+
+	for (;;) {
+		n = shk_bcast_read(r, buf, sizeof(buf), &lost, 10000000000LL);
+		if (n < 0)
+			TEST_FAIL("read: %s", shk_errname(n));
+		seq = verify(buf, n, maxr);
+		if (seq != next + lost)
+			TEST_FAIL("seq %llu, expected %llu + lost %llu",
+				  (unsigned long long)seq,
+				  (unsigned long long)next,
+				  (unsigned long long)lost);
+		if (reliable)
+			CHECK_EQ(lost, 0);
+		s.got++;
+		s.lost += lost;
+		next = seq + 1;
+		if (seq == last)
+			return s;
+		if (delay_every && s.got % delay_every == 0)
+			usleep(delay_us);
+	}
+}
+
+/* Readers in child processes report their counts through a pipe. */
+static void
+run_procs(uint32_t mode, uint64_t n, int nreaders)
+{
+	static const int delays[3][2] = { { 0, 0 }, { 64, 200 }, { 16, 500 } };
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, mode, 4096);
+	pid_t pids[3];
+	int fds[2], ready[2], i;
+	uint64_t seq;
+
+	CHECK(pipe(fds) == 0 && pipe(ready) == 0);
+	for (i = 0; i < nreaders; i++) {
+		pids[i] = fork();
+		CHECK(pids[i] >= 0);
+		if (pids[i] == 0) {
+			shk_seg *cs = seg_attach();
+			shk_bcast *r = bc_open(cs, SHK_BCAST_READER, 0, 0);
+			struct rstats s;
+
+			CHECK(write(ready[1], "r", 1) == 1);
+			s = read_all(r, n - 1, 1000, delays[i][0],
+				     delays[i][1], mode == SHK_BCAST_RELIABLE);
+			CHECK(write(fds[1], &s, sizeof(s)) == sizeof(s));
+			shk_bcast_close(r);
+			shk_seg_close(cs);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < nreaders; i++) {
+		char c;
+
+		CHECK(read(ready[0], &c, 1) == 1);
+	}
+	for (seq = 0; seq < n; seq++)
+		put(w, seq, 1000, 10000000000LL);
+	for (i = 0; i < nreaders; i++) {
+		struct rstats s;
+
+		CHECK(read(fds[0], &s, sizeof(s)) == sizeof(s));
+		CHECK_EQ(s.got + s.lost, n);
+		if (mode == SHK_BCAST_RELIABLE)
+			CHECK_EQ(s.got, n);
+	}
+	for (i = 0; i < nreaders; i++)
+		CHECK_EQ(test_wait(pids[i]), 0);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+b_lossy_procs(void)
+{
+	run_procs(SHK_BCAST_LOSSY, (uint64_t)test_scale(SLOW_BUILD ? 20000
+								   : 100000),
+		  3);
+}
+
+static void
+t_lossy_procs(void)
+{
+	guarded("lossyp", b_lossy_procs);
+}
+
+static void
+b_reliable_procs(void)
+{
+	run_procs(SHK_BCAST_RELIABLE,
+		  (uint64_t)test_scale(SLOW_BUILD ? 5000 : 20000), 3);
+}
+
+static void
+t_reliable_procs(void)
+{
+	guarded("relp", b_reliable_procs);
+}
+
+/* A reliable reader killed with SIGKILL stops blocking the writer. */
+static void
+b_reliable_dead_reader(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_RELIABLE,
+			       4096);
+	shk_bcast *live = bc_open(seg, SHK_BCAST_READER, 0, 0);
+	shk_bcast_stats st = { .size = sizeof(st) };
+	uint8_t buf[4096];
+	uint64_t seq = 0, got = 0, lost;
+	int64_t t0, dt;
+	int ready[2], n, i;
+	pid_t pid;
+	char c;
+
+	CHECK(pipe(ready) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+		shk_bcast *r = bc_open(cs, SHK_BCAST_READER, 0, 0);
+
+		CHECK(write(ready[1], "j", 1) == 1);
+		CHECK(shk_bcast_read(r, buf, sizeof(buf), NULL,
+				     10000000000LL) >= 0);
+		CHECK(write(ready[1], "r", 1) == 1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(ready[0], &c, 1) == 1); /* joined */
+	put(w, seq++, 500, SHK_TRY);
+	CHECK(read(ready[0], &c, 1) == 1); /* read one, now stuck */
+	CHECK_OK(shk_bcast_stat(w, &st));
+	CHECK_EQ(st.readers, 2);
+	/* fill the buffer twice over, the live reader keeping up: the stuck
+	 * reader now blocks the writer */
+	for (int round = 0; round < 2; round++) {
+		for (;;) {
+			size_t len = len_for(seq, 500);
+			int rc;
+
+			fill(buf, len, seq);
+			rc = shk_bcast_write(w, buf, len, SHK_TRY);
+			if (rc == SHK_EAGAIN)
+				break;
+			CHECK_OK(rc);
+			seq++;
+		}
+		while (got < seq) {
+			n = shk_bcast_read(live, buf, sizeof(buf), &lost,
+					   SHK_TRY);
+			CHECK_EQ(verify(buf, n, 500), got);
+			CHECK_EQ(lost, 0);
+			got++;
+		}
+	}
+	/* a live (stopped) reader is not detached: the writer times out */
+	{
+		size_t len = len_for(seq, 500);
+
+		fill(buf, len, seq);
+		CHECK_RC(shk_bcast_write(w, buf, len, 300000000),
+			 SHK_ETIMEDOUT);
+	}
+	kill(pid, SIGKILL);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	t0 = test_now_ns();
+	put(w, seq++, 500, 5000000000LL);
+	dt = test_now_ns() - t0;
+	CHECK(dt < 3000000000LL);
+	CHECK_OK(shk_bcast_stat(w, &st));
+	CHECK_EQ(st.readers, 1);
+	for (i = 0; i < 100; i++) {
+		put(w, seq++, 500, 5000000000LL);
+		n = shk_bcast_read(live, buf, sizeof(buf), &lost, SHK_TRY);
+		CHECK_EQ(verify(buf, n, 500), got);
+		got++;
+	}
+	shk_bcast_close(w);
+	shk_bcast_close(live);
+	shk_seg_close(seg);
+}
+
+static void
+t_reliable_dead_reader(void)
+{
+	guarded("reldead", b_reliable_dead_reader);
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads (for ThreadSanitizer) and late joins                        */
+/* ------------------------------------------------------------------ */
+
+struct thr {
+	shk_bcast *b;
+	uint64_t n;
+	int reliable;
+	int delay_every;
+	struct rstats s;
+	_Atomic int *stop;
+	shk_seg *seg;
+};
+
+static void *
+reader_thread(void *arg)
+{
+	struct thr *t = arg;
+
+	t->s = read_all(t->b, t->n - 1, 300, t->delay_every, 100,
+			t->reliable);
+	return NULL;
+}
+
+static void
+run_threads(uint32_t mode)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, mode, 2048);
+	struct thr t[3];
+	pthread_t th[3];
+	uint64_t n = (uint64_t)test_scale(SLOW_BUILD ? 3000 : 30000), seq;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].b = bc_open(seg, SHK_BCAST_READER, 0, 0);
+		t[i].n = n;
+		t[i].reliable = mode == SHK_BCAST_RELIABLE;
+		t[i].delay_every = i * 50;
+		CHECK(pthread_create(&th[i], NULL, reader_thread, &t[i]) == 0);
+	}
+	for (seq = 0; seq < n; seq++)
+		put(w, seq, 300, 10000000000LL);
+	for (i = 0; i < 3; i++) {
+		CHECK(pthread_join(th[i], NULL) == 0);
+		CHECK_EQ(t[i].s.got + t[i].s.lost, n);
+		if (mode == SHK_BCAST_RELIABLE)
+			CHECK_EQ(t[i].s.got, n);
+		shk_bcast_close(t[i].b);
+	}
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+b_threads(void)
+{
+	run_threads(SHK_BCAST_LOSSY);
+	shk_seg_unlink(g_seg, NULL);
+	run_threads(SHK_BCAST_RELIABLE);
+}
+
+static void
+t_threads(void)
+{
+	guarded("thr", b_threads);
+}
+
+/*
+ * Late join: readers join and leave again while a writer laps a small
+ * buffer; every record they get is whole and in order, the first one is
+ * not older than the join.
+ */
+static void *
+writer_thread(void *arg)
+{
+	struct thr *t = arg;
+	uint64_t seq = 0;
+
+	/* acquire: a flag set by the main thread */
+	while (!atomic_load_explicit(t->stop, memory_order_acquire)) {
+		put(t->b, seq++, 300, 10000000000LL);
+		if ((seq & 255) == 0)
+			usleep(100);
+	}
+	t->n = seq;
+	return NULL;
+}
+
+static void
+late_join(uint32_t mode, int joins)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, mode, 1024);
+	_Atomic int stop = 0;
+	struct thr wt = { .b = w, .stop = &stop };
+	pthread_t th;
+	uint8_t buf[4096];
+	int j, k, n;
+
+	CHECK(pthread_create(&th, NULL, writer_thread, &wt) == 0);
+	for (j = 0; j < joins; j++) {
+		shk_bcast *r = NULL;
+		shk_bcast_stats st = { .size = sizeof(st) };
+		uint64_t next, lost, seq, joined_at;
+
+		CHECK_OK(shk_bcast_stat(w, &st));
+		joined_at = st.next_seq;
+		CHECK_OK(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, NULL,
+					&r));
+		next = 0;
+		for (k = 0; k < 20; k++) {
+			n = shk_bcast_read(r, buf, sizeof(buf), &lost,
+					   5000000000LL);
+			if (n == SHK_EAGAIN)
+				continue; /* lapped many times: try again */
+			CHECK(n >= 0);
+			seq = verify(buf, n, 300);
+			CHECK(seq >= joined_at);
+			if (k > 0)
+				CHECK_EQ(seq, next + lost);
+			if (mode == SHK_BCAST_RELIABLE)
+				CHECK_EQ(lost, 0);
+			next = seq + 1;
+			if (j & 1)
+				usleep(50);
+		}
+		shk_bcast_close(r);
+	}
+	/* release: pairs with the acquire in writer_thread() */
+	atomic_store_explicit(&stop, 1, memory_order_release);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK(wt.n > 0);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+b_late_join(void)
+{
+	late_join(SHK_BCAST_LOSSY, SLOW_BUILD ? 100 : 500);
+	shk_seg_unlink(g_seg, NULL);
+	late_join(SHK_BCAST_RELIABLE, SLOW_BUILD ? 100 : 500);
+}
+
+static void
+t_late_join(void)
+{
+	guarded("late", b_late_join);
+}
+
+/* ------------------------------------------------------------------ */
+/* Crashes and corruption                                              */
+/* ------------------------------------------------------------------ */
+
+/* A writer killed before publishing: readers get what was published; a
+ * new writer takes over and nothing is counted lost. */
+static void
+b_crash_writer(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, SHK_BCAST_LOSSY, 16384);
+	uint8_t buf[4096];
+	uint64_t next = 0, lost;
+	int nth, n, i;
+
+	for (nth = 1; nth <= 40; nth += 13) {
+		char spec[64];
+		pid_t pid = fork();
+
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			shk_seg *cs = seg_attach();
+			shk_bcast *w = bc_open(cs, SHK_BCAST_WRITER, 0, 0);
+			uint64_t s;
+
+			snprintf(spec, sizeof(spec),
+				 "bcast.write.before_publish:%d", nth);
+			setenv("SHK_CRASH", spec, 1);
+			for (s = next; s < next + 1000; s++)
+				put(w, s, 300, SHK_TRY);
+			_exit(2);
+		}
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+		CHECK_OK(shk_seg_check(seg));
+		for (i = 0; i < nth - 1; i++) {
+			n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY);
+			CHECK(n >= 0);
+			CHECK_EQ(verify(buf, n, 300), next);
+			CHECK_EQ(lost, 0);
+			next++;
+		}
+		CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY),
+			 SHK_EAGAIN);
+	}
+	/* the next writer continues the sequence */
+	{
+		shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, 0, 0);
+
+		for (i = 0; i < 30; i++)
+			put(w, next + (uint64_t)i, 300, SHK_TRY);
+		for (i = 0; i < 30; i++) {
+			n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY);
+			CHECK(n >= 0);
+			CHECK_EQ(verify(buf, n, 300), next);
+			CHECK_EQ(lost, 0);
+			next++;
+		}
+		shk_bcast_close(w);
+	}
+	shk_bcast_close(r);
+	shk_seg_close(seg);
+}
+
+static void
+t_crash_writer(void)
+{
+	guarded("crashw", b_crash_writer);
+}
+
+/* Reaps a child as soon as it dies: an unreaped zombie counts as alive. */
+struct reaper {
+	pid_t pid;
+	int status;
+};
+
+static void *
+reaper_thread(void *arg)
+{
+	struct reaper *r = arg;
+
+	r->status = test_wait(r->pid);
+	return NULL;
+}
+
+/* A reliable reader killed inside read (crash point) is detached. */
+static void
+b_crash_reader(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_RELIABLE,
+			       2048);
+	uint64_t seq = 0;
+	int ready[2], i;
+	pid_t pid;
+	char c;
+
+	CHECK(pipe(ready) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+		shk_bcast *r = bc_open(cs, SHK_BCAST_READER, 0, 0);
+		uint8_t buf[4096];
+
+		setenv("SHK_CRASH", "bcast.read.before_publish:5", 1);
+		CHECK(write(ready[1], "r", 1) == 1);
+		for (;;)
+			CHECK(shk_bcast_read(r, buf, sizeof(buf), NULL,
+					     10000000000LL) >= 0);
+	}
+	struct reaper rp = { pid, -1 };
+	pthread_t th;
+
+	CHECK(pthread_create(&th, NULL, reaper_thread, &rp) == 0);
+	CHECK(read(ready[0], &c, 1) == 1);
+	for (i = 0; i < 200; i++)
+		put(w, seq++, 300, 5000000000LL);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_EQ(rp.status, 128 + SIGKILL);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_crash_reader(void)
+{
+	guarded("crashr", b_crash_reader);
+}
+
+static void
+b_corrupt(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 1024);
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, 0, 0);
+	shk_bcast *x = NULL;
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__bcast_hdr *h;
+	uint8_t *data, buf[1024];
+	uint64_t t;
+
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
+	h = (struct shk__bcast_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	data = (uint8_t *)h + h->data_off;
+	CHECK_OK(shk_bcast_write(w, "abcdefgh", 8, SHK_TRY));
+	/* a record length past max_record, then an unknown type */
+	memcpy(data, &(uint32_t){ 5000 }, 4);
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+		 SHK_ECORRUPT);
+	memcpy(data, &(uint32_t){ 8 }, 4);
+	memcpy(data + 4, &(uint32_t){ 9 }, 4);
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+		 SHK_ECORRUPT);
+	memcpy(data + 4, &(uint32_t){ SHK__BREC_DATA }, 4);
+	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY), 8);
+	/* a misaligned tail */
+	t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	atomic_store_explicit(&h->tail, t + 3, memory_order_relaxed);
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+		 SHK_ECORRUPT);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, NULL, &x),
+		 SHK_ECORRUPT);
+	CHECK(x == NULL);
+	atomic_store_explicit(&h->tail, t, memory_order_relaxed);
+	/* intent far beyond tail; bad geometry; a bad slot state */
+	atomic_store_explicit(&h->tail_intent, t + 5000, memory_order_relaxed);
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, NULL, &x),
+		 SHK_ECORRUPT);
+	atomic_store_explicit(&h->tail_intent, t, memory_order_relaxed);
+	h->max_readers = 5000;
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, NULL, &x),
+		 SHK_ECORRUPT);
+	h->max_readers = 8;
+	atomic_store_explicit(&((struct shk__bcast_slot *)(h + 1))[7].word,
+			      0xffffffffu, memory_order_relaxed);
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, NULL, &x),
+		 SHK_ECORRUPT);
+	atomic_store_explicit(&((struct shk__bcast_slot *)(h + 1))[7].word, 0,
+			      memory_order_relaxed);
+	CHECK_OK(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, NULL, &x));
+	shk_bcast_close(x);
+	shk_bcast_close(r);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_corrupt(void)
+{
+	guarded("corrupt", b_corrupt);
+}
+
+/* A reader's descriptor polls readable after a write, not before. */
+static void
+b_fd(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 1024);
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, 0, 0);
+	struct pollfd pfd;
+	char buf[64];
+	int i;
+
+	pfd.fd = shk_bcast_fd(r);
+	pfd.events = POLLIN;
+	CHECK(pfd.fd >= 0);
+	CHECK_RC(shk_bcast_fd(w), SHK_EINVAL);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(poll(&pfd, 1, 0), 0);
+		CHECK_OK(shk_bcast_write(w, "x", 1, SHK_TRY));
+		CHECK_EQ(poll(&pfd, 1, 5000), 1);
+		CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+			 1);
+		CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+			 SHK_EAGAIN);
+	}
+	shk_bcast_close(r);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_fd(void)
+{
+	guarded("fd", b_fd);
+}
+
+TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lossy_exact", t_lossy_exact },
+	  { "lossy_procs", t_lossy_procs },
+	  { "reliable_procs", t_reliable_procs },
+	  { "reliable_dead_reader", t_reliable_dead_reader },
+	  { "threads", t_threads }, { "late_join", t_late_join },
+	  { "crash_writer", t_crash_writer },
+	  { "crash_reader", t_crash_reader }, { "corrupt", t_corrupt })
