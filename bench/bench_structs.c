@@ -13,13 +13,14 @@
  *   shmkit is faster.
  *
  *   bcast throughput, one writer and 1, 2 and 4 readers (each reader
- *   takes every record), 64-byte records, 64 KiB buffer, lossy and
+ *   accounts for every record), 64-byte records, 64 KiB buffer, lossy and
  *   reliable mode, busy-poll (timeout 0 and retry); baseline: the minimal
  *   SPSC ring with one reader and the same buffer bytes (baselines.h).
  *   The figure is records written per second, each one received (or, in
- *   lossy mode, reported lost) by every reader; lossy rows also say what
- *   share of the records the readers lost.  With more processes than
- *   CPUs the row says so: they take turns on the CPUs.
+ *   lossy mode, reported lost) by every reader; lossy mode adds a row
+ *   for what each reader received, naming the share it lost.  With more
+ *   processes than CPUs the row says so (they take turns on the CPUs)
+ *   and the case runs a fifth of the records.
  *
  * Pool ops/s are in bench_queue (the pool comes with the queue).
  */
