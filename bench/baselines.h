@@ -24,6 +24,10 @@
  *                         (0 = empty) hashed by a multiplicative hash,
  *                         fixed-size values, in shared memory under one
  *                         process-shared pthread rwlock (for map).
+ *   mutex array stack     a fixed array of fixed-size elements and a depth
+ *                         count in shared memory under one process-shared
+ *                         pthread mutex; push copies in at depth, pop
+ *                         copies out from depth - 1 (for stack).
  *
  * Busy-poll loops back off through bench_backoff() (a yield after a long
  * run of failed polls), exactly as the shmkit benchmarks' loops do.
@@ -715,6 +719,78 @@ base_map_put(struct base_map *m, uint64_t key, const void *val)
 	}
 	pthread_rwlock_unlock(&m->lock);
 	return s ? 0 : -1;
+}
+
+/* ---- mutex array stack ---- */
+
+struct base_stack {
+	pthread_mutex_t lock;
+	uint64_t cap;
+	uint64_t depth;
+	uint32_t elem_len;
+	uint8_t pad[20];
+	/* cap elements of elem_len bytes follow */
+};
+
+static inline size_t
+base_stack_bytes(uint64_t cap, uint32_t elem_len)
+{
+	return sizeof(struct base_stack) + cap * elem_len;
+}
+
+/* Builds an empty stack in mem (base_stack_bytes long, shared); 0 or -1. */
+static inline int
+base_stack_init(void *mem, uint64_t cap, uint32_t elem_len)
+{
+	struct base_stack *s = (struct base_stack *)mem;
+	pthread_mutexattr_t a;
+	int rc;
+
+	s->cap = cap;
+	s->depth = 0;
+	s->elem_len = elem_len;
+	if (pthread_mutexattr_init(&a) != 0)
+		return -1;
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	rc = pthread_mutex_init(&s->lock, &a);
+	pthread_mutexattr_destroy(&a);
+	return rc == 0 ? 0 : -1;
+}
+
+/* 0 pushed, 1 full, -1 error. */
+static inline int
+base_stack_push(struct base_stack *s, const void *elem)
+{
+	uint8_t *slots = (uint8_t *)(s + 1);
+	int full;
+
+	if (pthread_mutex_lock(&s->lock) != 0)
+		return -1;
+	full = s->depth >= s->cap;
+	if (!full) {
+		memcpy(slots + s->depth * s->elem_len, elem, s->elem_len);
+		s->depth++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return full;
+}
+
+/* 0 popped, 1 empty, -1 error. */
+static inline int
+base_stack_pop(struct base_stack *s, void *elem)
+{
+	uint8_t *slots = (uint8_t *)(s + 1);
+	int empty;
+
+	if (pthread_mutex_lock(&s->lock) != 0)
+		return -1;
+	empty = s->depth == 0;
+	if (!empty) {
+		s->depth--;
+		memcpy(elem, slots + s->depth * s->elem_len, s->elem_len);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return empty;
 }
 
 #endif /* SHK_BENCH_BASELINES_H */
