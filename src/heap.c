@@ -55,6 +55,23 @@
  * cur_run publishes a formatted run (header, zeroed side words, page map)
  * to the acquire load in carve().
  *
+ * Magazines (docs/heap.md).  Per attach slot, a MAG block (offset in
+ * hdr->mag[slot], set once under the lock): owner word, per-class counts
+ * and refs.  Side state CACHED = in the magazine of the stamp it names.
+ *   owner word    CAS only: NONE -> OWNED(me) by a slot's new owner,
+ *                 OWNED/DRAINING(dead) -> DRAINING(me) by a drainer,
+ *                 DRAINING(me) -> NONE at the drain's end
+ *   counts, refs  the owning thread of the owning handle (relaxed: no
+ *                 other thread reads them, except drainers, which decide
+ *                 by CAS on the side word and read refs as hints)
+ *   side word     free: CAS ALLOC -> CACHED(me) (release; the drainer's
+ *                 acquire CAS pairs); magazine alloc: plain store
+ *                 CACHED(me) -> ALLOC (a live owner's cached blocks are
+ *                 written by nobody else); drain: CAS CACHED(dead) -> FREE
+ * A killed owner leaves its cached blocks CACHED (found by a drainer, which
+ * scans every entry up to the depth, not the count); killed while linking
+ * a spill or drain chain it leaves up to 16 FREE blocks on no list.
+ *
  * A party killed mid-operation leaves: after a pop and before the stamp, a
  * popped FREE block on no list (one leaked block); after a carve's CAS and
  * before the stamp, a carved block in state 0 (one leaked block); after a
@@ -1026,10 +1043,18 @@ carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
 /* magazines                                                           */
 /* ------------------------------------------------------------------ */
 
+/* initial-exec: one byte of static TLS, reached without a call to
+ * __tls_get_addr (the library is -fPIC) */
+#if defined(__GNUC__)
+#define SHK__TLS_IE __attribute__((tls_model("initial-exec")))
+#else
+#define SHK__TLS_IE
+#endif
+
 /* Identifies the calling thread by the address of a thread-local byte: an
  * exited thread's address may be reused, but only by a thread that runs
  * after it, so no two running threads ever share one. */
-static _Thread_local char tls_me;
+static _Thread_local char tls_me SHK__TLS_IE;
 
 static uint64_t
 blk_off(const struct layout *L, uint32_t c, uint64_t pg, uint32_t idx)
