@@ -55,6 +55,23 @@
  * cur_run publishes a formatted run (header, zeroed side words, page map)
  * to the acquire load in carve().
  *
+ * Magazines (docs/heap.md).  Per attach slot, a MAG block (offset in
+ * hdr->mag[slot], set once under the lock): owner word, per-class counts
+ * and refs.  Side state CACHED = in the magazine of the stamp it names.
+ *   owner word    CAS only: NONE -> OWNED(me) by a slot's new owner,
+ *                 OWNED/DRAINING(dead) -> DRAINING(me) by a drainer,
+ *                 DRAINING(me) -> NONE at the drain's end
+ *   counts, refs  the owning thread of the owning handle (relaxed: no
+ *                 other thread reads them, except drainers, which decide
+ *                 by CAS on the side word and read refs as hints)
+ *   side word     free: CAS ALLOC -> CACHED(me) (release; the drainer's
+ *                 acquire CAS pairs); magazine alloc: plain store
+ *                 CACHED(me) -> ALLOC (a live owner's cached blocks are
+ *                 written by nobody else); drain: CAS CACHED(dead) -> FREE
+ * A killed owner leaves its cached blocks CACHED (found by a drainer, which
+ * scans every entry up to the depth, not the count); killed while linking
+ * a spill or drain chain it leaves up to 16 FREE blocks on no list.
+ *
  * A party killed mid-operation leaves: after a pop and before the stamp, a
  * popped FREE block on no list (one leaked block); after a carve's CAS and
  * before the stamp, a carved block in state 0 (one leaked block); after a
@@ -71,17 +88,20 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lock.h"
 
 #define HEAP_MAGIC 0x31504145484b4853ull /* "SHKHEAP1" */
-#define HEAP_VERSION 1u
+#define HEAP_VERSION 2u
 #define RUN_MAGIC 0x4e555248u /* "HRUN" */
 #define NBINS 48
 #define BLK_HDR 16u
 #define BLK_MIN 64u
 #define F_USED 1u
 #define F_RUN 2u
+#define F_MAG 4u /* a magazine (with F_USED): never freed, not counted */
+#define F_ALL (F_USED | F_RUN | F_MAG)
 #define SIZE_MASK 0x0000ffffffffffc0ull /* bits 6..47 */
 #define LOW_MASK 0x0000ffffffffffffull
 #define CHECK_MASK 0xffff000000000000ull
@@ -89,11 +109,31 @@
 #define SMALL_LIMIT ((uint64_t)1 << 36) /* refs are 32 bits of 16 B */
 #define ST_FREE 1u
 #define ST_ALLOC 2u
+#define ST_CACHED 3u /* in its owner's magazine (stamp = the owner) */
 #define LOCK_TIMEOUT_NS 10000000000LL
+/* Magazines: at most MAG_DEPTH blocks and about MAG_CLASS_BYTES per class
+ * (at least one block).  Layout: owner word, pad, counts n[NCLASS] at
+ * MAG_COUNTS, 32-bit refs from MAG_REFS. */
+#define MAG_DEPTH 32u
+#define MAG_CLASS_BYTES 4096u
+#define MAG_COUNTS 64u
+#define MAG_REFS 256u
+#define MO_NONE 0u
+#define MO_OWNED 1u
+#define MO_DRAINING 2u
+/* owner word = state:2 | owner stamp:30 (bits 32-61) | drainer stamp:30 */
+#define MO_STATE(w) ((uint32_t)((w) >> 62))
+#define MO_OWNER(w) ((uint32_t)((w) >> 32) & SHK__STAMP_MASK)
+#define MO_DRAINER(w) ((uint32_t)(w)&SHK__STAMP_MASK)
+#define MO_WORD(st, own, dr)                                                 \
+	(((uint64_t)(st) << 62) |                                            \
+	 ((uint64_t)((own)&SHK__STAMP_MASK) << 32) |                         \
+	 (uint64_t)((dr)&SHK__STAMP_MASK))
 
 /* Size classes: 16..64 by 16, then four per power of two up to 16 KiB. */
 #define NCLASS 36
 _Static_assert(NCLASS <= SHK_HEAP_NCLASSES, "stats hold every class");
+_Static_assert(MAG_COUNTS + 4 * NCLASS <= MAG_REFS, "magazine counts");
 
 struct heap_class {
 	_Atomic uint64_t head;    /* {ref:32 | tag:32} */
@@ -131,6 +171,9 @@ struct heap_hdr {
 	_Atomic uint64_t bins[NBINS];
 	uint64_t pad2[15];
 	struct heap_class cls[NCLASS];
+	/* magazine payload offset per attach slot, 0 none (set once, under
+	 * the lock) */
+	_Atomic uint64_t mag[SHK__ATTACH_CAP];
 };
 _Static_assert(offsetof(struct heap_hdr, lock) == 64, "lock line");
 _Static_assert(offsetof(struct heap_hdr, large_used) == 128, "stats line");
@@ -157,10 +200,19 @@ struct layout {
 	uint32_t cboff[NCLASS];
 	uint64_t crecip[NCLASS]; /* 2^32 / size + 1: exact division of
 				  * in-run offsets (< 2^16) by the size */
+	uint32_t mdepth[NCLASS];  /* magazine entries per class */
+	uint32_t mref_off[NCLASS]; /* their offset in the magazine */
+	uint64_t mag_len;         /* magazine bytes */
 };
 
 struct heap_local {
 	pthread_mutex_t mu; /* threads sharing a handle share its stamp */
+	/* The one thread that uses this handle's magazine (the address of
+	 * its tls_me), claimed by the first allocating or freeing thread. */
+	_Atomic uintptr_t mag_thread;
+	uint64_t mag_off;   /* our magazine's payload offset; 0 none */
+	uint32_t mag_stamp; /* the stamp it is owned under */
+	uint32_t mag_pid;   /* the process that owns it (fork guard) */
 	struct layout L;
 };
 
@@ -230,13 +282,14 @@ static int
 hdr_ok(uint64_t at, uint64_t w)
 {
 	return w != 0 && (w & CHECK_MASK) == hcheck(at, w & LOW_MASK) &&
-	       (w & LOW_MASK & ~SIZE_MASK & ~(uint64_t)(F_USED | F_RUN)) == 0;
+	       (w & LOW_MASK & ~SIZE_MASK & ~(uint64_t)F_ALL) == 0 &&
+	       (!(w & F_MAG) || (w & F_ALL) == (F_USED | F_MAG));
 }
 
 static void
 layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
 {
-	uint32_t i;
+	uint32_t i, off;
 	uint64_t run_len;
 
 	memset(L, 0, sizeof(*L));
@@ -265,6 +318,15 @@ layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
 		L->crecip[i] = ((uint64_t)1 << 32) / sz + 1;
 	}
 	L->nclass = i;
+	off = MAG_REFS;
+	for (i = 0; i < L->nclass; i++) {
+		uint32_t d = MAG_CLASS_BYTES / L->csize[i];
+
+		L->mdepth[i] = d > MAG_DEPTH ? MAG_DEPTH : d ? d : 1;
+		L->mref_off[i] = off;
+		off += 4 * L->mdepth[i];
+	}
+	L->mag_len = align_up(off, 64);
 }
 
 static struct heap_hdr *
@@ -451,7 +513,7 @@ large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 				return 0;
 			}
 			w = ld(seg, c);
-			if (!hdr_ok(c, w) || (w & (F_USED | F_RUN))) {
+			if (!hdr_ok(c, w) || (w & F_ALL)) {
 				*rc = SHK_ECORRUPT;
 				return 0;
 			}
@@ -647,6 +709,8 @@ repair(shk_seg *seg, const struct layout *L)
 			h += S;
 			continue;
 		}
+		if (w & F_MAG)
+			goto run; /* magazines are not user blocks */
 		live++;
 		used += S;
 	run:
@@ -772,7 +836,7 @@ large_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
 		return rc;
 	w = ld(seg, h);
 	rc = SHK_EINVAL;
-	if (!hdr_ok(h, w) || (w & (F_USED | F_RUN)) != F_USED)
+	if (!hdr_ok(h, w) || (w & F_ALL) != F_USED)
 		goto out;
 	S = w & SIZE_MASK;
 	if (S < BLK_MIN || S > L->chain_end - h)
@@ -975,14 +1039,389 @@ carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* magazines                                                           */
+/* ------------------------------------------------------------------ */
+
+/* initial-exec: one byte of static TLS, reached without a call to
+ * __tls_get_addr (the library is -fPIC) */
+#if defined(__GNUC__)
+#define SHK__TLS_IE __attribute__((tls_model("initial-exec")))
+#else
+#define SHK__TLS_IE
+#endif
+
+/* Identifies the calling thread by the address of a thread-local byte: an
+ * exited thread's address may be reused, but only by a thread that runs
+ * after it, so no two running threads ever share one. */
+static _Thread_local char tls_me SHK__TLS_IE;
+
+static uint64_t
+blk_off(const struct layout *L, uint32_t c, uint64_t pg, uint32_t idx)
+{
+	return L->heap_off + (pg << L->run_shift) + L->cboff[c] +
+	       (uint64_t)idx * L->csize[c];
+}
+
+static _Atomic uint64_t *
+mag_owner(shk_seg *seg, uint64_t moff)
+{
+	return w64(seg, moff);
+}
+
+static _Atomic uint32_t *
+mag_n(shk_seg *seg, uint64_t moff, uint32_t c)
+{
+	return (_Atomic uint32_t *)(seg->base + moff + MAG_COUNTS) + c;
+}
+
+static _Atomic uint32_t *
+mag_ref(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t c,
+	uint32_t i)
+{
+	return (_Atomic uint32_t *)(seg->base + moff + L->mref_off[c]) + i;
+}
+
+/* 1 when moff (from shared memory) is the payload of a magazine block. */
+static int
+mag_valid(shk_seg *seg, const struct layout *L, uint64_t moff)
+{
+	uint64_t h = moff - BLK_HDR, w;
+
+	if (moff < BLK_HDR || !blk_in(L, h))
+		return 0;
+	w = ld(seg, h);
+	return hdr_ok(h, w) && (w & F_ALL) == (F_USED | F_MAG) &&
+	       (w & SIZE_MASK) >= L->mag_len + BLK_HDR &&
+	       (w & SIZE_MASK) <= L->chain_end - h;
+}
+
+/*
+ * Pushes k blocks of class c (states already FREE, ours alone) onto the
+ * class list with one CAS: the chain is linked first, then published.
+ */
+static void
+push_chain(shk_seg *seg, const struct layout *L, uint32_t c,
+	   const uint32_t *ref, const uint64_t *pg, const uint32_t *idx,
+	   uint32_t k)
+{
+	struct heap_class *hc = &hdr_of(seg)->cls[c];
+	_Atomic uint64_t *last;
+	uint64_t h;
+	uint32_t i;
+
+	if (!k)
+		return;
+	for (i = 0; i + 1 < k; i++)
+		/* relaxed: published by the release CAS below */
+		atomic_store_explicit(w64(seg, side_off(L, pg[i], idx[i])),
+				      SIDE(ST_FREE, 0, ref[i + 1]),
+				      memory_order_relaxed);
+	last = w64(seg, side_off(L, pg[k - 1], idx[k - 1]));
+	/* relaxed: only the tag and ref are needed; the CAS publishes */
+	h = atomic_load_explicit(&hc->head, memory_order_relaxed);
+	do {
+		/* relaxed: published by the release CAS below */
+		atomic_store_explicit(last, SIDE(ST_FREE, 0, (uint32_t)h),
+				      memory_order_relaxed);
+		/* release: publishes the links; pairs with the acquire load
+		 * and CAS in pop() */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&hc->head, &h, ref[0] | ((h >> 32) + 1) << 32,
+		memory_order_release, memory_order_relaxed));
+}
+
+/*
+ * Drains the magazine at moff, whose owner word read o, as drainer my:
+ * claims it (CAS o -> DRAINING), turns every entry still CACHED under the
+ * owner's stamp FREE (one CAS each, so two drainers never take one block
+ * twice) and pushes them, then frees the magazine (CAS -> NONE).  Entries
+ * are scanned up to the depth, not the count: a block cached just before
+ * its owner died, or left by a spill, is found too.
+ */
+static void
+mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
+	  uint32_t my)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t S = MO_OWNER(o), c, i, k, ref[MAG_DEPTH], idx[MAG_DEPTH];
+	uint64_t nw = MO_WORD(MO_DRAINING, S, my), pg[MAG_DEPTH];
+
+	/* acq_rel: takes the magazine; sees the owner's entries (its release
+	 * store of OWNED and the release CAS of each cached block) */
+	if (!atomic_compare_exchange_strong_explicit(
+		    mag_owner(seg, moff), &o, nw, memory_order_acq_rel,
+		    memory_order_relaxed))
+		return;
+	for (c = 0; c < L->nclass; c++) {
+		for (i = k = 0; i < L->mdepth[c]; i++) {
+			/* relaxed: the side word's CAS decides */
+			uint32_t r = atomic_load_explicit(
+				mag_ref(seg, L, moff, c, i),
+				memory_order_relaxed);
+			uint64_t w = SIDE(ST_CACHED, S, 0), p;
+			uint32_t x;
+
+			if (!r || ref_locate(seg, L, c, r, &p, &x))
+				continue;
+			/* acquire: pairs with the release CAS in
+			 * small_free(): the owner's writes to the block
+			 * happen before its next user's */
+			if (!atomic_compare_exchange_strong_explicit(
+				    w64(seg, side_off(L, p, x)), &w,
+				    SIDE(ST_FREE, 0, 0), memory_order_acquire,
+				    memory_order_relaxed))
+				continue;
+			ref[k] = r;
+			pg[k] = p;
+			idx[k++] = x;
+		}
+		SHK_CRASHPOINT("heap.mag.drain");
+		push_chain(seg, L, c, ref, pg, idx, k);
+		/* relaxed: a statistic */
+		if (k)
+			atomic_fetch_sub_explicit(&hh->cls[c].live, k,
+						  memory_order_relaxed);
+	}
+	/* release: the drain happens before a new owner's claim (acquire
+	 * load in mag_setup()) */
+	atomic_compare_exchange_strong_explicit(mag_owner(seg, moff), &nw, 0,
+						memory_order_release,
+						memory_order_relaxed);
+}
+
+/*
+ * Drains moff's magazine if its owner (or its drainer) is dead; 1 when it
+ * did, 0 when it is in use or free.
+ */
+static int
+mag_reclaim_one(shk_seg *seg, const struct layout *L, uint64_t moff)
+{
+	/* acquire: pairs with the release stores/CASes of the owner word */
+	uint64_t o = atomic_load_explicit(mag_owner(seg, moff),
+					  memory_order_acquire);
+	uint32_t st = MO_STATE(o);
+
+	if (st == MO_OWNED && MO_OWNER(o) != shk__seg_stamp(seg) &&
+	    !shk__stamp_alive(seg, MO_OWNER(o))) {
+		mag_drain(seg, L, moff, o, shk__seg_stamp(seg));
+		return 1;
+	}
+	if (st == MO_DRAINING && MO_DRAINER(o) != shk__seg_stamp(seg) &&
+	    !shk__stamp_alive(seg, MO_DRAINER(o))) {
+		mag_drain(seg, L, moff, o, shk__seg_stamp(seg));
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Sets up the calling thread's use of its handle's magazine: finds or makes
+ * the slot's magazine, drains what a dead previous owner left, claims it.
+ * Leaves hl->mag_off 0 when there is none (no room, or the slot's magazine
+ * is held by a live owner: a forked child using a parent's handle).
+ */
+static void
+mag_setup(shk_seg *seg, struct heap_local *hl)
+{
+	const struct layout *L = &hl->L;
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t me = shk__seg_stamp(seg), c, tries;
+	_Atomic uint64_t *slot;
+	uint64_t moff, h;
+	int rc;
+
+	if (seg->slot >= SHK__ATTACH_CAP || !me)
+		return;
+	slot = &hh->mag[seg->slot];
+	/* acquire: pairs with the release store below (by an earlier owner
+	 * of the slot): the zeroed magazine is visible */
+	moff = atomic_load_explicit(slot, memory_order_acquire);
+	if (!moff) {
+		if (heap_lock(seg, hl))
+			return;
+		/* relaxed: under the lock */
+		moff = atomic_load_explicit(slot, memory_order_relaxed);
+		if (!moff) {
+			h = large_carve(seg, L, L->mag_len, 64, 0, F_MAG, &rc);
+			if (h) {
+				uint64_t i;
+
+				moff = h + BLK_HDR;
+				/* relaxed: published by the store below */
+				for (i = 0; i < L->mag_len; i += 8)
+					st(seg, moff + i, 0);
+				/* release: publishes the zeroed magazine;
+				 * pairs with the acquire load above */
+				atomic_store_explicit(slot, moff,
+						      memory_order_release);
+			}
+		}
+		heap_unlock(seg, hl);
+	}
+	if (!moff || !mag_valid(seg, L, moff))
+		return;
+	for (tries = 0;; tries++) {
+		/* acquire: pairs with the release CAS ending a drain */
+		uint64_t o = atomic_load_explicit(mag_owner(seg, moff),
+						  memory_order_acquire);
+
+		if (tries == 8)
+			return;
+		if (MO_STATE(o) == MO_NONE) {
+			/* acquire: after the last drain's release */
+			if (atomic_compare_exchange_strong_explicit(
+				    mag_owner(seg, moff), &o,
+				    MO_WORD(MO_OWNED, me, 0),
+				    memory_order_acquire,
+				    memory_order_relaxed))
+				break;
+			continue;
+		}
+		if (!mag_reclaim_one(seg, L, moff))
+			return; /* a live owner */
+	}
+	for (c = 0; c < L->nclass; c++)
+		/* relaxed: only the owner writes the counts */
+		atomic_store_explicit(mag_n(seg, moff, c), 0,
+				      memory_order_relaxed);
+	hl->mag_stamp = me;
+	hl->mag_pid = (uint32_t)getpid();
+	hl->mag_off = moff;
+}
+
+/* The calling thread's magazine offset, or 0 when it has none. */
+static inline uint64_t
+mag_mine(shk_seg *seg, struct heap_local *hl)
+{
+	uintptr_t me = (uintptr_t)&tls_me, t = 0;
+
+	/* relaxed: a process-local claim; the winner alone reads mag_off */
+	t = atomic_load_explicit(&hl->mag_thread, memory_order_relaxed);
+	if (t == me)
+		return hl->mag_off;
+	if (t)
+		return 0;
+	/* relaxed: as above */
+	if (!atomic_compare_exchange_strong_explicit(&hl->mag_thread, &t, me,
+						     memory_order_relaxed,
+						     memory_order_relaxed))
+		return 0;
+	mag_setup(seg, hl);
+	return hl->mag_off;
+}
+
+/* Takes a cached block of class c from the magazine: 0, or 1 (empty). */
+static int
+mag_take(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t c,
+	 uint32_t me, uint64_t *off)
+{
+	_Atomic uint32_t *np = mag_n(seg, moff, c);
+	/* relaxed here and below: only this thread of the owner writes the
+	 * counts and entries, and the cached blocks are its alone */
+	uint32_t n = atomic_load_explicit(np, memory_order_relaxed);
+
+	if (n > L->mdepth[c])
+		n = L->mdepth[c];
+	while (n) {
+		uint32_t r, x;
+		uint64_t p;
+		_Atomic uint64_t *sw;
+
+		n--;
+		atomic_store_explicit(np, n, memory_order_relaxed);
+		r = atomic_load_explicit(mag_ref(seg, L, moff, c, n),
+					 memory_order_relaxed);
+		if (ref_locate(seg, L, c, r, &p, &x))
+			continue;
+		sw = w64(seg, side_off(L, p, x));
+		if (atomic_load_explicit(sw, memory_order_relaxed) !=
+		    SIDE(ST_CACHED, me, 0))
+			continue; /* stale entry */
+		/* a plain store: nobody else writes a CACHED block of a
+		 * live owner (drainers only take dead owners') */
+		atomic_store_explicit(sw, SIDE(ST_ALLOC, me, 0),
+				      memory_order_relaxed);
+		*off = blk_off(L, c, p, x);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Returns the newer half of class c's full magazine (n entries) to the
+ * list with one CAS.  The count drops first and the entries stay in
+ * place, so a kill before the push leaves the blocks CACHED where a
+ * drainer finds them; a kill amid the linking loses them (at most half a
+ * magazine).
+ */
+static void
+mag_spill(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t c,
+	  uint32_t me, uint32_t n)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t keep = n / 2, i, k = 0, ref[MAG_DEPTH], idx[MAG_DEPTH];
+	uint64_t pg[MAG_DEPTH];
+
+	/* relaxed here and below: our own entries and blocks (mag_take) */
+	atomic_store_explicit(mag_n(seg, moff, c), keep, memory_order_relaxed);
+	for (i = keep; i < n; i++) {
+		uint32_t r = atomic_load_explicit(mag_ref(seg, L, moff, c, i),
+						  memory_order_relaxed);
+		uint64_t p;
+		uint32_t x;
+
+		if (ref_locate(seg, L, c, r, &p, &x) ||
+		    atomic_load_explicit(w64(seg, side_off(L, p, x)),
+					 memory_order_relaxed) !=
+			    SIDE(ST_CACHED, me, 0))
+			continue;
+		ref[k] = r;
+		pg[k] = p;
+		idx[k++] = x;
+	}
+	SHK_CRASHPOINT("heap.mag.spill");
+	push_chain(seg, L, c, ref, pg, idx, k);
+	/* relaxed: a statistic */
+	if (k)
+		atomic_fetch_sub_explicit(&hh->cls[c].live, k,
+					  memory_order_relaxed);
+}
+
+/*
+ * Drains every magazine whose owner died or closed (not ours); used when
+ * the heap runs short and by shk__heap_reclaim.  Returns how many.
+ */
+static int
+mag_reclaim_all(shk_seg *seg, const struct layout *L)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t s;
+	int n = 0;
+
+	if (seg->slot == UINT32_MAX)
+		return 0;
+	for (s = 0; s < SHK__ATTACH_CAP; s++) {
+		/* acquire: pairs with the release store in mag_setup() */
+		uint64_t moff = atomic_load_explicit(&hh->mag[s],
+						     memory_order_acquire);
+
+		if (moff && mag_valid(seg, L, moff))
+			n += mag_reclaim_one(seg, L, moff);
+	}
+	return n;
+}
+
 static int
 small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 {
 	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t cur;
-	int rc;
+	uint64_t cur, moff = mag_mine(seg, hl);
+	int rc, reclaimed = 0;
 
+	if (moff && !mag_take(seg, L, moff, c, hl->mag_stamp, off))
+		return 0;
 	for (;;) {
 		rc = pop(seg, L, c, off);
 		if (rc <= 0)
@@ -998,6 +1437,9 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 					 memory_order_acquire) == cur)
 			rc = new_run(seg, L, c);
 		heap_unlock(seg, hl);
+		if (rc == SHK_ENOMEM && !reclaimed++ &&
+		    mag_reclaim_all(seg, L))
+			continue; /* dead owners' magazines refilled lists */
 		if (rc == SHK_ENOMEM)
 			/* no room for a run: a large block still fits */
 			return large_alloc(seg, hl, L->csize[c], 64, off);
@@ -1011,6 +1453,42 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 	return 0;
 }
 
+/*
+ * Frees the block with side word sw (ref r) of class c into the magazine:
+ * the entry is written first, then one CAS ALLOC -> CACHED decides (a
+ * double free finds CACHED or FREE: SHK_EINVAL), then the count grows.
+ */
+static int
+mag_put(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t c,
+	uint32_t me, _Atomic uint64_t *sw, uint64_t r)
+{
+	_Atomic uint32_t *np = mag_n(seg, moff, c);
+	/* relaxed here and below: only this thread writes counts and
+	 * entries (mag_take) */
+	uint32_t n = atomic_load_explicit(np, memory_order_relaxed);
+	uint64_t w;
+
+	if (n >= L->mdepth[c]) {
+		mag_spill(seg, L, moff, c, me, L->mdepth[c]);
+		n = L->mdepth[c] / 2;
+	}
+	atomic_store_explicit(mag_ref(seg, L, moff, c, n), (uint32_t)r,
+			      memory_order_relaxed);
+	/* relaxed: only the state matters; the CAS decides */
+	w = atomic_load_explicit(sw, memory_order_relaxed);
+	do {
+		if (SIDE_STATE(w) != ST_ALLOC)
+			return SHK_EINVAL; /* double free or never handed out */
+		/* release: the user's writes to the block happen before a
+		 * drainer's acquire CAS in mag_drain() */
+	} while (!atomic_compare_exchange_weak_explicit(
+		sw, &w, SIDE(ST_CACHED, me, 0), memory_order_release,
+		memory_order_relaxed));
+	SHK_CRASHPOINT("heap.mag.cached");
+	atomic_store_explicit(np, n + 1, memory_order_relaxed);
+	return 0;
+}
+
 static int
 small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 	   uint32_t c)
@@ -1018,6 +1496,7 @@ small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
 	uint64_t in = off - L->heap_off - (pg << L->run_shift), idx, w, nr;
+	uint64_t moff;
 	_Atomic uint64_t *sw;
 	struct heap_run *r;
 
@@ -1035,6 +1514,10 @@ small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 	if (idx >= L->cnblk[c] || idx >= nr)
 		return SHK_EINVAL;
 	sw = w64(seg, side_off(L, pg, (uint32_t)idx));
+	moff = mag_mine(seg, hl);
+	if (moff)
+		return mag_put(seg, L, moff, c, hl->mag_stamp, sw,
+			       (off - L->heap_off) >> 4);
 	/* relaxed: we only need the state; the CAS decides */
 	w = atomic_load_explicit(sw, memory_order_relaxed);
 	do {
@@ -1130,6 +1613,12 @@ shk__heap_detach(shk_seg *seg)
 	if (!seg || !seg->heap_local)
 		return;
 	hl = seg->heap_local;
+	/* Flush our magazine.  The attach record may already be FREE (so
+	 * a survivor may drain it beside us: per-block CASes make that
+	 * safe); a forked child closing its parent's handle must not. */
+	if (hl->mag_off && hl->mag_pid == (uint32_t)getpid())
+		mag_drain(seg, &hl->L, hl->mag_off,
+			  MO_WORD(MO_OWNED, hl->mag_stamp, 0), hl->mag_stamp);
 	pthread_mutex_destroy(&hl->mu);
 	free(hl);
 	seg->heap_local = NULL;
@@ -1202,12 +1691,40 @@ shk_free(shk_seg *seg, uint64_t off)
 	return large_free(seg, hl, off);
 }
 
+/* Blocks per class sitting in magazines that are owned or being drained. */
+static void
+mag_cached(shk_seg *seg, const struct layout *L, uint64_t *cached)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t s, c;
+
+	memset(cached, 0, NCLASS * sizeof(*cached));
+	for (s = 0; s < SHK__ATTACH_CAP; s++) {
+		/* acquire: pairs with the release store in mag_setup() */
+		uint64_t moff = atomic_load_explicit(&hh->mag[s],
+						     memory_order_acquire);
+
+		/* relaxed: statistics, each a snapshot */
+		if (!moff || !mag_valid(seg, L, moff) ||
+		    MO_STATE(atomic_load_explicit(mag_owner(seg, moff),
+						  memory_order_relaxed)) ==
+			    MO_NONE)
+			continue;
+		for (c = 0; c < L->nclass; c++) {
+			uint32_t n = atomic_load_explicit(
+				mag_n(seg, moff, c), memory_order_relaxed);
+
+			cached[c] += n < L->mdepth[c] ? n : L->mdepth[c];
+		}
+	}
+}
+
 int
 shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 {
 	struct heap_local *hl = local_of(seg);
 	const struct heap_hdr *hh;
-	uint64_t free_b, n;
+	uint64_t free_b, n, cached[NCLASS];
 	uint32_t c;
 
 	if (!hl || !st || st->size < sizeof(*st))
@@ -1223,9 +1740,11 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 					      memory_order_relaxed);
 	n = atomic_load_explicit(&hh->large_live, memory_order_relaxed);
 	free_b = atomic_load_explicit(&hh->large_free, memory_order_relaxed);
+	mag_cached(seg, &hl->L, cached);
 	for (c = 0; c < hl->L.nclass; c++) {
 		uint64_t live = atomic_load_explicit(&hh->cls[c].live,
-						     memory_order_relaxed);
+						     memory_order_relaxed) -
+				cached[c];
 		uint64_t runs = atomic_load_explicit(&hh->cls[c].nruns,
 						     memory_order_relaxed);
 		uint64_t cap = runs * hl->L.cnblk[c];
@@ -1306,7 +1825,7 @@ scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 		else if (s == 0)
 			rep->small_lost++; /* carved, never stamped */
 		else
-			return SHK_ECORRUPT;
+			rep->small_cached++; /* ST_CACHED */
 	}
 	return 0;
 }
@@ -1360,6 +1879,26 @@ walk_list(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t bound,
 	return 0;
 }
 
+/* A magazine's owner word and counts are in range. */
+static int
+mag_check(shk_seg *seg, const struct layout *L, uint64_t moff)
+{
+	/* relaxed: a snapshot */
+	uint64_t o = atomic_load_explicit(mag_owner(seg, moff),
+					  memory_order_relaxed);
+	uint32_t c;
+
+	if (MO_STATE(o) > MO_DRAINING || (o >> 30 & 3))
+		return SHK_ECORRUPT;
+	for (c = 0; c < L->nclass; c++) {
+		/* relaxed: as above */
+		if (atomic_load_explicit(mag_n(seg, moff, c),
+					 memory_order_relaxed) > L->mdepth[c])
+			return SHK_ECORRUPT;
+	}
+	return 0;
+}
+
 /*
  * Walks the chain, the runs, the page map and (when derived is set: no
  * lock holder was active) the bins, filling *rep and *nfree_small.
@@ -1407,6 +1946,11 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 			} else if (derived) {
 				return SHK_ECORRUPT;
 			}
+		} else if (w & F_MAG) {
+			rc = mag_check(seg, L, h + BLK_HDR);
+			if (rc)
+				return rc;
+			rep->mags++;
 		} else if (w & F_USED) {
 			rep->large_live++;
 			rep->large_used += S;
@@ -1457,7 +2001,7 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 				if (seen++ >= free_blocks || !blk_in(L, f))
 					return SHK_ECORRUPT;
 				w = ld(seg, f);
-				if (!hdr_ok(f, w) || (w & (F_USED | F_RUN)) ||
+				if (!hdr_ok(f, w) || (w & F_ALL) ||
 				    bin_of(w & SIZE_MASK) != b ||
 				    ld(seg, f + 24) != back)
 					return SHK_ECORRUPT;
@@ -1565,6 +2109,18 @@ shk__heap_set_tags(shk_seg *seg, uint32_t tag)
 		atomic_store_explicit(hp, (uint32_t)h | (uint64_t)tag << 32,
 				      memory_order_relaxed);
 	}
+}
+
+int
+shk__heap_reclaim(shk_seg *seg)
+{
+	struct heap_local *hl = local_of(seg);
+
+	if (!hl)
+		return SHK_EINVAL;
+	if (seg->slot == UINT32_MAX)
+		return SHK_EPERM;
+	return mag_reclaim_all(seg, &hl->L);
 }
 
 int

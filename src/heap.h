@@ -53,6 +53,9 @@ struct shk__heap_report {
 	uint64_t small_listed;     /* small blocks on a class free list */
 	uint64_t small_lost;       /* carved or freed but on no list: a
 				    * death mid-alloc/free (leaked) */
+	uint64_t small_cached;     /* small blocks in a magazine (CACHED) */
+	uint64_t mags;             /* magazines (one per attach slot that
+				    * ever freed a small block) */
 	uint64_t large_live;       /* large blocks in use */
 	uint64_t large_used;       /* ... their bytes, headers included */
 	uint64_t large_free_bytes; /* bytes in free large blocks */
@@ -67,6 +70,14 @@ struct shk__heap_report {
  * owner test makes system calls, once per distinct owner, only then).
  */
 SHK_HIDDEN int shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep);
+
+/*
+ * shk__heap_reclaim drains the magazines of dead or closed handles (their
+ * blocks go back to the class lists).  Returns how many it drained,
+ * SHK_EPERM on a SHK_RDONLY handle, SHK_EINVAL.  Also done when a slot's
+ * new owner first allocates, and when a small allocation finds no room.
+ */
+SHK_HIDDEN int shk__heap_reclaim(shk_seg *seg);
 
 /*
  * shk__heap_set_tags sets the ABA tag of every class's free-list head to

@@ -618,6 +618,7 @@ crash_settle(shk_seg *s, int kills)
 
 
 	CHECK_OK(shk__heap_check(s)); /* lenient while the lock is dead */
+	CHECK(shk__heap_reclaim(s) >= 0); /* the dead child's magazine */
 	CHECK_OK(shk_obj_open(s, "held", 0, &d, &info, (void **)&slots));
 	for (i = 0; i < CSLOTS; i++) {
 		uint64_t o = atomic_exchange_explicit(&slots[i], 0,
@@ -638,7 +639,8 @@ crash_settle(shk_seg *s, int kills)
 }
 
 static const char *const crash_points[] = {
-	"heap.alloc.popped", "heap.alloc.carved",  "heap.free.marked",
+	"heap.alloc.popped", "heap.alloc.carved",  "heap.mag.cached",
+	"heap.mag.spill",
 	"heap.free.large",   "heap.split.tail",    "heap.split.front",
 	"heap.merge.grown",  "heap.run.formatted",
 };
@@ -931,6 +933,180 @@ t_registry(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/* ------------------------------------------------------------------ */
+/* magazines                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Blocks a SIGKILLed process left in its magazine count as free and are
+ * returned to the lists by a survivor's reclaim; stats go back to zero. */
+static void
+t_mag_reclaim(void)
+{
+	char nm[64];
+	shk_seg *s;
+	struct shk__heap_report rep;
+	shk_heap_stats st;
+	int k;
+
+	test_name(nm, sizeof(nm), "magrecl");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	for (k = 0; k < 2; k++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			shk_seg *c = NULL;
+			uint64_t o[40];
+			int i;
+
+			if (shk_seg_open(nm, 0, NULL, &c))
+				_exit(2);
+			for (i = 0; i < 40; i++) {
+				if (shk_alloc(c, i % 2 ? 24 : 200, &o[i]))
+					_exit(3);
+			}
+			for (i = 0; i < 40; i++) {
+				if (shk_free(c, o[i]))
+					_exit(4);
+			}
+			/* double free through the magazine */
+			if (shk_free(c, o[39]) != SHK_EINVAL ||
+			    shk_free(c, o[0]) != SHK_EINVAL)
+				_exit(5);
+			raise(SIGKILL);
+		}
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+		stats(s, &st);
+		CHECK_EQ(st.used, 0); /* cached blocks count as free */
+		CHECK_EQ(st.nallocs, 0);
+		CHECK_OK(shk__heap_scan(s, &rep));
+		CHECK(rep.small_cached > 0);
+		CHECK_EQ(rep.mags, (uint64_t)k + 1); /* one per slot used */
+		CHECK_EQ(shk__heap_reclaim(s), 1);
+		CHECK_OK(shk__heap_scan(s, &rep));
+		CHECK_EQ(rep.small_cached, 0);
+		CHECK_EQ(shk__heap_reclaim(s), 0);
+		check_zero(s);
+	}
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* The cache path keeps every free check; close flushes the magazine. */
+static void
+t_mag_frees(void)
+{
+	char nm[64];
+	shk_seg *s, *s2;
+	struct shk__heap_report rep;
+	uint64_t o[70], a, b;
+	int i;
+
+	test_name(nm, sizeof(nm), "magfree");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	s2 = open_seg(nm, 0, 0, 0);
+	CHECK_OK(shk_alloc(s, 48, &a));
+	CHECK_OK(shk_free(s, a));
+	CHECK_RC(shk_free(s, a), SHK_EINVAL); /* cached: still a double free */
+	CHECK_RC(shk_free(s2, a), SHK_EINVAL); /* from another handle too */
+	CHECK_OK(shk_alloc(s, 48, &b));
+	CHECK_EQ(b, a); /* the magazine hands it back */
+	CHECK_RC(shk_free(s, b + 16), SHK_EINVAL); /* mid-block */
+	CHECK_OK(shk_free(s2, b)); /* a remote free lands in s2's cache */
+	CHECK_RC(shk_free(s, b), SHK_EINVAL);
+	/* past the depth: spills keep the counts right */
+	for (i = 0; i < 70; i++)
+		CHECK_OK(shk_alloc(s, 16, &o[i]));
+	for (i = 0; i < 70; i++)
+		CHECK_OK(shk_free(s, o[i]));
+	for (i = 0; i < 70; i++)
+		CHECK_RC(shk_free(s, o[i]), SHK_EINVAL);
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK(rep.small_cached > 0 && rep.small_cached <= 33);
+	CHECK_EQ(rep.mags, 2);
+	check_zero(s);
+	shk_seg_close(s2);
+	shk_seg_close(s); /* flushes */
+	s = open_seg(nm, 0, 0, 0);
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.small_cached, 0);
+	check_zero(s);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* Threads sharing one handle: one uses the magazine, the others the lists;
+ * blocks cross between them. */
+#define MT_THREADS 4
+#define MT_SLOTS 64
+struct mt_arg {
+	shk_seg *s;
+	_Atomic uint64_t *slots;
+	uint64_t seed;
+	long iters;
+	int fails;
+};
+
+static void *
+mt_worker(void *p)
+{
+	struct mt_arg *a = p;
+	uint64_t x = a->seed | 1, off;
+	long i;
+
+	for (i = 0; i < a->iters; i++) {
+		uint32_t k = (uint32_t)(rnd(&x) % MT_SLOTS);
+		uint64_t old = atomic_exchange_explicit(&a->slots[k], 0,
+							memory_order_acq_rel);
+		uint64_t len = 16 + rnd(&x) % 600;
+
+		if (old && (!verify(shk_ptr(a->s, old), NULL) ||
+			    shk_free(a->s, old)))
+			a->fails++;
+		if (shk_alloc(a->s, len, &off)) {
+			a->fails++;
+			continue;
+		}
+		fill(shk_ptr(a->s, off), len, x);
+		old = atomic_exchange_explicit(&a->slots[k], off,
+					       memory_order_acq_rel);
+		if (old && shk_free(a->s, old))
+			a->fails++;
+	}
+	return NULL;
+}
+
+static void
+t_mag_threads(void)
+{
+	char nm[64];
+	shk_seg *s;
+	pthread_t th[MT_THREADS];
+	struct mt_arg arg[MT_THREADS];
+	static _Atomic uint64_t slots[MT_SLOTS];
+	int i;
+
+	test_name(nm, sizeof(nm), "magthr");
+	s = open_seg(nm, 8 << 20, 0, SHK_CREATE | SHK_EXCL);
+	for (i = 0; i < MT_THREADS; i++) {
+		arg[i] = (struct mt_arg){ s, slots, (uint64_t)i * 77 + 5,
+					  200000 / SAN_SCALE, 0 };
+		CHECK(pthread_create(&th[i], NULL, mt_worker, &arg[i]) == 0);
+	}
+	for (i = 0; i < MT_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ(arg[i].fails, 0);
+	}
+	for (i = 0; i < MT_SLOTS; i++) {
+		uint64_t o = atomic_exchange_explicit(&slots[i], 0,
+						      memory_order_relaxed);
+		if (o)
+			CHECK_OK(shk_free(s, o));
+	}
+	check_zero(s);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "bad_frees", t_bad_frees }, { "enomem", t_enomem },
 	  { "stress_procs", t_stress_procs },
@@ -939,4 +1115,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "crash_random", t_crash_random },
 	  { "tag_wrap", t_tag_wrap }, { "dead_owner", t_dead_owner },
 	  { "corrupt_scribble", t_corrupt_scribble },
-	  { "registry", t_registry })
+	  { "registry", t_registry }, { "mag_reclaim", t_mag_reclaim },
+	  { "mag_frees", t_mag_frees }, { "mag_threads", t_mag_threads })
