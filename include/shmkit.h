@@ -971,7 +971,8 @@ SHK_API void shk_bcast_close(shk_bcast *b);
  * shk_bcast_stats is filled by shk_bcast_stat (fixed-width fields).
  *   cap, max_record, mode, max_readers  as created
  *   tail       published free-running byte position
- *   next_seq   records written so far
+ *   next_seq   records published so far, consistent with tail: a reader
+ *              that joins after the call starts at a sequence >= it
  *   readers    reader slots held (alive or not yet detected dead)
  *   writer     1 if the writer role has a live owner
  *   min_cursor the slowest active reader's position (tail if none)

@@ -37,9 +37,16 @@
  * (seq_cst) and only then scans the slots.  So either the writer's scan
  * sees the new slot, or the reader's tail is at least the tail the writer
  * scanned at, and the writer's cached minimum (<= that tail) keeps it from
- * overwriting anything at or past the reader's start.  A stale cursor left
- * in a reused slot is either more than cap behind (ignored by the writer)
- * or makes the writer wait a little longer.
+ * overwriting anything at or past the reader's start.  Once a scan sees
+ * the slot, its cursor is the joiner's start or a stale value left by the
+ * slot's previous reader.  A stale value within cap behind only makes the
+ * writer wait a little longer.  One further behind (or ahead) counts as
+ * exactly cap behind.  The writer then writes nothing more until the
+ * joiner publishes its start, which the previous cached minimum bounds:
+ * start + cap >= pos.  Ignoring such a cursor instead would let the
+ * writer lap a joiner that read tail before the writer's last store
+ * (issue 3's late-join test caught that).  A reader
+ * killed before publishing is reaped like any dead reader.
  *
  * A party killed mid-operation: a writer killed while writing leaves
  * tail_intent ahead of tail; readers treat the bytes it covered as
@@ -54,6 +61,7 @@
 #include "bcast.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,8 +182,10 @@ copy_out(void *dst, const uint8_t *src, size_t n)
 
 /*
  * Reliable mode: recomputes the slowest active cursor.  A cursor more
- * than cap behind is a joiner's stale value (or garbage) and is ignored
- * (see the top comment).  Returns 1 when the pending record fits.
+ * than cap behind (or ahead) is a joiner's not yet published value, or
+ * garbage: it counts as pos - cap, so the writer writes nothing more until
+ * the joiner publishes (see the top comment).  Returns 1 when the pending
+ * record fits.
  */
 static int
 scan(shk_bcast *b)
@@ -199,7 +209,7 @@ scan(shk_bcast *b)
 		 * shk_bcast_read(); the reader is done with bytes below it */
 		c = atomic_load_explicit(&s->cursor, memory_order_acquire);
 		if (b->pos - c > b->cap)
-			continue;
+			c = b->pos - b->cap; /* not yet published: hold */
 		if (b->pos - c > b->pos - min)
 			min = c;
 	}
@@ -231,7 +241,9 @@ reap_dead(void *arg)
 			continue;
 		/* acquire: as in scan() */
 		c = atomic_load_explicit(&s->cursor, memory_order_acquire);
-		if (b->pos - c > b->cap || (b->pos - c) + b->need <= b->cap)
+		if (b->pos - c > b->cap)
+			c = b->pos - b->cap; /* as in scan() */
+		if ((b->pos - c) + b->need <= b->cap)
 			continue; /* not the one holding us up */
 		if (shk__stamp_alive(b->seg, SHK__BSLOT_STAMP(w)))
 			continue;
@@ -738,20 +750,19 @@ claim_slot(shk_bcast *b)
 	return SHK_EBUSY;
 }
 
+/*
+ * A consistent (tail, next_seq) pair under the pub_gen seqlock: 1, or 0
+ * when the writer stayed mid-publication (it died there, or stayed
+ * preempted through 64 spins and 2000 yields).
+ */
 static int
-reader_attach(shk_bcast *b)
+pub_pair(struct shk__bcast_hdr *h, uint64_t *t, uint64_t *s)
 {
-	struct shk__bcast_hdr *h = b->hdr;
-	uint64_t t = 0, s = 0;
-	int rc, i;
+	int i;
 
-	rc = claim_slot(b);
-	if (rc)
-		return rc;
-	/* seq_cst fence: orders the slot CAS before the tail loads; pairs
-	 * with the fence in scan() */
-	SHK_FENCE_SEQ_CST(&b->slots[b->slot].word);
-	for (i = 0; i < 64; i++) {
+	for (i = 0; i < 64 + 2000; i++) {
+		if (i >= 64)
+			sched_yield(); /* a preempted writer needs our CPU */
 		/* acquire: pairs with the release store that closes the
 		 * pub_gen section in shk_bcast_write() */
 		uint64_t g1 = atomic_load_explicit(&h->pub_gen,
@@ -763,15 +774,31 @@ reader_attach(shk_bcast *b)
 			continue;
 		}
 		/* relaxed: validated by the pub_gen re-check below */
-		t = atomic_load_explicit(&h->tail, memory_order_relaxed);
-		s = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
+		*t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+		*s = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
 		/* acquire fence: the loads above before the re-check */
 		FENCE(memory_order_acquire, &h->pub_gen);
 		g2 = atomic_load_explicit(&h->pub_gen, memory_order_relaxed);
 		if (g1 == g2)
-			break;
+			return 1;
 	}
-	if (i == 64) {
+	return 0;
+}
+
+static int
+reader_attach(shk_bcast *b)
+{
+	struct shk__bcast_hdr *h = b->hdr;
+	uint64_t t = 0, s = 0;
+	int rc;
+
+	rc = claim_slot(b);
+	if (rc)
+		return rc;
+	/* seq_cst fence: orders the slot CAS before the tail loads; pairs
+	 * with the fence in scan() */
+	SHK_FENCE_SEQ_CST(&b->slots[b->slot].word);
+	if (!pub_pair(h, &t, &s)) {
 		/* the writer died mid-publication: sequence unknown until
 		 * the first record */
 		/* acquire: pairs with the release store of tail */
@@ -965,9 +992,13 @@ shk_bcast_stat(shk_bcast *b, shk_bcast_stats *st)
 	st->max_record = b->max_record;
 	st->mode = b->mode;
 	st->max_readers = b->max_readers;
+	/* next_seq that matches tail: a reader joining after this call
+	 * starts at a sequence >= st->next_seq */
+	if (!pub_pair(h, &t, &st->next_seq))
+		/* relaxed: informational value of a stuck publication */
+		st->next_seq = atomic_load_explicit(&h->next_seq,
+						    memory_order_relaxed);
 	st->tail = t;
-	/* relaxed: informational values */
-	st->next_seq = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
 	min = t;
 	for (i = 0; i < b->max_readers; i++) {
 		uint32_t w = atomic_load_explicit(&b->slots[i].word,
