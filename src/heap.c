@@ -93,7 +93,7 @@
 #include "lock.h"
 
 #define HEAP_MAGIC 0x31504145484b4853ull /* "SHKHEAP1" */
-#define HEAP_VERSION 2u
+#define HEAP_VERSION 3u
 #define RUN_MAGIC 0x4e555248u /* "HRUN" */
 #define NBINS 48
 #define BLK_HDR 16u
@@ -101,7 +101,9 @@
 #define F_USED 1u
 #define F_RUN 2u
 #define F_MAG 4u /* a magazine (with F_USED): never freed, not counted */
-#define F_ALL (F_USED | F_RUN | F_MAG)
+#define F_LC 8u  /* with F_USED: in its owner's large cache (magazine) */
+#define F_ALL (F_USED | F_RUN | F_MAG | F_LC)
+#define LC_N 8u  /* large cache entries per magazine */
 #define SIZE_MASK 0x0000ffffffffffc0ull /* bits 6..47 */
 #define LOW_MASK 0x0000ffffffffffffull
 #define CHECK_MASK 0xffff000000000000ull
@@ -111,11 +113,10 @@
 #define ST_ALLOC 2u
 #define ST_CACHED 3u /* in its owner's magazine (stamp = the owner) */
 #define LOCK_TIMEOUT_NS 10000000000LL
-/* Magazines: at most MAG_DEPTH blocks and about MAG_CLASS_BYTES per class
+/* Magazines: at most MAG_DEPTH blocks and about half a run per class
  * (at least one block).  Layout: owner word, pad, counts n[NCLASS] at
  * MAG_COUNTS, 32-bit refs from MAG_REFS. */
 #define MAG_DEPTH 32u
-#define MAG_CLASS_BYTES 4096u
 #define MAG_COUNTS 64u
 #define MAG_REFS 256u
 #define MO_NONE 0u
@@ -202,6 +203,9 @@ struct layout {
 				  * in-run offsets (< 2^16) by the size */
 	uint32_t mdepth[NCLASS];  /* magazine entries per class */
 	uint32_t mref_off[NCLASS]; /* their offset in the magazine */
+	uint64_t mlc_off;         /* large cache entries in the magazine */
+	uint64_t lc_max;          /* largest block the large cache takes */
+	uint64_t lc_budget;       /* bytes one large cache may hold */
 	uint64_t mag_len;         /* magazine bytes */
 };
 
@@ -213,6 +217,17 @@ struct heap_local {
 	uint64_t mag_off;   /* our magazine's payload offset; 0 none */
 	uint32_t mag_stamp; /* the stamp it is owned under */
 	uint32_t mag_pid;   /* the process that owns it (fork guard) */
+	/* Trusted mirror of our magazine, so the fast paths validate
+	 * nothing read back from shared memory: per class the count and,
+	 * per entry, the block's offset and its side word's offset.  The
+	 * shared entries (same indexes) are what drainers use. */
+	uint32_t lcnt[NCLASS];
+	struct mag_ent {
+		uint64_t blk, side;
+	} lent[NCLASS][MAG_DEPTH];
+	uint32_t lcn;      /* large cache: entries, bytes, the blocks */
+	uint64_t lcbytes;
+	struct mag_ent lc[LC_N]; /* blk = header offset, side = size */
 	struct layout L;
 };
 
@@ -283,7 +298,8 @@ hdr_ok(uint64_t at, uint64_t w)
 {
 	return w != 0 && (w & CHECK_MASK) == hcheck(at, w & LOW_MASK) &&
 	       (w & LOW_MASK & ~SIZE_MASK & ~(uint64_t)F_ALL) == 0 &&
-	       (!(w & F_MAG) || (w & F_ALL) == (F_USED | F_MAG));
+	       (!(w & F_MAG) || (w & F_ALL) == (F_USED | F_MAG)) &&
+	       (!(w & F_LC) || (w & F_ALL) == (F_USED | F_LC));
 }
 
 static void
@@ -320,13 +336,17 @@ layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
 	L->nclass = i;
 	off = MAG_REFS;
 	for (i = 0; i < L->nclass; i++) {
-		uint32_t d = MAG_CLASS_BYTES / L->csize[i];
+		uint32_t d = (uint32_t)(run_len / 2) / L->csize[i];
 
 		L->mdepth[i] = d > MAG_DEPTH ? MAG_DEPTH : d ? d : 1;
 		L->mref_off[i] = off;
 		off += 4 * L->mdepth[i];
 	}
-	L->mag_len = align_up(off, 64);
+	L->mlc_off = align_up(off, 8);
+	L->mag_len = align_up(L->mlc_off + 8 * LC_N, 64);
+	L->lc_max = heap_len / 64 < ((uint64_t)1 << 20) ? heap_len / 64
+							 : (uint64_t)1 << 20;
+	L->lc_budget = heap_len / 16;
 }
 
 static struct heap_hdr *
@@ -1183,6 +1203,32 @@ mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
 			atomic_fetch_sub_explicit(&hh->cls[c].live, k,
 						  memory_order_relaxed);
 	}
+	for (i = 0; i < LC_N; i++) {
+		_Atomic uint64_t *e = w64(seg, moff + L->mlc_off + 8 * i);
+		/* relaxed: a hint; the header CAS below decides */
+		uint64_t h = atomic_load_explicit(e, memory_order_relaxed);
+		uint64_t w, sz;
+
+		if (!h || !blk_in(L, h))
+			continue;
+		w = ld(seg, h);
+		sz = w & SIZE_MASK;
+		if (!hdr_ok(h, w) || (w & F_ALL) != (F_USED | F_LC) ||
+		    sz < BLK_MIN || sz > L->chain_end - h ||
+		    ((uint32_t)(ld(seg, h + 8) >> 34) & SHK__STAMP_MASK) != S)
+			continue;
+		/* acquire: pairs with the release store in lc_put(): the
+		 * owner's writes to the block happen before its next user's */
+		if (!atomic_compare_exchange_strong_explicit(
+			    w64(seg, h), &w, mkhdr(h, sz, F_USED),
+			    memory_order_acquire, memory_order_relaxed))
+			continue;
+		/* relaxed: the entry is a hint only */
+		atomic_store_explicit(e, 0, memory_order_relaxed);
+		SHK_CRASHPOINT("heap.lc.drain");
+		if (seg->heap_local)
+			(void)large_free(seg, seg->heap_local, h + BLK_HDR);
+	}
 	/* release: the drain happens before a new owner's claim (acquire
 	 * load in mag_setup()) */
 	atomic_compare_exchange_strong_explicit(mag_owner(seg, moff), &nw, 0,
@@ -1285,6 +1331,13 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 		/* relaxed: only the owner writes the counts */
 		atomic_store_explicit(mag_n(seg, moff, c), 0,
 				      memory_order_relaxed);
+	memset(hl->lcnt, 0, sizeof(hl->lcnt));
+	for (c = 0; c < LC_N; c++)
+		/* relaxed: our magazine now (its drain ended before) */
+		atomic_store_explicit(w64(seg, moff + L->mlc_off + 8 * c), 0,
+				      memory_order_relaxed);
+	hl->lcn = 0;
+	hl->lcbytes = 0;
 	hl->mag_stamp = me;
 	hl->mag_pid = (uint32_t)getpid();
 	hl->mag_off = moff;
@@ -1311,41 +1364,169 @@ mag_mine(shk_seg *seg, struct heap_local *hl)
 	return hl->mag_off;
 }
 
-/* Takes a cached block of class c from the magazine: 0, or 1 (empty). */
-static int
-mag_take(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t c,
-	 uint32_t me, uint64_t *off)
+/*
+ * Takes a cached block of class c from our magazine (the local mirror):
+ * 0 and *off, or 1 when empty.  No atomic read-modify-write: a live
+ * owner's CACHED blocks are written by nobody else (drainers only take
+ * dead owners'), so plain stores move them CACHED -> ALLOC.
+ */
+static inline int
+mag_take(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 {
-	_Atomic uint32_t *np = mag_n(seg, moff, c);
-	/* relaxed here and below: only this thread of the owner writes the
-	 * counts and entries, and the cached blocks are its alone */
-	uint32_t n = atomic_load_explicit(np, memory_order_relaxed);
+	uint32_t n = hl->lcnt[c];
+	uint64_t want = SIDE(ST_CACHED, hl->mag_stamp, 0);
 
-	if (n > L->mdepth[c])
-		n = L->mdepth[c];
 	while (n) {
-		uint32_t r, x;
-		uint64_t p;
-		_Atomic uint64_t *sw;
+		const struct mag_ent *e = &hl->lent[c][--n];
+		_Atomic uint64_t *sw = w64(seg, e->side);
 
-		n--;
-		atomic_store_explicit(np, n, memory_order_relaxed);
-		r = atomic_load_explicit(mag_ref(seg, L, moff, c, n),
-					 memory_order_relaxed);
-		if (ref_locate(seg, L, c, r, &p, &x))
-			continue;
-		sw = w64(seg, side_off(L, p, x));
-		if (atomic_load_explicit(sw, memory_order_relaxed) !=
-		    SIDE(ST_CACHED, me, 0))
-			continue; /* stale entry */
-		/* a plain store: nobody else writes a CACHED block of a
-		 * live owner (drainers only take dead owners') */
-		atomic_store_explicit(sw, SIDE(ST_ALLOC, me, 0),
+		/* relaxed here and below: our own block (see above); the
+		 * count is a statistic for other readers and a bound for
+		 * drainers, who decide by CAS on side words */
+		if (atomic_load_explicit(sw, memory_order_relaxed) != want)
+			continue; /* damaged by a stray write: skip it */
+		atomic_store_explicit(sw, SIDE(ST_ALLOC, hl->mag_stamp, 0),
 				      memory_order_relaxed);
-		*off = blk_off(L, c, p, x);
+		hl->lcnt[c] = n;
+		atomic_store_explicit(mag_n(seg, hl->mag_off, c), n,
+				      memory_order_relaxed);
+		*off = e->blk;
 		return 0;
 	}
+	hl->lcnt[c] = 0;
+	atomic_store_explicit(mag_n(seg, hl->mag_off, c), 0,
+			      memory_order_relaxed);
 	return 1;
+}
+
+/*
+ * Records block (blk, pg, x) of class c, already marked CACHED by us, as
+ * magazine entry n: the shared entry (for drainers) and the mirror.
+ */
+static inline void
+mag_record(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n,
+	   uint64_t blk, uint64_t side)
+{
+	/* relaxed: a hint for drainers, who decide by CAS on side words */
+	atomic_store_explicit(mag_ref(seg, &hl->L, hl->mag_off, c, n),
+			      (uint32_t)((blk - hl->L.heap_off) >> 4),
+			      memory_order_relaxed);
+	hl->lent[c][n].blk = blk;
+	hl->lent[c][n].side = side;
+}
+
+/*
+ * Refills our empty magazine of class c with up to half its depth: a
+ * chain popped from the class list with one CAS, else blocks carved from
+ * the current run with one CAS.  Returns how many (0: none to be had
+ * without a new run) or a negative code.
+ *
+ * The chain pop walks k links from head, then CASes head {first, tag}
+ * to {link k, tag + 1}.  Every push and pop bumps the tag, so a CAS that
+ * succeeds proves the links walked were the list as it stood; links read
+ * while others raced may be garbage, so each is bounds-checked (a bad one
+ * ends the walk and the CAS then decides).  A party killed after the CAS
+ * and before marking its blocks CACHED leaves up to k FREE blocks on no
+ * list (leaked); after a carve's CAS, up to k never-marked blocks.
+ */
+static int
+mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
+{
+	const struct layout *L = &hl->L;
+	struct heap_class *hc = &hdr_of(seg)->cls[c];
+	uint32_t want = L->mdepth[c] / 2 ? L->mdepth[c] / 2 : 1, n = 0, i;
+	uint32_t me = hl->mag_stamp, idx[MAG_DEPTH];
+	uint64_t pg[MAG_DEPTH], cur, h, ix;
+	struct heap_run *r;
+	int rc;
+
+	/* acquire: pairs with the release CAS in push()/push_chain():
+	 * makes the pushed blocks' side words (their links) visible */
+	h = atomic_load_explicit(&hc->head, memory_order_acquire);
+	while ((uint32_t)h) {
+		uint64_t ref = (uint32_t)h, w = 0;
+
+		for (n = 0; ref && n < want; n++) {
+			if (ref_locate(seg, L, c, ref, &pg[n], &idx[n]))
+				break;
+			/* acquire: as the head load (the pusher's links are
+			 * ordered before its release CAS) */
+			w = atomic_load_explicit(
+				w64(seg, side_off(L, pg[n], idx[n])),
+				memory_order_acquire);
+			ref = (uint32_t)w;
+		}
+		if (!n)
+			return SHK_ECORRUPT; /* head itself is bad */
+		if (n < want && ref) {
+			/* a bad link: the list changed under us, or is
+			 * damaged (then the head has not moved) */
+			uint64_t h2 = atomic_load_explicit(
+				&hc->head, memory_order_acquire);
+
+			if (h2 == h)
+				return SHK_ECORRUPT;
+			h = h2;
+			continue;
+		}
+		/* acq_rel: takes the chain (acquire, as above) and orders our
+		 * reads of its links before a later pusher's rewrite */
+		if (atomic_compare_exchange_weak_explicit(
+			    &hc->head, &h, ref | ((h >> 32) + 1) << 32,
+			    memory_order_acq_rel, memory_order_acquire))
+			goto take;
+	}
+	/* lists empty: carve from the current run.  acquire: pairs with the
+	 * release store in new_run() */
+	cur = atomic_load_explicit(&hc->cur_run, memory_order_acquire);
+	if (!cur)
+		return 0;
+	if (cur - 1 >= L->npages)
+		return SHK_ECORRUPT;
+	r = (void *)(seg->base + L->heap_off + ((cur - 1) << L->run_shift));
+	/* relaxed: the index itself carries no data */
+	ix = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
+	do {
+		if (ix >= L->cnblk[c])
+			return 0;
+		n = L->cnblk[c] - ix < want ? (uint32_t)(L->cnblk[c] - ix)
+					    : want;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&r->next_idx, &ix, ix + n, memory_order_relaxed,
+		memory_order_relaxed));
+	for (i = 0; i < n; i++) {
+		pg[i] = cur - 1;
+		idx[i] = (uint32_t)(ix + i);
+	}
+take:
+	SHK_CRASHPOINT("heap.mag.refill");
+	for (i = 0; i < n; i++) {
+		uint64_t so = side_off(L, pg[i], idx[i]);
+		_Atomic uint64_t *sw = w64(seg, so);
+		/* relaxed: the block is ours alone (popped: the CAS proved
+		 * its word is as pushed; carved: never handed out) */
+		uint64_t w = atomic_load_explicit(sw, memory_order_relaxed);
+
+		if (w >> 62 != ST_FREE && w != 0)
+			rc = SHK_ECORRUPT;
+		else
+			rc = 0;
+		if (rc)
+			break; /* the rest stay off every list (leaked) */
+		mag_record(seg, hl, c, i, blk_off(L, c, pg[i], idx[i]), so);
+		/* release: orders the entry before the state for a drainer
+		 * (its acquire CAS in mag_drain()); for a carve also the
+		 * next_idx CAS, for shk__heap_scan()'s acquire re-read */
+		atomic_store_explicit(sw, SIDE(ST_CACHED, me, 0),
+				      memory_order_release);
+	}
+	hl->lcnt[c] = i;
+	/* relaxed: a statistic and a bound (mag_take) */
+	atomic_store_explicit(mag_n(seg, hl->mag_off, c), i,
+			      memory_order_relaxed);
+	/* relaxed: a statistic (cached blocks count as live, see info) */
+	atomic_fetch_add_explicit(&hc->live, i, memory_order_relaxed);
+	return i ? (int)i : SHK_ECORRUPT;
 }
 
 /*
@@ -1356,29 +1537,29 @@ mag_take(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t c,
  * magazine).
  */
 static void
-mag_spill(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t c,
-	  uint32_t me, uint32_t n)
+mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n)
 {
+	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
 	uint32_t keep = n / 2, i, k = 0, ref[MAG_DEPTH], idx[MAG_DEPTH];
-	uint64_t pg[MAG_DEPTH];
+	uint64_t pg[MAG_DEPTH], want = SIDE(ST_CACHED, hl->mag_stamp, 0);
 
+	hl->lcnt[c] = keep;
 	/* relaxed here and below: our own entries and blocks (mag_take) */
-	atomic_store_explicit(mag_n(seg, moff, c), keep, memory_order_relaxed);
+	atomic_store_explicit(mag_n(seg, hl->mag_off, c), keep,
+			      memory_order_relaxed);
 	for (i = keep; i < n; i++) {
-		uint32_t r = atomic_load_explicit(mag_ref(seg, L, moff, c, i),
-						  memory_order_relaxed);
-		uint64_t p;
-		uint32_t x;
+		const struct mag_ent *e = &hl->lent[c][i];
+		uint64_t rel = e->blk - L->heap_off;
 
-		if (ref_locate(seg, L, c, r, &p, &x) ||
-		    atomic_load_explicit(w64(seg, side_off(L, p, x)),
-					 memory_order_relaxed) !=
-			    SIDE(ST_CACHED, me, 0))
+		if (atomic_load_explicit(w64(seg, e->side),
+					 memory_order_relaxed) != want)
 			continue;
-		ref[k] = r;
-		pg[k] = p;
-		idx[k++] = x;
+		ref[k] = (uint32_t)(rel >> 4);
+		pg[k] = rel >> L->run_shift;
+		idx[k] = (uint32_t)((e->side - L->heap_off -
+				     (pg[k] << L->run_shift) - 64) / 8);
+		k++;
 	}
 	SHK_CRASHPOINT("heap.mag.spill");
 	push_chain(seg, L, c, ref, pg, idx, k);
@@ -1420,8 +1601,16 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 	uint64_t cur, moff = mag_mine(seg, hl);
 	int rc, reclaimed = 0;
 
-	if (moff && !mag_take(seg, L, moff, c, hl->mag_stamp, off))
-		return 0;
+	if (moff) {
+		if (!mag_take(seg, hl, c, off))
+			return 0;
+		rc = mag_refill(seg, hl, c);
+		if (rc < 0)
+			return rc;
+		if (rc > 0 && !mag_take(seg, hl, c, off))
+			return 0;
+		/* nothing listed, the run is used up: make a new run below */
+	}
 	for (;;) {
 		rc = pop(seg, L, c, off);
 		if (rc <= 0)
@@ -1454,39 +1643,153 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 }
 
 /*
- * Frees the block with side word sw (ref r) of class c into the magazine:
- * the entry is written first, then one CAS ALLOC -> CACHED decides (a
- * double free finds CACHED or FREE: SHK_EINVAL), then the count grows.
+ * Frees the block (blk, side word at side) of class c into our magazine:
+ * the entry is written first, then the side word goes ALLOC -> CACHED(me)
+ * by a plain store after a state check (a sequential double free finds
+ * CACHED or FREE: SHK_EINVAL), then the count grows.  A plain store, not
+ * a CAS: only the block's one legitimate freer writes an ALLOC word, so
+ * the only race it gives up on is a double free of one block by two
+ * threads at the same instant, which may go undetected (docs/heap.md).
  */
-static int
-mag_put(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t c,
-	uint32_t me, _Atomic uint64_t *sw, uint64_t r)
+static inline int
+mag_put(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t blk,
+	uint64_t side)
 {
-	_Atomic uint32_t *np = mag_n(seg, moff, c);
-	/* relaxed here and below: only this thread writes counts and
-	 * entries (mag_take) */
-	uint32_t n = atomic_load_explicit(np, memory_order_relaxed);
-	uint64_t w;
+	_Atomic uint64_t *sw = w64(seg, side);
+	uint32_t n = hl->lcnt[c];
 
-	if (n >= L->mdepth[c]) {
-		mag_spill(seg, L, moff, c, me, L->mdepth[c]);
-		n = L->mdepth[c] / 2;
+	/* relaxed: the state check; the store below is the decision */
+	if (SIDE_STATE(atomic_load_explicit(sw, memory_order_relaxed)) !=
+	    ST_ALLOC)
+		return SHK_EINVAL; /* double free or never handed out */
+	if (n >= hl->L.mdepth[c]) {
+		mag_spill(seg, hl, c, hl->L.mdepth[c]);
+		n = hl->lcnt[c];
 	}
-	atomic_store_explicit(mag_ref(seg, L, moff, c, n), (uint32_t)r,
-			      memory_order_relaxed);
-	/* relaxed: only the state matters; the CAS decides */
-	w = atomic_load_explicit(sw, memory_order_relaxed);
-	do {
-		if (SIDE_STATE(w) != ST_ALLOC)
-			return SHK_EINVAL; /* double free or never handed out */
-		/* release: the user's writes to the block happen before a
-		 * drainer's acquire CAS in mag_drain() */
-	} while (!atomic_compare_exchange_weak_explicit(
-		sw, &w, SIDE(ST_CACHED, me, 0), memory_order_release,
-		memory_order_relaxed));
+	mag_record(seg, hl, c, n, blk, side);
+	/* release: the user's writes to the block, and the entry, happen
+	 * before a drainer's acquire CAS in mag_drain() */
+	atomic_store_explicit(sw, SIDE(ST_CACHED, hl->mag_stamp, 0),
+			      memory_order_release);
 	SHK_CRASHPOINT("heap.mag.cached");
-	atomic_store_explicit(np, n + 1, memory_order_relaxed);
+	hl->lcnt[c] = n + 1;
+	/* relaxed: a statistic and a bound (mag_take) */
+	atomic_store_explicit(mag_n(seg, hl->mag_off, c), n + 1,
+			      memory_order_relaxed);
 	return 0;
+}
+
+/*
+ * Large cache (docs/heap.md): a freed large block of at most lc_max bytes
+ * goes, while the cache has room (LC_N blocks, lc_budget bytes), to the
+ * freeing thread's magazine instead of back to the chain, flagged F_LC
+ * (header word 0) with our stamp in word 1; an allocation of a size it
+ * fits with at most a quarter wasted takes it back without the lock.
+ * Only word 0 changes, and no lock holder writes word 0 of a used block,
+ * so plain stores suffice; the shared entry names the block for drainers
+ * (mag_drain() CASes F_LC away, then frees it the usual way).  A kill
+ * between the entry and the header leaves the block F_USED (leaked, as a
+ * live large block of a dead owner); between the header and the count,
+ * the drainer finds it.  A double free finds F_LC: SHK_EINVAL.
+ */
+static _Atomic uint64_t *
+lc_entry(shk_seg *seg, struct heap_local *hl, uint32_t i)
+{
+	return w64(seg, hl->mag_off + hl->L.mlc_off + 8 * (uint64_t)i);
+}
+
+/* Caches block h (header already validated, F_USED, size sz): 0, or 1
+ * when it does not fit the cache. */
+static int
+lc_put(shk_seg *seg, struct heap_local *hl, uint64_t h, uint64_t sz)
+{
+	uint32_t n = hl->lcn;
+
+	if (sz > hl->L.lc_max || n >= LC_N ||
+	    hl->lcbytes + sz > hl->L.lc_budget)
+		return 1;
+	/* relaxed: a hint for drainers, ordered by the release below */
+	atomic_store_explicit(lc_entry(seg, hl, n), h, memory_order_relaxed);
+	set_stamp(seg, h, hl->mag_stamp);
+	/* release: the user's writes to the block and the entry happen
+	 * before a drainer's acquire CAS in mag_drain() */
+	atomic_store_explicit(w64(seg, h), mkhdr(h, sz, F_USED | F_LC),
+			      memory_order_release);
+	SHK_CRASHPOINT("heap.lc.put");
+	hl->lc[n].blk = h;
+	hl->lc[n].side = sz;
+	hl->lcn = n + 1;
+	hl->lcbytes += sz;
+	return 0;
+}
+
+/* Drops cache entry i (the last one moves into its place). */
+static void
+lc_drop(shk_seg *seg, struct heap_local *hl, uint32_t i)
+{
+	uint32_t last = --hl->lcn;
+
+	hl->lcbytes -= hl->lc[i].side;
+	hl->lc[i] = hl->lc[last];
+	/* relaxed: hints for drainers (see lc_put()) */
+	atomic_store_explicit(lc_entry(seg, hl, i), hl->lc[i].blk,
+			      memory_order_relaxed);
+	atomic_store_explicit(lc_entry(seg, hl, last), 0,
+			      memory_order_relaxed);
+}
+
+/* Takes a cached block for len bytes at align: 0 and *off, or 1. */
+static int
+lc_take(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
+	uint64_t *off)
+{
+	uint64_t need = align_up(len + BLK_HDR, 64);
+	uint32_t i;
+
+	for (i = 0; i < hl->lcn; i++) {
+		uint64_t h = hl->lc[i].blk, sz = hl->lc[i].side;
+
+		if (sz < need || sz - need > need / 4 ||
+		    (h + BLK_HDR) % align)
+			continue;
+		/* relaxed: our own cached block (see above) */
+		if (atomic_load_explicit(w64(seg, h), memory_order_relaxed) !=
+		    mkhdr(h, sz, F_USED | F_LC)) {
+			lc_drop(seg, hl, i--); /* damaged: forget it */
+			continue;
+		}
+		atomic_store_explicit(w64(seg, h), mkhdr(h, sz, F_USED),
+				      memory_order_relaxed);
+		lc_drop(seg, hl, i);
+		*off = h + BLK_HDR;
+		return 0;
+	}
+	return 1;
+}
+
+/* Returns every block of our large cache to the chain (out of memory). */
+static int
+lc_flush(shk_seg *seg, struct heap_local *hl)
+{
+	int n = 0;
+
+	while (hl->lcn) {
+		uint64_t h = hl->lc[hl->lcn - 1].blk;
+		uint64_t sz = hl->lc[hl->lcn - 1].side;
+		/* relaxed: our own cached block */
+		int ours = atomic_load_explicit(w64(seg, h),
+						memory_order_relaxed) ==
+			   mkhdr(h, sz, F_USED | F_LC);
+
+		lc_drop(seg, hl, hl->lcn - 1);
+		if (!ours)
+			continue;
+		atomic_store_explicit(w64(seg, h), mkhdr(h, sz, F_USED),
+				      memory_order_relaxed);
+		if (!large_free(seg, hl, h + BLK_HDR))
+			n++;
+	}
+	return n;
 }
 
 static int
@@ -1495,10 +1798,8 @@ small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 {
 	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t in = off - L->heap_off - (pg << L->run_shift), idx, w, nr;
-	uint64_t moff;
+	uint64_t in = off - L->heap_off - (pg << L->run_shift), idx, w;
 	_Atomic uint64_t *sw;
-	struct heap_run *r;
 
 	if (c >= L->nclass)
 		return SHK_ECORRUPT;
@@ -1508,16 +1809,14 @@ small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 	idx = (in * L->crecip[c]) >> 32;
 	if (idx * L->csize[c] != in)
 		return SHK_EINVAL; /* not a block boundary */
-	r = (void *)(seg->base + L->heap_off + (pg << L->run_shift));
-	/* relaxed: a bound only; the side word's state decides */
-	nr = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
-	if (idx >= L->cnblk[c] || idx >= nr)
+	/* a block never carved has side word 0 (runs are formatted
+	 * zeroed), so the state check below refuses it */
+	if (idx >= L->cnblk[c])
 		return SHK_EINVAL;
 	sw = w64(seg, side_off(L, pg, (uint32_t)idx));
-	moff = mag_mine(seg, hl);
-	if (moff)
-		return mag_put(seg, L, moff, c, hl->mag_stamp, sw,
-			       (off - L->heap_off) >> 4);
+	if (mag_mine(seg, hl))
+		return mag_put(seg, hl, c, off,
+			       side_off(L, pg, (uint32_t)idx));
 	/* relaxed: we only need the state; the CAS decides */
 	w = atomic_load_explicit(sw, memory_order_relaxed);
 	do {
@@ -1654,13 +1953,30 @@ shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 				return small_alloc(seg, hl, c, off);
 		}
 	}
-	rc = large_alloc(seg, hl, len, align < 64 ? 64 : align, off);
+	if (align < 64)
+		align = 64;
+	if (mag_mine(seg, hl) && hl->lcn && !lc_take(seg, hl, len, align, off))
+		return 0;
+	rc = large_alloc(seg, hl, len, align, off);
+	if (rc == SHK_ENOMEM && hl->lcn && lc_flush(seg, hl))
+		rc = large_alloc(seg, hl, len, align, off);
 	return rc;
 }
 
 int
 shk_alloc(shk_seg *seg, size_t len, uint64_t *off)
 {
+	struct heap_local *hl = local_of(seg);
+
+	/* Fast path: the calling thread owns the handle's magazine (so the
+	 * handle is writable) and the class has a cached block. */
+	if (hl && off && len && hl->L.nclass &&
+	    len <= hl->L.csize[hl->L.nclass - 1] &&
+	    /* relaxed: a process-local claim (mag_mine()) */
+	    atomic_load_explicit(&hl->mag_thread, memory_order_relaxed) ==
+		    (uintptr_t)&tls_me &&
+	    hl->mag_off && !mag_take(seg, hl, class_of(len), off))
+		return 0;
 	return shk__heap_alloc_aligned(seg, len, 16, off);
 }
 
@@ -1688,17 +2004,27 @@ shk_free(shk_seg *seg, uint64_t off)
 		return small_free(seg, hl, off, pg, e & ~RUN_TAG);
 	if (e)
 		return SHK_ECORRUPT;
+	if (off >= L->chain_off + BLK_HDR && blk_in(L, off - BLK_HDR) &&
+	    mag_mine(seg, hl)) {
+		uint64_t h = off - BLK_HDR, w = ld(seg, h), sz = w & SIZE_MASK;
+
+		if (hdr_ok(h, w) && (w & F_ALL) == F_USED && sz >= BLK_MIN &&
+		    sz <= L->chain_end - h && !lc_put(seg, hl, h, sz))
+			return 0;
+	}
 	return large_free(seg, hl, off);
 }
 
 /* Blocks per class sitting in magazines that are owned or being drained. */
 static void
-mag_cached(shk_seg *seg, const struct layout *L, uint64_t *cached)
+mag_cached(shk_seg *seg, const struct layout *L, uint64_t *cached,
+	   uint64_t *lc_n, uint64_t *lc_bytes)
 {
 	struct heap_hdr *hh = hdr_of(seg);
 	uint32_t s, c;
 
 	memset(cached, 0, NCLASS * sizeof(*cached));
+	*lc_n = *lc_bytes = 0;
 	for (s = 0; s < SHK__ATTACH_CAP; s++) {
 		/* acquire: pairs with the release store in mag_setup() */
 		uint64_t moff = atomic_load_explicit(&hh->mag[s],
@@ -1716,6 +2042,21 @@ mag_cached(shk_seg *seg, const struct layout *L, uint64_t *cached)
 
 			cached[c] += n < L->mdepth[c] ? n : L->mdepth[c];
 		}
+		for (c = 0; c < LC_N; c++) {
+			uint64_t h = atomic_load_explicit(
+				w64(seg, moff + L->mlc_off + 8 * c),
+				memory_order_relaxed);
+			uint64_t w;
+
+			if (!h || !blk_in(L, h))
+				continue;
+			w = ld(seg, h);
+			if (hdr_ok(h, w) && (w & F_ALL) == (F_USED | F_LC) &&
+			    (w & SIZE_MASK) <= L->chain_end - h) {
+				*lc_n += 1;
+				*lc_bytes += w & SIZE_MASK;
+			}
+		}
 	}
 }
 
@@ -1724,7 +2065,7 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 {
 	struct heap_local *hl = local_of(seg);
 	const struct heap_hdr *hh;
-	uint64_t free_b, n, cached[NCLASS];
+	uint64_t free_b, n, cached[NCLASS], lc_n, lc_bytes;
 	uint32_t c;
 
 	if (!hl || !st || st->size < sizeof(*st))
@@ -1740,7 +2081,11 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 					      memory_order_relaxed);
 	n = atomic_load_explicit(&hh->large_live, memory_order_relaxed);
 	free_b = atomic_load_explicit(&hh->large_free, memory_order_relaxed);
-	mag_cached(seg, &hl->L, cached);
+	mag_cached(seg, &hl->L, cached, &lc_n, &lc_bytes);
+	/* cached large blocks count as free, not in use */
+	st->used = st->used > lc_bytes ? st->used - lc_bytes : 0;
+	n = n > lc_n ? n - lc_n : 0;
+	free_b += lc_bytes;
 	for (c = 0; c < hl->L.nclass; c++) {
 		uint64_t live = atomic_load_explicit(&hh->cls[c].live,
 						     memory_order_relaxed) -
@@ -1951,6 +2296,8 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 			if (rc)
 				return rc;
 			rep->mags++;
+		} else if (w & F_LC) {
+			rep->large_cached++;
 		} else if (w & F_USED) {
 			rep->large_live++;
 			rep->large_used += S;

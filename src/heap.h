@@ -58,6 +58,7 @@ struct shk__heap_report {
 				    * ever freed a small block) */
 	uint64_t large_live;       /* large blocks in use */
 	uint64_t large_used;       /* ... their bytes, headers included */
+	uint64_t large_cached;     /* large blocks in a large cache (F_LC) */
 	uint64_t large_free_bytes; /* bytes in free large blocks */
 	uint64_t dead_owner;       /* live blocks (small and large) whose
 				    * allocating handle is closed or whose

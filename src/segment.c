@@ -727,8 +727,10 @@ shk_seg_close(shk_seg *seg)
 {
 	if (!seg)
 		return;
-	detach(seg);
+	/* the heap first: flushing our magazine frees blocks under the
+	 * heap lock, which needs our attach record (owner stamp) */
 	shk__heap_detach(seg);
+	detach(seg);
 	seg_free(seg);
 }
 

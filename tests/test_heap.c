@@ -559,7 +559,7 @@ t_stress_threads(void)
  * The crash child: mixed small, large and aligned allocations; every
  * block it holds is recorded in a shared slot right after alloc and
  * cleared right before free, so the parent can free what it left.  In
- * hoard mode it only allocates 4000-byte blocks, so that it keeps
+ * hoard mode 1 it first allocates 4000-byte blocks, so that it keeps
  * needing new runs.
  */
 static void
@@ -575,7 +575,24 @@ crash_child(const char *nm, uint64_t seed, int hoard)
 	if (shk_seg_open(nm, 0, NULL, &s) ||
 	    shk_obj_open(s, "held", 0, &d, NULL, (void **)&slots))
 		_exit(2);
-	for (i = 0; hoard && i < CSLOTS; i++) {
+	for (i = 0; hoard == 2 && i < 200000; i++) {
+		/* bursts of frees of one class: the magazine spills */
+		long j;
+
+		for (j = 0; j < 64; j++) {
+			if (shk_alloc(s, 48, &off))
+				_exit(5);
+			atomic_store_explicit(&slots[j], off,
+					      memory_order_relaxed);
+		}
+		for (j = 0; j < 64; j++) {
+			off = atomic_exchange_explicit(&slots[j], 0,
+						       memory_order_relaxed);
+			if (shk_free(s, off))
+				_exit(3);
+		}
+	}
+	for (i = 0; hoard == 1 && i < CSLOTS; i++) {
 		if (shk_alloc(s, 4000, &off))
 			_exit(5);
 		atomic_store_explicit(&slots[i], off, memory_order_relaxed);
@@ -603,10 +620,13 @@ crash_child(const char *nm, uint64_t seed, int hoard)
 	_exit(0);
 }
 
-/* After kills: free what the children held; at most one block per kill
- * may be lost; the heap must pass its check and stay usable. */
+/* After kills: free what the children held; at most `allowed` blocks may
+ * be lost in all (one per kill, or half a magazine for a kill inside a
+ * magazine refill); the heap must pass its check and stay usable. */
+#define REFILL_LOSS 16
+
 static void
-crash_settle(shk_seg *s, int kills)
+crash_settle(shk_seg *s, int allowed)
 {
 	shk_obj_info info = { .size = sizeof(info) };
 	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
@@ -634,16 +654,26 @@ crash_settle(shk_seg *s, int kills)
 		CHECK_OK(shk_free(s, off[i]));
 	CHECK_OK(shk__heap_scan(s, &rep));
 	lost = (int)(rep.small_live + rep.small_lost + rep.large_live) - 1;
-	if (lost > kills)
-		TEST_FAIL("%d blocks lost after %d kills", lost, kills);
+	if (lost > allowed)
+		TEST_FAIL("%d blocks lost, %d allowed", lost, allowed);
 }
 
 static const char *const crash_points[] = {
-	"heap.alloc.popped", "heap.alloc.carved",  "heap.mag.cached",
-	"heap.mag.spill",
+	"heap.mag.refill",   "heap.alloc.carved",  "heap.mag.cached",
+	"heap.mag.spill",    "heap.lc.put",
 	"heap.free.large",   "heap.split.tail",    "heap.split.front",
 	"heap.merge.grown",  "heap.run.formatted",
 };
+
+/* 1: hoard 4000-byte blocks (new runs); 2: free bursts (spills). */
+static int
+child_mode(const char *point)
+{
+	if (!strcmp(point, "heap.run.formatted") ||
+	    !strcmp(point, "heap.alloc.carved"))
+		return 1;
+	return !strcmp(point, "heap.mag.spill") ? 2 : 0;
+}
 
 static void
 t_crash_points(void)
@@ -653,7 +683,7 @@ t_crash_points(void)
 	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
 			   .elem_len = 8, .cap = CSLOTS };
 	size_t p;
-	int kills = 0, round, hit;
+	int allowed = 0, round, hit;
 	uint64_t x = 7;
 
 	test_name(nm, sizeof(nm), "crashp");
@@ -671,14 +701,15 @@ t_crash_points(void)
 			if (pid == 0) {
 				setenv("SHK_CRASH", spec, 1);
 				crash_child(nm, rnd(&x),
-					    !strcmp(crash_points[p],
-						    "heap.run.formatted"));
+					    child_mode(crash_points[p]));
 			}
 			hit = test_wait(pid);
 			if (hit != 128 + SIGKILL)
 				TEST_FAIL("%s: child status %d", spec, hit);
-			kills++;
-			crash_settle(s, kills);
+			allowed += strcmp(crash_points[p], "heap.mag.refill")
+					   ? 1
+					   : REFILL_LOSS;
+			crash_settle(s, allowed);
 		}
 	}
 	shk_seg_close(s);
@@ -707,7 +738,8 @@ t_crash_random(void)
 		kill(pid, SIGKILL);
 		if (test_wait(pid) == 128 + SIGKILL)
 			kills++;
-		crash_settle(s, kills);
+		/* a random kill may land inside a refill */
+		crash_settle(s, kills * REFILL_LOSS);
 	}
 	CHECK(kills > rounds / 2);
 	shk_seg_close(s);
@@ -991,6 +1023,88 @@ t_mag_reclaim(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * Large cache: a freed large block waits in the freer's magazine and the
+ * next allocation of a size it fits takes it back; a second free of it is
+ * refused; a killed owner's cached blocks go back to the chain when a
+ * survivor reclaims its magazine; close returns them too.
+ */
+static void
+t_large_cache(void)
+{
+	char nm[64];
+	shk_seg *s;
+	struct shk__heap_report rep;
+	shk_heap_stats st;
+	uint64_t a, b, o[12], c0;
+	int i;
+
+	test_name(nm, sizeof(nm), "lcache");
+	s = open_seg(nm, 16 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_alloc(s, 65536, &a));
+	memset(shk_ptr(s, a), 0x5a, 65536);
+	CHECK_OK(shk_free(s, a));
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.large_cached, 1);
+	CHECK_EQ(rep.large_live, 0);
+	stats(s, &st);
+	CHECK_EQ(st.used, 0); /* cached blocks count as free */
+	CHECK_EQ(st.nallocs, 0);
+	CHECK_RC(shk_free(s, a), SHK_EINVAL); /* double free, cached */
+	CHECK_OK(shk_alloc(s, 65000, &b));
+	CHECK_EQ(b, a); /* fits with little waste: the cached block */
+	CHECK_OK(shk_free(s, b));
+	CHECK_OK(shk_alloc(s, 20000, &b)); /* too much waste: not taken */
+	CHECK(b != a);
+	CHECK_OK(shk_free(s, b));
+	/* more frees than the cache holds: the rest go to the chain */
+	for (i = 0; i < 12; i++)
+		CHECK_OK(shk_alloc(s, 30000 + (size_t)i * 64, &o[i]));
+	for (i = 0; i < 12; i++)
+		CHECK_OK(shk_free(s, o[i]));
+	CHECK_OK(shk__heap_check(s));
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK(rep.large_cached >= 1 && rep.large_cached <= 8);
+	check_zero(s);
+	c0 = rep.large_cached; /* our own cache */
+	for (i = 0; i < 2; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			shk_seg *c = NULL;
+			uint64_t x[4];
+			int j;
+
+			if (shk_seg_open(nm, 0, NULL, &c))
+				_exit(2);
+			for (j = 0; j < 4; j++)
+				if (shk_alloc(c, 40000, &x[j]))
+					_exit(3);
+			for (j = 0; j < 4; j++)
+				if (shk_free(c, x[j]))
+					_exit(4);
+			if (i == 1) {
+				shk_seg_close(c); /* close flushes the cache */
+				_exit(0);
+			}
+			raise(SIGKILL);
+		}
+		CHECK_EQ(test_wait(pid), i ? 0 : 128 + SIGKILL);
+		CHECK_OK(shk__heap_scan(s, &rep));
+		if (i == 0) {
+			CHECK_EQ(rep.large_cached, c0 + 4);
+			CHECK(shk__heap_reclaim(s) >= 1);
+			CHECK_OK(shk__heap_scan(s, &rep));
+		}
+		CHECK_EQ(rep.large_cached, c0); /* only ours is left */
+		CHECK_EQ(rep.large_live, 0);
+		CHECK_OK(shk__heap_check(s));
+		check_zero(s);
+	}
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* The cache path keeps every free check; close flushes the magazine. */
 static void
 t_mag_frees(void)
@@ -1116,4 +1230,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "tag_wrap", t_tag_wrap }, { "dead_owner", t_dead_owner },
 	  { "corrupt_scribble", t_corrupt_scribble },
 	  { "registry", t_registry }, { "mag_reclaim", t_mag_reclaim },
-	  { "mag_frees", t_mag_frees }, { "mag_threads", t_mag_threads })
+	  { "mag_frees", t_mag_frees }, { "mag_threads", t_mag_threads },
+	  { "large_cache", t_large_cache })
