@@ -114,7 +114,7 @@
 #define ST_CACHED 3u /* in its owner's magazine (stamp = the owner) */
 #define LOCK_TIMEOUT_NS 10000000000LL
 /* Magazines: at most MAG_DEPTH blocks and about half a run per class
- * (at least one block).  Layout: owner word, pad, counts n[NCLASS] at
+ * (at least 8 blocks).  Layout: owner word, pad, counts n[NCLASS] at
  * MAG_COUNTS, 32-bit refs from MAG_REFS. */
 #define MAG_DEPTH 32u
 #define MAG_COUNTS 64u
@@ -338,7 +338,7 @@ layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
 	for (i = 0; i < L->nclass; i++) {
 		uint32_t d = (uint32_t)(run_len / 2) / L->csize[i];
 
-		L->mdepth[i] = d > MAG_DEPTH ? MAG_DEPTH : d ? d : 1;
+		L->mdepth[i] = d > MAG_DEPTH ? MAG_DEPTH : d < 8 ? 8 : d;
 		L->mref_off[i] = off;
 		off += 4 * L->mdepth[i];
 	}
