@@ -64,13 +64,22 @@
  *   counts, refs  the owning thread of the owning handle (relaxed: no
  *                 other thread reads them, except drainers, which decide
  *                 by CAS on the side word and read refs as hints)
- *   side word     free: CAS ALLOC -> CACHED(me) (release; the drainer's
- *                 acquire CAS pairs); magazine alloc: plain store
+ *   side word     free: check ALLOC, then a plain release store
+ *                 CACHED(me) (only a block's one legitimate freer writes
+ *                 an ALLOC word; the drainer's acquire CAS pairs);
+ *                 refill: FREE/0 -> CACHED(me) after the pop/carve CAS
+ *                 made the blocks ours; magazine alloc: plain store
  *                 CACHED(me) -> ALLOC (a live owner's cached blocks are
  *                 written by nobody else); drain: CAS CACHED(dead) -> FREE
+ *   large cache   header word 0 USED <-> USED|LC by the owner's plain
+ *                 stores (no lock holder writes word 0 of a used block),
+ *                 USED|LC -> USED by a drainer's CAS
+ * The owner keeps a process-local mirror of its counts and entries (struct
+ * heap_local), so its fast paths trust nothing read from shared memory.
  * A killed owner leaves its cached blocks CACHED (found by a drainer, which
  * scans every entry up to the depth, not the count); killed while linking
- * a spill or drain chain it leaves up to 16 FREE blocks on no list.
+ * a spill or drain chain, or between a refill's CAS and its marking, it
+ * leaves up to 16 blocks on no list.
  *
  * A party killed mid-operation leaves: after a pop and before the stamp, a
  * popped FREE block on no list (one leaked block); after a carve's CAS and
