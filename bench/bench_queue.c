@@ -389,7 +389,7 @@ run_pool(void)
 				break;
 			}
 			bench_row("pool", name, shk / 1e6, "Mops/s",
-				  "glibc malloc+free (target >=0.5x)",
+				  "glibc malloc+free",
 				  mal / 1e6);
 		}
 	}
