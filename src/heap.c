@@ -113,6 +113,7 @@
 #define F_LC 8u  /* with F_USED: in its owner's large cache (magazine) */
 #define F_ALL (F_USED | F_RUN | F_MAG | F_LC)
 #define LC_N 8u  /* large cache entries per magazine */
+#define LC_FILL 4u /* blocks carved per lock hold on a repeated miss */
 #define SIZE_MASK 0x0000ffffffffffc0ull /* bits 6..47 */
 #define LOW_MASK 0x0000ffffffffffffull
 #define CHECK_MASK 0xffff000000000000ull
@@ -125,7 +126,9 @@
 /* Magazines: at most MAG_DEPTH blocks and about half a run per class
  * (at least 8 blocks).  Layout: owner word, pad, counts n[NCLASS] at
  * MAG_COUNTS, 32-bit refs from MAG_REFS. */
-#define MAG_DEPTH 32u
+#define MAG_DEPTH 128u
+#define MAG_MOVE 16u /* most blocks a refill or spill moves (bounds a kill's
+		     * loss) */
 #define MAG_COUNTS 64u
 #define MAG_REFS 256u
 #define MO_NONE 0u
@@ -236,6 +239,7 @@ struct heap_local {
 	} lent[NCLASS][MAG_DEPTH];
 	uint32_t lcn;      /* large cache: entries, bytes, the blocks */
 	uint64_t lcbytes;
+	uint64_t lc_last;  /* block size of the last large cache miss */
 	struct mag_ent lc[LC_N]; /* blk = header offset, side = size */
 	struct layout L;
 };
@@ -850,44 +854,50 @@ large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
 	return 0;
 }
 
+/* Frees the large block at header h; the lock is held. */
 static int
-large_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
+large_free_locked(shk_seg *seg, const struct layout *L, uint64_t h)
 {
-	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t h = off - BLK_HDR, w, S, n, P;
+	uint64_t w = ld(seg, h), S, n, P;
 	int rc;
 
-	if (off < BLK_HDR || !blk_in(L, h))
-		return SHK_EINVAL;
-	rc = heap_lock(seg, hl);
-	if (rc)
-		return rc;
-	w = ld(seg, h);
-	rc = SHK_EINVAL;
 	if (!hdr_ok(h, w) || (w & F_ALL) != F_USED)
-		goto out;
+		return SHK_EINVAL;
 	S = w & SIZE_MASK;
 	if (S < BLK_MIN || S > L->chain_end - h)
-		goto out;
+		return SHK_EINVAL;
 	n = h + S;
 	if (!hdr_ok(n, ld(seg, n)) || prev_of(ld(seg, n + 8)) != S)
-		goto out;
+		return SHK_EINVAL;
 	P = prev_of(ld(seg, h + 8));
 	if (P ? (P > h - L->chain_off ||
 		 !hdr_ok(h - P, ld(seg, h - P)) ||
 		 (ld(seg, h - P) & SIZE_MASK) != P)
 	      : h != L->chain_off)
-		goto out;
+		return SHK_EINVAL;
 	SHK_CRASHPOINT("heap.free.large");
 	rc = large_release(seg, L, h, S);
 	if (rc)
-		goto out;
+		return rc;
 	/* relaxed: a statistic */
 	lk_add(&hh->large_live, (uint64_t)-1);
 	lk_add(&hh->large_used, -S);
-	rc = 0;
-out:
+	return 0;
+}
+
+static int
+large_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
+{
+	uint64_t h = off - BLK_HDR;
+	int rc;
+
+	if (off < BLK_HDR || !blk_in(&hl->L, h))
+		return SHK_EINVAL;
+	rc = heap_lock(seg, hl);
+	if (rc)
+		return rc;
+	rc = large_free_locked(seg, &hl->L, h);
 	heap_unlock(seg, hl);
 	return rc;
 }
@@ -1223,8 +1233,7 @@ mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
 		w = ld(seg, h);
 		sz = w & SIZE_MASK;
 		if (!hdr_ok(h, w) || (w & F_ALL) != (F_USED | F_LC) ||
-		    sz < BLK_MIN || sz > L->chain_end - h ||
-		    ((uint32_t)(ld(seg, h + 8) >> 34) & SHK__STAMP_MASK) != S)
+		    sz < BLK_MIN || sz > L->chain_end - h)
 			continue;
 		/* acquire: pairs with the release store in lc_put(): the
 		 * owner's writes to the block happen before its next user's */
@@ -1425,7 +1434,8 @@ mag_record(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n,
 }
 
 /*
- * Refills our empty magazine of class c with up to half its depth: a
+ * Refills our empty magazine of class c with up to half its depth (at
+ * most MAG_MOVE blocks): a
  * chain popped from the class list with one CAS, else blocks carved from
  * the current run with one CAS.  Returns how many (0: none to be had
  * without a new run) or a negative code.
@@ -1443,9 +1453,11 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 {
 	const struct layout *L = &hl->L;
 	struct heap_class *hc = &hdr_of(seg)->cls[c];
-	uint32_t want = L->mdepth[c] / 2 ? L->mdepth[c] / 2 : 1, n = 0, i;
-	uint32_t me = hl->mag_stamp, idx[MAG_DEPTH];
-	uint64_t pg[MAG_DEPTH], cur, h, ix;
+	uint32_t want = L->mdepth[c] / 2 > MAG_MOVE ? MAG_MOVE
+			: L->mdepth[c] / 2 ? L->mdepth[c] / 2 : 1;
+	uint32_t n = 0, i;
+	uint32_t me = hl->mag_stamp, idx[MAG_MOVE];
+	uint64_t pg[MAG_MOVE], cur, h, ix;
 	struct heap_run *r;
 	int rc;
 
@@ -1539,7 +1551,8 @@ take:
 }
 
 /*
- * Returns the newer half of class c's full magazine (n entries) to the
+ * Returns the newer half (at most MAG_MOVE blocks) of class c's full
+ * magazine (n entries) to the
  * list with one CAS.  The count drops first and the entries stay in
  * place, so a kill before the push leaves the blocks CACHED where a
  * drainer finds them; a kill amid the linking loses them (at most half a
@@ -1550,8 +1563,9 @@ mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n)
 {
 	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t keep = n / 2, i, k = 0, ref[MAG_DEPTH], idx[MAG_DEPTH];
-	uint64_t pg[MAG_DEPTH], want = SIDE(ST_CACHED, hl->mag_stamp, 0);
+	uint32_t keep = n / 2 > MAG_MOVE ? n - MAG_MOVE : n - n / 2, i, k = 0;
+	uint32_t ref[MAG_MOVE], idx[MAG_MOVE];
+	uint64_t pg[MAG_MOVE], want = SIDE(ST_CACHED, hl->mag_stamp, 0);
 
 	hl->lcnt[c] = keep;
 	/* relaxed here and below: our own entries and blocks (mag_take) */
@@ -1692,11 +1706,15 @@ mag_put(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t blk,
  * Large cache (docs/heap.md): a freed large block of at most lc_max bytes
  * goes, while the cache has room (LC_N blocks, lc_budget bytes), to the
  * freeing thread's magazine instead of back to the chain, flagged F_LC
- * (header word 0) with our stamp in word 1; an allocation of a size it
- * fits with at most a quarter wasted takes it back without the lock.
- * Only word 0 changes, and no lock holder writes word 0 of a used block,
- * so plain stores suffice; the shared entry names the block for drainers
- * (mag_drain() CASes F_LC away, then frees it the usual way).  A kill
+ * (header word 0); an allocation of a size it fits with at most a quarter
+ * wasted takes it back without the lock.  Only word 0 changes: no lock
+ * holder writes word 0 of a used block, so plain stores suffice.  Word 1
+ * (prev_size, changed by lock holders when the block before merges or
+ * splits) is never written here.  The shared entry names the block for
+ * drainers (mag_drain() CASes F_LC away, then frees it the usual way);
+ * every path that takes a block out of the cache clears its entry, so an
+ * entry names a block of this cache except after a kill in between, and
+ * such a block is either F_USED (skipped) or leaked with its owner.  A kill
  * between the entry and the header leaves the block F_USED (leaked, as a
  * live large block of a dead owner); between the header and the count,
  * the drainer finds it.  A double free finds F_LC: SHK_EINVAL.
@@ -1719,7 +1737,6 @@ lc_put(shk_seg *seg, struct heap_local *hl, uint64_t h, uint64_t sz)
 		return 1;
 	/* relaxed: a hint for drainers, ordered by the release below */
 	atomic_store_explicit(lc_entry(seg, hl, n), h, memory_order_relaxed);
-	set_stamp(seg, h, hl->mag_stamp);
 	/* release: the user's writes to the block and the entry happen
 	 * before a drainer's acquire CAS in mag_drain() */
 	atomic_store_explicit(w64(seg, h), mkhdr(h, sz, F_USED | F_LC),
@@ -1776,29 +1793,81 @@ lc_take(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 	return 1;
 }
 
-/* Returns every block of our large cache to the chain (out of memory). */
+/*
+ * Returns up to k blocks of our large cache to the chain under one lock
+ * hold (a full cache, or out of memory).  Returns how many.
+ */
 static int
-lc_flush(shk_seg *seg, struct heap_local *hl)
+lc_evict(shk_seg *seg, struct heap_local *hl, uint32_t k)
 {
 	int n = 0;
 
-	while (hl->lcn) {
-		uint64_t h = hl->lc[hl->lcn - 1].blk;
-		uint64_t sz = hl->lc[hl->lcn - 1].side;
+	if (heap_lock(seg, hl))
+		return 0;
+	while (k-- && hl->lcn) {
+		uint32_t i = hl->lcn - 1;
+		uint64_t h = hl->lc[i].blk, sz = hl->lc[i].side;
 		/* relaxed: our own cached block */
 		int ours = atomic_load_explicit(w64(seg, h),
 						memory_order_relaxed) ==
 			   mkhdr(h, sz, F_USED | F_LC);
 
-		lc_drop(seg, hl, hl->lcn - 1);
+		lc_drop(seg, hl, i);
 		if (!ours)
-			continue;
+			continue; /* damaged: forget it */
 		atomic_store_explicit(w64(seg, h), mkhdr(h, sz, F_USED),
 				      memory_order_relaxed);
-		if (!large_free(seg, hl, h + BLK_HDR))
+		if (!large_free_locked(seg, &hl->L, h))
 			n++;
 	}
+	heap_unlock(seg, hl);
 	return n;
+}
+
+/*
+ * A large-cache miss: carves the caller's block and, when the previous
+ * miss was for the same block size (a run of equal allocations), up to
+ * LC_FILL - 1 more into the cache, all under one lock hold.  A kill
+ * between a carve and lc_put() leaves a live block of a dead owner.
+ */
+static int
+lc_fill(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
+	uint64_t *off)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t need = align_up(len + BLK_HDR, 64), h, h2, S;
+	uint32_t i, k = need == hl->lc_last ? LC_FILL : 1;
+	int rc;
+
+	hl->lc_last = need;
+	rc = heap_lock(seg, hl);
+	if (rc)
+		return rc;
+	h = large_carve(seg, &hl->L, len, align, 0, 0, &rc);
+	if (!h) {
+		heap_unlock(seg, hl);
+		return rc ? rc : SHK_ENOMEM;
+	}
+	S = ld(seg, h) & SIZE_MASK;
+	/* relaxed: statistics under the lock */
+	lk_add(&hh->large_live, 1);
+	lk_add(&hh->large_used, S);
+	for (i = 1; i < k; i++) {
+		h2 = large_carve(seg, &hl->L, len, align, 0, 0, &rc);
+		if (!h2)
+			break;
+		S = ld(seg, h2) & SIZE_MASK;
+		lk_add(&hh->large_live, 1);
+		lk_add(&hh->large_used, S);
+		SHK_CRASHPOINT("heap.lc.fill");
+		if (lc_put(seg, hl, h2, S)) {
+			(void)large_free_locked(seg, &hl->L, h2);
+			break;
+		}
+	}
+	heap_unlock(seg, hl);
+	*off = h + BLK_HDR;
+	return 0;
 }
 
 static int
@@ -1964,10 +2033,14 @@ shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 	}
 	if (align < 64)
 		align = 64;
-	if (mag_mine(seg, hl) && hl->lcn && !lc_take(seg, hl, len, align, off))
-		return 0;
-	rc = large_alloc(seg, hl, len, align, off);
-	if (rc == SHK_ENOMEM && hl->lcn && lc_flush(seg, hl))
+	if (mag_mine(seg, hl) && len + BLK_HDR <= hl->L.lc_max) {
+		if (hl->lcn && !lc_take(seg, hl, len, align, off))
+			return 0;
+		rc = lc_fill(seg, hl, len, align, off);
+	} else {
+		rc = large_alloc(seg, hl, len, align, off);
+	}
+	if (rc == SHK_ENOMEM && hl->lcn && lc_evict(seg, hl, LC_N))
 		rc = large_alloc(seg, hl, len, align, off);
 	return rc;
 }
@@ -2018,8 +2091,14 @@ shk_free(shk_seg *seg, uint64_t off)
 		uint64_t h = off - BLK_HDR, w = ld(seg, h), sz = w & SIZE_MASK;
 
 		if (hdr_ok(h, w) && (w & F_ALL) == F_USED && sz >= BLK_MIN &&
-		    sz <= L->chain_end - h && !lc_put(seg, hl, h, sz))
-			return 0;
+		    sz <= L->chain_end - h && sz <= L->lc_max) {
+			if (!lc_put(seg, hl, h, sz))
+				return 0;
+			/* full: return half the cache under one lock hold */
+			if (lc_evict(seg, hl, LC_N / 2) &&
+			    !lc_put(seg, hl, h, sz))
+				return 0;
+		}
 	}
 	return large_free(seg, hl, off);
 }
@@ -2301,7 +2380,9 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 				return SHK_ECORRUPT;
 			}
 		} else if (w & F_MAG) {
-			rc = mag_check(seg, L, h + BLK_HDR);
+			/* a magazine is formatted under the lock: with a
+			 * holder active it may still hold old bytes */
+			rc = derived ? mag_check(seg, L, h + BLK_HDR) : 0;
 			if (rc)
 				return rc;
 			rep->mags++;
