@@ -229,21 +229,21 @@ struct heap_local {
 	uint64_t mag_off;   /* our magazine's payload offset; 0 none */
 	uint32_t mag_stamp; /* the stamp it is owned under */
 	uint32_t mag_pid;   /* the process that owns it (fork guard) */
+	struct layout L;    /* before the big arrays: the hot fields share
+			     * lines with it */
 	/* Trusted mirror of our magazine, so the fast paths validate
 	 * nothing read back from shared memory: per class the count and,
 	 * per entry, the block's offset and its side word's offset.  The
 	 * shared entries (same indexes) are what drainers use. */
 	uint32_t lcnt[NCLASS];
-	struct mag_ent {
-		uint64_t blk, side;
-	} lent[NCLASS][MAG_DEPTH];
 	uint32_t lcn;      /* large cache: entries, bytes, the blocks */
 	uint64_t lcbytes;
 	uint64_t lc_last;  /* block size of the last large cache miss */
-	struct mag_ent lc[LC_N]; /* blk = header offset, side = size */
-	struct layout L;
+	struct mag_ent {
+		uint64_t blk, side;
+	} lc[LC_N]; /* blk = header offset, side = size */
+	struct mag_ent lent[NCLASS][MAG_DEPTH];
 };
-
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
 /* ------------------------------------------------------------------ */
