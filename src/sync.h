@@ -174,58 +174,91 @@ SHK_HIDDEN int shk__sync_lock(shk_seg *seg, struct shk__tlock *t,
 SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, struct shk__tlock *t,
 				_Atomic uint32_t *w);
 
+/*
+ * Every handle starts with the segment handle and the object's memory.
+ * shk__sync_new fills them through the generic view hd; the primitive's
+ * code reads the same two pointers through the typed view (seg, m).  A
+ * union gives the two views of one pair of pointers without a cast.
+ */
+struct shk__sync_head {
+	shk_seg *seg;
+	void *mem;
+};
+#define SHK__SYNC_HEAD(shm_type)                                             \
+	union {                                                              \
+		struct shk__sync_head hd;                                    \
+		struct {                                                     \
+			shk_seg *seg;                                        \
+			shm_type *m;                                         \
+		};                                                           \
+	}
+
 /* Process-local handles. */
 struct shk_mutex {
-	shk_seg *seg;
-	struct shk__mutex_shm *m;
+	SHK__SYNC_HEAD(struct shk__mutex_shm);
 	struct shk__tlock t;
 };
 struct shk_rwlock {
-	shk_seg *seg;
-	struct shk__rwlock_shm *m;
+	SHK__SYNC_HEAD(struct shk__rwlock_shm);
 	struct shk__tlock t; /* the write side */
 };
 struct shk_sem {
-	shk_seg *seg;
-	struct shk__sem_shm *m;
+	SHK__SYNC_HEAD(struct shk__sem_shm);
 	uint32_t max;
 	struct shk__doorbell *db;
 };
 struct shk_barrier {
-	shk_seg *seg;
-	struct shk__barrier_shm *m;
+	SHK__SYNC_HEAD(struct shk__barrier_shm);
 };
 struct shk_latch {
-	shk_seg *seg;
-	struct shk__latch_shm *m;
+	SHK__SYNC_HEAD(struct shk__latch_shm);
 };
 struct shk_event {
-	shk_seg *seg;
-	struct shk__event_shm *m;
+	SHK__SYNC_HEAD(struct shk__event_shm);
 	uint32_t mode;
 	struct shk__doorbell *db;
 };
 struct shk_cond {
-	shk_seg *seg;
-	struct shk__cond_shm *m;
+	SHK__SYNC_HEAD(struct shk__cond_shm);
 };
 struct shk_once {
-	shk_seg *seg;
-	struct shk__once_shm *m;
+	SHK__SYNC_HEAD(struct shk__once_shm);
 };
 
 /* Formats a new object (zero-filled memory) from opts (never NULL here). */
 typedef int (*shk__sync_init_fn)(void *mem, const shk_sync_opts *opts);
 
 /*
- * shk__sync_open creates or opens a sync object of `kind` and `len` bytes:
- * validates opts (NULL or size != 0), calls init on create, checks the
- * object on open.  Returns 0 and *mem, or a registry code.
+ * What shk__sync_new and shk__sync_close need to know about one primitive:
+ * its registry kind, how to format a new object, and the layout of its
+ * handle.  An offset of 0 means the handle has no such member (offset 0 is
+ * the head).
  */
-SHK_HIDDEN int shk__sync_open(shk_seg *seg, const char *name, unsigned flags,
-			      const shk_sync_opts *opts, uint32_t kind,
-			      uint64_t len, shk__sync_init_fn init,
-			      void **mem);
+struct shk__sync_type {
+	uint32_t kind;		/* SHK_KIND_MUTEX .. SHK_KIND_ONCE */
+	shk__sync_init_fn init; /* NULL: zero-filled memory is the state */
+	/* Copies the immutable fields the handle keeps (validated by
+	 * shk__kind_check_sync); NULL: none. */
+	void (*attach)(void *h);
+	size_t hlen;	  /* bytes of the handle */
+	size_t tlock_off; /* its struct shk__tlock */
+	size_t db_off;	  /* its struct shk__doorbell pointer */
+};
+
+/*
+ * shk__sync_new creates or opens a sync object of kind t->kind (validates
+ * opts: NULL or size != 0; calls t->init on create; checks the object on
+ * open) and allocates its zero-filled handle: head, thread lock, attach.
+ * Returns the handle with *rc = 0, or NULL with *rc a registry code or
+ * SHK_ENOMEM (the object itself stays, as after any successful open).
+ */
+SHK_HIDDEN void *shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
+			       const shk_sync_opts *opts,
+			       const struct shk__sync_type *t, int *rc);
+
+/* shk__sync_close frees a handle of shk__sync_new: closes its doorbell,
+ * destroys its thread lock.  NULL: no-op. */
+SHK_HIDDEN void shk__sync_close(void *h, const struct shk__sync_type *t);
 
 /* shk__sync_left returns the ns left until deadline (0 when passed),
  * SHK_FOREVER when the deadline is INT64_MAX. */

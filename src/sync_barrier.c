@@ -23,7 +23,6 @@
 #include "sync.h"
 
 #include <limits.h>
-#include <stdlib.h>
 
 static int
 barrier_init(void *mem, const shk_sync_opts *o)
@@ -38,29 +37,22 @@ barrier_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
+static const struct shk__sync_type barrier_type = {
+	.kind = SHK_KIND_BARRIER,
+	.init = barrier_init,
+	.hlen = sizeof(struct shk_barrier),
+};
+
 int
 shk_barrier_open(shk_seg *seg, const char *name, unsigned flags,
 		 const shk_sync_opts *opts, shk_barrier **out)
 {
-	struct shk_barrier *h;
-	void *mem;
 	int rc;
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = NULL;
-	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_BARRIER,
-			    sizeof(struct shk__barrier_shm), barrier_init,
-			    &mem);
-	if (rc)
-		return rc;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return SHK_ENOMEM;
-	h->seg = seg;
-	h->m = mem;
-	*out = h;
-	return 0;
+	*out = shk__sync_new(seg, name, flags, opts, &barrier_type, &rc);
+	return rc;
 }
 
 struct bar_arg {
@@ -172,7 +164,7 @@ shk_barrier_leave(shk_barrier *b)
 void
 shk_barrier_close(shk_barrier *b)
 {
-	free(b);
+	shk__sync_close(b, &barrier_type);
 }
 
 static int
@@ -189,28 +181,22 @@ latch_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
+static const struct shk__sync_type latch_type = {
+	.kind = SHK_KIND_LATCH,
+	.init = latch_init,
+	.hlen = sizeof(struct shk_latch),
+};
+
 int
 shk_latch_open(shk_seg *seg, const char *name, unsigned flags,
 	       const shk_sync_opts *opts, shk_latch **out)
 {
-	struct shk_latch *h;
-	void *mem;
 	int rc;
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = NULL;
-	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_LATCH,
-			    sizeof(struct shk__latch_shm), latch_init, &mem);
-	if (rc)
-		return rc;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return SHK_ENOMEM;
-	h->seg = seg;
-	h->m = mem;
-	*out = h;
-	return 0;
+	*out = shk__sync_new(seg, name, flags, opts, &latch_type, &rc);
+	return rc;
 }
 
 int
@@ -265,5 +251,5 @@ shk_latch_count(shk_latch *l)
 void
 shk_latch_close(shk_latch *l)
 {
-	free(l);
+	shk__sync_close(l, &latch_type);
 }

@@ -23,30 +23,22 @@
 #include "sync.h"
 
 #include <limits.h>
-#include <stdlib.h>
+
+static const struct shk__sync_type cond_type = {
+	.kind = SHK_KIND_COND,
+	.hlen = sizeof(struct shk_cond),
+};
 
 int
 shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
 	      const shk_sync_opts *opts, shk_cond **out)
 {
-	struct shk_cond *h;
-	void *mem;
 	int rc;
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = NULL;
-	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_COND,
-			    sizeof(struct shk__cond_shm), NULL, &mem);
-	if (rc)
-		return rc;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return SHK_ENOMEM;
-	h->seg = seg;
-	h->m = mem;
-	*out = h;
-	return 0;
+	*out = shk__sync_new(seg, name, flags, opts, &cond_type, &rc);
+	return rc;
 }
 
 int
@@ -127,5 +119,5 @@ shk_cond_broadcast(shk_cond *c)
 void
 shk_cond_close(shk_cond *c)
 {
-	free(c);
+	shk__sync_close(c, &cond_type);
 }

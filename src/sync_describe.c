@@ -1,8 +1,9 @@
 /*
  * sync_describe.c - what every sync kind shares: opening through the
- * registry, the consistency check and the one-line description shown by
- * `shmkit info` (registry.c calls shk__kind_check_sync and
- * shk__kind_describe_sync for SHK_KIND_MUTEX .. SHK_KIND_ONCE).
+ * registry and the process-local handle, the consistency check and the
+ * one-line description shown by `shmkit info` (registry.c calls
+ * shk__kind_check_sync and shk__kind_describe_sync for SHK_KIND_MUTEX ..
+ * SHK_KIND_ONCE).
  *
  * Everything here only reads shared memory, once per word, with relaxed
  * loads: a description is a snapshot and the check validates immutable
@@ -11,7 +12,9 @@
 #include "sync.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "doorbell.h"
 #include "lock.h"
 #include "registry.h"
 
@@ -50,10 +53,10 @@ kind_len(uint32_t kind)
 	}
 }
 
-int
-shk__sync_open(shk_seg *seg, const char *name, unsigned flags,
-	       const shk_sync_opts *opts, uint32_t kind, uint64_t len,
-	       shk__sync_init_fn init, void **mem)
+static int
+sync_open(shk_seg *seg, const char *name, unsigned flags,
+	  const shk_sync_opts *opts, uint32_t kind, shk__sync_init_fn init,
+	  void **mem)
 {
 	static const shk_sync_opts defaults = SHK_SYNC_OPTS_INIT;
 	shk_obj_desc want = SHK_OBJ_DESC_INIT;
@@ -69,8 +72,52 @@ shk__sync_open(shk_seg *seg, const char *name, unsigned flags,
 	a.opts = opts ? opts : &defaults;
 	a.kind = kind;
 	want.kind = kind;
-	return shk__obj_open(seg, name, flags, &want, len, init_cb, &a,
-			     shk__kind_check_sync, &info, mem);
+	return shk__obj_open(seg, name, flags, &want, kind_len(kind), init_cb,
+			     &a, shk__kind_check_sync, &info, mem);
+}
+
+void *
+shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
+	      const shk_sync_opts *opts, const struct shk__sync_type *t,
+	      int *rc)
+{
+	struct shk__sync_head *hd;
+	void *h, *mem;
+
+	*rc = sync_open(seg, name, flags, opts, t->kind, t->init, &mem);
+	if (*rc)
+		return NULL;
+	h = calloc(1, t->hlen);
+	if (!h) {
+		*rc = SHK_ENOMEM;
+		return NULL;
+	}
+	if (t->tlock_off &&
+	    shk__tlock_init((struct shk__tlock *)((char *)h + t->tlock_off))) {
+		free(h);
+		*rc = SHK_ENOMEM;
+		return NULL;
+	}
+	/* the head is the first member of every handle (sync.h) */
+	hd = h;
+	hd->seg = seg;
+	hd->mem = mem;
+	if (t->attach)
+		t->attach(h);
+	return h;
+}
+
+void
+shk__sync_close(void *h, const struct shk__sync_type *t)
+{
+	if (!h)
+		return;
+	if (t->db_off)
+		shk__doorbell_close(
+			*(struct shk__doorbell **)((char *)h + t->db_off));
+	if (t->tlock_off)
+		shk__tlock_fini((struct shk__tlock *)((char *)h + t->tlock_off));
+	free(h);
 }
 
 int64_t

@@ -19,7 +19,6 @@
 #include "sync.h"
 
 #include <limits.h>
-#include <stdlib.h>
 
 #include "doorbell.h"
 
@@ -38,30 +37,33 @@ event_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
+static void
+event_attach(void *p)
+{
+	struct shk_event *h = p;
+
+	/* validated by shk__kind_check_sync; immutable from now on */
+	h->mode = h->m->mode;
+}
+
+static const struct shk__sync_type event_type = {
+	.kind = SHK_KIND_EVENT,
+	.init = event_init,
+	.attach = event_attach,
+	.hlen = sizeof(struct shk_event),
+	.db_off = offsetof(struct shk_event, db),
+};
+
 int
 shk_event_open(shk_seg *seg, const char *name, unsigned flags,
 	       const shk_sync_opts *opts, shk_event **out)
 {
-	struct shk_event *h;
-	void *mem;
 	int rc;
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = NULL;
-	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_EVENT,
-			    sizeof(struct shk__event_shm), event_init, &mem);
-	if (rc)
-		return rc;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return SHK_ENOMEM;
-	h->seg = seg;
-	h->m = mem;
-	/* validated by shk__kind_check_sync; immutable from now on */
-	h->mode = h->m->mode;
-	*out = h;
-	return 0;
+	*out = shk__sync_new(seg, name, flags, opts, &event_type, &rc);
+	return rc;
 }
 
 int
@@ -159,8 +161,5 @@ shk_event_fd(shk_event *e)
 void
 shk_event_close(shk_event *e)
 {
-	if (!e)
-		return;
-	shk__doorbell_close(e->db);
-	free(e);
+	shk__sync_close(e, &event_type);
 }

@@ -19,7 +19,6 @@
 #include "sync.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <time.h>
 
 #include "lock.h"
@@ -142,32 +141,22 @@ shk__sync_unlock(shk_seg *seg, struct shk__tlock *t, _Atomic uint32_t *w)
 	return rc;
 }
 
+static const struct shk__sync_type mutex_type = {
+	.kind = SHK_KIND_MUTEX,
+	.hlen = sizeof(struct shk_mutex),
+	.tlock_off = offsetof(struct shk_mutex, t),
+};
+
 int
 shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
 	       const shk_sync_opts *opts, shk_mutex **out)
 {
-	struct shk_mutex *h;
-	void *mem;
 	int rc;
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = NULL;
-	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_MUTEX,
-			    sizeof(struct shk__mutex_shm), NULL, &mem);
-	if (rc)
-		return rc;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return SHK_ENOMEM;
-	if (shk__tlock_init(&h->t)) {
-		free(h);
-		return SHK_ENOMEM;
-	}
-	h->seg = seg;
-	h->m = mem;
-	*out = h;
-	return 0;
+	*out = shk__sync_new(seg, name, flags, opts, &mutex_type, &rc);
+	return rc;
 }
 
 int
@@ -199,8 +188,5 @@ shk_mutex_consistent(shk_mutex *m)
 void
 shk_mutex_close(shk_mutex *m)
 {
-	if (!m)
-		return;
-	shk__tlock_fini(&m->t);
-	free(m);
+	shk__sync_close(m, &mutex_type);
 }

@@ -19,34 +19,26 @@
 #include "sync.h"
 
 #include <limits.h>
-#include <stdlib.h>
 
 #include "lock.h"
 
 #define RUNNER_DEAD 1 /* check() result */
 
+static const struct shk__sync_type once_type = {
+	.kind = SHK_KIND_ONCE,
+	.hlen = sizeof(struct shk_once),
+};
+
 int
 shk_once_open(shk_seg *seg, const char *name, unsigned flags,
 	      const shk_sync_opts *opts, shk_once **out)
 {
-	struct shk_once *h;
-	void *mem;
 	int rc;
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = NULL;
-	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_ONCE,
-			    sizeof(struct shk__once_shm), NULL, &mem);
-	if (rc)
-		return rc;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return SHK_ENOMEM;
-	h->seg = seg;
-	h->m = mem;
-	*out = h;
-	return 0;
+	*out = shk__sync_new(seg, name, flags, opts, &once_type, &rc);
+	return rc;
 }
 
 struct once_arg {
@@ -157,5 +149,5 @@ shk_once_done(shk_once *o)
 void
 shk_once_close(shk_once *o)
 {
-	free(o);
+	shk__sync_close(o, &once_type);
 }

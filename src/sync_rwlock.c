@@ -37,7 +37,6 @@
 #include "sync.h"
 
 #include <limits.h>
-#include <stdlib.h>
 
 #include "lock.h"
 
@@ -53,32 +52,23 @@ rw_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
+static const struct shk__sync_type rwlock_type = {
+	.kind = SHK_KIND_RWLOCK,
+	.init = rw_init,
+	.hlen = sizeof(struct shk_rwlock),
+	.tlock_off = offsetof(struct shk_rwlock, t),
+};
+
 int
 shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
 		const shk_sync_opts *opts, shk_rwlock **out)
 {
-	struct shk_rwlock *h;
-	void *mem;
 	int rc;
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = NULL;
-	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_RWLOCK,
-			    sizeof(struct shk__rwlock_shm), rw_init, &mem);
-	if (rc)
-		return rc;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return SHK_ENOMEM;
-	if (shk__tlock_init(&h->t)) {
-		free(h);
-		return SHK_ENOMEM;
-	}
-	h->seg = seg;
-	h->m = mem;
-	*out = h;
-	return 0;
+	*out = shk__sync_new(seg, name, flags, opts, &rwlock_type, &rc);
+	return rc;
 }
 
 static int
@@ -361,8 +351,5 @@ shk_rwlock_rdunlock(shk_rwlock *rw)
 void
 shk_rwlock_close(shk_rwlock *rw)
 {
-	if (!rw)
-		return;
-	shk__tlock_fini(&rw->t);
-	free(rw);
+	shk__sync_close(rw, &rwlock_type);
 }

@@ -16,8 +16,6 @@
  */
 #include "sync.h"
 
-#include <stdlib.h>
-
 #include "doorbell.h"
 
 static int
@@ -35,30 +33,33 @@ sem_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
+static void
+sem_attach(void *p)
+{
+	struct shk_sem *h = p;
+
+	/* validated by shk__kind_check_sync; immutable from now on */
+	h->max = h->m->max;
+}
+
+static const struct shk__sync_type sem_type = {
+	.kind = SHK_KIND_SEM,
+	.init = sem_init,
+	.attach = sem_attach,
+	.hlen = sizeof(struct shk_sem),
+	.db_off = offsetof(struct shk_sem, db),
+};
+
 int
 shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
 	     const shk_sync_opts *opts, shk_sem **out)
 {
-	struct shk_sem *h;
-	void *mem;
 	int rc;
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = NULL;
-	rc = shk__sync_open(seg, name, flags, opts, SHK_KIND_SEM,
-			    sizeof(struct shk__sem_shm), sem_init, &mem);
-	if (rc)
-		return rc;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return SHK_ENOMEM;
-	h->seg = seg;
-	h->m = mem;
-	/* validated by shk__kind_check_sync; immutable from now on */
-	h->max = h->m->max;
-	*out = h;
-	return 0;
+	*out = shk__sync_new(seg, name, flags, opts, &sem_type, &rc);
+	return rc;
 }
 
 int
@@ -157,8 +158,5 @@ shk_sem_value(shk_sem *s)
 void
 shk_sem_close(shk_sem *s)
 {
-	if (!s)
-		return;
-	shk__doorbell_close(s->db);
-	free(s);
+	shk__sync_close(s, &sem_type);
 }
