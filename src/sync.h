@@ -229,36 +229,20 @@ struct shk_once {
 typedef int (*shk__sync_init_fn)(void *mem, const shk_sync_opts *opts);
 
 /*
- * What shk__sync_new and shk__sync_close need to know about one primitive:
- * its registry kind, how to format a new object, and the layout of its
- * handle.  An offset of 0 means the handle has no such member (offset 0 is
- * the head).
- */
-struct shk__sync_type {
-	uint32_t kind;		/* SHK_KIND_MUTEX .. SHK_KIND_ONCE */
-	shk__sync_init_fn init; /* NULL: zero-filled memory is the state */
-	/* Copies the immutable fields the handle keeps (validated by
-	 * shk__kind_check_sync); NULL: none. */
-	void (*attach)(void *h);
-	size_t hlen;	  /* bytes of the handle */
-	size_t tlock_off; /* its struct shk__tlock */
-	size_t db_off;	  /* its struct shk__doorbell pointer */
-};
-
-/*
- * shk__sync_new creates or opens a sync object of kind t->kind (validates
- * opts: NULL or size != 0; calls t->init on create; checks the object on
- * open) and allocates its zero-filled handle: head, thread lock, attach.
- * Returns the handle with *rc = 0, or NULL with *rc a registry code or
- * SHK_ENOMEM (the object itself stays, as after any successful open).
+ * shk__sync_new creates or opens a sync object of `kind` (validates opts:
+ * NULL or size != 0; calls init on create; checks the object on open) and
+ * allocates its zero-filled handle: head, thread lock (mutex, rwlock) and
+ * the copy of the immutable parameter (sem max, event mode).  Returns the
+ * handle with *rc = 0, or NULL with *rc a registry code or SHK_ENOMEM (the
+ * object itself stays in the registry, as after any open).
  */
 SHK_HIDDEN void *shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
-			       const shk_sync_opts *opts,
-			       const struct shk__sync_type *t, int *rc);
+			       const shk_sync_opts *opts, uint32_t kind,
+			       shk__sync_init_fn init, int *rc);
 
-/* shk__sync_close frees a handle of shk__sync_new: closes its doorbell,
- * destroys its thread lock.  NULL: no-op. */
-SHK_HIDDEN void shk__sync_close(void *h, const struct shk__sync_type *t);
+/* shk__sync_close frees a handle of shk__sync_new for `kind`: closes its
+ * doorbell, destroys its thread lock.  NULL: no-op. */
+SHK_HIDDEN void shk__sync_close(void *h, uint32_t kind);
 
 /* shk__sync_left returns the ns left until deadline (0 when passed),
  * SHK_FOREVER when the deadline is INT64_MAX. */

@@ -37,12 +37,6 @@ barrier_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
-static const struct shk__sync_type barrier_type = {
-	.kind = SHK_KIND_BARRIER,
-	.init = barrier_init,
-	.hlen = sizeof(struct shk_barrier),
-};
-
 int
 shk_barrier_open(shk_seg *seg, const char *name, unsigned flags,
 		 const shk_sync_opts *opts, shk_barrier **out)
@@ -51,7 +45,8 @@ shk_barrier_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, &barrier_type, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_BARRIER,
+			     barrier_init, &rc);
 	return rc;
 }
 
@@ -164,7 +159,7 @@ shk_barrier_leave(shk_barrier *b)
 void
 shk_barrier_close(shk_barrier *b)
 {
-	shk__sync_close(b, &barrier_type);
+	shk__sync_close(b, SHK_KIND_BARRIER);
 }
 
 static int
@@ -181,12 +176,6 @@ latch_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
-static const struct shk__sync_type latch_type = {
-	.kind = SHK_KIND_LATCH,
-	.init = latch_init,
-	.hlen = sizeof(struct shk_latch),
-};
-
 int
 shk_latch_open(shk_seg *seg, const char *name, unsigned flags,
 	       const shk_sync_opts *opts, shk_latch **out)
@@ -195,7 +184,8 @@ shk_latch_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, &latch_type, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_LATCH,
+			     latch_init, &rc);
 	return rc;
 }
 
@@ -251,5 +241,5 @@ shk_latch_count(shk_latch *l)
 void
 shk_latch_close(shk_latch *l)
 {
-	shk__sync_close(l, &latch_type);
+	shk__sync_close(l, SHK_KIND_LATCH);
 }

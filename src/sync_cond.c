@@ -24,11 +24,6 @@
 
 #include <limits.h>
 
-static const struct shk__sync_type cond_type = {
-	.kind = SHK_KIND_COND,
-	.hlen = sizeof(struct shk_cond),
-};
-
 int
 shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
 	      const shk_sync_opts *opts, shk_cond **out)
@@ -37,7 +32,7 @@ shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, &cond_type, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_COND, NULL, &rc);
 	return rc;
 }
 
@@ -119,5 +114,5 @@ shk_cond_broadcast(shk_cond *c)
 void
 shk_cond_close(shk_cond *c)
 {
-	shk__sync_close(c, &cond_type);
+	shk__sync_close(c, SHK_KIND_COND);
 }

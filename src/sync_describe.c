@@ -37,20 +37,59 @@ init_cb(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	return a->fn ? a->fn(mem, a->opts) : 0;
 }
 
+/*
+ * The shared object and the process-local handle (struct shk_<name>) of each
+ * kind: sizes, and the offsets of the handle's optional members, 0 for none
+ * (offset 0 is the head): the thread lock, the doorbell pointer and the
+ * copy of the object's immutable parameter, the word after kind.
+ */
+struct layout {
+	uint64_t len;
+	size_t hlen;
+	size_t tlock_off;
+	size_t db_off;
+	size_t param_off;
+};
+#define LAYOUT(name, tlock_off, db_off, param_off)                            \
+	{ sizeof(struct shk__##name##_shm), sizeof(struct shk_##name),        \
+	  tlock_off, db_off, param_off }
+#define OFF(name, member) offsetof(struct shk_##name, member)
+#define IDX(kind) (SHK_KIND_##kind - SHK_KIND_MUTEX)
+static const struct layout layouts[IDX(ONCE) + 1] = {
+	[IDX(MUTEX)] = LAYOUT(mutex, OFF(mutex, t), 0, 0),
+	[IDX(RWLOCK)] = LAYOUT(rwlock, OFF(rwlock, t), 0, 0),
+	[IDX(SEM)] = LAYOUT(sem, 0, OFF(sem, db), OFF(sem, max)),
+	[IDX(BARRIER)] = LAYOUT(barrier, 0, 0, 0),
+	[IDX(LATCH)] = LAYOUT(latch, 0, 0, 0),
+	[IDX(EVENT)] = LAYOUT(event, 0, OFF(event, db), OFF(event, mode)),
+	[IDX(COND)] = LAYOUT(cond, 0, 0, 0),
+	[IDX(ONCE)] = LAYOUT(once, 0, 0, 0),
+};
+_Static_assert(offsetof(struct shk__sem_shm, max) == 4, "sem parameter");
+_Static_assert(offsetof(struct shk__event_shm, mode) == 4, "event parameter");
+
+/* NULL for a kind that is not a sync kind. */
+static const struct layout *
+layout_of(uint32_t kind)
+{
+	if (kind < SHK_KIND_MUTEX || kind > SHK_KIND_ONCE)
+		return NULL;
+	return &layouts[kind - SHK_KIND_MUTEX];
+}
+
+/* The thread lock of handle h (l->tlock_off != 0). */
+static struct shk__tlock *
+tlock_of(void *h, const struct layout *l)
+{
+	return (struct shk__tlock *)((char *)h + l->tlock_off);
+}
+
 static uint64_t
 kind_len(uint32_t kind)
 {
-	switch (kind) {
-	case SHK_KIND_MUTEX: return sizeof(struct shk__mutex_shm);
-	case SHK_KIND_RWLOCK: return sizeof(struct shk__rwlock_shm);
-	case SHK_KIND_SEM: return sizeof(struct shk__sem_shm);
-	case SHK_KIND_BARRIER: return sizeof(struct shk__barrier_shm);
-	case SHK_KIND_LATCH: return sizeof(struct shk__latch_shm);
-	case SHK_KIND_EVENT: return sizeof(struct shk__event_shm);
-	case SHK_KIND_COND: return sizeof(struct shk__cond_shm);
-	case SHK_KIND_ONCE: return sizeof(struct shk__once_shm);
-	default: return 0;
-	}
+	const struct layout *l = layout_of(kind);
+
+	return l ? l->len : 0;
 }
 
 static int
@@ -78,22 +117,22 @@ sync_open(shk_seg *seg, const char *name, unsigned flags,
 
 void *
 shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
-	      const shk_sync_opts *opts, const struct shk__sync_type *t,
+	      const shk_sync_opts *opts, uint32_t kind, shk__sync_init_fn init,
 	      int *rc)
 {
+	const struct layout *l = layout_of(kind);
 	struct shk__sync_head *hd;
 	void *h, *mem;
 
-	*rc = sync_open(seg, name, flags, opts, t->kind, t->init, &mem);
+	*rc = sync_open(seg, name, flags, opts, kind, init, &mem);
 	if (*rc)
 		return NULL;
-	h = calloc(1, t->hlen);
+	h = calloc(1, l->hlen);
 	if (!h) {
 		*rc = SHK_ENOMEM;
 		return NULL;
 	}
-	if (t->tlock_off &&
-	    shk__tlock_init((struct shk__tlock *)((char *)h + t->tlock_off))) {
+	if (l->tlock_off && shk__tlock_init(tlock_of(h, l))) {
 		free(h);
 		*rc = SHK_ENOMEM;
 		return NULL;
@@ -102,21 +141,25 @@ shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 	hd = h;
 	hd->seg = seg;
 	hd->mem = mem;
-	if (t->attach)
-		t->attach(h);
+	/* validated by shk__kind_check_sync; immutable from now on */
+	if (l->param_off)
+		*(uint32_t *)((char *)h + l->param_off) =
+			((const uint32_t *)mem)[1];
 	return h;
 }
 
 void
-shk__sync_close(void *h, const struct shk__sync_type *t)
+shk__sync_close(void *h, uint32_t kind)
 {
+	const struct layout *l = layout_of(kind);
+
 	if (!h)
 		return;
-	if (t->db_off)
+	if (l->db_off)
 		shk__doorbell_close(
-			*(struct shk__doorbell **)((char *)h + t->db_off));
-	if (t->tlock_off)
-		shk__tlock_fini((struct shk__tlock *)((char *)h + t->tlock_off));
+			*(struct shk__doorbell **)((char *)h + l->db_off));
+	if (l->tlock_off)
+		shk__tlock_fini(tlock_of(h, l));
 	free(h);
 }
 

@@ -37,23 +37,6 @@ event_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
-static void
-event_attach(void *p)
-{
-	struct shk_event *h = p;
-
-	/* validated by shk__kind_check_sync; immutable from now on */
-	h->mode = h->m->mode;
-}
-
-static const struct shk__sync_type event_type = {
-	.kind = SHK_KIND_EVENT,
-	.init = event_init,
-	.attach = event_attach,
-	.hlen = sizeof(struct shk_event),
-	.db_off = offsetof(struct shk_event, db),
-};
-
 int
 shk_event_open(shk_seg *seg, const char *name, unsigned flags,
 	       const shk_sync_opts *opts, shk_event **out)
@@ -62,7 +45,8 @@ shk_event_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, &event_type, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_EVENT,
+			     event_init, &rc);
 	return rc;
 }
 
@@ -161,5 +145,5 @@ shk_event_fd(shk_event *e)
 void
 shk_event_close(shk_event *e)
 {
-	shk__sync_close(e, &event_type);
+	shk__sync_close(e, SHK_KIND_EVENT);
 }

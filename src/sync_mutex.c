@@ -141,12 +141,6 @@ shk__sync_unlock(shk_seg *seg, struct shk__tlock *t, _Atomic uint32_t *w)
 	return rc;
 }
 
-static const struct shk__sync_type mutex_type = {
-	.kind = SHK_KIND_MUTEX,
-	.hlen = sizeof(struct shk_mutex),
-	.tlock_off = offsetof(struct shk_mutex, t),
-};
-
 int
 shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
 	       const shk_sync_opts *opts, shk_mutex **out)
@@ -155,7 +149,7 @@ shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, &mutex_type, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_MUTEX, NULL, &rc);
 	return rc;
 }
 
@@ -188,5 +182,5 @@ shk_mutex_consistent(shk_mutex *m)
 void
 shk_mutex_close(shk_mutex *m)
 {
-	shk__sync_close(m, &mutex_type);
+	shk__sync_close(m, SHK_KIND_MUTEX);
 }

@@ -24,11 +24,6 @@
 
 #define RUNNER_DEAD 1 /* check() result */
 
-static const struct shk__sync_type once_type = {
-	.kind = SHK_KIND_ONCE,
-	.hlen = sizeof(struct shk_once),
-};
-
 int
 shk_once_open(shk_seg *seg, const char *name, unsigned flags,
 	      const shk_sync_opts *opts, shk_once **out)
@@ -37,7 +32,7 @@ shk_once_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, &once_type, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_ONCE, NULL, &rc);
 	return rc;
 }
 
@@ -149,5 +144,5 @@ shk_once_done(shk_once *o)
 void
 shk_once_close(shk_once *o)
 {
-	shk__sync_close(o, &once_type);
+	shk__sync_close(o, SHK_KIND_ONCE);
 }

@@ -52,13 +52,6 @@ rw_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
-static const struct shk__sync_type rwlock_type = {
-	.kind = SHK_KIND_RWLOCK,
-	.init = rw_init,
-	.hlen = sizeof(struct shk_rwlock),
-	.tlock_off = offsetof(struct shk_rwlock, t),
-};
-
 int
 shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
 		const shk_sync_opts *opts, shk_rwlock **out)
@@ -67,7 +60,8 @@ shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, &rwlock_type, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_RWLOCK,
+			     rw_init, &rc);
 	return rc;
 }
 
@@ -351,5 +345,5 @@ shk_rwlock_rdunlock(shk_rwlock *rw)
 void
 shk_rwlock_close(shk_rwlock *rw)
 {
-	shk__sync_close(rw, &rwlock_type);
+	shk__sync_close(rw, SHK_KIND_RWLOCK);
 }

@@ -33,23 +33,6 @@ sem_init(void *mem, const shk_sync_opts *o)
 	return 0;
 }
 
-static void
-sem_attach(void *p)
-{
-	struct shk_sem *h = p;
-
-	/* validated by shk__kind_check_sync; immutable from now on */
-	h->max = h->m->max;
-}
-
-static const struct shk__sync_type sem_type = {
-	.kind = SHK_KIND_SEM,
-	.init = sem_init,
-	.attach = sem_attach,
-	.hlen = sizeof(struct shk_sem),
-	.db_off = offsetof(struct shk_sem, db),
-};
-
 int
 shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
 	     const shk_sync_opts *opts, shk_sem **out)
@@ -58,7 +41,8 @@ shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, &sem_type, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_SEM,
+			     sem_init, &rc);
 	return rc;
 }
 
@@ -158,5 +142,5 @@ shk_sem_value(shk_sem *s)
 void
 shk_sem_close(shk_sem *s)
 {
-	shk__sync_close(s, &sem_type);
+	shk__sync_close(s, SHK_KIND_SEM);
 }
