@@ -244,6 +244,25 @@ SHK_HIDDEN void *shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
  * doorbell, destroys its thread lock.  NULL: no-op. */
 SHK_HIDDEN void shk__sync_close(void *h, uint32_t kind);
 
+/*
+ * shk__sync_wait waits on wp until take(take_arg) (shk__wait), then keeps
+ * the handle's doorbell db (NULL: none) meaningful: empties it after a
+ * success and re-arms it with peek(peek_arg), which makes it readable again
+ * while the condition still holds.  Returns shk__wait's code.
+ */
+SHK_HIDDEN int shk__sync_wait(struct shk__doorbell *db, shk__waitpoint *wp,
+			      shk__wait_pred take, void *take_arg,
+			      shk__wait_pred peek, void *peek_arg,
+			      int64_t timeout_ns);
+
+/*
+ * shk__sync_fd opens the handle's doorbell *db on wp on first use, arms it
+ * with peek(arg) and returns its descriptor, or a shk__doorbell_open code.
+ */
+SHK_HIDDEN int shk__sync_fd(shk_seg *seg, shk__waitpoint *wp,
+			    struct shk__doorbell **db, shk__wait_pred peek,
+			    void *arg);
+
 /* shk__sync_left returns the ns left until deadline (0 when passed),
  * SHK_FOREVER when the deadline is INT64_MAX. */
 SHK_HIDDEN int64_t shk__sync_left(int64_t deadline);

@@ -1,9 +1,9 @@
 /*
  * sync_describe.c - what every sync kind shares: opening through the
- * registry and the process-local handle, the consistency check and the
- * one-line description shown by `shmkit info` (registry.c calls
- * shk__kind_check_sync and shk__kind_describe_sync for SHK_KIND_MUTEX ..
- * SHK_KIND_ONCE).
+ * registry and the process-local handle, the doorbell upkeep of waitable
+ * handles, the consistency check and the one-line description shown by
+ * `shmkit info` (registry.c calls shk__kind_check_sync and
+ * shk__kind_describe_sync for SHK_KIND_MUTEX .. SHK_KIND_ONCE).
  *
  * Everything here only reads shared memory, once per word, with relaxed
  * loads: a description is a snapshot and the check validates immutable
@@ -161,6 +161,38 @@ shk__sync_close(void *h, uint32_t kind)
 	if (l->tlock_off)
 		shk__tlock_fini(tlock_of(h, l));
 	free(h);
+}
+
+int
+shk__sync_wait(struct shk__doorbell *db, shk__waitpoint *wp,
+	       shk__wait_pred take, void *take_arg, shk__wait_pred peek,
+	       void *peek_arg, int64_t timeout_ns)
+{
+	int rc = shk__wait(wp, take, take_arg, timeout_ns);
+
+	if (db) {
+		/* keep the fd meaningful: empty it after a success, and
+		 * re-arm, which makes it readable again if still true */
+		if (rc == 0)
+			shk__doorbell_drain(db);
+		shk__doorbell_arm(db, peek, peek_arg);
+	}
+	return rc;
+}
+
+int
+shk__sync_fd(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **db,
+	     shk__wait_pred peek, void *arg)
+{
+	int rc;
+
+	if (!*db) {
+		rc = shk__doorbell_open(seg, wp, db);
+		if (rc)
+			return rc;
+	}
+	shk__doorbell_arm(*db, peek, arg);
+	return shk__doorbell_fd(*db);
 }
 
 int64_t

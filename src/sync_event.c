@@ -20,8 +20,6 @@
 
 #include <limits.h>
 
-#include "doorbell.h"
-
 static int
 event_init(void *mem, const shk_sync_opts *o)
 {
@@ -109,37 +107,21 @@ int
 shk_event_wait(shk_event *e, int64_t timeout_ns)
 {
 	struct ev_arg a;
-	int rc;
 
 	if (!e)
 		return SHK_EINVAL;
 	a.m = e->m;
 	a.mode = e->mode;
-	rc = shk__wait(&e->m->wp, is_set, &a, timeout_ns);
-	if (e->db) {
-		/* keep the fd meaningful: empty it after a success, and
-		 * re-arm, which makes it readable again if still set */
-		if (rc == 0)
-			shk__doorbell_drain(e->db);
-		shk__doorbell_arm(e->db, peek_set, e->m);
-	}
-	return rc;
+	return shk__sync_wait(e->db, &e->m->wp, is_set, &a, peek_set, e->m,
+			      timeout_ns);
 }
 
 int
 shk_event_fd(shk_event *e)
 {
-	int rc;
-
 	if (!e)
 		return SHK_EINVAL;
-	if (!e->db) {
-		rc = shk__doorbell_open(e->seg, &e->m->wp, &e->db);
-		if (rc)
-			return rc;
-	}
-	shk__doorbell_arm(e->db, peek_set, e->m);
-	return shk__doorbell_fd(e->db);
+	return shk__sync_fd(e->seg, &e->m->wp, &e->db, peek_set, e->m);
 }
 
 void

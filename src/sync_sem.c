@@ -16,8 +16,6 @@
  */
 #include "sync.h"
 
-#include "doorbell.h"
-
 static int
 sem_init(void *mem, const shk_sync_opts *o)
 {
@@ -97,37 +95,20 @@ peek_count(void *arg)
 int
 shk_sem_wait(shk_sem *s, int64_t timeout_ns)
 {
-	int rc;
-
 	if (!s)
 		return SHK_EINVAL;
 	/* the predicate takes the unit itself, so a successful wait has
 	 * consumed exactly one */
-	rc = shk__wait(&s->m->wp, try_take, s->m, timeout_ns);
-	if (s->db) {
-		/* empty the fd after a success and re-arm, which makes it
-		 * readable again while units remain */
-		if (rc == 0)
-			shk__doorbell_drain(s->db);
-		shk__doorbell_arm(s->db, peek_count, s->m);
-	}
-	return rc;
+	return shk__sync_wait(s->db, &s->m->wp, try_take, s->m, peek_count,
+			      s->m, timeout_ns);
 }
 
 int
 shk_sem_fd(shk_sem *s)
 {
-	int rc;
-
 	if (!s)
 		return SHK_EINVAL;
-	if (!s->db) {
-		rc = shk__doorbell_open(s->seg, &s->m->wp, &s->db);
-		if (rc)
-			return rc;
-	}
-	shk__doorbell_arm(s->db, peek_count, s->m);
-	return shk__doorbell_fd(s->db);
+	return shk__sync_fd(s->seg, &s->m->wp, &s->db, peek_count, s->m);
 }
 
 int
