@@ -175,10 +175,11 @@ SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, struct shk__tlock *t,
 				_Atomic uint32_t *w);
 
 /*
- * Every handle starts with the segment handle and the object's memory.
- * shk__sync_new fills them through the generic view hd; the primitive's
- * code reads the same two pointers through the typed view (seg, m).  A
- * union gives the two views of one pair of pointers without a cast.
+ * Every handle starts with the segment handle and the object's memory, as
+ * a union of two views of the same two pointers: hd, which shk__sync_new
+ * fills for any kind (the union is the handle's first member, so the
+ * handle's address is hd's), and the typed (seg, m) that the primitive's
+ * code reads.
  */
 struct shk__sync_head {
 	shk_seg *seg;

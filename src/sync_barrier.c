@@ -184,8 +184,8 @@ shk_latch_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_LATCH,
-			     latch_init, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_LATCH, latch_init,
+			     &rc);
 	return rc;
 }
 

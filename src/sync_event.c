@@ -43,8 +43,8 @@ shk_event_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_EVENT,
-			     event_init, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_EVENT, event_init,
+			     &rc);
 	return rc;
 }
 

@@ -60,8 +60,8 @@ shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_RWLOCK,
-			     rw_init, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_RWLOCK, rw_init,
+			     &rc);
 	return rc;
 }
 

@@ -39,8 +39,8 @@ shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
 
 	if (!out)
 		return SHK_EINVAL;
-	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_SEM,
-			     sem_init, &rc);
+	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_SEM, sem_init,
+			     &rc);
 	return rc;
 }
 
