@@ -66,7 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "doorbell.h"
+#include "pollfd.h"
 #include "registry.h"
 
 #define PEER_SLICE_NS 50000000LL
@@ -100,8 +100,7 @@ struct shk_bcast {
 	uint64_t next_seq;
 	int seq_known;
 	int corrupt;
-	struct shk__doorbell *db; /* reader: shk_bcast_fd */
-	int armed;
+	struct shk__pollfd pf; /* reader: shk_bcast_fd */
 };
 
 /*
@@ -426,19 +425,13 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 			rc = shk__wait_checked(&h->data_wp, data_pred, b,
 					       timeout_ns, writer_check,
 					       PEER_SLICE_NS);
-			if (rc == SHK_EAGAIN && b->db) {
-				/* back to the event loop: ask for a signal */
-				shk__doorbell_arm(b->db, data_pred, b);
-				b->armed = 1;
-			}
+			if (rc == SHK_EAGAIN)
+				shk__pollfd_idle(&b->pf, data_pred, b);
 			if (rc)
 				return rc;
 			continue;
 		}
-		if (b->armed) {
-			shk__doorbell_drain(b->db);
-			b->armed = 0;
-		}
+		shk__pollfd_consumed(&b->pf);
 		if (t - c > b->cap) {
 			/* more than a lap behind (or tail moved back) */
 			if (++laps > MAX_LAPS)
@@ -929,19 +922,9 @@ fail_free:
 int
 shk_bcast_fd(shk_bcast *b)
 {
-	int rc;
-
 	if (!b || b->role != SHK_BCAST_READER)
 		return SHK_EINVAL;
-	if (!b->db) {
-		rc = shk__doorbell_open(b->seg, &b->hdr->data_wp, &b->db);
-		if (rc)
-			return rc;
-		/* readable at once when data is already there */
-		shk__doorbell_arm(b->db, data_pred, b);
-		b->armed = 1;
-	}
-	return shk__doorbell_fd(b->db);
+	return shk__pollfd_get(&b->pf, b->seg, &b->hdr->data_wp, data_pred, b);
 }
 
 void
@@ -949,8 +932,7 @@ shk_bcast_close(shk_bcast *b)
 {
 	if (!b)
 		return;
-	if (b->db)
-		shk__doorbell_close(b->db);
+	shk__pollfd_close(&b->pf);
 	if (b->role == SHK_BCAST_WRITER) {
 		uint32_t me = b->stamp;
 

@@ -78,7 +78,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "doorbell.h"
+#include "pollfd.h"
 #include "registry.h"
 
 _Static_assert(SHK__ATTACH_CAP <= (1u << (SHK__QC_OWN_BITS - SHK__QC_GEN_BITS)),
@@ -439,34 +439,20 @@ shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
 			       no_check, SHK__QUEUE_STUCK_NS);
 	if (!rc)
 		rc = o.rc;
-	if (q->db) {
-		if (rc == 0 && q->db_armed) {
-			shk__doorbell_drain(q->db);
-			q->db_armed = 0;
-		} else if (rc == SHK_EAGAIN || rc == SHK_ETIMEDOUT) {
-			shk__doorbell_arm(q->db, maybe_nonempty, q);
-			q->db_armed = 1;
-		}
-	}
+	if (rc == 0)
+		shk__pollfd_consumed(&q->pf);
+	else if (rc == SHK_EAGAIN || rc == SHK_ETIMEDOUT)
+		shk__pollfd_idle(&q->pf, maybe_nonempty, q);
 	return rc;
 }
 
 int
 shk_queue_fd(shk_queue *q)
 {
-	int rc;
-
 	if (!q)
 		return SHK_EINVAL;
-	if (!q->db) {
-		rc = shk__doorbell_open(q->seg, &q->hdr->not_empty, &q->db);
-		if (rc)
-			return rc;
-		/* armed from the start: readable now if elements wait */
-		shk__doorbell_arm(q->db, maybe_nonempty, q);
-		q->db_armed = 1;
-	}
-	return shk__doorbell_fd(q->db);
+	return shk__pollfd_get(&q->pf, q->seg, &q->hdr->not_empty,
+			       maybe_nonempty, q);
 }
 
 /* Elements pushed and not yet popped, from a pair of position loads. */
@@ -684,6 +670,6 @@ shk_queue_close(shk_queue *q)
 {
 	if (!q)
 		return;
-	shk__doorbell_close(q->db);
+	shk__pollfd_close(&q->pf);
 	free(q);
 }

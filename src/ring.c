@@ -46,7 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "doorbell.h"
+#include "pollfd.h"
 #include "registry.h"
 
 /*
@@ -100,8 +100,7 @@ struct shk_ring {
 	const void *peek_buf;
 	uint32_t peek_len;
 	/* consumer: pollable descriptor (shk_ring_fd) */
-	struct shk__doorbell *db;
-	int armed;
+	struct shk__pollfd pf;
 };
 _Static_assert(offsetof(struct shk_ring, reserved) + sizeof(int) <= 64,
 	       "per-record fields on one line");
@@ -401,18 +400,12 @@ shk_ring_peek(shk_ring *r, const void **buf, size_t *len, int64_t timeout_ns)
 							 PEER_SLICE_NS);
 			if (r->corrupt)
 				return SHK_ECORRUPT;
-			if (rc == SHK_EAGAIN && r->db) {
-				/* back to the event loop: ask for a signal */
-				shk__doorbell_arm(r->db, data_pred, r);
-				r->armed = 1;
-			}
+			if (rc == SHK_EAGAIN)
+				shk__pollfd_idle(&r->pf, data_pred, r);
 			if (rc)
 				return rc;
 		}
-		if (r->armed) {
-			shk__doorbell_drain(r->db);
-			r->armed = 0;
-		}
+		shk__pollfd_consumed(&r->pf);
 		avail = r->other - r->pos;
 		off = r->pos & r->mask;
 		w = rec_load(r->data + off); /* read once; use the copy */
@@ -471,7 +464,7 @@ shk_ring_read(shk_ring *r, void *buf, size_t buf_cap, int64_t timeout_ns)
 
 	if (!r || (!buf && buf_cap) || r->role != SHK_RING_CONSUMER)
 		return SHK_EINVAL;
-	if (!r->peeked && !r->armed) {
+	if (!r->peeked && !r->pf.armed) {
 		if (r->other == r->pos) {
 			rc = reload_tail(r);
 			if (rc)
@@ -497,7 +490,7 @@ shk_ring_read(shk_ring *r, void *buf, size_t buf_cap, int64_t timeout_ns)
 				after_release(r);
 				return (int)n;
 			}
-		} else if (timeout_ns == 0 && !r->db) {
+		} else if (timeout_ns == 0 && !r->pf.db) {
 			/* empty: what shk_ring_peek() does for a try */
 			if (r->pos != r->pub)
 				publish_head(r);
@@ -803,19 +796,9 @@ fail_free:
 int
 shk_ring_fd(shk_ring *r)
 {
-	int rc;
-
 	if (!r || r->role != SHK_RING_CONSUMER)
 		return SHK_EINVAL;
-	if (!r->db) {
-		rc = shk__doorbell_open(r->seg, &r->hdr->data_wp, &r->db);
-		if (rc)
-			return rc;
-		/* readable at once when data is already there */
-		shk__doorbell_arm(r->db, data_pred, r);
-		r->armed = 1;
-	}
-	return shk__doorbell_fd(r->db);
+	return shk__pollfd_get(&r->pf, r->seg, &r->hdr->data_wp, data_pred, r);
 }
 
 void
@@ -823,8 +806,7 @@ shk_ring_close(shk_ring *r)
 {
 	if (!r)
 		return;
-	if (r->db)
-		shk__doorbell_close(r->db);
+	shk__pollfd_close(&r->pf);
 	if (r->pos != r->pub)
 		shk_ring_flush(r);
 	unclaim_role(r);
