@@ -12,7 +12,8 @@
  *   next_seq     records written; each DATA record carries its sequence
  *   pub_gen      odd while next_seq/tail/latest change, so a joining
  *                reader can read a consistent (tail, next_seq) pair
- *   writer_stamp the writer's owner stamp (CAS at open, 0 at close)
+ *   writer_stamp the writer's owner stamp (CAS at open, 0 at close:
+ *                shk__role_claim()/shk__role_release(), endpoint.c)
  *   slots[i]     reader i: word = state | stamp (the reader claims and
  *                frees it; the writer only CASes a dead owner ACTIVE ->
  *                DEAD) and cursor (written by the reader only)
@@ -66,7 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pollfd.h"
+#include "endpoint.h"
 #include "registry.h"
 
 #define PEER_SLICE_NS 50000000LL
@@ -511,24 +512,7 @@ data_off_for(uint32_t max_readers)
 static int
 snapshot(struct shk__bcast_hdr *h, uint64_t *tail, uint64_t *intent)
 {
-	int i;
-
-	for (i = 0; i < 64; i++) {
-		/* acquire: an ordered snapshot; pairs with the writer's
-		 * release stores */
-		uint64_t t1 = atomic_load_explicit(&h->tail,
-						   memory_order_acquire);
-		uint64_t in = atomic_load_explicit(&h->tail_intent,
-						   memory_order_acquire);
-		uint64_t t2 = atomic_load_explicit(&h->tail,
-						   memory_order_acquire);
-		if (t1 == t2) {
-			*tail = t1;
-			*intent = in;
-			return 1;
-		}
-	}
-	return 0;
+	return shk__snap_pair(&h->tail, &h->tail_intent, tail, intent);
 }
 
 int
@@ -564,14 +548,6 @@ shk__kind_check_bcast(shk_seg *seg, void *mem, const shk_obj_info *info)
 			return SHK_ECORRUPT;
 	}
 	return 0;
-}
-
-static const char *
-stamp_state(shk_seg *seg, uint32_t s)
-{
-	if (!s)
-		return "none";
-	return shk__stamp_alive(seg, s) ? "alive" : "dead";
 }
 
 int
@@ -616,7 +592,7 @@ shk__kind_describe_bcast(shk_seg *seg, void *mem, const shk_obj_info *info,
 			     &h->next_seq, memory_order_relaxed),
 		     active, nr, dead,
 		     (unsigned long long)max_lag,
-		     stamp_state(seg, atomic_load_explicit(
+		     shk__role_state(seg, atomic_load_explicit(
 					      &h->writer_stamp,
 					      memory_order_relaxed)),
 		     atomic_load_explicit(&h->data_wp.waiters,
@@ -653,32 +629,11 @@ bcast_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 }
 
 static int
-claim_writer(shk_bcast *b)
-{
-	_Atomic uint32_t *w = &b->hdr->writer_stamp;
-	int i;
-
-	for (i = 0; i < 16; i++) {
-		/* acquire: pairs with the release store of 0 at close */
-		uint32_t cur = atomic_load_explicit(w, memory_order_acquire);
-
-		if (cur && (cur == b->stamp || shk__stamp_alive(b->seg, cur)))
-			return SHK_EBUSY;
-		/* acq_rel: as above; orders the claim before our reads */
-		if (atomic_compare_exchange_strong_explicit(
-			    w, &cur, b->stamp, memory_order_acq_rel,
-			    memory_order_acquire))
-			return 0;
-	}
-	return SHK_EBUSY;
-}
-
-static int
 writer_attach(shk_bcast *b)
 {
 	struct shk__bcast_hdr *h = b->hdr;
 	uint64_t t, in, g;
-	int rc = claim_writer(b);
+	int rc = shk__role_claim(b->seg, &h->writer_stamp, b->stamp);
 
 	if (rc)
 		return rc;
@@ -687,7 +642,8 @@ writer_attach(shk_bcast *b)
 	in = atomic_load_explicit(&h->tail_intent, memory_order_acquire);
 	g = atomic_load_explicit(&h->pub_gen, memory_order_acquire);
 	if ((t & 7) || in - t > b->cap) {
-		/* release: give the role back; pairs with claim_writer() */
+		/* release: give the role back; pairs with the acquire in
+		 * shk__role_claim() */
 		atomic_store_explicit(&h->writer_stamp, 0,
 				      memory_order_release);
 		return SHK_ECORRUPT;
@@ -934,13 +890,8 @@ shk_bcast_close(shk_bcast *b)
 		return;
 	shk__pollfd_close(&b->pf);
 	if (b->role == SHK_BCAST_WRITER) {
-		uint32_t me = b->stamp;
-
-		/* release: our publications happen before the next writer's
-		 * claim; pairs with the acquire in claim_writer() */
-		atomic_compare_exchange_strong_explicit(
-			&b->hdr->writer_stamp, &me, 0, memory_order_release,
-			memory_order_relaxed);
+		/* our publications happen before the next writer's claim */
+		shk__role_release(&b->hdr->writer_stamp, b->stamp);
 	} else {
 		uint32_t me = SHK__BSLOT_WORD(SHK__BSLOT_ACTIVE, b->stamp);
 
@@ -995,7 +946,7 @@ shk_bcast_stat(shk_bcast *b, shk_bcast_stats *st)
 			min = c;
 	}
 	st->min_cursor = min;
-	st->writer = !strcmp(stamp_state(b->seg,
+	st->writer = !strcmp(shk__role_state(b->seg,
 					 atomic_load_explicit(
 						 &h->writer_stamp,
 						 memory_order_relaxed)),

@@ -78,7 +78,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pollfd.h"
+#include "endpoint.h"
 #include "registry.h"
 
 _Static_assert(SHK__ATTACH_CAP <= (1u << (SHK__QC_OWN_BITS - SHK__QC_GEN_BITS)),

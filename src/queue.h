@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "platform.h"
-#include "pollfd.h"
+#include "endpoint.h"
 #include "segment.h"
 #include "wait.h"
 

@@ -28,7 +28,8 @@
  * those bytes.  Sleepers follow wait.h's protocol: the publisher calls
  * shk__wake() (seq_cst fence, then the waiter count) after each store.
  * Role claims: the CAS (acquire) pairs with the previous owner's release
- * store of 0 at close, so the new owner sees its last published index.
+ * CAS to 0 at close (shk__role_claim()/shk__role_release(), endpoint.c),
+ * so the new owner sees its last published index.
  *
  * A party killed mid-operation: a producer killed inside reserve/commit
  * leaves tail at its last publication; the half-written record lies beyond
@@ -46,7 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pollfd.h"
+#include "endpoint.h"
 #include "registry.h"
 
 /*
@@ -541,24 +542,7 @@ geometry_ok(uint64_t cap, uint64_t max_record)
 static int
 snapshot(struct shk__ring_hdr *h, uint64_t *head, uint64_t *tail)
 {
-	int i;
-
-	for (i = 0; i < 64; i++) {
-		/* acquire: the snapshot is ordered; pairs with the release
-		 * stores in publish_tail()/publish_head() */
-		uint64_t t1 = atomic_load_explicit(&h->tail,
-						   memory_order_acquire);
-		uint64_t hd = atomic_load_explicit(&h->head,
-						   memory_order_acquire);
-		uint64_t t2 = atomic_load_explicit(&h->tail,
-						   memory_order_acquire);
-		if (t1 == t2) {
-			*head = hd;
-			*tail = t1;
-			return 1;
-		}
-	}
-	return 0;
+	return shk__snap_pair(&h->tail, &h->head, tail, head);
 }
 
 int
@@ -585,12 +569,10 @@ shk__kind_check_ring(shk_seg *seg, void *mem, const shk_obj_info *info)
 static const char *
 owner_state(shk_seg *seg, _Atomic uint32_t *w)
 {
-	/* acquire: pairs with the CAS that installed the stamp */
-	uint32_t s = atomic_load_explicit(w, memory_order_acquire);
-
-	if (!s)
-		return "none";
-	return shk__stamp_alive(seg, s) ? "alive" : "dead";
+	/* acquire: pairs with the CAS that installed the stamp in
+	 * shk__role_claim() */
+	return shk__role_state(seg,
+			       atomic_load_explicit(w, memory_order_acquire));
 }
 
 int
@@ -640,42 +622,12 @@ ring_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	return 0;
 }
 
-/* Takes the role from nobody or from a dead owner. */
-static int
-claim_role(shk_ring *r, _Atomic uint32_t *w)
+/* The role word of this handle's role. */
+static _Atomic uint32_t *
+role_word(shk_ring *r)
 {
-	int i;
-
-	for (i = 0; i < 16; i++) {
-		/* acquire: pairs with the release store of 0 in
-		 * shk_ring_close() (the last owner's publications) */
-		uint32_t cur = atomic_load_explicit(w, memory_order_acquire);
-
-		if (cur && (cur == r->stamp || shk__stamp_alive(r->seg, cur)))
-			return SHK_EBUSY;
-		/* acq_rel: as the load above, and orders our claim before
-		 * our reads of the counters */
-		if (atomic_compare_exchange_strong_explicit(
-			    w, &cur, r->stamp, memory_order_acq_rel,
-			    memory_order_acquire))
-			return 0;
-	}
-	return SHK_EBUSY;
-}
-
-static void
-unclaim_role(shk_ring *r)
-{
-	_Atomic uint32_t *w = r->role == SHK_RING_PRODUCER
-				      ? &r->hdr->prod_stamp
-				      : &r->hdr->cons_stamp;
-	uint32_t me = r->stamp;
-
-	/* release: our last publication happens before the next owner's
-	 * claim; pairs with the acquire in claim_role() */
-	atomic_compare_exchange_strong_explicit(w, &me, 0,
-						memory_order_release,
-						memory_order_relaxed);
+	return r->role == SHK_RING_PRODUCER ? &r->hdr->prod_stamp
+					    : &r->hdr->cons_stamp;
 }
 
 int
@@ -760,8 +712,8 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	r->role = role;
 	r->flags = o.flags;
 	r->stamp = shk__seg_stamp(seg);
-	rc = claim_role(r, role == SHK_RING_PRODUCER ? &h->prod_stamp
-						     : &h->cons_stamp);
+	/* takes the role from nobody or from a dead owner */
+	rc = shk__role_claim(seg, role_word(r), r->stamp);
 	if (rc)
 		goto fail_free;
 	/* Our own index is frozen while we own the role; read it first, then
@@ -787,7 +739,7 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	return 0;
 
 fail_unclaim:
-	unclaim_role(r);
+	shk__role_release(role_word(r), r->stamp);
 fail_free:
 	free(r);
 	return rc;
@@ -809,7 +761,7 @@ shk_ring_close(shk_ring *r)
 	shk__pollfd_close(&r->pf);
 	if (r->pos != r->pub)
 		shk_ring_flush(r);
-	unclaim_role(r);
+	shk__role_release(role_word(r), r->stamp);
 	free(r);
 }
 
