@@ -68,6 +68,7 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "opts.h"
 #include "registry.h"
 
 #define PEER_SLICE_NS 50000000LL
@@ -788,13 +789,9 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	if (!seg || !name ||
 	    (role != SHK_BCAST_WRITER && role != SHK_BCAST_READER))
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-		o.size = sizeof(o);
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (o.mode > SHK_BCAST_RELIABLE ||
 	    o.max_readers > SHK__BCAST_MAX_READERS ||
 	    o.reader_timeout_ns < 0)

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opts.h"
 #include "registry.h"
 
 SHK_HIDDEN int shk__kind_check_pool(shk_seg *seg, void *mem,
@@ -198,12 +199,9 @@ shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 	*out = NULL;
 	if (!seg)
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (flags & SHK_CREATE) {
 		if (!o.block_len)
 			o.block_len = 64;

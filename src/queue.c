@@ -79,6 +79,7 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "opts.h"
 #include "registry.h"
 
 _Static_assert(SHK__ATTACH_CAP <= (1u << (SHK__QC_OWN_BITS - SHK__QC_GEN_BITS)),
@@ -618,13 +619,9 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 	*out = NULL;
 	if (!seg)
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-		o.size = sizeof(o);
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (flags & SHK_CREATE) {
 		if (!o.elem_len)
 			o.elem_len = 8;

@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "opts.h"
 #include "registry.h"
 
 /*
@@ -649,13 +650,9 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	if (!seg || !name ||
 	    (role != SHK_RING_PRODUCER && role != SHK_RING_CONSUMER))
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-		o.size = sizeof(o);
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (o.flags & ~SHK_RING_BATCH)
 		return SHK_EINVAL;
 	if (o.cap && !geometry_ok(o.cap, 0))

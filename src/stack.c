@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opts.h"
 #include "registry.h"
 
 SHK_HIDDEN int shk__kind_check_stack(shk_seg *seg, void *mem,
@@ -325,12 +326,9 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	*out = NULL;
 	if (!seg)
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (flags & SHK_CREATE) {
 		if (!o.elem_len)
 			o.elem_len = 8;
