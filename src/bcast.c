@@ -182,35 +182,42 @@ copy_out(void *dst, const uint8_t *src, size_t n)
 /* ------------------------------------------------------------------ */
 
 /*
- * Reliable mode: recomputes the slowest active cursor.  A cursor more
- * than cap behind (or ahead) is a joiner's not yet published value, or
- * garbage: it counts as pos - cap, so the writer writes nothing more until
- * the joiner publishes (see the top comment).  Returns 1 when the pending
- * record fits.
+ * Reader slot s as the writer sees it: 0 when not ACTIVE, else 1 with the
+ * slot word in *w and the cursor in *c.  A cursor more than cap behind
+ * (or ahead) is a joiner's not yet published value, or garbage: it counts
+ * as pos - cap, so the writer writes nothing more until the joiner
+ * publishes (see the top comment).
  */
+static inline int
+slot_cursor(shk_bcast *b, struct shk__bcast_slot *s, uint32_t *w,
+	    uint64_t *c)
+{
+	/* acquire: pairs with the CAS in claim_slot() */
+	*w = atomic_load_explicit(&s->word, memory_order_acquire);
+	if (SHK__BSLOT_STATE(*w) != SHK__BSLOT_ACTIVE)
+		return 0;
+	/* acquire: pairs with the release store of the cursor in
+	 * shk_bcast_read(); the reader is done with bytes below it */
+	*c = atomic_load_explicit(&s->cursor, memory_order_acquire);
+	if (b->pos - *c > b->cap)
+		*c = b->pos - b->cap; /* not yet published: hold */
+	return 1;
+}
+
+/* Reliable mode: recomputes the slowest active cursor.  Returns 1 when
+ * the pending record fits. */
 static int
 scan(shk_bcast *b)
 {
-	uint64_t min = b->pos;
-	uint32_t i;
+	uint64_t min = b->pos, c;
+	uint32_t i, w;
 
 	/* seq_cst fence: orders our tail store before the slot loads; pairs
 	 * with the fence after the slot CAS in join() */
 	SHK_FENCE_SEQ_CST(&b->hdr->tail);
 	for (i = 0; i < b->max_readers; i++) {
-		struct shk__bcast_slot *s = &b->slots[i];
-		/* acquire: pairs with the CAS in claim_slot() */
-		uint32_t w = atomic_load_explicit(&s->word,
-						  memory_order_acquire);
-		uint64_t c;
-
-		if (SHK__BSLOT_STATE(w) != SHK__BSLOT_ACTIVE)
+		if (!slot_cursor(b, &b->slots[i], &w, &c))
 			continue;
-		/* acquire: pairs with the release store of the cursor in
-		 * shk_bcast_read(); the reader is done with bytes below it */
-		c = atomic_load_explicit(&s->cursor, memory_order_acquire);
-		if (b->pos - c > b->cap)
-			c = b->pos - b->cap; /* not yet published: hold */
 		if (b->pos - c > b->pos - min)
 			min = c;
 	}
@@ -233,17 +240,11 @@ reap_dead(void *arg)
 
 	for (i = 0; i < b->max_readers; i++) {
 		struct shk__bcast_slot *s = &b->slots[i];
-		/* acquire: as in scan() */
-		uint32_t w = atomic_load_explicit(&s->word,
-						  memory_order_acquire);
+		uint32_t w;
 		uint64_t c;
 
-		if (SHK__BSLOT_STATE(w) != SHK__BSLOT_ACTIVE)
+		if (!slot_cursor(b, s, &w, &c))
 			continue;
-		/* acquire: as in scan() */
-		c = atomic_load_explicit(&s->cursor, memory_order_acquire);
-		if (b->pos - c > b->cap)
-			c = b->pos - b->cap; /* as in scan() */
 		if ((b->pos - c) + b->need <= b->cap)
 			continue; /* not the one holding us up */
 		if (shk__stamp_alive(b->seg, SHK__BSLOT_STAMP(w)))
