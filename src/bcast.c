@@ -813,14 +813,9 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 				   shk__kind_check_bcast, &info, &mem);
 	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
 		/* zero fields: defaults for a new buffer */
-		if (!want.cap) {
-			want.cap = SHK__BCAST_DEFAULT_CAP;
-			while (want.elem_len > want.cap / 2 - 16 &&
-			       want.cap < SHK__BCAST_MAX_CAP)
-				want.cap <<= 1;
-		}
-		if (!want.elem_len)
-			want.elem_len = want.cap / 2 - 16;
+		shk__record_geometry(&want.cap, &want.elem_len,
+				     SHK__BCAST_DEFAULT_CAP, SHK__BCAST_MAX_CAP,
+				     SHK__BREC_HDR);
 		ia.mode = o.mode ? o.mode : SHK_BCAST_LOSSY;
 		ia.max_readers = o.max_readers ? o.max_readers
 					       : SHK__BCAST_DEFAULT_READERS;

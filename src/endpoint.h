@@ -5,6 +5,7 @@
  *     (the ring's producer and consumer, the bcast writer);
  *   - a consistent snapshot of a pair of free-running counters, for the
  *     check, describe and stat paths;
+ *   - the default geometry of a new record buffer (ring, bcast);
  *   - the pollable descriptor of a reading endpoint: a doorbell
  *     (doorbell.h) opened on the waitpoint its data arrives on at the
  *     first call of shk_*_fd(), armed when a read comes back empty,
@@ -37,6 +38,26 @@ SHK_HIDDEN void shk__role_release(_Atomic uint32_t *w, uint32_t stamp);
 
 /* "none", "alive" or "dead" for a role word's value (tools, stats). */
 SHK_HIDDEN const char *shk__role_state(shk_seg *seg, uint32_t stamp);
+
+/*
+ * shk__record_geometry fills the zero fields of a new record buffer's
+ * geometry (ring, bcast): *cap becomes the smallest power of two from
+ * default_cap (doubling, at most max_cap) whose half, less a record header
+ * of hdr_len bytes, holds *max_record; then a zero *max_record becomes the
+ * largest record that *cap allows.  The caller validates the result.
+ */
+static inline void
+shk__record_geometry(uint64_t *cap, uint64_t *max_record,
+		     uint64_t default_cap, uint64_t max_cap, uint32_t hdr_len)
+{
+	if (!*cap) {
+		*cap = default_cap;
+		while (*max_record > *cap / 2 - hdr_len && *cap < max_cap)
+			*cap <<= 1;
+	}
+	if (!*max_record)
+		*max_record = *cap / 2 - hdr_len;
+}
 
 /*
  * shk__snap_pair reads *other between two equal acquire loads of *moving

@@ -671,14 +671,9 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 			rc = shk__obj_open(seg, name, 0, &want, 0, NULL, NULL,
 					   shk__kind_check_ring, &info, &mem);
 		if (rc == SHK_ENOENT) {
-			if (!want.cap) {
-				want.cap = SHK__RING_DEFAULT_CAP;
-				while (want.elem_len > want.cap / 2 - 8 &&
-				       want.cap < SHK__RING_MAX_CAP)
-					want.cap <<= 1;
-			}
-			if (!want.elem_len)
-				want.elem_len = want.cap / 2 - 8;
+			shk__record_geometry(&want.cap, &want.elem_len,
+					     SHK__RING_DEFAULT_CAP,
+					     SHK__RING_MAX_CAP, SHK__REC_HDR);
 			if (!geometry_ok(want.cap, want.elem_len))
 				return SHK_EINVAL;
 			rc = shk__obj_open(seg, name, flags, &want,
