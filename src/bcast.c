@@ -595,8 +595,8 @@ shk__kind_describe_bcast(shk_seg *seg, void *mem, const shk_obj_info *info,
 		     active, nr, dead,
 		     (unsigned long long)max_lag,
 		     shk__role_state(seg, atomic_load_explicit(
-					      &h->writer_stamp,
-					      memory_order_relaxed)),
+						  &h->writer_stamp,
+						  memory_order_relaxed)),
 		     atomic_load_explicit(&h->data_wp.waiters,
 					  memory_order_relaxed),
 		     atomic_load_explicit(&h->space_wp.waiters,
@@ -940,9 +940,9 @@ shk_bcast_stat(shk_bcast *b, shk_bcast_stats *st)
 	}
 	st->min_cursor = min;
 	st->writer = !strcmp(shk__role_state(b->seg,
-					 atomic_load_explicit(
-						 &h->writer_stamp,
-						 memory_order_relaxed)),
+					     atomic_load_explicit(
+						     &h->writer_stamp,
+						     memory_order_relaxed)),
 			     "alive");
 	return 0;
 }
