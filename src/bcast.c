@@ -12,7 +12,8 @@
  *   next_seq     records written; each DATA record carries its sequence
  *   pub_gen      odd while next_seq/tail/latest change, so a joining
  *                reader can read a consistent (tail, next_seq) pair
- *   writer_stamp the writer's owner stamp (CAS at open, 0 at close)
+ *   writer_stamp the writer's owner stamp (CAS at open, 0 at close:
+ *                shk__role_claim()/shk__role_release(), endpoint.c)
  *   slots[i]     reader i: word = state | stamp (the reader claims and
  *                frees it; the writer only CASes a dead owner ACTIVE ->
  *                DEAD) and cursor (written by the reader only)
@@ -66,7 +67,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "doorbell.h"
+#include "endpoint.h"
+#include "opts.h"
 #include "registry.h"
 
 #define PEER_SLICE_NS 50000000LL
@@ -100,8 +102,7 @@ struct shk_bcast {
 	uint64_t next_seq;
 	int seq_known;
 	int corrupt;
-	struct shk__doorbell *db; /* reader: shk_bcast_fd */
-	int armed;
+	struct shk__pollfd pf; /* reader: shk_bcast_fd */
 };
 
 /*
@@ -181,35 +182,42 @@ copy_out(void *dst, const uint8_t *src, size_t n)
 /* ------------------------------------------------------------------ */
 
 /*
- * Reliable mode: recomputes the slowest active cursor.  A cursor more
- * than cap behind (or ahead) is a joiner's not yet published value, or
- * garbage: it counts as pos - cap, so the writer writes nothing more until
- * the joiner publishes (see the top comment).  Returns 1 when the pending
- * record fits.
+ * Reader slot s as the writer sees it: 0 when not ACTIVE, else 1 with the
+ * slot word in *w and the cursor in *c.  A cursor more than cap behind
+ * (or ahead) is a joiner's not yet published value, or garbage: it counts
+ * as pos - cap, so the writer writes nothing more until the joiner
+ * publishes (see the top comment).
  */
+static inline int
+slot_cursor(shk_bcast *b, struct shk__bcast_slot *s, uint32_t *w,
+	    uint64_t *c)
+{
+	/* acquire: pairs with the CAS in claim_slot() */
+	*w = atomic_load_explicit(&s->word, memory_order_acquire);
+	if (SHK__BSLOT_STATE(*w) != SHK__BSLOT_ACTIVE)
+		return 0;
+	/* acquire: pairs with the release store of the cursor in
+	 * shk_bcast_read(); the reader is done with bytes below it */
+	*c = atomic_load_explicit(&s->cursor, memory_order_acquire);
+	if (b->pos - *c > b->cap)
+		*c = b->pos - b->cap; /* not yet published: hold */
+	return 1;
+}
+
+/* Reliable mode: recomputes the slowest active cursor.  Returns 1 when
+ * the pending record fits. */
 static int
 scan(shk_bcast *b)
 {
-	uint64_t min = b->pos;
-	uint32_t i;
+	uint64_t min = b->pos, c;
+	uint32_t i, w;
 
 	/* seq_cst fence: orders our tail store before the slot loads; pairs
 	 * with the fence after the slot CAS in join() */
 	SHK_FENCE_SEQ_CST(&b->hdr->tail);
 	for (i = 0; i < b->max_readers; i++) {
-		struct shk__bcast_slot *s = &b->slots[i];
-		/* acquire: pairs with the CAS in claim_slot() */
-		uint32_t w = atomic_load_explicit(&s->word,
-						  memory_order_acquire);
-		uint64_t c;
-
-		if (SHK__BSLOT_STATE(w) != SHK__BSLOT_ACTIVE)
+		if (!slot_cursor(b, &b->slots[i], &w, &c))
 			continue;
-		/* acquire: pairs with the release store of the cursor in
-		 * shk_bcast_read(); the reader is done with bytes below it */
-		c = atomic_load_explicit(&s->cursor, memory_order_acquire);
-		if (b->pos - c > b->cap)
-			c = b->pos - b->cap; /* not yet published: hold */
 		if (b->pos - c > b->pos - min)
 			min = c;
 	}
@@ -232,17 +240,11 @@ reap_dead(void *arg)
 
 	for (i = 0; i < b->max_readers; i++) {
 		struct shk__bcast_slot *s = &b->slots[i];
-		/* acquire: as in scan() */
-		uint32_t w = atomic_load_explicit(&s->word,
-						  memory_order_acquire);
+		uint32_t w;
 		uint64_t c;
 
-		if (SHK__BSLOT_STATE(w) != SHK__BSLOT_ACTIVE)
+		if (!slot_cursor(b, s, &w, &c))
 			continue;
-		/* acquire: as in scan() */
-		c = atomic_load_explicit(&s->cursor, memory_order_acquire);
-		if (b->pos - c > b->cap)
-			c = b->pos - b->cap; /* as in scan() */
 		if ((b->pos - c) + b->need <= b->cap)
 			continue; /* not the one holding us up */
 		if (shk__stamp_alive(b->seg, SHK__BSLOT_STAMP(w)))
@@ -426,19 +428,13 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 			rc = shk__wait_checked(&h->data_wp, data_pred, b,
 					       timeout_ns, writer_check,
 					       PEER_SLICE_NS);
-			if (rc == SHK_EAGAIN && b->db) {
-				/* back to the event loop: ask for a signal */
-				shk__doorbell_arm(b->db, data_pred, b);
-				b->armed = 1;
-			}
+			if (rc == SHK_EAGAIN)
+				shk__pollfd_idle(&b->pf, data_pred, b);
 			if (rc)
 				return rc;
 			continue;
 		}
-		if (b->armed) {
-			shk__doorbell_drain(b->db);
-			b->armed = 0;
-		}
+		shk__pollfd_consumed(&b->pf);
 		if (t - c > b->cap) {
 			/* more than a lap behind (or tail moved back) */
 			if (++laps > MAX_LAPS)
@@ -518,24 +514,7 @@ data_off_for(uint32_t max_readers)
 static int
 snapshot(struct shk__bcast_hdr *h, uint64_t *tail, uint64_t *intent)
 {
-	int i;
-
-	for (i = 0; i < 64; i++) {
-		/* acquire: an ordered snapshot; pairs with the writer's
-		 * release stores */
-		uint64_t t1 = atomic_load_explicit(&h->tail,
-						   memory_order_acquire);
-		uint64_t in = atomic_load_explicit(&h->tail_intent,
-						   memory_order_acquire);
-		uint64_t t2 = atomic_load_explicit(&h->tail,
-						   memory_order_acquire);
-		if (t1 == t2) {
-			*tail = t1;
-			*intent = in;
-			return 1;
-		}
-	}
-	return 0;
+	return shk__snap_pair(&h->tail, &h->tail_intent, tail, intent);
 }
 
 int
@@ -571,14 +550,6 @@ shk__kind_check_bcast(shk_seg *seg, void *mem, const shk_obj_info *info)
 			return SHK_ECORRUPT;
 	}
 	return 0;
-}
-
-static const char *
-stamp_state(shk_seg *seg, uint32_t s)
-{
-	if (!s)
-		return "none";
-	return shk__stamp_alive(seg, s) ? "alive" : "dead";
 }
 
 int
@@ -623,9 +594,9 @@ shk__kind_describe_bcast(shk_seg *seg, void *mem, const shk_obj_info *info,
 			     &h->next_seq, memory_order_relaxed),
 		     active, nr, dead,
 		     (unsigned long long)max_lag,
-		     stamp_state(seg, atomic_load_explicit(
-					      &h->writer_stamp,
-					      memory_order_relaxed)),
+		     shk__role_state(seg, atomic_load_explicit(
+						  &h->writer_stamp,
+						  memory_order_relaxed)),
 		     atomic_load_explicit(&h->data_wp.waiters,
 					  memory_order_relaxed),
 		     atomic_load_explicit(&h->space_wp.waiters,
@@ -660,32 +631,11 @@ bcast_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 }
 
 static int
-claim_writer(shk_bcast *b)
-{
-	_Atomic uint32_t *w = &b->hdr->writer_stamp;
-	int i;
-
-	for (i = 0; i < 16; i++) {
-		/* acquire: pairs with the release store of 0 at close */
-		uint32_t cur = atomic_load_explicit(w, memory_order_acquire);
-
-		if (cur && (cur == b->stamp || shk__stamp_alive(b->seg, cur)))
-			return SHK_EBUSY;
-		/* acq_rel: as above; orders the claim before our reads */
-		if (atomic_compare_exchange_strong_explicit(
-			    w, &cur, b->stamp, memory_order_acq_rel,
-			    memory_order_acquire))
-			return 0;
-	}
-	return SHK_EBUSY;
-}
-
-static int
 writer_attach(shk_bcast *b)
 {
 	struct shk__bcast_hdr *h = b->hdr;
 	uint64_t t, in, g;
-	int rc = claim_writer(b);
+	int rc = shk__role_claim(b->seg, &h->writer_stamp, b->stamp);
 
 	if (rc)
 		return rc;
@@ -694,7 +644,8 @@ writer_attach(shk_bcast *b)
 	in = atomic_load_explicit(&h->tail_intent, memory_order_acquire);
 	g = atomic_load_explicit(&h->pub_gen, memory_order_acquire);
 	if ((t & 7) || in - t > b->cap) {
-		/* release: give the role back; pairs with claim_writer() */
+		/* release: give the role back; pairs with the acquire in
+		 * shk__role_claim() */
 		atomic_store_explicit(&h->writer_stamp, 0,
 				      memory_order_release);
 		return SHK_ECORRUPT;
@@ -839,13 +790,9 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	if (!seg || !name ||
 	    (role != SHK_BCAST_WRITER && role != SHK_BCAST_READER))
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-		o.size = sizeof(o);
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (o.mode > SHK_BCAST_RELIABLE ||
 	    o.max_readers > SHK__BCAST_MAX_READERS ||
 	    o.reader_timeout_ns < 0)
@@ -866,14 +813,9 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 				   shk__kind_check_bcast, &info, &mem);
 	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
 		/* zero fields: defaults for a new buffer */
-		if (!want.cap) {
-			want.cap = SHK__BCAST_DEFAULT_CAP;
-			while (want.elem_len > want.cap / 2 - 16 &&
-			       want.cap < SHK__BCAST_MAX_CAP)
-				want.cap <<= 1;
-		}
-		if (!want.elem_len)
-			want.elem_len = want.cap / 2 - 16;
+		shk__record_geometry(&want.cap, &want.elem_len,
+				     SHK__BCAST_DEFAULT_CAP, SHK__BCAST_MAX_CAP,
+				     SHK__BREC_HDR);
 		ia.mode = o.mode ? o.mode : SHK_BCAST_LOSSY;
 		ia.max_readers = o.max_readers ? o.max_readers
 					       : SHK__BCAST_DEFAULT_READERS;
@@ -929,19 +871,9 @@ fail_free:
 int
 shk_bcast_fd(shk_bcast *b)
 {
-	int rc;
-
 	if (!b || b->role != SHK_BCAST_READER)
 		return SHK_EINVAL;
-	if (!b->db) {
-		rc = shk__doorbell_open(b->seg, &b->hdr->data_wp, &b->db);
-		if (rc)
-			return rc;
-		/* readable at once when data is already there */
-		shk__doorbell_arm(b->db, data_pred, b);
-		b->armed = 1;
-	}
-	return shk__doorbell_fd(b->db);
+	return shk__pollfd_get(&b->pf, b->seg, &b->hdr->data_wp, data_pred, b);
 }
 
 void
@@ -949,16 +881,10 @@ shk_bcast_close(shk_bcast *b)
 {
 	if (!b)
 		return;
-	if (b->db)
-		shk__doorbell_close(b->db);
+	shk__pollfd_close(&b->pf);
 	if (b->role == SHK_BCAST_WRITER) {
-		uint32_t me = b->stamp;
-
-		/* release: our publications happen before the next writer's
-		 * claim; pairs with the acquire in claim_writer() */
-		atomic_compare_exchange_strong_explicit(
-			&b->hdr->writer_stamp, &me, 0, memory_order_release,
-			memory_order_relaxed);
+		/* our publications happen before the next writer's claim */
+		shk__role_release(&b->hdr->writer_stamp, b->stamp);
 	} else {
 		uint32_t me = SHK__BSLOT_WORD(SHK__BSLOT_ACTIVE, b->stamp);
 
@@ -1013,10 +939,10 @@ shk_bcast_stat(shk_bcast *b, shk_bcast_stats *st)
 			min = c;
 	}
 	st->min_cursor = min;
-	st->writer = !strcmp(stamp_state(b->seg,
-					 atomic_load_explicit(
-						 &h->writer_stamp,
-						 memory_order_relaxed)),
+	st->writer = !strcmp(shk__role_state(b->seg,
+					     atomic_load_explicit(
+						     &h->writer_stamp,
+						     memory_order_relaxed)),
 			     "alive");
 	return 0;
 }

@@ -6,7 +6,7 @@
  *   head      free list {tag:32 | index:32}; CASed by allocators (pop) and
  *             freers (push).
  *   next[i]   link of block i; written only by the freer that owns block
- *             i, before its push CAS (shk__tl_push).
+ *             i, before its push CAS (shk__tl_push, treiber.h).
  *   state[i]  0 = free, or SHK__POOL_ALLOC | owner stamp.  Allocator:
  *             CAS 0 -> ALLOC after its pop; freer: CAS ALLOC -> 0 before
  *             its push.
@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opts.h"
 #include "registry.h"
 
 SHK_HIDDEN int shk__kind_check_pool(shk_seg *seg, void *mem,
@@ -45,40 +46,6 @@ SHK_HIDDEN int shk__kind_check_pool(shk_seg *seg, void *mem,
 SHK_HIDDEN int shk__kind_describe_pool(shk_seg *seg, void *mem,
 				       const shk_obj_info *info, char *buf,
 				       size_t len);
-
-int
-shk__tl_check(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t cap,
-	      uint32_t *len, int (*mark)(void *arg, uint32_t idx), void *arg)
-{
-	int tries, bad;
-
-	for (tries = 0; tries < 8; tries++) {
-		/* acquire: pairs with the release CAS in shk__tl_push() */
-		uint64_t h0 = atomic_load_explicit(head, memory_order_acquire);
-		uint32_t idx = SHK__TL_IDX(h0), n = 0;
-
-		bad = 0;
-		while (idx != SHK__TL_NIL) {
-			if (idx >= cap)
-				return SHK_ECORRUPT;
-			if (n++ >= cap || (mark && mark(arg, idx))) {
-				bad = 1;
-				break;
-			}
-			/* relaxed: the head re-check below validates */
-			idx = atomic_load_explicit(&next[idx],
-						   memory_order_relaxed);
-		}
-		/* acquire: our reads of links happen before this re-check */
-		if (atomic_load_explicit(head, memory_order_acquire) == h0) {
-			if (bad)
-				return SHK_ECORRUPT;
-			*len = n;
-			return 0;
-		}
-	}
-	return SHK_EAGAIN;
-}
 
 static uint64_t
 round_block(uint64_t len)
@@ -106,8 +73,6 @@ static int
 pool_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 {
 	struct shk__pool_hdr *h = mem;
-	_Atomic uint32_t *next;
-	uint64_t i;
 
 	(void)seg;
 	(void)arg;
@@ -116,15 +81,9 @@ pool_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	h->block_len = info->elem_len;
 	layout(info->cap, info->elem_len, &h->state_off, &h->next_off,
 	       &h->blocks_off);
-	next = (_Atomic uint32_t *)((uint8_t *)mem + h->next_off);
-	/* relaxed: published by the registry's release store of READY */
-	for (i = 0; i < info->cap; i++)
-		atomic_store_explicit(&next[i],
-				      i + 1 < info->cap ? (uint32_t)(i + 1)
-							: SHK__TL_NIL,
-				      memory_order_relaxed);
-	atomic_store_explicit(&h->head, SHK__TL_WORD(0, 0),
-			      memory_order_relaxed);
+	shk__tl_init(&h->head,
+		     (_Atomic uint32_t *)((uint8_t *)mem + h->next_off),
+		     info->cap);
 	return 0;
 }
 
@@ -240,12 +199,9 @@ shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 	*out = NULL;
 	if (!seg)
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (flags & SHK_CREATE) {
 		if (!o.block_len)
 			o.block_len = 64;

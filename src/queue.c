@@ -78,7 +78,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "doorbell.h"
+#include "endpoint.h"
+#include "opts.h"
 #include "registry.h"
 
 _Static_assert(SHK__ATTACH_CAP <= (1u << (SHK__QC_OWN_BITS - SHK__QC_GEN_BITS)),
@@ -439,34 +440,20 @@ shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
 			       no_check, SHK__QUEUE_STUCK_NS);
 	if (!rc)
 		rc = o.rc;
-	if (q->db) {
-		if (rc == 0 && q->db_armed) {
-			shk__doorbell_drain(q->db);
-			q->db_armed = 0;
-		} else if (rc == SHK_EAGAIN || rc == SHK_ETIMEDOUT) {
-			shk__doorbell_arm(q->db, maybe_nonempty, q);
-			q->db_armed = 1;
-		}
-	}
+	if (rc == 0)
+		shk__pollfd_consumed(&q->pf);
+	else if (rc == SHK_EAGAIN || rc == SHK_ETIMEDOUT)
+		shk__pollfd_idle(&q->pf, maybe_nonempty, q);
 	return rc;
 }
 
 int
 shk_queue_fd(shk_queue *q)
 {
-	int rc;
-
 	if (!q)
 		return SHK_EINVAL;
-	if (!q->db) {
-		rc = shk__doorbell_open(q->seg, &q->hdr->not_empty, &q->db);
-		if (rc)
-			return rc;
-		/* armed from the start: readable now if elements wait */
-		shk__doorbell_arm(q->db, maybe_nonempty, q);
-		q->db_armed = 1;
-	}
-	return shk__doorbell_fd(q->db);
+	return shk__pollfd_get(&q->pf, q->seg, &q->hdr->not_empty,
+			       maybe_nonempty, q);
 }
 
 /* Elements pushed and not yet popped, from a pair of position loads. */
@@ -632,13 +619,9 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 	*out = NULL;
 	if (!seg)
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-		o.size = sizeof(o);
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (flags & SHK_CREATE) {
 		if (!o.elem_len)
 			o.elem_len = 8;
@@ -684,6 +667,6 @@ shk_queue_close(shk_queue *q)
 {
 	if (!q)
 		return;
-	shk__doorbell_close(q->db);
+	shk__pollfd_close(&q->pf);
 	free(q);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "platform.h"
+#include "endpoint.h"
 #include "segment.h"
 #include "wait.h"
 
@@ -80,8 +81,6 @@ struct shk__queue_cell {
 	uint8_t data[];
 };
 
-struct shk__doorbell;
-
 /* Where this handle last saw a claim blocking it, for dead-owner tests. */
 struct shk__qstuck {
 	_Atomic uint64_t word;
@@ -101,8 +100,7 @@ struct shk_queue {
 	uint64_t type_id;
 	struct shk__qstuck push_stuck;
 	struct shk__qstuck pop_stuck;
-	struct shk__doorbell *db; /* not_empty listener (shk_queue_fd) */
-	int db_armed;
+	struct shk__pollfd pf; /* not_empty listener (shk_queue_fd) */
 };
 
 /* Byte length of a queue object of cap cells of cell_len bytes; 0 when it

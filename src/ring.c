@@ -28,7 +28,8 @@
  * those bytes.  Sleepers follow wait.h's protocol: the publisher calls
  * shk__wake() (seq_cst fence, then the waiter count) after each store.
  * Role claims: the CAS (acquire) pairs with the previous owner's release
- * store of 0 at close, so the new owner sees its last published index.
+ * CAS to 0 at close (shk__role_claim()/shk__role_release(), endpoint.c),
+ * so the new owner sees its last published index.
  *
  * A party killed mid-operation: a producer killed inside reserve/commit
  * leaves tail at its last publication; the half-written record lies beyond
@@ -46,7 +47,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "doorbell.h"
+#include "endpoint.h"
+#include "opts.h"
 #include "registry.h"
 
 /*
@@ -100,8 +102,7 @@ struct shk_ring {
 	const void *peek_buf;
 	uint32_t peek_len;
 	/* consumer: pollable descriptor (shk_ring_fd) */
-	struct shk__doorbell *db;
-	int armed;
+	struct shk__pollfd pf;
 };
 _Static_assert(offsetof(struct shk_ring, reserved) + sizeof(int) <= 64,
 	       "per-record fields on one line");
@@ -401,18 +402,12 @@ shk_ring_peek(shk_ring *r, const void **buf, size_t *len, int64_t timeout_ns)
 							 PEER_SLICE_NS);
 			if (r->corrupt)
 				return SHK_ECORRUPT;
-			if (rc == SHK_EAGAIN && r->db) {
-				/* back to the event loop: ask for a signal */
-				shk__doorbell_arm(r->db, data_pred, r);
-				r->armed = 1;
-			}
+			if (rc == SHK_EAGAIN)
+				shk__pollfd_idle(&r->pf, data_pred, r);
 			if (rc)
 				return rc;
 		}
-		if (r->armed) {
-			shk__doorbell_drain(r->db);
-			r->armed = 0;
-		}
+		shk__pollfd_consumed(&r->pf);
 		avail = r->other - r->pos;
 		off = r->pos & r->mask;
 		w = rec_load(r->data + off); /* read once; use the copy */
@@ -471,7 +466,7 @@ shk_ring_read(shk_ring *r, void *buf, size_t buf_cap, int64_t timeout_ns)
 
 	if (!r || (!buf && buf_cap) || r->role != SHK_RING_CONSUMER)
 		return SHK_EINVAL;
-	if (!r->peeked && !r->armed) {
+	if (!r->peeked && !r->pf.armed) {
 		if (r->other == r->pos) {
 			rc = reload_tail(r);
 			if (rc)
@@ -497,7 +492,7 @@ shk_ring_read(shk_ring *r, void *buf, size_t buf_cap, int64_t timeout_ns)
 				after_release(r);
 				return (int)n;
 			}
-		} else if (timeout_ns == 0 && !r->db) {
+		} else if (timeout_ns == 0 && !r->pf.db) {
 			/* empty: what shk_ring_peek() does for a try */
 			if (r->pos != r->pub)
 				publish_head(r);
@@ -548,24 +543,7 @@ geometry_ok(uint64_t cap, uint64_t max_record)
 static int
 snapshot(struct shk__ring_hdr *h, uint64_t *head, uint64_t *tail)
 {
-	int i;
-
-	for (i = 0; i < 64; i++) {
-		/* acquire: the snapshot is ordered; pairs with the release
-		 * stores in publish_tail()/publish_head() */
-		uint64_t t1 = atomic_load_explicit(&h->tail,
-						   memory_order_acquire);
-		uint64_t hd = atomic_load_explicit(&h->head,
-						   memory_order_acquire);
-		uint64_t t2 = atomic_load_explicit(&h->tail,
-						   memory_order_acquire);
-		if (t1 == t2) {
-			*head = hd;
-			*tail = t1;
-			return 1;
-		}
-	}
-	return 0;
+	return shk__snap_pair(&h->tail, &h->head, tail, head);
 }
 
 int
@@ -592,12 +570,10 @@ shk__kind_check_ring(shk_seg *seg, void *mem, const shk_obj_info *info)
 static const char *
 owner_state(shk_seg *seg, _Atomic uint32_t *w)
 {
-	/* acquire: pairs with the CAS that installed the stamp */
-	uint32_t s = atomic_load_explicit(w, memory_order_acquire);
-
-	if (!s)
-		return "none";
-	return shk__stamp_alive(seg, s) ? "alive" : "dead";
+	/* acquire: pairs with the CAS that installed the stamp in
+	 * shk__role_claim() */
+	return shk__role_state(seg,
+			       atomic_load_explicit(w, memory_order_acquire));
 }
 
 int
@@ -647,42 +623,12 @@ ring_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	return 0;
 }
 
-/* Takes the role from nobody or from a dead owner. */
-static int
-claim_role(shk_ring *r, _Atomic uint32_t *w)
+/* The role word of this handle's role. */
+static _Atomic uint32_t *
+role_word(shk_ring *r)
 {
-	int i;
-
-	for (i = 0; i < 16; i++) {
-		/* acquire: pairs with the release store of 0 in
-		 * shk_ring_close() (the last owner's publications) */
-		uint32_t cur = atomic_load_explicit(w, memory_order_acquire);
-
-		if (cur && (cur == r->stamp || shk__stamp_alive(r->seg, cur)))
-			return SHK_EBUSY;
-		/* acq_rel: as the load above, and orders our claim before
-		 * our reads of the counters */
-		if (atomic_compare_exchange_strong_explicit(
-			    w, &cur, r->stamp, memory_order_acq_rel,
-			    memory_order_acquire))
-			return 0;
-	}
-	return SHK_EBUSY;
-}
-
-static void
-unclaim_role(shk_ring *r)
-{
-	_Atomic uint32_t *w = r->role == SHK_RING_PRODUCER
-				      ? &r->hdr->prod_stamp
-				      : &r->hdr->cons_stamp;
-	uint32_t me = r->stamp;
-
-	/* release: our last publication happens before the next owner's
-	 * claim; pairs with the acquire in claim_role() */
-	atomic_compare_exchange_strong_explicit(w, &me, 0,
-						memory_order_release,
-						memory_order_relaxed);
+	return r->role == SHK_RING_PRODUCER ? &r->hdr->prod_stamp
+					    : &r->hdr->cons_stamp;
 }
 
 int
@@ -704,13 +650,9 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	if (!seg || !name ||
 	    (role != SHK_RING_PRODUCER && role != SHK_RING_CONSUMER))
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-		o.size = sizeof(o);
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (o.flags & ~SHK_RING_BATCH)
 		return SHK_EINVAL;
 	if (o.cap && !geometry_ok(o.cap, 0))
@@ -729,14 +671,9 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 			rc = shk__obj_open(seg, name, 0, &want, 0, NULL, NULL,
 					   shk__kind_check_ring, &info, &mem);
 		if (rc == SHK_ENOENT) {
-			if (!want.cap) {
-				want.cap = SHK__RING_DEFAULT_CAP;
-				while (want.elem_len > want.cap / 2 - 8 &&
-				       want.cap < SHK__RING_MAX_CAP)
-					want.cap <<= 1;
-			}
-			if (!want.elem_len)
-				want.elem_len = want.cap / 2 - 8;
+			shk__record_geometry(&want.cap, &want.elem_len,
+					     SHK__RING_DEFAULT_CAP,
+					     SHK__RING_MAX_CAP, SHK__REC_HDR);
 			if (!geometry_ok(want.cap, want.elem_len))
 				return SHK_EINVAL;
 			rc = shk__obj_open(seg, name, flags, &want,
@@ -767,8 +704,8 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	r->role = role;
 	r->flags = o.flags;
 	r->stamp = shk__seg_stamp(seg);
-	rc = claim_role(r, role == SHK_RING_PRODUCER ? &h->prod_stamp
-						     : &h->cons_stamp);
+	/* takes the role from nobody or from a dead owner */
+	rc = shk__role_claim(seg, role_word(r), r->stamp);
 	if (rc)
 		goto fail_free;
 	/* Our own index is frozen while we own the role; read it first, then
@@ -794,7 +731,7 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	return 0;
 
 fail_unclaim:
-	unclaim_role(r);
+	shk__role_release(role_word(r), r->stamp);
 fail_free:
 	free(r);
 	return rc;
@@ -803,19 +740,9 @@ fail_free:
 int
 shk_ring_fd(shk_ring *r)
 {
-	int rc;
-
 	if (!r || r->role != SHK_RING_CONSUMER)
 		return SHK_EINVAL;
-	if (!r->db) {
-		rc = shk__doorbell_open(r->seg, &r->hdr->data_wp, &r->db);
-		if (rc)
-			return rc;
-		/* readable at once when data is already there */
-		shk__doorbell_arm(r->db, data_pred, r);
-		r->armed = 1;
-	}
-	return shk__doorbell_fd(r->db);
+	return shk__pollfd_get(&r->pf, r->seg, &r->hdr->data_wp, data_pred, r);
 }
 
 void
@@ -823,11 +750,10 @@ shk_ring_close(shk_ring *r)
 {
 	if (!r)
 		return;
-	if (r->db)
-		shk__doorbell_close(r->db);
+	shk__pollfd_close(&r->pf);
 	if (r->pos != r->pub)
 		shk_ring_flush(r);
-	unclaim_role(r);
+	shk__role_release(role_word(r), r->stamp);
 	free(r);
 }
 

@@ -3,7 +3,7 @@
  * array, with a second Treiber list of unused nodes (ALGORITHMS.md §3).
  *
  * Shared words
- *   top, free  tagged list heads {tag:32 | index:32} (pool.h); each
+ *   top, free  tagged list heads {tag:32 | index:32} (treiber.h); each
  *              successful push or pop increments the tag, so ABA needs
  *              2^32 operations between a load and its CAS.  No 128-bit
  *              CAS.
@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opts.h"
 #include "registry.h"
 
 SHK_HIDDEN int shk__kind_check_stack(shk_seg *seg, void *mem,
@@ -170,8 +171,6 @@ static int
 stack_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 {
 	struct shk__stack_hdr *h = mem;
-	_Atomic uint32_t *next;
-	uint64_t i;
 
 	(void)seg;
 	(void)arg;
@@ -180,15 +179,10 @@ stack_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	h->elem_len = (uint32_t)info->elem_len;
 	h->node_len = node_len_of(info->elem_len);
 	layout(info->cap, h->node_len, &h->next_off, &h->nodes_off);
-	next = (_Atomic uint32_t *)((uint8_t *)mem + h->next_off);
+	shk__tl_init(&h->free,
+		     (_Atomic uint32_t *)((uint8_t *)mem + h->next_off),
+		     info->cap);
 	/* relaxed: published by the registry's release store of READY */
-	for (i = 0; i < info->cap; i++)
-		atomic_store_explicit(&next[i],
-				      i + 1 < info->cap ? (uint32_t)(i + 1)
-							: SHK__TL_NIL,
-				      memory_order_relaxed);
-	atomic_store_explicit(&h->free, SHK__TL_WORD(0, 0),
-			      memory_order_relaxed);
 	atomic_store_explicit(&h->top, SHK__TL_WORD(SHK__TL_NIL, 0),
 			      memory_order_relaxed);
 	return 0;
@@ -332,12 +326,9 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	*out = NULL;
 	if (!seg)
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size == 0)
-			return SHK_EINVAL;
-		memcpy(&o, opts,
-		       opts->size < sizeof(o) ? opts->size : sizeof(o));
-	}
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (flags & SHK_CREATE) {
 		if (!o.elem_len)
 			o.elem_len = 8;

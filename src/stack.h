@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "platform.h"
-#include "pool.h"
+#include "treiber.h"
 #include "segment.h"
 #include "wait.h"
 
@@ -21,7 +21,7 @@
 /*
  * The stack object: this header, next[cap] (32-bit links shared by both
  * lists), padding to 64, then cap nodes of node_len bytes (the element,
- * rounded up to 8).  top and free are tagged list heads (pool.h).
+ * rounded up to 8).  top and free are tagged list heads (treiber.h).
  */
 struct shk__stack_hdr {
 	uint64_t magic;
