@@ -118,7 +118,7 @@ $(B)/bench/%: bench/%.c $(wildcard bench/*.h) $(AR_LIB)
 -include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 # Debian packages the build and tests need; installed only when missing.
-DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python3-pytest
+DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python3-pytest spin
 deps:
 	@missing=""; for p in $(DEPS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
