@@ -85,10 +85,15 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		}
 	}
 	for (;;) {
-		/* seq_cst: orders our waiters store before the re-check
-		 * below; pairs with SHK_WAKER_FENCE in shk__wake() */
+		/* seq_cst RMW and fence: order our waiters store before the
+		 * re-check below; pair with SHK_WAKER_FENCE in shk__wake().
+		 * The fence is what C11 needs for the store->load order
+		 * against the predicate's (acquire) loads: a seq_cst RMW
+		 * alone does not give it, though x86's locked add does.
+		 * Only the sleep path pays for it. */
 		atomic_fetch_add_explicit(&wp->waiters, 1,
 					  memory_order_seq_cst);
+		SHK_FENCE_SEQ_CST(&wp->waiters);
 		/* acquire: pairs with the release increment in
 		 * shk__wake_slow(); taken before the re-check so that a
 		 * wake after the re-check changes seq and the sleep fails */
