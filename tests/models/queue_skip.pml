@@ -1,0 +1,150 @@
+// queue_skip.pml - claim/publish/skip of a dead producer's cell in the
+// bounded MPMC queue (src/queue.c, ALGORITHMS.md §2, §11).
+// pan:
+// expect-error: -DNO_REPAIR
+//
+// Modelled: cap 2; producer 1 may crash, producer 2 never does; each
+// pushes 1 or 2 distinct values (chosen at start); NC = 2 consumers.  A
+// cell word is (cpos, cst, cown); a load or CAS of it is one step, as of
+// the 64-bit word in C.  producer = push_try(): load enqueue_pos,
+// load_cell(); d == 0 && FREE: CAS to (WRITING,p,me), advance(), write, CAS
+// to (FULL,p); d >= 0: advance(); d < 0: full.  consumer = pop_try(): d > 0
+// or READING: advance(); FULL: CAS to (READING,p,me), advance(), copy, CAS
+// to (FREE,p+cap); SKIP: CAS to (FREE,p+cap), advance(); else empty.
+// stuck(): a party blocked by (WRITING,p,o) with dead[o] (owner_alive() /
+// shk__stamp_alive() false) CASes it to (SKIP,p); the timer T is abstracted.
+// A crash stops producer 1 forever at the end of its claim, advance() or
+// write step (queue.push.claimed, .advanced, .written); stopping later only
+// adds steps in which others wait or help advance().  SHK_EAGAIN + sleep =
+// block until the position or cell word changes or the owner dies;
+// consumers end once all producers stopped and all published values were
+// delivered.  Abstracted away: dead consumers, false alive/dead (so the
+// publish CAS never fails), ECORRUPT, RETRY_MAX, `lost`, wakeups, wrap.
+// Spin is sequentially consistent: this checks the protocol's logic, not
+// the C11 memory orders.  Checked: nothing delivered twice; a consumer
+// copies only a published value still in its cell; per-producer FIFO in
+// claim order; no invalid end state (nobody wedged); at the end the live
+// producer's values were all delivered, the dead one lost at most the one
+// it had claimed, and only a dead claim was skipped.
+// -DNO_REPAIR: stuck() never skips (Vyukov's queue, ZeroIPC's wedge).
+
+#define CAP	2
+#define N	2	/* values per producer, at most */
+#define NC	2	/* consumers */
+mtype = { FREE, WRITING, FULL, READING, SKIP };	/* cell states */
+
+byte enq, deq;			/* enqueue_pos, dequeue_pos */
+byte cpos[CAP], cown[CAP], cdata[CAP];
+mtype cst[CAP] = FREE;
+bool dead[3 + NC];	/* owner stamps: producers 1, 2; consumers 3.. */
+/* ghosts: value published into each cell; value v = (me - 1) * N + i
+ * published, times delivered; next index to claim and count to push per
+ * producer; value the dead producer had claimed; counts */
+byte cpub[CAP], ndel[2 * N], nextc[3], npush[3], lost = 255;
+bool pubd[2 * N];
+byte npub, ndeliv, nskip, pfin;
+
+#define WORD_IS(c, p, s, o)	(cpos[c] == p && cst[c] == s && cown[c] == o)
+#ifdef NO_REPAIR
+#define CANREP(s, o)		false
+#else
+#define CANREP(s, o)		(s == WRITING && dead[o])
+#endif
+#define DONE			(pfin == 2 && ndeliv == npub)
+/* RESET clears dead locals inside the step before a retry (fewer states) */
+#define CLR		wp = 0; ws = 0; wo = 0; d = 0
+#define RESET		p = 0; c = 0; CLR
+#define ADVANCE(x, p)	if :: x == p -> x = p + 1 :: else fi
+/* stuck(): skip a dead claim, or sleep until the try's inputs change */
+#define STUCK(x, EXIT) if \
+	:: CANREP(ws, wo) -> atomic { if :: WORD_IS(c, wp, ws, wo) -> \
+		cst[c] = SKIP; cown[c] = 0; nskip++ :: else fi; RESET; EXIT } \
+	:: else -> atomic { (x != p || !WORD_IS(c, wp, ws, wo) || \
+			     CANREP(ws, wo) || DONE); RESET; EXIT } fi
+#define LOAD_CELL(x) p = x; atomic { c = p % CAP; wp = cpos[c]; \
+	ws = cst[c]; wo = cown[c]; d = wp - p }
+#define CRASH if :: may_crash -> dead[me] = true; lost = v; pfin++; \
+	goto out :: true fi
+
+proctype producer(byte me; bool may_crash)
+{
+	byte i, p, c, wp, wo, v = (me - 1) * N;
+	mtype ws; short d;
+
+retry:	LOAD_CELL(enq);
+	if
+	:: d == 0 && ws == FREE ->
+		atomic { if
+		:: WORD_IS(c, wp, ws, wo) -> cst[c] = WRITING; cown[c] = me; CLR
+		:: else -> RESET; goto retry fi; CRASH }	/* .claimed */
+		atomic { ADVANCE(enq, p); CRASH }		/* .advanced */
+		atomic { cdata[c] = v; CRASH }			/* .written */
+		atomic { if
+		:: WORD_IS(c, p, WRITING, me) -> cst[c] = FULL; cown[c] = 0;
+			cpub[c] = v; pubd[v] = true; npub++; i++; v++; RESET;
+			if :: i == npush[me] -> pfin++; goto out
+			:: else -> goto retry fi
+		:: else -> RESET; goto retry fi }	/* skipped as dead */
+	:: d >= 0 && !(d == 0 && ws == FREE) ->
+		atomic { ADVANCE(enq, p); RESET; goto retry }
+	:: d < 0 -> STUCK(enq, goto retry)
+	fi;
+out:	skip
+}
+
+proctype consumer(byte me)
+{
+	byte p, c, wp, wo, v;
+	mtype ws; short d;
+
+top:	LOAD_CELL(deq);
+	if
+	:: d > 0 || (d == 0 && ws == READING) ->
+		atomic { ADVANCE(deq, p); RESET; goto top }
+	:: d == 0 && ws == FULL ->
+		atomic { if
+		:: WORD_IS(c, wp, ws, wo) -> cst[c] = READING; cown[c] = me;
+			CLR;
+			v = cdata[c];		/* ghost peek: claim order */
+			assert(v % N == nextc[v / N + 1]);
+			nextc[v / N + 1]++
+		:: else -> RESET; goto top fi }
+		atomic { ADVANCE(deq, p) };
+		atomic {
+			v = cdata[c];		/* the memcpy */
+			assert(pubd[v] && v == cpub[c] && ndel[v] == 0);
+			assert(WORD_IS(c, p, READING, me));
+			cpos[c] = p + CAP; cst[c] = FREE; cown[c] = 0;
+			ndel[v]++; ndeliv++; RESET; v = 0; goto top
+		}
+	:: d == 0 && ws == SKIP ->
+		atomic { if :: WORD_IS(c, wp, ws, wo) -> cpos[c] = p + CAP;
+			cst[c] = FREE :: else fi; CLR }
+		atomic { ADVANCE(deq, p); RESET; goto top }
+	:: d < 0 || (d == 0 && (ws == WRITING || ws == FREE)) ->
+		STUCK(deq, if :: DONE -> goto done :: else -> goto top fi)
+	fi;
+done:	skip
+}
+
+init
+{
+	byte v;
+
+	atomic {
+		if :: npush[1] = 1 :: npush[1] = 2 fi;
+		if :: npush[2] = 1 :: npush[2] = 2 fi;
+		cpos[1] = 1;
+		run producer(1, true); run producer(2, false);
+		for (v : 0 .. NC - 1) { run consumer(3 + v) }
+	}
+	_nr_pr == 1;
+	assert(nskip <= dead[1]);
+	for (v : 0 .. 2 * N - 1) {
+		/* lost or never pushed, else delivered once */
+		if :: (v < N && dead[1] && v >= lost) ||
+		      v % N >= npush[v / N + 1] ->
+			assert(ndel[v] == 0)
+		:: else -> assert(ndel[v] == 1) fi
+	}
+}
