@@ -236,8 +236,7 @@ struct heap_local {
 	 * per entry, the block's offset and its side word's offset.  The
 	 * shared entries (same indexes) are what drainers use. */
 	uint32_t lcnt[NCLASS];
-	uint32_t lcn;      /* large cache: entries, bytes, the blocks */
-	uint64_t lcbytes;
+	uint32_t lcn;      /* large cache: entries, the blocks */
 	uint64_t lc_last;  /* block size of the last large cache miss */
 	struct mag_ent {
 		uint64_t blk, side;
@@ -827,12 +826,28 @@ heap_unlock(shk_seg *seg, struct heap_local *hl)
 	pthread_mutex_unlock(&hl->mu);
 }
 
+/* Carves a live large block (lock held) and counts it: its header
+ * offset, or 0 with *rc as large_carve() leaves it. */
+static uint64_t
+carve_live(shk_seg *seg, const struct layout *L, uint64_t len,
+	   uint64_t align, int *rc)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t h = large_carve(seg, L, len, align, 0, 0, rc);
+
+	if (h) {
+		/* relaxed: statistics under the lock */
+		lk_add(&hh->large_live, 1);
+		lk_add(&hh->large_used, ld(seg, h) & SIZE_MASK);
+	}
+	return h;
+}
+
 static int
 large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
 	    uint64_t align, uint64_t *off)
 {
-	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t h, S;
+	uint64_t h;
 	int rc;
 
 	if (len > hl->L.heap_len)
@@ -840,13 +855,7 @@ large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
 	rc = heap_lock(seg, hl);
 	if (rc)
 		return rc;
-	h = large_carve(seg, &hl->L, len, align, 0, 0, &rc);
-	if (h) {
-		S = ld(seg, h) & SIZE_MASK;
-		/* relaxed: statistics under the lock */
-		lk_add(&hh->large_live, 1);
-		lk_add(&hh->large_used, S);
-	}
+	h = carve_live(seg, &hl->L, len, align, &rc);
 	heap_unlock(seg, hl);
 	if (!h)
 		return rc ? rc : SHK_ENOMEM;
@@ -1355,7 +1364,6 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 		atomic_store_explicit(w64(seg, moff + L->mlc_off + 8 * c), 0,
 				      memory_order_relaxed);
 	hl->lcn = 0;
-	hl->lcbytes = 0;
 	hl->mag_stamp = me;
 	hl->mag_pid = (uint32_t)getpid();
 	hl->mag_off = moff;
@@ -1434,10 +1442,9 @@ mag_record(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n,
 }
 
 /*
- * Refills our empty magazine of class c with up to half its depth (at
- * most MAG_MOVE blocks): a
- * chain popped from the class list with one CAS, else blocks carved from
- * the current run with one CAS.  Returns how many (0: none to be had
+ * Refills our empty magazine of class c with half its depth, at most
+ * MAG_MOVE blocks: a chain popped from the class list with one CAS, else
+ * blocks carved from the current run with one CAS.  Returns how many (0: none to be had
  * without a new run) or a negative code.
  *
  * The chain pop walks k links from head, then CASes head {first, tag}
@@ -1453,13 +1460,12 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 {
 	const struct layout *L = &hl->L;
 	struct heap_class *hc = &hdr_of(seg)->cls[c];
-	uint32_t want = L->mdepth[c] / 2 > MAG_MOVE ? MAG_MOVE
-			: L->mdepth[c] / 2 ? L->mdepth[c] / 2 : 1;
-	uint32_t n = 0, i;
-	uint32_t me = hl->mag_stamp, idx[MAG_MOVE];
-	uint64_t pg[MAG_MOVE], cur, h, ix;
+	/* layout() gives every class at least 8 entries */
+	uint32_t want = L->mdepth[c] / 2 < MAG_MOVE ? L->mdepth[c] / 2
+						    : MAG_MOVE;
+	uint32_t n = 0, i, me = hl->mag_stamp, idx[MAG_MOVE];
+	uint64_t pg[MAG_MOVE], cur, h, ix, expect = ST_FREE;
 	struct heap_run *r;
-	int rc;
 
 	/* acquire: pairs with the release CAS in push()/push_chain():
 	 * makes the pushed blocks' side words (their links) visible */
@@ -1519,6 +1525,7 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 		pg[i] = cur - 1;
 		idx[i] = (uint32_t)(ix + i);
 	}
+	expect = 0; /* carved blocks were never handed out */
 take:
 	SHK_CRASHPOINT("heap.mag.refill");
 	for (i = 0; i < n; i++) {
@@ -1528,12 +1535,8 @@ take:
 		 * its word is as pushed; carved: never handed out) */
 		uint64_t w = atomic_load_explicit(sw, memory_order_relaxed);
 
-		if (w >> 62 != ST_FREE && w != 0)
-			rc = SHK_ECORRUPT;
-		else
-			rc = 0;
-		if (rc)
-			break; /* the rest stay off every list (leaked) */
+		if ((expect ? SIDE_STATE(w) : w) != expect)
+			break; /* damaged: the rest stay off every list */
 		mag_record(seg, hl, c, i, blk_off(L, c, pg[i], idx[i]), so);
 		/* release: orders the entry before the state for a drainer
 		 * (its acquire CAS in mag_drain()); for a carve also the
@@ -1552,11 +1555,10 @@ take:
 
 /*
  * Returns the newer half (at most MAG_MOVE blocks) of class c's full
- * magazine (n entries) to the
- * list with one CAS.  The count drops first and the entries stay in
- * place, so a kill before the push leaves the blocks CACHED where a
- * drainer finds them; a kill amid the linking loses them (at most half a
- * magazine).
+ * magazine (n entries) to the list with one CAS.  The count drops first
+ * and the entries stay in place, so a kill before the push leaves the
+ * blocks CACHED where a drainer finds them; a kill amid the linking loses
+ * them (at most MAG_MOVE blocks).
  */
 static void
 mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n)
@@ -1730,10 +1732,12 @@ lc_entry(shk_seg *seg, struct heap_local *hl, uint32_t i)
 static int
 lc_put(shk_seg *seg, struct heap_local *hl, uint64_t h, uint64_t sz)
 {
-	uint32_t n = hl->lcn;
+	uint64_t bytes = sz;
+	uint32_t n = hl->lcn, i;
 
-	if (sz > hl->L.lc_max || n >= LC_N ||
-	    hl->lcbytes + sz > hl->L.lc_budget)
+	for (i = 0; i < n; i++)
+		bytes += hl->lc[i].side;
+	if (sz > hl->L.lc_max || n >= LC_N || bytes > hl->L.lc_budget)
 		return 1;
 	/* relaxed: a hint for drainers, ordered by the release below */
 	atomic_store_explicit(lc_entry(seg, hl, n), h, memory_order_relaxed);
@@ -1745,7 +1749,6 @@ lc_put(shk_seg *seg, struct heap_local *hl, uint64_t h, uint64_t sz)
 	hl->lc[n].blk = h;
 	hl->lc[n].side = sz;
 	hl->lcn = n + 1;
-	hl->lcbytes += sz;
 	return 0;
 }
 
@@ -1755,13 +1758,32 @@ lc_drop(shk_seg *seg, struct heap_local *hl, uint32_t i)
 {
 	uint32_t last = --hl->lcn;
 
-	hl->lcbytes -= hl->lc[i].side;
 	hl->lc[i] = hl->lc[last];
 	/* relaxed: hints for drainers (see lc_put()) */
 	atomic_store_explicit(lc_entry(seg, hl, i), hl->lc[i].blk,
 			      memory_order_relaxed);
 	atomic_store_explicit(lc_entry(seg, hl, last), 0,
 			      memory_order_relaxed);
+}
+
+/*
+ * Takes entry i out of the cache (the last one moves into its place):
+ * 1 when its block was still ours, now plain F_USED; 0 when the header
+ * was damaged (the block is forgotten).
+ */
+static int
+lc_remove(shk_seg *seg, struct heap_local *hl, uint32_t i)
+{
+	uint64_t h = hl->lc[i].blk, sz = hl->lc[i].side;
+	/* relaxed: our own cached block (see above) */
+	int ours = atomic_load_explicit(w64(seg, h), memory_order_relaxed) ==
+		   mkhdr(h, sz, F_USED | F_LC);
+
+	if (ours)
+		atomic_store_explicit(w64(seg, h), mkhdr(h, sz, F_USED),
+				      memory_order_relaxed);
+	lc_drop(seg, hl, i);
+	return ours;
 }
 
 /* Takes a cached block for len bytes at align: 0 and *off, or 1. */
@@ -1778,15 +1800,10 @@ lc_take(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 		if (sz < need || sz - need > need / 4 ||
 		    (h + BLK_HDR) % align)
 			continue;
-		/* relaxed: our own cached block (see above) */
-		if (atomic_load_explicit(w64(seg, h), memory_order_relaxed) !=
-		    mkhdr(h, sz, F_USED | F_LC)) {
-			lc_drop(seg, hl, i--); /* damaged: forget it */
+		if (!lc_remove(seg, hl, i)) {
+			i--; /* damaged: entry i now holds the last one */
 			continue;
 		}
-		atomic_store_explicit(w64(seg, h), mkhdr(h, sz, F_USED),
-				      memory_order_relaxed);
-		lc_drop(seg, hl, i);
 		*off = h + BLK_HDR;
 		return 0;
 	}
@@ -1805,19 +1822,10 @@ lc_evict(shk_seg *seg, struct heap_local *hl, uint32_t k)
 	if (heap_lock(seg, hl))
 		return 0;
 	while (k-- && hl->lcn) {
-		uint32_t i = hl->lcn - 1;
-		uint64_t h = hl->lc[i].blk, sz = hl->lc[i].side;
-		/* relaxed: our own cached block */
-		int ours = atomic_load_explicit(w64(seg, h),
-						memory_order_relaxed) ==
-			   mkhdr(h, sz, F_USED | F_LC);
+		uint64_t h = hl->lc[hl->lcn - 1].blk;
 
-		lc_drop(seg, hl, i);
-		if (!ours)
-			continue; /* damaged: forget it */
-		atomic_store_explicit(w64(seg, h), mkhdr(h, sz, F_USED),
-				      memory_order_relaxed);
-		if (!large_free_locked(seg, &hl->L, h))
+		if (lc_remove(seg, hl, hl->lcn - 1) &&
+		    !large_free_locked(seg, &hl->L, h))
 			n++;
 	}
 	heap_unlock(seg, hl);
@@ -1834,8 +1842,7 @@ static int
 lc_fill(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 	uint64_t *off)
 {
-	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t need = align_up(len + BLK_HDR, 64), h, h2, S;
+	uint64_t need = align_up(len + BLK_HDR, 64), h, h2;
 	uint32_t i, k = need == hl->lc_last ? LC_FILL : 1;
 	int rc;
 
@@ -1843,24 +1850,17 @@ lc_fill(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 	rc = heap_lock(seg, hl);
 	if (rc)
 		return rc;
-	h = large_carve(seg, &hl->L, len, align, 0, 0, &rc);
+	h = carve_live(seg, &hl->L, len, align, &rc);
 	if (!h) {
 		heap_unlock(seg, hl);
 		return rc ? rc : SHK_ENOMEM;
 	}
-	S = ld(seg, h) & SIZE_MASK;
-	/* relaxed: statistics under the lock */
-	lk_add(&hh->large_live, 1);
-	lk_add(&hh->large_used, S);
 	for (i = 1; i < k; i++) {
-		h2 = large_carve(seg, &hl->L, len, align, 0, 0, &rc);
+		h2 = carve_live(seg, &hl->L, len, align, &rc);
 		if (!h2)
 			break;
-		S = ld(seg, h2) & SIZE_MASK;
-		lk_add(&hh->large_live, 1);
-		lk_add(&hh->large_used, S);
 		SHK_CRASHPOINT("heap.lc.fill");
-		if (lc_put(seg, hl, h2, S)) {
+		if (lc_put(seg, hl, h2, ld(seg, h2) & SIZE_MASK)) {
 			(void)large_free_locked(seg, &hl->L, h2);
 			break;
 		}
@@ -1868,6 +1868,31 @@ lc_fill(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 	heap_unlock(seg, hl);
 	*off = h + BLK_HDR;
 	return 0;
+}
+
+/*
+ * Frees the large block at off into our large cache: 0, or 1 when it is
+ * not a live large block that fits (large_free() decides then).  A full
+ * cache first returns half its blocks under one lock hold.
+ */
+static int
+lc_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
+{
+	const struct layout *L = &hl->L;
+	uint64_t h = off - BLK_HDR, w, sz;
+
+	if (off < L->chain_off + BLK_HDR || !blk_in(L, h))
+		return 1;
+	w = ld(seg, h);
+	sz = w & SIZE_MASK;
+	if (!hdr_ok(h, w) || (w & F_ALL) != F_USED || sz < BLK_MIN ||
+	    sz > L->chain_end - h || sz > L->lc_max)
+		return 1;
+	if (!lc_put(seg, hl, h, sz))
+		return 0;
+	if (lc_evict(seg, hl, LC_N / 2) && !lc_put(seg, hl, h, sz))
+		return 0;
+	return 1;
 }
 
 static int
@@ -2086,20 +2111,8 @@ shk_free(shk_seg *seg, uint64_t off)
 		return small_free(seg, hl, off, pg, e & ~RUN_TAG);
 	if (e)
 		return SHK_ECORRUPT;
-	if (off >= L->chain_off + BLK_HDR && blk_in(L, off - BLK_HDR) &&
-	    mag_mine(seg, hl)) {
-		uint64_t h = off - BLK_HDR, w = ld(seg, h), sz = w & SIZE_MASK;
-
-		if (hdr_ok(h, w) && (w & F_ALL) == F_USED && sz >= BLK_MIN &&
-		    sz <= L->chain_end - h && sz <= L->lc_max) {
-			if (!lc_put(seg, hl, h, sz))
-				return 0;
-			/* full: return half the cache under one lock hold */
-			if (lc_evict(seg, hl, LC_N / 2) &&
-			    !lc_put(seg, hl, h, sz))
-				return 0;
-		}
-	}
+	if (mag_mine(seg, hl) && !lc_free(seg, hl, off))
+		return 0;
 	return large_free(seg, hl, off);
 }
 
