@@ -597,6 +597,16 @@ crash_child(const char *nm, uint64_t seed, int hoard)
 			_exit(5);
 		atomic_store_explicit(&slots[i], off, memory_order_relaxed);
 	}
+	for (i = CSLOTS_MIXED; hoard == 3 && i < CSLOTS; i++) {
+		/* equal large sizes in a row: the large cache fills */
+		int rc = shk_alloc(s, 40000, &off);
+
+		if (rc == SHK_ENOMEM)
+			break;
+		if (rc)
+			_exit(5);
+		atomic_store_explicit(&slots[i], off, memory_order_relaxed);
+	}
 	for (i = 0; i < 2000000; i++) {
 		uint32_t k = (uint32_t)(rnd(&x) % CSLOTS_MIXED);
 		uint64_t old = atomic_exchange_explicit(&slots[k], 0,
@@ -662,16 +672,19 @@ static const char *const crash_points[] = {
 	"heap.mag.refill",   "heap.alloc.carved",  "heap.mag.cached",
 	"heap.mag.spill",    "heap.lc.put",
 	"heap.free.large",   "heap.split.tail",    "heap.split.front",
-	"heap.merge.grown",  "heap.run.formatted",
+	"heap.merge.grown",  "heap.run.formatted", "heap.lc.fill",
 };
 
-/* 1: hoard 4000-byte blocks (new runs); 2: free bursts (spills). */
+/* 1: hoard 4000-byte blocks (new runs); 2: free bursts (spills);
+ * 3: hoard equal large blocks (large-cache fills). */
 static int
 child_mode(const char *point)
 {
 	if (!strcmp(point, "heap.run.formatted") ||
 	    !strcmp(point, "heap.alloc.carved"))
 		return 1;
+	if (!strcmp(point, "heap.lc.fill"))
+		return 3;
 	return !strcmp(point, "heap.mag.spill") ? 2 : 0;
 }
 
