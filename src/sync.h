@@ -232,10 +232,10 @@ typedef int (*shk__sync_init_fn)(void *mem, const shk_sync_opts *opts);
 /*
  * shk__sync_new creates or opens a sync object of `kind` (validates opts:
  * NULL or size != 0; calls init on create; checks the object on open) and
- * allocates its zero-filled handle: head, thread lock (mutex, rwlock) and
- * the copy of the immutable parameter (sem max, event mode).  Returns the
- * handle with *rc = 0, or NULL with *rc a registry code or SHK_ENOMEM (the
- * object itself stays in the registry, as after any open).
+ * allocates its zero-filled handle: head and thread lock (mutex, rwlock).
+ * Returns the handle with *rc = 0, or NULL with *rc a registry code or
+ * SHK_ENOMEM (the object itself stays in the registry, as after any
+ * open).
  */
 SHK_HIDDEN void *shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 			       const shk_sync_opts *opts, uint32_t kind,

@@ -40,33 +40,29 @@ init_cb(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 /*
  * The shared object and the process-local handle (struct shk_<name>) of each
  * kind: sizes, and the offsets of the handle's optional members, 0 for none
- * (offset 0 is the head): the thread lock, the doorbell pointer and the
- * copy of the object's immutable parameter, the word after kind.
+ * (offset 0 is the head): the thread lock and the doorbell pointer.
  */
 struct layout {
 	uint64_t len;
 	size_t hlen;
 	size_t tlock_off;
 	size_t db_off;
-	size_t param_off;
 };
-#define LAYOUT(name, tlock_off, db_off, param_off)                            \
+#define LAYOUT(name, tlock_off, db_off)                                      \
 	{ sizeof(struct shk__##name##_shm), sizeof(struct shk_##name),        \
-	  tlock_off, db_off, param_off }
+	  tlock_off, db_off }
 #define OFF(name, member) offsetof(struct shk_##name, member)
 #define IDX(kind) (SHK_KIND_##kind - SHK_KIND_MUTEX)
 static const struct layout layouts[IDX(ONCE) + 1] = {
-	[IDX(MUTEX)] = LAYOUT(mutex, OFF(mutex, t), 0, 0),
-	[IDX(RWLOCK)] = LAYOUT(rwlock, OFF(rwlock, t), 0, 0),
-	[IDX(SEM)] = LAYOUT(sem, 0, OFF(sem, db), OFF(sem, max)),
-	[IDX(BARRIER)] = LAYOUT(barrier, 0, 0, 0),
-	[IDX(LATCH)] = LAYOUT(latch, 0, 0, 0),
-	[IDX(EVENT)] = LAYOUT(event, 0, OFF(event, db), OFF(event, mode)),
-	[IDX(COND)] = LAYOUT(cond, 0, 0, 0),
-	[IDX(ONCE)] = LAYOUT(once, 0, 0, 0),
+	[IDX(MUTEX)] = LAYOUT(mutex, OFF(mutex, t), 0),
+	[IDX(RWLOCK)] = LAYOUT(rwlock, OFF(rwlock, t), 0),
+	[IDX(SEM)] = LAYOUT(sem, 0, OFF(sem, db)),
+	[IDX(BARRIER)] = LAYOUT(barrier, 0, 0),
+	[IDX(LATCH)] = LAYOUT(latch, 0, 0),
+	[IDX(EVENT)] = LAYOUT(event, 0, OFF(event, db)),
+	[IDX(COND)] = LAYOUT(cond, 0, 0),
+	[IDX(ONCE)] = LAYOUT(once, 0, 0),
 };
-_Static_assert(offsetof(struct shk__sem_shm, max) == 4, "sem parameter");
-_Static_assert(offsetof(struct shk__event_shm, mode) == 4, "event parameter");
 
 /* NULL for a kind that is not a sync kind. */
 static const struct layout *
@@ -141,10 +137,6 @@ shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 	hd = h;
 	hd->seg = seg;
 	hd->mem = mem;
-	/* validated by shk__kind_check_sync; immutable from now on */
-	if (l->param_off)
-		*(uint32_t *)((char *)h + l->param_off) =
-			((const uint32_t *)mem)[1];
 	return h;
 }
 

@@ -45,6 +45,9 @@ shk_event_open(shk_seg *seg, const char *name, unsigned flags,
 		return SHK_EINVAL;
 	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_EVENT, event_init,
 			     &rc);
+	if (*out)
+		/* validated by shk__kind_check_sync; immutable from now on */
+		(*out)->mode = (*out)->m->mode;
 	return rc;
 }
 

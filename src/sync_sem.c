@@ -41,6 +41,9 @@ shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
 		return SHK_EINVAL;
 	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_SEM, sem_init,
 			     &rc);
+	if (*out)
+		/* validated by shk__kind_check_sync; immutable from now on */
+		(*out)->max = (*out)->m->max;
 	return rc;
 }
 
