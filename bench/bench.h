@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+
+#include "shmkit.h"
 #include <time.h>
 #include <unistd.h>
 
@@ -199,6 +201,25 @@ bench_relax(void)
 #define BENCH_SPIN_YIELD 16384u
 
 static inline int bench_aborted(void);
+
+/*
+ * bench_party_seg gives a benchmark party its segment: party 0 keeps the
+ * handle it inherited (*seg, opened before the fork); every other party
+ * opens `name` itself and owns that handle (*own = 1; close it in fini).
+ * Returns 0 or shk's code.
+ */
+static inline int
+bench_party_seg(const char *name, int party, shk_seg **seg, int *own)
+{
+	int rc;
+
+	if (party == 0)
+		return 0;
+	rc = shk_seg_open(name, 0, NULL, seg);
+	if (rc == 0)
+		*own = 1;
+	return rc;
+}
 
 static inline int
 bench_backoff(unsigned *spins)

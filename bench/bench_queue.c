@@ -91,12 +91,9 @@ q_setup(void *ctx, int party, int is_producer)
 	memset(c->last, 0xff, sizeof(c->last));
 	if (!c->use_shk)
 		return 0;
-	if (party != 0) {
-		rc = shk_seg_open(seg_name, 0, NULL, &c->seg);
-		if (rc != 0)
-			return c->err = rc;
-		c->own_seg = 1;
-	}
+	rc = bench_party_seg(seg_name, party, &c->seg, &c->own_seg);
+	if (rc != 0)
+		return c->err = rc;
 	o.elem_len = 8;
 	o.cap = QCAP;
 	rc = shk_queue_open(c->seg, "q", 0, &o, &c->q);
@@ -259,12 +256,9 @@ p_setup(void *ctx, int party, int is_producer)
 
 	if (c->mode != 1)
 		return 0;
-	if (party != 0) {
-		rc = shk_seg_open(seg_name, 0, NULL, &c->seg);
-		if (rc != 0)
-			return c->err = rc;
-		c->own_seg = 1;
-	}
+	rc = bench_party_seg(seg_name, party, &c->seg, &c->own_seg);
+	if (rc != 0)
+		return c->err = rc;
 	rc = shk_pool_open(c->seg, "pool", 0, NULL, &c->p);
 	return rc != 0 ? (c->err = rc) : 0;
 }

@@ -75,12 +75,9 @@ rctx_attach(struct rctx *c, int side, int two_way)
 {
 	int rc;
 
-	if (side != 0) {
-		rc = shk_seg_open(seg_name, 0, NULL, &c->seg);
-		if (rc != 0)
-			return c->err = rc;
-		c->own_seg = 1;
-	}
+	rc = bench_party_seg(seg_name, side, &c->seg, &c->own_seg);
+	if (rc != 0)
+		return c->err = rc;
 	c->buf = (uint8_t *)calloc(1, c->len);
 	if (!c->buf)
 		return -1;

@@ -91,12 +91,9 @@ m_setup(void *ctx, int party, int is_producer)
 	c->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(party + 1);
 	if (!c->use_shk)
 		return 0;
-	if (party != 0) {
-		rc = shk_seg_open(seg_name, 0, NULL, &c->seg);
-		if (rc != 0)
-			return c->err = rc;
-		c->own_seg = 1;
-	}
+	rc = bench_party_seg(seg_name, party, &c->seg, &c->own_seg);
+	if (rc != 0)
+		return c->err = rc;
 	o.key_len = 8;
 	o.val_len = MAP_VAL;
 	o.cap = MAP_CAP;
@@ -249,12 +246,9 @@ s_setup(void *ctx, int party, int is_producer)
 	c->party = party;
 	if (!c->use_shk)
 		return 0;
-	if (party != 0) {
-		rc = shk_seg_open(seg_name, 0, NULL, &c->seg);
-		if (rc != 0)
-			return c->err = rc;
-		c->own_seg = 1;
-	}
+	rc = bench_party_seg(seg_name, party, &c->seg, &c->own_seg);
+	if (rc != 0)
+		return c->err = rc;
 	rc = shk_stack_open(c->seg, "stack", 0, NULL, &c->s);
 	return rc != 0 ? (c->err = rc) : 0;
 }
@@ -433,12 +427,9 @@ bc_setup(void *ctx, int party, int is_producer)
 	struct bctx *c = (struct bctx *)ctx;
 	int rc;
 
-	if (party != 0) {
-		rc = shk_seg_open(seg_name, 0, NULL, &c->seg);
-		if (rc != 0)
-			return c->err = rc;
-		c->own_seg = 1;
-	}
+	rc = bench_party_seg(seg_name, party, &c->seg, &c->own_seg);
+	if (rc != 0)
+		return c->err = rc;
 	/* Readers attach here, before the first barrier, so each receives
 	 * every record the writer writes after it. */
 	rc = shk_bcast_open(c->seg, c->name, 0,
