@@ -5,8 +5,9 @@
  * Two allocation patterns per size, single process, single thread:
  *   pair   alloc then free at once (the free-list fast path)
  *   batch  alloc 256 blocks, then free them in allocation order
- * Each figure is the median of 5 runs after a warm-up, in ns per
- * alloc+free, beside glibc in the same run.
+ * Each heap figure is the median of 15 short runs after a warm-up, in ns
+ * per alloc+free, beside glibc in the same process (runs alternate between
+ * the two); segment figures are medians of 5 runs.
  */
 #include "bench.h"
 
@@ -18,6 +19,7 @@
 #include "shmkit.h"
 
 #define RUNS 5
+#define HEAP_RUNS 15 /* short alternating runs per heap figure */
 #define BATCH 256
 
 static volatile uint64_t sink;
@@ -97,20 +99,27 @@ run_libc_batch(size_t len, long n)
 	return (double)(bench_now_ns() - t0) / (double)(rounds * BATCH);
 }
 
-static double
-median(double (*fn)(shk_seg *, size_t, long), double (*lfn)(size_t, long),
-       shk_seg *s, size_t len, long n)
+/*
+ * Medians of HEAP_RUNS runs of n / 3 operations of fn (shmkit) and lfn
+ * (glibc), taken alternately: a slow stretch of the shared VM then hits
+ * both sides alike, and several short runs outvote it.
+ */
+static void
+median_pair(double (*fn)(shk_seg *, size_t, long),
+	    double (*lfn)(size_t, long), shk_seg *s, size_t len, long n,
+	    double *a, double *b)
 {
-	double v[RUNS];
+	double va[HEAP_RUNS], vb[HEAP_RUNS];
 	int r;
 
-	if (fn)
-		fn(s, len, n / 4 + 1); /* warm-up */
-	else
-		lfn(len, n / 4 + 1);
-	for (r = 0; r < RUNS; r++)
-		v[r] = fn ? fn(s, len, n) : lfn(len, n);
-	return bench_quantile(v, RUNS, 0.5);
+	fn(s, len, n / 4 + 1); /* warm-up */
+	lfn(len, n / 4 + 1);
+	for (r = 0; r < HEAP_RUNS; r++) {
+		va[r] = fn(s, len, n / 3 + 1);
+		vb[r] = lfn(len, n / 3 + 1);
+	}
+	*a = bench_quantile(va, HEAP_RUNS, 0.5);
+	*b = bench_quantile(vb, HEAP_RUNS, 0.5);
 }
 
 /* ------------------------------------------------------------------ */
@@ -237,12 +246,12 @@ main(void)
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		double a, b;
 
-		a = median(run_shk_pair, NULL, s, sizes[i], n);
-		b = median(NULL, run_libc_pair, NULL, sizes[i], n);
+		median_pair(run_shk_pair, run_libc_pair, s, sizes[i], n, &a,
+			    &b);
 		snprintf(name, sizeof(name), "alloc+free pair %zu B", sizes[i]);
 		bench_row("heap", name, a, "ns/op", "glibc malloc+free", b);
-		a = median(run_shk_batch, NULL, s, sizes[i], n);
-		b = median(NULL, run_libc_batch, NULL, sizes[i], n);
+		median_pair(run_shk_batch, run_libc_batch, s, sizes[i], n, &a,
+			    &b);
 		snprintf(name, sizeof(name), "alloc+free batch256 %zu B",
 			 sizes[i]);
 		bench_row("heap", name, a, "ns/op", "glibc malloc+free", b);

@@ -357,8 +357,10 @@ pick_len(uint64_t *x)
 {
 	uint64_t r = rnd(x);
 
-	if (r % 64 == 0)
-		return 16384 + (r >> 8) % 50000; /* large */
+	if (r % 64 == 0) /* large: half of them one of 3 sizes, so that
+			  * equal misses in a row fill the large cache */
+		return r & 256 ? 20000 + (r >> 9) % 3 * 15000
+			       : 16384 + (r >> 9) % 50000;
 	if (r % 8 == 0)
 		return 16 + (r >> 8) % 4000;
 	return 16 + (r >> 8) % 300;
@@ -631,9 +633,12 @@ crash_child(const char *nm, uint64_t seed, int hoard)
 }
 
 /* After kills: free what the children held; at most `allowed` blocks may
- * be lost in all (one per kill, or half a magazine for a kill inside a
- * magazine refill); the heap must pass its check and stay usable. */
+ * be lost in all (one per kill, or the up to 16 blocks one lock hold or
+ * refill moves: see crash_loss()); the heap must pass its check and stay
+ * usable. */
 #define REFILL_LOSS 16
+#define LC_N_TEST 32    /* LC_N in heap.c: large cache entries */
+#define SPAN_LOSS 16 /* a large-cache fill or eviction moves up to 16 */
 
 static void
 crash_settle(shk_seg *s, int allowed)
@@ -666,6 +671,20 @@ crash_settle(shk_seg *s, int allowed)
 	lost = (int)(rep.small_live + rep.small_lost + rep.large_live) - 1;
 	if (lost > allowed)
 		TEST_FAIL("%d blocks lost, %d allowed", lost, allowed);
+}
+
+/* Blocks a kill at this point may lose: one, or the blocks moved under one
+ * lock hold (a refill, a large-cache fill, an eviction's span free). */
+static int
+crash_loss(const char *point)
+{
+	if (!strcmp(point, "heap.mag.refill"))
+		return REFILL_LOSS;
+	if (!strcmp(point, "heap.lc.fill") ||
+	    !strcmp(point, "heap.free.large") ||
+	    !strcmp(point, "heap.merge.grown"))
+		return SPAN_LOSS;
+	return 1;
 }
 
 static const char *const crash_points[] = {
@@ -719,9 +738,7 @@ t_crash_points(void)
 			hit = test_wait(pid);
 			if (hit != 128 + SIGKILL)
 				TEST_FAIL("%s: child status %d", spec, hit);
-			allowed += strcmp(crash_points[p], "heap.mag.refill")
-					   ? 1
-					   : REFILL_LOSS;
+			allowed += crash_loss(crash_points[p]);
 			crash_settle(s, allowed);
 		}
 	}
@@ -1049,8 +1066,8 @@ t_large_cache(void)
 	shk_seg *s;
 	struct shk__heap_report rep;
 	shk_heap_stats st;
-	uint64_t a, b, o[12], c0;
-	int i;
+	uint64_t a, b, o[LC_N_TEST + 8], c0, r[200];
+	int i, order;
 
 	test_name(nm, sizeof(nm), "lcache");
 	s = open_seg(nm, 16 << 20, 0, SHK_CREATE | SHK_EXCL);
@@ -1088,15 +1105,48 @@ t_large_cache(void)
 	for (i = 0; i < 6; i++)
 		CHECK_OK(shk_free(s, o[i]));
 	check_zero(s);
+	/* runs of equal blocks: fills split one carve into many, evictions
+	 * merge neighbours as one span; freed ascending, descending and
+	 * shuffled, no two blocks overlap and nothing is lost */
+	for (order = 0; order < 3; order++) {
+		uint64_t x = 5 + (uint64_t)order;
+
+		for (i = 0; i < 200; i++) {
+			CHECK_OK(shk_alloc(s, 40000, &r[i]));
+			memset(shk_ptr(s, r[i]), i & 0xff, 40000);
+		}
+		for (i = 0; i < 200; i++)
+			CHECK_EQ(*(uint8_t *)shk_ptr(s, r[i] + 39999),
+				 i & 0xff);
+		if (order == 1)
+			for (i = 0; i < 100; i++) {
+				b = r[i];
+				r[i] = r[199 - i];
+				r[199 - i] = b;
+			}
+		if (order == 2)
+			for (i = 199; i > 0; i--) {
+				int j = (int)(rnd(&x) % (uint64_t)(i + 1));
+
+				b = r[i];
+				r[i] = r[j];
+				r[j] = b;
+			}
+		for (i = 0; i < 200; i++)
+			CHECK_OK(shk_free(s, r[i]));
+		CHECK_RC(shk_free(s, r[7]), SHK_EINVAL);
+		CHECK_OK(shk__heap_check(s));
+		check_zero(s);
+	}
 	/* more frees than the cache holds: half the cache goes back to the
 	 * chain under one lock hold, the rest stays cached */
-	for (i = 0; i < 12; i++)
-		CHECK_OK(shk_alloc(s, 30000 + (size_t)i * 64, &o[i]));
-	for (i = 0; i < 12; i++)
+	for (i = 0; i < LC_N_TEST + 8; i++)
+		CHECK_OK(shk_alloc(s, 20000 + (size_t)i * 64, &o[i]));
+	for (i = 0; i < LC_N_TEST + 8; i++)
 		CHECK_OK(shk_free(s, o[i]));
 	CHECK_OK(shk__heap_check(s));
 	CHECK_OK(shk__heap_scan(s, &rep));
-	CHECK(rep.large_cached >= 1 && rep.large_cached <= 8);
+	CHECK(rep.large_cached >= 1 && rep.large_cached <= LC_N_TEST);
 	check_zero(s);
 	c0 = rep.large_cached; /* our own cache */
 	for (i = 0; i < 2; i++) {
