@@ -11,6 +11,8 @@
  *   shk_ring_read, busy-poll), per-record publication and SHK_RING_BATCH:
  *     vs the minimal SPSC ring (same buffer bytes), target >= 0.8x
  *     vs a Unix stream socket, target >= 10x
+ *   and the same stream through the zero-copy calls (reserve/commit,
+ *   peek/release: no copy of the record on either side) vs the socket
  * Ratios are value / baseline: for latency lower is better, for
  * throughput higher is better.
  */
@@ -235,6 +237,79 @@ static const struct bench_stream_ops ring_st_ops = {
 	st_setup, st_produce, st_consume, st_fini
 };
 
+/*
+ * Zero-copy stream (loans): the producer reserves the record in the ring,
+ * writes its sequence number in place and commits; the consumer peeks,
+ * checks the number in place and releases.  The application touches the
+ * same 8 bytes as in the copying stream and in the socket baseline, whose
+ * producer writes them into its buffer before send(); what the loans save
+ * is the copy of the whole record on each side.
+ */
+static int
+zc_produce(void *ctx, int i, long n)
+{
+	struct rctx *c = (struct rctx *)ctx;
+	unsigned spins = 0;
+	void *p;
+	long k;
+	int rc;
+
+	for (k = 0; k < n; k++) {
+		while ((rc = shk_ring_reserve(c->tx, c->len, &p, c->timeout)) ==
+		       SHK_EAGAIN) {
+			if (bench_backoff(&spins) != 0)
+				return -1;
+		}
+		if (rc != 0)
+			goto err;
+		memcpy(p, &c->seq, sizeof(c->seq));
+		c->seq++;
+		if ((rc = shk_ring_commit(c->tx)) != 0)
+			goto err;
+	}
+	return shk_ring_flush(c->tx) == 0 ? 0 : -1;
+err:
+	if (!c->err)
+		c->err = rc;
+	return -1;
+}
+
+static int
+zc_consume(void *ctx, int i, long n)
+{
+	struct rctx *c = (struct rctx *)ctx;
+	unsigned spins = 0;
+	const void *p;
+	uint64_t got;
+	size_t len;
+	long k;
+	int rc;
+
+	for (k = 0; k < n; k++) {
+		while ((rc = shk_ring_peek(c->rx, &p, &len, c->timeout)) ==
+		       SHK_EAGAIN) {
+			if (bench_backoff(&spins) != 0)
+				return -1;
+		}
+		if (rc != 0)
+			goto err;
+		memcpy(&got, p, sizeof(got));
+		if (len != c->len || got != c->seq++)
+			return -1;
+		if ((rc = shk_ring_release(c->rx)) != 0)
+			goto err;
+	}
+	return shk_ring_flush(c->rx) == 0 ? 0 : -1;
+err:
+	if (!c->err)
+		c->err = rc;
+	return -1;
+}
+
+static const struct bench_stream_ops ring_zc_ops = {
+	st_setup, zc_produce, zc_consume, st_fini
+};
+
 /* A fresh segment per case: no state carries over between cases. */
 static int
 case_begin(struct rctx *c, size_t len, unsigned flags, int64_t timeout)
@@ -280,14 +355,15 @@ ring_pingpong(int64_t timeout, long n, struct bench_lat *out)
 }
 
 static int
-ring_stream(size_t len, unsigned flags, long count, double *rate)
+ring_stream(const struct bench_stream_ops *ops, size_t len, unsigned flags,
+	    long count, double *rate)
 {
 	struct rctx c;
 	int rc = case_begin(&c, len, flags, 0);
 
 	if (rc != 0)
 		return rc;
-	rc = bench_stream(&ring_st_ops, &c, 1, 1, 0, count, rate);
+	rc = bench_stream(ops, &c, 1, 1, 0, count, rate);
 	if (rc != 0 && c.err)
 		rc = c.err;
 	case_end(&c);
@@ -361,7 +437,7 @@ throughput(void)
 	for (i = 0; i < sizeof(rec_sizes) / sizeof(rec_sizes[0]); i++) {
 		size_t len = rec_sizes[i];
 		long count = stream_count(len, 1000000, 256u << 20);
-		double spsc = 0, uds = 0, one = 0, batch = 0;
+		double spsc = 0, uds = 0, one = 0, batch = 0, zc = 0;
 		char sz[32], name[96], base[96];
 		int rc;
 
@@ -372,11 +448,13 @@ throughput(void)
 					  stream_count(len, 50000, 64u << 20),
 					  &uds)) != 0)
 			fail("unix socket stream", rc);
-		if ((rc = ring_stream(len, 0, count, &one)) != 0)
+		if ((rc = ring_stream(&ring_st_ops, len, 0, count, &one)) != 0)
 			fail("ring stream", rc);
-		if ((rc = ring_stream(len, SHK_RING_BATCH, count, &batch)) !=
-		    0)
+		if ((rc = ring_stream(&ring_st_ops, len, SHK_RING_BATCH, count,
+				      &batch)) != 0)
 			fail("ring stream (batch)", rc);
+		if ((rc = ring_stream(&ring_zc_ops, len, 0, count, &zc)) != 0)
+			fail("ring stream (zero-copy)", rc);
 		if (spsc > 0) {
 			snprintf(base, sizeof(base),
 				 "SPSC ring %s (target >=0.8x)", sz);
@@ -395,6 +473,11 @@ throughput(void)
 			snprintf(name, sizeof(name), "throughput %s", sz);
 			if (one > 0)
 				bench_rate_row("ring", name, len, one, base,
+					       uds);
+			snprintf(name, sizeof(name),
+				 "throughput %s zero-copy", sz);
+			if (zc > 0)
+				bench_rate_row("ring", name, len, zc, base,
 					       uds);
 		}
 	}
