@@ -1942,12 +1942,13 @@ lc_fill(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 	uint32_t i, k = 1;
 	int rc;
 
-	if (need == hl->lc_last && align <= 64) {
+	/* k: the caller's block and what the cache has room for, in
+	 * entries and in bytes (the split keeps payloads 64-aligned) */
+	if (need == hl->lc_last && align <= 64 && need <= hl->L.lc_max &&
+	    hl->lc_bytes <= hl->L.lc_budget) {
 		room = hl->L.lc_budget - hl->lc_bytes;
 		k = LC_FILL < LC_N - hl->lcn + 1 ? LC_FILL : LC_N - hl->lcn + 1;
-		if (hl->lc_bytes > hl->L.lc_budget || need > hl->L.lc_max)
-			k = 1;
-		else if ((uint64_t)(k - 1) * need > room)
+		if ((uint64_t)(k - 1) * need > room)
 			k = (uint32_t)(room / need) + 1;
 	}
 	hl->lc_last = need;
