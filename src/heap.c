@@ -115,6 +115,7 @@
 #define F_ALL (F_USED | F_RUN | F_MAG | F_LC)
 #define LC_N 32u /* large cache entries per magazine */
 #define LC_FILL 16u /* blocks carved per lock hold on a repeated miss */
+#define LC_EVICT 15u /* blocks an eviction takes out of the cache at once */
 #define SIZE_MASK 0x0000ffffffffffc0ull /* bits 6..47 */
 #define LOW_MASK 0x0000ffffffffffffull
 #define CHECK_MASK 0xffff000000000000ull
@@ -1751,8 +1752,8 @@ mag_put(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t blk,
  * a block of this cache.  A kill between the entry and the header leaves
  * the block F_USED, or F_LC on no entry: leaked, as a live block of a dead
  * owner.  A kill inside a fill or an eviction (under the lock) leaks the
- * blocks it moves: at most LC_FILL, or the LC_N / 2 evicted.  A double
- * free finds F_LC: SHK_EINVAL.
+ * blocks it moves: at most LC_FILL with the caller's, or LC_EVICT and the
+ * block being freed.  A double free finds F_LC: SHK_EINVAL.
  *
  * Cost (measured with callgrind on a run of equal allocations): the fill
  * splits one carve into up to LC_FILL blocks, and the eviction sorts the
@@ -1860,44 +1861,51 @@ lc_take(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
  * Returns up to k blocks of our large cache to the chain under one lock
  * hold (a full cache, or out of memory), newest first.  Blocks that lie
  * side by side (a run of equal allocations freed together) go back as one
- * span: one merge instead of one per block.  Returns how many.
+ * span: one merge instead of one per block.  They go in chunks of at most
+ * LC_EVICT, each taken out of the cache just before it is freed, so that a
+ * kill loses at most LC_EVICT blocks plus the block being freed (16, like
+ * a fill).  Returns how many.
  */
 static int
 lc_evict(shk_seg *seg, struct heap_local *hl, uint32_t k)
 {
-	struct mag_ent e[LC_N], t;
-	uint32_t m, i, j;
+	struct mag_ent e[LC_EVICT], t;
+	uint32_t m, i, j, c;
 	int n = 0;
 
 	if (heap_lock(seg, hl))
 		return 0;
 	if (k > hl->lcn)
 		k = hl->lcn;
-	/* the newest k, put in e oldest first: a run freed in address
-	 * order comes out sorted, and the sort below moves nothing */
-	for (i = 0; i < k; i++) {
-		j = k - 1 - i;
-		e[j].blk = hl->lc[hl->lcn - 1].blk;
-		e[j].side = hl->lc[hl->lcn - 1].sz;
-		if (!lc_remove(seg, hl, hl->lcn - 1))
-			e[j].blk = 0; /* damaged: forgotten */
-	}
-	for (i = m = 0; i < k; i++)
-		if (e[i].blk)
-			e[m++] = e[i];
-	for (i = 1; i < m; i++) { /* insertion sort by offset, m <= LC_N */
-		t = e[i];
-		for (j = i; j > 0 && e[j - 1].blk > t.blk; j--)
-			e[j] = e[j - 1];
-		e[j] = t;
-	}
-	for (i = 0; i < m; i = j) {
-		for (j = i + 1; j < m && e[j - 1].blk + e[j - 1].side ==
-						 e[j].blk;
-		     j++)
-			;
-		if (!large_free_span(seg, &hl->L, e + i, j - i))
-			n += (int)(j - i);
+	for (; k; k -= c) {
+		c = k < LC_EVICT ? k : LC_EVICT;
+		/* the newest c, put in e oldest first: a run freed in
+		 * address order comes out sorted, and the sort moves
+		 * nothing */
+		for (i = 0; i < c; i++) {
+			j = c - 1 - i;
+			e[j].blk = hl->lc[hl->lcn - 1].blk;
+			e[j].side = hl->lc[hl->lcn - 1].sz;
+			if (!lc_remove(seg, hl, hl->lcn - 1))
+				e[j].blk = 0; /* damaged: forgotten */
+		}
+		for (i = m = 0; i < c; i++)
+			if (e[i].blk)
+				e[m++] = e[i];
+		for (i = 1; i < m; i++) { /* insertion sort by offset */
+			t = e[i];
+			for (j = i; j > 0 && e[j - 1].blk > t.blk; j--)
+				e[j] = e[j - 1];
+			e[j] = t;
+		}
+		for (i = 0; i < m; i = j) {
+			for (j = i + 1; j < m && e[j - 1].blk + e[j - 1].side ==
+							 e[j].blk;
+			     j++)
+				;
+			if (!large_free_span(seg, &hl->L, e + i, j - i))
+				n += (int)(j - i);
+		}
 	}
 	heap_unlock(seg, hl);
 	return n;
@@ -1982,7 +1990,7 @@ lc_fill(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 /*
  * Frees the large block at off into our large cache: 0, or 1 when it is
  * not a live large block that fits (large_free() decides then).  A full
- * cache first returns half its blocks under one lock hold.
+ * cache first returns its LC_EVICT newest blocks under one lock hold.
  */
 static int
 lc_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
@@ -1999,7 +2007,7 @@ lc_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
 		return 1;
 	if (!lc_put(seg, hl, h, w))
 		return 0;
-	if (lc_evict(seg, hl, LC_N / 2) && !lc_put(seg, hl, h, w))
+	if (lc_evict(seg, hl, LC_EVICT) && !lc_put(seg, hl, h, w))
 		return 0;
 	return 1;
 }
