@@ -12,7 +12,10 @@
  *     vs the minimal SPSC ring (same buffer bytes), target >= 0.8x
  *     vs a Unix stream socket, target >= 10x
  *   and the same stream through the zero-copy calls (reserve/commit,
- *   peek/release: no copy of the record on either side) vs the socket
+ *   peek/release: no copy of the record on either side) vs the socket;
+ *   the busy-poll latency and the per-record stream again on a
+ *   SHK_RING_SPIN ring (no sleeper, so no waker fence), like the baselines,
+ *   which never sleep either
  * Ratios are value / baseline: for latency lower is better, for
  * throughput higher is better.
  */
@@ -340,10 +343,10 @@ case_end(struct rctx *c)
 }
 
 static int
-ring_pingpong(int64_t timeout, long n, struct bench_lat *out)
+ring_pingpong(int64_t timeout, unsigned flags, long n, struct bench_lat *out)
 {
 	struct rctx c;
-	int rc = case_begin(&c, LAT_LEN, 0, timeout);
+	int rc = case_begin(&c, LAT_LEN, flags, timeout);
 
 	if (rc != 0)
 		return rc;
@@ -390,7 +393,7 @@ latency(void)
 	rc = base_cacheline_pingpong(n_spin, &base);
 	if (rc != 0) {
 		fail("cache-line ping-pong", rc);
-	} else if ((rc = ring_pingpong(0, n_spin, &ring)) != 0) {
+	} else if ((rc = ring_pingpong(0, 0, n_spin, &ring)) != 0) {
 		fail("ring busy-poll ping-pong", rc);
 	} else {
 		bench_row("ring", "busy-poll one-way 64 B p50", ring.p50_ns,
@@ -400,10 +403,21 @@ latency(void)
 			  "ns", "cache-line p99 (target <=1.25x)",
 			  base.p99_ns);
 	}
+	if (rc == 0 &&
+	    (rc = ring_pingpong(0, SHK_RING_SPIN, n_spin, &ring)) != 0) {
+		fail("ring busy-poll ping-pong (spin)", rc);
+	} else if (rc == 0) {
+		bench_row("ring", "busy-poll one-way 64 B p50 spin",
+			  ring.p50_ns, "ns", "cache-line p50 (target <=1.25x)",
+			  base.p50_ns);
+		bench_row("ring", "busy-poll one-way 64 B p99 spin",
+			  ring.p99_ns, "ns", "cache-line p99 (target <=1.25x)",
+			  base.p99_ns);
+	}
 	rc = base_futex_pingpong(n_block, &base);
 	if (rc != 0) {
 		fail("futex ping-pong", rc);
-	} else if ((rc = ring_pingpong(SHK_FOREVER, n_block, &ring)) != 0) {
+	} else if ((rc = ring_pingpong(SHK_FOREVER, 0, n_block, &ring)) != 0) {
 		fail("ring blocking ping-pong", rc);
 	} else {
 		bench_row("ring", "blocking one-way 64 B p50", ring.p50_ns,
@@ -415,7 +429,7 @@ latency(void)
 	 * party), so the ring's sleep path is compared with the futex
 	 * baseline's, which never spins. */
 	setenv("SHK_SPIN_NS", "0", 1);
-	rc = ring_pingpong(SHK_FOREVER, n_block, &ring);
+	rc = ring_pingpong(SHK_FOREVER, 0, n_block, &ring);
 	unsetenv("SHK_SPIN_NS");
 	if (rc != 0) {
 		fail("ring blocking ping-pong without spin", rc);
@@ -437,7 +451,7 @@ throughput(void)
 	for (i = 0; i < sizeof(rec_sizes) / sizeof(rec_sizes[0]); i++) {
 		size_t len = rec_sizes[i];
 		long count = stream_count(len, 1000000, 256u << 20);
-		double spsc = 0, uds = 0, one = 0, batch = 0, zc = 0;
+		double spsc = 0, uds = 0, one = 0, batch = 0, zc = 0, spin = 0;
 		char sz[32], name[96], base[96];
 		int rc;
 
@@ -455,6 +469,9 @@ throughput(void)
 			fail("ring stream (batch)", rc);
 		if ((rc = ring_stream(&ring_zc_ops, len, 0, count, &zc)) != 0)
 			fail("ring stream (zero-copy)", rc);
+		if ((rc = ring_stream(&ring_st_ops, len, SHK_RING_SPIN, count,
+				      &spin)) != 0)
+			fail("ring stream (spin)", rc);
 		if (spsc > 0) {
 			snprintf(base, sizeof(base),
 				 "SPSC ring %s (target >=0.8x)", sz);
@@ -465,6 +482,10 @@ throughput(void)
 			snprintf(name, sizeof(name), "throughput %s batch", sz);
 			if (batch > 0)
 				bench_rate_row("ring", name, len, batch, base,
+					       spsc);
+			snprintf(name, sizeof(name), "throughput %s spin", sz);
+			if (spin > 0)
+				bench_rate_row("ring", name, len, spin, base,
 					       spsc);
 		}
 		if (uds > 0) {

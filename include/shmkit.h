@@ -696,6 +696,17 @@ typedef struct shk_ring shk_ring;
 
 /* shk_ring_opts.flags: batch publication (per handle, not stored). */
 #define SHK_RING_BATCH 0x1u
+/*
+ * shk_ring_opts.flags: spin mode, a property of the ring fixed when it is
+ * created; every open must pass it exactly when the ring has it
+ * (SHK_ETYPE otherwise).  Neither side ever sleeps, so a publication
+ * skips the full fence and the sleeper check that waking needs: for
+ * parties that busy-poll on cores of their own.  Blocking calls
+ * (timeout_ns != 0) poll until the deadline, yielding the CPU once the
+ * spin budget (SHK_SPIN_NS) is spent, and still report a dead peer;
+ * shk_ring_fd returns SHK_ENOTSUP.
+ */
+#define SHK_RING_SPIN 0x2u
 
 /*
  * shk_ring_opts configures shk_ring_open.  Initialise with
@@ -703,7 +714,8 @@ typedef struct shk_ring shk_ring;
  * existing ring, "accept what is stored").
  *   size        sizeof(shk_ring_opts) (0 is SHK_EINVAL)
  *   flags       SHK_RING_BATCH: publish commits and releases in batches
- *               (see shk_ring_flush); default: publish each one at once
+ *               (see shk_ring_flush); default: publish each one at once.
+ *               SHK_RING_SPIN: create (or open) a spin-mode ring
  *   cap         data bytes, a power of two from 64 to 2^32 (default 64 KiB)
  *   max_record  largest record payload in bytes, at most cap/2 - 8
  *               (default cap/2 - 8); must match the stored value on open
@@ -816,8 +828,9 @@ SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
  * Use it with non-blocking reads: a read or peek with timeout 0 that finds
  * the ring empty arms the descriptor; consuming clears it.  The producer
  * signals only an armed consumer, so the busy path makes no system call.
- * Returns the descriptor, SHK_EINVAL (not the consumer), SHK_EBUSY (no
- * listener slot on the ring) or an errno-mapped code.
+ * Returns the descriptor, SHK_EINVAL (not the consumer), SHK_ENOTSUP (a
+ * SHK_RING_SPIN ring: nobody would signal it), SHK_EBUSY (no listener slot
+ * on the ring) or an errno-mapped code.
  */
 SHK_API int shk_ring_fd(shk_ring *r);
 

@@ -27,6 +27,10 @@
  * stores head (release); the producer loads head (acquire) before reusing
  * those bytes.  Sleepers follow wait.h's protocol: the publisher calls
  * shk__wake() (seq_cst fence, then the waiter count) after each store.
+ * A SHK_RING_SPIN ring (mode fixed at creation, both sides must open it
+ * so) has no sleepers: waits poll (shk__spin_checked()), publications
+ * skip shk__wake(), and there is no pollable descriptor; the release and
+ * acquire pairs above are all it needs.
  * Role claims: the CAS (acquire) pairs with the previous owner's release
  * CAS to 0 at close (shk__role_claim()/shk__role_release(), endpoint.c),
  * so the new owner sees its last published index.
@@ -145,7 +149,8 @@ publish_tail(shk_ring *r)
 	atomic_store_explicit(&r->hdr->tail, r->pos, memory_order_release);
 	r->pub = r->pos;
 	r->pend_recs = 0;
-	shk__wake(r->seg, &r->hdr->data_wp, 1);
+	if (!(r->flags & SHK_RING_SPIN))
+		shk__wake(r->seg, &r->hdr->data_wp, 1);
 }
 
 static void
@@ -158,7 +163,8 @@ publish_head(shk_ring *r)
 	atomic_store_explicit(&r->hdr->head, r->pos, memory_order_release);
 	r->pub = r->pos;
 	r->pend_recs = 0;
-	shk__wake(r->seg, &r->hdr->space_wp, 1);
+	if (!(r->flags & SHK_RING_SPIN))
+		shk__wake(r->seg, &r->hdr->space_wp, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -207,6 +213,22 @@ peer_check(void *arg)
 	return 0;
 }
 
+/*
+ * Waits for pred: on the waitpoint, or by polling only in a SHK_RING_SPIN
+ * ring, whose publishers never wake anyone.  About every PEER_SLICE_NS the
+ * peer's liveness is checked.
+ */
+static int
+ring_wait(shk_ring *r, shk__waitpoint *wp, shk__wait_pred pred,
+	  int64_t timeout_ns)
+{
+	if (r->flags & SHK_RING_SPIN)
+		return shk__spin_checked(pred, r, timeout_ns, peer_check,
+					 PEER_SLICE_NS);
+	return shk__wait_checked(wp, pred, r, timeout_ns, peer_check,
+				 PEER_SLICE_NS);
+}
+
 /* Publishes tail after a commit, at once or as batching allows. */
 static inline void
 after_commit(shk_ring *r)
@@ -253,9 +275,8 @@ shk_ring_reserve(shk_ring *r, size_t len, void **buf, int64_t timeout_ns)
 				publish_tail(r);
 			r->need = need;
 			r->corrupt = 0;
-			rc = shk__wait_checked(&r->hdr->space_wp, space_pred, r,
-					       timeout_ns, peer_check,
-					       PEER_SLICE_NS);
+			rc = ring_wait(r, &r->hdr->space_wp, space_pred,
+				       timeout_ns);
 			if (r->corrupt)
 				return SHK_ECORRUPT;
 			if (rc)
@@ -395,11 +416,8 @@ shk_ring_peek(shk_ring *r, const void **buf, size_t *len, int64_t timeout_ns)
 			/* a try (timeout 0) has just checked tail above */
 			rc = timeout_ns == 0
 				     ? SHK_EAGAIN
-				     : shk__wait_checked(&r->hdr->data_wp,
-							 data_pred, r,
-							 timeout_ns,
-							 peer_check,
-							 PEER_SLICE_NS);
+				     : ring_wait(r, &r->hdr->data_wp, data_pred,
+						 timeout_ns);
 			if (r->corrupt)
 				return SHK_ECORRUPT;
 			if (rc == SHK_EAGAIN)
@@ -560,7 +578,8 @@ shk__kind_check_ring(shk_seg *seg, void *mem, const shk_obj_info *info)
 	mr = h->max_record;
 	if (h->magic != SHK__RING_MAGIC || h->data_off != SHK__RING_DATA_OFF ||
 	    !geometry_ok(cap, mr) || cap != info->cap ||
-	    mr != info->elem_len || info->len - SHK__RING_DATA_OFF < cap)
+	    mr != info->elem_len || info->len - SHK__RING_DATA_OFF < cap ||
+	    (h->mode & ~SHK__RING_MODE_SPIN))
 		return SHK_ECORRUPT;
 	if (snapshot(h, &hd, &tl) && (tl - hd > cap || ((hd | tl) & 7)))
 		return SHK_ECORRUPT;
@@ -592,11 +611,13 @@ shk__kind_describe_ring(shk_seg *seg, void *mem, const shk_obj_info *info,
 	}
 	/* relaxed (waiters): informational counts */
 	n = snprintf(buf, len,
-		     "fill=%llu/%llu head=%llu tail=%llu max_record=%u "
+		     "fill=%llu/%llu head=%llu tail=%llu max_record=%u%s "
 		     "producer=%s consumer=%s waiters=%u/%u",
 		     (unsigned long long)(tl - hd), (unsigned long long)h->cap,
 		     (unsigned long long)hd, (unsigned long long)tl,
-		     h->max_record, owner_state(seg, &h->prod_stamp),
+		     h->max_record,
+		     (h->mode & SHK__RING_MODE_SPIN) ? " mode=spin" : "",
+		     owner_state(seg, &h->prod_stamp),
 		     owner_state(seg, &h->cons_stamp),
 		     atomic_load_explicit(&h->data_wp.waiters,
 					  memory_order_relaxed),
@@ -613,13 +634,14 @@ ring_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	struct shk__ring_hdr *h = mem;
 
 	(void)seg;
-	(void)arg;
 	/* the memory is zero-filled: counters, stamps and waitpoints start
 	 * at 0; the registry's READY store (release) publishes all this */
 	h->magic = SHK__RING_MAGIC;
 	h->cap = info->cap;
 	h->max_record = (uint32_t)info->elem_len;
 	h->data_off = SHK__RING_DATA_OFF;
+	h->mode = (*(const uint32_t *)arg & SHK_RING_SPIN) ? SHK__RING_MODE_SPIN
+							   : 0;
 	return 0;
 }
 
@@ -653,7 +675,7 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	rc = shk__opts_copy(&o, sizeof(o), opts);
 	if (rc)
 		return rc;
-	if (o.flags & ~SHK_RING_BATCH)
+	if (o.flags & ~(SHK_RING_BATCH | SHK_RING_SPIN))
 		return SHK_EINVAL;
 	if (o.cap && !geometry_ok(o.cap, 0))
 		return SHK_EINVAL;
@@ -678,17 +700,21 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 				return SHK_EINVAL;
 			rc = shk__obj_open(seg, name, flags, &want,
 					   SHK__RING_DATA_OFF + want.cap,
-					   ring_init, NULL,
+					   ring_init, &o.flags,
 					   shk__kind_check_ring, &info, &mem);
 		}
 	} else {
 		rc = shk__obj_open(seg, name, flags, &want,
-				   SHK__RING_DATA_OFF + o.cap, ring_init, NULL,
+				   SHK__RING_DATA_OFF + o.cap, ring_init, &o.flags,
 				   shk__kind_check_ring, &info, &mem);
 	}
 	if (rc)
 		return rc;
 	h = mem;
+	/* the mode is the ring's, fixed at creation (validated by
+	 * shk__kind_check_ring()): both sides must agree on it */
+	if ((h->mode & SHK__RING_MODE_SPIN) != !!(o.flags & SHK_RING_SPIN))
+		return SHK_ETYPE;
 	r = aligned_alloc(64, HANDLE_LEN);
 	if (!r)
 		return SHK_ENOMEM;
@@ -742,6 +768,8 @@ shk_ring_fd(shk_ring *r)
 {
 	if (!r || r->role != SHK_RING_CONSUMER)
 		return SHK_EINVAL;
+	if (r->flags & SHK_RING_SPIN)
+		return SHK_ENOTSUP; /* nobody would ring it */
 	return shk__pollfd_get(&r->pf, r->seg, &r->hdr->data_wp, data_pred, r);
 }
 

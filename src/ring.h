@@ -18,6 +18,9 @@
 #define SHK__RING_MAX_CAP ((uint64_t)1 << 32)
 #define SHK__RING_DEFAULT_CAP 65536u
 
+/* Ring modes (shk__ring_hdr.mode), fixed at creation. */
+#define SHK__RING_MODE_SPIN 0x1u /* nobody sleeps: no wake-ups published */
+
 /* Record header {u32 len; u32 type}, 8-byte aligned, in the data area. */
 #define SHK__REC_HDR 8u
 #define SHK__REC_DATA 0x52u /* 'R' */
@@ -35,7 +38,7 @@ struct shk__ring_hdr {
 	uint64_t magic;
 	uint64_t cap;        /* data bytes, power of two */
 	uint32_t max_record; /* payload bytes, <= cap/2 - 8 */
-	uint32_t reserved0;
+	uint32_t mode;       /* SHK__RING_MODE_* (0 before the mode existed) */
 	uint64_t data_off; /* SHK__RING_DATA_OFF */
 	uint64_t reserved1[4];
 	/* line 1: written by the producer */

@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "doorbell.h"
@@ -124,6 +125,41 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 			if (rc)
 				return rc;
 		}
+	}
+}
+
+int
+shk__spin_checked(shk__wait_pred pred, void *arg, int64_t timeout_ns,
+		  int (*check)(void *arg), int64_t slice_ns)
+{
+	int64_t deadline, now, yield_after, next_check;
+	int n = 0, rc;
+
+	if (pred(arg))
+		return 0;
+	if (timeout_ns == 0)
+		return SHK_EAGAIN;
+	deadline = shk__deadline(timeout_ns);
+	now = shk__now_ns();
+	yield_after = now + shk__spin_ns();
+	next_check = now + slice_ns;
+	for (;;) {
+		shk__cpu_relax();
+		if (pred(arg))
+			return 0;
+		if ((++n & 63) != 0)
+			continue;
+		now = shk__now_ns();
+		if (now >= deadline)
+			return pred(arg) ? 0 : SHK_ETIMEDOUT;
+		if (check && slice_ns > 0 && now >= next_check) {
+			rc = check(arg);
+			if (rc)
+				return rc;
+			next_check = now + slice_ns;
+		}
+		if (now >= yield_after)
+			sched_yield(); /* the peer may need this CPU */
 	}
 }
 

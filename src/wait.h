@@ -68,6 +68,16 @@ SHK_HIDDEN int shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred,
 				 int (*check)(void *arg), int64_t slice_ns);
 
 /*
+ * shk__spin_checked waits like shk__wait_checked without ever sleeping, for
+ * objects whose publishers skip shk__wake (SHK_RING_SPIN): it polls pred,
+ * pausing the CPU, and once the spin budget is spent it also yields the
+ * CPU every 64 polls; check runs about every slice_ns.  Same returns.
+ */
+SHK_HIDDEN int shk__spin_checked(shk__wait_pred pred, void *arg,
+				 int64_t timeout_ns, int (*check)(void *arg),
+				 int64_t slice_ns);
+
+/*
  * shk__wake_slow is the out-of-line part of shk__wake: bump seq, wake,
  * ring doorbells.
  */

@@ -501,7 +501,8 @@ static void
 stress_procs(const struct stress *s)
 {
 	shk_seg *seg = seg_create(8 << 20);
-	shk_ring *p0 = ring_open(seg, SHK_RING_PRODUCER, s->cap, 0, 0);
+	shk_ring *p0 = ring_open(seg, SHK_RING_PRODUCER, s->cap, 0,
+				 s->flags & SHK_RING_SPIN);
 	pid_t pid;
 
 	/* create the ring and set its counters, then hand the role over */
@@ -541,7 +542,8 @@ static void
 stress_threads(const struct stress *s)
 {
 	shk_seg *seg = seg_create(8 << 20);
-	shk_ring *p0 = ring_open(seg, SHK_RING_PRODUCER, s->cap, 0, 0);
+	shk_ring *p0 = ring_open(seg, SHK_RING_PRODUCER, s->cap, 0,
+				 s->flags & SHK_RING_SPIN);
 	struct thr_arg a = { NULL, s };
 	shk_ring *c;
 	pthread_t th;
@@ -611,6 +613,11 @@ b_stress_threads(void)
 	s.maxlen = 0;
 	s.count *= 4;
 	stress_threads(&s);
+	/* spin mode: blocking calls poll, publications wake nobody */
+	s.flags = SHK_RING_SPIN;
+	s.maxlen = 200;
+	s.count /= 4;
+	stress_threads(&s);
 }
 
 static void
@@ -624,10 +631,10 @@ t_stress_threads(void)
 /* ------------------------------------------------------------------ */
 
 static void
-b_blocking(void)
+blocking_mode(unsigned mode)
 {
 	shk_seg *seg = seg_create(1 << 20);
-	shk_ring *c = ring_open(seg, SHK_RING_CONSUMER, 1024, 0, 0);
+	shk_ring *c = ring_open(seg, SHK_RING_CONSUMER, 1024, 0, mode);
 	shk_ring *p;
 	char buf[512];
 	int64_t t0, dt;
@@ -645,7 +652,7 @@ b_blocking(void)
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		shk_seg *cs = seg_attach();
-		shk_ring *cp = ring_open(cs, SHK_RING_PRODUCER, 0, 0, 0);
+		shk_ring *cp = ring_open(cs, SHK_RING_PRODUCER, 0, 0, mode);
 
 		usleep(150000);
 		CHECK_OK(shk_ring_write(cp, "wake", 4, SHK_TRY));
@@ -672,14 +679,14 @@ b_blocking(void)
 		;
 	CHECK_EQ(test_wait(pid), 0);
 	/* a waiting producer saw its peer die: SHK_EPEERDEAD */
-	p = ring_open(seg, SHK_RING_PRODUCER, 0, 0, 0);
+	p = ring_open(seg, SHK_RING_PRODUCER, 0, 0, mode);
 	shk_ring_close(c);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		shk_seg *cs = seg_attach();
 
-		(void)ring_open(cs, SHK_RING_CONSUMER, 0, 0, 0);
+		(void)ring_open(cs, SHK_RING_CONSUMER, 0, 0, mode);
 		raise(SIGKILL);
 	}
 	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
@@ -687,7 +694,7 @@ b_blocking(void)
 		;
 	CHECK_RC(shk_ring_write(p, buf, 200, 5000000000LL), SHK_EPEERDEAD);
 	/* a new consumer takes over from the dead one */
-	c = ring_open(seg, SHK_RING_CONSUMER, 0, 0, 0);
+	c = ring_open(seg, SHK_RING_CONSUMER, 0, 0, mode);
 	CHECK_EQ(shk_ring_read(c, buf, sizeof(buf), SHK_TRY), 200);
 	shk_ring_close(c);
 	shk_ring_close(p);
@@ -695,9 +702,108 @@ b_blocking(void)
 }
 
 static void
+b_blocking(void)
+{
+	blocking_mode(0);
+}
+
+static void
 t_blocking(void)
 {
 	guarded("block", b_blocking);
+}
+
+/*
+ * SHK_RING_SPIN: the mode is the ring's (an open that disagrees gets
+ * SHK_ETYPE, both ways), there is no descriptor, the description shows
+ * it; every blocking guarantee holds without sleeping (timeouts in time,
+ * a waiting consumer sees data, a waiting producer sees space, a dead
+ * peer is reported, a new consumer takes over); random sizes across
+ * processes arrive intact and in order.
+ */
+/* Waiters on the data waitpoint of ring nm while a child consumer is
+ * blocked in a 400 ms read on it (sampled after 200 ms). */
+static int
+blocked_waiters(shk_seg *seg, const char *nm, unsigned mode)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_ring_opts o = SHK_RING_OPTS_INIT;
+	char d[256];
+	const char *w;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+		shk_ring *c = NULL;
+		char b[64];
+
+		o.flags = mode;
+		CHECK_OK(shk_ring_open(cs, nm, 0, SHK_RING_CONSUMER, &o, &c));
+		CHECK_RC(shk_ring_read(c, b, sizeof(b), 400000000),
+			 SHK_ETIMEDOUT);
+		shk_ring_close(c);
+		shk_seg_close(cs);
+		_exit(0);
+	}
+	usleep(200000);
+	CHECK_OK(shk_obj_stat(seg, nm, &info));
+	CHECK(shk_obj_describe(seg, &info, d, sizeof(d)) > 0);
+	CHECK_EQ(test_wait(pid), 0);
+	w = strstr(d, "waiters=");
+	CHECK(w != NULL);
+	return atoi(w + 8);
+}
+
+static void
+b_spin(void)
+{
+	shk_seg *seg = seg_create(1 << 20);
+	shk_ring_opts o = SHK_RING_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_ring *c, *r = NULL;
+	struct stress st = { .cap = 4096, .maxlen = 4096 / 2 - 8,
+			     .blocking = 1, .flags = SHK_RING_SPIN };
+	char buf[256];
+
+	o.flags = SHK_RING_SPIN;
+	CHECK_OK(shk_ring_open(seg, "s", SHK_CREATE | SHK_EXCL,
+			       SHK_RING_CONSUMER, &o, &c));
+	CHECK_RC(shk_ring_fd(c), SHK_ENOTSUP);
+	CHECK_RC(shk_ring_open(seg, "s", 0, SHK_RING_PRODUCER, NULL, &r),
+		 SHK_ETYPE);
+	CHECK(r == NULL);
+	CHECK_RC(shk_ring_open(seg, "s", SHK_CREATE, SHK_RING_PRODUCER, NULL,
+			       &r),
+		 SHK_ETYPE);
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	CHECK(shk_obj_describe(seg, &info, buf, sizeof(buf)) > 0);
+	CHECK(strstr(buf, "mode=spin") != NULL);
+	shk_ring_close(c);
+	/* and a plain ring refuses a spin open */
+	shk_ring_close(ring_open(seg, SHK_RING_CONSUMER, 1024, 0, 0));
+	CHECK_RC(shk_ring_open(seg, "r", 0, SHK_RING_PRODUCER, &o, &r),
+		 SHK_ETYPE);
+	/* a consumer blocked in a spin ring never sleeps (no waiter is
+	 * counted, which is why the producer need not wake it); in a plain
+	 * ring it does, past its spin budget */
+	CHECK(blocked_waiters(seg, "s", SHK_RING_SPIN) == 0);
+	CHECK(blocked_waiters(seg, "r", 0) == 1);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(g_seg, NULL));
+
+	blocking_mode(SHK_RING_SPIN);
+	CHECK_OK(shk_seg_unlink(g_seg, NULL));
+
+	st.count = (uint64_t)test_scale(SLOW_BUILD ? 20000 : 100000);
+	st.start = (uint64_t)0 - 4 * st.cap;
+	stress_procs(&st);
+}
+
+static void
+t_spin(void)
+{
+	guarded("spin", b_spin);
 }
 
 /* Threads: one blocked consumer woken by many single writes. */
@@ -1167,4 +1273,4 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "wrong_kind", t_wrong_kind },
 	  { "crash_producer", t_crash_producer },
 	  { "crash_consumer", t_crash_consumer },
 	  { "kill_random", t_kill_random }, { "corrupt", t_corrupt },
-	  { "describe", t_describe })
+	  { "describe", t_describe }, { "spin", t_spin })
