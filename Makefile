@@ -183,5 +183,5 @@ build/fuzz/fuzz_segment: tests/fuzz/fuzz_segment.c $(LIB_SRC) $(wildcard src/*.h
 	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc -o $@ tests/fuzz/fuzz_segment.c $(LIB_SRC) -lpthread
 fuzz: build/fuzz/fuzz_segment
 	@mkdir -p build/fuzz/corpus
-	set -o pipefail; build/fuzz/fuzz_segment -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 build/fuzz/corpus 2>&1 | tail -5
+	set -o pipefail; build/fuzz/fuzz_segment -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ build/fuzz/corpus 2>&1 | tail -5
 .PHONY: fuzz
