@@ -12,6 +12,7 @@
  *    block and frees it (allocated by one process, freed by another).
  * Every figure is measured on this machine in this run. */
 #include <shmkit.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,11 +69,14 @@ producer(int id)
 			blk[j] = (uint32_t)(id * 1000003 + i + j);
 		/* wait until the consumer emptied the slot, then hand over:
 		 * release publishes the block's contents */
-		do {
+		for (;;) {
 			zero = 0;
-		} while (!atomic_compare_exchange_weak_explicit(
-			&slots[s], &zero, off, memory_order_release,
-			memory_order_relaxed));
+			if (atomic_compare_exchange_weak_explicit(
+				    &slots[s], &zero, off, memory_order_release,
+				    memory_order_relaxed))
+				break;
+			sched_yield(); /* three spinners may share two CPUs */
+		}
 	}
 	shk_seg_close(seg);
 	return 0;
@@ -102,7 +106,9 @@ heap_demo(shk_seg *seg)
 			_exit(producer(p));
 	}
 	while (got < want) {
+		long before = got;
 		int s;
+
 		for (s = 0; s < NSLOTS; s++) {
 			/* acquire: pairs with the producer's release CAS */
 			uint64_t off = atomic_exchange_explicit(
@@ -117,6 +123,8 @@ heap_demo(shk_seg *seg)
 				bad++;
 			got++;
 		}
+		if (got == before)
+			sched_yield(); /* nothing yet: let a producer run */
 	}
 	t1 = now_s();
 	for (p = 0; p < 2; p++)

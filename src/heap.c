@@ -1123,18 +1123,10 @@ carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
 /* magazines                                                           */
 /* ------------------------------------------------------------------ */
 
-/* initial-exec: one byte of static TLS, reached without a call to
- * __tls_get_addr (the library is -fPIC) */
-#if defined(__GNUC__)
-#define SHK__TLS_IE __attribute__((tls_model("initial-exec")))
-#else
-#define SHK__TLS_IE
-#endif
-
 /* Identifies the calling thread by the address of a thread-local byte: an
  * exited thread's address may be reused, but only by a thread that runs
  * after it, so no two running threads ever share one. */
-static _Thread_local char tls_me SHK__TLS_IE;
+static _Thread_local char tls_me SHK__TLS_IE; /* platform.h */
 
 static uint64_t
 blk_off(const struct layout *L, uint32_t c, uint64_t pg, uint32_t idx)

@@ -32,6 +32,17 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
 				     const char *what);
 
 /*
+ * initial-exec TLS: reached without a call to __tls_get_addr (the library
+ * is -fPIC); costs static TLS, so only for a few bytes (heap.c: the thread
+ * identity byte; wait.c: the adaptive spin counters).
+ */
+#if defined(__GNUC__)
+#define SHK__TLS_IE __attribute__((tls_model("initial-exec")))
+#else
+#define SHK__TLS_IE
+#endif
+
+/*
  * SHK_FENCE_SEQ_CST(word) orders a preceding store before a following load
  * (the sleeper protocol, STYLE B6).  ThreadSanitizer ignores standalone
  * fences (google/sanitizers#1415), so under SAN=thread the fence becomes a

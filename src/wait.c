@@ -58,12 +58,25 @@ shk__spin_ns(void)
 	return v;
 }
 
+/*
+ * Adaptive spin, per thread.  A wait that its spin did not satisfy slept
+ * anyway, and the spin may have cost more than its time: the scheduler
+ * often wakes the peer we just signalled on our own CPU, where it waits
+ * until we stop spinning (unpinned processes on few CPUs).  After
+ * SPIN_MISSES such waits in a row, a thread sleeps at once, spinning again
+ * on every SPIN_PROBE-th wait to notice when spinning pays again; a wait
+ * that the spin satisfies resets the count.  Plain thread-local counters.
+ */
+#define SPIN_MISSES 4u
+#define SPIN_PROBE 16u
+static _Thread_local unsigned spin_misses SHK__TLS_IE, spin_probe SHK__TLS_IE;
+
 int
 shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		  int64_t timeout_ns, int (*check)(void *arg),
 		  int64_t slice_ns)
 {
-	int64_t deadline, now, spin_end, until;
+	int64_t deadline, now, spin_end, until, budget;
 	uint32_t s;
 	int n = 0, rc;
 
@@ -73,18 +86,25 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		return SHK_EAGAIN;
 	deadline = shk__deadline(timeout_ns);
 	now = shk__now_ns();
-	spin_end = now + shk__spin_ns();
+	budget = shk__spin_ns();
+	if (spin_misses >= SPIN_MISSES && ++spin_probe % SPIN_PROBE != 0)
+		budget = 0;
+	spin_end = now + budget;
 	/* Spin to a time budget, reading the clock every 64 pauses. */
 	while (spin_end > now) {
 		shk__cpu_relax();
-		if (pred(arg))
+		if (pred(arg)) {
+			spin_misses = 0;
 			return 0;
+		}
 		if ((++n & 63) == 0) {
 			now = shk__now_ns();
 			if (now >= spin_end || now >= deadline)
 				break;
 		}
 	}
+	if (budget > 0 && spin_misses < SPIN_MISSES)
+		spin_misses++;
 	for (;;) {
 		/* seq_cst RMW and fence: order our waiters store before the
 		 * re-check below; pair with SHK_WAKER_FENCE in shk__wake().

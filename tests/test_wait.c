@@ -408,7 +408,54 @@ t_spin_zero(void)
 	CHECK_EQ(test_wait(pid), 0);
 }
 
+/*
+ * Adaptive spin: with a 100 ms spin budget, four waits that the spin does
+ * not satisfy (they time out after it) teach the thread to sleep at once,
+ * so the fifth shows up as a waiter well before 100 ms.
+ */
+static void
+t_spin_adaptive(void)
+{
+	struct shared *s = map_shared();
+	int64_t t0, dt;
+	pid_t pid;
+
+	pid = fork();
+	if (pid == 0) {
+		struct flag_arg never = { &s->flag[1], 7 };
+		struct flag_arg a = { &s->flag[0], 1 };
+		int i;
+
+		setenv("SHK_SPIN_NS", "100000000", 1);
+		if (shk__spin_ns() != 100000000)
+			_exit(2);
+		for (i = 0; i < 4; i++)
+			if (shk__wait(&s->wp[1], flag_is, &never, 120000000LL) !=
+			    SHK_ETIMEDOUT)
+				_exit(3);
+		/* relaxed: a go-ahead for the parent's clock */
+		atomic_store_explicit(&s->flag[1], 1, memory_order_relaxed);
+		_exit(shk__wait(&s->wp[0], flag_is, &a, 5000000000LL) == 0 ? 0
+									 : 1);
+	}
+	while (atomic_load(&s->flag[1]) == 0)
+		usleep(100);
+	t0 = test_now_ns();
+	while (atomic_load(&s->wp[0].waiters) == 0)
+		usleep(100);
+	dt = test_now_ns() - t0;
+	atomic_store_explicit(&s->flag[0], 1, memory_order_release);
+	shk__wake(NULL, &s->wp[0], 1);
+	CHECK_EQ(test_wait(pid), 0);
+	/* it slept at once: far less than the 100 ms spin (slack for a
+	 * loaded machine) */
+	if (dt >= 60000000)
+		TEST_FAIL("the fifth wait spun first: waiter after %lld ns",
+			  (long long)dt);
+}
+
 TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
+	  { "spin_adaptive", t_spin_adaptive },
 	  { "spin_zero", t_spin_zero },
 	  { "wake_across_processes", t_wake_across_processes },
 	  { "no_lost_wakeup_1e5", t_no_lost_wakeup },
