@@ -59,17 +59,22 @@ shk__spin_ns(void)
 }
 
 /*
- * Adaptive spin, per thread.  A wait that its spin did not satisfy slept
- * anyway, and the spin may have cost more than its time: the scheduler
- * often wakes the peer we just signalled on our own CPU, where it waits
- * until we stop spinning (unpinned processes on few CPUs).  After
- * SPIN_MISSES such waits in a row, a thread sleeps at once, spinning again
- * on every SPIN_PROBE-th wait to notice when spinning pays again; a wait
- * that the spin satisfies resets the count.  Plain thread-local counters.
+ * Adaptive spin, per thread and waitpoint.  A wait that its spin did not
+ * satisfy slept anyway, and the spin may have cost more than its time: the
+ * scheduler often wakes the peer we just signalled on our own CPU, where
+ * it waits until we stop spinning (unpinned processes on few CPUs).  After
+ * SPIN_MISSES such waits in a row on a waitpoint, a thread sleeps on it at
+ * once, spinning again on every SPIN_PROBE-th wait to notice when spinning
+ * pays again; a wait that the spin satisfies resets the count.  Counts sit
+ * in a small direct-mapped thread-local table keyed by the waitpoint's
+ * line (SPIN_SLOTS entries), so that a slow object does not teach a
+ * thread to sleep on a fast one, unless the two collide.
  */
 #define SPIN_MISSES 4u
 #define SPIN_PROBE 16u
-static _Thread_local unsigned spin_misses SHK__TLS_IE, spin_probe SHK__TLS_IE;
+#define SPIN_SLOTS 8u
+static _Thread_local uint8_t spin_misses[SPIN_SLOTS] SHK__TLS_IE;
+static _Thread_local uint8_t spin_probe[SPIN_SLOTS] SHK__TLS_IE;
 
 int
 shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
@@ -77,6 +82,7 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		  int64_t slice_ns)
 {
 	int64_t deadline, now, spin_end, until, budget;
+	unsigned k = (unsigned)((uintptr_t)wp >> 6) % SPIN_SLOTS;
 	uint32_t s;
 	int n = 0, rc;
 
@@ -87,14 +93,15 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 	deadline = shk__deadline(timeout_ns);
 	now = shk__now_ns();
 	budget = shk__spin_ns();
-	if (spin_misses >= SPIN_MISSES && ++spin_probe % SPIN_PROBE != 0)
+	if (spin_misses[k] >= SPIN_MISSES &&
+	    ++spin_probe[k] % SPIN_PROBE != 0)
 		budget = 0;
 	spin_end = now + budget;
 	/* Spin to a time budget, reading the clock every 64 pauses. */
 	while (spin_end > now) {
 		shk__cpu_relax();
 		if (pred(arg)) {
-			spin_misses = 0;
+			spin_misses[k] = 0;
 			return 0;
 		}
 		if ((++n & 63) == 0) {
@@ -103,8 +110,8 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 				break;
 		}
 	}
-	if (budget > 0 && spin_misses < SPIN_MISSES)
-		spin_misses++;
+	if (budget > 0 && spin_misses[k] < SPIN_MISSES)
+		spin_misses[k]++;
 	for (;;) {
 		/* seq_cst RMW and fence: order our waiters store before the
 		 * re-check below; pair with SHK_WAKER_FENCE in shk__wake().

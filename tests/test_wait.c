@@ -409,49 +409,67 @@ t_spin_zero(void)
 }
 
 /*
- * Adaptive spin: with a 100 ms spin budget, four waits that the spin does
- * not satisfy (they time out after it) teach the thread to sleep at once,
- * so the fifth shows up as a waiter well before 100 ms.
+ * Adaptive spin: with a 100 ms spin budget, four waits on a waitpoint that
+ * the spin does not satisfy (they time out after it) teach the thread to
+ * sleep on it at once, so its next wait shows up as a waiter well before
+ * 100 ms; a wait on another waitpoint still spins its 100 ms first.
  */
+static int64_t
+until_waiting(struct shared *s, int phase, int w)
+{
+	int64_t t0;
+
+	while (atomic_load(&s->flag[1]) != (uint32_t)phase)
+		usleep(100);
+	t0 = test_now_ns();
+	while (atomic_load(&s->wp[w].waiters) == 0)
+		usleep(100);
+	return test_now_ns() - t0;
+}
+
 static void
 t_spin_adaptive(void)
 {
 	struct shared *s = map_shared();
-	int64_t t0, dt;
+	int64_t other, same;
 	pid_t pid;
 
 	pid = fork();
 	if (pid == 0) {
 		struct flag_arg never = { &s->flag[1], 7 };
-		struct flag_arg a = { &s->flag[0], 1 };
+		struct flag_arg a1 = { &s->flag[0], 1 }, a2 = { &s->flag[0], 2 };
 		int i;
 
 		setenv("SHK_SPIN_NS", "100000000", 1);
 		if (shk__spin_ns() != 100000000)
 			_exit(2);
 		for (i = 0; i < 4; i++)
-			if (shk__wait(&s->wp[1], flag_is, &never, 120000000LL) !=
+			if (shk__wait(&s->wp[0], flag_is, &never, 120000000LL) !=
 			    SHK_ETIMEDOUT)
 				_exit(3);
-		/* relaxed: a go-ahead for the parent's clock */
+		/* relaxed here and below: go-aheads for the parent's clock */
 		atomic_store_explicit(&s->flag[1], 1, memory_order_relaxed);
-		_exit(shk__wait(&s->wp[0], flag_is, &a, 5000000000LL) == 0 ? 0
-									 : 1);
+		if (shk__wait(&s->wp[1], flag_is, &a1, 5000000000LL) != 0)
+			_exit(4);
+		atomic_store_explicit(&s->flag[1], 2, memory_order_relaxed);
+		_exit(shk__wait(&s->wp[0], flag_is, &a2, 5000000000LL) == 0 ? 0
+									  : 1);
 	}
-	while (atomic_load(&s->flag[1]) == 0)
-		usleep(100);
-	t0 = test_now_ns();
-	while (atomic_load(&s->wp[0].waiters) == 0)
-		usleep(100);
-	dt = test_now_ns() - t0;
+	other = until_waiting(s, 1, 1);
 	atomic_store_explicit(&s->flag[0], 1, memory_order_release);
+	shk__wake(NULL, &s->wp[1], 1);
+	same = until_waiting(s, 2, 0);
+	atomic_store_explicit(&s->flag[0], 2, memory_order_release);
 	shk__wake(NULL, &s->wp[0], 1);
 	CHECK_EQ(test_wait(pid), 0);
-	/* it slept at once: far less than the 100 ms spin (slack for a
-	 * loaded machine) */
-	if (dt >= 60000000)
-		TEST_FAIL("the fifth wait spun first: waiter after %lld ns",
-			  (long long)dt);
+	/* the other waitpoint spun its budget; the taught one slept at once
+	 * (slack for a loaded machine) */
+	if (other < 90000000)
+		TEST_FAIL("the other waitpoint did not spin: waiter after "
+			  "%lld ns", (long long)other);
+	if (same >= 60000000)
+		TEST_FAIL("the taught waitpoint spun first: waiter after "
+			  "%lld ns", (long long)same);
 }
 
 TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
