@@ -383,6 +383,22 @@ stream_count(size_t rec_len, long max_count, size_t bytes_cap)
 	return bench_scale(n < 64 ? 64 : n);
 }
 
+/* The p50 and p99 rows of one latency case: "<what> one-way 64 B pNN<mode>"
+ * beside "<base> pNN (target <=<target>)". */
+static void
+lat_rows(const char *what, const char *mode, const struct bench_lat *r,
+	 const char *base, const struct bench_lat *b, const char *target)
+{
+	char name[96], bname[96];
+
+	snprintf(name, sizeof(name), "%s one-way 64 B p50%s", what, mode);
+	snprintf(bname, sizeof(bname), "%s p50 (target <=%s)", base, target);
+	bench_row("ring", name, r->p50_ns, "ns", bname, b->p50_ns);
+	snprintf(name, sizeof(name), "%s one-way 64 B p99%s", what, mode);
+	snprintf(bname, sizeof(bname), "%s p99 (target <=%s)", base, target);
+	bench_row("ring", name, r->p99_ns, "ns", bname, b->p99_ns);
+}
+
 static void
 latency(void)
 {
@@ -393,54 +409,38 @@ latency(void)
 	rc = base_cacheline_pingpong(n_spin, &base);
 	if (rc != 0) {
 		fail("cache-line ping-pong", rc);
-	} else if ((rc = ring_pingpong(0, 0, n_spin, &ring)) != 0) {
-		fail("ring busy-poll ping-pong", rc);
 	} else {
-		bench_row("ring", "busy-poll one-way 64 B p50", ring.p50_ns,
-			  "ns", "cache-line p50 (target <=1.25x)",
-			  base.p50_ns);
-		bench_row("ring", "busy-poll one-way 64 B p99", ring.p99_ns,
-			  "ns", "cache-line p99 (target <=1.25x)",
-			  base.p99_ns);
-	}
-	if (rc == 0 &&
-	    (rc = ring_pingpong(0, SHK_RING_SPIN, n_spin, &ring)) != 0) {
-		fail("ring busy-poll ping-pong (spin)", rc);
-	} else if (rc == 0) {
-		bench_row("ring", "busy-poll one-way 64 B p50 spin",
-			  ring.p50_ns, "ns", "cache-line p50 (target <=1.25x)",
-			  base.p50_ns);
-		bench_row("ring", "busy-poll one-way 64 B p99 spin",
-			  ring.p99_ns, "ns", "cache-line p99 (target <=1.25x)",
-			  base.p99_ns);
+		if ((rc = ring_pingpong(0, 0, n_spin, &ring)) != 0)
+			fail("ring busy-poll ping-pong", rc);
+		else
+			lat_rows("busy-poll", "", &ring, "cache-line", &base,
+				 "1.25x");
+		if ((rc = ring_pingpong(0, SHK_RING_SPIN, n_spin, &ring)) != 0)
+			fail("ring busy-poll ping-pong (spin)", rc);
+		else
+			lat_rows("busy-poll", " spin", &ring, "cache-line",
+				 &base, "1.25x");
 	}
 	rc = base_futex_pingpong(n_block, &base);
 	if (rc != 0) {
 		fail("futex ping-pong", rc);
-	} else if ((rc = ring_pingpong(SHK_FOREVER, 0, n_block, &ring)) != 0) {
-		fail("ring blocking ping-pong", rc);
-	} else {
-		bench_row("ring", "blocking one-way 64 B p50", ring.p50_ns,
-			  "ns", "futex p50 (target <=1.2x)", base.p50_ns);
-		bench_row("ring", "blocking one-way 64 B p99", ring.p99_ns,
-			  "ns", "futex p99 (target <=1.2x)", base.p99_ns);
+		return;
 	}
+	if ((rc = ring_pingpong(SHK_FOREVER, 0, n_block, &ring)) != 0)
+		fail("ring blocking ping-pong", rc);
+	else
+		lat_rows("blocking", "", &ring, "futex", &base, "1.2x");
 	/* The same with spinning off (SHK_SPIN_NS=0, read by each forked
 	 * party), so the ring's sleep path is compared with the futex
 	 * baseline's, which never spins. */
 	setenv("SHK_SPIN_NS", "0", 1);
 	rc = ring_pingpong(SHK_FOREVER, 0, n_block, &ring);
 	unsetenv("SHK_SPIN_NS");
-	if (rc != 0) {
+	if (rc != 0)
 		fail("ring blocking ping-pong without spin", rc);
-	} else if (base.p50_ns > 0) {
-		bench_row("ring", "blocking no-spin one-way 64 B p50",
-			  ring.p50_ns, "ns", "futex p50 (target <=1.2x)",
-			  base.p50_ns);
-		bench_row("ring", "blocking no-spin one-way 64 B p99",
-			  ring.p99_ns, "ns", "futex p99 (target <=1.2x)",
-			  base.p99_ns);
-	}
+	else
+		lat_rows("blocking no-spin", "", &ring, "futex", &base,
+			 "1.2x");
 }
 
 static void

@@ -244,7 +244,10 @@ struct heap_local {
 	 * shared entries (same indexes) are what drainers use. */
 	uint32_t lcnt[NCLASS];
 	uint32_t lcn;      /* large cache: entries, the blocks */
-	uint64_t lc_bytes; /* large cache: the sum of the entries' sizes */
+	uint64_t lc_bytes; /* large cache: the sum of the entries' sizes,
+			    * kept by lc_put()/lc_drop() (summing LC_N
+			    * entries on every free measured ~100
+			    * instructions) */
 	uint64_t lc_last;  /* block size of the last large cache miss */
 	struct lc_ent {
 		uint64_t blk, sz, w; /* header offset, size, F_USED word 0 */
