@@ -6,7 +6,8 @@
  * retry loop.  Elements are 8 bytes: producer index << 40 | sequence;
  * each consumer checks that each producer's sequence numbers it sees rise.
  *
- *   bench_queue            1P1C and 2P2C
+ *   bench_queue            1P1C and 2P2C; also 4P4C with >= 8 CPUs and
+ *                          8P8C with >= 16 CPUs
  *   bench_queue P C ...    the given (producers, consumers) pairs
  *
  * Ratio = shmkit / baseline in Mmsg/s: above 1, shmkit is faster.
@@ -14,9 +15,8 @@
  * Also pool ops/s (one op = shk_pool_alloc + write 8 bytes + shk_pool_free,
  * 1024 blocks of 64 B) with 1 and 2 processes, beside a free-index stack
  * under a process-shared pthread mutex, and (1 process) beside glibc
- * malloc(64)/free (DESIGN §9: within 2x).  The pool and the queue come
- * from the same module, hence this program; stack rows join once
- * shk_stack lands (issue 3).
+ * malloc(64)/free (DESIGN §9: within 2x).  The stack's rows are in
+ * bench_structs.
  */
 #include "baselines.h"
 
@@ -418,8 +418,14 @@ main(int argc, char **argv)
 	       "median of %d runs, cap %u\n",
 	       bench_ncpus(), bench_runs(), QCAP);
 	if (argc == 1) {
+		/* every party on a CPU of its own where the machine has them:
+		 * 4P4C from 8 CPUs, 8P8C from 16 (issue 3's scaling rows) */
 		run_case(1, 1);
 		run_case(2, 2);
+		if (bench_ncpus() >= 8)
+			run_case(4, 4);
+		if (bench_ncpus() >= 16)
+			run_case(8, 8);
 		run_pool();
 	}
 	for (i = 1; i + 1 < argc; i += 2) {
