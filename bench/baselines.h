@@ -262,6 +262,7 @@ base_spsc_setup(void *ctx, int party, int is_producer)
 {
 	struct base_spsc *r = (struct base_spsc *)ctx;
 
+	bench_prefault(r->sh, r->map_len); /* as the rings' parties do */
 	r->buf = (uint8_t *)calloc(1, r->rec_len);
 	return r->buf ? 0 : -1;
 }

@@ -172,6 +172,25 @@ bench_shm_alloc(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/*
+ * bench_prefault maps every page of [p, p + len) writable in the calling
+ * process now, what shk_seg_prefault does for a segment: a baseline's
+ * memory gets it where shmkit's does, so that neither side's figures
+ * include the first touch of each page (page tables are per process, and
+ * a forked party starts without entries for shared memory).  Best effort:
+ * a kernel without MADV_POPULATE_WRITE leaves the faults in.
+ */
+static inline void
+bench_prefault(void *p, size_t len)
+{
+	if (p)
+		(void)madvise(p, len, MADV_POPULATE_WRITE);
+}
+
 static inline void
 bench_shm_free(void *p, size_t len)
 {
@@ -422,6 +441,13 @@ bench_median(double *v, size_t n)
 	return bench_quantile(v, n, 0.5);
 }
 
+/*
+ * Runs per measurement inside bench_pingpong/bench_stream when positive:
+ * a program that alternates cases itself (one run each, round by round)
+ * sets it to 1 and takes the medians over its rounds.
+ */
+static int bench_runs_each;
+
 /* Number of measured runs: BENCH_RUNS, or $SHK_BENCH_RUNS. */
 static inline int
 bench_runs(void)
@@ -429,6 +455,13 @@ bench_runs(void)
 	const char *s = getenv("SHK_BENCH_RUNS");
 	int r = s ? atoi(s) : BENCH_RUNS;
 	return r < 1 ? 1 : (r > 99 ? 99 : r);
+}
+
+/* Runs inside one bench_pingpong/bench_stream call. */
+static inline int
+bench_runs_inner(void)
+{
+	return bench_runs_each > 0 ? bench_runs_each : bench_runs();
 }
 
 /*
@@ -517,7 +550,7 @@ bench_pingpong(const struct bench_pp_ops *ops, void *ctx, long n,
 	j.ops = ops;
 	j.ctx = ctx;
 	j.n = n < 1 ? 1 : n;
-	j.runs = bench_runs();
+	j.runs = bench_runs_inner();
 	j.samples = (double *)calloc((size_t)j.n, sizeof(double));
 	if (!j.samples)
 		return -1;
@@ -623,7 +656,7 @@ bench_stream(const struct bench_stream_ops *ops, void *ctx, int nprod,
 	j.nprod = nprod;
 	j.ncons = ncons;
 	j.all = each_consumer_gets_all;
-	j.runs = bench_runs();
+	j.runs = bench_runs_inner();
 	rc = bench_team_run(nprod + ncons, bench_stream_fn, &j);
 	if (rc == 0)
 		*msgs_per_s = j.rate;

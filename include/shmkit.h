@@ -218,6 +218,23 @@ SHK_API int shk_seg_fd(shk_seg *seg);
 SHK_API void *shk_seg_base(shk_seg *seg);
 
 /*
+ * shk_seg_prefault makes every page of the segment present in this
+ * process's page tables now (writable, or readable for a SHK_RDONLY
+ * handle), so that the first touch of each page does not fault later, in
+ * the middle of a latency-sensitive exchange.  Page tables are per
+ * process, and a child does not inherit them for shared memory: call it in
+ * every process, after fork too.  It takes time in proportion to the
+ * segment's size and allocates no memory beyond what creation reserved.
+ * On a file on disk (SHK_BACKEND_FILE) the write population marks every
+ * page dirty, so the kernel writes the whole file back once.
+ * Uses MADV_POPULATE_WRITE/READ (Linux 5.14); on older kernels it reads
+ * one byte per page instead, which leaves a cheaper fault on each page's
+ * first write.  Returns 0, SHK_EINVAL (NULL), SHK_ENOMEM (memory ran out)
+ * or SHK_EIO (the kernel could not populate a page).
+ */
+SHK_API int shk_seg_prefault(shk_seg *seg);
+
+/*
  * shk_seg_stats is filled by shk_seg_info.  Fixed-width fields only.
  */
 typedef struct shk_seg_stats {

@@ -782,6 +782,38 @@ shk_seg_base(shk_seg *seg)
 	return seg ? seg->base : NULL;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 uapi; older headers lack it */
+#define MADV_POPULATE_WRITE 23
+#endif
+
+int
+shk_seg_prefault(shk_seg *seg)
+{
+	int adv, rc;
+	long pg;
+	uint64_t off;
+
+	if (!seg || !seg->base)
+		return SHK_EINVAL;
+	adv = (seg->flags & SHK_RDONLY) ? MADV_POPULATE_READ
+					: MADV_POPULATE_WRITE;
+	do
+		rc = madvise(seg->base, seg->len, adv);
+	while (rc != 0 && errno == EINTR);
+	if (rc == 0)
+		return 0;
+	if (errno != EINVAL)
+		return errno == ENOMEM ? SHK_ENOMEM : SHK_EIO;
+	/* a kernel without MADV_POPULATE_*: a read maps each page */
+	pg = sysconf(_SC_PAGESIZE);
+	if (pg <= 0)
+		pg = 4096;
+	for (off = 0; off < seg->len; off += (uint64_t)pg)
+		(void)*(volatile const uint8_t *)(seg->base + off);
+	return 0;
+}
+
 void *
 shk_ptr(shk_seg *seg, uint64_t off)
 {

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 
@@ -601,6 +602,103 @@ t_zombie_is_dead(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+static long
+minor_faults(void)
+{
+	struct rusage u;
+
+	getrusage(RUSAGE_SELF, &u);
+	return u.ru_minflt;
+}
+
+/* Touches one byte per page: writes, or reads when !write.  Not
+ * instrumented: a sanitizer's shadow-memory checks would fault on their
+ * own pages and blur the count. */
+__attribute__((noinline, no_sanitize("address", "thread", "undefined")))
+static void
+touch_pages(volatile uint8_t *p, uint64_t len, int write)
+{
+	uint64_t i;
+
+	for (i = 0; i < len; i += 4096) {
+		if (write)
+			p[i] = (uint8_t)(i >> 12);
+		else
+			(void)p[i];
+	}
+}
+
+/*
+ * A fresh child opens the segment (flags), calls shk_seg_prefault when
+ * asked, then touches one byte per page of [off, off + len): writes, or
+ * reads for SHK_RDONLY.  Returns the minor faults the touching took,
+ * capped at 200 (the exit status carries it), or -1.
+ */
+static long
+child_faults(const char *name, uint64_t off, uint64_t len, unsigned flags,
+	     int prefault)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		volatile uint8_t *p;
+		shk_seg *c;
+		long before, n;
+
+		if (shk_seg_open(name, flags, NULL, &c))
+			_exit(250);
+		if (prefault && shk_seg_prefault(c))
+			_exit(251);
+		p = (volatile uint8_t *)shk_seg_base(c) + off;
+		before = minor_faults();
+		touch_pages(p, len, !(flags & SHK_RDONLY));
+		n = minor_faults() - before;
+		shk_seg_close(c);
+		_exit(n > 200 ? 200 : (int)n);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) > 200)
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+/* shk_seg_prefault: a child that prefaults takes (almost) no fault when it
+ * then writes every page of a 1 MiB block; one that does not takes one per
+ * page (the comparison shows the count means something); the same for a
+ * read-only handle; NULL is SHK_EINVAL. */
+static void
+t_prefault(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	char name[64];
+	uint64_t off, len = 1 << 20, i;
+	shk_seg *seg;
+	uint8_t *p;
+	long cold, warm;
+
+	test_name(name, sizeof(name), "prefault");
+	o.len = 4 << 20;
+	CHECK_OK(shk_seg_open(name, SHK_CREATE | SHK_EXCL, &o, &seg));
+	CHECK_OK(shk_alloc(seg, len, &off));
+	CHECK_OK(shk_seg_prefault(seg));
+	cold = child_faults(name, off, len, 0, 0);
+	warm = child_faults(name, off, len, 0, 1);
+	CHECK(cold >= 128); /* 256 pages written, one fault each */
+	CHECK(warm >= 0 && warm < 8);
+	/* the children's writes landed: page k holds k */
+	p = shk_ptr(seg, off);
+	CHECK(p != NULL);
+	for (i = 0; p && i < len; i += 4096)
+		CHECK_EQ(p[i], (uint8_t)(i >> 12));
+	warm = child_faults(name, off, len, SHK_RDONLY, 1);
+	CHECK(warm >= 0 && warm < 4);
+	CHECK_RC(shk_seg_prefault(NULL), SHK_EINVAL);
+	CHECK_OK(shk_free(seg, off));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(name, NULL));
+}
+
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "backend_sysv", t_backend_sysv },
@@ -614,5 +712,6 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "bad_arguments", t_bad_arguments },
 	  { "too_large_for_tmpfs", t_too_large_for_tmpfs },
 	  { "other_user_denied", t_other_user_denied },
+	  { "prefault", t_prefault },
 	  { "attach_table", t_attach_table },
 	  { "forged_attach_is_dead", t_forged_attach_is_dead })
