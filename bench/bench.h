@@ -225,19 +225,22 @@ static inline int bench_aborted(void);
  * bench_party_seg gives a benchmark party its segment: party 0 keeps the
  * handle it inherited (*seg, opened before the fork); every other party
  * opens `name` itself and owns that handle (*own = 1; close it in fini).
- * Returns 0 or shk's code.
+ * Either way the party then prefaults the segment (shk_seg_prefault), so
+ * that no figure includes first-touch page faults; baselines give their
+ * own memory the same (bench_prefault).  Returns 0 or shk's code.
  */
 static inline int
 bench_party_seg(const char *name, int party, shk_seg **seg, int *own)
 {
 	int rc;
 
-	if (party == 0)
-		return 0;
-	rc = shk_seg_open(name, 0, NULL, seg);
-	if (rc == 0)
+	if (party != 0) {
+		rc = shk_seg_open(name, 0, NULL, seg);
+		if (rc != 0)
+			return rc;
 		*own = 1;
-	return rc;
+	}
+	return shk_seg_prefault(*seg);
 }
 
 static inline int

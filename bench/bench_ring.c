@@ -80,12 +80,8 @@ rctx_attach(struct rctx *c, int side, int two_way)
 {
 	int rc;
 
+	/* prefaulted: no party takes a page fault on the ring's first lap */
 	rc = bench_party_seg(seg_name, side, &c->seg, &c->own_seg);
-	if (rc != 0)
-		return c->err = rc;
-	/* steady state: no party takes a page fault on the ring's first lap
-	 * (the baselines' memory gets the same, bench_prefault) */
-	rc = shk_seg_prefault(c->seg);
 	if (rc != 0)
 		return c->err = rc;
 	c->buf = (uint8_t *)calloc(1, c->len);

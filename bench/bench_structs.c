@@ -89,8 +89,11 @@ m_setup(void *ctx, int party, int is_producer)
 	int rc;
 
 	c->rng = 0x9e3779b97f4a7c15ull * (uint64_t)(party + 1);
-	if (!c->use_shk)
+	if (!c->use_shk) {
+		/* as bench_party_seg does for the segment */
+		bench_prefault(c->bm, base_map_bytes(MAP_CAP, MAP_VAL));
 		return 0;
+	}
 	rc = bench_party_seg(seg_name, party, &c->seg, &c->own_seg);
 	if (rc != 0)
 		return c->err = rc;
@@ -244,8 +247,11 @@ s_setup(void *ctx, int party, int is_producer)
 	int rc;
 
 	c->party = party;
-	if (!c->use_shk)
+	if (!c->use_shk) {
+		/* as bench_party_seg does for the segment */
+		bench_prefault(c->bs, base_stack_bytes(STACK_CAP, 8));
 		return 0;
+	}
 	rc = bench_party_seg(seg_name, party, &c->seg, &c->own_seg);
 	if (rc != 0)
 		return c->err = rc;
