@@ -210,27 +210,35 @@ stripe_of(const shk_map *m, uint64_t h)
 	return (uint32_t)(h >> 40) & (m->nstripes - 1);
 }
 
-/* Word j of the zero-padded byte string p[0..len). */
-static uint64_t
+/* Word j of the zero-padded byte string p[0..len).  Whole words, all but
+ * the last of an odd-sized string, take the constant-size copy (one load);
+ * only a partial last word pays for a variable-length copy. */
+static inline uint64_t
 pack_word(const uint8_t *p, uint32_t len, uint32_t j)
 {
 	uint64_t w = 0;
-	uint32_t off = j * 8, n = len - off < 8 ? len - off : 8;
+	uint32_t off = j * 8;
 
-	memcpy(&w, p + off, n);
+	if (SHK_LIKELY(len - off >= 8))
+		memcpy(&w, p + off, 8);
+	else
+		memcpy(&w, p + off, len - off);
 	return w;
 }
 
-static void
+static inline void
 unpack_word(uint8_t *p, uint32_t len, uint32_t j, uint64_t w)
 {
-	uint32_t off = j * 8, n = len - off < 8 ? len - off : 8;
+	uint32_t off = j * 8;
 
-	memcpy(p + off, &w, n);
+	if (SHK_LIKELY(len - off >= 8))
+		memcpy(p + off, &w, 8);
+	else
+		memcpy(p + off, &w, len - off);
 }
 
 /* A control word that no protocol step produces. */
-static int
+static inline int
 ctl_valid(const shk_map *m, uint64_t c)
 {
 	uint32_t st = SHK__MAP_CTL_ST(c), owner = SHK__MAP_CTL_OWNER(c);
