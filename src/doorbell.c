@@ -205,12 +205,16 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 			 * the waker reads after its fence */
 			atomic_fetch_or_explicit(&db->wp->listeners, bit,
 						 memory_order_seq_cst);
-		/* seq_cst: orders our armed store before the re-check of
-		 * the data below; pairs with SHK_WAKER_FENCE in
-		 * shk__wake() (Dekker: either the waker sees armed or
-		 * we see its data) */
+		/* seq_cst RMW and fence: order our armed store before the
+		 * re-check of the data below; pair with SHK_WAKER_FENCE in
+		 * shk__wake() and with the seq_cst RMW and loads of
+		 * shk__wake_sc() (Dekker: either the waker sees armed or
+		 * we see its data).  As in shk__wait_checked(), C11 wants
+		 * the fence for the store->load order; x86's locked add
+		 * alone would give it */
 		atomic_fetch_add_explicit(&db->wp->armed, 1,
 					  memory_order_seq_cst);
+		SHK_FENCE_SEQ_CST(&db->wp->armed);
 		db->armed = 1;
 	}
 	if (pred && pred(arg))

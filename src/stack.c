@@ -73,7 +73,8 @@ push_try(shk_stack *s, const void *elem)
 	shk__tl_push(&s->hdr->top, s->next, idx);
 	/* relaxed: a statistic */
 	atomic_fetch_add_explicit(&s->hdr->depth, 1, memory_order_relaxed);
-	shk__wake(s->seg, &s->hdr->not_empty, 1);
+	/* the push's seq_cst CAS is the waker's fence (wait.h) */
+	shk__wake_sc(s->seg, &s->hdr->not_empty, 1);
 	return 0;
 }
 
@@ -91,7 +92,8 @@ pop_try(shk_stack *s, void *elem)
 	shk__tl_push(&s->hdr->free, s->next, idx);
 	/* relaxed: a statistic */
 	atomic_fetch_sub_explicit(&s->hdr->depth, 1, memory_order_relaxed);
-	shk__wake(s->seg, &s->hdr->not_full, 1);
+	/* the push's seq_cst CAS is the waker's fence (wait.h) */
+	shk__wake_sc(s->seg, &s->hdr->not_full, 1);
 	return 0;
 }
 

@@ -30,6 +30,24 @@
  * popped and re-linked meanwhile may be garbage; it only becomes the CAS's
  * new value, and that CAS fails on the tag.
  */
+/*
+ * After a lost CAS, wait a little before the next try, twice as long each
+ * time up to SHK__TL_BACKOFF_MAX pauses: under contention the line with
+ * head then stays with one party for a few operations instead of moving
+ * on every attempt.  Only the retry path pays.
+ */
+#define SHK__TL_BACKOFF_MAX 64u
+static inline void
+shk__tl_backoff(unsigned *spins)
+{
+	unsigned i, n = *spins ? *spins : 1;
+
+	for (i = 0; i < n; i++)
+		shk__cpu_relax();
+	if (n < SHK__TL_BACKOFF_MAX)
+		*spins = n * 2;
+}
+
 static inline int
 shk__tl_pop(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t cap,
 	    uint32_t *out)
@@ -38,6 +56,7 @@ shk__tl_pop(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t cap,
 	 * node's link and contents are visible */
 	uint64_t h = atomic_load_explicit(head, memory_order_acquire);
 	uint32_t idx, nx;
+	unsigned spins = 0;
 
 	for (;;) {
 		idx = SHK__TL_IDX(h);
@@ -54,6 +73,7 @@ shk__tl_pop(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t cap,
 			*out = idx;
 			return 0;
 		}
+		shk__tl_backoff(&spins);
 	}
 }
 
@@ -63,17 +83,22 @@ shk__tl_push(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t idx)
 {
 	/* relaxed: the CAS below is the linearization point */
 	uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
+	unsigned spins = 0;
 
 	for (;;) {
 		/* relaxed: published by the release CAS below */
 		atomic_store_explicit(&next[idx], SHK__TL_IDX(h),
 				      memory_order_relaxed);
 		/* release: publishes next[idx] and whatever the caller wrote
-		 * into the node; pairs with the acquire in shk__tl_pop() */
+		 * into the node; pairs with the acquire in shk__tl_pop().
+		 * seq_cst (a superset): callers that wake sleepers after a
+		 * push use it as the waker's fence (shk__wake_sc, wait.h);
+		 * on x86-64 it is the same locked instruction */
 		if (atomic_compare_exchange_weak_explicit(
 			    head, &h, SHK__TL_WORD(idx, SHK__TL_TAG(h) + 1),
-			    memory_order_release, memory_order_relaxed))
+			    memory_order_seq_cst, memory_order_relaxed))
 			return;
+		shk__tl_backoff(&spins);
 	}
 }
 

@@ -104,4 +104,27 @@ shk__wake(shk_seg *seg, shk__waitpoint *wp, int n)
 		shk__wake_slow(seg, wp, n);
 }
 
+/*
+ * shk__wake_sc is shk__wake for a publisher whose publishing write was a
+ * seq_cst read-modify-write (a CAS or fetch-add): that RMW and seq_cst
+ * loads of waiters and armed take the place of the waker's fence.  C11
+ * argument, with A our RMW, C our load of waiters, D the waiter's seq_cst
+ * increment and X the seq_cst fence it issues before re-checking (the
+ * doorbell's arm does the same): if X precedes A in the single total
+ * order S, then D < X < A < C in S and C sees the increment; otherwise A
+ * precedes X, and the re-check after X sees A.  On x86-64 the loads are
+ * plain moves and the RMW is the one locked instruction: no full fence
+ * per publication, where shk__wake adds one.
+ */
+static inline void
+shk__wake_sc(shk_seg *seg, shk__waitpoint *wp, int n)
+{
+	/* seq_cst: see above; pairs with the waiter's seq_cst increment
+	 * and fence in shk__wait_checked() and the doorbell's arm */
+	if (SHK_UNLIKELY(
+		    atomic_load_explicit(&wp->waiters, memory_order_seq_cst) |
+		    atomic_load_explicit(&wp->armed, memory_order_seq_cst)))
+		shk__wake_slow(seg, wp, n);
+}
+
 #endif /* SHK_WAIT_H */

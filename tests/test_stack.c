@@ -393,6 +393,79 @@ t_corrupt(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * Blocking across processes, with the sleep path forced (SHK_SPIN_NS=0 in
+ * the child): a child blocked popping an empty stack wakes when the
+ * parent pushes, and one blocked pushing onto a full stack wakes when the
+ * parent pops.  The parent acts only once the waitpoint counts the child
+ * asleep, so the wake-up (shk__wake_sc after the push's seq_cst CAS) is
+ * what ends the wait, within a second.
+ */
+static void
+t_blocking(void)
+{
+	int dir;
+
+	for (dir = 0; dir < 2; dir++) {
+		char nm[64];
+		shk_seg *seg;
+		shk_stack *s;
+		struct shk__stack_hdr *h;
+		_Atomic uint32_t *waiters;
+		uint64_t v = 7;
+		int64_t t0;
+		pid_t pid;
+		int i;
+
+		setup(nm, sizeof(nm), dir ? "sblkfull" : "sblkempty", &seg);
+		s = create_stack(seg, 1, 8);
+		h = hdr_of(seg);
+		if (dir)
+			CHECK_OK(shk_stack_push(s, &v, 0));
+		waiters = dir ? &h->not_full.waiters : &h->not_empty.waiters;
+		pid = fork();
+		if (pid == 0) {
+			shk_seg *cseg;
+			shk_stack *cs;
+			uint64_t w = 43;
+			int rc;
+
+			setenv("SHK_SPIN_NS", "0", 1);
+			if (shk_seg_open(nm, 0, NULL, &cseg) ||
+			    shk_stack_open(cseg, "s", 0, NULL, &cs))
+				_exit(2);
+			rc = dir ? shk_stack_push(cs, &w, 5000000000LL)
+				 : shk_stack_pop(cs, &w, 5000000000LL);
+			if (rc != 0 || (!dir && w != 42))
+				_exit(3);
+			shk_stack_close(cs);
+			shk_seg_close(cseg);
+			_exit(0);
+		}
+		CHECK(pid > 0);
+		for (i = 0; i < 2000 && atomic_load(waiters) == 0; i++)
+			usleep(1000);
+		CHECK(atomic_load(waiters) != 0); /* the child sleeps */
+		t0 = test_now_ns();
+		if (dir) {
+			CHECK_OK(shk_stack_pop(s, &v, 0));
+			CHECK_EQ(v, 7);
+		} else {
+			v = 42;
+			CHECK_OK(shk_stack_push(s, &v, 0));
+		}
+		CHECK_EQ(test_wait(pid), 0);
+		CHECK(test_now_ns() - t0 < 1000000000LL);
+		if (dir) {
+			CHECK_OK(shk_stack_pop(s, &v, 0));
+			CHECK_EQ(v, 43);
+		}
+		shk_stack_close(s);
+		shk_seg_close(seg);
+		CHECK_OK(shk_seg_unlink(nm, NULL));
+	}
+}
+
 TEST_MAIN({ "basic", t_basic }, { "procs", t_procs },
 	  { "threads", t_threads }, { "kill", t_kill },
-	  { "corrupt", t_corrupt })
+	  { "corrupt", t_corrupt }, { "blocking", t_blocking })
