@@ -98,6 +98,25 @@ shk__cpu_relax(void)
 #endif
 }
 
+/*
+ * shk__cas_backoff: after a lost CAS on a contended word, wait a little
+ * before the next try, twice as long each time up to SHK__BACKOFF_MAX
+ * pauses: the line holding the word then stays with one party for a few
+ * operations instead of moving on every attempt.  Only retries pay.
+ * *spins starts at 0.
+ */
+#define SHK__BACKOFF_MAX 64u
+static inline void
+shk__cas_backoff(unsigned *spins)
+{
+	unsigned i, n = *spins ? *spins : 1;
+
+	for (i = 0; i < n; i++)
+		shk__cpu_relax();
+	if (n < SHK__BACKOFF_MAX)
+		*spins = n * 2;
+}
+
 /* Clocks, in nanoseconds. */
 SHK_HIDDEN int64_t shk__now_ns(void);      /* CLOCK_MONOTONIC */
 SHK_HIDDEN int64_t shk__realtime_ns(void); /* CLOCK_REALTIME */

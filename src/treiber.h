@@ -30,24 +30,6 @@
  * popped and re-linked meanwhile may be garbage; it only becomes the CAS's
  * new value, and that CAS fails on the tag.
  */
-/*
- * After a lost CAS, wait a little before the next try, twice as long each
- * time up to SHK__TL_BACKOFF_MAX pauses: under contention the line with
- * head then stays with one party for a few operations instead of moving
- * on every attempt.  Only the retry path pays.
- */
-#define SHK__TL_BACKOFF_MAX 64u
-static inline void
-shk__tl_backoff(unsigned *spins)
-{
-	unsigned i, n = *spins ? *spins : 1;
-
-	for (i = 0; i < n; i++)
-		shk__cpu_relax();
-	if (n < SHK__TL_BACKOFF_MAX)
-		*spins = n * 2;
-}
-
 static inline int
 shk__tl_pop(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t cap,
 	    uint32_t *out)
@@ -73,7 +55,7 @@ shk__tl_pop(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t cap,
 			*out = idx;
 			return 0;
 		}
-		shk__tl_backoff(&spins);
+		shk__cas_backoff(&spins);
 	}
 }
 
@@ -98,7 +80,7 @@ shk__tl_push(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t idx)
 			    head, &h, SHK__TL_WORD(idx, SHK__TL_TAG(h) + 1),
 			    memory_order_seq_cst, memory_order_relaxed))
 			return;
-		shk__tl_backoff(&spins);
+		shk__cas_backoff(&spins);
 	}
 }
 
