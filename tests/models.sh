@@ -6,6 +6,7 @@
 #                        the check must report "errors: 0"
 #   // expect-error: -DX a variant (spin -DX) that must report an error: the
 #                        model is able to see the bug it guards against
+#   // also-pass: -DX    a variant that must pass like the model itself
 # Exit 77 (skip) when spin is not installed (make deps installs it).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +33,7 @@ check() { # check MODEL DEFINE EXPECT(0|err)
 		grep -q "errors: 0" <<<"$out" || {
 			echo "$(basename "$m"): expected no error"; echo "$out" | tail -30
 			return 1; }
-		echo "  $(basename "$m"): ok ($(grep -o '[0-9.e+]* states, stored' <<<"$out" | head -1))"
+		echo "  $(basename "$m")${def:+ $def}: ok ($(grep -o '[0-9.e+]* states, stored' <<<"$out" | head -1))"
 	else
 		grep -q "errors: [1-9]" <<<"$out" || {
 			echo "$(basename "$m") $def: the bug variant passed"; echo "$out" | tail -30
@@ -46,6 +47,9 @@ for m in "$ROOT"/tests/models/*.pml; do
 	n=$((n + 1))
 	for d in $(sed -n 's|^// expect-error: *||p' "$m"); do
 		check "$m" "$d" err
+	done
+	for d in $(sed -n 's|^// also-pass: *||p' "$m"); do
+		check "$m" "$d" 0
 	done
 done
 [ "$n" -gt 0 ] || { echo "no models in tests/models: skipped"; exit 77; }

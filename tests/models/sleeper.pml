@@ -1,5 +1,6 @@
 // pan:
 // expect-error: -DNO_WAKER_FENCE -DNO_WAITER_RMW
+// also-pass: -DRMW_PUBLISH
 /*
  * sleeper.pml - the spin->futex sleeper protocol (src/wait.h, src/wait.c)
  * as the SPSC ring's publish uses it (src/ring.c), ALGORITHMS.md §6, §11.
@@ -26,6 +27,11 @@
  *
  * Checked: no invalid end state, i.e. the consumer never stays asleep in
  * futex_wait once the producer is done: it takes all N items and ends.
+ * Variant that must pass too:
+ *   RMW_PUBLISH     the publication is a locked RMW and no fence follows,
+ *                   as in shk__wake_sc() (the stack's push CAS): the RMW
+ *                   itself waits until the buffer is empty and writes
+ *                   memory (x86-TSO; wait.h gives the C11 argument)
  * Bug variants (tests/models.sh expects Spin to report an error):
  *   NO_WAKER_FENCE  the producer skips SHK_WAKER_FENCE: its tail store can
  *                   sit in its buffer while it reads waiters == 0
@@ -64,9 +70,15 @@ active proctype producer()
 	byte i;
 
 	for (i : 1 .. N) {
+#ifdef RMW_PUBLISH
+		/* a seq_cst CAS (lock cmpxchg): waits for an empty buffer,
+		 * writes memory; shk__wake_sc() adds no fence */
+		atomic { tail == ptail -> ptail = i; tail = i };
+#else
 		ptail = i;		/* publish_tail(): release store */
 #ifndef NO_WAKER_FENCE
 		(tail == ptail);	/* SHK_WAKER_FENCE: buffer drained */
+#endif
 #endif
 		if			/* shk__wake(): relaxed load */
 		:: waiters != 0 ->
