@@ -697,6 +697,18 @@ t_prefault(void)
 	CHECK_OK(shk_free(seg, off));
 	shk_seg_close(seg);
 	CHECK_OK(shk_seg_unlink(name, NULL));
+	/* the other backends map differently (shmat, memfd): same call */
+	o.len = 1 << 20;
+	o.backend = SHK_BACKEND_SYSV;
+	test_name(name, sizeof(name), "prefault-sysv");
+	CHECK_OK(shk_seg_open(name, SHK_CREATE | SHK_EXCL, &o, &seg));
+	CHECK_OK(shk_seg_prefault(seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(name, &o));
+	o.backend = SHK_BACKEND_MEMFD;
+	CHECK_OK(shk_seg_open("prefault-memfd", SHK_CREATE, &o, &seg));
+	CHECK_OK(shk_seg_prefault(seg));
+	shk_seg_close(seg);
 }
 
 TEST_MAIN({ "backend_posix", t_backend_posix },
