@@ -136,6 +136,39 @@ rec_store(uint8_t *p, uint32_t len, uint32_t type)
 			      memory_order_relaxed);
 }
 
+/*
+ * Copies a record's payload between the ring and the caller's buffer (the
+ * two never overlap).  Small records are where the per-record cost shows:
+ * a call into the C library's memcpy took about a quarter of a spin-mode
+ * 8-byte write+read in one thread.  Up to 64 bytes are copied here with
+ * fixed-size moves, overlapping at the end.
+ */
+static inline void
+copy_payload(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	size_t i;
+
+	if (n > 64) {
+		memcpy(d, s, n);
+	} else if (n >= 16) {
+		for (i = 0; i + 16 < n; i += 16)
+			memcpy(d + i, s + i, 16);
+		memcpy(d + n - 16, s + n - 16, 16);
+	} else if (n >= 8) {
+		memcpy(d, s, 8);
+		memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(d, s, 4);
+		memcpy(d + n - 4, s + n - 4, 4);
+	} else if (n) {
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Publication                                                         */
 /* ------------------------------------------------------------------ */
@@ -333,8 +366,7 @@ shk_ring_write(shk_ring *r, const void *buf, size_t len, int64_t timeout_ns)
 		       r->mask + 1 - (r->pos - r->other) >= rec)) {
 		SHK_CRASHPOINT("ring.reserve");
 		p = r->data + off;
-		if (len)
-			memcpy(p + SHK__REC_HDR, buf, len);
+		copy_payload(p + SHK__REC_HDR, buf, len);
 		rec_store(p, (uint32_t)len, SHK__REC_DATA);
 		SHK_CRASHPOINT("ring.commit");
 		r->pos += rec;
@@ -501,10 +533,8 @@ shk_ring_read(shk_ring *r, void *buf, size_t buf_cap, int64_t timeout_ns)
 				       rec <= r->mask + 1 - off &&
 				       rec <= avail)) {
 				SHK_CRASHPOINT("ring.peek");
-				if (n)
-					memcpy(buf, r->data + off +
-							    SHK__REC_HDR,
-					       n);
+				copy_payload(buf, r->data + off + SHK__REC_HDR,
+					     n);
 				SHK_CRASHPOINT("ring.release");
 				r->pos += rec;
 				after_release(r);
