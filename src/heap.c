@@ -881,7 +881,10 @@ large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
  * e[i].blk ascending, e[i].blk + e[i].side == e[i + 1].blk, each header
  * checked F_USED of that size by the caller.  The span merges with free
  * neighbours; the inner headers are cleared after the survivor grew (a
- * kill in between leaves them inside a free payload, like a merge).
+ * kill in between leaves them inside a free payload, like a merge).  When
+ * large_release() refuses (a damaged neighbour's bin links) before it
+ * wrote anything, h is still F_USED and the inner headers must stay: the
+ * blocks remain live, leaked, and the chain walkable.
  */
 static int
 large_free_span(shk_seg *seg, const struct layout *L,
@@ -906,6 +909,8 @@ large_free_span(shk_seg *seg, const struct layout *L,
 		return SHK_EINVAL;
 	SHK_CRASHPOINT("heap.free.large");
 	rc = large_release(seg, L, h, S);
+	if (rc && (ld(seg, h) & F_USED))
+		return rc; /* refused before the merge: the blocks stay used */
 	for (i = 1; i < m; i++)
 		st(seg, e[i].blk, 0);
 	/* relaxed: statistics under the lock */

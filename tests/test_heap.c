@@ -1059,6 +1059,55 @@ t_mag_reclaim(void)
  * refused; a killed owner's cached blocks go back to the chain when a
  * survivor reclaims its magazine; close returns them too.
  */
+/*
+ * A span free refused by a damaged neighbour leaves the span's blocks
+ * whole.  49 equal blocks (three fills of 16 after a first miss, so none
+ * is left over in the cache) end just before the free tail block T, whose
+ * back link in its bin is then damaged.  Freed in address order, the top
+ * ones are the newest in the large cache; an allocation that cannot fit
+ * returns the cache as spans, and the span next to T cannot merge with it
+ * (large_release() refuses).  Its inner headers must stay: once the link
+ * is mended the heap check passes, the chain still walkable (those blocks
+ * stay live, leaked).  Header layout as in heap.c: word 0 = size (bits
+ * 6..47) | flags (F_USED = 1) | check; bin links at +16 and +24.
+ */
+static void
+t_span_refused(void)
+{
+	char nm[64];
+	shk_seg *s;
+	uint64_t r[49], t, h, w = 0, saved, off;
+	uint8_t *base;
+	int i, j;
+
+	test_name(nm, sizeof(nm), "spanref");
+	s = open_seg(nm, 16 << 20, 0, SHK_CREATE | SHK_EXCL);
+	base = shk_seg_base(s);
+	for (i = 0; i < 49; i++)
+		CHECK_OK(shk_alloc(s, 40000, &r[i]));
+	for (i = 1; i < 49; i++) /* address order */
+		for (j = i; j > 0 && r[j - 1] > r[j]; j--) {
+			t = r[j];
+			r[j] = r[j - 1];
+			r[j - 1] = t;
+		}
+	h = r[48] - 16;
+	memcpy(&w, base + h, 8);
+	h += w & 0x0000ffffffffffc0ull;
+	memcpy(&w, base + h, 8);
+	CHECK(!(w & 1)); /* T: free, right after the top block */
+	memcpy(&saved, base + h + 24, 8);
+	memset(base + h + 24, 0xff, 8); /* T's back link: out of the heap */
+	for (i = 0; i < 49; i++)
+		CHECK_OK(shk_free(s, r[i]));
+	/* too large for the heap: the large cache is returned, as spans */
+	CHECK_RC(shk_alloc(s, 15 << 20, &off), SHK_ENOMEM);
+	memcpy(base + h + 24, &saved, 8);
+	CHECK_OK(shk__heap_check(s));
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 static void
 t_large_cache(void)
 {
@@ -1315,4 +1364,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "corrupt_scribble", t_corrupt_scribble },
 	  { "registry", t_registry }, { "mag_reclaim", t_mag_reclaim },
 	  { "mag_frees", t_mag_frees }, { "mag_threads", t_mag_threads },
-	  { "large_cache", t_large_cache })
+	  { "large_cache", t_large_cache },
+	  { "span_refused", t_span_refused })
