@@ -20,10 +20,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-
-#include "shmkit.h"
 #include <time.h>
 #include <unistd.h>
+
+#include "shmkit.h"
 
 static inline int64_t
 bench_now_ns(void)
