@@ -203,7 +203,8 @@ shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n)
 	/* release: pairs with the acquire load of seq in shk__wait_checked();
 	 * a sleeper that read the old value fails its futex_wait */
 	atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
-	/* relaxed: ordered after the fence in shk__wake() */
+	/* relaxed: a re-read, after the fence in shk__wake() or the seq_cst
+	 * RMW and loads of shk__wake_sc() */
 	if (atomic_load_explicit(&wp->waiters, memory_order_relaxed))
 		shk__futex_wake(&wp->seq, n);
 	if (atomic_load_explicit(&wp->armed, memory_order_relaxed))
