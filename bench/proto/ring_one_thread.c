@@ -30,7 +30,9 @@ int main(int argc, char **argv) {
 		long n = 4000000; int64_t t0 = bench_now_ns();
 		for (long i = 0; i < n; i += 32) {
 			for (int k = 0; k < 32; k++) if (shk_ring_write(p, buf, len, 0)) return 4;
+			if (flags & SHK_RING_BATCH) shk_ring_flush(p); /* a batching side flushes before the other reads */
 			for (int k = 0; k < 32; k++) if (shk_ring_read(c, out, sizeof out, 0) != (int)len) return 5;
+			if (flags & SHK_RING_BATCH) shk_ring_flush(c);
 		}
 		int64_t t1 = bench_now_ns();
 		/* minimal ring, same pattern */
