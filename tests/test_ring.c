@@ -465,9 +465,78 @@ struct stress {
 	unsigned flags;
 	uint64_t start; /* initial counters */
 	int blocking;   /* use SHK_FOREVER instead of spinning on EAGAIN */
+	int copy;       /* shk_ring_write/read and word contents (below) */
 };
 
 static const uint64_t CHECK_K = 0x5bd1e9955bd1e995ull;
+
+/* Contents for the copying stress: 8-byte words derived from (seq, word
+ * index), the last one cut to the length; cheaper per byte than
+ * rec_fill(), so that 1e7 records of up to a few hundred bytes stay fast.
+ * Word 0 is seq itself. */
+static void
+word_fill(uint8_t *p, size_t len, uint64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < len; i += 8) {
+		uint64_t w = i ? seq * CHECK_K + i : seq;
+
+		memcpy(p + i, &w, len - i < 8 ? len - i : 8);
+	}
+}
+
+static int
+word_ok(const uint8_t *p, size_t len, uint64_t seq)
+{
+	uint8_t want[8];
+	size_t i;
+
+	for (i = 0; i < len; i += 8) {
+		uint64_t w = i ? seq * CHECK_K + i : seq;
+
+		memcpy(want, &w, 8);
+		if (memcmp(p + i, want, len - i < 8 ? len - i : 8))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+produce_copy(shk_ring *p, const struct stress *s)
+{
+	uint8_t buf[SHK__RING_MIN_CAP * 64];
+	uint64_t seq;
+
+	CHECK(s->maxlen <= sizeof(buf));
+	for (seq = 0; seq < s->count; seq++) {
+		size_t len = len_for(seq, s->maxlen, 99);
+
+		word_fill(buf, len, seq);
+		CHECK_OK(shk_ring_write(p, buf, len, SHK_FOREVER));
+	}
+	CHECK_OK(shk_ring_flush(p));
+	shk_ring_close(p);
+}
+
+static void
+consume_copy(shk_ring *c, const struct stress *s)
+{
+	uint8_t buf[SHK__RING_MIN_CAP * 64];
+	uint64_t seq;
+	int rc;
+
+	for (seq = 0; seq < s->count; seq++) {
+		rc = shk_ring_read(c, buf, sizeof(buf), SHK_FOREVER);
+		if (rc < 0 || (size_t)rc != len_for(seq, s->maxlen, 99) ||
+		    !word_ok(buf, (size_t)rc, seq))
+			TEST_FAIL("record %llu: bad (rc %d)",
+				  (unsigned long long)seq, rc);
+	}
+	/* nothing more: no duplicates */
+	CHECK_RC(shk_ring_read(c, buf, sizeof(buf), SHK_TRY), SHK_EAGAIN);
+	shk_ring_close(c);
+}
 
 static void
 produce(shk_ring *p, const struct stress *s)
@@ -476,6 +545,10 @@ produce(shk_ring *p, const struct stress *s)
 	void *w;
 	int rc;
 
+	if (s->copy) {
+		produce_copy(p, s);
+		return;
+	}
 	for (seq = 0; seq < s->count; seq++) {
 		size_t len = s->maxlen ? len_for(seq, s->maxlen, 99) : 16;
 
@@ -505,6 +578,10 @@ consume(shk_ring *c, const struct stress *s)
 	size_t n;
 	int rc;
 
+	if (s->copy) {
+		consume_copy(c, s);
+		return;
+	}
 	for (seq = 0; seq < s->count; seq++) {
 		while ((rc = shk_ring_peek(c, &pb, &n,
 					   s->blocking ? SHK_FOREVER
@@ -538,7 +615,9 @@ static void
 stress_procs(const struct stress *s)
 {
 	shk_seg *seg = seg_create(8 << 20);
-	shk_ring *p0 = ring_open(seg, SHK_RING_PRODUCER, s->cap, 0,
+	/* the copying stress makes its maxlen the ring's max_record */
+	uint64_t maxr = s->copy ? s->maxlen : 0;
+	shk_ring *p0 = ring_open(seg, SHK_RING_PRODUCER, s->cap, maxr,
 				 s->flags & SHK_RING_SPIN);
 	pid_t pid;
 
@@ -550,12 +629,13 @@ stress_procs(const struct stress *s)
 	if (pid == 0) {
 		shk_seg *cs = seg_attach();
 
-		produce(ring_open(cs, SHK_RING_PRODUCER, s->cap, 0, s->flags),
+		produce(ring_open(cs, SHK_RING_PRODUCER, s->cap, maxr, s->flags),
 			s);
 		shk_seg_close(cs);
 		_exit(0);
 	}
-	consume(ring_open(seg, SHK_RING_CONSUMER, s->cap, 0, s->flags), s);
+	consume(ring_open(seg, SHK_RING_CONSUMER, s->cap, maxr, s->flags),
+		s);
 	CHECK_EQ(test_wait(pid), 0);
 	shk_seg_close(seg);
 	shk_seg_unlink(g_seg, NULL);
@@ -614,6 +694,29 @@ static void
 t_stress_small(void)
 {
 	guarded("small", b_stress_small);
+}
+
+/*
+ * 1e7 records of random sizes, up to the ring's max_record of 504 bytes
+ * (0, tiny, near and at the maximum: len_for()), through the copying
+ * calls, unbatched, in a 4 KiB ring: a record wraps behind a PAD about
+ * every 16 records.
+ */
+static void
+b_stress_random_1e7(void)
+{
+	struct stress s = { .cap = 4096, .maxlen = 504, .blocking = 1,
+			    .copy = 1 };
+
+	s.count = (uint64_t)test_scale(SLOW_BUILD ? 200000 : 10000000);
+	s.start = (uint64_t)0 - 4 * s.cap;
+	stress_procs(&s);
+}
+
+static void
+t_stress_random_1e7(void)
+{
+	guarded("rand7", b_stress_random_1e7);
 }
 
 /* Random sizes up to max_record in a small ring: constant wrapping. */
@@ -1305,6 +1408,7 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lengths", t_lengths }, { "wro
 	  { "geometry", t_geometry }, { "random_model", t_random_model },
 	  { "stress_small_1e7", t_stress_small },
 	  { "stress_random", t_stress_random },
+	  { "stress_random_1e7", t_stress_random_1e7 },
 	  { "stress_threads", t_stress_threads }, { "blocking", t_blocking },
 	  { "blocking_threads", t_blocking_threads },
 	  { "crash_producer", t_crash_producer },
