@@ -96,6 +96,8 @@ struct shk_bcast {
 	int floor_active;
 	uint64_t min_cache; /* reliable: slowest cursor at the last scan */
 	uint64_t need;
+	int64_t blocked_since; /* reliable: first write that found no room
+				* since the last one that did; 0 if none */
 	/* reader */
 	uint32_t slot;
 	uint64_t cursor;
@@ -280,12 +282,25 @@ shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
 	b->need = pad + rec;
 	if (b->mode == SHK_BCAST_RELIABLE &&
 	    (b->pos - b->min_cache) + b->need > b->cap && !scan(b)) {
+		/* A writer that only tries (timeout 0) never sleeps, so the
+		 * wait below never runs reap_dead for it: once writes have
+		 * found no room for reader_timeout_ns, across calls, test the
+		 * readers holding us up here as well. */
+		int64_t now = shk__now_ns();
+
+		if (!b->blocked_since) {
+			b->blocked_since = now;
+		} else if (now - b->blocked_since >= b->reader_timeout_ns) {
+			b->blocked_since = now;
+			reap_dead(b);
+		}
 		rc = shk__wait_checked(&h->space_wp, space_pred, b,
 				       timeout_ns, reap_dead,
 				       b->reader_timeout_ns);
 		if (rc)
 			return rc;
 	}
+	b->blocked_since = 0;
 	end = b->pos + b->need;
 	intent = end;
 	if (b->floor_active) {
@@ -408,6 +423,7 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 	       int64_t timeout_ns)
 {
 	struct shk__bcast_hdr *h;
+	int64_t deadline = 0; /* a timed call's, from its first wait */
 	int laps = 0, rc;
 
 	if (!b || b->role != SHK_BCAST_READER || (!buf && buf_cap))
@@ -425,8 +441,21 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 		if (t & 7)
 			return SHK_ECORRUPT;
 		if (t == c) {
+			/* a later pass (after a resync) waits only for what
+			 * is left of the caller's timeout */
+			int64_t left = timeout_ns;
+
+			if (timeout_ns > 0) {
+				if (!deadline) {
+					deadline = shk__deadline(timeout_ns);
+				} else {
+					left = deadline - shk__now_ns();
+					if (left <= 0)
+						return SHK_ETIMEDOUT;
+				}
+			}
 			rc = shk__wait_checked(&h->data_wp, data_pred, b,
-					       timeout_ns, writer_check,
+					       left, writer_check,
 					       PEER_SLICE_NS);
 			if (rc == SHK_EAGAIN)
 				shk__pollfd_idle(&b->pf, data_pred, b);
