@@ -353,6 +353,7 @@ struct qop {
 	shk_queue *q;
 	void *elem;
 	int rc;
+	int tries; /* more than 1: the call waited (spun or slept) */
 };
 
 static int
@@ -360,6 +361,7 @@ push_pred(void *arg)
 {
 	struct qop *o = arg;
 
+	o->tries++;
 	o->rc = push_try(o->q, o->elem);
 	return o->rc != SHK_EAGAIN;
 }
@@ -369,6 +371,7 @@ pop_pred(void *arg)
 {
 	struct qop *o = arg;
 
+	o->tries++;
 	o->rc = pop_try(o->q, o->elem);
 	return o->rc != SHK_EAGAIN;
 }
@@ -388,6 +391,31 @@ timeout_ok(int64_t timeout_ns)
 	return timeout_ns >= 0 || timeout_ns == SHK_FOREVER;
 }
 
+/* Whether a push may find room (the pass-on rule below). */
+static int
+maybe_nonfull(shk_queue *q)
+{
+	struct shk__queue_cell *c;
+	uint64_t p, w;
+
+	/* acquire: pairs with the release CAS in advance() */
+	p = atomic_load_explicit(&q->hdr->enqueue_pos, memory_order_acquire);
+	if (load_cell(q, p, &c, &w))
+		return 1; /* let push report the corruption */
+	/* the cell is free for lap p, or claimed for it (push_try() helps
+	 * the position on); behind, its element of lap p - cap is there */
+	return pos_diff(SHK__QC_POS(w), p) >= 0;
+}
+
+/*
+ * The pass-on rule.  A publication wakes one sleeper, and a sleeper that
+ * cannot use what it finds sleeps again: woken by a push at p + 1 while
+ * cell p is still being written, a consumer goes back to sleep, and the
+ * push at p then wakes one consumer for two elements.  So a call that had
+ * to wait and then succeeded wakes one more sleeper of its own kind when
+ * there may be more to do.  Calls that succeed at once skip it (no fence
+ * on the fast path); a wait that ends at once costs one more wake check.
+ */
 int
 shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns)
 {
@@ -399,9 +427,14 @@ shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns)
 	o.q = q;
 	o.elem = (void *)elem;
 	o.rc = 0;
+	o.tries = 0;
 	rc = shk__wait_checked(&q->hdr->not_full, push_pred, &o, timeout_ns,
 			       no_check, SHK__QUEUE_STUCK_NS);
-	return rc ? rc : o.rc;
+	if (!rc)
+		rc = o.rc;
+	if (rc == 0 && o.tries > 1 && maybe_nonfull(q))
+		shk__wake(q->seg, &q->hdr->not_full, 1); /* pass it on */
+	return rc;
 }
 
 /* Whether a pop may find something to do (doorbell re-check). */
@@ -436,10 +469,13 @@ shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
 	o.q = q;
 	o.elem = elem;
 	o.rc = 0;
+	o.tries = 0;
 	rc = shk__wait_checked(&q->hdr->not_empty, pop_pred, &o, timeout_ns,
 			       no_check, SHK__QUEUE_STUCK_NS);
 	if (!rc)
 		rc = o.rc;
+	if (rc == 0 && o.tries > 1 && maybe_nonempty(q))
+		shk__wake(q->seg, &q->hdr->not_empty, 1); /* pass it on */
 	if (rc == 0)
 		shk__pollfd_consumed(&q->pf);
 	else if (rc == SHK_EAGAIN || rc == SHK_ETIMEDOUT)
