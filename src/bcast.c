@@ -270,7 +270,8 @@ shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
 	uint8_t *p;
 	int rc;
 
-	if (!b || b->role != SHK_BCAST_WRITER || (!buf && len))
+	if (!b || b->role != SHK_BCAST_WRITER || (!buf && len) ||
+	    !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	if (len > b->max_record)
 		return SHK_EMSGSIZE;
@@ -426,7 +427,8 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 	int64_t deadline = 0; /* a timed call's, from its first wait */
 	int laps = 0, rc;
 
-	if (!b || b->role != SHK_BCAST_READER || (!buf && buf_cap))
+	if (!b || b->role != SHK_BCAST_READER || (!buf && buf_cap) ||
+	    !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	if (lost)
 		*lost = 0;

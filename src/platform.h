@@ -121,6 +121,10 @@ shk__cas_backoff(unsigned *spins)
 SHK_HIDDEN int64_t shk__now_ns(void);      /* CLOCK_MONOTONIC */
 SHK_HIDDEN int64_t shk__realtime_ns(void); /* CLOCK_REALTIME */
 
+/* A timeout argument is SHK_FOREVER (-1), 0 (try) or a positive number of
+ * ns; the public calls reject any other negative value with SHK_EINVAL. */
+#define SHK__TIMEOUT_OK(t) ((t) >= SHK_FOREVER)
+
 /*
  * shk__deadline turns a timeout (SHK_FOREVER, 0, or ns) into an absolute
  * CLOCK_MONOTONIC deadline; INT64_MAX means forever.

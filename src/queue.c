@@ -385,12 +385,6 @@ no_check(void *arg)
 	return 0;
 }
 
-static int
-timeout_ok(int64_t timeout_ns)
-{
-	return timeout_ns >= 0 || timeout_ns == SHK_FOREVER;
-}
-
 /* Whether a push may find room (the pass-on rule below). */
 static int
 maybe_nonfull(shk_queue *q)
@@ -422,7 +416,7 @@ shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns)
 	struct qop o;
 	int rc;
 
-	if (!q || !elem || !timeout_ok(timeout_ns))
+	if (!q || !elem || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	o.q = q;
 	o.elem = (void *)elem;
@@ -464,7 +458,7 @@ shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
 	struct qop o;
 	int rc;
 
-	if (!q || !elem || !timeout_ok(timeout_ns))
+	if (!q || !elem || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	o.q = q;
 	o.elem = elem;

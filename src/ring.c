@@ -288,7 +288,8 @@ shk_ring_reserve(shk_ring *r, size_t len, void **buf, int64_t timeout_ns)
 	uint64_t off, to_end, rec, pad, need;
 	int rc;
 
-	if (!r || !buf || r->role != SHK_RING_PRODUCER || r->reserved)
+	if (!r || !buf || r->role != SHK_RING_PRODUCER || r->reserved ||
+	    !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	*buf = NULL;
 	if (len > r->max_record)
@@ -356,7 +357,7 @@ shk_ring_write(shk_ring *r, const void *buf, size_t len, int64_t timeout_ns)
 	int rc;
 
 	if (!r || (!buf && len) || r->reserved ||
-	    r->role != SHK_RING_PRODUCER)
+	    r->role != SHK_RING_PRODUCER || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	if (len > r->max_record)
 		return SHK_EMSGSIZE;
@@ -427,7 +428,8 @@ shk_ring_peek(shk_ring *r, const void **buf, size_t *len, int64_t timeout_ns)
 	uint32_t n, type;
 	int rc, skipped = 0;
 
-	if (!r || !buf || !len || r->role != SHK_RING_CONSUMER)
+	if (!r || !buf || !len || r->role != SHK_RING_CONSUMER ||
+	    !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	if (r->peeked) {
 		*buf = r->peek_buf;
@@ -514,7 +516,8 @@ shk_ring_read(shk_ring *r, void *buf, size_t buf_cap, int64_t timeout_ns)
 	size_t n;
 	int rc;
 
-	if (!r || (!buf && buf_cap) || r->role != SHK_RING_CONSUMER)
+	if (!r || (!buf && buf_cap) || r->role != SHK_RING_CONSUMER ||
+	    !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	if (!r->peeked && !r->pf.armed) {
 		if (r->other == r->pos) {

@@ -158,6 +158,9 @@ b_basic(void)
 	CHECK_RC(shk_bcast_read(w, buf, sizeof(buf), NULL, SHK_TRY),
 		 SHK_EINVAL);
 	CHECK_RC(shk_bcast_write(r, buf, 1, SHK_TRY), SHK_EINVAL);
+	/* a negative timeout other than SHK_FOREVER */
+	CHECK_RC(shk_bcast_write(w, buf, 1, -2), SHK_EINVAL);
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), NULL, -2), SHK_EINVAL);
 	o.mode = SHK_BCAST_RELIABLE;
 	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, &o, &x),
 		 SHK_ETYPE);

@@ -166,6 +166,11 @@ b_basic(void)
 	CHECK_OK(shk_ring_write(p, buf, 1024 / 2 - 8, SHK_TRY));
 	CHECK_RC(shk_ring_read(c, buf, 10, SHK_TRY), SHK_EMSGSIZE);
 	CHECK_EQ(shk_ring_read(c, buf, sizeof(buf), SHK_TRY), 1024 / 2 - 8);
+	/* a negative timeout other than SHK_FOREVER */
+	CHECK_RC(shk_ring_write(p, buf, 1, -2), SHK_EINVAL);
+	CHECK_RC(shk_ring_reserve(p, 1, &wb, INT64_MIN), SHK_EINVAL);
+	CHECK_RC(shk_ring_read(c, buf, sizeof(buf), -2), SHK_EINVAL);
+	CHECK_RC(shk_ring_peek(c, &pb, &n, -2), SHK_EINVAL);
 	/* zero-copy, misuse */
 	CHECK_RC(shk_ring_commit(p), SHK_EINVAL);
 	CHECK_RC(shk_ring_release(c), SHK_EINVAL);
