@@ -79,10 +79,20 @@ round_pow2(uint32_t v)
 	return p;
 }
 
-/* Validates a mapped header (map_len bytes readable).  Order matters: the
- * most precise code first. */
+/*
+ * Validates a mapped header (map_len bytes readable) and, on success, fills
+ * *out with the copy it checked.  Order matters: the most precise code
+ * first.
+ *
+ * The header is read from shared memory exactly once, into the local copy,
+ * and every check and every later use works on that copy (ALGORITHMS §10):
+ * a peer that rewrites the header after the check cannot change what the
+ * caller adopts.  Only the immutable fields (the bytes before `checksum`,
+ * plus `checksum`) are copied; the rest of *out is zero.
+ */
 static int
-validate_hdr(const uint8_t *base, uint64_t map_len, int need_ready)
+validate_hdr(const uint8_t *base, uint64_t map_len, int need_ready,
+	     struct shk__seg_hdr *out)
 {
 	const struct shk__seg_hdr *h = (const void *)base;
 	struct shk__seg_hdr c;
@@ -92,12 +102,22 @@ validate_hdr(const uint8_t *base, uint64_t map_len, int need_ready)
 		return SHK_EBADSEG;
 	if (map_len < sizeof(*h))
 		return SHK_ETRUNC;
-	/* Read once into a local copy; use only the copy (§10). */
-	memcpy(&c, h, offsetof(struct shk__seg_hdr, state));
 	if (need_ready &&
-	    /* acquire: pairs with the creator's release store of READY */
+	    /* acquire: pairs with the creator's release store of READY in
+	     * format_new(); loaded before the copy below, so that the copy
+	     * holds the formatted header (a SysV opener has no lock that
+	     * orders it) */
 	    atomic_load_explicit(&h->state, memory_order_acquire) !=
 		    SHK__SEG_READY)
+		return SHK_EBADSEG;
+	/* Read once into a local copy; use only the copy (§10). */
+	memset(&c, 0, sizeof(c));
+	memcpy(&c, h, offsetof(struct shk__seg_hdr, state));
+	/* Compiler barrier (a signal fence orders nothing between threads):
+	 * after it the compiler must assume the shared header changed, so it
+	 * cannot turn a read of the copy back into a read of *h. */
+	atomic_signal_fence(memory_order_seq_cst);
+	if (memcmp(c.magic, SHK__MAGIC, 8) != 0)
 		return SHK_EBADSEG;
 	if (c.version != SHK__FORMAT_VERSION)
 		return SHK_EVERSION;
@@ -126,22 +146,27 @@ validate_hdr(const uint8_t *base, uint64_t map_len, int need_ready)
 		return SHK_ECORRUPT;
 	if (memchr(c.name, '\0', sizeof(c.name)) == NULL)
 		return SHK_ECORRUPT;
+	*out = c;
 	return 0;
 }
 
-/* Copies the validated immutable fields into the handle. */
+/*
+ * Copies the validated immutable fields into the handle: from hc, the copy
+ * that validate_hdr() checked (or that format_new() wrote), never from the
+ * segment.  seg->len was set to the mapped length, and hc->total_len is at
+ * most that (validate_hdr checked it).
+ */
 static void
-adopt_hdr(shk_seg *seg)
+adopt_hdr(shk_seg *seg, const struct shk__seg_hdr *hc)
 {
-	const struct shk__seg_hdr *h = shk__hdr(seg);
-
-	seg->len = h->total_len;
-	seg->attach_off = h->attach_off;
-	seg->attach_cap = h->attach_cap;
-	seg->reg_off = h->reg_off;
-	seg->reg_cap = h->reg_cap;
-	seg->heap_off = h->heap_off;
-	seg->heap_len = h->heap_len;
+	seg->hdr = *hc;
+	seg->len = hc->total_len;
+	seg->attach_off = hc->attach_off;
+	seg->attach_cap = hc->attach_cap;
+	seg->reg_off = hc->reg_off;
+	seg->reg_cap = hc->reg_cap;
+	seg->heap_off = hc->heap_off;
+	seg->heap_len = hc->heap_len;
 }
 
 static uint64_t
@@ -260,47 +285,53 @@ shk__stamp_alive(shk_seg *seg, uint32_t stamp)
 	return shk__pid_alive(SHK__ATT_PID(w), t);
 }
 
-/* Lays out and formats a new segment of len bytes at base. */
+/*
+ * Lays out and formats a new segment of len bytes at base.  The header is
+ * built in a local copy, written to the segment, and returned in *out: the
+ * creator adopts its own copy and never reads the header back (§10).
+ */
 static int
 format_new(uint8_t *base, uint64_t len, const char *name, uint32_t backend,
-	   uint32_t mode, uint32_t max_objects)
+	   uint32_t mode, uint32_t max_objects, struct shk__seg_hdr *out)
 {
-	struct shk__seg_hdr *h = (void *)base;
+	struct shk__seg_hdr *h = (void *)base, c;
 	uint64_t reg_off, heap_off;
 	int rc;
 
-	/* relaxed: nobody maps the segment before we publish READY under
-	 * the exclusive lock (or, for SysV, before the release store) */
-	atomic_store_explicit(&h->state, SHK__SEG_INITIALIZING,
-			      memory_order_relaxed);
-	memcpy(h->magic, SHK__MAGIC, 8);
-	h->version = SHK__FORMAT_VERSION;
-	h->hdr_len = SHK__HDR_LEN;
-	h->total_len = len;
-	h->page_len = (uint32_t)shk__page_size();
-	h->features = 0;
-	h->backend = backend;
-	h->mode = mode;
-	h->creator_pid = (uint32_t)getpid();
-	h->creator_uid = (uint32_t)getuid();
-	h->creator_start = shk__self_start_ticks();
-	h->created_ns = (uint64_t)shk__realtime_ns();
-	h->attach_off = SHK__HDR_LEN;
-	h->attach_cap = SHK__ATTACH_CAP;
-	h->reg_cap = max_objects;
-	reg_off = align_up(h->attach_off + (uint64_t)SHK__ATTACH_CAP *
+	memset(&c, 0, sizeof(c));
+	memcpy(c.magic, SHK__MAGIC, 8);
+	c.version = SHK__FORMAT_VERSION;
+	c.hdr_len = SHK__HDR_LEN;
+	c.total_len = len;
+	c.page_len = (uint32_t)shk__page_size();
+	c.features = 0;
+	c.backend = backend;
+	c.mode = mode;
+	c.creator_pid = (uint32_t)getpid();
+	c.creator_uid = (uint32_t)getuid();
+	c.creator_start = shk__self_start_ticks();
+	c.created_ns = (uint64_t)shk__realtime_ns();
+	c.attach_off = SHK__HDR_LEN;
+	c.attach_cap = SHK__ATTACH_CAP;
+	c.reg_cap = max_objects;
+	reg_off = align_up(c.attach_off + (uint64_t)SHK__ATTACH_CAP *
 						    sizeof(struct shk__attach),
 			   64);
-	h->reg_off = reg_off;
+	c.reg_off = reg_off;
 	heap_off = align_up(reg_off + (uint64_t)max_objects *
 					      sizeof(struct shk__reg_ent),
 			    4096);
 	if (heap_off >= len || len - heap_off < SHK__HEAP_MIN_LEN)
 		return SHK_EINVAL;
-	h->heap_off = heap_off;
-	h->heap_len = len - heap_off;
-	snprintf(h->name, sizeof(h->name), "%s", name ? name : "");
-	h->checksum = hdr_checksum(h);
+	c.heap_off = heap_off;
+	c.heap_len = len - heap_off;
+	snprintf(c.name, sizeof(c.name), "%s", name ? name : "");
+	c.checksum = hdr_checksum(&c);
+	/* relaxed: nobody maps the segment before we publish READY under
+	 * the exclusive lock (or, for SysV, before the release store) */
+	atomic_store_explicit(&h->state, SHK__SEG_INITIALIZING,
+			      memory_order_relaxed);
+	memcpy(h, &c, offsetof(struct shk__seg_hdr, state));
 	shk__reg_init(base, reg_off, max_objects);
 	rc = shk__heap_init(base, heap_off, len - heap_off);
 	if (rc)
@@ -309,6 +340,7 @@ format_new(uint8_t *base, uint64_t len, const char *name, uint32_t backend,
 	/* release: publishes the whole formatted segment; pairs with the
 	 * acquire load of state in validate_hdr() */
 	atomic_store_explicit(&h->state, SHK__SEG_READY, memory_order_release);
+	*out = c;
 	return 0;
 }
 
@@ -379,13 +411,14 @@ seg_free(shk_seg *seg)
 	free(seg);
 }
 
-/* After mapping and validating: adopt, attach, heap state. */
+/* After mapping and validating: adopt the validated copy hc, attach, heap
+ * state. */
 static int
-finish_open(shk_seg *seg)
+finish_open(shk_seg *seg, const struct shk__seg_hdr *hc)
 {
 	int rc;
 
-	adopt_hdr(seg);
+	adopt_hdr(seg, hc);
 	rc = shk__heap_attach(seg);
 	if (rc)
 		return rc;
@@ -401,7 +434,8 @@ finish_open(shk_seg *seg)
 
 /* Creator path for fd-backed segments (POSIX, file, memfd). */
 static int
-create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label)
+create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
+	  struct shk__seg_hdr *hc)
 {
 	void *p;
 	int rc;
@@ -427,7 +461,7 @@ create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label)
 	seg->base = p;
 	seg->len = o->len;
 	rc = format_new(seg->base, o->len, label, seg->backend, o->mode,
-			o->max_objects);
+			o->max_objects, hc);
 	if (rc)
 		goto fail;
 	flock(seg->fd, LOCK_UN);
@@ -437,9 +471,10 @@ fail:
 	return rc;
 }
 
-/* Opener path for fd-backed segments: wait for READY, map, validate. */
+/* Opener path for fd-backed segments: wait for READY, map, validate; *hc
+ * receives the validated header copy. */
 static int
-open_fd_wait(shk_seg *seg, int64_t deadline)
+open_fd_wait(shk_seg *seg, int64_t deadline, struct shk__seg_hdr *hc)
 {
 	int64_t first_zero = 0;
 	struct stat st;
@@ -487,16 +522,18 @@ open_fd_wait(shk_seg *seg, int64_t deadline)
 			rc = shk__errno_code(errno);
 			goto unlock;
 		}
-		rc = validate_hdr(p, (uint64_t)st.st_size, 1);
+		rc = validate_hdr(p, (uint64_t)st.st_size, 1, hc);
 		if (rc) {
 			munmap(p, (size_t)st.st_size);
 			goto unlock;
 		}
-		/* keep exactly the validated mapping length */
+		/* keep exactly the validated length: hc->total_len, from the
+		 * checked copy (<= st_size), never re-read from the segment */
 		seg->base = p;
 		seg->len = (uint64_t)st.st_size;
-		if (((struct shk__seg_hdr *)p)->total_len < seg->len) {
-			uint64_t tl = ((struct shk__seg_hdr *)p)->total_len;
+		if (hc->total_len < seg->len) {
+			uint64_t tl = hc->total_len;
+			/* page-aligned: total_len is a multiple of 4 KiB */
 			munmap((uint8_t *)p + tl, seg->len - tl);
 			seg->len = tl;
 		}
@@ -509,7 +546,7 @@ open_fd_wait(shk_seg *seg, int64_t deadline)
 
 static int
 open_named_fd(shk_seg *seg, const char *name, unsigned flags,
-	      const shk_seg_opts *o)
+	      const shk_seg_opts *o, struct shk__seg_hdr *hc)
 {
 	int64_t deadline = shk__deadline(o->open_timeout_ns);
 	int fd, rc, rdonly = (flags & SHK_RDONLY) != 0;
@@ -524,7 +561,7 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 				/* the mode is not subject to the umask */
 				fchmod(fd, o->mode);
 				seg->fd = fd;
-				rc = create_fd(seg, o, name);
+				rc = create_fd(seg, o, name, hc);
 				if (rc) {
 					if (file)
 						unlink(name);
@@ -549,12 +586,12 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 		return shk__errno_code(errno);
 	}
 	seg->fd = fd;
-	return open_fd_wait(seg, deadline);
+	return open_fd_wait(seg, deadline, hc);
 }
 
 static int
 open_sysv(shk_seg *seg, const char *name, unsigned flags,
-	  const shk_seg_opts *o)
+	  const shk_seg_opts *o, struct shk__seg_hdr *hc)
 {
 	int64_t deadline = shk__deadline(o->open_timeout_ns);
 	int key = sysv_key_of(name, o), id, rc;
@@ -575,7 +612,7 @@ open_sysv(shk_seg *seg, const char *name, unsigned flags,
 			seg->len = o->len;
 			rc = format_new(p, o->len, name ? name : "",
 					SHK_BACKEND_SYSV, o->mode,
-					o->max_objects);
+					o->max_objects, hc);
 			if (rc) {
 				shmctl(id, IPC_RMID, NULL);
 				return rc;
@@ -599,7 +636,7 @@ open_sysv(shk_seg *seg, const char *name, unsigned flags,
 	seg->base = p;
 	seg->len = ds.shm_segsz;
 	for (;;) {
-		rc = validate_hdr(p, seg->len, 1);
+		rc = validate_hdr(p, seg->len, 1, hc);
 		if (rc != SHK_EBADSEG || ds.shm_segsz < 8 ||
 		    memcmp(p, SHK__MAGIC, 8) != 0)
 			break;
@@ -610,8 +647,9 @@ open_sysv(shk_seg *seg, const char *name, unsigned flags,
 			return SHK_ETIMEDOUT;
 		sleep_ns(200000);
 	}
-	if (rc == 0 && ((struct shk__seg_hdr *)p)->total_len < seg->len)
-		seg->len = ((struct shk__seg_hdr *)p)->total_len;
+	/* from the checked copy, never re-read from the segment (§10) */
+	if (rc == 0 && hc->total_len < seg->len)
+		seg->len = hc->total_len;
 	return rc;
 }
 
@@ -619,6 +657,7 @@ int
 shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 	     shk_seg **out)
 {
+	struct shk__seg_hdr hc;
 	shk_seg_opts o;
 	shk_seg *seg = NULL;
 	int rc;
@@ -661,15 +700,15 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 	switch (o.backend) {
 	case SHK_BACKEND_POSIX:
 	case SHK_BACKEND_FILE:
-		rc = open_named_fd(seg, name, flags, &o);
+		rc = open_named_fd(seg, name, flags, &o, &hc);
 		break;
 	case SHK_BACKEND_SYSV:
-		rc = open_sysv(seg, name, flags, &o);
+		rc = open_sysv(seg, name, flags, &o, &hc);
 		break;
 	case SHK_BACKEND_MEMFD:
 		seg->fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		rc = seg->fd < 0 ? shk__errno_code(errno)
-				 : create_fd(seg, &o, name);
+				 : create_fd(seg, &o, name, &hc);
 		if (rc == 0)
 			/* the size can never change under a mapper (§9) */
 			fcntl(seg->fd, F_ADD_SEALS,
@@ -677,7 +716,7 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 		break;
 	}
 	if (rc == 0)
-		rc = finish_open(seg);
+		rc = finish_open(seg, &hc);
 	if (rc) {
 		seg_free(seg);
 		return rc;
@@ -690,6 +729,7 @@ int
 shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 		shk_seg **out)
 {
+	struct shk__seg_hdr hc;
 	shk_seg_opts o;
 	shk_seg *seg;
 	int rc;
@@ -711,9 +751,9 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 		seg_free(seg);
 		return rc;
 	}
-	rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns));
+	rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns), &hc);
 	if (rc == 0)
-		rc = finish_open(seg);
+		rc = finish_open(seg, &hc);
 	if (rc) {
 		seg_free(seg);
 		return rc;
@@ -874,7 +914,7 @@ shk_seg_info(shk_seg *seg, shk_seg_stats *st)
 
 	if (!seg || !st || st->size < sizeof(*st))
 		return SHK_EINVAL;
-	h = shk__hdr(seg);
+	h = &seg->hdr; /* the validated copy: never re-read (§10) */
 	memset((uint8_t *)st + sizeof(st->size), 0,
 	       sizeof(*st) - sizeof(st->size));
 	st->version = h->version;
@@ -884,8 +924,8 @@ shk_seg_info(shk_seg *seg, shk_seg_stats *st)
 	st->created_ns = h->created_ns;
 	st->creator_pid = h->creator_pid;
 	st->creator_uid = h->creator_uid;
-	/* relaxed: a statistic */
-	st->nobjects = atomic_load_explicit(&h->reg_count,
+	/* relaxed: a statistic (a live counter: read from the segment) */
+	st->nobjects = atomic_load_explicit(&shk__hdr(seg)->reg_count,
 					    memory_order_relaxed);
 	st->max_objects = seg->reg_cap;
 	memcpy(st->name, h->name, sizeof(st->name));
@@ -908,16 +948,17 @@ shk_seg_info(shk_seg *seg, shk_seg_stats *st)
 int
 shk_seg_check(shk_seg *seg)
 {
+	struct shk__seg_hdr c;
 	int rc;
 
 	if (!seg)
 		return SHK_EINVAL;
-	rc = validate_hdr(seg->base, seg->len, 1);
+	rc = validate_hdr(seg->base, seg->len, 1, &c);
 	if (rc)
 		return rc;
-	/* the immutable fields must still equal what we adopted */
-	if (shk__hdr(seg)->reg_off != seg->reg_off ||
-	    shk__hdr(seg)->heap_off != seg->heap_off)
+	/* the immutable fields must still equal what we adopted: compare
+	 * the checked copy with the handle's copy, all of it */
+	if (memcmp(&c, &seg->hdr, offsetof(struct shk__seg_hdr, state)) != 0)
 		return SHK_ECORRUPT;
 	rc = shk__reg_check(seg);
 	if (rc)

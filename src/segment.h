@@ -94,7 +94,8 @@ _Static_assert(sizeof(struct shk__attach) == 32, "attach record size");
 	 (uint64_t)(uint32_t)(pid))
 
 /* The process-local handle.  Immutable header fields are copied here once,
- * after validation, and never re-read from shared memory (ALGORITHMS §10). */
+ * from the copy that validation checked (or, for the creator, the copy it
+ * wrote), and never re-read from shared memory (ALGORITHMS §10). */
 struct shk_seg {
 	uint8_t *base;
 	uint64_t len;
@@ -111,6 +112,10 @@ struct shk_seg {
 	uint64_t reg_off;
 	uint64_t heap_off;
 	uint64_t heap_len;
+	/* The validated copy of the header's immutable fields (the bytes
+	 * before `state`); its atomics are zero and never used.  Read this,
+	 * not shk__hdr(seg), for any field before `state`. */
+	struct shk__seg_hdr hdr;
 	void *heap_local; /* heap module's per-handle state */
 	/* Threads sharing this handle share its owner stamp, which the
 	 * robust lock cannot tell apart: they serialise on this first. */

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -180,6 +181,115 @@ t_create_race(void)
 	}
 	printf("  %ld rounds x %d processes: one creator each\n", rounds,
 	       NPROC);
+}
+
+/*
+ * A peer rewrites the header while we open: total_len flips between the
+ * true length and 1 TiB, reg_cap between 256 and 65536 (values that fail
+ * validation).  Every open that succeeds must report what it validated:
+ * the true length and capacity, and shk_ptr() at the length is NULL.
+ * Before the fix adopt_hdr() re-read the header after validate_hdr() had
+ * checked a copy, so some opens came back with len = 1 TiB on a 1 MiB
+ * mapping (and shk_seg_prefault() then segfaulted).  The flipper is a
+ * process: the threat is another process, and TSan would report a
+ * thread's scribbling as a data race.
+ */
+static void
+header_flip(uint32_t backend, int64_t budget_ns)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg_stats st0 = { .size = sizeof(st0) };
+	volatile uint64_t *tl;
+	volatile uint32_t *rcap;
+	_Atomic int *stop;
+	shk_seg *owner, *s;
+	uint64_t good_len, bad_len = 0;
+	uint32_t good_cap, bad_cap = 0;
+	long tries = 0, ok = 0, bad = 0;
+	int64_t t_end;
+	char nm[64];
+	uint8_t *b;
+	pid_t pid;
+
+	o.backend = backend;
+	o.len = 1 << 20;
+	test_name(nm, sizeof(nm),
+		  backend == SHK_BACKEND_SYSV ? "flip-sysv" : "flip");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &owner));
+	CHECK_OK(shk_seg_info(owner, &st0));
+	stop = mmap(NULL, sizeof(*stop), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(stop != MAP_FAILED);
+	b = shk_seg_base(owner);
+	tl = (volatile uint64_t *)(b + offsetof(struct shk__seg_hdr,
+						total_len));
+	rcap = (volatile uint32_t *)(b + offsetof(struct shk__seg_hdr,
+						  reg_cap));
+	good_len = *tl;
+	good_cap = *rcap;
+	CHECK_EQ(good_len, st0.len);
+	CHECK_EQ(good_cap, st0.max_objects);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int64_t end = test_now_ns() + 10000000000LL;
+		volatile int k;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* volatile: scribbling as a hostile peer would, not a
+		 * protocol; mostly good values, so that opens succeed */
+		while (!atomic_load(stop) && test_now_ns() < end) {
+			*tl = (uint64_t)1 << 40;
+			*rcap = 65536;
+			for (k = 0; k < 300; k++)
+				;
+			*tl = good_len;
+			*rcap = good_cap;
+			for (k = 0; k < 3000; k++)
+				;
+		}
+		_exit(0);
+	}
+	t_end = test_now_ns() + budget_ns;
+	while (test_now_ns() < t_end) {
+		shk_seg_stats st = { .size = sizeof(st) };
+
+		tries++;
+		if (shk_seg_open(nm, SHK_RDONLY, &o, &s) != 0)
+			continue;
+		ok++;
+		CHECK_OK(shk_seg_info(s, &st));
+		if (st.len != good_len || st.max_objects != good_cap ||
+		    shk_ptr(s, good_len) != NULL) {
+			/* not closed: unmapping st.len bytes could take
+			 * other mappings with it */
+			bad++;
+			bad_len = st.len;
+			bad_cap = st.max_objects;
+			break;
+		}
+		shk_seg_close(s);
+	}
+	atomic_store(stop, 1);
+	CHECK_EQ(test_wait(pid), 0);
+	shk_seg_close(owner);
+	CHECK_OK(shk_seg_unlink(nm, &o));
+	munmap((void *)stop, sizeof(*stop));
+	printf("  %s: %ld opens while the header flips, %ld succeeded\n",
+	       backend == SHK_BACKEND_SYSV ? "sysv" : "posix", tries, ok);
+	if (bad)
+		TEST_FAIL("an open succeeded with len %llu, max_objects %u: "
+			  "the mapping is %llu bytes, the registry %u",
+			  (unsigned long long)bad_len, bad_cap,
+			  (unsigned long long)good_len, good_cap);
+	CHECK(ok > 0);
+}
+
+static void
+t_header_double_fetch(void)
+{
+	header_flip(SHK_BACKEND_POSIX, 1000000000LL);
+	header_flip(SHK_BACKEND_SYSV, 1000000000LL);
 }
 
 /* Creating never re-initialises an existing segment. */
@@ -720,6 +830,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "create_race_8x500", t_create_race },
 	  { "create_keeps_existing", t_create_keeps_existing },
 	  { "corruptions", t_corruptions },
+	  { "header_double_fetch", t_header_double_fetch },
 	  { "creator_killed", t_creator_killed },
 	  { "bad_arguments", t_bad_arguments },
 	  { "too_large_for_tmpfs", t_too_large_for_tmpfs },
