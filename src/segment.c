@@ -11,6 +11,10 @@
  * killed while attached leaves an ACTIVE attach record with a dead pid: the
  * next opener that finds no free record reclaims it, `shmkit ls` counts it
  * as dead and `shmkit rm --orphans` removes segments with only dead ones.
+ *
+ * SysV has no flock: an opener polls the state word while the segment is
+ * zero or partly formatted and its creator (shm_cpid) is alive, until the
+ * open's timeout; a dead creator or a removed segment gives SHK_EBADSEG.
  */
 #include "segment.h"
 
@@ -589,6 +593,38 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 	return open_fd_wait(seg, deadline, hc);
 }
 
+/*
+ * 1 when a SysV segment of len bytes that validate_hdr() refused with
+ * SHK_EBADSEG looks like one a shmkit creator is formatting, or has just
+ * formatted: its state word is 0 (nothing written yet), INITIALIZING, or
+ * READY (published since validate_hdr() looked), and each byte of the
+ * magic is either 0 or already the magic's (format_new() writes the magic
+ * into the zeroed memory shmget() handed out; on a weakly ordered CPU the
+ * bytes may show up in any order).  Anything else, such as a foreign
+ * segment under our key, is not waited for.  A hint only: validate_hdr()
+ * decides.
+ */
+static int
+sysv_formatting(const uint8_t *base, uint64_t len)
+{
+	const struct shk__seg_hdr *h = (const void *)base;
+	uint32_t st;
+	int i;
+
+	if (len < sizeof(*h))
+		return 0;
+	/* relaxed: only chooses whether to poll again; the acquire load in
+	 * validate_hdr() is what orders the header */
+	st = atomic_load_explicit(&h->state, memory_order_relaxed);
+	if (st != 0 && st != SHK__SEG_INITIALIZING && st != SHK__SEG_READY)
+		return 0;
+	for (i = 0; i < 8; i++) {
+		if (base[i] != 0 && base[i] != (uint8_t)SHK__MAGIC[i])
+			return 0;
+	}
+	return 1;
+}
+
 static int
 open_sysv(shk_seg *seg, const char *name, unsigned flags,
 	  const shk_seg_opts *o, struct shk__seg_hdr *hc)
@@ -637,12 +673,26 @@ open_sysv(shk_seg *seg, const char *name, unsigned flags,
 	seg->len = ds.shm_segsz;
 	for (;;) {
 		rc = validate_hdr(p, seg->len, 1, hc);
-		if (rc != SHK_EBADSEG || ds.shm_segsz < 8 ||
-		    memcmp(p, SHK__MAGIC, 8) != 0)
+		if (rc != SHK_EBADSEG || !sysv_formatting(p, seg->len))
 			break;
-		/* magic present but not READY: creator busy or dead */
-		if (kill(ds.shm_cpid, 0) != 0 && errno == ESRCH)
+		/*
+		 * Not READY yet, and still zero or partly formatted.  SysV
+		 * has no lock to tell a slow creator from a dead one (the
+		 * POSIX path's flock), so ask about the creator itself: wait
+		 * while it lives, as the POSIX path waits while the lock is
+		 * busy.  A removed segment (SHM_DEST: the creator gave up, or
+		 * someone unlinked it) or a dead creator will never become
+		 * READY: SHK_EBADSEG, as for a POSIX creator that died.  But
+		 * the creator may have published READY, and even exited,
+		 * since validate_hdr() looked: look once more before saying
+		 * so.
+		 */
+		if (shmctl(id, IPC_STAT, &ds) != 0 ||
+		    (ds.shm_perm.mode & SHM_DEST) ||
+		    (kill(ds.shm_cpid, 0) != 0 && errno == ESRCH)) {
+			rc = validate_hdr(p, seg->len, 1, hc);
 			break;
+		}
 		if (shk__now_ns() >= deadline)
 			return SHK_ETIMEDOUT;
 		sleep_ns(200000);

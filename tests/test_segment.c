@@ -109,7 +109,9 @@ t_memfd_sealed(void)
 }
 
 /* 8 processes x R rounds race create-or-open of one name: exactly one
- * creator per round, and every racer sees the same segment. */
+ * creator per round, every racer's open succeeds and sees the same
+ * segment.  For SysV the racers that lose shmget(IPC_EXCL) find the
+ * winner's segment still zero, or partly formatted, and must wait for it. */
 struct race {
 	_Atomic uint32_t arrive[1024];
 	_Atomic uint32_t created[1024];
@@ -117,29 +119,31 @@ struct race {
 };
 
 static void
-t_create_race(void)
+create_race(uint32_t backend, long rounds)
 {
 	enum { NPROC = 8 };
-	long rounds = test_scale(500);
 	struct race *r;
 	pid_t pids[NPROC];
 	char base[64];
 	long i;
-	int p;
+	int p, bad_exit = 0;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(SHK__TSAN)
-	rounds = 100;
+	if (rounds > 100)
+		rounds = 100;
 #endif
 	if (rounds > 1024)
 		rounds = 1024;
 	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(r != MAP_FAILED);
-	test_name(base, sizeof(base), "race");
+	test_name(base, sizeof(base),
+		  backend == SHK_BACKEND_SYSV ? "race-sysv" : "race");
 	for (p = 0; p < NPROC; p++) {
 		pids[p] = fork();
 		if (pids[p] == 0) {
 			shk_seg_opts o = SHK_SEG_OPTS_INIT;
+			o.backend = backend;
 			o.len = 256 << 10;
 			for (i = 0; i < rounds; i++) {
 				char nm[96];
@@ -151,29 +155,46 @@ t_create_race(void)
 				while (atomic_load(&r->arrive[i]) < NPROC)
 					sched_yield();
 				int rc = shk_seg_open(nm, SHK_CREATE, &o, &seg);
-				if (rc == 0)
+				if (rc == 0) {
 					rc = shk_seg_info(seg, &st);
-				if (rc) {
-					fprintf(stderr, "round %ld: %s\n", i,
-						shk_errname(rc));
-					atomic_fetch_add(&r->failed, 1);
-					_exit(1);
+					shk_seg_close(seg);
 				}
-				if (st.creator_pid == (uint32_t)getpid())
+				if (rc) {
+					/* count it and go on: the others
+					 * wait for us at both barriers */
+					if (atomic_fetch_add(&r->failed, 1) < 5)
+						fprintf(stderr,
+							"round %ld: %s\n", i,
+							shk_errname(rc));
+				} else if (st.creator_pid ==
+					   (uint32_t)getpid()) {
 					atomic_fetch_add(&r->created[i], 1);
-				shk_seg_close(seg);
+				}
 				/* second barrier: everyone opened, then the
 				 * last to arrive unlinks */
 				if (atomic_fetch_add(&r->arrive[i], 1) ==
 				    2 * NPROC - 1)
-					shk_seg_unlink(nm, NULL);
+					shk_seg_unlink(nm, &o);
 			}
 			_exit(0);
 		}
 	}
 	for (p = 0; p < NPROC; p++)
-		CHECK_EQ(test_wait(pids[p]), 0);
-	CHECK_EQ(atomic_load(&r->failed), 0);
+		bad_exit += test_wait(pids[p]) != 0;
+	{
+		/* a failed racer leaves its round's segment: remove it */
+		shk_seg_opts o = SHK_SEG_OPTS_INIT;
+		o.backend = backend;
+		for (i = 0; i < rounds; i++) {
+			char nm[96];
+			snprintf(nm, sizeof(nm), "%s-%ld", base, i);
+			shk_seg_unlink(nm, &o);
+		}
+	}
+	CHECK_EQ(bad_exit, 0);
+	if (atomic_load(&r->failed))
+		TEST_FAIL("%u of %ld opens failed", atomic_load(&r->failed),
+			  rounds * NPROC);
 	for (i = 0; i < rounds; i++) {
 		if (atomic_load(&r->created[i]) != 1)
 			TEST_FAIL("round %ld: %u creators", i,
@@ -181,6 +202,188 @@ t_create_race(void)
 	}
 	printf("  %ld rounds x %d processes: one creator each\n", rounds,
 	       NPROC);
+}
+
+static void
+t_create_race(void)
+{
+	create_race(SHK_BACKEND_POSIX, test_scale(500));
+}
+
+/* The same race with SysV, where the losers find the winner's segment
+ * zeroed between its shmget() and the formatting: they must wait for it
+ * (before the fix about one round in ten gave a racer SHK_EBADSEG). */
+static void
+t_create_race_sysv(void)
+{
+	create_race(SHK_BACKEND_SYSV, test_scale(200));
+}
+
+/*
+ * A SysV creator between shmget() and formatting, seen by an opener.  A
+ * child plays the creator: it makes the segment under our key (zeroed
+ * memory), waits until we have attached, and then acts out one case.
+ * FAKE_FORMAT copies in a formatted image after 100 ms and publishes READY
+ * last, as format_new() does: the open must wait and succeed (before the
+ * fix it returned SHK_EBADSEG at once, because the magic was missing).
+ * FAKE_STAY_ZERO never formats and stays alive: SHK_ETIMEDOUT at the
+ * open's timeout (before: SHK_EBADSEG at once).  A creator that died
+ * (FAKE_DIE) or removed the segment (FAKE_RMID), and a foreign non-zero
+ * segment whose creator lives (FAKE_FOREIGN), give SHK_EBADSEG without
+ * waiting for the timeout.
+ */
+enum { FAKE_FORMAT, FAKE_STAY_ZERO, FAKE_DIE, FAKE_RMID, FAKE_FOREIGN };
+
+/* Waits (at most 5 s) until someone besides us has the segment attached. */
+static void
+fake_wait_opener(int id)
+{
+	int64_t end = test_now_ns() + 5000000000LL;
+	struct shmid_ds ds;
+
+	while (test_now_ns() < end) {
+		if (shmctl(id, IPC_STAT, &ds) != 0 || ds.shm_nattch >= 2)
+			return;
+		usleep(1000);
+	}
+}
+
+static pid_t
+fake_sysv_creator(int key, uint64_t len, int how, const uint8_t *img)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	CHECK(pipe(p) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct shk__seg_hdr *h;
+		uint8_t *m;
+		int id;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(p[0]);
+		id = shmget(key, len, IPC_CREAT | IPC_EXCL | 0600);
+		if (id < 0)
+			_exit(2);
+		m = shmat(id, NULL, 0);
+		if (m == (void *)-1) {
+			shmctl(id, IPC_RMID, NULL);
+			_exit(3);
+		}
+		if (how == FAKE_FOREIGN)
+			memset(m, 0x5a, 8192);
+		if (write(p[1], "x", 1) != 1)
+			_exit(4);
+		if (how == FAKE_DIE)
+			_exit(0);
+		if (how == FAKE_RMID || how == FAKE_FORMAT)
+			fake_wait_opener(id);
+		if (how == FAKE_RMID)
+			shmctl(id, IPC_RMID, NULL);
+		if (how == FAKE_FORMAT) {
+			usleep(100000);
+			h = (void *)m;
+			memcpy(m, img, offsetof(struct shk__seg_hdr, state));
+			memcpy(m + offsetof(struct shk__seg_hdr, generation),
+			       img + offsetof(struct shk__seg_hdr, generation),
+			       len - offsetof(struct shk__seg_hdr, generation));
+			/* release: publishes the image, as format_new() */
+			atomic_store_explicit(&h->state, SHK__SEG_READY,
+					      memory_order_release);
+		}
+		sleep(10); /* stay alive; the test kills us */
+		_exit(0);
+	}
+	close(p[1]);
+	CHECK_EQ(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+static void
+t_sysv_open_waits_for_creator(void)
+{
+	static const struct {
+		int how, want;
+		int64_t timeout_ns;
+	} cases[] = {
+		{ FAKE_FORMAT, 0, 2000000000LL },
+		{ FAKE_STAY_ZERO, SHK_ETIMEDOUT, 200000000LL },
+		{ FAKE_DIE, SHK_EBADSEG, 2000000000LL },
+		{ FAKE_RMID, SHK_EBADSEG, 2000000000LL },
+		{ FAKE_FOREIGN, SHK_EBADSEG, 2000000000LL },
+	};
+	static const char *what[] = { "formats late", "never formats",
+				      "died", "removed it", "foreign" };
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	uint64_t len = 256 << 10;
+	shk_seg *seg;
+	uint8_t *img;
+	size_t i;
+	char nm[64];
+	int fd;
+
+	/* a formatted image to copy in: a memfd segment, closed */
+	o.backend = SHK_BACKEND_MEMFD;
+	o.len = len;
+	CHECK_OK(shk_seg_open("img", SHK_CREATE, &o, &seg));
+	fd = dup(shk_seg_fd(seg));
+	CHECK(fd >= 0);
+	shk_seg_close(seg);
+	img = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(img != MAP_FAILED);
+	close(fd);
+
+	o.backend = SHK_BACKEND_SYSV;
+	test_name(nm, sizeof(nm), "svwait");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		shk_seg_stats st = { .size = sizeof(st) };
+		int64_t t0, ms;
+		pid_t pid;
+		int rc, id;
+
+		/* our own key, away from the name-derived ones */
+		o.sysv_key = (int32_t)(0x70000000 |
+				       (((uint32_t)getpid() & 0x3fffff) << 3) |
+				       (uint32_t)i);
+		o.open_timeout_ns = cases[i].timeout_ns;
+		id = shmget(o.sysv_key, 0, 0);
+		if (id >= 0)
+			shmctl(id, IPC_RMID, NULL);
+		pid = fake_sysv_creator(o.sysv_key, len, cases[i].how, img);
+		if (cases[i].how == FAKE_DIE)
+			CHECK_EQ(test_wait(pid), 0); /* reaped: really gone */
+		t0 = test_now_ns();
+		rc = shk_seg_open(nm, SHK_CREATE, &o, &seg);
+		ms = (test_now_ns() - t0) / 1000000;
+		if (rc == 0) {
+			rc = shk_seg_info(seg, &st);
+			shk_seg_close(seg);
+		}
+		if (cases[i].how != FAKE_DIE) {
+			kill(pid, SIGKILL);
+			test_wait(pid);
+		}
+		shk_seg_unlink(nm, &o);
+		printf("  creator %s: %s after %lld ms\n", what[i],
+		       rc ? shk_errname(rc) : "opened", (long long)ms);
+		if (rc != cases[i].want)
+			TEST_FAIL("creator %s: open gave %s, expected %s",
+				  what[i], shk_errname(rc),
+				  shk_errname(cases[i].want));
+		if (cases[i].how == FAKE_FORMAT) {
+			CHECK(ms >= 90); /* it did wait for READY */
+			CHECK_EQ(st.len, len);
+		} else if (cases[i].how == FAKE_STAY_ZERO) {
+			CHECK(ms >= 190);
+		} else {
+			CHECK(ms < 1000); /* told at once, not at the timeout */
+		}
+	}
+	munmap(img, len);
 }
 
 /*
@@ -828,6 +1031,8 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "backend_memfd", t_backend_memfd },
 	  { "memfd_sealed", t_memfd_sealed },
 	  { "create_race_8x500", t_create_race },
+	  { "create_race_sysv_8x200", t_create_race_sysv },
+	  { "sysv_open_waits_for_creator", t_sysv_open_waits_for_creator },
 	  { "create_keeps_existing", t_create_keeps_existing },
 	  { "corruptions", t_corruptions },
 	  { "header_double_fetch", t_header_double_fetch },
