@@ -20,6 +20,11 @@
  * What a killed listener leaves behind: armed stays incremented (wakers
  * keep calling notify: extra system calls, no lost data) and its socket
  * file stays until a later listener of the same slot replaces it.
+ *
+ * The directory is /tmp/shmkit-UID whatever the environment says, because
+ * the waker computes the listener's path in its own process: a path from
+ * per-process settings (XDG_RUNTIME_DIR is unset in cron jobs and many
+ * services) would send wake-ups where nobody listens.
  */
 #include "doorbell.h"
 
@@ -68,8 +73,10 @@ sender(void)
 	return nfd;
 }
 
-/* The directory holding this user's doorbells: 0700, owned by us.  Checked
- * once per process (pthread_once); the answer is cached. */
+/* The directory holding this user's doorbells: /tmp/shmkit-UID, 0700,
+ * owned by us.  Never taken from the environment: listener and waker must
+ * compute the same path (see the top of the file).  Checked once per
+ * process (pthread_once); the answer is cached. */
 static char db_dir[80];
 static int db_dir_rc;
 static pthread_once_t db_dir_once = PTHREAD_ONCE_INIT;
@@ -77,14 +84,9 @@ static pthread_once_t db_dir_once = PTHREAD_ONCE_INIT;
 static void
 doorbell_dir_init(void)
 {
-	const char *rt = getenv("XDG_RUNTIME_DIR");
 	struct stat st;
 
-	if (rt && rt[0] == '/' && strlen(rt) < sizeof(db_dir) - 8)
-		snprintf(db_dir, sizeof(db_dir), "%s/shmkit", rt);
-	else
-		snprintf(db_dir, sizeof(db_dir), "/tmp/shmkit-%u",
-			 (unsigned)getuid());
+	snprintf(db_dir, sizeof(db_dir), "/tmp/shmkit-%u", (unsigned)getuid());
 	if (mkdir(db_dir, 0700) != 0 && errno != EEXIST)
 		db_dir_rc = shk__errno_code(errno);
 	else if (lstat(db_dir, &st) != 0)

@@ -1,8 +1,10 @@
 /* test_fd.c - pollable fds of every kind that has one, through epoll:
  * a reader asleep in epoll_wait wakes soon after another process writes
- * (issue 4: within 1 ms), and no wake-up is lost over many rounds. */
+ * (issue 4: within 1 ms), and no wake-up is lost over many rounds.  Then
+ * the doorbell's path: the same for every environment. */
 #include "harness.h"
 
+#include <poll.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -244,6 +246,76 @@ static void t_bcast(void) { run_kind(&kb); }
 static void t_event(void) { run_kind(&ke); }
 static void t_sem(void) { run_kind(&ks); }
 
+/* 1 if fd polls readable within ms, else 0. */
+static int
+readable(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	int n;
+
+	do {
+		n = poll(&p, 1, ms);
+	} while (n < 0 && errno == EINTR);
+	return n == 1 && (p.revents & POLLIN);
+}
+
+/* The listener (a login session, XDG_RUNTIME_DIR set) and a waker of the
+ * same user without XDG_RUNTIME_DIR (a cron job, a service) must find the
+ * same socket path.  Each process caches the directory at its first
+ * doorbell use, so the waker is forked before the listener sets its
+ * environment and opens the fd.  Failed when the directory came from the
+ * environment: the wake-up went to /tmp/shmkit-UID, the listener was in
+ * $XDG_RUNTIME_DIR/shmkit. */
+static void
+t_xdg(void)
+{
+	char nm[64], xdg[] = "/tmp/shk-test-xdg-XXXXXX", sub[64];
+	int pfd[2], fd, n, st;
+	shk_seg *seg;
+	shk_event *ev;
+	pid_t pid;
+	char c = 1;
+
+	test_name(nm, sizeof(nm), "xdg");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	CHECK_OK(shk_event_open(seg, "ev", SHK_CREATE, NULL, &ev));
+	CHECK(pipe(pfd) == 0);
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *cs;
+		shk_event *ce;
+
+		unsetenv("XDG_RUNTIME_DIR");
+		if (read(pfd[0], &c, 1) != 1)
+			_exit(2);
+		if (shk_seg_open(nm, 0, NULL, &cs) ||
+		    shk_event_open(cs, "ev", 0, NULL, &ce))
+			_exit(3);
+		if (shk_event_set(ce))
+			_exit(4);
+		shk_event_close(ce);
+		shk_seg_close(cs);
+		_exit(0);
+	}
+	CHECK(mkdtemp(xdg) != NULL);
+	CHECK(setenv("XDG_RUNTIME_DIR", xdg, 1) == 0);
+	fd = shk_event_fd(ev);
+	n = fd >= 0 ? readable(fd, 0) : -1; /* not set yet */
+	CHECK(write(pfd[1], &c, 1) == 1);
+	st = test_wait(pid);
+	if (fd >= 0 && n == 0)
+		n = readable(fd, 2000);
+	shk_event_close(ev);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	snprintf(sub, sizeof(sub), "%s/shmkit", xdg);
+	rmdir(sub); /* made only when the environment picked the directory */
+	rmdir(xdg);
+	CHECK_OK(fd);
+	CHECK_EQ(st, 0);
+	CHECK_EQ(n, 1);
+}
+
 TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
 	  { "queue_fd_epoll", t_queue }, { "event_fd_epoll", t_event },
-	  { "sem_fd_epoll", t_sem })
+	  { "sem_fd_epoll", t_sem }, { "fd_xdg_runtime_dir", t_xdg })
