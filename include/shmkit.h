@@ -846,8 +846,12 @@ SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
  * the ring empty arms the descriptor; consuming clears it.  The producer
  * signals only an armed consumer, so the busy path makes no system call.
  * Returns the descriptor, SHK_EINVAL (not the consumer), SHK_ENOTSUP (a
- * SHK_RING_SPIN ring: nobody would signal it), SHK_EBUSY (no listener slot
- * on the ring) or an errno-mapped code.
+ * SHK_RING_SPIN ring: nobody would signal it), SHK_EBUSY or an
+ * errno-mapped code.  Every *_fd call follows one rule: one pollable
+ * descriptor per object per segment handle (shk_seg).  While another
+ * handle opened through the same shk_seg (or a forked child's copy of one)
+ * holds a descriptor for the object, the call returns SHK_EBUSY and that
+ * descriptor keeps working; open the segment again for another.
  */
 SHK_API int shk_ring_fd(shk_ring *r);
 
@@ -985,8 +989,9 @@ SHK_API int shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap,
  * shk_bcast_fd (reader) returns a file descriptor, owned by the handle,
  * that polls readable when new records may be there; as shk_ring_fd (a
  * read with timeout 0 that finds nothing arms it).  Returns the
- * descriptor, SHK_EINVAL (not a reader), SHK_EBUSY or an errno-mapped
- * code.
+ * descriptor, SHK_EINVAL (not a reader), SHK_EBUSY (another reader
+ * through the same shk_seg has a descriptor: see shk_ring_fd) or an
+ * errno-mapped code.
  */
 SHK_API int shk_bcast_fd(shk_bcast *b);
 
@@ -1114,7 +1119,8 @@ SHK_API int shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns);
  * holding the head is detected only by pops: poll with a finite timeout
  * (10 ms or more) and try a pop when it expires.  After this call, pop on
  * the handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
- * error from creating the doorbell (SHK_EBUSY, SHK_ENOMEM, ...).
+ * error from creating the doorbell (SHK_EBUSY: another handle through the
+ * same shk_seg has a descriptor, see shk_ring_fd; SHK_ENOMEM, ...).
  */
 SHK_API int shk_queue_fd(shk_queue *q);
 
@@ -1487,8 +1493,9 @@ SHK_API int shk_sem_value(shk_sem *s);
  * SHK_EAGAIN, then poll again; each wait on a handle with an fd keeps the
  * fd armed (a post by another process then makes it readable).  Creating
  * the fd makes a few system calls; posters pay one sendto per armed fd.
- * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY, or an errno-mapped
- * code.  Use a handle's fd from one thread at a time.
+ * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
+ * through the same shk_seg has a descriptor: see shk_ring_fd), or an
+ * errno-mapped code.  Use a handle's fd from one thread at a time.
  */
 SHK_API int shk_sem_fd(shk_sem *s);
 
@@ -1581,8 +1588,9 @@ SHK_API int shk_event_wait(shk_event *e, int64_t timeout_ns);
  * set.  When it is readable, call shk_event_wait(e, 0) (SHK_EAGAIN means
  * another waiter won an auto-reset set); each wait on a handle with an fd
  * keeps the fd armed, so a later set by any process makes it readable.
- * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY, or an errno-mapped
- * code.  Use a handle's fd from one thread at a time.
+ * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
+ * through the same shk_seg has a descriptor: see shk_ring_fd), or an
+ * errno-mapped code.  Use a handle's fd from one thread at a time.
  */
 SHK_API int shk_event_fd(shk_event *e);
 

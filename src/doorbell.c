@@ -21,6 +21,16 @@
  * keep calling notify: extra system calls, no lost data) and its socket
  * file stays until a later listener of the same slot replaces it.
  *
+ * Paths: one per (segment instance, waitpoint, attach slot), so one
+ * listener per waitpoint per segment handle (a handle is one attach slot).
+ * A second listener there, from another object handle on the same segment
+ * handle, or from a forked child using its parent's segment handle, gets
+ * SHK_EBUSY: notify finds one path per slot, and telling two listeners of
+ * one slot apart would need more shared state per waitpoint.  An opener
+ * replaces only a stale file (one no socket is bound to any more); it
+ * never unlinks a live listener's path.  Only the process that bound a
+ * path unlinks it.
+ *
  * The directory is /tmp/shmkit-UID whatever the environment says, because
  * the waker computes the listener's path in its own process: a path from
  * per-process settings (XDG_RUNTIME_DIR is unset in cron jobs and many
@@ -34,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -45,6 +56,9 @@ struct shk__doorbell {
 	int fd;
 	int armed;
 	uint32_t slot;
+	pid_t pid; /* the process that bound the socket */
+	dev_t dev; /* the socket file it bound: close unlinks only this */
+	ino_t ino;
 	struct sockaddr_un addr;
 };
 
@@ -131,6 +145,107 @@ listener_path(shk_seg *seg, shk__waitpoint *wp, uint32_t slot,
 							 : SHK_ENAMETOOLONG;
 }
 
+/* Whether a socket is bound at a's path: 1 yes, 0 no (no file, or a file
+ * nobody is bound to: a dead or closed listener's), or a negative code. */
+static int
+path_live(const struct sockaddr_un *a)
+{
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc;
+
+	if (s < 0)
+		return shk__errno_code(errno);
+	if (connect(s, (const struct sockaddr *)a, sizeof(*a)) == 0)
+		rc = 1;
+	else if (errno == ECONNREFUSED || errno == ENOENT)
+		rc = 0;
+	else
+		rc = shk__errno_code(errno);
+	close(s);
+	return rc;
+}
+
+/* Takes the directory's flock (returns the descriptor to close), or a
+ * negative code. */
+static int
+dir_lock(void)
+{
+	char dir[80];
+	int fd, rc;
+
+	rc = doorbell_dir(dir, sizeof(dir));
+	if (rc)
+		return rc;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return shk__errno_code(errno);
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			rc = shk__errno_code(errno);
+			close(fd);
+			return rc;
+		}
+	}
+	return fd;
+}
+
+/* Notes which file db's bind created, for shk__doorbell_close(). */
+static int
+bound(struct shk__doorbell *db)
+{
+	struct stat st;
+
+	if (lstat(db->addr.sun_path, &st) != 0)
+		return shk__errno_code(errno);
+	db->dev = st.st_dev;
+	db->ino = st.st_ino;
+	return 0;
+}
+
+/*
+ * Binds db->fd at db->addr.  A file already there is replaced only when
+ * it is stale (path_live() says nobody is bound to it); a live listener's
+ * path is left alone and the caller gets SHK_EBUSY.  Probe, unlink and
+ * bind run under the directory's flock, so two openers replacing the same
+ * stale file cannot unlink each other's new socket; a plain bind needs no
+ * lock (it fails while any file is there).  If another opener binds
+ * between our unlink and bind, the next probe finds it live.
+ */
+static int
+bind_listener(struct shk__doorbell *db)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&db->addr;
+	int lk, rc = SHK_EBUSY, tries;
+
+	if (bind(db->fd, sa, sizeof(db->addr)) == 0)
+		return bound(db);
+	if (errno != EADDRINUSE)
+		return shk__errno_code(errno);
+	lk = dir_lock();
+	if (lk < 0)
+		return lk;
+	for (tries = 0; tries < 4; tries++) {
+		rc = path_live(&db->addr);
+		if (rc != 0) {
+			if (rc == 1)
+				rc = SHK_EBUSY;
+			break;
+		}
+		if (unlink(db->addr.sun_path) != 0 && errno != ENOENT) {
+			rc = shk__errno_code(errno);
+			break;
+		}
+		if (bind(db->fd, sa, sizeof(db->addr)) == 0) {
+			rc = bound(db);
+			break;
+		}
+		rc = errno == EADDRINUSE ? SHK_EBUSY : shk__errno_code(errno);
+		if (rc != SHK_EBUSY)
+			break;
+	}
+	close(lk);
+	return rc;
+}
+
 int
 shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp,
 		   struct shk__doorbell **out)
@@ -151,6 +266,7 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp,
 	db->seg = seg;
 	db->wp = wp;
 	db->slot = seg->slot;
+	db->pid = getpid();
 	rc = listener_path(seg, wp, seg->slot, &db->addr);
 	if (rc)
 		goto fail;
@@ -159,15 +275,15 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp,
 		rc = shk__errno_code(errno);
 		goto fail;
 	}
-	/* a file left by a dead listener of the same slot */
-	unlink(db->addr.sun_path);
-	if (bind(db->fd, (struct sockaddr *)&db->addr, sizeof(db->addr)) != 0) {
-		rc = errno == EADDRINUSE ? SHK_EBUSY : shk__errno_code(errno);
-		close(db->fd);
-		goto fail;
-	}
+	rc = bind_listener(db);
+	if (rc)
+		goto fail_fd;
 	*out = db;
 	return 0;
+fail_fd:
+	/* a file our bind may have made stays, stale: the next opener of
+	 * the slot replaces it */
+	close(db->fd);
 fail:
 	free(db);
 	return rc;
@@ -257,11 +373,24 @@ shk__doorbell_drain(struct shk__doorbell *db)
 void
 shk__doorbell_close(struct shk__doorbell *db)
 {
+	struct stat st;
+
 	if (!db)
 		return;
-	shk__doorbell_drain(db);
+	/* A forked child closing its copy of the parent's handle must not
+	 * disarm (armed counts the parent's arm once), drain the parent's
+	 * pending byte, or unlink its path. */
+	if (db->pid == getpid()) {
+		shk__doorbell_drain(db);
+		/* unlink before close: while our socket is open the path is
+		 * live, so no opener replaces it between lstat and unlink;
+		 * and unlink only the file we bound (a tmp cleaner may have
+		 * removed it and a later listener bound there) */
+		if (lstat(db->addr.sun_path, &st) == 0 &&
+		    st.st_dev == db->dev && st.st_ino == db->ino)
+			unlink(db->addr.sun_path);
+	}
 	close(db->fd);
-	unlink(db->addr.sun_path);
 	free(db);
 }
 

@@ -23,10 +23,13 @@
 struct shk__doorbell;
 
 /*
- * shk__doorbell_open creates this process's listener on wp and returns it
- * in *out; shk__doorbell_fd gives its descriptor (readable when signalled).
- * Codes: SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (no listener slot), or an errno
- * mapped code.
+ * shk__doorbell_open creates the listener of seg's attach slot on wp and
+ * returns it in *out; shk__doorbell_fd gives its descriptor (readable when
+ * signalled).  One listener per waitpoint per segment handle: while one is
+ * open (in this process, or in a forked relative sharing the handle),
+ * another gets SHK_EBUSY and the first keeps working.  A file left by a
+ * dead listener of the slot is replaced.  Codes: SHK_EINVAL, SHK_ENOMEM,
+ * SHK_EBUSY, or an errno mapped code.
  */
 SHK_HIDDEN int shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp,
 				  struct shk__doorbell **out);
@@ -44,6 +47,11 @@ SHK_HIDDEN void shk__doorbell_arm(struct shk__doorbell *db,
 /* Empties the socket and disarms (call after consuming).  NULL: no-op. */
 SHK_HIDDEN void shk__doorbell_drain(struct shk__doorbell *db);
 
+/*
+ * shk__doorbell_close disarms, unlinks the path and closes the descriptor.
+ * In a forked child (a copy of the parent's listener) it only closes the
+ * child's descriptor: the parent's listener keeps working.  NULL: no-op.
+ */
 SHK_HIDDEN void shk__doorbell_close(struct shk__doorbell *db);
 
 /*

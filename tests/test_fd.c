@@ -1,7 +1,8 @@
 /* test_fd.c - pollable fds of every kind that has one, through epoll:
  * a reader asleep in epoll_wait wakes soon after another process writes
  * (issue 4: within 1 ms), and no wake-up is lost over many rounds.  Then
- * the doorbell's path: the same for every environment. */
+ * the doorbell's paths: the same for every environment, one listener per
+ * waitpoint per segment handle, forked children, stale files. */
 #include "harness.h"
 
 #include <poll.h>
@@ -316,6 +317,125 @@ t_xdg(void)
 	CHECK_EQ(n, 1);
 }
 
+/* Two handles on one semaphore through the same segment handle: the
+ * second fd is refused (SHK_EBUSY) and the first keeps being signalled,
+ * also after the second handle is closed; another segment handle gets its
+ * own listener.  Failed when the second bind unlinked the first's path:
+ * the first fd was never signalled again. */
+static void
+t_two_handles(void)
+{
+	shk_seg *seg, *seg2;
+	shk_sem *a, *b, *c;
+	int fa, rb, fc, n1, n2, n3, n4;
+	char nm[64];
+
+	test_name(nm, sizeof(nm), "2h");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	CHECK_OK(shk_sem_open(seg, "s", SHK_CREATE, NULL, &a));
+	CHECK_OK(shk_sem_open(seg, "s", 0, NULL, &b));
+	CHECK_OK(shk_seg_open(nm, 0, NULL, &seg2));
+	CHECK_OK(shk_sem_open(seg2, "s", 0, NULL, &c));
+	fa = shk_sem_fd(a);
+	CHECK_OK(fa);
+	rb = shk_sem_fd(b);
+	CHECK_OK(shk_sem_post(c, 1));
+	n1 = readable(fa, 2000);
+	shk_sem_wait(a, 0); /* consume, re-arm */
+	shk_sem_close(b);
+	CHECK_OK(shk_sem_post(c, 1));
+	n2 = readable(fa, 2000);
+	shk_sem_wait(a, 0);
+	fc = shk_sem_fd(c);
+	CHECK_OK(shk_sem_post(a, 1));
+	n3 = readable(fa, 2000);
+	n4 = fc >= 0 ? readable(fc, 2000) : -1;
+	shk_sem_close(a);
+	shk_sem_close(c);
+	shk_seg_close(seg2);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	CHECK_EQ(n1, 1);
+	CHECK_EQ(n2, 1);
+	CHECK_RC(rb, SHK_EBUSY);
+	CHECK_OK(fc);
+	CHECK_EQ(n3, 1);
+	CHECK_EQ(n4, 1);
+}
+
+/* A forked child using its parent's handles (against the fork policy, but
+ * it happens: cleanup code after fork) must not break the parent's fd:
+ * asking for an fd on the inherited segment handle gets SHK_EBUSY, and
+ * closing the inherited handle that owns the fd leaves the parent's
+ * listener armed and bound.  Failed when the child's open unlinked and
+ * re-bound the path, and its close disarmed and unlinked it. */
+static void
+t_fork_child(void)
+{
+	shk_sem *a, *c;
+	shk_seg *seg;
+	int fa, st, n;
+	char nm[64];
+	pid_t pid;
+
+	test_name(nm, sizeof(nm), "forkfd");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	CHECK_OK(shk_sem_open(seg, "s", SHK_CREATE, NULL, &a));
+	CHECK_OK(shk_sem_open(seg, "s", 0, NULL, &c));
+	fa = shk_sem_fd(a);
+	CHECK_OK(fa);
+	pid = fork();
+	if (pid == 0) {
+		int rc = shk_sem_fd(c);
+
+		shk_sem_close(c);
+		shk_sem_close(a);
+		_exit(rc == SHK_EBUSY ? 0 : 1);
+	}
+	st = test_wait(pid);
+	CHECK_OK(shk_sem_post(c, 1));
+	n = readable(fa, 2000);
+	shk_sem_close(a);
+	shk_sem_close(c);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(st, 0);
+}
+
+/* A listener that dies without closing leaves its socket file; the next
+ * listener of the same attach slot replaces it and is signalled. */
+static void
+t_stale(void)
+{
+	shk_sem *a, *b;
+	shk_seg *seg;
+	int fa, st, n;
+	char nm[64];
+	pid_t pid;
+
+	test_name(nm, sizeof(nm), "stalefd");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	CHECK_OK(shk_sem_open(seg, "s", SHK_CREATE, NULL, &a));
+	CHECK_OK(shk_sem_open(seg, "s", 0, NULL, &b));
+	pid = fork();
+	if (pid == 0) /* binds the slot's path, dies without closing */
+		_exit(shk_sem_fd(a) >= 0 ? 0 : 1);
+	st = test_wait(pid);
+	fa = shk_sem_fd(a);
+	CHECK_OK(shk_sem_post(b, 1));
+	n = fa >= 0 ? readable(fa, 2000) : -1;
+	shk_sem_close(a);
+	shk_sem_close(b);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	CHECK_EQ(st, 0);
+	CHECK_OK(fa);
+	CHECK_EQ(n, 1);
+}
+
 TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
 	  { "queue_fd_epoll", t_queue }, { "event_fd_epoll", t_event },
-	  { "sem_fd_epoll", t_sem }, { "fd_xdg_runtime_dir", t_xdg })
+	  { "sem_fd_epoll", t_sem }, { "fd_xdg_runtime_dir", t_xdg },
+	  { "fd_two_handles", t_two_handles },
+	  { "fd_fork_child", t_fork_child }, { "fd_stale_file", t_stale })
