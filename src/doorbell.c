@@ -125,7 +125,8 @@ static int
 listener_path(shk_seg *seg, shk__waitpoint *wp, uint32_t slot,
 	      struct sockaddr_un *a)
 {
-	const struct shk__seg_hdr *h = shk__hdr(seg);
+	/* the validated copy: a peer cannot redirect the path */
+	const struct shk__seg_hdr *h = &seg->hdr;
 	char dir[80];
 	uint64_t id;
 	int rc, n;
