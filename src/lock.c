@@ -10,6 +10,14 @@
  *            mutex 2, "Futexes Are Tricky").
  *  - unlock: exchange -> 0 (release; pairs with the acquire CAS of the next
  *            locker); FUTEX_WAKE one only when WAITERS was set.
+ *  - leave:  a locker that slept and gives up (SHK_ETIMEDOUT) may have
+ *            consumed the one FUTEX_WAKE of a release, which cleared
+ *            WAITERS, while a locker that took the word at 0 in between
+ *            never sets it; it passes the wake on (pass_wake), or the
+ *            other sleepers would notice only at the end of their slice.
+ *  - timeout: a timed call (timeout_ns > 0) whose deadline has passed
+ *            still tries, and recovers a dead owner, like a try, but
+ *            reports SHK_ETIMEDOUT, never a try's SHK_EAGAIN.
  * Invariant: a nonzero stamp in w is the only record of ownership, so a
  * holder killed anywhere leaves either w == 0 (not taken) or w naming it
  * (taken), and the takeover CAS linearises the recovery.  A SIGSTOPped
@@ -35,25 +43,57 @@ try_take(_Atomic uint32_t *w, uint32_t *seen, uint32_t mine)
 }
 
 /*
- * Takes the lock over from the dead owner whose word we saw as *v.  The
- * CAS fails (and *v is refreshed) when the word changed meanwhile: someone
- * else took over, or the owner's word was released after all.
+ * Takes the lock over from the dead owner whose word we saw as *v, keeping
+ * WAITERS, and setting it when `mine` has it (we slept, others may too).
+ * The CAS fails (and *v is refreshed) when the word changed meanwhile:
+ * someone else took over, or the owner's word was released after all.
  */
 static int
-take_over(_Atomic uint32_t *w, uint32_t *v, uint32_t me)
+take_over(_Atomic uint32_t *w, uint32_t *v, uint32_t mine)
 {
 	/* acquire: the dead owner's writes are all we can see of the
 	 * protected state; pairs with its release stores of that state */
 	return atomic_compare_exchange_strong_explicit(
-		w, v, me | SHK__LOCK_OWNER_DIED | (*v & SHK__LOCK_WAITERS),
+		w, v,
+		mine | SHK__LOCK_OWNER_DIED | (*v & SHK__LOCK_WAITERS),
 		memory_order_acquire, memory_order_relaxed);
+}
+
+/*
+ * Called by a locker that slept and leaves without the lock: the release
+ * that woke it cleared WAITERS and woke only it, so other sleepers would
+ * wait for the end of their slice.  A free lock: wake one of them; a lock
+ * held without WAITERS: set it, so that its release wakes one.  At worst a
+ * spurious wake, which sleepers tolerate.
+ */
+static void
+pass_wake(_Atomic uint32_t *w)
+{
+	/* relaxed: the flag only asks the owner to wake; the futex call
+	 * orders itself against the sleepers' value check */
+	uint32_t v = atomic_load_explicit(w, memory_order_relaxed);
+
+	for (;;) {
+		if (v == 0) {
+			shk__futex_wake(w, 1);
+			return;
+		}
+		if ((v & SHK__LOCK_WAITERS) ||
+		    (v & SHK__STAMP_MASK) == SHK__LOCK_NOTREC)
+			return;
+		/* relaxed: as above */
+		if (atomic_compare_exchange_weak_explicit(
+			    w, &v, v | SHK__LOCK_WAITERS, memory_order_relaxed,
+			    memory_order_relaxed))
+			return;
+	}
 }
 
 int
 shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 {
 	uint32_t me, v, mine, owner;
-	int64_t deadline, spin_end, slice;
+	int64_t deadline, spin_end, slice, now = 0;
 	int rc, checked = 0;
 
 	if (!seg || seg->slot == UINT32_MAX)
@@ -75,19 +115,26 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 		owner = v & SHK__STAMP_MASK;
 		if (owner == me)
 			return SHK_EDEADLK;
-		if (timeout_ns == 0) {
+		if (timeout_ns != 0)
+			now = shk__now_ns();
+		if (timeout_ns == 0 || now >= deadline) {
 			/* a try still recovers a lock whose owner died
-			 * (POSIX trylock reports EOWNERDEAD too); the
-			 * liveness test is a system call, paid only when
-			 * the lock is held */
+			 * (POSIX trylock reports EOWNERDEAD too), and so
+			 * does a timed call at its deadline; the liveness
+			 * test is a system call, paid only when the lock is
+			 * held */
 			if (!shk__stamp_alive(seg, owner)) {
-				if (take_over(w, &v, me))
+				if (take_over(w, &v, mine))
 					return SHK_EOWNERDEAD;
 				continue;
 			}
-			return SHK_EAGAIN;
+			if (timeout_ns == 0)
+				return SHK_EAGAIN;
+			if (mine != me) /* we slept */
+				pass_wake(w);
+			return SHK_ETIMEDOUT;
 		}
-		if (shk__now_ns() < spin_end) {
+		if (now < spin_end) {
 			shk__cpu_relax();
 			/* relaxed: re-read only; the CAS does the acquire */
 			v = atomic_load_explicit(w, memory_order_relaxed);
@@ -109,12 +156,12 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 			 * recovered now, not after a whole slice. */
 			checked = 1;
 			if (!shk__stamp_alive(seg, owner)) {
-				if (take_over(w, &v, me))
+				if (take_over(w, &v, mine))
 					return SHK_EOWNERDEAD;
 				continue;
 			}
 		}
-		slice = shk__now_ns() + SHK__LOCK_SLICE_NS;
+		slice = now + SHK__LOCK_SLICE_NS;
 		if (slice > deadline)
 			slice = deadline;
 		rc = shk__futex_wait(w, v, slice);
@@ -125,15 +172,11 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 		    (v & SHK__STAMP_MASK) != SHK__LOCK_NOTREC &&
 		    (v & SHK__STAMP_MASK) == owner &&
 		    !shk__stamp_alive(seg, owner)) {
-			if (take_over(w, &v, me))
+			if (take_over(w, &v, mine))
 				return SHK_EOWNERDEAD;
 			continue;
 		}
-		if (shk__now_ns() >= deadline) {
-			if (v == 0 && try_take(w, &v, mine))
-				return 0;
-			return SHK_ETIMEDOUT;
-		}
+		/* at the deadline, the top of the loop tries once more */
 	}
 }
 

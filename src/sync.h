@@ -269,6 +269,25 @@ SHK_HIDDEN int shk__sync_fd(shk_seg *seg, shk__waitpoint *wp,
 SHK_HIDDEN int64_t shk__sync_left(int64_t deadline);
 
 /*
+ * shk__sync_rest is the timeout for the next step of a call made with
+ * timeout_ns, whose deadline is shk__deadline(timeout_ns): 0 (a try) and
+ * SHK_FOREVER stay as they are; a timed call gets what is left, but at
+ * least 1 ns.  So a timed call whose deadline passed between two steps is
+ * never turned into a try, and reports SHK_ETIMEDOUT, not SHK_EAGAIN
+ * (docs/waiting.md); its step still tries once (a free lock is taken).
+ */
+static inline int64_t
+shk__sync_rest(int64_t timeout_ns, int64_t deadline)
+{
+	int64_t left;
+
+	if (timeout_ns == 0)
+		return 0;
+	left = shk__sync_left(deadline);
+	return left == 0 ? 1 : left;
+}
+
+/*
  * shk__sync_owner writes "PID(alive)" / "PID(dead)" / "?(gone)" for an owner
  * stamp into buf (for describe).  Returns the length.
  */

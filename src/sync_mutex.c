@@ -120,8 +120,7 @@ shk__sync_lock(shk_seg *seg, struct shk__tlock *t, _Atomic uint32_t *w,
 	rc = tlock_take(t, timeout_ns, deadline);
 	if (rc)
 		return rc;
-	rc = shk__lock_acquire(seg, w,
-			       timeout_ns == 0 ? 0 : shk__sync_left(deadline));
+	rc = shk__lock_acquire(seg, w, shk__sync_rest(timeout_ns, deadline));
 	if (rc == SHK_ETIMEDOUT && timeout_ns == 0)
 		rc = SHK_EAGAIN;
 	if (rc && rc != SHK_EOWNERDEAD)

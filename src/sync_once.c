@@ -109,9 +109,7 @@ shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg,
 			continue;
 		}
 		rc = shk__wait_checked(&m->wp, not_running, &a,
-				       timeout_ns == 0
-					       ? 0
-					       : shk__sync_left(deadline),
+				       shk__sync_rest(timeout_ns, deadline),
 				       runner_dead, SHK__LOCK_SLICE_NS);
 		test_now = rc == RUNNER_DEAD;
 		if (rc && rc != RUNNER_DEAD)

@@ -156,9 +156,7 @@ wr_acquire(shk_rwlock *rw, int64_t timeout_ns)
 	if (!drained(m)) {
 		reclaim_dead(&ra);
 		rc = shk__wait_checked(&m->wwp, drain_pred, &ra,
-				       timeout_ns == 0
-					       ? 0
-					       : shk__sync_left(deadline),
+				       shk__sync_rest(timeout_ns, deadline),
 				       reclaim_dead, SHK__LOCK_SLICE_NS);
 		if (rc) {
 			wr_abort(rw);
@@ -256,6 +254,11 @@ no_writer(void *arg)
 	return atomic_load_explicit(&a->m->wlock, memory_order_relaxed) == 0;
 }
 
+/*
+ * The readers' check while they wait for the writer: WRITER_DEAD when
+ * wlock names a dead owner; SHK_ENOTRECOVERABLE when wlock is
+ * NOTRECOVERABLE, which no writer ever clears (nothing to wait for).
+ */
 static int
 writer_dead(void *arg)
 {
@@ -264,7 +267,9 @@ writer_dead(void *arg)
 	uint32_t v = atomic_load_explicit(&a->m->wlock, memory_order_relaxed);
 	uint32_t s = v & SHK__STAMP_MASK;
 
-	if (s && s != SHK__LOCK_NOTREC && !shk__stamp_alive(a->seg, s))
+	if (s == SHK__LOCK_NOTREC)
+		return SHK_ENOTRECOVERABLE;
+	if (s && !shk__stamp_alive(a->seg, s))
 		return WRITER_DEAD;
 	return 0;
 }
@@ -274,7 +279,7 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 {
 	struct rd_arg a;
 	int64_t deadline;
-	uint32_t slot, me;
+	uint32_t slot, me, w;
 	int rc;
 
 	if (!rw || rw->seg->slot >= SHK__RW_SLOTS)
@@ -292,8 +297,8 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 					  memory_order_seq_cst);
 		/* seq_cst: the second half of the Dekker pair; also pairs
 		 * with the release of wlock by the last writer */
-		if (atomic_load_explicit(&rw->m->wlock,
-					 memory_order_seq_cst) == 0) {
+		w = atomic_load_explicit(&rw->m->wlock, memory_order_seq_cst);
+		if (w == 0) {
 			/* relaxed: ordered by the wlock load above */
 			if (!(atomic_load_explicit(&rw->m->flags,
 						   memory_order_relaxed) &
@@ -303,17 +308,20 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 			return SHK_ENOTRECOVERABLE;
 		}
 		reader_back_out(rw, slot);
-		if (timeout_ns != 0 && writer_dead(&a))
-			rc = WRITER_DEAD;
-		else
+		/* a NOTRECOVERABLE word is never released: no waiting */
+		if ((w & SHK__STAMP_MASK) == SHK__LOCK_NOTREC)
+			return SHK_ENOTRECOVERABLE;
+		rc = timeout_ns != 0 ? writer_dead(&a) : 0;
+		if (rc == 0)
 			rc = shk__wait_checked(
 				&rw->m->rwp, no_writer, &a,
-				timeout_ns == 0 ? 0 : shk__sync_left(deadline),
+				shk__sync_rest(timeout_ns, deadline),
 				writer_dead, SHK__LOCK_SLICE_NS);
 		if (rc == WRITER_DEAD) {
 			/* Recover as a writer: the caller repairs with the
 			 * lock held exclusively. */
-			rc = wr_acquire(rw, shk__sync_left(deadline));
+			rc = wr_acquire(rw,
+					shk__sync_rest(timeout_ns, deadline));
 			if (rc != 0)
 				return rc;
 			/* someone else recovered it meanwhile */

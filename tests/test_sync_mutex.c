@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "lock.h"
 #include "platform.h"
+#include "sync.h"
 
 #ifdef SHK__TSAN
 #define SLOW 20
@@ -561,8 +563,169 @@ t_thread_owner(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A timed lock (timeout > 0) that expires returns SHK_ETIMEDOUT, never the
+ * try's SHK_EAGAIN, however small the timeout: the deadline may pass while
+ * the thread lock is taken, before the shared word is tried.
+ */
+static void
+t_timed_expiry(void)
+{
+	static const int64_t tiny[] = { 1, 10, 100, 1000, 10000 };
+	shk_seg *s = seg_create("mexp"), *s2 = NULL;
+	shk_mutex *m = NULL, *m2 = NULL;
+	size_t i;
+
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(seg_reopen(&s2));
+	CHECK_OK(shk_mutex_open(s2, "m", 0, NULL, &m2));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	for (i = 0; i < sizeof(tiny) / sizeof(tiny[0]); i++)
+		CHECK_RC(shk_mutex_lock(m2, tiny[i]), SHK_ETIMEDOUT);
+	CHECK_RC(shk_mutex_lock(m2, 0), SHK_EAGAIN);
+	CHECK_OK(shk_mutex_unlock(m));
+	/* free: a timed lock succeeds even with a tiny timeout */
+	CHECK_OK(shk_mutex_lock(m2, 1));
+	CHECK_OK(shk_mutex_unlock(m2));
+	shk_mutex_close(m2);
+	shk_mutex_close(m);
+	shk_seg_close(s2);
+	shk_seg_close(s);
+}
+
+/* Times shared by wake_handoff's processes. */
+struct handoff {
+	_Atomic int64_t t_call[2]; /* when each waiter called lock */
+	_Atomic int64_t t_got;     /* when the second waiter got the lock */
+	_Atomic int32_t rc[2];
+	uint32_t pad;
+};
+
+static pid_t
+handoff_waiter(struct handoff *h, int i, int64_t timeout_ns)
+{
+	pid_t c = fork();
+
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *s = NULL;
+		shk_mutex *m = NULL;
+		int rc;
+
+		if (seg_reopen(&s) || shk_mutex_open(s, "m", 0, NULL, &m))
+			_exit(2);
+		atomic_store(&h->t_call[i], test_now_ns());
+		rc = shk_mutex_lock(m, timeout_ns);
+		if (rc == 0 && i == 1)
+			atomic_store(&h->t_got, test_now_ns());
+		atomic_store(&h->rc[i], rc);
+		if (rc == 0)
+			shk_mutex_unlock(m);
+		_exit(0);
+	}
+	return c;
+}
+
+/*
+ * Two waiters sleep on a held lock: w0 (timeout T) and w1 (no deadline
+ * soon), w0 first in the futex queue.  Right at w0's deadline the holder
+ * unlocks (waking one sleeper: w0) and another locker takes the lock
+ * before w0 runs (simulated on the word), so w0 wakes past its deadline to
+ * a held lock without WAITERS and leaves with SHK_ETIMEDOUT.  A waiter that
+ * leaves after sleeping must pass the wake on: here, set WAITERS again, so
+ * that the holder's unlock wakes w1 at once instead of w1 noticing at the
+ * end of its 20 ms sleep slice.  The wake is swept around the deadline,
+ * since the window is a few microseconds wide.  Checked: WAITERS is set
+ * after w0 left (deterministic); reported: w1's latency from the final
+ * unlock (scheduler noise on a loaded machine, so not asserted).  A
+ * round where w0 had already left when the wake came is not judged.
+ */
+static void
+t_wake_handoff(void)
+{
+	shk_seg *s = seg_create("mhand");
+	shk_mutex *m = NULL;
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
+	struct handoff *h;
+	void *p = NULL;
+	int64_t worst = 0, sum = 0, t_rel, lat;
+	const int64_t T = 30000000;
+	int r, rounds = 32, lost = 0, slow = 0;
+
+	d.kind = SHK_KIND_BLOB;
+	d.elem_len = sizeof(struct handoff);
+	d.cap = 1;
+	CHECK_OK(shk_obj_open(s, "h", SHK_CREATE, &d, NULL, &p));
+	h = p;
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	for (r = 0; r < rounds; r++) {
+		/* wake from 30 us before to 10 us after the deadline */
+		int64_t delta = -30000 + (r % 9) * 5000;
+		pid_t c0, c1;
+		uint32_t v;
+		int early;
+
+		memset(h, 0, sizeof(*h));
+		CHECK_OK(shk_mutex_lock(m, 0));
+		c0 = handoff_waiter(h, 0, T);
+		while (!atomic_load(&h->t_call[0]))
+			usleep(100);
+		/* w1 starts 5 ms later: its sleep slices (20 ms) then end
+		 * 5 ms after w0's, so w0 is first in the queue at T */
+		while (test_now_ns() < atomic_load(&h->t_call[0]) + 5000000)
+			usleep(200);
+		c1 = handoff_waiter(h, 1, 2000000000LL);
+		while (test_now_ns() <
+		       atomic_load(&h->t_call[0]) + T + delta - 200000)
+			usleep(100);
+		while (test_now_ns() < atomic_load(&h->t_call[0]) + T + delta)
+			;
+		/* an unlock that wakes one sleeper, and another locker's
+		 * CAS 0 -> stamp before any sleeper runs, as one step:
+		 * the word stays ours, without WAITERS */
+		early = atomic_load(&h->rc[0]) != 0;
+		atomic_fetch_and(&m->m->word, ~SHK__LOCK_WAITERS);
+		shk__futex_wake(&m->m->word, 1);
+		CHECK_EQ(test_wait(c0), 0);
+		CHECK_RC(atomic_load(&h->rc[0]), SHK_ETIMEDOUT);
+		/* If w0 had left before the wake, the wake went to w1,
+		 * which sets WAITERS itself once it runs: give it 5 ms
+		 * (its own slice ends 15 ms after w0's deadline). */
+		while (test_now_ns() < atomic_load(&h->t_call[0]) + T + 5000000)
+			usleep(200);
+		v = atomic_load(&m->m->word);
+		lost += !early && !(v & SHK__LOCK_WAITERS);
+		t_rel = test_now_ns();
+		CHECK_OK(shk_mutex_unlock(m));
+		CHECK_EQ(test_wait(c1), 0);
+		CHECK_OK(atomic_load(&h->rc[1]));
+		lat = atomic_load(&h->t_got) - t_rel;
+		sum += lat;
+		if (lat > worst)
+			worst = lat;
+		slow += lat > 2000000;
+		if (getenv("SHK_TEST_VERBOSE"))
+			fprintf(stderr,
+				"  round %d delta %lld us: %s, %.3f ms\n", r,
+				(long long)delta / 1000,
+				early ? "early"
+				: v & SHK__LOCK_WAITERS ? "waiters"
+							: "LOST",
+				lat / 1e6);
+	}
+	fprintf(stderr,
+		"  wake_handoff: %d rounds, %d lost the wake; w1 latency mean "
+		"%.3f ms, worst %.3f ms, %d over 2 ms\n",
+		rounds, lost, sum / 1e6 / rounds, worst / 1e6, slow);
+	CHECK_EQ(lost, 0);
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
 	  { "exclusion_threads", t_exclusion_threads },
-	  { "thread_owner", t_thread_owner })
+	  { "thread_owner", t_thread_owner },
+	  { "timed_expiry", t_timed_expiry },
+	  { "wake_handoff", t_wake_handoff })

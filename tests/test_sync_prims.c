@@ -896,6 +896,76 @@ t_sem_fd(void)
 	shk_seg_close(s);
 }
 
+/* once initialiser that runs until the test sets n[3] */
+static int
+held_fn(void *arg)
+{
+	(void)arg;
+	atomic_store(&g_x->n[4], 1);
+	while (!atomic_load(&g_x->n[3]))
+		usleep(1000);
+	return 0;
+}
+
+/*
+ * A timed call (timeout > 0) that expires returns SHK_ETIMEDOUT, never the
+ * try's SHK_EAGAIN, however small the timeout (the deadline may pass
+ * before the call's last wait); 0 is the try and returns SHK_EAGAIN.
+ */
+static void
+t_timed_expiry(void)
+{
+	static const int64_t tiny[] = { 1, 10, 100, 1000, 10000 };
+	shk_seg *s = seg_create("pexp");
+	shk_sync_opts lo = SHK_SYNC_OPTS_INIT;
+	shk_once *o = NULL;
+	shk_sem *sem = NULL;
+	shk_event *ev = NULL;
+	shk_latch *la = NULL;
+	size_t i;
+	pid_t c;
+
+	g_x = scratch_open(s);
+	CHECK_OK(shk_once_open(s, "o", SHK_CREATE, NULL, &o));
+	CHECK_OK(shk_sem_open(s, "s", SHK_CREATE, NULL, &sem));
+	CHECK_OK(shk_event_open(s, "e", SHK_CREATE, NULL, &ev));
+	lo.count = 1;
+	CHECK_OK(shk_latch_open(s, "l", SHK_CREATE, &lo, &la));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_once *co = NULL;
+
+		alarm(10); /* never outlive a failed test */
+		if (shk_once_open(cs, "o", 0, NULL, &co))
+			_exit(2);
+		_exit(shk_once_run(co, held_fn, NULL, SHK_FOREVER) == 1 ? 0
+									: 3);
+	}
+	while (!atomic_load(&g_x->n[4]))
+		usleep(1000);
+	for (i = 0; i < sizeof(tiny) / sizeof(tiny[0]); i++) {
+		CHECK_RC(shk_once_run(o, init_fn, NULL, tiny[i]),
+			 SHK_ETIMEDOUT);
+		CHECK_RC(shk_sem_wait(sem, tiny[i]), SHK_ETIMEDOUT);
+		CHECK_RC(shk_event_wait(ev, tiny[i]), SHK_ETIMEDOUT);
+		CHECK_RC(shk_latch_wait(la, tiny[i]), SHK_ETIMEDOUT);
+	}
+	CHECK_RC(shk_once_run(o, init_fn, NULL, 0), SHK_EAGAIN);
+	CHECK_RC(shk_sem_wait(sem, 0), SHK_EAGAIN);
+	CHECK_RC(shk_event_wait(ev, 0), SHK_EAGAIN);
+	CHECK_RC(shk_latch_wait(la, 0), SHK_EAGAIN);
+	atomic_store(&g_x->n[3], 1);
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_EQ(shk_once_run(o, init_fn, NULL, 1), 0);
+	shk_latch_close(la);
+	shk_event_close(ev);
+	shk_sem_close(sem);
+	shk_once_close(o);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "sem_threads", t_sem_threads }, { "event_auto", t_event_auto },
 	  { "event_manual", t_event_manual }, { "latch", t_latch },
@@ -906,4 +976,4 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
 	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
-	  { "sem_fd", t_sem_fd })
+	  { "sem_fd", t_sem_fd }, { "timed_expiry", t_timed_expiry })

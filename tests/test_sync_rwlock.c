@@ -9,7 +9,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "lock.h"
 #include "platform.h"
+#include "sync.h"
 
 #ifdef SHK__TSAN
 #define SLOW 20
@@ -398,7 +400,130 @@ t_dead_writer(void)
 	shk_seg_close(s);
 }
 
+/* Exit code of a child: 0 when rc == want, else 3 (and says why). */
+static int
+rc_exit(int rc, int want)
+{
+	if (rc == want)
+		return 0;
+	fprintf(stderr, "  child: %s, expected %s\n", shk_errname(rc),
+		shk_errname(want));
+	return 3;
+}
+
+/*
+ * A timed call (timeout > 0) whose deadline runs out returns SHK_ETIMEDOUT,
+ * never the try's SHK_EAGAIN, whatever step it was in: tiny timeouts
+ * expire before the second step (wlock taken, then the drain wait; the
+ * rdlock retry), and a writer stopped past its deadline while waiting for
+ * wlock takes wlock late and must still time out in the drain wait.
+ */
+static void
+t_timed_expiry(void)
+{
+	static const int64_t tiny[] = { 1, 10, 100, 1000, 10000 };
+	shk_seg *s = seg_create("rwexp");
+	shk_rwlock *rw = NULL;
+	pid_t c, h;
+	size_t i;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	/* a reader holds: writers time out in the drain wait */
+	CHECK_OK(shk_rwlock_rdlock(rw, 0));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		int bad = 0;
+
+		for (i = 0; i < sizeof(tiny) / sizeof(tiny[0]); i++)
+			bad |= rc_exit(shk_rwlock_wrlock(cr, tiny[i]),
+				       SHK_ETIMEDOUT);
+		bad |= rc_exit(shk_rwlock_wrlock(cr, 0), SHK_EAGAIN);
+		_exit(bad);
+	}
+	CHECK_EQ(test_wait(c), 0);
+	/* a writer stopped while it waits for wlock, resumed past its
+	 * deadline after wlock was freed */
+	h = fork();
+	CHECK(h >= 0);
+	if (h == 0) {
+		shk_rwlock *cr = child_rw();
+		_exit(rc_exit(shk_rwlock_wrlock(cr, 300 * MS * SLOW),
+			      SHK_ETIMEDOUT));
+	}
+	usleep(50000 * SLOW);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		_exit(rc_exit(shk_rwlock_wrlock(cr, 100 * MS * SLOW),
+			      SHK_ETIMEDOUT));
+	}
+	usleep(30000 * SLOW);
+	CHECK_EQ(kill(c, SIGSTOP), 0);
+	CHECK_EQ(test_wait(h), 0);
+	usleep(100000 * SLOW); /* past c's deadline in any case */
+	CHECK_EQ(kill(c, SIGCONT), 0);
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_OK(shk_rwlock_rdunlock(rw));
+	/* a writer holds: readers time out */
+	CHECK_OK(shk_rwlock_wrlock(rw, 0));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		int bad = 0;
+
+		for (i = 0; i < sizeof(tiny) / sizeof(tiny[0]); i++)
+			bad |= rc_exit(shk_rwlock_rdlock(cr, tiny[i]),
+				       SHK_ETIMEDOUT);
+		bad |= rc_exit(shk_rwlock_rdlock(cr, 0), SHK_EAGAIN);
+		_exit(bad);
+	}
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
+/*
+ * A write-lock word left NOTRECOVERABLE (corruption, or a holder that died
+ * in a way nothing recovers): readers and writers get SHK_ENOTRECOVERABLE
+ * at once, with a timeout and with SHK_FOREVER, instead of waiting.
+ */
+static void
+t_notrec_word(void)
+{
+	shk_seg *s = seg_create("rwnrw");
+	shk_rwlock *rw = NULL;
+	int64_t t0;
+	pid_t c;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	atomic_store_explicit(&rw->m->wlock, SHK__LOCK_NOTREC,
+			      memory_order_relaxed);
+	CHECK_RC(shk_rwlock_rdlock(rw, 0), SHK_ENOTRECOVERABLE);
+	t0 = test_now_ns();
+	CHECK_RC(shk_rwlock_rdlock(rw, 500 * MS), SHK_ENOTRECOVERABLE);
+	CHECK(test_now_ns() - t0 < 100 * MS * SLOW);
+	CHECK_RC(shk_rwlock_wrlock(rw, 500 * MS), SHK_ENOTRECOVERABLE);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+
+		alarm(2 * SLOW);
+		_exit(rc_exit(shk_rwlock_rdlock(cr, SHK_FOREVER),
+			      SHK_ENOTRECOVERABLE));
+	}
+	CHECK_EQ(test_wait(c), 0);
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "mixed_threads", t_mixed_threads },
 	  { "writer_preferred", t_writer_preferred },
-	  { "dead_reader", t_dead_reader }, { "dead_writer", t_dead_writer })
+	  { "dead_reader", t_dead_reader }, { "dead_writer", t_dead_writer },
+	  { "timed_expiry", t_timed_expiry }, { "notrec_word", t_notrec_word })
