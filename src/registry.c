@@ -9,10 +9,19 @@
  * handles (tools) look up without it and re-validate the copy they took.
  *
  * What a killed process leaves behind: a creator killed under the lock
- * leaves one CREATING entry; the next locker gets SHK_EOWNERDEAD and marks
- * every CREATING entry DELETED, returning its memory to the heap.  A
- * remover killed between DELETED and the free leaks that one block (shown
- * by `shmkit check`).
+ * after its CREATING store leaves one CREATING entry; the next locker gets
+ * SHK_EOWNERDEAD and marks every CREATING entry DELETED, returning its
+ * memory to the heap (recover(): only an offset that describes a block of
+ * the heap region and that no other live entry uses is freed; anything
+ * else is only marked, since entries are untrusted).  Three kills leak one
+ * block, which the heap scan of `shmkit check` counts as owned by a dead
+ * handle: a creator killed between shk__heap_alloc_aligned() and its
+ * CREATING store (the allocator has linearised, no entry names the block
+ * yet: a few stores, the memset comes after CREATING); a creator whose
+ * init failed, killed between DELETED and the free; a remover killed
+ * between DELETED and the free.  An entry's state other than FREE,
+ * CREATING, READY or DELETED is damage: lookups that reach it return
+ * SHK_ECORRUPT, scans skip it.
  */
 #include "registry.h"
 
@@ -162,11 +171,39 @@ probe(shk_seg *seg, const char *name, uint32_t h, int *free_slot)
 	return -1;
 }
 
+/*
+ * 1 when off, the memory of half-made entry i, may go back to the heap: the
+ * entry describes memory inside the heap region (ent_valid) and no other
+ * READY or CREATING entry names the same offset (a damaged off must not
+ * free a live object's block, nor free one block twice).
+ */
+static int
+undo_off_ok(shk_seg *seg, uint32_t i, const shk_obj_info *info)
+{
+	struct shk__reg_ent *t = ents(seg);
+	uint32_t j;
+
+	if (!ent_valid(seg, info))
+		return 0;
+	for (j = 0; j < seg->reg_cap; j++) {
+		/* relaxed: we hold the lock; state only changes under it */
+		uint32_t st = atomic_load_explicit(&t[j].state,
+						   memory_order_relaxed);
+
+		if (j != i &&
+		    (st == SHK__ENT_READY || st == SHK__ENT_CREATING) &&
+		    t[j].off == info->off)
+			return 0;
+	}
+	return 1;
+}
+
 /* After a dead registry-lock owner: undo half-made entries. */
 static void
 recover(shk_seg *seg)
 {
 	struct shk__reg_ent *t = ents(seg);
+	shk_obj_info info;
 	uint32_t i;
 
 	for (i = 0; i < seg->reg_cap; i++) {
@@ -174,8 +211,11 @@ recover(shk_seg *seg)
 		if (atomic_load_explicit(&t[i].state, memory_order_relaxed) !=
 		    SHK__ENT_CREATING)
 			continue;
-		if (t[i].off)
-			shk_free(seg, t[i].off);
+		/* one copy of the untrusted fields, checked, then used */
+		memset(&info, 0, sizeof(info));
+		fill_info(&t[i], i, &info);
+		if (undo_off_ok(seg, i, &info))
+			shk_free(seg, info.off);
 		/* release: pairs with the acquire loads in probe() */
 		atomic_store_explicit(&t[i].state, SHK__ENT_DELETED,
 				      memory_order_release);
@@ -267,6 +307,15 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	slot = probe(seg, name, h, &free_slot);
 	if (slot >= 0) {
 		e = &ents(seg)[slot];
+		/* relaxed: we hold the lock; state only changes under it.
+		 * probe() stops at FREE and DELETED; a CREATING entry
+		 * cannot be seen under the lock (reg_lock recovers it), so
+		 * anything but READY is damage. */
+		if (atomic_load_explicit(&e->state, memory_order_relaxed) !=
+		    SHK__ENT_READY) {
+			reg_unlock(seg);
+			return SHK_ECORRUPT;
+		}
 		fill_info(e, (uint32_t)slot, info);
 		reg_unlock(seg);
 		if (flags & SHK_EXCL)
@@ -299,7 +348,8 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	rc = shk__heap_alloc_aligned(seg, len, 64, &off);
 	if (rc)
 		goto out;
-	memset(seg->base + off, 0, (size_t)len);
+	/* From here to the CREATING store a kill leaks the block (no entry
+	 * names it yet): keep it to a few stores, the memset comes after. */
 	e = &ents(seg)[free_slot];
 	e->kind = want->kind;
 	e->type_id = want->type_id;
@@ -316,14 +366,20 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	/* release: publishes the fields for recover() and tools */
 	atomic_store_explicit(&e->state, SHK__ENT_CREATING,
 			      memory_order_release);
+	memset(seg->base + off, 0, (size_t)len);
 	fill_info(e, (uint32_t)free_slot, info);
 	SHK_CRASHPOINT("reg.create.before_init");
 	if (init) {
 		rc = init(seg, seg->base + off, info, arg);
 		if (rc) {
-			shk_free(seg, off);
+			/* DELETED before the free: a kill in between leaks
+			 * the block, where a CREATING entry left behind
+			 * would have recover() free it a second time */
+			/* release: pairs with the acquire loads in probe() */
 			atomic_store_explicit(&e->state, SHK__ENT_DELETED,
 					      memory_order_release);
+			SHK_CRASHPOINT("reg.create.undo");
+			shk_free(seg, off);
 			goto out;
 		}
 	}
@@ -403,12 +459,16 @@ shk_obj_stat(shk_seg *seg, const char *name, shk_obj_info *info)
 	if (rc)
 		return rc;
 	slot = probe(seg, name, name_hash(name), &free_slot);
+	/* relaxed: we hold the lock; anything but READY here is damage,
+	 * as in shk__obj_open() */
 	if (slot >= 0 && atomic_load_explicit(&ents(seg)[slot].state,
-					      memory_order_relaxed) ==
-				 SHK__ENT_READY)
+					      memory_order_relaxed) !=
+				 SHK__ENT_READY) {
+		reg_unlock(seg);
+		return SHK_ECORRUPT;
+	}
+	if (slot >= 0)
 		fill_info(&ents(seg)[slot], (uint32_t)slot, info);
-	else
-		slot = -1;
 	reg_unlock(seg);
 	if (slot < 0)
 		return SHK_ENOENT;

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 
+#include "lock.h"
 #include "registry.h"
 #include "segment.h"
 
@@ -370,6 +371,149 @@ t_kind_names(void)
 	CHECK(strcmp(shk_kind_name(999), "unknown") == 0);
 }
 
+/* A segment whose name is gone at once (no leftovers on any path); other
+ * handles open *fd. */
+static shk_seg *
+mkseg_anon(const char *tag, int *fd)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, tag, 0);
+
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	*fd = shk_seg_fd(seg);
+	CHECK(*fd >= 0);
+	return seg;
+}
+
+/* A child takes the registry lock and exits holding it: the next locker
+ * gets SHK_EOWNERDEAD and runs the registry's recovery. */
+static void
+die_holding_reg_lock(int fd)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *c = NULL;
+
+		if (shk_seg_open_fd(fd, 0, NULL, &c) ||
+		    shk__lock_acquire(c, &shk__hdr(c)->reg_lock,
+				      SHK_FOREVER))
+			_exit(1);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+}
+
+static struct shk__reg_ent *
+ent_at(shk_seg *seg, uint32_t slot)
+{
+	return (struct shk__reg_ent *)(seg->base + seg->reg_off) + slot;
+}
+
+/* A slot that no name uses (FREE). */
+static uint32_t
+free_ent(shk_seg *seg, uint32_t from)
+{
+	uint32_t i;
+
+	for (i = from; i < seg->reg_cap; i++) {
+		if (atomic_load(&ent_at(seg, i)->state) == SHK__ENT_FREE)
+			return i;
+	}
+	TEST_FAIL("no free registry slot");
+}
+
+/*
+ * An entry whose state word holds garbage is damage, not a live object:
+ * open (with or without SHK_CREATE) and stat return SHK_ECORRUPT, remove
+ * and iteration skip it; the state restored, it is usable again.
+ */
+static void
+t_bad_state(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rstate", &fd);
+	shk_obj_desc d = blob(1, 8, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__reg_ent *e;
+	uint32_t cur = 0;
+	void *p = NULL;
+
+	CHECK_OK(shk_obj_open(seg, "e", SHK_CREATE, &d, &info, NULL));
+	e = ent_at(seg, info.slot);
+	atomic_store(&e->state, 7);
+	CHECK_RC(shk_obj_open(seg, "e", 0, &d, NULL, &p), SHK_ECORRUPT);
+	CHECK_RC(shk_obj_open(seg, "e", SHK_CREATE, &d, NULL, &p),
+		 SHK_ECORRUPT);
+	CHECK(p == NULL);
+	CHECK_RC(shk_obj_stat(seg, "e", &info), SHK_ECORRUPT);
+	CHECK_RC(shk_obj_remove(seg, "e"), SHK_ENOENT);
+	CHECK_EQ(shk_obj_next(seg, &cur, &info), 0);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	atomic_store(&e->state, SHK__ENT_READY);
+	CHECK_OK(shk_obj_open(seg, "e", 0, &d, NULL, &p));
+	CHECK_OK(shk_obj_remove(seg, "e"));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/*
+ * Recovery after a dead registry-lock owner frees the memory of CREATING
+ * entries, which are untrusted: forged ones that name a live object's
+ * block, a block named twice, or an offset outside the heap must not
+ * reach the heap's free.  Checked: the live object's block is not handed
+ * out again, the heap stays consistent, the forged entries are gone.
+ */
+static void
+t_recover_bad_off(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rrecov", &fd);
+	shk_obj_desc d = blob(1, 64, 16);
+	shk_obj_info live = { .size = sizeof(live) };
+	shk_obj_info info = { .size = sizeof(info) };
+	static const char *const ghosts[] = { "ghost0", "ghost1", "ghost2",
+					      "ghost3" };
+	uint64_t bad_off[4];
+	uint32_t slot = 0;
+	int i;
+
+	CHECK_OK(shk_obj_open(seg, "live", SHK_CREATE, &d, &live, NULL));
+	bad_off[0] = live.off;                   /* a live object's block */
+	bad_off[1] = seg->len + 4096;            /* outside the segment */
+	bad_off[2] = seg->heap_off + 64 * 3 + 8; /* misaligned */
+	bad_off[3] = 0;                          /* the segment header */
+	for (i = 0; i < 4; i++) {
+		struct shk__reg_ent *e;
+
+		slot = free_ent(seg, slot);
+		e = ent_at(seg, slot++);
+		memcpy(e, ent_at(seg, live.slot), sizeof(*e));
+		memset(e->name, 0, sizeof(e->name));
+		strcpy(e->name, ghosts[i]);
+		e->off = bad_off[i];
+		atomic_store(&e->state, SHK__ENT_CREATING);
+	}
+	die_holding_reg_lock(fd);
+	/* the next locker recovers */
+	CHECK_OK(shk_obj_stat(seg, "live", &info));
+	for (i = 0; i < 4; i++)
+		CHECK_RC(shk_obj_stat(seg, ghosts[i], &info), SHK_ENOENT);
+	CHECK_OK(shk_seg_check(seg));
+	/* the live block was not freed: new objects of its size land
+	 * elsewhere */
+	for (i = 0; i < 4; i++) {
+		char nm[16];
+
+		snprintf(nm, sizeof(nm), "new%d", i);
+		CHECK_OK(shk_obj_open(seg, nm, SHK_CREATE, &d, &info, NULL));
+		CHECK(info.off != live.off);
+	}
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "stat_next_remove", t_stat_next_remove },
 	  { "registry_full", t_registry_full },
@@ -378,4 +522,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "corrupt_entry", t_corrupt_entry },
 	  { "threads_share_handle", t_threads_share_handle },
 	  { "errno_values", t_errno_values },
-	  { "kind_names", t_kind_names })
+	  { "kind_names", t_kind_names }, { "bad_state", t_bad_state },
+	  { "recover_bad_off", t_recover_bad_off })
