@@ -2585,6 +2585,18 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 	return 0;
 }
 
+/* Whether the heap lock has a live holder (a snapshot). */
+static int
+holder_alive(shk_seg *seg, struct heap_hdr *hh)
+{
+	/* relaxed: a hint; the caller re-reads seq after its walk */
+	uint32_t w = atomic_load_explicit(&hh->lock, memory_order_relaxed);
+	uint32_t stamp = w & SHK__STAMP_MASK;
+
+	return stamp && stamp != SHK__LOCK_NOTREC &&
+	       shk__stamp_alive(seg, stamp);
+}
+
 int
 shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 {
@@ -2594,7 +2606,7 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 	struct shk__heap_report dummy;
 	struct owners own;
 	uint64_t nfree_small = 0, head0[NCLASS], s1, s2;
-	int rc, stable = 1, tries;
+	int rc, stable = 1, tries, waits = 0;
 	uint32_t c;
 
 	if (!hl)
@@ -2614,13 +2626,27 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 						memory_order_acquire);
 	/*
 	 * Seqlock read of what the lock protects: a walk that overlapped a
-	 * lock holder's changes is retried.  An odd count that does not move
-	 * is a holder that died (or works slowly): the chain is walkable in
-	 * every state, so it is judged, but not the derived structures.
+	 * lock holder's changes is retried.  An odd count is a holder at
+	 * work.  While that holder lives we wait for it: the chain is
+	 * walkable in every state a holder leaves it in, but a walk that
+	 * runs beside its changes can mix two states (the old size of a
+	 * block being merged, then the cleared header it now covers), and
+	 * that is no fault.  An odd count whose holder died is judged (the
+	 * chain, not the derived structures), as it will not change.
 	 */
 	for (tries = 0;; tries++) {
 		/* acquire: pairs with the release store in heap_unlock() */
 		s1 = atomic_load_explicit(&hh->seq, memory_order_acquire);
+		if ((s1 & 1) && holder_alive(seg, hh)) {
+			if (++waits > 200) {
+				rc = 0; /* held all along: not judged */
+				stable = 0;
+				break;
+			}
+			usleep(waits < 10 ? 0 : 100);
+			tries--; /* not a walk */
+			continue;
+		}
 		memset(rep, 0, sizeof(*rep));
 		nfree_small = 0;
 		rc = scan_chain(seg, L, !(s1 & 1), rep, &nfree_small,
