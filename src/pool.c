@@ -73,16 +73,18 @@ static int
 pool_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 {
 	struct shk__pool_hdr *h = mem;
+	uint64_t so, no, bo;
 
 	(void)seg;
 	(void)arg;
+	layout(info->cap, info->elem_len, &so, &no, &bo);
 	h->magic = SHK__POOL_MAGIC;
 	h->cap = info->cap;
 	h->block_len = info->elem_len;
-	layout(info->cap, info->elem_len, &h->state_off, &h->next_off,
-	       &h->blocks_off);
-	shk__tl_init(&h->head,
-		     (_Atomic uint32_t *)((uint8_t *)mem + h->next_off),
+	h->state_off = so;
+	h->next_off = no;
+	h->blocks_off = bo;
+	shk__tl_init(&h->head, (_Atomic uint32_t *)((uint8_t *)mem + no),
 		     info->cap);
 	return 0;
 }
@@ -153,13 +155,20 @@ shk__kind_describe_pool(shk_seg *seg, void *mem, const shk_obj_info *info,
 			char *buf, size_t len)
 {
 	struct shk__pool_hdr *h = mem;
-	uint64_t in_use = count_in_use(
-		(_Atomic uint32_t *)((uint8_t *)mem + h->state_off), info->cap);
+	uint64_t in_use, so, no, bo, need;
 	uint32_t listed = 0;
 	int n, rc;
 
-	rc = shk__tl_check(&h->head,
-			   (_Atomic uint32_t *)((uint8_t *)mem + h->next_off),
+	/* Offsets come from the registry entry that shk__kind_check_pool
+	 * validated (info, a private copy), never from the header: a peer
+	 * may rewrite h->state_off or h->next_off after the check (ALGORITHMS
+	 * §10). */
+	need = layout(info->cap, info->elem_len, &so, &no, &bo);
+	if (need == 0 || need > info->len)
+		return SHK_ECORRUPT;
+	in_use = count_in_use((_Atomic uint32_t *)((uint8_t *)mem + so),
+			      info->cap);
+	rc = shk__tl_check(&h->head, (_Atomic uint32_t *)((uint8_t *)mem + no),
 			   (uint32_t)info->cap, &listed, NULL, NULL);
 	if (rc == SHK_ECORRUPT)
 		return rc;

@@ -173,16 +173,18 @@ static int
 stack_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 {
 	struct shk__stack_hdr *h = mem;
+	uint64_t no, bo;
 
 	(void)seg;
 	(void)arg;
+	layout(info->cap, node_len_of(info->elem_len), &no, &bo);
 	h->magic = SHK__STACK_MAGIC;
 	h->cap = info->cap;
 	h->elem_len = (uint32_t)info->elem_len;
 	h->node_len = node_len_of(info->elem_len);
-	layout(info->cap, h->node_len, &h->next_off, &h->nodes_off);
-	shk__tl_init(&h->free,
-		     (_Atomic uint32_t *)((uint8_t *)mem + h->next_off),
+	h->next_off = no;
+	h->nodes_off = bo;
+	shk__tl_init(&h->free, (_Atomic uint32_t *)((uint8_t *)mem + no),
 		     info->cap);
 	/* relaxed: published by the registry's release store of READY */
 	atomic_store_explicit(&h->top, SHK__TL_WORD(SHK__TL_NIL, 0),
@@ -280,10 +282,17 @@ shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 {
 	struct shk__stack_hdr *h = mem;
 	uint32_t ntop = 0, nfree = 0;
+	uint64_t no, bo, need;
 	int n, rc;
 
 	(void)seg;
-	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + h->next_off),
+	/* Offsets come from the registry entry that shk__kind_check_stack
+	 * validated (info, a private copy), never from the header: a peer
+	 * may rewrite h->next_off after the check (ALGORITHMS §10). */
+	need = layout(info->cap, node_len_of(info->elem_len), &no, &bo);
+	if (need == 0 || need > info->len)
+		return SHK_ECORRUPT;
+	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + no),
 		       (uint32_t)info->cap, &ntop, &nfree);
 	if (rc == SHK_ECORRUPT)
 		return rc;

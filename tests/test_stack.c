@@ -466,6 +466,87 @@ t_blocking(void)
 	}
 }
 
+/*
+ * describe never takes next_off from the header that the check read: a
+ * peer may rewrite it between shk__kind_check_stack and
+ * shk__kind_describe_stack.  Before, describe re-read it and walked from
+ * the new value (SIGSEGV).  Called directly with the header damaged after
+ * the check, then raced through shk_obj_describe (not under TSan, which
+ * would report the deliberate race on the plain header field).
+ */
+SHK_HIDDEN int shk__kind_describe_stack(shk_seg *seg, void *mem,
+					const shk_obj_info *info, char *buf,
+					size_t len);
+
+#ifndef SHK__TSAN
+struct flip {
+	uint64_t *field;
+	uint64_t good;
+	atomic_int stop;
+};
+
+static void *
+flipper(void *arg)
+{
+	struct flip *f = arg;
+
+	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+		__atomic_store_n(f->field, 1ULL << 40, __ATOMIC_RELAXED);
+		__atomic_store_n(f->field, f->good, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+#endif
+
+static void
+t_describe_toctou(void)
+{
+	char nm[64], buf[200];
+	shk_seg *seg;
+	shk_stack *s;
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__stack_hdr *h;
+	uint64_t no, v = 3;
+	int64_t t0;
+	int rc;
+
+	setup(nm, sizeof(nm), "sdtoc", &seg);
+	s = create_stack(seg, 64, 8);
+	/* a crash must leave no segment behind: the mapping lives on */
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	CHECK_OK(shk_stack_push(s, &v, 0));
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	h = hdr_of(seg);
+	no = h->next_off;
+	CHECK_OK(shk_seg_check(seg));
+	h->next_off = 1ULL << 40;
+	rc = shk__kind_describe_stack(seg, h, &info, buf, sizeof(buf));
+	CHECK(rc > 0);
+	CHECK(strstr(buf, "depth=1/64 free=63 leaked=0") != NULL);
+	h->next_off = no;
+#ifndef SHK__TSAN
+	{
+		struct flip f = { &h->next_off, no, 0 };
+		pthread_t t;
+
+		CHECK(pthread_create(&t, NULL, flipper, &f) == 0);
+		t0 = test_now_ns();
+		while (test_now_ns() - t0 < 300000000LL) {
+			rc = shk_obj_describe(seg, &info, buf, sizeof(buf));
+			CHECK(rc > 0 || rc == SHK_ECORRUPT);
+		}
+		atomic_store(&f.stop, 1);
+		pthread_join(t, NULL);
+	}
+#else
+	(void)t0;
+#endif
+	CHECK_OK(shk_seg_check(seg));
+	shk_stack_close(s);
+	shk_seg_close(seg);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "procs", t_procs },
 	  { "threads", t_threads }, { "kill", t_kill },
-	  { "corrupt", t_corrupt }, { "blocking", t_blocking })
+	  { "corrupt", t_corrupt }, { "blocking", t_blocking },
+	  { "describe_toctou", t_describe_toctou })
