@@ -20,7 +20,11 @@
  *   ALLOC -> 0 wins pushes it; the other sees 0 and returns SHK_EINVAL.
  *
  * Happens-before: the freer's writes to the block -> its release push ->
- * the next allocator's acquire pop -> its use of the block.
+ * the next allocator's acquire pop -> its use of the block.  For walkers
+ * (check, describe): the allocator's pop -> its release CAS of state ->
+ * the freer's acquire CAS of state -> its release store of the block's
+ * link (treiber.h); a walker that read either the state or the link and
+ * then fenced sees the head changed (treiber.c).
  *
  * Killed mid-operation
  *   - an allocator killed between its pop and its state CAS leaks that
@@ -98,7 +102,9 @@ listed_must_be_free(void *arg, uint32_t idx)
 {
 	struct pool_walk *w = arg;
 
-	/* relaxed: validated by the stable-head rule of shk__tl_check() */
+	/* relaxed: validated by the stable-head rule of shk__tl_check(),
+	 * whose acquire fence pairs with the release state CAS of
+	 * shk_pool_alloc() */
 	return atomic_load_explicit(&w->state[idx], memory_order_relaxed) !=
 	       0;
 }
@@ -270,12 +276,15 @@ shk_pool_alloc(shk_pool *p, uint64_t *off, void **ptr)
 	if (rc)
 		return rc == SHK_EAGAIN ? SHK_ENOMEM : rc;
 	SHK_CRASHPOINT("pool.alloc.popped");
-	/* relaxed: the block is ours since the pop; the state word is for
-	 * double-free detection and tools, ordered by the list CASes */
+	/* release (success): our pop happens before whoever reads ALLOC
+	 * here: a free-list walker that then fences (shk__tl_check) sees
+	 * the head changed, and the freer's acquire CAS orders our pop
+	 * before its push's link store (treiber.h).  relaxed (failure):
+	 * we return at once */
 	if (!atomic_compare_exchange_strong_explicit(
 		    &p->state[idx], &s,
 		    SHK__POOL_ALLOC | (p->stamp & SHK__STAMP_MASK),
-		    memory_order_relaxed, memory_order_relaxed))
+		    memory_order_release, memory_order_relaxed))
 		return SHK_ECORRUPT; /* a listed block was marked in use */
 	if (off)
 		*off = p->blocks_seg_off + idx * p->block_len;
@@ -314,9 +323,12 @@ shk_pool_free(shk_pool *p, uint64_t off)
 	do {
 		if (!(s & SHK__POOL_ALLOC))
 			return SHK_EINVAL; /* double free */
-		/* relaxed: the push's release CAS publishes the block */
+		/* acquire (success): pairs with the allocator's release
+		 * CAS, so its pop happens before our push's link store (a
+		 * walker's head re-check, treiber.h); the push's release CAS
+		 * publishes the block.  relaxed (failure): re-checked */
 	} while (!atomic_compare_exchange_weak_explicit(
-		&p->state[i], &s, 0, memory_order_relaxed,
+		&p->state[i], &s, 0, memory_order_acquire,
 		memory_order_relaxed));
 	SHK_CRASHPOINT("pool.free.marked");
 	shk__tl_push(&p->hdr->head, p->next, (uint32_t)i);

@@ -239,9 +239,17 @@ walk_both(struct shk__stack_hdr *h, _Atomic uint32_t *next, uint32_t cap,
 		memset(seen, 0, cap);
 		bad = walk(t0, next, cap, seen, ntop) ||
 		      walk(f0, next, cap, seen, nfree);
-		/* acquire: the link reads above happen before the re-check */
-		if (atomic_load_explicit(&h->top, memory_order_acquire) == t0 &&
-		    atomic_load_explicit(&h->free, memory_order_acquire) ==
+		/* acquire fence: orders the link loads above before the
+		 * re-loads of both heads (acquire loads would order only
+		 * what follows them); pairs with the release link store in
+		 * shk__tl_push(), which the node's holder makes after the
+		 * CAS that took the node, so a link rewritten since t0/f0
+		 * shows as a changed head (treiber.c).  TSan ignores the
+		 * fence; the accesses it orders are all atomic. */
+		atomic_thread_fence(memory_order_acquire);
+		/* relaxed: ordered by the fence */
+		if (atomic_load_explicit(&h->top, memory_order_relaxed) == t0 &&
+		    atomic_load_explicit(&h->free, memory_order_relaxed) ==
 			    f0) {
 			rc = bad ? SHK_ECORRUPT : 0;
 			break;

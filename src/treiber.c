@@ -16,7 +16,11 @@
  *
  * Happens-before: the pusher's writes to the node and next[idx] -> its
  * release CAS on head -> the acquire load/CAS of the popper that takes
- * idx -> its reads of the node.
+ * idx -> its reads of the node.  For walkers (shk__tl_check, stack.c's
+ * walk_both): the take of a node (the CAS that popped it) -> the holder's
+ * release store of its new link -> a walker that read that link -> the
+ * walker's acquire fence -> its re-load of head, which therefore sees the
+ * head changed (a seqlock with the head as sequence word).
  *
  * Killed mid-operation: a pop or push is a single CAS, so the list is
  * always consistent; a party killed while holding a node (after its pop,
@@ -48,8 +52,18 @@ shk__tl_check(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t cap,
 			idx = atomic_load_explicit(&next[idx],
 						   memory_order_relaxed);
 		}
-		/* acquire: our reads of links happen before this re-check */
-		if (atomic_load_explicit(head, memory_order_acquire) == h0) {
+		/* acquire fence: orders the link (and mark) loads above
+		 * before the re-load of head (an acquire load would order
+		 * only what follows it).  Pairs with the release store of
+		 * the link in shk__tl_push() (and, for the pool's mark, the
+		 * release state CAS of shk_pool_alloc()): a link or mark
+		 * written by a party that took the node after h0 makes the
+		 * re-load see a newer head (Boehm's seqlock reader, as
+		 * read_slot() in map.c).  TSan ignores the fence; every
+		 * access it orders is atomic, so no race is reported. */
+		atomic_thread_fence(memory_order_acquire);
+		/* relaxed: ordered by the fence */
+		if (atomic_load_explicit(head, memory_order_relaxed) == h0) {
 			if (bad)
 				return SHK_ECORRUPT;
 			*len = n;

@@ -68,9 +68,15 @@ shk__tl_push(_Atomic uint64_t *head, _Atomic uint32_t *next, uint32_t idx)
 	unsigned spins = 0;
 
 	for (;;) {
-		/* relaxed: published by the release CAS below */
+		/* release: our take of idx (the CAS that popped it, or for
+		 * the pool the allocator's, which shk_pool_free acquires
+		 * through the state word) happens before any walker that
+		 * reads this link and then fences (shk__tl_check(), stack.c
+		 * walk_both()): it sees the head changed and drops the walk.
+		 * Poppers get the link from the release CAS below.  Free on
+		 * x86-64 (a plain store) */
 		atomic_store_explicit(&next[idx], SHK__TL_IDX(h),
-				      memory_order_relaxed);
+				      memory_order_release);
 		/* release: publishes next[idx] and whatever the caller wrote
 		 * into the node; pairs with the acquire in shk__tl_pop().
 		 * seq_cst (a superset): callers that wake sleepers after a
