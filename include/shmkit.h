@@ -1165,8 +1165,8 @@ typedef struct shk_pool shk_pool;
  *   block_len  usable bytes per block, 1 .. 1 GiB (create default 64).
  *              Blocks are 16-byte aligned, 64-byte aligned from 64 bytes
  *              up; the stored size is block_len rounded up to that
- *              alignment, and an opener's nonzero block_len must equal the
- *              stored (rounded) size
+ *              alignment.  An opener's nonzero block_len is rounded the
+ *              same way and must then equal the stored size (SHK_ETYPE)
  *   cap        number of blocks, 1 .. 2^31 (create default 64; on open 0
  *              accepts the stored value)
  *   type_id    the user's type tag; must match on open

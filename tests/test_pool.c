@@ -89,6 +89,17 @@ t_basic(void)
 	/* opens: match, and mismatches */
 	CHECK_OK(shk_pool_open(seg, "p", 0, NULL, &p2));
 	shk_pool_close(p2);
+	/* an opener's block_len is rounded as on create, then must equal
+	 * the stored size (128): the creator's own 100 opens it */
+	o.block_len = 100;
+	CHECK_OK(shk_pool_open(seg, "p", 0, &o, &p2));
+	shk_pool_close(p2);
+	o.block_len = 128;
+	CHECK_OK(shk_pool_open(seg, "p", 0, &o, &p2));
+	shk_pool_close(p2);
+	o.block_len = 129;
+	CHECK_RC(shk_pool_open(seg, "p", 0, &o, &p2), SHK_ETYPE);
+	CHECK(p2 == NULL);
 	o.block_len = 64;
 	CHECK_RC(shk_pool_open(seg, "p", 0, &o, &p2), SHK_ETYPE);
 	CHECK(p2 == NULL);
