@@ -11,9 +11,10 @@
  * Shared words and who writes them:
  *  - stripe.lock: robust lock (lock.h).  Every put/delete of key K holds
  *    the lock of K's stripe (from K's hash), plus a process-local mutex
- *    for that lock word (local_lock()), because threads sharing a segment
- *    handle share an owner stamp.  So writers of one key are serialised,
- *    which keeps concurrent puts of one key from making two entries.
+ *    for that stripe (struct local_set), because threads sharing a
+ *    segment handle share an owner stamp.  So writers of one key are
+ *    serialised, which keeps concurrent puts of one key from making two
+ *    entries.
  *  - stripe.count: FULL slots of the stripe; written only by its holder.
  *  - ctl: claimed by CAS.  An EMPTY or TOMB slot is claimed by any writer
  *    (EMPTY/TOMB, even -> same state, odd, owner = me); a FULL slot of key K
@@ -39,16 +40,23 @@
  * What a killed writer leaves (ALGORITHMS §0, §8): an odd ctl naming it
  * and its stripe lock held.  Readers of that key wait a bounded time
  * (READ_WAIT_NS), then test the owner stamp; if dead they take the stripe
- * lock, which hands it over with SHK_EOWNERDEAD (within about 20 ms).
- * The taker repairs: every odd slot of a dead owner whose key is this
- * stripe's, and every dead claim (odd EMPTY/TOMB), becomes TOMB; then it
- * recounts the stripe.  So an interrupted put leaves the key absent (the
- * old value is lost with it), an interrupted delete leaves it deleted, and
- * a count off by one is fixed on takeover.  A SIGSTOPped writer is alive:
- * readers of its key get SHK_EAGAIN, writers of its stripe SHK_ETIMEDOUT.
+ * lock, which hands it over with SHK_EOWNERDEAD (at once: the robust lock
+ * tests the holder before it sleeps); they wait at most READ_LOCK_NS for a
+ * live holder (then SHK_EAGAIN).  The taker repairs: every odd slot of a
+ * dead owner whose key is this stripe's, and every dead claim (odd
+ * EMPTY/TOMB), becomes TOMB; then it recounts the stripe.  A writer that
+ * finds its own key's slot odd under a dead owner while it holds the
+ * stripe (the owner had let the stripe go, or detached) repairs that slot
+ * and recounts the stripe too.  So an interrupted put leaves the key
+ * absent (the old value is lost with it), an interrupted delete leaves it
+ * deleted, and a count off by one is fixed on takeover.  A SIGSTOPped
+ * writer is alive: readers of its key get SHK_EAGAIN, writers of its
+ * stripe SHK_ETIMEDOUT, each at one deadline per call that also bounds
+ * its wait for other threads of its process (stripe_lock()).
  */
 #include "map.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +72,17 @@
 #define READ_NAP_NS 100000
 #define READ_WAIT_NS 50000000LL /* before testing a busy slot's owner */
 #define CLAIM_RETRIES 10000     /* lost claim races before SHK_EAGAIN */
+/* A reader that must repair a dead writer's slot waits this long for the
+ * stripe (a dead holder is taken over at once; a live one means EAGAIN). */
+#define READ_LOCK_NS READ_WAIT_NS
+
+#ifdef SHK_TEST_HOOKS
+/* Tests shorten the writers' stripe wait (map.h). */
+int64_t shk__map_lock_timeout_ns = LOCK_TIMEOUT_NS;
+#define WRITE_LOCK_NS shk__map_lock_timeout_ns
+#else
+#define WRITE_LOCK_NS LOCK_TIMEOUT_NS
+#endif
 
 /*
  * TSan ignores standalone fences (ALGORITHMS §11); under SAN=thread each
@@ -93,52 +112,121 @@ struct shk_map {
 	uint32_t kw; /* key words */
 	uint32_t vw; /* value words */
 	uint32_t nstripes;
+	struct local_set *local; /* this process's stripe mutexes (handles) */
 };
 
 /*
  * Threads that share a segment handle share its owner stamp, so the robust
  * stripe lock cannot tell them apart (it would answer SHK_EDEADLK).  They
- * first serialise on a process-wide mutex chosen by the lock word's
- * address.  A fork() while another thread holds one is made safe by the
- * atfork handlers (the child's handles are its own, but its addresses may
- * collide with the parent's).
+ * first serialise on a process-local mutex of that stripe.
+ *
+ * Each mapping of a map in this process has its own set of local mutexes,
+ * one per stripe, so no two stripes ever share one: a thread that waits
+ * for a stripe held by a stopped process (up to the writers' 5 s) delays
+ * only the threads of this process that want that same stripe, never
+ * another stripe or another map.  A set is keyed by the address of the
+ * map's stripe array in this process: every shk_map handle of one map
+ * opened through one segment handle sees the same address (they share the
+ * owner stamp, so they must share the mutexes), while another segment
+ * handle maps the segment elsewhere (another stamp, which the robust lock
+ * itself tells apart).  Sets live in a process-wide list, refcounted by
+ * the map handles (open/close), under sets_lock.  (Before, 64 mutexes
+ * were picked by hashing the lock word's address, so stripes of unrelated
+ * maps collided.)
+ *
+ * fork(): a child must not use its parent's handles (shmkit.h), so it
+ * never needs the sets they use, whose mutexes may be held by threads
+ * that do not exist in the child.  Each set records the fork generation
+ * it was made in, the child's atfork handler starts a new one, and sets
+ * of an older generation are never handed out again, even if a mapping
+ * of the child's lands at an address that an inherited set names.  The
+ * list itself is guarded around fork() by the atfork handlers.
  */
-#define LOCAL_LOCKS 64
-static pthread_mutex_t local_locks[LOCAL_LOCKS];
+struct local_set {
+	struct local_set *next;
+	const void *key; /* the stripe array's address in this process */
+	unsigned long gen; /* local_gen when made */
+	unsigned refs;
+	uint32_t n;
+	pthread_mutex_t lock[]; /* one per stripe */
+};
+
+static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct local_set *sets;
+static unsigned long local_gen; /* fork generation, under sets_lock */
 static pthread_once_t local_once = PTHREAD_ONCE_INIT;
 
 static void
-local_lock_all(void)
+local_prefork(void)
 {
-	int i;
-
-	for (i = 0; i < LOCAL_LOCKS; i++)
-		pthread_mutex_lock(&local_locks[i]);
+	pthread_mutex_lock(&sets_lock);
 }
 
 static void
-local_unlock_all(void)
+local_parent(void)
 {
-	int i;
+	pthread_mutex_unlock(&sets_lock);
+}
 
-	for (i = LOCAL_LOCKS - 1; i >= 0; i--)
-		pthread_mutex_unlock(&local_locks[i]);
+static void
+local_child(void)
+{
+	local_gen++;
+	pthread_mutex_unlock(&sets_lock);
 }
 
 static void
 local_setup(void)
 {
-	int i;
-
-	for (i = 0; i < LOCAL_LOCKS; i++)
-		pthread_mutex_init(&local_locks[i], NULL);
-	pthread_atfork(local_lock_all, local_unlock_all, local_unlock_all);
+	pthread_atfork(local_prefork, local_parent, local_child);
 }
 
-static pthread_mutex_t *
-local_lock(_Atomic uint32_t *w)
+/* The set of key (n stripes), created on first use; NULL without memory. */
+static struct local_set *
+local_get(const void *key, uint32_t n)
 {
-	return &local_locks[((uintptr_t)w >> 3) % LOCAL_LOCKS];
+	struct local_set *ls;
+	uint32_t i;
+
+	pthread_mutex_lock(&sets_lock);
+	for (ls = sets; ls; ls = ls->next) {
+		if (ls->key == key && ls->n == n && ls->gen == local_gen) {
+			ls->refs++;
+			goto out;
+		}
+	}
+	ls = malloc(sizeof(*ls) + (size_t)n * sizeof(pthread_mutex_t));
+	if (!ls)
+		goto out;
+	ls->key = key;
+	ls->gen = local_gen;
+	ls->refs = 1;
+	ls->n = n;
+	for (i = 0; i < n; i++)
+		pthread_mutex_init(&ls->lock[i], NULL);
+	ls->next = sets;
+	sets = ls;
+out:
+	pthread_mutex_unlock(&sets_lock);
+	return ls;
+}
+
+static void
+local_put(struct local_set *ls)
+{
+	struct local_set **pp;
+	uint32_t i;
+
+	pthread_mutex_lock(&sets_lock);
+	if (--ls->refs == 0) {
+		for (pp = &sets; *pp != ls; pp = &(*pp)->next)
+			;
+		*pp = ls->next;
+		for (i = 0; i < ls->n; i++)
+			pthread_mutex_destroy(&ls->lock[i]);
+		free(ls);
+	}
+	pthread_mutex_unlock(&sets_lock);
 }
 
 SHK_HIDDEN int shk__kind_check_map(shk_seg *seg, void *mem,
@@ -209,6 +297,14 @@ stripe_of(const shk_map *m, uint64_t h)
 {
 	return (uint32_t)(h >> 40) & (m->nstripes - 1);
 }
+
+#ifdef SHK_TEST_HOOKS
+uint32_t
+shk__map_stripe_of(const shk_map *m, const void *key)
+{
+	return stripe_of(m, key_hash(m, key));
+}
+#endif
 
 /* Word j of the zero-padded byte string p[0..len).  Whole words, all but
  * the last of an odd-sized string, take the constant-size copy (one load);
@@ -446,15 +542,50 @@ repair_stripe(shk_map *m, uint32_t s)
 	atomic_store_explicit(&m->stripes[s].count, n, memory_order_relaxed);
 }
 
+/*
+ * stripe_lock takes stripe s: first this process's mutex of the stripe,
+ * then the robust lock, both within one deadline of timeout_ns (> 0) from
+ * the call.  Returns 0 (a dead holder's leftovers repaired), SHK_ETIMEDOUT,
+ * or the robust lock's errors.
+ */
 static int
-stripe_lock(shk_map *m, uint32_t s)
+stripe_lock(shk_map *m, uint32_t s, int64_t timeout_ns)
 {
 	_Atomic uint32_t *w = &m->stripes[s].lock;
+	pthread_mutex_t *local = &m->local->lock[s];
+	int64_t left = timeout_ns;
 	int rc;
 
-	if (pthread_mutex_lock(local_lock(w)))
-		return SHK_EINVAL;
-	rc = shk__lock_acquire(m->seg, w, LOCK_TIMEOUT_NS);
+	if (pthread_mutex_trylock(local) != 0) {
+		/* contended: the robust lock gets only what is left */
+		int64_t deadline = shk__deadline(timeout_ns);
+		struct timespec ts;
+
+#ifdef SHK__TSAN
+		/* TSan (gcc 12) does not intercept pthread_mutex_clocklock
+		 * (as in sync_mutex.c); the realtime form is close enough */
+		int64_t abs_ns = shk__realtime_ns() + timeout_ns;
+
+		ts.tv_sec = (time_t)(abs_ns / 1000000000);
+		ts.tv_nsec = (long)(abs_ns % 1000000000);
+		rc = pthread_mutex_timedlock(local, &ts);
+#else
+		ts.tv_sec = (time_t)(deadline / 1000000000);
+		ts.tv_nsec = (long)(deadline % 1000000000);
+		rc = pthread_mutex_clocklock(local, CLOCK_MONOTONIC, &ts);
+#endif
+		if (rc == ETIMEDOUT)
+			return SHK_ETIMEDOUT;
+		if (rc)
+			return SHK_EINVAL;
+		left = deadline - shk__now_ns();
+		if (left < 0)
+			left = 0; /* a last try: it still takes over a dead
+				   * holder's lock */
+	}
+	rc = shk__lock_acquire(m->seg, w, left);
+	if (rc == SHK_EAGAIN)
+		rc = SHK_ETIMEDOUT; /* that last try found it held */
 	if (rc == SHK_EOWNERDEAD) {
 		SHK_CRASHPOINT("map.repair.begin");
 		repair_stripe(m, s);
@@ -462,7 +593,7 @@ stripe_lock(shk_map *m, uint32_t s)
 		rc = 0;
 	}
 	if (rc)
-		pthread_mutex_unlock(local_lock(w));
+		pthread_mutex_unlock(local);
 	return rc;
 }
 
@@ -470,14 +601,17 @@ static void
 stripe_unlock(shk_map *m, uint32_t s)
 {
 	shk__lock_release(m->seg, &m->stripes[s].lock);
-	pthread_mutex_unlock(local_lock(&m->stripes[s].lock));
+	pthread_mutex_unlock(&m->local->lock[s]);
 }
 
 /*
  * A reader found slot i (ctl c, key of stripe s) busy for too long.  If its
  * owner is dead, take the stripe (which hands it over from the dead owner
  * and repairs) and make sure slot i is repaired.  Returns 0 when the
- * caller should look again, SHK_EAGAIN when the owner lives.
+ * caller should look again, SHK_EAGAIN when the owner lives or the stripe
+ * stayed held by a live process for READ_LOCK_NS (e.g. a stopped writer
+ * that took it over: readers never wait the writers' 5 s), or the robust
+ * lock's other errors.
  */
 static int
 fix_busy(shk_map *m, uint64_t i, uint64_t c, uint32_t s)
@@ -487,9 +621,9 @@ fix_busy(shk_map *m, uint64_t i, uint64_t c, uint32_t s)
 
 	if (shk__stamp_alive(m->seg, SHK__MAP_CTL_OWNER(c)))
 		return SHK_EAGAIN;
-	rc = stripe_lock(m, s);
+	rc = stripe_lock(m, s, READ_LOCK_NS);
 	if (rc)
-		return rc;
+		return rc == SHK_ETIMEDOUT ? SHK_EAGAIN : rc;
 	/* acquire: pairs with the writers' release stores of ctl */
 	now = atomic_load_explicit(&slot_at(m, i)[0], memory_order_acquire);
 	if (now == c) {
@@ -561,9 +695,13 @@ find_locked(shk_map *m, const uint8_t *key, uint64_t h, uint64_t *ctl,
 			return (int64_t)i;
 		case R_BUSY:
 			/* our key, odd, while we hold its stripe: a dead
-			 * owner the takeover did not see; repair it */
+			 * owner the takeover did not see (it had released
+			 * the stripe, or the slot was left odd by a handle
+			 * that detached); repair it, and recount the stripe:
+			 * the slot was FULL, so it was counted */
 			if (!shk__stamp_alive(m->seg, SHK__MAP_CTL_OWNER(c))) {
 				repair_slot(m, i, c);
+				repair_stripe(m, stripe_of(m, h));
 				n--;
 				break;
 			}
@@ -723,7 +861,7 @@ shk_map_put(shk_map *m, const void *key, const void *val)
 		return SHK_EINVAL;
 	h = key_hash(m, key);
 	s = stripe_of(m, h);
-	rc = stripe_lock(m, s);
+	rc = stripe_lock(m, s, WRITE_LOCK_NS);
 	if (rc)
 		return rc;
 	SHK_CRASHPOINT("map.put.locked");
@@ -743,7 +881,7 @@ shk_map_delete(shk_map *m, const void *key)
 		return SHK_EINVAL;
 	h = key_hash(m, key);
 	s = stripe_of(m, h);
-	rc = stripe_lock(m, s);
+	rc = stripe_lock(m, s, WRITE_LOCK_NS);
 	if (rc)
 		return rc;
 	rc = delete_locked(m, s, key, h);
@@ -1081,6 +1219,11 @@ shk_map_open(shk_seg *seg, const char *name, unsigned flags,
 	if (!m)
 		return SHK_ENOMEM;
 	view_init(m, seg, mem, &g);
+	m->local = local_get(m->stripes, m->nstripes);
+	if (!m->local) {
+		free(m);
+		return SHK_ENOMEM;
+	}
 	*out = m;
 	return 0;
 }
@@ -1088,5 +1231,8 @@ shk_map_open(shk_seg *seg, const char *name, unsigned flags,
 void
 shk_map_close(shk_map *m)
 {
+	if (!m)
+		return;
+	local_put(m->local);
 	free(m);
 }

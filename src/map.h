@@ -67,4 +67,11 @@ enum shk__map_state {
 #define SHK__MAP_CTL_OWNER(c) ((uint32_t)((c) >> 32) & SHK__STAMP_MASK)
 #define SHK__MAP_CTL_SEQ(c) ((uint32_t)(c))
 
+#ifdef SHK_TEST_HOOKS
+/* Tests: how long put/delete wait for a stripe (default 5 s). */
+SHK_HIDDEN extern int64_t shk__map_lock_timeout_ns;
+/* Tests: the stripe that key belongs to. */
+SHK_HIDDEN uint32_t shk__map_stripe_of(const shk_map *m, const void *key);
+#endif
+
 #endif /* SHK_MAP_H */

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include "lock.h"
 #include "map.h"
 #include "platform.h"
 #include "segment.h"
@@ -1080,6 +1081,281 @@ t_crash_repairer(void)
 	with_seg("map-crr", b_crash_repairer);
 }
 
+/* The control word of the FULL slot holding key id, or NULL. */
+static _Atomic uint64_t *
+ctl_of_key(shk_seg *seg, const char *name, uint32_t id)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__map_hdr *h;
+	uint8_t k[KEY_LEN];
+	uint64_t i;
+
+	CHECK_OK(shk_obj_stat(seg, name, &info));
+	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	mk_key(k, id);
+	for (i = 0; i < h->cap; i++) {
+		_Atomic uint64_t *s = (_Atomic uint64_t *)((uint8_t *)h +
+							   h->slots_off +
+							   i * h->slot_len);
+		uint8_t kk[16];
+		uint64_t w0 = atomic_load(&s[1]), w1 = atomic_load(&s[2]);
+
+		memcpy(kk, &w0, 8);
+		memcpy(kk + 8, &w1, 8);
+		if (SHK__MAP_CTL_ST(atomic_load(&s[0])) == SHK__MAP_FULL &&
+		    memcmp(kk, k, KEY_LEN) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* The lock word of stripe s of map `name`, as mapped by seg. */
+static _Atomic uint32_t *
+stripe_word(shk_seg *seg, const char *name, uint32_t s)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__map_stripe *st;
+
+	CHECK_OK(shk_obj_stat(seg, name, &info));
+	st = (struct shk__map_stripe *)((uint8_t *)shk_seg_base(seg) +
+					info.off + SHK__MAP_STRIPES_OFF);
+	return &st[s].lock;
+}
+
+/* Leaves key id's slot odd (mid-replace) under the stamp of a handle that
+ * then detaches: an owner that is gone without holding the stripe. */
+static void
+orphan_slot(shk_seg *seg, const char *nm, const char *name, uint32_t id)
+{
+	shk_seg *other = seg_open(nm, 0);
+	_Atomic uint64_t *ctl = ctl_of_key(seg, name, id);
+	uint64_t c;
+
+	CHECK(ctl != NULL);
+	c = atomic_load(ctl);
+	atomic_store(ctl, SHK__MAP_CTL(SHK__MAP_FULL, shk__seg_stamp(other),
+				       SHK__MAP_CTL_SEQ(c) + 1));
+	shk_seg_close(other);
+}
+
+static int
+entries(shk_map *m)
+{
+	uint32_t cur = 0;
+	int rc, n = 0;
+
+	while ((rc = shk_map_next(m, &cur, NULL, NULL)) == 1)
+		n++;
+	CHECK_EQ(rc, 0);
+	return n;
+}
+
+/*
+ * A put or a delete that finds its own key's slot odd under a dead owner
+ * (which no longer holds the stripe, so no takeover recounted it) repairs
+ * the slot and recounts the stripe: shk_map_count stays exact.  Before,
+ * the writer path repaired the slot without recounting (count 9 for 8
+ * entries after the put, 8 for 7 after the delete).
+ */
+static void
+b_count_after_repair(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "cr", 8, 16);
+	uint8_t k[KEY_LEN];
+	uint64_t v;
+	uint32_t i;
+
+	for (i = 0; i < 8; i++) {
+		mk_key(k, i);
+		v = i;
+		CHECK_EQ(shk_map_put(m, k, &v), 0);
+	}
+	/* put: the interrupted replace lost the value, so this inserts */
+	orphan_slot(seg, nm, "cr", 5);
+	mk_key(k, 5);
+	v = 55;
+	CHECK_EQ(shk_map_put(m, k, &v), 0);
+	CHECK_EQ(entries(m), 8);
+	CHECK_EQ(shk_map_count(m), 8);
+	/* delete: the key is already gone */
+	orphan_slot(seg, nm, "cr", 6);
+	mk_key(k, 6);
+	CHECK_RC(shk_map_delete(m, k), SHK_ENOENT);
+	CHECK_EQ(entries(m), 7);
+	CHECK_EQ(shk_map_count(m), 7);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_count_after_repair(void)
+{
+	with_seg("map-cnt", b_count_after_repair);
+}
+
+/*
+ * A reader that must repair a dead writer's slot, while the stripe is held
+ * by a live process (here: another segment handle of this process, as a
+ * stopped repairer would), waits a bounded short time and answers
+ * SHK_EAGAIN, as documented; before, it waited the writers' 5 s and
+ * returned SHK_ETIMEDOUT (not a code of get).  Once the stripe is free,
+ * the next get repairs the slot.
+ */
+static void
+b_get_held_stripe(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_seg *holder = seg_open(nm, 0);
+	shk_map *m = open_map(seg, "gh", 8, 16);
+	_Atomic uint32_t *w;
+	uint8_t k[KEY_LEN];
+	uint64_t v;
+	uint32_t i, cur;
+	int64_t t0;
+	int rc;
+
+	for (i = 0; i < 8; i++) {
+		mk_key(k, i);
+		v = i;
+		CHECK_EQ(shk_map_put(m, k, &v), 0);
+	}
+	mk_key(k, 5);
+	w = stripe_word(holder, "gh", shk__map_stripe_of(m, k));
+	CHECK_OK(shk__lock_acquire(holder, w, SHK_FOREVER));
+	orphan_slot(seg, nm, "gh", 5);
+	t0 = test_now_ns();
+	CHECK_RC(shk_map_get(m, k, &v), SHK_EAGAIN);
+	/* 50 ms busy + 50 ms for the stripe; generous for sanitizers */
+	CHECK(test_now_ns() - t0 < 1000000000LL);
+	t0 = test_now_ns();
+	cur = 0;
+	while ((rc = shk_map_next(m, &cur, NULL, NULL)) == 1)
+		;
+	CHECK_RC(rc, SHK_EAGAIN);
+	CHECK(test_now_ns() - t0 < 1000000000LL);
+	CHECK_OK(shk__lock_release(holder, w));
+	CHECK_RC(shk_map_get(m, k, &v), SHK_ENOENT);
+	CHECK_EQ(shk_map_count(m), 7);
+	CHECK_EQ(entries(m), 7);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(holder);
+	shk_seg_close(seg);
+}
+
+static void
+t_get_held_stripe(void)
+{
+	with_seg("map-ghs", b_get_held_stripe);
+}
+
+struct put_job {
+	shk_map *m;
+	uint8_t key[KEY_LEN];
+	int64_t delay_ns;
+	int64_t dt;
+	int rc;
+};
+
+static void *
+put_job_run(void *arg)
+{
+	struct put_job *j = arg;
+	struct timespec ts = { 0, (long)j->delay_ns };
+	uint64_t v = 1;
+	int64_t t0;
+
+	nanosleep(&ts, NULL);
+	t0 = test_now_ns();
+	j->rc = shk_map_put(j->m, j->key, &v);
+	j->dt = test_now_ns() - t0;
+	return NULL;
+}
+
+/*
+ * A stripe held by a live but stuck process (here: another segment handle
+ * of this process) delays only this process's writers of that stripe, and
+ * each of them at most its own timeout (shortened to 1 s here):
+ *   T1 put(A, key of stripe sA)        SHK_ETIMEDOUT after ~1 s
+ *   T2 put(B, stripe of another map)   0 at once
+ *   T3 put(A, another key of sA)       SHK_ETIMEDOUT ~1 s after its start
+ * Before, the local mutexes were 64, picked by hashing the lock word's
+ * address, and taken without a timeout: T2 (picked to collide with A's
+ * stripe under that hash) waited for T1 (~0.9 s), and T3 waited for T1
+ * and then its own timeout (~1.8 s).
+ */
+static void
+b_local_lock_stall(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_seg *holder = seg_open(nm, 0);
+	shk_map *a = open_map(seg, "A", 8, 256);
+	shk_map *b = open_map(seg, "B", 8, 256);
+	struct put_job j[3];
+	pthread_t t[3];
+	_Atomic uint32_t *w;
+	uintptr_t bucket;
+	uint32_t sa, id;
+	uint64_t v = 2;
+	int i;
+
+	shk__map_lock_timeout_ns = 1000000000LL;
+	memset(j, 0, sizeof(j));
+	j[0].m = a;
+	mk_key(j[0].key, 1);
+	sa = shk__map_stripe_of(a, j[0].key);
+	j[2].m = a;
+	for (id = 2;; id++) {
+		mk_key(j[2].key, id);
+		if (shk__map_stripe_of(a, j[2].key) == sa)
+			break;
+	}
+	/* a key of B whose stripe shared A's local mutex under the old
+	 * scheme (address >> 3, modulo 64) */
+	bucket = ((uintptr_t)stripe_word(seg, "A", sa) >> 3) % 64;
+	j[1].m = b;
+	for (id = 1000;; id++) {
+		mk_key(j[1].key, id);
+		if (((uintptr_t)stripe_word(seg, "B",
+					    shk__map_stripe_of(b, j[1].key)) >>
+		     3) % 64 == bucket)
+			break;
+	}
+	w = stripe_word(holder, "A", sa);
+	CHECK_OK(shk__lock_acquire(holder, w, SHK_FOREVER));
+	for (i = 0; i < 3; i++) {
+		j[i].delay_ns = i * 100000000LL;
+		CHECK(pthread_create(&t[i], NULL, put_job_run, &j[i]) == 0);
+	}
+	for (i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	CHECK_RC(j[0].rc, SHK_ETIMEDOUT);
+	CHECK(j[0].dt >= 900000000LL && j[0].dt < 1500000000LL);
+	CHECK_RC(j[1].rc, 0);
+	CHECK(j[1].dt < 250000000LL);
+	CHECK_RC(j[2].rc, SHK_ETIMEDOUT);
+	CHECK(j[2].dt >= 900000000LL && j[2].dt < 1400000000LL);
+	/* the stripe comes free: writers go on */
+	CHECK_OK(shk__lock_release(holder, w));
+	CHECK_EQ(shk_map_put(a, j[0].key, &v), 0);
+	CHECK_EQ(shk_map_put(a, j[2].key, &v), 0);
+	CHECK_EQ(shk_map_count(a), 2);
+	CHECK_EQ(shk_map_count(b), 1);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(a);
+	shk_map_close(b);
+	shk_seg_close(holder);
+	shk_seg_close(seg);
+}
+
+static void
+t_local_lock_stall(void)
+{
+	with_seg("map-lls", b_local_lock_stall);
+}
+
 /* ------------------------------------------------------------------ */
 /* Corruption                                                           */
 /* ------------------------------------------------------------------ */
@@ -1178,4 +1454,7 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "iterate_stable", t_iterate_stable }, { "crash", t_crash },
 	  { "crash_repairer", t_crash_repairer },
 	  { "random_kills", t_random_kills },
-	  { "stalled_writer", t_stalled_writer }, { "corrupt", t_corrupt })
+	  { "stalled_writer", t_stalled_writer },
+	  { "count_after_repair", t_count_after_repair },
+	  { "get_held_stripe", t_get_held_stripe },
+	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt })
