@@ -13,7 +13,8 @@
  * Timeouts: every blocking call takes one int64_t timeout_ns: SHK_FOREVER
  * (-1) waits forever, 0 only tries, a positive value is a relative timeout in
  * nanoseconds measured on CLOCK_MONOTONIC.  Expiry returns SHK_ETIMEDOUT (or
- * SHK_EAGAIN for a try that could not proceed).
+ * SHK_EAGAIN for a try that could not proceed).  Any other negative value is
+ * SHK_EINVAL.
  */
 #ifndef SHMKIT_H
 #define SHMKIT_H

@@ -127,7 +127,7 @@ shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns)
 	struct sop o;
 	int rc;
 
-	if (!s || !elem || (timeout_ns < 0 && timeout_ns != SHK_FOREVER))
+	if (!s || !elem || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	o.s = s;
 	o.elem = (void *)elem;
@@ -142,7 +142,7 @@ shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns)
 	struct sop o;
 	int rc;
 
-	if (!s || !elem || (timeout_ns < 0 && timeout_ns != SHK_FOREVER))
+	if (!s || !elem || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	o.s = s;
 	o.elem = elem;

@@ -74,7 +74,7 @@ shk_barrier_wait(shk_barrier *b, int64_t timeout_ns)
 	uint32_t p, arr;
 	int rc;
 
-	if (!b)
+	if (!b || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	a.m = b->m;
 	/* relaxed: the CAS below orders */
@@ -224,7 +224,7 @@ is_open(void *arg)
 int
 shk_latch_wait(shk_latch *l, int64_t timeout_ns)
 {
-	if (!l)
+	if (!l || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	return shk__wait(&l->m->wp, is_open, l->m, timeout_ns);
 }

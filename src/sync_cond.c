@@ -44,7 +44,7 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 	uint32_t s;
 	int rc = 0, lrc;
 
-	if (!c || !m)
+	if (!c || !m || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	if (!shk__tlock_mine(&m->t))
 		return SHK_EPERM;

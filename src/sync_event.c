@@ -111,7 +111,7 @@ shk_event_wait(shk_event *e, int64_t timeout_ns)
 {
 	struct ev_arg a;
 
-	if (!e)
+	if (!e || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	a.m = e->m;
 	a.mode = e->mode;

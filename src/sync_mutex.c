@@ -155,7 +155,7 @@ shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
 int
 shk_mutex_lock(shk_mutex *m, int64_t timeout_ns)
 {
-	if (!m)
+	if (!m || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	return shk__sync_lock(m->seg, &m->t, &m->m->word, timeout_ns);
 }

@@ -74,7 +74,7 @@ shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg,
 	uint32_t v, me;
 	int rc, test_now = 1;
 
-	if (!o || !fn)
+	if (!o || !fn || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	m = o->m;
 	/* acquire: pairs with the release store of DONE below */

@@ -169,7 +169,7 @@ wr_acquire(shk_rwlock *rw, int64_t timeout_ns)
 int
 shk_rwlock_wrlock(shk_rwlock *rw, int64_t timeout_ns)
 {
-	if (!rw)
+	if (!rw || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	return wr_acquire(rw, timeout_ns);
 }
@@ -282,7 +282,8 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 	uint32_t slot, me, w;
 	int rc;
 
-	if (!rw || rw->seg->slot >= SHK__RW_SLOTS)
+	if (!rw || rw->seg->slot >= SHK__RW_SLOTS ||
+	    !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	slot = rw->seg->slot;
 	me = shk__seg_stamp(rw->seg);

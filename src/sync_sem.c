@@ -98,7 +98,7 @@ peek_count(void *arg)
 int
 shk_sem_wait(shk_sem *s, int64_t timeout_ns)
 {
-	if (!s)
+	if (!s || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	/* the predicate takes the unit itself, so a successful wait has
 	 * consumed exactly one */

@@ -966,6 +966,71 @@ t_timed_expiry(void)
 	shk_seg_close(s);
 }
 
+static int
+noop_fn(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* A negative timeout other than SHK_FOREVER is SHK_EINVAL everywhere,
+ * before the call looks at the object. */
+static void
+t_bad_timeout(void)
+{
+	static const int64_t bad[] = { -2, -1000000000LL, INT64_MIN };
+	shk_seg *s = seg_create("pbad");
+	shk_sync_opts co = SHK_SYNC_OPTS_INIT;
+	shk_once *o = NULL;
+	shk_sem *sem = NULL;
+	shk_event *ev = NULL;
+	shk_latch *la = NULL;
+	shk_barrier *ba = NULL;
+	shk_mutex *mu = NULL;
+	shk_rwlock *rw = NULL;
+	shk_cond *cv = NULL;
+	size_t i;
+
+	CHECK_OK(shk_once_open(s, "o", SHK_CREATE, NULL, &o));
+	CHECK_OK(shk_sem_open(s, "s", SHK_CREATE, NULL, &sem));
+	CHECK_OK(shk_event_open(s, "e", SHK_CREATE, NULL, &ev));
+	co.count = 1;
+	CHECK_OK(shk_latch_open(s, "l", SHK_CREATE, &co, &la));
+	co.count = 2;
+	CHECK_OK(shk_barrier_open(s, "b", SHK_CREATE, &co, &ba));
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &mu));
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	CHECK_OK(shk_cond_open(s, "c", SHK_CREATE, NULL, &cv));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_RC(shk_once_run(o, noop_fn, NULL, bad[i]), SHK_EINVAL);
+		CHECK_RC(shk_sem_wait(sem, bad[i]), SHK_EINVAL);
+		CHECK_RC(shk_event_wait(ev, bad[i]), SHK_EINVAL);
+		CHECK_RC(shk_latch_wait(la, bad[i]), SHK_EINVAL);
+		CHECK_RC(shk_barrier_wait(ba, bad[i]), SHK_EINVAL);
+		CHECK_RC(shk_mutex_lock(mu, bad[i]), SHK_EINVAL);
+		CHECK_RC(shk_rwlock_rdlock(rw, bad[i]), SHK_EINVAL);
+		CHECK_RC(shk_rwlock_wrlock(rw, bad[i]), SHK_EINVAL);
+		CHECK_OK(shk_mutex_lock(mu, 0));
+		CHECK_RC(shk_cond_wait(cv, mu, bad[i]), SHK_EINVAL);
+		CHECK_OK(shk_mutex_unlock(mu));
+	}
+	/* nothing was taken or run: the objects still work */
+	CHECK_OK(shk_sem_post(sem, 1));
+	CHECK_OK(shk_sem_wait(sem, 0));
+	CHECK_OK(shk_rwlock_wrlock(rw, 0));
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	CHECK_EQ(shk_once_run(o, noop_fn, NULL, 0), 1);
+	shk_cond_close(cv);
+	shk_rwlock_close(rw);
+	shk_mutex_close(mu);
+	shk_barrier_close(ba);
+	shk_latch_close(la);
+	shk_event_close(ev);
+	shk_sem_close(sem);
+	shk_once_close(o);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "sem_threads", t_sem_threads }, { "event_auto", t_event_auto },
 	  { "event_manual", t_event_manual }, { "latch", t_latch },
@@ -976,4 +1041,5 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
 	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
-	  { "sem_fd", t_sem_fd }, { "timed_expiry", t_timed_expiry })
+	  { "sem_fd", t_sem_fd }, { "timed_expiry", t_timed_expiry },
+	  { "bad_timeout", t_bad_timeout })
