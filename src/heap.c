@@ -636,6 +636,11 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 	P = prev_of(ld(seg, h + 8));
 	wn = ld(seg, n);
 	if (n < L->chain_end && !(wn & F_USED)) {
+		/* a free neighbour's size must stay inside the chain (its
+		 * 16-bit check can pass by chance on a scribbled word) */
+		if ((wn & SIZE_MASK) < BLK_MIN ||
+		    (wn & SIZE_MASK) > L->chain_end - n)
+			return SHK_ECORRUPT;
 		if (bin_remove(seg, L, n, wn & SIZE_MASK))
 			return SHK_ECORRUPT;
 		size += wn & SIZE_MASK;
@@ -1088,6 +1093,29 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 	return 0;
 }
 
+/*
+ * The page of class c's current run named by cur (cur_run, which the
+ * caller loaded with acquire): 0 and *pg, or SHK_ECORRUPT when cur does
+ * not name a run of class c.  new_run() writes the page map entry and the
+ * run header before it publishes cur_run, so a scribbled cur_run cannot
+ * make a carver count blocks inside somebody's live block.
+ */
+static int
+cur_page(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t cur,
+	 uint64_t *pg)
+{
+	uint64_t p = cur - 1;
+
+	if (p >= L->npages ||
+	    /* relaxed: ordered by the caller's acquire load of cur_run */
+	    atomic_load_explicit(pagemap(seg, L, p), memory_order_relaxed) !=
+		    (RUN_TAG | c) ||
+	    run_valid(seg, L, p) != (int)c)
+		return SHK_ECORRUPT;
+	*pg = p;
+	return 0;
+}
+
 /* Carves a never-used block from the current run: 0, 1 (run full). */
 static int
 carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
@@ -1102,8 +1130,7 @@ carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
 	*cur_out = cur;
 	if (!cur)
 		return 1;
-	pg = cur - 1;
-	if (pg >= L->npages)
+	if (cur_page(seg, L, c, cur, &pg))
 		return SHK_ECORRUPT;
 	r = (void *)(seg->base + L->heap_off + (pg << L->run_shift));
 	/* relaxed: the index itself carries no data */
@@ -1497,7 +1524,7 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 	uint32_t want = L->mdepth[c] / 2 < MAG_MOVE ? L->mdepth[c] / 2
 						    : MAG_MOVE;
 	uint32_t n = 0, i, me = hl->mag_stamp, idx[MAG_MOVE];
-	uint64_t pg[MAG_MOVE], cur, h, ix, expect = ST_FREE;
+	uint64_t pg[MAG_MOVE], cur, cpg, h, ix, expect = ST_FREE;
 	struct heap_run *r;
 
 	/* acquire: pairs with the release CAS in push()/push_chain():
@@ -1541,9 +1568,9 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 	cur = atomic_load_explicit(&hc->cur_run, memory_order_acquire);
 	if (!cur)
 		return 0;
-	if (cur - 1 >= L->npages)
+	if (cur_page(seg, L, c, cur, &cpg))
 		return SHK_ECORRUPT;
-	r = (void *)(seg->base + L->heap_off + ((cur - 1) << L->run_shift));
+	r = (void *)(seg->base + L->heap_off + (cpg << L->run_shift));
 	/* relaxed: the index itself carries no data */
 	ix = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
 	do {
@@ -2155,7 +2182,7 @@ shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 {
 	struct heap_local *hl = local_of(seg);
 	uint32_t c;
-	int rc;
+	int rc, mine;
 
 	if (off)
 		*off = 0;
@@ -2175,14 +2202,19 @@ shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 	}
 	if (align < 64)
 		align = 64;
-	if (mag_mine(seg, hl) && len + BLK_HDR <= hl->L.lc_max) {
+	mine = mag_mine(seg, hl) != 0;
+	if (mine && len + BLK_HDR <= hl->L.lc_max) {
 		if (hl->lcn && !lc_take(seg, hl, len, align, off))
 			return 0;
 		rc = lc_fill(seg, hl, len, align, off);
 	} else {
 		rc = large_alloc(seg, hl, len, align, off);
 	}
-	if (rc == SHK_ENOMEM && hl->lcn && lc_evict(seg, hl, LC_N))
+	/* Short of memory: give back our large cache and retry.  Only the
+	 * thread that owns the magazine may touch the cache (its take and
+	 * put run without the lock); another thread of this handle that
+	 * evicted it could hand out a block the owner was taking. */
+	if (rc == SHK_ENOMEM && mine && hl->lcn && lc_evict(seg, hl, LC_N))
 		rc = large_alloc(seg, hl, len, align, off);
 	return rc;
 }
@@ -2702,6 +2734,23 @@ shk__heap_set_tags(shk_seg *seg, uint32_t tag)
 		atomic_store_explicit(hp, (uint32_t)h | (uint64_t)tag << 32,
 				      memory_order_relaxed);
 	}
+}
+
+_Atomic uint64_t *
+shk__heap_cur_run_word(shk_seg *seg, uint64_t len)
+{
+	struct heap_local *hl = local_of(seg);
+
+	if (!hl || !len || !hl->L.nclass ||
+	    len > hl->L.csize[hl->L.nclass - 1])
+		return NULL;
+	return &hdr_of(seg)->cls[class_of(len)].cur_run;
+}
+
+void
+shk__heap_forge_hdr(shk_seg *seg, uint64_t h, uint64_t size, uint32_t flags)
+{
+	st(seg, h, mkhdr(h, size, flags));
 }
 
 int

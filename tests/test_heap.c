@@ -653,6 +653,113 @@ t_check_beside_holders(void)
 #endif
 }
 
+/*
+ * The large cache belongs to the thread that owns the handle's magazine.
+ * Another thread of the same handle whose large request cannot fit
+ * (SHK_ENOMEM) must not evict it: the owner takes and puts cached blocks
+ * without the lock.  Before the fix it did (found by review, 2026-11-23):
+ * the cache went from 8 blocks to 0 here, and under load two threads
+ * could take the same block.
+ */
+static shk_seg *lco_seg;
+static uint64_t lco_len;
+
+static void *
+lco_other(void *arg)
+{
+	uint64_t off;
+
+	(void)arg;
+	CHECK_RC(shk_alloc(lco_seg, lco_len, &off), SHK_ENOMEM);
+	return NULL;
+}
+
+static void
+t_lc_other_thread(void)
+{
+	char nm[64];
+	struct shk__heap_report rep;
+	shk_heap_stats st;
+	uint64_t o[8];
+	pthread_t th;
+	int i;
+
+	test_name(nm, sizeof(nm), "lcother");
+	lco_seg = open_seg(nm, 16 << 20, 0, SHK_CREATE | SHK_EXCL);
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_alloc(lco_seg, 60000, &o[i]));
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_free(lco_seg, o[i]));
+	CHECK_OK(shk__heap_scan(lco_seg, &rep));
+	CHECK(rep.large_cached >= 8);
+	stats(lco_seg, &st);
+	lco_len = st.heap_len; /* never fits */
+	CHECK(pthread_create(&th, NULL, lco_other, NULL) == 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	{
+		uint64_t before = rep.large_cached;
+
+		CHECK_OK(shk__heap_scan(lco_seg, &rep));
+		CHECK_EQ(rep.large_cached, before);
+	}
+	/* the owner's own ENOMEM still gives its cache back */
+	CHECK_RC(shk_alloc(lco_seg, lco_len, &o[0]), SHK_ENOMEM);
+	CHECK_OK(shk__heap_scan(lco_seg, &rep));
+	CHECK_EQ(rep.large_cached, 0);
+	CHECK_OK(shk__heap_check(lco_seg));
+	shk_seg_close(lco_seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/*
+ * Forged metadata that used to pass (found by review, 2026-11-23):
+ * a class's cur_run naming a page inside a live large block made the
+ * allocator count "blocks" inside it and hand one out; a free neighbour
+ * whose header passes the 16-bit check with a size past the chain made a
+ * free write outside the segment.  Both are SHK_ECORRUPT now.
+ */
+static void
+t_forged_meta(void)
+{
+	const uint64_t runlen = 64 << 10; /* a 16 MiB segment's run size */
+	char nm[64];
+	shk_seg *s;
+	_Atomic uint64_t *cur;
+	uint64_t big, pg, off, save, a, b, c, i, dirty = 0;
+	const uint8_t *p;
+
+	test_name(nm, sizeof(nm), "forge");
+	s = open_seg(nm, 16 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_alloc(s, 1 << 20, &big));
+	memset(shk_ptr(s, big), 0, 1 << 20);
+	pg = (big - s->heap_off + runlen - 1) / runlen;
+	CHECK(s->heap_off + (pg + 1) * runlen <= big + (1 << 20));
+	cur = shk__heap_cur_run_word(s, 2000);
+	CHECK(cur != NULL);
+	/* seq_cst: test scribbling on a quiescent heap */
+	save = atomic_load(cur);
+	atomic_store(cur, pg + 1);
+	off = 0;
+	CHECK_RC(shk_alloc(s, 2000, &off), SHK_ECORRUPT);
+	p = shk_ptr(s, big);
+	for (i = 0; i < (1 << 20); i++)
+		dirty += p[i] != 0;
+	CHECK_EQ(dirty, 0);
+	atomic_store(cur, save);
+	CHECK_OK(shk_alloc(s, 2000, &off));
+	CHECK_OK(shk_free(s, off));
+	CHECK_OK(shk__heap_check(s));
+	/* above the large cache's limit, so the frees go to the chain */
+	CHECK_OK(shk_alloc(s, 300000, &a));
+	CHECK_OK(shk_alloc(s, 300000, &b));
+	CHECK_OK(shk_alloc(s, 300000, &c));
+	CHECK_OK(shk_free(s, b));
+	shk__heap_forge_hdr(s, b - 16, (uint64_t)1 << 40, 0);
+	CHECK_RC(shk_free(s, a), SHK_ECORRUPT);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* ------------------------------------------------------------------ */
 /* crashes                                                             */
 /* ------------------------------------------------------------------ */
@@ -1469,4 +1576,6 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "mag_frees", t_mag_frees }, { "mag_threads", t_mag_threads },
 	  { "large_cache", t_large_cache },
 	  { "span_refused", t_span_refused },
-	  { "check_beside_holders", t_check_beside_holders })
+	  { "check_beside_holders", t_check_beside_holders },
+	  { "lc_other_thread", t_lc_other_thread },
+	  { "forged_meta", t_forged_meta })
