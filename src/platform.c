@@ -4,6 +4,7 @@
  */
 #include "platform.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -165,6 +166,52 @@ shk__self_start_ticks(void)
 	return t;
 }
 
+/*
+ * Whether a process whose /proc/PID/stat says Z still has a live thread:
+ * the thread-group leader shows Z once its own thread has exited
+ * (pthread_exit() in main) while other threads run on.  Such a process
+ * is alive and still holds what it held.
+ */
+static int
+other_task_live(pid_t pid)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int live = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while (!live && (d = readdir(dir)) != NULL) {
+		char *end;
+		long tid = strtol(d->d_name, &end, 10);
+		char spath[96], buf[512], *p;
+		ssize_t n;
+		int fd;
+
+		if (*end || tid <= 0 || tid == (long)pid)
+			continue;
+		snprintf(spath, sizeof(spath), "/proc/%d/task/%ld/stat",
+			 (int)pid, tid);
+		fd = open(spath, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* the state follows the last ')', as in proc_stat() */
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] && p[2] != 'Z' && p[2] != 'X')
+			live = 1;
+	}
+	closedir(dir);
+	return live;
+}
+
 int
 shk__pid_alive(uint32_t pid, uint64_t start_ticks)
 {
@@ -177,8 +224,9 @@ shk__pid_alive(uint32_t pid, uint64_t start_ticks)
 		return 0;
 	if (proc_stat((pid_t)pid, &t, &state) != 0)
 		return 0;
-	/* a zombie has exited: whatever it held is not held any more */
-	if (state == 'Z' || state == 'X')
+	/* a zombie has exited: whatever it held is not held any more; but
+	 * a leader shows Z too while other threads of it still run */
+	if ((state == 'Z' || state == 'X') && !other_task_live((pid_t)pid))
 		return 0;
 	return t == start_ticks;
 }

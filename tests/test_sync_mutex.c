@@ -722,10 +722,102 @@ t_wake_handoff(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A holder whose main thread has exited (pthread_exit) while another
+ * thread runs on is alive: /proc/PID/stat shows the leader as Z, and
+ * until 2026-11-23 that counted as dead, so a second process took the
+ * lock over (SHK_EOWNERDEAD) while the holder still ran (found by
+ * review).  Now the other threads are looked at.
+ */
+static _Atomic uint32_t *lx_release;
+
+static void *
+lx_thread(void *arg)
+{
+	int64_t t0 = test_now_ns();
+
+	(void)arg;
+	while (!atomic_load_explicit(lx_release, memory_order_acquire)) {
+		if (test_now_ns() - t0 > 10000000000LL)
+			_exit(5); /* the test failed: never linger */
+		usleep(1000);
+	}
+	_exit(0); /* the whole process; the lock dies with it */
+	return NULL;
+}
+
+static char
+proc_state(pid_t pid)
+{
+	char path[64], buf[512], *q;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	q = strrchr(buf, ')');
+	return q && q[1] == ' ' ? q[2] : '?';
+}
+
+static void
+t_leader_exited(void)
+{
+	shk_seg *s;
+	shk_mutex *m = NULL;
+	struct prot *p;
+	pid_t c;
+	int64_t t0;
+
+	s = seg_create("mlead");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	p = prot_open(s);
+	lx_release = &p->in_cs; /* reused as the release flag */
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = NULL;
+		shk_mutex *cm = NULL;
+		pthread_t th;
+
+		if (seg_reopen(&cs) ||
+		    shk_mutex_open(cs, "m", 0, NULL, &cm))
+			_exit(2);
+		if (shk_mutex_lock(cm, SHK_FOREVER))
+			_exit(3);
+		if (pthread_create(&th, NULL, lx_thread, NULL))
+			_exit(4);
+		atomic_store_explicit(&p->started, 1, memory_order_release);
+		pthread_exit(NULL); /* main thread only */
+	}
+	while (!atomic_load_explicit(&p->started, memory_order_acquire))
+		usleep(100);
+	t0 = test_now_ns();
+	while (proc_state(c) != 'Z') { /* the leader's thread is gone */
+		CHECK(test_now_ns() - t0 < 5000000000LL);
+		usleep(1000);
+	}
+	CHECK_RC(shk_mutex_lock(m, 0), SHK_EAGAIN);
+	CHECK_RC(shk_mutex_lock(m, 100000000), SHK_ETIMEDOUT);
+	/* now the whole process exits: a dead owner */
+	atomic_store_explicit(lx_release, 1, memory_order_release);
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_RC(shk_mutex_lock(m, 5000000000LL), SHK_EOWNERDEAD);
+	CHECK_OK(shk_mutex_consistent(m));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
 	  { "exclusion_threads", t_exclusion_threads },
 	  { "thread_owner", t_thread_owner },
 	  { "timed_expiry", t_timed_expiry },
-	  { "wake_handoff", t_wake_handoff })
+	  { "wake_handoff", t_wake_handoff },
+	  { "leader_exited", t_leader_exited })
