@@ -32,6 +32,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=86:print_stacktr
 
 TMP=$(mktemp -d)
 HOLDERS=()
+FOREIGN_IDS=()
 fails=0
 checks=0
 
@@ -48,11 +49,16 @@ for s in json.load(sys.stdin)["segments"]:
     if s["backend"] == "sysv": print(s["sysv_key"])' 2>/dev/null); do
 		"$S" rm --force --sysv "$k" >/dev/null 2>&1
 	done
-	for k in sv svorph; do
+	for k in sv svorph svkey; do
 		"$S" rm --force --sysv "${P}$k" >/dev/null 2>&1
 	done
+	# another program's SysV segments (made here by Python)
+	for k in "${FOREIGN_IDS[@]}"; do
+		ipcrm -m "$k" 2>/dev/null
+	done
+	# FIFOs, directories and symlinks too
 	for f in /dev/shm/"${P}"*; do
-		[ -e "$f" ] && rm -f "$f"
+		{ [ -e "$f" ] || [ -L "$f" ]; } && rm -rf "$f"
 	done
 	rm -rf "$TMP"
 }
@@ -262,6 +268,91 @@ expect_err SHK_EBADSEG "rm of a foreign file without --force"
 run rm --force "$J"
 expect_rc 0 "rm --force of a foreign file"
 [ ! -e "/dev/shm/$J" ] && pass "rm --force removed it" || fail "rm --force left it"
+
+# Not a regular file: rm must refuse before it gets to unlink, and must not
+# block on a FIFO (it opens O_NONBLOCK | O_NOFOLLOW and checks S_ISREG).
+FI="${P}fifo"
+mkfifo "/dev/shm/$FI"
+run ls --match "${P}*"
+grep -q "$FI" "$TMP/out" && fail "ls lists a FIFO" || pass "ls ignores a FIFO in /dev/shm"
+run rm "$FI"
+expect_err SHK_EBADSEG "rm of a FIFO without --force"
+[ -p "/dev/shm/$FI" ] && pass "the FIFO is still there" || fail "rm removed a FIFO"
+run rm --force "$FI"
+expect_rc 0 "rm --force of a FIFO"
+[ ! -e "/dev/shm/$FI" ] && pass "rm --force removed the FIFO" || fail "rm --force left the FIFO"
+DI="${P}dir"
+mkdir "/dev/shm/$DI"
+run rm "$DI"
+expect_err SHK_EBADSEG "rm of a directory without --force"
+[ -d "/dev/shm/$DI" ] && pass "the directory is still there" || fail "rm removed a directory"
+rmdir "/dev/shm/$DI"
+# a symlink to a real segment: unlink would remove the link, not the
+# segment, and the name says nothing about what it points to
+LT="${P}ltarget" LN="${P}link"
+run create "$LT" --size "$SIZE"
+expect_rc 0 "create $LT"
+ln -s "$LT" "/dev/shm/$LN"
+run rm "$LN"
+expect_err SHK_EBADSEG "rm of a symlink to a segment without --force"
+[ -L "/dev/shm/$LN" ] && pass "the symlink is still there" || fail "rm removed a symlink"
+rm -f "/dev/shm/$LN"
+run rm "$LT"
+expect_rc 0 "rm $LT"
+# A file rm cannot read: nothing proves it is a segment, even if this user
+# may unlink it.  root reads anything, so then uid 65534 makes and removes it.
+NR="${P}noread"
+if [ "$(id -u)" -ne 0 ]; then
+	printf 'x' >"/dev/shm/$NR" && chmod 000 "/dev/shm/$NR"
+	run rm "$NR"
+	expect_err SHK_EACCES "rm of an unreadable file of this user without --force"
+	[ -e "/dev/shm/$NR" ] && pass "the unreadable file is still there" ||
+		fail "rm removed an unreadable file"
+elif command -v setpriv >/dev/null &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$S"; then
+	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \
+		'printf x >"$1" && chmod 000 "$1" && exec "$2" rm "$3"' \
+		sh "/dev/shm/$NR" "$S" "$NR" >"$TMP/out" 2>"$TMP/err"
+	RC=$?
+	expect_err SHK_EACCES "rm (as uid 65534) of its own mode-000 file without --force"
+	[ -e "/dev/shm/$NR" ] && pass "the unreadable file is still there" ||
+		fail "rm removed an unreadable file"
+else
+	echo "     (root without setpriv, or $S not runnable by uid 65534: unreadable-file check not run)"
+fi
+rm -f "/dev/shm/$NR"
+
+echo "== hostile /dev/shm names in ls"
+# Anyone can name a file in /dev/shm: ls must not let a newline forge a row
+# nor an escape sequence reach the terminal.
+SR="${P}src"
+run create "$SR" --size "$SIZE"
+expect_rc 0 "create $SR"
+EVIL="${P}x"$'\n'"${P}forged posix 4.0M 3 2of2 1 5d ok"$'\e[31m'
+# ('/' cannot be in a name: 2of2 stands for an ATTACHED column)
+cp "/dev/shm/$SR" "/dev/shm/$EVIL" || fail "cannot make a file with a hostile name"
+run ls --match "${P}*"
+expect_rc 0 "ls with a hostile name"
+grep -q $'\e' "$TMP/out" && fail "ls wrote an ESC byte to the terminal" ||
+	pass "ls wrote no ESC byte"
+[ "$(wc -l <"$TMP/out")" -eq 3 ] && pass "ls: a title and one row per segment" ||
+	{ fail "ls printed $(wc -l <"$TMP/out") lines, want 3"; cat -A "$TMP/out"; }
+grep -q "^${P}forged" "$TMP/out" && fail "ls printed a forged row" ||
+	pass "no forged row"
+grep -qF "${P}x?${P}forged posix 4.0M 3 2of2 1 5d ok?[31m " "$TMP/out" &&
+	pass "ls shows the name with '?' for control bytes" ||
+	{ fail "ls does not show the cleaned name"; cat -A "$TMP/out"; }
+run ls --json --match "${P}x*"
+json_check "ls --json: the exact name, escaped" "
+import os
+s = d['segments']
+assert len(s) == 1, s
+assert s[0]['name'] in os.listdir('/dev/shm') and '\n' in s[0]['name'], s
+assert s[0]['state'] == 'ok', s
+print('ok')"
+rm -f "/dev/shm/$EVIL"
+run rm "$SR"
+expect_rc 0 "rm $SR"
 
 echo "== file backend"
 run create --file "$TMP/seg.shk" --size "$SIZE" --blob f:16:4
@@ -482,6 +573,56 @@ print('ok')"
 	awk -v id="$shmid" 'NR > 1 && $2 == id' /proc/sysvipc/shm | grep -q . &&
 		fail "shmid $shmid still in /proc/sysvipc/shm" ||
 		pass "rm --sysv removed shmid $shmid"
+
+	# rm by key, without --force, of a shmkit segment: the magic is there
+	VK="${P}svkey"
+	run create --sysv "$VK" --size "$SIZE"
+	expect_rc 0 "create --sysv $VK"
+	run ls --json --match "$VK"
+	key=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["segments"][0]["sysv_key"])' <"$TMP/out" 2>/dev/null)
+	run rm --sysv "$key"
+	expect_rc 0 "rm --sysv $key (by key, no --force) of a shmkit segment"
+	run ls --match "$VK"
+	grep -q "$VK" "$TMP/out" && fail "$VK still listed" || pass "$VK is gone"
+
+	# Another program's SysV segment: zero-filled, as shmget hands it out,
+	# and its creator still runs, so opening it times out (it could be a
+	# shmkit segment being set up).  That proves nothing: rm must refuse.
+	FKEY=$(printf '0x5e%06x' $(($$ & 0xffffff)))
+	"$PY" -c 'import ctypes, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+IPC_CREAT, IPC_EXCL = 0o1000, 0o2000
+i = libc.shmget(int(sys.argv[1], 16), 1 << 20, IPC_CREAT | IPC_EXCL | 0o600)
+if i < 0:
+    print("shmget failed, errno", ctypes.get_errno(), flush=True)
+    sys.exit(1)
+print(i, flush=True)
+time.sleep(120)' "$FKEY" >"$TMP/foreign" 2>&1 &
+	fpid=$!
+	HOLDERS+=("$fpid")
+	wait_file "$TMP/foreign"
+	fid=$(head -1 "$TMP/foreign")
+	if [[ "$fid" =~ ^[0-9]+$ ]]; then
+		FOREIGN_IDS+=("$fid")
+		run rm --sysv "$FKEY"
+		expect_err SHK_EBADSEG "rm --sysv $FKEY (another program's segment, creator alive) without --force"
+		awk -v id="$fid" 'NR > 1 && $2 == id' /proc/sysvipc/shm | grep -q . &&
+			pass "the foreign SysV segment is still there" ||
+			fail "rm --sysv removed another program's segment"
+		run ls --json
+		json_check "ls --json does not list the foreign SysV segment" "
+assert not [s for s in d['segments'] if s.get('sysv_key') == '$FKEY'], d
+print('ok')"
+		run rm --force --sysv "$FKEY"
+		expect_rc 0 "rm --force --sysv $FKEY"
+		awk -v id="$fid" 'NR > 1 && $2 == id' /proc/sysvipc/shm | grep -q . &&
+			fail "rm --force --sysv left shmid $fid" ||
+			pass "rm --force --sysv removed it"
+	else
+		fail "making a foreign SysV segment: $(cat "$TMP/foreign")"
+	fi
+	{ kill -9 "$fpid"; wait "$fpid"; } 2>/dev/null
 
 	VO="${P}svorph"
 	run create --sysv "$VO" --size "$SIZE"

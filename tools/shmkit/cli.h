@@ -31,7 +31,10 @@ struct cli_target {
 
 /* One segment found by cli_scan. */
 struct cli_seg_entry {
-	char name[256];   /* /dev/shm file name, or SysV header name/key */
+	char name[256];   /* for display: cli_printable() of the /dev/shm
+			     file name, or the SysV header name, or the key */
+	char raw[256];    /* POSIX: the /dev/shm file name as it is, for
+			     opening and unlinking; never printed raw */
 	uint32_t backend;
 	int32_t sysv_key;
 	int32_t shmid;
@@ -103,6 +106,9 @@ void cli_seg_state(const struct cli_seg_entry *e, char *buf, size_t len);
 int cli_code_is_corrupt(int code);
 int cli_seg_orphaned(const struct cli_seg_entry *e);
 void cli_reprobe(struct cli_seg_entry *e);
+int cli_open_regular(int dirfd, const char *path);
+int cli_fd_has_magic(int fd);
+int cli_sysv_key_has_magic(int32_t key);
 
 /* commands */
 int cmd_ls(int argc, char **argv);

@@ -105,7 +105,11 @@ print_json(const struct cli_seg_list *l)
 		int orphan = cli_seg_orphaned(e);
 
 		json_begin_obj(&j, NULL);
-		json_str(&j, "name", e->name);
+		/* JSON escapes every control byte, so it can carry a POSIX
+		 * name exactly as it is in /dev/shm (the text table shows
+		 * the cleaned copy) */
+		json_str(&j, "name",
+			 e->backend == SHK_BACKEND_POSIX ? e->raw : e->name);
 		json_str(&j, "backend", cli_backend_name(e->backend));
 		if (e->backend == SHK_BACKEND_SYSV) {
 			snprintf(key, sizeof(key), "0x%08x",

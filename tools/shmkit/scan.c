@@ -2,10 +2,18 @@
  * scan.c - find every shmkit segment on this host.
  *
  * POSIX: regular files in /dev/shm whose first 8 bytes are the segment
- * magic; other files are ignored silently.  SysV: every key in
- * /proc/sysvipc/shm that opens as a shmkit segment, or whose memory starts
- * with the magic (listed as corrupt).  Each segment is opened SHK_RDONLY,
- * which maps it read-only and does not attach, so listing changes nothing.
+ * magic; other files, and files this user cannot read, are ignored
+ * silently.  SysV: every key in /proc/sysvipc/shm that opens as a shmkit
+ * segment, or whose memory starts with the magic (listed as corrupt).  Each
+ * segment is opened SHK_RDONLY, which maps it read-only and does not attach,
+ * so listing changes nothing.
+ *
+ * Anyone may create entries in /dev/shm, so a name proves nothing: each
+ * POSIX entry is opened once, non-blocking and without following a
+ * symlink, checked through that descriptor (regular file, magic), and the
+ * segment is then opened from the same descriptor (shk_seg_open_fd).  A
+ * FIFO or symlink swapped in under the name after the check is never
+ * opened, so it can neither hang the scan nor redirect it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -75,14 +83,120 @@ cli_seg_list_free(struct cli_seg_list *l)
 	l->n = l->cap = 0;
 }
 
+/*
+ * cli_open_regular opens path (relative to dirfd, or absolute) for
+ * inspection: read-only, O_NONBLOCK so that a FIFO cannot block the open,
+ * O_NOFOLLOW so that a symlink is not followed.  Returns the descriptor of
+ * a regular file; SHK_EBADSEG for anything else (FIFO, directory, socket,
+ * device, symlink); SHK_ENOENT, SHK_EACCES, SHK_ENAMETOOLONG or SHK_EIO
+ * when it cannot be opened.
+ */
+int
+cli_open_regular(int dirfd, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(dirfd, path,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		switch (errno) {
+		case ENOENT:
+		case ENOTDIR:
+			return SHK_ENOENT;
+		case EACCES:
+		case EPERM:
+			return SHK_EACCES;
+		case ENAMETOOLONG:
+			return SHK_ENAMETOOLONG;
+		case ELOOP: /* a symlink, under O_NOFOLLOW */
+		case ENXIO: /* a socket */
+		case ENODEV:
+			return SHK_EBADSEG;
+		default:
+			return SHK_EIO;
+		}
+	}
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return SHK_EIO;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return SHK_EBADSEG;
+	}
+	return fd;
+}
+
+/* 1 when the file's first 8 bytes are the magic, 0 when they are not (or
+ * it is shorter), SHK_EIO when it cannot be read. */
+int
+cli_fd_has_magic(int fd)
+{
+	char m[8];
+	ssize_t got;
+
+	got = pread(fd, m, 8, 0);
+	if (got < 0)
+		return SHK_EIO;
+	return got == 8 && memcmp(m, SEG_MAGIC, 8) == 0;
+}
+
+/* 1 when the SysV segment's memory starts with the magic. */
+static int
+sysv_has_magic(int shmid, uint64_t size)
+{
+	void *p;
+	int ok;
+
+	if (size < 8)
+		return 0;
+	p = shmat(shmid, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return 0;
+	ok = memcmp(p, SEG_MAGIC, 8) == 0;
+	shmdt(p);
+	return ok;
+}
+
+/* 1 when the SysV segment under key starts with the magic, 0 when it does
+ * not, SHK_ENOENT when there is none, SHK_EACCES (or SHK_EIO) when it
+ * cannot be read. */
+int
+cli_sysv_key_has_magic(int32_t key)
+{
+	struct shmid_ds ds;
+	void *p;
+	int id, ok;
+
+	id = shmget((key_t)key, 0, 0);
+	if (id < 0 || shmctl(id, IPC_STAT, &ds) != 0) {
+		if (errno == ENOENT || errno == EIDRM || errno == EINVAL)
+			return SHK_ENOENT;
+		return errno == EACCES ? SHK_EACCES : SHK_EIO;
+	}
+	if (ds.shm_segsz < 8)
+		return 0;
+	p = shmat(id, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return errno == EACCES ? SHK_EACCES : SHK_EIO;
+	ok = memcmp(p, SEG_MAGIC, 8) == 0;
+	shmdt(p);
+	return ok;
+}
+
 /* The handle being read under the guard; static so that it survives a
  * siglongjmp and can still be closed. */
 static shk_seg *volatile guarded_seg;
 
-/* Opens (read-only) and reads one segment's stats into e.  A SIGBUS while
- * doing so means the segment was truncated under us. */
+/*
+ * Opens (read-only) and reads one segment's stats into e: from fd when it
+ * is >= 0 (a POSIX entry its caller has checked), else by name and o.  A
+ * SIGBUS while doing so means the segment was truncated under us.
+ */
 static void
-probe(struct cli_seg_entry *e, const char *name, const shk_seg_opts *o)
+probe(struct cli_seg_entry *e, int fd, const char *name,
+      const shk_seg_opts *o)
 {
 	shk_seg *seg = NULL;
 	int rc;
@@ -90,7 +204,10 @@ probe(struct cli_seg_entry *e, const char *name, const shk_seg_opts *o)
 	guarded_seg = NULL;
 	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
 		cli_guard_arm();
-		rc = shk_seg_open(name, SHK_RDONLY, o, &seg);
+		if (fd >= 0)
+			rc = shk_seg_open_fd(fd, SHK_RDONLY, o, &seg);
+		else
+			rc = shk_seg_open(name, SHK_RDONLY, o, &seg);
 		guarded_seg = seg;
 		if (rc == 0) {
 			e->st.size = sizeof(e->st);
@@ -105,35 +222,51 @@ probe(struct cli_seg_entry *e, const char *name, const shk_seg_opts *o)
 	guarded_seg = NULL;
 }
 
-/* Reads e's segment again (by its name or SysV key) and refreshes e. */
+/*
+ * Probes the /dev/shm entry name (relative to dirfd): 1 when it is not a
+ * regular file starting with the magic, or cannot be read (not ours to
+ * list), else 0 with e->rc and e->st filled through the same descriptor.
+ */
+static int
+probe_posix(struct cli_seg_entry *e, int dirfd, const char *name,
+	    const shk_seg_opts *o)
+{
+	int fd;
+
+	fd = cli_open_regular(dirfd, name);
+	if (fd < 0)
+		return 1;
+	if (cli_fd_has_magic(fd) != 1) {
+		close(fd);
+		return 1;
+	}
+	probe(e, fd, NULL, o);
+	close(fd);
+	return 0;
+}
+
+/* Reads e's segment again (by its name or SysV key) and refreshes e.  A
+ * POSIX entry that is no longer a regular file with the magic becomes
+ * SHK_EBADSEG, so it is not taken for an orphan. */
 void
 cli_reprobe(struct cli_seg_entry *e)
 {
 	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	int dirfd;
 
 	o.open_timeout_ns = SCAN_OPEN_TIMEOUT_NS;
 	o.backend = e->backend;
 	o.sysv_key = e->sysv_key;
 	memset(&e->st, 0, sizeof(e->st));
-	probe(e, e->backend == SHK_BACKEND_SYSV ? NULL : e->name, &o);
-}
-
-static int
-file_has_magic(int dirfd, const char *name)
-{
-	char m[8];
-	struct stat st;
-	int fd, ok = 0;
-
-	fd = openat(dirfd, name,
-		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 8 &&
-	    pread(fd, m, 8, 0) == 8 && memcmp(m, SEG_MAGIC, 8) == 0)
-		ok = 1;
-	close(fd);
-	return ok;
+	if (e->backend == SHK_BACKEND_SYSV) {
+		probe(e, -1, NULL, &o);
+		return;
+	}
+	dirfd = open(SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0 || probe_posix(e, dirfd, e->raw, &o))
+		e->rc = SHK_EBADSEG;
+	if (dirfd >= 0)
+		close(dirfd);
 }
 
 static int
@@ -155,37 +288,25 @@ scan_posix(struct cli_seg_list *l, const char *match)
 			continue;
 		if (match && fnmatch(match, d->d_name, 0) != 0)
 			continue;
-		if (!file_has_magic(dirfd(dir), d->d_name))
-			continue;
 		e = list_add(l);
 		if (!e) {
 			closedir(dir);
 			return SHK_ENOMEM;
 		}
-		snprintf(e->name, sizeof(e->name), "%s", d->d_name);
+		if (probe_posix(e, dirfd(dir), d->d_name, &o)) {
+			l->n--; /* not a segment, or not readable by us */
+			continue;
+		}
+		/* the name is anyone's choice: keep it as it is for open and
+		 * unlink, show only a cleaned copy (a newline would forge a
+		 * row of the table, an escape sequence reach the terminal) */
+		snprintf(e->raw, sizeof(e->raw), "%s", d->d_name);
+		cli_printable(e->name, sizeof(e->name), d->d_name);
 		e->backend = SHK_BACKEND_POSIX;
 		e->shmid = -1;
-		probe(e, d->d_name, &o);
 	}
 	closedir(dir);
 	return 0;
-}
-
-/* 1 when the SysV segment's memory starts with the magic. */
-static int
-sysv_has_magic(int shmid, uint64_t size)
-{
-	void *p;
-	int ok;
-
-	if (size < 8)
-		return 0;
-	p = shmat(shmid, NULL, SHM_RDONLY);
-	if (p == (void *)-1)
-		return 0;
-	ok = memcmp(p, SEG_MAGIC, 8) == 0;
-	shmdt(p);
-	return ok;
 }
 
 static int
@@ -225,7 +346,7 @@ scan_sysv(struct cli_seg_list *l, const char *match)
 		e->shmid = (int32_t)shmid;
 		e->sysv_size = size;
 		o.sysv_key = (int32_t)key;
-		probe(e, NULL, &o);
+		probe(e, -1, NULL, &o);
 		if (e->rc != 0 && !sysv_has_magic((int)shmid, size)) {
 			l->n--; /* not ours */
 			continue;

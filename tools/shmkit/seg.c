@@ -135,54 +135,99 @@ cmd_create(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-/* 1 when the POSIX shm or file target starts with the segment magic, 0
- * when it is readable and does not, -1 when it cannot be read. */
+/* Reports (one line) that rm without --force leaves t alone, and why. */
 static int
-target_has_magic(const struct cli_target *t)
+rm_refuse(const struct cli_target *t, const char *why, int code)
 {
-	char path[4200], m[8];
-	const char *n = t->name;
-	ssize_t got;
-	int fd;
+	char what[200];
 
+	snprintf(what, sizeof(what),
+		 "%s (%s; not removed without --force)", t->label, why);
+	cli_error(what, code);
+	return code;
+}
+
+/*
+ * rm_guard lets rm (without --force) remove only what is shown to be a
+ * shmkit segment, and otherwise prints why not and returns the code:
+ *
+ * POSIX and file: a regular file whose first 8 bytes, actually read, are
+ * the magic.  It is opened O_NONBLOCK | O_NOFOLLOW, so a FIFO cannot hang
+ * rm and a symlink is refused (unlink would remove the link, not what it
+ * points to); a file this user cannot read is refused, even one it could
+ * unlink.
+ *
+ * SysV by key: a segment whose memory starts with the magic.  SysV by name
+ * (the library derives the key): one that opens, or that fails only a check
+ * the library makes after the magic matched (SHK_EVERSION, SHK_ETRUNC,
+ * SHK_ECHECKSUM, SHK_ECORRUPT).  SHK_ETIMEDOUT proves nothing: another
+ * program's zero-filled segment whose creator still runs looks like a
+ * shmkit segment being set up.
+ *
+ * A segment that fails validation is still shmkit's: removing a damaged
+ * segment is what rm is for.
+ */
+static int
+rm_guard(const struct cli_target *t)
+{
+	char path[4200];
+	const char *n = t->name;
+	shk_seg_opts o;
+	shk_seg *seg = NULL;
+	int fd, rc;
+
+	if (t->backend == SHK_BACKEND_SYSV && !t->name) {
+		rc = cli_sysv_key_has_magic(t->sysv_key);
+		if (rc == 1)
+			return 0;
+		if (rc == SHK_ENOENT) {
+			cli_error(t->label, rc);
+			return rc;
+		}
+		if (rc == 0)
+			return rm_refuse(t, "no shmkit magic", SHK_EBADSEG);
+		return rm_refuse(t, "cannot read it to look for the "
+				    "shmkit magic", rc);
+	}
+	if (t->backend == SHK_BACKEND_SYSV) {
+		cli_target_opts(t, &o);
+		o.open_timeout_ns = 200 * 1000 * 1000;
+		rc = shk_seg_open(t->name, SHK_RDONLY, &o, &seg);
+		shk_seg_close(seg);
+		if (rc == 0 || rc == SHK_EVERSION || rc == SHK_ETRUNC ||
+		    rc == SHK_ECHECKSUM || rc == SHK_ECORRUPT)
+			return 0;
+		if (rc == SHK_ENOENT || rc == SHK_EINVAL ||
+		    rc == SHK_ENAMETOOLONG) {
+			cli_error(t->label, rc);
+			return rc;
+		}
+		return rm_refuse(t, "not shown to be a shmkit segment", rc);
+	}
 	if (t->backend == SHK_BACKEND_POSIX) {
 		while (*n == '/')
 			n++;
 		snprintf(path, sizeof(path), "/dev/shm/%s", n);
 		n = path;
 	}
-	fd = open(n, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	got = pread(fd, m, 8, 0);
-	close(fd);
-	if (got < 0)
-		return -1;
-	return got == 8 && memcmp(m, "SHMKIT\0\1", 8) == 0;
-}
-
-/*
- * Refuses (without --force) to remove something that is positively not a
- * shmkit segment.  A segment that fails validation is still shmkit's
- * (removing a corrupt segment is what rm is for).
- */
-static int
-rm_guard(const struct cli_target *t)
-{
-	shk_seg_opts o;
-	shk_seg *seg = NULL;
-	int rc;
-
-	if (t->backend != SHK_BACKEND_SYSV) {
-		rc = target_has_magic(t);
-		return rc == 0 ? SHK_EBADSEG : 0; /* unreadable: let unlink
-						     report it */
+	fd = cli_open_regular(AT_FDCWD, n);
+	if (fd == SHK_ENOENT || fd == SHK_ENAMETOOLONG) {
+		cli_error(t->label, fd);
+		return fd;
 	}
-	cli_target_opts(t, &o);
-	o.open_timeout_ns = 200 * 1000 * 1000;
-	rc = shk_seg_open(t->name, SHK_RDONLY, &o, &seg);
-	shk_seg_close(seg);
-	return rc == SHK_EBADSEG ? SHK_EBADSEG : 0;
+	if (fd == SHK_EBADSEG)
+		return rm_refuse(t, "not a regular file", SHK_EBADSEG);
+	if (fd < 0)
+		return rm_refuse(t, "cannot read it to look for the "
+				    "shmkit magic", fd);
+	rc = cli_fd_has_magic(fd);
+	close(fd);
+	if (rc == 1)
+		return 0;
+	if (rc == 0)
+		return rm_refuse(t, "no shmkit magic", SHK_EBADSEG);
+	return rm_refuse(t, "cannot read it to look for the shmkit magic",
+			 rc);
 }
 
 static int
@@ -215,7 +260,7 @@ rm_orphans(int dry_run, const char *match)
 		o.backend = e->backend;
 		o.sysv_key = e->sysv_key;
 		rc = shk_seg_unlink(e->backend == SHK_BACKEND_SYSV ? NULL
-								 : e->name,
+								 : e->raw,
 				    &o);
 		if (rc) {
 			cli_error(e->name, rc);
@@ -283,16 +328,19 @@ cmd_rm(int argc, char **argv)
 			failed = 1;
 			continue;
 		}
-		rc = force ? 0 : rm_guard(&t);
-		if (rc == 0 && !dry_run) {
-			cli_target_opts(&t, &o);
-			rc = shk_seg_unlink(t.name, &o);
+		if (!force && rm_guard(&t) != 0) {
+			failed = 1; /* rm_guard said why */
+			continue;
 		}
+		if (dry_run) {
+			printf("would remove %s\n", t.label);
+			continue;
+		}
+		cli_target_opts(&t, &o);
+		rc = shk_seg_unlink(t.name, &o);
 		if (rc) {
 			cli_error(t.label, rc);
 			failed = 1;
-		} else if (dry_run) {
-			printf("would remove %s\n", t.label);
 		}
 	}
 	return failed ? CLI_EXIT_ERR : CLI_EXIT_OK;
