@@ -213,6 +213,14 @@ other_task_live(pid_t pid)
 }
 
 int
+shk__pid_exists(uint32_t pid)
+{
+	if (pid == 0 || pid > INT_MAX)
+		return 0;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int
 shk__pid_alive(uint32_t pid, uint64_t start_ticks)
 {
 	uint64_t t;

@@ -155,6 +155,11 @@ SHK_HIDDEN uint64_t shk__self_start_ticks(void);
  * yet reaped (zombie) counts as dead. */
 SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);
 
+/* Whether a process pid exists at all (kill(pid, 0), EPERM counting as
+ * yes); 0 for pid 0 and for pids past INT_MAX, which kill() would read as
+ * a process group or every process. */
+SHK_HIDDEN int shk__pid_exists(uint32_t pid);
+
 /*
  * shk__name_check validates a POSIX-style shm or object name: optional
  * leading '/', then 1..SHK_NAME_MAX of [A-Za-z0-9._-], not "." or "..".

@@ -208,9 +208,7 @@ attach(shk_seg *seg)
 					if (shk__pid_alive(SHK__ATT_PID(w), t))
 						continue;
 				} else if (st == SHK__ATT_CLAIMING) {
-					if (kill((pid_t)SHK__ATT_PID(w), 0) ==
-						    0 ||
-					    errno == EPERM)
+					if (shk__pid_exists(SHK__ATT_PID(w)))
 						continue;
 				} else if (st != SHK__ATT_FREE) {
 					continue;
@@ -281,7 +279,7 @@ shk__stamp_alive(shk_seg *seg, uint32_t stamp)
 	if ((SHK__ATT_GEN(w) & SHK__GEN_MASK) != SHK__STAMP_GEN(stamp))
 		return 0;
 	if (SHK__ATT_STATE(w) == SHK__ATT_CLAIMING)
-		return kill((pid_t)SHK__ATT_PID(w), 0) == 0 || errno == EPERM;
+		return shk__pid_exists(SHK__ATT_PID(w));
 	if (SHK__ATT_STATE(w) != SHK__ATT_ACTIVE)
 		return 0;
 	/* relaxed: ordered by the acquire load of word */
@@ -553,12 +551,13 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 	      const shk_seg_opts *o, struct shk__seg_hdr *hc)
 {
 	int64_t deadline = shk__deadline(o->open_timeout_ns);
-	int fd, rc, rdonly = (flags & SHK_RDONLY) != 0;
+	int fd, rc, of, rdonly = (flags & SHK_RDONLY) != 0;
 	int file = seg->backend == SHK_BACKEND_FILE;
+	struct stat st;
 
 	for (;;) {
 		if (flags & SHK_CREATE) {
-			int of = O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC;
+			of = O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC;
 			fd = file ? open(name, of, o->mode)
 				  : shm_open(name, of, o->mode);
 			if (fd >= 0) {
@@ -579,9 +578,11 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 			if (flags & SHK_EXCL)
 				return SHK_EEXIST;
 		}
-		fd = file ? open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
-			  : shm_open(name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC,
-				     0);
+		/* O_NONBLOCK: a FIFO (or a device) under the name must not
+		 * block the open; anything but a regular file is refused
+		 * below (a segment is always one) */
+		of = (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
+		fd = file ? open(name, of) : shm_open(name, of, 0);
 		if (fd >= 0)
 			break;
 		if (errno == ENOENT && (flags & SHK_CREATE) &&
@@ -590,6 +591,13 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 		return shk__errno_code(errno);
 	}
 	seg->fd = fd;
+	if (fstat(fd, &st) != 0)
+		return shk__errno_code(errno);
+	if (!S_ISREG(st.st_mode))
+		return SHK_EBADSEG;
+	/* back to blocking: flock() waits are non-blocking anyway, and
+	 * the descriptor is the caller's through shk_seg_fd() */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return open_fd_wait(seg, deadline, hc);
 }
 
@@ -945,9 +953,7 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 		info->alive = st == SHK__ATT_ACTIVE
 				      ? (uint32_t)shk__pid_alive(
 						info->pid, info->start_ticks)
-				      : (uint32_t)(kill((pid_t)info->pid, 0) ==
-							   0 ||
-						   errno == EPERM);
+				      : (uint32_t)shk__pid_exists(info->pid);
 		info->reserved = 0;
 		return 1;
 	}

@@ -867,6 +867,16 @@ t_forged_attach_is_dead(void)
 	atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, getppid()));
 	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
 	CHECK_EQ(shk__stamp_alive(seg, shk__seg_stamp(seg)), 1);
+	/* a claim naming pid 0 or a pid past INT_MAX (kill() would take
+	 * them for our process group or every process) is dead too */
+	atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, 0));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	atomic_store(&a->word,
+		     SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, 0xffffffffu));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	atomic_store(&a->word,
+		     SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, (uint32_t)getpid()));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 1);
 	shk_seg_close(seg);
 	shk_seg_unlink(nm, NULL);
 }
@@ -1024,8 +1034,46 @@ t_prefault(void)
 	shk_seg_close(seg);
 }
 
+/*
+ * A name that is not a regular file (a FIFO, a directory) is SHK_EBADSEG
+ * at once.  Before 2026-11-23 opening a FIFO blocked in open() forever
+ * (found by review: `shmkit info` on a FIFO in /dev/shm hung).
+ */
+static void
+t_not_regular(void)
+{
+	char nm[64], path[128];
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *s = NULL;
+	int64_t t0;
+
+	test_name(nm, sizeof(nm), "fifo");
+	snprintf(path, sizeof(path), "/dev/shm/%s", nm + (nm[0] == '/'));
+	unlink(path);
+	CHECK(mkfifo(path, 0600) == 0);
+	t0 = test_now_ns();
+	CHECK_RC(shk_seg_open(nm, SHK_RDONLY, NULL, &s), SHK_EBADSEG);
+	CHECK_RC(shk_seg_open(nm, 0, NULL, &s), SHK_EBADSEG);
+	CHECK_RC(shk_seg_open(nm, SHK_CREATE, NULL, &s), SHK_EBADSEG);
+	CHECK(s == NULL);
+	CHECK(unlink(path) == 0);
+	CHECK(mkdir(path, 0700) == 0);
+	CHECK(shk_seg_open(nm, SHK_RDONLY, NULL, &s) < 0);
+	CHECK(s == NULL);
+	CHECK(rmdir(path) == 0);
+	/* the file backend too */
+	snprintf(path, sizeof(path), "/tmp/shk-test-%d-fifo", (int)getpid());
+	unlink(path);
+	CHECK(mkfifo(path, 0600) == 0);
+	o.backend = SHK_BACKEND_FILE;
+	CHECK_RC(shk_seg_open(path, SHK_RDONLY, &o, &s), SHK_EBADSEG);
+	CHECK(unlink(path) == 0);
+	CHECK(test_now_ns() - t0 < 2000000000LL);
+}
+
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
+	  { "not_regular", t_not_regular },
 	  { "backend_sysv", t_backend_sysv },
 	  { "backend_file", t_backend_file },
 	  { "backend_memfd", t_backend_memfd },
