@@ -275,6 +275,13 @@ FI="${P}fifo"
 mkfifo "/dev/shm/$FI"
 run ls --match "${P}*"
 grep -q "$FI" "$TMP/out" && fail "ls lists a FIFO" || pass "ls ignores a FIFO in /dev/shm"
+# info and check open it through the library: non-blocking, not a
+# regular file -> SHK_EBADSEG (they used to block in open() forever)
+timeout 10 "$S" info "$FI" >"$TMP/out" 2>"$TMP/err"; RC=$?
+expect_err SHK_EBADSEG "info of a FIFO"
+timeout 10 "$S" check "$FI" >"$TMP/out" 2>"$TMP/err"; RC=$?
+[ "$RC" -eq 1 ] && pass "check of a FIFO exits 1" ||
+	fail "check of a FIFO: exit $RC, want 1"
 run rm "$FI"
 expect_err SHK_EBADSEG "rm of a FIFO without --force"
 [ -p "/dev/shm/$FI" ] && pass "the FIFO is still there" || fail "rm removed a FIFO"
