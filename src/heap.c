@@ -2396,13 +2396,16 @@ scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 	uint32_t i;
 
 	for (i = 0; i < L->cnblk[c]; i++) {
+		/* acquire: pairs with the release CAS that stamps a carved
+		 * block in carve() / mag_refill(); their next_idx CAS comes
+		 * before it, so the re-read of next_idx below sees it */
 		uint64_t w = atomic_load_explicit(w64(seg, side_off(L, pg, i)),
-						  memory_order_relaxed);
+						  memory_order_acquire);
 		uint32_t s = SIDE_STATE(w);
 
 		if (i >= ni && w) {
-			/* a carve may have run since we read next_idx:
-			 * acquire pairs with the release CAS in carve() */
+			/* a carve may have run since we read next_idx: it is
+			 * visible now (see the acquire above) */
 			ni = atomic_load_explicit(&r->next_idx,
 						  memory_order_acquire);
 			if (i >= ni)
