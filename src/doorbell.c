@@ -87,6 +87,8 @@ sender(void)
 	return nfd;
 }
 
+#define DIR_LOCK_TRIES 100 /* 1 ms each: the directory lock's wait */
+
 /* The directory holding this user's doorbells: /tmp/shmkit-UID, 0700,
  * owned by us.  Never taken from the environment: listener and waker must
  * compute the same path (see the top of the file).  Checked once per
@@ -95,10 +97,32 @@ static char db_dir[80];
 static int db_dir_rc;
 static pthread_once_t db_dir_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The directory lock (dir_lock()) is an flock, which a fork()ed child
+ * would inherit and hold for as long as it lives.  This process-local
+ * mutex is held around every hold of the flock, and the atfork handlers
+ * take it, so no fork happens while this process holds the flock.
+ */
+static pthread_mutex_t db_lock_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+db_prefork(void)
+{
+	pthread_mutex_lock(&db_lock_mu);
+}
+
+static void
+db_postfork(void)
+{
+	pthread_mutex_unlock(&db_lock_mu);
+}
+
 static void
 doorbell_dir_init(void)
 {
 	struct stat st;
+
+	pthread_atfork(db_prefork, db_postfork, db_postfork);
 
 	snprintf(db_dir, sizeof(db_dir), "/tmp/shmkit-%u", (unsigned)getuid());
 	if (mkdir(db_dir, 0700) != 0 && errno != EEXIST)
@@ -171,22 +195,44 @@ static int
 dir_lock(void)
 {
 	char dir[80];
-	int fd, rc;
+	int fd, rc, n = 0;
 
 	rc = doorbell_dir(dir, sizeof(dir));
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&db_lock_mu);
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return shk__errno_code(errno);
-	while (flock(fd, LOCK_EX) != 0) {
-		if (errno != EINTR) {
+	if (fd < 0) {
+		rc = shk__errno_code(errno);
+		goto fail;
+	}
+	/* Bounded: another process of this user holds it only for a probe,
+	 * an unlink and a bind, unless it is stopped or dying there; then
+	 * this open gives up with SHK_EBUSY rather than wait on it. */
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
 			rc = shk__errno_code(errno);
 			close(fd);
-			return rc;
+			goto fail;
 		}
+		if (++n > DIR_LOCK_TRIES) {
+			close(fd);
+			rc = SHK_EBUSY;
+			goto fail;
+		}
+		usleep(1000);
 	}
 	return fd;
+fail:
+	pthread_mutex_unlock(&db_lock_mu);
+	return rc;
+}
+
+static void
+dir_unlock(int fd)
+{
+	close(fd); /* releases the flock: no other copy exists (above) */
+	pthread_mutex_unlock(&db_lock_mu);
 }
 
 /* Notes which file db's bind created, for shk__doorbell_close(). */
@@ -243,7 +289,7 @@ bind_listener(struct shk__doorbell *db)
 		if (rc != SHK_EBUSY)
 			break;
 	}
-	close(lk);
+	dir_unlock(lk);
 	return rc;
 }
 

@@ -5,6 +5,10 @@
  * waitpoint per segment handle, forked children, stale files. */
 #include "harness.h"
 
+#include <fcntl.h>
+
+#include <sys/file.h>
+
 #include <poll.h>
 #include <sched.h>
 #include <sys/epoll.h>
@@ -434,8 +438,66 @@ t_stale(void)
 	CHECK_EQ(n, 1);
 }
 
+/* While another process holds the doorbell directory's lock (stopped or
+ * dying inside the short section that replaces a stale file), an fd call
+ * that meets a stale file gives up with SHK_EBUSY after about 100 ms
+ * instead of waiting on it; it used to wait as long as the lock was held
+ * (found by review, 2026-11-23). */
+static void
+t_stale_locked(void)
+{
+	shk_sem *a, *b;
+	shk_seg *seg;
+	int fa, st, holder_st, p[2];
+	char nm[64], dir[64], c;
+	int64_t t0, dt;
+	pid_t pid, holder;
+
+	test_name(nm, sizeof(nm), "stalelk");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	CHECK_OK(shk_sem_open(seg, "s", SHK_CREATE, NULL, &a));
+	CHECK_OK(shk_sem_open(seg, "s", 0, NULL, &b));
+	pid = fork();
+	if (pid == 0) /* binds the slot's path, dies without closing */
+		_exit(shk_sem_fd(a) >= 0 ? 0 : 1);
+	st = test_wait(pid);
+	snprintf(dir, sizeof(dir), "/tmp/shmkit-%u", (unsigned)getuid());
+	CHECK(pipe(p) == 0);
+	holder = fork();
+	if (holder == 0) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+		if (fd < 0 || flock(fd, LOCK_EX) != 0)
+			_exit(1);
+		if (write(p[1], "l", 1) != 1)
+			_exit(1);
+		usleep(1500000);
+		_exit(0);
+	}
+	CHECK(read(p[0], &c, 1) == 1);
+	t0 = test_now_ns();
+	fa = shk_sem_fd(a);
+	dt = test_now_ns() - t0;
+	holder_st = test_wait(holder);
+	close(p[0]);
+	close(p[1]);
+	/* the lock is free again: the stale file is replaced */
+	if (fa == SHK_EBUSY)
+		fa = shk_sem_fd(a);
+	CHECK_OK(shk_sem_post(b, 1));
+	CHECK_EQ(fa >= 0 ? readable(fa, 2000) : -1, 1);
+	shk_sem_close(a);
+	shk_sem_close(b);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	CHECK_EQ(st, 0);
+	CHECK_EQ(holder_st, 0);
+	CHECK(dt < 1000000000LL);
+}
+
 TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
 	  { "queue_fd_epoll", t_queue }, { "event_fd_epoll", t_event },
 	  { "sem_fd_epoll", t_sem }, { "fd_xdg_runtime_dir", t_xdg },
 	  { "fd_two_handles", t_two_handles },
-	  { "fd_fork_child", t_fork_child }, { "fd_stale_file", t_stale })
+	  { "fd_fork_child", t_fork_child }, { "fd_stale_file", t_stale },
+	  { "fd_stale_locked", t_stale_locked })
