@@ -13,13 +13,14 @@
  * SHK_EOWNERDEAD and marks every CREATING entry DELETED, returning its
  * memory to the heap (recover(): only an offset that describes a block of
  * the heap region and that no other live entry uses is freed; anything
- * else is only marked, since entries are untrusted).  Three kills leak one
+ * else is only marked, since entries are untrusted).  Four kills leak one
  * block, which the heap scan of `shmkit check` counts as owned by a dead
  * handle: a creator killed between shk__heap_alloc_aligned() and its
  * CREATING store (the allocator has linearised, no entry names the block
  * yet: a few stores, the memset comes after CREATING); a creator whose
  * init failed, killed between DELETED and the free; a remover killed
- * between DELETED and the free.  An entry's state other than FREE,
+ * between DELETED and the free; a recoverer killed between DELETED and
+ * the free.  An entry's state other than FREE,
  * CREATING, READY or DELETED is damage: lookups that reach it return
  * SHK_ECORRUPT, scans skip it.
  */
@@ -214,11 +215,14 @@ recover(shk_seg *seg)
 		/* one copy of the untrusted fields, checked, then used */
 		memset(&info, 0, sizeof(info));
 		fill_info(&t[i], i, &info);
-		if (undo_off_ok(seg, i, &info))
-			shk_free(seg, info.off);
-		/* release: pairs with the acquire loads in probe() */
+		/* DELETED before the free: a recoverer killed in between
+		 * leaks the block, where the other order would let the next
+		 * recoverer free it again after someone reallocated it.
+		 * release: pairs with the acquire loads in probe() */
 		atomic_store_explicit(&t[i].state, SHK__ENT_DELETED,
 				      memory_order_release);
+		if (undo_off_ok(seg, i, &info))
+			shk_free(seg, info.off);
 	}
 }
 
