@@ -642,6 +642,7 @@ open_sysv(shk_seg *seg, const char *name, unsigned flags,
 	struct shmid_ds ds;
 	void *p;
 
+again:
 	if (flags & SHK_CREATE) {
 		id = shmget(key, o->len, IPC_CREAT | IPC_EXCL | (int)o->mode);
 		if (id >= 0) {
@@ -668,14 +669,20 @@ open_sysv(shk_seg *seg, const char *name, unsigned flags,
 		if (flags & SHK_EXCL)
 			return SHK_EEXIST;
 	}
+	/* The segment can be removed between any two of these calls (ENOENT
+	 * from shmget; EINVAL or EIDRM from a stale id): a creating open
+	 * starts over, as open_named_fd() does, and an open gets ENOENT. */
 	id = shmget(key, 0, 0);
-	if (id < 0)
+	if (id < 0 || shmctl(id, IPC_STAT, &ds) != 0 ||
+	    (p = shmat(id, NULL, (flags & SHK_RDONLY) ? SHM_RDONLY : 0)) ==
+		    (void *)-1) {
+		if (errno == ENOENT || errno == EINVAL || errno == EIDRM) {
+			if ((flags & SHK_CREATE) && shk__now_ns() < deadline)
+				goto again;
+			return SHK_ENOENT;
+		}
 		return shk__errno_code(errno);
-	if (shmctl(id, IPC_STAT, &ds) != 0)
-		return shk__errno_code(errno);
-	p = shmat(id, NULL, (flags & SHK_RDONLY) ? SHM_RDONLY : 0);
-	if (p == (void *)-1)
-		return shk__errno_code(errno);
+	}
 	seg->shmid = id;
 	seg->base = p;
 	seg->len = ds.shm_segsz;
