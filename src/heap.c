@@ -2632,6 +2632,25 @@ holder_alive(shk_seg *seg, struct heap_hdr *hh)
 	       shk__stamp_alive(seg, stamp);
 }
 
+/*
+ * Loads seq into *s once no live lock holder is at work (even, or odd with
+ * a dead holder): 0, or 1 when a live holder stayed at work through the
+ * waits that *waits still allows (about 20 ms per scan in all).
+ */
+static int
+quiet_seq(shk_seg *seg, struct heap_hdr *hh, uint64_t *s, int *waits)
+{
+	for (;;) {
+		/* acquire: pairs with the release store in heap_unlock() */
+		*s = atomic_load_explicit(&hh->seq, memory_order_acquire);
+		if (!(*s & 1) || !holder_alive(seg, hh))
+			return 0;
+		if (++*waits > 200)
+			return 1;
+		usleep(*waits < 10 ? 0 : 100);
+	}
+}
+
 int
 shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 {
@@ -2670,17 +2689,10 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 	 * chain, not the derived structures), as it will not change.
 	 */
 	for (tries = 0;; tries++) {
-		/* acquire: pairs with the release store in heap_unlock() */
-		s1 = atomic_load_explicit(&hh->seq, memory_order_acquire);
-		if ((s1 & 1) && holder_alive(seg, hh)) {
-			if (++waits > 200) {
-				rc = 0; /* held all along: not judged */
-				stable = 0;
-				break;
-			}
-			usleep(waits < 10 ? 0 : 100);
-			tries--; /* not a walk */
-			continue;
+		if (quiet_seq(seg, hh, &s1, &waits)) {
+			rc = 0; /* held all along: not judged */
+			stable = 0;
+			break;
 		}
 		memset(rep, 0, sizeof(*rep));
 		nfree_small = 0;

@@ -45,12 +45,6 @@
 #include "opts.h"
 #include "registry.h"
 
-SHK_HIDDEN int shk__kind_check_pool(shk_seg *seg, void *mem,
-				    const shk_obj_info *info);
-SHK_HIDDEN int shk__kind_describe_pool(shk_seg *seg, void *mem,
-				       const shk_obj_info *info, char *buf,
-				       size_t len);
-
 static uint64_t
 round_block(uint64_t len)
 {

@@ -51,4 +51,11 @@ struct shk_pool {
 	uint32_t stamp;
 };
 
+/* Registry callbacks (registry.c calls them through weak symbols). */
+SHK_HIDDEN int shk__kind_check_pool(shk_seg *seg, void *mem,
+				    const shk_obj_info *info);
+SHK_HIDDEN int shk__kind_describe_pool(shk_seg *seg, void *mem,
+				       const shk_obj_info *info, char *buf,
+				       size_t len);
+
 #endif /* SHK_POOL_H */

@@ -36,12 +36,6 @@
 #include "opts.h"
 #include "registry.h"
 
-SHK_HIDDEN int shk__kind_check_stack(shk_seg *seg, void *mem,
-				     const shk_obj_info *info);
-SHK_HIDDEN int shk__kind_describe_stack(shk_seg *seg, void *mem,
-					const shk_obj_info *info, char *buf,
-					size_t len);
-
 static uint32_t
 node_len_of(uint64_t elem_len)
 {

@@ -54,4 +54,11 @@ struct shk_stack {
 	uint64_t type_id;
 };
 
+/* Registry callbacks (registry.c calls them through weak symbols). */
+SHK_HIDDEN int shk__kind_check_stack(shk_seg *seg, void *mem,
+				     const shk_obj_info *info);
+SHK_HIDDEN int shk__kind_describe_stack(shk_seg *seg, void *mem,
+					const shk_obj_info *info, char *buf,
+					size_t len);
+
 #endif /* SHK_STACK_H */

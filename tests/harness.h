@@ -108,6 +108,31 @@ test_scale(long n)
 	return r > 0 ? r : 1;
 }
 
+/*
+ * A thread body that flips the 64-bit word *field between good and 2^40
+ * until stop is set: a peer rewriting a header field while the code under
+ * test reads it (tests that shared memory is read once, then trusted only
+ * as the copy).  Relaxed: the race is the point; not for TSan builds.
+ */
+struct test_flip {
+	uint64_t *field;
+	uint64_t good;
+	_Atomic int stop;
+};
+
+static inline void *
+test_flipper(void *arg)
+{
+	struct test_flip *f = arg;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
+		__atomic_store_n(f->field, (uint64_t)1 << 40,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(f->field, f->good, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
 /* Waits for a child; returns its exit status, or 128+signal. */
 static inline int
 test_wait(pid_t pid)

@@ -407,6 +407,18 @@ t_fork_child(void)
 	CHECK_EQ(st, 0);
 }
 
+/* A forked child takes a's descriptor (binding the slot's path) and dies
+ * without closing it, leaving a stale socket file; its exit status. */
+static int
+leave_stale_file(shk_sem *a)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(shk_sem_fd(a) >= 0 ? 0 : 1);
+	return test_wait(pid);
+}
+
 /* A listener that dies without closing leaves its socket file; the next
  * listener of the same attach slot replaces it and is signalled. */
 static void
@@ -416,16 +428,12 @@ t_stale(void)
 	shk_seg *seg;
 	int fa, st, n;
 	char nm[64];
-	pid_t pid;
 
 	test_name(nm, sizeof(nm), "stalefd");
 	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
 	CHECK_OK(shk_sem_open(seg, "s", SHK_CREATE, NULL, &a));
 	CHECK_OK(shk_sem_open(seg, "s", 0, NULL, &b));
-	pid = fork();
-	if (pid == 0) /* binds the slot's path, dies without closing */
-		_exit(shk_sem_fd(a) >= 0 ? 0 : 1);
-	st = test_wait(pid);
+	st = leave_stale_file(a);
 	fa = shk_sem_fd(a);
 	CHECK_OK(shk_sem_post(b, 1));
 	n = fa >= 0 ? readable(fa, 2000) : -1;
@@ -451,16 +459,13 @@ t_stale_locked(void)
 	int fa, st, holder_st, p[2];
 	char nm[64], dir[64], c;
 	int64_t t0, dt;
-	pid_t pid, holder;
+	pid_t holder;
 
 	test_name(nm, sizeof(nm), "stalelk");
 	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
 	CHECK_OK(shk_sem_open(seg, "s", SHK_CREATE, NULL, &a));
 	CHECK_OK(shk_sem_open(seg, "s", 0, NULL, &b));
-	pid = fork();
-	if (pid == 0) /* binds the slot's path, dies without closing */
-		_exit(shk_sem_fd(a) >= 0 ? 0 : 1);
-	st = test_wait(pid);
+	st = leave_stale_file(a);
 	snprintf(dir, sizeof(dir), "/tmp/shmkit-%u", (unsigned)getuid());
 	CHECK(pipe(p) == 0);
 	holder = fork();

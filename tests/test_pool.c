@@ -339,30 +339,6 @@ t_corrupt(void)
  * the check, then raced through shk_obj_describe (not under TSan, which
  * would report the deliberate race on the plain header field).
  */
-SHK_HIDDEN int shk__kind_describe_pool(shk_seg *seg, void *mem,
-				       const shk_obj_info *info, char *buf,
-				       size_t len);
-
-#ifndef SHK__TSAN
-struct flip {
-	uint64_t *field;
-	uint64_t good;
-	atomic_int stop;
-};
-
-static void *
-flipper(void *arg)
-{
-	struct flip *f = arg;
-
-	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
-		__atomic_store_n(f->field, 1ULL << 40, __ATOMIC_RELAXED);
-		__atomic_store_n(f->field, f->good, __ATOMIC_RELAXED);
-	}
-	return NULL;
-}
-#endif
-
 static void
 t_describe_toctou(void)
 {
@@ -394,10 +370,10 @@ t_describe_toctou(void)
 	h->next_off = no;
 #ifndef SHK__TSAN
 	{
-		struct flip f = { &h->state_off, so, 0 };
+		struct test_flip f = { &h->state_off, so, 0 };
 		pthread_t t;
 
-		CHECK(pthread_create(&t, NULL, flipper, &f) == 0);
+		CHECK(pthread_create(&t, NULL, test_flipper, &f) == 0);
 		t0 = test_now_ns();
 		while (test_now_ns() - t0 < 300000000LL) {
 			rc = shk_obj_describe(seg, &info, buf, sizeof(buf));

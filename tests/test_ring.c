@@ -471,6 +471,7 @@ struct stress {
 	uint64_t start; /* initial counters */
 	int blocking;   /* use SHK_FOREVER instead of spinning on EAGAIN */
 	int copy;       /* shk_ring_write/read and word contents (below) */
+	uint64_t max_record; /* the ring's; 0: its default */
 };
 
 static const uint64_t CHECK_K = 0x5bd1e9955bd1e995ull;
@@ -507,10 +508,12 @@ word_ok(const uint8_t *p, size_t len, uint64_t seq)
 	return 1;
 }
 
+#define COPY_MAX 4096 /* largest maxlen of a copying stress */
+
 static void
 produce_copy(shk_ring *p, const struct stress *s)
 {
-	uint8_t buf[SHK__RING_MIN_CAP * 64];
+	uint8_t buf[COPY_MAX];
 	uint64_t seq;
 
 	CHECK(s->maxlen <= sizeof(buf));
@@ -527,7 +530,7 @@ produce_copy(shk_ring *p, const struct stress *s)
 static void
 consume_copy(shk_ring *c, const struct stress *s)
 {
-	uint8_t buf[SHK__RING_MIN_CAP * 64];
+	uint8_t buf[COPY_MAX];
 	uint64_t seq;
 	int rc;
 
@@ -620,8 +623,7 @@ static void
 stress_procs(const struct stress *s)
 {
 	shk_seg *seg = seg_create(8 << 20);
-	/* the copying stress makes its maxlen the ring's max_record */
-	uint64_t maxr = s->copy ? s->maxlen : 0;
+	uint64_t maxr = s->max_record;
 	shk_ring *p0 = ring_open(seg, SHK_RING_PRODUCER, s->cap, maxr,
 				 s->flags & SHK_RING_SPIN);
 	pid_t pid;
@@ -710,8 +712,8 @@ t_stress_small(void)
 static void
 b_stress_random_1e7(void)
 {
-	struct stress s = { .cap = 4096, .maxlen = 504, .blocking = 1,
-			    .copy = 1 };
+	struct stress s = { .cap = 4096, .maxlen = 504, .max_record = 504,
+			    .blocking = 1, .copy = 1 };
 
 	s.count = (uint64_t)test_scale(SLOW_BUILD ? 200000 : 10000000);
 	s.start = (uint64_t)0 - 4 * s.cap;

@@ -62,6 +62,18 @@ seg_reopen(shk_seg **out)
 	return shk_seg_open_fd(g_fd, 0, NULL, out);
 }
 
+/* In a forked child: its own segment handle (*seg) and mutex "m"; exits
+ * with status 2 when either cannot be opened. */
+static shk_mutex *
+child_mutex(shk_seg **seg)
+{
+	shk_mutex *m = NULL;
+
+	if (seg_reopen(seg) || shk_mutex_open(*seg, "m", 0, NULL, &m))
+		_exit(2);
+	return m;
+}
+
 static struct prot *
 prot_open(shk_seg *s)
 {
@@ -138,9 +150,7 @@ holder_loop(void)
 	shk_mutex *m = NULL;
 	struct prot *p;
 
-	if (seg_reopen(&s) || shk_mutex_open(s, "m", 0, NULL,
-							      &m))
-		_exit(2);
+	m = child_mutex(&s);
 	p = prot_open(s);
 	for (;;) {
 		int rc = shk_mutex_lock(m, SHK_FOREVER);
@@ -166,9 +176,7 @@ waiter_proc(void)
 	struct prot *p;
 	int rc;
 
-	if (seg_reopen(&s) || shk_mutex_open(s, "m", 0, NULL,
-							      &m))
-		_exit(2);
+	m = child_mutex(&s);
 	p = prot_open(s);
 	atomic_store_explicit(&p->in_cs, 1, memory_order_release);
 	rc = shk_mutex_lock(m, 5000000000LL);
@@ -300,9 +308,7 @@ die_holding(void)
 	shk_seg *s = NULL;
 	shk_mutex *m = NULL;
 
-	if (seg_reopen(&s) || shk_mutex_open(s, "m", 0, NULL,
-							      &m))
-		_exit(2);
+	m = child_mutex(&s);
 	if (shk_mutex_lock(m, SHK_FOREVER))
 		_exit(3);
 	raise(SIGKILL);
@@ -319,9 +325,7 @@ lock_in_child(int64_t timeout_ns)
 		shk_seg *s = NULL;
 		shk_mutex *m = NULL;
 		int rc;
-		if (seg_reopen(&s) ||
-		    shk_mutex_open(s, "m", 0, NULL, &m))
-			_exit(2);
+		m = child_mutex(&s);
 		rc = shk_mutex_lock(m, timeout_ns);
 		if (rc == 0)
 			shk_mutex_unlock(m);
@@ -403,9 +407,7 @@ t_sigstop(void)
 	if (c == 0) {
 		shk_seg *cs = NULL;
 		shk_mutex *cm = NULL;
-		if (seg_reopen(&cs) ||
-		    shk_mutex_open(cs, "m", 0, NULL, &cm))
-			_exit(2);
+		cm = child_mutex(&cs);
 		if (shk_mutex_lock(cm, SHK_FOREVER))
 			_exit(3);
 		atomic_store_explicit(&p->started, 1, memory_order_release);
@@ -460,9 +462,7 @@ t_exclusion_procs(void)
 		if (c[i] == 0) {
 			shk_seg *cs = NULL;
 			shk_mutex *cm = NULL;
-			if (seg_reopen(&cs) ||
-			    shk_mutex_open(cs, "m", 0, NULL, &cm))
-				_exit(2);
+			cm = child_mutex(&cs);
 			for (long k = 0; k < n; k++) {
 				if (shk_mutex_lock(cm, SHK_FOREVER))
 					_exit(3);
@@ -612,8 +612,7 @@ handoff_waiter(struct handoff *h, int i, int64_t timeout_ns)
 		shk_mutex *m = NULL;
 		int rc;
 
-		if (seg_reopen(&s) || shk_mutex_open(s, "m", 0, NULL, &m))
-			_exit(2);
+		m = child_mutex(&s);
 		atomic_store(&h->t_call[i], test_now_ns());
 		rc = shk_mutex_lock(m, timeout_ns);
 		if (rc == 0 && i == 1)
@@ -784,9 +783,7 @@ t_leader_exited(void)
 		shk_mutex *cm = NULL;
 		pthread_t th;
 
-		if (seg_reopen(&cs) ||
-		    shk_mutex_open(cs, "m", 0, NULL, &cm))
-			_exit(2);
+		cm = child_mutex(&cs);
 		if (shk_mutex_lock(cm, SHK_FOREVER))
 			_exit(3);
 		if (pthread_create(&th, NULL, lx_thread, NULL))
