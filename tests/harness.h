@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +113,8 @@ test_scale(long n)
  * A thread body that flips the 64-bit word *field between good and 2^40
  * until stop is set: a peer rewriting a header field while the code under
  * test reads it (tests that shared memory is read once, then trusted only
- * as the copy).  Relaxed: the race is the point; not for TSan builds.
+ * as the copy).  Relaxed throughout: the race is the point (the field is
+ * plain, hence the __atomic builtins); not for TSan builds.
  */
 struct test_flip {
 	uint64_t *field;
@@ -125,7 +127,7 @@ test_flipper(void *arg)
 {
 	struct test_flip *f = arg;
 
-	while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
+	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
 		__atomic_store_n(f->field, (uint64_t)1 << 40,
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(f->field, f->good, __ATOMIC_RELAXED);
