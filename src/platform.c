@@ -230,8 +230,17 @@ shk__pid_alive(uint32_t pid, uint64_t start_ticks)
 		return 0;
 	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
 		return 0;
-	if (proc_stat((pid_t)pid, &t, &state) != 0)
-		return 0;
+	if (proc_stat((pid_t)pid, &t, &state) != 0) {
+		/* Gone since the kill() above, or hidden from us: /proc
+		 * mounted with hidepid (systemd's ProtectProc=invisible)
+		 * hides other users' processes, and /proc may not be mounted
+		 * at all.  A process that still exists is taken for alive:
+		 * its start time cannot be checked, so a recycled pid keeps a
+		 * dead holder's claim until that process exits too, which
+		 * costs waiters their timeouts; taking a live holder's lock
+		 * would cost its data. */
+		return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	}
 	/* a zombie has exited: whatever it held is not held any more; but
 	 * a leader shows Z too while other threads of it still run */
 	if ((state == 'Z' || state == 'X') && !other_task_live((pid_t)pid))

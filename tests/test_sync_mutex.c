@@ -6,7 +6,10 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 
 #include "lock.h"
 #include "platform.h"
@@ -810,6 +813,59 @@ t_leader_exited(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A holder this process may not look at in /proc (mounted with hidepid=2,
+ * as systemd's ProtectProc=invisible does; another user's process) is
+ * alive: the child, running as nobody in its own mount namespace with
+ * such a /proc, must time out on the parent's lock, not take it over.
+ */
+static void
+t_hidden_proc(void)
+{
+	shk_seg *s;
+	shk_mutex *m = NULL;
+	pid_t c;
+	int st;
+
+	if (geteuid() != 0)
+		SKIP("needs root (a private /proc mount and setuid)");
+	s = seg_create("mhide");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_mutex_lock(m, SHK_FOREVER));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = NULL;
+		shk_mutex *cm;
+		char path[64];
+		int rc;
+
+		if (unshare(CLONE_NEWNS) ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("proc", "/proc", "proc",
+			  MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2"))
+			_exit(77);
+		cm = child_mutex(&cs);
+		if (setgid(65534) || setuid(65534))
+			_exit(77);
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)getppid());
+		if (access(path, F_OK) == 0)
+			_exit(77); /* hidepid had no effect here */
+		rc = shk_mutex_lock(cm, 200000000);
+		_exit(rc == SHK_ETIMEDOUT ? 0 : rc == SHK_EOWNERDEAD ? 5 : 6);
+	}
+	CHECK(waitpid(c, &st, 0) == c);
+	CHECK(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77)
+		SKIP("no private /proc with hidepid=2 here");
+	if (WEXITSTATUS(st) == 5)
+		TEST_FAIL("the child took over a live holder's lock");
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
@@ -817,4 +873,5 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "thread_owner", t_thread_owner },
 	  { "timed_expiry", t_timed_expiry },
 	  { "wake_handoff", t_wake_handoff },
-	  { "leader_exited", t_leader_exited })
+	  { "leader_exited", t_leader_exited },
+	  { "hidden_proc", t_hidden_proc })
