@@ -734,17 +734,37 @@ claim_slot(shk_bcast *b)
 
 /*
  * A consistent (tail, next_seq) pair under the pub_gen seqlock: 1, or 0
- * when the writer stayed mid-publication (it died there, or stayed
- * preempted through 64 spins and 2000 yields).
+ * when the writer stays mid-publication: it died there (or no writer is
+ * attached), found after 64 spins and then every 64 yields, or it stayed
+ * preempted for PUB_WAIT_NS.  The wait is bounded in time, not in yields:
+ * on a loaded CPU each yield can last a whole time slice of another task.
  */
-static int
-pub_pair(struct shk__bcast_hdr *h, uint64_t *t, uint64_t *s)
-{
-	int i;
+#define PUB_WAIT_NS 20000000LL
 
-	for (i = 0; i < 64 + 2000; i++) {
-		if (i >= 64)
+static int
+pub_pair(shk_bcast *b, uint64_t *t, uint64_t *s)
+{
+	struct shk__bcast_hdr *h = b->hdr;
+	int64_t deadline = 0;
+	unsigned i;
+
+	for (i = 0;; i++) {
+		if (i >= 64 && i % 64 == 0) {
+			/* acquire: pairs with the CAS that installed the
+			 * stamp */
+			uint32_t ws = atomic_load_explicit(
+				&h->writer_stamp, memory_order_acquire);
+
+			if (!ws || !shk__stamp_alive(b->seg, ws))
+				return 0;
+		}
+		if (i >= 64) {
+			if (!deadline)
+				deadline = shk__now_ns() + PUB_WAIT_NS;
+			else if (shk__now_ns() >= deadline)
+				return 0;
 			sched_yield(); /* a preempted writer needs our CPU */
+		}
 		/* acquire: pairs with the release store that closes the
 		 * pub_gen section in shk_bcast_write() */
 		uint64_t g1 = atomic_load_explicit(&h->pub_gen,
@@ -764,7 +784,6 @@ pub_pair(struct shk__bcast_hdr *h, uint64_t *t, uint64_t *s)
 		if (g1 == g2)
 			return 1;
 	}
-	return 0;
 }
 
 static int
@@ -780,7 +799,7 @@ reader_attach(shk_bcast *b)
 	/* seq_cst fence: orders the slot CAS before the tail loads; pairs
 	 * with the fence in scan() */
 	SHK_FENCE_SEQ_CST(&b->slots[b->slot].word);
-	if (!pub_pair(h, &t, &s)) {
+	if (!pub_pair(b, &t, &s)) {
 		/* the writer died mid-publication: sequence unknown until
 		 * the first record */
 		/* acquire: pairs with the release store of tail */
@@ -951,7 +970,7 @@ shk_bcast_stat(shk_bcast *b, shk_bcast_stats *st)
 	st->max_readers = b->max_readers;
 	/* next_seq that matches tail: a reader joining after this call
 	 * starts at a sequence >= st->next_seq */
-	if (!pub_pair(h, &t, &st->next_seq))
+	if (!pub_pair(b, &t, &st->next_seq))
 		/* relaxed: informational value of a stuck publication */
 		st->next_seq = atomic_load_explicit(&h->next_seq,
 						    memory_order_relaxed);

@@ -4,6 +4,8 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 
 #include "bcast.h"
 #include "platform.h"
@@ -868,10 +870,103 @@ t_fd(void)
 	guarded("fd", b_fd);
 }
 
+/*
+ * A writer stuck inside its pub_gen section (forged here: pub_gen left
+ * odd) holds a joining reader up for about 20 ms at most while it lives,
+ * and not at all once it is dead: the join then starts with the sequence
+ * unknown.  The joiner shares its CPU with a spinning process, where each
+ * sched_yield() can last a time slice; the join used to yield 2000 times
+ * (seconds here).
+ */
+static int64_t
+timed_join(shk_seg *seg, shk_bcast **r)
+{
+	int64_t t0 = test_now_ns();
+
+	*r = bc_open(seg, SHK_BCAST_READER, 0, 0);
+	return test_now_ns() - t0;
+}
+
+static void
+b_stuck_publication(void)
+{
+	shk_seg *seg = seg_create();
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__bcast_hdr *h;
+	shk_bcast *w, *r;
+	uint8_t buf[512];
+	uint64_t lost;
+	cpu_set_t cpus;
+	pid_t pid, hog;
+	int64_t took;
+	int n;
+
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	CHECK_OK(sched_setaffinity(0, sizeof(cpus), &cpus));
+	hog = fork();
+	CHECK(hog >= 0);
+	if (hog == 0)
+		for (;;)
+			shk__cpu_relax();
+	w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 16384);
+	put(w, 0, 300, SHK_TRY);
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
+	h = (struct shk__bcast_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	/* live writer (this process), stuck: the join gives up in time */
+	atomic_fetch_add_explicit(&h->pub_gen, 1, memory_order_relaxed);
+	took = timed_join(seg, &r);
+	if (took < 19000000 || took > 200000000)
+		TEST_FAIL("join beside a live stuck writer took %lld us, "
+			  "want about 20 ms",
+			  (long long)(took / 1000));
+	atomic_fetch_add_explicit(&h->pub_gen, 1, memory_order_relaxed);
+	shk_bcast_close(r);
+	shk_bcast_close(w);
+	/* dead writer, killed after its first pub_gen store */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+		shk_bcast *cw = bc_open(cs, SHK_BCAST_WRITER, 0, 0);
+
+		(void)cw;
+		atomic_fetch_add_explicit(&h->pub_gen, 1, memory_order_release);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	CHECK(atomic_load_explicit(&h->pub_gen, memory_order_relaxed) & 1);
+	took = timed_join(seg, &r);
+	kill(hog, SIGKILL);
+	CHECK_EQ(test_wait(hog), 128 + SIGKILL);
+	if (took > 10000000)
+		TEST_FAIL("join beside a dead writer took %lld us",
+			  (long long)(took / 1000));
+	/* a new writer closes the section and continues the sequence */
+	w = bc_open(seg, SHK_BCAST_WRITER, 0, 0);
+	CHECK_EQ(atomic_load_explicit(&h->pub_gen, memory_order_relaxed) & 1,
+		 0);
+	put(w, 1, 300, SHK_TRY);
+	n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY);
+	CHECK(n >= 0);
+	CHECK_EQ(verify(buf, n, 300), 1);
+	shk_bcast_close(w);
+	shk_bcast_close(r);
+	shk_seg_close(seg);
+}
+
+static void
+t_stuck_publication(void)
+{
+	guarded("stuckpub", b_stuck_publication);
+}
+
 TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lossy_exact", t_lossy_exact },
 	  { "lossy_procs", t_lossy_procs },
 	  { "reliable_procs", t_reliable_procs },
 	  { "reliable_dead_reader", t_reliable_dead_reader },
 	  { "threads", t_threads }, { "late_join", t_late_join },
 	  { "crash_writer", t_crash_writer },
-	  { "crash_reader", t_crash_reader }, { "corrupt", t_corrupt })
+	  { "crash_reader", t_crash_reader }, { "corrupt", t_corrupt },
+	  { "stuck_publication", t_stuck_publication })
