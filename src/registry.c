@@ -221,6 +221,7 @@ recover(shk_seg *seg)
 		 * release: pairs with the acquire loads in probe() */
 		atomic_store_explicit(&t[i].state, SHK__ENT_DELETED,
 				      memory_order_release);
+		SHK_CRASHPOINT("reg.recover.before_free");
 		if (undo_off_ok(seg, i, &info))
 			shk_free(seg, info.off);
 	}

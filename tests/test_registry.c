@@ -260,6 +260,77 @@ t_creator_killed(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/*
+ * Two deaths in a row: a creator killed mid-creation, then the process
+ * that recovers its entry killed in the middle of that recovery (crash
+ * point between marking the entry DELETED and freeing its block).  The
+ * next recovery must not free the block a second time: meanwhile this
+ * process has allocated it again, and it must stay ours.  (Freeing before
+ * marking DELETED would do exactly that.)  The recoverer's death leaks the
+ * block instead, which is the documented cost.
+ */
+#define BIG ((size_t)4096 * 40)
+
+static void
+t_recoverer_killed(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "rrec", 0);
+	shk_obj_desc d = blob(1, 4096, 40); /* 160 KiB: no magazine keeps it */
+	shk_obj_desc small = blob(1, 8, 8);
+	uint64_t held[16], off, fence;
+	uint8_t *p;
+	pid_t pid;
+	int i, n;
+	size_t j;
+
+	for (i = 0; i < 2; i++) {
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			shk_seg *c;
+
+			setenv("SHK_CRASH",
+			       i == 0 ? "reg.create.before_init:1"
+				      : "reg.recover.before_free:1",
+			       1);
+			if (shk_seg_open(nm, 0, NULL, &c))
+				_exit(1);
+			shk_obj_open(c, i == 0 ? "victim" : "bystander",
+				     SHK_CREATE, &d, NULL, NULL);
+			_exit(0);
+		}
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+		/* a block right after the creator's, so that its block,
+		 * freed, would not merge with the free space behind it */
+		if (i == 0)
+			CHECK_OK(shk_alloc(seg, BIG, &fence));
+	}
+	/* take every 160 KiB block the heap has left: had the dead
+	 * recoverer freed the creator's block, one of these is it */
+	for (n = 0; n < 16 && shk_alloc(seg, BIG, &held[n]) == 0; n++)
+		memset(shk_seg_base(seg) + held[n], 0xa5, BIG);
+	CHECK(n >= 2 && n < 16);
+	/* the third recovery (this process, inside the open), with room for
+	 * the small object it creates */
+	CHECK_OK(shk_free(seg, held[--n]));
+	CHECK_OK(shk_obj_open(seg, "probe", SHK_CREATE, &small, NULL, NULL));
+	/* every block we hold is still ours */
+	while (shk_alloc(seg, BIG, &off) == 0)
+		for (i = 0; i < n; i++)
+			if (off == held[i])
+				TEST_FAIL("block %d was handed out again", i);
+	for (i = 0; i < n; i++) {
+		p = (uint8_t *)shk_seg_base(seg) + held[i];
+		for (j = 0; j < BIG; j++)
+			if (p[j] != 0xa5)
+				TEST_FAIL("block %d was overwritten", i);
+	}
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
 /* Damaged entries: stat and check report SHK_ECORRUPT, never crash. */
 static void
 t_corrupt_entry(void)
@@ -519,6 +590,7 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "registry_full", t_registry_full },
 	  { "create_or_open_race", t_create_or_open_race },
 	  { "creator_killed", t_creator_killed },
+	  { "recoverer_killed", t_recoverer_killed },
 	  { "corrupt_entry", t_corrupt_entry },
 	  { "threads_share_handle", t_threads_share_handle },
 	  { "errno_values", t_errno_values },
