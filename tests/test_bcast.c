@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include "bcast.h"
 #include "platform.h"
@@ -871,6 +872,74 @@ t_fd(void)
 }
 
 /*
+ * A timed read that resynchronises after being lapped and then finds
+ * nothing to read waits only for what is left of its timeout.  The reader
+ * (a child, asleep in a 300 ms read) is stopped at about 200 ms while the
+ * writer laps it; `latest` is then forged misaligned, so the resync lands
+ * at tail and the read must wait again.  Before 2026-11-24 that second
+ * wait took the whole timeout again (about 500 ms in all).
+ */
+static void
+b_timed_read_resync(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 1024);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__bcast_hdr *h;
+	int ready[2], st;
+	uint64_t s;
+	pid_t pid;
+	char c;
+
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
+	h = (struct shk__bcast_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	CHECK(pipe(ready) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+		shk_bcast *r = bc_open(cs, SHK_BCAST_READER, 0, 0);
+		uint8_t buf[512];
+		int64_t t0, took;
+		int rc;
+
+		if (write(ready[1], "r", 1) != 1)
+			_exit(7);
+		t0 = test_now_ns();
+		rc = shk_bcast_read(r, buf, sizeof(buf), NULL, 300000000);
+		took = test_now_ns() - t0;
+		if (rc != SHK_ETIMEDOUT)
+			_exit(6);
+		_exit(took < 400000000 ? 0 : 5);
+	}
+	CHECK(read(ready[0], &c, 1) == 1);
+	usleep(200000);
+	CHECK(kill(pid, SIGSTOP) == 0);
+	CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st));
+	for (s = 0; s < 20; s++) /* about 2 KiB into 1 KiB: a lap */
+		put(w, s, 100, SHK_TRY);
+	atomic_store_explicit(&h->latest,
+			      atomic_load_explicit(&h->tail,
+						   memory_order_relaxed) + 4,
+			      memory_order_relaxed);
+	CHECK(kill(pid, SIGCONT) == 0);
+	st = test_wait(pid);
+	if (st == 5)
+		TEST_FAIL("the read waited its timeout again after the resync");
+	CHECK_EQ(st, 0);
+	close(ready[0]);
+	close(ready[1]);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_timed_read_resync(void)
+{
+	guarded("rdresync", b_timed_read_resync);
+}
+
+/*
  * A writer stuck inside its pub_gen section (forged here: pub_gen left
  * odd) holds a joining reader up for about 20 ms at most while it lives,
  * and not at all once it is dead: the join then starts with the sequence
@@ -969,4 +1038,5 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lossy_exact", t_lossy_exact }
 	  { "threads", t_threads }, { "late_join", t_late_join },
 	  { "crash_writer", t_crash_writer },
 	  { "crash_reader", t_crash_reader }, { "corrupt", t_corrupt },
-	  { "stuck_publication", t_stuck_publication })
+	  { "stuck_publication", t_stuck_publication },
+	  { "timed_read_resync", t_timed_read_resync })
