@@ -874,10 +874,10 @@ t_fd(void)
 /*
  * A timed read that resynchronises after being lapped and then finds
  * nothing to read waits only for what is left of its timeout.  The reader
- * (a child, asleep in a 300 ms read) is stopped at about 200 ms while the
+ * (a child, asleep in a 400 ms read) is stopped at about 300 ms while the
  * writer laps it; `latest` is then forged misaligned, so the resync lands
  * at tail and the read must wait again.  Before 2026-11-24 that second
- * wait took the whole timeout again (about 500 ms in all).
+ * wait took the whole timeout again (about 700 ms in all).
  */
 static void
 b_timed_read_resync(void)
@@ -906,14 +906,14 @@ b_timed_read_resync(void)
 		if (write(ready[1], "r", 1) != 1)
 			_exit(7);
 		t0 = test_now_ns();
-		rc = shk_bcast_read(r, buf, sizeof(buf), NULL, 300000000);
+		rc = shk_bcast_read(r, buf, sizeof(buf), NULL, 400000000);
 		took = test_now_ns() - t0;
 		if (rc != SHK_ETIMEDOUT)
 			_exit(6);
-		_exit(took < 400000000 ? 0 : 5);
+		_exit(took < 550000000 ? 0 : 5);
 	}
 	CHECK(read(ready[0], &c, 1) == 1);
-	usleep(200000);
+	usleep(300000);
 	CHECK(kill(pid, SIGSTOP) == 0);
 	CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st));
 	for (s = 0; s < 20; s++) /* about 2 KiB into 1 KiB: a lap */
