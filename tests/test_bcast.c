@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "bcast.h"
@@ -975,9 +976,14 @@ b_stuck_publication(void)
 	CHECK_OK(sched_setaffinity(0, sizeof(cpus), &cpus));
 	hog = fork();
 	CHECK(hog >= 0);
-	if (hog == 0)
+	if (hog == 0) {
+		/* dies with the test, also when a check fails first */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(0);
 		for (;;)
 			shk__cpu_relax();
+	}
 	w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 16384);
 	put(w, 0, 300, SHK_TRY);
 	CHECK_OK(shk_obj_stat(seg, "b", &info));
