@@ -173,14 +173,52 @@ adopt_hdr(shk_seg *seg, const struct shk__seg_hdr *hc)
 	seg->heap_len = hc->heap_len;
 }
 
+/*
+ * This process's PID namespace (the inode of /proc/self/ns/pid), 0 when
+ * /proc cannot tell.  A process never changes its own PID namespace
+ * (unshare() and setns() only move its later children), so the value is
+ * cached per pid, as shk__self_start_ticks() caches the start time: a
+ * forked child, perhaps in a new namespace, reads its own.
+ */
 static uint64_t
 self_pidns(void)
 {
+	static _Atomic uint64_t cached_pid, cached_ns;
+	uint64_t pid = (uint64_t)getpid();
 	struct stat st;
+	uint64_t ns;
 
-	if (stat("/proc/self/ns/pid", &st) != 0)
-		return 0;
-	return (uint64_t)st.st_ino;
+	/* acquire: pairs with the release store of cached_pid below */
+	if (atomic_load_explicit(&cached_pid, memory_order_acquire) == pid)
+		/* relaxed: published by the release store of cached_pid */
+		return atomic_load_explicit(&cached_ns, memory_order_relaxed);
+	ns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+	/* relaxed: published by the release store of cached_pid */
+	atomic_store_explicit(&cached_ns, ns, memory_order_relaxed);
+	atomic_store_explicit(&cached_pid, pid, memory_order_release);
+	return ns;
+}
+
+/*
+ * Whether the process of ACTIVE attach record a (word w, loaded with
+ * acquire) lives.  A record written from another PID namespace (a
+ * container sharing the segment) names a pid that means nothing here: it
+ * counts as alive, since taking over a live process's claims would cost
+ * its data, while a dead one's claims only cost waiters their timeouts.
+ * Records without a namespace (no /proc when written) are tested by pid.
+ */
+static int
+att_alive(struct shk__attach *a, uint64_t w)
+{
+	/* relaxed: ordered by the caller's acquire load of word */
+	uint64_t t = atomic_load_explicit(&a->start_ticks,
+					  memory_order_relaxed);
+	uint64_t ns = atomic_load_explicit(&a->pidns, memory_order_relaxed);
+	uint64_t mine;
+
+	if (ns && (mine = self_pidns()) != 0 && ns != mine)
+		return 1;
+	return shk__pid_alive(SHK__ATT_PID(w), t);
 }
 
 static int
@@ -202,10 +240,7 @@ attach(shk_seg *seg)
 				continue;
 			if (pass == 1) {
 				if (st == SHK__ATT_ACTIVE) {
-					uint64_t t = atomic_load_explicit(
-						&a->start_ticks,
-						memory_order_relaxed);
-					if (shk__pid_alive(SHK__ATT_PID(w), t))
+					if (att_alive(a, w))
 						continue;
 				} else if (st == SHK__ATT_CLAIMING) {
 					if (shk__pid_exists(SHK__ATT_PID(w)))
@@ -269,7 +304,7 @@ shk__stamp_alive(shk_seg *seg, uint32_t stamp)
 {
 	uint32_t slot = SHK__STAMP_SLOT(stamp & SHK__STAMP_MASK);
 	struct shk__attach *a;
-	uint64_t w, t;
+	uint64_t w;
 
 	if (slot >= seg->attach_cap)
 		return 0;
@@ -282,9 +317,7 @@ shk__stamp_alive(shk_seg *seg, uint32_t stamp)
 		return shk__pid_exists(SHK__ATT_PID(w));
 	if (SHK__ATT_STATE(w) != SHK__ATT_ACTIVE)
 		return 0;
-	/* relaxed: ordered by the acquire load of word */
-	t = atomic_load_explicit(&a->start_ticks, memory_order_relaxed);
-	return shk__pid_alive(SHK__ATT_PID(w), t);
+	return att_alive(a, w);
 }
 
 /*
@@ -958,8 +991,7 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 		info->start_ticks = atomic_load_explicit(&a->start_ticks,
 							 memory_order_relaxed);
 		info->alive = st == SHK__ATT_ACTIVE
-				      ? (uint32_t)shk__pid_alive(
-						info->pid, info->start_ticks)
+				      ? (uint32_t)att_alive(a, w)
 				      : (uint32_t)shk__pid_exists(info->pid);
 		info->reserved = 0;
 		return 1;

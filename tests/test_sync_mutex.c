@@ -5,6 +5,8 @@
  */
 #include "harness.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -866,6 +868,103 @@ t_hidden_proc(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A holder in another PID namespace (a container sharing /dev/shm) is
+ * alive: its recorded pid means nothing here.  The holder runs as pid N
+ * of a new PID namespace, N chosen free in ours, so that our kill(N, 0)
+ * finds nothing; this process must time out on its lock, not take it
+ * over.  Chain: child -> unshare(PID, mount) -> init of the namespace
+ * (mounts its /proc, sets ns_last_pid) -> holder.
+ */
+static int
+ns_holder(int ready_fd, int done_fd)
+{
+	shk_seg *cs = NULL;
+	shk_mutex *cm;
+	char c;
+
+	cm = child_mutex(&cs);
+	if (shk_mutex_lock(cm, SHK_FOREVER))
+		return 3;
+	if (write(ready_fd, "r", 1) != 1)
+		return 4;
+	if (read(done_fd, &c, 1) < 0) /* EOF: the test is done */
+		return 5;
+	return shk_mutex_unlock(cm) ? 6 : 0;
+}
+
+static void
+t_other_pidns(void)
+{
+	int ready[2], done[2], st;
+	shk_seg *s;
+	shk_mutex *m = NULL;
+	pid_t c, n;
+	char ch;
+
+	if (geteuid() != 0)
+		SKIP("needs root (a PID namespace)");
+	for (n = 30000; n > 1000 && (kill(n, 0) == 0 || errno != ESRCH); n--)
+		;
+	s = seg_create("mpidns");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK(pipe(ready) == 0 && pipe(done) == 0);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		pid_t init;
+
+		close(ready[0]);
+		close(done[1]);
+		if (unshare(CLONE_NEWPID | CLONE_NEWNS))
+			_exit(77);
+		init = fork();
+		if (init < 0)
+			_exit(77);
+		if (init == 0) {
+			char v[16];
+			pid_t h;
+			int fd, len;
+
+			if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+			    mount("proc", "/proc", "proc",
+				  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+				_exit(77);
+			fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+			len = snprintf(v, sizeof(v), "%d", (int)n - 1);
+			if (fd < 0 || write(fd, v, (size_t)len) != len)
+				_exit(77);
+			close(fd);
+			h = fork();
+			if (h < 0)
+				_exit(77);
+			if (h == 0)
+				_exit(getpid() == n ? ns_holder(ready[1], done[0])
+						    : 77);
+			_exit(test_wait(h));
+		}
+		_exit(test_wait(init));
+	}
+	close(ready[1]);
+	close(done[0]);
+	if (read(ready[0], &ch, 1) != 1) {
+		st = test_wait(c);
+		if (st == 77)
+			SKIP("no PID namespace with a chosen pid here");
+		TEST_FAIL("holder failed before locking (status %d)", st);
+	}
+	CHECK(kill(n, 0) != 0 && errno == ESRCH); /* pid n is nobody here */
+	CHECK_RC(shk_mutex_lock(m, 0), SHK_EAGAIN);
+	CHECK_RC(shk_mutex_lock(m, 200000000), SHK_ETIMEDOUT);
+	close(done[1]);
+	CHECK_EQ(test_wait(c), 0);
+	close(ready[0]);
+	CHECK_OK(shk_mutex_lock(m, 1000000000));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
@@ -874,4 +973,5 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "timed_expiry", t_timed_expiry },
 	  { "wake_handoff", t_wake_handoff },
 	  { "leader_exited", t_leader_exited },
-	  { "hidden_proc", t_hidden_proc })
+	  { "hidden_proc", t_hidden_proc },
+	  { "other_pidns", t_other_pidns })
