@@ -960,7 +960,7 @@ t_fd(void)
 	struct pollfd pfd;
 	uint64_t v;
 	pid_t pid;
-	int fd, round;
+	int fd, round, next[2];
 
 	setup(nm, sizeof(nm), "qfd", &seg, 0);
 	q = create_q(seg, "q", 64, 8);
@@ -970,15 +970,22 @@ t_fd(void)
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	CHECK_EQ(poll(&pfd, 1, 0), 0);
+	/* the producer starts a round after the consumer has checked that
+	 * the last one left the queue empty (a sleep alone raced with a
+	 * slow consumer under valgrind) */
+	CHECK(pipe(next) == 0);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		child_init();
 		shk_seg *s2;
 		shk_queue *q2;
+		char c;
 		CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
 		CHECK_OK(shk_queue_open(s2, "q", 0, NULL, &q2));
 		for (round = 0; round < 20; round++) {
+			if (round > 0)
+				CHECK(read(next[0], &c, 1) == 1);
 			usleep(5000);
 			for (v = 0; v < 3; v++)
 				CHECK_OK(shk_queue_push(q2, &v, SHK_FOREVER));
@@ -999,8 +1006,11 @@ t_fd(void)
 			n++;
 		}
 		CHECK_RC(shk_queue_pop(q, &v, 0), SHK_EAGAIN);
+		CHECK(write(next[1], "n", 1) == 1);
 	}
 	CHECK_EQ(test_wait(pid), 0);
+	close(next[0]);
+	close(next[1]);
 	CHECK_EQ(poll(&pfd, 1, 0), 0);
 	shk_queue_close(q);
 	shk_seg_close(seg);
