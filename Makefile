@@ -176,12 +176,19 @@ docs/errors.md: tools/errdoc.c include/shmkit.h
 	$(CC) -std=c11 -Iinclude -o $(B)/errdoc tools/errdoc.c
 	$(B)/errdoc > $@
 
-# libFuzzer target over segment and registry images (clang only).
+# libFuzzer targets (clang only): fuzz_segment patches segment and registry
+# images; fuzz_structs runs every structure's data paths on a patched image.
+# `make fuzz` runs each for FUZZ_SECONDS (default 60) with its own corpus; an
+# input that runs past FUZZ_TIMEOUT seconds (default 10) is reported as a hang.
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-build/fuzz/fuzz_segment: tests/fuzz/fuzz_segment.c $(LIB_SRC) $(wildcard src/*.h) include/shmkit.h
+FUZZ_TARGETS := fuzz_segment fuzz_structs
+$(addprefix build/fuzz/,$(FUZZ_TARGETS)): build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/*.h) include/shmkit.h
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc -o $@ tests/fuzz/fuzz_segment.c $(LIB_SRC) -lpthread
-fuzz: build/fuzz/fuzz_segment
-	@mkdir -p build/fuzz/corpus
-	set -o pipefail; build/fuzz/fuzz_segment -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ build/fuzz/corpus 2>&1 | tail -5
+	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc -o $@ $< $(LIB_SRC) -lpthread
+fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+	set -o pipefail; for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t || exit 1; \
+		echo "== $$t"; \
+		build/fuzz/$$t -max_total_time=$${FUZZ_SECONDS:-60} -timeout=$${FUZZ_TIMEOUT:-10} -rss_limit_mb=2048 -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t 2>&1 | tail -5 || exit 1; \
+	done
 .PHONY: fuzz

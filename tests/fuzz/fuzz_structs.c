@@ -1,0 +1,709 @@
+/*
+ * fuzz_structs.c - libFuzzer target over the structures' data paths on a
+ * corrupted segment (ALGORITHMS §10).  fuzz_segment.c only opens, checks
+ * and describes a patched image; this target also runs every structure's
+ * operations on it: a patched counter, index, link, length or heap header
+ * must give an error code (SHK_ECORRUPT, ...), never a crash, a sanitizer
+ * report, an access outside the object, or a hang.
+ *
+ * The image is built once, in a child process that exits before the image
+ * is used, so no attach record names a live process (a lock word patched
+ * to name one would wait out its lock's timeout, seconds, on every call).
+ * It holds one object of every structure kind with live contents: rings
+ * (wrapped, records pending; one SHK_RING_SPIN), a queue, a stack, two
+ * broadcast buffers (lossy, reliable), a map, a pool with blocks
+ * allocated, an array, a mutex, a semaphore and a few heap blocks.
+ *
+ * Input format: repeated 6-byte records
+ *   {u8 target, u8 off0, u8 off1, u8 off2, u8 value, u8 op}
+ * target picks a region: object i (from 64 bytes before its memory, so
+ * the heap's block header is in reach, to its end), a heap block from
+ * shk_alloc, the heap's first 8 KiB (its metadata), or the whole image;
+ * the 24-bit offset is taken modulo the region's length.  op picks a byte
+ * store, a byte xor, an 8-byte fill, or a signed add of value to the
+ * aligned u32 or u64 there (counters, indices and links move by small
+ * steps), or a store of a small signed value to it.
+ * The data paths all run with timeout 0 and bounded loops.
+ */
+#include <shmkit.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "segment.h"
+
+#define IMG_LEN (512u << 10)
+#define MAX_REGIONS 32
+#define NHEAP 6
+
+struct region {
+	uint64_t off;
+	uint64_t len;
+};
+
+/* Built by the child, in a shared anonymous mapping. */
+struct built {
+	uint32_t nregions;
+	uint32_t nheap;
+	struct region reg[MAX_REGIONS];
+	uint64_t heap_blocks[NHEAP];
+	uint8_t image[IMG_LEN];
+};
+
+static struct built *img;
+static volatile uint64_t sink;
+static int trace; /* env SHK_FUZZ_TRACE: print each open's code (triage) */
+
+static int
+opened(const char *what, int rc)
+{
+	if (trace)
+		fprintf(stderr, "open %s: %s\n", what, shk_errname(rc));
+	return rc;
+}
+
+static void
+touch(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = h * 31 + b[i];
+	sink += h;
+}
+
+static void
+add_region(uint64_t off, uint64_t len)
+{
+	if (img->nregions < MAX_REGIONS) {
+		img->reg[img->nregions].off = off;
+		img->reg[img->nregions].len = len;
+		img->nregions++;
+	}
+}
+
+static void
+build_ring(shk_seg *seg, const char *name, uint64_t cap, unsigned flags)
+{
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_ring *p = NULL, *c = NULL;
+	char rec[64], buf[256];
+	int i;
+
+	ro.cap = cap;
+	ro.flags = flags;
+	if (shk_ring_open(seg, name, SHK_CREATE, SHK_RING_PRODUCER, &ro, &p))
+		abort();
+	if (shk_ring_open(seg, name, 0, SHK_RING_CONSUMER, &ro, &c))
+		abort();
+	memset(rec, 'r', sizeof(rec));
+	/* fill and drain past the end of the data area once (a PAD record
+	 * at the wrap), then leave records of several lengths pending */
+	for (i = 0; i < (int)(cap / 40) + 2; i++) {
+		if (shk_ring_write(p, rec, (size_t)(i % 40), 0) == 0)
+			shk_ring_read(c, buf, sizeof(buf), 0);
+	}
+	for (i = 0; i < 5; i++)
+		shk_ring_write(p, rec, (size_t)(i * 7 % 33), 0);
+	shk_ring_close(c);
+	shk_ring_close(p);
+}
+
+static void
+build_objects(shk_seg *seg)
+{
+	build_ring(seg, "ring", 512, 0);
+	build_ring(seg, "spin", 256, SHK_RING_SPIN);
+	{
+		shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
+		shk_queue *q;
+		uint64_t v;
+
+		qo.cap = 16;
+		qo.elem_len = 8;
+		if (shk_queue_open(seg, "queue", SHK_CREATE, &qo, &q))
+			abort();
+		/* wrap the indices once, leave 5 elements */
+		for (v = 0; v < 20; v++) {
+			shk_queue_push(q, &v, 0);
+			if (v < 15)
+				shk_queue_pop(q, &v, 0);
+		}
+		shk_queue_close(q);
+	}
+	{
+		shk_stack_opts so = SHK_STACK_OPTS_INIT;
+		shk_stack *s;
+		uint64_t v;
+
+		so.cap = 16;
+		so.elem_len = 8;
+		if (shk_stack_open(seg, "stack", SHK_CREATE, &so, &s))
+			abort();
+		for (v = 0; v < 8; v++)
+			shk_stack_push(s, &v, 0);
+		shk_stack_pop(s, &v, 0);
+		shk_stack_close(s);
+	}
+	{
+		shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+		shk_bcast *w, *r;
+		char rec[48], buf[256];
+		int i;
+
+		bo.cap = 512;
+		bo.max_readers = 4;
+		bo.mode = SHK_BCAST_LOSSY;
+		if (shk_bcast_open(seg, "bcast", SHK_CREATE, SHK_BCAST_WRITER,
+				   &bo, &w))
+			abort();
+		if (shk_bcast_open(seg, "bcast", 0, SHK_BCAST_READER, &bo, &r))
+			abort();
+		memset(rec, 'b', sizeof(rec));
+		for (i = 0; i < 30; i++) {
+			shk_bcast_write(w, rec, (size_t)(i % 48), 0);
+			if (i % 3 == 0)
+				shk_bcast_read(r, buf, sizeof(buf), NULL, 0);
+		}
+		shk_bcast_close(r);
+		shk_bcast_close(w);
+		bo.mode = SHK_BCAST_RELIABLE;
+		bo.cap = 256;
+		if (shk_bcast_open(seg, "bcastr", SHK_CREATE, SHK_BCAST_WRITER,
+				   &bo, &w))
+			abort();
+		if (shk_bcast_open(seg, "bcastr", 0, SHK_BCAST_READER, &bo,
+				   &r))
+			abort();
+		for (i = 0; i < 12; i++) {
+			shk_bcast_write(w, rec, (size_t)(i * 5 % 40), 0);
+			shk_bcast_read(r, buf, sizeof(buf), NULL, 0);
+		}
+		shk_bcast_write(w, rec, 20, 0);
+		shk_bcast_close(r);
+		shk_bcast_close(w);
+	}
+	{
+		shk_map_opts mo = SHK_MAP_OPTS_INIT;
+		shk_map *m;
+		uint64_t k, v;
+
+		mo.cap = 16;
+		mo.key_len = 8;
+		mo.val_len = 8;
+		if (shk_map_open(seg, "map", SHK_CREATE, &mo, &m))
+			abort();
+		for (k = 1; k <= 9; k++) {
+			v = k * 100;
+			shk_map_put(m, &k, &v);
+		}
+		k = 4;
+		shk_map_delete(m, &k); /* a tombstone */
+		shk_map_close(m);
+	}
+	{
+		shk_pool_opts po = SHK_POOL_OPTS_INIT;
+		shk_pool *p;
+		uint64_t off[6];
+		int i;
+
+		po.cap = 8;
+		po.block_len = 64;
+		if (shk_pool_open(seg, "pool", SHK_CREATE, &po, &p))
+			abort();
+		for (i = 0; i < 6; i++)
+			shk_pool_alloc(p, &off[i], NULL);
+		shk_pool_free(p, off[1]);
+		shk_pool_free(p, off[4]);
+		shk_pool_close(p);
+	}
+	{
+		shk_array_opts ao = SHK_ARRAY_OPTS_INIT;
+		shk_array *a;
+
+		ao.len = 16;
+		ao.elem_len = 8;
+		if (shk_array_open(seg, "array", SHK_CREATE, &ao, &a))
+			abort();
+		shk_array_store_u64(a, 3, 42);
+		shk_array_close(a);
+		ao.elem_len = 4;
+		if (shk_array_open(seg, "array4", SHK_CREATE, &ao, &a))
+			abort();
+		shk_array_close(a);
+	}
+	{
+		shk_sync_opts so = SHK_SYNC_OPTS_INIT;
+		shk_mutex *m;
+		shk_sem *s;
+
+		if (shk_mutex_open(seg, "mutex", SHK_CREATE, &so, &m) == 0)
+			shk_mutex_close(m);
+		so.count = 2;
+		if (shk_sem_open(seg, "sem", SHK_CREATE, &so, &s) == 0)
+			shk_sem_close(s);
+	}
+	{
+		static const size_t lens[NHEAP] = { 16, 40, 100, 700, 1500,
+						    5000 };
+		uint64_t tmp;
+		int i;
+
+		for (i = 0; i < NHEAP; i++) {
+			if (shk_alloc(seg, lens[i], &img->heap_blocks[i]))
+				abort();
+			memset(shk_ptr(seg, img->heap_blocks[i]), 'h',
+			       lens[i]);
+		}
+		/* a freed neighbour of each size, for the free lists */
+		shk_alloc(seg, 40, &tmp);
+		shk_free(seg, tmp);
+		shk_alloc(seg, 3000, &tmp);
+		shk_free(seg, tmp);
+		img->nheap = NHEAP;
+	}
+}
+
+/* Runs in a child: builds the image and the region table into img. */
+static void
+build_child(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_seg *seg;
+	uint32_t cur = 0;
+	uint64_t heap_off, heap_len;
+	int fd, i;
+	void *m;
+
+	o.backend = SHK_BACKEND_MEMFD;
+	o.len = IMG_LEN;
+	o.max_objects = 32;
+	if (shk_seg_open("fuzz", SHK_CREATE, &o, &seg) < 0)
+		abort();
+	build_objects(seg);
+	while (shk_obj_next(seg, &cur, &info) == 1)
+		add_region(info.off >= 64 ? info.off - 64 : 0, info.len + 64);
+	for (i = 0; i < NHEAP; i++)
+		add_region(img->heap_blocks[i] - 16, 64);
+	heap_off = seg->heap_off;
+	heap_len = seg->heap_len;
+	add_region(heap_off, heap_len < 8192 ? heap_len : 8192);
+	add_region(0, IMG_LEN);
+	/* copy the image after closing: see the comment at the top */
+	fd = dup(shk_seg_fd(seg));
+	shk_seg_close(seg);
+	m = mmap(NULL, IMG_LEN, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		abort();
+	memcpy(img->image, m, IMG_LEN);
+	munmap(m, IMG_LEN);
+	close(fd);
+}
+
+static void
+build_image(void)
+{
+	pid_t pid;
+	int st;
+
+	img = mmap(NULL, sizeof(*img), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (img == MAP_FAILED)
+		abort();
+	pid = fork();
+	if (pid < 0)
+		abort();
+	if (pid == 0) {
+		build_child();
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0 || img->nregions < 2)
+		abort();
+}
+
+/* The oracle: memory handed out must lie inside the object's memory. */
+static void
+must_be_in(shk_seg *seg, const char *name, const void *p, uint64_t len)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	const uint8_t *base = shk_seg_base(seg);
+	const uint8_t *b = p;
+
+	if (shk_obj_stat(seg, name, &info) != 0)
+		return;
+	if (b < base + info.off || len > info.len ||
+	    (uint64_t)(b - (base + info.off)) > info.len - len) {
+		fprintf(stderr, "%s: %p+%llu outside object [%llu, +%llu)\n",
+			name, p, (unsigned long long)len,
+			(unsigned long long)info.off,
+			(unsigned long long)info.len);
+		abort();
+	}
+}
+
+static void
+run_ring(shk_seg *seg, const char *name, unsigned flags)
+{
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_ring *p = NULL, *c = NULL;
+	char rec[128], buf[256];
+	const void *pb;
+	void *wb;
+	size_t len;
+	int i, rc;
+
+	ro.flags = flags;
+	memset(rec, 'w', sizeof(rec));
+	if (opened(name, shk_ring_open(seg, name, 0, SHK_RING_CONSUMER, &ro,
+				       &c)) == 0) {
+		for (i = 0; i < 12; i++) {
+			if (shk_ring_peek(c, &pb, &len, 0) != 0)
+				break;
+			must_be_in(seg, name, pb, len);
+			touch(pb, len);
+			shk_ring_release(c);
+		}
+		shk_ring_read(c, buf, sizeof(buf), 0);
+		shk_ring_read(c, buf, 4, 0);
+	}
+	if (opened(name, shk_ring_open(seg, name, 0, SHK_RING_PRODUCER, &ro,
+				       &p)) == 0) {
+		for (i = 0; i < 6; i++) {
+			shk_ring_write(p, rec, (size_t)(i * 13 % 100), 0);
+			rc = shk_ring_reserve(p, (size_t)(i * 9), &wb, 0);
+			if (rc == 0) {
+				must_be_in(seg, name, wb, (uint64_t)i * 9);
+				memset(wb, 'x', (size_t)(i * 9));
+				shk_ring_commit(p);
+			}
+			if (c) {
+				shk_ring_read(c, buf, sizeof(buf), 0);
+				if (shk_ring_peek(c, &pb, &len, 0) == 0) {
+					must_be_in(seg, name, pb, len);
+					touch(pb, len);
+					shk_ring_release(c);
+				}
+			}
+		}
+		shk_ring_flush(p);
+	}
+	{
+		shk_ring_stats st = { .size = sizeof(st) };
+
+		shk_ring_stat(p ? p : c, &st);
+	}
+	shk_ring_close(p);
+	shk_ring_close(c);
+}
+
+static void
+run_queue_stack(shk_seg *seg)
+{
+	shk_queue *q;
+	shk_stack *s;
+	uint64_t v = 7;
+	int i;
+
+	if (opened("queue", shk_queue_open(seg, "queue", 0, NULL, &q)) == 0) {
+		shk_queue_stats st = { .size = sizeof(st) };
+
+		for (i = 0; i < 20; i++)
+			if (shk_queue_pop(q, &v, 0) != 0)
+				break;
+		for (i = 0; i < 20; i++)
+			if (shk_queue_push(q, &v, 0) != 0)
+				break;
+		for (i = 0; i < 4; i++)
+			shk_queue_pop(q, &v, 0);
+		shk_queue_info(q, &st);
+		shk_queue_close(q);
+	}
+	if (opened("stack", shk_stack_open(seg, "stack", 0, NULL, &s)) == 0) {
+		shk_stack_stats st = { .size = sizeof(st) };
+
+		for (i = 0; i < 20; i++)
+			if (shk_stack_pop(s, &v, 0) != 0)
+				break;
+		for (i = 0; i < 20; i++)
+			if (shk_stack_push(s, &v, 0) != 0)
+				break;
+		for (i = 0; i < 4; i++)
+			shk_stack_pop(s, &v, 0);
+		shk_stack_info(s, &st);
+		shk_stack_close(s);
+	}
+}
+
+static void
+run_bcast(shk_seg *seg, const char *name)
+{
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	shk_bcast *w = NULL, *r = NULL, *r2 = NULL;
+	char rec[64], buf[256];
+	uint64_t lost;
+	int i;
+
+	bo.reader_timeout_ns = 1000;
+	memset(rec, 'B', sizeof(rec));
+	opened(name, shk_bcast_open(seg, name, 0, SHK_BCAST_READER, &bo, &r));
+	opened(name, shk_bcast_open(seg, name, 0, SHK_BCAST_WRITER, &bo, &w));
+	for (i = 0; i < 8; i++) {
+		if (w)
+			shk_bcast_write(w, rec, (size_t)(i * 11 % 60), 0);
+		if (r && shk_bcast_read(r, buf, i & 1 ? sizeof(buf) : 8,
+					&lost, 0) < 0 &&
+		    i > 4)
+			break;
+	}
+	shk_bcast_open(seg, name, 0, SHK_BCAST_READER, &bo, &r2);
+	for (i = 0; i < 16 && r; i++)
+		if (shk_bcast_read(r, buf, sizeof(buf), &lost, 0) < 0)
+			break;
+	if (w)
+		for (i = 0; i < 3; i++)
+			shk_bcast_write(w, rec, 30, 0);
+	for (i = 0; i < 8 && r2; i++)
+		if (shk_bcast_read(r2, buf, sizeof(buf), &lost, 0) < 0)
+			break;
+	{
+		shk_bcast_stats st = { .size = sizeof(st) };
+
+		if (w)
+			shk_bcast_stat(w, &st);
+	}
+	shk_bcast_close(r2);
+	shk_bcast_close(r);
+	shk_bcast_close(w);
+}
+
+static void
+run_map(shk_seg *seg)
+{
+	shk_map *m;
+	uint64_t k, v;
+	uint32_t cur = 0;
+	int i;
+
+	if (opened("map", shk_map_open(seg, "map", 0, NULL, &m)) != 0)
+		return;
+	for (k = 0; k <= 12; k++)
+		shk_map_get(m, &k, &v);
+	for (i = 0; i < 40; i++)
+		if (shk_map_next(m, &cur, &k, &v) != 1)
+			break;
+	shk_map_count(m);
+	for (k = 2; k <= 6; k++)
+		shk_map_delete(m, &k);
+	for (k = 10; k <= 16; k++) {
+		v = k;
+		shk_map_put(m, &k, &v);
+	}
+	k = 1;
+	shk_map_put(m, &k, &v);
+	shk_map_count(m);
+	shk_map_close(m);
+}
+
+static void
+run_pool_heap(shk_seg *seg)
+{
+	shk_pool *p;
+	uint64_t off[10], hoff[4];
+	void *ptr;
+	int i, n = 0;
+
+	if (opened("pool", shk_pool_open(seg, "pool", 0, NULL, &p)) == 0) {
+		shk_pool_stats st = { .size = sizeof(st) };
+
+		for (i = 0; i < 10; i++) {
+			if (shk_pool_alloc(p, &off[n], &ptr) != 0)
+				break;
+			must_be_in(seg, "pool", ptr, 64);
+			memset(ptr, 'p', 64);
+			n++;
+		}
+		for (i = 0; i < n; i++)
+			shk_pool_free(p, off[i]);
+		if (n > 0)
+			shk_pool_free(p, off[0]);
+		shk_pool_info(p, &st);
+		shk_pool_close(p);
+	}
+	for (i = 0; i < (int)img->nheap; i++)
+		shk_free(seg, img->heap_blocks[i]);
+	shk_free(seg, img->heap_blocks[0]);
+	for (i = 0; i < 4; i++) {
+		static const size_t lens[4] = { 24, 100, 1200, 6000 };
+
+		hoff[i] = 0;
+		if (shk_alloc(seg, lens[i], &hoff[i]) == 0) {
+			uint8_t *b = shk_ptr(seg, hoff[i]);
+
+			if (b == NULL || hoff[i] > IMG_LEN - lens[i])
+				abort();
+			memset(b, 'a', lens[i]);
+		}
+	}
+	for (i = 0; i < 4; i++)
+		if (hoff[i])
+			shk_free(seg, hoff[i]);
+	{
+		shk_heap_stats hs = { .size = sizeof(hs) };
+
+		shk_heap_info(seg, &hs);
+	}
+}
+
+static void
+run_array_sync(shk_seg *seg)
+{
+	shk_array *a;
+	shk_mutex *mu;
+	shk_sem *s;
+	uint64_t v;
+	uint32_t v4;
+
+	if (opened("array", shk_array_open(seg, "array", 0, NULL, &a)) == 0) {
+		shk_array_load_u64(a, 3, &v);
+		shk_array_store_u64(a, 15, 1);
+		shk_array_fetch_add_u64(a, 0, 5, &v);
+		shk_array_cas_u64(a, 1, &v, 2);
+		shk_array_load_u64(a, 16, &v);
+		must_be_in(seg, "array", shk_array_data(a),
+			   shk_array_len(a) * shk_array_elem_len(a));
+		shk_array_close(a);
+	}
+	if (opened("array4",
+		   shk_array_open(seg, "array4", 0, NULL, &a)) == 0) {
+		shk_array_load_u32(a, 0, &v4);
+		shk_array_fetch_add_u32(a, 15, 1, &v4);
+		shk_array_store_u32(a, 2, 9);
+		must_be_in(seg, "array4", shk_array_data(a),
+			   shk_array_len(a) * shk_array_elem_len(a));
+		shk_array_close(a);
+	}
+	if (opened("mutex", shk_mutex_open(seg, "mutex", 0, NULL, &mu)) == 0) {
+		int rc = shk_mutex_lock(mu, 0);
+
+		if (rc == SHK_EOWNERDEAD)
+			shk_mutex_consistent(mu);
+		if (rc == 0 || rc == SHK_EOWNERDEAD)
+			shk_mutex_unlock(mu);
+		shk_mutex_close(mu);
+	}
+	if (opened("sem", shk_sem_open(seg, "sem", 0, NULL, &s)) == 0) {
+		shk_sem_wait(s, 0);
+		shk_sem_post(s, 1);
+		shk_sem_value(s);
+		shk_sem_close(s);
+	}
+}
+
+static void
+exercise(shk_seg *seg)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	uint32_t cur = 0;
+	char buf[256];
+
+	run_ring(seg, "ring", 0);
+	run_ring(seg, "spin", SHK_RING_SPIN);
+	run_queue_stack(seg);
+	run_bcast(seg, "bcast");
+	run_bcast(seg, "bcastr");
+	run_map(seg);
+	run_pool_heap(seg);
+	run_array_sync(seg);
+	opened("check", shk_seg_check(seg));
+	while (shk_obj_next(seg, &cur, &info) == 1)
+		shk_obj_describe(seg, &info, buf, sizeof(buf));
+}
+
+static void
+patch(uint8_t *p, const uint8_t *d)
+{
+	const struct region *r = &img->reg[d[0] % img->nregions];
+	uint64_t off = r->off + ((uint64_t)d[1] | (uint64_t)d[2] << 8 |
+				 (uint64_t)d[3] << 16) % r->len;
+	int8_t delta = (int8_t)d[4];
+	uint32_t w4;
+	uint64_t w8;
+
+	if (off >= IMG_LEN)
+		return;
+	switch (d[5] % 7) {
+	case 0:
+		p[off] = d[4];
+		break;
+	case 1:
+		p[off] ^= d[4];
+		break;
+	case 2:
+		if (off + 8 <= IMG_LEN)
+			memset(p + off, d[4], 8);
+		break;
+	case 3: /* add to an aligned u32 */
+		off &= ~(uint64_t)3;
+		memcpy(&w4, p + off, 4);
+		w4 += (uint32_t)(int32_t)delta;
+		memcpy(p + off, &w4, 4);
+		break;
+	case 4: /* add to an aligned u64 */
+		off &= ~(uint64_t)7;
+		memcpy(&w8, p + off, 8);
+		w8 += (uint64_t)(int64_t)delta;
+		memcpy(p + off, &w8, 8);
+		break;
+	case 5: /* store a small signed u32 */
+		off &= ~(uint64_t)3;
+		w4 = (uint32_t)(int32_t)delta;
+		memcpy(p + off, &w4, 4);
+		break;
+	default: /* store a small signed u64, or a shifted one */
+		off &= ~(uint64_t)7;
+		w8 = (uint64_t)(int64_t)delta << (d[5] >> 3 & 63);
+		memcpy(p + off, &w8, 8);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg;
+	size_t i;
+	uint8_t *p;
+	int fd;
+
+	if (!img) {
+		trace = getenv("SHK_FUZZ_TRACE") != NULL;
+		build_image();
+	}
+	fd = memfd_create("fuzz-structs", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, IMG_LEN) != 0)
+		abort();
+	p = mmap(NULL, IMG_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		abort();
+	memcpy(p, img->image, IMG_LEN);
+	for (i = 0; i + 6 <= size && i < 6 * 64; i += 6)
+		patch(p, data + i);
+	munmap(p, IMG_LEN);
+	o.open_timeout_ns = 1000000;
+	if (opened("segment", shk_seg_open_fd(fd, 0, &o, &seg)) == 0) {
+		exercise(seg);
+		shk_seg_close(seg);
+	}
+	close(fd);
+	return 0;
+}
