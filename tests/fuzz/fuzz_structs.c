@@ -16,14 +16,22 @@
  *
  * Input format: repeated 6-byte records
  *   {u8 target, u8 off0, u8 off1, u8 off2, u8 value, u8 op}
- * target picks a region: object i (from 64 bytes before its memory, so
- * the heap's block header is in reach, to its end), a heap block from
- * shk_alloc, the heap's first 8 KiB (its metadata), or the whole image;
+ * target bits 0-6 pick a region: object i (from 64 bytes before its
+ * memory, so the heap's block header is in reach, to its end), a heap
+ * block from shk_alloc, the heap's first 8 KiB (its metadata), or the
+ * whole image;
  * the 24-bit offset is taken modulo the region's length.  op picks a byte
  * store, a byte xor, an 8-byte fill, or a signed add of value to the
  * aligned u32 or u64 there (counters, indices and links move by small
- * steps), or a store of a small signed value to it.
- * The data paths all run with timeout 0 and bounded loops.
+ * steps), a store of a small signed value to it, or a store to the
+ * aligned u64 of an offset into another region (a forged link).
+ * A patch whose target has bit 7 clear is applied before the segment is
+ * opened (the open-time checks see it); bit 7 set applies it after every
+ * handle is open, as a hostile or broken peer would, so the data paths
+ * meet memory that changed behind the validated handles.
+ * The data paths all run with timeout 0 and bounded loops; the target
+ * also aborts when a ring, pool, array or heap call hands out memory
+ * outside its object (or the heap), which no sanitizer would notice.
  */
 #include <shmkit.h>
 #include <stdint.h>
@@ -39,6 +47,7 @@
 #define IMG_LEN (512u << 10)
 #define MAX_REGIONS 32
 #define NHEAP 6
+#define MAX_PATCHES 64
 
 struct region {
 	uint64_t off;
@@ -329,132 +338,202 @@ build_image(void)
 		abort();
 }
 
+/* Handles of one run, opened before the late patches. */
+enum { O_RING, O_SPIN, O_QUEUE, O_STACK, O_BCAST, O_BCASTR, O_MAP, O_POOL,
+       O_ARRAY, O_ARRAY4, O_MUTEX, O_SEM, O_N };
+static const char *const names[O_N] = { "ring", "spin", "queue", "stack",
+	"bcast", "bcastr", "map", "pool", "array", "array4", "mutex", "sem" };
+
+struct run {
+	shk_seg *seg;
+	struct region mem[O_N]; /* object memory as opened */
+	shk_ring *rp[2], *rc[2];
+	shk_queue *q;
+	shk_stack *s;
+	shk_bcast *bw[2], *br[2];
+	shk_map *m;
+	shk_pool *p;
+	shk_array *a, *a4;
+	shk_mutex *mu;
+	shk_sem *sem;
+};
+
 /* The oracle: memory handed out must lie inside the object's memory. */
 static void
-must_be_in(shk_seg *seg, const char *name, const void *p, uint64_t len)
+must_be_in(struct run *x, int obj, const void *p, uint64_t len)
 {
-	shk_obj_info info = { .size = sizeof(info) };
-	const uint8_t *base = shk_seg_base(seg);
+	const uint8_t *base = shk_seg_base(x->seg);
+	const struct region *r = &x->mem[obj];
 	const uint8_t *b = p;
 
-	if (shk_obj_stat(seg, name, &info) != 0)
-		return;
-	if (b < base + info.off || len > info.len ||
-	    (uint64_t)(b - (base + info.off)) > info.len - len) {
+	if (b < base + r->off || len > r->len ||
+	    (uint64_t)(b - (base + r->off)) > r->len - len) {
 		fprintf(stderr, "%s: %p+%llu outside object [%llu, +%llu)\n",
-			name, p, (unsigned long long)len,
-			(unsigned long long)info.off,
-			(unsigned long long)info.len);
+			names[obj], p, (unsigned long long)len,
+			(unsigned long long)r->off,
+			(unsigned long long)r->len);
 		abort();
 	}
 }
 
 static void
-run_ring(shk_seg *seg, const char *name, unsigned flags)
+open_all(struct run *x)
 {
 	shk_ring_opts ro = SHK_RING_OPTS_INIT;
-	shk_ring *p = NULL, *c = NULL;
-	char rec[128], buf[256];
-	const void *pb;
-	void *wb;
-	size_t len;
-	int i, rc;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_seg *seg = x->seg;
+	int i;
 
-	ro.flags = flags;
+	for (i = 0; i < 2; i++) {
+		const char *n = names[O_RING + i];
+
+		ro.flags = i ? SHK_RING_SPIN : 0;
+		opened(n, shk_ring_open(seg, n, 0, SHK_RING_CONSUMER, &ro,
+					&x->rc[i]));
+		opened(n, shk_ring_open(seg, n, 0, SHK_RING_PRODUCER, &ro,
+					&x->rp[i]));
+	}
+	opened("queue", shk_queue_open(seg, "queue", 0, NULL, &x->q));
+	opened("stack", shk_stack_open(seg, "stack", 0, NULL, &x->s));
+	bo.reader_timeout_ns = 1000;
+	for (i = 0; i < 2; i++) {
+		const char *n = names[O_BCAST + i];
+
+		opened(n, shk_bcast_open(seg, n, 0, SHK_BCAST_READER, &bo,
+					 &x->br[i]));
+		opened(n, shk_bcast_open(seg, n, 0, SHK_BCAST_WRITER, &bo,
+					 &x->bw[i]));
+	}
+	opened("map", shk_map_open(seg, "map", 0, NULL, &x->m));
+	opened("pool", shk_pool_open(seg, "pool", 0, NULL, &x->p));
+	opened("array", shk_array_open(seg, "array", 0, NULL, &x->a));
+	opened("array4", shk_array_open(seg, "array4", 0, NULL, &x->a4));
+	opened("mutex", shk_mutex_open(seg, "mutex", 0, NULL, &x->mu));
+	opened("sem", shk_sem_open(seg, "sem", 0, NULL, &x->sem));
+	for (i = 0; i < O_N; i++) {
+		if (shk_obj_stat(seg, names[i], &info) == 0) {
+			x->mem[i].off = info.off;
+			x->mem[i].len = info.len;
+		}
+	}
+}
+
+static void
+close_all(struct run *x)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		shk_ring_close(x->rp[i]);
+		shk_ring_close(x->rc[i]);
+		shk_bcast_close(x->bw[i]);
+		shk_bcast_close(x->br[i]);
+	}
+	shk_queue_close(x->q);
+	shk_stack_close(x->s);
+	shk_map_close(x->m);
+	shk_pool_close(x->p);
+	shk_array_close(x->a);
+	shk_array_close(x->a4);
+	shk_mutex_close(x->mu);
+	shk_sem_close(x->sem);
+}
+
+static void
+consume_ring(struct run *x, int i, int n)
+{
+	shk_ring *c = x->rc[i];
+	const void *pb;
+	size_t len;
+	char buf[256];
+
+	if (!c)
+		return;
+	while (n-- > 0) {
+		if (shk_ring_peek(c, &pb, &len, 0) != 0)
+			break;
+		must_be_in(x, O_RING + i, pb, len);
+		touch(pb, len);
+		shk_ring_release(c);
+	}
+	shk_ring_read(c, buf, sizeof(buf), 0);
+	shk_ring_read(c, buf, 4, 0);
+}
+
+static void
+run_ring(struct run *x, int i)
+{
+	shk_ring *p = x->rp[i];
+	char rec[128];
+	void *wb;
+	int k;
+
 	memset(rec, 'w', sizeof(rec));
-	if (opened(name, shk_ring_open(seg, name, 0, SHK_RING_CONSUMER, &ro,
-				       &c)) == 0) {
-		for (i = 0; i < 12; i++) {
-			if (shk_ring_peek(c, &pb, &len, 0) != 0)
-				break;
-			must_be_in(seg, name, pb, len);
-			touch(pb, len);
-			shk_ring_release(c);
+	consume_ring(x, i, 12);
+	for (k = 0; k < 6 && p; k++) {
+		shk_ring_write(p, rec, (size_t)(k * 13 % 100), 0);
+		if (shk_ring_reserve(p, (size_t)(k * 9), &wb, 0) == 0) {
+			must_be_in(x, O_RING + i, wb, (uint64_t)k * 9);
+			memset(wb, 'x', (size_t)(k * 9));
+			shk_ring_commit(p);
 		}
-		shk_ring_read(c, buf, sizeof(buf), 0);
-		shk_ring_read(c, buf, 4, 0);
+		consume_ring(x, i, 1);
 	}
-	if (opened(name, shk_ring_open(seg, name, 0, SHK_RING_PRODUCER, &ro,
-				       &p)) == 0) {
-		for (i = 0; i < 6; i++) {
-			shk_ring_write(p, rec, (size_t)(i * 13 % 100), 0);
-			rc = shk_ring_reserve(p, (size_t)(i * 9), &wb, 0);
-			if (rc == 0) {
-				must_be_in(seg, name, wb, (uint64_t)i * 9);
-				memset(wb, 'x', (size_t)(i * 9));
-				shk_ring_commit(p);
-			}
-			if (c) {
-				shk_ring_read(c, buf, sizeof(buf), 0);
-				if (shk_ring_peek(c, &pb, &len, 0) == 0) {
-					must_be_in(seg, name, pb, len);
-					touch(pb, len);
-					shk_ring_release(c);
-				}
-			}
-		}
-		shk_ring_flush(p);
-	}
+	shk_ring_flush(p);
 	{
 		shk_ring_stats st = { .size = sizeof(st) };
 
-		shk_ring_stat(p ? p : c, &st);
+		shk_ring_stat(p ? p : x->rc[i], &st);
 	}
-	shk_ring_close(p);
-	shk_ring_close(c);
 }
 
 static void
-run_queue_stack(shk_seg *seg)
+run_queue_stack(struct run *x)
 {
-	shk_queue *q;
-	shk_stack *s;
 	uint64_t v = 7;
 	int i;
 
-	if (opened("queue", shk_queue_open(seg, "queue", 0, NULL, &q)) == 0) {
+	if (x->q) {
 		shk_queue_stats st = { .size = sizeof(st) };
 
 		for (i = 0; i < 20; i++)
-			if (shk_queue_pop(q, &v, 0) != 0)
+			if (shk_queue_pop(x->q, &v, 0) != 0)
 				break;
 		for (i = 0; i < 20; i++)
-			if (shk_queue_push(q, &v, 0) != 0)
+			if (shk_queue_push(x->q, &v, 0) != 0)
 				break;
 		for (i = 0; i < 4; i++)
-			shk_queue_pop(q, &v, 0);
-		shk_queue_info(q, &st);
-		shk_queue_close(q);
+			shk_queue_pop(x->q, &v, 0);
+		shk_queue_info(x->q, &st);
 	}
-	if (opened("stack", shk_stack_open(seg, "stack", 0, NULL, &s)) == 0) {
+	if (x->s) {
 		shk_stack_stats st = { .size = sizeof(st) };
 
 		for (i = 0; i < 20; i++)
-			if (shk_stack_pop(s, &v, 0) != 0)
+			if (shk_stack_pop(x->s, &v, 0) != 0)
 				break;
 		for (i = 0; i < 20; i++)
-			if (shk_stack_push(s, &v, 0) != 0)
+			if (shk_stack_push(x->s, &v, 0) != 0)
 				break;
 		for (i = 0; i < 4; i++)
-			shk_stack_pop(s, &v, 0);
-		shk_stack_info(s, &st);
-		shk_stack_close(s);
+			shk_stack_pop(x->s, &v, 0);
+		shk_stack_info(x->s, &st);
 	}
 }
 
 static void
-run_bcast(shk_seg *seg, const char *name)
+run_bcast(struct run *x, int k)
 {
 	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
-	shk_bcast *w = NULL, *r = NULL, *r2 = NULL;
+	shk_bcast *w = x->bw[k], *r = x->br[k], *r2 = NULL;
+	const char *name = names[O_BCAST + k];
 	char rec[64], buf[256];
 	uint64_t lost;
 	int i;
 
 	bo.reader_timeout_ns = 1000;
 	memset(rec, 'B', sizeof(rec));
-	opened(name, shk_bcast_open(seg, name, 0, SHK_BCAST_READER, &bo, &r));
-	opened(name, shk_bcast_open(seg, name, 0, SHK_BCAST_WRITER, &bo, &w));
 	for (i = 0; i < 8; i++) {
 		if (w)
 			shk_bcast_write(w, rec, (size_t)(i * 11 % 60), 0);
@@ -463,36 +542,34 @@ run_bcast(shk_seg *seg, const char *name)
 		    i > 4)
 			break;
 	}
-	shk_bcast_open(seg, name, 0, SHK_BCAST_READER, &bo, &r2);
+	/* a join on the patched memory */
+	opened(name, shk_bcast_open(x->seg, name, 0, SHK_BCAST_READER, &bo,
+				    &r2));
 	for (i = 0; i < 16 && r; i++)
 		if (shk_bcast_read(r, buf, sizeof(buf), &lost, 0) < 0)
 			break;
-	if (w)
-		for (i = 0; i < 3; i++)
-			shk_bcast_write(w, rec, 30, 0);
+	for (i = 0; i < 3 && w; i++)
+		shk_bcast_write(w, rec, 30, 0);
 	for (i = 0; i < 8 && r2; i++)
 		if (shk_bcast_read(r2, buf, sizeof(buf), &lost, 0) < 0)
 			break;
-	{
+	if (w) {
 		shk_bcast_stats st = { .size = sizeof(st) };
 
-		if (w)
-			shk_bcast_stat(w, &st);
+		shk_bcast_stat(w, &st);
 	}
 	shk_bcast_close(r2);
-	shk_bcast_close(r);
-	shk_bcast_close(w);
 }
 
 static void
-run_map(shk_seg *seg)
+run_map(struct run *x)
 {
-	shk_map *m;
+	shk_map *m = x->m;
 	uint64_t k, v;
 	uint32_t cur = 0;
 	int i;
 
-	if (opened("map", shk_map_open(seg, "map", 0, NULL, &m)) != 0)
+	if (!m)
 		return;
 	for (k = 0; k <= 12; k++)
 		shk_map_get(m, &k, &v);
@@ -509,33 +586,33 @@ run_map(shk_seg *seg)
 	k = 1;
 	shk_map_put(m, &k, &v);
 	shk_map_count(m);
-	shk_map_close(m);
 }
 
 static void
-run_pool_heap(shk_seg *seg)
+run_pool_heap(struct run *x)
 {
-	shk_pool *p;
+	shk_seg *seg = x->seg;
 	uint64_t off[10], hoff[4];
 	void *ptr;
 	int i, n = 0;
 
-	if (opened("pool", shk_pool_open(seg, "pool", 0, NULL, &p)) == 0) {
+	if (x->p) {
 		shk_pool_stats st = { .size = sizeof(st) };
 
 		for (i = 0; i < 10; i++) {
-			if (shk_pool_alloc(p, &off[n], &ptr) != 0)
+			if (shk_pool_alloc(x->p, &off[n], &ptr) != 0)
 				break;
-			must_be_in(seg, "pool", ptr, 64);
+			must_be_in(x, O_POOL, ptr, 64);
+			if (shk_pool_ptr(x->p, off[n]) != ptr)
+				abort();
 			memset(ptr, 'p', 64);
 			n++;
 		}
 		for (i = 0; i < n; i++)
-			shk_pool_free(p, off[i]);
+			shk_pool_free(x->p, off[i]);
 		if (n > 0)
-			shk_pool_free(p, off[0]);
-		shk_pool_info(p, &st);
-		shk_pool_close(p);
+			shk_pool_free(x->p, off[0]);
+		shk_pool_info(x->p, &st);
 	}
 	for (i = 0; i < (int)img->nheap; i++)
 		shk_free(seg, img->heap_blocks[i]);
@@ -547,8 +624,15 @@ run_pool_heap(shk_seg *seg)
 		if (shk_alloc(seg, lens[i], &hoff[i]) == 0) {
 			uint8_t *b = shk_ptr(seg, hoff[i]);
 
-			if (b == NULL || hoff[i] > IMG_LEN - lens[i])
+			if (b == NULL || hoff[i] < seg->heap_off ||
+			    hoff[i] - seg->heap_off > seg->heap_len ||
+			    lens[i] > seg->heap_len -
+					      (hoff[i] - seg->heap_off)) {
+				fprintf(stderr, "shk_alloc: %llu+%zu outside "
+					"the heap\n",
+					(unsigned long long)hoff[i], lens[i]);
 				abort();
+			}
 			memset(b, 'a', lens[i]);
 		}
 	}
@@ -563,83 +647,75 @@ run_pool_heap(shk_seg *seg)
 }
 
 static void
-run_array_sync(shk_seg *seg)
+run_array_sync(struct run *x)
 {
-	shk_array *a;
-	shk_mutex *mu;
-	shk_sem *s;
 	uint64_t v;
 	uint32_t v4;
 
-	if (opened("array", shk_array_open(seg, "array", 0, NULL, &a)) == 0) {
-		shk_array_load_u64(a, 3, &v);
-		shk_array_store_u64(a, 15, 1);
-		shk_array_fetch_add_u64(a, 0, 5, &v);
-		shk_array_cas_u64(a, 1, &v, 2);
-		shk_array_load_u64(a, 16, &v);
-		must_be_in(seg, "array", shk_array_data(a),
-			   shk_array_len(a) * shk_array_elem_len(a));
-		shk_array_close(a);
+	if (x->a) {
+		shk_array_load_u64(x->a, 3, &v);
+		shk_array_store_u64(x->a, 15, 1);
+		shk_array_fetch_add_u64(x->a, 0, 5, &v);
+		shk_array_cas_u64(x->a, 1, &v, 2);
+		shk_array_load_u64(x->a, 16, &v);
+		must_be_in(x, O_ARRAY, shk_array_data(x->a),
+			   shk_array_len(x->a) * shk_array_elem_len(x->a));
 	}
-	if (opened("array4",
-		   shk_array_open(seg, "array4", 0, NULL, &a)) == 0) {
-		shk_array_load_u32(a, 0, &v4);
-		shk_array_fetch_add_u32(a, 15, 1, &v4);
-		shk_array_store_u32(a, 2, 9);
-		must_be_in(seg, "array4", shk_array_data(a),
-			   shk_array_len(a) * shk_array_elem_len(a));
-		shk_array_close(a);
+	if (x->a4) {
+		shk_array_load_u32(x->a4, 0, &v4);
+		shk_array_fetch_add_u32(x->a4, 15, 1, &v4);
+		shk_array_store_u32(x->a4, 2, 9);
+		must_be_in(x, O_ARRAY4, shk_array_data(x->a4),
+			   shk_array_len(x->a4) * shk_array_elem_len(x->a4));
 	}
-	if (opened("mutex", shk_mutex_open(seg, "mutex", 0, NULL, &mu)) == 0) {
-		int rc = shk_mutex_lock(mu, 0);
+	if (x->mu) {
+		int rc = shk_mutex_lock(x->mu, 0);
 
 		if (rc == SHK_EOWNERDEAD)
-			shk_mutex_consistent(mu);
+			shk_mutex_consistent(x->mu);
 		if (rc == 0 || rc == SHK_EOWNERDEAD)
-			shk_mutex_unlock(mu);
-		shk_mutex_close(mu);
+			shk_mutex_unlock(x->mu);
 	}
-	if (opened("sem", shk_sem_open(seg, "sem", 0, NULL, &s)) == 0) {
-		shk_sem_wait(s, 0);
-		shk_sem_post(s, 1);
-		shk_sem_value(s);
-		shk_sem_close(s);
+	if (x->sem) {
+		shk_sem_wait(x->sem, 0);
+		shk_sem_post(x->sem, 1);
+		shk_sem_value(x->sem);
 	}
 }
 
 static void
-exercise(shk_seg *seg)
+exercise(struct run *x)
 {
 	shk_obj_info info = { .size = sizeof(info) };
 	uint32_t cur = 0;
 	char buf[256];
 
-	run_ring(seg, "ring", 0);
-	run_ring(seg, "spin", SHK_RING_SPIN);
-	run_queue_stack(seg);
-	run_bcast(seg, "bcast");
-	run_bcast(seg, "bcastr");
-	run_map(seg);
-	run_pool_heap(seg);
-	run_array_sync(seg);
-	opened("check", shk_seg_check(seg));
-	while (shk_obj_next(seg, &cur, &info) == 1)
-		shk_obj_describe(seg, &info, buf, sizeof(buf));
+	run_ring(x, 0);
+	run_ring(x, 1);
+	run_queue_stack(x);
+	run_bcast(x, 0);
+	run_bcast(x, 1);
+	run_map(x);
+	run_pool_heap(x);
+	run_array_sync(x);
+	opened("check", shk_seg_check(x->seg));
+	while (shk_obj_next(x->seg, &cur, &info) == 1)
+		shk_obj_describe(x->seg, &info, buf, sizeof(buf));
 }
 
 static void
-patch(uint8_t *p, const uint8_t *d)
+patch(uint8_t *p, uint64_t p_len, const uint8_t *d)
 {
-	const struct region *r = &img->reg[d[0] % img->nregions];
+	const struct region *r = &img->reg[(d[0] & 0x7f) % img->nregions];
 	uint64_t off = r->off + ((uint64_t)d[1] | (uint64_t)d[2] << 8 |
 				 (uint64_t)d[3] << 16) % r->len;
 	int8_t delta = (int8_t)d[4];
 	uint32_t w4;
 	uint64_t w8;
 
-	if (off >= IMG_LEN)
+	if (off >= p_len)
 		return;
-	switch (d[5] % 7) {
+	switch (d[5] % 8) {
 	case 0:
 		p[off] = d[4];
 		break;
@@ -647,7 +723,7 @@ patch(uint8_t *p, const uint8_t *d)
 		p[off] ^= d[4];
 		break;
 	case 2:
-		if (off + 8 <= IMG_LEN)
+		if (off + 8 <= p_len)
 			memset(p + off, d[4], 8);
 		break;
 	case 3: /* add to an aligned u32 */
@@ -667,6 +743,11 @@ patch(uint8_t *p, const uint8_t *d)
 		w4 = (uint32_t)(int32_t)delta;
 		memcpy(p + off, &w4, 4);
 		break;
+	case 6: /* store an offset into a region: a forged link */
+		off &= ~(uint64_t)7;
+		w8 = img->reg[d[4] % img->nregions].off + (d[5] >> 3) * 8;
+		memcpy(p + off, &w8, 8);
+		break;
 	default: /* store a small signed u64, or a shifted one */
 		off &= ~(uint64_t)7;
 		w8 = (uint64_t)(int64_t)delta << (d[5] >> 3 & 63);
@@ -680,11 +761,12 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	shk_seg_opts o = SHK_SEG_OPTS_INIT;
-	shk_seg *seg;
+	struct run x;
 	size_t i;
 	uint8_t *p;
 	int fd;
 
+	memset(&x, 0, sizeof(x));
 	if (!img) {
 		trace = getenv("SHK_FUZZ_TRACE") != NULL;
 		build_image();
@@ -696,13 +778,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (p == MAP_FAILED)
 		abort();
 	memcpy(p, img->image, IMG_LEN);
-	for (i = 0; i + 6 <= size && i < 6 * 64; i += 6)
-		patch(p, data + i);
+	/* early patches (target bit 7 clear) before the segment is opened */
+	for (i = 0; i + 6 <= size && i < 6 * MAX_PATCHES; i += 6)
+		if (!(data[i] & 0x80))
+			patch(p, IMG_LEN, data + i);
 	munmap(p, IMG_LEN);
 	o.open_timeout_ns = 1000000;
-	if (opened("segment", shk_seg_open_fd(fd, 0, &o, &seg)) == 0) {
-		exercise(seg);
-		shk_seg_close(seg);
+	if (opened("segment", shk_seg_open_fd(fd, 0, &o, &x.seg)) == 0) {
+		open_all(&x);
+		/* late patches: memory changed under open handles, as a
+		 * hostile or broken peer would */
+		for (i = 0; i + 6 <= size && i < 6 * MAX_PATCHES; i += 6)
+			if (data[i] & 0x80)
+				patch(shk_seg_base(x.seg), x.seg->len,
+				      data + i);
+		exercise(&x);
+		close_all(&x);
+		shk_seg_close(x.seg);
 	}
 	close(fd);
 	return 0;
