@@ -189,6 +189,6 @@ fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 	set -o pipefail; for t in $(FUZZ_TARGETS); do \
 		mkdir -p build/fuzz/corpus-$$t || exit 1; \
 		echo "== $$t"; \
-		build/fuzz/$$t -max_total_time=$${FUZZ_SECONDS:-60} -timeout=$${FUZZ_TIMEOUT:-10} -rss_limit_mb=2048 -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t 2>&1 | tail -5 || exit 1; \
+		build/fuzz/$$t -max_total_time=$${FUZZ_SECONDS:-60} -timeout=$${FUZZ_TIMEOUT:-10} -rss_limit_mb=2048 -artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t 2>&1 | grep -v -e "Uses:" -e "dictionary" | tail -5 || exit 1; \
 	done
 .PHONY: fuzz
