@@ -843,7 +843,7 @@ t_hidden_proc(void)
 		int rc;
 
 		if (unshare(CLONE_NEWNS) ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
 		    mount("proc", "/proc", "proc",
 			  MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2"))
 			_exit(77);
@@ -926,7 +926,7 @@ t_other_pidns(void)
 			pid_t h;
 			int fd, len;
 
-			if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+			if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
 			    mount("proc", "/proc", "proc",
 				  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
 				_exit(77);
