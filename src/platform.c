@@ -220,8 +220,9 @@ shk__pid_exists(uint32_t pid)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-int
-shk__pid_alive(uint32_t pid, uint64_t start_ticks)
+/* shk__pid_alive(), and shk__pid_running() when check_ticks is 0. */
+static int
+pid_alive(uint32_t pid, uint64_t start_ticks, int check_ticks)
 {
 	uint64_t t;
 	char state;
@@ -245,7 +246,19 @@ shk__pid_alive(uint32_t pid, uint64_t start_ticks)
 	 * a leader shows Z too while other threads of it still run */
 	if ((state == 'Z' || state == 'X') && !other_task_live((pid_t)pid))
 		return 0;
-	return t == start_ticks;
+	return !check_ticks || t == start_ticks;
+}
+
+int
+shk__pid_alive(uint32_t pid, uint64_t start_ticks)
+{
+	return pid_alive(pid, start_ticks, 1);
+}
+
+int
+shk__pid_running(uint32_t pid)
+{
+	return pid_alive(pid, 0, 0);
 }
 
 int

@@ -154,6 +154,10 @@ SHK_HIDDEN uint64_t shk__self_start_ticks(void);
 /* 1 if the process (pid, start_ticks) runs; an exited process that is not
  * yet reaped (zombie) counts as dead. */
 SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);
+/* shk__pid_alive() without the start-time test, for a process whose start
+ * time cannot be compared (recorded in another time namespace): a reused
+ * pid is taken for the process. */
+SHK_HIDDEN int shk__pid_running(uint32_t pid);
 
 /* Whether a process pid exists at all (kill(pid, 0), EPERM counting as
  * yes); 0 for pid 0 and for pids past INT_MAX, which kill() would read as

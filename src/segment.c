@@ -174,29 +174,45 @@ adopt_hdr(shk_seg *seg, const struct shk__seg_hdr *hc)
 }
 
 /*
- * This process's PID namespace (the inode of /proc/self/ns/pid), 0 when
- * /proc cannot tell.  A process never changes its own PID namespace
- * (unshare() and setns() only move its later children), so the value is
- * cached per pid, as shk__self_start_ticks() caches the start time: a
- * forked child, perhaps in a new namespace, reads its own.
+ * This process's namespace inode read from path (/proc/self/ns/...), 0
+ * when /proc cannot tell.  A process never changes its own PID or time
+ * namespace (unshare() and setns() move only its later children), so the
+ * value is cached per pid, as shk__self_start_ticks() caches the start
+ * time: a forked child, perhaps in a new namespace, reads its own.
  */
 static uint64_t
-self_pidns(void)
+self_ns(const char *path, _Atomic uint64_t *cached_pid,
+	_Atomic uint64_t *cached_ns)
 {
-	static _Atomic uint64_t cached_pid, cached_ns;
 	uint64_t pid = (uint64_t)getpid();
 	struct stat st;
 	uint64_t ns;
 
 	/* acquire: pairs with the release store of cached_pid below */
-	if (atomic_load_explicit(&cached_pid, memory_order_acquire) == pid)
+	if (atomic_load_explicit(cached_pid, memory_order_acquire) == pid)
 		/* relaxed: published by the release store of cached_pid */
-		return atomic_load_explicit(&cached_ns, memory_order_relaxed);
-	ns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+		return atomic_load_explicit(cached_ns, memory_order_relaxed);
+	ns = stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 	/* relaxed: published by the release store of cached_pid */
-	atomic_store_explicit(&cached_ns, ns, memory_order_relaxed);
-	atomic_store_explicit(&cached_pid, pid, memory_order_release);
+	atomic_store_explicit(cached_ns, ns, memory_order_relaxed);
+	atomic_store_explicit(cached_pid, pid, memory_order_release);
 	return ns;
+}
+
+static uint64_t
+self_pidns(void)
+{
+	static _Atomic uint64_t cpid, cns;
+
+	return self_ns("/proc/self/ns/pid", &cpid, &cns);
+}
+
+static uint64_t
+self_timens(void)
+{
+	static _Atomic uint64_t cpid, cns;
+
+	return self_ns("/proc/self/ns/time", &cpid, &cns);
 }
 
 /*
@@ -205,7 +221,9 @@ self_pidns(void)
  * container sharing the segment) names a pid that means nothing here: it
  * counts as alive, since taking over a live process's claims would cost
  * its data, while a dead one's claims only cost waiters their timeouts.
- * Records without a namespace (no /proc when written) are tested by pid.
+ * A record from another time namespace is tested by pid without its start
+ * time.  Records without namespaces (no /proc when written; time: written
+ * before 2026-11-24) are tested by pid and start time.
  */
 static int
 att_alive(struct shk__attach *a, uint64_t w)
@@ -214,10 +232,16 @@ att_alive(struct shk__attach *a, uint64_t w)
 	uint64_t t = atomic_load_explicit(&a->start_ticks,
 					  memory_order_relaxed);
 	uint64_t ns = atomic_load_explicit(&a->pidns, memory_order_relaxed);
+	uint64_t tns = atomic_load_explicit(&a->timens, memory_order_relaxed);
 	uint64_t mine;
 
 	if (ns && (mine = self_pidns()) != 0 && ns != mine)
 		return 1;
+	/* the kernel shifts /proc start times by the reader's boot-time
+	 * offset: across time namespaces they cannot be compared, and the
+	 * pid alone decides (a reused pid counts as the process) */
+	if (tns && (mine = self_timens()) != 0 && tns != mine)
+		return shk__pid_running(SHK__ATT_PID(w));
 	return shk__pid_alive(SHK__ATT_PID(w), t);
 }
 
@@ -265,6 +289,8 @@ attach(shk_seg *seg)
 					      shk__self_start_ticks(),
 					      memory_order_relaxed);
 			atomic_store_explicit(&a->pidns, self_pidns(),
+					      memory_order_relaxed);
+			atomic_store_explicit(&a->timens, self_timens(),
 					      memory_order_relaxed);
 			/* release: publishes start_ticks; pairs with the
 			 * acquire loads in shk__stamp_alive() and attach() */

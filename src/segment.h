@@ -81,8 +81,9 @@ enum shk__attach_state {
 struct shk__attach {
 	_Atomic uint64_t word;
 	_Atomic uint64_t start_ticks;
-	_Atomic uint64_t pidns;
-	uint64_t reserved;
+	_Atomic uint64_t pidns;  /* inode of the PID namespace, 0 unknown */
+	_Atomic uint64_t timens; /* inode of the time namespace, 0 unknown
+				  * (and in records of older writers) */
 };
 _Static_assert(sizeof(struct shk__attach) == 32, "attach record size");
 

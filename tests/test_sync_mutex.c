@@ -965,6 +965,67 @@ t_other_pidns(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A holder in another time namespace (same PID namespace) is alive: the
+ * kernel shifts the start times in /proc/PID/stat by the reader's
+ * boot-time offset, so the holder's recorded start time never matches
+ * what this process reads.  The holder runs in a time namespace whose
+ * boot clock is 1000 s ahead.
+ */
+static void
+t_other_timens(void)
+{
+	int ready[2], done[2], st;
+	shk_seg *s;
+	shk_mutex *m = NULL;
+	pid_t c;
+	char ch;
+
+	if (geteuid() != 0)
+		SKIP("needs root (a time namespace)");
+	s = seg_create("mtimens");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK(pipe(ready) == 0 && pipe(done) == 0);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		pid_t h;
+		int fd;
+
+		close(ready[0]);
+		close(done[1]);
+		if (unshare(CLONE_NEWTIME))
+			_exit(77);
+		fd = open("/proc/self/timens_offsets", O_WRONLY);
+		if (fd < 0 || write(fd, "boottime 1000 0", 15) != 15)
+			_exit(77);
+		close(fd);
+		h = fork(); /* the first process in the new namespace */
+		if (h < 0)
+			_exit(77);
+		if (h == 0)
+			_exit(ns_holder(ready[1], done[0]));
+		_exit(test_wait(h));
+	}
+	close(ready[1]);
+	close(done[0]);
+	if (read(ready[0], &ch, 1) != 1) {
+		st = test_wait(c);
+		if (st == 77)
+			SKIP("no time namespace here");
+		TEST_FAIL("holder failed before locking (status %d)", st);
+	}
+	CHECK_RC(shk_mutex_lock(m, 0), SHK_EAGAIN);
+	CHECK_RC(shk_mutex_lock(m, 200000000), SHK_ETIMEDOUT);
+	close(done[1]);
+	CHECK_EQ(test_wait(c), 0);
+	close(ready[0]);
+	CHECK_OK(shk_mutex_lock(m, 1000000000));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
@@ -974,4 +1035,5 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "wake_handoff", t_wake_handoff },
 	  { "leader_exited", t_leader_exited },
 	  { "hidden_proc", t_hidden_proc },
-	  { "other_pidns", t_other_pidns })
+	  { "other_pidns", t_other_pidns },
+	  { "other_timens", t_other_timens })
