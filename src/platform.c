@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,23 +147,59 @@ shk__proc_start_ticks(pid_t pid, uint64_t *ticks)
 	return proc_stat(pid, ticks, &state);
 }
 
+/*
+ * Bumped in every child that fork() makes (pthread_atfork), so that
+ * shk__self_key() differs from the parent's even where the pid number does
+ * not: pid 1 of a namespace forking pid 1 of a new PID namespace, or a
+ * child moved by setns() that happens to get its parent's number.
+ */
+static _Atomic uint32_t fork_epoch;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+atfork_child(void)
+{
+	/* relaxed: the child is single-threaded here */
+	atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_relaxed);
+}
+
+static void
+atfork_register(void)
+{
+	/* on failure (ENOMEM) the key is the pid alone */
+	(void)pthread_atfork(NULL, NULL, atfork_child);
+}
+
+uint64_t
+shk__self_key(void)
+{
+	pthread_once(&atfork_once, atfork_register);
+	/* relaxed: written only by this process's fork handler, before
+	 * any other thread exists in it */
+	return (uint64_t)atomic_load_explicit(&fork_epoch,
+					      memory_order_relaxed)
+		       << 32 |
+	       (uint32_t)getpid();
+}
+
 uint64_t
 shk__self_start_ticks(void)
 {
-	/* Cached per pid: a forked child sees a different pid and reads its
-	 * own start time.  (pid, ticks) pairs are written and read as one
-	 * 64-bit word each; a racing thread at worst reads /proc again. */
-	static _Atomic uint64_t cached_pid, cached_ticks;
-	uint64_t pid = (uint64_t)getpid(), t = 0;
+	/* Cached per shk__self_key(): a forked child reads its own start
+	 * time, also when its pid number equals its parent's.  (key, ticks)
+	 * pairs are written and read as one 64-bit word each; a racing
+	 * thread at worst reads /proc again. */
+	static _Atomic uint64_t cached_key, cached_ticks;
+	uint64_t key = shk__self_key(), t = 0;
 
-	/* acquire: pairs with the release store of cached_pid below */
-	if (atomic_load_explicit(&cached_pid, memory_order_acquire) == pid)
+	/* acquire: pairs with the release store of cached_key below */
+	if (atomic_load_explicit(&cached_key, memory_order_acquire) == key)
 		return atomic_load_explicit(&cached_ticks,
 					    memory_order_relaxed);
-	shk__proc_start_ticks((pid_t)pid, &t);
-	/* relaxed: published by the release store of cached_pid */
+	shk__proc_start_ticks(getpid(), &t);
+	/* relaxed: published by the release store of cached_key */
 	atomic_store_explicit(&cached_ticks, t, memory_order_relaxed);
-	atomic_store_explicit(&cached_pid, pid, memory_order_release);
+	atomic_store_explicit(&cached_key, key, memory_order_release);
 	return t;
 }
 

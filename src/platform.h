@@ -151,6 +151,11 @@ SHK_HIDDEN size_t shk__page_size(void);
  */
 SHK_HIDDEN int shk__proc_start_ticks(pid_t pid, uint64_t *ticks);
 SHK_HIDDEN uint64_t shk__self_start_ticks(void);
+/* A key for caches of this process's identity: its pid and a count of the
+ * fork()s that led to it since the library was first used; a forked child
+ * never has its parent's key.  (A child made by a raw clone() runs no fork
+ * handlers: only its pid tells it apart.) */
+SHK_HIDDEN uint64_t shk__self_key(void);
 /* 1 if the process (pid, start_ticks) runs; an exited process that is not
  * yet reaped (zombie) counts as dead. */
 SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);

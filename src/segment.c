@@ -177,42 +177,44 @@ adopt_hdr(shk_seg *seg, const struct shk__seg_hdr *hc)
  * This process's namespace inode read from path (/proc/self/ns/...), 0
  * when /proc cannot tell.  A process never changes its own PID or time
  * namespace (unshare() and setns() move only its later children), so the
- * value is cached per pid, as shk__self_start_ticks() caches the start
- * time: a forked child, perhaps in a new namespace, reads its own.
+ * value is cached per shk__self_key(), as shk__self_start_ticks() caches
+ * the start time: a forked child, perhaps in a new namespace, reads its
+ * own, also when its pid number equals its parent's (pid 1 forking pid 1
+ * of a new namespace; test test_sync_mutex pidns_same_pid).
  */
 static uint64_t
-self_ns(const char *path, _Atomic uint64_t *cached_pid,
+self_ns(const char *path, _Atomic uint64_t *cached_key,
 	_Atomic uint64_t *cached_ns)
 {
-	uint64_t pid = (uint64_t)getpid();
+	uint64_t key = shk__self_key();
 	struct stat st;
 	uint64_t ns;
 
-	/* acquire: pairs with the release store of cached_pid below */
-	if (atomic_load_explicit(cached_pid, memory_order_acquire) == pid)
-		/* relaxed: published by the release store of cached_pid */
+	/* acquire: pairs with the release store of cached_key below */
+	if (atomic_load_explicit(cached_key, memory_order_acquire) == key)
+		/* relaxed: published by the release store of cached_key */
 		return atomic_load_explicit(cached_ns, memory_order_relaxed);
 	ns = stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
-	/* relaxed: published by the release store of cached_pid */
+	/* relaxed: published by the release store of cached_key */
 	atomic_store_explicit(cached_ns, ns, memory_order_relaxed);
-	atomic_store_explicit(cached_pid, pid, memory_order_release);
+	atomic_store_explicit(cached_key, key, memory_order_release);
 	return ns;
 }
 
 static uint64_t
 self_pidns(void)
 {
-	static _Atomic uint64_t cpid, cns;
+	static _Atomic uint64_t ckey, cns;
 
-	return self_ns("/proc/self/ns/pid", &cpid, &cns);
+	return self_ns("/proc/self/ns/pid", &ckey, &cns);
 }
 
 static uint64_t
 self_timens(void)
 {
-	static _Atomic uint64_t cpid, cns;
+	static _Atomic uint64_t ckey, cns;
 
-	return self_ns("/proc/self/ns/time", &cpid, &cns);
+	return self_ns("/proc/self/ns/time", &ckey, &cns);
 }
 
 /*

@@ -1026,6 +1026,92 @@ t_other_timens(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A child forked into a new PID namespace by a process that is pid 1 of
+ * its own has the same pid number as its parent, so a per-pid cache of
+ * this process's identity (start time, PID namespace) would hand it the
+ * parent's.  A holds the lock as pid 1 of namespace X, then forks B, pid 1
+ * of namespace Y with its own /proc: B must see A as another namespace's
+ * (alive) and time out, not test pid 1 of Y (itself) against A's start
+ * time and take A's lock over.
+ */
+static int
+mount_own_proc(void)
+{
+	return mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+	       mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		     NULL);
+}
+
+static int
+nested_holder(void)
+{
+	shk_seg *cs = NULL, *bs = NULL;
+	shk_mutex *cm, *bm;
+	pid_t b;
+	int rc;
+
+	if (getpid() != 1 || mount_own_proc())
+		return 77;
+	cm = child_mutex(&cs); /* caches pid 1's identity here */
+	if (shk_mutex_lock(cm, SHK_FOREVER))
+		return 3;
+	if (unshare(CLONE_NEWPID | CLONE_NEWNS))
+		return 77;
+	usleep(30000); /* B's start time (10 ms ticks) differs from ours */
+	b = fork();
+	if (b < 0)
+		return 77;
+	if (b == 0) {
+		if (getpid() != 1 || mount_own_proc())
+			_exit(77);
+		bm = child_mutex(&bs);
+		rc = shk_mutex_lock(bm, 200000000);
+		_exit(rc == SHK_ETIMEDOUT ? 0 : rc == SHK_EOWNERDEAD ? 5 : 6);
+	}
+	rc = test_wait(b);
+	if (rc) /* 5: B took the lock over (and died holding it) */
+		return rc;
+	return shk_mutex_unlock(cm) ? 4 : 0;
+}
+
+static void
+t_pidns_same_pid(void)
+{
+	shk_seg *s;
+	shk_mutex *m = NULL;
+	pid_t c, a;
+	int st;
+
+	if (geteuid() != 0)
+		SKIP("needs root (PID namespaces)");
+	s = seg_create("mpid1");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		if (unshare(CLONE_NEWPID | CLONE_NEWNS))
+			_exit(77);
+		a = fork();
+		if (a < 0)
+			_exit(77);
+		if (a == 0)
+			_exit(nested_holder());
+		_exit(test_wait(a));
+	}
+	st = test_wait(c);
+	if (st == 77)
+		SKIP("no nested PID namespaces with their own /proc here");
+	if (st == 5)
+		TEST_FAIL("pid 1 of a new PID namespace took over its parent's "
+			  "lock (the parent's cached identity)");
+	CHECK_EQ(st, 0);
+	CHECK_OK(shk_mutex_lock(m, 1000000000));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
@@ -1036,4 +1122,5 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "leader_exited", t_leader_exited },
 	  { "hidden_proc", t_hidden_proc },
 	  { "other_pidns", t_other_pidns },
-	  { "other_timens", t_other_timens })
+	  { "other_timens", t_other_timens },
+	  { "pidns_same_pid", t_pidns_same_pid })
