@@ -281,9 +281,13 @@ t_recoverer_killed(void)
 	uint64_t held[16], off, fence;
 	uint8_t *p;
 	pid_t pid;
-	int i, n;
+	int i, n, fd;
 	size_t j;
 
+	/* nameless at once: a failed check leaves nothing in /dev/shm */
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	fd = shk_seg_fd(seg);
+	CHECK(fd >= 0);
 	for (i = 0; i < 2; i++) {
 		pid = fork();
 		CHECK(pid >= 0);
@@ -294,7 +298,7 @@ t_recoverer_killed(void)
 			       i == 0 ? "reg.create.before_init:1"
 				      : "reg.recover.before_free:1",
 			       1);
-			if (shk_seg_open(nm, 0, NULL, &c))
+			if (shk_seg_open_fd(fd, 0, NULL, &c))
 				_exit(1);
 			shk_obj_open(c, i == 0 ? "victim" : "bystander",
 				     SHK_CREATE, &d, NULL, NULL);
@@ -328,7 +332,6 @@ t_recoverer_killed(void)
 	}
 	CHECK_OK(shk_seg_check(seg));
 	shk_seg_close(seg);
-	shk_seg_unlink(nm, NULL);
 }
 
 /* Damaged entries: stat and check report SHK_ECORRUPT, never crash. */
