@@ -56,7 +56,8 @@ struct shk__doorbell {
 	int fd;
 	int armed;
 	uint32_t slot;
-	pid_t pid; /* the process that bound the socket */
+	uint64_t owner_key; /* shk__self_key() of the process that bound the
+			     * socket (a forked child's pid can equal it) */
 	dev_t dev; /* the socket file it bound: close unlinks only this */
 	ino_t ino;
 	struct sockaddr_un addr;
@@ -313,7 +314,7 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp,
 	db->seg = seg;
 	db->wp = wp;
 	db->slot = seg->slot;
-	db->pid = getpid();
+	db->owner_key = shk__self_key();
 	rc = listener_path(seg, wp, seg->slot, &db->addr);
 	if (rc)
 		goto fail;
@@ -427,7 +428,7 @@ shk__doorbell_close(struct shk__doorbell *db)
 	/* A forked child closing its copy of the parent's handle must not
 	 * disarm (armed counts the parent's arm once), drain the parent's
 	 * pending byte, or unlink its path. */
-	if (db->pid == getpid()) {
+	if (db->owner_key == shk__self_key()) {
 		shk__doorbell_drain(db);
 		/* unlink before close: while our socket is open the path is
 		 * live, so no opener replaces it between lstat and unlink;

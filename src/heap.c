@@ -235,7 +235,7 @@ struct heap_local {
 	_Atomic uintptr_t mag_thread;
 	uint64_t mag_off;   /* our magazine's payload offset; 0 none */
 	uint32_t mag_stamp; /* the stamp it is owned under */
-	uint32_t mag_pid;   /* the process that owns it (fork guard) */
+	uint64_t mag_key;   /* shk__self_key() of its process (fork guard) */
 	struct layout L;    /* before the big arrays: the hot fields share
 			     * lines with it */
 	/* Trusted mirror of our magazine, so the fast paths validate
@@ -1425,7 +1425,7 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 	hl->lcn = 0;
 	hl->lc_bytes = 0;
 	hl->mag_stamp = me;
-	hl->mag_pid = (uint32_t)getpid();
+	hl->mag_key = shk__self_key();
 	hl->mag_off = moff;
 }
 
@@ -2162,7 +2162,7 @@ shk__heap_detach(shk_seg *seg)
 	/* Flush our magazine.  The attach record may already be FREE (so
 	 * a survivor may drain it beside us: per-block CASes make that
 	 * safe); a forked child closing its parent's handle must not. */
-	if (hl->mag_off && hl->mag_pid == (uint32_t)getpid())
+	if (hl->mag_off && hl->mag_key == shk__self_key())
 		mag_drain(seg, &hl->L, hl->mag_off,
 			  MO_WORD(MO_OWNED, hl->mag_stamp, 0), hl->mag_stamp);
 	pthread_mutex_destroy(&hl->mu);

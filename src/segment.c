@@ -303,6 +303,7 @@ attach(shk_seg *seg)
 			seg->slot = i;
 			seg->gen = gen;
 			seg->stamp = SHK__STAMP(i, gen);
+			seg->owner_key = shk__self_key();
 			return 0;
 		}
 	}
@@ -317,6 +318,11 @@ detach(shk_seg *seg)
 
 	if (seg->slot == UINT32_MAX)
 		return;
+	if (seg->owner_key != shk__self_key()) {
+		/* a forked child's copy: the record is its parent's */
+		seg->slot = UINT32_MAX;
+		return;
+	}
 	a = shk__attach_at(seg, seg->slot);
 	w = SHK__ATT_WORD(SHK__ATT_ACTIVE, seg->gen, (uint32_t)getpid());
 	/* release: everything this process did in the segment happens before

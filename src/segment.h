@@ -108,6 +108,10 @@ struct shk_seg {
 	uint32_t gen;   /* attach generation (full 30 bits) */
 	uint32_t stamp; /* owner stamp for locks: see shk__seg_stamp */
 	uint32_t attach_cap;
+	/* shk__self_key() of the process that attached: a forked child, even
+	 * one whose pid number equals ours (pid 1 of a new PID namespace),
+	 * closing its copy of the handle must not free our record */
+	uint64_t owner_key;
 	uint32_t reg_cap;
 	uint64_t attach_off;
 	uint64_t reg_off;

@@ -1033,7 +1033,9 @@ t_other_timens(void)
  * parent's.  A holds the lock as pid 1 of namespace X, then forks B, pid 1
  * of namespace Y with its own /proc: B must see A as another namespace's
  * (alive) and time out, not test pid 1 of Y (itself) against A's start
- * time and take A's lock over.
+ * time and take A's lock over.  Then B closes its copy of A's segment
+ * handle (the fork policy allows that): A's attach record must stay A's
+ * (detach used to check the pid number alone, and freed it).
  */
 static int
 mount_own_proc(void)
@@ -1067,7 +1069,14 @@ nested_holder(void)
 			_exit(77);
 		bm = child_mutex(&bs);
 		rc = shk_mutex_lock(bm, 200000000);
-		_exit(rc == SHK_ETIMEDOUT ? 0 : rc == SHK_EOWNERDEAD ? 5 : 6);
+		if (rc != SHK_ETIMEDOUT)
+			_exit(rc == SHK_EOWNERDEAD ? 5 : 6);
+		/* closing our copy of A's segment handle (the fork policy
+		 * allows it) must leave A's attach record alone; cm, the
+		 * copy of a handle A holds locked, is left alone */
+		shk_seg_close(cs);
+		rc = shk_mutex_lock(bm, 0);
+		_exit(rc == SHK_EAGAIN ? 0 : rc == SHK_EOWNERDEAD ? 7 : 8);
 	}
 	rc = test_wait(b);
 	if (rc) /* 5: B took the lock over (and died holding it) */
@@ -1105,6 +1114,9 @@ t_pidns_same_pid(void)
 	if (st == 5)
 		TEST_FAIL("pid 1 of a new PID namespace took over its parent's "
 			  "lock (the parent's cached identity)");
+	if (st == 7)
+		TEST_FAIL("closing the copy of its parent's handle freed the "
+			  "parent's attach record");
 	CHECK_EQ(st, 0);
 	CHECK_OK(shk_mutex_lock(m, 1000000000));
 	CHECK_OK(shk_mutex_unlock(m));
