@@ -157,7 +157,9 @@ SHK_HIDDEN uint64_t shk__self_start_ticks(void);
  * handlers: only its pid tells it apart.) */
 SHK_HIDDEN uint64_t shk__self_key(void);
 /* 1 if the process (pid, start_ticks) runs; an exited process that is not
- * yet reaped (zombie) counts as dead. */
+ * yet reaped (zombie) counts as dead.  start_ticks 0 (unknown to the
+ * process itself) and a /proc entry we cannot read skip the start-time
+ * check. */
 SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);
 /* shk__pid_alive() without the start-time test, for a process whose start
  * time cannot be compared (recorded in another time namespace): a reused

@@ -1124,6 +1124,70 @@ t_pidns_same_pid(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A holder that has no /proc (a chroot or mount namespace without it, in
+ * our PID namespace) cannot read its own start time and records 0.  We
+ * can read its /proc entry, but 0 is no start time: it must count as
+ * alive while its pid exists, not as a reused pid (start time mismatch)
+ * whose lock we may take over.
+ */
+static void
+t_holder_without_proc(void)
+{
+	int ready[2], done[2], st;
+	shk_seg *s;
+	shk_mutex *m = NULL;
+	pid_t c;
+	char ch;
+
+	if (geteuid() != 0)
+		SKIP("needs root (a private mount namespace)");
+	s = seg_create("mnoproc");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK(pipe(ready) == 0 && pipe(done) == 0);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = NULL;
+		shk_mutex *cm;
+
+		close(ready[0]);
+		close(done[1]);
+		if (unshare(CLONE_NEWNS) ||
+		    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+		    mount("none", "/proc", "tmpfs", 0, NULL) ||
+		    access("/proc/self/stat", F_OK) == 0)
+			_exit(77);
+		cm = child_mutex(&cs);
+		if (shk_mutex_lock(cm, SHK_FOREVER))
+			_exit(3);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(4);
+		if (read(done[0], &ch, 1) < 0)
+			_exit(5);
+		_exit(shk_mutex_unlock(cm) ? 6 : 0);
+	}
+	close(ready[1]);
+	close(done[0]);
+	if (read(ready[0], &ch, 1) != 1) {
+		st = test_wait(c);
+		if (st == 77)
+			SKIP("no private mount namespace here");
+		TEST_FAIL("holder failed before locking (status %d)", st);
+	}
+	st = shk_mutex_lock(m, 0);
+	if (st == SHK_EOWNERDEAD)
+		TEST_FAIL("took over the lock of a live holder without /proc");
+	CHECK_RC(st, SHK_EAGAIN);
+	close(done[1]);
+	CHECK_EQ(test_wait(c), 0);
+	close(ready[0]);
+	CHECK_OK(shk_mutex_lock(m, 1000000000));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
@@ -1135,4 +1199,5 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "hidden_proc", t_hidden_proc },
 	  { "other_pidns", t_other_pidns },
 	  { "other_timens", t_other_timens },
-	  { "pidns_same_pid", t_pidns_same_pid })
+	  { "pidns_same_pid", t_pidns_same_pid },
+	  { "holder_without_proc", t_holder_without_proc })
