@@ -898,12 +898,19 @@ b_timed_read_resync(void)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		shk_seg *cs = seg_attach();
-		shk_bcast *r = bc_open(cs, SHK_BCAST_READER, 0, 0);
+		shk_seg *cs;
+		shk_bcast *r;
 		uint8_t buf[512];
 		int64_t t0, took;
 		int rc;
 
+		/* a failing check while we are stopped must not leave us
+		 * stopped for good */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(8);
+		cs = seg_attach();
+		r = bc_open(cs, SHK_BCAST_READER, 0, 0);
 		if (write(ready[1], "r", 1) != 1)
 			_exit(7);
 		t0 = test_now_ns();
