@@ -274,16 +274,24 @@ SHK_API int shk_seg_info(shk_seg *seg, shk_seg_stats *st);
 SHK_API int shk_seg_check(shk_seg *seg);
 
 /*
- * shk_attach_info describes one attach record (for tools).
+ * shk_attach_info describes one attach record (for tools).  `pid` is the
+ * process id in the namespace of the process that wrote the record.
+ * `flags` (SHK_ATTACH_*) says how `alive` was decided: a record written
+ * from another PID namespace cannot be tested from here and counts as
+ * alive; one from another time namespace is tested by pid alone (see
+ * docs/design.md, liveness).
  */
+#define SHK_ATTACH_OTHER_PIDNS 0x1u  /* another PID namespace: counted alive */
+#define SHK_ATTACH_OTHER_TIMENS 0x2u /* another time namespace: pid only */
+
 typedef struct shk_attach_info {
 	uint32_t size;
 	uint32_t slot;
 	uint32_t pid;
-	uint32_t alive;     /* 1 if the process still runs */
+	uint32_t alive;     /* 1 if the process still runs (see flags) */
 	uint64_t start_ticks; /* /proc/PID/stat field 22 */
 	uint32_t generation;
-	uint32_t reserved;
+	uint32_t flags; /* SHK_ATTACH_* (formerly `reserved`, always 0) */
 } shk_attach_info;
 
 /*

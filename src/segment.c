@@ -217,6 +217,24 @@ self_timens(void)
 	return self_ns("/proc/self/ns/time", &ckey, &cns);
 }
 
+/* SHK_ATTACH_* flags of ACTIVE record a: which namespaces differ from
+ * ours (both inodes known). */
+static uint32_t
+att_foreign(struct shk__attach *a)
+{
+	/* relaxed: ordered by the caller's acquire load of the word */
+	uint64_t ns = atomic_load_explicit(&a->pidns, memory_order_relaxed);
+	uint64_t tns = atomic_load_explicit(&a->timens, memory_order_relaxed);
+	uint64_t mine;
+	uint32_t f = 0;
+
+	if (ns && (mine = self_pidns()) != 0 && ns != mine)
+		f |= SHK_ATTACH_OTHER_PIDNS;
+	if (tns && (mine = self_timens()) != 0 && tns != mine)
+		f |= SHK_ATTACH_OTHER_TIMENS;
+	return f;
+}
+
 /*
  * Whether the process of ACTIVE attach record a (word w, loaded with
  * acquire) lives.  A record written from another PID namespace (a
@@ -233,16 +251,14 @@ att_alive(struct shk__attach *a, uint64_t w)
 	/* relaxed: ordered by the caller's acquire load of word */
 	uint64_t t = atomic_load_explicit(&a->start_ticks,
 					  memory_order_relaxed);
-	uint64_t ns = atomic_load_explicit(&a->pidns, memory_order_relaxed);
-	uint64_t tns = atomic_load_explicit(&a->timens, memory_order_relaxed);
-	uint64_t mine;
+	uint32_t f = att_foreign(a);
 
-	if (ns && (mine = self_pidns()) != 0 && ns != mine)
+	if (f & SHK_ATTACH_OTHER_PIDNS)
 		return 1;
 	/* the kernel shifts /proc start times by the reader's boot-time
 	 * offset: across time namespaces they cannot be compared, and the
 	 * pid alone decides (a reused pid counts as the process) */
-	if (tns && (mine = self_timens()) != 0 && tns != mine)
+	if (f & SHK_ATTACH_OTHER_TIMENS)
 		return shk__pid_running(SHK__ATT_PID(w));
 	return shk__pid_alive(SHK__ATT_PID(w), t);
 }
@@ -1027,7 +1043,7 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 		info->alive = st == SHK__ATT_ACTIVE
 				      ? (uint32_t)att_alive(a, w)
 				      : (uint32_t)shk__pid_exists(info->pid);
-		info->reserved = 0;
+		info->flags = st == SHK__ATT_ACTIVE ? att_foreign(a) : 0;
 		return 1;
 	}
 	return 0;

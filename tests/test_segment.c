@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -881,6 +882,81 @@ t_forged_attach_is_dead(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/*
+ * Forged records from other namespaces (no root needed): one from another
+ * PID namespace is alive whatever its pid says, and shk_seg_attached
+ * flags it; one from another time namespace is judged by its pid alone,
+ * without the start time; one from ours by pid and start time.
+ */
+static int
+find_slot(shk_seg *seg, uint32_t slot, shk_attach_info *ai)
+{
+	uint32_t cur = 0;
+
+	while (shk_seg_attached(seg, &cur, ai) == 1)
+		if (ai->slot == slot)
+			return 1;
+	return 0;
+}
+
+static void
+t_foreign_ns_records(void)
+{
+	shk_attach_info ai = { .size = sizeof(ai) };
+	struct stat pst, tst;
+	struct shk__attach *a;
+	uint32_t gone;
+	shk_seg *seg;
+	char nm[64];
+
+	CHECK(stat("/proc/self/ns/pid", &pst) == 0);
+	CHECK(stat("/proc/self/ns/time", &tst) == 0);
+	for (gone = 30000;
+	     gone > 1000 && (kill((pid_t)gone, 0) == 0 || errno != ESRCH); gone--)
+		;
+	test_name(nm, sizeof(nm), "fns");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	a = shk__attach_at(seg, 200);
+	atomic_store(&a->start_ticks, 12345); /* nobody's */
+	/* our namespaces, no such pid: dead */
+	atomic_store(&a->pidns, (uint64_t)pst.st_ino);
+	atomic_store(&a->timens, (uint64_t)tst.st_ino);
+	atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, gone));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(ai.alive, 0);
+	CHECK_EQ(ai.flags, 0);
+	/* another PID namespace: alive, flagged */
+	atomic_store(&a->pidns, (uint64_t)pst.st_ino + 1);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 1);
+	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(ai.alive, 1);
+	CHECK_EQ(ai.flags, SHK_ATTACH_OTHER_PIDNS);
+	/* another time namespace: the pid decides, not the start time */
+	atomic_store(&a->pidns, (uint64_t)pst.st_ino);
+	atomic_store(&a->timens, (uint64_t)tst.st_ino + 1);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	atomic_store(&a->word,
+		     SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, (uint32_t)getppid()));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 1);
+	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(ai.alive, 1);
+	CHECK_EQ(ai.flags, SHK_ATTACH_OTHER_TIMENS);
+	/* the same live pid with a wrong start time, in our namespaces */
+	atomic_store(&a->timens, (uint64_t)tst.st_ino);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	/* zero namespaces (records of older writers): pid and start time */
+	atomic_store(&a->pidns, 0);
+	atomic_store(&a->timens, 0);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	/* our own record is ours */
+	CHECK(find_slot(seg, SHK__STAMP_SLOT(shk__seg_stamp(seg)), &ai));
+	CHECK_EQ(ai.flags, 0);
+	CHECK_EQ(ai.alive, 1);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
 /* A zombie (exited, not reaped) holds nothing: its attach record is dead. */
 static void
 t_zombie_is_dead(void)
@@ -1142,4 +1218,5 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "other_user_denied", t_other_user_denied },
 	  { "prefault", t_prefault },
 	  { "attach_table", t_attach_table },
-	  { "forged_attach_is_dead", t_forged_attach_is_dead })
+	  { "forged_attach_is_dead", t_forged_attach_is_dead },
+	  { "foreign_ns_records", t_foreign_ns_records })

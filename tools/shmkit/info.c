@@ -155,14 +155,26 @@ print_text(const struct cli_target *t, const struct info_data *d)
 	       st->attached, st->attached_alive,
 	       st->attached && !st->attached_alive ? " orphaned" : "");
 	if (d->natt) {
+		int foreign = 0;
+
 		printf("  %-5s %-10s %-6s %-5s %s\n", "SLOT", "PID", "ALIVE",
 		       "GEN", "START_TICKS");
-		for (i = 0; i < d->natt; i++)
+		for (i = 0; i < d->natt; i++) {
+			const shk_attach_info *a = &d->att[i];
+			const char *alive = a->alive ? "yes" : "no";
+
+			if (a->flags & SHK_ATTACH_OTHER_PIDNS) {
+				alive = "yes*";
+				foreign = 1;
+			}
 			printf("  %-5" PRIu32 " %-10" PRIu32 " %-6s %-5" PRIu32
 			       " %" PRIu64 "\n",
-			       d->att[i].slot, d->att[i].pid,
-			       d->att[i].alive ? "yes" : "no",
-			       d->att[i].generation, d->att[i].start_ticks);
+			       a->slot, a->pid, alive, a->generation,
+			       a->start_ticks);
+		}
+		if (foreign)
+			printf("  * another PID namespace: cannot be tested "
+			       "from here, counted alive\n");
 	}
 	if (d->check_rc)
 		printf("check:       %s (%s)\n", shk_errname(d->check_rc),
@@ -229,6 +241,10 @@ print_json(const struct cli_target *t, const struct info_data *d)
 		json_u64(&j, "slot", d->att[i].slot);
 		json_u64(&j, "pid", d->att[i].pid);
 		json_bool(&j, "alive", d->att[i].alive != 0);
+		json_bool(&j, "other_pid_namespace",
+			  (d->att[i].flags & SHK_ATTACH_OTHER_PIDNS) != 0);
+		json_bool(&j, "other_time_namespace",
+			  (d->att[i].flags & SHK_ATTACH_OTHER_TIMENS) != 0);
 		json_u64(&j, "generation", d->att[i].generation);
 		json_u64(&j, "start_ticks", d->att[i].start_ticks);
 		json_end_obj(&j);
