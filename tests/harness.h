@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -133,6 +134,47 @@ test_flipper(void *arg)
 		__atomic_store_n(f->field, f->good, __ATOMIC_RELAXED);
 	}
 	return NULL;
+}
+
+/*
+ * For 300 ms, describes the object (shk_obj_describe) while a
+ * test_flipper thread flips *field between good and 2^40: every call must
+ * give a description or SHK_ECORRUPT, never crash.  A no-op under TSan,
+ * where the flipping is a reported race by design.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+
+static inline void
+test_describe_flipping(shk_seg *seg, const shk_obj_info *info,
+		       uint64_t *field, uint64_t good)
+{
+#ifndef TEST_TSAN
+	struct test_flip f = { field, good, 0 };
+	char buf[256];
+	pthread_t t;
+	int64_t t0;
+	int rc;
+
+	CHECK(pthread_create(&t, NULL, test_flipper, &f) == 0);
+	t0 = test_now_ns();
+	while (test_now_ns() - t0 < 300000000LL) {
+		rc = shk_obj_describe(seg, info, buf, sizeof(buf));
+		CHECK(rc > 0 || rc == SHK_ECORRUPT);
+	}
+	atomic_store(&f.stop, 1);
+	pthread_join(t, NULL);
+#else
+	(void)seg;
+	(void)info;
+	(void)field;
+	(void)good;
+#endif
 }
 
 /* Waits for a child; returns its exit status, or 128+signal. */

@@ -348,7 +348,6 @@ t_describe_toctou(void)
 	shk_obj_info info = { .size = sizeof(info) };
 	struct shk__pool_hdr *h;
 	uint64_t so, no;
-	int64_t t0;
 	int rc;
 
 	setup(nm, sizeof(nm), "pdtoc", &seg);
@@ -368,23 +367,7 @@ t_describe_toctou(void)
 	CHECK(strstr(buf, "free_listed=64 leaked=0") != NULL);
 	h->state_off = so;
 	h->next_off = no;
-#ifndef SHK__TSAN
-	{
-		struct test_flip f = { &h->state_off, so, 0 };
-		pthread_t t;
-
-		CHECK(pthread_create(&t, NULL, test_flipper, &f) == 0);
-		t0 = test_now_ns();
-		while (test_now_ns() - t0 < 300000000LL) {
-			rc = shk_obj_describe(seg, &info, buf, sizeof(buf));
-			CHECK(rc > 0 || rc == SHK_ECORRUPT);
-		}
-		atomic_store(&f.stop, 1);
-		pthread_join(t, NULL);
-	}
-#else
-	(void)t0;
-#endif
+	test_describe_flipping(seg, &info, &h->state_off, so);
 	CHECK_OK(shk_seg_check(seg));
 	shk_pool_close(p);
 	shk_seg_close(seg);

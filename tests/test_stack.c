@@ -483,7 +483,6 @@ t_describe_toctou(void)
 	shk_obj_info info = { .size = sizeof(info) };
 	struct shk__stack_hdr *h;
 	uint64_t no, v = 3;
-	int64_t t0;
 	int rc;
 
 	setup(nm, sizeof(nm), "sdtoc", &seg);
@@ -500,23 +499,7 @@ t_describe_toctou(void)
 	CHECK(rc > 0);
 	CHECK(strstr(buf, "depth=1/64 free=63 leaked=0") != NULL);
 	h->next_off = no;
-#ifndef SHK__TSAN
-	{
-		struct test_flip f = { &h->next_off, no, 0 };
-		pthread_t t;
-
-		CHECK(pthread_create(&t, NULL, test_flipper, &f) == 0);
-		t0 = test_now_ns();
-		while (test_now_ns() - t0 < 300000000LL) {
-			rc = shk_obj_describe(seg, &info, buf, sizeof(buf));
-			CHECK(rc > 0 || rc == SHK_ECORRUPT);
-		}
-		atomic_store(&f.stop, 1);
-		pthread_join(t, NULL);
-	}
-#else
-	(void)t0;
-#endif
+	test_describe_flipping(seg, &info, &h->next_off, no);
 	CHECK_OK(shk_seg_check(seg));
 	shk_stack_close(s);
 	shk_seg_close(seg);

@@ -869,20 +869,21 @@ t_hidden_proc(void)
 }
 
 /*
- * A holder in another PID namespace (a container sharing /dev/shm) is
- * alive: its recorded pid means nothing here.  The holder runs as pid N
- * of a new PID namespace, N chosen free in ours, so that our kill(N, 0)
- * finds nothing; this process must time out on its lock, not take it
- * over.  Chain: child -> unshare(PID, mount) -> init of the namespace
- * (mounts its /proc, sets ns_last_pid) -> holder.
+ * The holder of the test mutex (a child_mutex() of its own), until the
+ * test closes done_fd; ready_fd says it holds the lock.  Returns the
+ * holder's exit status, or 77 when want is not 0 and not our pid.
  */
+typedef int (*enter_fn)(int ready_fd, int done_fd, pid_t arg);
+
 static int
-ns_holder(int ready_fd, int done_fd)
+ns_holder(int ready_fd, int done_fd, pid_t want)
 {
 	shk_seg *cs = NULL;
 	shk_mutex *cm;
 	char c;
 
+	if (want && getpid() != want)
+		return 77;
 	cm = child_mutex(&cs);
 	if (shk_mutex_lock(cm, SHK_FOREVER))
 		return 3;
@@ -893,68 +894,52 @@ ns_holder(int ready_fd, int done_fd)
 	return shk_mutex_unlock(cm) ? 6 : 0;
 }
 
+/*
+ * One live holder this process cannot judge as it judges its own: a
+ * forked child runs enter(), which sets up the holder's surroundings
+ * (namespaces, mounts) and returns ns_holder()'s status from whichever
+ * process ends up holding, or 77 when the setup is not possible here (the
+ * case is skipped).  Once the holder holds the lock, pid `absent` (if not
+ * 0) must be nobody here, and this process must get SHK_EAGAIN and then
+ * SHK_ETIMEDOUT, never take the lock over; after the holder lets go it
+ * takes the lock normally.
+ */
 static void
-t_other_pidns(void)
+foreign_holder_case(const char *tag, enter_fn enter, pid_t arg,
+		    pid_t absent)
 {
 	int ready[2], done[2], st;
 	shk_seg *s;
 	shk_mutex *m = NULL;
-	pid_t c, n;
+	pid_t c;
 	char ch;
 
 	if (geteuid() != 0)
-		SKIP("needs root (a PID namespace)");
-	for (n = 30000; n > 1000 && (kill(n, 0) == 0 || errno != ESRCH); n--)
-		;
-	s = seg_create("mpidns");
+		SKIP("needs root (namespaces, mounts)");
+	s = seg_create(tag);
 	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
 	CHECK(pipe(ready) == 0 && pipe(done) == 0);
 	c = fork();
 	CHECK(c >= 0);
 	if (c == 0) {
-		pid_t init;
-
 		close(ready[0]);
 		close(done[1]);
-		if (unshare(CLONE_NEWPID | CLONE_NEWNS))
-			_exit(77);
-		init = fork();
-		if (init < 0)
-			_exit(77);
-		if (init == 0) {
-			char v[16];
-			pid_t h;
-			int fd, len;
-
-			if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
-			    mount("proc", "/proc", "proc",
-				  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
-				_exit(77);
-			fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
-			len = snprintf(v, sizeof(v), "%d", (int)n - 1);
-			if (fd < 0 || write(fd, v, (size_t)len) != len)
-				_exit(77);
-			close(fd);
-			h = fork();
-			if (h < 0)
-				_exit(77);
-			if (h == 0)
-				_exit(getpid() == n ? ns_holder(ready[1], done[0])
-						    : 77);
-			_exit(test_wait(h));
-		}
-		_exit(test_wait(init));
+		_exit(enter(ready[1], done[0], arg));
 	}
 	close(ready[1]);
 	close(done[0]);
 	if (read(ready[0], &ch, 1) != 1) {
 		st = test_wait(c);
 		if (st == 77)
-			SKIP("no PID namespace with a chosen pid here");
+			SKIP("%s: not possible here", tag);
 		TEST_FAIL("holder failed before locking (status %d)", st);
 	}
-	CHECK(kill(n, 0) != 0 && errno == ESRCH); /* pid n is nobody here */
-	CHECK_RC(shk_mutex_lock(m, 0), SHK_EAGAIN);
+	if (absent)
+		CHECK(kill(absent, 0) != 0 && errno == ESRCH);
+	st = shk_mutex_lock(m, 0);
+	if (st == SHK_EOWNERDEAD)
+		TEST_FAIL("took over the lock of a live holder");
+	CHECK_RC(st, SHK_EAGAIN);
 	CHECK_RC(shk_mutex_lock(m, 200000000), SHK_ETIMEDOUT);
 	close(done[1]);
 	CHECK_EQ(test_wait(c), 0);
@@ -965,6 +950,63 @@ t_other_pidns(void)
 	shk_seg_close(s);
 }
 
+/* Forks, runs body in the child and returns the child's exit status. */
+static int
+fork_wait(enter_fn body, int ready_fd, int done_fd, pid_t arg)
+{
+	pid_t p = fork();
+
+	if (p < 0)
+		return 77;
+	if (p == 0)
+		_exit(body(ready_fd, done_fd, arg));
+	return test_wait(p);
+}
+
+/*
+ * A holder in another PID namespace (a container sharing /dev/shm) is
+ * alive: its recorded pid means nothing here.  The holder runs as pid N
+ * of a new PID namespace, N chosen free in ours, so that our kill(N, 0)
+ * finds nothing; this process must time out on its lock, not take it
+ * over.  Chain: child -> unshare(PID, mount) -> init of the namespace
+ * (mounts its /proc, sets ns_last_pid) -> holder.
+ */
+static int
+pidns_init(int ready_fd, int done_fd, pid_t n)
+{
+	char v[16];
+	int fd, len;
+
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL))
+		return 77;
+	fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+	len = snprintf(v, sizeof(v), "%d", (int)n - 1);
+	if (fd < 0 || write(fd, v, (size_t)len) != len)
+		return 77;
+	close(fd);
+	return fork_wait(ns_holder, ready_fd, done_fd, n);
+}
+
+static int
+pidns_enter(int ready_fd, int done_fd, pid_t n)
+{
+	if (unshare(CLONE_NEWPID | CLONE_NEWNS))
+		return 77;
+	return fork_wait(pidns_init, ready_fd, done_fd, n);
+}
+
+static void
+t_other_pidns(void)
+{
+	pid_t n;
+
+	for (n = 30000; n > 1000 && (kill(n, 0) == 0 || errno != ESRCH); n--)
+		;
+	foreign_holder_case("mpidns", pidns_enter, n, n);
+}
+
 /*
  * A holder in another time namespace (same PID namespace) is alive: the
  * kernel shifts the start times in /proc/PID/stat by the reader's
@@ -972,58 +1014,26 @@ t_other_pidns(void)
  * what this process reads.  The holder runs in a time namespace whose
  * boot clock is 1000 s ahead.
  */
+static int
+timens_enter(int ready_fd, int done_fd, pid_t unused)
+{
+	int fd;
+
+	(void)unused;
+	if (unshare(CLONE_NEWTIME))
+		return 77;
+	fd = open("/proc/self/timens_offsets", O_WRONLY);
+	if (fd < 0 || write(fd, "boottime 1000 0", 15) != 15)
+		return 77;
+	close(fd);
+	/* the first process in the new namespace holds */
+	return fork_wait(ns_holder, ready_fd, done_fd, 0);
+}
+
 static void
 t_other_timens(void)
 {
-	int ready[2], done[2], st;
-	shk_seg *s;
-	shk_mutex *m = NULL;
-	pid_t c;
-	char ch;
-
-	if (geteuid() != 0)
-		SKIP("needs root (a time namespace)");
-	s = seg_create("mtimens");
-	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
-	CHECK(pipe(ready) == 0 && pipe(done) == 0);
-	c = fork();
-	CHECK(c >= 0);
-	if (c == 0) {
-		pid_t h;
-		int fd;
-
-		close(ready[0]);
-		close(done[1]);
-		if (unshare(CLONE_NEWTIME))
-			_exit(77);
-		fd = open("/proc/self/timens_offsets", O_WRONLY);
-		if (fd < 0 || write(fd, "boottime 1000 0", 15) != 15)
-			_exit(77);
-		close(fd);
-		h = fork(); /* the first process in the new namespace */
-		if (h < 0)
-			_exit(77);
-		if (h == 0)
-			_exit(ns_holder(ready[1], done[0]));
-		_exit(test_wait(h));
-	}
-	close(ready[1]);
-	close(done[0]);
-	if (read(ready[0], &ch, 1) != 1) {
-		st = test_wait(c);
-		if (st == 77)
-			SKIP("no time namespace here");
-		TEST_FAIL("holder failed before locking (status %d)", st);
-	}
-	CHECK_RC(shk_mutex_lock(m, 0), SHK_EAGAIN);
-	CHECK_RC(shk_mutex_lock(m, 200000000), SHK_ETIMEDOUT);
-	close(done[1]);
-	CHECK_EQ(test_wait(c), 0);
-	close(ready[0]);
-	CHECK_OK(shk_mutex_lock(m, 1000000000));
-	CHECK_OK(shk_mutex_unlock(m));
-	shk_mutex_close(m);
-	shk_seg_close(s);
+	foreign_holder_case("mtimens", timens_enter, 0, 0);
 }
 
 /*
@@ -1131,61 +1141,22 @@ t_pidns_same_pid(void)
  * alive while its pid exists, not as a reused pid (start time mismatch)
  * whose lock we may take over.
  */
+static int
+noproc_enter(int ready_fd, int done_fd, pid_t unused)
+{
+	(void)unused;
+	if (unshare(CLONE_NEWNS) ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+	    mount("none", "/proc", "tmpfs", 0, NULL) ||
+	    access("/proc/self/stat", F_OK) == 0)
+		return 77;
+	return ns_holder(ready_fd, done_fd, 0);
+}
+
 static void
 t_holder_without_proc(void)
 {
-	int ready[2], done[2], st;
-	shk_seg *s;
-	shk_mutex *m = NULL;
-	pid_t c;
-	char ch;
-
-	if (geteuid() != 0)
-		SKIP("needs root (a private mount namespace)");
-	s = seg_create("mnoproc");
-	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
-	CHECK(pipe(ready) == 0 && pipe(done) == 0);
-	c = fork();
-	CHECK(c >= 0);
-	if (c == 0) {
-		shk_seg *cs = NULL;
-		shk_mutex *cm;
-
-		close(ready[0]);
-		close(done[1]);
-		if (unshare(CLONE_NEWNS) ||
-		    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
-		    mount("none", "/proc", "tmpfs", 0, NULL) ||
-		    access("/proc/self/stat", F_OK) == 0)
-			_exit(77);
-		cm = child_mutex(&cs);
-		if (shk_mutex_lock(cm, SHK_FOREVER))
-			_exit(3);
-		if (write(ready[1], "r", 1) != 1)
-			_exit(4);
-		if (read(done[0], &ch, 1) < 0)
-			_exit(5);
-		_exit(shk_mutex_unlock(cm) ? 6 : 0);
-	}
-	close(ready[1]);
-	close(done[0]);
-	if (read(ready[0], &ch, 1) != 1) {
-		st = test_wait(c);
-		if (st == 77)
-			SKIP("no private mount namespace here");
-		TEST_FAIL("holder failed before locking (status %d)", st);
-	}
-	st = shk_mutex_lock(m, 0);
-	if (st == SHK_EOWNERDEAD)
-		TEST_FAIL("took over the lock of a live holder without /proc");
-	CHECK_RC(st, SHK_EAGAIN);
-	close(done[1]);
-	CHECK_EQ(test_wait(c), 0);
-	close(ready[0]);
-	CHECK_OK(shk_mutex_lock(m, 1000000000));
-	CHECK_OK(shk_mutex_unlock(m));
-	shk_mutex_close(m);
-	shk_seg_close(s);
+	foreign_holder_case("mnoproc", noproc_enter, 0, 0);
 }
 
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
