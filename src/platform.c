@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,25 +183,83 @@ shk__self_key(void)
 	       (uint32_t)getpid();
 }
 
+/*
+ * A value of this process's identity, read once per shk__self_key(): a
+ * forked child reads its own, also when its pid number equals its
+ * parent's.  (key, value) pairs are written and read as one 64-bit word
+ * each; a racing thread at worst reads again.
+ */
+static uint64_t
+self_cached(_Atomic uint64_t *ckey, _Atomic uint64_t *cval,
+	    uint64_t (*read_value)(void))
+{
+	uint64_t key = shk__self_key(), v;
+
+	/* acquire: pairs with the release store of *ckey below */
+	if (atomic_load_explicit(ckey, memory_order_acquire) == key)
+		/* relaxed: published by the release store of *ckey */
+		return atomic_load_explicit(cval, memory_order_relaxed);
+	v = read_value();
+	/* relaxed: published by the release store of *ckey */
+	atomic_store_explicit(cval, v, memory_order_relaxed);
+	atomic_store_explicit(ckey, key, memory_order_release);
+	return v;
+}
+
+static uint64_t
+read_start_ticks(void)
+{
+	uint64_t t = 0;
+
+	shk__proc_start_ticks(getpid(), &t);
+	return t;
+}
+
+/* The inode of a namespace link in /proc/self/ns, 0 when /proc cannot
+ * tell.  A process never changes its own PID or time namespace (unshare()
+ * and setns() move only its later children), so caching is sound. */
+static uint64_t
+ns_inode(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+static uint64_t
+read_pidns(void)
+{
+	return ns_inode("/proc/self/ns/pid");
+}
+
+static uint64_t
+read_timens(void)
+{
+	return ns_inode("/proc/self/ns/time");
+}
+
 uint64_t
 shk__self_start_ticks(void)
 {
-	/* Cached per shk__self_key(): a forked child reads its own start
-	 * time, also when its pid number equals its parent's.  (key, ticks)
-	 * pairs are written and read as one 64-bit word each; a racing
-	 * thread at worst reads /proc again. */
-	static _Atomic uint64_t cached_key, cached_ticks;
-	uint64_t key = shk__self_key(), t = 0;
+	static _Atomic uint64_t ckey, cval;
 
-	/* acquire: pairs with the release store of cached_key below */
-	if (atomic_load_explicit(&cached_key, memory_order_acquire) == key)
-		return atomic_load_explicit(&cached_ticks,
-					    memory_order_relaxed);
-	shk__proc_start_ticks(getpid(), &t);
-	/* relaxed: published by the release store of cached_key */
-	atomic_store_explicit(&cached_ticks, t, memory_order_relaxed);
-	atomic_store_explicit(&cached_key, key, memory_order_release);
-	return t;
+	return self_cached(&ckey, &cval, read_start_ticks);
+}
+
+uint64_t
+shk__self_pidns(void)
+{
+	static _Atomic uint64_t ckey, cval;
+
+	return self_cached(&ckey, &cval, read_pidns);
+}
+
+uint64_t
+shk__self_timens(void)
+{
+	static _Atomic uint64_t ckey, cval;
+
+	return self_cached(&ckey, &cval, read_timens);
 }
 
 /*

@@ -151,6 +151,10 @@ SHK_HIDDEN size_t shk__page_size(void);
  */
 SHK_HIDDEN int shk__proc_start_ticks(pid_t pid, uint64_t *ticks);
 SHK_HIDDEN uint64_t shk__self_start_ticks(void);
+/* This process's PID and time namespaces (inodes of /proc/self/ns/pid and
+ * /ns/time), 0 when /proc cannot tell; cached like the start time. */
+SHK_HIDDEN uint64_t shk__self_pidns(void);
+SHK_HIDDEN uint64_t shk__self_timens(void);
 /* A key for caches of this process's identity: its pid and a count of the
  * fork()s that led to it since the library was first used; a forked child
  * never has its parent's key.  (A child made by a raw clone() runs no fork

@@ -173,50 +173,6 @@ adopt_hdr(shk_seg *seg, const struct shk__seg_hdr *hc)
 	seg->heap_len = hc->heap_len;
 }
 
-/*
- * This process's namespace inode read from path (/proc/self/ns/...), 0
- * when /proc cannot tell.  A process never changes its own PID or time
- * namespace (unshare() and setns() move only its later children), so the
- * value is cached per shk__self_key(), as shk__self_start_ticks() caches
- * the start time: a forked child, perhaps in a new namespace, reads its
- * own, also when its pid number equals its parent's (pid 1 forking pid 1
- * of a new namespace; test test_sync_mutex pidns_same_pid).
- */
-static uint64_t
-self_ns(const char *path, _Atomic uint64_t *cached_key,
-	_Atomic uint64_t *cached_ns)
-{
-	uint64_t key = shk__self_key();
-	struct stat st;
-	uint64_t ns;
-
-	/* acquire: pairs with the release store of cached_key below */
-	if (atomic_load_explicit(cached_key, memory_order_acquire) == key)
-		/* relaxed: published by the release store of cached_key */
-		return atomic_load_explicit(cached_ns, memory_order_relaxed);
-	ns = stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
-	/* relaxed: published by the release store of cached_key */
-	atomic_store_explicit(cached_ns, ns, memory_order_relaxed);
-	atomic_store_explicit(cached_key, key, memory_order_release);
-	return ns;
-}
-
-static uint64_t
-self_pidns(void)
-{
-	static _Atomic uint64_t ckey, cns;
-
-	return self_ns("/proc/self/ns/pid", &ckey, &cns);
-}
-
-static uint64_t
-self_timens(void)
-{
-	static _Atomic uint64_t ckey, cns;
-
-	return self_ns("/proc/self/ns/time", &ckey, &cns);
-}
-
 /* SHK_ATTACH_* flags of ACTIVE record a: which namespaces differ from
  * ours (both inodes known). */
 static uint32_t
@@ -228,9 +184,9 @@ att_foreign(struct shk__attach *a)
 	uint64_t mine;
 	uint32_t f = 0;
 
-	if (ns && (mine = self_pidns()) != 0 && ns != mine)
+	if (ns && (mine = shk__self_pidns()) != 0 && ns != mine)
 		f |= SHK_ATTACH_OTHER_PIDNS;
-	if (tns && (mine = self_timens()) != 0 && tns != mine)
+	if (tns && (mine = shk__self_timens()) != 0 && tns != mine)
 		f |= SHK_ATTACH_OTHER_TIMENS;
 	return f;
 }
@@ -306,9 +262,9 @@ attach(shk_seg *seg)
 			atomic_store_explicit(&a->start_ticks,
 					      shk__self_start_ticks(),
 					      memory_order_relaxed);
-			atomic_store_explicit(&a->pidns, self_pidns(),
+			atomic_store_explicit(&a->pidns, shk__self_pidns(),
 					      memory_order_relaxed);
-			atomic_store_explicit(&a->timens, self_timens(),
+			atomic_store_explicit(&a->timens, shk__self_timens(),
 					      memory_order_relaxed);
 			/* release: publishes start_ticks; pairs with the
 			 * acquire loads in shk__stamp_alive() and attach() */
