@@ -749,16 +749,14 @@ pub_pair(shk_bcast *b, uint64_t *t, uint64_t *s)
 	unsigned i;
 
 	for (i = 0;; i++) {
-		if (i >= 64 && i % 64 == 0) {
-			/* acquire: pairs with the CAS that installed the
-			 * stamp */
-			uint32_t ws = atomic_load_explicit(
-				&h->writer_stamp, memory_order_acquire);
-
-			if (!ws || !shk__stamp_alive(b->seg, ws))
-				return 0;
-		}
 		if (i >= 64) {
+			/* relaxed: only whether a writer is attached at all;
+			 * writer_check() loads the stamp it tests (acquire) */
+			if (i % 64 == 0 &&
+			    (!atomic_load_explicit(&h->writer_stamp,
+						   memory_order_relaxed) ||
+			     writer_check(b)))
+				return 0;
 			if (!deadline)
 				deadline = shk__now_ns() + PUB_WAIT_NS;
 			else if (shk__now_ns() >= deadline)
