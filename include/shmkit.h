@@ -9,6 +9,9 @@
  * Fork policy: handles (shk_seg, shk_ring, ...) belong to the process that
  * opened them.  A child created by fork() must not use its parent's handles;
  * it opens its own.  Memory inside a segment is shared; handles are not.
+ * (A fork handler closes the child's copies of the descriptors behind its
+ * parent's liveness locks, docs/design.md, so the parent's death is seen
+ * while the child lives.)
  *
  * Timeouts: every blocking call takes one int64_t timeout_ns: SHK_FOREVER
  * (-1) waits forever, 0 only tries, a positive value is a relative timeout in
@@ -276,13 +279,17 @@ SHK_API int shk_seg_check(shk_seg *seg);
 /*
  * shk_attach_info describes one attach record (for tools).  `pid` is the
  * process id in the namespace of the process that wrote the record.
- * `flags` (SHK_ATTACH_*) says how `alive` was decided: a record written
- * from another PID namespace cannot be tested from here and counts as
- * alive; one from another time namespace is tested by pid alone (see
- * docs/design.md, liveness).
+ * `flags` (SHK_ATTACH_*) says how `alive` was decided (docs/design.md,
+ * Liveness): a process that holds its record's liveness lock, a lock the
+ * kernel drops when the process dies (segments with a file behind them),
+ * is alive; a record written from another PID namespace is tested by that
+ * lock when it has one (SHK_ATTACH_LOCKED), and otherwise cannot be tested
+ * from here and counts as alive; one from another time namespace is tested
+ * by pid alone.
  */
-#define SHK_ATTACH_OTHER_PIDNS 0x1u  /* another PID namespace: counted alive */
+#define SHK_ATTACH_OTHER_PIDNS 0x1u  /* another PID namespace */
 #define SHK_ATTACH_OTHER_TIMENS 0x2u /* another time namespace: pid only */
+#define SHK_ATTACH_LOCKED 0x4u       /* its process took the liveness lock */
 
 typedef struct shk_attach_info {
 	uint32_t size;

@@ -157,18 +157,52 @@ shk__proc_start_ticks(pid_t pid, uint64_t *ticks)
 static _Atomic uint32_t fork_epoch;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The liveness-lock descriptors this process holds (shk__livelock_open).
+ * lk_mu is held across fork() (prepare handler), so the child's copy of
+ * the table matches its copy of the descriptor table: no open or close is
+ * half done.
+ */
+static pthread_mutex_t lk_mu = PTHREAD_MUTEX_INITIALIZER;
+static int *lk_fds;
+static size_t lk_n, lk_cap;
+
+static void
+atfork_prepare(void)
+{
+	pthread_mutex_lock(&lk_mu);
+}
+
+static void
+atfork_parent(void)
+{
+	pthread_mutex_unlock(&lk_mu);
+}
+
 static void
 atfork_child(void)
 {
+	size_t i;
+
 	/* relaxed: the child is single-threaded here */
 	atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_relaxed);
+	/* the parent's liveness locks stay with the parent: our reference
+	 * to their descriptions would keep them held after it died */
+	for (i = 0; i < lk_n; i++)
+		close(lk_fds[i]);
+	lk_n = 0;
+	/* the forking thread locked it in atfork_prepare(); it is this
+	 * thread (a default mutex does not check the owner) */
+	pthread_mutex_unlock(&lk_mu);
 }
 
 static void
 atfork_register(void)
 {
-	/* on failure (ENOMEM) the key is the pid alone */
-	(void)pthread_atfork(NULL, NULL, atfork_child);
+	/* on failure (ENOMEM) the key is the pid alone, and children keep
+	 * references to liveness locks (their parent then counts as alive
+	 * until they exit or close them) */
+	(void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 uint64_t
@@ -181,6 +215,100 @@ shk__self_key(void)
 					      memory_order_relaxed)
 		       << 32 |
 	       (uint32_t)getpid();
+}
+
+static int
+livelock_fcntl(int fd, int cmd, short type, uint32_t slot, short *got)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl)); /* l_pid must be 0 for OFD commands */
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)(SHK__LIVELOCK_BASE + slot);
+	fl.l_len = 1;
+	if (fcntl(fd, cmd, &fl) != 0)
+		return -errno;
+	if (got)
+		*got = fl.l_type;
+	return 0;
+}
+
+int
+shk__livelock_open(int fd)
+{
+	char path[48];
+	short got = F_UNLCK;
+	int lfd;
+
+	pthread_once(&atfork_once, atfork_register);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	pthread_mutex_lock(&lk_mu);
+	/* a new open file description of the same file (not a dup): ours
+	 * alone, so that its locks live exactly as long as this process */
+	lfd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (lfd >= 0 && livelock_fcntl(lfd, F_OFD_GETLK, F_WRLCK, 0, &got)) {
+		close(lfd); /* no OFD locks on this kernel or file system */
+		lfd = -1;
+	}
+	if (lfd >= 0 && lk_n == lk_cap) {
+		size_t cap = lk_cap ? lk_cap * 2 : 16;
+		int *p = realloc(lk_fds, cap * sizeof(*p));
+
+		if (p) {
+			lk_fds = p;
+			lk_cap = cap;
+		} else {
+			close(lfd);
+			lfd = -1;
+		}
+	}
+	if (lfd >= 0)
+		lk_fds[lk_n++] = lfd;
+	pthread_mutex_unlock(&lk_mu);
+	return lfd;
+}
+
+void
+shk__livelock_close(int lfd)
+{
+	size_t i;
+
+	pthread_mutex_lock(&lk_mu);
+	for (i = 0; i < lk_n; i++) {
+		if (lk_fds[i] == lfd) {
+			lk_fds[i] = lk_fds[--lk_n];
+			close(lfd);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lk_mu);
+}
+
+int
+shk__livelock_try(int lfd, uint32_t slot)
+{
+	int rc = livelock_fcntl(lfd, F_OFD_SETLK, F_WRLCK, slot, NULL);
+
+	if (rc == -EAGAIN || rc == -EACCES)
+		return 0;
+	return rc ? rc : 1;
+}
+
+void
+shk__livelock_unlock(int lfd, uint32_t slot)
+{
+	(void)livelock_fcntl(lfd, F_OFD_SETLK, F_UNLCK, slot, NULL);
+}
+
+int
+shk__livelock_held(int fd, uint32_t slot)
+{
+	short got = F_UNLCK;
+
+	if (fd < 0 || livelock_fcntl(fd, F_OFD_GETLK, F_WRLCK, slot, &got))
+		return -1;
+	return got != F_UNLCK;
 }
 
 /*

@@ -170,6 +170,34 @@ SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);
  * pid is taken for the process. */
 SHK_HIDDEN int shk__pid_running(uint32_t pid);
 
+/*
+ * Liveness locks (docs/design.md, Liveness).  A process that attaches to a
+ * segment with a file behind it holds an OFD write lock on one byte per
+ * attach slot, at SHK__LIVELOCK_BASE + slot (far past any segment's end),
+ * through a description of the file that it alone holds: the kernel drops
+ * the lock when the process dies, in any PID namespace.
+ *
+ * shk__livelock_open(fd) opens such a description (/proc/self/fd/N, read
+ * and write, close-on-exec) and registers it with this file's fork
+ * handlers, which close it in every child that fork() makes (the child's
+ * reference would otherwise keep its parent's locks after the parent
+ * died).  Returns the descriptor, or -1 when there is none to be had (no
+ * /proc, no OFD locks); the caller then goes without.
+ * shk__livelock_close() closes one (never call close() on it directly).
+ * shk__livelock_try() takes slot's lock without waiting: 1 taken, 0 held
+ * through another description, or a negative errno.
+ * shk__livelock_unlock() gives it back.
+ * shk__livelock_held(fd, slot) asks, through any descriptor of the file,
+ * whether some other description holds slot's lock: 1 yes, 0 no, -1 the
+ * kernel could not say.
+ */
+#define SHK__LIVELOCK_BASE ((uint64_t)1 << 50)
+SHK_HIDDEN int shk__livelock_open(int fd);
+SHK_HIDDEN void shk__livelock_close(int lfd);
+SHK_HIDDEN int shk__livelock_try(int lfd, uint32_t slot);
+SHK_HIDDEN void shk__livelock_unlock(int lfd, uint32_t slot);
+SHK_HIDDEN int shk__livelock_held(int fd, uint32_t slot);
+
 /* Whether a process pid exists at all (kill(pid, 0), EPERM counting as
  * yes); 0 for pid 0 and for pids past INT_MAX, which kill() would read as
  * a process group or every process. */

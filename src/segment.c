@@ -192,25 +192,47 @@ att_foreign(struct shk__attach *a)
 }
 
 /*
- * Whether the process of ACTIVE attach record a (word w, loaded with
- * acquire) lives.  A record written from another PID namespace (a
- * container sharing the segment) names a pid that means nothing here: it
- * counts as alive, since taking over a live process's claims would cost
- * its data, while a dead one's claims only cost waiters their timeouts.
- * A record from another time namespace is tested by pid without its start
- * time.  Records without namespaces (no /proc when written; time: written
- * before 2026-11-24) are tested by pid and start time.
+ * Whether another description holds the liveness lock of attach slot i
+ * (platform.h): 1 yes, 0 no, -1 cannot tell (no file behind the segment:
+ * System V).  Asked through the segment's own descriptor, which never
+ * holds one.
  */
 static int
-att_alive(struct shk__attach *a, uint64_t w)
+att_lock_held(shk_seg *seg, uint32_t i)
+{
+	return seg->fd >= 0 ? shk__livelock_held(seg->fd, i) : -1;
+}
+
+/*
+ * Whether the process of ACTIVE attach record a (word w, loaded with
+ * acquire) lives; held is att_lock_held() of its slot.
+ *
+ * A held liveness lock means alive.  A record written from another PID
+ * namespace (a container sharing the segment) names a pid that means
+ * nothing here: when its owner took the liveness lock (SHK__ATT_LOCKED)
+ * and the lock is free, the owner is gone; without the lock it counts as
+ * alive, since taking over a live process's claims would cost its data,
+ * while a dead one's claims only cost waiters their timeouts.  Within our
+ * PID namespace the pid decides, also for a record whose lock is free: a
+ * process that closed every descriptor it did not open itself, or that
+ * exec()ed (the lock descriptor is close-on-exec), is not taken for dead
+ * while its pid runs.  A record from another time namespace is tested by
+ * pid without its start time.  Records without namespaces (no /proc when
+ * written; time: written before 2026-11-24) are tested by pid and start
+ * time.
+ */
+static int
+att_alive(struct shk__attach *a, uint64_t w, int held)
 {
 	/* relaxed: ordered by the caller's acquire load of word */
 	uint64_t t = atomic_load_explicit(&a->start_ticks,
 					  memory_order_relaxed);
 	uint32_t f = att_foreign(a);
 
-	if (f & SHK_ATTACH_OTHER_PIDNS)
+	if (held == 1)
 		return 1;
+	if (f & SHK_ATTACH_OTHER_PIDNS)
+		return !(held == 0 && (w & SHK__ATT_LOCKED));
 	/* the kernel shifts /proc start times by the reader's boot-time
 	 * offset: across time namespaces they cannot be compared, and the
 	 * pid alone decides (a reused pid counts as the process) */
@@ -219,16 +241,44 @@ att_alive(struct shk__attach *a, uint64_t w)
 	return shk__pid_alive(SHK__ATT_PID(w), t);
 }
 
+/*
+ * Whether the claimer of CLAIMING record word w lives (held as in
+ * att_alive).  The record has no start time or namespace yet.  A claimer
+ * with the liveness lock holds it through the whole claim, so a free lock
+ * means it died; otherwise its pid decides (a pid of another namespace can
+ * mislead this: docs/segment-format.md).
+ */
+static int
+claim_alive(uint64_t w, int held)
+{
+	if (held == 1)
+		return 1;
+	if (held == 0 && (w & SHK__ATT_LOCKED))
+		return 0;
+	return shk__pid_exists(SHK__ATT_PID(w));
+}
+
+/*
+ * Claims a free record, or one whose owner died.  With a liveness-lock
+ * descriptor, slot i's lock is taken before its record is examined: two
+ * claimers can then never both take one slot, and the lock is held from
+ * before the claim until after detach() frees the record (the lock is
+ * dropped when the descriptor closes, in seg_free()).
+ */
 static int
 attach(shk_seg *seg)
 {
 	uint32_t pid = (uint32_t)getpid(), i, gen, pass;
-	uint64_t w;
+	uint64_t w, lk;
 
+	seg->owner_key = shk__self_key();
+	if (seg->fd >= 0 && seg->lockfd < 0)
+		seg->lockfd = shk__livelock_open(seg->fd);
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < seg->attach_cap; i++) {
 			struct shk__attach *a = shk__attach_at(seg, i);
 			uint32_t st;
+			int held = -1;
 			/* acquire: pairs with the release store of ACTIVE
 			 * below, so start_ticks is visible for the test */
 			w = atomic_load_explicit(&a->word,
@@ -236,16 +286,37 @@ attach(shk_seg *seg)
 			st = SHK__ATT_STATE(w);
 			if (pass == 0 && st != SHK__ATT_FREE)
 				continue;
-			if (pass == 1) {
-				if (st == SHK__ATT_ACTIVE) {
-					if (att_alive(a, w))
-						continue;
-				} else if (st == SHK__ATT_CLAIMING) {
-					if (shk__pid_exists(SHK__ATT_PID(w)))
-						continue;
-				} else if (st != SHK__ATT_FREE) {
-					continue;
+			lk = 0;
+			if (seg->lockfd >= 0) {
+				int r = shk__livelock_try(seg->lockfd, i);
+
+				if (r == 0)
+					continue; /* its owner or a claimer */
+				if (r < 0) {
+					/* the kernel refuses the lock: go on
+					 * without liveness locks */
+					shk__livelock_close(seg->lockfd);
+					seg->lockfd = -1;
+				} else {
+					lk = SHK__ATT_LOCKED;
+					held = 0; /* by anyone but us */
+					/* acquire: as above; re-read, now
+					 * that no lock holder claims it */
+					w = atomic_load_explicit(
+						&a->word, memory_order_acquire);
+					st = SHK__ATT_STATE(w);
 				}
+			}
+			if (pass == 1 && held < 0 && st != SHK__ATT_FREE)
+				held = att_lock_held(seg, i);
+			if (st == SHK__ATT_ACTIVE) {
+				if (pass == 0 || att_alive(a, w, held))
+					goto next;
+			} else if (st == SHK__ATT_CLAIMING) {
+				if (pass == 0 || claim_alive(w, held))
+					goto next;
+			} else if (st != SHK__ATT_FREE) {
+				goto next;
 			}
 			gen = SHK__ATT_GEN(w) + 1;
 			if ((gen & SHK__GEN_MASK) == 0)
@@ -254,10 +325,11 @@ attach(shk_seg *seg)
 			 * the dead owner's record is complete */
 			if (!atomic_compare_exchange_strong_explicit(
 				    &a->word, &w,
-				    SHK__ATT_WORD(SHK__ATT_CLAIMING, gen, pid),
+				    SHK__ATT_WORD(SHK__ATT_CLAIMING, gen, pid) |
+					    lk,
 				    memory_order_acq_rel,
 				    memory_order_relaxed))
-				continue;
+				goto next;
 			/* relaxed: published by the release store below */
 			atomic_store_explicit(&a->start_ticks,
 					      shk__self_start_ticks(),
@@ -270,13 +342,16 @@ attach(shk_seg *seg)
 			 * acquire loads in shk__stamp_alive() and attach() */
 			atomic_store_explicit(
 				&a->word,
-				SHK__ATT_WORD(SHK__ATT_ACTIVE, gen, pid),
+				SHK__ATT_WORD(SHK__ATT_ACTIVE, gen, pid) | lk,
 				memory_order_release);
 			seg->slot = i;
 			seg->gen = gen;
+			seg->att_locked = lk;
 			seg->stamp = SHK__STAMP(i, gen);
-			seg->owner_key = shk__self_key();
 			return 0;
+		next:
+			if (lk)
+				shk__livelock_unlock(seg->lockfd, i);
 		}
 	}
 	return SHK_EBUSY;
@@ -296,9 +371,11 @@ detach(shk_seg *seg)
 		return;
 	}
 	a = shk__attach_at(seg, seg->slot);
-	w = SHK__ATT_WORD(SHK__ATT_ACTIVE, seg->gen, (uint32_t)getpid());
+	w = SHK__ATT_WORD(SHK__ATT_ACTIVE, seg->gen, (uint32_t)getpid()) |
+	    seg->att_locked;
 	/* release: everything this process did in the segment happens before
-	 * a later claimer of the record sees it FREE */
+	 * a later claimer of the record sees it FREE.  The liveness lock is
+	 * dropped after this, when seg_free() closes its descriptor. */
 	atomic_compare_exchange_strong_explicit(
 		&a->word, &w, SHK__ATT_WORD(SHK__ATT_FREE, seg->gen, 0),
 		memory_order_release, memory_order_relaxed);
@@ -320,10 +397,10 @@ shk__stamp_alive(shk_seg *seg, uint32_t stamp)
 	if ((SHK__ATT_GEN(w) & SHK__GEN_MASK) != SHK__STAMP_GEN(stamp))
 		return 0;
 	if (SHK__ATT_STATE(w) == SHK__ATT_CLAIMING)
-		return shk__pid_exists(SHK__ATT_PID(w));
+		return claim_alive(w, att_lock_held(seg, slot));
 	if (SHK__ATT_STATE(w) != SHK__ATT_ACTIVE)
 		return 0;
-	return att_alive(a, w);
+	return att_alive(a, w, att_lock_held(seg, slot));
 }
 
 /*
@@ -425,6 +502,7 @@ seg_new(const char *name, uint32_t backend, unsigned flags)
 	seg->fd = -1;
 	seg->shmid = -1;
 	seg->slot = UINT32_MAX;
+	seg->lockfd = -1;
 	seg->backend = backend;
 	seg->flags = flags;
 	seg->name = strdup(name ? name : "");
@@ -447,6 +525,10 @@ seg_free(shk_seg *seg)
 	}
 	if (seg->fd >= 0)
 		close(seg->fd);
+	/* in a forked child the fork handler closed it already, and the
+	 * number may name another file by now */
+	if (seg->lockfd >= 0 && seg->owner_key == shk__self_key())
+		shk__livelock_close(seg->lockfd);
 	pthread_mutex_destroy(&seg->reg_mu);
 	free(seg->name);
 	free(seg);
@@ -987,6 +1069,7 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 		uint64_t w = atomic_load_explicit(&a->word,
 						  memory_order_acquire);
 		uint32_t st = SHK__ATT_STATE(w);
+		int held;
 
 		if (st != SHK__ATT_ACTIVE && st != SHK__ATT_CLAIMING)
 			continue;
@@ -996,10 +1079,13 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 		/* relaxed: ordered by the acquire load above */
 		info->start_ticks = atomic_load_explicit(&a->start_ticks,
 							 memory_order_relaxed);
+		held = att_lock_held(seg, *cursor - 1);
 		info->alive = st == SHK__ATT_ACTIVE
-				      ? (uint32_t)att_alive(a, w)
-				      : (uint32_t)shk__pid_exists(info->pid);
+				      ? (uint32_t)att_alive(a, w, held)
+				      : (uint32_t)claim_alive(w, held);
 		info->flags = st == SHK__ATT_ACTIVE ? att_foreign(a) : 0;
+		if (w & SHK__ATT_LOCKED)
+			info->flags |= SHK_ATTACH_LOCKED;
 		return 1;
 	}
 	return 0;

@@ -77,7 +77,12 @@ enum shk__attach_state {
 };
 #define SHK__GEN_MASK 0xfffffu /* generations compared modulo 2^20 */
 
-/* word = state:2 (bits 62-63) | gen:30 (bits 32-61) | pid:32 */
+/*
+ * word = state:2 (bits 62-63) | locked:1 (bit 61) | gen:29 (bits 32-60) |
+ * pid:32.  locked: the owner held the slot's liveness lock (platform.h,
+ * shk__livelock_*) before it claimed the record and holds it until after
+ * it frees it, so that lock not held means the owner is gone.
+ */
 struct shk__attach {
 	_Atomic uint64_t word;
 	_Atomic uint64_t start_ticks;
@@ -88,10 +93,11 @@ struct shk__attach {
 _Static_assert(sizeof(struct shk__attach) == 32, "attach record size");
 
 #define SHK__ATT_STATE(w) ((uint32_t)((w) >> 62))
-#define SHK__ATT_GEN(w) ((uint32_t)(((w) >> 32) & 0x3fffffffu))
+#define SHK__ATT_GEN(w) ((uint32_t)(((w) >> 32) & 0x1fffffffu))
 #define SHK__ATT_PID(w) ((uint32_t)(w))
+#define SHK__ATT_LOCKED ((uint64_t)1 << 61)
 #define SHK__ATT_WORD(st, gen, pid)                                          \
-	(((uint64_t)(st) << 62) | ((uint64_t)((gen) & 0x3fffffffu) << 32) |  \
+	(((uint64_t)(st) << 62) | ((uint64_t)((gen) & 0x1fffffffu) << 32) |  \
 	 (uint64_t)(uint32_t)(pid))
 
 /* The process-local handle.  Immutable header fields are copied here once,
@@ -105,13 +111,17 @@ struct shk_seg {
 	uint32_t backend;
 	uint32_t flags;
 	uint32_t slot;  /* attach slot, or UINT32_MAX when not attached */
-	uint32_t gen;   /* attach generation (full 30 bits) */
+	uint32_t gen;   /* attach generation (full 29 bits) */
 	uint32_t stamp; /* owner stamp for locks: see shk__seg_stamp */
 	uint32_t attach_cap;
 	/* shk__self_key() of the process that attached: a forked child, even
 	 * one whose pid number equals ours (pid 1 of a new PID namespace),
 	 * closing its copy of the handle must not free our record */
 	uint64_t owner_key;
+	/* our liveness-lock descriptor (shk__livelock_open), -1 none;
+	 * att_locked: SHK__ATT_LOCKED when our record has it, else 0 */
+	int lockfd;
+	uint64_t att_locked;
 	uint32_t reg_cap;
 	uint64_t attach_off;
 	uint64_t reg_off;

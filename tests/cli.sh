@@ -520,6 +520,52 @@ run info "$O"
 expect_rc 0 "info $O"
 grep -qE '^  [0-9]+ +[0-9]+ +no ' "$TMP/out" && pass "info: the attach row says not alive" ||
 	{ fail "info: attach rows"; cat "$TMP/out"; }
+run info --json "$L"
+json_check "info --json: the live holder's record has its liveness lock" "
+a = d['attached']
+assert len(a) == 1 and a[0]['alive'] is True, a
+assert a[0]['liveness_lock'] is True and a[0]['other_pid_namespace'] is False, a
+print('ok')"
+# A holder in a PID namespace of its own (a container): alive while it
+# runs, orphaned once killed; it counted alive for ever before liveness
+# locks.  Needs root and unshare(1).
+N="${P}nsorph"
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
+	unshare --pid --fork --kill-child true 2>/dev/null; then
+	run create "$N" --size "$SIZE"
+	expect_rc 0 "create $N"
+	unshare --pid --fork --kill-child "$S" hold "$N" 120 >"$TMP/hold-n" 2>&1 &
+	hold_n=$!
+	HOLDERS+=("$hold_n")
+	if wait_file "$TMP/hold-n"; then
+		run info --json "$N"
+		json_check "info --json: a holder of another PID namespace, alive by its lock" "
+a = d['attached']
+assert len(a) == 1 and a[0]['alive'] is True, a
+assert a[0]['other_pid_namespace'] is True and a[0]['liveness_lock'] is True, a
+print('ok')"
+		run info "$N"
+		grep -qE '^  [0-9]+ +1 +yes ' "$TMP/out" &&
+			pass "info: pid 1 of its namespace, yes without a star" ||
+			{ fail "info: namespace holder row"; cat "$TMP/out"; }
+		{ kill -9 "$hold_n"; wait "$hold_n"; } 2>/dev/null
+		ok=0
+		for i in $(seq 1 100); do
+			run ls --json --match "$N"
+			"$PY" -c 'import json,sys
+s = json.load(open(sys.argv[1]))["segments"][0]
+sys.exit(0 if s["orphaned"] and s["attached_alive"] == 0 else 1)' "$TMP/out" && { ok=1; break; }
+			sleep 0.05
+		done
+		[ $ok = 1 ] && pass "ls: $N is orphaned once its namespace's holder was killed" ||
+			{ fail "ls after killing the namespace holder"; cat "$TMP/out"; }
+	else
+		fail "namespace holder did not start: $(cat "$TMP/hold-n")"
+	fi
+	"$S" rm --force "$N" >/dev/null 2>&1
+else
+	echo "   skip: a holder in another PID namespace needs root and unshare --pid"
+fi
 run rm --orphans --dry-run --match "${P}*"
 expect_rc 0 "rm --orphans --dry-run"
 [ "$(cat "$TMP/out")" = "would remove $O" ] && pass "dry run names exactly $O" ||

@@ -949,10 +949,270 @@ t_foreign_ns_records(void)
 	atomic_store(&a->pidns, 0);
 	atomic_store(&a->timens, 0);
 	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
-	/* our own record is ours */
+	/* our own record is ours, taken with its liveness lock */
 	CHECK(find_slot(seg, SHK__STAMP_SLOT(shk__seg_stamp(seg)), &ai));
-	CHECK_EQ(ai.flags, 0);
+	CHECK_EQ(ai.flags, SHK_ATTACH_LOCKED);
 	CHECK_EQ(ai.alive, 1);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/*
+ * Liveness locks, on forged records (no root needed): a record whose owner
+ * took its slot's lock (SHK__ATT_LOCKED) is tested by that lock where the
+ * pid cannot tell.  lfd stands for the owner: a description of the file
+ * of our own, which holds or drops slot 200's lock.
+ */
+static void
+t_livelock_records(void)
+{
+	shk_attach_info ai = { .size = sizeof(ai) };
+	const uint32_t st = SHK__STAMP(200, 7);
+	struct stat pst, tst;
+	struct shk__attach *a;
+	uint32_t gone;
+	shk_seg *seg;
+	char nm[64];
+	int lfd;
+
+	CHECK(stat("/proc/self/ns/pid", &pst) == 0);
+	CHECK(stat("/proc/self/ns/time", &tst) == 0);
+	for (gone = 30000;
+	     gone > 1000 && (kill((pid_t)gone, 0) == 0 || errno != ESRCH); gone--)
+		;
+	test_name(nm, sizeof(nm), "llr");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	lfd = shk__livelock_open(shk_seg_fd(seg));
+	CHECK(lfd >= 0);
+	a = shk__attach_at(seg, 200);
+	atomic_store(&a->start_ticks, 12345);
+	atomic_store(&a->timens, (uint64_t)tst.st_ino);
+	/* another PID namespace, lock free: gone (it counted alive before) */
+	atomic_store(&a->pidns, (uint64_t)pst.st_ino + 1);
+	atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, gone) |
+				       SHK__ATT_LOCKED);
+	CHECK_EQ(shk__stamp_alive(seg, st), 0);
+	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(ai.alive, 0);
+	CHECK_EQ(ai.flags, SHK_ATTACH_OTHER_PIDNS | SHK_ATTACH_LOCKED);
+	/* ... and alive while the lock is held */
+	CHECK_EQ(shk__livelock_try(lfd, 200), 1);
+	CHECK_EQ(shk__stamp_alive(seg, st), 1);
+	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(ai.alive, 1);
+	/* a held lock also keeps a record of our namespace alive */
+	atomic_store(&a->pidns, (uint64_t)pst.st_ino);
+	CHECK_EQ(shk__stamp_alive(seg, st), 1);
+	shk__livelock_unlock(lfd, 200);
+	CHECK_EQ(shk__stamp_alive(seg, st), 0);
+	/* in our namespace a free lock alone is no proof of death: a live
+	 * pid with its start time keeps the record (a process that exec()ed
+	 * or closed descriptors it did not open) */
+	atomic_store(&a->start_ticks, shk__self_start_ticks());
+	atomic_store(&a->word,
+		     SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, (uint32_t)getpid()) |
+			     SHK__ATT_LOCKED);
+	CHECK_EQ(shk__stamp_alive(seg, st), 1);
+	/* a LOCKED claim whose lock is free died mid-claim, even where its
+	 * pid runs; alive while the lock is held */
+	atomic_store(&a->word,
+		     SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, (uint32_t)getppid()) |
+			     SHK__ATT_LOCKED);
+	CHECK_EQ(shk__stamp_alive(seg, st), 0);
+	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(ai.alive, 0);
+	CHECK_EQ(shk__livelock_try(lfd, 200), 1);
+	CHECK_EQ(shk__stamp_alive(seg, st), 1);
+	shk__livelock_unlock(lfd, 200);
+	/* a claim without the lock: its pid decides, as before */
+	atomic_store(&a->word,
+		     SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, (uint32_t)getppid()));
+	CHECK_EQ(shk__stamp_alive(seg, st), 1);
+	shk__livelock_close(lfd);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/*
+ * A table full of records of dead processes from other PID namespaces
+ * (forged, their locks free) is reclaimed by the next open; those records
+ * used to count as alive for ever, and the open failed with SHK_EBUSY.
+ * A foreign record whose lock is held is left alone.
+ */
+static void
+t_livelock_reclaim(void)
+{
+	struct stat pst;
+	shk_seg *seg, *s2, *s3;
+	uint32_t i, mine;
+	char nm[64];
+	int lfd;
+
+	CHECK(stat("/proc/self/ns/pid", &pst) == 0);
+	test_name(nm, sizeof(nm), "llrc");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	mine = SHK__STAMP_SLOT(shk__seg_stamp(seg));
+	lfd = shk__livelock_open(shk_seg_fd(seg));
+	CHECK(lfd >= 0);
+	for (i = 0; i < seg->attach_cap; i++) {
+		struct shk__attach *a = shk__attach_at(seg, i);
+
+		if (i == mine)
+			continue;
+		atomic_store(&a->pidns, (uint64_t)pst.st_ino + 1);
+		atomic_store(&a->word,
+			     SHK__ATT_WORD(SHK__ATT_ACTIVE, 3, 1) |
+				     SHK__ATT_LOCKED);
+		if (i != 5) /* slot 5's owner lives: lfd holds its lock */
+			continue;
+		CHECK_EQ(shk__livelock_try(lfd, i), 1);
+	}
+	CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
+	CHECK(SHK__STAMP_SLOT(shk__seg_stamp(s2)) != 5);
+	CHECK_OK(shk_seg_open(nm, 0, NULL, &s3));
+	CHECK(SHK__STAMP_SLOT(shk__seg_stamp(s3)) != 5);
+	CHECK(shk__stamp_alive(seg, shk__seg_stamp(s2)));
+	CHECK(shk__stamp_alive(seg, shk__seg_stamp(s3)));
+	shk_seg_close(s3);
+	shk_seg_close(s2);
+	shk__livelock_close(lfd);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/*
+ * A forked child must not keep its parent's liveness locks: the parent
+ * dies, the child lives on, and the parent's record must test dead.  Its
+ * record is made to look foreign (another PID namespace) so that the lock
+ * alone decides.  Without the fork handler that closes the child's
+ * reference, the lock outlives the parent.
+ */
+static void
+t_livelock_fork_child(void)
+{
+	struct stat pst;
+	int up[2], hold[2];
+	uint32_t stamp;
+	shk_seg *seg;
+	pid_t a, kid;
+	char nm[64];
+
+	CHECK(stat("/proc/self/ns/pid", &pst) == 0);
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	test_name(nm, sizeof(nm), "llfk");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK(pipe(up) == 0 && pipe(hold) == 0);
+	a = fork();
+	CHECK(a >= 0);
+	if (a == 0) {
+		shk_seg *as;
+		int kp[2];
+		pid_t k;
+		char c;
+
+		close(up[0]);
+		close(hold[1]);
+		if (shk_seg_open(nm, 0, NULL, &as))
+			_exit(2);
+		stamp = shk__seg_stamp(as);
+		if (pipe(kp))
+			_exit(3);
+		k = fork(); /* inherits the handle and its descriptors */
+		if (k < 0)
+			_exit(3);
+		if (k == 0) {
+			/* fork() has returned here: the fork handlers ran.
+			 * Lives until the test closes hold. */
+			close(up[1]);
+			if (write(kp[1], "k", 1) != 1)
+				_exit(4);
+			_exit(read(hold[0], &c, 1) == 0 ? 0 : 4);
+		}
+		/* until then the child's references still hold our locks */
+		if (read(kp[0], &c, 1) != 1)
+			_exit(5);
+		if (write(up[1], &stamp, sizeof(stamp)) != sizeof(stamp) ||
+		    write(up[1], &k, sizeof(k)) != sizeof(k))
+			_exit(5);
+		pause(); /* until killed */
+		_exit(6);
+	}
+	close(up[1]);
+	close(hold[0]);
+	CHECK_EQ(read(up[0], &stamp, sizeof(stamp)), (ssize_t)sizeof(stamp));
+	CHECK_EQ(read(up[0], &kid, sizeof(kid)), (ssize_t)sizeof(kid));
+	atomic_store(&shk__attach_at(seg, SHK__STAMP_SLOT(stamp))->pidns,
+		     (uint64_t)pst.st_ino + 1);
+	CHECK_EQ(shk__stamp_alive(seg, stamp), 1);
+	CHECK(kill(a, SIGKILL) == 0);
+	CHECK_EQ(test_wait(a), 128 + SIGKILL);
+	CHECK(kill(kid, 0) == 0); /* the child lives on */
+	CHECK_EQ(shk__stamp_alive(seg, stamp), 0);
+	close(hold[1]);
+	CHECK_EQ(test_wait(kid), 0);
+	close(up[0]);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/*
+ * The real case behind the forged ones: 300 processes, each pid 1 of a
+ * PID namespace of its own, open the segment and die by SIGKILL while
+ * attached (a container restarted 300 times).  There are 256 attach
+ * records; before liveness locks every open from outside failed with
+ * SHK_EBUSY after 255 such deaths.
+ */
+static void
+t_livelock_pidns_churn(void)
+{
+	shk_seg_stats ss = { .size = sizeof(ss) };
+	shk_seg *seg, *s2;
+	char nm[64];
+	int i;
+
+	if (geteuid() != 0)
+		SKIP("needs root (PID namespaces)");
+	test_name(nm, sizeof(nm), "llch");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	for (i = 0; i < 300; i++) {
+		pid_t c = fork();
+
+		CHECK(c >= 0);
+		if (c == 0) {
+			int p[2];
+			pid_t g;
+			char ch;
+
+			if (unshare(CLONE_NEWPID) || pipe(p))
+				_exit(77);
+			g = fork();
+			if (g == 0) {
+				shk_seg *cs;
+
+				/* pid 1 ignores its own SIGKILL: the
+				 * parent, outside, kills it */
+				if (getpid() != 1 || shk_seg_open(nm, 0, NULL, &cs))
+					_exit(2);
+				_exit(write(p[1], "o", 1) == 1 ? pause() + 4 : 3);
+			}
+			close(p[1]); /* EOF if it fails before writing */
+			if (g < 0 || read(p[0], &ch, 1) != 1)
+				_exit(g < 0 ? 4 : test_wait(g));
+			kill(g, SIGKILL);
+			_exit(test_wait(g));
+		}
+		{
+			int st = test_wait(c);
+
+			if (st == 77)
+				SKIP("no PID namespace here");
+			CHECK_EQ(st, 128 + SIGKILL);
+		}
+	}
+	CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
+	CHECK_OK(shk_seg_info(seg, &ss));
+	CHECK_EQ(ss.attached_alive, 2);
+	shk_seg_close(s2);
 	shk_seg_close(seg);
 	shk_seg_unlink(nm, NULL);
 }
@@ -1219,4 +1479,8 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "prefault", t_prefault },
 	  { "attach_table", t_attach_table },
 	  { "forged_attach_is_dead", t_forged_attach_is_dead },
-	  { "foreign_ns_records", t_foreign_ns_records })
+	  { "foreign_ns_records", t_foreign_ns_records },
+	  { "livelock_records", t_livelock_records },
+	  { "livelock_reclaim", t_livelock_reclaim },
+	  { "livelock_fork_child", t_livelock_fork_child },
+	  { "livelock_pidns_churn", t_livelock_pidns_churn })

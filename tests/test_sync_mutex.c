@@ -889,8 +889,11 @@ ns_holder(int ready_fd, int done_fd, pid_t want)
 		return 3;
 	if (write(ready_fd, "r", 1) != 1)
 		return 4;
+	c = 0;
 	if (read(done_fd, &c, 1) < 0) /* EOF: the test is done */
 		return 5;
+	if (c == 'k') /* die holding it */
+		raise(SIGKILL);
 	return shk_mutex_unlock(cm) ? 6 : 0;
 }
 
@@ -1005,6 +1008,59 @@ t_other_pidns(void)
 	for (n = 30000; n > 1000 && (kill(n, 0) == 0 || errno != ESRCH); n--)
 		;
 	foreign_holder_case("mpidns", pidns_enter, n, n);
+}
+
+/*
+ * A holder in another PID namespace that dies holding the lock is seen
+ * dead from here, by its attach record's liveness lock (an OFD lock the
+ * kernel drops at its death): the next lock returns SHK_EOWNERDEAD at
+ * once, where it used to wait forever (such a record counted as alive).
+ */
+static void
+t_other_pidns_dies(void)
+{
+	int ready[2], done[2], st;
+	shk_seg *s;
+	shk_mutex *m = NULL;
+	int64_t t0;
+	pid_t c, n;
+	char ch;
+
+	if (geteuid() != 0)
+		SKIP("needs root (namespaces, mounts)");
+	for (n = 30000; n > 1000 && (kill(n, 0) == 0 || errno != ESRCH); n--)
+		;
+	s = seg_create("mpidnsd");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK(pipe(ready) == 0 && pipe(done) == 0);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		close(ready[0]);
+		close(done[1]);
+		_exit(pidns_enter(ready[1], done[0], n));
+	}
+	close(ready[1]);
+	close(done[0]);
+	if (read(ready[0], &ch, 1) != 1) {
+		st = test_wait(c);
+		if (st == 77)
+			SKIP("no PID namespace here");
+		TEST_FAIL("holder failed before locking (status %d)", st);
+	}
+	CHECK_RC(shk_mutex_lock(m, 0), SHK_EAGAIN); /* alive: held */
+	CHECK_EQ(write(done[1], "k", 1), 1);
+	/* the namespace's init reports its holder's death by SIGKILL */
+	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	t0 = test_now_ns();
+	CHECK_RC(shk_mutex_lock(m, 2000000000), SHK_EOWNERDEAD);
+	CHECK(test_now_ns() - t0 < 1000000000);
+	CHECK_OK(shk_mutex_consistent(m));
+	CHECK_OK(shk_mutex_unlock(m));
+	close(done[1]);
+	close(ready[0]);
+	shk_mutex_close(m);
+	shk_seg_close(s);
 }
 
 /*
@@ -1169,6 +1225,7 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "leader_exited", t_leader_exited },
 	  { "hidden_proc", t_hidden_proc },
 	  { "other_pidns", t_other_pidns },
+	  { "other_pidns_dies", t_other_pidns_dies },
 	  { "other_timens", t_other_timens },
 	  { "pidns_same_pid", t_pidns_same_pid },
 	  { "holder_without_proc", t_holder_without_proc })
