@@ -234,19 +234,50 @@ livelock_fcntl(int fd, int cmd, short type, uint32_t slot, short *got)
 	return 0;
 }
 
+/*
+ * A new open file description of fd's file, through /proc, or -1.
+ * /proc/thread-self/fd, not /proc/self/fd: /proc/self names the thread
+ * group leader, whose descriptor table is not ours after this thread's
+ * unshare(CLONE_FILES) (its number N may name another file there) and is
+ * gone once the leader has exited.  /proc/self/fd is the fallback before
+ * Linux 3.17.  Whatever the path gave, it must be fd's file (device and
+ * inode), or a lock taken through it would guard nothing.
+ */
+static int
+reopen_fd(int fd)
+{
+	static const char *const dirs[] = { "/proc/thread-self/fd",
+					    "/proc/self/fd" };
+	struct stat a, b;
+	char path[64];
+	int lfd = -1;
+	size_t i;
+
+	if (fstat(fd, &a) != 0)
+		return -1;
+	for (i = 0; i < 2 && lfd < 0; i++) {
+		snprintf(path, sizeof(path), "%s/%d", dirs[i], fd);
+		lfd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+		if (lfd >= 0 && (fstat(lfd, &b) != 0 || a.st_dev != b.st_dev ||
+				 a.st_ino != b.st_ino)) {
+			close(lfd);
+			lfd = -1;
+		}
+	}
+	return lfd;
+}
+
 int
 shk__livelock_open(int fd)
 {
-	char path[48];
 	short got = F_UNLCK;
 	int lfd;
 
 	pthread_once(&atfork_once, atfork_register);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	pthread_mutex_lock(&lk_mu);
 	/* a new open file description of the same file (not a dup): ours
 	 * alone, so that its locks live exactly as long as this process */
-	lfd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	lfd = reopen_fd(fd);
 	if (lfd >= 0 && livelock_fcntl(lfd, F_OFD_GETLK, F_WRLCK, 0, &got)) {
 		close(lfd); /* no OFD locks on this kernel or file system */
 		lfd = -1;

@@ -1156,6 +1156,141 @@ t_livelock_fork_child(void)
 }
 
 /*
+ * A thread with a descriptor table of its own (unshare(CLONE_FILES)) opens
+ * the segment while the main thread's table has another file under the
+ * same number: the liveness lock must be taken on the segment's file
+ * (/proc/self/fd/N names the main thread's N), or a record marked LOCKED
+ * has a free lock and a live owner tests dead from another PID namespace.
+ */
+struct uf_arg {
+	const char *nm;
+	_Atomic int stage; /* 1: table unshared, 2: dummy opened */
+	int rc;
+	uint32_t stamp, flags;
+	int held;
+};
+
+static void *
+uf_thread(void *arg)
+{
+	struct uf_arg *u = arg;
+	shk_attach_info ai = { .size = sizeof(ai) };
+	shk_seg *s;
+
+	if (unshare(CLONE_FILES)) {
+		u->rc = -1000;
+		atomic_store(&u->stage, 1);
+		return NULL;
+	}
+	atomic_store(&u->stage, 1);
+	while (atomic_load(&u->stage) != 2)
+		usleep(1000);
+	u->rc = shk_seg_open(u->nm, 0, NULL, &s);
+	if (u->rc)
+		return NULL;
+	u->stamp = shk__seg_stamp(s);
+	u->held = shk__livelock_held(shk_seg_fd(s),
+				     SHK__STAMP_SLOT(u->stamp));
+	if (find_slot(s, SHK__STAMP_SLOT(u->stamp), &ai))
+		u->flags = ai.flags;
+	shk_seg_close(s);
+	return NULL;
+}
+
+static void
+t_livelock_unshared_files(void)
+{
+	struct uf_arg u = { .stage = 0 };
+	pthread_t th;
+	shk_seg *seg;
+	char nm[64], tmp[] = "/tmp/shk-test-ufXXXXXX";
+	int dummy;
+
+	test_name(nm, sizeof(nm), "lluf");
+	u.nm = nm;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK(pthread_create(&th, NULL, uf_thread, &u) == 0);
+	while (atomic_load(&u.stage) != 1)
+		usleep(1000);
+	/* the lowest free number, in both tables: the one the thread's
+	 * shk_seg_open() gets next */
+	dummy = mkstemp(tmp);
+	unlink(tmp);
+	atomic_store(&u.stage, 2);
+	pthread_join(th, NULL);
+	close(dummy);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	if (u.rc == -1000)
+		SKIP("no unshare(CLONE_FILES)");
+	CHECK(dummy >= 0);
+	CHECK_OK(u.rc);
+	/* the record says LOCKED, and the lock is held on its file */
+	CHECK_EQ(u.flags & SHK_ATTACH_LOCKED, SHK_ATTACH_LOCKED);
+	CHECK_EQ(u.held, 1);
+}
+
+/*
+ * The main thread has exited (pthread_exit) and another thread opens the
+ * segment: /proc/self/fd names the exited leader's table, which is gone.
+ * The record must still get its liveness lock, or its owner counts as
+ * alive for ever from another PID namespace.
+ */
+static void *
+le_thread(void *arg)
+{
+	const char *nm = arg;
+	char path[64], st = 0;
+	shk_seg *s;
+	FILE *f;
+	int i, rc;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)getpid());
+	for (i = 0; i < 5000 && st != 'Z'; i++) { /* the leader is gone */
+		f = fopen(path, "r");
+		if (!f || fscanf(f, "%*d (%*[^)]) %c", &st) != 1)
+			st = 0;
+		if (f)
+			fclose(f);
+		usleep(1000);
+	}
+	if (st != 'Z')
+		_exit(2);
+	if (shk_seg_open(nm, 0, NULL, &s))
+		_exit(3);
+	rc = shk__livelock_held(shk_seg_fd(s),
+				SHK__STAMP_SLOT(shk__seg_stamp(s)));
+	shk_seg_close(s);
+	_exit(rc == 1 ? 0 : 4);
+	return NULL;
+}
+
+static void
+t_livelock_leader_exited(void)
+{
+	shk_seg *seg;
+	char nm[64];
+	pid_t c;
+	int st;
+
+	test_name(nm, sizeof(nm), "llle");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, le_thread, nm))
+			_exit(5);
+		pthread_exit(NULL);
+	}
+	st = test_wait(c);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	CHECK_EQ(st, 0);
+}
+
+/*
  * The real case behind the forged ones: 300 processes, each pid 1 of a
  * PID namespace of its own, open the segment and die by SIGKILL while
  * attached (a container restarted 300 times).  There are 256 attach
@@ -1483,4 +1618,6 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "livelock_records", t_livelock_records },
 	  { "livelock_reclaim", t_livelock_reclaim },
 	  { "livelock_fork_child", t_livelock_fork_child },
+	  { "livelock_unshared_files", t_livelock_unshared_files },
+	  { "livelock_leader_exited", t_livelock_leader_exited },
 	  { "livelock_pidns_churn", t_livelock_pidns_churn })
