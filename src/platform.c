@@ -167,6 +167,28 @@ static pthread_mutex_t lk_mu = PTHREAD_MUTEX_INITIALIZER;
 static int *lk_fds;
 static size_t lk_n, lk_cap;
 
+/*
+ * Takes lk_mu with every signal blocked: fork() is async-signal-safe, and
+ * a handler that forks on this thread while it holds lk_mu would wait for
+ * it in atfork_prepare() for ever.  *old receives the mask to restore.
+ */
+static void
+lk_lock(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	pthread_mutex_lock(&lk_mu);
+}
+
+static void
+lk_unlock(const sigset_t *old)
+{
+	pthread_mutex_unlock(&lk_mu);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 static void
 atfork_prepare(void)
 {
@@ -271,10 +293,11 @@ int
 shk__livelock_open(int fd)
 {
 	short got = F_UNLCK;
+	sigset_t old;
 	int lfd;
 
 	pthread_once(&atfork_once, atfork_register);
-	pthread_mutex_lock(&lk_mu);
+	lk_lock(&old);
 	/* a new open file description of the same file (not a dup): ours
 	 * alone, so that its locks live exactly as long as this process */
 	lfd = reopen_fd(fd);
@@ -296,16 +319,17 @@ shk__livelock_open(int fd)
 	}
 	if (lfd >= 0)
 		lk_fds[lk_n++] = lfd;
-	pthread_mutex_unlock(&lk_mu);
+	lk_unlock(&old);
 	return lfd;
 }
 
 void
 shk__livelock_close(int lfd)
 {
+	sigset_t old;
 	size_t i;
 
-	pthread_mutex_lock(&lk_mu);
+	lk_lock(&old);
 	for (i = 0; i < lk_n; i++) {
 		if (lk_fds[i] == lfd) {
 			lk_fds[i] = lk_fds[--lk_n];
@@ -313,7 +337,7 @@ shk__livelock_close(int lfd)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&lk_mu);
+	lk_unlock(&old);
 }
 
 int

@@ -1291,6 +1291,171 @@ t_livelock_leader_exited(void)
 }
 
 /*
+ * fork() from a signal handler (async-signal-safe) that interrupted this
+ * library inside its liveness-lock table (opening or closing a handle):
+ * the fork handler must not wait for a lock that the interrupted thread
+ * holds.  The worker opens and closes lock descriptors while signals make
+ * it fork; it must keep going.
+ */
+static int sf_fd;
+static _Atomic long sf_rounds, sf_forks;
+static _Atomic int sf_stop;
+
+static void
+sf_handler(int sig)
+{
+	int e = errno;
+	pid_t c = fork();
+
+	(void)sig;
+	if (c == 0)
+		_exit(0);
+	if (c > 0) {
+		while (waitpid(c, NULL, 0) < 0 && errno == EINTR)
+			;
+		atomic_fetch_add(&sf_forks, 1);
+	}
+	errno = e;
+}
+
+static void *
+sf_worker(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&sf_stop)) {
+		int lfd = shk__livelock_open(sf_fd);
+
+		if (lfd >= 0)
+			shk__livelock_close(lfd);
+		atomic_fetch_add(&sf_rounds, 1);
+	}
+	return NULL;
+}
+
+static void
+t_livelock_fork_in_signal(void)
+{
+	struct sigaction sa;
+	pthread_t th;
+	shk_seg *seg;
+	char nm[64];
+	long last = -1, n;
+	int64_t t0, moved;
+
+#ifdef SHK__TSAN
+	SKIP("fork() in a signal handler under TSan");
+#endif
+	test_name(nm, sizeof(nm), "llsf");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	sf_fd = shk_seg_fd(seg);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sf_handler;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	CHECK(pthread_create(&th, NULL, sf_worker, NULL) == 0);
+	t0 = test_now_ns();
+	moved = t0;
+	while (atomic_load(&sf_forks) < 200 &&
+	       test_now_ns() - t0 < 3000000000LL) {
+		pthread_kill(th, SIGUSR1);
+		usleep(1000);
+		n = atomic_load(&sf_rounds);
+		if (n != last) {
+			last = n;
+			moved = test_now_ns();
+		}
+		/* stuck: the worker deadlocked in its signal handler */
+		if (test_now_ns() - moved > 2000000000LL)
+			TEST_FAIL("worker stuck after %ld forks",
+				  (long)atomic_load(&sf_forks));
+	}
+	atomic_store(&sf_stop, 1);
+	pthread_join(th, NULL);
+	CHECK(atomic_load(&sf_forks) > 0);
+	shk_seg_close(seg);
+}
+
+/*
+ * Threads open and close handles while another thread forks: every
+ * child's references to liveness-lock descriptors must be closed (the
+ * table and the descriptors agree at fork()).  Once all handles here are
+ * closed, no slot's lock may be held while the children still live.
+ */
+static _Atomic int ft_stop;
+static const char *ft_name;
+
+static void *
+ft_worker(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&ft_stop)) {
+		shk_seg *s;
+
+		if (shk_seg_open(ft_name, 0, NULL, &s) == 0)
+			shk_seg_close(s);
+	}
+	return NULL;
+}
+
+static void
+t_livelock_fork_threads(void)
+{
+	enum { NKIDS = 64 };
+	pid_t kids[NKIDS];
+	int hold[2], up[2], i, nk = 0, held = 0;
+	pthread_t th[2];
+	shk_seg *seg;
+	char nm[64], c;
+
+#ifdef SHK__TSAN
+	SKIP("fork() with running threads under TSan");
+#endif
+	test_name(nm, sizeof(nm), "llft");
+	ft_name = nm;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK(pipe(hold) == 0 && pipe(up) == 0);
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_create(&th[i], NULL, ft_worker, NULL) == 0);
+	for (nk = 0; nk < NKIDS; nk++) {
+		pid_t k;
+
+		usleep(2000);
+		k = fork();
+		if (k == 0) {
+			/* fork() returned here: the fork handlers ran */
+			close(hold[1]);
+			if (write(up[1], "k", 1) != 1)
+				_exit(1);
+			_exit(read(hold[0], &c, 1) == 0 ? 0 : 1);
+		}
+		if (k < 0)
+			break;
+		kids[nk] = k;
+	}
+	atomic_store(&ft_stop, 1);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	close(up[1]);
+	for (i = 0; i < nk; i++) /* every child is past its fork handler */
+		CHECK_EQ(read(up[0], &c, 1), 1);
+	for (i = 0; i < (int)seg->attach_cap; i++) {
+		if (i != (int)SHK__STAMP_SLOT(shk__seg_stamp(seg)) &&
+		    shk__livelock_held(shk_seg_fd(seg), (uint32_t)i) == 1)
+			held++;
+	}
+	close(hold[1]);
+	for (i = 0; i < nk; i++)
+		CHECK_EQ(test_wait(kids[i]), 0);
+	close(hold[0]);
+	close(up[0]);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	CHECK_EQ(nk, NKIDS);
+	CHECK_EQ(held, 0);
+}
+
+/*
  * The real case behind the forged ones: 300 processes, each pid 1 of a
  * PID namespace of its own, open the segment and die by SIGKILL while
  * attached (a container restarted 300 times).  There are 256 attach
@@ -1620,4 +1785,6 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "livelock_fork_child", t_livelock_fork_child },
 	  { "livelock_unshared_files", t_livelock_unshared_files },
 	  { "livelock_leader_exited", t_livelock_leader_exited },
+	  { "livelock_fork_in_signal", t_livelock_fork_in_signal },
+	  { "livelock_fork_threads", t_livelock_fork_threads },
 	  { "livelock_pidns_churn", t_livelock_pidns_churn })
