@@ -1134,8 +1134,9 @@ t_livelock_fork_child(void)
 		if (write(up[1], &stamp, sizeof(stamp)) != sizeof(stamp) ||
 		    write(up[1], &k, sizeof(k)) != sizeof(k))
 			_exit(5);
-		pause(); /* until killed */
-		_exit(6);
+		/* until killed; EOF (the test failed before killing it):
+		 * exit, leaving no stray process */
+		_exit(read(hold[0], &c, 1) == 0 ? 6 : 7);
 	}
 	close(up[1]);
 	close(hold[0]);
