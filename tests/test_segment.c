@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ipc.h>
@@ -1457,6 +1458,86 @@ t_livelock_fork_threads(void)
 }
 
 /*
+ * The application's own fork child handler, registered before shmkit's
+ * (at its first use), opens the child's handle (handles do not survive
+ * fork()).  It runs while the library's fork lock is still held for the
+ * fork: the open must neither deadlock nor have its new lock descriptor
+ * closed by the library's child handler, and the child must still drop
+ * its references to the parent's locks.
+ */
+static const char *af_name;
+static shk_seg *af_seg;
+static int af_rc = 1;
+
+static void
+af_child(void)
+{
+	af_rc = shk_seg_open(af_name, 0, NULL, &af_seg);
+}
+
+static void
+t_livelock_app_atfork(void)
+{
+	int up[2], hold[2], st;
+	uint32_t pslot, cstamp = 0;
+	struct pollfd pf;
+	shk_seg *seg, *ro;
+	char nm[64], c;
+	pid_t k;
+
+	test_name(nm, sizeof(nm), "llaf");
+	af_name = nm;
+	/* before shmkit's first use in this process */
+	CHECK(pthread_atfork(NULL, NULL, af_child) == 0);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &ro));
+	pslot = SHK__STAMP_SLOT(shk__seg_stamp(seg));
+	CHECK(pipe(up) == 0 && pipe(hold) == 0);
+	k = fork();
+	CHECK(k >= 0);
+	if (k == 0) {
+		uint32_t cs;
+		int ok;
+
+		close(hold[1]);
+		ok = af_rc == 0 &&
+		     shk__livelock_held(shk_seg_fd(ro),
+					SHK__STAMP_SLOT(cs = shk__seg_stamp(
+								af_seg))) == 1;
+		if (!ok || write(up[1], &cs, sizeof(cs)) != sizeof(cs))
+			_exit(2);
+		if (read(hold[0], &c, 1) != 0)
+			_exit(3);
+		shk_seg_close(af_seg);
+		_exit(0);
+	}
+	close(up[1]);
+	close(hold[0]);
+	pf.fd = up[0];
+	pf.events = POLLIN;
+	if (poll(&pf, 1, 10000) != 1) { /* the child deadlocked */
+		kill(k, SIGKILL);
+		test_wait(k);
+		shk_seg_close(ro);
+		shk_seg_close(seg);
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL("the child's fork handler did not return");
+	}
+	st = (int)read(up[0], &cstamp, sizeof(cstamp));
+	/* the child's lock is the child's: held while it lives */
+	shk_seg_close(seg);
+	CHECK(shk__stamp_alive(ro, cstamp) || st != sizeof(cstamp));
+	/* and the parent's lock went with the parent's handle */
+	CHECK_EQ(shk__livelock_held(shk_seg_fd(ro), pslot), 0);
+	close(hold[1]);
+	CHECK_EQ(test_wait(k), 0);
+	CHECK_EQ(st, (int)sizeof(cstamp));
+	close(up[0]);
+	shk_seg_close(ro);
+	shk_seg_unlink(nm, NULL);
+}
+
+/*
  * The real case behind the forged ones: 300 processes, each pid 1 of a
  * PID namespace of its own, open the segment and die by SIGKILL while
  * attached (a container restarted 300 times).  There are 256 attach
@@ -1788,4 +1869,5 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "livelock_leader_exited", t_livelock_leader_exited },
 	  { "livelock_fork_in_signal", t_livelock_fork_in_signal },
 	  { "livelock_fork_threads", t_livelock_fork_threads },
+	  { "livelock_app_atfork", t_livelock_app_atfork },
 	  { "livelock_pidns_churn", t_livelock_pidns_churn })
