@@ -162,35 +162,105 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
  * lk_mu is held across fork() (prepare handler), so the child's copy of
  * the table matches its copy of the descriptor table: no open or close is
  * half done.
+ *
+ * The application's own fork handlers may run on the forking thread while
+ * it holds lk_mu: prepare handlers registered before ours run after ours,
+ * parent and child handlers registered before ours run before ours (ours
+ * are registered at this process's first shk__self_key()), and a child
+ * handler that opens the child's own handles (handles do not survive
+ * fork()) is the natural use.  lk_forking (this thread's) says that this
+ * thread holds lk_mu for fork(): such calls use the table without locking
+ * it again, and in the child the first of them (or our child handler)
+ * closes the parent's lock descriptors first (child_cleanup), so that
+ * what the child opens is the child's and stays open.  lk_fork_pid: the
+ * forking process, to tell the child (another pid) from the parent.
  */
 static pthread_mutex_t lk_mu = PTHREAD_MUTEX_INITIALIZER;
 static int *lk_fds;
 static size_t lk_n, lk_cap;
+static _Thread_local int lk_forking;
+static pid_t lk_fork_pid;
+static int lk_child_done;
+
+/* In a forked child, before it runs anything else of ours: a new fork
+ * epoch, and the parent's lock descriptors closed (our reference to
+ * their descriptions would keep the parent's locks after it died).  Once
+ * per fork. */
+static void
+child_cleanup(void)
+{
+	size_t i;
+
+	if (lk_child_done)
+		return;
+	lk_child_done = 1;
+	/* relaxed: the child is single-threaded here */
+	atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_relaxed);
+	for (i = 0; i < lk_n; i++)
+		close(lk_fds[i]);
+	lk_n = 0;
+}
+
+/* 1 on the forking thread inside fork() (it holds lk_mu), after the
+ * child's cleanup where this is the child; 0 otherwise. */
+static int
+in_fork(void)
+{
+	if (!lk_forking)
+		return 0;
+	if (getpid() != lk_fork_pid)
+		child_cleanup();
+	return 1;
+}
+
+/*
+ * Takes lk_mu with every signal blocked: fork() is async-signal-safe, and
+ * a handler that forks on this thread while it holds lk_mu would wait for
+ * it in atfork_prepare() for ever.  *old receives the mask to restore.
+ * Inside fork() on the forking thread, lk_mu is held already.
+ */
+static void
+lk_lock(sigset_t *old)
+{
+	sigset_t all;
+
+	if (in_fork())
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	pthread_mutex_lock(&lk_mu);
+}
+
+static void
+lk_unlock(const sigset_t *old)
+{
+	if (lk_forking)
+		return;
+	pthread_mutex_unlock(&lk_mu);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
 
 static void
 atfork_prepare(void)
 {
 	pthread_mutex_lock(&lk_mu);
+	lk_fork_pid = getpid();
+	lk_child_done = 0;
+	lk_forking = 1;
 }
 
 static void
 atfork_parent(void)
 {
+	lk_forking = 0;
 	pthread_mutex_unlock(&lk_mu);
 }
 
 static void
 atfork_child(void)
 {
-	size_t i;
-
-	/* relaxed: the child is single-threaded here */
-	atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_relaxed);
-	/* the parent's liveness locks stay with the parent: our reference
-	 * to their descriptions would keep them held after it died */
-	for (i = 0; i < lk_n; i++)
-		close(lk_fds[i]);
-	lk_n = 0;
+	child_cleanup();
+	lk_forking = 0;
 	/* the forking thread locked it in atfork_prepare(); it is this
 	 * thread (a default mutex does not check the owner) */
 	pthread_mutex_unlock(&lk_mu);
@@ -209,6 +279,9 @@ uint64_t
 shk__self_key(void)
 {
 	pthread_once(&atfork_once, atfork_register);
+	/* an application's child handler that runs before ours gets the
+	 * child's key too */
+	(void)in_fork();
 	/* relaxed: written only by this process's fork handler, before
 	 * any other thread exists in it */
 	return (uint64_t)atomic_load_explicit(&fork_epoch,
@@ -234,19 +307,51 @@ livelock_fcntl(int fd, int cmd, short type, uint32_t slot, short *got)
 	return 0;
 }
 
+/*
+ * A new open file description of fd's file, through /proc, or -1.
+ * /proc/thread-self/fd, not /proc/self/fd: /proc/self names the thread
+ * group leader, whose descriptor table is not ours after this thread's
+ * unshare(CLONE_FILES) (its number N may name another file there) and is
+ * gone once the leader has exited.  /proc/self/fd is the fallback before
+ * Linux 3.17.  Whatever the path gave, it must be fd's file (device and
+ * inode), or a lock taken through it would guard nothing.
+ */
+static int
+reopen_fd(int fd)
+{
+	static const char *const dirs[] = { "/proc/thread-self/fd",
+					    "/proc/self/fd" };
+	struct stat a, b;
+	char path[64];
+	int lfd = -1;
+	size_t i;
+
+	if (fstat(fd, &a) != 0)
+		return -1;
+	for (i = 0; i < 2 && lfd < 0; i++) {
+		snprintf(path, sizeof(path), "%s/%d", dirs[i], fd);
+		lfd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+		if (lfd >= 0 && (fstat(lfd, &b) != 0 || a.st_dev != b.st_dev ||
+				 a.st_ino != b.st_ino)) {
+			close(lfd);
+			lfd = -1;
+		}
+	}
+	return lfd;
+}
+
 int
 shk__livelock_open(int fd)
 {
-	char path[48];
 	short got = F_UNLCK;
+	sigset_t old;
 	int lfd;
 
 	pthread_once(&atfork_once, atfork_register);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	pthread_mutex_lock(&lk_mu);
+	lk_lock(&old);
 	/* a new open file description of the same file (not a dup): ours
 	 * alone, so that its locks live exactly as long as this process */
-	lfd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	lfd = reopen_fd(fd);
 	if (lfd >= 0 && livelock_fcntl(lfd, F_OFD_GETLK, F_WRLCK, 0, &got)) {
 		close(lfd); /* no OFD locks on this kernel or file system */
 		lfd = -1;
@@ -265,16 +370,17 @@ shk__livelock_open(int fd)
 	}
 	if (lfd >= 0)
 		lk_fds[lk_n++] = lfd;
-	pthread_mutex_unlock(&lk_mu);
+	lk_unlock(&old);
 	return lfd;
 }
 
 void
 shk__livelock_close(int lfd)
 {
+	sigset_t old;
 	size_t i;
 
-	pthread_mutex_lock(&lk_mu);
+	lk_lock(&old);
 	for (i = 0; i < lk_n; i++) {
 		if (lk_fds[i] == lfd) {
 			lk_fds[i] = lk_fds[--lk_n];
@@ -282,7 +388,7 @@ shk__livelock_close(int lfd)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&lk_mu);
+	lk_unlock(&old);
 }
 
 int

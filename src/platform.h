@@ -177,11 +177,11 @@ SHK_HIDDEN int shk__pid_running(uint32_t pid);
  * through a description of the file that it alone holds: the kernel drops
  * the lock when the process dies, in any PID namespace.
  *
- * shk__livelock_open(fd) opens such a description (/proc/self/fd/N, read
- * and write, close-on-exec) and registers it with this file's fork
- * handlers, which close it in every child that fork() makes (the child's
- * reference would otherwise keep its parent's locks after the parent
- * died).  Returns the descriptor, or -1 when there is none to be had (no
+ * shk__livelock_open(fd) opens such a description (/proc/thread-self/fd/N,
+ * checked to be fd's file; read and write, close-on-exec) and registers
+ * it with this file's fork handlers, which close it in every child that
+ * fork() makes (the child's reference would otherwise keep its parent's
+ * locks after the parent died).  Returns the descriptor, or -1 when there is none to be had (no
  * /proc, no OFD locks); the caller then goes without.
  * shk__livelock_close() closes one (never call close() on it directly).
  * shk__livelock_try() takes slot's lock without waiting: 1 taken, 0 held

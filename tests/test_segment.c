@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ipc.h>
@@ -1134,8 +1135,9 @@ t_livelock_fork_child(void)
 		if (write(up[1], &stamp, sizeof(stamp)) != sizeof(stamp) ||
 		    write(up[1], &k, sizeof(k)) != sizeof(k))
 			_exit(5);
-		pause(); /* until killed */
-		_exit(6);
+		/* until killed; EOF (the test failed before killing it):
+		 * exit, leaving no stray process */
+		_exit(read(hold[0], &c, 1) == 0 ? 6 : 7);
 	}
 	close(up[1]);
 	close(hold[0]);
@@ -1152,6 +1154,386 @@ t_livelock_fork_child(void)
 	CHECK_EQ(test_wait(kid), 0);
 	close(up[0]);
 	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/*
+ * A thread with a descriptor table of its own (unshare(CLONE_FILES)) opens
+ * the segment while the main thread's table has another file under the
+ * same number: the liveness lock must be taken on the segment's file
+ * (/proc/self/fd/N names the main thread's N), or a record marked LOCKED
+ * has a free lock and a live owner tests dead from another PID namespace.
+ */
+struct uf_arg {
+	const char *nm;
+	_Atomic int stage; /* 1: table unshared, 2: dummy opened */
+	int rc;
+	uint32_t stamp, flags;
+	int held;
+};
+
+static void *
+uf_thread(void *arg)
+{
+	struct uf_arg *u = arg;
+	shk_attach_info ai = { .size = sizeof(ai) };
+	shk_seg *s;
+
+	if (unshare(CLONE_FILES)) {
+		u->rc = -1000;
+		atomic_store(&u->stage, 1);
+		return NULL;
+	}
+	atomic_store(&u->stage, 1);
+	while (atomic_load(&u->stage) != 2)
+		usleep(1000);
+	u->rc = shk_seg_open(u->nm, 0, NULL, &s);
+	if (u->rc)
+		return NULL;
+	u->stamp = shk__seg_stamp(s);
+	u->held = shk__livelock_held(shk_seg_fd(s),
+				     SHK__STAMP_SLOT(u->stamp));
+	if (find_slot(s, SHK__STAMP_SLOT(u->stamp), &ai))
+		u->flags = ai.flags;
+	shk_seg_close(s);
+	return NULL;
+}
+
+static void
+t_livelock_unshared_files(void)
+{
+	struct uf_arg u = { .stage = 0 };
+	pthread_t th;
+	shk_seg *seg;
+	char nm[64], tmp[] = "/tmp/shk-test-ufXXXXXX";
+	int dummy;
+
+	test_name(nm, sizeof(nm), "lluf");
+	u.nm = nm;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK(pthread_create(&th, NULL, uf_thread, &u) == 0);
+	while (atomic_load(&u.stage) != 1)
+		usleep(1000);
+	/* the lowest free number, in both tables: the one the thread's
+	 * shk_seg_open() gets next */
+	dummy = mkstemp(tmp);
+	unlink(tmp);
+	atomic_store(&u.stage, 2);
+	pthread_join(th, NULL);
+	close(dummy);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	if (u.rc == -1000)
+		SKIP("no unshare(CLONE_FILES)");
+	CHECK(dummy >= 0);
+	CHECK_OK(u.rc);
+	/* the record says LOCKED, and the lock is held on its file */
+	CHECK_EQ(u.flags & SHK_ATTACH_LOCKED, SHK_ATTACH_LOCKED);
+	CHECK_EQ(u.held, 1);
+}
+
+/*
+ * The main thread has exited (pthread_exit) and another thread opens the
+ * segment: /proc/self/fd names the exited leader's table, which is gone.
+ * The record must still get its liveness lock, or its owner counts as
+ * alive for ever from another PID namespace.
+ */
+static void *
+le_thread(void *arg)
+{
+	const char *nm = arg;
+	char path[64], st = 0;
+	shk_seg *s;
+	FILE *f;
+	int i, rc;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)getpid());
+	for (i = 0; i < 5000 && st != 'Z'; i++) { /* the leader is gone */
+		f = fopen(path, "r");
+		if (!f || fscanf(f, "%*d (%*[^)]) %c", &st) != 1)
+			st = 0;
+		if (f)
+			fclose(f);
+		usleep(1000);
+	}
+	if (st != 'Z')
+		_exit(2);
+	if (shk_seg_open(nm, 0, NULL, &s))
+		_exit(3);
+	rc = shk__livelock_held(shk_seg_fd(s),
+				SHK__STAMP_SLOT(shk__seg_stamp(s)));
+	shk_seg_close(s);
+	_exit(rc == 1 ? 0 : 4);
+	return NULL;
+}
+
+static void
+t_livelock_leader_exited(void)
+{
+	shk_seg *seg;
+	char nm[64];
+	pid_t c;
+	int st;
+
+	test_name(nm, sizeof(nm), "llle");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, le_thread, nm))
+			_exit(5);
+		pthread_exit(NULL);
+	}
+	st = test_wait(c);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	CHECK_EQ(st, 0);
+}
+
+/*
+ * fork() from a signal handler (async-signal-safe) that interrupted this
+ * library inside its liveness-lock table (opening or closing a handle):
+ * the fork handler must not wait for a lock that the interrupted thread
+ * holds.  The worker opens and closes lock descriptors while signals make
+ * it fork; it must keep going.
+ */
+static int sf_fd;
+static _Atomic long sf_rounds, sf_forks;
+static _Atomic int sf_stop;
+
+static void
+sf_handler(int sig)
+{
+	int e = errno;
+	pid_t c = fork();
+
+	(void)sig;
+	if (c == 0)
+		_exit(0);
+	if (c > 0) {
+		while (waitpid(c, NULL, 0) < 0 && errno == EINTR)
+			;
+		atomic_fetch_add(&sf_forks, 1);
+	}
+	errno = e;
+}
+
+static void *
+sf_worker(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&sf_stop)) {
+		int lfd = shk__livelock_open(sf_fd);
+
+		if (lfd >= 0)
+			shk__livelock_close(lfd);
+		atomic_fetch_add(&sf_rounds, 1);
+	}
+	return NULL;
+}
+
+static void
+t_livelock_fork_in_signal(void)
+{
+	struct sigaction sa;
+	pthread_t th;
+	shk_seg *seg;
+	char nm[64];
+	long last = -1, n;
+	int64_t t0, moved;
+
+#ifdef SHK__TSAN
+	SKIP("fork() in a signal handler under TSan");
+#endif
+	test_name(nm, sizeof(nm), "llsf");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	sf_fd = shk_seg_fd(seg);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sf_handler;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	CHECK(pthread_create(&th, NULL, sf_worker, NULL) == 0);
+	t0 = test_now_ns();
+	moved = t0;
+	while (atomic_load(&sf_forks) < 200 &&
+	       test_now_ns() - t0 < 3000000000LL) {
+		pthread_kill(th, SIGUSR1);
+		usleep(1000);
+		n = atomic_load(&sf_rounds);
+		if (n != last) {
+			last = n;
+			moved = test_now_ns();
+		}
+		/* stuck: the worker deadlocked in its signal handler */
+		if (test_now_ns() - moved > 2000000000LL)
+			TEST_FAIL("worker stuck after %ld forks",
+				  (long)atomic_load(&sf_forks));
+	}
+	atomic_store(&sf_stop, 1);
+	pthread_join(th, NULL);
+	CHECK(atomic_load(&sf_forks) > 0);
+	shk_seg_close(seg);
+}
+
+/*
+ * Threads open and close handles while another thread forks: every
+ * child's references to liveness-lock descriptors must be closed (the
+ * table and the descriptors agree at fork()).  Once all handles here are
+ * closed, no slot's lock may be held while the children still live.
+ */
+static _Atomic int ft_stop;
+static const char *ft_name;
+
+static void *
+ft_worker(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&ft_stop)) {
+		shk_seg *s;
+
+		if (shk_seg_open(ft_name, 0, NULL, &s) == 0)
+			shk_seg_close(s);
+	}
+	return NULL;
+}
+
+static void
+t_livelock_fork_threads(void)
+{
+	enum { NKIDS = 64 };
+	pid_t kids[NKIDS];
+	int hold[2], up[2], i, nk = 0, held = 0;
+	pthread_t th[2];
+	shk_seg *seg;
+	char nm[64], c;
+
+#ifdef SHK__TSAN
+	SKIP("fork() with running threads under TSan");
+#endif
+	test_name(nm, sizeof(nm), "llft");
+	ft_name = nm;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK(pipe(hold) == 0 && pipe(up) == 0);
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_create(&th[i], NULL, ft_worker, NULL) == 0);
+	for (nk = 0; nk < NKIDS; nk++) {
+		pid_t k;
+
+		usleep(2000);
+		k = fork();
+		if (k == 0) {
+			/* fork() returned here: the fork handlers ran */
+			close(hold[1]);
+			if (write(up[1], "k", 1) != 1)
+				_exit(1);
+			_exit(read(hold[0], &c, 1) == 0 ? 0 : 1);
+		}
+		if (k < 0)
+			break;
+		kids[nk] = k;
+	}
+	atomic_store(&ft_stop, 1);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	close(up[1]);
+	for (i = 0; i < nk; i++) /* every child is past its fork handler */
+		CHECK_EQ(read(up[0], &c, 1), 1);
+	for (i = 0; i < (int)seg->attach_cap; i++) {
+		if (i != (int)SHK__STAMP_SLOT(shk__seg_stamp(seg)) &&
+		    shk__livelock_held(shk_seg_fd(seg), (uint32_t)i) == 1)
+			held++;
+	}
+	close(hold[1]);
+	for (i = 0; i < nk; i++)
+		CHECK_EQ(test_wait(kids[i]), 0);
+	close(hold[0]);
+	close(up[0]);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	CHECK_EQ(nk, NKIDS);
+	CHECK_EQ(held, 0);
+}
+
+/*
+ * The application's own fork child handler, registered before shmkit's
+ * (at its first use), opens the child's handle (handles do not survive
+ * fork()).  It runs while the library's fork lock is still held for the
+ * fork: the open must neither deadlock nor have its new lock descriptor
+ * closed by the library's child handler, and the child must still drop
+ * its references to the parent's locks.
+ */
+static const char *af_name;
+static shk_seg *af_seg;
+static int af_rc = 1;
+
+static void
+af_child(void)
+{
+	af_rc = shk_seg_open(af_name, 0, NULL, &af_seg);
+}
+
+static void
+t_livelock_app_atfork(void)
+{
+	int up[2], hold[2], st;
+	uint32_t pslot, cstamp = 0;
+	struct pollfd pf;
+	shk_seg *seg, *ro;
+	char nm[64], c;
+	pid_t k;
+
+	test_name(nm, sizeof(nm), "llaf");
+	af_name = nm;
+	/* before shmkit's first use in this process */
+	CHECK(pthread_atfork(NULL, NULL, af_child) == 0);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &ro));
+	pslot = SHK__STAMP_SLOT(shk__seg_stamp(seg));
+	CHECK(pipe(up) == 0 && pipe(hold) == 0);
+	k = fork();
+	CHECK(k >= 0);
+	if (k == 0) {
+		uint32_t cs;
+		int ok;
+
+		close(hold[1]);
+		ok = af_rc == 0 &&
+		     shk__livelock_held(shk_seg_fd(ro),
+					SHK__STAMP_SLOT(cs = shk__seg_stamp(
+								af_seg))) == 1;
+		if (!ok || write(up[1], &cs, sizeof(cs)) != sizeof(cs))
+			_exit(2);
+		if (read(hold[0], &c, 1) != 0)
+			_exit(3);
+		shk_seg_close(af_seg);
+		_exit(0);
+	}
+	close(up[1]);
+	close(hold[0]);
+	pf.fd = up[0];
+	pf.events = POLLIN;
+	if (poll(&pf, 1, 10000) != 1) { /* the child deadlocked */
+		kill(k, SIGKILL);
+		test_wait(k);
+		shk_seg_close(ro);
+		shk_seg_close(seg);
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL("the child's fork handler did not return");
+	}
+	st = (int)read(up[0], &cstamp, sizeof(cstamp));
+	/* the child's lock is the child's: held while it lives */
+	shk_seg_close(seg);
+	CHECK(shk__stamp_alive(ro, cstamp) || st != sizeof(cstamp));
+	/* and the parent's lock went with the parent's handle */
+	CHECK_EQ(shk__livelock_held(shk_seg_fd(ro), pslot), 0);
+	close(hold[1]);
+	CHECK_EQ(test_wait(k), 0);
+	CHECK_EQ(st, (int)sizeof(cstamp));
+	close(up[0]);
+	shk_seg_close(ro);
 	shk_seg_unlink(nm, NULL);
 }
 
@@ -1483,4 +1865,9 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "livelock_records", t_livelock_records },
 	  { "livelock_reclaim", t_livelock_reclaim },
 	  { "livelock_fork_child", t_livelock_fork_child },
+	  { "livelock_unshared_files", t_livelock_unshared_files },
+	  { "livelock_leader_exited", t_livelock_leader_exited },
+	  { "livelock_fork_in_signal", t_livelock_fork_in_signal },
+	  { "livelock_fork_threads", t_livelock_fork_threads },
+	  { "livelock_app_atfork", t_livelock_app_atfork },
 	  { "livelock_pidns_churn", t_livelock_pidns_churn })
