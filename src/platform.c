@@ -316,6 +316,20 @@ livelock_fcntl(int fd, int cmd, short type, uint32_t slot, short *got)
  * Linux 3.17.  Whatever the path gave, it must be fd's file (device and
  * inode), or a lock taken through it would guard nothing.
  */
+int
+shk__fd_above_stdio(int fd)
+{
+	int nfd;
+
+	if (fd < 0 || fd > 2)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (nfd < 0)
+		return fd;
+	close(fd);
+	return nfd;
+}
+
 static int
 reopen_fd(int fd)
 {
@@ -330,7 +344,8 @@ reopen_fd(int fd)
 		return -1;
 	for (i = 0; i < 2 && lfd < 0; i++) {
 		snprintf(path, sizeof(path), "%s/%d", dirs[i], fd);
-		lfd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+		lfd = shk__fd_above_stdio(
+			open(path, O_RDWR | O_CLOEXEC | O_NOCTTY));
 		if (lfd >= 0 && (fstat(lfd, &b) != 0 || a.st_dev != b.st_dev ||
 				 a.st_ino != b.st_ino)) {
 			close(lfd);

@@ -191,6 +191,13 @@ SHK_HIDDEN int shk__pid_running(uint32_t pid);
  * whether some other description holds slot's lock: 1 yes, 0 no, -1 the
  * kernel could not say.
  */
+/* shk__fd_above_stdio(fd): fd moved to a number >= 3 (close-on-exec; the
+ * old number closed), or fd itself when it is one already or cannot be
+ * moved.  A descriptor the library keeps must not sit at 0-2, where a
+ * program that started with stdio closed later dup2()s /dev/null or a
+ * log over it: the segment's descriptor would then answer the liveness
+ * lock queries for another file. */
+SHK_HIDDEN int shk__fd_above_stdio(int fd);
 #define SHK__LIVELOCK_BASE ((uint64_t)1 << 50)
 SHK_HIDDEN int shk__livelock_open(int fd);
 SHK_HIDDEN void shk__livelock_close(int lfd);

@@ -684,7 +684,7 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 			if (fd >= 0) {
 				/* the mode is not subject to the umask */
 				fchmod(fd, o->mode);
-				seg->fd = fd;
+				seg->fd = shk__fd_above_stdio(fd);
 				rc = create_fd(seg, o, name, hc);
 				if (rc) {
 					if (file)
@@ -711,7 +711,7 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 			continue; /* unlinked between our two calls */
 		return shk__errno_code(errno);
 	}
-	seg->fd = fd;
+	seg->fd = fd = shk__fd_above_stdio(fd);
 	if (fstat(fd, &st) != 0)
 		return shk__errno_code(errno);
 	if (!S_ISREG(st.st_mode))
@@ -892,7 +892,8 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 		rc = open_sysv(seg, name, flags, &o, &hc);
 		break;
 	case SHK_BACKEND_MEMFD:
-		seg->fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		seg->fd = shk__fd_above_stdio(
+			memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
 		rc = seg->fd < 0 ? shk__errno_code(errno)
 				 : create_fd(seg, &o, name, &hc);
 		if (rc == 0)
@@ -931,7 +932,8 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 	seg = seg_new("", SHK_BACKEND_MEMFD, flags);
 	if (!seg)
 		return SHK_ENOMEM;
-	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	/* >= 3: see shk__fd_above_stdio() */
+	seg->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (seg->fd < 0) {
 		rc = shk__errno_code(errno);
 		seg_free(seg);

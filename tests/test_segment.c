@@ -1158,6 +1158,62 @@ t_livelock_fork_child(void)
 }
 
 /*
+ * A program that started with stdio closed: the descriptors a handle keeps
+ * (the segment's and its liveness lock's) must not take numbers 0-2, where
+ * the program's later dup2() of /dev/null or a log would replace them; the
+ * segment's descriptor would then answer liveness queries for another
+ * file, and every locked record of another PID namespace would test dead.
+ */
+static void
+t_livelock_stdio_closed(void)
+{
+	char nm[64];
+	pid_t c;
+	int st;
+
+	test_name(nm, sizeof(nm), "llstd");
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg_opts o = SHK_SEG_OPTS_INIT;
+		shk_seg *a, *m, *d;
+		int dn;
+
+		close(0);
+		close(1);
+		close(2);
+		if (shk_seg_open(nm, SHK_CREATE, NULL, &a))
+			_exit(2);
+		o.backend = SHK_BACKEND_MEMFD;
+		if (shk_seg_open("llstd", SHK_CREATE, &o, &m))
+			_exit(3);
+		/* a caller's descriptor at 0: the handle's copy goes above */
+		dn = dup(shk_seg_fd(m));
+		if (dn != 0 || shk_seg_open_fd(dn, 0, NULL, &d))
+			_exit(4);
+		if (shk_seg_fd(a) < 3 || a->lockfd < 3 || shk_seg_fd(m) < 3 ||
+		    m->lockfd < 3 || shk_seg_fd(d) < 3 || d->lockfd < 3)
+			_exit(5);
+		/* what the program puts at 0-2 now changes nothing */
+		if (open("/dev/null", O_RDWR) != 1 || dup2(1, 2) != 2 ||
+		    dup2(1, 0) != 0)
+			_exit(6);
+		if (!shk__stamp_alive(a, shk__seg_stamp(a)) ||
+		    shk__livelock_held(shk_seg_fd(a),
+				       SHK__STAMP_SLOT(shk__seg_stamp(a))) != 1)
+			_exit(7);
+		shk_seg_close(d);
+		shk_seg_close(m);
+		shk_seg_close(a);
+		_exit(shk_seg_unlink(nm, NULL) ? 8 : 0);
+	}
+	st = test_wait(c);
+	if (st)
+		shk_seg_unlink(nm, NULL); /* the child failed before it could */
+	CHECK_EQ(st, 0);
+}
+
+/*
  * A thread with a descriptor table of its own (unshare(CLONE_FILES)) opens
  * the segment while the main thread's table has another file under the
  * same number: the liveness lock must be taken on the segment's file
@@ -1865,6 +1921,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "livelock_records", t_livelock_records },
 	  { "livelock_reclaim", t_livelock_reclaim },
 	  { "livelock_fork_child", t_livelock_fork_child },
+	  { "livelock_stdio_closed", t_livelock_stdio_closed },
 	  { "livelock_unshared_files", t_livelock_unshared_files },
 	  { "livelock_leader_exited", t_livelock_leader_exited },
 	  { "livelock_fork_in_signal", t_livelock_fork_in_signal },
