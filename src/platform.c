@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -172,8 +173,12 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
  * thread holds lk_mu for fork(): such calls use the table without locking
  * it again, and in the child the first of them (or our child handler)
  * closes the parent's lock descriptors first (child_cleanup), so that
- * what the child opens is the child's and stays open.  lk_fork_pid: the
- * forking process, to tell the child (another pid) from the parent.
+ * what the child opens is the child's and stays open.  To tell the child
+ * from the parent there: fork_mark, a page that fork() zeroes in the
+ * child (MADV_WIPEONFORK, Linux 4.14), set to 1 in every process that has
+ * run our handlers; without it, lk_fork_pid, the forking process's pid,
+ * which cannot tell pid 1 of a namespace from pid 1 of a new one that it
+ * forks.
  */
 static pthread_mutex_t lk_mu = PTHREAD_MUTEX_INITIALIZER;
 static int *lk_fds;
@@ -181,6 +186,7 @@ static size_t lk_n, lk_cap;
 static _Thread_local int lk_forking;
 static pid_t lk_fork_pid;
 static int lk_child_done;
+static volatile uint8_t *fork_mark;
 
 /* In a forked child, before it runs anything else of ours: a new fork
  * epoch, and the parent's lock descriptors closed (our reference to
@@ -199,6 +205,8 @@ child_cleanup(void)
 	for (i = 0; i < lk_n; i++)
 		close(lk_fds[i]);
 	lk_n = 0;
+	if (fork_mark)
+		*fork_mark = 1; /* for this child's own forks */
 }
 
 /* 1 on the forking thread inside fork() (it holds lk_mu), after the
@@ -208,7 +216,7 @@ in_fork(void)
 {
 	if (!lk_forking)
 		return 0;
-	if (getpid() != lk_fork_pid)
+	if (fork_mark ? *fork_mark == 0 : getpid() != lk_fork_pid)
 		child_cleanup();
 	return 1;
 }
@@ -244,6 +252,8 @@ static void
 atfork_prepare(void)
 {
 	pthread_mutex_lock(&lk_mu);
+	if (fork_mark)
+		*fork_mark = 1; /* we are the parent of this fork */
 	lk_fork_pid = getpid();
 	lk_child_done = 0;
 	lk_forking = 1;
@@ -269,6 +279,18 @@ atfork_child(void)
 static void
 atfork_register(void)
 {
+#ifdef MADV_WIPEONFORK
+	void *pg = mmap(NULL, shk__page_size(), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (pg != MAP_FAILED && madvise(pg, shk__page_size(),
+					MADV_WIPEONFORK) == 0) {
+		fork_mark = pg;
+		*fork_mark = 1;
+	} else if (pg != MAP_FAILED) {
+		munmap(pg, shk__page_size());
+	}
+#endif
 	/* on failure (ENOMEM) the key is the pid alone, and children keep
 	 * references to liveness locks (their parent then counts as alive
 	 * until they exit or close them) */

@@ -1594,6 +1594,84 @@ t_livelock_app_atfork(void)
 }
 
 /*
+ * livelock_app_atfork where the forking process is pid 1 of a PID
+ * namespace and its child pid 1 of a new one: the two have one pid, so
+ * the library must tell the child by something else (a MADV_WIPEONFORK
+ * page).  Told by pid, the child took itself for the parent, and the
+ * library's own child handler then closed the lock descriptor of the
+ * handle that the application's handler had just opened (its record
+ * LOCKED, its lock free: dead to a reader in another namespace).  Chain:
+ * this process -> unshare(PID) -> Q, pid 1 (registers the handler, opens
+ * the segment) -> unshare(PID) -> R, pid 1 (checks its new handle).
+ */
+static int
+pid1_child_check(void)
+{
+	if (getpid() != 1)
+		return 77;
+	if (af_rc != 0)
+		return 10;
+	return shk__livelock_held(shk_seg_fd(af_seg),
+				  SHK__STAMP_SLOT(shk__seg_stamp(af_seg))) == 1
+		       ? 0
+		       : 11;
+}
+
+static int
+pid1_q(const char *nm)
+{
+	shk_seg *seg;
+	pid_t r;
+
+	if (getpid() != 1)
+		return 77;
+	af_name = nm;
+	/* before shmkit's first use in this process */
+	if (pthread_atfork(NULL, NULL, af_child) ||
+	    shk_seg_open(nm, SHK_CREATE, NULL, &seg))
+		return 12;
+	if (unshare(CLONE_NEWPID))
+		return 77;
+	r = fork();
+	if (r < 0)
+		return 13;
+	if (r == 0)
+		_exit(pid1_child_check());
+	return test_wait(r);
+}
+
+static void
+t_livelock_pid1_app_atfork(void)
+{
+	char nm[64];
+	pid_t p;
+	int st;
+
+	if (geteuid() != 0)
+		SKIP("needs root (PID namespaces)");
+	test_name(nm, sizeof(nm), "llp1");
+	p = fork(); /* no shmkit call in this process before it */
+	CHECK(p >= 0);
+	if (p == 0) {
+		pid_t q;
+
+		if (unshare(CLONE_NEWPID))
+			_exit(77);
+		q = fork();
+		if (q < 0)
+			_exit(14);
+		if (q == 0)
+			_exit(pid1_q(nm));
+		_exit(test_wait(q));
+	}
+	st = test_wait(p);
+	shk_seg_unlink(nm, NULL);
+	if (st == 77)
+		SKIP("no nested PID namespaces here");
+	CHECK_EQ(st, 0);
+}
+
+/*
  * The real case behind the forged ones: 300 processes, each pid 1 of a
  * PID namespace of its own, open the segment and die by SIGKILL while
  * attached (a container restarted 300 times).  There are 256 attach
@@ -1927,4 +2005,5 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "livelock_fork_in_signal", t_livelock_fork_in_signal },
 	  { "livelock_fork_threads", t_livelock_fork_threads },
 	  { "livelock_app_atfork", t_livelock_app_atfork },
+	  { "livelock_pid1_app_atfork", t_livelock_pid1_app_atfork },
 	  { "livelock_pidns_churn", t_livelock_pidns_churn })
