@@ -290,6 +290,9 @@ SHK_API int shk_seg_check(shk_seg *seg);
 #define SHK_ATTACH_OTHER_PIDNS 0x1u  /* another PID namespace */
 #define SHK_ATTACH_OTHER_TIMENS 0x2u /* another time namespace: pid only */
 #define SHK_ATTACH_LOCKED 0x4u       /* its process took the liveness lock */
+#define SHK_ATTACH_UNTESTED 0x8u     /* alive only because it cannot be tested
+				      * from here (another PID namespace,
+				      * no liveness lock to ask) */
 
 typedef struct shk_attach_info {
 	uint32_t size;

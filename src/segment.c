@@ -1088,6 +1088,10 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 		info->flags = st == SHK__ATT_ACTIVE ? att_foreign(a) : 0;
 		if (w & SHK__ATT_LOCKED)
 			info->flags |= SHK_ATTACH_LOCKED;
+		/* att_alive()'s "counted alive" case: no proof either way */
+		if (info->alive && held != 1 &&
+		    (info->flags & SHK_ATTACH_OTHER_PIDNS))
+			info->flags |= SHK_ATTACH_UNTESTED;
 		return 1;
 	}
 	return 0;

@@ -543,6 +543,7 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
 a = d['attached']
 assert len(a) == 1 and a[0]['alive'] is True, a
 assert a[0]['other_pid_namespace'] is True and a[0]['liveness_lock'] is True, a
+assert a[0]['alive_untested'] is False, a
 print('ok')"
 		run info "$N"
 		grep -qE '^  [0-9]+ +1 +yes ' "$TMP/out" &&

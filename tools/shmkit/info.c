@@ -163,11 +163,7 @@ print_text(const struct cli_target *t, const struct info_data *d)
 			const shk_attach_info *a = &d->att[i];
 			const char *alive = a->alive ? "yes" : "no";
 
-			/* another PID namespace without a liveness lock: not
-			 * testable from here (with one, the lock told) */
-			if ((a->flags & (SHK_ATTACH_OTHER_PIDNS |
-					 SHK_ATTACH_LOCKED)) ==
-			    SHK_ATTACH_OTHER_PIDNS) {
+			if (a->flags & SHK_ATTACH_UNTESTED) {
 				alive = "yes*";
 				foreign = 1;
 			}
@@ -251,6 +247,8 @@ print_json(const struct cli_target *t, const struct info_data *d)
 			  (d->att[i].flags & SHK_ATTACH_OTHER_TIMENS) != 0);
 		json_bool(&j, "liveness_lock",
 			  (d->att[i].flags & SHK_ATTACH_LOCKED) != 0);
+		json_bool(&j, "alive_untested",
+			  (d->att[i].flags & SHK_ATTACH_UNTESTED) != 0);
 		json_u64(&j, "generation", d->att[i].generation);
 		json_u64(&j, "start_ticks", d->att[i].start_ticks);
 		json_end_obj(&j);
