@@ -248,10 +248,26 @@ lk_unlock(const sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+/*
+ * lk_mu is held from atfork_prepare() to atfork_parent()/atfork_child(),
+ * through fork() itself and the application's handlers that run in
+ * between: signals stay blocked on the forking thread for as long (as in
+ * lk_lock()), or a handler that forks there (a SIGCHLD handler respawning
+ * a worker) would wait in atfork_prepare() for the mutex its own thread
+ * holds.  lk_fork_mask: the mask to restore, the forking thread's (only
+ * one thread at a time holds lk_mu).
+ */
+static sigset_t lk_fork_mask;
+
 static void
 atfork_prepare(void)
 {
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pthread_mutex_lock(&lk_mu);
+	lk_fork_mask = old;
 	if (fork_mark)
 		*fork_mark = 1; /* we are the parent of this fork */
 	lk_fork_pid = getpid();
@@ -262,18 +278,24 @@ atfork_prepare(void)
 static void
 atfork_parent(void)
 {
+	sigset_t old = lk_fork_mask;
+
 	lk_forking = 0;
 	pthread_mutex_unlock(&lk_mu);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void
 atfork_child(void)
 {
+	sigset_t old = lk_fork_mask;
+
 	child_cleanup();
 	lk_forking = 0;
 	/* the forking thread locked it in atfork_prepare(); it is this
 	 * thread (a default mutex does not check the owner) */
 	pthread_mutex_unlock(&lk_mu);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void

@@ -1673,6 +1673,98 @@ t_livelock_pid1_app_atfork(void)
 }
 
 /*
+ * A signal handler that forks while its thread is inside fork() itself,
+ * between the library's prepare handler (which takes the liveness-lock
+ * table's mutex) and its parent or child handler (which give it back): a
+ * SIGCHLD handler that respawns a worker while the main loop forks one.
+ * The application's prepare handler, registered before the library's
+ * first use (so it runs after the library's), raises the signal: the
+ * handler's fork() must not wait for the mutex its own thread holds.
+ * Process H holds the whole case, so that a hang can be killed.
+ */
+static volatile sig_atomic_t ps_raised, ps_inner;
+
+static void
+ps_handler(int sig)
+{
+	int e = errno;
+	pid_t c = fork();
+
+	(void)sig;
+	if (c == 0)
+		_exit(0);
+	if (c > 0 && waitpid(c, NULL, 0) == c)
+		ps_inner = 1;
+	errno = e;
+}
+
+static void
+ps_prepare(void)
+{
+	if (!ps_raised) {
+		ps_raised = 1;
+		raise(SIGUSR1);
+	}
+}
+
+static int
+ps_run(const char *nm)
+{
+	struct sigaction sa;
+	shk_seg *seg;
+	pid_t c;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ps_handler;
+	sigemptyset(&sa.sa_mask);
+	/* before shmkit's first use in this process */
+	if (sigaction(SIGUSR1, &sa, NULL) ||
+	    pthread_atfork(ps_prepare, NULL, NULL))
+		return 10;
+	if (shk_seg_open(nm, SHK_CREATE, NULL, &seg))
+		return 11;
+	shk_seg_unlink(nm, NULL);
+	c = fork();
+	if (c == 0)
+		_exit(0);
+	if (c < 0 || test_wait(c) != 0)
+		return 12;
+	shk_seg_close(seg);
+	return ps_raised && ps_inner ? 0 : 13;
+}
+
+static void
+t_livelock_fork_signal_in_fork(void)
+{
+	int64_t t0;
+	char nm[64];
+	pid_t h, r;
+	int st = -1;
+
+#ifdef SHK__TSAN
+	SKIP("fork() in a signal handler under TSan");
+#endif
+	test_name(nm, sizeof(nm), "llps");
+	h = fork(); /* no shmkit call in this process before it */
+	CHECK(h >= 0);
+	if (h == 0)
+		_exit(ps_run(nm));
+	t0 = test_now_ns();
+	while ((r = waitpid(h, &st, WNOHANG)) == 0 &&
+	       test_now_ns() - t0 < 10000000000LL)
+		usleep(10000);
+	if (r == 0) { /* deadlocked in the nested fork's prepare handler */
+		kill(h, SIGKILL);
+		test_wait(h);
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL("a fork() from a signal handler inside fork() hung");
+	}
+	shk_seg_unlink(nm, NULL);
+	CHECK(r == h && WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+}
+
+/*
  * The real case behind the forged ones: 300 processes, each pid 1 of a
  * PID namespace of its own, open the segment and die by SIGKILL while
  * attached (a container restarted 300 times).  There are 256 attach
@@ -2007,4 +2099,5 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "livelock_fork_threads", t_livelock_fork_threads },
 	  { "livelock_app_atfork", t_livelock_app_atfork },
 	  { "livelock_pid1_app_atfork", t_livelock_pid1_app_atfork },
+	  { "livelock_fork_signal_in_fork", t_livelock_fork_signal_in_fork },
 	  { "livelock_pidns_churn", t_livelock_pidns_churn })
