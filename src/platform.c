@@ -390,7 +390,11 @@ reopen_fd(int fd)
 		snprintf(path, sizeof(path), "%s/%d", dirs[i], fd);
 		lfd = shk__fd_above_stdio(
 			open(path, O_RDWR | O_CLOEXEC | O_NOCTTY));
-		if (lfd >= 0 && (fstat(lfd, &b) != 0 || a.st_dev != b.st_dev ||
+		/* one left at 0-2 (no number above free) would be replaced
+		 * by the program's dup2() there, its lock dropped while its
+		 * record says LOCKED: better none */
+		if (lfd >= 0 && (lfd < 3 || fstat(lfd, &b) != 0 ||
+				 a.st_dev != b.st_dev ||
 				 a.st_ino != b.st_ino)) {
 			close(lfd);
 			lfd = -1;

@@ -195,12 +195,14 @@ att_foreign(struct shk__attach *a)
  * Whether another description holds the liveness lock of attach slot i
  * (platform.h): 1 yes, 0 no, -1 cannot tell (no file behind the segment:
  * System V).  Asked through the segment's own descriptor, which never
- * holds one.
+ * holds one.  One left at 0-2 (shk__fd_above_stdio() found no number above
+ * free) cannot tell either: the program may have dup2()ed /dev/null or a
+ * log over it since, which would answer "free" for every live owner.
  */
 static int
 att_lock_held(shk_seg *seg, uint32_t i)
 {
-	return seg->fd >= 0 ? shk__livelock_held(seg->fd, i) : -1;
+	return seg->fd > 2 ? shk__livelock_held(seg->fd, i) : -1;
 }
 
 /*

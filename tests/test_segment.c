@@ -1215,6 +1215,131 @@ t_livelock_stdio_closed(void)
 }
 
 /*
+ * livelock_stdio_closed where the lock descriptor cannot be moved above 2:
+ * stdin closed and every number from 3 to the descriptor limit in use once
+ * the segment's own descriptor is open.  A lock descriptor left at 0 is
+ * replaced by the program's later dup2() of /dev/null: its record says
+ * LOCKED, its lock is free, and the live owner tests dead from another PID
+ * namespace.  The handle must go without the lock instead.
+ */
+static void
+t_livelock_stdio_nofile(void)
+{
+	char nm[64];
+	pid_t c;
+	int st;
+
+	test_name(nm, sizeof(nm), "llnf");
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		struct rlimit rl;
+		shk_seg *a;
+		uint32_t slot;
+		uint64_t w;
+		int dn, fd, held;
+
+		dn = open("/dev/null", O_RDWR);
+		if (dn < 3)
+			_exit(2);
+		/* keep numbers 3 .. 63 in use but one, for the segment */
+		for (fd = 3; fd < 64; fd++) {
+			if (fcntl(fd, F_GETFD) < 0 &&
+			    fcntl(dn, F_DUPFD, fd) != fd)
+				_exit(3);
+		}
+		rl.rlim_cur = rl.rlim_max = 64;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(77);
+		close(40);
+		close(0);
+		if (shk_seg_open(nm, SHK_CREATE, NULL, &a))
+			_exit(4);
+		shk_seg_unlink(nm, NULL);
+		if (shk_seg_fd(a) != 40)
+			_exit(5);
+		slot = SHK__STAMP_SLOT(shk__seg_stamp(a));
+		/* the program puts /dev/null at 0 */
+		if (dup2(dn, 0) != 0)
+			_exit(6);
+		w = atomic_load(&shk__attach_at(a, slot)->word);
+		held = shk__livelock_held(shk_seg_fd(a), slot);
+		shk_seg_close(a);
+		/* LOCKED must mean held */
+		_exit((w & SHK__ATT_LOCKED) && held != 1 ? 7 : 0);
+	}
+	st = test_wait(c);
+	shk_seg_unlink(nm, NULL);
+	if (st == 77)
+		SKIP("cannot lower RLIMIT_NOFILE");
+	CHECK_EQ(st, 0);
+}
+
+/*
+ * The same for the segment's own descriptor, through which the handle asks
+ * about other records' locks: left at 0 (no number above free), the
+ * program's dup2() of /dev/null there made every query answer for
+ * /dev/null, where no lock is held, and a live owner from another PID
+ * namespace (here: this process, its record forged to say so) tested dead.
+ */
+static void
+t_livelock_stdio_nofile_seg(void)
+{
+	struct shk__attach *pa;
+	struct stat pst;
+	uint32_t pstamp;
+	shk_seg *seg;
+	char nm[64];
+	pid_t c;
+	int st;
+
+	CHECK(stat("/proc/self/ns/pid", &pst) == 0);
+	test_name(nm, sizeof(nm), "llns");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	pstamp = shk__seg_stamp(seg);
+	pa = shk__attach_at(seg, SHK__STAMP_SLOT(pstamp));
+	CHECK(atomic_load(&pa->word) & SHK__ATT_LOCKED);
+	/* our record, as a process of another PID namespace wrote it */
+	atomic_store(&pa->pidns, (uint64_t)pst.st_ino + 1);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		struct rlimit rl;
+		shk_seg *a;
+		int dn, fd;
+
+		dn = open("/dev/null", O_RDWR);
+		if (dn < 3)
+			_exit(2);
+		for (fd = 3; fd < 64; fd++) {
+			if (fcntl(fd, F_GETFD) < 0 &&
+			    fcntl(dn, F_DUPFD, fd) != fd)
+				_exit(3);
+		}
+		rl.rlim_cur = rl.rlim_max = 64;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(77);
+		close(0);
+		if (shk_seg_open(nm, 0, NULL, &a))
+			_exit(4);
+		if (shk_seg_fd(a) != 0)
+			_exit(5);
+		/* the program puts /dev/null at 0 */
+		if (dup2(dn, 0) != 0)
+			_exit(6);
+		st = shk__stamp_alive(a, pstamp);
+		shk_seg_close(a);
+		_exit(st == 1 ? 0 : 7);
+	}
+	st = test_wait(c);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+	if (st == 77)
+		SKIP("cannot lower RLIMIT_NOFILE");
+	CHECK_EQ(st, 0);
+}
+
+/*
  * A thread with a descriptor table of its own (unshare(CLONE_FILES)) opens
  * the segment while the main thread's table has another file under the
  * same number: the liveness lock must be taken on the segment's file
@@ -2093,6 +2218,8 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "livelock_reclaim", t_livelock_reclaim },
 	  { "livelock_fork_child", t_livelock_fork_child },
 	  { "livelock_stdio_closed", t_livelock_stdio_closed },
+	  { "livelock_stdio_nofile", t_livelock_stdio_nofile },
+	  { "livelock_stdio_nofile_seg", t_livelock_stdio_nofile_seg },
 	  { "livelock_unshared_files", t_livelock_unshared_files },
 	  { "livelock_leader_exited", t_livelock_leader_exited },
 	  { "livelock_fork_in_signal", t_livelock_fork_in_signal },
