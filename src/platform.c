@@ -181,9 +181,17 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
  * forks.
  */
 static pthread_mutex_t lk_mu = PTHREAD_MUTEX_INITIALIZER;
-static int *lk_fds;
+struct lk_ent {
+	int fd;
+	dev_t dev; /* its file, so that a child closes only what it names */
+	ino_t ino;
+};
+static struct lk_ent *lk_fds;
 static size_t lk_n, lk_cap;
-static _Thread_local int lk_forking;
+/* initial-exec: read in the fork handlers, where a first access to a
+ * dynamic TLS block (a dlopen()ed library: Python's ctypes) could
+ * allocate */
+static _Thread_local int lk_forking SHK__TLS_IE;
 static pid_t lk_fork_pid;
 static int lk_child_done;
 static volatile uint8_t *fork_mark;
@@ -202,8 +210,16 @@ child_cleanup(void)
 	lk_child_done = 1;
 	/* relaxed: the child is single-threaded here */
 	atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_relaxed);
-	for (i = 0; i < lk_n; i++)
-		close(lk_fds[i]);
+	for (i = 0; i < lk_n; i++) {
+		struct stat st;
+
+		/* the number must still name the lock's file here: an
+		 * application's child handler that ran before ours may have
+		 * closed it and opened something else there */
+		if (fstat(lk_fds[i].fd, &st) == 0 &&
+		    st.st_dev == lk_fds[i].dev && st.st_ino == lk_fds[i].ino)
+			close(lk_fds[i].fd);
+	}
 	lk_n = 0;
 	if (fork_mark)
 		*fork_mark = 1; /* for this child's own forks */
@@ -407,6 +423,7 @@ int
 shk__livelock_open(int fd)
 {
 	short got = F_UNLCK;
+	struct stat st;
 	sigset_t old;
 	int lfd;
 
@@ -415,13 +432,14 @@ shk__livelock_open(int fd)
 	/* a new open file description of the same file (not a dup): ours
 	 * alone, so that its locks live exactly as long as this process */
 	lfd = reopen_fd(fd);
-	if (lfd >= 0 && livelock_fcntl(lfd, F_OFD_GETLK, F_WRLCK, 0, &got)) {
+	if (lfd >= 0 && (livelock_fcntl(lfd, F_OFD_GETLK, F_WRLCK, 0, &got) ||
+			 fstat(lfd, &st) != 0)) {
 		close(lfd); /* no OFD locks on this kernel or file system */
 		lfd = -1;
 	}
 	if (lfd >= 0 && lk_n == lk_cap) {
 		size_t cap = lk_cap ? lk_cap * 2 : 16;
-		int *p = realloc(lk_fds, cap * sizeof(*p));
+		struct lk_ent *p = realloc(lk_fds, cap * sizeof(*p));
 
 		if (p) {
 			lk_fds = p;
@@ -431,8 +449,12 @@ shk__livelock_open(int fd)
 			lfd = -1;
 		}
 	}
-	if (lfd >= 0)
-		lk_fds[lk_n++] = lfd;
+	if (lfd >= 0) {
+		lk_fds[lk_n].fd = lfd;
+		lk_fds[lk_n].dev = st.st_dev;
+		lk_fds[lk_n].ino = st.st_ino;
+		lk_n++;
+	}
 	lk_unlock(&old);
 	return lfd;
 }
@@ -445,7 +467,7 @@ shk__livelock_close(int lfd)
 
 	lk_lock(&old);
 	for (i = 0; i < lk_n; i++) {
-		if (lk_fds[i] == lfd) {
+		if (lk_fds[i].fd == lfd) {
 			lk_fds[i] = lk_fds[--lk_n];
 			close(lfd);
 			break;

@@ -34,7 +34,8 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
 /*
  * initial-exec TLS: reached without a call to __tls_get_addr (the library
  * is -fPIC); costs static TLS, so only for a few bytes (heap.c: the thread
- * identity byte; wait.c: the adaptive spin counters).
+ * identity byte; wait.c: the adaptive spin counters; platform.c: the
+ * fork handlers' flag).
  */
 #if defined(__GNUC__)
 #define SHK__TLS_IE __attribute__((tls_model("initial-exec")))

@@ -1657,6 +1657,53 @@ af_child(void)
 	af_rc = shk_seg_open(af_name, 0, NULL, &af_seg);
 }
 
+/*
+ * An application's child handler that runs before the library's (it was
+ * registered first) puts another file under the number of the parent's
+ * lock descriptor.  The library's handler must close only what still
+ * names the lock's file: it closed the application's file.
+ */
+static int reuse_fd = -1;
+
+static void
+reuse_child(void)
+{
+	int n = open("/dev/null", O_RDONLY);
+
+	if (n >= 0 && reuse_fd >= 0 && dup2(n, reuse_fd) == reuse_fd)
+		close(n);
+}
+
+static void
+t_livelock_child_reused_number(void)
+{
+	shk_seg *seg;
+	char nm[64];
+	pid_t k;
+
+	test_name(nm, sizeof(nm), "llrn");
+	/* before shmkit's first use in this process */
+	CHECK(pthread_atfork(NULL, NULL, reuse_child) == 0);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	CHECK(seg->lockfd >= 3);
+	reuse_fd = seg->lockfd;
+	k = fork();
+	CHECK(k >= 0);
+	if (k == 0) {
+		struct stat st;
+
+		_exit(fstat(reuse_fd, &st) == 0 && S_ISCHR(st.st_mode) ? 0
+									: 1);
+	}
+	CHECK_EQ(test_wait(k), 0);
+	/* the parent's own lock descriptor is untouched */
+	CHECK_EQ(shk__livelock_held(shk_seg_fd(seg),
+				    SHK__STAMP_SLOT(shk__seg_stamp(seg))),
+		 1);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
 static void
 t_livelock_app_atfork(void)
 {
@@ -2225,6 +2272,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "livelock_fork_in_signal", t_livelock_fork_in_signal },
 	  { "livelock_fork_threads", t_livelock_fork_threads },
 	  { "livelock_app_atfork", t_livelock_app_atfork },
+	  { "livelock_child_reused_number", t_livelock_child_reused_number },
 	  { "livelock_pid1_app_atfork", t_livelock_pid1_app_atfork },
 	  { "livelock_fork_signal_in_fork", t_livelock_fork_signal_in_fork },
 	  { "livelock_pidns_churn", t_livelock_pidns_churn })
