@@ -92,6 +92,19 @@ test_name(char *buf, size_t n, const char *tag)
 	return buf;
 }
 
+/* A pid that names no process here (30000 down to 1000), for records and
+ * holders that must not be found by kill(pid, 0); 0 if none is free. */
+static inline pid_t
+test_unused_pid(void)
+{
+	pid_t n;
+
+	for (n = 30000; n > 1000; n--)
+		if (kill(n, 0) != 0 && errno == ESRCH)
+			return n;
+	return 0;
+}
+
 static inline int64_t
 test_now_ns(void)
 {

@@ -912,9 +912,8 @@ t_foreign_ns_records(void)
 
 	CHECK(stat("/proc/self/ns/pid", &pst) == 0);
 	CHECK(stat("/proc/self/ns/time", &tst) == 0);
-	for (gone = 30000;
-	     gone > 1000 && (kill((pid_t)gone, 0) == 0 || errno != ESRCH); gone--)
-		;
+	gone = (uint32_t)test_unused_pid();
+	CHECK(gone != 0);
 	test_name(nm, sizeof(nm), "fns");
 	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
 	a = shk__attach_at(seg, 200);
@@ -978,9 +977,8 @@ t_livelock_records(void)
 
 	CHECK(stat("/proc/self/ns/pid", &pst) == 0);
 	CHECK(stat("/proc/self/ns/time", &tst) == 0);
-	for (gone = 30000;
-	     gone > 1000 && (kill((pid_t)gone, 0) == 0 || errno != ESRCH); gone--)
-		;
+	gone = (uint32_t)test_unused_pid();
+	CHECK(gone != 0);
 	test_name(nm, sizeof(nm), "llr");
 	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
 	lfd = shk__livelock_open(shk_seg_fd(seg));
@@ -1215,6 +1213,30 @@ t_livelock_stdio_closed(void)
 }
 
 /*
+ * In a forked child: every descriptor number from 3 to 63 in use (on
+ * /dev/null) and RLIMIT_NOFILE 64, so that the caller, closing some, says
+ * which numbers a new descriptor can get.  Returns the /dev/null
+ * descriptor; exits 2 or 3 on failure, 77 when the limit cannot be set.
+ */
+static int
+fill_descriptors(void)
+{
+	struct rlimit rl;
+	int dn = open("/dev/null", O_RDWR), fd;
+
+	if (dn < 3)
+		_exit(2);
+	for (fd = 3; fd < 64; fd++) {
+		if (fcntl(fd, F_GETFD) < 0 && fcntl(dn, F_DUPFD, fd) != fd)
+			_exit(3);
+	}
+	rl.rlim_cur = rl.rlim_max = 64;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		_exit(77);
+	return dn;
+}
+
+/*
  * livelock_stdio_closed where the lock descriptor cannot be moved above 2:
  * stdin closed and every number from 3 to the descriptor limit in use once
  * the segment's own descriptor is open.  A lock descriptor left at 0 is
@@ -1233,25 +1255,13 @@ t_livelock_stdio_nofile(void)
 	c = fork();
 	CHECK(c >= 0);
 	if (c == 0) {
-		struct rlimit rl;
 		shk_seg *a;
 		uint32_t slot;
 		uint64_t w;
-		int dn, fd, held;
+		int dn, held;
 
-		dn = open("/dev/null", O_RDWR);
-		if (dn < 3)
-			_exit(2);
-		/* keep numbers 3 .. 63 in use but one, for the segment */
-		for (fd = 3; fd < 64; fd++) {
-			if (fcntl(fd, F_GETFD) < 0 &&
-			    fcntl(dn, F_DUPFD, fd) != fd)
-				_exit(3);
-		}
-		rl.rlim_cur = rl.rlim_max = 64;
-		if (setrlimit(RLIMIT_NOFILE, &rl))
-			_exit(77);
-		close(40);
+		dn = fill_descriptors();
+		close(40); /* the one number above 2 left for the segment */
 		close(0);
 		if (shk_seg_open(nm, SHK_CREATE, NULL, &a))
 			_exit(4);
@@ -1304,21 +1314,10 @@ t_livelock_stdio_nofile_seg(void)
 	c = fork();
 	CHECK(c >= 0);
 	if (c == 0) {
-		struct rlimit rl;
 		shk_seg *a;
-		int dn, fd;
+		int dn;
 
-		dn = open("/dev/null", O_RDWR);
-		if (dn < 3)
-			_exit(2);
-		for (fd = 3; fd < 64; fd++) {
-			if (fcntl(fd, F_GETFD) < 0 &&
-			    fcntl(dn, F_DUPFD, fd) != fd)
-				_exit(3);
-		}
-		rl.rlim_cur = rl.rlim_max = 64;
-		if (setrlimit(RLIMIT_NOFILE, &rl))
-			_exit(77);
+		dn = fill_descriptors();
 		close(0);
 		if (shk_seg_open(nm, 0, NULL, &a))
 			_exit(4);

@@ -898,6 +898,46 @@ ns_holder(int ready_fd, int done_fd, pid_t want)
 }
 
 /*
+ * A holder child running enter(ready, done, arg), started once it holds
+ * the lock (it wrote to ready); skips the case when enter() returned 77
+ * (`what` is not possible here).  done: our end, closed or written to
+ * let the holder go on.
+ */
+struct holder {
+	pid_t pid;
+	int ready; /* our read end */
+	int done;  /* our write end */
+};
+
+static struct holder
+start_holder(enter_fn enter, pid_t arg, const char *what)
+{
+	int ready[2], done[2], st;
+	struct holder h;
+	char ch;
+
+	CHECK(pipe(ready) == 0 && pipe(done) == 0);
+	h.pid = fork();
+	CHECK(h.pid >= 0);
+	if (h.pid == 0) {
+		close(ready[0]);
+		close(done[1]);
+		_exit(enter(ready[1], done[0], arg));
+	}
+	close(ready[1]);
+	close(done[0]);
+	h.ready = ready[0];
+	h.done = done[1];
+	if (read(h.ready, &ch, 1) != 1) {
+		st = test_wait(h.pid);
+		if (st == 77)
+			SKIP("%s: not possible here", what);
+		TEST_FAIL("holder failed before locking (status %d)", st);
+	}
+	return h;
+}
+
+/*
  * One live holder this process cannot judge as it judges its own: a
  * forked child runs enter(), which sets up the holder's surroundings
  * (namespaces, mounts) and returns ns_holder()'s status from whichever
@@ -911,32 +951,16 @@ static void
 foreign_holder_case(const char *tag, enter_fn enter, pid_t arg,
 		    pid_t absent)
 {
-	int ready[2], done[2], st;
+	struct holder h;
 	shk_seg *s;
 	shk_mutex *m = NULL;
-	pid_t c;
-	char ch;
+	int st;
 
 	if (geteuid() != 0)
 		SKIP("needs root (namespaces, mounts)");
 	s = seg_create(tag);
 	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
-	CHECK(pipe(ready) == 0 && pipe(done) == 0);
-	c = fork();
-	CHECK(c >= 0);
-	if (c == 0) {
-		close(ready[0]);
-		close(done[1]);
-		_exit(enter(ready[1], done[0], arg));
-	}
-	close(ready[1]);
-	close(done[0]);
-	if (read(ready[0], &ch, 1) != 1) {
-		st = test_wait(c);
-		if (st == 77)
-			SKIP("%s: not possible here", tag);
-		TEST_FAIL("holder failed before locking (status %d)", st);
-	}
+	h = start_holder(enter, arg, tag);
 	if (absent)
 		CHECK(kill(absent, 0) != 0 && errno == ESRCH);
 	st = shk_mutex_lock(m, 0);
@@ -944,9 +968,9 @@ foreign_holder_case(const char *tag, enter_fn enter, pid_t arg,
 		TEST_FAIL("took over the lock of a live holder");
 	CHECK_RC(st, SHK_EAGAIN);
 	CHECK_RC(shk_mutex_lock(m, 200000000), SHK_ETIMEDOUT);
-	close(done[1]);
-	CHECK_EQ(test_wait(c), 0);
-	close(ready[0]);
+	close(h.done);
+	CHECK_EQ(test_wait(h.pid), 0);
+	close(h.ready);
 	CHECK_OK(shk_mutex_lock(m, 1000000000));
 	CHECK_OK(shk_mutex_unlock(m));
 	shk_mutex_close(m);
@@ -1003,10 +1027,9 @@ pidns_enter(int ready_fd, int done_fd, pid_t n)
 static void
 t_other_pidns(void)
 {
-	pid_t n;
+	pid_t n = test_unused_pid();
 
-	for (n = 30000; n > 1000 && (kill(n, 0) == 0 || errno != ESRCH); n--)
-		;
+	CHECK(n != 0);
 	foreign_holder_case("mpidns", pidns_enter, n, n);
 }
 
@@ -1019,46 +1042,30 @@ t_other_pidns(void)
 static void
 t_other_pidns_dies(void)
 {
-	int ready[2], done[2], st;
+	struct holder h;
 	shk_seg *s;
 	shk_mutex *m = NULL;
 	int64_t t0;
-	pid_t c, n;
-	char ch;
+	pid_t n;
 
 	if (geteuid() != 0)
 		SKIP("needs root (namespaces, mounts)");
-	for (n = 30000; n > 1000 && (kill(n, 0) == 0 || errno != ESRCH); n--)
-		;
+	n = test_unused_pid();
+	CHECK(n != 0);
 	s = seg_create("mpidnsd");
 	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
-	CHECK(pipe(ready) == 0 && pipe(done) == 0);
-	c = fork();
-	CHECK(c >= 0);
-	if (c == 0) {
-		close(ready[0]);
-		close(done[1]);
-		_exit(pidns_enter(ready[1], done[0], n));
-	}
-	close(ready[1]);
-	close(done[0]);
-	if (read(ready[0], &ch, 1) != 1) {
-		st = test_wait(c);
-		if (st == 77)
-			SKIP("no PID namespace here");
-		TEST_FAIL("holder failed before locking (status %d)", st);
-	}
+	h = start_holder(pidns_enter, n, "a PID namespace");
 	CHECK_RC(shk_mutex_lock(m, 0), SHK_EAGAIN); /* alive: held */
-	CHECK_EQ(write(done[1], "k", 1), 1);
+	CHECK_EQ(write(h.done, "k", 1), 1);
 	/* the namespace's init reports its holder's death by SIGKILL */
-	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	CHECK_EQ(test_wait(h.pid), 128 + SIGKILL);
 	t0 = test_now_ns();
 	CHECK_RC(shk_mutex_lock(m, 2000000000), SHK_EOWNERDEAD);
 	CHECK(test_now_ns() - t0 < 1000000000);
 	CHECK_OK(shk_mutex_consistent(m));
 	CHECK_OK(shk_mutex_unlock(m));
-	close(done[1]);
-	close(ready[0]);
+	close(h.done);
+	close(h.ready);
 	shk_mutex_close(m);
 	shk_seg_close(s);
 }
