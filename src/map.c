@@ -77,6 +77,7 @@
 #define READ_LOCK_NS READ_WAIT_NS
 
 #ifdef SHK_TEST_HOOKS
+int shk__map_create_fnv; /* map.h */
 /* Tests shorten the writers' stripe wait (map.h). */
 int64_t shk__map_lock_timeout_ns = LOCK_TIMEOUT_NS;
 #define WRITE_LOCK_NS shk__map_lock_timeout_ns
@@ -112,6 +113,7 @@ struct shk_map {
 	uint32_t kw; /* key words */
 	uint32_t vw; /* value words */
 	uint32_t nstripes;
+	int word_hash; /* key hash: word by word (1) or FNV-1a (0) */
 	struct local_set *local; /* this process's stripe mutexes (handles) */
 };
 
@@ -285,12 +287,6 @@ fmix64(uint64_t h)
 	return h;
 }
 
-static uint64_t
-key_hash(const shk_map *m, const void *key)
-{
-	return fmix64(fnv_step(m->seed ^ 0xcbf29ce484222325ULL, key,
-			       m->key_len));
-}
 
 static uint32_t
 stripe_of(const shk_map *m, uint64_t h)
@@ -298,13 +294,6 @@ stripe_of(const shk_map *m, uint64_t h)
 	return (uint32_t)(h >> 40) & (m->nstripes - 1);
 }
 
-#ifdef SHK_TEST_HOOKS
-uint32_t
-shk__map_stripe_of(const shk_map *m, const void *key)
-{
-	return stripe_of(m, key_hash(m, key));
-}
-#endif
 
 /* Word j of the zero-padded byte string p[0..len).  Whole words, all but
  * the last of an odd-sized string, take the constant-size copy (one load);
@@ -332,6 +321,46 @@ unpack_word(uint8_t *p, uint32_t len, uint32_t j, uint64_t w)
 	else
 		memcpy(p + off, &w, len - off);
 }
+
+/*
+ * The key hash of maps made since 2026-11-24 (magic SHK__MAP_MAGIC_W): the
+ * key's zero-padded 64-bit words, one multiply and one xor-shift each,
+ * then fmix64.  Each step is a bijection of h for a given word, so two
+ * keys that differ only in earlier words never meet in h before the
+ * finaliser.  It replaced FNV-1a, whose multiply per byte made the hash of
+ * an 8-byte key a chain of eight dependent multiplies ahead of the probe's
+ * first load (docs/map.md, Performance).  Maps with the old magic keep
+ * FNV-1a: a map's hash is fixed for its life.
+ */
+static inline uint64_t
+word_step(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 32);
+}
+
+static uint64_t
+key_hash(const shk_map *m, const void *key)
+{
+	uint64_t h;
+	uint32_t j;
+
+	if (SHK_UNLIKELY(!m->word_hash))
+		return fmix64(fnv_step(m->seed ^ 0xcbf29ce484222325ULL, key,
+				       m->key_len));
+	h = m->seed;
+	for (j = 0; j < m->kw; j++)
+		h = word_step(h, pack_word(key, m->key_len, j));
+	return fmix64(h);
+}
+
+#ifdef SHK_TEST_HOOKS
+uint32_t
+shk__map_stripe_of(const shk_map *m, const void *key)
+{
+	return stripe_of(m, key_hash(m, key));
+}
+#endif
 
 /* A control word that no protocol step produces. */
 static inline int
@@ -468,7 +497,7 @@ static uint64_t
 raw_key_hash(const shk_map *m, uint64_t i)
 {
 	_Atomic uint64_t *s = slot_at(m, i);
-	uint64_t acc = m->seed ^ 0xcbf29ce484222325ULL;
+	uint64_t acc = m->word_hash ? m->seed : m->seed ^ 0xcbf29ce484222325ULL;
 	uint32_t j;
 
 	for (j = 0; j < m->kw; j++) {
@@ -479,10 +508,26 @@ raw_key_hash(const shk_map *m, uint64_t i)
 						  memory_order_relaxed);
 
 		memcpy(b, &w, 8);
+		if (m->word_hash) {
+			/* as key_hash() packs the key: bytes past the key's
+			 * end count as zero, whatever the slot holds */
+			memset(b + n, 0, 8 - n);
+			memcpy(&w, b, 8);
+			acc = word_step(acc, w);
+			continue;
+		}
 		acc = fnv_step(acc, b, n);
 	}
 	return fmix64(acc);
 }
+
+#ifdef SHK_TEST_HOOKS
+uint32_t
+shk__map_slot_stripe(const shk_map *m, uint64_t i)
+{
+	return stripe_of(m, raw_key_hash(m, i));
+}
+#endif
 
 /* Hash of the key stored in slot i, if the slot is FULL and even and stays
  * so while we read it; returns 0 and *h, or -1. */
@@ -1016,7 +1061,11 @@ map_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	uint32_t nstripes = g->cap < SHK__MAP_STRIPES ? (uint32_t)g->cap
 						       : SHK__MAP_STRIPES;
 
-	h->magic = SHK__MAP_MAGIC;
+#ifdef SHK_TEST_HOOKS
+	h->magic = shk__map_create_fnv ? SHK__MAP_MAGIC : SHK__MAP_MAGIC_W;
+#else
+	h->magic = SHK__MAP_MAGIC_W;
+#endif
 	h->key_len = g->key_len;
 	h->val_len = g->val_len;
 	h->slot_len = 8 * (1 + words(g->key_len) + words(g->val_len));
@@ -1039,7 +1088,8 @@ hdr_check(const void *mem, const shk_obj_info *info, struct shk__map_hdr *g)
 	if (info->len < sizeof(*g))
 		return SHK_ECORRUPT;
 	memcpy(g, mem, sizeof(*g)); /* read once; check the copy */
-	if (g->magic != SHK__MAP_MAGIC || g->key_len == 0 ||
+	if ((g->magic != SHK__MAP_MAGIC && g->magic != SHK__MAP_MAGIC_W) ||
+	    g->key_len == 0 ||
 	    g->key_len > SHK__MAP_MAX_KEY || g->val_len > SHK__MAP_MAX_VAL)
 		return SHK_ECORRUPT;
 	if (g->slot_len != 8 * (1 + words(g->key_len) + words(g->val_len)))
@@ -1073,6 +1123,7 @@ view_init(shk_map *v, shk_seg *seg, void *mem, const struct shk__map_hdr *g)
 	v->cap = g->cap;
 	v->mask = g->cap - 1;
 	v->seed = g->seed;
+	v->word_hash = g->magic == SHK__MAP_MAGIC_W;
 	v->key_len = g->key_len;
 	v->val_len = g->val_len;
 	v->slot_len = g->slot_len;

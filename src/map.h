@@ -16,7 +16,14 @@
 #include "platform.h"
 #include "segment.h"
 
-#define SHK__MAP_MAGIC 0x50414d4bu /* "KMAP" */
+/*
+ * Two magics name the two key hashes a map can have; both are read, new
+ * maps get the second.  An older library, which knows only the first,
+ * refuses a map with the second (SHK_ECORRUPT) instead of hashing its keys
+ * the wrong way.
+ */
+#define SHK__MAP_MAGIC 0x50414d4bu    /* "KMAP": FNV-1a, byte by byte */
+#define SHK__MAP_MAGIC_W 0x57504d4bu  /* "KMPW": word by word (map.c) */
 #define SHK__MAP_MAX_KEY 4096u
 #define SHK__MAP_MAX_VAL (1u << 20)
 #define SHK__MAP_MAX_CAP (1u << 30)
@@ -68,10 +75,16 @@ enum shk__map_state {
 #define SHK__MAP_CTL_SEQ(c) ((uint32_t)(c))
 
 #ifdef SHK_TEST_HOOKS
+/* Tests: non-zero makes new maps use the first magic and hash (as maps
+ * made by earlier versions of the library do). */
+SHK_HIDDEN extern int shk__map_create_fnv;
 /* Tests: how long put/delete wait for a stripe (default 5 s). */
 SHK_HIDDEN extern int64_t shk__map_lock_timeout_ns;
 /* Tests: the stripe that key belongs to. */
 SHK_HIDDEN uint32_t shk__map_stripe_of(const shk_map *m, const void *key);
+/* Tests: the stripe of the key stored in slot i, hashed from the slot's
+ * words as repairs and shk_map_next do. */
+SHK_HIDDEN uint32_t shk__map_slot_stripe(const shk_map *m, uint64_t i);
 #endif
 
 #endif /* SHK_MAP_H */

@@ -1445,6 +1445,106 @@ t_corrupt(void)
 	with_seg("map-bad", b_corrupt);
 }
 
+/* ------------------------------------------------------------------ */
+/* Key hashes                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Maps made before the word-by-word hash carry the first magic and hash
+ * their keys with FNV-1a; both kinds must keep working, and the hash that
+ * repairs and iteration compute from a slot's words must name the same
+ * stripe as the hash of the key itself (12-byte keys: a partial last word,
+ * whose padding the slot hash must ignore).
+ */
+static void
+hash_kind_case(shk_seg *seg, const char *name, int fnv)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__map_hdr *h;
+	uint8_t k[KEY_LEN];
+	uint64_t v, i;
+	uint32_t id, cur = 0, seen = 0, hits = 0;
+	shk_map *m;
+	int rc;
+
+	shk__map_create_fnv = fnv;
+	m = open_map(seg, name, 8, 1024);
+	shk__map_create_fnv = 0;
+	CHECK_OK(shk_obj_stat(seg, name, &info));
+	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	CHECK_EQ(h->magic, fnv ? SHK__MAP_MAGIC : SHK__MAP_MAGIC_W);
+	for (id = 0; id < 600; id++) {
+		mk_key(k, id);
+		v = id;
+		CHECK_EQ(shk_map_put(m, k, &v), 0);
+	}
+	for (id = 0; id < 600; id += 6) {
+		mk_key(k, id);
+		CHECK_OK(shk_map_delete(m, k));
+	}
+	shk_map_close(m);
+	m = open_map(seg, name, 8, 1024); /* opens the existing map */
+	for (id = 0; id < 600; id++) {
+		mk_key(k, id);
+		rc = shk_map_get(m, k, &v);
+		if (id % 6 == 0) {
+			CHECK_RC(rc, SHK_ENOENT);
+		} else {
+			CHECK_OK(rc);
+			CHECK_EQ(v, id);
+		}
+	}
+	/* a slot's padding bytes do not change its key's stripe */
+	while ((rc = shk_map_next(m, &cur, k, &v)) == 1) {
+		_Atomic uint64_t *s;
+		uint64_t w;
+
+		i = cur - 1;
+		CHECK_EQ(shk__map_slot_stripe(m, i), shk__map_stripe_of(m, k));
+		s = (_Atomic uint64_t *)((uint8_t *)h + h->slots_off +
+					 i * h->slot_len);
+		w = atomic_load(&s[2]); /* key bytes 8..11, then padding */
+		atomic_store(&s[2], w | (0xa5a5a5a5ULL << 32));
+		CHECK_EQ(shk__map_slot_stripe(m, i), shk__map_stripe_of(m, k));
+		atomic_store(&s[2], w);
+		seen++;
+	}
+	CHECK_RC(rc, 0);
+	CHECK_EQ(seen, 500);
+	CHECK_EQ(shk_map_count(m), 500);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	/* the magic chooses the hash: under the other one, most keys are
+	 * looked for in the wrong place */
+	h->magic = fnv ? SHK__MAP_MAGIC_W : SHK__MAP_MAGIC;
+	m = open_map(seg, name, 8, 1024);
+	for (id = 1; id < 600; id += 6) {
+		mk_key(k, id);
+		if (shk_map_get(m, k, &v) == 0)
+			hits++;
+	}
+	CHECK(hits < 50);
+	shk_map_close(m);
+	h->magic = fnv ? SHK__MAP_MAGIC : SHK__MAP_MAGIC_W;
+	CHECK_OK(shk_seg_check(seg));
+}
+
+static void
+b_hash_kinds(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+
+	hash_kind_case(seg, "fnv", 1);
+	hash_kind_case(seg, "words", 0);
+	shk_seg_close(seg);
+}
+
+static void
+t_hash_kinds(void)
+{
+	with_seg("map-hash", b_hash_kinds);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "churn", t_churn }, { "rw_procs", t_rw_procs },
 	  { "rw_threads", t_rw_threads },
@@ -1457,4 +1557,5 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "stalled_writer", t_stalled_writer },
 	  { "count_after_repair", t_count_after_repair },
 	  { "get_held_stripe", t_get_held_stripe },
-	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt })
+	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt },
+	  { "hash_kinds", t_hash_kinds })
