@@ -1314,7 +1314,10 @@ SHK_API int shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns);
  */
 SHK_API int shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns);
 
-/* shk_stack_stats: depth is approximate (a relaxed counter). */
+/* shk_stack_stats: depth is the element count at one instant (the top
+ * node's depth entry, read between two equal loads of the top; under
+ * churn that kept moving the top, the last value read).  Stacks made by
+ * earlier versions (layout SKSTACK1) report a relaxed counter instead. */
 typedef struct shk_stack_stats {
 	uint32_t size;
 	uint32_t elem_len;

@@ -11,7 +11,10 @@
  *              i (off both lists), before its push CAS.
  *   node data  written by the pusher while it holds the node, read by the
  *              popper while it holds it.
- *   depth      approximate element count (relaxed add/sub).
+ *   depth[i]   SKSTACK2: the stack's depth while node i is on top, written
+ *              only by the party that holds node i, before its push CAS
+ *              (top_push).  SKSTACK1 objects have instead
+ *   hdr.depth  approximate element count (relaxed add/sub).
  *
  * Invariants: every node is on at most one list; indices on lists are
  * < cap; a list has at most cap nodes (walks stop there).  A node off both
@@ -42,15 +45,79 @@ node_len_of(uint64_t elem_len)
 	return (uint32_t)((elem_len + 7) & ~(uint64_t)7);
 }
 
+/* The object's length for cap nodes (0 if it overflows); the offsets of
+ * next[], depth[] and the nodes.  SKSTACK1 (v2 0) has no depth[]: its
+ * depth_off is next_off, and the nodes follow next[]. */
 static uint64_t
-layout(uint64_t cap, uint32_t node_len, uint64_t *next_off,
-       uint64_t *nodes_off)
+layout(uint64_t cap, uint32_t node_len, int v2, uint64_t *next_off,
+       uint64_t *depth_off, uint64_t *nodes_off)
 {
 	*next_off = sizeof(struct shk__stack_hdr);
-	*nodes_off = (*next_off + 4 * cap + 63) & ~(uint64_t)63;
+	*depth_off = *next_off + (v2 ? 4 * cap : 0);
+	*nodes_off = (*depth_off + 4 * cap + 63) & ~(uint64_t)63;
 	if (cap > (UINT64_MAX - *nodes_off) / node_len)
 		return 0;
 	return *nodes_off + cap * node_len;
+}
+
+#ifdef SHK_TEST_HOOKS
+int shk__stack_create_v1;           /* stack.h */
+void (*shk__stack_cas_hook)(void); /* stack.h */
+#define CREATE_V2 (!shk__stack_create_v1)
+#else
+#define CREATE_V2 1
+#endif
+
+/*
+ * Pushes node idx (held by us) onto the stack of an SKSTACK2 object: as
+ * shk__tl_push, and before the CAS it stores in depth[idx] one more than
+ * the depth recorded in the node it links to.  The CAS succeeds only if
+ * top did not change since the load that named that node, so the node
+ * stayed on top meanwhile and its depth entry was not rewritten (only a
+ * node's holder writes it): the value read is the stack's depth below us.
+ * Nodes below the top do not change while it is there, so depth[top] stays
+ * exact until it is popped.
+ */
+static void
+top_push(shk_stack *s, uint32_t idx)
+{
+	/* acquire: pairs with the release CAS of the push that put the
+	 * current top there, so its depth entry is visible below */
+	uint64_t h = atomic_load_explicit(&s->hdr->top, memory_order_acquire);
+	unsigned spins = 0;
+
+	for (;;) {
+		uint32_t t = SHK__TL_IDX(h);
+		/* relaxed: ordered by the acquire load of h; validated by
+		 * the tag in the CAS.  An index out of range (corruption)
+		 * is not read: the next pop reports it */
+		uint32_t d = t < s->cap ? atomic_load_explicit(
+						  &s->ndepth[t],
+						  memory_order_relaxed)
+					: 0;
+
+		/* release: as in shk__tl_push() */
+		atomic_store_explicit(&s->next[idx], t, memory_order_release);
+		/* release: as the link store (walk_both(), depth_now()
+		 * read it and then fence: a rewritten entry shows as a
+		 * changed top); the CAS below publishes it to poppers */
+		atomic_store_explicit(&s->ndepth[idx], d + 1,
+				      memory_order_release);
+#ifdef SHK_TEST_HOOKS
+		if (shk__stack_cas_hook)
+			shk__stack_cas_hook();
+#endif
+		/* seq_cst: publishes the node, its link and depth (pairs with
+		 * the acquire of shk__tl_pop() and of the load above), and is
+		 * the waker's fence (shk__wake_sc); acquire on failure: the
+		 * reloaded top's depth entry is read next */
+		if (atomic_compare_exchange_weak_explicit(
+			    &s->hdr->top, &h,
+			    SHK__TL_WORD(idx, SHK__TL_TAG(h) + 1),
+			    memory_order_seq_cst, memory_order_acquire))
+			return;
+		shk__cas_backoff(&spins);
+	}
 }
 
 static int
@@ -64,9 +131,14 @@ push_try(shk_stack *s, const void *elem)
 		return rc;
 	SHK_CRASHPOINT("stack.push.taken");
 	memcpy(s->nodes + (uint64_t)idx * s->node_len, elem, s->elem_len);
-	shk__tl_push(&s->hdr->top, s->next, idx);
-	/* relaxed: a statistic */
-	atomic_fetch_add_explicit(&s->hdr->depth, 1, memory_order_relaxed);
+	if (SHK_LIKELY(s->ndepth)) {
+		top_push(s, idx);
+	} else {
+		shk__tl_push(&s->hdr->top, s->next, idx);
+		/* relaxed: a statistic */
+		atomic_fetch_add_explicit(&s->hdr->depth, 1,
+					  memory_order_relaxed);
+	}
 	/* the push's seq_cst CAS is the waker's fence (wait.h) */
 	shk__wake_sc(s->seg, &s->hdr->not_empty, 1);
 	return 0;
@@ -84,8 +156,10 @@ pop_try(shk_stack *s, void *elem)
 	SHK_CRASHPOINT("stack.pop.taken");
 	memcpy(elem, s->nodes + (uint64_t)idx * s->node_len, s->elem_len);
 	shk__tl_push(&s->hdr->free, s->next, idx);
-	/* relaxed: a statistic */
-	atomic_fetch_sub_explicit(&s->hdr->depth, 1, memory_order_relaxed);
+	if (SHK_UNLIKELY(!s->ndepth))
+		/* relaxed: a statistic */
+		atomic_fetch_sub_explicit(&s->hdr->depth, 1,
+					  memory_order_relaxed);
 	/* the push's seq_cst CAS is the waker's fence (wait.h) */
 	shk__wake_sc(s->seg, &s->hdr->not_full, 1);
 	return 0;
@@ -145,6 +219,42 @@ shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns)
 	return rc ? rc : o.rc;
 }
 
+/*
+ * The element count.  SKSTACK2: the depth entry of the top node, read
+ * between two equal loads of top (exact then; after 8 tries with top
+ * moving, the last value read).  SKSTACK1: the counter.
+ */
+static int64_t
+depth_now(struct shk__stack_hdr *h, _Atomic uint32_t *ndepth, uint64_t cap)
+{
+	int64_t d = 0;
+	int tries;
+
+	if (!ndepth)
+		/* relaxed: a statistic */
+		return atomic_load_explicit(&h->depth, memory_order_relaxed);
+	for (tries = 0; tries < 8; tries++) {
+		/* acquire: pairs with the release CAS of top_push(), so the
+		 * top node's depth entry is visible */
+		uint64_t t0 = atomic_load_explicit(&h->top,
+						   memory_order_acquire);
+		uint32_t t = SHK__TL_IDX(t0);
+
+		/* relaxed: checked by the re-load of top below */
+		d = t == SHK__TL_NIL ? 0
+		    : t < cap ? (int64_t)atomic_load_explicit(
+				      &ndepth[t], memory_order_relaxed)
+			      : 0;
+		/* acquire fence: orders the depth load before the re-load
+		 * of top (as in walk_both) */
+		atomic_thread_fence(memory_order_acquire);
+		/* relaxed: ordered by the fence */
+		if (atomic_load_explicit(&h->top, memory_order_relaxed) == t0)
+			break;
+	}
+	return d;
+}
+
 int
 shk_stack_info(shk_stack *s, shk_stack_stats *st)
 {
@@ -157,8 +267,7 @@ shk_stack_info(shk_stack *s, shk_stack_stats *st)
 	st->elem_len = s->elem_len;
 	st->cap = s->cap;
 	st->type_id = s->type_id;
-	/* relaxed: a statistic */
-	d = atomic_load_explicit(&s->hdr->depth, memory_order_relaxed);
+	d = depth_now(s->hdr, s->ndepth, s->cap);
 	st->depth = d < 0 ? 0 : (uint64_t)d > s->cap ? s->cap : (uint64_t)d;
 	return 0;
 }
@@ -167,12 +276,13 @@ static int
 stack_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 {
 	struct shk__stack_hdr *h = mem;
-	uint64_t no, bo;
+	uint64_t no, dp, bo;
 
 	(void)seg;
 	(void)arg;
-	layout(info->cap, node_len_of(info->elem_len), &no, &bo);
-	h->magic = SHK__STACK_MAGIC;
+	layout(info->cap, node_len_of(info->elem_len), CREATE_V2, &no, &dp,
+	       &bo);
+	h->magic = CREATE_V2 ? SHK__STACK_MAGIC2 : SHK__STACK_MAGIC;
 	h->cap = info->cap;
 	h->elem_len = (uint32_t)info->elem_len;
 	h->node_len = node_len_of(info->elem_len);
@@ -187,23 +297,33 @@ stack_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 }
 
 /* Walks one list, marking nodes in seen[]; 1 if a node repeats or an
- * index is out of range; *n gets the count. */
+ * index is out of range, or (ndepth not NULL: the stack of an SKSTACK2
+ * object) if the depth entries do not count down by one to 1 at the
+ * bottom; *n gets the count. */
 static int
-walk(uint64_t h, _Atomic uint32_t *next, uint32_t cap, uint8_t *seen,
-     uint32_t *n)
+walk(uint64_t h, _Atomic uint32_t *next, _Atomic uint32_t *ndepth,
+     uint32_t cap, uint8_t *seen, uint32_t *n)
 {
-	uint32_t idx = SHK__TL_IDX(h);
+	uint32_t idx = SHK__TL_IDX(h), d, prev = 0;
 
 	*n = 0;
 	while (idx != SHK__TL_NIL) {
 		if (idx >= cap || seen[idx])
 			return 1;
 		seen[idx] = 1;
+		if (ndepth) {
+			/* relaxed: as the link load below */
+			d = atomic_load_explicit(&ndepth[idx],
+						 memory_order_relaxed);
+			if (*n > 0 && d + 1 != prev)
+				return 1;
+			prev = d;
+		}
 		++*n;
 		/* relaxed: the caller re-checks both heads afterwards */
 		idx = atomic_load_explicit(&next[idx], memory_order_relaxed);
 	}
-	return 0;
+	return ndepth && *n > 0 && prev != 1;
 }
 
 /*
@@ -214,8 +334,9 @@ walk(uint64_t h, _Atomic uint32_t *next, uint32_t cap, uint8_t *seen,
  * SHK_ENOMEM.
  */
 static int
-walk_both(struct shk__stack_hdr *h, _Atomic uint32_t *next, uint32_t cap,
-	  uint32_t *ntop, uint32_t *nfree)
+walk_both(struct shk__stack_hdr *h, _Atomic uint32_t *next,
+	  _Atomic uint32_t *ndepth, uint32_t cap, uint32_t *ntop,
+	  uint32_t *nfree)
 {
 	uint8_t *seen = malloc(cap);
 	int tries, rc = SHK_EAGAIN;
@@ -231,8 +352,8 @@ walk_both(struct shk__stack_hdr *h, _Atomic uint32_t *next, uint32_t cap,
 		int bad;
 
 		memset(seen, 0, cap);
-		bad = walk(t0, next, cap, seen, ntop) ||
-		      walk(f0, next, cap, seen, nfree);
+		bad = walk(t0, next, ndepth, cap, seen, ntop) ||
+		      walk(f0, next, NULL, cap, seen, nfree);
 		/* acquire fence: orders the link loads above before the
 		 * re-loads of both heads (acquire loads would order only
 		 * what follows them); pairs with the release link store in
@@ -253,27 +374,41 @@ walk_both(struct shk__stack_hdr *h, _Atomic uint32_t *next, uint32_t cap,
 	return rc;
 }
 
+/* The layout the header's magic names: 2 (SKSTACK2), 1, or 0 (neither).
+ * The magic is read once; callers use the value, never the header again. */
+static int
+version_of(const struct shk__stack_hdr *h)
+{
+	uint64_t m;
+
+	memcpy(&m, &h->magic, sizeof(m));
+	return m == SHK__STACK_MAGIC2 ? 2 : m == SHK__STACK_MAGIC ? 1 : 0;
+}
+
 int
 shk__kind_check_stack(shk_seg *seg, void *mem, const shk_obj_info *info)
 {
 	struct shk__stack_hdr *h = mem;
-	uint64_t no, bo, need;
+	uint64_t no, dp, bo, need;
 	uint32_t a, b;
-	int rc;
+	int rc, v = version_of(h);
 
 	(void)seg;
 	if (info->cap == 0 || info->cap > SHK__STACK_MAX_CAP ||
-	    info->elem_len == 0 || info->elem_len > SHK__STACK_MAX_ELEM)
+	    info->elem_len == 0 || info->elem_len > SHK__STACK_MAX_ELEM ||
+	    v == 0)
 		return SHK_ECORRUPT;
-	need = layout(info->cap, node_len_of(info->elem_len), &no, &bo);
+	need = layout(info->cap, node_len_of(info->elem_len), v == 2, &no, &dp,
+		      &bo);
 	if (need == 0 || need > info->len)
 		return SHK_ECORRUPT;
-	if (h->magic != SHK__STACK_MAGIC || h->cap != info->cap ||
+	if (h->cap != info->cap ||
 	    h->elem_len != info->elem_len ||
 	    h->node_len != node_len_of(info->elem_len) || h->next_off != no ||
 	    h->nodes_off != bo)
 		return SHK_ECORRUPT;
 	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + no),
+		       v == 2 ? (_Atomic uint32_t *)((uint8_t *)mem + dp) : NULL,
 		       (uint32_t)info->cap, &a, &b);
 	return rc == SHK_EAGAIN || rc == SHK_ENOMEM ? 0 : rc;
 }
@@ -284,17 +419,21 @@ shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 {
 	struct shk__stack_hdr *h = mem;
 	uint32_t ntop = 0, nfree = 0;
-	uint64_t no, bo, need;
-	int n, rc;
+	uint64_t no, dp, bo, need;
+	int n, rc, v = version_of(h);
 
 	(void)seg;
 	/* Offsets come from the registry entry that shk__kind_check_stack
-	 * validated (info, a private copy), never from the header: a peer
-	 * may rewrite h->next_off after the check (ALGORITHMS §10). */
-	need = layout(info->cap, node_len_of(info->elem_len), &no, &bo);
-	if (need == 0 || need > info->len)
+	 * validated (info, a private copy) and from one read of the magic,
+	 * never from the header's offsets: a peer may rewrite h->next_off
+	 * after the check (ALGORITHMS §10); a rewritten magic still gives a
+	 * layout that fits the entry's length, or none. */
+	need = layout(info->cap, node_len_of(info->elem_len), v == 2, &no, &dp,
+		      &bo);
+	if (v == 0 || need == 0 || need > info->len)
 		return SHK_ECORRUPT;
 	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + no),
+		       v == 2 ? (_Atomic uint32_t *)((uint8_t *)mem + dp) : NULL,
 		       (uint32_t)info->cap, &ntop, &nfree);
 	if (rc == SHK_ECORRUPT)
 		return rc;
@@ -314,8 +453,12 @@ shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 				     memory_order_relaxed));
 	else
 		n = snprintf(buf, len, "depth~%lld/%llu (busy)",
-			     (long long)atomic_load_explicit(
-				     &h->depth, memory_order_relaxed),
+			     (long long)depth_now(
+				     h,
+				     v == 2 ? (_Atomic uint32_t
+						       *)((uint8_t *)mem + dp)
+					    : NULL,
+				     info->cap),
 			     (unsigned long long)info->cap);
 	if (n < 0)
 		return SHK_EINVAL;
@@ -329,8 +472,9 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	shk_stack_opts o = SHK_STACK_OPTS_INIT;
 	shk_obj_desc want = SHK_OBJ_DESC_INIT;
 	shk_obj_info info;
-	uint64_t len = 0, no, bo;
+	uint64_t len = 0, no, dp, bo;
 	shk_stack *s;
+	int v;
 	void *mem;
 	int rc;
 
@@ -351,7 +495,8 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	if (o.elem_len > SHK__STACK_MAX_ELEM || o.cap > SHK__STACK_MAX_CAP)
 		return SHK_EINVAL;
 	if (flags & SHK_CREATE) {
-		len = layout(o.cap, node_len_of(o.elem_len), &no, &bo);
+		len = layout(o.cap, node_len_of(o.elem_len), CREATE_V2, &no,
+			     &dp, &bo);
 		if (!len)
 			return SHK_EINVAL;
 	}
@@ -364,6 +509,12 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 			   shk__kind_check_stack, &info, &mem);
 	if (rc)
 		return rc;
+	/* the layout checked by shk__kind_check_stack; the magic read again
+	 * must still give one that fits the entry */
+	v = version_of(mem);
+	if (v == 0 || layout(info.cap, node_len_of(info.elem_len), v == 2, &no,
+			     &dp, &bo) > info.len)
+		return SHK_ECORRUPT;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return SHK_ENOMEM;
@@ -372,8 +523,8 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	s->cap = info.cap;
 	s->elem_len = (uint32_t)info.elem_len;
 	s->node_len = node_len_of(info.elem_len);
-	layout(s->cap, s->node_len, &no, &bo);
 	s->next = (_Atomic uint32_t *)((uint8_t *)mem + no);
+	s->ndepth = v == 2 ? (_Atomic uint32_t *)((uint8_t *)mem + dp) : NULL;
 	s->nodes = (uint8_t *)mem + bo;
 	s->type_id = info.type_id;
 	*out = s;

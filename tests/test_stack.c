@@ -226,12 +226,43 @@ t_procs(void)
 			_exit(0);
 		}
 	}
+	/* while they run: every walk that finds both heads stable also
+	 * finds the stacked nodes' depth entries counting down to 1 */
+	for (;;) {
+		int running = 0;
+
+		for (i = 0; i < NW; i++) {
+			siginfo_t si;
+
+			memset(&si, 0, sizeof(si));
+			/* WNOWAIT: test_wait() reaps it below */
+			if (waitid(P_PID, (id_t)pid[i], &si,
+				   WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			    si.si_pid == 0)
+				running++;
+		}
+		if (!running)
+			break;
+		CHECK_OK(shk_seg_check(seg));
+	}
 	for (i = 0; i < NW; i++)
 		if (test_wait(pid[i]) != 0) {
 			shk_seg_unlink(nm, NULL);
 			TEST_FAIL("worker %d failed", i);
 		}
 	CHECK_OK(shk_seg_check(seg));
+	{
+		/* the depth after the run is exact: pushes - pops */
+		shk_stack_stats st = { .size = sizeof(st) };
+		uint64_t in = 0, out = 0;
+
+		for (i = 0; i < NW; i++) {
+			in += atomic_load(&sh->pushed[i]);
+			out += atomic_load(&sh->popped[i]);
+		}
+		CHECK_OK(shk_stack_info(s, &st));
+		CHECK_EQ(st.depth, in - out);
+	}
 	drain_and_count(s, sh, n, &pushed, &popped);
 	CHECK_EQ(pushed, popped);
 	CHECK(pushed > 0);
@@ -505,7 +536,215 @@ t_describe_toctou(void)
 	shk_seg_close(seg);
 }
 
+/* The depth entries of the nodes on the stack, top first (SKSTACK2). */
+static _Atomic uint32_t *
+depth_array(struct shk__stack_hdr *h)
+{
+	return (_Atomic uint32_t *)((char *)h + h->next_off + 4 * h->cap);
+}
+
+/*
+ * Depth, both layouts: shk_stack_info matches a model after each of random
+ * pushes and pops, and describe agrees.  SKSTACK1 (made through the test
+ * hook, as earlier versions made every stack) keeps the counter and its
+ * nodes right after next[]; SKSTACK2 has depth[] between them and no
+ * counter traffic.
+ */
+static void
+depth_case(int v1)
+{
+	char nm[64], buf[160];
+	shk_seg *seg;
+	shk_stack *s, *s2;
+	struct shk__stack_hdr *h;
+	shk_stack_stats st = { .size = sizeof(st) };
+	shk_obj_info info = { .size = sizeof(info) };
+	uint64_t v, model = 0, rng = 12345, k, top[64];
+
+	setup(nm, sizeof(nm), v1 ? "sdep1" : "sdep2", &seg);
+	shk__stack_create_v1 = v1;
+	s = create_stack(seg, 64, 8);
+	shk__stack_create_v1 = 0;
+	h = hdr_of(seg);
+	CHECK_EQ(h->magic, v1 ? SHK__STACK_MAGIC : SHK__STACK_MAGIC2);
+	CHECK_EQ(h->nodes_off,
+		 (h->next_off + (v1 ? 4 : 8) * 64 + 63) & ~(uint64_t)63);
+	/* a second handle opened on the existing object */
+	CHECK_OK(shk_stack_open(seg, "s", 0, NULL, &s2));
+	for (k = 0; k < 5000; k++) {
+		shk_stack *x = (k & 1) ? s2 : s;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		if ((rng >> 33) % 100 < 55) {
+			v = k;
+			if (model < 64) {
+				CHECK_OK(shk_stack_push(x, &v, 0));
+				top[model++] = v;
+			} else {
+				CHECK_RC(shk_stack_push(x, &v, 0), SHK_EAGAIN);
+			}
+		} else if (model > 0) {
+			CHECK_OK(shk_stack_pop(x, &v, 0));
+			CHECK_EQ(v, top[--model]);
+		} else {
+			CHECK_RC(shk_stack_pop(x, &v, 0), SHK_EAGAIN);
+		}
+		CHECK_OK(shk_stack_info(s, &st));
+		CHECK_EQ(st.depth, model);
+	}
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	CHECK(shk_obj_describe(seg, &info, buf, sizeof(buf)) > 0);
+	{
+		char want[32];
+
+		snprintf(want, sizeof(want), "depth=%llu/64 ",
+			 (unsigned long long)model);
+		CHECK(strstr(buf, want) != NULL);
+	}
+	if (v1)
+		CHECK_EQ(atomic_load(&h->depth), (int64_t)model);
+	else
+		CHECK_EQ(atomic_load(&h->depth), 0);
+	CHECK_OK(shk_seg_check(seg));
+	shk_stack_close(s2);
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+static void
+t_depth(void)
+{
+	depth_case(0);
+	depth_case(1);
+}
+
+static shk_stack *race_other;
+
+/* Runs once inside a push, between its read of the top's depth entry and
+ * its CAS: two pops through another handle, so the CAS fails and the push
+ * must read the depth of the new top. */
+static void
+race_two_pops(void)
+{
+	uint64_t v;
+
+	shk__stack_cas_hook = NULL;
+	CHECK_OK(shk_stack_pop(race_other, &v, 0));
+	CHECK_EQ(v, 2);
+	CHECK_OK(shk_stack_pop(race_other, &v, 0));
+	CHECK_EQ(v, 1);
+}
+
+/* A push whose CAS loses to two pops records the depth below the top it
+ * finally links to (2), not the one it first read (4). */
+static void
+t_depth_race(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_stack *s;
+	shk_stack_stats st = { .size = sizeof(st) };
+	uint64_t v;
+
+	setup(nm, sizeof(nm), "sdepr", &seg);
+	s = create_stack(seg, 8, 8);
+	CHECK_OK(shk_stack_open(seg, "s", 0, NULL, &race_other));
+	for (v = 0; v < 3; v++)
+		CHECK_OK(shk_stack_push(s, &v, 0));
+	shk__stack_cas_hook = race_two_pops;
+	v = 7;
+	CHECK_OK(shk_stack_push(s, &v, 0));
+	CHECK(shk__stack_cas_hook == NULL);
+	CHECK_OK(shk_stack_info(s, &st));
+	CHECK_EQ(st.depth, 2);
+	CHECK_OK(shk_seg_check(seg));
+	CHECK_OK(shk_stack_pop(s, &v, 0));
+	CHECK_EQ(v, 7);
+	CHECK_OK(shk_stack_info(s, &st));
+	CHECK_EQ(st.depth, 1);
+	shk_stack_close(race_other);
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/*
+ * Damaged depth entries (SKSTACK2): a stable walk that finds the entries
+ * of the stacked nodes not counting down by one to 1 is corruption; info
+ * never reports more than cap; a magic that names neither layout, or one
+ * whose layout does not fit the object, is refused at open.
+ */
+static void
+t_depth_corrupt(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_stack *s, *s2 = NULL;
+	struct shk__stack_hdr *h;
+	shk_stack_stats st = { .size = sizeof(st) };
+	_Atomic uint32_t *dep;
+	uint64_t v, top;
+	uint32_t save, t;
+
+	setup(nm, sizeof(nm), "sdepc", &seg);
+	/* 64 nodes: the two layouts place the nodes apart (with a few
+	 * nodes, padding to 64 bytes gives both the same offset) */
+	s = create_stack(seg, 64, 8);
+	for (v = 0; v < 3; v++)
+		CHECK_OK(shk_stack_push(s, &v, 0));
+	h = hdr_of(seg);
+	dep = depth_array(h);
+	top = atomic_load(&h->top);
+	t = SHK__TL_IDX(top);
+	CHECK_EQ(atomic_load(&dep[t]), 3);
+	save = atomic_load(&dep[t]);
+	atomic_store(&dep[t], 0xfffffff0u);
+	CHECK_OK(shk_stack_info(s, &st));
+	CHECK_EQ(st.depth, 64);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	atomic_store(&dep[t], save);
+	CHECK_OK(shk_seg_check(seg));
+	/* the bottom node must say 1 */
+	{
+		uint32_t b = (uint32_t)atomic_load(
+			&((_Atomic uint32_t *)((char *)h + h->next_off))[
+				atomic_load(&((_Atomic uint32_t *)(
+					(char *)h + h->next_off))[t])]);
+
+		save = atomic_load(&dep[b]);
+		CHECK_EQ(save, 1);
+		atomic_store(&dep[b], 2);
+		CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+		atomic_store(&dep[b], save);
+		CHECK_OK(shk_seg_check(seg));
+	}
+	/* magics */
+	h->magic = 0x334b434154534b53ull; /* "SKSTACK3" */
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	CHECK_RC(shk_stack_open(seg, "s", 0, NULL, &s2), SHK_ECORRUPT);
+	h->magic = SHK__STACK_MAGIC; /* SKSTACK1: nodes_off disagrees */
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	CHECK_RC(shk_stack_open(seg, "s", 0, NULL, &s2), SHK_ECORRUPT);
+	CHECK(s2 == NULL);
+	h->magic = SHK__STACK_MAGIC2;
+	CHECK_OK(shk_seg_check(seg));
+	for (v = 3; v-- > 0;) {
+		uint64_t got;
+
+		CHECK_OK(shk_stack_pop(s, &got, 0));
+		CHECK_EQ(got, v);
+	}
+	CHECK_OK(shk_stack_info(s, &st));
+	CHECK_EQ(st.depth, 0);
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "basic", t_basic }, { "procs", t_procs },
 	  { "threads", t_threads }, { "kill", t_kill },
 	  { "corrupt", t_corrupt }, { "blocking", t_blocking },
-	  { "describe_toctou", t_describe_toctou })
+	  { "describe_toctou", t_describe_toctou }, { "depth", t_depth },
+	  { "depth_race", t_depth_race },
+	  { "depth_corrupt", t_depth_corrupt })
