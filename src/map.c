@@ -590,18 +590,21 @@ repair_stripe(shk_map *m, uint32_t s)
 /*
  * stripe_lock takes stripe s: first this process's mutex of the stripe,
  * then the robust lock, both within one deadline of timeout_ns (> 0) from
- * the call.  Returns 0 (a dead holder's leftovers repaired), SHK_ETIMEDOUT,
- * or the robust lock's errors.
+ * the call.  A process that has never had a second thread skips the mutex
+ * (*local_held 0): no other thread can want it before stripe_unlock().
+ * Returns 0 (a dead holder's leftovers repaired), SHK_ETIMEDOUT, or the
+ * robust lock's errors.
  */
 static int
-stripe_lock(shk_map *m, uint32_t s, int64_t timeout_ns)
+stripe_lock(shk_map *m, uint32_t s, int64_t timeout_ns, int *local_held)
 {
 	_Atomic uint32_t *w = &m->stripes[s].lock;
 	pthread_mutex_t *local = &m->local->lock[s];
 	int64_t left = timeout_ns;
 	int rc;
 
-	if (pthread_mutex_trylock(local) != 0) {
+	*local_held = !shk__single_threaded();
+	if (*local_held && pthread_mutex_trylock(local) != 0) {
 		/* contended: the robust lock gets only what is left */
 		int64_t deadline = shk__deadline(timeout_ns);
 		struct timespec ts;
@@ -637,16 +640,17 @@ stripe_lock(shk_map *m, uint32_t s, int64_t timeout_ns)
 		shk__lock_consistent(m->seg, w);
 		rc = 0;
 	}
-	if (rc)
+	if (rc && *local_held)
 		pthread_mutex_unlock(local);
 	return rc;
 }
 
 static void
-stripe_unlock(shk_map *m, uint32_t s)
+stripe_unlock(shk_map *m, uint32_t s, int local_held)
 {
 	shk__lock_release(m->seg, &m->stripes[s].lock);
-	pthread_mutex_unlock(&m->local->lock[s]);
+	if (local_held)
+		pthread_mutex_unlock(&m->local->lock[s]);
 }
 
 /*
@@ -662,11 +666,11 @@ static int
 fix_busy(shk_map *m, uint64_t i, uint64_t c, uint32_t s)
 {
 	uint64_t now;
-	int rc;
+	int rc, lh;
 
 	if (shk__stamp_alive(m->seg, SHK__MAP_CTL_OWNER(c)))
 		return SHK_EAGAIN;
-	rc = stripe_lock(m, s, READ_LOCK_NS);
+	rc = stripe_lock(m, s, READ_LOCK_NS, &lh);
 	if (rc)
 		return rc == SHK_ETIMEDOUT ? SHK_EAGAIN : rc;
 	/* acquire: pairs with the writers' release stores of ctl */
@@ -677,7 +681,7 @@ fix_busy(shk_map *m, uint64_t i, uint64_t c, uint32_t s)
 		repair_slot(m, i, c);
 		repair_stripe(m, s);
 	}
-	stripe_unlock(m, s);
+	stripe_unlock(m, s, lh);
 	return 0;
 }
 
@@ -900,18 +904,18 @@ shk_map_put(shk_map *m, const void *key, const void *val)
 {
 	uint64_t h;
 	uint32_t s;
-	int rc;
+	int rc, lh;
 
 	if (!m || !key || (!val && m->val_len))
 		return SHK_EINVAL;
 	h = key_hash(m, key);
 	s = stripe_of(m, h);
-	rc = stripe_lock(m, s, WRITE_LOCK_NS);
+	rc = stripe_lock(m, s, WRITE_LOCK_NS, &lh);
 	if (rc)
 		return rc;
 	SHK_CRASHPOINT("map.put.locked");
 	rc = put_locked(m, s, key, val, h);
-	stripe_unlock(m, s);
+	stripe_unlock(m, s, lh);
 	return rc;
 }
 
@@ -920,17 +924,17 @@ shk_map_delete(shk_map *m, const void *key)
 {
 	uint64_t h;
 	uint32_t s;
-	int rc;
+	int rc, lh;
 
 	if (!m || !key)
 		return SHK_EINVAL;
 	h = key_hash(m, key);
 	s = stripe_of(m, h);
-	rc = stripe_lock(m, s, WRITE_LOCK_NS);
+	rc = stripe_lock(m, s, WRITE_LOCK_NS, &lh);
 	if (rc)
 		return rc;
 	rc = delete_locked(m, s, key, h);
-	stripe_unlock(m, s);
+	stripe_unlock(m, s, lh);
 	return rc;
 }
 

@@ -87,6 +87,32 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
 	} while (0)
 #endif
 
+/*
+ * shk__single_threaded: 1 while this process has never had a second
+ * thread (glibc's __libc_single_threaded, 2.32 and later), else 0; 0 where
+ * the C library cannot tell.  Callers use it to skip process-local locks
+ * that only order threads of one process.  A call that finds 1 cannot be
+ * joined by another thread before it returns, as long as the library does
+ * not create threads itself (it does not).
+ */
+#if defined(__GLIBC__) &&                                                   \
+	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+#include <sys/single_threaded.h>
+static inline int
+shk__single_threaded(void)
+{
+	/* a plain char, written by glibc only while the process has one
+	 * thread (before pthread_create makes the second) */
+	return __libc_single_threaded != 0;
+}
+#else
+static inline int
+shk__single_threaded(void)
+{
+	return 0;
+}
+#endif
+
 static inline void
 shk__cpu_relax(void)
 {

@@ -1545,6 +1545,81 @@ t_hash_kinds(void)
 	with_seg("map-hash", b_hash_kinds);
 }
 
+/*
+ * A process that has never had a second thread puts without the stripe's
+ * process-local mutex (stripe_lock()).  What that rests on: the flag says
+ * single-threaded in a fresh process and stops saying it once a thread
+ * exists; puts made before and after, and by threads racing the main
+ * thread on the same keys, leave each key once with a whole value.
+ */
+struct st_arg {
+	shk_map *m;
+	uint32_t base;
+};
+
+static void *
+st_putter(void *arg)
+{
+	struct st_arg *a = arg;
+	uint64_t v[VAL_WORDS];
+	uint8_t k[KEY_LEN];
+	uint32_t r, id;
+
+	for (r = 0; r < 200; r++)
+		for (id = 0; id < 64; id++) {
+			mk_key(k, id);
+			mk_val(v, id, a->base + r);
+			CHECK(shk_map_put(a->m, k, v) >= 0);
+		}
+	return NULL;
+}
+
+static void
+b_single_thread(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "st", 8 * VAL_WORDS, 256);
+	struct st_arg a[3];
+	uint32_t counts[64] = { 0 }, id;
+	pthread_t th[2];
+	int i, single = 0;
+
+#if defined(__GLIBC__) &&                                                   \
+	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32)) &&     \
+	!defined(SHK__TSAN)
+	single = 1; /* the harness forks each case from one thread; TSan
+		     * starts a thread of its own, so there the mutex path
+		     * runs throughout */
+#endif
+	CHECK_EQ(shk__single_threaded(), single);
+	a[2].m = m;
+	a[2].base = 0;
+	st_putter(&a[2]); /* the skipping path */
+	for (i = 0; i < 2; i++) {
+		a[i].m = m;
+		a[i].base = 1000 * (uint32_t)(i + 1);
+		CHECK_EQ(pthread_create(&th[i], NULL, st_putter, &a[i]), 0);
+	}
+	CHECK_EQ(shk__single_threaded(), 0);
+	a[2].base = 5000;
+	st_putter(&a[2]);
+	for (i = 0; i < 2; i++)
+		CHECK_EQ(pthread_join(th[i], NULL), 0);
+	CHECK_EQ(census_ids(m, counts, 64, 1), 64);
+	for (id = 0; id < 64; id++)
+		CHECK_EQ(counts[id], 1);
+	CHECK_EQ(shk_map_count(m), 64);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_single_thread(void)
+{
+	with_seg("map-st", b_single_thread);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "churn", t_churn }, { "rw_procs", t_rw_procs },
 	  { "rw_threads", t_rw_threads },
@@ -1558,4 +1633,5 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "count_after_repair", t_count_after_repair },
 	  { "get_held_stripe", t_get_held_stripe },
 	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt },
-	  { "hash_kinds", t_hash_kinds })
+	  { "hash_kinds", t_hash_kinds },
+	  { "single_thread", t_single_thread })
