@@ -742,9 +742,254 @@ t_depth_corrupt(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+static void
+die_in_cas_window(void)
+{
+	raise(SIGKILL);
+}
+
+/*
+ * Review: a pusher SIGKILLed in top_push after it stored its node's link
+ * and depth entry but before its CAS, and a popper killed right after its
+ * pop CAS, leave a stack whose check passes, whose depth is exact (the two
+ * leaked nodes count nowhere) and which keeps working to its full
+ * remaining capacity with depth entries that count down.
+ */
+static void
+t_depth_kill(void)
+{
+	char nm[64], buf[160];
+	shk_seg *seg;
+	shk_stack *s;
+	shk_stack_stats st = { .size = sizeof(st) };
+	shk_obj_info info = { .size = sizeof(info) };
+	uint64_t v;
+	pid_t pid;
+	int k;
+
+	setup(nm, sizeof(nm), "sdepk", &seg);
+	s = create_stack(seg, 8, 8);
+	for (v = 0; v < 3; v++)
+		CHECK_OK(shk_stack_push(s, &v, 0));
+	for (k = 0; k < 2; k++) {
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			shk_seg *s2;
+			shk_stack *st2;
+
+			if (k == 1)
+				setenv("SHK_CRASH", "stack.pop.taken:1", 1);
+			CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
+			CHECK_OK(shk_stack_open(s2, "s", 0, NULL, &st2));
+			if (k == 0) {
+				shk__stack_cas_hook = die_in_cas_window;
+				v = 99;
+				shk_stack_push(st2, &v, 0);
+			} else {
+				shk_stack_pop(st2, &v, 0);
+			}
+			_exit(0);
+		}
+		if (test_wait(pid) != 128 + SIGKILL) {
+			shk_seg_unlink(nm, NULL);
+			TEST_FAIL("child %d was not killed", k);
+		}
+		CHECK_OK(shk_seg_check(seg));
+	}
+	CHECK_OK(shk_stack_info(s, &st));
+	CHECK_EQ(st.depth, 2);
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	CHECK(shk_obj_describe(seg, &info, buf, sizeof(buf)) > 0);
+	CHECK(strstr(buf, "depth=2/8 free=4 leaked=2") != NULL);
+	/* fill the 6 usable nodes, checking depth and check each time */
+	for (v = 2; v < 6; v++) {
+		CHECK_OK(shk_stack_push(s, &v, 0));
+		CHECK_OK(shk_stack_info(s, &st));
+		CHECK_EQ(st.depth, v + 1);
+		CHECK_OK(shk_seg_check(seg));
+	}
+	CHECK_RC(shk_stack_push(s, &v, 0), SHK_EAGAIN);
+	for (v = 6; v-- > 0;) {
+		uint64_t got;
+
+		CHECK_OK(shk_stack_pop(s, &got, 0));
+		CHECK_EQ(got, v);
+		CHECK_OK(shk_stack_info(s, &st));
+		CHECK_EQ(st.depth, v);
+		CHECK_OK(shk_seg_check(seg));
+	}
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+struct live_arg {
+	shk_seg *seg;
+	shk_stack *s;
+	_Atomic int *stop;
+	long checks, stable;
+};
+
+static void *
+live_checker(void *arg)
+{
+	struct live_arg *a = arg;
+	shk_stack_stats st = { .size = sizeof(st) };
+
+	while (!atomic_load(a->stop)) {
+		CHECK_OK(shk_seg_check(a->seg));
+		CHECK_OK(shk_stack_info(a->s, &st));
+		CHECK(st.depth <= 4);
+		a->checks++;
+	}
+	return NULL;
+}
+
+/* Review: shk_seg_check and shk_stack_info run throughout a threads run
+ * (the TSan variant of the live checks in procs); no false ECORRUPT. */
+static void
+t_depth_live_threads(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_stack *s;
+	struct shared *sh;
+	struct targ a[NW];
+	pthread_t th[NW], ck;
+	struct live_arg la;
+	_Atomic int stop = 0;
+	size_t len;
+	long n = per_worker();
+	uint64_t pushed, popped;
+	shk_stack_stats st = { .size = sizeof(st) };
+	int i;
+
+	setup(nm, sizeof(nm), "sdepl", &seg);
+	s = create_stack(seg, 4, 8);
+	tags_near_wrap(seg);
+	sh = map_shared(n, &len);
+	la.seg = seg;
+	la.s = s;
+	la.stop = &stop;
+	la.checks = 0;
+	CHECK(pthread_create(&ck, NULL, live_checker, &la) == 0);
+	for (i = 0; i < NW - 1; i++) {
+		a[i].s = s;
+		a[i].sh = sh;
+		a[i].id = (uint32_t)i;
+		a[i].n = n;
+		CHECK(pthread_create(&th[i], NULL, thr, &a[i]) == 0);
+	}
+	for (i = 0; i < NW - 1; i++)
+		pthread_join(th[i], NULL);
+	atomic_store(&stop, 1);
+	pthread_join(ck, NULL);
+	CHECK(la.checks > 0);
+	CHECK_OK(shk_seg_check(seg));
+	pushed = popped = 0;
+	for (i = 0; i < NW; i++) {
+		pushed += atomic_load(&sh->pushed[i]);
+		popped += atomic_load(&sh->popped[i]);
+	}
+	CHECK_OK(shk_stack_info(s, &st));
+	CHECK_EQ(st.depth, pushed - popped);
+	drain_and_count(s, sh, n, &pushed, &popped);
+	CHECK_EQ(pushed, popped);
+	munmap(sh, len);
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* Review: rounds of racing pushes and pops by NW threads, each round ended
+ * by a barrier, after which the stack is quiet: check passes and info's
+ * depth equals pushes minus pops.  A push that kept a stale depth read
+ * leaves a wrong entry that survives into a quiet point. */
+struct round_arg {
+	shk_stack *s;
+	shk_seg *seg;
+	pthread_barrier_t *bar;
+	_Atomic int64_t *net;
+	uint32_t id;
+	int rounds;
+};
+
+static void *
+round_worker(void *arg)
+{
+	struct round_arg *a = arg;
+	uint64_t rng = 0x9e3779b97f4a7c15ULL * (a->id + 1), v;
+	shk_stack_stats st = { .size = sizeof(st) };
+	int r, k, rc;
+
+	for (r = 0; r < a->rounds; r++) {
+		for (k = 0; k < 64; k++) {
+			rng = rng * 6364136223846793005ULL + 1;
+			if ((rng >> 40) & 1) {
+				v = k;
+				rc = shk_stack_push(a->s, &v, 0);
+				if (rc == 0)
+					atomic_fetch_add(a->net, 1);
+				else
+					CHECK_RC(rc, SHK_EAGAIN);
+			} else {
+				rc = shk_stack_pop(a->s, &v, 0);
+				if (rc == 0)
+					atomic_fetch_sub(a->net, 1);
+				else
+					CHECK_RC(rc, SHK_EAGAIN);
+			}
+		}
+		pthread_barrier_wait(a->bar);
+		if (a->id == 0) {
+			CHECK_OK(shk_seg_check(a->seg));
+			CHECK_OK(shk_stack_info(a->s, &st));
+			CHECK_EQ(st.depth, (uint64_t)atomic_load(a->net));
+		}
+		pthread_barrier_wait(a->bar);
+	}
+	return NULL;
+}
+
+static void
+t_depth_rounds(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_stack *s;
+	pthread_barrier_t bar;
+	pthread_t th[NW];
+	struct round_arg a[NW];
+	_Atomic int64_t net = 0;
+	int i;
+
+	setup(nm, sizeof(nm), "sdepr2", &seg);
+	s = create_stack(seg, 4, 8);
+	CHECK(pthread_barrier_init(&bar, NULL, NW) == 0);
+	for (i = 0; i < NW; i++) {
+		a[i].s = s;
+		a[i].seg = seg;
+		a[i].bar = &bar;
+		a[i].net = &net;
+		a[i].id = (uint32_t)i;
+		a[i].rounds = SANITIZED ? 300 : 3000;
+		CHECK(pthread_create(&th[i], NULL, round_worker, &a[i]) == 0);
+	}
+	for (i = 0; i < NW; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&bar);
+	shk_stack_close(s);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "basic", t_basic }, { "procs", t_procs },
 	  { "threads", t_threads }, { "kill", t_kill },
 	  { "corrupt", t_corrupt }, { "blocking", t_blocking },
 	  { "describe_toctou", t_describe_toctou }, { "depth", t_depth },
 	  { "depth_race", t_depth_race },
-	  { "depth_corrupt", t_depth_corrupt })
+	  { "depth_corrupt", t_depth_corrupt },
+	  { "depth_kill", t_depth_kill },
+	  { "depth_live_threads", t_depth_live_threads },
+	  { "depth_rounds", t_depth_rounds })
