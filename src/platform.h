@@ -89,11 +89,15 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
 
 /*
  * shk__single_threaded: 1 while this process has never had a second
- * thread (glibc's __libc_single_threaded, 2.32 and later), else 0; 0 where
- * the C library cannot tell.  Callers use it to skip process-local locks
- * that only order threads of one process.  A call that finds 1 cannot be
- * joined by another thread before it returns, as long as the library does
- * not create threads itself (it does not).
+ * thread created through glibc (glibc's __libc_single_threaded, 2.32 and
+ * later), else 0; 0 where the C library cannot tell (and in the child of a
+ * multithreaded parent, and in dlmopen'ed copies of libc).  Callers use it
+ * to skip process-local locks that only order threads of one process.  A
+ * call that finds 1 cannot be joined by another thread before it returns,
+ * as long as the library does not create threads itself (it does not).
+ * Threads made by raw clone(CLONE_THREAD) are not seen: two of them share
+ * the process's owner stamp, so the second to take a robust lock that the
+ * first holds gets SHK_EDEADLK (map.c), never a second hold.
  */
 #if defined(__GLIBC__) &&                                                   \
 	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))

@@ -20,15 +20,27 @@
  * < cap; a list has at most cap nodes (walks stop there).  A node off both
  * lists is held by exactly one party (the tag makes a stale pop fail).
  *
- * Happens-before: pusher's data writes -> release push onto top -> the
- * popper's acquire pop -> its data reads -> release push onto free -> the
- * next pusher's acquire pop -> its writes.
+ * Happens-before: pusher's data writes (and, SKSTACK2, the node's depth
+ * entry) -> release push onto top -> the popper's acquire pop -> its data
+ * reads -> release push onto free -> the next pusher's acquire pop -> its
+ * writes.  A pusher reads the current top's depth entry after an acquire
+ * load of top (top_push).
  *
  * Killed mid-operation: a pusher killed after taking a free node and
  * before linking it onto top loses its element (never pushed) and leaks
  * the node; a popper killed after its pop CAS loses that element
  * (at-most-once) and leaks the node.  Capacity shrinks by one per such
- * kill; describe shows the count as leaked.  Both lists stay consistent.
+ * kill; describe shows the count as leaked.  Both lists stay consistent,
+ * and the stacked nodes' depth entries still count down to 1: a killed
+ * pusher wrote only the entry of a node it held (test depth_kill).
+ *
+ * Tag wrap: a pop whose CAS meets the same top word after exactly 2^32
+ * operations (tag wrapped, same node on top) unlinks a wrong next; a push
+ * in that case still links correctly, but may record a depth read from the
+ * node's earlier time on top: info is then off and check reports
+ * SHK_ECORRUPT until that node is popped.  Both need a party stalled
+ * between its load and its CAS while 2^32 operations happen, with the tag
+ * ending on the same value.
  */
 #include "stack.h"
 
@@ -379,9 +391,10 @@ walk_both(struct shk__stack_hdr *h, _Atomic uint32_t *next,
 static int
 version_of(const struct shk__stack_hdr *h)
 {
-	uint64_t m;
+	/* volatile: one load, which the compiler may not repeat at each use
+	 * of the result (a peer may rewrite the magic meanwhile) */
+	uint64_t m = *(const volatile uint64_t *)&h->magic;
 
-	memcpy(&m, &h->magic, sizeof(m));
 	return m == SHK__STACK_MAGIC2 ? 2 : m == SHK__STACK_MAGIC ? 1 : 0;
 }
 
