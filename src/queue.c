@@ -251,13 +251,17 @@ push_try(shk_queue *q, const void *elem)
 			QPOINT("queue.push.written");
 			w = mine;
 			/* release: publishes the element; pairs with the
-			 * acquire load in load_cell() of the consumer */
+			 * acquire load in load_cell() of the consumer.
+			 * seq_cst (a superset): the CAS is then the waker's
+			 * fence for shk__wake_sc below (wait.h); on x86-64 it
+			 * is the same locked instruction, and the separate
+			 * fence of shk__wake is saved */
 			if (!atomic_compare_exchange_strong_explicit(
 				    &c->ctl, &w,
 				    SHK__QC_WORD(p, SHK__QC_FULL, 0),
-				    memory_order_release, memory_order_relaxed))
+				    memory_order_seq_cst, memory_order_relaxed))
 				continue; /* skipped as dead: push again */
-			shk__wake(q->seg, &h->not_empty, 1);
+			shk__wake_sc(q->seg, &h->not_empty, 1);
 			return 0;
 		}
 		if (d >= 0) {
@@ -320,19 +324,22 @@ pop_try(shk_queue *q, void *elem)
 			QPOINT("queue.pop.copied");
 			w = mine;
 			/* release: our reads of the element happen before the
-			 * next producer's writes (its acquire claim) */
+			 * next producer's writes (its acquire claim); seq_cst
+			 * (a superset) makes it the waker's fence for
+			 * shk__wake_sc, as in push_try() */
 			if (!atomic_compare_exchange_strong_explicit(
-				    &c->ctl, &w, fw, memory_order_release,
+				    &c->ctl, &w, fw, memory_order_seq_cst,
 				    memory_order_relaxed))
 				continue; /* repaired as dead: copy void */
-			shk__wake(q->seg, &h->not_full, 1);
+			shk__wake_sc(q->seg, &h->not_full, 1);
 			return 0;
 		case SHK__QC_SKIP:
-			/* release: hands the cell to the next producer */
+			/* release: hands the cell to the next producer;
+			 * seq_cst: the waker's fence, as above */
 			if (atomic_compare_exchange_strong_explicit(
-				    &c->ctl, &w, fw, memory_order_release,
+				    &c->ctl, &w, fw, memory_order_seq_cst,
 				    memory_order_relaxed))
-				shk__wake(q->seg, &h->not_full, 1);
+				shk__wake_sc(q->seg, &h->not_full, 1);
 			advance(&h->dequeue_pos, p);
 			continue;
 		case SHK__QC_READING:
