@@ -1204,10 +1204,11 @@ shk__kind_describe_map(shk_seg *seg, void *mem, const shk_obj_info *info,
 		return rc;
 	n = snprintf(buf, len,
 		     "count=%llu/%llu full=%llu tombstones=%llu busy=%llu "
-		     "key_len=%u val_len=%u",
+		     "key_len=%u val_len=%u format=%s",
 		     (unsigned long long)cs.counted, (unsigned long long)g.cap,
 		     (unsigned long long)cs.full, (unsigned long long)cs.tomb,
-		     (unsigned long long)cs.busy, g.key_len, g.val_len);
+		     (unsigned long long)cs.busy, g.key_len, g.val_len,
+		     v.word_hash ? "KMPW" : "KMAP");
 	if (n < 0)
 		return SHK_EINVAL;
 	return (size_t)n < len ? n : (int)len - 1;

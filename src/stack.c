@@ -454,7 +454,7 @@ shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 	if (rc == 0)
 		n = snprintf(buf, len,
 			     "depth=%u/%llu free=%u leaked=%lld elem=%llu "
-			     "pop_waiters=%u push_waiters=%u",
+			     "pop_waiters=%u push_waiters=%u format=SKSTACK%d",
 			     ntop, (unsigned long long)info->cap, nfree,
 			     (long long)info->cap - ntop - nfree,
 			     (unsigned long long)info->elem_len,
@@ -463,7 +463,8 @@ shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 				     memory_order_relaxed),
 			     (unsigned)atomic_load_explicit(
 				     &h->not_full.waiters,
-				     memory_order_relaxed));
+				     memory_order_relaxed),
+			     v);
 	else
 		n = snprintf(buf, len, "depth~%lld/%llu (busy)",
 			     (long long)depth_now(

@@ -1513,6 +1513,13 @@ hash_kind_case(shk_seg *seg, const char *name, int fnv)
 	CHECK_EQ(seen, 500);
 	CHECK_EQ(shk_map_count(m), 500);
 	CHECK_OK(shk_seg_check(seg));
+	{
+		char line[160];
+
+		CHECK(shk_obj_describe(seg, &info, line, sizeof(line)) > 0);
+		CHECK(strstr(line, fnv ? "format=KMAP" : "format=KMPW") !=
+		      NULL);
+	}
 	shk_map_close(m);
 	/* the magic chooses the hash: under the other one, most keys are
 	 * looked for in the wrong place */

@@ -600,6 +600,8 @@ depth_case(int v1)
 		snprintf(want, sizeof(want), "depth=%llu/64 ",
 			 (unsigned long long)model);
 		CHECK(strstr(buf, want) != NULL);
+		CHECK(strstr(buf, v1 ? "format=SKSTACK1" : "format=SKSTACK2") !=
+		      NULL);
 	}
 	if (v1)
 		CHECK_EQ(atomic_load(&h->depth), (int64_t)model);
