@@ -39,8 +39,11 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
  */
 #if defined(__GNUC__)
 #define SHK__TLS_IE __attribute__((tls_model("initial-exec")))
+/* for a hot static function the compiler would otherwise call */
+#define SHK__ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define SHK__TLS_IE
+#define SHK__ALWAYS_INLINE inline
 #endif
 
 /*
