@@ -287,13 +287,11 @@ fmix64(uint64_t h)
 	return h;
 }
 
-
 static uint32_t
 stripe_of(const shk_map *m, uint64_t h)
 {
 	return (uint32_t)(h >> 40) & (m->nstripes - 1);
 }
-
 
 /* Word j of the zero-padded byte string p[0..len).  Whole words, all but
  * the last of an odd-sized string, take the constant-size copy (one load);
