@@ -1093,6 +1093,10 @@ hdr_check(const void *mem, const shk_obj_info *info, struct shk__map_hdr *g)
 	if (info->len < sizeof(*g))
 		return SHK_ECORRUPT;
 	memcpy(g, mem, sizeof(*g)); /* read once; check the copy */
+	/* Compiler barrier (as in segment.c validate_hdr()): after it the
+	 * compiler must assume the shared header changed, so it cannot turn
+	 * a read of the copy back into a read of *mem. */
+	atomic_signal_fence(memory_order_seq_cst);
 	if ((g->magic != SHK__MAP_MAGIC && g->magic != SHK__MAP_MAGIC_W) ||
 	    g->key_len == 0 ||
 	    g->key_len > SHK__MAP_MAX_KEY || g->val_len > SHK__MAP_MAX_VAL)
