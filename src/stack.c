@@ -398,6 +398,14 @@ version_of(const struct shk__stack_hdr *h)
 	return m == SHK__STACK_MAGIC2 ? 2 : m == SHK__STACK_MAGIC ? 1 : 0;
 }
 
+/* The depth entries of a layout-v object at mem (depth_off dp from
+ * layout()); NULL for SKSTACK1, which has none. */
+static _Atomic uint32_t *
+depth_entries(void *mem, int v, uint64_t dp)
+{
+	return v == 2 ? (_Atomic uint32_t *)((uint8_t *)mem + dp) : NULL;
+}
+
 int
 shk__kind_check_stack(shk_seg *seg, void *mem, const shk_obj_info *info)
 {
@@ -421,7 +429,7 @@ shk__kind_check_stack(shk_seg *seg, void *mem, const shk_obj_info *info)
 	    h->nodes_off != bo)
 		return SHK_ECORRUPT;
 	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + no),
-		       v == 2 ? (_Atomic uint32_t *)((uint8_t *)mem + dp) : NULL,
+		       depth_entries(mem, v, dp),
 		       (uint32_t)info->cap, &a, &b);
 	return rc == SHK_EAGAIN || rc == SHK_ENOMEM ? 0 : rc;
 }
@@ -446,7 +454,7 @@ shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 	if (v == 0 || need == 0 || need > info->len)
 		return SHK_ECORRUPT;
 	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + no),
-		       v == 2 ? (_Atomic uint32_t *)((uint8_t *)mem + dp) : NULL,
+		       depth_entries(mem, v, dp),
 		       (uint32_t)info->cap, &ntop, &nfree);
 	if (rc == SHK_ECORRUPT)
 		return rc;
@@ -467,12 +475,8 @@ shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 			     v);
 	else
 		n = snprintf(buf, len, "depth~%lld/%llu (busy)",
-			     (long long)depth_now(
-				     h,
-				     v == 2 ? (_Atomic uint32_t
-						       *)((uint8_t *)mem + dp)
-					    : NULL,
-				     info->cap),
+			     (long long)depth_now(h, depth_entries(mem, v, dp),
+					       info->cap),
 			     (unsigned long long)info->cap);
 	if (n < 0)
 		return SHK_EINVAL;
@@ -538,7 +542,7 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	s->elem_len = (uint32_t)info.elem_len;
 	s->node_len = node_len_of(info.elem_len);
 	s->next = (_Atomic uint32_t *)((uint8_t *)mem + no);
-	s->ndepth = v == 2 ? (_Atomic uint32_t *)((uint8_t *)mem + dp) : NULL;
+	s->ndepth = depth_entries(mem, v, dp);
 	s->nodes = (uint8_t *)mem + bo;
 	s->type_id = info.type_id;
 	*out = s;

@@ -707,12 +707,11 @@ t_depth_corrupt(void)
 	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
 	atomic_store(&dep[t], save);
 	CHECK_OK(shk_seg_check(seg));
-	/* the bottom node must say 1 */
+	/* the bottom node (two links below the top) must say 1 */
 	{
-		uint32_t b = (uint32_t)atomic_load(
-			&((_Atomic uint32_t *)((char *)h + h->next_off))[
-				atomic_load(&((_Atomic uint32_t *)(
-					(char *)h + h->next_off))[t])]);
+		_Atomic uint32_t *next =
+			(_Atomic uint32_t *)((char *)h + h->next_off);
+		uint32_t b = atomic_load(&next[atomic_load(&next[t])]);
 
 		save = atomic_load(&dep[b]);
 		CHECK_EQ(save, 1);
