@@ -37,6 +37,14 @@
  *       helper's made the position it read stale before it returns), so
  *       one producer's elements are delivered in its order (FIFO per
  *       producer), and one consumer receives them in that order.
+ *   I5  A party that reads position p from enqueue_pos finds cell p at
+ *       lap p - cap or later, and at lap p - cap not FREE; from
+ *       dequeue_pos, at lap p - cap only READING.  Whoever advanced the
+ *       position past p - cap saw the cell so (I1), and our acquire load
+ *       of the position orders that sighting before our load of the cell
+ *       (coherence).  Anything else is a forged position: SHK_ECORRUPT,
+ *       not "full" or "empty" for ever (tests/models/queue_skip.pml
+ *       asserts that the test never fires in a real run).
  *
  * Happens-before edges
  *   - producer's element writes -> release CAS to FULL -> consumer's
@@ -270,7 +278,11 @@ push_try(shk_queue *q, const void *elem)
 			advance(&h->enqueue_pos, p);
 			continue;
 		}
-		/* d < 0: the element of lap p - cap is still there: full */
+		/* d < 0: the element of lap p - cap is still there: full.
+		 * A cell further behind, or FREE, is a forged position (I5),
+		 * which would otherwise read as full for ever */
+		if (SHK_UNLIKELY(d != -(int64_t)q->cap || st == SHK__QC_FREE))
+			return SHK_ECORRUPT;
 		if ((st == SHK__QC_WRITING || st == SHK__QC_READING) &&
 		    stuck(q, &q->push_stuck, &c->ctl, w))
 			continue;
@@ -302,9 +314,13 @@ pop_try(shk_queue *q, void *elem)
 			continue;
 		}
 		if (d < 0) {
-			/* the consumer of lap p - cap is still reading */
-			if ((st == SHK__QC_WRITING || st == SHK__QC_READING) &&
-			    stuck(q, &q->pop_stuck, &c->ctl, w))
+			/* the consumer of lap p - cap is still reading;
+			 * anything else is a forged position (I5), which
+			 * would otherwise read as empty for ever */
+			if (SHK_UNLIKELY(d != -(int64_t)q->cap ||
+					 st != SHK__QC_READING))
+				return SHK_ECORRUPT;
+			if (stuck(q, &q->pop_stuck, &c->ctl, w))
 				continue;
 			return SHK_EAGAIN;
 		}

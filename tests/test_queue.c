@@ -949,6 +949,55 @@ t_corrupt(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * A peer scribbles a position forward by laps after our open.  The cell
+ * under the forged position then lies a lap or more behind it, which no
+ * run of the protocol leaves (queue.c, push_try()/pop_try()): a blocking
+ * call must say SHK_ECORRUPT instead of taking the queue for full (push)
+ * or empty (pop) until its deadline, which is never for SHK_FOREVER.
+ */
+static void
+t_corrupt_positions(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q;
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__queue_hdr *h;
+	uint64_t v = 1;
+
+	setup(nm, sizeof(nm), "qcpos", &seg, 0);
+	q = create_q(seg, "q", 8, 8);
+	CHECK_OK(shk_queue_push(q, &v, 0)); /* enq 1, deq 0 */
+	CHECK_OK(shk_obj_stat(seg, "q", &info));
+	h = (struct shk__queue_hdr *)((char *)shk_seg_base(seg) + info.off);
+	/* enqueue_pos four laps ahead: cell 1 is (FREE, 1) */
+	atomic_store(&h->enqueue_pos, 1 + 4 * 8);
+	CHECK_RC(shk_queue_push(q, &v, 50000000), SHK_ECORRUPT);
+	/* one lap ahead: the cell is still FREE for the lap before */
+	atomic_store(&h->enqueue_pos, 1 + 8);
+	CHECK_RC(shk_queue_push(q, &v, 50000000), SHK_ECORRUPT);
+	CHECK_RC(shk_queue_push(q, &v, SHK_FOREVER), SHK_ECORRUPT);
+	atomic_store(&h->enqueue_pos, 1);
+	/* dequeue_pos one lap ahead: cell 0 is (FULL, 0), which only its
+	 * consumer's claim lets a position pass */
+	atomic_store(&h->dequeue_pos, 8);
+	CHECK_RC(shk_queue_pop(q, &v, 50000000), SHK_ECORRUPT);
+	CHECK_RC(shk_queue_pop(q, &v, SHK_FOREVER), SHK_ECORRUPT);
+	/* and further: cell 2 is (FREE, 2) */
+	atomic_store(&h->dequeue_pos, 2 + 3 * 8);
+	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_ECORRUPT);
+	/* repaired positions: the queue works again */
+	atomic_store(&h->dequeue_pos, 0);
+	v = 0;
+	CHECK_OK(shk_queue_pop(q, &v, 0));
+	CHECK_EQ(v, 1);
+	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_EAGAIN);
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* The pollable fd becomes readable when a producer in another process
  * pushes, and is quiet again once the queue was drained. */
 static void
@@ -1144,6 +1193,7 @@ TEST_MAIN({ "basic", t_basic }, { "mpmc_procs_8", t_mpmc_procs_8 },
 	  { "kill_producer", t_kill_producer },
 	  { "kill_consumer", t_kill_consumer },
 	  { "sigstop_producer", t_sigstop_producer },
-	  { "corrupt", t_corrupt }, { "fd", t_fd },
+	  { "corrupt", t_corrupt },
+	  { "corrupt_positions", t_corrupt_positions }, { "fd", t_fd },
 	  { "pass_on", t_pass_on },
 	  { "random_kills", t_random_kills })

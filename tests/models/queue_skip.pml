@@ -19,11 +19,14 @@
 // block until the position or cell word changes or the owner dies;
 // consumers end once all producers stopped and all published values were
 // delivered.  Abstracted away: dead consumers, false alive/dead (so the
-// publish CAS never fails), ECORRUPT, RETRY_MAX, `lost`, wakeups, wrap.
+// publish CAS never fails), returning ECORRUPT, RETRY_MAX, `lost`, wakeups, wrap.
 // Spin is sequentially consistent: this checks the protocol's logic, not
 // the C11 memory orders.  Checked: nothing delivered twice; a consumer
 // copies only a published value still in its cell; per-producer FIFO in
-// claim order; no invalid end state (nobody wedged); at the end the live
+// claim order; a cell found behind the position is one lap behind, not
+// FREE for a push and READING for a pop, so the ECORRUPT tests of
+// push_try() and pop_try() for a forged position never fire; no
+// invalid end state (nobody wedged); at the end the live
 // producer's values were all delivered, the dead one lost at most the one
 // it had claimed, and only a dead claim was skipped.
 // -DNO_REPAIR: stuck() never skips (Vyukov's queue, ZeroIPC's wedge).
@@ -87,7 +90,10 @@ retry:	LOAD_CELL(enq);
 		:: else -> RESET; goto retry fi }	/* skipped as dead */
 	:: d >= 0 && !(d == 0 && ws == FREE) ->
 		atomic { ADVANCE(enq, p); RESET; goto retry }
-	:: d < 0 -> STUCK(enq, goto retry)
+	:: d < 0 ->
+		/* push_try()'s ECORRUPT test never fires in a real run */
+		assert(d == -CAP && ws != FREE);
+		STUCK(enq, goto retry)
 	fi;
 out:	skip
 }
@@ -122,6 +128,8 @@ top:	LOAD_CELL(deq);
 			cst[c] = FREE :: else fi; CLR }
 		atomic { ADVANCE(deq, p); RESET; goto top }
 	:: d < 0 || (d == 0 && (ws == WRITING || ws == FREE)) ->
+		/* pop_try()'s ECORRUPT test never fires in a real run */
+		assert(d == 0 || (d == -CAP && ws == READING));
 		STUCK(deq, if :: DONE -> goto done :: else -> goto top fi)
 	fi;
 done:	skip
