@@ -93,7 +93,7 @@ int
 shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 {
 	uint32_t me, v, mine, owner;
-	int64_t deadline, spin_end, slice, now = 0;
+	int64_t deadline, spin_end, slice, now = 0, check_at = 0;
 	int rc, checked = 0;
 
 	if (!seg || seg->slot == UINT32_MAX)
@@ -155,26 +155,30 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 			 * lock left by a process that is already dead is
 			 * recovered now, not after a whole slice. */
 			checked = 1;
+			check_at = now + SHK__LOCK_SLICE_NS;
 			if (!shk__stamp_alive(seg, owner)) {
 				if (take_over(w, &v, mine))
 					return SHK_EOWNERDEAD;
 				continue;
 			}
 		}
-		slice = now + SHK__LOCK_SLICE_NS;
-		if (slice > deadline)
-			slice = deadline;
+		/* The owner test is due every slice of time, not after every
+		 * sleep that ran its whole slice: a sleep ended early (a
+		 * signal's EINTR, a wake) must not postpone it. */
+		slice = check_at < deadline ? check_at : deadline;
 		rc = shk__futex_wait(w, v, slice);
 		mine = me | SHK__LOCK_WAITERS;
 		/* relaxed: re-read only; the CAS does the acquire */
 		v = atomic_load_explicit(w, memory_order_relaxed);
-		if (rc == SHK_ETIMEDOUT && v != 0 &&
-		    (v & SHK__STAMP_MASK) != SHK__LOCK_NOTREC &&
-		    (v & SHK__STAMP_MASK) == owner &&
-		    !shk__stamp_alive(seg, owner)) {
-			if (take_over(w, &v, mine))
-				return SHK_EOWNERDEAD;
-			continue;
+		if ((rc == SHK_ETIMEDOUT || shk__now_ns() >= check_at) &&
+		    v != 0 && (v & SHK__STAMP_MASK) != SHK__LOCK_NOTREC &&
+		    (v & SHK__STAMP_MASK) == owner) {
+			check_at = shk__now_ns() + SHK__LOCK_SLICE_NS;
+			if (!shk__stamp_alive(seg, owner)) {
+				if (take_over(w, &v, mine))
+					return SHK_EOWNERDEAD;
+				continue;
+			}
 		}
 		/* at the deadline, the top of the loop tries once more */
 	}

@@ -190,6 +190,75 @@ test_describe_flipping(shk_seg *seg, const shk_obj_info *info,
 #endif
 }
 
+/*
+ * A signal storm: a thread that sends SIGUSR1 (whose handler does
+ * nothing) to thread `target` every period_us until test_storm_stop(), as
+ * a program with a periodic timer signal gets them: every futex sleep of
+ * the target then ends early with EINTR.  If victim is not 0, the thread
+ * also SIGKILLs it once, kill_after_ns after the start (the target may be
+ * blocked in the call under test).  SIGUSR1 is used because the harness's
+ * alarm() owns SIGALRM.
+ */
+struct test_storm {
+	pthread_t target;
+	long period_us;
+	pid_t victim;
+	int64_t kill_after_ns;
+	pthread_t thread;
+	_Atomic int stop;
+};
+
+static inline void
+test_storm_handler(int sig)
+{
+	(void)sig;
+}
+
+static inline void *
+test_storm_body(void *arg)
+{
+	struct test_storm *st = arg;
+	int64_t t0 = test_now_ns();
+
+	while (!atomic_load(&st->stop)) {
+		usleep((useconds_t)st->period_us);
+		pthread_kill(st->target, SIGUSR1);
+		if (st->victim && test_now_ns() - t0 >= st->kill_after_ns) {
+			kill(st->victim, SIGKILL);
+			st->victim = 0;
+		}
+	}
+	return NULL;
+}
+
+static inline void
+test_storm_start(struct test_storm *st, long period_us, pid_t victim,
+		 int64_t kill_after_ns)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = test_storm_handler; /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) != 0)
+		TEST_FAIL("sigaction: %s", strerror(errno));
+	st->target = pthread_self();
+	st->period_us = period_us;
+	st->victim = victim;
+	st->kill_after_ns = kill_after_ns;
+	atomic_store(&st->stop, 0);
+	if (pthread_create(&st->thread, NULL, test_storm_body, st) != 0)
+		TEST_FAIL("pthread_create failed");
+}
+
+static inline void
+test_storm_stop(struct test_storm *st)
+{
+	atomic_store(&st->stop, 1);
+	pthread_join(st->thread, NULL);
+	signal(SIGUSR1, SIG_IGN);
+}
+
 /* Waits for a child; returns its exit status, or 128+signal. */
 static inline int
 test_wait(pid_t pid)

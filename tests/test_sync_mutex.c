@@ -320,6 +320,60 @@ die_holding(void)
 	_exit(4);
 }
 
+/*
+ * A waiter whose sleeps keep ending early, by signals of a periodic timer
+ * (here SIGUSR1 every 2 ms), still tests the holder every 20 ms: the
+ * holder, killed 100 ms into the wait, is found dead well before the 3 s
+ * deadline.  The liveness test used to run only when a 20 ms sleep ran to
+ * its end, so such a waiter recovered the lock only at its deadline (and
+ * never with SHK_FOREVER).
+ */
+static void
+t_signal_storm(void)
+{
+	struct test_storm st;
+	shk_seg *s;
+	shk_mutex *m = NULL;
+	int ready[2], rc;
+	int64_t t0, dt;
+	pid_t c;
+	char ch;
+
+	s = seg_create("mstorm");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK(pipe(ready) == 0);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = NULL;
+		shk_mutex *cm = child_mutex(&cs);
+
+		if (shk_mutex_lock(cm, SHK_FOREVER))
+			_exit(3);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	CHECK_EQ(read(ready[0], &ch, 1), 1);
+	close(ready[0]);
+	test_storm_start(&st, 2000, c, 100000000);
+	t0 = test_now_ns();
+	rc = shk_mutex_lock(m, 3000000000LL);
+	dt = test_now_ns() - t0;
+	test_storm_stop(&st);
+	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	CHECK_RC(rc, SHK_EOWNERDEAD);
+	if (dt >= 1000000000)
+		TEST_FAIL("dead holder found after %lld ms (killed at 100 ms)",
+			  (long long)(dt / 1000000));
+	CHECK_OK(shk_mutex_consistent(m));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 static int
 lock_in_child(int64_t timeout_ns)
 {
@@ -1235,4 +1289,5 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "other_pidns_dies", t_other_pidns_dies },
 	  { "other_timens", t_other_timens },
 	  { "pidns_same_pid", t_pidns_same_pid },
-	  { "holder_without_proc", t_holder_without_proc })
+	  { "holder_without_proc", t_holder_without_proc },
+	  { "signal_storm", t_signal_storm })
