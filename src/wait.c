@@ -81,7 +81,7 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		  int64_t timeout_ns, int (*check)(void *arg),
 		  int64_t slice_ns)
 {
-	int64_t deadline, now, spin_end, until, budget;
+	int64_t deadline, now, spin_end, until, budget, check_at;
 	unsigned k = (unsigned)((uintptr_t)wp >> 6) % SPIN_SLOTS;
 	uint32_t s;
 	int n = 0, rc;
@@ -112,6 +112,9 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 	}
 	if (budget > 0 && spin_misses[k] < SPIN_MISSES)
 		spin_misses[k]++;
+	/* check is due every slice_ns of clock time, whatever ends a sleep
+	 * early (a signal's EINTR, a wake that left pred false) */
+	check_at = check && slice_ns > 0 ? now + slice_ns : INT64_MAX;
 	for (;;) {
 		/* seq_cst RMW and fence: order our waiters store before the
 		 * re-check below; pair with SHK_WAKER_FENCE in shk__wake().
@@ -138,19 +141,20 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 						  memory_order_relaxed);
 			return SHK_ETIMEDOUT;
 		}
-		until = deadline;
-		if (check && slice_ns > 0 && now + slice_ns < deadline)
-			until = now + slice_ns;
+		until = check_at < deadline ? check_at : deadline;
 		rc = shk__futex_wait(&wp->seq, s, until);
 		/* relaxed: a count only */
 		atomic_fetch_sub_explicit(&wp->waiters, 1,
 					  memory_order_relaxed);
 		if (pred(arg))
 			return 0;
-		if (check && rc == SHK_ETIMEDOUT) {
+		if (check &&
+		    (rc == SHK_ETIMEDOUT || shk__now_ns() >= check_at)) {
 			rc = check(arg);
 			if (rc)
 				return rc;
+			if (slice_ns > 0)
+				check_at = shk__now_ns() + slice_ns;
 		}
 	}
 }

@@ -332,6 +332,92 @@ t_dead_reader(void)
 	shk_seg_close(s);
 }
 
+struct poller {
+	shk_rwlock *rw;
+	pid_t victim;
+	_Atomic int stop;
+	_Atomic int polls;
+};
+
+/* Tries a read lock every 2 ms (each try that finds the writer wakes it)
+ * and SIGKILLs p->victim 100 ms after the start. */
+static void *
+poll_reads(void *arg)
+{
+	struct poller *p = arg;
+	int64_t t0 = test_now_ns();
+
+	while (!atomic_load(&p->stop)) {
+		usleep(2000);
+		if (shk_rwlock_rdlock(p->rw, 0) == 0)
+			shk_rwlock_rdunlock(p->rw);
+		atomic_fetch_add(&p->polls, 1);
+		if (p->victim && test_now_ns() - t0 >= 100 * MS) {
+			kill(p->victim, SIGKILL);
+			p->victim = 0;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A writer waits for a reader that is killed 100 ms into the wait, while
+ * another handle keeps trying read locks: each try backs out and wakes
+ * the writer.  The writer must still test for dead readers every 20 ms;
+ * it used to test only after a sleep that ran its whole slice, so the
+ * tries kept it from ever reclaiming the share, and it timed out (or,
+ * with SHK_FOREVER, waited for as long as the tries went on).
+ */
+static void
+t_dead_reader_polled(void)
+{
+	shk_seg *s = seg_create("rwpolled"), *s2 = NULL;
+	struct poller p;
+	shk_rwlock *rw = NULL;
+	int ready[2], rc;
+	int64_t t0, dt;
+	pthread_t t;
+	pid_t c;
+	char ch;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	CHECK(pipe(ready) == 0);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		if (shk_rwlock_rdlock(cr, 0) || write(ready[1], "r", 1) != 1)
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	CHECK_EQ(read(ready[0], &ch, 1), 1);
+	close(ready[0]);
+	CHECK_OK(shk_seg_open_fd(g_fd, 0, NULL, &s2));
+	memset(&p, 0, sizeof(p));
+	CHECK_OK(shk_rwlock_open(s2, "rw", 0, NULL, &p.rw));
+	p.victim = c;
+	CHECK(pthread_create(&t, NULL, poll_reads, &p) == 0);
+	t0 = test_now_ns();
+	rc = shk_rwlock_wrlock(rw, 3000 * MS);
+	dt = test_now_ns() - t0;
+	if (rc == 0)
+		CHECK_OK(shk_rwlock_wrunlock(rw));
+	atomic_store(&p.stop, 1);
+	pthread_join(t, NULL);
+	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	CHECK(atomic_load(&p.polls) > 10);
+	CHECK_RC(rc, 0);
+	if (dt >= 1000 * MS)
+		TEST_FAIL("dead reader's share reclaimed after %lld ms (killed "
+			  "at 100 ms)", (long long)(dt / MS));
+	shk_rwlock_close(p.rw);
+	shk_seg_close(s2);
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
 static void
 t_dead_writer(void)
 {
@@ -525,5 +611,7 @@ t_notrec_word(void)
 TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "mixed_threads", t_mixed_threads },
 	  { "writer_preferred", t_writer_preferred },
-	  { "dead_reader", t_dead_reader }, { "dead_writer", t_dead_writer },
+	  { "dead_reader", t_dead_reader },
+	  { "dead_reader_polled", t_dead_reader_polled },
+	  { "dead_writer", t_dead_writer },
 	  { "timed_expiry", t_timed_expiry }, { "notrec_word", t_notrec_word })

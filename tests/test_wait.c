@@ -261,6 +261,82 @@ t_doorbell_arm_sees_data(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/* A pred that never holds, and a check that counts its calls. */
+struct slice_arg {
+	_Atomic int checks;
+	_Atomic int stop;
+	shk__waitpoint *wp;
+};
+
+static int
+never(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static int
+count_check(void *arg)
+{
+	struct slice_arg *a = arg;
+
+	atomic_fetch_add(&a->checks, 1);
+	return 0;
+}
+
+/* Wakes a->wp every 2 ms until a->stop: a peer whose activity wakes the
+ * sleeper over and over, without making its condition true. */
+static void *
+waker_storm(void *arg)
+{
+	struct slice_arg *a = arg;
+
+	while (!atomic_load(&a->stop)) {
+		usleep(2000);
+		shk__wake(NULL, a->wp, 1);
+	}
+	return NULL;
+}
+
+/*
+ * shk__wait_checked calls its check every slice of clock time, whatever
+ * ends its sleeps early: signals (EINTR every 2 ms) or wakes that leave the
+ * condition false (every 2 ms).  300 ms with 20 ms slices: about 14 calls.
+ * The check used to run only after a sleep that ran its whole slice, so
+ * each storm kept it from ever running: a writer waiting for a dead
+ * reader's count (polled by try-readers, each of which wakes it) or a once
+ * waiter with a dead runner waited until its deadline, or for ever.
+ */
+static void
+t_check_every_slice(void)
+{
+	struct shared *s = map_shared();
+	struct slice_arg a = { 0, 0, &s->wp[0] };
+	struct test_storm st;
+	pthread_t t;
+
+	test_storm_start(&st, 2000, 0, 0);
+	CHECK_RC(shk__wait_checked(&s->wp[0], never, &a, 300000000,
+				   count_check, 20000000),
+		 SHK_ETIMEDOUT);
+	test_storm_stop(&st);
+	if (atomic_load(&a.checks) < 5)
+		TEST_FAIL("signals: %d checks in 300 ms of 20 ms slices",
+			  atomic_load(&a.checks));
+
+	atomic_store(&a.checks, 0);
+	CHECK(pthread_create(&t, NULL, waker_storm, &a) == 0);
+	CHECK_RC(shk__wait_checked(&s->wp[0], never, &a, 300000000,
+				   count_check, 20000000),
+		 SHK_ETIMEDOUT);
+	atomic_store(&a.stop, 1);
+	pthread_join(t, NULL);
+	if (atomic_load(&a.checks) < 5)
+		TEST_FAIL("wakes: %d checks in 300 ms of 20 ms slices",
+			  atomic_load(&a.checks));
+	CHECK_EQ(atomic_load(&s->wp[0].waiters), 0);
+}
+
 static void
 t_lock_owner_dead(void)
 {
@@ -480,4 +556,5 @@ TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
 	  { "doorbell_wakes_poll", t_doorbell_wakes_poll },
 	  { "doorbell_arm_sees_data", t_doorbell_arm_sees_data },
 	  { "lock_owner_dead", t_lock_owner_dead },
-	  { "lock_threads", t_lock_threads })
+	  { "lock_threads", t_lock_threads },
+	  { "check_every_slice", t_check_every_slice })
