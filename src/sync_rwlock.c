@@ -312,7 +312,9 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 		/* a NOTRECOVERABLE word is never released: no waiting */
 		if ((w & SHK__STAMP_MASK) == SHK__LOCK_NOTREC)
 			return SHK_ENOTRECOVERABLE;
-		rc = timeout_ns != 0 ? writer_dead(&a) : 0;
+		/* a try too: like shk_mutex_lock's, it recovers a dead
+		 * writer's lock (the test is paid only with a writer in) */
+		rc = writer_dead(&a);
 		if (rc == 0)
 			rc = shk__wait_checked(
 				&rw->m->rwp, no_writer, &a,

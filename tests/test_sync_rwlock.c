@@ -427,7 +427,7 @@ t_dead_writer(void)
 	pid_t c;
 
 	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
-	for (int round = 0; round < 2; round++) {
+	for (int round = 0; round < 4; round++) {
 		c = fork();
 		CHECK(c >= 0);
 		if (c == 0) {
@@ -440,13 +440,19 @@ t_dead_writer(void)
 		CHECK_EQ(test_wait(c), 128 + SIGKILL);
 		CHECK(!consistent(st));
 		/* round 0: a reader recovers (exclusively); round 1: a
-		 * writer */
+		 * writer; rounds 2 and 3: the same with a try, which
+		 * recovers too (a try-reader used to get SHK_EAGAIN for
+		 * as long as the dead writer's word stayed) */
 		if (round == 0)
 			CHECK_RC(shk_rwlock_rdlock(rw, 5000 * MS),
 				 SHK_EOWNERDEAD);
-		else
+		else if (round == 1)
 			CHECK_RC(shk_rwlock_wrlock(rw, 5000 * MS),
 				 SHK_EOWNERDEAD);
+		else if (round == 2)
+			CHECK_RC(shk_rwlock_rdlock(rw, 0), SHK_EOWNERDEAD);
+		else
+			CHECK_RC(shk_rwlock_wrlock(rw, 0), SHK_EOWNERDEAD);
 		describe_has(s, "inconsistent");
 		for (int j = 1; j < WORDS; j++)
 			st->w[j] = st->w[0];
