@@ -246,7 +246,18 @@ SHK_HIDDEN void *shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 SHK_HIDDEN void shk__sync_close(void *h, uint32_t kind);
 
 /*
- * shk__sync_wait waits on wp until take(take_arg) (shk__wait), then keeps
+ * shk__sync_sleep is shk__wait for the sync kinds: it also re-checks pred
+ * every SHK__LOCK_SLICE_NS while asleep.  A waker killed between its
+ * publication and its wake (the last arrival at a barrier, the last
+ * count-down of a latch, a set, a post) leaves the condition true and
+ * nobody to wake the sleepers; they find it at the end of the slice
+ * instead of sleeping until their deadline, or for ever.
+ */
+SHK_HIDDEN int shk__sync_sleep(shk__waitpoint *wp, shk__wait_pred pred,
+			       void *arg, int64_t timeout_ns);
+
+/*
+ * shk__sync_wait waits on wp until take(take_arg) (shk__sync_sleep), then keeps
  * the handle's doorbell db (NULL: none) meaningful: empties it after a
  * success and re-arms it with peek(peek_arg), which makes it readable again
  * while the condition still holds.  Returns shk__wait's code.

@@ -12,13 +12,16 @@
  * all parties after the barrier.
  * A party killed mid-operation: before its arrival CAS it has not arrived;
  * after it, it counts as arrived for that generation, which completes
- * normally.  A party that dies and never arrives is not detected: the
- * others wait until their timeout (withdrawing) or until a supervisor calls
+ * normally (a last arriver killed before its wake leaves the others asleep
+ * until the end of their 20 ms sleep slice: shk__sync_sleep).  A party
+ * that dies and never arrives is not detected: the others wait until
+ * their timeout (withdrawing) or until a supervisor calls
  * shk_barrier_leave for it.
  *
  * Latch.  Shared words: count, decremented by acq_rel CAS; the waitpoint
  * wp; waiters wait for count == 0 (acquire).  A killed counter either
- * counted down or did not.
+ * counted down or did not; the last one killed before its wake leaves the
+ * waiters asleep until the end of their 20 ms sleep slice.
  */
 #include "sync.h"
 
@@ -97,11 +100,12 @@ shk_barrier_wait(shk_barrier *b, int64_t timeout_ns)
 			break;
 	}
 	if (arr + 1 == p) {
+		SHK_CRASHPOINT("barrier.wait.before_wake");
 		shk__wake(b->seg, &b->m->wp, INT_MAX);
 		return 1;
 	}
 	a.gen = SHK__BAR_GEN(s);
-	rc = shk__wait(&b->m->wp, gen_moved, &a, timeout_ns);
+	rc = shk__sync_sleep(&b->m->wp, gen_moved, &a, timeout_ns);
 	if (rc == 0)
 		return 0;
 	/* Timed out: withdraw our arrival, unless the generation completed
@@ -207,8 +211,10 @@ shk_latch_count_down(shk_latch *l, uint32_t n)
 	} while (!atomic_compare_exchange_weak_explicit(
 		&l->m->count, &c, c - n, memory_order_acq_rel,
 		memory_order_relaxed));
-	if (c == n)
+	if (c == n) {
+		SHK_CRASHPOINT("latch.count_down.before_wake");
 		shk__wake(l->seg, &l->m->wp, INT_MAX);
+	}
 	return (int)(c - n);
 }
 
@@ -226,7 +232,7 @@ shk_latch_wait(shk_latch *l, int64_t timeout_ns)
 {
 	if (!l || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
-	return shk__wait(&l->m->wp, is_open, l->m, timeout_ns);
+	return shk__sync_sleep(&l->m->wp, is_open, l->m, timeout_ns);
 }
 
 int

@@ -155,12 +155,28 @@ shk__sync_close(void *h, uint32_t kind)
 	free(h);
 }
 
+/* The slice alone does the work: pred is re-checked after every sleep. */
+static int
+no_check(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+int
+shk__sync_sleep(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
+		int64_t timeout_ns)
+{
+	return shk__wait_checked(wp, pred, arg, timeout_ns, no_check,
+				 SHK__LOCK_SLICE_NS);
+}
+
 int
 shk__sync_wait(struct shk__doorbell *db, shk__waitpoint *wp,
 	       shk__wait_pred take, void *take_arg, shk__wait_pred peek,
 	       void *peek_arg, int64_t timeout_ns)
 {
-	int rc = shk__wait(wp, take, take_arg, timeout_ns);
+	int rc = shk__sync_sleep(wp, take, take_arg, timeout_ns);
 
 	if (db) {
 		/* keep the fd meaningful: empty it after a success, and

@@ -11,10 +11,10 @@
  * visible after the wait.
  * A party killed mid-operation: every change is one store or CAS on state,
  * so a killed setter either set or did not; a setter killed between the
- * store and the wake leaves sleepers asleep until the next wake or their
- * timeout; a waiter killed asleep leaves wp.waiters > 0 (spurious wakes
- * only).  A process that dies before setting is not detected: waiters
- * time out (docs/sync.md).
+ * store and the wake leaves sleepers asleep until the end of their 20 ms
+ * sleep slice (shk__sync_sleep); a waiter killed asleep leaves
+ * wp.waiters > 0 (spurious wakes only).  A process that dies before
+ * setting is not detected: waiters time out (docs/sync.md).
  */
 #include "sync.h"
 
@@ -59,6 +59,7 @@ shk_event_set(shk_event *e)
 	/* release: publishes what the setter wrote before; pairs with the
 	 * acquire load / CAS in is_set() */
 	atomic_store_explicit(&e->m->state, 1, memory_order_release);
+	SHK_CRASHPOINT("event.set.before_wake");
 	shk__wake(e->seg, &e->m->wp, e->mode == SHK__EV_MANUAL ? INT_MAX : 1);
 	return 0;
 }

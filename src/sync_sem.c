@@ -9,10 +9,11 @@
  * wait that takes the unit, so what the poster wrote before posting is
  * visible to the taker.
  * A party killed mid-operation: a poster killed after its add but before
- * the wake leaves sleepers asleep until the next post or their timeout
- * (waiters are re-checked on every wake); a waiter killed asleep leaves
- * wp.waiters > 0, costing only spurious wake calls.  Units are not owned,
- * so one taken by a process that dies is not returned (as POSIX).
+ * the wake leaves sleepers asleep until the end of their 20 ms sleep
+ * slice (shk__sync_sleep re-checks the count then); a waiter killed
+ * asleep leaves wp.waiters > 0, costing only spurious wake calls.  Units
+ * are not owned, so one taken by a process that dies is not returned (as
+ * POSIX).
  */
 #include "sync.h"
 
@@ -64,6 +65,7 @@ shk_sem_post(shk_sem *s, uint32_t n)
 	} while (!atomic_compare_exchange_weak_explicit(
 		&s->m->count, &c, c + n, memory_order_release,
 		memory_order_relaxed));
+	SHK_CRASHPOINT("sem.post.before_wake");
 	shk__wake(s->seg, &s->m->wp, (int)(n > 0x7fffffff ? 0x7fffffff : n));
 	return 0;
 }

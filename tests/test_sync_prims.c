@@ -517,6 +517,111 @@ t_barrier_dead_party(void)
 	shk_seg_close(s);
 }
 
+/* ---- a waker killed between its publication and its wake ---- */
+
+enum waker_kind { WK_BARRIER, WK_LATCH, WK_EVENT, WK_SEM };
+
+/* In a child: waits until object "w" shows a sleeper, arms crash point
+ * `point` and completes the wait the parent sleeps in (the last arrival,
+ * the last count-down, a set, a post), dying between that and its wake. */
+static void
+killed_waker(enum waker_kind k, const char *point)
+{
+	shk_seg *cs = child_seg();
+	shk_obj_info info = { .size = sizeof(info) };
+	char buf[160];
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		if (shk_obj_stat(cs, "w", &info) == 0 &&
+		    shk_obj_describe(cs, &info, buf, sizeof(buf)) > 0 &&
+		    !strstr(buf, "waiters=0"))
+			break;
+		usleep(1000);
+	}
+	usleep(20000); /* well asleep */
+	setenv("SHK_CRASH", point, 1);
+	if (k == WK_BARRIER) {
+		shk_barrier *b = NULL;
+		if (shk_barrier_open(cs, "w", 0, NULL, &b) == 0)
+			shk_barrier_wait(b, 0);
+	} else if (k == WK_LATCH) {
+		shk_latch *l = NULL;
+		if (shk_latch_open(cs, "w", 0, NULL, &l) == 0)
+			shk_latch_count_down(l, 1);
+	} else if (k == WK_EVENT) {
+		shk_event *e = NULL;
+		if (shk_event_open(cs, "w", 0, NULL, &e) == 0)
+			shk_event_set(e);
+	} else {
+		shk_sem *m = NULL;
+		if (shk_sem_open(cs, "w", 0, NULL, &m) == 0)
+			shk_sem_post(m, 1);
+	}
+	_exit(3); /* not killed at the crash point */
+}
+
+/*
+ * The parent sleeps in a wait that a child completes and then dies before
+ * its wake (SIGKILL between the publishing RMW or store and shk__wake):
+ * the condition holds, nobody will ever wake the sleeper.  It must still
+ * return within a slice, not at its deadline (or never, with
+ * SHK_FOREVER), as the barrier's "completes normally" and the latch's
+ * "stays open" promise.  Before, sleepers without a dead-peer check slept
+ * until a wake that never came.
+ */
+static void
+t_waker_killed(void)
+{
+	static const char *const points[] = {
+		"barrier.wait.before_wake:1", "latch.count_down.before_wake:1",
+		"event.set.before_wake:1", "sem.post.before_wake:1"
+	};
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	int k;
+
+	for (k = WK_BARRIER; k <= WK_SEM; k++) {
+		shk_seg *s = seg_create("wkill");
+		shk_barrier *b = NULL;
+		shk_latch *l = NULL;
+		shk_event *e = NULL;
+		shk_sem *m = NULL;
+		int64_t t0, dt;
+		int rc;
+		pid_t c;
+
+		o.count = k == WK_BARRIER ? 2 : k == WK_LATCH ? 1 : 0;
+		if (k == WK_BARRIER)
+			CHECK_OK(shk_barrier_open(s, "w", SHK_CREATE, &o, &b));
+		else if (k == WK_LATCH)
+			CHECK_OK(shk_latch_open(s, "w", SHK_CREATE, &o, &l));
+		else if (k == WK_EVENT)
+			CHECK_OK(shk_event_open(s, "w", SHK_CREATE, &o, &e));
+		else
+			CHECK_OK(shk_sem_open(s, "w", SHK_CREATE, &o, &m));
+		c = fork();
+		CHECK(c >= 0);
+		if (c == 0)
+			killed_waker((enum waker_kind)k, points[k]);
+		t0 = test_now_ns();
+		rc = k == WK_BARRIER ? shk_barrier_wait(b, 3000 * MS)
+		     : k == WK_LATCH ? shk_latch_wait(l, 3000 * MS)
+		     : k == WK_EVENT ? shk_event_wait(e, 3000 * MS)
+				     : shk_sem_wait(m, 3000 * MS);
+		dt = test_now_ns() - t0;
+		CHECK_EQ(test_wait(c), 128 + SIGKILL);
+		CHECK_RC(rc, 0);
+		if (dt >= 1000 * MS)
+			TEST_FAIL("%s: the sleeper returned after %lld ms",
+				  points[k], (long long)(dt / MS));
+		shk_barrier_close(b);
+		shk_latch_close(l);
+		shk_event_close(e);
+		shk_sem_close(m);
+		shk_seg_close(s);
+	}
+}
+
 /* ---- condition variable ---- */
 
 static void
@@ -1037,6 +1142,7 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "barrier_procs", t_barrier_procs },
 	  { "barrier_threads", t_barrier_threads },
 	  { "barrier_dead_party", t_barrier_dead_party },
+	  { "waker_killed", t_waker_killed },
 	  { "cond_procs", t_cond_procs }, { "cond_threads", t_cond_threads },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
