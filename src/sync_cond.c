@@ -16,13 +16,15 @@
  * returning; seq carries no data.
  * A party killed mid-operation: a waiter killed asleep leaves waiters > 0
  * (spurious FUTEX_WAKE calls only); a signaller killed between the bump and
- * the wake leaves waiters asleep until the next signal or their timeout;
- * a waiter killed after retaking the mutex is a dead mutex holder
- * (SHK_EOWNERDEAD for the next locker).
+ * the wake leaves waiters asleep until the end of their 20 ms sleep slice,
+ * when they see the bump; a waiter killed after retaking the mutex is a
+ * dead mutex holder (SHK_EOWNERDEAD for the next locker).
  */
 #include "sync.h"
 
 #include <limits.h>
+
+#include "lock.h"
 
 int
 shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
@@ -40,7 +42,7 @@ int
 shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 {
 	shk__waitpoint *wp;
-	int64_t deadline;
+	int64_t deadline, until;
 	uint32_t s;
 	int rc = 0, lrc;
 
@@ -67,14 +69,19 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 			rc = SHK_EAGAIN; /* a try: the contract's code */
 			break;
 		}
-		rc = shk__futex_wait(&wp->seq, s, deadline);
-		if (rc == SHK_ETIMEDOUT)
-			break;
+		/* sleep in slices, re-reading seq after each: a signaller
+		 * killed between its bump and its FUTEX_WAKE wakes nobody */
+		until = shk__now_ns() + SHK__LOCK_SLICE_NS;
+		if (until > deadline)
+			until = deadline;
+		rc = shk__futex_wait(&wp->seq, s, until);
 		/* relaxed: only tells a real wake from a spurious one */
 		if (atomic_load_explicit(&wp->seq, memory_order_relaxed) != s) {
 			rc = 0;
 			break;
 		}
+		if (rc == SHK_ETIMEDOUT && until == deadline)
+			break;
 	}
 	/* relaxed: a count only */
 	atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
@@ -93,6 +100,7 @@ cond_wake(shk_cond *c, int n)
 	/* seq_cst: makes sleepers that read the old value fail their
 	 * futex compare; ordered before the waiters load below */
 	atomic_fetch_add_explicit(&wp->seq, 1, memory_order_seq_cst);
+	SHK_CRASHPOINT("cond.signal.before_wake");
 	/* seq_cst: pairs with the registration in shk_cond_wait() */
 	if (atomic_load_explicit(&wp->waiters, memory_order_seq_cst))
 		shk__futex_wake(&wp->seq, n);

@@ -519,11 +519,12 @@ t_barrier_dead_party(void)
 
 /* ---- a waker killed between its publication and its wake ---- */
 
-enum waker_kind { WK_BARRIER, WK_LATCH, WK_EVENT, WK_SEM };
+enum waker_kind { WK_BARRIER, WK_LATCH, WK_EVENT, WK_SEM, WK_COND };
 
 /* In a child: waits until object "w" shows a sleeper, arms crash point
  * `point` and completes the wait the parent sleeps in (the last arrival,
- * the last count-down, a set, a post), dying between that and its wake. */
+ * the last count-down, a set, a post, a signal), dying between that and
+ * its wake. */
 static void
 killed_waker(enum waker_kind k, const char *point)
 {
@@ -553,10 +554,14 @@ killed_waker(enum waker_kind k, const char *point)
 		shk_event *e = NULL;
 		if (shk_event_open(cs, "w", 0, NULL, &e) == 0)
 			shk_event_set(e);
-	} else {
+	} else if (k == WK_SEM) {
 		shk_sem *m = NULL;
 		if (shk_sem_open(cs, "w", 0, NULL, &m) == 0)
 			shk_sem_post(m, 1);
+	} else {
+		shk_cond *c = NULL;
+		if (shk_cond_open(cs, "w", 0, NULL, &c) == 0)
+			shk_cond_signal(c);
 	}
 	_exit(3); /* not killed at the crash point */
 }
@@ -567,25 +572,29 @@ killed_waker(enum waker_kind k, const char *point)
  * the condition holds, nobody will ever wake the sleeper.  It must still
  * return within a slice, not at its deadline (or never, with
  * SHK_FOREVER), as the barrier's "completes normally" and the latch's
- * "stays open" promise.  Before, sleepers without a dead-peer check slept
- * until a wake that never came.
+ * "stays open" promise, and as a signal "sent after the caller released m
+ * is never lost".  Before, sleepers without a dead-peer check slept until
+ * a wake that never came.
  */
 static void
 t_waker_killed(void)
 {
 	static const char *const points[] = {
 		"barrier.wait.before_wake:1", "latch.count_down.before_wake:1",
-		"event.set.before_wake:1", "sem.post.before_wake:1"
+		"event.set.before_wake:1", "sem.post.before_wake:1",
+		"cond.signal.before_wake:1"
 	};
 	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
 	int k;
 
-	for (k = WK_BARRIER; k <= WK_SEM; k++) {
+	for (k = WK_BARRIER; k <= WK_COND; k++) {
 		shk_seg *s = seg_create("wkill");
 		shk_barrier *b = NULL;
 		shk_latch *l = NULL;
 		shk_event *e = NULL;
 		shk_sem *m = NULL;
+		shk_cond *cv = NULL;
+		shk_mutex *mu = NULL;
 		int64_t t0, dt;
 		int rc;
 		pid_t c;
@@ -597,8 +606,14 @@ t_waker_killed(void)
 			CHECK_OK(shk_latch_open(s, "w", SHK_CREATE, &o, &l));
 		else if (k == WK_EVENT)
 			CHECK_OK(shk_event_open(s, "w", SHK_CREATE, &o, &e));
-		else
+		else if (k == WK_SEM)
 			CHECK_OK(shk_sem_open(s, "w", SHK_CREATE, &o, &m));
+		else {
+			CHECK_OK(shk_cond_open(s, "w", SHK_CREATE, &o, &cv));
+			CHECK_OK(shk_mutex_open(s, "wm", SHK_CREATE, NULL,
+						&mu));
+			CHECK_OK(shk_mutex_lock(mu, 0));
+		}
 		c = fork();
 		CHECK(c >= 0);
 		if (c == 0)
@@ -607,7 +622,8 @@ t_waker_killed(void)
 		rc = k == WK_BARRIER ? shk_barrier_wait(b, 3000 * MS)
 		     : k == WK_LATCH ? shk_latch_wait(l, 3000 * MS)
 		     : k == WK_EVENT ? shk_event_wait(e, 3000 * MS)
-				     : shk_sem_wait(m, 3000 * MS);
+		     : k == WK_SEM   ? shk_sem_wait(m, 3000 * MS)
+				     : shk_cond_wait(cv, mu, 3000 * MS);
 		dt = test_now_ns() - t0;
 		CHECK_EQ(test_wait(c), 128 + SIGKILL);
 		CHECK_RC(rc, 0);
@@ -618,6 +634,10 @@ t_waker_killed(void)
 		shk_latch_close(l);
 		shk_event_close(e);
 		shk_sem_close(m);
+		if (mu)
+			CHECK_OK(shk_mutex_unlock(mu));
+		shk_mutex_close(mu);
+		shk_cond_close(cv);
 		shk_seg_close(s);
 	}
 }
