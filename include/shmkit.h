@@ -1493,7 +1493,8 @@ SHK_API int shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
 /*
  * shk_sem_post adds n (>= 1) to the count and wakes up to n waiters.
  * Returns 0, SHK_ERANGE (the count would exceed max; nothing added),
- * SHK_EINVAL.  Non-blocking, lock-free; no system call when nobody sleeps
+ * SHK_EINVAL, SHK_ECORRUPT (the count is above max: damage; nothing
+ * added).  Non-blocking, lock-free; no system call when nobody sleeps
  * (nor a pollable fd is armed).  Async-signal-safe.
  */
 SHK_API int shk_sem_post(shk_sem *s, uint32_t n);
@@ -1507,7 +1508,7 @@ SHK_API int shk_sem_post(shk_sem *s, uint32_t n);
 SHK_API int shk_sem_wait(shk_sem *s, int64_t timeout_ns);
 
 /* shk_sem_value returns the current count (>= 0; a snapshot), or
- * SHK_EINVAL. */
+ * SHK_EINVAL, or SHK_ECORRUPT (a count above max). */
 SHK_API int shk_sem_value(shk_sem *s);
 
 /*
@@ -1567,7 +1568,8 @@ SHK_API int shk_latch_open(shk_seg *seg, const char *name, unsigned flags,
  * releases every waiter, for good.  Anyone may count down, for instance a
  * supervisor on behalf of a participant that died.  Returns the count
  * left (>= 0), SHK_ERANGE (n larger than the count; nothing changed),
- * SHK_EINVAL.  Non-blocking.
+ * SHK_EINVAL, SHK_ECORRUPT (a count above 2^31-1; nothing changed).
+ * Non-blocking.
  */
 SHK_API int shk_latch_count_down(shk_latch *l, uint32_t n);
 
@@ -1577,7 +1579,8 @@ SHK_API int shk_latch_count_down(shk_latch *l, uint32_t n);
  */
 SHK_API int shk_latch_wait(shk_latch *l, int64_t timeout_ns);
 
-/* shk_latch_count returns the count left (a snapshot) or SHK_EINVAL. */
+/* shk_latch_count returns the count left (a snapshot), SHK_EINVAL, or
+ * SHK_ECORRUPT (a count above 2^31-1). */
 SHK_API int shk_latch_count(shk_latch *l);
 
 /* shk_latch_close frees the handle; NULL is a no-op. */

@@ -203,6 +203,8 @@ shk_latch_count_down(shk_latch *l, uint32_t n)
 	/* relaxed: the CAS below orders */
 	c = atomic_load_explicit(&l->m->count, memory_order_relaxed);
 	do {
+		if (c > SHK__SEM_MAX)
+			return SHK_ECORRUPT; /* above any initial count */
 		if (n > c)
 			return SHK_ERANGE;
 		/* acq_rel: publishes our writes; the one that reaches zero
@@ -238,10 +240,13 @@ shk_latch_wait(shk_latch *l, int64_t timeout_ns)
 int
 shk_latch_count(shk_latch *l)
 {
+	uint32_t c;
+
 	if (!l)
 		return SHK_EINVAL;
 	/* relaxed: a snapshot */
-	return (int)atomic_load_explicit(&l->m->count, memory_order_relaxed);
+	c = atomic_load_explicit(&l->m->count, memory_order_relaxed);
+	return c > SHK__SEM_MAX ? SHK_ECORRUPT : (int)c;
 }
 
 void

@@ -58,7 +58,9 @@ shk_sem_post(shk_sem *s, uint32_t n)
 	/* relaxed: the CAS below publishes */
 	c = atomic_load_explicit(&s->m->count, memory_order_relaxed);
 	do {
-		if (c > s->max || n > s->max - c)
+		if (c > s->max)
+			return SHK_ECORRUPT; /* no post makes it so */
+		if (n > s->max - c)
 			return SHK_ERANGE;
 		/* release: publishes what the poster wrote; pairs with the
 		 * acquire CAS in try_take() */
@@ -119,10 +121,14 @@ shk_sem_fd(shk_sem *s)
 int
 shk_sem_value(shk_sem *s)
 {
+	uint32_t c;
+
 	if (!s)
 		return SHK_EINVAL;
 	/* relaxed: a snapshot */
-	return (int)atomic_load_explicit(&s->m->count, memory_order_relaxed);
+	c = atomic_load_explicit(&s->m->count, memory_order_relaxed);
+	/* above max (at most 2^31-1): damage, not a count */
+	return c > s->max ? SHK_ECORRUPT : (int)c;
 }
 
 void

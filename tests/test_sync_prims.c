@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "platform.h"
+#include "sync.h"
 
 #ifdef SHK__TSAN
 #define SLOW 20
@@ -642,6 +643,45 @@ t_waker_killed(void)
 	}
 }
 
+/*
+ * A count that no post or count-down can produce (a damaged or forged
+ * segment) is SHK_ECORRUPT: shk_sem_value and shk_latch_count promise a
+ * count >= 0 and returned the word cast to int, a negative number that
+ * reads as an error code; shk_latch_count_down counted down and returned
+ * such a number too, and shk_sem_post reported SHK_ERANGE.
+ */
+static void
+t_corrupt_counts(void)
+{
+	shk_seg *s = seg_create("ccount");
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	shk_sem *m = NULL;
+	shk_latch *l = NULL;
+
+	o.max = 10;
+	CHECK_OK(shk_sem_open(s, "s", SHK_CREATE, &o, &m));
+	o.count = 3;
+	CHECK_OK(shk_latch_open(s, "l", SHK_CREATE, &o, &l));
+	atomic_store(&m->m->count, 0x80000005u);
+	CHECK_RC(shk_sem_value(m), SHK_ECORRUPT);
+	CHECK_RC(shk_sem_post(m, 1), SHK_ECORRUPT);
+	atomic_store(&m->m->count, 11); /* above max = 10 */
+	CHECK_RC(shk_sem_value(m), SHK_ECORRUPT);
+	atomic_store(&m->m->count, 10);
+	CHECK_EQ(shk_sem_value(m), 10);
+	CHECK_RC(shk_sem_post(m, 1), SHK_ERANGE);
+	atomic_store(&l->m->count, 0xfffffff0u);
+	CHECK_RC(shk_latch_count(l), SHK_ECORRUPT);
+	CHECK_RC(shk_latch_count_down(l, 1), SHK_ECORRUPT);
+	CHECK_EQ(atomic_load(&l->m->count), 0xfffffff0u); /* unchanged */
+	atomic_store(&l->m->count, 2);
+	CHECK_EQ(shk_latch_count_down(l, 1), 1);
+	CHECK_EQ(shk_latch_count(l), 1);
+	shk_latch_close(l);
+	shk_sem_close(m);
+	shk_seg_close(s);
+}
+
 /* ---- condition variable ---- */
 
 static void
@@ -1163,6 +1203,7 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "barrier_threads", t_barrier_threads },
 	  { "barrier_dead_party", t_barrier_dead_party },
 	  { "waker_killed", t_waker_killed },
+	  { "corrupt_counts", t_corrupt_counts },
 	  { "cond_procs", t_cond_procs }, { "cond_threads", t_cond_threads },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
