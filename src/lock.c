@@ -51,8 +51,12 @@ try_take(_Atomic uint32_t *w, uint32_t *seen, uint32_t mine)
 static int
 take_over(_Atomic uint32_t *w, uint32_t *v, uint32_t mine)
 {
-	/* acquire: the dead owner's writes are all we can see of the
-	 * protected state; pairs with its release stores of that state */
+	/* acquire: pairs with the release exchange of the last unlock
+	 * before the dead owner took the word (the state it started
+	 * from).  The dead owner itself released nothing: its writes to
+	 * the protected state are ordered before ours only by its death
+	 * (it writes no more; the liveness test's system calls are full
+	 * barriers) */
 	return atomic_compare_exchange_strong_explicit(
 		w, v,
 		mine | SHK__LOCK_OWNER_DIED | (*v & SHK__LOCK_WAITERS),

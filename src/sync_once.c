@@ -100,8 +100,11 @@ shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg,
 			continue;
 		}
 		if (test_now && v != me && !shk__stamp_alive(o->seg, v)) {
-			/* acquire: the dead runner's writes are visible to
-			 * our attempt */
+			/* acquire: pairs with the release store of 0 by a
+			 * failed attempt before the dead runner's claim; the
+			 * dead runner released nothing, its writes are
+			 * ordered before ours by its death (the liveness
+			 * test's system calls are full barriers) */
 			if (atomic_compare_exchange_strong_explicit(
 				    &m->state, &v, me, memory_order_acquire,
 				    memory_order_acquire))

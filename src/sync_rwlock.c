@@ -145,7 +145,7 @@ wr_acquire(shk_rwlock *rw, int64_t timeout_ns)
 		return rc;
 	}
 	/* seq_cst fence: orders our wlock store before the reader-count
-	 * loads; pairs with the seq_cst increment in reader_enter() */
+	 * loads; pairs with the seq_cst increment in shk_rwlock_rdlock() */
 	SHK_FENCE_SEQ_CST(&m->wlock);
 	/* relaxed: written only under wlock, which we hold */
 	f = atomic_load_explicit(&m->flags, memory_order_relaxed);
@@ -250,7 +250,8 @@ static int
 no_writer(void *arg)
 {
 	struct rd_arg *a = arg;
-	/* relaxed: only a hint to retry reader_enter(), which orders */
+	/* relaxed: only a hint to retry the increment and seq_cst load
+	 * of wlock in shk_rwlock_rdlock(), which order */
 	return atomic_load_explicit(&a->m->wlock, memory_order_relaxed) == 0;
 }
 
