@@ -32,7 +32,10 @@
  * (at-most-once) and leaks the node.  Capacity shrinks by one per such
  * kill; describe shows the count as leaked.  Both lists stay consistent,
  * and the stacked nodes' depth entries still count down to 1: a killed
- * pusher wrote only the entry of a node it held (test depth_kill).
+ * pusher wrote only the entry of a node it held (test depth_kill).  A
+ * party killed after its CAS and before its wake leaves sleepers unwoken
+ * for at most one slice (STACK_SLICE_NS), after which they re-check (test
+ * waker_killed).
  *
  * Tag wrap: a pop whose CAS meets the same top word after exactly 2^32
  * operations (tag wrapped, same node on top) unlinks a wrong next; a push
@@ -151,6 +154,7 @@ push_try(shk_stack *s, const void *elem)
 		atomic_fetch_add_explicit(&s->hdr->depth, 1,
 					  memory_order_relaxed);
 	}
+	SHK_CRASHPOINT("stack.push.before_wake");
 	/* the push's seq_cst CAS is the waker's fence (wait.h) */
 	shk__wake_sc(s->seg, &s->hdr->not_empty, 1);
 	return 0;
@@ -172,6 +176,7 @@ pop_try(shk_stack *s, void *elem)
 		/* relaxed: a statistic */
 		atomic_fetch_sub_explicit(&s->hdr->depth, 1,
 					  memory_order_relaxed);
+	SHK_CRASHPOINT("stack.pop.before_wake");
 	/* the push's seq_cst CAS is the waker's fence (wait.h) */
 	shk__wake_sc(s->seg, &s->hdr->not_full, 1);
 	return 0;
@@ -201,6 +206,22 @@ pop_pred(void *arg)
 	return o->rc != SHK_EAGAIN;
 }
 
+/*
+ * A sleeper re-checks its condition every STACK_SLICE_NS: a pusher or
+ * popper killed between its CAS and its wake (crash points
+ * stack.push.before_wake, stack.pop.before_wake) leaves sleepers that no
+ * one wakes, and they would otherwise sleep to their deadline, or for
+ * ever.  The check itself has nothing to test: the slice does the work.
+ */
+#define STACK_SLICE_NS 20000000LL
+
+static int
+no_check(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
 int
 shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns)
 {
@@ -212,7 +233,8 @@ shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns)
 	o.s = s;
 	o.elem = (void *)elem;
 	o.rc = 0;
-	rc = shk__wait(&s->hdr->not_full, push_pred, &o, timeout_ns);
+	rc = shk__wait_checked(&s->hdr->not_full, push_pred, &o, timeout_ns,
+			       no_check, STACK_SLICE_NS);
 	return rc ? rc : o.rc;
 }
 
@@ -227,7 +249,8 @@ shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns)
 	o.s = s;
 	o.elem = elem;
 	o.rc = 0;
-	rc = shk__wait(&s->hdr->not_empty, pop_pred, &o, timeout_ns);
+	rc = shk__wait_checked(&s->hdr->not_empty, pop_pred, &o, timeout_ns,
+			       no_check, STACK_SLICE_NS);
 	return rc ? rc : o.rc;
 }
 

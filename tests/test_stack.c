@@ -498,6 +498,82 @@ t_blocking(void)
 }
 
 /*
+ * A party killed between its CAS and its wake (crash points
+ * stack.push.before_wake, stack.pop.before_wake) must not leave a sleeper
+ * asleep to its deadline: sleepers re-check every slice.  dir 0: the
+ * parent sleeps in pop on an empty stack and a child's push dies before
+ * waking it; dir 1: the parent sleeps in push on a full stack and a
+ * child's pop dies so.  Before the slices, the parent slept its whole 3 s.
+ */
+static void
+t_waker_killed(void)
+{
+	int dir;
+
+	for (dir = 0; dir < 2; dir++) {
+		char nm[64];
+		shk_seg *seg;
+		shk_stack *s;
+		struct shk__stack_hdr *h;
+		_Atomic uint32_t *waiters;
+		uint64_t v = 7;
+		int64_t t0, dt;
+		pid_t pid;
+		int rc;
+
+		setup(nm, sizeof(nm), dir ? "swkfull" : "swkempty", &seg);
+		s = create_stack(seg, 1, 8);
+		h = hdr_of(seg);
+		if (dir)
+			CHECK_OK(shk_stack_push(s, &v, 0));
+		waiters = dir ? &h->not_full.waiters : &h->not_empty.waiters;
+		pid = fork();
+		if (pid == 0) {
+			shk_seg *cseg;
+			shk_stack *cs;
+			uint64_t w = 42;
+			int i;
+
+			if (shk_seg_open(nm, 0, NULL, &cseg) ||
+			    shk_stack_open(cseg, "s", 0, NULL, &cs))
+				_exit(2);
+			/* until the parent sleeps, then a little longer */
+			for (i = 0; i < 5000 && atomic_load(waiters) == 0; i++)
+				usleep(1000);
+			usleep(20000);
+			setenv("SHK_CRASH",
+			       dir ? "stack.pop.before_wake:1"
+				   : "stack.push.before_wake:1",
+			       1);
+			if (dir)
+				shk_stack_pop(cs, &w, 0);
+			else
+				shk_stack_push(cs, &w, 0);
+			_exit(3); /* the crash point did not fire */
+		}
+		CHECK(pid > 0);
+		setenv("SHK_SPIN_NS", "0", 1);
+		t0 = test_now_ns();
+		v = 43;
+		rc = dir ? shk_stack_push(s, &v, 3000000000LL)
+			 : shk_stack_pop(s, &v, 3000000000LL);
+		dt = test_now_ns() - t0;
+		unsetenv("SHK_SPIN_NS");
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+		CHECK_RC(rc, 0);
+		if (!dir)
+			CHECK_EQ(v, 42);
+		if (dt >= 1000000000LL)
+			TEST_FAIL("%s: the sleeper returned after %lld ms",
+				  dir ? "push" : "pop",
+				  (long long)(dt / 1000000));
+		shk_stack_close(s);
+		shk_seg_close(seg);
+		CHECK_OK(shk_seg_unlink(nm, NULL));
+	}
+}
+
+/*
  * describe never takes next_off from the header that the check read: a
  * peer may rewrite it between shk__kind_check_stack and
  * shk__kind_describe_stack.  Before, describe re-read it and walked from
@@ -988,6 +1064,7 @@ t_depth_rounds(void)
 TEST_MAIN({ "basic", t_basic }, { "procs", t_procs },
 	  { "threads", t_threads }, { "kill", t_kill },
 	  { "corrupt", t_corrupt }, { "blocking", t_blocking },
+	  { "waker_killed", t_waker_killed },
 	  { "describe_toctou", t_describe_toctou }, { "depth", t_depth },
 	  { "depth_race", t_depth_race },
 	  { "depth_corrupt", t_depth_corrupt },
