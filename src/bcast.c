@@ -295,7 +295,7 @@ shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
 			b->blocked_since = now;
 			reap_dead(b);
 		}
-		rc = shk__wait_checked(&h->space_wp, space_pred, b,
+		rc = shk__wait_checked(b->seg, &h->space_wp, space_pred, b,
 				       timeout_ns, reap_dead,
 				       b->reader_timeout_ns);
 		if (rc)
@@ -456,7 +456,7 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 						return SHK_ETIMEDOUT;
 				}
 			}
-			rc = shk__wait_checked(&h->data_wp, data_pred, b,
+			rc = shk__wait_checked(b->seg, &h->data_wp, data_pred, b,
 					       left, writer_check,
 					       PEER_SLICE_NS);
 			if (rc == SHK_EAGAIN)

@@ -17,9 +17,12 @@
  *              listeners that share a bit cannot clear each other's.  A
  *              stale bit costs the notifier a failed sendto() (ENOENT)
  *              while someone is armed; it never loses a wake-up.
- * What a killed listener leaves behind: armed stays incremented (wakers
- * keep calling notify: extra system calls, no lost data) and its socket
- * file stays until a later listener of the same slot replaces it.
+ * What a killed listener leaves behind: armed stays incremented, with its
+ * holder entry (wait.h): wakers keep calling notify (extra system calls, no
+ * lost data) until one of them repairs the count, within REPAIR_EVERY
+ * wakes (wait.c); a listener that found no free entry leaves it for good.
+ * Its socket file stays until a later listener of the same slot replaces
+ * it.
  *
  * Paths: one per (segment instance, waitpoint, attach slot), so one
  * listener per waitpoint per segment handle (a handle is one attach slot).
@@ -55,6 +58,7 @@ struct shk__doorbell {
 	shk__waitpoint *wp;
 	int fd;
 	int armed;
+	int held; /* our holder entry in wp while armed (wait.h), or -1 */
 	uint32_t slot;
 	uint64_t owner_key; /* shk__self_key() of the process that bound the
 			     * socket (a forked child's pid can equal it) */
@@ -314,6 +318,7 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp,
 	db->seg = seg;
 	db->wp = wp;
 	db->slot = seg->slot;
+	db->held = -1;
 	db->owner_key = shk__self_key();
 	rc = listener_path(seg, wp, seg->slot, &db->addr);
 	if (rc)
@@ -381,6 +386,10 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 		atomic_fetch_add_explicit(&db->wp->armed, 1,
 					  memory_order_seq_cst);
 		SHK_FENCE_SEQ_CST(&db->wp->armed);
+		/* after the increment; cleared before the decrement in
+		 * shk__doorbell_drain() (wait.h, Holders) */
+		db->held = shk__wp_hold(db->wp, shk__seg_stamp(db->seg) |
+							SHK__WP_ARMED);
 		db->armed = 1;
 	}
 	if (pred && pred(arg))
@@ -410,6 +419,8 @@ shk__doorbell_drain(struct shk__doorbell *db)
 		n = recvmmsg(db->fd, msgs, 16, MSG_DONTWAIT, NULL);
 	} while (n == 16);
 	if (db->armed) {
+		shk__wp_unhold(db->wp, db->held);
+		db->held = -1;
 		/* relaxed: a count; a stale nonzero value only costs the
 		 * waker a notify */
 		atomic_fetch_sub_explicit(&db->wp->armed, 1,

@@ -445,7 +445,7 @@ shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns)
 	o.elem = (void *)elem;
 	o.rc = 0;
 	o.tries = 0;
-	rc = shk__wait_checked(&q->hdr->not_full, push_pred, &o, timeout_ns,
+	rc = shk__wait_checked(q->seg, &q->hdr->not_full, push_pred, &o, timeout_ns,
 			       no_check, SHK__QUEUE_STUCK_NS);
 	if (!rc)
 		rc = o.rc;
@@ -487,7 +487,7 @@ shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
 	o.elem = elem;
 	o.rc = 0;
 	o.tries = 0;
-	rc = shk__wait_checked(&q->hdr->not_empty, pop_pred, &o, timeout_ns,
+	rc = shk__wait_checked(q->seg, &q->hdr->not_empty, pop_pred, &o, timeout_ns,
 			       no_check, SHK__QUEUE_STUCK_NS);
 	if (!rc)
 		rc = o.rc;

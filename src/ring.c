@@ -42,8 +42,8 @@
  * publishing are delivered again to the next consumer (at-least-once).  A
  * dead owner's stamp stays in the header until a new owner, after
  * shk__stamp_alive() says dead, CASes it and re-validates the counters.  A
- * sleeper killed asleep leaves a waiter count that only costs spurious
- * wake-ups.
+ * sleeper killed asleep leaves a waiter count and its holder entry, which
+ * the next publication that wakes nobody repairs (wait.h, Holders).
  */
 #include "ring.h"
 
@@ -258,7 +258,7 @@ ring_wait(shk_ring *r, shk__waitpoint *wp, shk__wait_pred pred,
 	if (r->flags & SHK_RING_SPIN)
 		return shk__spin_checked(pred, r, timeout_ns, peer_check,
 					 PEER_SLICE_NS);
-	return shk__wait_checked(wp, pred, r, timeout_ns, peer_check,
+	return shk__wait_checked(r->seg, wp, pred, r, timeout_ns, peer_check,
 				 PEER_SLICE_NS);
 }
 

@@ -233,7 +233,7 @@ shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns)
 	o.s = s;
 	o.elem = (void *)elem;
 	o.rc = 0;
-	rc = shk__wait_checked(&s->hdr->not_full, push_pred, &o, timeout_ns,
+	rc = shk__wait_checked(s->seg, &s->hdr->not_full, push_pred, &o, timeout_ns,
 			       no_check, STACK_SLICE_NS);
 	return rc ? rc : o.rc;
 }
@@ -249,7 +249,7 @@ shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns)
 	o.s = s;
 	o.elem = elem;
 	o.rc = 0;
-	rc = shk__wait_checked(&s->hdr->not_empty, pop_pred, &o, timeout_ns,
+	rc = shk__wait_checked(s->seg, &s->hdr->not_empty, pop_pred, &o, timeout_ns,
 			       no_check, STACK_SLICE_NS);
 	return rc ? rc : o.rc;
 }

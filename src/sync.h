@@ -253,8 +253,9 @@ SHK_HIDDEN void shk__sync_close(void *h, uint32_t kind);
  * nobody to wake the sleepers; they find it at the end of the slice
  * instead of sleeping until their deadline, or for ever.
  */
-SHK_HIDDEN int shk__sync_sleep(shk__waitpoint *wp, shk__wait_pred pred,
-			       void *arg, int64_t timeout_ns);
+SHK_HIDDEN int shk__sync_sleep(shk_seg *seg, shk__waitpoint *wp,
+			       shk__wait_pred pred, void *arg,
+			       int64_t timeout_ns);
 
 /*
  * shk__sync_wait waits on wp until take(take_arg) (shk__sync_sleep), then keeps
@@ -262,7 +263,8 @@ SHK_HIDDEN int shk__sync_sleep(shk__waitpoint *wp, shk__wait_pred pred,
  * success and re-arms it with peek(peek_arg), which makes it readable again
  * while the condition still holds.  Returns shk__wait's code.
  */
-SHK_HIDDEN int shk__sync_wait(struct shk__doorbell *db, shk__waitpoint *wp,
+SHK_HIDDEN int shk__sync_wait(shk_seg *seg, struct shk__doorbell *db,
+			      shk__waitpoint *wp,
 			      shk__wait_pred take, void *take_arg,
 			      shk__wait_pred peek, void *peek_arg,
 			      int64_t timeout_ns);

@@ -105,7 +105,7 @@ shk_barrier_wait(shk_barrier *b, int64_t timeout_ns)
 		return 1;
 	}
 	a.gen = SHK__BAR_GEN(s);
-	rc = shk__sync_sleep(&b->m->wp, gen_moved, &a, timeout_ns);
+	rc = shk__sync_sleep(b->seg, &b->m->wp, gen_moved, &a, timeout_ns);
 	if (rc == 0)
 		return 0;
 	/* Timed out: withdraw our arrival, unless the generation completed
@@ -234,7 +234,7 @@ shk_latch_wait(shk_latch *l, int64_t timeout_ns)
 {
 	if (!l || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
-	return shk__sync_sleep(&l->m->wp, is_open, l->m, timeout_ns);
+	return shk__sync_sleep(l->seg, &l->m->wp, is_open, l->m, timeout_ns);
 }
 
 int

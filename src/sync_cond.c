@@ -15,7 +15,8 @@
  * Happens-before comes from the mutex, which the waiter retakes before
  * returning; seq carries no data.
  * A party killed mid-operation: a waiter killed asleep leaves waiters > 0
- * (spurious FUTEX_WAKE calls only); a signaller killed between the bump and
+ * and its holder entry (spurious FUTEX_WAKE calls until a signaller's
+ * wake that reaches nobody repairs the count: wait.h, Holders); a signaller killed between the bump and
  * the wake leaves waiters asleep until the end of their 20 ms sleep slice,
  * when they see the bump; a waiter killed after retaking the mutex is a
  * dead mutex holder (SHK_EOWNERDEAD for the next locker).
@@ -44,7 +45,7 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 	shk__waitpoint *wp;
 	int64_t deadline, until;
 	uint32_t s;
-	int rc = 0, lrc;
+	int rc = 0, lrc, held;
 
 	if (!c || !m || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
@@ -57,8 +58,11 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 	/* seq_cst: orders the registration before the signaller's read of
 	 * waiters; pairs with the seq_cst load in cond_wake() */
 	atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_seq_cst);
+	/* after the increment, cleared before the decrement (wait.h) */
+	held = shk__wp_hold(wp, shk__seg_stamp(c->seg));
 	lrc = shk_mutex_unlock(m);
 	if (lrc) {
+		shk__wp_unhold(wp, held);
 		/* relaxed: a count only */
 		atomic_fetch_sub_explicit(&wp->waiters, 1,
 					  memory_order_relaxed);
@@ -83,6 +87,7 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 		if (rc == SHK_ETIMEDOUT && until == deadline)
 			break;
 	}
+	shk__wp_unhold(wp, held);
 	/* relaxed: a count only */
 	atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
 	lrc = shk_mutex_lock(m, SHK_FOREVER);
@@ -102,8 +107,9 @@ cond_wake(shk_cond *c, int n)
 	atomic_fetch_add_explicit(&wp->seq, 1, memory_order_seq_cst);
 	SHK_CRASHPOINT("cond.signal.before_wake");
 	/* seq_cst: pairs with the registration in shk_cond_wait() */
-	if (atomic_load_explicit(&wp->waiters, memory_order_seq_cst))
-		shk__futex_wake(&wp->seq, n);
+	if (atomic_load_explicit(&wp->waiters, memory_order_seq_cst) &&
+	    shk__futex_wake(&wp->seq, n) == 0)
+		shk__wake_missed(c->seg, wp);
 	return 0;
 }
 

@@ -164,19 +164,19 @@ no_check(void *arg)
 }
 
 int
-shk__sync_sleep(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
-		int64_t timeout_ns)
+shk__sync_sleep(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
+		void *arg, int64_t timeout_ns)
 {
-	return shk__wait_checked(wp, pred, arg, timeout_ns, no_check,
+	return shk__wait_checked(seg, wp, pred, arg, timeout_ns, no_check,
 				 SHK__LOCK_SLICE_NS);
 }
 
 int
-shk__sync_wait(struct shk__doorbell *db, shk__waitpoint *wp,
+shk__sync_wait(shk_seg *seg, struct shk__doorbell *db, shk__waitpoint *wp,
 	       shk__wait_pred take, void *take_arg, shk__wait_pred peek,
 	       void *peek_arg, int64_t timeout_ns)
 {
-	int rc = shk__sync_sleep(wp, take, take_arg, timeout_ns);
+	int rc = shk__sync_sleep(seg, wp, take, take_arg, timeout_ns);
 
 	if (db) {
 		/* keep the fd meaningful: empty it after a success, and

@@ -13,7 +13,8 @@
  * so a killed setter either set or did not; a setter killed between the
  * store and the wake leaves sleepers asleep until the end of their 20 ms
  * sleep slice (shk__sync_sleep); a waiter killed asleep leaves
- * wp.waiters > 0 (spurious wakes only).  A process that dies before
+ * wp.waiters > 0 until a wake that reaches nobody repairs it (wait.h,
+ * Holders).  A process that dies before
  * setting is not detected: waiters time out (docs/sync.md).
  */
 #include "sync.h"
@@ -116,7 +117,7 @@ shk_event_wait(shk_event *e, int64_t timeout_ns)
 		return SHK_EINVAL;
 	a.m = e->m;
 	a.mode = e->mode;
-	return shk__sync_wait(e->db, &e->m->wp, is_set, &a, peek_set, e->m,
+	return shk__sync_wait(e->seg, e->db, &e->m->wp, is_set, &a, peek_set, e->m,
 			      timeout_ns);
 }
 

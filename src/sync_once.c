@@ -111,7 +111,7 @@ shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg,
 				break;
 			continue;
 		}
-		rc = shk__wait_checked(&m->wp, not_running, &a,
+		rc = shk__wait_checked(o->seg, &m->wp, not_running, &a,
 				       shk__sync_rest(timeout_ns, deadline),
 				       runner_dead, SHK__LOCK_SLICE_NS);
 		test_now = rc == RUNNER_DEAD;

@@ -155,7 +155,7 @@ wr_acquire(shk_rwlock *rw, int64_t timeout_ns)
 	}
 	if (!drained(m)) {
 		reclaim_dead(&ra);
-		rc = shk__wait_checked(&m->wwp, drain_pred, &ra,
+		rc = shk__wait_checked(rw->seg, &m->wwp, drain_pred, &ra,
 				       shk__sync_rest(timeout_ns, deadline),
 				       reclaim_dead, SHK__LOCK_SLICE_NS);
 		if (rc) {
@@ -318,7 +318,7 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 		rc = writer_dead(&a);
 		if (rc == 0)
 			rc = shk__wait_checked(
-				&rw->m->rwp, no_writer, &a,
+				rw->seg, &rw->m->rwp, no_writer, &a,
 				shk__sync_rest(timeout_ns, deadline),
 				writer_dead, SHK__LOCK_SLICE_NS);
 		if (rc == WRITER_DEAD) {

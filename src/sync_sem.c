@@ -11,7 +11,8 @@
  * A party killed mid-operation: a poster killed after its add but before
  * the wake leaves sleepers asleep until the end of their 20 ms sleep
  * slice (shk__sync_sleep re-checks the count then); a waiter killed
- * asleep leaves wp.waiters > 0, costing only spurious wake calls.  Units
+ * asleep leaves wp.waiters > 0 until a wake that reaches nobody repairs it
+ * (wait.h, Holders): wake calls until then, nothing lost.  Units
  * are not owned, so one taken by a process that dies is not returned (as
  * POSIX).
  */
@@ -106,7 +107,7 @@ shk_sem_wait(shk_sem *s, int64_t timeout_ns)
 		return SHK_EINVAL;
 	/* the predicate takes the unit itself, so a successful wait has
 	 * consumed exactly one */
-	return shk__sync_wait(s->db, &s->m->wp, try_take, s->m, peek_count,
+	return shk__sync_wait(s->seg, s->db, &s->m->wp, try_take, s->m, peek_count,
 			      s->m, timeout_ns);
 }
 

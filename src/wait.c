@@ -3,10 +3,15 @@
  * protocol and its happens-before edges).
  *
  * What a killed party leaves behind: a waiter killed asleep leaves
- * waiters > 0, which costs the waker spurious FUTEX_WAKE calls but loses
- * nothing.  A waker killed between publishing and waking leaves the sleeper
- * asleep until its timeout or the next wake; blocking calls therefore wake
- * up at least every slice to re-check when a dead-peer check is given.
+ * waiters > 0 and its holder entry (wait.h): a waker whose FUTEX_WAKE
+ * woke nobody repairs the count (shk__wp_repair, at most once every
+ * REPAIR_EVERY such wakes per thread), so only the system calls until then
+ * are wasted, and nothing is lost.  A waiter with no entry (all taken, or
+ * no segment handle) leaves the count too high for good, which costs each
+ * later wake a FUTEX_WAKE.  A waker killed between publishing and waking
+ * leaves the sleeper asleep until its timeout or the next wake; blocking
+ * calls therefore wake up at least every slice to re-check when a
+ * dead-peer check is given.
  */
 #include "wait.h"
 
@@ -77,14 +82,83 @@ static _Thread_local uint8_t spin_misses[SPIN_SLOTS] SHK__TLS_IE;
 static _Thread_local uint8_t spin_probe[SPIN_SLOTS] SHK__TLS_IE;
 
 int
-shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
-		  int64_t timeout_ns, int (*check)(void *arg),
+shk__wp_hold(shk__waitpoint *wp, uint32_t entry)
+{
+	uint32_t i, exp;
+
+	if (!entry)
+		return -1;
+	for (i = 0; i < SHK__WP_HOLDERS; i++) {
+		exp = 0;
+		/* relaxed load: a hint; seq_cst CAS: after our increment of
+		 * the count in program order, and a repairer's acquire CAS
+		 * of the entry then sees that increment (it is what the
+		 * entry stands for) */
+		if (atomic_load_explicit(&wp->holders[i],
+					 memory_order_relaxed) == 0 &&
+		    atomic_compare_exchange_strong_explicit(
+			    &wp->holders[i], &exp, entry, memory_order_seq_cst,
+			    memory_order_relaxed))
+			return (int)i;
+	}
+	return -1;
+}
+
+void
+shk__wp_unhold(shk__waitpoint *wp, int i)
+{
+	if (i < 0)
+		return;
+	/* release: the entry is gone before our decrement of the count
+	 * (program order; the decrement follows), so a repairer never takes
+	 * back a count its owner already gave back */
+	atomic_store_explicit(&wp->holders[i], 0, memory_order_release);
+}
+
+int
+shk__wp_repair(shk_seg *seg, shk__waitpoint *wp, uint32_t kind)
+{
+	_Atomic uint32_t *count = kind ? &wp->armed : &wp->waiters;
+	uint32_t i, e, c;
+	int n = 0;
+
+	if (!seg)
+		return 0;
+	for (i = 0; i < SHK__WP_HOLDERS; i++) {
+		/* acquire: pairs with the seq_cst CAS in shk__wp_hold() */
+		e = atomic_load_explicit(&wp->holders[i], memory_order_acquire);
+		/* untrusted: bit 31 set is no entry of ours; leave it */
+		if (!e || (e & 0x80000000u) || (e & SHK__WP_ARMED) != kind)
+			continue;
+		if (shk__stamp_alive(seg, e & ~SHK__WP_ARMED))
+			continue;
+		/* acq_rel: only one repairer takes a dead entry; its owner
+		 * is gone, so nobody else clears it */
+		if (!atomic_compare_exchange_strong_explicit(
+			    &wp->holders[i], &e, 0, memory_order_acq_rel,
+			    memory_order_relaxed))
+			continue;
+		/* relaxed: a count; the CAS loop never takes it below 0
+		 * (a forged entry must not wrap it) */
+		c = atomic_load_explicit(count, memory_order_relaxed);
+		while (c && !atomic_compare_exchange_weak_explicit(
+				    count, &c, c - 1, memory_order_relaxed,
+				    memory_order_relaxed))
+			;
+		n++;
+	}
+	return n;
+}
+
+int
+shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
+		  void *arg, int64_t timeout_ns, int (*check)(void *arg),
 		  int64_t slice_ns)
 {
 	int64_t deadline, now, spin_end, until, budget, check_at;
 	unsigned k = (unsigned)((uintptr_t)wp >> 6) % SPIN_SLOTS;
-	uint32_t s;
-	int n = 0, rc;
+	uint32_t s, stamp = seg ? shk__seg_stamp(seg) : 0;
+	int n = 0, rc, held;
 
 	if (pred(arg))
 		return 0;
@@ -125,11 +199,15 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		atomic_fetch_add_explicit(&wp->waiters, 1,
 					  memory_order_seq_cst);
 		SHK_FENCE_SEQ_CST(&wp->waiters);
+		/* after the increment, and cleared before the decrement:
+		 * see wait.h, Holders */
+		held = shk__wp_hold(wp, stamp);
 		/* acquire: pairs with the release increment in
 		 * shk__wake_slow(); taken before the re-check so that a
 		 * wake after the re-check changes seq and the sleep fails */
 		s = atomic_load_explicit(&wp->seq, memory_order_acquire);
 		if (pred(arg)) {
+			shk__wp_unhold(wp, held);
 			/* relaxed: a count only */
 			atomic_fetch_sub_explicit(&wp->waiters, 1,
 						  memory_order_relaxed);
@@ -137,12 +215,14 @@ shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		}
 		now = shk__now_ns();
 		if (now >= deadline) {
+			shk__wp_unhold(wp, held);
 			atomic_fetch_sub_explicit(&wp->waiters, 1,
 						  memory_order_relaxed);
 			return SHK_ETIMEDOUT;
 		}
 		until = check_at < deadline ? check_at : deadline;
 		rc = shk__futex_wait(&wp->seq, s, until);
+		shk__wp_unhold(wp, held);
 		/* relaxed: a count only */
 		atomic_fetch_sub_explicit(&wp->waiters, 1,
 					  memory_order_relaxed);
@@ -198,7 +278,29 @@ int
 shk__wait(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 	  int64_t timeout_ns)
 {
-	return shk__wait_checked(wp, pred, arg, timeout_ns, NULL, 0);
+	return shk__wait_checked(NULL, wp, pred, arg, timeout_ns, NULL, 0);
+}
+
+/*
+ * A wake that reached nobody while the count said somebody sleeps: either a
+ * sleeper is between its increment and its futex_wait (it will see the new
+ * seq), or the count is stale.  shk__wp_repair tells them apart with
+ * system calls per entry, so each thread repairs on the first such wake
+ * and then on every REPAIR_EVERY-th: a stale count is taken back after at
+ * most that many wasted wakes, and the race costs little.  Doorbells:
+ * a listener that is armed but dead still has a socket file, which can
+ * take the byte; so armed entries are examined on the same schedule
+ * whenever armed is nonzero.
+ */
+#define REPAIR_EVERY 64u
+static _Thread_local uint32_t zero_wakes SHK__TLS_IE;
+static _Thread_local uint32_t armed_wakes SHK__TLS_IE;
+
+void
+shk__wake_missed(shk_seg *seg, shk__waitpoint *wp)
+{
+	if (seg && zero_wakes++ % REPAIR_EVERY == 0)
+		shk__wp_repair(seg, wp, 0);
 }
 
 void
@@ -209,8 +311,12 @@ shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n)
 	atomic_fetch_add_explicit(&wp->seq, 1, memory_order_release);
 	/* relaxed: a re-read, after the fence in shk__wake() or the seq_cst
 	 * RMW and loads of shk__wake_sc() */
-	if (atomic_load_explicit(&wp->waiters, memory_order_relaxed))
-		shk__futex_wake(&wp->seq, n);
-	if (atomic_load_explicit(&wp->armed, memory_order_relaxed))
+	if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) &&
+	    shk__futex_wake(&wp->seq, n) == 0)
+		shk__wake_missed(seg, wp);
+	if (atomic_load_explicit(&wp->armed, memory_order_relaxed)) {
 		shk__doorbell_notify(seg, wp);
+		if (seg && armed_wakes++ % REPAIR_EVERY == 0)
+			shk__wp_repair(seg, wp, SHK__WP_ARMED);
+	}
 }

@@ -5,10 +5,12 @@
  * so the fast path makes no system call.  ALGORITHMS.md §6.
  *
  * Sleeper protocol (Dekker pattern; STYLE B6):
- *   waiter: waiters += 1 (seq_cst); s = seq (acquire); re-check the
- *           condition; futex_wait(seq, s); waiters -= 1
+ *   waiter: waiters += 1 (seq_cst); hold an entry; s = seq (acquire);
+ *           re-check the condition; futex_wait(seq, s); clear the entry;
+ *           waiters -= 1
  *   waker:  publish the data; SHK_WAKER_FENCE; if waiters != 0 or
- *           armed != 0: seq += 1 (release), FUTEX_WAKE, ring doorbells
+ *           armed != 0: seq += 1 (release), FUTEX_WAKE, ring doorbells;
+ *           now and then, when that reached nobody, shk__wp_repair
  * The waker's fence orders its data store before its waiters load; the
  * waiter's seq_cst increment orders its waiters store before its re-check.
  * So either the waker sees the sleeper, or the sleeper sees the data.
@@ -17,6 +19,7 @@
 #define SHK_WAIT_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "platform.h"
@@ -32,9 +35,17 @@ typedef struct shk__waitpoint {
 	_Atomic uint32_t armed;   /* doorbell listeners that want a signal */
 	uint32_t reserved0;
 	_Atomic uint64_t listeners; /* doorbell.c: bitmap or table ref */
-	uint64_t reserved[5];
+	/* who holds the counts above (shk__wp_hold): 0 free, or the owner
+	 * stamp (segment.h) of a sleeper, | SHK__WP_ARMED for a listener.
+	 * Zero in segments of older versions, whose sleepers record
+	 * nothing (reserved there), so the layout is unchanged. */
+	_Atomic uint32_t holders[10];
 } shk__waitpoint;
 _Static_assert(sizeof(shk__waitpoint) == 64, "waitpoint is one line");
+_Static_assert(offsetof(shk__waitpoint, holders) == 24, "holders offset");
+
+#define SHK__WP_HOLDERS 10u
+#define SHK__WP_ARMED 0x40000000u /* above every stamp (30 bits) */
 
 /* Condition a waiter waits for: returns nonzero when it holds. */
 typedef int (*shk__wait_pred)(void *arg);
@@ -54,18 +65,56 @@ shk__wp_init(shk__waitpoint *wp)
 }
 
 /*
+ * Holders.  A sleeper or an armed doorbell listener killed while it counts
+ * in waiters or armed would leave that count too high for good, and every
+ * publication would then make a system call (FUTEX_WAKE, or a doorbell
+ * sendto) that reaches nobody.  So each one also records its owner stamp
+ * in a free holder entry, after its increment, and clears the entry before
+ * its decrement: an entry therefore never stands for a count that is not
+ * there (in a dead process, what it did is a prefix of its program).  A
+ * waker whose wake reached nobody calls shk__wp_repair now and then, which
+ * clears the entries of dead owners and takes their counts back.  With all
+ * entries taken, or no stamp (seg NULL, raw-memory tests), nothing is
+ * recorded: such a count, if its owner dies, stays too high, which costs
+ * those system calls and loses nothing.
+ *
+ * shk__wp_hold records entry (a stamp, | SHK__WP_ARMED for a listener) and
+ * returns its index, or -1 when none is free or entry is 0;
+ * shk__wp_unhold(wp, i) clears it (i < 0: nothing).  shk__wp_repair
+ * examines the entries of one kind (0: sleepers, SHK__WP_ARMED:
+ * listeners), and for each whose owner is dead clears it and takes one off
+ * that kind's count (never below 0); it returns how many it cleared.  It
+ * makes system calls (shk__stamp_alive): slow paths only.
+ */
+SHK_HIDDEN int shk__wp_hold(shk__waitpoint *wp, uint32_t entry);
+SHK_HIDDEN void shk__wp_unhold(shk__waitpoint *wp, int i);
+SHK_HIDDEN int shk__wp_repair(shk_seg *seg, shk__waitpoint *wp,
+			      uint32_t kind);
+
+/*
+ * shk__wake_missed is for a waker whose FUTEX_WAKE on wp woke nobody while
+ * waiters was nonzero: it runs shk__wp_repair(seg, wp, 0) on this thread's
+ * first such wake and then on every REPAIR_EVERY-th (wait.c).  seg NULL:
+ * nothing.
+ */
+SHK_HIDDEN void shk__wake_missed(shk_seg *seg, shk__waitpoint *wp);
+
+/*
  * shk__wait blocks until pred(arg) holds or the timeout expires.  Spins
  * for SHK__SPIN_NS, then sleeps on wp->seq.  timeout_ns: SHK_FOREVER, 0
  * (check once) or relative ns.  Returns 0 when pred held, SHK_EAGAIN
  * (timeout 0 and pred false), SHK_ETIMEDOUT.  If check is not NULL, it is
  * called about every slice_ns while asleep (for dead-peer tests); a nonzero
- * return ends the wait with that code.
+ * return ends the wait with that code.  seg: the segment handle wp lies
+ * in, whose owner stamp a sleeper records in wp's holders (NULL: none;
+ * shk__wait records none).
  */
 SHK_HIDDEN int shk__wait(shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 			 int64_t timeout_ns);
-SHK_HIDDEN int shk__wait_checked(shk__waitpoint *wp, shk__wait_pred pred,
-				 void *arg, int64_t timeout_ns,
-				 int (*check)(void *arg), int64_t slice_ns);
+SHK_HIDDEN int shk__wait_checked(shk_seg *seg, shk__waitpoint *wp,
+				 shk__wait_pred pred, void *arg,
+				 int64_t timeout_ns, int (*check)(void *arg),
+				 int64_t slice_ns);
 
 /*
  * shk__spin_checked waits like shk__wait_checked without ever sleeping, for

@@ -1178,6 +1178,63 @@ t_crash_consumer(void)
 	guarded("crashc", b_crash_consumer);
 }
 
+/*
+ * A consumer SIGKILLed while asleep in a read leaves the data waitpoint's
+ * waiter count at 1.  The producer's first publication after that finds
+ * nobody to wake and takes the count back (wait.h, Holders), so the
+ * publications after it make no system call; before, the count stayed 1
+ * and every publication made a FUTEX_WAKE for good.  A new consumer then
+ * reads everything.
+ */
+static void
+b_dead_sleeper(void)
+{
+	shk_seg *seg = seg_create(1 << 20);
+	shk_ring *p = ring_open(seg, SHK_RING_PRODUCER, 4096, 0, 0), *c;
+	shk_ring_stats st = { .size = sizeof(st) };
+	uint64_t v;
+	pid_t pid;
+	int i;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+		shk_ring *cr = ring_open(cs, SHK_RING_CONSUMER, 0, 0, 0);
+
+		setenv("SHK_SPIN_NS", "0", 1);
+		shk_ring_read(cr, &v, sizeof(v), SHK_FOREVER);
+		_exit(3);
+	}
+	for (i = 0; i < 5000; i++) {
+		CHECK_OK(shk_ring_stat(p, &st));
+		if (st.waiters == 1)
+			break;
+		usleep(1000);
+	}
+	CHECK_EQ(st.waiters, 1);
+	kill(pid, SIGKILL);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	for (v = 0; v < 10; v++)
+		CHECK_OK(shk_ring_write(p, &v, sizeof(v), 0));
+	CHECK_OK(shk_ring_stat(p, &st));
+	CHECK_EQ(st.waiters, 0);
+	c = ring_open(seg, SHK_RING_CONSUMER, 0, 0, 0);
+	for (i = 0; i < 10; i++) {
+		CHECK_EQ(shk_ring_read(c, &v, sizeof(v), 0), (int)sizeof(v));
+		CHECK_EQ(v, (uint64_t)i);
+	}
+	shk_ring_close(c);
+	shk_ring_close(p);
+	shk_seg_close(seg);
+}
+
+static void
+t_dead_sleeper(void)
+{
+	guarded("deadsl", b_dead_sleeper);
+}
+
 /* Random-time SIGKILL of a producer, then a replacement continues. */
 static void
 b_kill_random(void)
@@ -1421,4 +1478,5 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lengths", t_lengths }, { "wro
 	  { "crash_producer", t_crash_producer },
 	  { "crash_consumer", t_crash_consumer },
 	  { "kill_random", t_kill_random }, { "corrupt", t_corrupt },
-	  { "describe", t_describe }, { "spin", t_spin })
+	  { "describe", t_describe }, { "spin", t_spin },
+	  { "dead_sleeper", t_dead_sleeper })

@@ -316,7 +316,7 @@ t_check_every_slice(void)
 	pthread_t t;
 
 	test_storm_start(&st, 2000, 0, 0);
-	CHECK_RC(shk__wait_checked(&s->wp[0], never, &a, 300000000,
+	CHECK_RC(shk__wait_checked(NULL, &s->wp[0], never, &a, 300000000,
 				   count_check, 20000000),
 		 SHK_ETIMEDOUT);
 	test_storm_stop(&st);
@@ -326,7 +326,7 @@ t_check_every_slice(void)
 
 	atomic_store(&a.checks, 0);
 	CHECK(pthread_create(&t, NULL, waker_storm, &a) == 0);
-	CHECK_RC(shk__wait_checked(&s->wp[0], never, &a, 300000000,
+	CHECK_RC(shk__wait_checked(NULL, &s->wp[0], never, &a, 300000000,
 				   count_check, 20000000),
 		 SHK_ETIMEDOUT);
 	atomic_store(&a.stop, 1);
@@ -548,6 +548,145 @@ t_spin_adaptive(void)
 			  "%lld ns", (long long)same);
 }
 
+/* The holder entries of wp in use (wait.h, Holders). */
+static int
+holders_used(shk__waitpoint *wp)
+{
+	unsigned i;
+	int n = 0;
+
+	for (i = 0; i < SHK__WP_HOLDERS; i++)
+		n += atomic_load(&wp->holders[i]) != 0;
+	return n;
+}
+
+struct rep_shared {
+	shk__waitpoint wp;
+	_Atomic uint32_t flag;
+};
+
+/*
+ * A sleeper (k 0) or an armed doorbell listener (k 1) SIGKILLed while it
+ * counts in waiters or armed: the waker's first wake that reaches nobody
+ * repairs the count, which was too high for good before the holder
+ * entries (every later publication then made a FUTEX_WAKE, or a doorbell
+ * sendto, that reached nobody).  A live holder is never repaired.
+ */
+static void
+t_dead_holder_repaired(void)
+{
+	char nm[64];
+	shk_seg *seg = test_seg("rep", nm);
+	struct rep_shared *s;
+	uint64_t off;
+	int k, i;
+
+	CHECK_OK(shk_alloc(seg, sizeof(*s), &off));
+	s = shk_ptr(seg, off);
+	memset(s, 0, sizeof(*s));
+	for (k = 0; k < 2; k++) {
+		_Atomic uint32_t *cnt = k ? &s->wp.armed : &s->wp.waiters;
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			shk_seg *cs;
+			struct rep_shared *c;
+			struct shk__doorbell *db;
+			struct flag_arg a;
+
+			if (shk_seg_open(nm, 0, NULL, &cs))
+				_exit(3);
+			c = shk_ptr(cs, off);
+			a.flag = &c->flag;
+			a.want = 1;
+			if (k == 0) {
+				setenv("SHK_SPIN_NS", "0", 1);
+				shk__wait_checked(cs, &c->wp, flag_is, &a,
+						  10000000000LL, NULL, 0);
+			} else if (shk__doorbell_open(cs, &c->wp, &db) == 0) {
+				shk__doorbell_arm(db, flag_is, &a);
+				pause();
+			}
+			_exit(4);
+		}
+		CHECK(pid > 0);
+		for (i = 0; i < 5000 && (atomic_load(cnt) != 1 ||
+					 holders_used(&s->wp) != 1);
+		     i++)
+			usleep(1000);
+		CHECK_EQ(atomic_load(cnt), 1);
+		CHECK_EQ(holders_used(&s->wp), 1);
+		CHECK_EQ(shk__wp_repair(seg, &s->wp, k ? SHK__WP_ARMED : 0), 0);
+		CHECK_EQ(atomic_load(cnt), 1); /* alive: left alone */
+		kill(pid, SIGKILL);
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+		for (i = 0; i < 200 && atomic_load(cnt) != 0; i++)
+			shk__wake(seg, &s->wp, 1);
+		CHECK_EQ(atomic_load(cnt), 0);
+		CHECK_EQ(holders_used(&s->wp), 0);
+		printf("  %s killed: count repaired by wake %d\n",
+		       k ? "armed listener" : "sleeper", i);
+		CHECK_EQ(i, 1); /* this thread's first wake that missed */
+	}
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/*
+ * Holder entries on their own: all ten can be taken and the eleventh
+ * holder goes unrecorded; an entry of a dead stamp is cleared once and
+ * takes one off its own kind's count, never below zero, and never off the
+ * other kind's; a stamp of 0 and entries with bit 31 are left alone.
+ */
+static void
+t_holders_unit(void)
+{
+	char nm[64];
+	shk_seg *seg = test_seg("hold", nm);
+	struct rep_shared *s;
+	uint32_t me = shk__seg_stamp(seg), dead;
+	uint64_t off;
+	int i;
+
+	CHECK_OK(shk_alloc(seg, sizeof(*s), &off));
+	s = shk_ptr(seg, off);
+	memset(s, 0, sizeof(*s));
+	CHECK(me != 0);
+	/* our attach slot at the previous generation: closed, so dead */
+	dead = SHK__STAMP(SHK__STAMP_SLOT(me),
+			  (SHK__STAMP_GEN(me) - 1) & SHK__GEN_MASK);
+	if (SHK__STAMP_GEN(dead) == 0)
+		dead = SHK__STAMP(SHK__STAMP_SLOT(me), SHK__GEN_MASK);
+	CHECK_EQ(shk__wp_hold(&s->wp, 0), -1);
+	for (i = 0; i < (int)SHK__WP_HOLDERS; i++)
+		CHECK_EQ(shk__wp_hold(&s->wp, me), i);
+	CHECK_EQ(shk__wp_hold(&s->wp, me), -1);
+	CHECK_EQ(shk__wp_repair(seg, &s->wp, 0), 0); /* all alive */
+	for (i = 0; i < (int)SHK__WP_HOLDERS; i++)
+		shk__wp_unhold(&s->wp, i);
+	shk__wp_unhold(&s->wp, -1);
+	CHECK_EQ(holders_used(&s->wp), 0);
+
+	/* two dead sleepers, one dead listener, a count of one each */
+	atomic_store(&s->wp.waiters, 1);
+	atomic_store(&s->wp.armed, 1);
+	CHECK_EQ(shk__wp_hold(&s->wp, dead), 0);
+	CHECK_EQ(shk__wp_hold(&s->wp, dead), 1);
+	CHECK_EQ(shk__wp_hold(&s->wp, dead | SHK__WP_ARMED), 2);
+	atomic_store(&s->wp.holders[3], 0x80000000u | dead); /* not ours */
+	CHECK_EQ(shk__wp_repair(seg, &s->wp, 0), 2);
+	CHECK_EQ(atomic_load(&s->wp.waiters), 0); /* not wrapped */
+	CHECK_EQ(atomic_load(&s->wp.armed), 1);
+	CHECK_EQ(shk__wp_repair(seg, &s->wp, 0), 0); /* once only */
+	CHECK_EQ(shk__wp_repair(seg, &s->wp, SHK__WP_ARMED), 1);
+	CHECK_EQ(atomic_load(&s->wp.armed), 0);
+	CHECK_EQ(atomic_load(&s->wp.holders[3]), 0x80000000u | dead);
+	CHECK_EQ(holders_used(&s->wp), 1);
+	CHECK_EQ(shk__wp_repair(NULL, &s->wp, 0), 0);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
 TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
 	  { "spin_adaptive", t_spin_adaptive },
 	  { "spin_zero", t_spin_zero },
@@ -557,4 +696,6 @@ TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
 	  { "doorbell_arm_sees_data", t_doorbell_arm_sees_data },
 	  { "lock_owner_dead", t_lock_owner_dead },
 	  { "lock_threads", t_lock_threads },
-	  { "check_every_slice", t_check_every_slice })
+	  { "check_every_slice", t_check_every_slice },
+	  { "dead_holder_repaired", t_dead_holder_repaired },
+	  { "holders_unit", t_holders_unit })
