@@ -747,9 +747,13 @@ t_wake_handoff(void)
 		CHECK_EQ(test_wait(c0), 0);
 		CHECK_RC(atomic_load(&h->rc[0]), SHK_ETIMEDOUT);
 		/* If w0 had left before the wake, the wake went to w1,
-		 * which sets WAITERS itself once it runs: give it 5 ms
-		 * (its own slice ends 15 ms after w0's deadline). */
-		while (test_now_ns() < atomic_load(&h->t_call[0]) + T + 5000000)
+		 * which sets WAITERS itself once it runs: give it 12 ms,
+		 * short of the end of its own slice (15 ms after w0's
+		 * deadline), after which it would set WAITERS even had
+		 * the wake been lost.  5 ms was too short for the TSan
+		 * build on a loaded 2-CPU machine (3 failures in 4 runs). */
+		while (test_now_ns() <
+		       atomic_load(&h->t_call[0]) + T + 12000000)
 			usleep(200);
 		v = atomic_load(&m->m->word);
 		lost += !early && !(v & SHK__LOCK_WAITERS);
