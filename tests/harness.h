@@ -12,6 +12,14 @@
  *
  * Shared-memory names: test_name(buf, "case") gives "shk-test-<pid>-case";
  * tests remove every segment they create.
+ *
+ * Under valgrind (`make valgrind`): test_valgrind() is true, and each case
+ * process ends with a leak check of its own (test_leak_check): a block
+ * definitely lost fails the case.  The check is the case's, not each
+ * process's at exit (valgrind runs with --leak-check=no): a forked worker
+ * inherits its parent's handles and drops the pointers it never uses, so
+ * valgrind's exit check would count them as lost in every worker.  The
+ * alarm() per case is TEST_ALARM_S times SHK_TEST_TIMEOUT_MULTIPLIER.
  */
 #ifndef SHK_TEST_HARNESS_H
 #define SHK_TEST_HARNESS_H
@@ -30,6 +38,13 @@
 #include <unistd.h>
 
 #include "shmkit.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define TEST_HAVE_VALGRIND 1
+#endif
+#endif
 
 struct test_case {
 	const char *name;
@@ -259,6 +274,46 @@ test_storm_stop(struct test_storm *st)
 	signal(SIGUSR1, SIG_IGN);
 }
 
+/* True when the test runs under valgrind (the header is needed to tell;
+ * without it, never).  For the few cases that cannot mean anything there
+ * (tight timing bounds, fork storms): they SKIP, saying why. */
+static inline int
+test_valgrind(void)
+{
+#ifdef TEST_HAVE_VALGRIND
+	return RUNNING_ON_VALGRIND != 0;
+#else
+	return 0;
+#endif
+}
+
+/*
+ * Under valgrind: a full leak search now, in the case process at the end
+ * of its case; any block definitely lost fails the case (memcheck prints
+ * where it was allocated).  "Possibly lost" (an interior pointer only) is
+ * not counted, as with --errors-for-leak-kinds=definite.  The harness
+ * parent allocates nothing before it forks a case, so every block here is
+ * the case's own.  Not under valgrind: nothing.
+ */
+static inline void
+test_leak_check(void)
+{
+#ifdef TEST_HAVE_VALGRIND
+	unsigned long leaked = 0, dubious = 0, reachable = 0, suppressed = 0;
+
+	if (!RUNNING_ON_VALGRIND)
+		return;
+	VALGRIND_DO_LEAK_CHECK;
+	VALGRIND_COUNT_LEAKS(leaked, dubious, reachable, suppressed);
+	(void)dubious;
+	(void)reachable;
+	(void)suppressed;
+	if (leaked)
+		TEST_FAIL("valgrind: %lu bytes definitely lost (above)",
+			  leaked);
+#endif
+}
+
 /* Waits for a child; returns its exit status, or 128+signal. */
 static inline int
 test_wait(pid_t pid)
@@ -281,8 +336,20 @@ static inline int
 test_main(int argc, char **argv, const struct test_case *cases, size_t n)
 {
 	int fork_mode = 1, passed = 0, failed = 0, skipped = 0;
-	const char *only = NULL;
+	const char *only = NULL, *mult_s;
+	unsigned alarm_s = TEST_ALARM_S;
 	size_t i;
+
+	if (getenv("SHK_TEST_VALGRIND") && !test_valgrind()) {
+		/* make valgrind: built without the header, no leak checks */
+		fprintf(stderr, "SHK_TEST_VALGRIND is set, but this binary "
+				"does not see valgrind: rebuild it with "
+				"valgrind/memcheck.h installed\n");
+		return 1;
+	}
+	mult_s = getenv("SHK_TEST_TIMEOUT_MULTIPLIER");
+	if (mult_s && atoi(mult_s) > 1)
+		alarm_s *= (unsigned)atoi(mult_s);
 
 	for (i = 1; i < (size_t)argc; i++) {
 		if (!strcmp(argv[i], "--no-fork"))
@@ -305,8 +372,9 @@ test_main(int argc, char **argv, const struct test_case *cases, size_t n)
 		if (fork_mode) {
 			pid_t pid = fork();
 			if (pid == 0) {
-				alarm(TEST_ALARM_S);
+				alarm(alarm_s);
 				cases[i].fn();
+				test_leak_check();
 				fflush(stdout);
 				_exit(0);
 			}

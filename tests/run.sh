@@ -6,6 +6,10 @@
 #   Python:        python/tests via /usr/bin/python3 -m pytest (if present)
 # Each suite runs under `timeout`, scaled by SHK_TEST_TIMEOUT_MULTIPLIER.
 # Fails when a suite leaves shmkit test segments in /dev/shm or SysV.
+# SHK_TEST_WRAPPER="cmd args": each C suite runs as `cmd args SUITE`
+# (`make valgrind` sets it to valgrind); then only the C suites run: the
+# shell suites and pytest run the CLI, examples and library unwrapped, so
+# they would repeat the plain run.
 set -u
 B=${1:-build/release}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +17,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 MULT=${SHK_TEST_TIMEOUT_MULTIPLIER:-1}
 SUITE_TIMEOUT=$((300 * MULT))
 export SHK_BUILD="$ROOT/$B"
+read -ra WRAP <<<"${SHK_TEST_WRAPPER:-}"
 passed=0 failed=0 skipped=0
 failed_names=()
 
@@ -56,7 +61,7 @@ for t in "$ROOT/$B"/tests/test_*; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
 	echo "== $name"
-	out=$(timeout -k 5 "$SUITE_TIMEOUT" "$t" 2>&1)
+	out=$(timeout -k 5 "$SUITE_TIMEOUT" ${WRAP[@]+"${WRAP[@]}"} "$t" 2>&1)
 	rc=$?
 	echo "$out" | grep -vE '^# cases:' | sed 's/^/   /'
 	summary=$(grep -E '^# cases:' <<<"$out" | tail -1)
@@ -83,7 +88,11 @@ for t in "$ROOT/$B"/tests/test_*; do
 	fi
 done
 
+if [ ${#WRAP[@]} -gt 0 ]; then
+	echo "== shell suites and pytest: not run under SHK_TEST_WRAPPER=${WRAP[0]}"
+fi
 for t in "$HERE"/*.sh; do
+	[ ${#WRAP[@]} -gt 0 ] && break
 	[ "$(basename "$t")" = run.sh ] && continue
 	name=$(basename "$t")
 	echo "== $name"
@@ -107,7 +116,7 @@ for t in "$HERE"/*.sh; do
 	fi
 done
 
-if [ -d "$ROOT/python/tests" ] && [ -x /usr/bin/python3 ] && \
+if [ ${#WRAP[@]} -eq 0 ] && [ -d "$ROOT/python/tests" ] && [ -x /usr/bin/python3 ] && \
    /usr/bin/python3 -c 'import pytest, numpy' 2>/dev/null; then
 	echo "== pytest python/tests"
 	out=$(cd "$ROOT" && SHK_LIB="$ROOT/$B/lib/libshmkit.so" PYTHONPATH="$ROOT/python" \

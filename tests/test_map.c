@@ -71,6 +71,7 @@ with_seg(const char *tag, void (*body)(const char *nm))
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		body(nm);
+		test_leak_check(); /* the body's process, not the case's */
 		_exit(0);
 	}
 	rc = test_wait(pid);

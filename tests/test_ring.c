@@ -33,6 +33,7 @@ guarded(const char *tag, void (*body)(void))
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		body();
+		test_leak_check(); /* the body's process, not the case's */
 		_exit(0);
 	}
 	st = test_wait(pid);
