@@ -1461,9 +1461,13 @@ t_livelock_leader_exited(void)
 	c = fork();
 	CHECK(c >= 0);
 	if (c == 0) {
+		/* not nm: the thread reads the name after this (the main)
+		 * thread's stack is gone, which valgrind reports */
+		static char le_name[64];
 		pthread_t th;
 
-		if (pthread_create(&th, NULL, le_thread, nm))
+		memcpy(le_name, nm, sizeof(le_name));
+		if (pthread_create(&th, NULL, le_thread, le_name))
 			_exit(5);
 		pthread_exit(NULL);
 	}
