@@ -81,13 +81,29 @@ check_timeout(int64_t t0, int64_t want)
 }
 
 static void
-describe_has(shk_seg *s, const char *name, const char *want)
+describe_into(shk_seg *s, const char *name, char *buf, size_t n)
 {
 	shk_obj_info info = { .size = sizeof(info) };
-	char buf[200];
 
 	CHECK_OK(shk_obj_stat(s, name, &info));
-	CHECK_OK(shk_obj_describe(s, &info, buf, sizeof(buf)));
+	CHECK_OK(shk_obj_describe(s, &info, buf, n));
+}
+
+static int
+describe_contains(shk_seg *s, const char *name, const char *want)
+{
+	char buf[200];
+
+	describe_into(s, name, buf, sizeof(buf));
+	return strstr(buf, want) != NULL;
+}
+
+static void
+describe_has(shk_seg *s, const char *name, const char *want)
+{
+	char buf[200];
+
+	describe_into(s, name, buf, sizeof(buf));
 	if (!strstr(buf, want))
 		TEST_FAIL("describe(%s) = \"%s\", wanted \"%s\"", name, buf,
 			  want);
@@ -504,7 +520,11 @@ t_barrier_dead_party(void)
 			_exit(2);
 		_exit(shk_barrier_wait(cb, 10000 * MS) >= 0 ? 0 : 3);
 	}
-	usleep(50000);
+	t0 = test_now_ns(); /* until the child has arrived (not a fixed sleep:
+			     * a loaded machine or valgrind may take longer) */
+	while (!describe_contains(s, "b", "arrived=1") &&
+	       test_now_ns() - t0 < 10000 * MS)
+		usleep(1000);
 	describe_has(s, "b", "arrived=1");
 	CHECK_OK(shk_barrier_leave(b)); /* parties 3 -> 2 */
 	/* we arrive last: serial */
@@ -867,6 +887,7 @@ t_once_race(void)
 	CHECK_EQ(shk_once_run(o, init_fn, NULL, 0), 0);
 	CHECK_EQ(shk_once_done(o), 1);
 	describe_has(s, "o", "done runs=1");
+	shk_once_close(o); /* was left open: valgrind found the leak */
 	/* a failing initialiser leaves the flag unrun */
 	CHECK_OK(shk_once_open(s, "f", SHK_CREATE, NULL, &o));
 	CHECK_RC(shk_once_run(o, failing_fn, NULL, 0), SHK_EIO);
