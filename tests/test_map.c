@@ -2,7 +2,9 @@
  * dead writers, corruption. */
 #include "harness.h"
 
+#include <poll.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 
 #include "lock.h"
 #include "map.h"
@@ -400,10 +402,12 @@ struct worker {
 	int id;
 	long ops;
 	int role; /* 0 writer, 1 reader, 2 same-key writer */
+	int started_fd; /* > 0: a writer writes its id there after its
+			 * first write */
 };
 
 static void
-writer_loop(shk_map *m, int id, long ops)
+writer_loop(shk_map *m, int id, long ops, int started_fd)
 {
 	uint64_t v[VAL_WORDS], x = 0x2545F4914F6CDD1DULL * (uint64_t)(id + 1);
 	uint8_t k[KEY_LEN];
@@ -425,6 +429,11 @@ writer_loop(shk_map *m, int id, long ops)
 			mk_val(v, kid, ((uint64_t)id << 40) | (uint64_t)n);
 			rc = shk_map_put(m, k, v);
 			CHECK(rc == 0 || rc == 1);
+		}
+		if (n == 0 && started_fd > 0) {
+			uint8_t b = (uint8_t)id;
+
+			CHECK(write(started_fd, &b, 1) == 1);
 		}
 	}
 }
@@ -498,7 +507,7 @@ worker_run(struct worker *w)
 		m = open_map(seg, "cc", sizeof(uint64_t) * VAL_WORDS, CK_CAP);
 	}
 	if (w->role == 0)
-		writer_loop(m, w->id, w->ops);
+		writer_loop(m, w->id, w->ops, w->started_fd);
 	else if (w->role == 1)
 		reader_loop(m, w->ops);
 	else
@@ -530,6 +539,7 @@ run_workers(const char *nm, const int *roles, int nw, long ops, int threads,
 	uint32_t counts[CK_KEYS] = { 0 };
 	int i, total, all_same = 1;
 
+	memset(w, 0, sizeof(w));
 	/* start full, so readers hit from the first get */
 	for (i = 0; i < CK_KEYS; i++) {
 		uint8_t k[KEY_LEN];
@@ -878,6 +888,40 @@ t_crash(void)
  * Writers killed at random times while a reader checks every value: no
  * torn read, no duplicate, the map stays usable and consistent.
  */
+/* A writer process that writes until killed; it dies with this process
+ * too, also when a check fails before it is killed. */
+static pid_t
+fork_writer(struct worker *w)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		worker_run(w);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* Waits (10 s at most) until writer id has written once: a writer killed
+ * before it wrote tests nothing (under valgrind, starting one takes
+ * longer than the 2-22 ms it is given). */
+static void
+wait_started(int fd, int id, uint8_t *started)
+{
+	int64_t t0 = test_now_ns();
+
+	while (!started[id]) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		uint8_t b;
+
+		CHECK(test_now_ns() - t0 < 10000000000LL);
+		if (poll(&pf, 1, 100) == 1 && read(fd, &b, 1) == 1)
+			started[b] = 1;
+	}
+}
+
 static void
 b_random_kills(const char *nm)
 {
@@ -887,20 +931,21 @@ b_random_kills(const char *nm)
 	struct worker w = { .nm = nm, .ops = 1L << 40, .role = 0 };
 	struct worker r = { .nm = nm, .ops = 3000000, .role = 1 };
 	uint32_t counts[CK_KEYS] = { 0 }, x = 12345;
+	uint8_t started[256] = { 0 }; /* by writer id */
 	pid_t wp[NW], rp;
 	uint8_t k[KEY_LEN];
 	uint64_t v[VAL_WORDS];
-	int i, round, total;
+	int i, round, total, sp[2];
 
+	CHECK(pipe(sp) == 0);
+	w.started_fd = sp[1];
 	for (i = 0; i < NW; i++) {
 		w.id = i;
-		wp[i] = fork();
-		CHECK(wp[i] >= 0);
-		if (wp[i] == 0) {
-			worker_run(&w);
-			_exit(0);
-		}
+		wp[i] = fork_writer(&w);
 	}
+	/* the reader starts once there is something to read */
+	for (i = 0; i < NW; i++)
+		wait_started(sp[0], i, started);
 	rp = fork();
 	CHECK(rp >= 0);
 	if (rp == 0) {
@@ -915,21 +960,19 @@ b_random_kills(const char *nm)
 		ts.tv_nsec = 2000000 + (long)(x % 20000000);
 		nanosleep(&ts, NULL);
 		i = round % NW;
+		wait_started(sp[0], round < NW ? i : round, started);
 		kill(wp[i], SIGKILL);
 		CHECK_EQ(test_wait(wp[i]), 128 + SIGKILL);
 		w.id = NW + round;
-		wp[i] = fork();
-		CHECK(wp[i] >= 0);
-		if (wp[i] == 0) {
-			worker_run(&w);
-			_exit(0);
-		}
+		wp[i] = fork_writer(&w);
 	}
 	CHECK_EQ(test_wait(rp), 0);
 	for (i = 0; i < NW; i++) {
 		kill(wp[i], SIGKILL);
 		test_wait(wp[i]);
 	}
+	close(sp[0]);
+	close(sp[1]);
 	/* take every stripe once, so each dead holder's count is redone */
 	for (i = 0; i < 2000; i++) {
 		mk_key(k, 1000 + (uint32_t)i);
