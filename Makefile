@@ -3,6 +3,7 @@
 #   make                 library (.so + .a), CLI, examples, tests, benches
 #   make test            install missing Debian packages, build, run tests
 #   make test SAN=address,undefined   (build/asan)   make test SAN=thread
+#   make valgrind        the C test suites of build/release under memcheck
 #   make demo            run the demo (processes exchanging data)
 #   make bench           run the benchmarks (figures beside baselines)
 #   make install PREFIX=/usr/local    header, libs, CLI, shmkit.pc
@@ -62,7 +63,7 @@ AR_LIB := $(B)/lib/libshmkit.a
 TAR_LIB := $(B)/lib/libshmkit_test.a
 CLI := $(B)/shmkit
 
-.PHONY: all lib test demo bench install uninstall deps check-exports \
+.PHONY: all lib test valgrind demo bench install uninstall deps check-exports \
 	check-headers clean examples tests benches
 .DEFAULT_GOAL := all
 
@@ -118,7 +119,9 @@ $(B)/bench/%: bench/%.c $(wildcard bench/*.h) $(AR_LIB)
 -include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 # Debian packages the build and tests need; installed only when missing.
-DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python3-pytest spin
+# valgrind also ships valgrind/memcheck.h, which tests/harness.h uses.
+DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python3-pytest spin \
+	valgrind
 deps:
 	@missing=""; for p in $(DEPS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -134,6 +137,30 @@ deps:
 test: deps
 	$(MAKE) all
 	tests/run.sh $(B)
+
+# make valgrind: the C suites of the release build (same objects as
+# `make test`) under memcheck, through tests/run.sh's SHK_TEST_WRAPPER.
+# Any memcheck error fails the process it is in (exit 99), so its case.
+# Leaks: each case process searches its own heap at the end of its case
+# (tests/harness.h test_leak_check) and fails on a block definitely lost;
+# there is no search at each process's exit (--leak-check=no), where a
+# forked worker would count the parent's handles it inherited and never
+# uses.  Only "definitely lost" counts: glibc keeps a joined thread's TLS
+# block (pthread_create -> _dl_allocate_tls) in its stack cache through
+# an interior pointer, which memcheck calls "possibly lost" (test_map's
+# thread cases).  Unless set: stress sizes a hundredth (SHK_TEST_SCALE=0.01), and
+# per-case alarms and suite timeouts doubled (SHK_TEST_TIMEOUT_MULTIPLIER=2,
+# as CI sets it).  No test execs a helper binary (workers are forked, and
+# valgrind follows fork), so --trace-children is not needed.
+# No suppressions: memcheck has reported no false positive here.
+VALGRIND_FLAGS := -q --error-exitcode=99 --leak-check=no \
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite
+valgrind: deps
+	$(MAKE) SAN= VARIANT=release tests
+	SHK_TEST_VALGRIND=1 SHK_TEST_WRAPPER="valgrind $(VALGRIND_FLAGS)" \
+	SHK_TEST_SCALE=$${SHK_TEST_SCALE:-0.01} \
+	SHK_TEST_TIMEOUT_MULTIPLIER=$${SHK_TEST_TIMEOUT_MULTIPLIER:-2} \
+	tests/run.sh build/release
 
 demo: all
 	$(B)/examples/demo
