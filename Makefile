@@ -64,7 +64,7 @@ TAR_LIB := $(B)/lib/libshmkit_test.a
 CLI := $(B)/shmkit
 
 .PHONY: all lib test valgrind demo bench install uninstall deps check-exports \
-	check-headers clean examples tests benches
+	check-headers check-format format clean examples tests benches
 .DEFAULT_GOAL := all
 
 all: lib $(if $(CLI_SRC),$(CLI)) examples tests benches
@@ -121,7 +121,7 @@ $(B)/bench/%: bench/%.c $(wildcard bench/*.h) $(AR_LIB)
 # Debian packages the build and tests need; installed only when missing.
 # valgrind also ships valgrind/memcheck.h, which tests/harness.h uses.
 DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python3-pytest spin \
-	valgrind
+	valgrind clang-format
 deps:
 	@missing=""; for p in $(DEPS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -181,6 +181,20 @@ check-headers:
 	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only $(B)/hdr.c
 	$(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror -Iinclude -fsyntax-only $(B)/hdr.c
 	@echo "check-headers: shmkit.h compiles alone as C11 and C++11"
+
+# Layout (STYLE.md B7-B8): .clang-format, Debian's clang-format (14).
+# `make format` rewrites every tracked C file; `make check-format` (CI)
+# fails, naming the files, when one differs from what it would write.
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_FILES)
+
+check-format:
+	@bad=""; for f in $(FORMAT_FILES); do \
+		clang-format --dry-run -Werror "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; \
+	done; \
+	if [ -n "$$bad" ]; then echo "check-format: not formatted (make format):$$bad"; exit 1; fi; \
+	echo "check-format: $(words $(FORMAT_FILES)) files match .clang-format"
 
 shmkit.pc: shmkit.pc.in include/shmkit.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@

@@ -115,9 +115,8 @@ base_cl_pong(void *ctx, long n)
 	return 0;
 }
 
-static const struct bench_pp_ops base_cl_ops = {
-	NULL, base_cl_ping, base_cl_pong, NULL
-};
+static const struct bench_pp_ops base_cl_ops = { NULL, base_cl_ping,
+						 base_cl_pong, NULL };
 
 /* One-way latency of the bare cache-line ping-pong; 0 or -1. */
 static inline int
@@ -215,9 +214,8 @@ base_fx_pong(void *ctx, long n)
 	return 0;
 }
 
-static const struct bench_pp_ops base_fx_ops = {
-	NULL, base_fx_ping, base_fx_pong, NULL
-};
+static const struct bench_pp_ops base_fx_ops = { NULL, base_fx_ping,
+						 base_fx_pong, NULL };
 
 /* One-way latency of the bare futex ping-pong; 0 or -1. */
 static inline int
@@ -251,10 +249,10 @@ struct base_spsc {
 	size_t map_len;
 	size_t rec_len;
 	uint64_t mask;
-	uint64_t pos;	 /* own index (head or tail), process-local */
+	uint64_t pos;    /* own index (head or tail), process-local */
 	uint64_t cached; /* the other side's index, last seen */
-	uint64_t seq;	 /* next record's sequence number */
-	uint8_t *buf;	 /* the local source / destination record */
+	uint64_t seq;    /* next record's sequence number */
+	uint8_t *buf;    /* the local source / destination record */
 };
 
 static inline int
@@ -288,8 +286,8 @@ base_spsc_produce(void *ctx, int i, long n)
 		while (r->pos - r->cached >= cap) {
 			/* acquire: pairs with the release of tail in
 			 * base_spsc_consume(); the slot is free again */
-			r->cached = atomic_load_explicit(
-				&r->sh->tail, memory_order_acquire);
+			r->cached = atomic_load_explicit(&r->sh->tail,
+							 memory_order_acquire);
 			if (r->pos - r->cached < cap)
 				break;
 			if (bench_backoff(&spins) != 0)
@@ -320,8 +318,8 @@ base_spsc_consume(void *ctx, int i, long n)
 		while (r->cached == r->pos) {
 			/* acquire: pairs with the release of head in
 			 * base_spsc_produce(); the record is visible */
-			r->cached = atomic_load_explicit(
-				&r->sh->head, memory_order_acquire);
+			r->cached = atomic_load_explicit(&r->sh->head,
+							 memory_order_acquire);
 			if (r->cached != r->pos)
 				break;
 			if (bench_backoff(&spins) != 0)
@@ -497,9 +495,9 @@ base_fd_pong(void *ctx, long n)
 	return 0;
 }
 
-static const struct bench_pp_ops base_fd_pp_ops = {
-	base_fd_setup_pp, base_fd_ping, base_fd_pong, base_fd_fini_pp
-};
+static const struct bench_pp_ops base_fd_pp_ops = { base_fd_setup_pp,
+						    base_fd_ping, base_fd_pong,
+						    base_fd_fini_pp };
 
 static inline int
 base_fd_setup_st(void *ctx, int party, int is_producer)

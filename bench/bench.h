@@ -103,8 +103,8 @@ bench_row(const char *group, const char *name, double value, const char *unit,
 		FILE *f = fopen(path, "a");
 		if (f) {
 			fprintf(f, "| %s | %s | %.2f %s | %s | %.2f | %.2f |\n",
-				group, name, value, unit, base_name,
-				base_value, ratio);
+				group, name, value, unit, base_name, base_value,
+				ratio);
 			fclose(f);
 		}
 	}
@@ -159,9 +159,9 @@ bench_size_str(size_t len, char *buf, size_t cap)
  * a run is the latest end minus the earliest start.
  */
 #define BENCH_MAX_PROCS 64
-#define BENCH_RUNS 5		/* measured runs; the median is reported */
-#define BENCH_BARRIER_S 120	/* a barrier waits this long, then fails */
-#define BENCH_WATCHDOG_S 600	/* a party still running after this dies */
+#define BENCH_RUNS 5         /* measured runs; the median is reported */
+#define BENCH_BARRIER_S 120  /* a barrier waits this long, then fails */
+#define BENCH_WATCHDOG_S 600 /* a party still running after this dies */
 
 /* Zeroed shared anonymous memory, inherited across fork(); NULL on error. */
 static inline void *
@@ -269,8 +269,8 @@ struct bench_team_ctl {
 
 struct bench_team {
 	struct bench_team_ctl *ctl;
-	int n;	  /* parties */
-	int idx;  /* this party, 0 .. n-1 (0 is the parent) */
+	int n;   /* parties */
+	int idx; /* this party, 0 .. n-1 (0 is the parent) */
 	void *ctx;
 };
 
@@ -306,7 +306,8 @@ bench_team_sync(struct bench_team *t)
 	long spins = 0;
 
 	if (atomic_fetch_add_explicit(&c->arrived, 1, memory_order_acq_rel) +
-		    1 == (uint32_t)t->n) {
+		    1 ==
+	    (uint32_t)t->n) {
 		/* relaxed: ordered before the release store of gen */
 		atomic_store_explicit(&c->arrived, 0, memory_order_relaxed);
 		atomic_store_explicit(&c->gen, g + 1, memory_order_release);
@@ -323,8 +324,8 @@ bench_team_sync(struct bench_team *t)
 		if ((spins & 1023) == 0) {
 			int64_t now = bench_now_ns();
 			if (limit == 0)
-				limit = now + (int64_t)BENCH_BARRIER_S *
-						      1000000000;
+				limit = now +
+					(int64_t)BENCH_BARRIER_S * 1000000000;
 			else if (now > limit)
 				return -1;
 		}
@@ -505,8 +506,7 @@ bench_pp_fn(struct bench_team *t)
 	int side = t->idx, r, rc = 0;
 
 	if (j->ops->setup && j->ops->setup(j->ctx, side) != 0) {
-		atomic_store_explicit(&t->ctl->failed, 1,
-				      memory_order_relaxed);
+		atomic_store_explicit(&t->ctl->failed, 1, memory_order_relaxed);
 		return -1;
 	}
 	if (bench_team_sync(t) != 0) {
@@ -534,8 +534,7 @@ bench_pp_fn(struct bench_team *t)
 	}
 out:
 	if (rc != 0)
-		atomic_store_explicit(&t->ctl->failed, 1,
-				      memory_order_relaxed);
+		atomic_store_explicit(&t->ctl->failed, 1, memory_order_relaxed);
 	if (j->ops->fini)
 		j->ops->fini(j->ctx, side);
 	return rc;
@@ -605,8 +604,7 @@ bench_stream_fn(struct bench_team *t)
 	int r, rc = 0;
 
 	if (j->ops->setup && j->ops->setup(j->ctx, t->idx, prod) != 0) {
-		atomic_store_explicit(&t->ctl->failed, 1,
-				      memory_order_relaxed);
+		atomic_store_explicit(&t->ctl->failed, 1, memory_order_relaxed);
 		return -1;
 	}
 	for (r = -1; rc == 0 && r < j->runs; r++) {
@@ -628,14 +626,12 @@ bench_stream_fn(struct bench_team *t)
 			break;
 		}
 		if (t->idx == 0 && r >= 0)
-			rates[r] = (double)count * 1e9 /
-				   bench_team_span_ns(t);
+			rates[r] = (double)count * 1e9 / bench_team_span_ns(t);
 	}
 	if (rc == 0 && t->idx == 0)
 		j->rate = bench_median(rates, (size_t)j->runs);
 	if (rc != 0)
-		atomic_store_explicit(&t->ctl->failed, 1,
-				      memory_order_relaxed);
+		atomic_store_explicit(&t->ctl->failed, 1, memory_order_relaxed);
 	if (j->ops->fini)
 		j->ops->fini(j->ctx, t->idx, prod);
 	return rc;

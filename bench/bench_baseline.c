@@ -96,8 +96,7 @@ streaming(void)
 					&pipe_r) == 0;
 		if (!ok_p)
 			fail("pipe stream");
-		ok_u = base_uds_stream(len,
-				       stream_count(len, 50000, 64u << 20),
+		ok_u = base_uds_stream(len, stream_count(len, 50000, 64u << 20),
 				       &uds) == 0;
 		if (!ok_u)
 			fail("unix socket stream");

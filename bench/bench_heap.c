@@ -105,9 +105,8 @@ run_libc_batch(size_t len, long n)
  * both sides alike, and several short runs outvote it.
  */
 static void
-median_pair(double (*fn)(shk_seg *, size_t, long),
-	    double (*lfn)(size_t, long), shk_seg *s, size_t len, long n,
-	    double *a, double *b)
+median_pair(double (*fn)(shk_seg *, size_t, long), double (*lfn)(size_t, long),
+	    shk_seg *s, size_t len, long n, double *a, double *b)
 {
 	double va[HEAP_RUNS], vb[HEAP_RUNS];
 	int r;
@@ -223,8 +222,7 @@ median2(double (*fn)(const char *, long), const char *nm, long n)
 int
 main(void)
 {
-	static const size_t sizes[] = { 16, 64, 256, 1024, 4096, 16384,
-					65536 };
+	static const size_t sizes[] = { 16, 64, 256, 1024, 4096, 16384, 65536 };
 	shk_seg_opts o = SHK_SEG_OPTS_INIT;
 	shk_seg *s = NULL;
 	char nm[64], nm2[64], name[64];

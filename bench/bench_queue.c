@@ -161,9 +161,8 @@ q_consume(void *ctx, int i, long n)
 	return 0;
 }
 
-static const struct bench_stream_ops q_ops = {
-	q_setup, q_produce, q_consume, q_fini
-};
+static const struct bench_stream_ops q_ops = { q_setup, q_produce, q_consume,
+					       q_fini };
 
 static void
 run_case(int np, int nc)
@@ -196,8 +195,7 @@ run_case(int np, int nc)
 	if (rc == 0) {
 		qo.elem_len = 8;
 		qo.cap = QCAP;
-		rc = shk_queue_open(c.seg, "q", SHK_CREATE | SHK_EXCL, &qo,
-				    &q);
+		rc = shk_queue_open(c.seg, "q", SHK_CREATE | SHK_EXCL, &qo, &q);
 		shk_queue_close(q);
 	} else {
 		seg_name[0] = '\0';
@@ -317,9 +315,7 @@ p_work(void *ctx, int i, long n)
 	return 0;
 }
 
-static const struct bench_stream_ops p_ops = {
-	p_setup, p_work, NULL, p_fini
-};
+static const struct bench_stream_ops p_ops = { p_setup, p_work, NULL, p_fini };
 
 static void
 run_pool(void)
@@ -374,8 +370,7 @@ run_pool(void)
 		}
 		snprintf(name, sizeof(name), "alloc+free %d proc", np);
 		snprintf(bname, sizeof(bname), "mutex pool %d proc", np);
-		bench_row("pool", name, shk / 1e6, "Mops/s", bname,
-			  base / 1e6);
+		bench_row("pool", name, shk / 1e6, "Mops/s", bname, base / 1e6);
 		if (np == 1) {
 			c.mode = 2;
 			if (bench_ops(&p_ops, &c, 1, count, &mal) != 0) {
@@ -383,8 +378,7 @@ run_pool(void)
 				break;
 			}
 			bench_row("pool", name, shk / 1e6, "Mops/s",
-				  "glibc malloc+free",
-				  mal / 1e6);
+				  "glibc malloc+free", mal / 1e6);
 		}
 	}
 	if (rc != 0) {

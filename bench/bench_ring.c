@@ -50,15 +50,15 @@ on_alarm(int sig)
 }
 
 struct rctx {
-	shk_seg *seg;	  /* parent's handle, or the child's own */
-	int own_seg;	  /* this process opened seg in setup */
-	unsigned flags;	  /* shk_ring_opts.flags */
-	int64_t timeout;  /* 0: busy-poll; SHK_FOREVER: blocking */
+	shk_seg *seg;    /* parent's handle, or the child's own */
+	int own_seg;     /* this process opened seg in setup */
+	unsigned flags;  /* shk_ring_opts.flags */
+	int64_t timeout; /* 0: busy-poll; SHK_FOREVER: blocking */
 	size_t len;
 	shk_ring *tx, *rx;
 	uint8_t *buf;
 	uint64_t seq;
-	int err;	  /* first shmkit error seen in this process */
+	int err; /* first shmkit error seen in this process */
 };
 
 static int
@@ -88,14 +88,14 @@ rctx_attach(struct rctx *c, int side, int two_way)
 	if (!c->buf)
 		return -1;
 	if (side == 0 || two_way) {
-		rc = open_ring(c, side == 0 ? "ab" : "ba",
-			       SHK_RING_PRODUCER, &c->tx);
+		rc = open_ring(c, side == 0 ? "ab" : "ba", SHK_RING_PRODUCER,
+			       &c->tx);
 		if (rc != 0)
 			return rc;
 	}
 	if (side == 1 || two_way)
-		return open_ring(c, side == 0 ? "ba" : "ab",
-				 SHK_RING_CONSUMER, &c->rx);
+		return open_ring(c, side == 0 ? "ba" : "ab", SHK_RING_CONSUMER,
+				 &c->rx);
 	return 0;
 }
 
@@ -189,9 +189,8 @@ pp_pong(void *ctx, long n)
 	return 0;
 }
 
-static const struct bench_pp_ops ring_pp_ops = {
-	pp_setup, pp_ping, pp_pong, pp_fini
-};
+static const struct bench_pp_ops ring_pp_ops = { pp_setup, pp_ping, pp_pong,
+						 pp_fini };
 
 static int
 st_setup(void *ctx, int party, int is_producer)
@@ -237,9 +236,8 @@ st_consume(void *ctx, int i, long n)
 	return shk_ring_flush(c->rx) == 0 ? 0 : -1;
 }
 
-static const struct bench_stream_ops ring_st_ops = {
-	st_setup, st_produce, st_consume, st_fini
-};
+static const struct bench_stream_ops ring_st_ops = { st_setup, st_produce,
+						     st_consume, st_fini };
 
 /*
  * Zero-copy stream (loans): the producer reserves the record in the ring,
@@ -310,9 +308,8 @@ err:
 	return -1;
 }
 
-static const struct bench_stream_ops ring_zc_ops = {
-	st_setup, zc_produce, zc_consume, st_fini
-};
+static const struct bench_stream_ops ring_zc_ops = { st_setup, zc_produce,
+						     zc_consume, st_fini };
 
 /* A fresh segment per case: no state carries over between cases. */
 static int
@@ -326,8 +323,8 @@ case_begin(struct rctx *c, size_t len, unsigned flags, int64_t timeout)
 	c->len = len;
 	c->flags = flags;
 	c->timeout = timeout;
-	snprintf(seg_name, sizeof(seg_name), "shk-bench-%d-%d",
-		 (int)getpid(), n++);
+	snprintf(seg_name, sizeof(seg_name), "shk-bench-%d-%d", (int)getpid(),
+		 n++);
 	so.len = SEG_LEN;
 	rc = shk_seg_open(seg_name, SHK_CREATE | SHK_EXCL, &so, &c->seg);
 	if (rc != 0)
@@ -542,9 +539,8 @@ tput_run(int k, size_t len, long count, double *rate)
 }
 
 static const char *const tput_what[T_N] = {
-	"spsc ring stream",	   "unix socket stream",
-	"ring stream",		   "ring stream (batch)",
-	"ring stream (zero-copy)", "ring stream (spin)"
+	"spsc ring stream",    "unix socket stream",      "ring stream",
+	"ring stream (batch)", "ring stream (zero-copy)", "ring stream (spin)"
 };
 
 static void
@@ -598,8 +594,8 @@ throughput(void)
 			if (med[T_ONE] > 0)
 				bench_rate_row("ring", name, len, med[T_ONE],
 					       base, med[T_UDS]);
-			snprintf(name, sizeof(name),
-				 "throughput %s zero-copy", sz);
+			snprintf(name, sizeof(name), "throughput %s zero-copy",
+				 sz);
 			if (med[T_ZC] > 0)
 				bench_rate_row("ring", name, len, med[T_ZC],
 					       base, med[T_UDS]);

@@ -146,9 +146,8 @@ m_work(void *ctx, int i, long n)
 	return 0;
 }
 
-static const struct bench_stream_ops map_ops = {
-	m_setup, m_work, NULL, m_fini
-};
+static const struct bench_stream_ops map_ops = { m_setup, m_work, NULL,
+						 m_fini };
 
 static void
 bench_map(void)
@@ -170,8 +169,7 @@ bench_map(void)
 		bench_shm_free(c.bm, blen);
 		return;
 	}
-	snprintf(seg_name, sizeof(seg_name), "shk-bench-%d-map",
-		 (int)getpid());
+	snprintf(seg_name, sizeof(seg_name), "shk-bench-%d-map", (int)getpid());
 	so.len = SEG_LEN;
 	rc = shk_seg_open(seg_name, SHK_CREATE | SHK_EXCL, &so, &c.seg);
 	if (rc != 0) {
@@ -213,8 +211,8 @@ bench_map(void)
 				rc = 0;
 				continue;
 			}
-			snprintf(name, sizeof(name), "%s %d proc", put ? "put"
-				 : "get", np);
+			snprintf(name, sizeof(name), "%s %d proc",
+				 put ? "put" : "get", np);
 			snprintf(bname, sizeof(bname), "rwlock map %s", name);
 			bench_row("map", name, shk / 1e6, "Mops/s", bname,
 				  base / 1e6);
@@ -339,9 +337,8 @@ s_work(void *ctx, int i, long n)
 	return 0;
 }
 
-static const struct bench_stream_ops stack_ops = {
-	s_setup, s_work, NULL, s_fini
-};
+static const struct bench_stream_ops stack_ops = { s_setup, s_work, NULL,
+						   s_fini };
 
 static void
 bench_stack(void)
@@ -520,9 +517,8 @@ bc_consume(void *ctx, int i, long n)
 	return 0;
 }
 
-static const struct bench_stream_ops bcast_ops = {
-	bc_setup, bc_produce, bc_consume, bc_fini
-};
+static const struct bench_stream_ops bcast_ops = { bc_setup, bc_produce,
+						   bc_consume, bc_fini };
 
 static void
 bench_bcast(void)
@@ -599,8 +595,8 @@ bench_bcast(void)
 				snprintf(procs, sizeof(procs),
 					 " (%d procs on %d CPUs)", nr + 1,
 					 bench_ncpus());
-			snprintf(name, sizeof(name), "%s %d reader%s%s",
-				 c.name, nr, nr > 1 ? "s" : "", procs);
+			snprintf(name, sizeof(name), "%s %d reader%s%s", c.name,
+				 nr, nr > 1 ? "s" : "", procs);
 			if (c.mode == SHK_BCAST_RELIABLE) {
 				bench_row("bcast", name, rate / 1e6, "Mmsg/s",
 					  "SPSC ring 1 reader 64 B",

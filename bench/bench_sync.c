@@ -285,8 +285,7 @@ main(void)
 	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&g_sh->pm, &a);
 
-	printf("bench_sync: %d CPUs; median of %d runs\n", bench_ncpus(),
-	       RUNS);
+	printf("bench_sync: %d CPUs; median of %d runs\n", bench_ncpus(), RUNS);
 	bench_pin(0);
 	base = median_of(uncontended_pthread, n_unc);
 	x = median_of(uncontended_shk, n_unc);

@@ -98,7 +98,8 @@ heap_demo(shk_seg *seg)
 		return 1;
 	}
 	printf("\n3. heap hand-off: 2 producer processes -> 1 consumer, "
-	       "%d-byte blocks\n", BLOCK);
+	       "%d-byte blocks\n",
+	       BLOCK);
 	t0 = now_s();
 	for (p = 0; p < 2; p++) {
 		pids[p] = fork();
@@ -135,8 +136,7 @@ heap_demo(shk_seg *seg)
 	       got * (double)BLOCK / (1 << 20), t1 - t0, got / (t1 - t0));
 	printf("  heap after       : %llu bytes in use, high water %llu of "
 	       "%llu\n",
-	       (unsigned long long)hs.used,
-	       (unsigned long long)hs.high_water,
+	       (unsigned long long)hs.used, (unsigned long long)hs.high_water,
 	       (unsigned long long)hs.heap_len);
 	return bad ? 1 : 0;
 }
@@ -203,7 +203,8 @@ stream_demo(shk_seg *seg)
 	if (open_ring(seg, "stream", SHK_RING_CONSUMER, &r) < 0)
 		return 1;
 	printf("\n1. streaming %ld records of %d bytes, producer process -> "
-	       "consumer process\n", NSTREAM, REC);
+	       "consumer process\n",
+	       NSTREAM, REC);
 	t0 = now_s();
 	pid = fork();
 	if (pid == 0)
@@ -211,7 +212,8 @@ stream_demo(shk_seg *seg)
 	for (i = 0; i < NSTREAM; i++) {
 		const uint64_t *rec;
 		size_t len;
-		if (shk_ring_peek(r, (const void **)&rec, &len, 5000000000LL) < 0)
+		if (shk_ring_peek(r, (const void **)&rec, &len, 5000000000LL) <
+		    0)
 			return 1;
 		if (len != REC || rec[0] != (uint64_t)i || rec[1] != mix(i))
 			bad++;
@@ -295,7 +297,8 @@ ping_demo(void)
 	long i;
 
 	printf("\n2. round trips of a %d-byte record between two processes "
-	       "(blocking reads)\n", REC);
+	       "(blocking reads)\n",
+	       REC);
 	t0 = now_s();
 	pid = fork();
 	if (pid == 0)
@@ -356,7 +359,8 @@ main(void)
 	if (!rc && shk_seg_info(seg, &st) == 0)
 		printf("\nsegment: %u objects, %u attached, heap %llu of %llu "
 		       "bytes in use\n",
-		       st.nobjects, st.attached, (unsigned long long)st.heap_used,
+		       st.nobjects, st.attached,
+		       (unsigned long long)st.heap_used,
 		       (unsigned long long)st.heap_len);
 	shk_seg_close(seg);
 	shk_seg_unlink(SEG, NULL);

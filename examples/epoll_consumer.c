@@ -35,8 +35,8 @@ producer(const char *seg_name, const char *ring_name, int id)
 		return 1;
 	}
 	for (i = 0; i < NMSG; i++) {
-		int n = snprintf(msg, sizeof(msg), "producer %d message %d",
-				 id, i);
+		int n = snprintf(msg, sizeof(msg), "producer %d message %d", id,
+				 i);
 
 		usleep(2000 * (unsigned)(id + 1));
 		if (shk_ring_write(r, msg, (size_t)n, SHK_FOREVER))
@@ -79,8 +79,8 @@ main(void)
 	for (i = 0; i < 2; i++) {
 		int fd;
 
-		rc = shk_ring_open(seg, names[i], SHK_CREATE,
-				   SHK_RING_CONSUMER, NULL, &rings[i]);
+		rc = shk_ring_open(seg, names[i], SHK_CREATE, SHK_RING_CONSUMER,
+				   NULL, &rings[i]);
 		if (rc) {
 			fprintf(stderr, "ring: %s\n", shk_strerror(rc));
 			goto out;
@@ -121,8 +121,8 @@ main(void)
 			/* drain; the read that finds the ring empty re-arms
 			 * the descriptor */
 			while ((rc = shk_ring_read(rings[w], buf,
-						   sizeof(buf) - 1,
-						   SHK_TRY)) >= 0) {
+						   sizeof(buf) - 1, SHK_TRY)) >=
+			       0) {
 				buf[rc] = '\0';
 				if (!strcmp(buf, "END")) {
 					printf("%s: END after %ld messages\n",
@@ -140,8 +140,8 @@ main(void)
 			}
 		}
 	}
-	printf("received %ld + %ld messages, %ld timer ticks\n", got[0],
-	       got[1], ticks);
+	printf("received %ld + %ld messages, %ld timer ticks\n", got[0], got[1],
+	       ticks);
 	status = got[0] == NMSG && got[1] == NMSG ? 0 : 1;
 out:
 	for (i = 0; i < 2; i++) {

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-struct point { double x, y; };
+struct point {
+	double x, y;
+};
 #define POINT_TYPE 0x706f696e74ull /* our tag for struct point */
 
 int

@@ -57,44 +57,44 @@ SHK_API int shk_version(void);
  * <= -1000.  The same list generates shk_strerror(), shk_errname(),
  * docs/errors.md and the Python exception map.
  */
-#define SHK_ERRNO_MAP(X)                                                      \
-	X(EPERM, -1, "operation not permitted")                               \
-	X(ENOENT, -2, "no such segment or object")                            \
-	X(ESRCH, -3, "no such process")                                       \
-	X(EINTR, -4, "interrupted")                                           \
-	X(EIO, -5, "input/output error")                                      \
-	X(EBADF, -9, "bad file descriptor")                                   \
-	X(EAGAIN, -11, "resource temporarily unavailable (try again)")        \
-	X(ENOMEM, -12, "out of memory in the segment or process")             \
-	X(EACCES, -13, "permission denied")                                   \
-	X(EBUSY, -16, "resource busy")                                        \
-	X(EEXIST, -17, "already exists")                                      \
-	X(EINVAL, -22, "invalid argument")                                    \
-	X(ENOSPC, -28, "no space left on device")                             \
-	X(EPIPE, -32, "peer closed")                                          \
-	X(ERANGE, -34, "value out of range")                                  \
-	X(EDEADLK, -35, "deadlock would occur")                               \
-	X(ENAMETOOLONG, -36, "name too long")                                 \
-	X(ENOSYS, -38, "function not supported on this system")               \
-	X(EMSGSIZE, -90, "message too long")                                  \
-	X(ENOTSUP, -95, "operation not supported")                            \
-	X(ETIMEDOUT, -110, "timed out")                                       \
-	X(ECANCELED, -125, "operation canceled")                              \
-	X(EOWNERDEAD, -130, "previous owner died; state may be inconsistent") \
-	X(ENOTRECOVERABLE, -131, "state not recoverable")                     \
-	X(EBADSEG, -1000, "not a shmkit segment or segment damaged")          \
-	X(EVERSION, -1001, "unsupported segment format version")              \
-	X(ECORRUPT, -1002, "corrupted data in shared memory")                 \
-	X(ETYPE, -1003, "object kind, type or element size mismatch")         \
-	X(EPEERDEAD, -1004, "peer process died")                              \
-	X(ETRUNC, -1005, "segment truncated")                                 \
+#define SHK_ERRNO_MAP(X)                                                       \
+	X(EPERM, -1, "operation not permitted")                                \
+	X(ENOENT, -2, "no such segment or object")                             \
+	X(ESRCH, -3, "no such process")                                        \
+	X(EINTR, -4, "interrupted")                                            \
+	X(EIO, -5, "input/output error")                                       \
+	X(EBADF, -9, "bad file descriptor")                                    \
+	X(EAGAIN, -11, "resource temporarily unavailable (try again)")         \
+	X(ENOMEM, -12, "out of memory in the segment or process")              \
+	X(EACCES, -13, "permission denied")                                    \
+	X(EBUSY, -16, "resource busy")                                         \
+	X(EEXIST, -17, "already exists")                                       \
+	X(EINVAL, -22, "invalid argument")                                     \
+	X(ENOSPC, -28, "no space left on device")                              \
+	X(EPIPE, -32, "peer closed")                                           \
+	X(ERANGE, -34, "value out of range")                                   \
+	X(EDEADLK, -35, "deadlock would occur")                                \
+	X(ENAMETOOLONG, -36, "name too long")                                  \
+	X(ENOSYS, -38, "function not supported on this system")                \
+	X(EMSGSIZE, -90, "message too long")                                   \
+	X(ENOTSUP, -95, "operation not supported")                             \
+	X(ETIMEDOUT, -110, "timed out")                                        \
+	X(ECANCELED, -125, "operation canceled")                               \
+	X(EOWNERDEAD, -130, "previous owner died; state may be inconsistent")  \
+	X(ENOTRECOVERABLE, -131, "state not recoverable")                      \
+	X(EBADSEG, -1000, "not a shmkit segment or segment damaged")           \
+	X(EVERSION, -1001, "unsupported segment format version")               \
+	X(ECORRUPT, -1002, "corrupted data in shared memory")                  \
+	X(ETYPE, -1003, "object kind, type or element size mismatch")          \
+	X(EPEERDEAD, -1004, "peer process died")                               \
+	X(ETRUNC, -1005, "segment truncated")                                  \
 	X(ECHECKSUM, -1006, "segment header checksum mismatch")
 
 enum shk_error {
 #define SHK__ERR_ENUM(name, value, msg) SHK_##name = (value),
 	SHK_ERRNO_MAP(SHK__ERR_ENUM)
 #undef SHK__ERR_ENUM
-	SHK_OK = 0
+		SHK_OK = 0
 };
 
 /*
@@ -160,7 +160,10 @@ typedef struct shk_seg_opts {
 	uint32_t reserved;
 } shk_seg_opts;
 
-#define SHK_SEG_OPTS_INIT { .size = sizeof(shk_seg_opts) }
+#define SHK_SEG_OPTS_INIT                                                      \
+	{                                                                      \
+		.size = sizeof(shk_seg_opts)                                   \
+	}
 #define SHK_SEG_MIN_LEN ((uint64_t)64 << 10)
 #define SHK_SEG_MAX_LEN ((uint64_t)1 << 40)
 #define SHK_NAME_MAX 63 /* longest segment or object name, in bytes */
@@ -242,20 +245,20 @@ SHK_API int shk_seg_prefault(shk_seg *seg);
  * shk_seg_stats is filled by shk_seg_info.  Fixed-width fields only.
  */
 typedef struct shk_seg_stats {
-	uint32_t size;     /* sizeof, set by the caller */
-	uint32_t version;  /* format version */
-	uint32_t backend;  /* enum shk_backend */
+	uint32_t size;    /* sizeof, set by the caller */
+	uint32_t version; /* format version */
+	uint32_t backend; /* enum shk_backend */
 	uint32_t mode;
-	uint64_t len;      /* total bytes */
-	uint64_t created_ns;   /* CLOCK_REALTIME at creation */
+	uint64_t len;        /* total bytes */
+	uint64_t created_ns; /* CLOCK_REALTIME at creation */
 	uint32_t creator_pid;
 	uint32_t creator_uid;
-	uint32_t nobjects;     /* live registry entries */
+	uint32_t nobjects; /* live registry entries */
 	uint32_t max_objects;
-	uint32_t attached;     /* attach records in use */
+	uint32_t attached;       /* attach records in use */
 	uint32_t attached_alive; /* ... whose process is alive */
-	uint64_t heap_len;     /* bytes managed by the heap */
-	uint64_t heap_used;    /* bytes handed out */
+	uint64_t heap_len;       /* bytes managed by the heap */
+	uint64_t heap_used;      /* bytes handed out */
 	uint64_t heap_free;
 	uint64_t heap_high_water;
 	char name[64];
@@ -290,7 +293,8 @@ SHK_API int shk_seg_check(shk_seg *seg);
 #define SHK_ATTACH_OTHER_PIDNS 0x1u  /* another PID namespace */
 #define SHK_ATTACH_OTHER_TIMENS 0x2u /* another time namespace: pid only */
 #define SHK_ATTACH_LOCKED 0x4u       /* its process took the liveness lock */
-#define SHK_ATTACH_UNTESTED 0x8u     /* alive only because it cannot be tested
+#define SHK_ATTACH_UNTESTED                                                    \
+	0x8u /* alive only because it cannot be tested
 				      * from here (another PID namespace,
 				      * no liveness lock to ask) */
 
@@ -298,7 +302,7 @@ typedef struct shk_attach_info {
 	uint32_t size;
 	uint32_t slot;
 	uint32_t pid;
-	uint32_t alive;     /* 1 if the process still runs (see flags) */
+	uint32_t alive;       /* 1 if the process still runs (see flags) */
 	uint64_t start_ticks; /* /proc/PID/stat field 22 */
 	uint32_t generation;
 	uint32_t flags; /* SHK_ATTACH_* (formerly `reserved`, always 0) */
@@ -389,7 +393,7 @@ SHK_API int shk_heap_info(shk_seg *seg, shk_heap_stats *st);
 
 enum shk_kind {
 	SHK_KIND_NONE = 0,
-	SHK_KIND_BLOB = 1,   /* raw bytes: elem_len * cap */
+	SHK_KIND_BLOB = 1, /* raw bytes: elem_len * cap */
 	SHK_KIND_ARRAY = 2,
 	SHK_KIND_RING = 3,
 	SHK_KIND_QUEUE = 4,
@@ -429,7 +433,10 @@ typedef struct shk_obj_desc {
 	uint64_t cap;
 } shk_obj_desc;
 
-#define SHK_OBJ_DESC_INIT { .size = sizeof(shk_obj_desc) }
+#define SHK_OBJ_DESC_INIT                                                      \
+	{                                                                      \
+		.size = sizeof(shk_obj_desc)                                   \
+	}
 
 /* shk_obj_info describes an existing object (registry entry). */
 typedef struct shk_obj_info {
@@ -439,11 +446,11 @@ typedef struct shk_obj_info {
 	uint64_t elem_len;
 	uint64_t align;
 	uint64_t cap;
-	uint64_t off;   /* object memory: offset from the segment base */
-	uint64_t len;   /* object memory: bytes */
+	uint64_t off; /* object memory: offset from the segment base */
+	uint64_t len; /* object memory: bytes */
 	uint64_t created_ns;
 	uint32_t creator_pid;
-	uint32_t slot;  /* registry entry index */
+	uint32_t slot; /* registry entry index */
 	char name[64];
 } shk_obj_info;
 
@@ -488,8 +495,8 @@ SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
  * the object fails its consistency check.  Kinds without live state write
  * an empty string.
  */
-SHK_API int shk_obj_describe(shk_seg *seg, const shk_obj_info *info,
-			     char *buf, size_t len);
+SHK_API int shk_obj_describe(shk_seg *seg, const shk_obj_info *info, char *buf,
+			     size_t len);
 
 /* ==== structures (issue 3): array and map ==== */
 
@@ -525,7 +532,10 @@ typedef struct shk_array_opts {
 	uint64_t type_id;
 } shk_array_opts;
 
-#define SHK_ARRAY_OPTS_INIT { .size = sizeof(shk_array_opts) }
+#define SHK_ARRAY_OPTS_INIT                                                    \
+	{                                                                      \
+		.size = sizeof(shk_array_opts)                                 \
+	}
 
 /*
  * shk_array_open opens the array `name` in seg, creating it zero-filled
@@ -586,10 +596,10 @@ SHK_API int shk_array_store_u64(shk_array *a, uint64_t idx, uint64_t v);
  * two's complement) and store the previous value in *old when old is not
  * NULL.  seq_cst.  Codes and guarantees as shk_array_load_u32.
  */
-SHK_API int shk_array_fetch_add_u32(shk_array *a, uint64_t idx,
-				    uint32_t delta, uint32_t *old);
-SHK_API int shk_array_fetch_add_u64(shk_array *a, uint64_t idx,
-				    uint64_t delta, uint64_t *old);
+SHK_API int shk_array_fetch_add_u32(shk_array *a, uint64_t idx, uint32_t delta,
+				    uint32_t *old);
+SHK_API int shk_array_fetch_add_u64(shk_array *a, uint64_t idx, uint64_t delta,
+				    uint64_t *old);
 
 /*
  * shk_array_cas_u32 / shk_array_cas_u64 atomically replace element idx by
@@ -639,7 +649,10 @@ typedef struct shk_map_opts {
 	uint64_t type_id;
 } shk_map_opts;
 
-#define SHK_MAP_OPTS_INIT { .size = sizeof(shk_map_opts) }
+#define SHK_MAP_OPTS_INIT                                                      \
+	{                                                                      \
+		.size = sizeof(shk_map_opts)                                   \
+	}
 
 /*
  * shk_map_open opens the map `name` in seg, creating it empty when flags
@@ -767,7 +780,10 @@ typedef struct shk_ring_opts {
 	uint64_t type_id;
 } shk_ring_opts;
 
-#define SHK_RING_OPTS_INIT { .size = sizeof(shk_ring_opts) }
+#define SHK_RING_OPTS_INIT                                                     \
+	{                                                                      \
+		.size = sizeof(shk_ring_opts)                                  \
+	}
 
 /*
  * shk_ring_open creates (flags SHK_CREATE, SHK_EXCL as for shk_seg_open)
@@ -783,8 +799,7 @@ typedef struct shk_ring_opts {
  * handle itself is used by one thread at a time.
  */
 SHK_API int shk_ring_open(shk_seg *seg, const char *name, unsigned flags,
-			  int role, const shk_ring_opts *opts,
-			  shk_ring **out);
+			  int role, const shk_ring_opts *opts, shk_ring **out);
 
 /*
  * shk_ring_reserve (producer) reserves room for one record of len bytes
@@ -957,7 +972,10 @@ typedef struct shk_bcast_opts {
 	int64_t reader_timeout_ns;
 } shk_bcast_opts;
 
-#define SHK_BCAST_OPTS_INIT { .size = sizeof(shk_bcast_opts) }
+#define SHK_BCAST_OPTS_INIT                                                    \
+	{                                                                      \
+		.size = sizeof(shk_bcast_opts)                                 \
+	}
 
 /*
  * shk_bcast_open creates (SHK_CREATE, SHK_EXCL) or opens the broadcast
@@ -1082,7 +1100,10 @@ typedef struct shk_queue_opts {
 	uint64_t type_id;
 } shk_queue_opts;
 
-#define SHK_QUEUE_OPTS_INIT { .size = sizeof(shk_queue_opts) }
+#define SHK_QUEUE_OPTS_INIT                                                    \
+	{                                                                      \
+		.size = sizeof(shk_queue_opts)                                 \
+	}
 
 /*
  * shk_queue_open opens the queue `name` in seg, creating it when flags has
@@ -1200,7 +1221,10 @@ typedef struct shk_pool_opts {
 	uint64_t type_id;
 } shk_pool_opts;
 
-#define SHK_POOL_OPTS_INIT { .size = sizeof(shk_pool_opts) }
+#define SHK_POOL_OPTS_INIT                                                     \
+	{                                                                      \
+		.size = sizeof(shk_pool_opts)                                  \
+	}
 
 /*
  * shk_pool_open opens the pool `name`, creating it with SHK_CREATE
@@ -1282,7 +1306,10 @@ typedef struct shk_stack_opts {
 	uint64_t type_id;
 } shk_stack_opts;
 
-#define SHK_STACK_OPTS_INIT { .size = sizeof(shk_stack_opts) }
+#define SHK_STACK_OPTS_INIT                                                    \
+	{                                                                      \
+		.size = sizeof(shk_stack_opts)                                 \
+	}
 
 /*
  * shk_stack_open opens the stack `name`, creating it with SHK_CREATE
@@ -1367,7 +1394,10 @@ typedef struct shk_sync_opts {
 	uint64_t max;
 } shk_sync_opts;
 
-#define SHK_SYNC_OPTS_INIT { .size = sizeof(shk_sync_opts) }
+#define SHK_SYNC_OPTS_INIT                                                     \
+	{                                                                      \
+		.size = sizeof(shk_sync_opts)                                  \
+	}
 #define SHK_EVENT_MANUAL 0x1u
 #define SHK_EVENT_SET 0x2u
 

@@ -113,7 +113,7 @@ struct shk_bcast {
  * of 0 on the atomic word the fence orders.
  */
 #ifdef SHK__TSAN
-#define FENCE(order, word)                                                   \
+#define FENCE(order, word)                                                     \
 	((void)atomic_fetch_add_explicit((word), 0, memory_order_acq_rel))
 #else
 #define FENCE(order, word) ((void)(word), atomic_thread_fence(order))
@@ -191,8 +191,7 @@ copy_out(void *dst, const uint8_t *src, size_t n)
  * publishes (see the top comment).
  */
 static inline int
-slot_cursor(shk_bcast *b, struct shk__bcast_slot *s, uint32_t *w,
-	    uint64_t *c)
+slot_cursor(shk_bcast *b, struct shk__bcast_slot *s, uint32_t *w, uint64_t *c)
 {
 	/* acquire: pairs with the CAS in claim_slot() */
 	*w = atomic_load_explicit(&s->word, memory_order_acquire);
@@ -262,8 +261,7 @@ reap_dead(void *arg)
 }
 
 int
-shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
-		int64_t timeout_ns)
+shk_bcast_write(shk_bcast *b, const void *buf, size_t len, int64_t timeout_ns)
 {
 	struct shk__bcast_hdr *h;
 	uint64_t rec, off, to_end, pad, end, intent;
@@ -378,8 +376,7 @@ intent_now(shk_bcast *b)
 	 * after the intent store in shk_bcast_write() (Boehm's seqlock) */
 	FENCE(memory_order_acquire, &b->hdr->tail_intent);
 	/* relaxed: ordered by the fence above */
-	return atomic_load_explicit(&b->hdr->tail_intent,
-				    memory_order_relaxed);
+	return atomic_load_explicit(&b->hdr->tail_intent, memory_order_relaxed);
 }
 
 /* The lapped reader resumes at the newest complete record, or at tail. */
@@ -393,8 +390,8 @@ resync(shk_bcast *b)
 	uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
 	/* relaxed: only a hint whether latest is being overwritten; the
 	 * copy is validated anyway */
-	uint64_t i = atomic_load_explicit(&h->tail_intent,
-					  memory_order_relaxed);
+	uint64_t i =
+		atomic_load_explicit(&h->tail_intent, memory_order_relaxed);
 
 	if (t - l > b->cap || (l & 7) || i - l > b->cap)
 		l = t;
@@ -456,8 +453,8 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 						return SHK_ETIMEDOUT;
 				}
 			}
-			rc = shk__wait_checked(b->seg, &h->data_wp, data_pred, b,
-					       left, writer_check,
+			rc = shk__wait_checked(b->seg, &h->data_wp, data_pred,
+					       b, left, writer_check,
 					       PEER_SLICE_NS);
 			if (rc == SHK_EAGAIN)
 				shk__pollfd_idle(&b->pf, data_pred, b);
@@ -572,7 +569,7 @@ shk__kind_check_bcast(shk_seg *seg, void *mem, const shk_obj_info *info)
 	if (snapshot(h, &t, &in) && ((t & 7) || in - t > cap))
 		return SHK_ECORRUPT;
 	slots = (struct shk__bcast_slot *)((uint8_t *)mem +
-					    SHK__BCAST_SLOTS_OFF);
+					   SHK__BCAST_SLOTS_OFF);
 	for (i = 0; i < nr; i++) {
 		/* relaxed: a read-only validity check */
 		uint32_t w = atomic_load_explicit(&slots[i].word,
@@ -588,8 +585,9 @@ shk__kind_describe_bcast(shk_seg *seg, void *mem, const shk_obj_info *info,
 			 char *buf, size_t len)
 {
 	struct shk__bcast_hdr *h = mem;
-	struct shk__bcast_slot *slots = (struct shk__bcast_slot *)(
-		(uint8_t *)mem + SHK__BCAST_SLOTS_OFF);
+	struct shk__bcast_slot *slots =
+		(struct shk__bcast_slot *)((uint8_t *)mem +
+					   SHK__BCAST_SLOTS_OFF);
 	uint64_t t, in, max_lag = 0;
 	uint32_t i, active = 0, dead = 0, nr = h->max_readers;
 	int n;
@@ -616,22 +614,21 @@ shk__kind_describe_bcast(shk_seg *seg, void *mem, const shk_obj_info *info,
 			max_lag = t - c;
 	}
 	/* relaxed: informational values */
-	n = snprintf(buf, len,
-		     "mode=%s cap=%llu tail=%llu next_seq=%llu readers=%u/%u "
-		     "dead=%u max_lag=%llu writer=%s waiters=%u/%u",
-		     h->mode == SHK_BCAST_RELIABLE ? "reliable" : "lossy",
-		     (unsigned long long)h->cap, (unsigned long long)t,
-		     (unsigned long long)atomic_load_explicit(
-			     &h->next_seq, memory_order_relaxed),
-		     active, nr, dead,
-		     (unsigned long long)max_lag,
-		     shk__role_state(seg, atomic_load_explicit(
-						  &h->writer_stamp,
-						  memory_order_relaxed)),
-		     atomic_load_explicit(&h->data_wp.waiters,
-					  memory_order_relaxed),
-		     atomic_load_explicit(&h->space_wp.waiters,
-					  memory_order_relaxed));
+	n = snprintf(
+		buf, len,
+		"mode=%s cap=%llu tail=%llu next_seq=%llu readers=%u/%u "
+		"dead=%u max_lag=%llu writer=%s waiters=%u/%u",
+		h->mode == SHK_BCAST_RELIABLE ? "reliable" : "lossy",
+		(unsigned long long)h->cap, (unsigned long long)t,
+		(unsigned long long)atomic_load_explicit(&h->next_seq,
+							 memory_order_relaxed),
+		active, nr, dead, (unsigned long long)max_lag,
+		shk__role_state(seg,
+				atomic_load_explicit(&h->writer_stamp,
+						     memory_order_relaxed)),
+		atomic_load_explicit(&h->data_wp.waiters, memory_order_relaxed),
+		atomic_load_explicit(&h->space_wp.waiters,
+				     memory_order_relaxed));
 	if (n < 0)
 		return SHK_EINVAL;
 	return (size_t)n >= len ? (int)len - 1 : n;
@@ -708,8 +705,8 @@ claim_slot(shk_bcast *b)
 		for (i = 0; i < b->max_readers; i++) {
 			_Atomic uint32_t *w = &b->slots[i].word;
 			/* acquire: pairs with the release store at close */
-			uint32_t cur = atomic_load_explicit(
-				w, memory_order_acquire);
+			uint32_t cur =
+				atomic_load_explicit(w, memory_order_acquire);
 			uint32_t st = SHK__BSLOT_STATE(cur);
 
 			if (st == SHK__BSLOT_ACTIVE &&
@@ -765,8 +762,8 @@ pub_pair(shk_bcast *b, uint64_t *t, uint64_t *s)
 		}
 		/* acquire: pairs with the release store that closes the
 		 * pub_gen section in shk_bcast_write() */
-		uint64_t g1 = atomic_load_explicit(&h->pub_gen,
-						   memory_order_acquire);
+		uint64_t g1 =
+			atomic_load_explicit(&h->pub_gen, memory_order_acquire);
 		uint64_t g2;
 
 		if (g1 & 1) {
@@ -842,8 +839,7 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	if (rc)
 		return rc;
 	if (o.mode > SHK_BCAST_RELIABLE ||
-	    o.max_readers > SHK__BCAST_MAX_READERS ||
-	    o.reader_timeout_ns < 0)
+	    o.max_readers > SHK__BCAST_MAX_READERS || o.reader_timeout_ns < 0)
 		return SHK_EINVAL;
 	if (o.cap && !geometry_ok(o.cap, 0, SHK_BCAST_LOSSY, 1))
 		return SHK_EINVAL;
@@ -854,9 +850,8 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	want.cap = o.cap;
 	want.elem_len = o.max_record;
 	rc = SHK_ENOENT;
-	if (!(flags & SHK_EXCL) &&
-	    (!(flags & SHK_CREATE) || !o.cap || !o.max_record || !o.mode ||
-	     !o.max_readers))
+	if (!(flags & SHK_EXCL) && (!(flags & SHK_CREATE) || !o.cap ||
+				    !o.max_record || !o.mode || !o.max_readers))
 		rc = shk__obj_open(seg, name, 0, &want, 0, NULL, NULL,
 				   shk__kind_check_bcast, &info, &mem);
 	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
@@ -898,13 +893,12 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 		goto fail_free;
 	}
 	b->slots = (struct shk__bcast_slot *)((uint8_t *)mem +
-					       SHK__BCAST_SLOTS_OFF);
+					      SHK__BCAST_SLOTS_OFF);
 	b->data = (uint8_t *)mem + data_off_for(b->max_readers);
 	b->role = role;
 	b->stamp = shk__seg_stamp(seg);
-	b->reader_timeout_ns = o.reader_timeout_ns
-				       ? o.reader_timeout_ns
-				       : DEFAULT_READER_TIMEOUT_NS;
+	b->reader_timeout_ns = o.reader_timeout_ns ? o.reader_timeout_ns
+						   : DEFAULT_READER_TIMEOUT_NS;
 	rc = role == SHK_BCAST_WRITER ? writer_attach(b) : reader_attach(b);
 	if (rc)
 		goto fail_free;
@@ -987,10 +981,10 @@ shk_bcast_stat(shk_bcast *b, shk_bcast_stats *st)
 			min = c;
 	}
 	st->min_cursor = min;
-	st->writer = !strcmp(shk__role_state(b->seg,
-					     atomic_load_explicit(
-						     &h->writer_stamp,
+	st->writer = !strcmp(
+		shk__role_state(b->seg,
+				atomic_load_explicit(&h->writer_stamp,
 						     memory_order_relaxed)),
-			     "alive");
+		"alive");
 	return 0;
 }

@@ -35,7 +35,7 @@
 #define SHK__BSLOT_DEAD 2u
 #define SHK__BSLOT_STATE(w) ((uint32_t)(w) >> 30)
 #define SHK__BSLOT_STAMP(w) ((uint32_t)(w)&SHK__STAMP_MASK)
-#define SHK__BSLOT_WORD(st, stamp)                                           \
+#define SHK__BSLOT_WORD(st, stamp)                                             \
 	(((uint32_t)(st) << 30) | ((uint32_t)(stamp)&SHK__STAMP_MASK))
 
 /* One reader's slot, on its own line: written by that reader (cursor,
@@ -82,8 +82,7 @@ _Static_assert(offsetof(struct shk__bcast_hdr, tail_intent) == 64,
 _Static_assert(offsetof(struct shk__bcast_hdr, writer_stamp) == 128,
 	       "stamp line");
 _Static_assert(offsetof(struct shk__bcast_hdr, data_wp) == 192, "data wp");
-_Static_assert(offsetof(struct shk__bcast_hdr, space_wp) == 256,
-	       "space wp");
+_Static_assert(offsetof(struct shk__bcast_hdr, space_wp) == 256, "space wp");
 
 /* Registry callbacks (registry.c calls them through weak symbols). */
 SHK_HIDDEN int shk__kind_check_bcast(shk_seg *seg, void *mem,

@@ -172,7 +172,7 @@ listener_path(shk_seg *seg, shk__waitpoint *wp, uint32_t slot,
 		     dir, (unsigned long long)id,
 		     (unsigned long long)((uint8_t *)wp - seg->base), slot);
 	return (n > 0 && (size_t)n < sizeof(a->sun_path)) ? 0
-							 : SHK_ENAMETOOLONG;
+							  : SHK_ENAMETOOLONG;
 }
 
 /* Whether a socket is bound at a's path: 1 yes, 0 no (no file, or a file
@@ -299,8 +299,7 @@ bind_listener(struct shk__doorbell *db)
 }
 
 int
-shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp,
-		   struct shk__doorbell **out)
+shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
 {
 	struct shk__doorbell *db;
 	int rc;

@@ -41,8 +41,8 @@ SHK_HIDDEN int shk__doorbell_fd(const struct shk__doorbell *db);
  * pred(arg): if the condition already holds it makes the fd readable
  * itself, so no wake-up is lost.  NULL db is a no-op.
  */
-SHK_HIDDEN void shk__doorbell_arm(struct shk__doorbell *db,
-				  shk__wait_pred pred, void *arg);
+SHK_HIDDEN void shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred,
+				  void *arg);
 
 /* Empties the socket and disarms (call after consuming).  NULL: no-op. */
 SHK_HIDDEN void shk__doorbell_drain(struct shk__doorbell *db);

@@ -50,9 +50,8 @@ shk__role_release(_Atomic uint32_t *w, uint32_t stamp)
 {
 	/* release: our last publication happens before the next owner's
 	 * claim; pairs with the acquire in shk__role_claim() */
-	atomic_compare_exchange_strong_explicit(w, &stamp, 0,
-						memory_order_release,
-						memory_order_relaxed);
+	atomic_compare_exchange_strong_explicit(
+		w, &stamp, 0, memory_order_release, memory_order_relaxed);
 }
 
 const char *
@@ -73,12 +72,11 @@ shk__snap_pair(_Atomic uint64_t *moving, _Atomic uint64_t *other,
 		/* acquire: the snapshot is ordered; pairs with the release
 		 * stores of the counters' writers (ring: publish_tail() and
 		 * publish_head(); bcast: shk_bcast_write()) */
-		uint64_t m1 = atomic_load_explicit(moving,
-						   memory_order_acquire);
-		uint64_t o = atomic_load_explicit(other,
-						  memory_order_acquire);
-		uint64_t m2 = atomic_load_explicit(moving,
-						   memory_order_acquire);
+		uint64_t m1 =
+			atomic_load_explicit(moving, memory_order_acquire);
+		uint64_t o = atomic_load_explicit(other, memory_order_acquire);
+		uint64_t m2 =
+			atomic_load_explicit(moving, memory_order_acquire);
 
 		if (m1 == m2) {
 			*moving_val = m1;

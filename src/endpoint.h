@@ -47,8 +47,8 @@ SHK_HIDDEN const char *shk__role_state(shk_seg *seg, uint32_t stamp);
  * largest record that *cap allows.  The caller validates the result.
  */
 static inline void
-shk__record_geometry(uint64_t *cap, uint64_t *max_record,
-		     uint64_t default_cap, uint64_t max_cap, uint32_t hdr_len)
+shk__record_geometry(uint64_t *cap, uint64_t *max_record, uint64_t default_cap,
+		     uint64_t max_cap, uint32_t hdr_len)
 {
 	if (!*cap) {
 		*cap = default_cap;
@@ -65,9 +65,8 @@ shk__record_geometry(uint64_t *cap, uint64_t *max_record,
  * had at some instant.  Returns 1 with the values, 0 when *moving kept
  * changing (a live object: 64 tries).
  */
-SHK_HIDDEN int shk__snap_pair(_Atomic uint64_t *moving,
-			      _Atomic uint64_t *other, uint64_t *moving_val,
-			      uint64_t *other_val);
+SHK_HIDDEN int shk__snap_pair(_Atomic uint64_t *moving, _Atomic uint64_t *other,
+			      uint64_t *moving_val, uint64_t *other_val);
 
 struct shk__pollfd {
 	struct shk__doorbell *db; /* NULL until shk__pollfd_get() */

@@ -17,8 +17,8 @@ shk_strerror(int code)
 	switch (code) {
 	case 0:
 		return "success";
-#define SHK__ERR_STR(name, value, msg)                                       \
-	case value:                                                          \
+#define SHK__ERR_STR(name, value, msg)                                         \
+	case value:                                                            \
 		return msg;
 		SHK_ERRNO_MAP(SHK__ERR_STR)
 #undef SHK__ERR_STR
@@ -33,8 +33,8 @@ shk_errname(int code)
 	switch (code) {
 	case 0:
 		return "SHK_OK";
-#define SHK__ERR_NAME(name, value, msg)                                      \
-	case value:                                                          \
+#define SHK__ERR_NAME(name, value, msg)                                        \
+	case value:                                                            \
 		return "SHK_" #name;
 		SHK_ERRNO_MAP(SHK__ERR_NAME)
 #undef SHK__ERR_NAME

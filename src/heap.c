@@ -113,8 +113,8 @@
 #define F_MAG 4u /* a magazine (with F_USED): never freed, not counted */
 #define F_LC 8u  /* with F_USED: in its owner's large cache (magazine) */
 #define F_ALL (F_USED | F_RUN | F_MAG | F_LC)
-#define LC_N 32u /* large cache entries per magazine */
-#define LC_FILL 16u /* blocks carved per lock hold on a repeated miss */
+#define LC_N 32u     /* large cache entries per magazine */
+#define LC_FILL 16u  /* blocks carved per lock hold on a repeated miss */
 #define LC_EVICT 15u /* blocks an eviction takes out of the cache at once */
 #define SIZE_MASK 0x0000ffffffffffc0ull /* bits 6..47 */
 #define LOW_MASK 0x0000ffffffffffffull
@@ -129,7 +129,8 @@
  * (at least 8 blocks).  Layout: owner word, pad, counts n[NCLASS] at
  * MAG_COUNTS, 32-bit refs from MAG_REFS. */
 #define MAG_DEPTH 128u
-#define MAG_MOVE 16u /* most blocks a refill or spill moves (bounds a kill's
+#define MAG_MOVE                                                               \
+	16u /* most blocks a refill or spill moves (bounds a kill's
 		     * loss) */
 #define MAG_COUNTS 64u
 #define MAG_REFS 256u
@@ -140,9 +141,8 @@
 #define MO_STATE(w) ((uint32_t)((w) >> 62))
 #define MO_OWNER(w) ((uint32_t)((w) >> 32) & SHK__STAMP_MASK)
 #define MO_DRAINER(w) ((uint32_t)(w)&SHK__STAMP_MASK)
-#define MO_WORD(st, own, dr)                                                 \
-	(((uint64_t)(st) << 62) |                                            \
-	 ((uint64_t)((own)&SHK__STAMP_MASK) << 32) |                         \
+#define MO_WORD(st, own, dr)                                                   \
+	(((uint64_t)(st) << 62) | ((uint64_t)((own)&SHK__STAMP_MASK) << 32) |  \
 	 (uint64_t)((dr)&SHK__STAMP_MASK))
 
 /* Size classes: 16..64 by 16, then four per power of two up to 16 KiB. */
@@ -213,14 +213,14 @@ struct layout {
 	uint32_t csize[NCLASS];
 	uint32_t cnblk[NCLASS];
 	uint32_t cboff[NCLASS];
-	uint64_t crecip[NCLASS]; /* 2^32 / size + 1: exact division of
+	uint64_t crecip[NCLASS];   /* 2^32 / size + 1: exact division of
 				  * in-run offsets (< 2^16) by the size */
-	uint32_t mdepth[NCLASS];  /* magazine entries per class */
+	uint32_t mdepth[NCLASS];   /* magazine entries per class */
 	uint32_t mref_off[NCLASS]; /* their offset in the magazine */
-	uint64_t mlc_off;         /* large cache entries in the magazine */
-	uint64_t lc_max;          /* largest block the large cache takes */
-	uint64_t lc_budget;       /* bytes one large cache may hold */
-	uint64_t mag_len;         /* magazine bytes */
+	uint64_t mlc_off;          /* large cache entries in the magazine */
+	uint64_t lc_max;           /* largest block the large cache takes */
+	uint64_t lc_budget;        /* bytes one large cache may hold */
+	uint64_t mag_len;          /* magazine bytes */
 };
 
 /* A magazine entry in the process-local mirror (struct heap_local). */
@@ -286,8 +286,7 @@ class_of(uint64_t len)
 	b = 63 - (uint32_t)__builtin_clzll(len - 1); /* 2^b < len <= 2^b+1 */
 	/* steps of 2^b / 4: a shift, not a division (this is on every
 	 * allocation's fast path) */
-	return 4 * (b - 5) +
-	       (uint32_t)((len - (1ull << b) - 1) >> (b - 2));
+	return 4 * (b - 5) + (uint32_t)((len - (1ull << b) - 1) >> (b - 2));
 }
 
 static uint32_t
@@ -335,7 +334,7 @@ layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
 	memset(L, 0, sizeof(*L));
 	L->heap_off = heap_off;
 	L->heap_len = heap_len;
-	L->run_shift = heap_len >= ((uint64_t)4 << 20)	  ? 16
+	L->run_shift = heap_len >= ((uint64_t)4 << 20)     ? 16
 		       : heap_len >= ((uint64_t)512 << 10) ? 14
 							   : 12;
 	run_len = (uint64_t)1 << L->run_shift;
@@ -369,7 +368,7 @@ layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
 	L->mlc_off = align_up(off, 8);
 	L->mag_len = align_up(L->mlc_off + 8 * LC_N, 64);
 	L->lc_max = heap_len / 64 < ((uint64_t)1 << 20) ? heap_len / 64
-							 : (uint64_t)1 << 20;
+							: (uint64_t)1 << 20;
 	L->lc_budget = heap_len / 16;
 }
 
@@ -453,8 +452,8 @@ side_off(const struct layout *L, uint64_t page, uint32_t idx)
 }
 
 #define SIDE_STATE(w) ((uint32_t)((w) >> 62))
-#define SIDE(st, stamp, next)                                                \
-	(((uint64_t)(st) << 62) |                                            \
+#define SIDE(st, stamp, next)                                                  \
+	(((uint64_t)(st) << 62) |                                              \
 	 ((uint64_t)((stamp)&SHK__STAMP_MASK) << 32) | (uint64_t)(next))
 
 /* ------------------------------------------------------------------ */
@@ -482,8 +481,8 @@ bin_insert(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
 	struct heap_hdr *hh = hdr_of(seg);
 	uint32_t b = bin_of(size);
 	/* relaxed: bins are protected by the lock */
-	uint64_t first = atomic_load_explicit(&hh->bins[b],
-					      memory_order_relaxed);
+	uint64_t first =
+		atomic_load_explicit(&hh->bins[b], memory_order_relaxed);
 
 	if (!link_ok(L, first))
 		return SHK_ECORRUPT;
@@ -492,9 +491,9 @@ bin_insert(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
 	if (first)
 		st(seg, first + 24, h);
 	atomic_store_explicit(&hh->bins[b], h, memory_order_relaxed);
-	lk_set(&hh->bin_map, atomic_load_explicit(&hh->bin_map,
-						  memory_order_relaxed) |
-				     (1ull << b));
+	lk_set(&hh->bin_map,
+	       atomic_load_explicit(&hh->bin_map, memory_order_relaxed) |
+		       (1ull << b));
 	return 0;
 }
 
@@ -511,8 +510,7 @@ bin_remove(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
 		st(seg, prev + 16, next);
 	else
 		/* relaxed: under the lock */
-		atomic_store_explicit(&hh->bins[b], next,
-				      memory_order_relaxed);
+		atomic_store_explicit(&hh->bins[b], next, memory_order_relaxed);
 	if (next)
 		st(seg, next + 24, prev);
 	if (!prev && !next)
@@ -530,8 +528,8 @@ bin_remove(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
  * SHK_ECORRUPT through *rc.
  */
 static uint64_t
-large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
-	    uint64_t align, uint64_t limit, uint32_t flags, int *rc)
+large_carve(shk_seg *seg, const struct layout *L, uint64_t len, uint64_t align,
+	    uint64_t limit, uint32_t flags, int *rc)
 {
 	struct heap_hdr *hh = hdr_of(seg);
 	uint64_t need = align_up(len + BLK_HDR, 64), budget, map;
@@ -669,8 +667,8 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 static int
 run_valid(shk_seg *seg, const struct layout *L, uint64_t page)
 {
-	struct heap_run *r = (void *)(seg->base + L->heap_off +
-				      (page << L->run_shift));
+	struct heap_run *r =
+		(void *)(seg->base + L->heap_off + (page << L->run_shift));
 	/* relaxed: written under the lock before the run was published;
 	 * checkers re-validate through the heap's sequence count */
 	uint64_t id = atomic_load_explicit(&r->id, memory_order_relaxed);
@@ -707,13 +705,14 @@ repair(shk_seg *seg, const struct layout *L)
 			return SHK_ECORRUPT;
 		set_prev(seg, h, prev);
 		if (w & F_RUN) {
-			uint64_t pg = (h + BLK_HDR - L->heap_off) >>
-				      L->run_shift;
+			uint64_t pg =
+				(h + BLK_HDR - L->heap_off) >> L->run_shift;
 			int k = -1;
 
 			if (((h + BLK_HDR - L->heap_off) &
 			     (((uint64_t)1 << L->run_shift) - 1)) == 0 &&
-			    pg < L->npages && S >= ((uint64_t)1 << L->run_shift))
+			    pg < L->npages &&
+			    S >= ((uint64_t)1 << L->run_shift))
 				k = run_valid(seg, L, pg);
 			if (k >= 0 &&
 			    atomic_load_explicit(pagemap(seg, L, pg),
@@ -746,8 +745,8 @@ repair(shk_seg *seg, const struct layout *L)
 		if (!(w & F_USED)) {
 			if (last_free) {
 				last_size += S;
-				st(seg, last_free, mkhdr(last_free, last_size,
-							 0));
+				st(seg, last_free,
+				   mkhdr(last_free, last_size, 0));
 				st(seg, h, 0);
 				prev = last_size;
 				h += S;
@@ -805,8 +804,8 @@ heap_lock(shk_seg *seg, struct heap_local *hl)
 	rc = shk__lock_acquire(seg, &hh->lock, LOCK_TIMEOUT_NS);
 	if (rc == 0 || rc == SHK_EOWNERDEAD) {
 		/* odd, and changed even if a dead holder left it odd */
-		uint64_t q = atomic_load_explicit(&hh->seq,
-						  memory_order_relaxed);
+		uint64_t q =
+			atomic_load_explicit(&hh->seq, memory_order_relaxed);
 
 		atomic_store_explicit(&hh->seq, q + 1 + (q & 1),
 				      memory_order_relaxed);
@@ -847,8 +846,8 @@ heap_unlock(shk_seg *seg, struct heap_local *hl)
 /* Carves a live large block (lock held) and counts it: its header
  * offset, or 0 with *rc as large_carve() leaves it. */
 static uint64_t
-carve_live(shk_seg *seg, const struct layout *L, uint64_t len,
-	   uint64_t align, int *rc)
+carve_live(shk_seg *seg, const struct layout *L, uint64_t len, uint64_t align,
+	   int *rc)
 {
 	struct heap_hdr *hh = hdr_of(seg);
 	uint64_t h = large_carve(seg, L, len, align, 0, 0, rc);
@@ -862,8 +861,8 @@ carve_live(shk_seg *seg, const struct layout *L, uint64_t len,
 }
 
 static int
-large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
-	    uint64_t align, uint64_t *off)
+large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
+	    uint64_t *off)
 {
 	uint64_t h;
 	int rc;
@@ -892,8 +891,8 @@ large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len,
  * blocks remain live, leaked, and the chain walkable.
  */
 static int
-large_free_span(shk_seg *seg, const struct layout *L,
-		const struct mag_ent *e, uint32_t m)
+large_free_span(shk_seg *seg, const struct layout *L, const struct mag_ent *e,
+		uint32_t m)
 {
 	struct heap_hdr *hh = hdr_of(seg);
 	uint64_t h = e[0].blk, last = e[m - 1].side, S, n, P;
@@ -907,8 +906,7 @@ large_free_span(shk_seg *seg, const struct layout *L,
 	if (!hdr_ok(n, ld(seg, n)) || prev_of(ld(seg, n + 8)) != last)
 		return SHK_EINVAL;
 	P = prev_of(ld(seg, h + 8));
-	if (P ? (P > h - L->chain_off ||
-		 !hdr_ok(h - P, ld(seg, h - P)) ||
+	if (P ? (P > h - L->chain_off || !hdr_ok(h - P, ld(seg, h - P)) ||
 		 (ld(seg, h - P) & SIZE_MASK) != P)
 	      : h != L->chain_off)
 		return SHK_EINVAL;
@@ -1015,9 +1013,9 @@ pop(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *off)
 		nh = (uint64_t)(uint32_t)w | ((h >> 32) + 1) << 32;
 		/* acq_rel: takes the block (acquire, as above) and orders our
 		 * read of its side word before a later pusher's rewrite */
-		if (atomic_compare_exchange_weak_explicit(
-			    &k->head, &h, nh, memory_order_acq_rel,
-			    memory_order_acquire))
+		if (atomic_compare_exchange_weak_explicit(&k->head, &h, nh,
+							  memory_order_acq_rel,
+							  memory_order_acquire))
 			break;
 	}
 	SHK_CRASHPOINT("heap.alloc.popped");
@@ -1256,9 +1254,9 @@ mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
 
 	/* acq_rel: takes the magazine; sees the owner's entries (its release
 	 * store of OWNED and the release CAS of each cached block) */
-	if (!atomic_compare_exchange_strong_explicit(
-		    mag_owner(seg, moff), &o, nw, memory_order_acq_rel,
-		    memory_order_relaxed))
+	if (!atomic_compare_exchange_strong_explicit(mag_owner(seg, moff), &o,
+						     nw, memory_order_acq_rel,
+						     memory_order_relaxed))
 		return;
 	for (c = 0; c < L->nclass; c++) {
 		for (i = k = 0; i < L->mdepth[c]; i++) {
@@ -1405,8 +1403,7 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 			if (atomic_compare_exchange_strong_explicit(
 				    mag_owner(seg, moff), &o,
 				    MO_WORD(MO_OWNED, me, 0),
-				    memory_order_acquire,
-				    memory_order_relaxed))
+				    memory_order_acquire, memory_order_relaxed))
 				break;
 			continue;
 		}
@@ -1521,8 +1518,8 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 	const struct layout *L = &hl->L;
 	struct heap_class *hc = &hdr_of(seg)->cls[c];
 	/* layout() gives every class at least 8 entries */
-	uint32_t want = L->mdepth[c] / 2 < MAG_MOVE ? L->mdepth[c] / 2
-						    : MAG_MOVE;
+	uint32_t want =
+		L->mdepth[c] / 2 < MAG_MOVE ? L->mdepth[c] / 2 : MAG_MOVE;
 	uint32_t n = 0, i, me = hl->mag_stamp, idx[MAG_MOVE];
 	uint64_t pg[MAG_MOVE], cur, cpg, h, ix, expect = ST_FREE;
 	struct heap_run *r;
@@ -1643,7 +1640,8 @@ mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n)
 		ref[k] = (uint32_t)(rel >> 4);
 		pg[k] = rel >> L->run_shift;
 		idx[k] = (uint32_t)((e->side - L->heap_off -
-				     (pg[k] << L->run_shift) - 64) / 8);
+				     (pg[k] << L->run_shift) - 64) /
+				    8);
 		k++;
 	}
 	SHK_CRASHPOINT("heap.mag.spill");
@@ -1669,8 +1667,8 @@ mag_reclaim_all(shk_seg *seg, const struct layout *L)
 		return 0;
 	for (s = 0; s < SHK__ATTACH_CAP; s++) {
 		/* acquire: pairs with the release store in mag_setup() */
-		uint64_t moff = atomic_load_explicit(&hh->mag[s],
-						     memory_order_acquire);
+		uint64_t moff =
+			atomic_load_explicit(&hh->mag[s], memory_order_acquire);
 
 		if (moff && mag_valid(seg, L, moff))
 			n += mag_reclaim_one(seg, L, moff);
@@ -1711,8 +1709,7 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 					 memory_order_acquire) == cur)
 			rc = new_run(seg, L, c);
 		heap_unlock(seg, hl);
-		if (rc == SHK_ENOMEM && !reclaimed++ &&
-		    mag_reclaim_all(seg, L))
+		if (rc == SHK_ENOMEM && !reclaimed++ && mag_reclaim_all(seg, L))
 			continue; /* dead owners' magazines refilled lists */
 		if (rc == SHK_ENOMEM)
 			/* no room for a run: a large block still fits */
@@ -1831,8 +1828,7 @@ lc_drop(shk_seg *seg, struct heap_local *hl, uint32_t i)
 	/* relaxed: hints for drainers (see lc_put()) */
 	atomic_store_explicit(lc_entry(seg, hl, i), hl->lc[i].blk,
 			      memory_order_relaxed);
-	atomic_store_explicit(lc_entry(seg, hl, last), 0,
-			      memory_order_relaxed);
+	atomic_store_explicit(lc_entry(seg, hl, last), 0, memory_order_relaxed);
 }
 
 /*
@@ -1871,8 +1867,7 @@ lc_take(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 	for (i = 0; i < hl->lcn; i++) {
 		uint64_t h = hl->lc[i].blk, sz = hl->lc[i].sz;
 
-		if (sz < need || sz - need > need / 4 ||
-		    (h + BLK_HDR) % align)
+		if (sz < need || sz - need > need / 4 || (h + BLK_HDR) % align)
 			continue;
 		if (!lc_remove(seg, hl, i)) {
 			i--; /* damaged: entry i now holds the last one */
@@ -1926,8 +1921,8 @@ lc_evict(shk_seg *seg, struct heap_local *hl, uint32_t k)
 			e[j] = t;
 		}
 		for (i = 0; i < m; i = j) {
-			for (j = i + 1; j < m && e[j - 1].blk + e[j - 1].side ==
-							 e[j].blk;
+			for (j = i + 1;
+			     j < m && e[j - 1].blk + e[j - 1].side == e[j].blk;
 			     j++)
 				;
 			if (!large_free_span(seg, &hl->L, e + i, j - i))
@@ -2062,8 +2057,7 @@ small_free(shk_seg *seg, struct heap_local *hl, uint64_t off, uint64_t pg,
 		return SHK_EINVAL;
 	sw = w64(seg, side_off(L, pg, (uint32_t)idx));
 	if (mag_mine(seg, hl))
-		return mag_put(seg, hl, c, off,
-			       side_off(L, pg, (uint32_t)idx));
+		return mag_put(seg, hl, c, off, side_off(L, pg, (uint32_t)idx));
 	/* relaxed: we only need the state; the CAS decides */
 	w = atomic_load_explicit(sw, memory_order_relaxed);
 	do {
@@ -2128,8 +2122,8 @@ shk__heap_attach(shk_seg *seg)
 	const struct heap_hdr *hh;
 	struct heap_local *hl;
 
-	if (!seg || seg->heap_len < SHK__HEAP_MIN_LEN ||
-	    seg->heap_len % 4096 || seg->heap_off % 4096 ||
+	if (!seg || seg->heap_len < SHK__HEAP_MIN_LEN || seg->heap_len % 4096 ||
+	    seg->heap_off % 4096 ||
 	    !shk__in_seg(seg, seg->heap_off, seg->heap_len))
 		return SHK_ECORRUPT;
 	hl = calloc(1, sizeof(*hl));
@@ -2277,8 +2271,8 @@ mag_cached(shk_seg *seg, const struct layout *L, uint64_t *cached,
 	*lc_n = *lc_bytes = 0;
 	for (s = 0; s < SHK__ATTACH_CAP; s++) {
 		/* acquire: pairs with the release store in mag_setup() */
-		uint64_t moff = atomic_load_explicit(&hh->mag[s],
-						     memory_order_acquire);
+		uint64_t moff =
+			atomic_load_explicit(&hh->mag[s], memory_order_acquire);
 
 		/* relaxed: statistics, each a snapshot */
 		if (!moff || !mag_valid(seg, L, moff) ||
@@ -2287,8 +2281,8 @@ mag_cached(shk_seg *seg, const struct layout *L, uint64_t *cached,
 			    MO_NONE)
 			continue;
 		for (c = 0; c < L->nclass; c++) {
-			uint32_t n = atomic_load_explicit(
-				mag_n(seg, moff, c), memory_order_relaxed);
+			uint32_t n = atomic_load_explicit(mag_n(seg, moff, c),
+							  memory_order_relaxed);
 
 			cached[c] += n < L->mdepth[c] ? n : L->mdepth[c];
 		}
@@ -2327,8 +2321,8 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 	st->heap_len = seg->heap_len;
 	/* relaxed: statistics, each a snapshot */
 	st->used = atomic_load_explicit(&hh->large_used, memory_order_relaxed);
-	st->high_water = atomic_load_explicit(&hh->high_water,
-					      memory_order_relaxed);
+	st->high_water =
+		atomic_load_explicit(&hh->high_water, memory_order_relaxed);
 	n = atomic_load_explicit(&hh->large_live, memory_order_relaxed);
 	free_b = atomic_load_explicit(&hh->large_free, memory_order_relaxed);
 	mag_cached(seg, &hl->L, cached, &lc_n, &lc_bytes);
@@ -2389,8 +2383,8 @@ static int
 scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 	 struct shk__heap_report *rep, uint64_t *nfree, struct owners *own)
 {
-	struct heap_run *r = (void *)(seg->base + L->heap_off +
-				      (pg << L->run_shift));
+	struct heap_run *r =
+		(void *)(seg->base + L->heap_off + (pg << L->run_shift));
 	/* relaxed: a snapshot */
 	uint64_t ni = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
 	uint32_t i;
@@ -2417,8 +2411,7 @@ scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 			rep->small_live++;
 			count_owner(seg, own,
 				    (uint32_t)(w >> 32) & SHK__STAMP_MASK, rep);
-		}
-		else if (s == ST_FREE)
+		} else if (s == ST_FREE)
 			(*nfree)++;
 		else if (s == 0)
 			rep->small_lost++; /* carved, never stamped */
@@ -2591,8 +2584,8 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 						    memory_order_relaxed);
 
 		for (b = 0; b < NBINS; b++) {
-			uint64_t f = atomic_load_explicit(
-				&hh->bins[b], memory_order_relaxed);
+			uint64_t f = atomic_load_explicit(&hh->bins[b],
+							  memory_order_relaxed);
 			uint64_t back = 0;
 
 			if (!!f != !!(map & (1ull << b)))
@@ -2721,8 +2714,9 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 			return rc;
 		rep->small_listed += n;
 		/* acquire: as in walk_list() */
-		stable &= atomic_load_explicit(&hh->cls[c].head,
-					       memory_order_acquire) == head0[c];
+		stable &=
+			atomic_load_explicit(&hh->cls[c].head,
+					     memory_order_acquire) == head0[c];
 	}
 	/* With no head moved since before the run scan, every listed block
 	 * was counted FREE there; otherwise the counts are only estimates. */
@@ -2756,8 +2750,7 @@ shk__heap_cur_run_word(shk_seg *seg, uint64_t len)
 {
 	struct heap_local *hl = local_of(seg);
 
-	if (!hl || !len || !hl->L.nclass ||
-	    len > hl->L.csize[hl->L.nclass - 1])
+	if (!hl || !len || !hl->L.nclass || len > hl->L.csize[hl->L.nclass - 1])
 		return NULL;
 	return &hdr_of(seg)->cls[class_of(len)].cur_run;
 }

@@ -92,8 +92,7 @@ SHK_HIDDEN void shk__heap_set_tags(shk_seg *seg, uint32_t tag);
  * not a small size); shk__heap_forge_hdr writes a block header word with
  * a valid check at chain offset h.
  */
-SHK_HIDDEN _Atomic uint64_t *shk__heap_cur_run_word(shk_seg *seg,
-						    uint64_t len);
+SHK_HIDDEN _Atomic uint64_t *shk__heap_cur_run_word(shk_seg *seg, uint64_t len);
 SHK_HIDDEN void shk__heap_forge_hdr(shk_seg *seg, uint64_t h, uint64_t size,
 				    uint32_t flags);
 

@@ -58,8 +58,7 @@ take_over(_Atomic uint32_t *w, uint32_t *v, uint32_t mine)
 	 * (it writes no more; the liveness test's system calls are full
 	 * barriers) */
 	return atomic_compare_exchange_strong_explicit(
-		w, v,
-		mine | SHK__LOCK_OWNER_DIED | (*v & SHK__LOCK_WAITERS),
+		w, v, mine | SHK__LOCK_OWNER_DIED | (*v & SHK__LOCK_WAITERS),
 		memory_order_acquire, memory_order_relaxed);
 }
 
@@ -149,8 +148,7 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 			 * the futex syscall itself orders the sleep */
 			if (!atomic_compare_exchange_weak_explicit(
 				    w, &v, v | SHK__LOCK_WAITERS,
-				    memory_order_relaxed,
-				    memory_order_relaxed))
+				    memory_order_relaxed, memory_order_relaxed))
 				continue;
 			v |= SHK__LOCK_WAITERS;
 		}

@@ -47,8 +47,7 @@ static inline uint32_t
 shk__lock_owner(_Atomic uint32_t *w)
 {
 	/* relaxed: an informational snapshot */
-	return atomic_load_explicit(w, memory_order_relaxed) &
-	       SHK__STAMP_MASK;
+	return atomic_load_explicit(w, memory_order_relaxed) & SHK__STAMP_MASK;
 }
 
 #endif /* SHK_LOCK_H */

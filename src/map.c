@@ -90,9 +90,9 @@ int64_t shk__map_lock_timeout_ns = LOCK_TIMEOUT_NS;
  * seqlock fence becomes an RMW (adding 0) on the slot's control word.
  */
 #ifdef SHK__TSAN
-#define FENCE_ACQ(w)                                                         \
+#define FENCE_ACQ(w)                                                           \
 	((void)atomic_fetch_add_explicit((w), 0, memory_order_acq_rel))
-#define FENCE_REL(w)                                                         \
+#define FENCE_REL(w)                                                           \
 	((void)atomic_fetch_add_explicit((w), 0, memory_order_acq_rel))
 #else
 #define FENCE_ACQ(w) ((void)(w), atomic_thread_fence(memory_order_acquire))
@@ -113,7 +113,7 @@ struct shk_map {
 	uint32_t kw; /* key words */
 	uint32_t vw; /* value words */
 	uint32_t nstripes;
-	int word_hash; /* key hash: word by word (1) or FNV-1a (0) */
+	int word_hash;           /* key hash: word by word (1) or FNV-1a (0) */
 	struct local_set *local; /* this process's stripe mutexes (handles) */
 };
 
@@ -146,7 +146,7 @@ struct shk_map {
  */
 struct local_set {
 	struct local_set *next;
-	const void *key; /* the stripe array's address in this process */
+	const void *key;   /* the stripe array's address in this process */
 	unsigned long gen; /* local_gen when made */
 	unsigned refs;
 	uint32_t n;
@@ -420,8 +420,8 @@ read_slot(const shk_map *m, uint64_t i, const uint8_t *key, uint8_t *key_out,
 		return R_SKIP;
 	for (j = 0; j < m->kw && match; j++) {
 		/* relaxed: validated by the fence and re-load below */
-		uint64_t w = atomic_load_explicit(&s[1 + j],
-						  memory_order_relaxed);
+		uint64_t w =
+			atomic_load_explicit(&s[1 + j], memory_order_relaxed);
 
 		if (key)
 			match = w == pack_word(key, m->key_len, j);
@@ -433,8 +433,8 @@ read_slot(const shk_map *m, uint64_t i, const uint8_t *key, uint8_t *key_out,
 	if (match && val_out && !(SHK__MAP_CTL_SEQ(c1) & 1)) {
 		for (j = 0; j < m->vw; j++) {
 			/* relaxed: validated by the fence and re-load */
-			uint64_t w = atomic_load_explicit(
-				&s[1 + m->kw + j], memory_order_relaxed);
+			uint64_t w = atomic_load_explicit(&s[1 + m->kw + j],
+							  memory_order_relaxed);
 
 			unpack_word(val_out, m->val_len, j, w);
 		}
@@ -505,8 +505,8 @@ raw_key_hash(const shk_map *m, uint64_t i)
 		uint8_t b[8];
 		uint32_t n = m->key_len - j * 8 < 8 ? m->key_len - j * 8 : 8;
 		/* relaxed: the caller orders or validates these loads */
-		uint64_t w = atomic_load_explicit(&s[1 + j],
-						  memory_order_relaxed);
+		uint64_t w =
+			atomic_load_explicit(&s[1 + j], memory_order_relaxed);
 
 		memcpy(b, &w, 8);
 		if (m->word_hash) {
@@ -692,8 +692,8 @@ fix_busy(shk_map *m, uint64_t i, uint64_t c, uint32_t s)
 
 /* Writes words [from, to) of the slot from the zero-padded bytes p. */
 static void
-store_words(_Atomic uint64_t *s, uint32_t first, const uint8_t *p,
-	    uint32_t len, uint32_t nwords)
+store_words(_Atomic uint64_t *s, uint32_t first, const uint8_t *p, uint32_t len,
+	    uint32_t nwords)
 {
 	uint32_t j;
 
@@ -1063,8 +1063,8 @@ map_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 {
 	const struct map_geom *g = arg;
 	struct shk__map_hdr *h = mem;
-	uint32_t nstripes = g->cap < SHK__MAP_STRIPES ? (uint32_t)g->cap
-						       : SHK__MAP_STRIPES;
+	uint32_t nstripes =
+		g->cap < SHK__MAP_STRIPES ? (uint32_t)g->cap : SHK__MAP_STRIPES;
 
 #ifdef SHK_TEST_HOOKS
 	h->magic = shk__map_create_fnv ? SHK__MAP_MAGIC : SHK__MAP_MAGIC_W;
@@ -1098,8 +1098,8 @@ hdr_check(const void *mem, const shk_obj_info *info, struct shk__map_hdr *g)
 	 * a read of the copy back into a read of *mem. */
 	atomic_signal_fence(memory_order_seq_cst);
 	if ((g->magic != SHK__MAP_MAGIC && g->magic != SHK__MAP_MAGIC_W) ||
-	    g->key_len == 0 ||
-	    g->key_len > SHK__MAP_MAX_KEY || g->val_len > SHK__MAP_MAX_VAL)
+	    g->key_len == 0 || g->key_len > SHK__MAP_MAX_KEY ||
+	    g->val_len > SHK__MAP_MAX_VAL)
 		return SHK_ECORRUPT;
 	if (g->slot_len != 8 * (1 + words(g->key_len) + words(g->val_len)))
 		return SHK_ECORRUPT;
@@ -1108,8 +1108,8 @@ hdr_check(const void *mem, const shk_obj_info *info, struct shk__map_hdr *g)
 		return SHK_ECORRUPT;
 	if ((uint64_t)g->key_len + g->val_len != info->elem_len)
 		return SHK_ECORRUPT;
-	if (g->nstripes != (g->cap < SHK__MAP_STRIPES ? g->cap
-						       : SHK__MAP_STRIPES))
+	if (g->nstripes !=
+	    (g->cap < SHK__MAP_STRIPES ? g->cap : SHK__MAP_STRIPES))
 		return SHK_ECORRUPT;
 	if (g->stripes_off != SHK__MAP_STRIPES_OFF ||
 	    g->slots_off != slots_off_for(g->nstripes))
@@ -1126,8 +1126,8 @@ view_init(shk_map *v, shk_seg *seg, void *mem, const struct shk__map_hdr *g)
 {
 	v->seg = seg;
 	v->obj = mem;
-	v->stripes = (struct shk__map_stripe *)((uint8_t *)mem +
-						  g->stripes_off);
+	v->stripes =
+		(struct shk__map_stripe *)((uint8_t *)mem + g->stripes_off);
 	v->slots = (uint8_t *)mem + g->slots_off;
 	v->cap = g->cap;
 	v->mask = g->cap - 1;

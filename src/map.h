@@ -22,8 +22,8 @@
  * refuses a map with the second (SHK_ECORRUPT) instead of hashing its keys
  * the wrong way.
  */
-#define SHK__MAP_MAGIC 0x50414d4bu    /* "KMAP": FNV-1a, byte by byte */
-#define SHK__MAP_MAGIC_W 0x57504d4bu  /* "KMPW": word by word (map.c) */
+#define SHK__MAP_MAGIC 0x50414d4bu   /* "KMAP": FNV-1a, byte by byte */
+#define SHK__MAP_MAGIC_W 0x57504d4bu /* "KMPW": word by word (map.c) */
 #define SHK__MAP_MAX_KEY 4096u
 #define SHK__MAP_MAX_VAL (1u << 20)
 #define SHK__MAP_MAX_CAP (1u << 30)
@@ -34,11 +34,11 @@ struct shk__map_hdr {
 	uint32_t magic;
 	uint32_t key_len;
 	uint32_t val_len;
-	uint32_t slot_len;  /* 8 * (1 + key words + value words) */
-	uint64_t cap;       /* slots, power of two */
-	uint32_t nstripes;  /* min(cap, SHK__MAP_STRIPES) */
+	uint32_t slot_len; /* 8 * (1 + key words + value words) */
+	uint64_t cap;      /* slots, power of two */
+	uint32_t nstripes; /* min(cap, SHK__MAP_STRIPES) */
 	uint32_t reserved0;
-	uint64_t seed;      /* hash seed, chosen at creation */
+	uint64_t seed;        /* hash seed, chosen at creation */
 	uint64_t stripes_off; /* from the object start: 64 */
 	uint64_t slots_off;   /* from the object start, 64-byte aligned */
 	uint64_t reserved1;
@@ -66,9 +66,9 @@ enum shk__map_state {
 	SHK__MAP_FULL = 1,
 	SHK__MAP_TOMB = 2,
 };
-#define SHK__MAP_CTL(st, owner, seq)                                         \
-	(((uint64_t)(st) << 62) |                                            \
-	 ((uint64_t)((owner)&SHK__STAMP_MASK) << 32) |                       \
+#define SHK__MAP_CTL(st, owner, seq)                                           \
+	(((uint64_t)(st) << 62) |                                              \
+	 ((uint64_t)((owner)&SHK__STAMP_MASK) << 32) |                         \
 	 (uint64_t)(uint32_t)(seq))
 #define SHK__MAP_CTL_ST(c) ((uint32_t)((c) >> 62))
 #define SHK__MAP_CTL_OWNER(c) ((uint32_t)((c) >> 32) & SHK__STAMP_MASK)

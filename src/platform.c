@@ -93,8 +93,8 @@ shk__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline_ns)
 int
 shk__futex_wake(_Atomic uint32_t *word, int n)
 {
-	long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL,
-			 NULL, 0);
+	long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL,
+			 0);
 	return r < 0 ? shk__errno_code(errno) : (int)r;
 }
 
@@ -321,8 +321,8 @@ atfork_register(void)
 	void *pg = mmap(NULL, shk__page_size(), PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (pg != MAP_FAILED && madvise(pg, shk__page_size(),
-					MADV_WIPEONFORK) == 0) {
+	if (pg != MAP_FAILED &&
+	    madvise(pg, shk__page_size(), MADV_WIPEONFORK) == 0) {
 		fork_mark = pg;
 		*fork_mark = 1;
 	} else if (pg != MAP_FAILED) {
@@ -344,8 +344,7 @@ shk__self_key(void)
 	(void)in_fork();
 	/* relaxed: written only by this process's fork handler, before
 	 * any other thread exists in it */
-	return (uint64_t)atomic_load_explicit(&fork_epoch,
-					      memory_order_relaxed)
+	return (uint64_t)atomic_load_explicit(&fork_epoch, memory_order_relaxed)
 		       << 32 |
 	       (uint32_t)getpid();
 }
@@ -409,9 +408,9 @@ reopen_fd(int fd)
 		/* one left at 0-2 (no number above free) would be replaced
 		 * by the program's dup2() there, its lock dropped while its
 		 * record says LOCKED: better none */
-		if (lfd >= 0 && (lfd < 3 || fstat(lfd, &b) != 0 ||
-				 a.st_dev != b.st_dev ||
-				 a.st_ino != b.st_ino)) {
+		if (lfd >= 0 &&
+		    (lfd < 3 || fstat(lfd, &b) != 0 || a.st_dev != b.st_dev ||
+		     a.st_ino != b.st_ino)) {
 			close(lfd);
 			lfd = -1;
 		}
@@ -723,27 +722,48 @@ int
 shk__errno_code(int err)
 {
 	switch (err) {
-	case EPERM: return SHK_EPERM;
-	case ENOENT: return SHK_ENOENT;
-	case ESRCH: return SHK_ESRCH;
-	case EINTR: return SHK_EINTR;
-	case EBADF: return SHK_EBADF;
-	case EAGAIN: return SHK_EAGAIN;
-	case ENOMEM: return SHK_ENOMEM;
-	case EACCES: return SHK_EACCES;
-	case EBUSY: return SHK_EBUSY;
-	case EEXIST: return SHK_EEXIST;
-	case EINVAL: return SHK_EINVAL;
-	case ENOSPC: return SHK_ENOSPC;
-	case EFBIG: return SHK_ENOSPC;
-	case EPIPE: return SHK_EPIPE;
-	case ERANGE: return SHK_ERANGE;
-	case ENAMETOOLONG: return SHK_ENAMETOOLONG;
-	case ENOSYS: return SHK_ENOSYS;
-	case EMSGSIZE: return SHK_EMSGSIZE;
-	case EOPNOTSUPP: return SHK_ENOTSUP;
-	case ETIMEDOUT: return SHK_ETIMEDOUT;
-	default: return SHK_EIO;
+	case EPERM:
+		return SHK_EPERM;
+	case ENOENT:
+		return SHK_ENOENT;
+	case ESRCH:
+		return SHK_ESRCH;
+	case EINTR:
+		return SHK_EINTR;
+	case EBADF:
+		return SHK_EBADF;
+	case EAGAIN:
+		return SHK_EAGAIN;
+	case ENOMEM:
+		return SHK_ENOMEM;
+	case EACCES:
+		return SHK_EACCES;
+	case EBUSY:
+		return SHK_EBUSY;
+	case EEXIST:
+		return SHK_EEXIST;
+	case EINVAL:
+		return SHK_EINVAL;
+	case ENOSPC:
+		return SHK_ENOSPC;
+	case EFBIG:
+		return SHK_ENOSPC;
+	case EPIPE:
+		return SHK_EPIPE;
+	case ERANGE:
+		return SHK_ERANGE;
+	case ENAMETOOLONG:
+		return SHK_ENAMETOOLONG;
+	case ENOSYS:
+		return SHK_ENOSYS;
+	case EMSGSIZE:
+		return SHK_EMSGSIZE;
+	case EOPNOTSUPP:
+		return SHK_ENOTSUP;
+	case ETIMEDOUT:
+		return SHK_ETIMEDOUT;
+	default:
+		return SHK_EIO;
 	}
 }
 
@@ -768,4 +788,3 @@ shk__crashpoint(const char *name)
 		raise(SIGKILL);
 }
 #endif
-

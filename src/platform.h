@@ -23,10 +23,10 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 #define SHK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Internal invariants only; never for caller input or segment contents. */
-#define SHK_ASSERT(c)                                                        \
-	do {                                                                 \
-		if (SHK_UNLIKELY(!(c)))                                      \
-			shk__panic(__FILE__, __LINE__, #c);                  \
+#define SHK_ASSERT(c)                                                          \
+	do {                                                                   \
+		if (SHK_UNLIKELY(!(c)))                                        \
+			shk__panic(__FILE__, __LINE__, #c);                    \
 	} while (0)
 SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
 				     const char *what);
@@ -60,10 +60,10 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
 #endif
 #endif
 #ifdef SHK__TSAN
-#define SHK_FENCE_SEQ_CST(word)                                              \
+#define SHK_FENCE_SEQ_CST(word)                                                \
 	((void)atomic_fetch_add_explicit((word), 0, memory_order_seq_cst))
 #else
-#define SHK_FENCE_SEQ_CST(word)                                              \
+#define SHK_FENCE_SEQ_CST(word)                                                \
 	((void)(word), atomic_thread_fence(memory_order_seq_cst))
 #endif
 
@@ -82,11 +82,11 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
 #if defined(SHK__TSAN) || !defined(__x86_64__)
 #define SHK_WAKER_FENCE(word) SHK_FENCE_SEQ_CST(word)
 #else
-#define SHK_WAKER_FENCE(word)                                                \
-	do {                                                                 \
-		(void)(word);                                                \
-		__asm__ __volatile__("lock; addl $0,-8(%%rsp)" ::: "memory", \
-				     "cc");                                  \
+#define SHK_WAKER_FENCE(word)                                                  \
+	do {                                                                   \
+		(void)(word);                                                  \
+		__asm__ __volatile__("lock; addl $0,-8(%%rsp)" ::              \
+					     : "memory", "cc");                \
 	} while (0)
 #endif
 
@@ -102,7 +102,7 @@ SHK_HIDDEN _Noreturn void shk__panic(const char *file, int line,
  * the process's owner stamp, so the second to take a robust lock that the
  * first holds gets SHK_EDEADLK (map.c), never a second hold.
  */
-#if defined(__GLIBC__) &&                                                   \
+#if defined(__GLIBC__) &&                                                      \
 	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
 #include <sys/single_threaded.h>
 static inline int

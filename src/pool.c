@@ -99,8 +99,7 @@ listed_must_be_free(void *arg, uint32_t idx)
 	/* relaxed: validated by the stable-head rule of shk__tl_check(),
 	 * whose acquire fence pairs with the release state CAS of
 	 * shk_pool_alloc() */
-	return atomic_load_explicit(&w->state[idx], memory_order_relaxed) !=
-	       0;
+	return atomic_load_explicit(&w->state[idx], memory_order_relaxed) != 0;
 }
 
 int
@@ -127,11 +126,11 @@ shk__kind_check_pool(shk_seg *seg, void *mem, const shk_obj_info *info)
 	w.state = (_Atomic uint32_t *)((uint8_t *)mem + so);
 	for (i = 0; i < info->cap; i++) {
 		/* relaxed: each word checked on its own */
-		uint32_t s = atomic_load_explicit(&w.state[i],
-						  memory_order_relaxed);
-		if (s && (!(s & SHK__POOL_ALLOC) ||
-			  SHK__STAMP_SLOT(s & SHK__STAMP_MASK) >=
-				  seg->attach_cap))
+		uint32_t s =
+			atomic_load_explicit(&w.state[i], memory_order_relaxed);
+		if (s &&
+		    (!(s & SHK__POOL_ALLOC) ||
+		     SHK__STAMP_SLOT(s & SHK__STAMP_MASK) >= seg->attach_cap))
 			return SHK_ECORRUPT;
 	}
 	rc = shk__tl_check(&h->head, (_Atomic uint32_t *)((uint8_t *)mem + no),
@@ -321,9 +320,9 @@ shk_pool_free(shk_pool *p, uint64_t off)
 		 * CAS, so its pop happens before our push's link store (a
 		 * walker's head re-check, treiber.h); the push's release CAS
 		 * publishes the block.  relaxed (failure): re-checked */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&p->state[i], &s, 0, memory_order_acquire,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&p->state[i], &s, 0,
+							memory_order_acquire,
+							memory_order_relaxed));
 	SHK_CRASHPOINT("pool.free.marked");
 	shk__tl_push(&p->hdr->head, p->next, (uint32_t)i);
 	return 0;

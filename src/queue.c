@@ -99,11 +99,11 @@ _Static_assert(SHK__ATTACH_CAP <= (1u << (SHK__QC_OWN_BITS - SHK__QC_GEN_BITS)),
 
 #ifdef SHK_TEST_HOOKS
 void (*shk__queue_test_hook)(const char *point);
-#define QPOINT(name)                                                         \
-	do {                                                                 \
-		SHK_CRASHPOINT(name);                                        \
-		if (shk__queue_test_hook)                                    \
-			shk__queue_test_hook(name);                          \
+#define QPOINT(name)                                                           \
+	do {                                                                   \
+		SHK_CRASHPOINT(name);                                          \
+		if (shk__queue_test_hook)                                      \
+			shk__queue_test_hook(name);                            \
 	} while (0)
 #else
 #define QPOINT(name) ((void)0)
@@ -142,9 +142,8 @@ advance(_Atomic uint64_t *pos, uint64_t p)
 {
 	/* release: whoever reads p + 1 (acquire, in push_try()/pop_try())
 	 * also sees the claim of cell p that we saw or made */
-	atomic_compare_exchange_strong_explicit(pos, &p, p + 1,
-						memory_order_release,
-						memory_order_relaxed);
+	atomic_compare_exchange_strong_explicit(
+		pos, &p, p + 1, memory_order_release, memory_order_relaxed);
 }
 
 static int
@@ -199,9 +198,8 @@ stuck(shk_queue *q, struct shk__qstuck *s, _Atomic uint64_t *ctl, uint64_t w)
 	/* release: a FREE word hands the cell to the next producer, whose
 	 * acquire claim pairs with it; the CAS on the whole word fails if
 	 * the owner finished in the meantime */
-	if (atomic_compare_exchange_strong_explicit(ctl, &w, nw,
-						    memory_order_release,
-						    memory_order_relaxed)) {
+	if (atomic_compare_exchange_strong_explicit(
+		    ctl, &w, nw, memory_order_release, memory_order_relaxed)) {
 		QPOINT("queue.repair.done");
 		/* relaxed: a statistic */
 		atomic_fetch_add_explicit(&q->hdr->lost, 1,
@@ -445,8 +443,8 @@ shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns)
 	o.elem = (void *)elem;
 	o.rc = 0;
 	o.tries = 0;
-	rc = shk__wait_checked(q->seg, &q->hdr->not_full, push_pred, &o, timeout_ns,
-			       no_check, SHK__QUEUE_STUCK_NS);
+	rc = shk__wait_checked(q->seg, &q->hdr->not_full, push_pred, &o,
+			       timeout_ns, no_check, SHK__QUEUE_STUCK_NS);
 	if (!rc)
 		rc = o.rc;
 	if (rc == 0 && o.tries > 1 && maybe_nonfull(q))
@@ -470,9 +468,8 @@ maybe_nonempty(void *arg)
 		return 1; /* let pop report the corruption */
 	st = SHK__QC_ST(w);
 	d = pos_diff(SHK__QC_POS(w), p);
-	return d > 0 ||
-	       (d == 0 && (st == SHK__QC_FULL || st == SHK__QC_SKIP ||
-			   st == SHK__QC_READING));
+	return d > 0 || (d == 0 && (st == SHK__QC_FULL || st == SHK__QC_SKIP ||
+				    st == SHK__QC_READING));
 }
 
 int
@@ -487,8 +484,8 @@ shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
 	o.elem = elem;
 	o.rc = 0;
 	o.tries = 0;
-	rc = shk__wait_checked(q->seg, &q->hdr->not_empty, pop_pred, &o, timeout_ns,
-			       no_check, SHK__QUEUE_STUCK_NS);
+	rc = shk__wait_checked(q->seg, &q->hdr->not_empty, pop_pred, &o,
+			       timeout_ns, no_check, SHK__QUEUE_STUCK_NS);
 	if (!rc)
 		rc = o.rc;
 	if (rc == 0 && o.tries > 1 && maybe_nonempty(q))
@@ -514,10 +511,10 @@ static uint64_t
 approx_len(const struct shk__queue_hdr *h, uint64_t cap)
 {
 	/* relaxed: a snapshot for statistics */
-	uint64_t d = atomic_load_explicit(&h->dequeue_pos,
-					  memory_order_relaxed);
-	uint64_t e = atomic_load_explicit(&h->enqueue_pos,
-					  memory_order_relaxed);
+	uint64_t d =
+		atomic_load_explicit(&h->dequeue_pos, memory_order_relaxed);
+	uint64_t e =
+		atomic_load_explicit(&h->enqueue_pos, memory_order_relaxed);
 
 	if ((int64_t)(e - d) <= 0)
 		return 0;
@@ -563,8 +560,7 @@ queue_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 			(struct shk__queue_cell *)(cells + i * cell_len);
 		/* relaxed: published by the registry's release store of
 		 * READY, which every opener acquires */
-		atomic_store_explicit(&c->ctl,
-				      SHK__QC_WORD(i, SHK__QC_FREE, 0),
+		atomic_store_explicit(&c->ctl, SHK__QC_WORD(i, SHK__QC_FREE, 0),
 				      memory_order_relaxed);
 	}
 	return 0;
@@ -595,8 +591,7 @@ shk__kind_check_queue(shk_seg *seg, void *mem, const shk_obj_info *info)
 		/* relaxed: a consistency snapshot, re-validated by e1 */
 		e0 = atomic_load_explicit(&h->enqueue_pos,
 					  memory_order_relaxed);
-		d = atomic_load_explicit(&h->dequeue_pos,
-					 memory_order_relaxed);
+		d = atomic_load_explicit(&h->dequeue_pos, memory_order_relaxed);
 		e1 = atomic_load_explicit(&h->enqueue_pos,
 					  memory_order_relaxed);
 		if (e0 != e1)
@@ -709,8 +704,8 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 	q->elem_len = (uint32_t)info.elem_len;
 	q->cell_len = cell_len_of(info.elem_len);
 	q->type_id = info.type_id;
-	q->owner = (seg->slot << SHK__QC_GEN_BITS) |
-		   (seg->gen & SHK__QC_GEN_MASK);
+	q->owner =
+		(seg->slot << SHK__QC_GEN_BITS) | (seg->gen & SHK__QC_GEN_MASK);
 	*out = q;
 	return 0;
 }

@@ -39,8 +39,8 @@ enum shk__qcell_state {
 #define SHK__QC_OWN_MASK ((1u << SHK__QC_OWN_BITS) - 1)
 #define SHK__QC_GEN_BITS 11
 #define SHK__QC_GEN_MASK ((1u << SHK__QC_GEN_BITS) - 1)
-#define SHK__QC_WORD(pos, st, own)                                           \
-	(((uint64_t)(pos) << SHK__QC_POS_SHIFT) |                            \
+#define SHK__QC_WORD(pos, st, own)                                             \
+	(((uint64_t)(pos) << SHK__QC_POS_SHIFT) |                              \
 	 ((uint64_t)(st) << SHK__QC_ST_SHIFT) | (uint64_t)(own))
 #define SHK__QC_POS(w) ((uint64_t)(w) >> SHK__QC_POS_SHIFT)
 #define SHK__QC_ST(w) ((uint32_t)((w) >> SHK__QC_ST_SHIFT) & 7u)

@@ -35,9 +35,9 @@
 #define LOCK_TIMEOUT_NS 5000000000LL
 
 /* Each kind's consistency check, linked in when the kind's module is. */
-#define KIND_CHECK(k)                                                        \
-	SHK_HIDDEN int shk__kind_check_##k(shk_seg *, void *,                 \
-					   const shk_obj_info *)             \
+#define KIND_CHECK(k)                                                          \
+	SHK_HIDDEN int shk__kind_check_##k(shk_seg *, void *,                  \
+					   const shk_obj_info *)               \
 		__attribute__((weak));
 KIND_CHECK(array)
 KIND_CHECK(ring)
@@ -54,14 +54,22 @@ static shk__obj_check_fn
 kind_check(uint32_t kind)
 {
 	switch (kind) {
-	case SHK_KIND_ARRAY: return shk__kind_check_array;
-	case SHK_KIND_RING: return shk__kind_check_ring;
-	case SHK_KIND_QUEUE: return shk__kind_check_queue;
-	case SHK_KIND_STACK: return shk__kind_check_stack;
-	case SHK_KIND_BCAST: return shk__kind_check_bcast;
-	case SHK_KIND_MAP: return shk__kind_check_map;
-	case SHK_KIND_POOL: return shk__kind_check_pool;
-	case SHK_KIND_CHAN: return shk__kind_check_chan;
+	case SHK_KIND_ARRAY:
+		return shk__kind_check_array;
+	case SHK_KIND_RING:
+		return shk__kind_check_ring;
+	case SHK_KIND_QUEUE:
+		return shk__kind_check_queue;
+	case SHK_KIND_STACK:
+		return shk__kind_check_stack;
+	case SHK_KIND_BCAST:
+		return shk__kind_check_bcast;
+	case SHK_KIND_MAP:
+		return shk__kind_check_map;
+	case SHK_KIND_POOL:
+		return shk__kind_check_pool;
+	case SHK_KIND_CHAN:
+		return shk__kind_check_chan;
 	default:
 		if (kind >= SHK_KIND_MUTEX && kind <= SHK_KIND_ONCE)
 			return shk__kind_check_sync;
@@ -73,15 +81,15 @@ const char *
 shk_kind_name(uint32_t kind)
 {
 	static const char *const names[] = {
-		[SHK_KIND_NONE] = "none",     [SHK_KIND_BLOB] = "blob",
-		[SHK_KIND_ARRAY] = "array",   [SHK_KIND_RING] = "ring",
-		[SHK_KIND_QUEUE] = "queue",   [SHK_KIND_STACK] = "stack",
-		[SHK_KIND_BCAST] = "bcast",   [SHK_KIND_MAP] = "map",
-		[SHK_KIND_POOL] = "pool",     [SHK_KIND_MUTEX] = "mutex",
-		[SHK_KIND_RWLOCK] = "rwlock", [SHK_KIND_SEM] = "sem",
+		[SHK_KIND_NONE] = "none",       [SHK_KIND_BLOB] = "blob",
+		[SHK_KIND_ARRAY] = "array",     [SHK_KIND_RING] = "ring",
+		[SHK_KIND_QUEUE] = "queue",     [SHK_KIND_STACK] = "stack",
+		[SHK_KIND_BCAST] = "bcast",     [SHK_KIND_MAP] = "map",
+		[SHK_KIND_POOL] = "pool",       [SHK_KIND_MUTEX] = "mutex",
+		[SHK_KIND_RWLOCK] = "rwlock",   [SHK_KIND_SEM] = "sem",
 		[SHK_KIND_BARRIER] = "barrier", [SHK_KIND_LATCH] = "latch",
-		[SHK_KIND_EVENT] = "event",   [SHK_KIND_COND] = "cond",
-		[SHK_KIND_ONCE] = "once",     [SHK_KIND_CHAN] = "chan",
+		[SHK_KIND_EVENT] = "event",     [SHK_KIND_COND] = "cond",
+		[SHK_KIND_ONCE] = "once",       [SHK_KIND_CHAN] = "chan",
 	};
 
 	if (kind < sizeof(names) / sizeof(names[0]) && names[kind])
@@ -105,7 +113,8 @@ void
 shk__reg_init(uint8_t *base, uint64_t reg_off, uint32_t reg_cap)
 {
 	/* fresh memory is zero: every entry FREE; be explicit anyway */
-	memset(base + reg_off, 0, (size_t)reg_cap * sizeof(struct shk__reg_ent));
+	memset(base + reg_off, 0,
+	       (size_t)reg_cap * sizeof(struct shk__reg_ent));
 }
 
 static void
@@ -153,8 +162,8 @@ probe(shk_seg *seg, const char *name, uint32_t h, int *free_slot)
 	for (i = 0; i < seg->reg_cap; i++) {
 		uint32_t s = (h + i) & mask;
 		/* acquire: pairs with the release stores of state below */
-		uint32_t st = atomic_load_explicit(&t[s].state,
-						   memory_order_acquire);
+		uint32_t st =
+			atomic_load_explicit(&t[s].state, memory_order_acquire);
 		if (st == SHK__ENT_FREE) {
 			if (*free_slot < 0)
 				*free_slot = (int)s;
@@ -188,8 +197,8 @@ undo_off_ok(shk_seg *seg, uint32_t i, const shk_obj_info *info)
 		return 0;
 	for (j = 0; j < seg->reg_cap; j++) {
 		/* relaxed: we hold the lock; state only changes under it */
-		uint32_t st = atomic_load_explicit(&t[j].state,
-						   memory_order_relaxed);
+		uint32_t st =
+			atomic_load_explicit(&t[j].state, memory_order_relaxed);
 
 		if (j != i &&
 		    (st == SHK__ENT_READY || st == SHK__ENT_CREATING) &&
@@ -466,9 +475,9 @@ shk_obj_stat(shk_seg *seg, const char *name, shk_obj_info *info)
 	slot = probe(seg, name, name_hash(name), &free_slot);
 	/* relaxed: we hold the lock; anything but READY here is damage,
 	 * as in shk__obj_open() */
-	if (slot >= 0 && atomic_load_explicit(&ents(seg)[slot].state,
-					      memory_order_relaxed) !=
-				 SHK__ENT_READY) {
+	if (slot >= 0 &&
+	    atomic_load_explicit(&ents(seg)[slot].state,
+				 memory_order_relaxed) != SHK__ENT_READY) {
 		reg_unlock(seg);
 		return SHK_ECORRUPT;
 	}
@@ -515,9 +524,9 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	if (rc)
 		return rc;
 	slot = probe(seg, name, name_hash(name), &free_slot);
-	if (slot < 0 || atomic_load_explicit(&ents(seg)[slot].state,
-					     memory_order_relaxed) !=
-				SHK__ENT_READY) {
+	if (slot < 0 ||
+	    atomic_load_explicit(&ents(seg)[slot].state,
+				 memory_order_relaxed) != SHK__ENT_READY) {
 		reg_unlock(seg);
 		return SHK_ENOENT;
 	}
@@ -545,8 +554,8 @@ shk__reg_check(shk_seg *seg)
 	for (i = 0; i < seg->reg_cap; i++) {
 		shk__obj_check_fn fn;
 		/* acquire: pairs with the release store of READY */
-		uint32_t st = atomic_load_explicit(&t[i].state,
-						   memory_order_acquire);
+		uint32_t st =
+			atomic_load_explicit(&t[i].state, memory_order_acquire);
 
 		if (st > SHK__ENT_DELETED)
 			return SHK_ECORRUPT;
@@ -571,9 +580,9 @@ shk__reg_check(shk_seg *seg)
 
 /* Each kind's live-state description, linked in with the kind's module:
  * writes at most len bytes (NUL included) into buf, returns the length. */
-#define KIND_DESCRIBE(k)                                                     \
-	SHK_HIDDEN int shk__kind_describe_##k(shk_seg *, void *,              \
-					      const shk_obj_info *, char *,  \
+#define KIND_DESCRIBE(k)                                                       \
+	SHK_HIDDEN int shk__kind_describe_##k(shk_seg *, void *,               \
+					      const shk_obj_info *, char *,    \
 					      size_t) __attribute__((weak));
 KIND_DESCRIBE(array)
 KIND_DESCRIBE(ring)
@@ -593,14 +602,22 @@ static describe_fn
 kind_describe(uint32_t kind)
 {
 	switch (kind) {
-	case SHK_KIND_ARRAY: return shk__kind_describe_array;
-	case SHK_KIND_RING: return shk__kind_describe_ring;
-	case SHK_KIND_QUEUE: return shk__kind_describe_queue;
-	case SHK_KIND_STACK: return shk__kind_describe_stack;
-	case SHK_KIND_BCAST: return shk__kind_describe_bcast;
-	case SHK_KIND_MAP: return shk__kind_describe_map;
-	case SHK_KIND_POOL: return shk__kind_describe_pool;
-	case SHK_KIND_CHAN: return shk__kind_describe_chan;
+	case SHK_KIND_ARRAY:
+		return shk__kind_describe_array;
+	case SHK_KIND_RING:
+		return shk__kind_describe_ring;
+	case SHK_KIND_QUEUE:
+		return shk__kind_describe_queue;
+	case SHK_KIND_STACK:
+		return shk__kind_describe_stack;
+	case SHK_KIND_BCAST:
+		return shk__kind_describe_bcast;
+	case SHK_KIND_MAP:
+		return shk__kind_describe_map;
+	case SHK_KIND_POOL:
+		return shk__kind_describe_pool;
+	case SHK_KIND_CHAN:
+		return shk__kind_describe_chan;
 	default:
 		if (kind >= SHK_KIND_MUTEX && kind <= SHK_KIND_ONCE)
 			return shk__kind_describe_sync;
@@ -609,8 +626,7 @@ kind_describe(uint32_t kind)
 }
 
 int
-shk_obj_describe(shk_seg *seg, const shk_obj_info *info, char *buf,
-		 size_t len)
+shk_obj_describe(shk_seg *seg, const shk_obj_info *info, char *buf, size_t len)
 {
 	shk__obj_check_fn check;
 	describe_fn fn;

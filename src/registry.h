@@ -21,7 +21,7 @@ enum shk__ent_state {
 	SHK__ENT_FREE = 0,     /* never used: ends a probe sequence */
 	SHK__ENT_CREATING = 1, /* being initialised (registry lock held) */
 	SHK__ENT_READY = 2,
-	SHK__ENT_DELETED = 3,  /* tombstone: probing continues */
+	SHK__ENT_DELETED = 3, /* tombstone: probing continues */
 };
 
 /* One registry entry: 128 bytes, fields immutable while READY. */

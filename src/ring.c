@@ -81,7 +81,7 @@ struct shk_ring {
 	/* line 0: per-record state */
 	struct shk__ring_hdr *hdr;
 	uint8_t *data;
-	uint64_t mask; /* immutable copies, validated at open */
+	uint64_t mask;  /* immutable copies, validated at open */
 	uint64_t pos;   /* own index (producer: tail; consumer: head) */
 	uint64_t pub;   /* own index as last published */
 	uint64_t other; /* cache of the other side's published index */
@@ -271,8 +271,7 @@ after_commit(shk_ring *r)
 	    r->pos - r->pub >= r->mask / 4 + 1 ||
 	    /* relaxed: a hint that the consumer has caught up with what we
 	     * published (rule in ALGORITHMS §1) */
-	    atomic_load_explicit(&r->hdr->head, memory_order_relaxed) ==
-		    r->pub)
+	    atomic_load_explicit(&r->hdr->head, memory_order_relaxed) == r->pub)
 		publish_tail(r);
 	/* the two lines after the one being filled (see PREFETCH_W; two
 	 * measured better than one or four on the development VM); with
@@ -448,10 +447,9 @@ shk_ring_peek(shk_ring *r, const void **buf, size_t *len, int64_t timeout_ns)
 				publish_head(r);
 			r->corrupt = 0;
 			/* a try (timeout 0) has just checked tail above */
-			rc = timeout_ns == 0
-				     ? SHK_EAGAIN
-				     : ring_wait(r, &r->hdr->data_wp, data_pred,
-						 timeout_ns);
+			rc = timeout_ns == 0 ? SHK_EAGAIN
+					     : ring_wait(r, &r->hdr->data_wp,
+							 data_pred, timeout_ns);
 			if (r->corrupt)
 				return SHK_ECORRUPT;
 			if (rc == SHK_EAGAIN)
@@ -610,8 +608,8 @@ shk__kind_check_ring(shk_seg *seg, void *mem, const shk_obj_info *info)
 	cap = h->cap;
 	mr = h->max_record;
 	if (h->magic != SHK__RING_MAGIC || h->data_off != SHK__RING_DATA_OFF ||
-	    !geometry_ok(cap, mr) || cap != info->cap ||
-	    mr != info->elem_len || info->len - SHK__RING_DATA_OFF < cap ||
+	    !geometry_ok(cap, mr) || cap != info->cap || mr != info->elem_len ||
+	    info->len - SHK__RING_DATA_OFF < cap ||
 	    (h->mode & ~SHK__RING_MODE_SPIN))
 		return SHK_ECORRUPT;
 	if (snapshot(h, &hd, &tl) && (tl - hd > cap || ((hd | tl) & 7)))
@@ -643,19 +641,18 @@ shk__kind_describe_ring(shk_seg *seg, void *mem, const shk_obj_info *info,
 		hd = atomic_load_explicit(&h->head, memory_order_relaxed);
 	}
 	/* relaxed (waiters): informational counts */
-	n = snprintf(buf, len,
-		     "fill=%llu/%llu head=%llu tail=%llu max_record=%u%s "
-		     "producer=%s consumer=%s waiters=%u/%u",
-		     (unsigned long long)(tl - hd), (unsigned long long)h->cap,
-		     (unsigned long long)hd, (unsigned long long)tl,
-		     h->max_record,
-		     (h->mode & SHK__RING_MODE_SPIN) ? " mode=spin" : "",
-		     owner_state(seg, &h->prod_stamp),
-		     owner_state(seg, &h->cons_stamp),
-		     atomic_load_explicit(&h->data_wp.waiters,
-					  memory_order_relaxed),
-		     atomic_load_explicit(&h->space_wp.waiters,
-					  memory_order_relaxed));
+	n = snprintf(
+		buf, len,
+		"fill=%llu/%llu head=%llu tail=%llu max_record=%u%s "
+		"producer=%s consumer=%s waiters=%u/%u",
+		(unsigned long long)(tl - hd), (unsigned long long)h->cap,
+		(unsigned long long)hd, (unsigned long long)tl, h->max_record,
+		(h->mode & SHK__RING_MODE_SPIN) ? " mode=spin" : "",
+		owner_state(seg, &h->prod_stamp),
+		owner_state(seg, &h->cons_stamp),
+		atomic_load_explicit(&h->data_wp.waiters, memory_order_relaxed),
+		atomic_load_explicit(&h->space_wp.waiters,
+				     memory_order_relaxed));
 	if (n < 0)
 		return SHK_EINVAL;
 	return (size_t)n >= len ? (int)len - 1 : n;
@@ -738,8 +735,8 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 		}
 	} else {
 		rc = shk__obj_open(seg, name, flags, &want,
-				   SHK__RING_DATA_OFF + o.cap, ring_init, &o.flags,
-				   shk__kind_check_ring, &info, &mem);
+				   SHK__RING_DATA_OFF + o.cap, ring_init,
+				   &o.flags, shk__kind_check_ring, &info, &mem);
 	}
 	if (rc)
 		return rc;
@@ -862,9 +859,8 @@ shk__ring_set_pos(shk_ring *r, uint64_t pos)
 		    atomic_load_explicit(&h->tail, memory_order_relaxed) ||
 	    r->pos != r->pub)
 		return SHK_EBUSY;
-	if (atomic_load_explicit(r->role == SHK_RING_PRODUCER
-					 ? &h->cons_stamp
-					 : &h->prod_stamp,
+	if (atomic_load_explicit(r->role == SHK_RING_PRODUCER ? &h->cons_stamp
+							      : &h->prod_stamp,
 				 memory_order_relaxed))
 		return SHK_EBUSY;
 	/* release: pairs with the acquire loads at the other role's open */

@@ -39,7 +39,7 @@ struct shk__ring_hdr {
 	uint64_t cap;        /* data bytes, power of two */
 	uint32_t max_record; /* payload bytes, <= cap/2 - 8 */
 	uint32_t mode;       /* SHK__RING_MODE_* (0 before the mode existed) */
-	uint64_t data_off; /* SHK__RING_DATA_OFF */
+	uint64_t data_off;   /* SHK__RING_DATA_OFF */
 	uint64_t reserved1[4];
 	/* line 1: written by the producer */
 	_Atomic uint64_t tail; /* free-running byte count published */
@@ -61,8 +61,7 @@ _Static_assert(sizeof(struct shk__ring_hdr) == SHK__RING_DATA_OFF,
 	       "ring control block is 6 lines");
 _Static_assert(offsetof(struct shk__ring_hdr, tail) == 64, "tail line");
 _Static_assert(offsetof(struct shk__ring_hdr, head) == 128, "head line");
-_Static_assert(offsetof(struct shk__ring_hdr, prod_stamp) == 192,
-	       "stamp line");
+_Static_assert(offsetof(struct shk__ring_hdr, prod_stamp) == 192, "stamp line");
 _Static_assert(offsetof(struct shk__ring_hdr, data_wp) == 256, "data wp");
 _Static_assert(offsetof(struct shk__ring_hdr, space_wp) == 320, "space wp");
 

@@ -134,12 +134,12 @@ validate_hdr(const uint8_t *base, uint64_t map_len, int need_ready,
 	    c.reg_cap > SHK__MAX_OBJECTS || (c.reg_cap & (c.reg_cap - 1)))
 		return SHK_ECORRUPT;
 	/* regions in order, in bounds, not overlapping */
-	if (c.attach_off < c.hdr_len ||
-	    c.attach_off > c.total_len ||
+	if (c.attach_off < c.hdr_len || c.attach_off > c.total_len ||
 	    (uint64_t)c.attach_cap * sizeof(struct shk__attach) >
 		    c.total_len - c.attach_off)
 		return SHK_ECORRUPT;
-	end = c.attach_off + (uint64_t)c.attach_cap * sizeof(struct shk__attach);
+	end = c.attach_off +
+	      (uint64_t)c.attach_cap * sizeof(struct shk__attach);
 	if (c.reg_off < end || c.reg_off > c.total_len ||
 	    (uint64_t)c.reg_cap * sizeof(struct shk__reg_ent) >
 		    c.total_len - c.reg_off)
@@ -227,8 +227,8 @@ static int
 att_alive(struct shk__attach *a, uint64_t w, int held)
 {
 	/* relaxed: ordered by the caller's acquire load of word */
-	uint64_t t = atomic_load_explicit(&a->start_ticks,
-					  memory_order_relaxed);
+	uint64_t t =
+		atomic_load_explicit(&a->start_ticks, memory_order_relaxed);
 	uint32_t f = att_foreign(a);
 
 	if (held == 1)
@@ -329,8 +329,7 @@ attach(shk_seg *seg)
 				    &a->word, &w,
 				    SHK__ATT_WORD(SHK__ATT_CLAIMING, gen, pid) |
 					    lk,
-				    memory_order_acq_rel,
-				    memory_order_relaxed))
+				    memory_order_acq_rel, memory_order_relaxed))
 				goto next;
 			/* relaxed: published by the release store below */
 			atomic_store_explicit(&a->start_ticks,
@@ -435,7 +434,7 @@ format_new(uint8_t *base, uint64_t len, const char *name, uint32_t backend,
 	c.attach_cap = SHK__ATTACH_CAP;
 	c.reg_cap = max_objects;
 	reg_off = align_up(c.attach_off + (uint64_t)SHK__ATTACH_CAP *
-						    sizeof(struct shk__attach),
+						  sizeof(struct shk__attach),
 			   64);
 	c.reg_off = reg_off;
 	heap_off = align_up(reg_off + (uint64_t)max_objects *
@@ -757,8 +756,8 @@ sysv_formatting(const uint8_t *base, uint64_t len)
 }
 
 static int
-open_sysv(shk_seg *seg, const char *name, unsigned flags,
-	  const shk_seg_opts *o, struct shk__seg_hdr *hc)
+open_sysv(shk_seg *seg, const char *name, unsigned flags, const shk_seg_opts *o,
+	  struct shk__seg_hdr *hc)
 {
 	int64_t deadline = shk__deadline(o->open_timeout_ns);
 	int key = sysv_key_of(name, o), id, rc;
@@ -873,7 +872,7 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 		break;
 	case SHK_BACKEND_FILE:
 		rc = (name && name[0] && strlen(name) < PATH_MAX) ? 0
-								 : SHK_EINVAL;
+								  : SHK_EINVAL;
 		break;
 	case SHK_BACKEND_MEMFD:
 		rc = (flags & SHK_CREATE) ? shk__name_check(name, 0)
@@ -915,8 +914,7 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 }
 
 int
-shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
-		shk_seg **out)
+shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 {
 	struct shk__seg_hdr hc;
 	shk_seg_opts o;
@@ -1070,8 +1068,8 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 	while (*cursor < seg->attach_cap) {
 		struct shk__attach *a = shk__attach_at(seg, (*cursor)++);
 		/* acquire: pairs with the release store in attach() */
-		uint64_t w = atomic_load_explicit(&a->word,
-						  memory_order_acquire);
+		uint64_t w =
+			atomic_load_explicit(&a->word, memory_order_acquire);
 		uint32_t st = SHK__ATT_STATE(w);
 		int held;
 

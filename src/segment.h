@@ -15,8 +15,8 @@
 
 #define SHK__MAGIC "SHMKIT\0\1"
 #define SHK__FORMAT_VERSION 1u
-#define SHK__HDR_LEN 4096u       /* header region: one (4 KiB) page */
-#define SHK__ATTACH_CAP 256u     /* attach records per segment */
+#define SHK__HDR_LEN 4096u   /* header region: one (4 KiB) page */
+#define SHK__ATTACH_CAP 256u /* attach records per segment */
 #define SHK__DEFAULT_LEN ((uint64_t)4 << 20)
 #define SHK__DEFAULT_OBJECTS 256u
 #define SHK__MAX_OBJECTS 65536u
@@ -96,8 +96,8 @@ _Static_assert(sizeof(struct shk__attach) == 32, "attach record size");
 #define SHK__ATT_GEN(w) ((uint32_t)(((w) >> 32) & 0x1fffffffu))
 #define SHK__ATT_PID(w) ((uint32_t)(w))
 #define SHK__ATT_LOCKED ((uint64_t)1 << 61)
-#define SHK__ATT_WORD(st, gen, pid)                                          \
-	(((uint64_t)(st) << 62) | ((uint64_t)((gen) & 0x1fffffffu) << 32) |  \
+#define SHK__ATT_WORD(st, gen, pid)                                            \
+	(((uint64_t)(st) << 62) | ((uint64_t)((gen)&0x1fffffffu) << 32) |      \
 	 (uint64_t)(uint32_t)(pid))
 
 /* The process-local handle.  Immutable header fields are copied here once,
@@ -155,7 +155,8 @@ shk__attach_at(const shk_seg *seg, uint32_t slot)
  * never 0 (generation 0 is skipped).  A stamp's owner is alive while its
  * attach record is ACTIVE at that generation and the process runs.
  */
-#define SHK__STAMP(slot, gen) ((((uint32_t)(slot)) << 20) | ((gen)&SHK__GEN_MASK))
+#define SHK__STAMP(slot, gen)                                                  \
+	((((uint32_t)(slot)) << 20) | ((gen)&SHK__GEN_MASK))
 #define SHK__STAMP_SLOT(s) ((uint32_t)(s) >> 20)
 #define SHK__STAMP_GEN(s) ((uint32_t)(s)&SHK__GEN_MASK)
 #define SHK__STAMP_MASK 0x3fffffffu /* 30 bits */

@@ -76,7 +76,7 @@ layout(uint64_t cap, uint32_t node_len, int v2, uint64_t *next_off,
 }
 
 #ifdef SHK_TEST_HOOKS
-int shk__stack_create_v1;           /* stack.h */
+int shk__stack_create_v1;          /* stack.h */
 void (*shk__stack_cas_hook)(void); /* stack.h */
 #define CREATE_V2 (!shk__stack_create_v1)
 #else
@@ -106,10 +106,10 @@ top_push(shk_stack *s, uint32_t idx)
 		/* relaxed: ordered by the acquire load of h; validated by
 		 * the tag in the CAS.  An index out of range (corruption)
 		 * is not read: the next pop reports it */
-		uint32_t d = t < s->cap ? atomic_load_explicit(
-						  &s->ndepth[t],
-						  memory_order_relaxed)
-					: 0;
+		uint32_t d =
+			t < s->cap ? atomic_load_explicit(&s->ndepth[t],
+							  memory_order_relaxed)
+				   : 0;
 
 		/* release: as in shk__tl_push() */
 		atomic_store_explicit(&s->next[idx], t, memory_order_release);
@@ -233,8 +233,8 @@ shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns)
 	o.s = s;
 	o.elem = (void *)elem;
 	o.rc = 0;
-	rc = shk__wait_checked(s->seg, &s->hdr->not_full, push_pred, &o, timeout_ns,
-			       no_check, STACK_SLICE_NS);
+	rc = shk__wait_checked(s->seg, &s->hdr->not_full, push_pred, &o,
+			       timeout_ns, no_check, STACK_SLICE_NS);
 	return rc ? rc : o.rc;
 }
 
@@ -249,8 +249,8 @@ shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns)
 	o.s = s;
 	o.elem = elem;
 	o.rc = 0;
-	rc = shk__wait_checked(s->seg, &s->hdr->not_empty, pop_pred, &o, timeout_ns,
-			       no_check, STACK_SLICE_NS);
+	rc = shk__wait_checked(s->seg, &s->hdr->not_empty, pop_pred, &o,
+			       timeout_ns, no_check, STACK_SLICE_NS);
 	return rc ? rc : o.rc;
 }
 
@@ -271,14 +271,14 @@ depth_now(struct shk__stack_hdr *h, _Atomic uint32_t *ndepth, uint64_t cap)
 	for (tries = 0; tries < 8; tries++) {
 		/* acquire: pairs with the release CAS of top_push(), so the
 		 * top node's depth entry is visible */
-		uint64_t t0 = atomic_load_explicit(&h->top,
-						   memory_order_acquire);
+		uint64_t t0 =
+			atomic_load_explicit(&h->top, memory_order_acquire);
 		uint32_t t = SHK__TL_IDX(t0);
 
 		/* relaxed: checked by the re-load of top below */
 		d = t == SHK__TL_NIL ? 0
-		    : t < cap ? (int64_t)atomic_load_explicit(
-				      &ndepth[t], memory_order_relaxed)
+		    : t < cap        ? (int64_t)atomic_load_explicit(
+					       &ndepth[t], memory_order_relaxed)
 			      : 0;
 		/* acquire fence: orders the depth load before the re-load
 		 * of top (as in walk_both) */
@@ -336,8 +336,8 @@ stack_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
  * object) if the depth entries do not count down by one to 1 at the
  * bottom; *n gets the count. */
 static int
-walk(uint64_t h, _Atomic uint32_t *next, _Atomic uint32_t *ndepth,
-     uint32_t cap, uint8_t *seen, uint32_t *n)
+walk(uint64_t h, _Atomic uint32_t *next, _Atomic uint32_t *ndepth, uint32_t cap,
+     uint8_t *seen, uint32_t *n)
 {
 	uint32_t idx = SHK__TL_IDX(h), d, prev = 0;
 
@@ -380,10 +380,10 @@ walk_both(struct shk__stack_hdr *h, _Atomic uint32_t *next,
 		return SHK_ENOMEM;
 	for (tries = 0; tries < 8; tries++) {
 		/* acquire: pairs with the release CASes of shk__tl_push() */
-		uint64_t t0 = atomic_load_explicit(&h->top,
-						   memory_order_acquire);
-		uint64_t f0 = atomic_load_explicit(&h->free,
-						   memory_order_acquire);
+		uint64_t t0 =
+			atomic_load_explicit(&h->top, memory_order_acquire);
+		uint64_t f0 =
+			atomic_load_explicit(&h->free, memory_order_acquire);
 		int bad;
 
 		memset(seen, 0, cap);
@@ -446,14 +446,12 @@ shk__kind_check_stack(shk_seg *seg, void *mem, const shk_obj_info *info)
 		      &bo);
 	if (need == 0 || need > info->len)
 		return SHK_ECORRUPT;
-	if (h->cap != info->cap ||
-	    h->elem_len != info->elem_len ||
+	if (h->cap != info->cap || h->elem_len != info->elem_len ||
 	    h->node_len != node_len_of(info->elem_len) || h->next_off != no ||
 	    h->nodes_off != bo)
 		return SHK_ECORRUPT;
 	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + no),
-		       depth_entries(mem, v, dp),
-		       (uint32_t)info->cap, &a, &b);
+		       depth_entries(mem, v, dp), (uint32_t)info->cap, &a, &b);
 	return rc == SHK_EAGAIN || rc == SHK_ENOMEM ? 0 : rc;
 }
 
@@ -477,29 +475,28 @@ shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 	if (v == 0 || need == 0 || need > info->len)
 		return SHK_ECORRUPT;
 	rc = walk_both(h, (_Atomic uint32_t *)((uint8_t *)mem + no),
-		       depth_entries(mem, v, dp),
-		       (uint32_t)info->cap, &ntop, &nfree);
+		       depth_entries(mem, v, dp), (uint32_t)info->cap, &ntop,
+		       &nfree);
 	if (rc == SHK_ECORRUPT)
 		return rc;
 	/* relaxed: a snapshot for tools */
 	if (rc == 0)
-		n = snprintf(buf, len,
-			     "depth=%u/%llu free=%u leaked=%lld elem=%llu "
-			     "pop_waiters=%u push_waiters=%u format=SKSTACK%d",
-			     ntop, (unsigned long long)info->cap, nfree,
-			     (long long)info->cap - ntop - nfree,
-			     (unsigned long long)info->elem_len,
-			     (unsigned)atomic_load_explicit(
-				     &h->not_empty.waiters,
-				     memory_order_relaxed),
-			     (unsigned)atomic_load_explicit(
-				     &h->not_full.waiters,
-				     memory_order_relaxed),
-			     v);
+		n = snprintf(
+			buf, len,
+			"depth=%u/%llu free=%u leaked=%lld elem=%llu "
+			"pop_waiters=%u push_waiters=%u format=SKSTACK%d",
+			ntop, (unsigned long long)info->cap, nfree,
+			(long long)info->cap - ntop - nfree,
+			(unsigned long long)info->elem_len,
+			(unsigned)atomic_load_explicit(&h->not_empty.waiters,
+						       memory_order_relaxed),
+			(unsigned)atomic_load_explicit(&h->not_full.waiters,
+						       memory_order_relaxed),
+			v);
 	else
 		n = snprintf(buf, len, "depth~%lld/%llu (busy)",
 			     (long long)depth_now(h, depth_entries(mem, v, dp),
-					       info->cap),
+						  info->cap),
 			     (unsigned long long)info->cap);
 	if (n < 0)
 		return SHK_EINVAL;

@@ -41,7 +41,7 @@ struct shk__stack_hdr {
 	uint64_t next_off; /* from the object start */
 	uint64_t nodes_off;
 	uint64_t reserved[3];
-	_Atomic uint64_t top; /* the stack */
+	_Atomic uint64_t top;  /* the stack */
 	_Atomic int64_t depth; /* SKSTACK1: approximate element count */
 	uint8_t pad1[48];
 	_Atomic uint64_t free; /* unused nodes */

@@ -83,8 +83,8 @@ _Static_assert(sizeof(struct shk__sem_shm) == 192, "sem size");
 #define SHK__BAR_ARR(s) ((uint32_t)((s)&SHK__BAR_MAXP))
 #define SHK__BAR_PARTIES(s) ((uint32_t)(((s) >> 20) & SHK__BAR_MAXP))
 #define SHK__BAR_GEN(s) ((uint32_t)((s) >> 40))
-#define SHK__BAR_STATE(g, p, a)                                              \
-	((((uint64_t)(g)&0xffffffu) << 40) | ((uint64_t)(p) << 20) |         \
+#define SHK__BAR_STATE(g, p, a)                                                \
+	((((uint64_t)(g)&0xffffffu) << 40) | ((uint64_t)(p) << 20) |           \
 	 (uint64_t)(a))
 struct shk__barrier_shm {
 	uint32_t kind;
@@ -185,13 +185,13 @@ struct shk__sync_head {
 	shk_seg *seg;
 	void *mem;
 };
-#define SHK__SYNC_HEAD(shm_type)                                             \
-	union {                                                              \
-		struct shk__sync_head hd;                                    \
-		struct {                                                     \
-			shk_seg *seg;                                        \
-			shm_type *m;                                         \
-		};                                                           \
+#define SHK__SYNC_HEAD(shm_type)                                               \
+	union {                                                                \
+		struct shk__sync_head hd;                                      \
+		struct {                                                       \
+			shk_seg *seg;                                          \
+			shm_type *m;                                           \
+		};                                                             \
 	}
 
 /* Process-local handles. */
@@ -264,10 +264,9 @@ SHK_HIDDEN int shk__sync_sleep(shk_seg *seg, shk__waitpoint *wp,
  * while the condition still holds.  Returns shk__wait's code.
  */
 SHK_HIDDEN int shk__sync_wait(shk_seg *seg, struct shk__doorbell *db,
-			      shk__waitpoint *wp,
-			      shk__wait_pred take, void *take_arg,
-			      shk__wait_pred peek, void *peek_arg,
-			      int64_t timeout_ns);
+			      shk__waitpoint *wp, shk__wait_pred take,
+			      void *take_arg, shk__wait_pred peek,
+			      void *peek_arg, int64_t timeout_ns);
 
 /*
  * shk__sync_fd opens the handle's doorbell *db on wp on first use, arms it

@@ -94,9 +94,9 @@ shk_barrier_wait(shk_barrier *b, int64_t timeout_ns)
 		/* acq_rel: publishes our writes before arriving and, for
 		 * the last arriver, sees everyone's; pairs with the acquire
 		 * in gen_moved() and with the other arrivals' CAS */
-		if (atomic_compare_exchange_weak_explicit(
-			    &b->m->state, &s, n, memory_order_acq_rel,
-			    memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(&b->m->state, &s, n,
+							  memory_order_acq_rel,
+							  memory_order_relaxed))
 			break;
 	}
 	if (arr + 1 == p) {
@@ -120,9 +120,9 @@ shk_barrier_wait(shk_barrier *b, int64_t timeout_ns)
 		n = s - 1; /* arrived is the low field */
 		/* acquire (both ways): the reloaded state may show gen
 		 * moved, as in gen_moved(); a withdrawal publishes nothing */
-		if (atomic_compare_exchange_weak_explicit(
-			    &b->m->state, &s, n, memory_order_acquire,
-			    memory_order_acquire))
+		if (atomic_compare_exchange_weak_explicit(&b->m->state, &s, n,
+							  memory_order_acquire,
+							  memory_order_acquire))
 			return rc;
 	}
 }
@@ -150,9 +150,9 @@ shk_barrier_leave(shk_barrier *b)
 			n = SHK__BAR_STATE(SHK__BAR_GEN(s), p - 1, arr);
 		/* acq_rel: completing a generation publishes like the last
 		 * arrival in shk_barrier_wait() */
-		if (atomic_compare_exchange_weak_explicit(
-			    &b->m->state, &s, n, memory_order_acq_rel,
-			    memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(&b->m->state, &s, n,
+							  memory_order_acq_rel,
+							  memory_order_relaxed))
 			break;
 	}
 	if (SHK__BAR_GEN(n) != SHK__BAR_GEN(s))
@@ -210,9 +210,9 @@ shk_latch_count_down(shk_latch *l, uint32_t n)
 		/* acq_rel: publishes our writes; the one that reaches zero
 		 * also sees every earlier counter's; pairs with the acquire
 		 * in is_open() */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&l->m->count, &c, c - n, memory_order_acq_rel,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&l->m->count, &c, c - n,
+							memory_order_acq_rel,
+							memory_order_relaxed));
 	if (c == n) {
 		SHK_CRASHPOINT("latch.count_down.before_wake");
 		shk__wake(l->seg, &l->m->wp, INT_MAX);

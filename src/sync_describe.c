@@ -48,9 +48,11 @@ struct layout {
 	size_t tlock_off;
 	size_t db_off;
 };
-#define LAYOUT(name, tlock_off, db_off)                                      \
-	{ sizeof(struct shk__##name##_shm), sizeof(struct shk_##name),        \
-	  tlock_off, db_off }
+#define LAYOUT(name, tlock_off, db_off)                                        \
+	{                                                                      \
+		sizeof(struct shk__##name##_shm), sizeof(struct shk_##name),   \
+			tlock_off, db_off                                      \
+	}
 #define OFF(name, member) offsetof(struct shk_##name, member)
 #define IDX(kind) (SHK_KIND_##kind - SHK_KIND_MUTEX)
 static const struct layout layouts[IDX(ONCE) + 1] = {
@@ -266,8 +268,9 @@ shk__kind_check_sync(shk_seg *seg, void *mem, const shk_obj_info *info)
 	case SHK_KIND_RWLOCK: {
 		struct shk__rwlock_shm *m = mem;
 		if (m->nslots != SHK__RW_SLOTS ||
-		    !lock_word_ok(seg, atomic_load_explicit(
-					       &m->wlock, memory_order_relaxed)))
+		    !lock_word_ok(seg,
+				  atomic_load_explicit(&m->wlock,
+						       memory_order_relaxed)))
 			return SHK_ECORRUPT;
 		break;
 	}
@@ -279,8 +282,8 @@ shk__kind_check_sync(shk_seg *seg, void *mem, const shk_obj_info *info)
 	}
 	case SHK_KIND_BARRIER: {
 		struct shk__barrier_shm *m = mem;
-		uint64_t s = atomic_load_explicit(&m->state,
-						  memory_order_relaxed);
+		uint64_t s =
+			atomic_load_explicit(&m->state, memory_order_relaxed);
 		if (SHK__BAR_PARTIES(s) == 0 ||
 		    SHK__BAR_ARR(s) >= SHK__BAR_PARTIES(s))
 			return SHK_ECORRUPT;
@@ -346,8 +349,8 @@ shk__kind_describe_sync(shk_seg *seg, void *mem, const shk_obj_info *info,
 
 		for (i = 0; i < SHK__RW_SLOTS; i++) {
 			/* relaxed: a snapshot */
-			uint64_t r = atomic_load_explicit(
-				&m->readers[i], memory_order_relaxed);
+			uint64_t r = atomic_load_explicit(&m->readers[i],
+							  memory_order_relaxed);
 			if ((uint32_t)r) {
 				holders++;
 				holds += (uint32_t)r;
@@ -360,9 +363,9 @@ shk__kind_describe_sync(shk_seg *seg, void *mem, const shk_obj_info *info,
 			     w,
 			     (ld32(&m->flags) & SHK__RW_NOTREC)
 				     ? " notrecoverable"
-				     : (ld32(&m->flags) & SHK__RW_INCONSISTENT)
-					       ? " inconsistent"
-					       : "",
+			     : (ld32(&m->flags) & SHK__RW_INCONSISTENT)
+				     ? " inconsistent"
+				     : "",
 			     holds, holders, ld32(&m->rwp.waiters));
 		break;
 	}
@@ -375,9 +378,10 @@ shk__kind_describe_sync(shk_seg *seg, void *mem, const shk_obj_info *info,
 	case SHK_KIND_BARRIER: {
 		struct shk__barrier_shm *m = mem;
 		/* relaxed: a snapshot */
-		uint64_t s = atomic_load_explicit(&m->state,
-						  memory_order_relaxed);
-		n = snprintf(buf, len, "parties=%u arrived=%u gen=%u waiters=%u",
+		uint64_t s =
+			atomic_load_explicit(&m->state, memory_order_relaxed);
+		n = snprintf(buf, len,
+			     "parties=%u arrived=%u gen=%u waiters=%u",
 			     SHK__BAR_PARTIES(s), SHK__BAR_ARR(s),
 			     SHK__BAR_GEN(s), ld32(&m->wp.waiters));
 		break;
@@ -410,8 +414,7 @@ shk__kind_describe_sync(shk_seg *seg, void *mem, const shk_obj_info *info,
 		char who[48];
 
 		if (s == SHK__ONCE_DONE)
-			n = snprintf(buf, len, "done runs=%u",
-				     ld32(&m->runs));
+			n = snprintf(buf, len, "done runs=%u", ld32(&m->runs));
 		else if (s == 0)
 			n = snprintf(buf, len, "not-run runs=%u",
 				     ld32(&m->runs));
@@ -419,8 +422,7 @@ shk__kind_describe_sync(shk_seg *seg, void *mem, const shk_obj_info *info,
 			shk__sync_owner(seg, s, who, sizeof(who));
 			n = snprintf(buf, len,
 				     "running runner=%s runs=%u waiters=%u",
-				     who, ld32(&m->runs),
-				     ld32(&m->wp.waiters));
+				     who, ld32(&m->runs), ld32(&m->wp.waiters));
 		}
 		break;
 	}

@@ -28,8 +28,7 @@ event_init(void *mem, const shk_sync_opts *o)
 
 	if (o->flags & ~(SHK_EVENT_MANUAL | SHK_EVENT_SET))
 		return SHK_EINVAL;
-	m->mode = (o->flags & SHK_EVENT_MANUAL) ? SHK__EV_MANUAL
-						: SHK__EV_AUTO;
+	m->mode = (o->flags & SHK_EVENT_MANUAL) ? SHK__EV_MANUAL : SHK__EV_AUTO;
 	/* relaxed: published by the registry's release store of READY */
 	atomic_store_explicit(&m->state, (o->flags & SHK_EVENT_SET) ? 1 : 0,
 			      memory_order_relaxed);
@@ -92,9 +91,9 @@ is_set(void *arg)
 					    memory_order_acquire) == 1;
 	/* acquire: pairs with the release store in shk_event_set(); the
 	 * CAS consumes the set, so one waiter wins it */
-	return atomic_compare_exchange_strong_explicit(
-		&a->m->state, &one, 0, memory_order_acquire,
-		memory_order_relaxed);
+	return atomic_compare_exchange_strong_explicit(&a->m->state, &one, 0,
+						       memory_order_acquire,
+						       memory_order_relaxed);
 }
 
 /* Non-consuming test for the doorbell: is the event set? */
@@ -117,8 +116,8 @@ shk_event_wait(shk_event *e, int64_t timeout_ns)
 		return SHK_EINVAL;
 	a.m = e->m;
 	a.mode = e->mode;
-	return shk__sync_wait(e->seg, e->db, &e->m->wp, is_set, &a, peek_set, e->m,
-			      timeout_ns);
+	return shk__sync_wait(e->seg, e->db, &e->m->wp, is_set, &a, peek_set,
+			      e->m, timeout_ns);
 }
 
 int

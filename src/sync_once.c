@@ -65,8 +65,7 @@ runner_dead(void *arg)
 }
 
 int
-shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg,
-	     int64_t timeout_ns)
+shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg, int64_t timeout_ns)
 {
 	struct shk__once_shm *m;
 	struct once_arg a;

@@ -99,13 +99,14 @@ reclaim_dead(void *arg)
 						  memory_order_relaxed);
 		uint32_t st = (uint32_t)(r >> 32);
 
-		if ((uint32_t)r == 0 || st == me || shk__stamp_alive(a->seg, st))
+		if ((uint32_t)r == 0 || st == me ||
+		    shk__stamp_alive(a->seg, st))
 			continue;
 		/* acquire: the dead reader's reads happened before our
 		 * writes; fails harmlessly if the entry changed */
-		atomic_compare_exchange_strong_explicit(
-			&a->m->readers[i], &r, 0, memory_order_acquire,
-			memory_order_relaxed);
+		atomic_compare_exchange_strong_explicit(&a->m->readers[i], &r,
+							0, memory_order_acquire,
+							memory_order_relaxed);
 	}
 	return 0;
 }
@@ -220,8 +221,8 @@ static void
 own_slot(struct shk__rwlock_shm *m, uint32_t slot, uint32_t me)
 {
 	/* relaxed: the CAS re-checks; the entry is only claimed here */
-	uint64_t e = atomic_load_explicit(&m->readers[slot],
-					  memory_order_relaxed);
+	uint64_t e =
+		atomic_load_explicit(&m->readers[slot], memory_order_relaxed);
 
 	while ((uint32_t)(e >> 32) != me) {
 		if (atomic_compare_exchange_weak_explicit(

@@ -65,9 +65,9 @@ shk_sem_post(shk_sem *s, uint32_t n)
 			return SHK_ERANGE;
 		/* release: publishes what the poster wrote; pairs with the
 		 * acquire CAS in try_take() */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&s->m->count, &c, c + n, memory_order_release,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&s->m->count, &c, c + n,
+							memory_order_release,
+							memory_order_relaxed));
 	SHK_CRASHPOINT("sem.post.before_wake");
 	shk__wake(s->seg, &s->m->wp, (int)(n > 0x7fffffff ? 0x7fffffff : n));
 	return 0;
@@ -82,9 +82,9 @@ try_take(void *arg)
 
 	while (c > 0) {
 		/* acquire: pairs with the release CAS in shk_sem_post() */
-		if (atomic_compare_exchange_weak_explicit(
-			    &m->count, &c, c - 1, memory_order_acquire,
-			    memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(&m->count, &c, c - 1,
+							  memory_order_acquire,
+							  memory_order_relaxed))
 			return 1;
 	}
 	return 0;
@@ -107,8 +107,8 @@ shk_sem_wait(shk_sem *s, int64_t timeout_ns)
 		return SHK_EINVAL;
 	/* the predicate takes the unit itself, so a successful wait has
 	 * consumed exactly one */
-	return shk__sync_wait(s->seg, s->db, &s->m->wp, try_take, s->m, peek_count,
-			      s->m, timeout_ns);
+	return shk__sync_wait(s->seg, s->db, &s->m->wp, try_take, s->m,
+			      peek_count, s->m, timeout_ns);
 }
 
 int

@@ -80,10 +80,9 @@ shk__tl_init(_Atomic uint64_t *head, _Atomic uint32_t *next, uint64_t cap)
 
 	/* relaxed: published by the registry's release store of READY */
 	for (i = 0; i < cap; i++)
-		atomic_store_explicit(&next[i],
-				      i + 1 < cap ? (uint32_t)(i + 1)
-						  : SHK__TL_NIL,
-				      memory_order_relaxed);
+		atomic_store_explicit(
+			&next[i], i + 1 < cap ? (uint32_t)(i + 1) : SHK__TL_NIL,
+			memory_order_relaxed);
 	/* relaxed: as above */
 	atomic_store_explicit(head, SHK__TL_WORD(cap ? 0 : SHK__TL_NIL, 0),
 			      memory_order_relaxed);

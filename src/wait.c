@@ -167,8 +167,7 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 	deadline = shk__deadline(timeout_ns);
 	now = shk__now_ns();
 	budget = shk__spin_ns();
-	if (spin_misses[k] >= SPIN_MISSES &&
-	    ++spin_probe[k] % SPIN_PROBE != 0)
+	if (spin_misses[k] >= SPIN_MISSES && ++spin_probe[k] % SPIN_PROBE != 0)
 		budget = 0;
 	spin_end = now + budget;
 	/* Spin to a time budget, reading the clock every 64 pauses. */

@@ -88,8 +88,7 @@ shk__wp_init(shk__waitpoint *wp)
  */
 SHK_HIDDEN int shk__wp_hold(shk__waitpoint *wp, uint32_t entry);
 SHK_HIDDEN void shk__wp_unhold(shk__waitpoint *wp, int i);
-SHK_HIDDEN int shk__wp_repair(shk_seg *seg, shk__waitpoint *wp,
-			      uint32_t kind);
+SHK_HIDDEN int shk__wp_repair(shk_seg *seg, shk__waitpoint *wp, uint32_t kind);
 
 /*
  * shk__wake_missed is for a waker whose FUTEX_WAKE on wp woke nobody while

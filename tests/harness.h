@@ -51,53 +51,53 @@ struct test_case {
 	void (*fn)(void);
 };
 
-#define TEST_FAIL(...)                                                       \
-	do {                                                                 \
-		fprintf(stderr, "  FAIL %s:%d: ", __FILE__, __LINE__);       \
-		fprintf(stderr, __VA_ARGS__);                                \
-		fprintf(stderr, "\n");                                       \
-		fflush(stderr);                                              \
-		_exit(1);                                                    \
+#define TEST_FAIL(...)                                                         \
+	do {                                                                   \
+		fprintf(stderr, "  FAIL %s:%d: ", __FILE__, __LINE__);         \
+		fprintf(stderr, __VA_ARGS__);                                  \
+		fprintf(stderr, "\n");                                         \
+		fflush(stderr);                                                \
+		_exit(1);                                                      \
 	} while (0)
 
-#define CHECK(c)                                                             \
-	do {                                                                 \
-		if (!(c))                                                    \
-			TEST_FAIL("CHECK(%s)", #c);                          \
+#define CHECK(c)                                                               \
+	do {                                                                   \
+		if (!(c))                                                      \
+			TEST_FAIL("CHECK(%s)", #c);                            \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                       \
-	do {                                                                 \
-		long long va_ = (long long)(a), vb_ = (long long)(b);        \
-		if (va_ != vb_)                                              \
-			TEST_FAIL("CHECK_EQ(%s, %s): %lld != %lld", #a, #b,  \
-				  va_, vb_);                                 \
+#define CHECK_EQ(a, b)                                                         \
+	do {                                                                   \
+		long long va_ = (long long)(a), vb_ = (long long)(b);          \
+		if (va_ != vb_)                                                \
+			TEST_FAIL("CHECK_EQ(%s, %s): %lld != %lld", #a, #b,    \
+				  va_, vb_);                                   \
 	} while (0)
 
-#define CHECK_OK(expr)                                                       \
-	do {                                                                 \
-		int rc_ = (expr);                                            \
-		if (rc_ < 0)                                                 \
-			TEST_FAIL("%s returned %s (%s)", #expr,              \
-				  shk_errname(rc_), shk_strerror(rc_));      \
+#define CHECK_OK(expr)                                                         \
+	do {                                                                   \
+		int rc_ = (expr);                                              \
+		if (rc_ < 0)                                                   \
+			TEST_FAIL("%s returned %s (%s)", #expr,                \
+				  shk_errname(rc_), shk_strerror(rc_));        \
 	} while (0)
 
 /* CHECK_RC(expr, SHK_EXXX): the call must return exactly that code. */
-#define CHECK_RC(expr, want)                                                 \
-	do {                                                                 \
-		int rc_ = (expr), w_ = (want);                               \
-		if (rc_ != w_)                                               \
-			TEST_FAIL("%s returned %s, expected %s", #expr,      \
-				  shk_errname(rc_), shk_errname(w_));        \
+#define CHECK_RC(expr, want)                                                   \
+	do {                                                                   \
+		int rc_ = (expr), w_ = (want);                                 \
+		if (rc_ != w_)                                                 \
+			TEST_FAIL("%s returned %s, expected %s", #expr,        \
+				  shk_errname(rc_), shk_errname(w_));          \
 	} while (0)
 
-#define SKIP(...)                                                            \
-	do {                                                                 \
-		fprintf(stderr, "  SKIP: ");                                 \
-		fprintf(stderr, __VA_ARGS__);                                \
-		fprintf(stderr, "\n");                                       \
-		fflush(stderr);                                              \
-		_exit(77);                                                   \
+#define SKIP(...)                                                              \
+	do {                                                                   \
+		fprintf(stderr, "  SKIP: ");                                   \
+		fprintf(stderr, __VA_ARGS__);                                  \
+		fprintf(stderr, "\n");                                         \
+		fflush(stderr);                                                \
+		_exit(77);                                                     \
 	} while (0)
 
 static inline const char *
@@ -157,8 +157,7 @@ test_flipper(void *arg)
 	struct test_flip *f = arg;
 
 	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
-		__atomic_store_n(f->field, (uint64_t)1 << 40,
-				 __ATOMIC_RELAXED);
+		__atomic_store_n(f->field, (uint64_t)1 << 40, __ATOMIC_RELAXED);
 		__atomic_store_n(f->field, f->good, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -179,8 +178,8 @@ test_flipper(void *arg)
 #endif
 
 static inline void
-test_describe_flipping(shk_seg *seg, const shk_obj_info *info,
-		       uint64_t *field, uint64_t good)
+test_describe_flipping(shk_seg *seg, const shk_obj_info *info, uint64_t *field,
+		       uint64_t good)
 {
 #ifndef TEST_TSAN
 	struct test_flip f = { field, good, 0 };
@@ -402,12 +401,12 @@ test_main(int argc, char **argv, const struct test_case *cases, size_t n)
 	return failed ? 1 : 0;
 }
 
-#define TEST_MAIN(...)                                                       \
-	int main(int argc, char **argv)                                      \
-	{                                                                    \
-		static const struct test_case cases_[] = { __VA_ARGS__ };    \
-		return test_main(argc, argv, cases_,                         \
-				 sizeof(cases_) / sizeof(cases_[0]));        \
+#define TEST_MAIN(...)                                                         \
+	int main(int argc, char **argv)                                        \
+	{                                                                      \
+		static const struct test_case cases_[] = { __VA_ARGS__ };      \
+		return test_main(argc, argv, cases_,                           \
+				 sizeof(cases_) / sizeof(cases_[0]));          \
 	}
 
 #endif /* SHK_TEST_HARNESS_H */

@@ -259,8 +259,8 @@ counter_worker(const char *nm, int id, long n)
 		uint64_t e;
 
 		CHECK_OK(shk_array_fetch_add_u32(a32, 0, 1, NULL));
-		CHECK_OK(shk_array_fetch_add_u64(a64, (uint64_t)i & 3, 3,
-						 NULL));
+		CHECK_OK(
+			shk_array_fetch_add_u64(a64, (uint64_t)i & 3, 3, NULL));
 		/* CAS loop increment of element 4 */
 		CHECK_OK(shk_array_load_u64(a64, 4, &e));
 		while (shk_array_cas_u64(a64, 4, &e, e + 1) == 0)
@@ -414,8 +414,7 @@ b_corrupt(const char *nm)
 		shk_array_opts o = SHK_ARRAY_OPTS_INIT;
 
 		o.type_id = 0x1234;
-		CHECK_RC(shk_array_open(seg, "arr", 0, &o, &b),
-			 SHK_ECORRUPT);
+		CHECK_RC(shk_array_open(seg, "arr", 0, &o, &b), SHK_ECORRUPT);
 	}
 	CHECK(b == NULL);
 	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
@@ -434,7 +433,6 @@ t_corrupt(void)
 	with_seg("arr-bad", b_corrupt);
 }
 
-TEST_MAIN({ "basic", t_basic }, { "cas", t_cas },
-	  { "two_procs", t_two_procs }, { "counters_procs", t_counters_procs },
-	  { "counters_threads", t_counters_threads },
-	  { "corrupt", t_corrupt })
+TEST_MAIN({ "basic", t_basic }, { "cas", t_cas }, { "two_procs", t_two_procs },
+	  { "counters_procs", t_counters_procs },
+	  { "counters_threads", t_counters_threads }, { "corrupt", t_corrupt })

@@ -151,8 +151,7 @@ b_basic(void)
 	CHECK_EQ(lost, 0);
 	CHECK(memcmp(buf, "hello", 5) == 0);
 	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY), 0);
-	CHECK_RC(shk_bcast_write(w, buf, 1024 / 2 - 15, SHK_TRY),
-		 SHK_EMSGSIZE);
+	CHECK_RC(shk_bcast_write(w, buf, 1024 / 2 - 15, SHK_TRY), SHK_EMSGSIZE);
 	CHECK_OK(shk_bcast_write(w, buf, 1024 / 2 - 16, SHK_TRY));
 	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
 		 1024 / 2 - 16);
@@ -183,8 +182,7 @@ b_basic(void)
 	o.size = sizeof(o);
 	o.max_readers = 0;
 	o.cap = 1000;
-	CHECK_RC(shk_bcast_open(seg, "c", SHK_CREATE, SHK_BCAST_READER, &o,
-				&x),
+	CHECK_RC(shk_bcast_open(seg, "c", SHK_CREATE, SHK_BCAST_READER, &o, &x),
 		 SHK_EINVAL);
 	{
 		/* a ring is not a bcast */
@@ -239,8 +237,7 @@ b_lossy_exact(void)
 		for (i = 0; i < nw; i++)
 			put(w, seq++, MAXR, SHK_TRY);
 		for (i = 0; i < nr; i++) {
-			n = shk_bcast_read(r, buf, sizeof(buf), &lost,
-					   SHK_TRY);
+			n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY);
 			if (n == SHK_EAGAIN)
 				break;
 			CHECK(n >= 0);
@@ -333,8 +330,8 @@ run_procs(uint32_t mode, uint64_t n, int nreaders)
 			struct rstats s;
 
 			CHECK(write(ready[1], "r", 1) == 1);
-			s = read_all(r, n - 1, 1000, delays[i][0],
-				     delays[i][1], mode == SHK_BCAST_RELIABLE);
+			s = read_all(r, n - 1, 1000, delays[i][0], delays[i][1],
+				     mode == SHK_BCAST_RELIABLE);
 			CHECK(write(fds[1], &s, sizeof(s)) == sizeof(s));
 			shk_bcast_close(r);
 			shk_seg_close(cs);
@@ -365,9 +362,8 @@ run_procs(uint32_t mode, uint64_t n, int nreaders)
 static void
 b_lossy_procs(void)
 {
-	run_procs(SHK_BCAST_LOSSY, (uint64_t)test_scale(SLOW_BUILD ? 20000
-								   : 100000),
-		  3);
+	run_procs(SHK_BCAST_LOSSY,
+		  (uint64_t)test_scale(SLOW_BUILD ? 20000 : 100000), 3);
 }
 
 static void
@@ -394,8 +390,7 @@ static void
 b_reliable_dead_reader(void)
 {
 	shk_seg *seg = seg_create();
-	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_RELIABLE,
-			       4096);
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_RELIABLE, 4096);
 	shk_bcast *live = bc_open(seg, SHK_BCAST_READER, 0, 0);
 	shk_bcast_stats st = { .size = sizeof(st) };
 	uint8_t buf[4096];
@@ -512,8 +507,7 @@ reader_thread(void *arg)
 {
 	struct thr *t = arg;
 
-	t->s = read_all(t->b, t->n - 1, 300, t->delay_every, 100,
-			t->reliable);
+	t->s = read_all(t->b, t->n - 1, 300, t->delay_every, 100, t->reliable);
 	return NULL;
 }
 
@@ -734,8 +728,7 @@ static void
 b_crash_reader(void)
 {
 	shk_seg *seg = seg_create();
-	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_RELIABLE,
-			       2048);
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_RELIABLE, 2048);
 	uint64_t seq = 0;
 	int ready[2], i;
 	pid_t pid;
@@ -857,8 +850,7 @@ b_fd(void)
 		CHECK_EQ(poll(&pfd, 1, 0), 0);
 		CHECK_OK(shk_bcast_write(w, "x", 1, SHK_TRY));
 		CHECK_EQ(poll(&pfd, 1, 5000), 1);
-		CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
-			 1);
+		CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY), 1);
 		CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
 			 SHK_EAGAIN);
 	}
@@ -927,10 +919,10 @@ b_timed_read_resync(void)
 	CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st));
 	for (s = 0; s < 20; s++) /* about 2 KiB into 1 KiB: a lap */
 		put(w, s, 100, SHK_TRY);
-	atomic_store_explicit(&h->latest,
-			      atomic_load_explicit(&h->tail,
-						   memory_order_relaxed) + 4,
-			      memory_order_relaxed);
+	atomic_store_explicit(
+		&h->latest,
+		atomic_load_explicit(&h->tail, memory_order_relaxed) + 4,
+		memory_order_relaxed);
 	CHECK(kill(pid, SIGCONT) == 0);
 	st = test_wait(pid);
 	if (st == 5)
@@ -1055,8 +1047,8 @@ t_stuck_publication(void)
 	guarded("stuckpub", b_stuck_publication);
 }
 
-TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lossy_exact", t_lossy_exact },
-	  { "lossy_procs", t_lossy_procs },
+TEST_MAIN({ "fd", t_fd }, { "basic", t_basic },
+	  { "lossy_exact", t_lossy_exact }, { "lossy_procs", t_lossy_procs },
 	  { "reliable_procs", t_reliable_procs },
 	  { "reliable_dead_reader", t_reliable_dead_reader },
 	  { "threads", t_threads }, { "late_join", t_late_join },

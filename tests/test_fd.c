@@ -44,7 +44,11 @@ q_open(shk_seg *seg, int create, int reader, void **h)
 	return shk_queue_open(seg, "fdq", create ? SHK_CREATE : 0, &o,
 			      (shk_queue **)h);
 }
-static int q_fd(void *h) { return shk_queue_fd(h); }
+static int
+q_fd(void *h)
+{
+	return shk_queue_fd(h);
+}
 static int
 q_produce(void *h)
 {
@@ -58,7 +62,11 @@ q_consume(void *h)
 	int rc = shk_queue_pop(h, &v, 0);
 	return rc == SHK_EAGAIN ? 0 : rc == 0 ? 1 : rc;
 }
-static void q_close(void *h) { shk_queue_close(h); }
+static void
+q_close(void *h)
+{
+	shk_queue_close(h);
+}
 
 static int
 e_open(shk_seg *seg, int create, int reader, void **h)
@@ -66,15 +74,27 @@ e_open(shk_seg *seg, int create, int reader, void **h)
 	return shk_event_open(seg, "fde", create ? SHK_CREATE : 0, NULL,
 			      (shk_event **)h);
 }
-static int e_fd(void *h) { return shk_event_fd(h); }
-static int e_produce(void *h) { return shk_event_set(h); }
+static int
+e_fd(void *h)
+{
+	return shk_event_fd(h);
+}
+static int
+e_produce(void *h)
+{
+	return shk_event_set(h);
+}
 static int
 e_consume(void *h)
 {
 	int rc = shk_event_wait(h, 0);
 	return rc == SHK_EAGAIN ? 0 : rc == 0 ? 1 : rc;
 }
-static void e_close(void *h) { shk_event_close(h); }
+static void
+e_close(void *h)
+{
+	shk_event_close(h);
+}
 
 static int
 s_open(shk_seg *seg, int create, int reader, void **h)
@@ -82,15 +102,27 @@ s_open(shk_seg *seg, int create, int reader, void **h)
 	return shk_sem_open(seg, "fds", create ? SHK_CREATE : 0, NULL,
 			    (shk_sem **)h);
 }
-static int s_fd(void *h) { return shk_sem_fd(h); }
-static int s_produce(void *h) { return shk_sem_post(h, 1); }
+static int
+s_fd(void *h)
+{
+	return shk_sem_fd(h);
+}
+static int
+s_produce(void *h)
+{
+	return shk_sem_post(h, 1);
+}
 static int
 s_consume(void *h)
 {
 	int rc = shk_sem_wait(h, 0);
 	return rc == SHK_EAGAIN ? 0 : rc == 0 ? 1 : rc;
 }
-static void s_close(void *h) { shk_sem_close(h); }
+static void
+s_close(void *h)
+{
+	shk_sem_close(h);
+}
 
 static int
 r_open(shk_seg *seg, int create, int reader, void **h)
@@ -98,10 +130,14 @@ r_open(shk_seg *seg, int create, int reader, void **h)
 	shk_ring_opts o = SHK_RING_OPTS_INIT;
 	o.cap = 4096;
 	return shk_ring_open(seg, "fdr", create ? SHK_CREATE : 0,
-			     reader ? SHK_RING_CONSUMER : SHK_RING_PRODUCER,
-			     &o, (shk_ring **)h);
+			     reader ? SHK_RING_CONSUMER : SHK_RING_PRODUCER, &o,
+			     (shk_ring **)h);
 }
-static int r_fd(void *h) { return shk_ring_fd(h); }
+static int
+r_fd(void *h)
+{
+	return shk_ring_fd(h);
+}
 static int
 r_produce(void *h)
 {
@@ -115,7 +151,11 @@ r_consume(void *h)
 	int rc = shk_ring_read(h, &v, sizeof(v), 0);
 	return rc == SHK_EAGAIN ? 0 : rc >= 0 ? 1 : rc;
 }
-static void r_close(void *h) { shk_ring_close(h); }
+static void
+r_close(void *h)
+{
+	shk_ring_close(h);
+}
 
 static int
 b_open(shk_seg *seg, int create, int reader, void **h)
@@ -123,10 +163,14 @@ b_open(shk_seg *seg, int create, int reader, void **h)
 	shk_bcast_opts o = SHK_BCAST_OPTS_INIT;
 	o.cap = 4096;
 	return shk_bcast_open(seg, "fdb", create ? SHK_CREATE : 0,
-			      reader ? SHK_BCAST_READER : SHK_BCAST_WRITER,
-			      &o, (shk_bcast **)h);
+			      reader ? SHK_BCAST_READER : SHK_BCAST_WRITER, &o,
+			      (shk_bcast **)h);
 }
-static int b_fd(void *h) { return shk_bcast_fd(h); }
+static int
+b_fd(void *h)
+{
+	return shk_bcast_fd(h);
+}
 static int
 b_produce(void *h)
 {
@@ -140,7 +184,11 @@ b_consume(void *h)
 	int rc = shk_bcast_read(h, &v, sizeof(v), &lost, 0);
 	return rc == SHK_EAGAIN ? 0 : rc >= 0 ? 1 : rc;
 }
-static void b_close(void *h) { shk_bcast_close(h); }
+static void
+b_close(void *h)
+{
+	shk_bcast_close(h);
+}
 
 static int
 cmp_i64(const void *a, const void *b)
@@ -204,7 +252,8 @@ run_kind(const struct kind *k)
 				kill(pid, SIGKILL);
 				test_wait(pid);
 				shk_seg_unlink(nm, NULL);
-				TEST_FAIL("%s: no wake-up in round %d", k->name, r);
+				TEST_FAIL("%s: no wake-up in round %d", k->name,
+					  r);
 			}
 			got = k->consume(h);
 			CHECK(got >= 0);
@@ -233,23 +282,43 @@ run_kind(const struct kind *k)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
-static const struct kind kq = { "queue", q_open, q_fd, q_produce,
-				q_consume, q_close };
-static const struct kind ke = { "event", e_open, e_fd, e_produce,
-				e_consume, e_close };
-static const struct kind ks = { "sem", s_open, s_fd, s_produce, s_consume,
-				s_close };
+static const struct kind kq = { "queue",   q_open,    q_fd,
+				q_produce, q_consume, q_close };
+static const struct kind ke = { "event",   e_open,    e_fd,
+				e_produce, e_consume, e_close };
+static const struct kind ks = { "sem",     s_open,    s_fd,
+				s_produce, s_consume, s_close };
 
-static const struct kind kr = { "ring", r_open, r_fd, r_produce, r_consume,
-				r_close };
-static const struct kind kb = { "bcast", b_open, b_fd, b_produce,
-				b_consume, b_close };
+static const struct kind kr = { "ring",    r_open,    r_fd,
+				r_produce, r_consume, r_close };
+static const struct kind kb = { "bcast",   b_open,    b_fd,
+				b_produce, b_consume, b_close };
 
-static void t_queue(void) { run_kind(&kq); }
-static void t_ring(void) { run_kind(&kr); }
-static void t_bcast(void) { run_kind(&kb); }
-static void t_event(void) { run_kind(&ke); }
-static void t_sem(void) { run_kind(&ks); }
+static void
+t_queue(void)
+{
+	run_kind(&kq);
+}
+static void
+t_ring(void)
+{
+	run_kind(&kr);
+}
+static void
+t_bcast(void)
+{
+	run_kind(&kb);
+}
+static void
+t_event(void)
+{
+	run_kind(&ke);
+}
+static void
+t_sem(void)
+{
+	run_kind(&ks);
+}
 
 /* 1 if fd polls readable within ms, else 0. */
 static int

@@ -153,7 +153,8 @@ t_classes_and_large(void)
 		uint64_t l;
 		const uint8_t *p = shk_ptr(s, offs[i]);
 
-		if (((const uint64_t *)p)[0] == i && ((const uint64_t *)p)[1] >= 20000)
+		if (((const uint64_t *)p)[0] == i &&
+		    ((const uint64_t *)p)[1] >= 20000)
 			CHECK(verify(p, &l));
 	}
 	for (i = 0; i < n; i++)
@@ -369,8 +370,10 @@ pick_len(uint64_t *x)
 static _Atomic uint64_t *
 slots_of(shk_seg *s)
 {
-	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
-			   .elem_len = 8, .cap = NSLOTS };
+	shk_obj_desc d = { .size = sizeof(d),
+			   .kind = SHK_KIND_BLOB,
+			   .elem_len = 8,
+			   .cap = NSLOTS };
 	void *p = NULL;
 
 	CHECK_OK(shk_obj_open(s, "slots", SHK_CREATE, &d, NULL, &p));
@@ -778,8 +781,10 @@ static void
 crash_child(const char *nm, uint64_t seed, int hoard)
 {
 	shk_seg *s = NULL;
-	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
-			   .elem_len = 8, .cap = CSLOTS };
+	shk_obj_desc d = { .size = sizeof(d),
+			   .kind = SHK_KIND_BLOB,
+			   .elem_len = 8,
+			   .cap = CSLOTS };
 	_Atomic uint64_t *slots = NULL;
 	uint64_t x = seed | 1, off;
 	long i;
@@ -847,22 +852,23 @@ crash_child(const char *nm, uint64_t seed, int hoard)
  * refill moves: see crash_loss()); the heap must pass its check and stay
  * usable. */
 #define REFILL_LOSS 16
-#define LC_N_TEST 32    /* LC_N in heap.c: large cache entries */
+#define LC_N_TEST 32 /* LC_N in heap.c: large cache entries */
 #define SPAN_LOSS 16 /* a large-cache fill or eviction moves up to 16 */
 
 static void
 crash_settle(shk_seg *s, int allowed)
 {
 	shk_obj_info info = { .size = sizeof(info) };
-	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
-			   .elem_len = 8, .cap = CSLOTS };
+	shk_obj_desc d = { .size = sizeof(d),
+			   .kind = SHK_KIND_BLOB,
+			   .elem_len = 8,
+			   .cap = CSLOTS };
 	_Atomic uint64_t *slots = NULL;
 	struct shk__heap_report rep;
 	uint64_t off[64];
 	int i, lost;
 
-
-	CHECK_OK(shk__heap_check(s)); /* lenient while the lock is dead */
+	CHECK_OK(shk__heap_check(s));     /* lenient while the lock is dead */
 	CHECK(shk__heap_reclaim(s) >= 0); /* the dead child's magazine */
 	CHECK_OK(shk_obj_open(s, "held", 0, &d, &info, (void **)&slots));
 	for (i = 0; i < CSLOTS; i++) {
@@ -898,10 +904,10 @@ crash_loss(const char *point)
 }
 
 static const char *const crash_points[] = {
-	"heap.mag.refill",   "heap.alloc.carved",  "heap.mag.cached",
-	"heap.mag.spill",    "heap.lc.put",
-	"heap.free.large",   "heap.split.tail",    "heap.split.front",
-	"heap.merge.grown",  "heap.run.formatted", "heap.lc.fill",
+	"heap.mag.refill",    "heap.alloc.carved", "heap.mag.cached",
+	"heap.mag.spill",     "heap.lc.put",       "heap.free.large",
+	"heap.split.tail",    "heap.split.front",  "heap.merge.grown",
+	"heap.run.formatted", "heap.lc.fill",
 };
 
 /* 1: hoard 4000-byte blocks (new runs); 2: free bursts (spills);
@@ -922,8 +928,10 @@ t_crash_points(void)
 {
 	char nm[64], spec[96];
 	shk_seg *s;
-	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
-			   .elem_len = 8, .cap = CSLOTS };
+	shk_obj_desc d = { .size = sizeof(d),
+			   .kind = SHK_KIND_BLOB,
+			   .elem_len = 8,
+			   .cap = CSLOTS };
 	size_t p;
 	int allowed = 0, round, hit;
 	uint64_t x = 7;
@@ -933,8 +941,9 @@ t_crash_points(void)
 	CHECK_OK(shk_obj_open(s, "held", SHK_CREATE, &d, NULL, NULL));
 	for (p = 0; p < sizeof(crash_points) / sizeof(crash_points[0]); p++) {
 		for (round = 0; round < 3; round++) {
-			int n = round == 0 ? 1 : round == 1 ? 2
-							    : 3 + (int)(rnd(&x) % 40);
+			int n = round == 0   ? 1
+				: round == 1 ? 2
+					     : 3 + (int)(rnd(&x) % 40);
 			pid_t pid;
 
 			snprintf(spec, sizeof(spec), "%s:%d", crash_points[p],
@@ -961,8 +970,10 @@ t_crash_random(void)
 {
 	char nm[64];
 	shk_seg *s;
-	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
-			   .elem_len = 8, .cap = CSLOTS };
+	shk_obj_desc d = { .size = sizeof(d),
+			   .kind = SHK_KIND_BLOB,
+			   .elem_len = 8,
+			   .cap = CSLOTS };
 	uint64_t x = 99;
 	int kills = 0, r, rounds = 25;
 
@@ -985,7 +996,6 @@ t_crash_random(void)
 	shk_seg_close(s);
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
-
 
 /* Free-list tags crossing 2^32 wrap to 0 without harm (ALGORITHMS §3). */
 static void
@@ -1096,10 +1106,9 @@ scribble_child(const char *nm, const uint64_t *offs, int n, uint64_t seed)
 			at = offs[(r >> 8) % (uint64_t)n] - 16 + (r >> 20) % 40;
 			break;
 		default: /* a run header or side words */
-			at = heap_off + (((offs[(r >> 8) % (uint64_t)n] -
-					   heap_off) >>
-					  14)
-					 << 14) +
+			at = heap_off +
+			     (((offs[(r >> 8) % (uint64_t)n] - heap_off) >> 14)
+			      << 14) +
 			     (r >> 20) % 1024;
 			break;
 		}
@@ -1173,7 +1182,8 @@ t_registry(void)
 	shk_seg *s;
 	shk_heap_stats st0, st;
 	shk_obj_info info = { .size = sizeof(info) };
-	shk_obj_desc d = { .size = sizeof(d), .kind = SHK_KIND_BLOB,
+	shk_obj_desc d = { .size = sizeof(d),
+			   .kind = SHK_KIND_BLOB,
 			   .elem_len = 1 };
 	void *p;
 	int i;
@@ -1463,7 +1473,7 @@ t_mag_frees(void)
 	s2 = open_seg(nm, 0, 0, 0);
 	CHECK_OK(shk_alloc(s, 48, &a));
 	CHECK_OK(shk_free(s, a));
-	CHECK_RC(shk_free(s, a), SHK_EINVAL); /* cached: still a double free */
+	CHECK_RC(shk_free(s, a), SHK_EINVAL);  /* cached: still a double free */
 	CHECK_RC(shk_free(s2, a), SHK_EINVAL); /* from another handle too */
 	CHECK_OK(shk_alloc(s, 48, &b));
 	CHECK_EQ(b, a); /* the magazine hands it back */
@@ -1516,8 +1526,8 @@ mt_worker(void *p)
 							memory_order_acq_rel);
 		uint64_t len = 16 + rnd(&x) % 600;
 
-		if (old && (!verify(shk_ptr(a->s, old), NULL) ||
-			    shk_free(a->s, old)))
+		if (old &&
+		    (!verify(shk_ptr(a->s, old), NULL) || shk_free(a->s, old)))
 			a->fails++;
 		if (shk_alloc(a->s, len, &off)) {
 			a->fails++;
@@ -1569,13 +1579,12 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "stress_procs", t_stress_procs },
 	  { "stress_threads", t_stress_threads },
 	  { "crash_points", t_crash_points },
-	  { "crash_random", t_crash_random },
-	  { "tag_wrap", t_tag_wrap }, { "dead_owner", t_dead_owner },
+	  { "crash_random", t_crash_random }, { "tag_wrap", t_tag_wrap },
+	  { "dead_owner", t_dead_owner },
 	  { "corrupt_scribble", t_corrupt_scribble },
 	  { "registry", t_registry }, { "mag_reclaim", t_mag_reclaim },
 	  { "mag_frees", t_mag_frees }, { "mag_threads", t_mag_threads },
-	  { "large_cache", t_large_cache },
-	  { "span_refused", t_span_refused },
+	  { "large_cache", t_large_cache }, { "span_refused", t_span_refused },
 	  { "check_beside_holders", t_check_beside_holders },
 	  { "lc_other_thread", t_lc_other_thread },
 	  { "forged_meta", t_forged_meta })

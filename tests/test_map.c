@@ -204,11 +204,12 @@ b_basic(const char *nm)
 	o.cap = 0;
 	o.type_id = 1;
 	CHECK_RC(shk_map_open(seg, "m", 0, &o, &m2), SHK_ETYPE);
-	CHECK_OK(shk_map_open(seg, "m", 0, &(shk_map_opts){
-				      .size = sizeof(shk_map_opts),
-				      .key_len = KEY_LEN,
-				      .val_len = sizeof(v),
-				      .type_id = 0x4d4150 }, &m2));
+	CHECK_OK(shk_map_open(seg, "m", 0,
+			      &(shk_map_opts){ .size = sizeof(shk_map_opts),
+					       .key_len = KEY_LEN,
+					       .val_len = sizeof(v),
+					       .type_id = 0x4d4150 },
+			      &m2));
 	shk_map_close(m2);
 	/* bad arguments */
 	o.size = 0;
@@ -401,7 +402,7 @@ struct worker {
 	shk_map *shared; /* threads: one handle for all; NULL: own handle */
 	int id;
 	long ops;
-	int role; /* 0 writer, 1 reader, 2 same-key writer */
+	int role;       /* 0 writer, 1 reader, 2 same-key writer */
 	int started_fd; /* > 0: a writer writes its id there after its
 			 * first write */
 };
@@ -1024,10 +1025,9 @@ b_stalled_writer(const char *nm)
 	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
 	mk_key(k, 5);
 	for (i = 0; i < 16; i++) {
-		_Atomic uint64_t *s = (_Atomic uint64_t *)((uint8_t *)h +
-							   h->slots_off +
-							   (uint64_t)i *
-								   h->slot_len);
+		_Atomic uint64_t *s =
+			(_Atomic uint64_t *)((uint8_t *)h + h->slots_off +
+					     (uint64_t)i * h->slot_len);
 		uint8_t kk[16];
 		uint64_t w0 = atomic_load(&s[1]), w1 = atomic_load(&s[2]);
 
@@ -1100,8 +1100,9 @@ b_crash_repairer(const char *nm)
 			shk_map *m2 = open_map(s2, "k", 8, 16);
 
 			/* pass 0 dies mid-put; pass 1 dies mid-repair */
-			setenv("SHK_CRASH", pass ? "map.repair.begin:1"
-						 : "map.put.after_claim:1",
+			setenv("SHK_CRASH",
+			       pass ? "map.repair.begin:1"
+				    : "map.put.after_claim:1",
 			       1);
 			v = 2;
 			shk_map_put(m2, k, &v);
@@ -1138,9 +1139,9 @@ ctl_of_key(shk_seg *seg, const char *name, uint32_t id)
 	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
 	mk_key(k, id);
 	for (i = 0; i < h->cap; i++) {
-		_Atomic uint64_t *s = (_Atomic uint64_t *)((uint8_t *)h +
-							   h->slots_off +
-							   i * h->slot_len);
+		_Atomic uint64_t *s =
+			(_Atomic uint64_t *)((uint8_t *)h + h->slots_off +
+					     i * h->slot_len);
 		uint8_t kk[16];
 		uint64_t w0 = atomic_load(&s[1]), w1 = atomic_load(&s[2]);
 
@@ -1364,7 +1365,8 @@ b_local_lock_stall(const char *nm)
 		mk_key(j[1].key, id);
 		if (((uintptr_t)stripe_word(seg, "B",
 					    shk__map_stripe_of(b, j[1].key)) >>
-		     3) % 64 == bucket)
+		     3) % 64 ==
+		    bucket)
 			break;
 	}
 	w = stripe_word(holder, "A", sa);
@@ -1427,9 +1429,10 @@ b_corrupt(const char *nm)
 	/* break every slot's control word in turn: state 3, an even seq
 	 * with an owner, an odd seq without one, a re-emptied slot */
 	for (i = 0; i < 16; i++) {
-		static const uint64_t junk[] = {
-			3ULL << 62, (1ULL << 62) | (5ULL << 32) | 2,
-			(1ULL << 62) | 7, 4 };
+		static const uint64_t junk[] = { 3ULL << 62,
+						 (1ULL << 62) | (5ULL << 32) |
+							 2,
+						 (1ULL << 62) | 7, 4 };
 
 		ctl = (_Atomic uint64_t *)((uint8_t *)h + h->slots_off +
 					   (uint64_t)i * h->slot_len);
@@ -1469,9 +1472,10 @@ b_corrupt(const char *nm)
 	}
 	/* a damaged header is refused at open */
 	h->slot_len = 8;
-	CHECK_RC(shk_map_open(seg, "z", 0, &(shk_map_opts){
-				      .size = sizeof(shk_map_opts),
-				      .type_id = 0x4d4150 }, &m2),
+	CHECK_RC(shk_map_open(seg, "z", 0,
+			      &(shk_map_opts){ .size = sizeof(shk_map_opts),
+					       .type_id = 0x4d4150 },
+			      &m2),
 		 SHK_ECORRUPT);
 	CHECK(m2 == NULL);
 	h->slot_len = 8 * (1 + 2 + 1);
@@ -1635,8 +1639,8 @@ b_single_thread(const char *nm)
 	pthread_t th[2];
 	int i, single = 0;
 
-#if defined(__GLIBC__) &&                                                   \
-	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32)) &&     \
+#if defined(__GLIBC__) &&                                                      \
+	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32)) &&        \
 	!defined(SHK__TSAN)
 	single = 1; /* the harness forks each case from one thread; TSan
 		     * starts a thread of its own, so there the mutex path
@@ -1684,5 +1688,4 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "count_after_repair", t_count_after_repair },
 	  { "get_held_stripe", t_get_held_stripe },
 	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt },
-	  { "hash_kinds", t_hash_kinds },
-	  { "single_thread", t_single_thread })
+	  { "hash_kinds", t_hash_kinds }, { "single_thread", t_single_thread })

@@ -373,6 +373,6 @@ t_describe_toctou(void)
 	shk_seg_close(seg);
 }
 
-TEST_MAIN({ "basic", t_basic }, { "procs", t_procs },
-	  { "threads", t_threads }, { "kill", t_kill },
-	  { "corrupt", t_corrupt }, { "describe_toctou", t_describe_toctou })
+TEST_MAIN({ "basic", t_basic }, { "procs", t_procs }, { "threads", t_threads },
+	  { "kill", t_kill }, { "corrupt", t_corrupt },
+	  { "describe_toctou", t_describe_toctou })

@@ -194,8 +194,7 @@ consume(const struct cfg *c)
 	for (;;) {
 		rc = shk_queue_pop(q, e, 20000000);
 		if (rc == SHK_ETIMEDOUT) {
-			if (consumed(c->s) + lost_of(q) >=
-			    c->total)
+			if (consumed(c->s) + lost_of(q) >= c->total)
 				break;
 			continue;
 		}
@@ -212,11 +211,12 @@ consume(const struct cfg *c)
 		if (old & ((uint64_t)1 << (seq % 64)))
 			TEST_FAIL("duplicate: producer %u seq %llu", prod,
 				  (unsigned long long)seq);
-		atomic_store_explicit(&c->s->count[8 * c->id],
-				      atomic_load_explicit(
-					      &c->s->count[8 * c->id],
-					      memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		atomic_store_explicit(
+			&c->s->count[8 * c->id],
+			atomic_load_explicit(&c->s->count[8 * c->id],
+					     memory_order_relaxed) +
+				1,
+			memory_order_relaxed);
 	}
 	close_q(c, seg, q);
 }
@@ -310,8 +310,7 @@ t_basic(void)
 		d.elem_len = 8;
 		d.cap = 8;
 		CHECK_OK(shk_obj_open(seg, "blob", SHK_CREATE, &d, NULL, &p));
-		CHECK_RC(shk_queue_open(seg, "blob", 0, NULL, &q2),
-			 SHK_ETYPE);
+		CHECK_RC(shk_queue_open(seg, "blob", 0, NULL, &q2), SHK_ETYPE);
 	}
 	/* bad arguments */
 	o = (shk_queue_opts)SHK_QUEUE_OPTS_INIT;
@@ -345,8 +344,7 @@ t_basic(void)
 static uint64_t
 run_procs(const char *tag, uint32_t np, uint32_t nc, uint64_t per_prod,
 	  uint32_t elem_len, uint64_t cap, const char *crash0,
-	  const char *crashc, uint64_t total, struct shared **sp,
-	  size_t *slen)
+	  const char *crashc, uint64_t total, struct shared **sp, size_t *slen)
 {
 	char nm[64];
 	shk_seg *seg;
@@ -747,7 +745,7 @@ t_sigstop_producer(void)
 /* Pass-on: a wake taken by a sleeper that could not use it            */
 /* ------------------------------------------------------------------ */
 
-static const char *po_point;         /* where the stalled party stops */
+static const char *po_point; /* where the stalled party stops */
 static _Atomic int po_armed, po_stalled, po_release;
 static _Atomic int64_t po_t_last;    /* time of the last waiter's success */
 static _Atomic int64_t po_t_unstall; /* the stalled party's publication */
@@ -1192,8 +1190,6 @@ TEST_MAIN({ "basic", t_basic }, { "mpmc_procs_8", t_mpmc_procs_8 },
 	  { "mpmc_threads", t_mpmc_threads }, { "blocking", t_blocking },
 	  { "kill_producer", t_kill_producer },
 	  { "kill_consumer", t_kill_consumer },
-	  { "sigstop_producer", t_sigstop_producer },
-	  { "corrupt", t_corrupt },
+	  { "sigstop_producer", t_sigstop_producer }, { "corrupt", t_corrupt },
 	  { "corrupt_positions", t_corrupt_positions }, { "fd", t_fd },
-	  { "pass_on", t_pass_on },
-	  { "random_kills", t_random_kills })
+	  { "pass_on", t_pass_on }, { "random_kills", t_random_kills })

@@ -89,8 +89,7 @@ t_create_open_types(void)
 	CHECK_RC(shk_obj_open(seg, "z", SHK_CREATE, &w, NULL, &q), SHK_EINVAL);
 	w = blob(1, 1 << 20, 1 << 20);
 	CHECK_RC(shk_obj_open(seg, "z", SHK_CREATE, &w, NULL, &q), SHK_ENOMEM);
-	CHECK_RC(shk_obj_open(NULL, "z", SHK_CREATE, &d, NULL, &q),
-		 SHK_EINVAL);
+	CHECK_RC(shk_obj_open(NULL, "z", SHK_CREATE, &d, NULL, &q), SHK_EINVAL);
 	shk_seg_close(seg);
 	shk_seg_unlink(nm, NULL);
 }
@@ -471,8 +470,7 @@ die_holding_reg_lock(int fd)
 		shk_seg *c = NULL;
 
 		if (shk_seg_open_fd(fd, 0, NULL, &c) ||
-		    shk__lock_acquire(c, &shk__hdr(c)->reg_lock,
-				      SHK_FOREVER))
+		    shk__lock_acquire(c, &shk__hdr(c)->reg_lock, SHK_FOREVER))
 			_exit(1);
 		_exit(0);
 	}
@@ -596,6 +594,6 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "recoverer_killed", t_recoverer_killed },
 	  { "corrupt_entry", t_corrupt_entry },
 	  { "threads_share_handle", t_threads_share_handle },
-	  { "errno_values", t_errno_values },
-	  { "kind_names", t_kind_names }, { "bad_state", t_bad_state },
+	  { "errno_values", t_errno_values }, { "kind_names", t_kind_names },
+	  { "bad_state", t_bad_state },
 	  { "recover_bad_off", t_recover_bad_off })

@@ -200,13 +200,11 @@ b_basic(void)
 		 SHK_EINVAL);
 	o.size = sizeof(o);
 	o.cap = 1000;
-	CHECK_RC(shk_ring_open(seg, "q", SHK_CREATE, SHK_RING_CONSUMER, &o,
-			       &x),
+	CHECK_RC(shk_ring_open(seg, "q", SHK_CREATE, SHK_RING_CONSUMER, &o, &x),
 		 SHK_EINVAL);
 	o.cap = 1024;
 	o.max_record = 1024 / 2 - 7;
-	CHECK_RC(shk_ring_open(seg, "q", SHK_CREATE, SHK_RING_CONSUMER, &o,
-			       &x),
+	CHECK_RC(shk_ring_open(seg, "q", SHK_CREATE, SHK_RING_CONSUMER, &o, &x),
 		 SHK_EINVAL);
 	o.max_record = 0;
 	o.type_id = 0x7269;
@@ -286,8 +284,8 @@ b_wrong_kind(void)
 	d.elem_len = 1;
 	d.cap = 4096;
 	CHECK_OK(shk_obj_open(seg, "blob", SHK_CREATE, &d, NULL, &mem));
-	CHECK_RC(shk_ring_open(seg, "blob", SHK_CREATE, SHK_RING_PRODUCER,
-			       NULL, &r),
+	CHECK_RC(shk_ring_open(seg, "blob", SHK_CREATE, SHK_RING_PRODUCER, NULL,
+			       &r),
 		 SHK_ETYPE);
 	CHECK(r == NULL);
 	r = ring_open(seg, SHK_RING_PRODUCER, 1024, 0, 0);
@@ -469,9 +467,9 @@ struct stress {
 	uint64_t count;
 	size_t maxlen; /* 0: fixed 16-byte records (seq, check) */
 	unsigned flags;
-	uint64_t start; /* initial counters */
-	int blocking;   /* use SHK_FOREVER instead of spinning on EAGAIN */
-	int copy;       /* shk_ring_write/read and word contents (below) */
+	uint64_t start;      /* initial counters */
+	int blocking;        /* use SHK_FOREVER instead of spinning on EAGAIN */
+	int copy;            /* shk_ring_write/read and word contents (below) */
 	uint64_t max_record; /* the ring's; 0: its default */
 };
 
@@ -637,13 +635,13 @@ stress_procs(const struct stress *s)
 	if (pid == 0) {
 		shk_seg *cs = seg_attach();
 
-		produce(ring_open(cs, SHK_RING_PRODUCER, s->cap, maxr, s->flags),
+		produce(ring_open(cs, SHK_RING_PRODUCER, s->cap, maxr,
+				  s->flags),
 			s);
 		shk_seg_close(cs);
 		_exit(0);
 	}
-	consume(ring_open(seg, SHK_RING_CONSUMER, s->cap, maxr, s->flags),
-		s);
+	consume(ring_open(seg, SHK_RING_CONSUMER, s->cap, maxr, s->flags), s);
 	CHECK_EQ(test_wait(pid), 0);
 	shk_seg_close(seg);
 	shk_seg_unlink(g_seg, NULL);
@@ -690,7 +688,8 @@ stress_threads(const struct stress *s)
 static void
 b_stress_small(void)
 {
-	struct stress s = { .cap = 1 << 16, .flags = SHK_RING_BATCH,
+	struct stress s = { .cap = 1 << 16,
+			    .flags = SHK_RING_BATCH,
 			    .blocking = 1 };
 
 	s.count = (uint64_t)test_scale(SLOW_BUILD ? 200000 : 10000000);
@@ -713,8 +712,11 @@ t_stress_small(void)
 static void
 b_stress_random_1e7(void)
 {
-	struct stress s = { .cap = 4096, .maxlen = 504, .max_record = 504,
-			    .blocking = 1, .copy = 1 };
+	struct stress s = { .cap = 4096,
+			    .maxlen = 504,
+			    .max_record = 504,
+			    .blocking = 1,
+			    .copy = 1 };
 
 	s.count = (uint64_t)test_scale(SLOW_BUILD ? 200000 : 10000000);
 	s.start = (uint64_t)0 - 4 * s.cap;
@@ -731,7 +733,8 @@ t_stress_random_1e7(void)
 static void
 b_stress_random(void)
 {
-	struct stress s = { .cap = 4096, .maxlen = 4096 / 2 - 8,
+	struct stress s = { .cap = 4096,
+			    .maxlen = 4096 / 2 - 8,
 			    .blocking = 1 };
 
 	s.count = (uint64_t)test_scale(SLOW_BUILD ? 20000 : 100000);
@@ -790,8 +793,7 @@ blocking_mode(unsigned mode)
 
 	/* a timeout returns in time (generous slack: a loaded machine) */
 	t0 = test_now_ns();
-	CHECK_RC(shk_ring_read(c, buf, sizeof(buf), 100000000),
-		 SHK_ETIMEDOUT);
+	CHECK_RC(shk_ring_read(c, buf, sizeof(buf), 100000000), SHK_ETIMEDOUT);
 	dt = test_now_ns() - t0;
 	CHECK(dt >= 100000000 && dt < 100000000 + 250000000);
 
@@ -910,8 +912,10 @@ b_spin(void)
 	shk_ring_opts o = SHK_RING_OPTS_INIT;
 	shk_obj_info info = { .size = sizeof(info) };
 	shk_ring *c, *r = NULL;
-	struct stress st = { .cap = 4096, .maxlen = 4096 / 2 - 8,
-			     .blocking = 1, .flags = SHK_RING_SPIN };
+	struct stress st = { .cap = 4096,
+			     .maxlen = 4096 / 2 - 8,
+			     .blocking = 1,
+			     .flags = SHK_RING_SPIN };
 	char buf[256];
 
 	o.flags = SHK_RING_SPIN;
@@ -1059,7 +1063,8 @@ b_crash_producer(void)
 		/* batched, publications are rarer than commits: keep the
 		 * child from filling the ring before its nth publication */
 		int nths[3] = { 1, 2,
-				pts[k].flags ? 3 + (int)k : 2 + (int)(k * 37 % 300) };
+				pts[k].flags ? 3 + (int)k
+					     : 2 + (int)(k * 37 % 300) };
 
 		for (int j = 0; j < 3; j++) {
 			uint64_t got = 0;
@@ -1136,8 +1141,7 @@ b_crash_consumer(void)
 				CHECK_OK(shk_ring_write(p, buf, len, SHK_TRY));
 				wseq++;
 			}
-			snprintf(spec, sizeof(spec), "%s:%d", pts[k],
-				 nths[j]);
+			snprintf(spec, sizeof(spec), "%s:%d", pts[k], nths[j]);
 			pid = fork();
 			CHECK(pid >= 0);
 			if (pid == 0) {
@@ -1253,16 +1257,14 @@ b_kill_random(void)
 		if (pid == 0) {
 			shk_seg *cs = seg_attach();
 			shk_ring *p = ring_open(cs, SHK_RING_PRODUCER, 0, 0,
-						round & 1 ? SHK_RING_BATCH
-							  : 0);
+						round & 1 ? SHK_RING_BATCH : 0);
 			uint64_t seq = expect;
 
 			for (;;) {
 				size_t len = len_for(seq, 2040, 11);
 
 				rec_fill(buf, len, seq);
-				if (shk_ring_write(p, buf, len,
-						   SHK_FOREVER))
+				if (shk_ring_write(p, buf, len, SHK_FOREVER))
 					_exit(3);
 				seq++;
 			}
@@ -1367,7 +1369,8 @@ b_corrupt(void)
 	c = NULL;
 	CHECK_OK(shk_ring_open(seg, "r", 0, SHK_RING_CONSUMER, NULL, &c));
 	{
-		uint64_t pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
+		uint64_t pos =
+			atomic_load_explicit(&h->tail, memory_order_relaxed);
 		uint8_t *rec = data + (pos & 1023);
 
 		CHECK_OK(shk_ring_write(p, "12345678", 8, SHK_TRY));
@@ -1469,8 +1472,9 @@ t_fd(void)
 	guarded("fd", b_fd);
 }
 
-TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lengths", t_lengths }, { "wrong_kind", t_wrong_kind },
-	  { "geometry", t_geometry }, { "random_model", t_random_model },
+TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lengths", t_lengths },
+	  { "wrong_kind", t_wrong_kind }, { "geometry", t_geometry },
+	  { "random_model", t_random_model },
 	  { "stress_small_1e7", t_stress_small },
 	  { "stress_random", t_stress_random },
 	  { "stress_random_1e7", t_stress_random_1e7 },

@@ -318,8 +318,8 @@ t_sysv_open_waits_for_creator(void)
 		{ FAKE_RMID, SHK_EBADSEG, 2000000000LL },
 		{ FAKE_FOREIGN, SHK_EBADSEG, 2000000000LL },
 	};
-	static const char *what[] = { "formats late", "never formats",
-				      "died", "removed it", "foreign" };
+	static const char *what[] = { "formats late", "never formats", "died",
+				      "removed it", "foreign" };
 	shk_seg_opts o = SHK_SEG_OPTS_INIT;
 	uint64_t len = 256 << 10;
 	shk_seg *seg;
@@ -426,10 +426,10 @@ header_flip(uint32_t backend, int64_t budget_ns)
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(stop != MAP_FAILED);
 	b = shk_seg_base(owner);
-	tl = (volatile uint64_t *)(b + offsetof(struct shk__seg_hdr,
-						total_len));
-	rcap = (volatile uint32_t *)(b + offsetof(struct shk__seg_hdr,
-						  reg_cap));
+	tl = (volatile uint64_t *)(b +
+				   offsetof(struct shk__seg_hdr, total_len));
+	rcap = (volatile uint32_t *)(b +
+				     offsetof(struct shk__seg_hdr, reg_cap));
 	good_len = *tl;
 	good_cap = *rcap;
 	CHECK_EQ(good_len, st0.len);
@@ -524,8 +524,17 @@ t_create_keeps_existing(void)
 
 /* --- damaged segments: table-driven --- */
 
-enum { ACT_SET32, ACT_SET64, ACT_XOR8, ACT_TRUNC, ACT_SET32_FIX,
-       ACT_SET64_FIX, ACT_STATE, ACT_FOREIGN, ACT_SETBYTE_FIX };
+enum {
+	ACT_SET32,
+	ACT_SET64,
+	ACT_XOR8,
+	ACT_TRUNC,
+	ACT_SET32_FIX,
+	ACT_SET64_FIX,
+	ACT_STATE,
+	ACT_FOREIGN,
+	ACT_SETBYTE_FIX
+};
 
 struct corruption {
 	const char *what;
@@ -546,8 +555,8 @@ static const struct corruption corruptions[] = {
 	{ "hdr_len", ACT_SET32, HOFF(hdr_len), 8192, SHK_ECHECKSUM, 0 },
 	{ "total_len beyond file", ACT_SET64, HOFF(total_len), 1ull << 30,
 	  SHK_ETRUNC, 0 },
-	{ "total_len smaller", ACT_SET64, HOFF(total_len), 8192,
-	  SHK_ECHECKSUM, 0 },
+	{ "total_len smaller", ACT_SET64, HOFF(total_len), 8192, SHK_ECHECKSUM,
+	  0 },
 	{ "checksum byte", ACT_XOR8, HOFF(checksum), 0x10, SHK_ECHECKSUM, 0 },
 	{ "creator pid", ACT_SET32, HOFF(creator_pid), 1, SHK_ECHECKSUM, 0 },
 	{ "name byte", ACT_XOR8, HOFF(name) + 2, 0x20, SHK_ECHECKSUM, 0 },
@@ -565,8 +574,7 @@ static const struct corruption corruptions[] = {
 	  SHK_ECORRUPT, 0 },
 	{ "heap_len too long", ACT_SET64_FIX, HOFF(heap_len), 1ull << 39,
 	  SHK_ECORRUPT, 0 },
-	{ "attach_cap 0", ACT_SET32_FIX, HOFF(attach_cap), 0, SHK_ECORRUPT,
-	  0 },
+	{ "attach_cap 0", ACT_SET32_FIX, HOFF(attach_cap), 0, SHK_ECORRUPT, 0 },
 	{ "attach_cap huge", ACT_SET32_FIX, HOFF(attach_cap), 100000,
 	  SHK_ECORRUPT, 0 },
 	{ "reg_cap not a power of two", ACT_SET32_FIX, HOFF(reg_cap), 100,
@@ -575,8 +583,8 @@ static const struct corruption corruptions[] = {
 	  4096 + 64, SHK_ECORRUPT, 0 },
 	{ "heap not page aligned", ACT_SET64_FIX, HOFF(heap_off), 65536 + 8,
 	  SHK_ECORRUPT, 0 },
-	{ "name without NUL", ACT_SETBYTE_FIX, HOFF(name), 'x',
-	  SHK_ECORRUPT, 0 },
+	{ "name without NUL", ACT_SETBYTE_FIX, HOFF(name), 'x', SHK_ECORRUPT,
+	  0 },
 	{ "registry entry state garbage", ACT_SET32, 0 /* reg */, 9, 0,
 	  SHK_ECORRUPT },
 };
@@ -747,8 +755,7 @@ t_bad_arguments(void)
 	o.mode = 0;
 	o.backend = 9;
 	CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
-	CHECK_RC(shk_seg_open("shk-test-missing-x", 0, NULL, &seg),
-		 SHK_ENOENT);
+	CHECK_RC(shk_seg_open("shk-test-missing-x", 0, NULL, &seg), SHK_ENOENT);
 	CHECK_RC(shk_seg_unlink("shk-test-missing-x", NULL), SHK_ENOENT);
 	CHECK_RC(shk_seg_open_fd(-1, 0, NULL, &seg), SHK_EINVAL);
 	shk_seg_close(NULL);
@@ -762,7 +769,9 @@ static void
 t_too_large_for_tmpfs(void)
 {
 	shk_seg_opts o = SHK_SEG_OPTS_INIT;
-	struct statvfs_like { unsigned long b; } x;
+	struct statvfs_like {
+		unsigned long b;
+	} x;
 	shk_seg *seg;
 	char nm[64];
 	int rc;
@@ -988,8 +997,8 @@ t_livelock_records(void)
 	atomic_store(&a->timens, (uint64_t)tst.st_ino);
 	/* another PID namespace, lock free: gone (it counted alive before) */
 	atomic_store(&a->pidns, (uint64_t)pst.st_ino + 1);
-	atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, gone) |
-				       SHK__ATT_LOCKED);
+	atomic_store(&a->word,
+		     SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, gone) | SHK__ATT_LOCKED);
 	CHECK_EQ(shk__stamp_alive(seg, st), 0);
 	CHECK(find_slot(seg, 200, &ai));
 	CHECK_EQ(ai.alive, 0);
@@ -1060,9 +1069,8 @@ t_livelock_reclaim(void)
 		if (i == mine)
 			continue;
 		atomic_store(&a->pidns, (uint64_t)pst.st_ino + 1);
-		atomic_store(&a->word,
-			     SHK__ATT_WORD(SHK__ATT_ACTIVE, 3, 1) |
-				     SHK__ATT_LOCKED);
+		atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_ACTIVE, 3, 1) |
+					       SHK__ATT_LOCKED);
 		if (i != 5) /* slot 5's owner lives: lfd holds its lock */
 			continue;
 		CHECK_EQ(shk__livelock_try(lfd, i), 1);
@@ -1372,8 +1380,7 @@ uf_thread(void *arg)
 	if (u->rc)
 		return NULL;
 	u->stamp = shk__seg_stamp(s);
-	u->held = shk__livelock_held(shk_seg_fd(s),
-				     SHK__STAMP_SLOT(u->stamp));
+	u->held = shk__livelock_held(shk_seg_fd(s), SHK__STAMP_SLOT(u->stamp));
 	if (find_slot(s, SHK__STAMP_SLOT(u->stamp), &ai))
 		u->flags = ai.flags;
 	shk_seg_close(s);
@@ -1699,8 +1706,7 @@ t_livelock_child_reused_number(void)
 	if (k == 0) {
 		struct stat st;
 
-		_exit(fstat(reuse_fd, &st) == 0 && S_ISCHR(st.st_mode) ? 0
-									: 1);
+		_exit(fstat(reuse_fd, &st) == 0 && S_ISCHR(st.st_mode) ? 0 : 1);
 	}
 	CHECK_EQ(test_wait(k), 0);
 	/* the parent's own lock descriptor is untouched */
@@ -1737,9 +1743,9 @@ t_livelock_app_atfork(void)
 
 		close(hold[1]);
 		ok = af_rc == 0 &&
-		     shk__livelock_held(shk_seg_fd(ro),
-					SHK__STAMP_SLOT(cs = shk__seg_stamp(
-								af_seg))) == 1;
+		     shk__livelock_held(
+			     shk_seg_fd(ro),
+			     SHK__STAMP_SLOT(cs = shk__seg_stamp(af_seg))) == 1;
 		if (!ok || write(up[1], &cs, sizeof(cs)) != sizeof(cs))
 			_exit(2);
 		if (read(hold[0], &c, 1) != 0)
@@ -1984,9 +1990,11 @@ t_livelock_pidns_churn(void)
 
 				/* pid 1 ignores its own SIGKILL: the
 				 * parent, outside, kills it */
-				if (getpid() != 1 || shk_seg_open(nm, 0, NULL, &cs))
+				if (getpid() != 1 ||
+				    shk_seg_open(nm, 0, NULL, &cs))
 					_exit(2);
-				_exit(write(p[1], "o", 1) == 1 ? pause() + 4 : 3);
+				_exit(write(p[1], "o", 1) == 1 ? pause() + 4
+							       : 3);
 			}
 			close(p[1]); /* EOF if it fails before writing */
 			if (g < 0 || read(p[0], &ch, 1) != 1)
@@ -2066,8 +2074,8 @@ minor_faults(void)
 /* Touches one byte per page: writes, or reads when !write.  Not
  * instrumented: a sanitizer's shadow-memory checks would fault on their
  * own pages and blur the count. */
-__attribute__((noinline, no_sanitize("address", "thread", "undefined")))
-static void
+__attribute__((noinline,
+	       no_sanitize("address", "thread", "undefined"))) static void
 touch_pages(volatile uint8_t *p, uint64_t len, int write)
 {
 	uint64_t i;
@@ -2253,8 +2261,7 @@ t_sysv_create_vs_remove(void)
 
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
-	  { "not_regular", t_not_regular },
-	  { "backend_sysv", t_backend_sysv },
+	  { "not_regular", t_not_regular }, { "backend_sysv", t_backend_sysv },
 	  { "backend_file", t_backend_file },
 	  { "backend_memfd", t_backend_memfd },
 	  { "memfd_sealed", t_memfd_sealed },
@@ -2269,8 +2276,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "bad_arguments", t_bad_arguments },
 	  { "too_large_for_tmpfs", t_too_large_for_tmpfs },
 	  { "other_user_denied", t_other_user_denied },
-	  { "prefault", t_prefault },
-	  { "attach_table", t_attach_table },
+	  { "prefault", t_prefault }, { "attach_table", t_attach_table },
 	  { "forged_attach_is_dead", t_forged_attach_is_dead },
 	  { "foreign_ns_records", t_foreign_ns_records },
 	  { "livelock_records", t_livelock_records },

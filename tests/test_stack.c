@@ -46,8 +46,7 @@ hdr_of(shk_seg *seg)
 	shk_obj_info info = { .size = sizeof(info) };
 
 	CHECK_OK(shk_obj_stat(seg, "s", &info));
-	return (struct shk__stack_hdr *)((char *)shk_seg_base(seg) +
-					 info.off);
+	return (struct shk__stack_hdr *)((char *)shk_seg_base(seg) + info.off);
 }
 
 /* Test hook: start both tags just below 2^32, so they wrap mid-run. */
@@ -363,8 +362,8 @@ t_kill(void)
 				if (i == 0)
 					setenv("SHK_CRASH", points[k], 1);
 				CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
-				CHECK_OK(shk_stack_open(s2, "s", 0, NULL,
-							&st2));
+				CHECK_OK(
+					shk_stack_open(s2, "s", 0, NULL, &st2));
 				work(st2, sh, (uint32_t)i, n);
 				_exit(0);
 			}
@@ -1061,13 +1060,11 @@ t_depth_rounds(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
-TEST_MAIN({ "basic", t_basic }, { "procs", t_procs },
-	  { "threads", t_threads }, { "kill", t_kill },
-	  { "corrupt", t_corrupt }, { "blocking", t_blocking },
-	  { "waker_killed", t_waker_killed },
+TEST_MAIN({ "basic", t_basic }, { "procs", t_procs }, { "threads", t_threads },
+	  { "kill", t_kill }, { "corrupt", t_corrupt },
+	  { "blocking", t_blocking }, { "waker_killed", t_waker_killed },
 	  { "describe_toctou", t_describe_toctou }, { "depth", t_depth },
-	  { "depth_race", t_depth_race },
-	  { "depth_corrupt", t_depth_corrupt },
+	  { "depth_race", t_depth_race }, { "depth_corrupt", t_depth_corrupt },
 	  { "depth_kill", t_depth_kill },
 	  { "depth_live_threads", t_depth_live_threads },
 	  { "depth_rounds", t_depth_rounds })

@@ -230,8 +230,7 @@ t_kill_rounds(void)
 		CHECK(h >= 0);
 		if (h == 0)
 			holder_loop();
-		while (!atomic_load_explicit(&p->started,
-					     memory_order_relaxed))
+		while (!atomic_load_explicit(&p->started, memory_order_relaxed))
 			usleep(100);
 		if (with_waiter) {
 			w = fork();
@@ -294,10 +293,11 @@ t_kill_rounds(void)
 	/* The holder spends most of its loop inside the lock. */
 	CHECK(dead >= rounds / 2);
 	qsort(det, (size_t)nd, sizeof(det[0]), cmp64);
-	fprintf(stderr, "  %d rounds, %d owner-dead (%d seen by a sleeping waiter); "
-	       "kill->EOWNERDEAD median %.2f ms, max %.2f ms\n",
-	       rounds, dead, waited, nd ? det[nd / 2] / 1e6 : 0.0,
-	       max_det / 1e6);
+	fprintf(stderr,
+		"  %d rounds, %d owner-dead (%d seen by a sleeping waiter); "
+		"kill->EOWNERDEAD median %.2f ms, max %.2f ms\n",
+		rounds, dead, waited, nd ? det[nd / 2] / 1e6 : 0.0,
+		max_det / 1e6);
 	/* 100 ms budget from the kill (reaping included); a loaded machine
 	 * gets 4x slack on the worst round, none on the median. */
 	CHECK(nd == 0 || det[nd / 2] < 100000000);
@@ -770,7 +770,7 @@ t_wake_handoff(void)
 			fprintf(stderr,
 				"  round %d delta %lld us: %s, %.3f ms\n", r,
 				(long long)delta / 1000,
-				early ? "early"
+				early                   ? "early"
 				: v & SHK__LOCK_WAITERS ? "waiters"
 							: "LOST",
 				lat / 1e6);
@@ -1006,8 +1006,7 @@ start_holder(enter_fn enter, pid_t arg, const char *what)
  * takes the lock normally.
  */
 static void
-foreign_holder_case(const char *tag, enter_fn enter, pid_t arg,
-		    pid_t absent)
+foreign_holder_case(const char *tag, enter_fn enter, pid_t arg, pid_t absent)
 {
 	struct holder h;
 	shk_seg *s;
@@ -1288,8 +1287,7 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "timed_expiry", t_timed_expiry },
 	  { "wake_handoff", t_wake_handoff },
 	  { "leader_exited", t_leader_exited },
-	  { "hidden_proc", t_hidden_proc },
-	  { "other_pidns", t_other_pidns },
+	  { "hidden_proc", t_hidden_proc }, { "other_pidns", t_other_pidns },
 	  { "other_pidns_dies", t_other_pidns_dies },
 	  { "other_timens", t_other_timens },
 	  { "pidns_same_pid", t_pidns_same_pid },

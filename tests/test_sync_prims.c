@@ -396,8 +396,8 @@ bar_party(shk_barrier *b, struct scratch *x, int me, long gens)
 			return rc;
 		serial += rc;
 		for (int k = 0; k < BAR_N; k++) {
-			uint64_t v = atomic_load_explicit(
-				&x->n[k], memory_order_relaxed);
+			uint64_t v = atomic_load_explicit(&x->n[k],
+							  memory_order_relaxed);
 			if (v < (uint64_t)g || v > (uint64_t)g + 1)
 				return -9999;
 		}
@@ -600,11 +600,11 @@ killed_waker(enum waker_kind k, const char *point)
 static void
 t_waker_killed(void)
 {
-	static const char *const points[] = {
-		"barrier.wait.before_wake:1", "latch.count_down.before_wake:1",
-		"event.set.before_wake:1", "sem.post.before_wake:1",
-		"cond.signal.before_wake:1"
-	};
+	static const char *const points[] = { "barrier.wait.before_wake:1",
+					      "latch.count_down.before_wake:1",
+					      "event.set.before_wake:1",
+					      "sem.post.before_wake:1",
+					      "cond.signal.before_wake:1" };
 	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
 	int k;
 
@@ -631,8 +631,8 @@ t_waker_killed(void)
 			CHECK_OK(shk_sem_open(s, "w", SHK_CREATE, &o, &m));
 		else {
 			CHECK_OK(shk_cond_open(s, "w", SHK_CREATE, &o, &cv));
-			CHECK_OK(shk_mutex_open(s, "wm", SHK_CREATE, NULL,
-						&mu));
+			CHECK_OK(
+				shk_mutex_open(s, "wm", SHK_CREATE, NULL, &mu));
 			CHECK_OK(shk_mutex_lock(mu, 0));
 		}
 		c = fork();
@@ -1033,8 +1033,10 @@ t_event_fd(void)
 	}
 	t0 = test_now_ns();
 	CHECK(readable(fd, 5000));
-	fprintf(stderr, "  event fd readable %.2f ms after poll began "
-		"(set sent 50 ms in)\n", (test_now_ns() - t0) / 1e6);
+	fprintf(stderr,
+		"  event fd readable %.2f ms after poll began "
+		"(set sent 50 ms in)\n",
+		(test_now_ns() - t0) / 1e6);
 	CHECK_EQ(test_wait(c), 0);
 	CHECK_OK(shk_event_wait(e, 0));
 	CHECK_RC(shk_event_wait(e, 0), SHK_EAGAIN);

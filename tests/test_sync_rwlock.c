@@ -220,8 +220,8 @@ t_mixed_threads(void)
 	memset(&st, 0, sizeof(st));
 	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
 	for (i = 0; i < 4; i++) {
-		a[i] = (struct targ){ rw, &st, test_scale(20000 / SLOW),
-				      i < 2, 0 };
+		a[i] = (struct targ){ rw, &st, test_scale(20000 / SLOW), i < 2,
+				      0 };
 		CHECK(pthread_create(&th[i], NULL, mixed_thread, &a[i]) == 0);
 	}
 	for (i = 0; i < 4; i++) {
@@ -411,7 +411,8 @@ t_dead_reader_polled(void)
 	CHECK_RC(rc, 0);
 	if (dt >= 1000 * MS)
 		TEST_FAIL("dead reader's share reclaimed after %lld ms (killed "
-			  "at 100 ms)", (long long)(dt / MS));
+			  "at 100 ms)",
+			  (long long)(dt / MS));
 	shk_rwlock_close(p.rw);
 	shk_seg_close(s2);
 	shk_rwlock_close(rw);
@@ -482,8 +483,7 @@ t_dead_writer(void)
 	CHECK(c >= 0);
 	if (c == 0) {
 		shk_rwlock *cr = child_rw();
-		_exit(shk_rwlock_rdlock(cr, SHK_FOREVER) ==
-				      SHK_ENOTRECOVERABLE
+		_exit(shk_rwlock_rdlock(cr, SHK_FOREVER) == SHK_ENOTRECOVERABLE
 			      ? 0
 			      : 3);
 	}
@@ -619,5 +619,5 @@ TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "writer_preferred", t_writer_preferred },
 	  { "dead_reader", t_dead_reader },
 	  { "dead_reader_polled", t_dead_reader_polled },
-	  { "dead_writer", t_dead_writer },
-	  { "timed_expiry", t_timed_expiry }, { "notrec_word", t_notrec_word })
+	  { "dead_writer", t_dead_writer }, { "timed_expiry", t_timed_expiry },
+	  { "notrec_word", t_notrec_word })

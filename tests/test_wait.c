@@ -67,9 +67,8 @@ t_wake_across_processes(void)
 
 	if (pid == 0) {
 		struct flag_arg a = { &s->flag[0], 1 };
-		_exit(shk__wait(&s->wp[0], flag_is, &a, 5000000000LL) == 0
-			      ? 0
-			      : 1);
+		_exit(shk__wait(&s->wp[0], flag_is, &a, 5000000000LL) == 0 ? 0
+									   : 1);
 	}
 	/* let the child go to sleep, then publish and wake */
 	while (atomic_load(&s->wp[0].waiters) == 0)
@@ -207,7 +206,8 @@ t_doorbell_wakes_poll(void)
 				continue;
 			}
 			if ((i & 63) == 0)
-				lat[nlat++] = test_now_ns() - atomic_load(&s->t_pub);
+				lat[nlat++] =
+					test_now_ns() - atomic_load(&s->t_pub);
 			shk__doorbell_drain(db);
 			atomic_store_explicit(&s->flag[1], (uint32_t)i,
 					      memory_order_release);
@@ -361,9 +361,10 @@ t_lock_owner_dead(void)
 			shk_seg *cs;
 			if (shk_seg_open(nm, 0, NULL, &cs))
 				_exit(3);
-			if (shk__lock_acquire(cs, &((struct shared *)shk_ptr(
-							   cs, off))->lock,
-					      -1) < 0)
+			if (shk__lock_acquire(
+				    cs,
+				    &((struct shared *)shk_ptr(cs, off))->lock,
+				    -1) < 0)
 				_exit(4);
 			write(p[1], "x", 1);
 			pause();
@@ -388,9 +389,9 @@ t_lock_owner_dead(void)
 			shk_seg *cs;
 			if (shk_seg_open(nm, 0, NULL, &cs))
 				_exit(3);
-			shk__lock_acquire(cs, &((struct shared *)shk_ptr(cs, off))
-						       ->lock,
-					  -1);
+			shk__lock_acquire(
+				cs, &((struct shared *)shk_ptr(cs, off))->lock,
+				-1);
 			raise(SIGKILL);
 		}
 		test_wait(pid);
@@ -473,9 +474,8 @@ t_spin_zero(void)
 	pid = fork();
 	if (pid == 0) {
 		struct flag_arg a = { &s->flag[0], 1 };
-		_exit(shk__wait(&s->wp[0], flag_is, &a, 5000000000LL) == 0
-			      ? 0
-			      : 1);
+		_exit(shk__wait(&s->wp[0], flag_is, &a, 5000000000LL) == 0 ? 0
+									   : 1);
 	}
 	while (atomic_load(&s->wp[0].waiters) == 0)
 		usleep(100);
@@ -513,23 +513,25 @@ t_spin_adaptive(void)
 	pid = fork();
 	if (pid == 0) {
 		struct flag_arg never = { &s->flag[1], 7 };
-		struct flag_arg a1 = { &s->flag[0], 1 }, a2 = { &s->flag[0], 2 };
+		struct flag_arg a1 = { &s->flag[0], 1 },
+				a2 = { &s->flag[0], 2 };
 		int i;
 
 		setenv("SHK_SPIN_NS", "100000000", 1);
 		if (shk__spin_ns() != 100000000)
 			_exit(2);
 		for (i = 0; i < 4; i++)
-			if (shk__wait(&s->wp[0], flag_is, &never, 120000000LL) !=
-			    SHK_ETIMEDOUT)
+			if (shk__wait(&s->wp[0], flag_is, &never,
+				      120000000LL) != SHK_ETIMEDOUT)
 				_exit(3);
 		/* relaxed here and below: go-aheads for the parent's clock */
 		atomic_store_explicit(&s->flag[1], 1, memory_order_relaxed);
 		if (shk__wait(&s->wp[1], flag_is, &a1, 5000000000LL) != 0)
 			_exit(4);
 		atomic_store_explicit(&s->flag[1], 2, memory_order_relaxed);
-		_exit(shk__wait(&s->wp[0], flag_is, &a2, 5000000000LL) == 0 ? 0
-									  : 1);
+		_exit(shk__wait(&s->wp[0], flag_is, &a2, 5000000000LL) == 0
+			      ? 0
+			      : 1);
 	}
 	other = until_waiting(s, 1, 1);
 	atomic_store_explicit(&s->flag[0], 1, memory_order_release);
@@ -542,10 +544,12 @@ t_spin_adaptive(void)
 	 * (slack for a loaded machine) */
 	if (other < 90000000)
 		TEST_FAIL("the other waitpoint did not spin: waiter after "
-			  "%lld ns", (long long)other);
+			  "%lld ns",
+			  (long long)other);
 	if (same >= 60000000)
 		TEST_FAIL("the taught waitpoint spun first: waiter after "
-			  "%lld ns", (long long)same);
+			  "%lld ns",
+			  (long long)same);
 }
 
 /* The holder entries of wp in use (wait.h, Holders). */
@@ -688,8 +692,7 @@ t_holders_unit(void)
 }
 
 TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
-	  { "spin_adaptive", t_spin_adaptive },
-	  { "spin_zero", t_spin_zero },
+	  { "spin_adaptive", t_spin_adaptive }, { "spin_zero", t_spin_zero },
 	  { "wake_across_processes", t_wake_across_processes },
 	  { "no_lost_wakeup_1e5", t_no_lost_wakeup },
 	  { "doorbell_wakes_poll", t_doorbell_wakes_poll },

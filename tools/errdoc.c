@@ -17,7 +17,8 @@ main(void)
 	       "<= -1000. `shk_strerror(code)` gives the message, "
 	       "`shk_errname(code)` the name.\n\n");
 	printf("| name | value | message |\n| --- | --- | --- |\n");
-#define ROW(name, value, msg) printf("| `SHK_" #name "` | %d | %s |\n", value, msg);
+#define ROW(name, value, msg)                                                  \
+	printf("| `SHK_" #name "` | %d | %s |\n", value, msg);
 	SHK_ERRNO_MAP(ROW)
 #undef ROW
 	return 0;

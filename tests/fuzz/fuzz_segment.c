@@ -133,8 +133,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p = mmap(NULL, IMG_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	memcpy(p, image, IMG_LEN);
 	for (i = 0; i + 5 <= size; i += 5) {
-		uint32_t off = ((uint32_t)data[i] | (uint32_t)data[i + 1] << 8) *
-			       (data[i + 4] & 1 ? 1 : 8);
+		uint32_t off =
+			((uint32_t)data[i] | (uint32_t)data[i + 1] << 8) *
+			(data[i + 4] & 1 ? 1 : 8);
 		off %= IMG_LEN;
 		switch (data[i + 3] % 3) {
 		case 0:

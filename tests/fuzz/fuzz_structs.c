@@ -187,8 +187,7 @@ build_objects(shk_seg *seg)
 		if (shk_bcast_open(seg, "bcastr", SHK_CREATE, SHK_BCAST_WRITER,
 				   &bo, &w))
 			abort();
-		if (shk_bcast_open(seg, "bcastr", 0, SHK_BCAST_READER, &bo,
-				   &r))
+		if (shk_bcast_open(seg, "bcastr", 0, SHK_BCAST_READER, &bo, &r))
 			abort();
 		for (i = 0; i < 12; i++) {
 			shk_bcast_write(w, rec, (size_t)(i * 5 % 40), 0);
@@ -259,16 +258,16 @@ build_objects(shk_seg *seg)
 			shk_sem_close(s);
 	}
 	{
-		static const size_t lens[NHEAP] = { 16, 40, 100, 700, 1500,
-						    5000 };
+		static const size_t lens[NHEAP] = {
+			16, 40, 100, 700, 1500, 5000
+		};
 		uint64_t tmp;
 		int i;
 
 		for (i = 0; i < NHEAP; i++) {
 			if (shk_alloc(seg, lens[i], &img->heap_blocks[i]))
 				abort();
-			memset(shk_ptr(seg, img->heap_blocks[i]), 'h',
-			       lens[i]);
+			memset(shk_ptr(seg, img->heap_blocks[i]), 'h', lens[i]);
 		}
 		/* a freed neighbour of each size, for the free lists */
 		shk_alloc(seg, 40, &tmp);
@@ -339,10 +338,24 @@ build_image(void)
 }
 
 /* Handles of one run, opened before the late patches. */
-enum { O_RING, O_SPIN, O_QUEUE, O_STACK, O_BCAST, O_BCASTR, O_MAP, O_POOL,
-       O_ARRAY, O_ARRAY4, O_MUTEX, O_SEM, O_N };
-static const char *const names[O_N] = { "ring", "spin", "queue", "stack",
-	"bcast", "bcastr", "map", "pool", "array", "array4", "mutex", "sem" };
+enum {
+	O_RING,
+	O_SPIN,
+	O_QUEUE,
+	O_STACK,
+	O_BCAST,
+	O_BCASTR,
+	O_MAP,
+	O_POOL,
+	O_ARRAY,
+	O_ARRAY4,
+	O_MUTEX,
+	O_SEM,
+	O_N
+};
+static const char *const names[O_N] = { "ring",  "spin",   "queue", "stack",
+					"bcast", "bcastr", "map",   "pool",
+					"array", "array4", "mutex", "sem" };
 
 struct run {
 	shk_seg *seg;
@@ -370,8 +383,7 @@ must_be_in(struct run *x, int obj, const void *p, uint64_t len)
 	    (uint64_t)(b - (base + r->off)) > r->len - len) {
 		fprintf(stderr, "%s: %p+%llu outside object [%llu, +%llu)\n",
 			names[obj], p, (unsigned long long)len,
-			(unsigned long long)r->off,
-			(unsigned long long)r->len);
+			(unsigned long long)r->off, (unsigned long long)r->len);
 		abort();
 	}
 }
@@ -537,14 +549,15 @@ run_bcast(struct run *x, int k)
 	for (i = 0; i < 8; i++) {
 		if (w)
 			shk_bcast_write(w, rec, (size_t)(i * 11 % 60), 0);
-		if (r && shk_bcast_read(r, buf, i & 1 ? sizeof(buf) : 8,
-					&lost, 0) < 0 &&
+		if (r &&
+		    shk_bcast_read(r, buf, i & 1 ? sizeof(buf) : 8, &lost, 0) <
+			    0 &&
 		    i > 4)
 			break;
 	}
 	/* a join on the patched memory */
-	opened(name, shk_bcast_open(x->seg, name, 0, SHK_BCAST_READER, &bo,
-				    &r2));
+	opened(name,
+	       shk_bcast_open(x->seg, name, 0, SHK_BCAST_READER, &bo, &r2));
 	for (i = 0; i < 16 && r; i++)
 		if (shk_bcast_read(r, buf, sizeof(buf), &lost, 0) < 0)
 			break;
@@ -626,9 +639,10 @@ run_pool_heap(struct run *x)
 
 			if (b == NULL || hoff[i] < seg->heap_off ||
 			    hoff[i] - seg->heap_off > seg->heap_len ||
-			    lens[i] > seg->heap_len -
-					      (hoff[i] - seg->heap_off)) {
-				fprintf(stderr, "shk_alloc: %llu+%zu outside "
+			    lens[i] >
+				    seg->heap_len - (hoff[i] - seg->heap_off)) {
+				fprintf(stderr,
+					"shk_alloc: %llu+%zu outside "
 					"the heap\n",
 					(unsigned long long)hoff[i], lens[i]);
 				abort();
@@ -708,7 +722,8 @@ patch(uint8_t *p, uint64_t p_len, const uint8_t *d)
 {
 	const struct region *r = &img->reg[(d[0] & 0x7f) % img->nregions];
 	uint64_t off = r->off + ((uint64_t)d[1] | (uint64_t)d[2] << 8 |
-				 (uint64_t)d[3] << 16) % r->len;
+				 (uint64_t)d[3] << 16) %
+					r->len;
 	int8_t delta = (int8_t)d[4];
 	uint32_t w4;
 	uint64_t w8;

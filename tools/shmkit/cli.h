@@ -31,16 +31,16 @@ struct cli_target {
 
 /* One segment found by cli_scan. */
 struct cli_seg_entry {
-	char name[256];   /* for display: cli_printable() of the /dev/shm
+	char name[256]; /* for display: cli_printable() of the /dev/shm
 			     file name, or the SysV header name, or the key */
-	char raw[256];    /* POSIX: the /dev/shm file name as it is, for
+	char raw[256];  /* POSIX: the /dev/shm file name as it is, for
 			     opening and unlinking; never printed raw */
 	uint32_t backend;
 	int32_t sysv_key;
 	int32_t shmid;
 	uint64_t sysv_size; /* SysV: the kernel's size */
-	int rc;           /* 0, or why the segment could not be opened */
-	shk_seg_stats st; /* valid when rc == 0 */
+	int rc;             /* 0, or why the segment could not be opened */
+	shk_seg_stats st;   /* valid when rc == 0 */
 };
 
 struct cli_seg_list {
@@ -53,8 +53,7 @@ struct cli_seg_list {
 extern const char *cli_cmd;
 void cli_error(const char *what, int code);
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int cli_usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_parse_size(const char *s, uint64_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_target_set(struct cli_target *t, uint32_t backend, const char *arg);

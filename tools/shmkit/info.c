@@ -123,8 +123,8 @@ fmt_time(char *buf, size_t len, uint64_t ns)
 	time_t s = (time_t)(ns / 1000000000u);
 	struct tm tm;
 
-	if (!gmtime_r(&s, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ",
-					     &tm))
+	if (!gmtime_r(&s, &tm) ||
+	    !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(buf, len, "%" PRIu64 "ns", ns);
 }
 
@@ -146,13 +146,13 @@ print_text(const struct cli_target *t, const struct info_data *d)
 	printf("creator:     pid %" PRIu32 ", uid %" PRIu32 "\n",
 	       st->creator_pid, st->creator_uid);
 	printf("created:     %s\n", tbuf);
-	printf("heap:        %" PRIu64 " bytes: used %" PRIu64 ", free %"
-	       PRIu64 ", high-water %" PRIu64 "\n", st->heap_len,
-	       st->heap_used, st->heap_free, st->heap_high_water);
+	printf("heap:        %" PRIu64 " bytes: used %" PRIu64 ", free %" PRIu64
+	       ", high-water %" PRIu64 "\n",
+	       st->heap_len, st->heap_used, st->heap_free, st->heap_high_water);
 	printf("objects:     %" PRIu32 " of %" PRIu32 "\n", st->nobjects,
 	       st->max_objects);
-	printf("attached:    %" PRIu32 " (%" PRIu32 " alive)%s\n",
-	       st->attached, st->attached_alive,
+	printf("attached:    %" PRIu32 " (%" PRIu32 " alive)%s\n", st->attached,
+	       st->attached_alive,
 	       st->attached && !st->attached_alive ? " orphaned" : "");
 	if (d->natt) {
 		int foreign = 0;

@@ -75,8 +75,8 @@ open_container(struct cli_json *j, const char *key, char c)
 {
 	prefix(j, key);
 	fputc(c, j->f);
-	if (j->depth + 1 < (int)(sizeof(j->need_comma) /
-				 sizeof(j->need_comma[0])))
+	if (j->depth + 1 <
+	    (int)(sizeof(j->need_comma) / sizeof(j->need_comma[0])))
 		j->depth++;
 	j->need_comma[j->depth] = 0;
 }

@@ -58,9 +58,8 @@ print_text(const struct cli_seg_list *l)
 	for (i = 0; i < l->n; i++)
 		if (strlen(l->v[i].name) > w)
 			w = strlen(l->v[i].name);
-	printf("%-*s %-7s %8s %7s %8s %8s %5s %s\n", (int)w, "NAME",
-	       "BACKEND", "SIZE", "OBJECTS", "ATTACHED", "CREATOR", "AGE",
-	       "STATE");
+	printf("%-*s %-7s %8s %7s %8s %8s %5s %s\n", (int)w, "NAME", "BACKEND",
+	       "SIZE", "OBJECTS", "ATTACHED", "CREATOR", "AGE", "STATE");
 	for (i = 0; i < l->n; i++) {
 		const struct cli_seg_entry *e = &l->v[i];
 

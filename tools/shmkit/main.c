@@ -87,8 +87,7 @@ cli_usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "shmkit: %s: %s (try 'shmkit --help')\n", cli_cmd,
-		msg);
+	fprintf(stderr, "shmkit: %s: %s (try 'shmkit --help')\n", cli_cmd, msg);
 	return CLI_EXIT_USAGE;
 }
 
@@ -125,13 +124,16 @@ cli_parse_size(const char *s, uint64_t *out)
 	switch (*end) {
 	case '\0':
 		break;
-	case 'k': case 'K':
+	case 'k':
+	case 'K':
 		shift = 10;
 		break;
-	case 'm': case 'M':
+	case 'm':
+	case 'M':
 		shift = 20;
 		break;
-	case 'g': case 'G':
+	case 'g':
+	case 'G':
 		shift = 30;
 		break;
 	default:
@@ -151,8 +153,7 @@ cli_parse_size(const char *s, uint64_t *out)
  * other word, or -1 when the value is missing.
  */
 int
-cli_opt_value(int argc, char **argv, int *i, const char *opt,
-	      const char **val)
+cli_opt_value(int argc, char **argv, int *i, const char *opt, const char **val)
 {
 	size_t n = strlen(opt);
 	const char *a = argv[*i];
@@ -273,9 +274,9 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{ "ls", cmd_ls },       { "info", cmd_info },
-	{ "check", cmd_check }, { "create", cmd_create },
-	{ "rm", cmd_rm },       { "hold", cmd_hold },
+	{ "ls", cmd_ls },           { "info", cmd_info },
+	{ "check", cmd_check },     { "create", cmd_create },
+	{ "rm", cmd_rm },           { "hold", cmd_hold },
 	{ "version", cmd_version },
 };
 

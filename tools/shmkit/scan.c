@@ -195,8 +195,7 @@ static shk_seg *volatile guarded_seg;
  * SIGBUS while doing so means the segment was truncated under us.
  */
 static void
-probe(struct cli_seg_entry *e, int fd, const char *name,
-      const shk_seg_opts *o)
+probe(struct cli_seg_entry *e, int fd, const char *name, const shk_seg_opts *o)
 {
 	shk_seg *seg = NULL;
 	int rc;

@@ -119,8 +119,8 @@ cmd_create(int argc, char **argv)
 		d.kind = SHK_KIND_BLOB;
 		d.elem_len = blobs[i].elem_len;
 		d.cap = blobs[i].cap;
-		rc = shk_obj_open(seg, blobs[i].name, SHK_CREATE | SHK_EXCL,
-				  &d, NULL, NULL);
+		rc = shk_obj_open(seg, blobs[i].name, SHK_CREATE | SHK_EXCL, &d,
+				  NULL, NULL);
 		if (rc) {
 			/* all or nothing: do not leave a half-made segment */
 			shk_seg_close(seg);
@@ -141,8 +141,8 @@ rm_refuse(const struct cli_target *t, const char *why, int code)
 {
 	char what[200];
 
-	snprintf(what, sizeof(what),
-		 "%s (%s; not removed without --force)", t->label, why);
+	snprintf(what, sizeof(what), "%s (%s; not removed without --force)",
+		 t->label, why);
 	cli_error(what, code);
 	return code;
 }
@@ -186,8 +186,10 @@ rm_guard(const struct cli_target *t)
 		}
 		if (rc == 0)
 			return rm_refuse(t, "no shmkit magic", SHK_EBADSEG);
-		return rm_refuse(t, "cannot read it to look for the "
-				    "shmkit magic", rc);
+		return rm_refuse(t,
+				 "cannot read it to look for the "
+				 "shmkit magic",
+				 rc);
 	}
 	if (t->backend == SHK_BACKEND_SYSV) {
 		cli_target_opts(t, &o);
@@ -218,16 +220,17 @@ rm_guard(const struct cli_target *t)
 	if (fd == SHK_EBADSEG)
 		return rm_refuse(t, "not a regular file", SHK_EBADSEG);
 	if (fd < 0)
-		return rm_refuse(t, "cannot read it to look for the "
-				    "shmkit magic", fd);
+		return rm_refuse(t,
+				 "cannot read it to look for the "
+				 "shmkit magic",
+				 fd);
 	rc = cli_fd_has_magic(fd);
 	close(fd);
 	if (rc == 1)
 		return 0;
 	if (rc == 0)
 		return rm_refuse(t, "no shmkit magic", SHK_EBADSEG);
-	return rm_refuse(t, "cannot read it to look for the shmkit magic",
-			 rc);
+	return rm_refuse(t, "cannot read it to look for the shmkit magic", rc);
 }
 
 static int
@@ -259,9 +262,8 @@ rm_orphans(int dry_run, const char *match)
 			continue;
 		o.backend = e->backend;
 		o.sysv_key = e->sysv_key;
-		rc = shk_seg_unlink(e->backend == SHK_BACKEND_SYSV ? NULL
-								 : e->raw,
-				    &o);
+		rc = shk_seg_unlink(
+			e->backend == SHK_BACKEND_SYSV ? NULL : e->raw, &o);
 		if (rc) {
 			cli_error(e->name, rc);
 			failed = 1;
