@@ -431,6 +431,23 @@ t_corrupt(void)
  * asleep, so the wake-up (shk__wake_sc after the push's seq_cst CAS) is
  * what ends the wait, within a second.
  */
+/* A stack of one 8-byte node in a new segment, full (holding 7) or empty;
+ * returns the waiter count of the side that then blocks. */
+static _Atomic uint32_t *
+one_node_stack(char *nm, size_t n, const char *tag, int full, shk_seg **seg,
+	       shk_stack **s)
+{
+	struct shk__stack_hdr *h;
+	uint64_t v = 7;
+
+	setup(nm, n, tag, seg);
+	*s = create_stack(*seg, 1, 8);
+	h = hdr_of(*seg);
+	if (full)
+		CHECK_OK(shk_stack_push(*s, &v, 0));
+	return full ? &h->not_full.waiters : &h->not_empty.waiters;
+}
+
 static void
 t_blocking(void)
 {
@@ -440,19 +457,14 @@ t_blocking(void)
 		char nm[64];
 		shk_seg *seg;
 		shk_stack *s;
-		struct shk__stack_hdr *h;
-		_Atomic uint32_t *waiters;
+		_Atomic uint32_t *waiters = one_node_stack(
+			nm, sizeof(nm), dir ? "sblkfull" : "sblkempty", dir,
+			&seg, &s);
 		uint64_t v = 7;
 		int64_t t0;
 		pid_t pid;
 		int i;
 
-		setup(nm, sizeof(nm), dir ? "sblkfull" : "sblkempty", &seg);
-		s = create_stack(seg, 1, 8);
-		h = hdr_of(seg);
-		if (dir)
-			CHECK_OK(shk_stack_push(s, &v, 0));
-		waiters = dir ? &h->not_full.waiters : &h->not_empty.waiters;
 		pid = fork();
 		if (pid == 0) {
 			shk_seg *cseg;
@@ -513,19 +525,14 @@ t_waker_killed(void)
 		char nm[64];
 		shk_seg *seg;
 		shk_stack *s;
-		struct shk__stack_hdr *h;
-		_Atomic uint32_t *waiters;
-		uint64_t v = 7;
+		_Atomic uint32_t *waiters = one_node_stack(
+			nm, sizeof(nm), dir ? "swkfull" : "swkempty", dir, &seg,
+			&s);
+		uint64_t v;
 		int64_t t0, dt;
 		pid_t pid;
 		int rc;
 
-		setup(nm, sizeof(nm), dir ? "swkfull" : "swkempty", &seg);
-		s = create_stack(seg, 1, 8);
-		h = hdr_of(seg);
-		if (dir)
-			CHECK_OK(shk_stack_push(s, &v, 0));
-		waiters = dir ? &h->not_full.waiters : &h->not_empty.waiters;
 		pid = fork();
 		if (pid == 0) {
 			shk_seg *cseg;
