@@ -206,8 +206,88 @@ att_lock_held(shk_seg *seg, uint32_t i)
 }
 
 /*
- * Whether the process of ACTIVE attach record a (word w, loaded with
- * acquire) lives; held is att_lock_held() of its slot.
+ * This process's own attach records: a key (segment instance, slot,
+ * generation) per attached handle, entered between the claim and the store
+ * of ACTIVE and removed after the record is freed, so that att_alive can
+ * tell a record that names our own pid in (what reads as) our PID
+ * namespace as ours or not.  A small lock-free table: no lock for fork()
+ * to leave held; a forked child's copy holds its parent's keys, which no
+ * record with the child's pid matches.  A handle that found it full counts
+ * in own_overflow, and while that is nonzero every such record counts as
+ * ours (the rule before the table).
+ */
+#define OWN_MAX 64
+static _Atomic uint64_t own_keys[OWN_MAX];
+static _Atomic uint32_t own_overflow;
+
+static uint64_t
+own_key(const shk_seg *seg, uint32_t slot, uint32_t gen)
+{
+	/* the validated copy: instance = creator and creation time */
+	const struct shk__seg_hdr *h = &seg->hdr;
+	uint64_t sg = ((uint64_t)slot << 32) | (gen & 0x1fffffffu);
+	uint64_t inst = shk__hash64(&h->creator_pid, sizeof(h->creator_pid),
+				    h->created_ns);
+
+	return shk__hash64(&sg, sizeof(sg), inst) | 1; /* never 0 */
+}
+
+static void
+own_add(shk_seg *seg)
+{
+	uint64_t k = own_key(seg, seg->slot, seg->gen), z;
+	int i;
+
+	for (i = 0; i < OWN_MAX; i++) {
+		z = 0;
+		/* relaxed: only this process reads the table; the attach
+		 * record's release store of ACTIVE follows */
+		if (atomic_compare_exchange_strong_explicit(
+			    &own_keys[i], &z, k, memory_order_relaxed,
+			    memory_order_relaxed)) {
+			seg->own_idx = i;
+			return;
+		}
+	}
+	/* relaxed: a count read by own_has() in this process */
+	atomic_fetch_add_explicit(&own_overflow, 1, memory_order_relaxed);
+	seg->own_idx = -2;
+}
+
+static void
+own_remove(shk_seg *seg)
+{
+	/* relaxed: as in own_add() */
+	if (seg->own_idx >= 0)
+		atomic_store_explicit(&own_keys[seg->own_idx], 0,
+				      memory_order_relaxed);
+	else if (seg->own_idx == -2)
+		atomic_fetch_sub_explicit(&own_overflow, 1,
+					  memory_order_relaxed);
+	seg->own_idx = -1;
+}
+
+/* Whether record (slot, gen) of seg's segment is a handle of this process
+ * (1), or cannot be (0); 1 when the table overflowed. */
+static int
+own_has(const shk_seg *seg, uint32_t slot, uint32_t gen)
+{
+	uint64_t k = own_key(seg, slot, gen);
+	int i;
+
+	/* relaxed: as in own_add() */
+	if (atomic_load_explicit(&own_overflow, memory_order_relaxed))
+		return 1;
+	for (i = 0; i < OWN_MAX; i++)
+		if (atomic_load_explicit(&own_keys[i], memory_order_relaxed) ==
+		    k)
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether the process of ACTIVE attach record a (slot i of seg; word w,
+ * loaded with acquire) lives; held is att_lock_held() of its slot.
  *
  * A held liveness lock means alive.  A record written from another PID
  * namespace (a container sharing the segment) names a pid that means
@@ -221,10 +301,17 @@ att_lock_held(shk_seg *seg, uint32_t i)
  * while its pid runs.  A record from another time namespace is tested by
  * pid without its start time.  Records without namespaces (no /proc when
  * written; time: written before 2026-11-24) are tested by pid and start
- * time.
+ * time.  A record naming our own pid in what reads as our namespace is
+ * alive only if it is one of our handles (own_has): no other live process
+ * has our pid here, so it is either ours or its writer is gone, whatever
+ * /proc says.  The case arises when a dead namespace's inode number was
+ * given to ours: a container's pid 1 then finds the records of earlier
+ * containers' pid 1s (with /proc not remounted, even their start times,
+ * read from the host's /proc/1, match ours).  It also covers a record of
+ * this process from before an exec(), whose handle ended with that image.
  */
 static int
-att_alive(struct shk__attach *a, uint64_t w, int held)
+att_alive(shk_seg *seg, uint32_t i, struct shk__attach *a, uint64_t w, int held)
 {
 	/* relaxed: ordered by the caller's acquire load of word */
 	uint64_t t =
@@ -235,6 +322,8 @@ att_alive(struct shk__attach *a, uint64_t w, int held)
 		return 1;
 	if (f & SHK_ATTACH_OTHER_PIDNS)
 		return !(held == 0 && (w & SHK__ATT_LOCKED));
+	if (SHK__ATT_PID(w) == (uint32_t)getpid())
+		return own_has(seg, i, SHK__ATT_GEN(w));
 	/* the kernel shifts /proc start times by the reader's boot-time
 	 * offset: across time namespaces they cannot be compared, and the
 	 * pid alone decides (a reused pid counts as the process) */
@@ -312,7 +401,7 @@ attach(shk_seg *seg)
 			if (pass == 1 && held < 0 && st != SHK__ATT_FREE)
 				held = att_lock_held(seg, i);
 			if (st == SHK__ATT_ACTIVE) {
-				if (pass == 0 || att_alive(a, w, held))
+				if (pass == 0 || att_alive(seg, i, a, w, held))
 					goto next;
 			} else if (st == SHK__ATT_CLAIMING) {
 				if (pass == 0 || claim_alive(w, held))
@@ -339,6 +428,11 @@ attach(shk_seg *seg)
 					      memory_order_relaxed);
 			atomic_store_explicit(&a->timens, shk__self_timens(),
 					      memory_order_relaxed);
+			/* ours before it reads ACTIVE with our pid, for the
+			 * other threads of this process (att_alive) */
+			seg->slot = i;
+			seg->gen = gen;
+			own_add(seg);
 			/* release: publishes start_ticks; pairs with the
 			 * acquire loads in shk__stamp_alive() and attach() */
 			atomic_store_explicit(
@@ -380,6 +474,8 @@ detach(shk_seg *seg)
 	atomic_compare_exchange_strong_explicit(
 		&a->word, &w, SHK__ATT_WORD(SHK__ATT_FREE, seg->gen, 0),
 		memory_order_release, memory_order_relaxed);
+	/* after the record is free: until then it stays ours */
+	own_remove(seg);
 	seg->slot = UINT32_MAX;
 }
 
@@ -401,7 +497,7 @@ shk__stamp_alive(shk_seg *seg, uint32_t stamp)
 		return claim_alive(w, att_lock_held(seg, slot));
 	if (SHK__ATT_STATE(w) != SHK__ATT_ACTIVE)
 		return 0;
-	return att_alive(a, w, att_lock_held(seg, slot));
+	return att_alive(seg, slot, a, w, att_lock_held(seg, slot));
 }
 
 /*
@@ -504,6 +600,7 @@ seg_new(const char *name, uint32_t backend, unsigned flags)
 	seg->shmid = -1;
 	seg->slot = UINT32_MAX;
 	seg->lockfd = -1;
+	seg->own_idx = -1;
 	seg->backend = backend;
 	seg->flags = flags;
 	seg->name = strdup(name ? name : "");
@@ -1083,7 +1180,8 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 							 memory_order_relaxed);
 		held = att_lock_held(seg, *cursor - 1);
 		info->alive = st == SHK__ATT_ACTIVE
-				      ? (uint32_t)att_alive(a, w, held)
+				      ? (uint32_t)att_alive(seg, *cursor - 1, a,
+							    w, held)
 				      : (uint32_t)claim_alive(w, held);
 		info->flags = st == SHK__ATT_ACTIVE ? att_foreign(a) : 0;
 		if (w & SHK__ATT_LOCKED)

@@ -122,6 +122,9 @@ struct shk_seg {
 	 * att_locked: SHK__ATT_LOCKED when our record has it, else 0 */
 	int lockfd;
 	uint64_t att_locked;
+	/* our entry in segment.c's table of this process's own records
+	 * (own_add), -1 none, -2 not entered because the table was full */
+	int own_idx;
 	uint32_t reg_cap;
 	uint64_t attach_off;
 	uint64_t reg_off;
