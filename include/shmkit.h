@@ -1475,9 +1475,11 @@ SHK_API int shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
  * shk_rwlock_rdunlock); SHK_EOWNERDEAD when a writer died holding the lock:
  * the caller then holds it EXCLUSIVELY, as a writer, must repair, call
  * shk_rwlock_consistent and release with shk_rwlock_wrunlock;
- * SHK_ENOTRECOVERABLE, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EINVAL.  Read holds
- * through one segment handle are counted, so threads sharing a shk_seg may
- * read concurrently.  No system call when no writer is around.
+ * SHK_ENOTRECOVERABLE, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EINVAL; SHK_EDEADLK
+ * when the calling thread holds the write lock through this handle (it
+ * would wait for itself).  Read holds through one segment handle are
+ * counted, so threads sharing a shk_seg may read concurrently.  No system
+ * call when no writer is around.
  */
 SHK_API int shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns);
 

@@ -287,6 +287,10 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 	if (!rw || rw->seg->slot >= SHK__RW_SLOTS ||
 	    !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
+	/* our own write hold would make us wait for ourselves until the
+	 * deadline, as wrlock (tlock_take) already refuses */
+	if (shk__tlock_mine(&rw->t))
+		return SHK_EDEADLK;
 	slot = rw->seg->slot;
 	me = shk__seg_stamp(rw->seg);
 	a.seg = rw->seg;

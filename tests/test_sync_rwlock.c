@@ -98,6 +98,12 @@ consistent(const struct state *st)
 	return 1;
 }
 
+static void *
+try_read(void *arg)
+{
+	return (void *)(intptr_t)shk_rwlock_rdlock((shk_rwlock *)arg, 0);
+}
+
 static void
 t_basic(void)
 {
@@ -120,7 +126,20 @@ t_basic(void)
 	CHECK_RC(shk_rwlock_rdunlock(rw), SHK_EPERM);
 	CHECK_OK(shk_rwlock_wrlock(rw, 0));
 	CHECK_RC(shk_rwlock_wrlock(rw, 0), SHK_EDEADLK);
-	CHECK_RC(shk_rwlock_rdlock(rw, 0), SHK_EAGAIN);
+	/* the write holder's own read would wait for itself: refused at
+	 * once, also with a timeout (it used to wait the whole second) */
+	t0 = test_now_ns();
+	CHECK_RC(shk_rwlock_rdlock(rw, 1000 * MS), SHK_EDEADLK);
+	CHECK(test_now_ns() - t0 < 500 * MS);
+	/* another thread only finds the lock taken */
+	{
+		pthread_t th;
+		void *r;
+
+		CHECK(pthread_create(&th, NULL, try_read, rw) == 0);
+		CHECK(pthread_join(th, &r) == 0);
+		CHECK_RC((int)(intptr_t)r, SHK_EAGAIN);
+	}
 	CHECK_RC(shk_rwlock_consistent(rw), SHK_EINVAL);
 	describe_has(s, "writer: locked owner=");
 	CHECK_OK(shk_rwlock_wrunlock(rw));
