@@ -154,18 +154,14 @@ static int
 listener_path(shk_seg *seg, shk__waitpoint *wp, uint32_t slot,
 	      struct sockaddr_un *a)
 {
-	/* the validated copy: a peer cannot redirect the path */
-	const struct shk__seg_hdr *h = &seg->hdr;
+	/* from the validated header: a peer cannot redirect the path */
+	uint64_t id = shk__seg_instance(seg);
 	char dir[80];
-	uint64_t id;
 	int rc, n;
 
 	rc = doorbell_dir(dir, sizeof(dir));
 	if (rc)
 		return rc;
-	/* the segment instance: creator and creation time, immutable */
-	id = shk__hash64(&h->creator_pid, sizeof(h->creator_pid),
-			 h->created_ns);
 	memset(a, 0, sizeof(*a));
 	a->sun_family = AF_UNIX;
 	n = snprintf(a->sun_path, sizeof(a->sun_path), "%s/%016llx-%llx-%u",

@@ -397,15 +397,6 @@ pop_pred(void *arg)
 	return o->rc != SHK_EAGAIN;
 }
 
-/* The sleep slice makes a blocked caller re-run its try (and so the
- * dead-owner test) every T even when nobody wakes it. */
-static int
-no_check(void *arg)
-{
-	(void)arg;
-	return 0;
-}
-
 /* Whether a push may find room (the pass-on rule below). */
 static int
 maybe_nonfull(shk_queue *q)
@@ -443,8 +434,10 @@ shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns)
 	o.elem = (void *)elem;
 	o.rc = 0;
 	o.tries = 0;
+	/* the slice makes a blocked caller re-run its try (and so the
+	 * dead-owner test) every T even when nobody wakes it */
 	rc = shk__wait_checked(q->seg, &q->hdr->not_full, push_pred, &o,
-			       timeout_ns, no_check, SHK__QUEUE_STUCK_NS);
+			       timeout_ns, NULL, SHK__QUEUE_STUCK_NS);
 	if (!rc)
 		rc = o.rc;
 	if (rc == 0 && o.tries > 1 && maybe_nonfull(q))
@@ -485,7 +478,7 @@ shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
 	o.rc = 0;
 	o.tries = 0;
 	rc = shk__wait_checked(q->seg, &q->hdr->not_empty, pop_pred, &o,
-			       timeout_ns, no_check, SHK__QUEUE_STUCK_NS);
+			       timeout_ns, NULL, SHK__QUEUE_STUCK_NS);
 	if (!rc)
 		rc = o.rc;
 	if (rc == 0 && o.tries > 1 && maybe_nonempty(q))

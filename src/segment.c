@@ -223,13 +223,10 @@ static _Atomic uint32_t own_overflow;
 static uint64_t
 own_key(const shk_seg *seg, uint32_t slot, uint32_t gen)
 {
-	/* the validated copy: instance = creator and creation time */
-	const struct shk__seg_hdr *h = &seg->hdr;
 	uint64_t sg = ((uint64_t)slot << 32) | (gen & 0x1fffffffu);
-	uint64_t inst = shk__hash64(&h->creator_pid, sizeof(h->creator_pid),
-				    h->created_ns);
 
-	return shk__hash64(&sg, sizeof(sg), inst) | 1; /* never 0 */
+	/* never 0 */
+	return shk__hash64(&sg, sizeof(sg), shk__seg_instance(seg)) | 1;
 }
 
 static void
@@ -439,8 +436,6 @@ attach(shk_seg *seg)
 				&a->word,
 				SHK__ATT_WORD(SHK__ATT_ACTIVE, gen, pid) | lk,
 				memory_order_release);
-			seg->slot = i;
-			seg->gen = gen;
 			seg->att_locked = lk;
 			seg->stamp = SHK__STAMP(i, gen);
 			return 0;

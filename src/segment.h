@@ -164,6 +164,17 @@ shk__attach_at(const shk_seg *seg, uint32_t slot)
 #define SHK__STAMP_GEN(s) ((uint32_t)(s)&SHK__GEN_MASK)
 #define SHK__STAMP_MASK 0x3fffffffu /* 30 bits */
 
+/* The segment instance: a hash of its creator and creation time, from the
+ * validated copy of the header (a peer cannot change it), the same in
+ * every handle of the segment and different in one made again under the
+ * same name. */
+static inline uint64_t
+shk__seg_instance(const shk_seg *seg)
+{
+	return shk__hash64(&seg->hdr.creator_pid, sizeof(seg->hdr.creator_pid),
+			   seg->hdr.created_ns);
+}
+
 static inline uint32_t
 shk__seg_stamp(const shk_seg *seg)
 {

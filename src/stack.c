@@ -211,16 +211,9 @@ pop_pred(void *arg)
  * popper killed between its CAS and its wake (crash points
  * stack.push.before_wake, stack.pop.before_wake) leaves sleepers that no
  * one wakes, and they would otherwise sleep to their deadline, or for
- * ever.  The check itself has nothing to test: the slice does the work.
+ * ever.
  */
 #define STACK_SLICE_NS 20000000LL
-
-static int
-no_check(void *arg)
-{
-	(void)arg;
-	return 0;
-}
 
 int
 shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns)
@@ -234,7 +227,7 @@ shk_stack_push(shk_stack *s, const void *elem, int64_t timeout_ns)
 	o.elem = (void *)elem;
 	o.rc = 0;
 	rc = shk__wait_checked(s->seg, &s->hdr->not_full, push_pred, &o,
-			       timeout_ns, no_check, STACK_SLICE_NS);
+			       timeout_ns, NULL, STACK_SLICE_NS);
 	return rc ? rc : o.rc;
 }
 
@@ -250,7 +243,7 @@ shk_stack_pop(shk_stack *s, void *elem, int64_t timeout_ns)
 	o.elem = elem;
 	o.rc = 0;
 	rc = shk__wait_checked(s->seg, &s->hdr->not_empty, pop_pred, &o,
-			       timeout_ns, no_check, STACK_SLICE_NS);
+			       timeout_ns, NULL, STACK_SLICE_NS);
 	return rc ? rc : o.rc;
 }
 

@@ -157,19 +157,11 @@ shk__sync_close(void *h, uint32_t kind)
 	free(h);
 }
 
-/* The slice alone does the work: pred is re-checked after every sleep. */
-static int
-no_check(void *arg)
-{
-	(void)arg;
-	return 0;
-}
-
 int
 shk__sync_sleep(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 		void *arg, int64_t timeout_ns)
 {
-	return shk__wait_checked(seg, wp, pred, arg, timeout_ns, no_check,
+	return shk__wait_checked(seg, wp, pred, arg, timeout_ns, NULL,
 				 SHK__LOCK_SLICE_NS);
 }
 

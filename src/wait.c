@@ -127,8 +127,10 @@ shk__wp_repair(shk_seg *seg, shk__waitpoint *wp, uint32_t kind)
 	for (i = 0; i < SHK__WP_HOLDERS; i++) {
 		/* acquire: pairs with the seq_cst CAS in shk__wp_hold() */
 		e = atomic_load_explicit(&wp->holders[i], memory_order_acquire);
-		/* untrusted: bit 31 set is no entry of ours; leave it */
-		if (!e || (e & 0x80000000u) || (e & SHK__WP_ARMED) != kind)
+		/* untrusted: bits beyond a stamp and the kind are no entry
+		 * of ours; leave it */
+		if (!e || (e & ~(SHK__STAMP_MASK | SHK__WP_ARMED)) ||
+		    (e & SHK__WP_ARMED) != kind)
 			continue;
 		if (shk__stamp_alive(seg, e & ~SHK__WP_ARMED))
 			continue;
@@ -185,9 +187,10 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 	}
 	if (budget > 0 && spin_misses[k] < SPIN_MISSES)
 		spin_misses[k]++;
-	/* check is due every slice_ns of clock time, whatever ends a sleep
+	/* a sleep lasts at most slice_ns (pred is re-checked after it), and
+	 * check is due every slice_ns of clock time, whatever ends a sleep
 	 * early (a signal's EINTR, a wake that left pred false) */
-	check_at = check && slice_ns > 0 ? now + slice_ns : INT64_MAX;
+	check_at = slice_ns > 0 ? now + slice_ns : INT64_MAX;
 	for (;;) {
 		/* seq_cst RMW and fence: order our waiters store before the
 		 * re-check below; pair with SHK_WAKER_FENCE in shk__wake().
@@ -227,13 +230,11 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 					  memory_order_relaxed);
 		if (pred(arg))
 			return 0;
-		if (check &&
+		if (check_at != INT64_MAX &&
 		    (rc == SHK_ETIMEDOUT || shk__now_ns() >= check_at)) {
-			rc = check(arg);
-			if (rc)
+			if (check && (rc = check(arg)) != 0)
 				return rc;
-			if (slice_ns > 0)
-				check_at = shk__now_ns() + slice_ns;
+			check_at = shk__now_ns() + slice_ns;
 		}
 	}
 }

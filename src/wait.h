@@ -104,7 +104,10 @@ SHK_HIDDEN void shk__wake_missed(shk_seg *seg, shk__waitpoint *wp);
  * (check once) or relative ns.  Returns 0 when pred held, SHK_EAGAIN
  * (timeout 0 and pred false), SHK_ETIMEDOUT.  If check is not NULL, it is
  * called about every slice_ns while asleep (for dead-peer tests); a nonzero
- * return ends the wait with that code.  seg: the segment handle wp lies
+ * return ends the wait with that code.  With check NULL and slice_ns > 0,
+ * a sleep still lasts at most slice_ns and pred is re-checked after it
+ * (for wakers that may die between their change and their wake).  seg:
+ * the segment handle wp lies
  * in, whose owner stamp a sleeper records in wp's holders (NULL: none;
  * shk__wait records none).
  */
