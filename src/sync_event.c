@@ -45,9 +45,17 @@ shk_event_open(shk_seg *seg, const char *name, unsigned flags,
 		return SHK_EINVAL;
 	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_EVENT, event_init,
 			     &rc);
-	if (*out)
-		/* validated by shk__kind_check_sync; immutable from now on */
-		(*out)->mode = (*out)->m->mode;
+	if (*out) {
+		/* volatile: one load, checked again as in shk_sem_open() */
+		uint32_t mode = *(const volatile uint32_t *)&(*out)->m->mode;
+
+		if (mode != SHK__EV_AUTO && mode != SHK__EV_MANUAL) {
+			shk_event_close(*out);
+			*out = NULL;
+			return SHK_ECORRUPT;
+		}
+		(*out)->mode = mode;
+	}
 	return rc;
 }
 

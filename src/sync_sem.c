@@ -43,9 +43,20 @@ shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
 		return SHK_EINVAL;
 	*out = shk__sync_new(seg, name, flags, opts, SHK_KIND_SEM, sem_init,
 			     &rc);
-	if (*out)
-		/* validated by shk__kind_check_sync; immutable from now on */
-		(*out)->max = (*out)->m->max;
+	if (*out) {
+		/* volatile: one load.  shk__kind_check_sync validated an
+		 * earlier load of this immutable field; a writer into shared
+		 * memory may have changed it since, so the copy we keep is
+		 * checked again (the handle never re-reads it). */
+		uint32_t max = *(const volatile uint32_t *)&(*out)->m->max;
+
+		if (max == 0 || max > SHK__SEM_MAX) {
+			shk_sem_close(*out);
+			*out = NULL;
+			return SHK_ECORRUPT;
+		}
+		(*out)->max = max;
+	}
 	return rc;
 }
 

@@ -702,6 +702,90 @@ t_corrupt_counts(void)
 	shk_seg_close(s);
 }
 
+/*
+ * An immutable field that shk__kind_check_sync validated can change in
+ * shared memory before the open copies it into the handle (a forged or
+ * damaged segment).  A child process flips a semaphore's max between 5
+ * and 0 and an event's mode between manual and 7 while this process
+ * opens both over and over: every open either fails with SHK_ECORRUPT or
+ * gives a handle whose copy is valid (the opens used to read the field a
+ * second time, unchecked, and could keep max = 0 or mode = 7).
+ */
+static void
+t_open_field_race(void)
+{
+	shk_seg *s = seg_create("ofrace");
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	shk_sem *sm = NULL;
+	shk_event *ev = NULL;
+	struct scratch *x;
+	long ok = 0, bad = 0, i;
+	pid_t pid;
+
+	o.max = 5;
+	CHECK_OK(shk_sem_open(s, "s", SHK_CREATE, &o, &sm));
+	o.flags = SHK_EVENT_MANUAL;
+	CHECK_OK(shk_event_open(s, "e", SHK_CREATE, &o, &ev));
+	x = scratch_open(s);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		volatile uint32_t *mx = &sm->m->max, *md = &ev->m->mode;
+		pid_t parent = getppid();
+		long k;
+
+		atomic_store(&x->n[1], 1);
+		/* stops when told, or when the test process has gone (a
+		 * failed CHECK exits it) */
+		for (k = 0; !atomic_load(&x->n[0]); k++) {
+			if ((k & 0xffff) == 0 && getppid() != parent)
+				break;
+			*mx = 0;
+			*md = 7;
+			*mx = 5;
+			*md = SHK__EV_MANUAL;
+		}
+		_exit(0);
+	}
+	while (!atomic_load(&x->n[1]))
+		sched_yield();
+	for (i = 0; i < 20000; i++) {
+		shk_sem *a = NULL;
+		shk_event *b = NULL;
+		int rc = shk_sem_open(s, "s", 0, NULL, &a);
+
+		if (rc == 0) {
+			CHECK_EQ(a->max, 5);
+			/* the copy is what post checks against */
+			CHECK_OK(shk_sem_post(a, 1));
+			CHECK_OK(shk_sem_wait(a, 0));
+			ok++;
+		} else {
+			CHECK_RC(rc, SHK_ECORRUPT);
+			CHECK(a == NULL);
+			bad++;
+		}
+		rc = shk_event_open(s, "e", 0, NULL, &b);
+		if (rc == 0) {
+			CHECK_EQ(b->mode, SHK__EV_MANUAL);
+			ok++;
+		} else {
+			CHECK_RC(rc, SHK_ECORRUPT);
+			CHECK(b == NULL);
+			bad++;
+		}
+		shk_sem_close(a);
+		shk_event_close(b);
+	}
+	atomic_store(&x->n[0], 1);
+	CHECK_EQ(test_wait(pid), 0);
+	printf("    %ld opens succeeded, %ld were SHK_ECORRUPT\n", ok, bad);
+	CHECK(ok > 0 && bad > 0);
+	shk_event_close(ev);
+	shk_sem_close(sm);
+	shk_seg_close(s);
+}
+
 /* ---- condition variable ---- */
 
 static void
@@ -1227,6 +1311,7 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "barrier_dead_party", t_barrier_dead_party },
 	  { "waker_killed", t_waker_killed },
 	  { "corrupt_counts", t_corrupt_counts },
+	  { "open_field_race", t_open_field_race },
 	  { "cond_procs", t_cond_procs }, { "cond_threads", t_cond_threads },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
