@@ -461,8 +461,13 @@ maybe_nonempty(void *arg)
 		return 1; /* let pop report the corruption */
 	st = SHK__QC_ST(w);
 	d = pos_diff(SHK__QC_POS(w), p);
-	return d > 0 || (d == 0 && (st == SHK__QC_FULL || st == SHK__QC_SKIP ||
-				    st == SHK__QC_READING));
+	if (d < 0)
+		/* lap p - cap still READING: nothing yet; anything else is
+		 * the forged position pop_try() reports (I5), so a pollable
+		 * fd turns readable and the pop that follows says so */
+		return d != -(int64_t)q->cap || st != SHK__QC_READING;
+	return d > 0 || st == SHK__QC_FULL || st == SHK__QC_SKIP ||
+	       st == SHK__QC_READING;
 }
 
 int

@@ -962,6 +962,8 @@ t_corrupt_positions(void)
 	shk_queue *q;
 	shk_obj_info info = { .size = sizeof(info) };
 	struct shk__queue_hdr *h;
+	shk_queue *q2 = NULL;
+	struct pollfd pfd;
 	uint64_t v = 1;
 
 	setup(nm, sizeof(nm), "qcpos", &seg, 0);
@@ -985,12 +987,23 @@ t_corrupt_positions(void)
 	/* and further: cell 2 is (FREE, 2) */
 	atomic_store(&h->dequeue_pos, 2 + 3 * 8);
 	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_ECORRUPT);
+	/* (an open now fails on the positions) */
+	CHECK_RC(shk_queue_open(seg, "q", 0, NULL, &q2), SHK_ECORRUPT);
+	/* a pollable fd armed on the forged position is readable, so a
+	 * poller pops and learns of it (it used to read as empty) */
+	pfd.fd = shk_queue_fd(q);
+	CHECK_OK(pfd.fd);
+	pfd.events = POLLIN;
+	CHECK_EQ(poll(&pfd, 1, 0), 1);
+	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_ECORRUPT);
 	/* repaired positions: the queue works again */
 	atomic_store(&h->dequeue_pos, 0);
 	v = 0;
 	CHECK_OK(shk_queue_pop(q, &v, 0));
 	CHECK_EQ(v, 1);
 	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_EAGAIN);
+	/* the fd of a sound, empty queue is quiet again */
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
 	shk_queue_close(q);
 	shk_seg_close(seg);
 	CHECK_OK(shk_seg_unlink(nm, NULL));
