@@ -18,6 +18,12 @@
  * nanoseconds measured on CLOCK_MONOTONIC.  Expiry returns SHK_ETIMEDOUT (or
  * SHK_EAGAIN for a try that could not proceed).  Any other negative value is
  * SHK_EINVAL.
+ *
+ * Options structs (shk_*_opts) start with uint32_t size, set by their
+ * SHK_*_OPTS_INIT; NULL means all defaults, size 0 is SHK_EINVAL (an
+ * uninitialised struct).  Fields are only ever appended: a struct shorter
+ * than this header's (a caller built against an older one) is read up to
+ * its size, the rest taking the defaults.
  */
 #ifndef SHMKIT_H
 #define SHMKIT_H

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opts.h"
 #include "registry.h"
 #include "segment.h"
 
@@ -108,11 +109,11 @@ shk_array_open(shk_seg *seg, const char *name, unsigned flags,
 		*out = NULL;
 	if (!seg || !out)
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size < sizeof(o))
-			return SHK_EINVAL;
-		o = *opts;
-	}
+	/* STYLE B3 (opts.h): a shorter struct from an older caller gives
+	 * the common prefix, size 0 is SHK_EINVAL */
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	if (o.elem_len > SHK__ARRAY_MAX_ELEM)
 		return SHK_EINVAL;
 	if (o.elem_len && o.len) {

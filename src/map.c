@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include "lock.h"
+#include "opts.h"
 #include "registry.h"
 
 #define LOCK_TIMEOUT_NS 5000000000LL /* writers wait this long for a stripe */
@@ -1237,11 +1238,11 @@ shk_map_open(shk_seg *seg, const char *name, unsigned flags,
 		*out = NULL;
 	if (!seg || !out)
 		return SHK_EINVAL;
-	if (opts) {
-		if (opts->size < sizeof(o))
-			return SHK_EINVAL;
-		o = *opts;
-	}
+	/* STYLE B3 (opts.h): a shorter struct from an older caller gives
+	 * the common prefix, size 0 is SHK_EINVAL */
+	rc = shk__opts_copy(&o, sizeof(o), opts);
+	if (rc)
+		return rc;
 	pthread_once(&local_once, local_setup);
 	if (o.key_len > SHK__MAP_MAX_KEY || o.val_len > SHK__MAP_MAX_VAL ||
 	    o.cap > SHK__MAP_MAX_CAP || (!o.key_len && o.val_len))

@@ -16,6 +16,7 @@
 
 #include "doorbell.h"
 #include "lock.h"
+#include "opts.h"
 #include "registry.h"
 
 struct init_arg {
@@ -95,7 +96,7 @@ sync_open(shk_seg *seg, const char *name, unsigned flags,
 	  const shk_sync_opts *opts, uint32_t kind, shk__sync_init_fn init,
 	  void **mem)
 {
-	static const shk_sync_opts defaults = SHK_SYNC_OPTS_INIT;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
 	shk_obj_desc want = SHK_OBJ_DESC_INIT;
 	struct init_arg a;
 	shk_obj_info info;
@@ -103,10 +104,12 @@ sync_open(shk_seg *seg, const char *name, unsigned flags,
 	*mem = NULL;
 	if (!seg || !name)
 		return SHK_EINVAL;
-	if (opts && opts->size < sizeof(shk_sync_opts))
+	/* STYLE B3 (opts.h): a shorter struct from an older caller gives
+	 * the common prefix, size 0 is SHK_EINVAL */
+	if (shk__opts_copy(&o, sizeof(o), opts))
 		return SHK_EINVAL;
 	a.fn = init;
-	a.opts = opts ? opts : &defaults;
+	a.opts = &o;
 	a.kind = kind;
 	want.kind = kind;
 	return shk__obj_open(seg, name, flags, &want, kind_len(kind), init_cb,

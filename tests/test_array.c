@@ -90,6 +90,25 @@ b_basic(const char *nm)
 	o.size = 0;
 	CHECK_RC(shk_array_open(seg, "x", SHK_CREATE, &o, &b), SHK_EINVAL);
 	CHECK(b == NULL);
+	/* an older caller's shorter struct (STYLE B3): the fields past its
+	 * size are not read, so type_id stays 0 */
+	{
+		shk_array_opts s = SHK_ARRAY_OPTS_INIT;
+		shk_array *c = NULL;
+
+		s.size = offsetof(shk_array_opts, type_id);
+		s.elem_len = 4;
+		s.len = 10;
+		s.type_id = 99;
+		CHECK_OK(shk_array_open(seg, "short", SHK_CREATE, &s, &c));
+		shk_array_close(c);
+		s.size = sizeof(s);
+		CHECK_RC(shk_array_open(seg, "short", 0, &s, &c), SHK_ETYPE);
+		s.type_id = 0;
+		CHECK_OK(shk_array_open(seg, "short", 0, &s, &c));
+		CHECK_EQ(shk_array_len(c), 10);
+		shk_array_close(c);
+	}
 	/* create needs a size */
 	o.size = sizeof(o);
 	CHECK_RC(shk_array_open(seg, "x", SHK_CREATE, &o, &b), SHK_EINVAL);

@@ -211,6 +211,24 @@ b_basic(const char *nm)
 					       .type_id = 0x4d4150 },
 			      &m2));
 	shk_map_close(m2);
+	/* an older caller's shorter struct (STYLE B3): the fields past its
+	 * size are not read, so type_id stays 0 */
+	{
+		shk_map_opts s = SHK_MAP_OPTS_INIT;
+
+		s.size = offsetof(shk_map_opts, type_id);
+		s.key_len = 4;
+		s.val_len = 4;
+		s.cap = 8;
+		s.type_id = 99;
+		CHECK_OK(shk_map_open(seg, "short", SHK_CREATE, &s, &m2));
+		shk_map_close(m2);
+		s.size = sizeof(s);
+		CHECK_RC(shk_map_open(seg, "short", 0, &s, &m2), SHK_ETYPE);
+		s.type_id = 0;
+		CHECK_OK(shk_map_open(seg, "short", 0, &s, &m2));
+		shk_map_close(m2);
+	}
 	/* bad arguments */
 	o.size = 0;
 	CHECK_RC(shk_map_open(seg, "x", SHK_CREATE, &o, &m2), SHK_EINVAL);

@@ -690,6 +690,24 @@ t_corrupt_counts(void)
 	atomic_store(&m->m->count, 10);
 	CHECK_EQ(shk_sem_value(m), 10);
 	CHECK_RC(shk_sem_post(m, 1), SHK_ERANGE);
+	{
+		/* an older caller's shorter opts (STYLE B3): max, past its
+		 * size, is not read, so the default (2^31-1) applies */
+		shk_sync_opts so = SHK_SYNC_OPTS_INIT;
+		shk_sem *m2 = NULL;
+
+		so.size = offsetof(shk_sync_opts, max);
+		so.count = 1;
+		so.max = 1;
+		CHECK_OK(shk_sem_open(s, "short", SHK_CREATE, &so, &m2));
+		CHECK_OK(shk_sem_post(m2, 5));
+		CHECK_EQ(shk_sem_value(m2), 6);
+		shk_sem_close(m2);
+		so.size = 0;
+		CHECK_RC(shk_sem_open(s, "zero", SHK_CREATE, &so, &m2),
+			 SHK_EINVAL);
+		CHECK(m2 == NULL);
+	}
 	atomic_store(&l->m->count, 0xfffffff0u);
 	CHECK_RC(shk_latch_count(l), SHK_ECORRUPT);
 	CHECK_RC(shk_latch_count_down(l, 1), SHK_ECORRUPT);
