@@ -22,7 +22,8 @@
  * lost data) until one of them repairs the count, within REPAIR_EVERY
  * wakes (wait.c); a listener that found no free entry leaves it for good.
  * Its socket file stays until a later listener of the same slot replaces
- * it.
+ * it, or until the sweep (sweep_stale()) that each process runs once, at
+ * its first listener, removes it.
  *
  * Paths: one per (segment instance, waitpoint, attach slot), so one
  * listener per waitpoint per segment handle (a handle is one attach slot).
@@ -31,8 +32,9 @@
  * SHK_EBUSY: notify finds one path per slot, and telling two listeners of
  * one slot apart would need more shared state per waitpoint.  An opener
  * replaces only a stale file (one no socket is bound to any more); it
- * never unlinks a live listener's path.  Only the process that bound a
- * path unlinks it.
+ * never unlinks a live listener's path.  Of a live listener's path, only
+ * the process that bound it unlinks it; a stale file (nobody bound to it)
+ * is also removed by an opener of its slot or by a sweep.
  *
  * The directory is /tmp/shmkit-UID whatever the environment says, because
  * the waker computes the listener's path in its own process: a path from
@@ -41,6 +43,7 @@
  */
 #include "doorbell.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -51,6 +54,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 struct shk__doorbell {
@@ -191,9 +195,10 @@ path_live(const struct sockaddr_un *a)
 }
 
 /* Takes the directory's flock (returns the descriptor to close), or a
- * negative code. */
+ * negative code; gives up with SHK_EBUSY after `tries` more attempts 1 ms
+ * apart. */
 static int
-dir_lock(void)
+dir_lock(int tries)
 {
 	char dir[80];
 	int fd, rc, n = 0;
@@ -216,7 +221,7 @@ dir_lock(void)
 			close(fd);
 			goto fail;
 		}
-		if (++n > DIR_LOCK_TRIES) {
+		if (++n > tries) {
 			close(fd);
 			rc = SHK_EBUSY;
 			goto fail;
@@ -268,7 +273,7 @@ bind_listener(struct shk__doorbell *db)
 		return bound(db);
 	if (errno != EADDRINUSE)
 		return shk__errno_code(errno);
-	lk = dir_lock();
+	lk = dir_lock(DIR_LOCK_TRIES);
 	if (lk < 0)
 		return lk;
 	for (tries = 0; tries < 4; tries++) {
@@ -293,6 +298,97 @@ bind_listener(struct shk__doorbell *db)
 	dir_unlock(lk);
 	return rc;
 }
+
+static int
+hex_digit(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/* Whether name has the form listener_path() gives: 16 hex digits, '-',
+ * hex digits, '-', decimal digits. */
+static int
+listener_name(const char *p)
+{
+	int i;
+
+	for (i = 0; i < 16; i++)
+		if (!hex_digit(*p++))
+			return 0;
+	if (*p++ != '-' || !hex_digit(*p))
+		return 0;
+	while (hex_digit(*p))
+		p++;
+	if (*p++ != '-' || !*p)
+		return 0;
+	for (; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return 1;
+}
+
+#define SWEEP_MAX 4096	     /* directory entries one sweep examines */
+#define SWEEP_MIN_AGE_S 2 /* younger files are left alone (below) */
+
+/*
+ * Removes the socket files of listeners that died without closing (a
+ * killed process's: nobody is bound to them), which would otherwise stay
+ * until a later listener of the same segment instance, waitpoint and slot
+ * replaced them, for ever once the segment is gone.  Run once per process,
+ * at its first listener, under the directory's flock, which it only tries
+ * once: a busy lock means someone is replacing a file, and the sweep is
+ * left for another process.  A file whose mtime is less than
+ * SWEEP_MIN_AGE_S old is left alone: bind() creates the file an instant
+ * before the socket is bound to it, and a probe in that instant reads
+ * "stale".  Under the flock no opener replaces a file (bind_listener()),
+ * and the only other writer, a closing listener, unlinks only a file it is
+ * bound to; the second lstat() makes sure the file unlinked is the one
+ * probed.  Examines at most SWEEP_MAX entries.
+ */
+static void
+sweep_stale(void)
+{
+	struct sockaddr_un a;
+	struct dirent *e;
+	struct stat st, st2;
+	char dir[80];
+	time_t now = time(NULL);
+	DIR *d;
+	int lk, n = 0, len;
+
+	if (doorbell_dir(dir, sizeof(dir)))
+		return;
+	lk = dir_lock(0);
+	if (lk < 0)
+		return;
+	d = opendir(dir);
+	while (d && (e = readdir(d)) && n++ < SWEEP_MAX) {
+		if (!listener_name(e->d_name))
+			continue;
+		memset(&a, 0, sizeof(a));
+		a.sun_family = AF_UNIX;
+		len = snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s", dir,
+			       e->d_name);
+		if (len < 0 || (size_t)len >= sizeof(a.sun_path))
+			continue;
+		if (lstat(a.sun_path, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+		    st.st_uid != getuid() ||
+		    st.st_mtime > now - SWEEP_MIN_AGE_S)
+			continue;
+		if (path_live(&a) != 0)
+			continue;
+		if (lstat(a.sun_path, &st2) == 0 && st2.st_dev == st.st_dev &&
+		    st2.st_ino == st.st_ino)
+			unlink(a.sun_path);
+	}
+	if (d)
+		closedir(d);
+	dir_unlock(lk);
+}
+
+/* The pid of the process that swept (or decided to): a fork()ed child
+ * inherits its parent's, which is not its own, so it sweeps once too. */
+static _Atomic pid_t swept_by;
 
 int
 shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
@@ -326,6 +422,10 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
 	rc = bind_listener(db);
 	if (rc)
 		goto fail_fd;
+	/* relaxed: a process-local flag; the sweep passes no data */
+	if (atomic_exchange_explicit(&swept_by, getpid(),
+				     memory_order_relaxed) != getpid())
+		sweep_stale();
 	*out = db;
 	return 0;
 fail_fd:

@@ -13,6 +13,9 @@
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "platform.h"
 
@@ -515,6 +518,105 @@ t_stale(void)
 	CHECK_EQ(n, 1);
 }
 
+/* Binds a datagram socket at dir/name, with its mtime age_s in the past;
+ * returns the socket (keep: a live listener) or closes it (stale) and
+ * returns 0. */
+static int
+sock_file(const char *dir, const char *name, int age_s, int keep)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct timespec ts[2];
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	CHECK(s >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s", dir, name);
+	unlink(a.sun_path);
+	CHECK(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age_s;
+	ts[1] = ts[0];
+	CHECK(utimensat(AT_FDCWD, a.sun_path, ts, 0) == 0);
+	if (keep)
+		return s;
+	close(s);
+	return 0;
+}
+
+static int
+file_there(const char *dir, const char *name)
+{
+	char p[160];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return lstat(p, &st) == 0;
+}
+
+static void
+unlink_in(const char *dir, const char *name)
+{
+	char p[160];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	unlink(p);
+}
+
+/*
+ * A killed listener's socket file used to stay in /tmp/shmkit-UID until a
+ * later listener of the same segment instance, waitpoint and slot replaced
+ * it, so files of segments long gone piled up.  Each process now sweeps
+ * the directory once, at its first listener: a child process with a fresh
+ * listener removes an old stale file of the listener form, and leaves a
+ * live listener's file, a stale one younger than 2 s and a file of another
+ * form.
+ */
+static void
+t_sweep(void)
+{
+	static const char *stale = "00000000deadbeef-40-7",
+			  *live = "00000000deadbeef-40-8",
+			  *young = "00000000deadbeef-40-9",
+			  *other = "deadbeef-not-a-listener";
+	char dir[64], nm[64];
+	int ls, st;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "/tmp/shmkit-%u", (unsigned)getuid());
+	mkdir(dir, 0700);
+	CHECK_EQ(sock_file(dir, stale, 3600, 0), 0);
+	ls = sock_file(dir, live, 3600, 1);
+	CHECK_EQ(sock_file(dir, young, 0, 0), 0);
+	CHECK_EQ(sock_file(dir, other, 3600, 0), 0);
+	CHECK(file_there(dir, stale));
+	test_name(nm, sizeof(nm), "sweep");
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *seg = NULL;
+		shk_sem *a = NULL;
+		int rc;
+
+		if (shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg) ||
+		    shk_seg_unlink(nm, NULL) ||
+		    shk_sem_open(seg, "s", SHK_CREATE, NULL, &a))
+			_exit(2);
+		rc = shk_sem_fd(a) >= 0 ? 0 : 3;
+		shk_sem_close(a);
+		shk_seg_close(seg);
+		_exit(rc);
+	}
+	st = test_wait(pid);
+	CHECK_EQ(st, 0);
+	CHECK(!file_there(dir, stale));
+	CHECK(file_there(dir, live));
+	CHECK(file_there(dir, young));
+	CHECK(file_there(dir, other));
+	close(ls);
+	unlink_in(dir, live);
+	unlink_in(dir, young);
+	unlink_in(dir, other);
+}
+
 /* While another process holds the doorbell directory's lock (stopped or
  * dying inside the short section that replaces a stale file), an fd call
  * that meets a stale file gives up with SHK_EBUSY after about 100 ms
@@ -574,4 +676,4 @@ TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
 	  { "sem_fd_epoll", t_sem }, { "fd_xdg_runtime_dir", t_xdg },
 	  { "fd_two_handles", t_two_handles },
 	  { "fd_fork_child", t_fork_child }, { "fd_stale_file", t_stale },
-	  { "fd_stale_locked", t_stale_locked })
+	  { "fd_stale_locked", t_stale_locked }, { "fd_sweep", t_sweep })
