@@ -1586,8 +1586,11 @@ SHK_API int shk_barrier_wait(shk_barrier *b, int64_t timeout_ns);
 /*
  * shk_barrier_leave removes one party for good (a participant that died or
  * quit), so the remaining parties no longer wait for it; if everyone left
- * has already arrived, that generation completes now.  Returns 0,
- * SHK_ERANGE (only one party left), SHK_EINVAL.  Non-blocking.
+ * has already arrived, that generation completes now.  The barrier keeps
+ * counts, not identities: a party killed inside shk_barrier_wait after its
+ * arrival still counts as arrived in that generation, so a leave for it
+ * then completes that generation one arrival early (docs/sync.md).
+ * Returns 0, SHK_ERANGE (only one party left), SHK_EINVAL.  Non-blocking.
  */
 SHK_API int shk_barrier_leave(shk_barrier *b);
 
