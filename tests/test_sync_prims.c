@@ -738,6 +738,7 @@ t_open_field_race(void)
 	shk_event *ev = NULL;
 	struct scratch *x;
 	long ok = 0, bad = 0, i;
+	int64_t t0;
 	pid_t pid;
 
 	o.max = 5;
@@ -767,7 +768,12 @@ t_open_field_race(void)
 	}
 	while (!atomic_load(&x->n[1]))
 		sched_yield();
-	for (i = 0; i < 20000; i++) {
+	t0 = test_now_ns();
+	/* 20000 rounds, and on until both outcomes were seen (the flipper
+	 * may not run for a while on a loaded machine), for at most 10 s */
+	for (i = 0; i < 20000 || (!(ok && bad) &&
+				  test_now_ns() - t0 < 10000 * MS);
+	     i++) {
 		shk_sem *a = NULL;
 		shk_event *b = NULL;
 		int rc = shk_sem_open(s, "s", 0, NULL, &a);
