@@ -327,7 +327,7 @@ listener_name(const char *p)
 	return 1;
 }
 
-#define SWEEP_MAX 4096	     /* directory entries one sweep examines */
+#define SWEEP_MAX 4096    /* directory entries one sweep examines */
 #define SWEEP_MIN_AGE_S 2 /* younger files are left alone (below) */
 
 /*

@@ -771,8 +771,8 @@ t_open_field_race(void)
 	t0 = test_now_ns();
 	/* 20000 rounds, and on until both outcomes were seen (the flipper
 	 * may not run for a while on a loaded machine), for at most 10 s */
-	for (i = 0; i < 20000 || (!(ok && bad) &&
-				  test_now_ns() - t0 < 10000 * MS);
+	for (i = 0;
+	     i < 20000 || (!(ok && bad) && test_now_ns() - t0 < 10000 * MS);
 	     i++) {
 		shk_sem *a = NULL;
 		shk_event *b = NULL;
