@@ -85,7 +85,8 @@ producer(int id)
 static int
 heap_demo(shk_seg *seg)
 {
-	shk_heap_stats hs = { .size = sizeof(hs) };
+	shk_heap_stats hs = { .size = sizeof(hs) },
+		       hs0 = { .size = sizeof(hs0) };
 	_Atomic uint64_t *slots;
 	long got = 0, bad = 0, want = 2L * PER_PRODUCER;
 	pid_t pids[2];
@@ -100,6 +101,7 @@ heap_demo(shk_seg *seg)
 	printf("\n3. heap hand-off: 2 producer processes -> 1 consumer, "
 	       "%d-byte blocks\n",
 	       BLOCK);
+	shk_heap_info(seg, &hs0); /* the objects so far: rings, slots */
 	t0 = now_s();
 	for (p = 0; p < 2; p++) {
 		pids[p] = fork();
@@ -134,10 +136,16 @@ heap_demo(shk_seg *seg)
 	printf("  blocks exchanged : %ld (%ld bad)\n", got, bad);
 	printf("  bytes            : %.1f MiB in %.3f s = %.0f blocks/s\n",
 	       got * (double)BLOCK / (1 << 20), t1 - t0, got / (t1 - t0));
-	printf("  heap after       : %llu bytes in use, high water %llu of "
-	       "%llu\n",
-	       (unsigned long long)hs.used, (unsigned long long)hs.high_water,
+	printf("  heap in use      : %llu bytes before (the objects), %llu "
+	       "after: %s\n",
+	       (unsigned long long)hs0.used, (unsigned long long)hs.used,
+	       hs.used == hs0.used ? "every block came back"
+				   : "blocks missing");
+	printf("  heap high water  : %llu of %llu bytes\n",
+	       (unsigned long long)hs.high_water,
 	       (unsigned long long)hs.heap_len);
+	if (hs.used != hs0.used)
+		bad++;
 	return bad ? 1 : 0;
 }
 
