@@ -799,5 +799,111 @@ for _ in range(r.choice((4, 32, 256))):
 	"$S" rm "$K" >/dev/null 2>&1
 fi
 
+echo "== bench"
+# shm_new BEFORE: names in /dev/shm now that were not in BEFORE, leaving
+# out segments of concurrent test runs on this machine (shk-*-PID-..., PID
+# alive and not this suite)
+shm_new() {
+	local f pid
+	ls -A /dev/shm | while IFS= read -r f; do
+		grep -qxF -- "$f" <<<"$1" && continue
+		pid=$(sed -n 's/^shk-[a-z]*-\([0-9][0-9]*\)-.*/\1/p' <<<"$f")
+		[ -n "$pid" ] && [ "$pid" != "$$" ] && kill -0 "$pid" 2>/dev/null && continue
+		echo "$f"
+	done
+}
+shm_before=$(ls -A /dev/shm)
+run bench --quick ring
+expect_rc 0 "bench --quick ring"
+r=$("$PY" -c 'import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+h = r"^shmkit bench: \d+ CPUs, (pinned to CPUs \d+ and \d+|not pinned), \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, median of 3 rounds"
+assert re.match(h, lines[0]), lines[0]
+rows = {}
+for l in lines[1:]:
+    m = re.match(r"^(ring (?:write/read|reserve/peek) 64 B) +([0-9.]+) M/s +pipe write/read 64 B +([0-9.]+) M/s +([0-9.]+)x$", l)
+    if m:
+        rows[m.group(1)] = [float(x) for x in m.groups()[1:]]
+assert set(rows) == {"ring write/read 64 B", "ring reserve/peek 64 B"}, lines
+for s, b, r in rows.values():
+    assert s > 0 and b > 0 and r > 0, (s, b, r)
+    assert abs(r - s / b) <= 0.05 * r + 0.01, (s, b, r)
+print("ok")' "$TMP/out" 2>&1)
+[ "$r" = ok ] && pass "bench ring: header, two rows beside the pipe, ratios" ||
+	fail "bench ring output: $r"
+new=$(shm_new "$shm_before")
+[ -z "$new" ] && pass "bench leaves nothing in /dev/shm" ||
+	fail "bench left in /dev/shm: $new"
+left=$(pgrep -f -- "$S bench")
+[ -z "$left" ] && pass "bench leaves no process behind" ||
+	fail "bench processes remain: $left"
+run bench --json --quick --seconds 0.02 queue latency
+expect_rc 0 "bench --json queue latency"
+json_check "bench --json: keys, positive figures, ratios" "
+import re
+assert re.match(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$', d['date']), d['date']
+assert d['cpus'] >= 1 and isinstance(d['pinned'], bool), d
+assert len(d['pinned_cpus']) == (2 if d['pinned'] else 0), d
+assert d['rounds'] == 3 and d['seconds'] == 0.02, d
+res = {x['name']: x for x in d['results']}
+assert list(res) == ['queue push/pop 8 B', 'ring round trip p50',
+                     'ring round trip p99'], list(res)
+for x in res.values():
+    for k in ('shmkit', 'baseline', 'ratio'):
+        assert isinstance(x[k], (int, float)) and x[k] > 0, (k, x)
+    assert abs(x['ratio'] - x['shmkit'] / x['baseline']) < 1e-6 * x['ratio'], x
+    assert x['baseline_name'].startswith('pipe '), x
+assert res['queue push/pop 8 B']['unit'] == 'ops/s'
+p50, p99 = res['ring round trip p50'], res['ring round trip p99']
+assert p50['unit'] == p99['unit'] == 'ns'
+assert p99['shmkit'] >= p50['shmkit'] and p99['baseline'] >= p50['baseline']
+print('ok')"
+run bench --quick rings
+expect_rc 2 "bench with an unknown WHAT"
+grep -q "unknown benchmark 'rings'" "$TMP/err" && pass "bench: unknown WHAT named" ||
+	fail "bench unknown WHAT: $(cat "$TMP/err")"
+for bad in abc 0 11 nan; do
+	run bench --seconds "$bad" ring
+	expect_rc 2 "bench --seconds $bad"
+done
+run bench --frob
+expect_rc 2 "bench with an unknown option"
+# the checks in the timed loops: faults injected by a test hook into
+# shmkit's side at record 100 must fail the command with the reason
+for f in skip:ring:"consumer: record 100: sequence number 101" \
+	dup:queue:"consumer: record 100: sequence number 99" \
+	corrupt:latency:"echoer: record 100: payload word 2 corrupted" \
+	die:ring:"consumer: died of signal 9"; do
+	IFS=: read -r kind what want <<<"$f"
+	SHMKIT_TEST_BENCH_FAULT=$kind run bench --quick --seconds 0.01 "$what"
+	if [ "$RC" -eq 1 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] &&
+		grep -qF "$want" "$TMP/err"; then
+		pass "bench $what with a $kind record: exit 1, reason given"
+	else
+		fail "bench $what with a $kind record: exit $RC: $(cat "$TMP/err")"
+	fi
+done
+# SIGINT while children run: they are killed, nothing is left
+"$S" bench --quick >"$TMP/out" 2>"$TMP/err" &
+bp=$!
+kids=""
+for i in $(seq 1 250); do
+	kids=$(pgrep -P "$bp")
+	[ -n "$kids" ] && break
+	sleep 0.02
+done
+kill -INT "$bp"
+wait "$bp"
+RC=$?
+expect_rc 130 "bench interrupted by SIGINT"
+alive=""
+for k in $kids; do kill -0 "$k" 2>/dev/null && alive="$alive $k"; done
+[ -n "$kids" ] && [ -z "$alive" ] && grep -q "interrupted" "$TMP/err" &&
+	pass "bench on SIGINT: children ($(echo $kids)) gone, says interrupted" ||
+	fail "bench on SIGINT: children '$kids', alive '$alive': $(cat "$TMP/err")"
+new=$(shm_new "$shm_before")
+[ -z "$new" ] && pass "bench leaves nothing in /dev/shm after SIGINT" ||
+	fail "bench left in /dev/shm after SIGINT: $new"
+
 echo "$checks checks, $fails failed"
 [ $fails -eq 0 ]

@@ -8,6 +8,7 @@
  * hex strings; counts and sizes are plain numbers.
  */
 #include <inttypes.h>
+#include <math.h>
 
 #include "cli.h"
 
@@ -139,6 +140,18 @@ json_i64(struct cli_json *j, const char *key, int64_t val)
 {
 	prefix(j, key);
 	fprintf(j->f, "%" PRId64, val);
+}
+
+/* A finite double with 15 significant digits; NaN and infinities, which
+ * JSON cannot hold, as null. */
+void
+json_f64(struct cli_json *j, const char *key, double val)
+{
+	prefix(j, key);
+	if (isfinite(val))
+		fprintf(j->f, "%.15g", val);
+	else
+		fputs("null", j->f);
 }
 
 void

@@ -29,6 +29,9 @@ static const char usage_text[] =
 	"  rm --orphans [--dry-run] [--match GLOB]\n"
 	"                               remove segments whose attachers died\n"
 	"  hold TARGET SECONDS          debugging aid: attach, sleep, detach\n"
+	"  bench [--quick] [--json] [--seconds S] [ring|queue|latency]...\n"
+	"                               ring and queue speed between two\n"
+	"                               processes, beside a pipe baseline\n"
 	"  version                      print the library version\n"
 	"\n"
 	"TARGET is NAME (POSIX shm), --sysv NAME|0xKEY (SysV shm) or\n"
@@ -277,7 +280,7 @@ static const struct {
 	{ "ls", cmd_ls },           { "info", cmd_info },
 	{ "check", cmd_check },     { "create", cmd_create },
 	{ "rm", cmd_rm },           { "hold", cmd_hold },
-	{ "version", cmd_version },
+	{ "version", cmd_version }, { "bench", cmd_bench },
 };
 
 int
