@@ -1114,7 +1114,7 @@ int
 cmd_bench(int argc, char **argv)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct sigaction sa, old_sa[3];
+	struct sigaction sa, old_sa[3], old_chld;
 	struct run_out res[MAX_ROUNDS][C_N];
 	struct row rows[8];
 	struct bench b;
@@ -1190,6 +1190,10 @@ cmd_bench(int argc, char **argv)
 	sigaddset(&b.chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &b.chld, &old_mask);
 	memset(&sa, 0, sizeof(sa));
+	/* an inherited SIG_IGN would reap the children before waitpid */
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, &old_chld);
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < 3; i++) {
@@ -1276,6 +1280,7 @@ out:
 	munmap(b.c, sizeof(struct ctl));
 	for (i = 0; i < 3; i++)
 		sigaction(sigs[i], &old_sa[i], NULL);
+	sigaction(SIGCHLD, &old_chld, NULL);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return rc;
 }
