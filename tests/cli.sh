@@ -49,7 +49,7 @@ for s in json.load(sys.stdin)["segments"]:
     if s["backend"] == "sysv": print(s["sysv_key"])' 2>/dev/null); do
 		"$S" rm --force --sysv "$k" >/dev/null 2>&1
 	done
-	for k in sv svorph svkey; do
+	for k in sv svorph svkey svdump; do
 		"$S" rm --force --sysv "${P}$k" >/dev/null 2>&1
 	done
 	# another program's SysV segments (made here by Python)
@@ -370,6 +370,192 @@ grep -q '^backend: *file$' "$TMP/out" && pass "info --file: backend file" || fai
 run rm --file "$TMP/seg.shk"
 expect_rc 0 "rm --file"
 [ ! -e "$TMP/seg.shk" ] && pass "rm --file removed the file" || fail "rm --file left the file"
+
+echo "== dump"
+# The CLI only makes zero-filled blobs: the test writes known bytes into
+# the blob's memory through the /dev/shm file, at the offset info --json
+# gives, and dump must show exactly them.
+D="${P}dump"
+run create "$D" --size "$SIZE" --blob b:8:16 --blob big:1K:100
+expect_rc 0 "create $D with blobs b (128 bytes) and big (100 KiB)"
+# obj_off SEGMENT-ARGS... OBJECT: the object's offset in the segment
+obj_off() {
+	local o=${!#}
+	"$S" info --json "${@:1:$#-1}" | "$PY" -c 'import json,sys
+print([x["off"] for x in json.load(sys.stdin)["objects"] if x["name"] == sys.argv[1]][0])' "$o"
+}
+# 0..15, "shmkit dump test", i32 -2, f32 1.5, f64 -0.25, then zeros
+DUMP_BYTES='bytes(range(16)) + b"shmkit dump test" + bytes.fromhex("feffffff0000c03f000000000000d0bf")'
+boff=$(obj_off "$D" b)
+corrupt "$D" "f.seek($boff); f.write($DUMP_BYTES)"
+run dump "$D" b
+expect_rc 0 "dump $D b"
+cat >"$TMP/want" <<'WANT'
+00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  |................|
+00000010  73 68 6d 6b 69 74 20 64  75 6d 70 20 74 65 73 74  |shmkit dump test|
+00000020  fe ff ff ff 00 00 c0 3f  00 00 00 00 00 00 d0 bf  |.......?........|
+00000030  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  |................|
+*
+00000080
+WANT
+cmp -s "$TMP/out" "$TMP/want" &&
+	pass "dump: hexdump -C lines, the zero lines collapsed to '*', end offset" ||
+	{ fail "dump: hex listing"; diff "$TMP/want" "$TMP/out"; }
+if command -v hexdump >/dev/null; then
+	dd if="/dev/shm/$D" bs=1 skip="$boff" count=128 2>/dev/null | hexdump -C >"$TMP/hd"
+	cmp -s "$TMP/out" "$TMP/hd" && pass "dump: same text as hexdump -C of the object's bytes" ||
+		{ fail "dump differs from hexdump -C"; diff "$TMP/hd" "$TMP/out"; }
+fi
+run dump "$D" b --offset 16 --length 20
+expect_rc 0 "dump --offset 16 --length 20"
+printf '%s\n' \
+	'00000010  73 68 6d 6b 69 74 20 64  75 6d 70 20 74 65 73 74  |shmkit dump test|' \
+	'00000020  fe ff ff ff                                       |....|' \
+	'00000024' >"$TMP/want"
+cmp -s "$TMP/out" "$TMP/want" &&
+	pass "dump --offset/--length: offsets from the object's start, a short last line" ||
+	{ fail "dump --offset 16 --length 20"; diff "$TMP/want" "$TMP/out"; }
+run dump "$D" b --offset 127 --length 1
+[ "$RC" = 0 ] && [ "$(head -1 "$TMP/out")" = "0000007f  00                                                |.|" ] &&
+	[ "$(tail -1 "$TMP/out")" = 00000080 ] &&
+	pass "dump of the object's last byte" ||
+	{ fail "dump --offset 127 --length 1: exit $RC"; cat "$TMP/out" "$TMP/err"; }
+# typed elements: [index] value, index in units of the type
+for c in "u16 --length 4:[0] 256|[1] 770" \
+	"u64 --length 8:[0] 506097522914230528" \
+	"u8 --offset 14 --length 3:[14] 14|[15] 15|[16] 115" \
+	"i32 --offset 32 --length 4:[8] -2" \
+	"u32 --offset 32 --length 4:[8] 4294967294" \
+	"f32 --offset 36 --length 4:[9] 1.5" \
+	"f64 --offset 40 --length 8:[5] -0.25" \
+	"i16 --offset 44 --length 6:[22] 0|[23] -16432|[24] 0" \
+	"u32 --offset 40 --length 6:[10] 0|(2 trailing bytes, less than one u32, not shown)"; do
+	args=${c%%:*} want=${c#*:}
+	run dump "$D" b --as $args
+	got=$(paste -sd'|' "$TMP/out")
+	[ "$RC" = 0 ] && [ "$got" = "$want" ] && pass "dump --as $args: $want" ||
+		fail "dump --as $args: exit $RC, '$got', want '$want'"
+done
+run dump "$D" b --as u64
+[ "$RC" = 0 ] && [ "$(wc -l <"$TMP/out")" = 16 ] && [ "$(tail -1 "$TMP/out")" = "[15] 0" ] &&
+	pass "dump --as u64 of the whole blob: 16 elements" ||
+	{ fail "dump --as u64: exit $RC"; cat "$TMP/out"; }
+run dump --json "$D" b --length 48
+expect_rc 0 "dump --json"
+json_check "dump --json: object, kind, offset, length, hex" "
+import struct
+want = $DUMP_BYTES
+assert d['object'] == 'b' and d['kind'] == 'blob', d
+assert d['offset'] == 0 and d['length'] == 48 and d['object_len'] == 128, d
+assert d['elem_len'] == 8 and d['not_shown'] == 0, d
+assert bytes.fromhex(d['hex']) == want, d['hex']
+print('ok')"
+run dump "$D" b --json --as f32 --offset 32 --length 8
+json_check "dump --json --as f32: values" "
+assert d['as'] == 'f32' and d['first_index'] == 8, d
+assert d['values'][1] == 1.5 and d['trailing_bytes'] == 0, d
+assert 'hex' not in d and len(d['values']) == 2, d
+print('ok')"
+run dump "$D" b --json --as i64 --offset 8 --length 16
+json_check "dump --json --as i64: values" "
+import struct
+assert d['values'] == list(struct.unpack('<2q', ($DUMP_BYTES)[8:24])), d
+print('ok')"
+# the default length stops at 64 KiB and says how to see the rest
+run dump "$D" big
+expect_rc 0 "dump of a 100 KiB blob"
+[ "$(tail -2 "$TMP/out" | head -1)" = 00010000 ] &&
+	[ "$(tail -1 "$TMP/out")" = "(36864 more bytes not shown: --offset 65536 --length 36864 shows them)" ] &&
+	pass "dump: the first 64 KiB by default, then how to see the other 36864 bytes" ||
+	{ fail "dump of big: default cap"; tail -3 "$TMP/out"; }
+run dump "$D" big --offset 65536 --length 36864
+[ "$RC" = 0 ] && [ "$(tail -1 "$TMP/out")" = 00019000 ] &&
+	pass "dump --offset 65536 --length 36864 shows the rest" ||
+	{ fail "dump of big's rest: exit $RC"; tail -3 "$TMP/out"; }
+run dump --json "$D" big
+json_check "dump --json: 64 KiB by default, not_shown 36864" "
+assert d['length'] == 65536 and d['not_shown'] == 36864, d
+assert len(d['hex']) == 2 * 65536, len(d['hex'])
+print('ok')"
+# ranges and errors
+run dump "$D" b --offset 128
+expect_err SHK_ERANGE "dump --offset at the object's end"
+grep -q 'offset 128 is past' "$TMP/err" && pass "dump: the message says which offset" ||
+	fail "dump --offset 128 message: $(cat "$TMP/err")"
+run dump "$D" b --offset 120 --length 9
+expect_err SHK_ERANGE "dump --offset 120 --length 9 of a 128-byte object"
+grep -q 'offset 120 + length 9 is past the end of the object (128 bytes)' "$TMP/err" &&
+	pass "dump: the message gives the range and the object's size" ||
+	fail "dump range message: $(cat "$TMP/err")"
+[ ! -s "$TMP/out" ] && pass "dump: nothing on stdout on a range error" ||
+	fail "dump wrote to stdout on a range error"
+run dump "$D" b --offset 120 --length 8
+expect_rc 0 "dump --offset 120 --length 8 (up to the last byte)"
+run dump "$D" nosuch
+expect_err SHK_ENOENT "dump of a missing object"
+grep -q "object nosuch" "$TMP/err" && pass "dump: the message names the object" ||
+	fail "dump missing object message: $(cat "$TMP/err")"
+run dump "${P}missing" b
+expect_err SHK_ENOENT "dump on a missing segment"
+for bad in "b --length 0" "b --as u128" "b --as u32 --offset 2" "b --offset -1" \
+	"b --offset" "b c" ""; do
+	run dump "$D" $bad
+	expect_rc 2 "dump $D $bad: usage error"
+done
+# truncated under a running dump (test pause right after the open)
+T="${P}dump-trunc"
+cp "/dev/shm/$D" "/dev/shm/$T"
+SHMKIT_TEST_PAUSE="$TMP/dpause" "$S" dump "$T" b >"$TMP/tout" 2>"$TMP/terr" &
+dpid=$!
+HOLDERS+=("$dpid")
+for i in $(seq 1 200); do [ -e "$TMP/dpause" ] && break; sleep 0.05; done
+if [ -e "$TMP/dpause" ]; then
+	"$PY" -c "import os, sys; os.truncate(sys.argv[1], 4096)" "/dev/shm/$T"
+	rm -f "$TMP/dpause"
+	wait "$dpid"
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q "SHK_ETRUNC" "$TMP/terr" &&
+		[ "$(wc -l <"$TMP/terr")" -eq 1 ]; then
+		pass "dump of a segment truncated under it: SHK_ETRUNC, exit 1"
+	else
+		fail "truncated under dump: exit $rc, stderr: $(cat "$TMP/terr")"
+	fi
+	[ ! -s "$TMP/tout" ] && pass "dump: no partial output on stdout" ||
+		fail "dump: partial output on stdout"
+else
+	fail "dump never reached the test pause"
+	kill -9 "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null
+fi
+rm -f "/dev/shm/$T"
+run rm "$D"
+expect_rc 0 "rm $D"
+# other backends
+run create --file "$TMP/dump.shk" --size "$SIZE" --blob f:4:8
+expect_rc 0 "create --file with a blob"
+foff=$(obj_off --file "$TMP/dump.shk" f)
+"$PY" -c "import sys
+f = open(sys.argv[1], 'r+b'); f.seek(int(sys.argv[2])); f.write(bytes([7, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f]))" "$TMP/dump.shk" "$foff"
+run dump --file "$TMP/dump.shk" f --as i32 --length 8
+[ "$RC" = 0 ] && [ "$(paste -sd'|' "$TMP/out")" = "[0] 7|[1] 2147483647" ] &&
+	pass "dump --file: typed values" ||
+	{ fail "dump --file: exit $RC"; cat "$TMP/out" "$TMP/err"; }
+run rm --file "$TMP/dump.shk"
+expect_rc 0 "rm --file"
+VD="${P}svdump"
+run create --sysv "$VD" --size "$SIZE" --blob s:4:4
+if [ "$RC" -ne 0 ] && grep -qE 'SHK_(ENOSYS|EPERM|EACCES|ENOSPC)' "$TMP/err"; then
+	echo "   SysV shm unavailable here: dump --sysv not run"
+else
+	run dump --sysv "$VD" s
+	printf '%s\n' \
+		'00000000  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  |................|' \
+		'00000010' >"$TMP/want"
+	cmp -s "$TMP/out" "$TMP/want" && pass "dump --sysv: the zero-filled blob" ||
+		{ fail "dump --sysv: exit $RC"; cat "$TMP/out" "$TMP/err"; }
+	run rm --sysv "$VD"
+	expect_rc 0 "rm --sysv $VD"
+fi
 
 echo "== corrupted segments"
 BASE="${P}base"

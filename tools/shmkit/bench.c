@@ -1030,17 +1030,17 @@ print_rows(const struct row *rows, int n, int ncpus, const struct bench *b,
 		}
 		json_end_arr(&j);
 		json_u64(&j, "rounds", (uint64_t)rounds);
-		json_f64(&j, "seconds", (double)b->run_ns / 1e9);
+		json_f64(&j, "seconds", (double)b->run_ns / 1e9, 15);
 		json_begin_arr(&j, "results");
 		for (i = 0; i < n; i++) {
 			json_begin_obj(&j, NULL);
 			json_str(&j, "group", rows[i].group);
 			json_str(&j, "name", rows[i].name);
 			json_str(&j, "unit", rows[i].unit);
-			json_f64(&j, "shmkit", rows[i].shk);
+			json_f64(&j, "shmkit", rows[i].shk, 15);
 			json_str(&j, "baseline_name", rows[i].base_name);
-			json_f64(&j, "baseline", rows[i].base);
-			json_f64(&j, "ratio", rows[i].shk / rows[i].base);
+			json_f64(&j, "baseline", rows[i].base, 15);
+			json_f64(&j, "ratio", rows[i].shk / rows[i].base, 15);
 			json_end_obj(&j);
 		}
 		json_end_arr(&j);

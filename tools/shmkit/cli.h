@@ -94,9 +94,9 @@ void json_end_arr(struct cli_json *j);
 void json_str(struct cli_json *j, const char *key, const char *val);
 void json_u64(struct cli_json *j, const char *key, uint64_t val);
 void json_i64(struct cli_json *j, const char *key, int64_t val);
-void json_f64(struct cli_json *j, const char *key, double val);
 void json_bool(struct cli_json *j, const char *key, int val);
 void json_null(struct cli_json *j, const char *key);
+void json_f64(struct cli_json *j, const char *key, double val, int digits);
 void json_finish(struct cli_json *j);
 
 /* scan.c */
@@ -118,5 +118,6 @@ int cmd_create(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_hold(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 
 #endif /* SHK_CLI_H */

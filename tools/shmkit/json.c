@@ -142,18 +142,6 @@ json_i64(struct cli_json *j, const char *key, int64_t val)
 	fprintf(j->f, "%" PRId64, val);
 }
 
-/* A finite double with 15 significant digits; NaN and infinities, which
- * JSON cannot hold, as null. */
-void
-json_f64(struct cli_json *j, const char *key, double val)
-{
-	prefix(j, key);
-	if (isfinite(val))
-		fprintf(j->f, "%.15g", val);
-	else
-		fputs("null", j->f);
-}
-
 void
 json_bool(struct cli_json *j, const char *key, int val)
 {
@@ -172,4 +160,16 @@ void
 json_finish(struct cli_json *j)
 {
 	fputc('\n', j->f);
+}
+
+/* A double with `digits` significant digits (9 round-trips a float, 17 a
+ * double); NaN and infinities, which JSON cannot hold, become null. */
+void
+json_f64(struct cli_json *j, const char *key, double val, int digits)
+{
+	prefix(j, key);
+	if (isfinite(val))
+		fprintf(j->f, "%.*g", digits, val);
+	else
+		fputs("null", j->f);
 }
