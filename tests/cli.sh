@@ -1098,6 +1098,166 @@ for k in $kids; do kill -0 "$k" 2>/dev/null && alive="$alive $k"; done
 new=$(shm_new "$shm_before")
 [ -z "$new" ] && pass "bench leaves nothing in /dev/shm after SIGINT" ||
 	fail "bench left in /dev/shm after SIGINT: $new"
+echo "== watch"
+W="${P}watch"
+run watch "${P}missing" --count 1
+expect_err SHK_ENOENT "watch of a missing segment"
+for bad in "--interval 0.01" "--interval abc" "--interval 1e3" "--interval" \
+	"--count 0" "--count x" "--bogus"; do
+	run watch "$W" $bad
+	expect_rc 2 "watch $bad: usage error"
+done
+run watch
+expect_rc 2 "watch without a name"
+run create "$W" --size "$SIZE" --blob b:8:16
+expect_rc 0 "create $W"
+run watch "$W" --count 2 --interval 0.05
+expect_rc 0 "watch --count 2 of an idle segment"
+[ "$(grep -c '^== .* refresh [0-9]' "$TMP/out")" = 2 ] &&
+	grep -q "^== [0-9T:.-]*Z $W refresh 1\$" "$TMP/out" &&
+	grep -qE "^== [0-9T:.-]*Z $W refresh 2 \(0\.[0-9]{3} s after the last\)\$" "$TMP/out" &&
+	pass "watch: two refreshes, each headed by a timestamp line" ||
+	{ fail "watch refresh headings"; cat "$TMP/out"; }
+grep -q '^attached: *0 (0 alive)$' "$TMP/out" && grep -q '^objects: *1 of ' "$TMP/out" &&
+	awk '$1 == "b" && $2 == "blob"' "$TMP/out" | grep -q . &&
+	pass "watch: attached, objects and the blob's row" ||
+	{ fail "watch: block contents"; cat "$TMP/out"; }
+grep -q '/s)' "$TMP/out" && fail "watch shows a rate on an idle segment" ||
+	pass "watch: no rate where nothing changed"
+# SIGINT and SIGTERM end it with exit 0; a removed segment with exit 1.
+# wait_exit PID: its exit status, waiting at most 10 s (then SIGKILL, 137)
+wait_exit() {
+	local i
+	for i in $(seq 1 200); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1"
+}
+for sig in INT TERM; do
+	"$S" watch "$W" --interval 0.05 >"$TMP/wout" 2>"$TMP/werr" &
+	wpid=$!
+	HOLDERS+=("$wpid")
+	wait_file "$TMP/wout"
+	kill -"$sig" "$wpid"
+	wait_exit "$wpid"
+	rc=$?
+	[ $rc = 0 ] && [ ! -s "$TMP/werr" ] && pass "watch exits 0 on SIG$sig" ||
+		fail "watch on SIG$sig: exit $rc, stderr: $(cat "$TMP/werr")"
+done
+if [ -x /usr/bin/python3 ]; then
+	# on a terminal each refresh starts by clearing the screen
+	"$PY" -c 'import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        b = os.read(fd, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+os.waitpid(pid, 0)
+print(out.count(b"\x1b[H\x1b[2J"), out.startswith(b"\x1b[H\x1b[2J== "))' \
+		"$S" watch "$W" --count 2 --interval 0.05 >"$TMP/wtty" 2>&1
+	[ "$(cat "$TMP/wtty")" = "2 True" ] && pass "watch on a terminal clears the screen before each refresh" ||
+		fail "watch on a terminal: $(cat "$TMP/wtty")"
+fi
+"$S" watch "$W" --interval 0.05 >"$TMP/wout" 2>"$TMP/werr" &
+wpid=$!
+HOLDERS+=("$wpid")
+wait_file "$TMP/wout"
+run rm "$W"
+wait_exit "$wpid"
+rc=$?
+[ $rc = 1 ] && [ "$(wc -l <"$TMP/werr")" = 1 ] && grep -q "^shmkit: watch: $W: SHK_ENOENT" "$TMP/werr" &&
+	pass "watch of a segment removed under it: SHK_ENOENT, exit 1" ||
+	fail "watch after rm: exit $rc, stderr: $(cat "$TMP/werr")"
+# traffic: Python moves records through a ring (both roles, through
+# libshmkit.so) and allocates heap blocks; watch must show their rates
+if [ ! -e "$SO" ]; then
+	echo "   no $SO: watch rate checks not run"
+else
+	touch "$TMP/traffic-run"
+	LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=report_bugs=0 \
+		"$PY" - "$SO" "$W" "$TMP/traffic-run" <<'PYEOF' >"$TMP/traffic" 2>&1 &
+import ctypes as C, os, sys, time
+lib = C.CDLL(sys.argv[1])
+class SegOpts(C.Structure):
+    _fields_ = [("size", C.c_uint32), ("mode", C.c_uint32),
+                ("backend", C.c_uint32), ("max_objects", C.c_uint32),
+                ("len", C.c_uint64), ("open_timeout_ns", C.c_int64),
+                ("sysv_key", C.c_int32), ("reserved", C.c_uint32)]
+P = C.c_void_p
+lib.shk_ring_write.argtypes = [P, C.c_char_p, C.c_size_t, C.c_int64]
+lib.shk_ring_read.argtypes = [P, C.c_char_p, C.c_size_t, C.c_int64]
+lib.shk_alloc.argtypes = [P, C.c_size_t, C.POINTER(C.c_uint64)]
+lib.shk_ring_close.argtypes = [P]
+lib.shk_seg_close.argtypes = [P]
+def ok(what, rc):
+    if rc != 0:
+        print(what, "failed", rc, flush=True)
+        sys.exit(1)
+seg, prod, cons = P(), P(), P()
+so = SegOpts(size=C.sizeof(SegOpts), len=1 << 20)
+ok("seg", lib.shk_seg_open(sys.argv[2].encode(), 1 | 2, C.byref(so), C.byref(seg)))
+ok("producer", lib.shk_ring_open(seg, b"ring", 1, 1, None, C.byref(prod)))
+ok("consumer", lib.shk_ring_open(seg, b"ring", 1, 2, None, C.byref(cons)))
+buf = C.create_string_buffer(256)
+off = C.c_uint64()
+print("running", flush=True)
+start, i = time.monotonic(), 0
+while os.path.exists(sys.argv[3]) and time.monotonic() - start < 60:
+    ok("write", lib.shk_ring_write(prod, b"x" * 64, 64, 0))
+    if lib.shk_ring_read(cons, buf, 256, 0) != 64:
+        print("read failed", flush=True)
+        sys.exit(1)
+    i += 1
+    if i % 10 == 0 and i < 20000:
+        ok("alloc", lib.shk_alloc(seg, 64, C.byref(off)))
+    time.sleep(0.0002)
+lib.shk_ring_close(prod)
+lib.shk_ring_close(cons)
+lib.shk_seg_close(seg)
+PYEOF
+	tpid=$!
+	HOLDERS+=("$tpid")
+	if wait_file "$TMP/traffic" && [ "$(cat "$TMP/traffic")" = running ]; then
+		run watch "$W" --count 3 --interval 0.1
+		expect_rc 0 "watch --count 3 --interval 0.1 of a busy ring"
+		[ "$(grep -c '^== ' "$TMP/out")" = 3 ] && pass "watch: 3 refreshes" ||
+			fail "watch: $(grep -c '^== ' "$TMP/out") refreshes, want 3"
+		grep -qE '^ring +ring +fill=[0-9]+/[0-9]+ head=[0-9]+ \(\+[0-9.]+[KMG]?/s\) tail=[0-9]+ \(\+[0-9.]+[KMG]?/s\) ' "$TMP/out" &&
+			pass "watch: the ring's head and tail with their rates: $(grep -m1 -oE 'tail=[0-9]+ \([^)]*\)' "$TMP/out")" ||
+			{ fail "watch: no ring rate"; cat "$TMP/out"; }
+		grep -qE '^heap: +used [0-9]+ \(\+[0-9]+, \+[0-9.]+[KMG]?/s\), free ' "$TMP/out" &&
+			pass "watch: heap used delta and rate: $(grep -m1 -oE 'used [0-9]+ \([^)]*\)' "$TMP/out")" ||
+			{ fail "watch: no heap delta"; cat "$TMP/out"; }
+		grep -q '^attached: *1 (1 alive)$' "$TMP/out" && pass "watch: the Python process is attached" ||
+			fail "watch: attached line: $(grep '^attached' "$TMP/out" | head -1)"
+		run info "$W"
+		info_desc=$(awk '$1 == "ring" { $1 = $2 = $3 = $4 = $5 = $6 = ""; sub(/^ +/, ""); print }' "$TMP/out" |
+			sed -E 's/(head|tail)=[0-9]+/\1=N/g; s/fill=[0-9]+/fill=N/')
+		run watch "$W" --count 1
+		watch_desc=$(awk '$1 == "ring" { $1 = $2 = ""; sub(/^ +/, ""); print }' "$TMP/out" |
+			sed -E 's/(head|tail)=[0-9]+/\1=N/g; s/fill=[0-9]+/fill=N/')
+		[ -n "$info_desc" ] && [ "$info_desc" = "$watch_desc" ] &&
+			pass "watch shows info's describe line: $watch_desc" ||
+			fail "watch line '$watch_desc' differs from info's '$info_desc'"
+	else
+		fail "traffic generator did not start: $(cat "$TMP/traffic")"
+	fi
+	rm -f "$TMP/traffic-run"
+	wait "$tpid"
+	rc=$?
+	[ $rc = 0 ] && pass "traffic generator exited 0" ||
+		fail "traffic generator: exit $rc: $(cat "$TMP/traffic")"
+	"$S" rm "$W" >/dev/null 2>&1
+fi
 
 echo "$checks checks, $fails failed"
 [ $fails -eq 0 ]

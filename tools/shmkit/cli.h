@@ -119,5 +119,6 @@ int cmd_rm(int argc, char **argv);
 int cmd_hold(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 #endif /* SHK_CLI_H */

@@ -31,6 +31,8 @@ static const char usage_text[] =
 	"  dump TARGET OBJECT [--as TYPE] [--offset BYTES] [--length BYTES]\n"
 	"                [--json]       an object's bytes: hex, or as TYPE\n"
 	"                               (u8..u64, i8..i64, f32, f64)\n"
+	"  watch TARGET [--interval SECONDS] [--count N]\n"
+	"                               live state and rates, refreshed\n"
 	"  hold TARGET SECONDS          debugging aid: attach, sleep, detach\n"
 	"  bench [--quick] [--json] [--seconds S] [ring|queue|latency]...\n"
 	"                               ring and queue speed between two\n"
@@ -284,7 +286,7 @@ static const struct {
 	{ "check", cmd_check },     { "create", cmd_create },
 	{ "rm", cmd_rm },           { "hold", cmd_hold },
 	{ "version", cmd_version }, { "bench", cmd_bench },
-	{ "dump", cmd_dump },
+	{ "dump", cmd_dump },       { "watch", cmd_watch },
 };
 
 int
