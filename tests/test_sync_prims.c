@@ -492,6 +492,18 @@ t_barrier_threads(void)
 	shk_seg_close(s);
 }
 
+/* Waits (at most 10 s) until object "b" describes itself with `what`. */
+static void
+await_describe(shk_seg *s, const char *what)
+{
+	int64_t t0 = test_now_ns();
+
+	while (!describe_contains(s, "b", what) &&
+	       test_now_ns() - t0 < 10000 * MS)
+		usleep(1000);
+	describe_has(s, "b", what);
+}
+
 static void
 t_barrier_dead_party(void)
 {
@@ -520,12 +532,9 @@ t_barrier_dead_party(void)
 			_exit(2);
 		_exit(shk_barrier_wait(cb, 10000 * MS) >= 0 ? 0 : 3);
 	}
-	t0 = test_now_ns(); /* until the child has arrived (not a fixed sleep:
-			     * a loaded machine or valgrind may take longer) */
-	while (!describe_contains(s, "b", "arrived=1") &&
-	       test_now_ns() - t0 < 10000 * MS)
-		usleep(1000);
-	describe_has(s, "b", "arrived=1");
+	/* until the child has arrived (not a fixed sleep: a loaded machine
+	 * or valgrind may take longer) */
+	await_describe(s, "arrived=1");
 	CHECK_OK(shk_barrier_leave(b)); /* parties 3 -> 2 */
 	/* we arrive last: serial */
 	CHECK_EQ(shk_barrier_wait(b, 10000 * MS), 1);
@@ -534,6 +543,60 @@ t_barrier_dead_party(void)
 	CHECK_OK(shk_barrier_leave(b));
 	CHECK_RC(shk_barrier_leave(b), SHK_ERANGE);
 	CHECK_EQ(shk_barrier_wait(b, 0), 1); /* one party: never waits */
+	shk_barrier_close(b);
+	shk_seg_close(s);
+}
+
+/*
+ * A party killed inside shk_barrier_wait after arriving (docs/sync.md):
+ * its arrival still counts, so its generation completes when the others
+ * arrive, without a leave; a leave once that generation has completed is
+ * exact, and the next generation waits for the live parties only.
+ */
+static void
+t_barrier_dead_arrived(void)
+{
+	shk_seg *s = seg_create("bar4");
+	shk_barrier *b = NULL;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	pid_t a, c;
+	int i;
+
+	o.count = 3;
+	CHECK_OK(shk_barrier_open(s, "b", SHK_CREATE, &o, &b));
+	a = fork();
+	CHECK(a >= 0);
+	if (a == 0) {
+		shk_seg *cs = child_seg();
+		shk_barrier *cb = NULL;
+		if (shk_barrier_open(cs, "b", 0, NULL, &cb))
+			_exit(2);
+		shk_barrier_wait(cb, SHK_FOREVER);
+		_exit(3); /* never: killed while it waits */
+	}
+	await_describe(s, "arrived=1");
+	kill(a, SIGKILL);
+	CHECK_EQ(test_wait(a), 128 + SIGKILL);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_barrier *cb = NULL;
+		if (shk_barrier_open(cs, "b", 0, NULL, &cb))
+			_exit(2);
+		for (i = 0; i < 3; i++)
+			if (shk_barrier_wait(cb, 10000 * MS) < 0)
+				_exit(4 + i);
+		_exit(0);
+	}
+	/* generation 0: the dead party's arrival, the child's and ours */
+	CHECK(shk_barrier_wait(b, 10000 * MS) >= 0);
+	describe_has(s, "b", "gen=1");
+	CHECK_OK(shk_barrier_leave(b)); /* after its generation: exact */
+	for (i = 0; i < 2; i++)
+		CHECK(shk_barrier_wait(b, 10000 * MS) >= 0);
+	CHECK_EQ(test_wait(c), 0);
+	describe_has(s, "b", "parties=2 arrived=0 gen=3");
 	shk_barrier_close(b);
 	shk_seg_close(s);
 }
@@ -1333,6 +1396,7 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "barrier_procs", t_barrier_procs },
 	  { "barrier_threads", t_barrier_threads },
 	  { "barrier_dead_party", t_barrier_dead_party },
+	  { "barrier_dead_arrived", t_barrier_dead_arrived },
 	  { "waker_killed", t_waker_killed },
 	  { "corrupt_counts", t_corrupt_counts },
 	  { "open_field_race", t_open_field_race },
