@@ -1146,6 +1146,45 @@ for sig in INT TERM; do
 	[ $rc = 0 ] && [ ! -s "$TMP/werr" ] && pass "watch exits 0 on SIG$sig" ||
 		fail "watch on SIG$sig: exit $rc, stderr: $(cat "$TMP/werr")"
 done
+# refreshes that take longer than --interval must still let SIGTERM end
+# the watch: here each refresh (64 long names, over 4 KiB) goes to a
+# 4 KiB pipe that Python drains at 10 KB/s, so every one lags
+WS="${P}wslow"
+blobs=()
+for i in $(seq 1 64); do
+	blobs+=(--blob "$(printf 'slow-object-with-a-long-name-so-that-one-refresh-fills-%03d' "$i"):8:4")
+done
+run create "$WS" --size "$SIZE" "${blobs[@]}"
+expect_rc 0 "create $WS with 64 long-named blobs"
+r=$("$PY" - "$S" "$WS" <<'PYEOF' 2>&1
+import fcntl, os, select, signal, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: a small pipe, full at once
+p = subprocess.Popen([sys.argv[1], "watch", sys.argv[2], "--interval",
+                      "0.05"], stdout=w, stderr=subprocess.PIPE)
+os.close(w)
+def drain(secs):  # 512 bytes every 50 ms: each refresh outlasts --interval
+    end = time.monotonic() + secs
+    while time.monotonic() < end and p.poll() is None:
+        if select.select([r], [], [], 0.05)[0]:
+            os.read(r, 512)
+        time.sleep(0.05)
+drain(1.0)
+p.send_signal(signal.SIGTERM)
+drain(3.0)
+if p.poll() is None:
+    p.kill()
+    p.wait()
+    print("still running 3 s after SIGTERM")
+elif p.returncode != 0:
+    print("exit", p.returncode, p.stderr.read().decode())
+else:
+    print("ok")
+PYEOF
+)
+[ "$r" = ok ] && pass "watch whose refreshes outlast --interval exits 0 on SIGTERM" ||
+	fail "watch with slow stdout, SIGTERM: $r"
+run rm "$WS"
 if [ -x /usr/bin/python3 ]; then
 	# on a terminal each refresh starts by clearing the screen
 	"$PY" -c 'import os, pty, sys

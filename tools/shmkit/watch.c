@@ -354,8 +354,10 @@ sleep_until(const struct timespec *deadline, const sigset_t *orig)
 			left.tv_nsec += 1000000000L;
 			left.tv_sec--;
 		}
+		/* late (a refresh outlasted the interval): still one ppoll,
+		 * with no wait, as the only place a pending stop gets in */
 		if (left.tv_sec < 0)
-			return;
+			left.tv_sec = left.tv_nsec = 0;
 		if (ppoll(NULL, 0, &left, orig) == 0)
 			return;
 		/* EINTR: a signal; the loop checks watch_stop */
