@@ -1206,6 +1206,82 @@ print(out.count(b"\x1b[H\x1b[2J"), out.startswith(b"\x1b[H\x1b[2J== "))' \
 	[ "$(cat "$TMP/wtty")" = "2 True" ] && pass "watch on a terminal clears the screen before each refresh" ||
 		fail "watch on a terminal: $(cat "$TMP/wtty")"
 fi
+# a segment removed and made again under the same name is followed, but
+# its figures are no change of the old one's: no rate across the two
+WR="${P}wremade"
+run create "$WR" --size "$SIZE" --blob b:8:16
+"$S" watch "$WR" --count 2 --interval 1 >"$TMP/wout" 2>"$TMP/werr" &
+wpid=$!
+HOLDERS+=("$wpid")
+wait_file "$TMP/wout"
+"$S" rm "$WR" && "$S" create "$WR" --size "$SIZE" --blob b:8:16 --blob c:8:1024
+wait_exit "$wpid"
+rc=$?
+[ $rc = 0 ] && [ "$(grep -c '^== ' "$TMP/wout")" = 2 ] && ! grep -q '/s)' "$TMP/wout" &&
+	pass "watch: no rate between a segment and the one made again under its name" ||
+	{ fail "watch across a remade segment: exit $rc, $(cat "$TMP/werr")"; cat "$TMP/wout"; }
+# the same for an object removed and made again in its registry slot
+if [ -e "$SO" ]; then
+	run rm "$WR"
+	LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=report_bugs=0 \
+		"$PY" - "$SO" "$WR" "$TMP/wremade-go" <<'PYEOF' >"$TMP/wremade" 2>&1 &
+import ctypes as C, os, sys, time
+lib = C.CDLL(sys.argv[1])
+class SegOpts(C.Structure):
+    _fields_ = [("size", C.c_uint32), ("mode", C.c_uint32),
+                ("backend", C.c_uint32), ("max_objects", C.c_uint32),
+                ("len", C.c_uint64), ("open_timeout_ns", C.c_int64),
+                ("sysv_key", C.c_int32), ("reserved", C.c_uint32)]
+P = C.c_void_p
+lib.shk_ring_write.argtypes = [P, C.c_char_p, C.c_size_t, C.c_int64]
+lib.shk_ring_close.argtypes = [P]
+lib.shk_obj_remove.argtypes = [P, C.c_char_p]
+lib.shk_seg_close.argtypes = [P]
+def ok(what, rc):
+    if rc != 0:
+        print(what, "failed", rc, flush=True)
+        sys.exit(1)
+def ring(n):  # makes the ring and writes n records into it
+    r = P()
+    ok("ring", lib.shk_ring_open(seg, b"ring", 1, 1, None, C.byref(r)))
+    for _ in range(n):
+        ok("write", lib.shk_ring_write(r, b"x" * 64, 64, 0))
+    lib.shk_ring_close(r)
+seg = P()
+so = SegOpts(size=C.sizeof(SegOpts), len=1 << 20)
+ok("seg", lib.shk_seg_open(sys.argv[2].encode(), 1 | 2, C.byref(so), C.byref(seg)))
+ring(50)
+print("made", flush=True)
+start = time.monotonic()
+while not os.path.exists(sys.argv[3]) and time.monotonic() - start < 10:
+    time.sleep(0.01)
+ok("remove", lib.shk_obj_remove(seg, b"ring"))
+ring(5)
+lib.shk_seg_close(seg)
+print("remade", flush=True)
+PYEOF
+	tpid=$!
+	HOLDERS+=("$tpid")
+	if wait_file "$TMP/wremade" && [ "$(cat "$TMP/wremade")" = made ]; then
+		"$S" watch "$WR" --count 2 --interval 1 >"$TMP/wout" 2>"$TMP/werr" &
+		wpid=$!
+		HOLDERS+=("$wpid")
+		wait_file "$TMP/wout"
+		touch "$TMP/wremade-go"
+		wait "$tpid"
+		wait_exit "$wpid"
+		rc=$?
+		[ $rc = 0 ] && [ "$(cat "$TMP/wremade")" = "$(printf 'made\nremade')" ] &&
+			[ "$(grep -c '^ring  *ring  *fill=' "$TMP/wout")" = 2 ] &&
+			! grep '^ring ' "$TMP/wout" | grep -q '/s)' &&
+			pass "watch: no rate between an object and the one made again in its slot" ||
+			{ fail "watch across a remade object: exit $rc, $(cat "$TMP/werr" "$TMP/wremade")"; cat "$TMP/wout"; }
+	else
+		fail "making $WR's ring: $(cat "$TMP/wremade")"
+		wait "$tpid"
+	fi
+fi
+run rm "$WR"
 "$S" watch "$W" --interval 0.05 >"$TMP/wout" 2>"$TMP/werr" &
 wpid=$!
 HOLDERS+=("$wpid")

@@ -259,6 +259,10 @@ print_snap(const struct cli_target *t, const struct snap *s,
 	double dt = prev ? ts_diff(&s->mono, &prev->mono) : 0;
 	size_t w = 4, kw = 4;
 	uint32_t i, j = 0;
+	/* rates only against the same segment: one removed and made again
+	 * under the name starts from its own figures, not the old one's */
+	const struct snap *rp =
+		prev && prev->st.created_ns == st->created_ns ? prev : NULL;
 
 	cli_printable(name, sizeof(name), st->name);
 	fmt_wall(tbuf, sizeof(tbuf), &s->wall);
@@ -272,8 +276,8 @@ print_snap(const struct cli_target *t, const struct snap *s,
 	       st->attached_alive,
 	       st->attached && !st->attached_alive ? " orphaned" : "");
 	printf("heap:        used %" PRIu64, st->heap_used);
-	if (prev && dt > 0 && prev->st.heap_used != st->heap_used) {
-		int64_t d = (int64_t)(st->heap_used - prev->st.heap_used);
+	if (rp && dt > 0 && rp->st.heap_used != st->heap_used) {
+		int64_t d = (int64_t)(st->heap_used - rp->st.heap_used);
 
 		fmt_rate(rate, sizeof(rate), (double)d / dt);
 		printf(" (%+" PRId64 ", %s)", d, rate);
@@ -296,15 +300,17 @@ print_snap(const struct cli_target *t, const struct snap *s,
 		const char *pdesc = NULL;
 		char oname[64];
 
-		/* both lists are in registry slot order: walk prev along */
-		while (prev && j < prev->nobj &&
-		       prev->obj[j].info.slot < o->info.slot)
+		/* both lists are in registry slot order: walk prev along; an
+		 * object made again in its slot is a new one (created_ns) */
+		while (rp && j < rp->nobj &&
+		       rp->obj[j].info.slot < o->info.slot)
 			j++;
-		if (prev && j < prev->nobj &&
-		    prev->obj[j].info.slot == o->info.slot &&
-		    prev->obj[j].info.kind == o->info.kind &&
-		    !strcmp(prev->obj[j].info.name, o->info.name))
-			pdesc = prev->obj[j].desc;
+		if (rp && j < rp->nobj &&
+		    rp->obj[j].info.slot == o->info.slot &&
+		    rp->obj[j].info.kind == o->info.kind &&
+		    rp->obj[j].info.created_ns == o->info.created_ns &&
+		    !strcmp(rp->obj[j].info.name, o->info.name))
+			pdesc = rp->obj[j].desc;
 		annotate(line, sizeof(line), o->desc, pdesc, dt);
 		cli_printable(oname, sizeof(oname), o->info.name);
 		printf("%-*s %-*s %s\n", (int)w, oname, (int)kw,
