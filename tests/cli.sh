@@ -1044,6 +1044,17 @@ p50, p99 = res['ring round trip p50'], res['ring round trip p99']
 assert p50['unit'] == p99['unit'] == 'ns'
 assert p99['shmkit'] >= p50['shmkit'] and p99['baseline'] >= p50['baseline']
 print('ok')"
+# on one allowed CPU (taskset, as a cgroup cpuset would): unpinned, and the
+# header counts the CPUs it may run on, not those online
+if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null; then
+	taskset -c 0 "$S" bench --json --quick --seconds 0.01 queue >"$TMP/out" 2>"$TMP/err"
+	RC=$?
+	expect_rc 0 "bench on one CPU (taskset -c 0)"
+	json_check "bench on one CPU: cpus 1, not pinned" "
+assert d['cpus'] == 1 and d['pinned'] is False and d['pinned_cpus'] == [], d
+assert d['results'][0]['shmkit'] > 0 and d['results'][0]['baseline'] > 0, d
+print('ok')"
+fi
 run bench --quick rings
 expect_rc 2 "bench with an unknown WHAT"
 grep -q "unknown benchmark 'rings'" "$TMP/err" && pass "bench: unknown WHAT named" ||

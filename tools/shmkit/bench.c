@@ -1171,8 +1171,11 @@ cmd_bench(int argc, char **argv)
 	b.run_ns = (int64_t)(secs * 1e9);
 	b.fault = test_fault();
 	b.pinned_all = 1;
-	ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	pick_cpus(b.cpu);
+	/* the CPUs this process may run on (taskset, cgroup cpuset), which
+	 * decide pinning; the online count only when that is unknown */
+	ncpus = pick_cpus(b.cpu);
+	if (ncpus <= 0)
+		ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	t = time(NULL);
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
