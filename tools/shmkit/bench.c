@@ -739,10 +739,12 @@ kill_reap(pid_t *pid, int n)
 		if (pid[i] <= 0)
 			continue;
 		kill(pid[i], SIGKILL);
+		/* before the reap, so on_stop never kills a reaped (and
+		 * perhaps reused) pid; this one is already killed */
+		kid_pid[i] = 0;
 		while (waitpid(pid[i], &st, 0) < 0 && errno == EINTR)
 			;
 		pid[i] = 0;
-		kid_pid[i] = 0;
 	}
 }
 
@@ -850,10 +852,20 @@ run_case(struct bench *b, int k, struct run_out *out)
 		int64_t left;
 
 		for (i = 0; i < 2; i++) {
-			if (pid[i] <= 0 || waitpid(pid[i], &st, WNOHANG) <= 0)
+			int reaped;
+
+			if (pid[i] <= 0)
+				continue;
+			/* reap and forget the pid with on_stop held off: it must
+			 * never kill a pid that is reaped and may be reused */
+			sigprocmask(SIG_BLOCK, &stops, &old);
+			reaped = waitpid(pid[i], &st, WNOHANG) > 0;
+			if (reaped)
+				kid_pid[i] = 0;
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			if (!reaped)
 				continue;
 			pid[i] = 0;
-			kid_pid[i] = 0;
 			live--;
 			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 				failed = i;
