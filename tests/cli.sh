@@ -116,6 +116,40 @@ $2" "$TMP/out" 2>&1)
 	fi
 }
 
+# truncated_under SRC CMD [ARGS...]: runs `shmkit CMD COPY ARGS` on a copy of
+# segment SRC, truncates the copy to 4 KiB while CMD waits at its test pause
+# (right after its open), and checks that CMD then exits 1 with one
+# SHK_ETRUNC line and nothing on stdout (the SIGBUS guard).
+truncated_under() {
+	local src=$1 cmd=$2 T="${P}trunc-$2" pid rc i
+	shift 2
+	cp "/dev/shm/$src" "/dev/shm/$T"
+	SHMKIT_TEST_PAUSE="$TMP/pause" "$S" "$cmd" "$T" "$@" \
+		>"$TMP/tout" 2>"$TMP/terr" &
+	pid=$!
+	HOLDERS+=("$pid")
+	for i in $(seq 1 200); do [ -e "$TMP/pause" ] && break; sleep 0.05; done
+	if [ -e "$TMP/pause" ]; then
+		"$PY" -c "import os, sys; os.truncate(sys.argv[1], 4096)" "/dev/shm/$T"
+		rm -f "$TMP/pause"
+		wait "$pid"
+		rc=$?
+		if [ $rc -eq 1 ] && grep -q "SHK_ETRUNC" "$TMP/terr" &&
+			[ "$(wc -l <"$TMP/terr")" -eq 1 ]; then
+			pass "$cmd on a segment truncated under it: SHK_ETRUNC, exit 1"
+		else
+			fail "truncated under $cmd: exit $rc, stderr: $(cat "$TMP/terr")"
+		fi
+		[ ! -s "$TMP/tout" ] && pass "$cmd: no partial output on stdout" ||
+			fail "$cmd: partial output on stdout"
+	else
+		fail "$cmd never reached the test pause"
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -f "/dev/shm/$T"
+}
+
 # ls_state NAME: the STATE column of NAME in `shmkit ls`
 ls_state() {
 	"$S" ls --match "$1" | awk -v n="$1" '$1 == n { s = $8; for (i = 9; i <= NF; i++) s = s " " $i; print s }'
@@ -502,32 +536,8 @@ for bad in "b --length 0" "b --as u128" "b --as u32 --offset 2" "b --offset -1" 
 	run dump "$D" $bad
 	expect_rc 2 "dump $D $bad: usage error"
 done
-# truncated under a running dump (test pause right after the open)
-T="${P}dump-trunc"
-cp "/dev/shm/$D" "/dev/shm/$T"
-SHMKIT_TEST_PAUSE="$TMP/dpause" "$S" dump "$T" b >"$TMP/tout" 2>"$TMP/terr" &
-dpid=$!
-HOLDERS+=("$dpid")
-for i in $(seq 1 200); do [ -e "$TMP/dpause" ] && break; sleep 0.05; done
-if [ -e "$TMP/dpause" ]; then
-	"$PY" -c "import os, sys; os.truncate(sys.argv[1], 4096)" "/dev/shm/$T"
-	rm -f "$TMP/dpause"
-	wait "$dpid"
-	rc=$?
-	if [ $rc -eq 1 ] && grep -q "SHK_ETRUNC" "$TMP/terr" &&
-		[ "$(wc -l <"$TMP/terr")" -eq 1 ]; then
-		pass "dump of a segment truncated under it: SHK_ETRUNC, exit 1"
-	else
-		fail "truncated under dump: exit $rc, stderr: $(cat "$TMP/terr")"
-	fi
-	[ ! -s "$TMP/tout" ] && pass "dump: no partial output on stdout" ||
-		fail "dump: partial output on stdout"
-else
-	fail "dump never reached the test pause"
-	kill -9 "$dpid" 2>/dev/null
-	wait "$dpid" 2>/dev/null
-fi
-rm -f "/dev/shm/$T"
+# truncated under a running dump
+truncated_under "$D" dump b
 run rm "$D"
 expect_rc 0 "rm $D"
 # other backends
@@ -636,31 +646,7 @@ done
 	fail "$crashes failures on scribbled segments"
 
 echo "== a segment truncated under a running info (SIGBUS guard)"
-T="${P}trunc-live"
-cp "/dev/shm/$BASE" "/dev/shm/$T"
-SHMKIT_TEST_PAUSE="$TMP/pause" "$S" info "$T" >"$TMP/tout" 2>"$TMP/terr" &
-ipid=$!
-HOLDERS+=("$ipid")
-for i in $(seq 1 200); do [ -e "$TMP/pause" ] && break; sleep 0.05; done
-if [ -e "$TMP/pause" ]; then
-	"$PY" -c "import os, sys; os.truncate(sys.argv[1], 4096)" "/dev/shm/$T"
-	rm -f "$TMP/pause"
-	wait "$ipid"
-	rc=$?
-	if [ $rc -eq 1 ] && grep -q "SHK_ETRUNC" "$TMP/terr" &&
-		[ "$(wc -l <"$TMP/terr")" -eq 1 ]; then
-		pass "info on a segment truncated under it: SHK_ETRUNC, exit 1"
-	else
-		fail "truncated under info: exit $rc, stderr: $(cat "$TMP/terr")"
-	fi
-	[ ! -s "$TMP/tout" ] && pass "no partial output on stdout" ||
-		fail "partial output on stdout"
-else
-	fail "info never reached the test pause"
-	kill -9 "$ipid" 2>/dev/null
-	wait "$ipid" 2>/dev/null
-fi
-rm -f "/dev/shm/$T"
+truncated_under "$BASE" info
 run rm "$BASE"
 expect_rc 0 "rm $BASE"
 

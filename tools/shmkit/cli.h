@@ -79,6 +79,14 @@ void cli_guard_install(void);
 void cli_guard_arm(void);
 void cli_guard_disarm(void);
 
+/* Opens t read-only and runs fn(seg, arg) with the guard armed (after
+ * cli_test_pause()); closes the segment again.  Returns fn's code, the
+ * open's, or SHK_ETRUNC when the segment shrank under the read.  What fn
+ * allocates must be reachable from statics or arg if it is to survive a
+ * SIGBUS. */
+int cli_guarded_read(const struct cli_target *t,
+		     int (*fn)(shk_seg *seg, void *arg), void *arg);
+
 /* json.c: a tiny streaming writer that always emits valid JSON. */
 struct cli_json {
 	FILE *f;

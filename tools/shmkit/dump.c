@@ -165,9 +165,50 @@ select_range(const struct dump_args *a, struct dump_data *d, char *msg,
 	return 0;
 }
 
-/* The guarded handle and buffer; static so they survive a siglongjmp. */
-static shk_seg *volatile dump_seg;
+/* The copy; static so that it survives a siglongjmp. */
 static unsigned char *volatile dump_buf;
+
+struct collect_arg {
+	const struct dump_args *a;
+	struct dump_data *d;
+	char *msg;
+	size_t msglen;
+};
+
+/* Finds the object and copies the selected bytes into dump_buf.  Called
+ * with the guard armed (cli_guarded_read). */
+static int
+collect_cb(shk_seg *seg, void *arg)
+{
+	struct collect_arg *c = arg;
+	struct dump_data *d = c->d;
+	const unsigned char *src;
+	uint64_t first, last;
+	int rc;
+
+	memset(&d->info, 0, sizeof(d->info));
+	d->info.size = sizeof(d->info);
+	rc = shk_obj_stat(seg, c->a->obj, &d->info);
+	if (rc)
+		return rc;
+	d->info.name[sizeof(d->info.name) - 1] = '\0';
+	rc = select_range(c->a, d, c->msg, c->msglen);
+	if (rc)
+		return rc;
+	/* the registry entry is untrusted: the range must be inside this
+	 * mapping (the library checked it against the heap; this keeps the
+	 * tool safe on its own) */
+	first = d->info.off + d->offset;
+	last = first + d->length - 1;
+	src = shk_ptr(seg, first);
+	if (!src || last < first || !shk_ptr(seg, last))
+		return SHK_ECORRUPT;
+	dump_buf = malloc(d->length);
+	if (!dump_buf)
+		return SHK_ENOMEM;
+	memcpy(dump_buf, src, d->length);
+	return 0;
+}
 
 /*
  * Opens the segment read-only, finds the object and copies the selected
@@ -177,52 +218,11 @@ static int
 collect(const struct dump_args *a, struct dump_data *d, char *msg,
 	size_t msglen)
 {
-	shk_seg_opts o;
-	shk_seg *seg = NULL;
-	const unsigned char *src;
+	struct collect_arg c = { a, d, msg, msglen };
 	int rc;
 
-	cli_target_opts(&a->t, &o);
-	dump_seg = NULL;
 	dump_buf = NULL;
-	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
-		cli_guard_arm();
-		rc = shk_seg_open(a->t.name, SHK_RDONLY, &o, &seg);
-		dump_seg = seg;
-		if (rc == 0) {
-			cli_test_pause();
-			memset(&d->info, 0, sizeof(d->info));
-			d->info.size = sizeof(d->info);
-			rc = shk_obj_stat(seg, a->obj, &d->info);
-		}
-		if (rc == 0) {
-			d->info.name[sizeof(d->info.name) - 1] = '\0';
-			rc = select_range(a, d, msg, msglen);
-		}
-		if (rc == 0) {
-			/* the registry entry is untrusted: the range must be
-			 * inside this mapping (the library checked it against
-			 * the heap; this keeps the tool safe on its own) */
-			uint64_t first = d->info.off + d->offset;
-			uint64_t last = first + d->length - 1;
-
-			src = shk_ptr(seg, first);
-			if (!src || last < first || !shk_ptr(seg, last))
-				rc = SHK_ECORRUPT;
-		}
-		if (rc == 0) {
-			dump_buf = malloc(d->length);
-			if (!dump_buf)
-				rc = SHK_ENOMEM;
-			else
-				memcpy(dump_buf, src, d->length);
-		}
-		cli_guard_disarm();
-	} else {
-		rc = SHK_ETRUNC;
-	}
-	shk_seg_close(dump_seg);
-	dump_seg = NULL;
+	rc = cli_guarded_read(&a->t, collect_cb, &c);
 	d->buf = dump_buf;
 	dump_buf = NULL;
 	if (rc) {

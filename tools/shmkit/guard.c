@@ -54,3 +54,33 @@ cli_guard_disarm(void)
 {
 	guard_armed = 0;
 }
+
+/* The guarded handle; static so that it survives a siglongjmp. */
+static shk_seg *volatile guarded_seg;
+
+int
+cli_guarded_read(const struct cli_target *t, int (*fn)(shk_seg *seg, void *arg),
+		 void *arg)
+{
+	shk_seg_opts o;
+	shk_seg *seg = NULL;
+	int rc;
+
+	cli_target_opts(t, &o);
+	guarded_seg = NULL;
+	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
+		cli_guard_arm();
+		rc = shk_seg_open(t->name, SHK_RDONLY, &o, &seg);
+		guarded_seg = seg;
+		if (rc == 0) {
+			cli_test_pause();
+			rc = fn(seg, arg);
+		}
+		cli_guard_disarm();
+	} else {
+		rc = SHK_ETRUNC;
+	}
+	shk_seg_close(guarded_seg);
+	guarded_seg = NULL;
+	return rc;
+}

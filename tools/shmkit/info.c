@@ -40,8 +40,9 @@ info_free(struct info_data *d)
 
 /* Reads the segment into d.  Called with the guard armed. */
 static int
-collect(shk_seg *seg, struct info_data *d)
+collect(shk_seg *seg, void *arg)
 {
+	struct info_data *d = arg;
 	shk_attach_info ai;
 	uint32_t cur = 0, cap;
 	int rc;
@@ -86,35 +87,6 @@ collect(shk_seg *seg, struct info_data *d)
 		d->nobj++;
 	}
 	return rc < 0 ? rc : 0;
-}
-
-/* The guarded handle; static so that it survives a siglongjmp. */
-static shk_seg *volatile guarded_seg;
-
-static int
-open_and_collect(const struct cli_target *t, struct info_data *d)
-{
-	shk_seg_opts o;
-	shk_seg *seg = NULL;
-	int rc;
-
-	cli_target_opts(t, &o);
-	guarded_seg = NULL;
-	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
-		cli_guard_arm();
-		rc = shk_seg_open(t->name, SHK_RDONLY, &o, &seg);
-		guarded_seg = seg;
-		if (rc == 0) {
-			cli_test_pause();
-			rc = collect(seg, d);
-		}
-		cli_guard_disarm();
-	} else {
-		rc = SHK_ETRUNC;
-	}
-	shk_seg_close(guarded_seg);
-	guarded_seg = NULL;
-	return rc;
 }
 
 static void
@@ -332,7 +304,7 @@ cmd_info(int argc, char **argv)
 	if (rc)
 		return rc;
 	memset(&d, 0, sizeof(d));
-	rc = open_and_collect(&t, &d);
+	rc = cli_guarded_read(&t, collect, &d);
 	if (rc) {
 		info_free(&d);
 		cli_error(t.label, rc);

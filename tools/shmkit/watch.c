@@ -58,8 +58,9 @@ snap_free(struct snap *s)
 
 /* Reads the segment into s.  Called with the guard armed. */
 static int
-collect(shk_seg *seg, struct snap *s)
+collect(shk_seg *seg, void *arg)
 {
+	struct snap *s = arg;
 	uint32_t cur = 0, cap;
 	char raw[DESC_LEN];
 	int rc;
@@ -95,32 +96,11 @@ collect(shk_seg *seg, struct snap *s)
 	return rc < 0 ? rc : 0;
 }
 
-/* The guarded handle; static so that it survives a siglongjmp. */
-static shk_seg *volatile watch_seg;
-
 static int
 take_snap(const struct cli_target *t, struct snap *s)
 {
-	shk_seg_opts o;
-	shk_seg *seg = NULL;
-	int rc;
-
 	memset(s, 0, sizeof(*s));
-	cli_target_opts(t, &o);
-	watch_seg = NULL;
-	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
-		cli_guard_arm();
-		rc = shk_seg_open(t->name, SHK_RDONLY, &o, &seg);
-		watch_seg = seg;
-		if (rc == 0)
-			rc = collect(seg, s);
-		cli_guard_disarm();
-	} else {
-		rc = SHK_ETRUNC;
-	}
-	shk_seg_close(watch_seg);
-	watch_seg = NULL;
-	return rc;
+	return cli_guarded_read(t, collect, s);
 }
 
 static double
