@@ -482,7 +482,12 @@ SHK_API int shk_obj_stat(shk_seg *seg, const char *name, shk_obj_info *info);
 /*
  * shk_obj_next iterates the registry: start with *cursor = 0; each call
  * that returns 1 fills *info and advances *cursor; 0 means the end.
- * Entries being created or removed concurrently may be skipped.
+ * Entries being created or removed concurrently may be skipped.  An entry
+ * that fails the checks shk_obj_stat applies (offset and length inside the
+ * heap, a valid kind and name, a known state) gives SHK_ECORRUPT: *info
+ * then holds its raw fields (name NUL-terminated) and *cursor is past it,
+ * so the caller may report it and go on.  SHK_EINVAL for NULL arguments
+ * or info->size too small.  Thread-safe; lock-free, no system call.
  */
 SHK_API int shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info);
 

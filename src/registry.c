@@ -499,11 +499,19 @@ shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info)
 		struct shk__reg_ent *e = &ents(seg)[s];
 
 		/* acquire: pairs with the release store of READY */
-		if (atomic_load_explicit(&e->state, memory_order_acquire) !=
-		    SHK__ENT_READY)
-			continue;
-		fill_info(e, s, info);
-		return 1;
+		uint32_t st =
+			atomic_load_explicit(&e->state, memory_order_acquire);
+
+		if (st == SHK__ENT_READY || st > SHK__ENT_DELETED) {
+			fill_info(e, s, info);
+			/* as shk_obj_stat: the entry must describe memory
+			 * inside the heap and carry a valid name; a state
+			 * word no writer stores is damage too.  The cursor
+			 * is past it, so the caller may go on. */
+			if (st != SHK__ENT_READY || !ent_valid(seg, info))
+				return SHK_ECORRUPT;
+			return 1;
+		}
 	}
 	return 0;
 }

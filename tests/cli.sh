@@ -645,6 +645,31 @@ done
 [ $crashes -eq 0 ] && pass "12 scribbled segments: exit 0 or 1, valid JSON" ||
 	fail "$crashes failures on scribbled segments"
 
+echo "== a damaged registry entry is listed, and so are the others"
+R="${P}regbad"
+run create "$R" --size "$SIZE" --blob goodobj:8:4 --blob damagedobj:8:4
+expect_rc 0 "create $R"
+# the entry's name sits 64 bytes into it, its offset field 32 bytes in
+corrupt "$R" "b = f.read()
+e = b.index(b'damagedobj\\0') - 64
+f.seek(e + 32)
+f.write((1 << 62).to_bytes(8, 'little'))"
+for cmd in info watch; do
+	if [ $cmd = watch ]; then run watch --count 1 "$R"; else run info "$R"; fi
+	grep -q '^goodobj .*blob' "$TMP/out" &&
+		grep -q '^damagedobj .*corrupt: SHK_ECORRUPT' "$TMP/out" &&
+		pass "$cmd lists the damaged entry as corrupt and the good one" ||
+		fail "$cmd with a damaged entry: $(cat "$TMP/out" "$TMP/err")"
+done
+run info --json "$R"
+json_check "info --json: the damaged entry has its error, the other none" "
+o = {x['name']: x for x in d['objects']}
+assert o['damagedobj']['error'] == 'SHK_ECORRUPT', o
+assert o['goodobj']['error'] is None, o
+print('ok')"
+run rm "$R"
+expect_rc 0 "rm $R"
+
 echo "== a segment truncated under a running info (SIGBUS guard)"
 truncated_under "$BASE" info
 run rm "$BASE"

@@ -333,7 +333,25 @@ t_recoverer_killed(void)
 	shk_seg_close(seg);
 }
 
-/* Damaged entries: stat and check report SHK_ECORRUPT, never crash. */
+/* Iterates the registry: *good entries returned, *bad SHK_ECORRUPT. */
+static void
+next_counts(shk_seg *seg, int *good, int *bad)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	uint32_t cur = 0;
+	int rc;
+
+	*good = *bad = 0;
+	while ((rc = shk_obj_next(seg, &cur, &info)) != 0) {
+		CHECK(rc == 1 || rc == SHK_ECORRUPT);
+		if (rc == 1)
+			CHECK(strcmp(info.name, "e") == 0 ||
+			      strcmp(info.name, "f") == 0);
+		(rc == 1 ? (*good)++ : (*bad)++);
+	}
+}
+
+/* Damaged entries: stat, next and check report SHK_ECORRUPT, never crash. */
 static void
 t_corrupt_entry(void)
 {
@@ -343,12 +361,29 @@ t_corrupt_entry(void)
 	shk_obj_info info = { .size = sizeof(info) };
 	struct shk__reg_ent *e;
 	uint64_t off;
+	int good, bad;
 
+	CHECK_OK(shk_obj_open(seg, "f", SHK_CREATE, &d, NULL, NULL));
 	CHECK_OK(shk_obj_open(seg, "e", SHK_CREATE, &d, &info, NULL));
 	e = (struct shk__reg_ent *)(seg->base + seg->reg_off) + info.slot;
 	off = e->off;
 	e->off = seg->len + 4096; /* outside */
 	CHECK_RC(shk_obj_stat(seg, "e", &info), SHK_ECORRUPT);
+	/* iteration reports the damaged entry and goes on past it */
+	next_counts(seg, &good, &bad);
+	CHECK_EQ(good, 1);
+	CHECK_EQ(bad, 1);
+	/* a state word no writer stores: damage too */
+	e->off = off;
+	next_counts(seg, &good, &bad);
+	CHECK_EQ(good, 2);
+	CHECK_EQ(bad, 0);
+	atomic_store(&e->state, 77);
+	next_counts(seg, &good, &bad);
+	CHECK_EQ(good, 1);
+	CHECK_EQ(bad, 1);
+	atomic_store(&e->state, SHK__ENT_READY);
+	e->off = seg->len + 4096;
 	CHECK_RC(shk_obj_open(seg, "e", 0, &d, NULL, NULL), SHK_ECORRUPT);
 	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
 	e->off = off;
@@ -498,8 +533,9 @@ free_ent(shk_seg *seg, uint32_t from)
 
 /*
  * An entry whose state word holds garbage is damage, not a live object:
- * open (with or without SHK_CREATE) and stat return SHK_ECORRUPT, remove
- * and iteration skip it; the state restored, it is usable again.
+ * open (with or without SHK_CREATE), stat and iteration return
+ * SHK_ECORRUPT (iteration then goes on past it), remove does not see it;
+ * the state restored, it is usable again.
  */
 static void
 t_bad_state(void)
@@ -521,6 +557,8 @@ t_bad_state(void)
 	CHECK(p == NULL);
 	CHECK_RC(shk_obj_stat(seg, "e", &info), SHK_ECORRUPT);
 	CHECK_RC(shk_obj_remove(seg, "e"), SHK_ENOENT);
+	CHECK_RC(shk_obj_next(seg, &cur, &info), SHK_ECORRUPT);
+	CHECK_EQ(info.slot, e - ent_at(seg, 0));
 	CHECK_EQ(shk_obj_next(seg, &cur, &info), 0);
 	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
 	atomic_store(&e->state, SHK__ENT_READY);

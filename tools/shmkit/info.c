@@ -74,6 +74,15 @@ collect(shk_seg *seg, void *arg)
 
 		r->info.size = sizeof(r->info);
 		rc = shk_obj_next(seg, &cur, &r->info);
+		if (rc == SHK_ECORRUPT) {
+			/* a damaged entry: list it and go on */
+			r->info.name[sizeof(r->info.name) - 1] = '\0';
+			r->desc_rc = rc;
+			snprintf(r->desc, sizeof(r->desc), "corrupt: %s",
+				 shk_errname(rc));
+			d->nobj++;
+			continue;
+		}
 		if (rc != 1)
 			break;
 		r->info.name[sizeof(r->info.name) - 1] = '\0';

@@ -81,6 +81,14 @@ collect(shk_seg *seg, void *arg)
 
 		o->info.size = sizeof(o->info);
 		rc = shk_obj_next(seg, &cur, &o->info);
+		if (rc == SHK_ECORRUPT) {
+			/* a damaged entry: list it and go on */
+			o->info.name[sizeof(o->info.name) - 1] = '\0';
+			snprintf(o->desc, sizeof(o->desc), "corrupt: %s",
+				 shk_errname(rc));
+			s->nobj++;
+			continue;
+		}
 		if (rc != 1)
 			break;
 		o->info.name[sizeof(o->info.name) - 1] = '\0';
