@@ -1066,6 +1066,16 @@ assert d['cpus'] == 1 and d['pinned'] is False and d['pinned_cpus'] == [], d
 assert d['results'][0]['shmkit'] > 0 and d['results'][0]['baseline'] > 0, d
 print('ok')"
 fi
+# a latency run longer than the samples it keeps (lowered to 64 by a test
+# hook) still runs for --seconds: it keeps every stride-th round trip
+SHMKIT_TEST_BENCH_MAX_SAMPLES=64 run bench --json --quick --seconds 0.2 latency
+expect_rc 0 "bench latency keeping 64 samples"
+json_check "bench latency beyond the samples kept: runs about --seconds" "
+r = d['results'][0]
+assert r['group'] == 'latency', r
+assert 0.1 <= r['shmkit_run_s'] <= 2 and 0.1 <= r['baseline_run_s'] <= 2, r
+assert r['shmkit'] > 0 and r['baseline'] > 0, r
+print('ok')"
 run bench --quick rings
 expect_rc 2 "bench with an unknown WHAT"
 grep -q "unknown benchmark 'rings'" "$TMP/err" && pass "bench: unknown WHAT named" ||

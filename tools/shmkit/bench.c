@@ -57,8 +57,11 @@
 #define SYNC_TIMEOUT_NS ((int64_t)5000000000) /* a barrier */
 #define MAX_ROUNDS 5
 #define MAX_STREAM_N ((uint64_t)1 << 31)
-#define MAX_LAT_N ((uint64_t)1 << 22) /* round-trip samples (32 MiB) */
-#define FAULT_AT 100                  /* test hook: the record it hits */
+#define MAX_LAT_N ((uint64_t)1 << 22) /* round-trip samples kept (32 MiB) */
+/* MAX_LAT_N, or a smaller count from the test hook
+ * SHMKIT_TEST_BENCH_MAX_SAMPLES (set in cmd_bench, before any fork) */
+static uint64_t max_lat_n = MAX_LAT_N;
+#define FAULT_AT 100 /* test hook: the record it hits */
 #define PATTERN 0x9e3779b97f4a7c15ull
 
 enum bench_case {
@@ -463,9 +466,11 @@ check_drained(struct party *p, uint64_t seq)
 			  (unsigned long long)seq);
 }
 
-/* n records (or round trips) from *seq on. */
+/* n records (or round trips) from *seq on; with rtt, party 0 keeps the
+ * time of every stride-th round trip in rtt[i / stride]. */
 static int
-run_records(struct party *p, uint64_t n, uint64_t *seq, double *rtt)
+run_records(struct party *p, uint64_t n, uint64_t *seq, double *rtt,
+	    uint64_t stride)
 {
 	int64_t t0 = now_ns(), t1;
 	uint64_t i;
@@ -486,7 +491,8 @@ run_records(struct party *p, uint64_t n, uint64_t *seq, double *rtt)
 			return -1;
 		if (rtt) {
 			t1 = now_ns();
-			rtt[i] = (double)(t1 - t0);
+			if (i % stride == 0)
+				rtt[i / stride] = (double)(t1 - t0);
 			t0 = t1;
 		}
 	}
@@ -520,25 +526,30 @@ party_body(struct party *p, int64_t run_ns)
 {
 	struct ctl *c = p->c;
 	int64_t warm_ns = run_ns / 10 > 2000000 ? run_ns / 10 : 2000000;
-	uint64_t seq = 0, n, max_n;
+	uint64_t seq = 0, n, max_n, stride = 1, kept = 0;
 	double *rtt = NULL, span;
 	int measure, rc;
 
-	max_n = cases[p->k].roundtrip ? MAX_LAT_N : MAX_STREAM_N;
+	/* A latency run may be longer than MAX_LAT_N round trips (a long
+	 * --seconds): it then keeps every stride-th time (max_lat_n at
+	 * most), evenly spread over the run, and takes their quantiles. */
+	max_n = MAX_STREAM_N;
 	if (ctl_sync(p) != 0)
 		return -1;
 	for (;;) {
 		n = c->next_n;
 		measure = (int)c->measure;
 		if (measure && p->idx == 0 && cases[p->k].roundtrip) {
-			rtt = (double *)malloc((size_t)n * sizeof(double));
+			stride = (n + max_lat_n - 1) / max_lat_n;
+			kept = (n + stride - 1) / stride;
+			rtt = (double *)malloc((size_t)kept * sizeof(double));
 			if (!rtt)
 				return party_fail(p, "out of memory");
 		}
 		if (ctl_sync(p) != 0)
 			goto fail;
 		c->start_ns[p->idx] = now_ns();
-		rc = run_records(p, n, &seq, rtt);
+		rc = run_records(p, n, &seq, rtt, stride);
 		c->end_ns[p->idx] = now_ns();
 		if (rc != 0 || ctl_sync(p) != 0)
 			goto fail;
@@ -576,9 +587,9 @@ party_body(struct party *p, int64_t run_ns)
 		c->n = n;
 		c->span = span;
 		if (rtt) {
-			qsort(rtt, (size_t)n, sizeof(double), cmp_double);
-			c->p50_ns = quantile(rtt, (size_t)n, 0.50);
-			c->p99_ns = quantile(rtt, (size_t)n, 0.99);
+			qsort(rtt, (size_t)kept, sizeof(double), cmp_double);
+			c->p50_ns = quantile(rtt, (size_t)kept, 0.50);
+			c->p99_ns = quantile(rtt, (size_t)kept, 0.99);
 		}
 	}
 	free(rtt);
@@ -778,6 +789,7 @@ struct bench {
 struct run_out {
 	double rate; /* records (round trips) per second */
 	double p50_ns, p99_ns;
+	double run_s; /* the measured run's span */
 };
 
 /*
@@ -915,6 +927,7 @@ run_case(struct bench *b, int k, struct run_out *out)
 		if (b->cpu[i] >= 0 && !b->c->pinned[i])
 			b->pinned_all = 0;
 	out->rate = (double)b->c->n * 1e9 / b->c->span;
+	out->run_s = b->c->span / 1e9;
 	out->p50_ns = b->c->p50_ns;
 	out->p99_ns = b->c->p99_ns;
 	rc = 0;
@@ -1008,7 +1021,23 @@ struct row {
 	const char *unit; /* JSON unit of shmkit and baseline */
 	int latency;      /* 1: ns, lower is better; 0: per second */
 	double shk, base;
+	double shk_run_s, base_run_s; /* median measured span (JSON) */
 };
+
+/* The median measured span of case k and of its baseline kb. */
+static void
+run_spans(struct row *w, struct run_out res[][C_N], int rounds, int k, int kb)
+{
+	double v[MAX_ROUNDS], bv[MAX_ROUNDS];
+	int r;
+
+	for (r = 0; r < rounds; r++) {
+		v[r] = res[r][k].run_s;
+		bv[r] = res[r][kb].run_s;
+	}
+	w->shk_run_s = median(v, rounds);
+	w->base_run_s = median(bv, rounds);
+}
 
 static void
 fmt_figure(char *buf, size_t len, const struct row *r, double v)
@@ -1053,6 +1082,8 @@ print_rows(const struct row *rows, int n, int ncpus, const struct bench *b,
 			json_str(&j, "baseline_name", rows[i].base_name);
 			json_f64(&j, "baseline", rows[i].base, 15);
 			json_f64(&j, "ratio", rows[i].shk / rows[i].base, 15);
+			json_f64(&j, "shmkit_run_s", rows[i].shk_run_s, 6);
+			json_f64(&j, "baseline_run_s", rows[i].base_run_s, 6);
 			json_end_obj(&j);
 		}
 		json_end_arr(&j);
@@ -1182,6 +1213,10 @@ cmd_bench(int argc, char **argv)
 	memset(&b, 0, sizeof(b));
 	b.run_ns = (int64_t)(secs * 1e9);
 	b.fault = test_fault();
+	val = getenv("SHMKIT_TEST_BENCH_MAX_SAMPLES");
+	if (val && strtoull(val, NULL, 10) > 0 &&
+	    strtoull(val, NULL, 10) < MAX_LAT_N)
+		max_lat_n = strtoull(val, NULL, 10);
 	b.pinned_all = 1;
 	/* the CPUs this process may run on (taskset, cgroup cpuset), which
 	 * decide pinning; the online count only when that is unknown */
@@ -1236,10 +1271,11 @@ cmd_bench(int argc, char **argv)
 	if (rc != 0)
 		goto out;
 
-#define ROW(grp, nm, bnm, unit_, lat)                                          \
+#define ROW(grp, nm, bnm, unit_, lat, k, kb)                                   \
 	(rows[nrows].group = (grp), rows[nrows].name = (nm),                   \
 	 rows[nrows].base_name = (bnm), rows[nrows].unit = (unit_),            \
-	 rows[nrows].latency = (lat), &rows[nrows++])
+	 rows[nrows].latency = (lat),                                          \
+	 run_spans(&rows[nrows], res, rounds, (k), (kb)), &rows[nrows++])
 	if (want[0]) {
 		struct row *w;
 
@@ -1249,11 +1285,12 @@ cmd_bench(int argc, char **argv)
 			bv[0][r] = res[r][C_RING_PIPE].rate;
 		}
 		w = ROW("ring", "ring write/read 64 B", "pipe write/read 64 B",
-			"records/s", 0);
+			"records/s", 0, C_RING_COPY, C_RING_PIPE);
 		w->shk = median(v[0], rounds);
 		w->base = median(bv[0], rounds);
 		w = ROW("ring", "ring reserve/peek 64 B",
-			"pipe write/read 64 B", "records/s", 0);
+			"pipe write/read 64 B", "records/s", 0, C_RING_ZC,
+			C_RING_PIPE);
 		w->shk = median(v[1], rounds);
 		w->base = rows[nrows - 2].base;
 	}
@@ -1265,7 +1302,7 @@ cmd_bench(int argc, char **argv)
 			bv[0][r] = res[r][C_Q_PIPE].rate;
 		}
 		w = ROW("queue", "queue push/pop 8 B", "pipe write/read 8 B",
-			"ops/s", 0);
+			"ops/s", 0, C_QUEUE, C_Q_PIPE);
 		w->shk = median(v[0], rounds);
 		w->base = median(bv[0], rounds);
 	}
@@ -1279,11 +1316,11 @@ cmd_bench(int argc, char **argv)
 			bv[1][r] = res[r][C_LAT_PIPE].p99_ns;
 		}
 		w = ROW("latency", "ring round trip p50", "pipe round trip p50",
-			"ns", 1);
+			"ns", 1, C_LAT_RING, C_LAT_PIPE);
 		w->shk = median(v[0], rounds);
 		w->base = median(bv[0], rounds);
 		w = ROW("latency", "ring round trip p99", "pipe round trip p99",
-			"ns", 1);
+			"ns", 1, C_LAT_RING, C_LAT_PIPE);
 		w->shk = median(v[1], rounds);
 		w->base = median(bv[1], rounds);
 	}
