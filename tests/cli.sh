@@ -194,6 +194,16 @@ run ls --bogus
 expect_rc 2 "ls with an unknown option"
 run create "${P}x" --size 12Q
 expect_rc 2 "create with a bad --size"
+# a usage error quotes the argument, with its control bytes replaced
+for c in info dump watch create bench; do
+	run $c $'--b\e[2Jad'
+	if [ "$RC" -eq 2 ] && grep -qF -- "'--b?[2Jad'" "$TMP/err" &&
+		! grep -q $'\e' "$TMP/err"; then
+		pass "$c: usage error quotes the argument without its ESC byte"
+	else
+		fail "$c usage error: exit $RC: $(od -c "$TMP/err" | head -3)"
+	fi
+done
 
 echo "== create, ls, info, rm"
 A="${P}a"

@@ -77,24 +77,28 @@ cli_error(const char *what, int code)
 void
 cli_errorf(const char *fmt, ...)
 {
-	char msg[400];
+	char raw[400], msg[400];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* the message may quote arguments or names: no control bytes */
+	cli_printable(msg, sizeof(msg), raw);
 	fprintf(stderr, "shmkit: %s: %s\n", cli_cmd, msg);
 }
 
 int
 cli_usage_error(const char *fmt, ...)
 {
-	char msg[400];
+	char raw[400], msg[400];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* usage errors quote the user's arguments: no control bytes */
+	cli_printable(msg, sizeof(msg), raw);
 	fprintf(stderr, "shmkit: %s: %s (try 'shmkit --help')\n", cli_cmd, msg);
 	return CLI_EXIT_USAGE;
 }
