@@ -1,0 +1,174 @@
+"""Shared plumbing: timeouts, names, buffers over shared memory, handles."""
+
+import ctypes
+import dataclasses
+import weakref
+
+from ._lib import lib
+from .errors import check, exception_for
+
+FOREVER = -1
+
+
+def timeout_ns(timeout):
+    """Seconds (float) -> the C library's timeout_ns.
+
+    None waits forever (SHK_FOREVER), 0 only tries (SHK_TRY), a positive
+    number of seconds is a relative timeout (rounded up to at least 1 ns so
+    a tiny positive value is not a "try").  Negative values are rejected.
+    """
+    if timeout is None:
+        return FOREVER
+    if timeout < 0:
+        raise ValueError("timeout must be None, 0 or positive seconds, "
+                         "not %r" % (timeout,))
+    if timeout == 0:
+        return 0
+    ns = int(timeout * 1e9)
+    return ns if ns > 0 else 1
+
+
+def cname(name):
+    """A str/bytes/PathLike name -> bytes for C (no NUL inside)."""
+    import os
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if isinstance(name, str):
+        name = name.encode()
+    if not isinstance(name, (bytes, bytearray)):
+        raise TypeError("name must be str or bytes, not %s"
+                        % type(name).__name__)
+    name = bytes(name)
+    if b"\0" in name:
+        raise exception_for(-22, "name %r contains a NUL byte" % (name,))
+    return name
+
+
+def view(keep, addr, nbytes, readonly=False):
+    """A memoryview of nbytes at addr that keeps `keep` alive.
+
+    The memory belongs to a segment mapping; `keep` (the segment's mapping
+    owner) stays referenced by the view, so the mapping cannot go away
+    while any view (or NumPy array made from one) exists.
+    """
+    if not addr:
+        raise exception_for(-22, "no memory at this offset")
+    carr = (ctypes.c_ubyte * nbytes).from_address(addr)
+    carr._shk_keep = keep
+    mv = memoryview(carr).cast("B")
+    return mv.toreadonly() if readonly else mv
+
+
+def cbuf(data, need=None, what="data"):
+    """A pointer (c_void_p-compatible) to bytes-like `data`, and its length.
+
+    Contiguous buffers are passed without a copy where ctypes allows it
+    (writable buffers); read-only ones (bytes) are passed as bytes.
+    """
+    if isinstance(data, bytes):
+        n = len(data)
+        ptr = data
+    else:
+        mv = memoryview(data)
+        if not mv.c_contiguous:
+            raise ValueError("%s must be C-contiguous" % what)
+        n = mv.nbytes
+        if mv.readonly:
+            ptr = mv.tobytes()
+        else:
+            mv = mv.cast("B") if mv.format != "B" or mv.ndim != 1 else mv
+            ptr = (ctypes.c_char * n).from_buffer(mv) if n else None
+    if need is not None and n != need:
+        raise ValueError("%s must be exactly %d bytes, not %d"
+                         % (what, need, n))
+    return ptr, n
+
+
+def record_type(name, struct):
+    """A frozen dataclass named `name` with the fields of ctypes `struct`
+    (size and reserved words left out)."""
+    fields = [f[0] for f in struct._fields_
+              if f[0] not in ("size", "reserved")]
+    return dataclasses.make_dataclass(name, fields, frozen=True)
+
+
+class Handle:
+    """Base of every object handle (ring, array, mutex, ...).
+
+    A handle belongs to its Segment: closing the segment closes it first.
+    Closing twice is fine; any call after close raises ValueError.  Use
+    `with` to close deterministically.  A handle is for one thread at a
+    time unless the C header says otherwise (the sync objects are
+    thread-safe).
+    """
+
+    _close_fn = None  # the C close function's name
+    kind = None
+
+    def __init__(self, seg, name, h):
+        self._h = h
+        self.segment = seg
+        self.name = name if isinstance(name, str) else name.decode()
+        self._views = []
+        seg._children.add(self)
+
+    def _handle(self):
+        h = self._h
+        if not h:
+            raise ValueError("%s %r is closed"
+                             % (type(self).__name__, self.name))
+        return h
+
+    def _drop_views(self):
+        for mv in self._views:
+            try:
+                mv.release()
+            except (BufferError, ValueError):
+                pass
+        self._views = []
+
+    def close(self):
+        """Free the handle; the object stays in the segment."""
+        h, self._h = self._h, None
+        if h:
+            self._drop_views()
+            getattr(lib, self._close_fn)(h)
+            seg = self.segment
+            if seg is not None:
+                seg._children.discard(self)
+
+    @property
+    def closed(self):
+        return not self._h
+
+    def __enter__(self):
+        self._handle()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        state = "closed" if self.closed else "open"
+        return "<shmkit.%s %r %s>" % (type(self).__name__, self.name, state)
+
+
+def open_handle(fn, seg, name, flags, *args, context):
+    """Call a C shk_*_open and return the new handle (raises on error)."""
+    out = ctypes.c_void_p()
+    rc = fn(seg._handle(), cname(name), flags, *args, ctypes.byref(out))
+    check(rc, context)
+    return out.value
+
+
+def flags_of(create, excl):
+    if excl and not create:
+        raise ValueError("excl=True needs create=True")
+    return (1 if create else 0) | (2 if excl else 0)
+

@@ -1,0 +1,193 @@
+"""Typed fixed-length arrays viewed as NumPy arrays, without copies.
+
+Type id convention (so C and Python agree on what an array holds): for a
+NumPy dtype without fields,
+
+    type_id = 0x4E50 << 48 | ord(dtype.kind) << 40 | dtype.itemsize
+
+("NP", then the kind letter: 'u' unsigned, 'i' signed, 'f' float, 'c'
+complex, 'b' bool, 'S' bytes, 'V' raw), e.g. uint32 -> 0x4E50750000000004
+and float64 -> 0x4E50660000000008.  A structured dtype (with fields) uses
+kind 'V' and, in the low 32 bits, zlib.crc32 of str(dtype.descr).  A C
+program computes the same with SHK_NP_TYPE(kind, size) (see
+docs/python.md).  Pass type_id= to use your own tag instead.  Only
+native-byte-order dtypes are accepted.
+"""
+
+import ctypes
+import zlib
+
+import numpy as np
+
+from . import _lib as L
+from ._base import Handle, flags_of, open_handle, view
+from ._lib import lib
+from .errors import check
+
+__all__ = ["Array", "dtype_type_id", "type_id_dtype"]
+
+NP_TAG = 0x4E50 << 48
+
+
+def dtype_type_id(dtype):
+    """The type id convention's tag for a NumPy dtype."""
+    dt = np.dtype(dtype)
+    if not dt.isnative:
+        raise ValueError("dtype %s is not in native byte order" % dt)
+    if dt.fields is not None:
+        return NP_TAG | ord("V") << 40 | zlib.crc32(str(dt.descr).encode())
+    if dt.subdtype is not None or dt.hasobject:
+        raise ValueError("dtype %s cannot live in shared memory" % dt)
+    return NP_TAG | ord(dt.kind) << 40 | dt.itemsize
+
+
+def type_id_dtype(type_id, elem_len):
+    """The dtype a type id of the convention names (raw bytes 'V<n>' when
+    it is not one, or is a structured one whose layout is unknown)."""
+    if type_id >> 48 == 0x4E50:
+        kind = chr(type_id >> 40 & 0xFF)
+        size = type_id & 0xFFFFFFFF
+        if kind in "uifcbS" and size == elem_len:
+            try:
+                dt = np.dtype("%s%d" % (kind, size)) if kind != "b" \
+                    else np.dtype(bool)
+                if dt.itemsize == elem_len:
+                    return dt
+            except TypeError:
+                pass
+    return np.dtype("V%d" % elem_len)
+
+
+class Array(Handle):
+    """A typed array in a segment (shk_array_open).
+
+    Array(seg, name, dtype=None, length=None, create=False, excl=False,
+          type_id=None)
+
+    To create, give dtype and length.  To open, dtype may be left out: it
+    is then taken from the stored type id (the convention above) or raw
+    bytes.  type_id overrides the dtype's conventional tag (C programs with
+    their own tags).  .numpy() is an ndarray over the shared memory itself.
+    """
+
+    _close_fn = "shk_array_close"
+    kind = "array"
+
+    def __init__(self, seg, name, dtype=None, length=None, create=False,
+                 excl=False, type_id=None):
+        o = L.ArrayOpts()
+        if dtype is None and not create:
+            info = seg.stat(name)
+            if info.kind != "array":
+                from .errors import TypeMismatch
+                raise TypeMismatch(context="%r is a %s, not an array"
+                                   % (name, info.kind))
+            if type_id is None:
+                type_id = info.type_id
+            dt = type_id_dtype(type_id, info.elem_len)
+        else:
+            if dtype is None:
+                raise ValueError("creating an array needs a dtype")
+            dt = np.dtype(dtype)
+            if type_id is None:
+                type_id = dtype_type_id(dt)
+        o.elem_len = dt.itemsize
+        o.type_id = type_id
+        if length is not None:
+            o.len = int(length)
+        h = open_handle(lib.shk_array_open, seg, name, flags_of(create, excl),
+                        ctypes.byref(o), context="array %r" % (name,))
+        super().__init__(seg, name, h)
+        self.dtype = dt
+        self.type_id = type_id
+        self.length = lib.shk_array_len(h)
+        self.elem_len = lib.shk_array_elem_len(h)
+        if self.elem_len != dt.itemsize:
+            self.dtype = np.dtype("V%d" % self.elem_len)
+        self._w = {4: "u32", 8: "u64"}.get(self.elem_len)
+        self._signed = dt.kind == "i"
+
+    def __len__(self):
+        return self.length
+
+    @property
+    def address(self):
+        """Address of element 0 in this process (shk_array_data)."""
+        return lib.shk_array_data(self._handle())
+
+    def buffer(self):
+        """A writable memoryview of the elements' bytes (no copy)."""
+        seg = self.segment
+        return view(seg._map, self.address, self.length * self.elem_len,
+                    seg.readonly)
+
+    def numpy(self, shape=None):
+        """An ndarray that IS the shared memory (no copy): writes through it
+        are seen by every process at once (order them with the atomics or
+        your own protocol).  It stays valid after close(): it keeps the
+        segment mapped until it is gone.  shape reshapes (same count)."""
+        a = np.frombuffer(self.buffer(), dtype=self.dtype, count=self.length)
+        if shape is not None:
+            a = a.reshape(shape)
+        return a
+
+    def __array__(self, dtype=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    # ---------------------------------------------------------- atomics
+
+    def _fn(self, op):
+        if self._w is None:
+            from .errors import TypeMismatch
+            raise TypeMismatch(context="atomics need 4- or 8-byte elements, "
+                               "this array has %d" % self.elem_len)
+        return getattr(lib, "shk_array_%s_%s" % (op, self._w)), \
+            (ctypes.c_uint32 if self._w == "u32" else ctypes.c_uint64)
+
+    def _idx(self, i):
+        i = int(i)
+        if i < 0:
+            i += self.length
+        if not 0 <= i < self.length:
+            raise IndexError("index %d out of range for length %d"
+                             % (i, self.length))
+        return i
+
+    def _to_c(self, v):
+        return int(v) & ((1 << (8 * self.elem_len)) - 1)
+
+    def _from_c(self, v):
+        if self._signed and v >> (8 * self.elem_len - 1):
+            return v - (1 << (8 * self.elem_len))
+        return v
+
+    def load(self, i):
+        """Atomic load (acquire) of element i (4- or 8-byte elements)."""
+        fn, t = self._fn("load")
+        out = t()
+        check(fn(self._handle(), self._idx(i), ctypes.byref(out)), "load")
+        return self._from_c(out.value)
+
+    def store(self, i, value):
+        """Atomic store (release) of element i."""
+        fn, _ = self._fn("store")
+        check(fn(self._handle(), self._idx(i), self._to_c(value)), "store")
+
+    def fetch_add(self, i, delta=1):
+        """Atomically add delta (wrapping; negative subtracts); returns the
+        previous value.  seq_cst."""
+        fn, t = self._fn("fetch_add")
+        old = t()
+        check(fn(self._handle(), self._idx(i), self._to_c(delta),
+                 ctypes.byref(old)), "fetch_add")
+        return self._from_c(old.value)
+
+    def cas(self, i, expected, desired):
+        """Strong compare-and-swap of element i: returns (swapped, value),
+        value being `expected` when it swapped, else the current value."""
+        fn, t = self._fn("cas")
+        exp = t(self._to_c(expected))
+        rc = check(fn(self._handle(), self._idx(i), ctypes.byref(exp),
+                      self._to_c(desired)), "cas")
+        return bool(rc), self._from_c(exp.value)

@@ -1,0 +1,95 @@
+"""Broadcast buffers: one writer, many readers (lossy or reliable)."""
+
+import ctypes
+
+from . import _lib as L
+from ._base import Handle, cbuf, flags_of, open_handle, record_type, \
+    timeout_ns
+from ._lib import lib
+from .errors import check
+
+__all__ = ["Bcast", "BcastStats", "LOSSY", "RELIABLE"]
+
+WRITER, READER = 1, 2
+LOSSY, RELIABLE = 1, 2
+_ROLES = {"writer": WRITER, "reader": READER, WRITER: WRITER,
+          READER: READER}
+_MODES = {None: 0, "lossy": LOSSY, "reliable": RELIABLE, LOSSY: LOSSY,
+          RELIABLE: RELIABLE}
+
+BcastStats = record_type("BcastStats", L.BcastStats)
+
+
+class Bcast(Handle):
+    """One side of a broadcast buffer (shk_bcast_open).
+
+    Bcast(seg, name, role, create=False, excl=False, mode=None, cap=None,
+          max_record=None, type_id=0, max_readers=None,
+          reader_timeout=None)
+
+    role "writer" (one at a time) or "reader" (starts at the next record
+    written).  mode "lossy" (default; the writer never waits, readers learn
+    how many records they lost) or "reliable".  read() returns
+    (bytes, lost).  Timeouts in seconds as for Ring.
+    """
+
+    _close_fn = "shk_bcast_close"
+    kind = "bcast"
+
+    def __init__(self, seg, name, role, create=False, excl=False, mode=None,
+                 cap=None, max_record=None, type_id=0, max_readers=None,
+                 reader_timeout=None):
+        try:
+            self.role = _ROLES[role]
+            m = _MODES[mode]
+        except (KeyError, TypeError):
+            raise ValueError("role must be 'writer' or 'reader' and mode "
+                             "'lossy' or 'reliable'") from None
+        o = L.BcastOpts()
+        o.mode = m
+        if cap is not None:
+            o.cap = int(cap)
+        if max_record is not None:
+            o.max_record = int(max_record)
+        o.type_id = int(type_id)
+        if max_readers is not None:
+            o.max_readers = int(max_readers)
+        if reader_timeout is not None:
+            o.reader_timeout_ns = max(1, int(reader_timeout * 1e9))
+        h = open_handle(lib.shk_bcast_open, seg, name, flags_of(create, excl),
+                        self.role, ctypes.byref(o),
+                        context="bcast %r" % (name,))
+        super().__init__(seg, name, h)
+        st = self.stat()
+        self.mode = "lossy" if st.mode == LOSSY else "reliable"
+        self.cap = st.cap
+        self.max_record = st.max_record
+        self._buf = None
+        self._lost = ctypes.c_uint64()
+
+    def stat(self):
+        """A snapshot (BcastStats)."""
+        st = L.BcastStats()
+        check(lib.shk_bcast_stat(self._handle(), ctypes.byref(st)), "stat")
+        return BcastStats(**st.to_dict())
+
+    def fileno(self):
+        """(Reader) a descriptor that polls readable when records may be
+        new; read with timeout=0 when it is."""
+        return check(lib.shk_bcast_fd(self._handle()), "bcast fd")
+
+    def write(self, data, timeout=None):
+        """(Writer) publish one record to every reader."""
+        ptr, n = cbuf(data)
+        check(lib.shk_bcast_write(self._handle(), ptr, n,
+                                  timeout_ns(timeout)), "bcast write")
+
+    def read(self, timeout=None):
+        """(Reader) the next record: (bytes, lost), lost being how many
+        records this reader missed just before it (lossy mode)."""
+        if self._buf is None:
+            self._buf = ctypes.create_string_buffer(max(1, self.max_record))
+        n = check(lib.shk_bcast_read(self._handle(), self._buf,
+                                     len(self._buf), ctypes.byref(self._lost),
+                                     timeout_ns(timeout)), "bcast read")
+        return ctypes.string_at(self._buf, n), self._lost.value

@@ -1,0 +1,146 @@
+"""Fixed-capacity hash maps (or sets) of fixed-length bytes keys/values."""
+
+import ctypes
+
+from . import _lib as L
+from ._base import Handle, cbuf, flags_of, open_handle
+from ._lib import lib
+from .errors import NotFound, check
+
+__all__ = ["Map"]
+
+_MISSING = object()
+
+
+class Map(Handle):
+    """A shared hash map (shk_map_open), used like a dict.
+
+    Map(seg, name, key_len=None, val_len=None, cap=None, create=False,
+        excl=False, type_id=0)
+
+    Keys are exactly key_len bytes and values val_len bytes (bytes-like;
+    anything else is ValueError: pad your keys yourself).  val_len 0 makes
+    a set: values are b"".  m[k], m[k] = v, del m[k], k in m, len(m),
+    iter(m) (keys), items(), get(k, default), put(k, v) -> True when it
+    inserted, False when it replaced.  Full: NoSpace.
+    """
+
+    _close_fn = "shk_map_close"
+    kind = "map"
+
+    def __init__(self, seg, name, key_len=None, val_len=None, cap=None,
+                 create=False, excl=False, type_id=0):
+        o = L.MapOpts()
+        o.key_len = key_len or 0
+        o.val_len = val_len or 0
+        o.cap = cap or 0
+        o.type_id = int(type_id)
+        if key_len is not None and val_len is None and not create:
+            raise ValueError("opening with key_len also needs val_len")
+        h = open_handle(lib.shk_map_open, seg, name, flags_of(create, excl),
+                        ctypes.byref(o), context="map %r" % (name,))
+        super().__init__(seg, name, h)
+        info = seg.stat(name)
+        self.cap = lib.shk_map_cap(h)
+        if key_len:
+            self.key_len, self.val_len = key_len, val_len or 0
+        else:
+            self.key_len, self.val_len = _stored_lens(self, info)
+        self._val = ctypes.create_string_buffer(max(1, self.val_len))
+
+    def _key(self, key):
+        ptr, _ = cbuf(key, self.key_len, "key")
+        return ptr
+
+    def get(self, key, default=None):
+        rc = lib.shk_map_get(self._handle(), self._key(key), self._val)
+        if rc == NotFound.code:
+            return default
+        check(rc, "map get")
+        return self._val.raw[:self.val_len]
+
+    def __getitem__(self, key):
+        v = self.get(key, _MISSING)
+        if v is _MISSING:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key):
+        rc = lib.shk_map_get(self._handle(), self._key(key), None)
+        if rc == NotFound.code:
+            return False
+        check(rc, "map get")
+        return True
+
+    def put(self, key, value=b""):
+        """Insert or replace; True when inserted, False when replaced."""
+        vp, _ = cbuf(value, self.val_len, "value")
+        rc = check(lib.shk_map_put(self._handle(), self._key(key),
+                                   vp if self.val_len else None), "map put")
+        return rc == 0
+
+    def __setitem__(self, key, value):
+        self.put(key, value)
+
+    def add(self, key):
+        """Set use: insert key (val_len 0)."""
+        return self.put(key, b"")
+
+    def delete(self, key):
+        """Remove key (NotFound when missing)."""
+        check(lib.shk_map_delete(self._handle(), self._key(key)),
+              "map delete")
+
+    def __delitem__(self, key):
+        rc = lib.shk_map_delete(self._handle(), self._key(key))
+        if rc == NotFound.code:
+            raise KeyError(key)
+        check(rc, "map delete")
+
+    def pop(self, key, default=_MISSING):
+        v = self.get(key, _MISSING)
+        if v is _MISSING:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        try:
+            self.delete(key)
+        except NotFound:
+            pass
+        return v
+
+    def __len__(self):
+        return check(lib.shk_map_count(self._handle()), "map count")
+
+    def items(self):
+        """Iterate (key, value); keys not written meanwhile come once."""
+        h = self._handle()
+        cur = ctypes.c_uint32(0)
+        k = ctypes.create_string_buffer(self.key_len)
+        v = ctypes.create_string_buffer(max(1, self.val_len))
+        while True:
+            rc = check(lib.shk_map_next(h, ctypes.byref(cur), k, v),
+                       "map next")
+            if rc == 0:
+                return
+            yield k.raw, v.raw[:self.val_len]
+
+    def keys(self):
+        return (k for k, _ in self.items())
+
+    __iter__ = keys
+
+    def values(self):
+        return (v for _, v in self.items())
+
+
+def _stored_lens(m, info):
+    """key_len/val_len of a map opened without them: the registry holds
+    only their sum (elem_len), shk_obj_describe states both."""
+    import re
+    from .errors import Corrupt
+    g = re.search(r"\bkey_len=(\d+) val_len=(\d+)", info.state)
+    if not g or int(g.group(1)) + int(g.group(2)) != info.elem_len:
+        raise Corrupt(context="map %r: cannot read key_len/val_len (%r)"
+                      % (m.name, info.state))
+    return int(g.group(1)), int(g.group(2))

@@ -1,0 +1,167 @@
+"""SPSC rings of variable-size records, with zero-copy reserve and peek."""
+
+import ctypes
+
+from . import _lib as L
+from ._base import Handle, cbuf, flags_of, open_handle, record_type, \
+    timeout_ns, view
+from ._lib import lib
+from .errors import check
+
+__all__ = ["Ring", "RingStats", "PRODUCER", "CONSUMER"]
+
+PRODUCER, CONSUMER = 1, 2
+_ROLES = {"producer": PRODUCER, "consumer": CONSUMER, "w": PRODUCER,
+          "r": CONSUMER, PRODUCER: PRODUCER, CONSUMER: CONSUMER}
+BATCH, SPIN = 0x1, 0x2
+
+RingStats = record_type("RingStats", L.RingStats)
+
+
+class Ring(Handle):
+    """One side of an SPSC ring (shk_ring_open).
+
+    Ring(seg, name, role, create=False, excl=False, cap=None,
+         max_record=None, type_id=0, batch=False, spin=False)
+
+    role: "producer" or "consumer" (one live owner each: Busy otherwise).
+    cap: data bytes (power of two, default 64 KiB).  Timeouts are seconds:
+    None waits forever, 0 only tries (WouldBlock), else Timeout on expiry.
+
+    Producer: write(data), or zero-copy: mv = reserve(n); fill mv;
+    commit().  Consumer: read() -> bytes, or zero-copy: mv = peek();
+    use mv; release().  A view from reserve/peek is released (unusable) by
+    commit/release.  Iterating a consumer yields records until a read
+    with the iterator's timeout (default: forever) raises.
+    """
+
+    _close_fn = "shk_ring_close"
+    kind = "ring"
+
+    def __init__(self, seg, name, role, create=False, excl=False, cap=None,
+                 max_record=None, type_id=0, batch=False, spin=False):
+        try:
+            self.role = _ROLES[role]
+        except (KeyError, TypeError):
+            raise ValueError("role must be 'producer' or 'consumer', not %r"
+                             % (role,)) from None
+        o = L.RingOpts()
+        o.flags = (BATCH if batch else 0) | (SPIN if spin else 0)
+        if cap is not None:
+            o.cap = int(cap)
+        if max_record is not None:
+            o.max_record = int(max_record)
+        o.type_id = int(type_id)
+        h = open_handle(lib.shk_ring_open, seg, name, flags_of(create, excl),
+                        self.role, ctypes.byref(o),
+                        context="ring %r" % (name,))
+        super().__init__(seg, name, h)
+        st = self.stat()
+        self.cap = st.cap
+        self.max_record = st.max_record
+        self._pending = None  # the reserve/peek view awaiting commit/release
+
+    def stat(self):
+        """A snapshot of the ring (RingStats: fill, head, tail, ...)."""
+        st = L.RingStats()
+        check(lib.shk_ring_stat(self._handle(), ctypes.byref(st)), "stat")
+        return RingStats(**st.to_dict())
+
+    def fileno(self):
+        """(Consumer) a descriptor that polls readable when data may be
+        there; use it with read(timeout=0) / peek(0) (selectors works)."""
+        return check(lib.shk_ring_fd(self._handle()), "ring fd")
+
+    def _settle(self):
+        if self._pending is not None:
+            try:
+                self._pending.release()
+            except BufferError:
+                pass  # exported further (e.g. to NumPy): cannot revoke
+            self._pending = None
+
+    # ------------------------------------------------------- producer
+
+    def write(self, data, timeout=None):
+        """Copy bytes-like data into one record."""
+        ptr, n = cbuf(data)
+        check(lib.shk_ring_write(self._handle(), ptr, n, timeout_ns(timeout)),
+              "ring write")
+
+    send = write
+
+    def reserve(self, nbytes, timeout=None):
+        """Reserve one record of nbytes and return a writable memoryview
+        onto the ring's memory; fill it, then commit()."""
+        buf = ctypes.c_void_p()
+        check(lib.shk_ring_reserve(self._handle(), int(nbytes),
+                                   ctypes.byref(buf), timeout_ns(timeout)),
+              "ring reserve")
+        mv = view(self.segment._map, buf.value, int(nbytes))
+        self._pending = mv
+        return mv
+
+    def commit(self):
+        """Publish the reserved record (its view is released)."""
+        check(lib.shk_ring_commit(self._handle()), "ring commit")
+        self._settle()
+
+    def flush(self):
+        """Publish what a batching handle holds back."""
+        check(lib.shk_ring_flush(self._handle()), "ring flush")
+
+    # ------------------------------------------------------- consumer
+
+    def peek(self, timeout=None):
+        """The oldest record in place, as a read-only memoryview valid until
+        release() (peeking again returns the same record)."""
+        buf = ctypes.c_void_p()
+        n = ctypes.c_size_t()
+        check(lib.shk_ring_peek(self._handle(), ctypes.byref(buf),
+                                ctypes.byref(n), timeout_ns(timeout)),
+              "ring peek")
+        self._settle()
+        if not n.value:
+            mv = memoryview(b"")
+        else:
+            mv = view(self.segment._map, buf.value, n.value, readonly=True)
+        self._pending = mv
+        return mv
+
+    def release(self):
+        """Free the record of the last peek (its view is released)."""
+        check(lib.shk_ring_release(self._handle()), "ring release")
+        self._settle()
+
+    def read(self, timeout=None):
+        """The oldest record as bytes (one copy), removed from the ring."""
+        h = self._handle()
+        buf = ctypes.c_void_p()
+        n = ctypes.c_size_t()
+        check(lib.shk_ring_peek(h, ctypes.byref(buf), ctypes.byref(n),
+                                timeout_ns(timeout)), "ring read")
+        data = ctypes.string_at(buf.value, n.value) if n.value else b""
+        self._settle()
+        check(lib.shk_ring_release(h), "ring release")
+        return data
+
+    recv = read
+
+    def read_into(self, out, timeout=None):
+        """Copy the oldest record into a writable buffer; returns its
+        length.  MsgSize (record left in the ring) when it does not fit."""
+        mv = memoryview(out).cast("B")
+        if mv.readonly:
+            raise TypeError("read_into needs a writable buffer")
+        ptr = (ctypes.c_char * mv.nbytes).from_buffer(mv) if mv.nbytes \
+            else None
+        return check(lib.shk_ring_read(self._handle(), ptr, mv.nbytes,
+                                       timeout_ns(timeout)), "ring read")
+
+    def __iter__(self):
+        while True:
+            yield self.read()
+
+    def close(self):
+        self._settle()
+        super().close()

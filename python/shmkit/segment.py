@@ -1,0 +1,426 @@
+"""Segments, the shared heap and the registry."""
+
+import ctypes
+import dataclasses
+import os
+import weakref
+
+from . import _lib as L
+from ._base import cname, flags_of, record_type, view
+from ._lib import lib
+from .errors import check
+
+__all__ = ["Segment", "open", "unlink", "SegInfo", "AttachInfo", "ObjInfo",
+           "HeapInfo", "BACKENDS", "KINDS"]
+
+BACKENDS = {"posix": 0, "sysv": 1, "file": 2, "memfd": 3}
+_BACKEND_NAMES = {v: k for k, v in BACKENDS.items()}
+
+SHK_CREATE, SHK_EXCL, SHK_RDONLY = 0x1, 0x2, 0x4
+
+#: enum shk_kind values by name (the registry's kind names).
+KINDS = {"blob": 1, "array": 2, "ring": 3, "queue": 4, "stack": 5,
+         "bcast": 6, "map": 7, "pool": 8, "mutex": 16, "rwlock": 17,
+         "sem": 18, "barrier": 19, "latch": 20, "event": 21, "cond": 22,
+         "once": 23, "chan": 32}
+
+SegInfo = record_type("SegInfo", L.SegStats)
+SegInfo.__doc__ = "shk_seg_info's figures; `backend` is a name (\"posix\")."
+
+
+AttachInfo = record_type("AttachInfo", L.AttachInfo)
+AttachInfo.__doc__ = "One attach record (shk_seg_attached)."
+HeapInfo = record_type("HeapInfo", L.HeapStats)
+HeapInfo.__doc__ = ("shk_heap_info's figures; class_size/class_used are "
+                    "lists cut to nclasses.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjInfo:
+    """A registry entry (shk_obj_info), with its kind's name and, from
+    shk_obj_describe, a one-line description of its live state."""
+    name: str
+    kind: str
+    kind_id: int
+    type_id: int
+    elem_len: int
+    align: int
+    cap: int
+    off: int
+    len: int
+    created_ns: int
+    creator_pid: int
+    slot: int
+    state: str = ""
+
+
+def _backend(backend):
+    if isinstance(backend, str):
+        try:
+            return BACKENDS[backend.lower()]
+        except KeyError:
+            raise ValueError("backend must be one of %s, not %r"
+                             % (", ".join(BACKENDS), backend)) from None
+    return int(backend)
+
+
+def _seg_opts(backend="posix", size=None, mode=None, max_objects=None,
+              open_timeout=None, sysv_key=None):
+    o = L.SegOpts()
+    o.backend = _backend(backend)
+    if size is not None:
+        o.len = int(size)
+    if mode is not None:
+        o.mode = int(mode)
+    if max_objects is not None:
+        o.max_objects = int(max_objects)
+    if open_timeout is not None:
+        o.open_timeout_ns = max(1, int(open_timeout * 1e9))
+    if sysv_key is not None:
+        o.sysv_key = int(sysv_key)
+    return o
+
+
+class _Mapping:
+    """Owns the C segment handle.  Segment holds one reference and every
+    memoryview or NumPy array made over the segment's memory holds one, so
+    the memory is unmapped (shk_seg_close) only when the Segment is closed
+    AND no view of it remains: a view can never point at unmapped memory.
+    """
+
+    def __init__(self, h):
+        self.h = h
+
+    def __del__(self):
+        h, self.h = self.h, None
+        if h:
+            try:
+                lib.shk_seg_close(h)
+            except Exception:
+                pass
+
+
+class Segment:
+    """A named shared-memory segment (shk_seg_open).
+
+    Segment(name, create=False, excl=False, size=None, backend="posix",
+            mode=None, max_objects=None, open_timeout=None, sysv_key=None,
+            readonly=False)
+
+    name: POSIX-style name ("shk-demo"), a path for backend="file", a label
+    for backend="memfd" (which always creates; share it with fileno()).
+    size: bytes on create (default 4 MiB).  open_timeout: seconds an opener
+    waits for a concurrent creator.  Use as a context manager; close()
+    closes every object handle opened from it first.  The mapping itself
+    stays until the last memoryview/ndarray over it is gone.
+    """
+
+    def __init__(self, name, create=False, excl=False, size=None,
+                 backend="posix", mode=None, max_objects=None,
+                 open_timeout=None, sysv_key=None, readonly=False, _fd=None):
+        self._map = None
+        self._children = weakref.WeakSet()
+        self._opts = _seg_opts(backend, size, mode, max_objects,
+                               open_timeout, sysv_key)
+        flags = flags_of(create, excl) | (SHK_RDONLY if readonly else 0)
+        out = ctypes.c_void_p()
+        if _fd is None:
+            self.name = os.fspath(name) if not isinstance(name, bytes) \
+                else name.decode()
+            rc = lib.shk_seg_open(cname(name), flags, ctypes.byref(self._opts),
+                                  ctypes.byref(out))
+            check(rc, "open segment %r" % (self.name,))
+        else:
+            rc = lib.shk_seg_open_fd(int(_fd), flags, ctypes.byref(self._opts),
+                                     ctypes.byref(out))
+            check(rc, "open segment from fd %d" % _fd)
+        self._map = _Mapping(out.value)
+        self.readonly = bool(readonly)
+        info = self.info()
+        self.backend = info.backend
+        self.size = info.len
+        if _fd is not None:
+            self.name = info.name
+
+    @classmethod
+    def from_fd(cls, fd, readonly=False, open_timeout=None):
+        """Open a segment from a file descriptor (a memfd passed over a Unix
+        socket or inherited).  The descriptor is duplicated."""
+        return cls(None, readonly=readonly, open_timeout=open_timeout,
+                   _fd=fd)
+
+    # ---------------------------------------------------------- basics
+
+    def _handle(self):
+        m = self._map
+        if m is None or not m.h:
+            raise ValueError("segment is closed")
+        return m.h
+
+    @property
+    def closed(self):
+        return self._map is None
+
+    def close(self):
+        """Close every object handle opened from this segment, then detach.
+        Views of its memory keep the mapping until they are gone."""
+        if self._map is None:
+            return
+        for child in list(self._children):
+            child.close()
+        self._map = None  # unmapped once no view references it
+
+    def __enter__(self):
+        self._handle()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return "<shmkit.Segment %r %s>" % (
+            getattr(self, "name", None),
+            "closed" if self.closed else "%s, %d bytes" % (self.backend,
+                                                           self.size))
+
+    def unlink(self):
+        """Remove this segment's name (the mapping stays until closed)."""
+        unlink(self.name, backend=self.backend)
+
+    def fileno(self):
+        """The segment's file descriptor (owned by the segment; not SysV)."""
+        return check(lib.shk_seg_fd(self._handle()), "segment fd")
+
+    @property
+    def base(self):
+        """The address where this process mapped the segment."""
+        return lib.shk_seg_base(self._handle())
+
+    def prefault(self):
+        """Make every page present now (shk_seg_prefault)."""
+        check(lib.shk_seg_prefault(self._handle()), "prefault")
+
+    def check(self):
+        """Validate the whole segment; raises (Corrupt, ...) on damage."""
+        check(lib.shk_seg_check(self._handle()), "check")
+
+    def info(self):
+        """Header, attach and heap figures (SegInfo)."""
+        st = L.SegStats()
+        check(lib.shk_seg_info(self._handle(), ctypes.byref(st)), "info")
+        d = st.to_dict()
+        d["backend"] = _BACKEND_NAMES.get(d["backend"], d["backend"])
+        return SegInfo(**d)
+
+    stat = info
+
+    def attached(self):
+        """The attach table: a list of AttachInfo (pid, alive, ...)."""
+        cur = ctypes.c_uint32(0)
+        out = []
+        while True:
+            ai = L.AttachInfo()
+            rc = check(lib.shk_seg_attached(self._handle(), ctypes.byref(cur),
+                                            ctypes.byref(ai)), "attached")
+            if rc == 0:
+                return out
+            out.append(AttachInfo(**ai.to_dict()))
+
+    # ------------------------------------------------------------ heap
+
+    def alloc(self, nbytes):
+        """Allocate nbytes from the shared heap; returns the block's offset
+        (what travels between processes)."""
+        off = ctypes.c_uint64()
+        check(lib.shk_alloc(self._handle(), int(nbytes), ctypes.byref(off)),
+              "alloc %d bytes" % nbytes)
+        return off.value
+
+    def free(self, off):
+        """Return the block at offset off to the heap."""
+        check(lib.shk_free(self._handle(), int(off)), "free %#x" % off)
+
+    def buffer(self, off, nbytes, readonly=None):
+        """A writable memoryview of nbytes at offset off (no copy)."""
+        off, nbytes = int(off), int(nbytes)
+        if off <= 0 or nbytes < 0 or off + nbytes > self.size:
+            raise ValueError("offset %d + %d bytes is outside the segment"
+                             % (off, nbytes))
+        p = lib.shk_ptr(self._handle(), off)
+        if readonly is None:
+            readonly = self.readonly
+        return view(self._map, p, nbytes, readonly)
+
+    ptr = buffer
+
+    def offset(self, buf):
+        """The segment offset of a buffer that lies in this segment (e.g. a
+        view from buffer() or Array.numpy()); ValueError otherwise."""
+        import numpy as np
+        addr = np.frombuffer(buf, dtype=np.uint8).ctypes.data
+        off = lib.shk_off(self._handle(), addr)
+        if off == 0:
+            raise ValueError("buffer is not inside this segment")
+        return off
+
+    def heap_info(self):
+        """Heap figures (HeapInfo)."""
+        st = L.HeapStats()
+        check(lib.shk_heap_info(self._handle(), ctypes.byref(st)),
+              "heap info")
+        d = st.to_dict()
+        n = d["nclasses"]
+        d["class_size"] = d["class_size"][:n]
+        d["class_used"] = d["class_used"][:n]
+        return HeapInfo(**d)
+
+    # -------------------------------------------------------- registry
+
+    def _objinfo(self, oi, describe=True):
+        state = ""
+        if describe:
+            buf = ctypes.create_string_buffer(256)
+            rc = lib.shk_obj_describe(self._handle(), ctypes.byref(oi), buf,
+                                      len(buf))
+            state = buf.value.decode("utf-8", "replace") if rc >= 0 else \
+                "<%s>" % lib.shk_errname(rc).decode()
+        return ObjInfo(name=oi.name.decode("utf-8", "replace"),
+                       kind=lib.shk_kind_name(oi.kind).decode(),
+                       kind_id=oi.kind, type_id=oi.type_id,
+                       elem_len=oi.elem_len, align=oi.align, cap=oi.cap,
+                       off=oi.off, len=oi.len, created_ns=oi.created_ns,
+                       creator_pid=oi.creator_pid, slot=oi.slot, state=state)
+
+    def objects(self, describe=True):
+        """Iterate the registry: ObjInfo per object (with `state`)."""
+        cur = ctypes.c_uint32(0)
+        while True:
+            oi = L.ObjInfo()
+            rc = check(lib.shk_obj_next(self._handle(), ctypes.byref(cur),
+                                        ctypes.byref(oi)), "objects")
+            if rc == 0:
+                return
+            yield self._objinfo(oi, describe)
+
+    __iter__ = objects
+
+    def names(self):
+        """Names of the objects in the registry."""
+        return [o.name for o in self.objects(describe=False)]
+
+    def stat(self, name):
+        """ObjInfo of the object `name` (NotFound when missing)."""
+        oi = L.ObjInfo()
+        check(lib.shk_obj_stat(self._handle(), cname(name), ctypes.byref(oi)),
+              "stat %r" % (name,))
+        return self._objinfo(oi)
+
+    obj_info = stat
+
+    def __contains__(self, name):
+        oi = L.ObjInfo()
+        return lib.shk_obj_stat(self._handle(), cname(name),
+                                ctypes.byref(oi)) == 0
+
+    def remove(self, name):
+        """Delete the object `name` and return its memory to the heap.  Only
+        when nobody uses it: other handles on it become invalid."""
+        check(lib.shk_obj_remove(self._handle(), cname(name)),
+              "remove %r" % (name,))
+
+    def blob(self, name, size=None, create=False, excl=False, type_id=0):
+        """A raw SHK_KIND_BLOB object as a writable memoryview (no copy).
+        size (bytes) is required to create."""
+        d = L.ObjDesc()
+        d.kind = KINDS["blob"]
+        d.type_id = type_id
+        if size is not None:
+            d.elem_len = 1
+            d.cap = int(size)
+        oi = L.ObjInfo()
+        ptr = ctypes.c_void_p()
+        check(lib.shk_obj_open(self._handle(), cname(name),
+                               flags_of(create, excl), ctypes.byref(d),
+                               ctypes.byref(oi), ctypes.byref(ptr)),
+              "blob %r" % (name,))
+        return view(self._map, ptr.value, oi.elem_len * oi.cap,
+                    self.readonly)
+
+    # ------------------------------------------------ object factories
+
+    def array(self, name, *args, **kw):
+        from .array import Array
+        return Array(self, name, *args, **kw)
+
+    def ring(self, name, *args, **kw):
+        from .ring import Ring
+        return Ring(self, name, *args, **kw)
+
+    def bcast(self, name, *args, **kw):
+        from .bcast import Bcast
+        return Bcast(self, name, *args, **kw)
+
+    def queue(self, name, *args, **kw):
+        from .queue import Queue
+        return Queue(self, name, *args, **kw)
+
+    def stack(self, name, *args, **kw):
+        from .queue import Stack
+        return Stack(self, name, *args, **kw)
+
+    def map(self, name, *args, **kw):
+        from .map import Map
+        return Map(self, name, *args, **kw)
+
+    def pool(self, name, *args, **kw):
+        from .pool import Pool
+        return Pool(self, name, *args, **kw)
+
+    def mutex(self, name, *args, **kw):
+        from .sync import Mutex
+        return Mutex(self, name, *args, **kw)
+
+    def rwlock(self, name, *args, **kw):
+        from .sync import RWLock
+        return RWLock(self, name, *args, **kw)
+
+    def sem(self, name, *args, **kw):
+        from .sync import Sem
+        return Sem(self, name, *args, **kw)
+
+    def event(self, name, *args, **kw):
+        from .sync import Event
+        return Event(self, name, *args, **kw)
+
+    def barrier(self, name, *args, **kw):
+        from .sync import Barrier
+        return Barrier(self, name, *args, **kw)
+
+    def latch(self, name, *args, **kw):
+        from .sync import Latch
+        return Latch(self, name, *args, **kw)
+
+    def cond(self, name, *args, **kw):
+        from .sync import Cond
+        return Cond(self, name, *args, **kw)
+
+
+def open(name, create=False, excl=False, **kw):  # noqa: A001 (as io.open)
+    """shmkit.open(name, ...) is Segment(name, ...)."""
+    return Segment(name, create=create, excl=excl, **kw)
+
+
+def unlink(name, backend="posix", sysv_key=None, missing_ok=False):
+    """Remove a segment's name (shk_seg_unlink).  NotFound when missing,
+    unless missing_ok."""
+    o = _seg_opts(backend, sysv_key=sysv_key)
+    rc = lib.shk_seg_unlink(cname(name), ctypes.byref(o))
+    if rc == -2 and missing_ok:
+        return
+    check(rc, "unlink %r" % (name,))

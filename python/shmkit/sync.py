@@ -1,0 +1,288 @@
+"""Process-shared synchronisation objects: mutex (robust), rwlock,
+semaphore, event, barrier, latch, condition variable.
+
+Every blocking call takes timeout in seconds (None forever, 0 try) and
+raises WouldBlock (try) or Timeout (expired); the threading-style
+acquire(blocking=True, timeout=None) returns False instead.
+"""
+
+import ctypes
+
+from . import _lib as L
+from ._base import Handle, flags_of, open_handle, timeout_ns
+from ._lib import lib
+from .errors import OwnerDead, Timeout, WouldBlock, check
+
+__all__ = ["Mutex", "RWLock", "Sem", "Event", "Barrier", "Latch", "Cond"]
+
+EVENT_MANUAL, EVENT_SET = 0x1, 0x2
+
+
+class _Sync(Handle):
+    _open_fn = None
+
+    def __init__(self, seg, name, create=False, excl=False, flags=0,
+                 count=0, max=0):
+        o = L.SyncOpts()
+        o.flags, o.count, o.max = flags, count, max
+        h = open_handle(getattr(lib, self._open_fn), seg, name,
+                        flags_of(create, excl), ctypes.byref(o),
+                        context="%s %r" % (self.kind, name))
+        super().__init__(seg, name, h)
+
+
+def _acquire(fn, blocking, timeout):
+    """threading-style: True when taken, False on try/timeout failure."""
+    if not blocking:
+        t = 0
+    elif timeout is None or timeout < 0:
+        t = -1
+    else:
+        t = timeout_ns(timeout)
+    try:
+        fn(t)
+        return True
+    except (WouldBlock, Timeout):
+        return False
+
+
+class Mutex(_Sync):
+    """A robust process-shared mutex (shk_mutex_*).
+
+    Mutex(seg, name, create=False, excl=False, on_owner_dead=None)
+
+    lock(timeout=None) raises OwnerDead when the previous holder died
+    holding it: the caller then HOLDS the mutex, must repair the protected
+    state, call consistent(), then unlock() (unlocking without consistent()
+    makes the mutex NotRecoverable for everyone).  As a context manager,
+    `with m:` locks and unlocks; if on_owner_dead is given it is called as
+    on_owner_dead(mutex) to repair and the mutex is marked consistent,
+    otherwise OwnerDead propagates from the `with` line with the mutex
+    held (catch it, repair, consistent(), unlock()).
+    """
+
+    _open_fn = "shk_mutex_open"
+    _close_fn = "shk_mutex_close"
+    kind = "mutex"
+
+    def __init__(self, seg, name, create=False, excl=False,
+                 on_owner_dead=None):
+        super().__init__(seg, name, create, excl)
+        self.on_owner_dead = on_owner_dead
+
+    def _lock_ns(self, t):
+        check(lib.shk_mutex_lock(self._handle(), t), "mutex lock")
+
+    def lock(self, timeout=None):
+        self._lock_ns(timeout_ns(timeout))
+
+    def acquire(self, blocking=True, timeout=None):
+        return _acquire(self._lock_ns, blocking, timeout)
+
+    def unlock(self):
+        check(lib.shk_mutex_unlock(self._handle()), "mutex unlock")
+
+    release = unlock
+
+    def consistent(self):
+        """Mark the state repaired after OwnerDead."""
+        check(lib.shk_mutex_consistent(self._handle()), "mutex consistent")
+
+    def __enter__(self):
+        try:
+            self.lock()
+        except OwnerDead:
+            if self.on_owner_dead is None:
+                raise
+            self.on_owner_dead(self)
+            self.consistent()
+        return self
+
+    def __exit__(self, *exc):
+        self.unlock()
+
+
+class RWLock(_Sync):
+    """A robust reader-writer lock: rdlock/rdunlock, wrlock/wrunlock,
+    consistent() (after OwnerDead from either lock, the caller holds it
+    exclusively).  read_locked()/write_locked() are context managers."""
+
+    _open_fn = "shk_rwlock_open"
+    _close_fn = "shk_rwlock_close"
+    kind = "rwlock"
+
+    def rdlock(self, timeout=None):
+        check(lib.shk_rwlock_rdlock(self._handle(), timeout_ns(timeout)),
+              "rdlock")
+
+    def wrlock(self, timeout=None):
+        check(lib.shk_rwlock_wrlock(self._handle(), timeout_ns(timeout)),
+              "wrlock")
+
+    def rdunlock(self):
+        check(lib.shk_rwlock_rdunlock(self._handle()), "rdunlock")
+
+    def wrunlock(self):
+        check(lib.shk_rwlock_wrunlock(self._handle()), "wrunlock")
+
+    def consistent(self):
+        check(lib.shk_rwlock_consistent(self._handle()), "consistent")
+
+    def read_locked(self, timeout=None):
+        return _Held(self.rdlock, self.rdunlock, timeout)
+
+    def write_locked(self, timeout=None):
+        return _Held(self.wrlock, self.wrunlock, timeout)
+
+
+class _Held:
+    def __init__(self, take, give, timeout):
+        self._take, self._give, self._t = take, give, timeout
+
+    def __enter__(self):
+        self._take(self._t)
+        return self
+
+    def __exit__(self, *exc):
+        self._give()
+
+
+class Sem(_Sync):
+    """A counting semaphore: Sem(seg, name, create=True, value=0, max=None).
+    wait(timeout)/post(n); acquire/release as threading; `with sem:`."""
+
+    _open_fn = "shk_sem_open"
+    _close_fn = "shk_sem_close"
+    kind = "sem"
+
+    def __init__(self, seg, name, create=False, excl=False, value=0,
+                 max=None):
+        super().__init__(seg, name, create, excl, count=value,
+                         max=max or 0)
+
+    def _wait_ns(self, t):
+        check(lib.shk_sem_wait(self._handle(), t), "sem wait")
+
+    def wait(self, timeout=None):
+        self._wait_ns(timeout_ns(timeout))
+
+    def acquire(self, blocking=True, timeout=None):
+        return _acquire(self._wait_ns, blocking, timeout)
+
+    def post(self, n=1):
+        check(lib.shk_sem_post(self._handle(), n), "sem post")
+
+    def release(self, n=1):
+        self.post(n)
+
+    @property
+    def value(self):
+        return check(lib.shk_sem_value(self._handle()), "sem value")
+
+    def fileno(self):
+        return check(lib.shk_sem_fd(self._handle()), "sem fd")
+
+    def __enter__(self):
+        self.wait()
+        return self
+
+    def __exit__(self, *exc):
+        self.post()
+
+
+class Event(_Sync):
+    """An event: Event(seg, name, create=True, manual=False, set=False).
+    set(), reset(), wait(timeout) (an auto-reset event's wait consumes the
+    set), fileno()."""
+
+    _open_fn = "shk_event_open"
+    _close_fn = "shk_event_close"
+    kind = "event"
+
+    def __init__(self, seg, name, create=False, excl=False, manual=False,
+                 set=False):
+        super().__init__(seg, name, create, excl,
+                         flags=(EVENT_MANUAL if manual else 0)
+                         | (EVENT_SET if set else 0))
+
+    def set(self):
+        check(lib.shk_event_set(self._handle()), "event set")
+
+    def reset(self):
+        check(lib.shk_event_reset(self._handle()), "event reset")
+
+    clear = reset
+
+    def wait(self, timeout=None):
+        check(lib.shk_event_wait(self._handle(), timeout_ns(timeout)),
+              "event wait")
+
+    def fileno(self):
+        return check(lib.shk_event_fd(self._handle()), "event fd")
+
+
+class Barrier(_Sync):
+    """A reusable barrier for `parties` (required to create).  wait()
+    returns True for the one serial arriver per generation."""
+
+    _open_fn = "shk_barrier_open"
+    _close_fn = "shk_barrier_close"
+    kind = "barrier"
+
+    def __init__(self, seg, name, parties=None, create=False, excl=False):
+        super().__init__(seg, name, create, excl, count=parties or 0)
+
+    def wait(self, timeout=None):
+        return check(lib.shk_barrier_wait(self._handle(),
+                                          timeout_ns(timeout)),
+                     "barrier wait") == 1
+
+    def leave(self):
+        check(lib.shk_barrier_leave(self._handle()), "barrier leave")
+
+
+class Latch(_Sync):
+    """A one-shot latch whose count starts at `count` (required to
+    create): count_down(n) -> count left; wait(timeout); count."""
+
+    _open_fn = "shk_latch_open"
+    _close_fn = "shk_latch_close"
+    kind = "latch"
+
+    def __init__(self, seg, name, count=None, create=False, excl=False):
+        super().__init__(seg, name, create, excl, count=count or 0)
+
+    def count_down(self, n=1):
+        return check(lib.shk_latch_count_down(self._handle(), n),
+                     "latch count_down")
+
+    def wait(self, timeout=None):
+        check(lib.shk_latch_wait(self._handle(), timeout_ns(timeout)),
+              "latch wait")
+
+    @property
+    def count(self):
+        return check(lib.shk_latch_count(self._handle()), "latch count")
+
+
+class Cond(_Sync):
+    """A condition variable used with a Mutex: wait(mutex, timeout),
+    signal(), broadcast()."""
+
+    _open_fn = "shk_cond_open"
+    _close_fn = "shk_cond_close"
+    kind = "cond"
+
+    def wait(self, mutex, timeout=None):
+        check(lib.shk_cond_wait(self._handle(), mutex._handle(),
+                                timeout_ns(timeout)), "cond wait")
+
+    def signal(self):
+        check(lib.shk_cond_signal(self._handle()), "cond signal")
+
+    notify = signal
+
+    def broadcast(self):
+        check(lib.shk_cond_broadcast(self._handle()), "cond broadcast")
+
+    notify_all = broadcast
