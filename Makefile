@@ -70,7 +70,7 @@ CLI := $(B)/shmkit
 all: lib $(if $(CLI_SRC),$(CLI)) examples tests benches
 lib: $(SO) $(AR_LIB)
 examples: $(EX_BIN)
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(PY_PEER)
 benches: $(BENCH_BIN)
 
 $(B)/obj/%.o: src/%.c
@@ -107,6 +107,13 @@ $(CLI): $(CLI_OBJ) $(AR_LIB)
 $(B)/tests/%: tests/%.c tests/harness.h $(TAR_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Isrc -DSHK_TEST_HOOKS -o $@ $< $(TAR_LIB) $(LIBS)
+
+# The C side of the Python tests (python/tests): public API only, like any
+# program sharing data with Python; not a suite (run.sh runs test_* only).
+PY_PEER := $(B)/tests/py_peer
+$(PY_PEER): tests/py_peer.c $(AR_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(AR_LIB) $(LIBS)
 
 $(B)/examples/%: examples/%.c $(AR_LIB)
 	@mkdir -p $(@D)

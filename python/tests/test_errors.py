@@ -1,0 +1,139 @@
+"""Errors: the exception map covers the header's SHK_ERRNO_MAP exactly, and
+bad input raises exceptions instead of crashing."""
+
+import os
+import pickle
+import re
+
+import numpy as np
+import pytest
+
+import shmkit
+from shmkit import errors
+from conftest import ROOT
+
+
+def header_codes():
+    text = open(os.path.join(ROOT, "include", "shmkit.h")).read()
+    block = text[text.index("#define SHK_ERRNO_MAP(X)"):]
+    block = block[:block.index("enum shk_error")]
+    found = re.findall(r"X\((E[A-Z]+),\s*(-\d+),\s*\"([^\"]*)\"\)", block)
+    assert len(found) >= 30
+    return [("SHK_" + n, int(v), m) for n, v, m in found]
+
+
+def test_every_header_code_has_an_exception():
+    codes = header_codes()
+    for name, value, msg in codes:
+        assert errors.CODES[name] == value
+        cls = errors.EXCEPTIONS[value]
+        assert cls is not shmkit.ShkError and issubclass(cls, shmkit.ShkError)
+        assert cls.code == value and cls.name == name
+        e = errors.exception_for(value)
+        assert type(e) is cls and e.message == msg and e.code == value
+        assert getattr(shmkit, name) == value          # shmkit.SHK_ETYPE
+        assert getattr(shmkit, name[4:]) is cls        # shmkit.ETYPE
+    # and nothing more: the library knows no code the header lacks
+    assert sorted(errors.CODES.values()) == sorted(v for _, v, _ in codes)
+
+
+def test_named_exceptions_and_builtin_bases():
+    assert issubclass(shmkit.Timeout, TimeoutError)
+    assert shmkit.Timeout.code == -110
+    assert shmkit.Again is shmkit.WouldBlock
+    assert issubclass(shmkit.WouldBlock, BlockingIOError)
+    assert issubclass(shmkit.NotFound, FileNotFoundError)
+    assert issubclass(shmkit.Exists, FileExistsError)
+    assert issubclass(shmkit.TypeMismatch, TypeError)
+    assert shmkit.TypeMismatch.code == shmkit.SHK_ETYPE == -1003
+    for n in ("Corrupt", "PeerDead", "MsgSize", "OwnerDead", "BadSegment"):
+        assert issubclass(getattr(shmkit, n), shmkit.ShkError)
+    e = shmkit.errors.exception_for(-110, "ring read")
+    assert str(e) == "ring read: SHK_ETIMEDOUT: timed out"
+    assert e.errno == 110 and e.name == "SHK_ETIMEDOUT"
+    e2 = pickle.loads(pickle.dumps(e))
+    assert type(e2) is shmkit.Timeout and e2.context == "ring read"
+    u = shmkit.errors.exception_for(-999)
+    assert type(u) is shmkit.ShkError and u.name == "SHK_UNKNOWN"
+
+
+def test_bad_names_raise(name):
+    with pytest.raises(shmkit.InvalidArgument):
+        shmkit.Segment("bad/name", create=True)
+    with pytest.raises(shmkit.InvalidArgument):
+        shmkit.Segment("nul\0inside", create=True)
+    with pytest.raises(shmkit.NameTooLong):
+        shmkit.Segment("x" * 300, create=True)
+    with pytest.raises(shmkit.NotFound) as ei:
+        shmkit.Segment(name)
+    assert isinstance(ei.value, FileNotFoundError)
+    with pytest.raises(TypeError):
+        shmkit.Segment(12345)
+    with pytest.raises(ValueError):
+        shmkit.Segment(name, excl=True)           # excl without create
+    with pytest.raises(ValueError):
+        shmkit.Segment(name, create=True, backend="nope")
+    with pytest.raises(shmkit.NotFound):
+        shmkit.unlink(name)
+    shmkit.unlink(name, missing_ok=True)
+
+
+def test_exists_and_bad_object_names(seg, name):
+    with pytest.raises(shmkit.Exists):
+        shmkit.Segment(name, create=True, excl=True)
+    with pytest.raises(shmkit.InvalidArgument):
+        seg.ring("", "producer", create=True)
+    with pytest.raises((shmkit.NameTooLong, shmkit.InvalidArgument)):
+        seg.queue("q" * 100, elem_len=8, create=True)
+    with pytest.raises(shmkit.NotFound):
+        seg.ring("missing", "consumer")
+    with pytest.raises(shmkit.NotFound):
+        seg.stat("missing")
+    with pytest.raises(shmkit.NotFound):
+        seg.remove("missing")
+    with pytest.raises(ValueError):
+        seg.ring("r", "sideways", create=True)
+
+
+def test_wrong_kind_or_type_is_type_mismatch(seg):
+    seg.queue("q", elem_len=8, cap=8, create=True)
+    with pytest.raises(shmkit.TypeMismatch):
+        seg.ring("q", "consumer")
+    with pytest.raises(shmkit.TypeMismatch):
+        seg.map("q", key_len=8, val_len=8)
+    with pytest.raises(shmkit.TypeMismatch):
+        seg.queue("q", elem_len=16)
+    seg.array("a", dtype=np.uint32, length=4, create=True)
+    with pytest.raises(shmkit.TypeMismatch):
+        seg.array("a", dtype=np.float32)   # same size, other type id
+    with pytest.raises(shmkit.TypeMismatch):
+        seg.array("a", dtype=np.uint64)
+    with pytest.raises(shmkit.TypeMismatch):
+        seg.array("q")                     # a queue, opened as an array
+    a16 = seg.array("s", dtype="u2", length=2, create=True)
+    with pytest.raises(shmkit.TypeMismatch):
+        a16.load(0)                        # atomics need 4 or 8 bytes
+
+
+def test_closed_handles_raise_not_crash(seg):
+    r = seg.ring("r", "producer", create=True)
+    r.close()
+    r.close()                              # twice is fine
+    with pytest.raises(ValueError):
+        r.write(b"x")
+    q = seg.queue("q", elem_len=8, create=True)
+    seg.close()                            # closes q too
+    assert q.closed
+    with pytest.raises(ValueError):
+        q.push(b"12345678")
+    with pytest.raises(ValueError):
+        seg.info()
+
+
+def test_timeouts_are_seconds():
+    assert shmkit.timeout_ns(None) == -1
+    assert shmkit.timeout_ns(0) == 0
+    assert shmkit.timeout_ns(1.5) == 1500000000
+    assert shmkit.timeout_ns(1e-12) == 1       # not a "try"
+    with pytest.raises(ValueError):
+        shmkit.timeout_ns(-1)

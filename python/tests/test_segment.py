@@ -1,0 +1,140 @@
+"""Segments, heap and registry."""
+
+import os
+
+import numpy as np
+import pytest
+
+import shmkit
+from conftest import seg_name
+
+
+def test_info_attached_and_context_manager(name):
+    with shmkit.Segment(name, create=True, size=256 << 10) as seg:
+        info = seg.info()
+        assert info.len == 256 << 10 and info.backend == "posix"
+        assert info.creator_pid == os.getpid() and info.name == name
+        att = seg.attached()
+        assert [a.pid for a in att if a.alive] == [os.getpid()]
+        with shmkit.open(name) as again:        # create-or-open: opens
+            assert again.info().attached == 2
+            assert again.size == seg.size
+        seg.check()
+        assert seg.fileno() >= 0 and seg.base
+    assert seg.closed
+    shmkit.unlink(name)
+    assert not os.path.exists("/dev/shm/" + name)
+
+
+def test_registry_iteration_describe_remove(seg):
+    seg.ring("r", "producer", create=True, cap=4096)
+    q = seg.queue("q", elem_len=16, cap=8, create=True)
+    seg.mutex("m", create=True)
+    objs = {o.name: o for o in seg.objects()}
+    assert {k: o.kind for k, o in objs.items()} == \
+        {"r": "ring", "q": "queue", "m": "mutex"}
+    assert objs["q"].elem_len == 16 and objs["q"].cap == 8
+    assert "fill=0/8" in objs["q"].state          # shk_obj_describe
+    assert objs["m"].state.startswith("unlocked")
+    assert "q" in seg and "nope" not in seg
+    assert sorted(seg.names()) == ["m", "q", "r"]
+    st = seg.stat("r")
+    assert st.kind == "ring" and st.creator_pid == os.getpid()
+    q.close()                   # nobody may use an object being removed
+    seg.remove("q")
+    assert sorted(seg.names()) == ["m", "r"]
+    assert seg.info().nobjects == 2
+
+
+def test_heap_alloc_buffer_free(seg):
+    used0 = seg.heap_info().used
+    off = seg.alloc(1000)
+    assert off > 0 and off % 16 == 0
+    buf = seg.buffer(off, 1000)
+    buf[:5] = b"hello"
+    # a second view of the same offset is the same memory, not a copy
+    assert bytes(seg.buffer(off, 5)) == b"hello"
+    assert seg.offset(buf) == off
+    a = np.frombuffer(seg.buffer(off, 1000), dtype=np.uint8)
+    assert np.shares_memory(a, np.frombuffer(buf, dtype=np.uint8))
+    assert a.ctypes.data == seg.base + off
+    assert seg.heap_info().used > used0
+    seg.free(off)
+    with pytest.raises(shmkit.InvalidArgument):
+        seg.free(off)                              # double free detected
+    with pytest.raises(ValueError):
+        seg.buffer(seg.size - 4, 100)              # past the end
+    with pytest.raises(ValueError):
+        seg.offset(bytearray(10))
+
+
+def test_blob_shared_between_handles(seg, name):
+    b = seg.blob("raw", size=64, create=True)
+    b[:3] = b"abc"
+    with shmkit.Segment(name) as other:
+        assert bytes(other.blob("raw")[:3]) == b"abc"
+        assert other.stat("raw").kind == "blob"
+
+
+def test_views_keep_the_mapping_alive(name):
+    seg = shmkit.Segment(name, create=True, size=128 << 10)
+    a = seg.array("a", dtype="i8", length=16, create=True)
+    v = a.numpy()
+    v[:] = np.arange(16)
+    seg.close()                     # closes `a`; v keeps the mapping
+    assert a.closed
+    assert v.sum() == 120           # still readable, no crash
+    v[0] = 5
+    del v                           # the last view: now really detached
+    with shmkit.Segment(name) as s2:
+        assert s2.array("a").numpy()[0] == 5
+
+
+def test_file_and_memfd_backends(tmp_path):
+    path = str(tmp_path / "seg.shk")
+    with shmkit.Segment(path, create=True, backend="file",
+                        size=128 << 10) as s:
+        s.array("a", dtype="u4", length=4, create=True).numpy()[:] = 9
+        assert s.info().backend == "file"
+    with shmkit.Segment(path, backend="file") as s:
+        assert list(s.array("a").numpy()) == [9, 9, 9, 9]
+    shmkit.unlink(path, backend="file")
+    assert not os.path.exists(path)
+
+    with shmkit.Segment("py-memfd", backend="memfd", create=True,
+                        size=128 << 10) as m:
+        m.queue("q", elem_len=8, create=True).push(b"12345678")
+        with shmkit.Segment.from_fd(m.fileno()) as m2:
+            assert m2.backend == "memfd"
+            assert m2.queue("q").pop(timeout=0) == b"12345678"
+
+
+def test_sysv_backend():
+    n = seg_name()
+    try:
+        s = shmkit.Segment(n, create=True, backend="sysv", size=128 << 10)
+    except (shmkit.NotSupported, shmkit.AccessDenied, shmkit.NoSpace) as e:
+        pytest.skip("SysV shm unavailable: %s" % e)
+    try:
+        assert s.info().backend == "sysv"
+        with pytest.raises(shmkit.NotSupported):
+            s.fileno()
+    finally:
+        s.close()
+        shmkit.unlink(n, backend="sysv", missing_ok=True)
+
+
+def test_pool_blocks(seg):
+    p = seg.pool("p", block_len=100, cap=3, create=True)
+    assert p.block_len >= 100 and p.cap == 3
+    offs = [p.alloc() for _ in range(3)]
+    with pytest.raises(shmkit.NoMemory):
+        p.alloc()
+    p.buffer(offs[1])[:4] = b"blk1"
+    assert bytes(seg.buffer(offs[1], 4)) == b"blk1"    # same memory
+    assert p.info().in_use == 3
+    p.free(offs[1])
+    with pytest.raises(shmkit.InvalidArgument):
+        p.free(offs[1])
+    with pytest.raises(shmkit.InvalidArgument):
+        p.buffer(offs[0] + 1)
