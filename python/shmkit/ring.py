@@ -59,7 +59,7 @@ class Ring(Handle):
         st = self.stat()
         self.cap = st.cap
         self.max_record = st.max_record
-        self._pending = None  # the reserve/peek view awaiting commit/release
+        self._pending = []  # reserve/peek views awaiting commit/release
 
     def stat(self):
         """A snapshot of the ring (RingStats: fill, head, tail, ...)."""
@@ -73,12 +73,12 @@ class Ring(Handle):
         return check(lib.shk_ring_fd(self._handle()), "ring fd")
 
     def _settle(self):
-        if self._pending is not None:
+        for mv in self._pending:
             try:
-                self._pending.release()
+                mv.release()
             except BufferError:
                 pass  # exported further (e.g. to NumPy): cannot revoke
-            self._pending = None
+        self._pending = []
 
     # ------------------------------------------------------- producer
 
@@ -98,7 +98,7 @@ class Ring(Handle):
                                    ctypes.byref(buf), timeout_ns(timeout)),
               "ring reserve")
         mv = view(self.segment._map, buf.value, int(nbytes))
-        self._pending = mv
+        self._pending.append(mv)
         return mv
 
     def commit(self):
@@ -120,12 +120,10 @@ class Ring(Handle):
         check(lib.shk_ring_peek(self._handle(), ctypes.byref(buf),
                                 ctypes.byref(n), timeout_ns(timeout)),
               "ring peek")
-        self._settle()
         if not n.value:
-            mv = memoryview(b"")
-        else:
-            mv = view(self.segment._map, buf.value, n.value, readonly=True)
-        self._pending = mv
+            return memoryview(b"")
+        mv = view(self.segment._map, buf.value, n.value, readonly=True)
+        self._pending.append(mv)
         return mv
 
     def release(self):
@@ -141,7 +139,7 @@ class Ring(Handle):
         check(lib.shk_ring_peek(h, ctypes.byref(buf), ctypes.byref(n),
                                 timeout_ns(timeout)), "ring read")
         data = ctypes.string_at(buf.value, n.value) if n.value else b""
-        self._settle()
+        self._settle()  # views of an earlier peek of this record
         check(lib.shk_ring_release(h), "ring release")
         return data
 

@@ -1,0 +1,77 @@
+"""Arrays: NumPy views are the shared memory itself, seen by C both ways."""
+
+import numpy as np
+import pytest
+
+import shmkit
+from shmkit.array import dtype_type_id, type_id_dtype
+from conftest import run_peer
+
+
+def test_numpy_view_is_shared_with_c_both_ways(seg, name):
+    a = seg.array("arr", dtype=np.uint32, length=1000, create=True)
+    v = a.numpy()
+    # no copy: the ndarray's data pointer is the array's shared memory
+    assert v.ctypes.data == a.address
+    assert np.shares_memory(v, a.numpy())
+    assert not v.flags.owndata and v.flags.writeable
+    v[:] = np.arange(1000, dtype=np.uint32) * 3 + 1     # Python writes...
+    out = run_peer("array", name, "arr")                 # ...C checks them
+    assert out[:2] == ["len=1000", "bad=0"], out
+    # C wrote i*5+2 into the same memory; the view made before sees it
+    assert (v == np.arange(1000, dtype=np.uint32) * 5 + 2).all()
+    assert a.load(7) == 37
+
+
+def test_atomics_race_with_c(seg, name, peer):
+    a = seg.array("ctr", dtype="u4", length=4, create=True)
+    n = 20000
+    p = peer("array-add", name, "ctr", 2, n)
+    p.expect("ready")
+    for _ in range(n):
+        a.fetch_add(2, 1)
+    p.expect("done")
+    assert p.wait() == 0
+    assert a.load(2) == 2 * n
+
+
+def test_atomic_ops_and_signed(seg):
+    a = seg.array("u", dtype="u8", length=3, create=True)
+    a.store(0, 2**64 - 1)
+    assert a.fetch_add(0, 1) == 2**64 - 1 and a.load(0) == 0   # wraps
+    assert a.cas(1, 0, 5) == (True, 0)
+    assert a.cas(1, 0, 6) == (False, 5)
+    assert a.load(-1) == 0
+    with pytest.raises(IndexError):
+        a.load(3)
+    s = seg.array("s", dtype="i4", length=2, create=True)
+    s.store(0, -5)
+    assert s.load(0) == -5 and s.numpy()[0] == -5
+    assert s.fetch_add(0, -1) == -5 and s.load(0) == -6
+
+
+def test_dtype_convention_and_reopen(seg, name):
+    assert dtype_type_id(np.uint32) == 0x4E50750000000004
+    assert dtype_type_id(np.float64) == 0x4E50660000000008
+    assert type_id_dtype(0x4E50660000000008, 8) == np.float64
+    assert type_id_dtype(1234, 6) == np.dtype("V6")
+    with pytest.raises(ValueError):
+        dtype_type_id(np.dtype(">u4"))
+    pt = np.dtype([("x", "f8"), ("y", "f8"), ("tag", "u4")], align=True)
+    a = seg.array("pts", dtype=pt, length=10, create=True)
+    a.numpy()["x"][:] = np.arange(10)
+    with shmkit.Segment(name) as other:
+        f = other.array("pts", dtype=pt)                # type id matches
+        assert f.numpy()["x"][9] == 9.0 and f.length == 10
+        g = other.array("pts")                          # raw bytes view
+        assert g.dtype == np.dtype("V%d" % pt.itemsize)
+    seg.array("d", dtype=np.float32, length=5, create=True)
+    d = seg.array("d")                                  # dtype from type id
+    assert d.dtype == np.float32
+    m = seg.array("m", dtype="u2", length=6, create=True)
+    assert m.numpy(shape=(2, 3)).shape == (2, 3)
+    c = seg.array("c", dtype="u1", length=4, create=True, type_id=0xC0FFEE)
+    with pytest.raises(shmkit.TypeMismatch):
+        seg.array("c", dtype="u1")
+    assert seg.array("c", dtype="u1", type_id=0xC0FFEE).length == 4
+    assert c.length == 4

@@ -1,0 +1,114 @@
+"""Rings between Python and C processes, zero-copy paths and timeouts."""
+
+import selectors
+import time
+
+import numpy as np
+import pytest
+
+import shmkit
+from conftest import FNV0, fnv, stamped
+
+N = 3000  # about 320 KiB of records through a 16 KiB ring: it wraps often
+
+
+def test_c_producer_python_consumer(seg, name, peer):
+    r = seg.ring("c2py", "consumer", create=True, cap=16384)
+    p = peer("ring-write", name, "c2py", N)
+    p.expect("ready")
+    h = FNV0
+    for i in range(N):
+        rec = r.read(timeout=5)
+        assert rec == stamped(i), "record %d" % i
+        h = fnv(h, rec)
+    assert int(p.expect("fnv="), 16) == h
+    assert p.wait() == 0
+
+
+def test_python_producer_c_consumer(seg, name, peer):
+    w = seg.ring("py2c", "producer", create=True, cap=16384)
+    p = peer("ring-read", name, "py2c", N)
+    p.expect("ready")
+    h = FNV0
+    for i in range(N):
+        rec = stamped(i)
+        h = fnv(h, rec)
+        if i % 2:
+            w.write(rec, timeout=5)
+        else:                                   # zero-copy half the time
+            mv = w.reserve(len(rec), timeout=5)
+            mv[:] = rec
+            w.commit()
+    assert int(p.expect("fnv="), 16) == h
+    assert p.wait() == 0
+
+
+def test_reserve_peek_are_views_of_the_ring(seg):
+    w = seg.ring("r", "producer", create=True, cap=4096)
+    c = seg.ring("r", "consumer")
+    mv = w.reserve(16)
+    assert not mv.readonly and len(mv) == 16
+    np.frombuffer(mv, dtype=np.uint64)[:] = [7, 8]   # write in place
+    w.commit()
+    with pytest.raises(ValueError):
+        mv[0]                                        # released by commit
+    pk = c.peek(timeout=0)
+    assert pk.readonly and np.frombuffer(pk, dtype=np.uint64).tolist() == \
+        [7, 8]
+    assert bytes(c.peek(timeout=0)) == bytes(pk)     # same record again
+    c.release()
+    with pytest.raises(ValueError):
+        bytes(pk)
+    w.write(b"")                                     # empty records work
+    assert c.read(timeout=0) == b""
+    w.write(b"abcdef")
+    buf = bytearray(3)
+    with pytest.raises(shmkit.MsgSize):
+        c.read_into(buf, timeout=0)                  # left in the ring
+    big = bytearray(10)
+    assert c.read_into(big, timeout=0) == 6 and big[:6] == b"abcdef"
+    with pytest.raises(shmkit.MsgSize):
+        w.write(b"x" * (w.max_record + 1))
+    st = w.stat()
+    assert st.producer == 1 and st.consumer == 1 and st.fill == 0
+    with pytest.raises(shmkit.Busy):
+        seg.ring("r", "consumer")                    # one live consumer
+
+
+def test_timeouts(seg):
+    c = seg.ring("t", "consumer", create=True)
+    with pytest.raises(shmkit.WouldBlock):
+        c.read(timeout=0)
+    t0 = time.monotonic()
+    with pytest.raises(shmkit.Timeout) as ei:
+        c.read(timeout=0.1)
+    dt = time.monotonic() - t0
+    assert 0.09 <= dt < 0.6, dt
+    assert isinstance(ei.value, TimeoutError)
+    w = seg.ring("full", "producer", create=True, cap=256)
+    with pytest.raises(shmkit.WouldBlock):
+        for _ in range(100):
+            w.write(b"x" * 64, timeout=0)
+
+
+def test_fileno_with_selectors(seg, name, peer):
+    c = seg.ring("sel", "consumer", create=True)
+    sel = selectors.DefaultSelector()
+    sel.register(c.fileno(), selectors.EVENT_READ)
+    with pytest.raises(shmkit.WouldBlock):
+        c.read(timeout=0)                            # arms the fd
+    assert sel.select(0) == []
+    p = peer("ring-write", name, "sel", 5)
+    got = []
+    deadline = time.monotonic() + 5
+    while len(got) < 5 and time.monotonic() < deadline:
+        if sel.select(1):
+            while True:
+                try:
+                    got.append(c.read(timeout=0))
+                except shmkit.WouldBlock:
+                    break
+    sel.close()
+    assert got == [stamped(i) for i in range(5)]
+    p.expect("ready")
+    assert p.wait() == 0

@@ -1,0 +1,138 @@
+"""Queue, stack, bcast and map against C processes."""
+
+import selectors
+import struct
+
+import numpy as np
+import pytest
+
+import shmkit
+from conftest import run_peer
+
+U8 = shmkit.dtype_type_id(np.uint64)
+
+
+def test_queue_c_to_python_and_back(seg, name):
+    q = seg.queue("q", dtype=np.uint64, cap=1024, create=True)
+    assert q.elem_len == 8 and q.cap == 1024
+    assert run_peer("queue-push", name, "q", 500) == ["pushed 500"]
+    assert len(q) == 500
+    got = [int(q.pop(timeout=0)) for _ in range(500)]
+    assert got == [i * i for i in range(500)]
+    with pytest.raises(shmkit.WouldBlock):
+        q.pop(timeout=0)
+    for i in range(300):
+        q.push(np.uint64(i * i + 1))
+    assert run_peer("queue-pop", name, "q", 300) == ["popped 300", "bad=0"]
+    assert q.info().lost == 0
+
+
+def test_queue_bytes_structured_and_fileno(seg):
+    q = seg.queue("b", elem_len=4, cap=2, create=True)
+    q.push(b"abcd")
+    q.push(bytearray(b"efgh"))
+    with pytest.raises(shmkit.WouldBlock):
+        q.push(b"ijkl", timeout=0)
+    with pytest.raises(ValueError):
+        q.push(b"toolong")
+    assert q.pop() == b"abcd" and q.pop() == b"efgh"
+    rec = np.dtype([("id", "<u4"), ("x", "<f4"), ("tag", "S4")])
+    s = seg.queue("s", dtype=rec, cap=8, create=True)
+    sel = selectors.DefaultSelector()
+    sel.register(s.fileno(), selectors.EVENT_READ)
+    with pytest.raises(shmkit.WouldBlock):
+        s.pop(timeout=0)                          # re-arms the fd
+    s.push((7, 1.5, b"ab"))
+    assert sel.select(2)
+    sel.close()
+    r = s.pop(timeout=0)
+    assert (int(r["id"]), float(r["x"]), bytes(r["tag"])) == (7, 1.5, b"ab")
+    with pytest.raises(shmkit.TypeMismatch):
+        seg.queue("s", dtype=np.dtype([("a", "<u4"), ("b", "<f4"),
+                                       ("c", "S4")]))
+
+
+def test_stack(seg):
+    st = seg.stack("st", elem_len=8, cap=4, create=True)
+    for i in range(4):
+        st.push(struct.pack("<Q", i))
+    with pytest.raises(shmkit.WouldBlock):
+        st.push(b"\0" * 8, timeout=0)
+    assert len(st) == 4
+    assert [struct.unpack("<Q", st.pop())[0] for _ in range(4)] == \
+        [3, 2, 1, 0]
+
+
+def test_bcast_loss_reporting_with_c_writer(seg, name, peer):
+    b = seg.bcast("bc", "reader", create=True, cap=256, mode="lossy")
+    assert b.mode == "lossy"
+    p = peer("bcast-write", name, "bc", 200)
+    p.expect("ready")
+    p.send("go")
+    p.expect("wrote 200")
+    assert p.wait() == 0
+    # the writer lapped us: the first read reports the records lost
+    total, expect_seq, losses = 0, 0, []
+    while True:
+        try:
+            data, lost = b.read(timeout=0)
+        except shmkit.WouldBlock:
+            break
+        seq = struct.unpack("<Q", data)[0]
+        assert seq == expect_seq + lost, (seq, expect_seq, lost)
+        losses.append(lost)
+        expect_seq = seq + 1
+        total += 1
+    assert expect_seq == 200                 # we end at the last record
+    assert losses[0] > 0 and total + sum(losses) == 200
+    assert total < 200
+
+
+def test_bcast_reliable_in_process(seg):
+    w = seg.bcast("rel", "writer", create=True, mode="reliable", cap=256)
+    r1 = seg.bcast("rel", "reader")
+    r2 = seg.bcast("rel", "reader")
+    n = 0
+    while True:
+        try:
+            w.write(b"m%03d" % n, timeout=0)
+        except shmkit.WouldBlock:
+            break                           # waits for the slowest reader
+        n += 1
+    assert 0 < n
+    for r in (r1, r2):
+        assert [r.read(timeout=0) for _ in range(n)] == \
+            [(b"m%03d" % i, 0) for i in range(n)]
+    assert w.stat().readers == 2
+
+
+def test_map_both_ways(seg, name):
+    m = seg.map("kv", key_len=8, val_len=8, cap=1024, create=True)
+    assert run_peer("map-put", name, "kv", 100) == ["put 100"]
+    assert len(m) == 100
+    assert struct.unpack("<Q", m[b"k0000042"])[0] == 42 * 11
+    assert m.get(b"nokey___") is None
+    with pytest.raises(KeyError):
+        m[b"nokey___"]
+    with pytest.raises(ValueError):
+        m.get(b"short")
+    keys = set(m)
+    assert len(keys) == 100 and b"k0000099" in keys
+    for k in list(keys):
+        del m[k]
+    assert len(m) == 0
+    for i in range(50):
+        assert m.put(b"p%07d" % i, struct.pack("<Q", i * 13)) is True
+    assert m.put(b"p0000000", struct.pack("<Q", 0)) is False   # replaced
+    assert run_peer("map-check", name, "kv", 50) == ["count=50", "bad=0"]
+    with shmkit.Segment(name) as other:
+        o = other.map("kv")                       # sizes from the registry
+        assert (o.key_len, o.val_len) == (8, 8)
+        assert dict(o.items()) == dict(m.items())
+    s = seg.map("set", key_len=4, val_len=0, cap=8, create=True)
+    s.add(b"abcd")
+    assert b"abcd" in s and b"efgh" not in s and s[b"abcd"] == b""
+    for i in range(7):
+        s.add(b"%04d" % i)                        # fills all 8 slots
+    with pytest.raises(shmkit.NoSpace):
+        s.add(b"full")

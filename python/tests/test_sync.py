@@ -1,0 +1,141 @@
+"""Sync objects across a Python process and C processes."""
+
+import os
+import selectors
+import time
+
+import pytest
+
+import shmkit
+from conftest import run_peer
+
+
+def test_mutex_held_by_c(seg, name, peer):
+    m = seg.mutex("mu", create=True)
+    p = peer("mutex-hold", name, "mu", 400)
+    p.expect("locked")
+    t_locked = time.monotonic()
+    with pytest.raises(shmkit.WouldBlock):
+        m.lock(timeout=0)
+    assert m.acquire(blocking=False) is False
+    t0 = time.monotonic()
+    with pytest.raises(shmkit.Timeout):
+        m.lock(timeout=0.05)
+    assert 0.045 <= time.monotonic() - t0 < 0.35
+    with m:                               # waits until C unlocks
+        assert time.monotonic() - t_locked >= 0.35
+        assert p.expect("unlocking") == "400"  # said before it unlocked
+    assert p.wait() == 0
+
+
+def test_mutex_owner_dead_c_holder(seg, name, peer):
+    m = seg.mutex("mu", create=True)
+    p = peer("mutex-die", name, "mu", 0)
+    p.expect("locked")
+    assert p.p.wait(5) == -9              # SIGKILLed holding the mutex
+    with pytest.raises(shmkit.OwnerDead):
+        m.lock(timeout=2)
+    # we hold it now: repair, mark consistent, unlock
+    m.consistent()
+    m.unlock()
+    with m:
+        pass
+
+
+def test_mutex_owner_dead_with_callback(seg, name, peer):
+    repaired = []
+    m = seg.mutex("mu", create=True,
+                  on_owner_dead=lambda mu: repaired.append(mu.name))
+    p = peer("mutex-die", name, "mu", 0)
+    p.expect("locked")
+    p.p.wait(5)
+    with m:
+        assert repaired == ["mu"]
+    assert run_peer("mutex-lock", name, "mu", 100) == ["lock SHK_OK"]
+
+
+def test_mutex_held_by_python_c_waits(seg, name):
+    m = seg.mutex("mu", create=True)
+    with m:
+        out = run_peer("mutex-lock", name, "mu", 0)
+        assert out == ["lock SHK_EAGAIN"]
+        t0 = time.monotonic()
+        assert run_peer("mutex-lock", name, "mu", 50) == \
+            ["lock SHK_ETIMEDOUT"]
+        assert time.monotonic() - t0 >= 0.05
+    assert run_peer("mutex-lock", name, "mu", 100) == ["lock SHK_OK"]
+
+
+def test_python_holder_dies_c_sees_owner_dead(seg, name):
+    seg.mutex("mu", create=True)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                          # child: its own handles (fork
+        try:                              # policy), lock, die holding it
+            s = shmkit.Segment(name)
+            s.mutex("mu").lock()
+            os.write(w, b"L")
+        finally:
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"L"
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert run_peer("mutex-lock", name, "mu", 2000) == \
+        ["lock SHK_EOWNERDEAD"]
+    with seg.mutex("mu"):                 # the C peer repaired it
+        pass
+
+
+def test_sem_event_barrier_latch(seg):
+    s = seg.sem("s", create=True, value=2)
+    assert s.value == 2
+    with s:
+        assert s.value == 1
+    assert s.acquire() and s.acquire() and not s.acquire(timeout=0.01)
+    s.release(2)
+    assert s.value == 2
+
+    e = seg.event("e", create=True)
+    sel = selectors.DefaultSelector()
+    sel.register(e.fileno(), selectors.EVENT_READ)
+    with pytest.raises(shmkit.WouldBlock):
+        e.wait(timeout=0)                 # arms the fd
+    e.set()
+    assert sel.select(2)
+    sel.close()
+    e.wait(timeout=0)                     # consumes an auto-reset set
+    with pytest.raises(shmkit.WouldBlock):
+        e.wait(timeout=0)
+    me = seg.event("me", create=True, manual=True, set=True)
+    me.wait(0)
+    me.wait(0)
+    me.reset()
+    t0 = time.monotonic()
+    with pytest.raises(shmkit.Timeout):
+        me.wait(0.05)
+    assert time.monotonic() - t0 >= 0.045
+
+    b = seg.barrier("b", parties=1, create=True)
+    assert b.wait(timeout=1) is True      # the one party is serial
+    la = seg.latch("l", count=2, create=True)
+    assert la.count_down() == 1
+    with pytest.raises(shmkit.WouldBlock):
+        la.wait(0)
+    assert la.count_down() == 0
+    la.wait(0)
+    with pytest.raises(shmkit.OutOfRange):
+        la.count_down()
+
+    rw = seg.rwlock("rw", create=True)
+    with rw.read_locked():
+        pass
+    with rw.write_locked(timeout=1):
+        pass
+    mu = seg.mutex("cm", create=True)
+    c = seg.cond("c", create=True)
+    with mu:
+        with pytest.raises(shmkit.Timeout):
+            c.wait(mu, timeout=0.02)
+    c.signal()
+    c.broadcast()
