@@ -2,7 +2,7 @@
 
 import ctypes
 import dataclasses
-import weakref
+import time
 
 from ._lib import lib
 from .errors import check, exception_for
@@ -26,6 +26,39 @@ def timeout_ns(timeout):
         return 0
     ns = int(timeout * 1e9)
     return ns if ns > 0 else 1
+
+
+#: Longest single wait inside the C library.  A call with a longer (or no)
+#: timeout waits in slices of this length so that the interpreter runs
+#: signal handlers in between: Ctrl-C interrupts a blocking call.
+SLICE = 0.5
+_ETIMEDOUT = -110
+
+
+def timed(context, fn, *args, timeout, slice_s=SLICE, spurious_ok=False):
+    """Call a blocking C function whose last argument is timeout_ns.
+
+    The wait is cut into slices of at most slice_s seconds; between them
+    Python serves signals (KeyboardInterrupt).  A slice that expires is
+    retried until the caller's deadline, or, with spurious_ok (condition
+    variables, which may wake spuriously), returns 0 at once.
+    """
+    t = timeout_ns(timeout)
+    sl = int(slice_s * 1e9)
+    if 0 <= t <= sl:
+        return check(fn(*args, t), context)
+    deadline = None if t < 0 else time.monotonic_ns() + t
+    while True:
+        step = sl
+        if deadline is not None:
+            step = min(sl, deadline - time.monotonic_ns())
+            if step <= 0:
+                return check(_ETIMEDOUT, context)
+        rc = fn(*args, step)
+        if rc != _ETIMEDOUT:
+            return check(rc, context)
+        if spurious_ok:
+            return 0
 
 
 def cname(name):

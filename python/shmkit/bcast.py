@@ -4,7 +4,7 @@ import ctypes
 
 from . import _lib as L
 from ._base import Handle, cbuf, flags_of, open_handle, record_type, \
-    timeout_ns
+    timed
 from ._lib import lib
 from .errors import check
 
@@ -56,6 +56,9 @@ class Bcast(Handle):
             o.max_readers = int(max_readers)
         if reader_timeout is not None:
             o.reader_timeout_ns = max(1, int(reader_timeout * 1e9))
+        # A reliable writer detaches a dead reader after reader_timeout of
+        # one call's waiting: slices must be longer than that.
+        self._slice = max(0.5, 2 * (reader_timeout or 0.1))
         h = open_handle(lib.shk_bcast_open, seg, name, flags_of(create, excl),
                         self.role, ctypes.byref(o),
                         context="bcast %r" % (name,))
@@ -81,15 +84,14 @@ class Bcast(Handle):
     def write(self, data, timeout=None):
         """(Writer) publish one record to every reader."""
         ptr, n = cbuf(data)
-        check(lib.shk_bcast_write(self._handle(), ptr, n,
-                                  timeout_ns(timeout)), "bcast write")
+        timed("bcast write", lib.shk_bcast_write, self._handle(), ptr, n,
+              timeout=timeout, slice_s=self._slice)
 
     def read(self, timeout=None):
         """(Reader) the next record: (bytes, lost), lost being how many
         records this reader missed just before it (lossy mode)."""
         if self._buf is None:
             self._buf = ctypes.create_string_buffer(max(1, self.max_record))
-        n = check(lib.shk_bcast_read(self._handle(), self._buf,
-                                     len(self._buf), ctypes.byref(self._lost),
-                                     timeout_ns(timeout)), "bcast read")
+        n = timed("bcast read", lib.shk_bcast_read, self._handle(), self._buf,
+                  len(self._buf), ctypes.byref(self._lost), timeout=timeout)
         return ctypes.string_at(self._buf, n), self._lost.value

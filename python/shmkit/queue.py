@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _lib as L
 from ._base import Handle, cbuf, flags_of, open_handle, record_type, \
-    timeout_ns
+    timed
 from ._lib import lib
 from .errors import check
 
@@ -92,14 +92,14 @@ class Queue(_Elems):
         return self.info().len
 
     def push(self, item, timeout=None):
-        check(lib.shk_queue_push(self._handle(), self._elem_in(item),
-                                 timeout_ns(timeout)), "queue push")
+        timed("queue push", lib.shk_queue_push, self._handle(),
+              self._elem_in(item), timeout=timeout)
 
     put = push
 
     def pop(self, timeout=None):
-        check(lib.shk_queue_pop(self._handle(), self._out,
-                                timeout_ns(timeout)), "queue pop")
+        timed("queue pop", lib.shk_queue_pop,
+              self._handle(), self._out, timeout=timeout)
         return self._elem_out()
 
     get = pop
@@ -139,10 +139,10 @@ class Stack(_Elems):
         return self.info().depth
 
     def push(self, item, timeout=None):
-        check(lib.shk_stack_push(self._handle(), self._elem_in(item),
-                                 timeout_ns(timeout)), "stack push")
+        timed("stack push", lib.shk_stack_push, self._handle(),
+              self._elem_in(item), timeout=timeout)
 
     def pop(self, timeout=None):
-        check(lib.shk_stack_pop(self._handle(), self._out,
-                                timeout_ns(timeout)), "stack pop")
+        timed("stack pop", lib.shk_stack_pop,
+              self._handle(), self._out, timeout=timeout)
         return self._elem_out()

@@ -4,7 +4,7 @@ import ctypes
 
 from . import _lib as L
 from ._base import Handle, cbuf, flags_of, open_handle, record_type, \
-    timeout_ns, view
+    timed, view
 from ._lib import lib
 from .errors import check
 
@@ -85,8 +85,8 @@ class Ring(Handle):
     def write(self, data, timeout=None):
         """Copy bytes-like data into one record."""
         ptr, n = cbuf(data)
-        check(lib.shk_ring_write(self._handle(), ptr, n, timeout_ns(timeout)),
-              "ring write")
+        timed("ring write", lib.shk_ring_write,
+              self._handle(), ptr, n, timeout=timeout)
 
     send = write
 
@@ -94,9 +94,8 @@ class Ring(Handle):
         """Reserve one record of nbytes and return a writable memoryview
         onto the ring's memory; fill it, then commit()."""
         buf = ctypes.c_void_p()
-        check(lib.shk_ring_reserve(self._handle(), int(nbytes),
-                                   ctypes.byref(buf), timeout_ns(timeout)),
-              "ring reserve")
+        timed("ring reserve", lib.shk_ring_reserve, self._handle(),
+              int(nbytes), ctypes.byref(buf), timeout=timeout)
         mv = view(self.segment._map, buf.value, int(nbytes))
         self._pending.append(mv)
         return mv
@@ -117,9 +116,8 @@ class Ring(Handle):
         release() (peeking again returns the same record)."""
         buf = ctypes.c_void_p()
         n = ctypes.c_size_t()
-        check(lib.shk_ring_peek(self._handle(), ctypes.byref(buf),
-                                ctypes.byref(n), timeout_ns(timeout)),
-              "ring peek")
+        timed("ring peek", lib.shk_ring_peek, self._handle(),
+              ctypes.byref(buf), ctypes.byref(n), timeout=timeout)
         if not n.value:
             return memoryview(b"")
         mv = view(self.segment._map, buf.value, n.value, readonly=True)
@@ -136,8 +134,8 @@ class Ring(Handle):
         h = self._handle()
         buf = ctypes.c_void_p()
         n = ctypes.c_size_t()
-        check(lib.shk_ring_peek(h, ctypes.byref(buf), ctypes.byref(n),
-                                timeout_ns(timeout)), "ring read")
+        timed("ring read", lib.shk_ring_peek, h, ctypes.byref(buf),
+              ctypes.byref(n), timeout=timeout)
         data = ctypes.string_at(buf.value, n.value) if n.value else b""
         self._settle()  # views of an earlier peek of this record
         check(lib.shk_ring_release(h), "ring release")
@@ -153,8 +151,8 @@ class Ring(Handle):
             raise TypeError("read_into needs a writable buffer")
         ptr = (ctypes.c_char * mv.nbytes).from_buffer(mv) if mv.nbytes \
             else None
-        return check(lib.shk_ring_read(self._handle(), ptr, mv.nbytes,
-                                       timeout_ns(timeout)), "ring read")
+        return timed("ring read", lib.shk_ring_read,
+                     self._handle(), ptr, mv.nbytes, timeout=timeout)
 
     def __iter__(self):
         while True:

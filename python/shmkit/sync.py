@@ -9,7 +9,7 @@ acquire(blocking=True, timeout=None) returns False instead.
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, flags_of, open_handle, timeout_ns
+from ._base import Handle, flags_of, open_handle, timed
 from ._lib import lib
 from .errors import OwnerDead, Timeout, WouldBlock, check
 
@@ -32,15 +32,14 @@ class _Sync(Handle):
 
 
 def _acquire(fn, blocking, timeout):
-    """threading-style: True when taken, False on try/timeout failure."""
+    """threading-style: True when taken, False on try/timeout failure.
+    fn takes a timeout in seconds."""
     if not blocking:
-        t = 0
-    elif timeout is None or timeout < 0:
-        t = -1
-    else:
-        t = timeout_ns(timeout)
+        timeout = 0
+    elif timeout is not None and timeout < 0:
+        timeout = None
     try:
-        fn(t)
+        fn(timeout)
         return True
     except (WouldBlock, Timeout):
         return False
@@ -70,14 +69,12 @@ class Mutex(_Sync):
         super().__init__(seg, name, create, excl)
         self.on_owner_dead = on_owner_dead
 
-    def _lock_ns(self, t):
-        check(lib.shk_mutex_lock(self._handle(), t), "mutex lock")
-
     def lock(self, timeout=None):
-        self._lock_ns(timeout_ns(timeout))
+        timed("mutex lock", lib.shk_mutex_lock, self._handle(),
+              timeout=timeout)
 
     def acquire(self, blocking=True, timeout=None):
-        return _acquire(self._lock_ns, blocking, timeout)
+        return _acquire(self.lock, blocking, timeout)
 
     def unlock(self):
         check(lib.shk_mutex_unlock(self._handle()), "mutex unlock")
@@ -112,12 +109,10 @@ class RWLock(_Sync):
     kind = "rwlock"
 
     def rdlock(self, timeout=None):
-        check(lib.shk_rwlock_rdlock(self._handle(), timeout_ns(timeout)),
-              "rdlock")
+        timed("rdlock", lib.shk_rwlock_rdlock, self._handle(), timeout=timeout)
 
     def wrlock(self, timeout=None):
-        check(lib.shk_rwlock_wrlock(self._handle(), timeout_ns(timeout)),
-              "wrlock")
+        timed("wrlock", lib.shk_rwlock_wrlock, self._handle(), timeout=timeout)
 
     def rdunlock(self):
         check(lib.shk_rwlock_rdunlock(self._handle()), "rdunlock")
@@ -160,14 +155,11 @@ class Sem(_Sync):
         super().__init__(seg, name, create, excl, count=value,
                          max=max or 0)
 
-    def _wait_ns(self, t):
-        check(lib.shk_sem_wait(self._handle(), t), "sem wait")
-
     def wait(self, timeout=None):
-        self._wait_ns(timeout_ns(timeout))
+        timed("sem wait", lib.shk_sem_wait, self._handle(), timeout=timeout)
 
     def acquire(self, blocking=True, timeout=None):
-        return _acquire(self._wait_ns, blocking, timeout)
+        return _acquire(self.wait, blocking, timeout)
 
     def post(self, n=1):
         check(lib.shk_sem_post(self._handle(), n), "sem post")
@@ -214,8 +206,8 @@ class Event(_Sync):
     clear = reset
 
     def wait(self, timeout=None):
-        check(lib.shk_event_wait(self._handle(), timeout_ns(timeout)),
-              "event wait")
+        timed("event wait", lib.shk_event_wait,
+              self._handle(), timeout=timeout)
 
     def fileno(self):
         return check(lib.shk_event_fd(self._handle()), "event fd")
@@ -233,9 +225,8 @@ class Barrier(_Sync):
         super().__init__(seg, name, create, excl, count=parties or 0)
 
     def wait(self, timeout=None):
-        return check(lib.shk_barrier_wait(self._handle(),
-                                          timeout_ns(timeout)),
-                     "barrier wait") == 1
+        return timed("barrier wait", lib.shk_barrier_wait,
+                     self._handle(), timeout=timeout) == 1
 
     def leave(self):
         check(lib.shk_barrier_leave(self._handle()), "barrier leave")
@@ -257,8 +248,8 @@ class Latch(_Sync):
                      "latch count_down")
 
     def wait(self, timeout=None):
-        check(lib.shk_latch_wait(self._handle(), timeout_ns(timeout)),
-              "latch wait")
+        timed("latch wait", lib.shk_latch_wait,
+              self._handle(), timeout=timeout)
 
     @property
     def count(self):
@@ -274,8 +265,8 @@ class Cond(_Sync):
     kind = "cond"
 
     def wait(self, mutex, timeout=None):
-        check(lib.shk_cond_wait(self._handle(), mutex._handle(),
-                                timeout_ns(timeout)), "cond wait")
+        timed("cond wait", lib.shk_cond_wait, self._handle(), mutex._handle(),
+              timeout=timeout, spurious_ok=True)
 
     def signal(self):
         check(lib.shk_cond_signal(self._handle()), "cond signal")

@@ -11,7 +11,6 @@ import itertools
 import os
 import selectors
 import subprocess
-import time
 
 import pytest
 

@@ -112,3 +112,31 @@ def test_fileno_with_selectors(seg, name, peer):
     assert got == [stamped(i) for i in range(5)]
     p.expect("ready")
     assert p.wait() == 0
+
+
+def test_blocking_call_serves_signals(seg):
+    """A wait with no timeout is sliced: a signal handler (Ctrl-C) runs
+    and its exception ends the wait."""
+    import signal
+
+    class Alarm(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Alarm()
+
+    c = seg.ring("sig", "consumer", create=True)
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        t0 = time.monotonic()
+        with pytest.raises(Alarm):
+            c.read()                       # forever, on an empty ring
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    t0 = time.monotonic()                  # a long timeout is still one
+    with pytest.raises(shmkit.Timeout):    # deadline across the slices
+        c.read(timeout=0.7)
+    assert 0.69 <= time.monotonic() - t0 < 1.3
