@@ -140,3 +140,18 @@ def test_blocking_call_serves_signals(seg):
     with pytest.raises(shmkit.Timeout):    # deadline across the slices
         c.read(timeout=0.7)
     assert 0.69 <= time.monotonic() - t0 < 1.3
+
+
+def test_blocking_call_releases_the_gil(seg):
+    """A thread blocked in read() lets the others run (ctypes drops the
+    GIL around C calls): the writer below could not run otherwise."""
+    import threading
+    c = seg.ring("gil", "consumer", create=True)
+    w = seg.ring("gil", "producer")
+    got = []
+    t = threading.Thread(target=lambda: got.append(c.read(timeout=5)))
+    t.start()
+    time.sleep(0.05)
+    w.write(b"from another thread")
+    t.join(5)
+    assert got == [b"from another thread"]
