@@ -3,7 +3,8 @@
 # line, "N passed, N failed, N skipped" (cases across all suites).
 #   C suites:      BUILD_DIR/tests/test_*  (harness.h cases)
 #   shell suites:  tests/*.sh except this file (one case each; exit 77 skip)
-#   Python:        python/tests via /usr/bin/python3 -m pytest (if present)
+#   Python:        python/tests via /usr/bin/python3 -m pytest (if present;
+#                  not for sanitizer builds, see below)
 # Each suite runs under `timeout`, scaled by SHK_TEST_TIMEOUT_MULTIPLIER.
 # Fails when a suite leaves shmkit test segments in /dev/shm or SysV.
 # SHK_TEST_WRAPPER="cmd args": each C suite runs as `cmd args SUITE`
