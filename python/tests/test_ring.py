@@ -83,7 +83,7 @@ def test_timeouts(seg):
     with pytest.raises(shmkit.Timeout) as ei:
         c.read(timeout=0.1)
     dt = time.monotonic() - t0
-    assert 0.09 <= dt < 0.6, dt
+    assert 0.09 <= dt < 1.5, dt           # generous: a loaded CI machine
     assert isinstance(ei.value, TimeoutError)
     w = seg.ring("full", "producer", create=True, cap=256)
     with pytest.raises(shmkit.WouldBlock):
@@ -139,7 +139,7 @@ def test_blocking_call_serves_signals(seg):
     t0 = time.monotonic()                  # a long timeout is still one
     with pytest.raises(shmkit.Timeout):    # deadline across the slices
         c.read(timeout=0.7)
-    assert 0.69 <= time.monotonic() - t0 < 1.3
+    assert 0.69 <= time.monotonic() - t0 < 2.5
 
 
 def test_blocking_call_releases_the_gil(seg):
