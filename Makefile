@@ -52,6 +52,7 @@ CLI_SRC := $(sort $(wildcard tools/shmkit/*.c))
 CLI_OBJ := $(CLI_SRC:tools/shmkit/%.c=$(B)/cli/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+PY_PEER := $(B)/tests/py_peer
 EX_SRC := $(sort $(wildcard examples/*.c))
 EX_BIN := $(EX_SRC:examples/%.c=$(B)/examples/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
@@ -110,7 +111,6 @@ $(B)/tests/%: tests/%.c tests/harness.h $(TAR_LIB)
 
 # The C side of the Python tests (python/tests): public API only, like any
 # program sharing data with Python; not a suite (run.sh runs test_* only).
-PY_PEER := $(B)/tests/py_peer
 $(PY_PEER): tests/py_peer.c $(AR_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(AR_LIB) $(LIBS)

@@ -8,6 +8,7 @@ import weakref
 from . import _lib as L
 from ._base import cname, flags_of, record_type, view
 from ._lib import lib
+from . import errors
 from .errors import check
 
 __all__ = ["Segment", "open", "unlink", "SegInfo", "AttachInfo", "ObjInfo",
@@ -302,8 +303,15 @@ class Segment:
         cur = ctypes.c_uint32(0)
         while True:
             oi = L.ObjInfo()
-            rc = check(lib.shk_obj_next(self._handle(), ctypes.byref(cur),
-                                        ctypes.byref(oi)), "objects")
+            rc = lib.shk_obj_next(self._handle(), ctypes.byref(cur),
+                                  ctypes.byref(oi))
+            if rc == errors.SHK_ECORRUPT:
+                # a damaged entry: listed, with its raw fields, and the
+                # iteration goes on (as `shmkit info` does)
+                yield dataclasses.replace(self._objinfo(oi, False),
+                                          state="<SHK_ECORRUPT>")
+                continue
+            check(rc, "objects")
             if rc == 0:
                 return
             yield self._objinfo(oi, describe)

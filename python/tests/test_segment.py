@@ -138,3 +138,22 @@ def test_pool_blocks(seg):
         p.free(offs[1])
     with pytest.raises(shmkit.InvalidArgument):
         p.buffer(offs[0] + 1)
+
+
+def test_registry_iteration_lists_a_damaged_entry(seg):
+    seg.blob("goodobj", 32, create=True)
+    seg.blob("damagedobj", 32, create=True)
+    name = seg.info().name
+    # forge the entry's offset (32 bytes into the 128-byte entry, whose
+    # name sits 64 bytes in) outside the heap, through the /dev/shm file
+    with open("/dev/shm/" + name, "r+b") as f:
+        data = f.read()
+        e = data.index(b"damagedobj\0") - 64
+        f.seek(e + 32)
+        f.write((1 << 62).to_bytes(8, "little"))
+    with pytest.raises(shmkit.Corrupt):
+        seg.stat("damagedobj")
+    objs = {o.name: o for o in seg.objects()}
+    assert set(objs) == {"goodobj", "damagedobj"}
+    assert objs["damagedobj"].state == "<SHK_ECORRUPT>"
+    assert objs["goodobj"].state != "<SHK_ECORRUPT>"
