@@ -1103,7 +1103,7 @@ for f in skip:ring:"consumer: record 100: sequence number 101" \
 	corrupt:latency:"echoer: record 100: payload word 2 corrupted" \
 	die:ring:"consumer: died of signal 9"; do
 	IFS=: read -r kind what want <<<"$f"
-	SHMKIT_TEST_BENCH_FAULT=$kind run bench --quick --seconds 0.01 "$what"
+	SHMKIT_TEST_BENCH_FAULT=$kind run bench --quick --seconds 0.05 "$what"
 	if [ "$RC" -eq 1 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] &&
 		grep -qF "$want" "$TMP/err"; then
 		pass "bench $what with a $kind record: exit 1, reason given"
