@@ -64,8 +64,9 @@ AR_LIB := $(B)/lib/libshmkit.a
 TAR_LIB := $(B)/lib/libshmkit_test.a
 CLI := $(B)/shmkit
 
-.PHONY: all lib test valgrind demo bench install uninstall deps check-exports \
-	check-headers check-format format clean examples tests benches
+.PHONY: all lib test valgrind demo bench install uninstall deps bench-deps \
+	check-exports check-headers check-format format clean examples tests \
+	benches FORCE
 .DEFAULT_GOAL := all
 
 all: lib $(if $(CLI_SRC),$(CLI)) examples tests benches
@@ -123,23 +124,53 @@ $(B)/bench/%: bench/%.c $(wildcard bench/*.h) $(AR_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(AR_LIB) $(LIBS)
 
+# bench_peers measures the ring beside ZeroMQ (libzmq3-dev, in DEPS) and,
+# when the iceoryx C binding is installed (bench-deps, for `make bench`
+# only), beside iceoryx; without it the iceoryx cases say "skipped".
+# peers.cfg records which, so that installing iceoryx rebuilds the program.
+IOX_INC := /usr/include/iceoryx/v2.0.3
+IOX := $(if $(wildcard $(IOX_INC)/iceoryx_binding_c/publisher.h),1)
+PEERS_CFG := zmq$(if $(IOX), iox)
+$(B)/bench/peers.cfg: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PEERS_CFG)' | cmp -s - $@ || echo '$(PEERS_CFG)' > $@
+
+$(B)/bench/bench_peers: bench/bench_peers.c $(wildcard bench/*.h) $(AR_LIB) $(B)/bench/peers.cfg
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Isrc $(if $(IOX),-DSHK_BENCH_IOX -isystem $(IOX_INC)) \
+		-o $@ $< $(AR_LIB) -lzmq $(if $(IOX),-liceoryx_binding_c) $(LIBS)
+
 -include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 # Debian packages the build and tests need; installed only when missing.
-# valgrind also ships valgrind/memcheck.h, which tests/harness.h uses.
+# valgrind also ships valgrind/memcheck.h, which tests/harness.h uses;
+# libzmq3-dev is for bench_peers (and the ZeroMQ bridge).
 DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python3-pytest spin \
-	valgrind clang-format
-deps:
-	@missing=""; for p in $(DEPS); do \
+	valgrind clang-format libzmq3-dev
+# Packages only `make bench` wants: iceoryx's RouDi daemon and C binding,
+# for bench_peers' iceoryx cases.  Not installed for `make test`; when they
+# cannot be installed (not root), the bench runs without those cases.
+BENCH_DEPS := libzmq3-dev iceoryx libiceoryx-binding-c-dev
+
+# $(call install_missing,WHO,PACKAGES,EXIT-WHEN-NOT-ROOT)
+define install_missing
+	@missing=""; for p in $(2); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
-	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	if [ -z "$$missing" ]; then echo "$(1): all present"; exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
-		echo "deps: missing:$$missing"; \
-		echo "deps: run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \
-	echo "deps: installing$$missing"; \
+		echo "$(1): missing:$$missing"; \
+		echo "$(1): run: sudo apt-get update && sudo apt-get install -y$$missing"; exit $(3); fi; \
+	echo "$(1): installing$$missing"; \
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+endef
+
+deps:
+	$(call install_missing,deps,$(DEPS),1)
+
+bench-deps:
+	$(call install_missing,bench-deps,$(BENCH_DEPS),0)
 
 test: deps
 	$(MAKE) all
@@ -172,7 +203,9 @@ valgrind: deps
 demo: all
 	$(B)/examples/demo
 
-bench: all
+# bench-deps first, then a fresh make, which sees what it installed.
+bench: bench-deps
+	$(MAKE) all
 	bench/run.sh $(B)
 
 check-exports: $(SO)

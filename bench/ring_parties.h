@@ -34,7 +34,7 @@ struct rctx {
 	int err; /* first shmkit error seen in this process */
 };
 
-static int
+static inline int
 open_ring(struct rctx *c, const char *name, int role, shk_ring **out)
 {
 	shk_ring_opts o = SHK_RING_OPTS_INIT;
@@ -48,7 +48,7 @@ open_ring(struct rctx *c, const char *name, int role, shk_ring **out)
 	return rc;
 }
 
-static int
+static inline int
 rctx_attach(struct rctx *c, int side, int two_way)
 {
 	int rc;
@@ -72,7 +72,7 @@ rctx_attach(struct rctx *c, int side, int two_way)
 	return 0;
 }
 
-static void
+static inline void
 rctx_detach(struct rctx *c)
 {
 	shk_ring_close(c->tx);
@@ -85,7 +85,7 @@ rctx_detach(struct rctx *c)
 }
 
 /* Sends buf as one record: busy-polls when c->timeout is 0. */
-static int
+static inline int
 send_rec(struct rctx *c)
 {
 	unsigned spins = 0;
@@ -101,7 +101,7 @@ send_rec(struct rctx *c)
 	return rc;
 }
 
-static int
+static inline int
 recv_rec(struct rctx *c)
 {
 	unsigned spins = 0;
@@ -120,19 +120,19 @@ recv_rec(struct rctx *c)
 	return (size_t)rc == c->len ? 0 : -1;
 }
 
-static int
+static inline int
 pp_setup(void *ctx, int side)
 {
 	return rctx_attach((struct rctx *)ctx, side, 1) == 0 ? 0 : -1;
 }
 
-static void
+static inline void
 pp_fini(void *ctx, int side)
 {
 	rctx_detach((struct rctx *)ctx);
 }
 
-static int
+static inline int
 pp_ping(void *ctx, long n, double *rtt_ns)
 {
 	struct rctx *c = (struct rctx *)ctx;
@@ -149,7 +149,7 @@ pp_ping(void *ctx, long n, double *rtt_ns)
 	return 0;
 }
 
-static int
+static inline int
 pp_pong(void *ctx, long n)
 {
 	struct rctx *c = (struct rctx *)ctx;
@@ -165,19 +165,19 @@ pp_pong(void *ctx, long n)
 static const struct bench_pp_ops ring_pp_ops = { pp_setup, pp_ping, pp_pong,
 						 pp_fini };
 
-static int
+static inline int
 st_setup(void *ctx, int party, int is_producer)
 {
 	return rctx_attach((struct rctx *)ctx, party, 0) == 0 ? 0 : -1;
 }
 
-static void
+static inline void
 st_fini(void *ctx, int party, int is_producer)
 {
 	rctx_detach((struct rctx *)ctx);
 }
 
-static int
+static inline int
 st_produce(void *ctx, int i, long n)
 {
 	struct rctx *c = (struct rctx *)ctx;
@@ -192,7 +192,7 @@ st_produce(void *ctx, int i, long n)
 	return shk_ring_flush(c->tx) == 0 ? 0 : -1;
 }
 
-static int
+static inline int
 st_consume(void *ctx, int i, long n)
 {
 	struct rctx *c = (struct rctx *)ctx;
@@ -220,7 +220,7 @@ static const struct bench_stream_ops ring_st_ops = { st_setup, st_produce,
  * producer writes them into its buffer before send(); what the loans save
  * is the copy of the whole record on each side.
  */
-static int
+static inline int
 zc_produce(void *ctx, int i, long n)
 {
 	struct rctx *c = (struct rctx *)ctx;
@@ -249,7 +249,7 @@ err:
 	return -1;
 }
 
-static int
+static inline int
 zc_consume(void *ctx, int i, long n)
 {
 	struct rctx *c = (struct rctx *)ctx;
@@ -285,7 +285,7 @@ static const struct bench_stream_ops ring_zc_ops = { st_setup, zc_produce,
 						     zc_consume, st_fini };
 
 /* A fresh segment per case: no state carries over between cases. */
-static int
+static inline int
 case_begin(struct rctx *c, size_t len, unsigned flags, int64_t timeout)
 {
 	shk_seg_opts so = SHK_SEG_OPTS_INIT;
@@ -305,7 +305,7 @@ case_begin(struct rctx *c, size_t len, unsigned flags, int64_t timeout)
 	return rc;
 }
 
-static void
+static inline void
 case_end(struct rctx *c)
 {
 	shk_seg_close(c->seg);
@@ -313,7 +313,7 @@ case_end(struct rctx *c)
 	seg_name[0] = '\0';
 }
 
-static int
+static inline int
 ring_pingpong(int64_t timeout, unsigned flags, long n, struct bench_lat *out)
 {
 	struct rctx c;
@@ -328,7 +328,7 @@ ring_pingpong(int64_t timeout, unsigned flags, long n, struct bench_lat *out)
 	return rc;
 }
 
-static int
+static inline int
 ring_stream(const struct bench_stream_ops *ops, size_t len, unsigned flags,
 	    long count, double *rate)
 {
@@ -344,7 +344,7 @@ ring_stream(const struct bench_stream_ops *ops, size_t len, unsigned flags,
 	return rc;
 }
 
-static long
+static inline long
 stream_count(size_t rec_len, long max_count, size_t bytes_cap)
 {
 	long n = (long)(bytes_cap / rec_len);

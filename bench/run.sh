@@ -5,7 +5,7 @@
 #   SHK_BENCH_RUNS=N      measured runs per figure (median; default 5)
 #   SHK_BENCH_TIMEOUT=S   per-program limit in seconds (default 600)
 # Exits non-zero when a program fails, times out, or leaves a shk-bench-*
-# segment in /dev/shm.
+# segment in /dev/shm or file in /tmp.
 set -u
 B=${1:-build/release}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +33,12 @@ done
 left=$(ls /dev/shm 2>/dev/null | grep -E '^shk-bench-' || true)
 if [ -n "$left" ]; then
 	echo "leftover segments in /dev/shm: $left"
+	rc=1
+fi
+# bench_peers' ZeroMQ ipc:// socket files and RouDi config/log
+left=$(ls /tmp 2>/dev/null | grep -E '^shk-bench-' || true)
+if [ -n "$left" ]; then
+	echo "leftover files in /tmp: $left"
 	rc=1
 fi
 echo "results: $OUT"
