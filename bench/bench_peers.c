@@ -61,6 +61,9 @@ static const size_t rec_sizes[] = { 64, 1024 };
 static int failures;
 static char zmq_path[96]; /* the running case's ipc:// socket file */
 static pid_t roudi_pid;   /* the RouDi this program started, or 0 */
+static pid_t roudi_owner; /* the process that started it (and stops it) */
+
+static int roudi_reap(void);
 
 static void
 fail(const char *what, const char *why)
@@ -105,8 +108,8 @@ on_signal(int sig)
 		shk_seg_unlink(seg_name, NULL);
 	if (zmq_path[0])
 		unlink(zmq_path);
-	if (roudi_pid > 0)
-		kill(roudi_pid, SIGTERM);
+	if (roudi_pid > 0 && getpid() == roudi_owner)
+		roudi_reap();
 	_exit(3);
 }
 
@@ -479,64 +482,76 @@ find_exe(const char *name, char *out, size_t cap)
 	return -1;
 }
 
-/* The files a RouDi leaves when it cannot clean up (its shared memory is
- * named after the management segment and the payload segment's group). */
+/*
+ * The files a RouDi leaves when it dies without cleaning up: its shared
+ * memory (the management segment, and the payload segment named after
+ * the group) and its socket and lock files.  Set before RouDi starts, so
+ * that the signal handler needs no lookups.
+ */
+static char roudi_files[5][160];
+
 static void
-roudi_leftovers(int remove_them)
+roudi_files_init(void)
 {
 	struct group *g = getgrgid(getegid());
-	char shm[2][160];
-	const char *tmp[] = { ROUDI_SOCK, ROUDI_SOCK ".lock",
-			      "/tmp/iox-unique-roudi.lock" };
-	size_t i;
 
-	snprintf(shm[0], sizeof(shm[0]), "/dev/shm/iceoryx_mgmt");
-	snprintf(shm[1], sizeof(shm[1]), "/dev/shm/%s",
+	snprintf(roudi_files[0], sizeof(roudi_files[0]),
+		 "/dev/shm/iceoryx_mgmt");
+	snprintf(roudi_files[1], sizeof(roudi_files[1]), "/dev/shm/%s",
 		 g ? g->gr_name : "root");
-	for (i = 0; i < 2; i++) {
-		if (access(shm[i], F_OK) != 0)
-			continue;
-		if (remove_them && unlink(shm[i]) == 0)
-			printf("# iceoryx: removed %s left by RouDi\n", shm[i]);
-		else
-			printf("# iceoryx: %s is still there\n", shm[i]);
-	}
-	for (i = 0; remove_them && i < sizeof(tmp) / sizeof(tmp[0]); i++)
-		unlink(tmp[i]);
+	snprintf(roudi_files[2], sizeof(roudi_files[2]), "%s", ROUDI_SOCK);
+	snprintf(roudi_files[3], sizeof(roudi_files[3]), "%s.lock", ROUDI_SOCK);
+	snprintf(roudi_files[4], sizeof(roudi_files[4]),
+		 "/tmp/iox-unique-roudi.lock");
 }
 
-/* Stops the RouDi this program started: SIGTERM, up to 10 s, SIGKILL. */
-static void
-roudi_stop(void)
+/*
+ * Stops the RouDi this process started: SIGTERM, up to 10 s, then
+ * SIGKILL.  When it did not exit cleanly (RouDi 2.0 aborts at shutdown
+ * when an application died registered), removes its files: ours held
+ * RouDi's lock, so they are ours.  1 when it exited cleanly.  Only
+ * async-signal-safe calls (the signal handler uses it).
+ */
+static int
+roudi_reap(void)
 {
-	pid_t pid = roudi_pid;
-	int st, i, clean = 0;
+	struct timespec ms10 = { 0, 10000000 };
+	pid_t pid = roudi_pid, r = 0;
+	int st = 0, i, clean;
+	size_t k;
 
 	if (pid <= 0)
-		return;
+		return 1;
 	kill(pid, SIGTERM);
 	for (i = 0; i < 1000; i++) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid) {
-			clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		r = waitpid(pid, &st, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
 			break;
-		}
-		if (r < 0 && errno != EINTR)
-			break;
-		usleep(10000);
+		nanosleep(&ms10, NULL);
 	}
-	if (i == 1000) {
-		fprintf(stderr, "bench_peers: RouDi did not stop; SIGKILL\n");
+	if (r != pid) {
 		kill(pid, SIGKILL);
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
 			;
 	}
 	roudi_pid = 0;
-	/* Ours held RouDi's lock, so what is left under its names is ours. */
-	roudi_leftovers(1);
-	if (!clean)
-		printf("# iceoryx: RouDi did not exit cleanly\n");
+	clean = r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	for (k = 0; !clean && k < sizeof(roudi_files) / sizeof(roudi_files[0]);
+	     k++)
+		unlink(roudi_files[k]);
+	return clean;
+}
+
+static void
+roudi_stop(void)
+{
+	if (roudi_pid <= 0)
+		return;
+	if (!roudi_reap())
+		printf("# iceoryx: RouDi did not exit cleanly; its files in "
+		       "/dev/shm and /tmp were removed\n");
+	if (access(roudi_files[0], F_OK) == 0)
+		printf("# iceoryx: %s is still there\n", roudi_files[0]);
 }
 
 /*
@@ -554,8 +569,14 @@ roudi_start(void)
 	pid_t pid;
 
 	if (find_exe(env && *env ? env : "iox-roudi", exe, sizeof(exe)) != 0) {
-		snprintf(iox_skip, sizeof(iox_skip),
-			 "no iox-roudi on PATH (Debian package iceoryx)");
+		if (env && *env)
+			snprintf(iox_skip, sizeof(iox_skip),
+				 "SHK_BENCH_ROUDI=%.120s is not executable",
+				 env);
+		else
+			snprintf(iox_skip, sizeof(iox_skip),
+				 "no iox-roudi on PATH (Debian package "
+				 "iceoryx)");
 		return -1;
 	}
 	if (roudi_answers()) {
@@ -585,6 +606,7 @@ roudi_start(void)
 		return -1;
 	}
 	close(cfd);
+	roudi_files_init();
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -595,8 +617,10 @@ roudi_start(void)
 		      (char *)NULL);
 		_exit(127);
 	}
-	if (pid > 0)
+	if (pid > 0) {
 		roudi_pid = pid;
+		roudi_owner = getpid();
+	}
 	/* ready when it answers on its socket; give it 10 s */
 	for (i = 0; pid > 0 && i < 1000; i++) {
 		if (waitpid(pid, &st, WNOHANG) == pid) {
@@ -966,7 +990,7 @@ spread(const char *what, const double *v, int rounds, const char *unit,
 		if (v[r] > hi)
 			hi = v[r];
 	}
-	printf("   spread %-40s %10.2f .. %-10.2f %s over %d rounds\n", what,
+	printf("   spread %-50s %10.2f .. %-10.2f %s over %d rounds\n", what,
 	       lo * scale, hi * scale, unit, rounds);
 }
 
@@ -1074,21 +1098,19 @@ tput_run(int k, size_t len, double *rate)
 	switch (k) {
 	case T_RING:
 		return ring_stream(&ring_st_ops, len, 0,
-				   stream_count(len, 1000000, 256u << 20),
-				   rate);
+				   stream_count(len, 500000, 256u << 20), rate);
 	case T_ZC:
 		return ring_stream(&ring_zc_ops, len, 0,
-				   stream_count(len, 1000000, 256u << 20),
-				   rate);
+				   stream_count(len, 500000, 256u << 20), rate);
 	case T_ZMQ:
 	case T_ZMQ_FREE:
 		return zmq_stream(len, k == T_ZMQ_FREE,
 				  stream_count(len, 200000, 64u << 20), rate);
 	case T_IOX:
-		return iox_case(0, len, stream_count(len, 100000, 64u << 20),
+		return iox_case(0, len, stream_count(len, 50000, 64u << 20),
 				rate, NULL);
 	default:
-		return base_uds_stream(len, stream_count(len, 50000, 64u << 20),
+		return base_uds_stream(len, stream_count(len, 30000, 64u << 20),
 				       rate);
 	}
 }
