@@ -95,16 +95,21 @@ bench_row(const char *group, const char *name, double value, const char *unit,
 {
 	double ratio = base_value != 0 ? value / base_value : 0;
 	const char *path = getenv("SHK_BENCH_OUT");
+	char rs[32];
 
-	printf("%-10s %-34s %12.2f %-8s | %-28s %12.2f | x%.2f\n", group, name,
-	       value, unit, base_name, base_value, ratio);
+	/* two decimals, or two significant digits below 0.1 (0.0045, not
+	 * 0.00: ratios to peers many times slower) */
+	snprintf(rs, sizeof(rs), ratio != 0 && ratio < 0.1 ? "%.2g" : "%.2f",
+		 ratio);
+	printf("%-10s %-34s %12.2f %-8s | %-28s %12.2f | x%s\n", group, name,
+	       value, unit, base_name, base_value, rs);
 	fflush(stdout);
 	if (path && *path) {
 		FILE *f = fopen(path, "a");
 		if (f) {
-			fprintf(f, "| %s | %s | %.2f %s | %s | %.2f | %.2f |\n",
+			fprintf(f, "| %s | %s | %.2f %s | %s | %.2f | %s |\n",
 				group, name, value, unit, base_name, base_value,
-				ratio);
+				rs);
 			fclose(f);
 		}
 	}
