@@ -955,6 +955,12 @@ iox_end(void)
 #else /* !SHK_BENCH_IOX */
 
 static int
+roudi_reap(void)
+{
+	return 1; /* never started */
+}
+
+static int
 iox_case(int pp, size_t len, long n, double *rate, struct bench_lat *lat)
 {
 	return -1;
