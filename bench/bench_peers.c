@@ -98,8 +98,8 @@ skip_row(const char *what, const char *why)
 
 /*
  * The watchdog (SIGALRM from bench_team_run), SIGINT and SIGTERM (run.sh's
- * timeout signals the whole process group) must leave no segment, no
- * socket file and no RouDi behind.  Only async-signal-safe calls.
+ * timeout signals the whole process group) and SIGPIPE (stdout closed)
+ * must leave no segment, no socket file and no RouDi behind.  Only async-signal-safe calls.
  */
 static void
 on_signal(int sig)
@@ -1189,7 +1189,8 @@ main(void)
 	sigaction(SIGALRM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	bench_runs_each = 1; /* the rounds alternate the cases */
+	sigaction(SIGPIPE, &sa, NULL); /* stdout piped into `head` */
+	bench_runs_each = 1;           /* the rounds alternate the cases */
 	zmq_version(&major, &minor, &patch);
 	printf("# ring vs ZeroMQ %d.%d.%d ipc:// and iceoryx, two pinned "
 	       "processes (%d CPUs), median of %d alternating rounds\n",
