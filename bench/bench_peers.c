@@ -29,7 +29,8 @@
  *
  * iceoryx needs its daemon, RouDi: this program starts `iox-roudi` itself
  * (from $PATH, or $SHK_BENCH_ROUDI) with a small memory configuration,
- * and stops it at the end, on failure and on SIGINT/SIGTERM/the watchdog.
+ * and stops it at the end, on failure and on SIGINT, SIGTERM, SIGPIPE and
+ * the watchdog.
  * Without it (not built in, no iox-roudi, a RouDi already running that is
  * not ours, RouDi failing to start) the iceoryx cases print "skipped: why"
  * and the rest runs.  SHK_BENCH_IOX=0 skips them on purpose.
@@ -99,7 +100,8 @@ skip_row(const char *what, const char *why)
 /*
  * The watchdog (SIGALRM from bench_team_run), SIGINT and SIGTERM (run.sh's
  * timeout signals the whole process group) and SIGPIPE (stdout closed)
- * must leave no segment, no socket file and no RouDi behind.  Only async-signal-safe calls.
+ * must leave no segment, no socket file and no RouDi behind.  Besides
+ * shk_seg_unlink (as in bench_ring), only async-signal-safe calls.
  */
 static void
 on_signal(int sig)
@@ -184,7 +186,9 @@ ring_pp_checked(int64_t timeout, long n, struct bench_lat *out)
  * I/O thread may run anywhere, and then the party is pinned again.  Side 0
  * binds, side 1 connects; default high-water marks (1000 messages), so a
  * PUSH blocks rather than drops; linger 0 (every message has been
- * received and checked when fini runs).  Receives block: a ZMQ_DONTWAIT
+ * received and checked when fini runs); blocking calls give up after a
+ * second (ZMQ_RCVTIMEO/ZMQ_SNDTIMEO) to see whether the other party
+ * failed, and otherwise go on waiting.  Receives block: a ZMQ_DONTWAIT
  * busy-poll spins on the CPU its own I/O thread needs (see
  * docs/benchmarks.md).
  */
@@ -211,7 +215,7 @@ static int
 z_setup(struct zctx *z, int side)
 {
 	int type = z->pair ? ZMQ_PAIR : (side == 0 ? ZMQ_PUSH : ZMQ_PULL);
-	int zero = 0, i, restore = 0;
+	int zero = 0, ms = 1000, i, restore = 0;
 	cpu_set_t pinned, all;
 
 	z->buf = (uint8_t *)calloc(1, z->len);
@@ -231,7 +235,9 @@ z_setup(struct zctx *z, int side)
 	if (restore)
 		sched_setaffinity(0, sizeof(pinned), &pinned);
 	if (!z->sock ||
-	    zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0)
+	    zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(z->sock, ZMQ_RCVTIMEO, &ms, sizeof(ms)) != 0 ||
+	    zmq_setsockopt(z->sock, ZMQ_SNDTIMEO, &ms, sizeof(ms)) != 0)
 		return zerr(z);
 	if ((side == 0 ? zmq_bind(z->sock, z->ep)
 		       : zmq_connect(z->sock, z->ep)) != 0)
@@ -258,11 +264,14 @@ z_send(struct zctx *z)
 {
 	int r;
 
-	while ((r = zmq_send(z->sock, z->buf, z->len, 0)) < 0 &&
-	       zmq_errno() == EINTR)
-		;
-	if (r < 0)
-		return zerr(z);
+	/* EAGAIN: a second passed (ZMQ_SNDTIMEO); go on unless the team
+	 * failed */
+	while ((r = zmq_send(z->sock, z->buf, z->len, 0)) < 0) {
+		int e = zmq_errno();
+
+		if (e != EINTR && (e != EAGAIN || bench_aborted()))
+			return zerr(z);
+	}
 	return (size_t)r == z->len ? 0 : -1;
 }
 
@@ -274,7 +283,9 @@ z_recv(struct zctx *z)
 	int r;
 
 	while ((r = zmq_recv(z->sock, z->buf, z->len, 0)) < 0) {
-		if (zmq_errno() != EINTR)
+		int e = zmq_errno();
+
+		if (e != EINTR && (e != EAGAIN || bench_aborted()))
 			return zerr(z);
 	}
 	if ((size_t)r != z->len)
@@ -617,12 +628,18 @@ roudi_start(void)
 		      (char *)NULL);
 		_exit(127);
 	}
-	if (pid > 0) {
-		roudi_pid = pid;
-		roudi_owner = getpid();
+	if (pid < 0) {
+		snprintf(iox_skip, sizeof(iox_skip), "fork: %s",
+			 strerror(errno));
+		close(lfd);
+		unlink(log);
+		unlink(cfg);
+		return -1;
 	}
+	roudi_pid = pid;
+	roudi_owner = getpid();
 	/* ready when it answers on its socket; give it 10 s */
-	for (i = 0; pid > 0 && i < 1000; i++) {
+	for (i = 0; i < 1000; i++) {
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			roudi_pid = pid = 0;
 			break;
