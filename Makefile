@@ -152,7 +152,8 @@ DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python
 # cannot be installed (not root), the bench runs without those cases.
 BENCH_DEPS := libzmq3-dev iceoryx libiceoryx-binding-c-dev
 
-# $(call install_missing,WHO,PACKAGES,EXIT-WHEN-NOT-ROOT)
+# $(call install_missing,WHO,PACKAGES,EXIT-STATUS-WHEN-NOT-INSTALLED)
+# (bench-deps passes 0: without iceoryx bench_peers skips its cases)
 define install_missing
 	@missing=""; for p in $(2); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -163,7 +164,8 @@ define install_missing
 		echo "$(1): run: sudo apt-get update && sudo apt-get install -y$$missing"; exit $(3); fi; \
 	echo "$(1): installing$$missing"; \
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing || \
+	{ echo "$(1): apt-get failed for:$$missing"; exit $(3); }
 endef
 
 deps:
