@@ -1731,6 +1731,227 @@ SHK_API void shk_once_close(shk_once *o);
 /* ---- (end of sync) ---- */
 /* ---- (space between sections: keep) ---- */
 
+/* ==== channels ==== */
+
+/*
+ * Channels: messages between processes (docs/chan.md), addressed as
+ * "shm://SEGMENT/CHANNEL" and built on the structures above: a pair is two
+ * rings, pub/sub a bcast, push/pull a queue of heap-block references.
+ * Small messages are copied through the ring; large ones (and every
+ * push/pull message) travel as blocks of the segment's heap, of which only
+ * the offset is passed, so a loan (shk_msg_loan) is written once, in
+ * place, and read in place by the receiver.
+ *
+ * A channel handle is used by one thread at a time, like the ring and
+ * bcast handles it holds; the messages it hands out belong to it (release
+ * them through the same thread, before shk_chan_close).  Open one handle
+ * per thread for more senders or receivers.
+ */
+typedef struct shk_chan shk_chan;
+typedef struct shk_msg shk_msg;
+
+/* Patterns (shk_chan_open). */
+#define SHK_CHAN_PAIR 1     /* two ends, A and B, each sends to the other */
+#define SHK_CHAN_PUBSUB 2   /* one publisher, many subscribers */
+#define SHK_CHAN_PUSHPULL 3 /* many pushers, many pullers, each message once */
+
+/* Roles (shk_chan_open). */
+#define SHK_CHAN_A 1    /* pair: end A (one owner at a time) */
+#define SHK_CHAN_B 2    /* pair: end B (one owner at a time) */
+#define SHK_CHAN_PUB 3  /* pub/sub: the publisher (one owner at a time) */
+#define SHK_CHAN_SUB 4  /* pub/sub: a subscriber (up to max_subs) */
+#define SHK_CHAN_PUSH 5 /* push/pull: a sender (any number) */
+#define SHK_CHAN_PULL 6 /* push/pull: a receiver (any number) */
+
+/*
+ * shk_chan_opts configures shk_chan_open.  Initialise with
+ * SHK_CHAN_OPTS_INIT; a zero field means the default when the channel is
+ * created and "accept what is stored" when it exists; a nonzero geometry
+ * field that differs from the stored one is SHK_ETYPE.
+ *   size        sizeof(shk_chan_opts) (0 is SHK_EINVAL)
+ *   mode        pub/sub: SHK_BCAST_LOSSY (default) or SHK_BCAST_RELIABLE;
+ *               other patterns: 0
+ *   seg_size    bytes of the segment if this call creates it (default
+ *               4 MiB); ignored when the segment exists
+ *   cap         pair: bytes of each ring; pub/sub: bytes of the log (both
+ *               a power of two, default 64 KiB); push/pull: queue slots
+ *               (a power of two, default 1024)
+ *   max_msg     largest message in bytes (pair, push/pull: default 1 MiB,
+ *               at most 2^40; pub/sub: default and limit cap/2 - 16)
+ *   inline_max  pair: largest message copied through the ring (default
+ *               the smaller of 2 KiB and max_msg; at most cap/2 - 24);
+ *               larger ones travel as heap blocks.  Ignored by pub/sub
+ *               (stored as max_msg: all inline) and push/pull (stored as
+ *               0: every message is a heap block)
+ *   type_id     the user's type tag; stored on create, must match on open
+ *   max_subs    pub/sub: subscriber slots (default 16, at most 1024)
+ */
+typedef struct shk_chan_opts {
+	uint32_t size;
+	uint32_t mode;
+	uint64_t seg_size;
+	uint64_t cap;
+	uint64_t max_msg;
+	uint64_t inline_max;
+	uint64_t type_id;
+	uint32_t max_subs;
+	uint32_t reserved;
+} shk_chan_opts;
+
+#define SHK_CHAN_OPTS_INIT                                                     \
+	{                                                                      \
+		.size = sizeof(shk_chan_opts)                                  \
+	}
+
+/*
+ * shk_chan_open opens the channel at addr in one role, creating the
+ * segment and the channel when they do not exist (the first opener
+ * creates, whichever role it takes, like ZeroMQ's bind/connect symmetry).
+ * addr is "shm://SEGMENT/CHANNEL": exactly the scheme "shm://", a SEGMENT
+ * name of 1..SHK_NAME_MAX characters from [A-Za-z0-9._-], one '/', and a
+ * CHANNEL name of 1..SHK_NAME_MAX - 4 characters from the same set, with
+ * nothing after it; anything else is SHK_EINVAL.  The channel is the
+ * registry object CHANNEL (kind SHK_KIND_CHAN) and its parts CHANNEL.ab
+ * and CHANNEL.ba (pair rings), CHANNEL.log (pub/sub bcast) or CHANNEL.q
+ * (push/pull queue); every opener creates whichever part is missing from
+ * the stored geometry, so a channel whose creator died half-way is
+ * completed by the next opener.  Racing openers end with one channel.
+ * Returns 0 and *out, or SHK_EINVAL (bad address, pattern, role not of the
+ * pattern, bad opts), SHK_ETYPE (the stored pattern, geometry or type_id
+ * differs from what was asked, or a part is not a channel part),
+ * SHK_EBUSY (a single-owner role held by a live process, or no free
+ * subscriber slot), SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT, or a code of
+ * shk_seg_open.  *out is NULL on failure.  Thread- and process-safe; may
+ * block briefly on the registry lock and on a segment being created.
+ */
+SHK_API int shk_chan_open(const char *addr, int pattern, int role,
+			  const shk_chan_opts *opts, shk_chan **out);
+
+/*
+ * shk_chan_send copies len bytes (0 .. max_msg) from buf and sends them
+ * (roles A, B, PUB, PUSH).  Pair: a message up to inline_max is copied
+ * into the ring; a larger one is copied once into a heap block whose
+ * offset is sent.  Push/pull: always a heap block.  Pub/sub: copied into
+ * the log.  Blocks while the channel is full, up to timeout_ns (pub/sub
+ * lossy never waits).  Returns 0, SHK_EMSGSIZE (len > max_msg), SHK_EAGAIN
+ * (timeout 0 and full), SHK_ETIMEDOUT, SHK_ENOMEM (the heap has no room
+ * for the block: not waited for), SHK_EPEERDEAD (pair: the receiving end
+ * died while we waited), SHK_EINVAL (a receiving role), SHK_ECORRUPT.  No
+ * system call unless a peer sleeps or we wait.
+ */
+SHK_API int shk_chan_send(shk_chan *c, const void *buf, size_t len,
+			  int64_t timeout_ns);
+
+/*
+ * shk_chan_recv receives the next message (roles A, B, SUB, PULL) into
+ * *msg, a handle owned by the channel: read it with shk_msg_data and
+ * shk_msg_len, then give it back with shk_msg_release.  Pair: the message
+ * is read in place (in the ring, or in its heap block) and stays in the
+ * ring until released, so one received message may be outstanding per
+ * pair handle (a second shk_chan_recv before the release is SHK_EBUSY).
+ * Pub/sub: copied into a buffer of the handle; one outstanding (SHK_EBUSY
+ * likewise); records lost by a lossy subscriber are counted in
+ * shk_chan_stats.lost.  Push/pull: the message's heap block, any number
+ * outstanding.  Blocks while there is nothing, up to timeout_ns.  A
+ * message whose framing or heap reference fails validation is dropped
+ * and SHK_ECORRUPT returned (the next call goes on with the next one).
+ * Returns 0, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EBUSY, SHK_EPEERDEAD (pair,
+ * pub/sub: the sender died while we waited), SHK_EINVAL (a sending role),
+ * SHK_ENOMEM, SHK_ECORRUPT.  *msg is NULL on failure.  No system call
+ * unless we wait; no allocation for pair and pub/sub.
+ */
+SHK_API int shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns);
+
+/*
+ * shk_msg_loan hands out a message of len bytes (0 .. max_msg) to be
+ * written in place: a heap block of the segment (roles A, B, PUSH).  Send
+ * it with shk_msg_send (no copy) or drop it with shk_msg_release.
+ * Returns 0, SHK_EMSGSIZE, SHK_ENOMEM, SHK_EINVAL (another role),
+ * SHK_ENOTSUP (pub/sub: the log has no shared blocks to lend).  *msg is
+ * NULL on failure.  Lock-free for blocks up to 16 KiB (shk_alloc).
+ */
+SHK_API int shk_msg_loan(shk_chan *c, size_t len, shk_msg **msg);
+
+/*
+ * shk_msg_send sends a loaned message of its channel, passing only its
+ * offset.  On success the message is consumed and the handle invalid; on
+ * failure it stays the caller's, to retry or release.  Blocking and codes
+ * as shk_chan_send; SHK_EINVAL for a message that is not a loan of c.
+ */
+SHK_API int shk_msg_send(shk_chan *c, shk_msg *msg, int64_t timeout_ns);
+
+/*
+ * shk_msg_data returns the message's bytes in this process (NULL for
+ * NULL): writable for a loan; for a received message, read-only in
+ * spirit (a pair inline message lies in the ring).  Valid until the
+ * message is sent or released.
+ */
+SHK_API void *shk_msg_data(shk_msg *msg);
+
+/* shk_msg_len returns the message's length in bytes (0 for NULL). */
+SHK_API size_t shk_msg_len(const shk_msg *msg);
+
+/*
+ * shk_msg_release gives a message back: a received one frees its ring
+ * record or heap block; an unsent loan frees its block.  NULL is a no-op.
+ * Not to be called after shk_chan_close of its channel.
+ */
+SHK_API void shk_msg_release(shk_msg *msg);
+
+/*
+ * shk_chan_fd (receiving roles: A, B, SUB, PULL) returns a descriptor,
+ * owned by the handle, that polls readable when a message may be there:
+ * the fd of the underlying ring, bcast or queue, with their rules (a
+ * shk_chan_recv with timeout 0 that finds nothing arms it; one descriptor
+ * per object per shk_seg, and every channel handle opens its own shk_seg).
+ * Returns the descriptor, SHK_EINVAL (a sending role) or the code of
+ * shk_ring_fd, shk_bcast_fd or shk_queue_fd.
+ */
+SHK_API int shk_chan_fd(shk_chan *c);
+
+/*
+ * shk_chan_stats is filled by shk_chan_stat (fixed-width fields).
+ *   pattern, role, mode, cap, max_msg, inline_max   as opened
+ *   sent, received   messages this handle sent and received
+ *   lost        pub/sub lossy: records this subscriber missed
+ *   corrupt     messages this handle dropped as SHK_ECORRUPT
+ *   outstanding received and loaned messages not yet released or sent
+ *   fill        what waits for this handle: pair, bytes in the ring it
+ *               reads; push/pull, messages in the queue; pub/sub, 0
+ */
+typedef struct shk_chan_stats {
+	uint32_t size;
+	uint32_t pattern;
+	uint32_t role;
+	uint32_t mode;
+	uint64_t cap;
+	uint64_t max_msg;
+	uint64_t inline_max;
+	uint64_t sent;
+	uint64_t received;
+	uint64_t lost;
+	uint64_t corrupt;
+	uint64_t outstanding;
+	uint64_t fill;
+} shk_chan_stats;
+
+/*
+ * shk_chan_stat fills *st (the caller sets st->size).  Returns 0 or
+ * SHK_EINVAL.  Same thread rule as the handle.
+ */
+SHK_API int shk_chan_stat(shk_chan *c, shk_chan_stats *st);
+
+/*
+ * shk_chan_close releases every message of the handle still outstanding
+ * (received ones are consumed, loans freed), closes the channel's objects
+ * and the handle's segment handle.  The channel stays in the segment.
+ * NULL is a no-op.
+ */
+SHK_API void shk_chan_close(shk_chan *c);
+
+/* ---- (end of channels) ---- */
+/* ---- (space between sections: keep) ---- */
+
 /* ==== end of sections ==== */
 
 #ifdef __cplusplus

@@ -1,0 +1,999 @@
+/*
+ * chan.c - channels: messages between processes over the ring, bcast and
+ * queue, with large messages and loans as heap blocks (chan.h has the
+ * layout, docs/chan.md the guarantees).
+ *
+ * Shared words
+ *   control block  written once, by the creator's init callback, while the
+ *                  registry entry is CREATING; published by the registry's
+ *                  release store of READY, read after its acquire lookup.
+ *                  Immutable afterwards.  Openers validate it
+ *                  (shk__kind_check_chan) and keep a copy.
+ *   parts          the ring, bcast and queue keep their own protocols
+ *                  (ring.c, bcast.c, queue.c); this module adds no atomic
+ *                  of its own.
+ *   heap blocks    written by one sender before it publishes the
+ *                  reference (ring commit: release; queue push: release
+ *                  CAS to FULL), read by one receiver after the matching
+ *                  acquire (ring peek, queue pop).  So a block has one
+ *                  writer, then one reader, then is freed by that reader.
+ *
+ * Creation: the control block first (shk__obj_open: racing creators get
+ * one), then every opener creates-or-opens the parts it needs from the
+ * stored geometry.  A creator killed after the control block leaves a
+ * channel without (some) parts: the next opener creates them.  A creator
+ * killed inside a part's creation leaves a CREATING entry, which the
+ * registry recovers.  So a half-created channel is repaired, never seen.
+ *
+ * Receiving validates everything read from shared memory: a frame's kind
+ * and length against the record; a heap reference's check word, its
+ * offset against the heap region, its block header's magic, tag and
+ * length.  A failing message is dropped (its ring record released or its
+ * queue element already popped; a block it may name is not freed, since
+ * the offset is untrusted) and SHK_ECORRUPT returned.
+ *
+ * Killed parties (docs/chan.md, "What a dead peer leaves"):
+ *   - a sender between shk_alloc and the ring commit / queue push leaks
+ *     that block (no reference to it exists);
+ *   - a pair receiver holding a message leaves its ring record unreleased:
+ *     the next owner of that end receives it again (at least once); killed
+ *     inside shk_msg_release between the ring release and shk_free, it
+ *     leaks the block (the release comes first, so a block is never freed
+ *     twice);
+ *   - a puller holding a message leaks its block and the message (at most
+ *     once); the queue repairs a slot a puller died inside (queue.c);
+ *   - pub/sub holds nothing in shared memory per message.
+ */
+#include "chan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "registry.h"
+#include "segment.h"
+#include "shmkit.h"
+
+#define DEFAULT_CAP_BYTES 65536u
+#define DEFAULT_CAP_SLOTS 1024u
+#define DEFAULT_MAX_MSG ((uint64_t)1 << 20)
+#define MAX_MAX_MSG ((uint64_t)1 << 40)
+#define DEFAULT_INLINE 2048u
+#define DEFAULT_SUBS 16u
+#define MAX_SUBS 1024u
+#define CHAN_NAME_MAX (SHK_NAME_MAX - 4) /* room for ".log" */
+#define SCHEME "shm://"
+
+enum msg_state { MSG_IDLE = 0, MSG_LOAN = 1, MSG_RECV = 2 };
+
+/* What a message holds: its pair ring record, its heap block. */
+#define HOLD_RING 0x1u
+#define HOLD_BLOCK 0x2u
+
+struct shk_msg {
+	shk_chan *c;
+	uint32_t state; /* enum msg_state */
+	uint32_t hold;  /* HOLD_* */
+	void *data;
+	size_t len;
+	uint64_t off;         /* the heap block (HOLD_BLOCK) */
+	struct shk_msg *next; /* free list */
+	struct shk_msg *all;  /* every heap-allocated message of the handle */
+};
+
+struct shk_chan {
+	shk_seg *seg;
+	int pattern;
+	int role;
+	struct shk__chan_ctl ctl; /* validated copy */
+	uint64_t heap_lo, heap_hi; /* where a block's header may lie */
+	shk_ring *tx, *rx;         /* pair */
+	shk_bcast *b;              /* pub/sub */
+	shk_queue *q;              /* push/pull */
+	uint8_t *sub_buf;          /* sub: max_msg bytes */
+	struct shk_msg inl;        /* pair and sub: the one received message */
+	struct shk_msg *free_msgs;
+	struct shk_msg *all_msgs;
+	uint64_t sent, received, lost, corrupt, outstanding;
+};
+
+/* ---- addresses and geometry ---- */
+
+static int
+name_ok(const char *s, size_t n, size_t max)
+{
+	size_t i;
+
+	if (n == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		      ch == '-'))
+			return 0;
+	}
+	/* "." and ".." are not names */
+	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return 0;
+	return 1;
+}
+
+/* "shm://SEG/CHAN" -> seg, chan (NUL-terminated, 64 bytes each). */
+static int
+parse_addr(const char *addr, char *seg, char *ch)
+{
+	const char *p, *slash;
+	size_t n;
+
+	if (!addr || strncmp(addr, SCHEME, sizeof(SCHEME) - 1) != 0)
+		return SHK_EINVAL;
+	p = addr + sizeof(SCHEME) - 1;
+	slash = strchr(p, '/');
+	if (!slash)
+		return SHK_EINVAL;
+	n = (size_t)(slash - p);
+	if (!name_ok(p, n, SHK_NAME_MAX))
+		return SHK_EINVAL;
+	memcpy(seg, p, n);
+	seg[n] = '\0';
+	p = slash + 1;
+	n = strlen(p);
+	if (!name_ok(p, n, CHAN_NAME_MAX))
+		return SHK_EINVAL;
+	memcpy(ch, p, n + 1);
+	return 0;
+}
+
+static int
+pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* Is a stored (or about to be stored) geometry valid? */
+static int
+geometry_ok(const struct shk__chan_ctl *g)
+{
+	switch (g->pattern) {
+	case SHK_CHAN_PAIR:
+		return pow2(g->cap) && g->cap >= 64 &&
+		       g->cap <= ((uint64_t)1 << 32) && g->max_msg >= 1 &&
+		       g->max_msg <= MAX_MAX_MSG && g->inline_max >= 1 &&
+		       g->inline_max <= g->max_msg &&
+		       g->inline_max <= g->cap / 2 - 24 && g->mode == 0 &&
+		       g->max_subs == 0;
+	case SHK_CHAN_PUBSUB:
+		return pow2(g->cap) && g->cap >= 128 &&
+		       g->cap <= ((uint64_t)1 << 32) && g->max_msg >= 1 &&
+		       g->max_msg <= g->cap / 2 - 16 &&
+		       g->inline_max == g->max_msg &&
+		       (g->mode == SHK_BCAST_LOSSY ||
+			g->mode == SHK_BCAST_RELIABLE) &&
+		       g->max_subs >= 1 && g->max_subs <= MAX_SUBS;
+	case SHK_CHAN_PUSHPULL:
+		return pow2(g->cap) && g->cap <= ((uint64_t)1 << 31) &&
+		       g->max_msg >= 1 && g->max_msg <= MAX_MAX_MSG &&
+		       g->inline_max == 0 && g->mode == 0 && g->max_subs == 0;
+	default:
+		return 0;
+	}
+}
+
+/* Fills the zero fields of a geometry to create with the defaults. */
+static void
+geometry_defaults(struct shk__chan_ctl *g)
+{
+	switch (g->pattern) {
+	case SHK_CHAN_PAIR:
+		if (!g->cap)
+			g->cap = DEFAULT_CAP_BYTES;
+		if (!g->max_msg)
+			g->max_msg = DEFAULT_MAX_MSG;
+		if (!g->inline_max) {
+			g->inline_max = DEFAULT_INLINE;
+			if (g->inline_max > g->max_msg)
+				g->inline_max = g->max_msg;
+			if (g->cap >= 64 && g->inline_max > g->cap / 2 - 24)
+				g->inline_max = g->cap / 2 - 24;
+		}
+		break;
+	case SHK_CHAN_PUBSUB:
+		if (!g->cap)
+			g->cap = DEFAULT_CAP_BYTES;
+		if (!g->max_msg && g->cap >= 128)
+			g->max_msg = g->cap / 2 - 16;
+		g->inline_max = g->max_msg;
+		if (!g->mode)
+			g->mode = SHK_BCAST_LOSSY;
+		if (!g->max_subs)
+			g->max_subs = DEFAULT_SUBS;
+		break;
+	case SHK_CHAN_PUSHPULL:
+		if (!g->cap)
+			g->cap = DEFAULT_CAP_SLOTS;
+		if (!g->max_msg)
+			g->max_msg = DEFAULT_MAX_MSG;
+		g->inline_max = 0;
+		break;
+	}
+}
+
+/* Does the stored geometry have what the opener asked for (0: any)? */
+static int
+geometry_matches(const struct shk__chan_ctl *have,
+		 const struct shk__chan_ctl *want)
+{
+	if (have->pattern != want->pattern)
+		return 0;
+	if (want->cap && want->cap != have->cap)
+		return 0;
+	if (want->max_msg && want->max_msg != have->max_msg)
+		return 0;
+	if (want->pattern == SHK_CHAN_PAIR && want->inline_max &&
+	    want->inline_max != have->inline_max)
+		return 0;
+	if (want->mode && want->mode != have->mode)
+		return 0;
+	if (want->max_subs && want->max_subs != have->max_subs)
+		return 0;
+	return 1;
+}
+
+int
+shk__kind_check_chan(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__chan_ctl g;
+
+	(void)seg;
+	if (info->len < sizeof(g))
+		return SHK_ECORRUPT;
+	/* one copy: a peer rewriting the block cannot change what we judge */
+	memcpy(&g, mem, sizeof(g));
+	if (g.magic != SHK__CHAN_MAGIC || g.version != SHK__CHAN_VERSION ||
+	    !geometry_ok(&g) || g.tag == 0 || g.pattern != info->elem_len ||
+	    g.cap != info->cap)
+		return SHK_ECORRUPT;
+	return 0;
+}
+
+static const char *
+pattern_name(uint32_t p)
+{
+	switch (p) {
+	case SHK_CHAN_PAIR:
+		return "pair";
+	case SHK_CHAN_PUBSUB:
+		return "pubsub";
+	case SHK_CHAN_PUSHPULL:
+		return "pushpull";
+	default:
+		return "?";
+	}
+}
+
+static int
+part_names(const char *ch, uint32_t pattern, char names[2][64])
+{
+	/* ch is at most CHAN_NAME_MAX bytes (parse_addr, or a registry name
+	 * checked below), so the suffixes fit */
+	if (strlen(ch) > CHAN_NAME_MAX)
+		return 0;
+	switch (pattern) {
+	case SHK_CHAN_PAIR:
+		snprintf(names[0], 64, "%s.ab", ch);
+		snprintf(names[1], 64, "%s.ba", ch);
+		return 2;
+	case SHK_CHAN_PUBSUB:
+		snprintf(names[0], 64, "%s.log", ch);
+		return 1;
+	case SHK_CHAN_PUSHPULL:
+		snprintf(names[0], 64, "%s.q", ch);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+shk__kind_describe_chan(shk_seg *seg, void *mem, const shk_obj_info *info,
+			char *buf, size_t len)
+{
+	static const uint32_t kinds[] = { 0, SHK_KIND_RING, SHK_KIND_BCAST,
+					  SHK_KIND_QUEUE };
+	struct shk__chan_ctl g;
+	char names[2][64], nm[64];
+	shk_obj_info pi;
+	int i, n, nparts, ok = 0;
+
+	memcpy(&g, mem, sizeof(g));
+	if (g.pattern < SHK_CHAN_PAIR || g.pattern > SHK_CHAN_PUSHPULL)
+		return SHK_ECORRUPT;
+	memcpy(nm, info->name, sizeof(nm));
+	nm[sizeof(nm) - 1] = '\0';
+	nparts = part_names(nm, g.pattern, names);
+	for (i = 0; i < nparts; i++) {
+		pi.size = sizeof(pi);
+		if (shk_obj_stat(seg, names[i], &pi) == 0 &&
+		    pi.kind == kinds[g.pattern] &&
+		    pi.type_id == SHK__CHAN_PART_TYPE)
+			ok++;
+	}
+	n = snprintf(buf, len,
+		     "pattern=%s cap=%llu max_msg=%llu inline_max=%llu%s "
+		     "parts=%d/%d",
+		     pattern_name(g.pattern), (unsigned long long)g.cap,
+		     (unsigned long long)g.max_msg,
+		     (unsigned long long)g.inline_max,
+		     g.pattern != SHK_CHAN_PUBSUB ? ""
+		     : g.mode == SHK_BCAST_RELIABLE ? " mode=reliable"
+						    : " mode=lossy",
+		     ok, nparts);
+	if (n < 0)
+		return SHK_EINVAL;
+	return (size_t)n >= len ? (int)len - 1 : n;
+}
+
+/* ---- open and close ---- */
+
+struct ctl_init {
+	const struct shk__chan_ctl *g;
+	int created;
+};
+
+static int
+ctl_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	struct ctl_init *ci = arg;
+
+	(void)seg;
+	(void)info;
+	memcpy(mem, ci->g, sizeof(*ci->g));
+	ci->created = 1;
+	return 0;
+}
+
+static uint32_t
+new_tag(const char *name)
+{
+	uint64_t seed = (uint64_t)shk__realtime_ns() ^
+			((uint64_t)getpid() << 32) ^ (uint64_t)shk__now_ns();
+	uint32_t t = (uint32_t)shk__hash64(name, strlen(name), seed);
+
+	return t ? t : 1;
+}
+
+/* Creates or opens the control block; *g_io holds what was asked (zero
+ * fields: any) and receives the stored geometry. */
+static int
+open_ctl(shk_seg *seg, const char *ch, uint64_t type_id,
+	 struct shk__chan_ctl *g_io, int *created)
+{
+	shk_obj_desc want = SHK_OBJ_DESC_INIT;
+	struct shk__chan_ctl asked = *g_io, g = *g_io;
+	struct ctl_init ci = { &g, 0 };
+	shk_obj_info info;
+	void *mem = NULL;
+	int rc, tries;
+
+	want.kind = SHK_KIND_CHAN;
+	want.type_id = type_id;
+	want.elem_len = asked.pattern;
+	for (tries = 0; tries < 2; tries++) {
+		/* open with what was asked (0: any) */
+		want.cap = asked.cap;
+		rc = shk__obj_open(seg, ch, 0, &want, 0, NULL, NULL,
+				   shk__kind_check_chan, &info, &mem);
+		if (rc != SHK_ENOENT)
+			break;
+		/* missing: create with the defaults filled in */
+		g = asked;
+		geometry_defaults(&g);
+		g.magic = SHK__CHAN_MAGIC;
+		g.version = SHK__CHAN_VERSION;
+		g.tag = new_tag(ch);
+		if (!geometry_ok(&g))
+			return SHK_EINVAL;
+		want.cap = g.cap;
+		rc = shk__obj_open(seg, ch, SHK_CREATE, &want, sizeof(g),
+				   ctl_init, &ci, shk__kind_check_chan, &info,
+				   &mem);
+		/* a racer created it with another geometry, which may still
+		 * be one we accept: open again with what was asked */
+		if (rc != SHK_ETYPE || ci.created)
+			break;
+	}
+	if (rc)
+		return rc;
+	if (ci.created)
+		SHK_CRASHPOINT("chan.create.after_ctl");
+	/* the copy that shk__kind_check_chan judged may differ from memory
+	 * a peer scribbles on: copy, then judge the copy */
+	memcpy(&g, mem, sizeof(g));
+	if (g.magic != SHK__CHAN_MAGIC || !geometry_ok(&g) || g.tag == 0 ||
+	    g.pattern != info.elem_len || g.cap != info.cap)
+		return SHK_ECORRUPT;
+	if (!geometry_matches(&g, &asked))
+		return SHK_ETYPE;
+	*g_io = g;
+	*created = ci.created;
+	return 0;
+}
+
+static int
+open_parts(shk_chan *c, const char *ch)
+{
+	char names[2][64];
+	int rc;
+
+	part_names(ch, c->ctl.pattern, names);
+	switch (c->pattern) {
+	case SHK_CHAN_PAIR: {
+		shk_ring_opts ro = SHK_RING_OPTS_INIT;
+		uint64_t rec = SHK__CHAN_FR_INLINE_LEN + c->ctl.inline_max;
+
+		ro.cap = c->ctl.cap;
+		ro.max_record = rec < SHK__CHAN_FR_HEAP_LEN
+					? SHK__CHAN_FR_HEAP_LEN
+					: rec;
+		ro.type_id = SHK__CHAN_PART_TYPE;
+		/* A produces .ab and consumes .ba; B the other way round */
+		rc = shk_ring_open(c->seg, names[c->role == SHK_CHAN_A ? 0 : 1],
+				   SHK_CREATE, SHK_RING_PRODUCER, &ro, &c->tx);
+		if (rc)
+			return rc;
+		return shk_ring_open(c->seg,
+				     names[c->role == SHK_CHAN_A ? 1 : 0],
+				     SHK_CREATE, SHK_RING_CONSUMER, &ro, &c->rx);
+	}
+	case SHK_CHAN_PUBSUB: {
+		shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+
+		bo.mode = c->ctl.mode;
+		bo.cap = c->ctl.cap;
+		bo.max_record = c->ctl.max_msg;
+		bo.type_id = SHK__CHAN_PART_TYPE;
+		bo.max_readers = c->ctl.max_subs;
+		rc = shk_bcast_open(c->seg, names[0], SHK_CREATE,
+				    c->role == SHK_CHAN_PUB ? SHK_BCAST_WRITER
+							    : SHK_BCAST_READER,
+				    &bo, &c->b);
+		if (rc)
+			return rc;
+		if (c->role == SHK_CHAN_SUB) {
+			c->sub_buf = malloc((size_t)c->ctl.max_msg);
+			if (!c->sub_buf)
+				return SHK_ENOMEM;
+		}
+		return 0;
+	}
+	default: {
+		shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
+
+		qo.elem_len = sizeof(struct shk__chan_ref);
+		qo.cap = c->ctl.cap;
+		qo.type_id = SHK__CHAN_PART_TYPE;
+		return shk_queue_open(c->seg, names[0], SHK_CREATE, &qo, &c->q);
+	}
+	}
+}
+
+static int
+role_ok(int pattern, int role)
+{
+	switch (pattern) {
+	case SHK_CHAN_PAIR:
+		return role == SHK_CHAN_A || role == SHK_CHAN_B;
+	case SHK_CHAN_PUBSUB:
+		return role == SHK_CHAN_PUB || role == SHK_CHAN_SUB;
+	case SHK_CHAN_PUSHPULL:
+		return role == SHK_CHAN_PUSH || role == SHK_CHAN_PULL;
+	default:
+		return 0;
+	}
+}
+
+int
+shk_chan_open(const char *addr, int pattern, int role,
+	      const shk_chan_opts *opts, shk_chan **out)
+{
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_seg_opts so = SHK_SEG_OPTS_INIT;
+	char segname[64], ch[64];
+	struct shk__chan_ctl g;
+	shk_chan *c;
+	int rc, created = 0;
+
+	if (!out)
+		return SHK_EINVAL;
+	*out = NULL;
+	if (opts) {
+		if (opts->size == 0)
+			return SHK_EINVAL;
+		memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
+		o.size = sizeof(o);
+	}
+	rc = parse_addr(addr, segname, ch);
+	if (rc)
+		return rc;
+	if (!role_ok(pattern, role))
+		return SHK_EINVAL;
+	memset(&g, 0, sizeof(g));
+	g.pattern = (uint32_t)pattern;
+	g.cap = o.cap;
+	g.max_msg = o.max_msg;
+	g.mode = pattern == SHK_CHAN_PUBSUB ? o.mode : 0;
+	g.max_subs = pattern == SHK_CHAN_PUBSUB ? o.max_subs : 0;
+	g.inline_max = pattern == SHK_CHAN_PAIR ? o.inline_max : 0;
+	if ((pattern != SHK_CHAN_PUBSUB && (o.mode || o.max_subs)) ||
+	    (pattern == SHK_CHAN_PUBSUB && o.mode &&
+	     o.mode != SHK_BCAST_LOSSY && o.mode != SHK_BCAST_RELIABLE) ||
+	    o.max_subs > MAX_SUBS || o.max_msg > MAX_MAX_MSG)
+		return SHK_EINVAL;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return SHK_ENOMEM;
+	c->pattern = pattern;
+	c->role = role;
+	so.len = o.seg_size;
+	rc = shk_seg_open(segname, SHK_CREATE, &so, &c->seg);
+	if (rc)
+		goto fail;
+	rc = open_ctl(c->seg, ch, o.type_id, &g, &created);
+	if (rc)
+		goto fail;
+	c->ctl = g;
+	/* a block header lies in the heap region, 16-byte aligned, with its
+	 * payload before the region's end */
+	c->heap_lo = c->seg->heap_off;
+	c->heap_hi = c->seg->heap_off + c->seg->heap_len;
+	rc = open_parts(c, ch);
+	if (rc)
+		goto fail;
+	c->inl.c = c;
+	*out = c;
+	return 0;
+fail:
+	shk_chan_close(c);
+	return rc;
+}
+
+static void msg_drop(shk_msg *m);
+
+void
+shk_chan_close(shk_chan *c)
+{
+	struct shk_msg *m, *next;
+
+	if (!c)
+		return;
+	if (c->inl.state != MSG_IDLE)
+		msg_drop(&c->inl);
+	for (m = c->all_msgs; m; m = next) {
+		next = m->all;
+		if (m->state != MSG_IDLE)
+			msg_drop(m);
+		free(m);
+	}
+	shk_ring_close(c->tx);
+	shk_ring_close(c->rx);
+	shk_bcast_close(c->b);
+	shk_queue_close(c->q);
+	free(c->sub_buf);
+	shk_seg_close(c->seg);
+	free(c);
+}
+
+/* ---- heap blocks ---- */
+
+/* Allocates a message block of len payload bytes: *off, *payload. */
+static int
+blk_alloc(shk_chan *c, size_t len, uint64_t *off, void **payload)
+{
+	struct shk__chan_blk h;
+	uint8_t *p;
+	int rc;
+
+	rc = shk_alloc(c->seg, sizeof(h) + len, off);
+	if (rc)
+		return rc;
+	p = shk_ptr(c->seg, *off);
+	h.magic = SHK__CHAN_BLK_MAGIC;
+	h.tag = c->ctl.tag;
+	h.len = len;
+	memcpy(p, &h, sizeof(h));
+	*payload = p + sizeof(h);
+	return 0;
+}
+
+static void
+blk_free(shk_chan *c, uint64_t off)
+{
+	uint32_t zero = 0;
+
+	/* clear the magic first: a stale reference to the block (a frame
+	 * delivered again after a receiver died mid-release) then fails
+	 * validation instead of naming a block that may be reused */
+	memcpy(shk_ptr(c->seg, off), &zero, sizeof(zero));
+	shk_free(c->seg, off);
+}
+
+/* Validates a reference read from shared memory; *payload on success. */
+static int
+blk_check(shk_chan *c, uint64_t off, uint64_t len, uint64_t check,
+	  void **payload)
+{
+	struct shk__chan_blk h;
+	uint8_t *p;
+
+	if (check != shk__chan_check(off, len, c->ctl.tag))
+		return SHK_ECORRUPT;
+	if (len > c->ctl.max_msg || (off & 15) || off < c->heap_lo ||
+	    off >= c->heap_hi || c->heap_hi - off < sizeof(h) ||
+	    c->heap_hi - off - sizeof(h) < len)
+		return SHK_ECORRUPT;
+	p = shk_ptr(c->seg, off);
+	if (!p)
+		return SHK_ECORRUPT;
+	memcpy(&h, p, sizeof(h));
+	if (h.magic != SHK__CHAN_BLK_MAGIC || h.tag != c->ctl.tag ||
+	    h.len != len)
+		return SHK_ECORRUPT;
+	*payload = p + sizeof(h);
+	return 0;
+}
+
+/* ---- messages ---- */
+
+static shk_msg *
+msg_get(shk_chan *c)
+{
+	shk_msg *m = c->free_msgs;
+
+	if (m) {
+		c->free_msgs = m->next;
+		return m;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->c = c;
+	m->all = c->all_msgs;
+	c->all_msgs = m;
+	return m;
+}
+
+static void
+msg_put(shk_chan *c, shk_msg *m)
+{
+	m->state = MSG_IDLE;
+	m->hold = 0;
+	m->data = NULL;
+	m->len = 0;
+	m->off = 0;
+	if (m != &c->inl) {
+		m->next = c->free_msgs;
+		c->free_msgs = m;
+	}
+}
+
+/* Gives back what m holds: the ring record first, then the block (a kill
+ * in between leaks the block rather than freeing it twice). */
+static void
+msg_drop(shk_msg *m)
+{
+	shk_chan *c = m->c;
+
+	if (m->hold & HOLD_RING)
+		shk_ring_release(c->rx);
+	if (m->hold & HOLD_BLOCK)
+		blk_free(c, m->off);
+	if (c->outstanding)
+		c->outstanding--;
+	msg_put(c, m);
+}
+
+void
+shk_msg_release(shk_msg *msg)
+{
+	if (!msg || msg->state == MSG_IDLE)
+		return;
+	msg_drop(msg);
+}
+
+void *
+shk_msg_data(shk_msg *msg)
+{
+	return msg ? msg->data : NULL;
+}
+
+size_t
+shk_msg_len(const shk_msg *msg)
+{
+	return msg ? msg->len : 0;
+}
+
+static int
+sends(const shk_chan *c)
+{
+	return c->role == SHK_CHAN_A || c->role == SHK_CHAN_B ||
+	       c->role == SHK_CHAN_PUB || c->role == SHK_CHAN_PUSH;
+}
+
+static int
+receives(const shk_chan *c)
+{
+	return c->role == SHK_CHAN_A || c->role == SHK_CHAN_B ||
+	       c->role == SHK_CHAN_SUB || c->role == SHK_CHAN_PULL;
+}
+
+/* Sends the reference to block off (pair frame or queue element). */
+static int
+send_ref(shk_chan *c, uint64_t off, uint64_t len, int64_t timeout_ns)
+{
+	uint64_t check = shk__chan_check(off, len, c->ctl.tag);
+
+	if (c->pattern == SHK_CHAN_PAIR) {
+		struct shk__chan_frame f = { SHK__CHAN_FR_HEAP, (uint32_t)check,
+					     len, off };
+
+		return shk_ring_write(c->tx, &f, SHK__CHAN_FR_HEAP_LEN,
+				      timeout_ns);
+	} else {
+		struct shk__chan_ref r = { off, len, check };
+
+		return shk_queue_push(c->q, &r, timeout_ns);
+	}
+}
+
+int
+shk_chan_send(shk_chan *c, const void *buf, size_t len, int64_t timeout_ns)
+{
+	uint64_t off;
+	void *p;
+	int rc;
+
+	if (!c || !sends(c) || (!buf && len) || timeout_ns < SHK_FOREVER)
+		return SHK_EINVAL;
+	if (len > c->ctl.max_msg)
+		return SHK_EMSGSIZE;
+	if (c->pattern == SHK_CHAN_PUBSUB) {
+		rc = shk_bcast_write(c->b, buf, len, timeout_ns);
+	} else if (c->pattern == SHK_CHAN_PAIR && len <= c->ctl.inline_max) {
+		struct shk__chan_frame f = { SHK__CHAN_FR_INLINE, 0, len, 0 };
+
+		rc = shk_ring_reserve(c->tx, SHK__CHAN_FR_INLINE_LEN + len, &p,
+				      timeout_ns);
+		if (rc)
+			return rc;
+		memcpy(p, &f, SHK__CHAN_FR_INLINE_LEN);
+		if (len)
+			memcpy((uint8_t *)p + SHK__CHAN_FR_INLINE_LEN, buf, len);
+		rc = shk_ring_commit(c->tx);
+	} else {
+		rc = blk_alloc(c, len, &off, &p);
+		if (rc)
+			return rc;
+		if (len)
+			memcpy(p, buf, len);
+		SHK_CRASHPOINT("chan.send.after_alloc");
+		rc = send_ref(c, off, len, timeout_ns);
+		if (rc)
+			blk_free(c, off);
+	}
+	if (rc == 0)
+		c->sent++;
+	return rc;
+}
+
+int
+shk_msg_loan(shk_chan *c, size_t len, shk_msg **msg)
+{
+	shk_msg *m;
+	int rc;
+
+	if (!msg)
+		return SHK_EINVAL;
+	*msg = NULL;
+	if (!c || !sends(c))
+		return SHK_EINVAL;
+	if (c->pattern == SHK_CHAN_PUBSUB)
+		return SHK_ENOTSUP;
+	if (len > c->ctl.max_msg)
+		return SHK_EMSGSIZE;
+	m = msg_get(c);
+	if (!m)
+		return SHK_ENOMEM;
+	rc = blk_alloc(c, len, &m->off, &m->data);
+	if (rc) {
+		msg_put(c, m);
+		return rc;
+	}
+	m->len = len;
+	m->state = MSG_LOAN;
+	m->hold = HOLD_BLOCK;
+	c->outstanding++;
+	*msg = m;
+	return 0;
+}
+
+int
+shk_msg_send(shk_chan *c, shk_msg *msg, int64_t timeout_ns)
+{
+	int rc;
+
+	if (!c || !msg || msg->c != c || msg->state != MSG_LOAN ||
+	    timeout_ns < SHK_FOREVER)
+		return SHK_EINVAL;
+	rc = send_ref(c, msg->off, msg->len, timeout_ns);
+	if (rc)
+		return rc;
+	c->sent++;
+	c->outstanding--;
+	msg_put(c, msg);
+	return 0;
+}
+
+/* Pair: the next ring record, validated, held in c->inl. */
+static int
+recv_pair(shk_chan *c, int64_t timeout_ns)
+{
+	struct shk__chan_frame f;
+	const void *rec;
+	size_t n;
+	void *p;
+	int rc;
+
+	rc = shk_ring_peek(c->rx, &rec, &n, timeout_ns);
+	if (rc)
+		return rc;
+	memset(&f, 0, sizeof(f));
+	if (n >= SHK__CHAN_FR_INLINE_LEN)
+		memcpy(&f, rec,
+		       n >= SHK__CHAN_FR_HEAP_LEN ? SHK__CHAN_FR_HEAP_LEN
+						  : SHK__CHAN_FR_INLINE_LEN);
+	if (f.kind == SHK__CHAN_FR_INLINE && n >= SHK__CHAN_FR_INLINE_LEN &&
+	    f.len == n - SHK__CHAN_FR_INLINE_LEN &&
+	    f.len <= c->ctl.inline_max) {
+		c->inl.data = (uint8_t *)rec + SHK__CHAN_FR_INLINE_LEN;
+		c->inl.hold = HOLD_RING;
+	} else if (f.kind == SHK__CHAN_FR_HEAP &&
+		   n == SHK__CHAN_FR_HEAP_LEN &&
+		   f.check == (uint32_t)shk__chan_check(f.off, f.len,
+							c->ctl.tag) &&
+		   blk_check(c, f.off, f.len,
+			     shk__chan_check(f.off, f.len, c->ctl.tag),
+			     &p) == 0) {
+		c->inl.data = p;
+		c->inl.off = f.off;
+		c->inl.hold = HOLD_RING | HOLD_BLOCK;
+	} else {
+		shk_ring_release(c->rx);
+		c->corrupt++;
+		return SHK_ECORRUPT;
+	}
+	c->inl.len = (size_t)f.len;
+	return 0;
+}
+
+int
+shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns)
+{
+	shk_msg *m;
+	uint64_t lost = 0;
+	int rc;
+
+	if (!msg)
+		return SHK_EINVAL;
+	*msg = NULL;
+	if (!c || !receives(c) || timeout_ns < SHK_FOREVER)
+		return SHK_EINVAL;
+	switch (c->pattern) {
+	case SHK_CHAN_PAIR:
+		if (c->inl.state != MSG_IDLE)
+			return SHK_EBUSY;
+		rc = recv_pair(c, timeout_ns);
+		if (rc)
+			return rc;
+		m = &c->inl;
+		break;
+	case SHK_CHAN_PUBSUB:
+		if (c->inl.state != MSG_IDLE)
+			return SHK_EBUSY;
+		rc = shk_bcast_read(c->b, c->sub_buf, (size_t)c->ctl.max_msg,
+				    &lost, timeout_ns);
+		c->lost += lost;
+		if (rc < 0)
+			return rc;
+		m = &c->inl;
+		m->data = c->sub_buf;
+		m->len = (size_t)rc;
+		break;
+	default: {
+		struct shk__chan_ref r;
+		void *p;
+
+		/* the handle first: a popped message must not be lost to
+		 * a failed allocation */
+		m = msg_get(c);
+		if (!m)
+			return SHK_ENOMEM;
+		rc = shk_queue_pop(c->q, &r, timeout_ns);
+		if (rc) {
+			msg_put(c, m);
+			return rc;
+		}
+		if (blk_check(c, r.off, r.len, r.check, &p)) {
+			msg_put(c, m);
+			c->corrupt++;
+			return SHK_ECORRUPT;
+		}
+		m->data = p;
+		m->len = (size_t)r.len;
+		m->off = r.off;
+		m->hold = HOLD_BLOCK;
+		break;
+	}
+	}
+	m->state = MSG_RECV;
+	c->received++;
+	c->outstanding++;
+	*msg = m;
+	return 0;
+}
+
+int
+shk_chan_fd(shk_chan *c)
+{
+	if (!c)
+		return SHK_EINVAL;
+	switch (c->role) {
+	case SHK_CHAN_A:
+	case SHK_CHAN_B:
+		return shk_ring_fd(c->rx);
+	case SHK_CHAN_SUB:
+		return shk_bcast_fd(c->b);
+	case SHK_CHAN_PULL:
+		return shk_queue_fd(c->q);
+	default:
+		return SHK_EINVAL;
+	}
+}
+
+int
+shk_chan_stat(shk_chan *c, shk_chan_stats *st)
+{
+	shk_chan_stats s;
+
+	if (!c || !st || st->size == 0)
+		return SHK_EINVAL;
+	memset(&s, 0, sizeof(s));
+	s.size = st->size < sizeof(s) ? st->size : (uint32_t)sizeof(s);
+	s.pattern = (uint32_t)c->pattern;
+	s.role = (uint32_t)c->role;
+	s.mode = c->ctl.mode;
+	s.cap = c->ctl.cap;
+	s.max_msg = c->ctl.max_msg;
+	s.inline_max = c->ctl.inline_max;
+	s.sent = c->sent;
+	s.received = c->received;
+	s.lost = c->lost;
+	s.corrupt = c->corrupt;
+	s.outstanding = c->outstanding;
+	if (c->rx) {
+		shk_ring_stats rs = { .size = sizeof(rs) };
+
+		if (shk_ring_stat(c->rx, &rs) == 0)
+			s.fill = rs.fill;
+	} else if (c->q) {
+		shk_queue_stats qs = { .size = sizeof(qs) };
+
+		if (shk_queue_info(c->q, &qs) == 0)
+			s.fill = qs.len;
+	}
+	memcpy(st, &s, s.size);
+	return 0;
+}

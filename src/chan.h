@@ -1,0 +1,93 @@
+/*
+ * chan.h - shared layout of a channel's control block (DESIGN §7;
+ * docs/chan.md).  chan.c has the protocol comment.
+ *
+ * A channel is the registry object CHANNEL (kind SHK_KIND_CHAN, elem_len =
+ * the pattern, cap = the geometry's cap) whose memory is this immutable
+ * control block, plus parts named after it: CHANNEL.ab and CHANNEL.ba
+ * (pair rings: A produces .ab and consumes .ba), CHANNEL.log (pub/sub
+ * bcast), CHANNEL.q (push/pull queue of struct shk__chan_ref).  Parts carry
+ * the type id SHK__CHAN_PART_TYPE.
+ */
+#ifndef SHK_CHAN_H
+#define SHK_CHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "platform.h"
+#include "segment.h"
+
+#define SHK__CHAN_MAGIC 0x314e414843b44b53ull /* "SK\xb4CHAN1" */
+#define SHK__CHAN_VERSION 1u
+#define SHK__CHAN_PART_TYPE 0x7472617068636b73ull /* "skchpart" */
+#define SHK__CHAN_BLK_MAGIC 0x4b4c4243u           /* "CBLK" */
+
+/* The control block: written once by the creator inside the registry's
+ * CREATING window (so never seen half-written), immutable afterwards. */
+struct shk__chan_ctl {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t pattern;    /* SHK_CHAN_PAIR, _PUBSUB, _PUSHPULL */
+	uint64_t cap;        /* ring bytes, log bytes or queue slots */
+	uint64_t max_msg;    /* largest message */
+	uint64_t inline_max; /* pair: largest inline; pubsub max_msg; 0 */
+	uint32_t mode;       /* pubsub: SHK_BCAST_*; else 0 */
+	uint32_t max_subs;   /* pubsub: reader slots; else 0 */
+	uint32_t tag;        /* nonzero; stamped into each heap block */
+	uint32_t reserved0;
+	uint64_t reserved;
+};
+_Static_assert(sizeof(struct shk__chan_ctl) == 64, "chan control block");
+
+/* Framing of a pair ring record: 16 bytes then the payload (inline), or
+ * 24 bytes naming a heap block (heap; check = shk__chan_check()). */
+#define SHK__CHAN_FR_INLINE 0x49u /* 'I' */
+#define SHK__CHAN_FR_HEAP 0x48u   /* 'H' */
+struct shk__chan_frame {
+	uint32_t kind;
+	uint32_t check;
+	uint64_t len;
+	uint64_t off;
+};
+#define SHK__CHAN_FR_INLINE_LEN 16u
+#define SHK__CHAN_FR_HEAP_LEN 24u
+_Static_assert(sizeof(struct shk__chan_frame) == 24, "chan frame");
+
+/* A push/pull queue element: a heap block reference. */
+struct shk__chan_ref {
+	uint64_t off;
+	uint64_t len;
+	uint64_t check;
+};
+_Static_assert(sizeof(struct shk__chan_ref) == 24, "chan ref");
+
+/* The header of every message heap block (16 bytes; payload follows). */
+struct shk__chan_blk {
+	uint32_t magic;
+	uint32_t tag;
+	uint64_t len;
+};
+_Static_assert(sizeof(struct shk__chan_blk) == 16, "chan block header");
+
+/* The check word of a heap reference: binds offset, length and channel. */
+static inline uint64_t
+shk__chan_check(uint64_t off, uint64_t len, uint32_t tag)
+{
+	uint64_t x = off * 0x9e3779b97f4a7c15ull ^ len * 0xc2b2ae3d27d4eb4full ^
+		     ((uint64_t)tag << 17) ^ tag;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return x ^ (x >> 29);
+}
+
+/* The registry's hooks for SHK_KIND_CHAN (consistency check; `shmkit
+ * info` line). */
+SHK_HIDDEN int shk__kind_check_chan(shk_seg *seg, void *mem,
+				    const shk_obj_info *info);
+SHK_HIDDEN int shk__kind_describe_chan(shk_seg *seg, void *mem,
+				       const shk_obj_info *info, char *buf,
+				       size_t len);
+
+#endif /* SHK_CHAN_H */
