@@ -1910,6 +1910,14 @@ SHK_API void shk_msg_release(shk_msg *msg);
 SHK_API int shk_chan_fd(shk_chan *c);
 
 /*
+ * shk_chan_seg returns the segment handle the channel opened for itself
+ * (NULL for NULL), owned by the channel and valid until shk_chan_close:
+ * for shk_heap_info (message blocks come from its heap) and shk_off (a
+ * loaned or received heap message's offset is the same in every process).
+ */
+SHK_API shk_seg *shk_chan_seg(shk_chan *c);
+
+/*
  * shk_chan_stats is filled by shk_chan_stat (fixed-width fields).
  *   pattern, role, mode, cap, max_msg, inline_max   as opened
  *   sent, received   messages this handle sent and received

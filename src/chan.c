@@ -963,6 +963,12 @@ shk_chan_fd(shk_chan *c)
 	}
 }
 
+shk_seg *
+shk_chan_seg(shk_chan *c)
+{
+	return c ? c->seg : NULL;
+}
+
 int
 shk_chan_stat(shk_chan *c, shk_chan_stats *st)
 {

@@ -1,0 +1,1302 @@
+/*
+ * test_chan.c - channels (docs/chan.md): each pattern end to end between
+ * processes with stamped messages, loans, limits and codes, corrupt
+ * references in flight, killed peers, a half-created channel, and heap
+ * use back at its start once every message is released.
+ */
+#include "harness.h"
+
+#include <poll.h>
+
+#include "chan.h"
+
+#define SEG_SIZE ((uint64_t)8 << 20)
+
+static uint64_t
+mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* A stamped message: {producer, seq, len, sum} then bytes derived from
+ * (producer, seq); at least 16 bytes. */
+struct stamp {
+	uint32_t prod, seq, len, sum;
+};
+
+static void
+stamp_fill(uint8_t *p, size_t len, uint32_t prod, uint32_t seq)
+{
+	struct stamp s = { prod, seq, (uint32_t)len, 0 };
+	uint64_t x = ((uint64_t)prod << 32) | seq;
+	uint32_t sum = 0;
+	size_t i;
+
+	for (i = sizeof(s); i < len; i++) {
+		if ((i & 7) == 0 || i == sizeof(s))
+			x = mix64(x);
+		p[i] = (uint8_t)(x >> ((i & 7) * 8));
+		sum = sum * 31 + p[i];
+	}
+	s.sum = sum;
+	memcpy(p, &s, sizeof(s));
+}
+
+/* 0 when p holds a well-formed stamped message of len bytes. */
+static int
+stamp_check(const uint8_t *p, size_t len, uint32_t *prod, uint32_t *seq)
+{
+	struct stamp s;
+	uint32_t sum = 0;
+	size_t i;
+
+	if (len < sizeof(s))
+		return -1;
+	memcpy(&s, p, sizeof(s));
+	if (s.len != len)
+		return -2;
+	for (i = sizeof(s); i < len; i++)
+		sum = sum * 31 + p[i];
+	if (sum != s.sum)
+		return -3;
+	*prod = s.prod;
+	*seq = s.seq;
+	return 0;
+}
+
+/* Sizes across inline_max, with the edges and max_msg. */
+static size_t
+pick_len(uint64_t *rng, size_t inline_max, size_t max_msg)
+{
+	uint64_t r = mix64((*rng)++);
+	size_t lo = sizeof(struct stamp);
+
+	switch (r % 10) {
+	case 0:
+		return max_msg;
+	case 1:
+		return inline_max;
+	case 2:
+		return inline_max + 1 <= max_msg ? inline_max + 1 : max_msg;
+	case 3:
+	case 4:
+	case 5:
+		return lo + (size_t)((r >> 8) % (inline_max - lo + 1));
+	default:
+		return lo + (size_t)((r >> 8) % (max_msg - lo + 1));
+	}
+}
+
+static void
+addr_of(char *buf, size_t n, const char *seg, const char *ch)
+{
+	snprintf(buf, n, "shm://%s/%s", seg, ch);
+}
+
+static uint64_t
+heap_used(shk_chan *c)
+{
+	shk_heap_stats hs = { .size = sizeof(hs) };
+
+	CHECK_OK(shk_heap_info(shk_chan_seg(c), &hs));
+	return hs.used;
+}
+
+static shk_chan_opts
+pair_opts(void)
+{
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+
+	o.seg_size = SEG_SIZE;
+	o.cap = 16384;
+	o.max_msg = 65536;
+	o.inline_max = 512;
+	return o;
+}
+
+/* Sends n stamped messages as producer prod: every third one as a loan. */
+static void
+send_stamped(shk_chan *c, uint32_t prod, uint32_t n, size_t inline_max,
+	     size_t max_msg, uint64_t seed)
+{
+	static uint8_t buf[1 << 17];
+	uint64_t rng = seed;
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		size_t len = pick_len(&rng, inline_max, max_msg);
+
+		if (i % 3 == 2) {
+			shk_msg *m;
+
+			int rc;
+
+			/* the heap is the limit of what is in flight: a full
+			 * one is SHK_ENOMEM, not waited for */
+			while ((rc = shk_msg_loan(c, len, &m)) == SHK_ENOMEM)
+				usleep(200);
+			CHECK_OK(rc);
+			CHECK_EQ(shk_msg_len(m), len);
+			stamp_fill(shk_msg_data(m), len, prod, i);
+			CHECK_OK(shk_msg_send(c, m, SHK_FOREVER));
+		} else {
+			int rc;
+
+			stamp_fill(buf, len, prod, i);
+			while ((rc = shk_chan_send(c, buf, len, SHK_FOREVER)) ==
+			       SHK_ENOMEM)
+				usleep(200);
+			CHECK_OK(rc);
+		}
+	}
+}
+
+/* Receives n stamped messages of producer prod, in order. */
+static void
+recv_stamped(shk_chan *c, uint32_t prod, uint32_t n)
+{
+	uint32_t i, p, s;
+	shk_msg *m;
+
+	for (i = 0; i < n; i++) {
+		CHECK_OK(shk_chan_recv(c, &m, 10000000000LL));
+		CHECK_EQ(stamp_check(shk_msg_data(m), shk_msg_len(m), &p, &s),
+			 0);
+		CHECK_EQ(p, prod);
+		CHECK_EQ(s, i);
+		shk_msg_release(m);
+	}
+}
+
+/* ---- addresses, roles, opts ---- */
+
+static void
+t_addr(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT, bad = SHK_CHAN_OPTS_INIT;
+	static const char *const bads[] = {
+		"",
+		"shm:/x/y",
+		"tcp://x/y",
+		"shm://",
+		"shm://seg",
+		"shm://seg/",
+		"shm:///chan",
+		"shm://seg/ch/extra",
+		"shm://se g/ch",
+		"shm://seg/c h",
+		"shm://seg/..",
+		"shm://./ch",
+		"shm://seg/"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"shm://"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/c",
+		"SHM://seg/ch",
+	};
+	shk_chan *c = (shk_chan *)&o;
+	size_t i;
+
+	test_name(seg, sizeof(seg), "addr");
+	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		int rc = shk_chan_open(bads[i], SHK_CHAN_PAIR, SHK_CHAN_A,
+				       NULL, &c);
+
+		if (rc != SHK_EINVAL)
+			TEST_FAIL("address '%s': %s", bads[i], shk_errname(rc));
+		CHECK(c == NULL);
+	}
+	CHECK_RC(shk_chan_open(NULL, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &c),
+		 SHK_EINVAL);
+	addr_of(a, sizeof(a), seg, "ch");
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, NULL),
+		 SHK_EINVAL);
+	/* roles of another pattern, unknown patterns */
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_PUB, NULL, &c),
+		 SHK_EINVAL);
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_A, NULL, &c),
+		 SHK_EINVAL);
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_SUB, NULL, &c),
+		 SHK_EINVAL);
+	CHECK_RC(shk_chan_open(a, 9, SHK_CHAN_A, NULL, &c), SHK_EINVAL);
+	bad.size = 0;
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &bad, &c),
+		 SHK_EINVAL);
+	/* geometry that cannot be: inline_max beyond the ring */
+	o.seg_size = SEG_SIZE;
+	o.cap = 1024;
+	o.inline_max = 1000;
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &c),
+		 SHK_EINVAL);
+	/* the segment was made; the channel was not */
+	o.inline_max = 0;
+	o.cap = 1000; /* not a power of two */
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &c),
+		 SHK_EINVAL);
+	CHECK(c == NULL);
+	/* NULL-safety of the message and handle calls */
+	CHECK_RC(shk_chan_send(NULL, "x", 1, 0), SHK_EINVAL);
+	CHECK_RC(shk_chan_recv(NULL, NULL, 0), SHK_EINVAL);
+	CHECK(shk_msg_data(NULL) == NULL);
+	CHECK_EQ(shk_msg_len(NULL), 0);
+	shk_msg_release(NULL);
+	shk_chan_close(NULL);
+	CHECK_RC(shk_chan_fd(NULL), SHK_EINVAL);
+	CHECK(shk_chan_seg(NULL) == NULL);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* ---- pair ---- */
+
+static void
+t_pair_basic(void)
+{
+	char seg[64], a[160], big[4096];
+	shk_chan_opts o = pair_opts();
+	shk_chan *ca, *cb;
+	shk_msg *m, *m2;
+	uint64_t used0, off;
+	char desc[256];
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_chan_stats st = { .size = sizeof(st) };
+
+	test_name(seg, sizeof(seg), "pair_basic");
+	addr_of(a, sizeof(a), seg, "ch");
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
+	/* B accepts the stored geometry with default opts */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
+	used0 = heap_used(ca);
+
+	/* inline, in place in the ring */
+	CHECK_OK(shk_chan_send(ca, "hello", 5, 0));
+	CHECK_OK(shk_chan_send(ca, "", 0, 0));
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	CHECK_EQ(shk_msg_len(m), 5);
+	CHECK(memcmp(shk_msg_data(m), "hello", 5) == 0);
+	CHECK(shk_off(shk_chan_seg(cb), shk_msg_data(m)) != 0);
+	/* one outstanding received message per pair handle */
+	CHECK_RC(shk_chan_recv(cb, &m2, 0), SHK_EBUSY);
+	CHECK(m2 == NULL);
+	shk_msg_release(m);
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	CHECK_EQ(shk_msg_len(m), 0);
+	shk_msg_release(m);
+	CHECK_RC(shk_chan_recv(cb, &m, 0), SHK_EAGAIN);
+
+	/* a large message travels as a heap block */
+	memset(big, 'z', sizeof(big));
+	CHECK_OK(shk_chan_send(ca, big, sizeof(big), 0));
+	CHECK(heap_used(ca) > used0);
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	CHECK_EQ(shk_msg_len(m), sizeof(big));
+	CHECK(memcmp(shk_msg_data(m), big, sizeof(big)) == 0);
+	shk_msg_release(m);
+	CHECK_EQ(heap_used(ca), used0);
+
+	/* a loan is read in place: the same offset on both sides */
+	CHECK_OK(shk_msg_loan(cb, 65536, &m));
+	off = shk_off(shk_chan_seg(cb), shk_msg_data(m));
+	CHECK(off != 0);
+	memset(shk_msg_data(m), 7, shk_msg_len(m));
+	CHECK_OK(shk_msg_send(cb, m, 0));
+	CHECK_OK(shk_chan_recv(ca, &m, 0));
+	CHECK_EQ(shk_off(shk_chan_seg(ca), shk_msg_data(m)), off);
+	CHECK_EQ(((uint8_t *)shk_msg_data(m))[65535], 7);
+	shk_msg_release(m);
+	/* a loan dropped unsent frees its block */
+	CHECK_OK(shk_msg_loan(ca, 10, &m));
+	CHECK(heap_used(ca) > used0);
+	shk_msg_release(m);
+	CHECK_EQ(heap_used(ca), used0);
+
+	/* limits */
+	CHECK_RC(shk_chan_send(ca, big, 65537, 0), SHK_EMSGSIZE);
+	CHECK_RC(shk_msg_loan(ca, 65537, &m), SHK_EMSGSIZE);
+	CHECK(m == NULL);
+	CHECK_RC(shk_chan_send(ca, NULL, 1, 0), SHK_EINVAL);
+	/* a message of another handle is not ours to send */
+	CHECK_OK(shk_msg_loan(ca, 10, &m));
+	CHECK_RC(shk_msg_send(cb, m, 0), SHK_EINVAL);
+	shk_msg_release(m);
+
+	/* stats and describe */
+	CHECK_OK(shk_chan_stat(ca, &st));
+	CHECK_EQ(st.pattern, SHK_CHAN_PAIR);
+	CHECK_EQ(st.role, SHK_CHAN_A);
+	CHECK_EQ(st.cap, 16384);
+	CHECK_EQ(st.max_msg, 65536);
+	CHECK_EQ(st.inline_max, 512);
+	CHECK_EQ(st.sent, 3);
+	CHECK_EQ(st.received, 1);
+	CHECK_EQ(st.outstanding, 0);
+	CHECK_OK(shk_obj_stat(shk_chan_seg(ca), "ch", &info));
+	CHECK_EQ(info.kind, SHK_KIND_CHAN);
+	CHECK(shk_obj_describe(shk_chan_seg(ca), &info, desc, sizeof(desc)) >
+	      0);
+	if (!strstr(desc, "pattern=pair") || !strstr(desc, "parts=2/2") ||
+	    !strstr(desc, "inline_max=512"))
+		TEST_FAIL("describe: %s", desc);
+	CHECK_OK(shk_seg_check(shk_chan_seg(ca)));
+	CHECK_EQ(heap_used(ca), used0);
+	shk_chan_close(ca);
+	shk_chan_close(cb);
+	shk_seg_unlink(seg, NULL);
+}
+
+static void
+t_pair_roles(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = pair_opts();
+	shk_chan *ca, *cb, *x;
+	shk_msg *m;
+
+	test_name(seg, sizeof(seg), "pair_roles");
+	addr_of(a, sizeof(a), seg, "ch");
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
+	/* single-owner ends */
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &x),
+		 SHK_EBUSY);
+	CHECK(x == NULL);
+	/* the stored pattern and geometry must match */
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &x),
+		 SHK_ETYPE);
+	o.cap = 32768;
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &x),
+		 SHK_ETYPE);
+	o = pair_opts();
+	o.inline_max = 256;
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &x),
+		 SHK_ETYPE);
+	o = pair_opts();
+	o.type_id = 42;
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &x),
+		 SHK_ETYPE);
+	/* a part that is not a channel part */
+	{
+		char a2[160];
+		shk_ring *r;
+
+		CHECK_OK(shk_ring_open(shk_chan_seg(ca), "other.ab",
+				       SHK_CREATE, SHK_RING_PRODUCER, NULL,
+				       &r));
+		shk_ring_close(r);
+		addr_of(a2, sizeof(a2), seg, "other");
+		CHECK_RC(shk_chan_open(a2, SHK_CHAN_PAIR, SHK_CHAN_A, NULL,
+				       &x),
+			 SHK_ETYPE);
+	}
+	/* a pair end cannot be used with the other pattern's calls */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
+	CHECK(shk_chan_fd(cb) >= 0);
+	CHECK_OK(shk_chan_send(ca, "x", 1, 0));
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	shk_msg_release(m);
+	/* close gives the role back */
+	shk_chan_close(cb);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
+	shk_chan_close(cb);
+	shk_chan_close(ca);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* A in this process, B in a child: stamped both ways, one way at a time. */
+static void
+t_pair_procs(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = pair_opts();
+	uint32_t n = (uint32_t)test_scale(1500);
+	shk_chan *ca;
+	uint64_t used0;
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "pair_procs");
+	addr_of(a, sizeof(a), seg, "ch");
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
+	used0 = heap_used(ca);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_chan *cb;
+
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL,
+				       &cb));
+		recv_stamped(cb, 1, n);
+		send_stamped(cb, 2, n, 512, 65536, 99);
+		shk_chan_close(cb);
+		_exit(0);
+	}
+	send_stamped(ca, 1, n, 512, 65536, 7);
+	recv_stamped(ca, 2, n);
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_EQ(heap_used(ca), used0);
+	shk_chan_close(ca);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* ---- push/pull ---- */
+
+#define NPUSH 3
+#define NPULL 3
+
+/* Puller: receives until a zero-length message, marking each stamped one
+ * in the array "seen" and checking per-producer order. */
+static int
+puller(const char *a, const char *seg)
+{
+	uint32_t last[NPUSH + 1], p, s;
+	shk_chan *c;
+	shk_msg *m;
+	shk_seg *sg;
+	shk_array *arr;
+	int rc;
+
+	memset(last, 0, sizeof(last));
+	if (shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &c))
+		return 10;
+	if (shk_seg_open(seg, 0, NULL, &sg) ||
+	    shk_array_open(sg, "seen", 0, NULL, &arr))
+		return 11;
+	for (;;) {
+		rc = shk_chan_recv(c, &m, 10000000000LL);
+		if (rc)
+			return 12;
+		if (shk_msg_len(m) == 0) {
+			shk_msg_release(m);
+			break;
+		}
+		if (stamp_check(shk_msg_data(m), shk_msg_len(m), &p, &s) ||
+		    p < 1 || p > NPUSH)
+			return 13;
+		/* FIFO per producer, as one consumer sees it */
+		if (last[p] && s + 1 <= last[p])
+			return 14;
+		last[p] = s + 1;
+		shk_array_fetch_add_u32(arr, (uint64_t)(p - 1) * 100000 + s,
+					1, NULL);
+		shk_msg_release(m);
+	}
+	shk_array_close(arr);
+	shk_seg_close(sg);
+	shk_chan_close(c);
+	return 0;
+}
+
+static void
+t_pushpull_procs(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_array_opts ao = SHK_ARRAY_OPTS_INIT;
+	uint32_t n = (uint32_t)test_scale(1000), v;
+	pid_t pids[NPUSH + NPULL];
+	shk_chan *c;
+	shk_array *arr;
+	uint64_t used0, i;
+	int k;
+
+	test_name(seg, sizeof(seg), "pushpull_procs");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = SEG_SIZE;
+	o.cap = 64;
+	o.max_msg = 20000;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &c));
+	used0 = heap_used(c);
+	ao.elem_len = 4;
+	ao.len = NPUSH * 100000;
+	CHECK_OK(shk_array_open(shk_chan_seg(c), "seen", SHK_CREATE, &ao,
+				&arr));
+	for (k = 0; k < NPULL; k++) {
+		pids[k] = fork();
+		CHECK(pids[k] >= 0);
+		if (pids[k] == 0)
+			_exit(puller(a, seg));
+	}
+	for (k = 0; k < NPUSH; k++) {
+		pids[NPULL + k] = fork();
+		CHECK(pids[NPULL + k] >= 0);
+		if (pids[NPULL + k] == 0) {
+			shk_chan *p;
+
+			CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL,
+					       SHK_CHAN_PUSH, NULL, &p));
+			send_stamped(p, (uint32_t)k + 1, n, 200, 20000,
+				     (uint64_t)k * 1000);
+			shk_chan_close(p);
+			_exit(0);
+		}
+	}
+	for (k = 0; k < NPUSH; k++)
+		CHECK_EQ(test_wait(pids[NPULL + k]), 0);
+	for (k = 0; k < NPULL; k++)
+		CHECK_OK(shk_chan_send(c, "", 0, SHK_FOREVER));
+	for (k = 0; k < NPULL; k++)
+		CHECK_EQ(test_wait(pids[k]), 0);
+	/* every message delivered exactly once */
+	for (k = 0; k < NPUSH; k++)
+		for (i = 0; i < n; i++) {
+			CHECK_OK(shk_array_load_u32(arr, (uint64_t)k * 100000 + i,
+						    &v));
+			if (v != 1)
+				TEST_FAIL("producer %d seq %llu seen %u times",
+					  k + 1, (unsigned long long)i, v);
+		}
+	shk_array_close(arr);
+	CHECK_OK(shk_obj_remove(shk_chan_seg(c), "seen"));
+	CHECK_EQ(heap_used(c), used0);
+	shk_chan_close(c);
+	shk_seg_unlink(seg, NULL);
+}
+
+static void
+t_pushpull_basic(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *ps, *pl, *x;
+	shk_msg *m[5], *lm;
+	uint64_t used0;
+	int i;
+
+	test_name(seg, sizeof(seg), "pushpull_basic");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = SEG_SIZE;
+	o.cap = 4;
+	o.max_msg = 1000;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, &o, &pl));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &ps));
+	used0 = heap_used(ps);
+	/* full queue: EAGAIN, then a timeout */
+	for (i = 0; i < 4; i++)
+		CHECK_OK(shk_chan_send(ps, &i, sizeof(i), 0));
+	CHECK_RC(shk_chan_send(ps, &i, sizeof(i), 0), SHK_EAGAIN);
+	CHECK_OK(shk_msg_loan(ps, 8, &lm));
+	CHECK_RC(shk_msg_send(ps, lm, 0), SHK_EAGAIN);
+	/* several outstanding at once */
+	for (i = 0; i < 4; i++) {
+		CHECK_OK(shk_chan_recv(pl, &m[i], 0));
+		CHECK_EQ(*(int *)shk_msg_data(m[i]), i);
+		CHECK(shk_off(shk_chan_seg(pl), shk_msg_data(m[i])) != 0);
+	}
+	/* the failed loan stayed ours: retry it */
+	CHECK_OK(shk_msg_send(ps, lm, 0));
+	CHECK_OK(shk_chan_recv(pl, &m[4], 0));
+	CHECK_EQ(shk_msg_len(m[4]), 8);
+	CHECK_RC(shk_chan_recv(pl, &lm, 0), SHK_EAGAIN);
+	for (i = 0; i < 5; i++)
+		shk_msg_release(m[i]);
+	/* roles */
+	CHECK_RC(shk_chan_recv(ps, &lm, 0), SHK_EINVAL);
+	CHECK_RC(shk_chan_send(pl, "x", 1, 0), SHK_EINVAL);
+	CHECK_RC(shk_msg_loan(pl, 1, &lm), SHK_EINVAL);
+	CHECK_RC(shk_chan_fd(ps), SHK_EINVAL);
+	CHECK(shk_chan_fd(pl) >= 0);
+	CHECK_RC(shk_chan_send(ps, "x", 1001, 0), SHK_EMSGSIZE);
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &x),
+		 SHK_ETYPE);
+	o.max_msg = 999;
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &x),
+		 SHK_ETYPE);
+	/* close releases what is outstanding: received and loaned */
+	CHECK_OK(shk_chan_send(ps, "abc", 3, 0));
+	CHECK_OK(shk_chan_recv(pl, &m[0], 0));
+	CHECK_OK(shk_msg_loan(ps, 500, &lm));
+	CHECK(heap_used(ps) > used0);
+	shk_chan_close(pl);
+	shk_chan_close(ps);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	CHECK_EQ(heap_used(pl), used0);
+	shk_chan_close(pl);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* ---- pub/sub ---- */
+
+static void
+t_pubsub_procs(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	uint32_t n = (uint32_t)test_scale(2000), i;
+	int sync_fd[2], k;
+	pid_t pids[2];
+	shk_chan *pub;
+	char ch;
+
+	test_name(seg, sizeof(seg), "pubsub_procs");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = SEG_SIZE;
+	o.mode = SHK_BCAST_RELIABLE;
+	o.cap = 8192;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, &o, &pub));
+	CHECK(pipe(sync_fd) == 0);
+	for (k = 0; k < 2; k++) {
+		pids[k] = fork();
+		CHECK(pids[k] >= 0);
+		if (pids[k] == 0) {
+			shk_chan *sub;
+			shk_chan_stats st = { .size = sizeof(st) };
+
+			CHECK_OK(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_SUB,
+					       NULL, &sub));
+			CHECK(write(sync_fd[1], "s", 1) == 1);
+			recv_stamped(sub, 1, n);
+			CHECK_OK(shk_chan_stat(sub, &st));
+			CHECK_EQ(st.lost, 0);
+			CHECK_EQ(st.mode, SHK_BCAST_RELIABLE);
+			shk_chan_close(sub);
+			_exit(0);
+		}
+	}
+	for (k = 0; k < 2; k++)
+		CHECK(read(sync_fd[0], &ch, 1) == 1);
+	{
+		static uint8_t buf[4096];
+		uint64_t rng = 5;
+
+		for (i = 0; i < n; i++) {
+			size_t len = pick_len(&rng, 1000, 4080);
+
+			stamp_fill(buf, len, 1, i);
+			CHECK_OK(shk_chan_send(pub, buf, len, SHK_FOREVER));
+		}
+	}
+	for (k = 0; k < 2; k++)
+		CHECK_EQ(test_wait(pids[k]), 0);
+	close(sync_fd[0]);
+	close(sync_fd[1]);
+	shk_chan_close(pub);
+	shk_seg_unlink(seg, NULL);
+}
+
+static void
+t_pubsub_lossy(void)
+{
+	char seg[64], a[160], buf[100];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan_stats st = { .size = sizeof(st) };
+	shk_chan *pub, *sub, *x;
+	shk_msg *m, *m2;
+	int i;
+
+	test_name(seg, sizeof(seg), "pubsub_lossy");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = SEG_SIZE;
+	o.cap = 1024;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_SUB, &o, &sub));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, NULL, &pub));
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, NULL, &x),
+		 SHK_EBUSY);
+	CHECK_RC(shk_msg_loan(pub, 10, &m), SHK_ENOTSUP);
+	CHECK_RC(shk_chan_send(pub, buf, 1024 / 2 - 15, 0), SHK_EMSGSIZE);
+	CHECK_RC(shk_chan_recv(pub, &m, 0), SHK_EINVAL);
+	CHECK_RC(shk_chan_send(sub, buf, 1, 0), SHK_EINVAL);
+	CHECK(shk_chan_fd(sub) >= 0);
+	/* the lossy publisher never waits: the subscriber is lapped */
+	for (i = 0; i < 200; i++) {
+		memset(buf, i, sizeof(buf));
+		CHECK_OK(shk_chan_send(pub, buf, sizeof(buf), 0));
+	}
+	CHECK_OK(shk_chan_recv(sub, &m, 0));
+	CHECK_EQ(shk_msg_len(m), sizeof(buf));
+	CHECK_RC(shk_chan_recv(sub, &m2, 0), SHK_EBUSY);
+	shk_msg_release(m);
+	CHECK_OK(shk_chan_stat(sub, &st));
+	CHECK(st.lost > 0);
+	CHECK_EQ(st.received, 1);
+	while (shk_chan_recv(sub, &m, 0) == 0)
+		shk_msg_release(m);
+	CHECK_OK(shk_chan_stat(sub, &st));
+	CHECK(st.lost + st.received == 200);
+	shk_chan_close(pub);
+	shk_chan_close(sub);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* ---- blocking and timeouts ---- */
+
+static void
+t_timeouts(void)
+{
+	char seg[64], a[160], a2[160], buf[600];
+	shk_chan_opts o = pair_opts();
+	shk_chan *ca, *cb, *pl;
+	shk_msg *m;
+	int64_t t0, dt;
+	int i;
+
+	test_name(seg, sizeof(seg), "timeouts");
+	addr_of(a, sizeof(a), seg, "ch");
+	addr_of(a2, sizeof(a2), seg, "q");
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
+	CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL,
+			       &pl));
+	t0 = test_now_ns();
+	CHECK_RC(shk_chan_recv(cb, &m, 50000000), SHK_ETIMEDOUT);
+	dt = test_now_ns() - t0;
+	if (dt < 45000000 || dt > 250000000)
+		TEST_FAIL("recv waited %lld ns for 50 ms", (long long)dt);
+	t0 = test_now_ns();
+	CHECK_RC(shk_chan_recv(pl, &m, 30000000), SHK_ETIMEDOUT);
+	dt = test_now_ns() - t0;
+	if (dt < 25000000 || dt > 250000000)
+		TEST_FAIL("pull waited %lld ns for 30 ms", (long long)dt);
+	/* fill A's ring; then a send waits and times out */
+	memset(buf, 1, sizeof(buf));
+	for (i = 0; shk_chan_send(ca, buf, 500, 0) == 0; i++)
+		;
+	CHECK(i > 0);
+	while (shk_chan_send(ca, buf, 1, 0) == 0)
+		;
+	CHECK_RC(shk_chan_send(ca, buf, 500, 0), SHK_EAGAIN);
+	t0 = test_now_ns();
+	CHECK_RC(shk_chan_send(ca, buf, 500, 40000000), SHK_ETIMEDOUT);
+	dt = test_now_ns() - t0;
+	if (dt < 35000000 || dt > 250000000)
+		TEST_FAIL("send waited %lld ns for 40 ms", (long long)dt);
+	/* a heap message that cannot be sent frees its block */
+	{
+		uint64_t used = heap_used(ca);
+
+		CHECK_RC(shk_chan_send(ca, buf, 600, 0), SHK_EAGAIN);
+		CHECK_EQ(heap_used(ca), used);
+	}
+	while (shk_chan_recv(cb, &m, 0) == 0)
+		shk_msg_release(m);
+	CHECK_RC(shk_chan_send(ca, buf, 500, -2), SHK_EINVAL);
+	shk_chan_close(pl);
+	shk_chan_close(ca);
+	shk_chan_close(cb);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* A receiver blocked forever is woken by a send from another process;
+ * a poll on its fd too. */
+static void
+t_wake(void)
+{
+	char seg[64], a[160], a2[160];
+	shk_chan_opts o = pair_opts();
+	shk_chan *cb, *pl;
+	shk_msg *m;
+	struct pollfd pf;
+	int64_t t0;
+	pid_t pid;
+	int rc;
+
+	test_name(seg, sizeof(seg), "wake");
+	addr_of(a, sizeof(a), seg, "ch");
+	addr_of(a2, sizeof(a2), seg, "q");
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &cb));
+	CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL,
+			       &pl));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_chan *ca, *ps;
+
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL,
+				       &ca));
+		CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH,
+				       NULL, &ps));
+		usleep(100000);
+		CHECK_OK(shk_chan_send(ca, "wake", 4, 0));
+		usleep(100000);
+		CHECK_OK(shk_chan_send(ps, "pull", 4, 0));
+		usleep(100000);
+		CHECK_OK(shk_chan_send(ca, "poll", 4, 0));
+		shk_chan_close(ps);
+		shk_chan_close(ca);
+		_exit(0);
+	}
+	t0 = test_now_ns();
+	CHECK_OK(shk_chan_recv(cb, &m, SHK_FOREVER));
+	CHECK(test_now_ns() - t0 >= 50000000);
+	CHECK(memcmp(shk_msg_data(m), "wake", 4) == 0);
+	shk_msg_release(m);
+	CHECK_OK(shk_chan_recv(pl, &m, SHK_FOREVER));
+	CHECK(memcmp(shk_msg_data(m), "pull", 4) == 0);
+	shk_msg_release(m);
+	pf.fd = shk_chan_fd(cb);
+	CHECK(pf.fd >= 0);
+	pf.events = POLLIN;
+	/* a try that finds nothing arms the fd (the message may have come
+	 * already on a slow machine) */
+	rc = shk_chan_recv(cb, &m, 0);
+	if (rc == SHK_EAGAIN) {
+		CHECK_EQ(poll(&pf, 1, 5000), 1);
+		rc = shk_chan_recv(cb, &m, 0);
+	}
+	CHECK_OK(rc);
+	CHECK(memcmp(shk_msg_data(m), "poll", 4) == 0);
+	shk_msg_release(m);
+	CHECK_EQ(test_wait(pid), 0);
+	shk_chan_close(pl);
+	shk_chan_close(cb);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* ---- untrusted references ---- */
+
+static struct shk__chan_ctl *
+ctl_of(shk_seg *s, const char *name, uint32_t pattern)
+{
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
+	void *p;
+
+	d.kind = SHK_KIND_CHAN;
+	d.elem_len = pattern;
+	CHECK_OK(shk_obj_open(s, name, 0, &d, NULL, &p));
+	return p;
+}
+
+static void
+t_corrupt(void)
+{
+	char seg[64], a[160], a2[160];
+	shk_chan_opts o = pair_opts();
+	shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	struct shk__chan_ref refs[6];
+	struct shk__chan_frame f;
+	struct shk__chan_ctl *ctl;
+	shk_chan *cb, *pl, *ps;
+	shk_queue *q;
+	shk_ring *r;
+	shk_msg *m;
+	shk_seg *s;
+	uint64_t boff, slen;
+	uint32_t tag;
+	size_t i;
+
+	test_name(seg, sizeof(seg), "corrupt");
+	addr_of(a, sizeof(a), seg, "ch");
+	addr_of(a2, sizeof(a2), seg, "q");
+	CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, &o, &pl));
+	CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &ps));
+	s = shk_chan_seg(pl);
+	slen = SEG_SIZE;
+	ctl = ctl_of(s, "q", SHK_CHAN_PUSHPULL);
+	tag = ctl->tag;
+	/* a real block with a bad header, and a good one */
+	CHECK_OK(shk_alloc(s, 64, &boff));
+	memset(shk_ptr(s, boff), 0x5a, 64);
+	qo.elem_len = sizeof(struct shk__chan_ref);
+	qo.type_id = SHK__CHAN_PART_TYPE;
+	CHECK_OK(shk_queue_open(s, "q.q", 0, &qo, &q));
+	refs[0] = (struct shk__chan_ref){ boff, 16, 0 }; /* bad check */
+	refs[1] = (struct shk__chan_ref){ boff, 16,
+					  shk__chan_check(boff, 16, tag) };
+	refs[2] = (struct shk__chan_ref){
+		slen - 8, 16, shk__chan_check(slen - 8, 16, tag)
+	}; /* past the heap */
+	refs[3] = (struct shk__chan_ref){
+		1ull << 50, 16, shk__chan_check(1ull << 50, 16, tag)
+	};
+	refs[4] = (struct shk__chan_ref){ boff, 1ull << 45,
+					  shk__chan_check(boff, 1ull << 45,
+							  tag) };
+	refs[5] = (struct shk__chan_ref){ boff + 8, 16,
+					  shk__chan_check(boff + 8, 16, tag) };
+	for (i = 0; i < 6; i++)
+		CHECK_OK(shk_queue_push(q, &refs[i], 0));
+	CHECK_OK(shk_chan_send(ps, "good", 4, 0));
+	for (i = 0; i < 6; i++)
+		CHECK_RC(shk_chan_recv(pl, &m, 0), SHK_ECORRUPT);
+	CHECK_OK(shk_chan_recv(pl, &m, 0));
+	CHECK(memcmp(shk_msg_data(m), "good", 4) == 0);
+	shk_msg_release(m);
+	{
+		shk_chan_stats st = { .size = sizeof(st) };
+
+		CHECK_OK(shk_chan_stat(pl, &st));
+		CHECK_EQ(st.corrupt, 6);
+	}
+	shk_queue_close(q);
+
+	/* pair: forged frames through the raw ring, B end open */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &cb));
+	ctl = ctl_of(s, "ch", SHK_CHAN_PAIR);
+	tag = ctl->tag;
+	ro.type_id = SHK__CHAN_PART_TYPE;
+	CHECK_OK(shk_ring_open(s, "ch.ab", 0, SHK_RING_PRODUCER, &ro, &r));
+	f = (struct shk__chan_frame){ 0x99, 0, 0, 0 }; /* unknown kind */
+	CHECK_OK(shk_ring_write(r, &f, 16, 0));
+	f = (struct shk__chan_frame){ SHK__CHAN_FR_INLINE, 0, 100, 0 };
+	CHECK_OK(shk_ring_write(r, &f, 16, 0)); /* length beyond record */
+	CHECK_OK(shk_ring_write(r, &f, 8, 0));  /* short record */
+	f = (struct shk__chan_frame){
+		SHK__CHAN_FR_HEAP, (uint32_t)shk__chan_check(boff, 16, tag),
+		16, boff
+	}; /* the block's header is garbage */
+	CHECK_OK(shk_ring_write(r, &f, 24, 0));
+	f = (struct shk__chan_frame){
+		SHK__CHAN_FR_HEAP,
+		(uint32_t)shk__chan_check(1ull << 50, 16, tag), 16, 1ull << 50
+	};
+	CHECK_OK(shk_ring_write(r, &f, 24, 0));
+	f = (struct shk__chan_frame){ SHK__CHAN_FR_HEAP, 0, 16, boff };
+	CHECK_OK(shk_ring_write(r, &f, 24, 0)); /* bad check */
+	f = (struct shk__chan_frame){ SHK__CHAN_FR_INLINE, 0, 2, 0 };
+	memcpy(&f.off, "ok", 2);
+	CHECK_OK(shk_ring_write(r, &f, 18, 0));
+	for (i = 0; i < 6; i++)
+		CHECK_RC(shk_chan_recv(cb, &m, 0), SHK_ECORRUPT);
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	CHECK_EQ(shk_msg_len(m), 2);
+	CHECK(memcmp(shk_msg_data(m), "ok", 2) == 0);
+	shk_msg_release(m);
+	shk_ring_close(r);
+	CHECK_OK(shk_free(s, boff));
+
+	/* a damaged control block: open and describe say so */
+	{
+		shk_obj_info info = { .size = sizeof(info) };
+		char desc[256];
+		shk_chan *x;
+
+		ctl->max_msg = 0;
+		CHECK_OK(shk_obj_stat(s, "ch", &info));
+		CHECK_RC(shk_obj_describe(s, &info, desc, sizeof(desc)),
+			 SHK_ECORRUPT);
+		CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &x),
+			 SHK_ECORRUPT);
+		ctl->max_msg = 65536;
+		CHECK_OK(shk_obj_describe(s, &info, desc, sizeof(desc)));
+		test_describe_flipping(s, &info, &ctl->cap, ctl->cap);
+	}
+	shk_chan_close(cb);
+	shk_chan_close(ps);
+	shk_chan_close(pl);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* ---- killed peers ---- */
+
+/* B receives a message and is killed holding it; a new B receives it
+ * again (at least once) and releases it; heap back at the start. */
+static void
+t_kill_pair_receiver(void)
+{
+	char seg[64], a[160], big[3000];
+	shk_chan_opts o = pair_opts();
+	shk_chan *ca, *cb;
+	shk_msg *m;
+	uint64_t used0;
+	int fds[2];
+	pid_t pid;
+	char ch;
+
+	test_name(seg, sizeof(seg), "kill_pair_rx");
+	addr_of(a, sizeof(a), seg, "ch");
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
+	used0 = heap_used(ca);
+	memset(big, 'b', sizeof(big));
+	CHECK_OK(shk_chan_send(ca, big, sizeof(big), 0)); /* heap */
+	CHECK_OK(shk_chan_send(ca, "two", 3, 0));         /* inline */
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL,
+				       &cb));
+		CHECK_OK(shk_chan_recv(cb, &m, 0));
+		CHECK_EQ(shk_msg_len(m), sizeof(big));
+		CHECK(write(fds[1], "r", 1) == 1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(fds[0], &ch, 1) == 1);
+	/* the end is held by a live process */
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb),
+		 SHK_EBUSY);
+	kill(pid, SIGKILL);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	CHECK_EQ(shk_msg_len(m), sizeof(big));
+	CHECK(memcmp(shk_msg_data(m), big, sizeof(big)) == 0);
+	shk_msg_release(m);
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	CHECK_EQ(shk_msg_len(m), 3);
+	shk_msg_release(m);
+	CHECK_EQ(heap_used(ca), used0);
+	close(fds[0]);
+	close(fds[1]);
+	shk_chan_close(cb);
+	shk_chan_close(ca);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* A is killed while B waits: B learns SHK_EPEERDEAD; a new A takes the
+ * end over and its messages arrive. */
+static void
+t_kill_pair_sender(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = pair_opts();
+	shk_chan *ca, *cb;
+	shk_msg *m;
+	int fds[2];
+	pid_t pid;
+	char ch;
+	int rc;
+
+	test_name(seg, sizeof(seg), "kill_pair_tx");
+	addr_of(a, sizeof(a), seg, "ch");
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &cb));
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL,
+				       &ca));
+		CHECK_OK(shk_chan_send(ca, "first", 5, 0));
+		CHECK(write(fds[1], "r", 1) == 1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(fds[0], &ch, 1) == 1);
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	shk_msg_release(m);
+	kill(pid, SIGKILL);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	rc = shk_chan_recv(cb, &m, 3000000000LL);
+	CHECK_RC(rc, SHK_EPEERDEAD);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &ca));
+	CHECK_OK(shk_chan_send(ca, "again", 5, 0));
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	CHECK(memcmp(shk_msg_data(m), "again", 5) == 0);
+	shk_msg_release(m);
+	close(fds[0]);
+	close(fds[1]);
+	shk_chan_close(ca);
+	shk_chan_close(cb);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* A puller killed holding a message does not wedge the other pullers;
+ * its block is the one leak (counted). */
+static void
+t_kill_puller(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *ps, *pl;
+	shk_msg *m;
+	uint64_t used0, used1;
+	int fds[2], i;
+	pid_t pid;
+	char ch;
+
+	test_name(seg, sizeof(seg), "kill_puller");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = SEG_SIZE;
+	o.cap = 8;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	used0 = heap_used(ps);
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_chan_send(ps, &i, sizeof(i), 0));
+	used1 = heap_used(ps);
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_chan *p2;
+
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL,
+				       NULL, &p2));
+		CHECK_OK(shk_chan_recv(p2, &m, 0));
+		CHECK_EQ(*(int *)shk_msg_data(m), 0);
+		CHECK(write(fds[1], "r", 1) == 1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(fds[0], &ch, 1) == 1);
+	kill(pid, SIGKILL);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	for (i = 1; i < 8; i++) {
+		CHECK_OK(shk_chan_recv(pl, &m, 1000000000));
+		CHECK_EQ(*(int *)shk_msg_data(m), i);
+		shk_msg_release(m);
+	}
+	/* the queue has room again: 8 more go through */
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_chan_send(ps, &i, sizeof(i), 0));
+	for (i = 0; i < 8; i++) {
+		CHECK_OK(shk_chan_recv(pl, &m, 0));
+		shk_msg_release(m);
+	}
+	/* exactly the dead puller's block stays in use */
+	CHECK_EQ(heap_used(ps) - used0, (used1 - used0) / 8);
+	close(fds[0]);
+	close(fds[1]);
+	shk_chan_close(pl);
+	shk_chan_close(ps);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* The creator is killed after the control block, before the parts: the
+ * next opener completes the channel. */
+static void
+t_half_created(void)
+{
+	char seg[64], a[160], desc[256];
+	shk_chan_opts o = pair_opts();
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_chan *ca, *cb;
+	shk_msg *m;
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "half_created");
+	addr_of(a, sizeof(a), seg, "ch");
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		setenv("SHK_CRASH", "chan.create.after_ctl:1", 1);
+		shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca);
+		_exit(3);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
+	CHECK_OK(shk_obj_stat(shk_chan_seg(cb), "ch", &info));
+	CHECK(shk_obj_describe(shk_chan_seg(cb), &info, desc, sizeof(desc)) >
+	      0);
+	if (!strstr(desc, "parts=2/2"))
+		TEST_FAIL("describe: %s", desc);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
+	CHECK_OK(shk_chan_send(ca, "x", 1, 0));
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	shk_msg_release(m);
+	shk_chan_close(ca);
+	shk_chan_close(cb);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* Racing first openers, each creating the segment and the channel. */
+static void
+t_race_create(void)
+{
+	char seg[64], a[160];
+	pid_t pids[6];
+	shk_chan *c;
+	shk_obj_info info;
+	uint32_t cur = 0;
+	int k, nchan = 0;
+
+	test_name(seg, sizeof(seg), "race");
+	addr_of(a, sizeof(a), seg, "ch");
+	for (k = 0; k < 6; k++) {
+		pids[k] = fork();
+		CHECK(pids[k] >= 0);
+		if (pids[k] == 0) {
+			shk_chan_opts o = pair_opts();
+			shk_chan *x;
+			int role = k % 2 ? SHK_CHAN_PUSH : SHK_CHAN_PULL;
+
+			if (shk_chan_open(a, SHK_CHAN_PUSHPULL, role, &o, &x))
+				_exit(1);
+			shk_chan_close(x);
+			_exit(0);
+		}
+	}
+	for (k = 0; k < 6; k++)
+		CHECK_EQ(test_wait(pids[k]), 0);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &c));
+	info.size = sizeof(info);
+	while (shk_obj_next(shk_chan_seg(c), &cur, &info) == 1)
+		if (info.kind == SHK_KIND_CHAN || info.kind == SHK_KIND_QUEUE)
+			nchan++;
+	CHECK_EQ(nchan, 2);
+	shk_chan_close(c);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* ---- threads (the TSan variant) ---- */
+
+struct thr_arg {
+	const char *addr;
+	int pattern, role;
+	uint32_t prod, n;
+};
+
+static void *
+thr_send(void *p)
+{
+	struct thr_arg *t = p;
+	shk_chan *c;
+
+	CHECK_OK(shk_chan_open(t->addr, t->pattern, t->role, NULL, &c));
+	send_stamped(c, t->prod, t->n, 512, 8000, t->prod);
+	shk_chan_close(c);
+	return NULL;
+}
+
+static void *
+thr_recv(void *p)
+{
+	struct thr_arg *t = p;
+	shk_chan *c;
+
+	CHECK_OK(shk_chan_open(t->addr, t->pattern, t->role, NULL, &c));
+	recv_stamped(c, t->prod, t->n);
+	shk_chan_close(c);
+	return NULL;
+}
+
+static void
+t_threads(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = pair_opts();
+	struct thr_arg s = { 0 }, r = { 0 };
+	pthread_t ts, tr;
+	shk_chan *keep;
+
+	test_name(seg, sizeof(seg), "threads");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.max_msg = 8000;
+	/* a pushpull channel with one pusher and one puller keeps order */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &keep));
+	s = (struct thr_arg){ a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, 1,
+			      (uint32_t)test_scale(800) };
+	r = s;
+	r.role = SHK_CHAN_PULL;
+	CHECK(pthread_create(&ts, NULL, thr_send, &s) == 0);
+	CHECK(pthread_create(&tr, NULL, thr_recv, &r) == 0);
+	pthread_join(ts, NULL);
+	pthread_join(tr, NULL);
+	shk_chan_close(keep);
+	/* and a pair */
+	addr_of(a, sizeof(a), seg, "pair");
+	o.inline_max = 512;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &keep));
+	shk_chan_close(keep);
+	s = (struct thr_arg){ a, SHK_CHAN_PAIR, SHK_CHAN_A, 1,
+			      (uint32_t)test_scale(800) };
+	r = s;
+	r.role = SHK_CHAN_B;
+	CHECK(pthread_create(&ts, NULL, thr_send, &s) == 0);
+	CHECK(pthread_create(&tr, NULL, thr_recv, &r) == 0);
+	pthread_join(ts, NULL);
+	pthread_join(tr, NULL);
+	shk_seg_unlink(seg, NULL);
+}
+
+TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
+	  { "pair_roles", t_pair_roles }, { "pair_procs", t_pair_procs },
+	  { "pushpull_basic", t_pushpull_basic },
+	  { "pushpull_procs", t_pushpull_procs },
+	  { "pubsub_procs", t_pubsub_procs },
+	  { "pubsub_lossy", t_pubsub_lossy }, { "timeouts", t_timeouts },
+	  { "wake", t_wake }, { "corrupt", t_corrupt },
+	  { "kill_pair_receiver", t_kill_pair_receiver },
+	  { "kill_pair_sender", t_kill_pair_sender },
+	  { "kill_puller", t_kill_puller }, { "half_created", t_half_created },
+	  { "race_create", t_race_create }, { "threads", t_threads })
