@@ -86,7 +86,7 @@ struct shk_chan {
 	shk_seg *seg;
 	int pattern;
 	int role;
-	struct shk__chan_ctl ctl; /* validated copy */
+	struct shk__chan_ctl ctl;  /* validated copy */
 	uint64_t heap_lo, heap_hi; /* where a block's header may lie */
 	shk_ring *tx, *rx;         /* pair */
 	shk_bcast *b;              /* pub/sub */
@@ -327,7 +327,7 @@ shk__kind_describe_chan(shk_seg *seg, void *mem, const shk_obj_info *info,
 		     pattern_name(g.pattern), (unsigned long long)g.cap,
 		     (unsigned long long)g.max_msg,
 		     (unsigned long long)g.inline_max,
-		     g.pattern != SHK_CHAN_PUBSUB ? ""
+		     g.pattern != SHK_CHAN_PUBSUB   ? ""
 		     : g.mode == SHK_BCAST_RELIABLE ? " mode=reliable"
 						    : " mode=lossy",
 		     ok, nparts);
@@ -444,9 +444,9 @@ open_parts(shk_chan *c, const char *ch)
 				   SHK_CREATE, SHK_RING_PRODUCER, &ro, &c->tx);
 		if (rc)
 			return rc;
-		return shk_ring_open(c->seg,
-				     names[c->role == SHK_CHAN_A ? 1 : 0],
-				     SHK_CREATE, SHK_RING_CONSUMER, &ro, &c->rx);
+		return shk_ring_open(
+			c->seg, names[c->role == SHK_CHAN_A ? 1 : 0],
+			SHK_CREATE, SHK_RING_CONSUMER, &ro, &c->rx);
 	}
 	case SHK_CHAN_PUBSUB: {
 		shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
@@ -512,7 +512,8 @@ shk_chan_open(const char *addr, int pattern, int role,
 	if (opts) {
 		if (opts->size == 0)
 			return SHK_EINVAL;
-		memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
+		memcpy(&o, opts,
+		       opts->size < sizeof(o) ? opts->size : sizeof(o));
 		o.size = sizeof(o);
 	}
 	rc = parse_addr(addr, segname, ch);
@@ -771,7 +772,8 @@ shk_chan_send(shk_chan *c, const void *buf, size_t len, int64_t timeout_ns)
 			return rc;
 		memcpy(p, &f, SHK__CHAN_FR_INLINE_LEN);
 		if (len)
-			memcpy((uint8_t *)p + SHK__CHAN_FR_INLINE_LEN, buf, len);
+			memcpy((uint8_t *)p + SHK__CHAN_FR_INLINE_LEN, buf,
+			       len);
 		rc = shk_ring_commit(c->tx);
 	} else {
 		rc = blk_alloc(c, len, &off, &p);
@@ -860,8 +862,7 @@ recv_pair(shk_chan *c, int64_t timeout_ns)
 	    f.len <= c->ctl.inline_max) {
 		c->inl.data = (uint8_t *)rec + SHK__CHAN_FR_INLINE_LEN;
 		c->inl.hold = HOLD_RING;
-	} else if (f.kind == SHK__CHAN_FR_HEAP &&
-		   n == SHK__CHAN_FR_HEAP_LEN &&
+	} else if (f.kind == SHK__CHAN_FR_HEAP && n == SHK__CHAN_FR_HEAP_LEN &&
 		   f.check == (uint32_t)shk__chan_check(f.off, f.len,
 							c->ctl.tag) &&
 		   blk_check(c, f.off, f.len,

@@ -7,10 +7,26 @@
 #include "harness.h"
 
 #include <poll.h>
+#include <sys/prctl.h>
 
 #include "chan.h"
 
 #define SEG_SIZE ((uint64_t)8 << 20)
+
+/* fork() whose child dies with the case process, so that a failed
+ * check never leaves a sender or receiver behind, blocked for ever. */
+static pid_t
+spawn(void)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(99);
+	}
+	return pid;
+}
 
 static uint64_t
 mix64(uint64_t x)
@@ -136,18 +152,23 @@ send_stamped(shk_chan *c, uint32_t prod, uint32_t n, size_t inline_max,
 
 			/* the heap is the limit of what is in flight: a full
 			 * one is SHK_ENOMEM, not waited for */
-			while ((rc = shk_msg_loan(c, len, &m)) == SHK_ENOMEM)
+			int64_t t0 = test_now_ns();
+
+			while ((rc = shk_msg_loan(c, len, &m)) == SHK_ENOMEM &&
+			       test_now_ns() - t0 < 10000000000LL)
 				usleep(200);
 			CHECK_OK(rc);
 			CHECK_EQ(shk_msg_len(m), len);
 			stamp_fill(shk_msg_data(m), len, prod, i);
 			CHECK_OK(shk_msg_send(c, m, SHK_FOREVER));
 		} else {
+			int64_t t0 = test_now_ns();
 			int rc;
 
 			stamp_fill(buf, len, prod, i);
 			while ((rc = shk_chan_send(c, buf, len, SHK_FOREVER)) ==
-			       SHK_ENOMEM)
+				       SHK_ENOMEM &&
+			       test_now_ns() - t0 < 10000000000LL)
 				usleep(200);
 			CHECK_OK(rc);
 		}
@@ -194,7 +215,8 @@ t_addr(void)
 		"shm://seg/"
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 		"shm://"
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/c",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aa/c",
 		"SHM://seg/ch",
 	};
 	shk_chan *c = (shk_chan *)&o;
@@ -202,8 +224,8 @@ t_addr(void)
 
 	test_name(seg, sizeof(seg), "addr");
 	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
-		int rc = shk_chan_open(bads[i], SHK_CHAN_PAIR, SHK_CHAN_A,
-				       NULL, &c);
+		int rc = shk_chan_open(bads[i], SHK_CHAN_PAIR, SHK_CHAN_A, NULL,
+				       &c);
 
 		if (rc != SHK_EINVAL)
 			TEST_FAIL("address '%s': %s", bads[i], shk_errname(rc));
@@ -380,13 +402,11 @@ t_pair_roles(void)
 		char a2[160];
 		shk_ring *r;
 
-		CHECK_OK(shk_ring_open(shk_chan_seg(ca), "other.ab",
-				       SHK_CREATE, SHK_RING_PRODUCER, NULL,
-				       &r));
+		CHECK_OK(shk_ring_open(shk_chan_seg(ca), "other.ab", SHK_CREATE,
+				       SHK_RING_PRODUCER, NULL, &r));
 		shk_ring_close(r);
 		addr_of(a2, sizeof(a2), seg, "other");
-		CHECK_RC(shk_chan_open(a2, SHK_CHAN_PAIR, SHK_CHAN_A, NULL,
-				       &x),
+		CHECK_RC(shk_chan_open(a2, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &x),
 			 SHK_ETYPE);
 	}
 	/* a pair end cannot be used with the other pattern's calls */
@@ -418,13 +438,13 @@ t_pair_procs(void)
 	addr_of(a, sizeof(a), seg, "ch");
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
 	used0 = heap_used(ca);
-	pid = fork();
+	pid = spawn();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		shk_chan *cb;
 
-		CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL,
-				       &cb));
+		CHECK_OK(
+			shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
 		recv_stamped(cb, 1, n);
 		send_stamped(cb, 2, n, 512, 65536, 99);
 		shk_chan_close(cb);
@@ -476,8 +496,8 @@ puller(const char *a, const char *seg)
 		if (last[p] && s + 1 <= last[p])
 			return 14;
 		last[p] = s + 1;
-		shk_array_fetch_add_u32(arr, (uint64_t)(p - 1) * 100000 + s,
-					1, NULL);
+		shk_array_fetch_add_u32(arr, (uint64_t)(p - 1) * 100000 + s, 1,
+					NULL);
 		shk_msg_release(m);
 	}
 	shk_array_close(arr);
@@ -508,16 +528,16 @@ t_pushpull_procs(void)
 	used0 = heap_used(c);
 	ao.elem_len = 4;
 	ao.len = NPUSH * 100000;
-	CHECK_OK(shk_array_open(shk_chan_seg(c), "seen", SHK_CREATE, &ao,
-				&arr));
+	CHECK_OK(
+		shk_array_open(shk_chan_seg(c), "seen", SHK_CREATE, &ao, &arr));
 	for (k = 0; k < NPULL; k++) {
-		pids[k] = fork();
+		pids[k] = spawn();
 		CHECK(pids[k] >= 0);
 		if (pids[k] == 0)
 			_exit(puller(a, seg));
 	}
 	for (k = 0; k < NPUSH; k++) {
-		pids[NPULL + k] = fork();
+		pids[NPULL + k] = spawn();
 		CHECK(pids[NPULL + k] >= 0);
 		if (pids[NPULL + k] == 0) {
 			shk_chan *p;
@@ -539,8 +559,8 @@ t_pushpull_procs(void)
 	/* every message delivered exactly once */
 	for (k = 0; k < NPUSH; k++)
 		for (i = 0; i < n; i++) {
-			CHECK_OK(shk_array_load_u32(arr, (uint64_t)k * 100000 + i,
-						    &v));
+			CHECK_OK(shk_array_load_u32(
+				arr, (uint64_t)k * 100000 + i, &v));
 			if (v != 1)
 				TEST_FAIL("producer %d seq %llu seen %u times",
 					  k + 1, (unsigned long long)i, v);
@@ -635,7 +655,7 @@ t_pubsub_procs(void)
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, &o, &pub));
 	CHECK(pipe(sync_fd) == 0);
 	for (k = 0; k < 2; k++) {
-		pids[k] = fork();
+		pids[k] = spawn();
 		CHECK(pids[k] >= 0);
 		if (pids[k] == 0) {
 			shk_chan *sub;
@@ -734,8 +754,8 @@ t_timeouts(void)
 	addr_of(a2, sizeof(a2), seg, "q");
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
-	CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL,
-			       &pl));
+	CHECK_OK(
+		shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
 	t0 = test_now_ns();
 	CHECK_RC(shk_chan_recv(cb, &m, 50000000), SHK_ETIMEDOUT);
 	dt = test_now_ns() - t0;
@@ -793,15 +813,15 @@ t_wake(void)
 	addr_of(a, sizeof(a), seg, "ch");
 	addr_of(a2, sizeof(a2), seg, "q");
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &cb));
-	CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL,
-			       &pl));
-	pid = fork();
+	CHECK_OK(
+		shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	pid = spawn();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		shk_chan *ca, *ps;
 
-		CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL,
-				       &ca));
+		CHECK_OK(
+			shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &ca));
 		CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH,
 				       NULL, &ps));
 		usleep(100000);
@@ -878,14 +898,21 @@ t_corrupt(void)
 	addr_of(a, sizeof(a), seg, "ch");
 	addr_of(a2, sizeof(a2), seg, "q");
 	CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, &o, &pl));
-	CHECK_OK(shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &ps));
+	CHECK_OK(
+		shk_chan_open(a2, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &ps));
 	s = shk_chan_seg(pl);
 	slen = SEG_SIZE;
 	ctl = ctl_of(s, "q", SHK_CHAN_PUSHPULL);
 	tag = ctl->tag;
-	/* a real block with a bad header, and a good one */
+	/* a real block whose header has the channel's tag and the length but
+	 * not the block magic (a freed message block looks so) */
 	CHECK_OK(shk_alloc(s, 64, &boff));
 	memset(shk_ptr(s, boff), 0x5a, 64);
+	{
+		struct shk__chan_blk h = { 0x12345678u, tag, 16 };
+
+		memcpy(shk_ptr(s, boff), &h, sizeof(h));
+	}
 	qo.elem_len = sizeof(struct shk__chan_ref);
 	qo.type_id = SHK__CHAN_PART_TYPE;
 	CHECK_OK(shk_queue_open(s, "q.q", 0, &qo, &q));
@@ -895,12 +922,12 @@ t_corrupt(void)
 	refs[2] = (struct shk__chan_ref){
 		slen - 8, 16, shk__chan_check(slen - 8, 16, tag)
 	}; /* past the heap */
-	refs[3] = (struct shk__chan_ref){
-		1ull << 50, 16, shk__chan_check(1ull << 50, 16, tag)
+	refs[3] =
+		(struct shk__chan_ref){ 1ull << 50, 16,
+					shk__chan_check(1ull << 50, 16, tag) };
+	refs[4] = (struct shk__chan_ref){
+		boff, 1ull << 45, shk__chan_check(boff, 1ull << 45, tag)
 	};
-	refs[4] = (struct shk__chan_ref){ boff, 1ull << 45,
-					  shk__chan_check(boff, 1ull << 45,
-							  tag) };
 	refs[5] = (struct shk__chan_ref){ boff + 8, 16,
 					  shk__chan_check(boff + 8, 16, tag) };
 	for (i = 0; i < 6; i++)
@@ -923,6 +950,11 @@ t_corrupt(void)
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &cb));
 	ctl = ctl_of(s, "ch", SHK_CHAN_PAIR);
 	tag = ctl->tag;
+	{
+		struct shk__chan_blk h = { 0x12345678u, tag, 16 };
+
+		memcpy(shk_ptr(s, boff), &h, sizeof(h));
+	}
 	ro.type_id = SHK__CHAN_PART_TYPE;
 	CHECK_OK(shk_ring_open(s, "ch.ab", 0, SHK_RING_PRODUCER, &ro, &r));
 	f = (struct shk__chan_frame){ 0x99, 0, 0, 0 }; /* unknown kind */
@@ -931,8 +963,8 @@ t_corrupt(void)
 	CHECK_OK(shk_ring_write(r, &f, 16, 0)); /* length beyond record */
 	CHECK_OK(shk_ring_write(r, &f, 8, 0));  /* short record */
 	f = (struct shk__chan_frame){
-		SHK__CHAN_FR_HEAP, (uint32_t)shk__chan_check(boff, 16, tag),
-		16, boff
+		SHK__CHAN_FR_HEAP, (uint32_t)shk__chan_check(boff, 16, tag), 16,
+		boff
 	}; /* the block's header is garbage */
 	CHECK_OK(shk_ring_write(r, &f, 24, 0));
 	f = (struct shk__chan_frame){
@@ -1000,11 +1032,11 @@ t_kill_pair_receiver(void)
 	CHECK_OK(shk_chan_send(ca, big, sizeof(big), 0)); /* heap */
 	CHECK_OK(shk_chan_send(ca, "two", 3, 0));         /* inline */
 	CHECK(pipe(fds) == 0);
-	pid = fork();
+	pid = spawn();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL,
-				       &cb));
+		CHECK_OK(
+			shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
 		CHECK_OK(shk_chan_recv(cb, &m, 0));
 		CHECK_EQ(shk_msg_len(m), sizeof(big));
 		CHECK(write(fds[1], "r", 1) == 1);
@@ -1051,11 +1083,11 @@ t_kill_pair_sender(void)
 	addr_of(a, sizeof(a), seg, "ch");
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &cb));
 	CHECK(pipe(fds) == 0);
-	pid = fork();
+	pid = spawn();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL,
-				       &ca));
+		CHECK_OK(
+			shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &ca));
 		CHECK_OK(shk_chan_send(ca, "first", 5, 0));
 		CHECK(write(fds[1], "r", 1) == 1);
 		pause();
@@ -1105,7 +1137,7 @@ t_kill_puller(void)
 		CHECK_OK(shk_chan_send(ps, &i, sizeof(i), 0));
 	used1 = heap_used(ps);
 	CHECK(pipe(fds) == 0);
-	pid = fork();
+	pid = spawn();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		shk_chan *p2;
@@ -1156,7 +1188,7 @@ t_half_created(void)
 
 	test_name(seg, sizeof(seg), "half_created");
 	addr_of(a, sizeof(a), seg, "ch");
-	pid = fork();
+	pid = spawn();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		setenv("SHK_CRASH", "chan.create.after_ctl:1", 1);
@@ -1193,7 +1225,7 @@ t_race_create(void)
 	test_name(seg, sizeof(seg), "race");
 	addr_of(a, sizeof(a), seg, "ch");
 	for (k = 0; k < 6; k++) {
-		pids[k] = fork();
+		pids[k] = spawn();
 		CHECK(pids[k] >= 0);
 		if (pids[k] == 0) {
 			shk_chan_opts o = pair_opts();
