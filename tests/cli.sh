@@ -951,6 +951,11 @@ ok("map", lib.shk_map_open(seg, b"map", CREATE, C.byref(mo), C.byref(m)))
 ok("ring", lib.shk_ring_open(seg, b"ring", CREATE, 1, None, C.byref(r)))
 ok("mutex", lib.shk_mutex_open(seg, b"mu", CREATE, None, C.byref(mu)))
 ok("sem", lib.shk_sem_open(seg, b"sem", CREATE, None, C.byref(se)))
+ch = P()
+ok("chan", lib.shk_chan_open(b"shm://" + name + b"/ch", 1, 1, None,
+                             C.byref(ch)))
+lib.shk_chan_close.argtypes = [P]
+lib.shk_chan_close(ch)
 for close, h in ((lib.shk_array_close, a), (lib.shk_map_close, m),
                  (lib.shk_ring_close, r), (lib.shk_mutex_close, mu),
                  (lib.shk_sem_close, se)):
@@ -964,16 +969,20 @@ PYEOF
 		fail "making typed objects via ctypes: $(cat "$TMP/kinds")"
 	else
 		run info "$K"
-		expect_rc 0 "info on a segment with array, map, ring, mutex, sem"
-		for kind in array map ring mutex sem; do
+		expect_rc 0 "info on a segment with array, map, ring, mutex, sem, chan"
+		for kind in array map ring mutex sem chan; do
 			st=$(awk -v k="$kind" '$2 == k { $1 = $2 = $3 = $4 = $5 = $6 = ""; sub(/^ +/, ""); print }' "$TMP/out")
 			[ -n "$st" ] && pass "info: $kind state '$st'" ||
 				fail "info: $kind has no describe line: the CLI must be linked with -Wl,--whole-archive libshmkit.a (registry.c finds kinds through weak symbols)"
 		done
+		st=$(awk '$1 == "ch" && $2 == "chan"' "$TMP/out")
+		grep -qE 'pattern=pair cap=[0-9]+ max_msg=[0-9]+ inline_max=[0-9]+ parts=2/2' <<<"$st" &&
+			pass "info: the channel's line names its pattern and parts" ||
+			fail "info: channel line '$st'"
 		run info --json "$K"
 		json_check "info --json: every typed object has a state" "
 o = {x['kind']: x for x in d['objects']}
-assert set(o) == {'array', 'map', 'ring', 'mutex', 'sem'}, o
+assert set(o) == {'array', 'map', 'ring', 'mutex', 'sem', 'chan'}, o
 for k, x in o.items():
     assert x['state'] and x['error'] is None, x
 print('ok')"
