@@ -32,8 +32,7 @@ child(const char *addr)
 			return 1;
 		}
 		/* read in place: in the ring, or in the sender's block */
-		snprintf(reply, sizeof(reply), "got %zu bytes",
-			 shk_msg_len(m));
+		snprintf(reply, sizeof(reply), "got %zu bytes", shk_msg_len(m));
 		shk_msg_release(m);
 		rc = shk_chan_send(c, reply, strlen(reply), SHK_FOREVER);
 		if (rc < 0) {
