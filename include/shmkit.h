@@ -1745,7 +1745,11 @@ SHK_API void shk_once_close(shk_once *o);
  * A channel handle is used by one thread at a time, like the ring and
  * bcast handles it holds; the messages it hands out belong to it (release
  * them through the same thread, before shk_chan_close).  Open one handle
- * per thread for more senders or receivers.
+ * per thread for more senders or receivers.  Progress: a channel call is
+ * as lock-free as the structure under it (ring: wait-free when there is
+ * data or room; queue and bcast: lock-free) plus shk_alloc / shk_free for
+ * heap messages (lock-free up to 16 KiB).  No channel call is
+ * async-signal-safe (open, loans and push/pull receives may call malloc).
  */
 typedef struct shk_chan shk_chan;
 typedef struct shk_msg shk_msg;

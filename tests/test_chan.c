@@ -759,12 +759,12 @@ t_timeouts(void)
 	t0 = test_now_ns();
 	CHECK_RC(shk_chan_recv(cb, &m, 50000000), SHK_ETIMEDOUT);
 	dt = test_now_ns() - t0;
-	if (dt < 45000000 || dt > 250000000)
+	if (dt < 45000000 || dt > 500000000)
 		TEST_FAIL("recv waited %lld ns for 50 ms", (long long)dt);
 	t0 = test_now_ns();
 	CHECK_RC(shk_chan_recv(pl, &m, 30000000), SHK_ETIMEDOUT);
 	dt = test_now_ns() - t0;
-	if (dt < 25000000 || dt > 250000000)
+	if (dt < 25000000 || dt > 500000000)
 		TEST_FAIL("pull waited %lld ns for 30 ms", (long long)dt);
 	/* fill A's ring; then a send waits and times out */
 	memset(buf, 1, sizeof(buf));
@@ -777,7 +777,7 @@ t_timeouts(void)
 	t0 = test_now_ns();
 	CHECK_RC(shk_chan_send(ca, buf, 500, 40000000), SHK_ETIMEDOUT);
 	dt = test_now_ns() - t0;
-	if (dt < 35000000 || dt > 250000000)
+	if (dt < 35000000 || dt > 500000000)
 		TEST_FAIL("send waited %lld ns for 40 ms", (long long)dt);
 	/* a heap message that cannot be sent frees its block */
 	{
@@ -1174,6 +1174,50 @@ t_kill_puller(void)
 	shk_seg_unlink(seg, NULL);
 }
 
+/* A sender killed between its heap allocation and the queue push leaks
+ * that one block (docs/chan.md); the channel goes on. */
+static void
+t_kill_sender_mid_send(void)
+{
+	char seg[64], a[160], buf[1000];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *ps, *pl;
+	shk_msg *m;
+	uint64_t used0, used1;
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "kill_mid_send");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = SEG_SIZE;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, &o, &pl));
+	used0 = heap_used(pl);
+	memset(buf, 3, sizeof(buf));
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_chan *p;
+
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH,
+				       NULL, &p));
+		setenv("SHK_CRASH", "chan.send.after_alloc:1", 1);
+		shk_chan_send(p, buf, sizeof(buf), 0);
+		_exit(3);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	used1 = heap_used(pl);
+	CHECK(used1 > used0);
+	CHECK_RC(shk_chan_recv(pl, &m, 0), SHK_EAGAIN);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &ps));
+	CHECK_OK(shk_chan_send(ps, buf, sizeof(buf), 0));
+	CHECK_OK(shk_chan_recv(pl, &m, 0));
+	CHECK_EQ(shk_msg_len(m), sizeof(buf));
+	shk_msg_release(m);
+	CHECK_EQ(heap_used(pl), used1);
+	shk_chan_close(ps);
+	shk_chan_close(pl);
+	shk_seg_unlink(seg, NULL);
+}
+
 /* The creator is killed after the control block, before the parts: the
  * next opener completes the channel. */
 static void
@@ -1330,5 +1374,7 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "wake", t_wake }, { "corrupt", t_corrupt },
 	  { "kill_pair_receiver", t_kill_pair_receiver },
 	  { "kill_pair_sender", t_kill_pair_sender },
-	  { "kill_puller", t_kill_puller }, { "half_created", t_half_created },
-	  { "race_create", t_race_create }, { "threads", t_threads })
+	  { "kill_puller", t_kill_puller },
+	  { "kill_sender_mid_send", t_kill_sender_mid_send },
+	  { "half_created", t_half_created }, { "race_create", t_race_create },
+	  { "threads", t_threads })
