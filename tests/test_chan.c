@@ -1218,6 +1218,51 @@ t_kill_sender_mid_send(void)
 	shk_seg_unlink(seg, NULL);
 }
 
+/* The publisher is killed while a subscriber waits: SHK_EPEERDEAD; a new
+ * publisher takes the role over. */
+static void
+t_kill_publisher(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *pub, *sub;
+	shk_msg *m;
+	int fds[2];
+	pid_t pid;
+	char ch;
+
+	test_name(seg, sizeof(seg), "kill_pub");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = SEG_SIZE;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_SUB, &o, &sub));
+	CHECK(pipe(fds) == 0);
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, NULL,
+				       &pub));
+		CHECK(write(fds[1], "r", 1) == 1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(fds[0], &ch, 1) == 1);
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, NULL, &pub),
+		 SHK_EBUSY);
+	kill(pid, SIGKILL);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	CHECK_RC(shk_chan_recv(sub, &m, 3000000000LL), SHK_EPEERDEAD);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, NULL, &pub));
+	CHECK_OK(shk_chan_send(pub, "news", 4, 0));
+	CHECK_OK(shk_chan_recv(sub, &m, 0));
+	CHECK(memcmp(shk_msg_data(m), "news", 4) == 0);
+	shk_msg_release(m);
+	close(fds[0]);
+	close(fds[1]);
+	shk_chan_close(pub);
+	shk_chan_close(sub);
+	shk_seg_unlink(seg, NULL);
+}
+
 /* The creator is killed after the control block, before the parts: the
  * next opener completes the channel. */
 static void
@@ -1376,5 +1421,6 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "kill_pair_sender", t_kill_pair_sender },
 	  { "kill_puller", t_kill_puller },
 	  { "kill_sender_mid_send", t_kill_sender_mid_send },
+	  { "kill_publisher", t_kill_publisher },
 	  { "half_created", t_half_created }, { "race_create", t_race_create },
 	  { "threads", t_threads })
