@@ -139,13 +139,19 @@ send_stamped(shk_chan *c, uint32_t prod, uint32_t n, size_t inline_max,
 	     size_t max_msg, uint64_t seed)
 {
 	static uint8_t buf[1 << 17];
+	shk_chan_stats st = { .size = sizeof(st) };
 	uint64_t rng = seed;
 	uint32_t i;
+	int loans;
+
+	/* pub/sub has no loans (SHK_ENOTSUP, tested in pubsub_lossy) */
+	CHECK_OK(shk_chan_stat(c, &st));
+	loans = st.pattern != SHK_CHAN_PUBSUB;
 
 	for (i = 0; i < n; i++) {
 		size_t len = pick_len(&rng, inline_max, max_msg);
 
-		if (i % 3 == 2) {
+		if (i % 3 == 2 && loans) {
 			shk_msg *m;
 
 			int rc;
@@ -1345,6 +1351,7 @@ struct thr_arg {
 	const char *addr;
 	int pattern, role;
 	uint32_t prod, n;
+	_Atomic int *ready; /* pub/sub: the subscriber is attached */
 };
 
 static void *
@@ -1353,8 +1360,13 @@ thr_send(void *p)
 	struct thr_arg *t = p;
 	shk_chan *c;
 
+	/* seq_cst: a test flag, no ordering subtleties wanted */
+	while (t->ready && !atomic_load(t->ready))
+		usleep(100);
 	CHECK_OK(shk_chan_open(t->addr, t->pattern, t->role, NULL, &c));
-	send_stamped(c, t->prod, t->n, 512, 8000, t->prod);
+	send_stamped(c, t->prod, t->n,
+		     t->pattern == SHK_CHAN_PUBSUB ? 1000 : 512,
+		     t->pattern == SHK_CHAN_PUBSUB ? 4080 : 8000, t->prod);
 	shk_chan_close(c);
 	return NULL;
 }
@@ -1366,6 +1378,8 @@ thr_recv(void *p)
 	shk_chan *c;
 
 	CHECK_OK(shk_chan_open(t->addr, t->pattern, t->role, NULL, &c));
+	if (t->ready)
+		atomic_store(t->ready, 1);
 	recv_stamped(c, t->prod, t->n);
 	shk_chan_close(c);
 	return NULL;
@@ -1379,14 +1393,15 @@ t_threads(void)
 	struct thr_arg s = { 0 }, r = { 0 };
 	pthread_t ts, tr;
 	shk_chan *keep;
+	_Atomic int ready = 0;
 
 	test_name(seg, sizeof(seg), "threads");
 	addr_of(a, sizeof(a), seg, "ch");
 	o.max_msg = 8000;
 	/* a pushpull channel with one pusher and one puller keeps order */
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &keep));
-	s = (struct thr_arg){ a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, 1,
-			      (uint32_t)test_scale(800) };
+	s = (struct thr_arg){ a, SHK_CHAN_PUSHPULL,         SHK_CHAN_PUSH,
+			      1, (uint32_t)test_scale(800), NULL };
 	r = s;
 	r.role = SHK_CHAN_PULL;
 	CHECK(pthread_create(&ts, NULL, thr_send, &s) == 0);
@@ -1399,10 +1414,26 @@ t_threads(void)
 	o.inline_max = 512;
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &keep));
 	shk_chan_close(keep);
-	s = (struct thr_arg){ a, SHK_CHAN_PAIR, SHK_CHAN_A, 1,
-			      (uint32_t)test_scale(800) };
+	s = (struct thr_arg){
+		a, SHK_CHAN_PAIR, SHK_CHAN_A, 1, (uint32_t)test_scale(800), NULL
+	};
 	r = s;
 	r.role = SHK_CHAN_B;
+	CHECK(pthread_create(&ts, NULL, thr_send, &s) == 0);
+	CHECK(pthread_create(&tr, NULL, thr_recv, &r) == 0);
+	pthread_join(ts, NULL);
+	pthread_join(tr, NULL);
+	/* and a reliable pub/sub */
+	addr_of(a, sizeof(a), seg, "news");
+	o = (shk_chan_opts)SHK_CHAN_OPTS_INIT;
+	o.mode = SHK_BCAST_RELIABLE;
+	o.cap = 8192;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, &o, &keep));
+	shk_chan_close(keep);
+	s = (struct thr_arg){ a, SHK_CHAN_PUBSUB,           SHK_CHAN_PUB,
+			      1, (uint32_t)test_scale(800), &ready };
+	r = s;
+	r.role = SHK_CHAN_SUB;
 	CHECK(pthread_create(&ts, NULL, thr_send, &s) == 0);
 	CHECK(pthread_create(&tr, NULL, thr_recv, &r) == 0);
 	pthread_join(ts, NULL);
