@@ -1837,9 +1837,12 @@ SHK_API int shk_chan_open(const char *addr, int pattern, int role,
  * into the ring; a larger one is copied once into a heap block whose
  * offset is sent.  Push/pull: always a heap block.  Pub/sub: copied into
  * the log.  Blocks while the channel is full, up to timeout_ns (pub/sub
- * lossy never waits).  Returns 0, SHK_EMSGSIZE (len > max_msg), SHK_EAGAIN
- * (timeout 0 and full), SHK_ETIMEDOUT, SHK_ENOMEM (the heap has no room
- * for the block: not waited for), SHK_EPEERDEAD (pair: the receiving end
+ * lossy never waits).  A heap message also waits, up to the same
+ * timeout, for heap room (receivers releasing blocks): the heap has no
+ * waitpoint, so this wait polls (naps of 20 us growing to 1 ms).  Returns
+ * 0, SHK_EMSGSIZE (len > max_msg), SHK_EAGAIN (timeout 0 and full),
+ * SHK_ETIMEDOUT, SHK_ENOMEM (timeout 0 and no heap room, or a block larger
+ * than the whole heap, at once), SHK_EPEERDEAD (pair: the receiving end
  * died while we waited), SHK_EINVAL (a receiving role), SHK_ECORRUPT.  No
  * system call unless a peer sleeps or we wait.
  */
@@ -1870,7 +1873,8 @@ SHK_API int shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns);
  * shk_msg_loan hands out a message of len bytes (0 .. max_msg) to be
  * written in place: a heap block of the segment (roles A, B, PUSH).  Send
  * it with shk_msg_send (no copy) or drop it with shk_msg_release.
- * Returns 0, SHK_EMSGSIZE, SHK_ENOMEM, SHK_EINVAL (another role),
+ * Returns 0, SHK_EMSGSIZE, SHK_ENOMEM (no heap room: a loan does not
+ * wait; retry after receivers release), SHK_EINVAL (another role),
  * SHK_ENOTSUP (pub/sub: the log has no shared blocks to lend).  *msg is
  * NULL on failure.  Lock-free for blocks up to 16 KiB (shk_alloc).
  */

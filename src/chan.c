@@ -46,6 +46,8 @@
  */
 #include "chan.h"
 
+#include <stdatomic.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -610,6 +612,46 @@ blk_alloc(shk_chan *c, size_t len, uint64_t *off, void **payload)
 	return 0;
 }
 
+/*
+ * blk_alloc, waiting up to *timeout_ns for room (a sender whose receivers
+ * have not yet released their blocks).  The heap has no waitpoint to sleep
+ * on, so this polls, napping 20 us doubling to 1 ms between tries; it makes
+ * system calls only once the heap is full.  A block larger than the whole
+ * heap is SHK_ENOMEM at once.  *timeout_ns becomes what is left of it.
+ */
+static int
+blk_alloc_wait(shk_chan *c, size_t len, uint64_t *off, void **payload,
+	       int64_t *timeout_ns)
+{
+	int64_t dl, now, nap = 20000;
+	_Atomic uint32_t never = 0; /* a futex nobody wakes: a timed nap */
+	int rc;
+
+	rc = blk_alloc(c, len, off, payload);
+	if (rc != SHK_ENOMEM || *timeout_ns == 0 ||
+	    len >= c->seg->heap_len - sizeof(struct shk__chan_blk))
+		return rc;
+	dl = shk__deadline(*timeout_ns);
+	for (;;) {
+		now = shk__now_ns();
+		if (now >= dl)
+			return SHK_ETIMEDOUT;
+		shk__futex_wait(&never, 0, dl - now < nap ? dl : now + nap);
+		if (nap < 1000000)
+			nap *= 2;
+		rc = blk_alloc(c, len, off, payload);
+		if (rc != SHK_ENOMEM)
+			break;
+	}
+	if (rc == 0 && *timeout_ns > 0) {
+		now = shk__now_ns();
+		/* what is left; at least a try's worth (1 ns, not 0, which
+		 * would turn SHK_ETIMEDOUT into SHK_EAGAIN) */
+		*timeout_ns = dl > now ? dl - now : 1;
+	}
+	return rc;
+}
+
 static void
 blk_free(shk_chan *c, uint64_t off)
 {
@@ -776,7 +818,7 @@ shk_chan_send(shk_chan *c, const void *buf, size_t len, int64_t timeout_ns)
 			       len);
 		rc = shk_ring_commit(c->tx);
 	} else {
-		rc = blk_alloc(c, len, &off, &p);
+		rc = blk_alloc_wait(c, len, &off, &p, &timeout_ns);
 		if (rc)
 			return rc;
 		if (len)

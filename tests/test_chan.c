@@ -156,8 +156,7 @@ send_stamped(shk_chan *c, uint32_t prod, uint32_t n, size_t inline_max,
 
 			int rc;
 
-			/* the heap is the limit of what is in flight: a full
-			 * one is SHK_ENOMEM, not waited for */
+			/* a loan does not wait: a full heap is SHK_ENOMEM */
 			int64_t t0 = test_now_ns();
 
 			while ((rc = shk_msg_loan(c, len, &m)) == SHK_ENOMEM &&
@@ -168,15 +167,9 @@ send_stamped(shk_chan *c, uint32_t prod, uint32_t n, size_t inline_max,
 			stamp_fill(shk_msg_data(m), len, prod, i);
 			CHECK_OK(shk_msg_send(c, m, SHK_FOREVER));
 		} else {
-			int64_t t0 = test_now_ns();
-			int rc;
-
+			/* waits for ring, queue or heap room */
 			stamp_fill(buf, len, prod, i);
-			while ((rc = shk_chan_send(c, buf, len, SHK_FOREVER)) ==
-				       SHK_ENOMEM &&
-			       test_now_ns() - t0 < 10000000000LL)
-				usleep(200);
-			CHECK_OK(rc);
+			CHECK_OK(shk_chan_send(c, buf, len, SHK_FOREVER));
 		}
 	}
 }
@@ -1269,6 +1262,74 @@ t_kill_publisher(void)
 	shk_seg_unlink(seg, NULL);
 }
 
+/* A sender waits for heap room as for queue or ring room: SHK_ENOMEM on a
+ * try, SHK_ETIMEDOUT after its timeout, and a release by a receiver in
+ * another process lets a waiting send through. */
+static void
+t_heap_full(void)
+{
+	static char buf[60000];
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *ps, *pl;
+	shk_msg *m;
+	uint64_t used0;
+	int64_t t0, dt;
+	int k, rc;
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "heap_full");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = 512 << 10;
+	o.cap = 64;
+	o.max_msg = 1 << 20; /* more than the heap */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	used0 = heap_used(ps);
+	for (k = 0; (rc = shk_chan_send(ps, buf, sizeof(buf), 0)) == 0; k++)
+		CHECK(k < 64);
+	CHECK_RC(rc, SHK_ENOMEM);
+	CHECK(k >= 1);
+	t0 = test_now_ns();
+	CHECK_RC(shk_chan_send(ps, buf, sizeof(buf), 40000000), SHK_ETIMEDOUT);
+	dt = test_now_ns() - t0;
+	if (dt < 35000000 || dt > 500000000)
+		TEST_FAIL("send waited %lld ns for 40 ms", (long long)dt);
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_chan *p2;
+
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL,
+				       NULL, &p2));
+		usleep(100000);
+		CHECK_OK(shk_chan_recv(p2, &m, 0));
+		shk_msg_release(m);
+		shk_chan_close(p2);
+		_exit(0);
+	}
+	t0 = test_now_ns();
+	CHECK_OK(shk_chan_send(ps, buf, sizeof(buf), SHK_FOREVER));
+	CHECK(test_now_ns() - t0 >= 50000000);
+	CHECK_EQ(test_wait(pid), 0);
+	/* larger than the whole heap: at once, whatever the timeout */
+	{
+		static char huge[600 << 10];
+
+		t0 = test_now_ns();
+		CHECK_RC(shk_chan_send(ps, huge, sizeof(huge), SHK_FOREVER),
+			 SHK_ENOMEM);
+		CHECK(test_now_ns() - t0 < 100000000);
+	}
+	for (k = 0; shk_chan_recv(pl, &m, 0) == 0; k++)
+		shk_msg_release(m);
+	CHECK(k >= 1);
+	CHECK_EQ(heap_used(ps), used0);
+	shk_chan_close(pl);
+	shk_chan_close(ps);
+	shk_seg_unlink(seg, NULL);
+}
+
 /* The creator is killed after the control block, before the parts: the
  * next opener completes the channel. */
 static void
@@ -1450,7 +1511,7 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "wake", t_wake }, { "corrupt", t_corrupt },
 	  { "kill_pair_receiver", t_kill_pair_receiver },
 	  { "kill_pair_sender", t_kill_pair_sender },
-	  { "kill_puller", t_kill_puller },
+	  { "heap_full", t_heap_full }, { "kill_puller", t_kill_puller },
 	  { "kill_sender_mid_send", t_kill_sender_mid_send },
 	  { "kill_publisher", t_kill_publisher },
 	  { "half_created", t_half_created }, { "race_create", t_race_create },
