@@ -72,7 +72,7 @@ CLI := $(B)/shmkit
 all: lib $(if $(CLI_SRC),$(CLI)) examples tests benches
 lib: $(SO) $(AR_LIB)
 examples: $(EX_BIN)
-tests: $(TEST_BIN) $(PY_PEER)
+tests: $(TEST_BIN) $(PY_PEER) $(B)/tests/bridge_peer
 benches: $(BENCH_BIN)
 
 $(B)/obj/%.o: src/%.c
@@ -103,12 +103,18 @@ $(B)/cli/%.o: tools/shmkit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# the CLI's bridge command speaks ZeroMQ (libzmq3-dev, in DEPS)
 $(CLI): $(CLI_OBJ) $(AR_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) -Wl,--whole-archive $(AR_LIB) -Wl,--no-whole-archive $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) -Wl,--whole-archive $(AR_LIB) -Wl,--no-whole-archive $(LIBS) -lzmq
 
 $(B)/tests/%: tests/%.c tests/harness.h $(TAR_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Isrc -DSHK_TEST_HOOKS -o $@ $< $(TAR_LIB) $(LIBS)
+
+# tests/bridge.sh's peer: a channel end, or a plain ZeroMQ socket
+$(B)/tests/bridge_peer: tests/bridge_peer.c $(AR_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(AR_LIB) $(LIBS) -lzmq
 
 # The C side of the Python tests (python/tests): public API only, like any
 # program sharing data with Python; not a suite (run.sh runs test_* only).
@@ -144,7 +150,7 @@ $(B)/bench/bench_peers: bench/bench_peers.c $(wildcard bench/*.h) $(AR_LIB) $(B)
 
 # Debian packages the build and tests need; installed only when missing.
 # valgrind also ships valgrind/memcheck.h, which tests/harness.h uses;
-# libzmq3-dev is for bench_peers (and the ZeroMQ bridge).
+# libzmq3-dev is for `shmkit bridge` (the CLI links it) and bench_peers.
 DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python3-pytest spin \
 	valgrind clang-format libzmq3-dev
 # Packages only `make bench` wants: iceoryx's RouDi daemon and C binding,

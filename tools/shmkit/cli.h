@@ -128,5 +128,6 @@ int cmd_hold(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_bridge(int argc, char **argv);
 
 #endif /* SHK_CLI_H */

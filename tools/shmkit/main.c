@@ -37,6 +37,11 @@ static const char usage_text[] =
 	"  bench [--quick] [--json] [--seconds S] [ring|queue|latency]...\n"
 	"                               ring and queue speed between two\n"
 	"                               processes, beside a pipe baseline\n"
+	"  bridge shm://SEGMENT/CHANNEL ENDPOINT [--pattern pair|pubsub|\n"
+	"                pushpull] [--end a|b] [--out|--in] "
+	"[--bind|--connect]\n"
+	"                [--count N]    forward a channel to and from a\n"
+	"                               ZeroMQ socket (tcp://HOST:PORT)\n"
 	"  version                      print the library version\n"
 	"\n"
 	"TARGET is NAME (POSIX shm), --sysv NAME|0xKEY (SysV shm) or\n"
@@ -291,6 +296,7 @@ static const struct {
 	{ "rm", cmd_rm },           { "hold", cmd_hold },
 	{ "version", cmd_version }, { "bench", cmd_bench },
 	{ "dump", cmd_dump },       { "watch", cmd_watch },
+	{ "bridge", cmd_bridge },
 };
 
 int

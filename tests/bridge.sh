@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# bridge.sh BUILD_DIR - `shmkit bridge` between shmkit channels and
+# ZeroMQ over TCP on 127.0.0.1: every pattern and direction, two bridges
+# standing for two hosts, bad input, stopping.  Messages are checked byte
+# for byte and in order by tests/bridge_peer.c.  Segments are named
+# shk-test-<pid>-br*; everything is removed on exit.
+set -u
+B=${1:?usage: bridge.sh BUILD_DIR}
+S="$B/shmkit"
+# libzmq is not built with ThreadSanitizer: TSan sees its I/O thread's
+# hand-offs as races inside libzmq, whatever the bridge does
+if ldd "$S" 2>/dev/null | grep -q libtsan; then
+	echo "skip: a ThreadSanitizer build (libzmq is not instrumented)"
+	exit 77
+fi
+PEER="$B/tests/bridge_peer"
+P="shk-test-$$-br"
+TMP=$(mktemp -d)
+PIDS=()
+fails=0
+checks=0
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -f /dev/shm/"$P"*
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+pass() { checks=$((checks + 1)); echo "ok   $*"; }
+fail() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL $*"; }
+
+# bg NAME CMD...: runs CMD in the background, output in $TMP/NAME
+bg() {
+	local n=$1
+	shift
+	"$@" >"$TMP/$n" 2>&1 &
+	PIDS+=($!)
+	eval "pid_$n=$!"
+}
+
+# wait_line NAME REGEX: waits up to 10 s for a line of $TMP/NAME
+wait_line() {
+	local i
+	for i in $(seq 1 200); do
+		grep -qE "$2" "$TMP/$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# endpoint NAME: the ZeroMQ endpoint a bridge printed it is bound to
+endpoint() {
+	sed -n 's/^bridge: .* \(tcp:\/\/[^ ]*\) (bind)$/\1/p' "$TMP/$1" | head -1
+}
+
+# finish NAME DESC: waits for the background NAME (at most 30 s) and
+# checks that it exited 0 saying "N messages ok"
+finish() {
+	local n=$1 pid i rc
+	pid=$(eval echo "\$pid_$n")
+	for i in $(seq 1 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q "messages ok" "$TMP/$n"; then
+		pass "$2"
+	else
+		fail "$2: exit $rc: $(tr '\n' ' ' <"$TMP/$n")"
+	fi
+}
+
+# stop NAME: SIGTERM to a bridge; it must exit 0 with its summary line
+stop() {
+	local n=$1 pid i rc
+	pid=$(eval echo "\$pid_$n")
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	if [ $rc -eq 0 ] && grep -qE '^bridge: [0-9]+ messages shm -> zmq, [0-9]+ zmq -> shm' "$TMP/$n"; then
+		pass "bridge $n: SIGTERM, exit 0, summary"
+	else
+		fail "bridge $n on SIGTERM: exit $rc: $(tr '\n' ' ' <"$TMP/$n")"
+	fi
+}
+
+echo "== pair: two channels joined by two bridges over TCP"
+bg b1 "$S" bridge "shm://${P}a/c" 'tcp://127.0.0.1:*' --bind
+wait_line b1 '^bridge: ' && EP=$(endpoint b1)
+[ -n "${EP:-}" ] && pass "bridge b1 bound to $EP" || fail "bridge b1: $(cat "$TMP/b1")"
+bg b2 "$S" bridge "shm://${P}b/c" "$EP" --connect
+wait_line b2 '^bridge: ' && pass "bridge b2 connected" || fail "bridge b2: $(cat "$TMP/b2")"
+grep -q "shm://${P}b/c (pair, end b) <-> $EP (connect)" "$TMP/b2" &&
+	pass "bridge names the channel, end, endpoint" || fail "b2 banner: $(cat "$TMP/b2")"
+# a -> b: 3000 messages, one in eight 3000..70000 bytes (heap blocks)
+bg r1 "$PEER" shm-recv "shm://${P}b/c" pair a 3000
+wait_line r1 '^ready'
+bg s1 "$PEER" shm-send "shm://${P}a/c" pair a 3000 mixed
+finish s1 "pair: 3000 mixed-size messages sent from host a"
+finish r1 "pair: host b got all 3000, in order, every byte"
+# and back: b -> a through the same bridges
+bg r2 "$PEER" shm-recv "shm://${P}a/c" pair a 2000
+wait_line r2 '^ready'
+bg s2 "$PEER" shm-send "shm://${P}b/c" pair a 2000 small
+finish s2 "pair: 2000 messages sent back from host b"
+finish r2 "pair: host a got all 2000 back, in order"
+stop b1
+stop b2
+grep -qE '^bridge: 2000 messages shm -> zmq, 3000 zmq -> shm$' "$TMP/b2" &&
+	pass "b2 counted 3000 in, 2000 out" || fail "b2 counts: $(tail -1 "$TMP/b2")"
+
+echo "== pair: a ZeroMQ PAIR peer talks to the channel directly"
+bg b3 "$S" bridge "shm://${P}c/c" 'tcp://127.0.0.1:*' --end a
+wait_line b3 '^bridge: ' && EP=$(endpoint b3)
+bg z3 "$PEER" zmq-recv "$EP" pair connect 1000
+wait_line z3 '^ready'
+bg s3 "$PEER" shm-send "shm://${P}c/c" pair b 1000 mixed
+finish s3 "pair: channel end b sent 1000"
+finish z3 "pair: the ZeroMQ peer got all 1000, in order"
+stop b3
+
+echo "== push/pull both ways"
+bg b4 "$S" bridge "shm://${P}d/q" 'tcp://127.0.0.1:*' --pattern pushpull --out
+wait_line b4 '^bridge: ' && EP=$(endpoint b4)
+grep -q "(pushpull) -> $EP (bind)" "$TMP/b4" && pass "pushpull --out banner" ||
+	fail "b4 banner: $(cat "$TMP/b4")"
+bg z4 "$PEER" zmq-recv "$EP" pull connect 2000
+wait_line z4 '^ready'
+bg s4 "$PEER" shm-send "shm://${P}d/q" pushpull push 2000 mixed
+finish s4 "pushpull --out: channel pusher sent 2000"
+finish z4 "pushpull --out: ZeroMQ PULL got all 2000, in order"
+stop b4
+bg r5 "$PEER" shm-recv "shm://${P}e/q" pushpull pull 2000
+wait_line r5 '^ready'
+bg b5 "$S" bridge "shm://${P}e/q" 'tcp://127.0.0.1:*' --pattern pushpull --in
+wait_line b5 '^bridge: ' && EP=$(endpoint b5)
+bg z5 "$PEER" zmq-send "$EP" push connect 2000 mixed
+finish z5 "pushpull --in: ZeroMQ PUSH sent 2000"
+finish r5 "pushpull --in: channel puller got all 2000, in order"
+stop b5
+
+echo "== pub/sub, ZeroMQ to channel"
+bg r6 "$PEER" shm-recv "shm://${P}f/t" pubsub sub 500
+wait_line r6 '^ready'
+bg b6 "$S" bridge "shm://${P}f/t" 'tcp://127.0.0.1:*' --pattern pubsub --in --bind
+wait_line b6 '^bridge: ' && EP=$(endpoint b6)
+# ZeroMQ PUB drops what it sends before the SUB has connected: the
+# sender holds until a line on stdin, which comes 0.7 s after its start
+bg z6 bash -c "(sleep 0.7; echo go) | '$PEER' zmq-send '$EP' pub connect 500 small hold"
+finish z6 "pubsub --in: ZeroMQ PUB sent 500"
+finish r6 "pubsub --in: channel subscriber got all 500, in order"
+stop b6
+echo "== a message longer than the channel's max_msg"
+# push/pull: a PUSH holds its messages until connected, so all 5 arrive;
+# the channel's default max_msg is 1 MiB
+bg b7 "$S" bridge "shm://${P}g/q" 'tcp://127.0.0.1:*' --pattern pushpull --in
+wait_line b7 '^bridge: ' && EP=$(endpoint b7)
+bg z7 "$PEER" zmq-send "$EP" push connect 5 1100000
+finish z7 "pushpull --in: ZeroMQ PUSH sent 5 messages of 1100000 bytes"
+wait_line b7 'longer than the channel' &&
+	pass "bridge reports a message longer than the channel's max_msg" ||
+	fail "no report of a too-long message: $(cat "$TMP/b7")"
+sleep 0.5
+stop b7
+grep -q ', 5 too long for the channel' "$TMP/b7" &&
+	pass "the 5 too-long messages are counted at exit" ||
+	fail "too-long count: $(tail -1 "$TMP/b7")"
+
+echo "== pub/sub, channel to ZeroMQ; --count"
+bg b8 "$S" bridge "shm://${P}h/t" 'tcp://127.0.0.1:*' --pattern pubsub --out --count 200
+wait_line b8 '^bridge: ' && EP=$(endpoint b8)
+bg z8 "$PEER" zmq-recv "$EP" sub connect 200
+wait_line z8 '^ready'
+# 200 messages of at most 200 bytes fit the 64 KiB log: a lossy
+# subscriber (the bridge) cannot be lapped, so none may be missing
+bg s8 bash -c "(sleep 0.7; echo go) | '$PEER' shm-send 'shm://${P}h/t' pubsub pub 200 small hold"
+finish s8 "pubsub --out: channel publisher sent 200"
+finish z8 "pubsub --out: ZeroMQ SUB got all 200, in order"
+for i in $(seq 1 100); do kill -0 "$pid_b8" 2>/dev/null || break; sleep 0.05; done
+wait "$pid_b8"
+rc=$?
+[ $rc -eq 0 ] && grep -qE '^bridge: 200 messages shm -> zmq, 0 zmq -> shm$' "$TMP/b8" &&
+	pass "--count 200: the bridge stops by itself after 200, exit 0" ||
+	fail "--count: exit $rc: $(cat "$TMP/b8")"
+
+echo "== bad input"
+run_rc() { "$S" "$@" >"$TMP/out" 2>"$TMP/err"; RC=$?; }
+run_rc bridge "shm://${P}x" 'tcp://127.0.0.1:*'
+[ $RC -eq 1 ] && grep -q "SHK_EINVAL" "$TMP/err" && pass "bad channel address: exit 1, SHK_EINVAL" ||
+	fail "bad address: exit $RC: $(cat "$TMP/err")"
+run_rc bridge "shm://${P}x/c" 'bogus://x'
+[ $RC -eq 1 ] && grep -q "bind bogus://x" "$TMP/err" && pass "bad endpoint: exit 1, named" ||
+	fail "bad endpoint: exit $RC: $(cat "$TMP/err")"
+run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --out
+[ $RC -eq 2 ] && pass "pair with --out: usage error" || fail "pair --out: exit $RC"
+run_rc bridge "shm://${P}x/q" 'tcp://127.0.0.1:*' --pattern pushpull
+[ $RC -eq 2 ] && grep -q "needs one of --out" "$TMP/err" && pass "pushpull without a direction: usage error" ||
+	fail "pushpull without direction: exit $RC: $(cat "$TMP/err")"
+run_rc bridge "shm://${P}x/q" 'tcp://127.0.0.1:*' --pattern fanout
+[ $RC -eq 2 ] && pass "unknown pattern: usage error" || fail "unknown pattern: exit $RC"
+run_rc bridge "shm://${P}x/c"
+[ $RC -eq 2 ] && pass "missing endpoint: usage error" || fail "missing endpoint: exit $RC"
+run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --count 0
+[ $RC -eq 2 ] && pass "--count 0: usage error" || fail "--count 0: exit $RC"
+rm -f /dev/shm/"$P"x
+
+echo "$checks checks, $fails failed"
+[ $fails -eq 0 ]

@@ -1,0 +1,280 @@
+/*
+ * bridge_peer.c - the two kinds of peer tests/bridge.sh puts around
+ * `shmkit bridge`: a process on a shmkit channel, and a process that
+ * speaks ZeroMQ directly (as one on another host would).
+ *
+ *   bridge_peer shm-send ADDR PATTERN ROLE N SIZES
+ *   bridge_peer shm-recv ADDR PATTERN ROLE N
+ *   bridge_peer zmq-send ENDPOINT TYPE bind|connect N SIZES
+ *   bridge_peer zmq-recv ENDPOINT TYPE bind|connect N
+ *
+ * PATTERN is pair, pubsub or pushpull; ROLE a, b, pub, sub, push or pull;
+ * TYPE pair, pub, sub, push or pull.  SIZES is "small" (16..200 bytes),
+ * "mixed" (one in eight from 3000 to 70000 bytes, the rest small: a pair
+ * channel carries those as heap blocks) or a fixed length.  Message k
+ * (from 0) is {u32 magic, u32 len, u64 k} and then byte i of the payload
+ * is (k * 131 + i) & 0xff.  A receiver checks every byte and that k counts
+ * up from 0 with no gap: it exits 1 naming the first message that is
+ * missing, repeated, reordered or damaged, or 1 when 10 s pass with no
+ * message.  A sender that is given "hold" as a further argument waits for
+ * a line on stdin before it sends (so the test can connect the far end
+ * first).  Prints "N messages ok" on success.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "shmkit.h"
+
+#define MAGIC 0x62726467u /* "brdg" */
+#define HDR 16
+#define TIMEOUT_NS 10000000000ll
+
+static unsigned char buf[2 << 20];
+
+static size_t
+msg_len(const char *sizes, uint64_t k)
+{
+	uint64_t h = (k + 1) * 0x9e3779b97f4a7c15ull;
+
+	h ^= h >> 29;
+	if (!strcmp(sizes, "small"))
+		return HDR + (size_t)(h % 185);
+	if (!strcmp(sizes, "mixed"))
+		return (h & 7) == 0 ? 3000 + (size_t)((h >> 3) % 67001)
+				    : HDR + (size_t)(h % 185);
+	return (size_t)strtoull(sizes, NULL, 10);
+}
+
+static void
+fill(unsigned char *p, size_t len, uint64_t k)
+{
+	uint32_t m = MAGIC, l = (uint32_t)len;
+	size_t i;
+
+	memcpy(p, &m, 4);
+	memcpy(p + 4, &l, 4);
+	memcpy(p + 8, &k, 8);
+	for (i = HDR; i < len; i++)
+		p[i] = (unsigned char)((k * 131 + i) & 0xff);
+}
+
+/* 0 when p is message k, else prints why and returns 1 */
+static int
+check(const unsigned char *p, size_t len, uint64_t k)
+{
+	uint32_t m, l;
+	uint64_t got;
+	size_t i;
+
+	if (len < HDR) {
+		fprintf(stderr, "message %llu: %zu bytes, too short\n",
+			(unsigned long long)k, len);
+		return 1;
+	}
+	memcpy(&m, p, 4);
+	memcpy(&l, p + 4, 4);
+	memcpy(&got, p + 8, 8);
+	if (m != MAGIC || l != len) {
+		fprintf(stderr, "message %llu: bad header (len %zu)\n",
+			(unsigned long long)k, len);
+		return 1;
+	}
+	if (got != k) {
+		fprintf(stderr, "message %llu: got number %llu (%s)\n",
+			(unsigned long long)k, (unsigned long long)got,
+			got > k ? "lost ones" : "repeated or reordered");
+		return 1;
+	}
+	for (i = HDR; i < len; i++)
+		if (p[i] != (unsigned char)((k * 131 + i) & 0xff)) {
+			fprintf(stderr, "message %llu: byte %zu damaged\n",
+				(unsigned long long)k, i);
+			return 1;
+		}
+	return 0;
+}
+
+static int
+parse_role(const char *s)
+{
+	static const char *names[] = { "a", "b", "pub", "sub", "push", "pull" };
+	int i;
+
+	for (i = 0; i < 6; i++)
+		if (!strcmp(s, names[i]))
+			return i + 1; /* SHK_CHAN_A .. SHK_CHAN_PULL */
+	return -1;
+}
+
+static int
+parse_pattern(const char *s)
+{
+	if (!strcmp(s, "pair"))
+		return SHK_CHAN_PAIR;
+	if (!strcmp(s, "pubsub"))
+		return SHK_CHAN_PUBSUB;
+	if (!strcmp(s, "pushpull"))
+		return SHK_CHAN_PUSHPULL;
+	return -1;
+}
+
+static void
+hold(int argc, char **argv, int at)
+{
+	char line[16];
+
+	if (argc > at && !strcmp(argv[at], "hold")) {
+		printf("ready\n");
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			exit(1);
+	}
+}
+
+static int
+shm_side(int argc, char **argv, int send)
+{
+	shk_chan *c;
+	shk_msg *m;
+	uint64_t n = strtoull(argv[5], NULL, 10), k;
+	int rc = shk_chan_open(argv[2], parse_pattern(argv[3]),
+			       parse_role(argv[4]), NULL, &c);
+
+	if (rc < 0) {
+		fprintf(stderr, "open %s: %s\n", argv[2], shk_strerror(rc));
+		return 1;
+	}
+	if (send)
+		hold(argc, argv, 7);
+	else {
+		printf("ready\n");
+		fflush(stdout);
+	}
+	for (k = 0; k < n; k++) {
+		if (send) {
+			size_t len = msg_len(argv[6], k);
+
+			fill(buf, len, k);
+			rc = shk_chan_send(c, buf, len, TIMEOUT_NS);
+			if (rc < 0) {
+				fprintf(stderr, "send %llu: %s\n",
+					(unsigned long long)k,
+					shk_strerror(rc));
+				break;
+			}
+			continue;
+		}
+		rc = shk_chan_recv(c, &m, TIMEOUT_NS);
+		if (rc < 0) {
+			fprintf(stderr, "recv %llu: %s\n",
+				(unsigned long long)k, shk_strerror(rc));
+			break;
+		}
+		rc = check(shk_msg_data(m), shk_msg_len(m), k);
+		shk_msg_release(m);
+		if (rc)
+			break;
+	}
+	shk_chan_close(c);
+	if (k < n)
+		return 1;
+	printf("%llu messages ok\n", (unsigned long long)n);
+	return 0;
+}
+
+static int
+ztype(const char *s)
+{
+	if (!strcmp(s, "pair"))
+		return ZMQ_PAIR;
+	if (!strcmp(s, "pub"))
+		return ZMQ_PUB;
+	if (!strcmp(s, "sub"))
+		return ZMQ_SUB;
+	if (!strcmp(s, "push"))
+		return ZMQ_PUSH;
+	return ZMQ_PULL;
+}
+
+static int
+zmq_side(int argc, char **argv, int send)
+{
+	void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ztype(argv[3]));
+	uint64_t n = strtoull(argv[5], NULL, 10), k;
+	int tmo = 10000, linger = 5000, rc = 0;
+
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	zmq_setsockopt(s, ZMQ_SNDTIMEO, &tmo, sizeof(tmo));
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	if (ztype(argv[3]) == ZMQ_SUB)
+		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	if ((!strcmp(argv[4], "bind") ? zmq_bind(s, argv[2])
+				      : zmq_connect(s, argv[2])) < 0) {
+		fprintf(stderr, "%s: %s\n", argv[2], zmq_strerror(errno));
+		return 1;
+	}
+	if (send)
+		hold(argc, argv, 7);
+	else {
+		printf("ready\n");
+		fflush(stdout);
+	}
+	for (k = 0; k < n && rc == 0; k++) {
+		if (send) {
+			size_t len = msg_len(argv[6], k);
+
+			fill(buf, len, k);
+			if (zmq_send(s, buf, len, 0) < 0) {
+				fprintf(stderr, "send %llu: %s\n",
+					(unsigned long long)k,
+					zmq_strerror(errno));
+				rc = 1;
+			}
+			continue;
+		}
+		int len = zmq_recv(s, buf, sizeof(buf), 0);
+		if (len < 0) {
+			fprintf(stderr, "recv %llu: %s\n",
+				(unsigned long long)k, zmq_strerror(errno));
+			rc = 1;
+		} else if ((size_t)len > sizeof(buf)) {
+			fprintf(stderr, "message %llu: %d bytes, too long\n",
+				(unsigned long long)k, len);
+			rc = 1;
+		} else {
+			rc = check(buf, (size_t)len, k);
+		}
+	}
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	if (rc == 0)
+		printf("%llu messages ok\n", (unsigned long long)n);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	int send;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 6) {
+		fprintf(stderr, "usage: see the comment in bridge_peer.c\n");
+		return 2;
+	}
+	send = !strcmp(argv[1] + 4, "send");
+	if ((send && argc < 7) || (!send && strcmp(argv[1] + 4, "recv"))) {
+		fprintf(stderr, "bad arguments\n");
+		return 2;
+	}
+	if (!strncmp(argv[1], "shm-", 4))
+		return shm_side(argc, argv, send);
+	if (!strncmp(argv[1], "zmq-", 4))
+		return zmq_side(argc, argv, send);
+	fprintf(stderr, "bad mode %s\n", argv[1]);
+	return 2;
+}

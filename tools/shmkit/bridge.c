@@ -1,0 +1,431 @@
+/*
+ * bridge.c - `shmkit bridge ADDR ENDPOINT`: forwards the messages of a
+ * shmkit channel to and from a ZeroMQ socket, so that processes on other
+ * hosts (directly through libzmq, or through a second bridge in front of
+ * their own channel) take part in it over TCP.
+ *
+ * One thread, one loop: take what is ready on each side without blocking
+ * (shk_chan_recv / zmq_msg_recv with timeout 0), hand it to the other side
+ * without blocking, and when neither moved, sleep in zmq_poll on the
+ * ZeroMQ socket and the channel's pollable descriptor.  A message one side
+ * gave and the other did not take yet (ZeroMQ's queue or the channel is
+ * full) is held, and its side is not read again until it is taken: flow
+ * control passes through, and nothing is dropped on the way except what
+ * the patterns themselves drop (ZeroMQ PUB with no subscriber or a slow
+ * one, a lossy shmkit subscriber) and messages the other side cannot
+ * carry (longer than the channel's max_msg: counted, reported once).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "cli.h"
+
+static volatile sig_atomic_t stop_sig;
+
+static void
+on_stop(int sig)
+{
+	stop_sig = sig;
+}
+
+struct bridge {
+	int pattern;     /* SHK_CHAN_* */
+	int out, in;     /* directions that run: shm -> zmq, zmq -> shm */
+	shk_chan *c_out; /* the channel handle we receive from */
+	shk_chan *c_in;  /* the channel handle we send to */
+	void *zctx, *zsock;
+	shk_msg *held_out; /* taken from the channel, not yet by ZeroMQ */
+	zmq_msg_t held_in; /* taken from ZeroMQ, not yet by the channel */
+	int have_in;
+	int out_blocked; /* ZeroMQ would not take a message just now */
+	uint64_t n_out, n_in, too_big, corrupt, count;
+	const char *addr, *ep;
+};
+
+static int
+done(const struct bridge *b)
+{
+	return stop_sig || (b->count && b->n_out + b->n_in >= b->count);
+}
+
+/* shm -> zmq: up to 64 messages; 1 if one moved, 0 if none, -1 on error */
+static int
+pump_out(struct bridge *b)
+{
+	int k, rc, moved = 0;
+
+	b->out_blocked = 0;
+	for (k = 0; k < 64 && !done(b); k++) {
+		if (!b->held_out) {
+			int ev = 0;
+			size_t evlen = sizeof(ev);
+
+			/* take a message only when ZeroMQ would take it
+			 * now, so that one is rarely held (and lost if we
+			 * are stopped then) */
+			if (zmq_getsockopt(b->zsock, ZMQ_EVENTS, &ev, &evlen) ==
+				    0 &&
+			    !(ev & ZMQ_POLLOUT)) {
+				b->out_blocked = 1;
+				break;
+			}
+			rc = shk_chan_recv(b->c_out, &b->held_out, 0);
+			if (rc == SHK_EAGAIN)
+				break; /* also arms the channel's fd */
+			if (rc == SHK_ECORRUPT) {
+				/* dropped by the channel, which goes on */
+				if (b->corrupt++ == 0)
+					cli_error(b->addr, rc);
+				continue;
+			}
+			if (rc < 0) {
+				cli_error(b->addr, rc);
+				return -1;
+			}
+		}
+		if (zmq_send(b->zsock, shk_msg_data(b->held_out),
+			     shk_msg_len(b->held_out), ZMQ_DONTWAIT) < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				/* held: ZeroMQ's queue is full */
+				b->out_blocked = 1;
+				break;
+			}
+			cli_errorf("%s: %s", b->ep, zmq_strerror(errno));
+			return -1;
+		}
+		shk_msg_release(b->held_out);
+		b->held_out = NULL;
+		b->n_out++;
+		moved = 1;
+	}
+	return moved;
+}
+
+/* zmq -> shm: as pump_out */
+static int
+pump_in(struct bridge *b)
+{
+	int k, rc, moved = 0;
+
+	for (k = 0; k < 64 && !done(b); k++) {
+		if (!b->have_in) {
+			zmq_msg_init(&b->held_in);
+			if (zmq_msg_recv(&b->held_in, b->zsock, ZMQ_DONTWAIT) <
+			    0) {
+				int e = errno;
+
+				zmq_msg_close(&b->held_in);
+				if (e == EAGAIN || e == EINTR)
+					break;
+				cli_errorf("%s: %s", b->ep, zmq_strerror(e));
+				return -1;
+			}
+			b->have_in = 1;
+		}
+		rc = shk_chan_send(b->c_in, zmq_msg_data(&b->held_in),
+				   zmq_msg_size(&b->held_in), 0);
+		if (rc == SHK_EAGAIN || rc == SHK_ENOMEM)
+			break; /* held: the channel or its heap is full */
+		if (rc == SHK_EMSGSIZE) {
+			if (b->too_big++ == 0)
+				cli_errorf("%s: a %zu-byte message is longer "
+					   "than the channel's max_msg: "
+					   "dropped (counted at exit)",
+					   b->ep, zmq_msg_size(&b->held_in));
+		} else if (rc < 0) {
+			cli_error(b->addr, rc);
+			return -1;
+		} else {
+			b->n_in++;
+		}
+		zmq_msg_close(&b->held_in);
+		b->have_in = 0;
+		moved = 1;
+	}
+	return moved;
+}
+
+/* Sleeps until a side may move, at most 200 ms (1 ms while the channel or
+ * its heap is full: there is no descriptor for space). */
+static int
+wait_sides(struct bridge *b)
+{
+	zmq_pollitem_t it[2];
+	int n = 1, fd;
+
+	memset(it, 0, sizeof(it));
+	it[0].socket = b->zsock;
+	if (b->in && !b->have_in)
+		it[0].events |= ZMQ_POLLIN;
+	if (b->out && b->out_blocked)
+		it[0].events |= ZMQ_POLLOUT;
+	else if (b->out) {
+		/* pump_out's last shk_chan_recv found nothing: armed */
+		fd = shk_chan_fd(b->c_out);
+		if (fd < 0) {
+			cli_error(b->addr, fd);
+			return -1;
+		}
+		it[1].fd = fd;
+		it[1].events = ZMQ_POLLIN;
+		n = 2;
+	}
+	if (zmq_poll(it, n, b->have_in ? 1 : 200) < 0 && errno != EINTR) {
+		cli_errorf("zmq_poll: %s", zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Stopped: gives what is held a last second to be taken. */
+static void
+flush_held(struct bridge *b)
+{
+	int ms = 1000;
+
+	if (b->have_in && shk_chan_send(b->c_in, zmq_msg_data(&b->held_in),
+					zmq_msg_size(&b->held_in),
+					(int64_t)ms * 1000000) == 0) {
+		b->n_in++;
+		zmq_msg_close(&b->held_in);
+		b->have_in = 0;
+	}
+	zmq_setsockopt(b->zsock, ZMQ_SNDTIMEO, &ms, sizeof(ms));
+	if (b->held_out && zmq_send(b->zsock, shk_msg_data(b->held_out),
+				    shk_msg_len(b->held_out), 0) >= 0) {
+		shk_msg_release(b->held_out);
+		b->held_out = NULL;
+		b->n_out++;
+	}
+}
+
+static int
+parse_pattern(const char *s, int *p)
+{
+	if (!strcmp(s, "pair"))
+		*p = SHK_CHAN_PAIR;
+	else if (!strcmp(s, "pubsub"))
+		*p = SHK_CHAN_PUBSUB;
+	else if (!strcmp(s, "pushpull"))
+		*p = SHK_CHAN_PUSHPULL;
+	else
+		return -1;
+	return 0;
+}
+
+static const char *
+pattern_name(int p)
+{
+	return p == SHK_CHAN_PAIR
+		       ? "pair"
+		       : (p == SHK_CHAN_PUBSUB ? "pubsub" : "pushpull");
+}
+
+/* The channel role and ZeroMQ socket type for a pattern and direction. */
+static void
+roles(const struct bridge *b, int end_b, int *role, int *ztype)
+{
+	switch (b->pattern) {
+	case SHK_CHAN_PAIR:
+		*role = end_b ? SHK_CHAN_B : SHK_CHAN_A;
+		*ztype = ZMQ_PAIR;
+		break;
+	case SHK_CHAN_PUBSUB:
+		*role = b->out ? SHK_CHAN_SUB : SHK_CHAN_PUB;
+		*ztype = b->out ? ZMQ_PUB : ZMQ_SUB;
+		break;
+	default:
+		*role = b->out ? SHK_CHAN_PULL : SHK_CHAN_PUSH;
+		*ztype = b->out ? ZMQ_PUSH : ZMQ_PULL;
+	}
+}
+
+static int
+open_zmq(struct bridge *b, int ztype, int bind, char *last, size_t last_len)
+{
+	int linger = 1000; /* ms: what ZeroMQ still holds at exit */
+	size_t len = last_len;
+
+	b->zctx = zmq_ctx_new();
+	if (!b->zctx) {
+		cli_errorf("zmq_ctx_new: %s", zmq_strerror(errno));
+		return -1;
+	}
+	b->zsock = zmq_socket(b->zctx, ztype);
+	if (!b->zsock) {
+		cli_errorf("zmq_socket: %s", zmq_strerror(errno));
+		return -1;
+	}
+	zmq_setsockopt(b->zsock, ZMQ_LINGER, &linger, sizeof(linger));
+	if (ztype == ZMQ_SUB)
+		zmq_setsockopt(b->zsock, ZMQ_SUBSCRIBE, "", 0);
+	if ((bind ? zmq_bind(b->zsock, b->ep) : zmq_connect(b->zsock, b->ep)) <
+	    0) {
+		char ep[200];
+
+		cli_printable(ep, sizeof(ep), b->ep);
+		cli_errorf("%s %s: %s", bind ? "bind" : "connect", ep,
+			   zmq_strerror(errno));
+		return -1;
+	}
+	if (zmq_getsockopt(b->zsock, ZMQ_LAST_ENDPOINT, last, &len) < 0 ||
+	    !last[0])
+		cli_printable(last, last_len, b->ep);
+	return 0;
+}
+
+/*
+ * bridge ADDR ENDPOINT [--pattern pair|pubsub|pushpull] [--end a|b]
+ *        [--out|--in] [--bind|--connect] [--count N].  See docs/cli.md.
+ */
+int
+cmd_bridge(int argc, char **argv)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct bridge b;
+	struct sigaction sa, old_sa[3];
+	const char *pos[2] = { NULL, NULL }, *val;
+	char last[256], addr[200];
+	int i, m, npos = 0, bind = 1, end_b = 1, role, ztype, rc = 0;
+	int end_set = 0;
+
+	memset(&b, 0, sizeof(b));
+	b.pattern = SHK_CHAN_PAIR;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if ((m = cli_opt_value(argc, argv, &i, "--pattern", &val))) {
+			if (m < 0 || parse_pattern(val, &b.pattern) != 0)
+				return cli_usage_error(
+					"bad --pattern (pair, pubsub or "
+					"pushpull)");
+		} else if ((m = cli_opt_value(argc, argv, &i, "--end", &val))) {
+			if (m < 0 || (strcmp(val, "a") && strcmp(val, "b")))
+				return cli_usage_error("bad --end (a or b)");
+			end_b = val[0] == 'b';
+			end_set = 1;
+		} else if ((m = cli_opt_value(argc, argv, &i, "--count",
+					      &val))) {
+			if (m < 0 || cli_parse_u64(val, &b.count) != 0 ||
+			    b.count == 0)
+				return cli_usage_error("bad --count (N > 0)");
+		} else if (!strcmp(a, "--out")) {
+			b.out = 1;
+		} else if (!strcmp(a, "--in")) {
+			b.in = 1;
+		} else if (!strcmp(a, "--bind")) {
+			bind = 1;
+		} else if (!strcmp(a, "--connect")) {
+			bind = 0;
+		} else if (a[0] == '-' && a[1]) {
+			return cli_usage_error("unknown option '%s'", a);
+		} else if (npos < 2) {
+			pos[npos++] = a;
+		} else {
+			return cli_usage_error("unexpected argument '%s'", a);
+		}
+	}
+	if (npos < 2)
+		return cli_usage_error("usage: shmkit bridge shm://SEGMENT/"
+				       "CHANNEL ENDPOINT [options]");
+	if (b.pattern == SHK_CHAN_PAIR) {
+		if (b.out || b.in)
+			return cli_usage_error("--out and --in are for pubsub "
+					       "and pushpull (a pair bridge "
+					       "runs both ways)");
+		b.out = b.in = 1;
+	} else {
+		if (end_set)
+			return cli_usage_error("--end is for pair");
+		if (b.out == b.in)
+			return cli_usage_error("%s needs one of --out "
+					       "(channel to ZeroMQ) or --in "
+					       "(ZeroMQ to channel)",
+					       pattern_name(b.pattern));
+	}
+	b.addr = pos[0];
+	b.ep = pos[1];
+	cli_printable(addr, sizeof(addr), b.addr);
+	roles(&b, end_b, &role, &ztype);
+
+	rc = shk_chan_open(b.addr, b.pattern, role, NULL, &b.c_out);
+	if (rc < 0) {
+		cli_error(addr, rc);
+		return CLI_EXIT_ERR;
+	}
+	if (b.pattern == SHK_CHAN_PAIR) {
+		b.c_in = b.c_out;
+	} else if (b.in) {
+		b.c_in = b.c_out;
+		b.c_out = NULL;
+	}
+	if (open_zmq(&b, ztype, bind, last, sizeof(last)) != 0) {
+		rc = CLI_EXIT_ERR;
+		goto out;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop; /* no SA_RESTART: zmq_poll returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < 3; i++) {
+		sigaction(sigs[i], &sa, &old_sa[i]);
+		/* nohup: a hangup stays ignored */
+		if (sigs[i] == SIGHUP && old_sa[i].sa_handler == SIG_IGN)
+			sigaction(SIGHUP, &old_sa[i], NULL);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("bridge: %s (%s%s) %s %s (%s)\n", addr, pattern_name(b.pattern),
+	       b.pattern == SHK_CHAN_PAIR ? (end_b ? ", end b" : ", end a")
+					  : "",
+	       b.pattern == SHK_CHAN_PAIR ? "<->" : (b.out ? "->" : "<-"), last,
+	       bind ? "bind" : "connect");
+
+	rc = 0;
+	while (!done(&b)) {
+		int o = 0, n = 0;
+
+		if (b.out && (o = pump_out(&b)) < 0)
+			break;
+		if (b.in && (n = pump_in(&b)) < 0)
+			break;
+		if (o > 0 || n > 0 || done(&b))
+			continue;
+		if (wait_sides(&b) != 0) {
+			o = -1;
+			break;
+		}
+	}
+	if (!done(&b))
+		rc = CLI_EXIT_ERR;
+	else
+		flush_held(&b);
+	for (i = 0; i < 3; i++)
+		sigaction(sigs[i], &old_sa[i], NULL);
+	printf("bridge: %llu messages %s -> %s, %llu %s -> %s",
+	       (unsigned long long)b.n_out, "shm", "zmq",
+	       (unsigned long long)b.n_in, "zmq", "shm");
+	if (b.too_big)
+		printf(", %llu too long for the channel",
+		       (unsigned long long)b.too_big);
+	if (b.corrupt)
+		printf(", %llu corrupt", (unsigned long long)b.corrupt);
+	if (b.held_out || b.have_in)
+		printf(", %d held at exit (not forwarded)",
+		       !!b.held_out + b.have_in);
+	printf("\n");
+out:
+	if (b.have_in)
+		zmq_msg_close(&b.held_in);
+	if (b.held_out)
+		shk_msg_release(b.held_out);
+	if (b.zsock)
+		zmq_close(b.zsock);
+	if (b.zctx)
+		zmq_ctx_term(b.zctx);
+	shk_chan_close(b.c_out ? b.c_out : b.c_in);
+	return rc;
+}
