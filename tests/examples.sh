@@ -15,5 +15,6 @@ if [ "$(basename "$B")" = release ]; then
 	echo "$out"
 	grep -q ', 0 bad' <<<"$out" || { echo "demo: ring records corrupted"; exit 1; }
 	grep -q '(0 bad)' <<<"$out" || { echo "demo: heap blocks corrupted"; exit 1; }
+	grep -q 'copies / socket: .*x, 0 bad' <<<"$out" || { echo "demo: channel messages corrupted or missing"; exit 1; }
 fi
 echo "examples: OK"
