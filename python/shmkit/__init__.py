@@ -13,8 +13,8 @@ build/release/lib/libshmkit.so, else the dynamic linker
 (shmkit.Timeout, shmkit.NotFound, shmkit.TypeMismatch, ...).  Timeouts are
 seconds: None waits forever, 0 only tries.  docs/python.md has the whole
 API.  Modules: segment (Segment, heap, registry), array, ring, bcast,
-queue (Queue, Stack), map, pool, sync; one module per kind, so a later kind
-(channels) is one more file.
+queue (Queue, Stack), map, pool, sync, chan (Chan, Message: channels
+addressed as "shm://SEGMENT/CHANNEL"); one module per kind.
 """
 
 from ._lib import LibraryNotFound, lib, lib_path  # noqa: F401
@@ -31,6 +31,7 @@ from .queue import Queue, Stack, QueueStats, StackStats  # noqa: F401
 from .map import Map  # noqa: F401
 from .pool import Pool, PoolStats  # noqa: F401
 from .sync import Mutex, RWLock, Sem, Event, Barrier, Latch, Cond  # noqa
+from .chan import Chan, Message, ChanStats  # noqa: F401
 
 FOREVER = None
 TRY = 0

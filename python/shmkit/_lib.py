@@ -202,6 +202,20 @@ class SyncOpts(_Struct):
     _fields_ = [("size", u32), ("flags", u32), ("count", u64), ("max", u64)]
 
 
+class ChanOpts(_Struct):
+    _fields_ = [("size", u32), ("mode", u32), ("seg_size", u64),
+                ("cap", u64), ("max_msg", u64), ("inline_max", u64),
+                ("type_id", u64), ("max_subs", u32), ("reserved", u32)]
+
+
+class ChanStats(_Struct):
+    _fields_ = [("size", u32), ("pattern", u32), ("role", u32),
+                ("mode", u32), ("cap", u64), ("max_msg", u64),
+                ("inline_max", u64), ("sent", u64), ("received", u64),
+                ("lost", u64), ("corrupt", u64), ("outstanding", u64),
+                ("fill", u64)]
+
+
 # Every struct mirrored from the header, by its C name (the layout test
 # walks this table).
 STRUCTS = {
@@ -215,6 +229,7 @@ STRUCTS = {
     "shk_pool_opts": PoolOpts, "shk_pool_stats": PoolStats,
     "shk_stack_opts": StackOpts, "shk_stack_stats": StackStats,
     "shk_sync_opts": SyncOpts,
+    "shk_chan_opts": ChanOpts, "shk_chan_stats": ChanStats,
 }
 
 # ------------------------------------------------------------ functions
@@ -351,3 +366,16 @@ _fn("shk_event_fd", c_int, H)
 _fn("shk_cond_wait", c_int, H, H, i64)
 _fn("shk_cond_signal", c_int, H)
 _fn("shk_cond_broadcast", c_int, H)
+
+# channels
+_fn("shk_chan_open", c_int, c_char_p, c_int, c_int, P(ChanOpts), P(H))
+_fn("shk_chan_send", c_int, H, c_void_p, c_size_t, i64)
+_fn("shk_chan_recv", c_int, H, P(H), i64)
+_fn("shk_msg_loan", c_int, H, c_size_t, P(H))
+_fn("shk_msg_send", c_int, H, H, i64)
+_fn("shk_msg_data", c_void_p, H)
+_fn("shk_msg_len", c_size_t, H)
+_fn("shk_msg_release", None, H)
+_fn("shk_chan_fd", c_int, H)
+_fn("shk_chan_stat", c_int, H, P(ChanStats))
+_fn("shk_chan_close", None, H)

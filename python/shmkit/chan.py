@@ -1,0 +1,236 @@
+"""Channels: messages between processes (pair, pub/sub, push/pull) with
+zero-copy loans (shk_chan_*, docs/chan.md)."""
+
+import ctypes
+
+from . import _lib as L
+from ._base import cbuf, cname, record_type, timed
+from ._lib import lib
+from .errors import check
+
+__all__ = ["Chan", "Message", "ChanStats", "PAIR", "PUBSUB", "PUSHPULL"]
+
+PAIR, PUBSUB, PUSHPULL = 1, 2, 3
+_PATTERNS = {"pair": PAIR, "pubsub": PUBSUB, "pushpull": PUSHPULL,
+             PAIR: PAIR, PUBSUB: PUBSUB, PUSHPULL: PUSHPULL}
+_ROLES = {"a": 1, "b": 2, "pub": 3, "sub": 4, "push": 5, "pull": 6}
+_ROLE_PATTERN = {1: PAIR, 2: PAIR, 3: PUBSUB, 4: PUBSUB, 5: PUSHPULL,
+                 6: PUSHPULL}
+_MODES = {None: 0, "lossy": 1, "reliable": 2}
+
+ChanStats = record_type("ChanStats", L.ChanStats)
+
+
+class Message:
+    """A message of a channel: received (read-only view, in place) or
+    loaned (writable view onto a heap block of the segment).
+
+    `data` is a memoryview of the message's bytes, valid until release()
+    (or, for a loan, send()); after that it is released and unusable.
+    Use as a context manager to release it; bytes(msg) copies it out.
+    """
+
+    __slots__ = ("_chan", "_m", "_view", "loan")
+
+    def __init__(self, chan, m, loan):
+        self._chan = chan
+        self._m = m
+        self.loan = loan
+        ptr = lib.shk_msg_data(m)
+        n = lib.shk_msg_len(m)
+        if n:
+            carr = (ctypes.c_ubyte * n).from_address(ptr)
+            carr._shk_keep = chan  # the channel maps the memory
+            mv = memoryview(carr).cast("B")
+            self._view = mv if loan else mv.toreadonly()
+        else:
+            self._view = memoryview(bytearray()) if loan else \
+                memoryview(b"")
+        chan._msgs.add(self)
+
+    def _handle(self):
+        if not self._m:
+            raise ValueError("message already released or sent")
+        return self._m
+
+    @property
+    def data(self):
+        self._handle()
+        return self._view
+
+    def __len__(self):
+        self._handle()
+        return self._view.nbytes
+
+    def __bytes__(self):
+        return bytes(self.data)
+
+    def _forget(self):
+        self._m = None
+        try:
+            self._view.release()
+        except (BufferError, ValueError):
+            pass  # exported further (e.g. to NumPy): cannot revoke
+        self._chan._msgs.discard(self)
+
+    def release(self):
+        """Give the message back (a loan not sent is freed).  Twice is
+        fine."""
+        m = self._m
+        if m:
+            self._forget()
+            lib.shk_msg_release(m)
+
+    def send(self, timeout=None):
+        """(Loans) send this message: only its offset travels.  On success
+        it is consumed; on an error it stays yours to retry or release."""
+        if not self.loan:
+            raise ValueError("only a loaned message can be sent")
+        timed("msg send", lib.shk_msg_send, self._chan._handle(),
+              self._handle(), timeout=timeout)
+        self._forget()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __repr__(self):
+        state = "%d bytes" % self._view.nbytes if self._m else "released"
+        return "<shmkit.Message %s%s>" % ("loan, " if self.loan else "",
+                                          state)
+
+
+class Chan:
+    """One end of a channel (shk_chan_open).
+
+    Chan(addr, role, pattern=None, seg_size=None, cap=None, max_msg=None,
+         inline_max=None, mode=None, max_subs=None, type_id=0)
+
+    addr is "shm://SEGMENT/CHANNEL"; the first opener creates the segment
+    and the channel.  role: "a"/"b" (pair), "pub"/"sub" (pubsub),
+    "push"/"pull" (pushpull); the pattern follows from the role unless
+    given.  mode (pubsub): "lossy" (default) or "reliable".  Timeouts are
+    seconds: None waits forever, 0 only tries (WouldBlock).
+
+    send(data) copies; recv() -> Message (read in place where the channel
+    allows; release it); recv_bytes() -> bytes; loan(n) -> a writable
+    Message to fill and .send().  A handle is for one thread at a time.
+    """
+
+    def __init__(self, addr, role, pattern=None, seg_size=None, cap=None,
+                 max_msg=None, inline_max=None, mode=None, max_subs=None,
+                 type_id=0):
+        try:
+            self.role = _ROLES[role]
+        except (KeyError, TypeError):
+            raise ValueError("role must be one of %s, not %r"
+                             % (", ".join(_ROLES), role)) from None
+        if pattern is None:
+            self.pattern = _ROLE_PATTERN[self.role]
+        else:
+            try:
+                self.pattern = _PATTERNS[pattern]
+            except (KeyError, TypeError):
+                raise ValueError("pattern must be pair, pubsub or pushpull,"
+                                 " not %r" % (pattern,)) from None
+        o = L.ChanOpts()
+        try:
+            o.mode = _MODES[mode]
+        except (KeyError, TypeError):
+            raise ValueError("mode must be 'lossy' or 'reliable'") from None
+        for f, v in (("seg_size", seg_size), ("cap", cap),
+                     ("max_msg", max_msg), ("inline_max", inline_max),
+                     ("max_subs", max_subs)):
+            if v is not None:
+                setattr(o, f, int(v))
+        o.type_id = int(type_id)
+        self.addr = addr if isinstance(addr, str) else addr.decode()
+        self._msgs = set()
+        self._h = None
+        out = ctypes.c_void_p()
+        check(lib.shk_chan_open(cname(addr), self.pattern, self.role,
+                                ctypes.byref(o), ctypes.byref(out)),
+              "chan %r" % (self.addr,))
+        self._h = out.value
+        st = self.stat()
+        self.max_msg = st.max_msg
+        self.inline_max = st.inline_max
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError("channel %r is closed" % (self.addr,))
+        return self._h
+
+    def send(self, data, timeout=None):
+        """Copy bytes-like data into one message and send it."""
+        ptr, n = cbuf(data)
+        timed("chan send", lib.shk_chan_send, self._handle(), ptr, n,
+              timeout=timeout)
+
+    def recv(self, timeout=None):
+        """The next message, as a Message to read and release()."""
+        m = ctypes.c_void_p()
+        timed("chan recv", lib.shk_chan_recv, self._handle(),
+              ctypes.byref(m), timeout=timeout)
+        return Message(self, m.value, False)
+
+    def recv_bytes(self, timeout=None):
+        """The next message as bytes (one copy; released at once)."""
+        with self.recv(timeout) as m:
+            return bytes(m.data)
+
+    def loan(self, nbytes):
+        """A message of nbytes to write in place (a heap block): fill
+        msg.data, then msg.send() (no copy) or msg.release()."""
+        m = ctypes.c_void_p()
+        check(lib.shk_msg_loan(self._handle(), int(nbytes), ctypes.byref(m)),
+              "msg loan")
+        return Message(self, m.value, True)
+
+    def fileno(self):
+        """(Receiving roles) a descriptor that polls readable when a
+        message may be there; use with recv(timeout=0)."""
+        return check(lib.shk_chan_fd(self._handle()), "chan fd")
+
+    def stat(self):
+        """ChanStats: pattern, role, geometry and this handle's counters."""
+        st = L.ChanStats()
+        check(lib.shk_chan_stat(self._handle(), ctypes.byref(st)), "stat")
+        return ChanStats(**st.to_dict())
+
+    def __iter__(self):
+        """Yields received messages as bytes, waiting forever."""
+        while True:
+            yield self.recv_bytes()
+
+    def close(self):
+        """Release outstanding messages and close the handle (the channel
+        stays in its segment)."""
+        h, self._h = self._h, None
+        if h:
+            for msg in list(self._msgs):
+                msg._forget()  # shk_chan_close releases them
+            lib.shk_chan_close(h)
+
+    @property
+    def closed(self):
+        return not self._h
+
+    def __enter__(self):
+        self._handle()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return "<shmkit.Chan %r %s>" % (self.addr,
+                                        "closed" if self.closed else "open")

@@ -1,0 +1,157 @@
+"""Channels between Python and C processes.  The C side is
+tests/bridge_peer (next to py_peer), whose messages are {u32 magic, u32
+len, u64 k} then byte i = (k * 131 + i) & 0xff, numbered from 0."""
+
+import os
+import struct
+import subprocess
+import time
+
+import pytest
+
+import shmkit
+from conftest import PEER
+
+BRIDGE_PEER = os.path.join(os.path.dirname(PEER), "bridge_peer")
+MAGIC = 0x62726467
+
+
+def peer(*args, stdin=None):
+    if not os.access(BRIDGE_PEER, os.X_OK):
+        if os.environ.get("SHK_PY_PEER"):
+            pytest.fail("bridge_peer not built (%s)" % BRIDGE_PEER)
+        pytest.skip("bridge_peer not built (%s): run make" % BRIDGE_PEER)
+    return subprocess.Popen([BRIDGE_PEER] + [str(a) for a in args],
+                            stdin=subprocess.PIPE if stdin else None,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish(p, timeout=20):
+    out, err = p.communicate(timeout=timeout)
+    assert p.returncode == 0, (out, err)
+    assert "messages ok" in out, (out, err)
+
+
+def make(k, n):
+    head = struct.pack("<IIQ", MAGIC, n, k)
+    return head + bytes((k * 131 + i) & 0xff for i in range(16, n))
+
+
+def check(buf, k):
+    magic, n, got = struct.unpack_from("<IIQ", buf)
+    assert (magic, n, got) == (MAGIC, len(buf), k)
+    assert bytes(buf[16:]) == bytes((k * 131 + i) & 0xff
+                                    for i in range(16, n))
+
+
+def size(k):
+    # one in five is longer than the pair's default inline_max (2 KiB)
+    return 3000 + 37 * k if k % 5 == 0 else 16 + (k * 7) % 200
+
+
+@pytest.fixture
+def addr(name):
+    return "shm://%s/c" % name
+
+
+def test_pair_c_to_python_in_place(addr):
+    with shmkit.Chan(addr, "b") as c:
+        p = peer("shm-send", addr, "pair", "a", 300, "mixed")
+        for k in range(300):
+            with c.recv(timeout=10) as m:
+                assert m.data.readonly and not m.loan
+                check(m.data, k)
+        finish(p)
+        st = c.stat()
+        assert st.received == 300 and st.outstanding == 0
+        with pytest.raises(shmkit.WouldBlock):
+            c.recv(timeout=0)
+
+
+def test_pair_python_to_c_copies_and_loans(addr):
+    p = peer("shm-recv", addr, "pair", "a", 200)
+    assert p.stdout.readline().strip() == "ready"
+    with shmkit.Chan(addr, "b") as c:
+        for k in range(200):
+            n = size(k)
+            if k % 2:
+                c.send(make(k, n), timeout=10)
+                continue
+            m = c.loan(n)                  # written in place, no copy
+            assert m.loan and not m.data.readonly and len(m) == n
+            m.data[:] = make(k, n)
+            m.send(timeout=10)
+            with pytest.raises(ValueError):
+                m.data                     # sent: the view is gone
+        finish(p)
+
+
+def test_pushpull_python_pushes_c_pulls(addr):
+    p = peer("shm-recv", addr, "pushpull", "pull", 150)
+    assert p.stdout.readline().strip() == "ready"
+    with shmkit.Chan(addr, "push") as c:
+        assert c.pattern == shmkit.chan.PUSHPULL
+        for k in range(150):
+            c.send(make(k, size(k)), timeout=10)
+        finish(p)
+
+
+def test_pubsub_c_publishes_python_subscribes(addr):
+    with shmkit.Chan(addr, "sub") as c:          # attached before the pub
+        p = peer("shm-send", addr, "pubsub", "pub", 100, "small", "hold",
+                 stdin=True)
+        assert p.stdout.readline().strip() == "ready"
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        for k in range(100):
+            check(c.recv_bytes(timeout=10), k)
+        finish(p)
+        assert c.stat().lost == 0
+
+
+def test_errors_and_limits(addr, name):
+    with pytest.raises(shmkit.InvalidArgument):
+        shmkit.Chan("tcp://%s/c" % name, "a")
+    with pytest.raises(ValueError):
+        shmkit.Chan(addr, "left")
+    with shmkit.Chan(addr, "a", max_msg=4096) as a, \
+            shmkit.Chan(addr, "b") as b:
+        assert b.max_msg == 4096
+        with pytest.raises(shmkit.MsgSize):
+            a.send(b"x" * 4097)
+        with pytest.raises(shmkit.MsgSize):
+            a.loan(4097)
+        t0 = time.monotonic()
+        with pytest.raises(shmkit.Timeout):
+            b.recv(timeout=0.05)
+        assert 0.04 <= time.monotonic() - t0 < 2
+    with pytest.raises(shmkit.TypeMismatch):
+        shmkit.Chan(addr, "push")          # a pair channel stored there
+    with shmkit.Chan("shm://%s/t" % name, "sub") as s:
+        with pytest.raises(shmkit.InvalidArgument):
+            s.send(b"x")                   # a receiving role
+        pub = shmkit.Chan("shm://%s/t" % name, "pub")
+        with pytest.raises(shmkit.errors.ENOTSUP):
+            pub.loan(8)                    # pub/sub has no loans
+        pub.close()
+
+
+def test_fileno_and_close_releases_views(addr):
+    import selectors
+    a = shmkit.Chan(addr, "a")
+    b = shmkit.Chan(addr, "b")
+    sel = selectors.DefaultSelector()
+    sel.register(b.fileno(), selectors.EVENT_READ)
+    with pytest.raises(shmkit.WouldBlock):
+        b.recv(timeout=0)                  # arms the descriptor
+    a.send(b"ping")
+    assert sel.select(timeout=5)
+    m = b.recv(timeout=0)
+    assert bytes(m) == b"ping"
+    view = m.data
+    b.close()                              # releases what it handed out
+    with pytest.raises(ValueError):
+        view[0]
+    sel.close()
+    a.close()
