@@ -262,7 +262,8 @@ main(void)
 		bench_size_str(sizes[s], sz, sizeof(sz));
 		snprintf(bn, sizeof(bn), "unix socket %s", sz);
 		for (k = K_LOAN; k <= K_COPY; k++) {
-			snprintf(nm, sizeof(nm), "pair %s %s", kind_name[k], sz);
+			snprintf(nm, sizeof(nm), "pair %s %s", kind_name[k],
+				 sz);
 			bench_row("chan", nm, med[s][k] / 1e3, "kmsg/s", bn,
 				  med[s][K_SOCK] / 1e3);
 		}
