@@ -1843,8 +1843,8 @@ SHK_API int shk_chan_open(const char *addr, int pattern, int role,
  * 0, SHK_EMSGSIZE (len > max_msg), SHK_EAGAIN (timeout 0 and full),
  * SHK_ETIMEDOUT, SHK_ENOMEM (timeout 0 and no heap room, or a block larger
  * than the whole heap, at once), SHK_EPEERDEAD (pair: the receiving end
- * died while we waited), SHK_EINVAL (a receiving role), SHK_ECORRUPT.  No
- * system call unless a peer sleeps or we wait.
+ * died while we waited, for ring or heap room), SHK_EINVAL (a receiving
+ * role), SHK_ECORRUPT.  No system call unless a peer sleeps or we wait.
  */
 SHK_API int shk_chan_send(shk_chan *c, const void *buf, size_t len,
 			  int64_t timeout_ns);

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "registry.h"
+#include "ring.h"
 #include "segment.h"
 #include "shmkit.h"
 
@@ -617,13 +618,19 @@ blk_alloc(shk_chan *c, size_t len, uint64_t *off, void **payload)
  * have not yet released their blocks).  The heap has no waitpoint to sleep
  * on, so this polls, napping 20 us doubling to 1 ms between tries; it makes
  * system calls only once the heap is full.  A block larger than the whole
- * heap is SHK_ENOMEM at once.  *timeout_ns becomes what is left of it.
+ * heap is SHK_ENOMEM at once.  A pair sender also tests, on entering the
+ * wait and then every PEER_SLICE_NS, whether the receiving end died (as
+ * the ring's own wait does): the blocks that end holds in the ring are
+ * then freed by nobody until a new owner comes, so waiting for them is
+ * the SHK_EPEERDEAD case.  *timeout_ns becomes what is left of it.
  */
+#define PEER_SLICE_NS 50000000LL
+
 static int
 blk_alloc_wait(shk_chan *c, size_t len, uint64_t *off, void **payload,
 	       int64_t *timeout_ns)
 {
-	int64_t dl, now, nap = 20000;
+	int64_t dl, now, nap = 20000, peer_at = 0;
 	_Atomic uint32_t never = 0; /* a futex nobody wakes: a timed nap */
 	int rc;
 
@@ -634,6 +641,12 @@ blk_alloc_wait(shk_chan *c, size_t len, uint64_t *off, void **payload,
 	dl = shk__deadline(*timeout_ns);
 	for (;;) {
 		now = shk__now_ns();
+		if (c->pattern == SHK_CHAN_PAIR && now >= peer_at) {
+			rc = shk__ring_peer_dead(c->tx);
+			if (rc)
+				return rc;
+			peer_at = now + PEER_SLICE_NS;
+		}
 		if (now >= dl)
 			return SHK_ETIMEDOUT;
 		shk__futex_wait(&never, 0, dl - now < nap ? dl : now + nap);

@@ -847,6 +847,12 @@ shk_ring_stat(shk_ring *r, shk_ring_stats *st)
 }
 
 int
+shk__ring_peer_dead(shk_ring *r)
+{
+	return r ? peer_check(r) : 0;
+}
+
+int
 shk__ring_set_pos(shk_ring *r, uint64_t pos)
 {
 	struct shk__ring_hdr *h;

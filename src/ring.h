@@ -79,4 +79,12 @@ SHK_HIDDEN int shk__kind_describe_ring(shk_seg *seg, void *mem,
  */
 SHK_HIDDEN int shk__ring_set_pos(shk_ring *r, uint64_t pos);
 
+/*
+ * shk__ring_peer_dead returns SHK_EPEERDEAD when the other role's owner
+ * has died (its stamp names a dead owner), else 0: the ring's own
+ * dead-peer test, for a caller that waits on something else for the ring's
+ * sake (chan.c: a pair sender waiting for heap room).  Makes system calls.
+ */
+SHK_HIDDEN int shk__ring_peer_dead(shk_ring *r);
+
 #endif /* SHK_RING_H */

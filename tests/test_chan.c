@@ -1330,6 +1330,64 @@ t_heap_full(void)
 	shk_seg_unlink(seg, NULL);
 }
 
+/* A pair sender waiting for heap room whose receiving end has died gets
+ * SHK_EPEERDEAD, as it does waiting for ring room: the dead end's blocks
+ * stay in the ring until a new owner comes.  A new B takes them. */
+static void
+t_heap_full_peer_dead(void)
+{
+	static char buf[60000];
+	char seg[64], a[160], ch;
+	shk_chan_opts o = pair_opts();
+	shk_chan *ca, *cb;
+	shk_msg *m;
+	int64_t t0, dt;
+	int k, n, rc, fds[2];
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "heap_peer_dead");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = 512 << 10;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
+	CHECK(pipe(fds) == 0);
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_OK(
+			shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
+		CHECK(write(fds[1], "r", 1) == 1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(fds[0], &ch, 1) == 1);
+	/* the heap fills before the ring (32-byte records in 16 KiB) */
+	for (n = 0; (rc = shk_chan_send(ca, buf, sizeof(buf), 0)) == 0; n++)
+		CHECK(n < 64);
+	CHECK_RC(rc, SHK_ENOMEM);
+	CHECK(n >= 1);
+	kill(pid, SIGKILL);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	t0 = test_now_ns();
+	CHECK_RC(shk_chan_send(ca, buf, sizeof(buf), 3000000000LL),
+		 SHK_EPEERDEAD);
+	dt = test_now_ns() - t0;
+	if (dt > 1000000000LL)
+		TEST_FAIL("EPEERDEAD after %lld ns", (long long)dt);
+	/* a new B receives what the dead one left, and room comes back */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
+	for (k = 0; k < n; k++) {
+		CHECK_OK(shk_chan_recv(cb, &m, 0));
+		CHECK_EQ(shk_msg_len(m), sizeof(buf));
+		shk_msg_release(m);
+	}
+	CHECK_OK(shk_chan_send(ca, buf, sizeof(buf), 0));
+	close(fds[0]);
+	close(fds[1]);
+	shk_chan_close(cb);
+	shk_chan_close(ca);
+	shk_seg_unlink(seg, NULL);
+}
+
 /* The creator is killed after the control block, before the parts: the
  * next opener completes the channel. */
 static void
@@ -1511,7 +1569,9 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "wake", t_wake }, { "corrupt", t_corrupt },
 	  { "kill_pair_receiver", t_kill_pair_receiver },
 	  { "kill_pair_sender", t_kill_pair_sender },
-	  { "heap_full", t_heap_full }, { "kill_puller", t_kill_puller },
+	  { "heap_full", t_heap_full },
+	  { "heap_full_peer_dead", t_heap_full_peer_dead },
+	  { "kill_puller", t_kill_puller },
 	  { "kill_sender_mid_send", t_kill_sender_mid_send },
 	  { "kill_publisher", t_kill_publisher },
 	  { "half_created", t_half_created }, { "race_create", t_race_create },
