@@ -185,6 +185,36 @@ geometry_ok(const struct shk__chan_ctl *g)
 	}
 }
 
+/*
+ * Could any valid stored geometry match what an opener asked (zero
+ * fields: any)?  Each nonzero field is judged on its own and against the
+ * other nonzero ones; defaults are not filled in (an existing channel may
+ * have other values).  Run before anything is created, so options that no
+ * channel can have never leave a new segment behind.
+ */
+static int
+asked_possible(const struct shk__chan_ctl *g)
+{
+	uint64_t lo = g->pattern == SHK_CHAN_PAIR     ? 64
+		      : g->pattern == SHK_CHAN_PUBSUB ? 128
+						      : 1;
+	uint64_t hi = g->pattern == SHK_CHAN_PUSHPULL ? (uint64_t)1 << 31
+						      : (uint64_t)1 << 32;
+
+	if (g->cap && (!pow2(g->cap) || g->cap < lo || g->cap > hi))
+		return 0;
+	switch (g->pattern) {
+	case SHK_CHAN_PAIR:
+		return !g->inline_max ||
+		       ((!g->max_msg || g->inline_max <= g->max_msg) &&
+			g->inline_max <= (g->cap ? g->cap : hi) / 2 - 24);
+	case SHK_CHAN_PUBSUB:
+		return g->max_msg <= (g->cap ? g->cap : hi) / 2 - 16;
+	default:
+		return 1;
+	}
+}
+
 /* Fills the zero fields of a geometry to create with the defaults. */
 static void
 geometry_defaults(struct shk__chan_ctl *g)
@@ -534,7 +564,8 @@ shk_chan_open(const char *addr, int pattern, int role,
 	if ((pattern != SHK_CHAN_PUBSUB && (o.mode || o.max_subs)) ||
 	    (pattern == SHK_CHAN_PUBSUB && o.mode &&
 	     o.mode != SHK_BCAST_LOSSY && o.mode != SHK_BCAST_RELIABLE) ||
-	    o.max_subs > MAX_SUBS || o.max_msg > MAX_MAX_MSG)
+	    o.max_subs > MAX_SUBS || o.max_msg > MAX_MAX_MSG ||
+	    !asked_possible(&g))
 		return SHK_EINVAL;
 
 	c = calloc(1, sizeof(*c));

@@ -252,12 +252,28 @@ t_addr(void)
 	o.inline_max = 1000;
 	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &c),
 		 SHK_EINVAL);
-	/* the segment was made; the channel was not */
 	o.inline_max = 0;
 	o.cap = 1000; /* not a power of two */
 	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &c),
 		 SHK_EINVAL);
 	CHECK(c == NULL);
+	o.cap = 64; /* below the log's minimum */
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, &o, &c),
+		 SHK_EINVAL);
+	o.cap = 1024;
+	o.max_msg = 1000; /* beyond cap/2 - 16 */
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PUBSUB, SHK_CHAN_SUB, &o, &c),
+		 SHK_EINVAL);
+	o.cap = 3;
+	o.max_msg = 0;
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &c),
+		 SHK_EINVAL);
+	/* none of them made the segment */
+	{
+		shk_seg *s;
+
+		CHECK_RC(shk_seg_open(seg, 0, NULL, &s), SHK_ENOENT);
+	}
 	/* NULL-safety of the message and handle calls */
 	CHECK_RC(shk_chan_send(NULL, "x", 1, 0), SHK_EINVAL);
 	CHECK_RC(shk_chan_recv(NULL, NULL, 0), SHK_EINVAL);
