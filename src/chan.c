@@ -53,6 +53,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "heap.h"
 #include "registry.h"
 #include "ring.h"
 #include "segment.h"
@@ -649,7 +650,8 @@ blk_alloc(shk_chan *c, size_t len, uint64_t *off, void **payload)
  * have not yet released their blocks).  The heap has no waitpoint to sleep
  * on, so this polls, napping 20 us doubling to 1 ms between tries; it makes
  * system calls only once the heap is full.  A block larger than the whole
- * heap is SHK_ENOMEM at once.  A pair sender also tests, on entering the
+ * heap (than an empty heap could give: shk__heap_max_alloc) is SHK_ENOMEM
+ * at once.  A pair sender also tests, on entering the
  * wait and then every PEER_SLICE_NS, whether the receiving end died (as
  * the ring's own wait does): the blocks that end holds in the ring are
  * then freed by nobody until a new owner comes, so waiting for them is
@@ -667,7 +669,7 @@ blk_alloc_wait(shk_chan *c, size_t len, uint64_t *off, void **payload,
 
 	rc = blk_alloc(c, len, off, payload);
 	if (rc != SHK_ENOMEM || *timeout_ns == 0 ||
-	    len >= c->seg->heap_len - sizeof(struct shk__chan_blk))
+	    sizeof(struct shk__chan_blk) + len > shk__heap_max_alloc(c->seg))
 		return rc;
 	dl = shk__deadline(*timeout_ns);
 	for (;;) {

@@ -2170,6 +2170,18 @@ local_of(shk_seg *seg)
 	return seg ? seg->heap_local : NULL;
 }
 
+uint64_t
+shk__heap_max_alloc(shk_seg *seg)
+{
+	struct heap_local *hl = local_of(seg);
+
+	/* from the process-local layout, computed from the two validated
+	 * numbers of the segment header: nothing shared is read */
+	if (!hl || hl->L.chain_end - hl->L.chain_off < BLK_HDR)
+		return 0;
+	return hl->L.chain_end - hl->L.chain_off - BLK_HDR;
+}
+
 int
 shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 			uint64_t *off)

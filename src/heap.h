@@ -96,6 +96,14 @@ SHK_HIDDEN _Atomic uint64_t *shk__heap_cur_run_word(shk_seg *seg, uint64_t len);
 SHK_HIDDEN void shk__heap_forge_hdr(shk_seg *seg, uint64_t h, uint64_t size,
 				    uint32_t flags);
 
+/*
+ * shk__heap_max_alloc returns the largest len that shk_alloc could hand out
+ * from this heap if it were empty (one large block spanning the block
+ * chain), 0 for a handle without a heap: a larger request can never
+ * succeed, whatever is freed (chan.c does not wait for it).
+ */
+SHK_HIDDEN uint64_t shk__heap_max_alloc(shk_seg *seg);
+
 /* Minimum heap region, so segment creation can refuse tiny sizes. */
 #define SHK__HEAP_MIN_LEN ((uint64_t)32 << 10)
 

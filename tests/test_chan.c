@@ -1331,9 +1331,20 @@ t_heap_full(void)
 	/* larger than the whole heap: at once, whatever the timeout */
 	{
 		static char huge[600 << 10];
+		shk_heap_stats hs = { .size = sizeof(hs) };
 
 		t0 = test_now_ns();
 		CHECK_RC(shk_chan_send(ps, huge, sizeof(huge), SHK_FOREVER),
+			 SHK_ENOMEM);
+		CHECK(test_now_ns() - t0 < 100000000);
+		/* smaller than the heap region, but more than its block
+		 * chain (the region less the heap's header) could ever
+		 * give: at once too, not after the timeout */
+		CHECK_OK(shk_heap_info(shk_chan_seg(ps), &hs));
+		CHECK(hs.heap_len - 1024 <= sizeof(huge));
+		t0 = test_now_ns();
+		CHECK_RC(shk_chan_send(ps, huge, (size_t)hs.heap_len - 1024,
+				       2000000000LL),
 			 SHK_ENOMEM);
 		CHECK(test_now_ns() - t0 < 100000000);
 	}
