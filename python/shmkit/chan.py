@@ -21,6 +21,29 @@ _MODES = {None: 0, "lossy": 1, "reliable": 2}
 ChanStats = record_type("ChanStats", L.ChanStats)
 
 
+class _ChanHandle:
+    """Owns the C channel handle, whose shk_chan_close unmaps the
+    channel's segment and frees a subscriber's receive buffer.  Chan holds
+    one reference and every view of a message's memory holds one (through
+    its ctypes array), so shk_chan_close runs only when the Chan is closed
+    AND no view of that memory remains (as segment.py's _Mapping): a view
+    never points at unmapped or freed memory.
+    """
+
+    __slots__ = ("h",)
+
+    def __init__(self, h):
+        self.h = h
+
+    def __del__(self):
+        h, self.h = self.h, None
+        if h:
+            try:
+                lib.shk_chan_close(h)
+            except Exception:
+                pass
+
+
 class Message:
     """A message of a channel: received (read-only view, in place) or
     loaned (writable view onto a heap block of the segment).
@@ -28,6 +51,9 @@ class Message:
     `data` is a memoryview of the message's bytes, valid until release()
     (or, for a loan, send()); after that it is released and unusable.
     Use as a context manager to release it; bytes(msg) copies it out.
+    A view made from `data` (a slice, a NumPy array) cannot be revoked:
+    after the release it sees whatever the channel puts there next, and it
+    keeps the channel's memory mapped (and the handle open) until it goes.
     """
 
     __slots__ = ("_chan", "_m", "_view", "loan")
@@ -40,7 +66,7 @@ class Message:
         n = lib.shk_msg_len(m)
         if n:
             carr = (ctypes.c_ubyte * n).from_address(ptr)
-            carr._shk_keep = chan  # the channel maps the memory
+            carr._shk_keep = chan._keep  # maps the memory: see above
             mv = memoryview(carr).cast("B")
             self._view = mv if loan else mv.toreadonly()
         else:
@@ -149,10 +175,12 @@ class Chan:
         self.addr = addr if isinstance(addr, str) else addr.decode()
         self._msgs = set()
         self._h = None
+        self._keep = None
         out = ctypes.c_void_p()
         check(lib.shk_chan_open(cname(addr), self.pattern, self.role,
                                 ctypes.byref(o), ctypes.byref(out)),
               "chan %r" % (self.addr,))
+        self._keep = _ChanHandle(out.value)
         self._h = out.value
         st = self.stat()
         self.max_msg = st.max_msg
@@ -207,12 +235,15 @@ class Chan:
 
     def close(self):
         """Release outstanding messages and close the handle (the channel
-        stays in its segment)."""
+        stays in its segment).  While a view made from a message's data
+        (a slice, a NumPy array) is still referenced, the C handle, with
+        its roles and its mapping, is closed only when the last one goes,
+        so that no view ever reads unmapped memory."""
         h, self._h = self._h, None
         if h:
             for msg in list(self._msgs):
-                msg._forget()  # shk_chan_close releases them
-            lib.shk_chan_close(h)
+                msg.release()
+            self._keep = None  # shk_chan_close, now or after the views
 
     @property
     def closed(self):

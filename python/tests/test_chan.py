@@ -5,6 +5,7 @@ len, u64 k} then byte i = (k * 131 + i) & 0xff, numbered from 0."""
 import os
 import struct
 import subprocess
+import sys
 import time
 
 import pytest
@@ -155,3 +156,47 @@ def test_fileno_and_close_releases_views(addr):
         view[0]
     sel.close()
     a.close()
+
+
+_OUTLIVE = r"""
+import sys
+import shmkit
+addr, pattern = sys.argv[1], sys.argv[2]
+if pattern == "pair":
+    tx, rx = shmkit.Chan(addr, "a"), shmkit.Chan(addr, "b")
+    role = "b"
+else:
+    rx = shmkit.Chan(addr, "sub", max_subs=1)   # in the handle's buffer
+    tx = shmkit.Chan(addr, "pub")
+    role = "sub"
+tx.send(bytes(range(256)) * 20)       # pair: a heap block
+m = rx.recv(timeout=5)
+part = m.data[16:32]                  # a slice keeps the buffer, not m.data
+m.release()
+rx.close()
+tx.close()
+assert len(bytes(part)) == 16         # read after close: must not crash
+try:
+    shmkit.Chan(addr, role).close()
+except shmkit.Busy:
+    pass                              # the role waits for the view...
+else:
+    raise AssertionError("closed while a view of its memory remained")
+del part                              # ... and comes back with it
+shmkit.Chan(addr, role).close()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("pattern", ["pair", "pubsub"])
+def test_view_outliving_close_keeps_memory(addr, pattern):
+    # A slice (or NumPy array) of a message's data is not revoked by
+    # release() or close(); the channel's memory (its segment mapping, a
+    # subscriber's buffer) must stay until it is gone.  In a child: an
+    # access to unmapped memory kills the process.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(shmkit.__file__))
+    r = subprocess.run([sys.executable, "-c", _OUTLIVE, addr, pattern],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode,
+                                                            r.stderr)
