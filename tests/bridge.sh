@@ -14,6 +14,7 @@ if ldd "$S" 2>/dev/null | grep -q libtsan; then
 	exit 77
 fi
 PEER="$B/tests/bridge_peer"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P="shk-test-$$-br"
 TMP=$(mktemp -d)
 PIDS=()
@@ -177,6 +178,29 @@ stop b7
 grep -q ', 5 too long for the channel' "$TMP/b7" &&
 	pass "the 5 too-long messages are counted at exit" ||
 	fail "too-long count: $(tail -1 "$TMP/b7")"
+
+echo "== a message within max_msg that the channel's heap can never hold"
+# a channel made with a 1 MiB segment and a 4 MiB max_msg (through the
+# Python binding): 2 MiB messages are dropped and counted, and the small
+# ones after them still flow (before, the bridge held the first for ever)
+SHK_LIB="$B/lib/libshmkit.so" PYTHONPATH="$ROOT/python" /usr/bin/python3 -c "
+import shmkit
+shmkit.Chan('shm://${P}n/q', 'pull', seg_size=1 << 20, max_msg=4 << 20).close()" ||
+	fail "making the small-heap channel"
+bg r9 "$PEER" shm-recv "shm://${P}n/q" pushpull pull 5
+wait_line r9 '^ready'
+bg b9 "$S" bridge "shm://${P}n/q" 'tcp://127.0.0.1:*' --pattern pushpull --in
+wait_line b9 '^bridge: ' && EP=$(endpoint b9)
+bg z9 "$PEER" zmq-send "$EP" push connect 2 2097152
+finish z9 "pushpull --in: ZeroMQ PUSH sent 2 messages of 2 MiB"
+bg z9b "$PEER" zmq-send "$EP" push connect 5 100
+finish z9b "pushpull --in: then 5 messages of 100 bytes"
+finish r9 "the channel's puller got the 5 small ones, in order"
+stop b9
+grep -q ', 2 too long for the channel' "$TMP/b9" &&
+	grep -q 'than its heap can hold' "$TMP/b9" &&
+	pass "the 2 messages no heap could hold are reported and counted" ||
+	fail "never-fitting messages: $(cat "$TMP/b9")"
 
 echo "== pub/sub, channel to ZeroMQ; --count"
 bg b8 "$S" bridge "shm://${P}h/t" 'tcp://127.0.0.1:*' --pattern pubsub --out --count 200

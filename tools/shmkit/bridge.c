@@ -128,13 +128,21 @@ pump_in(struct bridge *b)
 		}
 		rc = shk_chan_send(b->c_in, zmq_msg_data(&b->held_in),
 				   zmq_msg_size(&b->held_in), 0);
-		if (rc == SHK_EAGAIN || rc == SHK_ENOMEM)
+		if (rc == SHK_ENOMEM)
+			/* the heap is full now, or could never hold it: a
+			 * short wait tells them apart (a message no empty
+			 * heap could hold is SHK_ENOMEM at once, one that
+			 * waits for room SHK_ETIMEDOUT) */
+			rc = shk_chan_send(b->c_in, zmq_msg_data(&b->held_in),
+					   zmq_msg_size(&b->held_in), 1000000);
+		if (rc == SHK_EAGAIN || rc == SHK_ETIMEDOUT)
 			break; /* held: the channel or its heap is full */
-		if (rc == SHK_EMSGSIZE) {
+		if (rc == SHK_EMSGSIZE || rc == SHK_ENOMEM) {
 			if (b->too_big++ == 0)
 				cli_errorf("%s: a %zu-byte message is longer "
-					   "than the channel's max_msg: "
-					   "dropped (counted at exit)",
+					   "than the channel's max_msg or "
+					   "than its heap can hold: dropped "
+					   "(counted at exit)",
 					   b->ep, zmq_msg_size(&b->held_in));
 		} else if (rc < 0) {
 			cli_error(b->addr, rc);
