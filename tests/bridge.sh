@@ -14,7 +14,6 @@ if ldd "$S" 2>/dev/null | grep -q libtsan; then
 	exit 77
 fi
 PEER="$B/tests/bridge_peer"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P="shk-test-$$-br"
 TMP=$(mktemp -d)
 PIDS=()
@@ -180,14 +179,11 @@ grep -q ', 5 too long for the channel' "$TMP/b7" &&
 	fail "too-long count: $(tail -1 "$TMP/b7")"
 
 echo "== a message within max_msg that the channel's heap can never hold"
-# a channel made with a 1 MiB segment and a 4 MiB max_msg (through the
-# Python binding): 2 MiB messages are dropped and counted, and the small
-# ones after them still flow (before, the bridge held the first for ever)
-SHK_LIB="$B/lib/libshmkit.so" PYTHONPATH="$ROOT/python" /usr/bin/python3 -c "
-import shmkit
-shmkit.Chan('shm://${P}n/q', 'pull', seg_size=1 << 20, max_msg=4 << 20).close()" ||
-	fail "making the small-heap channel"
-bg r9 "$PEER" shm-recv "shm://${P}n/q" pushpull pull 5
+# a channel made (by the puller) with a 1 MiB segment and a 4 MiB
+# max_msg: 2 MiB messages are dropped and counted, and the small ones
+# after them still flow (before, the bridge held the first for ever)
+bg r9 env BRIDGE_PEER_SEG_SIZE=$((1 << 20)) BRIDGE_PEER_MAX_MSG=$((4 << 20)) \
+	"$PEER" shm-recv "shm://${P}n/q" pushpull pull 5
 wait_line r9 '^ready'
 bg b9 "$S" bridge "shm://${P}n/q" 'tcp://127.0.0.1:*' --pattern pushpull --in
 wait_line b9 '^bridge: ' && EP=$(endpoint b9)

@@ -18,7 +18,9 @@
  * missing, repeated, reordered or damaged, or 1 when 10 s pass with no
  * message.  A sender that is given "hold" as a further argument waits for
  * a line on stdin before it sends (so the test can connect the far end
- * first).  Prints "N messages ok" on success.
+ * first).  A channel the shm side creates takes its seg_size and max_msg
+ * from BRIDGE_PEER_SEG_SIZE and BRIDGE_PEER_MAX_MSG when they are set.
+ * Prints "N messages ok" on success.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -141,8 +143,17 @@ shm_side(int argc, char **argv, int send)
 	shk_chan *c;
 	shk_msg *m;
 	uint64_t n = strtoull(argv[5], NULL, 10), k;
-	int rc = shk_chan_open(argv[2], parse_pattern(argv[3]),
-			       parse_role(argv[4]), NULL, &c);
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	const char *e;
+	int rc;
+
+	/* a channel this peer creates: geometry from the environment */
+	if ((e = getenv("BRIDGE_PEER_SEG_SIZE")))
+		o.seg_size = strtoull(e, NULL, 10);
+	if ((e = getenv("BRIDGE_PEER_MAX_MSG")))
+		o.max_msg = strtoull(e, NULL, 10);
+	rc = shk_chan_open(argv[2], parse_pattern(argv[3]), parse_role(argv[4]),
+			   &o, &c);
 
 	if (rc < 0) {
 		fprintf(stderr, "open %s: %s\n", argv[2], shk_strerror(rc));
