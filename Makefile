@@ -4,7 +4,7 @@
 #   make test            install missing Debian packages, build, run tests
 #   make test SAN=address,undefined   (build/asan)   make test SAN=thread
 #   make valgrind        the C test suites of build/release under memcheck
-#   make demo            run the demo (processes exchanging data)
+#   make demo            build the library and the demo only, and run it
 #   make bench           run the benchmarks (figures beside baselines)
 #   make install PREFIX=/usr/local    header, libs, CLI, shmkit.pc
 #   make check-exports check-headers
@@ -208,7 +208,9 @@ valgrind: deps
 	SHK_TEST_TIMEOUT_MULTIPLIER=$${SHK_TEST_TIMEOUT_MULTIPLIER:-2} \
 	tests/run.sh build/release
 
-demo: all
+# The demo needs only the library and its own program (no Debian package
+# beyond a C compiler and make), so it works on a fresh machine at once.
+demo: $(B)/examples/demo
 	$(B)/examples/demo
 
 # bench-deps first, then a fresh make, which sees what it installed.
