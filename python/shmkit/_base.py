@@ -125,7 +125,25 @@ def record_type(name, struct):
     return dataclasses.make_dataclass(name, fields, frozen=True)
 
 
-class Handle:
+class Closable:
+    """`with` and garbage collection close it: the subclass has _handle()
+    (raises once closed) and close() (idempotent)."""
+
+    def __enter__(self):
+        self._handle()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Handle(Closable):
     """Base of every object handle (ring, array, mutex, ...).
 
     A handle belongs to its Segment: closing the segment closes it first.
@@ -173,19 +191,6 @@ class Handle:
     @property
     def closed(self):
         return not self._h
-
-    def __enter__(self):
-        self._handle()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         state = "closed" if self.closed else "open"

@@ -4,7 +4,7 @@ zero-copy loans (shk_chan_*, docs/chan.md)."""
 import ctypes
 
 from . import _lib as L
-from ._base import cbuf, cname, record_type, timed
+from ._base import Closable, cbuf, cname, record_type, timed
 from ._lib import lib
 from .errors import check
 
@@ -128,7 +128,7 @@ class Message:
                                           state)
 
 
-class Chan:
+class Chan(Closable):
     """One end of a channel (shk_chan_open).
 
     Chan(addr, role, pattern=None, seg_size=None, cap=None, max_msg=None,
@@ -248,19 +248,6 @@ class Chan:
     @property
     def closed(self):
         return not self._h
-
-    def __enter__(self):
-        self._handle()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         return "<shmkit.Chan %r %s>" % (self.addr,

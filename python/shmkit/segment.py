@@ -6,7 +6,7 @@ import os
 import weakref
 
 from . import _lib as L
-from ._base import cname, flags_of, record_type, view
+from ._base import Closable, cname, flags_of, record_type, view
 from ._lib import lib
 from . import errors
 from .errors import check
@@ -101,7 +101,7 @@ class _Mapping:
                 pass
 
 
-class Segment:
+class Segment(Closable):
     """A named shared-memory segment (shk_seg_open).
 
     Segment(name, create=False, excl=False, size=None, backend="posix",
@@ -170,19 +170,6 @@ class Segment:
         for child in list(self._children):
             child.close()
         self._map = None  # unmapped once no view references it
-
-    def __enter__(self):
-        self._handle()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         return "<shmkit.Segment %r %s>" % (

@@ -402,10 +402,8 @@ cmd_bridge(int argc, char **argv)
 			break;
 		if (o > 0 || n > 0 || done(&b))
 			continue;
-		if (wait_sides(&b) != 0) {
-			o = -1;
+		if (wait_sides(&b) != 0)
 			break;
-		}
 	}
 	if (!done(&b))
 		rc = CLI_EXIT_ERR;
