@@ -31,8 +31,16 @@
  *       above is on the whole word, so a stale party's CAS fails (ABA would
  *       need 2^40 positions between its load and its CAS).
  *   I3  dequeue_pos <= enqueue_pos + 1 and enqueue_pos <= dequeue_pos +
- *       cap (the +1: a consumer may pass a SKIPped cell before any
- *       producer helped enqueue_pos past it).
+ *       cap + 1.  The first +1: a consumer may pass a SKIPped cell before
+ *       any producer helped enqueue_pos past it.  The second: a consumer
+ *       killed between its claim of cell d and advancing dequeue_pos
+ *       leaves dequeue_pos at d; on a full queue a producer at d + cap
+ *       repairs that claim, refills the cell and advances enqueue_pos to
+ *       d + cap + 1.  No more: every position a consumer claimed is at
+ *       most dequeue_pos, so cell d + 1 still holds lap d + 1 and stops
+ *       producers at d + cap + 1 until a consumer helps dequeue_pos on
+ *       (pop_try() finds cell d a lap ahead).  The open-time check
+ *       once allowed only cap here and took this state for damage.
  *   I4  Each thread claims increasing positions (its position CAS or its
  *       helper's made the position it read stale before it returns), so
  *       one producer's elements are delivered in its order (FIFO per
@@ -594,7 +602,8 @@ shk__kind_check_queue(shk_seg *seg, void *mem, const shk_obj_info *info)
 					  memory_order_relaxed);
 		if (e0 != e1)
 			continue;
-		if ((int64_t)(e0 - d) < -1 || (int64_t)(e0 - d) > (int64_t)cap)
+		if ((int64_t)(e0 - d) < -1 ||
+		    (int64_t)(e0 - d) > (int64_t)cap + 1)
 			return SHK_ECORRUPT;
 		break;
 	}

@@ -1009,6 +1009,77 @@ t_corrupt_positions(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+static void
+die_at_pop_claim(const char *point)
+{
+	if (!strcmp(point, "queue.pop.claimed"))
+		raise(SIGKILL);
+}
+
+/* A consumer killed between its claim and advancing dequeue_pos, on a
+ * full queue, lets a producer repair the claim and push one lap ahead of
+ * dequeue_pos: enqueue_pos = dequeue_pos + cap + 1 is a legal state.  A
+ * later open must accept it (it took it for forged positions, SHK_ECORRUPT,
+ * seen in test_queue random_kills under valgrind), and a consumer passes
+ * the repaired cell: the survivors arrive in order, one element lost. */
+static void
+t_dead_consumer_positions(void)
+{
+	char nm[64];
+	shk_seg *seg, *seg2;
+	shk_queue *q, *q2 = NULL;
+	shk_queue_stats st = { .size = sizeof(st) };
+	struct shk__queue_hdr *h;
+	shk_obj_info info = { .size = sizeof(info) };
+	uint64_t v, i;
+	pid_t pid;
+
+	setup(nm, sizeof(nm), "qdcp", &seg, 0);
+	q = create_q(seg, "q", 16, 8);
+	for (v = 0; v < 16; v++)
+		CHECK_OK(shk_queue_push(q, &v, 0));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs;
+		shk_queue *cq = NULL;
+
+		child_init();
+		CHECK_OK(shk_seg_open(nm, 0, NULL, &cs));
+		CHECK_OK(shk_queue_open(cs, "q", 0, NULL, &cq));
+		shk__queue_test_hook = die_at_pop_claim;
+		shk_queue_pop(cq, &v, 0);
+		_exit(3); /* not reached: the hook kills it */
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	CHECK_OK(shk_obj_stat(seg, "q", &info));
+	h = (struct shk__queue_hdr *)((char *)shk_seg_base(seg) + info.off);
+	CHECK_EQ(atomic_load(&h->dequeue_pos), 0); /* claimed, not advanced */
+	/* full; the dead claim of cell 0 is repaired after T and reused */
+	v = 16;
+	CHECK_OK(shk_queue_push(q, &v, 2000000000));
+	CHECK_EQ(atomic_load(&h->enqueue_pos), 17);
+	CHECK_EQ(atomic_load(&h->dequeue_pos), 0);
+	CHECK_OK(shk_queue_info(q, &st));
+	CHECK_EQ(st.lost, 1);
+	CHECK_EQ(st.len, 16); /* the estimate is capped at the capacity */
+	/* a new opener (another handle on the segment) and the checker
+	 * accept the state */
+	CHECK_OK(shk_seg_open(nm, 0, NULL, &seg2));
+	CHECK_OK(shk_queue_open(seg2, "q", 0, NULL, &q2));
+	CHECK_OK(shk_seg_check(seg2));
+	for (i = 1; i <= 16; i++) {
+		CHECK_OK(shk_queue_pop(q2, &v, 0));
+		CHECK_EQ(v, i);
+	}
+	CHECK_RC(shk_queue_pop(q2, &v, 0), SHK_EAGAIN);
+	shk_queue_close(q2);
+	shk_seg_close(seg2);
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* The pollable fd becomes readable when a producer in another process
  * pushes, and is quiet again once the queue was drained. */
 static void
@@ -1204,5 +1275,7 @@ TEST_MAIN({ "basic", t_basic }, { "mpmc_procs_8", t_mpmc_procs_8 },
 	  { "kill_producer", t_kill_producer },
 	  { "kill_consumer", t_kill_consumer },
 	  { "sigstop_producer", t_sigstop_producer }, { "corrupt", t_corrupt },
-	  { "corrupt_positions", t_corrupt_positions }, { "fd", t_fd },
-	  { "pass_on", t_pass_on }, { "random_kills", t_random_kills })
+	  { "corrupt_positions", t_corrupt_positions },
+	  { "dead_consumer_positions", t_dead_consumer_positions },
+	  { "fd", t_fd }, { "pass_on", t_pass_on },
+	  { "random_kills", t_random_kills })
