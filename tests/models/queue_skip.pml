@@ -2,6 +2,7 @@
 // bounded MPMC queue (src/queue.c, ALGORITHMS.md §2, §11).
 // pan:
 // expect-error: -DNO_REPAIR
+// expect-error: -DOLD_I3
 //
 // Modelled: cap 2; producer 1 may crash, producer 2 never does; each
 // pushes 1 or 2 distinct values (chosen at start); NC = 2 consumers.  A
@@ -14,22 +15,31 @@
 // stuck(): a party blocked by (WRITING,p,o) with dead[o] (owner_alive() /
 // shk__stamp_alive() false) CASes it to (SKIP,p); the timer T is abstracted.
 // A crash stops producer 1 forever at the end of its claim, advance() or
-// write step (queue.push.claimed, .advanced, .written); stopping later only
-// adds steps in which others wait or help advance().  SHK_EAGAIN + sleep =
+// write step (queue.push.claimed, .advanced, .written), and consumer 3 at
+// the end of its claim or advance() step (queue.pop.claimed, .copied: the
+// copy is local); stopping later only adds steps in which others wait or
+// help advance().  stuck() also frees a dead consumer's (READING,p,o) as
+// (FREE,p+cap), as a producer one lap later or a consumer does.  SHK_EAGAIN + sleep =
 // block until the position or cell word changes or the owner dies;
 // consumers end once all producers stopped and all published values were
-// delivered.  Abstracted away: dead consumers, false alive/dead (so the
-// publish CAS never fails), returning ECORRUPT, RETRY_MAX, `lost`, wakeups, wrap.
+// delivered or held by the dead consumer.  Abstracted away: false
+// alive/dead (so the publish and release CASes never fail), returning
+// ECORRUPT, RETRY_MAX, `lost`, wakeups, wrap.
 // Spin is sequentially consistent: this checks the protocol's logic, not
 // the C11 memory orders.  Checked: nothing delivered twice; a consumer
 // copies only a published value still in its cell; per-producer FIFO in
 // claim order; a cell found behind the position is one lap behind, not
 // FREE for a push and READING for a pop, so the ECORRUPT tests of
 // push_try() and pop_try() for a forged position never fire; no
-// invalid end state (nobody wedged); at the end the live
-// producer's values were all delivered, the dead one lost at most the one
-// it had claimed, and only a dead claim was skipped.
-// -DNO_REPAIR: stuck() never skips (Vyukov's queue, ZeroIPC's wedge).
+// invalid end state (nobody wedged); invariant I3 of queue.c after every
+// move of a position, deq <= enq + 1 and enq <= deq + cap + 1 (the bounds
+// shk__kind_check_queue() accepts at open); at the end the live
+// producer's values were all delivered but the one the dead consumer
+// held, the dead producer lost at most the one it had claimed, and only
+// dead claims were repaired.
+// -DNO_REPAIR: stuck() never repairs (Vyukov's queue, ZeroIPC's wedge).
+// -DOLD_I3: the bound the open-time check once used, enq <= deq + cap,
+// which a consumer killed between its claim and advance() breaks.
 
 #define CAP	2
 #define N	2	/* values per producer, at most */
@@ -46,28 +56,41 @@ bool dead[3 + NC];	/* owner stamps: producers 1, 2; consumers 3.. */
 byte cpub[CAP], ndel[2 * N], nextc[3], npush[3], lost = 255;
 bool pubd[2 * N];
 byte npub, ndeliv, nskip, pfin;
+/* the value dead consumer 3 held, how many it held (0, 1), repairs of
+ * its claim */
+byte clost = 255, dheld, nfreed;
 
 #define WORD_IS(c, p, s, o)	(cpos[c] == p && cst[c] == s && cown[c] == o)
 #ifdef NO_REPAIR
 #define CANREP(s, o)		false
 #else
-#define CANREP(s, o)		(s == WRITING && dead[o])
+#define CANREP(s, o)		((s == WRITING || s == READING) && dead[o])
 #endif
-#define DONE			(pfin == 2 && ndeliv == npub)
+#define DONE			(pfin == 2 && ndeliv + dheld == npub)
+#ifdef OLD_I3
+#define I3			(deq <= enq + 1 && enq <= deq + CAP)
+#else
+#define I3			(deq <= enq + 1 && enq <= deq + CAP + 1)
+#endif
 /* RESET clears dead locals inside the step before a retry (fewer states) */
 #define CLR		wp = 0; ws = 0; wo = 0; d = 0
 #define RESET		p = 0; c = 0; CLR
-#define ADVANCE(x, p)	if :: x == p -> x = p + 1 :: else fi
-/* stuck(): skip a dead claim, or sleep until the try's inputs change */
+#define ADVANCE(x, p)	if :: x == p -> x = p + 1; assert(I3) :: else fi
+/* stuck(): skip a dead producer's claim, free a dead consumer's, or sleep
+ * until the try's inputs change */
 #define STUCK(x, EXIT) if \
 	:: CANREP(ws, wo) -> atomic { if :: WORD_IS(c, wp, ws, wo) -> \
-		cst[c] = SKIP; cown[c] = 0; nskip++ :: else fi; RESET; EXIT } \
+		if :: ws == WRITING -> cst[c] = SKIP; nskip++ \
+		:: else -> cpos[c] = wp + CAP; cst[c] = FREE; nfreed++ fi; \
+		cown[c] = 0 :: else fi; RESET; EXIT } \
 	:: else -> atomic { (x != p || !WORD_IS(c, wp, ws, wo) || \
 			     CANREP(ws, wo) || DONE); RESET; EXIT } fi
 #define LOAD_CELL(x) p = x; atomic { c = p % CAP; wp = cpos[c]; \
 	ws = cst[c]; wo = cown[c]; d = wp - p }
 #define CRASH if :: may_crash -> dead[me] = true; lost = v; pfin++; \
 	goto out :: true fi
+#define CCRASH if :: may_crash -> dead[me] = true; clost = v; dheld = 1; \
+	goto done :: true fi
 
 proctype producer(byte me; bool may_crash)
 {
@@ -98,7 +121,7 @@ retry:	LOAD_CELL(enq);
 out:	skip
 }
 
-proctype consumer(byte me)
+proctype consumer(byte me; bool may_crash)
 {
 	byte p, c, wp, wo, v;
 	mtype ws; short d;
@@ -114,8 +137,8 @@ top:	LOAD_CELL(deq);
 			v = cdata[c];		/* ghost peek: claim order */
 			assert(v % N == nextc[v / N + 1]);
 			nextc[v / N + 1]++
-		:: else -> RESET; goto top fi }
-		atomic { ADVANCE(deq, p) };
+		:: else -> RESET; goto top fi; CCRASH }	/* .claimed */
+		atomic { ADVANCE(deq, p); CCRASH };	/* .copied */
 		atomic {
 			v = cdata[c];		/* the memcpy */
 			assert(pubd[v] && v == cpub[c] && ndel[v] == 0);
@@ -144,15 +167,16 @@ init
 		if :: npush[2] = 1 :: npush[2] = 2 fi;
 		cpos[1] = 1;
 		run producer(1, true); run producer(2, false);
-		for (v : 0 .. NC - 1) { run consumer(3 + v) }
+		for (v : 0 .. NC - 1) { run consumer(3 + v, v == 0) }
 	}
 	_nr_pr == 1;
-	assert(nskip <= dead[1]);
+	assert(nskip <= dead[1] && nfreed <= dead[3]);
 	for (v : 0 .. 2 * N - 1) {
 		/* lost or never pushed, else delivered once */
 		if :: (v < N && dead[1] && v >= lost) ||
 		      v % N >= npush[v / N + 1] ->
 			assert(ndel[v] == 0)
+		:: v == clost -> assert(ndel[v] == 0)
 		:: else -> assert(ndel[v] == 1) fi
 	}
 }
