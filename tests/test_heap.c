@@ -1459,6 +1459,41 @@ t_large_cache(void)
 }
 
 /* The cache path keeps every free check; close flushes the magazine. */
+/* Blocks up to heap_len / 64 are cacheable, above the 1 MiB bound they
+ * once had: a channel's default largest message (1 MiB plus its 16-byte
+ * channel header) is one, and it used to take the heap lock at each
+ * alloc and free.  Larger blocks still go back to the chain. */
+static void
+t_lc_large_blocks(void)
+{
+	char nm[64];
+	shk_seg *s;
+	struct shk__heap_report rep;
+	uint64_t a, b, big = (uint64_t)1 << 20;
+
+	test_name(nm, sizeof(nm), "lcbig");
+	s = open_seg(nm, 96 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_alloc(s, big + 16, &a));
+	*(uint64_t *)shk_ptr(s, a) = 1;
+	*(uint64_t *)shk_ptr(s, a + big + 8) = 2;
+	CHECK_OK(shk_free(s, a));
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.large_cached, 1);
+	CHECK_EQ(rep.large_live, 0);
+	CHECK_OK(shk_alloc(s, big + 16, &b));
+	CHECK_EQ(b, a); /* taken back from the cache */
+	CHECK_OK(shk_free(s, b));
+	/* 4 MiB is above heap_len / 64 (about 1.5 MiB): not cached */
+	CHECK_OK(shk_alloc(s, 4 * big, &b));
+	CHECK_OK(shk_free(s, b));
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.large_cached, 1);
+	CHECK_OK(shk__heap_check(s));
+	check_zero(s);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 static void
 t_mag_frees(void)
 {
@@ -1587,4 +1622,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "large_cache", t_large_cache }, { "span_refused", t_span_refused },
 	  { "check_beside_holders", t_check_beside_holders },
 	  { "lc_other_thread", t_lc_other_thread },
+	  { "lc_large_blocks", t_lc_large_blocks },
 	  { "forged_meta", t_forged_meta })
