@@ -15,7 +15,9 @@
  *    segment handle share an owner stamp.  So writers of one key are
  *    serialised, which keeps concurrent puts of one key from making two
  *    entries.
- *  - stripe.count: FULL slots of the stripe; written only by its holder.
+ *  - stripe.count: FULL slots of the stripe; written only by its holder,
+ *    after the ctl store that changes the count (a put's publish, a
+ *    delete's TOMB).
  *  - ctl: claimed by CAS.  An EMPTY or TOMB slot is claimed by any writer
  *    (EMPTY/TOMB, even -> same state, odd, owner = me); a FULL slot of key K
  *    changes only under K's stripe lock (update: FULL odd; delete: TOMB in
@@ -28,6 +30,17 @@
  * slot, and get/delete stop there.  At most one FULL slot holds K (inserts
  * of K first scan the whole run under K's stripe lock).  Probes visit at
  * most cap slots.  Claims in progress (odd EMPTY/TOMB) do not end a run.
+ * count: a stripe's count is its FULL slots, minus one while (or after a
+ * kill) between a put's publish and its increment, plus one between a
+ * delete's TOMB and its decrement; so each count is at most cap (a
+ * delete in progress has made one slot TOMB).  The sum of the counts is
+ * NOT bounded by cap: on a full map, a writer of another stripe reuses a
+ * dead deleter's tombstone and the counts add up to cap + 1 (one more per
+ * such stripe) until the dead deleter's stripe is taken over and
+ * recounted; and the counts of a live map, read one after another, may
+ * add up to more still.  Checks refuse only a single count above cap
+ * (the open-time check once refused a sum above cap, so a map reached
+ * that way could not be opened: test dead_deleter_full).
  *
  * Happens-before: the writer's release store of the even ctl publishes the
  * key and value words; it pairs with the reader's acquire load of ctl
@@ -1037,10 +1050,16 @@ shk_map_count(shk_map *m)
 		return SHK_EINVAL;
 	for (s = 0; s < m->nstripes; s++) {
 		/* relaxed: a statistic; exact when no writer is active */
-		n += atomic_load_explicit(&m->stripes[s].count,
-					  memory_order_relaxed);
+		uint32_t c = atomic_load_explicit(&m->stripes[s].count,
+						  memory_order_relaxed);
+
+		if (c > m->cap)
+			return SHK_ECORRUPT;
+		n += c;
 	}
-	return n > m->cap ? SHK_ECORRUPT : (int)n;
+	/* the sum may pass cap legally (a dead deleter's stripe counts one
+	 * too many until it is taken over): capped, as documented */
+	return n > m->cap ? (int)m->cap : (int)n;
 }
 
 uint64_t
@@ -1167,6 +1186,10 @@ census(const shk_map *v, struct map_census *cs)
 		else if (SHK__MAP_CTL_ST(c) == SHK__MAP_TOMB)
 			cs->tomb++;
 	}
+	/* Each stripe's count is at most cap (count.. in the top comment);
+	 * their sum is not bounded by cap: a dead deleter's stripe counts
+	 * one too many, and a live map's counts are read at different
+	 * instants.  The sum reported is capped at cap, as shk_map_count()'s. */
 	for (s = 0; s < v->nstripes; s++) {
 		/* relaxed: a statistic */
 		uint32_t n = atomic_load_explicit(&v->stripes[s].count,
@@ -1176,7 +1199,9 @@ census(const shk_map *v, struct map_census *cs)
 			return SHK_ECORRUPT;
 		cs->counted += n;
 	}
-	return cs->counted > v->cap ? SHK_ECORRUPT : 0;
+	if (cs->counted > v->cap)
+		cs->counted = v->cap;
+	return 0;
 }
 
 int

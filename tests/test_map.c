@@ -1259,6 +1259,86 @@ t_count_after_repair(void)
 }
 
 /*
+ * A deleter killed between its TOMB and its count decrement leaves its
+ * stripe's count one high until the stripe is next taken over.  On a full
+ * map a writer of another stripe reuses that tombstone, so the counts add
+ * up to cap + 1: a legal state.  The open-time check (and shk_map_count)
+ * took any sum above cap for damage, so every later shk_map_open and
+ * `shmkit check` failed with SHK_ECORRUPT until the dead deleter's stripe
+ * was written again.
+ */
+static void
+b_dead_deleter_full(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL), *seg2;
+	shk_map *m = open_map(seg, "dd", 8, 16), *m2 = NULL;
+	shk_map_opts o = SHK_MAP_OPTS_INIT;
+	uint8_t k[KEY_LEN];
+	uint32_t i, s0, id;
+	uint64_t v;
+	pid_t pid;
+
+	for (i = 0; i < 16; i++) {
+		mk_key(k, i);
+		v = i;
+		CHECK_EQ(shk_map_put(m, k, &v), 0);
+	}
+	CHECK_EQ(shk_map_count(m), 16);
+	mk_key(k, 0);
+	s0 = shk__map_stripe_of(m, k);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *s2 = seg_open(nm, 0);
+		shk_map *cm = open_map(s2, "dd", 8, 16);
+
+		setenv("SHK_CRASH", "map.delete.after_tomb:1", 1);
+		mk_key(k, 0);
+		shk_map_delete(cm, k);
+		_exit(3); /* the crash point did not fire */
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	/* a new key of another stripe takes the tombstone */
+	for (id = 100;; id++) {
+		mk_key(k, id);
+		if (shk__map_stripe_of(m, k) != s0)
+			break;
+	}
+	v = id;
+	CHECK_EQ(shk_map_put(m, k, &v), 0);
+	CHECK_EQ(entries(m), 16);
+	/* legal: the counts add up to 17, the map holds 16 */
+	CHECK_OK(shk_seg_check(seg));
+	CHECK_EQ(shk_map_count(m), 16);
+	seg2 = seg_open(nm, 0);
+	o.key_len = KEY_LEN;
+	o.val_len = 8;
+	o.type_id = 0x4d4150;
+	CHECK_OK(shk_map_open(seg2, "dd", 0, &o, &m2));
+	CHECK_OK(shk_map_get(m2, k, &v));
+	CHECK_EQ(v, id);
+	/* the next writer of the dead deleter's stripe recounts it */
+	for (id = 200;; id++) {
+		mk_key(k, id);
+		if (shk__map_stripe_of(m, k) == s0)
+			break;
+	}
+	CHECK_RC(shk_map_delete(m2, k), SHK_ENOENT);
+	CHECK_EQ(shk_map_count(m2), 16);
+	CHECK_OK(shk_seg_check(seg2));
+	shk_map_close(m2);
+	shk_seg_close(seg2);
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_dead_deleter_full(void)
+{
+	with_seg("map-ddf", b_dead_deleter_full);
+}
+
+/*
  * A reader that must repair a dead writer's slot, while the stripe is held
  * by a live process (here: another segment handle of this process, as a
  * stopped repairer would), waits a bounded short time and answers
@@ -1704,6 +1784,7 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "random_kills", t_random_kills },
 	  { "stalled_writer", t_stalled_writer },
 	  { "count_after_repair", t_count_after_repair },
+	  { "dead_deleter_full", t_dead_deleter_full },
 	  { "get_held_stripe", t_get_held_stripe },
 	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt },
 	  { "hash_kinds", t_hash_kinds }, { "single_thread", t_single_thread })
