@@ -6,7 +6,9 @@
  * lock.h).  All other entry fields are written while the entry is FREE,
  * DELETED or CREATING, under the lock, and published by the release store
  * of READY.  Writable handles look names up under the lock; read-only
- * handles (tools) look up without it and re-validate the copy they took.
+ * handles (tools) look up without it and re-validate the copy they took;
+ * shk__reg_check() re-validates likewise, and counts a failed object check
+ * only if the entry still holds that object afterwards.
  *
  * What a killed process leaves behind: a creator killed under the lock
  * after its CREATING store leaves one CREATING entry; the next locker gets
@@ -552,18 +554,54 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	return rc;
 }
 
+#ifdef SHK_TEST_HOOKS
+void (*shk__reg_check_hook)(shk_seg *seg, uint32_t slot); /* registry.h */
+#endif
+
+/*
+ * 1 when entry e still holds the object that info copied: READY, same
+ * creation time, offset and name hash.  A removal (DELETED) or a removal
+ * and a new creation in the same slot (another created_ns) since the copy
+ * shows as a change; so does a copy torn by a creator writing the fields.
+ */
+static int
+entry_still(struct shk__reg_ent *e, const shk_obj_info *info, uint32_t hash)
+{
+	/* acquire fence: orders our reads of the entry and of the object's
+	 * memory before the re-reads below (a seqlock reader, as in
+	 * treiber.c): a remover's DELETED store comes before its free, and
+	 * so before anything the block's next owner writes */
+	atomic_thread_fence(memory_order_acquire);
+	/* relaxed: ordered by the fence */
+	return atomic_load_explicit(&e->state, memory_order_relaxed) ==
+		       SHK__ENT_READY &&
+	       e->created_ns == info->created_ns && e->off == info->off &&
+	       e->name_hash == hash;
+}
+
+/*
+ * Checks every READY entry and its object, without the registry lock (read-
+ * only handles cannot take it), while others may remove and create objects.
+ * An entry read READY may be removed, its block reused, and the slot given
+ * to a new object while we read it: the copy is taken only if the entry
+ * still holds it afterwards, and a failed check counts only if the entry
+ * still holds the same object after it; otherwise the entry changed under
+ * us and proves nothing (test check_during_remove: a check racing with a
+ * removal reported SHK_ECORRUPT on a sound segment).
+ */
 int
 shk__reg_check(shk_seg *seg)
 {
 	struct shk__reg_ent *t = ents(seg);
 	shk_obj_info info;
-	uint32_t i;
+	uint32_t i, hash;
 
 	for (i = 0; i < seg->reg_cap; i++) {
 		shk__obj_check_fn fn;
 		/* acquire: pairs with the release store of READY */
 		uint32_t st =
 			atomic_load_explicit(&t[i].state, memory_order_acquire);
+		int rc = 0;
 
 		if (st > SHK__ENT_DELETED)
 			return SHK_ECORRUPT;
@@ -572,16 +610,22 @@ shk__reg_check(shk_seg *seg)
 		memset(&info, 0, sizeof(info));
 		info.size = sizeof(info);
 		fill_info(&t[i], i, &info);
-		if (!ent_valid(seg, &info))
-			return SHK_ECORRUPT;
-		if (t[i].name_hash != name_hash(info.name))
-			return SHK_ECORRUPT;
+		hash = t[i].name_hash;
+		if (!entry_still(&t[i], &info, hash))
+			continue; /* removed or re-created meanwhile */
+		/* the object is the one whose READY we have now read
+		 * (acquire, through the fence): its init is visible */
+		if (!ent_valid(seg, &info) || hash != name_hash(info.name))
+			rc = SHK_ECORRUPT;
+#ifdef SHK_TEST_HOOKS
+		if (shk__reg_check_hook)
+			shk__reg_check_hook(seg, i);
+#endif
 		fn = kind_check(info.kind);
-		if (fn) {
-			int rc = fn(seg, seg->base + info.off, &info);
-			if (rc)
-				return rc;
-		}
+		if (!rc && fn)
+			rc = fn(seg, seg->base + info.off, &info);
+		if (rc && entry_still(&t[i], &info, hash))
+			return rc;
 	}
 	return 0;
 }

@@ -71,4 +71,11 @@ SHK_HIDDEN void shk__reg_init(uint8_t *base, uint64_t reg_off,
 /* Validates every entry (tools, shk_seg_check): 0 or SHK_ECORRUPT. */
 SHK_HIDDEN int shk__reg_check(shk_seg *seg);
 
+#ifdef SHK_TEST_HOOKS
+/* Tests: called by shk__reg_check() for entry slot after it copied the
+ * entry and before it runs the object's check (the test changes the
+ * registry there). */
+SHK_HIDDEN extern void (*shk__reg_check_hook)(shk_seg *seg, uint32_t slot);
+#endif
+
 #endif /* SHK_REGISTRY_H */

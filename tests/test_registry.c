@@ -624,6 +624,65 @@ t_recover_bad_off(void)
 	shk_seg_close(seg);
 }
 
+/* The check of t_check_during_remove: a remover that runs while
+ * shk_seg_check is inside the object's check, and a new owner of the
+ * freed block that fills it. */
+static shk_seg *cdr_seg;
+static uint64_t cdr_off, cdr_len, cdr_off2;
+static int cdr_fired;
+
+static void
+remove_under_check(shk_seg *seg, uint32_t slot)
+{
+	(void)seg;
+	(void)slot;
+	if (cdr_fired++)
+		return;
+	CHECK_OK(shk_obj_remove(cdr_seg, "s"));
+	CHECK_OK(shk_alloc(cdr_seg, cdr_len, &cdr_off2));
+	memset(shk_ptr(cdr_seg, cdr_off2), 0xa5, cdr_len);
+}
+
+/*
+ * shk_seg_check runs without the registry lock while others remove and
+ * create objects.  An object removed, and its block reused, after the
+ * check read its entry READY is no damage: the check must not report its
+ * new contents (it returned SHK_ECORRUPT for a sound segment).  The hook
+ * removes the object between the entry copy and the object's check.
+ */
+static void
+t_check_during_remove(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "cdr", 0);
+	shk_stack_opts so = SHK_STACK_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_stack *st = NULL;
+
+	so.elem_len = 8;
+	so.cap = 4096;
+	CHECK_OK(shk_stack_open(seg, "s", SHK_CREATE, &so, &st));
+	shk_stack_close(st);
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	CHECK_OK(shk_seg_check(seg));
+	cdr_seg = seg;
+	cdr_off = info.off;
+	cdr_len = info.len;
+	cdr_fired = 0;
+	shk__reg_check_hook = remove_under_check;
+	CHECK_OK(shk_seg_check(seg));
+	shk__reg_check_hook = NULL;
+	CHECK_EQ(cdr_fired, 1);
+	/* the new owner took the object's block: its bytes were checked as
+	 * a stack's */
+	CHECK_EQ(cdr_off2, cdr_off);
+	CHECK_RC(shk_obj_stat(seg, "s", &info), SHK_ENOENT);
+	CHECK_OK(shk_free(seg, cdr_off2));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "stat_next_remove", t_stat_next_remove },
 	  { "registry_full", t_registry_full },
@@ -634,4 +693,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "threads_share_handle", t_threads_share_handle },
 	  { "errno_values", t_errno_values }, { "kind_names", t_kind_names },
 	  { "bad_state", t_bad_state },
-	  { "recover_bad_off", t_recover_bad_off })
+	  { "recover_bad_off", t_recover_bad_off },
+	  { "check_during_remove", t_check_during_remove })
