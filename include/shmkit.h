@@ -502,9 +502,10 @@ SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
  * shk_obj_describe writes a one-line description of the object's live state
  * (for example "fill=12/1024 waiters=0", or "locked owner=1234(alive)") into
  * buf (NUL-terminated, truncated to len).  Read-only; works on SHK_RDONLY
- * handles.  Returns the length written, SHK_EINVAL, or SHK_ECORRUPT when
- * the object fails its consistency check.  Kinds without live state write
- * an empty string.
+ * handles.  Returns the length written, SHK_EINVAL, SHK_ECORRUPT when
+ * the object fails its consistency check, or SHK_ENOENT when the entry
+ * info was copied from no longer holds that object (removed since, its
+ * memory perhaps reused).  Kinds without live state write an empty string.
  */
 SHK_API int shk_obj_describe(shk_seg *seg, const shk_obj_info *info, char *buf,
 			     size_t len);

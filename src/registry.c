@@ -690,13 +690,20 @@ shk_obj_describe(shk_seg *seg, const shk_obj_info *info, char *buf, size_t len)
 	if (!ent_valid(seg, info))
 		return SHK_ECORRUPT;
 	check = kind_check(info->kind);
-	if (check) {
-		rc = check(seg, seg->base + info->off, info);
-		if (rc)
-			return rc;
-	}
+	rc = check ? check(seg, seg->base + info->off, info) : 0;
 	fn = kind_describe(info->kind);
-	if (!fn)
-		return 0;
-	return fn(seg, seg->base + info->off, info, buf, len);
+	if (rc == 0 && fn)
+		rc = fn(seg, seg->base + info->off, info, buf, len);
+	/* info is the caller's copy of an entry (shk_obj_next, stat): the
+	 * object may have been removed since, and its block reused.  A
+	 * failure counts as damage only while the entry still holds the
+	 * object (as in shk__reg_check()); otherwise it is gone. */
+	if (rc < 0 && rc != SHK_EINVAL &&
+	    (info->slot >= seg->reg_cap ||
+	     !entry_still(&ents(seg)[info->slot], info,
+			  name_hash(info->name)))) {
+		buf[0] = '\0';
+		return SHK_ENOENT;
+	}
+	return rc;
 }

@@ -683,6 +683,48 @@ t_check_during_remove(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * Tools describe objects from entries they listed earlier (shmkit info,
+ * watch): an object removed since, whose block another owner reused, is
+ * gone (SHK_ENOENT), not damaged; it was described as SHK_ECORRUPT.  An
+ * object that is still there and damaged stays SHK_ECORRUPT.
+ */
+static void
+t_describe_after_remove(void)
+{
+	char nm[64], line[128];
+	shk_seg *seg = mkseg(nm, "dar", 0);
+	shk_stack_opts so = SHK_STACK_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_stack *st = NULL;
+	uint64_t off2, magic;
+
+	so.elem_len = 8;
+	so.cap = 4096;
+	CHECK_OK(shk_stack_open(seg, "s", SHK_CREATE, &so, &st));
+	shk_stack_close(st);
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	CHECK(shk_obj_describe(seg, &info, line, sizeof(line)) > 0);
+	/* damage while listed: still reported */
+	memcpy(&magic, shk_ptr(seg, info.off), 8);
+	memset(shk_ptr(seg, info.off), 0x5a, 8);
+	CHECK_RC(shk_obj_describe(seg, &info, line, sizeof(line)),
+		 SHK_ECORRUPT);
+	memcpy(shk_ptr(seg, info.off), &magic, 8);
+	CHECK(shk_obj_describe(seg, &info, line, sizeof(line)) > 0);
+	/* removed, and the block reused */
+	CHECK_OK(shk_obj_remove(seg, "s"));
+	CHECK_OK(shk_alloc(seg, info.len, &off2));
+	CHECK_EQ(off2, info.off);
+	memset(shk_ptr(seg, off2), 0xa5, info.len);
+	CHECK_RC(shk_obj_describe(seg, &info, line, sizeof(line)), SHK_ENOENT);
+	CHECK_EQ(line[0], '\0');
+	CHECK_OK(shk_free(seg, off2));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "stat_next_remove", t_stat_next_remove },
 	  { "registry_full", t_registry_full },
@@ -694,4 +736,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "errno_values", t_errno_values }, { "kind_names", t_kind_names },
 	  { "bad_state", t_bad_state },
 	  { "recover_bad_off", t_recover_bad_off },
-	  { "check_during_remove", t_check_during_remove })
+	  { "check_during_remove", t_check_during_remove },
+	  { "describe_after_remove", t_describe_after_remove })
