@@ -567,16 +567,24 @@ void (*shk__reg_check_hook)(shk_seg *seg, uint32_t slot); /* registry.h */
 static int
 entry_still(struct shk__reg_ent *e, const shk_obj_info *info, uint32_t hash)
 {
+	uint32_t st;
+
 	/* acquire fence: orders our reads of the entry and of the object's
 	 * memory before the re-reads below (a seqlock reader, as in
 	 * treiber.c): a remover's DELETED store comes before its free, and
-	 * so before anything the block's next owner writes */
+	 * so before anything the block's next owner writes.  Under TSan,
+	 * which ignores standalone fences (and gcc 12 refuses this one with
+	 * -Werror=tsan), an acquire load; an RMW, as map.c uses there,
+	 * would fault on a read-only handle's mapping. */
+#ifdef SHK__TSAN
+	st = atomic_load_explicit(&e->state, memory_order_acquire);
+#else
 	atomic_thread_fence(memory_order_acquire);
 	/* relaxed: ordered by the fence */
-	return atomic_load_explicit(&e->state, memory_order_relaxed) ==
-		       SHK__ENT_READY &&
-	       e->created_ns == info->created_ns && e->off == info->off &&
-	       e->name_hash == hash;
+	st = atomic_load_explicit(&e->state, memory_order_relaxed);
+#endif
+	return st == SHK__ENT_READY && e->created_ns == info->created_ns &&
+	       e->off == info->off && e->name_hash == hash;
 }
 
 /*
