@@ -72,9 +72,9 @@ SHK_HIDDEN void shk__reg_init(uint8_t *base, uint64_t reg_off,
 SHK_HIDDEN int shk__reg_check(shk_seg *seg);
 
 #ifdef SHK_TEST_HOOKS
-/* Tests: called by shk__reg_check() for entry slot after it copied the
- * entry and before it runs the object's check (the test changes the
- * registry there). */
+/* Tests: called by shk__reg_check() and shk__obj_open() for entry slot
+ * after they copied the entry and before they run the object's check (the
+ * test changes the registry there). */
 SHK_HIDDEN extern void (*shk__reg_check_hook)(shk_seg *seg, uint32_t slot);
 #endif
 

@@ -684,6 +684,50 @@ t_check_during_remove(void)
 }
 
 /*
+ * An open runs the object's check without the registry lock: an object
+ * removed (and its block reused) between the lookup and the check is gone,
+ * SHK_ENOENT; the open returned SHK_ECORRUPT on the new owner's bytes.
+ */
+static void
+t_open_during_remove(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "odr", 0);
+	shk_stack_opts so = SHK_STACK_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_stack *st = NULL;
+
+	so.elem_len = 8;
+	so.cap = 4096;
+	CHECK_OK(shk_stack_open(seg, "s", SHK_CREATE, &so, &st));
+	shk_stack_close(st);
+	st = NULL;
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	cdr_seg = seg;
+	cdr_off = info.off;
+	cdr_len = info.len;
+	cdr_fired = 0;
+	shk__reg_check_hook = remove_under_check;
+	CHECK_RC(shk_stack_open(seg, "s", 0, NULL, &st), SHK_ENOENT);
+	shk__reg_check_hook = NULL;
+	CHECK(st == NULL);
+	CHECK_EQ(cdr_fired, 1);
+	CHECK_EQ(cdr_off2, cdr_off); /* the block was reused */
+	CHECK_OK(shk_free(seg, cdr_off2));
+	/* no removal: the open works as before */
+	CHECK_OK(shk_stack_open(seg, "s", SHK_CREATE, &so, &st));
+	shk_stack_close(st);
+	cdr_fired = 1; /* the hook does nothing now */
+	shk__reg_check_hook = remove_under_check;
+	CHECK_OK(shk_stack_open(seg, "s", 0, NULL, &st));
+	shk__reg_check_hook = NULL;
+	shk_stack_close(st);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/*
  * Tools describe objects from entries they listed earlier (shmkit info,
  * watch): an object removed since, whose block another owner reused, is
  * gone (SHK_ENOENT), not damaged; it was described as SHK_ECORRUPT.  An
@@ -737,4 +781,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "bad_state", t_bad_state },
 	  { "recover_bad_off", t_recover_bad_off },
 	  { "check_during_remove", t_check_during_remove },
-	  { "describe_after_remove", t_describe_after_remove })
+	  { "describe_after_remove", t_describe_after_remove },
+	  { "open_during_remove", t_open_during_remove })
