@@ -643,6 +643,28 @@ remove_under_check(shk_seg *seg, uint32_t slot)
 	memset(shk_ptr(cdr_seg, cdr_off2), 0xa5, cdr_len);
 }
 
+/* Creates the stack "s" (a large block) and arms remove_under_check() for
+ * it: the hook's next call removes it and reuses its block. */
+static void
+arm_remove_under_check(shk_seg *seg)
+{
+	shk_stack_opts so = SHK_STACK_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_stack *st = NULL;
+
+	so.elem_len = 8;
+	so.cap = 4096;
+	CHECK_OK(shk_stack_open(seg, "s", SHK_CREATE, &so, &st));
+	shk_stack_close(st);
+	CHECK_OK(shk_obj_stat(seg, "s", &info));
+	CHECK_OK(shk_seg_check(seg)); /* sound before the hook's removal */
+	cdr_seg = seg;
+	cdr_off = info.off;
+	cdr_len = info.len;
+	cdr_fired = 0;
+	shk__reg_check_hook = remove_under_check;
+}
+
 /*
  * shk_seg_check runs without the registry lock while others remove and
  * create objects.  An object removed, and its block reused, after the
@@ -655,21 +677,9 @@ t_check_during_remove(void)
 {
 	char nm[64];
 	shk_seg *seg = mkseg(nm, "cdr", 0);
-	shk_stack_opts so = SHK_STACK_OPTS_INIT;
 	shk_obj_info info = { .size = sizeof(info) };
-	shk_stack *st = NULL;
 
-	so.elem_len = 8;
-	so.cap = 4096;
-	CHECK_OK(shk_stack_open(seg, "s", SHK_CREATE, &so, &st));
-	shk_stack_close(st);
-	CHECK_OK(shk_obj_stat(seg, "s", &info));
-	CHECK_OK(shk_seg_check(seg));
-	cdr_seg = seg;
-	cdr_off = info.off;
-	cdr_len = info.len;
-	cdr_fired = 0;
-	shk__reg_check_hook = remove_under_check;
+	arm_remove_under_check(seg);
 	CHECK_OK(shk_seg_check(seg));
 	shk__reg_check_hook = NULL;
 	CHECK_EQ(cdr_fired, 1);
@@ -694,20 +704,11 @@ t_open_during_remove(void)
 	char nm[64];
 	shk_seg *seg = mkseg(nm, "odr", 0);
 	shk_stack_opts so = SHK_STACK_OPTS_INIT;
-	shk_obj_info info = { .size = sizeof(info) };
 	shk_stack *st = NULL;
 
 	so.elem_len = 8;
 	so.cap = 4096;
-	CHECK_OK(shk_stack_open(seg, "s", SHK_CREATE, &so, &st));
-	shk_stack_close(st);
-	st = NULL;
-	CHECK_OK(shk_obj_stat(seg, "s", &info));
-	cdr_seg = seg;
-	cdr_off = info.off;
-	cdr_len = info.len;
-	cdr_fired = 0;
-	shk__reg_check_hook = remove_under_check;
+	arm_remove_under_check(seg);
 	CHECK_RC(shk_stack_open(seg, "s", 0, NULL, &st), SHK_ENOENT);
 	shk__reg_check_hook = NULL;
 	CHECK(st == NULL);
