@@ -2195,6 +2195,11 @@ t_prefault(void)
 	shk_seg *seg;
 	uint8_t *p;
 	long cold, warm;
+	/* under valgrind the child's first run of code in the measured
+	 * loop (JIT translation, its own memory) adds a few faults of its
+	 * own: a read-only child took 4 once (CI, 2026-11-24), against 256
+	 * cold; natively the bounds stay tight */
+	long slack = test_valgrind() ? 32 : 0;
 
 	test_name(name, sizeof(name), "prefault");
 	o.len = 4 << 20;
@@ -2204,14 +2209,14 @@ t_prefault(void)
 	cold = child_faults(name, off, len, 0, 0);
 	warm = child_faults(name, off, len, 0, 1);
 	CHECK(cold >= 128); /* 256 pages written, one fault each */
-	CHECK(warm >= 0 && warm < 8);
+	CHECK(warm >= 0 && warm < 8 + slack);
 	/* the children's writes landed: page k holds k */
 	p = shk_ptr(seg, off);
 	CHECK(p != NULL);
 	for (i = 0; p && i < len; i += 4096)
 		CHECK_EQ(p[i], (uint8_t)(i >> 12));
 	warm = child_faults(name, off, len, SHK_RDONLY, 1);
-	CHECK(warm >= 0 && warm < 4);
+	CHECK(warm >= 0 && warm < 4 + slack);
 	CHECK_RC(shk_seg_prefault(NULL), SHK_EINVAL);
 	CHECK_OK(shk_free(seg, off));
 	shk_seg_close(seg);
