@@ -125,6 +125,29 @@ def record_type(name, struct):
     return dataclasses.make_dataclass(name, fields, frozen=True)
 
 
+class HandleOwner:
+    """Owns one C handle and closes it (with the subclass's _close, a
+    library function) when the last reference goes.  The Python object
+    that the user closes holds one reference, and every view of the
+    handle's memory holds one (through its ctypes array), so the memory
+    is unmapped only when both are gone: a view never points at unmapped
+    or freed memory."""
+
+    __slots__ = ("h",)
+    _close = None  # name of the lib function, set by subclasses
+
+    def __init__(self, h):
+        self.h = h
+
+    def __del__(self):
+        h, self.h = self.h, None
+        if h:
+            try:
+                getattr(lib, self._close)(h)
+            except Exception:
+                pass
+
+
 class Closable:
     """`with` and garbage collection close it: the subclass has _handle()
     (raises once closed) and close() (idempotent)."""

@@ -4,7 +4,7 @@ zero-copy loans (shk_chan_*, docs/chan.md)."""
 import ctypes
 
 from . import _lib as L
-from ._base import Closable, cbuf, cname, record_type, timed
+from ._base import Closable, HandleOwner, cbuf, cname, record_type, timed
 from ._lib import lib
 from .errors import check
 
@@ -21,7 +21,7 @@ _MODES = {None: 0, "lossy": 1, "reliable": 2}
 ChanStats = record_type("ChanStats", L.ChanStats)
 
 
-class _ChanHandle:
+class _ChanHandle(HandleOwner):
     """Owns the C channel handle, whose shk_chan_close unmaps the
     channel's segment and frees a subscriber's receive buffer.  Chan holds
     one reference and every view of a message's memory holds one (through
@@ -30,18 +30,8 @@ class _ChanHandle:
     never points at unmapped or freed memory.
     """
 
-    __slots__ = ("h",)
-
-    def __init__(self, h):
-        self.h = h
-
-    def __del__(self):
-        h, self.h = self.h, None
-        if h:
-            try:
-                lib.shk_chan_close(h)
-            except Exception:
-                pass
+    __slots__ = ()
+    _close = "shk_chan_close"
 
 
 class Message:

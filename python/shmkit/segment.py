@@ -6,7 +6,7 @@ import os
 import weakref
 
 from . import _lib as L
-from ._base import Closable, cname, flags_of, record_type, view
+from ._base import Closable, HandleOwner, cname, flags_of, record_type, view
 from ._lib import lib
 from . import errors
 from .errors import check
@@ -82,23 +82,15 @@ def _seg_opts(backend="posix", size=None, mode=None, max_objects=None,
     return o
 
 
-class _Mapping:
+class _Mapping(HandleOwner):
     """Owns the C segment handle.  Segment holds one reference and every
     memoryview or NumPy array made over the segment's memory holds one, so
     the memory is unmapped (shk_seg_close) only when the Segment is closed
     AND no view of it remains: a view can never point at unmapped memory.
     """
 
-    def __init__(self, h):
-        self.h = h
-
-    def __del__(self):
-        h, self.h = self.h, None
-        if h:
-            try:
-                lib.shk_seg_close(h)
-            except Exception:
-                pass
+    __slots__ = ()
+    _close = "shk_seg_close"
 
 
 class Segment(Closable):
