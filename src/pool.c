@@ -149,6 +149,49 @@ count_in_use(_Atomic uint32_t *state, uint64_t cap)
 	return n;
 }
 
+/*
+ * in_use (a scan of the states) and listed (a walk of the free list) from
+ * one moment: the scan and the walk both fall between two loads of the
+ * same tagged head.  Without that, a block freed between the scan and
+ * the walk counted in both (leaked < 0) and one allocated between them in
+ * neither.  Why an unchanged head is enough: a block on the list at h0
+ * was marked free before its push (release CAS, read by the acquire load
+ * of h0), so the scan reads 0 or a later mark; a later mark follows an
+ * allocator's pop, and the scan's relaxed read of that release mark plus
+ * the acquire fence in shk__tl_check() make the final head load see the
+ * pop (a new tag).  Blocks between pop and mark, or unmark and push, are
+ * in neither count: they show in leaked for that moment.  SHK_EAGAIN
+ * after 8 tries (a busy pool).
+ */
+static int
+snapshot(struct shk__pool_hdr *h, _Atomic uint32_t *state,
+	 _Atomic uint32_t *next, uint64_t cap, uint64_t *in_use,
+	 uint32_t *listed)
+{
+	int tries, rc = SHK_EAGAIN;
+
+	for (tries = 0; tries < 8; tries++) {
+		/* acquire: pairs with the release CAS of shk__tl_push(), so
+		 * the marks of the blocks listed at h0 are visible */
+		uint64_t h0 =
+			atomic_load_explicit(&h->head, memory_order_acquire);
+
+		*in_use = count_in_use(state, cap);
+		rc = shk__tl_check(&h->head, next, (uint32_t)cap, listed, NULL,
+				   NULL);
+		if (rc == SHK_ECORRUPT)
+			return rc;
+		/* relaxed: ordered after the scan by shk__tl_check()'s
+		 * acquire fence (it ran after the scan whether or not its
+		 * walk settled) */
+		if (rc == 0 &&
+		    atomic_load_explicit(&h->head, memory_order_relaxed) == h0)
+			return 0;
+		rc = SHK_EAGAIN;
+	}
+	return rc;
+}
+
 int
 shk__kind_describe_pool(shk_seg *seg, void *mem, const shk_obj_info *info,
 			char *buf, size_t len)
@@ -165,10 +208,9 @@ shk__kind_describe_pool(shk_seg *seg, void *mem, const shk_obj_info *info,
 	need = layout(info->cap, info->elem_len, &so, &no, &bo);
 	if (need == 0 || need > info->len)
 		return SHK_ECORRUPT;
-	in_use = count_in_use((_Atomic uint32_t *)((uint8_t *)mem + so),
-			      info->cap);
-	rc = shk__tl_check(&h->head, (_Atomic uint32_t *)((uint8_t *)mem + no),
-			   (uint32_t)info->cap, &listed, NULL, NULL);
+	rc = snapshot(h, (_Atomic uint32_t *)((uint8_t *)mem + so),
+		      (_Atomic uint32_t *)((uint8_t *)mem + no), info->cap,
+		      &in_use, &listed);
 	if (rc == SHK_ECORRUPT)
 		return rc;
 	if (rc == 0)
