@@ -215,6 +215,38 @@ rc=$?
 	pass "--count 200: the bridge stops by itself after 200, exit 0" ||
 	fail "--count: exit $rc: $(cat "$TMP/b8")"
 
+echo "== pair, --count with a message held"
+# --count 3 is exact even when a message waits for room: the channel's
+# b -> a ring is full (shm-fill, nobody reads end a), the ZeroMQ peer
+# sends one message, which the bridge takes and holds; then end a sends
+# 3.  The held message counts as taken, so only 2 of those go to ZeroMQ,
+# and the bridge stops when end a reads and the held one is delivered.
+# (Before, the 3 went out, the count was reached, and the last-second
+# flush delivered the held one as a 4th.)
+"$PEER" shm-fill "shm://${P}n/c" pair b 100000 100 >"$TMP/f9" 2>&1 &&
+	K=$(sed -n 's/^\([0-9]*\) messages ok$/\1/p' "$TMP/f9") && [ -n "$K" ] &&
+	pass "pair: end b filled the b -> a ring ($K messages)" ||
+	fail "shm-fill: $(cat "$TMP/f9")"
+bg b10 "$S" bridge "shm://${P}n/c" 'tcp://127.0.0.1:*' --count 3
+wait_line b10 '^bridge: ' && EP=$(endpoint b10)
+bg z10 "$PEER" zmq-pair "$EP" connect 1 100 2
+wait_line z10 '^1 sent' || fail "zmq-pair did not send: $(cat "$TMP/z10")"
+sleep 0.5 # the bridge takes the message and finds no room
+"$PEER" shm-send "shm://${P}n/c" pair a 3 100 >"$TMP/s10" 2>&1 ||
+	fail "end a sent 3: $(cat "$TMP/s10")"
+sleep 0.5 # the bridge forwards what it may
+"$PEER" shm-recv "shm://${P}n/c" pair a "$K" >"$TMP/r10" 2>&1 &&
+	pass "end a read the $K messages of the fill" ||
+	fail "end a read: $(cat "$TMP/r10")"
+for i in $(seq 1 100); do kill -0 "$pid_b10" 2>/dev/null || break; sleep 0.05; done
+wait "$pid_b10"
+rc=$?
+[ $rc -eq 0 ] && grep -qE '^bridge: 2 messages shm -> zmq, 1 zmq -> shm$' "$TMP/b10" &&
+	pass "--count 3 with a held message: 2 out and the held one in, exit 0" ||
+	fail "--count with a held message: exit $rc: $(cat "$TMP/b10")"
+finish z10 "zmq-pair: got exactly the 2 the count allowed"
+rm -f /dev/shm/"$P"n
+
 echo "== bad input"
 run_rc() { "$S" "$@" >"$TMP/out" 2>"$TMP/err"; RC=$?; }
 run_rc bridge "shm://${P}x" 'tcp://127.0.0.1:*'

@@ -7,6 +7,8 @@
  *   bridge_peer shm-recv ADDR PATTERN ROLE N
  *   bridge_peer zmq-send ENDPOINT TYPE bind|connect N SIZES
  *   bridge_peer zmq-recv ENDPOINT TYPE bind|connect N
+ *   bridge_peer shm-fill ADDR PATTERN ROLE N SIZES
+ *   bridge_peer zmq-pair ENDPOINT bind|connect N SIZES M
  *
  * PATTERN is pair, pubsub or pushpull; ROLE a, b, pub, sub, push or pull;
  * TYPE pair, pub, sub, push or pull.  SIZES is "small" (16..200 bytes),
@@ -20,7 +22,12 @@
  * a line on stdin before it sends (so the test can connect the far end
  * first).  A channel the shm side creates takes its seg_size and max_msg
  * from BRIDGE_PEER_SEG_SIZE and BRIDGE_PEER_MAX_MSG when they are set.
- * Prints "N messages ok" on success.
+ * Prints "N messages ok" on success.  shm-fill sends as shm-send does,
+ * but each send with timeout 0, and stops at the first SHK_EAGAIN: it
+ * prints "K messages ok" (K < N, else it exits 1: never full).  zmq-pair
+ * is a ZeroMQ PAIR socket that sends N messages (printing "N sent"), then
+ * receives M, checked as zmq-recv does, and then exits 1 if a further
+ * message comes within 1.5 s.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -138,7 +145,7 @@ hold(int argc, char **argv, int at)
 }
 
 static int
-shm_side(int argc, char **argv, int send)
+shm_side(int argc, char **argv, int send, int fill_only)
 {
 	shk_chan *c;
 	shk_msg *m;
@@ -170,7 +177,12 @@ shm_side(int argc, char **argv, int send)
 			size_t len = msg_len(argv[6], k);
 
 			fill(buf, len, k);
-			rc = shk_chan_send(c, buf, len, TIMEOUT_NS);
+			rc = shk_chan_send(c, buf, len,
+					   fill_only ? 0 : TIMEOUT_NS);
+			if (rc == SHK_EAGAIN && fill_only) {
+				n = k; /* full: done */
+				break;
+			}
 			if (rc < 0) {
 				fprintf(stderr, "send %llu: %s\n",
 					(unsigned long long)k,
@@ -191,6 +203,11 @@ shm_side(int argc, char **argv, int send)
 			break;
 	}
 	shk_chan_close(c);
+	if (fill_only && n == strtoull(argv[5], NULL, 10)) {
+		fprintf(stderr, "%llu messages sent and never full\n",
+			(unsigned long long)n);
+		return 1;
+	}
 	if (k < n)
 		return 1;
 	printf("%llu messages ok\n", (unsigned long long)n);
@@ -267,6 +284,61 @@ zmq_side(int argc, char **argv, int send)
 	return rc;
 }
 
+/* zmq-pair: argv[3] bind|connect, [4] N, [5] SIZES, [6] M */
+static int
+zmq_pair(char **argv)
+{
+	void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_PAIR);
+	uint64_t n = strtoull(argv[4], NULL, 10),
+		 m = strtoull(argv[6], NULL, 10);
+	uint64_t k;
+	int tmo = 10000, linger = 5000, rc = 0, len;
+
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	zmq_setsockopt(s, ZMQ_SNDTIMEO, &tmo, sizeof(tmo));
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	if ((!strcmp(argv[3], "bind") ? zmq_bind(s, argv[2])
+				      : zmq_connect(s, argv[2])) < 0) {
+		fprintf(stderr, "%s: %s\n", argv[2], zmq_strerror(errno));
+		return 1;
+	}
+	for (k = 0; k < n && rc == 0; k++) {
+		size_t l = msg_len(argv[5], k);
+
+		fill(buf, l, k);
+		if (zmq_send(s, buf, l, 0) < 0) {
+			fprintf(stderr, "send %llu: %s\n",
+				(unsigned long long)k, zmq_strerror(errno));
+			rc = 1;
+		}
+	}
+	if (rc == 0)
+		printf("%llu sent\n", (unsigned long long)n);
+	for (k = 0; k < m && rc == 0; k++) {
+		len = zmq_recv(s, buf, sizeof(buf), 0);
+		if (len < 0 || (size_t)len > sizeof(buf)) {
+			fprintf(stderr, "recv %llu: %s\n",
+				(unsigned long long)k,
+				len < 0 ? zmq_strerror(errno) : "too long");
+			rc = 1;
+		} else {
+			rc = check(buf, (size_t)len, k);
+		}
+	}
+	tmo = 1500;
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	if (rc == 0 && zmq_recv(s, buf, sizeof(buf), 0) >= 0) {
+		fprintf(stderr, "a message beyond the %llu expected\n",
+			(unsigned long long)m);
+		rc = 1;
+	}
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	if (rc == 0)
+		printf("%llu messages ok\n", (unsigned long long)m);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -277,13 +349,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: see the comment in bridge_peer.c\n");
 		return 2;
 	}
+	if (!strcmp(argv[1], "zmq-pair"))
+		return argc < 7 ? 2 : zmq_pair(argv);
+	if (!strcmp(argv[1], "shm-fill"))
+		return argc < 7 ? 2 : shm_side(argc, argv, 1, 1);
 	send = !strcmp(argv[1] + 4, "send");
 	if ((send && argc < 7) || (!send && strcmp(argv[1] + 4, "recv"))) {
 		fprintf(stderr, "bad arguments\n");
 		return 2;
 	}
 	if (!strncmp(argv[1], "shm-", 4))
-		return shm_side(argc, argv, send);
+		return shm_side(argc, argv, send, 0);
 	if (!strncmp(argv[1], "zmq-", 4))
 		return zmq_side(argc, argv, send);
 	fprintf(stderr, "bad mode %s\n", argv[1]);

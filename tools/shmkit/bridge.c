@@ -46,10 +46,23 @@ struct bridge {
 	const char *addr, *ep;
 };
 
+/* Stopped by a signal, or --count messages forwarded. */
 static int
 done(const struct bridge *b)
 {
 	return stop_sig || (b->count && b->n_out + b->n_in >= b->count);
+}
+
+/* No new message may be taken from either side: stopped, or the messages
+ * forwarded and held reach --count (a held one is forwarded before the
+ * bridge stops, so counting it when it is taken makes exactly N go
+ * through, whichever direction each of them takes). */
+static int
+full_count(const struct bridge *b)
+{
+	return stop_sig ||
+	       (b->count &&
+		b->n_out + b->n_in + !!b->held_out + b->have_in >= b->count);
 }
 
 /* shm -> zmq: up to 64 messages; 1 if one moved, 0 if none, -1 on error */
@@ -63,6 +76,9 @@ pump_out(struct bridge *b)
 		if (!b->held_out) {
 			int ev = 0;
 			size_t evlen = sizeof(ev);
+
+			if (full_count(b))
+				break;
 
 			/* take a message only when ZeroMQ would take it
 			 * now, so that one is rarely held (and lost if we
@@ -113,6 +129,8 @@ pump_in(struct bridge *b)
 
 	for (k = 0; k < 64 && !done(b); k++) {
 		if (!b->have_in) {
+			if (full_count(b))
+				break;
 			zmq_msg_init(&b->held_in);
 			if (zmq_msg_recv(&b->held_in, b->zsock, ZMQ_DONTWAIT) <
 			    0) {
@@ -163,15 +181,17 @@ static int
 wait_sides(struct bridge *b)
 {
 	zmq_pollitem_t it[2];
-	int n = 1, fd;
+	int n = 1, fd, take = !full_count(b);
 
 	memset(it, 0, sizeof(it));
 	it[0].socket = b->zsock;
-	if (b->in && !b->have_in)
+	/* a side we may not take from is not waited on: its message would
+	 * wake us at once, again and again */
+	if (b->in && !b->have_in && take)
 		it[0].events |= ZMQ_POLLIN;
 	if (b->out && b->out_blocked)
 		it[0].events |= ZMQ_POLLOUT;
-	else if (b->out) {
+	else if (b->out && take) {
 		/* pump_out's last shk_chan_recv found nothing: armed */
 		fd = shk_chan_fd(b->c_out);
 		if (fd < 0) {
