@@ -136,13 +136,17 @@ enum shk_backend {
 /* Open flags, as open(2). */
 #define SHK_CREATE 0x1u /* create if missing (create-or-open) */
 #define SHK_EXCL 0x2u   /* with SHK_CREATE: fail with SHK_EEXIST if present */
-#define SHK_RDONLY 0x4u /* map read-only, do not attach (inspection) */
+/* map read-only, do not attach (inspection): stat, iterate, describe,
+ * check, and shk_obj_open of an existing object; every call that writes
+ * (creating, allocating, a structure's open) is SHK_EPERM */
+#define SHK_RDONLY 0x4u
 
 /*
  * shk_seg_opts configures shk_seg_open.  Initialise with
  * SHK_SEG_OPTS_INIT; zero fields mean the default.
  *   size        sizeof(shk_seg_opts) (0 is SHK_EINVAL: uninitialised)
- *   mode        permission bits on create (default 0600)
+ *   mode        permission bits on create, at most 0777 (default 0600;
+ *               any other bit is SHK_EINVAL)
  *   backend     enum shk_backend (default SHK_BACKEND_POSIX)
  *   len         total size in bytes on create (default 4 MiB; at least
  *               SHK_SEG_MIN_LEN, at most SHK_SEG_MAX_LEN, and large enough
@@ -468,9 +472,15 @@ typedef struct shk_obj_info {
  * elem_len and cap must match desc, else SHK_ETYPE.  Fills *info when not
  * NULL and returns the object's memory in *ptr (when not NULL).  Only
  * SHK_KIND_BLOB may be created here; the typed structures have their own
- * open calls, which go through the same registry.  Codes: SHK_EINVAL,
- * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE, SHK_ENOMEM (heap),
- * SHK_ENOSPC (registry full), SHK_ECORRUPT.  Thread- and process-safe.
+ * open calls, which go through the same registry.  A segment handle
+ * opened SHK_RDONLY may open an existing object here (without the registry
+ * lock, as shk_obj_stat; the memory is mapped read-only, so a write to it
+ * faults); SHK_CREATE on it is SHK_EPERM, and so is every structure's open
+ * (shk_ring_open, shk_array_open, ...: attaching writes).  Codes:
+ * SHK_EINVAL, SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE,
+ * SHK_ENOMEM (heap), SHK_ENOSPC (registry full), SHK_ECORRUPT, SHK_EPERM,
+ * SHK_EAGAIN (read-only handle: the entry kept changing under the
+ * lookup).  Thread- and process-safe.
  */
 SHK_API int shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
 			 const shk_obj_desc *desc, shk_obj_info *info,
@@ -555,8 +565,8 @@ typedef struct shk_array_opts {
  * an existing one SHK_EEXIST).  NULL opts opens an existing array with
  * type_id 0 as it is.  Elements start 64 bytes into the object, so they are
  * 64-byte aligned.  Returns 0 and *out, or SHK_EINVAL (bad arguments,
- * missing len/elem_len on create, read-only segment handle),
- * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
+ * missing len/elem_len on create), SHK_EPERM (read-only segment handle:
+ * shk_obj_open gives such a handle the elements), SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
  * elem_len or len differ), SHK_ENOMEM (heap), SHK_ENOSPC (registry full),
  * SHK_ECORRUPT (the stored header is damaged).  *out is NULL on failure.
  * Thread- and process-safe; may block briefly on the registry lock.
@@ -670,7 +680,7 @@ typedef struct shk_map_opts {
  * shk_map_open opens the map `name` in seg, creating it empty when flags
  * has SHK_CREATE (racing creators get one map; SHK_EXCL makes an existing
  * one SHK_EEXIST).  Returns 0 and *out, or SHK_EINVAL (bad arguments, no
- * key_len or cap to create with, read-only segment handle),
+ * key_len or cap to create with), SHK_EPERM (read-only segment handle),
  * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
  * key_len, val_len or cap differ), SHK_ENOMEM, SHK_ENOSPC (registry full),
  * SHK_ECORRUPT.  *out is NULL on failure.  Opening checks every slot's
@@ -1124,8 +1134,8 @@ typedef struct shk_queue_opts {
  * segment's heap.  Racing creators get one queue.  Opening checks the kind,
  * type_id, elem_len and cap against opts (SHK_ETYPE on a mismatch) and
  * validates the queue's memory (SHK_ECORRUPT).  Returns 0 and *out, or
- * SHK_EINVAL (NULL argument, bad opts, read-only segment handle),
- * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE, SHK_ENOMEM,
+ * SHK_EINVAL (NULL argument, bad opts), SHK_EPERM (read-only segment
+ * handle), SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE, SHK_ENOMEM,
  * SHK_ENOSPC (registry full), SHK_ECORRUPT; *out is NULL on failure.
  * Thread- and process-safe.
  */
@@ -1426,7 +1436,8 @@ typedef struct shk_once shk_once;
  * shk_mutex_open creates (flags SHK_CREATE, SHK_EXCL as shk_seg_open) or
  * opens the robust process-shared mutex `name` in seg and returns a handle
  * in *out (NULL on failure).  opts may be NULL.  The handle must not
- * outlive seg.  Codes: SHK_EINVAL (bad arguments, or a SHK_RDONLY seg),
+ * outlive seg.  Codes: SHK_EINVAL (bad arguments), SHK_EPERM (a SHK_RDONLY
+ * seg),
  * SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (name holds another
  * kind), SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT.  Thread- and process-safe.
  */

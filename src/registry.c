@@ -290,9 +290,42 @@ desc_check(const shk_obj_desc *d)
 
 static int entry_still(struct shk__reg_ent *e, const shk_obj_info *info,
 		       uint32_t hash);
+static int stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info);
 #ifdef SHK_TEST_HOOKS
 void (*shk__reg_check_hook)(shk_seg *seg, uint32_t slot); /* registry.h */
 #endif
+
+/* Opening an object found in entry e (copied into *info, READY when
+ * copied): the entry's fields, the type, then the kind's check, which runs
+ * without the lock.  An object removed (and its block reused) since we
+ * read its entry is gone, not damaged: whatever the check said of the new
+ * owner's bytes, SHK_ENOENT (test open_during_remove; it returned
+ * SHK_ECORRUPT).  A removal after this re-check is the caller's race
+ * (docs/registry.md). */
+static int
+open_found(shk_seg *seg, struct shk__reg_ent *e, uint32_t h,
+	   const shk_obj_desc *want, shk__obj_check_fn check,
+	   shk_obj_info *info, void **mem)
+{
+	int rc;
+
+	if (!ent_valid(seg, info))
+		return SHK_ECORRUPT;
+	if (!matches(info, want))
+		return SHK_ETYPE;
+#ifdef SHK_TEST_HOOKS
+	if (shk__reg_check_hook)
+		shk__reg_check_hook(seg, info->slot);
+#endif
+	rc = check ? check(seg, seg->base + info->off, info) : 0;
+	if (!entry_still(e, info, h))
+		return SHK_ENOENT;
+	if (rc)
+		return rc;
+	if (mem)
+		*mem = seg->base + info->off;
+	return 0;
+}
 
 int
 shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
@@ -306,7 +339,7 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	int rc, slot, free_slot;
 	uint64_t off = 0;
 
-	if (!seg || (flags & ~(SHK_CREATE | SHK_EXCL)))
+	if (!seg || (flags & ~(SHK_CREATE | SHK_EXCL | SHK__OPEN_VIEW)))
 		return SHK_EINVAL;
 	if ((flags & SHK_EXCL) && !(flags & SHK_CREATE))
 		return SHK_EINVAL;
@@ -320,9 +353,21 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 		info = &tmp;
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
-	if (seg->slot == UINT32_MAX)
-		return SHK_EINVAL; /* read-only handle: use shk_obj_stat */
 	h = name_hash(name);
+	if (seg->slot == UINT32_MAX) {
+		/* A read-only handle can neither take the registry lock (a
+		 * write) nor create, nor attach to a structure (a role stamp,
+		 * a reader slot: writes): only shk_obj_open's plain view of
+		 * an existing object, found without the lock as
+		 * shk_obj_stat finds it. */
+		if ((flags & SHK_CREATE) || !(flags & SHK__OPEN_VIEW))
+			return SHK_EPERM;
+		rc = stat_nolock(seg, name, info);
+		if (rc)
+			return rc;
+		return open_found(seg, &ents(seg)[info->slot], h, want, check,
+				  info, mem);
+	}
 	rc = reg_lock(seg);
 	if (rc)
 		return rc;
@@ -342,28 +387,7 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 		reg_unlock(seg);
 		if (flags & SHK_EXCL)
 			return SHK_EEXIST;
-		if (!ent_valid(seg, info))
-			return SHK_ECORRUPT;
-		if (!matches(info, want))
-			return SHK_ETYPE;
-#ifdef SHK_TEST_HOOKS
-		if (shk__reg_check_hook)
-			shk__reg_check_hook(seg, (uint32_t)slot);
-#endif
-		/* The check runs without the lock.  An object removed (and
-		 * its block reused) since we read its entry is gone, not
-		 * damaged: whatever the check said of the new owner's bytes,
-		 * SHK_ENOENT (test open_during_remove; it returned
-		 * SHK_ECORRUPT).  A removal after this re-check is the
-		 * caller's race (docs/registry.md). */
-		rc = check ? check(seg, seg->base + info->off, info) : 0;
-		if (!entry_still(e, info, h))
-			return SHK_ENOENT;
-		if (rc)
-			return rc;
-		if (mem)
-			*mem = seg->base + info->off;
-		return 0;
+		return open_found(seg, e, h, want, check, info, mem);
 	}
 	if (!(flags & SHK_CREATE)) {
 		rc = SHK_ENOENT;
@@ -444,9 +468,11 @@ shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
 		    desc->cap > UINT64_MAX / desc->elem_len)
 			return SHK_EINVAL;
 	}
+	if (flags & ~(SHK_CREATE | SHK_EXCL))
+		return SHK_EINVAL;
 	len = desc->elem_len * desc->cap;
-	return shk__obj_open(seg, name, flags, desc, len, NULL, NULL,
-			     kind_check(desc->kind), info, ptr);
+	return shk__obj_open(seg, name, flags | SHK__OPEN_VIEW, desc, len, NULL,
+			     NULL, kind_check(desc->kind), info, ptr);
 }
 
 /* Lock-free lookup for read-only handles: copy, then re-validate. */

@@ -55,10 +55,15 @@ typedef int (*shk__obj_check_fn)(shk_seg *seg, void *mem,
  *   len     bytes of object memory to allocate on create (ignored on open)
  *   init    formats the memory on create (NULL: zero-filled is valid)
  *   check   validates on open (NULL: none)
- * flags: SHK_CREATE, SHK_EXCL as for segments.  Fills *info and *mem.
- * Codes: SHK_EINVAL, SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE,
- * SHK_ENOMEM, SHK_ENOSPC (table full), SHK_ECORRUPT, SHK_ETIMEDOUT.
+ * flags: SHK_CREATE, SHK_EXCL as for segments, and SHK__OPEN_VIEW: the
+ * caller only reads or writes the memory it gets (shk_obj_open), so a
+ * read-only segment handle may open an existing object; without it a
+ * read-only handle gets SHK_EPERM (a structure's open writes to attach).
+ * Fills *info and *mem.  Codes: SHK_EINVAL, SHK_ENAMETOOLONG, SHK_ENOENT,
+ * SHK_EEXIST, SHK_ETYPE, SHK_ENOMEM, SHK_ENOSPC (table full),
+ * SHK_ECORRUPT, SHK_ETIMEDOUT, SHK_EPERM.
  */
+#define SHK__OPEN_VIEW 0x100u
 SHK_HIDDEN int shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 			     const shk_obj_desc *want, uint64_t len,
 			     shk__obj_init_fn init, void *arg,

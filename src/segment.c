@@ -565,7 +565,9 @@ opts_check(const shk_seg_opts *in, shk_seg_opts *o)
 	}
 	if (!o->mode)
 		o->mode = 0600;
-	if (o->mode & ~07777u)
+	/* permission bits only: 04000 would be SHM_HUGETLB to shmget(),
+	 * and a shared memory object has no use for setuid/setgid/sticky */
+	if (o->mode & ~0777u)
 		return SHK_EINVAL;
 	if (!o->len)
 		o->len = SHK__DEFAULT_LEN;
@@ -802,6 +804,15 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 		if (errno == ENOENT && (flags & SHK_CREATE) &&
 		    shk__now_ns() < deadline)
 			continue; /* unlinked between our two calls */
+		if (errno == ELOOP || errno == EISDIR ||
+		    (!file && errno == EINVAL))
+			/* a symlink under the name (shm_open does not follow
+			 * one), a loop of them in a file path, or a directory
+			 * opened for writing (glibc's shm_open turns EISDIR
+			 * into EINVAL; the name was checked already): not a
+			 * segment, as a FIFO is not (these were SHK_EIO and
+			 * SHK_EINVAL) */
+			return SHK_EBADSEG;
 		return shk__errno_code(errno);
 	}
 	seg->fd = fd = shk__fd_above_stdio(fd);

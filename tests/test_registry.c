@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 
 #include "lock.h"
@@ -124,7 +125,8 @@ t_stat_next_remove(void)
 	/* read-only handles look up without the lock */
 	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &ro));
 	CHECK_OK(shk_obj_stat(ro, "obj39", &info));
-	CHECK_RC(shk_obj_open(ro, "obj39", 0, &d, NULL, NULL), SHK_EINVAL);
+	CHECK_RC(shk_obj_open(ro, "obj39", SHK_CREATE, &d, NULL, NULL),
+		 SHK_EPERM);
 	/* remove; the name can be created again (tombstones are reused) */
 	for (i = 0; i < 40; i += 2) {
 		snprintf(on, sizeof(on), "obj%d", i);
@@ -770,7 +772,71 @@ t_describe_after_remove(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * A read-only segment handle opens an existing object through
+ * shk_obj_open (found without the lock, type-checked, the kind's check
+ * run) and gets memory it can read and not write; creating and the
+ * structures' opens, which write, are SHK_EPERM.  Before 2026-11-24 every
+ * open on a read-only handle was SHK_EINVAL.
+ */
+static void
+t_rdonly_open(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "rdo", 64), *ro;
+	shk_obj_desc d = blob(7, 8, 4), wrong = blob(8, 8, 4);
+	shk_obj_desc ad = SHK_OBJ_DESC_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_array_opts ao = SHK_ARRAY_OPTS_INIT;
+	shk_array *a = NULL;
+	uint64_t *w, *r;
+	pid_t pid;
+
+	CHECK_OK(shk_obj_open(seg, "b", SHK_CREATE, &d, NULL, (void **)&w));
+	for (int i = 0; i < 4; i++)
+		w[i] = 100 + (uint64_t)i;
+	ao.elem_len = 8;
+	ao.len = 8;
+	CHECK_OK(shk_array_open(seg, "arr", SHK_CREATE, &ao, &a));
+	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &ro));
+	CHECK_OK(shk_obj_open(ro, "b", 0, &d, &info, (void **)&r));
+	CHECK_EQ(info.cap, 4);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(r[i], 100 + (uint64_t)i);
+	w[2] = 7;
+	CHECK_EQ(r[2], 7); /* the same memory */
+	CHECK_RC(shk_obj_open(ro, "b", 0, &wrong, NULL, NULL), SHK_ETYPE);
+	CHECK_RC(shk_obj_open(ro, "nope", 0, &d, NULL, NULL), SHK_ENOENT);
+	CHECK_RC(shk_obj_open(ro, "b", SHK_CREATE, &d, NULL, NULL), SHK_EPERM);
+	CHECK_RC(shk_obj_open(ro, "c", SHK_CREATE | SHK_EXCL, &d, NULL, NULL),
+		 SHK_EPERM);
+	/* any kind, as on a writable handle: the array's memory, checked */
+	ad.kind = SHK_KIND_ARRAY;
+	CHECK_OK(shk_obj_open(ro, "arr", 0, &ad, &info, NULL));
+	CHECK_EQ(info.kind, SHK_KIND_ARRAY);
+	/* a structure's open attaches (writes): refused */
+	{
+		shk_array *a2 = NULL;
+		CHECK_RC(shk_array_open(ro, "arr", 0, NULL, &a2), SHK_EPERM);
+		CHECK(a2 == NULL);
+	}
+	/* the view is read-only: a write faults (in a child) */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* not a sanitizer's report */
+		*(volatile uint64_t *)r = 1;
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGSEGV);
+	shk_seg_close(ro);
+	shk_array_close(a);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
+	  { "rdonly_open", t_rdonly_open },
 	  { "stat_next_remove", t_stat_next_remove },
 	  { "registry_full", t_registry_full },
 	  { "create_or_open_race", t_create_or_open_race },

@@ -752,6 +752,16 @@ t_bad_arguments(void)
 	o.len = 0;
 	o.mode = 0100000;
 	CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
+	/* permission bits only: no setuid, setgid or sticky bit (for SysV
+	 * 04000 is SHM_HUGETLB in shmget's flags, which failed as
+	 * SHK_ENOMEM; for POSIX it made a setuid file) */
+	for (unsigned m = 01000; m <= 04000; m <<= 1) {
+		o.mode = m | 0600;
+		CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
+		o.backend = SHK_BACKEND_SYSV;
+		CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
+		o.backend = 0;
+	}
 	o.mode = 0;
 	o.backend = 9;
 	CHECK_RC(shk_seg_open("x", SHK_CREATE, &o, &seg), SHK_EINVAL);
@@ -761,6 +771,16 @@ t_bad_arguments(void)
 	shk_seg_close(NULL);
 	CHECK(strcmp(shk_errname(SHK_ETYPE), "SHK_ETYPE") == 0);
 	CHECK(strcmp(shk_strerror(12345), "unknown error") == 0);
+	/* the library this test linked is the header's version */
+	CHECK_EQ(shk_version(), SHK_VERSION_MAJOR * 10000 +
+					SHK_VERSION_MINOR * 100 +
+					SHK_VERSION_PATCH);
+	{
+		char v[32];
+		snprintf(v, sizeof(v), "%d.%d.%d", SHK_VERSION_MAJOR,
+			 SHK_VERSION_MINOR, SHK_VERSION_PATCH);
+		CHECK(strcmp(v, SHK_VERSION_STRING) == 0);
+	}
 }
 
 /* A segment larger than tmpfs can back fails with SHK_ENOSPC at creation,
@@ -2236,8 +2256,9 @@ t_prefault(void)
 }
 
 /*
- * A name that is not a regular file (a FIFO, a directory) is SHK_EBADSEG
- * at once.  Before 2026-11-23 opening a FIFO blocked in open() forever
+ * A name that is not a regular file (a FIFO, a directory, a symlink) is
+ * SHK_EBADSEG at once (the directory opened for writing and the symlink
+ * were SHK_EIO before 2026-11-24).  Before 2026-11-23 opening a FIFO blocked in open() forever
  * (found by review: `shmkit info` on a FIFO in /dev/shm hung).
  */
 static void
@@ -2259,9 +2280,29 @@ t_not_regular(void)
 	CHECK(s == NULL);
 	CHECK(unlink(path) == 0);
 	CHECK(mkdir(path, 0700) == 0);
-	CHECK(shk_seg_open(nm, SHK_RDONLY, NULL, &s) < 0);
+	CHECK_RC(shk_seg_open(nm, SHK_RDONLY, NULL, &s), SHK_EBADSEG);
+	CHECK_RC(shk_seg_open(nm, 0, NULL, &s), SHK_EBADSEG);
 	CHECK(s == NULL);
 	CHECK(rmdir(path) == 0);
+	/* a symlink under the name, even to a real segment: shm_open does
+	 * not follow it (ELOOP), and it is not a segment (it was SHK_EIO) */
+	{
+		char nm2[64], path2[128];
+		shk_seg *real;
+
+		test_name(nm2, sizeof(nm2), "fifotarget");
+		CHECK_OK(shk_seg_open(nm2, SHK_CREATE | SHK_EXCL, NULL, &real));
+		snprintf(path2, sizeof(path2), "/dev/shm/%s",
+			 nm2 + (nm2[0] == '/'));
+		CHECK(symlink(path2, path) == 0);
+		CHECK_RC(shk_seg_open(nm, SHK_RDONLY, NULL, &s), SHK_EBADSEG);
+		CHECK_RC(shk_seg_open(nm, 0, NULL, &s), SHK_EBADSEG);
+		CHECK_RC(shk_seg_open(nm, SHK_CREATE, NULL, &s), SHK_EBADSEG);
+		CHECK(s == NULL);
+		CHECK(unlink(path) == 0);
+		shk_seg_close(real);
+		CHECK_OK(shk_seg_unlink(nm2, NULL));
+	}
 	/* the file backend too */
 	snprintf(path, sizeof(path), "/tmp/shk-test-%d-fifo", (int)getpid());
 	unlink(path);
