@@ -255,6 +255,53 @@ run_rc bridge "shm://${P}x" 'tcp://127.0.0.1:*'
 run_rc bridge "shm://${P}x/c" 'bogus://x'
 [ $RC -eq 1 ] && grep -q "bind bogus://x" "$TMP/err" && pass "bad endpoint: exit 1, named" ||
 	fail "bad endpoint: exit $RC: $(cat "$TMP/err")"
+# a failed bridge leaves no segment behind: the ZeroMQ socket is set up
+# before the channel is opened (before, each of these left a 4 MiB
+# segment with the channel in it)
+for ep in notanendpoint 'tcp://999.1.1.1:5' 'bogus://x'; do
+	run_rc bridge "shm://${P}u/c" "$ep"
+	if [ $RC -eq 1 ] && [ ! -e /dev/shm/"$P"u ]; then
+		pass "bad endpoint $ep: exit 1, no segment left"
+	else
+		fail "bad endpoint $ep: exit $RC, segment: $(ls /dev/shm/"$P"u 2>&1)"
+	fi
+	rm -f /dev/shm/"$P"u
+done
+# descriptors run out at each step of the setup in turn (ulimit -n 6, 7,
+# ... until the bridge starts): one that fails with exit 1 must leave no
+# segment, also when the channel's open made it and the step after it
+# (the channel's pollable descriptor) failed.  (libzmq aborts on some of
+# its own EMFILEs: those runs prove nothing and are not counted.)
+nfail=0 nleft=0 started=0
+for n in $(seq 6 64); do
+	(ulimit -n "$n" && exec "$S" bridge "shm://${P}v/q" 'tcp://127.0.0.1:*' \
+		--pattern pushpull --out) >"$TMP/v" 2>&1 &
+	pid=$!
+	PIDS+=($pid)
+	for i in $(seq 1 100); do
+		grep -q '^bridge: ' "$TMP/v" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if grep -q '^bridge: ' "$TMP/v"; then
+		kill -TERM "$pid"
+		wait "$pid"
+		started=$n
+		rm -f /dev/shm/"$P"v
+		break
+	fi
+	wait "$pid"
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q "shm://${P}v/q: SHK_E" "$TMP/v"; then
+		nfail=$((nfail + 1))
+		[ -e /dev/shm/"$P"v ] && nleft=$((nleft + 1)) &&
+			echo "     ulimit -n $n: $(cat "$TMP/v")"
+	fi
+	rm -f /dev/shm/"$P"v
+done 2>/dev/null # bash's "Aborted" lines for libzmq's aborts
+[ $started -gt 0 ] && [ $nfail -gt 0 ] && [ $nleft -eq 0 ] &&
+	pass "out of descriptors: $nfail channel-side failures, none left a segment (started at ulimit -n $started)" ||
+	fail "out of descriptors: started at $started, $nfail channel-side failures, $nleft left a segment"
 run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --out
 [ $RC -eq 2 ] && pass "pair with --out: usage error" || fail "pair --out: exit $RC"
 run_rc bridge "shm://${P}x/q" 'tcp://127.0.0.1:*' --pattern pushpull

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "cli.h"
@@ -306,6 +308,43 @@ open_zmq(struct bridge *b, int ztype, int bind, char *last, size_t last_len)
 	return 0;
 }
 
+static uint64_t
+now_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * After a setup step that follows the channel's open failed: removes the
+ * segment again if this open created it (its creator is this process, at
+ * or after t0_ns, the time just before the open) and nobody else has
+ * attached to it since, so that a bridge that never ran leaves nothing
+ * behind.  A segment that existed, or that someone else has joined, stays.
+ */
+static void
+undo_create(struct bridge *b, uint64_t t0_ns)
+{
+	shk_seg_stats st;
+	char seg[SHK_NAME_MAX + 1];
+	const char *s = b->addr + strlen("shm://"), *slash = strchr(s, '/');
+
+	/* shk_chan_open accepted the address: shm://SEGMENT/CHANNEL */
+	if (!slash || (size_t)(slash - s) > SHK_NAME_MAX)
+		return;
+	memcpy(seg, s, (size_t)(slash - s));
+	seg[slash - s] = '\0';
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	if (shk_seg_info(shk_chan_seg(b->c_out ? b->c_out : b->c_in), &st) ||
+	    st.creator_pid != (uint32_t)getpid() || st.created_ns < t0_ns ||
+	    st.attached != 1)
+		return;
+	shk_seg_unlink(seg, NULL);
+}
+
 /*
  * bridge ADDR ENDPOINT [--pattern pair|pubsub|pushpull] [--end a|b]
  *        [--out|--in] [--bind|--connect] [--count N].  See docs/cli.md.
@@ -320,6 +359,7 @@ cmd_bridge(int argc, char **argv)
 	char last[256], addr[200];
 	int i, m, npos = 0, bind = 1, end_b = 1, role, ztype, rc = 0;
 	int end_set = 0;
+	uint64_t t0_ns;
 
 	memset(&b, 0, sizeof(b));
 	b.pattern = SHK_CHAN_PAIR;
@@ -380,10 +420,19 @@ cmd_bridge(int argc, char **argv)
 	cli_printable(addr, sizeof(addr), b.addr);
 	roles(&b, end_b, &role, &ztype);
 
+	/* the ZeroMQ socket first: it does not need the channel, and the
+	 * channel's open may create the segment, which a bad endpoint must
+	 * not leave behind */
+	if (open_zmq(&b, ztype, bind, last, sizeof(last)) != 0) {
+		rc = CLI_EXIT_ERR;
+		goto out;
+	}
+	t0_ns = now_realtime_ns();
 	rc = shk_chan_open(b.addr, b.pattern, role, NULL, &b.c_out);
 	if (rc < 0) {
 		cli_error(addr, rc);
-		return CLI_EXIT_ERR;
+		rc = CLI_EXIT_ERR;
+		goto out;
 	}
 	if (b.pattern == SHK_CHAN_PAIR) {
 		b.c_in = b.c_out;
@@ -391,7 +440,11 @@ cmd_bridge(int argc, char **argv)
 		b.c_in = b.c_out;
 		b.c_out = NULL;
 	}
-	if (open_zmq(&b, ztype, bind, last, sizeof(last)) != 0) {
+	/* the channel's descriptor now (wait_sides needs it), so that
+	 * running out of descriptors is a setup failure */
+	if (b.out && (rc = shk_chan_fd(b.c_out)) < 0) {
+		cli_error(addr, rc);
+		undo_create(&b, t0_ns);
 		rc = CLI_EXIT_ERR;
 		goto out;
 	}
