@@ -799,6 +799,28 @@ awk -v n="$L" '$1 == n && $5 == "0/0" && $8 == "ok"' "$TMP/out" | grep -q . &&
 run rm "$L" "$I"
 expect_rc 0 "rm $L $I"
 
+echo "== --sysv 0x...: always a key, a bad one is a usage error"
+# (before, 0x0 and 0x123456789 fell back to being names: create made a
+# SysV segment named "0x0", rm and info looked for one)
+for k in 0x0 0X00000000 0x123456789 0x 0xg1; do
+	for c in create info rm; do
+		run $c --sysv "$k"
+		if [ "$RC" -eq 2 ] && grep -q "bad SysV key '$k' (.*)" "$TMP/err" &&
+			[ "$(wc -l <"$TMP/err")" -eq 1 ]; then
+			pass "$c --sysv $k: usage error: $(sed 's/.*(\(.*\)) (try.*/\1/' "$TMP/err")"
+		else
+			fail "$c --sysv $k: exit $RC: $(cat "$TMP/err")"
+		fi
+	done
+	# a segment the old behaviour made under that name goes again
+	for key in $("$S" ls --json 2>/dev/null | "$PY" -c 'import json,sys
+for s in json.load(sys.stdin)["segments"]:
+    if s["backend"] == "sysv" and s["name"] == sys.argv[1]: print(s["sysv_key"])' "$k" 2>/dev/null); do
+		fail "create --sysv $k made a segment named $k (key $key)"
+		"$S" rm --force --sysv "$key" >/dev/null 2>&1
+	done
+done
+
 echo "== SysV"
 V="${P}sv"
 run create --sysv "$V" --size "$SIZE" --blob s:4:4

@@ -116,8 +116,8 @@ parse_args(int argc, char **argv, struct dump_args *a)
 		return cli_usage_error("missing object name");
 	if (!a->obj[0])
 		return cli_usage_error("bad object name");
-	if (cli_target_set(&a->t, backend, target))
-		return cli_usage_error("bad segment name");
+	if ((r = cli_target_set(&a->t, backend, target)) != 0)
+		return r;
 	if (a->as && a->offset % a->as->size)
 		return cli_usage_error("--offset must be a multiple of %u "
 				       "with --as %s",

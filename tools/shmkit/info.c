@@ -297,9 +297,7 @@ parse_one_target(int argc, char **argv, int allow_json, int *json,
 	}
 	if (!arg)
 		return cli_usage_error("missing segment name");
-	if (cli_target_set(t, backend, arg))
-		return cli_usage_error("bad segment name");
-	return 0;
+	return cli_target_set(t, backend, arg);
 }
 
 int

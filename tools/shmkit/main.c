@@ -189,36 +189,56 @@ cli_opt_value(int argc, char **argv, int *i, const char *opt, const char **val)
 	return 1;
 }
 
-/* Under --sysv an argument "0x" followed by 1..8 hex digits is a key. */
+/*
+ * Under --sysv an argument that starts with "0x" (or "0X") is always a key,
+ * never a name: hex digits for a nonzero value that fits a key_t (32
+ * bits).  Returns 0 and *key, or a usage error (printed) saying why not.
+ */
 static int
 parse_sysv_key(const char *s, int32_t *key)
 {
-	size_t i, n = strlen(s);
-	unsigned long v;
+	uint64_t v = 0;
+	size_t i;
 
-	if (n < 3 || n > 10 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
-		return 0;
-	for (i = 2; i < n; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return 0;
-	v = strtoul(s + 2, NULL, 16);
+	if (!s[2])
+		return cli_usage_error("bad SysV key '%s' (no hex digits "
+				       "after 0x)",
+				       s);
+	for (i = 2; s[i]; i++) {
+		int c = (unsigned char)s[i], d;
+
+		if (!isxdigit(c))
+			return cli_usage_error("bad SysV key '%s' ('%c' is "
+					       "not a hex digit)",
+					       s, s[i]);
+		d = isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+		v = v * 16 + (uint64_t)d;
+		if (v > UINT32_MAX)
+			return cli_usage_error("bad SysV key '%s' (wider than "
+					       "32 bits: at most 0xffffffff)",
+					       s);
+	}
 	if (v == 0)
-		return 0; /* IPC_PRIVATE cannot be opened by key */
+		return cli_usage_error("bad SysV key '%s' (0 is IPC_PRIVATE, "
+				       "which no one can open by key)",
+				       s);
 	*key = (int32_t)(uint32_t)v;
-	return 1;
+	return 0;
 }
 
+/* Sets t from a TARGET argument; 0, or a usage error (printed). */
 int
 cli_target_set(struct cli_target *t, uint32_t backend, const char *arg)
 {
 	memset(t, 0, sizeof(*t));
 	t->backend = backend;
 	if (!arg || !arg[0])
-		return SHK_EINVAL;
+		return cli_usage_error("bad segment name (empty)");
 	cli_printable(t->label, sizeof(t->label), arg);
-	if (backend == SHK_BACKEND_SYSV && parse_sysv_key(arg, &t->sysv_key)) {
+	if (backend == SHK_BACKEND_SYSV && arg[0] == '0' &&
+	    (arg[1] == 'x' || arg[1] == 'X')) {
 		t->name = NULL;
-		return 0;
+		return parse_sysv_key(arg, &t->sysv_key);
 	}
 	t->name = arg;
 	return 0;

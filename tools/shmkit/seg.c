@@ -102,8 +102,8 @@ cmd_create(int argc, char **argv)
 	}
 	if (!arg)
 		return cli_usage_error("missing segment name");
-	if (cli_target_set(&t, backend, arg))
-		return cli_usage_error("bad segment name");
+	if ((rc = cli_target_set(&t, backend, arg)) != 0)
+		return rc;
 	cli_target_opts(&t, &o);
 	o.len = size;
 	o.mode = (uint32_t)mode;
@@ -278,6 +278,7 @@ rm_orphans(int dry_run, const char *match)
 int
 cmd_rm(int argc, char **argv)
 {
+	static struct cli_target tv[MAX_TARGETS];
 	uint32_t backend = SHK_BACKEND_POSIX;
 	const char *targets[MAX_TARGETS], *match = NULL;
 	int i, r, n = 0, orphans = 0, dry_run = 0, force = 0, failed = 0;
@@ -320,16 +321,15 @@ cmd_rm(int argc, char **argv)
 		return cli_usage_error("--match needs --orphans");
 	if (n == 0)
 		return cli_usage_error("missing segment name");
+	/* every name is checked before anything is removed */
+	for (i = 0; i < n; i++)
+		if ((r = cli_target_set(&tv[i], backend, targets[i])) != 0)
+			return r;
 	for (i = 0; i < n; i++) {
-		struct cli_target t;
+		struct cli_target t = tv[i];
 		shk_seg_opts o;
 		int rc;
 
-		if (cli_target_set(&t, backend, targets[i])) {
-			cli_error(targets[i], SHK_EINVAL);
-			failed = 1;
-			continue;
-		}
 		if (!force && rm_guard(&t) != 0) {
 			failed = 1; /* rm_guard said why */
 			continue;
@@ -394,8 +394,8 @@ cmd_hold(int argc, char **argv)
 		return cli_usage_error("usage: shmkit hold TARGET SECONDS");
 	if (cli_parse_u64(pos[1], &secs) || secs > 86400 * 365)
 		return cli_usage_error("bad SECONDS");
-	if (cli_target_set(&t, backend, pos[0]))
-		return cli_usage_error("bad segment name");
+	if ((rc = cli_target_set(&t, backend, pos[0])) != 0)
+		return rc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);

@@ -401,8 +401,8 @@ cmd_watch(int argc, char **argv)
 	}
 	if (!arg)
 		return cli_usage_error("missing segment name");
-	if (cli_target_set(&t, backend, arg))
-		return cli_usage_error("bad segment name");
+	if ((rc = cli_target_set(&t, backend, arg)) != 0)
+		return rc;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
