@@ -182,6 +182,36 @@ run --help
 expect_rc 0 "--help"
 grep -q 'usage: shmkit' "$TMP/out" && pass "--help prints usage" ||
 	fail "--help output"
+# every command's own --help (and -h): its usage on stdout, exit 0 (before,
+# "unknown option '--help'" or "unexpected argument", exit 2)
+for c in ls info check create rm dump watch hold bench bridge version; do
+	for h in --help -h; do
+		run $c $h
+		if [ "$RC" -eq 0 ] && [ ! -s "$TMP/err" ] &&
+			[ "$(head -1 "$TMP/out")" = "usage:" ] &&
+			grep -q "^  shmkit $c " "$TMP/out" &&
+			! grep -qv "^  shmkit $c \|^   \|^usage:\|^$\|TARGET is\|PATH (mapped\|docs/cli.md" "$TMP/out"; then
+			pass "$c $h: its usage on stdout"
+		else
+			fail "$c $h: exit $RC, stdout: $(head -3 "$TMP/out" | tr '\n' ' '), stderr: $(cat "$TMP/err")"
+		fi
+	done
+done
+# --help anywhere on the line: the usage, and nothing else done
+run create "${P}help" --size "$SIZE" --help
+[ "$RC" -eq 0 ] && [ ! -e "/dev/shm/${P}help" ] &&
+	pass "create NAME --help: usage, nothing created" ||
+	fail "create NAME --help: exit $RC, $(ls /dev/shm/"${P}help" 2>&1)"
+"$S" rm --force "${P}help" >/dev/null 2>&1
+"$S" create "${P}help" --size "$SIZE" && run rm "${P}help" -h
+[ "$RC" -eq 0 ] && [ -e "/dev/shm/${P}help" ] &&
+	pass "rm NAME -h: usage, nothing removed" ||
+	fail "rm NAME -h: exit $RC, $(ls /dev/shm/"${P}help" 2>&1)"
+"$S" rm "${P}help" >/dev/null 2>&1
+run ls --bogus
+grep -q "(try 'shmkit ls --help')$" "$TMP/err" &&
+	pass "a usage error points to the command's --help" ||
+	fail "usage error: $(cat "$TMP/err")"
 run frobnicate
 expect_rc 2 "unknown command"
 grep -q 'usage: shmkit' "$TMP/err" && pass "unknown command: usage on stderr" ||

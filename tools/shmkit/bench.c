@@ -1175,7 +1175,9 @@ cmd_bench(int argc, char **argv)
 		char pa[64];
 		int m;
 
-		if (!strcmp(a, "--quick")) {
+		if (cli_is_help(a)) {
+			return cli_cmd_help();
+		} else if (!strcmp(a, "--quick")) {
 			quick = 1;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;

@@ -366,7 +366,10 @@ cmd_bridge(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if ((m = cli_opt_value(argc, argv, &i, "--pattern", &val))) {
+		if (cli_is_help(a)) {
+			return cli_cmd_help();
+		} else if ((m = cli_opt_value(argc, argv, &i, "--pattern",
+					      &val))) {
 			if (m < 0 || parse_pattern(val, &b.pattern) != 0)
 				return cli_usage_error(
 					"bad --pattern (pair, pubsub or "

@@ -20,6 +20,7 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_ERR 1   /* the operation failed; one line on stderr */
 #define CLI_EXIT_USAGE 2 /* bad command line; usage on stderr */
+#define CLI_EXIT_HELP 3  /* internal: COMMAND --help printed; main exits 0 */
 
 /* Which segment a command names. */
 struct cli_target {
@@ -54,6 +55,8 @@ extern const char *cli_cmd;
 void cli_error(const char *what, int code);
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_is_help(const char *arg);
+int cli_cmd_help(void);
 int cli_parse_size(const char *s, uint64_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_target_set(struct cli_target *t, uint32_t backend, const char *arg);

@@ -72,7 +72,9 @@ parse_args(int argc, char **argv, struct dump_args *a)
 	for (i = 1; i < argc; i++) {
 		const char *s = argv[i];
 
-		if (opts_done || s[0] != '-' || s[1] != '-') {
+		if (!opts_done && cli_is_help(s)) {
+			return cli_cmd_help();
+		} else if (opts_done || s[0] != '-' || s[1] != '-') {
 			if (!target)
 				target = s;
 			else if (!a->obj)

@@ -277,7 +277,9 @@ parse_one_target(int argc, char **argv, int allow_json, int *json,
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (!opts_done && a[0] == '-' && a[1] == '-') {
+		if (!opts_done && cli_is_help(a)) {
+			return cli_cmd_help();
+		} else if (!opts_done && a[0] == '-' && a[1] == '-') {
 			if (!strcmp(a, "--"))
 				opts_done = 1;
 			else if (allow_json && !strcmp(a, "--json"))

@@ -153,7 +153,9 @@ cmd_ls(int argc, char **argv)
 	int i, json = 0, rc, r;
 
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
+		if (cli_is_help(argv[i])) {
+			return cli_cmd_help();
+		} else if (!strcmp(argv[i], "--json")) {
 			json = 1;
 		} else if ((r = cli_opt_value(argc, argv, &i, "--match",
 					      &match)) != 0) {

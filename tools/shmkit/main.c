@@ -15,42 +15,112 @@
 
 const char *cli_cmd = "shmkit";
 
-static const char usage_text[] =
-	"usage: shmkit [--help] COMMAND [ARGS]\n"
-	"\n"
-	"commands:\n"
-	"  ls [--json] [--match GLOB]   list shmkit segments (POSIX, SysV)\n"
-	"  info [--json] TARGET         header, attached processes, objects\n"
-	"  check TARGET                 validate a whole segment\n"
-	"  create TARGET [--size BYTES] [--mode OCTAL] [--objects N]\n"
-	"                [--blob NAME:ELEM_LEN:CAP]...\n"
-	"  rm [--force] [--dry-run] TARGET...\n"
-	"                               remove segments\n"
-	"  rm --orphans [--dry-run] [--match GLOB]\n"
-	"                               remove segments whose attachers died\n"
-	"  dump TARGET OBJECT [--as TYPE] [--offset BYTES] [--length BYTES]\n"
-	"                [--json]       an object's bytes: hex, or as TYPE\n"
-	"                               (u8..u64, i8..i64, f32, f64)\n"
-	"  watch TARGET [--interval SECONDS] [--count N]\n"
-	"                               live state and rates, refreshed\n"
-	"  hold TARGET SECONDS          debugging aid: attach, sleep, detach\n"
-	"  bench [--quick] [--json] [--seconds S] [ring|queue|latency]...\n"
-	"                               ring and queue speed between two\n"
-	"                               processes, beside a pipe baseline\n"
-	"  bridge shm://SEGMENT/CHANNEL ENDPOINT [--pattern pair|pubsub|\n"
-	"                pushpull] [--end a|b] [--out|--in] "
-	"[--bind|--connect]\n"
-	"                [--count N]    forward a channel to and from a\n"
-	"                               ZeroMQ socket (tcp://HOST:PORT)\n"
-	"  version                      print the library version\n"
-	"\n"
+/* The usage, one entry per command (two for rm); `target`: it takes a
+ * TARGET, which the last lines explain. */
+static const struct {
+	const char *cmd;
+	int target;
+	const char *text;
+} usage_cmds[] = {
+	{ "ls", 0,
+	  "  ls [--json] [--match GLOB]   list shmkit segments (POSIX, "
+	  "SysV)\n" },
+	{ "info", 1,
+	  "  info [--json] TARGET         header, attached processes, "
+	  "objects\n" },
+	{ "check", 1,
+	  "  check TARGET                 validate a whole segment\n" },
+	{ "create", 1,
+	  "  create TARGET [--size BYTES] [--mode OCTAL] [--objects N]\n"
+	  "                [--blob NAME:ELEM_LEN:CAP]...\n" },
+	{ "rm", 1,
+	  "  rm [--force] [--dry-run] TARGET...\n"
+	  "                               remove segments\n" },
+	{ "rm", 0,
+	  "  rm --orphans [--dry-run] [--match GLOB]\n"
+	  "                               remove segments whose attachers "
+	  "died\n" },
+	{ "dump", 1,
+	  "  dump TARGET OBJECT [--as TYPE] [--offset BYTES] [--length "
+	  "BYTES]\n"
+	  "                [--json]       an object's bytes: hex, or as TYPE\n"
+	  "                               (u8..u64, i8..i64, f32, f64)\n" },
+	{ "watch", 1,
+	  "  watch TARGET [--interval SECONDS] [--count N]\n"
+	  "                               live state and rates, refreshed\n" },
+	{ "hold", 1,
+	  "  hold TARGET SECONDS          debugging aid: attach, sleep, "
+	  "detach\n" },
+	{ "bench", 0,
+	  "  bench [--quick] [--json] [--seconds S] [ring|queue|latency]...\n"
+	  "                               ring and queue speed between two\n"
+	  "                               processes, beside a pipe "
+	  "baseline\n" },
+	{ "bridge", 0,
+	  "  bridge shm://SEGMENT/CHANNEL ENDPOINT [--pattern pair|pubsub|\n"
+	  "                pushpull] [--end a|b] [--out|--in] "
+	  "[--bind|--connect]\n"
+	  "                [--count N]    forward a channel to and from a\n"
+	  "                               ZeroMQ socket (tcp://HOST:PORT)\n" },
+	{ "version", 0,
+	  "  version                      print the library version\n" },
+};
+
+static const char usage_target[] =
 	"TARGET is NAME (POSIX shm), --sysv NAME|0xKEY (SysV shm) or\n"
 	"--file PATH (mapped file).  See docs/cli.md.\n";
 
 static void
 usage(FILE *f)
 {
-	fputs(usage_text, f);
+	size_t i;
+
+	fputs("usage: shmkit [--help] COMMAND [ARGS]\n\ncommands:\n", f);
+	for (i = 0; i < sizeof(usage_cmds) / sizeof(usage_cmds[0]); i++)
+		fputs(usage_cmds[i].text, f);
+	fputs("\n", f);
+	fputs(usage_target, f);
+	fputs("shmkit COMMAND --help (or -h) shows that command's usage.\n", f);
+}
+
+int
+cli_is_help(const char *arg)
+{
+	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
+}
+
+/*
+ * Prints the usage lines of the running command (cli_cmd) to stdout, each
+ * with "shmkit " before the command (continuation lines move along with
+ * it), and returns CLI_EXIT_HELP.
+ */
+int
+cli_cmd_help(void)
+{
+	size_t i;
+	int target = 0;
+
+	fputs("usage:\n", stdout);
+	for (i = 0; i < sizeof(usage_cmds) / sizeof(usage_cmds[0]); i++) {
+		const char *p = usage_cmds[i].text;
+
+		if (strcmp(usage_cmds[i].cmd, cli_cmd))
+			continue;
+		target |= usage_cmds[i].target;
+		while (*p) {
+			size_t n = strcspn(p, "\n");
+
+			/* "  cmd ...": a command line; else a continuation */
+			if (p[2] != ' ')
+				printf("  shmkit %.*s\n", (int)n - 2, p + 2);
+			else
+				printf("       %.*s\n", (int)n, p);
+			p += n + (p[n] == '\n');
+		}
+	}
+	fputs("\n", stdout);
+	fputs(target ? usage_target : "See docs/cli.md.\n", stdout);
+	return CLI_EXIT_HELP;
 }
 
 /* Copies src into dst with anything not printable ASCII replaced by '?',
@@ -104,7 +174,8 @@ cli_usage_error(const char *fmt, ...)
 	va_end(ap);
 	/* usage errors quote the user's arguments: no control bytes */
 	cli_printable(msg, sizeof(msg), raw);
-	fprintf(stderr, "shmkit: %s: %s (try 'shmkit --help')\n", cli_cmd, msg);
+	fprintf(stderr, "shmkit: %s: %s (try 'shmkit %s --help')\n", cli_cmd,
+		msg, cli_cmd);
 	return CLI_EXIT_USAGE;
 }
 
@@ -299,6 +370,8 @@ cmd_version(int argc, char **argv)
 {
 	int v = shk_version();
 
+	if (argc > 1 && cli_is_help(argv[1]))
+		return cli_cmd_help();
 	if (argc > 1)
 		return cli_usage_error("unexpected argument '%s'", argv[1]);
 	printf("shmkit %d.%d.%d (library %d.%d.%d)\n", SHK_VERSION_MAJOR,
@@ -342,6 +415,8 @@ main(int argc, char **argv)
 			continue;
 		cli_cmd = commands[i].name;
 		rc = commands[i].fn(argc - 1, argv + 1);
+		if (rc == CLI_EXIT_HELP)
+			rc = CLI_EXIT_OK;
 		if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
 			cli_error("writing output", SHK_EIO);
 			rc = CLI_EXIT_ERR;

@@ -63,7 +63,9 @@ cmd_create(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (!strcmp(a, "--sysv")) {
+		if (cli_is_help(a)) {
+			return cli_cmd_help();
+		} else if (!strcmp(a, "--sysv")) {
 			backend = SHK_BACKEND_SYSV;
 		} else if (!strcmp(a, "--file")) {
 			backend = SHK_BACKEND_FILE;
@@ -287,7 +289,9 @@ cmd_rm(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (opts_done || a[0] != '-' || a[1] != '-') {
+		if (!opts_done && cli_is_help(a)) {
+			return cli_cmd_help();
+		} else if (opts_done || a[0] != '-' || a[1] != '-') {
 			if (n == MAX_TARGETS)
 				return cli_usage_error("too many names");
 			targets[n++] = a;
@@ -379,7 +383,9 @@ cmd_hold(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (!strcmp(a, "--sysv"))
+		if (cli_is_help(a))
+			return cli_cmd_help();
+		else if (!strcmp(a, "--sysv"))
 			backend = SHK_BACKEND_SYSV;
 		else if (!strcmp(a, "--file"))
 			backend = SHK_BACKEND_FILE;

@@ -375,7 +375,9 @@ cmd_watch(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (opts_done || a[0] != '-' || a[1] != '-') {
+		if (!opts_done && cli_is_help(a)) {
+			return cli_cmd_help();
+		} else if (opts_done || a[0] != '-' || a[1] != '-') {
 			if (arg)
 				return cli_usage_error(
 					"unexpected argument '%s'", a);
