@@ -313,6 +313,16 @@ run_rc bridge "shm://${P}x/c"
 [ $RC -eq 2 ] && pass "missing endpoint: usage error" || fail "missing endpoint: exit $RC"
 run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --count 0
 [ $RC -eq 2 ] && pass "--count 0: usage error" || fail "--count 0: exit $RC"
+# contradicting options name both (before, the last of --bind and
+# --connect won, and --in with --out got "needs one of --out or --in")
+run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --bind --connect
+[ $RC -eq 2 ] && grep -q -- "--bind and --connect cannot be used together" "$TMP/err" &&
+	[ ! -e /dev/shm/"$P"x ] && pass "--bind --connect: usage error naming both" ||
+	fail "--bind --connect: exit $RC: $(cat "$TMP/err")"
+run_rc bridge "shm://${P}x/q" 'tcp://127.0.0.1:*' --pattern pushpull --in --out
+[ $RC -eq 2 ] && grep -q -- "--out and --in cannot be used together" "$TMP/err" &&
+	pass "--in --out: usage error naming both" ||
+	fail "--in --out: exit $RC: $(cat "$TMP/err")"
 rm -f /dev/shm/"$P"x
 
 echo "$checks checks, $fails failed"

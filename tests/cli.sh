@@ -212,6 +212,32 @@ run ls --bogus
 grep -q "(try 'shmkit ls --help')$" "$TMP/err" &&
 	pass "a usage error points to the command's --help" ||
 	fail "usage error: $(cat "$TMP/err")"
+# options that contradict each other are a usage error naming both (before,
+# the last backend flag won, and rm --orphans ignored --force, --sysv and
+# --file; a path in $TMP: the old CLI made the file)
+N="$TMP/nosuch"
+for cmd in "info --sysv --file $N" "check --file $N --sysv" \
+	"create $N --sysv --file" "rm --file --sysv $N" \
+	"dump --sysv $N obj --file" "watch --file --sysv $N --count 1" \
+	"hold --sysv $N 1 --file"; do
+	run $cmd
+	if [ "$RC" -eq 2 ] &&
+		grep -qE "^shmkit: [a-z]+: --(sysv|file) and --(file|sysv) cannot be used together" "$TMP/err"; then
+		pass "$cmd: usage error naming both"
+	else
+		fail "$cmd: exit $RC: $(cat "$TMP/err")"
+	fi
+done
+run info --sysv --sysv "${P}nosuch"
+expect_err SHK_ENOENT "info --sysv --sysv (the same flag twice is fine)"
+for o in --force --sysv --file; do
+	run rm --orphans $o --dry-run --match "${P}none-*"
+	if [ "$RC" -eq 2 ] && grep -q -- "--orphans and $o cannot be used together" "$TMP/err"; then
+		pass "rm --orphans $o: usage error naming both"
+	else
+		fail "rm --orphans $o: exit $RC: $(cat "$TMP/err")"
+	fi
+done
 run frobnicate
 expect_rc 2 "unknown command"
 grep -q 'usage: shmkit' "$TMP/err" && pass "unknown command: usage on stderr" ||

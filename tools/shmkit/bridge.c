@@ -358,7 +358,7 @@ cmd_bridge(int argc, char **argv)
 	const char *pos[2] = { NULL, NULL }, *val;
 	char last[256], addr[200];
 	int i, m, npos = 0, bind = 1, end_b = 1, role, ztype, rc = 0;
-	int end_set = 0;
+	int end_set = 0, bind_set = 0;
 	uint64_t t0_ns;
 
 	memset(&b, 0, sizeof(b));
@@ -389,9 +389,9 @@ cmd_bridge(int argc, char **argv)
 		} else if (!strcmp(a, "--in")) {
 			b.in = 1;
 		} else if (!strcmp(a, "--bind")) {
-			bind = 1;
+			bind_set |= 1;
 		} else if (!strcmp(a, "--connect")) {
-			bind = 0;
+			bind_set |= 2;
 		} else if (a[0] == '-' && a[1]) {
 			return cli_usage_error("unknown option '%s'", a);
 		} else if (npos < 2) {
@@ -403,6 +403,10 @@ cmd_bridge(int argc, char **argv)
 	if (npos < 2)
 		return cli_usage_error("usage: shmkit bridge shm://SEGMENT/"
 				       "CHANNEL ENDPOINT [options]");
+	if (bind_set == 3)
+		return cli_usage_error("--bind and --connect cannot be used "
+				       "together");
+	bind = bind_set != 2;
 	if (b.pattern == SHK_CHAN_PAIR) {
 		if (b.out || b.in)
 			return cli_usage_error("--out and --in are for pubsub "
@@ -412,6 +416,11 @@ cmd_bridge(int argc, char **argv)
 	} else {
 		if (end_set)
 			return cli_usage_error("--end is for pair");
+		if (b.out && b.in)
+			return cli_usage_error("--out and --in cannot be used "
+					       "together (a %s bridge runs "
+					       "one way)",
+					       pattern_name(b.pattern));
 		if (b.out == b.in)
 			return cli_usage_error("%s needs one of --out "
 					       "(channel to ZeroMQ) or --in "

@@ -86,10 +86,9 @@ parse_args(int argc, char **argv, struct dump_args *a)
 			opts_done = 1;
 		} else if (!strcmp(s, "--json")) {
 			a->json = 1;
-		} else if (!strcmp(s, "--sysv")) {
-			backend = SHK_BACKEND_SYSV;
-		} else if (!strcmp(s, "--file")) {
-			backend = SHK_BACKEND_FILE;
+		} else if ((r = cli_backend_flag(s, &backend)) != 0) {
+			if (r < 0)
+				return CLI_EXIT_USAGE;
 		} else if ((r = cli_opt_value(argc, argv, &i, "--as", &v))) {
 			a->as = r > 0 ? find_type(v) : NULL;
 			if (!a->as)

@@ -272,7 +272,7 @@ parse_one_target(int argc, char **argv, int allow_json, int *json,
 {
 	uint32_t backend = SHK_BACKEND_POSIX;
 	const char *arg = NULL;
-	int i, opts_done = 0;
+	int i, r, opts_done = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -284,11 +284,9 @@ parse_one_target(int argc, char **argv, int allow_json, int *json,
 				opts_done = 1;
 			else if (allow_json && !strcmp(a, "--json"))
 				*json = 1;
-			else if (!strcmp(a, "--sysv"))
-				backend = SHK_BACKEND_SYSV;
-			else if (!strcmp(a, "--file"))
-				backend = SHK_BACKEND_FILE;
-			else
+			else if ((r = cli_backend_flag(a, &backend)) < 0)
+				return CLI_EXIT_USAGE;
+			else if (r == 0)
 				return cli_usage_error("unknown option '%s'",
 						       a);
 		} else if (arg) {

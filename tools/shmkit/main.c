@@ -315,6 +315,32 @@ cli_target_set(struct cli_target *t, uint32_t backend, const char *arg)
 	return 0;
 }
 
+/*
+ * The backend flags, --sysv and --file: returns 1 when a is one (and sets
+ * *backend), 0 when it is neither, or -1 after a usage error when an
+ * earlier flag chose the other backend (repeating the same one is fine).
+ */
+int
+cli_backend_flag(const char *a, uint32_t *backend)
+{
+	uint32_t b;
+
+	if (!strcmp(a, "--sysv"))
+		b = SHK_BACKEND_SYSV;
+	else if (!strcmp(a, "--file"))
+		b = SHK_BACKEND_FILE;
+	else
+		return 0;
+	if (*backend != SHK_BACKEND_POSIX && *backend != b) {
+		cli_usage_error("--%s and --%s cannot be used together",
+				cli_backend_name(*backend),
+				cli_backend_name(b));
+		return -1;
+	}
+	*backend = b;
+	return 1;
+}
+
 void
 cli_target_opts(const struct cli_target *t, shk_seg_opts *o)
 {

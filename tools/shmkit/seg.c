@@ -65,10 +65,9 @@ cmd_create(int argc, char **argv)
 
 		if (cli_is_help(a)) {
 			return cli_cmd_help();
-		} else if (!strcmp(a, "--sysv")) {
-			backend = SHK_BACKEND_SYSV;
-		} else if (!strcmp(a, "--file")) {
-			backend = SHK_BACKEND_FILE;
+		} else if ((r = cli_backend_flag(a, &backend)) != 0) {
+			if (r < 0)
+				return CLI_EXIT_USAGE;
 		} else if ((r = cli_opt_value(argc, argv, &i, "--size", &v))) {
 			if (r < 0 || cli_parse_size(v, &size) || size == 0)
 				return cli_usage_error("bad --size (BYTES, "
@@ -282,7 +281,7 @@ cmd_rm(int argc, char **argv)
 {
 	static struct cli_target tv[MAX_TARGETS];
 	uint32_t backend = SHK_BACKEND_POSIX;
-	const char *targets[MAX_TARGETS], *match = NULL;
+	const char *targets[MAX_TARGETS], *match = NULL, *backend_flag = NULL;
 	int i, r, n = 0, orphans = 0, dry_run = 0, force = 0, failed = 0;
 	int opts_done = 0;
 
@@ -297,10 +296,10 @@ cmd_rm(int argc, char **argv)
 			targets[n++] = a;
 		} else if (!strcmp(a, "--")) {
 			opts_done = 1;
-		} else if (!strcmp(a, "--sysv")) {
-			backend = SHK_BACKEND_SYSV;
-		} else if (!strcmp(a, "--file")) {
-			backend = SHK_BACKEND_FILE;
+		} else if ((r = cli_backend_flag(a, &backend)) != 0) {
+			if (r < 0)
+				return CLI_EXIT_USAGE;
+			backend_flag = a;
 		} else if (!strcmp(a, "--orphans")) {
 			orphans = 1;
 		} else if (!strcmp(a, "--dry-run")) {
@@ -316,6 +315,17 @@ cmd_rm(int argc, char **argv)
 		}
 	}
 	if (orphans) {
+		/* --orphans picks by state, over every backend: an option
+		 * that would choose otherwise must not be silently ignored */
+		if (force)
+			return cli_usage_error(
+				"--orphans and --force cannot be "
+				"used together");
+		if (backend_flag)
+			return cli_usage_error("--orphans and %s cannot be "
+					       "used together (--orphans "
+					       "scans every backend)",
+					       backend_flag);
 		if (n)
 			return cli_usage_error(
 				"--orphans takes no names (use --match)");
@@ -378,17 +388,17 @@ cmd_hold(int argc, char **argv)
 	shk_seg_opts o;
 	shk_seg *seg = NULL;
 	uint64_t secs;
-	int i, n = 0, rc;
+	int i, n = 0, r, rc;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
 		if (cli_is_help(a))
 			return cli_cmd_help();
-		else if (!strcmp(a, "--sysv"))
-			backend = SHK_BACKEND_SYSV;
-		else if (!strcmp(a, "--file"))
-			backend = SHK_BACKEND_FILE;
+		else if ((r = cli_backend_flag(a, &backend)) < 0)
+			return CLI_EXIT_USAGE;
+		else if (r > 0)
+			continue;
 		else if (a[0] == '-' && a[1] == '-')
 			return cli_usage_error("unknown option '%s'", a);
 		else if (n == 2)

@@ -384,10 +384,9 @@ cmd_watch(int argc, char **argv)
 			arg = a;
 		} else if (!strcmp(a, "--")) {
 			opts_done = 1;
-		} else if (!strcmp(a, "--sysv")) {
-			backend = SHK_BACKEND_SYSV;
-		} else if (!strcmp(a, "--file")) {
-			backend = SHK_BACKEND_FILE;
+		} else if ((r = cli_backend_flag(a, &backend)) != 0) {
+			if (r < 0)
+				return CLI_EXIT_USAGE;
 		} else if ((r = cli_opt_value(argc, argv, &i, "--interval",
 					      &v))) {
 			if (r < 0 || parse_interval(v, &interval))
