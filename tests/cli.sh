@@ -250,6 +250,38 @@ run ls --bogus
 expect_rc 2 "ls with an unknown option"
 run create "${P}x" --size 12Q
 expect_rc 2 "create with a bad --size"
+# a --size too small for the registry says why and the minimum, which
+# works while 4 KiB less does not (before: exit 1, just SHK_EINVAL)
+M="${P}min"
+for args in "--size 4K" "--size 16K --objects 1" "--size 64K --objects 256" \
+	"--objects 65536"; do
+	run create "$M" $args
+	min=$(sed -n 's/.* too small for the header, attach table and a registry of .* plus the smallest heap: \(at least \|use --size \)\([0-9]*\)K.*/\2/p' "$TMP/err")
+	if [ "$RC" -eq 2 ] && [ -n "$min" ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] &&
+		[ ! -e "/dev/shm/$M" ]; then
+		run create "$M" $args --size "$((min - 4))K"
+		rc1=$RC
+		run create "$M" $args --size "${min}K"
+		if [ "$rc1" -eq 2 ] && [ "$RC" -eq 0 ]; then
+			pass "create $args: too small, the minimum ${min}K works, $((min - 4))K does not"
+		else
+			fail "create $args: minimum ${min}K: exit $RC, $((min - 4))K: exit $rc1"
+		fi
+		"$S" rm "$M" >/dev/null 2>&1
+	else
+		fail "create $args: exit $RC, minimum '$min': $(cat "$TMP/err")"
+	fi
+done
+run create "$M" --size 16K --objects 1
+grep -q -- "--size 16K is too small .* of 1 object plus the smallest heap: at least 64K " "$TMP/err" &&
+	pass "create --size 16K --objects 1: at least 64K" || fail "16K: $(cat "$TMP/err")"
+run create "$M" --objects 65537
+[ "$RC" -eq 2 ] && grep -q -- "--objects 65537: the library refuses that many" "$TMP/err" &&
+	pass "create --objects 65537: refused at any size" || fail "65537: exit $RC: $(cat "$TMP/err")"
+run create "$M" --size 2048G
+[ "$RC" -eq 2 ] && grep -q -- "--size 2048G is above the largest segment, 1T" "$TMP/err" &&
+	pass "create --size 2048G: above the largest" || fail "2048G: exit $RC: $(cat "$TMP/err")"
+"$S" rm "$M" >/dev/null 2>&1
 # a usage error quotes the argument, with its control bytes replaced
 for c in info dump watch create bench; do
 	run $c $'--b\e[2Jad'

@@ -47,6 +47,122 @@ parse_blob(const char *s, struct blob_spec *b)
 	return 0;
 }
 
+/*
+ * Whether the library makes a segment of len bytes (0: its default) with
+ * nobj registry entries (0: its default): it makes one on the memfd
+ * backend, which has no name, and closes it again, so nothing is left.
+ * Returns 0, SHK_EINVAL (refused), or another code (no answer here).
+ */
+static int
+probe_len(uint64_t len, uint64_t nobj)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg = NULL;
+	int rc;
+
+	o.backend = SHK_BACKEND_MEMFD;
+	o.len = len;
+	o.max_objects = (uint32_t)nobj;
+	rc = shk_seg_open("shmkit-create-probe", SHK_CREATE, &o, &seg);
+	shk_seg_close(seg);
+	return rc;
+}
+
+/*
+ * The smallest size, a multiple of 4 KiB, with which the library makes a
+ * segment of nobj registry entries (0: the default 256), found by asking
+ * it (probe_len) rather than by copying its layout; UINT64_MAX when it
+ * refuses that many entries at any size, or 0 when it cannot tell.  The registry takes 128 bytes an entry (shmkit.h), and the header,
+ * attach table and smallest heap fit in 64 KiB, so a registry's size
+ * rounded up plus 128 KiB must be enough: if that is refused, the entry
+ * count itself is.  Each probe is binary-searched between the largest size
+ * known to be refused and the smallest known to work.
+ */
+static uint64_t
+min_create_len(uint64_t nobj)
+{
+	uint64_t n = 1, lo, hi;
+	int rc;
+
+	while (n < (nobj ? nobj : 256) && n < ((uint64_t)1 << 20))
+		n <<= 1;
+	if (n * 128 > ((uint64_t)16 << 20))
+		return 0; /* not probed: each probe's memory is reserved */
+	hi = ((n * 128 + 4095) & ~(uint64_t)4095) + (128 << 10);
+	if (hi < SHK_SEG_MIN_LEN)
+		hi = SHK_SEG_MIN_LEN;
+	rc = probe_len(hi, nobj);
+	if (rc)
+		return rc == SHK_EINVAL ? UINT64_MAX : 0;
+	lo = SHK_SEG_MIN_LEN - 4096; /* refused: below the minimum */
+	while (hi - lo > 4096) {
+		uint64_t mid = (lo + (hi - lo) / 2) & ~(uint64_t)4095;
+
+		rc = probe_len(mid, nobj);
+		if (rc == 0)
+			hi = mid;
+		else if (rc == SHK_EINVAL)
+			lo = mid;
+		else
+			return 0;
+	}
+	return hi;
+}
+
+/* BYTES as --size takes it: the largest of G, M, K that divides it. */
+static void
+fmt_bytes(char *buf, size_t len, uint64_t v)
+{
+	if (v && v % (1u << 30) == 0)
+		snprintf(buf, len, "%lluG", (unsigned long long)(v >> 30));
+	else if (v && v % (1u << 20) == 0)
+		snprintf(buf, len, "%lluM", (unsigned long long)(v >> 20));
+	else if (v && v % 1024 == 0)
+		snprintf(buf, len, "%lluK", (unsigned long long)(v >> 10));
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+/*
+ * After the library refused to create a segment (SHK_EINVAL): if the
+ * size is why, says so with the smallest size that works, as a usage
+ * error; else returns 0 and the caller reports the library's code.
+ */
+static int
+explain_create_einval(uint64_t size, uint64_t nobj)
+{
+	char have[32], need[32], objs[64];
+	uint64_t min;
+
+	if (probe_len(size, nobj) != SHK_EINVAL)
+		return 0; /* the size and count are fine: something else */
+	min = min_create_len(nobj);
+	if (min == UINT64_MAX)
+		return cli_usage_error("--objects %llu: the library refuses "
+				       "that many registry entries at any "
+				       "size",
+				       (unsigned long long)nobj);
+	if (!min || (size && size >= min))
+		return 0;
+	fmt_bytes(need, sizeof(need), min);
+	if (nobj)
+		snprintf(objs, sizeof(objs), "%llu object%s",
+			 (unsigned long long)nobj, nobj == 1 ? "" : "s");
+	else
+		snprintf(objs, sizeof(objs), "the default 256 objects");
+	if (!size)
+		return cli_usage_error("the default size is too small for the "
+				       "header, attach table and a registry "
+				       "of %s plus the smallest heap: use "
+				       "--size %s or more",
+				       objs, need);
+	fmt_bytes(have, sizeof(have), size);
+	return cli_usage_error("--size %s is too small for the header, attach "
+			       "table and a registry of %s plus the smallest "
+			       "heap: at least %s",
+			       have, objs, need);
+}
+
 int
 cmd_create(int argc, char **argv)
 {
@@ -72,6 +188,10 @@ cmd_create(int argc, char **argv)
 			if (r < 0 || cli_parse_size(v, &size) || size == 0)
 				return cli_usage_error("bad --size (BYTES, "
 						       "suffix K, M or G)");
+			if (size > SHK_SEG_MAX_LEN)
+				return cli_usage_error("--size %s is above the "
+						       "largest segment, 1T",
+						       v);
 		} else if ((r = cli_opt_value(argc, argv, &i, "--mode", &v))) {
 			char *end;
 
@@ -110,6 +230,8 @@ cmd_create(int argc, char **argv)
 	o.mode = (uint32_t)mode;
 	o.max_objects = (uint32_t)nobj;
 	rc = shk_seg_open(t.name, SHK_CREATE | SHK_EXCL, &o, &seg);
+	if (rc == SHK_EINVAL && (r = explain_create_einval(size, nobj)) != 0)
+		return r;
 	if (rc) {
 		cli_error(t.label, rc);
 		return CLI_EXIT_ERR;
