@@ -1263,15 +1263,30 @@ echo "== watch"
 W="${P}watch"
 run watch "${P}missing" --count 1
 expect_err SHK_ENOENT "watch of a missing segment"
-for bad in "--interval 0.01" "--interval abc" "--interval 1e3" "--interval" \
-	"--count 0" "--count x" "--bogus"; do
+for bad in "--interval 0.01" "--interval abc" "--interval 1e5" "--interval" \
+	"--interval nan" "--interval inf" "--interval -1" "--interval 0.1x" \
+	"--interval 1e-400" "--interval 86400.001" "--count 0" "--count x" \
+	"--bogus"; do
 	run watch "$W" $bad
 	expect_rc 2 "watch $bad: usage error"
 done
+run watch "$W" --interval ''
+expect_rc 2 "watch --interval '': usage error"
 run watch
 expect_rc 2 "watch without a name"
 run create "$W" --size "$SIZE" --blob b:8:16
 expect_rc 0 "create $W"
+# --interval takes what strtod takes (before, 1e-1 was a usage error)
+# (the second refresh comes at least that long after the first)
+for ivs in 1e-1:0.1 0.5e-1:0.05 .1:0.1 0x1p-3:0.125; do
+	iv=${ivs%:*}
+	run watch "$W" --count 2 --interval "$iv"
+	after=$(sed -n 's/.* refresh 2 (\([0-9.]*\) s after the last)$/\1/p' "$TMP/out")
+	[ "$RC" -eq 0 ] && [ -n "$after" ] &&
+		awk -v a="$after" -v iv="${ivs#*:}" 'BEGIN { exit !(a + 0.002 >= iv) }' &&
+		pass "watch --interval $iv: accepted, refreshes $(grep -oE '[0-9.]+ s after' "$TMP/out")" ||
+		fail "watch --interval $iv: exit $RC: $(cat "$TMP/err") $(grep '^==' "$TMP/out")"
+done
 run watch "$W" --count 2 --interval 0.05
 expect_rc 0 "watch --count 2 of an idle segment"
 [ "$(grep -c '^== .* refresh [0-9]' "$TMP/out")" = 2 ] &&

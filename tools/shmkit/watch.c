@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,26 +307,20 @@ print_snap(const struct cli_target *t, const struct snap *s,
 	}
 }
 
-/* SECONDS: digits with at most one '.', WATCH_MIN..MAX_INTERVAL. */
+/* SECONDS: what strtod takes (1.5, 2, 1e-1, ...), a finite number from
+ * WATCH_MIN_INTERVAL to WATCH_MAX_INTERVAL; not nan, inf or trailing text. */
 static int
 parse_interval(const char *s, double *out)
 {
-	size_t i, dots = 0, digits = 0;
 	char *end;
 	double v;
 
-	for (i = 0; s[i]; i++) {
-		if (s[i] == '.')
-			dots++;
-		else if (s[i] >= '0' && s[i] <= '9')
-			digits++;
-		else
-			return SHK_EINVAL;
-	}
-	if (!digits || dots > 1)
+	if (!s[0])
 		return SHK_EINVAL;
+	errno = 0;
 	v = strtod(s, &end);
-	if (*end || !(v >= WATCH_MIN_INTERVAL && v <= WATCH_MAX_INTERVAL))
+	if (errno || *end || !isfinite(v) ||
+	    !(v >= WATCH_MIN_INTERVAL && v <= WATCH_MAX_INTERVAL))
 		return SHK_EINVAL;
 	*out = v;
 	return 0;
