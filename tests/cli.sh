@@ -208,6 +208,14 @@ run create "${P}help" --size "$SIZE" --help
 	pass "rm NAME -h: usage, nothing removed" ||
 	fail "rm NAME -h: exit $RC, $(ls /dev/shm/"${P}help" 2>&1)"
 "$S" rm "${P}help" >/dev/null 2>&1
+# after --, -h is a TARGET again (create and hold take -- too now)
+S_ABS=$(cd "$(dirname "$S")" && pwd)/shmkit
+(cd "$TMP" && "$S_ABS" create --file --size "$SIZE" -- -h &&
+	"$S_ABS" hold --file -- -h 0 >/dev/null &&
+	"$S_ABS" check --file -- -h >/dev/null && [ -f "$TMP/-h" ] &&
+	"$S_ABS" rm --file -- -h && [ ! -e "$TMP/-h" ]) 2>"$TMP/err" &&
+	pass "create, hold, check and rm of a file segment named -h after --" ||
+	fail "-- -h: $(cat "$TMP/err")"
 run ls --bogus
 grep -q "(try 'shmkit ls --help')$" "$TMP/err" &&
 	pass "a usage error points to the command's --help" ||

@@ -173,13 +173,20 @@ cmd_create(int argc, char **argv)
 	shk_seg_opts o;
 	shk_seg *seg = NULL;
 	uint64_t size = 0, nobj = 0, mode = 0;
-	int i, r, nblobs = 0, rc;
+	int i, r, nblobs = 0, rc, opts_done = 0;
 	char what[160];
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (cli_is_help(a)) {
+		if (opts_done) {
+			if (arg)
+				return cli_usage_error(
+					"unexpected argument '%s'", a);
+			arg = a;
+		} else if (!strcmp(a, "--")) {
+			opts_done = 1;
+		} else if (cli_is_help(a)) {
 			return cli_cmd_help();
 		} else if ((r = cli_backend_flag(a, &backend)) != 0) {
 			if (r < 0)
@@ -510,23 +517,26 @@ cmd_hold(int argc, char **argv)
 	shk_seg_opts o;
 	shk_seg *seg = NULL;
 	uint64_t secs;
-	int i, n = 0, r, rc;
+	int i, n = 0, r, rc, opts_done = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (cli_is_help(a))
+		if (!opts_done && !strcmp(a, "--")) {
+			opts_done = 1;
+		} else if (!opts_done && cli_is_help(a)) {
 			return cli_cmd_help();
-		else if ((r = cli_backend_flag(a, &backend)) < 0)
-			return CLI_EXIT_USAGE;
-		else if (r > 0)
-			continue;
-		else if (a[0] == '-' && a[1] == '-')
+		} else if (!opts_done &&
+			   (r = cli_backend_flag(a, &backend)) != 0) {
+			if (r < 0)
+				return CLI_EXIT_USAGE;
+		} else if (!opts_done && a[0] == '-' && a[1] == '-') {
 			return cli_usage_error("unknown option '%s'", a);
-		else if (n == 2)
+		} else if (n == 2) {
 			return cli_usage_error("unexpected argument '%s'", a);
-		else
+		} else {
 			pos[n++] = a;
+		}
 	}
 	if (n != 2)
 		return cli_usage_error("usage: shmkit hold TARGET SECONDS");
