@@ -247,6 +247,60 @@ rc=$?
 finish z10 "zmq-pair: got exactly the 2 the count allowed"
 rm -f /dev/shm/"$P"n
 
+echo "== pair, a message held at a stop signal: --linger"
+# the b -> a ring full again and one ZeroMQ message held, then SIGINT.
+# With --linger 10 the bridge keeps offering the message: end a reads the
+# fill 1.5 s later (past the default second, after which the message was
+# dropped and named in the last line), the held message goes in, and the
+# bridge exits 0 having lost nothing.
+"$PEER" shm-fill "shm://${P}l/c" pair b 100000 100 >"$TMP/f11" 2>&1 &&
+	K=$(sed -n 's/^\([0-9]*\) messages ok$/\1/p' "$TMP/f11") && [ -n "$K" ] ||
+	fail "shm-fill: $(cat "$TMP/f11")"
+bg b11 "$S" bridge "shm://${P}l/c" 'tcp://127.0.0.1:*' --linger 10
+wait_line b11 '^bridge: ' && EP=$(endpoint b11)
+bg z11 "$PEER" zmq-pair "$EP" connect 1 100 0
+wait_line z11 '^1 sent' || fail "zmq-pair did not send: $(cat "$TMP/z11")"
+sleep 0.5 # the bridge takes the message and finds no room
+kill -INT "$pid_b11"
+sleep 1.5
+kill -0 "$pid_b11" 2>/dev/null &&
+	pass "--linger 10: still offering the held message 1.5 s after SIGINT" ||
+	fail "--linger: the bridge left early: $(cat "$TMP/b11")"
+"$PEER" shm-recv "shm://${P}l/c" pair a "$K" >"$TMP/r11" 2>&1 ||
+	fail "end a read the fill: $(cat "$TMP/r11")"
+for i in $(seq 1 100); do kill -0 "$pid_b11" 2>/dev/null || break; sleep 0.05; done
+wait "$pid_b11"
+rc=$?
+[ $rc -eq 0 ] && grep -qE '^bridge: 0 messages shm -> zmq, 1 zmq -> shm$' "$TMP/b11" &&
+	pass "--linger: the held message went in once there was room, exit 0" ||
+	fail "--linger: exit $rc: $(cat "$TMP/b11")"
+"$PEER" shm-recv "shm://${P}l/c" pair a 1 >"$TMP/r11b" 2>&1 &&
+	pass "--linger: end a got the held message, intact" ||
+	fail "--linger: the held message: $(cat "$TMP/r11b")"
+finish z11 "--linger: zmq-pair sent its message and got none back"
+rm -f /dev/shm/"$P"l
+
+# --linger forever, and a second signal cuts it short
+"$PEER" shm-fill "shm://${P}m/c" pair b 100000 100 >"$TMP/f12" 2>&1 ||
+	fail "shm-fill: $(cat "$TMP/f12")"
+bg b12 "$S" bridge "shm://${P}m/c" 'tcp://127.0.0.1:*' --linger forever
+wait_line b12 '^bridge: ' && EP=$(endpoint b12)
+bg z12 "$PEER" zmq-pair "$EP" connect 1 100 0
+wait_line z12 '^1 sent' || fail "zmq-pair did not send: $(cat "$TMP/z12")"
+sleep 0.5
+kill -INT "$pid_b12"
+sleep 1.2
+kill -0 "$pid_b12" 2>/dev/null || fail "--linger forever: left early: $(cat "$TMP/b12")"
+kill -TERM "$pid_b12"
+for i in $(seq 1 60); do kill -0 "$pid_b12" 2>/dev/null || break; sleep 0.05; done
+wait "$pid_b12"
+rc=$?
+[ $rc -eq 0 ] && grep -qE '^bridge: 0 messages shm -> zmq, 0 zmq -> shm, 1 held at exit \(not forwarded\)$' "$TMP/b12" &&
+	pass "--linger forever: a second signal ends it within 3 s, the held message named" ||
+	fail "--linger forever + second signal: exit $rc: $(cat "$TMP/b12")"
+finish z12 "--linger forever: zmq-pair done"
+rm -f /dev/shm/"$P"m
+
 echo "== bad input"
 run_rc() { "$S" "$@" >"$TMP/out" 2>"$TMP/err"; RC=$?; }
 run_rc bridge "shm://${P}x" 'tcp://127.0.0.1:*'
@@ -313,6 +367,11 @@ run_rc bridge "shm://${P}x/c"
 [ $RC -eq 2 ] && pass "missing endpoint: usage error" || fail "missing endpoint: exit $RC"
 run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --count 0
 [ $RC -eq 2 ] && pass "--count 0: usage error" || fail "--count 0: exit $RC"
+for v in -1 nan inf 1e9 abc ''; do
+	run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --linger "$v"
+	[ $RC -eq 2 ] && grep -q "bad --linger" "$TMP/err" &&
+		pass "--linger '$v': usage error" || fail "--linger '$v': exit $RC"
+done
 # contradicting options name both (before, the last of --bind and
 # --connect won, and --in with --out got "needs one of --out or --in")
 run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --bind --connect

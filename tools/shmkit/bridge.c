@@ -16,6 +16,7 @@
  * carry (longer than the channel's max_msg: counted, reported once).
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,13 +27,16 @@
 
 #include "cli.h"
 
-static volatile sig_atomic_t stop_sig;
+static volatile sig_atomic_t stop_sig, stop_count;
 
 static void
 on_stop(int sig)
 {
 	stop_sig = sig;
+	stop_count++; /* a second signal cuts the linger short */
 }
+
+#define LINGER_MAX_S 86400.0 /* --linger: at most a day, or forever */
 
 struct bridge {
 	int pattern;     /* SHK_CHAN_* */
@@ -45,6 +49,7 @@ struct bridge {
 	int have_in;
 	int out_blocked; /* ZeroMQ would not take a message just now */
 	uint64_t n_out, n_in, too_big, corrupt, count;
+	int linger_ms; /* after a stop signal; -1 forever */
 	const char *addr, *ep;
 };
 
@@ -211,26 +216,66 @@ wait_sides(struct bridge *b)
 	return 0;
 }
 
-/* Stopped: gives what is held a last second to be taken. */
+/*
+ * Stopped by a signal: keeps offering what it holds to the side that
+ * should take it, in slices of 100 ms, for --linger (default 1 s; -1
+ * forever) or until a second signal.  What is still held then is named
+ * in the last line.
+ */
 static void
 flush_held(struct bridge *b)
 {
-	int ms = 1000;
+	int64_t left = b->linger_ms, slice = 100;
 
-	if (b->have_in && shk_chan_send(b->c_in, zmq_msg_data(&b->held_in),
-					zmq_msg_size(&b->held_in),
-					(int64_t)ms * 1000000) == 0) {
-		b->n_in++;
-		zmq_msg_close(&b->held_in);
-		b->have_in = 0;
+	while ((b->have_in || b->held_out) && stop_count < 2 &&
+	       (b->linger_ms < 0 || left > 0)) {
+		int64_t ms = b->linger_ms < 0 || left > slice ? slice : left;
+		int zms = (int)ms;
+
+		if (b->have_in) {
+			int rc = shk_chan_send(
+				b->c_in, zmq_msg_data(&b->held_in),
+				zmq_msg_size(&b->held_in), ms * 1000000);
+			if (rc == 0) {
+				b->n_in++;
+				zmq_msg_close(&b->held_in);
+				b->have_in = 0;
+			} else if (rc != SHK_EAGAIN && rc != SHK_ETIMEDOUT &&
+				   rc != SHK_ENOMEM) {
+				cli_error(b->addr, rc);
+				break;
+			}
+		}
+		zmq_setsockopt(b->zsock, ZMQ_SNDTIMEO, &zms, sizeof(zms));
+		if (b->held_out && zmq_send(b->zsock, shk_msg_data(b->held_out),
+					    shk_msg_len(b->held_out), 0) >= 0) {
+			shk_msg_release(b->held_out);
+			b->held_out = NULL;
+			b->n_out++;
+		}
+		left -= ms;
 	}
-	zmq_setsockopt(b->zsock, ZMQ_SNDTIMEO, &ms, sizeof(ms));
-	if (b->held_out && zmq_send(b->zsock, shk_msg_data(b->held_out),
-				    shk_msg_len(b->held_out), 0) >= 0) {
-		shk_msg_release(b->held_out);
-		b->held_out = NULL;
-		b->n_out++;
+}
+
+/* --linger SECONDS|forever: 0 .. LINGER_MAX_S, what strtod takes whole */
+static int
+parse_linger(const char *s, int *ms)
+{
+	char *end;
+	double v;
+
+	if (!strcmp(s, "forever")) {
+		*ms = -1;
+		return 0;
 	}
+	if (!s[0])
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || !(v >= 0 && v <= LINGER_MAX_S))
+		return -1;
+	*ms = (int)(v * 1000 + 0.5);
+	return 0;
 }
 
 static int
@@ -277,7 +322,7 @@ roles(const struct bridge *b, int end_b, int *role, int *ztype)
 static int
 open_zmq(struct bridge *b, int ztype, int bind, char *last, size_t last_len)
 {
-	int linger = 1000; /* ms: what ZeroMQ still holds at exit */
+	int linger = b->linger_ms; /* what ZeroMQ still holds at exit */
 	size_t len = last_len;
 
 	b->zctx = zmq_ctx_new();
@@ -358,11 +403,12 @@ cmd_bridge(int argc, char **argv)
 	const char *pos[2] = { NULL, NULL }, *val;
 	char last[256], addr[200];
 	int i, m, npos = 0, bind = 1, end_b = 1, role, ztype, rc = 0;
-	int end_set = 0, bind_set = 0;
+	int end_set = 0, bind_set = 0, sigs_set = 0;
 	uint64_t t0_ns;
 
 	memset(&b, 0, sizeof(b));
 	b.pattern = SHK_CHAN_PAIR;
+	b.linger_ms = 1000;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -384,6 +430,12 @@ cmd_bridge(int argc, char **argv)
 			if (m < 0 || cli_parse_u64(val, &b.count) != 0 ||
 			    b.count == 0)
 				return cli_usage_error("bad --count (N > 0)");
+		} else if ((m = cli_opt_value(argc, argv, &i, "--linger",
+					      &val))) {
+			if (m < 0 || parse_linger(val, &b.linger_ms) != 0)
+				return cli_usage_error(
+					"bad --linger (seconds, 0 to 86400, "
+					"or forever)");
 		} else if (!strcmp(a, "--out")) {
 			b.out = 1;
 		} else if (!strcmp(a, "--in")) {
@@ -464,6 +516,7 @@ cmd_bridge(int argc, char **argv)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop; /* no SA_RESTART: zmq_poll returns EINTR */
 	sigemptyset(&sa.sa_mask);
+	sigs_set = 1;
 	for (i = 0; i < 3; i++) {
 		sigaction(sigs[i], &sa, &old_sa[i]);
 		/* nohup: a hangup stays ignored */
@@ -494,8 +547,6 @@ cmd_bridge(int argc, char **argv)
 		rc = CLI_EXIT_ERR;
 	else
 		flush_held(&b);
-	for (i = 0; i < 3; i++)
-		sigaction(sigs[i], &old_sa[i], NULL);
 	printf("bridge: %llu messages %s -> %s, %llu %s -> %s",
 	       (unsigned long long)b.n_out, "shm", "zmq",
 	       (unsigned long long)b.n_in, "zmq", "shm");
@@ -515,8 +566,14 @@ out:
 		shk_msg_release(b.held_out);
 	if (b.zsock)
 		zmq_close(b.zsock);
-	if (b.zctx)
-		zmq_ctx_term(b.zctx);
+	/* ZeroMQ sends what it queued for up to the linger; a (second)
+	 * signal interrupts the wait (EINTR), and the exit drops the rest */
+	while (b.zctx && zmq_ctx_term(b.zctx) != 0 && errno == EINTR &&
+	       stop_count < 2)
+		;
+	if (sigs_set)
+		for (i = 0; i < 3; i++)
+			sigaction(sigs[i], &old_sa[i], NULL);
 	shk_chan_close(b.c_out ? b.c_out : b.c_in);
 	return rc;
 }

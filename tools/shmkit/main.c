@@ -60,7 +60,8 @@ static const struct {
 	  "  bridge shm://SEGMENT/CHANNEL ENDPOINT [--pattern pair|pubsub|\n"
 	  "                pushpull] [--end a|b] [--out|--in] "
 	  "[--bind|--connect]\n"
-	  "                [--count N]    forward a channel to and from a\n"
+	  "                [--count N] [--linger SECONDS|forever]\n"
+	  "                               forward a channel to and from a\n"
 	  "                               ZeroMQ socket (tcp://HOST:PORT)\n" },
 	{ "version", 0,
 	  "  version                      print the library version\n" },
