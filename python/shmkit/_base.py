@@ -2,6 +2,9 @@
 
 import ctypes
 import dataclasses
+import math
+import numbers
+import operator
 import time
 
 from ._lib import lib
@@ -13,19 +16,72 @@ FOREVER = -1
 def timeout_ns(timeout):
     """Seconds (float) -> the C library's timeout_ns.
 
-    None waits forever (SHK_FOREVER), 0 only tries (SHK_TRY), a positive
-    number of seconds is a relative timeout (rounded up to at least 1 ns so
-    a tiny positive value is not a "try").  Negative values are rejected.
+    None (or infinity) waits forever (SHK_FOREVER), 0 only tries (SHK_TRY),
+    a positive number of seconds is a relative timeout (rounded up to at
+    least 1 ns so a tiny positive value is not a "try").  Negative values
+    and NaN are ValueError, anything but a real number TypeError.
     """
     if timeout is None:
         return FOREVER
-    if timeout < 0:
+    if type(timeout) is not float and type(timeout) is not int:
+        if isinstance(timeout, bool) or \
+                not isinstance(timeout, numbers.Real):
+            raise TypeError("timeout must be None or seconds (a number), "
+                            "not %s" % type(timeout).__name__)
+    if not timeout >= 0:  # negative or NaN
         raise ValueError("timeout must be None, 0 or positive seconds, "
                          "not %r" % (timeout,))
     if timeout == 0:
         return 0
+    if timeout == math.inf:
+        return FOREVER
     ns = int(timeout * 1e9)
     return ns if ns > 0 else 1
+
+
+I64_MAX = (1 << 63) - 1
+U32_MAX = (1 << 32) - 1
+U64_MAX = (1 << 64) - 1
+
+
+def timeout_field(timeout, what):
+    """A timeout in seconds for a C options struct (int64_t ns, 0 being
+    the library's default there): None -> 0 (the default), 0 -> 1 ns (the
+    shortest), infinity -> SHK_FOREVER, beyond int64 -> the longest."""
+    if timeout is None:
+        return 0
+    try:
+        ns = timeout_ns(timeout)
+    except (TypeError, ValueError) as e:
+        raise type(e)(str(e).replace("timeout", what, 1)) from None
+    return FOREVER if ns < 0 else min(max(ns, 1), I64_MAX)
+
+
+def _bound(n):
+    """A limit as people write it: 2**64-1, -2**31, 63."""
+    if n > 0xFFFF and not (n + 1) & n:
+        return "2**%d-1" % n.bit_length()
+    if n < -0xFFFF and not -n & (-n - 1):
+        return "-2**%d" % (-n - 1).bit_length()
+    return str(n)
+
+
+def cint(value, what, lo=0, hi=U64_MAX, fmt=_bound):
+    """value as an int in lo..hi, for a C argument or struct field (ctypes
+    would silently wrap it).  Anything but an integer (str, float, bool)
+    is TypeError, an integer out of range ValueError."""
+    if type(value) is not int:
+        if isinstance(value, bool):
+            raise TypeError("%s must be an int, not bool" % what)
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError("%s must be an int, not %s"
+                            % (what, type(value).__name__)) from None
+    if not lo <= value <= hi:
+        raise ValueError("%s must be between %s and %s, not %s"
+                         % (what, fmt(lo), fmt(hi), fmt(value)))
+    return value
 
 
 #: Longest single wait inside the C library.  A call with a longer (or no)

@@ -20,7 +20,7 @@ import zlib
 import numpy as np
 
 from . import _lib as L
-from ._base import Handle, flags_of, open_handle, view
+from ._base import U64_MAX, Handle, cint, flags_of, open_handle, view
 from ._lib import lib
 from .errors import check
 
@@ -92,9 +92,9 @@ class Array(Handle):
             if type_id is None:
                 type_id = dtype_type_id(dt)
         o.elem_len = dt.itemsize
-        o.type_id = type_id
+        o.type_id = type_id = cint(type_id, "type_id")
         if length is not None:
-            o.len = int(length)
+            o.len = cint(length, "length")
         h = open_handle(lib.shk_array_open, seg, name, flags_of(create, excl),
                         ctypes.byref(o), context="array %r" % (name,))
         super().__init__(seg, name, h)
@@ -105,7 +105,7 @@ class Array(Handle):
         if self.elem_len != dt.itemsize:
             self.dtype = np.dtype("V%d" % self.elem_len)
         self._w = {4: "u32", 8: "u64"}.get(self.elem_len)
-        self._signed = dt.kind == "i"
+        self._signed = self.dtype.kind == "i"
 
     def __len__(self):
         return self.length
@@ -138,15 +138,16 @@ class Array(Handle):
     # ---------------------------------------------------------- atomics
 
     def _fn(self, op):
-        if self._w is None:
+        if self._w is None or self.dtype.kind not in "uiV":
             from .errors import TypeMismatch
-            raise TypeMismatch(context="atomics need 4- or 8-byte elements, "
-                               "this array has %d" % self.elem_len)
+            raise TypeMismatch(context="atomics need 4- or 8-byte integer "
+                               "elements (or raw V4/V8), this array has %s"
+                               % self.dtype)
         return getattr(lib, "shk_array_%s_%s" % (op, self._w)), \
             (ctypes.c_uint32 if self._w == "u32" else ctypes.c_uint64)
 
     def _idx(self, i):
-        i = int(i)
+        i = cint(i, "index", -U64_MAX, U64_MAX)
         if i < 0:
             i += self.length
         if not 0 <= i < self.length:
@@ -154,8 +155,17 @@ class Array(Handle):
                              % (i, self.length))
         return i
 
-    def _to_c(self, v):
-        return int(v) & ((1 << (8 * self.elem_len)) - 1)
+    def _to_c(self, v, what, wrap=False):
+        """An element value (the dtype's range; raw elements unsigned) or,
+        with wrap, a delta (any value of the width, signed or not) as the
+        unsigned bits C takes."""
+        bits = 8 * self.elem_len
+        lo, hi = 0, (1 << bits) - 1
+        if self._signed or wrap:
+            lo = -(1 << (bits - 1))
+        if self._signed and not wrap:
+            hi >>= 1
+        return cint(v, what, lo, hi) & ((1 << bits) - 1)
 
     def _from_c(self, v):
         if self._signed and v >> (8 * self.elem_len - 1):
@@ -172,22 +182,24 @@ class Array(Handle):
     def store(self, i, value):
         """Atomic store (release) of element i."""
         fn, _ = self._fn("store")
-        check(fn(self._handle(), self._idx(i), self._to_c(value)), "store")
+        check(fn(self._handle(), self._idx(i), self._to_c(value, "value")),
+              "store")
 
     def fetch_add(self, i, delta=1):
         """Atomically add delta (wrapping; negative subtracts); returns the
         previous value.  seq_cst."""
         fn, t = self._fn("fetch_add")
         old = t()
-        check(fn(self._handle(), self._idx(i), self._to_c(delta),
-                 ctypes.byref(old)), "fetch_add")
+        check(fn(self._handle(), self._idx(i),
+                 self._to_c(delta, "delta", wrap=True), ctypes.byref(old)),
+              "fetch_add")
         return self._from_c(old.value)
 
     def cas(self, i, expected, desired):
         """Strong compare-and-swap of element i: returns (swapped, value),
         value being `expected` when it swapped, else the current value."""
         fn, t = self._fn("cas")
-        exp = t(self._to_c(expected))
+        exp = t(self._to_c(expected, "expected"))
         rc = check(fn(self._handle(), self._idx(i), ctypes.byref(exp),
-                      self._to_c(desired)), "cas")
+                      self._to_c(desired, "desired")), "cas")
         return bool(rc), self._from_c(exp.value)

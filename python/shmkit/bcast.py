@@ -3,8 +3,8 @@
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, cbuf, flags_of, open_handle, record_type, \
-    timed
+from ._base import U32_MAX, Handle, cbuf, cint, flags_of, open_handle, \
+    record_type, timed, timeout_field
 from ._lib import lib
 from .errors import check
 
@@ -48,17 +48,18 @@ class Bcast(Handle):
         o = L.BcastOpts()
         o.mode = m
         if cap is not None:
-            o.cap = int(cap)
+            o.cap = cint(cap, "cap")
         if max_record is not None:
-            o.max_record = int(max_record)
-        o.type_id = int(type_id)
+            o.max_record = cint(max_record, "max_record")
+        o.type_id = cint(type_id, "type_id")
         if max_readers is not None:
-            o.max_readers = int(max_readers)
-        if reader_timeout is not None:
-            o.reader_timeout_ns = max(1, int(reader_timeout * 1e9))
+            o.max_readers = cint(max_readers, "max_readers", 0, U32_MAX)
+        o.reader_timeout_ns = rt = timeout_field(reader_timeout,
+                                                 "reader_timeout")
         # A reliable writer detaches a dead reader after reader_timeout of
-        # one call's waiting: slices must be longer than that.
-        self._slice = max(0.5, 2 * (reader_timeout or 0.1))
+        # one call's waiting: slices must be longer than that (default
+        # 0.1 s; a reader never detached needs no particular slice).
+        self._slice = max(0.5, 2 * (rt if rt > 0 else 100000000) / 1e9)
         h = open_handle(lib.shk_bcast_open, seg, name, flags_of(create, excl),
                         self.role, ctypes.byref(o),
                         context="bcast %r" % (name,))

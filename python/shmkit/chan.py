@@ -4,7 +4,8 @@ zero-copy loans (shk_chan_*, docs/chan.md)."""
 import ctypes
 
 from . import _lib as L
-from ._base import Closable, HandleOwner, cbuf, cname, record_type, timed
+from ._base import U32_MAX, Closable, HandleOwner, cbuf, cint, cname, \
+    record_type, timed
 from ._lib import lib
 from .errors import check
 
@@ -138,6 +139,10 @@ class Chan(Closable):
     def __init__(self, addr, role, pattern=None, seg_size=None, cap=None,
                  max_msg=None, inline_max=None, mode=None, max_subs=None,
                  type_id=0):
+        if not isinstance(addr, (str, bytes)):
+            raise TypeError("addr must be a str or bytes "
+                            "'shm://SEGMENT/CHANNEL', not %s"
+                            % type(addr).__name__)
         try:
             self.role = _ROLES[role]
         except (KeyError, TypeError):
@@ -157,12 +162,14 @@ class Chan(Closable):
         except (KeyError, TypeError):
             raise ValueError("mode must be 'lossy' or 'reliable'") from None
         for f, v in (("seg_size", seg_size), ("cap", cap),
-                     ("max_msg", max_msg), ("inline_max", inline_max),
-                     ("max_subs", max_subs)):
+                     ("max_msg", max_msg), ("inline_max", inline_max)):
             if v is not None:
-                setattr(o, f, int(v))
-        o.type_id = int(type_id)
-        self.addr = addr if isinstance(addr, str) else addr.decode()
+                setattr(o, f, cint(v, f))
+        if max_subs is not None:
+            o.max_subs = cint(max_subs, "max_subs", 0, U32_MAX)
+        o.type_id = cint(type_id, "type_id")
+        self.addr = addr if isinstance(addr, str) else \
+            addr.decode("utf-8", "replace")
         self._msgs = set()
         self._h = None
         self._keep = None
@@ -203,8 +210,8 @@ class Chan(Closable):
         """A message of nbytes to write in place (a heap block): fill
         msg.data, then msg.send() (no copy) or msg.release()."""
         m = ctypes.c_void_p()
-        check(lib.shk_msg_loan(self._handle(), int(nbytes), ctypes.byref(m)),
-              "msg loan")
+        check(lib.shk_msg_loan(self._handle(), cint(nbytes, "nbytes"),
+                               ctypes.byref(m)), "msg loan")
         return Message(self, m.value, True)
 
     def fileno(self):

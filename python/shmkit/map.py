@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, cbuf, flags_of, open_handle
+from ._base import U32_MAX, Handle, cbuf, cint, flags_of, open_handle
 from ._lib import lib
 from .errors import NotFound, check
 
@@ -31,10 +31,10 @@ class Map(Handle):
     def __init__(self, seg, name, key_len=None, val_len=None, cap=None,
                  create=False, excl=False, type_id=0):
         o = L.MapOpts()
-        o.key_len = key_len or 0
-        o.val_len = val_len or 0
-        o.cap = cap or 0
-        o.type_id = int(type_id)
+        o.key_len = cint(key_len or 0, "key_len", 0, U32_MAX)
+        o.val_len = cint(val_len or 0, "val_len", 0, U32_MAX)
+        o.cap = cint(cap or 0, "cap")
+        o.type_id = cint(type_id, "type_id")
         if key_len is not None and val_len is None and not create:
             raise ValueError("opening with key_len also needs val_len")
         h = open_handle(lib.shk_map_open, seg, name, flags_of(create, excl),

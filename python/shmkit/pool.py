@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, flags_of, open_handle, record_type, view
+from ._base import Handle, cint, flags_of, open_handle, record_type, view
 from ._lib import lib
 from .errors import check
 
@@ -29,9 +29,9 @@ class Pool(Handle):
     def __init__(self, seg, name, block_len=None, cap=None, create=False,
                  excl=False, type_id=0):
         o = L.PoolOpts()
-        o.block_len = block_len or 0
-        o.cap = cap or 0
-        o.type_id = int(type_id)
+        o.block_len = cint(block_len or 0, "block_len")
+        o.cap = cint(cap or 0, "cap")
+        o.type_id = cint(type_id, "type_id")
         h = open_handle(lib.shk_pool_open, seg, name, flags_of(create, excl),
                         ctypes.byref(o), context="pool %r" % (name,))
         super().__init__(seg, name, h)
@@ -51,11 +51,12 @@ class Pool(Handle):
         return off.value
 
     def free(self, off):
-        check(lib.shk_pool_free(self._handle(), int(off)), "pool free")
+        check(lib.shk_pool_free(self._handle(), cint(off, "off")),
+              "pool free")
 
     def buffer(self, off):
         """The block at off as a writable memoryview (block_len bytes)."""
-        p = lib.shk_pool_ptr(self._handle(), int(off))
+        p = lib.shk_pool_ptr(self._handle(), cint(off, "off"))
         if not p:
             from .errors import InvalidArgument
             raise InvalidArgument(context="offset %#x is not a block of "

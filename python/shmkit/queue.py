@@ -5,8 +5,8 @@ import ctypes
 import numpy as np
 
 from . import _lib as L
-from ._base import Handle, cbuf, flags_of, open_handle, record_type, \
-    timed
+from ._base import U32_MAX, Handle, cbuf, cint, flags_of, open_handle, \
+    record_type, timed
 from ._lib import lib
 from .errors import check
 
@@ -31,7 +31,8 @@ class _Elems(Handle):
                 from .array import dtype_type_id
                 type_id = dtype_type_id(dtype)
         self.dtype = dtype
-        return elem_len, type_id or 0
+        return (cint(elem_len or 0, "elem_len", 0, U32_MAX),
+                cint(type_id or 0, "type_id"))
 
     def _elem_in(self, item):
         if self.dtype is not None and not isinstance(
@@ -72,8 +73,8 @@ class Queue(_Elems):
                  excl=False, dtype=None, type_id=None):
         elem_len, type_id = self._setup(elem_len, dtype, type_id)
         o = L.QueueOpts()
-        o.elem_len = elem_len or 0
-        o.cap = cap or 0
+        o.elem_len = elem_len
+        o.cap = cint(cap or 0, "cap")
         o.type_id = type_id
         h = open_handle(lib.shk_queue_open, seg, name, flags_of(create, excl),
                         ctypes.byref(o), context="queue %r" % (name,))
@@ -120,8 +121,8 @@ class Stack(_Elems):
                  excl=False, dtype=None, type_id=None):
         elem_len, type_id = self._setup(elem_len, dtype, type_id)
         o = L.StackOpts()
-        o.elem_len = elem_len or 0
-        o.cap = cap or 0
+        o.elem_len = elem_len
+        o.cap = cint(cap or 0, "cap")
         o.type_id = type_id
         h = open_handle(lib.shk_stack_open, seg, name, flags_of(create, excl),
                         ctypes.byref(o), context="stack %r" % (name,))

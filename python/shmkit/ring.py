@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, cbuf, flags_of, open_handle, record_type, \
+from ._base import Handle, cbuf, cint, flags_of, open_handle, record_type, \
     timed, view
 from ._lib import lib
 from .errors import check
@@ -48,10 +48,10 @@ class Ring(Handle):
         o = L.RingOpts()
         o.flags = (BATCH if batch else 0) | (SPIN if spin else 0)
         if cap is not None:
-            o.cap = int(cap)
+            o.cap = cint(cap, "cap")
         if max_record is not None:
-            o.max_record = int(max_record)
-        o.type_id = int(type_id)
+            o.max_record = cint(max_record, "max_record")
+        o.type_id = cint(type_id, "type_id")
         h = open_handle(lib.shk_ring_open, seg, name, flags_of(create, excl),
                         self.role, ctypes.byref(o),
                         context="ring %r" % (name,))
@@ -94,9 +94,10 @@ class Ring(Handle):
         """Reserve one record of nbytes and return a writable memoryview
         onto the ring's memory; fill it, then commit()."""
         buf = ctypes.c_void_p()
+        nbytes = cint(nbytes, "nbytes")
         timed("ring reserve", lib.shk_ring_reserve, self._handle(),
-              int(nbytes), ctypes.byref(buf), timeout=timeout)
-        mv = view(self.segment._map, buf.value, int(nbytes))
+              nbytes, ctypes.byref(buf), timeout=timeout)
+        mv = view(self.segment._map, buf.value, nbytes)
         self._pending.append(mv)
         return mv
 

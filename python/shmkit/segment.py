@@ -6,7 +6,8 @@ import os
 import weakref
 
 from . import _lib as L
-from ._base import Closable, HandleOwner, cname, flags_of, record_type, view
+from ._base import Closable, HandleOwner, U32_MAX, cint, cname, flags_of, \
+    record_type, timeout_field, view
 from ._lib import lib
 from . import errors
 from .errors import check
@@ -62,23 +63,27 @@ def _backend(backend):
         except KeyError:
             raise ValueError("backend must be one of %s, not %r"
                              % (", ".join(BACKENDS), backend)) from None
-    return int(backend)
+    return cint(backend, "backend", 0, U32_MAX)
 
 
 def _seg_opts(backend="posix", size=None, mode=None, max_objects=None,
               open_timeout=None, sysv_key=None):
+    """shk_seg_opts from the keyword arguments, every number range-checked
+    (ctypes would wrap it silently): None or 0 is the library's default."""
     o = L.SegOpts()
     o.backend = _backend(backend)
     if size is not None:
-        o.len = int(size)
+        o.len = cint(size, "size")
     if mode is not None:
-        o.mode = int(mode)
+        # an int only: "0600" as a str would be decimal 600 (0o1130)
+        o.mode = cint(mode, "mode", 0, 0o777, oct)
     if max_objects is not None:
-        o.max_objects = int(max_objects)
-    if open_timeout is not None:
-        o.open_timeout_ns = max(1, int(open_timeout * 1e9))
+        o.max_objects = cint(max_objects, "max_objects", 0, U32_MAX)
+    o.open_timeout_ns = timeout_field(open_timeout, "open_timeout")
     if sysv_key is not None:
-        o.sysv_key = int(sysv_key)
+        # a 32-bit key_t, as ftok() gives it or as ipcs prints it (hex)
+        k = cint(sysv_key, "sysv_key", -(1 << 31), U32_MAX)
+        o.sysv_key = k - (1 << 32) if k >= 1 << 31 else k
     return o
 
 
@@ -124,7 +129,8 @@ class Segment(Closable):
                                   ctypes.byref(out))
             check(rc, "open segment %r" % (self.name,))
         else:
-            rc = lib.shk_seg_open_fd(int(_fd), flags, ctypes.byref(self._opts),
+            _fd = cint(_fd, "fd", 0, (1 << 31) - 1)
+            rc = lib.shk_seg_open_fd(_fd, flags, ctypes.byref(self._opts),
                                      ctypes.byref(out))
             check(rc, "open segment from fd %d" % _fd)
         self._map = _Mapping(out.value)
@@ -218,17 +224,19 @@ class Segment(Closable):
         """Allocate nbytes from the shared heap; returns the block's offset
         (what travels between processes)."""
         off = ctypes.c_uint64()
-        check(lib.shk_alloc(self._handle(), int(nbytes), ctypes.byref(off)),
+        nbytes = cint(nbytes, "nbytes")
+        check(lib.shk_alloc(self._handle(), nbytes, ctypes.byref(off)),
               "alloc %d bytes" % nbytes)
         return off.value
 
     def free(self, off):
         """Return the block at offset off to the heap."""
-        check(lib.shk_free(self._handle(), int(off)), "free %#x" % off)
+        off = cint(off, "off")
+        check(lib.shk_free(self._handle(), off), "free %#x" % off)
 
     def buffer(self, off, nbytes, readonly=None):
         """A writable memoryview of nbytes at offset off (no copy)."""
-        off, nbytes = int(off), int(nbytes)
+        off, nbytes = cint(off, "off"), cint(nbytes, "nbytes")
         if off <= 0 or nbytes < 0 or off + nbytes > self.size:
             raise ValueError("offset %d + %d bytes is outside the segment"
                              % (off, nbytes))
@@ -326,10 +334,10 @@ class Segment(Closable):
         size (bytes) is required to create."""
         d = L.ObjDesc()
         d.kind = KINDS["blob"]
-        d.type_id = type_id
+        d.type_id = cint(type_id, "type_id")
         if size is not None:
             d.elem_len = 1
-            d.cap = int(size)
+            d.cap = cint(size, "size")
         oi = L.ObjInfo()
         ptr = ctypes.c_void_p()
         check(lib.shk_obj_open(self._handle(), cname(name),

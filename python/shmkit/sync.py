@@ -9,7 +9,7 @@ acquire(blocking=True, timeout=None) returns False instead.
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, flags_of, open_handle, timed
+from ._base import U32_MAX, Handle, cint, flags_of, open_handle, timed
 from ._lib import lib
 from .errors import OwnerDead, Timeout, WouldBlock, check
 
@@ -20,11 +20,14 @@ EVENT_MANUAL, EVENT_SET = 0x1, 0x2
 
 class _Sync(Handle):
     _open_fn = None
+    _count_arg = "count"  # what the constructor calls SyncOpts.count
 
     def __init__(self, seg, name, create=False, excl=False, flags=0,
                  count=0, max=0):
         o = L.SyncOpts()
-        o.flags, o.count, o.max = flags, count, max
+        o.flags = flags
+        o.count = cint(count, self._count_arg)
+        o.max = cint(max, "max")
         h = open_handle(getattr(lib, self._open_fn), seg, name,
                         flags_of(create, excl), ctypes.byref(o),
                         context="%s %r" % (self.kind, name))
@@ -36,8 +39,8 @@ def _acquire(fn, blocking, timeout):
     fn takes a timeout in seconds."""
     if not blocking:
         timeout = 0
-    elif timeout is not None and timeout < 0:
-        timeout = None
+    elif timeout == -1:
+        timeout = None  # threading's "forever" (other negatives: ValueError)
     try:
         fn(timeout)
         return True
@@ -149,6 +152,7 @@ class Sem(_Sync):
     _open_fn = "shk_sem_open"
     _close_fn = "shk_sem_close"
     kind = "sem"
+    _count_arg = "value"
 
     def __init__(self, seg, name, create=False, excl=False, value=0,
                  max=None):
@@ -162,7 +166,8 @@ class Sem(_Sync):
         return _acquire(self.wait, blocking, timeout)
 
     def post(self, n=1):
-        check(lib.shk_sem_post(self._handle(), n), "sem post")
+        check(lib.shk_sem_post(self._handle(), cint(n, "n", 0, U32_MAX)),
+              "sem post")
 
     def release(self, n=1):
         self.post(n)
@@ -220,6 +225,7 @@ class Barrier(_Sync):
     _open_fn = "shk_barrier_open"
     _close_fn = "shk_barrier_close"
     kind = "barrier"
+    _count_arg = "parties"
 
     def __init__(self, seg, name, parties=None, create=False, excl=False):
         super().__init__(seg, name, create, excl, count=parties or 0)
@@ -239,12 +245,14 @@ class Latch(_Sync):
     _open_fn = "shk_latch_open"
     _close_fn = "shk_latch_close"
     kind = "latch"
+    _count_arg = "count"
 
     def __init__(self, seg, name, count=None, create=False, excl=False):
         super().__init__(seg, name, create, excl, count=count or 0)
 
     def count_down(self, n=1):
-        return check(lib.shk_latch_count_down(self._handle(), n),
+        return check(lib.shk_latch_count_down(self._handle(),
+                                              cint(n, "n", 0, U32_MAX)),
                      "latch count_down")
 
     def wait(self, timeout=None):
@@ -265,6 +273,11 @@ class Cond(_Sync):
     kind = "cond"
 
     def wait(self, mutex, timeout=None):
+        """Unlock mutex (a Mutex this caller holds), wait for a signal,
+        lock it again; may return early (spurious wake-up)."""
+        if not isinstance(mutex, Mutex):
+            raise TypeError("mutex must be a shmkit.Mutex, not %s"
+                            % type(mutex).__name__)
         timed("cond wait", lib.shk_cond_wait, self._handle(), mutex._handle(),
               timeout=timeout, spurious_ok=True)
 

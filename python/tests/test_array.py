@@ -50,6 +50,40 @@ def test_atomic_ops_and_signed(seg):
     assert s.fetch_add(0, -1) == -5 and s.load(0) == -6
 
 
+def test_atomics_need_integer_elements_and_values(seg):
+    f = seg.array("f", dtype="f8", length=2, create=True)
+    f.numpy()[:] = [0.25, 0.5]
+    for op in (lambda: f.load(0), lambda: f.store(0, 1.5),
+               lambda: f.fetch_add(0, 1), lambda: f.cas(0, 0.25, 1.5)):
+        with pytest.raises(shmkit.TypeMismatch, match="float64"):
+            op()                  # not the raw bits of a double
+    assert list(f.numpy()) == [0.25, 0.5]
+    with pytest.raises(shmkit.TypeMismatch):
+        seg.array("f4", dtype="f4", length=1, create=True).load(0)
+    u = seg.array("u", dtype="u4", length=2, create=True)
+    with pytest.raises(TypeError):
+        u.store(0, 1.5)           # not truncated to 1
+    with pytest.raises(ValueError):
+        u.store(0, -1)
+    with pytest.raises(ValueError):
+        u.cas(0, 0, 1 << 32)
+    assert u.load(0) == 0
+    assert u.fetch_add(0, -1) == 0 and u.load(0) == 2**32 - 1  # wraps
+    with pytest.raises(ValueError):
+        u.fetch_add(0, 1 << 32)
+    i = seg.array("i", dtype="i8", length=1, create=True)
+    with pytest.raises(ValueError):
+        i.store(0, 1 << 63)
+    i.store(0, -(1 << 63))
+    assert i.load(0) == -(1 << 63)
+    # raw elements (a C program's own type id): unsigned bits
+    seg.array("raw", dtype="u8", length=1, create=True, type_id=0xC0FFEE)
+    raw = seg.array("raw", type_id=0xC0FFEE)
+    assert raw.dtype == np.dtype("V8")
+    raw.store(0, 2**64 - 1)
+    assert raw.fetch_add(0, 1) == 2**64 - 1 and raw.load(0) == 0
+
+
 def test_dtype_convention_and_reopen(seg, name):
     assert dtype_type_id(np.uint32) == 0x4E50750000000004
     assert dtype_type_id(np.float64) == 0x4E50660000000008

@@ -135,5 +135,99 @@ def test_timeouts_are_seconds():
     assert shmkit.timeout_ns(0) == 0
     assert shmkit.timeout_ns(1.5) == 1500000000
     assert shmkit.timeout_ns(1e-12) == 1       # not a "try"
+    assert shmkit.timeout_ns(float("inf")) == -1
+    assert shmkit.timeout_ns(np.float32(0.5)) == 500000000
+    for bad in (-1, -1e-9, float("nan")):
+        with pytest.raises(ValueError):
+            shmkit.timeout_ns(bad)
+    for bad in ("1", True, b"1", [1]):
+        with pytest.raises(TypeError, match="timeout"):
+            shmkit.timeout_ns(bad)
+
+
+def plain_value_error(fn):
+    """fn() raises ValueError from the binding's own check: not an
+    InvalidArgument or MsgSize (ShkErrors that are also ValueErrors) from
+    the library getting a value that ctypes wrapped."""
+    with pytest.raises(ValueError) as ei:
+        fn()
+    assert not isinstance(ei.value, shmkit.ShkError), ei.value
+    return str(ei.value)
+
+
+def test_out_of_range_integers_are_value_errors(name):
+    # each would have been wrapped by ctypes into the options struct: a
+    # default 4 MiB segment, 4 registry entries, mode 0600, another key
+    for kw in (dict(size=1 << 70), dict(size=-1),
+               dict(max_objects=(1 << 32) | 4), dict(mode=1 << 32),
+               dict(mode=0o1000), dict(mode=-1), dict(open_timeout=-1),
+               dict(backend="sysv", sysv_key=1 << 40)):
+        msg = plain_value_error(lambda: shmkit.Segment(name, create=True,
+                                                       **kw))
+        assert list(kw)[-1] in msg, (kw, msg)
+        assert not os.path.exists("/dev/shm/" + name), kw
+    with shmkit.Segment(name, create=True, size=1 << 20,
+                        mode=0o640) as seg:
+        assert seg.info().mode & 0o777 == 0o640
+        plain_value_error(lambda: seg.alloc(-1))
+        plain_value_error(lambda: seg.alloc(1 << 64))
+        plain_value_error(lambda: seg.free(-16))
+        plain_value_error(lambda: seg.blob("b", size=-1, create=True))
+        r = seg.ring("r", "producer", create=True)
+        plain_value_error(lambda: r.reserve(-1))
+        plain_value_error(lambda: seg.ring("r2", "producer", create=True,
+                                           cap=1 << 64))
+        plain_value_error(lambda: seg.queue("q", elem_len=(1 << 32) | 8,
+                                            cap=4, create=True))
+        plain_value_error(lambda: seg.map("m", key_len=-8, val_len=8,
+                                          cap=16, create=True))
+        plain_value_error(lambda: seg.pool("p", block_len=64, cap=-1,
+                                           create=True))
+        plain_value_error(lambda: seg.bcast("b2", "writer", create=True,
+                                            max_readers=1 << 32))
+        plain_value_error(lambda: seg.bcast("b2", "writer", create=True,
+                                            reader_timeout=-1))
+        s = seg.sem("s", create=True)
+        plain_value_error(lambda: s.post(-1))
+        plain_value_error(lambda: s.post(1 << 32))
+        plain_value_error(lambda: seg.sem("s2", create=True, value=-1))
+        plain_value_error(lambda: seg.latch("l", count=-2, create=True))
+        with pytest.raises(ValueError):
+            s.acquire(timeout=-5)   # as threading: only -1 is "forever"
+        assert s.value == 0
+        assert sorted(seg.names()) == ["r", "s"]   # nothing else created
+    with shmkit.Chan("shm://%s/c" % name, "a") as c:
+        plain_value_error(lambda: c.loan(-1))
     with pytest.raises(ValueError):
-        shmkit.timeout_ns(-1)
+        shmkit.Chan("shm://%s/c2" % name, "sub", max_subs=(1 << 32) | 1)
+
+
+def test_wrong_argument_types_are_clear_type_errors(seg, name):
+    r = seg.ring("r", "consumer", create=True)
+    cv = seg.cond("cv", create=True)
+    a = seg.array("a", dtype="u4", length=2, create=True)
+    s = seg.sem("s", create=True)
+    cases = [
+        (lambda: shmkit.Chan(5, "a"), "addr"),
+        (lambda: cv.wait("notamutex"), "mutex"),
+        (lambda: r.read(timeout="1"), "timeout"),
+        (lambda: shmkit.Segment.from_fd("3"), "fd"),
+        (lambda: shmkit.Segment(name + "x", create=True, mode="0600"),
+         "mode"),
+        (lambda: shmkit.Segment(name + "x", create=True, mode=True), "mode"),
+        (lambda: shmkit.Segment(name + "x", create=True, size="1048576"),
+         "size"),
+        (lambda: seg.alloc("64"), "nbytes"),
+        (lambda: seg.ring("r2", "producer", create=True, cap="4096"), "cap"),
+        (lambda: s.post("1"), "n"),
+        (lambda: a.store(0, 1.5), "value"),
+        (lambda: a.load("0"), "index"),
+    ]
+    try:
+        for fn, what in cases:
+            with pytest.raises(TypeError, match=r"\b%s\b" % what):
+                fn()
+        assert not os.path.exists("/dev/shm/" + name + "x")
+    finally:
+        shmkit.unlink(name + "x", missing_ok=True)
+    assert sorted(seg.names()) == ["a", "cv", "r", "s"]
