@@ -2,6 +2,7 @@
 
 import ctypes
 import dataclasses
+import functools
 import math
 import numbers
 import operator
@@ -86,23 +87,29 @@ def cint(value, what, lo=0, hi=U64_MAX, fmt=_bound):
 
 #: Longest single wait inside the C library.  A call with a longer (or no)
 #: timeout waits in slices of this length so that the interpreter runs
-#: signal handlers in between: Ctrl-C interrupts a blocking call.
+#: signal handlers in between: Ctrl-C interrupts a blocking call, and a
+#: close() from another thread ends it (ValueError) at the next slice.
 SLICE = 0.5
 _ETIMEDOUT = -110
 
 
-def timed(context, fn, *args, timeout, slice_s=SLICE, spurious_ok=False):
-    """Call a blocking C function whose last argument is timeout_ns.
+def timed(context, fn, *args, timeout, owner, slice_s=SLICE,
+          spurious_ok=False):
+    """Call a blocking C function whose last argument is timeout_ns, on
+    behalf of `owner` (a Closable, or a tuple of them, whose C call this
+    is: the caller runs inside its @inflight method).
 
     The wait is cut into slices of at most slice_s seconds; between them
-    Python serves signals (KeyboardInterrupt).  A slice that expires is
-    retried until the caller's deadline, or, with spurious_ok (condition
-    variables, which may wake spuriously), returns 0 at once.
+    Python serves signals (KeyboardInterrupt), and when an owner has been
+    closed meanwhile the call ends with ValueError.  A slice that expires
+    is retried until the caller's deadline, or, with spurious_ok
+    (condition variables, which may wake spuriously), returns 0 at once.
     """
     t = timeout_ns(timeout)
     sl = int(slice_s * 1e9)
     if 0 <= t <= sl:
         return check(fn(*args, t), context)
+    owners = owner if isinstance(owner, tuple) else (owner,)
     deadline = None if t < 0 else time.monotonic_ns() + t
     while True:
         step = sl
@@ -115,6 +122,9 @@ def timed(context, fn, *args, timeout, slice_s=SLICE, spurious_ok=False):
             return check(rc, context)
         if spurious_ok:
             return 0
+        for o in owners:
+            if o._closing:
+                raise o._closed_error()
 
 
 def cname(name):
@@ -184,32 +194,122 @@ def record_type(name, struct):
 class HandleOwner:
     """Owns one C handle and closes it (with the subclass's _close, a
     library function) when the last reference goes.  The Python object
-    that the user closes holds one reference, and every view of the
-    handle's memory holds one (through its ctypes array), so the memory
-    is unmapped only when both are gone: a view never points at unmapped
-    or freed memory."""
+    that the user closes holds one reference, every view of the handle's
+    memory holds one (through its ctypes array), and so does every object
+    handle opened from it until that handle's C close: the memory is
+    unmapped only when all are gone, so a view never points at unmapped or
+    freed memory and no object handle outlives its segment.
 
-    __slots__ = ("h",)
+    hold()/drop() count the dependent C handles (object handles of a
+    segment).  They already keep this object alive, but the cyclic garbage
+    collector runs finalizers in no particular order: when __del__ comes
+    while dependents are open, the C close waits for the last drop()."""
+
+    __slots__ = ("h", "_deps", "_dead")
     _close = None  # name of the lib function, set by subclasses
 
     def __init__(self, h):
         self.h = h
+        self._deps = []  # one entry per open dependent (append/pop: atomic)
+        self._dead = False
 
-    def __del__(self):
+    def hold(self):
+        self._deps.append(None)
+
+    def drop(self):
+        self._deps.pop()
+        if self._dead and not self._deps:
+            self._close_now()
+
+    def _close_now(self):
         h, self.h = self.h, None
         if h:
             try:
                 getattr(lib, self._close)(h)
             except Exception:
-                pass
+                pass  # interpreter shutdown: the process unmaps anyway
+
+    def __del__(self):
+        self._dead = True
+        if not self._deps:
+            self._close_now()
+
+
+def inflight(method):
+    """Decorator for the methods of a Closable that call C with its handle.
+
+    While one runs, the C handle stays valid: close() from another thread
+    only marks the object closing, and the C close (_free) runs when the
+    last such call leaves.  A call that starts after close() raises
+    ValueError; a blocking one (timed) notices at its next slice.  The
+    count is a list whose append/pop are atomic under the GIL: no lock on
+    this path."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kw):
+        calls = self._calls
+        calls.append(None)
+        try:
+            if self._closing:
+                raise self._closed_error()
+            return method(self, *args, **kw)
+        finally:
+            calls.pop()
+            if self._closing and not calls:
+                self._finish()
+
+    return guarded
 
 
 class Closable:
-    """`with` and garbage collection close it: the subclass has _handle()
-    (raises once closed) and close() (idempotent)."""
+    """Base of what the user closes (Segment, Chan, object handles): `with`
+    and garbage collection close it; close() is idempotent and safe while
+    other threads are inside its calls (see inflight).  Subclasses call
+    _init_guard() first in __init__ and define _closed_error(), _free()
+    (the real C close, run exactly once when no call is in flight) and,
+    optionally, _closing_now() (run by close() at once)."""
+
+    _closing = False
+    _calls = ()
+
+    def _init_guard(self):
+        self._calls = []      # an entry per C call in flight
+        self._token = [None]  # popped by the one _finish that runs _free
+
+    def _closed_error(self):
+        return ValueError("%s is closed" % type(self).__name__)
+
+    def _closing_now(self):
+        pass
+
+    def _free(self):
+        pass
+
+    def close(self):
+        """Close it (idempotent).  When another thread is inside a call on
+        it, that call ends with ValueError (a blocking one within 0.5 s)
+        and the C handle is freed as it leaves."""
+        if self._closing:
+            return
+        self._closing = True  # before the test of _calls: see inflight
+        self._closing_now()
+        if not self._calls:
+            self._finish()
+
+    def _finish(self):
+        try:
+            self._token.pop()
+        except (AttributeError, IndexError):
+            return  # freed already (or never opened)
+        self._free()
+
+    @property
+    def closed(self):
+        return self._closing
 
     def __enter__(self):
-        self._handle()
+        if self._closing:
+            raise self._closed_error()
         return self
 
     def __exit__(self, *exc):
@@ -229,59 +329,43 @@ class Handle(Closable):
     Closing twice is fine; any call after close raises ValueError.  Use
     `with` to close deterministically.  A handle is for one thread at a
     time unless the C header says otherwise (the sync objects are
-    thread-safe).
+    thread-safe); closing it from another thread is always safe.
     """
 
     _close_fn = None  # the C close function's name
     kind = None
+    _h = None
 
-    def __init__(self, seg, name, h):
-        self._h = h
+    def _open(self, seg, name, fn, flags, *args, context):
+        """Open the object with the C shk_*_open fn (raises on error) and
+        attach this handle to seg; returns the C handle."""
+        self._init_guard()
         self.segment = seg
-        self.name = name if isinstance(name, str) else name.decode()
-        self._views = []
-        seg._children.add(self)
+        self.name = cname(name).decode("utf-8", "replace")
+        seg._open_object(self, fn, name, flags, *args, context=context)
+        return self._h
 
     def _handle(self):
-        h = self._h
-        if not h:
-            raise ValueError("%s %r is closed"
-                             % (type(self).__name__, self.name))
-        return h
+        """The C handle, for a call inside an @inflight method."""
+        if self._closing:
+            raise self._closed_error()
+        return self._h
 
-    def _drop_views(self):
-        for mv in self._views:
-            try:
-                mv.release()
-            except (BufferError, ValueError):
-                pass
-        self._views = []
+    def _closed_error(self):
+        return ValueError("%s %r is closed" % (type(self).__name__,
+                                               self.name))
 
-    def close(self):
-        """Free the handle; the object stays in the segment."""
+    def _free(self):
         h, self._h = self._h, None
         if h:
-            self._drop_views()
             getattr(lib, self._close_fn)(h)
-            seg = self.segment
-            if seg is not None:
-                seg._children.discard(self)
-
-    @property
-    def closed(self):
-        return not self._h
+            m, self._map = self._map, None
+            m.drop()  # may unmap, when the segment was closed before
+            self.segment._children.discard(self)
 
     def __repr__(self):
         state = "closed" if self.closed else "open"
         return "<shmkit.%s %r %s>" % (type(self).__name__, self.name, state)
-
-
-def open_handle(fn, seg, name, flags, *args, context):
-    """Call a C shk_*_open and return the new handle (raises on error)."""
-    out = ctypes.c_void_p()
-    rc = fn(seg._handle(), cname(name), flags, *args, ctypes.byref(out))
-    check(rc, context)
-    return out.value
 
 
 def flags_of(create, excl):

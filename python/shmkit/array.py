@@ -20,7 +20,7 @@ import zlib
 import numpy as np
 
 from . import _lib as L
-from ._base import U64_MAX, Handle, cint, flags_of, open_handle, view
+from ._base import U64_MAX, Handle, cint, flags_of, inflight, view
 from ._lib import lib
 from .errors import check
 
@@ -95,9 +95,8 @@ class Array(Handle):
         o.type_id = type_id = cint(type_id, "type_id")
         if length is not None:
             o.len = cint(length, "length")
-        h = open_handle(lib.shk_array_open, seg, name, flags_of(create, excl),
-                        ctypes.byref(o), context="array %r" % (name,))
-        super().__init__(seg, name, h)
+        h = self._open(seg, name, lib.shk_array_open, flags_of(create, excl),
+                       ctypes.byref(o), context="array %r" % (name,))
         self.dtype = dt
         self.type_id = type_id
         self.length = lib.shk_array_len(h)
@@ -108,18 +107,20 @@ class Array(Handle):
         self._signed = self.dtype.kind == "i"
 
     def __len__(self):
+        self._handle()  # ValueError once closed, as every call
         return self.length
 
     @property
+    @inflight
     def address(self):
         """Address of element 0 in this process (shk_array_data)."""
         return lib.shk_array_data(self._handle())
 
+    @inflight
     def buffer(self):
         """A writable memoryview of the elements' bytes (no copy)."""
-        seg = self.segment
-        return view(seg._map, self.address, self.length * self.elem_len,
-                    seg.readonly)
+        return view(self._map, lib.shk_array_data(self._handle()),
+                    self.length * self.elem_len, self.segment.readonly)
 
     def numpy(self, shape=None):
         """An ndarray that IS the shared memory (no copy): writes through it
@@ -172,6 +173,7 @@ class Array(Handle):
             return v - (1 << (8 * self.elem_len))
         return v
 
+    @inflight
     def load(self, i):
         """Atomic load (acquire) of element i (4- or 8-byte elements)."""
         fn, t = self._fn("load")
@@ -179,12 +181,14 @@ class Array(Handle):
         check(fn(self._handle(), self._idx(i), ctypes.byref(out)), "load")
         return self._from_c(out.value)
 
+    @inflight
     def store(self, i, value):
         """Atomic store (release) of element i."""
         fn, _ = self._fn("store")
         check(fn(self._handle(), self._idx(i), self._to_c(value, "value")),
               "store")
 
+    @inflight
     def fetch_add(self, i, delta=1):
         """Atomically add delta (wrapping; negative subtracts); returns the
         previous value.  seq_cst."""
@@ -195,6 +199,7 @@ class Array(Handle):
               "fetch_add")
         return self._from_c(old.value)
 
+    @inflight
     def cas(self, i, expected, desired):
         """Strong compare-and-swap of element i: returns (swapped, value),
         value being `expected` when it swapped, else the current value."""

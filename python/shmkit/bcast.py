@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib as L
-from ._base import U32_MAX, Handle, cbuf, cint, flags_of, open_handle, \
+from ._base import U32_MAX, Handle, cbuf, cint, flags_of, inflight, \
     record_type, timed, timeout_field
 from ._lib import lib
 from .errors import check
@@ -60,10 +60,8 @@ class Bcast(Handle):
         # one call's waiting: slices must be longer than that (default
         # 0.1 s; a reader never detached needs no particular slice).
         self._slice = max(0.5, 2 * (rt if rt > 0 else 100000000) / 1e9)
-        h = open_handle(lib.shk_bcast_open, seg, name, flags_of(create, excl),
-                        self.role, ctypes.byref(o),
-                        context="bcast %r" % (name,))
-        super().__init__(seg, name, h)
+        self._open(seg, name, lib.shk_bcast_open, flags_of(create, excl),
+                   self.role, ctypes.byref(o), context="bcast %r" % (name,))
         st = self.stat()
         self.mode = "lossy" if st.mode == LOSSY else "reliable"
         self.cap = st.cap
@@ -71,28 +69,33 @@ class Bcast(Handle):
         self._buf = None
         self._lost = ctypes.c_uint64()
 
+    @inflight
     def stat(self):
         """A snapshot (BcastStats)."""
         st = L.BcastStats()
         check(lib.shk_bcast_stat(self._handle(), ctypes.byref(st)), "stat")
         return BcastStats(**st.to_dict())
 
+    @inflight
     def fileno(self):
         """(Reader) a descriptor that polls readable when records may be
         new; read with timeout=0 when it is."""
         return check(lib.shk_bcast_fd(self._handle()), "bcast fd")
 
+    @inflight
     def write(self, data, timeout=None):
         """(Writer) publish one record to every reader."""
         ptr, n = cbuf(data)
         timed("bcast write", lib.shk_bcast_write, self._handle(), ptr, n,
-              timeout=timeout, slice_s=self._slice)
+              timeout=timeout, owner=self, slice_s=self._slice)
 
+    @inflight
     def read(self, timeout=None):
         """(Reader) the next record: (bytes, lost), lost being how many
         records this reader missed just before it (lossy mode)."""
         if self._buf is None:
             self._buf = ctypes.create_string_buffer(max(1, self.max_record))
         n = timed("bcast read", lib.shk_bcast_read, self._handle(), self._buf,
-                  len(self._buf), ctypes.byref(self._lost), timeout=timeout)
+                  len(self._buf), ctypes.byref(self._lost), timeout=timeout,
+                  owner=self)
         return ctypes.string_at(self._buf, n), self._lost.value

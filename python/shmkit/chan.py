@@ -5,7 +5,7 @@ import ctypes
 
 from . import _lib as L
 from ._base import U32_MAX, Closable, HandleOwner, cbuf, cint, cname, \
-    record_type, timed
+    inflight, record_type, timed
 from ._lib import lib
 from .errors import check
 
@@ -92,20 +92,17 @@ class Message:
 
     def release(self):
         """Give the message back (a loan not sent is freed).  Twice is
-        fine."""
-        m = self._m
-        if m:
-            self._forget()
-            lib.shk_msg_release(m)
+        fine, and so is after the channel's close (which released it)."""
+        if self._m:
+            self._chan._release(self)
 
     def send(self, timeout=None):
         """(Loans) send this message: only its offset travels.  On success
         it is consumed; on an error it stays yours to retry or release."""
         if not self.loan:
             raise ValueError("only a loaned message can be sent")
-        timed("msg send", lib.shk_msg_send, self._chan._handle(),
-              self._handle(), timeout=timeout)
-        self._forget()
+        self._handle()
+        self._chan._send_loan(self, timeout)
 
     def __enter__(self):
         return self
@@ -139,6 +136,10 @@ class Chan(Closable):
     def __init__(self, addr, role, pattern=None, seg_size=None, cap=None,
                  max_msg=None, inline_max=None, mode=None, max_subs=None,
                  type_id=0):
+        self._init_guard()
+        self._msgs = set()  # the messages handed out
+        self._h = None
+        self._keep = None
         if not isinstance(addr, (str, bytes)):
             raise TypeError("addr must be a str or bytes "
                             "'shm://SEGMENT/CHANNEL', not %s"
@@ -170,9 +171,6 @@ class Chan(Closable):
         o.type_id = cint(type_id, "type_id")
         self.addr = addr if isinstance(addr, str) else \
             addr.decode("utf-8", "replace")
-        self._msgs = set()
-        self._h = None
-        self._keep = None
         out = ctypes.c_void_p()
         check(lib.shk_chan_open(cname(addr), self.pattern, self.role,
                                 ctypes.byref(o), ctypes.byref(out)),
@@ -184,21 +182,28 @@ class Chan(Closable):
         self.inline_max = st.inline_max
 
     def _handle(self):
-        if not self._h:
-            raise ValueError("channel %r is closed" % (self.addr,))
+        """The C handle, for a call inside an @inflight method."""
+        if self._closing:
+            raise self._closed_error()
         return self._h
 
+    def _closed_error(self):
+        return ValueError("channel %r is closed"
+                          % (getattr(self, "addr", None),))
+
+    @inflight
     def send(self, data, timeout=None):
         """Copy bytes-like data into one message and send it."""
         ptr, n = cbuf(data)
         timed("chan send", lib.shk_chan_send, self._handle(), ptr, n,
-              timeout=timeout)
+              timeout=timeout, owner=self)
 
+    @inflight
     def recv(self, timeout=None):
         """The next message, as a Message to read and release()."""
         m = ctypes.c_void_p()
         timed("chan recv", lib.shk_chan_recv, self._handle(),
-              ctypes.byref(m), timeout=timeout)
+              ctypes.byref(m), timeout=timeout, owner=self)
         return Message(self, m.value, False)
 
     def recv_bytes(self, timeout=None):
@@ -206,6 +211,7 @@ class Chan(Closable):
         with self.recv(timeout) as m:
             return bytes(m.data)
 
+    @inflight
     def loan(self, nbytes):
         """A message of nbytes to write in place (a heap block): fill
         msg.data, then msg.send() (no copy) or msg.release()."""
@@ -214,11 +220,35 @@ class Chan(Closable):
                                ctypes.byref(m)), "msg loan")
         return Message(self, m.value, True)
 
+    @inflight
+    def _send_loan(self, msg, timeout):
+        timed("msg send", lib.shk_msg_send, self._handle(), msg._handle(),
+              timeout=timeout, owner=self)
+        msg._forget()
+
+    def _release(self, msg):
+        """msg.release(): as @inflight, but a no-op once closing (the
+        close releases it)."""
+        calls = self._calls
+        calls.append(None)
+        try:
+            if not self._closing:
+                m = msg._m
+                if m:
+                    msg._forget()
+                    lib.shk_msg_release(m)
+        finally:
+            calls.pop()
+            if self._closing and not calls:
+                self._finish()
+
+    @inflight
     def fileno(self):
         """(Receiving roles) a descriptor that polls readable when a
         message may be there; use with recv(timeout=0)."""
         return check(lib.shk_chan_fd(self._handle()), "chan fd")
 
+    @inflight
     def stat(self):
         """ChanStats: pattern, role, geometry and this handle's counters."""
         st = L.ChanStats()
@@ -235,16 +265,20 @@ class Chan(Closable):
         stays in its segment).  While a view made from a message's data
         (a slice, a NumPy array) is still referenced, the C handle, with
         its roles and its mapping, is closed only when the last one goes,
-        so that no view ever reads unmapped memory."""
-        h, self._h = self._h, None
-        if h:
-            for msg in list(self._msgs):
-                msg.release()
-            self._keep = None  # shk_chan_close, now or after the views
+        so that no view ever reads unmapped memory.  A call another thread
+        is inside ends with ValueError (see Closable)."""
+        super().close()
 
-    @property
-    def closed(self):
-        return not self._h
+    def _free(self):
+        keep = self._keep
+        live = keep is not None and keep.h  # not finalized first by the GC
+        for msg in list(self._msgs):
+            m = msg._m
+            msg._forget()
+            if m and live:
+                lib.shk_msg_release(m)
+        self._h = None
+        self._keep = None  # shk_chan_close, now or after the views
 
     def __repr__(self):
         return "<shmkit.Chan %r %s>" % (self.addr,

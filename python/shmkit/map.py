@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib as L
-from ._base import U32_MAX, Handle, cbuf, cint, flags_of, open_handle
+from ._base import U32_MAX, Handle, cbuf, cint, flags_of, inflight
 from ._lib import lib
 from .errors import NotFound, check
 
@@ -37,9 +37,8 @@ class Map(Handle):
         o.type_id = cint(type_id, "type_id")
         if key_len is not None and val_len is None and not create:
             raise ValueError("opening with key_len also needs val_len")
-        h = open_handle(lib.shk_map_open, seg, name, flags_of(create, excl),
-                        ctypes.byref(o), context="map %r" % (name,))
-        super().__init__(seg, name, h)
+        h = self._open(seg, name, lib.shk_map_open, flags_of(create, excl),
+                       ctypes.byref(o), context="map %r" % (name,))
         info = seg.stat(name)
         self.cap = lib.shk_map_cap(h)
         if key_len:
@@ -52,6 +51,7 @@ class Map(Handle):
         ptr, _ = cbuf(key, self.key_len, "key")
         return ptr
 
+    @inflight
     def get(self, key, default=None):
         rc = lib.shk_map_get(self._handle(), self._key(key), self._val)
         if rc == NotFound.code:
@@ -65,6 +65,7 @@ class Map(Handle):
             raise KeyError(key)
         return v
 
+    @inflight
     def __contains__(self, key):
         rc = lib.shk_map_get(self._handle(), self._key(key), None)
         if rc == NotFound.code:
@@ -72,6 +73,7 @@ class Map(Handle):
         check(rc, "map get")
         return True
 
+    @inflight
     def put(self, key, value=b""):
         """Insert or replace; True when inserted, False when replaced."""
         vp, _ = cbuf(value, self.val_len, "value")
@@ -86,11 +88,13 @@ class Map(Handle):
         """Set use: insert key (val_len 0)."""
         return self.put(key, b"")
 
+    @inflight
     def delete(self, key):
         """Remove key (NotFound when missing)."""
         check(lib.shk_map_delete(self._handle(), self._key(key)),
               "map delete")
 
+    @inflight
     def __delitem__(self, key):
         rc = lib.shk_map_delete(self._handle(), self._key(key))
         if rc == NotFound.code:
@@ -109,21 +113,23 @@ class Map(Handle):
             pass
         return v
 
+    @inflight
     def __len__(self):
         return check(lib.shk_map_count(self._handle()), "map count")
 
     def items(self):
         """Iterate (key, value); keys not written meanwhile come once."""
-        h = self._handle()
+        self._handle()
         cur = ctypes.c_uint32(0)
         k = ctypes.create_string_buffer(self.key_len)
         v = ctypes.create_string_buffer(max(1, self.val_len))
-        while True:
-            rc = check(lib.shk_map_next(h, ctypes.byref(cur), k, v),
-                       "map next")
-            if rc == 0:
-                return
+        while self._next(cur, k, v):
             yield k.raw, v.raw[:self.val_len]
+
+    @inflight
+    def _next(self, cur, k, v):
+        return check(lib.shk_map_next(self._handle(), ctypes.byref(cur), k, v),
+                     "map next")
 
     def keys(self):
         return (k for k, _ in self.items())

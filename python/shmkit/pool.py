@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, cint, flags_of, open_handle, record_type, view
+from ._base import Handle, cint, flags_of, inflight, record_type, view
 from ._lib import lib
 from .errors import check
 
@@ -32,17 +32,18 @@ class Pool(Handle):
         o.block_len = cint(block_len or 0, "block_len")
         o.cap = cint(cap or 0, "cap")
         o.type_id = cint(type_id, "type_id")
-        h = open_handle(lib.shk_pool_open, seg, name, flags_of(create, excl),
-                        ctypes.byref(o), context="pool %r" % (name,))
-        super().__init__(seg, name, h)
+        self._open(seg, name, lib.shk_pool_open, flags_of(create, excl),
+                   ctypes.byref(o), context="pool %r" % (name,))
         st = self.info()
         self.block_len, self.cap = st.block_len, st.cap
 
+    @inflight
     def info(self):
         st = L.PoolStats()
         check(lib.shk_pool_info(self._handle(), ctypes.byref(st)), "info")
         return PoolStats(**st.to_dict())
 
+    @inflight
     def alloc(self):
         """Take a free block; returns its offset."""
         off = ctypes.c_uint64()
@@ -50,10 +51,12 @@ class Pool(Handle):
               "pool alloc")
         return off.value
 
+    @inflight
     def free(self, off):
         check(lib.shk_pool_free(self._handle(), cint(off, "off")),
               "pool free")
 
+    @inflight
     def buffer(self, off):
         """The block at off as a writable memoryview (block_len bytes)."""
         p = lib.shk_pool_ptr(self._handle(), cint(off, "off"))
@@ -61,5 +64,4 @@ class Pool(Handle):
             from .errors import InvalidArgument
             raise InvalidArgument(context="offset %#x is not a block of "
                                   "pool %r" % (off, self.name))
-        return view(self.segment._map, p, self.block_len,
-                    self.segment.readonly)
+        return view(self._map, p, self.block_len, self.segment.readonly)

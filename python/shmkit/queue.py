@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 
 from . import _lib as L
-from ._base import U32_MAX, Handle, cbuf, cint, flags_of, open_handle, \
+from ._base import U32_MAX, Handle, cbuf, cint, flags_of, inflight, \
     record_type, timed
 from ._lib import lib
 from .errors import check
@@ -76,13 +76,13 @@ class Queue(_Elems):
         o.elem_len = elem_len
         o.cap = cint(cap or 0, "cap")
         o.type_id = type_id
-        h = open_handle(lib.shk_queue_open, seg, name, flags_of(create, excl),
-                        ctypes.byref(o), context="queue %r" % (name,))
-        super().__init__(seg, name, h)
+        self._open(seg, name, lib.shk_queue_open, flags_of(create, excl),
+                   ctypes.byref(o), context="queue %r" % (name,))
         st = self.info()
         self.elem_len, self.cap = st.elem_len, st.cap
         self._alloc_out()
 
+    @inflight
     def info(self):
         """QueueStats: len, lost, waiters, ..."""
         st = L.QueueStats()
@@ -92,19 +92,22 @@ class Queue(_Elems):
     def __len__(self):
         return self.info().len
 
+    @inflight
     def push(self, item, timeout=None):
         timed("queue push", lib.shk_queue_push, self._handle(),
-              self._elem_in(item), timeout=timeout)
+              self._elem_in(item), timeout=timeout, owner=self)
 
     put = push
 
+    @inflight
     def pop(self, timeout=None):
         timed("queue pop", lib.shk_queue_pop,
-              self._handle(), self._out, timeout=timeout)
+              self._handle(), self._out, timeout=timeout, owner=self)
         return self._elem_out()
 
     get = pop
 
+    @inflight
     def fileno(self):
         """A descriptor that polls readable when pop may succeed; then pop
         with timeout=0 until WouldBlock."""
@@ -124,13 +127,13 @@ class Stack(_Elems):
         o.elem_len = elem_len
         o.cap = cint(cap or 0, "cap")
         o.type_id = type_id
-        h = open_handle(lib.shk_stack_open, seg, name, flags_of(create, excl),
-                        ctypes.byref(o), context="stack %r" % (name,))
-        super().__init__(seg, name, h)
+        self._open(seg, name, lib.shk_stack_open, flags_of(create, excl),
+                   ctypes.byref(o), context="stack %r" % (name,))
         st = self.info()
         self.elem_len, self.cap = st.elem_len, st.cap
         self._alloc_out()
 
+    @inflight
     def info(self):
         st = L.StackStats()
         check(lib.shk_stack_info(self._handle(), ctypes.byref(st)), "info")
@@ -139,11 +142,13 @@ class Stack(_Elems):
     def __len__(self):
         return self.info().depth
 
+    @inflight
     def push(self, item, timeout=None):
         timed("stack push", lib.shk_stack_push, self._handle(),
-              self._elem_in(item), timeout=timeout)
+              self._elem_in(item), timeout=timeout, owner=self)
 
+    @inflight
     def pop(self, timeout=None):
         timed("stack pop", lib.shk_stack_pop,
-              self._handle(), self._out, timeout=timeout)
+              self._handle(), self._out, timeout=timeout, owner=self)
         return self._elem_out()

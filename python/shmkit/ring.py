@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, cbuf, cint, flags_of, open_handle, record_type, \
+from ._base import Handle, cbuf, cint, flags_of, inflight, record_type, \
     timed, view
 from ._lib import lib
 from .errors import check
@@ -52,21 +52,21 @@ class Ring(Handle):
         if max_record is not None:
             o.max_record = cint(max_record, "max_record")
         o.type_id = cint(type_id, "type_id")
-        h = open_handle(lib.shk_ring_open, seg, name, flags_of(create, excl),
-                        self.role, ctypes.byref(o),
-                        context="ring %r" % (name,))
-        super().__init__(seg, name, h)
+        self._pending = []  # reserve/peek views awaiting commit/release
+        self._open(seg, name, lib.shk_ring_open, flags_of(create, excl),
+                   self.role, ctypes.byref(o), context="ring %r" % (name,))
         st = self.stat()
         self.cap = st.cap
         self.max_record = st.max_record
-        self._pending = []  # reserve/peek views awaiting commit/release
 
+    @inflight
     def stat(self):
         """A snapshot of the ring (RingStats: fill, head, tail, ...)."""
         st = L.RingStats()
         check(lib.shk_ring_stat(self._handle(), ctypes.byref(st)), "stat")
         return RingStats(**st.to_dict())
 
+    @inflight
     def fileno(self):
         """(Consumer) a descriptor that polls readable when data may be
         there; use it with read(timeout=0) / peek(0) (selectors works)."""
@@ -82,61 +82,69 @@ class Ring(Handle):
 
     # ------------------------------------------------------- producer
 
+    @inflight
     def write(self, data, timeout=None):
         """Copy bytes-like data into one record."""
         ptr, n = cbuf(data)
         timed("ring write", lib.shk_ring_write,
-              self._handle(), ptr, n, timeout=timeout)
+              self._handle(), ptr, n, timeout=timeout, owner=self)
 
     send = write
 
+    @inflight
     def reserve(self, nbytes, timeout=None):
         """Reserve one record of nbytes and return a writable memoryview
         onto the ring's memory; fill it, then commit()."""
         buf = ctypes.c_void_p()
         nbytes = cint(nbytes, "nbytes")
         timed("ring reserve", lib.shk_ring_reserve, self._handle(),
-              nbytes, ctypes.byref(buf), timeout=timeout)
-        mv = view(self.segment._map, buf.value, nbytes)
+              nbytes, ctypes.byref(buf), timeout=timeout, owner=self)
+        mv = view(self._map, buf.value, nbytes)
         self._pending.append(mv)
         return mv
 
+    @inflight
     def commit(self):
         """Publish the reserved record (its view is released)."""
         check(lib.shk_ring_commit(self._handle()), "ring commit")
         self._settle()
 
+    @inflight
     def flush(self):
         """Publish what a batching handle holds back."""
         check(lib.shk_ring_flush(self._handle()), "ring flush")
 
     # ------------------------------------------------------- consumer
 
+    @inflight
     def peek(self, timeout=None):
         """The oldest record in place, as a read-only memoryview valid until
         release() (peeking again returns the same record)."""
         buf = ctypes.c_void_p()
         n = ctypes.c_size_t()
         timed("ring peek", lib.shk_ring_peek, self._handle(),
-              ctypes.byref(buf), ctypes.byref(n), timeout=timeout)
+              ctypes.byref(buf), ctypes.byref(n), timeout=timeout,
+              owner=self)
         if not n.value:
             return memoryview(b"")
-        mv = view(self.segment._map, buf.value, n.value, readonly=True)
+        mv = view(self._map, buf.value, n.value, readonly=True)
         self._pending.append(mv)
         return mv
 
+    @inflight
     def release(self):
         """Free the record of the last peek (its view is released)."""
         check(lib.shk_ring_release(self._handle()), "ring release")
         self._settle()
 
+    @inflight
     def read(self, timeout=None):
         """The oldest record as bytes (one copy), removed from the ring."""
         h = self._handle()
         buf = ctypes.c_void_p()
         n = ctypes.c_size_t()
         timed("ring read", lib.shk_ring_peek, h, ctypes.byref(buf),
-              ctypes.byref(n), timeout=timeout)
+              ctypes.byref(n), timeout=timeout, owner=self)
         data = ctypes.string_at(buf.value, n.value) if n.value else b""
         self._settle()  # views of an earlier peek of this record
         check(lib.shk_ring_release(h), "ring release")
@@ -144,6 +152,7 @@ class Ring(Handle):
 
     recv = read
 
+    @inflight
     def read_into(self, out, timeout=None):
         """Copy the oldest record into a writable buffer; returns its
         length.  MsgSize (record left in the ring) when it does not fit."""
@@ -152,13 +161,12 @@ class Ring(Handle):
             raise TypeError("read_into needs a writable buffer")
         ptr = (ctypes.c_char * mv.nbytes).from_buffer(mv) if mv.nbytes \
             else None
-        return timed("ring read", lib.shk_ring_read,
-                     self._handle(), ptr, mv.nbytes, timeout=timeout)
+        return timed("ring read", lib.shk_ring_read, self._handle(), ptr,
+                     mv.nbytes, timeout=timeout, owner=self)
 
     def __iter__(self):
         while True:
             yield self.read()
 
-    def close(self):
+    def _closing_now(self):
         self._settle()
-        super().close()

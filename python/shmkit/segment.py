@@ -6,8 +6,8 @@ import os
 import weakref
 
 from . import _lib as L
-from ._base import Closable, HandleOwner, U32_MAX, cint, cname, flags_of, \
-    record_type, timeout_field, view
+from ._base import Closable, HandleOwner, U32_MAX, cint, cname, \
+    flags_of, inflight, record_type, timeout_field, view
 from ._lib import lib
 from . import errors
 from .errors import check
@@ -116,8 +116,10 @@ class Segment(Closable):
     def __init__(self, name, create=False, excl=False, size=None,
                  backend="posix", mode=None, max_objects=None,
                  open_timeout=None, sysv_key=None, readonly=False, _fd=None):
+        self._init_guard()
         self._map = None
         self._children = weakref.WeakSet()
+        self._sysv_key = sysv_key
         self._opts = _seg_opts(backend, size, mode, max_objects,
                                open_timeout, sysv_key)
         flags = flags_of(create, excl) | (SHK_RDONLY if readonly else 0)
@@ -151,23 +153,43 @@ class Segment(Closable):
     # ---------------------------------------------------------- basics
 
     def _handle(self):
-        m = self._map
-        if m is None or not m.h:
-            raise ValueError("segment is closed")
-        return m.h
+        """The C handle, for a call inside an @inflight method."""
+        if self._closing:
+            raise self._closed_error()
+        return self._map.h
 
-    @property
-    def closed(self):
-        return self._map is None
+    def _closed_error(self):
+        return ValueError("segment %r is closed"
+                          % (getattr(self, "name", None),))
 
     def close(self):
         """Close every object handle opened from this segment, then detach.
-        Views of its memory keep the mapping until they are gone."""
-        if self._map is None:
-            return
+        Views of its memory keep the mapping until they are gone, and so
+        does a handle whose call another thread is still inside (it ends
+        with ValueError)."""
+        super().close()
+
+    def _closing_now(self):
         for child in list(self._children):
             child.close()
-        self._map = None  # unmapped once no view references it
+
+    def _free(self):
+        self._map = None  # unmapped once no view or open handle uses it
+
+    @inflight
+    def _open_object(self, child, fn, name, flags, *args, context):
+        """Open an object with the C shk_*_open fn for the Handle child:
+        sets child._h and child._map (which stays mapped for it) and
+        registers it, to be closed with the segment."""
+        out = ctypes.c_void_p()
+        check(fn(self._map.h, cname(name), flags, *args, ctypes.byref(out)),
+              context)
+        child._h, child._map = out.value, self._map
+        child._map.hold()
+        self._children.add(child)
+        if self._closing:  # closed by another thread meanwhile: it may
+            child.close()  # have listed its children before this one
+            raise self._closed_error()
 
     def __repr__(self):
         return "<shmkit.Segment %r %s>" % (
@@ -176,26 +198,33 @@ class Segment(Closable):
                                                            self.size))
 
     def unlink(self):
-        """Remove this segment's name (the mapping stays until closed)."""
-        unlink(self.name, backend=self.backend)
+        """Remove this segment's name (the mapping stays until closed).
+        It acts on the name, so, unlike the other calls, it also works
+        after close() (as multiprocessing.shared_memory's)."""
+        unlink(self.name, backend=self.backend, sysv_key=self._sysv_key)
 
+    @inflight
     def fileno(self):
         """The segment's file descriptor (owned by the segment; not SysV)."""
         return check(lib.shk_seg_fd(self._handle()), "segment fd")
 
     @property
+    @inflight
     def base(self):
         """The address where this process mapped the segment."""
         return lib.shk_seg_base(self._handle())
 
+    @inflight
     def prefault(self):
         """Make every page present now (shk_seg_prefault)."""
         check(lib.shk_seg_prefault(self._handle()), "prefault")
 
+    @inflight
     def check(self):
         """Validate the whole segment; raises (Corrupt, ...) on damage."""
         check(lib.shk_seg_check(self._handle()), "check")
 
+    @inflight
     def info(self):
         """Header, attach and heap figures (SegInfo)."""
         st = L.SegStats()
@@ -206,6 +235,7 @@ class Segment(Closable):
 
     stat = info
 
+    @inflight
     def attached(self):
         """The attach table: a list of AttachInfo (pid, alive, ...)."""
         cur = ctypes.c_uint32(0)
@@ -220,6 +250,7 @@ class Segment(Closable):
 
     # ------------------------------------------------------------ heap
 
+    @inflight
     def alloc(self, nbytes):
         """Allocate nbytes from the shared heap; returns the block's offset
         (what travels between processes)."""
@@ -229,11 +260,13 @@ class Segment(Closable):
               "alloc %d bytes" % nbytes)
         return off.value
 
+    @inflight
     def free(self, off):
         """Return the block at offset off to the heap."""
         off = cint(off, "off")
         check(lib.shk_free(self._handle(), off), "free %#x" % off)
 
+    @inflight
     def buffer(self, off, nbytes, readonly=None):
         """A writable memoryview of nbytes at offset off (no copy)."""
         off, nbytes = cint(off, "off"), cint(nbytes, "nbytes")
@@ -247,6 +280,7 @@ class Segment(Closable):
 
     ptr = buffer
 
+    @inflight
     def offset(self, buf):
         """The segment offset of a buffer that lies in this segment (e.g. a
         view from buffer() or Array.numpy()); ValueError otherwise."""
@@ -257,6 +291,7 @@ class Segment(Closable):
             raise ValueError("buffer is not inside this segment")
         return off
 
+    @inflight
     def heap_info(self):
         """Heap figures (HeapInfo)."""
         st = L.HeapStats()
@@ -270,6 +305,7 @@ class Segment(Closable):
 
     # -------------------------------------------------------- registry
 
+    @inflight
     def _objinfo(self, oi, describe=True):
         state = ""
         if describe:
@@ -289,19 +325,23 @@ class Segment(Closable):
         """Iterate the registry: ObjInfo per object (with `state`)."""
         cur = ctypes.c_uint32(0)
         while True:
-            oi = L.ObjInfo()
-            rc = lib.shk_obj_next(self._handle(), ctypes.byref(cur),
-                                  ctypes.byref(oi))
-            if rc == errors.SHK_ECORRUPT:
-                # a damaged entry: listed, with its raw fields, and the
-                # iteration goes on (as `shmkit info` does)
-                yield dataclasses.replace(self._objinfo(oi, False),
-                                          state="<SHK_ECORRUPT>")
-                continue
-            check(rc, "objects")
-            if rc == 0:
+            o = self._next_object(cur, describe)
+            if o is None:
                 return
-            yield self._objinfo(oi, describe)
+            yield o
+
+    @inflight
+    def _next_object(self, cur, describe):
+        oi = L.ObjInfo()
+        rc = lib.shk_obj_next(self._handle(), ctypes.byref(cur),
+                              ctypes.byref(oi))
+        if rc == errors.SHK_ECORRUPT:
+            # a damaged entry: listed, with its raw fields, and the
+            # iteration goes on (as `shmkit info` does)
+            return dataclasses.replace(self._objinfo(oi, False),
+                                       state="<SHK_ECORRUPT>")
+        check(rc, "objects")
+        return self._objinfo(oi, describe) if rc else None
 
     __iter__ = objects
 
@@ -309,6 +349,7 @@ class Segment(Closable):
         """Names of the objects in the registry."""
         return [o.name for o in self.objects(describe=False)]
 
+    @inflight
     def stat(self, name):
         """ObjInfo of the object `name` (NotFound when missing)."""
         oi = L.ObjInfo()
@@ -318,17 +359,20 @@ class Segment(Closable):
 
     obj_info = stat
 
+    @inflight
     def __contains__(self, name):
         oi = L.ObjInfo()
         return lib.shk_obj_stat(self._handle(), cname(name),
                                 ctypes.byref(oi)) == 0
 
+    @inflight
     def remove(self, name):
         """Delete the object `name` and return its memory to the heap.  Only
         when nobody uses it: other handles on it become invalid."""
         check(lib.shk_obj_remove(self._handle(), cname(name)),
               "remove %r" % (name,))
 
+    @inflight
     def blob(self, name, size=None, create=False, excl=False, type_id=0):
         """A raw SHK_KIND_BLOB object as a writable memoryview (no copy).
         size (bytes) is required to create."""

@@ -9,7 +9,7 @@ acquire(blocking=True, timeout=None) returns False instead.
 import ctypes
 
 from . import _lib as L
-from ._base import U32_MAX, Handle, cint, flags_of, open_handle, timed
+from ._base import U32_MAX, Handle, cint, flags_of, inflight, timed
 from ._lib import lib
 from .errors import OwnerDead, Timeout, WouldBlock, check
 
@@ -28,10 +28,9 @@ class _Sync(Handle):
         o.flags = flags
         o.count = cint(count, self._count_arg)
         o.max = cint(max, "max")
-        h = open_handle(getattr(lib, self._open_fn), seg, name,
-                        flags_of(create, excl), ctypes.byref(o),
-                        context="%s %r" % (self.kind, name))
-        super().__init__(seg, name, h)
+        self._open(seg, name, getattr(lib, self._open_fn),
+                   flags_of(create, excl), ctypes.byref(o),
+                   context="%s %r" % (self.kind, name))
 
 
 def _acquire(fn, blocking, timeout):
@@ -72,18 +71,25 @@ class Mutex(_Sync):
         super().__init__(seg, name, create, excl)
         self.on_owner_dead = on_owner_dead
 
+    @inflight
+    def _cond_wait(self, cond, timeout):
+        cond._wait(self, timeout)  # with this mutex's handle kept valid
+
+    @inflight
     def lock(self, timeout=None):
         timed("mutex lock", lib.shk_mutex_lock, self._handle(),
-              timeout=timeout)
+              timeout=timeout, owner=self)
 
     def acquire(self, blocking=True, timeout=None):
         return _acquire(self.lock, blocking, timeout)
 
+    @inflight
     def unlock(self):
         check(lib.shk_mutex_unlock(self._handle()), "mutex unlock")
 
     release = unlock
 
+    @inflight
     def consistent(self):
         """Mark the state repaired after OwnerDead."""
         check(lib.shk_mutex_consistent(self._handle()), "mutex consistent")
@@ -111,18 +117,25 @@ class RWLock(_Sync):
     _close_fn = "shk_rwlock_close"
     kind = "rwlock"
 
+    @inflight
     def rdlock(self, timeout=None):
-        timed("rdlock", lib.shk_rwlock_rdlock, self._handle(), timeout=timeout)
+        timed("rdlock", lib.shk_rwlock_rdlock, self._handle(), timeout=timeout,
+              owner=self)
 
+    @inflight
     def wrlock(self, timeout=None):
-        timed("wrlock", lib.shk_rwlock_wrlock, self._handle(), timeout=timeout)
+        timed("wrlock", lib.shk_rwlock_wrlock, self._handle(), timeout=timeout,
+              owner=self)
 
+    @inflight
     def rdunlock(self):
         check(lib.shk_rwlock_rdunlock(self._handle()), "rdunlock")
 
+    @inflight
     def wrunlock(self):
         check(lib.shk_rwlock_wrunlock(self._handle()), "wrunlock")
 
+    @inflight
     def consistent(self):
         check(lib.shk_rwlock_consistent(self._handle()), "consistent")
 
@@ -159,12 +172,15 @@ class Sem(_Sync):
         super().__init__(seg, name, create, excl, count=value,
                          max=max or 0)
 
+    @inflight
     def wait(self, timeout=None):
-        timed("sem wait", lib.shk_sem_wait, self._handle(), timeout=timeout)
+        timed("sem wait", lib.shk_sem_wait, self._handle(), timeout=timeout,
+              owner=self)
 
     def acquire(self, blocking=True, timeout=None):
         return _acquire(self.wait, blocking, timeout)
 
+    @inflight
     def post(self, n=1):
         check(lib.shk_sem_post(self._handle(), cint(n, "n", 0, U32_MAX)),
               "sem post")
@@ -173,9 +189,11 @@ class Sem(_Sync):
         self.post(n)
 
     @property
+    @inflight
     def value(self):
         return check(lib.shk_sem_value(self._handle()), "sem value")
 
+    @inflight
     def fileno(self):
         return check(lib.shk_sem_fd(self._handle()), "sem fd")
 
@@ -202,18 +220,22 @@ class Event(_Sync):
                          flags=(EVENT_MANUAL if manual else 0)
                          | (EVENT_SET if set else 0))
 
+    @inflight
     def set(self):
         check(lib.shk_event_set(self._handle()), "event set")
 
+    @inflight
     def reset(self):
         check(lib.shk_event_reset(self._handle()), "event reset")
 
     clear = reset
 
+    @inflight
     def wait(self, timeout=None):
         timed("event wait", lib.shk_event_wait,
-              self._handle(), timeout=timeout)
+              self._handle(), timeout=timeout, owner=self)
 
+    @inflight
     def fileno(self):
         return check(lib.shk_event_fd(self._handle()), "event fd")
 
@@ -230,10 +252,12 @@ class Barrier(_Sync):
     def __init__(self, seg, name, parties=None, create=False, excl=False):
         super().__init__(seg, name, create, excl, count=parties or 0)
 
+    @inflight
     def wait(self, timeout=None):
         return timed("barrier wait", lib.shk_barrier_wait,
-                     self._handle(), timeout=timeout) == 1
+                     self._handle(), timeout=timeout, owner=self) == 1
 
+    @inflight
     def leave(self):
         check(lib.shk_barrier_leave(self._handle()), "barrier leave")
 
@@ -250,16 +274,19 @@ class Latch(_Sync):
     def __init__(self, seg, name, count=None, create=False, excl=False):
         super().__init__(seg, name, create, excl, count=count or 0)
 
+    @inflight
     def count_down(self, n=1):
         return check(lib.shk_latch_count_down(self._handle(),
                                               cint(n, "n", 0, U32_MAX)),
                      "latch count_down")
 
+    @inflight
     def wait(self, timeout=None):
         timed("latch wait", lib.shk_latch_wait,
-              self._handle(), timeout=timeout)
+              self._handle(), timeout=timeout, owner=self)
 
     @property
+    @inflight
     def count(self):
         return check(lib.shk_latch_count(self._handle()), "latch count")
 
@@ -278,14 +305,20 @@ class Cond(_Sync):
         if not isinstance(mutex, Mutex):
             raise TypeError("mutex must be a shmkit.Mutex, not %s"
                             % type(mutex).__name__)
-        timed("cond wait", lib.shk_cond_wait, self._handle(), mutex._handle(),
-              timeout=timeout, spurious_ok=True)
+        mutex._cond_wait(self, timeout)
 
+    @inflight
     def signal(self):
         check(lib.shk_cond_signal(self._handle()), "cond signal")
 
     notify = signal
 
+    @inflight
+    def _wait(self, mutex, timeout):
+        timed("cond wait", lib.shk_cond_wait, self._handle(), mutex._h,
+              timeout=timeout, owner=(self, mutex), spurious_ok=True)
+
+    @inflight
     def broadcast(self):
         check(lib.shk_cond_broadcast(self._handle()), "cond broadcast")
 

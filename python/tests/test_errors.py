@@ -122,12 +122,24 @@ def test_closed_handles_raise_not_crash(seg):
     with pytest.raises(ValueError):
         r.write(b"x")
     q = seg.queue("q", elem_len=8, create=True)
-    seg.close()                            # closes q too
-    assert q.closed
+    a = seg.array("a", dtype="u4", length=3, create=True)
+    assert len(a) == 3
+    seg.close()                            # closes q and a too
+    assert q.closed and a.closed
     with pytest.raises(ValueError):
         q.push(b"12345678")
     with pytest.raises(ValueError):
         seg.info()
+    with pytest.raises(ValueError):
+        len(a)                             # a call, even if cached
+    with pytest.raises(ValueError):
+        a.numpy()
+    with pytest.raises(ValueError):
+        with seg:
+            pass
+    assert a.length == 3                   # attributes stay readable
+    seg.unlink()       # by name: documented to work after close() too
+    assert not os.path.exists("/dev/shm/" + seg.name)
 
 
 def test_timeouts_are_seconds():

@@ -1,0 +1,148 @@
+"""Closing a handle, a segment or a channel while another thread is inside
+a call on it: the call ends with ValueError, never a crash (the C handle is
+freed when the last call in flight leaves).  Each case runs in a child
+interpreter, so that a crash shows as a failure instead of killing pytest.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import shmkit
+
+_BLOCKED = r"""
+import sys, threading, time
+import shmkit
+name, case = sys.argv[1], sys.argv[2]
+if case.startswith("chan"):
+    rx = shmkit.Chan("shm://%s/c" % name, "b")
+    tx = shmkit.Chan("shm://%s/c" % name, "a")
+    obj, closer = rx, rx
+    call = lambda: rx.recv(timeout=5)
+else:
+    seg = shmkit.Segment(name, create=True, size=1 << 20)
+    if case.startswith("sem"):
+        obj = seg.sem("s", create=True)
+        call = lambda: obj.wait(timeout=5)
+    elif case.startswith("ring"):
+        w = seg.ring("r", "producer", create=True)
+        obj = seg.ring("r", "consumer")
+        call = lambda: obj.read(timeout=5)
+    elif case.startswith("queue"):
+        obj = seg.queue("q", elem_len=8, cap=4, create=True)
+        call = lambda: obj.pop(timeout=5)
+    elif case.startswith("cond"):
+        obj = seg.cond("c", create=True)
+        mu = seg.mutex("m", create=True)
+        def call():
+            with mu:
+                while True:   # wakes up spuriously each slice: re-waits
+                    obj.wait(mu, timeout=5)
+    closer = seg if case.endswith("-seg") else obj
+got = []
+def waiter():
+    t0 = time.monotonic()
+    try:
+        call()
+        got.append(("returned", 0.0))
+    except Exception as e:
+        got.append((type(e).__name__, time.monotonic() - t0))
+th = threading.Thread(target=waiter)
+th.start()
+time.sleep(0.2)              # the waiter is inside the C wait by now
+t0 = time.monotonic()
+closer.close()
+assert time.monotonic() - t0 < 0.1, "close() waited for the call"
+assert obj.closed
+th.join(10)
+assert not th.is_alive(), "the waiter did not notice the close"
+assert got and got[0][0] == "ValueError", got
+assert got[0][1] < 2.0, got   # within a slice (0.5 s) of the close
+if case == "ring":
+    # the consumer role was given back as the waiter left
+    shmkit.Segment(name).ring("r", "consumer").close()
+print("ok")
+"""
+
+_BUSY = r"""
+import sys, threading
+import shmkit
+name = sys.argv[1]
+# close while another thread runs non-blocking calls in a tight loop
+for i in range(100):
+    seg = shmkit.Segment(name, create=True, size=1 << 20)
+    a = seg.array("a", dtype="u8", length=4, create=True)
+    s = seg.sem("s", create=True)
+    stop = []
+    def spin():
+        try:
+            while True:
+                a.fetch_add(0, 1)
+                s.post()
+                s.wait(timeout=0)
+                seg.info()
+        except ValueError:
+            stop.append(1)
+    th = threading.Thread(target=spin)
+    th.start()
+    while not a.numpy()[0]:
+        pass
+    (seg if i % 2 else a).close()
+    if not i % 2:
+        s.close()
+        seg.close()
+    th.join(10)
+    assert stop == [1]
+    shmkit.unlink(name)
+print("ok")
+"""
+
+_CYCLE = r"""
+import gc, sys
+import shmkit
+name = sys.argv[1]
+# a segment and its handles in a reference cycle: the garbage collector
+# finalizes them in no particular order, the segment must still be
+# unmapped only after its handles are closed
+gc.disable()
+class Holder:
+    pass
+for i in range(20):
+    h = Holder()
+    h.seg = shmkit.Segment(name, create=True, size=1 << 20)
+    h.ring = h.seg.ring("r", "producer", create=True)
+    h.q = h.seg.queue("q", elem_len=8, create=True)
+    h.mu = h.seg.mutex("m", create=True)
+    h.self = h
+    if i % 2:
+        h.ring, h.seg = h.seg, h.ring
+    del h
+    gc.collect()
+    shmkit.unlink(name)
+print("ok")
+"""
+
+
+def run_child(script, *args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(shmkit.__file__))
+    r = subprocess.run([sys.executable, "-c", script] + list(args),
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (
+        args, r.returncode, r.stdout, r.stderr[-2000:])
+
+
+@pytest.mark.parametrize("case", ["sem", "sem-seg", "ring", "ring-seg",
+                                  "queue-seg", "cond", "cond-seg", "chan"])
+def test_close_during_a_blocked_call(name, case):
+    run_child(_BLOCKED, name, case)
+
+
+def test_close_during_non_blocking_calls(name):
+    run_child(_BUSY, name)
+
+
+def test_cyclic_garbage_closes_handles_before_the_segment(name):
+    run_child(_CYCLE, name)
