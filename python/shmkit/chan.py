@@ -2,12 +2,14 @@
 zero-copy loans (shk_chan_*, docs/chan.md)."""
 
 import ctypes
+import warnings
+import weakref
 
 from . import _lib as L
 from ._base import U32_MAX, Closable, HandleOwner, cbuf, cint, cname, \
     inflight, record_type, timed
 from ._lib import lib
-from .errors import check
+from .errors import Busy, check
 
 __all__ = ["Chan", "Message", "ChanStats", "PAIR", "PUBSUB", "PUSHPULL"]
 
@@ -45,9 +47,11 @@ class Message:
     A view made from `data` (a slice, a NumPy array) cannot be revoked:
     after the release it sees whatever the channel puts there next, and it
     keeps the channel's memory mapped (and the handle open) until it goes.
+    A message garbage-collected unreleased is released by its channel's
+    next call (or close), with a ResourceWarning.
     """
 
-    __slots__ = ("_chan", "_m", "_view", "loan")
+    __slots__ = ("_chan", "_m", "_view", "loan", "__weakref__")
 
     def __init__(self, chan, m, loan):
         self._chan = chan
@@ -104,6 +108,29 @@ class Message:
         self._handle()
         self._chan._send_loan(self, timeout)
 
+    def __del__(self):
+        # Dropped unreleased (an exception, a forgotten `with`): a received
+        # pair or pub/sub message would make every recv Busy, a loan would
+        # hold its heap block.  No C call here: the garbage collector may
+        # run this in any thread, or after the channel's close; the
+        # channel releases it on its next call, in the thread that uses it
+        # (and never after shk_chan_close, which releases it anyway).
+        m = getattr(self, "_m", None)
+        if not m:
+            return
+        try:
+            self._m = None
+            self._chan._orphans.append(m)
+            self._view.release()
+        except Exception:
+            pass
+        try:
+            warnings.warn("unreleased shmkit.Message of channel %r: release"
+                          " it, or use `with`" % (self._chan.addr,),
+                          ResourceWarning, source=self)
+        except Exception:
+            pass
+
     def __enter__(self):
         return self
 
@@ -137,7 +164,8 @@ class Chan(Closable):
                  max_msg=None, inline_max=None, mode=None, max_subs=None,
                  type_id=0):
         self._init_guard()
-        self._msgs = set()  # the messages handed out
+        self._msgs = weakref.WeakSet()  # the messages handed out
+        self._orphans = []  # C messages of ones collected unreleased
         self._h = None
         self._keep = None
         if not isinstance(addr, (str, bytes)):
@@ -182,10 +210,18 @@ class Chan(Closable):
         self.inline_max = st.inline_max
 
     def _handle(self):
-        """The C handle, for a call inside an @inflight method."""
+        """The C handle, for a call inside an @inflight method; first
+        releases the messages collected unreleased (see Message)."""
         if self._closing:
             raise self._closed_error()
+        if self._orphans:
+            self._reap()
         return self._h
+
+    def _reap(self):
+        orphans = self._orphans
+        while orphans:
+            lib.shk_msg_release(orphans.pop())
 
     def _closed_error(self):
         return ValueError("channel %r is closed"
@@ -202,8 +238,14 @@ class Chan(Closable):
     def recv(self, timeout=None):
         """The next message, as a Message to read and release()."""
         m = ctypes.c_void_p()
-        timed("chan recv", lib.shk_chan_recv, self._handle(),
-              ctypes.byref(m), timeout=timeout, owner=self)
+        try:
+            timed("chan recv", lib.shk_chan_recv, self._handle(),
+                  ctypes.byref(m), timeout=timeout, owner=self)
+        except Busy as e:
+            e.context = ("chan recv: a received message is still held "
+                         "(release() it, or use `with`, before the next "
+                         "recv)")
+            raise
         return Message(self, m.value, False)
 
     def recv_bytes(self, timeout=None):
@@ -277,6 +319,9 @@ class Chan(Closable):
             msg._forget()
             if m and live:
                 lib.shk_msg_release(m)
+        if live:
+            self._reap()
+        self._orphans = []
         self._h = None
         self._keep = None  # shk_chan_close, now or after the views
 

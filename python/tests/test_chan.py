@@ -2,6 +2,7 @@
 tests/bridge_peer (next to py_peer), whose messages are {u32 magic, u32
 len, u64 k} then byte i = (k * 131 + i) & 0xff, numbered from 0."""
 
+import gc
 import os
 import struct
 import subprocess
@@ -158,6 +159,60 @@ def test_fileno_and_close_releases_views(addr):
     a.close()
 
 
+def test_dropped_messages_are_released(addr):
+    with shmkit.Chan(addr, "a") as a, shmkit.Chan(addr, "b") as b:
+        a.send(b"one")
+        a.send(b"two")
+        a.send(b"three")
+        m = b.recv(timeout=1)
+        with pytest.raises(shmkit.Busy, match="still held"):
+            b.recv(timeout=0)          # pair: one received at a time
+        view = m.data
+        with pytest.warns(ResourceWarning, match="unreleased"):
+            del m                      # a forgotten release()
+        with pytest.raises(ValueError):
+            view[0]                    # released with it
+        assert b.recv_bytes(timeout=1) == b"two"   # not Busy
+
+        def handler():
+            msg = b.recv(timeout=1)
+            assert bytes(msg) == b"three"
+            raise RuntimeError("failed while holding it")
+        with pytest.warns(ResourceWarning):
+            with pytest.raises(RuntimeError):
+                handler()
+            gc.collect()               # the traceback's frames, if cyclic
+        a.send(b"four")
+        assert b.recv_bytes(timeout=1) == b"four"
+
+        # loans: each dropped one held a heap block
+        base = a.stat().outstanding
+        with pytest.warns(ResourceWarning):
+            for _ in range(20):
+                a.loan(5000)
+        assert a.stat().outstanding == base
+        assert a.stat().outstanding == base   # nothing released twice
+        kept = a.loan(100)
+        assert a.stat().outstanding == base + 1
+        kept.release()
+
+
+def test_message_dropped_after_close_makes_no_c_call(addr):
+    a = shmkit.Chan(addr, "a")
+    b = shmkit.Chan(addr, "b")
+    a.send(b"x" * 3000)                # a heap block
+    m = b.recv(timeout=1)
+    loan = a.loan(64)
+    b.close()                          # releases m
+    a.close()                          # releases the loan
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # released already: no warning
+        del m, loan
+    with shmkit.Chan(addr, "b") as b2:
+        assert b2.stat().outstanding == 0
+
+
 _OUTLIVE = r"""
 import sys
 import shmkit
@@ -186,6 +241,30 @@ del part                              # ... and comes back with it
 shmkit.Chan(addr, role).close()
 print("ok")
 """
+
+
+_SHUTDOWN = r"""
+import sys
+import shmkit
+addr = sys.argv[1]
+a, b = shmkit.Chan(addr, "a"), shmkit.Chan(addr, "b")
+a.send(b"x" * 3000)
+held = b.recv(timeout=5)              # never released, nor the loan:
+loan = a.loan(100)                    # the interpreter ends with them
+cycle = [held, loan, a, b]
+cycle.append(cycle)                   # ... and in a reference cycle
+print("ok")
+"""
+
+
+def test_unreleased_messages_at_interpreter_exit(addr):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(shmkit.__file__))
+    r = subprocess.run([sys.executable, "-X", "dev", "-c", _SHUTDOWN, addr],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode,
+                                                            r.stderr)
+    assert "Fatal" not in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("pattern", ["pair", "pubsub"])
