@@ -3,6 +3,7 @@
 import ctypes
 import dataclasses
 import functools
+import inspect
 import math
 import numbers
 import operator
@@ -90,6 +91,7 @@ def cint(value, what, lo=0, hi=U64_MAX, fmt=_bound):
 #: signal handlers in between: Ctrl-C interrupts a blocking call, and a
 #: close() from another thread ends it (ValueError) at the next slice.
 SLICE = 0.5
+_SLICE_NS = int(SLICE * 1e9)
 _ETIMEDOUT = -110
 
 
@@ -106,7 +108,7 @@ def timed(context, fn, *args, timeout, owner, slice_s=SLICE,
     (condition variables, which may wake spuriously), returns 0 at once.
     """
     t = timeout_ns(timeout)
-    sl = int(slice_s * 1e9)
+    sl = _SLICE_NS if slice_s == SLICE else int(slice_s * 1e9)
     if 0 <= t <= sl:
         return check(fn(*args, t), context)
     owners = owner if isinstance(owner, tuple) else (owner,)
@@ -235,6 +237,21 @@ class HandleOwner:
             self._close_now()
 
 
+_GUARDED = """\
+def guarded({params}):
+    calls = self._calls
+    calls.append(None)
+    try:
+        if self._closing:
+            raise self._closed_error()
+        return method({args})
+    finally:
+        calls.pop()
+        if self._closing and not calls:
+            self._finish()
+"""
+
+
 def inflight(method):
     """Decorator for the methods of a Closable that call C with its handle.
 
@@ -243,21 +260,34 @@ def inflight(method):
     last such call leaves.  A call that starts after close() raises
     ValueError; a blocking one (timed) notices at its next slice.  The
     count is a list whose append/pop are atomic under the GIL: no lock on
-    this path."""
-
-    @functools.wraps(method)
-    def guarded(self, *args, **kw):
-        calls = self._calls
-        calls.append(None)
-        try:
-            if self._closing:
-                raise self._closed_error()
-            return method(self, *args, **kw)
-        finally:
-            calls.pop()
-            if self._closing and not calls:
-                self._finish()
-
+    this path.  The wrapper is generated with the method's own parameters
+    (as dataclasses generates __init__): a *args/**kw wrapper costs about
+    twice as much per call."""
+    params, args = [], []
+    star = False
+    for p in inspect.signature(method).parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            params.append("*" + p.name)
+            args.append("*" + p.name)
+            star = True
+        elif p.kind is p.VAR_KEYWORD:
+            params.append("**" + p.name)
+            args.append("**" + p.name)
+        elif p.kind is p.KEYWORD_ONLY:
+            if not star:
+                params.append("*")
+                star = True
+            params.append(p.name)
+            args.append("%s=%s" % (p.name, p.name))
+        else:
+            params.append(p.name)
+            args.append(p.name)
+    ns = {}
+    exec(_GUARDED.format(params=", ".join(params), args=", ".join(args)),
+         {"method": method}, ns)
+    guarded = functools.wraps(method)(ns["guarded"])
+    guarded.__defaults__ = method.__defaults__
+    guarded.__kwdefaults__ = method.__kwdefaults__
     return guarded
 
 
@@ -273,7 +303,8 @@ class Closable:
     _calls = ()
 
     def _init_guard(self):
-        self._calls = []      # an entry per C call in flight
+        self._closing = False  # an instance attribute: the fastest lookup
+        self._calls = []       # an entry per C call in flight
         self._token = [None]  # popped by the one _finish that runs _free
 
     def _closed_error(self):

@@ -103,8 +103,21 @@ class Array(Handle):
         self.elem_len = lib.shk_array_elem_len(h)
         if self.elem_len != dt.itemsize:
             self.dtype = np.dtype("V%d" % self.elem_len)
-        self._w = {4: "u32", 8: "u64"}.get(self.elem_len)
         self._signed = self.dtype.kind == "i"
+        self._ops = None  # the atomics' C functions, when they apply
+        if self.elem_len in (4, 8) and self.dtype.kind in "uiV":
+            w = "u32" if self.elem_len == 4 else "u64"
+            self._ops = {op: getattr(lib, "shk_array_%s_%s" % (op, w))
+                         for op in ("load", "store", "fetch_add", "cas")}
+            self._ctype = ctypes.c_uint32 if w == "u32" else ctypes.c_uint64
+            bits = 8 * self.elem_len
+            self._mask = (1 << bits) - 1
+            half = 1 << (bits - 1)
+            # element values (the dtype's range; raw elements unsigned),
+            # and deltas (any value of the width, signed or not)
+            self._values = (-half, half - 1) if self._signed else \
+                (0, self._mask)
+            self._deltas = (-half, self._mask)
 
     def __len__(self):
         self._handle()  # ValueError once closed, as every call
@@ -139,15 +152,17 @@ class Array(Handle):
     # ---------------------------------------------------------- atomics
 
     def _fn(self, op):
-        if self._w is None or self.dtype.kind not in "uiV":
+        ops = self._ops
+        if ops is None:
             from .errors import TypeMismatch
             raise TypeMismatch(context="atomics need 4- or 8-byte integer "
                                "elements (or raw V4/V8), this array has %s"
                                % self.dtype)
-        return getattr(lib, "shk_array_%s_%s" % (op, self._w)), \
-            (ctypes.c_uint32 if self._w == "u32" else ctypes.c_uint64)
+        return ops[op], self._ctype
 
     def _idx(self, i):
+        if type(i) is int and 0 <= i < self.length:
+            return i  # the common case, without a call
         i = cint(i, "index", -U64_MAX, U64_MAX)
         if i < 0:
             i += self.length
@@ -156,17 +171,13 @@ class Array(Handle):
                              % (i, self.length))
         return i
 
-    def _to_c(self, v, what, wrap=False):
-        """An element value (the dtype's range; raw elements unsigned) or,
-        with wrap, a delta (any value of the width, signed or not) as the
-        unsigned bits C takes."""
-        bits = 8 * self.elem_len
-        lo, hi = 0, (1 << bits) - 1
-        if self._signed or wrap:
-            lo = -(1 << (bits - 1))
-        if self._signed and not wrap:
-            hi >>= 1
-        return cint(v, what, lo, hi) & ((1 << bits) - 1)
+    def _to_c(self, v, what, limits):
+        """v, within limits (_values or _deltas), as the unsigned bits C
+        takes."""
+        lo, hi = limits
+        if type(v) is not int or not lo <= v <= hi:
+            v = cint(v, what, lo, hi)
+        return v & self._mask
 
     def _from_c(self, v):
         if self._signed and v >> (8 * self.elem_len - 1):
@@ -185,7 +196,7 @@ class Array(Handle):
     def store(self, i, value):
         """Atomic store (release) of element i."""
         fn, _ = self._fn("store")
-        check(fn(self._handle(), self._idx(i), self._to_c(value, "value")),
+        check(fn(self._handle(), self._idx(i), self._to_c(value, "value", self._values)),
               "store")
 
     @inflight
@@ -195,7 +206,7 @@ class Array(Handle):
         fn, t = self._fn("fetch_add")
         old = t()
         check(fn(self._handle(), self._idx(i),
-                 self._to_c(delta, "delta", wrap=True), ctypes.byref(old)),
+                 self._to_c(delta, "delta", self._deltas), ctypes.byref(old)),
               "fetch_add")
         return self._from_c(old.value)
 
@@ -204,7 +215,7 @@ class Array(Handle):
         """Strong compare-and-swap of element i: returns (swapped, value),
         value being `expected` when it swapped, else the current value."""
         fn, t = self._fn("cas")
-        exp = t(self._to_c(expected, "expected"))
+        exp = t(self._to_c(expected, "expected", self._values))
         rc = check(fn(self._handle(), self._idx(i), ctypes.byref(exp),
-                      self._to_c(desired, "desired")), "cas")
+                      self._to_c(desired, "desired", self._values)), "cas")
         return bool(rc), self._from_c(exp.value)

@@ -182,8 +182,9 @@ class Sem(_Sync):
 
     @inflight
     def post(self, n=1):
-        check(lib.shk_sem_post(self._handle(), cint(n, "n", 0, U32_MAX)),
-              "sem post")
+        if type(n) is not int or not 0 <= n <= U32_MAX:
+            n = cint(n, "n", 0, U32_MAX)
+        check(lib.shk_sem_post(self._handle(), n), "sem post")
 
     def release(self, n=1):
         self.post(n)
