@@ -170,7 +170,11 @@ def cbuf(data, need=None, what="data"):
         n = len(data)
         ptr = data
     else:
-        mv = memoryview(data)
+        try:
+            mv = memoryview(data)
+        except TypeError:
+            raise TypeError("%s must be bytes-like, not %s"
+                            % (what, type(data).__name__)) from None
         if not mv.c_contiguous:
             raise ValueError("%s must be C-contiguous" % what)
         n = mv.nbytes

@@ -196,8 +196,8 @@ class Array(Handle):
     def store(self, i, value):
         """Atomic store (release) of element i."""
         fn, _ = self._fn("store")
-        check(fn(self._handle(), self._idx(i), self._to_c(value, "value", self._values)),
-              "store")
+        check(fn(self._handle(), self._idx(i),
+                 self._to_c(value, "value", self._values)), "store")
 
     @inflight
     def fetch_add(self, i, delta=1):

@@ -156,7 +156,11 @@ class Ring(Handle):
     def read_into(self, out, timeout=None):
         """Copy the oldest record into a writable buffer; returns its
         length.  MsgSize (record left in the ring) when it does not fit."""
-        mv = memoryview(out).cast("B")
+        try:
+            mv = memoryview(out).cast("B")
+        except TypeError:
+            raise TypeError("read_into needs a writable buffer, not %s"
+                            % type(out).__name__) from None
         if mv.readonly:
             raise TypeError("read_into needs a writable buffer")
         ptr = (ctypes.c_char * mv.nbytes).from_buffer(mv) if mv.nbytes \

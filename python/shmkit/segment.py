@@ -125,9 +125,9 @@ class Segment(Closable):
         flags = flags_of(create, excl) | (SHK_RDONLY if readonly else 0)
         out = ctypes.c_void_p()
         if _fd is None:
-            self.name = os.fspath(name) if not isinstance(name, bytes) \
-                else name.decode()
-            rc = lib.shk_seg_open(cname(name), flags, ctypes.byref(self._opts),
+            cn = cname(name)  # TypeError unless str, bytes or path-like
+            self.name = name if isinstance(name, str) else os.fsdecode(cn)
+            rc = lib.shk_seg_open(cn, flags, ctypes.byref(self._opts),
                                   ctypes.byref(out))
             check(rc, "open segment %r" % (self.name,))
         else:

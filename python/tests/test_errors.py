@@ -234,6 +234,10 @@ def test_wrong_argument_types_are_clear_type_errors(seg, name):
         (lambda: s.post("1"), "n"),
         (lambda: a.store(0, 1.5), "value"),
         (lambda: a.load("0"), "index"),
+        (lambda: shmkit.Segment(12345), "name"),
+        (lambda: seg.map("m", key_len=4, val_len=4, cap=8,
+                         create=True).get(1234), "key"),
+        (lambda: r.read_into(5), "buffer"),
     ]
     try:
         for fn, what in cases:
@@ -242,4 +246,4 @@ def test_wrong_argument_types_are_clear_type_errors(seg, name):
         assert not os.path.exists("/dev/shm/" + name + "x")
     finally:
         shmkit.unlink(name + "x", missing_ok=True)
-    assert sorted(seg.names()) == ["a", "cv", "r", "s"]
+    assert sorted(seg.names()) == ["a", "cv", "m", "r", "s"]
