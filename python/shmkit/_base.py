@@ -270,6 +270,9 @@ def inflight(method):
     params, args = [], []
     star = False
     for p in inspect.signature(method).parameters.values():
+        if p.name in ("calls", "method"):  # names the wrapper uses
+            raise TypeError("@inflight %s: rename parameter %r"
+                            % (method.__qualname__, p.name))
         if p.kind is p.VAR_POSITIONAL:
             params.append("*" + p.name)
             args.append("*" + p.name)
