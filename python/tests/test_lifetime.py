@@ -54,12 +54,12 @@ th.start()
 time.sleep(0.2)              # the waiter is inside the C wait by now
 t0 = time.monotonic()
 closer.close()
-assert time.monotonic() - t0 < 0.1, "close() waited for the call"
+assert time.monotonic() - t0 < 1.0, "close() waited for the call"
 assert obj.closed
 th.join(10)
 assert not th.is_alive(), "the waiter did not notice the close"
 assert got and got[0][0] == "ValueError", got
-assert got[0][1] < 2.0, got   # within a slice (0.5 s) of the close
+assert got[0][1] < 3.0, got   # a slice (0.5 s) after the close, not 5 s
 if case == "ring":
     # the consumer role was given back as the waiter left
     shmkit.Segment(name).ring("r", "consumer").close()
