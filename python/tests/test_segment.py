@@ -76,6 +76,25 @@ def test_blob_shared_between_handles(seg, name):
         assert other.stat("raw").kind == "blob"
 
 
+def test_readonly_segment_opens_blobs_not_structures(seg, name):
+    b = seg.blob("b", 16, create=True)
+    b[:4] = b"abcd"
+    seg.array("a", dtype=np.uint32, length=4, create=True)
+    with shmkit.Segment(name, readonly=True) as ro:
+        rb = ro.blob("b")                      # SHK_RDONLY: a view, read-only
+        assert rb.readonly and bytes(rb[:4]) == b"abcd"
+        b[0] = ord("z")
+        assert bytes(rb[:1]) == b"z"           # the same memory
+        with pytest.raises(TypeError):
+            rb[0] = 1
+        with pytest.raises(shmkit.NotPermitted):   # structures attach: writes
+            ro.array("a", dtype=np.uint32)
+        with pytest.raises(shmkit.NotPermitted):
+            ro.blob("new", 16, create=True)
+        with pytest.raises(shmkit.NotFound):
+            ro.blob("nope")
+
+
 def test_views_keep_the_mapping_alive(name):
     seg = shmkit.Segment(name, create=True, size=128 << 10)
     a = seg.array("a", dtype="i8", length=16, create=True)
