@@ -32,7 +32,6 @@
  *    is ended by the parent's deadline (and each child's alarm).
  */
 #include <errno.h>
-#include <math.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -1113,22 +1112,6 @@ print_rows(const struct row *rows, int n, int ncpus, const struct bench *b,
 	       "1 is faster for us\n");
 }
 
-static int
-parse_seconds(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	if (!s || !s[0])
-		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || *end || !isfinite(v) || v < 0.01 || v > 10)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static enum fault
 test_fault(void)
 {
@@ -1183,7 +1166,8 @@ cmd_bench(int argc, char **argv)
 			json = 1;
 		} else if ((m = cli_opt_value(argc, argv, &i, "--seconds",
 					      &val)) != 0) {
-			if (m < 0 || parse_seconds(val, &secs) != 0)
+			if (m < 0 ||
+			    cli_parse_seconds(val, 0.01, 10, &secs) != 0)
 				return cli_usage_error("bad --seconds (a "
 						       "number from 0.01 to "
 						       "10)");

@@ -16,7 +16,6 @@
  * carry (longer than the channel's max_msg: counted, reported once).
  */
 #include <errno.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,22 +256,17 @@ flush_held(struct bridge *b)
 	}
 }
 
-/* --linger SECONDS|forever: 0 .. LINGER_MAX_S, what strtod takes whole */
+/* --linger SECONDS|forever: 0 .. LINGER_MAX_S (cli_parse_seconds) */
 static int
 parse_linger(const char *s, int *ms)
 {
-	char *end;
 	double v;
 
 	if (!strcmp(s, "forever")) {
 		*ms = -1;
 		return 0;
 	}
-	if (!s[0])
-		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || *end || !isfinite(v) || !(v >= 0 && v <= LINGER_MAX_S))
+	if (cli_parse_seconds(s, 0, LINGER_MAX_S, &v) != 0)
 		return -1;
 	*ms = (int)(v * 1000 + 0.5);
 	return 0;

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,24 @@ cli_parse_u64(const char *s, uint64_t *out)
 	errno = 0;
 	v = strtoull(s, &end, 0);
 	if (errno || *end)
+		return SHK_EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* SECONDS: what strtod reads whole (1.5, 2, 1e-1, .1, 0x1p-3), finite,
+ * from min to max; not nan, inf, empty or with trailing text. */
+int
+cli_parse_seconds(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !s[0])
+		return SHK_EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || !(v >= min && v <= max))
 		return SHK_EINVAL;
 	*out = v;
 	return 0;

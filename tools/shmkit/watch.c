@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,25 +306,6 @@ print_snap(const struct cli_target *t, const struct snap *s,
 	}
 }
 
-/* SECONDS: what strtod takes (1.5, 2, 1e-1, ...), a finite number from
- * WATCH_MIN_INTERVAL to WATCH_MAX_INTERVAL; not nan, inf or trailing text. */
-static int
-parse_interval(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	if (!s[0])
-		return SHK_EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || *end || !isfinite(v) ||
-	    !(v >= WATCH_MIN_INTERVAL && v <= WATCH_MAX_INTERVAL))
-		return SHK_EINVAL;
-	*out = v;
-	return 0;
-}
-
 /*
  * Sleeps until deadline (CLOCK_MONOTONIC) or until SIGINT/SIGTERM, which
  * are blocked outside this ppoll (orig: the mask to wait with).
@@ -384,7 +364,9 @@ cmd_watch(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 		} else if ((r = cli_opt_value(argc, argv, &i, "--interval",
 					      &v))) {
-			if (r < 0 || parse_interval(v, &interval))
+			if (r < 0 ||
+			    cli_parse_seconds(v, WATCH_MIN_INTERVAL,
+					      WATCH_MAX_INTERVAL, &interval))
 				return cli_usage_error(
 					"bad --interval (SECONDS, 0.05 to "
 					"86400, e.g. 0.2)");
