@@ -109,8 +109,20 @@ exercise(shk_seg *seg)
 		;
 	cur = 0;
 	while (shk_obj_next(seg, &cur, &info) == 1) {
+		shk_obj_desc d = SHK_OBJ_DESC_INIT;
+		shk_obj_info oi = { .size = sizeof(oi) };
+		volatile const uint8_t *mem = NULL;
+
 		shk_obj_describe(seg, &info, buf, sizeof(buf));
 		shk_obj_stat(seg, info.name, &info);
+		/* the plain open of any kind (lock-free on a read-only
+		 * handle): the kind's check, then a read of the object's
+		 * first and last byte, which must be inside the mapping */
+		d.kind = info.kind;
+		if (shk_obj_open(seg, info.name, 0, &d, &oi, (void **)&mem) ==
+			    0 &&
+		    oi.len > 0)
+			(void)(mem[0] + mem[oi.len - 1]);
 	}
 }
 
