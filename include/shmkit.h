@@ -138,7 +138,8 @@ enum shk_backend {
 #define SHK_EXCL 0x2u   /* with SHK_CREATE: fail with SHK_EEXIST if present */
 /* map read-only, do not attach (inspection): stat, iterate, describe,
  * check, and shk_obj_open of an existing object; every call that writes
- * (creating, allocating, a structure's open) is SHK_EPERM */
+ * (creating, removing, allocating, freeing, a structure's open) is
+ * SHK_EPERM */
 #define SHK_RDONLY 0x4u
 
 /*
@@ -151,8 +152,8 @@ enum shk_backend {
  *   len         total size in bytes on create (default 4 MiB; at least
  *               SHK_SEG_MIN_LEN, at most SHK_SEG_MAX_LEN, and large enough
  *               for the header, attach table, registry (128 B per entry)
- *               and a 32 KiB heap, else SHK_EINVAL: 64 KiB holds 64
- *               registry entries, 128 KiB the default 256)
+ *               and a 32 KiB heap, else SHK_EINVAL: 64 KiB holds up to
+ *               128 registry entries, the default 256 need 76 KiB)
  *   max_objects registry entries on create (default 256; power of two,
  *               rounded up)
  *   open_timeout_ns  how long an opener waits for a concurrent creator to
@@ -196,7 +197,8 @@ typedef struct shk_seg_opts {
  * Returns 0 and *out, or: SHK_EINVAL (bad name, flags or opts),
  * SHK_ENAMETOOLONG, SHK_ENOENT (missing), SHK_EEXIST (SHK_EXCL and present),
  * SHK_EACCES, SHK_ENOSPC (no room to back the memory), SHK_EBADSEG (foreign
- * or never-initialised), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
+ * or never-initialised, or the name is not a regular file: a FIFO, a
+ * directory, a symlink, a device), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
  * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising), SHK_EBUSY
  * (attach table full), SHK_ENOMEM.  On failure *out is NULL.
  * Thread-safe; blocks at most open_timeout_ns.
@@ -221,7 +223,8 @@ SHK_API void shk_seg_close(shk_seg *seg);
 /*
  * shk_seg_unlink removes the name of a segment (POSIX, SysV, file).  Mapped
  * processes keep their mapping until they close.  opts selects the backend
- * (NULL: POSIX).  Returns 0, SHK_ENOENT, SHK_EACCES or SHK_EINVAL.
+ * (NULL: POSIX).  Returns 0, SHK_ENOENT, SHK_EACCES, SHK_EINVAL or SHK_EIO
+ * (for example, the name is a directory).
  */
 SHK_API int shk_seg_unlink(const char *name, const shk_seg_opts *opts);
 
@@ -504,7 +507,8 @@ SHK_API int shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info);
 /*
  * shk_obj_remove deletes the entry `name` and returns its memory to the
  * heap.  Handles other processes still hold on it become invalid: remove an
- * object only when no one uses it.  Returns 0, SHK_ENOENT, SHK_EINVAL.
+ * object only when no one uses it.  Returns 0, SHK_ENOENT, SHK_EINVAL, or
+ * SHK_EPERM on a SHK_RDONLY handle (SHK_EINVAL until 2026-11-24).
  */
 SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
 
@@ -814,8 +818,9 @@ typedef struct shk_ring_opts {
  * time, recorded in the ring by the attach's owner stamp: opening a role
  * whose owner is alive returns SHK_EBUSY; a role whose owner died (or
  * closed) is taken over after the ring's counters are validated.  opts may
- * be NULL (defaults).  Returns 0 and *out, or SHK_EINVAL, SHK_ENOENT,
- * SHK_EEXIST, SHK_ETYPE (another kind, type_id, cap or max_record),
+ * be NULL (defaults).  Returns 0 and *out, or SHK_EINVAL, SHK_EPERM
+ * (read-only segment handle), SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (another
+ * kind, type_id, cap or max_record),
  * SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC (registry full), SHK_ECORRUPT (bad
  * control block).  On failure *out is NULL.  Thread- and process-safe; the
  * handle itself is used by one thread at a time.
@@ -1007,8 +1012,9 @@ typedef struct shk_bcast_opts {
  * claims a reader slot (SHK_EBUSY when all max_readers are held by live
  * processes) and starts at the current end: it receives the records
  * written after the open.  opts may be NULL.  Returns 0 and *out, or
- * SHK_EINVAL, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (another kind, type_id,
- * cap, max_record, mode or max_readers), SHK_EBUSY, SHK_ENOMEM,
+ * SHK_EINVAL, SHK_EPERM (read-only segment handle), SHK_ENOENT,
+ * SHK_EEXIST, SHK_ETYPE (another kind, type_id, cap, max_record, mode or
+ * max_readers), SHK_EBUSY, SHK_ENOMEM,
  * SHK_ENOSPC, SHK_ECORRUPT.  On failure *out is NULL.  Thread- and
  * process-safe; each handle is used by one thread at a time.
  */

@@ -567,8 +567,10 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	int rc, slot, free_slot;
 	uint64_t off;
 
-	if (!seg || seg->slot == UINT32_MAX)
+	if (!seg)
 		return SHK_EINVAL;
+	if (seg->slot == UINT32_MAX)
+		return SHK_EPERM; /* read-only handle: a removal writes */
 	rc = shk__name_check(name, 0);
 	if (rc)
 		return rc;

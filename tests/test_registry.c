@@ -810,6 +810,8 @@ t_rdonly_open(void)
 	CHECK_RC(shk_obj_open(ro, "b", SHK_CREATE, &d, NULL, NULL), SHK_EPERM);
 	CHECK_RC(shk_obj_open(ro, "c", SHK_CREATE | SHK_EXCL, &d, NULL, NULL),
 		 SHK_EPERM);
+	CHECK_RC(shk_obj_remove(ro, "b"), SHK_EPERM); /* was SHK_EINVAL */
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
 	/* any kind, as on a writable handle: the array's memory, checked */
 	ad.kind = SHK_KIND_ARRAY;
 	CHECK_OK(shk_obj_open(ro, "arr", 0, &ad, &info, NULL));

@@ -137,7 +137,7 @@ def cname(name):
     if isinstance(name, str):
         name = name.encode()
     if not isinstance(name, (bytes, bytearray)):
-        raise TypeError("name must be str or bytes, not %s"
+        raise TypeError("name must be str, bytes or path-like, not %s"
                         % type(name).__name__)
     name = bytes(name)
     if b"\0" in name:
@@ -325,8 +325,9 @@ class Closable:
 
     def close(self):
         """Close it (idempotent).  When another thread is inside a call on
-        it, that call ends with ValueError (a blocking one within 0.5 s)
-        and the C handle is freed as it leaves."""
+        it, that call ends with ValueError (a blocking one at its next
+        slice: 0.5 s, longer for a reliable Bcast writer) and the C handle
+        is freed as it leaves."""
         if self._closing:
             return
         self._closing = True  # before the test of _calls: see inflight

@@ -31,8 +31,8 @@ class Ring(Handle):
     Producer: write(data), or zero-copy: mv = reserve(n); fill mv;
     commit().  Consumer: read() -> bytes, or zero-copy: mv = peek();
     use mv; release().  A view from reserve/peek is released (unusable) by
-    commit/release.  Iterating a consumer yields records until a read
-    with the iterator's timeout (default: forever) raises.
+    commit/release.  Iterating a consumer yields records, waiting forever
+    for each.
     """
 
     _close_fn = "shk_ring_close"

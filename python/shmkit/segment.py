@@ -111,6 +111,9 @@ class Segment(Closable):
     waits for a concurrent creator.  Use as a context manager; close()
     closes every object handle opened from it first.  The mapping itself
     stays until the last memoryview/ndarray over it is gone.
+    readonly=True maps it read-only without attaching: inspection, and
+    existing blobs as read-only views; creating and opening a structure
+    raise NotPermitted.
     """
 
     def __init__(self, name, create=False, excl=False, size=None,
@@ -374,8 +377,10 @@ class Segment(Closable):
 
     @inflight
     def blob(self, name, size=None, create=False, excl=False, type_id=0):
-        """A raw SHK_KIND_BLOB object as a writable memoryview (no copy).
-        size (bytes) is required to create."""
+        """A raw SHK_KIND_BLOB object as a memoryview (no copy): writable,
+        or read-only on a readonly Segment, which can open an existing blob
+        but not create one (NotPermitted).  size (bytes) is required to
+        create."""
         d = L.ObjDesc()
         d.kind = KINDS["blob"]
         d.type_id = cint(type_id, "type_id")

@@ -65,7 +65,8 @@ static const struct {
 	  "                               forward a channel to and from a\n"
 	  "                               ZeroMQ socket (tcp://HOST:PORT)\n" },
 	{ "version", 0,
-	  "  version                      print the library version\n" },
+	  "  version                      print the tool's and the library's "
+	  "version\n" },
 };
 
 static const char usage_target[] =
