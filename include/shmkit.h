@@ -570,8 +570,9 @@ typedef struct shk_array_opts {
  * type_id 0 as it is.  Elements start 64 bytes into the object, so they are
  * 64-byte aligned.  Returns 0 and *out, or SHK_EINVAL (bad arguments,
  * missing len/elem_len on create), SHK_EPERM (read-only segment handle:
- * shk_obj_open gives such a handle the elements), SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id,
- * elem_len or len differ), SHK_ENOMEM (heap), SHK_ENOSPC (registry full),
+ * shk_obj_open gives such a handle the elements), SHK_ENAMETOOLONG,
+ * SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (kind, type_id, elem_len or len
+ * differ), SHK_ENOMEM (heap), SHK_ENOSPC (registry full),
  * SHK_ECORRUPT (the stored header is damaged).  *out is NULL on failure.
  * Thread- and process-safe; may block briefly on the registry lock.
  */

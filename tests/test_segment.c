@@ -2258,8 +2258,9 @@ t_prefault(void)
 /*
  * A name that is not a regular file (a FIFO, a directory, a symlink) is
  * SHK_EBADSEG at once (the directory opened for writing and the symlink
- * were SHK_EIO before 2026-11-24).  Before 2026-11-23 opening a FIFO blocked in open() forever
- * (found by review: `shmkit info` on a FIFO in /dev/shm hung).
+ * were SHK_EIO before 2026-11-24).  Before 2026-11-23 opening a FIFO
+ * blocked in open() forever (found by review: `shmkit info` on a FIFO in
+ * /dev/shm hung).
  */
 static void
 t_not_regular(void)

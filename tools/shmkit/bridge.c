@@ -245,12 +245,15 @@ flush_held(struct bridge *b)
 				break;
 			}
 		}
-		zmq_setsockopt(b->zsock, ZMQ_SNDTIMEO, &zms, sizeof(zms));
-		if (b->held_out && zmq_send(b->zsock, shk_msg_data(b->held_out),
-					    shk_msg_len(b->held_out), 0) >= 0) {
-			shk_msg_release(b->held_out);
-			b->held_out = NULL;
-			b->n_out++;
+		if (b->held_out) {
+			zmq_setsockopt(b->zsock, ZMQ_SNDTIMEO, &zms,
+				       sizeof(zms));
+			if (zmq_send(b->zsock, shk_msg_data(b->held_out),
+				     shk_msg_len(b->held_out), 0) >= 0) {
+				shk_msg_release(b->held_out);
+				b->held_out = NULL;
+				b->n_out++;
+			}
 		}
 		left -= ms;
 	}
@@ -367,21 +370,14 @@ static void
 undo_create(struct bridge *b, uint64_t t0_ns)
 {
 	shk_seg_stats st;
-	char seg[SHK_NAME_MAX + 1];
-	const char *s = b->addr + strlen("shm://"), *slash = strchr(s, '/');
 
-	/* shk_chan_open accepted the address: shm://SEGMENT/CHANNEL */
-	if (!slash || (size_t)(slash - s) > SHK_NAME_MAX)
-		return;
-	memcpy(seg, s, (size_t)(slash - s));
-	seg[slash - s] = '\0';
 	memset(&st, 0, sizeof(st));
 	st.size = sizeof(st);
 	if (shk_seg_info(shk_chan_seg(b->c_out ? b->c_out : b->c_in), &st) ||
 	    st.creator_pid != (uint32_t)getpid() || st.created_ns < t0_ns ||
 	    st.attached != 1)
 		return;
-	shk_seg_unlink(seg, NULL);
+	shk_seg_unlink(st.name, NULL); /* channels are POSIX segments */
 }
 
 /*

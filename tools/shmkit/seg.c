@@ -72,8 +72,9 @@ probe_len(uint64_t len, uint64_t nobj)
  * The smallest size, a multiple of 4 KiB, with which the library makes a
  * segment of nobj registry entries (0: the default 256), found by asking
  * it (probe_len) rather than by copying its layout; UINT64_MAX when it
- * refuses that many entries at any size, or 0 when it cannot tell.  The registry takes 128 bytes an entry (shmkit.h), and the header,
- * attach table and smallest heap fit in 64 KiB, so a registry's size
+ * refuses that many entries at any size, or 0 when it cannot tell.  The
+ * registry takes 128 bytes an entry (shmkit.h), and the header, attach
+ * table and smallest heap fit in 64 KiB, so a registry's size
  * rounded up plus 128 KiB must be enough: if that is refused, the entry
  * count itself is.  Each probe is binary-searched between the largest size
  * known to be refused and the smallest known to work.
