@@ -2,6 +2,11 @@
  * heap.c - the shared allocator inside a segment (ALGORITHMS.md §3, §4;
  * docs/heap.md has the user-level description).
  *
+ * Files: heap.c (the layout, small blocks, magazines and their large
+ * cache, the public calls), heap_large.c (the chain of large blocks, its
+ * bins, the heap lock and repair()), heap_check.c (statistics and the
+ * read-only check) and heap_int.h (the layout and helpers they share).
+ *
  * Region [heap_off, heap_off + heap_len), laid out by layout() from the two
  * immutable numbers alone (so nothing in it is trusted for addressing):
  *   heap header   struct heap_hdr: layout copy, robust lock, stats, bins,
@@ -93,7 +98,7 @@
  * may drift by one block per kill.  A double free finds FREE (or a dead
  * header) and returns SHK_EINVAL.
  */
-#include "heap.h"
+#include "heap_int.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -102,168 +107,9 @@
 
 #include "lock.h"
 
-#define HEAP_MAGIC 0x31504145484b4853ull /* "SHKHEAP1" */
-#define HEAP_VERSION 4u
-#define RUN_MAGIC 0x4e555248u /* "HRUN" */
-#define NBINS 48
-#define BLK_HDR 16u
-#define BLK_MIN 64u
-#define F_USED 1u
-#define F_RUN 2u
-#define F_MAG 4u /* a magazine (with F_USED): never freed, not counted */
-#define F_LC 8u  /* with F_USED: in its owner's large cache (magazine) */
-#define F_ALL (F_USED | F_RUN | F_MAG | F_LC)
-#define LC_N 32u     /* large cache entries per magazine */
-#define LC_FILL 16u  /* blocks carved per lock hold on a repeated miss */
-#define LC_EVICT 15u /* blocks an eviction takes out of the cache at once */
-#define LC_MAX_BLOCK ((uint64_t)16 << 20) /* largest cacheable block */
-#define SIZE_MASK 0x0000ffffffffffc0ull   /* bits 6..47 */
-#define LOW_MASK 0x0000ffffffffffffull
-#define CHECK_MASK 0xffff000000000000ull
-#define RUN_TAG 0x80000000u
-#define SMALL_LIMIT ((uint64_t)1 << 36) /* refs are 32 bits of 16 B */
-#define ST_FREE 1u
-#define ST_ALLOC 2u
-#define ST_CACHED 3u /* in its owner's magazine (stamp = the owner) */
-#define LOCK_TIMEOUT_NS 10000000000LL
-/* Magazines: at most MAG_DEPTH blocks and about half a run per class
- * (at least 8 blocks).  Layout: owner word, pad, counts n[NCLASS] at
- * MAG_COUNTS, 32-bit refs from MAG_REFS. */
-#define MAG_DEPTH 128u
-#define MAG_MOVE                                                               \
-	16u /* most blocks a refill or spill moves (bounds a kill's
-		     * loss) */
-#define MAG_COUNTS 64u
-#define MAG_REFS 256u
-#define MO_NONE 0u
-#define MO_OWNED 1u
-#define MO_DRAINING 2u
-/* owner word = state:2 | owner stamp:30 (bits 32-61) | drainer stamp:30 */
-#define MO_STATE(w) ((uint32_t)((w) >> 62))
-#define MO_OWNER(w) ((uint32_t)((w) >> 32) & SHK__STAMP_MASK)
-#define MO_DRAINER(w) ((uint32_t)(w)&SHK__STAMP_MASK)
-#define MO_WORD(st, own, dr)                                                   \
-	(((uint64_t)(st) << 62) | ((uint64_t)((own)&SHK__STAMP_MASK) << 32) |  \
-	 (uint64_t)((dr)&SHK__STAMP_MASK))
-
-/* Size classes: 16..64 by 16, then four per power of two up to 16 KiB. */
-#define NCLASS 36
-_Static_assert(NCLASS <= SHK_HEAP_NCLASSES, "stats hold every class");
-_Static_assert(MAG_COUNTS + 4 * NCLASS <= MAG_REFS, "magazine counts");
-
-struct heap_class {
-	_Atomic uint64_t head;    /* {ref:32 | tag:32} */
-	_Atomic uint64_t cur_run; /* page index + 1 being carved; 0 none */
-	_Atomic uint64_t live;    /* blocks handed out */
-	_Atomic uint64_t nruns;   /* runs of this class (under the lock) */
-	uint64_t reserved[4];
-};
-_Static_assert(sizeof(struct heap_class) == 64, "one line per class");
-
-struct heap_hdr {
-	uint64_t magic;
-	uint32_t version;
-	uint32_t run_shift;
-	uint64_t heap_off;
-	uint64_t heap_len;
-	uint64_t pagemap_off;
-	uint64_t npages;
-	uint64_t chain_off;
-	uint64_t chain_end;
-	/* line 1: the robust lock (lock.h) and a sequence count, odd while
-	 * a holder changes the chain or bins (seqlock for lock-free checks) */
-	_Atomic uint32_t lock;
-	uint32_t pad0;
-	_Atomic uint64_t seq;
-	uint64_t pad0b[6];
-	/* line 2: statistics */
-	_Atomic uint64_t large_used; /* bytes in live large blocks (lock) */
-	_Atomic uint64_t high_water; /* peak of chain bytes taken (lock) */
-	_Atomic uint64_t large_live; /* live large blocks (lock) */
-	_Atomic uint64_t large_free; /* bytes in free large blocks (lock) */
-	uint64_t pad1[4];
-	/* lines 3-10: bins of free large blocks (lock) */
-	_Atomic uint64_t bin_map;
-	_Atomic uint64_t bins[NBINS];
-	uint64_t pad2[15];
-	struct heap_class cls[NCLASS];
-	/* magazine payload offset per attach slot, 0 none (set once, under
-	 * the lock) */
-	_Atomic uint64_t mag[SHK__ATTACH_CAP];
-};
-_Static_assert(offsetof(struct heap_hdr, lock) == 64, "lock line");
-_Static_assert(offsetof(struct heap_hdr, large_used) == 128, "stats line");
-_Static_assert(offsetof(struct heap_hdr, cls) == 704, "class lines");
-_Static_assert(sizeof(struct heap_hdr) % 64 == 0, "header lines");
-
-/* Run header; atomics so that lock-free checkers may read it. */
-struct heap_run {
-	_Atomic uint64_t id;   /* RUN_MAGIC | class << 32 */
-	_Atomic uint64_t geom; /* nblocks | blocks_off (from run start) << 32 */
-	_Atomic uint64_t next_idx; /* blocks carved so far */
-	uint64_t reserved[5];
-};
-_Static_assert(sizeof(struct heap_run) == 64, "run header");
-
-struct layout {
-	uint64_t heap_off, heap_len;
-	uint64_t pagemap_off, npages;
-	uint64_t chain_off, chain_end;
-	uint32_t run_shift;
-	uint32_t nclass; /* classes in use: size <= run_len / 4 */
-	uint32_t csize[NCLASS];
-	uint32_t cnblk[NCLASS];
-	uint32_t cboff[NCLASS];
-	uint64_t crecip[NCLASS];   /* 2^32 / size + 1: exact division of
-				  * in-run offsets (< 2^16) by the size */
-	uint32_t mdepth[NCLASS];   /* magazine entries per class */
-	uint32_t mref_off[NCLASS]; /* their offset in the magazine */
-	uint64_t mlc_off;          /* large cache entries in the magazine */
-	uint64_t lc_max;           /* largest block the large cache takes */
-	uint64_t lc_budget;        /* bytes one large cache may hold */
-	uint64_t mag_len;          /* magazine bytes */
-};
-
-/* A magazine entry in the process-local mirror (struct heap_local). */
-struct mag_ent {
-	uint64_t blk, side;
-};
-
-struct heap_local {
-	pthread_mutex_t mu; /* threads sharing a handle share its stamp */
-	/* The one thread that uses this handle's magazine (the address of
-	 * its tls_me), claimed by the first allocating or freeing thread. */
-	_Atomic uintptr_t mag_thread;
-	uint64_t mag_off;   /* our magazine's payload offset; 0 none */
-	uint32_t mag_stamp; /* the stamp it is owned under */
-	uint64_t mag_key;   /* shk__self_key() of its process (fork guard) */
-	struct layout L;    /* before the big arrays: the hot fields share
-			     * lines with it */
-	/* Trusted mirror of our magazine, so the fast paths validate
-	 * nothing read back from shared memory: per class the count and,
-	 * per entry, the block's offset and its side word's offset.  The
-	 * shared entries (same indexes) are what drainers use. */
-	uint32_t lcnt[NCLASS];
-	uint32_t lcn;      /* large cache: entries, the blocks */
-	uint64_t lc_bytes; /* large cache: the sum of the entries' sizes,
-			    * kept by lc_put()/lc_drop() (summing LC_N
-			    * entries on every free measured ~100
-			    * instructions) */
-	uint64_t lc_last;  /* block size of the last large cache miss */
-	struct lc_ent {
-		uint64_t blk, sz, w; /* header offset, size, F_USED word 0 */
-	} lc[LC_N];
-	struct mag_ent lent[NCLASS][MAG_DEPTH];
-};
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
 /* ------------------------------------------------------------------ */
-
-static uint64_t
-align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) & ~(a - 1);
-}
 
 static uint32_t
 class_size(uint32_t i)
@@ -274,56 +120,6 @@ class_size(uint32_t i)
 		return 16 * (i + 1);
 	base = 64u << (i / 4 - 1);
 	return base + (i % 4 + 1) * (base / 4);
-}
-
-/* Smallest class holding len (1 <= len <= 16 KiB). */
-static inline uint32_t
-class_of(uint64_t len)
-{
-	uint32_t b;
-
-	if (len <= 64)
-		return (uint32_t)((len + 15) / 16) - 1;
-	b = 63 - (uint32_t)__builtin_clzll(len - 1); /* 2^b < len <= 2^b+1 */
-	/* steps of 2^b / 4: a shift, not a division (this is on every
-	 * allocation's fast path) */
-	return 4 * (b - 5) + (uint32_t)((len - (1ull << b) - 1) >> (b - 2));
-}
-
-static uint32_t
-bin_of(uint64_t size)
-{
-	uint32_t b = 63 - (uint32_t)__builtin_clzll(size >> 6);
-
-	return b < NBINS ? b : NBINS - 1;
-}
-
-static uint64_t
-hcheck(uint64_t at, uint64_t low)
-{
-	/* one multiply: the top 16 bits of the product depend on every bit
-	 * of (at, low); enough to refuse a stray, shifted or copied header,
-	 * and short enough for the paths that check several per call */
-	return ((at ^ (low << 17) ^ (low >> 6)) * 0x9e3779b97f4a7c15ull) &
-	       CHECK_MASK;
-}
-
-static uint64_t
-mkhdr(uint64_t at, uint64_t size, uint32_t flags)
-{
-	uint64_t low = size | flags;
-
-	return low | hcheck(at, low & ~(uint64_t)F_LC);
-}
-
-static int
-hdr_ok(uint64_t at, uint64_t w)
-{
-	return w != 0 &&
-	       (w & CHECK_MASK) == hcheck(at, w & LOW_MASK & ~(uint64_t)F_LC) &&
-	       (w & LOW_MASK & ~SIZE_MASK & ~(uint64_t)F_ALL) == 0 &&
-	       (!(w & F_MAG) || (w & F_ALL) == (F_USED | F_MAG)) &&
-	       (!(w & F_LC) || (w & F_ALL) == (F_USED | F_LC));
 }
 
 static void
@@ -377,619 +173,9 @@ layout(uint64_t heap_off, uint64_t heap_len, struct layout *L)
 	L->lc_budget = heap_len / 16;
 }
 
-static struct heap_hdr *
-hdr_of(shk_seg *seg)
-{
-	return (struct heap_hdr *)(seg->base + seg->heap_off);
-}
-
-static _Atomic uint64_t *
-w64(shk_seg *seg, uint64_t off)
-{
-	return (_Atomic uint64_t *)(seg->base + off);
-}
-
-static _Atomic uint32_t *
-pagemap(shk_seg *seg, const struct layout *L, uint64_t page)
-{
-	return (_Atomic uint32_t *)(seg->base + L->pagemap_off) + page;
-}
-
-/* relaxed accessors for lock-protected words (the lock orders them) */
-static uint64_t
-ld(shk_seg *seg, uint64_t off)
-{
-	return atomic_load_explicit(w64(seg, off), memory_order_relaxed);
-}
-
-static void
-st(shk_seg *seg, uint64_t off, uint64_t v)
-{
-	atomic_store_explicit(w64(seg, off), v, memory_order_relaxed);
-}
-
-/*
- * Read-modify-write of a word only the lock holder writes: a plain load
- * and store, no locked instruction.  relaxed: the lock orders it; lock-free
- * readers (statistics, check) take a snapshot.
- */
-static uint64_t
-lk_add(_Atomic uint64_t *p, uint64_t delta)
-{
-	uint64_t v = atomic_load_explicit(p, memory_order_relaxed) + delta;
-
-	atomic_store_explicit(p, v, memory_order_relaxed);
-	return v;
-}
-
-static void
-lk_set(_Atomic uint64_t *p, uint64_t v)
-{
-	atomic_store_explicit(p, v, memory_order_relaxed);
-}
-
-static uint64_t
-prev_of(uint64_t w1)
-{
-	return (w1 & 0x3ffffffffull) << 6;
-}
-
-static void
-set_prev(shk_seg *seg, uint64_t h, uint64_t prev)
-{
-	uint64_t w1 = ld(seg, h + 8);
-
-	st(seg, h + 8, (w1 & ~0x3ffffffffull) | (prev >> 6));
-}
-
-static void
-set_stamp(shk_seg *seg, uint64_t h, uint32_t stamp)
-{
-	uint64_t w1 = ld(seg, h + 8);
-
-	st(seg, h + 8, (w1 & 0x3ffffffffull) | ((uint64_t)stamp << 34));
-}
-
-static uint64_t
-side_off(const struct layout *L, uint64_t page, uint32_t idx)
-{
-	return L->heap_off + (page << L->run_shift) + 64 + 8 * (uint64_t)idx;
-}
-
-#define SIDE_STATE(w) ((uint32_t)((w) >> 62))
-#define SIDE(st, stamp, next)                                                  \
-	(((uint64_t)(st) << 62) |                                              \
-	 ((uint64_t)((stamp)&SHK__STAMP_MASK) << 32) | (uint64_t)(next))
-
-/* ------------------------------------------------------------------ */
-/* large blocks (lock held)                                            */
-/* ------------------------------------------------------------------ */
-
-/* 1 when h may hold a block header: in the chain, on the 64 B grid. */
-static int
-blk_in(const struct layout *L, uint64_t h)
-{
-	return h >= L->chain_off && h < L->chain_end &&
-	       (h - L->chain_off) % 64 == 0;
-}
-
-/* Free-list links come from shared memory: check before writing. */
-static int
-link_ok(const struct layout *L, uint64_t h)
-{
-	return h == 0 || blk_in(L, h);
-}
-
-static int
-bin_insert(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t b = bin_of(size);
-	/* relaxed: bins are protected by the lock */
-	uint64_t first =
-		atomic_load_explicit(&hh->bins[b], memory_order_relaxed);
-
-	if (!link_ok(L, first))
-		return SHK_ECORRUPT;
-	st(seg, h + 16, first);
-	st(seg, h + 24, 0);
-	if (first)
-		st(seg, first + 24, h);
-	atomic_store_explicit(&hh->bins[b], h, memory_order_relaxed);
-	lk_set(&hh->bin_map,
-	       atomic_load_explicit(&hh->bin_map, memory_order_relaxed) |
-		       (1ull << b));
-	return 0;
-}
-
-static int
-bin_remove(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t b = bin_of(size);
-	uint64_t next = ld(seg, h + 16), prev = ld(seg, h + 24);
-
-	if (!link_ok(L, next) || !link_ok(L, prev))
-		return SHK_ECORRUPT;
-	if (prev)
-		st(seg, prev + 16, next);
-	else
-		/* relaxed: under the lock */
-		atomic_store_explicit(&hh->bins[b], next, memory_order_relaxed);
-	if (next)
-		st(seg, next + 24, prev);
-	if (!prev && !next)
-		lk_set(&hh->bin_map,
-		       atomic_load_explicit(&hh->bin_map,
-					    memory_order_relaxed) &
-			       ~(1ull << b));
-	return 0;
-}
-
-/*
- * Finds and carves a free block with a payload of len bytes aligned to
- * align (relative to heap_off) and, when limit is nonzero, ending at most
- * limit bytes past heap_off.  Returns the header offset, 0 for no room, or
- * SHK_ECORRUPT through *rc.
- */
-static uint64_t
-large_carve(shk_seg *seg, const struct layout *L, uint64_t len, uint64_t align,
-	    uint64_t limit, uint32_t flags, int *rc)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t need = align_up(len + BLK_HDR, 64), budget, map;
-	uint64_t f = 0, S = 0, gap = 0, n, w;
-	uint32_t b;
-
-	*rc = 0;
-	if (need < BLK_MIN)
-		need = BLK_MIN;
-	budget = (L->chain_end - L->chain_off) / 64 + NBINS;
-	map = atomic_load_explicit(&hh->bin_map, memory_order_relaxed);
-	/* the non-empty bins from bin_of(need) up, lowest first */
-	map &= ~((1ull << bin_of(need)) - 1) & ((1ull << NBINS) - 1);
-	for (; map && !f; map &= map - 1) {
-		uint64_t c;
-
-		b = (uint32_t)__builtin_ctzll(map);
-		c = atomic_load_explicit(&hh->bins[b], memory_order_relaxed);
-		while (c) {
-			uint64_t p, pa, sz;
-
-			if (!budget-- || !blk_in(L, c)) {
-				*rc = SHK_ECORRUPT;
-				return 0;
-			}
-			w = ld(seg, c);
-			if (!hdr_ok(c, w) || (w & F_ALL)) {
-				*rc = SHK_ECORRUPT;
-				return 0;
-			}
-			sz = w & SIZE_MASK;
-			p = c + BLK_HDR;
-			pa = L->heap_off + align_up(p - L->heap_off, align);
-			if (pa != p && pa - p < BLK_MIN)
-				pa += align;
-			if (sz <= L->chain_end - c && pa - p <= sz &&
-			    need <= sz - (pa - p) &&
-			    (!limit || pa + len - L->heap_off <= limit)) {
-				f = c;
-				S = sz;
-				gap = pa - p;
-				break;
-			}
-			c = ld(seg, c + 16);
-		}
-	}
-	if (!f)
-		return 0;
-	if (bin_remove(seg, L, f, S)) {
-		*rc = SHK_ECORRUPT;
-		return 0;
-	}
-	if (gap) {
-		/* front split: the aligned part g becomes its own block */
-		uint64_t g = f + gap;
-
-		n = f + S;
-		st(seg, g + 8, gap >> 6);
-		st(seg, g, mkhdr(g, S - gap, 0));
-		set_prev(seg, n, S - gap);
-		SHK_CRASHPOINT("heap.split.front");
-		st(seg, f, mkhdr(f, gap, 0));
-		if (bin_insert(seg, L, f, gap))
-			*rc = SHK_ECORRUPT; /* f stays off the bins: a leak */
-		f = g;
-		S -= gap;
-	}
-	n = f + S;
-	if (S - need >= BLK_MIN) {
-		uint64_t r = f + need;
-
-		st(seg, r + 8, need >> 6);
-		st(seg, r, mkhdr(r, S - need, 0));
-		set_prev(seg, n, S - need);
-		SHK_CRASHPOINT("heap.split.tail");
-		st(seg, f, mkhdr(f, need, F_USED | flags));
-		if (bin_insert(seg, L, r, S - need))
-			*rc = SHK_ECORRUPT;
-		S = need;
-	} else {
-		st(seg, f, mkhdr(f, S, F_USED | flags));
-	}
-	set_stamp(seg, f, shk__seg_stamp(seg));
-	/* relaxed: statistics under the lock */
-	w = lk_add(&hh->large_free, -S);
-	if (L->chain_end - L->chain_off - w >
-	    atomic_load_explicit(&hh->high_water, memory_order_relaxed))
-		atomic_store_explicit(&hh->high_water,
-				      L->chain_end - L->chain_off - w,
-				      memory_order_relaxed);
-	return f;
-}
-
-/* Frees the large block with header h; lock held; h validated. */
-static int
-large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t start = h, size = S, n = h + S, wn, P, nn;
-	int merged_next = 0;
-
-	P = prev_of(ld(seg, h + 8));
-	wn = ld(seg, n);
-	if (n < L->chain_end && !(wn & F_USED)) {
-		/* a free neighbour's size must stay inside the chain (its
-		 * 16-bit check can pass by chance on a scribbled word) */
-		if ((wn & SIZE_MASK) < BLK_MIN ||
-		    (wn & SIZE_MASK) > L->chain_end - n)
-			return SHK_ECORRUPT;
-		if (bin_remove(seg, L, n, wn & SIZE_MASK))
-			return SHK_ECORRUPT;
-		size += wn & SIZE_MASK;
-		merged_next = 1;
-	}
-	if (P && !(ld(seg, h - P) & F_USED)) {
-		if (bin_remove(seg, L, h - P, P))
-			return SHK_ECORRUPT; /* n is off its bin: a leak */
-		start = h - P;
-		size += P;
-	}
-	st(seg, start, mkhdr(start, size, 0));
-	SHK_CRASHPOINT("heap.merge.grown");
-	if (start != h)
-		st(seg, h, 0);
-	if (merged_next)
-		st(seg, n, 0);
-	nn = start + size;
-	set_prev(seg, nn, size);
-	/* relaxed: under the lock */
-	lk_add(&hh->large_free, S);
-	return bin_insert(seg, L, start, size);
-}
-
-/* Validates a run at page p as the header says; returns its class or -1. */
-static int
-run_valid(shk_seg *seg, const struct layout *L, uint64_t page)
-{
-	struct heap_run *r =
-		(void *)(seg->base + L->heap_off + (page << L->run_shift));
-	/* relaxed: written under the lock before the run was published;
-	 * checkers re-validate through the heap's sequence count */
-	uint64_t id = atomic_load_explicit(&r->id, memory_order_relaxed);
-	uint64_t geom = atomic_load_explicit(&r->geom, memory_order_relaxed);
-	uint32_t c = (uint32_t)(id >> 32);
-
-	if ((uint32_t)id != RUN_MAGIC || c >= L->nclass ||
-	    geom != (L->cnblk[c] | (uint64_t)L->cboff[c] << 32))
-		return -1;
-	return (int)c;
-}
-
-/*
- * repair rebuilds everything derived from the chain after a lock holder
- * died: prev_size, coalescing, runs that never handed out a block, bins,
- * large_free, large_live, nruns.  Lock held.
- */
-static int
-repair(shk_seg *seg, const struct layout *L)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t h = L->chain_off, prev = 0, last_free = 0, last_size = 0;
-	uint64_t steps = (L->chain_end - L->chain_off) / 64 + 1;
-	uint64_t free_bytes = 0, live = 0, used = 0, nruns[NCLASS] = { 0 };
-	uint32_t b, c;
-
-	while (h < L->chain_end) {
-		uint64_t w = ld(seg, h), S;
-
-		if (!steps-- || !hdr_ok(h, w))
-			return SHK_ECORRUPT;
-		S = w & SIZE_MASK;
-		if (S < BLK_MIN || S > L->chain_end - h)
-			return SHK_ECORRUPT;
-		set_prev(seg, h, prev);
-		if (w & F_RUN) {
-			uint64_t pg =
-				(h + BLK_HDR - L->heap_off) >> L->run_shift;
-			int k = -1;
-
-			if (((h + BLK_HDR - L->heap_off) &
-			     (((uint64_t)1 << L->run_shift) - 1)) == 0 &&
-			    pg < L->npages &&
-			    S >= ((uint64_t)1 << L->run_shift))
-				k = run_valid(seg, L, pg);
-			if (k >= 0 &&
-			    atomic_load_explicit(pagemap(seg, L, pg),
-						 memory_order_relaxed) ==
-				    (RUN_TAG | (uint32_t)k)) {
-				struct heap_run *r =
-					(void *)(seg->base + h + BLK_HDR);
-				/* relaxed: carvers only CAS upwards; zero
-				 * means nobody could have carved yet.
-				 * Only a lock holder (we) stores cur_run;
-				 * acquire pairs with new_run()'s release. */
-				uint64_t ni = atomic_load_explicit(
-					&r->next_idx, memory_order_relaxed);
-				uint64_t cur = atomic_load_explicit(
-					&hh->cls[k].cur_run,
-					memory_order_acquire);
-
-				if (ni || cur == pg + 1) {
-					nruns[k]++;
-					goto run;
-				}
-			}
-			/* a run that never handed out a block: reclaim */
-			if (pg < L->npages)
-				atomic_store_explicit(pagemap(seg, L, pg), 0,
-						      memory_order_relaxed);
-			w = mkhdr(h, S, 0);
-			st(seg, h, w);
-		}
-		if (!(w & F_USED)) {
-			if (last_free) {
-				last_size += S;
-				st(seg, last_free,
-				   mkhdr(last_free, last_size, 0));
-				st(seg, h, 0);
-				prev = last_size;
-				h += S;
-				continue;
-			}
-			last_free = h;
-			last_size = S;
-			prev = S;
-			h += S;
-			continue;
-		}
-		if (w & F_MAG)
-			goto run; /* magazines are not user blocks */
-		live++;
-		used += S;
-	run:
-		last_free = 0;
-		prev = S;
-		h += S;
-	}
-	if (h != L->chain_end || !hdr_ok(h, ld(seg, h)))
-		return SHK_ECORRUPT;
-	set_prev(seg, h, prev);
-	/* second pass: the bins */
-	for (b = 0; b < NBINS; b++)
-		atomic_store_explicit(&hh->bins[b], 0, memory_order_relaxed);
-	atomic_store_explicit(&hh->bin_map, 0, memory_order_relaxed);
-	for (h = L->chain_off; h < L->chain_end;) {
-		uint64_t w = ld(seg, h), S = w & SIZE_MASK;
-
-		if (!(w & F_USED)) {
-			(void)bin_insert(seg, L, h, S); /* links just reset */
-			free_bytes += S;
-		}
-		h += S;
-	}
-	/* relaxed: under the lock */
-	atomic_store_explicit(&hh->large_free, free_bytes,
-			      memory_order_relaxed);
-	atomic_store_explicit(&hh->large_live, live, memory_order_relaxed);
-	atomic_store_explicit(&hh->large_used, used, memory_order_relaxed);
-	for (c = 0; c < L->nclass; c++)
-		atomic_store_explicit(&hh->cls[c].nruns, nruns[c],
-				      memory_order_relaxed);
-	return 0;
-}
-
-static int
-heap_lock(shk_seg *seg, struct heap_local *hl)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	int rc;
-
-	pthread_mutex_lock(&hl->mu);
-	rc = shk__lock_acquire(seg, &hh->lock, LOCK_TIMEOUT_NS);
-	if (rc == 0 || rc == SHK_EOWNERDEAD) {
-		/* odd, and changed even if a dead holder left it odd */
-		uint64_t q =
-			atomic_load_explicit(&hh->seq, memory_order_relaxed);
-
-		atomic_store_explicit(&hh->seq, q + 1 + (q & 1),
-				      memory_order_relaxed);
-		/* release fence: orders the odd count before our changes;
-		 * pairs with the acquire fence in shk__heap_scan() */
-		atomic_thread_fence(memory_order_release);
-	}
-	if (rc == SHK_EOWNERDEAD) {
-		rc = repair(seg, &hl->L);
-		if (rc == 0) {
-			shk__lock_consistent(seg, &hh->lock);
-			return 0;
-		}
-		shk__lock_release(seg, &hh->lock);
-	}
-	if (rc) {
-		pthread_mutex_unlock(&hl->mu);
-		return rc == SHK_ENOTRECOVERABLE ? SHK_ECORRUPT : rc;
-	}
-	return 0;
-}
-
-static void
-heap_unlock(shk_seg *seg, struct heap_local *hl)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-
-	/* release: publishes our changes; pairs with the acquire load of seq
-	 * in shk__heap_scan() */
-	atomic_store_explicit(
-		&hh->seq,
-		atomic_load_explicit(&hh->seq, memory_order_relaxed) + 1,
-		memory_order_release);
-	shk__lock_release(seg, &hh->lock);
-	pthread_mutex_unlock(&hl->mu);
-}
-
-/* Carves a live large block (lock held) and counts it: its header
- * offset, or 0 with *rc as large_carve() leaves it. */
-static uint64_t
-carve_live(shk_seg *seg, const struct layout *L, uint64_t len, uint64_t align,
-	   int *rc)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t h = large_carve(seg, L, len, align, 0, 0, rc);
-
-	if (h) {
-		/* relaxed: statistics under the lock */
-		lk_add(&hh->large_live, 1);
-		lk_add(&hh->large_used, ld(seg, h) & SIZE_MASK);
-	}
-	return h;
-}
-
-static int
-large_alloc(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
-	    uint64_t *off)
-{
-	uint64_t h;
-	int rc;
-
-	if (len > hl->L.heap_len)
-		return SHK_ENOMEM;
-	rc = heap_lock(seg, hl);
-	if (rc)
-		return rc;
-	h = carve_live(seg, &hl->L, len, align, &rc);
-	heap_unlock(seg, hl);
-	if (!h)
-		return rc ? rc : SHK_ENOMEM;
-	*off = h + BLK_HDR;
-	return 0;
-}
-
-/*
- * Frees the m adjacent used blocks e[0..m) as one (the lock is held):
- * e[i].blk ascending, e[i].blk + e[i].side == e[i + 1].blk, each header
- * checked F_USED of that size by the caller.  The span merges with free
- * neighbours; the inner headers are cleared after the survivor grew (a
- * kill in between leaves them inside a free payload, like a merge).  When
- * large_release() refuses (a damaged neighbour's bin links) before it
- * wrote anything, h is still F_USED and the inner headers must stay: the
- * blocks remain live, leaked, and the chain walkable.
- */
-static int
-large_free_span(shk_seg *seg, const struct layout *L, const struct mag_ent *e,
-		uint32_t m)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t h = e[0].blk, last = e[m - 1].side, S, n, P;
-	uint32_t i;
-	int rc;
-
-	if (last > L->chain_end - e[m - 1].blk)
-		return SHK_EINVAL;
-	n = e[m - 1].blk + last;
-	S = n - h;
-	if (!hdr_ok(n, ld(seg, n)) || prev_of(ld(seg, n + 8)) != last)
-		return SHK_EINVAL;
-	P = prev_of(ld(seg, h + 8));
-	if (P ? (P > h - L->chain_off || !hdr_ok(h - P, ld(seg, h - P)) ||
-		 (ld(seg, h - P) & SIZE_MASK) != P)
-	      : h != L->chain_off)
-		return SHK_EINVAL;
-	SHK_CRASHPOINT("heap.free.large");
-	rc = large_release(seg, L, h, S);
-	if (rc && (ld(seg, h) & F_USED))
-		return rc; /* refused before the merge: the blocks stay used */
-	for (i = 1; i < m; i++)
-		st(seg, e[i].blk, 0);
-	/* relaxed: statistics under the lock */
-	lk_add(&hh->large_live, -(uint64_t)m);
-	lk_add(&hh->large_used, -S);
-	return rc;
-}
-
-/* Frees the large block at header h; the lock is held. */
-static int
-large_free_locked(shk_seg *seg, const struct layout *L, uint64_t h)
-{
-	struct mag_ent e;
-	uint64_t w = ld(seg, h);
-
-	if (!hdr_ok(h, w) || (w & F_ALL) != F_USED)
-		return SHK_EINVAL;
-	e.blk = h;
-	e.side = w & SIZE_MASK;
-	if (e.side < BLK_MIN)
-		return SHK_EINVAL;
-	return large_free_span(seg, L, &e, 1);
-}
-
-static int
-large_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
-{
-	uint64_t h = off - BLK_HDR;
-	int rc;
-
-	if (off < BLK_HDR || !blk_in(&hl->L, h))
-		return SHK_EINVAL;
-	rc = heap_lock(seg, hl);
-	if (rc)
-		return rc;
-	rc = large_free_locked(seg, &hl->L, h);
-	heap_unlock(seg, hl);
-	return rc;
-}
-
 /* ------------------------------------------------------------------ */
 /* small blocks                                                        */
 /* ------------------------------------------------------------------ */
-
-/* Block ref -> page and index, validated against class c. */
-static int
-ref_locate(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t ref,
-	   uint64_t *page, uint32_t *idx)
-{
-	uint64_t rel = ref << 4, pg, in, i;
-
-	if (rel >= L->heap_len)
-		return SHK_ECORRUPT;
-	pg = rel >> L->run_shift;
-	/* acquire: pairs with the release store of cur_run in new_run() that
-	 * follows the page map entry (the ref came from a published run) */
-	if (pg >= L->npages ||
-	    atomic_load_explicit(pagemap(seg, L, pg), memory_order_acquire) !=
-		    (RUN_TAG | c))
-		return SHK_ECORRUPT;
-	in = rel - (pg << L->run_shift);
-	if (in < L->cboff[c])
-		return SHK_ECORRUPT;
-	in -= L->cboff[c];
-	i = (in * L->crecip[c]) >> 32;
-	if (i * L->csize[c] != in || i >= L->cnblk[c])
-		return SHK_ECORRUPT;
-	*page = pg;
-	*idx = (uint32_t)i;
-	return 0;
-}
 
 /* Pops a block of class c: 0 and *off, 1 when the list is empty. */
 static int
@@ -1068,7 +254,8 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 	uint32_t i;
 	int rc;
 
-	h = large_carve(seg, L, run_len, run_len, SMALL_LIMIT, F_RUN, &rc);
+	h = shk__heap_large_carve(seg, L, run_len, run_len, SMALL_LIMIT, F_RUN,
+				  &rc);
 	if (!h)
 		return rc ? rc : SHK_ENOMEM;
 	pg = (h + BLK_HDR - L->heap_off) >> L->run_shift;
@@ -1173,37 +360,11 @@ blk_off(const struct layout *L, uint32_t c, uint64_t pg, uint32_t idx)
 	       (uint64_t)idx * L->csize[c];
 }
 
-static _Atomic uint64_t *
-mag_owner(shk_seg *seg, uint64_t moff)
-{
-	return w64(seg, moff);
-}
-
-static _Atomic uint32_t *
-mag_n(shk_seg *seg, uint64_t moff, uint32_t c)
-{
-	return (_Atomic uint32_t *)(seg->base + moff + MAG_COUNTS) + c;
-}
-
 static _Atomic uint32_t *
 mag_ref(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t c,
 	uint32_t i)
 {
 	return (_Atomic uint32_t *)(seg->base + moff + L->mref_off[c]) + i;
-}
-
-/* 1 when moff (from shared memory) is the payload of a magazine block. */
-static int
-mag_valid(shk_seg *seg, const struct layout *L, uint64_t moff)
-{
-	uint64_t h = moff - BLK_HDR, w;
-
-	if (moff < BLK_HDR || !blk_in(L, h))
-		return 0;
-	w = ld(seg, h);
-	return hdr_ok(h, w) && (w & F_ALL) == (F_USED | F_MAG) &&
-	       (w & SIZE_MASK) >= L->mag_len + BLK_HDR &&
-	       (w & SIZE_MASK) <= L->chain_end - h;
 }
 
 /*
@@ -1316,7 +477,8 @@ mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
 		atomic_store_explicit(e, 0, memory_order_relaxed);
 		SHK_CRASHPOINT("heap.lc.drain");
 		if (seg->heap_local)
-			(void)large_free(seg, seg->heap_local, h + BLK_HDR);
+			(void)shk__heap_large_free(seg, seg->heap_local,
+						   h + BLK_HDR);
 	}
 	/* release: the drain happens before a new owner's claim (acquire
 	 * load in mag_setup()) */
@@ -1373,12 +535,13 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 	 * of the slot): the zeroed magazine is visible */
 	moff = atomic_load_explicit(slot, memory_order_acquire);
 	if (!moff) {
-		if (heap_lock(seg, hl))
+		if (shk__heap_lock(seg, hl))
 			return;
 		/* relaxed: under the lock */
 		moff = atomic_load_explicit(slot, memory_order_relaxed);
 		if (!moff) {
-			h = large_carve(seg, L, L->mag_len, 64, 0, F_MAG, &rc);
+			h = shk__heap_large_carve(seg, L, L->mag_len, 64, 0,
+						  F_MAG, &rc);
 			if (h) {
 				uint64_t i;
 
@@ -1392,7 +555,7 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 						      memory_order_release);
 			}
 		}
-		heap_unlock(seg, hl);
+		shk__heap_unlock(seg, hl);
 	}
 	if (!moff || !mag_valid(seg, L, moff))
 		return;
@@ -1506,8 +669,8 @@ mag_record(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n,
 /*
  * Refills our empty magazine of class c with half its depth, at most
  * MAG_MOVE blocks: a chain popped from the class list with one CAS, else
- * blocks carved from the current run with one CAS.  Returns how many (0: none to be had
- * without a new run) or a negative code.
+ * blocks carved from the current run with one CAS.  Returns how many (0:
+ * none to be had without a new run) or a negative code.
  *
  * The chain pop walks k links from head, then CASes head {first, tag}
  * to {link k, tag + 1}.  Every push and pop bumps the tag, so a CAS that
@@ -1706,19 +869,20 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 		rc = carve(seg, L, c, &cur, off);
 		if (rc <= 0)
 			break;
-		rc = heap_lock(seg, hl);
+		rc = shk__heap_lock(seg, hl);
 		if (rc)
 			return rc;
 		/* acquire: pairs with the release store in new_run() */
 		if (atomic_load_explicit(&hh->cls[c].cur_run,
 					 memory_order_acquire) == cur)
 			rc = new_run(seg, L, c);
-		heap_unlock(seg, hl);
+		shk__heap_unlock(seg, hl);
 		if (rc == SHK_ENOMEM && !reclaimed++ && mag_reclaim_all(seg, L))
 			continue; /* dead owners' magazines refilled lists */
 		if (rc == SHK_ENOMEM)
 			/* no room for a run: a large block still fits */
-			return large_alloc(seg, hl, L->csize[c], 64, off);
+			return shk__heap_large_alloc(seg, hl, L->csize[c], 64,
+						     off);
 		if (rc)
 			return rc;
 	}
@@ -1900,7 +1064,7 @@ lc_evict(shk_seg *seg, struct heap_local *hl, uint32_t k)
 	uint32_t m, i, j, c;
 	int n = 0;
 
-	if (heap_lock(seg, hl))
+	if (shk__heap_lock(seg, hl))
 		return 0;
 	if (k > hl->lcn)
 		k = hl->lcn;
@@ -1930,11 +1094,11 @@ lc_evict(shk_seg *seg, struct heap_local *hl, uint32_t k)
 			     j < m && e[j - 1].blk + e[j - 1].side == e[j].blk;
 			     j++)
 				;
-			if (!large_free_span(seg, &hl->L, e + i, j - i))
+			if (!shk__heap_free_span(seg, &hl->L, e + i, j - i))
 				n += (int)(j - i);
 		}
 	}
-	heap_unlock(seg, hl);
+	shk__heap_unlock(seg, hl);
 	return n;
 }
 
@@ -1987,19 +1151,21 @@ lc_fill(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 			k = (uint32_t)(room / need) + 1;
 	}
 	hl->lc_last = need;
-	rc = heap_lock(seg, hl);
+	rc = shk__heap_lock(seg, hl);
 	if (rc)
 		return rc;
-	h = k > 1 ? carve_live(seg, &hl->L, need * k - BLK_HDR, 64, &rc) : 0;
+	h = k > 1 ? shk__heap_carve_live(seg, &hl->L, need * k - BLK_HDR, 64,
+					 &rc)
+		  : 0;
 	if (h) {
 		S = ld(seg, h) & SIZE_MASK;
 		split_used(seg, h, S, need, k);
 	} else if (!rc) {
 		k = 1;
-		h = carve_live(seg, &hl->L, len, align, &rc);
+		h = shk__heap_carve_live(seg, &hl->L, len, align, &rc);
 	}
 	if (!h) {
-		heap_unlock(seg, hl);
+		shk__heap_unlock(seg, hl);
 		return rc ? rc : SHK_ENOMEM;
 	}
 	SHK_CRASHPOINT("heap.lc.fill");
@@ -2007,17 +1173,18 @@ lc_fill(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 		uint64_t b = h + need * i;
 
 		if (lc_put(seg, hl, b, ld(seg, b)))
-			(void)large_free_locked(seg, &hl->L, b);
+			(void)shk__heap_free_locked(seg, &hl->L, b);
 	}
-	heap_unlock(seg, hl);
+	shk__heap_unlock(seg, hl);
 	*off = h + BLK_HDR;
 	return 0;
 }
 
 /*
  * Frees the large block at off into our large cache: 0, or 1 when it is
- * not a live large block that fits (large_free() decides then).  A full
- * cache first returns its LC_EVICT newest blocks under one lock hold.
+ * not a live large block that fits (shk__heap_large_free() decides then).
+ * A full cache first returns its LC_EVICT newest blocks under one lock
+ * hold.
  */
 static int
 lc_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
@@ -2169,12 +1336,6 @@ shk__heap_detach(shk_seg *seg)
 	seg->heap_local = NULL;
 }
 
-static struct heap_local *
-local_of(shk_seg *seg)
-{
-	return seg ? seg->heap_local : NULL;
-}
-
 uint64_t
 shk__heap_max_alloc(shk_seg *seg)
 {
@@ -2219,14 +1380,14 @@ shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 			return 0;
 		rc = lc_fill(seg, hl, len, align, off);
 	} else {
-		rc = large_alloc(seg, hl, len, align, off);
+		rc = shk__heap_large_alloc(seg, hl, len, align, off);
 	}
 	/* Short of memory: give back our large cache and retry.  Only the
 	 * thread that owns the magazine may touch the cache (its take and
 	 * put run without the lock); another thread of this handle that
 	 * evicted it could hand out a block the owner was taking. */
 	if (rc == SHK_ENOMEM && mine && hl->lcn && lc_evict(seg, hl, LC_N))
-		rc = large_alloc(seg, hl, len, align, off);
+		rc = shk__heap_large_alloc(seg, hl, len, align, off);
 	return rc;
 }
 
@@ -2273,509 +1434,7 @@ shk_free(shk_seg *seg, uint64_t off)
 		return SHK_ECORRUPT;
 	if (mag_mine(seg, hl) && !lc_free(seg, hl, off))
 		return 0;
-	return large_free(seg, hl, off);
-}
-
-/* Blocks per class sitting in magazines that are owned or being drained. */
-static void
-mag_cached(shk_seg *seg, const struct layout *L, uint64_t *cached,
-	   uint64_t *lc_n, uint64_t *lc_bytes)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t s, c;
-
-	memset(cached, 0, NCLASS * sizeof(*cached));
-	*lc_n = *lc_bytes = 0;
-	for (s = 0; s < SHK__ATTACH_CAP; s++) {
-		/* acquire: pairs with the release store in mag_setup() */
-		uint64_t moff =
-			atomic_load_explicit(&hh->mag[s], memory_order_acquire);
-
-		/* relaxed: statistics, each a snapshot */
-		if (!moff || !mag_valid(seg, L, moff) ||
-		    MO_STATE(atomic_load_explicit(mag_owner(seg, moff),
-						  memory_order_relaxed)) ==
-			    MO_NONE)
-			continue;
-		for (c = 0; c < L->nclass; c++) {
-			uint32_t n = atomic_load_explicit(mag_n(seg, moff, c),
-							  memory_order_relaxed);
-
-			cached[c] += n < L->mdepth[c] ? n : L->mdepth[c];
-		}
-		for (c = 0; c < LC_N; c++) {
-			uint64_t h = atomic_load_explicit(
-				w64(seg, moff + L->mlc_off + 8 * c),
-				memory_order_relaxed);
-			uint64_t w;
-
-			if (!h || !blk_in(L, h))
-				continue;
-			w = ld(seg, h);
-			if (hdr_ok(h, w) && (w & F_ALL) == (F_USED | F_LC) &&
-			    (w & SIZE_MASK) <= L->chain_end - h) {
-				*lc_n += 1;
-				*lc_bytes += w & SIZE_MASK;
-			}
-		}
-	}
-}
-
-int
-shk_heap_info(shk_seg *seg, shk_heap_stats *st)
-{
-	struct heap_local *hl = local_of(seg);
-	const struct heap_hdr *hh;
-	uint64_t free_b, n, cached[NCLASS], lc_n, lc_bytes;
-	uint32_t c;
-
-	if (!hl || !st || st->size < sizeof(*st))
-		return SHK_EINVAL;
-	hh = hdr_of(seg);
-	memset((uint8_t *)st + sizeof(st->size), 0,
-	       sizeof(*st) - sizeof(st->size));
-	st->nclasses = hl->L.nclass;
-	st->heap_len = seg->heap_len;
-	/* relaxed: statistics, each a snapshot */
-	st->used = atomic_load_explicit(&hh->large_used, memory_order_relaxed);
-	st->high_water =
-		atomic_load_explicit(&hh->high_water, memory_order_relaxed);
-	n = atomic_load_explicit(&hh->large_live, memory_order_relaxed);
-	free_b = atomic_load_explicit(&hh->large_free, memory_order_relaxed);
-	mag_cached(seg, &hl->L, cached, &lc_n, &lc_bytes);
-	/* cached large blocks count as free, not in use */
-	st->used = st->used > lc_bytes ? st->used - lc_bytes : 0;
-	n = n > lc_n ? n - lc_n : 0;
-	free_b += lc_bytes;
-	for (c = 0; c < hl->L.nclass; c++) {
-		uint64_t live = atomic_load_explicit(&hh->cls[c].live,
-						     memory_order_relaxed) -
-				cached[c];
-		uint64_t runs = atomic_load_explicit(&hh->cls[c].nruns,
-						     memory_order_relaxed);
-		uint64_t cap = runs * hl->L.cnblk[c];
-
-		if ((int64_t)live < 0)
-			live = 0;
-		st->class_size[c] = hl->L.csize[c];
-		st->class_used[c] = live;
-		st->used += live * hl->L.csize[c];
-		n += live;
-		if (cap > live)
-			free_b += (cap - live) * hl->L.csize[c];
-	}
-	st->nallocs = n;
-	st->free = free_b;
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* check                                                               */
-/* ------------------------------------------------------------------ */
-
-/* Owner liveness, cached per attach slot for one scan. */
-struct owners {
-	uint32_t stamp[1024];
-	uint8_t alive[1024];
-};
-
-static void
-count_owner(shk_seg *seg, struct owners *o, uint32_t stamp,
-	    struct shk__heap_report *rep)
-{
-	uint32_t slot = SHK__STAMP_SLOT(stamp) & 1023;
-
-	if (!o)
-		return;
-	if (o->stamp[slot] != stamp || !stamp) {
-		o->stamp[slot] = stamp;
-		o->alive[slot] = stamp && shk__stamp_alive(seg, stamp);
-	}
-	if (!o->alive[slot])
-		rep->dead_owner++;
-}
-
-/* Scans one run read-only: counts states; SHK_ECORRUPT on bad ones. */
-static int
-scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
-	 struct shk__heap_report *rep, uint64_t *nfree, struct owners *own)
-{
-	struct heap_run *r =
-		(void *)(seg->base + L->heap_off + (pg << L->run_shift));
-	/* relaxed: a snapshot */
-	uint64_t ni = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
-	uint32_t i;
-
-	for (i = 0; i < L->cnblk[c]; i++) {
-		/* acquire: pairs with the release CAS that stamps a carved
-		 * block in carve() / mag_refill(); their next_idx CAS comes
-		 * before it, so the re-read of next_idx below sees it */
-		uint64_t w = atomic_load_explicit(w64(seg, side_off(L, pg, i)),
-						  memory_order_acquire);
-		uint32_t s = SIDE_STATE(w);
-
-		if (i >= ni && w) {
-			/* a carve may have run since we read next_idx: it is
-			 * visible now (see the acquire above) */
-			ni = atomic_load_explicit(&r->next_idx,
-						  memory_order_acquire);
-			if (i >= ni)
-				return SHK_ECORRUPT;
-		}
-		if (i >= ni)
-			continue;
-		if (s == ST_ALLOC) {
-			rep->small_live++;
-			count_owner(seg, own,
-				    (uint32_t)(w >> 32) & SHK__STAMP_MASK, rep);
-		} else if (s == ST_FREE)
-			(*nfree)++;
-		else if (s == 0)
-			rep->small_lost++; /* carved, never stamped */
-		else
-			rep->small_cached++; /* ST_CACHED */
-	}
-	return 0;
-}
-
-/*
- * Walks class c's free list: every entry FREE and in a run of class c, at
- * most bound entries.  Interior nodes of a Treiber list never change while
- * listed, so a walk during which the tagged head stayed put saw one
- * consistent list; a failed walk under a moving head is retried.
- */
-static int
-walk_list(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t bound,
-	  uint64_t *count)
-{
-	_Atomic uint64_t *hp = &hdr_of(seg)->cls[c].head;
-	int tries;
-
-	for (tries = 0; tries < 8; tries++) {
-		/* acquire: pairs with the release CAS in push() */
-		uint64_t h = atomic_load_explicit(hp, memory_order_acquire);
-		uint64_t f = (uint32_t)h, n = 0, pg, w;
-		uint32_t idx;
-		int rc = 0;
-
-		while (f) {
-			if (n++ >= bound) {
-				rc = SHK_ECORRUPT;
-				break;
-			}
-			rc = ref_locate(seg, L, c, f, &pg, &idx);
-			if (rc)
-				break;
-			/* acquire: as above, for the pushed next */
-			w = atomic_load_explicit(w64(seg, side_off(L, pg, idx)),
-						 memory_order_acquire);
-			if (SIDE_STATE(w) != ST_FREE) {
-				rc = SHK_ECORRUPT;
-				break;
-			}
-			f = (uint32_t)w;
-		}
-		if (rc == 0) {
-			*count = n;
-			return 0;
-		}
-		/* acquire: as above; an unmoved head means a real fault */
-		if (atomic_load_explicit(hp, memory_order_acquire) == h)
-			return rc;
-	}
-	*count = 0; /* too busy to walk: not judged */
-	return 0;
-}
-
-/* A magazine's owner word and counts are in range. */
-static int
-mag_check(shk_seg *seg, const struct layout *L, uint64_t moff)
-{
-	/* relaxed: a snapshot */
-	uint64_t o = atomic_load_explicit(mag_owner(seg, moff),
-					  memory_order_relaxed);
-	uint32_t c;
-
-	if (MO_STATE(o) > MO_DRAINING || (o >> 30 & 3))
-		return SHK_ECORRUPT;
-	for (c = 0; c < L->nclass; c++) {
-		/* relaxed: as above */
-		if (atomic_load_explicit(mag_n(seg, moff, c),
-					 memory_order_relaxed) > L->mdepth[c])
-			return SHK_ECORRUPT;
-	}
-	return 0;
-}
-
-/*
- * Walks the chain, the runs, the page map and (when derived is set: no
- * lock holder was active) the bins, filling *rep and *nfree_small.
- */
-static int
-scan_chain(shk_seg *seg, const struct layout *L, int derived,
-	   struct shk__heap_report *rep, uint64_t *nfree_small,
-	   struct owners *own)
-{
-	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t h, prev = 0, steps, nruns = 0, npm = 0, pg;
-	uint64_t free_blocks = 0, free_bytes = 0;
-	int last_free = 0, rc;
-	uint32_t b;
-
-	steps = (L->chain_end - L->chain_off) / 64 + 1;
-	for (h = L->chain_off; h < L->chain_end;) {
-		uint64_t w = ld(seg, h), S;
-
-		if (!steps-- || !hdr_ok(h, w))
-			return SHK_ECORRUPT;
-		S = w & SIZE_MASK;
-		if (S < BLK_MIN || S > L->chain_end - h)
-			return SHK_ECORRUPT;
-		if (derived && prev_of(ld(seg, h + 8)) != prev)
-			return SHK_ECORRUPT;
-		if (w & F_RUN) {
-			int k;
-
-			pg = (h + BLK_HDR - L->heap_off) >> L->run_shift;
-			if (!(w & F_USED) || pg >= L->npages ||
-			    ((h + BLK_HDR - L->heap_off) &
-			     (((uint64_t)1 << L->run_shift) - 1)))
-				return SHK_ECORRUPT;
-			k = run_valid(seg, L, pg);
-			if (k >= 0 &&
-			    atomic_load_explicit(pagemap(seg, L, pg),
-						 memory_order_relaxed) ==
-				    (RUN_TAG | (uint32_t)k)) {
-				rc = scan_run(seg, L, pg, (uint32_t)k, rep,
-					      nfree_small, own);
-				if (rc)
-					return rc;
-				nruns++;
-			} else if (derived) {
-				return SHK_ECORRUPT;
-			}
-		} else if (w & F_MAG) {
-			/* a magazine is formatted under the lock: with a
-			 * holder active it may still hold old bytes */
-			rc = derived ? mag_check(seg, L, h + BLK_HDR) : 0;
-			if (rc)
-				return rc;
-			rep->mags++;
-		} else if (w & F_LC) {
-			rep->large_cached++;
-		} else if (w & F_USED) {
-			rep->large_live++;
-			rep->large_used += S;
-			count_owner(seg, own, (uint32_t)(ld(seg, h + 8) >> 34),
-				    rep);
-		} else {
-			if (derived && last_free)
-				return SHK_ECORRUPT; /* uncoalesced */
-			free_blocks++;
-			free_bytes += S;
-		}
-		last_free = !(w & F_USED);
-		prev = S;
-		h += S;
-	}
-	if (h != L->chain_end || !hdr_ok(h, ld(seg, h)))
-		return SHK_ECORRUPT;
-	rep->runs = nruns;
-	rep->large_free_bytes = free_bytes;
-	for (pg = 0; pg < L->npages; pg++) {
-		/* relaxed: a snapshot, validated by the sequence count */
-		uint32_t e = atomic_load_explicit(pagemap(seg, L, pg),
-						  memory_order_relaxed);
-		if (e && (!(e & RUN_TAG) || (e & ~RUN_TAG) >= L->nclass))
-			return SHK_ECORRUPT;
-		npm += e != 0;
-	}
-	if (!derived)
-		return 0;
-	if (npm != nruns)
-		return SHK_ECORRUPT;
-	{
-		uint64_t seen = 0, bytes = 0;
-		/* relaxed: as above */
-		uint64_t map = atomic_load_explicit(&hh->bin_map,
-						    memory_order_relaxed);
-
-		for (b = 0; b < NBINS; b++) {
-			uint64_t f = atomic_load_explicit(&hh->bins[b],
-							  memory_order_relaxed);
-			uint64_t back = 0;
-
-			if (!!f != !!(map & (1ull << b)))
-				return SHK_ECORRUPT;
-			while (f) {
-				uint64_t w;
-
-				if (seen++ >= free_blocks || !blk_in(L, f))
-					return SHK_ECORRUPT;
-				w = ld(seg, f);
-				if (!hdr_ok(f, w) || (w & F_ALL) ||
-				    bin_of(w & SIZE_MASK) != b ||
-				    ld(seg, f + 24) != back)
-					return SHK_ECORRUPT;
-				bytes += w & SIZE_MASK;
-				back = f;
-				f = ld(seg, f + 16);
-			}
-		}
-		if (seen != free_blocks || bytes != free_bytes ||
-		    atomic_load_explicit(&hh->large_free,
-					 memory_order_relaxed) != free_bytes)
-			return SHK_ECORRUPT;
-	}
-	return 0;
-}
-
-/* Whether the heap lock has a live holder (a snapshot). */
-static int
-holder_alive(shk_seg *seg, struct heap_hdr *hh)
-{
-	/* relaxed: a hint; the caller re-reads seq after its walk */
-	uint32_t w = atomic_load_explicit(&hh->lock, memory_order_relaxed);
-	uint32_t stamp = w & SHK__STAMP_MASK;
-
-	return stamp && stamp != SHK__LOCK_NOTREC &&
-	       shk__stamp_alive(seg, stamp);
-}
-
-/*
- * Loads seq into *s once no live lock holder is at work (even, or odd with
- * a dead holder): 0, or 1 when a live holder stayed at work through the
- * waits that *waits still allows (about 20 ms per scan in all).
- */
-static int
-quiet_seq(shk_seg *seg, struct heap_hdr *hh, uint64_t *s, int *waits)
-{
-	for (;;) {
-		/* acquire: pairs with the release store in heap_unlock() */
-		*s = atomic_load_explicit(&hh->seq, memory_order_acquire);
-		if (!(*s & 1) || !holder_alive(seg, hh))
-			return 0;
-		if (++*waits > 200)
-			return 1;
-		usleep(*waits < 10 ? 0 : 100);
-	}
-}
-
-int
-shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
-{
-	struct heap_local *hl = local_of(seg);
-	const struct layout *L;
-	struct heap_hdr *hh;
-	struct shk__heap_report dummy;
-	struct owners own;
-	uint64_t nfree_small = 0, head0[NCLASS], s1, s2;
-	int rc, stable = 1, tries, waits = 0;
-	uint32_t c;
-
-	if (!hl)
-		return SHK_EINVAL;
-	if (!rep)
-		rep = &dummy;
-	memset(rep, 0, sizeof(*rep));
-	memset(&own, 0, sizeof(own));
-	L = &hl->L;
-	hh = hdr_of(seg);
-	if (hh->magic != HEAP_MAGIC || hh->chain_off != L->chain_off ||
-	    hh->chain_end != L->chain_end || hh->npages != L->npages)
-		return SHK_ECORRUPT;
-	for (c = 0; c < L->nclass; c++)
-		/* acquire: pairs with the release CAS in push() */
-		head0[c] = atomic_load_explicit(&hh->cls[c].head,
-						memory_order_acquire);
-	/*
-	 * Seqlock read of what the lock protects: a walk that overlapped a
-	 * lock holder's changes is retried.  An odd count is a holder at
-	 * work.  While that holder lives we wait for it: the chain is
-	 * walkable in every state a holder leaves it in, but a walk that
-	 * runs beside its changes can mix two states (the old size of a
-	 * block being merged, then the cleared header it now covers), and
-	 * that is no fault.  An odd count whose holder died is judged (the
-	 * chain, not the derived structures), as it will not change.
-	 */
-	for (tries = 0;; tries++) {
-		if (quiet_seq(seg, hh, &s1, &waits)) {
-			rc = 0; /* held all along: not judged */
-			stable = 0;
-			break;
-		}
-		memset(rep, 0, sizeof(*rep));
-		nfree_small = 0;
-		rc = scan_chain(seg, L, !(s1 & 1), rep, &nfree_small,
-				rep == &dummy ? NULL : &own);
-		/* acquire fence: orders our reads before the re-read of seq;
-		 * pairs with the release fence in heap_lock() */
-		atomic_thread_fence(memory_order_acquire);
-		s2 = atomic_load_explicit(&hh->seq, memory_order_relaxed);
-		if (s1 == s2)
-			break;
-		if (tries == 16) {
-			rc = 0; /* too busy to judge */
-			stable = 0;
-			break;
-		}
-	}
-	if (rc)
-		return rc;
-	/* class lists: every listed block is FREE, in a run of its class */
-	for (c = 0; c < L->nclass; c++) {
-		uint64_t n = 0;
-
-		rc = walk_list(seg, L, c, L->heap_len / L->csize[c], &n);
-		if (rc)
-			return rc;
-		rep->small_listed += n;
-		/* acquire: as in walk_list() */
-		stable &=
-			atomic_load_explicit(&hh->cls[c].head,
-					     memory_order_acquire) == head0[c];
-	}
-	/* With no head moved since before the run scan, every listed block
-	 * was counted FREE there; otherwise the counts are only estimates. */
-	if (stable && rep->small_listed > nfree_small)
-		return SHK_ECORRUPT;
-	if (nfree_small > rep->small_listed)
-		rep->small_lost += nfree_small - rep->small_listed;
-	return 0;
-}
-
-void
-shk__heap_set_tags(shk_seg *seg, uint32_t tag)
-{
-	struct heap_local *hl = local_of(seg);
-	uint32_t c;
-
-	if (!hl)
-		return;
-	for (c = 0; c < hl->L.nclass; c++) {
-		_Atomic uint64_t *hp = &hdr_of(seg)->cls[c].head;
-		/* relaxed: a test hook on a quiescent heap */
-		uint64_t h = atomic_load_explicit(hp, memory_order_relaxed);
-
-		atomic_store_explicit(hp, (uint32_t)h | (uint64_t)tag << 32,
-				      memory_order_relaxed);
-	}
-}
-
-_Atomic uint64_t *
-shk__heap_cur_run_word(shk_seg *seg, uint64_t len)
-{
-	struct heap_local *hl = local_of(seg);
-
-	if (!hl || !len || !hl->L.nclass || len > hl->L.csize[hl->L.nclass - 1])
-		return NULL;
-	return &hdr_of(seg)->cls[class_of(len)].cur_run;
-}
-
-void
-shk__heap_forge_hdr(shk_seg *seg, uint64_t h, uint64_t size, uint32_t flags)
-{
-	st(seg, h, mkhdr(h, size, flags));
+	return shk__heap_large_free(seg, hl, off);
 }
 
 int
@@ -2788,10 +1447,4 @@ shk__heap_reclaim(shk_seg *seg)
 	if (seg->slot == UINT32_MAX)
 		return SHK_EPERM;
 	return mag_reclaim_all(seg, &hl->L);
-}
-
-int
-shk__heap_check(shk_seg *seg)
-{
-	return shk__heap_scan(seg, NULL);
 }

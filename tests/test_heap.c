@@ -852,7 +852,7 @@ crash_child(const char *nm, uint64_t seed, int hoard)
  * refill moves: see crash_loss()); the heap must pass its check and stay
  * usable. */
 #define REFILL_LOSS 16
-#define LC_N_TEST 32 /* LC_N in heap.c: large cache entries */
+#define LC_N_TEST 32 /* LC_N in heap_int.h: large cache entries */
 #define SPAN_LOSS 16 /* a large-cache fill or eviction moves up to 16 */
 
 static void
