@@ -259,12 +259,9 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 
 	steps = (L->chain_end - L->chain_off) / 64 + 1;
 	for (h = L->chain_off; h < L->chain_end;) {
-		uint64_t w = ld(seg, h), S;
+		uint64_t w, S;
 
-		if (!steps-- || !hdr_ok(h, w))
-			return SHK_ECORRUPT;
-		S = w & SIZE_MASK;
-		if (S < BLK_MIN || S > L->chain_end - h)
+		if (chain_hdr(seg, L, h, &steps, &w, &S))
 			return SHK_ECORRUPT;
 		if (derived && prev_of(ld(seg, h + 8)) != prev)
 			return SHK_ECORRUPT;

@@ -274,6 +274,24 @@ blk_in(const struct layout *L, uint64_t h)
 	       (h - L->chain_off) % 64 == 0;
 }
 
+/*
+ * Reads the chain header at h (a block of the walk that *steps bounds,
+ * counted down here): 0 with its word *w and size *size, or SHK_ECORRUPT
+ * for a bad check, a size under BLK_MIN or one past the chain's end.
+ */
+static inline int
+chain_hdr(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t *steps,
+	  uint64_t *w, uint64_t *size)
+{
+	*w = ld(seg, h);
+	if (!(*steps)-- || !hdr_ok(h, *w))
+		return SHK_ECORRUPT;
+	*size = *w & SIZE_MASK;
+	if (*size < BLK_MIN || *size > L->chain_end - h)
+		return SHK_ECORRUPT;
+	return 0;
+}
+
 /* Validates a run at page p as the header says; returns its class or -1. */
 static inline int
 run_valid(shk_seg *seg, const struct layout *L, uint64_t page)

@@ -221,12 +221,9 @@ repair(shk_seg *seg, const struct layout *L)
 	uint32_t b, c;
 
 	while (h < L->chain_end) {
-		uint64_t w = ld(seg, h), S;
+		uint64_t w, S;
 
-		if (!steps-- || !hdr_ok(h, w))
-			return SHK_ECORRUPT;
-		S = w & SIZE_MASK;
-		if (S < BLK_MIN || S > L->chain_end - h)
+		if (chain_hdr(seg, L, h, &steps, &w, &S))
 			return SHK_ECORRUPT;
 		set_prev(seg, h, prev);
 		if (w & F_RUN) {
