@@ -1,8 +1,9 @@
 /*
- * heap_int.h - the heap's layout and the small helpers that heap.c (the
- * allocator) and heap_check.c (statistics and the read-only check) share.
- * The design, the writers of each shared word and their memory orders are
- * described at the top of heap.c.  Private to those two files.
+ * heap_int.h - the heap's layout and the small helpers shared by heap.c
+ * (the allocator), heap_large.c (large blocks and the heap lock) and
+ * heap_check.c (statistics and the read-only check).  The design, the
+ * writers of each shared word and their memory orders are described at
+ * the top of heap.c.  Private to those three files.
  */
 #ifndef SHK_HEAP_INT_H
 #define SHK_HEAP_INT_H
