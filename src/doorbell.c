@@ -571,7 +571,7 @@ shk__doorbell_notify(shk_seg *seg, shk__waitpoint *wp)
 		for (slot = b0; slot < seg->attach_cap; slot += 64) {
 			/* only attached slots can listen: skip the others
 			 * without a system call (acquire: pairs with the
-			 * release store of ACTIVE in segment.c attach()) */
+			 * release store of ACTIVE in shk__seg_attach()) */
 			uint64_t w = atomic_load_explicit(
 				&shk__attach_at(seg, slot)->word,
 				memory_order_acquire);

@@ -231,7 +231,7 @@ SHK_HIDDEN int shk__pid_running(uint32_t pid);
  * program that started with stdio closed later dup2()s /dev/null or a
  * log over it: the segment's descriptor would then answer the liveness
  * lock queries for another file.  shk__livelock_open() keeps none that
- * stays at 0-2, and segment.c asks nothing through a segment descriptor
+ * stays at 0-2, and attach.c asks nothing through a segment descriptor
  * that stayed there. */
 SHK_HIDDEN int shk__fd_above_stdio(int fd);
 #define SHK__LIVELOCK_BASE ((uint64_t)1 << 50)

@@ -163,7 +163,8 @@ owner_alive(shk_queue *q, uint32_t own)
 
 	if (slot >= seg->attach_cap)
 		return 0;
-	/* acquire: pairs with the release store of ACTIVE in attach() */
+	/* acquire: pairs with the release store of ACTIVE in
+	 * shk__seg_attach() */
 	w = atomic_load_explicit(&shk__attach_at(seg, slot)->word,
 				 memory_order_acquire);
 	gen = SHK__ATT_GEN(w);

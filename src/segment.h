@@ -122,7 +122,7 @@ struct shk_seg {
 	 * att_locked: SHK__ATT_LOCKED when our record has it, else 0 */
 	int lockfd;
 	uint64_t att_locked;
-	/* our entry in segment.c's table of this process's own records
+	/* our entry in attach.c's table of this process's own records
 	 * (own_add), -1 none, -2 not entered because the table was full */
 	int own_idx;
 	uint32_t reg_cap;
@@ -187,6 +187,15 @@ shk__seg_stamp(const shk_seg *seg)
  * reused, or the process died).  Makes system calls: slow paths only.
  */
 SHK_HIDDEN int shk__stamp_alive(shk_seg *seg, uint32_t stamp);
+
+/*
+ * attach.c.  shk__seg_attach claims a free attach record for a handle being
+ * opened (or one whose owner died): 0, or SHK_EBUSY when the table is full
+ * of live handles.  shk__seg_detach frees it at close (not in a forked
+ * child, whose copy of the handle names its parent's record).
+ */
+SHK_HIDDEN int shk__seg_attach(shk_seg *seg);
+SHK_HIDDEN void shk__seg_detach(shk_seg *seg);
 
 /* Bounds: 1 when [off, off+len) lies inside the segment (no overflow). */
 static inline int
