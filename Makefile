@@ -225,12 +225,21 @@ check-exports: $(SO)
 		echo "check-exports: header and exported symbols differ"; exit 1; fi
 	@echo "check-exports: $$(wc -l < $(B)/exports.txt) symbols match the header"
 
+# hdr.c uses every SHK_*_INIT macro and checks the size each one sets.
 check-headers:
 	@mkdir -p $(B)
-	@printf '#include <shmkit.h>\nint main(void){return shk_version() < 0;}\n' > $(B)/hdr.c
-	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only $(B)/hdr.c
-	$(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror -Iinclude -fsyntax-only $(B)/hdr.c
-	@echo "check-headers: shmkit.h compiles alone as C11 and C++11"
+	@{ printf '#include <shmkit.h>\nint main(void)\n{\n\tint bad = 0;\n'; \
+	  n=0; for m in $$(grep -o -E '^#define SHK_[A-Z_]+_INIT SHK__INIT\([a-z_]+\)' include/shmkit.h | \
+		sed -E 's/^#define (SHK_[A-Z_]+_INIT) SHK__INIT\(([a-z_]+)\)/\1:\2/'); do \
+		n=$$((n + 1)); printf '\t%s v%d = %s;\n\tbad |= v%d.size != sizeof(v%d);\n' \
+			"$${m#*:}" $$n "$${m%%:*}" $$n $$n; \
+	  done; [ $$n -ge 11 ] || echo '#error too few SHK_*_INIT macros found'; \
+	  printf '\treturn bad;\n}\n'; } > $(B)/hdr.c
+	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -o $(B)/hdr_c $(B)/hdr.c
+	$(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -o $(B)/hdr_cxx $(B)/hdr.c
+	$(CXX) -x c++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only $(B)/hdr.c
+	$(B)/hdr_c && $(B)/hdr_cxx
+	@echo "check-headers: shmkit.h compiles alone as C11, C++11 and C++17 (-Wall -Wextra -pedantic), every SHK_*_INIT sets its size"
 
 # Layout (STYLE.md B7-B8): .clang-format, Debian's clang-format (14).
 # `make format` rewrites every tracked C file; `make check-format` (CI)

@@ -47,6 +47,35 @@ extern "C" {
 #endif
 
 /*
+ * SHK__INIT(T) is what every SHK_*_INIT macro expands to: a T whose size
+ * field is sizeof(T), every other field zero.  In C it is a designated
+ * initialiser.  C++ has those only from C++20, and g++ -Wextra warns about
+ * the fields a brace list leaves out, so in C++ it is a value-initialised T
+ * with its size set (shk__init, not part of the API): the same value, and
+ * `shk_ring_opts o = SHK_RING_OPTS_INIT;` compiles without warnings under
+ * -Wall -Wextra -pedantic from C++11 on (make check-headers).
+ */
+#ifdef __cplusplus
+extern "C++" {
+template <class T>
+inline T
+shk__init()
+{
+	T v = T();
+
+	v.size = static_cast<decltype(v.size)>(sizeof(T));
+	return v;
+}
+}
+#define SHK__INIT(T) (shk__init<T>())
+#else
+#define SHK__INIT(T)                                                           \
+	{                                                                      \
+		.size = sizeof(T)                                              \
+	}
+#endif
+
+/*
  * shk_version returns the library's version as
  * major * 10000 + minor * 100 + patch, so a program can check at run time
  * that the library it loaded is the one it was compiled against.
@@ -171,10 +200,7 @@ typedef struct shk_seg_opts {
 	uint32_t reserved;
 } shk_seg_opts;
 
-#define SHK_SEG_OPTS_INIT                                                      \
-	{                                                                      \
-		.size = sizeof(shk_seg_opts)                                   \
-	}
+#define SHK_SEG_OPTS_INIT SHK__INIT(shk_seg_opts)
 #define SHK_SEG_MIN_LEN ((uint64_t)64 << 10)
 #define SHK_SEG_MAX_LEN ((uint64_t)1 << 40)
 #define SHK_NAME_MAX 63 /* longest segment or object name, in bytes */
@@ -446,10 +472,7 @@ typedef struct shk_obj_desc {
 	uint64_t cap;
 } shk_obj_desc;
 
-#define SHK_OBJ_DESC_INIT                                                      \
-	{                                                                      \
-		.size = sizeof(shk_obj_desc)                                   \
-	}
+#define SHK_OBJ_DESC_INIT SHK__INIT(shk_obj_desc)
 
 /* shk_obj_info describes an existing object (registry entry). */
 typedef struct shk_obj_info {
@@ -558,10 +581,7 @@ typedef struct shk_array_opts {
 	uint64_t type_id;
 } shk_array_opts;
 
-#define SHK_ARRAY_OPTS_INIT                                                    \
-	{                                                                      \
-		.size = sizeof(shk_array_opts)                                 \
-	}
+#define SHK_ARRAY_OPTS_INIT SHK__INIT(shk_array_opts)
 
 /*
  * shk_array_open opens the array `name` in seg, creating it zero-filled
@@ -676,10 +696,7 @@ typedef struct shk_map_opts {
 	uint64_t type_id;
 } shk_map_opts;
 
-#define SHK_MAP_OPTS_INIT                                                      \
-	{                                                                      \
-		.size = sizeof(shk_map_opts)                                   \
-	}
+#define SHK_MAP_OPTS_INIT SHK__INIT(shk_map_opts)
 
 /*
  * shk_map_open opens the map `name` in seg, creating it empty when flags
@@ -807,10 +824,7 @@ typedef struct shk_ring_opts {
 	uint64_t type_id;
 } shk_ring_opts;
 
-#define SHK_RING_OPTS_INIT                                                     \
-	{                                                                      \
-		.size = sizeof(shk_ring_opts)                                  \
-	}
+#define SHK_RING_OPTS_INIT SHK__INIT(shk_ring_opts)
 
 /*
  * shk_ring_open creates (flags SHK_CREATE, SHK_EXCL as for shk_seg_open)
@@ -1000,10 +1014,7 @@ typedef struct shk_bcast_opts {
 	int64_t reader_timeout_ns;
 } shk_bcast_opts;
 
-#define SHK_BCAST_OPTS_INIT                                                    \
-	{                                                                      \
-		.size = sizeof(shk_bcast_opts)                                 \
-	}
+#define SHK_BCAST_OPTS_INIT SHK__INIT(shk_bcast_opts)
 
 /*
  * shk_bcast_open creates (SHK_CREATE, SHK_EXCL) or opens the broadcast
@@ -1129,10 +1140,7 @@ typedef struct shk_queue_opts {
 	uint64_t type_id;
 } shk_queue_opts;
 
-#define SHK_QUEUE_OPTS_INIT                                                    \
-	{                                                                      \
-		.size = sizeof(shk_queue_opts)                                 \
-	}
+#define SHK_QUEUE_OPTS_INIT SHK__INIT(shk_queue_opts)
 
 /*
  * shk_queue_open opens the queue `name` in seg, creating it when flags has
@@ -1250,10 +1258,7 @@ typedef struct shk_pool_opts {
 	uint64_t type_id;
 } shk_pool_opts;
 
-#define SHK_POOL_OPTS_INIT                                                     \
-	{                                                                      \
-		.size = sizeof(shk_pool_opts)                                  \
-	}
+#define SHK_POOL_OPTS_INIT SHK__INIT(shk_pool_opts)
 
 /*
  * shk_pool_open opens the pool `name`, creating it with SHK_CREATE
@@ -1335,10 +1340,7 @@ typedef struct shk_stack_opts {
 	uint64_t type_id;
 } shk_stack_opts;
 
-#define SHK_STACK_OPTS_INIT                                                    \
-	{                                                                      \
-		.size = sizeof(shk_stack_opts)                                 \
-	}
+#define SHK_STACK_OPTS_INIT SHK__INIT(shk_stack_opts)
 
 /*
  * shk_stack_open opens the stack `name`, creating it with SHK_CREATE
@@ -1423,10 +1425,7 @@ typedef struct shk_sync_opts {
 	uint64_t max;
 } shk_sync_opts;
 
-#define SHK_SYNC_OPTS_INIT                                                     \
-	{                                                                      \
-		.size = sizeof(shk_sync_opts)                                  \
-	}
+#define SHK_SYNC_OPTS_INIT SHK__INIT(shk_sync_opts)
 #define SHK_EVENT_MANUAL 0x1u
 #define SHK_EVENT_SET 0x2u
 
@@ -1821,10 +1820,7 @@ typedef struct shk_chan_opts {
 	uint32_t reserved;
 } shk_chan_opts;
 
-#define SHK_CHAN_OPTS_INIT                                                     \
-	{                                                                      \
-		.size = sizeof(shk_chan_opts)                                  \
-	}
+#define SHK_CHAN_OPTS_INIT SHK__INIT(shk_chan_opts)
 
 /*
  * shk_chan_open opens the channel at addr in one role, creating the
