@@ -13,7 +13,24 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#if defined(__cplusplus) && __cplusplus <= 202002L
+/*
+ * bench_boost.cpp includes this header as C++17, which has no
+ * <stdatomic.h>: spell the C11 atomics used here as C++23's <stdatomic.h>
+ * does (std::atomic<T> has the size and representation of T).
+ */
+#include <atomic>
+#define _Atomic(T) std::atomic<T>
+using std::atomic_fetch_add_explicit;
+using std::atomic_load_explicit;
+using std::atomic_store_explicit;
+using std::memory_order_acq_rel;
+using std::memory_order_acquire;
+using std::memory_order_relaxed;
+using std::memory_order_release;
+#else
 #include <stdatomic.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,11 +278,11 @@ bench_backoff(unsigned *spins)
 }
 
 struct bench_team_ctl {
-	_Atomic uint32_t arrived;
+	_Atomic(uint32_t) arrived;
 	uint8_t pad0[60];
-	_Atomic uint32_t gen;
+	_Atomic(uint32_t) gen;
 	uint8_t pad1[60];
-	_Atomic uint32_t failed;
+	_Atomic(uint32_t) failed;
 	uint8_t pad2[60];
 	int64_t start_ns[BENCH_MAX_PROCS];
 	int64_t end_ns[BENCH_MAX_PROCS];
@@ -282,7 +299,7 @@ struct bench_team {
 typedef int (*bench_team_fn)(struct bench_team *t);
 
 /* The running team's failure word, so that wait loops can give up. */
-static _Atomic uint32_t *bench_fail_word;
+static _Atomic(uint32_t) *bench_fail_word;
 
 /*
  * bench_aborted says whether another party of the running team failed;
