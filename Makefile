@@ -36,12 +36,19 @@ B := build/$(VARIANT)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wvla -Wformat=2 -Wno-unused-parameter
+# C++ (bench_boost only): the C set less the C-only flags; the header's
+# *_INIT macros name only .size, which C++ (not C) warns about under -Wextra
+CXXWARN := -Wall -Wextra -Wshadow -Wmissing-declarations -Wvla -Wformat=2 \
+	-Wno-unused-parameter -Wno-missing-field-initializers
 ifeq ($(WERROR),1)
 WARN += -Werror
+CXXWARN += -Werror
 endif
 OPT ?= -O2 -g
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Iinclude \
 	-MMD -MP $(CFLAGS)
+CXXFLAGS_ALL := -std=c++17 -D_GNU_SOURCE $(OPT) $(CXXWARN) $(SANFLAGS) \
+	-Iinclude $(CXXFLAGS)
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 LIBS := -lpthread
 
@@ -57,6 +64,10 @@ EX_SRC := $(sort $(wildcard examples/*.c))
 EX_BIN := $(EX_SRC:examples/%.c=$(B)/examples/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+# bench_boost (C++) needs Boost.Interprocess's headers (libboost-dev, in
+# BENCH_DEPS); without them it is not built and bench/run.sh says so.
+BOOST_IPC := $(if $(wildcard /usr/include/boost/interprocess/ipc/message_queue.hpp),1)
+BENCH_BIN += $(if $(BOOST_IPC),$(B)/bench/bench_boost)
 
 SONAME := libshmkit.so.$(MAJOR)
 SO := $(B)/lib/libshmkit.so.$(VERSION)
@@ -146,6 +157,12 @@ $(B)/bench/bench_peers: bench/bench_peers.c $(wildcard bench/*.h) $(AR_LIB) $(B)
 	$(CC) $(CFLAGS_ALL) -Isrc $(if $(IOX),-DSHK_BENCH_IOX -isystem $(IOX_INC)) \
 		-o $@ $< $(AR_LIB) -lzmq $(if $(IOX),-liceoryx_binding_c) $(LIBS)
 
+# bench_boost: shmkit beside Boost.Interprocess (header-only parts: no
+# Boost library is linked), when its headers are installed (above)
+$(B)/bench/bench_boost: bench/bench_boost.cpp $(wildcard bench/*.h) $(AR_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS_ALL) -o $@ $< $(AR_LIB) $(LIBS)
+
 -include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 # Debian packages the build and tests need; installed only when missing.
@@ -154,12 +171,14 @@ $(B)/bench/bench_peers: bench/bench_peers.c $(wildcard bench/*.h) $(AR_LIB) $(B)
 DEPS := build-essential pkg-config clang libclang-rt-14-dev python3-numpy python3-pytest spin \
 	valgrind clang-format libzmq3-dev
 # Packages only `make bench` wants: iceoryx's RouDi daemon and C binding,
-# for bench_peers' iceoryx cases.  Not installed for `make test`; when they
-# cannot be installed (not root), the bench runs without those cases.
-BENCH_DEPS := libzmq3-dev iceoryx libiceoryx-binding-c-dev
+# for bench_peers' iceoryx cases, and Boost's headers for bench_boost.  Not
+# installed for `make test`; when they cannot be installed (not root), the
+# bench runs without those cases (bench_boost is then not built).
+BENCH_DEPS := libzmq3-dev iceoryx libiceoryx-binding-c-dev libboost-dev
 
 # $(call install_missing,WHO,PACKAGES,EXIT-STATUS-WHEN-NOT-INSTALLED)
-# (bench-deps passes 0: without iceoryx bench_peers skips its cases)
+# (bench-deps passes 0: without iceoryx bench_peers skips its cases, and
+# without Boost bench_boost is skipped)
 define install_missing
 	@missing=""; for p in $(2); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -242,9 +261,10 @@ check-headers:
 	@echo "check-headers: shmkit.h compiles alone as C11, C++11 and C++17 (-Wall -Wextra -pedantic), every SHK_*_INIT sets its size"
 
 # Layout (STYLE.md B7-B8): .clang-format, Debian's clang-format (14).
-# `make format` rewrites every tracked C file; `make check-format` (CI)
-# fails, naming the files, when one differs from what it would write.
-FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+# `make format` rewrites every tracked C file (and bench_boost.cpp);
+# `make check-format` (CI) fails, naming the files, when one differs from
+# what it would write.
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' '*.cpp' 2>/dev/null)
 format:
 	clang-format -i $(FORMAT_FILES)
 

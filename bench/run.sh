@@ -22,6 +22,13 @@ mkdir -p "$ROOT/bench/results"
 } > "$OUT"
 export SHK_BENCH_OUT="$OUT"
 rc=0
+# bench_boost is built only where Boost.Interprocess's headers are
+# (libboost-dev; `make bench-deps` installs it when run as root)
+if [ ! -x "$ROOT/$B/bench/bench_boost" ]; then
+	why="not built: no Boost.Interprocess headers (Debian libboost-dev; make bench-deps installs it)"
+	echo "== bench_boost: skipped: $why"
+	echo "| boost | shmkit beside Boost.Interprocess | skipped: $why | - | - | - |" >> "$OUT"
+fi
 for b in "$ROOT/$B"/bench/bench_*; do
 	[ -x "$b" ] || continue
 	echo "== $(basename "$b")"
