@@ -36,10 +36,9 @@ B := build/$(VARIANT)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wvla -Wformat=2 -Wno-unused-parameter
-# C++ (bench_boost only): the C set less the C-only flags; the header's
-# *_INIT macros name only .size, which C++ (not C) warns about under -Wextra
+# C++ (bench_boost only): the C set less the C-only flags
 CXXWARN := -Wall -Wextra -Wshadow -Wmissing-declarations -Wvla -Wformat=2 \
-	-Wno-unused-parameter -Wno-missing-field-initializers
+	-Wno-unused-parameter
 ifeq ($(WERROR),1)
 WARN += -Werror
 CXXWARN += -Werror
