@@ -9,9 +9,10 @@ acquire(blocking=True, timeout=None) returns False instead.
 import ctypes
 
 from . import _lib as L
-from ._base import U32_MAX, Handle, cint, flags_of, inflight, timed
+from ._base import U32_MAX, Handle, cint, flags_of, inflight, timed, \
+    timeout_ns
 from ._lib import lib
-from .errors import OwnerDead, Timeout, WouldBlock, check
+from .errors import SHK_EAGAIN, OwnerDead, Timeout, WouldBlock, check
 
 __all__ = ["Mutex", "RWLock", "Sem", "Event", "Barrier", "Latch", "Cond"]
 
@@ -47,6 +48,19 @@ def _acquire(fn, blocking, timeout):
         return False
 
 
+# The lock and wait calls below first try once (timeout 0), straight
+# through ctypes: a free mutex or a positive semaphore then costs one C call
+# and no more Python than that, where the general path (timed(): timeout
+# conversion, slices) cost about three times the C call (the lock case of
+# bench/bench_python.py).  Only a try that finds the object taken goes on
+# to the blocking path.  A timeout is still checked first (timeout_ns), so
+# a bad one raises whether or not the object happens to be free.
+_mutex_lock = lib.shk_mutex_lock
+_mutex_unlock = lib.shk_mutex_unlock
+_sem_wait = lib.shk_sem_wait
+_sem_post = lib.shk_sem_post
+
+
 class Mutex(_Sync):
     """A robust process-shared mutex (shk_mutex_*).
 
@@ -77,15 +91,39 @@ class Mutex(_Sync):
 
     @inflight
     def lock(self, timeout=None):
-        timed("mutex lock", lib.shk_mutex_lock, self._handle(),
-              timeout=timeout, owner=self)
+        if timeout is not None:
+            timeout_ns(timeout)  # a bad timeout raises even when free
+        rc = _mutex_lock(self._h, 0)
+        if rc == 0:
+            return
+        if rc != SHK_EAGAIN or timeout == 0:
+            check(rc, "mutex lock")  # OwnerDead, WouldBlock, ...
+        timed("mutex lock", _mutex_lock, self._h, timeout=timeout,
+              owner=self)
 
+    @inflight
     def acquire(self, blocking=True, timeout=None):
-        return _acquire(self.lock, blocking, timeout)
+        if timeout is not None and timeout != -1:
+            timeout_ns(timeout)
+        rc = _mutex_lock(self._h, 0)
+        if rc == 0:
+            return True
+        if rc != SHK_EAGAIN:
+            check(rc, "mutex lock")  # OwnerDead: raised, held
+        if not blocking or timeout == 0:
+            return False
+        return _acquire(self._lock_slow, True, timeout)
+
+    def _lock_slow(self, timeout):
+        # inside acquire()'s @inflight call
+        timed("mutex lock", _mutex_lock, self._h, timeout=timeout,
+              owner=self)
 
     @inflight
     def unlock(self):
-        check(lib.shk_mutex_unlock(self._handle()), "mutex unlock")
+        rc = _mutex_unlock(self._h)
+        if rc:
+            check(rc, "mutex unlock")
 
     release = unlock
 
@@ -94,9 +132,16 @@ class Mutex(_Sync):
         """Mark the state repaired after OwnerDead."""
         check(lib.shk_mutex_consistent(self._handle()), "mutex consistent")
 
+    @inflight
     def __enter__(self):
+        rc = _mutex_lock(self._h, 0)
+        if rc == 0:
+            return self
         try:
-            self.lock()
+            if rc != SHK_EAGAIN:
+                check(rc, "mutex lock")  # OwnerDead, ...
+            timed("mutex lock", _mutex_lock, self._h, timeout=None,
+                  owner=self)
         except OwnerDead:
             if self.on_owner_dead is None:
                 raise
@@ -104,8 +149,11 @@ class Mutex(_Sync):
             self.consistent()
         return self
 
+    @inflight
     def __exit__(self, *exc):
-        self.unlock()
+        rc = _mutex_unlock(self._h)
+        if rc:
+            check(rc, "mutex unlock")
 
 
 class RWLock(_Sync):
@@ -174,17 +222,39 @@ class Sem(_Sync):
 
     @inflight
     def wait(self, timeout=None):
-        timed("sem wait", lib.shk_sem_wait, self._handle(), timeout=timeout,
-              owner=self)
+        if timeout is not None:
+            timeout_ns(timeout)  # a bad timeout raises even when positive
+        rc = _sem_wait(self._h, 0)
+        if rc == 0:
+            return
+        if rc != SHK_EAGAIN or timeout == 0:
+            check(rc, "sem wait")
+        timed("sem wait", _sem_wait, self._h, timeout=timeout, owner=self)
 
+    @inflight
     def acquire(self, blocking=True, timeout=None):
-        return _acquire(self.wait, blocking, timeout)
+        if timeout is not None and timeout != -1:
+            timeout_ns(timeout)
+        rc = _sem_wait(self._h, 0)
+        if rc == 0:
+            return True
+        if rc != SHK_EAGAIN:
+            check(rc, "sem wait")
+        if not blocking or timeout == 0:
+            return False
+        return _acquire(self._wait_slow, True, timeout)
+
+    def _wait_slow(self, timeout):
+        # inside acquire()'s @inflight call
+        timed("sem wait", _sem_wait, self._h, timeout=timeout, owner=self)
 
     @inflight
     def post(self, n=1):
         if type(n) is not int or not 0 <= n <= U32_MAX:
             n = cint(n, "n", 0, U32_MAX)
-        check(lib.shk_sem_post(self._handle(), n), "sem post")
+        rc = _sem_post(self._h, n)
+        if rc:
+            check(rc, "sem post")
 
     def release(self, n=1):
         self.post(n)

@@ -139,3 +139,79 @@ def test_sem_event_barrier_latch(seg):
             c.wait(mu, timeout=0.02)
     c.signal()
     c.broadcast()
+
+
+def test_lock_and_wait_fast_paths(seg):
+    """lock/acquire/with and sem wait/acquire first try once straight
+    through C; what the general path did must still hold around that."""
+    import threading
+    m = seg.mutex("fast", create=True)
+    # a bad timeout raises although the mutex is free (nothing taken)
+    for bad, exc in ((-5, ValueError), (-0.5, ValueError),
+                     ("1", TypeError), (float("nan"), ValueError)):
+        with pytest.raises(exc):
+            m.lock(timeout=bad)
+        with pytest.raises(exc):
+            m.acquire(timeout=bad)
+    assert m.acquire(timeout=-1)          # threading's "forever"
+    with pytest.raises(shmkit.Deadlock):  # the same thread again
+        m.lock()
+    with pytest.raises(shmkit.Deadlock):
+        m.acquire(timeout=0)
+    m.release()
+    with pytest.raises(shmkit.NotPermitted):  # not held
+        m.unlock()
+    # held by another thread of this process (same handle): the try fails
+    # and the blocking path waits, times out, or gives up at once
+    held, done = threading.Event(), threading.Event()
+
+    def holder():
+        with m:
+            held.set()
+            done.wait(5)
+    th = threading.Thread(target=holder)
+    th.start()
+    assert held.wait(5)
+    assert m.acquire(blocking=False) is False
+    assert m.acquire(timeout=0) is False
+    t0 = time.monotonic()
+    assert m.acquire(timeout=0.05) is False
+    assert time.monotonic() - t0 >= 0.045
+    with pytest.raises(shmkit.Timeout):
+        m.lock(timeout=0.02)
+    threading.Timer(0.05, done.set).start()
+    t0 = time.monotonic()
+    assert m.acquire()                    # waits for the holder
+    assert time.monotonic() - t0 >= 0.03
+    m.release()
+    th.join(5)
+    with m:
+        pass
+    m.close()
+    with pytest.raises(ValueError):       # closed: no C call
+        m.acquire()
+    with pytest.raises(ValueError):
+        with m:
+            pass
+
+    s = seg.sem("fastsem", create=True, value=1)
+    with pytest.raises(ValueError):       # raises although s > 0
+        s.wait(timeout=-1)
+    assert s.value == 1
+    with pytest.raises(ValueError):
+        s.acquire(timeout=-2)
+    s.wait()
+    assert s.value == 0
+    with pytest.raises(shmkit.WouldBlock):
+        s.wait(timeout=0)
+    assert s.acquire(blocking=False) is False
+    t0 = time.monotonic()
+    assert s.acquire(timeout=0.05) is False
+    assert time.monotonic() - t0 >= 0.045
+    threading.Timer(0.05, s.post).start()
+    assert s.acquire(timeout=5)           # waits for the post
+    assert s.value == 0
+    with pytest.raises(TypeError):
+        s.post("1")
+    s.post(2)
+    assert s.value == 2
