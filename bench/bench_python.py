@@ -42,7 +42,6 @@ Run it from the repository root after `make`:
     PYTHONPATH=python /usr/bin/python3 bench/bench_python.py [GROUP ...]
 """
 
-import ctypes
 import gc
 import importlib.util
 import itertools
@@ -186,25 +185,14 @@ def stop_tracker():
         t._stop()
 
 
-_clib = None
-
-
 def prefault_chan(chan):
-    """shk_seg_prefault on the channel's own segment (shk_chan_seg), as
+    """Chan.prefault(): shk_seg_prefault on the channel's own segment, as
     bench_chan does and as the other shmkit parties do with
-    Segment.prefault(): the binding wraps neither for a Chan, so this calls
-    the C API through a ctypes handle of the same library."""
-    global _clib
-    if _clib is None:
-        _clib = ctypes.CDLL(shmkit.lib_path)
-        _clib.shk_chan_seg.restype = ctypes.c_void_p
-        _clib.shk_chan_seg.argtypes = [ctypes.c_void_p]
-        _clib.shk_seg_prefault.restype = ctypes.c_int
-        _clib.shk_seg_prefault.argtypes = [ctypes.c_void_p]
-    rc = _clib.shk_seg_prefault(_clib.shk_chan_seg(chan._h))
-    if rc < 0:
-        raise BenchError("prefault of %s: %s" % (chan.addr,
-                                                  shmkit.errname(rc)))
+    Segment.prefault()."""
+    try:
+        chan.prefault()
+    except shmkit.ShkError as e:
+        raise BenchError("prefault of %s: %s" % (chan.addr, e))
 
 
 def bad(case, i, got):

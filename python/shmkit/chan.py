@@ -291,6 +291,14 @@ class Chan(Closable):
         return check(lib.shk_chan_fd(self._handle()), "chan fd")
 
     @inflight
+    def prefault(self):
+        """Touch every page of the channel's segment now (shk_seg_prefault
+        on shk_chan_seg), so that a latency-sensitive party takes no page
+        fault on its first messages.  Returns 0."""
+        return check(lib.shk_seg_prefault(lib.shk_chan_seg(self._handle())),
+                     "chan prefault")
+
+    @inflight
     def stat(self):
         """ChanStats: pattern, role, geometry and this handle's counters."""
         st = L.ChanStats()

@@ -279,3 +279,35 @@ def test_view_outliving_close_keeps_memory(addr, pattern):
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode,
                                                             r.stderr)
+
+
+def _rss_kb(segname):
+    """(Size, Rss) in kB of this process's mapping of /dev/shm/segname."""
+    size = rss = None
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
+                inside = line.rstrip().endswith("/dev/shm/" + segname)
+            elif inside and line.startswith("Size:"):
+                size = int(line.split()[1])
+            elif inside and line.startswith("Rss:"):
+                rss = int(line.split()[1])
+    return size, rss
+
+
+def test_prefault_maps_every_page(addr, name):
+    a = shmkit.Chan(addr, "a", seg_size=8 << 20)
+    size, rss = _rss_kb(name)
+    assert size is not None and size >= 8 << 10, (size, rss)
+    assert rss < size                      # most of the heap never touched
+    assert a.prefault() == 0
+    size, rss = _rss_kb(name)
+    assert rss == size, (size, rss)
+    a.send(b"x")                           # still a working channel
+    b = shmkit.Chan(addr, "b")
+    assert bytes(b.recv(timeout=5)) == b"x"
+    b.close()
+    a.close()
+    with pytest.raises(ValueError):
+        a.prefault()
