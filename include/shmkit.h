@@ -1396,11 +1396,11 @@ SHK_API int shk_stack_info(shk_stack *s, shk_stack_stats *st);
  * Process-shared synchronisation objects (docs/sync.md).  Each is a named
  * registry object, created or opened like the structures and visible in
  * `shmkit info` with its live state.  In shared memory a lock is owned by
- * the segment handle (its attach record); threads of one process that lock
- * through the same object handle are ordered by a process-local lock in the
- * handle, so they contend normally.  Two different object handles on one
- * object opened through the same shk_seg are one owner (the second lock
- * returns SHK_EDEADLK): share the object handle between threads instead.
+ * the segment handle (its attach record); the threads of one process that
+ * lock through one shk_seg share that owner and take the lock in turn,
+ * through one object handle or several, while each thread records what it
+ * holds: its own second lock is SHK_EDEADLK, its unlock of what it does
+ * not hold SHK_EPERM.
  * Handles belong to the process that opened them and are thread-safe.
  * Every blocking call takes timeout_ns
  * (SHK_FOREVER, 0 = try: SHK_EAGAIN, else SHK_ETIMEDOUT on expiry) and makes
@@ -1457,7 +1457,9 @@ SHK_API int shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
  * shk_mutex_consistent before shk_mutex_unlock; SHK_ENOTRECOVERABLE when a
  * holder unlocked without doing so (permanent); SHK_EAGAIN (timeout 0,
  * held by a live owner), SHK_ETIMEDOUT; SHK_EDEADLK when the calling
- * thread already holds it (or another handle of the same shk_seg does);
+ * thread already holds it (through this handle or another one; other
+ * threads of the process wait for it like any process); SHK_ENOMEM when
+ * the calling thread holds 64 mutexes and rwlock write locks already;
  * SHK_EINVAL.  A holder that is alive but stopped
  * (SIGSTOP, debugger) keeps the mutex.  No system call when uncontended;
  * contended waiters spin about 2 us, then sleep on a futex and test the
@@ -1471,8 +1473,7 @@ SHK_API int shk_mutex_lock(shk_mutex *m, int64_t timeout_ns);
  * shk_mutex_unlock releases the mutex and wakes one waiter if any sleeps.
  * If the mutex was taken with SHK_EOWNERDEAD and not made consistent, it
  * becomes unrecoverable: every later lock returns SHK_ENOTRECOVERABLE.
- * Returns 0, SHK_EPERM (the calling thread does not hold it through this
- * handle), SHK_EINVAL.
+ * Returns 0, SHK_EPERM (the calling thread does not hold it), SHK_EINVAL.
  * Non-blocking; no system call when nobody waits.
  */
 SHK_API int shk_mutex_unlock(shk_mutex *m);
@@ -1505,8 +1506,8 @@ SHK_API int shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
  * the caller then holds it EXCLUSIVELY, as a writer, must repair, call
  * shk_rwlock_consistent and release with shk_rwlock_wrunlock;
  * SHK_ENOTRECOVERABLE, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EINVAL; SHK_EDEADLK
- * when the calling thread holds the write lock through this handle (it
- * would wait for itself).  Read holds through one segment handle are
+ * when the calling thread holds the write lock (it would wait for
+ * itself).  Read holds through one segment handle are
  * counted, so threads sharing a shk_seg may read concurrently.  No system
  * call when no writer is around.
  */
@@ -1519,7 +1520,9 @@ SHK_API int shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns);
  * waiting (tested every 20 ms).  Returns 0; SHK_EOWNERDEAD (a writer died
  * holding it: repair, shk_rwlock_consistent, then unlock);
  * SHK_ENOTRECOVERABLE; SHK_EAGAIN; SHK_ETIMEDOUT (nothing held);
- * SHK_EDEADLK (this segment handle already writes); SHK_EINVAL.  Do not
+ * SHK_EDEADLK (the calling thread already writes; other threads of the
+ * process wait); SHK_ENOMEM (the calling thread holds 64 mutexes and write
+ * locks already); SHK_EINVAL.  Do not
  * call it while this segment handle holds a read hold: it would wait for
  * itself until the timeout.
  */

@@ -92,8 +92,25 @@ pass_wake(_Atomic uint32_t *w)
 	}
 }
 
-int
-shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
+/* Whether owner stamp `owner` lives: our own stamp always does (another
+ * thread of this handle holds the word, lock_acquire's `threads`), and
+ * asking the attach table would cost system calls for nothing. */
+static int
+owner_alive(shk_seg *seg, uint32_t owner, uint32_t me)
+{
+	return owner == me || shk__stamp_alive(seg, owner);
+}
+
+/*
+ * threads: 0 for the words whose callers serialise this handle's threads
+ * first (registry, heap, map), where our own stamp as the owner means this
+ * thread already holds it (SHK_EDEADLK); 1 for the sync objects, whose
+ * threads share the handle's stamp and take the word in turn: our stamp
+ * then names another thread of this handle, a live owner to wait for (the
+ * caller refuses its own re-lock first, shk__sync_lock).
+ */
+static int
+lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns, int threads)
 {
 	uint32_t me, v, mine, owner;
 	int64_t deadline, spin_end, slice, now = 0, check_at = 0;
@@ -116,7 +133,7 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 		if ((v & SHK__STAMP_MASK) == SHK__LOCK_NOTREC)
 			return SHK_ENOTRECOVERABLE;
 		owner = v & SHK__STAMP_MASK;
-		if (owner == me)
+		if (owner == me && !threads)
 			return SHK_EDEADLK;
 		if (timeout_ns != 0)
 			now = shk__now_ns();
@@ -126,7 +143,7 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 			 * does a timed call at its deadline; the liveness
 			 * test is a system call, paid only when the lock is
 			 * held */
-			if (!shk__stamp_alive(seg, owner)) {
+			if (!owner_alive(seg, owner, me)) {
 				if (take_over(w, &v, mine))
 					return SHK_EOWNERDEAD;
 				continue;
@@ -158,7 +175,7 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 			 * recovered now, not after a whole slice. */
 			checked = 1;
 			check_at = now + SHK__LOCK_SLICE_NS;
-			if (!shk__stamp_alive(seg, owner)) {
+			if (!owner_alive(seg, owner, me)) {
 				if (take_over(w, &v, mine))
 					return SHK_EOWNERDEAD;
 				continue;
@@ -176,7 +193,7 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 		    v != 0 && (v & SHK__STAMP_MASK) != SHK__LOCK_NOTREC &&
 		    (v & SHK__STAMP_MASK) == owner) {
 			check_at = shk__now_ns() + SHK__LOCK_SLICE_NS;
-			if (!shk__stamp_alive(seg, owner)) {
+			if (!owner_alive(seg, owner, me)) {
 				if (take_over(w, &v, mine))
 					return SHK_EOWNERDEAD;
 				continue;
@@ -184,6 +201,18 @@ shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 		}
 		/* at the deadline, the top of the loop tries once more */
 	}
+}
+
+int
+shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
+{
+	return lock_acquire(seg, w, timeout_ns, 0);
+}
+
+int
+shk__lock_acquire_threads(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
+{
+	return lock_acquire(seg, w, timeout_ns, 1);
 }
 
 int

@@ -35,6 +35,16 @@
 SHK_HIDDEN int shk__lock_acquire(shk_seg *seg, _Atomic uint32_t *w,
 				 int64_t timeout_ns);
 /*
+ * shk__lock_acquire_threads is shk__lock_acquire for a word that the
+ * threads sharing one handle (and so one owner stamp) take in turn: a word
+ * held under this handle's stamp is held by another of its threads and is
+ * waited for like any live owner, never SHK_EDEADLK.  The caller keeps
+ * track of which thread holds it and refuses that thread's re-lock itself
+ * (the sync objects' holder, sync.h).
+ */
+SHK_HIDDEN int shk__lock_acquire_threads(shk_seg *seg, _Atomic uint32_t *w,
+					 int64_t timeout_ns);
+/*
  * shk__lock_release unlocks.  If the lock is still marked OWNER_DIED (not
  * made consistent), it becomes NOTRECOVERABLE and every waiter is woken.
  * Returns 0, or SHK_EPERM when this handle is not the owner.

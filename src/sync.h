@@ -8,9 +8,9 @@
  * written by different parties sit on separate 64-byte lines.  Owner
  * identity in shared memory is the owner stamp of a segment handle
  * (shk__seg_stamp: attach slot + generation).  Threads of one process that
- * lock through the same object handle are told apart by the handle's
- * process-local thread lock (struct shk__tlock), taken before the shared
- * lock word and released after it.
+ * lock through one segment handle share its stamp: they take the shared
+ * word in turn (shk__lock_acquire_threads), and each thread records the
+ * words it holds (shk__sync_holds).
  */
 #ifndef SHK_SYNC_H
 #define SHK_SYNC_H
@@ -149,30 +149,21 @@ struct shk__once_shm {
 _Static_assert(sizeof(struct shk__once_shm) == 192, "once size");
 
 /*
- * Process-local thread lock of a handle: serialises the threads that lock
- * through one handle (so they contend instead of getting SHK_EDEADLK from
- * the shared word, whose owner is the segment handle) and records which
- * thread holds it.
+ * The lock words (mutex, rwlock write side) that the calling thread holds,
+ * whatever handle it took them through: the threads that lock through one
+ * segment handle share its owner stamp, so the shared word cannot tell
+ * them apart (sync_mutex.c).  shk__sync_holds says whether the calling
+ * thread holds w.  shk__sync_lock takes w within timeout_ns: the codes of
+ * shk__lock_acquire, SHK_EDEADLK when this thread holds w already,
+ * SHK_EAGAIN for a failed try, SHK_ENOMEM when the thread holds
+ * SHK__SYNC_HELD_MAX words already; on failure nothing is held.
+ * shk__sync_unlock releases it: SHK_EPERM when this thread does not hold w.
  */
-struct shk__tlock {
-	pthread_mutex_t mu;
-	_Atomic uintptr_t holder; /* address of the holder's TLS marker */
-};
-
-SHK_HIDDEN int shk__tlock_init(struct shk__tlock *t);
-SHK_HIDDEN void shk__tlock_fini(struct shk__tlock *t);
-/* 1 when the calling thread holds t. */
-SHK_HIDDEN int shk__tlock_mine(struct shk__tlock *t);
-/*
- * shk__sync_lock takes t, then the shared lock word w, within timeout_ns
- * overall.  Returns the codes of shk__lock_acquire; on failure nothing is
- * held.  shk__sync_unlock releases both (SHK_EPERM when the calling thread
- * does not hold t); shk__sync_consistent checks the holder first.
- */
-SHK_HIDDEN int shk__sync_lock(shk_seg *seg, struct shk__tlock *t,
-			      _Atomic uint32_t *w, int64_t timeout_ns);
-SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, struct shk__tlock *t,
-				_Atomic uint32_t *w);
+#define SHK__SYNC_HELD_MAX 64
+SHK_HIDDEN int shk__sync_holds(_Atomic uint32_t *w);
+SHK_HIDDEN int shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w,
+			      int64_t timeout_ns);
+SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, _Atomic uint32_t *w);
 
 /*
  * Every handle starts with the segment handle and the object's memory, as
@@ -197,11 +188,9 @@ struct shk__sync_head {
 /* Process-local handles. */
 struct shk_mutex {
 	SHK__SYNC_HEAD(struct shk__mutex_shm);
-	struct shk__tlock t;
 };
 struct shk_rwlock {
 	SHK__SYNC_HEAD(struct shk__rwlock_shm);
-	struct shk__tlock t; /* the write side */
 };
 struct shk_sem {
 	SHK__SYNC_HEAD(struct shk__sem_shm);

@@ -40,31 +40,30 @@ init_cb(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 
 /*
  * The shared object and the process-local handle (struct shk_<name>) of each
- * kind: sizes, and the offsets of the handle's optional members, 0 for none
- * (offset 0 is the head): the thread lock and the doorbell pointer.
+ * kind: sizes, and the offset of the handle's doorbell pointer, 0 for none
+ * (offset 0 is the head).
  */
 struct layout {
 	uint64_t len;
 	size_t hlen;
-	size_t tlock_off;
 	size_t db_off;
 };
-#define LAYOUT(name, tlock_off, db_off)                                        \
+#define LAYOUT(name, db_off)                                                   \
 	{                                                                      \
 		sizeof(struct shk__##name##_shm), sizeof(struct shk_##name),   \
-			tlock_off, db_off                                      \
+			db_off                                                 \
 	}
 #define OFF(name, member) offsetof(struct shk_##name, member)
 #define IDX(kind) (SHK_KIND_##kind - SHK_KIND_MUTEX)
 static const struct layout layouts[IDX(ONCE) + 1] = {
-	[IDX(MUTEX)] = LAYOUT(mutex, OFF(mutex, t), 0),
-	[IDX(RWLOCK)] = LAYOUT(rwlock, OFF(rwlock, t), 0),
-	[IDX(SEM)] = LAYOUT(sem, 0, OFF(sem, db)),
-	[IDX(BARRIER)] = LAYOUT(barrier, 0, 0),
-	[IDX(LATCH)] = LAYOUT(latch, 0, 0),
-	[IDX(EVENT)] = LAYOUT(event, 0, OFF(event, db)),
-	[IDX(COND)] = LAYOUT(cond, 0, 0),
-	[IDX(ONCE)] = LAYOUT(once, 0, 0),
+	[IDX(MUTEX)] = LAYOUT(mutex, 0),
+	[IDX(RWLOCK)] = LAYOUT(rwlock, 0),
+	[IDX(SEM)] = LAYOUT(sem, OFF(sem, db)),
+	[IDX(BARRIER)] = LAYOUT(barrier, 0),
+	[IDX(LATCH)] = LAYOUT(latch, 0),
+	[IDX(EVENT)] = LAYOUT(event, OFF(event, db)),
+	[IDX(COND)] = LAYOUT(cond, 0),
+	[IDX(ONCE)] = LAYOUT(once, 0),
 };
 
 /* NULL for a kind that is not a sync kind. */
@@ -74,13 +73,6 @@ layout_of(uint32_t kind)
 	if (kind < SHK_KIND_MUTEX || kind > SHK_KIND_ONCE)
 		return NULL;
 	return &layouts[kind - SHK_KIND_MUTEX];
-}
-
-/* The thread lock of handle h (l->tlock_off != 0). */
-static struct shk__tlock *
-tlock_of(void *h, const struct layout *l)
-{
-	return (struct shk__tlock *)((char *)h + l->tlock_off);
 }
 
 static uint64_t
@@ -133,11 +125,6 @@ shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 		*rc = SHK_ENOMEM;
 		return NULL;
 	}
-	if (l->tlock_off && shk__tlock_init(tlock_of(h, l))) {
-		free(h);
-		*rc = SHK_ENOMEM;
-		return NULL;
-	}
 	/* the head is the first member of every handle (sync.h) */
 	hd = h;
 	hd->seg = seg;
@@ -155,8 +142,6 @@ shk__sync_close(void *h, uint32_t kind)
 	if (l->db_off)
 		shk__doorbell_close(
 			*(struct shk__doorbell **)((char *)h + l->db_off));
-	if (l->tlock_off)
-		shk__tlock_fini(tlock_of(h, l));
 	free(h);
 }
 

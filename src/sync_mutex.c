@@ -1,6 +1,7 @@
 /*
  * sync_mutex.c - shk_mutex: the robust lock of lock.c as a named object,
- * plus the process-local thread lock that every lock-like handle uses.
+ * plus the record of which words each thread holds, which every lock-like
+ * handle (mutex, rwlock write side) uses.
  *
  * Shared word: m->word (lock.h layout), written by lockers (CAS 0 -> stamp,
  * takeover CAS dead stamp -> stamp|OWNER_DIED, setting WAITERS) and by the
@@ -9,134 +10,73 @@
  * anywhere leaves either the word free or naming it, and the next locker
  * that finds its stamp dead takes the mutex over with SHK_EOWNERDEAD.
  *
- * The shared word's owner is a segment handle, so threads that lock
- * through one handle first take the handle's pthread mutex (struct
- * shk__tlock): it orders them among themselves and tells which thread
- * holds the lock (unlock by another thread is SHK_EPERM, a second lock by
- * the holder SHK_EDEADLK).  Lock order: thread lock, then shared word;
- * unlock in the reverse order.
+ * The shared word's owner is a segment handle, so the threads that lock
+ * through one segment handle share its owner stamp.  They take the word in
+ * turn (shk__lock_acquire_threads: a word held under our own stamp is held
+ * by another of our threads, waited for like any live owner), and each
+ * thread keeps the words it holds in a thread-local list: unlock by a
+ * thread that does not hold the word is SHK_EPERM, a second lock by the
+ * holder SHK_EDEADLK, through the same object handle or another one.
+ * Until 2026-11-24 a process-local pthread mutex in each handle serialised
+ * its threads before the word; a free mutex now costs the shared CAS and
+ * the list's update.
  */
 #include "sync.h"
 
-#include <errno.h>
-#include <time.h>
-
 #include "lock.h"
 
-/* Each thread's identity for the thread lock: the address of a TLS byte. */
-static _Thread_local char tl_marker;
+/* The words this thread holds.  Read and written only by the thread
+ * itself: plain variables, no atomics. */
+static _Thread_local struct {
+	uint32_t n;
+	_Atomic uint32_t *w[SHK__SYNC_HELD_MAX];
+} held;
 
-static uintptr_t
-self_id(void)
-{
-	return (uintptr_t)&tl_marker;
-}
-
-int
-shk__tlock_init(struct shk__tlock *t)
-{
-	pthread_mutexattr_t a;
-	int rc;
-
-	if (pthread_mutexattr_init(&a))
-		return SHK_ENOMEM;
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_NORMAL);
-	rc = pthread_mutex_init(&t->mu, &a);
-	pthread_mutexattr_destroy(&a);
-	if (rc)
-		return SHK_ENOMEM;
-	atomic_init(&t->holder, 0);
-	return 0;
-}
-
-void
-shk__tlock_fini(struct shk__tlock *t)
-{
-	pthread_mutex_destroy(&t->mu);
-}
-
-int
-shk__tlock_mine(struct shk__tlock *t)
-{
-	/* relaxed: only the holder stores its own id; any other thread
-	 * reads a value that is not its own, whatever it sees */
-	return atomic_load_explicit(&t->holder, memory_order_relaxed) ==
-	       self_id();
-}
-
+/* Index of w in this thread's list, or -1. */
 static int
-tlock_take(struct shk__tlock *t, int64_t timeout_ns, int64_t deadline)
+held_at(_Atomic uint32_t *w)
 {
-	struct timespec ts;
-	int rc;
+	uint32_t i;
 
-	if (shk__tlock_mine(t))
-		return SHK_EDEADLK;
-	if (timeout_ns == 0)
-		rc = pthread_mutex_trylock(&t->mu);
-	else if (deadline == INT64_MAX)
-		rc = pthread_mutex_lock(&t->mu);
-	else {
-#ifdef SHK__TSAN
-		/* TSan (gcc 12) does not intercept pthread_mutex_clocklock;
-		 * the realtime form it does see is close enough there */
-		int64_t abs_ns = shk__realtime_ns() + shk__sync_left(deadline);
-
-		ts.tv_sec = (time_t)(abs_ns / 1000000000);
-		ts.tv_nsec = (long)(abs_ns % 1000000000);
-		rc = pthread_mutex_timedlock(&t->mu, &ts);
-#else
-		ts.tv_sec = (time_t)(deadline / 1000000000);
-		ts.tv_nsec = (long)(deadline % 1000000000);
-		rc = pthread_mutex_clocklock(&t->mu, CLOCK_MONOTONIC, &ts);
-#endif
-	}
-	if (rc == EBUSY)
-		return SHK_EAGAIN;
-	if (rc == ETIMEDOUT)
-		return SHK_ETIMEDOUT;
-	if (rc)
-		return SHK_EINVAL;
-	/* relaxed: read back only by this thread (shk__tlock_mine) */
-	atomic_store_explicit(&t->holder, self_id(), memory_order_relaxed);
-	return 0;
-}
-
-static void
-tlock_give(struct shk__tlock *t)
-{
-	/* relaxed: see shk__tlock_mine() */
-	atomic_store_explicit(&t->holder, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&t->mu);
+	for (i = held.n; i-- > 0;)
+		if (held.w[i] == w)
+			return (int)i;
+	return -1;
 }
 
 int
-shk__sync_lock(shk_seg *seg, struct shk__tlock *t, _Atomic uint32_t *w,
-	       int64_t timeout_ns)
+shk__sync_holds(_Atomic uint32_t *w)
 {
-	int64_t deadline = shk__deadline(timeout_ns);
+	return held_at(w) >= 0;
+}
+
+int
+shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
+{
 	int rc;
 
-	rc = tlock_take(t, timeout_ns, deadline);
-	if (rc)
-		return rc;
-	rc = shk__lock_acquire(seg, w, shk__sync_rest(timeout_ns, deadline));
+	if (held_at(w) >= 0)
+		return SHK_EDEADLK;
+	if (held.n == SHK__SYNC_HELD_MAX)
+		return SHK_ENOMEM;
+	rc = shk__lock_acquire_threads(seg, w, timeout_ns);
 	if (rc == SHK_ETIMEDOUT && timeout_ns == 0)
 		rc = SHK_EAGAIN;
-	if (rc && rc != SHK_EOWNERDEAD)
-		tlock_give(t);
+	if (rc == 0 || rc == SHK_EOWNERDEAD)
+		held.w[held.n++] = w;
 	return rc;
 }
 
 int
-shk__sync_unlock(shk_seg *seg, struct shk__tlock *t, _Atomic uint32_t *w)
+shk__sync_unlock(shk_seg *seg, _Atomic uint32_t *w)
 {
-	int rc;
+	int i = held_at(w), rc;
 
-	if (!shk__tlock_mine(t))
+	if (i < 0)
 		return SHK_EPERM;
 	rc = shk__lock_release(seg, w);
-	tlock_give(t);
+	if (rc == 0)
+		held.w[i] = held.w[--held.n];
 	return rc;
 }
 
@@ -157,7 +97,7 @@ shk_mutex_lock(shk_mutex *m, int64_t timeout_ns)
 {
 	if (!m || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
-	return shk__sync_lock(m->seg, &m->t, &m->m->word, timeout_ns);
+	return shk__sync_lock(m->seg, &m->m->word, timeout_ns);
 }
 
 int
@@ -165,7 +105,7 @@ shk_mutex_unlock(shk_mutex *m)
 {
 	if (!m)
 		return SHK_EINVAL;
-	return shk__sync_unlock(m->seg, &m->t, &m->m->word);
+	return shk__sync_unlock(m->seg, &m->m->word);
 }
 
 int
@@ -173,7 +113,7 @@ shk_mutex_consistent(shk_mutex *m)
 {
 	if (!m)
 		return SHK_EINVAL;
-	if (!shk__tlock_mine(&m->t))
+	if (!shk__sync_holds(&m->m->word))
 		return SHK_EPERM;
 	return shk__lock_consistent(m->seg, &m->m->word);
 }

@@ -120,7 +120,7 @@ drain_pred(void *arg)
 static void
 wr_abort(shk_rwlock *rw)
 {
-	shk__sync_unlock(rw->seg, &rw->t, &rw->m->wlock);
+	shk__sync_unlock(rw->seg, &rw->m->wlock);
 	shk__wake(rw->seg, &rw->m->rwp, INT_MAX);
 }
 
@@ -134,7 +134,7 @@ wr_acquire(shk_rwlock *rw, int64_t timeout_ns)
 	uint32_t f;
 	int rc;
 
-	rc = shk__sync_lock(rw->seg, &rw->t, &m->wlock, timeout_ns);
+	rc = shk__sync_lock(rw->seg, &m->wlock, timeout_ns);
 	if (rc == SHK_EOWNERDEAD) {
 		/* The writer died holding: record it in flags, where it
 		 * survives a drain that times out (below). */
@@ -183,7 +183,7 @@ shk_rwlock_wrunlock(shk_rwlock *rw)
 
 	if (!rw)
 		return SHK_EINVAL;
-	if (!shk__tlock_mine(&rw->t))
+	if (!shk__sync_holds(&rw->m->wlock))
 		return SHK_EPERM;
 	/* relaxed: written only under wlock, which we hold */
 	f = atomic_load_explicit(&rw->m->flags, memory_order_relaxed);
@@ -193,7 +193,7 @@ shk_rwlock_wrunlock(shk_rwlock *rw)
 				      (f & ~SHK__RW_INCONSISTENT) |
 					      SHK__RW_NOTREC,
 				      memory_order_relaxed);
-	rc = shk__sync_unlock(rw->seg, &rw->t, &rw->m->wlock);
+	rc = shk__sync_unlock(rw->seg, &rw->m->wlock);
 	shk__wake(rw->seg, &rw->m->rwp, INT_MAX);
 	return rc;
 }
@@ -205,7 +205,7 @@ shk_rwlock_consistent(shk_rwlock *rw)
 
 	if (!rw)
 		return SHK_EINVAL;
-	if (!shk__tlock_mine(&rw->t))
+	if (!shk__sync_holds(&rw->m->wlock))
 		return SHK_EPERM;
 	/* relaxed: written only under wlock, which we hold */
 	f = atomic_load_explicit(&rw->m->flags, memory_order_relaxed);
@@ -288,8 +288,8 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 	    !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
 	/* our own write hold would make us wait for ourselves until the
-	 * deadline, as wrlock (tlock_take) already refuses */
-	if (shk__tlock_mine(&rw->t))
+	 * deadline, as wrlock (shk__sync_lock) already refuses */
+	if (shk__sync_holds(&rw->m->wlock))
 		return SHK_EDEADLK;
 	slot = rw->seg->slot;
 	me = shk__seg_stamp(rw->seg);

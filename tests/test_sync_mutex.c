@@ -622,6 +622,153 @@ t_thread_owner(void)
 	shk_seg_close(s);
 }
 
+struct twait {
+	shk_mutex *m;
+	int64_t timeout_ns;
+	int rc;
+	int64_t took_ns;
+};
+
+static void *
+twait_thread(void *arg)
+{
+	struct twait *w = arg;
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	w->rc = shk_mutex_lock(w->m, w->timeout_ns);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	w->took_ns =
+		(b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+	if (w->rc == 0)
+		w->rc = shk_mutex_unlock(w->m) ? -1000 : 0;
+	return NULL;
+}
+
+/*
+ * Threads of one handle share its owner stamp, so the shared word alone
+ * cannot tell them apart: a thread waits for another's hold as for any
+ * live owner (a timed lock times out, a blocking one is woken by the
+ * unlock), where the holder itself gets SHK_EDEADLK.
+ */
+static void
+t_thread_wait(void)
+{
+	shk_seg *s;
+	shk_mutex *m = NULL;
+	pthread_t th;
+	struct twait w;
+
+	s = seg_create("mtwait");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_mutex_lock(m, SHK_FOREVER));
+	w = (struct twait){ m, 50000000, 0, 0 };
+	CHECK(pthread_create(&th, NULL, twait_thread, &w) == 0);
+	pthread_join(th, NULL);
+	CHECK_RC(w.rc, SHK_ETIMEDOUT);
+	CHECK(w.took_ns >= 45000000);
+	CHECK_RC(shk_mutex_lock(m, SHK_FOREVER), SHK_EDEADLK);
+	w = (struct twait){ m, SHK_FOREVER, 1, 0 };
+	CHECK(pthread_create(&th, NULL, twait_thread, &w) == 0);
+	usleep(30000); /* it spins, then sleeps on the word */
+	CHECK_OK(shk_mutex_unlock(m));
+	pthread_join(th, NULL);
+	CHECK_OK(w.rc);
+	CHECK(w.took_ns >= 25000000);
+	CHECK_OK(shk_mutex_lock(m, 0)); /* free again */
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
+struct tuse {
+	shk_mutex *lock_via, *unlock_via;
+	int lock_rc, relock_rc, unlock_rc;
+};
+
+static void *
+tuse_thread(void *arg)
+{
+	struct tuse *u = arg;
+
+	u->lock_rc = shk_mutex_lock(u->lock_via, SHK_FOREVER);
+	u->relock_rc = shk_mutex_lock(u->unlock_via, 0);
+	u->unlock_rc = shk_mutex_unlock(u->unlock_via);
+	return NULL;
+}
+
+/*
+ * Two object handles on one mutex through one segment handle share the
+ * owner stamp too.  What a thread holds is recorded per thread, not per
+ * handle: another thread locking through the other handle waits (it used
+ * to get SHK_EDEADLK), the holder's re-lock through either handle is
+ * SHK_EDEADLK, and the holder may unlock through either.
+ */
+static void
+t_two_handles(void)
+{
+	shk_seg *s;
+	shk_mutex *a = NULL, *b = NULL;
+	pthread_t th;
+	struct twait w;
+	struct tuse u;
+
+	s = seg_create("mtwoh");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &a));
+	CHECK_OK(shk_mutex_open(s, "m", 0, NULL, &b));
+	CHECK_OK(shk_mutex_lock(a, SHK_FOREVER));
+	CHECK_RC(shk_mutex_lock(b, 0), SHK_EDEADLK);
+	CHECK_RC(shk_mutex_lock(b, 10000000), SHK_EDEADLK);
+	w = (struct twait){ b, 50000000, 0, 0 };
+	CHECK(pthread_create(&th, NULL, twait_thread, &w) == 0);
+	pthread_join(th, NULL);
+	CHECK_RC(w.rc, SHK_ETIMEDOUT);
+	CHECK(w.took_ns >= 45000000);
+	CHECK_RC(shk_mutex_unlock(b), 0); /* the holder, through b */
+	CHECK_RC(shk_mutex_unlock(a), SHK_EPERM);
+	u = (struct tuse){ a, b, 1, 1, 1 };
+	CHECK(pthread_create(&th, NULL, tuse_thread, &u) == 0);
+	pthread_join(th, NULL);
+	CHECK_OK(u.lock_rc);
+	CHECK_RC(u.relock_rc, SHK_EDEADLK);
+	CHECK_OK(u.unlock_rc);
+	CHECK_OK(shk_mutex_lock(a, 0)); /* free again */
+	CHECK_OK(shk_mutex_unlock(a));
+	shk_mutex_close(b);
+	shk_mutex_close(a);
+	shk_seg_close(s);
+}
+
+/* A thread holds at most SHK__SYNC_HELD_MAX (64) lock words at once; the
+ * next lock is SHK_ENOMEM and takes nothing. */
+static void
+t_held_max(void)
+{
+	shk_seg *s;
+	shk_mutex *m[65];
+	char name[16];
+	int i;
+
+	s = seg_create("mheld");
+	for (i = 0; i < 65; i++) {
+		snprintf(name, sizeof(name), "m%d", i);
+		CHECK_OK(shk_mutex_open(s, name, SHK_CREATE, NULL, &m[i]));
+	}
+	for (i = 0; i < 64; i++)
+		CHECK_OK(shk_mutex_lock(m[i], 0));
+	CHECK_RC(shk_mutex_lock(m[64], 0), SHK_ENOMEM);
+	CHECK_OK(shk_mutex_unlock(m[10]));
+	CHECK_OK(shk_mutex_lock(m[64], 0));
+	CHECK_RC(shk_mutex_lock(m[10], 0), SHK_ENOMEM);
+	for (i = 0; i < 65; i++)
+		if (i != 10)
+			CHECK_OK(shk_mutex_unlock(m[i]));
+	CHECK_RC(shk_mutex_unlock(m[10]), SHK_EPERM);
+	for (i = 0; i < 65; i++)
+		shk_mutex_close(m[i]);
+	shk_seg_close(s);
+}
+
 /*
  * A timed lock (timeout > 0) that expires returns SHK_ETIMEDOUT, never the
  * try's SHK_EAGAIN, however small the timeout: the deadline may pass while
@@ -1283,7 +1430,8 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
 	  { "exclusion_threads", t_exclusion_threads },
-	  { "thread_owner", t_thread_owner },
+	  { "thread_owner", t_thread_owner }, { "thread_wait", t_thread_wait },
+	  { "two_handles", t_two_handles }, { "held_max", t_held_max },
 	  { "timed_expiry", t_timed_expiry },
 	  { "wake_handoff", t_wake_handoff },
 	  { "leader_exited", t_leader_exited },
