@@ -221,7 +221,7 @@ typedef int (*shk__sync_init_fn)(void *mem, const shk_sync_opts *opts);
 /*
  * shk__sync_new creates or opens a sync object of `kind` (validates opts:
  * NULL or size != 0; calls init on create; checks the object on open) and
- * allocates its zero-filled handle: head and thread lock (mutex, rwlock).
+ * allocates its zero-filled handle (head, doorbell pointer).
  * Returns the handle with *rc = 0, or NULL with *rc a registry code or
  * SHK_ENOMEM (the object itself stays in the registry, as after any
  * open).
@@ -231,7 +231,7 @@ SHK_HIDDEN void *shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 			       shk__sync_init_fn init, int *rc);
 
 /* shk__sync_close frees a handle of shk__sync_new for `kind`: closes its
- * doorbell, destroys its thread lock.  NULL: no-op. */
+ * doorbell.  NULL: no-op. */
 SHK_HIDDEN void shk__sync_close(void *h, uint32_t kind);
 
 /*

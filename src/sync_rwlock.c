@@ -124,7 +124,7 @@ wr_abort(shk_rwlock *rw)
 	shk__wake(rw->seg, &rw->m->rwp, INT_MAX);
 }
 
-/* Takes the write hold: thread lock, wlock, then waits for readers. */
+/* Takes the write hold: wlock, then waits for readers. */
 static int
 wr_acquire(shk_rwlock *rw, int64_t timeout_ns)
 {

@@ -771,8 +771,9 @@ t_held_max(void)
 
 /*
  * A timed lock (timeout > 0) that expires returns SHK_ETIMEDOUT, never the
- * try's SHK_EAGAIN, however small the timeout: the deadline may pass while
- * the thread lock is taken, before the shared word is tried.
+ * try's SHK_EAGAIN, however small the timeout: the deadline may pass before
+ * the shared word is tried (it used to pass while the handle's thread lock
+ * was taken).
  */
 static void
 t_timed_expiry(void)
