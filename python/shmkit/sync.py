@@ -34,31 +34,50 @@ class _Sync(Handle):
                    context="%s %r" % (self.kind, name))
 
 
-def _acquire(fn, blocking, timeout):
-    """threading-style: True when taken, False on try/timeout failure.
-    fn takes a timeout in seconds."""
-    if not blocking:
-        timeout = 0
-    elif timeout == -1:
-        timeout = None  # threading's "forever" (other negatives: ValueError)
-    try:
-        fn(timeout)
-        return True
-    except (WouldBlock, Timeout):
-        return False
-
-
 # The lock and wait calls below first try once (timeout 0), straight
 # through ctypes: a free mutex or a positive semaphore then costs one C call
-# and no more Python than that, where the general path (timed(): timeout
-# conversion, slices) cost about three times the C call (the lock case of
+# and little Python, where the general path (timed(): timeout conversion,
+# slices) cost about three times the C call (the lock case of
 # bench/bench_python.py).  Only a try that finds the object taken goes on
 # to the blocking path.  A timeout is still checked first (timeout_ns), so
-# a bad one raises whether or not the object happens to be free.
+# a bad one raises whether or not the object happens to be free.  Called
+# inside the caller's @inflight method, with fn one of these:
 _mutex_lock = lib.shk_mutex_lock
 _mutex_unlock = lib.shk_mutex_unlock
 _sem_wait = lib.shk_sem_wait
 _sem_post = lib.shk_sem_post
+
+
+def _take(obj, fn, context, timeout):
+    """lock()/wait(): raises WouldBlock (try) or Timeout (expired)."""
+    if timeout is not None:
+        timeout_ns(timeout)
+    rc = fn(obj._h, 0)
+    if rc == 0:
+        return
+    if rc != SHK_EAGAIN or timeout == 0:
+        check(rc, context)  # OwnerDead (held), WouldBlock, ...
+    timed(context, fn, obj._h, timeout=timeout, owner=obj)
+
+
+def _take_bool(obj, fn, context, blocking, timeout):
+    """acquire(), threading-style: True when taken, False on a failed try
+    or an expired timeout (-1, like None, waits forever)."""
+    if timeout is not None and timeout != -1:
+        timeout_ns(timeout)
+    rc = fn(obj._h, 0)
+    if rc == 0:
+        return True
+    if rc != SHK_EAGAIN:
+        check(rc, context)  # OwnerDead: raised, held
+    if not blocking or timeout == 0:
+        return False
+    try:
+        timed(context, fn, obj._h, owner=obj,
+              timeout=None if timeout == -1 else timeout)
+        return True
+    except (WouldBlock, Timeout):
+        return False
 
 
 class Mutex(_Sync):
@@ -91,33 +110,11 @@ class Mutex(_Sync):
 
     @inflight
     def lock(self, timeout=None):
-        if timeout is not None:
-            timeout_ns(timeout)  # a bad timeout raises even when free
-        rc = _mutex_lock(self._h, 0)
-        if rc == 0:
-            return
-        if rc != SHK_EAGAIN or timeout == 0:
-            check(rc, "mutex lock")  # OwnerDead, WouldBlock, ...
-        timed("mutex lock", _mutex_lock, self._h, timeout=timeout,
-              owner=self)
+        _take(self, _mutex_lock, "mutex lock", timeout)
 
     @inflight
     def acquire(self, blocking=True, timeout=None):
-        if timeout is not None and timeout != -1:
-            timeout_ns(timeout)
-        rc = _mutex_lock(self._h, 0)
-        if rc == 0:
-            return True
-        if rc != SHK_EAGAIN:
-            check(rc, "mutex lock")  # OwnerDead: raised, held
-        if not blocking or timeout == 0:
-            return False
-        return _acquire(self._lock_slow, True, timeout)
-
-    def _lock_slow(self, timeout):
-        # inside acquire()'s @inflight call
-        timed("mutex lock", _mutex_lock, self._h, timeout=timeout,
-              owner=self)
+        return _take_bool(self, _mutex_lock, "mutex lock", blocking, timeout)
 
     @inflight
     def unlock(self):
@@ -222,31 +219,11 @@ class Sem(_Sync):
 
     @inflight
     def wait(self, timeout=None):
-        if timeout is not None:
-            timeout_ns(timeout)  # a bad timeout raises even when positive
-        rc = _sem_wait(self._h, 0)
-        if rc == 0:
-            return
-        if rc != SHK_EAGAIN or timeout == 0:
-            check(rc, "sem wait")
-        timed("sem wait", _sem_wait, self._h, timeout=timeout, owner=self)
+        _take(self, _sem_wait, "sem wait", timeout)
 
     @inflight
     def acquire(self, blocking=True, timeout=None):
-        if timeout is not None and timeout != -1:
-            timeout_ns(timeout)
-        rc = _sem_wait(self._h, 0)
-        if rc == 0:
-            return True
-        if rc != SHK_EAGAIN:
-            check(rc, "sem wait")
-        if not blocking or timeout == 0:
-            return False
-        return _acquire(self._wait_slow, True, timeout)
-
-    def _wait_slow(self, timeout):
-        # inside acquire()'s @inflight call
-        timed("sem wait", _sem_wait, self._h, timeout=timeout, owner=self)
+        return _take_bool(self, _sem_wait, "sem wait", blocking, timeout)
 
     @inflight
     def post(self, n=1):
