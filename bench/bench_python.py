@@ -758,10 +758,20 @@ def cpus():
     return sorted(os.sched_getaffinity(0))
 
 
+# Held blocked in the parent from before a party's fork until the party
+# is in run_once's list: a stop signal in between would leave a party the
+# cleanup does not know, which then waits at the barrier with our output
+# pipes open (test_bench's SIGTERM test timed out that way).
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
+
+
 def _party(case, idx, cpu, n, warm, barrier, out):
     """One party of one run, in a forked process."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent cleans up
+    # inherited blocked from run_once: a stop that came meanwhile ends us
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     try:
         try:
             os.sched_setaffinity(0, {cpu})
@@ -810,8 +820,12 @@ def run_once(case, n, warm):
             p = CTX.Process(target=_party, name="%s/%d" % (case.label, i),
                             args=(case, i, cs[i % len(cs)], n, warm,
                                   barrier, pipes[i][1]))
-            p.start()
-            procs.append(p)
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                p.start()
+                procs.append(p)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
         for _, w in pipes:
             w.close()
         res, broken = {}, None
@@ -873,6 +887,7 @@ def rounds(cases, n, warm):
     for _ in range(runs()):
         for j, c in enumerate(cases):
             out[j].append(run_once(c, n, warm))
+            check_stopped()
     return out
 
 
@@ -955,11 +970,23 @@ GROUPS = {"stream": group_stream, "latency": group_latency,
           "array": group_array, "lock": group_lock}
 
 
+_stopped = []  # the stop signal, once one came
+
+
 def _terminate(sig, frame):
     # once: a second signal must not cut the cleanup short
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, signal.SIG_IGN)
+    _stopped.append(sig)
     raise Terminated("signal %d" % sig)
+
+
+def check_stopped():
+    """Raises Terminated again when a stop signal came but its exception
+    was swallowed: raised inside a finaliser or __del__ (multiprocessing
+    runs some), Python prints it as ignored and goes on."""
+    if _stopped:
+        raise Terminated("signal %d" % _stopped[0])
 
 
 def main(argv):
@@ -984,6 +1011,7 @@ def main(argv):
     try:
         for g in names:
             GROUPS[g]()
+            check_stopped()
     except BenchError as e:
         print("bench_python: %s" % e, file=sys.stderr)
         return 1
