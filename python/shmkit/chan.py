@@ -6,8 +6,8 @@ import warnings
 import weakref
 
 from . import _lib as L
-from ._base import U32_MAX, Closable, HandleOwner, cbuf, cint, cname, \
-    inflight, record_type, timed
+from ._base import U32_MAX, Closable, HandleOwner, Region, cbuf, cint, \
+    cname, inflight, record_type, timed
 from ._lib import lib
 from .errors import Busy, check
 
@@ -57,13 +57,14 @@ class Message:
         self._chan = chan
         self._m = m
         self.loan = loan
-        ptr = lib.shk_msg_data(m)
         n = lib.shk_msg_len(m)
         if n:
-            carr = (ctypes.c_ubyte * n).from_address(ptr)
-            carr._shk_keep = chan._keep  # maps the memory: see above
-            mv = memoryview(carr).cast("B")
-            self._view = mv if loan else mv.toreadonly()
+            # a slice of the view of the channel's segment (Region), or
+            # of its own view where the bytes lie elsewhere (a
+            # subscriber's buffer); either keeps chan._keep, which maps
+            # the memory: see above
+            self._view = chan._region.slice(lib.shk_msg_data(m), n,
+                                            not loan)
         else:
             self._view = memoryview(bytearray()) if loan else \
                 memoryview(b"")
@@ -168,6 +169,9 @@ class Chan(Closable):
         self._orphans = []  # C messages of ones collected unreleased
         self._h = None
         self._keep = None
+        self._region = None
+        self._out = ctypes.c_void_p()  # recv's and loan's out-parameter,
+        self._pout = ctypes.byref(self._out)  # made once (one thread)
         if not isinstance(addr, (str, bytes)):
             raise TypeError("addr must be a str or bytes "
                             "'shm://SEGMENT/CHANNEL', not %s"
@@ -205,6 +209,10 @@ class Chan(Closable):
               "chan %r" % (self.addr,))
         self._keep = _ChanHandle(out.value)
         self._h = out.value
+        seg = lib.shk_chan_seg(self._h)
+        ss = L.SegStats()
+        check(lib.shk_seg_info(seg, ctypes.byref(ss)), "chan segment")
+        self._region = Region(self._keep, lib.shk_seg_base(seg), ss.len)
         st = self.stat()
         self.max_msg = st.max_msg
         self.inline_max = st.inline_max
@@ -237,16 +245,15 @@ class Chan(Closable):
     @inflight
     def recv(self, timeout=None):
         """The next message, as a Message to read and release()."""
-        m = ctypes.c_void_p()
         try:
             timed("chan recv", lib.shk_chan_recv, self._handle(),
-                  ctypes.byref(m), timeout=timeout, owner=self)
+                  self._pout, timeout=timeout, owner=self)
         except Busy as e:
             e.context = ("chan recv: a received message is still held "
                          "(release() it, or use `with`, before the next "
                          "recv)")
             raise
-        return Message(self, m.value, False)
+        return Message(self, self._out.value, False)
 
     def recv_bytes(self, timeout=None):
         """The next message as bytes (one copy; released at once)."""
@@ -257,10 +264,9 @@ class Chan(Closable):
     def loan(self, nbytes):
         """A message of nbytes to write in place (a heap block): fill
         msg.data, then msg.send() (no copy) or msg.release()."""
-        m = ctypes.c_void_p()
         check(lib.shk_msg_loan(self._handle(), cint(nbytes, "nbytes"),
-                               ctypes.byref(m)), "msg loan")
-        return Message(self, m.value, True)
+                               self._pout), "msg loan")
+        return Message(self, self._out.value, True)
 
     @inflight
     def _send_loan(self, msg, timeout):
@@ -331,6 +337,7 @@ class Chan(Closable):
             self._reap()
         self._orphans = []
         self._h = None
+        self._region = None  # holds _keep as the views do
         self._keep = None  # shk_chan_close, now or after the views
 
     def __repr__(self):

@@ -3,8 +3,8 @@
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, cbuf, cint, flags_of, inflight, record_type, \
-    timed, view
+from ._base import Handle, Region, cbuf, cint, flags_of, inflight, \
+    record_type, timed
 from ._lib import lib
 from .errors import check
 
@@ -53,8 +53,19 @@ class Ring(Handle):
             o.max_record = cint(max_record, "max_record")
         o.type_id = cint(type_id, "type_id")
         self._pending = []  # reserve/peek views awaiting commit/release
+        self._region = None
+        # out-parameters of reserve/peek, made once (a handle is for one
+        # thread at a time)
+        self._buf = ctypes.c_void_p()
+        self._len = ctypes.c_size_t()
+        self._pbuf = ctypes.byref(self._buf)
+        self._plen = ctypes.byref(self._len)
         self._open(seg, name, lib.shk_ring_open, flags_of(create, excl),
                    self.role, ctypes.byref(o), context="ring %r" % (name,))
+        # the records lie in the segment: their views are slices of one
+        # view of the whole mapping (Region), made here
+        self._region = Region(self._map, lib.shk_seg_base(self._map.h),
+                              seg.size)
         st = self.stat()
         self.cap = st.cap
         self.max_record = st.max_record
@@ -95,11 +106,10 @@ class Ring(Handle):
     def reserve(self, nbytes, timeout=None):
         """Reserve one record of nbytes and return a writable memoryview
         onto the ring's memory; fill it, then commit()."""
-        buf = ctypes.c_void_p()
         nbytes = cint(nbytes, "nbytes")
         timed("ring reserve", lib.shk_ring_reserve, self._handle(),
-              nbytes, ctypes.byref(buf), timeout=timeout, owner=self)
-        mv = view(self._map, buf.value, nbytes)
+              nbytes, self._pbuf, timeout=timeout, owner=self)
+        mv = self._region.slice(self._buf.value, nbytes)
         self._pending.append(mv)
         return mv
 
@@ -120,14 +130,12 @@ class Ring(Handle):
     def peek(self, timeout=None):
         """The oldest record in place, as a read-only memoryview valid until
         release() (peeking again returns the same record)."""
-        buf = ctypes.c_void_p()
-        n = ctypes.c_size_t()
-        timed("ring peek", lib.shk_ring_peek, self._handle(),
-              ctypes.byref(buf), ctypes.byref(n), timeout=timeout,
-              owner=self)
-        if not n.value:
+        timed("ring peek", lib.shk_ring_peek, self._handle(), self._pbuf,
+              self._plen, timeout=timeout, owner=self)
+        n = self._len.value
+        if not n:
             return memoryview(b"")
-        mv = view(self._map, buf.value, n.value, readonly=True)
+        mv = self._region.slice(self._buf.value, n, True)
         self._pending.append(mv)
         return mv
 
@@ -174,3 +182,7 @@ class Ring(Handle):
 
     def _closing_now(self):
         self._settle()
+
+    def _free(self):
+        super()._free()
+        self._region = None  # only the views a user kept hold the mapping

@@ -1,5 +1,6 @@
 """Rings between Python and C processes, zero-copy paths and timeouts."""
 
+import ctypes
 import selectors
 import time
 
@@ -73,6 +74,57 @@ def test_reserve_peek_are_views_of_the_ring(seg):
     assert st.producer == 1 and st.consumer == 1 and st.fill == 0
     with pytest.raises(shmkit.Busy):
         seg.ring("r", "consumer")                    # one live consumer
+
+
+def _mapped(segname):
+    """Whether this process maps /dev/shm/segname."""
+    with open("/proc/self/maps") as f:
+        return any(line.rstrip().endswith("/dev/shm/" + segname)
+                   for line in f)
+
+
+def test_views_are_slices_of_one_region(name):
+    # reserve/peek views are slices of one view of the segment, made at
+    # open (Region); a slice the user kept maps the memory, the closed
+    # handles themselves (still referenced here) must not
+    seg = shmkit.Segment(name, create=True, size=1 << 20)
+    w = seg.ring("r", "producer", create=True, cap=4096)
+    c = seg.ring("r", "consumer")
+    mv = w.reserve(16)
+    mv[:] = bytes(range(16))
+    kept = mv[4:8]
+    assert seg.offset(mv) == seg.offset(kept) - 4   # in the segment
+    w.commit()
+    pk = c.peek(timeout=0)
+    assert pk.readonly and bytes(pk) == bytes(range(16))
+    arr = np.frombuffer(pk, dtype=np.uint8)[8:]     # exported further
+    c.release()
+    seg.close()                                      # closes w and c
+    assert w.closed and c.closed and _mapped(name)
+    assert bytes(kept) == b"\x04\x05\x06\x07"          # no crash
+    assert arr.tolist() == list(range(8, 16))
+    del kept, arr
+    assert not _mapped(name), "a closed Ring still maps the segment"
+
+
+def test_region_slices_only_what_lies_inside():
+    # what C returns is not trusted: a record that is not wholly inside
+    # the region gets a view of its own (never a clamped slice)
+    from shmkit._base import Region
+    buf = ctypes.create_string_buffer(bytes(range(32)), 32)
+    base = ctypes.addressof(buf)
+    r = Region(buf, base + 8, 8)                     # bytes 8..15
+    inside = r.slice(base + 10, 4)
+    assert bytes(inside) == bytes(range(10, 14)) and not inside.readonly
+    assert inside.obj is r.rw.obj                    # a slice of the region
+    assert r.slice(base + 8, 8, True).readonly
+    assert r.slice(base + 16, 0).nbytes == 0          # empty, at the end
+    for at, n in ((12, 8), (4, 8), (4, 2), (16, 4), (30, 2)):
+        v = r.slice(base + at, n, readonly=(at == 4))
+        assert bytes(v) == bytes(range(at, at + n)), (at, n)
+        assert v.obj is not r.rw.obj and v.readonly == (at == 4)
+    with pytest.raises(shmkit.Invalid):
+        r.slice(None, 4)                             # NULL
 
 
 def test_timeouts(seg):
