@@ -68,7 +68,7 @@ class Message:
         else:
             self._view = memoryview(bytearray()) if loan else \
                 memoryview(b"")
-        chan._msgs.add(self)
+        chan._msgs[m] = weakref.ref(self)
 
     def _handle(self):
         if not self._m:
@@ -88,12 +88,12 @@ class Message:
         return bytes(self.data)
 
     def _forget(self):
-        self._m = None
+        m, self._m = self._m, None
         try:
             self._view.release()
         except (BufferError, ValueError):
             pass  # exported further (e.g. to NumPy): cannot revoke
-        self._chan._msgs.discard(self)
+        self._chan._msgs.pop(m, None)
 
     def release(self):
         """Give the message back (a loan not sent is freed).  Twice is
@@ -121,6 +121,7 @@ class Message:
             return
         try:
             self._m = None
+            self._chan._msgs.pop(m, None)
             self._chan._orphans.append(m)
             self._view.release()
         except Exception:
@@ -165,7 +166,11 @@ class Chan(Closable):
                  max_msg=None, inline_max=None, mode=None, max_subs=None,
                  type_id=0):
         self._init_guard()
-        self._msgs = weakref.WeakSet()  # the messages handed out
+        # the messages handed out and not yet released, by C message
+        # (unique while outstanding): a weak reference each, so that a
+        # message dropped unreleased still reaches its __del__ (a dict of
+        # weakref.ref costs half what a WeakSet does per message)
+        self._msgs = {}
         self._orphans = []  # C messages of ones collected unreleased
         self._h = None
         self._keep = None
@@ -328,7 +333,10 @@ class Chan(Closable):
     def _free(self):
         keep = self._keep
         live = keep is not None and keep.h  # not finalized first by the GC
-        for msg in list(self._msgs):
+        for ref in list(self._msgs.values()):
+            msg = ref()
+            if msg is None:
+                continue  # collected: its __del__ made it an orphan
             m = msg._m
             msg._forget()
             if m and live:

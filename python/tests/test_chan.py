@@ -192,6 +192,7 @@ def test_dropped_messages_are_released(addr):
                 a.loan(5000)
         assert a.stat().outstanding == base
         assert a.stat().outstanding == base   # nothing released twice
+        assert len(a._msgs) == 0       # and no entry left for them
         kept = a.loan(100)
         assert a.stat().outstanding == base + 1
         kept.release()
