@@ -160,7 +160,7 @@ _Static_assert(sizeof(struct shk__once_shm) == 192, "once size");
  * shk__sync_unlock releases it: SHK_EPERM when this thread does not hold w.
  */
 #define SHK__SYNC_HELD_MAX 64
-SHK_HIDDEN int shk__sync_holds(_Atomic uint32_t *w);
+SHK_HIDDEN int shk__sync_holds(shk_seg *seg, _Atomic uint32_t *w);
 SHK_HIDDEN int shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w,
 			      int64_t timeout_ns);
 SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, _Atomic uint32_t *w);

@@ -49,7 +49,7 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 
 	if (!c || !m || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
-	if (!shk__sync_holds(&m->m->word))
+	if (!shk__sync_holds(m->seg, &m->m->word))
 		return SHK_EPERM;
 	wp = &c->m->wp;
 	deadline = shk__deadline(timeout_ns);

@@ -25,29 +25,52 @@
 
 #include "lock.h"
 
-/* The words this thread holds.  Read and written only by the thread
- * itself: plain variables, no atomics. */
+/*
+ * The words this thread holds, each with the segment handle and the owner
+ * stamp it was taken under.  Read and written only by the thread itself:
+ * plain variables, no atomics.  An entry can outlive its mapping: a handle
+ * closed while held, or a fork() child's copy of its parent's list, and a
+ * later mapping may put another lock word at the same address.  So an
+ * entry counts only while its segment handle and stamp are the caller's
+ * and the word still names that stamp; any other entry for the address is
+ * stale and dropped.  (A stale entry whose segment handle address and
+ * stamp both recur, on a word another thread of that handle holds, would
+ * still pass: that needs a handle closed while held first.)
+ */
 static _Thread_local struct {
 	uint32_t n;
-	_Atomic uint32_t *w[SHK__SYNC_HELD_MAX];
+	struct held_ent {
+		_Atomic uint32_t *w;
+		const shk_seg *seg;
+		uint32_t stamp;
+	} e[SHK__SYNC_HELD_MAX];
 } held;
 
-/* Index of w in this thread's list, or -1. */
+/* Index of this thread's live entry for w taken through seg, or -1. */
 static int
-held_at(_Atomic uint32_t *w)
+held_at(shk_seg *seg, _Atomic uint32_t *w)
 {
-	uint32_t i;
+	uint32_t i, stamp = shk__seg_stamp(seg);
 
-	for (i = held.n; i-- > 0;)
-		if (held.w[i] == w)
+	for (i = held.n; i-- > 0;) {
+		if (held.e[i].w != w)
+			continue;
+		/* relaxed: a word naming our stamp was last set by our own
+		 * CAS (this thread's, if the entry is live), which this
+		 * thread sees; any other value means the entry is stale */
+		if (held.e[i].seg == seg && held.e[i].stamp == stamp &&
+		    (atomic_load_explicit(w, memory_order_relaxed) &
+		     SHK__STAMP_MASK) == stamp)
 			return (int)i;
+		held.e[i] = held.e[--held.n];
+	}
 	return -1;
 }
 
 int
-shk__sync_holds(_Atomic uint32_t *w)
+shk__sync_holds(shk_seg *seg, _Atomic uint32_t *w)
 {
-	return held_at(w) >= 0;
+	return held_at(seg, w) >= 0;
 }
 
 int
@@ -55,7 +78,7 @@ shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 {
 	int rc;
 
-	if (held_at(w) >= 0)
+	if (held_at(seg, w) >= 0)
 		return SHK_EDEADLK;
 	if (held.n == SHK__SYNC_HELD_MAX)
 		return SHK_ENOMEM;
@@ -63,20 +86,21 @@ shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 	if (rc == SHK_ETIMEDOUT && timeout_ns == 0)
 		rc = SHK_EAGAIN;
 	if (rc == 0 || rc == SHK_EOWNERDEAD)
-		held.w[held.n++] = w;
+		held.e[held.n++] =
+			(struct held_ent){ w, seg, shk__seg_stamp(seg) };
 	return rc;
 }
 
 int
 shk__sync_unlock(shk_seg *seg, _Atomic uint32_t *w)
 {
-	int i = held_at(w), rc;
+	int i = held_at(seg, w), rc;
 
 	if (i < 0)
 		return SHK_EPERM;
 	rc = shk__lock_release(seg, w);
 	if (rc == 0)
-		held.w[i] = held.w[--held.n];
+		held.e[i] = held.e[--held.n];
 	return rc;
 }
 
@@ -113,7 +137,7 @@ shk_mutex_consistent(shk_mutex *m)
 {
 	if (!m)
 		return SHK_EINVAL;
-	if (!shk__sync_holds(&m->m->word))
+	if (!shk__sync_holds(m->seg, &m->m->word))
 		return SHK_EPERM;
 	return shk__lock_consistent(m->seg, &m->m->word);
 }

@@ -183,7 +183,7 @@ shk_rwlock_wrunlock(shk_rwlock *rw)
 
 	if (!rw)
 		return SHK_EINVAL;
-	if (!shk__sync_holds(&rw->m->wlock))
+	if (!shk__sync_holds(rw->seg, &rw->m->wlock))
 		return SHK_EPERM;
 	/* relaxed: written only under wlock, which we hold */
 	f = atomic_load_explicit(&rw->m->flags, memory_order_relaxed);
@@ -205,7 +205,7 @@ shk_rwlock_consistent(shk_rwlock *rw)
 
 	if (!rw)
 		return SHK_EINVAL;
-	if (!shk__sync_holds(&rw->m->wlock))
+	if (!shk__sync_holds(rw->seg, &rw->m->wlock))
 		return SHK_EPERM;
 	/* relaxed: written only under wlock, which we hold */
 	f = atomic_load_explicit(&rw->m->flags, memory_order_relaxed);
@@ -289,7 +289,7 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 		return SHK_EINVAL;
 	/* our own write hold would make us wait for ourselves until the
 	 * deadline, as wrlock (shk__sync_lock) already refuses */
-	if (shk__sync_holds(&rw->m->wlock))
+	if (shk__sync_holds(rw->seg, &rw->m->wlock))
 		return SHK_EDEADLK;
 	slot = rw->seg->slot;
 	me = shk__seg_stamp(rw->seg);

@@ -739,6 +739,68 @@ t_two_handles(void)
 	shk_seg_close(s);
 }
 
+/*
+ * What a thread holds is recorded by the word's address, which a later
+ * mapping may reuse: an entry left by a handle closed while held, or a
+ * fork() child's copy of its parent's list, must not make a later lock
+ * SHK_EDEADLK or an unlock succeed.  Review finding: both did, when the
+ * new mapping landed at the old address (usual for a reopen).
+ */
+static void
+t_stale_held(void)
+{
+	shk_seg *s, *s2 = NULL;
+	shk_mutex *m = NULL, *m2 = NULL;
+	pid_t pid;
+	int st, fd;
+
+	s = seg_create("mstale");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	/* a fork child's inherited list: the parent holds m */
+	CHECK_OK(shk_mutex_lock(m, SHK_FOREVER));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		fd = dup(g_fd);
+		shk_mutex_close(m); /* the inherited copies, first: the new */
+		shk_seg_close(s);   /* mapping may then take their address */
+		if (fd < 0 || shk_seg_open_fd(fd, 0, NULL, &s2) ||
+		    shk_mutex_open(s2, "m", 0, NULL, &m))
+			_exit(2);
+		close(fd);
+		if (shk_mutex_lock(m, 0) != SHK_EAGAIN)
+			_exit(3);
+		if (shk_mutex_lock(m, 20000000) != SHK_ETIMEDOUT)
+			_exit(4);
+		if (shk_mutex_unlock(m) != SHK_EPERM)
+			_exit(5);
+		shk_mutex_close(m);
+		shk_seg_close(s2);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	/* closed while held, then reopened: a new owner finds the old
+	 * holder gone (its attach record was freed) */
+	fd = dup(g_fd);
+	CHECK(fd >= 0);
+	shk_mutex_close(m);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &s2));
+	close(fd);
+	g_fd = shk_seg_fd(s2);
+	CHECK_OK(shk_mutex_open(s2, "m", 0, NULL, &m2));
+	CHECK_RC(shk_mutex_unlock(m2), SHK_EPERM);
+	CHECK_RC(shk_mutex_lock(m2, 0), SHK_EOWNERDEAD);
+	CHECK_OK(shk_mutex_consistent(m2));
+	CHECK_OK(shk_mutex_unlock(m2));
+	CHECK_OK(shk_mutex_lock(m2, 0));
+	CHECK_OK(shk_mutex_unlock(m2));
+	shk_mutex_close(m2);
+	shk_seg_close(s2);
+}
+
 /* A thread holds at most SHK__SYNC_HELD_MAX (64) lock words at once; the
  * next lock is SHK_ENOMEM and takes nothing. */
 static void
@@ -1433,7 +1495,7 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "exclusion_threads", t_exclusion_threads },
 	  { "thread_owner", t_thread_owner }, { "thread_wait", t_thread_wait },
 	  { "two_handles", t_two_handles }, { "held_max", t_held_max },
-	  { "timed_expiry", t_timed_expiry },
+	  { "stale_held", t_stale_held }, { "timed_expiry", t_timed_expiry },
 	  { "wake_handoff", t_wake_handoff },
 	  { "leader_exited", t_leader_exited },
 	  { "hidden_proc", t_hidden_proc }, { "other_pidns", t_other_pidns },
