@@ -257,7 +257,9 @@ check-headers:
 	$(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -o $(B)/hdr_cxx $(B)/hdr.c
 	$(CXX) -x c++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only $(B)/hdr.c
 	$(B)/hdr_c && $(B)/hdr_cxx
-	@echo "check-headers: shmkit.h compiles alone as C11, C++11 and C++17 (-Wall -Wextra -pedantic), every SHK_*_INIT sets its size"
+	@printf '#include <shmkit.h>\nconstexpr shk_ring_opts o = SHK_RING_OPTS_INIT;\nstatic_assert(o.size == sizeof o, "size");\n' > $(B)/hdr_constexpr.c
+	$(CXX) -x c++ -std=c++14 -Wall -Wextra -pedantic -Werror -Iinclude -fsyntax-only $(B)/hdr_constexpr.c
+	@echo "check-headers: shmkit.h compiles alone as C11, C++11 and C++17 (-Wall -Wextra -pedantic), every SHK_*_INIT sets its size, and is constexpr from C++14"
 
 # Layout (STYLE.md B7-B8): .clang-format, Debian's clang-format (14).
 # `make format` rewrites every tracked C file (and bench_boost.cpp);

@@ -53,12 +53,18 @@ extern "C" {
  * the fields a brace list leaves out, so in C++ it is a value-initialised T
  * with its size set (shk__init, not part of the API): the same value, and
  * `shk_ring_opts o = SHK_RING_OPTS_INIT;` compiles without warnings under
- * -Wall -Wextra -pedantic from C++11 on (make check-headers).
+ * -Wall -Wextra -pedantic from C++11 on (make check-headers), and from
+ * C++14 on it is constexpr.
  */
 #ifdef __cplusplus
+#if __cplusplus >= 201402L
+#define SHK__CONSTEXPR constexpr
+#else
+#define SHK__CONSTEXPR
+#endif
 extern "C++" {
 template <class T>
-inline T
+SHK__CONSTEXPR inline T
 shk__init()
 {
 	T v = T();
@@ -1507,7 +1513,8 @@ SHK_API int shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
  * shk_rwlock_consistent and release with shk_rwlock_wrunlock;
  * SHK_ENOTRECOVERABLE, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EINVAL; SHK_EDEADLK
  * when the calling thread holds the write lock (it would wait for
- * itself).  Read holds through one segment handle are
+ * itself); SHK_ENOMEM when that takeover finds the calling thread holding
+ * 64 mutexes and write locks already.  Read holds through one segment handle are
  * counted, so threads sharing a shk_seg may read concurrently.  No system
  * call when no writer is around.
  */
