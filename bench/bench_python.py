@@ -870,14 +870,21 @@ def run_once(case, n, warm):
             min(r[0] for r in res.values())
         return max(span, 1), res[0][2]
     finally:
-        for p in procs:
-            if p.exitcode is None:
-                p.kill()
-            p.join()
-        for r, w in pipes:
-            r.close()
-            w.close()
-        case.cleanup()
+        # a stop signal must not cut this short (a party left running,
+        # a segment left): held until the end, then raised (a stop that
+        # came meanwhile is in _stopped, see check_stopped)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            for p in procs:
+                if p.exitcode is None:
+                    p.kill()
+                p.join()
+            for r, w in pipes:
+                r.close()
+                w.close()
+            case.cleanup()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def rounds(cases, n, warm):
@@ -996,7 +1003,7 @@ def main(argv):
         print("usage: bench_python.py [%s ...]" % "|".join(GROUPS),
               file=sys.stderr)
         return 2
-    for s in (signal.SIGTERM, signal.SIGHUP):
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, _terminate)
     cs = cpus()
     print("# shmkit %s (%s) beside multiprocessing, Python %s, NumPy %s; "
