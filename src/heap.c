@@ -94,7 +94,9 @@
  * (one leaked block).  Under the lock it leaves the lock naming a dead
  * owner: the next locker gets SHK_EOWNERDEAD, and repair() re-walks the
  * chain, recomputes prev_size, coalesces neighbours, returns runs that
- * never handed out a block, and rebuilds bins and large_free.  Statistics
+ * never handed out a block and magazine blocks no slot names (a death in
+ * mag_setup() between the carve and the slot's store), and rebuilds bins
+ * and large_free.  Statistics
  * may drift by one block per kill.  A double free finds FREE (or a dead
  * header) and returns SHK_EINVAL.
  */
@@ -545,6 +547,7 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 			if (h) {
 				uint64_t i;
 
+				SHK_CRASHPOINT("heap.mag.carved");
 				moff = h + BLK_HDR;
 				/* relaxed: published by the store below */
 				for (i = 0; i < L->mag_len; i += 8)

@@ -56,6 +56,9 @@ struct shk__heap_report {
 	uint64_t small_cached;     /* small blocks in a magazine (CACHED) */
 	uint64_t mags;             /* magazines (one per attach slot that
 				    * ever freed a small block) */
+	uint64_t mag_orphans;      /* magazine blocks no slot names: a
+				    * death in their setup (repair() frees
+				    * them) */
 	uint64_t large_live;       /* large blocks in use */
 	uint64_t large_used;       /* ... their bytes, headers included */
 	uint64_t large_cached;     /* large blocks in a large cache (F_LC) */

@@ -287,12 +287,19 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 				return SHK_ECORRUPT;
 			}
 		} else if (w & F_MAG) {
-			/* a magazine is formatted under the lock: with a
-			 * holder active it may still hold old bytes */
-			rc = derived ? mag_check(seg, L, h + BLK_HDR) : 0;
-			if (rc)
-				return rc;
-			rep->mags++;
+			/* a magazine is formatted under the lock, and its
+			 * slot set after: until then (or for good, when its
+			 * setter died: repair() gives it back) it holds old
+			 * bytes, which are not judged */
+			if (!mag_named(seg, h + BLK_HDR)) {
+				rep->mag_orphans++;
+			} else {
+				rc = derived ? mag_check(seg, L, h + BLK_HDR)
+					     : 0;
+				if (rc)
+					return rc;
+				rep->mags++;
+			}
 		} else if (w & F_LC) {
 			rep->large_cached++;
 		} else if (w & F_USED) {

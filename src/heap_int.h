@@ -365,6 +365,27 @@ mag_valid(shk_seg *seg, const struct layout *L, uint64_t moff)
 	       (w & SIZE_MASK) <= L->chain_end - h;
 }
 
+/*
+ * Whether a slot of hh->mag names the magazine at moff.  Slots are set
+ * once, under the lock, after the magazine is zeroed (mag_setup()): a
+ * magazine block no slot names is one whose setter died before publishing
+ * it, garbage that nobody can reach.
+ */
+static inline int
+mag_named(shk_seg *seg, uint64_t moff)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t s;
+
+	for (s = 0; s < SHK__ATTACH_CAP; s++)
+		/* relaxed: under the lock (repair()), or a snapshot that the
+		 * scan's sequence count confirms */
+		if (atomic_load_explicit(&hh->mag[s], memory_order_relaxed) ==
+		    moff)
+			return 1;
+	return 0;
+}
+
 static inline struct heap_local *
 local_of(shk_seg *seg)
 {

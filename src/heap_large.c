@@ -208,8 +208,9 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
 
 /*
  * repair rebuilds everything derived from the chain after a lock holder
- * died: prev_size, coalescing, runs that never handed out a block, bins,
- * large_free, large_live, nruns.  Lock held.
+ * died: prev_size, coalescing, runs that never handed out a block,
+ * magazines that were never published, bins, large_free, large_live,
+ * nruns.  Lock held.
  */
 static int
 repair(shk_seg *seg, const struct layout *L)
@@ -226,7 +227,12 @@ repair(shk_seg *seg, const struct layout *L)
 		if (chain_hdr(seg, L, h, &steps, &w, &S))
 			return SHK_ECORRUPT;
 		set_prev(seg, h, prev);
-		if (w & F_RUN) {
+		if ((w & F_MAG) && !mag_named(seg, h + BLK_HDR)) {
+			/* a magazine carved by a setter that died before
+			 * publishing it: nobody can reach it, give it back */
+			w = mkhdr(h, S, 0);
+			st(seg, h, w);
+		} else if (w & F_RUN) {
 			uint64_t pg =
 				(h + BLK_HDR - L->heap_off) >> L->run_shift;
 			int k = -1;
