@@ -404,6 +404,21 @@ push_chain(shk_seg *seg, const struct layout *L, uint32_t c,
 		memory_order_release, memory_order_relaxed));
 }
 
+/* Pushes the k blocks a drain turned FREE and counts them out of live. */
+static void
+drain_push(shk_seg *seg, const struct layout *L, uint32_t c,
+	   const uint32_t *ref, const uint64_t *pg, const uint32_t *idx,
+	   uint32_t k)
+{
+	if (!k)
+		return;
+	SHK_CRASHPOINT("heap.mag.drain");
+	push_chain(seg, L, c, ref, pg, idx, k);
+	/* relaxed: a statistic */
+	atomic_fetch_sub_explicit(&hdr_of(seg)->cls[c].live, k,
+				  memory_order_relaxed);
+}
+
 /*
  * Drains the magazine at moff, whose owner word read o, as drainer my:
  * claims it (CAS o -> DRAINING), turns every entry still CACHED under the
@@ -416,9 +431,8 @@ static void
 mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
 	  uint32_t my)
 {
-	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t S = MO_OWNER(o), c, i, k, ref[MAG_DEPTH], idx[MAG_DEPTH];
-	uint64_t nw = MO_WORD(MO_DRAINING, S, my), pg[MAG_DEPTH];
+	uint32_t S = MO_OWNER(o), c, i, k, ref[MAG_MOVE], idx[MAG_MOVE];
+	uint64_t nw = MO_WORD(MO_DRAINING, S, my), pg[MAG_MOVE];
 
 	/* acq_rel: takes the magazine; sees the owner's entries (its release
 	 * store of OWNED and the release CAS of each cached block) */
@@ -448,13 +462,15 @@ mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
 			ref[k] = r;
 			pg[k] = p;
 			idx[k++] = x;
+			/* pushed MAG_MOVE at a time: a drainer killed
+			 * between its CASes and the push loses at most
+			 * that many */
+			if (k == MAG_MOVE) {
+				drain_push(seg, L, c, ref, pg, idx, k);
+				k = 0;
+			}
 		}
-		SHK_CRASHPOINT("heap.mag.drain");
-		push_chain(seg, L, c, ref, pg, idx, k);
-		/* relaxed: a statistic */
-		if (k)
-			atomic_fetch_sub_explicit(&hh->cls[c].live, k,
-						  memory_order_relaxed);
+		drain_push(seg, L, c, ref, pg, idx, k);
 	}
 	for (i = 0; i < LC_N; i++) {
 		_Atomic uint64_t *e = w64(seg, moff + L->mlc_off + 8 * i);

@@ -59,7 +59,7 @@ static const char *const role_points[R_N][16] = {
 		     "heap.lc.fill", "heap.mag.cached", "heap.mag.refill",
 		     "heap.mag.spill", "heap.merge.grown", "heap.run.formatted",
 		     "heap.split.front", "heap.split.tail", "heap.lc.drain",
-		     "heap.mag.drain" },
+		     "heap.mag.drain", "heap.mag.carved" },
 	[R_RING_P] = { "ring.reserve", "ring.commit",
 		       "ring.commit.before_publish" },
 	[R_RING_C] = { "ring.peek", "ring.release",

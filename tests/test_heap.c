@@ -1055,6 +1055,63 @@ t_crash_mag_setup(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * A drainer killed inside a drain loses at most MAG_MOVE (16) blocks: it
+ * pushes what it took every 16 blocks.  It once took the whole class (up
+ * to 128 blocks) before its one push, and left them all on no list, with
+ * the class's live count too high for good.
+ */
+static void
+t_drain_killed(void)
+{
+	char nm[64];
+	shk_seg *s;
+	shk_heap_stats st;
+	struct shk__heap_report rep;
+	pid_t pid;
+	int who;
+
+	test_name(nm, sizeof(nm), "drainkill");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	for (who = 0; who < 2; who++) {
+		pid = fork();
+		if (pid == 0) {
+			shk_seg *c = NULL;
+			uint64_t off[100];
+			int i;
+
+			if (who == 1)
+				setenv("SHK_CRASH", "heap.mag.drain:1", 1);
+			if (shk_seg_open(nm, 0, NULL, &c))
+				_exit(2);
+			if (who == 1) {
+				/* the owner below is dead: drain it */
+				(void)shk__heap_reclaim(c);
+				_exit(3);
+			}
+			/* the owner: 100 blocks cached, then killed */
+			for (i = 0; i < 100; i++)
+				if (shk_alloc(c, 16, &off[i]))
+					_exit(4);
+			for (i = 0; i < 100; i++)
+				if (shk_free(c, off[i]))
+					_exit(5);
+			raise(SIGKILL);
+			_exit(6);
+		}
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	}
+	CHECK(shk__heap_reclaim(s) >= 0); /* the dead drainer's magazine */
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.small_live, 0);
+	CHECK(rep.small_lost >= 1);
+	CHECK(rep.small_lost <= 16);
+	stats(s, &st);
+	CHECK(st.class_used[0] <= 16);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* Free-list tags crossing 2^32 wrap to 0 without harm (ALGORITHMS §3). */
 static void
 t_tag_wrap(void)
@@ -1673,7 +1730,8 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "stress_threads", t_stress_threads },
 	  { "crash_points", t_crash_points },
 	  { "crash_random", t_crash_random },
-	  { "crash_mag_setup", t_crash_mag_setup }, { "tag_wrap", t_tag_wrap },
+	  { "crash_mag_setup", t_crash_mag_setup },
+	  { "drain_killed", t_drain_killed }, { "tag_wrap", t_tag_wrap },
 	  { "dead_owner", t_dead_owner },
 	  { "corrupt_scribble", t_corrupt_scribble },
 	  { "registry", t_registry }, { "mag_reclaim", t_mag_reclaim },
