@@ -8,7 +8,10 @@
  *
  * What a killed process leaves behind: a creator killed mid-initialisation
  * leaves a segment that is not READY and whose lock is free: openers get
- * SHK_EBADSEG (remove it with shk_seg_unlink or `shmkit rm`).  A process
+ * SHK_EBADSEG (remove it with shk_seg_unlink or `shmkit rm`).  The magic
+ * is written right after the file is sized, so only a creator killed
+ * between its O_EXCL open and that write (two system calls) leaves a file
+ * without it, which `shmkit rm` refuses without --force.  A process
  * killed while attached leaves an ACTIVE attach record with a dead pid: the
  * next opener that finds no free record reclaims it, `shmkit ls` counts it
  * as dead and `shmkit rm --orphans` removes segments with only dead ones.
@@ -329,6 +332,24 @@ finish_open(shk_seg *seg, const struct shk__seg_hdr *hc)
 	return 0;
 }
 
+/* Writes the magic and state INITIALIZING into a new, still unmapped,
+ * zero-filled segment file (see create_fd()). */
+static int
+write_early_hdr(int fd)
+{
+	uint8_t b[offsetof(struct shk__seg_hdr, state) + sizeof(uint32_t)];
+	uint32_t st = SHK__SEG_INITIALIZING;
+	ssize_t n;
+
+	memset(b, 0, sizeof(b));
+	memcpy(b, SHK__MAGIC, 8);
+	memcpy(b + offsetof(struct shk__seg_hdr, state), &st, sizeof(st));
+	n = pwrite(fd, b, sizeof(b), 0);
+	if (n < 0)
+		return shk__errno_code(errno);
+	return n == (ssize_t)sizeof(b) ? 0 : SHK_EIO;
+}
+
 /* Creator path for fd-backed segments (POSIX, file, memfd). */
 static int
 create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
@@ -343,6 +364,16 @@ create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 		rc = shk__errno_code(errno);
 		goto fail;
 	}
+	/* The magic and INITIALIZING before the (long, for a big segment)
+	 * fallocate: a creator killed from here on leaves a file that tools
+	 * know as a shmkit segment whose creator died (`shmkit ls` lists it,
+	 * `shmkit rm` removes it), not an anonymous run of zeros.  pwrite,
+	 * not the mapping: on a full tmpfs it fails where a store would
+	 * raise SIGBUS.  format_new() writes both again. */
+	rc = write_early_hdr(seg->fd);
+	if (rc)
+		goto fail;
+	SHK_CRASHPOINT("seg.create.sized");
 	/* Reserve the pages now: a full tmpfs fails here with ENOSPC
 	 * instead of SIGBUS later (§9).  hugetlbfs has no fallocate. */
 	rc = posix_fallocate(seg->fd, 0, (off_t)o->len);

@@ -713,7 +713,33 @@ for c, e in (('version', 'SHK_EVERSION'), ('checksum', 'SHK_ECHECKSUM'),
     x = s['${P}c-' + c]
     assert x['state'] == 'corrupt' and x['error'] == e, x
 print('ok')"
-run rm "${P}c-version" "${P}c-checksum" "${P}c-trunc100" "${P}c-trunc8k"
+# A creator killed before READY (state word 192..195 still INITIALIZING,
+# its lock free) is "unfinished" and an orphan; any other state is damage.
+cp "/dev/shm/$BASE" "/dev/shm/${P}c-unfinished"
+cp "/dev/shm/$BASE" "/dev/shm/${P}c-state7"
+corrupt "${P}c-unfinished" "f.seek(192); f.write((1).to_bytes(4, 'little'))"
+corrupt "${P}c-state7" "f.seek(192); f.write((7).to_bytes(4, 'little'))"
+st=$(ls_state "${P}c-unfinished")
+[ "$st" = "unfinished: creator died" ] && pass "ls: an unfinished creation is '$st'" ||
+	fail "ls state of ${P}c-unfinished: '$st'"
+st=$(ls_state "${P}c-state7")
+[ "$st" = "corrupt: SHK_EBADSEG" ] && pass "ls: a bad state word is '$st'" ||
+	fail "ls state of ${P}c-state7: '$st'"
+run ls --json --match "${P}c-*"
+json_check "ls --json: unfinished is an orphan, a bad state is not" "
+s = {x['name']: x for x in d['segments']}
+u, b = s['${P}c-unfinished'], s['${P}c-state7']
+assert u['state'] == 'unfinished' and u['orphaned'] is True, u
+assert b['state'] == 'corrupt' and b['orphaned'] is False, b
+print('ok')"
+run rm --orphans --match "${P}c-*"
+expect_rc 0 "rm --orphans with an unfinished creation"
+[ "$(cat "$TMP/out")" = "removed ${P}c-unfinished" ] &&
+	[ ! -e "/dev/shm/${P}c-unfinished" ] && [ -e "/dev/shm/${P}c-state7" ] &&
+	pass "rm --orphans removed the unfinished creation only" ||
+	fail "rm --orphans said: $(cat "$TMP/out")"
+run rm "${P}c-version" "${P}c-checksum" "${P}c-trunc100" "${P}c-trunc8k" \
+	"${P}c-state7"
 expect_rc 0 "rm removes corrupt segments"
 run rm --force "${P}c-magic"
 expect_rc 0 "rm --force removes the one without magic"

@@ -707,17 +707,37 @@ t_creator_killed(void)
 	char nm[64];
 	pid_t pid;
 
+	/* killed before the pages are reserved, and before READY */
+	static const char *const points[] = { "seg.create.sized:1",
+					      "seg.init.before_ready:1" };
+	shk_seg_opts big = SHK_SEG_OPTS_INIT;
+	char path[128], magic[8];
+	size_t i;
+	int fd;
+
 	test_name(nm, sizeof(nm), "ckill");
 	o.open_timeout_ns = 300000000;
-	pid = fork();
-	if (pid == 0) {
-		setenv("SHK_CRASH", "seg.init.before_ready:1", 1);
-		shk_seg_open(nm, SHK_CREATE, NULL, &seg);
-		_exit(0);
+	big.len = 64 << 20;
+	for (i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		pid = fork();
+		if (pid == 0) {
+			setenv("SHK_CRASH", points[i], 1);
+			shk_seg_open(nm, SHK_CREATE, &big, &seg);
+			_exit(0);
+		}
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+		CHECK_RC(shk_seg_open(nm, 0, &o, &seg), SHK_EBADSEG);
+		CHECK_RC(shk_seg_open(nm, SHK_CREATE, &o, &seg), SHK_EBADSEG);
+		/* it carries the magic, so tools know it as shmkit's
+		 * (`shmkit ls` lists it, `shmkit rm` removes it) */
+		snprintf(path, sizeof(path), "/dev/shm/%s", nm);
+		fd = open(path, O_RDONLY);
+		CHECK(fd >= 0);
+		CHECK_EQ(read(fd, magic, 8), 8);
+		close(fd);
+		CHECK(memcmp(magic, SHK__MAGIC, 8) == 0);
+		CHECK_OK(shk_seg_unlink(nm, NULL));
 	}
-	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
-	CHECK_RC(shk_seg_open(nm, 0, &o, &seg), SHK_EBADSEG);
-	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
 static void

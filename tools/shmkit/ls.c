@@ -132,11 +132,12 @@ print_json(const struct cli_seg_list *l)
 			json_u64(&j, "age_s", age_s(e->st.created_ns));
 		} else {
 			json_str(&j, "state",
-				 cli_code_is_corrupt(e->rc) ? "corrupt"
-							    : "error");
+				 e->unfinished                ? "unfinished"
+				 : cli_code_is_corrupt(e->rc) ? "corrupt"
+							      : "error");
 			json_str(&j, "error", shk_errname(e->rc));
 			json_str(&j, "message", shk_strerror(e->rc));
-			json_bool(&j, "orphaned", 0);
+			json_bool(&j, "orphaned", orphan);
 		}
 		json_end_obj(&j);
 	}

@@ -30,6 +30,9 @@
 #define SHM_DIR "/dev/shm"
 #define SEG_MAGIC "SHMKIT\0\1"
 #define SCAN_OPEN_TIMEOUT_NS (200LL * 1000 * 1000)
+/* docs/segment-format.md: the state word, INITIALIZING (1) -> READY (2) */
+#define SEG_STATE_OFF 192
+#define SEG_INITIALIZING 1u
 
 int
 cli_code_is_corrupt(int code)
@@ -39,10 +42,16 @@ cli_code_is_corrupt(int code)
 	       code == SHK_ECHECKSUM;
 }
 
+/*
+ * Orphaned: every attach record's process died, or the segment's creation
+ * never finished (e->unfinished): nobody can open it, and its name blocks
+ * a new creation.
+ */
 int
 cli_seg_orphaned(const struct cli_seg_entry *e)
 {
-	return e->rc == 0 && e->st.attached > 0 && e->st.attached_alive == 0;
+	return e->unfinished ||
+	       (e->rc == 0 && e->st.attached > 0 && e->st.attached_alive == 0);
 }
 
 void
@@ -51,6 +60,8 @@ cli_seg_state(const struct cli_seg_entry *e, char *buf, size_t len)
 	if (e->rc == 0)
 		snprintf(buf, len, "%s",
 			 cli_seg_orphaned(e) ? "orphaned" : "ok");
+	else if (e->unfinished)
+		snprintf(buf, len, "unfinished: creator died");
 	else
 		snprintf(buf, len, "%s: %s",
 			 cli_code_is_corrupt(e->rc) ? "corrupt" : "error",
@@ -222,6 +233,23 @@ probe(struct cli_seg_entry *e, int fd, const char *name, const shk_seg_opts *o)
 }
 
 /*
+ * 1 when fd's segment, which has the magic and which the library refused
+ * with SHK_EBADSEG, has a state word still 0 or INITIALIZING.  The library
+ * gives that code for such a segment only once its creator's lock is free
+ * (the creator died: a live one holds it, and the open times out); the
+ * creator writes the magic only after taking the lock (segment.c).
+ */
+static int
+fd_unfinished(int fd)
+{
+	uint32_t st;
+
+	if (pread(fd, &st, sizeof(st), SEG_STATE_OFF) != (ssize_t)sizeof(st))
+		return 0;
+	return st == 0 || st == SEG_INITIALIZING;
+}
+
+/*
  * Probes the /dev/shm entry name (relative to dirfd): 1 when it is not a
  * regular file starting with the magic, or cannot be read (not ours to
  * list), else 0 with e->rc and e->st filled through the same descriptor.
@@ -232,6 +260,7 @@ probe_posix(struct cli_seg_entry *e, int dirfd, const char *name,
 {
 	int fd;
 
+	e->unfinished = 0;
 	fd = cli_open_regular(dirfd, name);
 	if (fd < 0)
 		return 1;
@@ -240,6 +269,8 @@ probe_posix(struct cli_seg_entry *e, int dirfd, const char *name,
 		return 1;
 	}
 	probe(e, fd, NULL, o);
+	if (e->rc == SHK_EBADSEG)
+		e->unfinished = fd_unfinished(fd);
 	close(fd);
 	return 0;
 }
