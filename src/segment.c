@@ -333,7 +333,8 @@ finish_open(shk_seg *seg, const struct shk__seg_hdr *hc)
 }
 
 /* Writes the magic and state INITIALIZING into a new, still unmapped,
- * zero-filled segment file (see create_fd()). */
+ * zero-filled segment file (see create_fd()).  A file system without
+ * write(2) (hugetlbfs: EINVAL) gets them from format_new() only. */
 static int
 write_early_hdr(int fd)
 {
@@ -345,6 +346,8 @@ write_early_hdr(int fd)
 	memcpy(b, SHK__MAGIC, 8);
 	memcpy(b + offsetof(struct shk__seg_hdr, state), &st, sizeof(st));
 	n = pwrite(fd, b, sizeof(b), 0);
+	if (n < 0 && (errno == EINVAL || errno == EOPNOTSUPP))
+		return 0;
 	if (n < 0)
 		return shk__errno_code(errno);
 	return n == (ssize_t)sizeof(b) ? 0 : SHK_EIO;
