@@ -29,10 +29,10 @@
  * finds the stamp dead (tested before sleeping and every 20 ms).  A writer
  * killed holding wlock, or while draining, is taken over by the next
  * writer or reader (lock.c), which sets INCONSISTENT and returns
- * SHK_EOWNERDEAD holding the lock exclusively.  The recovery step
- * (shk__lock_consistent on wlock, then setting INCONSISTENT) can itself be
- * killed between the two stores; the protected state is then reported
- * consistent by the next holder (a window of two instructions).
+ * SHK_EOWNERDEAD holding the lock exclusively.  A taker killed in its
+ * recovery step (shk__lock_consistent on wlock, then setting INCONSISTENT)
+ * dies holding wlock, so the next taker gets SHK_EOWNERDEAD in turn: the
+ * death is never hidden (test dead_recoverer).
  */
 #include "sync.h"
 
@@ -137,8 +137,11 @@ wr_acquire(shk_rwlock *rw, int64_t timeout_ns)
 	rc = shk__sync_lock(rw->seg, &m->wlock, timeout_ns);
 	if (rc == SHK_EOWNERDEAD) {
 		/* The writer died holding: record it in flags, where it
-		 * survives a drain that times out (below). */
+		 * survives a drain that times out (below).  Killed between
+		 * the two stores, we die holding wlock, so the next taker
+		 * gets SHK_EOWNERDEAD and records it again. */
 		shk__lock_consistent(rw->seg, &m->wlock);
+		SHK_CRASHPOINT("rwlock.takeover.cleared");
 		/* relaxed: written under wlock, published by its release */
 		atomic_fetch_or_explicit(&m->flags, SHK__RW_INCONSISTENT,
 					 memory_order_relaxed);
