@@ -76,7 +76,9 @@ shk__wp_init(shk__waitpoint *wp)
  * clears the entries of dead owners and takes their counts back.  With all
  * entries taken, or no stamp (seg NULL, raw-memory tests), nothing is
  * recorded: such a count, if its owner dies, stays too high, which costs
- * those system calls and loses nothing.
+ * those system calls and loses nothing.  So does a death between the
+ * increment and the entry, or between clearing the entry and the
+ * decrement (a window of a few instructions).
  *
  * shk__wp_hold records entry (a stamp, | SHK__WP_ARMED for a listener) and
  * returns its index, or -1 when none is free or entry is 0;
