@@ -732,6 +732,25 @@ u, b = s['${P}c-unfinished'], s['${P}c-state7']
 assert u['state'] == 'unfinished' and u['orphaned'] is True, u
 assert b['state'] == 'corrupt' and b['orphaned'] is False, b
 print('ok')"
+for c in info check watch dump create; do
+	if [ "$c" = dump ]; then
+		run dump "${P}c-unfinished" obj
+	else
+		run $c "${P}c-unfinished"
+	fi
+	code=SHK_EBADSEG
+	[ "$c" = create ] && code=SHK_EEXIST
+	expect_err "$code" "$c on an unfinished creation"
+	grep -q "creation never finished" "$TMP/err" &&
+		pass "$c says the creation never finished" ||
+		fail "$c on an unfinished creation said: $(cat "$TMP/err")"
+done
+run info "${P}c-state7"
+if grep -q "never finished" "$TMP/err"; then
+	fail "info calls a bad state word an unfinished creation"
+else
+	pass "info does not call a bad state word unfinished"
+fi
 run rm --orphans --match "${P}c-*"
 expect_rc 0 "rm --orphans with an unfinished creation"
 [ "$(cat "$TMP/out")" = "removed ${P}c-unfinished" ] &&

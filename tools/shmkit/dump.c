@@ -432,7 +432,10 @@ cmd_dump(int argc, char **argv)
 				 oname);
 		else
 			snprintf(what, sizeof(what), "%s", a.t.label);
-		cli_error(what, rc);
+		if (!d.info.size)
+			cli_target_error(&a.t, rc);
+		else
+			cli_error(what, rc);
 		return CLI_EXIT_ERR;
 	}
 	if (a.json)

@@ -314,7 +314,7 @@ cmd_info(int argc, char **argv)
 	rc = cli_guarded_read(&t, collect, &d);
 	if (rc) {
 		info_free(&d);
-		cli_error(t.label, rc);
+		cli_target_error(&t, rc);
 		return CLI_EXIT_ERR;
 	}
 	if (json)
@@ -326,7 +326,7 @@ cmd_info(int argc, char **argv)
 	if (rc) {
 		/* the output above shows the details; say it once on stderr */
 		fflush(stdout);
-		cli_error(t.label, rc);
+		cli_target_error(&t, rc);
 		return CLI_EXIT_ERR;
 	}
 	return CLI_EXIT_OK;
@@ -360,7 +360,7 @@ cmd_check(int argc, char **argv)
 	shk_seg_close(check_seg);
 	check_seg = NULL;
 	if (rc) {
-		cli_error(t.label, rc);
+		cli_target_error(&t, rc);
 		return CLI_EXIT_ERR;
 	}
 	printf("%s: ok\n", t.label);

@@ -152,6 +152,26 @@ cli_error(const char *what, int code)
 		shk_errname(code), shk_strerror(code));
 }
 
+/* cli_error for target t; a segment whose creator died before it was
+ * ready (SHK_EBADSEG on open, SHK_EEXIST on create) is named as such. */
+void
+cli_target_error(const struct cli_target *t, int code)
+{
+	char w[300];
+
+	if ((code == SHK_EBADSEG || code == SHK_EEXIST) &&
+	    cli_target_unfinished(t)) {
+		cli_printable(w, sizeof(w), t->label);
+		fprintf(stderr,
+			"shmkit: %s: %s: %s (its creation never finished: "
+			"the creator died before it was ready; 'shmkit rm' "
+			"removes it)\n",
+			cli_cmd, w, shk_errname(code));
+		return;
+	}
+	cli_error(t->label, code);
+}
+
 void
 cli_errorf(const char *fmt, ...)
 {

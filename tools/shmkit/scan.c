@@ -250,6 +250,35 @@ fd_unfinished(int fd)
 }
 
 /*
+ * 1 when target t (POSIX or file) is a segment whose creation never
+ * finished: the magic, a state word still 0 or INITIALIZING.  Ask only
+ * after the library refused it with SHK_EBADSEG (see fd_unfinished).
+ */
+int
+cli_target_unfinished(const struct cli_target *t)
+{
+	char path[4200];
+	const char *n = t->name;
+	int fd, r;
+
+	if (!n ||
+	    (t->backend != SHK_BACKEND_POSIX && t->backend != SHK_BACKEND_FILE))
+		return 0;
+	if (t->backend == SHK_BACKEND_POSIX) {
+		while (*n == '/')
+			n++;
+		snprintf(path, sizeof(path), "%s/%s", SHM_DIR, n);
+		n = path;
+	}
+	fd = cli_open_regular(AT_FDCWD, n);
+	if (fd < 0)
+		return 0;
+	r = cli_fd_has_magic(fd) == 1 && fd_unfinished(fd);
+	close(fd);
+	return r;
+}
+
+/*
  * Probes the /dev/shm entry name (relative to dirfd): 1 when it is not a
  * regular file starting with the magic, or cannot be read (not ours to
  * list), else 0 with e->rc and e->st filled through the same descriptor.

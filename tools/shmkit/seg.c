@@ -241,7 +241,7 @@ cmd_create(int argc, char **argv)
 	if (rc == SHK_EINVAL && (r = explain_create_einval(size, nobj)) != 0)
 		return r;
 	if (rc) {
-		cli_error(t.label, rc);
+		cli_target_error(&t, rc);
 		return CLI_EXIT_ERR;
 	}
 	for (i = 0; i < nblobs; i++) {

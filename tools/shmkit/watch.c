@@ -399,7 +399,7 @@ cmd_watch(int argc, char **argv)
 		if (rc) {
 			snap_free(&cur);
 			fflush(stdout);
-			cli_error(t.label, rc);
+			cli_target_error(&t, rc);
 			rc = CLI_EXIT_ERR;
 			break;
 		}
