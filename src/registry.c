@@ -6,13 +6,15 @@
  * lock.h).  All other entry fields are written while the entry is FREE,
  * DELETED or CREATING, under the lock, and published by the release store
  * of READY.  Writable handles look names up under the lock; read-only
- * handles (tools) look up without it and re-validate the copy they took;
+ * handles (tools) look up without it and re-validate the copy they took
+ * (an entry still CREATING is no object yet: SHK_ENOENT, stat_nolock());
  * shk__reg_check() re-validates likewise, and counts a failed object check
  * only if the entry still holds that object afterwards.
  *
  * What a killed process leaves behind: a creator killed under the lock
  * after its CREATING store leaves one CREATING entry; the next locker gets
- * SHK_EOWNERDEAD and marks every CREATING entry DELETED, returning its
+ * SHK_EOWNERDEAD (read-only lookups meanwhile find no such object) and
+ * marks every CREATING entry DELETED, returning its
  * memory to the heap (recover(): only an offset that describes a block of
  * the heap region and that no other live entry uses is freed; anything
  * else is only marked, since entries are untrusted).  Four kills leak one
@@ -288,6 +290,30 @@ desc_check(const shk_obj_desc *d)
 	return 0;
 }
 
+/*
+ * The state of entry e, read after the caller copied its fields, for a
+ * re-validation of that copy (the caller then re-reads created_ns).  An
+ * acquire fence orders our reads of the entry (and of the object's memory)
+ * before the re-reads (a seqlock reader, as in treiber.c): a remover's
+ * DELETED store comes before its free, and so before anything the block's
+ * next owner writes, and a creator writes a slot's fields only while it is
+ * FREE, DELETED or before its CREATING store.  Under TSan, which ignores
+ * standalone fences (and gcc 12 refuses this one with -Werror=tsan), an
+ * acquire load; an RMW, as map.c uses there, would fault on a read-only
+ * handle's mapping.
+ */
+static uint32_t
+state_after_copy(struct shk__reg_ent *e)
+{
+#ifdef SHK__TSAN
+	return atomic_load_explicit(&e->state, memory_order_acquire);
+#else
+	atomic_thread_fence(memory_order_acquire);
+	/* relaxed: ordered by the fence */
+	return atomic_load_explicit(&e->state, memory_order_relaxed);
+#endif
+}
+
 static int entry_still(struct shk__reg_ent *e, const shk_obj_info *info,
 		       uint32_t hash);
 static int stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info);
@@ -475,7 +501,22 @@ shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
 			     NULL, kind_check(desc->kind), info, ptr);
 }
 
-/* Lock-free lookup for read-only handles: copy, then re-validate. */
+/*
+ * Lock-free lookup for read-only handles: copy, then re-validate.  The
+ * copy counts once the entry still has the state read after it, with the
+ * same creation time and name (a copy torn by a remover or creator is
+ * taken again).  READY is the object.  CREATING is no object yet: a
+ * creation in progress (the creator holds the lock and publishes READY
+ * when done) or one whose creator died and that no writable handle has
+ * recovered yet (recover() runs only under the lock, which read-only
+ * handles cannot take): SHK_ENOENT, as shk_obj_next skips it and a
+ * writable lookup finds no such object (it waits for the live creator's
+ * READY, or recovers the dead one's entry).  This returned SHK_EAGAIN for
+ * a dead creator's entry, for good while only read-only handles looked
+ * (test rdonly_creating).  A state no writer stores is damage,
+ * SHK_ECORRUPT, as on a writable handle.  SHK_EAGAIN only for copies that
+ * kept tearing.
+ */
 static int
 stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info)
 {
@@ -484,6 +525,7 @@ stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info)
 
 	for (tries = 0; tries < 8; tries++) {
 		struct shk__reg_ent *e;
+		uint32_t st;
 		uint64_t c;
 
 		slot = probe(seg, name, h, &free_slot);
@@ -492,11 +534,16 @@ stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info)
 		e = &ents(seg)[slot];
 		c = e->created_ns;
 		fill_info(e, (uint32_t)slot, info);
-		/* acquire: the copy above happened before this re-check */
-		if (atomic_load_explicit(&e->state, memory_order_acquire) ==
-			    SHK__ENT_READY &&
-		    e->created_ns == c && strcmp(info->name, name) == 0)
+		st = state_after_copy(e);
+		if (e->created_ns != c || strcmp(info->name, name) != 0)
+			continue; /* torn: the slot changed hands */
+		if (st == SHK__ENT_READY)
 			return ent_valid(seg, info) ? 0 : SHK_ECORRUPT;
+		if (st == SHK__ENT_CREATING)
+			return SHK_ENOENT;
+		if (st > SHK__ENT_DELETED)
+			return SHK_ECORRUPT;
+		/* DELETED since probe() read it: look again */
 	}
 	return SHK_EAGAIN;
 }
@@ -607,22 +654,8 @@ shk_obj_remove(shk_seg *seg, const char *name)
 static int
 entry_still(struct shk__reg_ent *e, const shk_obj_info *info, uint32_t hash)
 {
-	uint32_t st;
+	uint32_t st = state_after_copy(e);
 
-	/* acquire fence: orders our reads of the entry and of the object's
-	 * memory before the re-reads below (a seqlock reader, as in
-	 * treiber.c): a remover's DELETED store comes before its free, and
-	 * so before anything the block's next owner writes.  Under TSan,
-	 * which ignores standalone fences (and gcc 12 refuses this one with
-	 * -Werror=tsan), an acquire load; an RMW, as map.c uses there,
-	 * would fault on a read-only handle's mapping. */
-#ifdef SHK__TSAN
-	st = atomic_load_explicit(&e->state, memory_order_acquire);
-#else
-	atomic_thread_fence(memory_order_acquire);
-	/* relaxed: ordered by the fence */
-	st = atomic_load_explicit(&e->state, memory_order_relaxed);
-#endif
 	return st == SHK__ENT_READY && e->created_ns == info->created_ns &&
 	       e->off == info->off && e->name_hash == hash;
 }

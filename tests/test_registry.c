@@ -837,6 +837,98 @@ t_rdonly_open(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/* t_rdonly_creating: shk__obj_open's init callback, run while the entry is
+ * CREATING and this process holds the registry lock, looks the name up
+ * through a read-only handle (which takes no lock). */
+static shk_seg *rc_ro;
+static int rc_stat_rc, rc_open_rc, rc_listed;
+
+static int
+lookup_in_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	shk_obj_info ri = { .size = sizeof(ri) };
+	shk_obj_desc d = blob(1, 8, 8);
+	uint32_t cur = 0;
+
+	(void)seg;
+	(void)mem;
+	(void)arg;
+	rc_stat_rc = shk_obj_stat(rc_ro, info->name, &ri);
+	rc_open_rc = shk_obj_open(rc_ro, info->name, 0, &d, &ri, NULL);
+	while (shk_obj_next(rc_ro, &cur, &ri) == 1)
+		rc_listed += strcmp(ri.name, info->name) == 0;
+	return 0;
+}
+
+/*
+ * A name whose entry is CREATING is no object yet.  A read-only handle
+ * (lock-free lookup) gets SHK_ENOENT for it from shk_obj_stat and
+ * shk_obj_open, as shk_obj_next skips it and a writable handle finds no
+ * such object: (1) a creator killed mid-creation, before any writable
+ * handle recovers its entry (this was SHK_EAGAIN, for good while only
+ * read-only handles looked); (2) a creation in progress.  A damaged state
+ * word is SHK_ECORRUPT on both kinds of handle (the read-only one said
+ * SHK_EAGAIN).
+ */
+static void
+t_rdonly_creating(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rcre", &fd), *ro;
+	shk_obj_desc d = blob(1, 8, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__reg_ent *e;
+	uint32_t cur = 0;
+	pid_t pid;
+	int n = 0;
+
+	CHECK_OK(shk_seg_open_fd(fd, SHK_RDONLY, NULL, &ro));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *c;
+
+		setenv("SHK_CRASH", "reg.create.before_init:1", 1);
+		if (shk_seg_open_fd(fd, 0, NULL, &c))
+			_exit(1);
+		shk_obj_open(c, "victim", SHK_CREATE, &d, NULL, NULL);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	/* (1) the dead creator's entry is still CREATING: nobody locked */
+	CHECK_RC(shk_obj_stat(ro, "victim", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_open(ro, "victim", 0, &d, &info, NULL), SHK_ENOENT);
+	while (shk_obj_next(ro, &cur, &info) == 1)
+		n++;
+	CHECK_EQ(n, 0);
+	/* a writable handle recovers it (SHK_EOWNERDEAD inside): the same */
+	CHECK_RC(shk_obj_stat(seg, "victim", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_stat(ro, "victim", &info), SHK_ENOENT);
+	/* (2) a live creation: CREATING while its init runs */
+	rc_ro = ro;
+	rc_stat_rc = rc_open_rc = 1;
+	rc_listed = 0;
+	CHECK_OK(shk__obj_open(seg, "live", SHK_CREATE | SHK__OPEN_VIEW, &d, 64,
+			       lookup_in_init, NULL, NULL, &info, NULL));
+	CHECK_RC(rc_stat_rc, SHK_ENOENT);
+	CHECK_RC(rc_open_rc, SHK_ENOENT);
+	CHECK_EQ(rc_listed, 0);
+	/* published READY: found */
+	CHECK_OK(shk_obj_stat(ro, "live", &info));
+	CHECK_OK(shk_obj_open(ro, "live", 0, &d, &info, NULL));
+	/* a damaged state word: SHK_ECORRUPT on both handles */
+	e = ent_at(seg, info.slot);
+	atomic_store(&e->state, 7);
+	CHECK_RC(shk_obj_stat(seg, "live", &info), SHK_ECORRUPT);
+	CHECK_RC(shk_obj_stat(ro, "live", &info), SHK_ECORRUPT);
+	CHECK_RC(shk_obj_open(ro, "live", 0, &d, &info, NULL), SHK_ECORRUPT);
+	atomic_store(&e->state, SHK__ENT_READY);
+	CHECK_OK(shk_obj_stat(ro, "live", &info));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(ro);
+	shk_seg_close(seg);
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "rdonly_open", t_rdonly_open },
 	  { "stat_next_remove", t_stat_next_remove },
@@ -851,4 +943,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "recover_bad_off", t_recover_bad_off },
 	  { "check_during_remove", t_check_during_remove },
 	  { "describe_after_remove", t_describe_after_remove },
-	  { "open_during_remove", t_open_during_remove })
+	  { "open_during_remove", t_open_during_remove },
+	  { "rdonly_creating", t_rdonly_creating })
