@@ -5,28 +5,32 @@
  * -> CREATING ...), written only under the registry lock (hdr->reg_lock,
  * lock.h).  All other entry fields are written while the entry is FREE,
  * DELETED or CREATING, under the lock, and published by the release store
- * of READY.  Writable handles look names up under the lock; read-only
- * handles (tools) look up without it and re-validate the copy they took
- * (an entry still CREATING is no object yet: SHK_ENOENT, stat_nolock());
- * shk__reg_check() re-validates likewise, and counts a failed object check
- * only if the entry still holds that object afterwards.
+ * of READY.  hdr->reg_count, the number of READY entries (a statistic for
+ * shk_seg_info), is also written only under the lock, after the state
+ * store it follows; recover() recounts it.  Writable handles look names up
+ * under the lock; read-only handles (tools) look up without it and
+ * re-validate the copy they took (an entry still CREATING is no object
+ * yet: SHK_ENOENT, stat_nolock()); shk__reg_check() re-validates likewise,
+ * and counts a failed object check only if the entry still holds that
+ * object afterwards.
  *
  * What a killed process leaves behind: a creator killed under the lock
  * after its CREATING store leaves one CREATING entry; the next locker gets
  * SHK_EOWNERDEAD (read-only lookups meanwhile find no such object) and
- * marks every CREATING entry DELETED, returning its
- * memory to the heap (recover(): only an offset that describes a block of
- * the heap region and that no other live entry uses is freed; anything
- * else is only marked, since entries are untrusted).  Four kills leak one
- * block, which the heap scan of `shmkit check` counts as owned by a dead
- * handle: a creator killed between shk__heap_alloc_aligned() and its
- * CREATING store (the allocator has linearised, no entry names the block
- * yet: a few stores, the memset comes after CREATING); a creator whose
- * init failed, killed between DELETED and the free; a remover killed
- * between DELETED and the free; a recoverer killed between DELETED and
- * the free.  An entry's state other than FREE,
- * CREATING, READY or DELETED is damage: lookups that reach it return
- * SHK_ECORRUPT, scans skip it.
+ * marks every CREATING entry DELETED, returning its memory to the heap
+ * (recover(): only an offset that describes a block of the heap region and
+ * that no other live entry uses is freed; anything else is only marked,
+ * since entries are untrusted), then recounts reg_count, which a creator
+ * killed between READY and its count, or a remover killed between DELETED
+ * and its count, left one off.  Four kills leak one block, which the heap
+ * scan of `shmkit check` counts as owned by a dead handle: a creator
+ * killed between shk__heap_alloc_aligned() and its CREATING store (the
+ * allocator has linearised, no entry names the block yet: a few stores,
+ * the memset comes after CREATING); a creator whose init failed, killed
+ * between DELETED and the free; a remover killed between DELETED and the
+ * free; a recoverer killed between DELETED and the free.  An entry's state
+ * other than FREE, CREATING, READY or DELETED is damage: lookups that
+ * reach it return SHK_ECORRUPT, scans skip it.
  */
 #include "registry.h"
 
@@ -212,18 +216,28 @@ undo_off_ok(shk_seg *seg, uint32_t i, const shk_obj_info *info)
 	return 1;
 }
 
-/* After a dead registry-lock owner: undo half-made entries. */
+/*
+ * After a dead registry-lock owner: undo half-made entries, then recount
+ * the objects.  A holder killed between a state store and its count's
+ * update (READY then +1 in creation, DELETED then -1 in removal) left
+ * reg_count one off, and nothing else corrects it: a count one low then
+ * wrapped to 4294967295 at the next removal (test count_after_kill).  The
+ * holder dies holding the lock, so the next locker gets SHK_EOWNERDEAD and
+ * runs this; a recoverer killed here leaves the lock naming it, and the
+ * next one starts over.
+ */
 static void
 recover(shk_seg *seg)
 {
 	struct shk__reg_ent *t = ents(seg);
 	shk_obj_info info;
-	uint32_t i;
+	uint32_t i, st, nready = 0;
 
 	for (i = 0; i < seg->reg_cap; i++) {
 		/* relaxed: we hold the lock; state only changes under it */
-		if (atomic_load_explicit(&t[i].state, memory_order_relaxed) !=
-		    SHK__ENT_CREATING)
+		st = atomic_load_explicit(&t[i].state, memory_order_relaxed);
+		nready += st == SHK__ENT_READY;
+		if (st != SHK__ENT_CREATING)
 			continue;
 		/* one copy of the untrusted fields, checked, then used */
 		memset(&info, 0, sizeof(info));
@@ -238,6 +252,10 @@ recover(shk_seg *seg)
 		if (undo_off_ok(seg, i, &info))
 			shk_free(seg, info.off);
 	}
+	/* relaxed: a statistic, written only under the lock; shk_seg_info()
+	 * reads a snapshot */
+	atomic_store_explicit(&shk__hdr(seg)->reg_count, nready,
+			      memory_order_relaxed);
 }
 
 static int
@@ -468,6 +486,8 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	/* release: publishes the initialised object; pairs with the acquire
 	 * load in probe() of every later opener */
 	atomic_store_explicit(&e->state, SHK__ENT_READY, memory_order_release);
+	/* a kill here leaves the count one low: recover() recounts */
+	SHK_CRASHPOINT("reg.create.ready");
 	/* relaxed: a statistic, changed only under the lock */
 	atomic_fetch_add_explicit(&shk__hdr(seg)->reg_count, 1,
 				  memory_order_relaxed);
@@ -613,6 +633,7 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	struct shk__reg_ent *e;
 	int rc, slot, free_slot;
 	uint64_t off;
+	uint32_t n;
 
 	if (!seg)
 		return SHK_EINVAL;
@@ -636,9 +657,16 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	/* release: pairs with the acquire loads in probe() */
 	atomic_store_explicit(&e->state, SHK__ENT_DELETED,
 			      memory_order_release);
-	/* relaxed: a statistic, changed only under the lock */
-	atomic_fetch_sub_explicit(&shk__hdr(seg)->reg_count, 1,
-				  memory_order_relaxed);
+	/* a kill here leaves the count one high: recover() recounts */
+	SHK_CRASHPOINT("reg.remove.deleted");
+	/* relaxed: a statistic, changed only under the lock (so a load and
+	 * a store are one step).  Never below 0: a count damaged low must
+	 * not wrap to 4294967295 in shk_seg_info() and `shmkit ls`. */
+	n = atomic_load_explicit(&shk__hdr(seg)->reg_count,
+				 memory_order_relaxed);
+	if (n)
+		atomic_store_explicit(&shk__hdr(seg)->reg_count, n - 1,
+				      memory_order_relaxed);
 	SHK_CRASHPOINT("reg.remove.before_free");
 	rc = shk_free(seg, off);
 	reg_unlock(seg);

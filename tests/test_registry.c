@@ -929,6 +929,77 @@ t_rdonly_creating(void)
 	shk_seg_close(seg);
 }
 
+/* A child opens fd, arms crash point `crash` and removes (remove != 0)
+ * or creates `name`, and is killed there. */
+static void
+die_at(int fd, const char *crash, const char *name, int remove)
+{
+	shk_obj_desc d = blob(1, 8, 8);
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *c;
+
+		setenv("SHK_CRASH", crash, 1);
+		if (shk_seg_open_fd(fd, 0, NULL, &c))
+			_exit(1);
+		if (remove)
+			shk_obj_remove(c, name);
+		else
+			shk_obj_open(c, name, SHK_CREATE, &d, NULL, NULL);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+}
+
+static uint32_t
+nobjects(shk_seg *seg)
+{
+	shk_seg_stats st = { .size = sizeof(st) };
+
+	CHECK_OK(shk_seg_info(seg, &st));
+	return st.nobjects;
+}
+
+/*
+ * The object count (shk_seg_info's nobjects, `shmkit ls`) after a creator
+ * killed between publishing READY and counting, and a remover killed
+ * between marking DELETED and uncounting: both die holding the registry
+ * lock, and the next locker's recovery recounts.  The count stayed one low
+ * (then wrapped to 4294967295 at a removal) or one high.  A count damaged
+ * low does not wrap at a removal either.
+ */
+static void
+t_count_after_kill(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rcnt", &fd);
+	shk_obj_desc d = blob(1, 8, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+
+	CHECK_OK(shk_obj_open(seg, "a", SHK_CREATE, &d, NULL, NULL));
+	die_at(fd, "reg.create.ready:1", "b", 0);
+	/* the next locker recovers; "b" was published */
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
+	CHECK_EQ(nobjects(seg), 2);
+	CHECK_OK(shk_obj_remove(seg, "a"));
+	CHECK_OK(shk_obj_remove(seg, "b"));
+	CHECK_EQ(nobjects(seg), 0);
+	/* a remover killed after DELETED, before the count */
+	CHECK_OK(shk_obj_open(seg, "c", SHK_CREATE, &d, NULL, NULL));
+	CHECK_OK(shk_obj_open(seg, "e", SHK_CREATE, &d, NULL, NULL));
+	die_at(fd, "reg.remove.deleted:1", "c", 1);
+	CHECK_RC(shk_obj_stat(seg, "c", &info), SHK_ENOENT);
+	CHECK_EQ(nobjects(seg), 1);
+	/* a count damaged low: a removal leaves it at 0 */
+	atomic_store(&shk__hdr(seg)->reg_count, 0);
+	CHECK_OK(shk_obj_remove(seg, "e"));
+	CHECK_EQ(nobjects(seg), 0);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "rdonly_open", t_rdonly_open },
 	  { "stat_next_remove", t_stat_next_remove },
@@ -944,4 +1015,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "check_during_remove", t_check_during_remove },
 	  { "describe_after_remove", t_describe_after_remove },
 	  { "open_during_remove", t_open_during_remove },
-	  { "rdonly_creating", t_rdonly_creating })
+	  { "rdonly_creating", t_rdonly_creating },
+	  { "count_after_kill", t_count_after_kill })
