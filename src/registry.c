@@ -22,15 +22,23 @@
  * that no other live entry uses is freed; anything else is only marked,
  * since entries are untrusted), then recounts reg_count, which a creator
  * killed between READY and its count, or a remover killed between DELETED
- * and its count, left one off.  Four kills leak one block, which the heap
- * scan of `shmkit check` counts as owned by a dead handle: a creator
- * killed between shk__heap_alloc_aligned() and its CREATING store (the
- * allocator has linearised, no entry names the block yet: a few stores,
- * the memset comes after CREATING); a creator whose init failed, killed
- * between DELETED and the free; a remover killed between DELETED and the
- * free; a recoverer killed between DELETED and the free.  An entry's state
- * other than FREE, CREATING, READY or DELETED is damage: lookups that
- * reach it return SHK_ECORRUPT, scans skip it.
+ * and its count, left one off.  Four kills leak one block (no damage:
+ * shk_seg_check says ok): a creator killed between
+ * shk__heap_alloc_aligned() and its CREATING store (the allocator has
+ * linearised, no entry names the block yet: a few stores, the memset
+ * comes after CREATING); a creator whose init failed, killed between
+ * DELETED and the free; a remover killed between DELETED and the free; a
+ * recoverer killed between DELETED and the free.  The block keeps the
+ * owner stamp of its allocation, the creator's, so the heap scan
+ * (shk__heap_scan) counts it as dead_owner at once in the three cases
+ * where the creator is the dead process, but a dead remover's leak only
+ * once the creator's handle is gone too: while the creator lives it is an
+ * ordinary live block (test remover_killed).  Stamping it with the
+ * remover's own stamp would write heap metadata (a large block's header
+ * word 1, which heap lock holders rewrite when a neighbour splits or
+ * merges; a small block's side word) from outside the heap.  An entry's
+ * state other than FREE, CREATING, READY or DELETED is damage: lookups
+ * that reach it return SHK_ECORRUPT, scans skip it.
  */
 #include "registry.h"
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 
+#include "heap.h"
 #include "lock.h"
 #include "registry.h"
 #include "segment.h"
@@ -1000,6 +1001,57 @@ t_count_after_kill(void)
 	shk_seg_close(seg);
 }
 
+/*
+ * A remover killed between marking the entry DELETED and freeing the
+ * block (crash point reg.remove.before_free) leaks the block, which still
+ * carries the owner stamp of its allocation, the creator's: the heap scan
+ * counts it as an ordinary live block while the creator's handle lives,
+ * and as dead_owner only once that handle is closed.  Objects are large
+ * heap blocks (header word 1 holds the stamp) or small ones (the side
+ * word): one of each.  A leak is no damage: shk_seg_check says ok.
+ */
+static void
+t_remover_killed(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rrmk", &fd), *cr;
+	shk_obj_desc big = blob(1, 4096, 8), small = blob(1, 8, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__heap_report r0, r1, r2;
+
+	/* the creator: a handle of its own, so that it can close */
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &cr));
+	CHECK_OK(shk_obj_open(cr, "big", SHK_CREATE, &big, NULL, NULL));
+	CHECK_OK(shk_obj_open(cr, "small", SHK_CREATE, &small, NULL, NULL));
+	memset(&r0, 0, sizeof(r0));
+	CHECK_OK(shk__heap_scan(seg, &r0));
+	CHECK_EQ(r0.large_live, 1); /* "big" */
+	CHECK_EQ(r0.small_live, 1); /* "small" */
+	die_at(fd, "reg.remove.before_free:1", "big", 1);
+	die_at(fd, "reg.remove.before_free:1", "small", 1);
+	/* the next locker recovers the lock; both names are gone */
+	CHECK_RC(shk_obj_stat(seg, "big", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_stat(seg, "small", &info), SHK_ENOENT);
+	CHECK_EQ(nobjects(seg), 0);
+	/* the blocks are still allocated, under the living creator's
+	 * stamp: not dead_owner */
+	memset(&r1, 0, sizeof(r1));
+	CHECK_OK(shk__heap_scan(seg, &r1));
+	CHECK_EQ(r1.large_live, r0.large_live);
+	CHECK_EQ(r1.small_live, r0.small_live);
+	CHECK_EQ(r1.dead_owner, r0.dead_owner);
+	CHECK_OK(shk_seg_check(seg));
+	/* the creator's handle closed: both leaks count as dead_owner */
+	shk_seg_close(cr);
+	memset(&r2, 0, sizeof(r2));
+	CHECK_OK(shk__heap_scan(seg, &r2));
+	CHECK_EQ(r2.large_live, r0.large_live);
+	CHECK_EQ(r2.small_live, r0.small_live);
+	CHECK_EQ(r2.dead_owner, r0.dead_owner + 2);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "rdonly_open", t_rdonly_open },
 	  { "stat_next_remove", t_stat_next_remove },
@@ -1016,4 +1068,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "describe_after_remove", t_describe_after_remove },
 	  { "open_during_remove", t_open_during_remove },
 	  { "rdonly_creating", t_rdonly_creating },
-	  { "count_after_kill", t_count_after_kill })
+	  { "count_after_kill", t_count_after_kill },
+	  { "remover_killed", t_remover_killed })
