@@ -518,7 +518,14 @@ SHK_API int shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
 			 const shk_obj_desc *desc, shk_obj_info *info,
 			 void **ptr);
 
-/* shk_obj_stat fills *info for `name`.  SHK_ENOENT when missing. */
+/*
+ * shk_obj_stat fills *info for `name`.  SHK_ENOENT when missing, which a
+ * name still being created is (an object exists once its creation
+ * completes), and so is one whose creator died mid-creation.  Also
+ * SHK_EINVAL, SHK_ENAMETOOLONG, SHK_ECORRUPT (a damaged entry), and on a
+ * SHK_RDONLY handle (which looks up without the registry lock) SHK_EAGAIN
+ * when the entry kept changing under the lookup.
+ */
 SHK_API int shk_obj_stat(shk_seg *seg, const char *name, shk_obj_info *info);
 
 /*

@@ -5,26 +5,40 @@
  * -> CREATING ...), written only under the registry lock (hdr->reg_lock,
  * lock.h).  All other entry fields are written while the entry is FREE,
  * DELETED or CREATING, under the lock, and published by the release store
- * of READY.  Writable handles look names up under the lock; read-only
- * handles (tools) look up without it and re-validate the copy they took;
- * shk__reg_check() re-validates likewise, and counts a failed object check
- * only if the entry still holds that object afterwards.
+ * of READY.  hdr->reg_count, the number of READY entries (a statistic for
+ * shk_seg_info), is also written only under the lock, after the state
+ * store it follows; recover() recounts it.  Writable handles look names up
+ * under the lock; read-only handles (tools) look up without it and
+ * re-validate the copy they took (an entry still CREATING is no object
+ * yet: SHK_ENOENT, stat_nolock()); shk__reg_check() re-validates likewise,
+ * and counts a failed object check only if the entry still holds that
+ * object afterwards.
  *
  * What a killed process leaves behind: a creator killed under the lock
  * after its CREATING store leaves one CREATING entry; the next locker gets
- * SHK_EOWNERDEAD and marks every CREATING entry DELETED, returning its
- * memory to the heap (recover(): only an offset that describes a block of
- * the heap region and that no other live entry uses is freed; anything
- * else is only marked, since entries are untrusted).  Four kills leak one
- * block, which the heap scan of `shmkit check` counts as owned by a dead
- * handle: a creator killed between shk__heap_alloc_aligned() and its
- * CREATING store (the allocator has linearised, no entry names the block
- * yet: a few stores, the memset comes after CREATING); a creator whose
- * init failed, killed between DELETED and the free; a remover killed
- * between DELETED and the free; a recoverer killed between DELETED and
- * the free.  An entry's state other than FREE,
- * CREATING, READY or DELETED is damage: lookups that reach it return
- * SHK_ECORRUPT, scans skip it.
+ * SHK_EOWNERDEAD (read-only lookups meanwhile find no such object) and
+ * marks every CREATING entry DELETED, returning its memory to the heap
+ * (recover(): only an offset that describes a block of the heap region and
+ * that no other live entry uses is freed; anything else is only marked,
+ * since entries are untrusted), then recounts reg_count, which a creator
+ * killed between READY and its count, or a remover killed between DELETED
+ * and its count, left one off.  Four kills leak one block (no damage:
+ * shk_seg_check says ok): a creator killed between
+ * shk__heap_alloc_aligned() and its CREATING store (the allocator has
+ * linearised, no entry names the block yet: a few stores, the memset
+ * comes after CREATING); a creator whose init failed, killed between
+ * DELETED and the free; a remover killed between DELETED and the free; a
+ * recoverer killed between DELETED and the free.  The block keeps the
+ * owner stamp of its allocation, the creator's, so the heap scan
+ * (shk__heap_scan) counts it as dead_owner at once in the three cases
+ * where the creator is the dead process, but a dead remover's leak only
+ * once the creator's handle is gone too: while the creator lives it is an
+ * ordinary live block (test remover_killed).  Stamping it with the
+ * remover's own stamp would write heap metadata (a large block's header
+ * word 1, which heap lock holders rewrite when a neighbour splits or
+ * merges; a small block's side word) from outside the heap.  An entry's
+ * state other than FREE, CREATING, READY or DELETED is damage: lookups
+ * that reach it return SHK_ECORRUPT, scans skip it.
  */
 #include "registry.h"
 
@@ -210,18 +224,28 @@ undo_off_ok(shk_seg *seg, uint32_t i, const shk_obj_info *info)
 	return 1;
 }
 
-/* After a dead registry-lock owner: undo half-made entries. */
+/*
+ * After a dead registry-lock owner: undo half-made entries, then recount
+ * the objects.  A holder killed between a state store and its count's
+ * update (READY then +1 in creation, DELETED then -1 in removal) left
+ * reg_count one off, and nothing else corrects it: a count one low then
+ * wrapped to 4294967295 at the next removal (test count_after_kill).  The
+ * holder dies holding the lock, so the next locker gets SHK_EOWNERDEAD and
+ * runs this; a recoverer killed here leaves the lock naming it, and the
+ * next one starts over.
+ */
 static void
 recover(shk_seg *seg)
 {
 	struct shk__reg_ent *t = ents(seg);
 	shk_obj_info info;
-	uint32_t i;
+	uint32_t i, st, nready = 0;
 
 	for (i = 0; i < seg->reg_cap; i++) {
 		/* relaxed: we hold the lock; state only changes under it */
-		if (atomic_load_explicit(&t[i].state, memory_order_relaxed) !=
-		    SHK__ENT_CREATING)
+		st = atomic_load_explicit(&t[i].state, memory_order_relaxed);
+		nready += st == SHK__ENT_READY;
+		if (st != SHK__ENT_CREATING)
 			continue;
 		/* one copy of the untrusted fields, checked, then used */
 		memset(&info, 0, sizeof(info));
@@ -236,6 +260,10 @@ recover(shk_seg *seg)
 		if (undo_off_ok(seg, i, &info))
 			shk_free(seg, info.off);
 	}
+	/* relaxed: a statistic, written only under the lock; shk_seg_info()
+	 * reads a snapshot */
+	atomic_store_explicit(&shk__hdr(seg)->reg_count, nready,
+			      memory_order_relaxed);
 }
 
 static int
@@ -286,6 +314,30 @@ desc_check(const shk_obj_desc *d)
 	    (d->align & (d->align - 1)))
 		return SHK_EINVAL;
 	return 0;
+}
+
+/*
+ * The state of entry e, read after the caller copied its fields, for a
+ * re-validation of that copy (the caller then re-reads created_ns).  An
+ * acquire fence orders our reads of the entry (and of the object's memory)
+ * before the re-reads (a seqlock reader, as in treiber.c): a remover's
+ * DELETED store comes before its free, and so before anything the block's
+ * next owner writes, and a creator writes a slot's fields only while it is
+ * FREE, DELETED or before its CREATING store.  Under TSan, which ignores
+ * standalone fences (and gcc 12 refuses this one with -Werror=tsan), an
+ * acquire load; an RMW, as map.c uses there, would fault on a read-only
+ * handle's mapping.
+ */
+static uint32_t
+state_after_copy(struct shk__reg_ent *e)
+{
+#ifdef SHK__TSAN
+	return atomic_load_explicit(&e->state, memory_order_acquire);
+#else
+	atomic_thread_fence(memory_order_acquire);
+	/* relaxed: ordered by the fence */
+	return atomic_load_explicit(&e->state, memory_order_relaxed);
+#endif
 }
 
 static int entry_still(struct shk__reg_ent *e, const shk_obj_info *info,
@@ -442,6 +494,8 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	/* release: publishes the initialised object; pairs with the acquire
 	 * load in probe() of every later opener */
 	atomic_store_explicit(&e->state, SHK__ENT_READY, memory_order_release);
+	/* a kill here leaves the count one low: recover() recounts */
+	SHK_CRASHPOINT("reg.create.ready");
 	/* relaxed: a statistic, changed only under the lock */
 	atomic_fetch_add_explicit(&shk__hdr(seg)->reg_count, 1,
 				  memory_order_relaxed);
@@ -475,7 +529,22 @@ shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
 			     NULL, kind_check(desc->kind), info, ptr);
 }
 
-/* Lock-free lookup for read-only handles: copy, then re-validate. */
+/*
+ * Lock-free lookup for read-only handles: copy, then re-validate.  The
+ * copy counts once the entry still has the state read after it, with the
+ * same creation time and name (a copy torn by a remover or creator is
+ * taken again).  READY is the object.  CREATING is no object yet: a
+ * creation in progress (the creator holds the lock and publishes READY
+ * when done) or one whose creator died and that no writable handle has
+ * recovered yet (recover() runs only under the lock, which read-only
+ * handles cannot take): SHK_ENOENT, as shk_obj_next skips it and a
+ * writable lookup finds no such object (it waits for the live creator's
+ * READY, or recovers the dead one's entry).  This returned SHK_EAGAIN for
+ * a dead creator's entry, for good while only read-only handles looked
+ * (test rdonly_creating).  A state no writer stores is damage,
+ * SHK_ECORRUPT, as on a writable handle.  SHK_EAGAIN only for copies that
+ * kept tearing.
+ */
 static int
 stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info)
 {
@@ -484,6 +553,7 @@ stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info)
 
 	for (tries = 0; tries < 8; tries++) {
 		struct shk__reg_ent *e;
+		uint32_t st;
 		uint64_t c;
 
 		slot = probe(seg, name, h, &free_slot);
@@ -492,11 +562,16 @@ stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info)
 		e = &ents(seg)[slot];
 		c = e->created_ns;
 		fill_info(e, (uint32_t)slot, info);
-		/* acquire: the copy above happened before this re-check */
-		if (atomic_load_explicit(&e->state, memory_order_acquire) ==
-			    SHK__ENT_READY &&
-		    e->created_ns == c && strcmp(info->name, name) == 0)
+		st = state_after_copy(e);
+		if (e->created_ns != c || strcmp(info->name, name) != 0)
+			continue; /* torn: the slot changed hands */
+		if (st == SHK__ENT_READY)
 			return ent_valid(seg, info) ? 0 : SHK_ECORRUPT;
+		if (st == SHK__ENT_CREATING)
+			return SHK_ENOENT;
+		if (st > SHK__ENT_DELETED)
+			return SHK_ECORRUPT;
+		/* DELETED since probe() read it: look again */
 	}
 	return SHK_EAGAIN;
 }
@@ -566,6 +641,7 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	struct shk__reg_ent *e;
 	int rc, slot, free_slot;
 	uint64_t off;
+	uint32_t n;
 
 	if (!seg)
 		return SHK_EINVAL;
@@ -589,9 +665,16 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	/* release: pairs with the acquire loads in probe() */
 	atomic_store_explicit(&e->state, SHK__ENT_DELETED,
 			      memory_order_release);
-	/* relaxed: a statistic, changed only under the lock */
-	atomic_fetch_sub_explicit(&shk__hdr(seg)->reg_count, 1,
-				  memory_order_relaxed);
+	/* a kill here leaves the count one high: recover() recounts */
+	SHK_CRASHPOINT("reg.remove.deleted");
+	/* relaxed: a statistic, changed only under the lock (so a load and
+	 * a store are one step).  Never below 0: a count damaged low must
+	 * not wrap to 4294967295 in shk_seg_info() and `shmkit ls`. */
+	n = atomic_load_explicit(&shk__hdr(seg)->reg_count,
+				 memory_order_relaxed);
+	if (n)
+		atomic_store_explicit(&shk__hdr(seg)->reg_count, n - 1,
+				      memory_order_relaxed);
 	SHK_CRASHPOINT("reg.remove.before_free");
 	rc = shk_free(seg, off);
 	reg_unlock(seg);
@@ -607,22 +690,8 @@ shk_obj_remove(shk_seg *seg, const char *name)
 static int
 entry_still(struct shk__reg_ent *e, const shk_obj_info *info, uint32_t hash)
 {
-	uint32_t st;
+	uint32_t st = state_after_copy(e);
 
-	/* acquire fence: orders our reads of the entry and of the object's
-	 * memory before the re-reads below (a seqlock reader, as in
-	 * treiber.c): a remover's DELETED store comes before its free, and
-	 * so before anything the block's next owner writes.  Under TSan,
-	 * which ignores standalone fences (and gcc 12 refuses this one with
-	 * -Werror=tsan), an acquire load; an RMW, as map.c uses there,
-	 * would fault on a read-only handle's mapping. */
-#ifdef SHK__TSAN
-	st = atomic_load_explicit(&e->state, memory_order_acquire);
-#else
-	atomic_thread_fence(memory_order_acquire);
-	/* relaxed: ordered by the fence */
-	st = atomic_load_explicit(&e->state, memory_order_relaxed);
-#endif
 	return st == SHK__ENT_READY && e->created_ns == info->created_ns &&
 	       e->off == info->off && e->name_hash == hash;
 }

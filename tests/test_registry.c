@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 
+#include "heap.h"
 #include "lock.h"
 #include "registry.h"
 #include "segment.h"
@@ -837,6 +838,220 @@ t_rdonly_open(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/* t_rdonly_creating: shk__obj_open's init callback, run while the entry is
+ * CREATING and this process holds the registry lock, looks the name up
+ * through a read-only handle (which takes no lock). */
+static shk_seg *rc_ro;
+static int rc_stat_rc, rc_open_rc, rc_listed;
+
+static int
+lookup_in_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	shk_obj_info ri = { .size = sizeof(ri) };
+	shk_obj_desc d = blob(1, 8, 8);
+	uint32_t cur = 0;
+
+	(void)seg;
+	(void)mem;
+	(void)arg;
+	rc_stat_rc = shk_obj_stat(rc_ro, info->name, &ri);
+	rc_open_rc = shk_obj_open(rc_ro, info->name, 0, &d, &ri, NULL);
+	while (shk_obj_next(rc_ro, &cur, &ri) == 1)
+		rc_listed += strcmp(ri.name, info->name) == 0;
+	return 0;
+}
+
+/*
+ * A name whose entry is CREATING is no object yet.  A read-only handle
+ * (lock-free lookup) gets SHK_ENOENT for it from shk_obj_stat and
+ * shk_obj_open, as shk_obj_next skips it and a writable handle finds no
+ * such object: (1) a creator killed mid-creation, before any writable
+ * handle recovers its entry (this was SHK_EAGAIN, for good while only
+ * read-only handles looked); (2) a creation in progress.  A damaged state
+ * word is SHK_ECORRUPT on both kinds of handle (the read-only one said
+ * SHK_EAGAIN).
+ */
+static void
+t_rdonly_creating(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rcre", &fd), *ro;
+	shk_obj_desc d = blob(1, 8, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__reg_ent *e;
+	uint32_t cur = 0;
+	pid_t pid;
+	int n = 0;
+
+	CHECK_OK(shk_seg_open_fd(fd, SHK_RDONLY, NULL, &ro));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *c;
+
+		setenv("SHK_CRASH", "reg.create.before_init:1", 1);
+		if (shk_seg_open_fd(fd, 0, NULL, &c))
+			_exit(1);
+		shk_obj_open(c, "victim", SHK_CREATE, &d, NULL, NULL);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	/* (1) the dead creator's entry is still CREATING: nobody locked */
+	CHECK_RC(shk_obj_stat(ro, "victim", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_open(ro, "victim", 0, &d, &info, NULL), SHK_ENOENT);
+	while (shk_obj_next(ro, &cur, &info) == 1)
+		n++;
+	CHECK_EQ(n, 0);
+	/* a writable handle recovers it (SHK_EOWNERDEAD inside): the same */
+	CHECK_RC(shk_obj_stat(seg, "victim", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_stat(ro, "victim", &info), SHK_ENOENT);
+	/* (2) a live creation: CREATING while its init runs */
+	rc_ro = ro;
+	rc_stat_rc = rc_open_rc = 1;
+	rc_listed = 0;
+	CHECK_OK(shk__obj_open(seg, "live", SHK_CREATE | SHK__OPEN_VIEW, &d, 64,
+			       lookup_in_init, NULL, NULL, &info, NULL));
+	CHECK_RC(rc_stat_rc, SHK_ENOENT);
+	CHECK_RC(rc_open_rc, SHK_ENOENT);
+	CHECK_EQ(rc_listed, 0);
+	/* published READY: found */
+	CHECK_OK(shk_obj_stat(ro, "live", &info));
+	CHECK_OK(shk_obj_open(ro, "live", 0, &d, &info, NULL));
+	/* a damaged state word: SHK_ECORRUPT on both handles */
+	e = ent_at(seg, info.slot);
+	atomic_store(&e->state, 7);
+	CHECK_RC(shk_obj_stat(seg, "live", &info), SHK_ECORRUPT);
+	CHECK_RC(shk_obj_stat(ro, "live", &info), SHK_ECORRUPT);
+	CHECK_RC(shk_obj_open(ro, "live", 0, &d, &info, NULL), SHK_ECORRUPT);
+	atomic_store(&e->state, SHK__ENT_READY);
+	CHECK_OK(shk_obj_stat(ro, "live", &info));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(ro);
+	shk_seg_close(seg);
+}
+
+/* A child opens fd, arms crash point `crash` and removes (remove != 0)
+ * or creates `name`, and is killed there. */
+static void
+die_at(int fd, const char *crash, const char *name, int remove)
+{
+	shk_obj_desc d = blob(1, 8, 8);
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *c;
+
+		setenv("SHK_CRASH", crash, 1);
+		if (shk_seg_open_fd(fd, 0, NULL, &c))
+			_exit(1);
+		if (remove)
+			shk_obj_remove(c, name);
+		else
+			shk_obj_open(c, name, SHK_CREATE, &d, NULL, NULL);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+}
+
+static uint32_t
+nobjects(shk_seg *seg)
+{
+	shk_seg_stats st = { .size = sizeof(st) };
+
+	CHECK_OK(shk_seg_info(seg, &st));
+	return st.nobjects;
+}
+
+/*
+ * The object count (shk_seg_info's nobjects, `shmkit ls`) after a creator
+ * killed between publishing READY and counting, and a remover killed
+ * between marking DELETED and uncounting: both die holding the registry
+ * lock, and the next locker's recovery recounts.  The count stayed one low
+ * (then wrapped to 4294967295 at a removal) or one high.  A count damaged
+ * low does not wrap at a removal either.
+ */
+static void
+t_count_after_kill(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rcnt", &fd);
+	shk_obj_desc d = blob(1, 8, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+
+	CHECK_OK(shk_obj_open(seg, "a", SHK_CREATE, &d, NULL, NULL));
+	die_at(fd, "reg.create.ready:1", "b", 0);
+	/* the next locker recovers; "b" was published */
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
+	CHECK_EQ(nobjects(seg), 2);
+	CHECK_OK(shk_obj_remove(seg, "a"));
+	CHECK_OK(shk_obj_remove(seg, "b"));
+	CHECK_EQ(nobjects(seg), 0);
+	/* a remover killed after DELETED, before the count */
+	CHECK_OK(shk_obj_open(seg, "c", SHK_CREATE, &d, NULL, NULL));
+	CHECK_OK(shk_obj_open(seg, "e", SHK_CREATE, &d, NULL, NULL));
+	die_at(fd, "reg.remove.deleted:1", "c", 1);
+	CHECK_RC(shk_obj_stat(seg, "c", &info), SHK_ENOENT);
+	CHECK_EQ(nobjects(seg), 1);
+	/* a count damaged low: a removal leaves it at 0 */
+	atomic_store(&shk__hdr(seg)->reg_count, 0);
+	CHECK_OK(shk_obj_remove(seg, "e"));
+	CHECK_EQ(nobjects(seg), 0);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/*
+ * A remover killed between marking the entry DELETED and freeing the
+ * block (crash point reg.remove.before_free) leaks the block, which still
+ * carries the owner stamp of its allocation, the creator's: the heap scan
+ * counts it as an ordinary live block while the creator's handle lives,
+ * and as dead_owner only once that handle is closed.  Objects are large
+ * heap blocks (header word 1 holds the stamp) or small ones (the side
+ * word): one of each.  A leak is no damage: shk_seg_check says ok.
+ */
+static void
+t_remover_killed(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rrmk", &fd), *cr;
+	shk_obj_desc big = blob(1, 4096, 8), small = blob(1, 8, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__heap_report r0, r1, r2;
+
+	/* the creator: a handle of its own, so that it can close */
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &cr));
+	CHECK_OK(shk_obj_open(cr, "big", SHK_CREATE, &big, NULL, NULL));
+	CHECK_OK(shk_obj_open(cr, "small", SHK_CREATE, &small, NULL, NULL));
+	memset(&r0, 0, sizeof(r0));
+	CHECK_OK(shk__heap_scan(seg, &r0));
+	CHECK_EQ(r0.large_live, 1); /* "big" */
+	CHECK_EQ(r0.small_live, 1); /* "small" */
+	die_at(fd, "reg.remove.before_free:1", "big", 1);
+	die_at(fd, "reg.remove.before_free:1", "small", 1);
+	/* the next locker recovers the lock; both names are gone */
+	CHECK_RC(shk_obj_stat(seg, "big", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_stat(seg, "small", &info), SHK_ENOENT);
+	CHECK_EQ(nobjects(seg), 0);
+	/* the blocks are still allocated, under the living creator's
+	 * stamp: not dead_owner */
+	memset(&r1, 0, sizeof(r1));
+	CHECK_OK(shk__heap_scan(seg, &r1));
+	CHECK_EQ(r1.large_live, r0.large_live);
+	CHECK_EQ(r1.small_live, r0.small_live);
+	CHECK_EQ(r1.dead_owner, r0.dead_owner);
+	CHECK_OK(shk_seg_check(seg));
+	/* the creator's handle closed: both leaks count as dead_owner */
+	shk_seg_close(cr);
+	memset(&r2, 0, sizeof(r2));
+	CHECK_OK(shk__heap_scan(seg, &r2));
+	CHECK_EQ(r2.large_live, r0.large_live);
+	CHECK_EQ(r2.small_live, r0.small_live);
+	CHECK_EQ(r2.dead_owner, r0.dead_owner + 2);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "rdonly_open", t_rdonly_open },
 	  { "stat_next_remove", t_stat_next_remove },
@@ -851,4 +1066,7 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "recover_bad_off", t_recover_bad_off },
 	  { "check_during_remove", t_check_during_remove },
 	  { "describe_after_remove", t_describe_after_remove },
-	  { "open_during_remove", t_open_during_remove })
+	  { "open_during_remove", t_open_during_remove },
+	  { "rdonly_creating", t_rdonly_creating },
+	  { "count_after_kill", t_count_after_kill },
+	  { "remover_killed", t_remover_killed })
