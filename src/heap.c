@@ -1061,6 +1061,10 @@ lc_take(shk_seg *seg, struct heap_local *hl, uint64_t len, uint64_t align,
 			i--; /* damaged: entry i now holds the last one */
 			continue;
 		}
+		/* ours now: the block may have been allocated by another
+		 * handle (we cached it when we freed it), and the scan
+		 * judges a live block's owner by this stamp */
+		take_stamp(seg, h, shk__seg_stamp(seg));
 		*off = h + BLK_HDR;
 		return 0;
 	}

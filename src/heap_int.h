@@ -421,9 +421,36 @@ lk_set(_Atomic uint64_t *p, uint64_t v)
 static inline void
 set_prev(shk_seg *seg, uint64_t h, uint64_t prev)
 {
-	uint64_t w1 = ld(seg, h + 8);
+	_Atomic uint64_t *p = w64(seg, h + 8);
+	/* relaxed: prev_size is ordered by the lock (we hold it); a CAS, not
+	 * a store, because the owner of a used block taking it from its large
+	 * cache rewrites the stamp bits of this word without the lock
+	 * (take_stamp()): neither update may undo the other */
+	uint64_t w1 = atomic_load_explicit(p, memory_order_relaxed);
 
-	st(seg, h + 8, (w1 & ~0x3ffffffffull) | (prev >> 6));
+	while (!atomic_compare_exchange_weak_explicit(
+		p, &w1, (w1 & ~0x3ffffffffull) | (prev >> 6),
+		memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* Writes stamp as the owner of used block h, without the lock: a CAS, as
+ * a lock holder may rewrite its prev_size meanwhile (set_prev()); none
+ * when the block already names us (a handle reusing its own frees: the
+ * large cache's fast path). */
+static inline void
+take_stamp(shk_seg *seg, uint64_t h, uint32_t stamp)
+{
+	_Atomic uint64_t *p = w64(seg, h + 8);
+	/* relaxed: a statistic's owner field; the CAS only keeps prev_size */
+	uint64_t w1 = atomic_load_explicit(p, memory_order_relaxed);
+
+	if (w1 >> 34 == stamp)
+		return;
+	while (!atomic_compare_exchange_weak_explicit(
+		p, &w1, (w1 & 0x3ffffffffull) | ((uint64_t)stamp << 34),
+		memory_order_relaxed, memory_order_relaxed))
+		;
 }
 
 static inline void

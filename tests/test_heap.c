@@ -1112,6 +1112,41 @@ t_drain_killed(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * A large block handed out again from a large cache belongs to its new
+ * owner: the scan's dead_owner must not count it when the handle that
+ * first allocated it closes (it kept that handle's stamp once, and was
+ * counted as leaked), and must count it when its new owner closes.
+ */
+static void
+t_lc_owner(void)
+{
+	char nm[64];
+	shk_seg *a, *b;
+	struct shk__heap_report rep;
+	uint64_t off, off2;
+
+	test_name(nm, sizeof(nm), "lcowner");
+	a = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	b = open_seg(nm, 0, 0, 0);
+	CHECK_OK(shk_alloc(b, 20000, &off)); /* b's block */
+	CHECK_OK(shk_free(a, off));          /* into a's large cache */
+	shk_seg_close(b);
+	CHECK_OK(shk_alloc(a, 20000, &off2)); /* from a's large cache */
+	CHECK_EQ(off2, off);
+	CHECK_OK(shk__heap_scan(a, &rep));
+	CHECK_EQ(rep.large_live, 1);
+	CHECK_EQ(rep.dead_owner, 0);
+	/* and a's once a is gone */
+	b = open_seg(nm, 0, 0, 0);
+	shk_seg_close(a);
+	CHECK_OK(shk__heap_scan(b, &rep));
+	CHECK_EQ(rep.dead_owner, 1);
+	CHECK_OK(shk_free(b, off2));
+	shk_seg_close(b);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* Free-list tags crossing 2^32 wrap to 0 without harm (ALGORITHMS §3). */
 static void
 t_tag_wrap(void)
@@ -1731,8 +1766,8 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "crash_points", t_crash_points },
 	  { "crash_random", t_crash_random },
 	  { "crash_mag_setup", t_crash_mag_setup },
-	  { "drain_killed", t_drain_killed }, { "tag_wrap", t_tag_wrap },
-	  { "dead_owner", t_dead_owner },
+	  { "drain_killed", t_drain_killed }, { "lc_owner", t_lc_owner },
+	  { "tag_wrap", t_tag_wrap }, { "dead_owner", t_dead_owner },
 	  { "corrupt_scribble", t_corrupt_scribble },
 	  { "registry", t_registry }, { "mag_reclaim", t_mag_reclaim },
 	  { "mag_frees", t_mag_frees }, { "mag_threads", t_mag_threads },
