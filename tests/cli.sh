@@ -1261,7 +1261,9 @@ expect_rc 0 "bench latency keeping 64 samples"
 json_check "bench latency beyond the samples kept: runs about --seconds" "
 r = d['results'][0]
 assert r['group'] == 'latency', r
-assert 0.1 <= r['shmkit_run_s'] <= 2 and 0.1 <= r['baseline_run_s'] <= 2, r
+# (the bound that matters is the lower one: a run that stopped with its
+# samples; the upper one allows for a loaded machine)
+assert 0.1 <= r['shmkit_run_s'] <= 10 and 0.1 <= r['baseline_run_s'] <= 10, r
 assert r['shmkit'] > 0 and r['baseline'] > 0, r
 print('ok')"
 run bench --quick rings
@@ -1445,7 +1447,9 @@ fi
 # its figures are no change of the old one's: no rate across the two
 WR="${P}wremade"
 run create "$WR" --size "$SIZE" --blob b:8:16
-"$S" watch "$WR" --count 2 --interval 1 >"$TMP/wout" 2>"$TMP/werr" &
+# (interval 2 s: the rm and create below must fit between two refreshes,
+# also on a loaded machine)
+"$S" watch "$WR" --count 2 --interval 2 >"$TMP/wout" 2>"$TMP/werr" &
 wpid=$!
 HOLDERS+=("$wpid")
 wait_file "$TMP/wout"
