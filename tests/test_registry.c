@@ -1052,7 +1052,68 @@ t_remover_killed(void)
 	shk_seg_close(seg);
 }
 
+static int
+failing_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
+{
+	(void)seg;
+	(void)mem;
+	(void)info;
+	(void)arg;
+	return SHK_ENOMEM;
+}
+
+/*
+ * A creator whose init failed, killed between marking its entry DELETED
+ * and freeing the block (crash point reg.create.undo): the name does not
+ * exist, the registry is sound, and the block is leaked under the dead
+ * creator's stamp, so the heap scan counts it as dead_owner.  Before the
+ * kill, a failed init returns its code and leaves nothing.
+ */
+static void
+t_create_undo_killed(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rundo", &fd);
+	shk_obj_desc d = blob(1, 4096, 8);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__heap_report r0, r1;
+	pid_t pid;
+
+	memset(&r0, 0, sizeof(r0));
+	CHECK_OK(shk__heap_scan(seg, &r0));
+	CHECK_RC(shk__obj_open(seg, "x", SHK_CREATE, &d, 32768, failing_init,
+			       NULL, NULL, &info, NULL),
+		 SHK_ENOMEM);
+	CHECK_RC(shk_obj_stat(seg, "x", &info), SHK_ENOENT);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *c;
+		shk_obj_info ci = { .size = sizeof(ci) };
+
+		setenv("SHK_CRASH", "reg.create.undo:1", 1);
+		if (shk_seg_open_fd(fd, 0, NULL, &c))
+			_exit(1);
+		shk__obj_open(c, "x", SHK_CREATE, &d, 32768, failing_init, NULL,
+			      NULL, &ci, NULL);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	/* the next locker recovers the lock: no such object */
+	CHECK_RC(shk_obj_stat(seg, "x", &info), SHK_ENOENT);
+	CHECK_EQ(nobjects(seg), 0);
+	CHECK_OK(shk_seg_check(seg));
+	memset(&r1, 0, sizeof(r1));
+	CHECK_OK(shk__heap_scan(seg, &r1));
+	CHECK_EQ(r1.large_live, r0.large_live + 1);
+	CHECK_EQ(r1.dead_owner, r0.dead_owner + 1);
+	/* and the name can be made again */
+	CHECK_OK(shk_obj_open(seg, "x", SHK_CREATE, &d, NULL, NULL));
+	shk_seg_close(seg);
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
+	  { "create_undo_killed", t_create_undo_killed },
 	  { "rdonly_open", t_rdonly_open },
 	  { "stat_next_remove", t_stat_next_remove },
 	  { "registry_full", t_registry_full },

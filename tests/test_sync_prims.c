@@ -1115,6 +1115,29 @@ t_once_runner_killed(void)
 	CHECK_EQ(atomic_load(&g_x->n[0]), 2);
 	describe_has(s, "o", "done runs=2");
 	shk_once_close(o);
+	/* a runner killed after its claim, before calling fn: the next
+	 * caller finds it dead and runs fn itself */
+	CHECK_OK(shk_once_open(s, "p", SHK_CREATE, NULL, &o));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs;
+		shk_once *co = NULL;
+
+		setenv("SHK_CRASH", "once.run.before_fn:1", 1);
+		cs = child_seg();
+		if (shk_once_open(cs, "p", 0, NULL, &co))
+			_exit(2);
+		shk_once_run(co, init_fn, NULL, SHK_FOREVER);
+		_exit(3);
+	}
+	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	CHECK_EQ(atomic_load(&g_x->n[0]), 2); /* fn did not run */
+	CHECK_EQ(shk_once_run(o, init_fn, NULL, 5000 * MS), 1);
+	CHECK_EQ(atomic_load(&g_x->n[0]), 3);
+	CHECK_EQ(shk_once_done(o), 1);
+	describe_has(s, "p", "done runs=2");
+	shk_once_close(o);
 	shk_seg_close(s);
 }
 
