@@ -22,7 +22,11 @@
  * Payloads are 64-byte aligned.  Free blocks sit on doubly linked bins
  * (links in their payload).  The chain is the truth; bins, prev_size and
  * large_free are derived and rebuilt by repair().  All of it is written
- * only under the robust lock hdr->lock.  Write order keeps every prefix
+ * only under the robust lock hdr->lock, with two exceptions for a used
+ * block cached by its magazine's owner (large cache, below): word 0's F_LC
+ * bit, and word 1's owner stamp, which the owner CASes when it takes the
+ * block back (lock holders change word 1's prev_size by CAS too, so
+ * neither undoes the other).  Write order keeps every prefix
  * walkable: a split writes the tail header first, then shrinks the head in
  * one store; a merge grows the survivor in one store, then clears the
  * swallowed headers.
@@ -954,10 +958,13 @@ mag_put(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t blk,
  * goes, while the cache has room (LC_N blocks, lc_budget bytes), to the
  * freeing thread's magazine instead of back to the chain, flagged F_LC
  * (header word 0); an allocation of a size it fits with at most a quarter
- * wasted takes it back without the lock.  Only word 0 changes: no lock
- * holder writes word 0 of a used block, so plain stores suffice.  Word 1
- * (prev_size, changed by lock holders when the block before merges or
- * splits) is never written here.  The shared entry names the block for
+ * wasted takes it back without the lock.  Word 0 changes by plain stores:
+ * no lock holder writes word 0 of a used block.  Word 1 holds prev_size,
+ * changed by lock holders when the block before merges or splits, and the
+ * owner stamp, which a take writes when the block names another handle
+ * (take_stamp(): a CAS keeping prev_size, as set_prev() keeps the stamp),
+ * so that the scan's dead_owner judges the block's real owner.  The
+ * shared entry names the block for
  * drainers (mag_drain() CASes F_LC away, then frees it the usual way).
  * An entry is written before its block's F_LC and cleared before it
  * (lc_put(), lc_remove()), so an entry naming an F_LC block always names

@@ -92,10 +92,13 @@ SHK_HIDDEN void shk__heap_set_tags(shk_seg *seg, uint32_t tag);
 /*
  * Test hooks for forging metadata: shk__heap_cur_run_word returns the
  * cur_run word of the size class that serves len bytes (NULL when len is
- * not a small size); shk__heap_forge_hdr writes a block header word with
- * a valid check at chain offset h.
+ * not a small size); shk__heap_mag_slot_word returns the heap header's
+ * magazine slot word of seg's attach slot (NULL when it has none);
+ * shk__heap_forge_hdr writes a block header word with a valid check at
+ * chain offset h.
  */
 SHK_HIDDEN _Atomic uint64_t *shk__heap_cur_run_word(shk_seg *seg, uint64_t len);
+SHK_HIDDEN _Atomic uint64_t *shk__heap_mag_slot_word(shk_seg *seg);
 SHK_HIDDEN void shk__heap_forge_hdr(shk_seg *seg, uint64_t h, uint64_t size,
 				    uint32_t flags);
 

@@ -292,6 +292,10 @@ scan_chain(shk_seg *seg, const struct layout *L, int derived,
 			 * setter died: repair() gives it back) it holds old
 			 * bytes, which are not judged */
 			if (!mag_named(seg, h + BLK_HDR)) {
+				/* with no holder at work, one in use lost its
+				 * slot word to damage (repair() keeps it) */
+				if (derived && mag_in_use(seg, h + BLK_HDR))
+					return SHK_ECORRUPT;
 				rep->mag_orphans++;
 			} else {
 				rc = derived ? mag_check(seg, L, h + BLK_HDR)
@@ -509,6 +513,14 @@ shk__heap_cur_run_word(shk_seg *seg, uint64_t len)
 	if (!hl || !len || !hl->L.nclass || len > hl->L.csize[hl->L.nclass - 1])
 		return NULL;
 	return &hdr_of(seg)->cls[class_of(len)].cur_run;
+}
+
+_Atomic uint64_t *
+shk__heap_mag_slot_word(shk_seg *seg)
+{
+	if (!local_of(seg) || seg->slot >= SHK__ATTACH_CAP)
+		return NULL;
+	return &hdr_of(seg)->mag[seg->slot];
 }
 
 void

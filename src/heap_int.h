@@ -386,6 +386,29 @@ mag_named(shk_seg *seg, uint64_t moff)
 	return 0;
 }
 
+/*
+ * Whether the magazine at moff, which no slot names, may still be in use:
+ * its owner word names a live owner (OWNED) or a live drainer (DRAINING).
+ * Only damage (a scribbled slot word) unnames a magazine in use, whose
+ * owner goes on through its process-local copy: repair() must not free
+ * that one.  A dead setter's block holds old bytes, in which a live stamp
+ * is chance and only keeps the block (a leak).  System calls
+ * (shk__stamp_alive): repair and check only.
+ */
+static inline int
+mag_in_use(shk_seg *seg, uint64_t moff)
+{
+	/* relaxed: under the lock (repair()), or a snapshot (the scan) */
+	uint64_t o = atomic_load_explicit(mag_owner(seg, moff),
+					  memory_order_relaxed);
+
+	if (MO_STATE(o) == MO_OWNED)
+		return MO_OWNER(o) && shk__stamp_alive(seg, MO_OWNER(o));
+	if (MO_STATE(o) == MO_DRAINING)
+		return MO_DRAINER(o) && shk__stamp_alive(seg, MO_DRAINER(o));
+	return 0;
+}
+
 static inline struct heap_local *
 local_of(shk_seg *seg)
 {

@@ -227,9 +227,12 @@ repair(shk_seg *seg, const struct layout *L)
 		if (chain_hdr(seg, L, h, &steps, &w, &S))
 			return SHK_ECORRUPT;
 		set_prev(seg, h, prev);
-		if ((w & F_MAG) && !mag_named(seg, h + BLK_HDR)) {
+		if ((w & F_MAG) && !mag_named(seg, h + BLK_HDR) &&
+		    !mag_in_use(seg, h + BLK_HDR)) {
 			/* a magazine carved by a setter that died before
-			 * publishing it: nobody can reach it, give it back */
+			 * publishing it: nobody can reach it, give it back
+			 * (one whose owner lives lost its slot to damage:
+			 * kept, see mag_in_use()) */
 			w = mkhdr(h, S, 0);
 			st(seg, h, w);
 		} else if (w & F_RUN) {

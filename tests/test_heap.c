@@ -1147,6 +1147,59 @@ t_lc_owner(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * A magazine in use whose slot word was scribbled to 0 is damage, not an
+ * orphan: repair() (after a lock holder's death) must keep it, as its
+ * owner still uses it through its local copy, and the check says
+ * SHK_ECORRUPT.  Repair freed it once (a review found it), and the heap
+ * then handed its bytes out as a user block while its owner kept writing
+ * counts into them.
+ */
+static void
+t_mag_slot_scribbled(void)
+{
+	char nm[64];
+	shk_seg *s;
+	struct shk__heap_report rep;
+	_Atomic uint64_t *slot;
+	uint64_t off, moff;
+	pid_t pid;
+
+	test_name(nm, sizeof(nm), "magscrib");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_alloc(s, 32, &off)); /* sets up our magazine */
+	CHECK_OK(shk_free(s, off));
+	slot = shk__heap_mag_slot_word(s);
+	CHECK(slot != NULL);
+	moff = atomic_load(slot);
+	CHECK(moff != 0);
+	atomic_store(slot, 0); /* the damage */
+	/* a lock holder dies: the next locker repairs */
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *c = NULL;
+
+		setenv("SHK_CRASH", "heap.split.tail:1", 1);
+		if (shk_seg_open(nm, 0, NULL, &c))
+			_exit(2);
+		(void)shk_alloc(c, 100000, &off);
+		_exit(3);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	CHECK_OK(shk_alloc(s, 100000, &off)); /* repairs */
+	CHECK_OK(shk_free(s, off));
+	CHECK_RC(shk__heap_scan(s, &rep), SHK_ECORRUPT);
+	/* the slot put back: the magazine is still there, and sound */
+	atomic_store(slot, moff);
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.mags, 1);
+	CHECK_EQ(rep.mag_orphans, 0);
+	CHECK_OK(shk_alloc(s, 32, &off));
+	CHECK_OK(shk_free(s, off));
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* Free-list tags crossing 2^32 wrap to 0 without harm (ALGORITHMS §3). */
 static void
 t_tag_wrap(void)
@@ -1767,6 +1820,7 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "crash_random", t_crash_random },
 	  { "crash_mag_setup", t_crash_mag_setup },
 	  { "drain_killed", t_drain_killed }, { "lc_owner", t_lc_owner },
+	  { "mag_slot_scribbled", t_mag_slot_scribbled },
 	  { "tag_wrap", t_tag_wrap }, { "dead_owner", t_dead_owner },
 	  { "corrupt_scribble", t_corrupt_scribble },
 	  { "registry", t_registry }, { "mag_reclaim", t_mag_reclaim },
