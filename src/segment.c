@@ -10,8 +10,8 @@
  * leaves a segment that is not READY and whose lock is free: openers get
  * SHK_EBADSEG (remove it with shk_seg_unlink or `shmkit rm`).  The magic
  * is written right after the file is sized, so only a creator killed
- * between its O_EXCL open and that write (two system calls) leaves a file
- * without it, which `shmkit rm` refuses without --force.  A process
+ * between its O_EXCL open and that write (fchmod, flock, ftruncate) leaves
+ * a file without it, which `shmkit rm` refuses without --force.  A process
  * killed while attached leaves an ACTIVE attach record with a dead pid: the
  * next opener that finds no free record reclaims it, `shmkit ls` counts it
  * as dead and `shmkit rm --orphans` removes segments with only dead ones.
@@ -353,7 +353,9 @@ write_early_hdr(int fd)
 	return n == (ssize_t)sizeof(b) ? 0 : SHK_EIO;
 }
 
-/* Creator path for fd-backed segments (POSIX, file, memfd). */
+/* Creator path for fd-backed segments (POSIX, file, memfd).  On failure
+ * the lock stays held (the caller removes the name, then unlocks; closing
+ * the descriptor unlocks too). */
 static int
 create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 	  struct shk__seg_hdr *hc)
@@ -398,7 +400,8 @@ create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 	flock(seg->fd, LOCK_UN);
 	return 0;
 fail:
-	flock(seg->fd, LOCK_UN);
+	/* still locked: the caller removes the name first (see
+	 * open_named_fd()); closing the descriptor unlocks */
 	return rc;
 }
 
@@ -495,10 +498,17 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 				seg->fd = shk__fd_above_stdio(fd);
 				rc = create_fd(seg, o, name, hc);
 				if (rc) {
+					/* while we still hold the lock: with it
+					 * free, the file (magic, INITIALIZING)
+					 * is a dead creator's to `shmkit rm
+					 * --orphans`, which could remove it and
+					 * let a new creator take the name before
+					 * our unlink removed the new segment */
 					if (file)
 						unlink(name);
 					else
 						shm_unlink(name);
+					flock(seg->fd, LOCK_UN);
 				}
 				return rc;
 			}

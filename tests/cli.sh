@@ -713,12 +713,41 @@ for c, e in (('version', 'SHK_EVERSION'), ('checksum', 'SHK_ECHECKSUM'),
     x = s['${P}c-' + c]
     assert x['state'] == 'corrupt' and x['error'] == e, x
 print('ok')"
-# A creator killed before READY (state word 192..195 still INITIALIZING,
-# its lock free) is "unfinished" and an orphan; any other state is damage.
-cp "/dev/shm/$BASE" "/dev/shm/${P}c-unfinished"
+# A creator killed before READY (what a kill during its fallocate leaves:
+# zeros but the magic and the state word 192..195 INITIALIZING; no attach
+# record; its lock free) is "unfinished", and rm --orphans removes it.  A
+# made segment whose state word was scribbled (to INITIALIZING, or to 7)
+# has attach records: damage, never removed by --orphans.
+"$PY" -c "import sys
+b = bytearray(len(open(sys.argv[1], 'rb').read()))
+b[0:8] = b'SHMKIT\0\1'; b[192:196] = (1).to_bytes(4, 'little')
+open(sys.argv[2], 'wb').write(b)" "/dev/shm/$BASE" "/dev/shm/${P}c-unfinished"
+cp "/dev/shm/$BASE" "/dev/shm/${P}c-state1"
 cp "/dev/shm/$BASE" "/dev/shm/${P}c-state7"
-corrupt "${P}c-unfinished" "f.seek(192); f.write((1).to_bytes(4, 'little'))"
+corrupt "${P}c-state1" "f.seek(192); f.write((1).to_bytes(4, 'little'))"
 corrupt "${P}c-state7" "f.seek(192); f.write((7).to_bytes(4, 'little'))"
+st=$(ls_state "${P}c-state1")
+[ "$st" = "corrupt: SHK_EBADSEG" ] && pass "ls: a made segment with state INITIALIZING is '$st'" ||
+	fail "ls state of ${P}c-state1: '$st'"
+# a creator still at work (it holds the lock) is neither
+"$PY" -c "import fcntl, sys, time
+f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX)
+print('held', flush=True); time.sleep(60)" "/dev/shm/${P}c-unfinished" >"$TMP/flk" &
+fpid=$!
+HOLDERS+=("$fpid")
+wait_file "$TMP/flk"
+st=$(ls_state "${P}c-unfinished")
+[ "$st" = "error: SHK_ETIMEDOUT" ] && pass "ls: a creation at work is '$st'" ||
+	fail "ls state of a creation at work: '$st'"
+run create "${P}c-unfinished"
+expect_err SHK_EEXIST "create beside a creation at work"
+grep -q "never finished" "$TMP/err" && fail "create calls a creation at work unfinished" ||
+	pass "create does not call a creation at work unfinished"
+run rm --orphans --match "${P}c-*"
+[ -e "/dev/shm/${P}c-unfinished" ] && pass "rm --orphans leaves a creation at work alone" ||
+	fail "rm --orphans removed a creation at work: $(cat "$TMP/out")"
+kill "$fpid" 2>/dev/null
+wait "$fpid" 2>/dev/null
 st=$(ls_state "${P}c-unfinished")
 [ "$st" = "unfinished: creator died" ] && pass "ls: an unfinished creation is '$st'" ||
 	fail "ls state of ${P}c-unfinished: '$st'"
@@ -726,10 +755,10 @@ st=$(ls_state "${P}c-state7")
 [ "$st" = "corrupt: SHK_EBADSEG" ] && pass "ls: a bad state word is '$st'" ||
 	fail "ls state of ${P}c-state7: '$st'"
 run ls --json --match "${P}c-*"
-json_check "ls --json: unfinished is an orphan, a bad state is not" "
+json_check "ls --json: unfinished and a bad state told apart" "
 s = {x['name']: x for x in d['segments']}
 u, b = s['${P}c-unfinished'], s['${P}c-state7']
-assert u['state'] == 'unfinished' and u['orphaned'] is True, u
+assert u['state'] == 'unfinished' and u['orphaned'] is False, u
 assert b['state'] == 'corrupt' and b['orphaned'] is False, b
 print('ok')"
 for c in info check watch dump create; do
@@ -745,20 +774,23 @@ for c in info check watch dump create; do
 		pass "$c says the creation never finished" ||
 		fail "$c on an unfinished creation said: $(cat "$TMP/err")"
 done
-run info "${P}c-state7"
-if grep -q "never finished" "$TMP/err"; then
-	fail "info calls a bad state word an unfinished creation"
-else
-	pass "info does not call a bad state word unfinished"
-fi
+for c in state1 state7; do
+	run info "${P}c-$c"
+	if grep -q "never finished" "$TMP/err"; then
+		fail "info calls ${P}c-$c an unfinished creation"
+	else
+		pass "info does not call ${P}c-$c unfinished"
+	fi
+done
 run rm --orphans --match "${P}c-*"
 expect_rc 0 "rm --orphans with an unfinished creation"
 [ "$(cat "$TMP/out")" = "removed ${P}c-unfinished" ] &&
 	[ ! -e "/dev/shm/${P}c-unfinished" ] && [ -e "/dev/shm/${P}c-state7" ] &&
+	[ -e "/dev/shm/${P}c-state1" ] &&
 	pass "rm --orphans removed the unfinished creation only" ||
 	fail "rm --orphans said: $(cat "$TMP/out")"
 run rm "${P}c-version" "${P}c-checksum" "${P}c-trunc100" "${P}c-trunc8k" \
-	"${P}c-state7"
+	"${P}c-state1" "${P}c-state7"
 expect_rc 0 "rm removes corrupt segments"
 run rm --force "${P}c-magic"
 expect_rc 0 "rm --force removes the one without magic"

@@ -41,9 +41,9 @@ struct cli_seg_entry {
 	int32_t shmid;
 	uint64_t sysv_size; /* SysV: the kernel's size */
 	int rc;             /* 0, or why the segment could not be opened */
-	int unfinished;     /* POSIX: SHK_EBADSEG, the magic, and a state
-			       word still 0 or INITIALIZING: its creator
-			       died before READY (see cli_seg_orphaned) */
+	int unfinished;     /* POSIX: SHK_EBADSEG, the magic, and its
+			       creator died before READY (fd_unfinished();
+			       cli_seg_orphaned counts it) */
 	shk_seg_stats st;   /* valid when rc == 0 */
 };
 

@@ -137,7 +137,9 @@ print_json(const struct cli_seg_list *l)
 							      : "error");
 			json_str(&j, "error", shk_errname(e->rc));
 			json_str(&j, "message", shk_strerror(e->rc));
-			json_bool(&j, "orphaned", orphan);
+			/* false, as for every entry that did not open
+			 * (an unfinished one's state says what it is) */
+			json_bool(&j, "orphaned", 0);
 		}
 		json_end_obj(&j);
 	}

@@ -21,6 +21,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,9 +31,12 @@
 #define SHM_DIR "/dev/shm"
 #define SEG_MAGIC "SHMKIT\0\1"
 #define SCAN_OPEN_TIMEOUT_NS (200LL * 1000 * 1000)
-/* docs/segment-format.md: the state word, INITIALIZING (1) -> READY (2) */
+/* docs/segment-format.md: the state word, INITIALIZING (1) -> READY (2),
+ * and the attach table (256 records of 32 bytes after the header page) */
 #define SEG_STATE_OFF 192
 #define SEG_INITIALIZING 1u
+#define SEG_ATTACH_OFF 4096
+#define SEG_ATTACH_LEN (256 * 32)
 
 int
 cli_code_is_corrupt(int code)
@@ -233,26 +237,39 @@ probe(struct cli_seg_entry *e, int fd, const char *name, const shk_seg_opts *o)
 }
 
 /*
- * 1 when fd's segment, which has the magic and which the library refused
- * with SHK_EBADSEG, has a state word still 0 or INITIALIZING.  The library
- * gives that code for such a segment only once its creator's lock is free
- * (the creator died: a live one holds it, and the open times out); the
- * creator writes the magic only after taking the lock (segment.c).
+ * 1 when fd's segment (it has the magic) is one whose creation never
+ * finished: its state word still INITIALIZING, its attach table all zero
+ * (a creator attaches only after READY, and a record, once used, is never
+ * zero again), and the creator's lock free.  A live creator holds that
+ * lock from before it writes the magic until READY (segment.c), so a free
+ * one means it died.  A damaged READY segment whose state word was
+ * scribbled has attach records: corrupt, not unfinished, and never
+ * removed by rm --orphans.
  */
 static int
 fd_unfinished(int fd)
 {
+	uint8_t att[SEG_ATTACH_LEN];
 	uint32_t st;
+	size_t i;
 
-	if (pread(fd, &st, sizeof(st), SEG_STATE_OFF) != (ssize_t)sizeof(st))
+	if (pread(fd, &st, sizeof(st), SEG_STATE_OFF) != (ssize_t)sizeof(st) ||
+	    st != SEG_INITIALIZING)
 		return 0;
-	return st == 0 || st == SEG_INITIALIZING;
+	if (pread(fd, att, sizeof(att), SEG_ATTACH_OFF) != (ssize_t)sizeof(att))
+		return 0;
+	for (i = 0; i < sizeof(att); i++)
+		if (att[i])
+			return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+		return 0; /* held: a creator at work */
+	flock(fd, LOCK_UN);
+	return 1;
 }
 
 /*
  * 1 when target t (POSIX or file) is a segment whose creation never
- * finished: the magic, a state word still 0 or INITIALIZING.  Ask only
- * after the library refused it with SHK_EBADSEG (see fd_unfinished).
+ * finished: the magic, and fd_unfinished().
  */
 int
 cli_target_unfinished(const struct cli_target *t)
@@ -313,6 +330,7 @@ cli_reprobe(struct cli_seg_entry *e)
 	shk_seg_opts o = SHK_SEG_OPTS_INIT;
 	int dirfd;
 
+	e->unfinished = 0;
 	o.open_timeout_ns = SCAN_OPEN_TIMEOUT_NS;
 	o.backend = e->backend;
 	o.sysv_key = e->sysv_key;
