@@ -519,9 +519,11 @@ SHK_API int shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
 			 void **ptr);
 
 /*
- * shk_obj_stat fills *info for `name`.  SHK_ENOENT when missing, which a
- * name still being created is (an object exists once its creation
- * completes), and so is one whose creator died mid-creation.  Also
+ * shk_obj_stat fills *info for `name`.  SHK_ENOENT when missing, and so
+ * is a name whose creator died mid-creation.  A name still being created
+ * is SHK_ENOENT on a SHK_RDONLY handle (an object exists once its
+ * creation completes); a writable handle waits for the registry lock that
+ * the creator holds, then finds the object (or SHK_ETIMEDOUT).  Also
  * SHK_EINVAL, SHK_ENAMETOOLONG, SHK_ECORRUPT (a damaged entry), and on a
  * SHK_RDONLY handle (which looks up without the registry lock) SHK_EAGAIN
  * when the entry kept changing under the lookup.
