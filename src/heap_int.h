@@ -369,7 +369,8 @@ mag_valid(shk_seg *seg, const struct layout *L, uint64_t moff)
  * Whether a slot of hh->mag names the magazine at moff.  Slots are set
  * once, under the lock, after the magazine is zeroed (mag_setup()): a
  * magazine block no slot names is one whose setter died before publishing
- * it, garbage that nobody can reach.
+ * it, garbage that nobody can reach, unless damage unnamed a magazine in
+ * use (mag_in_use()).
  */
 static inline int
 mag_named(shk_seg *seg, uint64_t moff)

@@ -124,6 +124,7 @@ int cli_seg_orphaned(const struct cli_seg_entry *e);
 void cli_reprobe(struct cli_seg_entry *e);
 int cli_open_regular(int dirfd, const char *path);
 int cli_fd_has_magic(int fd);
+int cli_open_target_file(const struct cli_target *t);
 int cli_target_unfinished(const struct cli_target *t);
 void cli_target_error(const struct cli_target *t, int code);
 int cli_sysv_key_has_magic(int32_t key);

@@ -268,26 +268,37 @@ fd_unfinished(int fd)
 }
 
 /*
- * 1 when target t (POSIX or file) is a segment whose creation never
- * finished: the magic, and fd_unfinished().
+ * Opens named target t (POSIX: its /dev/shm file; file: its path) with
+ * cli_open_regular(): the descriptor, or that function's codes.
  */
 int
-cli_target_unfinished(const struct cli_target *t)
+cli_open_target_file(const struct cli_target *t)
 {
 	char path[4200];
 	const char *n = t->name;
-	int fd, r;
 
-	if (!n ||
-	    (t->backend != SHK_BACKEND_POSIX && t->backend != SHK_BACKEND_FILE))
-		return 0;
 	if (t->backend == SHK_BACKEND_POSIX) {
 		while (*n == '/')
 			n++;
 		snprintf(path, sizeof(path), "%s/%s", SHM_DIR, n);
 		n = path;
 	}
-	fd = cli_open_regular(AT_FDCWD, n);
+	return cli_open_regular(AT_FDCWD, n);
+}
+
+/*
+ * 1 when target t (POSIX or file) is a segment whose creation never
+ * finished: the magic, and fd_unfinished().
+ */
+int
+cli_target_unfinished(const struct cli_target *t)
+{
+	int fd, r;
+
+	if (!t->name ||
+	    (t->backend != SHK_BACKEND_POSIX && t->backend != SHK_BACKEND_FILE))
+		return 0;
+	fd = cli_open_target_file(t);
 	if (fd < 0)
 		return 0;
 	r = cli_fd_has_magic(fd) == 1 && fd_unfinished(fd);

@@ -301,8 +301,6 @@ rm_refuse(const struct cli_target *t, const char *why, int code)
 static int
 rm_guard(const struct cli_target *t)
 {
-	char path[4200];
-	const char *n = t->name;
 	shk_seg_opts o;
 	shk_seg *seg = NULL;
 	int fd, rc;
@@ -337,13 +335,7 @@ rm_guard(const struct cli_target *t)
 		}
 		return rm_refuse(t, "not shown to be a shmkit segment", rc);
 	}
-	if (t->backend == SHK_BACKEND_POSIX) {
-		while (*n == '/')
-			n++;
-		snprintf(path, sizeof(path), "/dev/shm/%s", n);
-		n = path;
-	}
-	fd = cli_open_regular(AT_FDCWD, n);
+	fd = cli_open_target_file(t);
 	if (fd == SHK_ENOENT || fd == SHK_ENAMETOOLONG) {
 		cli_error(t->label, fd);
 		return fd;
