@@ -154,6 +154,27 @@ SHK_API const char *shk_errname(int code);
 #define SHK_FOREVER ((int64_t)-1)
 #define SHK_TRY ((int64_t)0)
 
+/*
+ * shk_interruptible sets, for the calling thread only, what a blocking
+ * call does when a signal handler runs while it sleeps: on != 0, the call
+ * returns SHK_EINTR; 0 (the default, as pthread_mutex_lock) it goes on
+ * waiting until its deadline.  Returns the previous setting.  A call that
+ * returns SHK_EINTR has taken nothing (no record, element, unit, lock or
+ * generation) and undone its waiting, so the caller may run its handler's
+ * work and call again.  Only a sleep is interrupted: a handler that ran
+ * while the call spun, or just before it began to sleep, is not seen, and
+ * the call waits as if it had not run.  The calls: ring reserve, write,
+ * peek and read (not in SHK_RING_SPIN mode, which never sleeps), queue and
+ * stack push and pop, bcast write and read, chan send and recv (not a send
+ * waiting for heap space), semaphore, event, latch and barrier waits
+ * (a barrier wait withdraws its arrival, as at a timeout), once, mutex
+ * lock, rwlock rdlock and wrlock, and cond wait (which returns SHK_EINTR
+ * with the mutex held again, as SHK_ETIMEDOUT).  The Python binding turns
+ * it on for the threads that call its blocking methods, so that Ctrl-C
+ * ends a wait without losing what the wait would have taken.
+ */
+SHK_API int shk_interruptible(int on);
+
 /* ------------------------------------------------------------------ */
 /* Segments                                                            */
 /* ------------------------------------------------------------------ */

@@ -45,7 +45,7 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 	shk__waitpoint *wp;
 	int64_t deadline, until;
 	uint32_t s;
-	int rc = 0, lrc, held;
+	int rc = 0, lrc, held, intr;
 
 	if (!c || !m || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
@@ -86,11 +86,17 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 		}
 		if (rc == SHK_ETIMEDOUT && until == deadline)
 			break;
+		if (rc == SHK_EINTR && shk__intr)
+			break; /* interruptible: like a timeout, below */
 	}
 	shk__wp_unhold(wp, held);
 	/* relaxed: a count only */
 	atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
+	/* the mutex is taken back whatever ended the wait: a signal must
+	 * not leave the caller without it */
+	intr = shk_interruptible(0);
 	lrc = shk_mutex_lock(m, SHK_FOREVER);
+	shk_interruptible(intr);
 	return lrc ? lrc : rc;
 }
 

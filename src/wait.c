@@ -63,6 +63,17 @@ shk__spin_ns(void)
 	return v;
 }
 
+_Thread_local int shk__intr SHK__TLS_IE;
+
+int
+shk_interruptible(int on)
+{
+	int was = shk__intr;
+
+	shk__intr = on != 0;
+	return was;
+}
+
 /*
  * Adaptive spin, per thread and waitpoint.  A wait that its spin did not
  * satisfy slept anyway, and the spin may have cost more than its time: the
@@ -230,6 +241,10 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 					  memory_order_relaxed);
 		if (pred(arg))
 			return 0;
+		/* interruptible: a handler ran while we slept and nothing was
+		 * taken (pred, which takes, was false) */
+		if (rc == SHK_EINTR && shk__intr)
+			return SHK_EINTR;
 		if (check_at != INT64_MAX &&
 		    (rc == SHK_ETIMEDOUT || shk__now_ns() >= check_at)) {
 			if (check && (rc = check(arg)) != 0)

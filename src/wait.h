@@ -57,6 +57,10 @@ typedef int (*shk__wait_pred)(void *arg);
 #define SHK__SPIN_NS 5000
 SHK_HIDDEN int64_t shk__spin_ns(void);
 
+/* shk_interruptible()'s setting for this thread: nonzero when a sleep that
+ * a signal handler interrupts ends the blocking call with SHK_EINTR. */
+extern _Thread_local int shk__intr SHK__TLS_IE;
+
 /* Zero-initialised memory is a valid waitpoint. */
 static inline void
 shk__wp_init(shk__waitpoint *wp)

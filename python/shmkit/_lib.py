@@ -245,6 +245,7 @@ def _fn(name, restype, *argtypes):
 
 
 _fn("shk_version", c_int)
+_fn("shk_interruptible", c_int, c_int)
 _fn("shk_strerror", c_char_p, c_int)
 _fn("shk_errname", c_char_p, c_int)
 _fn("shk_kind_name", c_char_p, u32)

@@ -48,6 +48,24 @@ _sem_wait = lib.shk_sem_wait
 _sem_post = lib.shk_sem_post
 
 
+def _timed_take(obj, fn, context, timeout):
+    """The blocking path of a lock or wait that a try found taken.  An
+    exception that interrupts it (KeyboardInterrupt) after the C call took
+    the mutex, in the moments the C call cannot see (its spin before it
+    sleeps, the way back to Python), would leave the mutex held by nobody
+    who knows: so the mutex is given back (an unlock of a mutex this
+    thread does not hold is SHK_EPERM and changes nothing; a re-lock by
+    the holder never gets here, its try said SHK_EDEADLK)."""
+    try:
+        timed(context, fn, obj._h, timeout=timeout, owner=obj)
+    except (OwnerDead, WouldBlock, Timeout):
+        raise  # held, or not taken
+    except BaseException:
+        if fn is _mutex_lock:
+            _mutex_unlock(obj._h)
+        raise
+
+
 def _take(obj, fn, context, timeout):
     """lock()/wait(): raises WouldBlock (try) or Timeout (expired)."""
     if timeout is not None:
@@ -57,7 +75,7 @@ def _take(obj, fn, context, timeout):
         return
     if rc != SHK_EAGAIN or timeout == 0:
         check(rc, context)  # OwnerDead (held), WouldBlock, ...
-    timed(context, fn, obj._h, timeout=timeout, owner=obj)
+    _timed_take(obj, fn, context, timeout)
 
 
 def _take_bool(obj, fn, context, blocking, timeout):
@@ -73,8 +91,7 @@ def _take_bool(obj, fn, context, blocking, timeout):
     if not blocking or timeout == 0:
         return False
     try:
-        timed(context, fn, obj._h, owner=obj,
-              timeout=None if timeout == -1 else timeout)
+        _timed_take(obj, fn, context, None if timeout == -1 else timeout)
         return True
     except (WouldBlock, Timeout):
         return False
@@ -137,8 +154,7 @@ class Mutex(_Sync):
         try:
             if rc != SHK_EAGAIN:
                 check(rc, "mutex lock")  # OwnerDead, ...
-            timed("mutex lock", _mutex_lock, self._h, timeout=None,
-                  owner=self)
+            _timed_take(self, _mutex_lock, "mutex lock", None)
         except OwnerDead:
             if self.on_owner_dead is None:
                 raise

@@ -215,3 +215,102 @@ def test_lock_and_wait_fast_paths(seg):
         s.post("1")
     s.post(2)
     assert s.value == 2
+
+
+class _Stop(Exception):
+    pass
+
+
+def _interrupt_main_after(delay):
+    """A handler that raises _Stop, and SIGINT sent to the main thread
+    (whose sleep it must interrupt) after delay seconds."""
+    import signal
+    import threading
+
+    def raise_stop(signum, frame):
+        raise _Stop()
+
+    old = signal.signal(signal.SIGINT, raise_stop)
+    main = threading.main_thread().ident
+    t = threading.Timer(delay, signal.pthread_kill, (main, signal.SIGINT))
+    t.start()
+    return old, t
+
+
+def _child_after(name, delay, fn):
+    """Fork a child that opens the segment `name`, sleeps delay seconds and
+    runs fn(segment); returns its pid."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            s = shmkit.Segment(name)
+            time.sleep(delay)
+            fn(s)
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def test_signal_during_wait_takes_nothing(seg, name):
+    """A signal handler that raises while a wait sleeps ends it at once,
+    and what the wait would have taken later stays there: the semaphore's
+    unit, the queue's element (shk_interruptible in C)."""
+    import signal
+    sem = seg.sem("s", create=True)
+    q = seg.queue("q", create=True, elem_len=8)
+    for wait, give, left in (
+            (lambda: sem.wait(),
+             lambda s: s.sem("s").post(),
+             lambda: sem.wait(timeout=0) is None),  # WouldBlock if gone
+            (lambda: q.pop(),
+             lambda s: s.queue("q").push(b"12345678"),
+             lambda: q.pop(timeout=0) == b"12345678")):
+        pid = _child_after(name, 0.5, give)
+        old, timer = _interrupt_main_after(0.15)
+        t0 = time.monotonic()
+        try:
+            with pytest.raises(_Stop):
+                wait()
+            dt = time.monotonic() - t0
+        finally:
+            timer.cancel()
+            signal.signal(signal.SIGINT, old)
+        assert dt < 0.45, "raised after %.3f s, not at the signal" % dt
+        assert os.waitpid(pid, 0)[1] == 0
+        assert left()  # the child's unit/element is still there
+
+
+def test_signal_during_lock_leaves_it_free(seg, name):
+    """`with m:` interrupted by a raising handler: the mutex is not left
+    held by this thread once its holder lets go."""
+    import signal
+    m = seg.mutex("mu", create=True)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            cm = shmkit.Segment(name).mutex("mu")
+            cm.lock()
+            os.write(w, b"l")
+            time.sleep(0.5)
+            cm.unlock()
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.read(r, 1) == b"l"
+    os.close(r)
+    os.close(w)
+    old, timer = _interrupt_main_after(0.15)
+    try:
+        with pytest.raises(_Stop):
+            with m:
+                pass
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, old)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert m.acquire(timeout=2)  # not ours: a re-lock would be Deadlock
+    m.release()
