@@ -156,22 +156,29 @@ SHK_API const char *shk_errname(int code);
 
 /*
  * shk_interruptible sets, for the calling thread only, what a blocking
- * call does when a signal handler runs while it sleeps: on != 0, the call
- * returns SHK_EINTR; 0 (the default, as pthread_mutex_lock) it goes on
- * waiting until its deadline.  Returns the previous setting.  A call that
- * returns SHK_EINTR has taken nothing (no record, element, unit, lock or
- * generation) and undone its waiting, so the caller may run its handler's
- * work and call again.  Only a sleep is interrupted: a handler that ran
- * while the call spun, or just before it began to sleep, is not seen, and
- * the call waits as if it had not run.  The calls: ring reserve, write,
- * peek and read (not in SHK_RING_SPIN mode, which never sleeps), queue and
- * stack push and pop, bcast write and read, chan send and recv (not a send
- * waiting for heap space), semaphore, event, latch and barrier waits
- * (a barrier wait withdraws its arrival, as at a timeout), once, mutex
- * lock, rwlock rdlock and wrlock, and cond wait (which returns SHK_EINTR
- * with the mutex held again, as SHK_ETIMEDOUT).  The Python binding turns
- * it on for the threads that call its blocking methods, so that Ctrl-C
- * ends a wait without losing what the wait would have taken.
+ * call does when one of its sleeps ends short of its deadline without what
+ * it waits for: on != 0, the call returns SHK_EINTR; 0 (the default, as
+ * pthread_mutex_lock) it sleeps again until its deadline.  Returns the
+ * previous setting.  A sleep ends so when a signal handler interrupts it,
+ * but also at the call's internal slices (every 10 to 50 ms, where it
+ * tests for dead peers) and after a wake that another waiter won, so with
+ * the setting on SHK_EINTR is also spurious: the caller looks at its own
+ * state (a flag its handler set) and calls again with what is left of its
+ * timeout.  It is meant for runtimes that run signal handlers themselves,
+ * between calls (the Python binding): a handler that ran while the thread
+ * was awake between two sleeps is then seen before a later sleep could
+ * take anything.  A call that returns SHK_EINTR has taken nothing (no
+ * record, element, unit, auto-reset event, lock or barrier generation) and
+ * undone its waiting.  A handler that runs while the call spins before its
+ * first sleep (SHK_SPIN_NS) is not seen, and the call may then take what
+ * arrives.  The calls: ring reserve, write, peek and read (not in
+ * SHK_RING_SPIN mode, which never sleeps), queue and stack push and pop,
+ * bcast write and read, chan send and recv and msg send (not a send
+ * waiting for heap space), semaphore, event, latch and barrier waits (a
+ * barrier wait withdraws its arrival, as at a timeout), once, mutex lock,
+ * rwlock rdlock and wrlock, and cond wait (only on a signal, and with the
+ * mutex held again, as SHK_ETIMEDOUT).  Their own lists of codes do not
+ * repeat SHK_EINTR.
  */
 SHK_API int shk_interruptible(int on);
 

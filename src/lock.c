@@ -190,15 +190,6 @@ lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns, int threads)
 		mine = me | SHK__LOCK_WAITERS;
 		/* relaxed: re-read only; the CAS does the acquire */
 		v = atomic_load_explicit(w, memory_order_relaxed);
-		if (rc == SHK_EINTR && threads && shk__intr) {
-			/* interruptible (sync objects only: the registry's,
-			 * heap's and map's words are internal); a free word
-			 * is still ours to take, as at a deadline */
-			if (v == 0 && try_take(w, &v, mine))
-				return 0;
-			pass_wake(w);
-			return SHK_EINTR;
-		}
 		if ((rc == SHK_ETIMEDOUT || shk__now_ns() >= check_at) &&
 		    v != 0 && (v & SHK__STAMP_MASK) != SHK__LOCK_NOTREC &&
 		    (v & SHK__STAMP_MASK) == owner) {
@@ -208,6 +199,16 @@ lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns, int threads)
 					return SHK_EOWNERDEAD;
 				continue;
 			}
+		}
+		if (threads && shk__intr && shk__now_ns() < deadline) {
+			/* interruptible (sync objects only: the registry's,
+			 * heap's and map's words are internal), after any
+			 * sleep, as in shk__wait_checked(); a free word is
+			 * still ours to take, as at a deadline */
+			if (v == 0 && try_take(w, &v, mine))
+				return 0;
+			pass_wake(w);
+			return SHK_EINTR;
 		}
 		/* at the deadline, the top of the loop tries once more */
 	}

@@ -86,8 +86,11 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 		}
 		if (rc == SHK_ETIMEDOUT && until == deadline)
 			break;
+		/* interruptible: a signal ends the wait; a cond wait takes
+		 * nothing (its mutex is retaken below), so a handler that ran
+		 * between sleeps costs only the time to the next one */
 		if (rc == SHK_EINTR && shk__intr)
-			break; /* interruptible: like a timeout, below */
+			break;
 	}
 	shk__wp_unhold(wp, held);
 	/* relaxed: a count only */

@@ -241,16 +241,20 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 					  memory_order_relaxed);
 		if (pred(arg))
 			return 0;
-		/* interruptible: a handler ran while we slept and nothing was
-		 * taken (pred, which takes, was false) */
-		if (rc == SHK_EINTR && shk__intr)
-			return SHK_EINTR;
 		if (check_at != INT64_MAX &&
 		    (rc == SHK_ETIMEDOUT || shk__now_ns() >= check_at)) {
 			if (check && (rc = check(arg)) != 0)
 				return rc;
 			check_at = shk__now_ns() + slice_ns;
 		}
+		/* interruptible: every sleep that ends short of the deadline
+		 * without the condition returns, whatever ended it (a signal,
+		 * a slice, a wake another waiter won), so that a handler that
+		 * ran while we were awake is seen by the caller before a later
+		 * sleep could take anything; nothing was taken (pred, which
+		 * takes, was false) */
+		if (shk__intr && shk__now_ns() < deadline)
+			return SHK_EINTR;
 	}
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_intr.c - shk_interruptible: with it on, a signal handler that runs
  * while a blocking call sleeps ends the call with SHK_EINTR, having taken
- * nothing and undone its waiting; with it off (the default), the call
+ * nothing and undone its waiting, and so does any sleep that ends short of
+ * the deadline without the condition; with it off (the default), the call
  * waits on to its deadline.  One process: a storm thread (harness.h)
  * sends SIGUSR1, handled without SA_RESTART, to the waiting thread every
  * 100 ms.
@@ -18,7 +19,7 @@
 	do {                                                                   \
 		const char *g_ = (got), *w_ = (want);                          \
 		if (strcmp(g_, w_) != 0)                                       \
-			TEST_FAIL("%s is \"%s\", want \"%s\"", #got, g_, w_);   \
+			TEST_FAIL("%s is \"%s\", want \"%s\"", #got, g_, w_);  \
 	} while (0)
 
 static shk_seg *
@@ -116,6 +117,38 @@ t_off_waits_on(void)
 	shk_seg_close(s);
 }
 
+/* On, with no signal: a sleep that ends at a slice (20 ms for the sync
+ * objects) without the condition returns too, so that a handler that ran
+ * while the thread was awake between two sleeps is seen by the caller
+ * before a later sleep could take anything. */
+static void
+t_slice_returns(void)
+{
+	shk_seg *s = seg_create("islice");
+	shk_sem *sem = NULL;
+	int64_t t0, dt;
+	int rc;
+
+	CHECK_OK(shk_sem_open(s, "sem", SHK_CREATE, NULL, &sem));
+	CHECK_EQ(shk_interruptible(1), 0);
+	t0 = test_now_ns();
+	rc = shk_sem_wait(sem, LONG_WAIT);
+	dt = (test_now_ns() - t0) / MS;
+	shk_interruptible(0);
+	CHECK_RC(rc, SHK_EINTR);
+	if (dt >= 2500)
+		TEST_FAIL("returned after %lld ms (slices of 20)",
+			  (long long)dt);
+	CHECK_STR(describe(s, "sem"), "count=0 max=2147483647 waiters=0");
+	/* a short timeout still ends as a timeout */
+	CHECK_EQ(shk_interruptible(1), 0);
+	rc = shk_sem_wait(sem, 5 * MS);
+	shk_interruptible(0);
+	CHECK_RC(rc, SHK_ETIMEDOUT);
+	shk_sem_close(sem);
+	shk_seg_close(s);
+}
+
 static void
 t_sem(void)
 {
@@ -154,8 +187,8 @@ t_queue_ring(void)
 	CHECK_EQ(v, 42);
 	shk_queue_close(q);
 
-	CHECK_OK(shk_ring_open(s, "r", SHK_CREATE, SHK_RING_PRODUCER, NULL,
-			       &p));
+	CHECK_OK(
+		shk_ring_open(s, "r", SHK_CREATE, SHK_RING_PRODUCER, NULL, &p));
 	CHECK_OK(shk_ring_open(s, "r", 0, SHK_RING_CONSUMER, NULL, &c));
 	intr_begin(1);
 	check_interrupted(shk_ring_read(c, buf, sizeof(buf), LONG_WAIT),
@@ -238,5 +271,6 @@ t_barrier(void)
 }
 
 TEST_MAIN({ "setting", t_setting }, { "off_waits_on", t_off_waits_on },
-	  { "sem", t_sem }, { "queue_ring", t_queue_ring },
-	  { "mutex_cond", t_mutex_cond }, { "barrier", t_barrier })
+	  { "slice_returns", t_slice_returns }, { "sem", t_sem },
+	  { "queue_ring", t_queue_ring }, { "mutex_cond", t_mutex_cond },
+	  { "barrier", t_barrier })

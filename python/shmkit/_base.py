@@ -7,7 +7,6 @@ import inspect
 import math
 import numbers
 import operator
-import threading
 import time
 
 from ._lib import lib
@@ -98,26 +97,12 @@ _EINTR = -4
 
 # Runs the interpreter's pending signal handlers now and raises what they
 # raise (KeyboardInterrupt); PyDLL functions keep the GIL and check for an
-# exception after the call.
+# exception after the call.  In other threads than the main one it does
+# nothing (Python runs handlers only there).
 _check_signals = ctypes.pythonapi.PyErr_CheckSignals
 _check_signals.restype = ctypes.c_int
 _check_signals.argtypes = []
-
-
-class _Intr(threading.local):
-    on = False
-
-
-_intr = _Intr()
-
-
-def _interruptible():
-    """Turn shk_interruptible on for this thread, once: a signal handler
-    that runs while a blocking C call sleeps then ends the call with
-    SHK_EINTR, having taken nothing, and timed() runs the handler."""
-    if not _intr.on:
-        lib.shk_interruptible(1)
-        _intr.on = True
+_set_interruptible = lib.shk_interruptible
 
 
 def timed(context, fn, *args, timeout, owner, slice_s=SLICE,
@@ -131,48 +116,48 @@ def timed(context, fn, *args, timeout, owner, slice_s=SLICE,
     closed meanwhile the call ends with ValueError.  A slice that expires
     is retried until the caller's deadline, or, with spurious_ok
     (condition variables, which may wake spuriously), returns 0 at once.
-    A signal that interrupts a sleep ends the C call with SHK_EINTR
-    (shk_interruptible) having taken nothing; its handler runs here, and
-    if it does not raise the wait goes on (spurious_ok: returns 0).
+
+    The C calls run with shk_interruptible on (restored after): a sleep
+    that a signal interrupts, or that ends short of its deadline without
+    the condition, ends the C call with SHK_EINTR having taken nothing, and
+    the handlers run here (PyErr_CheckSignals) before the next call could
+    take anything; if none raises, the wait goes on to the same deadline
+    (spurious_ok: returns 0 after a signal).
     """
     t = timeout_ns(timeout)
+    if t == 0:
+        return check(fn(*args, 0), context)
     sl = _SLICE_NS if slice_s == SLICE else int(slice_s * 1e9)
-    if t != 0:
-        _interruptible()
-    start = time.monotonic_ns()
-    if 0 <= t <= sl:
-        rc = fn(*args, t)
-        if rc != _EINTR:
-            return check(rc, context)
-        sl = t  # interrupted: what is left of t, below
-    else:
-        rc = _ETIMEDOUT  # as if a slice had expired: make the first call
+    single = 0 < t <= sl  # one slice: its expiry is the caller's timeout
     owners = owner if isinstance(owner, tuple) else (owner,)
-    deadline = None if t < 0 else start + t
-    while True:
-        if rc == _EINTR:
-            # A handler ran while the call slept, and the call took
-            # nothing: run the handler now, so that KeyboardInterrupt
-            # raises here, not after a later call took a record, a unit
-            # or a lock.
-            _check_signals()
-            if spurious_ok:
+    deadline = None if t < 0 else time.monotonic_ns() + t
+    prev = _set_interruptible(1)
+    try:
+        while True:
+            step = sl
+            if deadline is not None:
+                step = min(sl, deadline - time.monotonic_ns())
+                if step <= 0:
+                    return check(_ETIMEDOUT, context)
+            rc = fn(*args, step)
+            if rc == _EINTR:
+                # Nothing taken: run the handlers now, so that
+                # KeyboardInterrupt raises here, not after a later call
+                # took a record, a unit or a lock.  (A condition
+                # variable's SHK_EINTR comes only from a signal.)
+                _check_signals()
+                if spurious_ok:
+                    return 0
+            elif rc != _ETIMEDOUT or single:
+                return check(rc, context)
+            elif spurious_ok:
                 return 0
-        for o in owners:
-            if o._closing:
-                raise o._closed_error()
-        step = sl
-        if deadline is not None:
-            step = min(sl, deadline - time.monotonic_ns())
-            if step <= 0:
-                return check(_ETIMEDOUT, context)
-        rc = fn(*args, step)
-        if rc == _EINTR:
-            continue
-        if rc != _ETIMEDOUT:
-            return check(rc, context)
-        if spurious_ok:
-            return 0
+            for o in owners:
+                if o._closing:
+                    raise o._closed_error()
+    finally:
+        if not prev:
+            _set_interruptible(0)
 
 
 def cname(name):

@@ -48,21 +48,34 @@ _sem_wait = lib.shk_sem_wait
 _sem_post = lib.shk_sem_post
 
 
-def _timed_take(obj, fn, context, timeout):
-    """The blocking path of a lock or wait that a try found taken.  An
-    exception that interrupts it (KeyboardInterrupt) after the C call took
-    the mutex, in the moments the C call cannot see (its spin before it
-    sleeps, the way back to Python), would leave the mutex held by nobody
-    who knows: so the mutex is given back (an unlock of a mutex this
-    thread does not hold is SHK_EPERM and changes nothing; a re-lock by
-    the holder never gets here, its try said SHK_EDEADLK)."""
+def _give_back(obj, unlock):
+    """After an exception that interrupted the blocking path of a lock,
+    in the moments the C call cannot see (its spin before it sleeps, the
+    way back to Python): if this thread took the lock meanwhile, nobody
+    knows it holds it, so give it back.  An unlock by a thread that does
+    not hold the lock is SHK_EPERM and changes nothing (a re-lock by the
+    holder never gets here: its try said SHK_EDEADLK).  A lock that came
+    back from a dead owner is left held: unlocking it unrepaired would make
+    it NotRecoverable for every process."""
+    try:
+        if "inconsistent" in obj.segment.stat(obj.name).state:
+            return
+    except Exception:
+        return  # cannot tell: leave it
+    unlock(obj._h)
+
+
+def _timed_take(obj, fn, context, timeout, unlock=None):
+    """The blocking path of a lock or wait that a try found taken (unlock:
+    how to give the lock back after an interrupting exception; None for
+    waits, whose unit or event cannot be told apart)."""
     try:
         timed(context, fn, obj._h, timeout=timeout, owner=obj)
     except (OwnerDead, WouldBlock, Timeout):
         raise  # held, or not taken
     except BaseException:
-        if fn is _mutex_lock:
-            _mutex_unlock(obj._h)
+        if unlock is not None:
+            _give_back(obj, unlock)
         raise
 
 
@@ -75,7 +88,8 @@ def _take(obj, fn, context, timeout):
         return
     if rc != SHK_EAGAIN or timeout == 0:
         check(rc, context)  # OwnerDead (held), WouldBlock, ...
-    _timed_take(obj, fn, context, timeout)
+    _timed_take(obj, fn, context, timeout,
+                _mutex_unlock if fn is _mutex_lock else None)
 
 
 def _take_bool(obj, fn, context, blocking, timeout):
@@ -91,7 +105,8 @@ def _take_bool(obj, fn, context, blocking, timeout):
     if not blocking or timeout == 0:
         return False
     try:
-        _timed_take(obj, fn, context, None if timeout == -1 else timeout)
+        _timed_take(obj, fn, context, None if timeout == -1 else timeout,
+                    _mutex_unlock if fn is _mutex_lock else None)
         return True
     except (WouldBlock, Timeout):
         return False
@@ -154,7 +169,8 @@ class Mutex(_Sync):
         try:
             if rc != SHK_EAGAIN:
                 check(rc, "mutex lock")  # OwnerDead, ...
-            _timed_take(self, _mutex_lock, "mutex lock", None)
+            _timed_take(self, _mutex_lock, "mutex lock", None,
+                        _mutex_unlock)
         except OwnerDead:
             if self.on_owner_dead is None:
                 raise
@@ -185,8 +201,11 @@ class RWLock(_Sync):
 
     @inflight
     def wrlock(self, timeout=None):
-        timed("wrlock", lib.shk_rwlock_wrlock, self._handle(), timeout=timeout,
-              owner=self)
+        # a write hold is per thread, so it can be given back after an
+        # interrupting exception (_give_back); a read hold is per segment
+        # handle, and cannot
+        _timed_take(self, lib.shk_rwlock_wrlock, "wrlock", timeout,
+                    lib.shk_rwlock_wrunlock)
 
     @inflight
     def rdunlock(self):

@@ -314,3 +314,140 @@ def test_signal_during_lock_leaves_it_free(seg, name):
     assert os.waitpid(pid, 0)[1] == 0
     assert m.acquire(timeout=2)  # not ours: a re-lock would be Deadlock
     m.release()
+
+
+def _hold_in_child(name, what, secs):
+    """Fork a child that takes `what` ("mutex" or "wrlock") on object "l",
+    says so on a pipe, holds it secs seconds, and lets go (secs None: dies
+    holding it).  Returns the pid once the child holds it."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            s = shmkit.Segment(name)
+            if what == "mutex":
+                obj = s.mutex("l")
+                obj.lock()
+            else:
+                obj = s.rwlock("l")
+                obj.wrlock()
+            os.write(w, b"h")
+            if secs is not None:
+                time.sleep(secs)
+                obj.unlock() if what == "mutex" else obj.wrunlock()
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    assert os.read(r, 1) == b"h"
+    os.close(r)
+    return pid
+
+
+_SPIN_SCRIPT = r"""
+import os, signal, sys, threading, time
+sys.path.insert(0, %(py)r)
+import shmkit
+
+class Stop(Exception):
+    pass
+
+def stop(signum, frame):
+    raise Stop()
+
+name = sys.argv[1]
+seg = shmkit.Segment(name)
+rw = seg.rwlock("l")
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:  # a reader for 0.3 s
+    c = shmkit.Segment(name).rwlock("l")
+    c.rdlock()
+    os.write(w, b"h")
+    time.sleep(0.3)
+    c.rdunlock()
+    os._exit(0)
+assert os.read(r, 1) == b"h"
+signal.signal(signal.SIGINT, stop)
+main = threading.main_thread().ident
+threading.Timer(0.15, signal.pthread_kill, (main, signal.SIGINT)).start()
+t0 = time.monotonic()
+try:
+    with rw.write_locked():
+        print("entered")
+except Stop:
+    print("stopped %%.2f" %% (time.monotonic() - t0))
+sys.stdout.flush()
+os.waitpid(pid, 0)
+pid = os.fork()
+if pid == 0:  # held by nobody now: another process can take it
+    try:
+        shmkit.Segment(name).rwlock("l").wrlock(timeout=2)
+        os._exit(0)
+    except shmkit.Timeout:
+        os._exit(3)
+print("other", os.waitpid(pid, 0)[1] >> 8)
+"""
+
+
+def test_wrlock_taken_in_spin_then_interrupted_is_given_back(seg, name):
+    """A signal whose handler raises arrives while a write lock spins for
+    the readers to drain (a window no C call can see: SHK_SPIN_NS stretched
+    to 0.4 s), and the reader leaves during the spin: the call takes the
+    lock, then Python raises.  The binding gives the write lock back, so
+    another process can take it (before, the interrupted process held it
+    for good)."""
+    import subprocess
+    import sys
+    seg.rwlock("l", create=True)
+    env = dict(os.environ, SHK_SPIN_NS="400000000")
+    py = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    out = subprocess.run(
+        [sys.executable, "-c", _SPIN_SCRIPT % {"py": py}, name],
+        env=env, capture_output=True, text=True, timeout=30)
+    lines = out.stdout.split("\n")
+    assert out.returncode == 0, out.stderr
+    assert lines[0].startswith("stopped"), out.stdout
+    assert float(lines[0].split()[1]) >= 0.25  # raised after the take
+    assert lines[1] == "other 0", out.stdout
+
+
+def test_interrupt_after_owner_dead_take_leaves_it_held(seg, name,
+                                                        monkeypatch):
+    """An exception that interrupts a lock just after C returned
+    SHK_EOWNERDEAD (simulated: the lock call raises after taking) must not
+    unlock the unrepaired mutex, which would make it NotRecoverable for
+    every process: it stays held, inconsistent, for the caller's
+    consistent()."""
+    import shmkit.sync as sync
+    m = seg.mutex("l", create=True)
+    pid = _hold_in_child(name, "mutex", None)   # dies holding it
+    assert os.waitpid(pid, 0)[1] == 0
+    real = sync.timed
+
+    def take_then_raise(*a, **kw):
+        try:
+            real(*a, **kw)
+        except shmkit.OwnerDead:
+            pass
+        raise _Stop()
+
+    monkeypatch.setattr(sync, "timed", take_then_raise)
+    m2 = seg.mutex("l")
+    with pytest.raises(_Stop):
+        sync._timed_take(m2, sync._mutex_lock, "mutex lock", None,
+                         sync._mutex_unlock)
+    assert "inconsistent" in seg.stat("l").state
+    monkeypatch.undo()
+    m2.consistent()
+    m2.unlock()
+    with m:
+        pass
+    # and a normal take interrupted the same way is given back
+    monkeypatch.setattr(sync, "timed", take_then_raise)
+    with pytest.raises(_Stop):
+        sync._timed_take(m2, sync._mutex_lock, "mutex lock", None,
+                         sync._mutex_unlock)
+    monkeypatch.undo()
+    assert seg.stat("l").state == "unlocked"
