@@ -232,8 +232,11 @@ typedef struct shk_seg_opts {
  * or never-initialised, or the name is not a regular file: a FIFO, a
  * directory, a symlink, a device), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
  * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising), SHK_EBUSY
- * (attach table full), SHK_ENOMEM.  On failure *out is NULL.
- * Thread-safe; blocks at most open_timeout_ns.
+ * (attach table full), SHK_ENOMEM.  A POSIX or file segment whose name is
+ * removed while the open is at work is SHK_ENOENT (with SHK_CREATE the
+ * open starts over and creates it).  On failure *out is NULL and a
+ * segment this call created is removed again (SysV: unless another handle
+ * attached to it meanwhile).  Thread-safe; blocks at most open_timeout_ns.
  */
 SHK_API int shk_seg_open(const char *name, unsigned flags,
 			 const shk_seg_opts *opts, shk_seg **out);

@@ -110,6 +110,8 @@ struct shk_seg {
 	int shmid;
 	uint32_t backend;
 	uint32_t flags;
+	/* this handle's open created the segment */
+	uint32_t created;
 	uint32_t slot;  /* attach slot, or UINT32_MAX when not attached */
 	uint32_t gen;   /* attach generation (full 29 bits) */
 	uint32_t stamp; /* owner stamp for locks: see shk__seg_stamp */
@@ -196,6 +198,14 @@ SHK_HIDDEN int shk__stamp_alive(shk_seg *seg, uint32_t stamp);
  */
 SHK_HIDDEN int shk__seg_attach(shk_seg *seg);
 SHK_HIDDEN void shk__seg_detach(shk_seg *seg);
+
+/*
+ * shk__seg_alone returns 1 when no attach record but seg's own names a
+ * live process (a record being claimed counts as live): no other writable
+ * handle exists that could be using the segment's objects (a SHK_RDONLY
+ * handle only reads).  Makes system calls: slow paths only.
+ */
+SHK_HIDDEN int shk__seg_alone(shk_seg *seg);
 
 /* Bounds: 1 when [off, off+len) lies inside the segment (no overflow). */
 static inline int
