@@ -1861,9 +1861,13 @@ typedef struct shk_chan_opts {
  * pattern, bad opts), SHK_ETYPE (the stored pattern, geometry or type_id
  * differs from what was asked, or a part is not a channel part),
  * SHK_EBUSY (a single-owner role held by a live process, or no free
- * subscriber slot), SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT, or a code of
- * shk_seg_open.  *out is NULL on failure.  Thread- and process-safe; may
- * block briefly on the registry lock and on a segment being created.
+ * subscriber slot), SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT, SHK_EAGAIN (a
+ * part kept being created and removed under the open), or a code of
+ * shk_seg_open.  *out is NULL on failure; a failed open removes the parts,
+ * control block and segment it created, when no other live handle is
+ * attached to the segment (docs/chan.md, "When an open fails").  Thread-
+ * and process-safe; may block briefly on the registry lock and on a
+ * segment being created.
  */
 SHK_API int shk_chan_open(const char *addr, int pattern, int role,
 			  const shk_chan_opts *opts, shk_chan **out);

@@ -4,10 +4,11 @@
  * ALGORITHMS.md §9: the creator holds flock(LOCK_EX) while it initialises
  * and publishes READY with a release store; an opener takes
  * flock(LOCK_SH|LOCK_NB), so it can tell a slow creator (lock busy) from a
- * dead one (lock free, state not READY).  The creator keeps its lock until
- * its handle is attached: one that fails after READY removes the name
- * first.  An opener that gets the lock on a file whose name was removed
- * (st_nlink 0) starts over.
+ * dead one (lock free, state not READY).  Both keep their lock until their
+ * handle is attached: a creator that fails after READY removes the name
+ * first, and shk__seg_unlink_unused() under LOCK_EX sees every opener
+ * either attached or not yet holding the lock.  An opener that gets the
+ * lock on a file whose name was removed (st_nlink 0) starts over.
  *
  * What a killed process leaves behind: a creator killed mid-initialisation
  * leaves a segment that is not READY and whose lock is free: openers get
@@ -412,7 +413,10 @@ fail:
 }
 
 /* Opener path for fd-backed segments: wait for READY, map, validate; *hc
- * receives the validated header copy.  named: the descriptor came
+ * receives the validated header copy.  On success the shared lock stays
+ * held: shk_seg_open() drops it once the handle is attached, so that
+ * shk__seg_unlink_unused(), under the exclusive lock, finds every opener
+ * either attached or not yet past this point.  named: the descriptor came
  * from the name (POSIX, file), so a file whose name was removed
  * (st_nlink 0) is no longer the segment of that name: SHK_ENOENT. */
 static int
@@ -440,7 +444,7 @@ open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 		}
 		if (named && st.st_nlink == 0) {
 			/* removed since we opened it: a creator that
-			 * failed after READY, or someone's unlink */
+			 * failed after READY, or shk__seg_unlink_unused() */
 			rc = SHK_ENOENT;
 			goto unlock;
 		}
@@ -485,7 +489,7 @@ open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 			munmap((uint8_t *)p + tl, seg->len - tl);
 			seg->len = tl;
 		}
-		rc = 0;
+		return 0; /* still locked (above) */
 	unlock:
 		flock(seg->fd, LOCK_UN);
 		return rc;
@@ -786,9 +790,9 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 		rc = finish_open(seg, &hc);
 		if (rc && seg->created)
 			unmake(seg, name);
-		/* the creator's exclusive lock (create_fd()), held
-		 * until now */
-		if (seg->created && seg->fd >= 0)
+		/* the creator's exclusive lock (create_fd()) or the
+		 * opener's shared one (open_fd_wait()), held until now */
+		if (seg->fd >= 0)
 			flock(seg->fd, LOCK_UN);
 	}
 	if (rc) {
@@ -826,8 +830,10 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 		return rc;
 	}
 	rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns), 0, &hc);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = finish_open(seg, &hc);
+		flock(seg->fd, LOCK_UN); /* open_fd_wait()'s */
+	}
 	if (rc) {
 		seg_free(seg);
 		return rc;
@@ -880,6 +886,44 @@ shk_seg_unlink(const char *name, const shk_seg_opts *opts)
 	default:
 		return SHK_EINVAL; /* memfd has no name to remove */
 	}
+}
+
+/*
+ * shk__seg_unlink_unused (segment.h).  Under the exclusive lock no opener
+ * is inside open_fd_wait()..finish_open() (each holds the shared lock
+ * there), so every handle of the segment is either attached, and counted
+ * by shk__seg_alone(), or will open the file after the unlink and find it
+ * removed (st_nlink 0: it starts over).  A lock we cannot take at once
+ * means an opener at work: the segment stays.
+ */
+int
+shk__seg_unlink_unused(shk_seg *seg)
+{
+	int file = seg->backend == SHK_BACKEND_FILE, rc = 0;
+	struct stat a, b;
+	int fd;
+
+	if (!seg->created || seg->fd < 0 ||
+	    (seg->backend != SHK_BACKEND_POSIX && !file))
+		return 0;
+	if (flock(seg->fd, LOCK_EX | LOCK_NB) != 0)
+		return 0;
+	if (!shk__seg_alone(seg) || !shk__reg_empty(seg) ||
+	    fstat(seg->fd, &a) != 0 || a.st_nlink == 0)
+		goto out;
+	/* the name must still be ours: not a segment made under it after
+	 * someone removed ours */
+	fd = file ? open(seg->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+		  : shm_open(seg->name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		goto out;
+	rc = fstat(fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	close(fd);
+	if (rc)
+		rc = (file ? unlink(seg->name) : shm_unlink(seg->name)) == 0;
+out:
+	flock(seg->fd, LOCK_UN);
+	return rc;
 }
 
 int

@@ -94,8 +94,19 @@ nobjects(shk_seg *s)
 	return n;
 }
 
-enum kind { K_RING, K_QUEUE, K_ARRAY, K_BCAST, K_MAP, K_POOL, K_STACK,
-	    K_MUTEX, K_SEM, K_EVENT, K_N };
+enum kind {
+	K_RING,
+	K_QUEUE,
+	K_ARRAY,
+	K_BCAST,
+	K_MAP,
+	K_POOL,
+	K_STACK,
+	K_MUTEX,
+	K_SEM,
+	K_EVENT,
+	K_N
+};
 
 /* Creates object "o" of kind k with SHK_EXCL and closes its handle. */
 static int
@@ -255,5 +266,52 @@ t_segment_excl(void)
 	}
 }
 
+/*
+ * shk_chan_open making the segment, the channel and its parts while its
+ * nth allocation fails: nothing is left (docs/chan.md, "When an open
+ * fails").  Pair end A, and a pub/sub subscriber (whose buffer is
+ * allocated after the parts).
+ */
+static void
+t_chan_open(void)
+{
+	static const int pat[2] = { SHK_CHAN_PAIR, SHK_CHAN_PUBSUB };
+	static const int role[2] = { SHK_CHAN_A, SHK_CHAN_SUB };
+	char nm[64], addr[160];
+	shk_chan *c = NULL;
+	shk_seg *s = NULL;
+	int i, n, rc, hit;
+
+	test_name(nm, sizeof(nm), "chan");
+	snprintf(addr, sizeof(addr), "shm://%s/ch", nm);
+	for (i = 0; i < 2; i++) {
+		for (n = 1;; n++) {
+			CHECK(n < 100);
+			arm(n);
+			rc = shk_chan_open(addr, pat[i], role[i], NULL, &c);
+			hit = disarm();
+			if (rc == 0) {
+				shk_chan_close(c);
+				CHECK_OK(shk_seg_unlink(nm, NULL));
+				if (!hit)
+					break;
+				continue;
+			}
+			if (!hit)
+				TEST_FAIL("pattern %d, allocation %d: %s",
+					  pat[i], n, shk_errname(rc));
+			CHECK(c == NULL);
+			if (shk_seg_open(nm, 0, NULL, &s) != SHK_ENOENT) {
+				shk_seg_close(s);
+				shk_seg_unlink(nm, NULL);
+				TEST_FAIL("pattern %d, allocation %d (%s): "
+					  "segment left",
+					  pat[i], n, shk_errname(rc));
+			}
+		}
+		CHECK(n > 3);
+	}
+}
+
 TEST_MAIN({ "objects_excl", t_objects_excl },
-	  { "segment_excl", t_segment_excl })
+	  { "segment_excl", t_segment_excl }, { "chan_open", t_chan_open })
