@@ -548,8 +548,11 @@ SHK_API int shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info);
 /*
  * shk_obj_remove deletes the entry `name` and returns its memory to the
  * heap.  Handles other processes still hold on it become invalid: remove an
- * object only when no one uses it.  Returns 0, SHK_ENOENT, SHK_EINVAL, or
- * SHK_EPERM on a SHK_RDONLY handle (SHK_EINVAL until 2026-11-24).
+ * object only when no one uses it.  A channel's control block (kind
+ * SHK_KIND_CHAN) takes its parts with it (shk_chan_open), removed first
+ * under the same hold of the registry lock.  Returns 0, SHK_ENOENT,
+ * SHK_EINVAL, or SHK_EPERM on a SHK_RDONLY handle (SHK_EINVAL until
+ * 2026-11-24).
  */
 SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
 
@@ -1865,7 +1868,8 @@ typedef struct shk_chan_opts {
  * part kept being created and removed under the open), or a code of
  * shk_seg_open.  *out is NULL on failure; a failed open removes the parts,
  * control block and segment it created, when no other live handle is
- * attached to the segment (docs/chan.md, "When an open fails").  Thread-
+ * attached to the segment (docs/chan.md, "When an open fails").
+ * shk_obj_remove of CHANNEL removes the channel with its parts.  Thread-
  * and process-safe; may block briefly on the registry lock and on a
  * segment being created.
  */

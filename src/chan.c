@@ -25,7 +25,8 @@
  * killed inside a part's creation leaves a CREATING entry, which the
  * registry recovers.  So a half-created channel is repaired, never seen.
  * An open that fails removes what it made while it is the segment's only
- * live handle (undo_open()).
+ * live handle (undo_open()); shk_obj_remove of the control block removes
+ * the parts with it (registry.c, shk__chan_parts()).
  *
  * Receiving validates everything read from shared memory: a frame's kind
  * and length against the record; a heap reference's check word, its

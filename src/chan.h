@@ -93,8 +93,9 @@ SHK_HIDDEN int shk__kind_describe_chan(shk_seg *seg, void *mem,
 
 /*
  * shk__chan_parts fills parts with the names (and kind, type id) that the
- * parts of channel ch may have, for every pattern.  Returns how many
- * (SHK__OBJ_PARTS_MAX), 0 for a name too long to have parts.
+ * parts of channel ch may have, for every pattern: shk_obj_remove of a
+ * channel's control block removes those that exist (registry.c).  Returns
+ * how many (SHK__OBJ_PARTS_MAX), 0 for a name too long to have parts.
  */
 SHK_HIDDEN int shk__chan_parts(const char *ch,
 			       struct shk__obj_part parts[SHK__OBJ_PARTS_MAX]);

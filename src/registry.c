@@ -66,6 +66,11 @@ KIND_CHECK(sync)
 KIND_CHECK(chan)
 #undef KIND_CHECK
 
+/* The parts of channel `name` (chan.c), linked in with channels. */
+SHK_HIDDEN int shk__chan_parts(const char *name,
+			       struct shk__obj_part parts[SHK__OBJ_PARTS_MAX])
+	__attribute__((weak));
+
 static shk__obj_check_fn
 kind_check(uint32_t kind)
 {
@@ -729,11 +734,23 @@ shk__reg_empty(shk_seg *seg)
 	return 1;
 }
 
+/*
+ * A channel's control block takes its parts with it (test_chan
+ * obj_remove): removed alone, it left them behind, and the next
+ * shk_chan_open made a new control block that took the old rings over (it
+ * delivered the old channel's inline messages, and failed its heap ones
+ * as corrupt).  The parts go first, under the same hold of the lock: a
+ * remover killed in between leaves a channel without (some) parts, which
+ * its next opener completes, never parts without a channel.  The parts
+ * are found by name, kind and channel part type id, never through the
+ * control block's (untrusted) contents.
+ */
 int
 shk_obj_remove(shk_seg *seg, const char *name)
 {
+	struct shk__obj_part parts[SHK__OBJ_PARTS_MAX];
 	struct shk__reg_ent *e;
-	int rc, slot, free_slot;
+	int i, n, rc, slot, free_slot;
 
 	if (!seg)
 		return SHK_EINVAL;
@@ -753,6 +770,12 @@ shk_obj_remove(shk_seg *seg, const char *name)
 		return SHK_ENOENT;
 	}
 	e = &ents(seg)[slot];
+	if (e->kind == SHK_KIND_CHAN && shk__chan_parts) {
+		n = shk__chan_parts(name, parts);
+		for (i = 0; i < n; i++)
+			shk__obj_remove_locked(seg, parts[i].name,
+					       parts[i].kind, parts[i].type_id);
+	}
 	rc = remove_locked(seg, e);
 	reg_unlock(seg);
 	return rc;

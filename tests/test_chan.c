@@ -1543,6 +1543,63 @@ t_open_undo(void)
 	CHECK_OK(shk_seg_unlink(seg, NULL));
 }
 
+/*
+ * shk_obj_remove of a channel removes its parts with its control block
+ * (docs/chan.md, "Removing a channel"): it removed the control block
+ * only, and the next open made a new one that took the old rings over,
+ * delivering the old channel's inline messages and failing its heap ones
+ * as corrupt.  Objects that are not channel parts stay, whatever their
+ * names.
+ */
+static void
+t_obj_remove(void)
+{
+	char seg[64], a[160], b[160], p[160], big[4000];
+	shk_chan_opts o = pair_opts();
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_seg *s = NULL;
+	shk_ring *r = NULL;
+	shk_chan *c = NULL;
+	shk_msg *m = NULL;
+
+	test_name(seg, sizeof(seg), "objrm");
+	addr_of(a, sizeof(a), seg, "ch");
+	addr_of(b, sizeof(b), seg, "pp");
+	addr_of(p, sizeof(p), seg, "ps");
+	memset(big, 'x', sizeof(big));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &c));
+	CHECK_OK(shk_chan_send(c, "old", 3, 0));
+	CHECK_OK(shk_chan_send(c, big, sizeof(big), 0)); /* a heap block */
+	shk_chan_close(c);
+	CHECK_OK(shk_chan_open(b, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &c));
+	shk_chan_close(c);
+	CHECK_OK(shk_chan_open(p, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, NULL, &c));
+	shk_chan_close(c);
+	CHECK_OK(shk_seg_open(seg, 0, NULL, &s));
+	/* a user's ring named like a pair part, beside the push/pull "pp" */
+	ro.cap = 4096;
+	CHECK_OK(shk_ring_open(s, "pp.ab", SHK_CREATE, SHK_RING_PRODUCER, &ro,
+			       &r));
+	shk_ring_close(r);
+	CHECK_EQ(nobjects(s), 8);
+	CHECK_OK(shk_obj_remove(s, "ch"));
+	CHECK_RC(shk_obj_stat(s, "ch.ab", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_stat(s, "ch.ba", &info), SHK_ENOENT);
+	CHECK_OK(shk_obj_remove(s, "pp"));
+	CHECK_RC(shk_obj_stat(s, "pp.q", &info), SHK_ENOENT);
+	CHECK_OK(shk_obj_stat(s, "pp.ab", &info));
+	CHECK_OK(shk_obj_remove(s, "ps"));
+	CHECK_RC(shk_obj_stat(s, "ps.log", &info), SHK_ENOENT);
+	CHECK_EQ(nobjects(s), 1);
+	/* the channel made again under the name is a new, empty one */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &c));
+	CHECK_RC(shk_chan_recv(c, &m, 0), SHK_EAGAIN);
+	shk_chan_close(c);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(seg, NULL));
+}
+
 /* Racing first openers, each creating the segment and the channel. */
 static void
 t_race_create(void)
@@ -1693,4 +1750,5 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "kill_sender_mid_send", t_kill_sender_mid_send },
 	  { "kill_publisher", t_kill_publisher },
 	  { "half_created", t_half_created }, { "race_create", t_race_create },
-	  { "open_undo", t_open_undo }, { "threads", t_threads })
+	  { "open_undo", t_open_undo }, { "obj_remove", t_obj_remove },
+	  { "threads", t_threads })
