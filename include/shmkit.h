@@ -252,6 +252,10 @@ SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 /*
  * shk_seg_close detaches from the segment, unmaps it and frees the handle.
  * Every object handle opened from it must be closed first.  NULL is a no-op.
+ * A mutex or rwlock write lock that the calling thread still holds through
+ * it stays taken (the next locker gets SHK_EOWNERDEAD) and no longer counts
+ * against the thread's 64 (shk_mutex_lock); no other thread may hold one
+ * through it.
  */
 SHK_API void shk_seg_close(shk_seg *seg);
 
@@ -1480,8 +1484,9 @@ SHK_API int shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
  * held by a live owner), SHK_ETIMEDOUT; SHK_EDEADLK when the calling
  * thread already holds it (through this handle or another one; other
  * threads of the process wait for it like any process); SHK_ENOMEM when
- * the calling thread holds 64 mutexes and rwlock write locks already;
- * SHK_EINVAL.  A holder that is alive but stopped
+ * the calling thread holds 64 mutexes and rwlock write locks already
+ * (those held through a segment handle it has closed do not count:
+ * shk_seg_close); SHK_EINVAL.  A holder that is alive but stopped
  * (SIGSTOP, debugger) keeps the mutex.  No system call when uncontended;
  * contended waiters spin about 2 us, then sleep on a futex and test the
  * holder's liveness every 20 ms, so a dead holder is detected within about

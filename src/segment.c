@@ -842,11 +842,17 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 	return 0;
 }
 
+/* sync_mutex.c (sync.h), linked in with the locks. */
+SHK_HIDDEN void shk__sync_forget(const shk_seg *seg) __attribute__((weak));
+
 void
 shk_seg_close(shk_seg *seg)
 {
 	if (!seg)
 		return;
+	/* the calling thread's record of lock words held through seg */
+	if (shk__sync_forget)
+		shk__sync_forget(seg);
 	/* the heap first: flushing our magazine frees blocks under the
 	 * heap lock, which needs our attach record (owner stamp) */
 	shk__heap_detach(seg);
