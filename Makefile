@@ -119,7 +119,13 @@ $(CLI): $(CLI_OBJ) $(AR_LIB)
 
 $(B)/tests/%: tests/%.c tests/harness.h $(TAR_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Isrc -DSHK_TEST_HOOKS -o $@ $< $(TAR_LIB) $(LIBS)
+	$(CC) $(CFLAGS_ALL) -Isrc -DSHK_TEST_HOOKS -o $@ $< $(TAR_LIB) $(LIBS) \
+		$(TEST_LDFLAGS)
+
+# test_alloc fails the library's allocations one at a time: the linker
+# sends every malloc, calloc and aligned_alloc call to its wrappers
+$(B)/tests/test_alloc: TEST_LDFLAGS := -Wl,--wrap=malloc -Wl,--wrap=calloc \
+	-Wl,--wrap=aligned_alloc
 
 # tests/bridge.sh's peer: a channel end, or a plain ZeroMQ socket
 $(B)/tests/bridge_peer: tests/bridge_peer.c $(AR_LIB)

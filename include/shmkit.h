@@ -260,8 +260,11 @@ typedef struct shk_seg_opts {
  * or never-initialised, or the name is not a regular file: a FIFO, a
  * directory, a symlink, a device), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
  * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising), SHK_EBUSY
- * (attach table full), SHK_ENOMEM.  On failure *out is NULL.
- * Thread-safe; blocks at most open_timeout_ns.
+ * (attach table full), SHK_ENOMEM.  A POSIX or file segment whose name is
+ * removed while the open is at work is SHK_ENOENT (with SHK_CREATE the
+ * open starts over and creates it).  On failure *out is NULL and a
+ * segment this call created is removed again (SysV: unless another handle
+ * attached to it meanwhile).  Thread-safe; blocks at most open_timeout_ns.
  */
 SHK_API int shk_seg_open(const char *name, unsigned flags,
 			 const shk_seg_opts *opts, shk_seg **out);
@@ -277,6 +280,10 @@ SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 /*
  * shk_seg_close detaches from the segment, unmaps it and frees the handle.
  * Every object handle opened from it must be closed first.  NULL is a no-op.
+ * A mutex or rwlock write lock that the calling thread still holds through
+ * it stays taken (the next locker gets SHK_EOWNERDEAD) and no longer counts
+ * against the thread's 64 (shk_mutex_lock); no other thread may hold one
+ * through it.
  */
 SHK_API void shk_seg_close(shk_seg *seg);
 
@@ -573,8 +580,11 @@ SHK_API int shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info);
 /*
  * shk_obj_remove deletes the entry `name` and returns its memory to the
  * heap.  Handles other processes still hold on it become invalid: remove an
- * object only when no one uses it.  Returns 0, SHK_ENOENT, SHK_EINVAL, or
- * SHK_EPERM on a SHK_RDONLY handle (SHK_EINVAL until 2026-11-24).
+ * object only when no one uses it.  A channel's control block (kind
+ * SHK_KIND_CHAN) takes its parts with it (shk_chan_open), removed first
+ * under the same hold of the registry lock.  Returns 0, SHK_ENOENT,
+ * SHK_EINVAL, or SHK_EPERM on a SHK_RDONLY handle (SHK_EINVAL until
+ * 2026-11-24).
  */
 SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
 
@@ -1502,8 +1512,9 @@ SHK_API int shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
  * held by a live owner), SHK_ETIMEDOUT; SHK_EDEADLK when the calling
  * thread already holds it (through this handle or another one; other
  * threads of the process wait for it like any process); SHK_ENOMEM when
- * the calling thread holds 64 mutexes and rwlock write locks already;
- * SHK_EINVAL.  A holder that is alive but stopped
+ * the calling thread holds 64 mutexes and rwlock write locks already
+ * (those held through a segment handle it has closed do not count:
+ * shk_seg_close); SHK_EINVAL.  A holder that is alive but stopped
  * (SIGSTOP, debugger) keeps the mutex.  No system call when uncontended;
  * contended waiters spin about 2 us, then sleep on a futex and test the
  * holder's liveness every 20 ms, so a dead holder is detected within about
@@ -1886,9 +1897,14 @@ typedef struct shk_chan_opts {
  * pattern, bad opts), SHK_ETYPE (the stored pattern, geometry or type_id
  * differs from what was asked, or a part is not a channel part),
  * SHK_EBUSY (a single-owner role held by a live process, or no free
- * subscriber slot), SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT, or a code of
- * shk_seg_open.  *out is NULL on failure.  Thread- and process-safe; may
- * block briefly on the registry lock and on a segment being created.
+ * subscriber slot), SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT, SHK_EAGAIN (a
+ * part kept being created and removed under the open), or a code of
+ * shk_seg_open.  *out is NULL on failure; a failed open removes the parts,
+ * control block and segment it created, when no other live handle is
+ * attached to the segment (docs/chan.md, "When an open fails").
+ * shk_obj_remove of CHANNEL removes the channel with its parts.  Thread-
+ * and process-safe; may block briefly on the registry lock and on a
+ * segment being created.
  */
 SHK_API int shk_chan_open(const char *addr, int pattern, int role,
 			  const shk_chan_opts *opts, shk_chan **out);

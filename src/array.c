@@ -128,13 +128,17 @@ shk_array_open(shk_seg *seg, const char *name, unsigned flags,
 	want.elem_len = o.elem_len;
 	want.cap = o.len;
 	want.align = 64;
-	rc = shk__obj_open(seg, name, flags, &want, bytes, array_init, NULL,
-			   shk__kind_check_array, &info, &mem);
-	if (rc)
-		return rc;
+	/* the handle before the object: a failed allocation after a
+	 * creation would leave the array (and a SHK_EXCL retry SHK_EEXIST) */
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return SHK_ENOMEM;
+	rc = shk__obj_open(seg, name, flags, &want, bytes, array_init, NULL,
+			   shk__kind_check_array, &info, &mem);
+	if (rc) {
+		free(a);
+		return rc;
+	}
 	/* info was validated by shk__kind_check_array against the header */
 	a->seg = seg;
 	a->data = (uint8_t *)mem + SHK__ARRAY_DATA_OFF;

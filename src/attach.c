@@ -371,3 +371,16 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 	}
 	return 0;
 }
+
+int
+shk__seg_alone(shk_seg *seg)
+{
+	shk_attach_info ai = { .size = sizeof(ai) };
+	uint32_t cur = 0;
+
+	while (shk_seg_attached(seg, &cur, &ai) == 1) {
+		if (ai.alive && ai.slot != seg->slot)
+			return 0;
+	}
+	return 1;
+}

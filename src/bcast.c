@@ -849,6 +849,11 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	want.type_id = o.type_id;
 	want.cap = o.cap;
 	want.elem_len = o.max_record;
+	/* the handle before the object: a failed allocation after a
+	 * creation would leave the buffer (and a SHK_EXCL retry SHK_EEXIST) */
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return SHK_ENOMEM;
 	rc = SHK_ENOENT;
 	if (!(flags & SHK_EXCL) && (!(flags & SHK_CREATE) || !o.cap ||
 				    !o.max_record || !o.mode || !o.max_readers))
@@ -863,22 +868,23 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 		ia.max_readers = o.max_readers ? o.max_readers
 					       : SHK__BCAST_DEFAULT_READERS;
 		if (!geometry_ok(want.cap, want.elem_len, ia.mode,
-				 ia.max_readers))
-			return SHK_EINVAL;
+				 ia.max_readers)) {
+			rc = SHK_EINVAL;
+			goto fail_free;
+		}
 		need = data_off_for(ia.max_readers) + want.cap;
 		rc = shk__obj_open(seg, name, flags, &want, need, bcast_init,
 				   &ia, shk__kind_check_bcast, &info, &mem);
 	}
 	if (rc)
-		return rc;
+		goto fail_free;
 	h = mem;
 	/* immutable: validated by shk__kind_check_bcast(); copied once */
 	if ((o.mode && o.mode != h->mode) ||
-	    (o.max_readers && o.max_readers != h->max_readers))
-		return SHK_ETYPE;
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return SHK_ENOMEM;
+	    (o.max_readers && o.max_readers != h->max_readers)) {
+		rc = SHK_ETYPE;
+		goto fail_free;
+	}
 	b->seg = seg;
 	b->hdr = h;
 	b->cap = info.cap;

@@ -24,6 +24,9 @@
  * channel without (some) parts: the next opener creates them.  A creator
  * killed inside a part's creation leaves a CREATING entry, which the
  * registry recovers.  So a half-created channel is repaired, never seen.
+ * An open that fails removes what it made while it is the segment's only
+ * live handle (undo_open()); shk_obj_remove of the control block removes
+ * the parts with it (registry.c, shk__chan_parts()).
  *
  * Receiving validates everything read from shared memory: a frame's kind
  * and length against the record; a heap reference's check word, its
@@ -331,12 +334,46 @@ part_names(const char *ch, uint32_t pattern, char names[2][64])
 	}
 }
 
+/* The kind of a pattern's parts. */
+static uint32_t
+part_kind(uint32_t pattern)
+{
+	switch (pattern) {
+	case SHK_CHAN_PAIR:
+		return SHK_KIND_RING;
+	case SHK_CHAN_PUBSUB:
+		return SHK_KIND_BCAST;
+	default:
+		return SHK_KIND_QUEUE;
+	}
+}
+
+/* shk__chan_parts (chan.h): every name a part of channel ch may have,
+ * whatever its pattern, so that a damaged control block (never read here)
+ * cannot hide one. */
+int
+shk__chan_parts(const char *ch, struct shk__obj_part parts[SHK__OBJ_PARTS_MAX])
+{
+	static const uint32_t pats[] = { SHK_CHAN_PAIR, SHK_CHAN_PUBSUB,
+					 SHK_CHAN_PUSHPULL };
+	char names[2][64];
+	int i, j, k, n = 0;
+
+	for (i = 0; i < 3; i++) {
+		k = part_names(ch, pats[i], names);
+		for (j = 0; j < k && n < SHK__OBJ_PARTS_MAX; j++, n++) {
+			memcpy(parts[n].name, names[j], sizeof(parts[n].name));
+			parts[n].kind = part_kind(pats[i]);
+			parts[n].type_id = SHK__CHAN_PART_TYPE;
+		}
+	}
+	return n;
+}
+
 int
 shk__kind_describe_chan(shk_seg *seg, void *mem, const shk_obj_info *info,
 			char *buf, size_t len)
 {
-	static const uint32_t kinds[] = { 0, SHK_KIND_RING, SHK_KIND_BCAST,
-					  SHK_KIND_QUEUE };
 	struct shk__chan_ctl g;
 	char names[2][64], nm[64];
 	shk_obj_info pi;
@@ -351,7 +388,7 @@ shk__kind_describe_chan(shk_seg *seg, void *mem, const shk_obj_info *info,
 	for (i = 0; i < nparts; i++) {
 		pi.size = sizeof(pi);
 		if (shk_obj_stat(seg, names[i], &pi) == 0 &&
-		    pi.kind == kinds[g.pattern] &&
+		    pi.kind == part_kind(g.pattern) &&
 		    pi.type_id == SHK__CHAN_PART_TYPE)
 			ok++;
 	}
@@ -400,7 +437,8 @@ new_tag(const char *name)
 }
 
 /* Creates or opens the control block; *g_io holds what was asked (zero
- * fields: any) and receives the stored geometry. */
+ * fields: any) and receives the stored geometry; *created says whether
+ * this call made it (also on failure). */
 static int
 open_ctl(shk_seg *seg, const char *ch, uint64_t type_id,
 	 struct shk__chan_ctl *g_io, int *created)
@@ -439,6 +477,8 @@ open_ctl(shk_seg *seg, const char *ch, uint64_t type_id,
 		if (rc != SHK_ETYPE || ci.created)
 			break;
 	}
+	/* even on failure: a control block this call made is its to undo */
+	*created = ci.created;
 	if (rc)
 		return rc;
 	if (ci.created)
@@ -452,66 +492,168 @@ open_ctl(shk_seg *seg, const char *ch, uint64_t type_id,
 	if (!geometry_matches(&g, &asked))
 		return SHK_ETYPE;
 	*g_io = g;
-	*created = ci.created;
 	return 0;
 }
 
-static int
-open_parts(shk_chan *c, const char *ch)
-{
-	char names[2][64];
-	int rc;
+/* What a shk_chan_open call made, for undo_open(). */
+#define MADE_CTL 0x1u
+#define MADE_PART(i) (0x2u << (i)) /* part_names()' names[i] */
 
-	part_names(ch, c->ctl.pattern, names);
+/* The options of the parts, from the stored geometry. */
+struct part_opts {
+	shk_ring_opts ro;
+	shk_bcast_opts bo;
+	shk_queue_opts qo;
+};
+
+/* Opens (flags 0) or creates (SHK_CREATE | SHK_EXCL) the part `name`; tx:
+ * for a pair, whether it is the ring this end sends on. */
+static int
+part_open(shk_chan *c, const struct part_opts *po, const char *name, int tx,
+	  unsigned flags)
+{
+	switch (c->pattern) {
+	case SHK_CHAN_PAIR:
+		return shk_ring_open(c->seg, name, flags,
+				     tx ? SHK_RING_PRODUCER : SHK_RING_CONSUMER,
+				     &po->ro, tx ? &c->tx : &c->rx);
+	case SHK_CHAN_PUBSUB:
+		return shk_bcast_open(c->seg, name, flags,
+				      c->role == SHK_CHAN_PUB
+					      ? SHK_BCAST_WRITER
+					      : SHK_BCAST_READER,
+				      &po->bo, &c->b);
+	default:
+		return shk_queue_open(c->seg, name, flags, &po->qo, &c->q);
+	}
+}
+
+/*
+ * Opens the part `name`, creating it when it is missing: a plain open,
+ * then a creation with SHK_EXCL, so that *made says whether this call
+ * created it (undo_open() removes only that).  A part that another opener
+ * creates, or that someone removes, in between is looked up again; a
+ * part that keeps changing under us is SHK_EAGAIN.
+ */
+static int
+part_get(shk_chan *c, const struct part_opts *po, const char *name, int tx,
+	 int *made)
+{
+	int rc, tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		rc = part_open(c, po, name, tx, 0);
+		if (rc != SHK_ENOENT)
+			return rc;
+		rc = part_open(c, po, name, tx, SHK_CREATE | SHK_EXCL);
+		if (rc != SHK_EEXIST) {
+			*made = rc == 0;
+			return rc;
+		}
+	}
+	return SHK_EAGAIN;
+}
+
+/* Opens the parts this role needs (creating the missing ones); *made
+ * gets MADE_PART(i) for each part this call created. */
+static int
+open_parts(shk_chan *c, const char *ch, uint32_t *made)
+{
+	struct part_opts po = { SHK_RING_OPTS_INIT, SHK_BCAST_OPTS_INIT,
+				SHK_QUEUE_OPTS_INIT };
+	char names[2][64];
+	int rc, i, k, n, mine;
+
+	n = part_names(ch, c->ctl.pattern, names);
 	switch (c->pattern) {
 	case SHK_CHAN_PAIR: {
-		shk_ring_opts ro = SHK_RING_OPTS_INIT;
 		uint64_t rec = SHK__CHAN_FR_INLINE_LEN + c->ctl.inline_max;
 
-		ro.cap = c->ctl.cap;
-		ro.max_record = rec < SHK__CHAN_FR_HEAP_LEN
-					? SHK__CHAN_FR_HEAP_LEN
-					: rec;
-		ro.type_id = SHK__CHAN_PART_TYPE;
-		/* A produces .ab and consumes .ba; B the other way round */
-		rc = shk_ring_open(c->seg, names[c->role == SHK_CHAN_A ? 0 : 1],
-				   SHK_CREATE, SHK_RING_PRODUCER, &ro, &c->tx);
-		if (rc)
-			return rc;
-		return shk_ring_open(
-			c->seg, names[c->role == SHK_CHAN_A ? 1 : 0],
-			SHK_CREATE, SHK_RING_CONSUMER, &ro, &c->rx);
+		po.ro.cap = c->ctl.cap;
+		po.ro.max_record = rec < SHK__CHAN_FR_HEAP_LEN
+					   ? SHK__CHAN_FR_HEAP_LEN
+					   : rec;
+		po.ro.type_id = SHK__CHAN_PART_TYPE;
+		break;
 	}
-	case SHK_CHAN_PUBSUB: {
-		shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
-
-		bo.mode = c->ctl.mode;
-		bo.cap = c->ctl.cap;
-		bo.max_record = c->ctl.max_msg;
-		bo.type_id = SHK__CHAN_PART_TYPE;
-		bo.max_readers = c->ctl.max_subs;
-		rc = shk_bcast_open(c->seg, names[0], SHK_CREATE,
-				    c->role == SHK_CHAN_PUB ? SHK_BCAST_WRITER
-							    : SHK_BCAST_READER,
-				    &bo, &c->b);
+	case SHK_CHAN_PUBSUB:
+		po.bo.mode = c->ctl.mode;
+		po.bo.cap = c->ctl.cap;
+		po.bo.max_record = c->ctl.max_msg;
+		po.bo.type_id = SHK__CHAN_PART_TYPE;
+		po.bo.max_readers = c->ctl.max_subs;
+		break;
+	default:
+		po.qo.elem_len = sizeof(struct shk__chan_ref);
+		po.qo.cap = c->ctl.cap;
+		po.qo.type_id = SHK__CHAN_PART_TYPE;
+		break;
+	}
+	for (i = 0; i < n; i++) {
+		/* a pair's A sends on .ab (names[0]) and receives on .ba, B
+		 * the other way round; each opens its sending ring first */
+		k = c->pattern == SHK_CHAN_PAIR && c->role == SHK_CHAN_B ? 1 - i
+									 : i;
+		mine = 0;
+		rc = part_get(c, &po, names[k], i == 0, &mine);
+		if (mine)
+			*made |= MADE_PART(k);
 		if (rc)
 			return rc;
-		if (c->role == SHK_CHAN_SUB) {
-			c->sub_buf = malloc((size_t)c->ctl.max_msg);
-			if (!c->sub_buf)
-				return SHK_ENOMEM;
+	}
+	if (c->role == SHK_CHAN_SUB) {
+		c->sub_buf = malloc((size_t)c->ctl.max_msg);
+		if (!c->sub_buf)
+			return SHK_ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * A failed shk_chan_open removes what it made (test_chan open_undo): the
+ * parts it created, then the control block if it created it and no part
+ * of the channel is left, then the segment if it created it and nothing
+ * is left in it.  Left in place, a channel whose parts did not fit made
+ * every later open fail (SHK_ENOMEM again, or SHK_ETYPE for another
+ * geometry) until the segment was removed.  Objects go only while no
+ * other live handle is attached to the segment, checked under the
+ * registry lock: anyone else who could have found the control block, or
+ * be opening the same channel at this moment, holds an attach record, and
+ * a handle attached after the check looks the channel up after our
+ * removal (the lock orders both).  Otherwise what we made stays, as it
+ * did: a channel the next opener completes, as after a creator that died
+ * half-way.  The segment goes under shk__seg_unlink_unused()'s rule.
+ */
+static void
+undo_open(shk_seg *seg, const char *ch, int pattern, uint64_t type_id,
+	  uint32_t made)
+{
+	struct shk__obj_part parts[SHK__OBJ_PARTS_MAX];
+	char names[2][64];
+	int i, n, left = 0;
+
+	if (made && shk__reg_lock(seg) == 0) {
+		if (shk__seg_alone(seg)) {
+			n = part_names(ch, (uint32_t)pattern, names);
+			for (i = 0; i < n; i++) {
+				if (made & MADE_PART(i))
+					shk__obj_remove_locked(
+						seg, names[i],
+						part_kind((uint32_t)pattern),
+						SHK__CHAN_PART_TYPE);
+			}
+			n = shk__chan_parts(ch, parts);
+			for (i = 0; i < n; i++)
+				left |= shk__obj_find_locked(seg, parts[i].name,
+							     parts[i].kind,
+							     parts[i].type_id);
+			if ((made & MADE_CTL) && !left)
+				shk__obj_remove_locked(seg, ch, SHK_KIND_CHAN,
+						       type_id);
 		}
-		return 0;
+		shk__reg_unlock(seg);
 	}
-	default: {
-		shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
-
-		qo.elem_len = sizeof(struct shk__chan_ref);
-		qo.cap = c->ctl.cap;
-		qo.type_id = SHK__CHAN_PART_TYPE;
-		return shk_queue_open(c->seg, names[0], SHK_CREATE, &qo, &c->q);
-	}
-	}
+	shk__seg_unlink_unused(seg);
 }
 
 static int
@@ -538,6 +680,7 @@ shk_chan_open(const char *addr, int pattern, int role,
 	char segname[64], ch[64];
 	struct shk__chan_ctl g;
 	shk_chan *c;
+	uint32_t made = 0;
 	int rc, created = 0;
 
 	if (!out)
@@ -579,6 +722,8 @@ shk_chan_open(const char *addr, int pattern, int role,
 	if (rc)
 		goto fail;
 	rc = open_ctl(c->seg, ch, o.type_id, &g, &created);
+	if (created)
+		made |= MADE_CTL;
 	if (rc)
 		goto fail;
 	c->ctl = g;
@@ -586,13 +731,25 @@ shk_chan_open(const char *addr, int pattern, int role,
 	 * payload before the region's end */
 	c->heap_lo = c->seg->heap_off;
 	c->heap_hi = c->seg->heap_off + c->seg->heap_len;
-	rc = open_parts(c, ch);
+	rc = open_parts(c, ch, &made);
 	if (rc)
 		goto fail;
 	c->inl.c = c;
 	*out = c;
 	return 0;
 fail:
+	if (c->seg) {
+		/* the parts' handles first: their close writes to the
+		 * parts, which undo_open() may remove */
+		shk_ring_close(c->tx);
+		shk_ring_close(c->rx);
+		shk_bcast_close(c->b);
+		shk_queue_close(c->q);
+		c->tx = c->rx = NULL;
+		c->b = NULL;
+		c->q = NULL;
+		undo_open(c->seg, ch, pattern, o.type_id, made);
+	}
 	shk_chan_close(c);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "platform.h"
+#include "registry.h"
 #include "segment.h"
 
 #define SHK__CHAN_MAGIC 0x314e414843b44b53ull /* "SK\xb4CHAN1" */
@@ -89,5 +90,14 @@ SHK_HIDDEN int shk__kind_check_chan(shk_seg *seg, void *mem,
 SHK_HIDDEN int shk__kind_describe_chan(shk_seg *seg, void *mem,
 				       const shk_obj_info *info, char *buf,
 				       size_t len);
+
+/*
+ * shk__chan_parts fills parts with the names (and kind, type id) that the
+ * parts of channel ch may have, for every pattern: shk_obj_remove of a
+ * channel's control block removes those that exist (registry.c).  Returns
+ * how many (SHK__OBJ_PARTS_MAX), 0 for a name too long to have parts.
+ */
+SHK_HIDDEN int shk__chan_parts(const char *ch,
+			       struct shk__obj_part parts[SHK__OBJ_PARTS_MAX]);
 
 #endif /* SHK_CHAN_H */

@@ -197,13 +197,27 @@ local_setup(void)
 	pthread_atfork(local_prefork, local_parent, local_child);
 }
 
-/* The set of key (n stripes), created on first use; NULL without memory. */
+/* An empty set with room for any map's stripes, for local_get(). */
 static struct local_set *
-local_get(const void *key, uint32_t n)
+local_alloc(void)
+{
+	return malloc(sizeof(struct local_set) +
+		      (size_t)SHK__MAP_STRIPES * sizeof(pthread_mutex_t));
+}
+
+/* The set of key (n stripes), made on first use from *spare (a
+ * local_alloc() the caller made before it could create the map, so that
+ * an open that created the map cannot then fail for memory and leave it);
+ * *spare is NULL once taken, the caller frees it otherwise.  NULL for
+ * more stripes than a set holds. */
+static struct local_set *
+local_get(const void *key, uint32_t n, struct local_set **spare)
 {
 	struct local_set *ls;
 	uint32_t i;
 
+	if (n > SHK__MAP_STRIPES)
+		return NULL;
 	pthread_mutex_lock(&sets_lock);
 	for (ls = sets; ls; ls = ls->next) {
 		if (ls->key == key && ls->n == n && ls->gen == local_gen) {
@@ -211,9 +225,8 @@ local_get(const void *key, uint32_t n)
 			goto out;
 		}
 	}
-	ls = malloc(sizeof(*ls) + (size_t)n * sizeof(pthread_mutex_t));
-	if (!ls)
-		goto out;
+	ls = *spare;
+	*spare = NULL;
 	ls->key = key;
 	ls->gen = local_gen;
 	ls->refs = 1;
@@ -1255,7 +1268,8 @@ shk_map_open(shk_seg *seg, const char *name, unsigned flags,
 	struct map_geom geom = { 0 };
 	shk_obj_info info;
 	uint64_t bytes = 0, cap = 0;
-	shk_map *m;
+	struct local_set *spare = NULL;
+	shk_map *m = NULL;
 	void *mem;
 	int rc;
 
@@ -1293,26 +1307,39 @@ shk_map_open(shk_seg *seg, const char *name, unsigned flags,
 	want.elem_len = o.key_len ? (uint64_t)o.key_len + o.val_len : 0;
 	want.cap = cap;
 	want.align = 64;
+	/* the handle and its lock set before the object: a failed
+	 * allocation after a creation would leave the map (and a SHK_EXCL
+	 * retry SHK_EEXIST) */
+	m = calloc(1, sizeof(*m));
+	spare = local_alloc();
+	if (!m || !spare) {
+		rc = SHK_ENOMEM;
+		goto fail;
+	}
 	rc = shk__obj_open(seg, name, flags, &want, bytes, map_init, &geom,
 			   shk__kind_check_map, &info, &mem);
 	if (rc)
-		return rc;
+		goto fail;
 	rc = hdr_check(mem, &info, &g);
 	if (rc)
-		return rc;
-	if (o.key_len && (g.key_len != o.key_len || g.val_len != o.val_len))
-		return SHK_ETYPE;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return SHK_ENOMEM;
-	view_init(m, seg, mem, &g);
-	m->local = local_get(m->stripes, m->nstripes);
-	if (!m->local) {
-		free(m);
-		return SHK_ENOMEM;
+		goto fail;
+	if (o.key_len && (g.key_len != o.key_len || g.val_len != o.val_len)) {
+		rc = SHK_ETYPE;
+		goto fail;
 	}
+	view_init(m, seg, mem, &g);
+	m->local = local_get(m->stripes, m->nstripes, &spare);
+	if (!m->local) {
+		rc = SHK_ECORRUPT; /* more stripes than hdr_check() allows */
+		goto fail;
+	}
+	free(spare);
 	*out = m;
 	return 0;
+fail:
+	free(spare);
+	free(m);
+	return rc;
 }
 
 void

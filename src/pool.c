@@ -271,13 +271,17 @@ shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 	want.elem_len = o.block_len;
 	want.cap = o.cap;
 	want.align = 16;
-	rc = shk__obj_open(seg, name, flags, &want, len, pool_init, NULL,
-			   shk__kind_check_pool, &info, &mem);
-	if (rc)
-		return rc;
+	/* the handle before the object: a failed allocation after a
+	 * creation would leave the pool (and a SHK_EXCL retry SHK_EEXIST) */
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return SHK_ENOMEM;
+	rc = shk__obj_open(seg, name, flags, &want, len, pool_init, NULL,
+			   shk__kind_check_pool, &info, &mem);
+	if (rc) {
+		free(p);
+		return rc;
+	}
 	layout(info.cap, info.elem_len, &so, &no, &bo);
 	p->seg = seg;
 	p->hdr = mem;

@@ -697,13 +697,17 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 	want.elem_len = o.elem_len;
 	want.cap = o.cap;
 	want.align = 8;
-	rc = shk__obj_open(seg, name, flags, &want, len, queue_init, NULL,
-			   shk__kind_check_queue, &info, &mem);
-	if (rc)
-		return rc;
+	/* the handle before the object: a failed allocation after a
+	 * creation would leave the queue (and a SHK_EXCL retry SHK_EEXIST) */
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return SHK_ENOMEM;
+	rc = shk__obj_open(seg, name, flags, &want, len, queue_init, NULL,
+			   shk__kind_check_queue, &info, &mem);
+	if (rc) {
+		free(q);
+		return rc;
+	}
 	q->seg = seg;
 	q->hdr = mem;
 	q->cells = (uint8_t *)mem + SHK__QUEUE_HDR_LEN;

@@ -66,6 +66,11 @@ KIND_CHECK(sync)
 KIND_CHECK(chan)
 #undef KIND_CHECK
 
+/* The parts of channel `name` (chan.c), linked in with channels. */
+SHK_HIDDEN int shk__chan_parts(const char *name,
+			       struct shk__obj_part parts[SHK__OBJ_PARTS_MAX])
+	__attribute__((weak));
+
 static shk__obj_check_fn
 kind_check(uint32_t kind)
 {
@@ -635,13 +640,117 @@ shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info)
 	return 0;
 }
 
+/* Removes READY entry e (the lock held): DELETED, the count, the block. */
+static int
+remove_locked(shk_seg *seg, struct shk__reg_ent *e)
+{
+	uint64_t off = e->off;
+	uint32_t n;
+
+	/* release: pairs with the acquire loads in probe() */
+	atomic_store_explicit(&e->state, SHK__ENT_DELETED,
+			      memory_order_release);
+	/* a kill here leaves the count one high: recover() recounts */
+	SHK_CRASHPOINT("reg.remove.deleted");
+	/* relaxed: a statistic, changed only under the lock (so a load and
+	 * a store are one step).  Never below 0: a count damaged low must
+	 * not wrap to 4294967295 in shk_seg_info() and `shmkit ls`. */
+	n = atomic_load_explicit(&shk__hdr(seg)->reg_count,
+				 memory_order_relaxed);
+	if (n)
+		atomic_store_explicit(&shk__hdr(seg)->reg_count, n - 1,
+				      memory_order_relaxed);
+	SHK_CRASHPOINT("reg.remove.before_free");
+	return shk_free(seg, off);
+}
+
+/* The READY entry `name` with that kind and type id (the lock held), or
+ * NULL. */
+static struct shk__reg_ent *
+find_locked(shk_seg *seg, const char *name, uint32_t kind, uint64_t type_id)
+{
+	struct shk__reg_ent *e;
+	int slot, free_slot;
+
+	if (shk__name_check(name, 0))
+		return NULL;
+	slot = probe(seg, name, name_hash(name), &free_slot);
+	if (slot < 0)
+		return NULL;
+	e = &ents(seg)[slot];
+	/* relaxed: we hold the lock; state only changes under it */
+	if (atomic_load_explicit(&e->state, memory_order_relaxed) !=
+		    SHK__ENT_READY ||
+	    e->kind != kind || e->type_id != type_id)
+		return NULL;
+	return e;
+}
+
+int
+shk__reg_lock(shk_seg *seg)
+{
+	if (seg->slot == UINT32_MAX)
+		return SHK_EPERM; /* read-only handle: the lock is a write */
+	return reg_lock(seg);
+}
+
+void
+shk__reg_unlock(shk_seg *seg)
+{
+	reg_unlock(seg);
+}
+
+int
+shk__obj_find_locked(shk_seg *seg, const char *name, uint32_t kind,
+		     uint64_t type_id)
+{
+	return find_locked(seg, name, kind, type_id) != NULL;
+}
+
+int
+shk__obj_remove_locked(shk_seg *seg, const char *name, uint32_t kind,
+		       uint64_t type_id)
+{
+	struct shk__reg_ent *e = find_locked(seg, name, kind, type_id);
+
+	if (!e)
+		return 0;
+	remove_locked(seg, e);
+	return 1;
+}
+
+int
+shk__reg_empty(shk_seg *seg)
+{
+	uint32_t i, st;
+
+	for (i = 0; i < seg->reg_cap; i++) {
+		/* acquire: pairs with the release stores of state */
+		st = atomic_load_explicit(&ents(seg)[i].state,
+					  memory_order_acquire);
+		if (st == SHK__ENT_READY || st == SHK__ENT_CREATING)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A channel's control block takes its parts with it (test_chan
+ * obj_remove): removed alone, it left them behind, and the next
+ * shk_chan_open made a new control block that took the old rings over (it
+ * delivered the old channel's inline messages, and failed its heap ones
+ * as corrupt).  The parts go first, under the same hold of the lock: a
+ * remover killed in between leaves a channel without (some) parts, which
+ * its next opener completes, never parts without a channel.  The parts
+ * are found by name, kind and channel part type id, never through the
+ * control block's (untrusted) contents.
+ */
 int
 shk_obj_remove(shk_seg *seg, const char *name)
 {
+	struct shk__obj_part parts[SHK__OBJ_PARTS_MAX];
 	struct shk__reg_ent *e;
-	int rc, slot, free_slot;
-	uint64_t off;
-	uint32_t n;
+	int i, n, rc, slot, free_slot;
 
 	if (!seg)
 		return SHK_EINVAL;
@@ -661,22 +770,13 @@ shk_obj_remove(shk_seg *seg, const char *name)
 		return SHK_ENOENT;
 	}
 	e = &ents(seg)[slot];
-	off = e->off;
-	/* release: pairs with the acquire loads in probe() */
-	atomic_store_explicit(&e->state, SHK__ENT_DELETED,
-			      memory_order_release);
-	/* a kill here leaves the count one high: recover() recounts */
-	SHK_CRASHPOINT("reg.remove.deleted");
-	/* relaxed: a statistic, changed only under the lock (so a load and
-	 * a store are one step).  Never below 0: a count damaged low must
-	 * not wrap to 4294967295 in shk_seg_info() and `shmkit ls`. */
-	n = atomic_load_explicit(&shk__hdr(seg)->reg_count,
-				 memory_order_relaxed);
-	if (n)
-		atomic_store_explicit(&shk__hdr(seg)->reg_count, n - 1,
-				      memory_order_relaxed);
-	SHK_CRASHPOINT("reg.remove.before_free");
-	rc = shk_free(seg, off);
+	if (e->kind == SHK_KIND_CHAN && shk__chan_parts) {
+		n = shk__chan_parts(name, parts);
+		for (i = 0; i < n; i++)
+			shk__obj_remove_locked(seg, parts[i].name,
+					       parts[i].kind, parts[i].type_id);
+	}
+	rc = remove_locked(seg, e);
 	reg_unlock(seg);
 	return rc;
 }

@@ -70,6 +70,36 @@ SHK_HIDDEN int shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 			     shk__obj_check_fn check, shk_obj_info *info,
 			     void **mem);
 
+/*
+ * Several registry steps under one hold of the lock (chan.c's undo of a
+ * failed open).  shk__reg_lock returns 0 or a code of the lock
+ * (SHK_ETIMEDOUT, SHK_EPERM on a read-only handle).  With it held:
+ * shk__obj_find_locked says whether `name` is a READY object of that kind
+ * and type id (1) or not (0); shk__obj_remove_locked removes such an
+ * object (1) or finds none (0).  Neither removes a channel's parts (see
+ * shk_obj_remove).
+ */
+SHK_HIDDEN int shk__reg_lock(shk_seg *seg);
+SHK_HIDDEN void shk__reg_unlock(shk_seg *seg);
+SHK_HIDDEN int shk__obj_find_locked(shk_seg *seg, const char *name,
+				    uint32_t kind, uint64_t type_id);
+SHK_HIDDEN int shk__obj_remove_locked(shk_seg *seg, const char *name,
+				      uint32_t kind, uint64_t type_id);
+
+/* 1 when no entry holds an object or one being created. */
+SHK_HIDDEN int shk__reg_empty(shk_seg *seg);
+
+/*
+ * A part that belongs to an object and goes with it (shk_obj_remove): a
+ * channel's rings, bcast or queue (chan.c, shk__chan_parts).
+ */
+struct shk__obj_part {
+	char name[64];
+	uint32_t kind;
+	uint64_t type_id;
+};
+#define SHK__OBJ_PARTS_MAX 4
+
 /* Formats the registry table of a segment being created. */
 SHK_HIDDEN void shk__reg_init(uint8_t *base, uint64_t reg_off,
 			      uint32_t reg_cap);

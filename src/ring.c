@@ -715,6 +715,12 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	want.type_id = o.type_id;
 	want.cap = o.cap;
 	want.elem_len = o.max_record;
+	/* the handle before the object: a failed allocation after a
+	 * creation would leave the ring (and a SHK_EXCL retry SHK_EEXIST) */
+	r = aligned_alloc(64, HANDLE_LEN);
+	if (!r)
+		return SHK_ENOMEM;
+	memset(r, 0, HANDLE_LEN);
 	if ((flags & SHK_CREATE) && (!o.cap || !o.max_record)) {
 		/* zero means "as stored" for an existing ring, "default"
 		 * for a new one */
@@ -726,8 +732,10 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 			shk__record_geometry(&want.cap, &want.elem_len,
 					     SHK__RING_DEFAULT_CAP,
 					     SHK__RING_MAX_CAP, SHK__REC_HDR);
-			if (!geometry_ok(want.cap, want.elem_len))
-				return SHK_EINVAL;
+			if (!geometry_ok(want.cap, want.elem_len)) {
+				rc = SHK_EINVAL;
+				goto fail_free;
+			}
 			rc = shk__obj_open(seg, name, flags, &want,
 					   SHK__RING_DATA_OFF + want.cap,
 					   ring_init, &o.flags,
@@ -739,16 +747,14 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 				   &o.flags, shk__kind_check_ring, &info, &mem);
 	}
 	if (rc)
-		return rc;
+		goto fail_free;
 	h = mem;
 	/* the mode is the ring's, fixed at creation (validated by
 	 * shk__kind_check_ring()): both sides must agree on it */
-	if ((h->mode & SHK__RING_MODE_SPIN) != !!(o.flags & SHK_RING_SPIN))
-		return SHK_ETYPE;
-	r = aligned_alloc(64, HANDLE_LEN);
-	if (!r)
-		return SHK_ENOMEM;
-	memset(r, 0, HANDLE_LEN);
+	if ((h->mode & SHK__RING_MODE_SPIN) != !!(o.flags & SHK_RING_SPIN)) {
+		rc = SHK_ETYPE;
+		goto fail_free;
+	}
 	r->seg = seg;
 	r->hdr = h;
 	r->data = (uint8_t *)mem + SHK__RING_DATA_OFF;

@@ -4,7 +4,11 @@
  * ALGORITHMS.md §9: the creator holds flock(LOCK_EX) while it initialises
  * and publishes READY with a release store; an opener takes
  * flock(LOCK_SH|LOCK_NB), so it can tell a slow creator (lock busy) from a
- * dead one (lock free, state not READY).
+ * dead one (lock free, state not READY).  Both keep their lock until their
+ * handle is attached: a creator that fails after READY removes the name
+ * first, and shk__seg_unlink_unused() under LOCK_EX sees every opener
+ * either attached or not yet holding the lock.  An opener that gets the
+ * lock on a file whose name was removed (st_nlink 0) starts over.
  *
  * What a killed process leaves behind: a creator killed mid-initialisation
  * leaves a segment that is not READY and whose lock is free: openers get
@@ -397,7 +401,10 @@ create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 			o->max_objects, hc);
 	if (rc)
 		goto fail;
-	flock(seg->fd, LOCK_UN);
+	/* still locked: shk_seg_open() unlocks once this handle is
+	 * attached, so that a failure there can still remove the name
+	 * before anyone opens it */
+	seg->created = 1;
 	return 0;
 fail:
 	/* still locked: the caller removes the name first (see
@@ -406,9 +413,14 @@ fail:
 }
 
 /* Opener path for fd-backed segments: wait for READY, map, validate; *hc
- * receives the validated header copy. */
+ * receives the validated header copy.  On success the shared lock stays
+ * held: shk_seg_open() drops it once the handle is attached, so that
+ * shk__seg_unlink_unused(), under the exclusive lock, finds every opener
+ * either attached or not yet past this point.  named: the descriptor came
+ * from the name (POSIX, file), so a file whose name was removed
+ * (st_nlink 0) is no longer the segment of that name: SHK_ENOENT. */
 static int
-open_fd_wait(shk_seg *seg, int64_t deadline, struct shk__seg_hdr *hc)
+open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 {
 	int64_t first_zero = 0;
 	struct stat st;
@@ -428,6 +440,12 @@ open_fd_wait(shk_seg *seg, int64_t deadline, struct shk__seg_hdr *hc)
 		}
 		if (fstat(seg->fd, &st) != 0) {
 			rc = shk__errno_code(errno);
+			goto unlock;
+		}
+		if (named && st.st_nlink == 0) {
+			/* removed since we opened it: a creator that
+			 * failed after READY, or shk__seg_unlink_unused() */
+			rc = SHK_ENOENT;
 			goto unlock;
 		}
 		if (st.st_size == 0) {
@@ -471,7 +489,7 @@ open_fd_wait(shk_seg *seg, int64_t deadline, struct shk__seg_hdr *hc)
 			munmap((uint8_t *)p + tl, seg->len - tl);
 			seg->len = tl;
 		}
-		rc = 0;
+		return 0; /* still locked (above) */
 	unlock:
 		flock(seg->fd, LOCK_UN);
 		return rc;
@@ -487,6 +505,7 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 	int file = seg->backend == SHK_BACKEND_FILE;
 	struct stat st;
 
+again:
 	for (;;) {
 		if (flags & SHK_CREATE) {
 			of = O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC;
@@ -546,7 +565,15 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 	/* back to blocking: flock() waits are non-blocking anyway, and
 	 * the descriptor is the caller's through shk_seg_fd() */
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	return open_fd_wait(seg, deadline, hc);
+	rc = open_fd_wait(seg, deadline, 1, hc);
+	if (rc == SHK_ENOENT && (flags & SHK_CREATE) &&
+	    shk__now_ns() < deadline) {
+		/* the name was removed after our open: start over */
+		close(seg->fd);
+		seg->fd = -1;
+		goto again;
+	}
+	return rc;
 }
 
 /*
@@ -610,6 +637,7 @@ again:
 				shmctl(id, IPC_RMID, NULL);
 				return rc;
 			}
+			seg->created = 1;
 			return 0;
 		}
 		if (errno != EEXIST)
@@ -664,6 +692,35 @@ again:
 	if (rc == 0 && hc->total_len < seg->len)
 		seg->len = hc->total_len;
 	return rc;
+}
+
+/*
+ * A creating open that failed after it made the segment (finish_open():
+ * no memory for the handle's heap state) removes what it made, so that
+ * nothing stays under the name.  An fd-backed creator still holds the
+ * exclusive lock (create_fd()), so no opener got past open_fd_wait(); one
+ * that opened the file meanwhile finds it unlinked there.  SysV has no
+ * lock: the segment goes only while no other live handle is attached (one
+ * that maps it in between keeps a segment without a key).  memfd has no
+ * name.
+ */
+static void
+unmake(shk_seg *seg, const char *name)
+{
+	switch (seg->backend) {
+	case SHK_BACKEND_POSIX:
+		shm_unlink(name);
+		break;
+	case SHK_BACKEND_FILE:
+		unlink(name);
+		break;
+	case SHK_BACKEND_SYSV:
+		if (shk__seg_alone(seg))
+			shmctl(seg->shmid, IPC_RMID, NULL);
+		break;
+	default:
+		break;
+	}
 }
 
 int
@@ -729,8 +786,15 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 			      F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 		break;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		rc = finish_open(seg, &hc);
+		if (rc && seg->created)
+			unmake(seg, name);
+		/* the creator's exclusive lock (create_fd()) or the
+		 * opener's shared one (open_fd_wait()), held until now */
+		if (seg->fd >= 0)
+			flock(seg->fd, LOCK_UN);
+	}
 	if (rc) {
 		seg_free(seg);
 		return rc;
@@ -765,9 +829,11 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 		seg_free(seg);
 		return rc;
 	}
-	rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns), &hc);
-	if (rc == 0)
+	rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns), 0, &hc);
+	if (rc == 0) {
 		rc = finish_open(seg, &hc);
+		flock(seg->fd, LOCK_UN); /* open_fd_wait()'s */
+	}
 	if (rc) {
 		seg_free(seg);
 		return rc;
@@ -776,11 +842,17 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 	return 0;
 }
 
+/* sync_mutex.c (sync.h), linked in with the locks. */
+SHK_HIDDEN void shk__sync_forget(const shk_seg *seg) __attribute__((weak));
+
 void
 shk_seg_close(shk_seg *seg)
 {
 	if (!seg)
 		return;
+	/* the calling thread's record of lock words held through seg */
+	if (shk__sync_forget)
+		shk__sync_forget(seg);
 	/* the heap first: flushing our magazine frees blocks under the
 	 * heap lock, which needs our attach record (owner stamp) */
 	shk__heap_detach(seg);
@@ -820,6 +892,44 @@ shk_seg_unlink(const char *name, const shk_seg_opts *opts)
 	default:
 		return SHK_EINVAL; /* memfd has no name to remove */
 	}
+}
+
+/*
+ * shk__seg_unlink_unused (segment.h).  Under the exclusive lock no opener
+ * is inside open_fd_wait()..finish_open() (each holds the shared lock
+ * there), so every handle of the segment is either attached, and counted
+ * by shk__seg_alone(), or will open the file after the unlink and find it
+ * removed (st_nlink 0: it starts over).  A lock we cannot take at once
+ * means an opener at work: the segment stays.
+ */
+int
+shk__seg_unlink_unused(shk_seg *seg)
+{
+	int file = seg->backend == SHK_BACKEND_FILE, rc = 0;
+	struct stat a, b;
+	int fd;
+
+	if (!seg->created || seg->fd < 0 ||
+	    (seg->backend != SHK_BACKEND_POSIX && !file))
+		return 0;
+	if (flock(seg->fd, LOCK_EX | LOCK_NB) != 0)
+		return 0;
+	if (!shk__seg_alone(seg) || !shk__reg_empty(seg) ||
+	    fstat(seg->fd, &a) != 0 || a.st_nlink == 0)
+		goto out;
+	/* the name must still be ours: not a segment made under it after
+	 * someone removed ours */
+	fd = file ? open(seg->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+		  : shm_open(seg->name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		goto out;
+	rc = fstat(fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	close(fd);
+	if (rc)
+		rc = (file ? unlink(seg->name) : shm_unlink(seg->name)) == 0;
+out:
+	flock(seg->fd, LOCK_UN);
+	return rc;
 }
 
 int

@@ -110,6 +110,8 @@ struct shk_seg {
 	int shmid;
 	uint32_t backend;
 	uint32_t flags;
+	/* this handle's open created the segment: shk__seg_unlink_unused */
+	uint32_t created;
 	uint32_t slot;  /* attach slot, or UINT32_MAX when not attached */
 	uint32_t gen;   /* attach generation (full 29 bits) */
 	uint32_t stamp; /* owner stamp for locks: see shk__seg_stamp */
@@ -196,6 +198,22 @@ SHK_HIDDEN int shk__stamp_alive(shk_seg *seg, uint32_t stamp);
  */
 SHK_HIDDEN int shk__seg_attach(shk_seg *seg);
 SHK_HIDDEN void shk__seg_detach(shk_seg *seg);
+
+/*
+ * shk__seg_alone returns 1 when no attach record but seg's own names a
+ * live process (a record being claimed counts as live): no other writable
+ * handle exists that could be using the segment's objects (a SHK_RDONLY
+ * handle only reads).  Makes system calls: slow paths only.
+ */
+SHK_HIDDEN int shk__seg_alone(shk_seg *seg);
+
+/*
+ * shk__seg_unlink_unused removes the name of a POSIX or file segment that
+ * this handle's open created, when no other live handle is attached, no
+ * open is in progress and its registry holds no object (a failed
+ * shk_chan_open's undo).  1 removed, 0 left as it is.
+ */
+SHK_HIDDEN int shk__seg_unlink_unused(shk_seg *seg);
 
 /* Bounds: 1 when [off, off+len) lies inside the segment (no overflow). */
 static inline int

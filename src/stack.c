@@ -536,19 +536,25 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	want.elem_len = o.elem_len;
 	want.cap = o.cap;
 	want.align = 8;
+	/* the handle before the object: a failed allocation after a
+	 * creation would leave the stack (and a SHK_EXCL retry SHK_EEXIST) */
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return SHK_ENOMEM;
 	rc = shk__obj_open(seg, name, flags, &want, len, stack_init, NULL,
 			   shk__kind_check_stack, &info, &mem);
-	if (rc)
+	if (rc) {
+		free(s);
 		return rc;
+	}
 	/* the layout checked by shk__kind_check_stack; the magic read again
 	 * must still give one that fits the entry */
 	v = version_of(mem);
 	if (v == 0 || layout(info.cap, node_len_of(info.elem_len), v == 2, &no,
-			     &dp, &bo) > info.len)
+			     &dp, &bo) > info.len) {
+		free(s);
 		return SHK_ECORRUPT;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return SHK_ENOMEM;
+	}
 	s->seg = seg;
 	s->hdr = mem;
 	s->cap = info.cap;

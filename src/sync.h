@@ -166,6 +166,14 @@ SHK_HIDDEN int shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w,
 SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, _Atomic uint32_t *w);
 
 /*
+ * shk__sync_forget drops the calling thread's entries for segment handle
+ * seg, which is being closed (shk_seg_close): words still held through it
+ * stay taken in shared memory (a later locker finds the owner gone), but
+ * no longer count against this thread's SHK__SYNC_HELD_MAX.
+ */
+SHK_HIDDEN void shk__sync_forget(const shk_seg *seg);
+
+/*
  * Every handle starts with the segment handle and the object's memory, as
  * a union of two views of the same two pointers: hd, which shk__sync_new
  * fills for any kind (the union is the handle's first member, so the

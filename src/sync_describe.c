@@ -117,12 +117,21 @@ shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 	struct shk__sync_head *hd;
 	void *h, *mem;
 
-	*rc = sync_open(seg, name, flags, opts, kind, init, &mem);
-	if (*rc)
+	if (!l) {
+		*rc = SHK_EINVAL;
 		return NULL;
+	}
+	/* the handle before the object: a failed allocation after a
+	 * creation would leave the object (and a SHK_EXCL retry
+	 * SHK_EEXIST) */
 	h = calloc(1, l->hlen);
 	if (!h) {
 		*rc = SHK_ENOMEM;
+		return NULL;
+	}
+	*rc = sync_open(seg, name, flags, opts, kind, init, &mem);
+	if (*rc) {
+		free(h);
 		return NULL;
 	}
 	/* the head is the first member of every handle (sync.h) */

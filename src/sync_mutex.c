@@ -104,6 +104,27 @@ shk__sync_unlock(shk_seg *seg, _Atomic uint32_t *w)
 	return rc;
 }
 
+/*
+ * A handle closed while this thread held one of its words left an entry
+ * that only a later lookup of the same address dropped: 64 such closes
+ * (Python's `with seg:` left by an exception while a lock was held) made
+ * every later lock of this thread SHK_ENOMEM for good (test
+ * held_after_close).  The entries of other threads are theirs: a
+ * handle closed while another thread holds a lock through it is the
+ * caller's error (shmkit.h, shk_seg_close), and such an entry stays
+ * until that thread looks the address up again.
+ */
+void
+shk__sync_forget(const shk_seg *seg)
+{
+	uint32_t i;
+
+	for (i = held.n; i-- > 0;) {
+		if (held.e[i].seg == seg)
+			held.e[i] = held.e[--held.n];
+	}
+}
+
 int
 shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
 	       const shk_sync_opts *opts, shk_mutex **out)

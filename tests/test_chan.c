@@ -1452,6 +1452,154 @@ t_half_created(void)
 	shk_seg_unlink(seg, NULL);
 }
 
+/* The number of objects in segment s. */
+static int
+nobjects(shk_seg *s)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	uint32_t cur = 0;
+	int n = 0, rc;
+
+	while ((rc = shk_obj_next(s, &cur, &info)) == 1)
+		n++;
+	CHECK_EQ(rc, 0);
+	return n;
+}
+
+/*
+ * A failed shk_chan_open removes what it made (docs/chan.md, "When an
+ * open fails"), while no other handle is attached to the segment: left,
+ * a channel whose parts did not fit made every later open fail until the
+ * segment was removed (SHK_ENOMEM again, SHK_ETYPE for another geometry).
+ */
+static void
+t_open_undo(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT, big = SHK_CHAN_OPTS_INIT;
+	shk_seg_opts so = SHK_SEG_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_seg *s = NULL;
+	shk_chan *c = NULL;
+
+	test_name(seg, sizeof(seg), "undo");
+	addr_of(a, sizeof(a), seg, "ch");
+	/* two 512 KiB rings do not fit in 1 MiB: ch and ch.ab are made,
+	 * ch.ba is not; the segment it made goes too */
+	o.seg_size = 1 << 20;
+	o.cap = 1 << 19;
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &c),
+		 SHK_ENOMEM);
+	CHECK(c == NULL);
+	CHECK_RC(shk_seg_open(seg, 0, NULL, &s), SHK_ENOENT);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &c));
+	shk_chan_close(c);
+	CHECK_OK(shk_seg_unlink(seg, NULL));
+
+	/* a segment that was there stays, emptied (default 4 MiB: one
+	 * 2 MiB ring fits, two do not; end B makes ch.ba first) */
+	CHECK_OK(shk_seg_open(seg, SHK_CREATE | SHK_EXCL, NULL, &s));
+	shk_seg_close(s);
+	big.cap = 2 << 20;
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &big, &c),
+		 SHK_ENOMEM);
+	CHECK_OK(shk_seg_open(seg, 0, NULL, &s));
+	CHECK_EQ(nobjects(s), 0);
+	shk_seg_close(s);
+	o.seg_size = 0;
+	o.cap = 4096;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &c));
+	shk_chan_close(c);
+	CHECK_OK(shk_seg_unlink(seg, NULL));
+
+	/* a full registry (2 objects: the control block and ch.ab) */
+	so.max_objects = 2;
+	CHECK_OK(shk_seg_open(seg, SHK_CREATE | SHK_EXCL, &so, &s));
+	shk_seg_close(s);
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &c),
+		 SHK_ENOSPC);
+	CHECK_OK(shk_seg_open(seg, 0, NULL, &s));
+	CHECK_EQ(nobjects(s), 0);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &c));
+	shk_chan_close(c);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(seg, NULL));
+
+	/* another live handle on the segment (it may be opening the same
+	 * channel): what the open made stays */
+	CHECK_OK(shk_seg_open(seg, SHK_CREATE | SHK_EXCL, NULL, &s));
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &big, &c),
+		 SHK_ENOMEM);
+	CHECK_OK(shk_obj_stat(s, "ch", &info));
+	CHECK_OK(shk_obj_stat(s, "ch.ab", &info));
+	shk_seg_close(s);
+	/* and an open that made nothing (the control block and ch.ab were
+	 * there) removes nothing */
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &big, &c),
+		 SHK_ENOMEM);
+	CHECK_OK(shk_seg_open(seg, 0, NULL, &s));
+	CHECK_EQ(nobjects(s), 2);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(seg, NULL));
+}
+
+/*
+ * shk_obj_remove of a channel removes its parts with its control block
+ * (docs/chan.md, "Removing a channel"): it removed the control block
+ * only, and the next open made a new one that took the old rings over,
+ * delivering the old channel's inline messages and failing its heap ones
+ * as corrupt.  Objects that are not channel parts stay, whatever their
+ * names.
+ */
+static void
+t_obj_remove(void)
+{
+	char seg[64], a[160], b[160], p[160], big[4000];
+	shk_chan_opts o = pair_opts();
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_seg *s = NULL;
+	shk_ring *r = NULL;
+	shk_chan *c = NULL;
+	shk_msg *m = NULL;
+
+	test_name(seg, sizeof(seg), "objrm");
+	addr_of(a, sizeof(a), seg, "ch");
+	addr_of(b, sizeof(b), seg, "pp");
+	addr_of(p, sizeof(p), seg, "ps");
+	memset(big, 'x', sizeof(big));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &c));
+	CHECK_OK(shk_chan_send(c, "old", 3, 0));
+	CHECK_OK(shk_chan_send(c, big, sizeof(big), 0)); /* a heap block */
+	shk_chan_close(c);
+	CHECK_OK(shk_chan_open(b, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &c));
+	shk_chan_close(c);
+	CHECK_OK(shk_chan_open(p, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, NULL, &c));
+	shk_chan_close(c);
+	CHECK_OK(shk_seg_open(seg, 0, NULL, &s));
+	/* a user's ring named like a pair part, beside the push/pull "pp" */
+	ro.cap = 4096;
+	CHECK_OK(shk_ring_open(s, "pp.ab", SHK_CREATE, SHK_RING_PRODUCER, &ro,
+			       &r));
+	shk_ring_close(r);
+	CHECK_EQ(nobjects(s), 8);
+	CHECK_OK(shk_obj_remove(s, "ch"));
+	CHECK_RC(shk_obj_stat(s, "ch.ab", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_stat(s, "ch.ba", &info), SHK_ENOENT);
+	CHECK_OK(shk_obj_remove(s, "pp"));
+	CHECK_RC(shk_obj_stat(s, "pp.q", &info), SHK_ENOENT);
+	CHECK_OK(shk_obj_stat(s, "pp.ab", &info));
+	CHECK_OK(shk_obj_remove(s, "ps"));
+	CHECK_RC(shk_obj_stat(s, "ps.log", &info), SHK_ENOENT);
+	CHECK_EQ(nobjects(s), 1);
+	/* the channel made again under the name is a new, empty one */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &c));
+	CHECK_RC(shk_chan_recv(c, &m, 0), SHK_EAGAIN);
+	shk_chan_close(c);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(seg, NULL));
+}
+
 /* Racing first openers, each creating the segment and the channel. */
 static void
 t_race_create(void)
@@ -1602,4 +1750,5 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "kill_sender_mid_send", t_kill_sender_mid_send },
 	  { "kill_publisher", t_kill_publisher },
 	  { "half_created", t_half_created }, { "race_create", t_race_create },
+	  { "open_undo", t_open_undo }, { "obj_remove", t_obj_remove },
 	  { "threads", t_threads })

@@ -832,6 +832,42 @@ t_held_max(void)
 }
 
 /*
+ * Segment handles closed while this thread held a mutex through each
+ * (Python's `with seg:` left by an exception): the thread's record of
+ * those words goes with the handle.  It stayed, and after
+ * SHK__SYNC_HELD_MAX such closes every lock of the thread was SHK_ENOMEM
+ * for good.  Each word stays taken in the segment: the next locker takes
+ * it over from the closed handle's stamp.
+ */
+static void
+t_held_after_close(void)
+{
+	shk_seg *keep = seg_create("mhclose"), *s = NULL;
+	shk_mutex *m = NULL;
+	char name[16];
+	int i;
+
+	for (i = 0; i < 70; i++) { /* past SHK__SYNC_HELD_MAX (64) */
+		snprintf(name, sizeof(name), "m%d", i);
+		CHECK_OK(seg_reopen(&s));
+		CHECK_OK(shk_mutex_open(s, name, SHK_CREATE, NULL, &m));
+		CHECK_OK(shk_mutex_lock(m, 0));
+		shk_mutex_close(m);
+		shk_seg_close(s);
+	}
+	CHECK_OK(shk_mutex_open(keep, "fresh", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	CHECK_OK(shk_mutex_open(keep, "m0", 0, NULL, &m));
+	CHECK_RC(shk_mutex_lock(m, 0), SHK_EOWNERDEAD);
+	CHECK_OK(shk_mutex_consistent(m));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(keep);
+}
+
+/*
  * A timed lock (timeout > 0) that expires returns SHK_ETIMEDOUT, never the
  * try's SHK_EAGAIN, however small the timeout: the deadline may pass before
  * the shared word is tried (it used to pass while the handle's thread lock
@@ -1495,6 +1531,7 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "exclusion_threads", t_exclusion_threads },
 	  { "thread_owner", t_thread_owner }, { "thread_wait", t_thread_wait },
 	  { "two_handles", t_two_handles }, { "held_max", t_held_max },
+	  { "held_after_close", t_held_after_close },
 	  { "stale_held", t_stale_held }, { "timed_expiry", t_timed_expiry },
 	  { "wake_handoff", t_wake_handoff },
 	  { "leader_exited", t_leader_exited },

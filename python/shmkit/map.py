@@ -39,13 +39,19 @@ class Map(Handle):
             raise ValueError("opening with key_len also needs val_len")
         h = self._open(seg, name, lib.shk_map_open, flags_of(create, excl),
                        ctypes.byref(o), context="map %r" % (name,))
-        info = seg.stat(name)
-        self.cap = lib.shk_map_cap(h)
-        if key_len:
-            self.key_len, self.val_len = key_len, val_len or 0
-        else:
-            self.key_len, self.val_len = _stored_lens(self, info)
-        self._val = ctypes.create_string_buffer(max(1, self.val_len))
+        try:
+            info = seg.stat(name)
+            self.cap = lib.shk_map_cap(h)
+            if key_len:
+                self.key_len, self.val_len = key_len, val_len or 0
+            else:
+                self.key_len, self.val_len = _stored_lens(self, info)
+            self._val = ctypes.create_string_buffer(max(1, self.val_len))
+        except BaseException:
+            # the C handle is open and listed in seg: nobody else would
+            # close it before the segment closes
+            self.close()
+            raise
 
     def _key(self, key):
         ptr, _ = cbuf(key, self.key_len, "key")

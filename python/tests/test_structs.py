@@ -106,6 +106,23 @@ def test_bcast_reliable_in_process(seg):
     assert w.stat().readers == 2
 
 
+def test_map_open_fails_after_c_open(seg, monkeypatch):
+    """Map() failing after shk_map_open succeeded (here: the stored key
+    and value lengths unreadable) closes the C handle at once: it stayed
+    open, listed in the segment, until the segment closed."""
+    seg.map("kv", key_len=8, val_len=8, cap=16, create=True).close()
+
+    def unreadable(m, info):
+        raise shmkit.Corrupt(context="test")
+
+    monkeypatch.setattr(shmkit.map, "_stored_lens", unreadable)
+    with pytest.raises(shmkit.Corrupt) as ei:
+        seg.map("kv")
+    # ei's traceback keeps the half-made Map alive (as a caller that keeps
+    # the exception does, or a reference cycle until the collector runs)
+    assert ei.traceback and not seg._children
+
+
 def test_map_both_ways(seg, name):
     m = seg.map("kv", key_len=8, val_len=8, cap=1024, create=True)
     assert run_peer("map-put", name, "kv", 100) == ["put 100"]
