@@ -1016,7 +1016,11 @@ typedef struct shk_bcast shk_bcast;
  *   max_readers reader slots (default 16, at most 1024)
  *   reader_timeout_ns  reliable writer: how long it waits for a reader
  *               before testing whether that reader's process died
- *               (default 100 ms; per handle, not stored)
+ *               (default 100 ms; per handle, not stored).  Any value up
+ *               to INT64_MAX is accepted; INT64_MAX (or any value that
+ *               reaches past INT64_MAX on CLOCK_MONOTONIC) never tests, so
+ *               a dead reader blocks the writer for good.  Negative:
+ *               SHK_EINVAL
  */
 typedef struct shk_bcast_opts {
 	uint32_t size;
