@@ -54,18 +54,19 @@ U32_MAX = (1 << 32) - 1
 U64_MAX = (1 << 64) - 1
 
 
-def timeout_field(timeout, what):
+def timeout_field(timeout, what, forever=FOREVER):
     """A timeout in seconds for a C options struct (int64_t ns, 0 being
     the library's default there): None -> 0 (the default), 0 -> 1 ns (the
-    shortest), infinity (or 2**63 ns and more, as timeout_ns) ->
-    SHK_FOREVER."""
+    shortest), infinity (or 2**63 ns and more, as timeout_ns) -> forever,
+    the field's own "never" (SHK_FOREVER, or I64_MAX for a field that
+    takes no negative value)."""
     if timeout is None:
         return 0
     try:
         ns = timeout_ns(timeout)
     except (TypeError, ValueError) as e:
         raise type(e)(str(e).replace("timeout", what, 1)) from None
-    return FOREVER if ns < 0 else max(ns, 1)
+    return forever if ns < 0 else max(ns, 1)
 
 
 def _bound(n):
@@ -117,7 +118,8 @@ def timed(context, fn, *args, timeout, owner, slice_s=SLICE,
     (condition variables, which may wake spuriously), returns 0 at once.
     """
     t = timeout_ns(timeout)
-    sl = _SLICE_NS if slice_s == SLICE else int(slice_s * 1e9)
+    # clamped: ctypes would wrap a slice past int64 (to 0 or negative)
+    sl = _SLICE_NS if slice_s == SLICE else min(int(slice_s * 1e9), I64_MAX)
     if 0 <= t <= sl:
         return check(fn(*args, t), context)
     owners = owner if isinstance(owner, tuple) else (owner,)
