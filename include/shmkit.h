@@ -510,9 +510,10 @@ typedef struct shk_obj_info {
  * faults); SHK_CREATE on it is SHK_EPERM, and so is every structure's open
  * (shk_ring_open, shk_array_open, ...: attaching writes).  Codes:
  * SHK_EINVAL, SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE,
- * SHK_ENOMEM (heap), SHK_ENOSPC (registry full), SHK_ECORRUPT, SHK_EPERM,
- * SHK_EAGAIN (read-only handle: the entry kept changing under the
- * lookup).  Thread- and process-safe.
+ * SHK_ENOMEM (heap), SHK_ENOSPC (registry full), SHK_ECORRUPT (a damaged
+ * entry, such as a blob whose elem_len * cap exceeds its len, or object),
+ * SHK_EPERM, SHK_EAGAIN (read-only handle: the entry kept changing under
+ * the lookup).  Thread- and process-safe.
  */
 SHK_API int shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
 			 const shk_obj_desc *desc, shk_obj_info *info,
@@ -535,7 +536,8 @@ SHK_API int shk_obj_stat(shk_seg *seg, const char *name, shk_obj_info *info);
  * that returns 1 fills *info and advances *cursor; 0 means the end.
  * Entries being created or removed concurrently may be skipped.  An entry
  * that fails the checks shk_obj_stat applies (offset and length inside the
- * heap, a valid kind and name, a known state) gives SHK_ECORRUPT: *info
+ * heap, a valid kind and name, a known state, a blob's elem_len * cap
+ * within len) gives SHK_ECORRUPT: *info
  * then holds its raw fields (name NUL-terminated) and *cursor is past it,
  * so the caller may report it and go on.  SHK_EINVAL for NULL arguments
  * or info->size too small.  Thread-safe; lock-free, no system call.
