@@ -133,9 +133,13 @@ validate_hdr(const uint8_t *base, uint64_t map_len, int need_ready,
 		return SHK_ETRUNC;
 	if (hdr_checksum(&c) != c.checksum)
 		return SHK_ECHECKSUM;
+	/* total_len % 4096: an opener unmaps the file's tail from total_len
+	 * on, which munmap refuses at an unaligned address (the mapping
+	 * leaked); creators always round the length up to 4 KiB */
 	if (c.hdr_len != SHK__HDR_LEN || c.total_len < SHK_SEG_MIN_LEN ||
-	    c.attach_cap == 0 || c.attach_cap > 1000 || c.reg_cap == 0 ||
-	    c.reg_cap > SHK__MAX_OBJECTS || (c.reg_cap & (c.reg_cap - 1)))
+	    c.total_len % 4096 || c.attach_cap == 0 || c.attach_cap > 1000 ||
+	    c.reg_cap == 0 || c.reg_cap > SHK__MAX_OBJECTS ||
+	    (c.reg_cap & (c.reg_cap - 1)))
 		return SHK_ECORRUPT;
 	/* regions in order, in bounds, not overlapping */
 	if (c.attach_off < c.hdr_len || c.attach_off > c.total_len ||

@@ -697,6 +697,80 @@ t_corruptions(void)
 	printf("  %zu corruptions, each with its expected code\n", n);
 }
 
+/* Mappings of /dev/shm/<nm> in this process. */
+static int
+count_maps(const char *nm)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, nm))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* A total_len that is not a multiple of 4 KiB (in a longer file, with the
+ * checksum recomputed) is damage: the opener unmapped the file's tail from
+ * total_len on, which munmap refuses at an unaligned address, so each open
+ * leaked that mapping. */
+static void
+t_total_len_unaligned(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	struct shk__seg_hdr *h;
+	shk_seg *seg = NULL;
+	char nm[64], path[128];
+	uint64_t len = 256 << 10;
+	int fd, i;
+	uint8_t *p;
+
+	test_name(nm, sizeof(nm), "tlen");
+	snprintf(path, sizeof(path), "/dev/shm/%s", nm);
+	o.len = len;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	shk_seg_close(seg);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)(len + 8192)) == 0);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED);
+	h = (void *)p;
+	h->total_len = len + 100;
+	h->checksum = shk__hash64(h, HOFF(checksum), 0);
+	for (i = 0; i < 20; i++) {
+		int rc = shk_seg_open(nm, 0, NULL, &seg);
+
+		if (rc == 0)
+			shk_seg_close(seg);
+		if (rc != SHK_ECORRUPT) {
+			munmap(p, 4096);
+			close(fd);
+			shk_seg_unlink(nm, NULL);
+			TEST_FAIL("open gave %s, expected SHK_ECORRUPT",
+				  shk_errname(rc));
+		}
+	}
+	CHECK_RC(shk_seg_open(nm, SHK_RDONLY, NULL, &seg), SHK_ECORRUPT);
+	CHECK_EQ(count_maps(nm), 1); /* our own header mapping, p */
+	/* an aligned total_len shorter than the file is sound: the tail is
+	 * unmapped and nothing stays mapped after the close */
+	h->total_len = len + 4096;
+	h->checksum = shk__hash64(h, HOFF(checksum), 0);
+	munmap(p, 4096);
+	close(fd);
+	for (i = 0; i < 5; i++) {
+		CHECK_OK(shk_seg_open(nm, 0, NULL, &seg));
+		CHECK_EQ(seg->len, len + 4096);
+		shk_seg_close(seg);
+	}
+	CHECK_EQ(count_maps(nm), 0);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* A creator killed before publishing READY: openers get SHK_EBADSEG, not a
  * hang. */
 static void
@@ -2397,6 +2471,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "sysv_create_vs_remove", t_sysv_create_vs_remove },
 	  { "create_keeps_existing", t_create_keeps_existing },
 	  { "corruptions", t_corruptions },
+	  { "total_len_unaligned", t_total_len_unaligned },
 	  { "header_double_fetch", t_header_double_fetch },
 	  { "creator_killed", t_creator_killed },
 	  { "bad_arguments", t_bad_arguments },
