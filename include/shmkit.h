@@ -311,8 +311,10 @@ typedef struct shk_seg_stats {
 
 /*
  * shk_seg_info fills *st (whose size field the caller sets) with the
- * segment's header, attach and heap figures.  Works on SHK_RDONLY handles.
- * Returns 0, SHK_EINVAL or SHK_ECORRUPT.
+ * segment's header, attach and heap figures.  st->name is the name given
+ * at creation, for POSIX and SysV segments without its optional leading
+ * '/' (the same segment, and the same SysV key).  Works on SHK_RDONLY
+ * handles.  Returns 0, SHK_EINVAL or SHK_ECORRUPT.
  */
 SHK_API int shk_seg_info(shk_seg *seg, shk_seg_stats *st);
 

@@ -221,6 +221,13 @@ format_new(uint8_t *base, uint64_t len, const char *name, uint32_t backend,
 		return SHK_EINVAL;
 	c.heap_off = heap_off;
 	c.heap_len = len - heap_off;
+	/* POSIX and SysV names are stored without their optional leading
+	 * '/': "/x" and "x" name the same segment (shm_open, sysv_key_of),
+	 * and '/' with SHK_NAME_MAX characters would not fit the field (it
+	 * kept a shorter name: one that another segment may have) */
+	if (name && name[0] == '/' &&
+	    (backend == SHK_BACKEND_POSIX || backend == SHK_BACKEND_SYSV))
+		name++;
 	snprintf(c.name, sizeof(c.name), "%s", name ? name : "");
 	c.checksum = hdr_checksum(&c);
 	/* relaxed: nobody maps the segment before we publish READY under

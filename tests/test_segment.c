@@ -96,6 +96,55 @@ t_backend_memfd(void)
 	roundtrip(SHK_BACKEND_MEMFD, "shk-test-memfd");
 }
 
+/*
+ * A name of '/' and SHK_NAME_MAX characters (documented as valid) did not
+ * fit the header's 64-byte name field, which kept '/' and 62 of them:
+ * shk_seg_info and `shmkit ls` showed another name, and for SysV removing
+ * that name derived another key.  The header now stores POSIX and SysV
+ * names without the leading '/', which names the same segment.
+ */
+static void
+longest_slash_name(uint32_t backend)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg_stats st = { .size = sizeof(st) };
+	shk_seg *seg = NULL;
+	char nm[SHK_NAME_MAX + 2], longer[SHK_NAME_MAX + 3];
+	size_t n;
+
+	test_name(nm + 1, sizeof(nm) - 1, "slash");
+	nm[0] = '/';
+	n = strlen(nm);
+	memset(nm + n, 'x', sizeof(nm) - 1 - n);
+	nm[sizeof(nm) - 1] = '\0';
+	CHECK_EQ(strlen(nm), SHK_NAME_MAX + 1);
+	o.backend = backend;
+	o.len = 256 << 10;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	CHECK_OK(shk_seg_info(seg, &st));
+	shk_seg_close(seg);
+	if (strcmp(st.name, nm + 1) != 0) {
+		shk_seg_unlink(nm, &o);
+		TEST_FAIL("stored name '%s', expected '%s'", st.name, nm + 1);
+	}
+	/* the listed name is the segment: open and remove it by that name */
+	CHECK_OK(shk_seg_open(st.name, 0, &o, &seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(st.name, &o));
+	CHECK_RC(shk_seg_open(nm, 0, &o, &seg), SHK_ENOENT);
+	/* one character more is too long, as before */
+	snprintf(longer, sizeof(longer), "%sx", nm);
+	CHECK_RC(shk_seg_open(longer, SHK_CREATE | SHK_EXCL, &o, &seg),
+		 SHK_ENAMETOOLONG);
+}
+
+static void
+t_longest_slash_name(void)
+{
+	longest_slash_name(SHK_BACKEND_POSIX);
+	longest_slash_name(SHK_BACKEND_SYSV);
+}
+
 /* memfd segments are sealed: nobody can shrink them under a mapper. */
 static void
 t_memfd_sealed(void)
@@ -2462,6 +2511,7 @@ t_sysv_create_vs_remove(void)
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "not_regular", t_not_regular }, { "backend_sysv", t_backend_sysv },
+	  { "longest_slash_name", t_longest_slash_name },
 	  { "backend_file", t_backend_file },
 	  { "backend_memfd", t_backend_memfd },
 	  { "memfd_sealed", t_memfd_sealed },
