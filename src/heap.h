@@ -101,6 +101,11 @@ SHK_HIDDEN _Atomic uint64_t *shk__heap_cur_run_word(shk_seg *seg, uint64_t len);
 SHK_HIDDEN _Atomic uint64_t *shk__heap_mag_slot_word(shk_seg *seg);
 SHK_HIDDEN void shk__heap_forge_hdr(shk_seg *seg, uint64_t h, uint64_t size,
 				    uint32_t flags);
+/* shk__heap_pagemap_word returns the page map entry of page (run) number
+ * page, and *npages the map's length; page npages is the word just past
+ * the map, in the zero padding before the block chain (NULL beyond it). */
+SHK_HIDDEN _Atomic uint32_t *shk__heap_pagemap_word(shk_seg *seg, uint64_t page,
+						    uint64_t *npages);
 
 /*
  * shk__heap_max_alloc returns the largest len that shk_alloc could hand out

@@ -763,6 +763,59 @@ t_forged_meta(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * A heap whose length is not a multiple of the run length (the default
+ * segment's has a 4 KiB tail) can hold a large block past the last whole
+ * page: its page number is npages, and shk_free read the word just past
+ * the page map (the padding before the chain) as its entry.  Zero there
+ * sent it to the large free, as it should; a scribble that shk_seg_check
+ * cannot see (it reads the map's npages words) sent it to the small free,
+ * which refused it (or worse).  A block past the map is always large.
+ */
+static void
+t_tail_block_free(void)
+{
+	static uint64_t offs[4096];
+	char nm[64];
+	shk_seg *s;
+	_Atomic uint32_t *pad;
+	uint64_t npages, pg, run_len, tail = 0, n = 0, i;
+	shk_seg_stats st = { .size = sizeof(st) };
+
+	test_name(nm, sizeof(nm), "tailpg");
+	s = open_seg(nm, 0, 0, SHK_CREATE | SHK_EXCL); /* default size */
+	CHECK_OK(shk_seg_info(s, &st));
+	CHECK(shk__heap_pagemap_word(s, 0, &npages) != NULL);
+	run_len = (uint64_t)1 << (63 - __builtin_clzll(st.heap_len / npages));
+	CHECK(st.heap_len % run_len != 0); /* there is a tail */
+	/* 4 KiB-aligned blocks are large whatever their size: fill the heap
+	 * until one lies in the tail */
+	while (n < sizeof(offs) / sizeof(offs[0]) &&
+	       shk__heap_alloc_aligned(s, 64, 4096, &offs[n]) == 0) {
+		pg = (offs[n] - s->heap_off) / run_len;
+		CHECK(pg <= npages);
+		if (pg == npages && !tail)
+			tail = offs[n];
+		n++;
+	}
+	CHECK(tail != 0);
+	pad = shk__heap_pagemap_word(s, npages, &npages);
+	CHECK(pad != NULL);
+	/* seq_cst: a test scribbling on a quiescent heap */
+	CHECK_EQ(atomic_load(pad), 0);
+	CHECK_OK(shk__heap_check(s));
+	atomic_store(pad, 0x80000000u); /* RUN_TAG | class 0 */
+	CHECK_OK(shk__heap_check(s));   /* outside the map: not judged */
+	CHECK_OK(shk_free(s, tail));
+	for (i = 0; i < n; i++)
+		if (offs[i] != tail)
+			CHECK_OK(shk_free(s, offs[i]));
+	CHECK_OK(shk__heap_check(s));
+	atomic_store(pad, 0);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* ------------------------------------------------------------------ */
 /* crashes                                                             */
 /* ------------------------------------------------------------------ */
@@ -1829,4 +1882,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "check_beside_holders", t_check_beside_holders },
 	  { "lc_other_thread", t_lc_other_thread },
 	  { "lc_large_blocks", t_lc_large_blocks },
-	  { "forged_meta", t_forged_meta })
+	  { "forged_meta", t_forged_meta },
+	  { "tail_block_free", t_tail_block_free })
