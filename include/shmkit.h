@@ -192,7 +192,8 @@ enum shk_backend {
  *   max_objects registry entries on create (default 256; power of two,
  *               rounded up)
  *   open_timeout_ns  how long an opener waits for a concurrent creator to
- *               finish initialising (default 1 s)
+ *               finish initialising (default 1 s; SHK_FOREVER waits
+ *               forever; below -1 is SHK_EINVAL)
  *   sysv_key    SysV backend: the IPC key; 0 derives it from the name
  */
 typedef struct shk_seg_opts {

@@ -274,6 +274,10 @@ opts_check(const shk_seg_opts *in, shk_seg_opts *o)
 	if (o->max_objects > SHK__MAX_OBJECTS)
 		return SHK_EINVAL;
 	o->max_objects = round_pow2(o->max_objects);
+	/* as every blocking call's timeout_ns: below SHK_FOREVER is no
+	 * timeout (it waited forever) */
+	if (!SHK__TIMEOUT_OK(o->open_timeout_ns))
+		return SHK_EINVAL;
 	if (!o->open_timeout_ns)
 		o->open_timeout_ns = DEFAULT_OPEN_TIMEOUT_NS;
 	return 0;

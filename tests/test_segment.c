@@ -863,6 +863,41 @@ t_creator_killed(void)
 	}
 }
 
+/* open_timeout_ns below SHK_FOREVER is SHK_EINVAL, as every blocking
+ * call's timeout_ns is; it waited forever (shk__deadline). */
+static void
+t_open_timeout_invalid(void)
+{
+	static const int64_t bad[] = { -2, -1000000000, INT64_MIN };
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg = NULL;
+	char nm[64];
+	size_t i;
+	int rc;
+
+	test_name(nm, sizeof(nm), "otmo");
+	o.len = 256 << 10;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.open_timeout_ns = bad[i];
+		rc = shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg);
+		if (rc == 0) {
+			shk_seg_close(seg);
+			shk_seg_unlink(nm, NULL);
+		}
+		if (rc != SHK_EINVAL)
+			TEST_FAIL("open_timeout_ns %lld: %s, want SHK_EINVAL",
+				  (long long)bad[i], shk_errname(rc));
+		CHECK(seg == NULL);
+	}
+	o.open_timeout_ns = SHK_FOREVER;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	o.open_timeout_ns = -2;
+	CHECK_RC(shk_seg_open_fd(shk_seg_fd(seg), 0, &o, &(shk_seg *){ NULL }),
+		 SHK_EINVAL);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 static void
 t_bad_arguments(void)
 {
@@ -2512,6 +2547,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "not_regular", t_not_regular }, { "backend_sysv", t_backend_sysv },
 	  { "longest_slash_name", t_longest_slash_name },
+	  { "open_timeout_invalid", t_open_timeout_invalid },
 	  { "backend_file", t_backend_file },
 	  { "backend_memfd", t_backend_memfd },
 	  { "memfd_sealed", t_memfd_sealed },
