@@ -1533,8 +1533,9 @@ SHK_API int shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
  * when the calling thread holds the write lock (it would wait for
  * itself); SHK_ENOMEM when that takeover finds the calling thread holding
  * 64 mutexes and write locks already.  Read holds through one segment handle are
- * counted, so threads sharing a shk_seg may read concurrently.  No system
- * call when no writer is around.
+ * counted, so threads sharing a shk_seg may read concurrently; at most
+ * 2^31-1 at a time per segment handle, beyond which SHK_ERANGE (nothing
+ * taken).  No system call when no writer is around.
  */
 SHK_API int shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns);
 
