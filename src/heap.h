@@ -115,6 +115,13 @@ SHK_HIDDEN _Atomic uint32_t *shk__heap_pagemap_word(shk_seg *seg, uint64_t page,
  */
 SHK_HIDDEN uint64_t shk__heap_max_alloc(shk_seg *seg);
 
+#ifdef SHK_TEST_HOOKS
+/* Tests: called by the repair after a dead lock holder between its chain
+ * walk and its rebuild of the bins (the test scribbles there, as a peer
+ * could). */
+SHK_HIDDEN extern void (*shk__heap_repair_hook)(shk_seg *seg);
+#endif
+
 /* Minimum heap region, so segment creation can refuse tiny sizes. */
 #define SHK__HEAP_MIN_LEN ((uint64_t)32 << 10)
 

@@ -1253,6 +1253,74 @@ t_mag_slot_scribbled(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+static uint64_t g_scribble_at;
+
+static void
+scribble_size_zero(shk_seg *s)
+{
+	shk__heap_repair_hook = NULL;
+	shk__heap_forge_hdr(s, g_scribble_at, 0, 0);
+}
+
+/*
+ * repair() walks the chain, validating each header, then walks it again to
+ * rebuild the bins.  A peer that scribbles a header between the walks (a
+ * size of 0 with a valid check) made the second walk call bin_of(0)
+ * (__builtin_clzll(0): undefined) and loop forever; it validates the
+ * headers again and gives up with SHK_ECORRUPT.
+ */
+static void
+t_repair_scribbled(void)
+{
+	char nm[64];
+	shk_seg *s;
+	uint64_t a, b, off;
+	pid_t pid;
+	int st;
+
+	test_name(nm, sizeof(nm), "repscrib");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	/* above the large cache's limit: a's block goes back to the chain,
+	 * free, between used blocks */
+	CHECK_OK(shk_alloc(s, 300000, &a));
+	CHECK_OK(shk_alloc(s, 300000, &b));
+	CHECK_OK(shk_free(s, a));
+	g_scribble_at = a - 16; /* its header */
+	/* a lock holder dies: the next locker repairs */
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *c = NULL;
+
+		setenv("SHK_CRASH", "heap.split.tail:1", 1);
+		if (shk_seg_open(nm, 0, NULL, &c))
+			_exit(2);
+		(void)shk_alloc(c, 100000, &off);
+		_exit(3);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	/* the repairing locker, in a child under a short alarm: it looped */
+	pid = fork();
+	if (pid == 0) {
+		int rc;
+
+		alarm(10);
+		shk__heap_repair_hook = scribble_size_zero;
+		rc = shk_alloc(s, 100000, &off);
+		_exit(rc == SHK_ECORRUPT ? 0 : 4);
+	}
+	st = test_wait(pid);
+	if (st != 0) {
+		shk_seg_close(s);
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL(
+			"the repairing alloc: status %d (128 + %d: a signal), "
+			"want SHK_ECORRUPT",
+			st, SIGALRM);
+	}
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* Free-list tags crossing 2^32 wrap to 0 without harm (ALGORITHMS §3). */
 static void
 t_tag_wrap(void)
@@ -1883,4 +1951,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "lc_other_thread", t_lc_other_thread },
 	  { "lc_large_blocks", t_lc_large_blocks },
 	  { "forged_meta", t_forged_meta },
-	  { "tail_block_free", t_tail_block_free })
+	  { "tail_block_free", t_tail_block_free },
+	  { "repair_scribbled", t_repair_scribbled })
