@@ -220,7 +220,8 @@ enum shk_backend {
  *   max_objects registry entries on create (default 256; power of two,
  *               rounded up)
  *   open_timeout_ns  how long an opener waits for a concurrent creator to
- *               finish initialising (default 1 s)
+ *               finish initialising (default 1 s; SHK_FOREVER waits
+ *               forever; below -1 is SHK_EINVAL)
  *   sysv_key    SysV backend: the IPC key; 0 derives it from the name
  */
 typedef struct shk_seg_opts {
@@ -346,8 +347,10 @@ typedef struct shk_seg_stats {
 
 /*
  * shk_seg_info fills *st (whose size field the caller sets) with the
- * segment's header, attach and heap figures.  Works on SHK_RDONLY handles.
- * Returns 0, SHK_EINVAL or SHK_ECORRUPT.
+ * segment's header, attach and heap figures.  st->name is the name given
+ * at creation, for POSIX and SysV segments without its optional leading
+ * '/' (the same segment, and the same SysV key).  Works on SHK_RDONLY
+ * handles.  Returns 0, SHK_EINVAL or SHK_ECORRUPT.
  */
 SHK_API int shk_seg_info(shk_seg *seg, shk_seg_stats *st);
 
@@ -545,9 +548,10 @@ typedef struct shk_obj_info {
  * faults); SHK_CREATE on it is SHK_EPERM, and so is every structure's open
  * (shk_ring_open, shk_array_open, ...: attaching writes).  Codes:
  * SHK_EINVAL, SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE,
- * SHK_ENOMEM (heap), SHK_ENOSPC (registry full), SHK_ECORRUPT, SHK_EPERM,
- * SHK_EAGAIN (read-only handle: the entry kept changing under the
- * lookup).  Thread- and process-safe.
+ * SHK_ENOMEM (heap), SHK_ENOSPC (registry full), SHK_ECORRUPT (a damaged
+ * entry, such as a blob whose elem_len * cap exceeds its len, or object),
+ * SHK_EPERM, SHK_EAGAIN (read-only handle: the entry kept changing under
+ * the lookup).  Thread- and process-safe.
  */
 SHK_API int shk_obj_open(shk_seg *seg, const char *name, unsigned flags,
 			 const shk_obj_desc *desc, shk_obj_info *info,
@@ -570,7 +574,8 @@ SHK_API int shk_obj_stat(shk_seg *seg, const char *name, shk_obj_info *info);
  * that returns 1 fills *info and advances *cursor; 0 means the end.
  * Entries being created or removed concurrently may be skipped.  An entry
  * that fails the checks shk_obj_stat applies (offset and length inside the
- * heap, a valid kind and name, a known state) gives SHK_ECORRUPT: *info
+ * heap, a valid kind and name, a known state, a blob's elem_len * cap
+ * within len) gives SHK_ECORRUPT: *info
  * then holds its raw fields (name NUL-terminated) and *cursor is past it,
  * so the caller may report it and go on.  SHK_EINVAL for NULL arguments
  * or info->size too small.  Thread-safe; lock-free, no system call.
@@ -1054,7 +1059,11 @@ typedef struct shk_bcast shk_bcast;
  *   max_readers reader slots (default 16, at most 1024)
  *   reader_timeout_ns  reliable writer: how long it waits for a reader
  *               before testing whether that reader's process died
- *               (default 100 ms; per handle, not stored)
+ *               (default 100 ms; per handle, not stored).  Any value up
+ *               to INT64_MAX is accepted; INT64_MAX (or any value that
+ *               reaches past INT64_MAX on CLOCK_MONOTONIC) never tests, so
+ *               a dead reader blocks the writer for good.  Negative:
+ *               SHK_EINVAL
  */
 typedef struct shk_bcast_opts {
 	uint32_t size;
@@ -1563,8 +1572,9 @@ SHK_API int shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
  * when the calling thread holds the write lock (it would wait for
  * itself); SHK_ENOMEM when that takeover finds the calling thread holding
  * 64 mutexes and write locks already.  Read holds through one segment handle are
- * counted, so threads sharing a shk_seg may read concurrently.  No system
- * call when no writer is around.
+ * counted, so threads sharing a shk_seg may read concurrently; at most
+ * 2^31-1 at a time per segment handle, beyond which SHK_ERANGE (nothing
+ * taken).  No system call when no writer is around.
  */
 SHK_API int shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns);
 

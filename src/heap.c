@@ -1454,14 +1454,21 @@ shk_free(shk_seg *seg, uint64_t off)
 	if (seg->slot == UINT32_MAX)
 		return SHK_EPERM;
 	pg = (off - L->heap_off) >> L->run_shift;
-	/* acquire: pairs with the release store of cur_run in new_run(),
-	 * which is ordered after this entry (any block we were handed was
-	 * carved after the run was published) */
-	e = atomic_load_explicit(pagemap(seg, L, pg), memory_order_acquire);
-	if (e & RUN_TAG)
-		return small_free(seg, hl, off, pg, e & ~RUN_TAG);
-	if (e)
-		return SHK_ECORRUPT;
+	/* A block past the last whole run (the heap's tail, when heap_len is
+	 * not a multiple of the run length) has no page map entry: page
+	 * npages would be the padding word after the map, which the check
+	 * does not judge.  No run lies there, so the block is large. */
+	if (pg < L->npages) {
+		/* acquire: pairs with the release store of cur_run in
+		 * new_run(), which is ordered after this entry (any block we
+		 * were handed was carved after the run was published) */
+		e = atomic_load_explicit(pagemap(seg, L, pg),
+					 memory_order_acquire);
+		if (e & RUN_TAG)
+			return small_free(seg, hl, off, pg, e & ~RUN_TAG);
+		if (e)
+			return SHK_ECORRUPT;
+	}
 	if (mag_mine(seg, hl) && !lc_free(seg, hl, off))
 		return 0;
 	return shk__heap_large_free(seg, hl, off);

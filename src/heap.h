@@ -101,6 +101,11 @@ SHK_HIDDEN _Atomic uint64_t *shk__heap_cur_run_word(shk_seg *seg, uint64_t len);
 SHK_HIDDEN _Atomic uint64_t *shk__heap_mag_slot_word(shk_seg *seg);
 SHK_HIDDEN void shk__heap_forge_hdr(shk_seg *seg, uint64_t h, uint64_t size,
 				    uint32_t flags);
+/* shk__heap_pagemap_word returns the page map entry of page (run) number
+ * page, and *npages the map's length; page npages is the word just past
+ * the map, in the zero padding before the block chain (NULL beyond it). */
+SHK_HIDDEN _Atomic uint32_t *shk__heap_pagemap_word(shk_seg *seg, uint64_t page,
+						    uint64_t *npages);
 
 /*
  * shk__heap_max_alloc returns the largest len that shk_alloc could hand out
@@ -109,6 +114,13 @@ SHK_HIDDEN void shk__heap_forge_hdr(shk_seg *seg, uint64_t h, uint64_t size,
  * succeed, whatever is freed (chan.c does not wait for it).
  */
 SHK_HIDDEN uint64_t shk__heap_max_alloc(shk_seg *seg);
+
+#ifdef SHK_TEST_HOOKS
+/* Tests: called by the repair after a dead lock holder between its chain
+ * walk and its rebuild of the bins (the test scribbles there, as a peer
+ * could). */
+SHK_HIDDEN extern void (*shk__heap_repair_hook)(shk_seg *seg);
+#endif
 
 /* Minimum heap region, so segment creation can refuse tiny sizes. */
 #define SHK__HEAP_MIN_LEN ((uint64_t)32 << 10)

@@ -529,6 +529,17 @@ shk__heap_forge_hdr(shk_seg *seg, uint64_t h, uint64_t size, uint32_t flags)
 	st(seg, h, mkhdr(h, size, flags));
 }
 
+_Atomic uint32_t *
+shk__heap_pagemap_word(shk_seg *seg, uint64_t page, uint64_t *npages)
+{
+	struct heap_local *hl = local_of(seg);
+
+	if (!hl || page > hl->L.npages)
+		return NULL;
+	*npages = hl->L.npages;
+	return pagemap(seg, &hl->L, page);
+}
+
 int
 shk__heap_check(shk_seg *seg)
 {

@@ -212,6 +212,10 @@ large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
  * magazines that were never published, bins, large_free, large_live,
  * nruns.  Lock held.
  */
+#ifdef SHK_TEST_HOOKS
+void (*shk__heap_repair_hook)(shk_seg *seg); /* heap.h */
+#endif
+
 static int
 repair(shk_seg *seg, const struct layout *L)
 {
@@ -301,13 +305,23 @@ repair(shk_seg *seg, const struct layout *L)
 	if (h != L->chain_end || !hdr_ok(h, ld(seg, h)))
 		return SHK_ECORRUPT;
 	set_prev(seg, h, prev);
+#ifdef SHK_TEST_HOOKS
+	if (shk__heap_repair_hook)
+		shk__heap_repair_hook(seg);
+#endif
 	/* second pass: the bins */
 	for (b = 0; b < NBINS; b++)
 		atomic_store_explicit(&hh->bins[b], 0, memory_order_relaxed);
 	atomic_store_explicit(&hh->bin_map, 0, memory_order_relaxed);
+	steps = (L->chain_end - L->chain_off) / 64 + 1;
 	for (h = L->chain_off; h < L->chain_end;) {
-		uint64_t w = ld(seg, h), S = w & SIZE_MASK;
+		uint64_t w, S;
 
+		/* validated again: a peer may have scribbled a header since
+		 * the first pass (a size of 0 looped here for good, and
+		 * bin_of(0) is undefined) */
+		if (chain_hdr(seg, L, h, &steps, &w, &S))
+			return SHK_ECORRUPT;
 		if (!(w & F_USED)) {
 			(void)bin_insert(seg, L, h, S); /* links just reset */
 			free_bytes += S;

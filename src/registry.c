@@ -166,6 +166,12 @@ ent_valid(shk_seg *seg, const shk_obj_info *i)
 		return 0;
 	if (i->off % 64)
 		return 0;
+	/* a blob is elem_len * cap bytes (shk_obj_open stores exactly that
+	 * len), and its users size their views by elem_len * cap: more than
+	 * len would reach past the block, and the mapping */
+	if (i->kind == SHK_KIND_BLOB &&
+	    (i->elem_len == 0 || i->cap > i->len / i->elem_len))
+		return 0;
 	if (shk__name_check(i->name, 0))
 		return 0;
 	return 1;

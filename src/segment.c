@@ -137,9 +137,13 @@ validate_hdr(const uint8_t *base, uint64_t map_len, int need_ready,
 		return SHK_ETRUNC;
 	if (hdr_checksum(&c) != c.checksum)
 		return SHK_ECHECKSUM;
+	/* total_len % 4096: an opener unmaps the file's tail from total_len
+	 * on, which munmap refuses at an unaligned address (the mapping
+	 * leaked); creators always round the length up to 4 KiB */
 	if (c.hdr_len != SHK__HDR_LEN || c.total_len < SHK_SEG_MIN_LEN ||
-	    c.attach_cap == 0 || c.attach_cap > 1000 || c.reg_cap == 0 ||
-	    c.reg_cap > SHK__MAX_OBJECTS || (c.reg_cap & (c.reg_cap - 1)))
+	    c.total_len % 4096 || c.attach_cap == 0 || c.attach_cap > 1000 ||
+	    c.reg_cap == 0 || c.reg_cap > SHK__MAX_OBJECTS ||
+	    (c.reg_cap & (c.reg_cap - 1)))
 		return SHK_ECORRUPT;
 	/* regions in order, in bounds, not overlapping */
 	if (c.attach_off < c.hdr_len || c.attach_off > c.total_len ||
@@ -221,6 +225,13 @@ format_new(uint8_t *base, uint64_t len, const char *name, uint32_t backend,
 		return SHK_EINVAL;
 	c.heap_off = heap_off;
 	c.heap_len = len - heap_off;
+	/* POSIX and SysV names are stored without their optional leading
+	 * '/': "/x" and "x" name the same segment (shm_open, sysv_key_of),
+	 * and '/' with SHK_NAME_MAX characters would not fit the field (it
+	 * kept a shorter name: one that another segment may have) */
+	if (name && name[0] == '/' &&
+	    (backend == SHK_BACKEND_POSIX || backend == SHK_BACKEND_SYSV))
+		name++;
 	snprintf(c.name, sizeof(c.name), "%s", name ? name : "");
 	c.checksum = hdr_checksum(&c);
 	/* relaxed: nobody maps the segment before we publish READY under
@@ -267,6 +278,10 @@ opts_check(const shk_seg_opts *in, shk_seg_opts *o)
 	if (o->max_objects > SHK__MAX_OBJECTS)
 		return SHK_EINVAL;
 	o->max_objects = round_pow2(o->max_objects);
+	/* as every blocking call's timeout_ns: below SHK_FOREVER is no
+	 * timeout (it waited forever) */
+	if (!SHK__TIMEOUT_OK(o->open_timeout_ns))
+		return SHK_EINVAL;
 	if (!o->open_timeout_ns)
 		o->open_timeout_ns = DEFAULT_OPEN_TIMEOUT_NS;
 	return 0;

@@ -45,6 +45,9 @@ _Static_assert(offsetof(struct shk__mutex_shm, word) == 64, "mutex word");
 #define SHK__RW_INCONSISTENT 0x1u
 #define SHK__RW_NOTREC 0x2u
 #define SHK__RW_SLOTS SHK__ATTACH_CAP
+/* read holds per segment handle: rdlock refuses more (SHK_ERANGE) long
+ * before the count could carry into the stamp */
+#define SHK__RW_MAX_HOLDS 0x7fffffffu
 struct shk__rwlock_shm {
 	uint32_t kind;
 	uint32_t nslots; /* SHK__RW_SLOTS */

@@ -11,10 +11,12 @@
  *    took wlock over, cleared by shk_rwlock_consistent) and NOTREC (unlocked
  *    while inconsistent), written only under wlock.
  *  - readers[slot] = stamp:32 | count:32 for each attach slot: the read
- *    holds of the segment handle with that stamp.  Written by that handle
- *    (RMW: threads of one process share it) and, only while its stamp is
- *    dead, reset to 0 by a writer (reclaim).  A new handle on a reused slot
- *    finds a foreign stamp, whose holder is dead, and replaces it.
+ *    holds of the segment handle with that stamp (at most
+ *    SHK__RW_MAX_HOLDS: rdlock refuses more, so the count never carries
+ *    into the stamp).  Written by that handle (RMW: threads of one process
+ *    share it) and, only while its stamp is dead, reset to 0 by a writer
+ *    (reclaim).  A new handle on a reused slot finds a foreign stamp,
+ *    whose holder is dead, and replaces it.
  *  - rwp: readers sleep here while a writer is present; wwp: the writer
  *    sleeps here while readers drain (wait.h sleeper protocol).
  * Dekker pair: a reader increments its count (seq_cst RMW) and then reads
@@ -301,6 +303,14 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 	deadline = shk__deadline(timeout_ns);
 	for (;;) {
 		own_slot(rw->m, slot, me);
+		/* relaxed: our own entry, a bound only.  Between this test
+		 * and its increment each thread sharing the handle adds at
+		 * most one, so the count stays far below 2^32 and never
+		 * carries into the stamp. */
+		if ((uint32_t)atomic_load_explicit(&rw->m->readers[slot],
+						   memory_order_relaxed) >=
+		    SHK__RW_MAX_HOLDS)
+			return SHK_ERANGE;
 		/* seq_cst: orders our count before the wlock load; pairs
 		 * with the fence in wr_acquire() */
 		atomic_fetch_add_explicit(&rw->m->readers[slot], 1,

@@ -163,6 +163,16 @@ shk__wp_repair(shk_seg *seg, shk__waitpoint *wp, uint32_t kind)
 	return n;
 }
 
+/* now + slice_ns, saturated: a slice too long to end before INT64_MAX
+ * (such as a reader_timeout_ns of INT64_MAX) means "never"; the plain sum
+ * overflows (undefined) and in practice wrapped to a past deadline, which
+ * made every sleep return at once. */
+static int64_t
+add_sat(int64_t now, int64_t slice_ns)
+{
+	return slice_ns > INT64_MAX - now ? INT64_MAX : now + slice_ns;
+}
+
 int
 shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 		  void *arg, int64_t timeout_ns, int (*check)(void *arg),
@@ -201,7 +211,7 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 	/* a sleep lasts at most slice_ns (pred is re-checked after it), and
 	 * check is due every slice_ns of clock time, whatever ends a sleep
 	 * early (a signal's EINTR, a wake that left pred false) */
-	check_at = slice_ns > 0 ? now + slice_ns : INT64_MAX;
+	check_at = slice_ns > 0 ? add_sat(now, slice_ns) : INT64_MAX;
 	for (;;) {
 		/* seq_cst RMW and fence: order our waiters store before the
 		 * re-check below; pair with SHK_WAKER_FENCE in shk__wake().
@@ -245,7 +255,7 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 		    (rc == SHK_ETIMEDOUT || shk__now_ns() >= check_at)) {
 			if (check && (rc = check(arg)) != 0)
 				return rc;
-			check_at = shk__now_ns() + slice_ns;
+			check_at = add_sat(shk__now_ns(), slice_ns);
 		}
 		/* interruptible: every sleep that ends short of the deadline
 		 * without the condition returns, whatever ended it (a signal,
@@ -272,7 +282,7 @@ shk__spin_checked(shk__wait_pred pred, void *arg, int64_t timeout_ns,
 	deadline = shk__deadline(timeout_ns);
 	now = shk__now_ns();
 	yield_after = now + shk__spin_ns();
-	next_check = now + slice_ns;
+	next_check = add_sat(now, slice_ns);
 	for (;;) {
 		shk__cpu_relax();
 		if (pred(arg))
@@ -286,7 +296,7 @@ shk__spin_checked(shk__wait_pred pred, void *arg, int64_t timeout_ns,
 			rc = check(arg);
 			if (rc)
 				return rc;
-			next_check = now + slice_ns;
+			next_check = add_sat(now, slice_ns);
 		}
 		if (now >= yield_after)
 			sched_yield(); /* the peer may need this CPU */

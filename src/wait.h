@@ -112,7 +112,9 @@ SHK_HIDDEN void shk__wake_missed(shk_seg *seg, shk__waitpoint *wp);
  * called about every slice_ns while asleep (for dead-peer tests); a nonzero
  * return ends the wait with that code.  With check NULL and slice_ns > 0,
  * a sleep still lasts at most slice_ns and pred is re-checked after it
- * (for wakers that may die between their change and their wake).  seg:
+ * (for wakers that may die between their change and their wake).  A
+ * slice that would end past INT64_MAX ns of the clock is "never": no
+ * check, and sleeps as long as the timeout.  seg:
  * the segment handle wp lies
  * in, whose owner stamp a sleeper records in wp's holders (NULL: none;
  * shk__wait records none).

@@ -286,6 +286,23 @@ grep -q -- "--size 16K is too small .* of 1 object plus the smallest heap: at le
 run create "$M" --objects 65537
 [ "$RC" -eq 2 ] && grep -q -- "--objects 65537: the library refuses that many" "$TMP/err" &&
 	pass "create --objects 65537: refused at any size" || fail "65537: exit $RC: $(cat "$TMP/err")"
+# counts are decimal: a leading 0 is no octal prefix (010 meant 8 and 09 was
+# a usage error), and 0x is no hex one
+for a in 010:16 09:16 0100:128; do
+	run create "$M" --size 1M --objects "${a%%:*}"
+	rc1=$RC
+	n=$("$S" info --json "$M" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["max_objects"])' 2>/dev/null)
+	"$S" rm "$M" >/dev/null 2>&1
+	[ "$rc1" -eq 0 ] && [ "$n" = "${a#*:}" ] &&
+		pass "create --objects ${a%%:*}: decimal, max_objects $n" ||
+		fail "create --objects ${a%%:*}: exit $rc1, max_objects '$n', want ${a#*:}"
+done
+run create "$M" --size 1M --objects 0x10
+[ "$RC" -eq 2 ] && [ ! -e "/dev/shm/$M" ] &&
+	pass "create --objects 0x10: not a decimal count" || fail "0x10: exit $RC"
+"$S" rm "$M" >/dev/null 2>&1
+run watch "${P}nonexistent" --count 010x
+expect_rc 2 "watch --count 010x: not a decimal count"
 run create "$M" --size 2048G
 [ "$RC" -eq 2 ] && grep -q -- "--size 2048G is above the largest segment, 1T" "$TMP/err" &&
 	pass "create --size 2048G: above the largest" || fail "2048G: exit $RC: $(cat "$TMP/err")"

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "bcast.h"
@@ -486,6 +487,80 @@ static void
 t_reliable_dead_reader(void)
 {
 	guarded("reldead", b_reliable_dead_reader);
+}
+
+static int64_t
+cpu_ns(void)
+{
+	struct rusage u;
+
+	getrusage(RUSAGE_SELF, &u);
+	return (int64_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000000 +
+	       (int64_t)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1000;
+}
+
+/*
+ * reader_timeout_ns = INT64_MAX means "never test the readers": a write
+ * blocked behind an idle live reader and a dead one sleeps (now + slice
+ * used to overflow, so every sleep had a past deadline: a busy loop that
+ * reaped the dead reader at once) and detaches nobody.
+ */
+static void
+b_huge_reader_timeout(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast_opts o = SHK_BCAST_OPTS_INIT;
+	shk_bcast_stats st = { .size = sizeof(st) };
+	shk_bcast *w = NULL, *live;
+	uint8_t buf[64] = { 0 };
+	int64_t c0, cpu, t0, wall;
+	int ready[2], rc;
+	pid_t pid;
+	char c;
+
+	o.mode = SHK_BCAST_RELIABLE;
+	o.cap = 1024;
+	o.max_readers = 8;
+	o.reader_timeout_ns = INT64_MAX;
+	CHECK_OK(
+		shk_bcast_open(seg, "b", SHK_CREATE, SHK_BCAST_WRITER, &o, &w));
+	live = bc_open(seg, SHK_BCAST_READER, 0, 0);
+	CHECK(pipe(ready) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+
+		(void)bc_open(cs, SHK_BCAST_READER, 0, 0);
+		CHECK(write(ready[1], "j", 1) == 1);
+		_exit(0); /* dies holding its slot */
+	}
+	CHECK(read(ready[0], &c, 1) == 1);
+	CHECK_EQ(test_wait(pid), 0);
+	while ((rc = shk_bcast_write(w, buf, sizeof(buf), SHK_TRY)) == 0)
+		;
+	CHECK_RC(rc, SHK_EAGAIN);
+	c0 = cpu_ns();
+	t0 = test_now_ns();
+	CHECK_RC(shk_bcast_write(w, buf, sizeof(buf), 300000000),
+		 SHK_ETIMEDOUT);
+	cpu = cpu_ns() - c0;
+	wall = test_now_ns() - t0;
+	CHECK(wall >= 300000000);
+	if (cpu > 100000000)
+		TEST_FAIL("a 300 ms blocked write used %lld ms of CPU",
+			  (long long)(cpu / 1000000));
+	CHECK_OK(shk_bcast_stat(w, &st));
+	CHECK_EQ(st.readers, 2); /* the dead reader is still attached */
+	shk_bcast_close(live);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_huge_reader_timeout(void)
+{
+	guarded("hugert", b_huge_reader_timeout);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1051,6 +1126,7 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic },
 	  { "lossy_exact", t_lossy_exact }, { "lossy_procs", t_lossy_procs },
 	  { "reliable_procs", t_reliable_procs },
 	  { "reliable_dead_reader", t_reliable_dead_reader },
+	  { "huge_reader_timeout", t_huge_reader_timeout },
 	  { "threads", t_threads }, { "late_join", t_late_join },
 	  { "crash_writer", t_crash_writer },
 	  { "crash_reader", t_crash_reader }, { "corrupt", t_corrupt },

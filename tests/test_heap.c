@@ -763,6 +763,59 @@ t_forged_meta(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * A heap whose length is not a multiple of the run length (the default
+ * segment's has a 4 KiB tail) can hold a large block past the last whole
+ * page: its page number is npages, and shk_free read the word just past
+ * the page map (the padding before the chain) as its entry.  Zero there
+ * sent it to the large free, as it should; a scribble that shk_seg_check
+ * cannot see (it reads the map's npages words) sent it to the small free,
+ * which refused it (or worse).  A block past the map is always large.
+ */
+static void
+t_tail_block_free(void)
+{
+	static uint64_t offs[4096];
+	char nm[64];
+	shk_seg *s;
+	_Atomic uint32_t *pad;
+	uint64_t npages, pg, run_len, tail = 0, n = 0, i;
+	shk_seg_stats st = { .size = sizeof(st) };
+
+	test_name(nm, sizeof(nm), "tailpg");
+	s = open_seg(nm, 0, 0, SHK_CREATE | SHK_EXCL); /* default size */
+	CHECK_OK(shk_seg_info(s, &st));
+	CHECK(shk__heap_pagemap_word(s, 0, &npages) != NULL);
+	run_len = (uint64_t)1 << (63 - __builtin_clzll(st.heap_len / npages));
+	CHECK(st.heap_len % run_len != 0); /* there is a tail */
+	/* 4 KiB-aligned blocks are large whatever their size: fill the heap
+	 * until one lies in the tail */
+	while (n < sizeof(offs) / sizeof(offs[0]) &&
+	       shk__heap_alloc_aligned(s, 64, 4096, &offs[n]) == 0) {
+		pg = (offs[n] - s->heap_off) / run_len;
+		CHECK(pg <= npages);
+		if (pg == npages && !tail)
+			tail = offs[n];
+		n++;
+	}
+	CHECK(tail != 0);
+	pad = shk__heap_pagemap_word(s, npages, &npages);
+	CHECK(pad != NULL);
+	/* seq_cst: a test scribbling on a quiescent heap */
+	CHECK_EQ(atomic_load(pad), 0);
+	CHECK_OK(shk__heap_check(s));
+	atomic_store(pad, 0x80000000u); /* RUN_TAG | class 0 */
+	CHECK_OK(shk__heap_check(s));   /* outside the map: not judged */
+	CHECK_OK(shk_free(s, tail));
+	for (i = 0; i < n; i++)
+		if (offs[i] != tail)
+			CHECK_OK(shk_free(s, offs[i]));
+	CHECK_OK(shk__heap_check(s));
+	atomic_store(pad, 0);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* ------------------------------------------------------------------ */
 /* crashes                                                             */
 /* ------------------------------------------------------------------ */
@@ -1196,6 +1249,74 @@ t_mag_slot_scribbled(void)
 	CHECK_EQ(rep.mag_orphans, 0);
 	CHECK_OK(shk_alloc(s, 32, &off));
 	CHECK_OK(shk_free(s, off));
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+static uint64_t g_scribble_at;
+
+static void
+scribble_size_zero(shk_seg *s)
+{
+	shk__heap_repair_hook = NULL;
+	shk__heap_forge_hdr(s, g_scribble_at, 0, 0);
+}
+
+/*
+ * repair() walks the chain, validating each header, then walks it again to
+ * rebuild the bins.  A peer that scribbles a header between the walks (a
+ * size of 0 with a valid check) made the second walk call bin_of(0)
+ * (__builtin_clzll(0): undefined) and loop forever; it validates the
+ * headers again and gives up with SHK_ECORRUPT.
+ */
+static void
+t_repair_scribbled(void)
+{
+	char nm[64];
+	shk_seg *s;
+	uint64_t a, b, off;
+	pid_t pid;
+	int st;
+
+	test_name(nm, sizeof(nm), "repscrib");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	/* above the large cache's limit: a's block goes back to the chain,
+	 * free, between used blocks */
+	CHECK_OK(shk_alloc(s, 300000, &a));
+	CHECK_OK(shk_alloc(s, 300000, &b));
+	CHECK_OK(shk_free(s, a));
+	g_scribble_at = a - 16; /* its header */
+	/* a lock holder dies: the next locker repairs */
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *c = NULL;
+
+		setenv("SHK_CRASH", "heap.split.tail:1", 1);
+		if (shk_seg_open(nm, 0, NULL, &c))
+			_exit(2);
+		(void)shk_alloc(c, 100000, &off);
+		_exit(3);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	/* the repairing locker, in a child under a short alarm: it looped */
+	pid = fork();
+	if (pid == 0) {
+		int rc;
+
+		alarm(10);
+		shk__heap_repair_hook = scribble_size_zero;
+		rc = shk_alloc(s, 100000, &off);
+		_exit(rc == SHK_ECORRUPT ? 0 : 4);
+	}
+	st = test_wait(pid);
+	if (st != 0) {
+		shk_seg_close(s);
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL(
+			"the repairing alloc: status %d (128 + %d: a signal), "
+			"want SHK_ECORRUPT",
+			st, SIGALRM);
+	}
 	shk_seg_close(s);
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
@@ -1829,4 +1950,6 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "check_beside_holders", t_check_beside_holders },
 	  { "lc_other_thread", t_lc_other_thread },
 	  { "lc_large_blocks", t_lc_large_blocks },
-	  { "forged_meta", t_forged_meta })
+	  { "forged_meta", t_forged_meta },
+	  { "tail_block_free", t_tail_block_free },
+	  { "repair_scribbled", t_repair_scribbled })

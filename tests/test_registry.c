@@ -402,6 +402,61 @@ t_corrupt_entry(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/* A blob's elem_len * cap is its size, and readers size their views by it
+ * (the Python binding did): an entry whose elem_len * cap exceeds its len
+ * is damage, for open, stat, next and check alike.  Blobs of any shape
+ * that create made pass. */
+static void
+t_blob_size_entry(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "rblob", 0);
+	shk_obj_desc d = blob(1, 8, 8), any = blob(1, 0, 0);
+	shk_obj_info info = { .size = sizeof(info) };
+	static const uint64_t shapes[][2] = { { 1, 1 },    { 3, 5 },
+					      { 7, 4099 }, { 4096, 3 },
+					      { 1, 65 },   { 24, 1 } };
+	struct shk__reg_ent *e;
+	uint32_t cur;
+	int good, bad, rc;
+	size_t i;
+
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		shk_obj_desc s = blob(2, shapes[i][0], shapes[i][1]);
+		char on[16];
+
+		snprintf(on, sizeof(on), "s%zu", i);
+		CHECK_OK(shk_obj_open(seg, on, SHK_CREATE, &s, NULL, NULL));
+	}
+	CHECK_OK(shk_obj_open(seg, "b", SHK_CREATE, &d, &info, NULL));
+	CHECK_OK(shk_seg_check(seg));
+	e = (struct shk__reg_ent *)(seg->base + seg->reg_off) + info.slot;
+	CHECK_EQ(e->len, 64);
+	e->cap = (uint64_t)1 << 32; /* a peer scribbles cap */
+	CHECK_RC(shk_obj_open(seg, "b", 0, &any, NULL, NULL), SHK_ECORRUPT);
+	CHECK_RC(shk_obj_stat(seg, "b", &info), SHK_ECORRUPT);
+	good = bad = 0;
+	for (cur = 0; (rc = shk_obj_next(seg, &cur, &info)) != 0;) {
+		CHECK(rc == 1 || rc == SHK_ECORRUPT);
+		(rc == 1 ? good++ : bad++);
+	}
+	CHECK_EQ(good, 6);
+	CHECK_EQ(bad, 1);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	e->cap = 9; /* one element past the block */
+	CHECK_RC(shk_obj_open(seg, "b", 0, &any, NULL, NULL), SHK_ECORRUPT);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	e->cap = 8;
+	e->elem_len = 0;
+	CHECK_RC(shk_obj_open(seg, "b", 0, &any, NULL, NULL), SHK_ECORRUPT);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	e->elem_len = 8;
+	CHECK_OK(shk_obj_open(seg, "b", 0, &any, NULL, NULL));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
 /* Threads sharing one handle (one owner stamp) create and remove objects
  * concurrently: no SHK_EDEADLK, one object per name. */
 struct th_arg {
@@ -1121,6 +1176,7 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "creator_killed", t_creator_killed },
 	  { "recoverer_killed", t_recoverer_killed },
 	  { "corrupt_entry", t_corrupt_entry },
+	  { "blob_size_entry", t_blob_size_entry },
 	  { "threads_share_handle", t_threads_share_handle },
 	  { "errno_values", t_errno_values }, { "kind_names", t_kind_names },
 	  { "bad_state", t_bad_state },

@@ -96,6 +96,55 @@ t_backend_memfd(void)
 	roundtrip(SHK_BACKEND_MEMFD, "shk-test-memfd");
 }
 
+/*
+ * A name of '/' and SHK_NAME_MAX characters (documented as valid) did not
+ * fit the header's 64-byte name field, which kept '/' and 62 of them:
+ * shk_seg_info and `shmkit ls` showed another name, and for SysV removing
+ * that name derived another key.  The header now stores POSIX and SysV
+ * names without the leading '/', which names the same segment.
+ */
+static void
+longest_slash_name(uint32_t backend)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg_stats st = { .size = sizeof(st) };
+	shk_seg *seg = NULL;
+	char nm[SHK_NAME_MAX + 2], longer[SHK_NAME_MAX + 3];
+	size_t n;
+
+	test_name(nm + 1, sizeof(nm) - 1, "slash");
+	nm[0] = '/';
+	n = strlen(nm);
+	memset(nm + n, 'x', sizeof(nm) - 1 - n);
+	nm[sizeof(nm) - 1] = '\0';
+	CHECK_EQ(strlen(nm), SHK_NAME_MAX + 1);
+	o.backend = backend;
+	o.len = 256 << 10;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	CHECK_OK(shk_seg_info(seg, &st));
+	shk_seg_close(seg);
+	if (strcmp(st.name, nm + 1) != 0) {
+		shk_seg_unlink(nm, &o);
+		TEST_FAIL("stored name '%s', expected '%s'", st.name, nm + 1);
+	}
+	/* the listed name is the segment: open and remove it by that name */
+	CHECK_OK(shk_seg_open(st.name, 0, &o, &seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(st.name, &o));
+	CHECK_RC(shk_seg_open(nm, 0, &o, &seg), SHK_ENOENT);
+	/* one character more is too long, as before */
+	snprintf(longer, sizeof(longer), "%sx", nm);
+	CHECK_RC(shk_seg_open(longer, SHK_CREATE | SHK_EXCL, &o, &seg),
+		 SHK_ENAMETOOLONG);
+}
+
+static void
+t_longest_slash_name(void)
+{
+	longest_slash_name(SHK_BACKEND_POSIX);
+	longest_slash_name(SHK_BACKEND_SYSV);
+}
+
 /* memfd segments are sealed: nobody can shrink them under a mapper. */
 static void
 t_memfd_sealed(void)
@@ -697,6 +746,80 @@ t_corruptions(void)
 	printf("  %zu corruptions, each with its expected code\n", n);
 }
 
+/* Mappings of /dev/shm/<nm> in this process. */
+static int
+count_maps(const char *nm)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, nm))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* A total_len that is not a multiple of 4 KiB (in a longer file, with the
+ * checksum recomputed) is damage: the opener unmapped the file's tail from
+ * total_len on, which munmap refuses at an unaligned address, so each open
+ * leaked that mapping. */
+static void
+t_total_len_unaligned(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	struct shk__seg_hdr *h;
+	shk_seg *seg = NULL;
+	char nm[64], path[128];
+	uint64_t len = 256 << 10;
+	int fd, i;
+	uint8_t *p;
+
+	test_name(nm, sizeof(nm), "tlen");
+	snprintf(path, sizeof(path), "/dev/shm/%s", nm);
+	o.len = len;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	shk_seg_close(seg);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)(len + 8192)) == 0);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED);
+	h = (void *)p;
+	h->total_len = len + 100;
+	h->checksum = shk__hash64(h, HOFF(checksum), 0);
+	for (i = 0; i < 20; i++) {
+		int rc = shk_seg_open(nm, 0, NULL, &seg);
+
+		if (rc == 0)
+			shk_seg_close(seg);
+		if (rc != SHK_ECORRUPT) {
+			munmap(p, 4096);
+			close(fd);
+			shk_seg_unlink(nm, NULL);
+			TEST_FAIL("open gave %s, expected SHK_ECORRUPT",
+				  shk_errname(rc));
+		}
+	}
+	CHECK_RC(shk_seg_open(nm, SHK_RDONLY, NULL, &seg), SHK_ECORRUPT);
+	CHECK_EQ(count_maps(nm), 1); /* our own header mapping, p */
+	/* an aligned total_len shorter than the file is sound: the tail is
+	 * unmapped and nothing stays mapped after the close */
+	h->total_len = len + 4096;
+	h->checksum = shk__hash64(h, HOFF(checksum), 0);
+	munmap(p, 4096);
+	close(fd);
+	for (i = 0; i < 5; i++) {
+		CHECK_OK(shk_seg_open(nm, 0, NULL, &seg));
+		CHECK_EQ(seg->len, len + 4096);
+		shk_seg_close(seg);
+	}
+	CHECK_EQ(count_maps(nm), 0);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* A creator killed before publishing READY: openers get SHK_EBADSEG, not a
  * hang. */
 static void
@@ -738,6 +861,41 @@ t_creator_killed(void)
 		CHECK(memcmp(magic, SHK__MAGIC, 8) == 0);
 		CHECK_OK(shk_seg_unlink(nm, NULL));
 	}
+}
+
+/* open_timeout_ns below SHK_FOREVER is SHK_EINVAL, as every blocking
+ * call's timeout_ns is; it waited forever (shk__deadline). */
+static void
+t_open_timeout_invalid(void)
+{
+	static const int64_t bad[] = { -2, -1000000000, INT64_MIN };
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg = NULL;
+	char nm[64];
+	size_t i;
+	int rc;
+
+	test_name(nm, sizeof(nm), "otmo");
+	o.len = 256 << 10;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.open_timeout_ns = bad[i];
+		rc = shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg);
+		if (rc == 0) {
+			shk_seg_close(seg);
+			shk_seg_unlink(nm, NULL);
+		}
+		if (rc != SHK_EINVAL)
+			TEST_FAIL("open_timeout_ns %lld: %s, want SHK_EINVAL",
+				  (long long)bad[i], shk_errname(rc));
+		CHECK(seg == NULL);
+	}
+	o.open_timeout_ns = SHK_FOREVER;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	o.open_timeout_ns = -2;
+	CHECK_RC(shk_seg_open_fd(shk_seg_fd(seg), 0, &o, &(shk_seg *){ NULL }),
+		 SHK_EINVAL);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
 static void
@@ -2388,6 +2546,8 @@ t_sysv_create_vs_remove(void)
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "not_regular", t_not_regular }, { "backend_sysv", t_backend_sysv },
+	  { "longest_slash_name", t_longest_slash_name },
+	  { "open_timeout_invalid", t_open_timeout_invalid },
 	  { "backend_file", t_backend_file },
 	  { "backend_memfd", t_backend_memfd },
 	  { "memfd_sealed", t_memfd_sealed },
@@ -2397,6 +2557,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "sysv_create_vs_remove", t_sysv_create_vs_remove },
 	  { "create_keeps_existing", t_create_keeps_existing },
 	  { "corruptions", t_corruptions },
+	  { "total_len_unaligned", t_total_len_unaligned },
 	  { "header_double_fetch", t_header_double_fetch },
 	  { "creator_killed", t_creator_killed },
 	  { "bad_arguments", t_bad_arguments },

@@ -675,6 +675,47 @@ t_notrec_word(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A handle's read holds are counted in the low 32 bits of its readers
+ * word, beside its stamp: the count stops at SHK__RW_MAX_HOLDS with
+ * SHK_ERANGE.  Without the guard the 2^32-th hold carried into the stamp:
+ * the handle's own holds then looked like a dead foreign reader's.
+ * (2^31 holds take a while: the test sets the count near the limit.)
+ */
+static void
+t_read_hold_limit(void)
+{
+	shk_seg *s = seg_create("rwmax");
+	shk_rwlock *rw = NULL;
+	_Atomic uint64_t *w;
+	uint64_t stamp;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	CHECK_OK(shk_rwlock_rdlock(rw, 0));
+	w = &rw->m->readers[s->slot];
+	/* seq_cst: test scribbling, no other party */
+	stamp = atomic_load(w) >> 32;
+	CHECK(stamp != 0);
+	atomic_store(w, stamp << 32 | (SHK__RW_MAX_HOLDS - 1));
+	CHECK_OK(shk_rwlock_rdlock(rw, 0)); /* the last one */
+	CHECK_EQ(atomic_load(w), stamp << 32 | SHK__RW_MAX_HOLDS);
+	CHECK_RC(shk_rwlock_rdlock(rw, 0), SHK_ERANGE);
+	CHECK_RC(shk_rwlock_rdlock(rw, SHK_FOREVER), SHK_ERANGE);
+	CHECK_EQ(atomic_load(w), stamp << 32 | SHK__RW_MAX_HOLDS);
+	/* a count at the very top (only damage puts it there) carries
+	 * nothing into the stamp either */
+	atomic_store(w, stamp << 32 | UINT32_MAX);
+	CHECK_RC(shk_rwlock_rdlock(rw, 0), SHK_ERANGE);
+	CHECK_EQ(atomic_load(w) >> 32, stamp);
+	/* back to one hold: it is released, and a writer gets in */
+	atomic_store(w, stamp << 32 | 1);
+	CHECK_OK(shk_rwlock_rdunlock(rw));
+	CHECK_OK(shk_rwlock_wrlock(rw, 0));
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "mixed_threads", t_mixed_threads },
 	  { "writer_preferred", t_writer_preferred },
@@ -682,4 +723,5 @@ TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "dead_reader_polled", t_dead_reader_polled },
 	  { "dead_writer", t_dead_writer },
 	  { "dead_recoverer", t_dead_recoverer },
-	  { "timed_expiry", t_timed_expiry }, { "notrec_word", t_notrec_word })
+	  { "timed_expiry", t_timed_expiry }, { "notrec_word", t_notrec_word },
+	  { "read_hold_limit", t_read_hold_limit })

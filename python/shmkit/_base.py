@@ -20,8 +20,10 @@ def timeout_ns(timeout):
 
     None (or infinity) waits forever (SHK_FOREVER), 0 only tries (SHK_TRY),
     a positive number of seconds is a relative timeout (rounded up to at
-    least 1 ns so a tiny positive value is not a "try").  Negative values
-    and NaN are ValueError, anything but a real number TypeError.
+    least 1 ns so a tiny positive value is not a "try"); one of 2**63 ns
+    (about 292 years) or more is forever too, as int64_t cannot hold it.
+    Negative values and NaN are ValueError, anything but a real number
+    TypeError.
     """
     if timeout is None:
         return FOREVER
@@ -37,7 +39,13 @@ def timeout_ns(timeout):
         return 0
     if timeout == math.inf:
         return FOREVER
-    ns = int(timeout * 1e9)
+    try:
+        ns = float(timeout) * 1e9
+    except OverflowError:  # an int (or a Fraction) too large for a float
+        return FOREVER
+    if ns >= 1 << 63:  # also a float product that overflowed to inf
+        return FOREVER
+    ns = int(ns)
     return ns if ns > 0 else 1
 
 
@@ -46,17 +54,19 @@ U32_MAX = (1 << 32) - 1
 U64_MAX = (1 << 64) - 1
 
 
-def timeout_field(timeout, what):
+def timeout_field(timeout, what, forever=FOREVER):
     """A timeout in seconds for a C options struct (int64_t ns, 0 being
     the library's default there): None -> 0 (the default), 0 -> 1 ns (the
-    shortest), infinity -> SHK_FOREVER, beyond int64 -> the longest."""
+    shortest), infinity (or 2**63 ns and more, as timeout_ns) -> forever,
+    the field's own "never" (SHK_FOREVER, or I64_MAX for a field that
+    takes no negative value)."""
     if timeout is None:
         return 0
     try:
         ns = timeout_ns(timeout)
     except (TypeError, ValueError) as e:
         raise type(e)(str(e).replace("timeout", what, 1)) from None
-    return FOREVER if ns < 0 else min(max(ns, 1), I64_MAX)
+    return forever if ns < 0 else max(ns, 1)
 
 
 def _bound(n):
@@ -127,7 +137,8 @@ def timed(context, fn, *args, timeout, owner, slice_s=SLICE,
     t = timeout_ns(timeout)
     if t == 0:
         return check(fn(*args, 0), context)
-    sl = _SLICE_NS if slice_s == SLICE else int(slice_s * 1e9)
+    # clamped: ctypes would wrap a slice past int64 (to 0 or negative)
+    sl = _SLICE_NS if slice_s == SLICE else min(int(slice_s * 1e9), I64_MAX)
     single = 0 < t <= sl  # one slice: its expiry is the caller's timeout
     owners = owner if isinstance(owner, tuple) else (owner,)
     deadline = None if t < 0 else time.monotonic_ns() + t

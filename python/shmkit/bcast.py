@@ -3,8 +3,8 @@
 import ctypes
 
 from . import _lib as L
-from ._base import U32_MAX, Handle, cbuf, cint, flags_of, inflight, \
-    record_type, timed, timeout_field
+from ._base import I64_MAX, SLICE, U32_MAX, Handle, cbuf, cint, flags_of, \
+    inflight, record_type, timed, timeout_field
 from ._lib import lib
 from .errors import check
 
@@ -30,7 +30,10 @@ class Bcast(Handle):
     role "writer" (one at a time) or "reader" (starts at the next record
     written).  mode "lossy" (default; the writer never waits, readers learn
     how many records they lost) or "reliable".  read() returns
-    (bytes, lost).  Timeouts in seconds as for Ring.
+    (bytes, lost).  Timeouts in seconds as for Ring.  reader_timeout
+    (seconds; None: the library's 0.1 s) is how long a reliable writer
+    waits for a reader before testing whether its process died;
+    math.inf (or 2**63 ns and more) never tests.
     """
 
     _close_fn = "shk_bcast_close"
@@ -54,12 +57,18 @@ class Bcast(Handle):
         o.type_id = cint(type_id, "type_id")
         if max_readers is not None:
             o.max_readers = cint(max_readers, "max_readers", 0, U32_MAX)
+        # infinity: INT64_MAX, the C "never test" (it rejects -1)
         o.reader_timeout_ns = rt = timeout_field(reader_timeout,
-                                                 "reader_timeout")
+                                                 "reader_timeout", I64_MAX)
         # A reliable writer detaches a dead reader after reader_timeout of
         # one call's waiting: slices must be longer than that (default
-        # 0.1 s; a reader never detached needs no particular slice).
-        self._slice = max(0.5, 2 * (rt if rt > 0 else 100000000) / 1e9)
+        # 0.1 s; a reader never detached needs no particular slice).  At
+        # most I64_MAX ns: the slice is a C timeout_ns.
+        if rt == I64_MAX:
+            self._slice = SLICE
+        else:
+            self._slice = max(SLICE, min(2 * (rt or 100000000), I64_MAX)
+                              / 1e9)
         self._open(seg, name, lib.shk_bcast_open, flags_of(create, excl),
                    self.role, ctypes.byref(o), context="bcast %r" % (name,))
         st = self.stat()

@@ -393,7 +393,9 @@ class Segment(Closable):
                                flags_of(create, excl), ctypes.byref(d),
                                ctypes.byref(oi), ctypes.byref(ptr)),
               "blob %r" % (name,))
-        return view(self._map, ptr.value, oi.elem_len * oi.cap,
+        # elem_len * cap is the size asked for at creation; never more
+        # than the block (len), whatever a damaged entry says
+        return view(self._map, ptr.value, min(oi.elem_len * oi.cap, oi.len),
                     self.readonly)
 
     # ------------------------------------------------ object factories

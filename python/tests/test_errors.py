@@ -1,6 +1,7 @@
 """Errors: the exception map covers the header's SHK_ERRNO_MAP exactly, and
 bad input raises exceptions instead of crashing."""
 
+import fractions
 import os
 import pickle
 import re
@@ -149,6 +150,26 @@ def test_timeouts_are_seconds():
     assert shmkit.timeout_ns(1e-12) == 1       # not a "try"
     assert shmkit.timeout_ns(float("inf")) == -1
     assert shmkit.timeout_ns(np.float32(0.5)) == 500000000
+    # 2**63 ns and more (about 292 years) is forever, as infinity is: no
+    # OverflowError from the float product or an int too large for a float
+    for huge in (1e300, 10**400, 2**63 / 1e9, 10**10, np.float64(1e300),
+                 fractions.Fraction(10**400)):
+        assert shmkit.timeout_ns(huge) == -1, huge
+    assert shmkit.timeout_ns(9e9) == 9 * 10**18      # still below 2**63
+
+
+def test_huge_timeouts_wait(seg):
+    s = seg.sem("s", create=True)
+    s.post(1)
+    s.wait(timeout=1e300)           # was OverflowError before the call
+    s.post(1)
+    assert s.acquire(timeout=10**400)
+    r = seg.ring("r", "producer", create=True, cap=256)
+    c = seg.ring("r", "consumer")
+    r.write(b"x", timeout=1e300)
+    assert c.read(timeout=10**400) == b"x"
+    with shmkit.Segment(seg.name, open_timeout=1e300) as again:
+        assert again.info().name == seg.name
     for bad in (-1, -1e-9, float("nan")):
         with pytest.raises(ValueError):
             shmkit.timeout_ns(bad)

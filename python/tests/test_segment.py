@@ -1,12 +1,14 @@
 """Segments, heap and registry."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import shmkit
-from conftest import seg_name
+from conftest import ROOT, seg_name
 
 
 def test_info_attached_and_context_manager(name):
@@ -176,3 +178,31 @@ def test_registry_iteration_lists_a_damaged_entry(seg):
     assert set(objs) == {"goodobj", "damagedobj"}
     assert objs["damagedobj"].state == "<SHK_ECORRUPT>"
     assert objs["goodobj"].state != "<SHK_ECORRUPT>"
+
+
+def test_blob_cap_past_its_block_is_corrupt(seg):
+    seg.blob("b", 64, create=True)             # elem_len 1, cap 64
+    name = seg.info().name
+    # a peer scribbles the entry's cap (24 bytes into the 128-byte entry,
+    # whose name sits 64 bytes in): the view sized elem_len * cap reached
+    # past the mapping, and touching its end crashed the process
+    with open("/dev/shm/" + name, "r+b") as f:
+        data = f.read()
+        e = data.index(b"b\0" + bytes(62)) - 64
+        f.seek(e + 24)
+        f.write((1 << 32).to_bytes(8, "little"))
+    child = ("import shmkit, sys\n"
+             "s = shmkit.Segment(sys.argv[1])\n"
+             "try:\n"
+             "    v = s.blob('b')\n"
+             "except shmkit.Corrupt:\n"
+             "    sys.exit(3)\n"
+             "print(len(v), v[len(v) - 1])\n")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    r = subprocess.run([sys.executable, "-c", child, name], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+    with pytest.raises(shmkit.Corrupt):
+        seg.check()
+    with pytest.raises(shmkit.Corrupt):
+        seg.stat("b")

@@ -1,7 +1,10 @@
 """Queue, stack, bcast and map against C processes."""
 
+import math
 import selectors
 import struct
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -121,6 +124,41 @@ def test_map_open_fails_after_c_open(seg, monkeypatch):
     # ei's traceback keeps the half-made Map alive (as a caller that keeps
     # the exception does, or a reference cycle until the collector runs)
     assert ei.traceback and not seg._children
+
+
+@pytest.mark.parametrize("rt", [math.inf, 1e300, 5e9])
+def test_bcast_reliable_huge_reader_timeout(seg, rt):
+    # infinity (or any reader_timeout of 2**63 ns and more) is the C
+    # "never test", INT64_MAX (C rejects -1); 5e9 s is below it, but its
+    # slice (twice it) is not and must not wrap in ctypes
+    w = seg.bcast("rel", "writer", create=True, mode="reliable", cap=256,
+                  reader_timeout=rt)
+    r = seg.bcast("rel", "reader")
+    n = 0
+    while True:
+        try:
+            w.write(b"m%03d" % n, timeout=0)
+        except shmkit.WouldBlock:
+            break
+        n += 1
+    assert n > 0
+    with pytest.raises(shmkit.Timeout):
+        w.write(b"late", timeout=0.2)
+    got = []
+
+    def drain():
+        time.sleep(0.2)
+        got.extend(r.read(timeout=5) for _ in range(n))
+
+    t = threading.Thread(target=drain)
+    t.start()
+    try:
+        w.write(b"late")        # waits (forever) for the reader
+    finally:
+        t.join()
+    assert got == [(b"m%03d" % i, 0) for i in range(n)]
+    assert r.read(timeout=0) == (b"late", 0)
+    assert w.stat().readers == 1
 
 
 def test_map_both_ways(seg, name):

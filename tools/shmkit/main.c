@@ -211,7 +211,9 @@ cli_parse_u64(const char *s, uint64_t *out)
 	if (!s || !isdigit((unsigned char)s[0]))
 		return SHK_EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	/* base 10: a count's leading 0 is no octal prefix (010 was 8, 09 an
+	 * error); docs/cli.md takes hex only for --sysv keys */
+	v = strtoull(s, &end, 10);
 	if (errno || *end)
 		return SHK_EINVAL;
 	*out = v;
