@@ -11,7 +11,13 @@
  * it opens its own.  Memory inside a segment is shared; handles are not.
  * (A fork handler closes the child's copies of the descriptors behind its
  * parent's liveness locks, docs/design.md, so the parent's death is seen
- * while the child lives.)
+ * while the child lives.)  The one call a child may make on its copy of a
+ * parent's handle is its close (shk_*_close), which then frees only the
+ * child's memory and descriptors: it publishes nothing and gives up
+ * nothing the parent holds (attach record, ring or bcast role, reader
+ * slot, heap cache, a channel's outstanding messages), so a child may
+ * close what it inherited, or exit with finalizers that close it, while
+ * the parent goes on using its handles.
  *
  * Timeouts: every blocking call takes one int64_t timeout_ns: SHK_FOREVER
  * (-1) waits forever, 0 only tries, a positive value is a relative timeout in
@@ -249,6 +255,8 @@ SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 /*
  * shk_seg_close detaches from the segment, unmaps it and frees the handle.
  * Every object handle opened from it must be closed first.  NULL is a no-op.
+ * In a forked child, closing its copy of the parent's handle only unmaps
+ * and frees it: the parent stays attached.
  */
 SHK_API void shk_seg_close(shk_seg *seg);
 
@@ -952,6 +960,8 @@ SHK_API int shk_ring_fd(shk_ring *r);
  * shk_ring_close publishes what is pending, gives up the role and frees
  * the handle.  An open reservation is dropped; a record peeked but not
  * released will be delivered again to the next consumer.  NULL is a no-op.
+ * In a forked child, closing its copy of the parent's handle only frees
+ * it (fork policy above): the parent keeps the role and its position.
  */
 SHK_API void shk_ring_close(shk_ring *r);
 
@@ -1092,7 +1102,8 @@ SHK_API int shk_bcast_fd(shk_bcast *b);
 /*
  * shk_bcast_close gives up the role (a reader frees its slot, which
  * releases a reliable writer waiting for it) and frees the handle.  NULL
- * is a no-op.
+ * is a no-op.  In a forked child, closing its copy of the parent's handle
+ * only frees it: the parent keeps the writer role or its slot.
  */
 SHK_API void shk_bcast_close(shk_bcast *b);
 
@@ -1936,7 +1947,10 @@ SHK_API size_t shk_msg_len(const shk_msg *msg);
 /*
  * shk_msg_release gives a message back: a received one frees its ring
  * record or heap block; an unsent loan frees its block.  NULL is a no-op.
- * Not to be called after shk_chan_close of its channel.
+ * Not to be called after shk_chan_close of its channel, nor by a forked
+ * child on a message of its parent's handle (a use of that handle: the
+ * parent's record or block would be freed under it; shk_chan_close of the
+ * copy is what the child may call).
  */
 SHK_API void shk_msg_release(shk_msg *msg);
 
@@ -1995,7 +2009,9 @@ SHK_API int shk_chan_stat(shk_chan *c, shk_chan_stats *st);
  * shk_chan_close releases every message of the handle still outstanding
  * (received ones are consumed, loans freed), closes the channel's objects
  * and the handle's segment handle.  The channel stays in the segment.
- * NULL is a no-op.
+ * NULL is a no-op.  In a forked child, closing its copy of the parent's
+ * handle releases none of the parent's messages, roles or slots: it only
+ * frees the copy (fork policy above).
  */
 SHK_API void shk_chan_close(shk_chan *c);
 

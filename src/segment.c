@@ -280,6 +280,7 @@ seg_new(const char *name, uint32_t backend, unsigned flags)
 	seg->slot = UINT32_MAX;
 	seg->lockfd = -1;
 	seg->own_idx = -1;
+	seg->owner_key = shk__self_key(); /* read-only handles too */
 	seg->backend = backend;
 	seg->flags = flags;
 	seg->name = strdup(name ? name : "");
