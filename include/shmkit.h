@@ -1586,7 +1586,11 @@ SHK_API int shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
  * Returns 0, SHK_ERANGE (the count would exceed max; nothing added),
  * SHK_EINVAL, SHK_ECORRUPT (the count is above max: damage; nothing
  * added).  Non-blocking, lock-free; no system call when nobody sleeps
- * (nor a pollable fd is armed).  Async-signal-safe.
+ * (nor a pollable fd is armed).  Async-signal-safe: it may be called from
+ * a signal handler, also when it wakes sleepers, signals armed fds
+ * (shk_sem_fd) or takes back the count of a waiter that died asleep
+ * (which reads /proc with open, getdents64 and read); it allocates no
+ * memory and takes no lock.  Like any system call it may change errno.
  */
 SHK_API int shk_sem_post(shk_sem *s, uint32_t n);
 

@@ -197,7 +197,8 @@ SHK_HIDDEN uint64_t shk__self_key(void);
 /* 1 if the process (pid, start_ticks) runs; an exited process that is not
  * yet reaped (zombie) counts as dead.  start_ticks 0 (unknown to the
  * process itself) and a /proc entry we cannot read skip the start-time
- * check. */
+ * check.  Async-signal-safe (shk_sem_post reaches it), as is
+ * shk__pid_running. */
 SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);
 /* shk__pid_alive() without the start-time test, for a process whose start
  * time cannot be compared (recorded in another time namespace): a reused
@@ -255,6 +256,16 @@ SHK_HIDDEN int shk__name_check(const char *name, int allow_slash);
 
 /* FNV-1a 64-bit over len bytes. */
 SHK_HIDDEN uint64_t shk__hash64(const void *p, size_t len, uint64_t seed);
+
+/*
+ * Async-signal-safe text building (snprintf() is not): shk__put_str copies
+ * the string s to p, shk__put_num writes v in base 10 or 16 (lower case)
+ * with at least width digits (zero-padded); both return the end of what
+ * they wrote, without a terminating NUL.  The caller sizes the buffer.
+ */
+SHK_HIDDEN char *shk__put_str(char *p, const char *s);
+SHK_HIDDEN char *shk__put_num(char *p, uint64_t v, unsigned base,
+			      unsigned width);
 
 /* Maps errno to a SHK_E code (SHK_Exxx == -Exxx where one fits). */
 SHK_HIDDEN int shk__errno_code(int err);
