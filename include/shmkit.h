@@ -198,7 +198,8 @@ enum shk_backend {
  *   max_objects registry entries on create (default 256; power of two,
  *               rounded up)
  *   open_timeout_ns  how long an opener waits for a concurrent creator to
- *               finish initialising (default 1 s)
+ *               finish initialising, and a creator for the lock on the
+ *               file it has just made (default 1 s)
  *   sysv_key    SysV backend: the IPC key; 0 derives it from the name
  */
 typedef struct shk_seg_opts {
@@ -237,9 +238,12 @@ typedef struct shk_seg_opts {
  * SHK_EACCES, SHK_ENOSPC (no room to back the memory), SHK_EBADSEG (foreign
  * or never-initialised, or the name is not a regular file: a FIFO, a
  * directory, a symlink, a device), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
- * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising), SHK_EBUSY
- * (attach table full), SHK_ENOMEM.  On failure *out is NULL.
- * Thread-safe; blocks at most open_timeout_ns.
+ * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising; or, creating,
+ * another process kept a lock on the new file: the name is removed),
+ * SHK_EBUSY (attach table full), SHK_ENOMEM.  On failure *out is NULL.
+ * Thread-safe; waits at most open_timeout_ns for other processes (a
+ * creator's own work, such as reserving a large segment's memory, is not
+ * counted); a signal does not interrupt it (no SHK_EINTR).
  */
 SHK_API int shk_seg_open(const char *name, unsigned flags,
 			 const shk_seg_opts *opts, shk_seg **out);

@@ -852,6 +852,7 @@ shk__crashpoint(const char *name)
 {
 	static _Atomic long hits;
 	const char *spec = getenv("SHK_CRASH");
+	char *end;
 	size_t n;
 	long want;
 
@@ -860,10 +861,10 @@ shk__crashpoint(const char *name)
 	n = strlen(name);
 	if (strncmp(spec, name, n) != 0 || spec[n] != ':')
 		return;
-	want = strtol(spec + n + 1, NULL, 10);
+	want = strtol(spec + n + 1, &end, 10);
 	/* relaxed: a per-process hit counter; only this process reads it */
 	if (atomic_fetch_add_explicit(&hits, 1, memory_order_relaxed) + 1 ==
 	    want)
-		raise(SIGKILL);
+		raise(strcmp(end, ":stop") ? SIGKILL : SIGSTOP);
 }
 #endif

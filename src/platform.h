@@ -273,8 +273,9 @@ SHK_HIDDEN int shk__errno_code(int err);
 /*
  * SHK_CRASHPOINT("module.step") marks a place where tests may kill the
  * process: in builds with SHK_TEST_HOOKS, the environment variable
- * SHK_CRASH="module.step:N" makes the Nth hit raise SIGKILL.  Empty in
- * release builds.
+ * SHK_CRASH="module.step:N" makes the Nth hit raise SIGKILL, and
+ * "module.step:N:stop" SIGSTOP (the test holds the process there, does
+ * something, then sends SIGCONT).  Empty in release builds.
  */
 #ifdef SHK_TEST_HOOKS
 SHK_HIDDEN void shk__crashpoint(const char *name);

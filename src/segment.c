@@ -356,16 +356,28 @@ write_early_hdr(int fd)
 
 /* Creator path for fd-backed segments (POSIX, file, memfd).  On failure
  * the lock stays held (the caller removes the name, then unlocks; closing
- * the descriptor unlocks too). */
+ * the descriptor unlocks too).
+ *
+ * The lock is polled (LOCK_NB) until deadline: anyone may hold LOCK_SH on
+ * the new file (an opener that found it empty takes it for an instant, but
+ * a stopped one, or any process of the user, can keep it), and a blocking
+ * flock() would wait for it for ever, past open_timeout_ns, and return
+ * EINTR to a signal without SA_RESTART. */
 static int
 create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
-	  struct shk__seg_hdr *hc)
+	  int64_t deadline, struct shk__seg_hdr *hc)
 {
 	void *p;
 	int rc;
 
-	if (flock(seg->fd, LOCK_EX) != 0)
-		return shk__errno_code(errno);
+	SHK_CRASHPOINT("seg.create.opened");
+	while (flock(seg->fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return shk__errno_code(errno);
+		if (shk__now_ns() >= deadline)
+			return SHK_ETIMEDOUT;
+		sleep_ns(200000);
+	}
 	if (ftruncate(seg->fd, (off_t)o->len) != 0) {
 		rc = shk__errno_code(errno);
 		goto fail;
@@ -497,7 +509,7 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 				/* the mode is not subject to the umask */
 				fchmod(fd, o->mode);
 				seg->fd = shk__fd_above_stdio(fd);
-				rc = create_fd(seg, o, name, hc);
+				rc = create_fd(seg, o, name, deadline, hc);
 				if (rc) {
 					/* while we still hold the lock: with it
 					 * free, the file (magic, INITIALIZING)
@@ -722,8 +734,10 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 	case SHK_BACKEND_MEMFD:
 		seg->fd = shk__fd_above_stdio(
 			memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
-		rc = seg->fd < 0 ? shk__errno_code(errno)
-				 : create_fd(seg, &o, name, &hc);
+		rc = seg->fd < 0
+			     ? shk__errno_code(errno)
+			     : create_fd(seg, &o, name,
+					 shk__deadline(o.open_timeout_ns), &hc);
 		if (rc == 0)
 			/* the size can never change under a mapper (§9) */
 			fcntl(seg->fd, F_ADD_SEALS,
