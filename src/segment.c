@@ -354,6 +354,36 @@ write_early_hdr(int fd)
 	return n == (ssize_t)sizeof(b) ? 0 : SHK_EIO;
 }
 
+/*
+ * posix_fallocate(fd, 0, len), never SHK_EINTR: a signal may interrupt a
+ * long one (tmpfs in older kernels checked for any pending signal between
+ * pages, and gave back the pages of the interrupted call; the 6.18 kernel
+ * of the development VM checks only for fatal ones).  After EINTR the rest
+ * is reserved in pieces, halved at each EINTR down to 64 KiB, so that a
+ * periodic signal (a profiler's) cannot keep it from finishing.  Returns
+ * 0 or posix_fallocate's errno.
+ */
+static int
+reserve_pages(int fd, uint64_t len)
+{
+	uint64_t off = 0, piece = len, n;
+	int rc;
+
+	while (off < len) {
+		n = len - off < piece ? len - off : piece;
+		rc = posix_fallocate(fd, (off_t)off, (off_t)n);
+		if (rc == EINTR) {
+			if (piece > 65536)
+				piece = (piece / 2 + 4095) & ~(uint64_t)4095;
+			continue;
+		}
+		if (rc)
+			return rc;
+		off += n;
+	}
+	return 0;
+}
+
 /* Creator path for fd-backed segments (POSIX, file, memfd).  On failure
  * the lock stays held (the caller removes the name, then unlocks; closing
  * the descriptor unlocks too).
@@ -394,7 +424,7 @@ create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 	SHK_CRASHPOINT("seg.create.sized");
 	/* Reserve the pages now: a full tmpfs fails here with ENOSPC
 	 * instead of SIGBUS later (§9).  hugetlbfs has no fallocate. */
-	rc = posix_fallocate(seg->fd, 0, (off_t)o->len);
+	rc = reserve_pages(seg->fd, o->len);
 	if (rc && rc != EOPNOTSUPP && rc != EINVAL && rc != ENODEV) {
 		rc = shk__errno_code(rc);
 		goto fail;
