@@ -96,7 +96,7 @@ sender(void)
 	return nfd;
 }
 
-#define DIR_LOCK_TRIES 100 /* 1 ms each: the directory lock's wait */
+#define DIR_LOCK_WAIT_NS 100000000LL /* the directory lock's wait */
 
 /* The directory holding this user's doorbells: /tmp/shmkit-UID, 0700,
  * owned by us.  Never taken from the environment: listener and waker must
@@ -225,13 +225,15 @@ path_live(const struct sockaddr_un *a)
 }
 
 /* Takes the directory's flock (returns the descriptor to close), or a
- * negative code; gives up with SHK_EBUSY after `tries` more attempts 1 ms
- * apart. */
+ * negative code; tries every 1 ms and gives up with SHK_EBUSY once wait_ns
+ * of monotonic time have passed (0: one try).  Time, not a count of
+ * sleeps: a signal ends each sleep early. */
 static int
-dir_lock(int tries)
+dir_lock(int64_t wait_ns)
 {
 	char dir[DIR_LEN];
-	int fd, rc, n = 0;
+	int64_t deadline;
+	int fd, rc;
 
 	rc = doorbell_dir(dir);
 	if (rc)
@@ -245,13 +247,14 @@ dir_lock(int tries)
 	/* Bounded: another process of this user holds it only for a probe,
 	 * an unlink and a bind, unless it is stopped or dying there; then
 	 * this open gives up with SHK_EBUSY rather than wait on it. */
+	deadline = shk__now_ns() + wait_ns;
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			rc = shk__errno_code(errno);
 			close(fd);
 			goto fail;
 		}
-		if (++n > tries) {
+		if (shk__now_ns() >= deadline) {
 			close(fd);
 			rc = SHK_EBUSY;
 			goto fail;
@@ -303,7 +306,7 @@ bind_listener(struct shk__doorbell *db)
 		return bound(db);
 	if (errno != EADDRINUSE)
 		return shk__errno_code(errno);
-	lk = dir_lock(DIR_LOCK_TRIES);
+	lk = dir_lock(DIR_LOCK_WAIT_NS);
 	if (lk < 0)
 		return lk;
 	for (tries = 0; tries < 4; tries++) {

@@ -621,13 +621,17 @@ t_sweep(void)
  * dying inside the short section that replaces a stale file), an fd call
  * that meets a stale file gives up with SHK_EBUSY after about 100 ms
  * instead of waiting on it; it used to wait as long as the lock was held
- * (found by review, 2026-11-23). */
+ * (found by review, 2026-11-23).  With flood, a signal every 100 us
+ * (SA_RESTART off) ends each of its 1 ms sleeps early: the wait must still
+ * last about 100 ms of clock time.  It counted 100 sleeps and gave up
+ * after about 10 ms (audit, 2026-11-25). */
 static void
-t_stale_locked(void)
+stale_locked(int flood)
 {
+	struct test_storm storm;
 	shk_sem *a, *b;
 	shk_seg *seg;
-	int fa, st, holder_st, p[2];
+	int fa, first, st, holder_st, p[2];
 	char nm[64], dir[64], c;
 	int64_t t0, dt;
 	pid_t holder;
@@ -651,9 +655,13 @@ t_stale_locked(void)
 		_exit(0);
 	}
 	CHECK(read(p[0], &c, 1) == 1);
+	if (flood)
+		test_storm_start(&storm, 100, 0, 0);
 	t0 = test_now_ns();
-	fa = shk_sem_fd(a);
+	fa = first = shk_sem_fd(a);
 	dt = test_now_ns() - t0;
+	if (flood)
+		test_storm_stop(&storm);
 	holder_st = test_wait(holder);
 	close(p[0]);
 	close(p[1]);
@@ -668,7 +676,21 @@ t_stale_locked(void)
 	shk_seg_unlink(nm, NULL);
 	CHECK_EQ(st, 0);
 	CHECK_EQ(holder_st, 0);
-	CHECK(dt < 1000000000LL);
+	if (dt < 90000000LL || dt >= 1000000000LL)
+		TEST_FAIL("the fd call waited %lld ms for the lock (rc %s)",
+			  (long long)(dt / 1000000), shk_errname(first));
+}
+
+static void
+t_stale_locked(void)
+{
+	stale_locked(0);
+}
+
+static void
+t_stale_locked_flood(void)
+{
+	stale_locked(1);
 }
 
 TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
@@ -676,4 +698,6 @@ TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
 	  { "sem_fd_epoll", t_sem }, { "fd_xdg_runtime_dir", t_xdg },
 	  { "fd_two_handles", t_two_handles },
 	  { "fd_fork_child", t_fork_child }, { "fd_stale_file", t_stale },
-	  { "fd_stale_locked", t_stale_locked }, { "fd_sweep", t_sweep })
+	  { "fd_stale_locked", t_stale_locked },
+	  { "fd_stale_locked_flood", t_stale_locked_flood },
+	  { "fd_sweep", t_sweep })
