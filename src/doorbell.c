@@ -455,6 +455,14 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
 		rc = shk__errno_code(errno);
 		goto fail;
 	}
+	/* closed in every forked child (before it is bound: no fork can
+	 * copy it bound and unregistered), so that a child outliving us
+	 * does not keep our path live */
+	rc = shk__fork_close_add(db->fd);
+	if (rc) {
+		close(db->fd);
+		goto fail;
+	}
 	rc = bind_listener(db);
 	if (rc)
 		goto fail_fd;
@@ -467,7 +475,7 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
 fail_fd:
 	/* a file our bind may have made stays, stale: the next opener of
 	 * the slot replaces it */
-	close(db->fd);
+	shk__fork_close(db->fd);
 fail:
 	free(db);
 	return rc;
@@ -569,7 +577,10 @@ shk__doorbell_close(struct shk__doorbell *db)
 		return;
 	/* A forked child closing its copy of the parent's handle must not
 	 * disarm (armed counts the parent's arm once), drain the parent's
-	 * pending byte, or unlink its path. */
+	 * pending byte, or unlink its path; nor close the descriptor, which
+	 * the fork handler closed (the number may name another file of the
+	 * child's by now).  A child of raw clone() or _Fork(), which runs no
+	 * fork handlers, keeps its copy open until it exits. */
 	if (db->owner_key == shk__self_key()) {
 		shk__doorbell_drain(db);
 		/* unlink before close: while our socket is open the path is
@@ -579,8 +590,8 @@ shk__doorbell_close(struct shk__doorbell *db)
 		if (lstat(db->addr.sun_path, &st) == 0 &&
 		    st.st_dev == db->dev && st.st_ino == db->ino)
 			unlink(db->addr.sun_path);
+		shk__fork_close(db->fd);
 	}
-	close(db->fd);
 	free(db);
 }
 

@@ -219,8 +219,9 @@ static _Atomic uint32_t fork_epoch;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /*
- * The liveness-lock descriptors this process holds (shk__livelock_open).
- * lk_mu is held across fork() (prepare handler), so the child's copy of
+ * The liveness-lock descriptors this process holds (shk__livelock_open),
+ * and the other descriptors to be closed in a forked child
+ * (shk__fork_close_add: doorbell sockets).  lk_mu is held across fork() (prepare handler), so the child's copy of
  * the table matches its copy of the descriptor table: no open or close is
  * half done.
  *
@@ -478,6 +479,27 @@ reopen_fd(int fd)
 	return lfd;
 }
 
+/* Enters fd (its file: st) in the table; lk_mu held.  0, or -1 when the
+ * table cannot grow. */
+static int
+lk_add(int fd, const struct stat *st)
+{
+	if (lk_n == lk_cap) {
+		size_t cap = lk_cap ? lk_cap * 2 : 16;
+		struct lk_ent *p = realloc(lk_fds, cap * sizeof(*p));
+
+		if (!p)
+			return -1;
+		lk_fds = p;
+		lk_cap = cap;
+	}
+	lk_fds[lk_n].fd = fd;
+	lk_fds[lk_n].dev = st->st_dev;
+	lk_fds[lk_n].ino = st->st_ino;
+	lk_n++;
+	return 0;
+}
+
 int
 shk__livelock_open(int fd)
 {
@@ -496,23 +518,9 @@ shk__livelock_open(int fd)
 		close(lfd); /* no OFD locks on this kernel or file system */
 		lfd = -1;
 	}
-	if (lfd >= 0 && lk_n == lk_cap) {
-		size_t cap = lk_cap ? lk_cap * 2 : 16;
-		struct lk_ent *p = realloc(lk_fds, cap * sizeof(*p));
-
-		if (p) {
-			lk_fds = p;
-			lk_cap = cap;
-		} else {
-			close(lfd);
-			lfd = -1;
-		}
-	}
-	if (lfd >= 0) {
-		lk_fds[lk_n].fd = lfd;
-		lk_fds[lk_n].dev = st.st_dev;
-		lk_fds[lk_n].ino = st.st_ino;
-		lk_n++;
+	if (lfd >= 0 && lk_add(lfd, &st) != 0) {
+		close(lfd);
+		lfd = -1;
 	}
 	lk_unlock(&old);
 	return lfd;
@@ -521,14 +529,36 @@ shk__livelock_open(int fd)
 void
 shk__livelock_close(int lfd)
 {
+	shk__fork_close(lfd);
+}
+
+int
+shk__fork_close_add(int fd)
+{
+	struct stat st;
+	sigset_t old;
+	int rc;
+
+	if (fstat(fd, &st) != 0)
+		return shk__errno_code(errno);
+	pthread_once(&atfork_once, atfork_register);
+	lk_lock(&old);
+	rc = lk_add(fd, &st) ? SHK_ENOMEM : 0;
+	lk_unlock(&old);
+	return rc;
+}
+
+void
+shk__fork_close(int fd)
+{
 	sigset_t old;
 	size_t i;
 
 	lk_lock(&old);
 	for (i = 0; i < lk_n; i++) {
-		if (lk_fds[i].fd == lfd) {
+		if (lk_fds[i].fd == fd) {
 			lk_fds[i] = lk_fds[--lk_n];
-			close(lfd);
+			close(fd);
 			break;
 		}
 	}

@@ -238,6 +238,16 @@ SHK_HIDDEN int shk__fd_above_stdio(int fd);
 #define SHK__LIVELOCK_BASE ((uint64_t)1 << 50)
 SHK_HIDDEN int shk__livelock_open(int fd);
 SHK_HIDDEN void shk__livelock_close(int lfd);
+/* shk__fork_close_add registers fd, a descriptor this process keeps, to
+ * be closed in every child that fork() makes, as the liveness-lock
+ * descriptors are (a doorbell's bound socket: a child's copy would keep
+ * its path live after this process died).  0, or SHK_ENOMEM (or an
+ * errno-mapped code from fstat).  shk__fork_close unregisters and closes
+ * it; it closes nothing that is not registered (in a forked child, the
+ * handler closed the child's copy already: the number may name another
+ * file by now). */
+SHK_HIDDEN int shk__fork_close_add(int fd);
+SHK_HIDDEN void shk__fork_close(int fd);
 SHK_HIDDEN int shk__livelock_try(int lfd, uint32_t slot);
 SHK_HIDDEN void shk__livelock_unlock(int lfd, uint32_t slot);
 SHK_HIDDEN int shk__livelock_held(int fd, uint32_t slot);
