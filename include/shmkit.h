@@ -11,7 +11,13 @@
  * it opens its own.  Memory inside a segment is shared; handles are not.
  * (A fork handler closes the child's copies of the descriptors behind its
  * parent's liveness locks, docs/design.md, so the parent's death is seen
- * while the child lives.)
+ * while the child lives.)  The one call a child may make on its copy of a
+ * parent's handle is its close (shk_*_close), which then frees only the
+ * child's memory and descriptors: it publishes nothing and gives up
+ * nothing the parent holds (attach record, ring or bcast role, reader
+ * slot, heap cache, a channel's outstanding messages), so a child may
+ * close what it inherited, or exit with finalizers that close it, while
+ * the parent goes on using its handles.
  *
  * Timeouts: every blocking call takes one int64_t timeout_ns: SHK_FOREVER
  * (-1) waits forever, 0 only tries, a positive value is a relative timeout in
@@ -220,7 +226,8 @@ enum shk_backend {
  *   max_objects registry entries on create (default 256; power of two,
  *               rounded up)
  *   open_timeout_ns  how long an opener waits for a concurrent creator to
- *               finish initialising (default 1 s; SHK_FOREVER waits
+ *               finish initialising, and a creator for the lock on the
+ *               file it has just made (default 1 s; SHK_FOREVER waits
  *               forever; below -1 is SHK_EINVAL)
  *   sysv_key    SysV backend: the IPC key; 0 derives it from the name
  */
@@ -260,12 +267,16 @@ typedef struct shk_seg_opts {
  * SHK_EACCES, SHK_ENOSPC (no room to back the memory), SHK_EBADSEG (foreign
  * or never-initialised, or the name is not a regular file: a FIFO, a
  * directory, a symlink, a device), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
- * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising), SHK_EBUSY
- * (attach table full), SHK_ENOMEM.  A POSIX or file segment whose name is
- * removed while the open is at work is SHK_ENOENT (with SHK_CREATE the
- * open starts over and creates it).  On failure *out is NULL and a
- * segment this call created is removed again (SysV: unless another handle
- * attached to it meanwhile).  Thread-safe; blocks at most open_timeout_ns.
+ * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising; or, creating,
+ * another process kept a lock on the new file: the name is removed),
+ * SHK_EBUSY (attach table full), SHK_ENOMEM.  A POSIX or file segment
+ * whose name is removed while the open is at work is SHK_ENOENT (with
+ * SHK_CREATE the open starts over and creates it).  On failure *out is
+ * NULL and a segment this call created is removed again (SysV: unless
+ * another handle attached to it meanwhile).  Thread-safe; waits at most
+ * open_timeout_ns for other processes (a creator's own work, such as
+ * reserving a large segment's memory, is not counted); a signal does
+ * not interrupt it (no SHK_EINTR).
  */
 SHK_API int shk_seg_open(const char *name, unsigned flags,
 			 const shk_seg_opts *opts, shk_seg **out);
@@ -285,6 +296,8 @@ SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
  * it stays taken (the next locker gets SHK_EOWNERDEAD) and no longer counts
  * against the thread's 64 (shk_mutex_lock); no other thread may hold one
  * through it.
+ * In a forked child, closing its copy of the parent's handle only unmaps
+ * and frees it: the parent stays attached.
  */
 SHK_API void shk_seg_close(shk_seg *seg);
 
@@ -995,6 +1008,8 @@ SHK_API int shk_ring_fd(shk_ring *r);
  * shk_ring_close publishes what is pending, gives up the role and frees
  * the handle.  An open reservation is dropped; a record peeked but not
  * released will be delivered again to the next consumer.  NULL is a no-op.
+ * In a forked child, closing its copy of the parent's handle only frees
+ * it (fork policy above): the parent keeps the role and its position.
  */
 SHK_API void shk_ring_close(shk_ring *r);
 
@@ -1139,7 +1154,8 @@ SHK_API int shk_bcast_fd(shk_bcast *b);
 /*
  * shk_bcast_close gives up the role (a reader frees its slot, which
  * releases a reliable writer waiting for it) and frees the handle.  NULL
- * is a no-op.
+ * is a no-op.  In a forked child, closing its copy of the parent's handle
+ * only frees it: the parent keeps the writer role or its slot.
  */
 SHK_API void shk_bcast_close(shk_bcast *b);
 
@@ -1624,7 +1640,11 @@ SHK_API int shk_sem_open(shk_seg *seg, const char *name, unsigned flags,
  * Returns 0, SHK_ERANGE (the count would exceed max; nothing added),
  * SHK_EINVAL, SHK_ECORRUPT (the count is above max: damage; nothing
  * added).  Non-blocking, lock-free; no system call when nobody sleeps
- * (nor a pollable fd is armed).  Async-signal-safe.
+ * (nor a pollable fd is armed).  Async-signal-safe: it may be called from
+ * a signal handler, also when it wakes sleepers, signals armed fds
+ * (shk_sem_fd) or takes back the count of a waiter that died asleep
+ * (which reads /proc with open, getdents64 and read); it allocates no
+ * memory and takes no lock.  Like any system call it may change errno.
  */
 SHK_API int shk_sem_post(shk_sem *s, uint32_t n);
 
@@ -1990,7 +2010,10 @@ SHK_API size_t shk_msg_len(const shk_msg *msg);
 /*
  * shk_msg_release gives a message back: a received one frees its ring
  * record or heap block; an unsent loan frees its block.  NULL is a no-op.
- * Not to be called after shk_chan_close of its channel.
+ * Not to be called after shk_chan_close of its channel, nor by a forked
+ * child on a message of its parent's handle (a use of that handle: the
+ * parent's record or block would be freed under it; shk_chan_close of the
+ * copy is what the child may call).
  */
 SHK_API void shk_msg_release(shk_msg *msg);
 
@@ -2049,7 +2072,9 @@ SHK_API int shk_chan_stat(shk_chan *c, shk_chan_stats *st);
  * shk_chan_close releases every message of the handle still outstanding
  * (received ones are consumed, loans freed), closes the channel's objects
  * and the handle's segment handle.  The channel stays in the segment.
- * NULL is a no-op.
+ * NULL is a no-op.  In a forked child, closing its copy of the parent's
+ * handle releases none of the parent's messages, roles or slots: it only
+ * frees the copy (fork policy above).
  */
 SHK_API void shk_chan_close(shk_chan *c);
 

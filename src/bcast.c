@@ -930,6 +930,12 @@ shk_bcast_close(shk_bcast *b)
 	if (!b)
 		return;
 	shk__pollfd_close(&b->pf);
+	if (shk__seg_inherited(b->seg)) {
+		/* a forked child's copy: the writer role or reader slot is
+		 * its parent's, which goes on using it */
+		free(b);
+		return;
+	}
 	if (b->role == SHK_BCAST_WRITER) {
 		/* our publications happen before the next writer's claim */
 		shk__role_release(&b->hdr->writer_stamp, b->stamp);

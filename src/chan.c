@@ -760,14 +760,20 @@ void
 shk_chan_close(shk_chan *c)
 {
 	struct shk_msg *m, *next;
+	int mine;
 
 	if (!c)
 		return;
-	if (c->inl.state != MSG_IDLE)
+	/* A forked child's copy (c->seg is NULL when the open failed before
+	 * the segment): the messages it lists are its parent's, whose ring
+	 * records and heap blocks the parent still uses.  The parts' and the
+	 * segment's closes below tell the same by themselves. */
+	mine = !c->seg || !shk__seg_inherited(c->seg);
+	if (mine && c->inl.state != MSG_IDLE)
 		msg_drop(&c->inl);
 	for (m = c->all_msgs; m; m = next) {
 		next = m->all;
-		if (m->state != MSG_IDLE)
+		if (mine && m->state != MSG_IDLE)
 			msg_drop(m);
 		free(m);
 	}

@@ -96,15 +96,16 @@ sender(void)
 	return nfd;
 }
 
-#define DIR_LOCK_TRIES 100 /* 1 ms each: the directory lock's wait */
+#define DIR_LOCK_WAIT_NS 100000000LL /* the directory lock's wait */
 
 /* The directory holding this user's doorbells: /tmp/shmkit-UID, 0700,
  * owned by us.  Never taken from the environment: listener and waker must
- * compute the same path (see the top of the file).  Checked once per
- * process (pthread_once); the answer is cached. */
-static char db_dir[80];
-static int db_dir_rc;
-static pthread_once_t db_dir_once = PTHREAD_ONCE_INIT;
+ * compute the same path (see the top of the file).  Once it passed the
+ * check (dir_check()), db_dir_ok caches that; a failure is not cached (a
+ * listener may create the directory later). */
+#define DIR_LEN 32 /* "/tmp/shmkit-" and a 32-bit uid, with room */
+static _Atomic int db_dir_ok;
+static pthread_once_t db_atfork_once = PTHREAD_ONCE_INIT;
 
 /*
  * The directory lock (dir_lock()) is an flock, which a fork()ed child
@@ -127,52 +128,81 @@ db_postfork(void)
 }
 
 static void
-doorbell_dir_init(void)
+db_atfork(void)
+{
+	pthread_atfork(db_prefork, db_postfork, db_postfork);
+}
+
+/* The directory's name into dir (DIR_LEN bytes).  Async-signal-safe. */
+static void
+dir_name(char *dir)
+{
+	char *p = shk__put_str(dir, "/tmp/shmkit-");
+
+	*shk__put_num(p, (uint64_t)getuid(), 10, 1) = '\0';
+}
+
+/* 0 when dir is a directory of ours that only we can use, else a code.
+ * Async-signal-safe (lstat, atomics): a waker's notify runs it, maybe in
+ * a signal handler (shk_sem_post). */
+static int
+dir_check(const char *dir)
 {
 	struct stat st;
 
-	pthread_atfork(db_prefork, db_postfork, db_postfork);
-
-	snprintf(db_dir, sizeof(db_dir), "/tmp/shmkit-%u", (unsigned)getuid());
-	if (mkdir(db_dir, 0700) != 0 && errno != EEXIST)
-		db_dir_rc = shk__errno_code(errno);
-	else if (lstat(db_dir, &st) != 0)
-		db_dir_rc = shk__errno_code(errno);
-	else if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
-		 (st.st_mode & 077))
-		db_dir_rc = SHK_EACCES; /* someone else's, or open to others */
-}
-
-static int
-doorbell_dir(char *buf, size_t len)
-{
-	pthread_once(&db_dir_once, doorbell_dir_init);
-	if (db_dir_rc)
-		return db_dir_rc;
-	snprintf(buf, len, "%s", db_dir);
+	/* relaxed: a flag this process sets once the check passed; a
+	 * thread that misses it checks again */
+	if (atomic_load_explicit(&db_dir_ok, memory_order_relaxed))
+		return 0;
+	if (lstat(dir, &st) != 0)
+		return shk__errno_code(errno);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077))
+		return SHK_EACCES; /* someone else's, or open to others */
+	atomic_store_explicit(&db_dir_ok, 1, memory_order_relaxed);
 	return 0;
 }
 
-/* Path of the listener of (segment instance, waitpoint, attach slot). */
+/* For a listener: the directory, created when missing, into dir (DIR_LEN
+ * bytes); registers the fork handlers of the directory lock first.  Not
+ * for the notify path (pthread_once, pthread_atfork and mkdir are not
+ * async-signal-safe, and a waker needs no directory of its own). */
 static int
-listener_path(shk_seg *seg, shk__waitpoint *wp, uint32_t slot,
+doorbell_dir(char *dir)
+{
+	pthread_once(&db_atfork_once, db_atfork);
+	dir_name(dir);
+	/* relaxed: as in dir_check() */
+	if (!atomic_load_explicit(&db_dir_ok, memory_order_relaxed) &&
+	    mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return shk__errno_code(errno);
+	return dir_check(dir);
+}
+
+/* Path of the listener of (segment instance, waitpoint, attach slot) in
+ * directory dir.  Async-signal-safe (no snprintf): notify builds it. */
+static int
+listener_path(const char *dir, shk_seg *seg, shk__waitpoint *wp, uint32_t slot,
 	      struct sockaddr_un *a)
 {
 	/* from the validated header: a peer cannot redirect the path */
 	uint64_t id = shk__seg_instance(seg);
-	char dir[80];
-	int rc, n;
+	/* the directory, '/', 16 + 16 hex digits, 10 decimal ones, '-' x2 */
+	char buf[DIR_LEN + 48], *p;
 
-	rc = doorbell_dir(dir, sizeof(dir));
-	if (rc)
-		return rc;
+	p = shk__put_str(buf, dir);
+	*p++ = '/';
+	p = shk__put_num(p, id, 16, 16);
+	*p++ = '-';
+	p = shk__put_num(p, (uint64_t)((uint8_t *)wp - seg->base), 16, 1);
+	*p++ = '-';
+	p = shk__put_num(p, slot, 10, 1);
+	*p = '\0';
+	if ((size_t)(p - buf) >= sizeof(a->sun_path))
+		return SHK_ENAMETOOLONG;
 	memset(a, 0, sizeof(*a));
 	a->sun_family = AF_UNIX;
-	n = snprintf(a->sun_path, sizeof(a->sun_path), "%s/%016llx-%llx-%u",
-		     dir, (unsigned long long)id,
-		     (unsigned long long)((uint8_t *)wp - seg->base), slot);
-	return (n > 0 && (size_t)n < sizeof(a->sun_path)) ? 0
-							  : SHK_ENAMETOOLONG;
+	memcpy(a->sun_path, buf, (size_t)(p - buf) + 1);
+	return 0;
 }
 
 /* Whether a socket is bound at a's path: 1 yes, 0 no (no file, or a file
@@ -195,15 +225,17 @@ path_live(const struct sockaddr_un *a)
 }
 
 /* Takes the directory's flock (returns the descriptor to close), or a
- * negative code; gives up with SHK_EBUSY after `tries` more attempts 1 ms
- * apart. */
+ * negative code; tries every 1 ms and gives up with SHK_EBUSY once wait_ns
+ * of monotonic time have passed (0: one try).  Time, not a count of
+ * sleeps: a signal ends each sleep early. */
 static int
-dir_lock(int tries)
+dir_lock(int64_t wait_ns)
 {
-	char dir[80];
-	int fd, rc, n = 0;
+	char dir[DIR_LEN];
+	int64_t deadline;
+	int fd, rc;
 
-	rc = doorbell_dir(dir, sizeof(dir));
+	rc = doorbell_dir(dir);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&db_lock_mu);
@@ -215,13 +247,14 @@ dir_lock(int tries)
 	/* Bounded: another process of this user holds it only for a probe,
 	 * an unlink and a bind, unless it is stopped or dying there; then
 	 * this open gives up with SHK_EBUSY rather than wait on it. */
+	deadline = shk__now_ns() + wait_ns;
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			rc = shk__errno_code(errno);
 			close(fd);
 			goto fail;
 		}
-		if (++n > tries) {
+		if (shk__now_ns() >= deadline) {
 			close(fd);
 			rc = SHK_EBUSY;
 			goto fail;
@@ -273,7 +306,7 @@ bind_listener(struct shk__doorbell *db)
 		return bound(db);
 	if (errno != EADDRINUSE)
 		return shk__errno_code(errno);
-	lk = dir_lock(DIR_LOCK_TRIES);
+	lk = dir_lock(DIR_LOCK_WAIT_NS);
 	if (lk < 0)
 		return lk;
 	for (tries = 0; tries < 4; tries++) {
@@ -351,12 +384,12 @@ sweep_stale(void)
 	struct sockaddr_un a;
 	struct dirent *e;
 	struct stat st, st2;
-	char dir[80];
+	char dir[DIR_LEN];
 	time_t now = time(NULL);
 	DIR *d;
 	int lk, n = 0, len;
 
-	if (doorbell_dir(dir, sizeof(dir)))
+	if (doorbell_dir(dir))
 		return;
 	lk = dir_lock(0);
 	if (lk < 0)
@@ -394,6 +427,7 @@ int
 shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
 {
 	struct shk__doorbell *db;
+	char dir[DIR_LEN];
 	int rc;
 
 	if (!out)
@@ -411,12 +445,22 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
 	db->slot = seg->slot;
 	db->held = -1;
 	db->owner_key = shk__self_key();
-	rc = listener_path(seg, wp, seg->slot, &db->addr);
+	rc = doorbell_dir(dir);
+	if (!rc)
+		rc = listener_path(dir, seg, wp, seg->slot, &db->addr);
 	if (rc)
 		goto fail;
 	db->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (db->fd < 0) {
 		rc = shk__errno_code(errno);
+		goto fail;
+	}
+	/* closed in every forked child (before it is bound: no fork can
+	 * copy it bound and unregistered), so that a child outliving us
+	 * does not keep our path live */
+	rc = shk__fork_close_add(db->fd);
+	if (rc) {
+		close(db->fd);
 		goto fail;
 	}
 	rc = bind_listener(db);
@@ -431,7 +475,7 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
 fail_fd:
 	/* a file our bind may have made stays, stale: the next opener of
 	 * the slot replaces it */
-	close(db->fd);
+	shk__fork_close(db->fd);
 fail:
 	free(db);
 	return rc;
@@ -533,7 +577,10 @@ shk__doorbell_close(struct shk__doorbell *db)
 		return;
 	/* A forked child closing its copy of the parent's handle must not
 	 * disarm (armed counts the parent's arm once), drain the parent's
-	 * pending byte, or unlink its path. */
+	 * pending byte, or unlink its path; nor close the descriptor, which
+	 * the fork handler closed (the number may name another file of the
+	 * child's by now).  A child of raw clone() or _Fork(), which runs no
+	 * fork handlers, keeps its copy open until it exits. */
 	if (db->owner_key == shk__self_key()) {
 		shk__doorbell_drain(db);
 		/* unlink before close: while our socket is open the path is
@@ -543,8 +590,8 @@ shk__doorbell_close(struct shk__doorbell *db)
 		if (lstat(db->addr.sun_path, &st) == 0 &&
 		    st.st_dev == db->dev && st.st_ino == db->ino)
 			unlink(db->addr.sun_path);
+		shk__fork_close(db->fd);
 	}
-	close(db->fd);
 	free(db);
 }
 
@@ -552,12 +599,19 @@ void
 shk__doorbell_notify(shk_seg *seg, shk__waitpoint *wp)
 {
 	struct sockaddr_un a;
+	char dir[DIR_LEN];
 	uint64_t bits;
 	uint32_t slot;
 	char b = 1;
 	int s;
 
 	if (!seg)
+		return;
+	/* Async-signal-safe from here on (shk_sem_post runs it): no
+	 * pthread_once, no mkdir (a missing directory has no listener),
+	 * no snprintf. */
+	dir_name(dir);
+	if (dir_check(dir))
 		return;
 	s = sender();
 	if (s < 0)
@@ -577,7 +631,7 @@ shk__doorbell_notify(shk_seg *seg, shk__waitpoint *wp)
 				memory_order_acquire);
 			if (SHK__ATT_STATE(w) != SHK__ATT_ACTIVE)
 				continue;
-			if (listener_path(seg, wp, slot, &a))
+			if (listener_path(dir, seg, wp, slot, &a))
 				return;
 			/* EAGAIN: a wake is already pending; ENOENT or
 			 * ECONNREFUSED: nobody listens there */

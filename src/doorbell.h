@@ -56,7 +56,9 @@ SHK_HIDDEN void shk__doorbell_close(struct shk__doorbell *db);
 
 /*
  * shk__doorbell_notify signals every armed listener of wp.  Called by
- * shk__wake_slow() only; never blocks.
+ * shk__wake_slow() only; never blocks.  Async-signal-safe (shk_sem_post
+ * is): it makes only async-signal-safe calls (getuid, lstat, socket,
+ * sendto) and builds paths without snprintf.
  */
 SHK_HIDDEN void shk__doorbell_notify(shk_seg *seg, shk__waitpoint *wp);
 

@@ -4,7 +4,6 @@
  */
 #include "platform.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -108,7 +107,66 @@ shk__page_size(void)
 	return ps;
 }
 
-/* Reads field 3 (state) and field 22 (start time) of /proc/PID/stat. */
+/*
+ * Formatting and parsing that are async-signal-safe, unlike snprintf() and
+ * strtoull() (not on POSIX's list; a locale or a malloc() may lie behind
+ * them): shk_sem_post(), which is documented async-signal-safe, reaches
+ * pid_alive() when it repairs a dead waiter's count (wait.c), and the
+ * doorbell's notify builds a path.
+ */
+char *
+shk__put_str(char *p, const char *s)
+{
+	while (*s)
+		*p++ = *s++;
+	return p;
+}
+
+char *
+shk__put_num(char *p, uint64_t v, unsigned base, unsigned width)
+{
+	static const char digits[] = "0123456789abcdef";
+	char tmp[64];
+	unsigned n = 0;
+
+	do {
+		tmp[n++] = digits[v % base];
+		v /= base;
+	} while (v || n < width);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* The decimal number at s (digits only, at least one) into *v; returns the
+ * character after it, or NULL when s starts with no digit.  Wraps past
+ * 2^64 (the kernel's numbers never get there). */
+static const char *
+parse_dec(const char *s, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (*s < '0' || *s > '9')
+		return NULL;
+	while (*s >= '0' && *s <= '9')
+		x = x * 10 + (uint64_t)(*s++ - '0');
+	*v = x;
+	return s;
+}
+
+/* "/proc/PID" followed by tail, in buf (64 bytes hold every tail used
+ * here). */
+static void
+proc_path(char *buf, pid_t pid, const char *tail)
+{
+	char *p =
+		shk__put_num(shk__put_str(buf, "/proc/"), (uint64_t)pid, 10, 1);
+
+	*shk__put_str(p, tail) = '\0';
+}
+
+/* Reads field 3 (state) and field 22 (start time) of /proc/PID/stat.
+ * Async-signal-safe. */
 static int
 proc_stat(pid_t pid, uint64_t *ticks, char *state)
 {
@@ -116,7 +174,7 @@ proc_stat(pid_t pid, uint64_t *ticks, char *state)
 	ssize_t n;
 	int fd, field;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	proc_path(path, pid, "/stat");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return SHK_ESRCH;
@@ -137,7 +195,9 @@ proc_stat(pid_t pid, uint64_t *ticks, char *state)
 	}
 	if (!p)
 		return SHK_ESRCH;
-	*ticks = strtoull(p + 1, NULL, 10);
+	/* no digits (never from the kernel): unknown, as strtoull gave */
+	if (!parse_dec(p + 1, ticks))
+		*ticks = 0;
 	return 0;
 }
 
@@ -159,8 +219,9 @@ static _Atomic uint32_t fork_epoch;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /*
- * The liveness-lock descriptors this process holds (shk__livelock_open).
- * lk_mu is held across fork() (prepare handler), so the child's copy of
+ * The liveness-lock descriptors this process holds (shk__livelock_open),
+ * and the other descriptors to be closed in a forked child
+ * (shk__fork_close_add: doorbell sockets).  lk_mu is held across fork() (prepare handler), so the child's copy of
  * the table matches its copy of the descriptor table: no open or close is
  * half done.
  *
@@ -418,6 +479,27 @@ reopen_fd(int fd)
 	return lfd;
 }
 
+/* Enters fd (its file: st) in the table; lk_mu held.  0, or -1 when the
+ * table cannot grow. */
+static int
+lk_add(int fd, const struct stat *st)
+{
+	if (lk_n == lk_cap) {
+		size_t cap = lk_cap ? lk_cap * 2 : 16;
+		struct lk_ent *p = realloc(lk_fds, cap * sizeof(*p));
+
+		if (!p)
+			return -1;
+		lk_fds = p;
+		lk_cap = cap;
+	}
+	lk_fds[lk_n].fd = fd;
+	lk_fds[lk_n].dev = st->st_dev;
+	lk_fds[lk_n].ino = st->st_ino;
+	lk_n++;
+	return 0;
+}
+
 int
 shk__livelock_open(int fd)
 {
@@ -436,23 +518,9 @@ shk__livelock_open(int fd)
 		close(lfd); /* no OFD locks on this kernel or file system */
 		lfd = -1;
 	}
-	if (lfd >= 0 && lk_n == lk_cap) {
-		size_t cap = lk_cap ? lk_cap * 2 : 16;
-		struct lk_ent *p = realloc(lk_fds, cap * sizeof(*p));
-
-		if (p) {
-			lk_fds = p;
-			lk_cap = cap;
-		} else {
-			close(lfd);
-			lfd = -1;
-		}
-	}
-	if (lfd >= 0) {
-		lk_fds[lk_n].fd = lfd;
-		lk_fds[lk_n].dev = st.st_dev;
-		lk_fds[lk_n].ino = st.st_ino;
-		lk_n++;
+	if (lfd >= 0 && lk_add(lfd, &st) != 0) {
+		close(lfd);
+		lfd = -1;
 	}
 	lk_unlock(&old);
 	return lfd;
@@ -461,14 +529,36 @@ shk__livelock_open(int fd)
 void
 shk__livelock_close(int lfd)
 {
+	shk__fork_close(lfd);
+}
+
+int
+shk__fork_close_add(int fd)
+{
+	struct stat st;
+	sigset_t old;
+	int rc;
+
+	if (fstat(fd, &st) != 0)
+		return shk__errno_code(errno);
+	pthread_once(&atfork_once, atfork_register);
+	lk_lock(&old);
+	rc = lk_add(fd, &st) ? SHK_ENOMEM : 0;
+	lk_unlock(&old);
+	return rc;
+}
+
+void
+shk__fork_close(int fd)
+{
 	sigset_t old;
 	size_t i;
 
 	lk_lock(&old);
 	for (i = 0; i < lk_n; i++) {
-		if (lk_fds[i].fd == lfd) {
+		if (lk_fds[i].fd == fd) {
 			lk_fds[i] = lk_fds[--lk_n];
-			close(lfd);
+			close(fd);
 			break;
 		}
 	}
@@ -580,49 +670,68 @@ shk__self_timens(void)
 	return self_cached(&ckey, &cval, read_timens);
 }
 
+/* A directory entry as getdents64(2) fills it (linux_dirent64). */
+struct dirent64_raw {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
 /*
  * Whether a process whose /proc/PID/stat says Z still has a live thread:
  * the thread-group leader shows Z once its own thread has exited
  * (pthread_exit() in main) while other threads run on.  Such a process
- * is alive and still holds what it held.
+ * is alive and still holds what it held.  Async-signal-safe (it runs
+ * inside shk_sem_post(), see proc_stat()): the task directory is read
+ * with getdents64 into a stack buffer, not with opendir(), which calls
+ * malloc().
  */
 static int
 other_task_live(pid_t pid)
 {
-	char path[64];
-	struct dirent *d;
-	DIR *dir;
-	int live = 0;
+	_Alignas(8) char dents[1024];
+	char path[64], buf[512], *p;
+	const struct dirent64_raw *d;
+	const char *end;
+	uint64_t tid;
+	long n, off;
+	ssize_t len;
+	int dfd, fd, live = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	dir = opendir(path);
-	if (!dir)
+	proc_path(path, pid, "/task");
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return 0;
-	while (!live && (d = readdir(dir)) != NULL) {
-		char *end;
-		long tid = strtol(d->d_name, &end, 10);
-		char spath[96], buf[512], *p;
-		ssize_t n;
-		int fd;
-
-		if (*end || tid <= 0 || tid == (long)pid)
-			continue;
-		snprintf(spath, sizeof(spath), "/proc/%d/task/%ld/stat",
-			 (int)pid, tid);
-		fd = open(spath, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		/* the state follows the last ')', as in proc_stat() */
-		p = strrchr(buf, ')');
-		if (p && p[1] == ' ' && p[2] && p[2] != 'Z' && p[2] != 'X')
-			live = 1;
+	while (!live &&
+	       (n = syscall(SYS_getdents64, dfd, dents, sizeof(dents))) > 0) {
+		for (off = 0; !live && off < n; off += d->d_reclen) {
+			d = (const struct dirent64_raw *)(dents + off);
+			if (d->d_reclen == 0 || d->d_reclen > n - off)
+				break; /* never from the kernel */
+			end = parse_dec(d->d_name, &tid);
+			if (!end || *end || tid == 0 || tid > INT_MAX ||
+			    tid == (uint64_t)pid)
+				continue;
+			p = shk__put_num(path, tid, 10, 1);
+			*shk__put_str(p, "/stat") = '\0';
+			fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			len = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (len <= 0)
+				continue;
+			buf[len] = '\0';
+			/* the state follows the last ')', as in proc_stat() */
+			p = strrchr(buf, ')');
+			if (p && p[1] == ' ' && p[2] && p[2] != 'Z' &&
+			    p[2] != 'X')
+				live = 1;
+		}
 	}
-	closedir(dir);
+	close(dfd);
 	return live;
 }
 
@@ -773,6 +882,7 @@ shk__crashpoint(const char *name)
 {
 	static _Atomic long hits;
 	const char *spec = getenv("SHK_CRASH");
+	char *end;
 	size_t n;
 	long want;
 
@@ -781,10 +891,10 @@ shk__crashpoint(const char *name)
 	n = strlen(name);
 	if (strncmp(spec, name, n) != 0 || spec[n] != ':')
 		return;
-	want = strtol(spec + n + 1, NULL, 10);
+	want = strtol(spec + n + 1, &end, 10);
 	/* relaxed: a per-process hit counter; only this process reads it */
 	if (atomic_fetch_add_explicit(&hits, 1, memory_order_relaxed) + 1 ==
 	    want)
-		raise(SIGKILL);
+		raise(strcmp(end, ":stop") ? SIGKILL : SIGSTOP);
 }
 #endif

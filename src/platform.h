@@ -197,7 +197,8 @@ SHK_HIDDEN uint64_t shk__self_key(void);
 /* 1 if the process (pid, start_ticks) runs; an exited process that is not
  * yet reaped (zombie) counts as dead.  start_ticks 0 (unknown to the
  * process itself) and a /proc entry we cannot read skip the start-time
- * check. */
+ * check.  Async-signal-safe (shk_sem_post reaches it), as is
+ * shk__pid_running. */
 SHK_HIDDEN int shk__pid_alive(uint32_t pid, uint64_t start_ticks);
 /* shk__pid_alive() without the start-time test, for a process whose start
  * time cannot be compared (recorded in another time namespace): a reused
@@ -237,6 +238,16 @@ SHK_HIDDEN int shk__fd_above_stdio(int fd);
 #define SHK__LIVELOCK_BASE ((uint64_t)1 << 50)
 SHK_HIDDEN int shk__livelock_open(int fd);
 SHK_HIDDEN void shk__livelock_close(int lfd);
+/* shk__fork_close_add registers fd, a descriptor this process keeps, to
+ * be closed in every child that fork() makes, as the liveness-lock
+ * descriptors are (a doorbell's bound socket: a child's copy would keep
+ * its path live after this process died).  0, or SHK_ENOMEM (or an
+ * errno-mapped code from fstat).  shk__fork_close unregisters and closes
+ * it; it closes nothing that is not registered (in a forked child, the
+ * handler closed the child's copy already: the number may name another
+ * file by now). */
+SHK_HIDDEN int shk__fork_close_add(int fd);
+SHK_HIDDEN void shk__fork_close(int fd);
 SHK_HIDDEN int shk__livelock_try(int lfd, uint32_t slot);
 SHK_HIDDEN void shk__livelock_unlock(int lfd, uint32_t slot);
 SHK_HIDDEN int shk__livelock_held(int fd, uint32_t slot);
@@ -256,14 +267,25 @@ SHK_HIDDEN int shk__name_check(const char *name, int allow_slash);
 /* FNV-1a 64-bit over len bytes. */
 SHK_HIDDEN uint64_t shk__hash64(const void *p, size_t len, uint64_t seed);
 
+/*
+ * Async-signal-safe text building (snprintf() is not): shk__put_str copies
+ * the string s to p, shk__put_num writes v in base 10 or 16 (lower case)
+ * with at least width digits (zero-padded); both return the end of what
+ * they wrote, without a terminating NUL.  The caller sizes the buffer.
+ */
+SHK_HIDDEN char *shk__put_str(char *p, const char *s);
+SHK_HIDDEN char *shk__put_num(char *p, uint64_t v, unsigned base,
+			      unsigned width);
+
 /* Maps errno to a SHK_E code (SHK_Exxx == -Exxx where one fits). */
 SHK_HIDDEN int shk__errno_code(int err);
 
 /*
  * SHK_CRASHPOINT("module.step") marks a place where tests may kill the
  * process: in builds with SHK_TEST_HOOKS, the environment variable
- * SHK_CRASH="module.step:N" makes the Nth hit raise SIGKILL.  Empty in
- * release builds.
+ * SHK_CRASH="module.step:N" makes the Nth hit raise SIGKILL, and
+ * "module.step:N:stop" SIGSTOP (the test holds the process there, does
+ * something, then sends SIGCONT).  Empty in release builds.
  */
 #ifdef SHK_TEST_HOOKS
 SHK_HIDDEN void shk__crashpoint(const char *name);

@@ -815,9 +815,15 @@ shk_ring_close(shk_ring *r)
 	if (!r)
 		return;
 	shk__pollfd_close(&r->pf);
-	if (r->pos != r->pub)
-		shk_ring_flush(r);
-	shk__role_release(role_word(r), r->stamp);
+	/* A forked child's copy: pos and the role are its parent's, which
+	 * goes on using them (flushing our stale pos would move tail or head
+	 * back, and releasing the role would let a second producer or
+	 * consumer in beside the parent). */
+	if (!shk__seg_inherited(r->seg)) {
+		if (r->pos != r->pub)
+			shk_ring_flush(r);
+		shk__role_release(role_word(r), r->stamp);
+	}
 	free(r);
 }
 

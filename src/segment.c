@@ -299,6 +299,7 @@ seg_new(const char *name, uint32_t backend, unsigned flags)
 	seg->slot = UINT32_MAX;
 	seg->lockfd = -1;
 	seg->own_idx = -1;
+	seg->owner_key = shk__self_key(); /* read-only handles too */
 	seg->backend = backend;
 	seg->flags = flags;
 	seg->name = strdup(name ? name : "");
@@ -372,18 +373,60 @@ write_early_hdr(int fd)
 	return n == (ssize_t)sizeof(b) ? 0 : SHK_EIO;
 }
 
+/*
+ * posix_fallocate(fd, 0, len), never SHK_EINTR: a signal may interrupt a
+ * long one (tmpfs in older kernels checked for any pending signal between
+ * pages, and gave back the pages of the interrupted call; the 6.18 kernel
+ * of the development VM checks only for fatal ones).  After EINTR the rest
+ * is reserved in pieces, halved at each EINTR down to 64 KiB, so that a
+ * periodic signal (a profiler's) cannot keep it from finishing.  Returns
+ * 0 or posix_fallocate's errno.
+ */
+static int
+reserve_pages(int fd, uint64_t len)
+{
+	uint64_t off = 0, piece = len, n;
+	int rc;
+
+	while (off < len) {
+		n = len - off < piece ? len - off : piece;
+		rc = posix_fallocate(fd, (off_t)off, (off_t)n);
+		if (rc == EINTR) {
+			if (piece > 65536)
+				piece = (piece / 2 + 4095) & ~(uint64_t)4095;
+			continue;
+		}
+		if (rc)
+			return rc;
+		off += n;
+	}
+	return 0;
+}
+
 /* Creator path for fd-backed segments (POSIX, file, memfd).  On failure
  * the lock stays held (the caller removes the name, then unlocks; closing
- * the descriptor unlocks too). */
+ * the descriptor unlocks too).
+ *
+ * The lock is polled (LOCK_NB) until deadline: anyone may hold LOCK_SH on
+ * the new file (an opener that found it empty takes it for an instant, but
+ * a stopped one, or any process of the user, can keep it), and a blocking
+ * flock() would wait for it for ever, past open_timeout_ns, and return
+ * EINTR to a signal without SA_RESTART. */
 static int
 create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
-	  struct shk__seg_hdr *hc)
+	  int64_t deadline, struct shk__seg_hdr *hc)
 {
 	void *p;
 	int rc;
 
-	if (flock(seg->fd, LOCK_EX) != 0)
-		return shk__errno_code(errno);
+	SHK_CRASHPOINT("seg.create.opened");
+	while (flock(seg->fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return shk__errno_code(errno);
+		if (shk__now_ns() >= deadline)
+			return SHK_ETIMEDOUT;
+		sleep_ns(200000);
+	}
 	if (ftruncate(seg->fd, (off_t)o->len) != 0) {
 		rc = shk__errno_code(errno);
 		goto fail;
@@ -400,7 +443,7 @@ create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 	SHK_CRASHPOINT("seg.create.sized");
 	/* Reserve the pages now: a full tmpfs fails here with ENOSPC
 	 * instead of SIGBUS later (§9).  hugetlbfs has no fallocate. */
-	rc = posix_fallocate(seg->fd, 0, (off_t)o->len);
+	rc = reserve_pages(seg->fd, o->len);
 	if (rc && rc != EOPNOTSUPP && rc != EINVAL && rc != ENODEV) {
 		rc = shk__errno_code(rc);
 		goto fail;
@@ -530,7 +573,7 @@ again:
 				/* the mode is not subject to the umask */
 				fchmod(fd, o->mode);
 				seg->fd = shk__fd_above_stdio(fd);
-				rc = create_fd(seg, o, name, hc);
+				rc = create_fd(seg, o, name, deadline, hc);
 				if (rc) {
 					/* while we still hold the lock: with it
 					 * free, the file (magic, INITIALIZING)
@@ -793,8 +836,10 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 	case SHK_BACKEND_MEMFD:
 		seg->fd = shk__fd_above_stdio(
 			memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
-		rc = seg->fd < 0 ? shk__errno_code(errno)
-				 : create_fd(seg, &o, name, &hc);
+		rc = seg->fd < 0
+			     ? shk__errno_code(errno)
+			     : create_fd(seg, &o, name,
+					 shk__deadline(o.open_timeout_ns), &hc);
 		if (rc == 0)
 			/* the size can never change under a mapper (§9) */
 			fcntl(seg->fd, F_ADD_SEALS,

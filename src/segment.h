@@ -116,9 +116,11 @@ struct shk_seg {
 	uint32_t gen;   /* attach generation (full 29 bits) */
 	uint32_t stamp; /* owner stamp for locks: see shk__seg_stamp */
 	uint32_t attach_cap;
-	/* shk__self_key() of the process that attached: a forked child, even
-	 * one whose pid number equals ours (pid 1 of a new PID namespace),
-	 * closing its copy of the handle must not free our record */
+	/* shk__self_key() of the process that opened the handle (set again
+	 * by shk__seg_attach): a forked child, even one whose pid number
+	 * equals ours (pid 1 of a new PID namespace), closing its copy of the
+	 * handle, or of an object handle opened through it, must not free
+	 * our record, roles or slots (shk__seg_inherited) */
 	uint64_t owner_key;
 	/* our liveness-lock descriptor (shk__livelock_open), -1 none;
 	 * att_locked: SHK__ATT_LOCKED when our record has it, else 0 */
@@ -189,6 +191,20 @@ shk__seg_stamp(const shk_seg *seg)
  * reused, or the process died).  Makes system calls: slow paths only.
  */
 SHK_HIDDEN int shk__stamp_alive(shk_seg *seg, uint32_t stamp);
+
+/*
+ * shk__seg_inherited returns 1 when this process did not open seg: a
+ * forked child's copy of its parent's handle (shmkit.h, fork policy), or
+ * of an object handle opened through it.  Closing such a copy frees only
+ * process-local memory: the roles, reader slots, records, magazines and
+ * messages it names are its parent's.  A system call (getpid): close and
+ * other slow paths only.
+ */
+static inline int
+shk__seg_inherited(const shk_seg *seg)
+{
+	return seg->owner_key != shk__self_key();
+}
 
 /*
  * attach.c.  shk__seg_attach claims a free attach record for a handle being

@@ -299,6 +299,25 @@ bridge_exit 12
 finish z12 "--linger forever: zmq-pair done"
 rm -f /dev/shm/"$P"m
 
+# a finite linger ends on time: --linger 2 with a message held that the
+# full ring never takes ends 2 s after the SIGINT, the message named.
+# (Measured on the monotonic clock; until 2026-11-25 the linger counted
+# 100 ms slices, so an offer that failed at once used it up at once and a
+# slice offering both a held message each way counted half its time.
+# Neither can be provoked here: the channel's send waits out its slice,
+# and the bridge takes a message for ZeroMQ only when ZeroMQ can take it.)
+held_setup 13 "${P}k" 0 --linger 2
+t0=$(date +%s%N)
+kill -INT "$pid_b13"
+bridge_exit 13
+dt=$((($(date +%s%N) - t0) / 1000000))
+[ $rc -eq 0 ] && grep -qE ', 1 held at exit \(not forwarded\)$' "$TMP/b13" &&
+	[ $dt -ge 1800 ] && [ $dt -lt 3500 ] &&
+	pass "--linger 2: the bridge exits $dt ms after SIGINT, the held message named" ||
+	fail "--linger 2: exit $rc after $dt ms: $(cat "$TMP/b13")"
+finish z13 "--linger 2: zmq-pair sent its message and got none back"
+rm -f /dev/shm/"$P"k
+
 echo "== bad input"
 run_rc() { "$S" "$@" >"$TMP/out" 2>"$TMP/err"; RC=$?; }
 run_rc bridge "shm://${P}x" 'tcp://127.0.0.1:*'

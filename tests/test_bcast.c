@@ -1122,6 +1122,58 @@ t_stuck_publication(void)
 	guarded("stuckpub", b_stuck_publication);
 }
 
+/*
+ * A forked child closing its copies of the parent's writer and reader
+ * handles (the one call the fork policy lets it make on them) leaves the
+ * parent's writer role and reader slot alone: a second writer is still
+ * refused, the slot still counts, the parent's reader gets every record.
+ * Before the fix the child's close freed both.
+ */
+static void
+b_fork_close(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_RELIABLE, 4096);
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, SHK_BCAST_RELIABLE, 4096);
+	shk_bcast_stats st = { .size = sizeof(st) };
+	shk_bcast *x = NULL;
+	uint64_t v, i;
+	pid_t pid;
+
+	CHECK_OK(shk_bcast_write(w, &(uint64_t){ 0 }, 8, 0));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_bcast_close(r);
+		shk_bcast_close(w);
+		shk_seg_close(seg);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_OK(shk_bcast_stat(w, &st));
+	CHECK_EQ(st.readers, 1);
+	CHECK_EQ(st.writer, 1);
+	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_WRITER, NULL, &x),
+		 SHK_EBUSY);
+	CHECK(x == NULL);
+	for (i = 1; i < 3; i++)
+		CHECK_OK(shk_bcast_write(w, &i, 8, 0));
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(shk_bcast_read(r, &v, sizeof(v), NULL, 0), 8);
+		CHECK_EQ(v, i);
+	}
+	CHECK_RC(shk_bcast_read(r, &v, sizeof(v), NULL, 0), SHK_EAGAIN);
+	shk_bcast_close(r);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_fork_close(void)
+{
+	guarded("forkclose", b_fork_close);
+}
+
 TEST_MAIN({ "fd", t_fd }, { "basic", t_basic },
 	  { "lossy_exact", t_lossy_exact }, { "lossy_procs", t_lossy_procs },
 	  { "reliable_procs", t_reliable_procs },
@@ -1131,4 +1183,5 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic },
 	  { "crash_writer", t_crash_writer },
 	  { "crash_reader", t_crash_reader }, { "corrupt", t_corrupt },
 	  { "stuck_publication", t_stuck_publication },
-	  { "timed_read_resync", t_timed_read_resync })
+	  { "timed_read_resync", t_timed_read_resync },
+	  { "fork_close", t_fork_close })

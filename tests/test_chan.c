@@ -1735,6 +1735,86 @@ t_threads(void)
 	shk_seg_unlink(seg, NULL);
 }
 
+/*
+ * A forked child closing its copies of the parent's channel ends (the
+ * one call the fork policy lets it make on them) leaves the parent's
+ * ends alone: a received heap message and an unsent loan stay allocated
+ * and intact, the ring record stays held, and both ends are still
+ * refused to a second opener.  Before the fix the child's close released
+ * the parent's messages (ring record and heap blocks) and both roles.
+ */
+static void
+fork_close_body(const char *a)
+{
+	shk_chan_opts o = pair_opts();
+	shk_chan *ca, *cb, *x = NULL;
+	shk_msg *m, *loan, *m2;
+	char big[4096];
+	uint64_t used;
+	pid_t pid;
+
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &ca));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &cb));
+	memset(big, 'z', sizeof(big));
+	CHECK_OK(shk_chan_send(cb, big, sizeof(big), 0));
+	CHECK_OK(shk_chan_send(cb, "next", 4, 0));
+	CHECK_OK(shk_chan_recv(ca, &m, 0));
+	CHECK_OK(shk_msg_loan(ca, 8192, &loan));
+	memset(shk_msg_data(loan), 7, 8192);
+	used = heap_used(ca);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_chan_close(ca);
+		shk_chan_close(cb);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_EQ(heap_used(ca), used);
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, NULL, &x),
+		 SHK_EBUSY);
+	CHECK_RC(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_B, NULL, &x),
+		 SHK_EBUSY);
+	CHECK(x == NULL);
+	/* the received message is still ours (one at a time) and intact */
+	CHECK_RC(shk_chan_recv(ca, &m2, 0), SHK_EBUSY);
+	CHECK_EQ(shk_msg_len(m), sizeof(big));
+	CHECK(memcmp(shk_msg_data(m), big, sizeof(big)) == 0);
+	shk_msg_release(m);
+	CHECK_OK(shk_chan_recv(ca, &m, 0));
+	CHECK_EQ(shk_msg_len(m), 4);
+	CHECK(memcmp(shk_msg_data(m), "next", 4) == 0);
+	shk_msg_release(m);
+	/* the loan too */
+	CHECK_OK(shk_msg_send(ca, loan, 0));
+	CHECK_OK(shk_chan_recv(cb, &m, 0));
+	CHECK_EQ(shk_msg_len(m), 8192);
+	CHECK_EQ(((uint8_t *)shk_msg_data(m))[8191], 7);
+	shk_msg_release(m);
+	shk_chan_close(ca);
+	shk_chan_close(cb);
+}
+
+static void
+t_fork_close(void)
+{
+	char seg[64], a[160];
+	pid_t pid;
+	int st;
+
+	test_name(seg, sizeof(seg), "fork_close");
+	addr_of(a, sizeof(a), seg, "ch");
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		fork_close_body(a);
+		_exit(0);
+	}
+	st = test_wait(pid);
+	shk_seg_unlink(seg, NULL);
+	CHECK_EQ(st, 0);
+}
+
 TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "pair_roles", t_pair_roles }, { "pair_procs", t_pair_procs },
 	  { "pushpull_basic", t_pushpull_basic },
@@ -1751,4 +1831,4 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "kill_publisher", t_kill_publisher },
 	  { "half_created", t_half_created }, { "race_create", t_race_create },
 	  { "open_undo", t_open_undo }, { "obj_remove", t_obj_remove },
-	  { "threads", t_threads })
+	  { "threads", t_threads }, { "fork_close", t_fork_close })

@@ -9,15 +9,18 @@
 
 #include <sys/file.h>
 
+#include <dirent.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include "platform.h"
+#include "segment.h"
 
 #define ROUNDS 300
 
@@ -621,13 +624,17 @@ t_sweep(void)
  * dying inside the short section that replaces a stale file), an fd call
  * that meets a stale file gives up with SHK_EBUSY after about 100 ms
  * instead of waiting on it; it used to wait as long as the lock was held
- * (found by review, 2026-11-23). */
+ * (found by review, 2026-11-23).  With flood, a signal every 100 us
+ * (SA_RESTART off) ends each of its 1 ms sleeps early: the wait must still
+ * last about 100 ms of clock time.  It counted 100 sleeps and gave up
+ * after about 10 ms (audit, 2026-11-25). */
 static void
-t_stale_locked(void)
+stale_locked(int flood)
 {
+	struct test_storm storm;
 	shk_sem *a, *b;
 	shk_seg *seg;
-	int fa, st, holder_st, p[2];
+	int fa, first, st, holder_st, p[2];
 	char nm[64], dir[64], c;
 	int64_t t0, dt;
 	pid_t holder;
@@ -651,9 +658,13 @@ t_stale_locked(void)
 		_exit(0);
 	}
 	CHECK(read(p[0], &c, 1) == 1);
+	if (flood)
+		test_storm_start(&storm, 100, 0, 0);
 	t0 = test_now_ns();
-	fa = shk_sem_fd(a);
+	fa = first = shk_sem_fd(a);
 	dt = test_now_ns() - t0;
+	if (flood)
+		test_storm_stop(&storm);
 	holder_st = test_wait(holder);
 	close(p[0]);
 	close(p[1]);
@@ -668,7 +679,115 @@ t_stale_locked(void)
 	shk_seg_unlink(nm, NULL);
 	CHECK_EQ(st, 0);
 	CHECK_EQ(holder_st, 0);
-	CHECK(dt < 1000000000LL);
+	if (dt < 90000000LL || dt >= 1000000000LL)
+		TEST_FAIL("the fd call waited %lld ms for the lock (rc %s)",
+			  (long long)(dt / 1000000), shk_errname(first));
+}
+
+static void
+t_stale_locked(void)
+{
+	stale_locked(0);
+}
+
+static void
+t_stale_locked_flood(void)
+{
+	stale_locked(1);
+}
+
+/*
+ * A listener forks a child that does not touch shmkit, then dies without
+ * closing: its socket file must read stale (connect: ECONNREFUSED) while
+ * the child lives, so that the slot's next listener replaces it and a
+ * waker's byte is not swallowed.  The child's copy of the socket, closed
+ * only at exec (SOCK_CLOEXEC), kept the dead listener's path live, and the
+ * next listener of the slot got SHK_EBUSY until the child exited; the
+ * fork handler now closes it in the child.
+ */
+static void
+t_fork_parent_dies(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int ready[2], hold[2], started[2], s, rc, found = 0;
+	char nm[64], dir[64], pre[24], c;
+	struct dirent *e;
+	shk_seg *seg;
+	pid_t p, child = 0;
+	DIR *d;
+
+	test_name(nm, sizeof(nm), "forkdies");
+	/* the listener's orphan becomes ours to reap */
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	CHECK(pipe(ready) == 0 && pipe(hold) == 0 && pipe(started) == 0);
+	p = fork();
+	CHECK(p >= 0);
+	if (p == 0) {
+		shk_seg *ps = NULL;
+		shk_sem *m = NULL;
+		pid_t k;
+
+		if (shk_seg_open(nm, 0, NULL, &ps) ||
+		    shk_sem_open(ps, "s", SHK_CREATE, NULL, &m) ||
+		    shk_sem_fd(m) < 0)
+			_exit(2);
+		k = fork();
+		if (k == 0) { /* lives on, holding nothing of shmkit's */
+			alarm(20);
+			close(hold[1]);
+			/* running, so its fork handlers are done (from fork()
+			 * until they ran it held its copies) */
+			if (write(started[1], "s", 1) != 1 ||
+			    read(hold[0], &c, 1) < 0)
+				_exit(3);
+			_exit(0);
+		}
+		if (k < 0 || read(started[0], &c, 1) != 1)
+			_exit(4);
+		/* tell the test the child's pid, then die without closing */
+		_exit(write(ready[1], &k, sizeof(k)) == sizeof(k) ? 0 : 5);
+	}
+	rc = test_wait(p);
+	shk_seg_unlink(nm, NULL); /* the handle is all the rest needs */
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(read(ready[0], &child, sizeof(child)), sizeof(child));
+	close(hold[0]);
+	/* the dead listener's file: the segment instance names it */
+	snprintf(dir, sizeof(dir), "/tmp/shmkit-%u", (unsigned)getuid());
+	snprintf(pre, sizeof(pre), "%016llx-",
+		 (unsigned long long)shk__seg_instance(seg));
+	d = opendir(dir);
+	CHECK(d != NULL);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, pre, strlen(pre)) != 0)
+			continue;
+		found++;
+		CHECK(strlen(dir) + 1 + strlen(e->d_name) < sizeof(a.sun_path));
+		strcpy(a.sun_path, dir);
+		strcat(a.sun_path, "/");
+		strcat(a.sun_path, e->d_name);
+	}
+	closedir(d);
+	s = socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(s >= 0);
+	rc = found == 1 ? connect(s, (struct sockaddr *)&a, sizeof(a)) : 0;
+	if (rc != 0)
+		CHECK_EQ(errno, ECONNREFUSED);
+	close(s);
+	close(hold[1]); /* the child exits */
+	CHECK_EQ(test_wait(child), 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(started[0]);
+	close(started[1]);
+	if (found == 1)
+		unlink(a.sun_path);
+	shk_seg_close(seg);
+	CHECK_EQ(found, 1);
+	if (rc == 0)
+		TEST_FAIL("the dead listener's path is live while its child "
+			  "runs");
 }
 
 TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
@@ -676,4 +795,7 @@ TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
 	  { "sem_fd_epoll", t_sem }, { "fd_xdg_runtime_dir", t_xdg },
 	  { "fd_two_handles", t_two_handles },
 	  { "fd_fork_child", t_fork_child }, { "fd_stale_file", t_stale },
-	  { "fd_stale_locked", t_stale_locked }, { "fd_sweep", t_sweep })
+	  { "fd_stale_locked", t_stale_locked },
+	  { "fd_stale_locked_flood", t_stale_locked_flood },
+	  { "fd_sweep", t_sweep },
+	  { "fd_fork_parent_dies", t_fork_parent_dies })

@@ -1472,6 +1472,88 @@ t_fd(void)
 	guarded("fd", b_fd);
 }
 
+/* ------------------------------------------------------------------ */
+/* Fork                                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A forked child closing its copies of the parent's handles (fork policy:
+ * the one call it may make on them) leaves the parent's roles and
+ * positions alone.  The BATCH producer holds a record it has not
+ * published when it forks; the parent then writes and flushes to tail 80
+ * (records of 8 bytes: 16 each); the child closes its producer, consumer
+ * and segment handles and exits.  Before the fix the child's close
+ * flushed its stale pos (tail back to 32) and released both roles.
+ */
+static void
+b_fork_close(void)
+{
+	shk_seg *seg = seg_create(1 << 20);
+	shk_ring *p =
+		ring_open(seg, SHK_RING_PRODUCER, 4096, 0, SHK_RING_BATCH);
+	shk_ring *c =
+		ring_open(seg, SHK_RING_CONSUMER, 4096, 0, SHK_RING_BATCH);
+	shk_ring_stats st = { .size = sizeof(st) };
+	uint64_t v, i;
+	shk_ring *x;
+	int fds[2];
+	char b;
+	pid_t pid;
+
+	for (i = 0; i < 2; i++)
+		CHECK_OK(shk_ring_write(p, &i, sizeof(i), 0));
+	/* the first was published (the consumer had caught up), the
+	 * second is pending */
+	CHECK_OK(shk_ring_stat(p, &st));
+	CHECK_EQ(st.tail, 16);
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (read(fds[0], &b, 1) != 1)
+			_exit(2);
+		shk_ring_close(p);
+		shk_ring_close(c);
+		shk_seg_close(seg);
+		_exit(0);
+	}
+	for (; i < 5; i++)
+		CHECK_OK(shk_ring_write(p, &i, sizeof(i), 0));
+	CHECK_OK(shk_ring_flush(p));
+	CHECK_OK(shk_ring_stat(p, &st));
+	CHECK_EQ(st.tail, 80);
+	CHECK(write(fds[1], "x", 1) == 1);
+	CHECK_EQ(test_wait(pid), 0);
+	close(fds[0]);
+	close(fds[1]);
+	/* the parent's tail and roles are intact */
+	CHECK_OK(shk_ring_stat(p, &st));
+	CHECK_EQ(st.tail, 80);
+	CHECK_EQ(st.head, 0);
+	CHECK(st.producer && st.consumer);
+	x = NULL;
+	CHECK_RC(shk_ring_open(seg, "r", 0, SHK_RING_PRODUCER, NULL, &x),
+		 SHK_EBUSY);
+	CHECK_RC(shk_ring_open(seg, "r", 0, SHK_RING_CONSUMER, NULL, &x),
+		 SHK_EBUSY);
+	CHECK(x == NULL);
+	/* and every record arrives, in order */
+	for (i = 0; i < 5; i++) {
+		CHECK_EQ(shk_ring_read(c, &v, sizeof(v), 0), sizeof(v));
+		CHECK_EQ(v, i);
+	}
+	CHECK_RC(shk_ring_read(c, &v, sizeof(v), 0), SHK_EAGAIN);
+	shk_ring_close(c);
+	shk_ring_close(p);
+	shk_seg_close(seg);
+}
+
+static void
+t_fork_close(void)
+{
+	guarded("forkclose", b_fork_close);
+}
+
 TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lengths", t_lengths },
 	  { "wrong_kind", t_wrong_kind }, { "geometry", t_geometry },
 	  { "random_model", t_random_model },
@@ -1484,4 +1566,4 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic }, { "lengths", t_lengths },
 	  { "crash_consumer", t_crash_consumer },
 	  { "kill_random", t_kill_random }, { "corrupt", t_corrupt },
 	  { "describe", t_describe }, { "spin", t_spin },
-	  { "dead_sleeper", t_dead_sleeper })
+	  { "dead_sleeper", t_dead_sleeper }, { "fork_close", t_fork_close })

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -2543,6 +2544,74 @@ t_sysv_create_vs_remove(void)
 			  shk_errname(first));
 }
 
+/*
+ * A creator whose new file another process holds LOCK_SH on (here: the
+ * test, while the creator is stopped just after its O_EXCL open, crash
+ * point seg.create.opened in stop mode) waits for its lock at most
+ * open_timeout_ns, then returns SHK_ETIMEDOUT and removes the name; a
+ * signal storm without SA_RESTART meanwhile changes nothing.  Before, its
+ * flock(LOCK_EX) waited for ever (the child's alarm ends it: status 142)
+ * and, interrupted by a signal, returned SHK_EINTR.
+ */
+static void
+t_creator_lock_bounded(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg = NULL;
+	char nm[64];
+	pid_t pid;
+	int st, fd;
+
+	test_name(nm, sizeof(nm), "clock");
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct test_storm storm;
+		int64_t t0;
+		int rc;
+
+		alarm(10);
+		o.open_timeout_ns = 300000000;
+		test_storm_start(&storm, 500, 0, 0);
+		setenv("SHK_CRASH", "seg.create.opened:1:stop", 1);
+		t0 = test_now_ns();
+		rc = shk_seg_open(nm, SHK_CREATE, &o, &seg);
+		test_storm_stop(&storm);
+		if (rc != SHK_ETIMEDOUT) {
+			fprintf(stderr, "  creator: %s\n", shk_errname(rc));
+			_exit(2);
+		}
+		/* the deadline counts from the call: the stop is in it */
+		_exit(test_now_ns() - t0 < 300000000 ? 3 : 0);
+	}
+	/* stopped after its O_EXCL open, before its flock */
+	CHECK(waitpid(pid, &st, WUNTRACED) == pid);
+	if (!WIFSTOPPED(st)) {
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL("creator not stopped (status %d)", st);
+	}
+	fd = shm_open(nm, O_RDONLY, 0);
+	if (fd < 0 || flock(fd, LOCK_SH | LOCK_NB) != 0) {
+		kill(pid, SIGKILL); /* a stopped child waits for nothing else */
+		test_wait(pid);
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL("cannot lock the creator's file: %s",
+			  strerror(errno));
+	}
+	CHECK(kill(pid, SIGCONT) == 0);
+	st = test_wait(pid);
+	close(fd);
+	if (st != 0) {
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL("creator exited with status %d", st);
+	}
+	/* its failed creation removed the name */
+	CHECK_RC(shk_seg_open(nm, 0, NULL, &seg), SHK_ENOENT);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "not_regular", t_not_regular }, { "backend_sysv", t_backend_sysv },
@@ -2560,6 +2629,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "total_len_unaligned", t_total_len_unaligned },
 	  { "header_double_fetch", t_header_double_fetch },
 	  { "creator_killed", t_creator_killed },
+	  { "creator_lock_bounded", t_creator_lock_bounded },
 	  { "bad_arguments", t_bad_arguments },
 	  { "too_large_for_tmpfs", t_too_large_for_tmpfs },
 	  { "other_user_denied", t_other_user_denied },

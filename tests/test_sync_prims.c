@@ -22,6 +22,50 @@
 
 #define MS 1000000LL
 
+/*
+ * Allocation counting, for the async-signal-safety tests (sem_post_*):
+ * this binary's malloc(), calloc() and realloc() count the calls of a
+ * thread whose count_allocs is set, then hand them to glibc's own (glibc
+ * supports replacing them; its functions call these, opendir() too).  Not
+ * in sanitizer builds, whose runtimes own malloc().
+ */
+#if !defined(SHK__TSAN) && !defined(__SANITIZE_ADDRESS__)
+#define COUNT_ALLOCS 1
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t k, size_t n);
+extern void *__libc_realloc(void *p, size_t n);
+static _Thread_local int count_allocs;
+static _Thread_local long n_allocs;
+
+void *
+malloc(size_t n)
+{
+	if (count_allocs)
+		n_allocs++;
+	return __libc_malloc(n);
+}
+
+void *
+calloc(size_t k, size_t n)
+{
+	if (count_allocs)
+		n_allocs++;
+	return __libc_calloc(k, n);
+}
+
+void *
+realloc(void *p, size_t n)
+{
+	if (count_allocs)
+		n_allocs++;
+	return __libc_realloc(p, n);
+}
+#else
+#define COUNT_ALLOCS 0
+static _Thread_local int count_allocs;
+static _Thread_local long n_allocs;
+#endif
+
 /* The name is removed right after creation, so no failure path leaves it
  * in /dev/shm; children open the inherited descriptor. */
 static int g_fd = -1;
@@ -1413,6 +1457,214 @@ t_bad_timeout(void)
 	shk_seg_close(s);
 }
 
+/* ---- async-signal safety ---- */
+
+static char
+proc_state(pid_t pid)
+{
+	char path[64], buf[512], *q;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	q = strrchr(buf, ')');
+	return q && q[1] == ' ' ? q[2] : '?';
+}
+
+/* Waits until pid has exited, without reaping it (a zombie). */
+static void
+wait_zombie(pid_t pid)
+{
+	siginfo_t si;
+
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		CHECK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT) == 0);
+		if (si.si_pid == pid)
+			return;
+	}
+}
+
+/* shk__pid_running / shk__pid_alive with this thread's allocations
+ * counted: they must make none (they run inside shk_sem_post). */
+static int
+alive_counted(pid_t pid, uint64_t ticks)
+{
+	int r;
+
+	n_allocs = 0;
+	count_allocs = 1;
+	r = ticks ? shk__pid_alive((uint32_t)pid, ticks)
+		  : shk__pid_running((uint32_t)pid);
+	count_allocs = 0;
+	CHECK_EQ(n_allocs, 0);
+	return r;
+}
+
+static void *
+pa_sleeper(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * Process liveness as shk_sem_post's repair of a dead waiter's count asks
+ * it (platform.c pid_alive): a process whose main thread has exited
+ * (pthread_exit) while 40 others run shows its leader as Z and is alive
+ * (its task directory, more than one getdents64 buffer of entries, is
+ * read for a live thread); the same process killed and not yet reaped (a
+ * zombie) is dead; reaped, it is dead.  None of these answers may
+ * allocate: the task directory was read with opendir(), which calls
+ * malloc(), not async-signal-safe.
+ */
+static void
+t_pid_alive_states(void)
+{
+	uint64_t ticks = 0;
+	int64_t t0;
+	pid_t c;
+
+	CHECK_EQ(alive_counted(getpid(), 0), 1);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		pthread_t th;
+		int i;
+
+		alarm(30); /* never outlive a failed test */
+		for (i = 0; i < 40; i++)
+			if (pthread_create(&th, NULL, pa_sleeper, NULL))
+				_exit(4);
+		pthread_exit(NULL); /* main thread only */
+	}
+	CHECK_OK(shk__proc_start_ticks(c, &ticks));
+	t0 = test_now_ns();
+	while (proc_state(c) != 'Z') { /* the leader's thread is gone */
+		CHECK(test_now_ns() - t0 < 5000 * MS);
+		usleep(1000);
+	}
+	CHECK_EQ(alive_counted(c, 0), 1);
+	CHECK_EQ(alive_counted(c, ticks), 1);
+	CHECK(kill(c, SIGKILL) == 0);
+	wait_zombie(c);
+	CHECK(kill(c, 0) == 0); /* it still exists */
+	CHECK_EQ(alive_counted(c, 0), 0);
+	CHECK_EQ(alive_counted(c, ticks), 0);
+	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	CHECK_EQ(alive_counted(c, 0), 0);
+	if (!COUNT_ALLOCS)
+		fprintf(stderr,
+			"  (sanitizer build: allocations not counted)\n");
+}
+
+static shk_sem *g_post_sem;
+static int g_post_rc;
+static long g_post_allocs;
+
+static void
+post_handler(int sig)
+{
+	(void)sig;
+	n_allocs = 0;
+	count_allocs = 1;
+	g_post_rc = shk_sem_post(g_post_sem, 1);
+	count_allocs = 0;
+	g_post_allocs = n_allocs;
+}
+
+/*
+ * shk_sem_post from a signal handler (it is documented async-signal-safe)
+ * on its slowest paths: the only sleeper was killed asleep and is a
+ * zombie, so the wake reaches nobody and the post takes the dead sleeper's
+ * count back, testing its liveness through /proc (its leader shows Z);
+ * and another process has armed a pollable descriptor, which this process,
+ * that never opened one, signals (doorbell notify: it ran the doorbell
+ * directory's first-use set-up, pthread_once and pthread_atfork, and
+ * snprintf).  The post must succeed, repair the count, make the
+ * descriptor readable and allocate nothing; it called opendir() (malloc)
+ * before.
+ */
+static void
+t_sem_post_dead_waiter(void)
+{
+	shk_seg *s = seg_create("sempostz");
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	struct sigaction sa;
+	int64_t t0;
+	pid_t c, l;
+	int p[2];
+	char ch;
+
+	CHECK_OK(shk_sem_open(s, "s", SHK_CREATE, &o, &g_post_sem));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_sem *cm = NULL;
+
+		alarm(30);
+		if (shk_sem_open(cs, "s", 0, NULL, &cm))
+			_exit(2);
+		_exit(shk_sem_wait(cm, SHK_FOREVER) == 0 ? 3 : 4);
+	}
+	t0 = test_now_ns();
+	for (;;) { /* asleep: the count and its holder entry are there */
+		char buf[200];
+
+		describe_into(s, "s", buf, sizeof(buf));
+		if (strstr(buf, "waiters=1") && proc_state(c) == 'S')
+			break;
+		CHECK(test_now_ns() - t0 < 5000 * MS);
+		usleep(1000);
+	}
+	CHECK(kill(c, SIGKILL) == 0);
+	wait_zombie(c);
+	CHECK(pipe(p) == 0);
+	l = fork();
+	CHECK(l >= 0);
+	if (l == 0) {
+		shk_seg *cs = child_seg();
+		shk_sem *cm = NULL;
+		int fd;
+
+		alarm(30);
+		if (shk_sem_open(cs, "s", 0, NULL, &cm))
+			_exit(2);
+		fd = shk_sem_fd(cm);
+		if (fd < 0 || shk_sem_wait(cm, 0) != SHK_EAGAIN) /* arms */
+			_exit(3);
+		if (write(p[1], "x", 1) != 1)
+			_exit(4);
+		_exit(readable(fd, 5000) ? 0 : 5);
+	}
+	CHECK_EQ(read(p[0], &ch, 1), 1);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = post_handler;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	CHECK(raise(SIGUSR1) == 0);
+	signal(SIGUSR1, SIG_DFL);
+	CHECK_OK(g_post_rc);
+	CHECK_EQ(g_post_allocs, 0);
+	describe_has(s, "s", "waiters=0"); /* the dead sleeper's, taken back */
+	CHECK_EQ(test_wait(l), 0);         /* its descriptor became readable */
+	CHECK_EQ(shk_sem_value(g_post_sem), 1);
+	CHECK_EQ(test_wait(c), 128 + SIGKILL);
+	close(p[0]);
+	close(p[1]);
+	shk_sem_close(g_post_sem);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "sem_threads", t_sem_threads }, { "event_auto", t_event_auto },
 	  { "event_manual", t_event_manual }, { "latch", t_latch },
@@ -1428,4 +1680,6 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "once_runner_killed", t_once_runner_killed },
 	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
 	  { "sem_fd", t_sem_fd }, { "timed_expiry", t_timed_expiry },
-	  { "bad_timeout", t_bad_timeout })
+	  { "bad_timeout", t_bad_timeout },
+	  { "pid_alive_states", t_pid_alive_states },
+	  { "sem_post_dead_waiter", t_sem_post_dead_waiter })

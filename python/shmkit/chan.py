@@ -2,6 +2,7 @@
 zero-copy loans (shk_chan_*, docs/chan.md)."""
 
 import ctypes
+import os
 import warnings
 import weakref
 
@@ -172,6 +173,7 @@ class Chan(Closable):
         # weakref.ref costs half what a WeakSet does per message)
         self._msgs = {}
         self._orphans = []  # C messages of ones collected unreleased
+        self._pid = os.getpid()  # a forked child's copy releases nothing
         self._h = None
         self._keep = None
         self._region = None
@@ -333,6 +335,11 @@ class Chan(Closable):
     def _free(self):
         keep = self._keep
         live = keep is not None and keep.h  # not finalized first by the GC
+        # In a forked child (its finalizers run at exit, or it closes
+        # what it inherited) the messages are the parent's, which goes
+        # on using them: only shk_chan_close, which frees just the
+        # child's copy there, runs.
+        live = live and os.getpid() == self._pid
         for ref in list(self._msgs.values()):
             msg = ref()
             if msg is None:

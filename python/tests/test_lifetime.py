@@ -146,3 +146,77 @@ def test_close_during_non_blocking_calls(name):
 
 def test_cyclic_garbage_closes_handles_before_the_segment(name):
     run_child(_CYCLE, name)
+
+
+_FORK = r"""
+import os, sys
+import shmkit
+name = sys.argv[1]
+
+def main():
+    seg = shmkit.Segment(name, create=True, size=4 << 20)
+    p = seg.ring("r", "producer", create=True, cap=4096, batch=True)
+    c = seg.ring("r", "consumer")
+    w = seg.bcast("b", "writer", create=True, mode="reliable")
+    rd = seg.bcast("b", "reader")
+    a = shmkit.Chan("shm://%s/ch" % name, "a", inline_max=64)
+    b = shmkit.Chan("shm://%s/ch" % name, "b")
+    for i in range(2):
+        p.write(i.to_bytes(8, "little"))
+    assert p.stat().tail == 16      # the second record is held back
+    w.write(b"first")
+    b.send(b"z" * 4096)             # a heap block
+    m = a.recv()                    # held by this process
+    used = seg.heap_info().used
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.read(rfd, 1)
+        # the finalizers of main()'s handles run in the child: they must
+        # not release the parent's roles, slot, message or position
+        sys.exit(0)
+    for i in range(2, 5):
+        p.write(i.to_bytes(8, "little"))
+    p.flush()
+    assert p.stat().tail == 80
+    os.write(wfd, b"x")
+    assert os.waitpid(pid, 0)[1] == 0
+    st = p.stat()
+    assert (st.tail, st.producer, st.consumer) == (80, 1, 1), st
+    for role in ("producer", "consumer"):
+        try:
+            seg.ring("r", role)
+            raise AssertionError("a second %s opened" % role)
+        except shmkit.Busy:
+            pass
+    assert [int.from_bytes(c.read(0), "little") for _ in range(5)] == \
+        list(range(5))
+    st = w.stat()
+    assert (st.readers, st.writer) == (1, 1), st
+    try:
+        seg.bcast("b", "writer")
+        raise AssertionError("a second writer opened")
+    except shmkit.Busy:
+        pass
+    w.write(b"second")
+    assert [rd.read(0)[0] for _ in range(2)] == [b"first", b"second"]
+    assert seg.heap_info().used == used
+    assert bytes(m.data) == b"z" * 4096
+    try:
+        shmkit.Chan("shm://%s/ch" % name, "a")
+        raise AssertionError("a second end A opened")
+    except shmkit.Busy:
+        pass
+    m.release()
+    for h in (a, b, p, c, w, rd, seg):
+        h.close()
+
+main()
+print("ok")
+"""
+
+
+def test_forked_child_exit_keeps_the_parents_handles(name):
+    # a child made by os.fork() that exits with sys.exit(0) finalizes its
+    # copies of the parent's handles: nothing of the parent's is given up
+    run_child(_FORK, name)

@@ -16,6 +16,7 @@
  * carry (longer than the channel's max_msg: counted, reported once).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,26 +216,39 @@ wait_sides(struct bridge *b)
 	return 0;
 }
 
+static int64_t
+now_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
  * Stopped by a signal: keeps offering what it holds to the side that
  * should take it, in slices of 100 ms, for --linger (default 1 s; -1
  * forever) or until a second signal.  What is still held then is named
- * in the last line.
+ * in the last line.  The linger is measured on the monotonic clock: a
+ * slice in which both sides are offered something lasts 100 ms in all,
+ * and one whose offers fail at once is slept out (counting slices made
+ * the first last twice as long and the second end at once).
  */
 static void
 flush_held(struct bridge *b)
 {
-	int64_t left = b->linger_ms, slice = 100;
+	int64_t end =
+		b->linger_ms < 0 ? INT64_MAX : now_mono_ms() + b->linger_ms;
+	int64_t now, slice_end;
 
 	while ((b->have_in || b->held_out) && stop_count < 2 &&
-	       (b->linger_ms < 0 || left > 0)) {
-		int64_t ms = b->linger_ms < 0 || left > slice ? slice : left;
-		int zms = (int)ms;
-
+	       (now = now_mono_ms()) < end) {
+		slice_end = end - now > 100 ? now + 100 : end;
 		if (b->have_in) {
-			int rc = shk_chan_send(
-				b->c_in, zmq_msg_data(&b->held_in),
-				zmq_msg_size(&b->held_in), ms * 1000000);
+			int rc = shk_chan_send(b->c_in,
+					       zmq_msg_data(&b->held_in),
+					       zmq_msg_size(&b->held_in),
+					       (slice_end - now) * 1000000);
 			if (rc == 0) {
 				b->n_in++;
 				zmq_msg_close(&b->held_in);
@@ -245,7 +259,10 @@ flush_held(struct bridge *b)
 				break;
 			}
 		}
+		now = now_mono_ms();
 		if (b->held_out) {
+			int zms = now < slice_end ? (int)(slice_end - now) : 0;
+
 			zmq_setsockopt(b->zsock, ZMQ_SNDTIMEO, &zms,
 				       sizeof(zms));
 			if (zmq_send(b->zsock, shk_msg_data(b->held_out),
@@ -255,7 +272,11 @@ flush_held(struct bridge *b)
 				b->n_out++;
 			}
 		}
-		left -= ms;
+		/* an offer that failed at once: wait out the slice (a
+		 * signal ends the wait; a second one ends the linger) */
+		now = now_mono_ms();
+		if ((b->have_in || b->held_out) && now < slice_end)
+			poll(NULL, 0, (int)(slice_end - now));
 	}
 }
 
