@@ -107,6 +107,44 @@ test_name(char *buf, size_t n, const char *tag)
 	return buf;
 }
 
+/* A fresh 1 MiB segment named for tag, whose name is removed at once, so
+ * that no failure path leaves it in /dev/shm; other handles open its
+ * descriptor (shk_seg_fd, inherited by children). */
+static inline shk_seg *
+test_seg_unlinked(const char *tag)
+{
+	char nm[64];
+	shk_seg *s = NULL;
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+
+	test_name(nm, sizeof(nm), tag);
+	shk_seg_unlink(nm, NULL);
+	o.len = 1 << 20;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &s));
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	CHECK(shk_seg_fd(s) >= 0);
+	return s;
+}
+
+/* The state letter of /proc/PID/stat (R, S, Z, ...), '?' if unreadable. */
+static inline char
+test_proc_state(pid_t pid)
+{
+	char path[64], buf[512], *q;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	q = strrchr(buf, ')');
+	return q && q[1] == ' ' ? q[2] : '?';
+}
+
 /* A pid that names no process here (30000 down to 1000), for records and
  * holders that must not be found by kill(pid, 0); 0 if none is free. */
 static inline pid_t

@@ -956,6 +956,28 @@ crash_loss(const char *point)
 	return 1;
 }
 
+/* A child opens segment nm and allocates len bytes with crash point spec
+ * (SHK_CRASH) armed, so it is SIGKILLed there, as a heap lock holder or a
+ * magazine's owner that dies mid-step. */
+static void
+killed_in_alloc(const char *nm, const char *spec, size_t len)
+{
+	pid_t pid = fork();
+	uint64_t off;
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *c = NULL;
+
+		setenv("SHK_CRASH", spec, 1);
+		if (shk_seg_open(nm, 0, NULL, &c))
+			_exit(2);
+		(void)shk_alloc(c, len, &off);
+		_exit(3);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+}
+
 static const char *const crash_points[] = {
 	"heap.mag.refill",    "heap.alloc.carved", "heap.mag.cached",
 	"heap.mag.spill",     "heap.lc.put",       "heap.free.large",
@@ -1066,7 +1088,6 @@ t_crash_mag_setup(void)
 	struct shk__heap_report rep;
 	uint64_t off[64], o;
 	int n = 0, i;
-	pid_t pid;
 
 	test_name(nm, sizeof(nm), "crashmag");
 	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
@@ -1080,17 +1101,7 @@ t_crash_mag_setup(void)
 	for (i = 0; i < n; i++)
 		CHECK_OK(shk_free(s, off[i]));
 	stats(s, &st0);
-	pid = fork();
-	if (pid == 0) {
-		shk_seg *c = NULL;
-
-		setenv("SHK_CRASH", "heap.mag.carved:1", 1);
-		if (shk_seg_open(nm, 0, NULL, &c))
-			_exit(2);
-		(void)shk_alloc(c, 32, &o);
-		_exit(3);
-	}
-	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	killed_in_alloc(nm, "heap.mag.carved:1", 32);
 	/* the lock names a dead holder: the chain is judged, not the rest */
 	CHECK_OK(shk__heap_scan(s, &rep));
 	CHECK_EQ(rep.mag_orphans, 1);
@@ -1216,7 +1227,6 @@ t_mag_slot_scribbled(void)
 	struct shk__heap_report rep;
 	_Atomic uint64_t *slot;
 	uint64_t off, moff;
-	pid_t pid;
 
 	test_name(nm, sizeof(nm), "magscrib");
 	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
@@ -1228,17 +1238,7 @@ t_mag_slot_scribbled(void)
 	CHECK(moff != 0);
 	atomic_store(slot, 0); /* the damage */
 	/* a lock holder dies: the next locker repairs */
-	pid = fork();
-	if (pid == 0) {
-		shk_seg *c = NULL;
-
-		setenv("SHK_CRASH", "heap.split.tail:1", 1);
-		if (shk_seg_open(nm, 0, NULL, &c))
-			_exit(2);
-		(void)shk_alloc(c, 100000, &off);
-		_exit(3);
-	}
-	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	killed_in_alloc(nm, "heap.split.tail:1", 100000);
 	CHECK_OK(shk_alloc(s, 100000, &off)); /* repairs */
 	CHECK_OK(shk_free(s, off));
 	CHECK_RC(shk__heap_scan(s, &rep), SHK_ECORRUPT);
@@ -1287,17 +1287,7 @@ t_repair_scribbled(void)
 	CHECK_OK(shk_free(s, a));
 	g_scribble_at = a - 16; /* its header */
 	/* a lock holder dies: the next locker repairs */
-	pid = fork();
-	if (pid == 0) {
-		shk_seg *c = NULL;
-
-		setenv("SHK_CRASH", "heap.split.tail:1", 1);
-		if (shk_seg_open(nm, 0, NULL, &c))
-			_exit(2);
-		(void)shk_alloc(c, 100000, &off);
-		_exit(3);
-	}
-	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	killed_in_alloc(nm, "heap.split.tail:1", 100000);
 	/* the repairing locker, in a child under a short alarm: it looped */
 	pid = fork();
 	if (pid == 0) {

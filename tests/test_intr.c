@@ -25,16 +25,7 @@
 static shk_seg *
 seg_create(const char *tag)
 {
-	char nm[64];
-	shk_seg *s = NULL;
-	shk_seg_opts o = SHK_SEG_OPTS_INIT;
-
-	test_name(nm, sizeof(nm), tag);
-	shk_seg_unlink(nm, NULL);
-	o.len = 1 << 20;
-	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &s));
-	CHECK_OK(shk_seg_unlink(nm, NULL));
-	return s;
+	return test_seg_unlinked(tag);
 }
 
 /* The object's one-line description (shk_obj_describe). */

@@ -46,17 +46,9 @@ static int g_fd = -1;
 static shk_seg *
 seg_create(const char *tag)
 {
-	char nm[64];
-	shk_seg *s = NULL;
-	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *s = test_seg_unlinked(tag);
 
-	test_name(nm, sizeof(nm), tag);
-	shk_seg_unlink(nm, NULL);
-	o.len = 1 << 20;
-	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &s));
-	CHECK_OK(shk_seg_unlink(nm, NULL));
 	g_fd = shk_seg_fd(s);
-	CHECK(g_fd >= 0);
 	return s;
 }
 
@@ -1054,24 +1046,6 @@ lx_thread(void *arg)
 	return NULL;
 }
 
-static char
-proc_state(pid_t pid)
-{
-	char path[64], buf[512], *q;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return '?';
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	q = strrchr(buf, ')');
-	return q && q[1] == ' ' ? q[2] : '?';
-}
-
 static void
 t_leader_exited(void)
 {
@@ -1103,7 +1077,7 @@ t_leader_exited(void)
 	while (!atomic_load_explicit(&p->started, memory_order_acquire))
 		usleep(100);
 	t0 = test_now_ns();
-	while (proc_state(c) != 'Z') { /* the leader's thread is gone */
+	while (test_proc_state(c) != 'Z') { /* the leader's thread is gone */
 		CHECK(test_now_ns() - t0 < 5000000000LL);
 		usleep(1000);
 	}

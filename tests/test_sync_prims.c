@@ -73,17 +73,9 @@ static int g_fd = -1;
 static shk_seg *
 seg_create(const char *tag)
 {
-	char nm[64];
-	shk_seg *s = NULL;
-	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *s = test_seg_unlinked(tag);
 
-	test_name(nm, sizeof(nm), tag);
-	shk_seg_unlink(nm, NULL);
-	o.len = 1 << 20;
-	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &s));
-	CHECK_OK(shk_seg_unlink(nm, NULL));
 	g_fd = shk_seg_fd(s);
-	CHECK(g_fd >= 0);
 	return s;
 }
 
@@ -1459,24 +1451,6 @@ t_bad_timeout(void)
 
 /* ---- async-signal safety ---- */
 
-static char
-proc_state(pid_t pid)
-{
-	char path[64], buf[512], *q;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return '?';
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	q = strrchr(buf, ')');
-	return q && q[1] == ' ' ? q[2] : '?';
-}
-
 /* Waits until pid has exited, without reaping it (a zombie). */
 static void
 wait_zombie(pid_t pid)
@@ -1548,7 +1522,7 @@ t_pid_alive_states(void)
 	}
 	CHECK_OK(shk__proc_start_ticks(c, &ticks));
 	t0 = test_now_ns();
-	while (proc_state(c) != 'Z') { /* the leader's thread is gone */
+	while (test_proc_state(c) != 'Z') { /* the leader's thread is gone */
 		CHECK(test_now_ns() - t0 < 5000 * MS);
 		usleep(1000);
 	}
@@ -1621,7 +1595,7 @@ t_sem_post_dead_waiter(void)
 		char buf[200];
 
 		describe_into(s, "s", buf, sizeof(buf));
-		if (strstr(buf, "waiters=1") && proc_state(c) == 'S')
+		if (strstr(buf, "waiters=1") && test_proc_state(c) == 'S')
 			break;
 		CHECK(test_now_ns() - t0 < 5000 * MS);
 		usleep(1000);

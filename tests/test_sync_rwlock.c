@@ -31,17 +31,9 @@ static int g_fd = -1;
 static shk_seg *
 seg_create(const char *tag)
 {
-	char nm[64];
-	shk_seg *s = NULL;
-	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *s = test_seg_unlinked(tag);
 
-	test_name(nm, sizeof(nm), tag);
-	shk_seg_unlink(nm, NULL);
-	o.len = 1 << 20;
-	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &s));
-	CHECK_OK(shk_seg_unlink(nm, NULL));
 	g_fd = shk_seg_fd(s);
-	CHECK(g_fd >= 0);
 	return s;
 }
 
