@@ -271,9 +271,9 @@ typedef struct shk_seg_opts {
  * another process kept a lock on the new file: the name is removed),
  * SHK_EBUSY (attach table full), SHK_ENOMEM.  A POSIX or file segment
  * whose name is removed while the open is at work is SHK_ENOENT (with
- * SHK_CREATE the open starts over and creates it).  On failure *out is
- * NULL and a segment this call created is removed again (SysV: unless
- * another handle attached to it meanwhile).  Thread-safe; waits at most
+ * SHK_CREATE the open starts over and creates it, until open_timeout_ns).
+ * On failure *out is NULL and a segment this call created is removed
+ * again (SysV: unless another handle attached to it meanwhile).  Thread-safe; waits at most
  * open_timeout_ns for other processes (a creator's own work, such as
  * reserving a large segment's memory, is not counted); a signal does
  * not interrupt it (no SHK_EINTR).
