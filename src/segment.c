@@ -616,6 +616,8 @@ again:
 		return shk__errno_code(errno);
 	}
 	seg->fd = fd = shk__fd_above_stdio(fd);
+	/* a test stops an opener here to remove and re-create the name */
+	SHK_CRASHPOINT("seg.open.opened");
 	if (fstat(fd, &st) != 0)
 		return shk__errno_code(errno);
 	if (!S_ISREG(st.st_mode))

@@ -2612,6 +2612,73 @@ t_creator_lock_bounded(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * An opener that opened the name's file and then found it removed (st_nlink
+ * 0: shk_seg_unlink ran, and here a new segment took the name) never
+ * attaches to the removed one: with SHK_CREATE it starts over and attaches
+ * to the new segment, without it the open is SHK_ENOENT.  The opener is
+ * held (crash point seg.open.opened in stop mode) between its open and its
+ * lock while this process removes and re-creates the name; the first
+ * segment is 1 MiB and the second 2 MiB, so the child can tell which it
+ * got.  Exit status: 0 as expected, 2 wrong code, 3 the removed segment.
+ */
+static void
+opener_vs_replace(unsigned flags, int want)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *old = NULL, *repl = NULL;
+	char nm[64];
+	pid_t pid;
+	int st;
+
+	test_name(nm, sizeof(nm), "repl");
+	o.len = 1 << 20;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &old));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg_stats ss = { .size = sizeof(ss) };
+		shk_seg *s = NULL;
+		int rc;
+
+		alarm(10);
+		setenv("SHK_CRASH", "seg.open.opened:1:stop", 1);
+		o.open_timeout_ns = 2000000000;
+		rc = shk_seg_open(nm, flags, &o, &s);
+		if (rc != want) {
+			fprintf(stderr, "  opener: %s\n", shk_errname(rc));
+			_exit(2);
+		}
+		if (rc == 0 && (shk_seg_info(s, &ss) != 0 || ss.len != 2 << 20))
+			_exit(3);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &st, WUNTRACED) == pid);
+	if (!WIFSTOPPED(st)) {
+		shk_seg_close(old);
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL("opener not stopped (status %d)", st);
+	}
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	o.len = 2 << 20;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &repl));
+	CHECK(kill(pid, SIGCONT) == 0);
+	st = test_wait(pid);
+	shk_seg_close(old);
+	shk_seg_close(repl);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	if (st != 0)
+		TEST_FAIL("opener (flags %#x) exited with status %d", flags,
+			  st);
+}
+
+static void
+t_opener_name_replaced(void)
+{
+	opener_vs_replace(SHK_CREATE, 0);
+	opener_vs_replace(0, SHK_ENOENT);
+}
+
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "not_regular", t_not_regular }, { "backend_sysv", t_backend_sysv },
@@ -2630,6 +2697,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "header_double_fetch", t_header_double_fetch },
 	  { "creator_killed", t_creator_killed },
 	  { "creator_lock_bounded", t_creator_lock_bounded },
+	  { "opener_name_replaced", t_opener_name_replaced },
 	  { "bad_arguments", t_bad_arguments },
 	  { "too_large_for_tmpfs", t_too_large_for_tmpfs },
 	  { "other_user_denied", t_other_user_denied },
