@@ -198,6 +198,25 @@ grep -q ', 2 too long for the channel' "$TMP/b9" &&
 	pass "the 2 messages no heap could hold are reported and counted" ||
 	fail "never-fitting messages: $(cat "$TMP/b9")"
 
+echo "== a frame longer than --max-frame"
+# ZeroMQ (ZMQ_MAXMSGSIZE) closes the sender's connection before the frame
+# is read into memory: the bridge never holds it, the PUSH peer reconnects
+# and its later messages still flow
+bg r10 "$PEER" shm-recv "shm://${P}mf/q" pushpull pull 5
+wait_line r10 '^ready'
+bg b10 "$S" bridge "shm://${P}mf/q" 'tcp://127.0.0.1:*' --pattern pushpull \
+	--in --max-frame 1M
+wait_line b10 '^bridge: ' && EP=$(endpoint b10)
+bg z10 "$PEER" zmq-send "$EP" push connect 2 2097152
+bg z10b "$PEER" zmq-send "$EP" push connect 5 100
+finish z10b "pushpull --in: 5 messages of 100 bytes beside 2 MiB frames"
+finish r10 "with --max-frame 1M the channel's puller got the 5 small ones"
+stop b10
+grep -q 'too long' "$TMP/b10" &&
+	fail "a frame over --max-frame reached the bridge: $(cat "$TMP/b10")" ||
+	pass "frames over --max-frame never reach the bridge"
+kill "$pid_z10" 2>/dev/null; wait "$pid_z10" 2>/dev/null
+
 echo "== pub/sub, channel to ZeroMQ; --count"
 bg b8 "$S" bridge "shm://${P}h/t" 'tcp://127.0.0.1:*' --pattern pubsub --out --count 200
 wait_line b8 '^bridge: ' && EP=$(endpoint b8)
@@ -388,6 +407,12 @@ for v in -1 nan inf 1e9 abc ''; do
 	run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --linger "$v"
 	[ $RC -eq 2 ] && grep -q "bad --linger" "$TMP/err" &&
 		pass "--linger '$v': usage error" || fail "--linger '$v': exit $RC"
+done
+for v in 0 -1 1x abc '' 9999999999G; do
+	run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --max-frame "$v"
+	[ $RC -eq 2 ] && grep -q "bad --max-frame" "$TMP/err" &&
+		pass "--max-frame '$v': usage error" ||
+		fail "--max-frame '$v': exit $RC"
 done
 # contradicting options name both (before, the last of --bind and
 # --connect won, and --in with --out got "needs one of --out or --in")

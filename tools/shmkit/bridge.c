@@ -38,6 +38,12 @@ on_stop(int sig)
 
 #define LINGER_MAX_S 86400.0 /* --linger: at most a day, or forever */
 
+/* --max-frame's default: 64 MiB, well above the channels' default max_msg
+ * (1 MiB), so that a frame somewhat too long for the channel is still read,
+ * dropped and counted, while a peer cannot make us allocate without bound
+ * (security audit, 2026-11-25) */
+#define DEFAULT_MAX_FRAME ((int64_t)64 << 20)
+
 struct bridge {
 	int pattern;     /* SHK_CHAN_* */
 	int out, in;     /* directions that run: shm -> zmq, zmq -> shm */
@@ -49,7 +55,8 @@ struct bridge {
 	int have_in;
 	int out_blocked; /* ZeroMQ would not take a message just now */
 	uint64_t n_out, n_in, too_big, corrupt, count;
-	int linger_ms; /* after a stop signal; -1 forever */
+	int linger_ms;     /* after a stop signal; -1 forever */
+	int64_t max_frame; /* ZMQ_MAXMSGSIZE: -1 no limit */
 	const char *addr, *ep;
 };
 
@@ -354,6 +361,15 @@ open_zmq(struct bridge *b, int ztype, int bind, char *last, size_t last_len)
 		return -1;
 	}
 	zmq_setsockopt(b->zsock, ZMQ_LINGER, &linger, sizeof(linger));
+	/* before bind/connect, which copy the options into each connection:
+	 * a peer sending a longer frame is disconnected by ZeroMQ before the
+	 * frame is allocated, so a remote peer cannot make the bridge hold
+	 * more than this per message */
+	if (zmq_setsockopt(b->zsock, ZMQ_MAXMSGSIZE, &b->max_frame,
+			   sizeof(b->max_frame)) < 0) {
+		cli_errorf("ZMQ_MAXMSGSIZE: %s", zmq_strerror(errno));
+		return -1;
+	}
 	if (ztype == ZMQ_SUB)
 		zmq_setsockopt(b->zsock, ZMQ_SUBSCRIBE, "", 0);
 	if ((bind ? zmq_bind(b->zsock, b->ep) : zmq_connect(b->zsock, b->ep)) <
@@ -420,6 +436,7 @@ cmd_bridge(int argc, char **argv)
 	memset(&b, 0, sizeof(b));
 	b.pattern = SHK_CHAN_PAIR;
 	b.linger_ms = 1000;
+	b.max_frame = DEFAULT_MAX_FRAME;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -447,6 +464,22 @@ cmd_bridge(int argc, char **argv)
 				return cli_usage_error(
 					"bad --linger (seconds, 0 to 86400, "
 					"or forever)");
+		} else if ((m = cli_opt_value(argc, argv, &i, "--max-frame",
+					      &val))) {
+			uint64_t v;
+
+			if (m < 0)
+				return cli_usage_error("bad --max-frame");
+			if (!strcmp(val, "unlimited"))
+				b.max_frame = -1;
+			else if (cli_parse_size(val, &v) != 0 || v == 0 ||
+				 v > INT64_MAX)
+				return cli_usage_error(
+					"bad --max-frame (BYTES with an "
+					"optional K, M or G suffix, or "
+					"unlimited)");
+			else
+				b.max_frame = (int64_t)v;
 		} else if (!strcmp(a, "--out")) {
 			b.out = 1;
 		} else if (!strcmp(a, "--in")) {

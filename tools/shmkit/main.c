@@ -62,6 +62,7 @@ static const struct {
 	  "                pushpull] [--end a|b] [--out|--in] "
 	  "[--bind|--connect]\n"
 	  "                [--count N] [--linger SECONDS|forever]\n"
+	  "                [--max-frame BYTES|unlimited]\n"
 	  "                               forward a channel to and from a\n"
 	  "                               ZeroMQ socket (tcp://HOST:PORT)\n" },
 	{ "version", 0,
@@ -416,6 +417,9 @@ cli_backend_name(uint32_t backend)
  * has just opened its segment creates PATH and waits (at most 10 s) until
  * someone removes it.  tests/cli.sh uses it to truncate a segment under a
  * running `shmkit info`, which must then report SHK_ETRUNC, not crash.
+ * O_EXCL | O_NOFOLLOW: an inherited variable must not make the tool follow
+ * a symlink, or write into a file that exists (security audit, 2026-11-25);
+ * with one there it does not pause.
  */
 void
 cli_test_pause(void)
@@ -426,7 +430,8 @@ cli_test_pause(void)
 
 	if (!p || !p[0])
 		return;
-	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
 	if (fd < 0)
 		return;
 	close(fd);
