@@ -527,6 +527,26 @@ grep -q '^backend: *file$' "$TMP/out" && pass "info --file: backend file" || fai
 run rm --file "$TMP/seg.shk"
 expect_rc 0 "rm --file"
 [ ! -e "$TMP/seg.shk" ] && pass "rm --file removed the file" || fail "rm --file left the file"
+# rm --file removes through the directory it checked: a directory of the
+# path swapped (here a symlink re-pointed) while rm waits at its test pause,
+# between its check and its unlink, must not make it remove the other
+# directory's file of the same name (before, unlink(path) resolved the path
+# again and removed other/x.shk)
+mkdir -p "$TMP/real" "$TMP/other"
+run create --file "$TMP/real/x.shk" --size "$SIZE"
+echo precious >"$TMP/other/x.shk"
+ln -sfn "$TMP/real" "$TMP/via"
+SHMKIT_TEST_PAUSE="$TMP/pause" "$S" rm --file "$TMP/via/x.shk" >"$TMP/out" 2>"$TMP/err" &
+rmpid=$!
+for i in $(seq 1 200); do [ -e "$TMP/pause" ] && break; sleep 0.05; done
+ln -sfn "$TMP/other" "$TMP/via"
+rm -f "$TMP/pause"
+wait "$rmpid"
+rc=$?
+[ -e "$TMP/other/x.shk" ] && [ ! -e "$TMP/real/x.shk" ] && [ $rc -eq 0 ] &&
+	pass "rm --file removed the file it checked, not one a swapped directory named" ||
+	fail "rm --file under a directory swap: exit $rc, other: $(ls "$TMP/other"), real: $(ls "$TMP/real"), $(cat "$TMP/err")"
+rm -rf "$TMP/real" "$TMP/other" "$TMP/via"
 
 echo "== dump"
 # The CLI only makes zero-filled blobs: the test writes known bytes into

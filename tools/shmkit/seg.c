@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -296,10 +297,14 @@ rm_refuse(const struct cli_target *t, const char *why, int code)
  * shmkit segment being set up.
  *
  * A segment that fails validation is still shmkit's: removing a damaged
- * segment is what rm is for.
+ * segment is what rm is for.  *seen receives the file it checked (POSIX and
+ * file backends), which rm_file() then removes only if its name still
+ * names that file.  A file-backend target is checked through dfd, its
+ * directory (rm_dir()), as base; other backends pass dfd -1.
  */
 static int
-rm_guard(const struct cli_target *t)
+rm_guard(const struct cli_target *t, int dfd, const char *base,
+	 struct stat *seen)
 {
 	shk_seg_opts o;
 	shk_seg *seg = NULL;
@@ -335,7 +340,7 @@ rm_guard(const struct cli_target *t)
 		}
 		return rm_refuse(t, "not shown to be a shmkit segment", rc);
 	}
-	fd = cli_open_target_file(t);
+	fd = dfd >= 0 ? cli_open_regular(dfd, base) : cli_open_target_file(t);
 	if (fd == SHK_ENOENT || fd == SHK_ENAMETOOLONG) {
 		cli_error(t->label, fd);
 		return fd;
@@ -348,12 +353,83 @@ rm_guard(const struct cli_target *t)
 				 "shmkit magic",
 				 fd);
 	rc = cli_fd_has_magic(fd);
+	if (rc == 1 && fstat(fd, seen) != 0)
+		rc = SHK_EIO;
 	close(fd);
 	if (rc == 1)
 		return 0;
 	if (rc == 0)
 		return rm_refuse(t, "no shmkit magic", SHK_EBADSEG);
 	return rm_refuse(t, "cannot read it to look for the shmkit magic", rc);
+}
+
+/* errno (open, fstatat, unlinkat) as a code for cli_error() */
+static int
+rm_errno(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return SHK_ENOENT;
+	case EACCES:
+		return SHK_EACCES;
+	case EPERM:
+		return SHK_EPERM;
+	case ENAMETOOLONG:
+		return SHK_ENAMETOOLONG;
+	default:
+		return SHK_EIO;
+	}
+}
+
+/*
+ * A file-backend segment is checked and removed through a descriptor of its
+ * directory, opened once before the check: unlink(path) after the check
+ * resolved the directories again, and the owner of one of them could swap
+ * it for a symlink in between, so that root's `rm --file /home/u/d/passwd`
+ * removed /etc/passwd (security audit, 2026-11-25; tests/cli.sh).
+ * rm_dir opens path's directory and sets *base to the last component;
+ * returns the descriptor or a code.
+ */
+static int
+rm_dir(const char *path, const char **base)
+{
+	char dir[4200];
+	const char *slash = strrchr(path, '/');
+	int dfd;
+
+	if (!slash) {
+		snprintf(dir, sizeof(dir), ".");
+		*base = path;
+	} else if ((size_t)(slash - path) >= sizeof(dir)) {
+		return SHK_ENAMETOOLONG;
+	} else {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = 0;
+		if (slash == path)
+			snprintf(dir, sizeof(dir), "/");
+		*base = slash + 1;
+	}
+	if (!(*base)[0])
+		return SHK_EINVAL;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return dfd >= 0 ? dfd : rm_errno(errno);
+}
+
+/* Removes base from directory dfd; with seen (rm_guard()'s file), only
+ * while the name is still that regular file (else SHK_EBADSEG). */
+static int
+rm_file(int dfd, const char *base, const struct stat *seen)
+{
+	struct stat st;
+
+	if (seen) {
+		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			return rm_errno(errno);
+		if (!S_ISREG(st.st_mode) || st.st_dev != seen->st_dev ||
+		    st.st_ino != seen->st_ino)
+			return SHK_EBADSEG;
+	}
+	return unlinkat(dfd, base, 0) == 0 ? 0 : rm_errno(errno);
 }
 
 static int
@@ -463,19 +539,37 @@ cmd_rm(int argc, char **argv)
 			return r;
 	for (i = 0; i < n; i++) {
 		struct cli_target t = tv[i];
+		const char *base = NULL;
+		struct stat seen;
 		shk_seg_opts o;
-		int rc;
+		int rc, dfd = -1;
 
-		if (!force && rm_guard(&t) != 0) {
+		if (t.backend == SHK_BACKEND_FILE &&
+		    (dfd = rm_dir(t.name, &base)) < 0) {
+			cli_error(t.label, dfd);
+			failed = 1;
+			continue;
+		}
+		if (!force && rm_guard(&t, dfd, base, &seen) != 0) {
 			failed = 1; /* rm_guard said why */
+			if (dfd >= 0)
+				close(dfd);
 			continue;
 		}
 		if (dry_run) {
 			printf("would remove %s\n", t.label);
+			if (dfd >= 0)
+				close(dfd);
 			continue;
 		}
 		cli_target_opts(&t, &o);
-		rc = shk_seg_unlink(t.name, &o);
+		cli_test_pause(); /* tests/cli.sh swaps a directory here */
+		if (dfd >= 0) {
+			rc = rm_file(dfd, base, force ? NULL : &seen);
+			close(dfd);
+		} else {
+			rc = shk_seg_unlink(t.name, &o);
+		}
 		if (rc) {
 			cli_error(t.label, rc);
 			failed = 1;
