@@ -187,6 +187,33 @@ def cname(name):
     return name
 
 
+_NO_COPY = "shmkit handles cannot be copied or pickled"
+
+
+class NoCopy:
+    """Mixin of every class that owns a C handle, or a reference that
+    stands for one (a message, a mapped range): copy.copy, copy.deepcopy
+    and pickle raise TypeError.  A copy would carry the same raw C pointer
+    with a finalizer of its own, which would close or release it under the
+    original (a use after free, a double free); pickling would send a
+    pointer that means nothing in another process.  Open the object again
+    (in a child: open the Segment there) instead."""
+
+    __slots__ = ()
+
+    def __copy__(self):
+        raise TypeError(_NO_COPY)
+
+    def __deepcopy__(self, memo):
+        raise TypeError(_NO_COPY)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(_NO_COPY)
+
+    def __reduce__(self):
+        raise TypeError(_NO_COPY)
+
+
 def view(keep, addr, nbytes, readonly=False):
     """A memoryview of nbytes at addr that keeps `keep` alive.
 
@@ -202,7 +229,7 @@ def view(keep, addr, nbytes, readonly=False):
     return mv.toreadonly() if readonly else mv
 
 
-class Region:
+class Region(NoCopy):
     """One mapped range [addr, addr + nbytes), with a writable and a
     read-only memoryview over all of it, made once (view()).
 
@@ -275,7 +302,7 @@ def record_type(name, struct):
     return dataclasses.make_dataclass(name, fields, frozen=True)
 
 
-class HandleOwner:
+class HandleOwner(NoCopy):
     """Owns one C handle and closes it (with the subclass's _close, a
     library function) when the last reference goes.  The Python object
     that the user closes holds one reference, every view of the handle's
@@ -376,7 +403,7 @@ def inflight(method):
     return guarded
 
 
-class Closable:
+class Closable(NoCopy):
     """Base of what the user closes (Segment, Chan, object handles): `with`
     and garbage collection close it; close() is idempotent and safe while
     other threads are inside its calls (see inflight).  Subclasses call
