@@ -271,7 +271,10 @@ class Segment(Closable):
 
     @inflight
     def buffer(self, off, nbytes, readonly=None):
-        """A writable memoryview of nbytes at offset off (no copy)."""
+        """A memoryview of nbytes at offset off (no copy): writable, or
+        read-only with readonly=True; the default (None) is read-only on a
+        readonly Segment, where readonly=False is NotPermitted (the
+        mapping is PROT_READ: a write through it would crash)."""
         off, nbytes = cint(off, "off"), cint(nbytes, "nbytes")
         if off <= 0 or nbytes < 0 or off + nbytes > self.size:
             raise ValueError("offset %d + %d bytes is outside the segment"
@@ -279,6 +282,9 @@ class Segment(Closable):
         p = lib.shk_ptr(self._handle(), off)
         if readonly is None:
             readonly = self.readonly
+        elif not readonly and self.readonly:
+            raise errors.NotPermitted(context="buffer: segment %r is mapped"
+                                      " read-only" % (self.name,))
         return view(self._map, p, nbytes, readonly)
 
     ptr = buffer

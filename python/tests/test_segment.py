@@ -97,6 +97,35 @@ def test_readonly_segment_opens_blobs_not_structures(seg, name):
             ro.blob("nope")
 
 
+_RO_WRITE = r"""
+import sys
+import shmkit
+name = sys.argv[1]
+with shmkit.Segment(name, create=True, size=1 << 20) as seg:
+    off = seg.alloc(64)
+    with shmkit.Segment(name, readonly=True) as ro:
+        assert ro.buffer(off, 8).readonly               # the default
+        assert ro.buffer(off, 8, readonly=True).readonly
+        try:
+            mv = ro.buffer(off, 8, readonly=False)
+        except shmkit.NotPermitted:
+            pass
+        else:
+            mv[0] = 1   # a write to a PROT_READ mapping: SIGSEGV
+            raise AssertionError("a writable view of a read-only mapping")
+    assert not seg.buffer(off, 8, readonly=False).readonly
+    seg.unlink()
+print("ok")
+"""
+
+
+def test_readonly_segment_refuses_a_writable_buffer(name):
+    # before: buffer(readonly=False) on a readonly Segment made a writable
+    # view of the PROT_READ mapping, and writing through it crashed
+    from test_lifetime import run_child
+    run_child(_RO_WRITE, name)
+
+
 def test_views_keep_the_mapping_alive(name):
     seg = shmkit.Segment(name, create=True, size=128 << 10)
     a = seg.array("a", dtype="i8", length=16, create=True)
