@@ -472,8 +472,10 @@ class Handle(Closable):
     A handle belongs to its Segment: closing the segment closes it first.
     Closing twice is fine; any call after close raises ValueError.  Use
     `with` to close deterministically.  A handle is for one thread at a
-    time unless the C header says otherwise (the sync objects are
-    thread-safe); closing it from another thread is always safe.
+    time unless the C header says otherwise (the sync objects, queues,
+    stacks, maps, pools and arrays are thread-safe, and their calls use
+    no buffer of the handle's); closing it from another thread is always
+    safe.
     """
 
     _close_fn = None  # the C close function's name

@@ -46,7 +46,9 @@ class Map(Handle):
                 self.key_len, self.val_len = key_len, val_len or 0
             else:
                 self.key_len, self.val_len = _stored_lens(self, info)
-            self._val = ctypes.create_string_buffer(max(1, self.val_len))
+            # get()'s value buffer: a new one per call (threads may share
+            # the handle; shk_map_get is thread-safe)
+            self._val_t = ctypes.c_char * max(1, self.val_len)
         except BaseException:
             # the C handle is open and listed in seg: nobody else would
             # close it before the segment closes
@@ -59,11 +61,12 @@ class Map(Handle):
 
     @inflight
     def get(self, key, default=None):
-        rc = lib.shk_map_get(self._handle(), self._key(key), self._val)
+        val = self._val_t()
+        rc = lib.shk_map_get(self._handle(), self._key(key), val)
         if rc == NotFound.code:
             return default
         check(rc, "map get")
-        return self._val.raw[:self.val_len]
+        return val.raw[:self.val_len]
 
     def __getitem__(self, key):
         v = self.get(key, _MISSING)
