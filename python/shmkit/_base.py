@@ -487,7 +487,8 @@ class Handle(Closable):
         attach this handle to seg; returns the C handle."""
         self._init_guard()
         self.segment = seg
-        self.name = cname(name).decode("utf-8", "replace")
+        self._cname = cname(name)  # the name as C has it (Segment.remove)
+        self.name = self._cname.decode("utf-8", "replace")
         seg._open_object(self, fn, name, flags, *args, context=context)
         return self._h
 
