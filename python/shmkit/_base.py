@@ -7,6 +7,7 @@ import inspect
 import math
 import numbers
 import operator
+import re
 import time
 
 from ._lib import lib
@@ -265,11 +266,23 @@ class Region(NoCopy):
         return (self.ro if readonly else self.rw)[off:off + nbytes]
 
 
+def no_objects(mv, what="data"):
+    """TypeError when the buffer's items are (or contain) Python object
+    pointers (struct format 'O', e.g. a NumPy array of dtype object): their
+    bytes are addresses in this process, meaningless elsewhere, and
+    writing bytes over them corrupts the interpreter."""
+    fmt = mv.format
+    if "O" in fmt and "O" in re.sub(r":[^:]*:", "", fmt):  # not in names
+        raise TypeError("%s holds Python objects (format %r): they cannot "
+                        "go through shared memory" % (what, fmt))
+
+
 def cbuf(data, need=None, what="data"):
     """A pointer (c_void_p-compatible) to bytes-like `data`, and its length.
 
     Contiguous buffers are passed without a copy where ctypes allows it
-    (writable buffers); read-only ones (bytes) are passed as bytes.
+    (writable buffers); read-only ones (bytes) are passed as bytes.  A
+    buffer of Python objects (format 'O') is TypeError (no_objects).
     """
     if isinstance(data, bytes):
         n = len(data)
@@ -280,6 +293,7 @@ def cbuf(data, need=None, what="data"):
         except TypeError:
             raise TypeError("%s must be bytes-like, not %s"
                             % (what, type(data).__name__)) from None
+        no_objects(mv, what)
         if not mv.c_contiguous:
             raise ValueError("%s must be C-contiguous" % what)
         n = mv.nbytes

@@ -22,7 +22,8 @@ class _Elems(Handle):
 
     def _setup(self, elem_len, dtype, type_id):
         if dtype is not None:
-            dtype = np.dtype(dtype)
+            from .array import storable
+            dtype = storable(dtype)  # TypeError when it holds objects
             if elem_len is not None and elem_len != dtype.itemsize:
                 raise ValueError("elem_len %d differs from dtype size %d"
                                  % (elem_len, dtype.itemsize))
