@@ -110,15 +110,19 @@ def test_bcast_reliable_in_process(seg):
 
 
 def test_map_open_fails_after_c_open(seg, monkeypatch):
-    """Map() failing after shk_map_open succeeded (here: the stored key
-    and value lengths unreadable) closes the C handle at once: it stayed
-    open, listed in the segment, until the segment closed."""
+    """Map() failing after shk_map_open succeeded (here: shk_map_cap
+    raising, as an interrupting exception would) closes the C handle at
+    once: it stayed open, listed in the segment, until the segment
+    closed."""
     seg.map("kv", key_len=8, val_len=8, cap=16, create=True).close()
 
-    def unreadable(m, info):
-        raise shmkit.Corrupt(context="test")
-
-    monkeypatch.setattr(shmkit.map, "_stored_lens", unreadable)
+    class Lib:
+        def __getattr__(self, attr):
+            if attr == "shk_map_cap":
+                raise shmkit.Corrupt(context="test")
+            return getattr(real, attr)
+    real = shmkit.map.lib
+    monkeypatch.setattr(shmkit.map, "lib", Lib())
     with pytest.raises(shmkit.Corrupt) as ei:
         seg.map("kv")
     # ei's traceback keeps the half-made Map alive (as a caller that keeps
@@ -159,6 +163,73 @@ def test_bcast_reliable_huge_reader_timeout(seg, rt):
     assert got == [(b"m%03d" % i, 0) for i in range(n)]
     assert r.read(timeout=0) == (b"late", 0)
     assert w.stat().readers == 1
+
+
+_MAP_REPLACED = r"""
+import sys
+import shmkit
+name, when = sys.argv[1], sys.argv[2]
+seg = shmkit.Segment(name, create=True, size=1 << 20)
+other = shmkit.Segment(name)   # another party: removes and re-creates
+seg.map("m", key_len=8, val_len=64, cap=16, create=True).close()
+real = seg.stat
+sizes = [1, 64] * 10
+replaced = []
+
+def replace():
+    other.remove("m")
+    n = sizes[len(replaced)]
+    other.map("m", key_len=8, val_len=n, cap=16, create=True).close()
+    replaced.append(n)
+
+def stat(n):
+    # the map replaced by one with other sizes around Map()'s look at the
+    # registry: once just before it, once just after it, or after each
+    if n != "m":
+        return real(n)
+    if when == "before" and not replaced:
+        replace()
+    info = real(n)
+    if when == "always" or (when == "after" and not replaced):
+        replace()
+    return info
+
+seg.stat = stat
+if when == "always":
+    try:
+        seg.map("m")
+        raise AssertionError("opened a map that never held still")
+    except shmkit.TypeMismatch:
+        pass
+    assert len(replaced) >= 8, replaced
+else:
+    m = seg.map("m")
+    assert replaced == [1], replaced
+    # the handle is on the map there now, with its sizes
+    assert (m.key_len, m.val_len) == (8, 1), (m.key_len, m.val_len)
+    m.put(b"key_____", b"v")
+    with other.map("m", key_len=8, val_len=1) as fresh:
+        assert fresh.get(b"key_____") == b"v"
+    assert m.get(b"key_____") == b"v"
+    m.close()
+other.close()
+seg.close()
+shmkit.unlink(name)
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after", "always"])
+def test_map_replaced_while_opened_without_sizes(name, when):
+    """A map opened without key_len/val_len, removed and re-created with
+    other sizes by another party around the open: the handle and the
+    binding's sizes (its value buffer) are those of one map.  Before, the
+    sizes came from a stat after the open: the new map's (val_len 1) for
+    a handle of the removed one (val_len 64), whose get() writes 64 bytes
+    into a 1-byte buffer.  In a child interpreter: that overflow may
+    crash."""
+    from test_lifetime import run_child
+    run_child(_MAP_REPLACED, name, when)
 
 
 def test_map_both_ways(seg, name):
