@@ -7,6 +7,7 @@ import inspect
 import math
 import numbers
 import operator
+import re
 import time
 
 from ._lib import lib
@@ -187,6 +188,33 @@ def cname(name):
     return name
 
 
+_NO_COPY = "shmkit handles cannot be copied or pickled"
+
+
+class NoCopy:
+    """Mixin of every class that owns a C handle, or a reference that
+    stands for one (a message, a mapped range): copy.copy, copy.deepcopy
+    and pickle raise TypeError.  A copy would carry the same raw C pointer
+    with a finalizer of its own, which would close or release it under the
+    original (a use after free, a double free); pickling would send a
+    pointer that means nothing in another process.  Open the object again
+    (in a child: open the Segment there) instead."""
+
+    __slots__ = ()
+
+    def __copy__(self):
+        raise TypeError(_NO_COPY)
+
+    def __deepcopy__(self, memo):
+        raise TypeError(_NO_COPY)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(_NO_COPY)
+
+    def __reduce__(self):
+        raise TypeError(_NO_COPY)
+
+
 def view(keep, addr, nbytes, readonly=False):
     """A memoryview of nbytes at addr that keeps `keep` alive.
 
@@ -202,7 +230,7 @@ def view(keep, addr, nbytes, readonly=False):
     return mv.toreadonly() if readonly else mv
 
 
-class Region:
+class Region(NoCopy):
     """One mapped range [addr, addr + nbytes), with a writable and a
     read-only memoryview over all of it, made once (view()).
 
@@ -238,11 +266,23 @@ class Region:
         return (self.ro if readonly else self.rw)[off:off + nbytes]
 
 
+def no_objects(mv, what="data"):
+    """TypeError when the buffer's items are (or contain) Python object
+    pointers (struct format 'O', e.g. a NumPy array of dtype object): their
+    bytes are addresses in this process, meaningless elsewhere, and
+    writing bytes over them corrupts the interpreter."""
+    fmt = mv.format
+    if "O" in fmt and "O" in re.sub(r":[^:]*:", "", fmt):  # not in names
+        raise TypeError("%s holds Python objects (format %r): they cannot "
+                        "go through shared memory" % (what, fmt))
+
+
 def cbuf(data, need=None, what="data"):
     """A pointer (c_void_p-compatible) to bytes-like `data`, and its length.
 
     Contiguous buffers are passed without a copy where ctypes allows it
-    (writable buffers); read-only ones (bytes) are passed as bytes.
+    (writable buffers); read-only ones (bytes) are passed as bytes.  A
+    buffer of Python objects (format 'O') is TypeError (no_objects).
     """
     if isinstance(data, bytes):
         n = len(data)
@@ -253,6 +293,7 @@ def cbuf(data, need=None, what="data"):
         except TypeError:
             raise TypeError("%s must be bytes-like, not %s"
                             % (what, type(data).__name__)) from None
+        no_objects(mv, what)
         if not mv.c_contiguous:
             raise ValueError("%s must be C-contiguous" % what)
         n = mv.nbytes
@@ -275,7 +316,7 @@ def record_type(name, struct):
     return dataclasses.make_dataclass(name, fields, frozen=True)
 
 
-class HandleOwner:
+class HandleOwner(NoCopy):
     """Owns one C handle and closes it (with the subclass's _close, a
     library function) when the last reference goes.  The Python object
     that the user closes holds one reference, every view of the handle's
@@ -376,7 +417,7 @@ def inflight(method):
     return guarded
 
 
-class Closable:
+class Closable(NoCopy):
     """Base of what the user closes (Segment, Chan, object handles): `with`
     and garbage collection close it; close() is idempotent and safe while
     other threads are inside its calls (see inflight).  Subclasses call
@@ -445,8 +486,10 @@ class Handle(Closable):
     A handle belongs to its Segment: closing the segment closes it first.
     Closing twice is fine; any call after close raises ValueError.  Use
     `with` to close deterministically.  A handle is for one thread at a
-    time unless the C header says otherwise (the sync objects are
-    thread-safe); closing it from another thread is always safe.
+    time unless the C header says otherwise (the sync objects, queues,
+    stacks, maps, pools and arrays are thread-safe, and their calls use
+    no buffer of the handle's); closing it from another thread is always
+    safe.
     """
 
     _close_fn = None  # the C close function's name
@@ -458,7 +501,8 @@ class Handle(Closable):
         attach this handle to seg; returns the C handle."""
         self._init_guard()
         self.segment = seg
-        self.name = cname(name).decode("utf-8", "replace")
+        self._cname = cname(name)  # the name as C has it (Segment.remove)
+        self.name = self._cname.decode("utf-8", "replace")
         seg._open_object(self, fn, name, flags, *args, context=context)
         return self._h
 

@@ -11,7 +11,10 @@ and float64 -> 0x4E50660000000008.  A structured dtype (with fields) uses
 kind 'V' and, in the low 32 bits, zlib.crc32 of str(dtype.descr).  A C
 program computes the same with SHK_NP_TYPE(kind, size) (see
 docs/python.md).  Pass type_id= to use your own tag instead.  Only
-native-byte-order dtypes are accepted.
+native-byte-order dtypes have a tag (with your own type_id another byte
+order is stored, but the atomics refuse it), and a dtype that holds Python
+objects is TypeError everywhere, type_id= or not: a pointer into one
+process means nothing in shared memory.
 """
 
 import ctypes
@@ -29,14 +32,25 @@ __all__ = ["Array", "dtype_type_id", "type_id_dtype"]
 NP_TAG = 0x4E50 << 48
 
 
+def storable(dtype):
+    """np.dtype(dtype), or TypeError when it holds Python objects (dtype
+    object, or a structured dtype with such a field): every array, queue
+    and stack dtype goes through here, whatever the type_id."""
+    dt = np.dtype(dtype)
+    if dt.hasobject:
+        raise TypeError("dtype %s holds Python objects: they cannot live in "
+                        "shared memory" % (dt,))
+    return dt
+
+
 def dtype_type_id(dtype):
     """The type id convention's tag for a NumPy dtype."""
-    dt = np.dtype(dtype)
+    dt = storable(dtype)
     if not dt.isnative:
         raise ValueError("dtype %s is not in native byte order" % dt)
     if dt.fields is not None:
         return NP_TAG | ord("V") << 40 | zlib.crc32(str(dt.descr).encode())
-    if dt.subdtype is not None or dt.hasobject:
+    if dt.subdtype is not None:
         raise ValueError("dtype %s cannot live in shared memory" % dt)
     return NP_TAG | ord(dt.kind) << 40 | dt.itemsize
 
@@ -88,7 +102,7 @@ class Array(Handle):
         else:
             if dtype is None:
                 raise ValueError("creating an array needs a dtype")
-            dt = np.dtype(dtype)
+            dt = storable(dtype)
             if type_id is None:
                 type_id = dtype_type_id(dt)
         o.elem_len = dt.itemsize
@@ -105,7 +119,10 @@ class Array(Handle):
             self.dtype = np.dtype("V%d" % self.elem_len)
         self._signed = self.dtype.kind == "i"
         self._ops = None  # the atomics' C functions, when they apply
-        if self.elem_len in (4, 8) and self.dtype.kind in "uiV":
+        # native byte order only: C reads and writes the element as a
+        # native integer, NumPy would see other bytes through numpy()
+        if self.elem_len in (4, 8) and self.dtype.kind in "uiV" and \
+                self.dtype.isnative:
             w = "u32" if self.elem_len == 4 else "u64"
             self._ops = {op: getattr(lib, "shk_array_%s_%s" % (op, w))
                          for op in ("load", "store", "fetch_add", "cas")}
@@ -156,8 +173,8 @@ class Array(Handle):
         if ops is None:
             from .errors import TypeMismatch
             raise TypeMismatch(context="atomics need 4- or 8-byte integer "
-                               "elements (or raw V4/V8), this array has %s"
-                               % self.dtype)
+                               "elements (or raw V4/V8) in native byte "
+                               "order, this array has %s" % self.dtype)
         return ops[op], self._ctype
 
     def _idx(self, i):

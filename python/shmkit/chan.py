@@ -7,8 +7,8 @@ import warnings
 import weakref
 
 from . import _lib as L
-from ._base import U32_MAX, Closable, HandleOwner, Region, cbuf, cint, \
-    cname, inflight, record_type, timed
+from ._base import U32_MAX, Closable, HandleOwner, NoCopy, Region, cbuf, \
+    cint, cname, inflight, record_type, timed
 from ._lib import lib
 from .errors import Busy, check
 
@@ -38,7 +38,7 @@ class _ChanHandle(HandleOwner):
     _close = "shk_chan_close"
 
 
-class Message:
+class Message(NoCopy):
     """A message of a channel: received (read-only view, in place) or
     loaned (writable view onto a heap block of the segment).
 

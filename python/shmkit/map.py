@@ -5,7 +5,7 @@ import ctypes
 from . import _lib as L
 from ._base import U32_MAX, Handle, cbuf, cint, flags_of, inflight
 from ._lib import lib
-from .errors import NotFound, check
+from .errors import InvalidArgument, NotFound, TypeMismatch, check
 
 __all__ = ["Map"]
 
@@ -37,16 +37,34 @@ class Map(Handle):
         o.type_id = cint(type_id, "type_id")
         if key_len is not None and val_len is None and not create:
             raise ValueError("opening with key_len also needs val_len")
-        h = self._open(seg, name, lib.shk_map_open, flags_of(create, excl),
-                       ctypes.byref(o), context="map %r" % (name,))
+        # The handle's key_len and val_len must be the ones used here (the
+        # value buffer's size): shk_map_open checks them when key_len is
+        # given, and has no accessor to tell them otherwise.  So a map
+        # opened without sizes reads them from the registry first and
+        # opens with them, checked; a TypeMismatch whose cause is a map
+        # removed and re-created with other sizes between the two (a new
+        # stat differs) is tried again.  Reading them after the open, as
+        # before, could take the new map's sizes for the old map's handle:
+        # a value buffer shorter than what C writes into it.
+        probe = not key_len and not val_len  # (0 and val_len: EINVAL)
+        for attempt in range(_TRIES):
+            if probe:
+                o.key_len, o.val_len = lens = _lens_now(seg, name, create)
+            try:
+                h = self._open(seg, name, lib.shk_map_open,
+                               flags_of(create, excl), ctypes.byref(o),
+                               context="map %r" % (name,))
+                break
+            except TypeMismatch:
+                if not probe or attempt == _TRIES - 1 or \
+                        _lens_now(seg, name, create) == lens:
+                    raise
         try:
-            info = seg.stat(name)
             self.cap = lib.shk_map_cap(h)
-            if key_len:
-                self.key_len, self.val_len = key_len, val_len or 0
-            else:
-                self.key_len, self.val_len = _stored_lens(self, info)
-            self._val = ctypes.create_string_buffer(max(1, self.val_len))
+            self.key_len, self.val_len = o.key_len, o.val_len
+            # get()'s value buffer: a new one per call (threads may share
+            # the handle; shk_map_get is thread-safe)
+            self._val_t = ctypes.c_char * max(1, self.val_len)
         except BaseException:
             # the C handle is open and listed in seg: nobody else would
             # close it before the segment closes
@@ -59,11 +77,12 @@ class Map(Handle):
 
     @inflight
     def get(self, key, default=None):
-        rc = lib.shk_map_get(self._handle(), self._key(key), self._val)
+        val = self._val_t()
+        rc = lib.shk_map_get(self._handle(), self._key(key), val)
         if rc == NotFound.code:
             return default
         check(rc, "map get")
-        return self._val.raw[:self.val_len]
+        return val.raw[:self.val_len]
 
     def __getitem__(self, key):
         v = self.get(key, _MISSING)
@@ -146,7 +165,24 @@ class Map(Handle):
         return (v for _, v in self.items())
 
 
-def _stored_lens(m, info):
+_TRIES = 8  # opens of a map replaced meanwhile, before TypeMismatch
+
+
+def _lens_now(seg, name, create):
+    """key_len, val_len of the map `name` as the registry has it now."""
+    try:
+        info = seg.stat(name)
+    except NotFound:
+        if create:  # as shk_map_open: nothing to create it with
+            raise InvalidArgument(context="map %r: creating it needs "
+                                  "key_len and cap" % (name,)) from None
+        raise NotFound(context="map %r" % (name,)) from None
+    if info.kind != "map":
+        raise TypeMismatch(context="map %r: it is a %s" % (name, info.kind))
+    return _stored_lens(name, info)
+
+
+def _stored_lens(name, info):
     """key_len/val_len of a map opened without them: the registry holds
     only their sum (elem_len), shk_obj_describe states both."""
     import re
@@ -154,5 +190,5 @@ def _stored_lens(m, info):
     g = re.search(r"\bkey_len=(\d+) val_len=(\d+)", info.state)
     if not g or int(g.group(1)) + int(g.group(2)) != info.elem_len:
         raise Corrupt(context="map %r: cannot read key_len/val_len (%r)"
-                      % (m.name, info.state))
+                      % (name, info.state))
     return int(g.group(1)), int(g.group(2))

@@ -22,7 +22,8 @@ class _Elems(Handle):
 
     def _setup(self, elem_len, dtype, type_id):
         if dtype is not None:
-            dtype = np.dtype(dtype)
+            from .array import storable
+            dtype = storable(dtype)  # TypeError when it holds objects
             if elem_len is not None and elem_len != dtype.itemsize:
                 raise ValueError("elem_len %d differs from dtype size %d"
                                  % (elem_len, dtype.itemsize))
@@ -45,13 +46,16 @@ class _Elems(Handle):
         ptr, _ = cbuf(item, self.elem_len, "element")
         return ptr
 
-    def _elem_out(self):
+    def _elem_out(self, out):
         if self.dtype is not None:
-            return np.frombuffer(self._out, dtype=self.dtype)[0].copy()
-        return self._out.raw
+            return np.frombuffer(out, dtype=self.dtype)[0].copy()
+        return out.raw
 
     def _alloc_out(self):
-        self._out = ctypes.create_string_buffer(self.elem_len)
+        # the type of pop's out-buffer: a new one per call, since threads
+        # may share the handle (the C calls are thread-safe) and one
+        # buffer would hand a thread the element another one popped
+        self._out_t = ctypes.c_char * self.elem_len
 
 
 class Queue(_Elems):
@@ -101,9 +105,10 @@ class Queue(_Elems):
 
     @inflight
     def pop(self, timeout=None):
+        out = self._out_t()
         timed("queue pop", lib.shk_queue_pop,
-              self._handle(), self._out, timeout=timeout, owner=self)
-        return self._elem_out()
+              self._handle(), out, timeout=timeout, owner=self)
+        return self._elem_out(out)
 
     get = pop
 
@@ -149,6 +154,7 @@ class Stack(_Elems):
 
     @inflight
     def pop(self, timeout=None):
+        out = self._out_t()
         timed("stack pop", lib.shk_stack_pop,
-              self._handle(), self._out, timeout=timeout, owner=self)
-        return self._elem_out()
+              self._handle(), out, timeout=timeout, owner=self)
+        return self._elem_out(out)

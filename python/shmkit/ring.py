@@ -4,7 +4,7 @@ import ctypes
 
 from . import _lib as L
 from ._base import Handle, Region, cbuf, cint, flags_of, inflight, \
-    record_type, timed
+    no_objects, record_type, timed
 from ._lib import lib
 from .errors import check
 
@@ -171,6 +171,7 @@ class Ring(Handle):
                             % type(out).__name__) from None
         if mv.readonly:
             raise TypeError("read_into needs a writable buffer")
+        no_objects(memoryview(out), "read_into's buffer")
         ptr = (ctypes.c_char * mv.nbytes).from_buffer(mv) if mv.nbytes \
             else None
         return timed("ring read", lib.shk_ring_read, self._handle(), ptr,

@@ -194,6 +194,17 @@ class Segment(Closable):
             child.close()  # have listed its children before this one
             raise self._closed_error()
 
+    def _refuse_open_child(self, name):
+        """Busy when an object handle named `name` opened from this
+        Segment is still open: removing the object would free its memory
+        under that handle (and a new object could reuse it)."""
+        cn = cname(name)
+        for child in list(self._children):
+            if getattr(child, "_cname", None) == cn:
+                raise errors.Busy(context="remove %r: its %s handle is open "
+                                  "in this Segment (close it first)"
+                                  % (name, child.kind))
+
     def __repr__(self):
         return "<shmkit.Segment %r %s>" % (
             getattr(self, "name", None),
@@ -271,7 +282,10 @@ class Segment(Closable):
 
     @inflight
     def buffer(self, off, nbytes, readonly=None):
-        """A writable memoryview of nbytes at offset off (no copy)."""
+        """A memoryview of nbytes at offset off (no copy): writable, or
+        read-only with readonly=True; the default (None) is read-only on a
+        readonly Segment, where readonly=False is NotPermitted (the
+        mapping is PROT_READ: a write through it would crash)."""
         off, nbytes = cint(off, "off"), cint(nbytes, "nbytes")
         if off <= 0 or nbytes < 0 or off + nbytes > self.size:
             raise ValueError("offset %d + %d bytes is outside the segment"
@@ -279,6 +293,9 @@ class Segment(Closable):
         p = lib.shk_ptr(self._handle(), off)
         if readonly is None:
             readonly = self.readonly
+        elif not readonly and self.readonly:
+            raise errors.NotPermitted(context="buffer: segment %r is mapped"
+                                      " read-only" % (self.name,))
         return view(self._map, p, nbytes, readonly)
 
     ptr = buffer
@@ -371,7 +388,10 @@ class Segment(Closable):
     @inflight
     def remove(self, name):
         """Delete the object `name` and return its memory to the heap.  Only
-        when nobody uses it: other handles on it become invalid."""
+        when nobody uses it: other handles on it become invalid.  Busy
+        while a handle of it opened from this Segment is open (close it
+        first); handles in other Segments or processes are not seen."""
+        self._refuse_open_child(name)
         check(lib.shk_obj_remove(self._handle(), cname(name)),
               "remove %r" % (name,))
 

@@ -12,7 +12,8 @@ from . import _lib as L
 from ._base import U32_MAX, Handle, cint, flags_of, inflight, timed, \
     timeout_ns
 from ._lib import lib
-from .errors import SHK_EAGAIN, OwnerDead, Timeout, WouldBlock, check
+from .errors import SHK_EAGAIN, OwnerDead, ShkError, Timeout, WouldBlock, \
+    check
 
 __all__ = ["Mutex", "RWLock", "Sem", "Event", "Barrier", "Latch", "Cond"]
 
@@ -46,17 +47,36 @@ _mutex_lock = lib.shk_mutex_lock
 _mutex_unlock = lib.shk_mutex_unlock
 _sem_wait = lib.shk_sem_wait
 _sem_post = lib.shk_sem_post
+_wrlock = lib.shk_rwlock_wrlock
+_wrunlock = lib.shk_rwlock_wrunlock
+
+
+def _unlock_of(fn):
+    """How to give back what fn takes after an interrupting exception:
+    a mutex or a write lock (held per thread); None for a semaphore unit,
+    whose taker cannot be told apart."""
+    if fn is _mutex_lock:
+        return _mutex_unlock
+    if fn is _wrlock:
+        return _wrunlock
+    return None
 
 
 def _give_back(obj, unlock):
     """After an exception that interrupted the blocking path of a lock,
     in the moments the C call cannot see (its spin before it sleeps, the
     way back to Python): if this thread took the lock meanwhile, nobody
-    knows it holds it, so give it back.  An unlock by a thread that does
-    not hold the lock is SHK_EPERM and changes nothing (a re-lock by the
-    holder never gets here: its try said SHK_EDEADLK).  A lock that came
-    back from a dead owner is left held: unlocking it unrepaired would make
-    it NotRecoverable for every process."""
+    knows it holds it, so give it back.  Only for an exception that is not
+    the C call's own error (_timed_take): every SHK_E* code means nothing
+    was taken (or, OwnerDead, that it is held on purpose).  And only after
+    a try (timeout 0) said SHK_EAGAIN: this thread did not hold the lock
+    before the call, so the unlock can only give back what the call took;
+    where it took nothing, an unlock by a thread that does not hold the
+    lock is SHK_EPERM and changes nothing.  (A re-lock by the holder never
+    gets here: its try said SHK_EDEADLK, raised as Deadlock; before, a
+    wrlock without a try "gave back" its caller's own write lock.)  A lock
+    that came back from a dead owner is left held: unlocking it unrepaired
+    would make it NotRecoverable for every process."""
     try:
         if "inconsistent" in obj.segment.stat(obj.name).state:
             return
@@ -71,9 +91,12 @@ def _timed_take(obj, fn, context, timeout, unlock=None):
     waits, whose unit or event cannot be told apart)."""
     try:
         timed(context, fn, obj._h, timeout=timeout, owner=obj)
-    except (OwnerDead, WouldBlock, Timeout):
-        raise  # held, or not taken
-    except BaseException:
+    except ShkError:
+        # the C call's own error: nothing taken (WouldBlock, Timeout,
+        # Deadlock, NoMemory, NotRecoverable, Interrupted, ...) or held on
+        # purpose (OwnerDead): never given back
+        raise
+    except BaseException:  # KeyboardInterrupt, ...: maybe after a take
         if unlock is not None:
             _give_back(obj, unlock)
         raise
@@ -88,8 +111,7 @@ def _take(obj, fn, context, timeout):
         return
     if rc != SHK_EAGAIN or timeout == 0:
         check(rc, context)  # OwnerDead (held), WouldBlock, ...
-    _timed_take(obj, fn, context, timeout,
-                _mutex_unlock if fn is _mutex_lock else None)
+    _timed_take(obj, fn, context, timeout, _unlock_of(fn))
 
 
 def _take_bool(obj, fn, context, blocking, timeout):
@@ -106,7 +128,7 @@ def _take_bool(obj, fn, context, blocking, timeout):
         return False
     try:
         _timed_take(obj, fn, context, None if timeout == -1 else timeout,
-                    _mutex_unlock if fn is _mutex_lock else None)
+                    _unlock_of(fn))
         return True
     except (WouldBlock, Timeout):
         return False
@@ -201,11 +223,12 @@ class RWLock(_Sync):
 
     @inflight
     def wrlock(self, timeout=None):
-        # a write hold is per thread, so it can be given back after an
-        # interrupting exception (_give_back); a read hold is per segment
-        # handle, and cannot
-        _timed_take(self, lib.shk_rwlock_wrlock, "wrlock", timeout,
-                    lib.shk_rwlock_wrunlock)
+        # tried first, as a mutex: the holder's re-lock is Deadlock there,
+        # and the blocking path runs only for a lock held by another
+        # thread or process.  A write hold is per thread, so it can then be
+        # given back after an interrupting exception (_give_back); a read
+        # hold is per segment handle, and cannot
+        _take(self, _wrlock, "wrlock", timeout)
 
     @inflight
     def rdunlock(self):
@@ -213,7 +236,7 @@ class RWLock(_Sync):
 
     @inflight
     def wrunlock(self):
-        check(lib.shk_rwlock_wrunlock(self._handle()), "wrunlock")
+        check(_wrunlock(self._handle()), "wrunlock")
 
     @inflight
     def consistent(self):

@@ -109,3 +109,72 @@ def test_dtype_convention_and_reopen(seg, name):
         seg.array("c", dtype="u1")
     assert seg.array("c", dtype="u1", type_id=0xC0FFEE).length == 4
     assert c.length == 4
+
+
+def test_dtypes_and_buffers_of_python_objects_are_refused(seg, name):
+    """A dtype that holds Python objects is TypeError for arrays, queues
+    and stacks, with or without type_id=, and a buffer of objects (format
+    'O') for every write, send, push, put and read_into: before, a
+    structured dtype with an object field got a type id, type_id= skipped
+    the test, and raw PyObject* bytes went through shared memory."""
+    obj = np.dtype(object)
+    rec = np.dtype([("n", "u8"), ("o", "O")])
+    one = np.dtype([("a", "O")])
+    for dt in (obj, rec, one):
+        with pytest.raises(TypeError):
+            dtype_type_id(dt)
+        for kw in ({}, {"type_id": 0x5EED}):
+            with pytest.raises(TypeError):
+                seg.array("x", dtype=dt, length=4, create=True, **kw)
+            with pytest.raises(TypeError):
+                seg.queue("q", dtype=dt, cap=4, create=True, **kw)
+            with pytest.raises(TypeError):
+                seg.stack("s", dtype=dt, cap=4, create=True, **kw)
+    assert seg.names() == []                   # nothing was created
+    objs = np.array([object()], dtype=object)  # 8 bytes: a pointer
+    recs = np.zeros(1, dtype=rec)              # 16 bytes, one pointer
+    w = seg.ring("r", "producer", create=True)
+    r = seg.ring("r", "consumer")
+    q = seg.queue("q8", elem_len=8, cap=4, create=True)
+    q16 = seg.queue("q16", elem_len=16, cap=4, create=True)
+    m = seg.map("m", key_len=8, val_len=8, cap=4, create=True)
+    bw = seg.bcast("b", "writer", create=True)
+    a = shmkit.Chan("shm://%s-c/c" % name, "a")
+    try:
+        for data in (objs, recs, memoryview(objs), objs.reshape(1, 1)):
+            for fn in (w.write, bw.write, a.send,
+                       q16.push if data.nbytes == 16 else q.push,
+                       lambda d: m.put(b"key_____", d),
+                       lambda d: m.put(d, b"value___")):
+                with pytest.raises(TypeError):
+                    fn(data)
+        assert w.stat().head == w.stat().tail and len(q) == 0
+        w.write(b"12345678")
+        with pytest.raises(TypeError):
+            r.read_into(np.empty(1, dtype=object))
+        assert r.read(timeout=0) == b"12345678"  # left in the ring
+        # an 'O' in a field's name is no object
+        named = np.zeros(1, dtype=[("Obj", "<u8")])
+        w.write(named)
+        assert r.read(timeout=0) == bytes(8)
+        q.push(named)
+        assert q.pop(timeout=0) == bytes(8)
+    finally:
+        a.close()
+        shmkit.unlink(name + "-c", missing_ok=True)
+
+
+def test_atomics_refuse_a_foreign_byte_order(seg):
+    """A big-endian dtype is stored with one's own type_id, but the atomics
+    (which take native integers) refuse it: before, fetch_add added to the
+    wrong end of the big-endian value that numpy() shows."""
+    be = seg.array("be", dtype=">u4", length=2, create=True, type_id=0xBE)
+    be.numpy()[0] = 5
+    for call in (lambda: be.load(0), lambda: be.store(0, 1),
+                 lambda: be.fetch_add(0, 1), lambda: be.cas(0, 5, 6)):
+        with pytest.raises(shmkit.TypeMismatch):
+            call()
+    assert be.numpy()[0] == 5
+    le = seg.array("le", dtype="<u4" if np.little_endian else ">u4",
+                   length=2, create=True, type_id=0x1E)
+    assert le.fetch_add(0, 5) == 0 and le.numpy()[0] == 5

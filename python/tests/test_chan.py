@@ -312,3 +312,18 @@ def test_prefault_maps_every_page(addr, name):
     a.close()
     with pytest.raises(ValueError):
         a.prefault()
+
+
+def test_data_of_a_temporary_message_is_released(addr):
+    """`b.recv().data` drops the Message at once, which releases its view
+    (docs/python.md, Channels): the view raises ValueError; keep the
+    message (`with b.recv() as m:`) or copy (`recv_bytes()`) instead."""
+    with shmkit.Chan(addr, "a") as a, shmkit.Chan(addr, "b") as b:
+        a.send(b"temp")
+        with pytest.warns(ResourceWarning, match="unreleased"):
+            v = b.recv(timeout=1).data
+        with pytest.raises(ValueError):
+            bytes(v)
+        a.send(b"kept")
+        with b.recv(timeout=1) as m:
+            assert bytes(m.data) == b"kept"

@@ -97,6 +97,35 @@ def test_readonly_segment_opens_blobs_not_structures(seg, name):
             ro.blob("nope")
 
 
+_RO_WRITE = r"""
+import sys
+import shmkit
+name = sys.argv[1]
+with shmkit.Segment(name, create=True, size=1 << 20) as seg:
+    off = seg.alloc(64)
+    with shmkit.Segment(name, readonly=True) as ro:
+        assert ro.buffer(off, 8).readonly               # the default
+        assert ro.buffer(off, 8, readonly=True).readonly
+        try:
+            mv = ro.buffer(off, 8, readonly=False)
+        except shmkit.NotPermitted:
+            pass
+        else:
+            mv[0] = 1   # a write to a PROT_READ mapping: SIGSEGV
+            raise AssertionError("a writable view of a read-only mapping")
+    assert not seg.buffer(off, 8, readonly=False).readonly
+    seg.unlink()
+print("ok")
+"""
+
+
+def test_readonly_segment_refuses_a_writable_buffer(name):
+    # before: buffer(readonly=False) on a readonly Segment made a writable
+    # view of the PROT_READ mapping, and writing through it crashed
+    from test_lifetime import run_child
+    run_child(_RO_WRITE, name)
+
+
 def test_views_keep_the_mapping_alive(name):
     seg = shmkit.Segment(name, create=True, size=128 << 10)
     a = seg.array("a", dtype="i8", length=16, create=True)
@@ -206,3 +235,33 @@ def test_blob_cap_past_its_block_is_corrupt(seg):
         seg.check()
     with pytest.raises(shmkit.Corrupt):
         seg.stat("b")
+
+
+def test_remove_refuses_an_object_with_an_open_handle(seg, name):
+    """seg.remove(name) while this Segment has an open handle of `name` is
+    Busy: before, it freed the object's memory under the handle, and a
+    blob created next reused it (the old Array's writes landed in it)."""
+    a = seg.array("a", dtype=np.uint8, length=64, create=True)
+    q = seg.queue("q", elem_len=8, cap=4, create=True)
+    x = a.numpy()
+    with pytest.raises(shmkit.Busy):
+        seg.remove("a")
+    with pytest.raises(shmkit.Busy):
+        seg.remove(b"q")
+    assert "a" in seg and "q" in seg
+    b = seg.blob("b", size=64, create=True)
+    x[:] = 7                           # the array's memory, not the blob's
+    assert bytes(b) == bytes(64)
+    a.close()
+    seg.remove("a")                    # closed: removed
+    assert "a" not in seg
+    q.close()
+    seg.remove("q")
+    with pytest.raises(shmkit.NotFound):
+        seg.remove("a")
+    # a handle in another Segment is not seen (documented)
+    seg.mutex("m", create=True).close()
+    with shmkit.Segment(name) as other:
+        m = other.mutex("m")
+        seg.remove("m")
+        m.close()

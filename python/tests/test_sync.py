@@ -451,3 +451,47 @@ def test_interrupt_after_owner_dead_take_leaves_it_held(seg, name,
                          sync._mutex_unlock)
     monkeypatch.undo()
     assert seg.stat("l").state == "unlocked"
+
+
+def test_wrlock_by_the_holder_keeps_the_write_lock(seg):
+    """wrlock() again by the thread that holds the write lock is Deadlock
+    (SHK_EDEADLK), and the lock stays held: before, the binding took the
+    error for an interrupted take and "gave back" the caller's own write
+    lock, so another thread's wrlock(timeout=0) then succeeded."""
+    import threading
+    rw = seg.rwlock("rw", create=True)
+
+    def other_thread_try():
+        got = []
+
+        def run():
+            try:
+                rw.wrlock(timeout=0)
+                rw.wrunlock()
+                got.append("taken")
+            except shmkit.WouldBlock:
+                got.append("WouldBlock")
+        th = threading.Thread(target=run)
+        th.start()
+        th.join(10)
+        return got
+
+    rw.wrlock()
+    for t in (None, 0, 0.05, 1):
+        with pytest.raises(shmkit.Deadlock):
+            rw.wrlock(timeout=t)
+        assert other_thread_try() == ["WouldBlock"], t
+    with pytest.raises(shmkit.Deadlock):
+        with rw.write_locked():        # nested: the inner one fails
+            pass
+    assert other_thread_try() == ["WouldBlock"]
+    with pytest.raises(shmkit.Deadlock):
+        rw.rdlock(timeout=0)           # a read by the writer: no give-back
+    assert other_thread_try() == ["WouldBlock"]
+    rw.wrunlock()
+    with pytest.raises(shmkit.NotPermitted):
+        rw.wrunlock()
+    assert other_thread_try() == ["taken"]
+    with rw.write_locked():
+        assert other_thread_try() == ["WouldBlock"]
+    assert other_thread_try() == ["taken"]
