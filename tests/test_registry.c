@@ -752,24 +752,31 @@ t_check_during_remove(void)
 }
 
 /*
- * An open runs the object's check without the registry lock: an object
- * removed (and its block reused) between the lookup and the check is gone,
- * SHK_ENOENT; the open returned SHK_ECORRUPT on the new owner's bytes.
+ * A read-only handle's open runs the object's check without the registry
+ * lock (it cannot take it): an object removed (and its block reused)
+ * between the lookup and the check is gone, SHK_ENOENT; the open returned
+ * SHK_ECORRUPT on the new owner's bytes.  (A writable handle runs the
+ * check under the lock, where no removal can come between: test
+ * create_open_during_remove.)
  */
 static void
 t_open_during_remove(void)
 {
 	char nm[64];
-	shk_seg *seg = mkseg(nm, "odr", 0);
+	shk_seg *seg = mkseg(nm, "odr", 0), *ro = NULL;
 	shk_stack_opts so = SHK_STACK_OPTS_INIT;
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
 	shk_stack *st = NULL;
+	void *p = NULL;
 
 	so.elem_len = 8;
 	so.cap = 4096;
+	d.kind = SHK_KIND_STACK;
+	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &ro));
 	arm_remove_under_check(seg);
-	CHECK_RC(shk_stack_open(seg, "s", 0, NULL, &st), SHK_ENOENT);
+	CHECK_RC(shk_obj_open(ro, "s", 0, &d, NULL, &p), SHK_ENOENT);
 	shk__reg_check_hook = NULL;
-	CHECK(st == NULL);
+	CHECK(p == NULL);
 	CHECK_EQ(cdr_fired, 1);
 	CHECK_EQ(cdr_off2, cdr_off); /* the block was reused */
 	CHECK_OK(shk_free(seg, cdr_off2));
@@ -778,10 +785,11 @@ t_open_during_remove(void)
 	shk_stack_close(st);
 	cdr_fired = 1; /* the hook does nothing now */
 	shk__reg_check_hook = remove_under_check;
-	CHECK_OK(shk_stack_open(seg, "s", 0, NULL, &st));
+	CHECK_OK(shk_obj_open(ro, "s", 0, &d, NULL, &p));
+	CHECK(p != NULL);
 	shk__reg_check_hook = NULL;
-	shk_stack_close(st);
 	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(ro);
 	shk_seg_close(seg);
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
@@ -1167,6 +1175,181 @@ t_create_undo_killed(void)
 	shk_seg_close(seg);
 }
 
+/*
+ * Four threads share one handle and mix create-or-open, open, remove, stat
+ * and iteration on six names (three blobs, three mutexes).  No
+ * create-or-open answers SHK_ENOENT: one whose object was removed between
+ * its lookup and the kind's check did (about once in 4000 calls), since
+ * the check ran after the registry lock.  Under SAN=thread no race is
+ * reported: the kind's check (shk__kind_check_sync) read the object's
+ * memory while a creator zero-filled it for a new object, and lock-free
+ * copies of entries (shk_obj_next, entry_still()) read fields plainly
+ * while a creator wrote them.
+ */
+struct mix_arg {
+	shk_seg *seg;
+	int id;
+	int bad;      /* codes no call may return */
+	int enoent;   /* SHK_ENOENT from a create-or-open */
+	int last_bad; /* the last of them */
+};
+
+static void *
+mix_worker(void *p)
+{
+	struct mix_arg *a = p;
+	shk_obj_desc d = blob(0x6d6978, 8, 4), any = blob(0x6d6978, 0, 0);
+	shk_obj_info info = { .size = sizeof(info) };
+	uint32_t x = 0x9e3779b9u * (uint32_t)(a->id + 1), cur;
+	int i, rc;
+
+	for (i = 0; i < 5000; i++) {
+		char on[16];
+		shk_mutex *m = NULL;
+		void *mem;
+
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		/* blobs b0..b2, mutexes m0..m2: one kind per name */
+		snprintf(on, sizeof(on), "%c%u", (x >> 8) & 1 ? 'm' : 'b',
+			 (x >> 9) % 3);
+		switch (x % 5) {
+		case 0:
+		case 1:
+			if (on[0] == 'm') {
+				rc = shk_mutex_open(a->seg, on, SHK_CREATE,
+						    NULL, &m);
+				shk_mutex_close(m);
+			} else {
+				rc = shk_obj_open(a->seg, on, SHK_CREATE, &d,
+						  NULL, &mem);
+			}
+			if (rc == SHK_ENOENT)
+				a->enoent++;
+			else if (rc != 0)
+				a->bad++, a->last_bad = rc;
+			break;
+		case 2:
+			rc = on[0] == 'm'
+				     ? shk_mutex_open(a->seg, on, 0, NULL, &m)
+				     : shk_obj_open(a->seg, on, 0, &any, NULL,
+						    &mem);
+			shk_mutex_close(m);
+			if (rc != 0 && rc != SHK_ENOENT)
+				a->bad++, a->last_bad = rc;
+			break;
+		case 3:
+			rc = shk_obj_remove(a->seg, on);
+			if (rc != 0 && rc != SHK_ENOENT)
+				a->bad++, a->last_bad = rc;
+			break;
+		default:
+			rc = shk_obj_stat(a->seg, on, &info);
+			if (rc != 0 && rc != SHK_ENOENT)
+				a->bad++, a->last_bad = rc;
+			/* the lock-free iteration copies entries that
+			 * creators may be writing */
+			cur = 0;
+			while ((rc = shk_obj_next(a->seg, &cur, &info)) == 1)
+				;
+			if (rc != 0)
+				a->bad++, a->last_bad = rc;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void
+t_threads_create_remove_open(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "mix", 16);
+	struct mix_arg a[4];
+	pthread_t th[4];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct mix_arg){ .seg = seg, .id = i };
+		CHECK(pthread_create(&th[i], NULL, mix_worker, &a[i]) == 0);
+	}
+	for (i = 0; i < 4; i++)
+		CHECK(pthread_join(th[i], NULL) == 0);
+	for (i = 0; i < 4; i++) {
+		if (a[i].bad)
+			TEST_FAIL("thread %d: %d unexpected codes, last %s", i,
+				  a[i].bad, shk_errname(a[i].last_bad));
+		CHECK_EQ(a[i].enoent, 0);
+	}
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/*
+ * A create-or-open on a writable handle found the object under the lock,
+ * dropped the lock, ran the kind's check and then found the object removed
+ * meanwhile: SHK_ENOENT, though it was asked to create it.  The hook, run
+ * where that check starts, removes the object.  Now the check runs under
+ * the lock, where no removal can come between: the hook is not reached
+ * from a writable open (it would wait for the lock it holds), and the
+ * open finds the object.
+ */
+static const char *rm_hook_name;
+static int rm_hook_fired;
+
+static void
+remove_in_open(shk_seg *seg, uint32_t slot)
+{
+	(void)slot;
+	if (rm_hook_fired++)
+		return;
+	CHECK_OK(shk_obj_remove(seg, rm_hook_name));
+}
+
+static void
+t_create_open_during_remove(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "cor", 0);
+	shk_obj_desc d = blob(5, 8, 4);
+	shk_obj_info info = { .size = sizeof(info) }, info2 = info;
+	shk_mutex *m = NULL;
+	void *p = NULL;
+
+	CHECK_OK(shk_obj_open(seg, "o", SHK_CREATE, &d, &info, &p));
+	rm_hook_name = "o";
+	rm_hook_fired = 0;
+	shk__reg_check_hook = remove_in_open;
+	CHECK_OK(shk_obj_open(seg, "o", SHK_CREATE, &d, &info2, &p));
+	CHECK_OK(shk_obj_open(seg, "o", 0, &d, NULL, &p));
+	shk__reg_check_hook = NULL;
+	CHECK_EQ(rm_hook_fired, 0);
+	CHECK(p != NULL);
+	CHECK_EQ(info2.created_ns, info.created_ns);
+	CHECK_OK(shk_obj_stat(seg, "o", &info));
+	CHECK_EQ(info.off, info2.off);
+	/* the same through a structure's create-or-open */
+	CHECK_OK(shk_mutex_open(seg, "mx", SHK_CREATE, NULL, &m));
+	shk_mutex_close(m);
+	m = NULL;
+	rm_hook_name = "mx";
+	rm_hook_fired = 0;
+	shk__reg_check_hook = remove_in_open;
+	CHECK_OK(shk_mutex_open(seg, "mx", SHK_CREATE, NULL, &m));
+	shk__reg_check_hook = NULL;
+	CHECK_EQ(rm_hook_fired, 0);
+	CHECK(m != NULL);
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	CHECK_OK(shk_obj_stat(seg, "mx", &info));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "create_undo_killed", t_create_undo_killed },
 	  { "rdonly_open", t_rdonly_open },
@@ -1186,4 +1369,6 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "open_during_remove", t_open_during_remove },
 	  { "rdonly_creating", t_rdonly_creating },
 	  { "count_after_kill", t_count_after_kill },
-	  { "remover_killed", t_remover_killed })
+	  { "remover_killed", t_remover_killed },
+	  { "threads_create_remove_open", t_threads_create_remove_open },
+	  { "create_open_during_remove", t_create_open_during_remove })
