@@ -75,6 +75,24 @@ KIND_CHECK(sync)
 KIND_CHECK(chan)
 #undef KIND_CHECK
 
+/*
+ * Each kind's busy hook (registry.h, shk__obj_busy_fn), for the kinds
+ * whose objects record their parties.  Strong references, unlike the
+ * checks: a program linked with libshmkit.a that removes objects without
+ * using their kinds must still refuse to remove one in use (a weak hook
+ * would be left out of such a link, and every object judged unused, as
+ * with shk__chan_parts below).
+ */
+#define KIND_BUSY(k)                                                           \
+	SHK_HIDDEN int shk__kind_busy_##k(shk_seg *, void *,                   \
+					  const shk_obj_info *);
+KIND_BUSY(ring)
+KIND_BUSY(bcast)
+KIND_BUSY(queue)
+KIND_BUSY(stack)
+KIND_BUSY(sync)
+#undef KIND_BUSY
+
 /* The parts of channel `name` (chan.c).  A strong reference: a program
  * linked with libshmkit.a that only removes objects must still remove a
  * channel's parts with it (a weak one left chan.o out of such a link, and
@@ -105,6 +123,26 @@ kind_check(uint32_t kind)
 	default:
 		if (kind >= SHK_KIND_MUTEX && kind <= SHK_KIND_ONCE)
 			return shk__kind_check_sync;
+		return NULL;
+	}
+}
+
+/* A channel's parts are judged by their own kinds (obj_busy()). */
+static shk__obj_busy_fn
+kind_busy(uint32_t kind)
+{
+	switch (kind) {
+	case SHK_KIND_RING:
+		return shk__kind_busy_ring;
+	case SHK_KIND_BCAST:
+		return shk__kind_busy_bcast;
+	case SHK_KIND_QUEUE:
+		return shk__kind_busy_queue;
+	case SHK_KIND_STACK:
+		return shk__kind_busy_stack;
+	default:
+		if (kind >= SHK_KIND_MUTEX && kind <= SHK_KIND_ONCE)
+			return shk__kind_busy_sync;
 		return NULL;
 	}
 }
@@ -438,6 +476,7 @@ static int entry_still(struct shk__reg_ent *e, const shk_obj_info *info,
 static int stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info);
 #ifdef SHK_TEST_HOOKS
 void (*shk__reg_check_hook)(shk_seg *seg, uint32_t slot); /* registry.h */
+void (*shk__reg_attach_hook)(shk_seg *seg);               /* registry.h */
 #endif
 
 /* An object found in an entry copied into *info (READY when copied): the
@@ -851,6 +890,49 @@ shk__reg_empty(shk_seg *seg)
 }
 
 /*
+ * 1 when READY entry e (the lock held) names an object that records a live
+ * party: its kind's busy hook says so.  A damaged entry, or a kind that
+ * records no parties, is not busy.
+ */
+static int
+ent_busy(shk_seg *seg, struct shk__reg_ent *e, uint32_t slot)
+{
+	shk__obj_busy_fn fn;
+	shk_obj_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	fill_info(e, slot, &info);
+	fn = kind_busy(info.kind);
+	if (!fn || !ent_valid(seg, &info))
+		return 0;
+	return fn(seg, seg->base + info.off, &info);
+}
+
+/* 1 when object `name` (READY entry e, the lock held) or, for a channel,
+ * one of its parts records a live party. */
+static int
+obj_busy(shk_seg *seg, const char *name, struct shk__reg_ent *e, uint32_t slot)
+{
+	struct shk__obj_part parts[SHK__OBJ_PARTS_MAX];
+	struct shk__reg_ent *pe;
+	int i, n;
+
+	if (ent_busy(seg, e, slot))
+		return 1;
+	if (e->kind != SHK_KIND_CHAN)
+		return 0;
+	n = shk__chan_parts(name, parts);
+	for (i = 0; i < n; i++) {
+		pe = find_locked(seg, parts[i].name, parts[i].kind,
+				 parts[i].type_id);
+		if (pe && ent_busy(seg, pe, (uint32_t)(pe - ents(seg))))
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * A channel's control block takes its parts with it (test_chan
  * obj_remove): removed alone, it left them behind, and the next
  * shk_chan_open made a new control block that took the old rings over (it
@@ -860,15 +942,24 @@ shk__reg_empty(shk_seg *seg)
  * its next opener completes, never parts without a channel.  The parts
  * are found by name, kind and channel part type id, never through the
  * control block's (untrusted) contents.
+ *
+ * Without SHK_FORCE an object that records a live party is not removed
+ * (SHK_EBUSY): a removal freed the block under a ring's producer, whose
+ * next writes went into whatever reused it (a blob, heap metadata: test
+ * remove_busy).  The parties are judged under the lock, and a structure
+ * records its long-lived parties (roles, reader slots) under the same lock
+ * (shk__obj_attach()), so a party either shows here or finds the object
+ * gone.  Locks held and sleepers are recorded by their own calls, without
+ * the lock: those show here only once recorded.
  */
 int
-shk_obj_remove(shk_seg *seg, const char *name)
+shk_obj_remove_flags(shk_seg *seg, const char *name, unsigned flags)
 {
 	struct shk__obj_part parts[SHK__OBJ_PARTS_MAX];
 	struct shk__reg_ent *e;
 	int i, n, rc, slot, free_slot;
 
-	if (!seg)
+	if (!seg || (flags & ~SHK_FORCE))
 		return SHK_EINVAL;
 	if (seg->slot == UINT32_MAX)
 		return SHK_EPERM; /* read-only handle: a removal writes */
@@ -879,6 +970,7 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	if (rc)
 		return rc;
 	slot = probe(seg, name, name_hash(name), &free_slot);
+	/* relaxed: we hold the lock; state only changes under it */
 	if (slot < 0 ||
 	    atomic_load_explicit(&ents(seg)[slot].state,
 				 memory_order_relaxed) != SHK__ENT_READY) {
@@ -886,6 +978,10 @@ shk_obj_remove(shk_seg *seg, const char *name)
 		return SHK_ENOENT;
 	}
 	e = &ents(seg)[slot];
+	if (!(flags & SHK_FORCE) && obj_busy(seg, name, e, (uint32_t)slot)) {
+		reg_unlock(seg);
+		return SHK_EBUSY;
+	}
 	if (e->kind == SHK_KIND_CHAN) {
 		n = shk__chan_parts(name, parts);
 		for (i = 0; i < n; i++)
@@ -897,6 +993,12 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	return rc;
 }
 
+int
+shk_obj_remove(shk_seg *seg, const char *name)
+{
+	return shk_obj_remove_flags(seg, name, 0);
+}
+
 /*
  * 1 when entry e still holds the object that info copied: READY, same
  * creation time, offset and name hash.  A removal (DELETED) or a removal
@@ -904,16 +1006,57 @@ shk_obj_remove(shk_seg *seg, const char *name)
  * shows as a change; so does a copy torn by a creator writing the fields.
  */
 static int
-entry_still(struct shk__reg_ent *e, const shk_obj_info *info, uint32_t hash)
+entry_is(struct shk__reg_ent *e, uint64_t created_ns, uint64_t off,
+	 uint32_t hash)
 {
 	uint32_t st = state_after_copy(e);
 
 	/* relaxed field loads (ent_ld32()): a creator may be writing the
 	 * slot; ordered after our copy by the fence in state_after_copy() */
-	return st == SHK__ENT_READY &&
-	       ent_ld64(&e->created_ns) == info->created_ns &&
-	       ent_ld64(&e->off) == info->off &&
-	       ent_ld32(&e->name_hash) == hash;
+	return st == SHK__ENT_READY && ent_ld64(&e->created_ns) == created_ns &&
+	       ent_ld64(&e->off) == off && ent_ld32(&e->name_hash) == hash;
+}
+
+static int
+entry_still(struct shk__reg_ent *e, const shk_obj_info *info, uint32_t hash)
+{
+	return entry_is(e, info->created_ns, info->off, hash);
+}
+
+void
+shk__obj_ref_init(struct shk__obj_ref *ref, const shk_obj_info *info)
+{
+	ref->off = info->off;
+	ref->created_ns = info->created_ns;
+	ref->slot = info->slot;
+	ref->hash = name_hash(info->name);
+}
+
+int
+shk__obj_live(shk_seg *seg, const struct shk__obj_ref *ref)
+{
+	return ref->slot < seg->reg_cap &&
+	       entry_is(&ents(seg)[ref->slot], ref->created_ns, ref->off,
+			ref->hash);
+}
+
+int
+shk__obj_attach(shk_seg *seg, const struct shk__obj_ref *ref,
+		int (*attach)(void *arg), void *arg)
+{
+	int rc;
+
+#ifdef SHK_TEST_HOOKS
+	if (shk__reg_attach_hook)
+		shk__reg_attach_hook(seg);
+#endif
+	rc = reg_lock(seg);
+	if (rc)
+		return rc;
+	/* under the lock: the entry cannot change while attach runs */
+	rc = shk__obj_live(seg, ref) ? attach(arg) : SHK_ENOENT;
+	reg_unlock(seg);
+	return rc;
 }
 
 /*
