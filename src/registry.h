@@ -45,7 +45,10 @@ _Static_assert(sizeof(struct shk__reg_ent) == 128, "registry entry size");
  * 0 or a code (the creation is then undone). */
 typedef int (*shk__obj_init_fn)(shk_seg *seg, void *mem,
 				const shk_obj_info *info, void *arg);
-/* Validates an existing object's memory; 0 or SHK_ECORRUPT. */
+/* Validates an existing object's memory; 0 or SHK_ECORRUPT.  An open
+ * through a writable handle runs it under the registry lock (registry.c),
+ * so it must not take that lock (no shk_obj_stat and the like); a
+ * read-only handle, shk_seg_check and shk_obj_describe run it without. */
 typedef int (*shk__obj_check_fn)(shk_seg *seg, void *mem,
 				 const shk_obj_info *info);
 
