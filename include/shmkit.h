@@ -597,14 +597,54 @@ SHK_API int shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info);
 
 /*
  * shk_obj_remove deletes the entry `name` and returns its memory to the
- * heap.  Handles other processes still hold on it become invalid: remove an
- * object only when no one uses it.  A channel's control block (kind
- * SHK_KIND_CHAN) takes its parts with it (shk_chan_open), removed first
- * under the same hold of the registry lock.  Returns 0, SHK_ENOENT,
- * SHK_EINVAL, or SHK_EPERM on a SHK_RDONLY handle (SHK_EINVAL until
- * 2026-11-24).
+ * heap, unless the object records a party that is alive, which gives
+ * SHK_EBUSY and removes nothing.  Parties are recorded, and so counted,
+ * by these kinds only:
+ *   ring     its producer and its consumer (open handles);
+ *   bcast    its writer and each reader (open handles);
+ *   mutex    its holder;  rwlock  its writer and every reader holding it;
+ *   once     a process running its function;
+ *   channel  the parties of its parts (pair rings, pub/sub bcast);
+ *   and a thread asleep in a blocking call on a sync object, queue or
+ *   stack, or a descriptor armed on one (each waitpoint records up to ten;
+ *   more may go unseen).
+ * A party counts while its process lives, this process's own handles
+ * included (close them first); the records of processes that died do not
+ * count.  Every other kind (blob, array, map, pool, and a handle merely
+ * open on a queue, stack or sync object, or on a push/pull channel)
+ * records no parties: there the precondition stays the caller's, as
+ * before 2026-11-25 for every kind: remove an object only when no one
+ * uses it, since handles still open on it become invalid and write into
+ * whatever reuses its memory.  A role or reader slot is recorded under
+ * the registry lock, so a concurrent open either is seen here or finds
+ * the object gone; a lock taken, or a sleep begun, through a handle
+ * opened earlier is recorded without it, and is seen only once recorded.
+ * A channel's control block (kind SHK_KIND_CHAN) takes its parts with it
+ * (shk_chan_open), removed first under the same hold of the registry
+ * lock.  Returns 0, SHK_EBUSY, SHK_ENOENT, SHK_EINVAL, SHK_ETIMEDOUT (the
+ * registry lock), or SHK_EPERM on a SHK_RDONLY handle (SHK_EINVAL until
+ * 2026-11-24).  Thread- and process-safe; makes system calls (liveness
+ * tests) for each party recorded.
  */
 SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
+
+/* Flags of shk_obj_remove_flags. */
+#define SHK_FORCE 0x8u /* remove even while live parties are recorded */
+
+/*
+ * shk_obj_remove_flags is shk_obj_remove with flags: 0 (the same call) or
+ * SHK_FORCE, which removes the object whatever parties it records (a
+ * recovery tool for a stuck process, `shmkit rm --object --force`).  The
+ * handles of those parties become invalid: a ring's or bcast's call that
+ * sleeps notices within its dead-peer test period (50 ms; a reliable
+ * bcast writer's reader_timeout_ns) and returns SHK_ENOENT, and its close
+ * leaves the memory alone, but its calls that do not sleep keep reading
+ * and writing the freed memory, and every other kind's handles do so on
+ * every call, close included.
+ * Other flags are SHK_EINVAL.  Codes and safety as shk_obj_remove.
+ */
+SHK_API int shk_obj_remove_flags(shk_seg *seg, const char *name,
+				 unsigned flags);
 
 /*
  * shk_obj_describe writes a one-line description of the object's live state
@@ -904,12 +944,16 @@ typedef struct shk_ring_opts {
  * time, recorded in the ring by the attach's owner stamp: opening a role
  * whose owner is alive returns SHK_EBUSY; a role whose owner died (or
  * closed) is taken over after the ring's counters are validated.  opts may
- * be NULL (defaults).  Returns 0 and *out, or SHK_EINVAL, SHK_EPERM
- * (read-only segment handle), SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (another
- * kind, type_id, cap or max_record),
- * SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC (registry full), SHK_ECORRUPT (bad
- * control block).  On failure *out is NULL.  Thread- and process-safe; the
- * handle itself is used by one thread at a time.
+ * be NULL (defaults).  The role is claimed under the registry lock, so
+ * while it is held shk_obj_remove of the ring is SHK_EBUSY; a ring removed
+ * between the lookup and the claim is SHK_ENOENT, or with SHK_CREATE made
+ * again.  Returns 0 and *out, or SHK_EINVAL, SHK_EPERM (read-only segment
+ * handle), SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (another kind, type_id, cap
+ * or max_record), SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC (registry full),
+ * SHK_ECORRUPT (bad control block), SHK_EAGAIN (SHK_CREATE: the ring
+ * kept being removed under the open, 16 times).  On failure *out is NULL.
+ * Thread- and process-safe; the handle itself is used by one thread at a
+ * time.
  */
 SHK_API int shk_ring_open(shk_seg *seg, const char *name, unsigned flags,
 			  int role, const shk_ring_opts *opts, shk_ring **out);
@@ -922,9 +966,10 @@ SHK_API int shk_ring_open(shk_seg *seg, const char *name, unsigned flags,
  * timeout_ns.  Returns 0, SHK_EMSGSIZE (len > max_record), SHK_EAGAIN
  * (timeout 0 and full), SHK_ETIMEDOUT, SHK_EPEERDEAD (the consumer died
  * while we waited; a new consumer may take over, so retrying is allowed),
- * SHK_EINVAL (not the producer, or a reservation is already open),
- * SHK_ECORRUPT.  Wait-free when there is room; no system call unless it
- * sleeps.
+ * SHK_ENOENT (the ring was removed with SHK_FORCE while we waited; the
+ * handle is good only for close), SHK_EINVAL (not the producer, or a
+ * reservation is already open), SHK_ECORRUPT.  Wait-free when there is
+ * room; no system call unless it sleeps.
  */
 SHK_API int shk_ring_reserve(shk_ring *r, size_t len, void **buf,
 			     int64_t timeout_ns);
@@ -955,8 +1000,9 @@ SHK_API int shk_ring_flush(shk_ring *r);
  * length.  Peeking again before the release returns the same record.
  * Blocks while the ring is empty, up to timeout_ns.  Returns 0,
  * SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EPEERDEAD (the producer died while we
- * waited), SHK_EINVAL (not the consumer), SHK_ECORRUPT (a record header
- * out of bounds).  Wait-free when data is there.
+ * waited), SHK_ENOENT (removed with SHK_FORCE while we waited, as
+ * shk_ring_reserve), SHK_EINVAL (not the consumer), SHK_ECORRUPT (a record
+ * header out of bounds).  Wait-free when data is there.
  */
 SHK_API int shk_ring_peek(shk_ring *r, const void **buf, size_t *len,
 			  int64_t timeout_ns);
@@ -1100,12 +1146,14 @@ typedef struct shk_bcast_opts {
  * closed owner after the counters are validated).  SHK_BCAST_READER
  * claims a reader slot (SHK_EBUSY when all max_readers are held by live
  * processes) and starts at the current end: it receives the records
- * written after the open.  opts may be NULL.  Returns 0 and *out, or
- * SHK_EINVAL, SHK_EPERM (read-only segment handle), SHK_ENOENT,
- * SHK_EEXIST, SHK_ETYPE (another kind, type_id, cap, max_record, mode or
- * max_readers), SHK_EBUSY, SHK_ENOMEM,
- * SHK_ENOSPC, SHK_ECORRUPT.  On failure *out is NULL.  Thread- and
- * process-safe; each handle is used by one thread at a time.
+ * written after the open.  opts may be NULL.  The role or slot is
+ * claimed under the registry lock, as in shk_ring_open (shk_obj_remove is
+ * SHK_EBUSY while it is held).  Returns 0 and *out, or SHK_EINVAL,
+ * SHK_EPERM (read-only segment handle), SHK_ENOENT, SHK_EEXIST, SHK_ETYPE
+ * (another kind, type_id, cap, max_record, mode or max_readers),
+ * SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT, SHK_EAGAIN (as
+ * shk_ring_open).  On failure *out is NULL.  Thread- and process-safe;
+ * each handle is used by one thread at a time.
  */
 SHK_API int shk_bcast_open(shk_seg *seg, const char *name, unsigned flags,
 			   int role, const shk_bcast_opts *opts,
@@ -1119,8 +1167,9 @@ SHK_API int shk_bcast_open(shk_seg *seg, const char *name, unsigned flags,
  * died is detached after reader_timeout_ns of waiting, so it cannot block
  * the writer forever (a stopped but live reader still blocks it).
  * Returns 0, SHK_EMSGSIZE, SHK_EAGAIN (timeout 0 and no room),
- * SHK_ETIMEDOUT, SHK_EINVAL (not the writer).  No system call unless a
- * reader sleeps or the writer waits.
+ * SHK_ETIMEDOUT, SHK_ENOENT (removed with SHK_FORCE while we waited, as
+ * shk_ring_reserve), SHK_EINVAL (not the writer).  No system call unless
+ * a reader sleeps or the writer waits.
  */
 SHK_API int shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
 			    int64_t timeout_ns);
@@ -1135,8 +1184,9 @@ SHK_API int shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
  * new, up to timeout_ns.  Returns the length, SHK_EAGAIN (nothing new with
  * timeout 0, or the writer lapped the reader many times in a row),
  * SHK_ETIMEDOUT, SHK_EPEERDEAD (the writer died while we waited),
- * SHK_EINVAL (not a reader), SHK_ECORRUPT.  Lock-free: never waits for the
- * writer to finish a record.
+ * SHK_ENOENT (removed with SHK_FORCE while we waited, as
+ * shk_ring_reserve), SHK_EINVAL (not a reader), SHK_ECORRUPT.  Lock-free:
+ * never waits for the writer to finish a record.
  */
 SHK_API int shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap,
 			   uint64_t *lost, int64_t timeout_ns);

@@ -14,6 +14,11 @@
  *                reader can read a consistent (tail, next_seq) pair
  *   writer_stamp the writer's owner stamp (CAS at open, 0 at close:
  *                shk__role_claim()/shk__role_release(), endpoint.c)
+ *                The writer role and reader slots are claimed under the
+ *                registry lock (shk__obj_attach()), where shk_obj_remove
+ *                reads them (shk__kind_busy_bcast()); a buffer removed
+ *                anyway (SHK_FORCE) is noticed through the registry entry
+ *                by the waits' dead-peer tests and by close.
  *   slots[i]     reader i: word = state | stamp (the reader claims and
  *                frees it; the writer only CASes a dead owner ACTIVE ->
  *                DEAD) and cursor (written by the reader only)
@@ -72,6 +77,9 @@
 #include "registry.h"
 
 #define PEER_SLICE_NS 50000000LL
+/* opens that lose their buffer to a removal before they attach start over
+ * (SHK_CREATE) this many times, then give up with SHK_EAGAIN */
+#define OPEN_TRIES 16
 #define DEFAULT_READER_TIMEOUT_NS 100000000LL
 #define MAX_LAPS 64
 
@@ -105,6 +113,9 @@ struct shk_bcast {
 	int seq_known;
 	int corrupt;
 	struct shk__pollfd pf; /* reader: shk_bcast_fd */
+	/* the buffer's registry entry, to tell whether it was removed
+	 * (shk_obj_remove_flags with SHK_FORCE) under us */
+	struct shk__obj_ref ref;
 };
 
 /*
@@ -232,13 +243,16 @@ space_pred(void *arg)
 	return scan(arg);
 }
 
-/* While a reliable writer waits: detach readers whose process died. */
+/* While a reliable writer waits: detach readers whose process died; stop
+ * waiting (SHK_ENOENT) on a buffer removed with SHK_FORCE. */
 static int
 reap_dead(void *arg)
 {
 	shk_bcast *b = arg;
 	uint32_t i;
 
+	if (!shk__obj_live(b->seg, &b->ref))
+		return SHK_ENOENT;
 	for (i = 0; i < b->max_readers; i++) {
 		struct shk__bcast_slot *s = &b->slots[i];
 		uint32_t w;
@@ -359,10 +373,14 @@ static int
 writer_check(void *arg)
 {
 	shk_bcast *b = arg;
-	/* acquire: pairs with the CAS that installed the stamp */
-	uint32_t s = atomic_load_explicit(&b->hdr->writer_stamp,
-					  memory_order_acquire);
+	uint32_t s;
 
+	/* removed with SHK_FORCE while we waited: stop waiting on memory
+	 * that is no longer the buffer's */
+	if (!shk__obj_live(b->seg, &b->ref))
+		return SHK_ENOENT;
+	/* acquire: pairs with the CAS that installed the stamp */
+	s = atomic_load_explicit(&b->hdr->writer_stamp, memory_order_acquire);
 	if (s && !shk__stamp_alive(b->seg, s))
 		return SHK_EPEERDEAD;
 	return 0;
@@ -580,6 +598,44 @@ shk__kind_check_bcast(shk_seg *seg, void *mem, const shk_obj_info *info)
 	return 0;
 }
 
+/*
+ * Busy (registry.h, shk__obj_busy_fn): a live writer, or a reader slot
+ * ACTIVE for a live owner.  Both are claimed under the registry lock,
+ * which our caller holds (shk__obj_attach()), so a claim made before it is
+ * visible here.  The walk is bounded by the object's size, whatever the
+ * header says.
+ */
+int
+shk__kind_busy_bcast(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__bcast_hdr *h = mem;
+	struct shk__bcast_slot *slots =
+		(struct shk__bcast_slot *)((uint8_t *)mem +
+					   SHK__BCAST_SLOTS_OFF);
+	uint32_t i, w, nr;
+
+	if (info->len < SHK__BCAST_SLOTS_OFF)
+		return 0;
+	/* relaxed (here and below): the registry lock orders every claim
+	 * before us; a release racing with us at most shows a party that
+	 * is leaving */
+	w = atomic_load_explicit(&h->writer_stamp, memory_order_relaxed);
+	if (w && shk__stamp_alive(seg, w))
+		return 1;
+	nr = h->max_readers; /* immutable after creation */
+	if (nr > SHK__BCAST_MAX_READERS)
+		nr = SHK__BCAST_MAX_READERS;
+	if (nr > (info->len - SHK__BCAST_SLOTS_OFF) / 64)
+		nr = (uint32_t)((info->len - SHK__BCAST_SLOTS_OFF) / 64);
+	for (i = 0; i < nr; i++) {
+		w = atomic_load_explicit(&slots[i].word, memory_order_relaxed);
+		if (SHK__BSLOT_STATE(w) == SHK__BSLOT_ACTIVE &&
+		    shk__stamp_alive(seg, SHK__BSLOT_STAMP(w)))
+			return 1;
+	}
+	return 0;
+}
+
 int
 shk__kind_describe_bcast(shk_seg *seg, void *mem, const shk_obj_info *info,
 			 char *buf, size_t len)
@@ -658,15 +714,14 @@ bcast_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	return 0;
 }
 
+/* The writer, once its role is claimed (claim()): its view of the
+ * buffer. */
 static int
 writer_attach(shk_bcast *b)
 {
 	struct shk__bcast_hdr *h = b->hdr;
 	uint64_t t, in, g;
-	int rc = shk__role_claim(b->seg, &h->writer_stamp, b->stamp);
 
-	if (rc)
-		return rc;
 	/* acquire: the previous writer's last publication */
 	t = atomic_load_explicit(&h->tail, memory_order_acquire);
 	in = atomic_load_explicit(&h->tail_intent, memory_order_acquire);
@@ -781,16 +836,28 @@ pub_pair(shk_bcast *b, uint64_t *t, uint64_t *s)
 	}
 }
 
+/*
+ * Claims the writer role or a reader slot, under the registry lock
+ * (shk__obj_attach()): a removal sees it (SHK_EBUSY) or comes before it,
+ * and the claim then finds the buffer gone.
+ */
+static int
+claim(void *arg)
+{
+	shk_bcast *b = arg;
+
+	if (b->role == SHK_BCAST_WRITER)
+		return shk__role_claim(b->seg, &b->hdr->writer_stamp, b->stamp);
+	return claim_slot(b);
+}
+
+/* A reader, once its slot is claimed (claim()): where it starts. */
 static int
 reader_attach(shk_bcast *b)
 {
 	struct shk__bcast_hdr *h = b->hdr;
 	uint64_t t = 0, s = 0;
-	int rc;
 
-	rc = claim_slot(b);
-	if (rc)
-		return rc;
 	/* seq_cst fence: orders the slot CAS before the tail loads; pairs
 	 * with the fence in scan() */
 	SHK_FENCE_SEQ_CST(&b->slots[b->slot].word);
@@ -827,7 +894,7 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	shk_bcast *b;
 	void *mem = NULL;
 	uint64_t need;
-	int rc;
+	int rc, tries = 0;
 
 	if (!out)
 		return SHK_EINVAL;
@@ -847,13 +914,17 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 		return SHK_EINVAL;
 	want.kind = SHK_KIND_BCAST;
 	want.type_id = o.type_id;
-	want.cap = o.cap;
-	want.elem_len = o.max_record;
 	/* the handle before the object: a failed allocation after a
 	 * creation would leave the buffer (and a SHK_EXCL retry SHK_EEXIST) */
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return SHK_ENOMEM;
+again:
+	memset(b, 0, sizeof(*b));
+	/* record_geometry() below fills zero fields: start from the caller's
+	 * at every try */
+	want.cap = o.cap;
+	want.elem_len = o.max_record;
 	rc = SHK_ENOENT;
 	if (!(flags & SHK_EXCL) && (!(flags & SHK_CREATE) || !o.cap ||
 				    !o.max_record || !o.mode || !o.max_readers))
@@ -905,6 +976,16 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	b->stamp = shk__seg_stamp(seg);
 	b->reader_timeout_ns = o.reader_timeout_ns ? o.reader_timeout_ns
 						   : DEFAULT_READER_TIMEOUT_NS;
+	shk__obj_ref_init(&b->ref, &info);
+	rc = shk__obj_attach(seg, &b->ref, claim, b);
+	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
+		/* removed since our lookup: start over */
+		if (++tries < OPEN_TRIES)
+			goto again;
+		rc = SHK_EAGAIN;
+	}
+	if (rc)
+		goto fail_free;
 	rc = role == SHK_BCAST_WRITER ? writer_attach(b) : reader_attach(b);
 	if (rc)
 		goto fail_free;
@@ -930,9 +1011,10 @@ shk_bcast_close(shk_bcast *b)
 	if (!b)
 		return;
 	shk__pollfd_close(&b->pf);
-	if (shk__seg_inherited(b->seg)) {
+	if (shk__seg_inherited(b->seg) || !shk__obj_live(b->seg, &b->ref)) {
 		/* a forked child's copy: the writer role or reader slot is
-		 * its parent's, which goes on using it */
+		 * its parent's, which goes on using it; a buffer removed with
+		 * SHK_FORCE while we held one may be someone else's memory */
 		free(b);
 		return;
 	}

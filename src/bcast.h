@@ -90,5 +90,7 @@ SHK_HIDDEN int shk__kind_check_bcast(shk_seg *seg, void *mem,
 SHK_HIDDEN int shk__kind_describe_bcast(shk_seg *seg, void *mem,
 					const shk_obj_info *info, char *buf,
 					size_t len);
+SHK_HIDDEN int shk__kind_busy_bcast(shk_seg *seg, void *mem,
+				    const shk_obj_info *info);
 
 #endif /* SHK_BCAST_H */

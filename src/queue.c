@@ -122,6 +122,8 @@ SHK_HIDDEN int shk__kind_check_queue(shk_seg *seg, void *mem,
 SHK_HIDDEN int shk__kind_describe_queue(shk_seg *seg, void *mem,
 					const shk_obj_info *info, char *buf,
 					size_t len);
+SHK_HIDDEN int shk__kind_busy_queue(shk_seg *seg, void *mem,
+				    const shk_obj_info *info);
 
 static uint32_t
 cell_len_of(uint64_t elem_len)
@@ -627,6 +629,20 @@ shk__kind_check_queue(shk_seg *seg, void *mem, const shk_obj_info *info)
 		}
 	}
 	return 0;
+}
+
+/* Busy (registry.h, shk__obj_busy_fn): a live party asleep on, or with a
+ * descriptor armed on, one of the waitpoints.  A queue records no open
+ * handles. */
+int
+shk__kind_busy_queue(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__queue_hdr *h = mem;
+
+	if (info->len < SHK__QUEUE_HDR_LEN)
+		return 0;
+	return shk__wp_busy(seg, &h->not_empty) ||
+	       shk__wp_busy(seg, &h->not_full);
 }
 
 int

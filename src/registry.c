@@ -8,11 +8,20 @@
  * of READY.  hdr->reg_count, the number of READY entries (a statistic for
  * shk_seg_info), is also written only under the lock, after the state
  * store it follows; recover() recounts it.  Writable handles look names up
- * under the lock; read-only handles (tools) look up without it and
- * re-validate the copy they took (an entry still CREATING is no object
- * yet: SHK_ENOENT, stat_nolock()); shk__reg_check() re-validates likewise,
- * and counts a failed object check only if the entry still holds that
- * object afterwards.
+ * and run the kind's check of an object they open under the lock, so no
+ * removal (and no creator reusing the block) comes between; read-only
+ * handles (tools) look up without it and re-validate the copy they took
+ * (an entry still CREATING is no object yet: SHK_ENOENT, stat_nolock());
+ * shk__reg_check() and shk_obj_describe() re-validate likewise, and count
+ * a failed object check only if the entry still holds that object
+ * afterwards.  Those lock-free copies read the entry's fields with relaxed
+ * atomic loads, and a creator writes them with relaxed atomic stores
+ * (ent_ld32()), so a copy that races with a creator is a torn value the
+ * re-validation rejects, not a data race.  The objects' memory that the
+ * lock-free readers check may still be written plainly by whoever reuses a
+ * removed object's block (a creator's zero-fill, its init, a user): those
+ * reads race in the C11 sense, validated after the fact; on a writable
+ * handle only shk__reg_check() and shk_obj_describe() make them.
  *
  * What a killed process leaves behind: a creator killed under the lock
  * after its CREATING store leaves one CREATING entry; the next locker gets
@@ -66,6 +75,24 @@ KIND_CHECK(sync)
 KIND_CHECK(chan)
 #undef KIND_CHECK
 
+/*
+ * Each kind's busy hook (registry.h, shk__obj_busy_fn), for the kinds
+ * whose objects record their parties.  Strong references, unlike the
+ * checks: a program linked with libshmkit.a that removes objects without
+ * using their kinds must still refuse to remove one in use (a weak hook
+ * would be left out of such a link, and every object judged unused, as
+ * with shk__chan_parts below).
+ */
+#define KIND_BUSY(k)                                                           \
+	SHK_HIDDEN int shk__kind_busy_##k(shk_seg *, void *,                   \
+					  const shk_obj_info *);
+KIND_BUSY(ring)
+KIND_BUSY(bcast)
+KIND_BUSY(queue)
+KIND_BUSY(stack)
+KIND_BUSY(sync)
+#undef KIND_BUSY
+
 /* The parts of channel `name` (chan.c).  A strong reference: a program
  * linked with libshmkit.a that only removes objects must still remove a
  * channel's parts with it (a weak one left chan.o out of such a link, and
@@ -96,6 +123,26 @@ kind_check(uint32_t kind)
 	default:
 		if (kind >= SHK_KIND_MUTEX && kind <= SHK_KIND_ONCE)
 			return shk__kind_check_sync;
+		return NULL;
+	}
+}
+
+/* A channel's parts are judged by their own kinds (obj_busy()). */
+static shk__obj_busy_fn
+kind_busy(uint32_t kind)
+{
+	switch (kind) {
+	case SHK_KIND_RING:
+		return shk__kind_busy_ring;
+	case SHK_KIND_BCAST:
+		return shk__kind_busy_bcast;
+	case SHK_KIND_QUEUE:
+		return shk__kind_busy_queue;
+	case SHK_KIND_STACK:
+		return shk__kind_busy_stack;
+	default:
+		if (kind >= SHK_KIND_MUTEX && kind <= SHK_KIND_ONCE)
+			return shk__kind_busy_sync;
 		return NULL;
 	}
 }
@@ -132,6 +179,72 @@ name_hash(const char *name)
 	return (uint32_t)shk__hash64(name, strlen(name), 0x6f626a);
 }
 
+/*
+ * Entry fields other than state.  Lock-free readers (read-only handles,
+ * shk__reg_check(), shk_obj_describe(), shk__obj_live()) copy them while a
+ * creator, under the lock, may be writing the same slot: they read a copy
+ * and then re-validate it (seqlock style, state_after_copy()).  A plain
+ * read racing with a write is undefined behaviour in C11 (and what TSan
+ * reports), so every access that can overlap one goes through these
+ * relaxed atomic loads and stores, one per field (a name byte by byte); a
+ * copy torn by a creator is then only a stale value, which the
+ * re-validation rejects.  relaxed: the order comes from the state word
+ * (release stores of CREATING and READY, acquire loads and the acquire
+ * fence of state_after_copy()), not from these.  Accesses under the lock
+ * (which excludes every writer) stay plain.
+ */
+static inline uint32_t
+ent_ld32(const uint32_t *p)
+{
+	return atomic_load_explicit((_Atomic uint32_t *)(uintptr_t)p,
+				    memory_order_relaxed);
+}
+
+static inline uint64_t
+ent_ld64(const uint64_t *p)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)p,
+				    memory_order_relaxed);
+}
+
+static inline void
+ent_st32(uint32_t *p, uint32_t v)
+{
+	atomic_store_explicit((_Atomic uint32_t *)(uintptr_t)p, v,
+			      memory_order_relaxed);
+}
+
+static inline void
+ent_st64(uint64_t *p, uint64_t v)
+{
+	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)p, v,
+			      memory_order_relaxed);
+}
+
+static inline char
+ent_ldc(const char *p)
+{
+	return (char)atomic_load_explicit((_Atomic unsigned char *)(uintptr_t)p,
+					  memory_order_relaxed);
+}
+
+/* 1 when entry e's name (read as above) is name. */
+static int
+ent_name_is(const struct shk__reg_ent *e, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(e->name); i++) {
+		char c = ent_ldc(&e->name[i]);
+
+		if (c != name[i])
+			return 0;
+		if (c == '\0')
+			return 1;
+	}
+	return 1; /* 64 bytes equal: strncmp's answer */
+}
+
 void
 shk__reg_init(uint8_t *base, uint64_t reg_off, uint32_t reg_cap)
 {
@@ -140,20 +253,24 @@ shk__reg_init(uint8_t *base, uint64_t reg_off, uint32_t reg_cap)
 	       (size_t)reg_cap * sizeof(struct shk__reg_ent));
 }
 
+/* Copies entry e (relaxed field loads, see ent_ld32()). */
 static void
 fill_info(const struct shk__reg_ent *e, uint32_t slot, shk_obj_info *info)
 {
-	info->kind = e->kind;
-	info->type_id = e->type_id;
-	info->elem_len = e->elem_len;
-	info->align = e->align;
-	info->cap = e->cap;
-	info->off = e->off;
-	info->len = e->len;
-	info->created_ns = e->created_ns;
-	info->creator_pid = e->creator_pid;
+	size_t i;
+
+	info->kind = ent_ld32(&e->kind);
+	info->type_id = ent_ld64(&e->type_id);
+	info->elem_len = ent_ld32(&e->elem_len);
+	info->align = ent_ld32(&e->align);
+	info->cap = ent_ld64(&e->cap);
+	info->off = ent_ld64(&e->off);
+	info->len = ent_ld64(&e->len);
+	info->created_ns = ent_ld64(&e->created_ns);
+	info->creator_pid = ent_ld32(&e->creator_pid);
 	info->slot = slot;
-	memcpy(info->name, e->name, sizeof(info->name));
+	for (i = 0; i < sizeof(info->name); i++)
+		info->name[i] = ent_ldc(&e->name[i]);
 	info->name[sizeof(info->name) - 1] = '\0';
 }
 
@@ -203,8 +320,9 @@ probe(shk_seg *seg, const char *name, uint32_t h, int *free_slot)
 				*free_slot = (int)s;
 			continue;
 		}
-		if (t[s].name_hash == h &&
-		    strncmp(t[s].name, name, sizeof(t[s].name)) == 0)
+		/* relaxed field loads: read-only handles probe without
+		 * the lock (stat_nolock()) */
+		if (ent_ld32(&t[s].name_hash) == h && ent_name_is(&t[s], name))
 			return (int)s;
 	}
 	return -1;
@@ -358,15 +476,29 @@ static int entry_still(struct shk__reg_ent *e, const shk_obj_info *info,
 static int stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info);
 #ifdef SHK_TEST_HOOKS
 void (*shk__reg_check_hook)(shk_seg *seg, uint32_t slot); /* registry.h */
+void (*shk__reg_attach_hook)(shk_seg *seg);               /* registry.h */
 #endif
 
-/* Opening an object found in entry e (copied into *info, READY when
- * copied): the entry's fields, the type, then the kind's check, which runs
- * without the lock.  An object removed (and its block reused) since we
- * read its entry is gone, not damaged: whatever the check said of the new
- * owner's bytes, SHK_ENOENT (test open_during_remove; it returned
- * SHK_ECORRUPT).  A removal after this re-check is the caller's race
- * (docs/registry.md). */
+/* An object found in an entry copied into *info (READY when copied): the
+ * entry's fields, the type, then the kind's check. */
+static int
+found_ok(shk_seg *seg, const shk_obj_desc *want, shk__obj_check_fn check,
+	 const shk_obj_info *info)
+{
+	if (!ent_valid(seg, info))
+		return SHK_ECORRUPT;
+	if (!matches(info, want))
+		return SHK_ETYPE;
+	return check ? check(seg, seg->base + info->off, info) : 0;
+}
+
+/* Opening an object found in entry e on a read-only handle, which cannot
+ * take the lock: the check runs on memory that a removal may have freed
+ * and someone reused meanwhile.  Such an object is gone, not damaged:
+ * whatever the check said of the new owner's bytes, SHK_ENOENT (test
+ * open_during_remove; it returned SHK_ECORRUPT).  A removal after this
+ * re-check is the caller's race (docs/registry.md).  (A writable handle
+ * runs found_ok() under the lock, where no removal can come between.) */
 static int
 open_found(shk_seg *seg, struct shk__reg_ent *e, uint32_t h,
 	   const shk_obj_desc *want, shk__obj_check_fn check,
@@ -374,15 +506,11 @@ open_found(shk_seg *seg, struct shk__reg_ent *e, uint32_t h,
 {
 	int rc;
 
-	if (!ent_valid(seg, info))
-		return SHK_ECORRUPT;
-	if (!matches(info, want))
-		return SHK_ETYPE;
 #ifdef SHK_TEST_HOOKS
 	if (shk__reg_check_hook)
 		shk__reg_check_hook(seg, info->slot);
 #endif
-	rc = check ? check(seg, seg->base + info->off, info) : 0;
+	rc = found_ok(seg, want, check, info);
 	if (!entry_still(e, info, h))
 		return SHK_ENOENT;
 	if (rc)
@@ -403,6 +531,7 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	uint32_t h;
 	int rc, slot, free_slot;
 	uint64_t off = 0;
+	size_t i, nlen;
 
 	if (!seg || (flags & ~(SHK_CREATE | SHK_EXCL | SHK__OPEN_VIEW)))
 		return SHK_EINVAL;
@@ -419,6 +548,7 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
 	h = name_hash(name);
+	nlen = strlen(name);
 	if (seg->slot == UINT32_MAX) {
 		/* A read-only handle can neither take the registry lock (a
 		 * write) nor create, nor attach to a structure (a role stamp,
@@ -449,10 +579,21 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 			return SHK_ECORRUPT;
 		}
 		fill_info(e, (uint32_t)slot, info);
+		/* The kind's check under the lock: no removal, and so no
+		 * creator reusing the block, can come between our lookup and
+		 * the check's reads.  Run after the lock, the check read the
+		 * object's memory while a creator zero-filled and formatted
+		 * it for a new object (a data race, which TSan reported:
+		 * test threads_create_remove_open), and a create-or-open
+		 * whose object was removed meanwhile answered SHK_ENOENT.
+		 * The cost: the registry is held while the kind's check
+		 * runs (O(cap) for a queue, pool, stack or map). */
+		rc = (flags & SHK_EXCL) ? SHK_EEXIST
+					: found_ok(seg, want, check, info);
 		reg_unlock(seg);
-		if (flags & SHK_EXCL)
-			return SHK_EEXIST;
-		return open_found(seg, e, h, want, check, info, mem);
+		if (rc == 0 && mem)
+			*mem = seg->base + info->off;
+		return rc;
 	}
 	if (!(flags & SHK_CREATE)) {
 		rc = SHK_ENOENT;
@@ -472,18 +613,23 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	/* From here to the CREATING store a kill leaks the block (no entry
 	 * names it yet): keep it to a few stores, the memset comes after. */
 	e = &ents(seg)[free_slot];
-	e->kind = want->kind;
-	e->type_id = want->type_id;
-	e->elem_len = (uint32_t)want->elem_len;
-	e->align = (uint32_t)want->align;
-	e->cap = want->cap;
-	e->off = off;
-	e->len = len;
-	e->creator_pid = (uint32_t)getpid();
-	e->name_hash = h;
-	e->created_ns = (uint64_t)shk__realtime_ns();
-	memset(e->name, 0, sizeof(e->name));
-	memcpy(e->name, name, strlen(name));
+	/* relaxed stores (ent_st32()): lock-free readers may be copying
+	 * this slot's previous entry */
+	ent_st32(&e->kind, want->kind);
+	ent_st64(&e->type_id, want->type_id);
+	ent_st32(&e->elem_len, (uint32_t)want->elem_len);
+	ent_st32(&e->align, (uint32_t)want->align);
+	ent_st64(&e->cap, want->cap);
+	ent_st64(&e->off, off);
+	ent_st64(&e->len, len);
+	ent_st32(&e->creator_pid, (uint32_t)getpid());
+	ent_st32(&e->name_hash, h);
+	ent_st64(&e->created_ns, (uint64_t)shk__realtime_ns());
+	for (i = 0; i < sizeof(e->name); i++)
+		atomic_store_explicit(
+			(_Atomic unsigned char *)(uintptr_t)&e->name[i],
+			(unsigned char)(i < nlen ? name[i] : 0),
+			memory_order_relaxed);
 	/* release: publishes the fields for recover() and tools */
 	atomic_store_explicit(&e->state, SHK__ENT_CREATING,
 			      memory_order_release);
@@ -573,10 +719,11 @@ stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info)
 		if (slot < 0)
 			return SHK_ENOENT;
 		e = &ents(seg)[slot];
-		c = e->created_ns;
+		c = ent_ld64(&e->created_ns);
 		fill_info(e, (uint32_t)slot, info);
 		st = state_after_copy(e);
-		if (e->created_ns != c || strcmp(info->name, name) != 0)
+		if (ent_ld64(&e->created_ns) != c ||
+		    strcmp(info->name, name) != 0)
 			continue; /* torn: the slot changed hands */
 		if (st == SHK__ENT_READY)
 			return ent_valid(seg, info) ? 0 : SHK_ECORRUPT;
@@ -743,6 +890,49 @@ shk__reg_empty(shk_seg *seg)
 }
 
 /*
+ * 1 when READY entry e (the lock held) names an object that records a live
+ * party: its kind's busy hook says so.  A damaged entry, or a kind that
+ * records no parties, is not busy.
+ */
+static int
+ent_busy(shk_seg *seg, struct shk__reg_ent *e, uint32_t slot)
+{
+	shk__obj_busy_fn fn;
+	shk_obj_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	fill_info(e, slot, &info);
+	fn = kind_busy(info.kind);
+	if (!fn || !ent_valid(seg, &info))
+		return 0;
+	return fn(seg, seg->base + info.off, &info);
+}
+
+/* 1 when object `name` (READY entry e, the lock held) or, for a channel,
+ * one of its parts records a live party. */
+static int
+obj_busy(shk_seg *seg, const char *name, struct shk__reg_ent *e, uint32_t slot)
+{
+	struct shk__obj_part parts[SHK__OBJ_PARTS_MAX];
+	struct shk__reg_ent *pe;
+	int i, n;
+
+	if (ent_busy(seg, e, slot))
+		return 1;
+	if (e->kind != SHK_KIND_CHAN)
+		return 0;
+	n = shk__chan_parts(name, parts);
+	for (i = 0; i < n; i++) {
+		pe = find_locked(seg, parts[i].name, parts[i].kind,
+				 parts[i].type_id);
+		if (pe && ent_busy(seg, pe, (uint32_t)(pe - ents(seg))))
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * A channel's control block takes its parts with it (test_chan
  * obj_remove): removed alone, it left them behind, and the next
  * shk_chan_open made a new control block that took the old rings over (it
@@ -752,15 +942,24 @@ shk__reg_empty(shk_seg *seg)
  * its next opener completes, never parts without a channel.  The parts
  * are found by name, kind and channel part type id, never through the
  * control block's (untrusted) contents.
+ *
+ * Without SHK_FORCE an object that records a live party is not removed
+ * (SHK_EBUSY): a removal freed the block under a ring's producer, whose
+ * next writes went into whatever reused it (a blob, heap metadata: test
+ * remove_busy).  The parties are judged under the lock, and a structure
+ * records its long-lived parties (roles, reader slots) under the same lock
+ * (shk__obj_attach()), so a party either shows here or finds the object
+ * gone.  Locks held and sleepers are recorded by their own calls, without
+ * the lock: those show here only once recorded.
  */
 int
-shk_obj_remove(shk_seg *seg, const char *name)
+shk_obj_remove_flags(shk_seg *seg, const char *name, unsigned flags)
 {
 	struct shk__obj_part parts[SHK__OBJ_PARTS_MAX];
 	struct shk__reg_ent *e;
 	int i, n, rc, slot, free_slot;
 
-	if (!seg)
+	if (!seg || (flags & ~SHK_FORCE))
 		return SHK_EINVAL;
 	if (seg->slot == UINT32_MAX)
 		return SHK_EPERM; /* read-only handle: a removal writes */
@@ -771,6 +970,7 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	if (rc)
 		return rc;
 	slot = probe(seg, name, name_hash(name), &free_slot);
+	/* relaxed: we hold the lock; state only changes under it */
 	if (slot < 0 ||
 	    atomic_load_explicit(&ents(seg)[slot].state,
 				 memory_order_relaxed) != SHK__ENT_READY) {
@@ -778,6 +978,10 @@ shk_obj_remove(shk_seg *seg, const char *name)
 		return SHK_ENOENT;
 	}
 	e = &ents(seg)[slot];
+	if (!(flags & SHK_FORCE) && obj_busy(seg, name, e, (uint32_t)slot)) {
+		reg_unlock(seg);
+		return SHK_EBUSY;
+	}
 	if (e->kind == SHK_KIND_CHAN) {
 		n = shk__chan_parts(name, parts);
 		for (i = 0; i < n; i++)
@@ -789,6 +993,12 @@ shk_obj_remove(shk_seg *seg, const char *name)
 	return rc;
 }
 
+int
+shk_obj_remove(shk_seg *seg, const char *name)
+{
+	return shk_obj_remove_flags(seg, name, 0);
+}
+
 /*
  * 1 when entry e still holds the object that info copied: READY, same
  * creation time, offset and name hash.  A removal (DELETED) or a removal
@@ -796,12 +1006,57 @@ shk_obj_remove(shk_seg *seg, const char *name)
  * shows as a change; so does a copy torn by a creator writing the fields.
  */
 static int
-entry_still(struct shk__reg_ent *e, const shk_obj_info *info, uint32_t hash)
+entry_is(struct shk__reg_ent *e, uint64_t created_ns, uint64_t off,
+	 uint32_t hash)
 {
 	uint32_t st = state_after_copy(e);
 
-	return st == SHK__ENT_READY && e->created_ns == info->created_ns &&
-	       e->off == info->off && e->name_hash == hash;
+	/* relaxed field loads (ent_ld32()): a creator may be writing the
+	 * slot; ordered after our copy by the fence in state_after_copy() */
+	return st == SHK__ENT_READY && ent_ld64(&e->created_ns) == created_ns &&
+	       ent_ld64(&e->off) == off && ent_ld32(&e->name_hash) == hash;
+}
+
+static int
+entry_still(struct shk__reg_ent *e, const shk_obj_info *info, uint32_t hash)
+{
+	return entry_is(e, info->created_ns, info->off, hash);
+}
+
+void
+shk__obj_ref_init(struct shk__obj_ref *ref, const shk_obj_info *info)
+{
+	ref->off = info->off;
+	ref->created_ns = info->created_ns;
+	ref->slot = info->slot;
+	ref->hash = name_hash(info->name);
+}
+
+int
+shk__obj_live(shk_seg *seg, const struct shk__obj_ref *ref)
+{
+	return ref->slot < seg->reg_cap &&
+	       entry_is(&ents(seg)[ref->slot], ref->created_ns, ref->off,
+			ref->hash);
+}
+
+int
+shk__obj_attach(shk_seg *seg, const struct shk__obj_ref *ref,
+		int (*attach)(void *arg), void *arg)
+{
+	int rc;
+
+#ifdef SHK_TEST_HOOKS
+	if (shk__reg_attach_hook)
+		shk__reg_attach_hook(seg);
+#endif
+	rc = reg_lock(seg);
+	if (rc)
+		return rc;
+	/* under the lock: the entry cannot change while attach runs */
+	rc = shk__obj_live(seg, ref) ? attach(arg) : SHK_ENOENT;
+	reg_unlock(seg);
+	return rc;
 }
 
 /*
@@ -835,7 +1090,7 @@ shk__reg_check(shk_seg *seg)
 		memset(&info, 0, sizeof(info));
 		info.size = sizeof(info);
 		fill_info(&t[i], i, &info);
-		hash = t[i].name_hash;
+		hash = ent_ld32(&t[i].name_hash);
 		if (!entry_still(&t[i], &info, hash))
 			continue; /* removed or re-created meanwhile */
 		/* the object is the one whose READY we have now read

@@ -45,7 +45,10 @@ _Static_assert(sizeof(struct shk__reg_ent) == 128, "registry entry size");
  * 0 or a code (the creation is then undone). */
 typedef int (*shk__obj_init_fn)(shk_seg *seg, void *mem,
 				const shk_obj_info *info, void *arg);
-/* Validates an existing object's memory; 0 or SHK_ECORRUPT. */
+/* Validates an existing object's memory; 0 or SHK_ECORRUPT.  An open
+ * through a writable handle runs it under the registry lock (registry.c),
+ * so it must not take that lock (no shk_obj_stat and the like); a
+ * read-only handle, shk_seg_check and shk_obj_describe run it without. */
 typedef int (*shk__obj_check_fn)(shk_seg *seg, void *mem,
 				 const shk_obj_info *info);
 
@@ -86,6 +89,45 @@ SHK_HIDDEN int shk__obj_find_locked(shk_seg *seg, const char *name,
 SHK_HIDDEN int shk__obj_remove_locked(shk_seg *seg, const char *name,
 				      uint32_t kind, uint64_t type_id);
 
+/*
+ * Each kind's busy hook (shk__kind_busy_<kind>, in the kind's module):
+ * returns 1 when the object at mem (described by info, a validated entry)
+ * records a live party (shk__stamp_alive(), which counts our own process's
+ * handles too), else 0.  shk_obj_remove calls it under the registry lock
+ * and answers SHK_EBUSY for 1; it must not take that lock.  The object's
+ * memory is untrusted: read only within info->len, and a damaged object
+ * is not busy (it can be removed).
+ */
+typedef int (*shk__obj_busy_fn)(shk_seg *seg, void *mem,
+				const shk_obj_info *info);
+
+/*
+ * A reference to one object: its registry entry at one creation.  A
+ * handle that records parties in the object (a ring's role, a bcast's
+ * writer role or reader slot) keeps one, fills it with shk__obj_ref_init()
+ * from the info its open got, and:
+ *  - records its party through shk__obj_attach(), which runs attach(arg)
+ *    under the registry lock while the entry still holds that object, and
+ *    returns attach's code, or SHK_ENOENT (attach not run) when the object
+ *    was removed since the open looked it up (the caller starts over with
+ *    SHK_CREATE); so a removal either sees the party (SHK_EBUSY) or comes
+ *    before it, never between its check and the party's record;
+ *  - asks shk__obj_live() (1: the entry still holds the object; lock-free,
+ *    no system call) before it writes to the object from a slow path or at
+ *    close: an object removed with SHK_FORCE may be someone else's memory.
+ */
+struct shk__obj_ref {
+	uint64_t off;
+	uint64_t created_ns;
+	uint32_t slot;
+	uint32_t hash;
+};
+SHK_HIDDEN void shk__obj_ref_init(struct shk__obj_ref *ref,
+				  const shk_obj_info *info);
+SHK_HIDDEN int shk__obj_attach(shk_seg *seg, const struct shk__obj_ref *ref,
+			       int (*attach)(void *arg), void *arg);
+SHK_HIDDEN int shk__obj_live(shk_seg *seg, const struct shk__obj_ref *ref);
+
 /* 1 when no entry holds an object or one being created. */
 SHK_HIDDEN int shk__reg_empty(shk_seg *seg);
 
@@ -111,6 +153,9 @@ SHK_HIDDEN int shk__reg_check(shk_seg *seg);
  * after they copied the entry and before they run the object's check (the
  * test changes the registry there). */
 SHK_HIDDEN extern void (*shk__reg_check_hook)(shk_seg *seg, uint32_t slot);
+/* Tests: called by shk__obj_attach() before it takes the registry lock
+ * (the test removes the object there). */
+SHK_HIDDEN extern void (*shk__reg_attach_hook)(shk_seg *seg);
 #endif
 
 #endif /* SHK_REGISTRY_H */

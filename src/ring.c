@@ -33,7 +33,13 @@
  * acquire pairs above are all it needs.
  * Role claims: the CAS (acquire) pairs with the previous owner's release
  * CAS to 0 at close (shk__role_claim()/shk__role_release(), endpoint.c),
- * so the new owner sees its last published index.
+ * so the new owner sees its last published index.  The claim runs under
+ * the registry lock once the entry still holds the ring
+ * (shk__obj_attach()), so shk_obj_remove, which reads the stamps under
+ * that lock (shk__kind_busy_ring()), refuses a ring with a live owner;
+ * a ring removed anyway (SHK_FORCE) is noticed through the registry entry
+ * by the dead-peer test of a wait and by close, which then leave its
+ * memory alone.
  *
  * A party killed mid-operation: a producer killed inside reserve/commit
  * leaves tail at its last publication; the half-written record lies beyond
@@ -107,6 +113,9 @@ struct shk_ring {
 	uint32_t peek_len;
 	/* consumer: pollable descriptor (shk_ring_fd) */
 	struct shk__pollfd pf;
+	/* the ring's registry entry, to tell whether it was removed
+	 * (shk_obj_remove_flags with SHK_FORCE) under us */
+	struct shk__obj_ref ref;
 };
 _Static_assert(offsetof(struct shk_ring, reserved) + sizeof(int) <= 64,
 	       "per-record fields on one line");
@@ -238,9 +247,14 @@ peer_check(void *arg)
 	_Atomic uint32_t *w = r->role == SHK_RING_PRODUCER
 				      ? &r->hdr->cons_stamp
 				      : &r->hdr->prod_stamp;
-	/* acquire: pairs with the CAS that installed the stamp */
-	uint32_t s = atomic_load_explicit(w, memory_order_acquire);
+	uint32_t s;
 
+	/* removed with SHK_FORCE while we waited: stop waiting on memory
+	 * that is no longer the ring's */
+	if (!shk__obj_live(r->seg, &r->ref))
+		return SHK_ENOENT;
+	/* acquire: pairs with the CAS that installed the stamp */
+	s = atomic_load_explicit(w, memory_order_acquire);
 	if (s && !shk__stamp_alive(r->seg, s))
 		return SHK_EPEERDEAD;
 	return 0;
@@ -617,6 +631,27 @@ shk__kind_check_ring(shk_seg *seg, void *mem, const shk_obj_info *info)
 	return 0;
 }
 
+/*
+ * Busy (registry.h, shk__obj_busy_fn): a live producer or consumer.  Roles
+ * are claimed under the registry lock, which our caller holds
+ * (shk__obj_attach()), so a claim made before it is visible here.
+ */
+int
+shk__kind_busy_ring(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__ring_hdr *h = mem;
+	uint32_t p, c;
+
+	if (info->len < SHK__RING_DATA_OFF)
+		return 0;
+	/* relaxed: the registry lock orders every claim before us; a
+	 * release racing with us at most shows a party that is leaving */
+	p = atomic_load_explicit(&h->prod_stamp, memory_order_relaxed);
+	c = atomic_load_explicit(&h->cons_stamp, memory_order_relaxed);
+	return (p && shk__stamp_alive(seg, p)) ||
+	       (c && shk__stamp_alive(seg, c));
+}
+
 static const char *
 owner_state(shk_seg *seg, _Atomic uint32_t *w)
 {
@@ -683,6 +718,19 @@ role_word(shk_ring *r)
 					    : &r->hdr->cons_stamp;
 }
 
+/* Takes the role, under the registry lock (shk__obj_attach()). */
+static int
+role_attach(void *arg)
+{
+	shk_ring *r = arg;
+
+	return shk__role_claim(r->seg, role_word(r), r->stamp);
+}
+
+/* opens that lose their ring to a removal before they attach start over
+ * (SHK_CREATE) this many times, then give up with SHK_EAGAIN */
+#define OPEN_TRIES 16
+
 int
 shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	      const shk_ring_opts *opts, shk_ring **out)
@@ -694,7 +742,7 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	shk_ring *r;
 	void *mem = NULL;
 	uint64_t hd, tl;
-	int rc;
+	int rc, tries = 0;
 
 	if (!out)
 		return SHK_EINVAL;
@@ -713,14 +761,17 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 		return SHK_EINVAL;
 	want.kind = SHK_KIND_RING;
 	want.type_id = o.type_id;
-	want.cap = o.cap;
-	want.elem_len = o.max_record;
 	/* the handle before the object: a failed allocation after a
 	 * creation would leave the ring (and a SHK_EXCL retry SHK_EEXIST) */
 	r = aligned_alloc(64, HANDLE_LEN);
 	if (!r)
 		return SHK_ENOMEM;
+again:
 	memset(r, 0, HANDLE_LEN);
+	/* record_geometry() below fills zero fields: start from the caller's
+	 * at every try */
+	want.cap = o.cap;
+	want.elem_len = o.max_record;
 	if ((flags & SHK_CREATE) && (!o.cap || !o.max_record)) {
 		/* zero means "as stored" for an existing ring, "default"
 		 * for a new one */
@@ -766,8 +817,16 @@ shk_ring_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	r->role = role;
 	r->flags = o.flags;
 	r->stamp = shk__seg_stamp(seg);
-	/* takes the role from nobody or from a dead owner */
-	rc = shk__role_claim(seg, role_word(r), r->stamp);
+	shk__obj_ref_init(&r->ref, &info);
+	/* takes the role from nobody or from a dead owner, under the
+	 * registry lock: a removal sees our role (SHK_EBUSY) or comes before
+	 * the claim, which then finds the ring gone and starts over */
+	rc = shk__obj_attach(seg, &r->ref, role_attach, r);
+	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
+		if (++tries < OPEN_TRIES)
+			goto again;
+		rc = SHK_EAGAIN;
+	}
 	if (rc)
 		goto fail_free;
 	/* Our own index is frozen while we own the role; read it first, then
@@ -818,8 +877,9 @@ shk_ring_close(shk_ring *r)
 	/* A forked child's copy: pos and the role are its parent's, which
 	 * goes on using them (flushing our stale pos would move tail or head
 	 * back, and releasing the role would let a second producer or
-	 * consumer in beside the parent). */
-	if (!shk__seg_inherited(r->seg)) {
+	 * consumer in beside the parent).  A ring removed with SHK_FORCE
+	 * while we held the role may be someone else's memory by now. */
+	if (!shk__seg_inherited(r->seg) && shk__obj_live(r->seg, &r->ref)) {
 		if (r->pos != r->pub)
 			shk_ring_flush(r);
 		shk__role_release(role_word(r), r->stamp);

@@ -71,6 +71,8 @@ SHK_HIDDEN int shk__kind_check_ring(shk_seg *seg, void *mem,
 SHK_HIDDEN int shk__kind_describe_ring(shk_seg *seg, void *mem,
 				       const shk_obj_info *info, char *buf,
 				       size_t len);
+SHK_HIDDEN int shk__kind_busy_ring(shk_seg *seg, void *mem,
+				   const shk_obj_info *info);
 
 /*
  * Test hook: on an empty ring whose other role is not attached, moves both

@@ -448,6 +448,19 @@ shk__kind_check_stack(shk_seg *seg, void *mem, const shk_obj_info *info)
 	return rc == SHK_EAGAIN || rc == SHK_ENOMEM ? 0 : rc;
 }
 
+/* Busy (registry.h, shk__obj_busy_fn): a live party asleep on one of the
+ * waitpoints.  A stack records no open handles. */
+int
+shk__kind_busy_stack(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	struct shk__stack_hdr *h = mem;
+
+	if (info->len < sizeof(*h))
+		return 0;
+	return shk__wp_busy(seg, &h->not_empty) ||
+	       shk__wp_busy(seg, &h->not_full);
+}
+
 int
 shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 			 char *buf, size_t len)

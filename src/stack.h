@@ -79,5 +79,7 @@ SHK_HIDDEN int shk__kind_check_stack(shk_seg *seg, void *mem,
 SHK_HIDDEN int shk__kind_describe_stack(shk_seg *seg, void *mem,
 					const shk_obj_info *info, char *buf,
 					size_t len);
+SHK_HIDDEN int shk__kind_busy_stack(shk_seg *seg, void *mem,
+				    const shk_obj_info *info);
 
 #endif /* SHK_STACK_H */

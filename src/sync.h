@@ -312,5 +312,7 @@ SHK_HIDDEN int shk__kind_check_sync(shk_seg *seg, void *mem,
 SHK_HIDDEN int shk__kind_describe_sync(shk_seg *seg, void *mem,
 				       const shk_obj_info *info, char *buf,
 				       size_t len);
+SHK_HIDDEN int shk__kind_busy_sync(shk_seg *seg, void *mem,
+				   const shk_obj_info *info);
 
 #endif /* SHK_SYNC_H */

@@ -423,3 +423,73 @@ shk__kind_describe_sync(shk_seg *seg, void *mem, const shk_obj_info *info,
 		return 0;
 	return (size_t)n >= len ? (int)len - 1 : n;
 }
+
+/* A lock word held by a live owner (not free, not NOTREC). */
+static int
+lock_busy(shk_seg *seg, _Atomic uint32_t *w)
+{
+	/* relaxed: a snapshot for shk_obj_remove; a lock taken after it
+	 * is taken after the removal's check (shmkit.h) */
+	uint32_t s =
+		atomic_load_explicit(w, memory_order_relaxed) & SHK__STAMP_MASK;
+
+	return s && s != SHK__LOCK_NOTREC && shk__stamp_alive(seg, s);
+}
+
+/*
+ * Busy (registry.h, shk__obj_busy_fn): a live holder of a mutex or of an
+ * rwlock's write side, a live process with read holds on an rwlock, a
+ * live runner of a once, or a live sleeper (or armed listener) on any
+ * sync object's waitpoint.  Sync objects record no open handles.
+ */
+int
+shk__kind_busy_sync(shk_seg *seg, void *mem, const shk_obj_info *info)
+{
+	uint64_t need = kind_len(info->kind), r;
+	uint32_t i, s;
+
+	if (need == 0 || info->len < need)
+		return 0;
+	switch (info->kind) {
+	case SHK_KIND_MUTEX:
+		return lock_busy(seg, &((struct shk__mutex_shm *)mem)->word);
+	case SHK_KIND_RWLOCK: {
+		struct shk__rwlock_shm *m = mem;
+
+		if (lock_busy(seg, &m->wlock) || shk__wp_busy(seg, &m->rwp) ||
+		    shk__wp_busy(seg, &m->wwp))
+			return 1;
+		for (i = 0; i < SHK__RW_SLOTS; i++) {
+			/* relaxed: a snapshot, as in lock_busy() */
+			r = atomic_load_explicit(&m->readers[i],
+						 memory_order_relaxed);
+			if ((uint32_t)r &&
+			    shk__stamp_alive(seg, (uint32_t)(r >> 32)))
+				return 1;
+		}
+		return 0;
+	}
+	case SHK_KIND_SEM:
+		return shk__wp_busy(seg, &((struct shk__sem_shm *)mem)->wp);
+	case SHK_KIND_BARRIER:
+		return shk__wp_busy(seg, &((struct shk__barrier_shm *)mem)->wp);
+	case SHK_KIND_LATCH:
+		return shk__wp_busy(seg, &((struct shk__latch_shm *)mem)->wp);
+	case SHK_KIND_EVENT:
+		return shk__wp_busy(seg, &((struct shk__event_shm *)mem)->wp);
+	case SHK_KIND_COND:
+		return shk__wp_busy(seg, &((struct shk__cond_shm *)mem)->wp);
+	case SHK_KIND_ONCE: {
+		struct shk__once_shm *m = mem;
+
+		/* relaxed: a snapshot, as in lock_busy() */
+		s = atomic_load_explicit(&m->state, memory_order_relaxed);
+		if (s && s != SHK__ONCE_DONE &&
+		    shk__stamp_alive(seg, s & SHK__STAMP_MASK))
+			return 1;
+		return shk__wp_busy(seg, &m->wp);
+	}
+	default:
+		return 0;
+	}
+}

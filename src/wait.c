@@ -163,6 +163,23 @@ shk__wp_repair(shk_seg *seg, shk__waitpoint *wp, uint32_t kind)
 	return n;
 }
 
+int
+shk__wp_busy(shk_seg *seg, shk__waitpoint *wp)
+{
+	uint32_t i, e;
+
+	for (i = 0; i < SHK__WP_HOLDERS; i++) {
+		/* relaxed: a snapshot for shk_obj_remove (registry.h,
+		 * shk__obj_busy_fn); an entry recorded after it is a sleep
+		 * that began after the removal's check */
+		e = atomic_load_explicit(&wp->holders[i], memory_order_relaxed);
+		if (e && !(e & ~(SHK__STAMP_MASK | SHK__WP_ARMED)) &&
+		    shk__stamp_alive(seg, e & SHK__STAMP_MASK))
+			return 1;
+	}
+	return 0;
+}
+
 /* now + slice_ns, saturated: a slice too long to end before INT64_MAX
  * (such as a reader_timeout_ns of INT64_MAX) means "never"; the plain sum
  * overflows (undefined) and in practice wrapped to a past deadline, which

@@ -97,6 +97,13 @@ SHK_HIDDEN void shk__wp_unhold(shk__waitpoint *wp, int i);
 SHK_HIDDEN int shk__wp_repair(shk_seg *seg, shk__waitpoint *wp, uint32_t kind);
 
 /*
+ * shk__wp_busy returns 1 when a holder entry of wp names a live owner: a
+ * sleeper or an armed listener that is still there (shk_obj_remove's busy
+ * hooks, registry.h).  Makes system calls (shk__stamp_alive).
+ */
+SHK_HIDDEN int shk__wp_busy(shk_seg *seg, shk__waitpoint *wp);
+
+/*
  * shk__wake_missed is for a waker whose FUTEX_WAKE on wp woke nobody while
  * waiters was nonzero: it runs shk__wp_repair(seg, wp, 0) on this thread's
  * first such wake and then on every REPAIR_EVERY-th (wait.c).  seg NULL:

@@ -1682,5 +1682,77 @@ PYEOF
 	"$S" rm "$W" >/dev/null 2>&1
 fi
 
+echo "== rm --object"
+# Objects of one segment: one in use by a live process (Python holds a
+# ring's producer role through libshmkit.so) is refused with SHK_EBUSY and
+# one clear line, and removed with --force; an unused one is removed.
+RO="${P}rmobj"
+run create "$RO" --size "$SIZE" --blob b:8:16 --blob c:8:16
+expect_rc 0 "create $RO"
+run rm "$RO" --object b
+expect_rc 0 "rm --object of an unused blob"
+run info "$RO"
+! grep -q '^b ' "$TMP/out" && grep -q '^c ' "$TMP/out" &&
+	pass "rm --object removed b and left c" ||
+	fail "rm --object b: $(cat "$TMP/out")"
+run rm "$RO" --object b
+expect_err SHK_ENOENT "rm --object of a missing object"
+for u in "$RO $RO --object c" "--orphans --object c" "$RO --object c --dry-run" "$RO --object"; do
+	run rm $u
+	expect_rc 2 "rm $u: usage error"
+done
+if [ ! -e "$SO" ]; then
+	echo "   no $SO: rm --object of an object in use not run"
+else
+	LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=report_bugs=0 \
+		"$PY" - "$SO" "$RO" "$TMP/rmobj-go" <<'PYEOF' >"$TMP/rmobj" 2>&1 &
+import ctypes as C, os, sys, time
+lib = C.CDLL(sys.argv[1])
+P = C.c_void_p
+lib.shk_seg_open.argtypes = [C.c_char_p, C.c_uint, P, C.POINTER(P)]
+lib.shk_ring_open.argtypes = [P, C.c_char_p, C.c_uint, C.c_int, P,
+                              C.POINTER(P)]
+lib.shk_ring_close.argtypes = [P]
+lib.shk_seg_close.argtypes = [P]
+seg, r = P(), P()
+rc = lib.shk_seg_open(sys.argv[2].encode(), 0, None, C.byref(seg))
+if rc == 0:  # SHK_CREATE, SHK_RING_PRODUCER
+    rc = lib.shk_ring_open(seg, b"ring", 1, 1, None, C.byref(r))
+print("held" if rc == 0 else "failed %d" % rc, flush=True)
+start = time.monotonic()
+while not os.path.exists(sys.argv[3]) and time.monotonic() - start < 20:
+    time.sleep(0.01)
+lib.shk_ring_close(r)  # removed with --force: leaves the memory alone
+lib.shk_seg_close(seg)
+PYEOF
+	rpid=$!
+	HOLDERS+=("$rpid")
+	if wait_file "$TMP/rmobj" && [ "$(cat "$TMP/rmobj")" = held ]; then
+		run rm "$RO" --object ring
+		expect_err SHK_EBUSY "rm --object of a ring whose producer lives"
+		grep -q "^shmkit: rm: $RO object ring (in use by a live process; not removed without --force): SHK_EBUSY" "$TMP/err" &&
+			pass "rm --object says the ring is in use and how to force it" ||
+			fail "rm --object EBUSY message: $(cat "$TMP/err")"
+		run info "$RO"
+		grep -q '^ring ' "$TMP/out" && pass "the ring in use is still there" ||
+			fail "the ring in use was removed: $(cat "$TMP/out")"
+		run rm "$RO" --object ring --force
+		expect_rc 0 "rm --object --force of the ring in use"
+		run info "$RO"
+		! grep -q '^ring ' "$TMP/out" && pass "rm --object --force removed it" ||
+			fail "rm --force left the ring: $(cat "$TMP/out")"
+	else
+		fail "the ring holder did not start: $(cat "$TMP/rmobj")"
+	fi
+	touch "$TMP/rmobj-go"
+	wait "$rpid"
+	rc=$?
+	[ $rc = 0 ] && pass "the holder closed its handle on the removed ring, exit 0" ||
+		fail "ring holder: exit $rc: $(cat "$TMP/rmobj")"
+	run check "$RO"
+	expect_rc 0 "check $RO after the forced removal"
+fi
+"$S" rm "$RO" >/dev/null 2>&1
+
 echo "$checks checks, $fails failed"
 [ $fails -eq 0 ]

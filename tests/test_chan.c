@@ -1815,6 +1815,49 @@ t_fork_close(void)
 	CHECK_EQ(st, 0);
 }
 
+/*
+ * A channel is in use while one of its parts records a live party (pair:
+ * the rings' producers and consumers; pub/sub: the log's writer and
+ * readers): shk_obj_remove is SHK_EBUSY and removes nothing, control block
+ * and parts alike; it removed them all under the open ends, whose sends
+ * and receives then went into freed memory.  Push/pull parts record no
+ * parties (docs/registry.md).
+ */
+static void
+t_obj_remove_busy(void)
+{
+	char seg[64], a[160], p[160];
+	shk_chan_opts o = pair_opts();
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_seg *s = NULL;
+	shk_chan *c = NULL, *pub = NULL, *sub = NULL;
+
+	test_name(seg, sizeof(seg), "objrmb");
+	addr_of(a, sizeof(a), seg, "ch");
+	addr_of(p, sizeof(p), seg, "ps");
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &c));
+	CHECK_OK(shk_chan_open(p, SHK_CHAN_PUBSUB, SHK_CHAN_PUB, NULL, &pub));
+	CHECK_OK(shk_chan_open(p, SHK_CHAN_PUBSUB, SHK_CHAN_SUB, NULL, &sub));
+	CHECK_OK(shk_seg_open(seg, 0, NULL, &s));
+	CHECK_OK(shk_seg_unlink(seg, NULL)); /* no leftovers on any path */
+	CHECK_RC(shk_obj_remove(s, "ch"), SHK_EBUSY);
+	CHECK_OK(shk_obj_stat(s, "ch", &info));
+	CHECK_OK(shk_obj_stat(s, "ch.ab", &info));
+	CHECK_OK(shk_obj_stat(s, "ch.ba", &info));
+	CHECK_OK(shk_chan_send(c, "still", 5, 0));
+	shk_chan_close(c);
+	CHECK_OK(shk_obj_remove(s, "ch"));
+	CHECK_RC(shk_obj_stat(s, "ch.ab", &info), SHK_ENOENT);
+	/* pub/sub: a subscriber alone keeps it */
+	shk_chan_close(pub);
+	CHECK_RC(shk_obj_remove(s, "ps"), SHK_EBUSY);
+	CHECK_OK(shk_obj_stat(s, "ps.log", &info));
+	shk_chan_close(sub);
+	CHECK_OK(shk_obj_remove(s, "ps"));
+	CHECK_EQ(nobjects(s), 0);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "pair_roles", t_pair_roles }, { "pair_procs", t_pair_procs },
 	  { "pushpull_basic", t_pushpull_basic },
@@ -1831,4 +1874,5 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "kill_publisher", t_kill_publisher },
 	  { "half_created", t_half_created }, { "race_create", t_race_create },
 	  { "open_undo", t_open_undo }, { "obj_remove", t_obj_remove },
-	  { "threads", t_threads }, { "fork_close", t_fork_close })
+	  { "obj_remove_busy", t_obj_remove_busy }, { "threads", t_threads },
+	  { "fork_close", t_fork_close })

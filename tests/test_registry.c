@@ -752,24 +752,31 @@ t_check_during_remove(void)
 }
 
 /*
- * An open runs the object's check without the registry lock: an object
- * removed (and its block reused) between the lookup and the check is gone,
- * SHK_ENOENT; the open returned SHK_ECORRUPT on the new owner's bytes.
+ * A read-only handle's open runs the object's check without the registry
+ * lock (it cannot take it): an object removed (and its block reused)
+ * between the lookup and the check is gone, SHK_ENOENT; the open returned
+ * SHK_ECORRUPT on the new owner's bytes.  (A writable handle runs the
+ * check under the lock, where no removal can come between: test
+ * create_open_during_remove.)
  */
 static void
 t_open_during_remove(void)
 {
 	char nm[64];
-	shk_seg *seg = mkseg(nm, "odr", 0);
+	shk_seg *seg = mkseg(nm, "odr", 0), *ro = NULL;
 	shk_stack_opts so = SHK_STACK_OPTS_INIT;
+	shk_obj_desc d = SHK_OBJ_DESC_INIT;
 	shk_stack *st = NULL;
+	void *p = NULL;
 
 	so.elem_len = 8;
 	so.cap = 4096;
+	d.kind = SHK_KIND_STACK;
+	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &ro));
 	arm_remove_under_check(seg);
-	CHECK_RC(shk_stack_open(seg, "s", 0, NULL, &st), SHK_ENOENT);
+	CHECK_RC(shk_obj_open(ro, "s", 0, &d, NULL, &p), SHK_ENOENT);
 	shk__reg_check_hook = NULL;
-	CHECK(st == NULL);
+	CHECK(p == NULL);
 	CHECK_EQ(cdr_fired, 1);
 	CHECK_EQ(cdr_off2, cdr_off); /* the block was reused */
 	CHECK_OK(shk_free(seg, cdr_off2));
@@ -778,10 +785,11 @@ t_open_during_remove(void)
 	shk_stack_close(st);
 	cdr_fired = 1; /* the hook does nothing now */
 	shk__reg_check_hook = remove_under_check;
-	CHECK_OK(shk_stack_open(seg, "s", 0, NULL, &st));
+	CHECK_OK(shk_obj_open(ro, "s", 0, &d, NULL, &p));
+	CHECK(p != NULL);
 	shk__reg_check_hook = NULL;
-	shk_stack_close(st);
 	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(ro);
 	shk_seg_close(seg);
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
@@ -1167,6 +1175,551 @@ t_create_undo_killed(void)
 	shk_seg_close(seg);
 }
 
+/*
+ * Four threads share one handle and mix create-or-open, open, remove, stat
+ * and iteration on six names (three blobs, three mutexes).  No
+ * create-or-open answers SHK_ENOENT: one whose object was removed between
+ * its lookup and the kind's check did (about once in 4000 calls), since
+ * the check ran after the registry lock.  Under SAN=thread no race is
+ * reported: the kind's check (shk__kind_check_sync) read the object's
+ * memory while a creator zero-filled it for a new object, and lock-free
+ * copies of entries (shk_obj_next, entry_still()) read fields plainly
+ * while a creator wrote them.
+ */
+struct mix_arg {
+	shk_seg *seg;
+	int id;
+	int bad;      /* codes no call may return */
+	int enoent;   /* SHK_ENOENT from a create-or-open */
+	int last_bad; /* the last of them */
+};
+
+static void *
+mix_worker(void *p)
+{
+	struct mix_arg *a = p;
+	shk_obj_desc d = blob(0x6d6978, 8, 4), any = blob(0x6d6978, 0, 0);
+	shk_obj_info info = { .size = sizeof(info) };
+	uint32_t x = 0x9e3779b9u * (uint32_t)(a->id + 1), cur;
+	int i, rc;
+
+	for (i = 0; i < 5000; i++) {
+		char on[16];
+		shk_mutex *m = NULL;
+		void *mem;
+
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		/* blobs b0..b2, mutexes m0..m2: one kind per name */
+		snprintf(on, sizeof(on), "%c%u", (x >> 8) & 1 ? 'm' : 'b',
+			 (x >> 9) % 3);
+		switch (x % 5) {
+		case 0:
+		case 1:
+			if (on[0] == 'm') {
+				rc = shk_mutex_open(a->seg, on, SHK_CREATE,
+						    NULL, &m);
+				shk_mutex_close(m);
+			} else {
+				rc = shk_obj_open(a->seg, on, SHK_CREATE, &d,
+						  NULL, &mem);
+			}
+			if (rc == SHK_ENOENT)
+				a->enoent++;
+			else if (rc != 0)
+				a->bad++, a->last_bad = rc;
+			break;
+		case 2:
+			rc = on[0] == 'm'
+				     ? shk_mutex_open(a->seg, on, 0, NULL, &m)
+				     : shk_obj_open(a->seg, on, 0, &any, NULL,
+						    &mem);
+			shk_mutex_close(m);
+			if (rc != 0 && rc != SHK_ENOENT)
+				a->bad++, a->last_bad = rc;
+			break;
+		case 3:
+			rc = shk_obj_remove(a->seg, on);
+			if (rc != 0 && rc != SHK_ENOENT)
+				a->bad++, a->last_bad = rc;
+			break;
+		default:
+			rc = shk_obj_stat(a->seg, on, &info);
+			if (rc != 0 && rc != SHK_ENOENT)
+				a->bad++, a->last_bad = rc;
+			/* the lock-free iteration copies entries that
+			 * creators may be writing */
+			cur = 0;
+			while ((rc = shk_obj_next(a->seg, &cur, &info)) == 1)
+				;
+			if (rc != 0)
+				a->bad++, a->last_bad = rc;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void
+t_threads_create_remove_open(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("mix", &fd);
+	struct mix_arg a[4];
+	pthread_t th[4];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct mix_arg){ .seg = seg, .id = i };
+		CHECK(pthread_create(&th[i], NULL, mix_worker, &a[i]) == 0);
+	}
+	for (i = 0; i < 4; i++)
+		CHECK(pthread_join(th[i], NULL) == 0);
+	for (i = 0; i < 4; i++) {
+		if (a[i].bad)
+			TEST_FAIL("thread %d: %d unexpected codes, last %s", i,
+				  a[i].bad, shk_errname(a[i].last_bad));
+		CHECK_EQ(a[i].enoent, 0);
+	}
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/*
+ * A create-or-open on a writable handle found the object under the lock,
+ * dropped the lock, ran the kind's check and then found the object removed
+ * meanwhile: SHK_ENOENT, though it was asked to create it.  The hook, run
+ * where that check starts, removes the object.  Now the check runs under
+ * the lock, where no removal can come between: the hook is not reached
+ * from a writable open (it would wait for the lock it holds), and the
+ * open finds the object.
+ */
+static const char *rm_hook_name;
+static int rm_hook_fired;
+
+static void
+remove_in_open(shk_seg *seg, uint32_t slot)
+{
+	(void)slot;
+	if (rm_hook_fired++)
+		return;
+	CHECK_OK(shk_obj_remove(seg, rm_hook_name));
+}
+
+static void
+t_create_open_during_remove(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("cor", &fd);
+	shk_obj_desc d = blob(5, 8, 4);
+	shk_obj_info info = { .size = sizeof(info) }, info2 = info;
+	shk_mutex *m = NULL;
+	void *p = NULL;
+
+	CHECK_OK(shk_obj_open(seg, "o", SHK_CREATE, &d, &info, &p));
+	rm_hook_name = "o";
+	rm_hook_fired = 0;
+	shk__reg_check_hook = remove_in_open;
+	CHECK_OK(shk_obj_open(seg, "o", SHK_CREATE, &d, &info2, &p));
+	CHECK_OK(shk_obj_open(seg, "o", 0, &d, NULL, &p));
+	shk__reg_check_hook = NULL;
+	CHECK_EQ(rm_hook_fired, 0);
+	CHECK(p != NULL);
+	CHECK_EQ(info2.created_ns, info.created_ns);
+	CHECK_OK(shk_obj_stat(seg, "o", &info));
+	CHECK_EQ(info.off, info2.off);
+	/* the same through a structure's create-or-open */
+	CHECK_OK(shk_mutex_open(seg, "mx", SHK_CREATE, NULL, &m));
+	shk_mutex_close(m);
+	m = NULL;
+	rm_hook_name = "mx";
+	rm_hook_fired = 0;
+	shk__reg_check_hook = remove_in_open;
+	CHECK_OK(shk_mutex_open(seg, "mx", SHK_CREATE, NULL, &m));
+	shk__reg_check_hook = NULL;
+	CHECK_EQ(rm_hook_fired, 0);
+	CHECK(m != NULL);
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	CHECK_OK(shk_obj_stat(seg, "mx", &info));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/* 1 when every one of n bytes at p is v. */
+static int
+all_bytes(const void *p, size_t n, uint8_t v)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i] != v)
+			return 0;
+	return 1;
+}
+
+/*
+ * shk_obj_remove of a ring whose producer lives is SHK_EBUSY, from another
+ * handle and from the producer's own: it freed the ring under the
+ * producer, a blob made next got the ring's block, and the producer's
+ * next write (which returned 0) changed 25 bytes of the blob.  Now the
+ * blob goes elsewhere and the write lands in the ring.  Likewise for the
+ * consumer; a role whose process died does not count.
+ */
+static void
+t_remove_busy_ring(void)
+{
+	int fd;
+	shk_seg *sa = mkseg_anon("rbr", &fd), *sb = NULL;
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_obj_info ri = { .size = sizeof(ri) }, bi = { .size = sizeof(bi) };
+	shk_obj_desc d;
+	shk_ring *p = NULL, *c = NULL;
+	char buf[64];
+	void *mem = NULL;
+	pid_t pid;
+
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &sb));
+	ro.cap = 4096;
+	CHECK_OK(
+		shk_ring_open(sa, "r", SHK_CREATE, SHK_RING_PRODUCER, &ro, &p));
+	CHECK_OK(shk_obj_stat(sb, "r", &ri));
+	CHECK_RC(shk_obj_remove(sb, "r"), SHK_EBUSY);
+	CHECK_RC(shk_obj_remove(sa, "r"), SHK_EBUSY);
+	CHECK_OK(shk_obj_stat(sb, "r", &ri));
+	/* nothing was freed: a blob of the ring's size goes elsewhere */
+	d = blob(1, 1, ri.len);
+	CHECK_OK(shk_obj_open(sb, "b", SHK_CREATE, &d, &bi, &mem));
+	CHECK(bi.off != ri.off);
+	memset(mem, 0xa5, ri.len);
+	CHECK_OK(shk_ring_write(p, "0123456789abcdefghijklmnop", 25, 0));
+	CHECK(all_bytes(mem, ri.len, 0xa5));
+	shk_ring_close(p);
+	/* the consumer counts too */
+	CHECK_OK(shk_ring_open(sb, "r", 0, SHK_RING_CONSUMER, NULL, &c));
+	CHECK_RC(shk_obj_remove(sa, "r"), SHK_EBUSY);
+	CHECK_EQ(shk_ring_read(c, buf, sizeof(buf), 0), 25);
+	CHECK(memcmp(buf, "0123456789abcdefghijklmnop", 25) == 0);
+	shk_ring_close(c);
+	/* a producer whose process died does not */
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *sc = NULL;
+
+		if (shk_seg_open_fd(fd, 0, NULL, &sc) ||
+		    shk_ring_open(sc, "r", 0, SHK_RING_PRODUCER, NULL, &p))
+			_exit(2);
+		_exit(0); /* dies holding the role */
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_OK(shk_obj_remove(sa, "r"));
+	CHECK_RC(shk_obj_stat(sb, "r", &ri), SHK_ENOENT);
+	CHECK_OK(shk_obj_remove(sa, "b"));
+	CHECK_OK(shk_seg_check(sa));
+	shk_seg_close(sb);
+	shk_seg_close(sa);
+}
+
+/* Blocks on the semaphore (until posted, or 10 s). */
+static void *
+sem_sleeper(void *arg)
+{
+	return (void *)(intptr_t)shk_sem_wait(arg, 10000000000LL);
+}
+
+static int once_rc;
+
+/* A once's function: its object records us as the runner. */
+static int
+remove_in_once(void *arg)
+{
+	once_rc = shk_obj_remove(arg, "o");
+	return 0;
+}
+
+/* Waits until the description of object name contains what (5 s). */
+static void
+wait_described(shk_seg *seg, const char *name, const char *what)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	char line[256];
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		CHECK_OK(shk_obj_stat(seg, name, &info));
+		if (shk_obj_describe(seg, &info, line, sizeof(line)) > 0 &&
+		    strstr(line, what))
+			return;
+		usleep(1000);
+	}
+	TEST_FAIL("%s never showed '%s'", name, what);
+}
+
+/*
+ * The other kinds that record parties: a bcast's writer and readers, a
+ * mutex's holder, an rwlock's writer and readers, a once's runner, and a
+ * sleeper on a sync object's waitpoint.  Each is SHK_EBUSY while the party
+ * lives, and removable once it has left or died.  Kinds that record none
+ * (a blob, an array, an open queue handle) are removed as before.
+ */
+static void
+t_remove_busy_kinds(void)
+{
+	int fd;
+	shk_seg *sa = mkseg_anon("rbk", &fd), *sb = NULL;
+	shk_bcast *w = NULL, *rd = NULL;
+	shk_mutex *m = NULL;
+	shk_rwlock *rw = NULL;
+	shk_once *o = NULL;
+	shk_sem *sem = NULL;
+	shk_queue *q = NULL;
+	shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
+	shk_array_opts ao = SHK_ARRAY_OPTS_INIT;
+	shk_array *arr = NULL;
+	pthread_t t;
+	void *ret;
+	pid_t pid;
+
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &sb));
+	/* bcast: the writer, then a reader */
+	CHECK_OK(shk_bcast_open(sa, "bc", SHK_CREATE, SHK_BCAST_WRITER, NULL,
+				&w));
+	CHECK_RC(shk_obj_remove(sb, "bc"), SHK_EBUSY);
+	CHECK_OK(shk_bcast_open(sb, "bc", 0, SHK_BCAST_READER, NULL, &rd));
+	shk_bcast_close(w);
+	CHECK_RC(shk_obj_remove(sa, "bc"), SHK_EBUSY);
+	shk_bcast_close(rd);
+	/* a reader whose process died does not count */
+	pid = fork();
+	if (pid == 0) {
+		shk_seg *sc = NULL;
+
+		if (shk_seg_open_fd(fd, 0, NULL, &sc) ||
+		    shk_bcast_open(sc, "bc", 0, SHK_BCAST_READER, NULL, &rd))
+			_exit(2);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_OK(shk_obj_remove(sa, "bc"));
+	/* mutex: held, then released */
+	CHECK_OK(shk_mutex_open(sa, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_RC(shk_obj_remove(sb, "m"), SHK_EBUSY);
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	CHECK_OK(shk_obj_remove(sb, "m"));
+	/* rwlock: a reader, then the writer */
+	CHECK_OK(shk_rwlock_open(sa, "rw", SHK_CREATE, NULL, &rw));
+	CHECK_OK(shk_rwlock_rdlock(rw, 0));
+	CHECK_RC(shk_obj_remove(sb, "rw"), SHK_EBUSY);
+	CHECK_OK(shk_rwlock_rdunlock(rw));
+	CHECK_OK(shk_rwlock_wrlock(rw, 0));
+	CHECK_RC(shk_obj_remove(sb, "rw"), SHK_EBUSY);
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	shk_rwlock_close(rw);
+	CHECK_OK(shk_obj_remove(sb, "rw"));
+	/* once: its runner */
+	CHECK_OK(shk_once_open(sa, "o", SHK_CREATE, NULL, &o));
+	once_rc = 1;
+	CHECK_OK(shk_once_run(o, remove_in_once, sb, 0));
+	CHECK_EQ(once_rc, SHK_EBUSY);
+	shk_once_close(o);
+	CHECK_OK(shk_obj_remove(sb, "o"));
+	/* semaphore: a thread asleep in shk_sem_wait */
+	CHECK_OK(shk_sem_open(sa, "s", SHK_CREATE, NULL, &sem));
+	CHECK(pthread_create(&t, NULL, sem_sleeper, sem) == 0);
+	wait_described(sb, "s", "waiters=1");
+	CHECK_RC(shk_obj_remove(sb, "s"), SHK_EBUSY);
+	CHECK_OK(shk_sem_post(sem, 1));
+	CHECK(pthread_join(t, &ret) == 0);
+	CHECK_EQ((int)(intptr_t)ret, 0);
+	shk_sem_close(sem);
+	CHECK_OK(shk_obj_remove(sb, "s"));
+	/* no records: an open queue or array handle does not count (the
+	 * documented precondition stays the caller's) */
+	qo.elem_len = 8;
+	qo.cap = 16;
+	CHECK_OK(shk_queue_open(sa, "q", SHK_CREATE, &qo, &q));
+	CHECK_OK(shk_obj_remove(sb, "q"));
+	shk_queue_close(q);
+	ao.elem_len = 8;
+	ao.len = 16;
+	CHECK_OK(shk_array_open(sa, "a", SHK_CREATE, &ao, &arr));
+	CHECK_OK(shk_obj_remove(sb, "a"));
+	shk_array_close(arr);
+	CHECK_EQ(nobjects(sa), 0);
+	CHECK_OK(shk_seg_check(sa));
+	shk_seg_close(sb);
+	shk_seg_close(sa);
+}
+
+/*
+ * SHK_FORCE removes an object whatever it records; the stale handles then
+ * leave the memory alone where they can tell: a ring's close released its
+ * role into the block, which a new ring had taken with a producer of the
+ * same segment handle (same stamp), and so freed that ring's producer
+ * role under its live owner (a second producer got in); a ring's or
+ * bcast's wait on a removed object slept until its timeout, on whatever
+ * reused the block.
+ */
+static void
+t_remove_force(void)
+{
+	int fd;
+	shk_seg *sa = mkseg_anon("rfo", &fd), *sb = NULL;
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	shk_obj_info ri = { .size = sizeof(ri) }, i2 = { .size = sizeof(i2) };
+	shk_obj_desc d;
+	shk_ring *p = NULL, *p2 = NULL, *p3 = NULL;
+	shk_bcast *rd = NULL, *w = NULL;
+	char rec[24] = { 0 }, buf[64];
+	void *mem = NULL;
+	int64_t t0;
+	int rc, n = 0;
+
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &sb));
+	CHECK_RC(shk_obj_remove_flags(sb, "x", 0x1), SHK_EINVAL);
+	CHECK_RC(shk_obj_remove_flags(sb, "x", SHK_FORCE), SHK_ENOENT);
+	ro.cap = 4096;
+	CHECK_OK(
+		shk_ring_open(sa, "r", SHK_CREATE, SHK_RING_PRODUCER, &ro, &p));
+	CHECK_OK(shk_obj_stat(sb, "r", &ri));
+	CHECK_RC(shk_obj_remove_flags(sb, "r", 0), SHK_EBUSY);
+	/* through sa, whose heap cache takes the block back for its next
+	 * allocation (another handle's would not reuse it at once) */
+	CHECK_OK(shk_obj_remove_flags(sa, "r", SHK_FORCE));
+	CHECK_RC(shk_obj_stat(sb, "r", &ri), SHK_ENOENT);
+	/* a new ring takes the block; its producer is handle sa, as p's */
+	CHECK_OK(shk_ring_open(sa, "r2", SHK_CREATE, SHK_RING_PRODUCER, &ro,
+			       &p2));
+	CHECK_OK(shk_obj_stat(sb, "r2", &i2));
+	CHECK_EQ(i2.off, ri.off);
+	shk_ring_close(p); /* stale: leaves r2's producer role alone */
+	CHECK_RC(shk_ring_open(sb, "r2", 0, SHK_RING_PRODUCER, NULL, &p3),
+		 SHK_EBUSY);
+	CHECK_RC(shk_obj_remove(sb, "r2"), SHK_EBUSY);
+	/* a producer waiting for room on a ring removed meanwhile */
+	while ((rc = shk_ring_write(p2, rec, sizeof(rec), 0)) == 0)
+		n++;
+	CHECK_RC(rc, SHK_EAGAIN);
+	CHECK(n > 0);
+	CHECK_OK(shk_obj_remove_flags(sb, "r2", SHK_FORCE));
+	/* its block reused: zero-filled, so the ring still looks full */
+	d = blob(1, 1, i2.len);
+	CHECK_OK(shk_obj_open(sb, "b", SHK_CREATE, &d, NULL, &mem));
+	t0 = test_now_ns();
+	CHECK_RC(shk_ring_write(p2, rec, sizeof(rec), 5000000000LL),
+		 SHK_ENOENT);
+	CHECK(test_now_ns() - t0 < 2000000000LL);
+	shk_ring_close(p2);
+	CHECK_OK(shk_obj_remove(sb, "b"));
+	/* a bcast reader waiting for data on a buffer removed meanwhile */
+	bo.cap = 4096;
+	CHECK_OK(shk_bcast_open(sa, "bc", SHK_CREATE, SHK_BCAST_WRITER, &bo,
+				&w));
+	CHECK_OK(shk_bcast_open(sa, "bc", 0, SHK_BCAST_READER, NULL, &rd));
+	CHECK_OK(shk_obj_stat(sb, "bc", &i2));
+	CHECK_OK(shk_obj_remove_flags(sb, "bc", SHK_FORCE));
+	d = blob(1, 1, i2.len);
+	CHECK_OK(shk_obj_open(sb, "b", SHK_CREATE, &d, &ri, &mem));
+	CHECK_EQ(ri.off, i2.off);
+	t0 = test_now_ns();
+	CHECK_RC(shk_bcast_read(rd, buf, sizeof(buf), NULL, 5000000000LL),
+		 SHK_ENOENT);
+	CHECK(test_now_ns() - t0 < 2000000000LL);
+	memset(mem, 0x5a, ri.len);
+	shk_bcast_close(rd); /* stale: leave the blob alone */
+	shk_bcast_close(w);
+	CHECK(all_bytes(mem, ri.len, 0x5a));
+	CHECK_OK(shk_obj_remove(sb, "b"));
+	CHECK_EQ(nobjects(sa), 0);
+	shk_seg_close(sb);
+	shk_seg_close(sa);
+}
+
+/*
+ * A structure's open records its party (a ring's role) under the registry
+ * lock, after checking that the object is still there: a removal between
+ * the open's lookup and its claim (the hook) left the open with a role in
+ * a freed block and returned 0.  Now a create-or-open starts over and
+ * makes the ring again; a plain open answers SHK_ENOENT.
+ */
+static int attach_fired;
+
+static void
+remove_before_attach(shk_seg *seg)
+{
+	if (attach_fired++)
+		return;
+	CHECK_OK(shk_obj_remove(seg, "r"));
+}
+
+static void
+t_remove_before_attach(void)
+{
+	int fd;
+	shk_seg *sa = mkseg_anon("rba", &fd);
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	shk_obj_info i1 = { .size = sizeof(i1) }, i2 = { .size = sizeof(i2) };
+	shk_ring *p = NULL, *c = NULL;
+	shk_bcast *b = NULL;
+	char buf[8];
+
+	ro.cap = 4096;
+	CHECK_OK(
+		shk_ring_open(sa, "r", SHK_CREATE, SHK_RING_PRODUCER, &ro, &p));
+	shk_ring_close(p);
+	p = NULL;
+	CHECK_OK(shk_obj_stat(sa, "r", &i1));
+	attach_fired = 0;
+	shk__reg_attach_hook = remove_before_attach;
+	CHECK_RC(shk_ring_open(sa, "r", 0, SHK_RING_CONSUMER, NULL, &c),
+		 SHK_ENOENT);
+	CHECK(c == NULL);
+	CHECK_EQ(attach_fired, 1);
+	CHECK_RC(shk_obj_stat(sa, "r", &i2), SHK_ENOENT);
+	/* create-or-open: starts over, makes a new ring and attaches */
+	CHECK_OK(
+		shk_ring_open(sa, "r", SHK_CREATE, SHK_RING_PRODUCER, &ro, &p));
+	attach_fired = 0;
+	shk_ring_close(p);
+	p = NULL;
+	CHECK_OK(
+		shk_ring_open(sa, "r", SHK_CREATE, SHK_RING_PRODUCER, &ro, &p));
+	shk__reg_attach_hook = NULL;
+	CHECK_EQ(attach_fired, 2);
+	CHECK_OK(shk_obj_stat(sa, "r", &i2));
+	CHECK(i2.created_ns != i1.created_ns);
+	CHECK_RC(shk_obj_remove(sa, "r"), SHK_EBUSY);
+	CHECK_OK(shk_ring_write(p, "x", 1, 0));
+	CHECK_OK(shk_ring_open(sa, "r", 0, SHK_RING_CONSUMER, NULL, &c));
+	CHECK_EQ(shk_ring_read(c, buf, sizeof(buf), 0), 1);
+	shk_ring_close(c);
+	shk_ring_close(p);
+	CHECK_OK(shk_obj_remove(sa, "r"));
+	/* the same for a bcast reader */
+	bo.cap = 4096;
+	CHECK_OK(shk_bcast_open(sa, "r", SHK_CREATE | SHK_EXCL,
+				SHK_BCAST_WRITER, &bo, &b));
+	shk_bcast_close(b);
+	b = NULL;
+	attach_fired = 0;
+	shk__reg_attach_hook = remove_before_attach;
+	CHECK_RC(shk_bcast_open(sa, "r", 0, SHK_BCAST_READER, NULL, &b),
+		 SHK_ENOENT);
+	shk__reg_attach_hook = NULL;
+	CHECK(b == NULL);
+	CHECK_EQ(attach_fired, 1);
+	CHECK_EQ(nobjects(sa), 0);
+	CHECK_OK(shk_seg_check(sa));
+	shk_seg_close(sa);
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "create_undo_killed", t_create_undo_killed },
 	  { "rdonly_open", t_rdonly_open },
@@ -1186,4 +1739,10 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "open_during_remove", t_open_during_remove },
 	  { "rdonly_creating", t_rdonly_creating },
 	  { "count_after_kill", t_count_after_kill },
-	  { "remover_killed", t_remover_killed })
+	  { "remover_killed", t_remover_killed },
+	  { "threads_create_remove_open", t_threads_create_remove_open },
+	  { "create_open_during_remove", t_create_open_during_remove },
+	  { "remove_busy_ring", t_remove_busy_ring },
+	  { "remove_busy_kinds", t_remove_busy_kinds },
+	  { "remove_force", t_remove_force },
+	  { "remove_before_attach", t_remove_before_attach })

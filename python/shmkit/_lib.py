@@ -275,6 +275,7 @@ _fn("shk_obj_open", c_int, H, c_char_p, c_uint, P(ObjDesc), P(ObjInfo),
 _fn("shk_obj_stat", c_int, H, c_char_p, P(ObjInfo))
 _fn("shk_obj_next", c_int, H, P(u32), P(ObjInfo))
 _fn("shk_obj_remove", c_int, H, c_char_p)
+_fn("shk_obj_remove_flags", c_int, H, c_char_p, c_uint)
 _fn("shk_obj_describe", c_int, H, P(ObjInfo), c_char_p, c_size_t)
 
 # array

@@ -19,6 +19,7 @@ BACKENDS = {"posix": 0, "sysv": 1, "file": 2, "memfd": 3}
 _BACKEND_NAMES = {v: k for k, v in BACKENDS.items()}
 
 SHK_CREATE, SHK_EXCL, SHK_RDONLY = 0x1, 0x2, 0x4
+SHK_FORCE = 0x8  # shk_obj_remove_flags
 
 #: enum shk_kind values by name (the registry's kind names).
 KINDS = {"blob": 1, "array": 2, "ring": 3, "queue": 4, "stack": 5,
@@ -386,13 +387,20 @@ class Segment(Closable):
                                 ctypes.byref(oi)) == 0
 
     @inflight
-    def remove(self, name):
-        """Delete the object `name` and return its memory to the heap.  Only
-        when nobody uses it: other handles on it become invalid.  Busy
-        while a handle of it opened from this Segment is open (close it
-        first); handles in other Segments or processes are not seen."""
-        self._refuse_open_child(name)
-        check(lib.shk_obj_remove(self._handle(), cname(name)),
+    def remove(self, name, force=False):
+        """Delete the object `name` and return its memory to the heap.
+        Busy while a handle of it opened from this Segment is open (close
+        it first), and when it records a live party (a ring's producer or
+        consumer, a bcast's writer or a reader, a channel's open ends, a
+        mutex's holder, a sleeper, ...: docs/registry.md); force=True
+        removes it anyway (SHK_FORCE), and the handles on it become
+        invalid.  Kinds that record no parties (blob, array, map, pool, an
+        open queue) opened in other Segments or processes are not seen:
+        remove those only when nobody uses them."""
+        if not force:
+            self._refuse_open_child(name)
+        check(lib.shk_obj_remove_flags(self._handle(), cname(name),
+                                       SHK_FORCE if force else 0),
               "remove %r" % (name,))
 
     @inflight

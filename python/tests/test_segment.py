@@ -48,6 +48,24 @@ def test_registry_iteration_describe_remove(seg):
     assert seg.info().nobjects == 2
 
 
+def test_remove_in_use(seg):
+    # a ring whose producer lives is Busy (it was removed under the
+    # producer, whose writes then went into whatever reused the block)
+    r = seg.ring("r", "producer", create=True, cap=4096)
+    with pytest.raises(shmkit.Busy):
+        seg.remove("r")
+    assert "r" in seg
+    r.close()
+    seg.remove("r")
+    assert "r" not in seg
+    # force=True removes it anyway; the stale handle's close is harmless
+    r = seg.ring("r2", "producer", create=True, cap=4096)
+    seg.remove("r2", force=True)
+    assert "r2" not in seg
+    r.close()
+    seg.check()
+
+
 def test_heap_alloc_buffer_free(seg):
     used0 = seg.heap_info().used
     off = seg.alloc(1000)

@@ -129,6 +129,11 @@ int cli_target_unfinished(const struct cli_target *t);
 void cli_target_error(const struct cli_target *t, int code);
 int cli_sysv_key_has_magic(int32_t key);
 
+/* rmobj.c: rm TARGET --object NAME...: removes each object (with force,
+ * also one in use); returns an exit code, having said why on failure */
+int cli_rm_objects(const struct cli_target *t, const char *const *objs, int n,
+		   int force);
+
 /* commands */
 int cmd_ls(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -41,6 +41,10 @@ static const struct {
 	  "  rm --orphans [--dry-run] [--match GLOB]\n"
 	  "                               remove segments whose attachers "
 	  "died\n" },
+	{ "rm", 1,
+	  "  rm TARGET --object NAME [--object NAME]... [--force]\n"
+	  "                               remove objects from a segment (one\n"
+	  "                               in use only with --force)\n" },
 	{ "dump", 1,
 	  "  dump TARGET OBJECT [--as TYPE] [--offset BYTES] [--length "
 	  "BYTES]\n"

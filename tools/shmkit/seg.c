@@ -480,8 +480,9 @@ cmd_rm(int argc, char **argv)
 	static struct cli_target tv[MAX_TARGETS];
 	uint32_t backend = SHK_BACKEND_POSIX;
 	const char *targets[MAX_TARGETS], *match = NULL, *backend_flag = NULL;
+	const char *objs[MAX_TARGETS], *obj;
 	int i, r, n = 0, orphans = 0, dry_run = 0, force = 0, failed = 0;
-	int opts_done = 0;
+	int opts_done = 0, nobj = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -508,9 +509,35 @@ cmd_rm(int argc, char **argv)
 					      &match))) {
 			if (r < 0)
 				return cli_usage_error("--match needs a GLOB");
+		} else if ((r = cli_opt_value(argc, argv, &i, "--object",
+					      &obj))) {
+			if (r < 0)
+				return cli_usage_error("--object needs a NAME");
+			if (nobj == MAX_TARGETS)
+				return cli_usage_error("too many objects");
+			objs[nobj++] = obj;
 		} else {
 			return cli_usage_error("unknown option '%s'", a);
 		}
+	}
+	if (nobj) {
+		/* objects of one segment: --force is SHK_FORCE here */
+		if (orphans)
+			return cli_usage_error(
+				"--orphans and --object cannot be used "
+				"together");
+		if (dry_run)
+			return cli_usage_error(
+				"--dry-run and --object cannot be used "
+				"together");
+		if (match)
+			return cli_usage_error("--match needs --orphans");
+		if (n != 1)
+			return cli_usage_error(
+				"--object takes exactly one TARGET");
+		if ((r = cli_target_set(&tv[0], backend, targets[0])) != 0)
+			return r;
+		return cli_rm_objects(&tv[0], objs, nobj, force);
 	}
 	if (orphans) {
 		/* --orphans picks by state, over every backend: an option
