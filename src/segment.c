@@ -1,26 +1,31 @@
 /*
  * segment.c - create, open, validate, close and unlink segments (the attach
  * table each open handle claims a record in is attach.c).
- * ALGORITHMS.md §9: the creator holds flock(LOCK_EX) while it initialises
- * and publishes READY with a release store; an opener takes
- * flock(LOCK_SH|LOCK_NB), so it can tell a slow creator (lock busy) from a
- * dead one (lock free, state not READY).  Both keep their lock until their
- * handle is attached: a creator that fails after READY removes the name
- * first, and shk__seg_unlink_unused() under LOCK_EX sees every opener
- * either attached or not yet holding the lock.  An opener that gets the
- * lock on a file whose name was removed (st_nlink 0) starts over.
+ * ALGORITHMS.md §9, with the creation lock an OFD lock on one byte
+ * (shk__seg_lock, SHK__SEG_CREATE_LOCK) instead of flock(): the creator
+ * holds it for writing while it initialises and publishes READY with a
+ * release store; an opener takes it for reading without waiting, so it
+ * can tell a slow creator (lock busy) from a dead one (lock free, state
+ * not READY).  Both keep their lock until their handle is attached: a
+ * creator that fails after READY removes the name first, and
+ * shk__seg_unlink_unused() under the write lock sees every opener either
+ * attached or not yet holding the lock.  An opener that gets the lock on
+ * a file whose name was removed (st_nlink 0) starts over.  Not flock():
+ * its LOCK_EX works on a read-only descriptor, so anyone who could read
+ * the file could make every opener wait for a "creator at work"; a write
+ * lock needs a writable description.
  *
  * What a killed process leaves behind: a creator killed mid-initialisation
  * leaves a segment that is not READY and whose lock is free: openers get
  * SHK_EBADSEG (remove it with shk_seg_unlink or `shmkit rm`).  The magic
  * is written right after the file is sized, so only a creator killed
- * between its O_EXCL open and that write (fchmod, flock, ftruncate) leaves
+ * between its O_EXCL open and that write (lock, fchmod, ftruncate) leaves
  * a file without it, which `shmkit rm` refuses without --force.  A process
  * killed while attached leaves an ACTIVE attach record with a dead pid: the
  * next opener that finds no free record reclaims it, `shmkit ls` counts it
  * as dead and `shmkit rm --orphans` removes segments with only dead ones.
  *
- * SysV has no flock: an opener polls the state word while the segment is
+ * SysV has no lock: an opener polls the state word while the segment is
  * zero or partly formatted and its creator (shm_cpid) is alive, until the
  * open's timeout; a dead creator or a removed segment gives SHK_EBADSEG.
  */
@@ -33,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -407,11 +411,14 @@ reserve_pages(int fd, uint64_t len)
  * the lock stays held (the caller removes the name, then unlocks; closing
  * the descriptor unlocks too).
  *
- * The lock is polled (LOCK_NB) until deadline: anyone may hold LOCK_SH on
- * the new file (an opener that found it empty takes it for an instant, but
- * a stopped one, or any process of the user, can keep it), and a blocking
- * flock() would wait for it for ever, past open_timeout_ns, and return
- * EINTR to a signal without SA_RESTART. */
+ * The creation lock (shk__seg_lock, for writing) is polled until
+ * deadline: anyone who can open the new file may hold it for reading (an
+ * opener that found it empty takes it for an instant, but a stopped one,
+ * or any process of the user, can keep it), and a blocking lock would
+ * wait for it for ever, past open_timeout_ns, and return EINTR to a
+ * signal without SA_RESTART.  A named file is made with its owner's
+ * permission bits only (open_named_fd()) and gets its mode here, once we
+ * hold the lock, so that no other user can open it before then. */
 static int
 create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 	  int64_t deadline, struct shk__seg_hdr *hc)
@@ -420,13 +427,16 @@ create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 	int rc;
 
 	SHK_CRASHPOINT("seg.create.opened");
-	while (flock(seg->fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return shk__errno_code(errno);
+	while ((rc = shk__seg_lock(seg->fd, F_WRLCK)) != 0) {
+		if (rc != SHK_EAGAIN)
+			return rc;
 		if (shk__now_ns() >= deadline)
 			return SHK_ETIMEDOUT;
 		sleep_ns(200000);
 	}
+	/* the mode is not subject to the umask (memfd: no name to open) */
+	if (seg->backend != SHK_BACKEND_MEMFD)
+		(void)fchmod(seg->fd, o->mode);
 	if (ftruncate(seg->fd, (off_t)o->len) != 0) {
 		rc = shk__errno_code(errno);
 		goto fail;
@@ -487,9 +497,9 @@ open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 
 	prot = (seg->flags & SHK_RDONLY) ? PROT_READ : PROT_READ | PROT_WRITE;
 	for (;;) {
-		if (flock(seg->fd, LOCK_SH | LOCK_NB) != 0) {
-			if (errno != EWOULDBLOCK)
-				return shk__errno_code(errno);
+		if ((rc = shk__seg_lock(seg->fd, F_RDLCK)) != 0) {
+			if (rc != SHK_EAGAIN)
+				return rc;
 			/* the creator is still initialising */
 			if (shk__now_ns() >= deadline)
 				return SHK_ETIMEDOUT;
@@ -507,9 +517,9 @@ open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 			goto unlock;
 		}
 		if (st.st_size == 0) {
-			/* a creator between O_EXCL and flock, or a foreign
+			/* a creator between O_EXCL and its lock, or a foreign
 			 * empty file: give it a short grace period */
-			flock(seg->fd, LOCK_UN);
+			shk__seg_lock(seg->fd, F_UNLCK);
 			if (!first_zero)
 				first_zero = shk__now_ns();
 			if (shk__now_ns() - first_zero > ZERO_SIZE_GRACE_NS ||
@@ -549,7 +559,7 @@ open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 		}
 		return 0; /* still locked (above) */
 	unlock:
-		flock(seg->fd, LOCK_UN);
+		shk__seg_lock(seg->fd, F_UNLCK);
 		return rc;
 	}
 }
@@ -567,11 +577,11 @@ again:
 	for (;;) {
 		if (flags & SHK_CREATE) {
 			of = O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC;
-			fd = file ? open(name, of, o->mode)
-				  : shm_open(name, of, o->mode);
+			/* the owner's bits only until create_fd() holds
+			 * the creation lock, then o->mode */
+			fd = file ? open(name, of, o->mode & 0700)
+				  : shm_open(name, of, o->mode & 0700);
 			if (fd >= 0) {
-				/* the mode is not subject to the umask */
-				fchmod(fd, o->mode);
 				seg->fd = shk__fd_above_stdio(fd);
 				rc = create_fd(seg, o, name, deadline, hc);
 				if (rc) {
@@ -585,7 +595,7 @@ again:
 						unlink(name);
 					else
 						shm_unlink(name);
-					flock(seg->fd, LOCK_UN);
+					shk__seg_lock(seg->fd, F_UNLCK);
 				}
 				return rc;
 			}
@@ -622,7 +632,7 @@ again:
 		return shk__errno_code(errno);
 	if (!S_ISREG(st.st_mode))
 		return SHK_EBADSEG;
-	/* back to blocking: flock() waits are non-blocking anyway, and
+	/* back to blocking: lock waits are non-blocking anyway, and
 	 * the descriptor is the caller's through shk_seg_fd() */
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	rc = open_fd_wait(seg, deadline, 1, hc);
@@ -729,7 +739,7 @@ again:
 		/*
 		 * Not READY yet, and still zero or partly formatted.  SysV
 		 * has no lock to tell a slow creator from a dead one (the
-		 * POSIX path's flock), so ask about the creator itself: wait
+		 * POSIX path's creation lock), so ask about the creator itself: wait
 		 * while it lives, as the POSIX path waits while the lock is
 		 * busy.  A removed segment (SHM_DEST: the creator gave up, or
 		 * someone unlinked it) or a dead creator will never become
@@ -855,7 +865,7 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 		/* the creator's exclusive lock (create_fd()) or the
 		 * opener's shared one (open_fd_wait()), held until now */
 		if (seg->fd >= 0)
-			flock(seg->fd, LOCK_UN);
+			shk__seg_lock(seg->fd, F_UNLCK);
 	}
 	if (rc) {
 		seg_free(seg);
@@ -894,7 +904,7 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 	rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns), 0, &hc);
 	if (rc == 0) {
 		rc = finish_open(seg, &hc);
-		flock(seg->fd, LOCK_UN); /* open_fd_wait()'s */
+		shk__seg_lock(seg->fd, F_UNLCK); /* open_fd_wait()'s */
 	}
 	if (rc) {
 		seg_free(seg);
@@ -974,7 +984,7 @@ shk__seg_unlink_unused(shk_seg *seg)
 	if (!seg->created || seg->fd < 0 ||
 	    (seg->backend != SHK_BACKEND_POSIX && !file))
 		return 0;
-	if (flock(seg->fd, LOCK_EX | LOCK_NB) != 0)
+	if (shk__seg_lock(seg->fd, F_WRLCK) != 0)
 		return 0;
 	if (!shk__seg_alone(seg) || !shk__reg_empty(seg) ||
 	    fstat(seg->fd, &a) != 0 || a.st_nlink == 0)
@@ -990,7 +1000,7 @@ shk__seg_unlink_unused(shk_seg *seg)
 	if (rc)
 		rc = (file ? unlink(seg->name) : shm_unlink(seg->name)) == 0;
 out:
-	flock(seg->fd, LOCK_UN);
+	shk__seg_lock(seg->fd, F_UNLCK);
 	return rc;
 }
 

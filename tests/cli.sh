@@ -746,9 +746,11 @@ corrupt "${P}c-state7" "f.seek(192); f.write((7).to_bytes(4, 'little'))"
 st=$(ls_state "${P}c-state1")
 [ "$st" = "corrupt: SHK_EBADSEG" ] && pass "ls: a made segment with state INITIALIZING is '$st'" ||
 	fail "ls state of ${P}c-state1: '$st'"
-# a creator still at work (it holds the lock) is neither
-"$PY" -c "import fcntl, sys, time
-f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX)
+# a creator still at work (it holds the creation lock, an OFD write lock
+# on byte 2^50 - 1, docs/segment-format.md) is neither
+"$PY" -c "import fcntl, struct, sys, time
+f = open(sys.argv[1], 'r+b')
+fcntl.fcntl(f, fcntl.F_OFD_SETLK, struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, (1 << 50) - 1, 1, 0))
 print('held', flush=True); time.sleep(60)" "/dev/shm/${P}c-unfinished" >"$TMP/flk" &
 fpid=$!
 HOLDERS+=("$fpid")
@@ -768,6 +770,21 @@ wait "$fpid" 2>/dev/null
 st=$(ls_state "${P}c-unfinished")
 [ "$st" = "unfinished: creator died" ] && pass "ls: an unfinished creation is '$st'" ||
 	fail "ls state of ${P}c-unfinished: '$st'"
+# a mere reader's locks (flock LOCK_EX and an OFD read lock on the creation
+# lock, both possible on a read-only descriptor) are no creator at work:
+# with the flock protocol ls said SHK_ETIMEDOUT and rm --orphans kept it
+"$PY" -c "import fcntl, struct, sys, time
+f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX)
+fcntl.fcntl(f, fcntl.F_OFD_SETLK, struct.pack('hhqqi4x', fcntl.F_RDLCK, 0, (1 << 50) - 1, 1, 0))
+print('held', flush=True); time.sleep(60)" "/dev/shm/${P}c-unfinished" >"$TMP/rlk" &
+rpid=$!
+HOLDERS+=("$rpid")
+wait_file "$TMP/rlk"
+st=$(ls_state "${P}c-unfinished")
+[ "$st" = "unfinished: creator died" ] && pass "ls: a reader's locks do not make a creation at work" ||
+	fail "ls state of ${P}c-unfinished under a reader's locks: '$st'"
+kill "$rpid" 2>/dev/null
+wait "$rpid" 2>/dev/null
 st=$(ls_state "${P}c-state7")
 [ "$st" = "corrupt: SHK_EBADSEG" ] && pass "ls: a bad state word is '$st'" ||
 	fail "ls state of ${P}c-state7: '$st'"

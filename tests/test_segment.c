@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -2545,13 +2544,14 @@ t_sysv_create_vs_remove(void)
 }
 
 /*
- * A creator whose new file another process holds LOCK_SH on (here: the
- * test, while the creator is stopped just after its O_EXCL open, crash
- * point seg.create.opened in stop mode) waits for its lock at most
- * open_timeout_ns, then returns SHK_ETIMEDOUT and removes the name; a
- * signal storm without SA_RESTART meanwhile changes nothing.  Before, its
- * flock(LOCK_EX) waited for ever (the child's alarm ends it: status 142)
- * and, interrupted by a signal, returned SHK_EINTR.
+ * A creator whose new file another process holds the creation lock on for
+ * reading, as an opener does (here: the test, while the creator is stopped
+ * just after its O_EXCL open, crash point seg.create.opened in stop mode)
+ * waits for its lock at most open_timeout_ns, then returns SHK_ETIMEDOUT
+ * and removes the name; a signal storm without SA_RESTART meanwhile
+ * changes nothing.  Before, its lock (then flock(LOCK_EX)) waited for ever
+ * (the child's alarm ends it: status 142) and, interrupted by a signal,
+ * returned SHK_EINTR.
  */
 static void
 t_creator_lock_bounded(void)
@@ -2584,14 +2584,14 @@ t_creator_lock_bounded(void)
 		/* the deadline counts from the call: the stop is in it */
 		_exit(test_now_ns() - t0 < 300000000 ? 3 : 0);
 	}
-	/* stopped after its O_EXCL open, before its flock */
+	/* stopped after its O_EXCL open, before its lock */
 	CHECK(waitpid(pid, &st, WUNTRACED) == pid);
 	if (!WIFSTOPPED(st)) {
 		shk_seg_unlink(nm, NULL);
 		TEST_FAIL("creator not stopped (status %d)", st);
 	}
 	fd = shm_open(nm, O_RDONLY, 0);
-	if (fd < 0 || flock(fd, LOCK_SH | LOCK_NB) != 0) {
+	if (fd < 0 || shk__seg_lock(fd, F_RDLCK) != 0) {
 		kill(pid, SIGKILL); /* a stopped child waits for nothing else */
 		test_wait(pid);
 		shk_seg_unlink(nm, NULL);

@@ -8,7 +8,7 @@
  * SHK_ETRUNC and exits 1 (or, in `ls`, marks that one segment).  Outside
  * an armed region SIGBUS keeps its default action: a fault there is a bug
  * in the tool, not something to hide.  A SIGBUS inside shk_seg_open
- * leaves the half-opened handle (descriptor, mapping, shared flock)
+ * leaves the half-opened handle (descriptor, mapping, read lock)
  * behind: the handle is the library's until the open returns, so there
  * is nothing here to close.  Each command exits after that error; `ls`
  * goes on, keeping one per segment truncated at that moment (docs/cli.md).
