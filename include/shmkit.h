@@ -210,6 +210,16 @@ enum shk_backend {
  * (creating, removing, allocating, freeing, a structure's open) is
  * SHK_EPERM */
 #define SHK_RDONLY 0x4u
+/* open a named segment (POSIX, file, SysV) that another user owns.
+ * Without it, an existing segment whose owner (st_uid, shm_perm.uid) is
+ * not the caller's effective uid is SHK_EACCES, whatever its mode says, so
+ * that a segment another user made first under the name, with a mode that
+ * lets us in, is never taken for ours (and written our data).  Pass it
+ * for deliberate sharing between users (the creator's mode must grant
+ * access too), and in tools that inspect other users' segments (`shmkit`
+ * does).  shk_seg_open_fd checks no owner: the descriptor was handed over
+ * on purpose. */
+#define SHK_ANY_OWNER 0x8u
 
 /*
  * shk_seg_opts configures shk_seg_open.  Initialise with
@@ -258,15 +268,23 @@ typedef struct shk_seg_opts {
  * Creation is atomic: racing create-or-open calls end with exactly one
  * creator; the others wait (up to open_timeout_ns) until it has published
  * the segment READY, then open it.  Creating never re-initialises a segment
- * that exists.  Opening validates the header (magic, version, checksum,
- * sizes, every region in bounds) before use.  Each open registers the
- * process (pid and start time) in the segment's attach table.
+ * that exists.  An existing segment opens only when the caller's effective
+ * uid owns it, unless flags has SHK_ANY_OWNER (above): with SHK_CREATE too,
+ * a segment of another user under the name is SHK_EACCES, not opened.
+ * Opening validates the header (magic, version, checksum, sizes, every
+ * region in bounds) before use.  A SysV segment is the name's only when
+ * its header holds that name: another name's segment under the derived
+ * (or given) key is SHK_ENOENT for an open and SHK_EEXIST for a create
+ * (the key is taken: choose another with opts.sysv_key).  Each open
+ * registers the process (pid and start time) in the segment's attach
+ * table.
  *
  * Returns 0 and *out, or: SHK_EINVAL (bad name, flags or opts),
  * SHK_ENAMETOOLONG, SHK_ENOENT (missing), SHK_EEXIST (SHK_EXCL and present),
- * SHK_EACCES, SHK_ENOSPC (no room to back the memory), SHK_EBADSEG (foreign
- * or never-initialised, or the name is not a regular file: a FIFO, a
- * directory, a symlink, a device), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
+ * SHK_EACCES (no permission, or another user's segment without
+ * SHK_ANY_OWNER), SHK_ENOSPC (no room to back the memory), SHK_EBADSEG
+ * (foreign or never-initialised, or the name is not a regular file: a
+ * FIFO, a directory, a symlink, a device), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
  * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising; or, creating,
  * another process kept a lock on the new file: the name is removed),
  * SHK_EBUSY (attach table full), SHK_ENOMEM.  A POSIX or file segment
@@ -284,7 +302,9 @@ SHK_API int shk_seg_open(const char *name, unsigned flags,
 /*
  * shk_seg_open_fd opens a segment from a file descriptor (a memfd received
  * over a Unix socket or inherited).  The descriptor is duplicated; the
- * caller keeps its own.  Codes as shk_seg_open.
+ * caller keeps its own.  flags: SHK_RDONLY; SHK_ANY_OWNER is accepted and
+ * changes nothing (a descriptor handed over is opened whoever owns its
+ * file).  Codes as shk_seg_open.
  */
 SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 			    shk_seg **out);
@@ -304,8 +324,10 @@ SHK_API void shk_seg_close(shk_seg *seg);
 /*
  * shk_seg_unlink removes the name of a segment (POSIX, SysV, file).  Mapped
  * processes keep their mapping until they close.  opts selects the backend
- * (NULL: POSIX).  Returns 0, SHK_ENOENT, SHK_EACCES, SHK_EINVAL or SHK_EIO
- * (for example, the name is a directory).
+ * (NULL: POSIX).  A SysV segment under the name's key whose header holds
+ * another name is not removed (SHK_ENOENT, as shk_seg_open says).  Returns
+ * 0, SHK_ENOENT, SHK_EACCES, SHK_EINVAL or SHK_EIO (for example, the name
+ * is a directory).
  */
 SHK_API int shk_seg_unlink(const char *name, const shk_seg_opts *opts);
 

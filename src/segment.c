@@ -564,6 +564,25 @@ open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 	}
 }
 
+/*
+ * Whether an existing named segment owned by uid may be opened: only our
+ * own (the effective uid's), unless the caller passed SHK_ANY_OWNER.  The
+ * mode alone is not enough: another user who made the name first with
+ * mode 0666 would be handed our data (a create-or-open took it for ours).
+ */
+static int
+owner_ok(uid_t uid, unsigned flags)
+{
+	return (flags & SHK_ANY_OWNER) || uid == geteuid();
+}
+
+/* name without its optional leading '/', as the header stores it */
+static const char *
+stored_name(const char *name)
+{
+	return name[0] == '/' ? name + 1 : name;
+}
+
 static int
 open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 	      const shk_seg_opts *o, struct shk__seg_hdr *hc)
@@ -632,6 +651,8 @@ again:
 		return shk__errno_code(errno);
 	if (!S_ISREG(st.st_mode))
 		return SHK_EBADSEG;
+	if (!owner_ok(st.st_uid, flags))
+		return SHK_EACCES;
 	/* back to blocking: lock waits are non-blocking anyway, and
 	 * the descriptor is the caller's through shk_seg_fd() */
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -717,11 +738,16 @@ again:
 	}
 	/* The segment can be removed between any two of these calls (ENOENT
 	 * from shmget; EINVAL or EIDRM from a stale id): a creating open
-	 * starts over, as open_named_fd() does, and an open gets ENOENT. */
+	 * starts over, as open_named_fd() does, and an open gets ENOENT.
+	 * The owner is checked before we map anything of another user's. */
 	id = shmget(key, 0, 0);
-	if (id < 0 || shmctl(id, IPC_STAT, &ds) != 0 ||
-	    (p = shmat(id, NULL, (flags & SHK_RDONLY) ? SHM_RDONLY : 0)) ==
-		    (void *)-1) {
+	p = (void *)-1; /* errno: the failed call's */
+	if (id >= 0 && shmctl(id, IPC_STAT, &ds) == 0) {
+		if (!owner_ok(ds.shm_perm.uid, flags))
+			return SHK_EACCES;
+		p = shmat(id, NULL, (flags & SHK_RDONLY) ? SHM_RDONLY : 0);
+	}
+	if (p == (void *)-1) {
 		if (errno == ENOENT || errno == EINVAL || errno == EIDRM) {
 			if ((flags & SHK_CREATE) && shk__now_ns() < deadline)
 				goto again;
@@ -758,6 +784,12 @@ again:
 			return SHK_ETIMEDOUT;
 		sleep_ns(200000);
 	}
+	/* Another name's segment under the key (two names whose keys
+	 * collide, or a key given in opts) is not this name's: an open finds
+	 * no segment of the name, and a create cannot make one under the
+	 * taken key.  The name from the checked copy (§10). */
+	if (rc == 0 && name && strcmp(hc->name, stored_name(name)) != 0)
+		return (flags & SHK_CREATE) ? SHK_EEXIST : SHK_ENOENT;
 	/* from the checked copy, never re-read from the segment (§10) */
 	if (rc == 0 && hc->total_len < seg->len)
 		seg->len = hc->total_len;
@@ -805,7 +837,7 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 	if (!out)
 		return SHK_EINVAL;
 	*out = NULL;
-	if (flags & ~(SHK_CREATE | SHK_EXCL | SHK_RDONLY))
+	if (flags & ~(SHK_CREATE | SHK_EXCL | SHK_RDONLY | SHK_ANY_OWNER))
 		return SHK_EINVAL;
 	if ((flags & SHK_EXCL) && !(flags & SHK_CREATE))
 		return SHK_EINVAL;
@@ -886,7 +918,8 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 	if (!out)
 		return SHK_EINVAL;
 	*out = NULL;
-	if (fd < 0 || (flags & ~SHK_RDONLY))
+	/* SHK_ANY_OWNER changes nothing here: no owner is checked */
+	if (fd < 0 || (flags & ~(SHK_RDONLY | SHK_ANY_OWNER)))
 		return SHK_EINVAL;
 	rc = opts_check(opts, &o);
 	if (rc)
@@ -932,6 +965,32 @@ shk_seg_close(shk_seg *seg)
 	seg_free(seg);
 }
 
+/*
+ * 1 when SysV segment id is a shmkit segment made under another name than
+ * name (its header has the magic and a different name), so that removing
+ * name does not remove it; 0 otherwise, also when it cannot be read (the
+ * removal then decides, by the kernel's permissions).  The header is
+ * copied out once before it is looked at (§10).
+ */
+static int
+sysv_other_name(int id, const char *name)
+{
+	struct shk__seg_hdr c;
+	struct shmid_ds ds;
+	void *p;
+
+	if (shmctl(id, IPC_STAT, &ds) != 0 || ds.shm_segsz < sizeof(c))
+		return 0;
+	p = shmat(id, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return 0;
+	memcpy(&c, p, offsetof(struct shk__seg_hdr, state));
+	shmdt(p);
+	return memcmp(c.magic, SHK__MAGIC, 8) == 0 &&
+	       memchr(c.name, '\0', sizeof(c.name)) != NULL &&
+	       strcmp(c.name, stored_name(name)) != 0;
+}
+
 int
 shk_seg_unlink(const char *name, const shk_seg_opts *opts)
 {
@@ -955,6 +1014,8 @@ shk_seg_unlink(const char *name, const shk_seg_opts *opts)
 		id = shmget(sysv_key_of(name, &o), 0, 0);
 		if (id < 0)
 			return shk__errno_code(errno);
+		if (name && sysv_other_name(id, name))
+			return SHK_ENOENT; /* as shk_seg_open() says */
 		return shmctl(id, IPC_RMID, NULL) == 0 ? 0
 						       : shk__errno_code(errno);
 	case SHK_BACKEND_FILE:

@@ -486,6 +486,48 @@ else
 fi
 rm -f "/dev/shm/$NR"
 
+echo "== another user's segment"
+# The library opens only the caller's own segments unless SHK_ANY_OWNER;
+# the inspection commands pass it, so root still sees a segment uid 65534
+# made (hold attaches like an application and is refused).
+OU="${P}otheruser"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$S"; then
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$S" create "$OU" --mode 644 --blob b:8:4 >"$TMP/out" 2>"$TMP/err"
+	RC=$?
+	expect_rc 0 "create as uid 65534"
+	for c in info check "watch --count 1" "info --json"; do
+		run $c "$OU"
+		expect_rc 0 "$c of another user's segment"
+	done
+	run dump "$OU" b
+	expect_rc 0 "dump of another user's segment"
+	st=$(ls_state "$OU")
+	[ "$st" = ok ] && pass "ls: another user's segment is '$st'" ||
+		fail "ls state of another user's segment: '$st'"
+	run hold "$OU" 1
+	expect_err SHK_EACCES "hold of another user's segment"
+	run rm "$OU"
+	expect_rc 0 "rm of another user's segment"
+	[ -e "/dev/shm/$OU" ] && fail "rm left another user's segment" ||
+		pass "rm removed another user's segment"
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$S" create --sysv "$OU" --mode 644 >"$TMP/out" 2>"$TMP/err"
+	RC=$?
+	if [ $RC -eq 0 ]; then
+		run info --sysv "$OU"
+		expect_rc 0 "info --sysv of another user's segment"
+		run rm --sysv "$OU"
+		expect_rc 0 "rm --sysv (by name) of another user's segment"
+	else
+		echo "     (SysV shm unavailable here: another user's SysV segment not tried)"
+	fi
+else
+	echo "     (not root, or no setpriv: another user's segment not tried)"
+fi
+rm -f "/dev/shm/$OU"
+
 echo "== hostile /dev/shm names in ls"
 # Anyone can name a file in /dev/shm: ls must not let a newline forge a row
 # nor an escape sequence reach the terminal.

@@ -255,5 +255,130 @@ t_reader_fakes_creator(void)
 	CHECK_OK(rc4);
 }
 
+/* The backend and opts of the segment the other user makes (set before
+ * hostile_start forks). */
+static shk_seg_opts other_opts;
+/* A directory to remove after the segment, on every path ("": none). */
+static char other_dir[64];
+
+static void
+other_cleanup(const char *nm, const shk_seg_opts *o)
+{
+	shk_seg_unlink(nm, o);
+	if (other_dir[0])
+		rmdir(other_dir);
+}
+
+/* The other user makes segment nm with mode 0666, and closes it. */
+static char
+make_0666(const char *nm)
+{
+	shk_seg_opts o = other_opts;
+	shk_seg *s;
+
+	o.mode = 0666;
+	if (shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &s))
+		return 'c';
+	shk_seg_close(s);
+	return 'r';
+}
+
+/*
+ * A segment that another user made first under the name, with a mode that
+ * lets everyone in, is not opened as ours (F1 of the 2026-11 audit): a
+ * create-or-open, a plain open and a read-only open are SHK_EACCES;
+ * SHK_ANY_OWNER opens it on purpose.  Before, the create-or-open returned
+ * 0 and the caller wrote its data into the other user's segment.
+ */
+static void
+other_owner(uint32_t backend, const char *nm)
+{
+	static const struct {
+		unsigned flags;
+		int want;
+	} cases[] = {
+		{ SHK_CREATE, SHK_EACCES },
+		{ 0, SHK_EACCES },
+		{ SHK_RDONLY, SHK_EACCES },
+		{ SHK_CREATE | SHK_EXCL, SHK_EEXIST },
+		{ SHK_CREATE | SHK_ANY_OWNER, 0 },
+		{ SHK_ANY_OWNER, 0 },
+		{ SHK_RDONLY | SHK_ANY_OWNER, 0 },
+	};
+	int rc[sizeof(cases) / sizeof(cases[0])];
+	shk_seg_stats st = { .size = sizeof(st) };
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	struct hostile h;
+	size_t i;
+	char c;
+
+	o.backend = backend;
+	o.open_timeout_ns = 200000000;
+	other_opts = o;
+	c = hostile_start(&h, make_0666, nm);
+	hostile_stop(&h);
+	if (c != 'r') {
+		other_cleanup(nm, &o);
+		if (c == 's')
+			SKIP("cannot switch to uid %d", OTHER_ID);
+		TEST_FAIL("backend %u: the other user's child failed: '%c'",
+			  backend, c);
+	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		shk_seg *s = NULL;
+
+		rc[i] = shk_seg_open(nm, cases[i].flags, &o, &s);
+		if (s && shk_seg_info(s, &st) == 0 &&
+		    st.creator_uid != OTHER_ID)
+			rc[i] = 1; /* not the other user's segment */
+		shk_seg_close(s);
+	}
+	other_cleanup(nm, &o);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (rc[i] != cases[i].want)
+			TEST_FAIL("backend %u, flags %#x: %s, expected %s",
+				  backend, cases[i].flags, shk_errname(rc[i]),
+				  shk_errname(cases[i].want));
+}
+
+static void
+t_other_owner_posix(void)
+{
+	char nm[64];
+
+	need_root();
+	other_owner(SHK_BACKEND_POSIX, test_name(nm, sizeof(nm), "own"));
+}
+
+static void
+t_other_owner_sysv(void)
+{
+	char nm[64];
+
+	need_root();
+	other_owner(SHK_BACKEND_SYSV, test_name(nm, sizeof(nm), "own"));
+}
+
+static void
+t_other_owner_file(void)
+{
+	char path[96];
+
+	need_root();
+	/* a directory the other user may create in */
+	snprintf(other_dir, sizeof(other_dir), "/tmp/shk-test-%d-XXXXXX",
+		 (int)getpid());
+	CHECK(mkdtemp(other_dir) != NULL);
+	snprintf(path, sizeof(path), "%s/seg", other_dir);
+	if (chmod(other_dir, 0777) != 0) {
+		rmdir(other_dir);
+		TEST_FAIL("chmod %s: %s", other_dir, strerror(errno));
+	}
+	other_owner(SHK_BACKEND_FILE, path);
+}
+
 TEST_MAIN({ "livelock_reader_lock", t_livelock_reader_lock },
-	  { "reader_fakes_creator", t_reader_fakes_creator })
+	  { "reader_fakes_creator", t_reader_fakes_creator },
+	  { "other_owner_posix", t_other_owner_posix },
+	  { "other_owner_sysv", t_other_owner_sysv },
+	  { "other_owner_file", t_other_owner_file })

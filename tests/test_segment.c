@@ -354,6 +354,53 @@ fake_sysv_creator(int key, uint64_t len, int how, const uint8_t *img)
 	return pid;
 }
 
+/*
+ * A SysV segment is the name's only when its header holds the name: two
+ * names under one key (here a key given in opts; names whose derived keys
+ * collide behave the same) do not open or remove each other's segment.
+ * An open of the other name is SHK_ENOENT, a create SHK_EEXIST, an unlink
+ * SHK_ENOENT (the segment stays).  Before, the open returned 0 with the
+ * first name's segment, and the unlink removed it.
+ */
+static void
+t_sysv_other_name(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *a = NULL, *b = NULL, *k = NULL;
+	char na[64], nb[64], slash[66];
+	int rc[6];
+
+	test_name(na, sizeof(na), "svna");
+	test_name(nb, sizeof(nb), "svnb");
+	snprintf(slash, sizeof(slash), "/%s", na);
+	o.backend = SHK_BACKEND_SYSV;
+	o.len = 256 << 10;
+	o.sysv_key = (int32_t)(0x78000000 | ((uint32_t)getpid() & 0x7ffffff));
+	CHECK_OK(shk_seg_open(na, SHK_CREATE | SHK_EXCL, &o, &a));
+	rc[0] = shk_seg_open(nb, 0, &o, &b);
+	shk_seg_close(b);
+	b = NULL;
+	rc[1] = shk_seg_open(nb, SHK_CREATE, &o, &b);
+	shk_seg_close(b);
+	rc[2] = shk_seg_unlink(nb, &o);
+	/* the same name with its optional '/', and the key alone, open it */
+	rc[3] = shk_seg_open(slash, 0, &o, &k);
+	shk_seg_close(k);
+	k = NULL;
+	rc[4] = shk_seg_open(NULL, SHK_RDONLY, &o, &k);
+	shk_seg_close(k);
+	shk_seg_close(a);
+	rc[5] = shk_seg_unlink(na, &o);
+	if (rc[5] != 0) /* whatever removes it: no leftover */
+		shk_seg_unlink(NULL, &o);
+	CHECK_RC(rc[0], SHK_ENOENT);
+	CHECK_RC(rc[1], SHK_EEXIST);
+	CHECK_RC(rc[2], SHK_ENOENT);
+	CHECK_OK(rc[3]);
+	CHECK_OK(rc[4]);
+	CHECK_OK(rc[5]);
+}
+
 static void
 t_sysv_open_waits_for_creator(void)
 {
@@ -377,10 +424,13 @@ t_sysv_open_waits_for_creator(void)
 	char nm[64];
 	int fd;
 
-	/* a formatted image to copy in: a memfd segment, closed */
+	/* a formatted image to copy in: a memfd segment, closed, labelled
+	 * with the name the test opens (a SysV segment under our key whose
+	 * header holds another name is not the name's) */
+	test_name(nm, sizeof(nm), "svwait");
 	o.backend = SHK_BACKEND_MEMFD;
 	o.len = len;
-	CHECK_OK(shk_seg_open("img", SHK_CREATE, &o, &seg));
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, &o, &seg));
 	fd = dup(shk_seg_fd(seg));
 	CHECK(fd >= 0);
 	shk_seg_close(seg);
@@ -389,7 +439,6 @@ t_sysv_open_waits_for_creator(void)
 	close(fd);
 
 	o.backend = SHK_BACKEND_SYSV;
-	test_name(nm, sizeof(nm), "svwait");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		shk_seg_stats st = { .size = sizeof(st) };
 		int64_t t0, ms;
@@ -2682,6 +2731,7 @@ t_opener_name_replaced(void)
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "not_regular", t_not_regular }, { "backend_sysv", t_backend_sysv },
+	  { "sysv_other_name", t_sysv_other_name },
 	  { "longest_slash_name", t_longest_slash_name },
 	  { "open_timeout_invalid", t_open_timeout_invalid },
 	  { "backend_file", t_backend_file },

@@ -74,7 +74,7 @@ cli_guarded_read(const struct cli_target *t, int (*fn)(shk_seg *seg, void *arg),
 	guarded_seg = NULL;
 	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
 		cli_guard_arm();
-		rc = shk_seg_open(t->name, SHK_RDONLY, &o, &seg);
+		rc = shk_seg_open(t->name, CLI_INSPECT, &o, &seg);
 		guarded_seg = seg;
 		if (rc == 0) {
 			cli_test_pause();

@@ -349,7 +349,7 @@ cmd_check(int argc, char **argv)
 	check_seg = NULL;
 	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
 		cli_guard_arm();
-		rc = shk_seg_open(t.name, SHK_RDONLY, &o, &seg);
+		rc = shk_seg_open(t.name, CLI_INSPECT, &o, &seg);
 		check_seg = seg;
 		if (rc == 0)
 			rc = shk_seg_check(seg);

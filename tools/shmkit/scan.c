@@ -221,9 +221,9 @@ probe(struct cli_seg_entry *e, int fd, const char *name, const shk_seg_opts *o)
 	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
 		cli_guard_arm();
 		if (fd >= 0)
-			rc = shk_seg_open_fd(fd, SHK_RDONLY, o, &seg);
+			rc = shk_seg_open_fd(fd, CLI_INSPECT, o, &seg);
 		else
-			rc = shk_seg_open(name, SHK_RDONLY, o, &seg);
+			rc = shk_seg_open(name, CLI_INSPECT, o, &seg);
 		guarded_seg = seg;
 		if (rc == 0) {
 			e->st.size = sizeof(e->st);
