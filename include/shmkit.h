@@ -304,7 +304,13 @@ SHK_API int shk_seg_open(const char *name, unsigned flags,
  * over a Unix socket or inherited).  The descriptor is duplicated; the
  * caller keeps its own.  flags: SHK_RDONLY; SHK_ANY_OWNER is accepted and
  * changes nothing (a descriptor handed over is opened whoever owns its
- * file).  Codes as shk_seg_open.
+ * file).  A memfd must be safe from shrinking, which would make touching
+ * its cut pages raise SIGBUS: one without F_SEAL_SHRINK gets that seal
+ * (the memfds shk_seg_open makes carry it already), and one that cannot
+ * take it (made without MFD_ALLOW_SEALING, sealed with F_SEAL_SEAL, or
+ * passed read-only while unsealed) is SHK_EPERM.  Another file (a /dev/shm
+ * or disk file) cannot be sealed and is opened as it is: its size is not
+ * protected (docs/segment-format.md).  Codes as shk_seg_open.
  */
 SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 			    shk_seg **out);

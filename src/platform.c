@@ -566,6 +566,27 @@ shk__fork_close(int fd)
 }
 
 int
+shk__fd_is_memfd(int fd)
+{
+	static const char *const dirs[] = { "/proc/thread-self/fd",
+					    "/proc/self/fd" };
+	char path[64], link[8];
+	struct stat st;
+	ssize_t n;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%d", dirs[i], fd);
+		/* truncated to 8 bytes: only the prefix matters */
+		n = readlink(path, link, sizeof(link));
+		if (n >= 0)
+			return n >= 7 && memcmp(link, "/memfd:", 7) == 0;
+	}
+	/* no /proc: a file without a name is taken for one */
+	return fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
+int
 shk__seg_lock(int fd, short type)
 {
 	struct flock fl;

@@ -907,6 +907,36 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 	return 0;
 }
 
+/*
+ * Makes sure that nobody can shrink the memfd behind fd while we map it: a
+ * peer's ftruncate would turn our next touch of the cut pages into SIGBUS
+ * (shk_seg_check, any structure's call).  A memfd without F_SEAL_SHRINK
+ * gets it here, when it still takes seals and the descriptor may add them
+ * (F_ADD_SEALS needs a writable one); otherwise the memfd is refused with
+ * SHK_EPERM: one made without MFD_ALLOW_SEALING, one sealed with
+ * F_SEAL_SEAL but not F_SEAL_SHRINK, or a read-only descriptor of an
+ * unsealed one.  Only F_SEAL_SHRINK: growing cannot fault a mapper, and
+ * the memfd's maker may still want its other seals to itself.  A file
+ * that is not a memfd cannot be sealed and is accepted as it is: on most
+ * file systems F_GET_SEALS fails, and a tmpfs file (/dev/shm, a segment
+ * that lost its name) reports F_SEAL_SEAL alone, its size as exposed as
+ * a POSIX segment's opened by name.
+ */
+static int
+seal_shrink(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0 || (seals & F_SEAL_SHRINK))
+		return 0;
+	if (!(seals & F_SEAL_SEAL) &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
+		return 0;
+	if ((seals & F_SEAL_SEAL) && !shk__fd_is_memfd(fd))
+		return 0;
+	return SHK_EPERM;
+}
+
 int
 shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 {
@@ -934,7 +964,11 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 		seg_free(seg);
 		return rc;
 	}
-	rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns), 0, &hc);
+	/* before open_fd_wait() reads the size it maps */
+	rc = seal_shrink(seg->fd);
+	if (rc == 0)
+		rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns), 0,
+				  &hc);
 	if (rc == 0) {
 		rc = finish_open(seg, &hc);
 		shk__seg_lock(seg->fd, F_UNLCK); /* open_fd_wait()'s */

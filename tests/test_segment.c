@@ -159,6 +159,89 @@ t_memfd_sealed(void)
 	shk_seg_close(seg);
 }
 
+/* A memfd (memfd_create flags mflags) holding a copy of a formatted,
+ * closed segment of len bytes, not sealed. */
+static int
+unsealed_memfd(unsigned mflags, uint64_t len)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg;
+	void *img;
+	int fd;
+
+	o.backend = SHK_BACKEND_MEMFD;
+	o.len = len;
+	CHECK_OK(shk_seg_open("img", SHK_CREATE, &o, &seg));
+	img = mmap(NULL, len, PROT_READ, MAP_SHARED, shk_seg_fd(seg), 0);
+	CHECK(img != MAP_FAILED);
+	fd = memfd_create("unsealed", MFD_CLOEXEC | mflags);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, img, len, 0) == (ssize_t)len);
+	munmap(img, len);
+	shk_seg_close(seg);
+	return fd;
+}
+
+/*
+ * shk_seg_open_fd of an unsealed memfd (audit F3, 2026-11): the open adds
+ * F_SEAL_SHRINK, so a peer's ftruncate can no longer make the next
+ * shk_seg_check raise SIGBUS; a memfd that cannot take the seal (made
+ * without MFD_ALLOW_SEALING, or handed over read-only) is SHK_EPERM.
+ * Files that are not memfds open as before: a /dev/shm file and a disk
+ * file.  Before, the open accepted the unsealed memfd, the ftruncate to
+ * 64 KiB succeeded and shk_seg_check died of SIGBUS.
+ */
+static void
+t_open_fd_unsealed(void)
+{
+	const uint64_t len = 256 << 10;
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg, *s2;
+	char path[64], nm[64];
+	int fd, ro, seals;
+
+	/* sealable: sealed by the open */
+	fd = unsealed_memfd(MFD_ALLOW_SEALING, len);
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &seg));
+	seals = fcntl(fd, F_GET_SEALS);
+	CHECK(seals >= 0 && (seals & F_SEAL_SHRINK));
+	CHECK(!(seals & (F_SEAL_GROW | F_SEAL_SEAL))); /* only what we need */
+	CHECK(ftruncate(fd, 64 << 10) != 0);
+	CHECK_EQ(errno, EPERM);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	close(fd);
+	/* sealable, but handed over read-only: refused */
+	fd = unsealed_memfd(MFD_ALLOW_SEALING, len);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(ro >= 0);
+	CHECK_RC(shk_seg_open_fd(ro, SHK_RDONLY, NULL, &seg), SHK_EPERM);
+	close(ro);
+	close(fd);
+	/* not sealable at all: refused */
+	fd = unsealed_memfd(0, len);
+	CHECK_RC(shk_seg_open_fd(fd, 0, NULL, &seg), SHK_EPERM);
+	CHECK_RC(shk_seg_open_fd(fd, SHK_RDONLY, NULL, &seg), SHK_EPERM);
+	close(fd);
+	/* a /dev/shm file (only F_SEAL_SEAL, no memfd) opens as it is */
+	test_name(nm, sizeof(nm), "fdposix");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	shk_seg_unlink(nm, NULL); /* also once it has lost its name */
+	CHECK_OK(shk_seg_open_fd(shk_seg_fd(seg), 0, NULL, &s2));
+	shk_seg_close(s2);
+	shk_seg_close(seg);
+	/* a disk file (no seals at all) too */
+	snprintf(path, sizeof(path), "/tmp/shk-test-%d-fdfile", (int)getpid());
+	o.backend = SHK_BACKEND_FILE;
+	o.len = len;
+	CHECK_OK(shk_seg_open(path, SHK_CREATE | SHK_EXCL, &o, &seg));
+	unlink(path);
+	CHECK_OK(shk_seg_open_fd(shk_seg_fd(seg), 0, NULL, &s2));
+	shk_seg_close(s2);
+	shk_seg_close(seg);
+}
+
 /* 8 processes x R rounds race create-or-open of one name: exactly one
  * creator per round, every racer's open succeeds and sees the same
  * segment.  For SysV the racers that lose shmget(IPC_EXCL) find the
@@ -2737,6 +2820,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "backend_file", t_backend_file },
 	  { "backend_memfd", t_backend_memfd },
 	  { "memfd_sealed", t_memfd_sealed },
+	  { "open_fd_unsealed", t_open_fd_unsealed },
 	  { "create_race_8x500", t_create_race },
 	  { "create_race_sysv_8x200", t_create_race_sysv },
 	  { "sysv_open_waits_for_creator", t_sysv_open_waits_for_creator },
