@@ -284,7 +284,9 @@ typedef struct shk_seg_opts {
  * SHK_EACCES (no permission, or another user's segment without
  * SHK_ANY_OWNER), SHK_ENOSPC (no room to back the memory), SHK_EBADSEG
  * (foreign or never-initialised, or the name is not a regular file: a
- * FIFO, a directory, a symlink, a device), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
+ * FIFO, a directory, a device, or a symlink, which is never followed; a
+ * file path's earlier components may be symlinks), SHK_ETRUNC,
+ * SHK_EVERSION, SHK_ECHECKSUM,
  * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising; or, creating,
  * another process kept a lock on the new file: the name is removed),
  * SHK_EBUSY (attach table full), SHK_ENOMEM.  A POSIX or file segment

@@ -595,7 +595,9 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 again:
 	for (;;) {
 		if (flags & SHK_CREATE) {
-			of = O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC;
+			/* O_NOFOLLOW: as below (O_EXCL alone refuses a
+			 * symlink already, with EEXIST) */
+			of = O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW;
 			/* the owner's bits only until create_fd() holds
 			 * the creation lock, then o->mode */
 			fd = file ? open(name, of, o->mode & 0700)
@@ -625,8 +627,12 @@ again:
 		}
 		/* O_NONBLOCK: a FIFO (or a device) under the name must not
 		 * block the open; anything but a regular file is refused
-		 * below (a segment is always one) */
-		of = (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
+		 * below (a segment is always one).  O_NOFOLLOW: a symlink as
+		 * the last component is not a segment either (ELOOP); the file
+		 * backend followed it (shm_open never does), to whatever file
+		 * whoever could write the directory pointed it at. */
+		of = (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK |
+		     O_NOFOLLOW;
 		fd = file ? open(name, of) : shm_open(name, of, 0);
 		if (fd >= 0)
 			break;
@@ -635,7 +641,7 @@ again:
 			continue; /* unlinked between our two calls */
 		if (errno == ELOOP || errno == EISDIR ||
 		    (!file && errno == EINVAL))
-			/* a symlink under the name (shm_open does not follow
+			/* a symlink under the name (neither open follows
 			 * one), a loop of them in a file path, or a directory
 			 * opened for writing (glibc's shm_open turns EISDIR
 			 * into EINVAL; the name was checked already): not a

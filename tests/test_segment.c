@@ -2625,6 +2625,75 @@ t_not_regular(void)
 }
 
 /*
+ * The file backend does not follow a symlink as the path's last component
+ * (audit F5, 2026-11): a link to a real segment, and a dangling one, are
+ * SHK_EBADSEG for an open, a read-only open and a create-or-open, as
+ * shmkit.h says.  Before, the open followed the link (the segment behind
+ * it opened: SHK_OK), and a create-or-open through the dangling link
+ * returned SHK_ENOENT after its timeout.  A symlink earlier in the path
+ * (a directory) is followed as usual.
+ */
+static void
+t_file_symlink(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	char real[64], link[64], dangling[64], dirlink[64], viadir[128];
+	shk_seg *seg, *s = NULL;
+	int rc[7];
+
+	snprintf(real, sizeof(real), "/tmp/shk-test-%d-real", (int)getpid());
+	snprintf(link, sizeof(link), "/tmp/shk-test-%d-link", (int)getpid());
+	snprintf(dangling, sizeof(dangling), "/tmp/shk-test-%d-dangling",
+		 (int)getpid());
+	snprintf(dirlink, sizeof(dirlink), "/tmp/shk-test-%d-dir",
+		 (int)getpid());
+	snprintf(viadir, sizeof(viadir), "%s/shk-test-%d-real", dirlink,
+		 (int)getpid());
+	o.backend = SHK_BACKEND_FILE;
+	o.len = 256 << 10;
+	o.open_timeout_ns = 100000000;
+	CHECK_OK(shk_seg_open(real, SHK_CREATE | SHK_EXCL, &o, &seg));
+	if (symlink(real, link) || symlink("/nonexistent/x", dangling) ||
+	    symlink("/tmp", dirlink)) {
+		unlink(link);
+		unlink(dangling);
+		shk_seg_close(seg);
+		unlink(real);
+		TEST_FAIL("symlink: %s", strerror(errno));
+	}
+	rc[0] = shk_seg_open(link, 0, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[1] = shk_seg_open(link, SHK_RDONLY, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[2] = shk_seg_open(link, SHK_CREATE, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[3] = shk_seg_open(dangling, SHK_CREATE, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[4] = shk_seg_open(dangling, 0, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[5] = shk_seg_open(viadir, 0, &o, &s);
+	shk_seg_close(s);
+	rc[6] = access("/nonexistent/x", F_OK) == 0;
+	unlink(link);
+	unlink(dangling);
+	unlink(dirlink);
+	shk_seg_close(seg);
+	unlink(real);
+	CHECK_RC(rc[0], SHK_EBADSEG);
+	CHECK_RC(rc[1], SHK_EBADSEG);
+	CHECK_RC(rc[2], SHK_EBADSEG);
+	CHECK_RC(rc[3], SHK_EBADSEG);
+	CHECK_RC(rc[4], SHK_EBADSEG);
+	CHECK_OK(rc[5]);
+	CHECK_EQ(rc[6], 0); /* nothing made through the dangling link */
+}
+
+/*
  * SHK_CREATE racing a process that creates and removes the same SysV
  * segment: the segment can vanish between the opener's calls.  Every
  * creating open must succeed (it starts over).  Before 2026-11-23 one
@@ -2813,7 +2882,8 @@ t_opener_name_replaced(void)
 
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
-	  { "not_regular", t_not_regular }, { "backend_sysv", t_backend_sysv },
+	  { "not_regular", t_not_regular }, { "file_symlink", t_file_symlink },
+	  { "backend_sysv", t_backend_sysv },
 	  { "sysv_other_name", t_sysv_other_name },
 	  { "longest_slash_name", t_longest_slash_name },
 	  { "open_timeout_invalid", t_open_timeout_invalid },
