@@ -367,17 +367,23 @@ SHK_API int shk_seg_prefault(shk_seg *seg);
 
 /*
  * shk_seg_stats is filled by shk_seg_info.  Fixed-width fields only.
+ * `mode`, `owner_uid` and `owner_gid` are the segment's file (or SysV
+ * segment) as it is now, from fstat (IPC_STAT): after a chmod or chown
+ * they say so, and a peer who can write the segment cannot forge them.
+ * `creator_pid`, `creator_uid`, `create_mode` and the other header figures
+ * are what the creator wrote into the segment's header: anyone who can
+ * write the segment could have written them.
  */
 typedef struct shk_seg_stats {
 	uint32_t size;    /* sizeof, set by the caller */
 	uint32_t version; /* format version */
 	uint32_t backend; /* enum shk_backend */
-	uint32_t mode;
-	uint64_t len;        /* total bytes */
+	uint32_t mode; /* permission bits now (until 2026-11-25: create_mode) */
+	uint64_t len;  /* total bytes */
 	uint64_t created_ns; /* CLOCK_REALTIME at creation */
 	uint32_t creator_pid;
-	uint32_t creator_uid;
-	uint32_t nobjects; /* live registry entries */
+	uint32_t creator_uid; /* the header's; the owner now is owner_uid */
+	uint32_t nobjects;    /* live registry entries */
 	uint32_t max_objects;
 	uint32_t attached;       /* attach records in use */
 	uint32_t attached_alive; /* ... whose process is alive */
@@ -386,14 +392,23 @@ typedef struct shk_seg_stats {
 	uint64_t heap_free;
 	uint64_t heap_high_water;
 	char name[64];
+	/* appended 2026-11-25 (a caller built before sets a smaller size) */
+	uint32_t owner_uid;   /* owner now (st_uid, shm_perm.uid) */
+	uint32_t owner_gid;   /* group now (st_gid, shm_perm.gid) */
+	uint32_t create_mode; /* permission bits asked at creation (header) */
+	uint32_t reserved;
 } shk_seg_stats;
 
 /*
  * shk_seg_info fills *st (whose size field the caller sets) with the
- * segment's header, attach and heap figures.  st->name is the name given
- * at creation, for POSIX and SysV segments without its optional leading
- * '/' (the same segment, and the same SysV key).  Works on SHK_RDONLY
- * handles.  Returns 0, SHK_EINVAL or SHK_ECORRUPT.
+ * segment's header, attach and heap figures, and its file's mode and owner
+ * now.  st->name is the name given at creation, for POSIX and SysV
+ * segments without its optional leading '/' (the same segment, and the
+ * same SysV key).  A size from before owner_uid was appended (ending at
+ * name) gets the fields up to name.  When the file cannot be asked (a
+ * SysV segment whose permissions no longer let us IPC_STAT it), mode is
+ * create_mode and owner_uid, owner_gid are UINT32_MAX.  Works on
+ * SHK_RDONLY handles.  Returns 0, SHK_EINVAL or SHK_ECORRUPT.
  */
 SHK_API int shk_seg_info(shk_seg *seg, shk_seg_stats *st);
 

@@ -1169,22 +1169,59 @@ shk_off(shk_seg *seg, const void *ptr)
 	return (uint64_t)(p - seg->base);
 }
 
+/* shk_seg_stats up to name: the size of the struct before owner_uid */
+#define SEG_STATS_OLD_LEN offsetof(shk_seg_stats, owner_uid)
+
+/*
+ * The real permission bits, owner and group of seg's file or SysV
+ * segment, into st; 0, or -1 when they cannot be asked (st untouched).
+ * Not the header's: chmod and chown change the file, not the header, and
+ * anyone who can write the segment can rewrite the header.
+ */
+static int
+seg_owner(shk_seg *seg, shk_seg_stats *st)
+{
+	struct shmid_ds ds;
+	struct stat fs;
+
+	if (seg->backend == SHK_BACKEND_SYSV) {
+		if (shmctl(seg->shmid, IPC_STAT, &ds) != 0)
+			return -1;
+		st->mode = ds.shm_perm.mode & 0777;
+		st->owner_uid = ds.shm_perm.uid;
+		st->owner_gid = ds.shm_perm.gid;
+		return 0;
+	}
+	if (seg->fd < 0 || fstat(seg->fd, &fs) != 0)
+		return -1;
+	st->mode = fs.st_mode & 07777;
+	st->owner_uid = fs.st_uid;
+	st->owner_gid = fs.st_gid;
+	return 0;
+}
+
 int
-shk_seg_info(shk_seg *seg, shk_seg_stats *st)
+shk_seg_info(shk_seg *seg, shk_seg_stats *out)
 {
 	const struct shk__seg_hdr *h;
 	shk_attach_info ai = { .size = sizeof(ai) };
+	shk_seg_stats stats, *st = &stats;
 	shk_heap_stats hs;
 	uint32_t cur = 0;
 
-	if (!seg || !st || st->size < sizeof(*st))
+	if (!seg || !out || out->size < SEG_STATS_OLD_LEN)
 		return SHK_EINVAL;
 	h = &seg->hdr; /* the validated copy: never re-read (§10) */
-	memset((uint8_t *)st + sizeof(st->size), 0,
-	       sizeof(*st) - sizeof(st->size));
+	memset(st, 0, sizeof(*st));
+	st->size = out->size;
 	st->version = h->version;
 	st->backend = h->backend;
-	st->mode = h->mode;
+	st->create_mode = h->mode;
+	if (seg_owner(seg, st) != 0) {
+		st->mode = h->mode;
+		st->owner_uid = UINT32_MAX;
+		st->owner_gid = UINT32_MAX;
+	}
 	st->len = seg->len;
 	st->created_ns = h->created_ns;
 	st->creator_pid = h->creator_pid;
@@ -1207,6 +1244,8 @@ shk_seg_info(shk_seg *seg, shk_seg_stats *st)
 		st->heap_free = hs.free;
 		st->heap_high_water = hs.high_water;
 	}
+	/* as much as the caller's struct holds (an older, shorter one) */
+	memcpy(out, st, out->size < sizeof(*st) ? out->size : sizeof(*st));
 	return 0;
 }
 

@@ -394,6 +394,19 @@ assert o['b1']['type_id'].startswith('0x'), o
 print('ok')"
 run check "$A"
 expect_rc 0 "check $A"
+# mode and owner are the file's now, not the header's (a chmod shows)
+chmod 0604 "/dev/shm/$A"
+run info "$A"
+grep -q '^mode: *0604 (created 0640)$' "$TMP/out" && pass "info: mode after chmod" ||
+	fail "info: mode after chmod: $(grep '^mode:' "$TMP/out")"
+grep -q "^owner: *uid $(id -u), gid $(id -g)\$" "$TMP/out" && pass "info: owner" ||
+	fail "info: owner: $(grep '^owner:' "$TMP/out")"
+run info --json "$A"
+json_check "info --json: mode, create_mode, owner" "
+assert d['mode'] == '0604' and d['create_mode'] == '0640', d
+assert d['owner_uid'] == $(id -u) and d['owner_gid'] == $(id -g), d
+print('ok')"
+chmod 0640 "/dev/shm/$A"
 
 run info "${P}missing"
 expect_err SHK_ENOENT "info on a missing name"

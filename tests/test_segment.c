@@ -1148,6 +1148,84 @@ t_other_user_denied(void)
 	}
 }
 
+/*
+ * shk_seg_info reports the file's mode and owner as they are now (audit
+ * F6, 2026-11): after a chmod (and, as root, a chown) of a POSIX segment
+ * and an IPC_SET of a SysV one, and whatever a writer forged into the
+ * header (mode 0777, with a checksum to match).  The header's mode is
+ * create_mode.  A caller whose shk_seg_stats ends at name (built before
+ * the owner fields) still gets 0 and nothing written past its struct.
+ * Before, mode was the header's: 0640 after the chmod, 0777 once forged.
+ */
+static void
+t_info_real_mode(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg_stats st = { .size = sizeof(st) };
+	shk_seg *seg, *s2 = NULL;
+	struct shk__seg_hdr *h;
+	struct shmid_ds ds;
+	char nm[64], path[96];
+	uint8_t old[sizeof(shk_seg_stats) + 8];
+	int rc;
+
+	test_name(nm, sizeof(nm), "rmode");
+	snprintf(path, sizeof(path), "/dev/shm/%s", nm);
+	o.mode = 0640;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	/* a writer forges the header's mode, checksum and all */
+	h = shk__hdr(seg);
+	h->mode = 0777;
+	h->checksum =
+		shk__hash64(h, offsetof(struct shk__seg_hdr, checksum), 0);
+	rc = chmod(path, 0604);
+	if (rc == 0)
+		rc = shk_seg_open(nm, 0, NULL, &s2);
+	if (rc == 0)
+		rc = shk_seg_info(s2, &st);
+	shk_seg_close(s2);
+	shk_seg_unlink(nm, NULL);
+	CHECK_OK(rc);
+	CHECK_EQ(st.mode, 0604);
+	CHECK_EQ(st.create_mode, 0777); /* the header's, forged */
+	CHECK_EQ(st.owner_uid, geteuid());
+	CHECK_EQ(st.owner_gid, getegid());
+	if (geteuid() == 0) {
+		CHECK(fchown(shk_seg_fd(seg), 65534, 65534) == 0);
+		CHECK_OK(shk_seg_info(seg, &st));
+		CHECK_EQ(st.owner_uid, 65534);
+		CHECK_EQ(st.owner_gid, 65534);
+		CHECK_EQ(st.creator_uid, 0); /* the header's, as before */
+	}
+	/* a caller built before the owner fields */
+	memset(old, 0xa5, sizeof(old));
+	((shk_seg_stats *)(void *)old)->size =
+		offsetof(shk_seg_stats, owner_uid);
+	CHECK_OK(shk_seg_info(seg, (shk_seg_stats *)(void *)old));
+	CHECK_EQ(((shk_seg_stats *)(void *)old)->mode, 0604);
+	CHECK_EQ(old[offsetof(shk_seg_stats, owner_uid)], 0xa5);
+	st.size = offsetof(shk_seg_stats, owner_uid) - 1;
+	CHECK_RC(shk_seg_info(seg, &st), SHK_EINVAL);
+	shk_seg_close(seg);
+	/* SysV: the permissions IPC_SET gives */
+	o.backend = SHK_BACKEND_SYSV;
+	st.size = sizeof(st);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	rc = shmctl(seg->shmid, IPC_STAT, &ds);
+	if (rc == 0) {
+		ds.shm_perm.mode = 0604;
+		rc = shmctl(seg->shmid, IPC_SET, &ds);
+	}
+	if (rc == 0)
+		rc = shk_seg_info(seg, &st);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, &o);
+	CHECK_OK(rc);
+	CHECK_EQ(st.mode, 0604);
+	CHECK_EQ(st.create_mode, 0640);
+	CHECK_EQ(st.owner_uid, geteuid());
+}
+
 /* The attach table: counts, dead processes, reclaim. */
 static void
 t_attach_table(void)
@@ -2905,7 +2983,8 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "bad_arguments", t_bad_arguments },
 	  { "too_large_for_tmpfs", t_too_large_for_tmpfs },
 	  { "other_user_denied", t_other_user_denied },
-	  { "prefault", t_prefault }, { "attach_table", t_attach_table },
+	  { "info_real_mode", t_info_real_mode }, { "prefault", t_prefault },
+	  { "attach_table", t_attach_table },
 	  { "forged_attach_is_dead", t_forged_attach_is_dead },
 	  { "own_pid_record", t_own_pid_record },
 	  { "foreign_ns_records", t_foreign_ns_records },
