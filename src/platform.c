@@ -572,7 +572,9 @@ shk__fd_is_memfd(int fd)
 					    "/proc/self/fd" };
 	char path[64], link[8];
 	struct stat st;
+	int probe, r;
 	ssize_t n;
+	dev_t dev;
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
@@ -582,8 +584,19 @@ shk__fd_is_memfd(int fd)
 		if (n >= 0)
 			return n >= 7 && memcmp(link, "/memfd:", 7) == 0;
 	}
-	/* no /proc: a file without a name is taken for one */
-	return fstat(fd, &st) == 0 && st.st_nlink == 0;
+	/* No /proc: memfds live on the kernel's internal tmpfs mount, whose
+	 * device no mounted tmpfs (/dev/shm) shares: compare with a memfd of
+	 * our own.  (A hugetlbfs memfd is on another internal mount and goes
+	 * unrecognised here.)  Not st_nlink 0: a POSIX segment whose name was
+	 * removed has none either. */
+	probe = memfd_create("shk-probe", MFD_CLOEXEC);
+	if (probe < 0)
+		return 0;
+	r = fstat(fd, &st) == 0;
+	dev = r ? st.st_dev : 0;
+	r = r && fstat(probe, &st) == 0 && st.st_dev == dev;
+	close(probe);
+	return r;
 }
 
 int

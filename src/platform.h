@@ -254,9 +254,9 @@ SHK_HIDDEN int shk__fd_above_stdio(int fd);
 #define SHK__SEG_CREATE_LOCK (SHK__LIVELOCK_BASE - 1)
 SHK_HIDDEN int shk__seg_lock(int fd, short type);
 /* shk__fd_is_memfd(fd): 1 when fd is a memfd (its /proc link starts with
- * "/memfd:"; without /proc, when its file has no name left), else 0.  Tells
- * a memfd made without MFD_ALLOW_SEALING from a tmpfs file: both report
- * only F_SEAL_SEAL. */
+ * "/memfd:"; without /proc, when its file is on the device of a memfd of
+ * our own), else 0.  Tells a memfd made without MFD_ALLOW_SEALING from a
+ * tmpfs file: both report only F_SEAL_SEAL. */
 SHK_HIDDEN int shk__fd_is_memfd(int fd);
 SHK_HIDDEN int shk__livelock_open(int fd);
 SHK_HIDDEN void shk__livelock_close(int lfd);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
@@ -240,6 +241,61 @@ t_open_fd_unsealed(void)
 	CHECK_OK(shk_seg_open_fd(shk_seg_fd(seg), 0, NULL, &s2));
 	shk_seg_close(s2);
 	shk_seg_close(seg);
+}
+
+/*
+ * open_fd_unsealed's memfd test without /proc (a mount namespace with an
+ * empty tmpfs there; needs root): shk__fd_is_memfd then compares devices
+ * with a memfd of its own.  A memfd that cannot be sealed is still
+ * refused, and a POSIX segment whose name was removed still opens by fd
+ * (an earlier fallback, "no name left", took it for a memfd: found by
+ * test_sync_mutex holder_without_proc).  Exit codes of the child: 0 as
+ * expected, 77 no such namespace here, 2-5 the check that failed.
+ */
+static void
+t_open_fd_unsealed_noproc(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0)
+		SKIP("needs root to mount over /proc in a mount namespace");
+	test_name(nm, sizeof(nm), "fdnoproc");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	shk_seg_unlink(nm, NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd, rc;
+		shk_seg *s2;
+
+		if (unshare(CLONE_NEWNS) ||
+		    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+		    mount("none", "/proc", "tmpfs", 0, NULL) ||
+		    access("/proc/self/fd", F_OK) == 0)
+			_exit(77);
+		fd = unsealed_memfd(0, 256 << 10);
+		if (shk__fd_is_memfd(fd) != 1)
+			_exit(2);
+		if (shk_seg_open_fd(fd, 0, NULL, &s2) != SHK_EPERM)
+			_exit(3);
+		if (shk__fd_is_memfd(shk_seg_fd(seg)) != 0)
+			_exit(4);
+		rc = shk_seg_open_fd(shk_seg_fd(seg), 0, NULL, &s2);
+		if (rc) {
+			fprintf(stderr, "  open_fd: %s\n", shk_errname(rc));
+			_exit(5);
+		}
+		shk_seg_close(s2);
+		_exit(0);
+	}
+	st = test_wait(pid);
+	shk_seg_close(seg);
+	if (st == 77)
+		SKIP("no mount namespace with /proc hidden here");
+	CHECK_EQ(st, 0);
 }
 
 /* 8 processes x R rounds race create-or-open of one name: exactly one
@@ -2969,6 +3025,7 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "backend_memfd", t_backend_memfd },
 	  { "memfd_sealed", t_memfd_sealed },
 	  { "open_fd_unsealed", t_open_fd_unsealed },
+	  { "open_fd_unsealed_noproc", t_open_fd_unsealed_noproc },
 	  { "create_race_8x500", t_create_race },
 	  { "create_race_sysv_8x200", t_create_race_sysv },
 	  { "sysv_open_waits_for_creator", t_sysv_open_waits_for_creator },
