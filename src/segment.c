@@ -771,9 +771,9 @@ again:
 		/*
 		 * Not READY yet, and still zero or partly formatted.  SysV
 		 * has no lock to tell a slow creator from a dead one (the
-		 * POSIX path's creation lock), so ask about the creator itself: wait
-		 * while it lives, as the POSIX path waits while the lock is
-		 * busy.  A removed segment (SHM_DEST: the creator gave up, or
+		 * POSIX path's creation lock), so ask about the creator
+		 * itself: wait while it lives, as the POSIX path waits while
+		 * the lock is busy.  A removed segment (SHM_DEST: the creator gave up, or
 		 * someone unlinked it) or a dead creator will never become
 		 * READY: SHK_EBADSEG, as for a POSIX creator that died.  But
 		 * the creator may have published READY, and even exited,
