@@ -210,6 +210,16 @@ enum shk_backend {
  * (creating, removing, allocating, freeing, a structure's open) is
  * SHK_EPERM */
 #define SHK_RDONLY 0x4u
+/* open a named segment (POSIX, file, SysV) that another user owns.
+ * Without it, an existing segment whose owner (st_uid, shm_perm.uid) is
+ * not the caller's effective uid is SHK_EACCES, whatever its mode says, so
+ * that a segment another user made first under the name, with a mode that
+ * lets us in, is never taken for ours (and written our data).  Pass it
+ * for deliberate sharing between users (the creator's mode must grant
+ * access too), and in tools that inspect other users' segments (`shmkit`
+ * does).  shk_seg_open_fd checks no owner: the descriptor was handed over
+ * on purpose. */
+#define SHK_ANY_OWNER 0x8u
 
 /*
  * shk_seg_opts configures shk_seg_open.  Initialise with
@@ -258,15 +268,25 @@ typedef struct shk_seg_opts {
  * Creation is atomic: racing create-or-open calls end with exactly one
  * creator; the others wait (up to open_timeout_ns) until it has published
  * the segment READY, then open it.  Creating never re-initialises a segment
- * that exists.  Opening validates the header (magic, version, checksum,
- * sizes, every region in bounds) before use.  Each open registers the
- * process (pid and start time) in the segment's attach table.
+ * that exists.  An existing segment opens only when the caller's effective
+ * uid owns it, unless flags has SHK_ANY_OWNER (above): with SHK_CREATE too,
+ * a segment of another user under the name is SHK_EACCES, not opened.
+ * Opening validates the header (magic, version, checksum, sizes, every
+ * region in bounds) before use.  A SysV segment is the name's only when
+ * its header holds that name: another name's segment under the derived
+ * (or given) key is SHK_ENOENT for an open and SHK_EEXIST for a create
+ * (the key is taken: choose another with opts.sysv_key).  Each open
+ * registers the process (pid and start time) in the segment's attach
+ * table.
  *
  * Returns 0 and *out, or: SHK_EINVAL (bad name, flags or opts),
  * SHK_ENAMETOOLONG, SHK_ENOENT (missing), SHK_EEXIST (SHK_EXCL and present),
- * SHK_EACCES, SHK_ENOSPC (no room to back the memory), SHK_EBADSEG (foreign
- * or never-initialised, or the name is not a regular file: a FIFO, a
- * directory, a symlink, a device), SHK_ETRUNC, SHK_EVERSION, SHK_ECHECKSUM,
+ * SHK_EACCES (no permission, or another user's segment without
+ * SHK_ANY_OWNER), SHK_ENOSPC (no room to back the memory), SHK_EBADSEG
+ * (foreign or never-initialised, or the name is not a regular file: a
+ * FIFO, a directory, a device, or a symlink, which is never followed; a
+ * file path's earlier components may be symlinks), SHK_ETRUNC,
+ * SHK_EVERSION, SHK_ECHECKSUM,
  * SHK_ECORRUPT, SHK_ETIMEDOUT (creator still initialising; or, creating,
  * another process kept a lock on the new file: the name is removed),
  * SHK_EBUSY (attach table full), SHK_ENOMEM.  A POSIX or file segment
@@ -284,7 +304,15 @@ SHK_API int shk_seg_open(const char *name, unsigned flags,
 /*
  * shk_seg_open_fd opens a segment from a file descriptor (a memfd received
  * over a Unix socket or inherited).  The descriptor is duplicated; the
- * caller keeps its own.  Codes as shk_seg_open.
+ * caller keeps its own.  flags: SHK_RDONLY; SHK_ANY_OWNER is accepted and
+ * changes nothing (a descriptor handed over is opened whoever owns its
+ * file).  A memfd must be safe from shrinking, which would make touching
+ * its cut pages raise SIGBUS: one without F_SEAL_SHRINK gets that seal
+ * (the memfds shk_seg_open makes carry it already), and one that cannot
+ * take it (made without MFD_ALLOW_SEALING, sealed with F_SEAL_SEAL, or
+ * passed read-only while unsealed) is SHK_EPERM.  Another file (a /dev/shm
+ * or disk file) cannot be sealed and is opened as it is: its size is not
+ * protected (docs/segment-format.md).  Codes as shk_seg_open.
  */
 SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 			    shk_seg **out);
@@ -304,8 +332,10 @@ SHK_API void shk_seg_close(shk_seg *seg);
 /*
  * shk_seg_unlink removes the name of a segment (POSIX, SysV, file).  Mapped
  * processes keep their mapping until they close.  opts selects the backend
- * (NULL: POSIX).  Returns 0, SHK_ENOENT, SHK_EACCES, SHK_EINVAL or SHK_EIO
- * (for example, the name is a directory).
+ * (NULL: POSIX).  A SysV segment under the name's key whose header holds
+ * another name is not removed (SHK_ENOENT, as shk_seg_open says).  Returns
+ * 0, SHK_ENOENT, SHK_EACCES, SHK_EINVAL or SHK_EIO (for example, the name
+ * is a directory).
  */
 SHK_API int shk_seg_unlink(const char *name, const shk_seg_opts *opts);
 
@@ -337,17 +367,23 @@ SHK_API int shk_seg_prefault(shk_seg *seg);
 
 /*
  * shk_seg_stats is filled by shk_seg_info.  Fixed-width fields only.
+ * `mode`, `owner_uid` and `owner_gid` are the segment's file (or SysV
+ * segment) as it is now, from fstat (IPC_STAT): after a chmod or chown
+ * they say so, and a peer who can write the segment cannot forge them.
+ * `creator_pid`, `creator_uid`, `create_mode` and the other header figures
+ * are what the creator wrote into the segment's header: anyone who can
+ * write the segment could have written them.
  */
 typedef struct shk_seg_stats {
 	uint32_t size;    /* sizeof, set by the caller */
 	uint32_t version; /* format version */
 	uint32_t backend; /* enum shk_backend */
-	uint32_t mode;
-	uint64_t len;        /* total bytes */
+	uint32_t mode; /* permission bits now (until 2026-11-25: create_mode) */
+	uint64_t len;  /* total bytes */
 	uint64_t created_ns; /* CLOCK_REALTIME at creation */
 	uint32_t creator_pid;
-	uint32_t creator_uid;
-	uint32_t nobjects; /* live registry entries */
+	uint32_t creator_uid; /* the header's; the owner now is owner_uid */
+	uint32_t nobjects;    /* live registry entries */
 	uint32_t max_objects;
 	uint32_t attached;       /* attach records in use */
 	uint32_t attached_alive; /* ... whose process is alive */
@@ -356,14 +392,23 @@ typedef struct shk_seg_stats {
 	uint64_t heap_free;
 	uint64_t heap_high_water;
 	char name[64];
+	/* appended 2026-11-25 (a caller built before sets a smaller size) */
+	uint32_t owner_uid;   /* owner now (st_uid, shm_perm.uid) */
+	uint32_t owner_gid;   /* group now (st_gid, shm_perm.gid) */
+	uint32_t create_mode; /* permission bits asked at creation (header) */
+	uint32_t reserved;
 } shk_seg_stats;
 
 /*
  * shk_seg_info fills *st (whose size field the caller sets) with the
- * segment's header, attach and heap figures.  st->name is the name given
- * at creation, for POSIX and SysV segments without its optional leading
- * '/' (the same segment, and the same SysV key).  Works on SHK_RDONLY
- * handles.  Returns 0, SHK_EINVAL or SHK_ECORRUPT.
+ * segment's header, attach and heap figures, and its file's mode and owner
+ * now.  st->name is the name given at creation, for POSIX and SysV
+ * segments without its optional leading '/' (the same segment, and the
+ * same SysV key).  A size from before owner_uid was appended (ending at
+ * name) gets the fields up to name.  When the file cannot be asked (a
+ * SysV segment whose permissions no longer let us IPC_STAT it), mode is
+ * create_mode and owner_uid, owner_gid are UINT32_MAX.  Works on
+ * SHK_RDONLY handles.  Returns 0, SHK_EINVAL or SHK_ECORRUPT.
  */
 SHK_API int shk_seg_info(shk_seg *seg, shk_seg_stats *st);
 
@@ -629,7 +674,8 @@ SHK_API int shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info);
 SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
 
 /* Flags of shk_obj_remove_flags. */
-#define SHK_FORCE 0x8u /* remove even while live parties are recorded */
+/* its own bit, apart from the open flags (SHK_ANY_OWNER is 0x8u) */
+#define SHK_FORCE 0x10u /* remove even while live parties are recorded */
 
 /*
  * shk_obj_remove_flags is shk_obj_remove with flags: 0 (the same call) or

@@ -188,7 +188,10 @@ claim_alive(uint64_t w, int held)
  * descriptor, slot i's lock is taken before its record is examined: two
  * claimers can then never both take one slot, and the lock is held from
  * before the claim until after shk__seg_detach() frees the record (the lock is
- * dropped when the descriptor closes, in seg_free() in segment.c).
+ * dropped when the descriptor closes, in seg_free() in segment.c).  A slot
+ * whose lock only read locks refuse (anyone who can read the file can
+ * take one; no owner holds it) is claimed without the lock, as by a
+ * process without a liveness-lock descriptor: its CAS alone decides.
  */
 int
 shk__seg_attach(shk_seg *seg)
@@ -217,7 +220,12 @@ shk__seg_attach(shk_seg *seg)
 
 				if (r == 0)
 					continue; /* its owner or a claimer */
-				if (r < 0) {
+				if (r == SHK__LIVELOCK_READERS) {
+					/* only readers' locks: no owner holds
+					 * it, but it cannot be ours; claim it
+					 * as a process without liveness locks
+					 * does (lk 0: its pid decides) */
+				} else if (r < 0) {
 					/* the kernel refuses the lock: go on
 					 * without liveness locks */
 					shk__livelock_close(seg->lockfd);

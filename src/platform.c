@@ -566,13 +566,74 @@ shk__fork_close(int fd)
 }
 
 int
+shk__fd_is_memfd(int fd)
+{
+	static const char *const dirs[] = { "/proc/thread-self/fd",
+					    "/proc/self/fd" };
+	char path[64], link[8];
+	struct stat st;
+	int probe, r;
+	ssize_t n;
+	dev_t dev;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%d", dirs[i], fd);
+		/* truncated to 8 bytes: only the prefix matters */
+		n = readlink(path, link, sizeof(link));
+		if (n >= 0)
+			return n >= 7 && memcmp(link, "/memfd:", 7) == 0;
+	}
+	/* No /proc: memfds live on the kernel's internal tmpfs mount, whose
+	 * device no mounted tmpfs (/dev/shm) shares: compare with a memfd of
+	 * our own.  (A hugetlbfs memfd is on another internal mount and goes
+	 * unrecognised here.)  Not st_nlink 0: a POSIX segment whose name was
+	 * removed has none either. */
+	probe = memfd_create("shk-probe", MFD_CLOEXEC);
+	if (probe < 0)
+		return 0;
+	r = fstat(fd, &st) == 0;
+	dev = r ? st.st_dev : 0;
+	r = r && fstat(probe, &st) == 0 && st.st_dev == dev;
+	close(probe);
+	return r;
+}
+
+int
+shk__seg_lock(int fd, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl)); /* l_pid must be 0 for OFD commands */
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)SHK__SEG_CREATE_LOCK;
+	fl.l_len = 1;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES)
+		return SHK_EAGAIN;
+	return shk__errno_code(errno);
+}
+
+int
 shk__livelock_try(int lfd, uint32_t slot)
 {
 	int rc = livelock_fcntl(lfd, F_OFD_SETLK, F_WRLCK, slot, NULL);
+	short got = F_WRLCK;
 
-	if (rc == -EAGAIN || rc == -EACCES)
+	if (rc != -EAGAIN && rc != -EACCES)
+		return rc ? rc : 1;
+	/* Refused.  Only a write lock is an owner's (one needs a writable
+	 * description); a read lock is anyone's who can read the file, and
+	 * taking it for an owner let a reader make every writable open
+	 * SHK_EBUSY.  Ask for write locks alone: F_RDLCK conflicts with
+	 * nothing else.  If there is none, the slot is free of owners, but
+	 * its lock cannot be ours: the caller goes on without it. */
+	if (livelock_fcntl(lfd, F_OFD_GETLK, F_RDLCK, slot, &got) != 0 ||
+	    got != F_UNLCK)
 		return 0;
-	return rc ? rc : 1;
+	return SHK__LIVELOCK_READERS;
 }
 
 void
@@ -586,7 +647,10 @@ shk__livelock_held(int fd, uint32_t slot)
 {
 	short got = F_UNLCK;
 
-	if (fd < 0 || livelock_fcntl(fd, F_OFD_GETLK, F_WRLCK, slot, &got))
+	/* F_RDLCK: only a write lock conflicts with it, and only a write
+	 * lock is an owner's; a read lock, which anyone who can read the
+	 * file may take, kept a dead owner's record alive for ever */
+	if (fd < 0 || livelock_fcntl(fd, F_OFD_GETLK, F_RDLCK, slot, &got))
 		return -1;
 	return got != F_UNLCK;
 }

@@ -220,11 +220,15 @@ SHK_HIDDEN int shk__pid_running(uint32_t pid);
  * /proc, no OFD locks); the caller then goes without.
  * shk__livelock_close() closes one (never call close() on it directly).
  * shk__livelock_try() takes slot's lock without waiting: 1 taken, 0 held
- * through another description, or a negative errno.
+ * (write-locked) through another description, SHK__LIVELOCK_READERS when
+ * only read locks stand in the way (anyone who can read the file can take
+ * one; no owner holds the slot, and the caller claims it without the lock,
+ * as a process without a liveness-lock descriptor does), or a negative
+ * errno.
  * shk__livelock_unlock() gives it back.
  * shk__livelock_held(fd, slot) asks, through any descriptor of the file,
- * whether some other description holds slot's lock: 1 yes, 0 no, -1 the
- * kernel could not say.
+ * whether some other description holds slot's lock for writing (a read
+ * lock is not an owner's): 1 yes, 0 no, -1 the kernel could not say.
  */
 /* shk__fd_above_stdio(fd): fd moved to a number >= 3 (close-on-exec; the
  * old number closed), or fd itself when it is one already or cannot be
@@ -236,6 +240,24 @@ SHK_HIDDEN int shk__pid_running(uint32_t pid);
  * that stayed there. */
 SHK_HIDDEN int shk__fd_above_stdio(int fd);
 #define SHK__LIVELOCK_BASE ((uint64_t)1 << 50)
+#define SHK__LIVELOCK_READERS 2 /* shk__livelock_try(): see above */
+/*
+ * The creation lock of a segment's file (segment.c, docs/segment-format.md):
+ * an OFD lock on the byte just below the liveness locks.  The creator
+ * holds it for writing while it initialises, which needs a writable
+ * description; an opener holds it for reading, which a read-only one can.
+ * (It was an flock(), whose LOCK_EX a mere reader could take.)
+ * shk__seg_lock(fd, type) takes (F_WRLCK, F_RDLCK) or drops (F_UNLCK) it
+ * through fd without waiting: 0, SHK_EAGAIN when another description's
+ * lock conflicts, or an errno-mapped code.
+ */
+#define SHK__SEG_CREATE_LOCK (SHK__LIVELOCK_BASE - 1)
+SHK_HIDDEN int shk__seg_lock(int fd, short type);
+/* shk__fd_is_memfd(fd): 1 when fd is a memfd (its /proc link starts with
+ * "/memfd:"; without /proc, when its file is on the device of a memfd of
+ * our own), else 0.  Tells a memfd made without MFD_ALLOW_SEALING from a
+ * tmpfs file: both report only F_SEAL_SEAL. */
+SHK_HIDDEN int shk__fd_is_memfd(int fd);
 SHK_HIDDEN int shk__livelock_open(int fd);
 SHK_HIDDEN void shk__livelock_close(int lfd);
 /* shk__fork_close_add registers fd, a descriptor this process keeps, to

@@ -1,26 +1,31 @@
 /*
  * segment.c - create, open, validate, close and unlink segments (the attach
  * table each open handle claims a record in is attach.c).
- * ALGORITHMS.md §9: the creator holds flock(LOCK_EX) while it initialises
- * and publishes READY with a release store; an opener takes
- * flock(LOCK_SH|LOCK_NB), so it can tell a slow creator (lock busy) from a
- * dead one (lock free, state not READY).  Both keep their lock until their
- * handle is attached: a creator that fails after READY removes the name
- * first, and shk__seg_unlink_unused() under LOCK_EX sees every opener
- * either attached or not yet holding the lock.  An opener that gets the
- * lock on a file whose name was removed (st_nlink 0) starts over.
+ * ALGORITHMS.md §9, with the creation lock an OFD lock on one byte
+ * (shk__seg_lock, SHK__SEG_CREATE_LOCK) instead of flock(): the creator
+ * holds it for writing while it initialises and publishes READY with a
+ * release store; an opener takes it for reading without waiting, so it
+ * can tell a slow creator (lock busy) from a dead one (lock free, state
+ * not READY).  Both keep their lock until their handle is attached: a
+ * creator that fails after READY removes the name first, and
+ * shk__seg_unlink_unused() under the write lock sees every opener either
+ * attached or not yet holding the lock.  An opener that gets the lock on
+ * a file whose name was removed (st_nlink 0) starts over.  Not flock():
+ * its LOCK_EX works on a read-only descriptor, so anyone who could read
+ * the file could make every opener wait for a "creator at work"; a write
+ * lock needs a writable description.
  *
  * What a killed process leaves behind: a creator killed mid-initialisation
  * leaves a segment that is not READY and whose lock is free: openers get
  * SHK_EBADSEG (remove it with shk_seg_unlink or `shmkit rm`).  The magic
  * is written right after the file is sized, so only a creator killed
- * between its O_EXCL open and that write (fchmod, flock, ftruncate) leaves
+ * between its O_EXCL open and that write (lock, fchmod, ftruncate) leaves
  * a file without it, which `shmkit rm` refuses without --force.  A process
  * killed while attached leaves an ACTIVE attach record with a dead pid: the
  * next opener that finds no free record reclaims it, `shmkit ls` counts it
  * as dead and `shmkit rm --orphans` removes segments with only dead ones.
  *
- * SysV has no flock: an opener polls the state word while the segment is
+ * SysV has no lock: an opener polls the state word while the segment is
  * zero or partly formatted and its creator (shm_cpid) is alive, until the
  * open's timeout; a dead creator or a removed segment gives SHK_EBADSEG.
  */
@@ -33,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -407,11 +411,14 @@ reserve_pages(int fd, uint64_t len)
  * the lock stays held (the caller removes the name, then unlocks; closing
  * the descriptor unlocks too).
  *
- * The lock is polled (LOCK_NB) until deadline: anyone may hold LOCK_SH on
- * the new file (an opener that found it empty takes it for an instant, but
- * a stopped one, or any process of the user, can keep it), and a blocking
- * flock() would wait for it for ever, past open_timeout_ns, and return
- * EINTR to a signal without SA_RESTART. */
+ * The creation lock (shk__seg_lock, for writing) is polled until
+ * deadline: anyone who can open the new file may hold it for reading (an
+ * opener that found it empty takes it for an instant, but a stopped one,
+ * or any process of the user, can keep it), and a blocking lock would
+ * wait for it for ever, past open_timeout_ns, and return EINTR to a
+ * signal without SA_RESTART.  A named file is made with its owner's
+ * permission bits only (open_named_fd()) and gets its mode here, once we
+ * hold the lock, so that no other user can open it before then. */
 static int
 create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 	  int64_t deadline, struct shk__seg_hdr *hc)
@@ -420,13 +427,16 @@ create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 	int rc;
 
 	SHK_CRASHPOINT("seg.create.opened");
-	while (flock(seg->fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return shk__errno_code(errno);
+	while ((rc = shk__seg_lock(seg->fd, F_WRLCK)) != 0) {
+		if (rc != SHK_EAGAIN)
+			return rc;
 		if (shk__now_ns() >= deadline)
 			return SHK_ETIMEDOUT;
 		sleep_ns(200000);
 	}
+	/* the mode is not subject to the umask (memfd: no name to open) */
+	if (seg->backend != SHK_BACKEND_MEMFD)
+		(void)fchmod(seg->fd, o->mode);
 	if (ftruncate(seg->fd, (off_t)o->len) != 0) {
 		rc = shk__errno_code(errno);
 		goto fail;
@@ -487,9 +497,9 @@ open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 
 	prot = (seg->flags & SHK_RDONLY) ? PROT_READ : PROT_READ | PROT_WRITE;
 	for (;;) {
-		if (flock(seg->fd, LOCK_SH | LOCK_NB) != 0) {
-			if (errno != EWOULDBLOCK)
-				return shk__errno_code(errno);
+		if ((rc = shk__seg_lock(seg->fd, F_RDLCK)) != 0) {
+			if (rc != SHK_EAGAIN)
+				return rc;
 			/* the creator is still initialising */
 			if (shk__now_ns() >= deadline)
 				return SHK_ETIMEDOUT;
@@ -507,9 +517,9 @@ open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 			goto unlock;
 		}
 		if (st.st_size == 0) {
-			/* a creator between O_EXCL and flock, or a foreign
+			/* a creator between O_EXCL and its lock, or a foreign
 			 * empty file: give it a short grace period */
-			flock(seg->fd, LOCK_UN);
+			shk__seg_lock(seg->fd, F_UNLCK);
 			if (!first_zero)
 				first_zero = shk__now_ns();
 			if (shk__now_ns() - first_zero > ZERO_SIZE_GRACE_NS ||
@@ -549,9 +559,28 @@ open_fd_wait(shk_seg *seg, int64_t deadline, int named, struct shk__seg_hdr *hc)
 		}
 		return 0; /* still locked (above) */
 	unlock:
-		flock(seg->fd, LOCK_UN);
+		shk__seg_lock(seg->fd, F_UNLCK);
 		return rc;
 	}
+}
+
+/*
+ * Whether an existing named segment owned by uid may be opened: only our
+ * own (the effective uid's), unless the caller passed SHK_ANY_OWNER.  The
+ * mode alone is not enough: another user who made the name first with
+ * mode 0666 would be handed our data (a create-or-open took it for ours).
+ */
+static int
+owner_ok(uid_t uid, unsigned flags)
+{
+	return (flags & SHK_ANY_OWNER) || uid == geteuid();
+}
+
+/* name without its optional leading '/', as the header stores it */
+static const char *
+stored_name(const char *name)
+{
+	return name[0] == '/' ? name + 1 : name;
 }
 
 static int
@@ -566,12 +595,14 @@ open_named_fd(shk_seg *seg, const char *name, unsigned flags,
 again:
 	for (;;) {
 		if (flags & SHK_CREATE) {
-			of = O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC;
-			fd = file ? open(name, of, o->mode)
-				  : shm_open(name, of, o->mode);
+			/* O_NOFOLLOW: as below (O_EXCL alone refuses a
+			 * symlink already, with EEXIST) */
+			of = O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW;
+			/* the owner's bits only until create_fd() holds
+			 * the creation lock, then o->mode */
+			fd = file ? open(name, of, o->mode & 0700)
+				  : shm_open(name, of, o->mode & 0700);
 			if (fd >= 0) {
-				/* the mode is not subject to the umask */
-				fchmod(fd, o->mode);
 				seg->fd = shk__fd_above_stdio(fd);
 				rc = create_fd(seg, o, name, deadline, hc);
 				if (rc) {
@@ -585,7 +616,7 @@ again:
 						unlink(name);
 					else
 						shm_unlink(name);
-					flock(seg->fd, LOCK_UN);
+					shk__seg_lock(seg->fd, F_UNLCK);
 				}
 				return rc;
 			}
@@ -596,8 +627,12 @@ again:
 		}
 		/* O_NONBLOCK: a FIFO (or a device) under the name must not
 		 * block the open; anything but a regular file is refused
-		 * below (a segment is always one) */
-		of = (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
+		 * below (a segment is always one).  O_NOFOLLOW: a symlink as
+		 * the last component is not a segment either (ELOOP); the file
+		 * backend followed it (shm_open never does), to whatever file
+		 * whoever could write the directory pointed it at. */
+		of = (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK |
+		     O_NOFOLLOW;
 		fd = file ? open(name, of) : shm_open(name, of, 0);
 		if (fd >= 0)
 			break;
@@ -606,7 +641,7 @@ again:
 			continue; /* unlinked between our two calls */
 		if (errno == ELOOP || errno == EISDIR ||
 		    (!file && errno == EINVAL))
-			/* a symlink under the name (shm_open does not follow
+			/* a symlink under the name (neither open follows
 			 * one), a loop of them in a file path, or a directory
 			 * opened for writing (glibc's shm_open turns EISDIR
 			 * into EINVAL; the name was checked already): not a
@@ -622,7 +657,9 @@ again:
 		return shk__errno_code(errno);
 	if (!S_ISREG(st.st_mode))
 		return SHK_EBADSEG;
-	/* back to blocking: flock() waits are non-blocking anyway, and
+	if (!owner_ok(st.st_uid, flags))
+		return SHK_EACCES;
+	/* back to blocking: lock waits are non-blocking anyway, and
 	 * the descriptor is the caller's through shk_seg_fd() */
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	rc = open_fd_wait(seg, deadline, 1, hc);
@@ -707,11 +744,16 @@ again:
 	}
 	/* The segment can be removed between any two of these calls (ENOENT
 	 * from shmget; EINVAL or EIDRM from a stale id): a creating open
-	 * starts over, as open_named_fd() does, and an open gets ENOENT. */
+	 * starts over, as open_named_fd() does, and an open gets ENOENT.
+	 * The owner is checked before we map anything of another user's. */
 	id = shmget(key, 0, 0);
-	if (id < 0 || shmctl(id, IPC_STAT, &ds) != 0 ||
-	    (p = shmat(id, NULL, (flags & SHK_RDONLY) ? SHM_RDONLY : 0)) ==
-		    (void *)-1) {
+	p = (void *)-1; /* errno: the failed call's */
+	if (id >= 0 && shmctl(id, IPC_STAT, &ds) == 0) {
+		if (!owner_ok(ds.shm_perm.uid, flags))
+			return SHK_EACCES;
+		p = shmat(id, NULL, (flags & SHK_RDONLY) ? SHM_RDONLY : 0);
+	}
+	if (p == (void *)-1) {
 		if (errno == ENOENT || errno == EINVAL || errno == EIDRM) {
 			if ((flags & SHK_CREATE) && shk__now_ns() < deadline)
 				goto again;
@@ -729,9 +771,9 @@ again:
 		/*
 		 * Not READY yet, and still zero or partly formatted.  SysV
 		 * has no lock to tell a slow creator from a dead one (the
-		 * POSIX path's flock), so ask about the creator itself: wait
-		 * while it lives, as the POSIX path waits while the lock is
-		 * busy.  A removed segment (SHM_DEST: the creator gave up, or
+		 * POSIX path's creation lock), so ask about the creator
+		 * itself: wait while it lives, as the POSIX path waits while
+		 * the lock is busy.  A removed segment (SHM_DEST: the creator gave up, or
 		 * someone unlinked it) or a dead creator will never become
 		 * READY: SHK_EBADSEG, as for a POSIX creator that died.  But
 		 * the creator may have published READY, and even exited,
@@ -748,6 +790,12 @@ again:
 			return SHK_ETIMEDOUT;
 		sleep_ns(200000);
 	}
+	/* Another name's segment under the key (two names whose keys
+	 * collide, or a key given in opts) is not this name's: an open finds
+	 * no segment of the name, and a create cannot make one under the
+	 * taken key.  The name from the checked copy (§10). */
+	if (rc == 0 && name && strcmp(hc->name, stored_name(name)) != 0)
+		return (flags & SHK_CREATE) ? SHK_EEXIST : SHK_ENOENT;
 	/* from the checked copy, never re-read from the segment (§10) */
 	if (rc == 0 && hc->total_len < seg->len)
 		seg->len = hc->total_len;
@@ -795,7 +843,7 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 	if (!out)
 		return SHK_EINVAL;
 	*out = NULL;
-	if (flags & ~(SHK_CREATE | SHK_EXCL | SHK_RDONLY))
+	if (flags & ~(SHK_CREATE | SHK_EXCL | SHK_RDONLY | SHK_ANY_OWNER))
 		return SHK_EINVAL;
 	if ((flags & SHK_EXCL) && !(flags & SHK_CREATE))
 		return SHK_EINVAL;
@@ -855,7 +903,7 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 		/* the creator's exclusive lock (create_fd()) or the
 		 * opener's shared one (open_fd_wait()), held until now */
 		if (seg->fd >= 0)
-			flock(seg->fd, LOCK_UN);
+			shk__seg_lock(seg->fd, F_UNLCK);
 	}
 	if (rc) {
 		seg_free(seg);
@@ -863,6 +911,36 @@ shk_seg_open(const char *name, unsigned flags, const shk_seg_opts *opts,
 	}
 	*out = seg;
 	return 0;
+}
+
+/*
+ * Makes sure that nobody can shrink the memfd behind fd while we map it: a
+ * peer's ftruncate would turn our next touch of the cut pages into SIGBUS
+ * (shk_seg_check, any structure's call).  A memfd without F_SEAL_SHRINK
+ * gets it here, when it still takes seals and the descriptor may add them
+ * (F_ADD_SEALS needs a writable one); otherwise the memfd is refused with
+ * SHK_EPERM: one made without MFD_ALLOW_SEALING, one sealed with
+ * F_SEAL_SEAL but not F_SEAL_SHRINK, or a read-only descriptor of an
+ * unsealed one.  Only F_SEAL_SHRINK: growing cannot fault a mapper, and
+ * the memfd's maker may still want its other seals to itself.  A file
+ * that is not a memfd cannot be sealed and is accepted as it is: on most
+ * file systems F_GET_SEALS fails, and a tmpfs file (/dev/shm, a segment
+ * that lost its name) reports F_SEAL_SEAL alone, its size as exposed as
+ * a POSIX segment's opened by name.
+ */
+static int
+seal_shrink(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0 || (seals & F_SEAL_SHRINK))
+		return 0;
+	if (!(seals & F_SEAL_SEAL) &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
+		return 0;
+	if ((seals & F_SEAL_SEAL) && !shk__fd_is_memfd(fd))
+		return 0;
+	return SHK_EPERM;
 }
 
 int
@@ -876,7 +954,8 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 	if (!out)
 		return SHK_EINVAL;
 	*out = NULL;
-	if (fd < 0 || (flags & ~SHK_RDONLY))
+	/* SHK_ANY_OWNER changes nothing here: no owner is checked */
+	if (fd < 0 || (flags & ~(SHK_RDONLY | SHK_ANY_OWNER)))
 		return SHK_EINVAL;
 	rc = opts_check(opts, &o);
 	if (rc)
@@ -891,10 +970,14 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 		seg_free(seg);
 		return rc;
 	}
-	rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns), 0, &hc);
+	/* before open_fd_wait() reads the size it maps */
+	rc = seal_shrink(seg->fd);
+	if (rc == 0)
+		rc = open_fd_wait(seg, shk__deadline(o.open_timeout_ns), 0,
+				  &hc);
 	if (rc == 0) {
 		rc = finish_open(seg, &hc);
-		flock(seg->fd, LOCK_UN); /* open_fd_wait()'s */
+		shk__seg_lock(seg->fd, F_UNLCK); /* open_fd_wait()'s */
 	}
 	if (rc) {
 		seg_free(seg);
@@ -922,6 +1005,32 @@ shk_seg_close(shk_seg *seg)
 	seg_free(seg);
 }
 
+/*
+ * 1 when SysV segment id is a shmkit segment made under another name than
+ * name (its header has the magic and a different name), so that removing
+ * name does not remove it; 0 otherwise, also when it cannot be read (the
+ * removal then decides, by the kernel's permissions).  The header is
+ * copied out once before it is looked at (§10).
+ */
+static int
+sysv_other_name(int id, const char *name)
+{
+	struct shk__seg_hdr c;
+	struct shmid_ds ds;
+	void *p;
+
+	if (shmctl(id, IPC_STAT, &ds) != 0 || ds.shm_segsz < sizeof(c))
+		return 0;
+	p = shmat(id, NULL, SHM_RDONLY);
+	if (p == (void *)-1)
+		return 0;
+	memcpy(&c, p, offsetof(struct shk__seg_hdr, state));
+	shmdt(p);
+	return memcmp(c.magic, SHK__MAGIC, 8) == 0 &&
+	       memchr(c.name, '\0', sizeof(c.name)) != NULL &&
+	       strcmp(c.name, stored_name(name)) != 0;
+}
+
 int
 shk_seg_unlink(const char *name, const shk_seg_opts *opts)
 {
@@ -945,6 +1054,8 @@ shk_seg_unlink(const char *name, const shk_seg_opts *opts)
 		id = shmget(sysv_key_of(name, &o), 0, 0);
 		if (id < 0)
 			return shk__errno_code(errno);
+		if (name && sysv_other_name(id, name))
+			return SHK_ENOENT; /* as shk_seg_open() says */
 		return shmctl(id, IPC_RMID, NULL) == 0 ? 0
 						       : shk__errno_code(errno);
 	case SHK_BACKEND_FILE:
@@ -974,7 +1085,7 @@ shk__seg_unlink_unused(shk_seg *seg)
 	if (!seg->created || seg->fd < 0 ||
 	    (seg->backend != SHK_BACKEND_POSIX && !file))
 		return 0;
-	if (flock(seg->fd, LOCK_EX | LOCK_NB) != 0)
+	if (shk__seg_lock(seg->fd, F_WRLCK) != 0)
 		return 0;
 	if (!shk__seg_alone(seg) || !shk__reg_empty(seg) ||
 	    fstat(seg->fd, &a) != 0 || a.st_nlink == 0)
@@ -990,7 +1101,7 @@ shk__seg_unlink_unused(shk_seg *seg)
 	if (rc)
 		rc = (file ? unlink(seg->name) : shm_unlink(seg->name)) == 0;
 out:
-	flock(seg->fd, LOCK_UN);
+	shk__seg_lock(seg->fd, F_UNLCK);
 	return rc;
 }
 
@@ -1058,22 +1169,59 @@ shk_off(shk_seg *seg, const void *ptr)
 	return (uint64_t)(p - seg->base);
 }
 
+/* shk_seg_stats up to name: the size of the struct before owner_uid */
+#define SEG_STATS_OLD_LEN offsetof(shk_seg_stats, owner_uid)
+
+/*
+ * The real permission bits, owner and group of seg's file or SysV
+ * segment, into st; 0, or -1 when they cannot be asked (st untouched).
+ * Not the header's: chmod and chown change the file, not the header, and
+ * anyone who can write the segment can rewrite the header.
+ */
+static int
+seg_owner(shk_seg *seg, shk_seg_stats *st)
+{
+	struct shmid_ds ds;
+	struct stat fs;
+
+	if (seg->backend == SHK_BACKEND_SYSV) {
+		if (shmctl(seg->shmid, IPC_STAT, &ds) != 0)
+			return -1;
+		st->mode = ds.shm_perm.mode & 0777;
+		st->owner_uid = ds.shm_perm.uid;
+		st->owner_gid = ds.shm_perm.gid;
+		return 0;
+	}
+	if (seg->fd < 0 || fstat(seg->fd, &fs) != 0)
+		return -1;
+	st->mode = fs.st_mode & 07777;
+	st->owner_uid = fs.st_uid;
+	st->owner_gid = fs.st_gid;
+	return 0;
+}
+
 int
-shk_seg_info(shk_seg *seg, shk_seg_stats *st)
+shk_seg_info(shk_seg *seg, shk_seg_stats *out)
 {
 	const struct shk__seg_hdr *h;
 	shk_attach_info ai = { .size = sizeof(ai) };
+	shk_seg_stats stats, *st = &stats;
 	shk_heap_stats hs;
 	uint32_t cur = 0;
 
-	if (!seg || !st || st->size < sizeof(*st))
+	if (!seg || !out || out->size < SEG_STATS_OLD_LEN)
 		return SHK_EINVAL;
 	h = &seg->hdr; /* the validated copy: never re-read (§10) */
-	memset((uint8_t *)st + sizeof(st->size), 0,
-	       sizeof(*st) - sizeof(st->size));
+	memset(st, 0, sizeof(*st));
+	st->size = out->size;
 	st->version = h->version;
 	st->backend = h->backend;
-	st->mode = h->mode;
+	st->create_mode = h->mode;
+	if (seg_owner(seg, st) != 0) {
+		st->mode = h->mode;
+		st->owner_uid = UINT32_MAX;
+		st->owner_gid = UINT32_MAX;
+	}
 	st->len = seg->len;
 	st->created_ns = h->created_ns;
 	st->creator_pid = h->creator_pid;
@@ -1096,6 +1244,8 @@ shk_seg_info(shk_seg *seg, shk_seg_stats *st)
 		st->heap_free = hs.free;
 		st->heap_high_water = hs.high_water;
 	}
+	/* as much as the caller's struct holds (an older, shorter one) */
+	memcpy(out, st, out->size < sizeof(*st) ? out->size : sizeof(*st));
 	return 0;
 }
 

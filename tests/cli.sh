@@ -394,6 +394,19 @@ assert o['b1']['type_id'].startswith('0x'), o
 print('ok')"
 run check "$A"
 expect_rc 0 "check $A"
+# mode and owner are the file's now, not the header's (a chmod shows)
+chmod 0604 "/dev/shm/$A"
+run info "$A"
+grep -q '^mode: *0604 (created 0640)$' "$TMP/out" && pass "info: mode after chmod" ||
+	fail "info: mode after chmod: $(grep '^mode:' "$TMP/out")"
+grep -q "^owner: *uid $(id -u), gid $(id -g)\$" "$TMP/out" && pass "info: owner" ||
+	fail "info: owner: $(grep '^owner:' "$TMP/out")"
+run info --json "$A"
+json_check "info --json: mode, create_mode, owner" "
+assert d['mode'] == '0604' and d['create_mode'] == '0640', d
+assert d['owner_uid'] == $(id -u) and d['owner_gid'] == $(id -g), d
+print('ok')"
+chmod 0640 "/dev/shm/$A"
 
 run info "${P}missing"
 expect_err SHK_ENOENT "info on a missing name"
@@ -485,6 +498,48 @@ else
 	echo "     (root without setpriv, or $S not runnable by uid 65534: unreadable-file check not run)"
 fi
 rm -f "/dev/shm/$NR"
+
+echo "== another user's segment"
+# The library opens only the caller's own segments unless SHK_ANY_OWNER;
+# the inspection commands pass it, so root still sees a segment uid 65534
+# made (hold attaches like an application and is refused).
+OU="${P}otheruser"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$S"; then
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$S" create "$OU" --mode 644 --blob b:8:4 >"$TMP/out" 2>"$TMP/err"
+	RC=$?
+	expect_rc 0 "create as uid 65534"
+	for c in info check "watch --count 1" "info --json"; do
+		run $c "$OU"
+		expect_rc 0 "$c of another user's segment"
+	done
+	run dump "$OU" b
+	expect_rc 0 "dump of another user's segment"
+	st=$(ls_state "$OU")
+	[ "$st" = ok ] && pass "ls: another user's segment is '$st'" ||
+		fail "ls state of another user's segment: '$st'"
+	run hold "$OU" 1
+	expect_err SHK_EACCES "hold of another user's segment"
+	run rm "$OU"
+	expect_rc 0 "rm of another user's segment"
+	[ -e "/dev/shm/$OU" ] && fail "rm left another user's segment" ||
+		pass "rm removed another user's segment"
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$S" create --sysv "$OU" --mode 644 >"$TMP/out" 2>"$TMP/err"
+	RC=$?
+	if [ $RC -eq 0 ]; then
+		run info --sysv "$OU"
+		expect_rc 0 "info --sysv of another user's segment"
+		run rm --sysv "$OU"
+		expect_rc 0 "rm --sysv (by name) of another user's segment"
+	else
+		echo "     (SysV shm unavailable here: another user's SysV segment not tried)"
+	fi
+else
+	echo "     (not root, or no setpriv: another user's segment not tried)"
+fi
+rm -f "/dev/shm/$OU"
 
 echo "== hostile /dev/shm names in ls"
 # Anyone can name a file in /dev/shm: ls must not let a newline forge a row
@@ -766,9 +821,11 @@ corrupt "${P}c-state7" "f.seek(192); f.write((7).to_bytes(4, 'little'))"
 st=$(ls_state "${P}c-state1")
 [ "$st" = "corrupt: SHK_EBADSEG" ] && pass "ls: a made segment with state INITIALIZING is '$st'" ||
 	fail "ls state of ${P}c-state1: '$st'"
-# a creator still at work (it holds the lock) is neither
-"$PY" -c "import fcntl, sys, time
-f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX)
+# a creator still at work (it holds the creation lock, an OFD write lock
+# on byte 2^50 - 1, docs/segment-format.md) is neither
+"$PY" -c "import fcntl, struct, sys, time
+f = open(sys.argv[1], 'r+b')
+fcntl.fcntl(f, fcntl.F_OFD_SETLK, struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, (1 << 50) - 1, 1, 0))
 print('held', flush=True); time.sleep(60)" "/dev/shm/${P}c-unfinished" >"$TMP/flk" &
 fpid=$!
 HOLDERS+=("$fpid")
@@ -788,6 +845,21 @@ wait "$fpid" 2>/dev/null
 st=$(ls_state "${P}c-unfinished")
 [ "$st" = "unfinished: creator died" ] && pass "ls: an unfinished creation is '$st'" ||
 	fail "ls state of ${P}c-unfinished: '$st'"
+# a mere reader's locks (flock LOCK_EX and an OFD read lock on the creation
+# lock, both possible on a read-only descriptor) are no creator at work:
+# with the flock protocol ls said SHK_ETIMEDOUT and rm --orphans kept it
+"$PY" -c "import fcntl, struct, sys, time
+f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX)
+fcntl.fcntl(f, fcntl.F_OFD_SETLK, struct.pack('hhqqi4x', fcntl.F_RDLCK, 0, (1 << 50) - 1, 1, 0))
+print('held', flush=True); time.sleep(60)" "/dev/shm/${P}c-unfinished" >"$TMP/rlk" &
+rpid=$!
+HOLDERS+=("$rpid")
+wait_file "$TMP/rlk"
+st=$(ls_state "${P}c-unfinished")
+[ "$st" = "unfinished: creator died" ] && pass "ls: a reader's locks do not make a creation at work" ||
+	fail "ls state of ${P}c-unfinished under a reader's locks: '$st'"
+kill "$rpid" 2>/dev/null
+wait "$rpid" 2>/dev/null
 st=$(ls_state "${P}c-state7")
 [ "$st" = "corrupt: SHK_EBADSEG" ] && pass "ls: a bad state word is '$st'" ||
 	fail "ls state of ${P}c-state7: '$st'"

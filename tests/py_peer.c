@@ -131,7 +131,10 @@ layout(void)
 	       FIELD(shk_seg_stats, heap_len); FIELD(shk_seg_stats, heap_used);
 	       FIELD(shk_seg_stats, heap_free);
 	       FIELD(shk_seg_stats, heap_high_water);
-	       FIELD(shk_seg_stats, name));
+	       FIELD(shk_seg_stats, name); FIELD(shk_seg_stats, owner_uid);
+	       FIELD(shk_seg_stats, owner_gid);
+	       FIELD(shk_seg_stats, create_mode);
+	       FIELD(shk_seg_stats, reserved));
 	STRUCT(shk_attach_info, FIELD(shk_attach_info, size);
 	       FIELD(shk_attach_info, slot); FIELD(shk_attach_info, pid);
 	       FIELD(shk_attach_info, alive);

@@ -6,9 +6,9 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
@@ -158,6 +158,144 @@ t_memfd_sealed(void)
 	CHECK(ftruncate(shk_seg_fd(seg), 4096) != 0);
 	CHECK_EQ(errno, EPERM);
 	shk_seg_close(seg);
+}
+
+/* A memfd (memfd_create flags mflags) holding a copy of a formatted,
+ * closed segment of len bytes, not sealed. */
+static int
+unsealed_memfd(unsigned mflags, uint64_t len)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg;
+	void *img;
+	int fd;
+
+	o.backend = SHK_BACKEND_MEMFD;
+	o.len = len;
+	CHECK_OK(shk_seg_open("img", SHK_CREATE, &o, &seg));
+	img = mmap(NULL, len, PROT_READ, MAP_SHARED, shk_seg_fd(seg), 0);
+	CHECK(img != MAP_FAILED);
+	fd = memfd_create("unsealed", MFD_CLOEXEC | mflags);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, img, len, 0) == (ssize_t)len);
+	munmap(img, len);
+	shk_seg_close(seg);
+	return fd;
+}
+
+/*
+ * shk_seg_open_fd of an unsealed memfd (audit F3, 2026-11): the open adds
+ * F_SEAL_SHRINK, so a peer's ftruncate can no longer make the next
+ * shk_seg_check raise SIGBUS; a memfd that cannot take the seal (made
+ * without MFD_ALLOW_SEALING, or handed over read-only) is SHK_EPERM.
+ * Files that are not memfds open as before: a /dev/shm file and a disk
+ * file.  Before, the open accepted the unsealed memfd, the ftruncate to
+ * 64 KiB succeeded and shk_seg_check died of SIGBUS.
+ */
+static void
+t_open_fd_unsealed(void)
+{
+	const uint64_t len = 256 << 10;
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *seg, *s2;
+	char path[64], nm[64];
+	int fd, ro, seals;
+
+	/* sealable: sealed by the open */
+	fd = unsealed_memfd(MFD_ALLOW_SEALING, len);
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &seg));
+	seals = fcntl(fd, F_GET_SEALS);
+	CHECK(seals >= 0 && (seals & F_SEAL_SHRINK));
+	CHECK(!(seals & (F_SEAL_GROW | F_SEAL_SEAL))); /* only what we need */
+	CHECK(ftruncate(fd, 64 << 10) != 0);
+	CHECK_EQ(errno, EPERM);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	close(fd);
+	/* sealable, but handed over read-only: refused */
+	fd = unsealed_memfd(MFD_ALLOW_SEALING, len);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(ro >= 0);
+	CHECK_RC(shk_seg_open_fd(ro, SHK_RDONLY, NULL, &seg), SHK_EPERM);
+	close(ro);
+	close(fd);
+	/* not sealable at all: refused */
+	fd = unsealed_memfd(0, len);
+	CHECK_RC(shk_seg_open_fd(fd, 0, NULL, &seg), SHK_EPERM);
+	CHECK_RC(shk_seg_open_fd(fd, SHK_RDONLY, NULL, &seg), SHK_EPERM);
+	close(fd);
+	/* a /dev/shm file (only F_SEAL_SEAL, no memfd) opens as it is */
+	test_name(nm, sizeof(nm), "fdposix");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	shk_seg_unlink(nm, NULL); /* also once it has lost its name */
+	CHECK_OK(shk_seg_open_fd(shk_seg_fd(seg), 0, NULL, &s2));
+	shk_seg_close(s2);
+	shk_seg_close(seg);
+	/* a disk file (no seals at all) too */
+	snprintf(path, sizeof(path), "/tmp/shk-test-%d-fdfile", (int)getpid());
+	o.backend = SHK_BACKEND_FILE;
+	o.len = len;
+	CHECK_OK(shk_seg_open(path, SHK_CREATE | SHK_EXCL, &o, &seg));
+	unlink(path);
+	CHECK_OK(shk_seg_open_fd(shk_seg_fd(seg), 0, NULL, &s2));
+	shk_seg_close(s2);
+	shk_seg_close(seg);
+}
+
+/*
+ * open_fd_unsealed's memfd test without /proc (a mount namespace with an
+ * empty tmpfs there; needs root): shk__fd_is_memfd then compares devices
+ * with a memfd of its own.  A memfd that cannot be sealed is still
+ * refused, and a POSIX segment whose name was removed still opens by fd
+ * (an earlier fallback, "no name left", took it for a memfd: found by
+ * test_sync_mutex holder_without_proc).  Exit codes of the child: 0 as
+ * expected, 77 no such namespace here, 2-5 the check that failed.
+ */
+static void
+t_open_fd_unsealed_noproc(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0)
+		SKIP("needs root to mount over /proc in a mount namespace");
+	test_name(nm, sizeof(nm), "fdnoproc");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &seg));
+	shk_seg_unlink(nm, NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd, rc;
+		shk_seg *s2;
+
+		if (unshare(CLONE_NEWNS) ||
+		    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) ||
+		    mount("none", "/proc", "tmpfs", 0, NULL) ||
+		    access("/proc/self/fd", F_OK) == 0)
+			_exit(77);
+		fd = unsealed_memfd(0, 256 << 10);
+		if (shk__fd_is_memfd(fd) != 1)
+			_exit(2);
+		if (shk_seg_open_fd(fd, 0, NULL, &s2) != SHK_EPERM)
+			_exit(3);
+		if (shk__fd_is_memfd(shk_seg_fd(seg)) != 0)
+			_exit(4);
+		rc = shk_seg_open_fd(shk_seg_fd(seg), 0, NULL, &s2);
+		if (rc) {
+			fprintf(stderr, "  open_fd: %s\n", shk_errname(rc));
+			_exit(5);
+		}
+		shk_seg_close(s2);
+		_exit(0);
+	}
+	st = test_wait(pid);
+	shk_seg_close(seg);
+	if (st == 77)
+		SKIP("no mount namespace with /proc hidden here");
+	CHECK_EQ(st, 0);
 }
 
 /* 8 processes x R rounds race create-or-open of one name: exactly one
@@ -355,6 +493,53 @@ fake_sysv_creator(int key, uint64_t len, int how, const uint8_t *img)
 	return pid;
 }
 
+/*
+ * A SysV segment is the name's only when its header holds the name: two
+ * names under one key (here a key given in opts; names whose derived keys
+ * collide behave the same) do not open or remove each other's segment.
+ * An open of the other name is SHK_ENOENT, a create SHK_EEXIST, an unlink
+ * SHK_ENOENT (the segment stays).  Before, the open returned 0 with the
+ * first name's segment, and the unlink removed it.
+ */
+static void
+t_sysv_other_name(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *a = NULL, *b = NULL, *k = NULL;
+	char na[64], nb[64], slash[66];
+	int rc[6];
+
+	test_name(na, sizeof(na), "svna");
+	test_name(nb, sizeof(nb), "svnb");
+	snprintf(slash, sizeof(slash), "/%s", na);
+	o.backend = SHK_BACKEND_SYSV;
+	o.len = 256 << 10;
+	o.sysv_key = (int32_t)(0x78000000 | ((uint32_t)getpid() & 0x7ffffff));
+	CHECK_OK(shk_seg_open(na, SHK_CREATE | SHK_EXCL, &o, &a));
+	rc[0] = shk_seg_open(nb, 0, &o, &b);
+	shk_seg_close(b);
+	b = NULL;
+	rc[1] = shk_seg_open(nb, SHK_CREATE, &o, &b);
+	shk_seg_close(b);
+	rc[2] = shk_seg_unlink(nb, &o);
+	/* the same name with its optional '/', and the key alone, open it */
+	rc[3] = shk_seg_open(slash, 0, &o, &k);
+	shk_seg_close(k);
+	k = NULL;
+	rc[4] = shk_seg_open(NULL, SHK_RDONLY, &o, &k);
+	shk_seg_close(k);
+	shk_seg_close(a);
+	rc[5] = shk_seg_unlink(na, &o);
+	if (rc[5] != 0) /* whatever removes it: no leftover */
+		shk_seg_unlink(NULL, &o);
+	CHECK_RC(rc[0], SHK_ENOENT);
+	CHECK_RC(rc[1], SHK_EEXIST);
+	CHECK_RC(rc[2], SHK_ENOENT);
+	CHECK_OK(rc[3]);
+	CHECK_OK(rc[4]);
+	CHECK_OK(rc[5]);
+}
+
 static void
 t_sysv_open_waits_for_creator(void)
 {
@@ -378,10 +563,13 @@ t_sysv_open_waits_for_creator(void)
 	char nm[64];
 	int fd;
 
-	/* a formatted image to copy in: a memfd segment, closed */
+	/* a formatted image to copy in: a memfd segment, closed, labelled
+	 * with the name the test opens (a SysV segment under our key whose
+	 * header holds another name is not the name's) */
+	test_name(nm, sizeof(nm), "svwait");
 	o.backend = SHK_BACKEND_MEMFD;
 	o.len = len;
-	CHECK_OK(shk_seg_open("img", SHK_CREATE, &o, &seg));
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE, &o, &seg));
 	fd = dup(shk_seg_fd(seg));
 	CHECK(fd >= 0);
 	shk_seg_close(seg);
@@ -390,7 +578,6 @@ t_sysv_open_waits_for_creator(void)
 	close(fd);
 
 	o.backend = SHK_BACKEND_SYSV;
-	test_name(nm, sizeof(nm), "svwait");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		shk_seg_stats st = { .size = sizeof(st) };
 		int64_t t0, ms;
@@ -1015,6 +1202,84 @@ t_other_user_denied(void)
 			SKIP("cannot switch to uid 65534");
 		CHECK_EQ(rc, 0);
 	}
+}
+
+/*
+ * shk_seg_info reports the file's mode and owner as they are now (audit
+ * F6, 2026-11): after a chmod (and, as root, a chown) of a POSIX segment
+ * and an IPC_SET of a SysV one, and whatever a writer forged into the
+ * header (mode 0777, with a checksum to match).  The header's mode is
+ * create_mode.  A caller whose shk_seg_stats ends at name (built before
+ * the owner fields) still gets 0 and nothing written past its struct.
+ * Before, mode was the header's: 0640 after the chmod, 0777 once forged.
+ */
+static void
+t_info_real_mode(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg_stats st = { .size = sizeof(st) };
+	shk_seg *seg, *s2 = NULL;
+	struct shk__seg_hdr *h;
+	struct shmid_ds ds;
+	char nm[64], path[96];
+	uint8_t old[sizeof(shk_seg_stats) + 8];
+	int rc;
+
+	test_name(nm, sizeof(nm), "rmode");
+	snprintf(path, sizeof(path), "/dev/shm/%s", nm);
+	o.mode = 0640;
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	/* a writer forges the header's mode, checksum and all */
+	h = shk__hdr(seg);
+	h->mode = 0777;
+	h->checksum =
+		shk__hash64(h, offsetof(struct shk__seg_hdr, checksum), 0);
+	rc = chmod(path, 0604);
+	if (rc == 0)
+		rc = shk_seg_open(nm, 0, NULL, &s2);
+	if (rc == 0)
+		rc = shk_seg_info(s2, &st);
+	shk_seg_close(s2);
+	shk_seg_unlink(nm, NULL);
+	CHECK_OK(rc);
+	CHECK_EQ(st.mode, 0604);
+	CHECK_EQ(st.create_mode, 0777); /* the header's, forged */
+	CHECK_EQ(st.owner_uid, geteuid());
+	CHECK_EQ(st.owner_gid, getegid());
+	if (geteuid() == 0) {
+		CHECK(fchown(shk_seg_fd(seg), 65534, 65534) == 0);
+		CHECK_OK(shk_seg_info(seg, &st));
+		CHECK_EQ(st.owner_uid, 65534);
+		CHECK_EQ(st.owner_gid, 65534);
+		CHECK_EQ(st.creator_uid, 0); /* the header's, as before */
+	}
+	/* a caller built before the owner fields */
+	memset(old, 0xa5, sizeof(old));
+	((shk_seg_stats *)(void *)old)->size =
+		offsetof(shk_seg_stats, owner_uid);
+	CHECK_OK(shk_seg_info(seg, (shk_seg_stats *)(void *)old));
+	CHECK_EQ(((shk_seg_stats *)(void *)old)->mode, 0604);
+	CHECK_EQ(old[offsetof(shk_seg_stats, owner_uid)], 0xa5);
+	st.size = offsetof(shk_seg_stats, owner_uid) - 1;
+	CHECK_RC(shk_seg_info(seg, &st), SHK_EINVAL);
+	shk_seg_close(seg);
+	/* SysV: the permissions IPC_SET gives */
+	o.backend = SHK_BACKEND_SYSV;
+	st.size = sizeof(st);
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, &o, &seg));
+	rc = shmctl(seg->shmid, IPC_STAT, &ds);
+	if (rc == 0) {
+		ds.shm_perm.mode = 0604;
+		rc = shmctl(seg->shmid, IPC_SET, &ds);
+	}
+	if (rc == 0)
+		rc = shk_seg_info(seg, &st);
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, &o);
+	CHECK_OK(rc);
+	CHECK_EQ(st.mode, 0604);
+	CHECK_EQ(st.create_mode, 0640);
+	CHECK_EQ(st.owner_uid, geteuid());
 }
 
 /* The attach table: counts, dead processes, reclaim. */
@@ -2494,6 +2759,75 @@ t_not_regular(void)
 }
 
 /*
+ * The file backend does not follow a symlink as the path's last component
+ * (audit F5, 2026-11): a link to a real segment, and a dangling one, are
+ * SHK_EBADSEG for an open, a read-only open and a create-or-open, as
+ * shmkit.h says.  Before, the open followed the link (the segment behind
+ * it opened: SHK_OK), and a create-or-open through the dangling link
+ * returned SHK_ENOENT after its timeout.  A symlink earlier in the path
+ * (a directory) is followed as usual.
+ */
+static void
+t_file_symlink(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	char real[64], link[64], dangling[64], dirlink[64], viadir[128];
+	shk_seg *seg, *s = NULL;
+	int rc[7];
+
+	snprintf(real, sizeof(real), "/tmp/shk-test-%d-real", (int)getpid());
+	snprintf(link, sizeof(link), "/tmp/shk-test-%d-link", (int)getpid());
+	snprintf(dangling, sizeof(dangling), "/tmp/shk-test-%d-dangling",
+		 (int)getpid());
+	snprintf(dirlink, sizeof(dirlink), "/tmp/shk-test-%d-dir",
+		 (int)getpid());
+	snprintf(viadir, sizeof(viadir), "%s/shk-test-%d-real", dirlink,
+		 (int)getpid());
+	o.backend = SHK_BACKEND_FILE;
+	o.len = 256 << 10;
+	o.open_timeout_ns = 100000000;
+	CHECK_OK(shk_seg_open(real, SHK_CREATE | SHK_EXCL, &o, &seg));
+	if (symlink(real, link) || symlink("/nonexistent/x", dangling) ||
+	    symlink("/tmp", dirlink)) {
+		unlink(link);
+		unlink(dangling);
+		shk_seg_close(seg);
+		unlink(real);
+		TEST_FAIL("symlink: %s", strerror(errno));
+	}
+	rc[0] = shk_seg_open(link, 0, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[1] = shk_seg_open(link, SHK_RDONLY, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[2] = shk_seg_open(link, SHK_CREATE, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[3] = shk_seg_open(dangling, SHK_CREATE, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[4] = shk_seg_open(dangling, 0, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc[5] = shk_seg_open(viadir, 0, &o, &s);
+	shk_seg_close(s);
+	rc[6] = access("/nonexistent/x", F_OK) == 0;
+	unlink(link);
+	unlink(dangling);
+	unlink(dirlink);
+	shk_seg_close(seg);
+	unlink(real);
+	CHECK_RC(rc[0], SHK_EBADSEG);
+	CHECK_RC(rc[1], SHK_EBADSEG);
+	CHECK_RC(rc[2], SHK_EBADSEG);
+	CHECK_RC(rc[3], SHK_EBADSEG);
+	CHECK_RC(rc[4], SHK_EBADSEG);
+	CHECK_OK(rc[5]);
+	CHECK_EQ(rc[6], 0); /* nothing made through the dangling link */
+}
+
+/*
  * SHK_CREATE racing a process that creates and removes the same SysV
  * segment: the segment can vanish between the opener's calls.  Every
  * creating open must succeed (it starts over).  Before 2026-11-23 one
@@ -2545,13 +2879,14 @@ t_sysv_create_vs_remove(void)
 }
 
 /*
- * A creator whose new file another process holds LOCK_SH on (here: the
- * test, while the creator is stopped just after its O_EXCL open, crash
- * point seg.create.opened in stop mode) waits for its lock at most
- * open_timeout_ns, then returns SHK_ETIMEDOUT and removes the name; a
- * signal storm without SA_RESTART meanwhile changes nothing.  Before, its
- * flock(LOCK_EX) waited for ever (the child's alarm ends it: status 142)
- * and, interrupted by a signal, returned SHK_EINTR.
+ * A creator whose new file another process holds the creation lock on for
+ * reading, as an opener does (here: the test, while the creator is stopped
+ * just after its O_EXCL open, crash point seg.create.opened in stop mode)
+ * waits for its lock at most open_timeout_ns, then returns SHK_ETIMEDOUT
+ * and removes the name; a signal storm without SA_RESTART meanwhile
+ * changes nothing.  Before, its lock (then flock(LOCK_EX)) waited for ever
+ * (the child's alarm ends it: status 142) and, interrupted by a signal,
+ * returned SHK_EINTR.
  */
 static void
 t_creator_lock_bounded(void)
@@ -2584,14 +2919,14 @@ t_creator_lock_bounded(void)
 		/* the deadline counts from the call: the stop is in it */
 		_exit(test_now_ns() - t0 < 300000000 ? 3 : 0);
 	}
-	/* stopped after its O_EXCL open, before its flock */
+	/* stopped after its O_EXCL open, before its lock */
 	CHECK(waitpid(pid, &st, WUNTRACED) == pid);
 	if (!WIFSTOPPED(st)) {
 		shk_seg_unlink(nm, NULL);
 		TEST_FAIL("creator not stopped (status %d)", st);
 	}
 	fd = shm_open(nm, O_RDONLY, 0);
-	if (fd < 0 || flock(fd, LOCK_SH | LOCK_NB) != 0) {
+	if (fd < 0 || shk__seg_lock(fd, F_RDLCK) != 0) {
 		kill(pid, SIGKILL); /* a stopped child waits for nothing else */
 		test_wait(pid);
 		shk_seg_unlink(nm, NULL);
@@ -2681,12 +3016,16 @@ t_opener_name_replaced(void)
 
 TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "zombie_is_dead", t_zombie_is_dead },
-	  { "not_regular", t_not_regular }, { "backend_sysv", t_backend_sysv },
+	  { "not_regular", t_not_regular }, { "file_symlink", t_file_symlink },
+	  { "backend_sysv", t_backend_sysv },
+	  { "sysv_other_name", t_sysv_other_name },
 	  { "longest_slash_name", t_longest_slash_name },
 	  { "open_timeout_invalid", t_open_timeout_invalid },
 	  { "backend_file", t_backend_file },
 	  { "backend_memfd", t_backend_memfd },
 	  { "memfd_sealed", t_memfd_sealed },
+	  { "open_fd_unsealed", t_open_fd_unsealed },
+	  { "open_fd_unsealed_noproc", t_open_fd_unsealed_noproc },
 	  { "create_race_8x500", t_create_race },
 	  { "create_race_sysv_8x200", t_create_race_sysv },
 	  { "sysv_open_waits_for_creator", t_sysv_open_waits_for_creator },
@@ -2701,7 +3040,8 @@ TEST_MAIN({ "backend_posix", t_backend_posix },
 	  { "bad_arguments", t_bad_arguments },
 	  { "too_large_for_tmpfs", t_too_large_for_tmpfs },
 	  { "other_user_denied", t_other_user_denied },
-	  { "prefault", t_prefault }, { "attach_table", t_attach_table },
+	  { "info_real_mode", t_info_real_mode }, { "prefault", t_prefault },
+	  { "attach_table", t_attach_table },
 	  { "forged_attach_is_dead", t_forged_attach_is_dead },
 	  { "own_pid_record", t_own_pid_record },
 	  { "foreign_ns_records", t_foreign_ns_records },

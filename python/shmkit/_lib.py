@@ -101,7 +101,9 @@ class SegStats(_Struct):
                 ("nobjects", u32), ("max_objects", u32), ("attached", u32),
                 ("attached_alive", u32), ("heap_len", u64),
                 ("heap_used", u64), ("heap_free", u64),
-                ("heap_high_water", u64), ("name", ctypes.c_char * 64)]
+                ("heap_high_water", u64), ("name", ctypes.c_char * 64),
+                ("owner_uid", u32), ("owner_gid", u32), ("create_mode", u32),
+                ("reserved", u32)]
 
 
 class AttachInfo(_Struct):

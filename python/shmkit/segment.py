@@ -18,8 +18,8 @@ __all__ = ["Segment", "open", "unlink", "SegInfo", "AttachInfo", "ObjInfo",
 BACKENDS = {"posix": 0, "sysv": 1, "file": 2, "memfd": 3}
 _BACKEND_NAMES = {v: k for k, v in BACKENDS.items()}
 
-SHK_CREATE, SHK_EXCL, SHK_RDONLY = 0x1, 0x2, 0x4
-SHK_FORCE = 0x8  # shk_obj_remove_flags
+SHK_CREATE, SHK_EXCL, SHK_RDONLY, SHK_ANY_OWNER = 0x1, 0x2, 0x4, 0x8
+SHK_FORCE = 0x10  # shk_obj_remove_flags
 
 #: enum shk_kind values by name (the registry's kind names).
 KINDS = {"blob": 1, "array": 2, "ring": 3, "queue": 4, "stack": 5,
@@ -104,7 +104,7 @@ class Segment(Closable):
 
     Segment(name, create=False, excl=False, size=None, backend="posix",
             mode=None, max_objects=None, open_timeout=None, sysv_key=None,
-            readonly=False)
+            readonly=False, any_owner=False)
 
     name: POSIX-style name ("shk-demo"), a path for backend="file", a label
     for backend="memfd" (which always creates; share it with fileno()).
@@ -115,18 +115,24 @@ class Segment(Closable):
     readonly=True maps it read-only without attaching: inspection, and
     existing blobs as read-only views; creating and opening a structure
     raise NotPermitted.
+    An existing segment opens only if this process's effective uid owns
+    it (another user's raises AccessDenied, even with create=True and a
+    mode that would let us in); any_owner=True (SHK_ANY_OWNER) opens
+    another user's on purpose: sharing between users, or inspection.
     """
 
     def __init__(self, name, create=False, excl=False, size=None,
                  backend="posix", mode=None, max_objects=None,
-                 open_timeout=None, sysv_key=None, readonly=False, _fd=None):
+                 open_timeout=None, sysv_key=None, readonly=False,
+                 any_owner=False, _fd=None):
         self._init_guard()
         self._map = None
         self._children = weakref.WeakSet()
         self._sysv_key = sysv_key
         self._opts = _seg_opts(backend, size, mode, max_objects,
                                open_timeout, sysv_key)
-        flags = flags_of(create, excl) | (SHK_RDONLY if readonly else 0)
+        flags = flags_of(create, excl) | (SHK_RDONLY if readonly else 0) \
+            | (SHK_ANY_OWNER if any_owner else 0)
         out = ctypes.c_void_p()
         if _fd is None:
             cn = cname(name)  # TypeError unless str, bytes or path-like

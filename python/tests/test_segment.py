@@ -192,6 +192,44 @@ def test_sysv_backend():
         shmkit.unlink(n, backend="sysv", missing_ok=True)
 
 
+def test_info_mode_and_owner_are_the_files(name):
+    # shk_seg_info's mode/owner: the file's now; create_mode: the header's
+    with shmkit.Segment(name, create=True, size=128 << 10, mode=0o640) as s:
+        os.chmod("/dev/shm/" + name, 0o604)
+        i = s.info()
+        assert (i.mode, i.create_mode) == (0o604, 0o640)
+        assert (i.owner_uid, i.owner_gid) == (os.geteuid(), os.getegid())
+    shmkit.unlink(name)
+
+
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="needs root: a child switches to uid 65534")
+def test_other_users_segment_needs_any_owner(name):
+    # uid 65534 makes the name first, mode 0666: ours only with any_owner
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            shmkit.Segment(name, create=True, excl=True, size=128 << 10,
+                           mode=0o666).close()
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
+    try:
+        for kw in ({}, {"create": True}, {"readonly": True}):
+            with pytest.raises(shmkit.AccessDenied):
+                shmkit.Segment(name, **kw)
+        with shmkit.Segment(name, create=True, any_owner=True) as s:
+            i = s.info()
+            assert i.owner_uid == 65534 and i.creator_uid == 65534
+    finally:
+        shmkit.unlink(name)
+
+
 def test_pool_blocks(seg):
     p = seg.pool("p", block_len=100, cap=3, create=True)
     assert p.block_len >= 100 and p.cap == 3

@@ -786,7 +786,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		trace = getenv("SHK_FUZZ_TRACE") != NULL;
 		build_image();
 	}
-	fd = memfd_create("fuzz-structs", MFD_CLOEXEC);
+	/* sealable: shk_seg_open_fd refuses a memfd it cannot seal
+	 * against shrinking (it adds F_SEAL_SHRINK at the first open) */
+	fd = memfd_create("fuzz-structs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0 || ftruncate(fd, IMG_LEN) != 0)
 		abort();
 	p = mmap(NULL, IMG_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -87,6 +87,13 @@ void cli_guard_install(void);
 void cli_guard_arm(void);
 void cli_guard_disarm(void);
 
+/* The flags of every open that only inspects a segment (ls, info, dump,
+ * watch, check, rm's test that a SysV name is a segment): read-only,
+ * without attaching, and whoever owns it, so that root or an operator can
+ * look at other users' segments (the library opens only the caller's own
+ * without SHK_ANY_OWNER). */
+#define CLI_INSPECT (SHK_RDONLY | SHK_ANY_OWNER)
+
 /* Opens t read-only and runs fn(seg, arg) with the guard armed (after
  * cli_test_pause()); closes the segment again.  Returns fn's code, the
  * open's, or SHK_ETRUNC when the segment shrank under the read.  What fn

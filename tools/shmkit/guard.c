@@ -8,7 +8,7 @@
  * SHK_ETRUNC and exits 1 (or, in `ls`, marks that one segment).  Outside
  * an armed region SIGBUS keeps its default action: a fault there is a bug
  * in the tool, not something to hide.  A SIGBUS inside shk_seg_open
- * leaves the half-opened handle (descriptor, mapping, shared flock)
+ * leaves the half-opened handle (descriptor, mapping, read lock)
  * behind: the handle is the library's until the open returns, so there
  * is nothing here to close.  Each command exits after that error; `ls`
  * goes on, keeping one per segment truncated at that moment (docs/cli.md).
@@ -74,7 +74,7 @@ cli_guarded_read(const struct cli_target *t, int (*fn)(shk_seg *seg, void *arg),
 	guarded_seg = NULL;
 	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
 		cli_guard_arm();
-		rc = shk_seg_open(t->name, SHK_RDONLY, &o, &seg);
+		rc = shk_seg_open(t->name, CLI_INSPECT, &o, &seg);
 		guarded_seg = seg;
 		if (rc == 0) {
 			cli_test_pause();

@@ -123,7 +123,17 @@ print_text(const struct cli_target *t, const struct info_data *d)
 	printf("backend:     %s\n", cli_backend_name(st->backend));
 	printf("version:     %" PRIu32 "\n", st->version);
 	printf("size:        %" PRIu64 " bytes\n", st->len);
-	printf("mode:        %04" PRIo32 "\n", st->mode);
+	/* mode and owner: the file's now (shk_seg_stats); the header's
+	 * creation mode too, when it differs */
+	printf("mode:        %04" PRIo32, st->mode);
+	if (st->create_mode != st->mode)
+		printf(" (created %04" PRIo32 ")", st->create_mode);
+	printf("\n");
+	if (st->owner_uid == UINT32_MAX)
+		printf("owner:       unknown\n");
+	else
+		printf("owner:       uid %" PRIu32 ", gid %" PRIu32 "\n",
+		       st->owner_uid, st->owner_gid);
 	printf("creator:     pid %" PRIu32 ", uid %" PRIu32 "\n",
 	       st->creator_pid, st->creator_uid);
 	printf("created:     %s\n", tbuf);
@@ -198,6 +208,15 @@ print_json(const struct cli_target *t, const struct info_data *d)
 	json_u64(&j, "size", st->len);
 	snprintf(buf, sizeof(buf), "%04" PRIo32, st->mode);
 	json_str(&j, "mode", buf);
+	snprintf(buf, sizeof(buf), "%04" PRIo32, st->create_mode);
+	json_str(&j, "create_mode", buf);
+	if (st->owner_uid == UINT32_MAX) {
+		json_null(&j, "owner_uid");
+		json_null(&j, "owner_gid");
+	} else {
+		json_u64(&j, "owner_uid", st->owner_uid);
+		json_u64(&j, "owner_gid", st->owner_gid);
+	}
 	json_u64(&j, "creator_pid", st->creator_pid);
 	json_u64(&j, "creator_uid", st->creator_uid);
 	json_u64(&j, "created_ns", st->created_ns);
@@ -349,7 +368,7 @@ cmd_check(int argc, char **argv)
 	check_seg = NULL;
 	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
 		cli_guard_arm();
-		rc = shk_seg_open(t.name, SHK_RDONLY, &o, &seg);
+		rc = shk_seg_open(t.name, CLI_INSPECT, &o, &seg);
 		check_seg = seg;
 		if (rc == 0)
 			rc = shk_seg_check(seg);

@@ -19,8 +19,9 @@ cli_rm_objects(const struct cli_target *t, const char *const *objs, int n,
 
 	cli_target_opts(t, &o);
 	/* writable: a removal writes the registry (this attaches us to the
-	 * segment, not to its objects) */
-	rc = shk_seg_open(t->name, 0, &o, &seg);
+	 * segment, not to its objects); SHK_ANY_OWNER: the operator named
+	 * the segment, as `rm TARGET` removes one of any owner */
+	rc = shk_seg_open(t->name, SHK_ANY_OWNER, &o, &seg);
 	if (rc) {
 		cli_target_error(t, rc);
 		return CLI_EXIT_ERR;

@@ -21,7 +21,6 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,6 +36,9 @@
 #define SEG_INITIALIZING 1u
 #define SEG_ATTACH_OFF 4096
 #define SEG_ATTACH_LEN (256 * 32)
+/* the creation lock: an OFD lock on this byte of the file, which the
+ * creator holds for writing until READY */
+#define SEG_CREATE_LOCK (((off_t)1 << 50) - 1)
 
 int
 cli_code_is_corrupt(int code)
@@ -219,9 +221,9 @@ probe(struct cli_seg_entry *e, int fd, const char *name, const shk_seg_opts *o)
 	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
 		cli_guard_arm();
 		if (fd >= 0)
-			rc = shk_seg_open_fd(fd, SHK_RDONLY, o, &seg);
+			rc = shk_seg_open_fd(fd, CLI_INSPECT, o, &seg);
 		else
-			rc = shk_seg_open(name, SHK_RDONLY, o, &seg);
+			rc = shk_seg_open(name, CLI_INSPECT, o, &seg);
 		guarded_seg = seg;
 		if (rc == 0) {
 			e->st.size = sizeof(e->st);
@@ -245,11 +247,18 @@ probe(struct cli_seg_entry *e, int fd, const char *name, const shk_seg_opts *o)
  * one means it died.  A damaged READY segment whose state word was
  * scribbled has attach records: corrupt, not unfinished, and never
  * removed by rm --orphans.
+ *
+ * The lock is asked about (F_OFD_GETLK), not taken: only a write lock is a
+ * creator's, and F_RDLCK conflicts with write locks alone, so an opener's
+ * or a reader's read lock is no creator at work.  (It was flock(), whose
+ * LOCK_EX any reader of the file could take to make its segment look
+ * like a creation at work for ever.)
  */
 static int
 fd_unfinished(int fd)
 {
 	uint8_t att[SEG_ATTACH_LEN];
+	struct flock fl;
 	uint32_t st;
 	size_t i;
 
@@ -261,9 +270,13 @@ fd_unfinished(int fd)
 	for (i = 0; i < sizeof(att); i++)
 		if (att[i])
 			return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) != 0)
-		return 0; /* held: a creator at work */
-	flock(fd, LOCK_UN);
+	memset(&fl, 0, sizeof(fl)); /* l_pid must be 0 for OFD commands */
+	fl.l_type = F_RDLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = SEG_CREATE_LOCK;
+	fl.l_len = 1;
+	if (fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK)
+		return 0; /* held for writing: a creator at work */
 	return 1;
 }
 

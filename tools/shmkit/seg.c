@@ -328,7 +328,7 @@ rm_guard(const struct cli_target *t, int dfd, const char *base,
 	if (t->backend == SHK_BACKEND_SYSV) {
 		cli_target_opts(t, &o);
 		o.open_timeout_ns = 200 * 1000 * 1000;
-		rc = shk_seg_open(t->name, SHK_RDONLY, &o, &seg);
+		rc = shk_seg_open(t->name, CLI_INSPECT, &o, &seg);
 		shk_seg_close(seg);
 		if (rc == 0 || rc == SHK_EVERSION || rc == SHK_ETRUNC ||
 		    rc == SHK_ECHECKSUM || rc == SHK_ECORRUPT)
