@@ -211,8 +211,9 @@ enum shk_backend {
  * SHK_EPERM */
 #define SHK_RDONLY 0x4u
 /* open a named segment (POSIX, file, SysV) that another user owns.
- * Without it, an existing segment whose owner (st_uid, shm_perm.uid) is
- * not the caller's effective uid is SHK_EACCES, whatever its mode says, so
+ * Without it, an existing segment whose owner (st_uid; SysV: shm_perm.uid
+ * and its creator, shm_perm.cuid, which unlike uid its maker cannot set to
+ * ours) is not the caller's effective uid is SHK_EACCES, whatever its mode says, so
  * that a segment another user made first under the name, with a mode that
  * lets us in, is never taken for ours (and written our data).  Pass it
  * for deliberate sharing between users (the creator's mode must grant
@@ -369,7 +370,9 @@ SHK_API int shk_seg_prefault(shk_seg *seg);
  * shk_seg_stats is filled by shk_seg_info.  Fixed-width fields only.
  * `mode`, `owner_uid` and `owner_gid` are the segment's file (or SysV
  * segment) as it is now, from fstat (IPC_STAT): after a chmod or chown
- * they say so, and a peer who can write the segment cannot forge them.
+ * they say so, and a peer who can write the segment cannot forge them
+ * through it (a SysV segment's creator can set its owner uid to anyone's
+ * with IPC_SET; its creator uid, which the open checks, stays).
  * `creator_pid`, `creator_uid`, `create_mode` and the other header figures
  * are what the creator wrote into the segment's header: anyone who can
  * write the segment could have written them.

@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -434,9 +435,10 @@ create_fd(shk_seg *seg, const shk_seg_opts *o, const char *label,
 			return SHK_ETIMEDOUT;
 		sleep_ns(200000);
 	}
-	/* the mode is not subject to the umask (memfd: no name to open) */
-	if (seg->backend != SHK_BACKEND_MEMFD)
-		(void)fchmod(seg->fd, o->mode);
+	/* the mode is not subject to the umask; a memfd too, which is
+	 * opened again through /proc/PID/fd/N by anyone it was passed to
+	 * (with its 0777 a read-only descriptor became a writable one) */
+	(void)fchmod(seg->fd, o->mode);
 	if (ftruncate(seg->fd, (off_t)o->len) != 0) {
 		rc = shk__errno_code(errno);
 		goto fail;
@@ -749,7 +751,10 @@ again:
 	id = shmget(key, 0, 0);
 	p = (void *)-1; /* errno: the failed call's */
 	if (id >= 0 && shmctl(id, IPC_STAT, &ds) == 0) {
-		if (!owner_ok(ds.shm_perm.uid, flags))
+		/* both: the creator may set shm_perm.uid to anyone's
+		 * (IPC_SET needs no privilege for it), only cuid is fixed */
+		if (!owner_ok(ds.shm_perm.uid, flags) ||
+		    !owner_ok(ds.shm_perm.cuid, flags))
 			return SHK_EACCES;
 		p = shmat(id, NULL, (flags & SHK_RDONLY) ? SHM_RDONLY : 0);
 	}
@@ -1087,6 +1092,11 @@ shk__seg_unlink_unused(shk_seg *seg)
 		return 0;
 	if (shk__seg_lock(seg->fd, F_WRLCK) != 0)
 		return 0;
+	/* an opener of a library from before 2026-11-25 holds flock(), not
+	 * our lock, while it joins: leave the segment to it */
+	if (flock(seg->fd, LOCK_EX | LOCK_NB) != 0)
+		goto out;
+	flock(seg->fd, LOCK_UN);
 	if (!shk__seg_alone(seg) || !shk__reg_empty(seg) ||
 	    fstat(seg->fd, &a) != 0 || a.st_nlink == 0)
 		goto out;

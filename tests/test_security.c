@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/file.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 
 #include "platform.h"
@@ -359,6 +360,70 @@ t_other_owner_sysv(void)
 	other_owner(SHK_BACKEND_SYSV, test_name(nm, sizeof(nm), "own"));
 }
 
+/* The other user makes SysV segment nm (key other_opts.sysv_key) with
+ * mode 0666, then names us (root) its owner with IPC_SET, which needs no
+ * privilege: only cuid still says who made it. */
+static char
+make_0666_spoof(const char *nm)
+{
+	struct shmid_ds ds;
+	int id;
+
+	if (make_0666(nm) != 'r')
+		return 'c';
+	id = shmget(other_opts.sysv_key, 0, 0);
+	if (id < 0 || shmctl(id, IPC_STAT, &ds) != 0)
+		return 'i';
+	ds.shm_perm.uid = 0;
+	if (shmctl(id, IPC_SET, &ds) != 0)
+		return 'u';
+	return 'r';
+}
+
+/*
+ * A SysV segment whose owner its maker set to us (shm_perm.uid) is still
+ * not ours: the check also asks cuid, which nobody can change (review of
+ * the F1 fix: with uid alone, create-or-open and open returned 0 here).
+ */
+static void
+t_other_owner_sysv_spoof(void)
+{
+	shk_seg_opts o = SHK_SEG_OPTS_INIT;
+	shk_seg *s = NULL;
+	struct hostile h;
+	char nm[64];
+	int rc1, rc2, rc3;
+	char c;
+
+	need_root();
+	test_name(nm, sizeof(nm), "spoof");
+	o.backend = SHK_BACKEND_SYSV;
+	o.sysv_key = 0x40000000 | (int32_t)(getpid() & 0xffffff);
+	o.open_timeout_ns = 200000000;
+	other_opts = o;
+	c = hostile_start(&h, make_0666_spoof, nm);
+	hostile_stop(&h);
+	if (c != 'r') {
+		other_cleanup(nm, &o);
+		if (c == 's')
+			SKIP("cannot switch to uid %d", OTHER_ID);
+		TEST_FAIL("the other user's child failed: '%c'", c);
+	}
+	rc1 = shk_seg_open(nm, SHK_CREATE, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc2 = shk_seg_open(nm, 0, &o, &s);
+	shk_seg_close(s);
+	s = NULL;
+	rc3 = shk_seg_open(nm, SHK_ANY_OWNER, &o, &s);
+	shk_seg_close(s);
+	other_cleanup(nm, &o);
+	if (rc1 != SHK_EACCES || rc2 != SHK_EACCES || rc3 != 0)
+		TEST_FAIL("create-or-open %s, open %s (both want SHK_EACCES), "
+			  "SHK_ANY_OWNER %s",
+			  shk_errname(rc1), shk_errname(rc2), shk_errname(rc3));
+}
+
 static void
 t_other_owner_file(void)
 {
@@ -381,4 +446,5 @@ TEST_MAIN({ "livelock_reader_lock", t_livelock_reader_lock },
 	  { "reader_fakes_creator", t_reader_fakes_creator },
 	  { "other_owner_posix", t_other_owner_posix },
 	  { "other_owner_sysv", t_other_owner_sysv },
+	  { "other_owner_sysv_spoof", t_other_owner_sysv_spoof },
 	  { "other_owner_file", t_other_owner_file })

@@ -21,6 +21,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -277,6 +278,12 @@ fd_unfinished(int fd)
 	fl.l_len = 1;
 	if (fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK)
 		return 0; /* held for writing: a creator at work */
+	/* a flock() held: a creator (or opener) of a library from before
+	 * 2026-11-25, which used flock for this, may be at work; erring
+	 * towards keeping the file costs only a later `rm --orphans` */
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+		return 0;
+	flock(fd, LOCK_UN);
 	return 1;
 }
 
