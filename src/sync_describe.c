@@ -130,6 +130,11 @@ shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 		return NULL;
 	}
 	*rc = sync_open(seg, name, flags, opts, kind, init, &mem);
+	/* the lock kinds' holders are recorded per thread; a thread's
+	 * exit releases what it holds through handles in the live set
+	 * (sync.h) */
+	if (!*rc && (kind == SHK_KIND_MUTEX || kind == SHK_KIND_RWLOCK))
+		*rc = shk__sync_live_add(seg);
 	if (*rc) {
 		free(h);
 		return NULL;
@@ -304,6 +309,9 @@ describe_lock(shk_seg *seg, uint32_t v, char *buf, size_t len)
 
 	if (s == SHK__LOCK_NOTREC)
 		return snprintf(buf, len, "notrecoverable");
+	if (shk__lock_abandoned(v))
+		return snprintf(buf, len, "abandoned waiters=%s",
+				(v & SHK__LOCK_WAITERS) ? "yes" : "no");
 	if (s == 0)
 		return snprintf(buf, len, "unlocked");
 	shk__sync_owner(seg, s, who, sizeof(who));
