@@ -1688,7 +1688,8 @@ SHK_API int shk_sem_value(shk_sem *s);
  * the fd makes a few system calls; posters pay one sendto per armed fd.
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
- * errno-mapped code.  Use a handle's fd from one thread at a time.
+ * errno-mapped code.  Thread-safe, and waits on the handle may run in
+ * other threads meanwhile (arming is serialised per handle).
  */
 SHK_API int shk_sem_fd(shk_sem *s);
 
@@ -1788,7 +1789,7 @@ SHK_API int shk_event_wait(shk_event *e, int64_t timeout_ns);
  * keeps the fd armed, so a later set by any process makes it readable.
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
- * errno-mapped code.  Use a handle's fd from one thread at a time.
+ * errno-mapped code.  Thread-safe, as shk_sem_fd.
  */
 SHK_API int shk_event_fd(shk_event *e);
 

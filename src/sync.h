@@ -231,10 +231,12 @@ struct shk_mutex {
 struct shk_rwlock {
 	SHK__SYNC_HEAD(struct shk__rwlock_shm);
 };
+/* db: NULL until the first shk_sem_fd / shk_event_fd, published once
+ * (shk__sync_fd) while other threads' waits may read it */
 struct shk_sem {
 	SHK__SYNC_HEAD(struct shk__sem_shm);
 	uint32_t max;
-	struct shk__doorbell *db;
+	struct shk__doorbell *_Atomic db;
 };
 struct shk_barrier {
 	SHK__SYNC_HEAD(struct shk__barrier_shm);
@@ -245,7 +247,7 @@ struct shk_latch {
 struct shk_event {
 	SHK__SYNC_HEAD(struct shk__event_shm);
 	uint32_t mode;
-	struct shk__doorbell *db;
+	struct shk__doorbell *_Atomic db;
 };
 struct shk_cond {
 	SHK__SYNC_HEAD(struct shk__cond_shm);
@@ -287,11 +289,11 @@ SHK_HIDDEN int shk__sync_sleep(shk_seg *seg, shk__waitpoint *wp,
 
 /*
  * shk__sync_wait waits on wp until take(take_arg) (shk__sync_sleep), then keeps
- * the handle's doorbell db (NULL: none) meaningful: empties it after a
+ * the handle's doorbell *db (NULL: none) meaningful: empties it after a
  * success and re-arms it with peek(peek_arg), which makes it readable again
  * while the condition still holds.  Returns shk__wait's code.
  */
-SHK_HIDDEN int shk__sync_wait(shk_seg *seg, struct shk__doorbell *db,
+SHK_HIDDEN int shk__sync_wait(shk_seg *seg, struct shk__doorbell *_Atomic *db,
 			      shk__waitpoint *wp, shk__wait_pred take,
 			      void *take_arg, shk__wait_pred peek,
 			      void *peek_arg, int64_t timeout_ns);
@@ -299,10 +301,12 @@ SHK_HIDDEN int shk__sync_wait(shk_seg *seg, struct shk__doorbell *db,
 /*
  * shk__sync_fd opens the handle's doorbell *db on wp on first use, arms it
  * with peek(arg) and returns its descriptor, or a shk__doorbell_open code.
+ * Thread-safe: the first call claims *db by CAS and publishes the
+ * doorbell (release); concurrent first calls wait for it.
  */
 SHK_HIDDEN int shk__sync_fd(shk_seg *seg, shk__waitpoint *wp,
-			    struct shk__doorbell **db, shk__wait_pred peek,
-			    void *arg);
+			    struct shk__doorbell *_Atomic *db,
+			    shk__wait_pred peek, void *arg);
 
 /* shk__sync_left returns the ns left until deadline (0 when passed),
  * SHK_FOREVER when the deadline is INT64_MAX. */
