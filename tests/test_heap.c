@@ -1987,7 +1987,9 @@ t_mag_thread_exit(void)
 
 	test_name(nm, sizeof(nm), "magtexit");
 	mte_seg = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
-	CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
+	CHECK_OK(shk_seg_open_fd(shk_seg_fd(mte_seg), 0, NULL, &s2));
+	/* nothing left in /dev/shm on a failure path */
+	CHECK_OK(shk_seg_unlink(nm, NULL));
 	CHECK(pthread_create(&th, NULL, mte_fill, NULL) == 0);
 	CHECK(pthread_join(th, NULL) == 0);
 	CHECK_OK(shk__heap_scan(mte_seg, &rep));
@@ -2005,7 +2007,6 @@ t_mag_thread_exit(void)
 	CHECK_EQ(l1, l2);
 	CHECK_OK(shk__heap_check(s2));
 	shk_seg_close(s2);
-	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
 /*
@@ -2022,7 +2023,7 @@ mte_own_close(void *arg)
 	uint64_t off;
 	shk_seg *s = NULL;
 
-	CHECK_OK(shk_seg_open(arg, 0, NULL, &s));
+	CHECK_OK(shk_seg_open_fd(*(int *)arg, 0, NULL, &s));
 	CHECK_OK(shk_alloc(s, 100, &off));
 	CHECK_OK(shk_free(s, off));
 	shk_seg_close(s);
@@ -2042,11 +2043,14 @@ t_mag_thread_closed(void)
 	shk_seg *s2 = NULL;
 	pthread_t th;
 	char nm[64];
+	int fd;
 
 	test_name(nm, sizeof(nm), "magtclose");
 	mte_seg = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
-	CHECK_OK(shk_seg_open(nm, 0, NULL, &s2));
-	CHECK(pthread_create(&th, NULL, mte_own_close, nm) == 0);
+	fd = shk_seg_fd(mte_seg);
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &s2));
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	CHECK(pthread_create(&th, NULL, mte_own_close, &fd) == 0);
 	while (!atomic_load(&mtc_ready))
 		usleep(1000);
 	shk_seg_close(mte_seg); /* its magazine is drained here */
@@ -2056,7 +2060,6 @@ t_mag_thread_closed(void)
 	CHECK_EQ(rep.small_cached, 0);
 	CHECK_OK(shk__heap_check(s2));
 	shk_seg_close(s2);
-	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
 TEST_MAIN({ "classes_and_large", t_classes_and_large },
