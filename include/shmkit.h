@@ -324,7 +324,8 @@ SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
  * A mutex or rwlock write lock that the calling thread still holds through
  * it stays taken (the next locker gets SHK_EOWNERDEAD) and no longer counts
  * against the thread's 64 (shk_mutex_lock); no other thread may hold one
- * through it.
+ * through it.  After the close, the exit of a thread that held locks
+ * through it leaves them alone (shk_mutex_lock).
  * In a forked child, closing its copy of the parent's handle only unmaps
  * and frees it: the parent stays attached.
  */
@@ -1577,7 +1578,13 @@ SHK_API int shk_stack_info(shk_stack *s, shk_stack_stats *st);
  * lock through one shk_seg share that owner and take the lock in turn,
  * through one object handle or several, while each thread records what it
  * holds: its own second lock is SHK_EDEADLK, its unlock of what it does
- * not hold SHK_EPERM.
+ * not hold SHK_EPERM.  A thread that exits holding locks (pthread_exit,
+ * return from its start function, cancellation) releases them as a dead
+ * process would: a mutex or write lock becomes abandoned, and the next
+ * locker in any process gets SHK_EOWNERDEAD; its rwlock read holds are
+ * given back (shk_mutex_lock).  A process's exit, or the end of its main
+ * thread by a return from main() or exit(), runs no thread exit: its
+ * locks are recovered as a dead process's.
  * Handles belong to the process that opened them and are thread-safe.
  * Every blocking call takes timeout_ns
  * (SHK_FOREVER, 0 = try: SHK_EAGAIN, else SHK_ETIMEDOUT on expiry) and makes
@@ -1629,14 +1636,19 @@ SHK_API int shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
 
 /*
  * shk_mutex_lock takes the mutex, waiting up to timeout_ns.  Returns 0;
- * SHK_EOWNERDEAD when the previous holder died holding it (even by SIGKILL):
- * the caller now holds the mutex, must repair the protected state and call
- * shk_mutex_consistent before shk_mutex_unlock; SHK_ENOTRECOVERABLE when a
+ * SHK_EOWNERDEAD when the previous holder died holding it (even by SIGKILL),
+ * or was a thread that exited holding it (the exiting thread marks it
+ * abandoned, as POSIX robust mutexes report a dead thread; not when the
+ * thread had closed the segment handle it locked through, whose lock is
+ * then recovered as a closed handle's): the caller now holds the mutex,
+ * must repair the protected state and call shk_mutex_consistent before
+ * shk_mutex_unlock; SHK_ENOTRECOVERABLE when a
  * holder unlocked without doing so (permanent); SHK_EAGAIN (timeout 0,
  * held by a live owner), SHK_ETIMEDOUT; SHK_EDEADLK when the calling
  * thread already holds it (through this handle or another one; other
  * threads of the process wait for it like any process); SHK_ENOMEM when
- * the calling thread holds 64 mutexes and rwlock write locks already
+ * the calling thread holds 64 mutexes, rwlock write locks and read-held
+ * rwlocks already
  * (those held through a segment handle it has closed do not count:
  * shk_seg_close); SHK_EINVAL.  A holder that is alive but stopped
  * (SIGSTOP, debugger) keeps the mutex.  No system call when uncontended;
@@ -1671,7 +1683,9 @@ SHK_API void shk_mutex_close(shk_mutex *m);
  * shk_rwlock_open creates or opens the reader-writer lock `name`; codes as
  * shk_mutex_open.  Readers are counted per attach record of the segment
  * (not anonymously), so the share of a reader that died is reclaimed by
- * the next writer.
+ * the next writer; each thread also records its own read holds, which it
+ * gives back when it exits, and a writer thread that exits holding the
+ * lock leaves it abandoned (SHK_EOWNERDEAD for the next reader or writer).
  */
 SHK_API int shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
 			    const shk_sync_opts *opts, shk_rwlock **out);
@@ -1680,14 +1694,16 @@ SHK_API int shk_rwlock_open(shk_seg *seg, const char *name, unsigned flags,
  * shk_rwlock_rdlock takes a shared (read) hold, waiting up to timeout_ns
  * while a writer holds the lock or waits for readers to drain (writers are
  * preferred, so they do not starve).  Returns 0 (release with
- * shk_rwlock_rdunlock); SHK_EOWNERDEAD when a writer died holding the lock:
+ * shk_rwlock_rdunlock); SHK_EOWNERDEAD when a writer died (or its thread
+ * exited) holding the lock:
  * the caller then holds it EXCLUSIVELY, as a writer, must repair, call
  * shk_rwlock_consistent and release with shk_rwlock_wrunlock;
  * SHK_ENOTRECOVERABLE, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EINVAL; SHK_EDEADLK
  * when the calling thread holds the write lock (it would wait for
- * itself); SHK_ENOMEM when that takeover finds the calling thread holding
- * 64 mutexes and write locks already.  Read holds through one segment handle are
- * counted, so threads sharing a shk_seg may read concurrently; at most
+ * itself); SHK_ENOMEM when the calling thread holds 64 mutexes, write
+ * locks and read-held rwlocks already (read holds of one rwlock through
+ * one segment handle count once).  Read holds through one segment handle
+ * are counted, so threads sharing a shk_seg may read concurrently; at most
  * 2^31-1 at a time per segment handle, beyond which SHK_ERANGE (nothing
  * taken).  No system call when no writer is around.
  */
@@ -1697,20 +1713,23 @@ SHK_API int shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns);
  * shk_rwlock_wrlock takes the exclusive (write) hold: first the writer
  * lock, then it waits until every reader has left; new readers wait
  * meanwhile.  Read holds of processes that died are reclaimed while
- * waiting (tested every 20 ms).  Returns 0; SHK_EOWNERDEAD (a writer died
- * holding it: repair, shk_rwlock_consistent, then unlock);
+ * waiting (tested every 20 ms).  Returns 0; SHK_EOWNERDEAD (a writer died,
+ * or its thread exited, holding it: repair, shk_rwlock_consistent, then
+ * unlock);
  * SHK_ENOTRECOVERABLE; SHK_EAGAIN; SHK_ETIMEDOUT (nothing held);
  * SHK_EDEADLK (the calling thread already writes; other threads of the
- * process wait); SHK_ENOMEM (the calling thread holds 64 mutexes and write
- * locks already); SHK_EINVAL.  Do not
+ * process wait); SHK_ENOMEM (the calling thread holds 64 mutexes, write
+ * locks and read-held rwlocks already); SHK_EINVAL.  Do not
  * call it while this segment handle holds a read hold: it would wait for
  * itself until the timeout.
  */
 SHK_API int shk_rwlock_wrlock(shk_rwlock *rw, int64_t timeout_ns);
 
-/* shk_rwlock_rdunlock drops one read hold of this segment handle and wakes
- * a writer waiting for readers.  Returns 0, SHK_EPERM (no read hold),
- * SHK_EINVAL.  Non-blocking. */
+/* shk_rwlock_rdunlock drops one read hold that the calling thread took
+ * through this segment handle and wakes a writer waiting for readers.
+ * Returns 0, SHK_EPERM (the calling thread holds none: another thread's
+ * read holds are not its to release; 0 until 2026-11-25), SHK_EINVAL.
+ * Non-blocking. */
 SHK_API int shk_rwlock_rdunlock(shk_rwlock *rw);
 
 /* shk_rwlock_wrunlock releases the write hold and wakes waiting readers
@@ -1768,7 +1787,8 @@ SHK_API int shk_sem_value(shk_sem *s);
  * the fd makes a few system calls; posters pay one sendto per armed fd.
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
- * errno-mapped code.  Use a handle's fd from one thread at a time.
+ * errno-mapped code.  Thread-safe, and waits on the handle may run in
+ * other threads meanwhile (arming is serialised per handle).
  */
 SHK_API int shk_sem_fd(shk_sem *s);
 
@@ -1868,7 +1888,7 @@ SHK_API int shk_event_wait(shk_event *e, int64_t timeout_ns);
  * keeps the fd armed, so a later set by any process makes it readable.
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
- * errno-mapped code.  Use a handle's fd from one thread at a time.
+ * errno-mapped code.  Thread-safe, as shk_sem_fd.
  */
 SHK_API int shk_event_fd(shk_event *e);
 

@@ -17,6 +17,9 @@
  *              listeners that share a bit cannot clear each other's.  A
  *              stale bit costs the notifier a failed sendto() (ENOENT)
  *              while someone is armed; it never loses a wake-up.
+ * Per listener, armed and held (its share of armed, its holder entry)
+ * change together under the listener's mutex, so threads sharing a handle
+ * never count it twice or lose its entry.
  * What a killed listener leaves behind: armed stays incremented, with its
  * holder entry (wait.h): wakers keep calling notify (extra system calls, no
  * lost data) until one of them repairs the count, within REPAIR_EVERY
@@ -61,6 +64,11 @@ struct shk__doorbell {
 	shk_seg *seg;
 	shk__waitpoint *wp;
 	int fd;
+	/* armed and held are this listener's share of wp's armed count and
+	 * its holder entry: mu makes each arm and disarm (the shared RMWs
+	 * and these two fields together) one step for the threads that wait
+	 * on one handle (a semaphore's or event's, shmkit.h) */
+	pthread_mutex_t mu;
 	int armed;
 	int held; /* our holder entry in wp while armed (wait.h), or -1 */
 	uint32_t slot;
@@ -444,6 +452,7 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
 	db->wp = wp;
 	db->slot = seg->slot;
 	db->held = -1;
+	pthread_mutex_init(&db->mu, NULL);
 	db->owner_key = shk__self_key();
 	rc = doorbell_dir(dir);
 	if (!rc)
@@ -477,6 +486,7 @@ fail_fd:
 	 * the slot replaces it */
 	shk__fork_close(db->fd);
 fail:
+	pthread_mutex_destroy(&db->mu);
 	free(db);
 	return rc;
 }
@@ -502,9 +512,15 @@ void
 shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 {
 	uint64_t bit;
+	int armed_here = 0;
 
 	if (!db)
 		return;
+	/* Two threads that both found armed 0 counted one listener twice
+	 * in wp->armed and overwrote each other's holder entry, which then
+	 * stayed taken for good (test fd_threads): wakers paid a sendto per
+	 * publication for ever and dead listeners could not be repaired. */
+	pthread_mutex_lock(&db->mu);
 	if (!db->armed) {
 		bit = (uint64_t)1 << (db->slot % 64);
 		/* relaxed load: a hint only; the RMW below is what counts */
@@ -530,7 +546,14 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 		db->held = shk__wp_hold(db->wp, shk__seg_stamp(db->seg) |
 							SHK__WP_ARMED);
 		db->armed = 1;
+		armed_here = 1;
 	}
+	pthread_mutex_unlock(&db->mu);
+	/* Armed by another thread of the handle: its increment and fence
+	 * happen before this point (the mutex), but the Dekker pair with
+	 * the waker's fence is about our own re-check, so fence here too */
+	if (!armed_here)
+		SHK_FENCE_SEQ_CST(&db->wp->armed);
 	if (pred && pred(arg))
 		ring_self(db);
 }
@@ -557,6 +580,7 @@ shk__doorbell_drain(struct shk__doorbell *db)
 	do {
 		n = recvmmsg(db->fd, msgs, 16, MSG_DONTWAIT, NULL);
 	} while (n == 16);
+	pthread_mutex_lock(&db->mu);
 	if (db->armed) {
 		shk__wp_unhold(db->wp, db->held);
 		db->held = -1;
@@ -566,6 +590,7 @@ shk__doorbell_drain(struct shk__doorbell *db)
 					  memory_order_relaxed);
 		db->armed = 0;
 	}
+	pthread_mutex_unlock(&db->mu);
 }
 
 void
@@ -592,6 +617,7 @@ shk__doorbell_close(struct shk__doorbell *db)
 			unlink(db->addr.sun_path);
 		shk__fork_close(db->fd);
 	}
+	pthread_mutex_destroy(&db->mu);
 	free(db);
 }
 

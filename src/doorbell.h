@@ -44,7 +44,10 @@ SHK_HIDDEN int shk__doorbell_fd(const struct shk__doorbell *db);
 SHK_HIDDEN void shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred,
 				  void *arg);
 
-/* Empties the socket and disarms (call after consuming).  NULL: no-op. */
+/* Empties the socket and disarms (call after consuming).  NULL: no-op.
+ * Arm and drain may run in several threads on one doorbell: each arming
+ * or disarming (wp->armed, the holder entry, the doorbell's own flag) is
+ * one step under the doorbell's mutex. */
 SHK_HIDDEN void shk__doorbell_drain(struct shk__doorbell *db);
 
 /*

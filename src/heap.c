@@ -70,7 +70,9 @@
  * and refs.  Side state CACHED = in the magazine of the stamp it names.
  *   owner word    CAS only: NONE -> OWNED(me) by a slot's new owner,
  *                 OWNED/DRAINING(dead) -> DRAINING(me) by a drainer,
- *                 DRAINING(me) -> NONE at the drain's end
+ *                 DRAINING(me) -> NONE at the drain's end (also
+ *                 the owner's own drain, at its handle's close or its
+ *                 owning thread's exit: tx_exit())
  *   counts, refs  the owning thread of the owning handle (relaxed: no
  *                 other thread reads them, except drainers, which decide
  *                 by CAS on the side word and read refs as hints)
@@ -107,6 +109,7 @@
 #include "heap_int.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -617,6 +620,163 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 	hl->mag_off = moff;
 }
 
+/*
+ * Thread exit.  A handle's magazine and large cache are its claiming
+ * thread's alone (mag_thread): no other thread may take from them, and
+ * after that thread exited they held their blocks until the handle
+ * closed (a 4 MiB heap lost a quarter of its room to one exited thread's
+ * large cache; test mag_thread_exit).  So a thread that claims a magazine
+ * enters the handle's heap_local in its own list (tx_owned, linked
+ * through tx_next/tx_pprev) and arms a pthread key whose destructor,
+ * tx_exit() on the exiting thread, drains each magazine as
+ * shk__heap_detach() does and gives the claim up (release store of
+ * mag_thread 0), so the next thread of the handle that allocates or
+ * frees claims it again.  tx_mu guards every thread's list and the links;
+ * shk__heap_detach() unlinks its handle from whichever list holds it and
+ * waits while that thread's exit drains it (tx_busy), so a destructor
+ * never follows a link into a freed handle.  tx_mu is taken with every
+ * signal blocked and held across fork() (as live_mu in sync_mutex.c).
+ */
+static pthread_mutex_t tx_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t tx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t tx_key;
+static int tx_key_ok;
+static _Thread_local struct heap_local *tx_owned;
+static sigset_t tx_fork_mask; /* the forking thread's, while it forks */
+
+static void
+tx_lock(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	pthread_mutex_lock(&tx_mu);
+}
+
+static void
+tx_unlock(const sigset_t *old)
+{
+	pthread_mutex_unlock(&tx_mu);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static void
+tx_prefork(void)
+{
+	sigset_t old;
+
+	tx_lock(&old);
+	tx_fork_mask = old;
+}
+
+static void
+tx_postfork(void)
+{
+	sigset_t old = tx_fork_mask;
+
+	/* in the child too: the forking thread locked it and is this
+	 * thread (a default mutex does not check the owner) */
+	tx_unlock(&old);
+}
+
+/* Takes hl out of its thread's list, if in one.  tx_mu held. */
+static void
+tx_unlink(struct heap_local *hl)
+{
+	if (!hl->tx_pprev)
+		return;
+	*hl->tx_pprev = hl->tx_next;
+	if (hl->tx_next)
+		hl->tx_next->tx_pprev = hl->tx_pprev;
+	hl->tx_next = NULL;
+	hl->tx_pprev = NULL;
+}
+
+/* Drains the exiting thread's magazine of hl and gives the claim up. */
+static void
+tx_flush(struct heap_local *hl)
+{
+	if (hl->mag_off && hl->mag_key == shk__self_key())
+		mag_drain(hl->tx_seg, &hl->L, hl->mag_off,
+			  MO_WORD(MO_OWNED, hl->mag_stamp, 0), hl->mag_stamp);
+	hl->mag_off = 0;
+	memset(hl->lcnt, 0, sizeof(hl->lcnt));
+	hl->lcn = 0;
+	hl->lc_bytes = 0;
+	/* release: our writes to hl, and the drain, happen before the next
+	 * claimer's mag_setup(); pairs with the acquire CAS in mag_mine() */
+	atomic_store_explicit(&hl->mag_thread, 0, memory_order_release);
+}
+
+/* The key's destructor, on the exiting thread (above). */
+static void
+tx_exit(void *arg)
+{
+	struct heap_local *hl;
+	sigset_t old;
+
+	(void)arg;
+	tx_lock(&old);
+	while ((hl = tx_owned) != NULL) {
+		tx_unlink(hl);
+		hl->tx_busy = 1;
+		tx_unlock(&old);
+		tx_flush(hl);
+		tx_lock(&old);
+		hl->tx_busy = 0;
+	}
+	tx_unlock(&old);
+}
+
+static void
+tx_setup(void)
+{
+	tx_key_ok = pthread_key_create(&tx_key, tx_exit) == 0;
+	pthread_atfork(tx_prefork, tx_postfork, tx_postfork);
+}
+
+/* Enters hl, whose magazine the calling thread just claimed, in its
+ * list.  Without the key (none left), its exit leaves the magazine
+ * claimed until the handle closes, as before. */
+static void
+tx_enter(shk_seg *seg, struct heap_local *hl)
+{
+	sigset_t old;
+
+	pthread_once(&tx_once, tx_setup);
+	if (!tx_key_ok || pthread_setspecific(tx_key, &tx_owned) != 0)
+		return;
+	tx_lock(&old);
+	hl->tx_seg = seg;
+	hl->tx_next = tx_owned;
+	hl->tx_pprev = &tx_owned;
+	if (tx_owned)
+		tx_owned->tx_pprev = &hl->tx_next;
+	tx_owned = hl;
+	tx_unlock(&old);
+}
+
+/* For shk__heap_detach(): takes seg's heap_local out of its owner's list
+ * and waits for that thread's exit to finish draining it.  A forked
+ * child's copy of a parent's handle waits for nothing (the thread that
+ * was draining it is not in the child). */
+static void
+tx_leave(shk_seg *seg, struct heap_local *hl)
+{
+	int inherited = shk__seg_inherited(seg);
+	sigset_t old;
+
+	tx_lock(&old);
+	tx_unlink(hl);
+	while (hl->tx_busy && !inherited) {
+		tx_unlock(&old);
+		usleep(1000);
+		tx_lock(&old);
+	}
+	tx_unlock(&old);
+}
+
 /* The calling thread's magazine offset, or 0 when it has none. */
 static inline uint64_t
 mag_mine(shk_seg *seg, struct heap_local *hl)
@@ -629,12 +789,14 @@ mag_mine(shk_seg *seg, struct heap_local *hl)
 		return hl->mag_off;
 	if (t)
 		return 0;
-	/* relaxed: as above */
+	/* acquire: after an earlier owner's exit (release store in
+	 * tx_flush()), its writes to hl happen before ours */
 	if (!atomic_compare_exchange_strong_explicit(&hl->mag_thread, &t, me,
-						     memory_order_relaxed,
+						     memory_order_acquire,
 						     memory_order_relaxed))
 		return 0;
 	mag_setup(seg, hl);
+	tx_enter(seg, hl);
 	return hl->mag_off;
 }
 
@@ -1355,6 +1517,8 @@ shk__heap_detach(shk_seg *seg)
 	if (!seg || !seg->heap_local)
 		return;
 	hl = seg->heap_local;
+	/* no thread's exit drains it from here on (tx_exit()) */
+	tx_leave(seg, hl);
 	/* Flush our magazine.  The attach record may already be FREE (so
 	 * a survivor may drain it beside us: per-block CASes make that
 	 * safe); a forked child closing its parent's handle must not. */

@@ -150,7 +150,13 @@ struct heap_local {
 	uint64_t mag_off;   /* our magazine's payload offset; 0 none */
 	uint32_t mag_stamp; /* the stamp it is owned under */
 	uint64_t mag_key;   /* shk__self_key() of its process (fork guard) */
-	struct layout L;    /* before the big arrays: the hot fields share
+	/* The claiming thread's list of the handles whose magazine it owns
+	 * (heap.c, thread exit), under heap.c's tx_mu: the links, the
+	 * segment handle, and tx_busy while its exit drains this one. */
+	struct heap_local *tx_next, **tx_pprev;
+	shk_seg *tx_seg;
+	int tx_busy;
+	struct layout L; /* before the big arrays: the hot fields share
 			     * lines with it */
 	/* Trusted mirror of our magazine, so the fast paths validate
 	 * nothing read back from shared memory: per class the count and,

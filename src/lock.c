@@ -18,6 +18,11 @@
  *  - timeout: a timed call (timeout_ns > 0) whose deadline has passed
  *            still tries, and recovers a dead owner, like a try, but
  *            reports SHK_ETIMEDOUT, never a try's SHK_EAGAIN.
+ *  - abandon: a thread that exits holding a sync object's word (its
+ *            process lives on, so its stamp does) has it marked ABANDONED
+ *            at its exit (shk__lock_abandon, release CAS from its stamp);
+ *            lockers take an ABANDONED word over at once, like a dead
+ *            owner's (acquire CAS), and report SHK_EOWNERDEAD.
  * Invariant: a nonzero stamp in w is the only record of ownership, so a
  * holder killed anywhere leaves either w == 0 (not taken) or w naming it
  * (taken), and the takeover CAS linearises the recovery.  A SIGSTOPped
@@ -57,7 +62,8 @@ take_over(_Atomic uint32_t *w, uint32_t *v, uint32_t mine)
 	 * from).  The dead owner itself released nothing: its writes to
 	 * the protected state are ordered before ours only by its death
 	 * (it writes no more; the liveness test's system calls are full
-	 * barriers) */
+	 * barriers).  An ABANDONED word was released by the CAS in
+	 * shk__lock_abandon(), which this acquire pairs with. */
 	return atomic_compare_exchange_strong_explicit(
 		w, v, mine | SHK__LOCK_OWNER_DIED | (*v & SHK__LOCK_WAITERS),
 		memory_order_acquire, memory_order_relaxed);
@@ -134,6 +140,13 @@ lock_acquire(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns, int threads)
 		if ((v & SHK__STAMP_MASK) == SHK__LOCK_NOTREC)
 			return SHK_ENOTRECOVERABLE;
 		owner = v & SHK__STAMP_MASK;
+		if (owner == 0) {
+			/* ABANDONED (nonzero word, no owner): its holder
+			 * thread exited; nothing to wait for or test */
+			if (take_over(w, &v, mine))
+				return SHK_EOWNERDEAD;
+			continue;
+		}
 		if (owner == me && !threads)
 			return SHK_EDEADLK;
 		if (timeout_ns != 0)
@@ -244,6 +257,28 @@ shk__lock_release(shk_seg *seg, _Atomic uint32_t *w)
 		shk__futex_wake(w, INT_MAX);
 	else if (v & SHK__LOCK_WAITERS)
 		shk__futex_wake(w, 1);
+	return 0;
+}
+
+int
+shk__lock_abandon(_Atomic uint32_t *w, uint32_t stamp)
+{
+	/* relaxed: the CAS below re-checks the value */
+	uint32_t v = atomic_load_explicit(w, memory_order_relaxed);
+
+	while ((v & SHK__STAMP_MASK) == stamp) {
+		/* release: publishes the exited holder's writes to the
+		 * protected state; pairs with the acquire takeover CAS in
+		 * take_over() */
+		if (atomic_compare_exchange_weak_explicit(
+			    w, &v,
+			    SHK__LOCK_ABANDONED | (v & SHK__LOCK_WAITERS),
+			    memory_order_release, memory_order_relaxed)) {
+			if (v & SHK__LOCK_WAITERS)
+				shk__futex_wake(w, 1);
+			return 1;
+		}
+	}
 	return 0;
 }
 

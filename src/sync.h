@@ -169,10 +169,38 @@ SHK_HIDDEN int shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w,
 SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, _Atomic uint32_t *w);
 
 /*
+ * The rwlocks the calling thread holds read holds of, in the same list
+ * (an entry per rwlock and segment handle, counting the holds).
+ * shk__sync_read_room says whether one more read hold on m through seg
+ * could be recorded: 0, or SHK_ENOMEM (SHK__SYNC_HELD_MAX entries, none
+ * for m).  shk__sync_read_add records one taken (0, SHK_ENOMEM);
+ * shk__sync_read_drop removes one before its release: SHK_EPERM when the
+ * calling thread holds none through seg.
+ */
+SHK_HIDDEN int shk__sync_read_room(shk_seg *seg, struct shk__rwlock_shm *m);
+SHK_HIDDEN int shk__sync_read_add(shk_seg *seg, struct shk__rwlock_shm *m);
+SHK_HIDDEN int shk__sync_read_drop(shk_seg *seg, struct shk__rwlock_shm *m);
+
+/*
+ * Thread exit (sync_mutex.c): the list's destructor marks each word the
+ * exiting thread still holds ABANDONED (lock.h) and gives its read holds
+ * back with shk__rwlock_exit_reads, which takes n holds (at most what the
+ * entry counts) off seg's readers entry of m, if it still names seg's
+ * stamp, and wakes the writer waiting for readers.  Only for segment
+ * handles in this process's live set: shk__sync_live_add enters seg (at
+ * the open of a mutex or rwlock; 0, or SHK_ENOMEM), shk__sync_forget
+ * removes it.
+ */
+SHK_HIDDEN int shk__sync_live_add(shk_seg *seg);
+SHK_HIDDEN void shk__rwlock_exit_reads(shk_seg *seg, struct shk__rwlock_shm *m,
+				       uint32_t n);
+
+/*
  * shk__sync_forget drops the calling thread's entries for segment handle
- * seg, which is being closed (shk_seg_close): words still held through it
- * stay taken in shared memory (a later locker finds the owner gone), but
- * no longer count against this thread's SHK__SYNC_HELD_MAX.
+ * seg, which is being closed (shk_seg_close), and takes seg out of the
+ * live set: words still held through it stay taken in shared memory (a
+ * later locker finds the owner gone), but no longer count against this
+ * thread's SHK__SYNC_HELD_MAX, and no thread's exit touches them.
  */
 SHK_HIDDEN void shk__sync_forget(const shk_seg *seg);
 
@@ -203,10 +231,12 @@ struct shk_mutex {
 struct shk_rwlock {
 	SHK__SYNC_HEAD(struct shk__rwlock_shm);
 };
+/* db: NULL until the first shk_sem_fd / shk_event_fd, published once
+ * (shk__sync_fd) while other threads' waits may read it */
 struct shk_sem {
 	SHK__SYNC_HEAD(struct shk__sem_shm);
 	uint32_t max;
-	struct shk__doorbell *db;
+	struct shk__doorbell *_Atomic db;
 };
 struct shk_barrier {
 	SHK__SYNC_HEAD(struct shk__barrier_shm);
@@ -217,7 +247,7 @@ struct shk_latch {
 struct shk_event {
 	SHK__SYNC_HEAD(struct shk__event_shm);
 	uint32_t mode;
-	struct shk__doorbell *db;
+	struct shk__doorbell *_Atomic db;
 };
 struct shk_cond {
 	SHK__SYNC_HEAD(struct shk__cond_shm);
@@ -259,11 +289,11 @@ SHK_HIDDEN int shk__sync_sleep(shk_seg *seg, shk__waitpoint *wp,
 
 /*
  * shk__sync_wait waits on wp until take(take_arg) (shk__sync_sleep), then keeps
- * the handle's doorbell db (NULL: none) meaningful: empties it after a
+ * the handle's doorbell *db (NULL: none) meaningful: empties it after a
  * success and re-arms it with peek(peek_arg), which makes it readable again
  * while the condition still holds.  Returns shk__wait's code.
  */
-SHK_HIDDEN int shk__sync_wait(shk_seg *seg, struct shk__doorbell *db,
+SHK_HIDDEN int shk__sync_wait(shk_seg *seg, struct shk__doorbell *_Atomic *db,
 			      shk__waitpoint *wp, shk__wait_pred take,
 			      void *take_arg, shk__wait_pred peek,
 			      void *peek_arg, int64_t timeout_ns);
@@ -271,10 +301,12 @@ SHK_HIDDEN int shk__sync_wait(shk_seg *seg, struct shk__doorbell *db,
 /*
  * shk__sync_fd opens the handle's doorbell *db on wp on first use, arms it
  * with peek(arg) and returns its descriptor, or a shk__doorbell_open code.
+ * Thread-safe: the first call claims *db by CAS and publishes the
+ * doorbell (release); concurrent first calls wait for it.
  */
 SHK_HIDDEN int shk__sync_fd(shk_seg *seg, shk__waitpoint *wp,
-			    struct shk__doorbell **db, shk__wait_pred peek,
-			    void *arg);
+			    struct shk__doorbell *_Atomic *db,
+			    shk__wait_pred peek, void *arg);
 
 /* shk__sync_left returns the ns left until deadline (0 when passed),
  * SHK_FOREVER when the deadline is INT64_MAX. */

@@ -11,6 +11,7 @@
  */
 #include "sync.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -130,6 +131,11 @@ shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 		return NULL;
 	}
 	*rc = sync_open(seg, name, flags, opts, kind, init, &mem);
+	/* the lock kinds' holders are recorded per thread; a thread's
+	 * exit releases what it holds through handles in the live set
+	 * (sync.h) */
+	if (!*rc && (kind == SHK_KIND_MUTEX || kind == SHK_KIND_RWLOCK))
+		*rc = shk__sync_live_add(seg);
 	if (*rc) {
 		free(h);
 		return NULL;
@@ -141,6 +147,30 @@ shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 	return h;
 }
 
+/*
+ * A handle's doorbell pointer is NULL, DB_OPENING while one thread opens
+ * it, or the doorbell.  Concurrent first shk__sync_fd calls would both
+ * open one (the second SHK_EBUSY: one listener per slot) while other
+ * threads' waits read the pointer, so the first claims the pointer by CAS
+ * and the others wait for its outcome.  No process-wide lock: one held
+ * around the open would be taken before the doorbell's directory mutex,
+ * which their fork handlers take in the other order.  A forked child
+ * copies a DB_OPENING pointer, but never uses its parent's handles.
+ */
+#define DB_OPENING ((struct shk__doorbell *)(uintptr_t)1)
+
+/* The handle's doorbell for its waits: NULL while none is open. */
+static struct shk__doorbell *
+db_get(struct shk__doorbell *_Atomic *dbp)
+{
+	/* acquire: pairs with the release store in shk__sync_fd(), so the
+	 * doorbell it opened is complete */
+	struct shk__doorbell *d =
+		atomic_load_explicit(dbp, memory_order_acquire);
+
+	return d == DB_OPENING ? NULL : d;
+}
+
 void
 shk__sync_close(void *h, uint32_t kind)
 {
@@ -149,8 +179,8 @@ shk__sync_close(void *h, uint32_t kind)
 	if (!h)
 		return;
 	if (l->db_off)
-		shk__doorbell_close(
-			*(struct shk__doorbell **)((char *)h + l->db_off));
+		shk__doorbell_close(db_get((struct shk__doorbell *
+					    _Atomic *)((char *)h + l->db_off)));
 	free(h);
 }
 
@@ -163,11 +193,12 @@ shk__sync_sleep(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 }
 
 int
-shk__sync_wait(shk_seg *seg, struct shk__doorbell *db, shk__waitpoint *wp,
-	       shk__wait_pred take, void *take_arg, shk__wait_pred peek,
-	       void *peek_arg, int64_t timeout_ns)
+shk__sync_wait(shk_seg *seg, struct shk__doorbell *_Atomic *dbp,
+	       shk__waitpoint *wp, shk__wait_pred take, void *take_arg,
+	       shk__wait_pred peek, void *peek_arg, int64_t timeout_ns)
 {
 	int rc = shk__sync_sleep(seg, wp, take, take_arg, timeout_ns);
+	struct shk__doorbell *db = db_get(dbp);
 
 	if (db) {
 		/* keep the fd meaningful: empty it after a success, and
@@ -180,18 +211,39 @@ shk__sync_wait(shk_seg *seg, struct shk__doorbell *db, shk__waitpoint *wp,
 }
 
 int
-shk__sync_fd(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **db,
-	     shk__wait_pred peek, void *arg)
+shk__sync_fd(shk_seg *seg, shk__waitpoint *wp,
+	     struct shk__doorbell *_Atomic *db, shk__wait_pred peek, void *arg)
 {
+	/* acquire: pairs with the release store below (another thread's) */
+	struct shk__doorbell *d =
+		atomic_load_explicit(db, memory_order_acquire);
 	int rc;
 
-	if (!*db) {
-		rc = shk__doorbell_open(seg, wp, db);
+	while (!d || d == DB_OPENING) {
+		if (d == DB_OPENING) {
+			/* another thread opens it: a few system calls,
+			 * bounded by the directory lock's wait */
+			sched_yield();
+			/* acquire: as above */
+			d = atomic_load_explicit(db, memory_order_acquire);
+			continue;
+		}
+		/* acquire on failure, which reloads d (as above); the claim
+		 * itself publishes nothing, but C11 wants success at least
+		 * as strong */
+		if (!atomic_compare_exchange_strong_explicit(
+			    db, &d, DB_OPENING, memory_order_acquire,
+			    memory_order_acquire))
+			continue;
+		rc = shk__doorbell_open(seg, wp, &d);
+		/* release: publishes the opened doorbell (or gives the claim
+		 * back); pairs with the acquire loads above and in db_get() */
+		atomic_store_explicit(db, rc ? NULL : d, memory_order_release);
 		if (rc)
 			return rc;
 	}
-	shk__doorbell_arm(*db, peek, arg);
-	return shk__doorbell_fd(*db);
+	shk__doorbell_arm(d, peek, arg);
+	return shk__doorbell_fd(d);
 }
 
 int64_t
@@ -304,6 +356,9 @@ describe_lock(shk_seg *seg, uint32_t v, char *buf, size_t len)
 
 	if (s == SHK__LOCK_NOTREC)
 		return snprintf(buf, len, "notrecoverable");
+	if (shk__lock_abandoned(v))
+		return snprintf(buf, len, "abandoned waiters=%s",
+				(v & SHK__LOCK_WAITERS) ? "yes" : "no");
 	if (s == 0)
 		return snprintf(buf, len, "unlocked");
 	shk__sync_owner(seg, s, who, sizeof(who));

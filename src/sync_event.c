@@ -124,7 +124,7 @@ shk_event_wait(shk_event *e, int64_t timeout_ns)
 		return SHK_EINVAL;
 	a.m = e->m;
 	a.mode = e->mode;
-	return shk__sync_wait(e->seg, e->db, &e->m->wp, is_set, &a, peek_set,
+	return shk__sync_wait(e->seg, &e->db, &e->m->wp, is_set, &a, peek_set,
 			      e->m, timeout_ns);
 }
 

@@ -35,6 +35,13 @@
  * recovery step (shk__lock_consistent on wlock, then setting INCONSISTENT)
  * dies holding wlock, so the next taker gets SHK_EOWNERDEAD in turn: the
  * death is never hidden (test dead_recoverer).
+ * A thread that exits holding read holds has them given back at its exit
+ * (shk__rwlock_exit_reads, from its record of held words in
+ * sync_mutex.c: a release CAS on its handle's entry, then a wake of the
+ * writer); one that exits holding wlock leaves it ABANDONED (lock.h),
+ * taken over by the next writer or reader as a dead writer's (test
+ * thread_exit).  So a read hold is released only by the thread that took
+ * it: rdunlock by another thread is SHK_EPERM.
  */
 #include "sync.h"
 
@@ -263,7 +270,7 @@ no_writer(void *arg)
 
 /*
  * The readers' check while they wait for the writer: WRITER_DEAD when
- * wlock names a dead owner; SHK_ENOTRECOVERABLE when wlock is
+ * wlock names a dead owner or is ABANDONED; SHK_ENOTRECOVERABLE when wlock is
  * NOTRECOVERABLE, which no writer ever clears (nothing to wait for).
  */
 static int
@@ -276,7 +283,8 @@ writer_dead(void *arg)
 
 	if (s == SHK__LOCK_NOTREC)
 		return SHK_ENOTRECOVERABLE;
-	if (s && !shk__stamp_alive(a->seg, s))
+	/* ABANDONED: the writer thread exited holding it (lock.h) */
+	if (shk__lock_abandoned(v) || (s && !shk__stamp_alive(a->seg, s)))
 		return WRITER_DEAD;
 	return 0;
 }
@@ -296,6 +304,10 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 	 * deadline, as wrlock (shk__sync_lock) already refuses */
 	if (shk__sync_holds(rw->seg, &rw->m->wlock))
 		return SHK_EDEADLK;
+	/* room in this thread's record of its read holds (sync.h) */
+	rc = shk__sync_read_room(rw->seg, rw->m);
+	if (rc)
+		return rc;
 	slot = rw->seg->slot;
 	me = shk__seg_stamp(rw->seg);
 	a.seg = rw->seg;
@@ -322,8 +334,14 @@ shk_rwlock_rdlock(shk_rwlock *rw, int64_t timeout_ns)
 			/* relaxed: ordered by the wlock load above */
 			if (!(atomic_load_explicit(&rw->m->flags,
 						   memory_order_relaxed) &
-			      SHK__RW_NOTREC))
-				return 0;
+			      SHK__RW_NOTREC)) {
+				/* the room checked above may have gone to a
+				 * recovery's write hold meanwhile */
+				rc = shk__sync_read_add(rw->seg, rw->m);
+				if (rc)
+					reader_back_out(rw, slot);
+				return rc;
+			}
 			reader_back_out(rw, slot);
 			return SHK_ENOTRECOVERABLE;
 		}
@@ -368,8 +386,38 @@ shk_rwlock_rdunlock(shk_rwlock *rw)
 	e = atomic_load_explicit(&rw->m->readers[slot], memory_order_relaxed);
 	if ((uint32_t)(e >> 32) != shk__seg_stamp(rw->seg) || (uint32_t)e == 0)
 		return SHK_EPERM;
+	/* the calling thread's own holds only (sync.h): another thread's
+	 * would be given back again at that thread's exit */
+	if (shk__sync_read_drop(rw->seg, rw->m))
+		return SHK_EPERM;
 	reader_back_out(rw, slot);
 	return 0;
+}
+
+void
+shk__rwlock_exit_reads(shk_seg *seg, struct shk__rwlock_shm *m, uint32_t n)
+{
+	_Atomic uint64_t *r;
+	uint32_t me = shk__seg_stamp(seg);
+	uint64_t e;
+
+	if (seg->slot >= SHK__RW_SLOTS)
+		return;
+	r = &m->readers[seg->slot];
+	/* relaxed: the CAS below re-checks */
+	e = atomic_load_explicit(r, memory_order_relaxed);
+	while ((uint32_t)(e >> 32) == me && (uint32_t)e != 0) {
+		uint32_t k = (uint32_t)e < n ? (uint32_t)e : n;
+
+		/* release: the exited thread's reads are done; pairs with
+		 * the acquire in drained() */
+		if (atomic_compare_exchange_weak_explicit(
+			    r, &e, e - k, memory_order_release,
+			    memory_order_relaxed)) {
+			shk__wake(seg, &m->wwp, 1);
+			return;
+		}
+	}
 }
 
 void

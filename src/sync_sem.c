@@ -118,7 +118,7 @@ shk_sem_wait(shk_sem *s, int64_t timeout_ns)
 		return SHK_EINVAL;
 	/* the predicate takes the unit itself, so a successful wait has
 	 * consumed exactly one */
-	return shk__sync_wait(s->seg, s->db, &s->m->wp, try_take, s->m,
+	return shk__sync_wait(s->seg, &s->db, &s->m->wp, try_take, s->m,
 			      peek_count, s->m, timeout_ns);
 }
 

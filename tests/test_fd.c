@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -21,6 +22,7 @@
 
 #include "platform.h"
 #include "segment.h"
+#include "sync.h"
 
 #define ROUNDS 300
 
@@ -790,6 +792,100 @@ t_fork_parent_dies(void)
 			  "runs");
 }
 
+/*
+ * Threads waiting on one semaphore or event handle that has a descriptor.
+ * Each wait empties and re-arms the handle's doorbell, whose per-handle
+ * state (armed, its holder entry in the waitpoint) was read and written
+ * without synchronisation, as was the handle's doorbell pointer, which
+ * shk_sem_fd set while waits read it.  Two threads doing 20000 waits each
+ * left the shared armed count at 3-22 after close (it must be 0) and up to
+ * all 10 holder entries taken (so every post paid a sendto for good, and
+ * no dead listener could be repaired any more).  Under TSan the first
+ * waits also race with shk_sem_fd's store of the pointer.
+ */
+struct fdt {
+	shk_sem *s;
+	shk_event *e;
+	long iters;
+	_Atomic int started, fd_ready;
+};
+
+/* One wait on t's object, and a post or set every 8th (i). */
+static void
+fdt_one(struct fdt *t, long i)
+{
+	if (t->s) {
+		shk_sem_wait(t->s, 0);
+		if (i % 8 == 0)
+			shk_sem_post(t->s, 1);
+	} else {
+		shk_event_wait(t->e, 0);
+		if (i % 8 == 0)
+			shk_event_set(t->e);
+	}
+}
+
+static void *
+fdt_body(void *arg)
+{
+	struct fdt *t = arg;
+	long i;
+
+	/* seq_cst: test flags.  Waits race with the descriptor's creation
+	 * first, then t->iters run with it. */
+	atomic_fetch_add(&t->started, 1);
+	for (i = 0; !atomic_load(&t->fd_ready); i++)
+		fdt_one(t, i);
+	for (i = 0; i < t->iters; i++)
+		fdt_one(t, i);
+	return NULL;
+}
+
+static void
+t_fd_threads(void)
+{
+	shk_seg *seg = test_seg_unlinked("fdthr");
+	int kind;
+
+	for (kind = 0; kind < 2; kind++) {
+		struct fdt t = { NULL, NULL, test_scale(50000), 0, 0 };
+		shk__waitpoint *wp;
+		pthread_t th[2];
+		uint32_t i, held = 0;
+
+		if (kind == 0) {
+			CHECK_OK(shk_sem_open(seg, "fds", SHK_CREATE, NULL,
+					      &t.s));
+			wp = &t.s->m->wp;
+		} else {
+			CHECK_OK(shk_event_open(seg, "fde", SHK_CREATE, NULL,
+						&t.e));
+			wp = &t.e->m->wp;
+		}
+		for (i = 0; i < 2; i++)
+			CHECK(pthread_create(&th[i], NULL, fdt_body, &t) == 0);
+		while (atomic_load(&t.started) < 2)
+			sched_yield();
+		CHECK((kind == 0 ? shk_sem_fd(t.s) : shk_event_fd(t.e)) >= 0);
+		atomic_store(&t.fd_ready, 1);
+		for (i = 0; i < 2; i++)
+			CHECK(pthread_join(th[i], NULL) == 0);
+		if (kind == 0)
+			shk_sem_close(t.s);
+		else
+			shk_event_close(t.e);
+		/* relaxed: the test reads what the closed handle left */
+		for (i = 0; i < SHK__WP_HOLDERS; i++)
+			held += (atomic_load_explicit(&wp->holders[i],
+						      memory_order_relaxed) &
+				 SHK__WP_ARMED) != 0;
+		CHECK_EQ(atomic_load_explicit(&wp->armed, memory_order_relaxed),
+			 0);
+		CHECK_EQ(held, 0);
+	}
+	shk_seg_close(seg);
+}
+
 TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
 	  { "queue_fd_epoll", t_queue }, { "event_fd_epoll", t_event },
 	  { "sem_fd_epoll", t_sem }, { "fd_xdg_runtime_dir", t_xdg },
@@ -798,4 +894,5 @@ TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
 	  { "fd_stale_locked", t_stale_locked },
 	  { "fd_stale_locked_flood", t_stale_locked_flood },
 	  { "fd_sweep", t_sweep },
-	  { "fd_fork_parent_dies", t_fork_parent_dies })
+	  { "fd_fork_parent_dies", t_fork_parent_dies },
+	  { "fd_threads", t_fd_threads })

@@ -1923,6 +1923,145 @@ t_mag_threads(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * A thread that owned a handle's magazine (the first to allocate through
+ * it) and exited.  Only the owning thread may use the magazine and its
+ * large cache, so their blocks stayed cached until the handle closed: in
+ * a 4 MiB heap the largest allocation stayed smaller until then, and no
+ * other thread of the handle could get a magazine (before the fix the
+ * scan below found large_cached 3, and the largest allocation was
+ * 3456007 bytes until the handle closed, 3810886 after).  Now the
+ * thread's exit drains them and gives the magazine up, for the next
+ * thread of the handle to claim.
+ */
+static shk_seg *mte_seg;
+
+static void *
+mte_fill(void *arg)
+{
+	uint64_t o[8], sm[64];
+	int i;
+
+	(void)arg;
+	/* the run first: the large blocks then lie next to the free
+	 * tail, which their return lengthens */
+	for (i = 0; i < 64; i++)
+		CHECK_OK(shk_alloc(mte_seg, 100, &sm[i]));
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_alloc(mte_seg, 60000, &o[i]));
+	for (i = 0; i < 8; i++)
+		CHECK_OK(shk_free(mte_seg, o[i]));
+	for (i = 0; i < 64; i++)
+		CHECK_OK(shk_free(mte_seg, sm[i]));
+	return NULL;
+}
+
+/* The largest block s can allocate now (to 64 bytes), of the sizes above
+ * the large cache's (4 MiB heap: 64 KiB), which s frees uncached. */
+static uint64_t
+largest_big(shk_seg *s)
+{
+	uint64_t lo = 64 << 10, hi = 4 << 20, off;
+
+	while (hi - lo > 64) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (shk_alloc(s, mid, &off) == 0) {
+			CHECK_OK(shk_free(s, off));
+			lo = mid;
+		} else {
+			hi = mid;
+		}
+	}
+	return lo;
+}
+
+static void
+t_mag_thread_exit(void)
+{
+	struct shk__heap_report rep;
+	shk_seg *s2 = NULL;
+	uint64_t l1, l2, off;
+	pthread_t th;
+	char nm[64];
+
+	test_name(nm, sizeof(nm), "magtexit");
+	mte_seg = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_seg_open_fd(shk_seg_fd(mte_seg), 0, NULL, &s2));
+	/* nothing left in /dev/shm on a failure path */
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	CHECK(pthread_create(&th, NULL, mte_fill, NULL) == 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_OK(shk__heap_scan(mte_seg, &rep));
+	CHECK_EQ(rep.large_cached, 0);
+	CHECK_EQ(rep.small_cached, 0);
+	l1 = largest_big(s2);
+	/* the magazine is this thread's now: its free is cached */
+	CHECK_OK(shk_alloc(mte_seg, 60000, &off));
+	CHECK_OK(shk_free(mte_seg, off));
+	CHECK_OK(shk__heap_scan(mte_seg, &rep));
+	CHECK_EQ(rep.large_cached, 1);
+	shk_seg_close(mte_seg);
+	/* closing the handle gives back nothing more */
+	l2 = largest_big(s2);
+	CHECK_EQ(l1, l2);
+	CHECK_OK(shk__heap_check(s2));
+	shk_seg_close(s2);
+}
+
+/*
+ * The handle whose magazine a thread owns is closed (by another thread,
+ * once the owner is done with it) before the owner exits: the exit must
+ * not drain the freed handle (ASan would see it).  A handle the owner
+ * closed itself is out of its list as well.
+ */
+static _Atomic int mtc_ready, mtc_closed;
+
+static void *
+mte_own_close(void *arg)
+{
+	uint64_t off;
+	shk_seg *s = NULL;
+
+	CHECK_OK(shk_seg_open_fd(*(int *)arg, 0, NULL, &s));
+	CHECK_OK(shk_alloc(s, 100, &off));
+	CHECK_OK(shk_free(s, off));
+	shk_seg_close(s);
+	CHECK_OK(shk_alloc(mte_seg, 100, &off));
+	CHECK_OK(shk_free(mte_seg, off));
+	/* seq_cst: test flags */
+	atomic_store(&mtc_ready, 1);
+	while (!atomic_load(&mtc_closed))
+		usleep(1000);
+	return NULL;
+}
+
+static void
+t_mag_thread_closed(void)
+{
+	struct shk__heap_report rep;
+	shk_seg *s2 = NULL;
+	pthread_t th;
+	char nm[64];
+	int fd;
+
+	test_name(nm, sizeof(nm), "magtclose");
+	mte_seg = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	fd = shk_seg_fd(mte_seg);
+	CHECK_OK(shk_seg_open_fd(fd, 0, NULL, &s2));
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	CHECK(pthread_create(&th, NULL, mte_own_close, &fd) == 0);
+	while (!atomic_load(&mtc_ready))
+		usleep(1000);
+	shk_seg_close(mte_seg); /* its magazine is drained here */
+	atomic_store(&mtc_closed, 1);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_OK(shk__heap_scan(s2, &rep));
+	CHECK_EQ(rep.small_cached, 0);
+	CHECK_OK(shk__heap_check(s2));
+	shk_seg_close(s2);
+}
+
 TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "bad_frees", t_bad_frees }, { "enomem", t_enomem },
 	  { "stress_procs", t_stress_procs },
@@ -1942,4 +2081,6 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "lc_large_blocks", t_lc_large_blocks },
 	  { "forged_meta", t_forged_meta },
 	  { "tail_block_free", t_tail_block_free },
-	  { "repair_scribbled", t_repair_scribbled })
+	  { "repair_scribbled", t_repair_scribbled },
+	  { "mag_thread_exit", t_mag_thread_exit },
+	  { "mag_thread_closed", t_mag_thread_closed })

@@ -1027,16 +1027,20 @@ t_wake_handoff(void)
  * thread runs on is alive: /proc/PID/stat shows the leader as Z, and
  * until 2026-11-23 that counted as dead, so a second process took the
  * lock over (SHK_EOWNERDEAD) while the holder still ran (found by
- * review).  Now the other threads are looked at.
+ * review).  Now the other threads are looked at.  The lock is the other
+ * thread's: one the leader held when it exited would be abandoned at its
+ * exit (thread_exit).
  */
-static _Atomic uint32_t *lx_release;
+static _Atomic uint32_t *lx_release, *lx_started;
 
 static void *
 lx_thread(void *arg)
 {
 	int64_t t0 = test_now_ns();
 
-	(void)arg;
+	if (shk_mutex_lock(arg, SHK_FOREVER))
+		_exit(3);
+	atomic_store_explicit(lx_started, 1, memory_order_release);
 	while (!atomic_load_explicit(lx_release, memory_order_acquire)) {
 		if (test_now_ns() - t0 > 10000000000LL)
 			_exit(5); /* the test failed: never linger */
@@ -1059,6 +1063,7 @@ t_leader_exited(void)
 	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
 	p = prot_open(s);
 	lx_release = &p->in_cs; /* reused as the release flag */
+	lx_started = &p->started;
 	c = fork();
 	CHECK(c >= 0);
 	if (c == 0) {
@@ -1067,11 +1072,8 @@ t_leader_exited(void)
 		pthread_t th;
 
 		cm = child_mutex(&cs);
-		if (shk_mutex_lock(cm, SHK_FOREVER))
-			_exit(3);
-		if (pthread_create(&th, NULL, lx_thread, NULL))
+		if (pthread_create(&th, NULL, lx_thread, cm))
 			_exit(4);
-		atomic_store_explicit(&p->started, 1, memory_order_release);
 		pthread_exit(NULL); /* main thread only */
 	}
 	while (!atomic_load_explicit(&p->started, memory_order_acquire))
@@ -1499,6 +1501,204 @@ t_holder_without_proc(void)
 	foreign_holder_case("mnoproc", noproc_enter, 0, 0);
 }
 
+/* The description of mutex "m" in s contains want. */
+static void
+describe_has(shk_seg *s, const char *want)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	char buf[256];
+
+	CHECK_OK(shk_obj_stat(s, "m", &info));
+	CHECK_OK(shk_obj_describe(s, &info, buf, sizeof(buf)));
+	if (!strstr(buf, want))
+		TEST_FAIL("describe = \"%s\", wanted \"%s\"", buf, want);
+}
+
+struct texit {
+	shk_mutex *m;
+	int64_t timeout_ns;
+	_Atomic int go; /* lock_then_exit: set when the thread may exit */
+	int rc;
+	int64_t took_ns;
+};
+
+/* Locks x->m and exits holding it (once x->go is set, when asked to wait
+ * for it). */
+static void *
+lock_then_exit(void *arg)
+{
+	struct texit *x = arg;
+
+	x->rc = shk_mutex_lock(x->m, 0);
+	/* seq_cst: a test flag */
+	while (x->timeout_ns && !atomic_load(&x->go))
+		usleep(1000);
+	return NULL;
+}
+
+/* Locks x->m within x->timeout_ns, repairs after SHK_EOWNERDEAD, and
+ * unlocks: x->rc is the lock's code, x->took_ns its time. */
+static void *
+lock_repair(void *arg)
+{
+	struct texit *x = arg;
+	int64_t t0 = test_now_ns();
+
+	x->rc = shk_mutex_lock(x->m, x->timeout_ns);
+	x->took_ns = test_now_ns() - t0;
+	if (x->rc == SHK_EOWNERDEAD && shk_mutex_consistent(x->m))
+		x->rc = -1000;
+	if ((x->rc == 0 || x->rc == SHK_EOWNERDEAD) && shk_mutex_unlock(x->m))
+		x->rc = -1001;
+	return NULL;
+}
+
+/* In a forked child: ends the process once its leader thread has exited
+ * (its destructors ran), status 0; 5 if that takes over 5 s. */
+static void *
+end_after_leader(void *arg)
+{
+	int64_t t0 = test_now_ns();
+
+	(void)arg;
+	while (test_proc_state(getpid()) != 'Z') {
+		if (test_now_ns() - t0 > 5000000000LL)
+			_exit(5);
+		usleep(1000);
+	}
+	_exit(0);
+	return NULL;
+}
+
+static void
+exit_holding(shk_mutex *m)
+{
+	struct texit x = { m, 0, 0, 1, 0 };
+	pthread_t th;
+
+	CHECK(pthread_create(&th, NULL, lock_then_exit, &x) == 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_OK(x.rc);
+}
+
+/*
+ * A thread that exits holding a mutex.  The word names the segment
+ * handle's stamp, which lives on with the process, so it stayed held for
+ * good: the handle's other threads timed out (SHK_FOREVER waited for ever)
+ * and got SHK_EPERM from unlock, and so did a second segment handle of the
+ * process and every other process.  The exiting thread's record of held
+ * words now marks it abandoned: the next locker anywhere gets
+ * SHK_EOWNERDEAD, as after a holder process died (POSIX robust mutexes
+ * report a dead thread the same way).  Before the fix the first timed lock
+ * here returned SHK_ETIMEDOUT.
+ */
+static void
+t_thread_exit(void)
+{
+	shk_seg *s, *s2 = NULL, *cs = NULL;
+	shk_mutex *m = NULL, *m2 = NULL;
+	struct texit x, w;
+	pthread_t th, tw;
+	int64_t t0;
+	pid_t pid;
+
+	s = seg_create("mtexit");
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	/* a thread of this handle */
+	exit_holding(m);
+	CHECK_RC(shk_mutex_unlock(m), SHK_EPERM);
+	describe_has(s, "abandoned");
+	t0 = test_now_ns();
+	CHECK_RC(shk_mutex_lock(m, 200000000), SHK_EOWNERDEAD);
+	CHECK(test_now_ns() - t0 < 100000000LL * SLOW);
+	CHECK_OK(shk_mutex_consistent(m));
+	CHECK_OK(shk_mutex_unlock(m));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_OK(shk_mutex_unlock(m));
+
+	/* a waiter asleep in the lock when the holder exits (SHK_FOREVER
+	 * would have waited for ever: bounded here so the old behaviour
+	 * fails instead of hanging) */
+	x = (struct texit){ m, 1, 0, 1, 0 };
+	CHECK(pthread_create(&th, NULL, lock_then_exit, &x) == 0);
+	while (shk__lock_owner(&m->m->word) == 0)
+		usleep(1000);
+	w = (struct texit){ m, 2000000000LL * SLOW, 0, 1, 0 };
+	CHECK(pthread_create(&tw, NULL, lock_repair, &w) == 0);
+	usleep(50000); /* it spins, then sleeps on the word */
+	t0 = test_now_ns();
+	atomic_store(&x.go, 1);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_OK(x.rc);
+	CHECK(pthread_join(tw, NULL) == 0);
+	CHECK_RC(w.rc, SHK_EOWNERDEAD);
+	CHECK(test_now_ns() - t0 < 100000000LL * SLOW);
+
+	/* another process */
+	exit_holding(m);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_mutex *cm = child_mutex(&cs);
+		int rc = shk_mutex_lock(cm, 200000000);
+
+		if (rc != SHK_EOWNERDEAD)
+			_exit(3);
+		if (shk_mutex_consistent(cm) || shk_mutex_unlock(cm))
+			_exit(4);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+
+	/* a second segment handle of this process */
+	exit_holding(m);
+	CHECK_OK(seg_reopen(&s2));
+	CHECK_OK(shk_mutex_open(s2, "m", 0, NULL, &m2));
+	CHECK_RC(shk_mutex_lock(m2, 0), SHK_EOWNERDEAD);
+	CHECK_OK(shk_mutex_consistent(m2));
+	CHECK_OK(shk_mutex_unlock(m2));
+	shk_mutex_close(m2);
+	shk_seg_close(s2);
+
+	/* the thread closed its segment handle before exiting: the word
+	 * names a closed handle, recovered as before */
+	{
+		struct texit y = { NULL, 0, 0, 1, 0 };
+
+		CHECK_OK(seg_reopen(&s2));
+		CHECK_OK(shk_mutex_open(s2, "m", 0, NULL, &y.m));
+		CHECK(pthread_create(&th, NULL, lock_then_exit, &y) == 0);
+		CHECK(pthread_join(th, NULL) == 0);
+		CHECK_OK(y.rc);
+		shk_mutex_close(y.m);
+		shk_seg_close(s2);
+		CHECK_RC(shk_mutex_lock(m, 0), SHK_EOWNERDEAD);
+		CHECK_OK(shk_mutex_consistent(m));
+		CHECK_OK(shk_mutex_unlock(m));
+	}
+
+	/* a forked child whose copy of this thread exits: what this thread
+	 * holds is the parent's, and stays held.  Another thread ends the
+	 * child once its leader is gone (a sanitizer's own thread would
+	 * keep it alive) */
+	CHECK_OK(shk_mutex_lock(m, 0));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (pthread_create(&th, NULL, end_after_leader, NULL))
+			_exit(2);
+		pthread_exit(NULL);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_RC(shk_mutex_lock(m, 0), SHK_EDEADLK);
+	describe_has(s, "locked owner=");
+	CHECK_OK(shk_mutex_unlock(m));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
@@ -1514,4 +1714,4 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "other_timens", t_other_timens },
 	  { "pidns_same_pid", t_pidns_same_pid },
 	  { "holder_without_proc", t_holder_without_proc },
-	  { "signal_storm", t_signal_storm })
+	  { "signal_storm", t_signal_storm }, { "thread_exit", t_thread_exit })

@@ -708,6 +708,114 @@ t_read_hold_limit(void)
 	shk_seg_close(s);
 }
 
+struct rwexit {
+	shk_rwlock *rw;
+	int write; /* wrlock, else reads read holds */
+	int reads;
+	int rc;
+};
+
+/* Takes the write hold or x->reads read holds of x->rw and exits holding
+ * them. */
+static void *
+hold_then_exit(void *arg)
+{
+	struct rwexit *x = arg;
+	int i;
+
+	if (x->write)
+		x->rc = shk_rwlock_wrlock(x->rw, 0);
+	for (i = 0; !x->write && i < x->reads && x->rc == 0; i++)
+		x->rc = shk_rwlock_rdlock(x->rw, 0);
+	return NULL;
+}
+
+static void
+rw_exit_holding(shk_rwlock *rw, int write, int reads)
+{
+	struct rwexit x = { rw, write, reads, 0 };
+	pthread_t th;
+
+	CHECK(pthread_create(&th, NULL, hold_then_exit, &x) == 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_OK(x.rc);
+}
+
+static void *
+rdunlock_other(void *arg)
+{
+	return (void *)(intptr_t)shk_rwlock_rdunlock((shk_rwlock *)arg);
+}
+
+/*
+ * A thread that exits holding the write lock, or read holds.  Both stayed
+ * for good before: the word named the handle's stamp, which lives with the
+ * process, and the handle's reader count kept what the thread took, so
+ * writers in every process timed out (the first wrlock here returned
+ * SHK_ETIMEDOUT).  Now the exiting thread gives its read holds back and
+ * leaves the write lock abandoned: the next reader or writer gets
+ * SHK_EOWNERDEAD, as after a dead writer.  Read holds are the calling
+ * thread's: another thread's rdunlock of them is SHK_EPERM.
+ */
+static void
+t_thread_exit(void)
+{
+	shk_seg *s = seg_create("rwtexit");
+	shk_rwlock *rw = NULL;
+	pthread_t th;
+	void *r;
+	pid_t c;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	/* read holds, to this process's writers */
+	rw_exit_holding(rw, 0, 3);
+	CHECK_OK(shk_rwlock_wrlock(rw, 200 * MS));
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	/* and to another process's */
+	rw_exit_holding(rw, 0, 1);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		int rc = shk_rwlock_wrlock(cr, 200 * MS);
+
+		if (rc == 0)
+			rc = shk_rwlock_wrunlock(cr);
+		_exit(rc_exit(rc, 0));
+	}
+	CHECK_EQ(test_wait(c), 0);
+	/* the write lock: a reader recovers it, holding it as a writer */
+	rw_exit_holding(rw, 1, 0);
+	describe_has(s, "writer: abandoned");
+	CHECK_RC(shk_rwlock_rdlock(rw, 200 * MS), SHK_EOWNERDEAD);
+	CHECK_OK(shk_rwlock_consistent(rw));
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	/* ... and so does a writer of another process */
+	rw_exit_holding(rw, 1, 0);
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_rwlock *cr = child_rw();
+		int rc = shk_rwlock_wrlock(cr, 200 * MS);
+
+		if (rc == SHK_EOWNERDEAD && shk_rwlock_consistent(cr) == 0 &&
+		    shk_rwlock_wrunlock(cr) == 0)
+			_exit(0);
+		_exit(rc_exit(rc, SHK_EOWNERDEAD) | 4);
+	}
+	CHECK_EQ(test_wait(c), 0);
+	/* a read hold belongs to the thread that took it */
+	CHECK_OK(shk_rwlock_rdlock(rw, 0));
+	CHECK(pthread_create(&th, NULL, rdunlock_other, rw) == 0);
+	CHECK(pthread_join(th, &r) == 0);
+	CHECK_RC((int)(intptr_t)r, SHK_EPERM);
+	CHECK_OK(shk_rwlock_rdunlock(rw));
+	CHECK_RC(shk_rwlock_rdunlock(rw), SHK_EPERM);
+	describe_has(s, "writer: unlocked readers=0");
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "mixed_threads", t_mixed_threads },
 	  { "writer_preferred", t_writer_preferred },
@@ -716,4 +824,5 @@ TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "dead_writer", t_dead_writer },
 	  { "dead_recoverer", t_dead_recoverer },
 	  { "timed_expiry", t_timed_expiry }, { "notrec_word", t_notrec_word },
-	  { "read_hold_limit", t_read_hold_limit })
+	  { "read_hold_limit", t_read_hold_limit },
+	  { "thread_exit", t_thread_exit })
