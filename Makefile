@@ -94,10 +94,14 @@ $(B)/tobj/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DSHK_BUILDING_LIBRARY -DSHK_TEST_HOOKS -c $< -o $@
 
+# -z nodelete: dlclose() never unmaps the library, whose thread-exit
+# handlers (pthread keys: locks and heap caches a thread leaves behind)
+# still run in threads that used it, and whose fork handlers stay
+# registered with pthread_atfork.
 $(SO): $(LIB_OBJ) src/shmkit.map
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/shmkit.map \
-		-Wl,-z,defs $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(LIBS)
+		-Wl,-z,defs -Wl,-z,nodelete $(LDFLAGS_ALL) -o $@ $(LIB_OBJ) $(LIBS)
 	ln -sf libshmkit.so.$(VERSION) $(B)/lib/$(SONAME)
 	ln -sf $(SONAME) $(B)/lib/libshmkit.so
 
