@@ -243,14 +243,15 @@ t_bad_frees(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
-/* Largest single allocation that succeeds now (binary search). */
+/* Largest single allocation in [lo, hi) that succeeds now, to prec bytes
+ * (binary search). */
 static uint64_t
-largest(shk_seg *s)
+largest_between(shk_seg *s, uint64_t lo, uint64_t hi, uint64_t prec)
 {
-	uint64_t lo = 0, hi = 1 << 20, off;
+	uint64_t off;
 
-	while (lo + 1 < hi) {
-		uint64_t mid = (lo + hi) / 2;
+	while (hi - lo > prec) {
+		uint64_t mid = lo + (hi - lo) / 2;
 
 		if (shk_alloc(s, mid, &off) == 0) {
 			CHECK_OK(shk_free(s, off));
@@ -260,6 +261,13 @@ largest(shk_seg *s)
 		}
 	}
 	return lo;
+}
+
+/* Largest single allocation that succeeds now, below 1 MiB. */
+static uint64_t
+largest(shk_seg *s)
+{
+	return largest_between(s, 0, 1 << 20, 1);
 }
 
 static void
@@ -1961,19 +1969,7 @@ mte_fill(void *arg)
 static uint64_t
 largest_big(shk_seg *s)
 {
-	uint64_t lo = 64 << 10, hi = 4 << 20, off;
-
-	while (hi - lo > 64) {
-		uint64_t mid = lo + (hi - lo) / 2;
-
-		if (shk_alloc(s, mid, &off) == 0) {
-			CHECK_OK(shk_free(s, off));
-			lo = mid;
-		} else {
-			hi = mid;
-		}
-	}
-	return lo;
+	return largest_between(s, 64 << 10, 4 << 20, 64);
 }
 
 static void

@@ -22,6 +22,15 @@
 
 #define OTHER_ID 65534
 
+/* Ends the case for the other user's child answer c (not 'r'): a skip
+ * when it could not switch to OTHER_ID ('s'), else a failure. */
+#define other_failed(c)                                                        \
+	do {                                                                   \
+		if ((c) == 's')                                                \
+			SKIP("cannot switch to uid %d", OTHER_ID);             \
+		TEST_FAIL("the other user's child failed: '%c'", (c));         \
+	} while (0)
+
 /* Becomes uid/gid OTHER_ID with no supplementary groups: 0, or -1. */
 static int
 become_other(void)
@@ -169,9 +178,7 @@ t_livelock_reader_lock(void)
 		hostile_stop(&h);
 		shk_seg_close(seg);
 		shk_seg_unlink(nm, NULL);
-		if (c == 's')
-			SKIP("cannot switch to uid %d", OTHER_ID);
-		TEST_FAIL("the other user's child failed: '%c'", c);
+		other_failed(c);
 	}
 	rc = shk_seg_info(seg, &st);
 	if (rc == 0 && st.attached_alive == 1)
@@ -236,9 +243,7 @@ t_reader_fakes_creator(void)
 		hostile_stop(&h);
 		shk_seg_close(seg);
 		shk_seg_unlink(nm, NULL);
-		if (c == 's')
-			SKIP("cannot switch to uid %d", OTHER_ID);
-		TEST_FAIL("the other user's child failed: '%c'", c);
+		other_failed(c);
 	}
 	o.mode = 0;
 	o.open_timeout_ns = 200000000;
@@ -405,9 +410,7 @@ t_other_owner_sysv_spoof(void)
 	hostile_stop(&h);
 	if (c != 'r') {
 		other_cleanup(nm, &o);
-		if (c == 's')
-			SKIP("cannot switch to uid %d", OTHER_ID);
-		TEST_FAIL("the other user's child failed: '%c'", c);
+		other_failed(c);
 	}
 	rc1 = shk_seg_open(nm, SHK_CREATE, &o, &s);
 	shk_seg_close(s);
