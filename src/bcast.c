@@ -1010,7 +1010,12 @@ shk_bcast_close(shk_bcast *b)
 {
 	if (!b)
 		return;
-	shk__pollfd_close(&b->pf);
+	/* removed with SHK_FORCE: the descriptor's close leaves the old
+	 * waitpoint alone (as in shk_ring_close()) */
+	if (shk__obj_live(b->seg, &b->ref))
+		shk__pollfd_close(&b->pf);
+	else
+		shk__pollfd_abandon(&b->pf);
 	if (shk__seg_inherited(b->seg) || !shk__obj_live(b->seg, &b->ref)) {
 		/* a forked child's copy: the writer role or reader slot is
 		 * its parent's, which goes on using it; a buffer removed with

@@ -873,12 +873,19 @@ shk_ring_close(shk_ring *r)
 {
 	if (!r)
 		return;
-	shk__pollfd_close(&r->pf);
+	/* A ring removed with SHK_FORCE while we held the role may be
+	 * someone else's memory by now: the descriptor's close then leaves
+	 * its waitpoint alone (closing it disarmed there, which wrote into
+	 * a blob made in the block: test remove_force_fd). */
+	if (shk__obj_live(r->seg, &r->ref))
+		shk__pollfd_close(&r->pf);
+	else
+		shk__pollfd_abandon(&r->pf);
 	/* A forked child's copy: pos and the role are its parent's, which
 	 * goes on using them (flushing our stale pos would move tail or head
 	 * back, and releasing the role would let a second producer or
-	 * consumer in beside the parent).  A ring removed with SHK_FORCE
-	 * while we held the role may be someone else's memory by now. */
+	 * consumer in beside the parent).  Removed: as above (asked again,
+	 * it may have happened during the descriptor's close). */
 	if (!shk__seg_inherited(r->seg) && shk__obj_live(r->seg, &r->ref)) {
 		if (r->pos != r->pub)
 			shk_ring_flush(r);

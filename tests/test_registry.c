@@ -6,6 +6,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "heap.h"
 #include "lock.h"
@@ -1642,6 +1645,81 @@ t_remove_force(void)
 }
 
 /*
+ * A stale handle with a pollable descriptor closes without touching the
+ * block: closing a ring consumer or bcast reader whose descriptor was
+ * armed disarmed on the old waitpoint (its holder entry and armed count)
+ * after a SHK_FORCE removal, which changed 5 bytes of a blob made next in
+ * the same block.  Its socket file still goes.
+ */
+static void
+close_stale_fd(shk_seg *sa, const char *name, uint64_t len, int fd,
+	       void (*close_fn)(void *), void *h)
+{
+	shk_obj_info bi = { .size = sizeof(bi) };
+	shk_obj_desc d = blob(1, 1, len);
+	struct sockaddr_un a;
+	socklen_t alen = sizeof(a);
+	struct stat st;
+	void *mem = NULL;
+
+	memset(&a, 0, sizeof(a));
+	CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	CHECK_EQ(lstat(a.sun_path, &st), 0);
+	CHECK_OK(shk_obj_remove_flags(sa, name, SHK_FORCE));
+	CHECK_OK(shk_obj_open(sa, "b", SHK_CREATE, &d, &bi, &mem));
+	memset(mem, 0xff, bi.len);
+	close_fn(h);
+	CHECK(all_bytes(mem, bi.len, 0xff));
+	CHECK_EQ(lstat(a.sun_path, &st), -1);
+	CHECK_EQ(errno, ENOENT);
+	CHECK_OK(shk_obj_remove(sa, "b"));
+}
+
+static void
+ring_close_v(void *h)
+{
+	shk_ring_close(h);
+}
+
+static void
+bcast_close_v(void *h)
+{
+	shk_bcast_close(h);
+}
+
+static void
+t_remove_force_fd(void)
+{
+	int sfd, fd;
+	shk_seg *sa = mkseg_anon("rffd", &sfd);
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	shk_obj_info i = { .size = sizeof(i) };
+	shk_ring *c = NULL;
+	shk_bcast *w = NULL, *rd = NULL;
+
+	ro.cap = 4096;
+	CHECK_OK(
+		shk_ring_open(sa, "r", SHK_CREATE, SHK_RING_CONSUMER, &ro, &c));
+	fd = shk_ring_fd(c); /* armed at once: the ring is empty */
+	CHECK(fd >= 0);
+	CHECK_OK(shk_obj_stat(sa, "r", &i));
+	close_stale_fd(sa, "r", i.len, fd, ring_close_v, c);
+	bo.cap = 4096;
+	CHECK_OK(shk_bcast_open(sa, "bc", SHK_CREATE, SHK_BCAST_WRITER, &bo,
+				&w));
+	CHECK_OK(shk_bcast_open(sa, "bc", 0, SHK_BCAST_READER, NULL, &rd));
+	fd = shk_bcast_fd(rd);
+	CHECK(fd >= 0);
+	CHECK_OK(shk_obj_stat(sa, "bc", &i));
+	close_stale_fd(sa, "bc", i.len, fd, bcast_close_v, rd);
+	shk_bcast_close(w);
+	CHECK_EQ(nobjects(sa), 0);
+	CHECK_OK(shk_seg_check(sa));
+	shk_seg_close(sa);
+}
+
+/*
  * A structure's open records its party (a ring's role) under the registry
  * lock, after checking that the object is still there: a removal between
  * the open's lookup and its claim (the hook) left the open with a role in
@@ -1745,4 +1823,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "remove_busy_ring", t_remove_busy_ring },
 	  { "remove_busy_kinds", t_remove_busy_kinds },
 	  { "remove_force", t_remove_force },
+	  { "remove_force_fd", t_remove_force_fd },
 	  { "remove_before_attach", t_remove_before_attach })
