@@ -1720,6 +1720,120 @@ t_remove_force_fd(void)
 }
 
 /*
+ * A call asleep when its object is removed with SHK_FORCE wakes up
+ * without writing to the block, and returns SHK_ENOENT: it gave back its
+ * waiter count and holder entry on the old waitpoint and ran its
+ * predicate on whatever took the block before its dead-peer test noticed
+ * the removal; with a blob of 0xff bytes there, a ring producer's write
+ * returned SHK_ECORRUPT and changed 5 bytes of the blob (a bcast reader
+ * likewise).  Each sleeper is a child process (its own segment handle);
+ * the parent removes and reuses the block through its own handle, whose
+ * heap cache hands the block out again at once.
+ */
+enum { SL_RING_PRODUCER, SL_BCAST_READER, SL_BCAST_WRITER };
+
+static int
+sleeper_child(int sfd, int what)
+{
+	shk_seg *s = NULL;
+	shk_ring *p = NULL;
+	shk_bcast *b = NULL;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	char rec[24] = { 0 }, buf[64];
+	int rc;
+
+	if (shk_seg_open_fd(sfd, 0, NULL, &s))
+		return 2;
+	bo.reader_timeout_ns = 50000000;
+	switch (what) {
+	case SL_RING_PRODUCER:
+		if (shk_ring_open(s, "o", 0, SHK_RING_PRODUCER, NULL, &p))
+			return 3;
+		while ((rc = shk_ring_write(p, rec, sizeof(rec), 0)) == 0)
+			;
+		if (rc != SHK_EAGAIN)
+			return 4;
+		rc = shk_ring_write(p, rec, sizeof(rec), SHK_FOREVER);
+		break;
+	case SL_BCAST_READER:
+		if (shk_bcast_open(s, "o", 0, SHK_BCAST_READER, NULL, &b))
+			return 3;
+		rc = shk_bcast_read(b, buf, sizeof(buf), NULL, SHK_FOREVER);
+		break;
+	default:
+		if (shk_bcast_open(s, "o", 0, SHK_BCAST_WRITER, &bo, &b))
+			return 3;
+		while ((rc = shk_bcast_write(b, rec, sizeof(rec), 0)) == 0)
+			;
+		if (rc != SHK_EAGAIN)
+			return 4;
+		rc = shk_bcast_write(b, rec, sizeof(rec), SHK_FOREVER);
+		break;
+	}
+	if (rc == SHK_ENOENT)
+		return 0;
+	return rc == SHK_ECORRUPT ? 5 : rc == 0 ? 6 : 7;
+}
+
+static void
+force_sleeper(int sfd, shk_seg *sa, int what, const char *asleep)
+{
+	shk_obj_info oi = { .size = sizeof(oi) }, bi = { .size = sizeof(bi) };
+	shk_obj_desc d;
+	void *mem = NULL;
+	pid_t pid;
+
+	CHECK_OK(shk_obj_stat(sa, "o", &oi));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(sleeper_child(sfd, what));
+	wait_described(sa, "o", asleep);
+	usleep(2000); /* from its count to its futex_wait */
+	CHECK_OK(shk_obj_remove_flags(sa, "o", SHK_FORCE));
+	d = blob(1, 1, oi.len);
+	CHECK_OK(shk_obj_open(sa, "b", SHK_CREATE, &d, &bi, &mem));
+	CHECK_EQ(bi.off, oi.off);
+	memset(mem, 0xff, bi.len);
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK(all_bytes(mem, bi.len, 0xff));
+	CHECK_OK(shk_obj_remove(sa, "b"));
+}
+
+static void
+t_remove_force_sleeper(void)
+{
+	int sfd;
+	shk_seg *sa = mkseg_anon("rfsl", &sfd);
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	shk_ring *r = NULL;
+	shk_bcast *w = NULL, *rd = NULL;
+
+	/* a ring producer waiting for room */
+	ro.cap = 4096;
+	CHECK_OK(
+		shk_ring_open(sa, "o", SHK_CREATE, SHK_RING_PRODUCER, &ro, &r));
+	shk_ring_close(r);
+	force_sleeper(sfd, sa, SL_RING_PRODUCER, "waiters=0/1");
+	/* a bcast reader waiting for data */
+	bo.cap = 4096;
+	CHECK_OK(
+		shk_bcast_open(sa, "o", SHK_CREATE, SHK_BCAST_WRITER, &bo, &w));
+	force_sleeper(sfd, sa, SL_BCAST_READER, "waiters=1/0");
+	shk_bcast_close(w);
+	/* a reliable bcast writer waiting for a live reader (ours) */
+	bo.mode = SHK_BCAST_RELIABLE;
+	CHECK_OK(shk_bcast_open(sa, "o", SHK_CREATE, SHK_BCAST_READER, &bo,
+				&rd));
+	force_sleeper(sfd, sa, SL_BCAST_WRITER, "waiters=0/1");
+	shk_bcast_close(rd);
+	CHECK_EQ(nobjects(sa), 0);
+	CHECK_OK(shk_seg_check(sa));
+	shk_seg_close(sa);
+}
+
+/*
  * A structure's open records its party (a ring's role) under the registry
  * lock, after checking that the object is still there: a removal between
  * the open's lookup and its claim (the hook) left the open with a role in
@@ -1824,4 +1938,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "remove_busy_kinds", t_remove_busy_kinds },
 	  { "remove_force", t_remove_force },
 	  { "remove_force_fd", t_remove_force_fd },
+	  { "remove_force_sleeper", t_remove_force_sleeper },
 	  { "remove_before_attach", t_remove_before_attach })
