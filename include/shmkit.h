@@ -590,6 +590,10 @@ typedef struct shk_obj_info {
 	uint64_t cap;
 	uint64_t off; /* object memory: offset from the segment base */
 	uint64_t len; /* object memory: bytes */
+	/* CLOCK_REALTIME ns at creation; one ns after the slot's previous
+	 * object when the clock reads no later than that, by less than a
+	 * second (a coarse tick or a small step back): so up to a second
+	 * ahead of the clock */
 	uint64_t created_ns;
 	uint32_t creator_pid;
 	uint32_t slot; /* registry entry index */

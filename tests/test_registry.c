@@ -1834,6 +1834,53 @@ t_remove_force_sleeper(void)
 }
 
 /*
+ * Creation times rise within a slot: a stale handle (after a SHK_FORCE
+ * removal) tells its object from a later one in the same slot, at the
+ * same offset and with the same name, by created_ns alone.  With a clock
+ * that reads no later than the slot's previous creation (a coarse tick,
+ * or a small step back; faked here by moving the DELETED entry's time
+ * ahead) the new object got the clock's time, which may equal the old
+ * one's.  Now it gets one ns more than the previous; a step back of a
+ * second or more is taken as it is.
+ */
+static void
+t_created_ns_rises(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("crns", &fd);
+	shk_obj_desc d = blob(1, 8, 8);
+	shk_obj_info i1 = { .size = sizeof(i1) }, i2 = { .size = sizeof(i2) };
+	struct timespec ts;
+	uint64_t ahead, now;
+	void *p = NULL;
+
+	CHECK_OK(shk_obj_open(seg, "x", SHK_CREATE, &d, &i1, &p));
+	CHECK_OK(shk_obj_remove(seg, "x"));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	ahead = now + 500000000u; /* the clock stepped back by 0.5 s */
+	ent_at(seg, i1.slot)->created_ns = ahead;
+	CHECK_OK(shk_obj_open(seg, "x", SHK_CREATE, &d, &i2, &p));
+	CHECK_EQ(i2.slot, i1.slot);
+	CHECK_EQ(i2.created_ns, ahead + 1);
+	CHECK_OK(shk_obj_remove(seg, "x"));
+	/* stepped back by 10 s: the clock's time */
+	ahead = now + 10000000000u;
+	ent_at(seg, i1.slot)->created_ns = ahead;
+	CHECK_OK(shk_obj_open(seg, "x", SHK_CREATE, &d, &i2, &p));
+	CHECK_EQ(i2.slot, i1.slot);
+	CHECK(i2.created_ns >= now && i2.created_ns < ahead);
+	CHECK_OK(shk_obj_remove(seg, "x"));
+	/* a damaged time at the top does not wrap to 0 */
+	ent_at(seg, i1.slot)->created_ns = UINT64_MAX;
+	CHECK_OK(shk_obj_open(seg, "x", SHK_CREATE, &d, &i2, &p));
+	CHECK(i2.created_ns >= now && i2.created_ns != UINT64_MAX);
+	CHECK_OK(shk_obj_remove(seg, "x"));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/*
  * A structure's open records its party (a ring's role) under the registry
  * lock, after checking that the object is still there: a removal between
  * the open's lookup and its claim (the hook) left the open with a role in
@@ -1939,4 +1986,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "remove_force", t_remove_force },
 	  { "remove_force_fd", t_remove_force_fd },
 	  { "remove_force_sleeper", t_remove_force_sleeper },
+	  { "created_ns_rises", t_created_ns_rises },
 	  { "remove_before_attach", t_remove_before_attach })
