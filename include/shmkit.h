@@ -590,6 +590,10 @@ typedef struct shk_obj_info {
 	uint64_t cap;
 	uint64_t off; /* object memory: offset from the segment base */
 	uint64_t len; /* object memory: bytes */
+	/* CLOCK_REALTIME ns at creation; one ns after the slot's previous
+	 * object when the clock reads no later than that, by less than a
+	 * second (a coarse tick or a small step back): so up to a second
+	 * ahead of the clock */
 	uint64_t created_ns;
 	uint32_t creator_pid;
 	uint32_t slot; /* registry entry index */
@@ -659,21 +663,28 @@ SHK_API int shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info);
  *   more may go unseen).
  * A party counts while its process lives, this process's own handles
  * included (close them first); the records of processes that died do not
- * count.  Every other kind (blob, array, map, pool, and a handle merely
- * open on a queue, stack or sync object, or on a push/pull channel)
- * records no parties: there the precondition stays the caller's, as
- * before 2026-11-25 for every kind: remove an object only when no one
- * uses it, since handles still open on it become invalid and write into
- * whatever reuses its memory.  A role or reader slot is recorded under
- * the registry lock, so a concurrent open either is seen here or finds
- * the object gone; a lock taken, or a sleep begun, through a handle
- * opened earlier is recorded without it, and is seen only once recorded.
+ * count.  A party that cannot be proven dead counts as alive and keeps
+ * the object SHK_EBUSY until it can, possibly for good: a record from
+ * another PID namespace without a liveness lock (System V segments, no
+ * /proc or OFD locks), or a dead party whose pid now runs a process it
+ * cannot be told from: one whose /proc entry is hidden (hidepid) or
+ * missing, or any process when the party was of another time namespace
+ * (judged by pid alone).  SHK_FORCE removes it anyway.  Every other kind
+ * (blob, array, map, pool, and a handle merely open on a queue, stack or
+ * sync object, or on a push/pull channel) records no parties: there the
+ * precondition stays the caller's, as before 2026-11-25 for every kind:
+ * remove an object only when no one uses it, since handles still open on
+ * it become invalid and write into whatever reuses its memory.  A role or
+ * reader slot is recorded under the registry lock, so a concurrent open
+ * either is seen here or finds the object gone; a lock taken, or a sleep
+ * begun, through a handle opened earlier is recorded without it, and is
+ * seen only once recorded.
  * A channel's control block (kind SHK_KIND_CHAN) takes its parts with it
  * (shk_chan_open), removed first under the same hold of the registry
- * lock.  Returns 0, SHK_EBUSY, SHK_ENOENT, SHK_EINVAL, SHK_ETIMEDOUT (the
- * registry lock), or SHK_EPERM on a SHK_RDONLY handle (SHK_EINVAL until
- * 2026-11-24).  Thread- and process-safe; makes system calls (liveness
- * tests) for each party recorded.
+ * lock.  Returns 0, SHK_EBUSY, SHK_ENOENT, SHK_EINVAL, SHK_ETIMEDOUT and
+ * SHK_ENOTRECOVERABLE (the registry lock), or SHK_EPERM on a SHK_RDONLY
+ * handle (SHK_EINVAL until 2026-11-24).  Thread- and process-safe; makes
+ * system calls (liveness tests) for each party recorded.
  */
 SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
 
@@ -685,12 +696,24 @@ SHK_API int shk_obj_remove(shk_seg *seg, const char *name);
  * shk_obj_remove_flags is shk_obj_remove with flags: 0 (the same call) or
  * SHK_FORCE, which removes the object whatever parties it records (a
  * recovery tool for a stuck process, `shmkit rm --object --force`).  The
- * handles of those parties become invalid: a ring's or bcast's call that
- * sleeps notices within its dead-peer test period (50 ms; a reliable
- * bcast writer's reader_timeout_ns) and returns SHK_ENOENT, and its close
- * leaves the memory alone, but its calls that do not sleep keep reading
- * and writing the freed memory, and every other kind's handles do so on
- * every call, close included.
+ * handles of those parties become invalid.  A ring's or bcast's handle
+ * tests its registry entry (lock-free, no system call): a call asleep
+ * returns SHK_ENOENT when it wakes, at the latest at its dead-peer test
+ * (50 ms; a reliable bcast writer's reader_timeout_ns), without writing
+ * to the memory or reading it as the object's, and close (its descriptor
+ * included) leaves the memory alone.  A removal that lands between such
+ * a test and the writes after it is not seen: a sleeper's waiter count
+ * and holder entry (a few instructions after its wake-up test, or before
+ * its sleep), and the flush, role release and descriptor disarm of a
+ * close; close handles before a forced removal where you can.  Its calls
+ * that do not sleep, and a SHK_RING_SPIN ring's polling waits until their
+ * dead-peer test, keep reading and writing the freed memory, and every
+ * other kind's handles do so on every call, close and a sleeper's
+ * wake-up included.  The entry test names the object by slot, offset,
+ * creation time and name hash; a later object of the slot gets a later
+ * creation time (shk_obj_info) unless the clock stepped back by a second
+ * or more, when an object created at exactly the same ns, offset and name
+ * would pass for the removed one.
  * Other flags are SHK_EINVAL.  Codes and safety as shk_obj_remove.
  */
 SHK_API int shk_obj_remove_flags(shk_seg *seg, const char *name,
@@ -1001,7 +1024,9 @@ typedef struct shk_ring_opts {
  * handle), SHK_ENOENT, SHK_EEXIST, SHK_ETYPE (another kind, type_id, cap
  * or max_record), SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC (registry full),
  * SHK_ECORRUPT (bad control block), SHK_EAGAIN (SHK_CREATE: the ring
- * kept being removed under the open, 16 times).  On failure *out is NULL.
+ * kept being removed under the open, 16 times), SHK_ETIMEDOUT and
+ * SHK_ENOTRECOVERABLE (the registry lock: held by a live process for 5 s,
+ * or left unrecoverable).  On failure *out is NULL.
  * Thread- and process-safe; the handle itself is used by one thread at a
  * time.
  */
@@ -1106,6 +1131,9 @@ SHK_API int shk_ring_fd(shk_ring *r);
  * released will be delivered again to the next consumer.  NULL is a no-op.
  * In a forked child, closing its copy of the parent's handle only frees
  * it (fork policy above): the parent keeps the role and its position.
+ * The handle of a ring removed with SHK_FORCE (shk_obj_remove_flags)
+ * writes nothing to its old memory: its descriptor (shk_ring_fd) is
+ * closed without a disarm there, and nothing is flushed or given back.
  */
 SHK_API void shk_ring_close(shk_ring *r);
 
@@ -1201,9 +1229,10 @@ typedef struct shk_bcast_opts {
  * SHK_EBUSY while it is held).  Returns 0 and *out, or SHK_EINVAL,
  * SHK_EPERM (read-only segment handle), SHK_ENOENT, SHK_EEXIST, SHK_ETYPE
  * (another kind, type_id, cap, max_record, mode or max_readers),
- * SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT, SHK_EAGAIN (as
- * shk_ring_open).  On failure *out is NULL.  Thread- and process-safe;
- * each handle is used by one thread at a time.
+ * SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT, SHK_EAGAIN,
+ * SHK_ETIMEDOUT, SHK_ENOTRECOVERABLE (as shk_ring_open).  On failure *out
+ * is NULL.  Thread- and process-safe; each handle is used by one thread at
+ * a time.
  */
 SHK_API int shk_bcast_open(shk_seg *seg, const char *name, unsigned flags,
 			   int role, const shk_bcast_opts *opts,
@@ -1255,7 +1284,8 @@ SHK_API int shk_bcast_fd(shk_bcast *b);
  * shk_bcast_close gives up the role (a reader frees its slot, which
  * releases a reliable writer waiting for it) and frees the handle.  NULL
  * is a no-op.  In a forked child, closing its copy of the parent's handle
- * only frees it: the parent keeps the writer role or its slot.
+ * only frees it: the parent keeps the writer role or its slot.  A buffer
+ * removed with SHK_FORCE: as shk_ring_close.
  */
 SHK_API void shk_bcast_close(shk_bcast *b);
 

@@ -18,7 +18,10 @@
  *                registry lock (shk__obj_attach()), where shk_obj_remove
  *                reads them (shk__kind_busy_bcast()); a buffer removed
  *                anyway (SHK_FORCE) is noticed through the registry entry
- *                by the waits' dead-peer tests and by close.
+ *                by a wait as it wakes (bcast_gone(), shk__wait_obj()),
+ *                by the waits' dead-peer tests and by close, which then
+ *                leave its memory alone (docs/registry.md has the window
+ *                between such a test and the writes after it).
  *   slots[i]     reader i: word = state | stamp (the reader claims and
  *                frees it; the writer only CASes a dead owner ACTIVE ->
  *                DEAD) and cursor (written by the reader only)
@@ -243,6 +246,16 @@ space_pred(void *arg)
 	return scan(arg);
 }
 
+/* The sleep path's removal test (shk__wait_obj()): lock-free, no system
+ * call, so it can run after every futex_wait. */
+static int
+bcast_gone(void *arg)
+{
+	shk_bcast *b = arg;
+
+	return shk__obj_live(b->seg, &b->ref) ? 0 : SHK_ENOENT;
+}
+
 /* While a reliable writer waits: detach readers whose process died; stop
  * waiting (SHK_ENOENT) on a buffer removed with SHK_FORCE. */
 static int
@@ -307,9 +320,9 @@ shk_bcast_write(shk_bcast *b, const void *buf, size_t len, int64_t timeout_ns)
 			b->blocked_since = now;
 			reap_dead(b);
 		}
-		rc = shk__wait_checked(b->seg, &h->space_wp, space_pred, b,
-				       timeout_ns, reap_dead,
-				       b->reader_timeout_ns);
+		rc = shk__wait_obj(b->seg, &h->space_wp, space_pred, b,
+				   timeout_ns, reap_dead, b->reader_timeout_ns,
+				   bcast_gone);
 		if (rc)
 			return rc;
 	}
@@ -471,9 +484,9 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 						return SHK_ETIMEDOUT;
 				}
 			}
-			rc = shk__wait_checked(b->seg, &h->data_wp, data_pred,
-					       b, left, writer_check,
-					       PEER_SLICE_NS);
+			rc = shk__wait_obj(b->seg, &h->data_wp, data_pred, b,
+					   left, writer_check, PEER_SLICE_NS,
+					   bcast_gone);
 			if (rc == SHK_EAGAIN)
 				shk__pollfd_idle(&b->pf, data_pred, b);
 			if (rc)
@@ -1010,7 +1023,12 @@ shk_bcast_close(shk_bcast *b)
 {
 	if (!b)
 		return;
-	shk__pollfd_close(&b->pf);
+	/* removed with SHK_FORCE: the descriptor's close leaves the old
+	 * waitpoint alone (as in shk_ring_close()) */
+	if (shk__obj_live(b->seg, &b->ref))
+		shk__pollfd_close(&b->pf);
+	else
+		shk__pollfd_abandon(&b->pf);
 	if (shk__seg_inherited(b->seg) || !shk__obj_live(b->seg, &b->ref)) {
 		/* a forked child's copy: the writer role or reader slot is
 		 * its parent's, which goes on using it; a buffer removed with

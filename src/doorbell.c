@@ -27,6 +27,10 @@
  * Its socket file stays until a later listener of the same slot replaces
  * it, or until the sweep (sweep_stale()) that each process runs once, at
  * its first listener, removes it.
+ * A listener whose object was removed (SHK_FORCE) closes through
+ * shk__doorbell_abandon(): its count and entry stay in the old memory, as
+ * a killed listener's would, because that memory may be another object's
+ * now; its socket file goes as at any close.
  *
  * Paths: one per (segment instance, waitpoint, attach slot), so one
  * listener per waitpoint per segment handle (a handle is one attach slot).
@@ -593,8 +597,8 @@ shk__doorbell_drain(struct shk__doorbell *db)
 	pthread_mutex_unlock(&db->mu);
 }
 
-void
-shk__doorbell_close(struct shk__doorbell *db)
+static void
+db_close(struct shk__doorbell *db, int disarm)
 {
 	struct stat st;
 
@@ -607,7 +611,8 @@ shk__doorbell_close(struct shk__doorbell *db)
 	 * child's by now).  A child of raw clone() or _Fork(), which runs no
 	 * fork handlers, keeps its copy open until it exits. */
 	if (db->owner_key == shk__self_key()) {
-		shk__doorbell_drain(db);
+		if (disarm)
+			shk__doorbell_drain(db);
 		/* unlink before close: while our socket is open the path is
 		 * live, so no opener replaces it between lstat and unlink;
 		 * and unlink only the file we bound (a tmp cleaner may have
@@ -619,6 +624,20 @@ shk__doorbell_close(struct shk__doorbell *db)
 	}
 	pthread_mutex_destroy(&db->mu);
 	free(db);
+}
+
+void
+shk__doorbell_close(struct shk__doorbell *db)
+{
+	db_close(db, 1);
+}
+
+void
+shk__doorbell_abandon(struct shk__doorbell *db)
+{
+	/* the waitpoint may be another object's memory: no disarm (the
+	 * socket's pending bytes go with its close) */
+	db_close(db, 0);
 }
 
 void

@@ -58,6 +58,15 @@ SHK_HIDDEN void shk__doorbell_drain(struct shk__doorbell *db);
 SHK_HIDDEN void shk__doorbell_close(struct shk__doorbell *db);
 
 /*
+ * shk__doorbell_abandon closes like shk__doorbell_close, for a listener
+ * whose object is gone (removed with SHK_FORCE, its memory maybe reused):
+ * it writes nothing to the waitpoint (no disarm: an armed listener's
+ * count and holder entry stay there), but unlinks its path and closes
+ * its descriptor.  NULL: no-op.
+ */
+SHK_HIDDEN void shk__doorbell_abandon(struct shk__doorbell *db);
+
+/*
  * shk__doorbell_notify signals every armed listener of wp.  Called by
  * shk__wake_slow() only; never blocks.  Async-signal-safe (shk_sem_post
  * is): it makes only async-signal-safe calls (getuid, lstat, socket,

@@ -113,4 +113,15 @@ shk__pollfd_close(struct shk__pollfd *pf)
 	pf->armed = 0;
 }
 
+/* Closes the descriptor, if one was opened, of an object that is gone
+ * (removed with SHK_FORCE): its waitpoint is left alone
+ * (shk__doorbell_abandon()). */
+static inline void
+shk__pollfd_abandon(struct shk__pollfd *pf)
+{
+	shk__doorbell_abandon(pf->db);
+	pf->db = NULL;
+	pf->armed = 0;
+}
+
 #endif /* SHK_ENDPOINT_H */

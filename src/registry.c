@@ -58,6 +58,9 @@
 #include "lock.h"
 
 #define LOCK_TIMEOUT_NS 5000000000LL
+/* A clock step back up to this far keeps a slot's creation times rising
+ * (created_stamp()) */
+#define CREATED_SKEW_NS 1000000000ULL
 
 /* Each kind's consistency check, linked in when the kind's module is. */
 #define KIND_CHECK(k)                                                          \
@@ -243,6 +246,33 @@ ent_name_is(const struct shk__reg_ent *e, const char *name)
 			return 1;
 	}
 	return 1; /* 64 bytes equal: strncmp's answer */
+}
+
+/*
+ * The creation time of a new object in entry e (the lock held): now on
+ * CLOCK_REALTIME, or one ns after the previous object of the slot (a
+ * DELETED entry keeps its created_ns) when the clock reads no later than
+ * that, by less than CREATED_SKEW_NS.  A stale handle (registry.h,
+ * shk__obj_ref) tells its object from a later one in the same slot by
+ * created_ns (offset and name hash are often the same: the same name
+ * probes to the same slot, and the heap hands the same block out again),
+ * so two creations in one tick of a coarse clock, or after the clock
+ * stepped back a little, must not get the same time.  A step back of
+ * CREATED_SKEW_NS or more is taken as it is, so that creation times do
+ * not run ahead of the clock for long; an object then created at exactly
+ * the ns an earlier object of its slot got, at the same offset and with
+ * the same name hash, would pass for it (docs/registry.md).
+ */
+static uint64_t
+created_stamp(const struct shk__reg_ent *e)
+{
+	uint64_t now = (uint64_t)shk__realtime_ns();
+	/* relaxed (ent_ld64()): only lock holders write it, and we hold it */
+	uint64_t prev = ent_ld64(&e->created_ns);
+
+	if (now <= prev && prev - now < CREATED_SKEW_NS && prev != UINT64_MAX)
+		return prev + 1;
+	return now;
 }
 
 void
@@ -624,7 +654,7 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	ent_st64(&e->len, len);
 	ent_st32(&e->creator_pid, (uint32_t)getpid());
 	ent_st32(&e->name_hash, h);
-	ent_st64(&e->created_ns, (uint64_t)shk__realtime_ns());
+	ent_st64(&e->created_ns, created_stamp(e));
 	for (i = 0; i < sizeof(e->name); i++)
 		atomic_store_explicit(
 			(_Atomic unsigned char *)(uintptr_t)&e->name[i],

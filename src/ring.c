@@ -38,8 +38,10 @@
  * (shk__obj_attach()), so shk_obj_remove, which reads the stamps under
  * that lock (shk__kind_busy_ring()), refuses a ring with a live owner;
  * a ring removed anyway (SHK_FORCE) is noticed through the registry entry
- * by the dead-peer test of a wait and by close, which then leave its
- * memory alone.
+ * by a wait as it wakes (ring_gone(), shk__wait_obj()), by the dead-peer
+ * test of a wait and by close, which then leave its memory alone
+ * (docs/registry.md has the window between such a test and the writes
+ * after it).
  *
  * A party killed mid-operation: a producer killed inside reserve/commit
  * leaves tail at its last publication; the half-written record lies beyond
@@ -260,20 +262,38 @@ peer_check(void *arg)
 	return 0;
 }
 
+/* The sleep path's removal test (shk__wait_obj()): lock-free, no system
+ * call, so it can run after every futex_wait. */
+static int
+ring_gone(void *arg)
+{
+	shk_ring *r = arg;
+
+	return shk__obj_live(r->seg, &r->ref) ? 0 : SHK_ENOENT;
+}
+
 /*
  * Waits for pred: on the waitpoint, or by polling only in a SHK_RING_SPIN
  * ring, whose publishers never wake anyone.  About every PEER_SLICE_NS the
- * peer's liveness is checked.
+ * peer's liveness is checked.  A ring removed with SHK_FORCE while we
+ * slept: SHK_ENOENT as soon as we wake (ring_gone()), and without a write
+ * to its old memory.
  */
 static int
 ring_wait(shk_ring *r, shk__waitpoint *wp, shk__wait_pred pred,
 	  int64_t timeout_ns)
 {
+	int rc;
+
 	if (r->flags & SHK_RING_SPIN)
-		return shk__spin_checked(pred, r, timeout_ns, peer_check,
-					 PEER_SLICE_NS);
-	return shk__wait_checked(r->seg, wp, pred, r, timeout_ns, peer_check,
-				 PEER_SLICE_NS);
+		rc = shk__spin_checked(pred, r, timeout_ns, peer_check,
+				       PEER_SLICE_NS);
+	else
+		rc = shk__wait_obj(r->seg, wp, pred, r, timeout_ns, peer_check,
+				   PEER_SLICE_NS, ring_gone);
+	if (rc == SHK_ENOENT)
+		r->corrupt = 0; /* a pred that read what took the block */
+	return rc;
 }
 
 /* Publishes tail after a commit, at once or as batching allows. */
@@ -873,12 +893,19 @@ shk_ring_close(shk_ring *r)
 {
 	if (!r)
 		return;
-	shk__pollfd_close(&r->pf);
+	/* A ring removed with SHK_FORCE while we held the role may be
+	 * someone else's memory by now: the descriptor's close then leaves
+	 * its waitpoint alone (closing it disarmed there, which wrote into
+	 * a blob made in the block: test remove_force_fd). */
+	if (shk__obj_live(r->seg, &r->ref))
+		shk__pollfd_close(&r->pf);
+	else
+		shk__pollfd_abandon(&r->pf);
 	/* A forked child's copy: pos and the role are its parent's, which
 	 * goes on using them (flushing our stale pos would move tail or head
 	 * back, and releasing the role would let a second producer or
-	 * consumer in beside the parent).  A ring removed with SHK_FORCE
-	 * while we held the role may be someone else's memory by now. */
+	 * consumer in beside the parent).  Removed: as above (asked again,
+	 * it may have happened during the descriptor's close). */
 	if (!shk__seg_inherited(r->seg) && shk__obj_live(r->seg, &r->ref)) {
 		if (r->pos != r->pub)
 			shk_ring_flush(r);

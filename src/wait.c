@@ -195,10 +195,19 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 		  void *arg, int64_t timeout_ns, int (*check)(void *arg),
 		  int64_t slice_ns)
 {
+	return shk__wait_obj(seg, wp, pred, arg, timeout_ns, check, slice_ns,
+			     NULL);
+}
+
+int
+shk__wait_obj(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred, void *arg,
+	      int64_t timeout_ns, int (*check)(void *arg), int64_t slice_ns,
+	      int (*gone)(void *arg))
+{
 	int64_t deadline, now, spin_end, until, budget, check_at;
 	unsigned k = (unsigned)((uintptr_t)wp >> 6) % SPIN_SLOTS;
 	uint32_t s, stamp = seg ? shk__seg_stamp(seg) : 0;
-	int n = 0, rc, held;
+	int n = 0, rc, held, g;
 
 	if (pred(arg))
 		return 0;
@@ -230,6 +239,10 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 	 * early (a signal's EINTR, a wake that left pred false) */
 	check_at = slice_ns > 0 ? add_sat(now, slice_ns) : INT64_MAX;
 	for (;;) {
+		/* Removed (SHK_FORCE) while we spun or were awake: wp may be
+		 * someone else's memory now, so do not count ourselves in */
+		if (gone && (g = gone(arg)) != 0)
+			return g;
 		/* seq_cst RMW and fence: order our waiters store before the
 		 * re-check below; pair with SHK_WAKER_FENCE in shk__wake().
 		 * The fence is what C11 needs for the store->load order
@@ -262,6 +275,16 @@ shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 		}
 		until = check_at < deadline ? check_at : deadline;
 		rc = shk__futex_wait(&wp->seq, s, until);
+		/* Removed while we slept: the object's memory (wp included)
+		 * may belong to someone else by now.  Leave our count and
+		 * holder entry there (a new object's creation zero-filled
+		 * them, or they stay in a freed block) rather than write
+		 * into its new owner, and run no pred on that memory.  A
+		 * removal after this test still meets the writes below:
+		 * the window is this thread's few instructions to the
+		 * decrement (wait.h). */
+		if (gone && (g = gone(arg)) != 0)
+			return g;
 		shk__wp_unhold(wp, held);
 		/* relaxed: a count only */
 		atomic_fetch_sub_explicit(&wp->waiters, 1,

@@ -134,6 +134,30 @@ SHK_HIDDEN int shk__wait_checked(shk_seg *seg, shk__waitpoint *wp,
 				 int64_t slice_ns);
 
 /*
+ * shk__wait_obj is shk__wait_checked for an object that may be removed
+ * while we wait (shk_obj_remove_flags with SHK_FORCE: a ring or bcast,
+ * whose handle keeps a reference to its registry entry).  gone(arg) says
+ * whether it was: 0 while the object is still there, else the code to
+ * return (SHK_ENOENT).  It must be cheap and write nothing (registry.h,
+ * shk__obj_live: lock-free, no system call).  It runs only on the sleep
+ * path: before each count in waiters (so a wait that spun or woke on a
+ * removed object does not write into it) and as soon as each futex_wait
+ * returns, before the holder entry is cleared, waiters decremented and
+ * pred re-run; when it reports the object gone the wait returns its code
+ * and leaves wp as it is (our count and entry stay in memory that is no
+ * longer the object's).  The fast path (pred true at once or while
+ * spinning) never calls it.  Not covered: a removal that lands after a
+ * gone() test and before the writes that follow it (the waiters
+ * increment and holder entry, or the entry clear and decrement: a few
+ * instructions), and preds run while spinning, which read whatever took
+ * the memory.  gone NULL: shk__wait_checked.
+ */
+SHK_HIDDEN int shk__wait_obj(shk_seg *seg, shk__waitpoint *wp,
+			     shk__wait_pred pred, void *arg, int64_t timeout_ns,
+			     int (*check)(void *arg), int64_t slice_ns,
+			     int (*gone)(void *arg));
+
+/*
  * shk__spin_checked waits like shk__wait_checked without ever sleeping, for
  * objects whose publishers skip shk__wake (SHK_RING_SPIN): it polls pred,
  * pausing the CPU, and once the spin budget is spent it also yields the

@@ -6,6 +6,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "heap.h"
 #include "lock.h"
@@ -1642,6 +1645,242 @@ t_remove_force(void)
 }
 
 /*
+ * A stale handle with a pollable descriptor closes without touching the
+ * block: closing a ring consumer or bcast reader whose descriptor was
+ * armed disarmed on the old waitpoint (its holder entry and armed count)
+ * after a SHK_FORCE removal, which changed 5 bytes of a blob made next in
+ * the same block.  Its socket file still goes.
+ */
+static void
+close_stale_fd(shk_seg *sa, const char *name, uint64_t len, int fd,
+	       void (*close_fn)(void *), void *h)
+{
+	shk_obj_info bi = { .size = sizeof(bi) };
+	shk_obj_desc d = blob(1, 1, len);
+	struct sockaddr_un a;
+	socklen_t alen = sizeof(a);
+	struct stat st;
+	void *mem = NULL;
+
+	memset(&a, 0, sizeof(a));
+	CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	CHECK_EQ(lstat(a.sun_path, &st), 0);
+	CHECK_OK(shk_obj_remove_flags(sa, name, SHK_FORCE));
+	CHECK_OK(shk_obj_open(sa, "b", SHK_CREATE, &d, &bi, &mem));
+	memset(mem, 0xff, bi.len);
+	close_fn(h);
+	CHECK(all_bytes(mem, bi.len, 0xff));
+	CHECK_EQ(lstat(a.sun_path, &st), -1);
+	CHECK_EQ(errno, ENOENT);
+	CHECK_OK(shk_obj_remove(sa, "b"));
+}
+
+static void
+ring_close_v(void *h)
+{
+	shk_ring_close(h);
+}
+
+static void
+bcast_close_v(void *h)
+{
+	shk_bcast_close(h);
+}
+
+static void
+t_remove_force_fd(void)
+{
+	int sfd, fd;
+	shk_seg *sa = mkseg_anon("rffd", &sfd);
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	shk_obj_info i = { .size = sizeof(i) };
+	shk_ring *c = NULL;
+	shk_bcast *w = NULL, *rd = NULL;
+
+	ro.cap = 4096;
+	CHECK_OK(
+		shk_ring_open(sa, "r", SHK_CREATE, SHK_RING_CONSUMER, &ro, &c));
+	fd = shk_ring_fd(c); /* armed at once: the ring is empty */
+	CHECK(fd >= 0);
+	CHECK_OK(shk_obj_stat(sa, "r", &i));
+	close_stale_fd(sa, "r", i.len, fd, ring_close_v, c);
+	bo.cap = 4096;
+	CHECK_OK(shk_bcast_open(sa, "bc", SHK_CREATE, SHK_BCAST_WRITER, &bo,
+				&w));
+	CHECK_OK(shk_bcast_open(sa, "bc", 0, SHK_BCAST_READER, NULL, &rd));
+	fd = shk_bcast_fd(rd);
+	CHECK(fd >= 0);
+	CHECK_OK(shk_obj_stat(sa, "bc", &i));
+	close_stale_fd(sa, "bc", i.len, fd, bcast_close_v, rd);
+	shk_bcast_close(w);
+	CHECK_EQ(nobjects(sa), 0);
+	CHECK_OK(shk_seg_check(sa));
+	shk_seg_close(sa);
+}
+
+/*
+ * A call asleep when its object is removed with SHK_FORCE wakes up
+ * without writing to the block, and returns SHK_ENOENT: it gave back its
+ * waiter count and holder entry on the old waitpoint and ran its
+ * predicate on whatever took the block before its dead-peer test noticed
+ * the removal; with a blob of 0xff bytes there, a ring producer's write
+ * returned SHK_ECORRUPT and changed 5 bytes of the blob (a bcast reader
+ * likewise).  Each sleeper is a child process (its own segment handle);
+ * the parent removes and reuses the block through its own handle, whose
+ * heap cache hands the block out again at once.
+ */
+enum { SL_RING_PRODUCER, SL_BCAST_READER, SL_BCAST_WRITER };
+
+static int
+sleeper_child(int sfd, int what)
+{
+	shk_seg *s = NULL;
+	shk_ring *p = NULL;
+	shk_bcast *b = NULL;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	char rec[24] = { 0 }, buf[64];
+	int rc;
+
+	if (shk_seg_open_fd(sfd, 0, NULL, &s))
+		return 2;
+	bo.reader_timeout_ns = 50000000;
+	switch (what) {
+	case SL_RING_PRODUCER:
+		if (shk_ring_open(s, "o", 0, SHK_RING_PRODUCER, NULL, &p))
+			return 3;
+		while ((rc = shk_ring_write(p, rec, sizeof(rec), 0)) == 0)
+			;
+		if (rc != SHK_EAGAIN)
+			return 4;
+		rc = shk_ring_write(p, rec, sizeof(rec), SHK_FOREVER);
+		break;
+	case SL_BCAST_READER:
+		if (shk_bcast_open(s, "o", 0, SHK_BCAST_READER, NULL, &b))
+			return 3;
+		rc = shk_bcast_read(b, buf, sizeof(buf), NULL, SHK_FOREVER);
+		break;
+	default:
+		if (shk_bcast_open(s, "o", 0, SHK_BCAST_WRITER, &bo, &b))
+			return 3;
+		while ((rc = shk_bcast_write(b, rec, sizeof(rec), 0)) == 0)
+			;
+		if (rc != SHK_EAGAIN)
+			return 4;
+		rc = shk_bcast_write(b, rec, sizeof(rec), SHK_FOREVER);
+		break;
+	}
+	if (rc == SHK_ENOENT)
+		return 0;
+	return rc == SHK_ECORRUPT ? 5 : rc == 0 ? 6 : 7;
+}
+
+static void
+force_sleeper(int sfd, shk_seg *sa, int what, const char *asleep)
+{
+	shk_obj_info oi = { .size = sizeof(oi) }, bi = { .size = sizeof(bi) };
+	shk_obj_desc d;
+	void *mem = NULL;
+	pid_t pid;
+
+	CHECK_OK(shk_obj_stat(sa, "o", &oi));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(sleeper_child(sfd, what));
+	wait_described(sa, "o", asleep);
+	usleep(2000); /* from its count to its futex_wait */
+	CHECK_OK(shk_obj_remove_flags(sa, "o", SHK_FORCE));
+	d = blob(1, 1, oi.len);
+	CHECK_OK(shk_obj_open(sa, "b", SHK_CREATE, &d, &bi, &mem));
+	CHECK_EQ(bi.off, oi.off);
+	memset(mem, 0xff, bi.len);
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK(all_bytes(mem, bi.len, 0xff));
+	CHECK_OK(shk_obj_remove(sa, "b"));
+}
+
+static void
+t_remove_force_sleeper(void)
+{
+	int sfd;
+	shk_seg *sa = mkseg_anon("rfsl", &sfd);
+	shk_ring_opts ro = SHK_RING_OPTS_INIT;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	shk_ring *r = NULL;
+	shk_bcast *w = NULL, *rd = NULL;
+
+	/* a ring producer waiting for room */
+	ro.cap = 4096;
+	CHECK_OK(
+		shk_ring_open(sa, "o", SHK_CREATE, SHK_RING_PRODUCER, &ro, &r));
+	shk_ring_close(r);
+	force_sleeper(sfd, sa, SL_RING_PRODUCER, "waiters=0/1");
+	/* a bcast reader waiting for data */
+	bo.cap = 4096;
+	CHECK_OK(
+		shk_bcast_open(sa, "o", SHK_CREATE, SHK_BCAST_WRITER, &bo, &w));
+	force_sleeper(sfd, sa, SL_BCAST_READER, "waiters=1/0");
+	shk_bcast_close(w);
+	/* a reliable bcast writer waiting for a live reader (ours) */
+	bo.mode = SHK_BCAST_RELIABLE;
+	CHECK_OK(shk_bcast_open(sa, "o", SHK_CREATE, SHK_BCAST_READER, &bo,
+				&rd));
+	force_sleeper(sfd, sa, SL_BCAST_WRITER, "waiters=0/1");
+	shk_bcast_close(rd);
+	CHECK_EQ(nobjects(sa), 0);
+	CHECK_OK(shk_seg_check(sa));
+	shk_seg_close(sa);
+}
+
+/*
+ * Creation times rise within a slot: a stale handle (after a SHK_FORCE
+ * removal) tells its object from a later one in the same slot, at the
+ * same offset and with the same name, by created_ns alone.  With a clock
+ * that reads no later than the slot's previous creation (a coarse tick,
+ * or a small step back; faked here by moving the DELETED entry's time
+ * ahead) the new object got the clock's time, which may equal the old
+ * one's.  Now it gets one ns more than the previous; a step back of a
+ * second or more is taken as it is.
+ */
+static void
+t_created_ns_rises(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("crns", &fd);
+	shk_obj_desc d = blob(1, 8, 8);
+	shk_obj_info i1 = { .size = sizeof(i1) }, i2 = { .size = sizeof(i2) };
+	struct timespec ts;
+	uint64_t ahead, now;
+	void *p = NULL;
+
+	CHECK_OK(shk_obj_open(seg, "x", SHK_CREATE, &d, &i1, &p));
+	CHECK_OK(shk_obj_remove(seg, "x"));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	ahead = now + 500000000u; /* the clock stepped back by 0.5 s */
+	ent_at(seg, i1.slot)->created_ns = ahead;
+	CHECK_OK(shk_obj_open(seg, "x", SHK_CREATE, &d, &i2, &p));
+	CHECK_EQ(i2.slot, i1.slot);
+	CHECK_EQ(i2.created_ns, ahead + 1);
+	CHECK_OK(shk_obj_remove(seg, "x"));
+	/* stepped back by 10 s: the clock's time */
+	ahead = now + 10000000000u;
+	ent_at(seg, i1.slot)->created_ns = ahead;
+	CHECK_OK(shk_obj_open(seg, "x", SHK_CREATE, &d, &i2, &p));
+	CHECK_EQ(i2.slot, i1.slot);
+	CHECK(i2.created_ns >= now && i2.created_ns < ahead);
+	CHECK_OK(shk_obj_remove(seg, "x"));
+	/* a damaged time at the top does not wrap to 0 */
+	ent_at(seg, i1.slot)->created_ns = UINT64_MAX;
+	CHECK_OK(shk_obj_open(seg, "x", SHK_CREATE, &d, &i2, &p));
+	CHECK(i2.created_ns >= now && i2.created_ns != UINT64_MAX);
+	CHECK_OK(shk_obj_remove(seg, "x"));
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/*
  * A structure's open records its party (a ring's role) under the registry
  * lock, after checking that the object is still there: a removal between
  * the open's lookup and its claim (the hook) left the open with a role in
@@ -1745,4 +1984,7 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "remove_busy_ring", t_remove_busy_ring },
 	  { "remove_busy_kinds", t_remove_busy_kinds },
 	  { "remove_force", t_remove_force },
+	  { "remove_force_fd", t_remove_force_fd },
+	  { "remove_force_sleeper", t_remove_force_sleeper },
+	  { "created_ns_rises", t_created_ns_rises },
 	  { "remove_before_attach", t_remove_before_attach })
