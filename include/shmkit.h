@@ -1655,7 +1655,9 @@ SHK_API int shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
  * the calling thread holds 64 mutexes, rwlock write locks and read-held
  * rwlocks already
  * (those held through a segment handle it has closed do not count:
- * shk_seg_close); SHK_EINVAL.  A holder that is alive but stopped
+ * shk_seg_close), or when it is exiting and its release of what it holds
+ * has run for the last time (a pthread key destructor in the C library's
+ * last round, docs/sync.md); SHK_EINVAL.  A holder that is alive but stopped
  * (SIGSTOP, debugger) keeps the mutex.  No system call when uncontended;
  * contended waiters spin about 2 us, then sleep on a futex and test the
  * holder's liveness every 20 ms, so a dead holder is detected within about
