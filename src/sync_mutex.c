@@ -69,18 +69,25 @@
  * parent's list names the parent's handles (shk__seg_inherited): skipped.
  */
 enum { HELD_LOCK = 0 };
+struct held_ent {
+	void *w;
+	const shk_seg *seg;
+	uint64_t serial;            /* seg->serial */
+	struct shk__rwlock_shm *rw; /* w is rw's wlock, else NULL */
+	uint32_t stamp;
+	uint32_t reads; /* HELD_LOCK: w is a lock word */
+};
+/* The entries are malloc()ed (SHK__SYNC_HELD_MAX of them, by held_arm(),
+ * before the first is made; freed by the thread's last held_exit()), not
+ * in the thread's storage: the library's thread-local variables take
+ * static TLS (some are initial-exec, platform.h), of which a dlopen()ed
+ * library gets little; 2.5 KiB there made Python's dlopen() of
+ * libshmkit.so fail ("cannot allocate memory in static TLS block"). */
 static _Thread_local struct {
 	uint32_t n;
-	uint32_t armed; /* the thread-exit key is set (held_arm) */
-	uint32_t exits; /* held_exit() calls so far (thread exit rounds) */
-	struct held_ent {
-		void *w;
-		const shk_seg *seg;
-		uint64_t serial;            /* seg->serial */
-		struct shk__rwlock_shm *rw; /* w is rw's wlock, else NULL */
-		uint32_t stamp;
-		uint32_t reads; /* HELD_LOCK: w is a lock word */
-	} e[SHK__SYNC_HELD_MAX];
+	uint32_t armed;     /* the thread-exit key is set (held_arm) */
+	uint32_t exits;     /* held_exit() calls so far (thread exit rounds) */
+	struct held_ent *e; /* n used of SHK__SYNC_HELD_MAX, or NULL */
 } held;
 
 static pthread_once_t held_once = PTHREAD_ONCE_INIT;
@@ -244,6 +251,10 @@ held_exit(void *arg)
 	 * one, a later lock arms the key again itself */
 	held.armed = ++held.exits < PTHREAD_DESTRUCTOR_ITERATIONS &&
 		     pthread_setspecific(held_key, &held) == 0;
+	if (!held.armed) {
+		free(held.e);
+		held.e = NULL;
+	}
 }
 
 static void
@@ -260,8 +271,14 @@ static int
 held_arm(void)
 {
 	pthread_once(&held_once, held_setup);
-	if (!held_key_ok || held.exits >= PTHREAD_DESTRUCTOR_ITERATIONS ||
-	    pthread_setspecific(held_key, &held) != 0)
+	if (!held_key_ok || held.exits >= PTHREAD_DESTRUCTOR_ITERATIONS)
+		return SHK_ENOMEM;
+	if (!held.e) {
+		held.e = malloc(SHK__SYNC_HELD_MAX * sizeof(*held.e));
+		if (!held.e)
+			return SHK_ENOMEM;
+	}
+	if (pthread_setspecific(held_key, &held) != 0)
 		return SHK_ENOMEM;
 	held.armed = 1;
 	return 0;
