@@ -1614,7 +1614,12 @@ SHK_API int shk_stack_info(shk_stack *s, shk_stack_stats *st);
  * locker in any process gets SHK_EOWNERDEAD; its rwlock read holds are
  * given back (shk_mutex_lock).  A process's exit, or the end of its main
  * thread by a return from main() or exit(), runs no thread exit: its
- * locks are recovered as a dead process's.
+ * locks are recovered as a dead process's.  pthread_cancel() of a thread
+ * while it is inside any shmkit call is not supported: the call can leave
+ * process-local state half-done (a descriptor that shk_sem_fd or
+ * shk_event_fd was creating then stays "being created", and every later
+ * call on that handle waits for it for ever); cancel threads only outside
+ * library calls, or disable cancellation around them.
  * Handles belong to the process that opened them and are thread-safe.
  * Every blocking call takes timeout_ns
  * (SHK_FOREVER, 0 = try: SHK_EAGAIN, else SHK_ETIMEDOUT on expiry) and makes
@@ -1680,7 +1685,9 @@ SHK_API int shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
  * the calling thread holds 64 mutexes, rwlock write locks and read-held
  * rwlocks already
  * (those held through a segment handle it has closed do not count:
- * shk_seg_close); SHK_EINVAL.  A holder that is alive but stopped
+ * shk_seg_close), or when it is exiting and its release of what it holds
+ * has run for the last time (a pthread key destructor in the C library's
+ * last round, docs/sync.md); SHK_EINVAL.  A holder that is alive but stopped
  * (SIGSTOP, debugger) keeps the mutex.  No system call when uncontended;
  * contended waiters spin about 2 us, then sleep on a futex and test the
  * holder's liveness every 20 ms, so a dead holder is detected within about
@@ -1800,7 +1807,9 @@ SHK_API int shk_sem_post(shk_sem *s, uint32_t n);
  * shk_sem_wait takes one unit, waiting up to timeout_ns while the count is
  * zero.  Returns 0, SHK_EAGAIN (timeout 0), SHK_ETIMEDOUT, SHK_EINVAL.
  * Units are not owned: a process that dies after taking one does not give
- * it back (as POSIX semaphores).  Lock-free when the count is positive.
+ * it back (as POSIX semaphores).  Lock-free when the count is positive
+ * and the handle has no descriptor; on a handle with one (shk_sem_fd)
+ * each wait also empties and re-arms it under a process-local mutex.
  */
 SHK_API int shk_sem_wait(shk_sem *s, int64_t timeout_ns);
 

@@ -626,7 +626,7 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
  * after that thread exited they held their blocks until the handle
  * closed (a 4 MiB heap lost a quarter of its room to one exited thread's
  * large cache; test mag_thread_exit).  So a thread that claims a magazine
- * enters the handle's heap_local in its own list (tx_owned, linked
+ * enters the handle's heap_local in its own list (tx_head, linked
  * through tx_next/tx_pprev) and arms a pthread key whose destructor,
  * tx_exit() on the exiting thread, drains each magazine as
  * shk__heap_detach() does and gives the claim up (release store of
@@ -636,12 +636,26 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
  * waits while that thread's exit drains it (tx_busy), so a destructor
  * never follows a link into a freed handle.  tx_mu is taken with every
  * signal blocked and held across fork() (as live_mu in sync_mutex.c).
+ *
+ * The list's head is malloc()ed (tx_head), not in the thread's own
+ * storage: a claim made where tx_exit() will not run any more (a later
+ * key's destructor in the C library's last round of destructors, which
+ * sets no round after it) left the first handle's tx_pprev pointing into
+ * the dead thread's storage, and that handle's close wrote there (into a
+ * later thread's, once reused).  Such a head is leaked, and written
+ * harmlessly.  And once tx_exit() ran, the thread claims no magazine any
+ * more (tx_exiting): its allocations and frees take the shared lists
+ * (test mag_thread_exit_late).
  */
+struct tx_head {
+	struct heap_local *first;
+};
 static pthread_mutex_t tx_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t tx_once = PTHREAD_ONCE_INIT;
 static pthread_key_t tx_key;
 static int tx_key_ok;
-static _Thread_local struct heap_local *tx_owned;
+static _Thread_local struct tx_head *tx_head;
+static _Thread_local int tx_exiting;
 static sigset_t tx_fork_mask; /* the forking thread's, while it forks */
 
 static void
@@ -717,8 +731,9 @@ tx_exit(void *arg)
 	sigset_t old;
 
 	(void)arg;
+	tx_exiting = 1;
 	tx_lock(&old);
-	while ((hl = tx_owned) != NULL) {
+	while (tx_head && (hl = tx_head->first) != NULL) {
 		tx_unlink(hl);
 		hl->tx_busy = 1;
 		tx_unlock(&old);
@@ -726,6 +741,9 @@ tx_exit(void *arg)
 		tx_lock(&old);
 		hl->tx_busy = 0;
 	}
+	/* empty: no link points into it */
+	free(tx_head);
+	tx_head = NULL;
 	tx_unlock(&old);
 }
 
@@ -737,23 +755,30 @@ tx_setup(void)
 }
 
 /* Enters hl, whose magazine the calling thread just claimed, in its
- * list.  Without the key (none left), its exit leaves the magazine
- * claimed until the handle closes, as before. */
+ * list.  Without the key (none left) or the head (no memory), its exit
+ * leaves the magazine claimed until the handle closes, as before. */
 static void
 tx_enter(shk_seg *seg, struct heap_local *hl)
 {
 	sigset_t old;
 
 	pthread_once(&tx_once, tx_setup);
-	if (!tx_key_ok || pthread_setspecific(tx_key, &tx_owned) != 0)
+	if (!tx_key_ok)
+		return;
+	if (!tx_head) {
+		tx_head = calloc(1, sizeof(*tx_head));
+		if (!tx_head)
+			return;
+	}
+	if (pthread_setspecific(tx_key, tx_head) != 0)
 		return;
 	tx_lock(&old);
 	hl->tx_seg = seg;
-	hl->tx_next = tx_owned;
-	hl->tx_pprev = &tx_owned;
-	if (tx_owned)
-		tx_owned->tx_pprev = &hl->tx_next;
-	tx_owned = hl;
+	hl->tx_next = tx_head->first;
+	hl->tx_pprev = &tx_head->first;
+	if (tx_head->first)
+		tx_head->first->tx_pprev = &hl->tx_next;
+	tx_head->first = hl;
 	tx_unlock(&old);
 }
 
@@ -787,7 +812,8 @@ mag_mine(shk_seg *seg, struct heap_local *hl)
 	t = atomic_load_explicit(&hl->mag_thread, memory_order_relaxed);
 	if (t == me)
 		return hl->mag_off;
-	if (t)
+	/* an exiting thread whose tx_exit() ran claims none (above) */
+	if (t || tx_exiting)
 		return 0;
 	/* acquire: after an earlier owner's exit (release store in
 	 * tx_flush()), its writes to hl happen before ours */

@@ -292,6 +292,9 @@ opts_check(const shk_seg_opts *in, shk_seg_opts *o)
 	return 0;
 }
 
+/* The last handle serial given out (shk_seg.serial). */
+static _Atomic uint64_t seg_serial;
+
 static shk_seg *
 seg_new(const char *name, uint32_t backend, unsigned flags)
 {
@@ -299,6 +302,11 @@ seg_new(const char *name, uint32_t backend, unsigned flags)
 
 	if (!seg)
 		return NULL;
+	/* relaxed: only uniqueness matters, which the RMW gives; the
+	 * handle is published to other threads by the caller's own means */
+	seg->serial = atomic_fetch_add_explicit(&seg_serial, 1,
+						memory_order_relaxed) +
+		      1;
 	seg->fd = -1;
 	seg->shmid = -1;
 	seg->slot = UINT32_MAX;

@@ -116,6 +116,12 @@ struct shk_seg {
 	uint32_t gen;   /* attach generation (full 29 bits) */
 	uint32_t stamp; /* owner stamp for locks: see shk__seg_stamp */
 	uint32_t attach_cap;
+	/* this process's serial number of the handle (seg_new: 1, 2, ...,
+	 * never reused while the process lives, a forked child going on
+	 * from its parent's count): a handle's address, mapping and stamp
+	 * can all recur in a later handle, its serial cannot (sync_mutex.c,
+	 * the thread-exit record of held words) */
+	uint64_t serial;
 	/* shk__self_key() of the process that opened the handle (set again
 	 * by shk__seg_attach): a forked child, even one whose pid number
 	 * equals ours (pid 1 of a new PID namespace), closing its copy of the

@@ -159,13 +159,15 @@ _Static_assert(sizeof(struct shk__once_shm) == 192, "once size");
  * thread holds w.  shk__sync_lock takes w within timeout_ns: the codes of
  * shk__lock_acquire, SHK_EDEADLK when this thread holds w already,
  * SHK_EAGAIN for a failed try, SHK_ENOMEM when the thread holds
- * SHK__SYNC_HELD_MAX words already; on failure nothing is held.
+ * SHK__SYNC_HELD_MAX words already; on failure nothing is held.  rw: the
+ * rwlock whose wlock w is (its readers are woken when the thread exits
+ * holding it), NULL for a mutex's word.
  * shk__sync_unlock releases it: SHK_EPERM when this thread does not hold w.
  */
 #define SHK__SYNC_HELD_MAX 64
 SHK_HIDDEN int shk__sync_holds(shk_seg *seg, _Atomic uint32_t *w);
 SHK_HIDDEN int shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w,
-			      int64_t timeout_ns);
+			      int64_t timeout_ns, struct shk__rwlock_shm *rw);
 SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, _Atomic uint32_t *w);
 
 /*

@@ -23,25 +23,30 @@
  */
 #include "sync.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 
 #include "lock.h"
 
 /*
- * The words this thread holds, each with the segment handle and the owner
- * stamp it was taken under: lock words (reads 0), and the rwlocks it holds
- * read holds of (w the rwlock's memory, reads the holds this thread took
- * through seg and has not released).  Read and written only by the thread
- * itself: plain variables, no atomics.  An entry can outlive its mapping:
- * a handle closed while held, or a fork() child's copy of its parent's
- * list, and a later mapping may put another lock word at the same
- * address.  So an entry counts only while its segment handle and stamp
- * are the caller's and the word still names that stamp; any other entry
- * for the address is stale and dropped.  (A stale entry whose segment
- * handle address and stamp both recur, on a word another thread of that
- * handle holds, would still pass: that needs a handle closed while held
- * first.)
+ * The words this thread holds, each with the segment handle (its address
+ * and serial) and the owner stamp it was taken under: lock words (reads
+ * 0; rw the rwlock when the word is its wlock, else NULL), and the
+ * rwlocks it holds read holds of (w the rwlock's memory, reads the holds
+ * this thread took through seg and has not released).  Read and written
+ * only by the thread itself: plain variables, no atomics.  An entry can
+ * outlive its mapping: a handle closed while held, or a fork() child's
+ * copy of its parent's list, and a later mapping may put another lock word
+ * at the same address.  So an entry counts only while its segment handle
+ * and stamp are the caller's and the word still names that stamp; any
+ * other entry for the address is stale and dropped.  The handle is known
+ * by its serial (shk_seg.serial), not only its address: a handle closed
+ * while a thread held through it, then a fresh segment's first handle at
+ * the same malloc address, mapped at the same address, with the same
+ * stamp (attach slot 0, generation 1), made that thread's stale entry
+ * match the new handle, and its exit released another thread's read hold
+ * or lock there (test thread_exit_reuse in tests/test_sync_rwlock).
  *
  * Thread exit.  The threads of a handle share its stamp, which lives as
  * long as the process, so a word left held by a thread that exited would
@@ -64,15 +69,25 @@
  * parent's list names the parent's handles (shk__seg_inherited): skipped.
  */
 enum { HELD_LOCK = 0 };
+struct held_ent {
+	void *w;
+	const shk_seg *seg;
+	uint64_t serial;            /* seg->serial */
+	struct shk__rwlock_shm *rw; /* w is rw's wlock, else NULL */
+	uint32_t stamp;
+	uint32_t reads; /* HELD_LOCK: w is a lock word */
+};
+/* The entries are malloc()ed (SHK__SYNC_HELD_MAX of them, by held_arm(),
+ * before the first is made; freed by the thread's last held_exit()), not
+ * in the thread's storage: the library's thread-local variables take
+ * static TLS (some are initial-exec, platform.h), of which a dlopen()ed
+ * library gets little; 2.5 KiB there made Python's dlopen() of
+ * libshmkit.so fail ("cannot allocate memory in static TLS block"). */
 static _Thread_local struct {
 	uint32_t n;
-	uint32_t armed; /* the thread-exit key is set (held_arm) */
-	struct held_ent {
-		void *w;
-		const shk_seg *seg;
-		uint32_t stamp;
-		uint32_t reads; /* HELD_LOCK: w is a lock word */
-	} e[SHK__SYNC_HELD_MAX];
+	uint32_t armed;     /* the thread-exit key is set (held_arm) */
+	uint32_t exits;     /* held_exit() calls so far (thread exit rounds) */
+	struct held_ent *e; /* n used of SHK__SYNC_HELD_MAX, or NULL */
 } held;
 
 static pthread_once_t held_once = PTHREAD_ONCE_INIT;
@@ -172,11 +187,31 @@ in_map(const shk_seg *seg, const void *p, uint64_t len)
 			   len);
 }
 
+#ifndef PTHREAD_DESTRUCTOR_ITERATIONS
+#define PTHREAD_DESTRUCTOR_ITERATIONS 4
+#endif
+
 /*
  * The pthread key's destructor, on the exiting thread: abandons the words
  * it holds and gives back its read holds (above).  Entries through a
- * handle that is closed, inherited from a parent, or not at its stamp any
- * more are dropped untouched.
+ * handle that is closed (its address not in live, or another handle's
+ * serial there), inherited from a parent, or not at its stamp any more
+ * are dropped untouched.  An abandoned rwlock write lock also wakes the
+ * rwlock's sleeping readers, which would otherwise see it only at their
+ * next 20 ms liveness check (their wait's predicate counts an abandoned
+ * word, sync_rwlock.c no_writer()).
+ *
+ * The destructor runs in one of the rounds in which the C library calls
+ * the destructors of the keys that still have values, and a later key's
+ * destructor may lock after it (glibc runs PTHREAD_DESTRUCTOR_ITERATIONS
+ * rounds at most, a new round only while some key was set again).  So
+ * it sets its key again, which gives it another round, until it has run
+ * that many times.  A lock asked for after its last run (in the library's
+ * last round) is refused (held_arm()); one taken in the last round by a
+ * thread that had locked nothing before its exit stays held
+ * (docs/sync.md).  Bounded by
+ * its own count: POSIX lets a C library run rounds for as long as values
+ * are set.
  */
 static void
 held_exit(void *arg)
@@ -185,25 +220,41 @@ held_exit(void *arg)
 	uint32_t i;
 
 	(void)arg;
-	live_lock(&old);
-	for (i = 0; i < held.n; i++) {
-		struct held_ent *e = &held.e[i];
-		shk_seg *seg = (shk_seg *)e->seg;
+	if (held.n) {
+		live_lock(&old);
+		for (i = 0; i < held.n; i++) {
+			struct held_ent *e = &held.e[i];
+			shk_seg *seg = (shk_seg *)e->seg;
 
-		if (live_at(seg) < 0 || shk__seg_inherited(seg) ||
-		    shk__seg_stamp(seg) != e->stamp)
-			continue;
-		if (e->reads == HELD_LOCK) {
-			if (in_map(seg, e->w, sizeof(uint32_t)))
+			if (live_at(seg) < 0 || seg->serial != e->serial ||
+			    shk__seg_inherited(seg) ||
+			    shk__seg_stamp(seg) != e->stamp)
+				continue;
+			if (e->reads != HELD_LOCK) {
+				if (in_map(seg, e->w,
+					   sizeof(struct shk__rwlock_shm)))
+					shk__rwlock_exit_reads(seg, e->w,
+							       e->reads);
+			} else if (e->rw) {
+				if (in_map(seg, e->rw,
+					   sizeof(struct shk__rwlock_shm)) &&
+				    shk__lock_abandon(&e->rw->wlock, e->stamp))
+					shk__wake(seg, &e->rw->rwp, INT_MAX);
+			} else if (in_map(seg, e->w, sizeof(uint32_t))) {
 				shk__lock_abandon(e->w, e->stamp);
-		} else if (in_map(seg, e->w, sizeof(struct shk__rwlock_shm))) {
-			shk__rwlock_exit_reads(seg, e->w, e->reads);
+			}
 		}
+		held.n = 0;
+		live_unlock(&old);
 	}
-	held.n = 0;
-	/* a later destructor that locks again arms the key again */
-	held.armed = 0;
-	live_unlock(&old);
+	/* another round for a later destructor's locks (above); without
+	 * one, a later lock arms the key again itself */
+	held.armed = ++held.exits < PTHREAD_DESTRUCTOR_ITERATIONS &&
+		     pthread_setspecific(held_key, &held) == 0;
+	if (!held.armed) {
+		free(held.e);
+		held.e = NULL;
+	}
 }
 
 static void
@@ -213,12 +264,21 @@ held_setup(void)
 	pthread_atfork(live_prefork, live_postfork, live_postfork);
 }
 
-/* Arms the calling thread's exit destructor: 0, or SHK_ENOMEM. */
+/* Arms the calling thread's exit destructor: 0, or SHK_ENOMEM, also when
+ * it has run for the last time (held_exit()): the thread is in its exit's
+ * last round, and what it took now would stay held for good. */
 static int
 held_arm(void)
 {
 	pthread_once(&held_once, held_setup);
-	if (!held_key_ok || pthread_setspecific(held_key, &held) != 0)
+	if (!held_key_ok || held.exits >= PTHREAD_DESTRUCTOR_ITERATIONS)
+		return SHK_ENOMEM;
+	if (!held.e) {
+		held.e = malloc(SHK__SYNC_HELD_MAX * sizeof(*held.e));
+		if (!held.e)
+			return SHK_ENOMEM;
+	}
+	if (pthread_setspecific(held_key, &held) != 0)
 		return SHK_ENOMEM;
 	held.armed = 1;
 	return 0;
@@ -237,7 +297,8 @@ held_at(shk_seg *seg, _Atomic uint32_t *w)
 		/* relaxed: a word naming our stamp was last set by our own
 		 * CAS (this thread's, if the entry is live), which this
 		 * thread sees; any other value means the entry is stale */
-		if (held.e[i].seg == seg && held.e[i].stamp == stamp &&
+		if (held.e[i].seg == seg && held.e[i].serial == seg->serial &&
+		    held.e[i].stamp == stamp &&
 		    (atomic_load_explicit(w, memory_order_relaxed) &
 		     SHK__STAMP_MASK) == stamp)
 			return (int)i;
@@ -263,8 +324,9 @@ read_at(shk_seg *seg, struct shk__rwlock_shm *m)
 		 * (a writer's reclaim of a dead stamp) */
 		r = atomic_load_explicit(&m->readers[seg->slot],
 					 memory_order_relaxed);
-		if (held.e[i].seg == seg && held.e[i].stamp == stamp &&
-		    (uint32_t)(r >> 32) == stamp && (uint32_t)r != 0)
+		if (held.e[i].seg == seg && held.e[i].serial == seg->serial &&
+		    held.e[i].stamp == stamp && (uint32_t)(r >> 32) == stamp &&
+		    (uint32_t)r != 0)
 			return (int)i;
 		held.e[i] = held.e[--held.n];
 	}
@@ -278,7 +340,8 @@ shk__sync_holds(shk_seg *seg, _Atomic uint32_t *w)
 }
 
 int
-shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
+shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns,
+	       struct shk__rwlock_shm *rw)
 {
 	int rc;
 
@@ -291,8 +354,9 @@ shk__sync_lock(shk_seg *seg, _Atomic uint32_t *w, int64_t timeout_ns)
 		rc = SHK_EAGAIN;
 	if (rc == 0 || rc == SHK_EOWNERDEAD)
 		held.e[held.n++] =
-			(struct held_ent){ (void *)w, seg, shk__seg_stamp(seg),
-					   HELD_LOCK };
+			(struct held_ent){ (void *)w,           seg,
+					   seg->serial,         rw,
+					   shk__seg_stamp(seg), HELD_LOCK };
 	return rc;
 }
 
@@ -330,7 +394,9 @@ shk__sync_read_add(shk_seg *seg, struct shk__rwlock_shm *m)
 	}
 	if (held.n == SHK__SYNC_HELD_MAX)
 		return SHK_ENOMEM;
-	held.e[held.n++] = (struct held_ent){ m, seg, shk__seg_stamp(seg), 1 };
+	held.e[held.n++] = (struct held_ent){
+		m, seg, seg->serial, NULL, shk__seg_stamp(seg), 1
+	};
 	return 0;
 }
 
@@ -392,7 +458,7 @@ shk_mutex_lock(shk_mutex *m, int64_t timeout_ns)
 {
 	if (!m || !SHK__TIMEOUT_OK(timeout_ns))
 		return SHK_EINVAL;
-	return shk__sync_lock(m->seg, &m->m->word, timeout_ns);
+	return shk__sync_lock(m->seg, &m->m->word, timeout_ns, NULL);
 }
 
 int

@@ -143,7 +143,7 @@ wr_acquire(shk_rwlock *rw, int64_t timeout_ns)
 	uint32_t f;
 	int rc;
 
-	rc = shk__sync_lock(rw->seg, &m->wlock, timeout_ns);
+	rc = shk__sync_lock(rw->seg, &m->wlock, timeout_ns, m);
 	if (rc == SHK_EOWNERDEAD) {
 		/* The writer died holding: record it in flags, where it
 		 * survives a drain that times out (below).  Killed between
@@ -259,13 +259,18 @@ struct rd_arg {
 	struct shk__rwlock_shm *m;
 };
 
+/* Whether a sleeping reader should try again: no writer, or an
+ * ABANDONED write lock (its thread exited, and its exit woke us: the
+ * retry takes it over at once, not at the next 20 ms check). */
 static int
 no_writer(void *arg)
 {
 	struct rd_arg *a = arg;
 	/* relaxed: only a hint to retry the increment and seq_cst load
 	 * of wlock in shk_rwlock_rdlock(), which order */
-	return atomic_load_explicit(&a->m->wlock, memory_order_relaxed) == 0;
+	uint32_t v = atomic_load_explicit(&a->m->wlock, memory_order_relaxed);
+
+	return v == 0 || shk__lock_abandoned(v);
 }
 
 /*

@@ -4,6 +4,7 @@
  */
 #include "harness.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -2006,6 +2007,80 @@ t_mag_thread_exit(void)
 }
 
 /*
+ * A later key's destructor allocates and frees in every round of the
+ * thread's exit (glibc: at most PTHREAD_DESTRUCTOR_ITERATIONS, a new one
+ * only while a key was set again).  Each claim after the drain entered
+ * the handle in the thread's list and set the key again, which gave the
+ * drain another round, except after the last: the magazine stayed
+ * claimed by the dead thread, its free cached there (large_cached was 1
+ * below), and the handle's close wrote through a link into the dead
+ * thread's storage.  A thread whose drain ran now claims no magazine.
+ */
+static pthread_key_t mtl_key;
+static int mtl_rounds;
+
+static void
+mtl_dtor(void *v)
+{
+	uint64_t off;
+
+	if (shk_alloc(mte_seg, 60000, &off) == 0)
+		shk_free(mte_seg, off);
+		/* 16: for a C library that runs rounds for ever.  TSan finalises
+	 * the thread in the last round, before this destructor, which then
+	 * crashes in any instrumented code (the drain's too): no round
+	 * there after the one before the last */
+#ifdef TEST_TSAN
+	if (++mtl_rounds < PTHREAD_DESTRUCTOR_ITERATIONS - 2)
+#else
+	if (++mtl_rounds < 16)
+#endif
+		pthread_setspecific(mtl_key, v);
+}
+
+static void *
+mtl_thread(void *arg)
+{
+	uint64_t off;
+
+	(void)arg;
+	/* the drain's key first: mtl_dtor runs after it in each round */
+	if (shk_alloc(mte_seg, 60000, &off) || shk_free(mte_seg, off) ||
+	    pthread_key_create(&mtl_key, mtl_dtor) ||
+	    pthread_setspecific(mtl_key, (void *)1))
+		return (void *)1;
+	return NULL;
+}
+
+static void
+t_mag_thread_exit_late(void)
+{
+	struct shk__heap_report rep;
+	uint64_t off;
+	pthread_t th;
+	void *r;
+	char nm[64];
+
+	test_name(nm, sizeof(nm), "magtlate");
+	mte_seg = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+	CHECK(pthread_create(&th, NULL, mtl_thread, NULL) == 0);
+	CHECK(pthread_join(th, &r) == 0);
+	CHECK(r == NULL);
+	CHECK(mtl_rounds >= 2);
+	CHECK_OK(shk__heap_scan(mte_seg, &rep));
+	CHECK_EQ(rep.large_cached, 0);
+	CHECK_EQ(rep.small_cached, 0);
+	/* the magazine is free for this thread: its free is cached */
+	CHECK_OK(shk_alloc(mte_seg, 60000, &off));
+	CHECK_OK(shk_free(mte_seg, off));
+	CHECK_OK(shk__heap_scan(mte_seg, &rep));
+	CHECK_EQ(rep.large_cached, 1);
+	shk_seg_close(mte_seg);
+	pthread_key_delete(mtl_key);
+}
+
+/*
  * The handle whose magazine a thread owns is closed (by another thread,
  * once the owner is done with it) before the owner exits: the exit must
  * not drain the freed handle (ASan would see it).  A handle the owner
@@ -2079,4 +2154,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "tail_block_free", t_tail_block_free },
 	  { "repair_scribbled", t_repair_scribbled },
 	  { "mag_thread_exit", t_mag_thread_exit },
+	  { "mag_thread_exit_late", t_mag_thread_exit_late },
 	  { "mag_thread_closed", t_mag_thread_closed })

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -1699,6 +1700,86 @@ t_thread_exit(void)
 	shk_seg_close(s);
 }
 
+/*
+ * Locks taken by another key's destructor while the thread exits: the C
+ * library calls the destructors of the keys that have values in rounds
+ * (glibc: a new one only while some key was set again, at most
+ * PTHREAD_DESTRUCTOR_ITERATIONS).  The record's destructor ran once and
+ * was armed again only by a later lock, which gave it no round after the
+ * last: a lock taken there stayed held for good (the try below was
+ * SHK_EAGAIN for the mutex of the last round).  Now it runs in every
+ * round, and a lock asked for after its last run is refused with
+ * SHK_ENOMEM.  Either way no mutex stays held: each is free, or
+ * abandoned (SHK_EOWNERDEAD).
+ */
+#ifndef PTHREAD_DESTRUCTOR_ITERATIONS
+#define PTHREAD_DESTRUCTOR_ITERATIONS 4
+#endif
+#ifdef TEST_TSAN
+/* TSan finalises the thread in the last round, before the other keys'
+ * destructors, which then crash in any instrumented code: locks taken in
+ * the two rounds before it, whose release runs in the next one */
+#define ER_N (PTHREAD_DESTRUCTOR_ITERATIONS - 2)
+#else
+#define ER_N PTHREAD_DESTRUCTOR_ITERATIONS
+#endif
+static shk_mutex *er_m[ER_N];
+static int er_rc[ER_N];
+static int er_rounds;
+static pthread_key_t er_key;
+
+static void
+er_dtor(void *v)
+{
+	er_rc[er_rounds] = shk_mutex_lock(er_m[er_rounds], 0);
+	if (++er_rounds < ER_N)
+		pthread_setspecific(er_key, v);
+}
+
+static void *
+er_thread(void *arg)
+{
+	(void)arg;
+	/* the record's key first: a later key's destructor runs after
+	 * the record's in each round */
+	if (shk_mutex_lock(er_m[0], 0) || shk_mutex_unlock(er_m[0]) ||
+	    pthread_key_create(&er_key, er_dtor) ||
+	    pthread_setspecific(er_key, (void *)1))
+		return (void *)1;
+	return NULL;
+}
+
+static void
+t_thread_exit_rounds(void)
+{
+	shk_seg *s = seg_create("mtrounds");
+	pthread_t th;
+	void *r;
+	char nm[8];
+	int i, rc;
+
+	for (i = 0; i < ER_N; i++) {
+		snprintf(nm, sizeof(nm), "m%d", i);
+		CHECK_OK(shk_mutex_open(s, nm, SHK_CREATE, NULL, &er_m[i]));
+	}
+	CHECK(pthread_create(&th, NULL, er_thread, NULL) == 0);
+	CHECK(pthread_join(th, &r) == 0);
+	CHECK(r == NULL);
+	CHECK_EQ(er_rounds, ER_N);
+	CHECK(er_rc[0] == 0);
+	for (i = 0; i < ER_N; i++) {
+		CHECK(er_rc[i] == 0 || er_rc[i] == SHK_ENOMEM);
+		rc = shk_mutex_lock(er_m[i], 0);
+		CHECK_RC(rc, er_rc[i] == 0 ? SHK_EOWNERDEAD : 0);
+		if (rc == SHK_EOWNERDEAD)
+			CHECK_OK(shk_mutex_consistent(er_m[i]));
+		CHECK_OK(shk_mutex_unlock(er_m[i]));
+		shk_mutex_close(er_m[i]);
+	}
+	pthread_key_delete(er_key);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "notrecoverable", t_notrecoverable }, { "sigstop", t_sigstop },
 	  { "exclusion_procs", t_exclusion_procs },
@@ -1714,4 +1795,5 @@ TEST_MAIN({ "basic", t_basic }, { "kill_rounds", t_kill_rounds },
 	  { "other_timens", t_other_timens },
 	  { "pidns_same_pid", t_pidns_same_pid },
 	  { "holder_without_proc", t_holder_without_proc },
-	  { "signal_storm", t_signal_storm }, { "thread_exit", t_thread_exit })
+	  { "signal_storm", t_signal_storm }, { "thread_exit", t_thread_exit },
+	  { "thread_exit_rounds", t_thread_exit_rounds })

@@ -8,6 +8,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lock.h"
 #include "platform.h"
@@ -816,6 +819,209 @@ t_thread_exit(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A thread that exits holding read holds through a segment handle that
+ * another thread closed meanwhile (allowed: shk_seg_close refuses only
+ * other threads' locks, not read holds), when a fresh segment's handle
+ * has since taken the same malloc address, mapping and stamp (attach
+ * slot 0, generation 1), and a second thread reads through it.  The exit
+ * identified the handle by its address and stamp: its stale entry
+ * matched, and it took the second thread's hold off the count, so a
+ * writer got in while that thread read (wrlock returned 0 here, and the
+ * reader's rdunlock SHK_EPERM).  Handles are now known by a per-process
+ * serial as well.  The addresses recur reliably only without glibc's
+ * per-thread cache, which calloc() does not use: the case runs in a
+ * child exec()ed with GLIBC_TUNABLES=glibc.malloc.tcache_count=0.
+ */
+static _Atomic int ru_go[2], ru_held;
+
+/* Reads through arg until ru_go; gives its hold back when it was through
+ * a handle still open (ru_reader), not through a closed one (ru_stale). */
+static void *
+ru_read(shk_rwlock *rw, int unlock)
+{
+	intptr_t rc = shk_rwlock_rdlock(rw, 0);
+
+	atomic_store(&ru_held, 1);
+	while (!atomic_load(&ru_go[unlock]))
+		usleep(1000);
+	if (rc == 0 && unlock)
+		rc = shk_rwlock_rdunlock(rw) ? 100 : 0;
+	return (void *)rc;
+}
+
+static void *
+ru_reader(void *arg)
+{
+	return ru_read(arg, 1);
+}
+
+static void *
+ru_stale(void *arg)
+{
+	return ru_read(arg, 0);
+}
+
+/* The case itself, in the exec()ed child: 0, or 77 when no handle
+ * recurred at the same addresses and stamp (a sanitizer's malloc). */
+static int
+reuse_run(void)
+{
+	shk_seg *sa, *sb = NULL;
+	shk_rwlock *ra = NULL, *rb = NULL;
+	const void *base;
+	uint32_t stamp;
+	pthread_t t, u;
+	char nm[64];
+	void *r;
+	int k;
+
+	test_name(nm, sizeof(nm), "rwreuse");
+	sa = seg_create("rwreuse");
+	CHECK_OK(shk_rwlock_open(sa, "rw", SHK_CREATE, NULL, &ra));
+	CHECK(pthread_create(&t, NULL, ru_stale, ra) == 0);
+	while (!atomic_load(&ru_held))
+		usleep(1000);
+	base = sa->base;
+	stamp = shk__seg_stamp(sa);
+	shk_rwlock_close(ra);
+	shk_seg_close(sa);
+	for (k = 0; k < 200; k++) {
+		sb = seg_create("rwreuse");
+		if (sb == sa && sb->base == base && shk__seg_stamp(sb) == stamp)
+			break;
+		shk_seg_close(sb);
+		sb = NULL;
+	}
+	if (!sb) {
+		atomic_store(&ru_go[0], 1);
+		CHECK(pthread_join(t, NULL) == 0);
+		return 77;
+	}
+	CHECK_OK(shk_rwlock_open(sb, "rw", SHK_CREATE, NULL, &rb));
+	atomic_store(&ru_held, 0);
+	CHECK(pthread_create(&u, NULL, ru_reader, rb) == 0);
+	while (!atomic_load(&ru_held))
+		usleep(1000);
+	/* t exits (its hold was through the closed handle) */
+	atomic_store(&ru_go[0], 1);
+	CHECK(pthread_join(t, &r) == 0);
+	CHECK_EQ((intptr_t)r, 0);
+	/* u still reads: no writer gets in (it did before) */
+	CHECK_RC(shk_rwlock_wrlock(rb, 50 * MS), SHK_ETIMEDOUT);
+	atomic_store(&ru_go[1], 1);
+	CHECK(pthread_join(u, &r) == 0);
+	CHECK_EQ((intptr_t)r, 0);
+	CHECK_OK(shk_rwlock_wrlock(rb, 0));
+	CHECK_OK(shk_rwlock_wrunlock(rb));
+	shk_rwlock_close(rb);
+	shk_seg_close(sb);
+	return 0;
+}
+
+static void
+t_thread_exit_reuse(void)
+{
+	char self[4096];
+	ssize_t n;
+	pid_t c;
+	int st;
+
+	if (getenv("SHK_TEST_RWREUSE"))
+		exit(reuse_run());
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	CHECK(n > 0);
+	self[n] = 0;
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
+		setenv("SHK_TEST_RWREUSE", "1", 1);
+		execl(self, self, "thread_exit_reuse", "--no-fork",
+		      (char *)NULL);
+		_exit(127);
+	}
+	CHECK(waitpid(c, &st, 0) == c);
+	CHECK(WIFEXITED(st));
+#if defined(SHK__TSAN) || defined(__SANITIZE_ADDRESS__)
+	/* the sanitizer's malloc seldom gives the same address back */
+	CHECK(WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 77);
+#else
+	CHECK_EQ(WEXITSTATUS(st), 0);
+#endif
+}
+
+/*
+ * A reader asleep in rdlock while the writer thread exits holding the
+ * write lock: the exit marked it abandoned and woke only sleepers on the
+ * word (writers), and the readers, asleep on rwp, noticed at their next
+ * 20 ms liveness check (about 19 ms here).  The exit now wakes them, and
+ * one takes the lock over at once.  The best of five tries must be well
+ * under the 20 ms.
+ */
+static _Atomic int we_go, we_held;
+static _Atomic int64_t we_exit_ns, we_done_ns;
+
+static void *
+we_writer(void *arg)
+{
+	intptr_t rc = shk_rwlock_wrlock(arg, 0);
+
+	atomic_store(&we_held, 1);
+	while (!atomic_load(&we_go))
+		usleep(100);
+	atomic_store(&we_exit_ns, test_now_ns());
+	return (void *)rc;
+}
+
+static void *
+we_reader(void *arg)
+{
+	intptr_t rc = shk_rwlock_rdlock(arg, 2000 * MS * SLOW);
+
+	atomic_store(&we_done_ns, test_now_ns());
+	if (rc == SHK_EOWNERDEAD && shk_rwlock_consistent(arg) == 0 &&
+	    shk_rwlock_wrunlock(arg) == 0)
+		rc = 0;
+	return (void *)rc;
+}
+
+static void
+t_thread_exit_wake(void)
+{
+	shk_seg *s = seg_create("rwtwake");
+	shk_rwlock *rw = NULL;
+	int64_t best = INT64_MAX, d;
+	pthread_t w, r;
+	void *rc;
+	int i;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	for (i = 0; i < 5; i++) {
+		atomic_store(&we_go, 0);
+		atomic_store(&we_held, 0);
+		CHECK(pthread_create(&w, NULL, we_writer, rw) == 0);
+		while (!atomic_load(&we_held))
+			usleep(100);
+		CHECK(pthread_create(&r, NULL, we_reader, rw) == 0);
+		/* the reader sleeps on rwp */
+		while (!atomic_load(&rw->m->rwp.waiters))
+			usleep(100);
+		atomic_store(&we_go, 1);
+		CHECK(pthread_join(w, &rc) == 0);
+		CHECK_EQ((intptr_t)rc, 0);
+		CHECK(pthread_join(r, &rc) == 0);
+		CHECK_EQ((intptr_t)rc, 0);
+		d = atomic_load(&we_done_ns) - atomic_load(&we_exit_ns);
+		if (d < best)
+			best = d;
+	}
+	fprintf(stderr, "best reader latency %.2f ms\n", best / 1e6);
+	CHECK(best < 8 * MS);
+	shk_rwlock_close(rw);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "mixed_threads", t_mixed_threads },
 	  { "writer_preferred", t_writer_preferred },
@@ -825,4 +1031,6 @@ TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "dead_recoverer", t_dead_recoverer },
 	  { "timed_expiry", t_timed_expiry }, { "notrec_word", t_notrec_word },
 	  { "read_hold_limit", t_read_hold_limit },
-	  { "thread_exit", t_thread_exit })
+	  { "thread_exit", t_thread_exit },
+	  { "thread_exit_reuse", t_thread_exit_reuse },
+	  { "thread_exit_wake", t_thread_exit_wake })

@@ -225,9 +225,13 @@ class RWLock(_Sync):
     def wrlock(self, timeout=None):
         # tried first, as a mutex: the holder's re-lock is Deadlock there,
         # and the blocking path runs only for a lock held by another
-        # thread or process.  A write hold is per thread, so it can then be
-        # given back after an interrupting exception (_give_back); a read
-        # hold is per segment handle, and cannot
+        # thread or process.  A write hold is per thread, and the try said
+        # this thread did not hold it, so it can then be given back after
+        # an interrupting exception (_give_back).  rdlock does not: read
+        # holds are per thread as well, but the thread may hold others of
+        # the same rwlock (through this or another RWLock object), which an
+        # rdunlock could give back instead; the thread's exit gives back
+        # what it still holds
         _take(self, _wrlock, "wrlock", timeout)
 
     @inflight
