@@ -1769,6 +1769,15 @@ SHK_API int shk_rwlock_wrlock(shk_rwlock *rw, int64_t timeout_ns);
  * Non-blocking. */
 SHK_API int shk_rwlock_rdunlock(shk_rwlock *rw);
 
+/* shk_rwlock_rdheld returns how many read holds the calling thread has
+ * taken through this segment handle and not yet dropped (every handle of
+ * this rwlock opened through the same segment handle counts them
+ * together), 0 for none or NULL.  A binding whose rdlock may be
+ * interrupted after the C call took the hold (Python: a signal handler
+ * that raises on the way back) compares the count before and after, and
+ * gives back one hold only when the count grew.  Non-blocking. */
+SHK_API uint32_t shk_rwlock_rdheld(const shk_rwlock *rw);
+
 /* shk_rwlock_wrunlock releases the write hold and wakes waiting readers
  * and one writer.  Unlocking after SHK_EOWNERDEAD without
  * shk_rwlock_consistent makes the lock unrecoverable

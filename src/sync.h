@@ -182,6 +182,10 @@ SHK_HIDDEN int shk__sync_unlock(shk_seg *seg, _Atomic uint32_t *w);
 SHK_HIDDEN int shk__sync_read_room(shk_seg *seg, struct shk__rwlock_shm *m);
 SHK_HIDDEN int shk__sync_read_add(shk_seg *seg, struct shk__rwlock_shm *m);
 SHK_HIDDEN int shk__sync_read_drop(shk_seg *seg, struct shk__rwlock_shm *m);
+/* shk__sync_read_count: the calling thread's read holds on m through
+ * seg (0 for none). */
+SHK_HIDDEN uint32_t shk__sync_read_count(shk_seg *seg,
+					 struct shk__rwlock_shm *m);
 
 /*
  * Thread exit (sync_mutex.c): the list's destructor marks each word the

@@ -400,6 +400,14 @@ shk__sync_read_add(shk_seg *seg, struct shk__rwlock_shm *m)
 	return 0;
 }
 
+uint32_t
+shk__sync_read_count(shk_seg *seg, struct shk__rwlock_shm *m)
+{
+	int i = read_at(seg, m);
+
+	return i < 0 ? 0 : held.e[i].reads;
+}
+
 int
 shk__sync_read_drop(shk_seg *seg, struct shk__rwlock_shm *m)
 {

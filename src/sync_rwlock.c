@@ -399,6 +399,14 @@ shk_rwlock_rdunlock(shk_rwlock *rw)
 	return 0;
 }
 
+uint32_t
+shk_rwlock_rdheld(const shk_rwlock *rw)
+{
+	if (!rw || rw->seg->slot >= SHK__RW_SLOTS)
+		return 0;
+	return shk__sync_read_count(rw->seg, rw->m);
+}
+
 void
 shk__rwlock_exit_reads(shk_seg *seg, struct shk__rwlock_shm *m, uint32_t n)
 {

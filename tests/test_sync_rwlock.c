@@ -1026,6 +1026,58 @@ t_thread_exit_wake(void)
 	shk_seg_close(s);
 }
 
+static void *
+count_reads(void *arg)
+{
+	return (void *)(uintptr_t)shk_rwlock_rdheld((shk_rwlock *)arg);
+}
+
+/* shk_rwlock_rdheld counts the calling thread's read holds through one
+ * segment handle: every handle of the lock opened through it shares the
+ * count, another thread and another segment handle see none of them, and
+ * a failed rdlock (the writer present) adds nothing. */
+static void
+t_rdheld(void)
+{
+	shk_seg *s = seg_create("rwheld"), *s2 = NULL;
+	shk_rwlock *rw = NULL, *rw2 = NULL, *rw3 = NULL;
+	pthread_t th;
+	void *ret;
+
+	CHECK_OK(shk_rwlock_open(s, "rw", SHK_CREATE, NULL, &rw));
+	CHECK_OK(shk_rwlock_open(s, "rw", 0, NULL, &rw2));
+	CHECK_OK(shk_seg_open_fd(g_fd, 0, NULL, &s2));
+	CHECK_OK(shk_rwlock_open(s2, "rw", 0, NULL, &rw3));
+	CHECK(shk_rwlock_rdheld(NULL) == 0);
+	CHECK(shk_rwlock_rdheld(rw) == 0);
+	CHECK_OK(shk_rwlock_rdlock(rw, 0));
+	CHECK_OK(shk_rwlock_rdlock(rw2, SHK_FOREVER));
+	CHECK(shk_rwlock_rdheld(rw) == 2);
+	CHECK(shk_rwlock_rdheld(rw2) == 2);
+	CHECK(shk_rwlock_rdheld(rw3) == 0);
+	CHECK(pthread_create(&th, NULL, count_reads, rw) == 0);
+	CHECK(pthread_join(th, &ret) == 0);
+	CHECK((uintptr_t)ret == 0);
+	CHECK_OK(shk_rwlock_rdlock(rw3, 0));
+	CHECK(shk_rwlock_rdheld(rw3) == 1);
+	CHECK(shk_rwlock_rdheld(rw) == 2);
+	CHECK_OK(shk_rwlock_rdunlock(rw));
+	CHECK(shk_rwlock_rdheld(rw2) == 1);
+	CHECK_OK(shk_rwlock_rdunlock(rw2));
+	CHECK_OK(shk_rwlock_rdunlock(rw3));
+	CHECK(shk_rwlock_rdheld(rw) == 0);
+	CHECK(shk_rwlock_rdheld(rw3) == 0);
+	CHECK_OK(shk_rwlock_wrlock(rw, 0));
+	CHECK_RC(shk_rwlock_rdlock(rw3, 0), SHK_EAGAIN);
+	CHECK(shk_rwlock_rdheld(rw3) == 0);
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	shk_rwlock_close(rw3);
+	shk_rwlock_close(rw2);
+	shk_rwlock_close(rw);
+	shk_seg_close(s2);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "mixed_threads", t_mixed_threads },
 	  { "writer_preferred", t_writer_preferred },
@@ -1037,4 +1089,4 @@ TEST_MAIN({ "basic", t_basic }, { "mixed_procs", t_mixed_procs },
 	  { "read_hold_limit", t_read_hold_limit },
 	  { "thread_exit", t_thread_exit },
 	  { "thread_exit_reuse", t_thread_exit_reuse },
-	  { "thread_exit_wake", t_thread_exit_wake })
+	  { "thread_exit_wake", t_thread_exit_wake }, { "rdheld", t_rdheld })

@@ -49,6 +49,9 @@ _sem_wait = lib.shk_sem_wait
 _sem_post = lib.shk_sem_post
 _wrlock = lib.shk_rwlock_wrlock
 _wrunlock = lib.shk_rwlock_wrunlock
+_rdlock = lib.shk_rwlock_rdlock
+_rdunlock = lib.shk_rwlock_rdunlock
+_rdheld = lib.shk_rwlock_rdheld
 
 
 def _unlock_of(fn):
@@ -218,8 +221,23 @@ class RWLock(_Sync):
 
     @inflight
     def rdlock(self, timeout=None):
-        timed("rdlock", lib.shk_rwlock_rdlock, self._handle(), timeout=timeout,
-              owner=self)
+        h = self._handle()
+        # Read holds are counted per thread and segment handle
+        # (shk_rwlock_rdheld), so the give-back after an interrupting
+        # exception compares counts: it drops one hold only when the
+        # count grew, that is when the C call took one in the moments it
+        # cannot see (its first spin, the way back to Python).  Any hold
+        # of this thread through this segment handle is as good as
+        # another, so the rdunlock leaves the thread with what it held.
+        before = _rdheld(h)
+        try:
+            timed("rdlock", _rdlock, h, timeout=timeout, owner=self)
+        except ShkError:
+            raise  # the C call's own error: nothing taken
+        except BaseException:  # KeyboardInterrupt, ...: maybe after a take
+            if _rdheld(h) > before:
+                _rdunlock(h)
+            raise
 
     @inflight
     def wrlock(self, timeout=None):
@@ -227,11 +245,8 @@ class RWLock(_Sync):
         # and the blocking path runs only for a lock held by another
         # thread or process.  A write hold is per thread, and the try said
         # this thread did not hold it, so it can then be given back after
-        # an interrupting exception (_give_back).  rdlock does not: read
-        # holds are per thread as well, but the thread may hold others of
-        # the same rwlock (through this or another RWLock object), which an
-        # rdunlock could give back instead; the thread's exit gives back
-        # what it still holds
+        # an interrupting exception (_give_back).  rdlock compares hold
+        # counts instead (above)
         _take(self, _wrlock, "wrlock", timeout)
 
     @inflight

@@ -495,3 +495,45 @@ def test_wrlock_by_the_holder_keeps_the_write_lock(seg):
     with rw.write_locked():
         assert other_thread_try() == ["WouldBlock"]
     assert other_thread_try() == ["taken"]
+
+
+def test_rdlock_interrupted_after_take_gives_back_only_that_hold(seg, name,
+                                                                 monkeypatch):
+    """An exception that interrupts rdlock just after the C call took the
+    hold (simulated: the call raises after taking) gives that hold back,
+    and only that one: the thread's earlier read hold, taken through
+    another RWLock object of the same segment, stays.  An exception before
+    any take gives nothing back.  (Before, an interrupted rdlock kept its
+    hold until the thread exited: a writer then timed out.)"""
+    import shmkit.sync as sync
+    rw = seg.rwlock("l", create=True)
+    other = seg.rwlock("l")
+    other.rdlock()                       # held before, kept throughout
+    real = sync.timed
+
+    def take_then_raise(*a, **kw):
+        real(*a, **kw)
+        raise _Stop()
+
+    def raise_first(*a, **kw):
+        raise _Stop()
+
+    for fake, took in ((take_then_raise, True), (raise_first, False)):
+        monkeypatch.setattr(sync, "timed", fake)
+        with pytest.raises(_Stop):
+            rw.rdlock(timeout=1)
+        monkeypatch.undo()
+        assert sync._rdheld(rw._handle()) == 1, took
+    other.rdunlock()                     # the one this thread really holds
+    assert sync._rdheld(rw._handle()) == 0
+    with pytest.raises(shmkit.NotPermitted):
+        rw.rdunlock()
+    pid = os.fork()
+    if pid == 0:  # held by nobody now: a writer gets in
+        code = 3
+        try:
+            shmkit.Segment(name).rwlock("l").wrlock(timeout=2)
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
