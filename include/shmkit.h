@@ -2062,6 +2062,15 @@ typedef struct shk_msg shk_msg;
  *               0: every message is a heap block)
  *   type_id     the user's type tag; stored on create, must match on open
  *   max_subs    pub/sub: subscriber slots (default 16, at most 1024)
+ *   flags       0, or SHK_ANY_OWNER: open the channel's segment when
+ *               another user owns it (shk_seg_open); any other bit is
+ *               SHK_EINVAL.  (This field was `reserved`, ignored, until
+ *               2026-11-25.)
+ *   seg_mode    permission bits of the segment if this call creates it
+ *               (shk_seg_opts.mode: default 0600, at most 0777); ignored
+ *               when the segment exists.  Ends of two users: the first
+ *               creates with e.g. 0660 and both pass SHK_ANY_OWNER
+ *               (docs/chan.md, "Ends of different users")
  */
 typedef struct shk_chan_opts {
 	uint32_t size;
@@ -2072,6 +2081,8 @@ typedef struct shk_chan_opts {
 	uint64_t inline_max;
 	uint64_t type_id;
 	uint32_t max_subs;
+	uint32_t flags;
+	uint32_t seg_mode;
 	uint32_t reserved;
 } shk_chan_opts;
 

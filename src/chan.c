@@ -709,7 +709,7 @@ shk_chan_open(const char *addr, int pattern, int role,
 	    (pattern == SHK_CHAN_PUBSUB && o.mode &&
 	     o.mode != SHK_BCAST_LOSSY && o.mode != SHK_BCAST_RELIABLE) ||
 	    o.max_subs > MAX_SUBS || o.max_msg > MAX_MAX_MSG ||
-	    !asked_possible(&g))
+	    (o.flags & ~SHK_ANY_OWNER) || !asked_possible(&g))
 		return SHK_EINVAL;
 
 	c = calloc(1, sizeof(*c));
@@ -718,7 +718,9 @@ shk_chan_open(const char *addr, int pattern, int role,
 	c->pattern = pattern;
 	c->role = role;
 	so.len = o.seg_size;
-	rc = shk_seg_open(segname, SHK_CREATE, &so, &c->seg);
+	so.mode = o.seg_mode; /* 0: the default; above 0777: SHK_EINVAL */
+	rc = shk_seg_open(segname, SHK_CREATE | (o.flags & SHK_ANY_OWNER), &so,
+			  &c->seg);
 	if (rc)
 		goto fail;
 	rc = open_ctl(c->seg, ch, o.type_id, &g, &created);

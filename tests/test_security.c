@@ -445,9 +445,74 @@ t_other_owner_file(void)
 	other_owner(SHK_BACKEND_FILE, path);
 }
 
+/* The other user's end B of pair channel addr: without SHK_ANY_OWNER
+ * the open is SHK_EACCES ('a' if not), with it the end opens ('o' if
+ * not) and sends "hi" ('s' if not). */
+static char
+other_chan_end(const char *addr)
+{
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *c = NULL;
+
+	if (shk_chan_open(addr, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &c) !=
+	    SHK_EACCES)
+		return 'a';
+	o.flags = SHK_ANY_OWNER;
+	if (shk_chan_open(addr, SHK_CHAN_PAIR, SHK_CHAN_B, &o, &c))
+		return 'o';
+	if (shk_chan_send(c, "hi", 2, 1000000000))
+		return 's';
+	return 'r';
+}
+
+/*
+ * A channel whose ends are processes of two users: the first end creates
+ * the segment with opts.seg_mode 0666, the other user's end opens it with
+ * opts.flags SHK_ANY_OWNER (SHK_EACCES without), and a message travels.
+ * Before 2026-11-25 shk_chan_opts had neither field: a channel's ends had
+ * to be processes of one user.  Bad flags are SHK_EINVAL.
+ */
+static void
+t_chan_two_users(void)
+{
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_seg_stats st = { .size = sizeof(st) };
+	shk_chan *a = NULL, *x = NULL;
+	shk_msg *m = NULL;
+	struct hostile h;
+	char nm[64], addr[96], c;
+
+	need_root();
+	test_name(nm, sizeof(nm), "chan2u");
+	snprintf(addr, sizeof(addr), "shm://%s/c", nm);
+	o.flags = 0x4; /* SHK_RDONLY: not a channel flag */
+	CHECK_RC(shk_chan_open(addr, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &x),
+		 SHK_EINVAL);
+	o.flags = 0;
+	o.seg_mode = 01777;
+	CHECK_RC(shk_chan_open(addr, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &x),
+		 SHK_EINVAL);
+	o.seg_mode = 0666;
+	CHECK_OK(shk_chan_open(addr, SHK_CHAN_PAIR, SHK_CHAN_A, &o, &a));
+	CHECK_OK(shk_seg_info(shk_chan_seg(a), &st));
+	CHECK(st.create_mode == 0666);
+	c = hostile_start(&h, other_chan_end, addr);
+	if (c == 'r') {
+		CHECK_OK(shk_chan_recv(a, &m, 1000000000));
+		CHECK(shk_msg_len(m) == 2 && !memcmp(shk_msg_data(m), "hi", 2));
+		shk_msg_release(m);
+	}
+	hostile_stop(&h);
+	shk_chan_close(a);
+	shk_seg_unlink(nm, NULL);
+	if (c != 'r')
+		other_failed(c);
+}
+
 TEST_MAIN({ "livelock_reader_lock", t_livelock_reader_lock },
 	  { "reader_fakes_creator", t_reader_fakes_creator },
 	  { "other_owner_posix", t_other_owner_posix },
 	  { "other_owner_sysv", t_other_owner_sysv },
 	  { "other_owner_sysv_spoof", t_other_owner_sysv_spoof },
-	  { "other_owner_file", t_other_owner_file })
+	  { "other_owner_file", t_other_owner_file },
+	  { "chan_two_users", t_chan_two_users })

@@ -207,7 +207,8 @@ class SyncOpts(_Struct):
 class ChanOpts(_Struct):
     _fields_ = [("size", u32), ("mode", u32), ("seg_size", u64),
                 ("cap", u64), ("max_msg", u64), ("inline_max", u64),
-                ("type_id", u64), ("max_subs", u32), ("reserved", u32)]
+                ("type_id", u64), ("max_subs", u32), ("flags", u32),
+                ("seg_mode", u32), ("reserved", u32)]
 
 
 class ChanStats(_Struct):

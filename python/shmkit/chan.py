@@ -11,6 +11,7 @@ from ._base import U32_MAX, Closable, HandleOwner, NoCopy, Region, cbuf, \
     cint, cname, inflight, record_type, timed
 from ._lib import lib
 from .errors import Busy, check
+from .segment import SHK_ANY_OWNER
 
 __all__ = ["Chan", "Message", "ChanStats", "PAIR", "PUBSUB", "PUSHPULL"]
 
@@ -150,13 +151,17 @@ class Chan(Closable):
     """One end of a channel (shk_chan_open).
 
     Chan(addr, role, pattern=None, seg_size=None, cap=None, max_msg=None,
-         inline_max=None, mode=None, max_subs=None, type_id=0)
+         inline_max=None, mode=None, max_subs=None, type_id=0,
+         seg_mode=None, any_owner=False)
 
     addr is "shm://SEGMENT/CHANNEL"; the first opener creates the segment
     and the channel.  role: "a"/"b" (pair), "pub"/"sub" (pubsub),
     "push"/"pull" (pushpull); the pattern follows from the role unless
     given.  mode (pubsub): "lossy" (default) or "reliable".  Timeouts are
     seconds: None waits forever, 0 only tries (WouldBlock).
+    seg_mode: permission bits of the segment if this opener creates it
+    (default 0o600); any_owner=True (SHK_ANY_OWNER) opens a segment that
+    another user owns (ends of different users).
 
     send(data) copies; recv() -> Message (read in place where the channel
     allows; release it); recv_bytes() -> bytes; loan(n) -> a writable
@@ -165,7 +170,7 @@ class Chan(Closable):
 
     def __init__(self, addr, role, pattern=None, seg_size=None, cap=None,
                  max_msg=None, inline_max=None, mode=None, max_subs=None,
-                 type_id=0):
+                 type_id=0, seg_mode=None, any_owner=False):
         self._init_guard()
         # the messages handed out and not yet released, by C message
         # (unique while outstanding): a weak reference each, so that a
@@ -208,6 +213,9 @@ class Chan(Closable):
         if max_subs is not None:
             o.max_subs = cint(max_subs, "max_subs", 0, U32_MAX)
         o.type_id = cint(type_id, "type_id")
+        if seg_mode is not None:
+            o.seg_mode = cint(seg_mode, "seg_mode", 0, 0o777, oct)
+        o.flags = SHK_ANY_OWNER if any_owner else 0
         self.addr = addr if isinstance(addr, str) else \
             addr.decode("utf-8", "replace")
         out = ctypes.c_void_p()

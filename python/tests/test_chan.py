@@ -139,6 +139,26 @@ def test_errors_and_limits(addr, name):
         pub.close()
 
 
+def test_seg_mode_and_any_owner(addr, name):
+    """seg_mode sets the permission bits of the segment the first opener
+    creates (ignored by later openers); any_owner passes SHK_ANY_OWNER,
+    which opens our own channel as well (another user's: test_security
+    chan_two_users in C, which needs root).  Out-of-range or mistyped
+    values raise before any C call."""
+    for bad, exc in ((0o1000, ValueError), (-1, ValueError),
+                     ("0o640", TypeError)):
+        with pytest.raises(exc):
+            shmkit.Chan(addr, "a", seg_mode=bad)
+    assert not os.path.exists("/dev/shm/" + name)
+    with shmkit.Chan(addr, "a", seg_mode=0o640) as a, \
+            shmkit.Chan(addr, "b", seg_mode=0o666, any_owner=True) as b:
+        with shmkit.Segment(name) as s:
+            assert s.info().create_mode == 0o640
+        assert os.stat("/dev/shm/" + name).st_mode & 0o777 == 0o640
+        a.send(b"hello")
+        assert b.recv_bytes(timeout=1) == b"hello"
+
+
 def test_fileno_and_close_releases_views(addr):
     import selectors
     a = shmkit.Chan(addr, "a")
