@@ -570,6 +570,28 @@ assert s[0]['name'] in os.listdir('/dev/shm') and '\n' in s[0]['name'], s
 assert s[0]['state'] == 'ok', s
 print('ok')"
 rm -f "/dev/shm/$EVIL"
+# a UTF-8 name (e-acute, a 4-byte emoji) and one with bytes that are not
+# UTF-8 (a stray 0xff, a truncated sequence, an overlong '/'): --json gives
+# code points for the first and \udcXX (Python's surrogateescape) for the
+# bad bytes, so both names are exactly what os.listdir reads (before:
+# every byte >= 0x80 was \u00XX, Latin-1, which no name matched)
+U8="${P}u"$'\xc3\xa9\xf0\x9f\x98\x80'
+BAD="${P}b"$'\xff\xe2\x82\xc0\xaf'
+cp "/dev/shm/$SR" "/dev/shm/$U8" && cp "/dev/shm/$SR" "/dev/shm/$BAD" ||
+	fail "cannot make files with non-ASCII names"
+run ls --json --match "${P}[ub]*"
+json_check "ls --json: UTF-8 names as code points, other bytes escaped" "
+import os
+names = sorted(s['name'] for s in d['segments'])
+want = sorted(n for n in os.listdir('/dev/shm')
+              if n.startswith('${P}u') or n.startswith('${P}b'))
+assert len(want) == 2 and names == want, (names, want)
+assert '\u00e9\U0001f600' in names[1] or '\u00e9\U0001f600' in names[0], names
+assert all(os.fsencode(n) in os.listdir(b'/dev/shm') for n in names), names
+print('ok')"
+grep -q 'u00c3' "$TMP/out" && fail "ls --json wrote Latin-1 escapes for UTF-8" ||
+	pass "ls --json: no Latin-1 escapes"
+rm -f "/dev/shm/$U8" "/dev/shm/$BAD"
 run rm "$SR"
 expect_rc 0 "rm $SR"
 
