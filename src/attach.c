@@ -196,15 +196,28 @@ claim_alive(uint64_t w, int held)
 int
 shk__seg_attach(shk_seg *seg)
 {
-	uint32_t pid = (uint32_t)getpid(), i, gen, pass;
+	static _Atomic uint32_t opens; /* this process's attaches so far */
+	uint32_t pid = (uint32_t)getpid(), i, k, gen, pass, start;
 	uint64_t w, lk;
 
 	seg->owner_key = shk__self_key();
 	if (seg->fd >= 0 && seg->lockfd < 0)
 		seg->lockfd = shk__livelock_open(seg->fd);
+	/* The search starts at a slot that moves with the pid and with each
+	 * attach of this process, so that claims spread over the table: from
+	 * slot 0 every open and close took the lowest free record, whose
+	 * generation then wrapped its 20 stamp bits after 2^20 claims (about
+	 * half a minute of open/close loops), when a dead owner's stamp
+	 * could look alive again (docs/segment-format.md, Attach table).
+	 * relaxed: a counter only; two threads may start at the same slot */
+	start = (pid * 2654435761u +
+		 atomic_fetch_add_explicit(&opens, 1, memory_order_relaxed)) %
+		seg->attach_cap;
 	for (pass = 0; pass < 2; pass++) {
-		for (i = 0; i < seg->attach_cap; i++) {
-			struct shk__attach *a = shk__attach_at(seg, i);
+		for (k = 0; k < seg->attach_cap; k++) {
+			struct shk__attach *a;
+			i = (start + k) % seg->attach_cap;
+			a = shk__attach_at(seg, i);
 			uint32_t st;
 			int held = -1;
 			/* acquire: pairs with the release store of ACTIVE

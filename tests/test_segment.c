@@ -3037,7 +3037,45 @@ t_memfd_mode(void)
 			  (unsigned)(st.st_mode & 07777));
 }
 
+/*
+ * Opens and closes of one segment in a loop spread their attach records
+ * over the table, so no record's generation climbs fast: its 20 bits in
+ * an owner stamp wrap after 2^20 claims, when a dead owner's stamp can
+ * look alive again (wear-out audit, 2026-11-25).  Before, every open took
+ * the lowest free record: 1024 opens here all took slot 1 (the creator
+ * holds 0), up to generation 1025.
+ */
+static void
+t_attach_spread(void)
+{
+	static uint32_t top[SHK__ATTACH_CAP];
+	shk_seg *s = test_seg_unlinked("spread"), *t;
+	uint32_t i, used = 0, most = 0;
+
+	for (i = 0; i < 4 * SHK__ATTACH_CAP; i++) {
+		uint32_t st, slot;
+
+		CHECK_OK(shk_seg_open_fd(shk_seg_fd(s), 0, NULL, &t));
+		st = shk__seg_stamp(t);
+		slot = st >> 20;
+		CHECK(slot < SHK__ATTACH_CAP);
+		if (SHK__STAMP_GEN(st) > top[slot])
+			top[slot] = SHK__STAMP_GEN(st);
+		shk_seg_close(t);
+	}
+	for (i = 0; i < SHK__ATTACH_CAP; i++) {
+		used += top[i] != 0;
+		if (top[i] > most)
+			most = top[i];
+	}
+	fprintf(stderr, "%u slots used, highest generation %u\n", used, most);
+	CHECK(used >= SHK__ATTACH_CAP / 2);
+	CHECK(most <= 16);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "backend_posix", t_backend_posix },
+	  { "attach_spread", t_attach_spread },
 	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "not_regular", t_not_regular }, { "file_symlink", t_file_symlink },
 	  { "backend_sysv", t_backend_sysv },

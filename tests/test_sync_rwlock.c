@@ -823,8 +823,8 @@ t_thread_exit(void)
  * A thread that exits holding read holds through a segment handle that
  * another thread closed meanwhile (allowed: shk_seg_close refuses only
  * other threads' locks, not read holds), when a fresh segment's handle
- * has since taken the same malloc address, mapping and stamp (attach
- * slot 0, generation 1), and a second thread reads through it.  The exit
+ * has since taken the same malloc address, mapping and stamp (the same
+ * attach slot, generation 1), and a second thread reads through it.  The exit
  * identified the handle by its address and stamp: its stale entry
  * matched, and it took the second thread's hold off the count, so a
  * writer got in while that thread read (wrlock returned 0 here, and the
@@ -886,7 +886,10 @@ reuse_run(void)
 	stamp = shk__seg_stamp(sa);
 	shk_rwlock_close(ra);
 	shk_seg_close(sa);
-	for (k = 0; k < 200; k++) {
+	/* attach starts its search at a slot that moves with each attach
+	 * of the process (attach.c), so the slot comes round again every
+	 * SHK__ATTACH_CAP opens: try that many times over */
+	for (k = 0; k < 4 * (int)SHK__ATTACH_CAP; k++) {
 		sb = seg_create("rwreuse");
 		if (sb == sa && sb->base == base && shk__seg_stamp(sb) == stamp)
 			break;
