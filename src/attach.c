@@ -275,6 +275,12 @@ shk__seg_attach(shk_seg *seg)
 					    lk,
 				    memory_order_acq_rel, memory_order_relaxed))
 				goto next;
+			/* release fence: the claim (and the word it
+			 * replaced) before the field stores below; pairs
+			 * with the acquire fence in shk__stamp_alive(), whose
+			 * re-load of the word then shows the claim when it
+			 * read one of our fields (a seqlock writer) */
+			atomic_thread_fence(memory_order_release);
 			/* relaxed: published by the release store below */
 			atomic_store_explicit(&a->start_ticks,
 					      shk__self_start_ticks(),
@@ -352,7 +358,23 @@ shk__stamp_alive(shk_seg *seg, uint32_t stamp)
 		return claim_alive(w, att_lock_held(seg, slot));
 	if (SHK__ATT_STATE(w) != SHK__ATT_ACTIVE)
 		return 0;
-	return att_alive(seg, slot, a, w, att_lock_held(seg, slot));
+	if (!att_alive(seg, slot, a, w, att_lock_held(seg, slot)))
+		return 0;
+		/* att_alive() read start_ticks and the namespaces after w, without
+	 * a lock: a reclaimer may have written its own meanwhile (the
+	 * seqlock reader of shk__seg_attach()'s claim).  An ACTIVE word
+	 * changes only when its owner detaches (FREE) or a reclaimer takes
+	 * the record of a dead owner (CLAIMING, a new generation), so a
+	 * changed word means the stamp asked about is gone, whatever the
+	 * fields said: 0.  The acquire fence orders the field loads before
+	 * the re-load (pairs with the claimer's release fence); under TSan,
+	 * which ignores fences, an acquire load (an RMW would fault on a
+	 * read-only handle's mapping). */
+#ifndef SHK__TSAN
+	atomic_thread_fence(memory_order_acquire);
+#endif
+	/* acquire: see above */
+	return atomic_load_explicit(&a->word, memory_order_acquire) == w;
 }
 
 int

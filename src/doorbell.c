@@ -588,10 +588,11 @@ shk__doorbell_drain(struct shk__doorbell *db)
 	if (db->armed) {
 		shk__wp_unhold(db->wp, db->held);
 		db->held = -1;
-		/* relaxed: a count; a stale nonzero value only costs the
+		/* release: after the holder entry's clear (wait.c,
+		 * shk__wp_unhold()); a stale nonzero value only costs the
 		 * waker a notify */
 		atomic_fetch_sub_explicit(&db->wp->armed, 1,
-					  memory_order_relaxed);
+					  memory_order_release);
 		db->armed = 0;
 	}
 	pthread_mutex_unlock(&db->mu);

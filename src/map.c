@@ -839,9 +839,13 @@ put_locked(shk_map *m, uint32_t s, const uint8_t *key, const uint8_t *val,
 			slot = slot_at(m, (uint64_t)at);
 			busy = SHK__MAP_CTL(SHK__MAP_FULL, me,
 					    SHK__MAP_CTL_SEQ(c) + 1);
-			/* relaxed: ordering comes from FENCE_REL below */
+			/* acquire on success: pairs with the release store
+			 * or CAS that wrote c (the FULL publish, a repair),
+			 * so the previous owner's word stores precede ours;
+			 * the order of ours after the claim comes from
+			 * FENCE_REL below.  relaxed on failure: we rescan. */
 			if (!atomic_compare_exchange_strong_explicit(
-				    &slot[0], &c, busy, memory_order_relaxed,
+				    &slot[0], &c, busy, memory_order_acquire,
 				    memory_order_relaxed))
 				continue;
 			/* release fence: the odd ctl is visible before any
@@ -870,10 +874,14 @@ put_locked(shk_map *m, uint32_t s, const uint8_t *key, const uint8_t *val,
 		slot = slot_at(m, (uint64_t)free_i);
 		busy = SHK__MAP_CTL(SHK__MAP_CTL_ST(free_ctl), me,
 				    SHK__MAP_CTL_SEQ(free_ctl) + 1);
-		/* relaxed: ordering comes from FENCE_REL below; a failure
-		 * means another stripe's writer took the slot: rescan */
+		/* acquire on success: pairs with the release TOMB/repair
+		 * CAS that wrote free_ctl, so the previous owner's word
+		 * stores precede ours (as queue.c's claim); the order of
+		 * ours after the claim comes from FENCE_REL below.
+		 * relaxed on failure: another stripe's writer took the
+		 * slot, we rescan */
 		if (!atomic_compare_exchange_strong_explicit(
-			    &slot[0], &free_ctl, busy, memory_order_relaxed,
+			    &slot[0], &free_ctl, busy, memory_order_acquire,
 			    memory_order_relaxed))
 			continue;
 		/* release fence: pairs with FENCE_ACQ in read_slot() */

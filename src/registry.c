@@ -186,15 +186,33 @@ name_hash(const char *name)
  * Entry fields other than state.  Lock-free readers (read-only handles,
  * shk__reg_check(), shk_obj_describe(), shk__obj_live()) copy them while a
  * creator, under the lock, may be writing the same slot: they read a copy
- * and then re-validate it (seqlock style, state_after_copy()).  A plain
- * read racing with a write is undefined behaviour in C11 (and what TSan
- * reports), so every access that can overlap one goes through these
- * relaxed atomic loads and stores, one per field (a name byte by byte); a
- * copy torn by a creator is then only a stale value, which the
- * re-validation rejects.  relaxed: the order comes from the state word
- * (release stores of CREATING and READY, acquire loads and the acquire
- * fence of state_after_copy()), not from these.  Accesses under the lock
- * (which excludes every writer) stay plain.
+ * and then re-validate it (seqlock style).  A plain read racing with a
+ * write is undefined behaviour in C11 (and what TSan reports), so every
+ * access that can overlap one goes through these relaxed atomic loads and
+ * stores, one per field (a name byte by byte); a copy torn by a creator is
+ * then only a stale value, which the re-validation rejects.  relaxed: the
+ * order comes from the slot's version and state, not from these.
+ *
+ * The protocol is Boehm's seqlock, with created_ns as the version (it
+ * rises with every creation in the slot, created_stamp()) and state as
+ * the "writer inside" mark (anything but READY).  Writer, a creator under
+ * the lock, in a slot left FREE or DELETED (by a remover, recover() or a
+ * failed init, all before our lock acquire): a release store of created_ns
+ * (carries that FREE or DELETED to a reader that acquires the new
+ * version), a release fence, then the other field stores (a reader that
+ * copied one of them then sees the new version on its re-read), the
+ * release store of CREATING, a release fence before the object's memset
+ * and init, and the release store of READY.  Reader (ent_begin(), then
+ * fill_info(), then state_after_copy() and its re-read of created_ns): an
+ * acquire load of created_ns, an acquire load of state that must be READY,
+ * the relaxed field loads, an acquire fence, and an acquire load of state
+ * and a load of created_ns that must show READY and the same version.  A
+ * copy that passes is all one creation's.  Both fences came in after a
+ * memory-ordering audit: with the creator's field stores ordered by
+ * nothing but its acquire-only lock CAS, a reader on a machine that is not
+ * multi-copy atomic (POWER) could accept a torn copy, such as a new
+ * offset under the old name and kind.  Accesses under the lock (which
+ * excludes every writer) stay plain.
  */
 static inline uint32_t
 ent_ld32(const uint32_t *p)
@@ -478,27 +496,51 @@ desc_check(const shk_obj_desc *d)
 }
 
 /*
+ * The start of a lock-free copy of entry e (the seqlock reader at
+ * ent_ld32()): loads the slot's version into *c, then returns the state.
+ * The caller copies the fields (fill_info()) only when the state is READY
+ * and takes the copy only if state_after_copy() and a re-read of
+ * created_ns then show READY and *c again.
+ */
+static uint32_t
+ent_begin(struct shk__reg_ent *e, uint64_t *c)
+{
+	/* acquire: pairs with the creator's release store of created_ns,
+	 * so the FREE or DELETED that came before that creation is visible
+	 * to the state load below (a READY we then read is this version's
+	 * or a later one's, never an earlier one's) */
+	*c = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)&e->created_ns,
+				  memory_order_acquire);
+	/* acquire: pairs with the release store of READY, so the fields of
+	 * the creation whose READY we read are visible to the copy */
+	return atomic_load_explicit(&e->state, memory_order_acquire);
+}
+
+/*
  * The state of entry e, read after the caller copied its fields, for a
  * re-validation of that copy (the caller then re-reads created_ns).  An
  * acquire fence orders our reads of the entry (and of the object's memory)
- * before the re-reads (a seqlock reader, as in treiber.c): a remover's
- * DELETED store comes before its free, and so before anything the block's
- * next owner writes, and a creator writes a slot's fields only while it is
- * FREE, DELETED or before its CREATING store.  Under TSan, which ignores
- * standalone fences (and gcc 12 refuses this one with -Werror=tsan), an
- * acquire load; an RMW, as map.c uses there, would fault on a read-only
- * handle's mapping.
+ * before the re-reads (a seqlock reader, as in treiber.c): it pairs with
+ * the creator's release fences (ent_ld32()), so a field or object byte we
+ * copied from a later creation makes the re-read of created_ns show that
+ * creation's version; a remover's DELETED store comes before its free,
+ * and so before anything the block's next owner writes.  The state load
+ * itself is acquire, so that the caller's re-read of created_ns (and of
+ * off, name_hash: entry_is()) is no older than the creation whose READY it
+ * returns: a relaxed one could return a later creation's READY with this
+ * creation's created_ns.  Under TSan, which ignores standalone fences
+ * (and gcc 12 refuses this one with -Werror=tsan), the acquire load
+ * alone; an RMW, as map.c uses there, would fault on a read-only handle's
+ * mapping.
  */
 static uint32_t
 state_after_copy(struct shk__reg_ent *e)
 {
-#ifdef SHK__TSAN
-	return atomic_load_explicit(&e->state, memory_order_acquire);
-#else
+#ifndef SHK__TSAN
 	atomic_thread_fence(memory_order_acquire);
-	/* relaxed: ordered by the fence */
-	return atomic_load_explicit(&e->state, memory_order_relaxed);
 #endif
+	/* acquire: see above */
+	return atomic_load_explicit(&e->state, memory_order_acquire);
 }
 
 static int entry_still(struct shk__reg_ent *e, const shk_obj_info *info,
@@ -643,8 +685,19 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	/* From here to the CREATING store a kill leaks the block (no entry
 	 * names it yet): keep it to a few stores, the memset comes after. */
 	e = &ents(seg)[free_slot];
+	/* The slot is FREE or DELETED here; the seqlock writer of
+	 * ent_ld32().  release: the new version, created_ns, first; it
+	 * carries the FREE or DELETED store (before our lock acquire) to a
+	 * reader's acquire load of it (ent_begin()) */
+	atomic_store_explicit((_Atomic uint64_t *)(uintptr_t)&e->created_ns,
+			      created_stamp(e), memory_order_release);
+	/* release fence: created_ns (and that FREE or DELETED) before the
+	 * field stores below; pairs with the acquire fence of a reader that
+	 * copies one of them (state_after_copy()), whose re-read of
+	 * created_ns then shows the new version */
+	atomic_thread_fence(memory_order_release);
 	/* relaxed stores (ent_st32()): lock-free readers may be copying
-	 * this slot's previous entry */
+	 * this slot's previous entry; ordered by the fence above */
 	ent_st32(&e->kind, want->kind);
 	ent_st64(&e->type_id, want->type_id);
 	ent_st32(&e->elem_len, (uint32_t)want->elem_len);
@@ -654,7 +707,6 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	ent_st64(&e->len, len);
 	ent_st32(&e->creator_pid, (uint32_t)getpid());
 	ent_st32(&e->name_hash, h);
-	ent_st64(&e->created_ns, created_stamp(e));
 	for (i = 0; i < sizeof(e->name); i++)
 		atomic_store_explicit(
 			(_Atomic unsigned char *)(uintptr_t)&e->name[i],
@@ -663,6 +715,15 @@ shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	/* release: publishes the fields for recover() and tools */
 	atomic_store_explicit(&e->state, SHK__ENT_CREATING,
 			      memory_order_release);
+	/* release fence: CREATING before the memset and init of the block
+	 * (a release store orders only what precedes it).  A lock-free
+	 * reader that checked the block's previous object (open_found(),
+	 * shk__reg_check(), shk_obj_describe()) and read bytes we write
+	 * here sees CREATING or later on its re-check, after its acquire
+	 * fence (state_after_copy()).  The memset and init are plain
+	 * writes, so this holds for the hardware, not as a C11
+	 * happens-before (those reads race: file comment). */
+	atomic_thread_fence(memory_order_release);
 	memset(seg->base + off, 0, (size_t)len);
 	fill_info(e, (uint32_t)free_slot, info);
 	SHK_CRASHPOINT("reg.create.before_init");
@@ -742,18 +803,19 @@ stat_nolock(shk_seg *seg, const char *name, shk_obj_info *info)
 
 	for (tries = 0; tries < 8; tries++) {
 		struct shk__reg_ent *e;
-		uint32_t st;
+		uint32_t st, st0;
 		uint64_t c;
 
 		slot = probe(seg, name, h, &free_slot);
 		if (slot < 0)
 			return SHK_ENOENT;
 		e = &ents(seg)[slot];
-		c = ent_ld64(&e->created_ns);
+		st0 = ent_begin(e, &c);
 		fill_info(e, (uint32_t)slot, info);
 		st = state_after_copy(e);
-		if (ent_ld64(&e->created_ns) != c ||
-		    strcmp(info->name, name) != 0)
+		/* relaxed: ordered after the copy by state_after_copy() */
+		if (st != st0 || ent_ld64(&e->created_ns) != c ||
+		    info->created_ns != c || strcmp(info->name, name) != 0)
 			continue; /* torn: the slot changed hands */
 		if (st == SHK__ENT_READY)
 			return ent_valid(seg, info) ? 0 : SHK_ECORRUPT;
@@ -804,15 +866,27 @@ shk_obj_next(shk_seg *seg, uint32_t *cursor, shk_obj_info *info)
 	if (!seg || !cursor || !info || info->size < sizeof(*info))
 		return SHK_EINVAL;
 	while (*cursor < seg->reg_cap) {
-		uint32_t s = (*cursor)++;
+		uint32_t s = (*cursor)++, tries = 0;
 		struct shk__reg_ent *e = &ents(seg)[s];
+		uint64_t c;
+		uint32_t st;
 
-		/* acquire: pairs with the release store of READY */
-		uint32_t st =
-			atomic_load_explicit(&e->state, memory_order_acquire);
-
+	again:
+		/* acquire loads: the seqlock reader's start (ent_begin()) */
+		st = ent_begin(e, &c);
 		if (st == SHK__ENT_READY || st > SHK__ENT_DELETED) {
 			fill_info(e, s, info);
+			/* a copy torn by a remover and creator is taken
+			 * again (the seqlock reader at ent_ld32(); it was
+			 * taken as it was until 2026-11-25); an entry that
+			 * keeps changing is skipped, as one removed */
+			if (st == SHK__ENT_READY &&
+			    (info->created_ns != c ||
+			     !entry_still(e, info, ent_ld32(&e->name_hash)))) {
+				if (++tries < 8)
+					goto again;
+				continue;
+			}
 			/* as shk_obj_stat: the entry must describe memory
 			 * inside the heap and carry a valid name; a state
 			 * word no writer stores is damage too.  The cursor
@@ -1042,7 +1116,9 @@ entry_is(struct shk__reg_ent *e, uint64_t created_ns, uint64_t off,
 	uint32_t st = state_after_copy(e);
 
 	/* relaxed field loads (ent_ld32()): a creator may be writing the
-	 * slot; ordered after our copy by the fence in state_after_copy() */
+	 * slot; ordered after our copy by the fence in state_after_copy(),
+	 * and after its acquire load of state, so a later creation's READY
+	 * comes with that creation's created_ns, never ours */
 	return st == SHK__ENT_READY && ent_ld64(&e->created_ns) == created_ns &&
 	       ent_ld64(&e->off) == off && ent_ld32(&e->name_hash) == hash;
 }
@@ -1108,9 +1184,9 @@ shk__reg_check(shk_seg *seg)
 
 	for (i = 0; i < seg->reg_cap; i++) {
 		shk__obj_check_fn fn;
-		/* acquire: pairs with the release store of READY */
-		uint32_t st =
-			atomic_load_explicit(&t[i].state, memory_order_acquire);
+		uint64_t c;
+		/* acquire loads: the seqlock reader's start (ent_begin()) */
+		uint32_t st = ent_begin(&t[i], &c);
 		int rc = 0;
 
 		if (st > SHK__ENT_DELETED)
@@ -1121,7 +1197,8 @@ shk__reg_check(shk_seg *seg)
 		info.size = sizeof(info);
 		fill_info(&t[i], i, &info);
 		hash = ent_ld32(&t[i].name_hash);
-		if (!entry_still(&t[i], &info, hash))
+		/* entry_still() re-reads created_ns against info's copy */
+		if (info.created_ns != c || !entry_still(&t[i], &info, hash))
 			continue; /* removed or re-created meanwhile */
 		/* the object is the one whose READY we have now read
 		 * (acquire, through the fence): its init is visible */

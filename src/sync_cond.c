@@ -9,9 +9,14 @@
  * waiters (seq_cst), unlocks, and sleeps on seq only while it still holds
  * the value read; so a signal issued after the waiter unlocked changes seq
  * and the futex wait returns at once (no lost wake-up).  A signaller bumps
- * seq, then reads waiters (both seq_cst: one total order, so it either sees
- * the registration or the waiter sees the new seq) and calls FUTEX_WAKE
- * only when someone waits.
+ * seq, then reads waiters (both seq_cst) and calls FUTEX_WAKE only when
+ * someone waits.  The pair is a Dekker pair (each side stores, then loads
+ * the other's word): the signaller's two accesses are C11 seq_cst, but the
+ * waiter's load of seq is the kernel's compare in futex_wait, not a C11
+ * access; what orders it after the waiter's seq_cst increment of waiters is
+ * the system call and the kernel's full barrier (smp_mb) in futex_wait
+ * before it reads the word.  So the signaller either sees the registration
+ * or the waiter's futex compare sees the new seq.
  * Happens-before comes from the mutex, which the waiter retakes before
  * returning; seq carries no data.
  * A party killed mid-operation: a waiter killed asleep leaves waiters > 0
@@ -55,17 +60,21 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 	deadline = shk__deadline(timeout_ns);
 	/* relaxed: read under the mutex; the futex compares it again */
 	s = atomic_load_explicit(&wp->seq, memory_order_relaxed);
-	/* seq_cst: orders the registration before the signaller's read of
-	 * waiters; pairs with the seq_cst load in cond_wake() */
+	/* seq_cst: the registration, the store of the Dekker pair with
+	 * cond_wake() (its seq_cst bump, then seq_cst load of waiters).  Our
+	 * load of the pair is the futex_wait compare of seq below, which the
+	 * kernel's full barrier (smp_mb) orders after this increment; no C11
+	 * order reaches into the kernel (file comment) */
 	atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_seq_cst);
 	/* after the increment, cleared before the decrement (wait.h) */
 	held = shk__wp_hold(wp, shk__seg_stamp(c->seg));
 	lrc = shk_mutex_unlock(m);
 	if (lrc) {
 		shk__wp_unhold(wp, held);
-		/* relaxed: a count only */
+		/* release: after the holder entry's clear (wait.c,
+		 * shk__wp_unhold()) */
 		atomic_fetch_sub_explicit(&wp->waiters, 1,
-					  memory_order_relaxed);
+					  memory_order_release);
 		return lrc;
 	}
 	for (;;) {
@@ -93,8 +102,9 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 			break;
 	}
 	shk__wp_unhold(wp, held);
-	/* relaxed: a count only */
-	atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_relaxed);
+	/* release: after the holder entry's clear (wait.c,
+	 * shk__wp_unhold()) */
+	atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_release);
 	/* the mutex is taken back whatever ended the wait: a signal must
 	 * not leave the caller without it */
 	intr = shk_interruptible(0);
@@ -112,7 +122,10 @@ cond_wake(shk_cond *c, int n)
 		return SHK_EINVAL;
 	wp = &c->m->wp;
 	/* seq_cst: makes sleepers that read the old value fail their
-	 * futex compare; ordered before the waiters load below */
+	 * futex compare; ordered before the waiters load below.  The
+	 * sleepers' side of this Dekker pair is their seq_cst increment of
+	 * waiters and the kernel's compare in futex_wait, which the
+	 * kernel's full barrier orders after it (file comment) */
 	atomic_fetch_add_explicit(&wp->seq, 1, memory_order_seq_cst);
 	SHK_CRASHPOINT("cond.signal.before_wake");
 	/* seq_cst: pairs with the registration in shk_cond_wait() */

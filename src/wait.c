@@ -120,9 +120,12 @@ shk__wp_unhold(shk__waitpoint *wp, int i)
 {
 	if (i < 0)
 		return;
-	/* release: the entry is gone before our decrement of the count
-	 * (program order; the decrement follows), so a repairer never takes
-	 * back a count its owner already gave back */
+	/* release: orders our accesses before the clear (a repairer that
+	 * acquires the entry value we replace sees them).  It orders
+	 * nothing after it: the caller's decrement of the count that
+	 * follows must itself be a release RMW, so that the clear comes
+	 * before the decrement (wait.h, Holders: the entry never stands
+	 * for a count already given back) */
 	atomic_store_explicit(&wp->holders[i], 0, memory_order_release);
 }
 
@@ -261,16 +264,18 @@ shk__wait_obj(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		s = atomic_load_explicit(&wp->seq, memory_order_acquire);
 		if (pred(arg)) {
 			shk__wp_unhold(wp, held);
-			/* relaxed: a count only */
+			/* release: after the holder entry's clear
+			 * (shk__wp_unhold()) */
 			atomic_fetch_sub_explicit(&wp->waiters, 1,
-						  memory_order_relaxed);
+						  memory_order_release);
 			return 0;
 		}
 		now = shk__now_ns();
 		if (now >= deadline) {
 			shk__wp_unhold(wp, held);
+			/* release: after the entry's clear, as above */
 			atomic_fetch_sub_explicit(&wp->waiters, 1,
-						  memory_order_relaxed);
+						  memory_order_release);
 			return SHK_ETIMEDOUT;
 		}
 		until = check_at < deadline ? check_at : deadline;
@@ -286,9 +291,9 @@ shk__wait_obj(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		if (gone && (g = gone(arg)) != 0)
 			return g;
 		shk__wp_unhold(wp, held);
-		/* relaxed: a count only */
+		/* release: after the entry's clear, as above */
 		atomic_fetch_sub_explicit(&wp->waiters, 1,
-					  memory_order_relaxed);
+					  memory_order_release);
 		if (pred(arg))
 			return 0;
 		if (check_at != INT64_MAX &&

@@ -74,8 +74,10 @@ shk__wp_init(shk__waitpoint *wp)
  * publication would then make a system call (FUTEX_WAKE, or a doorbell
  * sendto) that reaches nobody.  So each one also records its owner stamp
  * in a free holder entry, after its increment, and clears the entry before
- * its decrement: an entry therefore never stands for a count that is not
- * there (in a dead process, what it did is a prefix of its program).  A
+ * its decrement (the decrement is a release RMW: the clear's own release
+ * store orders only what precedes it): an entry therefore never stands for
+ * a count that is not there (in a dead process, what it did is a prefix
+ * of its program).  A
  * waker whose wake reached nobody calls shk__wp_repair now and then, which
  * clears the entries of dead owners and takes their counts back.  With all
  * entries taken, or no stamp (seg NULL, raw-memory tests), nothing is

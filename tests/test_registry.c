@@ -1881,6 +1881,187 @@ t_created_ns_rises(void)
 }
 
 /*
+ * t_rdonly_stat_recreate: read-only handles (lock-free lookups: stat_nolock,
+ * shk__reg_check) copy entries while a writer removes and re-creates
+ * objects in the same few slots.  Every copy a lookup returns must be one
+ * creation's: each creation n encodes n and its name in type_id and
+ * derives elem_len, cap and len from n, and the writer logs each
+ * creation's offset, which the main thread compares with the (n, off)
+ * pairs the readers saw.  This guards the seqlock protocol of registry.c
+ * (created_ns as the version, the creator's release fences, the readers'
+ * acquire loads and fence).  It cannot show the reordering that the
+ * memory-ordering audit found (a torn copy accepted on POWER, which is
+ * not multi-copy atomic): x86 keeps stores in order, so it passes on x86
+ * without the fences too.
+ */
+#define RSR_ROUNDS 100000
+#define RSR_SAMPLES 65536 /* the last ones each reader saw */
+
+struct rsr_arg {
+	shk_seg *ro;
+	_Atomic int *stop;
+	uint64_t gen[RSR_SAMPLES], off[RSR_SAMPLES];
+	int nsamples, good, bad;
+	char why[128];
+};
+
+static shk_obj_desc
+rsr_desc(uint32_t n, char name)
+{
+	return blob(((uint64_t)n << 8) | (unsigned char)name, 1 + n % 7,
+		    1 + n % 13);
+}
+
+/* 1 when info, found under name nm, is one creation's copy; otherwise
+ * counts it bad and says why */
+static int
+rsr_one_creation(struct rsr_arg *a, const shk_obj_info *info, const char *nm)
+{
+	uint64_t n = info->type_id >> 8;
+
+	if (strcmp(info->name, nm) != 0 || info->kind != SHK_KIND_BLOB ||
+	    (info->type_id & 0xff) != (unsigned char)nm[0] ||
+	    info->elem_len != 1 + n % 7 || info->cap != 1 + n % 13 ||
+	    info->len != info->elem_len * info->cap || n == 0 ||
+	    n > RSR_ROUNDS) {
+		a->bad++;
+		snprintf(a->why, sizeof(a->why),
+			 "torn: name %s type %#llx elem %u cap %llu len %llu",
+			 info->name, (unsigned long long)info->type_id,
+			 (unsigned)info->elem_len,
+			 (unsigned long long)info->cap,
+			 (unsigned long long)info->len);
+		return 0;
+	}
+	a->gen[a->good % RSR_SAMPLES] = n;
+	a->off[a->good % RSR_SAMPLES] = info->off;
+	if (++a->good <= RSR_SAMPLES)
+		a->nsamples = a->good;
+	return 1;
+}
+
+static void *
+rsr_reader(void *p)
+{
+	struct rsr_arg *a = p;
+	shk_obj_info info = { .size = sizeof(info) };
+	static const char *const names[] = { "a", "b" };
+	uint32_t cur;
+	int k = 0, rc;
+
+	/* relaxed: a flag polled in a loop; nothing is published by it */
+	while (!atomic_load_explicit(a->stop, memory_order_relaxed)) {
+		const char *nm = names[k++ & 1];
+
+		if ((k & 63) == 0 && (rc = shk__reg_check(a->ro)) != 0) {
+			a->bad++;
+			snprintf(a->why, sizeof(a->why), "reg_check: %s",
+				 shk_errname(rc));
+			continue;
+		}
+		if ((k & 15) == 0) {
+			/* iteration copies entries lock-free too */
+			cur = 0;
+			while ((rc = shk_obj_next(a->ro, &cur, &info)) == 1)
+				if (info.name[0] != 'f')
+					rsr_one_creation(a, &info, info.name);
+			if (rc != 0) {
+				a->bad++;
+				snprintf(a->why, sizeof(a->why), "next: %s",
+					 shk_errname(rc));
+			}
+			continue;
+		}
+		rc = shk_obj_stat(a->ro, nm, &info);
+		if (rc == SHK_ENOENT || rc == SHK_EAGAIN)
+			continue;
+		if (rc != 0) {
+			a->bad++;
+			snprintf(a->why, sizeof(a->why), "stat: %s",
+				 shk_errname(rc));
+			continue;
+		}
+		rsr_one_creation(a, &info, nm);
+	}
+	return NULL;
+}
+
+static void
+t_rdonly_stat_recreate(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "rsr", 4), *ro[2];
+	struct rsr_arg *a[2];
+	pthread_t th[2];
+	_Atomic int stop = 0;
+	uint64_t *log = calloc(RSR_ROUNDS + 1, sizeof(*log));
+	shk_obj_info info = { .size = sizeof(info) };
+	uint32_t n, rounds = RSR_ROUNDS;
+	int i, j, rc;
+
+	CHECK(log != NULL);
+#ifdef TEST_TSAN
+	rounds = RSR_ROUNDS / 10;
+#endif
+	if (test_valgrind())
+		rounds = RSR_ROUNDS / 20;
+	for (i = 0; i < 2; i++) {
+		CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &ro[i]));
+		a[i] = calloc(1, sizeof(*a[i]));
+		CHECK(a[i] != NULL);
+		a[i]->ro = ro[i];
+		a[i]->stop = &stop;
+		CHECK(pthread_create(&th[i], NULL, rsr_reader, a[i]) == 0);
+	}
+	for (n = 1; n <= rounds; n++) {
+		char on[2] = { n & 1 ? 'a' : 'b', 0 };
+		shk_obj_desc d = rsr_desc(n, on[0]);
+		void *mem;
+
+		rc = shk_obj_remove(seg, on);
+		CHECK(rc == 0 || rc == SHK_ENOENT);
+		/* a filler of changing size moves the next blocks */
+		if (n % 3 == 0) {
+			shk_obj_desc f = blob(1, 64, 1 + n % 5);
+
+			rc = shk_obj_remove(seg, "f");
+			CHECK(rc == 0 || rc == SHK_ENOENT);
+			CHECK_OK(shk_obj_open(seg, "f", SHK_CREATE, &f, NULL,
+					      &mem));
+		}
+		CHECK_OK(shk_obj_open(seg, on, SHK_CREATE | SHK_EXCL, &d, &info,
+				      &mem));
+		log[n] = info.off;
+	}
+	/* relaxed: the join below orders everything */
+	atomic_store_explicit(&stop, 1, memory_order_relaxed);
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_join(th[i], NULL) == 0);
+	for (i = 0; i < 2; i++) {
+		if (a[i]->bad)
+			TEST_FAIL("reader %d: %d bad copies, last %s", i,
+				  a[i]->bad, a[i]->why);
+		for (j = 0; j < a[i]->nsamples; j++)
+			if (a[i]->off[j] != log[a[i]->gen[j]])
+				TEST_FAIL("reader %d: creation %llu at off "
+					  "%llu, seen at %llu",
+					  i, (unsigned long long)a[i]->gen[j],
+					  (unsigned long long)log[a[i]->gen[j]],
+					  (unsigned long long)a[i]->off[j]);
+	}
+	/* the readers saw objects, not only ENOENT: the test looked */
+	CHECK(a[0]->good + a[1]->good > 0);
+	for (i = 0; i < 2; i++) {
+		shk_seg_close(ro[i]);
+		free(a[i]);
+	}
+	free(log);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
+/*
  * A structure's open records its party (a ring's role) under the registry
  * lock, after checking that the object is still there: a removal between
  * the open's lookup and its claim (the hook) left the open with a role in
@@ -1987,4 +2168,5 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "remove_force_fd", t_remove_force_fd },
 	  { "remove_force_sleeper", t_remove_force_sleeper },
 	  { "created_ns_rises", t_created_ns_rises },
+	  { "rdonly_stat_recreate", t_rdonly_stat_recreate },
 	  { "remove_before_attach", t_remove_before_attach })
