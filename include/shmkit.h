@@ -1952,14 +1952,18 @@ SHK_API int shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
 
 /*
  * shk_cond_wait atomically releases m (which the caller holds) and waits
- * for a signal or broadcast, up to timeout_ns, then takes m again (waiting
- * as long as it takes) before returning.  Returns 0 (signalled, or a
- * spurious wake-up: re-check the predicate), SHK_ETIMEDOUT (SHK_EAGAIN
- * for timeout 0, which only releases and retakes m), or a code of
- * shk_mutex_lock when retaking m failed or reported SHK_EOWNERDEAD (the
- * mutex is then held: repair as for shk_mutex_lock); SHK_EPERM when the
- * caller does not hold m; SHK_EINVAL.  A signal sent after the caller
- * released m is never lost.
+ * for a signal or broadcast, up to timeout_ns, then takes m again, waiting
+ * up to timeout_ns more for it (SHK_FOREVER: as long as it takes; 0: one
+ * try), so the whole call takes at most twice timeout_ns.  Returns 0
+ * (signalled, or a spurious wake-up: re-check the predicate),
+ * SHK_ETIMEDOUT (SHK_EAGAIN for timeout 0, which only releases and
+ * retakes m), SHK_EOWNERDEAD (m's holder died: m is held, repair as for
+ * shk_mutex_lock); all of these with m held again.  SHK_EBUSY: m could not
+ * be retaken in time (another party kept it), and the caller does NOT
+ * hold m.  Otherwise a code of shk_mutex_lock when retaking m failed
+ * (SHK_ENOTRECOVERABLE, ...: m not held); SHK_EPERM when the caller does
+ * not hold m; SHK_EINVAL.  A signal sent after the caller released m is
+ * never lost.
  */
 SHK_API int shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns);
 

@@ -105,11 +105,17 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 	/* release: after the holder entry's clear (wait.c,
 	 * shk__wp_unhold()) */
 	atomic_fetch_sub_explicit(&wp->waiters, 1, memory_order_release);
-	/* the mutex is taken back whatever ended the wait: a signal must
-	 * not leave the caller without it */
+	/* The mutex is taken back whatever ended the wait (a signal must
+	 * not leave the caller without it), within timeout_ns again: a peer
+	 * that keeps the mutex (or a forged owner word) must not hold this
+	 * call for ever.  Until 2026-11-25 the retake waited for ever, the
+	 * one blocking call without a bound.  When it runs out, the caller
+	 * does not hold m: SHK_EBUSY, which no other path returns. */
 	intr = shk_interruptible(0);
-	lrc = shk_mutex_lock(m, SHK_FOREVER);
+	lrc = shk_mutex_lock(m, timeout_ns);
 	shk_interruptible(intr);
+	if (lrc == SHK_ETIMEDOUT || lrc == SHK_EAGAIN)
+		return SHK_EBUSY;
 	return lrc ? lrc : rc;
 }
 

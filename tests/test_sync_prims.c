@@ -1639,6 +1639,61 @@ t_sem_post_dead_waiter(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A cond wait whose mutex another process keeps: the retake waits only
+ * timeout_ns more, then returns SHK_EBUSY without the mutex.  Before
+ * 2026-11-25 it waited for ever (here: the 1.5 s the child holds it; a peer
+ * that never lets go, or forges a live owner's stamp, held it for good).
+ */
+static void
+t_cond_retake_bounded(void)
+{
+	shk_seg *s = seg_create("cretake");
+	shk_cond *cv = NULL;
+	shk_mutex *mu = NULL;
+	int64_t t0, dt;
+	int rc, p[2];
+	char b = 0;
+	pid_t c;
+
+	CHECK_OK(shk_cond_open(s, "c", SHK_CREATE, NULL, &cv));
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &mu));
+	CHECK(pipe(p) == 0);
+	CHECK_OK(shk_mutex_lock(mu, 0));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_mutex *cm = NULL;
+
+		/* takes the mutex as soon as the parent's wait lets it go */
+		if (shk_mutex_open(child_seg(), "m", 0, NULL, &cm) ||
+		    shk_mutex_lock(cm, 10000 * MS) || write(p[1], "h", 1) != 1)
+			_exit(2);
+		usleep(1500 * 1000);
+		_exit(shk_mutex_unlock(cm) ? 3 : 0);
+	}
+	t0 = test_now_ns();
+	rc = shk_cond_wait(cv, mu, 50 * MS);
+	dt = test_now_ns() - t0;
+	CHECK(read(p[0], &b, 1) == 1 && b == 'h');
+	CHECK_RC(rc, SHK_EBUSY);
+	if (dt >= 2000 * MS)
+		TEST_FAIL("cond wait returned after %lld ms",
+			  (long long)(dt / MS));
+	CHECK(dt >= 90 * MS); /* the wait, then the retake's own 50 ms */
+	CHECK_RC(shk_mutex_unlock(mu), SHK_EPERM); /* not held */
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_OK(shk_mutex_lock(mu, 1000 * MS));
+	/* and a free mutex is retaken as before: the timeout, held */
+	CHECK_RC(shk_cond_wait(cv, mu, 20 * MS), SHK_ETIMEDOUT);
+	CHECK_OK(shk_mutex_unlock(mu));
+	close(p[0]);
+	close(p[1]);
+	shk_mutex_close(mu);
+	shk_cond_close(cv);
+	shk_seg_close(s);
+}
+
 TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "sem_threads", t_sem_threads }, { "event_auto", t_event_auto },
 	  { "event_manual", t_event_manual }, { "latch", t_latch },
@@ -1650,6 +1705,7 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "corrupt_counts", t_corrupt_counts },
 	  { "open_field_race", t_open_field_race },
 	  { "cond_procs", t_cond_procs }, { "cond_threads", t_cond_threads },
+	  { "cond_retake_bounded", t_cond_retake_bounded },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
 	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },

@@ -12,8 +12,8 @@ from . import _lib as L
 from ._base import U32_MAX, Handle, cint, flags_of, inflight, timed, \
     timeout_ns
 from ._lib import lib
-from .errors import SHK_EAGAIN, OwnerDead, ShkError, Timeout, WouldBlock, \
-    check
+from .errors import SHK_EAGAIN, Busy, OwnerDead, ShkError, Timeout, \
+    WouldBlock, check
 
 __all__ = ["Mutex", "RWLock", "Sem", "Event", "Barrier", "Latch", "Cond"]
 
@@ -426,7 +426,10 @@ class Cond(_Sync):
 
     def wait(self, mutex, timeout=None):
         """Unlock mutex (a Mutex this caller holds), wait for a signal,
-        lock it again; may return early (spurious wake-up)."""
+        lock it again; may return early (spurious wake-up).  The retake
+        waits up to timeout more (None: for ever); when another party
+        keeps the mutex past that, raises Busy and the caller does NOT
+        hold it."""
         if not isinstance(mutex, Mutex):
             raise TypeError("mutex must be a shmkit.Mutex, not %s"
                             % type(mutex).__name__)
@@ -440,8 +443,21 @@ class Cond(_Sync):
 
     @inflight
     def _wait(self, mutex, timeout):
-        timed("cond wait", lib.shk_cond_wait, self._handle(), mutex._h,
-              timeout=timeout, owner=(self, mutex), spurious_ok=True)
+        try:
+            timed("cond wait", lib.shk_cond_wait, self._handle(), mutex._h,
+                  timeout=timeout, owner=(self, mutex), spurious_ok=True)
+        except Busy:
+            # The C call's bounded retake ran out (SHK_EBUSY: another
+            # party keeps the mutex) and this thread does not hold it.
+            # Each C call here is one slice, whose retake waits one slice
+            # more, so the caller's own bound applies now: retake within
+            # the timeout again (None: for ever), interruptibly, as
+            # lock() does; Busy (mutex not held) only when that runs out.
+            try:
+                mutex.lock(timeout)
+            except (Timeout, WouldBlock):
+                raise Busy(context="cond wait: mutex not retaken in "
+                           "time (not held)") from None
 
     @inflight
     def broadcast(self):

@@ -537,3 +537,46 @@ def test_rdlock_interrupted_after_take_gives_back_only_that_hold(seg, name,
         finally:
             os._exit(code)
     assert os.waitpid(pid, 0)[1] == 0
+
+
+def test_cond_wait_retake_is_bounded(seg, name):
+    """Another process keeps the mutex past the wait: cond.wait(m, t)
+    retakes within t more and then raises Busy without the mutex (before
+    2026-11-25 the retake waited for ever).  With timeout None it retakes
+    for as long as it takes, holding the mutex when it returns."""
+    cv = seg.cond("c", create=True)
+    m = seg.mutex("m", create=True)
+    for timeout, hold in ((0.2, 1.5), (None, 1.0)):
+        r, w = os.pipe()
+        m.lock()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                s = shmkit.Segment(name)
+                cm, cc = s.mutex("m"), s.cond("c")
+                cm.lock(timeout=10)      # once the parent's wait lets go
+                os.write(w, b"h")
+                cc.signal()
+                time.sleep(hold)
+                cm.unlock()
+                code = 0
+            finally:
+                os._exit(code)
+        t0 = time.monotonic()
+        if timeout is not None:
+            with pytest.raises(shmkit.Busy):
+                cv.wait(m, timeout=timeout)
+            dt = time.monotonic() - t0
+            assert dt < 1.4, "returned after %.2f s" % dt
+            with pytest.raises(shmkit.NotPermitted):
+                m.unlock()               # not held
+        else:
+            cv.wait(m)                   # woken, then retaken after hold
+            dt = time.monotonic() - t0
+            assert dt >= hold - 0.2, dt
+            m.unlock()                   # held
+        assert os.read(r, 1) == b"h"
+        os.close(r)
+        os.close(w)
+        assert os.waitpid(pid, 0)[1] == 0
