@@ -202,7 +202,8 @@ layout(void)
 	       FIELD(shk_chan_opts, mode); FIELD(shk_chan_opts, seg_size);
 	       FIELD(shk_chan_opts, cap); FIELD(shk_chan_opts, max_msg);
 	       FIELD(shk_chan_opts, inline_max); FIELD(shk_chan_opts, type_id);
-	       FIELD(shk_chan_opts, max_subs); FIELD(shk_chan_opts, reserved));
+	       FIELD(shk_chan_opts, max_subs); FIELD(shk_chan_opts, flags);
+	       FIELD(shk_chan_opts, seg_mode); FIELD(shk_chan_opts, reserved));
 	STRUCT(shk_chan_stats, FIELD(shk_chan_stats, size);
 	       FIELD(shk_chan_stats, pattern); FIELD(shk_chan_stats, role);
 	       FIELD(shk_chan_stats, mode); FIELD(shk_chan_stats, cap);
