@@ -22,14 +22,18 @@
  *    (EMPTY/TOMB, even -> same state, odd, owner = me); a FULL slot of key K
  *    changes only under K's stripe lock (update: FULL odd; delete: TOMB in
  *    one CAS).  The owner ends a write with a release store of FULL, even.
- *    Repairers CAS an odd ctl whose owner is dead to TOMB, even.
+ *    Repairers CAS an odd ctl whose owner is dead to TOMB, even.  A sweep
+ *    (KMPE maps), holding every stripe, CASes an even TOMB that no present
+ *    key's path crosses to EMPTY, seq + 2 (Sweeps, below).
  *  - key/value words: written only by the slot's owner while seq is odd.
  *
- * Invariants: a slot never becomes EMPTY again once claimed, so key K
- * lives within the probe run from its home slot up to the first EMPTY (even)
- * slot, and get/delete stop there.  At most one FULL slot holds K (inserts
- * of K first scan the whole run under K's stripe lock).  Probes visit at
- * most cap slots.  Claims in progress (odd EMPTY/TOMB) do not end a run.
+ * Invariants: a present key K (FULL, even or odd) lives within the probe
+ * run from its home slot up to the first EMPTY (even) slot, and get/delete
+ * stop there: no slot on the path from K's home to K is EMPTY (even).
+ * Claims and deletes never make a slot EMPTY; only a sweep does (Sweeps,
+ * below), and only for a tombstone that no present key's path crosses.
+ * At most one FULL slot holds K (inserts of K first scan the whole run
+ * under K's stripe lock).  Probes visit at most cap slots.  Claims in progress (odd EMPTY/TOMB) do not end a run.
  * count: a stripe's count is its FULL slots, minus one while (or after a
  * kill) between a put's publish and its increment, plus one between a
  * delete's TOMB and its decrement; so each count is at most cap (a
@@ -89,9 +93,21 @@
 /* A reader that must repair a dead writer's slot waits this long for the
  * stripe (a dead holder is taken over at once; a live one means EAGAIN). */
 #define READ_LOCK_NS READ_WAIT_NS
+/* Sweeps (sweep()): a writer whose scan passed SWEEP_TOMBS tombstones
+ * counts them to its handle's credit; a sweep starts once the credit
+ * reaches cap / SWEEP_CREDIT_DIV, so sweeping (O(cap)) costs at most
+ * SWEEP_CREDIT_DIV times the slots such scans wasted.  A sweep holds every
+ * stripe for SWEEP_CHUNK slots at a time and waits at most SWEEP_LOCK_NS
+ * in all for the stripes of one chunk (else it gives up). */
+#define SWEEP_TOMBS 16
+#define SWEEP_CREDIT_DIV 8
+#define SWEEP_CHUNK 4096u
+#define SWEEP_LOCK_NS READ_WAIT_NS
 
 #ifdef SHK_TEST_HOOKS
-int shk__map_create_fnv; /* map.h */
+int shk__map_create_fnv;  /* map.h */
+int shk__map_create_kmpw; /* map.h */
+_Atomic uint64_t shk__map_sweeps;
 /* Tests shorten the writers' stripe wait (map.h). */
 int64_t shk__map_lock_timeout_ns = LOCK_TIMEOUT_NS;
 #define WRITE_LOCK_NS shk__map_lock_timeout_ns
@@ -128,7 +144,9 @@ struct shk_map {
 	uint32_t vw; /* value words */
 	uint32_t nstripes;
 	int word_hash;           /* key hash: word by word (1) or FNV-1a (0) */
+	int clears;              /* KMPE: sweeps turn tombstones into EMPTY */
 	struct local_set *local; /* this process's stripe mutexes (handles) */
+	_Atomic uint64_t credit; /* tombstones long scans passed (sweep()) */
 };
 
 /*
@@ -400,8 +418,9 @@ ctl_valid(const shk_map *m, uint64_t c)
 		       SHK__STAMP_SLOT(owner) < m->seg->attach_cap;
 	if (owner != 0)
 		return 0;
-	/* an EMPTY slot is never written back: it is all zero */
-	return st != SHK__MAP_EMPTY || c == 0;
+	/* an EMPTY slot is written back only by a sweep, in a KMPE map (it
+	 * keeps its seq); otherwise it is all zero */
+	return st != SHK__MAP_EMPTY || c == 0 || m->clears;
 }
 
 /* ------------------------------------------------------------------ */
@@ -732,39 +751,53 @@ store_words(_Atomic uint64_t *s, uint32_t first, const uint8_t *p, uint32_t len,
 }
 
 /*
+ * What find_locked() saw besides the key: free_i and free_ctl, the first
+ * reusable slot (TOMB or the EMPTY that ends the run; -1 if none); claims,
+ * whether claims in progress were passed; tombs, the tombstones (even)
+ * passed (one struct: fewer arguments than the fast path would pass).
+ */
+struct scan {
+	int64_t free_i;
+	uint64_t free_ctl;
+	uint64_t tombs;
+	int claims;
+};
+
+/*
  * Looks for key along its probe run.  Returns the slot holding it (FULL,
- * even; *ctl its control word), or -1 with *free_i and *free_ctl the first
- * reusable slot (TOMB or the EMPTY that ends the run; -1 if none) and
- * *dead_claims set when claims in progress were passed.  SHK_ECORRUPT,
- * SHK_EAGAIN (the key's own slot busy: only after a dead owner).
+ * even; *ctl its control word), or -1 (*sc says where it could go).
+ * SHK_ECORRUPT, SHK_EAGAIN (the key's own slot busy: only after a dead
+ * owner).
  */
 static int64_t
 find_locked(shk_map *m, const uint8_t *key, uint64_t h, uint64_t *ctl,
-	    int64_t *free_i, uint64_t *free_ctl, int *claims)
+	    struct scan *sc)
 {
 	uint64_t n, i, c;
 	struct backoff b = { 0 };
 
-	*free_i = -1;
-	*claims = 0;
+	sc->free_i = -1;
+	sc->claims = 0;
+	sc->tombs = 0;
 	for (n = 0; n < m->cap; n++) {
 		i = (h + n) & m->mask;
 		switch (read_slot(m, i, key, NULL, NULL, &c)) {
 		case R_EMPTY:
-			if (*free_i < 0) {
-				*free_i = (int64_t)i;
-				*free_ctl = c;
+			if (sc->free_i < 0) {
+				sc->free_i = (int64_t)i;
+				sc->free_ctl = c;
 			}
 			return -1;
 		case R_SKIP:
 			if (SHK__MAP_CTL_ST(c) == SHK__MAP_TOMB &&
 			    !(SHK__MAP_CTL_SEQ(c) & 1)) {
-				if (*free_i < 0) {
-					*free_i = (int64_t)i;
-					*free_ctl = c;
+				sc->tombs++;
+				if (sc->free_i < 0) {
+					sc->free_i = (int64_t)i;
+					sc->free_ctl = c;
 				}
 			} else if (SHK__MAP_CTL_SEQ(c) & 1) {
-				*claims = 1;
+				sc->claims = 1;
 			}
 			break;
 		case R_HIT:
@@ -821,16 +854,16 @@ repair_dead_claims(shk_map *m)
 
 static int
 put_locked(shk_map *m, uint32_t s, const uint8_t *key, const uint8_t *val,
-	   uint64_t h)
+	   uint64_t h, struct scan *sc)
 {
 	uint32_t me = shk__seg_stamp(m->seg);
 	_Atomic uint64_t *slot;
-	int64_t at, free_i;
-	uint64_t c, free_ctl = 0, busy;
-	int claims, tries, repaired = 0;
+	int64_t at;
+	uint64_t c, busy;
+	int tries, repaired = 0;
 
 	for (tries = 0; tries < CLAIM_RETRIES; tries++) {
-		at = find_locked(m, key, h, &c, &free_i, &free_ctl, &claims);
+		at = find_locked(m, key, h, &c, sc);
 		if (at < -1)
 			return (int)at;
 		if (at >= 0) {
@@ -863,17 +896,17 @@ put_locked(shk_map *m, uint32_t s, const uint8_t *key, const uint8_t *val,
 				memory_order_release);
 			return 1;
 		}
-		if (free_i < 0) {
+		if (sc->free_i < 0) {
 			/* full, unless dead writers' claims hold slots */
-			if (claims && !repaired && repair_dead_claims(m)) {
+			if (sc->claims && !repaired && repair_dead_claims(m)) {
 				repaired = 1;
 				continue;
 			}
 			return SHK_ENOSPC;
 		}
-		slot = slot_at(m, (uint64_t)free_i);
-		busy = SHK__MAP_CTL(SHK__MAP_CTL_ST(free_ctl), me,
-				    SHK__MAP_CTL_SEQ(free_ctl) + 1);
+		slot = slot_at(m, (uint64_t)sc->free_i);
+		busy = SHK__MAP_CTL(SHK__MAP_CTL_ST(sc->free_ctl), me,
+				    SHK__MAP_CTL_SEQ(sc->free_ctl) + 1);
 		/* acquire on success: pairs with the release TOMB/repair
 		 * CAS that wrote free_ctl, so the previous owner's word
 		 * stores precede ours (as queue.c's claim); the order of
@@ -881,7 +914,7 @@ put_locked(shk_map *m, uint32_t s, const uint8_t *key, const uint8_t *val,
 		 * relaxed on failure: another stripe's writer took the
 		 * slot, we rescan */
 		if (!atomic_compare_exchange_strong_explicit(
-			    &slot[0], &free_ctl, busy, memory_order_acquire,
+			    &slot[0], &sc->free_ctl, busy, memory_order_acquire,
 			    memory_order_relaxed))
 			continue;
 		/* release fence: pairs with FENCE_ACQ in read_slot() */
@@ -906,13 +939,13 @@ put_locked(shk_map *m, uint32_t s, const uint8_t *key, const uint8_t *val,
 }
 
 static int
-delete_locked(shk_map *m, uint32_t s, const uint8_t *key, uint64_t h)
+delete_locked(shk_map *m, uint32_t s, const uint8_t *key, uint64_t h,
+	      struct scan *sc)
 {
-	int64_t at, free_i;
-	uint64_t c, free_ctl, tomb;
-	int claims;
+	int64_t at;
+	uint64_t c, tomb;
 
-	at = find_locked(m, key, h, &c, &free_i, &free_ctl, &claims);
+	at = find_locked(m, key, h, &c, sc);
 	if (at < -1)
 		return (int)at;
 	if (at < 0)
@@ -932,12 +965,214 @@ delete_locked(shk_map *m, uint32_t s, const uint8_t *key, uint64_t h)
 }
 
 /* ------------------------------------------------------------------ */
+/* Sweeps: tombstones back to EMPTY (KMPW maps: never)                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Why.  A delete leaves a tombstone, which an insert reuses only when it
+ * lies on that insert's own probe run.  Under churn (keys come and go,
+ * few live at a time) tombstones replace the EMPTY slots one by one, and
+ * every get of an absent key and every put of a new key (which scans its
+ * whole run, under its stripe lock) ends up scanning most of the table.
+ *
+ * What.  A sweep turns into EMPTY every even tombstone that no present
+ * key's probe path crosses: TOMB at slot i is cleared unless some FULL or
+ * busy slot j after i (in probe order, before the next EMPTY) holds a key
+ * whose home is at or before i.  Entries never move.
+ *
+ * Exclusion.  The sweep holds every stripe (lock_all(): each stripe's
+ * process-local mutex and robust lock, in stripe order, as any writer
+ * takes one).  Every ctl change except a sweep's is made by the holder of
+ * some stripe: claims and publishes by a writer under its key's stripe,
+ * deletes likewise, repairs under the stripe the repairer took.  So while
+ * a sweep holds them all no ctl word and no key word changes: the table it
+ * walks is frozen for writers, and only lock-free readers run beside it.
+ *
+ * Correctness.  (1) Present keys stay reachable: a slot is cleared only
+ * if no present key's path crosses it, computed from the frozen table (see
+ * sweep_range()).  A reader of a key K that is present throughout its get
+ * finds every slot of K's path non-EMPTY whenever it reads it: before the
+ * sweep they were (invariant), the sweep leaves them alone, and after it
+ * only claims and deletes touch them, which never make EMPTY.  Readers
+ * need no change: they never wrote, and a slot's EMPTY ends their run as
+ * before.  (2) Inserts: an insert of K scans its run and claims a slot
+ * within one hold of K's stripe; a sweep cannot run inside that hold, so
+ * the path the insert saw non-EMPTY stays non-EMPTY until K is published
+ * (other writers claim or delete; they never make EMPTY), after which (1)
+ * protects it.  An insert that scanned before a sweep claims after it only
+ * in a later hold, which scans again.  (3) A cleared slot keeps its seq
+ * (plus 2, even): a reader preempted across delete, sweep and a new insert
+ * into that slot sees a different ctl and drops its copy (a seq restarted
+ * at 0 could repeat the one it saw).  That is why only KMPE maps sweep: an
+ * older library finds an EMPTY slot with a seq corrupt.
+ *
+ * Deadlock.  A sweep takes stripes in increasing order and holds none when
+ * it starts (put and delete call it after letting their stripe go);
+ * writers and repairing readers hold at most one stripe and wait for no
+ * other.  Two sweeps order on stripe 0.
+ *
+ * Kills.  A sweeper killed holding the stripes leaves them to be taken
+ * over one by one (each taker repairs its stripe, which finds nothing
+ * odd); slots it cleared were safe to clear, slots it did not are still
+ * tombstones.  Crash points map.sweep.locked and map.sweep.cleared.
+ */
+
+/* Takes every stripe (held[s] = local mutex taken) within SWEEP_LOCK_NS
+ * in all; on failure lets go what it took and returns the error. */
+static int
+lock_all(shk_map *m, int *held)
+{
+	int64_t deadline = shk__deadline(SWEEP_LOCK_NS), left;
+	uint32_t s, t;
+	int rc;
+
+	for (s = 0; s < m->nstripes; s++) {
+		left = deadline - shk__now_ns();
+		rc = stripe_lock(m, s, left > 0 ? left : 1, &held[s]);
+		if (rc) {
+			for (t = s; t-- > 0;)
+				stripe_unlock(m, t, held[t]);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void
+unlock_all(shk_map *m, const int *held)
+{
+	uint32_t s;
+
+	for (s = m->nstripes; s-- > 0;)
+		stripe_unlock(m, s, held[s]);
+}
+
+/*
+ * With every stripe held: clears the tombstones of slots [lo, hi) that no
+ * present key's path crosses.  It walks down from the first EMPTY at or
+ * above hi (at most SWEEP_CHUNK slots up, wrapping), keeping `cover`: how
+ * many slots below the current one some key seen so far (above it, up to
+ * that EMPTY) still needs, i.e. the largest displacement left.  A key's
+ * path cannot cross an EMPTY slot (invariant), so keys above that EMPTY
+ * need nothing below it.  Where no EMPTY was found, or after a busy slot
+ * (a dead owner's write: its key and home are not to be trusted), `known`
+ * is 0 and nothing is cleared until the walk meets an EMPTY.  Returns how
+ * many were cleared.
+ */
+static uint64_t
+sweep_range(shk_map *m, uint64_t lo, uint64_t hi)
+{
+	uint64_t d, n, i, c, h, cover = 0, cleared = 0;
+	uint32_t st;
+	int known = 0;
+
+	for (d = 0; d < SWEEP_CHUNK && d < m->cap; d++) {
+		/* relaxed: the table is frozen while we hold every stripe
+		 * (stripe lock acquires order the last writes before us) */
+		c = atomic_load_explicit(&slot_at(m, (hi + d) & m->mask)[0],
+					 memory_order_relaxed);
+		if (SHK__MAP_CTL_ST(c) == SHK__MAP_EMPTY &&
+		    !(SHK__MAP_CTL_SEQ(c) & 1)) {
+			known = 1;
+			break;
+		}
+	}
+	/* from slot hi + d - 1 down to lo: d + (hi - lo) slots */
+	for (n = 0; n < d + (hi - lo); n++) {
+		i = (hi + d - 1 - n) & m->mask;
+		/* relaxed: frozen, as above */
+		c = atomic_load_explicit(&slot_at(m, i)[0],
+					 memory_order_relaxed);
+		st = SHK__MAP_CTL_ST(c);
+		if (!ctl_valid(m, c))
+			return cleared; /* leave a corrupt map to check */
+		if (SHK__MAP_CTL_SEQ(c) & 1) {
+			known = 0;
+			continue;
+		}
+		if (st == SHK__MAP_EMPTY) {
+			known = 1; /* keeps cover: conservative */
+		} else if (st == SHK__MAP_TOMB && known && cover == 0 &&
+			   n >= d) {
+			uint64_t e = SHK__MAP_CTL(SHK__MAP_EMPTY, 0,
+						  SHK__MAP_CTL_SEQ(c) + 2);
+
+			/* relaxed: nothing is published with an EMPTY slot;
+			 * writers see it through the stripe locks' release
+			 * and acquire; a reader that loads it stops there,
+			 * which no present key's path makes wrong.  Cannot
+			 * fail: no other ctl writer runs (frozen). */
+			if (atomic_compare_exchange_strong_explicit(
+				    &slot_at(m, i)[0], &c, e,
+				    memory_order_relaxed,
+				    memory_order_relaxed)) {
+				cleared++;
+				SHK_CRASHPOINT("map.sweep.cleared");
+			}
+			continue;
+		}
+		if (cover)
+			cover--;
+		if (st == SHK__MAP_FULL) {
+			h = raw_key_hash(m, i);
+			if ((uint64_t)((i - h) & m->mask) > cover)
+				cover = (i - h) & m->mask;
+		}
+	}
+	return cleared;
+}
+
+/* Clears what tombstones it can, SWEEP_CHUNK slots per hold of every
+ * stripe; gives up quietly when the stripes stay held (a stopped writer):
+ * it is only a speed-up. */
+static void
+sweep(shk_map *m)
+{
+	int held[SHK__MAP_STRIPES];
+	uint64_t lo, hi;
+
+#ifdef SHK_TEST_HOOKS
+	/* relaxed: a test statistic */
+	atomic_fetch_add_explicit(&shk__map_sweeps, 1, memory_order_relaxed);
+#endif
+	for (lo = 0; lo < m->cap; lo = hi) {
+		hi = m->cap - lo > SWEEP_CHUNK ? lo + SWEEP_CHUNK : m->cap;
+		if (lock_all(m, held))
+			return;
+		SHK_CRASHPOINT("map.sweep.locked");
+		sweep_range(m, lo, hi);
+		unlock_all(m, held);
+	}
+}
+
+/* A put or delete (stripe let go) passed tombs tombstones: credit them;
+ * sweep once enough did. */
+static void
+sweep_credit(shk_map *m, uint64_t tombs)
+{
+	uint64_t cr;
+
+	if (!m->clears)
+		return;
+	/* relaxed: a process-local tally; a lost race only moves a sweep */
+	cr = atomic_fetch_add_explicit(&m->credit, tombs,
+				       memory_order_relaxed) +
+	     tombs;
+	if (cr < m->cap / SWEEP_CREDIT_DIV)
+		return;
+	/* relaxed: as above; two threads may both sweep, which is harmless */
+	atomic_store_explicit(&m->credit, 0, memory_order_relaxed);
+	sweep(m);
+}
+
+/* ------------------------------------------------------------------ */
 /* Public calls                                                        */
 /* ------------------------------------------------------------------ */
 
 int
 shk_map_put(shk_map *m, const void *key, const void *val)
 {
+	struct scan sc = { 0 };
 	uint64_t h;
 	uint32_t s;
 	int rc, lh;
@@ -950,14 +1185,17 @@ shk_map_put(shk_map *m, const void *key, const void *val)
 	if (rc)
 		return rc;
 	SHK_CRASHPOINT("map.put.locked");
-	rc = put_locked(m, s, key, val, h);
+	rc = put_locked(m, s, key, val, h, &sc);
 	stripe_unlock(m, s, lh);
+	if (SHK_UNLIKELY(sc.tombs >= SWEEP_TOMBS))
+		sweep_credit(m, sc.tombs);
 	return rc;
 }
 
 int
 shk_map_delete(shk_map *m, const void *key)
 {
+	struct scan sc = { 0 };
 	uint64_t h;
 	uint32_t s;
 	int rc, lh;
@@ -969,8 +1207,10 @@ shk_map_delete(shk_map *m, const void *key)
 	rc = stripe_lock(m, s, WRITE_LOCK_NS, &lh);
 	if (rc)
 		return rc;
-	rc = delete_locked(m, s, key, h);
+	rc = delete_locked(m, s, key, h, &sc);
 	stripe_unlock(m, s, lh);
+	if (SHK_UNLIKELY(sc.tombs >= SWEEP_TOMBS))
+		sweep_credit(m, sc.tombs);
 	return rc;
 }
 
@@ -1108,9 +1348,11 @@ map_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 		g->cap < SHK__MAP_STRIPES ? (uint32_t)g->cap : SHK__MAP_STRIPES;
 
 #ifdef SHK_TEST_HOOKS
-	h->magic = shk__map_create_fnv ? SHK__MAP_MAGIC : SHK__MAP_MAGIC_W;
+	h->magic = shk__map_create_fnv    ? SHK__MAP_MAGIC
+		   : shk__map_create_kmpw ? SHK__MAP_MAGIC_W
+					  : SHK__MAP_MAGIC_E;
 #else
-	h->magic = SHK__MAP_MAGIC_W;
+	h->magic = SHK__MAP_MAGIC_E;
 #endif
 	h->key_len = g->key_len;
 	h->val_len = g->val_len;
@@ -1138,7 +1380,8 @@ hdr_check(const void *mem, const shk_obj_info *info, struct shk__map_hdr *g)
 	 * compiler must assume the shared header changed, so it cannot turn
 	 * a read of the copy back into a read of *mem. */
 	atomic_signal_fence(memory_order_seq_cst);
-	if ((g->magic != SHK__MAP_MAGIC && g->magic != SHK__MAP_MAGIC_W) ||
+	if ((g->magic != SHK__MAP_MAGIC && g->magic != SHK__MAP_MAGIC_W &&
+	     g->magic != SHK__MAP_MAGIC_E) ||
 	    g->key_len == 0 || g->key_len > SHK__MAP_MAX_KEY ||
 	    g->val_len > SHK__MAP_MAX_VAL)
 		return SHK_ECORRUPT;
@@ -1173,7 +1416,8 @@ view_init(shk_map *v, shk_seg *seg, void *mem, const struct shk__map_hdr *g)
 	v->cap = g->cap;
 	v->mask = g->cap - 1;
 	v->seed = g->seed;
-	v->word_hash = g->magic == SHK__MAP_MAGIC_W;
+	v->word_hash = g->magic != SHK__MAP_MAGIC;
+	v->clears = g->magic == SHK__MAP_MAGIC_E;
 	v->key_len = g->key_len;
 	v->val_len = g->val_len;
 	v->slot_len = g->slot_len;
@@ -1260,7 +1504,9 @@ shk__kind_describe_map(shk_seg *seg, void *mem, const shk_obj_info *info,
 		     (unsigned long long)cs.counted, (unsigned long long)g.cap,
 		     (unsigned long long)cs.full, (unsigned long long)cs.tomb,
 		     (unsigned long long)cs.busy, g.key_len, g.val_len,
-		     v.word_hash ? "KMPW" : "KMAP");
+		     v.clears      ? "KMPE"
+		     : v.word_hash ? "KMPW"
+				   : "KMAP");
 	if (n < 0)
 		return SHK_EINVAL;
 	return (size_t)n < len ? n : (int)len - 1;

@@ -24,6 +24,10 @@
  */
 #define SHK__MAP_MAGIC 0x50414d4bu   /* "KMAP": FNV-1a, byte by byte */
 #define SHK__MAP_MAGIC_W 0x57504d4bu /* "KMPW": word by word (map.c) */
+/* "KMPE": the word hash, and tombstones that sweeps turn back into EMPTY
+ * slots, which keep their seq (map.c, Sweeps); an older library, whose
+ * EMPTY slots are all zero, refuses such a map */
+#define SHK__MAP_MAGIC_E 0x45504d4bu
 #define SHK__MAP_MAX_KEY 4096u
 #define SHK__MAP_MAX_VAL (1u << 20)
 #define SHK__MAP_MAX_CAP (1u << 30)
@@ -59,7 +63,8 @@ _Static_assert(sizeof(struct shk__map_stripe) == 8, "stripe is 8 bytes");
 /*
  * Slot control word: state:2 (bits 62-63) | owner stamp:30 (bits 32-61) |
  * seq:32.  seq is odd while a writer (the owner) writes the slot; even
- * seq has owner 0.  An EMPTY slot that was never claimed is all zero.
+ * seq has owner 0.  An EMPTY slot that was never claimed is all zero; in
+ * a KMPE map a tombstone a sweep cleared is EMPTY with its seq kept.
  */
 enum shk__map_state {
 	SHK__MAP_EMPTY = 0,
@@ -78,6 +83,10 @@ enum shk__map_state {
 /* Tests: non-zero makes new maps use the first magic and hash (as maps
  * made by earlier versions of the library do). */
 SHK_HIDDEN extern int shk__map_create_fnv;
+/* Tests: non-zero makes new maps KMPW (word hash, no sweeps). */
+SHK_HIDDEN extern int shk__map_create_kmpw;
+/* Tests: sweeps started (any map, this process). */
+SHK_HIDDEN extern _Atomic uint64_t shk__map_sweeps;
 /* Tests: how long put/delete wait for a stripe (default 5 s). */
 SHK_HIDDEN extern int64_t shk__map_lock_timeout_ns;
 /* Tests: the stripe that key belongs to. */

@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 
 #include "lock.h"
@@ -1508,7 +1509,7 @@ static void
 b_corrupt(const char *nm)
 {
 	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
-	shk_map *m = open_map(seg, "z", 8, 16), *m2 = NULL;
+	shk_map *m, *m2 = NULL;
 	shk_obj_info info = { .size = sizeof(info) };
 	struct shk__map_hdr *h;
 	_Atomic uint64_t *ctl;
@@ -1518,6 +1519,19 @@ b_corrupt(const char *nm)
 	char line[128];
 	int rc, bad = 0;
 
+	/* a KMPE map's sweeps write EMPTY slots back with their seq: there
+	 * a re-emptied slot is legal */
+	m = open_map(seg, "e", 8, 16);
+	CHECK_OK(shk_obj_stat(seg, "e", &info));
+	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	CHECK_EQ(h->magic, SHK__MAP_MAGIC_E);
+	atomic_store((_Atomic uint64_t *)((uint8_t *)h + h->slots_off), 4);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	/* KMPW: EMPTY slots are never written back */
+	shk__map_create_kmpw = 1;
+	m = open_map(seg, "z", 8, 16);
+	shk__map_create_kmpw = 0;
 	for (i = 0; i < 8; i++) {
 		mk_key(k, i);
 		CHECK_EQ(shk_map_put(m, k, &v), 0);
@@ -1603,8 +1617,11 @@ t_corrupt(void)
  * whose padding the slot hash must ignore).
  */
 static void
-hash_kind_case(shk_seg *seg, const char *name, int fnv)
+hash_kind_case(shk_seg *seg, const char *name, int fnv, int kmpw)
 {
+	uint32_t magic = fnv    ? SHK__MAP_MAGIC
+			 : kmpw ? SHK__MAP_MAGIC_W
+				: SHK__MAP_MAGIC_E;
 	shk_obj_info info = { .size = sizeof(info) };
 	struct shk__map_hdr *h;
 	uint8_t k[KEY_LEN];
@@ -1614,11 +1631,13 @@ hash_kind_case(shk_seg *seg, const char *name, int fnv)
 	int rc;
 
 	shk__map_create_fnv = fnv;
+	shk__map_create_kmpw = kmpw;
 	m = open_map(seg, name, 8, 1024);
 	shk__map_create_fnv = 0;
+	shk__map_create_kmpw = 0;
 	CHECK_OK(shk_obj_stat(seg, name, &info));
 	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
-	CHECK_EQ(h->magic, fnv ? SHK__MAP_MAGIC : SHK__MAP_MAGIC_W);
+	CHECK_EQ(h->magic, magic);
 	for (id = 0; id < 600; id++) {
 		mk_key(k, id);
 		v = id;
@@ -1663,8 +1682,9 @@ hash_kind_case(shk_seg *seg, const char *name, int fnv)
 		char line[160];
 
 		CHECK(shk_obj_describe(seg, &info, line, sizeof(line)) > 0);
-		CHECK(strstr(line, fnv ? "format=KMAP" : "format=KMPW") !=
-		      NULL);
+		CHECK(strstr(line, fnv    ? "format=KMAP"
+				   : kmpw ? "format=KMPW"
+					  : "format=KMPE") != NULL);
 	}
 	shk_map_close(m);
 	/* the magic chooses the hash: under the other one, most keys are
@@ -1678,7 +1698,7 @@ hash_kind_case(shk_seg *seg, const char *name, int fnv)
 	}
 	CHECK(hits < 50);
 	shk_map_close(m);
-	h->magic = fnv ? SHK__MAP_MAGIC : SHK__MAP_MAGIC_W;
+	h->magic = magic;
 	CHECK_OK(shk_seg_check(seg));
 }
 
@@ -1687,8 +1707,9 @@ b_hash_kinds(const char *nm)
 {
 	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
 
-	hash_kind_case(seg, "fnv", 1);
-	hash_kind_case(seg, "words", 0);
+	hash_kind_case(seg, "fnv", 1, 0);
+	hash_kind_case(seg, "words", 0, 1);
+	hash_kind_case(seg, "sweeps", 0, 0);
 	shk_seg_close(seg);
 }
 
@@ -1773,6 +1794,408 @@ t_single_thread(void)
 	with_seg("map-st", b_single_thread);
 }
 
+/* ------------------------------------------------------------------ */
+/* Sweeps: tombstones back to EMPTY under churn                         */
+/* ------------------------------------------------------------------ */
+
+/* From the control words of map `name`: the EMPTY (even) slots, and the
+ * longest run of other slots, wrapping (a get of an absent key visits at
+ * most that many slots plus one). */
+static void
+slot_stats(shk_seg *seg, const char *name, uint64_t *empty, uint64_t *longest)
+{
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__map_hdr *h;
+	uint64_t i, run = 0;
+
+	CHECK_OK(shk_obj_stat(seg, name, &info));
+	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	*empty = 0;
+	*longest = 0;
+	for (i = 0; i < 2 * h->cap; i++) {
+		_Atomic uint64_t *s =
+			(_Atomic uint64_t *)((uint8_t *)h + h->slots_off +
+					     (i % h->cap) * h->slot_len);
+		uint64_t c = atomic_load(s);
+
+		if (SHK__MAP_CTL_ST(c) == SHK__MAP_EMPTY &&
+		    !(SHK__MAP_CTL_SEQ(c) & 1)) {
+			if (i < h->cap)
+				(*empty)++;
+			run = 0;
+		} else if (++run > *longest) {
+			*longest = run;
+		}
+	}
+	if (*longest > h->cap)
+		*longest = h->cap; /* no EMPTY slot at all */
+}
+
+/* Sliding window: puts keys first .. first+inserts-1, each new key after
+ * deleting the one `live` keys older; values are checksummed. */
+static void
+churn_window(shk_map *m, uint32_t first, uint32_t live, uint64_t inserts)
+{
+	uint64_t v[VAL_WORDS], n;
+	uint8_t k[KEY_LEN];
+
+	for (n = 0; n < inserts; n++) {
+		uint32_t id = first + (uint32_t)n;
+
+		if (n >= live) {
+			mk_key(k, id - live);
+			CHECK_OK(shk_map_delete(m, k));
+		}
+		mk_key(k, id);
+		mk_val(v, id, n);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+}
+
+/*
+ * The audit's case, scaled: a map of CAP slots holding 64 keys at a time
+ * sees 10 x CAP distinct keys come and go.  Before sweeps the tombstones
+ * took the place of the EMPTY slots (none left), so every get of an absent
+ * key and every put of a new one scanned the whole table.  Now no run of
+ * other slots passes 128, so no probe does, and at least an eighth of the
+ * slots are EMPTY (between sweeps tombstones pile up again: over 100
+ * runs the least was 749 EMPTY slots of 4096 and the longest run 38).  A KMPW
+ * map (made by an earlier version, or an older library attached) is never
+ * swept.
+ */
+static void
+b_sweep_churn(const char *nm)
+{
+	enum { CAP = 4096, LIVE = 64 };
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "w", sizeof(uint64_t) * VAL_WORDS, CAP);
+	uint64_t empty, longest, v[VAL_WORDS], sweeps;
+	uint8_t k[KEY_LEN];
+	uint32_t id, first = 1000;
+
+	churn_window(m, first, LIVE, 10 * CAP);
+	slot_stats(seg, "w", &empty, &longest);
+	printf("# sweep_churn: %llu EMPTY of %u, longest run %llu, %llu "
+	       "sweeps\n",
+	       (unsigned long long)empty, CAP, (unsigned long long)longest,
+	       (unsigned long long)atomic_load(&shk__map_sweeps));
+	fflush(stdout);
+	CHECK(empty >= CAP / 8);
+	CHECK(longest <= 128);
+	/* the live keys are all there, whole; the deleted ones are not */
+	for (id = first + 10 * CAP - LIVE; id < first + 10 * CAP; id++) {
+		mk_key(k, id);
+		CHECK_OK(shk_map_get(m, k, v));
+		CHECK(val_ok(v, id));
+	}
+	for (id = first; id < first + 10 * CAP - LIVE; id += 97) {
+		mk_key(k, id);
+		CHECK_RC(shk_map_get(m, k, v), SHK_ENOENT);
+	}
+	CHECK_EQ(shk_map_count(m), LIVE);
+	CHECK_EQ(entries(m), LIVE);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	/* KMPW: no sweep */
+	shk__map_create_kmpw = 1;
+	m = open_map(seg, "old", sizeof(uint64_t) * VAL_WORDS, 1024);
+	shk__map_create_kmpw = 0;
+	sweeps = atomic_load(&shk__map_sweeps);
+	churn_window(m, first, LIVE, 4 * 1024);
+	CHECK_EQ(atomic_load(&shk__map_sweeps), sweeps);
+	slot_stats(seg, "old", &empty, &longest);
+	CHECK(empty < 1024 / 2);
+	CHECK_EQ(shk_map_count(m), LIVE);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_sweep_churn(void)
+{
+	with_seg("map-swc", b_sweep_churn);
+}
+
+/*
+ * Sweeps beside lock-free readers: SW_PINNED keys are put first and never
+ * written again, at a load (about a half) where many sit past their home
+ * slot, behind tombstones of the churned keys; readers look them up all
+ * the time and must always find them, whole, while writers churn other
+ * keys (each its own sliding window) and sweep.  As processes, and as
+ * threads sharing one handle (for TSan).
+ */
+#define SW_CAP 256
+#define SW_PINNED 64
+#define SW_LIVE 32
+#define SW_WRITERS 2
+#define SW_READERS 2
+
+struct sw_shared {
+	_Atomic int stop;        /* readers stop once set */
+	_Atomic uint64_t sweeps; /* started by the writers */
+	_Atomic uint64_t gets;   /* pinned keys found by the readers */
+};
+
+struct sw_job {
+	const char *nm;
+	shk_map *m; /* threads: the shared handle; NULL: open one */
+	int id;     /* writer id, or -1 for a reader */
+	uint64_t inserts;
+	struct sw_shared *sh;
+};
+
+static void
+sw_run(struct sw_job *j)
+{
+	shk_seg *seg = NULL;
+	shk_map *m = j->m;
+	uint64_t v[VAL_WORDS], sweeps0 = atomic_load(&shk__map_sweeps);
+	uint8_t k[KEY_LEN];
+	uint32_t id = 0;
+	long gets = 0;
+	int rc;
+
+	if (!m) {
+		seg = seg_open(j->nm, 0);
+		m = open_map(seg, "sw", sizeof(v), SW_CAP);
+	}
+	if (j->id >= 0) {
+		churn_window(m, (uint32_t)(j->id + 1) << 20, SW_LIVE,
+			     j->inserts);
+		if (!j->m) /* a process: its own sweeps */
+			atomic_fetch_add(&j->sh->sweeps,
+					 atomic_load(&shk__map_sweeps) -
+						 sweeps0);
+	} else {
+		while (!atomic_load(&j->sh->stop) || gets < 1000) {
+			id = (id + 1) % SW_PINNED;
+			mk_key(k, id);
+			rc = shk_map_get(m, k, v);
+			if (rc == SHK_EAGAIN)
+				continue; /* a slot stayed busy */
+			if (rc != 0)
+				TEST_FAIL("pinned key %u: get returned %d", id,
+					  rc);
+			if (!val_ok(v, id))
+				TEST_FAIL("torn read of pinned key %u", id);
+			gets++;
+		}
+		atomic_fetch_add(&j->sh->gets, (uint64_t)gets);
+	}
+	if (!j->m) {
+		shk_map_close(m);
+		shk_seg_close(seg);
+	}
+}
+
+static void *
+sw_thread(void *p)
+{
+	sw_run(p);
+	return NULL;
+}
+
+static void
+sweep_readers_case(const char *nm, int threads)
+{
+	enum { NJ = SW_WRITERS + SW_READERS };
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "sw", sizeof(uint64_t) * VAL_WORDS, SW_CAP);
+	struct sw_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t v[VAL_WORDS], sweeps0 = atomic_load(&shk__map_sweeps);
+	uint64_t empty, longest;
+	struct sw_job jobs[NJ];
+	pthread_t th[NJ];
+	pid_t pid[NJ];
+	uint8_t k[KEY_LEN];
+	uint32_t id;
+	int i;
+
+	CHECK(sh != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	for (id = 0; id < SW_PINNED; id++) {
+		mk_key(k, id);
+		mk_val(v, id, 7);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	for (i = 0; i < NJ; i++) {
+		jobs[i] = (struct sw_job){ .nm = nm,
+					   .m = threads ? m : NULL,
+					   .id = i < SW_WRITERS ? i : -1,
+					   .inserts = 20000 / SCALE_DOWN,
+					   .sh = sh };
+	}
+	/* readers first, so that they run through every sweep */
+	for (i = NJ; i-- > 0;) {
+		if (threads) {
+			CHECK(pthread_create(&th[i], NULL, sw_thread,
+					     &jobs[i]) == 0);
+			continue;
+		}
+		pid[i] = fork();
+		CHECK(pid[i] >= 0);
+		if (pid[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			sw_run(&jobs[i]);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < NJ; i++) {
+		if (i == SW_WRITERS)
+			atomic_store(&sh->stop, 1);
+		if (threads)
+			pthread_join(th[i], NULL);
+		else
+			CHECK_EQ(test_wait(pid[i]), 0);
+	}
+	if (threads)
+		atomic_store(&sh->sweeps,
+			     atomic_load(&shk__map_sweeps) - sweeps0);
+	slot_stats(seg, "sw", &empty, &longest);
+	printf("# sweep_readers(%s): %llu sweeps, %llu gets, %llu EMPTY, "
+	       "longest run %llu\n",
+	       threads ? "threads" : "processes",
+	       (unsigned long long)atomic_load(&sh->sweeps),
+	       (unsigned long long)atomic_load(&sh->gets),
+	       (unsigned long long)empty, (unsigned long long)longest);
+	fflush(stdout);
+	CHECK(atomic_load(&sh->sweeps) > 0);
+	CHECK(atomic_load(&sh->gets) >= SW_READERS * 1000);
+	for (id = 0; id < SW_PINNED; id++) {
+		mk_key(k, id);
+		CHECK_OK(shk_map_get(m, k, v));
+		CHECK(val_ok(v, id));
+	}
+	CHECK_EQ(shk_map_count(m), SW_PINNED + SW_WRITERS * SW_LIVE);
+	CHECK_EQ(entries(m), SW_PINNED + SW_WRITERS * SW_LIVE);
+	CHECK_OK(shk_seg_check(seg));
+	munmap(sh, sizeof(*sh));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+b_sweep_readers_procs(const char *nm)
+{
+	sweep_readers_case(nm, 0);
+}
+
+static void
+b_sweep_readers_threads(const char *nm)
+{
+	sweep_readers_case(nm, 1);
+}
+
+static void
+t_sweep_readers(void)
+{
+	with_seg("map-swr1", b_sweep_readers_procs);
+	with_seg("map-swr2", b_sweep_readers_threads);
+}
+
+/*
+ * A sweeper SIGKILLed holding every stripe (map.sweep.locked), or after
+ * clearing some tombstones (map.sweep.cleared): the keys that were there
+ * stay, the map passes its check, every stripe is taken over, writes and
+ * later sweeps work, and the count is exact.
+ */
+static void
+crash_sweep_case(const char *nm, const char *point)
+{
+	enum { CAP = 256, PINNED = 64 };
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "cs", sizeof(uint64_t) * VAL_WORDS, CAP);
+	uint64_t v[VAL_WORDS], empty, longest, sweeps;
+	uint8_t k[KEY_LEN];
+	uint32_t id;
+	int64_t t0;
+	pid_t pid;
+
+	for (id = 0; id < PINNED; id++) {
+		mk_key(k, id);
+		mk_val(v, id, 1);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char spec[96];
+		shk_seg *s2 = seg_open(nm, 0);
+		shk_map *m2 = open_map(s2, "cs", sizeof(v), CAP);
+
+		snprintf(spec, sizeof(spec), "%s:2", point);
+		setenv("SHK_CRASH", spec, 1);
+		churn_window(m2, 1u << 20, 32, 100000);
+		_exit(3); /* the crash point did not fire */
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	/* lock-free readers never noticed */
+	for (id = 0; id < PINNED; id++) {
+		mk_key(k, id);
+		CHECK_OK(shk_map_get(m, k, v));
+		CHECK(val_ok(v, id));
+	}
+	CHECK_OK(shk_seg_check(seg));
+	/* the dead sweeper's 32 live keys are there too; delete them */
+	CHECK_EQ(entries(m), PINNED + 32);
+	{
+		uint32_t cur = 0, n = 0;
+		int rc;
+
+		while ((rc = shk_map_next(m, &cur, k, NULL)) == 1) {
+			memcpy(&id, k, 4);
+			if (id >= PINNED) {
+				CHECK_OK(shk_map_delete(m, k));
+				n++;
+			}
+		}
+		CHECK_EQ(rc, 0);
+		CHECK_EQ(n, 32);
+	}
+	/* writers take every stripe over (bounded), then churn and sweep */
+	t0 = test_now_ns();
+	sweeps = atomic_load(&shk__map_sweeps);
+	churn_window(m, 2u << 20, 32, 20 * CAP);
+	CHECK(atomic_load(&shk__map_sweeps) > sweeps);
+	CHECK(test_now_ns() - t0 < 5000000000LL);
+	for (id = 0; id < PINNED; id++) {
+		mk_key(k, id);
+		CHECK_OK(shk_map_get(m, k, v));
+		CHECK(val_ok(v, id));
+	}
+	slot_stats(seg, "cs", &empty, &longest);
+	printf("# crash_sweep: %llu EMPTY, longest %llu\n",
+	       (unsigned long long)empty, (unsigned long long)longest);
+	fflush(stdout);
+	CHECK(empty > 0 && longest < CAP);
+	CHECK_EQ(shk_map_count(m), PINNED + 32);
+	CHECK_EQ(entries(m), PINNED + 32);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+b_crash_sweep_locked(const char *nm)
+{
+	crash_sweep_case(nm, "map.sweep.locked");
+}
+
+static void
+b_crash_sweep_cleared(const char *nm)
+{
+	crash_sweep_case(nm, "map.sweep.cleared");
+}
+
+static void
+t_crash_sweep(void)
+{
+	with_seg("map-cs1", b_crash_sweep_locked);
+	with_seg("map-cs2", b_crash_sweep_cleared);
+}
+
 TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "churn", t_churn }, { "rw_procs", t_rw_procs },
 	  { "rw_threads", t_rw_threads },
@@ -1787,4 +2210,7 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "dead_deleter_full", t_dead_deleter_full },
 	  { "get_held_stripe", t_get_held_stripe },
 	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt },
-	  { "hash_kinds", t_hash_kinds }, { "single_thread", t_single_thread })
+	  { "hash_kinds", t_hash_kinds }, { "single_thread", t_single_thread },
+	  { "sweep_churn", t_sweep_churn },
+	  { "sweep_readers", t_sweep_readers },
+	  { "crash_sweep", t_crash_sweep })
