@@ -66,10 +66,13 @@
  * to the acquire load in carve().
  *
  * Magazines (docs/heap.md).  Per attach slot, a MAG block (offset in
- * hdr->mag[slot], set once under the lock): owner word, per-class counts
- * and refs.  Side state CACHED = in the magazine of the stamp it names.
+ * hdr->mag[slot], set and cleared under the lock; carved from the top of
+ * the free space): owner word, per-class counts and refs.  Side state
+ * CACHED = in the magazine of the stamp it names.
  *   owner word    CAS only: NONE -> OWNED(me) by a slot's new owner,
  *                 OWNED/DRAINING(dead) -> DRAINING(me) by a drainer,
+ *                 both under the lock, so that a lock holder finding
+ *                 NONE may give the block back (mag_retire()),
  *                 DRAINING(me) -> NONE at the drain's end (also
  *                 the owner's own drain, at its handle's close or its
  *                 owning thread's exit: tx_exit())
@@ -427,26 +430,22 @@ drain_push(shk_seg *seg, const struct layout *L, uint32_t c,
 }
 
 /*
- * Drains the magazine at moff, whose owner word read o, as drainer my:
- * claims it (CAS o -> DRAINING), turns every entry still CACHED under the
- * owner's stamp FREE (one CAS each, so two drainers never take one block
- * twice) and pushes them, then frees the magazine (CAS -> NONE).  Entries
- * are scanned up to the depth, not the count: a block cached just before
- * its owner died, or left by a spill, is found too.
+ * Empties the magazine at moff, which we (stamp my) claimed as drainer of
+ * owner S (its owner word is DRAINING(S, my)): turns every entry still
+ * CACHED under S FREE (one CAS each, so two drainers never take one block
+ * twice) and pushes them, returns the large cache's blocks, then frees the
+ * magazine (CAS -> NONE).  Entries are scanned up to the depth, not the
+ * count: a block cached just before its owner died, or left by a spill,
+ * is found too.  After the last CAS we touch the magazine no more: a lock
+ * holder may give its block back (mag_retire()).
  */
 static void
-mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
+mag_empty(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t S,
 	  uint32_t my)
 {
-	uint32_t S = MO_OWNER(o), c, i, k, ref[MAG_MOVE], idx[MAG_MOVE];
+	uint32_t c, i, k, ref[MAG_MOVE], idx[MAG_MOVE];
 	uint64_t nw = MO_WORD(MO_DRAINING, S, my), pg[MAG_MOVE];
 
-	/* acq_rel: takes the magazine; sees the owner's entries (its release
-	 * store of OWNED and the release CAS of each cached block) */
-	if (!atomic_compare_exchange_strong_explicit(mag_owner(seg, moff), &o,
-						     nw, memory_order_acq_rel,
-						     memory_order_relaxed))
-		return;
 	for (c = 0; c < L->nclass; c++) {
 		for (i = k = 0; i < L->mdepth[c]; i++) {
 			/* relaxed: the side word's CAS decides */
@@ -505,36 +504,88 @@ mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
 			(void)shk__heap_large_free(seg, seg->heap_local,
 						   h + BLK_HDR);
 	}
-	/* release: the drain happens before a new owner's claim (acquire
-	 * load in mag_setup()) */
+	/* release: the drain happens before a new owner's claim and before
+	 * a retirer's acquire load (mag_setup(), mag_retire()) */
 	atomic_compare_exchange_strong_explicit(mag_owner(seg, moff), &nw, 0,
 						memory_order_release,
 						memory_order_relaxed);
 }
 
 /*
- * Drains moff's magazine if its owner (or its drainer) is dead; 1 when it
- * did, 0 when it is in use or free.
+ * Drains our own magazine at moff (owner word OWNED(my)): at close and at
+ * the owning thread's exit.  No lock: while we live, nobody else claims a
+ * magazine that names us.
  */
-static int
-mag_reclaim_one(shk_seg *seg, const struct layout *L, uint64_t moff)
+static void
+mag_drain_own(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t my)
+{
+	uint64_t o = MO_WORD(MO_OWNED, my, 0);
+
+	/* acq_rel: orders our entries before the drain's reads, and the
+	 * drain before a later claim (release CAS at its end) */
+	if (atomic_compare_exchange_strong_explicit(
+		    mag_owner(seg, moff), &o, MO_WORD(MO_DRAINING, my, my),
+		    memory_order_acq_rel, memory_order_relaxed))
+		mag_empty(seg, L, moff, my, my);
+}
+
+/*
+ * Claims moff's magazine for draining if its owner (or its drainer) is
+ * dead: CAS -> DRAINING(owner, me).  Lock held: every claim of a magazine
+ * by a party other than its live owner is made under the lock, so that a
+ * lock holder that finds a magazine NONE knows nobody uses it or is about
+ * to (mag_retire()).  Returns the owner stamp to drain for, or 0.
+ */
+static uint32_t
+mag_claim_dead(shk_seg *seg, uint64_t moff, uint32_t me)
 {
 	/* acquire: pairs with the release stores/CASes of the owner word */
 	uint64_t o = atomic_load_explicit(mag_owner(seg, moff),
 					  memory_order_acquire);
-	uint32_t st = MO_STATE(o);
+	uint32_t st = MO_STATE(o), S = MO_OWNER(o);
 
-	if (st == MO_OWNED && MO_OWNER(o) != shk__seg_stamp(seg) &&
-	    !shk__stamp_alive(seg, MO_OWNER(o))) {
-		mag_drain(seg, L, moff, o, shk__seg_stamp(seg));
-		return 1;
-	}
-	if (st == MO_DRAINING && MO_DRAINER(o) != shk__seg_stamp(seg) &&
-	    !shk__stamp_alive(seg, MO_DRAINER(o))) {
-		mag_drain(seg, L, moff, o, shk__seg_stamp(seg));
-		return 1;
-	}
-	return 0;
+	if (st == MO_OWNED && S != me && !shk__stamp_alive(seg, S))
+		;
+	else if (st == MO_DRAINING && MO_DRAINER(o) != me &&
+		 !shk__stamp_alive(seg, MO_DRAINER(o)))
+		;
+	else
+		return 0;
+	/* acq_rel: takes the magazine; sees the owner's entries (its
+	 * release stores and the release store of each cached block) */
+	if (!S || !atomic_compare_exchange_strong_explicit(
+			  mag_owner(seg, moff), &o, MO_WORD(MO_DRAINING, S, me),
+			  memory_order_acq_rel, memory_order_relaxed))
+		return 0;
+	return S;
+}
+
+/*
+ * Gives back the magazine moff named by slot s (lock held) when nobody
+ * uses it: its owner word NONE.  Claims are made under the lock
+ * (mag_setup(), mag_claim_dead()), and a drain's last CAS (to NONE) is its
+ * last touch, so no party holds the block after this.  The slot is cleared
+ * first: a kill before the free leaves a magazine no slot names, which
+ * repair() gives back.  1 when given back.
+ */
+static int
+mag_retire(shk_seg *seg, const struct layout *L, uint32_t s, uint64_t moff)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+
+	/* relaxed: the slot is written under the lock only */
+	if (atomic_load_explicit(&hh->mag[s], memory_order_relaxed) != moff ||
+	    !mag_valid(seg, L, moff) ||
+	    /* acquire: pairs with the release CAS ending a drain: the
+	     * drainer's accesses happen before the block's next use */
+	    MO_STATE(atomic_load_explicit(mag_owner(seg, moff),
+					  memory_order_acquire)) != MO_NONE)
+		return 0;
+	/* relaxed: lock-free readers (statistics, the scan) validate the
+	 * block they find and the scan re-reads seq */
+	atomic_store_explicit(&hh->mag[s], 0, memory_order_relaxed);
+	SHK_CRASHPOINT("heap.mag.retire");
+	return shk__heap_free_meta(seg, L, moff - BLK_HDR, F_MAG) == 0;
 }
 
 /*
@@ -548,62 +599,66 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 {
 	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t me = shk__seg_stamp(seg), c, tries;
+	uint32_t me = shk__seg_stamp(seg), c, tries, S;
 	_Atomic uint64_t *slot;
-	uint64_t moff, h;
-	int rc;
+	uint64_t moff = 0, h, o;
+	int rc, claimed = 0;
 
 	if (seg->slot >= SHK__ATTACH_CAP || !me)
 		return;
 	slot = &hh->mag[seg->slot];
-	/* acquire: pairs with the release store below (by an earlier owner
-	 * of the slot): the zeroed magazine is visible */
-	moff = atomic_load_explicit(slot, memory_order_acquire);
-	if (!moff) {
+	/* Under the lock: a magazine found NONE is claimed before any
+	 * retirer can give it back (mag_retire()). */
+	for (tries = 0; tries < 8 && !claimed; tries++) {
 		if (shk__heap_lock(seg, hl))
 			return;
 		/* relaxed: under the lock */
 		moff = atomic_load_explicit(slot, memory_order_relaxed);
 		if (!moff) {
-			h = shk__heap_large_carve(seg, L, L->mag_len, 64, 0,
-						  F_MAG, &rc);
-			if (h) {
-				uint64_t i;
-
-				SHK_CRASHPOINT("heap.mag.carved");
-				moff = h + BLK_HDR;
-				/* relaxed: published by the store below */
-				for (i = 0; i < L->mag_len; i += 8)
-					st(seg, moff + i, 0);
-				/* release: publishes the zeroed magazine;
-				 * pairs with the acquire load above */
-				atomic_store_explicit(slot, moff,
-						      memory_order_release);
+			/* from the top end of the free space, where it cuts
+			 * up the least (shk__heap_carve_top()) */
+			h = shk__heap_carve_top(seg, L, L->mag_len, F_MAG, &rc);
+			if (!h) {
+				shk__heap_unlock(seg, hl);
+				return;
 			}
-		}
-		shk__heap_unlock(seg, hl);
-	}
-	if (!moff || !mag_valid(seg, L, moff))
-		return;
-	for (tries = 0;; tries++) {
-		/* acquire: pairs with the release CAS ending a drain */
-		uint64_t o = atomic_load_explicit(mag_owner(seg, moff),
-						  memory_order_acquire);
-
-		if (tries == 8)
+			SHK_CRASHPOINT("heap.mag.carved");
+			moff = h + BLK_HDR;
+			/* relaxed: published by the store below */
+			for (h = 8; h < L->mag_len; h += 8)
+				st(seg, moff + h, 0);
+			st(seg, moff, MO_WORD(MO_OWNED, me, 0));
+			/* release: publishes the zeroed magazine to
+			 * lock-free readers (statistics, reclaim hints) */
+			atomic_store_explicit(slot, moff, memory_order_release);
+			claimed = 1;
+		} else if (!mag_valid(seg, L, moff)) {
+			shk__heap_unlock(seg, hl);
 			return;
-		if (MO_STATE(o) == MO_NONE) {
+		} else {
+			/* acquire: pairs with the release CAS ending a
+			 * drain */
+			o = atomic_load_explicit(mag_owner(seg, moff),
+						 memory_order_acquire);
 			/* acquire: after the last drain's release */
-			if (atomic_compare_exchange_strong_explicit(
+			if (MO_STATE(o) == MO_NONE &&
+			    atomic_compare_exchange_strong_explicit(
 				    mag_owner(seg, moff), &o,
 				    MO_WORD(MO_OWNED, me, 0),
 				    memory_order_acquire, memory_order_relaxed))
-				break;
-			continue;
+				claimed = 1;
 		}
-		if (!mag_reclaim_one(seg, L, moff))
-			return; /* a live owner */
+		S = claimed ? 0 : mag_claim_dead(seg, moff, me);
+		shk__heap_unlock(seg, hl);
+		if (claimed)
+			break;
+		if (!S)
+			return; /* a live owner (a parent's handle) */
+		/* a dead previous owner of the slot: drain, then claim */
+		mag_empty(seg, L, moff, S, me);
 	}
+	if (!claimed)
+		return;
 	for (c = 0; c < L->nclass; c++)
 		/* relaxed: only the owner writes the counts */
 		atomic_store_explicit(mag_n(seg, moff, c), 0,
@@ -712,8 +767,7 @@ static void
 tx_flush(struct heap_local *hl)
 {
 	if (hl->mag_off && hl->mag_key == shk__self_key())
-		mag_drain(hl->tx_seg, &hl->L, hl->mag_off,
-			  MO_WORD(MO_OWNED, hl->mag_stamp, 0), hl->mag_stamp);
+		mag_drain_own(hl->tx_seg, &hl->L, hl->mag_off, hl->mag_stamp);
 	hl->mag_off = 0;
 	memset(hl->lcnt, 0, sizeof(hl->lcnt));
 	hl->lcn = 0;
@@ -1032,27 +1086,58 @@ mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n)
 }
 
 /*
- * Drains every magazine whose owner died or closed (not ours); used when
- * the heap runs short and by shk__heap_reclaim.  Returns how many.
+ * Drains every magazine whose owner died or closed (not ours) and gives
+ * back every magazine nobody uses (NONE: its owner closed, or its drain
+ * ended), so that dead handles' caches and magazine blocks return to the
+ * chain; used when the heap runs short (small or large) and by
+ * shk__heap_reclaim.  The claims and retirements are made under the lock,
+ * the drains outside it (a drain frees large-cache blocks, which locks).
+ * Returns how many magazines it drained or gave back.
  */
 static int
-mag_reclaim_all(shk_seg *seg, const struct layout *L)
+mag_reclaim_all(shk_seg *seg, struct heap_local *hl)
 {
+	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t s;
+	uint32_t me = shk__seg_stamp(seg), s, k = 0, i;
+	uint32_t who[SHK__ATTACH_CAP], at[SHK__ATTACH_CAP];
+	uint64_t mo[SHK__ATTACH_CAP];
 	int n = 0;
 
-	if (seg->slot == UINT32_MAX)
+	if (seg->slot == UINT32_MAX || !me)
+		return 0;
+	if (shk__heap_lock(seg, hl))
 		return 0;
 	for (s = 0; s < SHK__ATTACH_CAP; s++) {
-		/* acquire: pairs with the release store in mag_setup() */
+		/* relaxed: the slots are written under the lock */
 		uint64_t moff =
-			atomic_load_explicit(&hh->mag[s], memory_order_acquire);
+			atomic_load_explicit(&hh->mag[s], memory_order_relaxed);
+		uint32_t S;
 
-		if (moff && mag_valid(seg, L, moff))
-			n += mag_reclaim_one(seg, L, moff);
+		if (!moff || !mag_valid(seg, L, moff))
+			continue;
+		if (mag_retire(seg, L, s, moff)) {
+			n++;
+			continue;
+		}
+		S = mag_claim_dead(seg, moff, me);
+		if (!S)
+			continue;
+		who[k] = S;
+		at[k] = s;
+		mo[k++] = moff;
 	}
-	return n;
+	shk__heap_unlock(seg, hl);
+	/* ours to drain: DRAINING(me) is neither claimed nor given back by
+	 * anybody else while we live */
+	for (i = 0; i < k; i++)
+		mag_empty(seg, L, mo[i], who[i], me);
+	if (k && !shk__heap_lock(seg, hl)) {
+		for (i = 0; i < k; i++)
+			(void)mag_retire(seg, L, at[i], mo[i]);
+		shk__heap_unlock(seg, hl);
+	}
+	return n + (int)k;
 }
 
 static int
@@ -1088,7 +1173,8 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 					 memory_order_acquire) == cur)
 			rc = new_run(seg, L, c);
 		shk__heap_unlock(seg, hl);
-		if (rc == SHK_ENOMEM && !reclaimed++ && mag_reclaim_all(seg, L))
+		if (rc == SHK_ENOMEM && !reclaimed++ &&
+		    mag_reclaim_all(seg, hl))
 			continue; /* dead owners' magazines refilled lists */
 		if (rc == SHK_ENOMEM)
 			/* no room for a run: a large block still fits */
@@ -1548,9 +1634,16 @@ shk__heap_detach(shk_seg *seg)
 	/* Flush our magazine.  The attach record may already be FREE (so
 	 * a survivor may drain it beside us: per-block CASes make that
 	 * safe); a forked child closing its parent's handle must not. */
-	if (hl->mag_off && hl->mag_key == shk__self_key())
-		mag_drain(seg, &hl->L, hl->mag_off,
-			  MO_WORD(MO_OWNED, hl->mag_stamp, 0), hl->mag_stamp);
+	if (hl->mag_off && hl->mag_key == shk__self_key()) {
+		mag_drain_own(seg, &hl->L, hl->mag_off, hl->mag_stamp);
+		/* and give its block back: the slot's next owner carves a
+		 * new one (kept, 257 of them once cut a long-lived heap into
+		 * pieces: test mag_frag) */
+		if (seg->slot < SHK__ATTACH_CAP && !shk__heap_lock(seg, hl)) {
+			(void)mag_retire(seg, &hl->L, seg->slot, hl->mag_off);
+			shk__heap_unlock(seg, hl);
+		}
+	}
 	pthread_mutex_destroy(&hl->mu);
 	free(hl);
 	seg->heap_local = NULL;
@@ -1607,6 +1700,12 @@ shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 	 * put run without the lock); another thread of this handle that
 	 * evicted it could hand out a block the owner was taking. */
 	if (rc == SHK_ENOMEM && mine && hl->lcn && lc_evict(seg, hl, LC_N))
+		rc = shk__heap_large_alloc(seg, hl, len, align, off);
+	/* Still short: dead or closed handles' magazines and large caches
+	 * go back to the chain (before 2026-11-26 only a small request
+	 * did this: 16 dead workers' caches kept an 8 MiB request from a
+	 * 16 MiB heap with nothing in use, test mag_dead_large) */
+	if (rc == SHK_ENOMEM && mag_reclaim_all(seg, hl) > 0)
 		rc = shk__heap_large_alloc(seg, hl, len, align, off);
 	return rc;
 }
@@ -1673,5 +1772,5 @@ shk__heap_reclaim(shk_seg *seg)
 		return SHK_EINVAL;
 	if (seg->slot == UINT32_MAX)
 		return SHK_EPERM;
-	return mag_reclaim_all(seg, &hl->L);
+	return mag_reclaim_all(seg, hl);
 }

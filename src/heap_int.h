@@ -16,7 +16,7 @@
 #include "lock.h"
 
 #define HEAP_MAGIC 0x31504145484b4853ull /* "SHKHEAP1" */
-#define HEAP_VERSION 4u
+#define HEAP_VERSION 5u
 #define RUN_MAGIC 0x4e555248u /* "HRUN" */
 #define NBINS 48
 #define BLK_HDR 16u
@@ -373,7 +373,8 @@ mag_valid(shk_seg *seg, const struct layout *L, uint64_t moff)
 
 /*
  * Whether a slot of hh->mag names the magazine at moff.  Slots are set
- * once, under the lock, after the magazine is zeroed (mag_setup()): a
+ * under the lock, after the magazine is zeroed (mag_setup()), and cleared
+ * under it before the block is freed (mag_retire()): a
  * magazine block no slot names is one whose setter died before publishing
  * it, garbage that nobody can reach, unless damage unnamed a magazine in
  * use (mag_in_use()).
@@ -513,11 +514,18 @@ SHK_HIDDEN void shk__heap_unlock(shk_seg *seg, struct heap_local *hl);
  * SHK_ECORRUPT in *rc.  shk__heap_carve_live is the same for a live block
  * (counted in the statistics).  shk__heap_free_span frees m adjacent used
  * blocks as one; shk__heap_free_locked frees the large block at header h.
+ * shk__heap_carve_top carves from the top of the highest free block that
+ * fits (magazines); shk__heap_free_meta frees a block flagged F_MAG or
+ * F_RUN (neither is counted as live).
  */
 SHK_HIDDEN uint64_t shk__heap_large_carve(shk_seg *seg, const struct layout *L,
 					  uint64_t len, uint64_t align,
 					  uint64_t limit, uint32_t flags,
 					  int *rc);
+SHK_HIDDEN uint64_t shk__heap_carve_top(shk_seg *seg, const struct layout *L,
+					uint64_t len, uint32_t flags, int *rc);
+SHK_HIDDEN int shk__heap_free_meta(shk_seg *seg, const struct layout *L,
+				   uint64_t h, uint32_t flag);
 SHK_HIDDEN uint64_t shk__heap_carve_live(shk_seg *seg, const struct layout *L,
 					 uint64_t len, uint64_t align, int *rc);
 SHK_HIDDEN int shk__heap_free_span(shk_seg *seg, const struct layout *L,
