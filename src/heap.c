@@ -48,8 +48,12 @@
  *                      FREE block it took, a carve CASes 0 -> ALLOC, a
  *                      free CASes ALLOC -> FREE (the double-free test),
  *                      then stores FREE|next before the push CAS
- *   run next_idx       carvers, by CAS
- *   cur_run, pagemap,  run header, chain, bins, seq: the lock holder
+ *   cur_run            {page + 1 | carved}: carvers CAS the count up;
+ *                      the lock holder installs a new run (new_run()) or
+ *                      CASes it to 0 to give the run back
+ *   pagemap, run header (its next_idx: the count once no longer
+ *                      current), chain, bins, seq, class held, HELD side
+ *                      words: the lock holder (runs_release())
  *   class live         statistics, by atomic add
  * seq is a seqlock count (odd while a holder changes the chain), so that
  * lock-free checkers re-walk what changed under them.  Relaxed accesses to
@@ -207,8 +211,18 @@ pop(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *off)
 		if (!ref)
 			return 1;
 		rc = ref_locate(seg, L, c, ref, &pg, &idx);
-		if (rc)
-			return rc;
+		if (rc) {
+			/* a head read before a run release took the list and
+			 * gave the run back: the head has moved since.
+			 * acquire: as above; an unmoved head is damage */
+			uint64_t h2 = atomic_load_explicit(
+				&k->head, memory_order_acquire);
+
+			if (h2 == h)
+				return rc;
+			h = h2;
+			continue;
+		}
 		/* acquire: see the pusher's store of next (ordered before its
 		 * release CAS, which our acquire load of head read) */
 		w = atomic_load_explicit(w64(seg, side_off(L, pg, idx)),
@@ -261,7 +275,7 @@ static int
 new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 {
 	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t run_len = (uint64_t)1 << L->run_shift, h, pg;
+	uint64_t run_len = (uint64_t)1 << L->run_shift, h, pg, old;
 	struct heap_run *r;
 	uint32_t i;
 	int rc;
@@ -270,6 +284,19 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 				  &rc);
 	if (!h)
 		return rc ? rc : SHK_ENOMEM;
+	/* the run being replaced (full: carvers leave its word alone)
+	 * keeps its count in its header.  relaxed: under the lock; the
+	 * release store of cur_run below orders it for run_carved() */
+	old = atomic_load_explicit(&hh->cls[c].cur_run, memory_order_relaxed);
+	if (CUR_PAGE(old) && CUR_PAGE(old) <= L->npages &&
+	    run_valid(seg, L, CUR_PAGE(old) - 1) == (int)c) {
+		struct heap_run *o = (void *)(seg->base + L->heap_off +
+					      ((uint64_t)(CUR_PAGE(old) - 1)
+					       << L->run_shift));
+
+		atomic_store_explicit(&o->next_idx, CUR_IDX(old),
+				      memory_order_relaxed);
+	}
 	pg = (h + BLK_HDR - L->heap_off) >> L->run_shift;
 	r = (void *)(seg->base + h + BLK_HDR);
 	/* relaxed: published by the release store of cur_run */
@@ -288,7 +315,7 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 	SHK_CRASHPOINT("heap.run.formatted");
 	/* release: publishes the run header, zeroed side words and page map
 	 * entry; pairs with the acquire load in carve() */
-	atomic_store_explicit(&hh->cls[c].cur_run, pg + 1,
+	atomic_store_explicit(&hh->cls[c].cur_run, CUR_WORD(pg + 1, 0),
 			      memory_order_release);
 	/* relaxed: a statistic under the lock */
 	lk_add(&hh->cls[c].nruns, 1);
@@ -306,9 +333,9 @@ static int
 cur_page(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t cur,
 	 uint64_t *pg)
 {
-	uint64_t p = cur - 1;
+	uint64_t p = (uint64_t)CUR_PAGE(cur) - 1;
 
-	if (p >= L->npages ||
+	if (!CUR_PAGE(cur) || p >= L->npages ||
 	    /* relaxed: ordered by the caller's acquire load of cur_run */
 	    atomic_load_explicit(pagemap(seg, L, p), memory_order_relaxed) !=
 		    (RUN_TAG | c) ||
@@ -327,25 +354,29 @@ carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
 	/* acquire: pairs with the release store in new_run() */
 	uint64_t cur = atomic_load_explicit(&k->cur_run, memory_order_acquire);
 	uint64_t pg, idx, w = 0;
-	struct heap_run *r;
 
-	*cur_out = cur;
-	if (!cur)
-		return 1;
-	if (cur_page(seg, L, c, cur, &pg))
-		return SHK_ECORRUPT;
-	r = (void *)(seg->base + L->heap_off + (pg << L->run_shift));
-	/* relaxed: the index itself carries no data */
-	idx = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
-	do {
+	for (;;) {
+		*cur_out = cur;
+		if (!CUR_PAGE(cur))
+			return 1;
+		if (cur_page(seg, L, c, cur, &pg))
+			return SHK_ECORRUPT;
+		idx = CUR_IDX(cur);
 		if (idx >= L->cnblk[c])
 			return 1;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&r->next_idx, &idx, idx + 1, memory_order_relaxed,
-		memory_order_relaxed));
+		/* The count lives in the class line: a CAS here cannot land
+		 * in a run given back since (runs_release()).  acquire: on
+		 * failure a new run's word, validated again above, pairs
+		 * with new_run()'s release store (on success it is as
+		 * strong, which C11 requires; free on x86). */
+		if (atomic_compare_exchange_weak_explicit(
+			    &k->cur_run, &cur, cur + ((uint64_t)1 << 32),
+			    memory_order_acquire, memory_order_acquire))
+			break;
+	}
 	SHK_CRASHPOINT("heap.alloc.carved");
 	/* 0 -> ALLOC; the block is ours alone.  release: orders the
-	 * next_idx CAS before it for shk__heap_scan()'s acquire re-read */
+	 * cur_run CAS before it for shk__heap_scan()'s acquire re-read */
 	if (!atomic_compare_exchange_strong_explicit(
 		    w64(seg, side_off(L, pg, (uint32_t)idx)), &w,
 		    SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
@@ -955,7 +986,6 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 		L->mdepth[c] / 2 < MAG_MOVE ? L->mdepth[c] / 2 : MAG_MOVE;
 	uint32_t n = 0, i, me = hl->mag_stamp, idx[MAG_MOVE];
 	uint64_t pg[MAG_MOVE], cur, cpg, h, ix, expect = ST_FREE;
-	struct heap_run *r;
 
 	/* acquire: pairs with the release CAS in push()/push_chain():
 	 * makes the pushed blocks' side words (their links) visible */
@@ -973,8 +1003,6 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 				memory_order_acquire);
 			ref = (uint32_t)w;
 		}
-		if (!n)
-			return SHK_ECORRUPT; /* head itself is bad */
 		if (n < want && ref) {
 			/* a bad link: the list changed under us, or is
 			 * damaged (then the head has not moved) */
@@ -996,23 +1024,24 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 	/* lists empty: carve from the current run.  acquire: pairs with the
 	 * release store in new_run() */
 	cur = atomic_load_explicit(&hc->cur_run, memory_order_acquire);
-	if (!cur)
-		return 0;
-	if (cur_page(seg, L, c, cur, &cpg))
-		return SHK_ECORRUPT;
-	r = (void *)(seg->base + L->heap_off + (cpg << L->run_shift));
-	/* relaxed: the index itself carries no data */
-	ix = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
-	do {
+	for (;;) {
+		if (!CUR_PAGE(cur))
+			return 0;
+		if (cur_page(seg, L, c, cur, &cpg))
+			return SHK_ECORRUPT;
+		ix = CUR_IDX(cur);
 		if (ix >= L->cnblk[c])
 			return 0;
 		n = L->cnblk[c] - ix < want ? (uint32_t)(L->cnblk[c] - ix)
 					    : want;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&r->next_idx, &ix, ix + n, memory_order_relaxed,
-		memory_order_relaxed));
+		/* as in carve() */
+		if (atomic_compare_exchange_weak_explicit(
+			    &hc->cur_run, &cur, cur + ((uint64_t)n << 32),
+			    memory_order_acquire, memory_order_acquire))
+			break;
+	}
 	for (i = 0; i < n; i++) {
-		pg[i] = cur - 1;
+		pg[i] = cpg;
 		idx[i] = (uint32_t)(ix + i);
 	}
 	expect = 0; /* carved blocks were never handed out */
@@ -1044,18 +1073,20 @@ take:
 }
 
 /*
- * Returns the newer half (at most MAG_MOVE blocks) of class c's full
- * magazine (n entries) to the list with one CAS.  The count drops first
+ * Returns entries keep..n of class c's magazine (n entries; at most
+ * MAG_MOVE: the newer half of a full one in mag_put()) to the list with
+ * one CAS.  The count drops first
  * and the entries stay in place, so a kill before the push leaves the
  * blocks CACHED where a drainer finds them; a kill amid the linking loses
  * them (at most MAG_MOVE blocks).
  */
 static void
-mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n)
+mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n,
+	  uint32_t keep)
 {
 	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t keep = n / 2 > MAG_MOVE ? n - MAG_MOVE : n - n / 2, i, k = 0;
+	uint32_t i, k = 0;
 	uint32_t ref[MAG_MOVE], idx[MAG_MOVE];
 	uint64_t pg[MAG_MOVE], want = SIDE(ST_CACHED, hl->mag_stamp, 0);
 
@@ -1140,6 +1171,304 @@ mag_reclaim_all(shk_seg *seg, struct heap_local *hl)
 	return n + (int)k;
 }
 
+/*
+ * Giving empty runs back (docs/heap.md).  A run belongs to its class
+ * until all of its carved blocks are on the class list at once; then a
+ * lock holder may take them off and free the run as a large block, so
+ * that a heap whose mix of sizes drifts can still serve large requests.
+ * Lock-free parties never write a run they do not hold a block of: a
+ * pop's CAS is on the class head, a carve's on cur_run (both in the class
+ * line), and a freer or cache owner holds an ALLOC or CACHED block, which
+ * keeps its run.  Stale readers may read what the memory became; their
+ * CAS on the head then fails, as every take bumps the tag.
+ *
+ * Steps, under the lock, per class: set cls.held; take the whole list
+ * MAG_MOVE blocks per CAS (as a refill does), marking each SIDE_HELD; for
+ * each run of the class whose carved blocks are all HELD (the current run
+ * too, after a CAS of cur_run to 0 proves nobody carved more), clear its
+ * page map entry and free it; push the other HELD blocks back MAG_MOVE
+ * per CAS; clear held.  A kill loses at most MAG_MOVE blocks (between a
+ * take's CAS and its marks, or while a push-back links its chain);
+ * blocks still HELD are pushed back by repair() (held_push_back()); a run
+ * whose entry was cleared and not yet freed is freed by repair().
+ */
+
+/* Pushes every HELD block of class c back onto its list (lock held). */
+static void
+held_push_back(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	uint32_t ref[MAG_MOVE], idx[MAG_MOVE], k = 0, i;
+	uint64_t pgs[MAG_MOVE], pg;
+
+	for (pg = 0; pg < L->npages; pg++) {
+		/* relaxed: the page map is written under the lock (ours) */
+		if (atomic_load_explicit(pagemap(seg, L, pg),
+					 memory_order_relaxed) !=
+			    (RUN_TAG | c) ||
+		    run_valid(seg, L, pg) != (int)c)
+			continue;
+		for (i = 0; i < L->cnblk[c]; i++) {
+			/* relaxed: HELD words are written by lock holders
+			 * only (we hold it) */
+			if (atomic_load_explicit(w64(seg, side_off(L, pg, i)),
+						 memory_order_relaxed) !=
+			    SIDE_HELD)
+				continue;
+			ref[k] = (uint32_t)((blk_off(L, c, pg, i) -
+					     L->heap_off) >>
+					    4);
+			pgs[k] = pg;
+			idx[k++] = i;
+			if (k == MAG_MOVE) {
+				SHK_CRASHPOINT("heap.run.pushback");
+				push_chain(seg, L, c, ref, pgs, idx, k);
+				k = 0;
+			}
+		}
+	}
+	push_chain(seg, L, c, ref, pgs, idx, k);
+}
+
+/* For repair(): pushes back what a dead run release held (lock held). */
+void
+shk__heap_held_repair(shk_seg *seg, const struct layout *L)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t c;
+
+	for (c = 0; c < L->nclass; c++) {
+		/* relaxed: written under the lock */
+		if (!atomic_load_explicit(&hh->cls[c].held,
+					  memory_order_relaxed))
+			continue;
+		held_push_back(seg, L, c);
+		lk_set(&hh->cls[c].held, 0);
+	}
+}
+
+/*
+ * Takes class c's whole list off, MAG_MOVE blocks per CAS, marking each
+ * SIDE_HELD (lock held, cls.held set).  Returns how many.  As in
+ * mag_refill(), the walked links are proved by the CAS's tag; a bad link
+ * under an unmoved head (damage) ends the take.
+ */
+static uint64_t
+held_take(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	struct heap_class *hc = &hdr_of(seg)->cls[c];
+	uint64_t total = 0, bound = L->heap_len / L->csize[c], pg[MAG_MOVE];
+	uint64_t ws[MAG_MOVE];
+	uint32_t idx[MAG_MOVE], n, i;
+	/* acquire: pairs with the release CAS in push()/push_chain() */
+	uint64_t h = atomic_load_explicit(&hc->head, memory_order_acquire);
+
+	while ((uint32_t)h && total < bound) {
+		uint64_t ref = (uint32_t)h, h2;
+
+		for (n = 0; ref && n < MAG_MOVE; n++) {
+			if (ref_locate(seg, L, c, ref, &pg[n], &idx[n]))
+				break;
+			/* acquire: as the head load */
+			ws[n] = atomic_load_explicit(
+				w64(seg, side_off(L, pg[n], idx[n])),
+				memory_order_acquire);
+			ref = (uint32_t)ws[n];
+		}
+		if (n < MAG_MOVE && ref) {
+			/* acquire: as above; an unmoved head is damage */
+			h2 = atomic_load_explicit(&hc->head,
+						  memory_order_acquire);
+			if (h2 == h)
+				break;
+			h = h2;
+			continue;
+		}
+		/* acq_rel: takes the chain (as a refill) */
+		if (!atomic_compare_exchange_weak_explicit(
+			    &hc->head, &h, ref | ((h >> 32) + 1) << 32,
+			    memory_order_acq_rel, memory_order_acquire))
+			continue;
+		SHK_CRASHPOINT("heap.run.held");
+		for (i = 0; i < n; i++) {
+			if (SIDE_STATE(ws[i]) != ST_FREE)
+				continue; /* damaged: stays off every list */
+			/* relaxed: ours alone now (the CAS proved it) */
+			atomic_store_explicit(
+				w64(seg, side_off(L, pg[i], idx[i])), SIDE_HELD,
+				memory_order_relaxed);
+		}
+		total += n;
+		/* acquire: as above */
+		h = atomic_load_explicit(&hc->head, memory_order_acquire);
+	}
+	return total;
+}
+
+/* Gives back class c's runs whose carved blocks are all HELD (lock held,
+ * the list taken).  Returns how many. */
+static int
+held_release(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t pg, i, ni, cur;
+	int n = 0;
+
+	for (pg = 0; pg < L->npages; pg++) {
+		struct heap_run *r = (void *)(seg->base + L->heap_off +
+					      (pg << L->run_shift));
+		uint64_t h = L->heap_off + (pg << L->run_shift) - BLK_HDR;
+		int is_cur;
+
+		/* relaxed: the page map and run headers are ours (lock) */
+		if (atomic_load_explicit(pagemap(seg, L, pg),
+					 memory_order_relaxed) !=
+			    (RUN_TAG | c) ||
+		    run_valid(seg, L, pg) != (int)c)
+			continue;
+		/* acquire: carvers' CASes on it; pairs with nothing we need
+		 * beyond the value (the lock orders the rest) */
+		cur = atomic_load_explicit(&hh->cls[c].cur_run,
+					   memory_order_acquire);
+		is_cur = CUR_PAGE(cur) == pg + 1;
+		ni = run_carved(seg, L, c, pg);
+		if (is_cur)
+			ni = CUR_IDX(cur) < L->cnblk[c] ? CUR_IDX(cur)
+							: L->cnblk[c];
+		if (!ni)
+			continue;
+		for (i = 0; i < ni; i++)
+			/* relaxed: HELD is written under the lock only */
+			if (atomic_load_explicit(
+				    w64(seg, side_off(L, pg, (uint32_t)i)),
+				    memory_order_relaxed) != SIDE_HELD)
+				break;
+		if (i < ni)
+			continue;
+		/* relaxed: ordered by the lock; written before the CAS so
+		 * that a kill after it leaves a run repair() keeps */
+		atomic_store_explicit(&r->next_idx, ni, memory_order_relaxed);
+		/* the current run: only while nobody carved more (a carver
+		 * that read the old word fails its CAS, and later ones find
+		 * no run: they take the lock and format one) */
+		if (is_cur &&
+		    !atomic_compare_exchange_strong_explicit(
+			    &hh->cls[c].cur_run, &cur, 0, memory_order_relaxed,
+			    memory_order_relaxed))
+			continue;
+		/* relaxed: under the lock; a lock-free reader that still
+		 * finds the entry holds a stale ref whose CAS fails */
+		atomic_store_explicit(pagemap(seg, L, pg), 0,
+				      memory_order_relaxed);
+		SHK_CRASHPOINT("heap.run.released");
+		if (shk__heap_free_meta(seg, L, h, F_RUN)) {
+			/* damaged neighbours: keep the run */
+			atomic_store_explicit(pagemap(seg, L, pg), RUN_TAG | c,
+					      memory_order_relaxed);
+			continue;
+		}
+		lk_add(&hh->cls[c].nruns, (uint64_t)-1);
+		n++;
+	}
+	return n;
+}
+
+/* Whether a run of class c has all its carved blocks FREE now (a
+ * read-only look before the take, which writes every listed block). */
+static int
+free_run_seen(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	uint64_t pg, ni, i;
+
+	for (pg = 0; pg < L->npages; pg++) {
+		/* relaxed: the page map is written under the lock (ours) */
+		if (atomic_load_explicit(pagemap(seg, L, pg),
+					 memory_order_relaxed) != (RUN_TAG | c))
+			continue;
+		ni = run_carved(seg, L, c, pg);
+		for (i = 0; i < ni; i++)
+			/* relaxed: a hint; the take decides */
+			if (SIDE_STATE(atomic_load_explicit(
+				    w64(seg, side_off(L, pg, (uint32_t)i)),
+				    memory_order_relaxed)) != ST_FREE)
+				break;
+		if (ni && i == ni)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Gives back every run whose blocks are all free and listed, in every
+ * class that has free blocks (lock taken here).  Returns how many runs.
+ */
+static int
+runs_release(shk_seg *seg, struct heap_local *hl)
+{
+	const struct layout *L = &hl->L;
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t c;
+	int n = 0;
+
+	if (shk__heap_lock(seg, hl))
+		return 0;
+	for (c = 0; c < L->nclass; c++) {
+		struct heap_class *hc = &hh->cls[c];
+
+		/* relaxed: statistics, a filter only: the listed blocks are
+		 * at most the carved ones less those off the lists (live);
+		 * a run goes back only when all of its carved blocks are
+		 * listed, so fewer than the smallest such count (a full
+		 * run's, or the current run's) means nothing to give */
+		uint64_t cur = atomic_load_explicit(&hc->cur_run,
+						    memory_order_relaxed);
+		uint64_t runs =
+			atomic_load_explicit(&hc->nruns, memory_order_relaxed);
+		uint64_t live =
+			atomic_load_explicit(&hc->live, memory_order_relaxed);
+		uint64_t carved = runs * L->cnblk[c], need = L->cnblk[c];
+
+		if (CUR_PAGE(cur) && CUR_IDX(cur) < L->cnblk[c]) {
+			carved -= L->cnblk[c] - CUR_IDX(cur);
+			if (CUR_IDX(cur) < need)
+				need = CUR_IDX(cur);
+		}
+		if (!need || carved < live + need ||
+		    /* acquire: as in pop(); an empty list gives nothing */
+		    !(uint32_t)atomic_load_explicit(&hc->head,
+						    memory_order_acquire) ||
+		    !free_run_seen(seg, L, c))
+			continue;
+		lk_set(&hc->held, 1);
+		if (held_take(seg, L, c))
+			n += held_release(seg, L, c);
+		held_push_back(seg, L, c);
+		lk_set(&hc->held, 0);
+	}
+	shk__heap_unlock(seg, hl);
+	return n;
+}
+
+/*
+ * Returns every small block of our magazine to the class lists (the
+ * calling thread owns it), MAG_MOVE per CAS, so that runs_release() can
+ * give their runs back.  Returns how many.
+ */
+static int
+mag_flush_own(shk_seg *seg, struct heap_local *hl)
+{
+	uint32_t c, n;
+	int moved = 0;
+
+	for (c = 0; c < hl->L.nclass; c++) {
+		while ((n = hl->lcnt[c]) != 0) {
+			mag_spill(seg, hl, c, n,
+				  n > MAG_MOVE ? n - MAG_MOVE : 0);
+			moved += (int)(n - hl->lcnt[c]);
+		}
+	}
+	return moved;
+}
+
 static int
 small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 {
@@ -1168,14 +1497,20 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 		rc = shk__heap_lock(seg, hl);
 		if (rc)
 			return rc;
-		/* acquire: pairs with the release store in new_run() */
+		/* acquire: pairs with the release store in new_run(); and a
+		 * list refilled meanwhile (a run release that held the lock
+		 * pushes its blocks back) is used first (acquire: as pop) */
 		if (atomic_load_explicit(&hh->cls[c].cur_run,
-					 memory_order_acquire) == cur)
+					 memory_order_acquire) == cur &&
+		    !(uint32_t)atomic_load_explicit(&hh->cls[c].head,
+						    memory_order_acquire))
 			rc = new_run(seg, L, c);
 		shk__heap_unlock(seg, hl);
+		/* dead owners' magazines refill lists; other classes' empty
+		 * runs go back to the chain */
 		if (rc == SHK_ENOMEM && !reclaimed++ &&
-		    mag_reclaim_all(seg, hl))
-			continue; /* dead owners' magazines refilled lists */
+		    mag_reclaim_all(seg, hl) + runs_release(seg, hl) > 0)
+			continue;
 		if (rc == SHK_ENOMEM)
 			/* no room for a run: a large block still fits */
 			return shk__heap_large_alloc(seg, hl, L->csize[c], 64,
@@ -1211,7 +1546,9 @@ mag_put(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t blk,
 	    ST_ALLOC)
 		return SHK_EINVAL; /* double free or never handed out */
 	if (n >= hl->L.mdepth[c]) {
-		mag_spill(seg, hl, c, hl->L.mdepth[c]);
+		n = hl->L.mdepth[c];
+		mag_spill(seg, hl, c, n,
+			  n / 2 > MAG_MOVE ? n - MAG_MOVE : n - n / 2);
 		n = hl->lcnt[c];
 	}
 	mag_record(seg, hl, c, n, blk, side);
@@ -1705,8 +2042,20 @@ shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 	 * go back to the chain (before 2026-11-26 only a small request
 	 * did this: 16 dead workers' caches kept an 8 MiB request from a
 	 * 16 MiB heap with nothing in use, test mag_dead_large) */
-	if (rc == SHK_ENOMEM && mag_reclaim_all(seg, hl) > 0)
-		rc = shk__heap_large_alloc(seg, hl, len, align, off);
+	if (rc == SHK_ENOMEM) {
+		int more = mag_reclaim_all(seg, hl);
+
+		/* and runs whose blocks are all free go back too (before
+		 * 2026-11-26 a run stayed with its class for good: a heap
+		 * whose sizes drifted served no large block any more, test
+		 * run_giveback); our own cached small blocks first, so that
+		 * they do not keep their runs */
+		if (mine)
+			more += mag_flush_own(seg, hl);
+		more += runs_release(seg, hl);
+		if (more > 0)
+			rc = shk__heap_large_alloc(seg, hl, len, align, off);
+	}
 	return rc;
 }
 

@@ -336,17 +336,18 @@ repair(shk_seg *seg, const struct layout *L)
 				    (RUN_TAG | (uint32_t)k)) {
 				struct heap_run *r =
 					(void *)(seg->base + h + BLK_HDR);
-				/* relaxed: carvers only CAS upwards; zero
-				 * means nobody could have carved yet.
-				 * Only a lock holder (we) stores cur_run;
-				 * acquire pairs with new_run()'s release. */
+				/* relaxed: a run's own count is written
+				 * under the lock (new_run(), runs_release())
+				 * when it stops being current; zero then
+				 * means nobody ever carved from it.  acquire
+				 * pairs with new_run()'s release. */
 				uint64_t ni = atomic_load_explicit(
 					&r->next_idx, memory_order_relaxed);
 				uint64_t cur = atomic_load_explicit(
 					&hh->cls[k].cur_run,
 					memory_order_acquire);
 
-				if (ni || cur == pg + 1) {
+				if (ni || CUR_PAGE(cur) == pg + 1) {
 					nruns[k]++;
 					goto run;
 				}
@@ -386,6 +387,9 @@ repair(shk_seg *seg, const struct layout *L)
 	if (h != L->chain_end || !hdr_ok(h, ld(seg, h)))
 		return SHK_ECORRUPT;
 	set_prev(seg, h, prev);
+	/* blocks a dead run release held off their lists (runs that it
+	 * unmapped were given back above) */
+	shk__heap_held_repair(seg, L);
 #ifdef SHK_TEST_HOOKS
 	if (shk__heap_repair_hook)
 		shk__heap_repair_hook(seg);
