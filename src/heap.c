@@ -48,8 +48,12 @@
  *                      FREE block it took, a carve CASes 0 -> ALLOC, a
  *                      free CASes ALLOC -> FREE (the double-free test),
  *                      then stores FREE|next before the push CAS
- *   run next_idx       carvers, by CAS
- *   cur_run, pagemap,  run header, chain, bins, seq: the lock holder
+ *   cur_run            {page + 1 | carved}: carvers CAS the count up;
+ *                      the lock holder installs a new run (new_run()) or
+ *                      CASes it to 0 to give the run back
+ *   pagemap, run header (its next_idx: the count once no longer
+ *                      current), chain, bins, seq, class held, HELD side
+ *                      words: the lock holder (runs_release())
  *   class live         statistics, by atomic add
  * seq is a seqlock count (odd while a holder changes the chain), so that
  * lock-free checkers re-walk what changed under them.  Relaxed accesses to
@@ -66,10 +70,13 @@
  * to the acquire load in carve().
  *
  * Magazines (docs/heap.md).  Per attach slot, a MAG block (offset in
- * hdr->mag[slot], set once under the lock): owner word, per-class counts
- * and refs.  Side state CACHED = in the magazine of the stamp it names.
+ * hdr->mag[slot], set and cleared under the lock; carved from the top of
+ * the free space): owner word, per-class counts and refs.  Side state
+ * CACHED = in the magazine of the stamp it names.
  *   owner word    CAS only: NONE -> OWNED(me) by a slot's new owner,
  *                 OWNED/DRAINING(dead) -> DRAINING(me) by a drainer,
+ *                 both under the lock, so that a lock holder finding
+ *                 NONE may give the block back (mag_retire()),
  *                 DRAINING(me) -> NONE at the drain's end (also
  *                 the owner's own drain, at its handle's close or its
  *                 owning thread's exit: tx_exit())
@@ -204,8 +211,18 @@ pop(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *off)
 		if (!ref)
 			return 1;
 		rc = ref_locate(seg, L, c, ref, &pg, &idx);
-		if (rc)
-			return rc;
+		if (rc) {
+			/* a head read before a run release took the list and
+			 * gave the run back: the head has moved since.
+			 * acquire: as above; an unmoved head is damage */
+			uint64_t h2 = atomic_load_explicit(
+				&k->head, memory_order_acquire);
+
+			if (h2 == h)
+				return rc;
+			h = h2;
+			continue;
+		}
 		/* acquire: see the pusher's store of next (ordered before its
 		 * release CAS, which our acquire load of head read) */
 		w = atomic_load_explicit(w64(seg, side_off(L, pg, idx)),
@@ -258,7 +275,7 @@ static int
 new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 {
 	struct heap_hdr *hh = hdr_of(seg);
-	uint64_t run_len = (uint64_t)1 << L->run_shift, h, pg;
+	uint64_t run_len = (uint64_t)1 << L->run_shift, h, pg, old;
 	struct heap_run *r;
 	uint32_t i;
 	int rc;
@@ -267,6 +284,19 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 				  &rc);
 	if (!h)
 		return rc ? rc : SHK_ENOMEM;
+	/* the run being replaced (full: carvers leave its word alone)
+	 * keeps its count in its header.  relaxed: under the lock; the
+	 * release store of cur_run below orders it for run_carved() */
+	old = atomic_load_explicit(&hh->cls[c].cur_run, memory_order_relaxed);
+	if (CUR_PAGE(old) && CUR_PAGE(old) <= L->npages &&
+	    run_valid(seg, L, CUR_PAGE(old) - 1) == (int)c) {
+		struct heap_run *o = (void *)(seg->base + L->heap_off +
+					      ((uint64_t)(CUR_PAGE(old) - 1)
+					       << L->run_shift));
+
+		atomic_store_explicit(&o->next_idx, CUR_IDX(old),
+				      memory_order_relaxed);
+	}
 	pg = (h + BLK_HDR - L->heap_off) >> L->run_shift;
 	r = (void *)(seg->base + h + BLK_HDR);
 	/* relaxed: published by the release store of cur_run */
@@ -285,7 +315,7 @@ new_run(shk_seg *seg, const struct layout *L, uint32_t c)
 	SHK_CRASHPOINT("heap.run.formatted");
 	/* release: publishes the run header, zeroed side words and page map
 	 * entry; pairs with the acquire load in carve() */
-	atomic_store_explicit(&hh->cls[c].cur_run, pg + 1,
+	atomic_store_explicit(&hh->cls[c].cur_run, CUR_WORD(pg + 1, 0),
 			      memory_order_release);
 	/* relaxed: a statistic under the lock */
 	lk_add(&hh->cls[c].nruns, 1);
@@ -303,9 +333,9 @@ static int
 cur_page(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t cur,
 	 uint64_t *pg)
 {
-	uint64_t p = cur - 1;
+	uint64_t p = (uint64_t)CUR_PAGE(cur) - 1;
 
-	if (p >= L->npages ||
+	if (!CUR_PAGE(cur) || p >= L->npages ||
 	    /* relaxed: ordered by the caller's acquire load of cur_run */
 	    atomic_load_explicit(pagemap(seg, L, p), memory_order_relaxed) !=
 		    (RUN_TAG | c) ||
@@ -324,25 +354,29 @@ carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
 	/* acquire: pairs with the release store in new_run() */
 	uint64_t cur = atomic_load_explicit(&k->cur_run, memory_order_acquire);
 	uint64_t pg, idx, w = 0;
-	struct heap_run *r;
 
-	*cur_out = cur;
-	if (!cur)
-		return 1;
-	if (cur_page(seg, L, c, cur, &pg))
-		return SHK_ECORRUPT;
-	r = (void *)(seg->base + L->heap_off + (pg << L->run_shift));
-	/* relaxed: the index itself carries no data */
-	idx = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
-	do {
+	for (;;) {
+		*cur_out = cur;
+		if (!CUR_PAGE(cur))
+			return 1;
+		if (cur_page(seg, L, c, cur, &pg))
+			return SHK_ECORRUPT;
+		idx = CUR_IDX(cur);
 		if (idx >= L->cnblk[c])
 			return 1;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&r->next_idx, &idx, idx + 1, memory_order_relaxed,
-		memory_order_relaxed));
+		/* The count lives in the class line: a CAS here cannot land
+		 * in a run given back since (runs_release()).  acquire: on
+		 * failure a new run's word, validated again above, pairs
+		 * with new_run()'s release store (on success it is as
+		 * strong, which C11 requires; free on x86). */
+		if (atomic_compare_exchange_weak_explicit(
+			    &k->cur_run, &cur, cur + ((uint64_t)1 << 32),
+			    memory_order_acquire, memory_order_acquire))
+			break;
+	}
 	SHK_CRASHPOINT("heap.alloc.carved");
 	/* 0 -> ALLOC; the block is ours alone.  release: orders the
-	 * next_idx CAS before it for shk__heap_scan()'s acquire re-read */
+	 * cur_run CAS before it for shk__heap_scan()'s acquire re-read */
 	if (!atomic_compare_exchange_strong_explicit(
 		    w64(seg, side_off(L, pg, (uint32_t)idx)), &w,
 		    SIDE(ST_ALLOC, shk__seg_stamp(seg), 0),
@@ -427,26 +461,22 @@ drain_push(shk_seg *seg, const struct layout *L, uint32_t c,
 }
 
 /*
- * Drains the magazine at moff, whose owner word read o, as drainer my:
- * claims it (CAS o -> DRAINING), turns every entry still CACHED under the
- * owner's stamp FREE (one CAS each, so two drainers never take one block
- * twice) and pushes them, then frees the magazine (CAS -> NONE).  Entries
- * are scanned up to the depth, not the count: a block cached just before
- * its owner died, or left by a spill, is found too.
+ * Empties the magazine at moff, which we (stamp my) claimed as drainer of
+ * owner S (its owner word is DRAINING(S, my)): turns every entry still
+ * CACHED under S FREE (one CAS each, so two drainers never take one block
+ * twice) and pushes them, returns the large cache's blocks, then frees the
+ * magazine (CAS -> NONE).  Entries are scanned up to the depth, not the
+ * count: a block cached just before its owner died, or left by a spill,
+ * is found too.  After the last CAS we touch the magazine no more: a lock
+ * holder may give its block back (mag_retire()).
  */
 static void
-mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
+mag_empty(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t S,
 	  uint32_t my)
 {
-	uint32_t S = MO_OWNER(o), c, i, k, ref[MAG_MOVE], idx[MAG_MOVE];
+	uint32_t c, i, k, ref[MAG_MOVE], idx[MAG_MOVE];
 	uint64_t nw = MO_WORD(MO_DRAINING, S, my), pg[MAG_MOVE];
 
-	/* acq_rel: takes the magazine; sees the owner's entries (its release
-	 * store of OWNED and the release CAS of each cached block) */
-	if (!atomic_compare_exchange_strong_explicit(mag_owner(seg, moff), &o,
-						     nw, memory_order_acq_rel,
-						     memory_order_relaxed))
-		return;
 	for (c = 0; c < L->nclass; c++) {
 		for (i = k = 0; i < L->mdepth[c]; i++) {
 			/* relaxed: the side word's CAS decides */
@@ -505,36 +535,88 @@ mag_drain(shk_seg *seg, const struct layout *L, uint64_t moff, uint64_t o,
 			(void)shk__heap_large_free(seg, seg->heap_local,
 						   h + BLK_HDR);
 	}
-	/* release: the drain happens before a new owner's claim (acquire
-	 * load in mag_setup()) */
+	/* release: the drain happens before a new owner's claim and before
+	 * a retirer's acquire load (mag_setup(), mag_retire()) */
 	atomic_compare_exchange_strong_explicit(mag_owner(seg, moff), &nw, 0,
 						memory_order_release,
 						memory_order_relaxed);
 }
 
 /*
- * Drains moff's magazine if its owner (or its drainer) is dead; 1 when it
- * did, 0 when it is in use or free.
+ * Drains our own magazine at moff (owner word OWNED(my)): at close and at
+ * the owning thread's exit.  No lock: while we live, nobody else claims a
+ * magazine that names us.
  */
-static int
-mag_reclaim_one(shk_seg *seg, const struct layout *L, uint64_t moff)
+static void
+mag_drain_own(shk_seg *seg, const struct layout *L, uint64_t moff, uint32_t my)
+{
+	uint64_t o = MO_WORD(MO_OWNED, my, 0);
+
+	/* acq_rel: orders our entries before the drain's reads, and the
+	 * drain before a later claim (release CAS at its end) */
+	if (atomic_compare_exchange_strong_explicit(
+		    mag_owner(seg, moff), &o, MO_WORD(MO_DRAINING, my, my),
+		    memory_order_acq_rel, memory_order_relaxed))
+		mag_empty(seg, L, moff, my, my);
+}
+
+/*
+ * Claims moff's magazine for draining if its owner (or its drainer) is
+ * dead: CAS -> DRAINING(owner, me).  Lock held: every claim of a magazine
+ * by a party other than its live owner is made under the lock, so that a
+ * lock holder that finds a magazine NONE knows nobody uses it or is about
+ * to (mag_retire()).  Returns the owner stamp to drain for, or 0.
+ */
+static uint32_t
+mag_claim_dead(shk_seg *seg, uint64_t moff, uint32_t me)
 {
 	/* acquire: pairs with the release stores/CASes of the owner word */
 	uint64_t o = atomic_load_explicit(mag_owner(seg, moff),
 					  memory_order_acquire);
-	uint32_t st = MO_STATE(o);
+	uint32_t st = MO_STATE(o), S = MO_OWNER(o);
 
-	if (st == MO_OWNED && MO_OWNER(o) != shk__seg_stamp(seg) &&
-	    !shk__stamp_alive(seg, MO_OWNER(o))) {
-		mag_drain(seg, L, moff, o, shk__seg_stamp(seg));
-		return 1;
-	}
-	if (st == MO_DRAINING && MO_DRAINER(o) != shk__seg_stamp(seg) &&
-	    !shk__stamp_alive(seg, MO_DRAINER(o))) {
-		mag_drain(seg, L, moff, o, shk__seg_stamp(seg));
-		return 1;
-	}
-	return 0;
+	if (st == MO_OWNED && S != me && !shk__stamp_alive(seg, S))
+		;
+	else if (st == MO_DRAINING && MO_DRAINER(o) != me &&
+		 !shk__stamp_alive(seg, MO_DRAINER(o)))
+		;
+	else
+		return 0;
+	/* acq_rel: takes the magazine; sees the owner's entries (its
+	 * release stores and the release store of each cached block) */
+	if (!S || !atomic_compare_exchange_strong_explicit(
+			  mag_owner(seg, moff), &o, MO_WORD(MO_DRAINING, S, me),
+			  memory_order_acq_rel, memory_order_relaxed))
+		return 0;
+	return S;
+}
+
+/*
+ * Gives back the magazine moff named by slot s (lock held) when nobody
+ * uses it: its owner word NONE.  Claims are made under the lock
+ * (mag_setup(), mag_claim_dead()), and a drain's last CAS (to NONE) is its
+ * last touch, so no party holds the block after this.  The slot is cleared
+ * first: a kill before the free leaves a magazine no slot names, which
+ * repair() gives back.  1 when given back.
+ */
+static int
+mag_retire(shk_seg *seg, const struct layout *L, uint32_t s, uint64_t moff)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+
+	/* relaxed: the slot is written under the lock only */
+	if (atomic_load_explicit(&hh->mag[s], memory_order_relaxed) != moff ||
+	    !mag_valid(seg, L, moff) ||
+	    /* acquire: pairs with the release CAS ending a drain: the
+	     * drainer's accesses happen before the block's next use */
+	    MO_STATE(atomic_load_explicit(mag_owner(seg, moff),
+					  memory_order_acquire)) != MO_NONE)
+		return 0;
+	/* relaxed: lock-free readers (statistics, the scan) validate the
+	 * block they find and the scan re-reads seq */
+	atomic_store_explicit(&hh->mag[s], 0, memory_order_relaxed);
+	SHK_CRASHPOINT("heap.mag.retire");
+	return shk__heap_free_meta(seg, L, moff - BLK_HDR, F_MAG) == 0;
 }
 
 /*
@@ -548,62 +630,66 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 {
 	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t me = shk__seg_stamp(seg), c, tries;
+	uint32_t me = shk__seg_stamp(seg), c, tries, S;
 	_Atomic uint64_t *slot;
-	uint64_t moff, h;
-	int rc;
+	uint64_t moff = 0, h, o;
+	int rc, claimed = 0;
 
 	if (seg->slot >= SHK__ATTACH_CAP || !me)
 		return;
 	slot = &hh->mag[seg->slot];
-	/* acquire: pairs with the release store below (by an earlier owner
-	 * of the slot): the zeroed magazine is visible */
-	moff = atomic_load_explicit(slot, memory_order_acquire);
-	if (!moff) {
+	/* Under the lock: a magazine found NONE is claimed before any
+	 * retirer can give it back (mag_retire()). */
+	for (tries = 0; tries < 8 && !claimed; tries++) {
 		if (shk__heap_lock(seg, hl))
 			return;
 		/* relaxed: under the lock */
 		moff = atomic_load_explicit(slot, memory_order_relaxed);
 		if (!moff) {
-			h = shk__heap_large_carve(seg, L, L->mag_len, 64, 0,
-						  F_MAG, &rc);
-			if (h) {
-				uint64_t i;
-
-				SHK_CRASHPOINT("heap.mag.carved");
-				moff = h + BLK_HDR;
-				/* relaxed: published by the store below */
-				for (i = 0; i < L->mag_len; i += 8)
-					st(seg, moff + i, 0);
-				/* release: publishes the zeroed magazine;
-				 * pairs with the acquire load above */
-				atomic_store_explicit(slot, moff,
-						      memory_order_release);
+			/* from the top end of the free space, where it cuts
+			 * up the least (shk__heap_carve_top()) */
+			h = shk__heap_carve_top(seg, L, L->mag_len, F_MAG, &rc);
+			if (!h) {
+				shk__heap_unlock(seg, hl);
+				return;
 			}
-		}
-		shk__heap_unlock(seg, hl);
-	}
-	if (!moff || !mag_valid(seg, L, moff))
-		return;
-	for (tries = 0;; tries++) {
-		/* acquire: pairs with the release CAS ending a drain */
-		uint64_t o = atomic_load_explicit(mag_owner(seg, moff),
-						  memory_order_acquire);
-
-		if (tries == 8)
+			SHK_CRASHPOINT("heap.mag.carved");
+			moff = h + BLK_HDR;
+			/* relaxed: published by the store below */
+			for (h = 8; h < L->mag_len; h += 8)
+				st(seg, moff + h, 0);
+			st(seg, moff, MO_WORD(MO_OWNED, me, 0));
+			/* release: publishes the zeroed magazine to
+			 * lock-free readers (statistics, reclaim hints) */
+			atomic_store_explicit(slot, moff, memory_order_release);
+			claimed = 1;
+		} else if (!mag_valid(seg, L, moff)) {
+			shk__heap_unlock(seg, hl);
 			return;
-		if (MO_STATE(o) == MO_NONE) {
+		} else {
+			/* acquire: pairs with the release CAS ending a
+			 * drain */
+			o = atomic_load_explicit(mag_owner(seg, moff),
+						 memory_order_acquire);
 			/* acquire: after the last drain's release */
-			if (atomic_compare_exchange_strong_explicit(
+			if (MO_STATE(o) == MO_NONE &&
+			    atomic_compare_exchange_strong_explicit(
 				    mag_owner(seg, moff), &o,
 				    MO_WORD(MO_OWNED, me, 0),
 				    memory_order_acquire, memory_order_relaxed))
-				break;
-			continue;
+				claimed = 1;
 		}
-		if (!mag_reclaim_one(seg, L, moff))
-			return; /* a live owner */
+		S = claimed ? 0 : mag_claim_dead(seg, moff, me);
+		shk__heap_unlock(seg, hl);
+		if (claimed)
+			break;
+		if (!S)
+			return; /* a live owner (a parent's handle) */
+		/* a dead previous owner of the slot: drain, then claim */
+		mag_empty(seg, L, moff, S, me);
 	}
+	if (!claimed)
+		return;
 	for (c = 0; c < L->nclass; c++)
 		/* relaxed: only the owner writes the counts */
 		atomic_store_explicit(mag_n(seg, moff, c), 0,
@@ -712,8 +798,7 @@ static void
 tx_flush(struct heap_local *hl)
 {
 	if (hl->mag_off && hl->mag_key == shk__self_key())
-		mag_drain(hl->tx_seg, &hl->L, hl->mag_off,
-			  MO_WORD(MO_OWNED, hl->mag_stamp, 0), hl->mag_stamp);
+		mag_drain_own(hl->tx_seg, &hl->L, hl->mag_off, hl->mag_stamp);
 	hl->mag_off = 0;
 	memset(hl->lcnt, 0, sizeof(hl->lcnt));
 	hl->lcn = 0;
@@ -901,7 +986,6 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 		L->mdepth[c] / 2 < MAG_MOVE ? L->mdepth[c] / 2 : MAG_MOVE;
 	uint32_t n = 0, i, me = hl->mag_stamp, idx[MAG_MOVE];
 	uint64_t pg[MAG_MOVE], cur, cpg, h, ix, expect = ST_FREE;
-	struct heap_run *r;
 
 	/* acquire: pairs with the release CAS in push()/push_chain():
 	 * makes the pushed blocks' side words (their links) visible */
@@ -919,8 +1003,6 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 				memory_order_acquire);
 			ref = (uint32_t)w;
 		}
-		if (!n)
-			return SHK_ECORRUPT; /* head itself is bad */
 		if (n < want && ref) {
 			/* a bad link: the list changed under us, or is
 			 * damaged (then the head has not moved) */
@@ -942,23 +1024,24 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 	/* lists empty: carve from the current run.  acquire: pairs with the
 	 * release store in new_run() */
 	cur = atomic_load_explicit(&hc->cur_run, memory_order_acquire);
-	if (!cur)
-		return 0;
-	if (cur_page(seg, L, c, cur, &cpg))
-		return SHK_ECORRUPT;
-	r = (void *)(seg->base + L->heap_off + (cpg << L->run_shift));
-	/* relaxed: the index itself carries no data */
-	ix = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
-	do {
+	for (;;) {
+		if (!CUR_PAGE(cur))
+			return 0;
+		if (cur_page(seg, L, c, cur, &cpg))
+			return SHK_ECORRUPT;
+		ix = CUR_IDX(cur);
 		if (ix >= L->cnblk[c])
 			return 0;
 		n = L->cnblk[c] - ix < want ? (uint32_t)(L->cnblk[c] - ix)
 					    : want;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&r->next_idx, &ix, ix + n, memory_order_relaxed,
-		memory_order_relaxed));
+		/* as in carve() */
+		if (atomic_compare_exchange_weak_explicit(
+			    &hc->cur_run, &cur, cur + ((uint64_t)n << 32),
+			    memory_order_acquire, memory_order_acquire))
+			break;
+	}
 	for (i = 0; i < n; i++) {
-		pg[i] = cur - 1;
+		pg[i] = cpg;
 		idx[i] = (uint32_t)(ix + i);
 	}
 	expect = 0; /* carved blocks were never handed out */
@@ -990,18 +1073,20 @@ take:
 }
 
 /*
- * Returns the newer half (at most MAG_MOVE blocks) of class c's full
- * magazine (n entries) to the list with one CAS.  The count drops first
+ * Returns entries keep..n of class c's magazine (n entries; at most
+ * MAG_MOVE: the newer half of a full one in mag_put()) to the list with
+ * one CAS.  The count drops first
  * and the entries stay in place, so a kill before the push leaves the
  * blocks CACHED where a drainer finds them; a kill amid the linking loses
  * them (at most MAG_MOVE blocks).
  */
 static void
-mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n)
+mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n,
+	  uint32_t keep)
 {
 	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t keep = n / 2 > MAG_MOVE ? n - MAG_MOVE : n - n / 2, i, k = 0;
+	uint32_t i, k = 0;
 	uint32_t ref[MAG_MOVE], idx[MAG_MOVE];
 	uint64_t pg[MAG_MOVE], want = SIDE(ST_CACHED, hl->mag_stamp, 0);
 
@@ -1032,27 +1117,356 @@ mag_spill(shk_seg *seg, struct heap_local *hl, uint32_t c, uint32_t n)
 }
 
 /*
- * Drains every magazine whose owner died or closed (not ours); used when
- * the heap runs short and by shk__heap_reclaim.  Returns how many.
+ * Drains every magazine whose owner died or closed (not ours) and gives
+ * back every magazine nobody uses (NONE: its owner closed, or its drain
+ * ended), so that dead handles' caches and magazine blocks return to the
+ * chain; used when the heap runs short (small or large) and by
+ * shk__heap_reclaim.  The claims and retirements are made under the lock,
+ * the drains outside it (a drain frees large-cache blocks, which locks).
+ * Returns how many magazines it drained or gave back.
  */
 static int
-mag_reclaim_all(shk_seg *seg, const struct layout *L)
+mag_reclaim_all(shk_seg *seg, struct heap_local *hl)
 {
+	const struct layout *L = &hl->L;
 	struct heap_hdr *hh = hdr_of(seg);
-	uint32_t s;
+	uint32_t me = shk__seg_stamp(seg), s, k = 0, i;
+	uint32_t who[SHK__ATTACH_CAP], at[SHK__ATTACH_CAP];
+	uint64_t mo[SHK__ATTACH_CAP];
 	int n = 0;
 
-	if (seg->slot == UINT32_MAX)
+	if (seg->slot == UINT32_MAX || !me)
+		return 0;
+	if (shk__heap_lock(seg, hl))
 		return 0;
 	for (s = 0; s < SHK__ATTACH_CAP; s++) {
-		/* acquire: pairs with the release store in mag_setup() */
+		/* relaxed: the slots are written under the lock */
 		uint64_t moff =
-			atomic_load_explicit(&hh->mag[s], memory_order_acquire);
+			atomic_load_explicit(&hh->mag[s], memory_order_relaxed);
+		uint32_t S;
 
-		if (moff && mag_valid(seg, L, moff))
-			n += mag_reclaim_one(seg, L, moff);
+		if (!moff || !mag_valid(seg, L, moff))
+			continue;
+		if (mag_retire(seg, L, s, moff)) {
+			n++;
+			continue;
+		}
+		S = mag_claim_dead(seg, moff, me);
+		if (!S)
+			continue;
+		who[k] = S;
+		at[k] = s;
+		mo[k++] = moff;
+	}
+	shk__heap_unlock(seg, hl);
+	/* ours to drain: DRAINING(me) is neither claimed nor given back by
+	 * anybody else while we live */
+	for (i = 0; i < k; i++)
+		mag_empty(seg, L, mo[i], who[i], me);
+	if (k && !shk__heap_lock(seg, hl)) {
+		for (i = 0; i < k; i++)
+			(void)mag_retire(seg, L, at[i], mo[i]);
+		shk__heap_unlock(seg, hl);
+	}
+	return n + (int)k;
+}
+
+/*
+ * Giving empty runs back (docs/heap.md).  A run belongs to its class
+ * until all of its carved blocks are on the class list at once; then a
+ * lock holder may take them off and free the run as a large block, so
+ * that a heap whose mix of sizes drifts can still serve large requests.
+ * Lock-free parties never write a run they do not hold a block of: a
+ * pop's CAS is on the class head, a carve's on cur_run (both in the class
+ * line), and a freer or cache owner holds an ALLOC or CACHED block, which
+ * keeps its run.  Stale readers may read what the memory became; their
+ * CAS on the head then fails, as every take bumps the tag.
+ *
+ * Steps, under the lock, per class: set cls.held; take the whole list
+ * MAG_MOVE blocks per CAS (as a refill does), marking each SIDE_HELD; for
+ * each run of the class whose carved blocks are all HELD (the current run
+ * too, after a CAS of cur_run to 0 proves nobody carved more), clear its
+ * page map entry and free it; push the other HELD blocks back MAG_MOVE
+ * per CAS; clear held.  A kill loses at most MAG_MOVE blocks (between a
+ * take's CAS and its marks, or while a push-back links its chain);
+ * blocks still HELD are pushed back by repair() (held_push_back()); a run
+ * whose entry was cleared and not yet freed is freed by repair().
+ */
+
+/* Pushes every HELD block of class c back onto its list (lock held). */
+static void
+held_push_back(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	uint32_t ref[MAG_MOVE], idx[MAG_MOVE], k = 0, i;
+	uint64_t pgs[MAG_MOVE], pg;
+
+	for (pg = 0; pg < L->npages; pg++) {
+		/* relaxed: the page map is written under the lock (ours) */
+		if (atomic_load_explicit(pagemap(seg, L, pg),
+					 memory_order_relaxed) !=
+			    (RUN_TAG | c) ||
+		    run_valid(seg, L, pg) != (int)c)
+			continue;
+		for (i = 0; i < L->cnblk[c]; i++) {
+			/* relaxed: HELD words are written by lock holders
+			 * only (we hold it) */
+			if (atomic_load_explicit(w64(seg, side_off(L, pg, i)),
+						 memory_order_relaxed) !=
+			    SIDE_HELD)
+				continue;
+			ref[k] = (uint32_t)((blk_off(L, c, pg, i) -
+					     L->heap_off) >>
+					    4);
+			pgs[k] = pg;
+			idx[k++] = i;
+			if (k == MAG_MOVE) {
+				SHK_CRASHPOINT("heap.run.pushback");
+				push_chain(seg, L, c, ref, pgs, idx, k);
+				k = 0;
+			}
+		}
+	}
+	push_chain(seg, L, c, ref, pgs, idx, k);
+}
+
+/* For repair(): pushes back what a dead run release held (lock held). */
+void
+shk__heap_held_repair(shk_seg *seg, const struct layout *L)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t c;
+
+	for (c = 0; c < L->nclass; c++) {
+		/* relaxed: written under the lock */
+		if (!atomic_load_explicit(&hh->cls[c].held,
+					  memory_order_relaxed))
+			continue;
+		held_push_back(seg, L, c);
+		lk_set(&hh->cls[c].held, 0);
+	}
+}
+
+/*
+ * Takes class c's whole list off, MAG_MOVE blocks per CAS, marking each
+ * SIDE_HELD (lock held, cls.held set).  Returns how many.  As in
+ * mag_refill(), the walked links are proved by the CAS's tag; a bad link
+ * under an unmoved head (damage) ends the take.
+ */
+static uint64_t
+held_take(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	struct heap_class *hc = &hdr_of(seg)->cls[c];
+	uint64_t total = 0, bound = L->heap_len / L->csize[c], pg[MAG_MOVE];
+	uint64_t ws[MAG_MOVE];
+	uint32_t idx[MAG_MOVE], n, i;
+	/* acquire: pairs with the release CAS in push()/push_chain() */
+	uint64_t h = atomic_load_explicit(&hc->head, memory_order_acquire);
+
+	while ((uint32_t)h && total < bound) {
+		uint64_t ref = (uint32_t)h, h2;
+
+		for (n = 0; ref && n < MAG_MOVE; n++) {
+			if (ref_locate(seg, L, c, ref, &pg[n], &idx[n]))
+				break;
+			/* acquire: as the head load */
+			ws[n] = atomic_load_explicit(
+				w64(seg, side_off(L, pg[n], idx[n])),
+				memory_order_acquire);
+			ref = (uint32_t)ws[n];
+		}
+		if (n < MAG_MOVE && ref) {
+			/* acquire: as above; an unmoved head is damage */
+			h2 = atomic_load_explicit(&hc->head,
+						  memory_order_acquire);
+			if (h2 == h)
+				break;
+			h = h2;
+			continue;
+		}
+		/* acq_rel: takes the chain (as a refill) */
+		if (!atomic_compare_exchange_weak_explicit(
+			    &hc->head, &h, ref | ((h >> 32) + 1) << 32,
+			    memory_order_acq_rel, memory_order_acquire))
+			continue;
+		SHK_CRASHPOINT("heap.run.held");
+		for (i = 0; i < n; i++) {
+			if (SIDE_STATE(ws[i]) != ST_FREE)
+				continue; /* damaged: stays off every list */
+			/* relaxed: ours alone now (the CAS proved it) */
+			atomic_store_explicit(
+				w64(seg, side_off(L, pg[i], idx[i])), SIDE_HELD,
+				memory_order_relaxed);
+		}
+		total += n;
+		/* acquire: as above */
+		h = atomic_load_explicit(&hc->head, memory_order_acquire);
+	}
+	return total;
+}
+
+/* Gives back class c's runs whose carved blocks are all HELD (lock held,
+ * the list taken).  Returns how many. */
+static int
+held_release(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t pg, i, ni, cur;
+	int n = 0;
+
+	for (pg = 0; pg < L->npages; pg++) {
+		struct heap_run *r = (void *)(seg->base + L->heap_off +
+					      (pg << L->run_shift));
+		uint64_t h = L->heap_off + (pg << L->run_shift) - BLK_HDR;
+		int is_cur;
+
+		/* relaxed: the page map and run headers are ours (lock) */
+		if (atomic_load_explicit(pagemap(seg, L, pg),
+					 memory_order_relaxed) !=
+			    (RUN_TAG | c) ||
+		    run_valid(seg, L, pg) != (int)c)
+			continue;
+		/* acquire: carvers' CASes on it; pairs with nothing we need
+		 * beyond the value (the lock orders the rest) */
+		cur = atomic_load_explicit(&hh->cls[c].cur_run,
+					   memory_order_acquire);
+		is_cur = CUR_PAGE(cur) == pg + 1;
+		ni = run_carved(seg, L, c, pg);
+		if (is_cur)
+			ni = CUR_IDX(cur) < L->cnblk[c] ? CUR_IDX(cur)
+							: L->cnblk[c];
+		if (!ni)
+			continue;
+		for (i = 0; i < ni; i++)
+			/* relaxed: HELD is written under the lock only */
+			if (atomic_load_explicit(
+				    w64(seg, side_off(L, pg, (uint32_t)i)),
+				    memory_order_relaxed) != SIDE_HELD)
+				break;
+		if (i < ni)
+			continue;
+		/* relaxed: ordered by the lock; written before the CAS so
+		 * that a kill after it leaves a run repair() keeps */
+		atomic_store_explicit(&r->next_idx, ni, memory_order_relaxed);
+		/* the current run: only while nobody carved more (a carver
+		 * that read the old word fails its CAS, and later ones find
+		 * no run: they take the lock and format one) */
+		if (is_cur &&
+		    !atomic_compare_exchange_strong_explicit(
+			    &hh->cls[c].cur_run, &cur, 0, memory_order_relaxed,
+			    memory_order_relaxed))
+			continue;
+		/* relaxed: under the lock; a lock-free reader that still
+		 * finds the entry holds a stale ref whose CAS fails */
+		atomic_store_explicit(pagemap(seg, L, pg), 0,
+				      memory_order_relaxed);
+		SHK_CRASHPOINT("heap.run.released");
+		if (shk__heap_free_meta(seg, L, h, F_RUN)) {
+			/* damaged neighbours: keep the run */
+			atomic_store_explicit(pagemap(seg, L, pg), RUN_TAG | c,
+					      memory_order_relaxed);
+			continue;
+		}
+		lk_add(&hh->cls[c].nruns, (uint64_t)-1);
+		n++;
 	}
 	return n;
+}
+
+/* Whether a run of class c has all its carved blocks FREE now (a
+ * read-only look before the take, which writes every listed block). */
+static int
+free_run_seen(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	uint64_t pg, ni, i;
+
+	for (pg = 0; pg < L->npages; pg++) {
+		/* relaxed: the page map is written under the lock (ours) */
+		if (atomic_load_explicit(pagemap(seg, L, pg),
+					 memory_order_relaxed) != (RUN_TAG | c))
+			continue;
+		ni = run_carved(seg, L, c, pg);
+		for (i = 0; i < ni; i++)
+			/* relaxed: a hint; the take decides */
+			if (SIDE_STATE(atomic_load_explicit(
+				    w64(seg, side_off(L, pg, (uint32_t)i)),
+				    memory_order_relaxed)) != ST_FREE)
+				break;
+		if (ni && i == ni)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Gives back every run whose blocks are all free and listed, in every
+ * class that has free blocks (lock taken here).  Returns how many runs.
+ */
+static int
+runs_release(shk_seg *seg, struct heap_local *hl)
+{
+	const struct layout *L = &hl->L;
+	struct heap_hdr *hh = hdr_of(seg);
+	uint32_t c;
+	int n = 0;
+
+	if (shk__heap_lock(seg, hl))
+		return 0;
+	for (c = 0; c < L->nclass; c++) {
+		struct heap_class *hc = &hh->cls[c];
+
+		/* relaxed: statistics, a filter only: the listed blocks are
+		 * at most the carved ones less those off the lists (live);
+		 * a run goes back only when all of its carved blocks are
+		 * listed, so fewer than the smallest such count (a full
+		 * run's, or the current run's) means nothing to give */
+		uint64_t cur = atomic_load_explicit(&hc->cur_run,
+						    memory_order_relaxed);
+		uint64_t runs =
+			atomic_load_explicit(&hc->nruns, memory_order_relaxed);
+		uint64_t live =
+			atomic_load_explicit(&hc->live, memory_order_relaxed);
+		uint64_t carved = runs * L->cnblk[c], need = L->cnblk[c];
+
+		if (CUR_PAGE(cur) && CUR_IDX(cur) < L->cnblk[c]) {
+			carved -= L->cnblk[c] - CUR_IDX(cur);
+			if (CUR_IDX(cur) < need)
+				need = CUR_IDX(cur);
+		}
+		if (!need || carved < live + need ||
+		    /* acquire: as in pop(); an empty list gives nothing */
+		    !(uint32_t)atomic_load_explicit(&hc->head,
+						    memory_order_acquire) ||
+		    !free_run_seen(seg, L, c))
+			continue;
+		lk_set(&hc->held, 1);
+		if (held_take(seg, L, c))
+			n += held_release(seg, L, c);
+		held_push_back(seg, L, c);
+		lk_set(&hc->held, 0);
+	}
+	shk__heap_unlock(seg, hl);
+	return n;
+}
+
+/*
+ * Returns every small block of our magazine to the class lists (the
+ * calling thread owns it), MAG_MOVE per CAS, so that runs_release() can
+ * give their runs back.  Returns how many.
+ */
+static int
+mag_flush_own(shk_seg *seg, struct heap_local *hl)
+{
+	uint32_t c, n;
+	int moved = 0;
+
+	for (c = 0; c < hl->L.nclass; c++) {
+		while ((n = hl->lcnt[c]) != 0) {
+			mag_spill(seg, hl, c, n,
+				  n > MAG_MOVE ? n - MAG_MOVE : 0);
+			moved += (int)(n - hl->lcnt[c]);
+		}
+	}
+	return moved;
 }
 
 static int
@@ -1083,13 +1497,20 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
 		rc = shk__heap_lock(seg, hl);
 		if (rc)
 			return rc;
-		/* acquire: pairs with the release store in new_run() */
+		/* acquire: pairs with the release store in new_run(); and a
+		 * list refilled meanwhile (a run release that held the lock
+		 * pushes its blocks back) is used first (acquire: as pop) */
 		if (atomic_load_explicit(&hh->cls[c].cur_run,
-					 memory_order_acquire) == cur)
+					 memory_order_acquire) == cur &&
+		    !(uint32_t)atomic_load_explicit(&hh->cls[c].head,
+						    memory_order_acquire))
 			rc = new_run(seg, L, c);
 		shk__heap_unlock(seg, hl);
-		if (rc == SHK_ENOMEM && !reclaimed++ && mag_reclaim_all(seg, L))
-			continue; /* dead owners' magazines refilled lists */
+		/* dead owners' magazines refill lists; other classes' empty
+		 * runs go back to the chain */
+		if (rc == SHK_ENOMEM && !reclaimed++ &&
+		    mag_reclaim_all(seg, hl) + runs_release(seg, hl) > 0)
+			continue;
 		if (rc == SHK_ENOMEM)
 			/* no room for a run: a large block still fits */
 			return shk__heap_large_alloc(seg, hl, L->csize[c], 64,
@@ -1125,7 +1546,9 @@ mag_put(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t blk,
 	    ST_ALLOC)
 		return SHK_EINVAL; /* double free or never handed out */
 	if (n >= hl->L.mdepth[c]) {
-		mag_spill(seg, hl, c, hl->L.mdepth[c]);
+		n = hl->L.mdepth[c];
+		mag_spill(seg, hl, c, n,
+			  n / 2 > MAG_MOVE ? n - MAG_MOVE : n - n / 2);
 		n = hl->lcnt[c];
 	}
 	mag_record(seg, hl, c, n, blk, side);
@@ -1548,9 +1971,16 @@ shk__heap_detach(shk_seg *seg)
 	/* Flush our magazine.  The attach record may already be FREE (so
 	 * a survivor may drain it beside us: per-block CASes make that
 	 * safe); a forked child closing its parent's handle must not. */
-	if (hl->mag_off && hl->mag_key == shk__self_key())
-		mag_drain(seg, &hl->L, hl->mag_off,
-			  MO_WORD(MO_OWNED, hl->mag_stamp, 0), hl->mag_stamp);
+	if (hl->mag_off && hl->mag_key == shk__self_key()) {
+		mag_drain_own(seg, &hl->L, hl->mag_off, hl->mag_stamp);
+		/* and give its block back: the slot's next owner carves a
+		 * new one (kept, 257 of them once cut a long-lived heap into
+		 * pieces: test mag_frag) */
+		if (seg->slot < SHK__ATTACH_CAP && !shk__heap_lock(seg, hl)) {
+			(void)mag_retire(seg, &hl->L, seg->slot, hl->mag_off);
+			shk__heap_unlock(seg, hl);
+		}
+	}
 	pthread_mutex_destroy(&hl->mu);
 	free(hl);
 	seg->heap_local = NULL;
@@ -1608,6 +2038,24 @@ shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 	 * evicted it could hand out a block the owner was taking. */
 	if (rc == SHK_ENOMEM && mine && hl->lcn && lc_evict(seg, hl, LC_N))
 		rc = shk__heap_large_alloc(seg, hl, len, align, off);
+	/* Still short: dead or closed handles' magazines and large caches
+	 * go back to the chain (before 2026-11-26 only a small request
+	 * did this: 16 dead workers' caches kept an 8 MiB request from a
+	 * 16 MiB heap with nothing in use, test mag_dead_large) */
+	if (rc == SHK_ENOMEM) {
+		int more = mag_reclaim_all(seg, hl);
+
+		/* and runs whose blocks are all free go back too (before
+		 * 2026-11-26 a run stayed with its class for good: a heap
+		 * whose sizes drifted served no large block any more, test
+		 * run_giveback); our own cached small blocks first, so that
+		 * they do not keep their runs */
+		if (mine)
+			more += mag_flush_own(seg, hl);
+		more += runs_release(seg, hl);
+		if (more > 0)
+			rc = shk__heap_large_alloc(seg, hl, len, align, off);
+	}
 	return rc;
 }
 
@@ -1673,5 +2121,5 @@ shk__heap_reclaim(shk_seg *seg)
 		return SHK_EINVAL;
 	if (seg->slot == UINT32_MAX)
 		return SHK_EPERM;
-	return mag_reclaim_all(seg, &hl->L);
+	return mag_reclaim_all(seg, hl);
 }

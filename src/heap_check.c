@@ -135,16 +135,13 @@ static int
 scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 	 struct shk__heap_report *rep, uint64_t *nfree, struct owners *own)
 {
-	struct heap_run *r =
-		(void *)(seg->base + L->heap_off + (pg << L->run_shift));
-	/* relaxed: a snapshot */
-	uint64_t ni = atomic_load_explicit(&r->next_idx, memory_order_relaxed);
+	uint64_t ni = run_carved(seg, L, c, pg); /* a snapshot */
 	uint32_t i;
 
 	for (i = 0; i < L->cnblk[c]; i++) {
 		/* acquire: pairs with the release CAS that stamps a carved
-		 * block in carve() / mag_refill(); their next_idx CAS comes
-		 * before it, so the re-read of next_idx below sees it */
+		 * block in carve() / mag_refill(); their cur_run CAS comes
+		 * before it, so the re-read of the count below sees it */
 		uint64_t w = atomic_load_explicit(w64(seg, side_off(L, pg, i)),
 						  memory_order_acquire);
 		uint32_t s = SIDE_STATE(w);
@@ -152,8 +149,7 @@ scan_run(shk_seg *seg, const struct layout *L, uint64_t pg, uint32_t c,
 		if (i >= ni && w) {
 			/* a carve may have run since we read next_idx: it is
 			 * visible now (see the acquire above) */
-			ni = atomic_load_explicit(&r->next_idx,
-						  memory_order_acquire);
+			ni = run_carved(seg, L, c, pg);
 			if (i >= ni)
 				return SHK_ECORRUPT;
 		}

@@ -16,7 +16,7 @@
 #include "lock.h"
 
 #define HEAP_MAGIC 0x31504145484b4853ull /* "SHKHEAP1" */
-#define HEAP_VERSION 4u
+#define HEAP_VERSION 5u
 #define RUN_MAGIC 0x4e555248u /* "HRUN" */
 #define NBINS 48
 #define BLK_HDR 16u
@@ -65,12 +65,22 @@ _Static_assert(NCLASS <= SHK_HEAP_NCLASSES, "stats hold every class");
 _Static_assert(MAG_COUNTS + 4 * NCLASS <= MAG_REFS, "magazine counts");
 
 struct heap_class {
-	_Atomic uint64_t head;    /* {ref:32 | tag:32} */
-	_Atomic uint64_t cur_run; /* page index + 1 being carved; 0 none */
-	_Atomic uint64_t live;    /* blocks handed out */
-	_Atomic uint64_t nruns;   /* runs of this class (under the lock) */
-	uint64_t reserved[4];
+	_Atomic uint64_t head; /* {ref:32 | tag:32} */
+	/* {page index + 1:32 | blocks carved:32} of the run being carved;
+	 * 0 none.  Carvers CAS the count here, in the class line, not in
+	 * the run: a run may be given back, and a carver that read its
+	 * page before must not write into what the memory became. */
+	_Atomic uint64_t cur_run;
+	_Atomic uint64_t live;  /* blocks handed out */
+	_Atomic uint64_t nruns; /* runs of this class (under the lock) */
+	/* nonzero while a lock holder holds blocks of this class off the
+	 * list, marked SIDE_HELD (runs_release()); repair() pushes them */
+	_Atomic uint64_t held;
+	uint64_t reserved[3];
 };
+#define CUR_PAGE(w) ((uint32_t)(w))        /* page index + 1; 0 none */
+#define CUR_IDX(w) ((uint32_t)((w) >> 32)) /* blocks carved from it */
+#define CUR_WORD(pg1, idx) ((uint64_t)(uint32_t)(pg1) | (uint64_t)(idx) << 32)
 _Static_assert(sizeof(struct heap_class) == 64, "one line per class");
 
 struct heap_hdr {
@@ -113,7 +123,10 @@ _Static_assert(sizeof(struct heap_hdr) % 64 == 0, "header lines");
 struct heap_run {
 	_Atomic uint64_t id;   /* RUN_MAGIC | class << 32 */
 	_Atomic uint64_t geom; /* nblocks | blocks_off (from run start) << 32 */
-	_Atomic uint64_t next_idx; /* blocks carved so far */
+	/* blocks carved, once the run is no longer its class's current
+	 * one (written under the lock; the current run's count is in
+	 * cur_run) */
+	_Atomic uint64_t next_idx;
 	uint64_t reserved[5];
 };
 _Static_assert(sizeof(struct heap_run) == 64, "run header");
@@ -272,6 +285,28 @@ side_off(const struct layout *L, uint64_t page, uint32_t idx)
 #define SIDE(st, stamp, next)                                                  \
 	(((uint64_t)(st) << 62) |                                              \
 	 ((uint64_t)((stamp)&SHK__STAMP_MASK) << 32) | (uint64_t)(next))
+/* A FREE block that a run release (lock held) took off its list: FREE
+ * with a stamp, which no listed FREE block has (pushes store stamp 0). */
+#define SIDE_HELD SIDE(ST_FREE, 1u, 0)
+
+/* Blocks carved from run pg of class c so far (at most cnblk). */
+static inline uint64_t
+run_carved(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t pg)
+{
+	struct heap_run *r =
+		(void *)(seg->base + L->heap_off + (pg << L->run_shift));
+	/* acquire: pairs with the release store of cur_run in new_run(),
+	 * which follows its store of the old run's count */
+	uint64_t cur = atomic_load_explicit(&hdr_of(seg)->cls[c].cur_run,
+					    memory_order_acquire);
+	uint64_t n = CUR_PAGE(cur) == pg + 1
+			     ? CUR_IDX(cur)
+			     /* acquire: as above */
+			     : atomic_load_explicit(&r->next_idx,
+						    memory_order_acquire);
+
+	return n < L->cnblk[c] ? n : L->cnblk[c];
+}
 
 /* 1 when h may hold a block header: in the chain, on the 64 B grid. */
 static inline int
@@ -373,7 +408,8 @@ mag_valid(shk_seg *seg, const struct layout *L, uint64_t moff)
 
 /*
  * Whether a slot of hh->mag names the magazine at moff.  Slots are set
- * once, under the lock, after the magazine is zeroed (mag_setup()): a
+ * under the lock, after the magazine is zeroed (mag_setup()), and cleared
+ * under it before the block is freed (mag_retire()): a
  * magazine block no slot names is one whose setter died before publishing
  * it, garbage that nobody can reach, unless damage unnamed a magazine in
  * use (mag_in_use()).
@@ -513,11 +549,19 @@ SHK_HIDDEN void shk__heap_unlock(shk_seg *seg, struct heap_local *hl);
  * SHK_ECORRUPT in *rc.  shk__heap_carve_live is the same for a live block
  * (counted in the statistics).  shk__heap_free_span frees m adjacent used
  * blocks as one; shk__heap_free_locked frees the large block at header h.
+ * shk__heap_carve_top carves from the top of the highest free block that
+ * fits (magazines); shk__heap_free_meta frees a block flagged F_MAG or
+ * F_RUN (neither is counted as live).
  */
 SHK_HIDDEN uint64_t shk__heap_large_carve(shk_seg *seg, const struct layout *L,
 					  uint64_t len, uint64_t align,
 					  uint64_t limit, uint32_t flags,
 					  int *rc);
+SHK_HIDDEN void shk__heap_held_repair(shk_seg *seg, const struct layout *L);
+SHK_HIDDEN uint64_t shk__heap_carve_top(shk_seg *seg, const struct layout *L,
+					uint64_t len, uint32_t flags, int *rc);
+SHK_HIDDEN int shk__heap_free_meta(shk_seg *seg, const struct layout *L,
+				   uint64_t h, uint32_t flag);
 SHK_HIDDEN uint64_t shk__heap_carve_live(shk_seg *seg, const struct layout *L,
 					 uint64_t len, uint64_t align, int *rc);
 SHK_HIDDEN int shk__heap_free_span(shk_seg *seg, const struct layout *L,

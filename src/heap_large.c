@@ -166,6 +166,87 @@ shk__heap_large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 	return f;
 }
 
+/*
+ * Like shk__heap_large_carve() for an unaligned block that should not cut
+ * the free space up: it is carved from the top end of the free block with
+ * the highest address that holds it (a magazine: carved where the heap was
+ * free at a handle's first allocation, they once split a 16 MiB heap into
+ * pieces of 1 MiB, test mag_frag).  The used part is the tail: its header
+ * is written inside the still larger free block, then the free head
+ * shrinks with one store, so every prefix of the chain stays walkable.
+ * Walks every bin from the size up (a rare call: once per magazine).
+ */
+uint64_t
+shk__heap_carve_top(shk_seg *seg, const struct layout *L, uint64_t len,
+		    uint32_t flags, int *rc)
+{
+	struct heap_hdr *hh = hdr_of(seg);
+	uint64_t need = align_up(len + BLK_HDR, 64), budget, map;
+	uint64_t f = 0, S = 0, t, w;
+
+	*rc = 0;
+	if (need < BLK_MIN)
+		need = BLK_MIN;
+	budget = (L->chain_end - L->chain_off) / 64 + NBINS;
+	/* relaxed: the bins are protected by the lock */
+	map = atomic_load_explicit(&hh->bin_map, memory_order_relaxed);
+	map &= ~((1ull << bin_of(need)) - 1) & ((1ull << NBINS) - 1);
+	for (; map; map &= map - 1) {
+		uint32_t b = (uint32_t)__builtin_ctzll(map);
+		uint64_t c = atomic_load_explicit(&hh->bins[b],
+						  memory_order_relaxed);
+
+		while (c) {
+			uint64_t sz;
+
+			if (!budget-- || !blk_in(L, c)) {
+				*rc = SHK_ECORRUPT;
+				return 0;
+			}
+			w = ld(seg, c);
+			if (!hdr_ok(c, w) || (w & F_ALL)) {
+				*rc = SHK_ECORRUPT;
+				return 0;
+			}
+			sz = w & SIZE_MASK;
+			if (sz <= L->chain_end - c && sz >= need && c > f) {
+				f = c;
+				S = sz;
+			}
+			c = ld(seg, c + 16);
+		}
+	}
+	if (!f)
+		return 0;
+	if (bin_remove(seg, L, f, S)) {
+		*rc = SHK_ECORRUPT;
+		return 0;
+	}
+	if (S - need >= BLK_MIN) {
+		t = f + S - need;
+		st(seg, t + 8, (S - need) >> 6);
+		st(seg, t, mkhdr(t, need, F_USED | flags));
+		set_prev(seg, f + S, need);
+		SHK_CRASHPOINT("heap.split.top");
+		st(seg, f, mkhdr(f, S - need, 0));
+		if (bin_insert(seg, L, f, S - need))
+			*rc = SHK_ECORRUPT; /* f stays off the bins: a leak */
+	} else {
+		t = f;
+		need = S;
+		st(seg, f, mkhdr(f, S, F_USED | flags));
+	}
+	set_stamp(seg, t, shk__seg_stamp(seg));
+	/* relaxed: statistics under the lock */
+	w = lk_add(&hh->large_free, -need);
+	if (L->chain_end - L->chain_off - w >
+	    atomic_load_explicit(&hh->high_water, memory_order_relaxed))
+		atomic_store_explicit(&hh->high_water,
+				      L->chain_end - L->chain_off - w,
+				      memory_order_relaxed);
+	return t;
+}
+
 /* Frees the large block with header h; lock held; h validated. */
 static int
 large_release(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t S)
@@ -255,17 +336,18 @@ repair(shk_seg *seg, const struct layout *L)
 				    (RUN_TAG | (uint32_t)k)) {
 				struct heap_run *r =
 					(void *)(seg->base + h + BLK_HDR);
-				/* relaxed: carvers only CAS upwards; zero
-				 * means nobody could have carved yet.
-				 * Only a lock holder (we) stores cur_run;
-				 * acquire pairs with new_run()'s release. */
+				/* relaxed: a run's own count is written
+				 * under the lock (new_run(), runs_release())
+				 * when it stops being current; zero then
+				 * means nobody ever carved from it.  acquire
+				 * pairs with new_run()'s release. */
 				uint64_t ni = atomic_load_explicit(
 					&r->next_idx, memory_order_relaxed);
 				uint64_t cur = atomic_load_explicit(
 					&hh->cls[k].cur_run,
 					memory_order_acquire);
 
-				if (ni || cur == pg + 1) {
+				if (ni || CUR_PAGE(cur) == pg + 1) {
 					nruns[k]++;
 					goto run;
 				}
@@ -305,6 +387,9 @@ repair(shk_seg *seg, const struct layout *L)
 	if (h != L->chain_end || !hdr_ok(h, ld(seg, h)))
 		return SHK_ECORRUPT;
 	set_prev(seg, h, prev);
+	/* blocks a dead run release held off their lists (runs that it
+	 * unmapped were given back above) */
+	shk__heap_held_repair(seg, L);
 #ifdef SHK_TEST_HOOKS
 	if (shk__heap_repair_hook)
 		shk__heap_repair_hook(seg);
@@ -465,6 +550,38 @@ shk__heap_free_span(shk_seg *seg, const struct layout *L,
 	lk_add(&hh->large_live, -(uint64_t)m);
 	lk_add(&hh->large_used, -S);
 	return rc;
+}
+
+/*
+ * Gives back a heap-internal block (flag F_MAG: a magazine; F_RUN: an
+ * empty run, whose page map entry the caller cleared), lock held.  Such
+ * blocks are not counted in large_live or large_used.  The merge is the
+ * first store that changes the block's header, so a kill before it leaves
+ * the block as it was: a magazine no slot names, or a run whose page map
+ * entry is 0, both of which repair() gives back.
+ */
+int
+shk__heap_free_meta(shk_seg *seg, const struct layout *L, uint64_t h,
+		    uint32_t flag)
+{
+	uint64_t w, S, n, P;
+
+	if (!blk_in(L, h))
+		return SHK_ECORRUPT;
+	w = ld(seg, h);
+	S = w & SIZE_MASK;
+	if (!hdr_ok(h, w) || (w & F_ALL) != (F_USED | flag) || S < BLK_MIN ||
+	    S > L->chain_end - h)
+		return SHK_ECORRUPT;
+	n = h + S;
+	if (!hdr_ok(n, ld(seg, n)) || prev_of(ld(seg, n + 8)) != S)
+		return SHK_ECORRUPT;
+	P = prev_of(ld(seg, h + 8));
+	if (P ? (P > h - L->chain_off || !hdr_ok(h - P, ld(seg, h - P)) ||
+		 (ld(seg, h - P) & SIZE_MASK) != P)
+	      : h != L->chain_off)
+		return SHK_ECORRUPT;
+	return large_release(seg, L, h, S);
 }
 
 /* Frees the large block at header h; the lock is held. */
