@@ -1425,8 +1425,10 @@ json_check "bench latency beyond the samples kept: runs about --seconds" "
 r = d['results'][0]
 assert r['group'] == 'latency', r
 # (the bound that matters is the lower one: a run that stopped with its
-# samples; the upper one allows for a loaded machine)
-assert 0.1 <= r['shmkit_run_s'] <= 10 and 0.1 <= r['baseline_run_s'] <= 10, r
+# 64 samples takes a few ms; the run's length is sized from a warm-up, so
+# a load that eases after it shortens the run: 0.099 s was seen with
+# other builds running; the upper one allows for a loaded machine)
+assert 0.04 <= r['shmkit_run_s'] <= 10 and 0.04 <= r['baseline_run_s'] <= 10, r
 assert r['shmkit'] > 0 and r['baseline'] > 0, r
 print('ok')"
 run bench --quick rings
