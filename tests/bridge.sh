@@ -424,7 +424,43 @@ run_rc bridge "shm://${P}x/q" 'tcp://127.0.0.1:*' --pattern pushpull --in --out
 [ $RC -eq 2 ] && grep -q -- "--out and --in cannot be used together" "$TMP/err" &&
 	pass "--in --out: usage error naming both" ||
 	fail "--in --out: exit $RC: $(cat "$TMP/err")"
+for v in 0 1000 0999 8 abc ''; do
+	run_rc bridge "shm://${P}x/c" 'tcp://127.0.0.1:*' --mode "$v"
+	[ $RC -eq 2 ] && grep -q "bad --mode" "$TMP/err" &&
+		pass "--mode '$v': usage error" || fail "--mode '$v': exit $RC"
+done
 rm -f /dev/shm/"$P"x
+
+echo "== a bridge of another user (--mode, --any-owner)"
+# The channel's puller (root here) creates the segment with mode 0666;
+# a bridge running as uid 65534 joins it only with --any-owner (without
+# it: exit 1, SHK_EACCES), and a bridge that creates the segment gives it
+# --mode's bits.  Before 2026-11-25 the bridge had neither option.
+bg b10 "$S" bridge "shm://${P}m/c" 'tcp://127.0.0.1:*' --mode 0640
+wait_line b10 '^bridge: ' && [ "$(stat -c %a /dev/shm/"$P"m)" = 640 ] &&
+	pass "--mode 0640: the bridge's new segment has mode 640" ||
+	fail "--mode: $(stat -c %a /dev/shm/"$P"m 2>&1) $(cat "$TMP/b10")"
+stop b10
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$S"; then
+	NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	bg r11 env BRIDGE_PEER_SEG_MODE=0666 "$PEER" shm-recv "shm://${P}o/q" pushpull pull 300
+	wait_line r11 '^ready'
+	"${NOBODY[@]}" "$S" bridge "shm://${P}o/q" 'tcp://127.0.0.1:*' --pattern pushpull --in \
+		>"$TMP/out" 2>"$TMP/err"
+	RC=$?
+	[ $RC -eq 1 ] && grep -q SHK_EACCES "$TMP/err" &&
+		pass "another user's bridge without --any-owner: exit 1, SHK_EACCES" ||
+		fail "without --any-owner: exit $RC: $(cat "$TMP/err")"
+	bg b11 "${NOBODY[@]}" "$S" bridge "shm://${P}o/q" 'tcp://127.0.0.1:*' --pattern pushpull --in --any-owner
+	wait_line b11 '^bridge: ' && EP=$(endpoint b11)
+	bg z11 "$PEER" zmq-send "$EP" push connect 300 mixed
+	finish z11 "another user's bridge (--any-owner): ZeroMQ PUSH sent 300"
+	finish r11 "root's puller got all 300 through uid 65534's bridge, in order"
+	stop b11
+else
+	echo "     (not root, or no setpriv: another user's bridge not tried)"
+fi
 
 echo "$checks checks, $fails failed"
 [ $fails -eq 0 ]

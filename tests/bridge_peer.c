@@ -21,7 +21,8 @@
  * message.  A sender that is given "hold" as a further argument waits for
  * a line on stdin before it sends (so the test can connect the far end
  * first).  A channel the shm side creates takes its seg_size and max_msg
- * from BRIDGE_PEER_SEG_SIZE and BRIDGE_PEER_MAX_MSG when they are set.
+ * from BRIDGE_PEER_SEG_SIZE and BRIDGE_PEER_MAX_MSG when they are set,
+ * and its permission bits from BRIDGE_PEER_SEG_MODE (octal).
  * Prints "N messages ok" on success.  shm-fill sends as shm-send does,
  * but each send with timeout 0, and stops at the first SHK_EAGAIN: it
  * prints "K messages ok" (K < N, else it exits 1: never full).  zmq-pair
@@ -159,6 +160,8 @@ shm_side(int argc, char **argv, int send, int fill_only)
 		o.seg_size = strtoull(e, NULL, 10);
 	if ((e = getenv("BRIDGE_PEER_MAX_MSG")))
 		o.max_msg = strtoull(e, NULL, 10);
+	if ((e = getenv("BRIDGE_PEER_SEG_MODE")))
+		o.seg_mode = (uint32_t)strtoul(e, NULL, 8);
 	rc = shk_chan_open(argv[2], parse_pattern(argv[3]), parse_role(argv[4]),
 			   &o, &c);
 

@@ -419,13 +419,15 @@ undo_create(struct bridge *b, uint64_t t0_ns)
 
 /*
  * bridge ADDR ENDPOINT [--pattern pair|pubsub|pushpull] [--end a|b]
- *        [--out|--in] [--bind|--connect] [--count N].  See docs/cli.md.
+ *        [--out|--in] [--bind|--connect] [--count N] [--linger S]
+ *        [--max-frame BYTES] [--mode OCTAL] [--any-owner].  See docs/cli.md.
  */
 int
 cmd_bridge(int argc, char **argv)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	struct bridge b;
+	shk_chan_opts co = SHK_CHAN_OPTS_INIT;
 	struct sigaction sa, old_sa[3];
 	const char *pos[2] = { NULL, NULL }, *val;
 	char last[256], addr[200];
@@ -480,6 +482,20 @@ cmd_bridge(int argc, char **argv)
 					"unlimited)");
 			else
 				b.max_frame = (int64_t)v;
+		} else if ((m = cli_opt_value(argc, argv, &i, "--mode",
+					      &val))) {
+			char *end;
+			unsigned long v;
+
+			if (m < 0 || !val[0])
+				return cli_usage_error("bad --mode (octal)");
+			errno = 0;
+			v = strtoul(val, &end, 8);
+			if (errno || *end || v == 0 || v > 0777)
+				return cli_usage_error("bad --mode (octal)");
+			co.seg_mode = (uint32_t)v;
+		} else if (!strcmp(a, "--any-owner")) {
+			co.flags |= SHK_ANY_OWNER;
 		} else if (!strcmp(a, "--out")) {
 			b.out = 1;
 		} else if (!strcmp(a, "--in")) {
@@ -536,7 +552,7 @@ cmd_bridge(int argc, char **argv)
 		goto out;
 	}
 	t0_ns = now_realtime_ns();
-	rc = shk_chan_open(b.addr, b.pattern, role, NULL, &b.c_out);
+	rc = shk_chan_open(b.addr, b.pattern, role, &co, &b.c_out);
 	if (rc < 0) {
 		cli_error(addr, rc);
 		rc = CLI_EXIT_ERR;

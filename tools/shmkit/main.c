@@ -66,7 +66,8 @@ static const struct {
 	  "                pushpull] [--end a|b] [--out|--in] "
 	  "[--bind|--connect]\n"
 	  "                [--count N] [--linger SECONDS|forever]\n"
-	  "                [--max-frame BYTES|unlimited]\n"
+	  "                [--max-frame BYTES|unlimited] [--mode OCTAL]\n"
+	  "                [--any-owner]\n"
 	  "                               forward a channel to and from a\n"
 	  "                               ZeroMQ socket (tcp://HOST:PORT)\n" },
 	{ "version", 0,
