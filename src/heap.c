@@ -39,8 +39,8 @@
  * out, FREE, ALLOC.  Each class has a Treiber list whose head is one
  * 64-bit word {ref:32 | tag:32}; every successful push and pop bumps the
  * tag (ABA needs 2^32 operations between a load and its CAS).  Blocks are
- * also carved lazily from the class's current run by a CAS on the run's
- * next_idx.  The allocator never touches a small block's payload.
+ * also carved lazily from the class's current run by a CAS on the class's
+ * cur_run word {page + 1 | carved}.  The allocator never touches a small block's payload.
  *
  * Shared words and their writers:
  *   class head         any allocator (pop) or freer (push), by CAS
@@ -108,8 +108,11 @@
  * owner: the next locker gets SHK_EOWNERDEAD, and repair() re-walks the
  * chain, recomputes prev_size, coalesces neighbours, returns runs that
  * never handed out a block and magazine blocks no slot names (a death in
- * mag_setup() between the carve and the slot's store), and rebuilds bins
- * and large_free.  Statistics
+ * mag_setup() between the carve and the slot's store, or in mag_retire()
+ * between clearing the slot and the free), frees a run whose page-map
+ * entry a dying run release cleared, pushes back the blocks a dying run
+ * release held off their lists (the class's held flag), and rebuilds
+ * bins and large_free.  Statistics
  * may drift by one block per kill.  A double free finds FREE (or a dead
  * header) and returns SHK_EINVAL.
  */
@@ -1944,9 +1947,16 @@ shk__heap_attach(shk_seg *seg)
 		return SHK_ENOMEM;
 	layout(seg->heap_off, seg->heap_len, &hl->L);
 	hh = hdr_of(seg);
-	if (hh->magic != HEAP_MAGIC || hh->version != HEAP_VERSION ||
-	    hh->run_shift != hl->L.run_shift || hh->heap_off != seg->heap_off ||
-	    hh->heap_len != seg->heap_len ||
+	/* A heap of another format version (one made by an older library,
+	 * before 2026-11-25 version 4) is no damage: SHK_EVERSION, as for
+	 * the segment header's own version (until 2026-11-25
+	 * SHK_ECORRUPT, which told users of an old segment it was broken) */
+	if (hh->magic == HEAP_MAGIC && hh->version != HEAP_VERSION) {
+		free(hl);
+		return SHK_EVERSION;
+	}
+	if (hh->magic != HEAP_MAGIC || hh->run_shift != hl->L.run_shift ||
+	    hh->heap_off != seg->heap_off || hh->heap_len != seg->heap_len ||
 	    hh->pagemap_off != hl->L.pagemap_off ||
 	    hh->npages != hl->L.npages || hh->chain_off != hl->L.chain_off ||
 	    hh->chain_end != hl->L.chain_end) {
@@ -2039,14 +2049,14 @@ shk__heap_alloc_aligned(shk_seg *seg, uint64_t len, uint64_t align,
 	if (rc == SHK_ENOMEM && mine && hl->lcn && lc_evict(seg, hl, LC_N))
 		rc = shk__heap_large_alloc(seg, hl, len, align, off);
 	/* Still short: dead or closed handles' magazines and large caches
-	 * go back to the chain (before 2026-11-26 only a small request
+	 * go back to the chain (before 2026-11-25 only a small request
 	 * did this: 16 dead workers' caches kept an 8 MiB request from a
 	 * 16 MiB heap with nothing in use, test mag_dead_large) */
 	if (rc == SHK_ENOMEM) {
 		int more = mag_reclaim_all(seg, hl);
 
 		/* and runs whose blocks are all free go back too (before
-		 * 2026-11-26 a run stayed with its class for good: a heap
+		 * 2026-11-25 a run stayed with its class for good: a heap
 		 * whose sizes drifted served no large block any more, test
 		 * run_giveback); our own cached small blocks first, so that
 		 * they do not keep their runs */

@@ -23,8 +23,10 @@
 #define BLK_MIN 64u
 #define F_USED 1u
 #define F_RUN 2u
-#define F_MAG 4u /* a magazine (with F_USED): never freed, not counted */
-#define F_LC 8u  /* with F_USED: in its owner's large cache (magazine) */
+#define F_MAG                                                                  \
+	4u      /* a magazine (with F_USED): not counted; freed only by
+		  * mag_retire() or repair(), under the lock */
+#define F_LC 8u /* with F_USED: in its owner's large cache (magazine) */
 #define F_ALL (F_USED | F_RUN | F_MAG | F_LC)
 #define LC_N 32u     /* large cache entries per magazine */
 #define LC_FILL 16u  /* blocks carved per lock hold on a repeated miss */
@@ -110,8 +112,8 @@ struct heap_hdr {
 	_Atomic uint64_t bins[NBINS];
 	uint64_t pad2[15];
 	struct heap_class cls[NCLASS];
-	/* magazine payload offset per attach slot, 0 none (set once, under
-	 * the lock) */
+	/* magazine payload offset per attach slot, 0 none (set and cleared
+	 * under the lock: mag_setup(), mag_retire()) */
 	_Atomic uint64_t mag[SHK__ATTACH_CAP];
 };
 _Static_assert(offsetof(struct heap_hdr, lock) == 64, "lock line");

@@ -2556,9 +2556,38 @@ t_crash_run_release(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/*
+ * A segment whose heap has another format version (made by a library of
+ * an older heap format, such as version 4 before 2026-11-25) opens with
+ * SHK_EVERSION, not SHK_ECORRUPT: it is not damaged, only foreign.
+ * The version word is the heap header's second (after the 8-byte magic).
+ */
+static void
+t_heap_version(void)
+{
+	char nm[64];
+	shk_seg *s = NULL, *t = NULL;
+	_Atomic uint32_t *ver;
+	uint32_t mine;
+
+	test_name(nm, sizeof(nm), "hver");
+	CHECK_OK(shk_seg_open(nm, SHK_CREATE | SHK_EXCL, NULL, &s));
+	ver = (_Atomic uint32_t *)((char *)s->base + s->heap_off + 8);
+	mine = atomic_load(ver);
+	atomic_store(ver, mine - 1);
+	CHECK_RC(shk_seg_open(nm, 0, NULL, &t), SHK_EVERSION);
+	atomic_store(ver, mine + 1);
+	CHECK_RC(shk_seg_open(nm, SHK_RDONLY, NULL, &t), SHK_EVERSION);
+	atomic_store(ver, mine);
+	CHECK_OK(shk_seg_open(nm, 0, NULL, &t));
+	shk_seg_close(t);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "classes_and_large", t_classes_and_large },
-	  { "bad_frees", t_bad_frees }, { "enomem", t_enomem },
-	  { "stress_procs", t_stress_procs },
+	  { "heap_version", t_heap_version }, { "bad_frees", t_bad_frees },
+	  { "enomem", t_enomem }, { "stress_procs", t_stress_procs },
 	  { "stress_threads", t_stress_threads },
 	  { "crash_points", t_crash_points },
 	  { "crash_random", t_crash_random },

@@ -1860,8 +1860,8 @@ churn_window(shk_map *m, uint32_t first, uint32_t live, uint64_t inserts)
  * other slots passes 128, so no probe does, and at least an eighth of the
  * slots are EMPTY (between sweeps tombstones pile up again: over 100
  * runs the least was 749 EMPTY slots of 4096 and the longest run 38).  A KMPW
- * map (made by an earlier version, or an older library attached) is never
- * swept.
+ * map (made by an earlier version; since heap format 5 only a test hook
+ * makes one in a segment this library opens) is never swept.
  */
 static void
 b_sweep_churn(const char *nm)
