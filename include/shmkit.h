@@ -505,7 +505,9 @@ SHK_API uint64_t shk_off(shk_seg *seg, const void *ptr);
  *   used        bytes in live blocks
  *   free        bytes that can still be handed out: free large blocks plus
  *               free room in the runs of each size class (room in a class's
- *               runs serves only that class)
+ *               runs serves only that class, until a run whose blocks are
+ *               all free goes back to the large blocks when an allocation
+ *               runs short: docs/heap.md, Giving runs back)
  *   high_water  peak of bytes taken from the heap's block chain by large
  *               blocks and size-class runs (a footprint: >= peak of used)
  *   nallocs     live blocks
@@ -923,13 +925,17 @@ SHK_API int shk_map_get(shk_map *m, const void *key, void *val_out);
  * SHK_EINVAL.
  * It holds the key's stripe lock for the copy; a dead previous holder is
  * detected within about 20 ms and its half-written slot repaired first.
+ * A put or delete whose scan passed many tombstones may then sweep the map
+ * (a KMPE map: every stripe held, 4096 slots at a time, O(cap) in all;
+ * docs/map.md, Sweeps).
  * Thread- and process-safe; a handle may be shared by threads.
  */
 SHK_API int shk_map_put(shk_map *m, const void *key, const void *val);
 
 /*
  * shk_map_delete removes key.  Returns 0, SHK_ENOENT, or the codes of
- * shk_map_put.  The slot becomes a tombstone that later inserts reuse.
+ * shk_map_put.  The slot becomes a tombstone that later inserts reuse and
+ * sweeps clear.
  */
 SHK_API int shk_map_delete(shk_map *m, const void *key);
 
@@ -1622,8 +1628,9 @@ SHK_API int shk_stack_info(shk_stack *s, shk_stack_stats *st);
  * library calls, or disable cancellation around them.
  * Handles belong to the process that opened them and are thread-safe.
  * Every blocking call takes timeout_ns
- * (SHK_FOREVER, 0 = try: SHK_EAGAIN, else SHK_ETIMEDOUT on expiry) and makes
- * no system call when it need not wait.
+ * (SHK_FOREVER, 0 = try: SHK_EAGAIN, else SHK_ETIMEDOUT on expiry; and
+ * shk_cond_wait's retake of its mutex returns SHK_EBUSY, not held, when it
+ * runs out) and makes no system call when it need not wait.
  */
 
 /*

@@ -1673,14 +1673,16 @@ t_cond_retake_bounded(void)
 		_exit(shk_mutex_unlock(cm) ? 3 : 0);
 	}
 	t0 = test_now_ns();
-	rc = shk_cond_wait(cv, mu, 50 * MS);
+	/* 200 ms: time for the child, woken by the unlock, to take the
+	 * mutex within the wait even on a slow (sanitized) build */
+	rc = shk_cond_wait(cv, mu, 200 * MS);
 	dt = test_now_ns() - t0;
 	CHECK(read(p[0], &b, 1) == 1 && b == 'h');
 	CHECK_RC(rc, SHK_EBUSY);
-	if (dt >= 2000 * MS)
+	if (dt >= 1400 * MS)
 		TEST_FAIL("cond wait returned after %lld ms",
 			  (long long)(dt / MS));
-	CHECK(dt >= 90 * MS); /* the wait, then the retake's own 50 ms */
+	CHECK(dt >= 390 * MS); /* the wait, then the retake's own 200 ms */
 	CHECK_RC(shk_mutex_unlock(mu), SHK_EPERM); /* not held */
 	CHECK_EQ(test_wait(c), 0);
 	CHECK_OK(shk_mutex_lock(mu, 1000 * MS));

@@ -7,13 +7,14 @@ acquire(blocking=True, timeout=None) returns False instead.
 """
 
 import ctypes
+import math
 
 from . import _lib as L
-from ._base import U32_MAX, Handle, cint, flags_of, inflight, timed, \
-    timeout_ns
+from ._base import SLICE, U32_MAX, Handle, cint, flags_of, inflight, \
+    timed, timeout_ns
 from ._lib import lib
-from .errors import SHK_EAGAIN, Busy, OwnerDead, ShkError, Timeout, \
-    WouldBlock, check
+from .errors import SHK_EAGAIN, SHK_EPERM, Busy, OwnerDead, ShkError, \
+    Timeout, WouldBlock, check
 
 __all__ = ["Mutex", "RWLock", "Sem", "Event", "Barrier", "Latch", "Cond"]
 
@@ -206,8 +207,11 @@ class Mutex(_Sync):
     @inflight
     def __exit__(self, *exc):
         rc = _mutex_unlock(self._h)
-        if rc:
+        if rc and not (rc == SHK_EPERM and exc[0] is not None):
             check(rc, "mutex unlock")
+        # Not held while an exception leaves the block (Busy from a cond
+        # wait whose retake ran out, an interrupt during that retake):
+        # that exception goes on, not a NotPermitted chained to it.
 
 
 class RWLock(_Sync):
@@ -429,7 +433,8 @@ class Cond(_Sync):
         lock it again; may return early (spurious wake-up).  The retake
         waits up to timeout more (None: for ever); when another party
         keeps the mutex past that, raises Busy and the caller does NOT
-        hold it."""
+        hold it (inside `with mutex:` the block's exit then lets Busy
+        through rather than failing to unlock)."""
         if not isinstance(mutex, Mutex):
             raise TypeError("mutex must be a shmkit.Mutex, not %s"
                             % type(mutex).__name__)
@@ -449,12 +454,17 @@ class Cond(_Sync):
         except Busy:
             # The C call's bounded retake ran out (SHK_EBUSY: another
             # party keeps the mutex) and this thread does not hold it.
-            # Each C call here is one slice, whose retake waits one slice
-            # more, so the caller's own bound applies now: retake within
-            # the timeout again (None: for ever), interruptibly, as
-            # lock() does; Busy (mutex not held) only when that runs out.
+            # Each C call here is one slice (at most SLICE, and at most
+            # the timeout), whose retake waited as long as the slice, so
+            # the binding retakes for the rest of the caller's bound:
+            # timeout - min(timeout, SLICE) more (0: one try; None: for
+            # ever), interruptibly, as lock() does; the retake thus takes
+            # at most timeout in all.  Busy (mutex not held) only when
+            # that runs out too.
+            rest = None if timeout is None or timeout == math.inf \
+                else max(0.0, timeout - min(timeout, SLICE))
             try:
-                mutex.lock(timeout)
+                mutex.lock(rest)
             except (Timeout, WouldBlock):
                 raise Busy(context="cond wait: mutex not retaken in "
                            "time (not held)") from None

@@ -542,19 +542,22 @@ def test_rdlock_interrupted_after_take_gives_back_only_that_hold(seg, name,
 def test_cond_wait_retake_is_bounded(seg, name):
     """Another process keeps the mutex past the wait: cond.wait(m, t)
     retakes within t more and then raises Busy without the mutex (before
-    2026-11-25 the retake waited for ever).  With timeout None it retakes
-    for as long as it takes, holding the mutex when it returns."""
+    2026-11-25 the retake waited for ever).  Inside `with m:` the Busy
+    comes through the block's exit.  With timeout None it retakes for as
+    long as it takes, holding the mutex when it returns."""
     cv = seg.cond("c", create=True)
     m = seg.mutex("m", create=True)
-    for timeout, hold in ((0.2, 1.5), (None, 1.0)):
+    for timeout, hold, in_with in ((0.2, 1.5, False), (0.2, 1.5, True),
+                                   (None, 1.0, False)):
         r, w = os.pipe()
-        m.lock()
+        gr, gw = os.pipe()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 s = shmkit.Segment(name)
                 cm, cc = s.mutex("m"), s.cond("c")
+                assert os.read(gr, 1) == b"g"  # the parent holds m
                 cm.lock(timeout=10)      # once the parent's wait lets go
                 os.write(w, b"h")
                 cc.signal()
@@ -564,19 +567,35 @@ def test_cond_wait_retake_is_bounded(seg, name):
             finally:
                 os._exit(code)
         t0 = time.monotonic()
-        if timeout is not None:
+        if in_with:
+            # the block's exit lets Busy through (the mutex is not held),
+            # not a NotPermitted from its unlock
+            with pytest.raises(shmkit.Busy):
+                with m:
+                    os.write(gw, b"g")
+                    cv.wait(m, timeout=timeout)
+            dt = time.monotonic() - t0
+            with pytest.raises(shmkit.NotPermitted):
+                m.unlock()               # not held
+        elif timeout is not None:
+            m.lock()
+            os.write(gw, b"g")
             with pytest.raises(shmkit.Busy):
                 cv.wait(m, timeout=timeout)
             dt = time.monotonic() - t0
+            # the wait, then the retake: 0.2 s each (C's slice, then the
+            # binding's try of what is left), not the child's 1.5 s
             assert dt < 1.4, "returned after %.2f s" % dt
             with pytest.raises(shmkit.NotPermitted):
                 m.unlock()               # not held
         else:
+            m.lock()
+            os.write(gw, b"g")
             cv.wait(m)                   # woken, then retaken after hold
             dt = time.monotonic() - t0
             assert dt >= hold - 0.2, dt
             m.unlock()                   # held
         assert os.read(r, 1) == b"h"
-        os.close(r)
-        os.close(w)
+        for fd in (r, w, gr, gw):
+            os.close(fd)
         assert os.waitpid(pid, 0)[1] == 0
