@@ -339,13 +339,55 @@ cur_page(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t cur,
 	uint64_t p = (uint64_t)CUR_PAGE(cur) - 1;
 
 	if (!CUR_PAGE(cur) || p >= L->npages ||
-	    /* relaxed: ordered by the caller's acquire load of cur_run */
-	    atomic_load_explicit(pagemap(seg, L, p), memory_order_relaxed) !=
+	    /* acquire: the entry is ordered by the caller's acquire load of
+	     * cur_run; and an entry found cleared by a run release
+	     * (release store in held_release()) orders that release's CAS
+	     * of cur_run to 0 before the caller's next load of it
+	     * (cur_page_settled()) */
+	    atomic_load_explicit(pagemap(seg, L, p), memory_order_acquire) !=
 		    (RUN_TAG | c) ||
 	    run_valid(seg, L, p) != (int)c)
 		return SHK_ECORRUPT;
 	*pg = p;
 	return 0;
+}
+
+/*
+ * cur_page() for a word *cur loaded from class c's cur_run a moment ago,
+ * which may be stale: between the load and the look at the page map and
+ * the run header, a run release (held_release()) may have CASed cur_run
+ * to 0, cleared the page's entry and freed the run, which may since hold
+ * anything.  So a run that does not check out only means damage when
+ * cur_run still holds the word: it is loaded again, and a moved word is
+ * handed back (1, in *cur) to retry with.  An unmoved one is checked once
+ * more (the page may have been given back and formatted again for the
+ * same class and count since the first look; the second look follows an
+ * acquire load of the word, which orders the new run's entry and header
+ * before it).  Until 2026-11-25 a carver racing a release returned
+ * SHK_ECORRUPT on a healthy heap (test carve_release_race).  0 and *pg,
+ * 1 (retry with *cur), or SHK_ECORRUPT.
+ */
+static int
+cur_page_settled(shk_seg *seg, const struct layout *L, uint32_t c,
+		 uint64_t *cur, uint64_t *pg)
+{
+	_Atomic uint64_t *w = &hdr_of(seg)->cls[c].cur_run;
+	uint64_t again;
+	int look;
+
+	for (look = 0; look < 2; look++) {
+		if (!cur_page(seg, L, c, *cur, pg))
+			return 0;
+		/* acquire: pairs with new_run()'s release store (a new run
+		 * is checked by cur_page() with its writes visible) and
+		 * with held_release()'s release CAS to 0 */
+		again = atomic_load_explicit(w, memory_order_acquire);
+		if (again != *cur) {
+			*cur = again;
+			return 1;
+		}
+	}
+	return SHK_ECORRUPT;
 }
 
 /* Carves a never-used block from the current run: 0, 1 (run full). */
@@ -357,13 +399,18 @@ carve(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *cur_out,
 	/* acquire: pairs with the release store in new_run() */
 	uint64_t cur = atomic_load_explicit(&k->cur_run, memory_order_acquire);
 	uint64_t pg, idx, w = 0;
+	int rc;
 
+	SHK_CRASHPOINT("heap.carve.loaded");
 	for (;;) {
 		*cur_out = cur;
 		if (!CUR_PAGE(cur))
 			return 1;
-		if (cur_page(seg, L, c, cur, &pg))
-			return SHK_ECORRUPT;
+		rc = cur_page_settled(seg, L, c, &cur, &pg);
+		if (rc == 1)
+			continue; /* given back or replaced: the new word */
+		if (rc)
+			return rc;
 		idx = CUR_IDX(cur);
 		if (idx >= L->cnblk[c])
 			return 1;
@@ -1027,11 +1074,17 @@ mag_refill(shk_seg *seg, struct heap_local *hl, uint32_t c)
 	/* lists empty: carve from the current run.  acquire: pairs with the
 	 * release store in new_run() */
 	cur = atomic_load_explicit(&hc->cur_run, memory_order_acquire);
+	SHK_CRASHPOINT("heap.refill.loaded");
 	for (;;) {
+		int rc;
+
 		if (!CUR_PAGE(cur))
 			return 0;
-		if (cur_page(seg, L, c, cur, &cpg))
-			return SHK_ECORRUPT;
+		rc = cur_page_settled(seg, L, c, &cur, &cpg);
+		if (rc == 1)
+			continue; /* as in carve() */
+		if (rc)
+			return rc;
 		ix = CUR_IDX(cur);
 		if (ix >= L->cnblk[c])
 			return 0;
@@ -1354,14 +1407,22 @@ held_release(shk_seg *seg, const struct layout *L, uint32_t c)
 		 * that read the old word fails its CAS, and later ones find
 		 * no run: they take the lock and format one) */
 		if (is_cur &&
+		    /* release: orders the next_idx store above before the
+		     * word that says the run is no longer current, for
+		     * run_carved()'s acquire load; a carver that finds the
+		     * page gone and loads cur_run again sees 0 or later
+		     * (cur_page_settled()).  relaxed on failure: the run
+		     * stays (a carver moved the word) */
 		    !atomic_compare_exchange_strong_explicit(
-			    &hh->cls[c].cur_run, &cur, 0, memory_order_relaxed,
+			    &hh->cls[c].cur_run, &cur, 0, memory_order_release,
 			    memory_order_relaxed))
 			continue;
-		/* relaxed: under the lock; a lock-free reader that still
-		 * finds the entry holds a stale ref whose CAS fails */
+		/* release: a carver that finds the entry cleared then sees
+		 * the CAS above when it loads cur_run again (acquire in
+		 * cur_page()); a lock-free reader that still finds the entry
+		 * holds a stale ref whose CAS fails */
 		atomic_store_explicit(pagemap(seg, L, pg), 0,
-				      memory_order_relaxed);
+				      memory_order_release);
 		SHK_CRASHPOINT("heap.run.released");
 		if (shk__heap_free_meta(seg, L, h, F_RUN)) {
 			/* damaged neighbours: keep the run */

@@ -297,8 +297,11 @@ run_carved(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t pg)
 {
 	struct heap_run *r =
 		(void *)(seg->base + L->heap_off + (pg << L->run_shift));
-	/* acquire: pairs with the release store of cur_run in new_run(),
-	 * which follows its store of the old run's count */
+	/* acquire: pairs with the two writers that make a run stop being
+	 * current, each of which stores the run's count in next_idx first:
+	 * new_run()'s release store of the next run's word, and
+	 * held_release()'s release CAS of the word to 0 (a run given back
+	 * under the lock; a lock holder reads its own store) */
 	uint64_t cur = atomic_load_explicit(&hdr_of(seg)->cls[c].cur_run,
 					    memory_order_acquire);
 	uint64_t n = CUR_PAGE(cur) == pg + 1

@@ -2557,6 +2557,110 @@ t_crash_run_release(void)
 }
 
 /*
+ * A carver that loaded its class's cur_run just before a run release gave
+ * that run back.  The child stops (crash points heap.carve.loaded, a
+ * thread that does not own the handle's magazine, and heap.refill.loaded,
+ * the magazine's refill) right after its load; this process frees the
+ * run's blocks and asks for more than the heap has, which gives the run
+ * back (cur_run CASed to 0, the page-map entry cleared, the run freed);
+ * continued, the child finds the page gone.  Its allocation must succeed
+ * (a new run).  Before 2026-11-25 evening both returned SHK_ECORRUPT on
+ * this healthy heap (the audit's churn probe saw it once in four 30 s
+ * runs).
+ */
+static void *
+crr_thread(void *arg)
+{
+	uint64_t x;
+
+	return (void *)(intptr_t)shk_alloc(arg, 1024, &x);
+}
+
+static void
+t_carve_release_race(void)
+{
+	static const char *const spec[] = { "heap.carve.loaded:1:stop",
+					    "heap.refill.loaded:1:stop" };
+	char nm[64];
+	unsigned k;
+
+	for (k = 0; k < 2; k++) {
+		shk_seg *s;
+		shk_heap_stats st;
+		struct shk__heap_report r0, r1;
+		uint64_t o[5], big;
+		pid_t pid;
+		int j, wst;
+
+		test_name(nm, sizeof(nm), "crrace");
+		s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+		stats(s, &st);
+		/* the class's current run, 16 blocks carved (our refill) */
+		for (j = 0; j < 5; j++)
+			CHECK_OK(shk_alloc(s, 1024, &o[j]));
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			shk_seg *c = NULL;
+			uint64_t y;
+			pthread_t t;
+			void *ret = NULL;
+			int rc;
+
+			alarm(20);
+			if (shk_seg_open(nm, 0, NULL, &c))
+				_exit(2);
+			if (k == 0) {
+				/* this thread owns the magazine; another
+				 * carves without one */
+				if (shk_alloc(c, 64, &y) || shk_free(c, y))
+					_exit(3);
+				setenv("SHK_CRASH", spec[k], 1);
+				if (pthread_create(&t, NULL, crr_thread, c) ||
+				    pthread_join(t, &ret))
+					_exit(3);
+				rc = (int)(intptr_t)ret;
+			} else {
+				setenv("SHK_CRASH", spec[k], 1);
+				rc = shk_alloc(c, 1024, &y);
+			}
+			if (rc) {
+				fprintf(stderr, "  %s: %s\n", spec[k],
+					shk_errname(rc));
+				_exit(4);
+			}
+			shk_seg_close(c);
+			_exit(0);
+		}
+		CHECK(waitpid(pid, &wst, WUNTRACED) == pid);
+		if (!WIFSTOPPED(wst)) {
+			shk_seg_close(s);
+			shk_seg_unlink(nm, NULL);
+			TEST_FAIL("%s: child not stopped (status %d)", spec[k],
+				  wst);
+		}
+		CHECK_OK(shk__heap_scan(s, &r0));
+		for (j = 0; j < 5; j++)
+			CHECK_OK(shk_free(s, o[j]));
+		/* gives the run back: all its carved blocks are free */
+		CHECK_RC(shk_alloc(s, st.heap_len - 4096, &big), SHK_ENOMEM);
+		CHECK_OK(shk__heap_scan(s, &r1));
+		if (r1.runs + 1 != r0.runs) {
+			kill(pid, SIGKILL);
+			test_wait(pid);
+			TEST_FAIL("%s: runs %llu -> %llu, no release", spec[k],
+				  (unsigned long long)r0.runs,
+				  (unsigned long long)r1.runs);
+		}
+		CHECK(kill(pid, SIGCONT) == 0);
+		CHECK_EQ(test_wait(pid), 0);
+		CHECK_OK(shk__heap_check(s));
+		shk_seg_close(s);
+		CHECK_OK(shk_seg_unlink(nm, NULL));
+	}
+}
+
+/*
  * A segment whose heap has another format version (made by a library of
  * an older heap format, such as version 4 before 2026-11-25) opens with
  * SHK_EVERSION, not SHK_ECORRUPT: it is not damaged, only foreign.
@@ -2612,4 +2716,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "crash_mag_retire", t_crash_mag_retire },
 	  { "run_giveback", t_run_giveback },
 	  { "run_giveback_threads", t_run_giveback_threads },
-	  { "crash_run_release", t_crash_run_release })
+	  { "crash_run_release", t_crash_run_release },
+	  { "carve_release_race", t_carve_release_race })
