@@ -2041,14 +2041,28 @@ shk__heap_detach(shk_seg *seg)
 	tx_leave(seg, hl);
 	/* Flush our magazine.  The attach record may already be FREE (so
 	 * a survivor may drain it beside us: per-block CASes make that
-	 * safe); a forked child closing its parent's handle must not. */
-	if (hl->mag_off && hl->mag_key == shk__self_key()) {
-		mag_drain_own(seg, &hl->L, hl->mag_off, hl->mag_stamp);
-		/* and give its block back: the slot's next owner carves a
-		 * new one (kept, 257 of them once cut a long-lived heap into
-		 * pieces: test mag_frag) */
+	 * safe); a forked child closing its parent's handle must not.
+	 * mag_key says this process set a magazine up for the handle: it
+	 * stays when the owning thread's exit drained the magazine and
+	 * cleared mag_off (tx_flush()). */
+	if (hl->mag_key == shk__self_key()) {
+		uint64_t moff;
+
+		if (hl->mag_off)
+			mag_drain_own(seg, &hl->L, hl->mag_off, hl->mag_stamp);
+		/* and give the slot's block back, ours just drained or one
+		 * an exited owner thread drained (NONE either way; until
+		 * 2026-11-25 evening the latter stayed until a reclaim:
+		 * test mag_close_after_exit): the slot's next owner carves
+		 * a new one (kept, 257 of them once cut a long-lived heap
+		 * into pieces: test mag_frag) */
 		if (seg->slot < SHK__ATTACH_CAP && !shk__heap_lock(seg, hl)) {
-			(void)mag_retire(seg, &hl->L, seg->slot, hl->mag_off);
+			/* relaxed: the slot is written under the lock */
+			moff = atomic_load_explicit(
+				&hdr_of(seg)->mag[seg->slot],
+				memory_order_relaxed);
+			if (moff)
+				(void)mag_retire(seg, &hl->L, seg->slot, moff);
 			shk__heap_unlock(seg, hl);
 		}
 	}

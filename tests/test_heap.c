@@ -2661,6 +2661,58 @@ t_carve_release_race(void)
 }
 
 /*
+ * A handle whose magazine's owning thread exited before the close: the
+ * exit drained the magazine (its owner word NONE) and cleared the handle's
+ * offset, and the close must still give the block back.  Before
+ * 2026-11-25 evening the close skipped it (it looked at the offset only)
+ * and the block stayed until a reclaim: one magazine left after the
+ * close (the audit's magthr probe).
+ */
+static shk_seg *mce_seg;
+
+static void *
+mce_thread(void *arg)
+{
+	uint64_t x;
+
+	(void)arg;
+	if (shk_alloc(mce_seg, 64, &x) || shk_free(mce_seg, x))
+		return (void *)1;
+	return NULL;
+}
+
+static void
+t_mag_close_after_exit(void)
+{
+	char nm[64];
+	shk_seg *s;
+	struct shk__heap_report rep;
+	shk_heap_stats st0, st1;
+	pthread_t t;
+	void *ret = (void *)1;
+
+	test_name(nm, sizeof(nm), "mcexit");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	stats(s, &st0);
+	mce_seg = open_seg(nm, 0, 0, 0);
+	CHECK(pthread_create(&t, NULL, mce_thread, NULL) == 0);
+	CHECK(pthread_join(t, &ret) == 0);
+	CHECK(ret == NULL);
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.mags, 1); /* drained at the exit, still there */
+	shk_seg_close(mce_seg);
+	CHECK_OK(shk__heap_scan(s, &rep));
+	CHECK_EQ(rep.mags, 0);
+	CHECK_EQ(rep.mag_orphans, 0);
+	CHECK_OK(shk__heap_check(s));
+	stats(s, &st1);
+	/* only the 64 B class's run is left of what the thread took */
+	CHECK_EQ(st1.nallocs, st0.nallocs);
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/*
  * A segment whose heap has another format version (made by a library of
  * an older heap format, such as version 4 before 2026-11-25) opens with
  * SHK_EVERSION, not SHK_ECORRUPT: it is not damaged, only foreign.
@@ -2717,4 +2769,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "run_giveback", t_run_giveback },
 	  { "run_giveback_threads", t_run_giveback_threads },
 	  { "crash_run_release", t_crash_run_release },
-	  { "carve_release_race", t_carve_release_race })
+	  { "carve_release_race", t_carve_release_race },
+	  { "mag_close_after_exit", t_mag_close_after_exit })
