@@ -116,6 +116,8 @@ SHK_HIDDEN _Atomic uint32_t *shk__heap_pagemap_word(shk_seg *seg, uint64_t page,
 SHK_HIDDEN uint64_t shk__heap_max_alloc(shk_seg *seg);
 
 #ifdef SHK_TEST_HOOKS
+/* Tests: runs this process gave back to the large allocator. */
+SHK_HIDDEN extern _Atomic uint64_t shk__heap_runs_given;
 /* Tests: called by the repair after a dead lock holder between its chain
  * walk and its rebuild of the bins (the test scribbles there, as a peer
  * could). */

@@ -78,7 +78,12 @@ struct heap_class {
 	/* nonzero while a lock holder holds blocks of this class off the
 	 * list, marked SIDE_HELD (runs_release()); repair() pushes them */
 	_Atomic uint64_t held;
-	uint64_t reserved[3];
+	/* the head a run release left this list with after it found no
+	 * run to give (under the lock); until the head moves, passes
+	 * skip the class (runs_release()).  A hint: a scribbled value
+	 * costs a pass or skips one until the next push.  0 none */
+	_Atomic uint64_t idle_head;
+	uint64_t reserved[2];
 };
 #define CUR_PAGE(w) ((uint32_t)(w))        /* page index + 1; 0 none */
 #define CUR_IDX(w) ((uint32_t)((w) >> 32)) /* blocks carved from it */
@@ -290,6 +295,18 @@ side_off(const struct layout *L, uint64_t page, uint32_t idx)
 /* A FREE block that a run release (lock held) took off its list: FREE
  * with a stamp, which no listed FREE block has (pushes store stamp 0). */
 #define SIDE_HELD SIDE(ST_FREE, 1u, 0)
+
+/* Pages that may hold a run: new_run() carves runs that end within
+ * SMALL_LIMIT of heap_off (refs are 32 bits), so walks of the page map
+ * for runs stop there (a 1 TiB heap's map has 16M entries, the part
+ * that may hold runs 1M). */
+static inline uint64_t
+run_pages(const struct layout *L)
+{
+	uint64_t m = SMALL_LIMIT >> L->run_shift;
+
+	return L->npages < m ? L->npages : m;
+}
 
 /* Blocks carved from run pg of class c so far (at most cnblk). */
 static inline uint64_t
