@@ -2387,43 +2387,76 @@ t_run_giveback(void)
  * each) allocate, fill, verify and free small blocks of a few classes
  * while a third keeps asking for more than the heap has, so that every
  * request takes the lists and gives runs back.  No block may be handed
- * out twice (the fills would disagree), and the check must pass.
+ * out twice: each allocation gets a tag of its own (thread, count),
+ * which the block must still hold, with the bytes derived from it, when
+ * it is freed (a second owner's fill would carry its own tag).  Every
+ * allocation must succeed or say SHK_ENOMEM, every free succeed, the
+ * check pass, and runs must have been given back (a count the test
+ * build keeps).  Before 2026-11-25 evening the test checked only that
+ * each block agreed with itself and took any error for "no block".
  */
 struct rg_arg {
 	shk_seg *s;
 	uint64_t seed;
 	_Atomic int *stop;
 	int bad;
+	int id;
+	long allocs;
 };
+
+static int
+rg_check(struct rg_arg *a, uint64_t off, uint64_t tag)
+{
+	const uint8_t *p = shk_ptr(a->s, off);
+	uint64_t got;
+
+	memcpy(&got, p, 8);
+	if (got != tag || !verify(p, NULL)) {
+		fprintf(stderr, "  block %llu: tag %llx, expected %llx\n",
+			(unsigned long long)off, (unsigned long long)got,
+			(unsigned long long)tag);
+		return 1;
+	}
+	return 0;
+}
 
 static void *
 rg_worker(void *p)
 {
 	struct rg_arg *a = p;
-	uint64_t held[256] = { 0 }, x = a->seed;
-	int i;
+	uint64_t held[256] = { 0 }, tag[256] = { 0 }, x = a->seed;
+	uint64_t next = (uint64_t)(a->id + 1) << 48;
+	int i, rc;
 
 	while (!atomic_load(a->stop)) {
 		uint32_t k = (uint32_t)(rnd(&x) % 256);
 		uint64_t len = 16 + rnd(&x) % 3000;
 
 		if (held[k]) {
-			if (!verify(shk_ptr(a->s, held[k]), NULL))
-				a->bad++;
+			a->bad += rg_check(a, held[k], tag[k]);
 			if (shk_free(a->s, held[k]))
 				a->bad++;
 			held[k] = 0;
 		}
-		if (shk_alloc(a->s, len, &held[k]) == 0)
-			fill(shk_ptr(a->s, held[k]), len, rnd(&x));
-		else
+		rc = shk_alloc(a->s, len, &held[k]);
+		if (rc == 0) {
+			tag[k] = ++next;
+			fill(shk_ptr(a->s, held[k]), len, tag[k]);
+			a->allocs++;
+		} else {
+			if (rc != SHK_ENOMEM) {
+				fprintf(stderr, "  alloc: %s\n",
+					shk_errname(rc));
+				a->bad++;
+			}
 			held[k] = 0;
+		}
 	}
 	for (i = 0; i < 256; i++) {
 		if (!held[i])
 			continue;
-		if (!verify(shk_ptr(a->s, held[i]), NULL) ||
-		    shk_free(a->s, held[i]))
+		a->bad += rg_check(a, held[i], tag[i]);
+		if (shk_free(a->s, held[i]))
 			a->bad++;
 	}
 	return NULL;
@@ -2438,16 +2471,19 @@ t_run_giveback_threads(void)
 	pthread_t th[2];
 	_Atomic int stop = 0;
 	shk_heap_stats st;
-	uint64_t off;
+	uint64_t off, given0;
 	long tries = 0;
 	int i;
 
 	test_name(nm, sizeof(nm), "rgthr");
 	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
 	stats(s, &st);
+	given0 = atomic_load(&shk__heap_runs_given);
 	for (i = 0; i < 2; i++) {
 		w[i] = open_seg(nm, 0, 0, 0);
-		arg[i] = (struct rg_arg){ w[i], 11 + (uint64_t)i, &stop, 0 };
+		arg[i] = (struct rg_arg){
+			w[i], 11 + (uint64_t)i, &stop, 0, i, 0
+		};
 		CHECK(pthread_create(&th[i], NULL, rg_worker, &arg[i]) == 0);
 	}
 	for (tries = 0; tries < 400 / SAN_SCALE; tries++) {
@@ -2459,8 +2495,14 @@ t_run_giveback_threads(void)
 	for (i = 0; i < 2; i++) {
 		CHECK(pthread_join(th[i], NULL) == 0);
 		CHECK_EQ(arg[i].bad, 0);
+		CHECK(arg[i].allocs > 0);
 		shk_seg_close(w[i]);
 	}
+	fprintf(stderr, "  runs given back: %llu; allocations %ld, %ld\n",
+		(unsigned long long)(atomic_load(&shk__heap_runs_given) -
+				     given0),
+		arg[0].allocs, arg[1].allocs);
+	CHECK(atomic_load(&shk__heap_runs_given) > given0);
 	CHECK_OK(shk__heap_check(s));
 	check_zero(s);
 	CHECK_OK(shk_alloc(s, st.heap_len / 2, &off));
