@@ -1699,6 +1699,11 @@ small_alloc(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t *off)
  * a CAS: only the block's one legitimate freer writes an ALLOC word, so
  * the only race it gives up on is a double free of one block by two
  * threads at the same instant, which may go undetected (docs/heap.md).
+ * A late double free racing the give-back of the block's run (between
+ * shk_free()'s page-map read and the side word here, or the CAS in
+ * small_free()) may read and write what the memory became: documented
+ * as the one exception to "a double free changes nothing" (docs/heap.md,
+ * Guarantees); a legitimate freer's ALLOC block keeps its run.
  */
 static inline int
 mag_put(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t blk,
