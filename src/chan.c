@@ -86,7 +86,14 @@
  * cleared without a free: the block is freed or leaked, never freed again.
  * A reclaimer judges the stamp between its load and its CAS; the tag makes
  * the CAS fail if the entry was freed and taken again meanwhile (ABA would
- * need 2^32 reservations of that entry in between).  A stamp that names a
+ * need 2^32 reservations of that entry in between).  All of this assumes
+ * that a live handle's stamp never tests dead.  A misjudged stamp (only
+ * without liveness locks, two claimers sharing one attach record:
+ * segment-format.md) lets a reclaimer free a block its live holder still
+ * reads, and take a reservation whose owner is about to store off: the
+ * owner re-reads its word just before that store, which leaves a window
+ * of a few instructions in which it could write its off into an entry
+ * someone else has taken since (a later double free if that one dies).  A stamp that names a
  * live handle again (the attach record's 2^20th claim after the holder
  * died) keeps the dead holder's entries until that handle closes: they
  * look alive, as the dead owner's locks do.
@@ -1072,6 +1079,11 @@ held_record(shk_chan *c, shk_msg *m, uint64_t off)
 				  SHK__HELD_TAG(w));
 
 	c->spare = NO_ENT;
+	/* relaxed: a check that the entry is still our reservation before
+	 * we write its off (see "a misjudged stamp" at the top); the CAS
+	 * below decides */
+	if (atomic_load_explicit(held_w(c, i), memory_order_relaxed) != w)
+		return;
 	/* relaxed: published by the release CAS below */
 	atomic_store_explicit(&c->held[i].off, off, memory_order_relaxed);
 	/* release: a reclaimer that claims the entry (acquire) reads the off
