@@ -10,8 +10,10 @@
  *                  Immutable afterwards.  Openers validate it
  *                  (shk__kind_check_chan) and keep a copy.
  *   parts          the ring, bcast and queue keep their own protocols
- *                  (ring.c, bcast.c, queue.c); this module adds no atomic
- *                  of its own.
+ *                  (ring.c, bcast.c, queue.c).
+ *   held table     push/pull only: after the control block, one entry per
+ *                  message a puller holds ("Held messages" below); the
+ *                  one atomic protocol of this module.
  *   heap blocks    written by one sender before it publishes the
  *                  reference (ring commit: release; queue push: release
  *                  CAS to FULL), read by one receiver after the matching
@@ -43,9 +45,73 @@
  *     inside shk_msg_release between the ring release and shk_free, it
  *     leaks the block (the release comes first, so a block is never freed
  *     twice);
- *   - a puller holding a message leaks its block and the message (at most
- *     once); the queue repairs a slot a puller died inside (queue.c);
+ *   - a puller holding a message loses the message (at most once); its
+ *     block is recorded in the held table and freed by a survivor (below);
+ *     the queue repairs a slot a puller died inside (queue.c);
  *   - pub/sub holds nothing in shared memory per message.
+ *
+ * Held messages (push/pull; docs/chan.md, "What a dead peer leaves").  A
+ * received message is a heap block only its puller refers to.  So that the
+ * block of a puller that dies holding it is not lost for good, the puller
+ * records it in the channel's held table: SHK__CHAN_HELD entries, each
+ * w = state:2 | stamp:30 | tag:32 and off (chan.h).  The stamp is the
+ * owner stamp of the channel handle's own segment handle (each channel
+ * handle opens its own), so it dies with the handle's close or process.
+ *
+ *   FREE|t     --reserve (puller, CAS, acquire)------------> RSVD|s|t+1
+ *   RSVD|s|t   --record (puller: off, then CAS, release)---> HELD|s|t
+ *   HELD|s|t   --release, one spare kept (CAS, release)----> RSVD|s|t
+ *   HELD|s|t   --release, else (CAS, release)--------------> FREE|t
+ *   RSVD|s|t   --close, or s dead (CAS, release)-----------> FREE|t
+ *   HELD|s|t   --s dead: claim (reclaimer r, CAS, acquire)-> RECL|r|t
+ *   RECL|r|t   --r frees off, then (store, release)--------> FREE|t
+ *   RECL|r|t   --r dead (CAS, release), off not freed------> FREE|t
+ *
+ * A puller keeps one reserved entry (its spare) between messages, so the
+ * fast path is: pop, store off, one CAS RSVD -> HELD; release: one CAS
+ * HELD -> RSVD (or FREE when it has a spare already), then the free.  A
+ * puller that finds no FREE entry receives unrecorded (the old behaviour:
+ * such a block is leaked if it dies holding it).
+ *
+ * Why a block is never freed twice.  A block is freed by whoever moves
+ * its entry out of HELD, and only by them: the holder (its release CAS
+ * HELD -> RSVD/FREE, then the free) or one reclaimer (its claim CAS HELD ->
+ * RECL, then the free).  Both are CASes on the same word from the same
+ * HELD value, so exactly one succeeds; a holder whose CAS fails (a
+ * reclaimer judged it dead: only a live stamp misjudged, segment-format.md)
+ * does not free.  The holder moves the entry out of HELD before it frees,
+ * and a reclaimer frees only after its claim, so a kill between the two
+ * leaks the block (entry FREE or RECL, block allocated) and never leaves
+ * an entry naming a freed block as HELD.  RECL left by a dead reclaimer is
+ * cleared without a free: the block is freed or leaked, never freed again.
+ * A reclaimer judges the stamp between its load and its CAS; the tag makes
+ * the CAS fail if the entry was freed and taken again meanwhile (ABA would
+ * need 2^32 reservations of that entry in between).  All of this assumes
+ * that a live handle's stamp never tests dead.  A misjudged stamp (only
+ * without liveness locks, two claimers sharing one attach record:
+ * segment-format.md) lets a reclaimer free a block its live holder still
+ * reads, and take a reservation whose owner is about to store off: the
+ * owner re-reads its word just before that store, which leaves a window
+ * of a few instructions in which it could write its off into an entry
+ * someone else has taken since (a later double free if that one dies).  A stamp that names a
+ * live handle again (the attach record's 2^20th claim after the holder
+ * died) keeps the dead holder's entries until that handle closes: they
+ * look alive, as the dead owner's locks do.
+ *
+ * What a kill leaves (crash points): after the pop, before the record
+ * (chan.recv.after_pop): the entry RSVD, the block leaked (the old case);
+ * in a release between its CAS and the free (chan.release.after_clear): the
+ * block leaked; a reclaimer after its claim (chan.reclaim.after_claim):
+ * the block leaked, the entry RECL until the next reclaim clears it; after
+ * its free (chan.reclaim.after_free): nothing leaked.
+ *
+ * Who reclaims (held_reclaim()): every push/pull open, and a sender whose
+ * allocation finds the heap full (shk_chan_send, shk_msg_loan; a waiting
+ * send again every PEER_SLICE_NS).  It reads each entry, tests the stamps
+ * of the entries not FREE (system calls: slow paths only) and frees the
+ * blocks of the dead.  An off read from the table is checked as a
+ * received reference is (bounds, block header's magic, tag and length)
+ * before the free; one that fails is not freed (leaked, counted corrupt).
  */
 #include "chan.h"
 
@@ -74,6 +140,8 @@
 
 enum msg_state { MSG_IDLE = 0, MSG_LOAN = 1, MSG_RECV = 2 };
 
+#define NO_ENT UINT32_MAX
+
 /* What a message holds: its pair ring record, its heap block. */
 #define HOLD_RING 0x1u
 #define HOLD_BLOCK 0x2u
@@ -85,6 +153,8 @@ struct shk_msg {
 	void *data;
 	size_t len;
 	uint64_t off;         /* the heap block (HOLD_BLOCK) */
+	uint32_t ent;         /* push/pull received: held entry, or NO_ENT */
+	uint64_t ent_w;       /* ... its word while HELD by us */
 	struct shk_msg *next; /* free list */
 	struct shk_msg *all;  /* every heap-allocated message of the handle */
 };
@@ -93,13 +163,18 @@ struct shk_chan {
 	shk_seg *seg;
 	int pattern;
 	int role;
-	struct shk__chan_ctl ctl;  /* validated copy */
-	uint64_t heap_lo, heap_hi; /* where a block's header may lie */
-	shk_ring *tx, *rx;         /* pair */
-	shk_bcast *b;              /* pub/sub */
-	shk_queue *q;              /* push/pull */
-	uint8_t *sub_buf;          /* sub: max_msg bytes */
-	struct shk_msg inl;        /* pair and sub: the one received message */
+	struct shk__chan_ctl ctl;    /* validated copy */
+	uint64_t heap_lo, heap_hi;   /* where a block's header may lie */
+	shk_ring *tx, *rx;           /* pair */
+	shk_bcast *b;                /* pub/sub */
+	shk_queue *q;                /* push/pull */
+	struct shk__chan_held *held; /* push/pull: ctl.held entries */
+	uint32_t spare;              /* our RSVD entry, or NO_ENT */
+	uint64_t spare_w;            /* ... its word */
+	uint32_t hint;               /* where a search for a FREE one starts */
+	int64_t reclaim_at;          /* a waiting sender's next reclaim */
+	uint8_t *sub_buf;            /* sub: max_msg bytes */
+	struct shk_msg inl; /* pair and sub: the one received message */
 	struct shk_msg *free_msgs;
 	struct shk_msg *all_msgs;
 	uint64_t sent, received, lost, corrupt, outstanding;
@@ -171,7 +246,7 @@ geometry_ok(const struct shk__chan_ctl *g)
 		       g->max_msg <= MAX_MAX_MSG && g->inline_max >= 1 &&
 		       g->inline_max <= g->max_msg &&
 		       g->inline_max <= g->cap / 2 - 24 && g->mode == 0 &&
-		       g->max_subs == 0;
+		       g->max_subs == 0 && g->held == 0;
 	case SHK_CHAN_PUBSUB:
 		return pow2(g->cap) && g->cap >= 128 &&
 		       g->cap <= ((uint64_t)1 << 32) && g->max_msg >= 1 &&
@@ -179,11 +254,13 @@ geometry_ok(const struct shk__chan_ctl *g)
 		       g->inline_max == g->max_msg &&
 		       (g->mode == SHK_BCAST_LOSSY ||
 			g->mode == SHK_BCAST_RELIABLE) &&
-		       g->max_subs >= 1 && g->max_subs <= MAX_SUBS;
+		       g->max_subs >= 1 && g->max_subs <= MAX_SUBS &&
+		       g->held == 0;
 	case SHK_CHAN_PUSHPULL:
 		return pow2(g->cap) && g->cap <= ((uint64_t)1 << 31) &&
 		       g->max_msg >= 1 && g->max_msg <= MAX_MAX_MSG &&
-		       g->inline_max == 0 && g->mode == 0 && g->max_subs == 0;
+		       g->inline_max == 0 && g->mode == 0 && g->max_subs == 0 &&
+		       g->held == SHK__CHAN_HELD;
 	default:
 		return 0;
 	}
@@ -254,6 +331,7 @@ geometry_defaults(struct shk__chan_ctl *g)
 		if (!g->max_msg)
 			g->max_msg = DEFAULT_MAX_MSG;
 		g->inline_max = 0;
+		g->held = SHK__CHAN_HELD;
 		break;
 	}
 }
@@ -279,6 +357,14 @@ geometry_matches(const struct shk__chan_ctl *have,
 	return 1;
 }
 
+/* Bytes of a channel's object: the control block, then a push/pull
+ * channel's held table (g validated: held is 0 or SHK__CHAN_HELD). */
+static uint64_t
+ctl_len(const struct shk__chan_ctl *g)
+{
+	return sizeof(*g) + (uint64_t)g->held * sizeof(struct shk__chan_held);
+}
+
 int
 shk__kind_check_chan(shk_seg *seg, void *mem, const shk_obj_info *info)
 {
@@ -291,7 +377,7 @@ shk__kind_check_chan(shk_seg *seg, void *mem, const shk_obj_info *info)
 	memcpy(&g, mem, sizeof(g));
 	if (g.magic != SHK__CHAN_MAGIC || g.version != SHK__CHAN_VERSION ||
 	    !geometry_ok(&g) || g.tag == 0 || g.pattern != info->elem_len ||
-	    g.cap != info->cap)
+	    g.cap != info->cap || info->len < ctl_len(&g))
 		return SHK_ECORRUPT;
 	return 0;
 }
@@ -441,7 +527,7 @@ new_tag(const char *name)
  * this call made it (also on failure). */
 static int
 open_ctl(shk_seg *seg, const char *ch, uint64_t type_id,
-	 struct shk__chan_ctl *g_io, int *created)
+	 struct shk__chan_ctl *g_io, int *created, void **mem_out)
 {
 	shk_obj_desc want = SHK_OBJ_DESC_INIT;
 	struct shk__chan_ctl asked = *g_io, g = *g_io;
@@ -469,7 +555,8 @@ open_ctl(shk_seg *seg, const char *ch, uint64_t type_id,
 		if (!geometry_ok(&g))
 			return SHK_EINVAL;
 		want.cap = g.cap;
-		rc = shk__obj_open(seg, ch, SHK_CREATE, &want, sizeof(g),
+		/* the held table after it is zero-filled: every entry FREE */
+		rc = shk__obj_open(seg, ch, SHK_CREATE, &want, ctl_len(&g),
 				   ctl_init, &ci, shk__kind_check_chan, &info,
 				   &mem);
 		/* a racer created it with another geometry, which may still
@@ -486,14 +573,19 @@ open_ctl(shk_seg *seg, const char *ch, uint64_t type_id,
 	/* the copy that shk__kind_check_chan judged may differ from memory
 	 * a peer scribbles on: copy, then judge the copy */
 	memcpy(&g, mem, sizeof(g));
-	if (g.magic != SHK__CHAN_MAGIC || !geometry_ok(&g) || g.tag == 0 ||
-	    g.pattern != info.elem_len || g.cap != info.cap)
+	if (g.magic != SHK__CHAN_MAGIC || g.version != SHK__CHAN_VERSION ||
+	    !geometry_ok(&g) || g.tag == 0 || g.pattern != info.elem_len ||
+	    g.cap != info.cap || info.len < ctl_len(&g))
 		return SHK_ECORRUPT;
 	if (!geometry_matches(&g, &asked))
 		return SHK_ETYPE;
 	*g_io = g;
+	*mem_out = mem;
 	return 0;
 }
+
+static int held_reclaim(shk_chan *c);
+static void held_unreserve(shk_chan *c);
 
 /* What a shk_chan_open call made, for undo_open(). */
 #define MADE_CTL 0x1u
@@ -680,6 +772,7 @@ shk_chan_open(const char *addr, int pattern, int role,
 	char segname[64], ch[64];
 	struct shk__chan_ctl g;
 	shk_chan *c;
+	void *mem = NULL;
 	uint32_t made = 0;
 	int rc, created = 0;
 
@@ -717,13 +810,15 @@ shk_chan_open(const char *addr, int pattern, int role,
 		return SHK_ENOMEM;
 	c->pattern = pattern;
 	c->role = role;
+	c->spare = NO_ENT;
+	c->inl.ent = NO_ENT;
 	so.len = o.seg_size;
 	so.mode = o.seg_mode; /* 0: the default; above 0777: SHK_EINVAL */
 	rc = shk_seg_open(segname, SHK_CREATE | (o.flags & SHK_ANY_OWNER), &so,
 			  &c->seg);
 	if (rc)
 		goto fail;
-	rc = open_ctl(c->seg, ch, o.type_id, &g, &created);
+	rc = open_ctl(c->seg, ch, o.type_id, &g, &created, &mem);
 	if (created)
 		made |= MADE_CTL;
 	if (rc)
@@ -736,6 +831,14 @@ shk_chan_open(const char *addr, int pattern, int role,
 	rc = open_parts(c, ch, &made);
 	if (rc)
 		goto fail;
+	if (g.held) {
+		/* open_ctl() checked that the object holds the table */
+		c->held = (struct shk__chan_held *)((uint8_t *)mem + sizeof(g));
+		c->hint =
+			(shk__seg_stamp(c->seg) * 0x9e3779b9u) % SHK__CHAN_HELD;
+		/* the blocks of pullers that died holding messages */
+		held_reclaim(c);
+	}
 	c->inl.c = c;
 	*out = c;
 	return 0;
@@ -779,6 +882,8 @@ shk_chan_close(shk_chan *c)
 			msg_drop(m);
 		free(m);
 	}
+	if (mine)
+		held_unreserve(c);
 	shk_ring_close(c->tx);
 	shk_ring_close(c->rx);
 	shk_bcast_close(c->b);
@@ -810,6 +915,18 @@ blk_alloc(shk_chan *c, size_t len, uint64_t *off, void **payload)
 	return 0;
 }
 
+/* blk_alloc; on a full heap, a push/pull handle first frees the blocks of
+ * pullers that died holding messages (held_reclaim) and tries again. */
+static int
+blk_alloc_reclaim(shk_chan *c, size_t len, uint64_t *off, void **payload)
+{
+	int rc = blk_alloc(c, len, off, payload);
+
+	if (rc == SHK_ENOMEM && held_reclaim(c) > 0)
+		rc = blk_alloc(c, len, off, payload);
+	return rc;
+}
+
 /*
  * blk_alloc, waiting up to *timeout_ns for room (a sender whose receivers
  * have not yet released their blocks).  The heap has no waitpoint to sleep
@@ -820,7 +937,9 @@ blk_alloc(shk_chan *c, size_t len, uint64_t *off, void **payload)
  * wait and then every PEER_SLICE_NS, whether the receiving end died (as
  * the ring's own wait does): the blocks that end holds in the ring are
  * then freed by nobody until a new owner comes, so waiting for them is
- * the SHK_EPEERDEAD case.  *timeout_ns becomes what is left of it.
+ * the SHK_EPEERDEAD case.  A push/pull sender reclaims the blocks of
+ * dead pullers (held_reclaim) on its first try and then every
+ * PEER_SLICE_NS.  *timeout_ns becomes what is left of it.
  */
 #define PEER_SLICE_NS 50000000LL
 
@@ -830,19 +949,23 @@ blk_alloc_wait(shk_chan *c, size_t len, uint64_t *off, void **payload,
 {
 	int64_t dl, now, nap = 20000, peer_at = 0;
 	_Atomic uint32_t never = 0; /* a futex nobody wakes: a timed nap */
-	int rc;
+	int rc, reclaim = 0;
 
-	rc = blk_alloc(c, len, off, payload);
+	rc = blk_alloc_reclaim(c, len, off, payload);
 	if (rc != SHK_ENOMEM || *timeout_ns == 0 ||
 	    sizeof(struct shk__chan_blk) + len > shk__heap_max_alloc(c->seg))
 		return rc;
 	dl = shk__deadline(*timeout_ns);
 	for (;;) {
 		now = shk__now_ns();
-		if (c->pattern == SHK_CHAN_PAIR && now >= peer_at) {
-			rc = shk__ring_peer_dead(c->tx);
-			if (rc)
-				return rc;
+		if (now >= peer_at) {
+			if (c->pattern == SHK_CHAN_PAIR) {
+				rc = shk__ring_peer_dead(c->tx);
+				if (rc)
+					return rc;
+			}
+			/* not on entering: the first try reclaimed */
+			reclaim = peer_at != 0;
 			peer_at = now + PEER_SLICE_NS;
 		}
 		if (now >= dl)
@@ -850,7 +973,9 @@ blk_alloc_wait(shk_chan *c, size_t len, uint64_t *off, void **payload,
 		shk__futex_wait(&never, 0, dl - now < nap ? dl : now + nap);
 		if (nap < 1000000)
 			nap *= 2;
-		rc = blk_alloc(c, len, off, payload);
+		rc = reclaim ? blk_alloc_reclaim(c, len, off, payload)
+			     : blk_alloc(c, len, off, payload);
+		reclaim = 0;
 		if (rc != SHK_ENOMEM)
 			break;
 	}
@@ -900,6 +1025,242 @@ blk_check(shk_chan *c, uint64_t off, uint64_t len, uint64_t check,
 	return 0;
 }
 
+/* ---- held messages (push/pull; protocol in the comment at the top) ---- */
+
+/* The entry of index i (i < SHK__CHAN_HELD: the table's length, checked
+ * by open_ctl() against the object's length). */
+static _Atomic uint64_t *
+held_w(shk_chan *c, uint32_t i)
+{
+	return &c->held[i].w;
+}
+
+/* Reserves a FREE entry as the handle's spare unless it has one: 1 when
+ * it has one, 0 when every entry is taken (the message goes unrecorded). */
+static int
+held_reserve(shk_chan *c)
+{
+	uint32_t stamp = shk__seg_stamp(c->seg), i, k;
+	uint64_t w, nw;
+
+	if (c->spare != NO_ENT)
+		return 1;
+	for (k = 0; k < SHK__CHAN_HELD; k++) {
+		i = (c->hint + k) % SHK__CHAN_HELD;
+		/* relaxed: only a guess; the CAS below decides */
+		w = atomic_load_explicit(held_w(c, i), memory_order_relaxed);
+		if (SHK__HELD_ST(w) != SHK__HELD_FREE)
+			continue;
+		nw = SHK__HELD_W(SHK__HELD_RSVD, stamp, SHK__HELD_TAG(w) + 1);
+		/* acquire: pairs with the release that made the entry FREE
+		 * (a holder's release, a reclaimer's clear), so our store of
+		 * off comes after their last read of it; relaxed on failure:
+		 * the next entry is tried */
+		if (atomic_compare_exchange_strong_explicit(
+			    held_w(c, i), &w, nw, memory_order_acquire,
+			    memory_order_relaxed)) {
+			c->spare = i;
+			c->spare_w = nw;
+			c->hint = (i + 1) % SHK__CHAN_HELD;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Records block off of m, just received, in the spare entry (which
+ * held_reserve() reserved before the pop). */
+static void
+held_record(shk_chan *c, shk_msg *m, uint64_t off)
+{
+	uint32_t i = c->spare;
+	uint64_t w = c->spare_w;
+	uint64_t nw = SHK__HELD_W(SHK__HELD_HELD, SHK__HELD_STAMP(w),
+				  SHK__HELD_TAG(w));
+
+	c->spare = NO_ENT;
+	/* relaxed: a check that the entry is still our reservation before
+	 * we write its off (see "a misjudged stamp" at the top); the CAS
+	 * below decides */
+	if (atomic_load_explicit(held_w(c, i), memory_order_relaxed) != w)
+		return;
+	/* relaxed: published by the release CAS below */
+	atomic_store_explicit(&c->held[i].off, off, memory_order_relaxed);
+	/* release: a reclaimer that claims the entry (acquire) reads the off
+	 * stored above; relaxed on failure.  It fails only if a reclaimer
+	 * took our reservation for a dead one's (a misjudged live stamp):
+	 * the message then goes unrecorded */
+	if (atomic_compare_exchange_strong_explicit(held_w(c, i), &w, nw,
+						    memory_order_release,
+						    memory_order_relaxed)) {
+		m->ent = i;
+		m->ent_w = nw;
+	}
+}
+
+/*
+ * A holder's release of m's entry, before its block is freed: 1 when the
+ * caller frees the block, 0 when a reclaimer claimed it first (never for a
+ * live handle, but for a stamp misjudged dead): then it is not ours to
+ * free.  The entry becomes the handle's spare when it has none.
+ */
+static int
+held_clear(shk_chan *c, shk_msg *m)
+{
+	uint32_t i = m->ent;
+	uint64_t w = m->ent_w;
+	int spare = c->spare == NO_ENT;
+	uint64_t nw = spare ? SHK__HELD_W(SHK__HELD_RSVD, SHK__HELD_STAMP(w),
+					  SHK__HELD_TAG(w))
+			    : SHK__HELD_W(SHK__HELD_FREE, 0, SHK__HELD_TAG(w));
+
+	m->ent = NO_ENT;
+	/* release: our reads of the block and of off come before the entry
+	 * leaves HELD, which a reclaimer acquires; the free comes after
+	 * (its own release then covers this store for whoever gets the
+	 * block next).  Relaxed on failure: nothing read */
+	if (!atomic_compare_exchange_strong_explicit(held_w(c, i), &w, nw,
+						     memory_order_release,
+						     memory_order_relaxed))
+		return 0;
+	if (spare) {
+		c->spare = i;
+		c->spare_w = nw;
+	}
+	SHK_CRASHPOINT("chan.release.after_clear");
+	return 1;
+}
+
+/* Gives the spare entry back (close). */
+static void
+held_unreserve(shk_chan *c)
+{
+	uint64_t w = c->spare_w;
+
+	if (!c->held || c->spare == NO_ENT)
+		return;
+	/* release: pairs with a reserver's acquire (nothing of ours in the
+	 * entry is read after); relaxed on failure: a reclaimer cleared it */
+	atomic_compare_exchange_strong_explicit(
+		held_w(c, c->spare), &w,
+		SHK__HELD_W(SHK__HELD_FREE, 0, SHK__HELD_TAG(w)),
+		memory_order_release, memory_order_relaxed);
+	c->spare = NO_ENT;
+}
+
+/* Frees a block named by a dead holder's entry, after checking it as a
+ * received reference is checked (the offset is read from shared memory):
+ * 1 freed, 0 not (left leaked; counted corrupt). */
+static int
+held_free_block(shk_chan *c, uint64_t off)
+{
+	struct shk__chan_blk h;
+	uint8_t *p;
+
+	if ((off & 15) || off < c->heap_lo || off >= c->heap_hi ||
+	    c->heap_hi - off < sizeof(h) || !(p = shk_ptr(c->seg, off))) {
+		c->corrupt++;
+		return 0;
+	}
+	memcpy(&h, p, sizeof(h));
+	if (h.magic != SHK__CHAN_BLK_MAGIC || h.tag != c->ctl.tag ||
+	    h.len > c->ctl.max_msg || c->heap_hi - off - sizeof(h) < h.len) {
+		c->corrupt++;
+		return 0;
+	}
+	blk_free(c, off);
+	return 1;
+}
+
+/* Stamps judged during one reclaim pass (each judgement makes system
+ * calls). */
+#define JUDGED_MAX 16
+
+struct judged {
+	uint32_t n;
+	uint32_t stamp[JUDGED_MAX];
+	uint8_t alive[JUDGED_MAX];
+};
+
+static int
+judge(shk_chan *c, struct judged *j, uint32_t stamp)
+{
+	uint32_t k;
+	int alive;
+
+	if (stamp == shk__seg_stamp(c->seg))
+		return 1;
+	for (k = 0; k < j->n; k++)
+		if (j->stamp[k] == stamp)
+			return j->alive[k];
+	alive = shk__stamp_alive(c->seg, stamp);
+	if (j->n < JUDGED_MAX) {
+		j->stamp[j->n] = stamp;
+		j->alive[j->n++] = (uint8_t)alive;
+	}
+	return alive;
+}
+
+/*
+ * Frees the blocks held by dead pullers and clears the entries that dead
+ * pullers and reclaimers left (protocol at the top).  Returns how many
+ * blocks it freed; 0 for a handle without a held table or a read-only
+ * one.
+ */
+static int
+held_reclaim(shk_chan *c)
+{
+	uint32_t me = shk__seg_stamp(c->seg), i, st;
+	struct judged j = { 0 };
+	uint64_t w, nw, off;
+	int freed = 0;
+
+	if (!c->held || (c->seg->flags & SHK_RDONLY))
+		return 0;
+	for (i = 0; i < SHK__CHAN_HELD; i++) {
+		/* acquire: pairs with the release CASes of the entry's
+		 * owner, so a claim below reads what they stored */
+		w = atomic_load_explicit(held_w(c, i), memory_order_acquire);
+		st = SHK__HELD_ST(w);
+		if (st == SHK__HELD_FREE || judge(c, &j, SHK__HELD_STAMP(w)))
+			continue;
+		if (st != SHK__HELD_HELD) {
+			/* RSVD of a dead puller (it may have popped a
+			 * message: leaked) or RECL of a dead reclaimer (the
+			 * block freed or leaked): cleared, nothing freed.
+			 * Release: pairs with a reserver's acquire; relaxed
+			 * on failure: someone else cleared it */
+			nw = SHK__HELD_W(SHK__HELD_FREE, 0, SHK__HELD_TAG(w));
+			atomic_compare_exchange_strong_explicit(
+				held_w(c, i), &w, nw, memory_order_release,
+				memory_order_relaxed);
+			continue;
+		}
+		/* claim it.  Acquire: pairs with the holder's release CAS
+		 * to HELD (its off); relaxed on failure: another reclaimer
+		 * claimed it, or it was freed and taken again (tag) */
+		nw = SHK__HELD_W(SHK__HELD_RECL, me, SHK__HELD_TAG(w));
+		if (!atomic_compare_exchange_strong_explicit(
+			    held_w(c, i), &w, nw, memory_order_acquire,
+			    memory_order_relaxed))
+			continue;
+		SHK_CRASHPOINT("chan.reclaim.after_claim");
+		/* relaxed: ordered by the claim's acquire; nobody writes off
+		 * while the entry is RECL and ours */
+		off = atomic_load_explicit(&c->held[i].off,
+					   memory_order_relaxed);
+		freed += held_free_block(c, off);
+		SHK_CRASHPOINT("chan.reclaim.after_free");
+		/* release: our read of off and the free come before the entry
+		 * can be reserved again (a reserver's acquire) */
+		atomic_store_explicit(
+			held_w(c, i),
+			SHK__HELD_W(SHK__HELD_FREE, 0, SHK__HELD_TAG(w)),
+			memory_order_release);
+	}
+	return freed;
+}
+
 /* ---- messages ---- */
 
 static shk_msg *
@@ -908,6 +1269,7 @@ msg_get(shk_chan *c)
 	shk_msg *m = c->free_msgs;
 
 	if (m) {
+		m->ent = NO_ENT;
 		c->free_msgs = m->next;
 		return m;
 	}
@@ -915,6 +1277,7 @@ msg_get(shk_chan *c)
 	if (!m)
 		return NULL;
 	m->c = c;
+	m->ent = NO_ENT;
 	m->all = c->all_msgs;
 	c->all_msgs = m;
 	return m;
@@ -928,6 +1291,7 @@ msg_put(shk_chan *c, shk_msg *m)
 	m->data = NULL;
 	m->len = 0;
 	m->off = 0;
+	m->ent = NO_ENT;
 	if (m != &c->inl) {
 		m->next = c->free_msgs;
 		c->free_msgs = m;
@@ -943,7 +1307,8 @@ msg_drop(shk_msg *m)
 
 	if (m->hold & HOLD_RING)
 		shk_ring_release(c->rx);
-	if (m->hold & HOLD_BLOCK)
+	/* a recorded block: its entry leaves HELD first (held_clear) */
+	if ((m->hold & HOLD_BLOCK) && (m->ent == NO_ENT || held_clear(c, m)))
 		blk_free(c, m->off);
 	if (c->outstanding)
 		c->outstanding--;
@@ -1062,7 +1427,7 @@ shk_msg_loan(shk_chan *c, size_t len, shk_msg **msg)
 	m = msg_get(c);
 	if (!m)
 		return SHK_ENOMEM;
-	rc = blk_alloc(c, len, &m->off, &m->data);
+	rc = blk_alloc_reclaim(c, len, &m->off, &m->data);
 	if (rc) {
 		msg_put(c, m);
 		return rc;
@@ -1171,20 +1536,25 @@ shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns)
 		void *p;
 
 		/* the handle first: a popped message must not be lost to
-		 * a failed allocation */
+		 * a failed allocation; then the held entry it will take (a
+		 * full table: unrecorded) */
 		m = msg_get(c);
 		if (!m)
 			return SHK_ENOMEM;
+		held_reserve(c);
 		rc = shk_queue_pop(c->q, &r, timeout_ns);
 		if (rc) {
 			msg_put(c, m);
 			return rc;
 		}
+		SHK_CRASHPOINT("chan.recv.after_pop");
 		if (blk_check(c, r.off, r.len, r.check, &p)) {
 			msg_put(c, m);
 			c->corrupt++;
 			return SHK_ECORRUPT;
 		}
+		if (c->spare != NO_ENT)
+			held_record(c, m, r.off);
 		m->data = p;
 		m->len = (size_t)r.len;
 		m->off = r.off;

@@ -7,7 +7,9 @@
  * control block, plus parts named after it: CHANNEL.ab and CHANNEL.ba
  * (pair rings: A produces .ab and consumes .ba), CHANNEL.log (pub/sub
  * bcast), CHANNEL.q (push/pull queue of struct shk__chan_ref).  Parts carry
- * the type id SHK__CHAN_PART_TYPE.
+ * the type id SHK__CHAN_PART_TYPE.  A push/pull control block is followed
+ * by its table of held messages (struct shk__chan_held, ctl.held entries),
+ * the one mutable part of the object.
  */
 #ifndef SHK_CHAN_H
 #define SHK_CHAN_H
@@ -20,12 +22,14 @@
 #include "segment.h"
 
 #define SHK__CHAN_MAGIC 0x314e414843b44b53ull /* "SK\xb4CHAN1" */
-#define SHK__CHAN_VERSION 1u
+/* 2: push/pull control blocks carry the held table (2026-11-25) */
+#define SHK__CHAN_VERSION 2u
 #define SHK__CHAN_PART_TYPE 0x7472617068636b73ull /* "skchpart" */
 #define SHK__CHAN_BLK_MAGIC 0x4b4c4243u           /* "CBLK" */
 
 /* The control block: written once by the creator inside the registry's
- * CREATING window (so never seen half-written), immutable afterwards. */
+ * CREATING window (so never seen half-written), immutable afterwards (the
+ * held table after it is not part of it). */
 struct shk__chan_ctl {
 	uint64_t magic;
 	uint32_t version;
@@ -36,7 +40,7 @@ struct shk__chan_ctl {
 	uint32_t mode;       /* pubsub: SHK_BCAST_*; else 0 */
 	uint32_t max_subs;   /* pubsub: reader slots; else 0 */
 	uint32_t tag;        /* nonzero; stamped into each heap block */
-	uint32_t reserved0;
+	uint32_t held;       /* push/pull: SHK__CHAN_HELD; else 0 */
 	uint64_t reserved;
 };
 _Static_assert(sizeof(struct shk__chan_ctl) == 64, "chan control block");
@@ -62,6 +66,32 @@ struct shk__chan_ref {
 	uint64_t check;
 };
 _Static_assert(sizeof(struct shk__chan_ref) == 24, "chan ref");
+
+/*
+ * The held table of a push/pull channel (chan.c, "Held messages"): one
+ * entry per message a puller holds, so that the block of a puller that
+ * died holding it is freed by a survivor.  SHK__CHAN_HELD entries of 16
+ * bytes follow the control block.  w = state:2 | owner stamp:30 | tag:32
+ * (the tag counts the entry's reservations, against ABA); off names the
+ * block while the state is HELD or RECL.
+ */
+#define SHK__CHAN_HELD 256u
+#define SHK__HELD_FREE 0u /* nobody's */
+#define SHK__HELD_RSVD 1u /* reserved by the stamp's puller, no block yet */
+#define SHK__HELD_HELD 2u /* the stamp's puller holds the block at off */
+#define SHK__HELD_RECL 3u /* the stamp's reclaimer is freeing off */
+#define SHK__HELD_W(st, stamp, tag)                                            \
+	(((uint64_t)(st) << 62) |                                              \
+	 ((uint64_t)((stamp)&SHK__STAMP_MASK) << 32) |                         \
+	 (uint64_t)(uint32_t)(tag))
+#define SHK__HELD_ST(w) ((uint32_t)((w) >> 62))
+#define SHK__HELD_STAMP(w) ((uint32_t)((w) >> 32) & SHK__STAMP_MASK)
+#define SHK__HELD_TAG(w) ((uint32_t)(w))
+struct shk__chan_held {
+	_Atomic uint64_t w;
+	_Atomic uint64_t off;
+};
+_Static_assert(sizeof(struct shk__chan_held) == 16, "chan held entry");
 
 /* The header of every message heap block (16 bytes; payload follows). */
 struct shk__chan_blk {

@@ -1180,10 +1180,441 @@ t_kill_puller(void)
 		CHECK_OK(shk_chan_recv(pl, &m, 0));
 		shk_msg_release(m);
 	}
-	/* exactly the dead puller's block stays in use */
+	/* exactly the dead puller's block stays in use ... */
 	CHECK_EQ(heap_used(ps) - used0, (used1 - used0) / 8);
+	/* ... until the next open frees it (the held table; it stayed in
+	 * use for good before 2026-11-25) */
+	shk_chan_close(pl);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	CHECK_EQ(heap_used(ps), used0);
 	close(fds[0]);
 	close(fds[1]);
+	shk_chan_close(pl);
+	shk_chan_close(ps);
+	shk_seg_unlink(seg, NULL);
+}
+
+/* The block offset of a received heap message. */
+static uint64_t
+msg_off(shk_chan *c, shk_msg *m)
+{
+	return shk_off(shk_chan_seg(c), shk_msg_data(m)) -
+	       sizeof(struct shk__chan_blk);
+}
+
+/* A child puller: opens, receives n messages (1 s each) and holds them,
+ * writes the first one's block offset to fd, then waits on in_fd: at "c" it checks each held
+ * message's stamp against seq0 + i and releases them (exit 0); never
+ * returns.  crash: SHK_CRASH for the child, NULL none (exit 3 when it
+ * did not kill); release: release the first message at once (after the
+ * "r"). */
+static void
+held_child(const char *a, uint32_t n, uint32_t seq0, int fd, int in_fd,
+	   const char *crash, int release)
+{
+	shk_chan *p;
+	shk_msg *m[64];
+	uint32_t i, prod, seq;
+	uint64_t off;
+	char ch;
+
+	CHECK(n <= 64);
+	if (crash)
+		setenv("SHK_CRASH", crash, 1);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &p));
+	for (i = 0; i < n; i++) {
+		CHECK_OK(shk_chan_recv(p, &m[i], 1000000000));
+		CHECK_EQ(stamp_check(shk_msg_data(m[i]), shk_msg_len(m[i]),
+				     &prod, &seq),
+			 0);
+		CHECK_EQ(seq, seq0 + i);
+	}
+	off = n ? msg_off(p, m[0]) : 0;
+	CHECK(write(fd, &off, sizeof(off)) == sizeof(off));
+	if (release)
+		shk_msg_release(m[0]);
+	if (crash)
+		_exit(3); /* the crash point did not kill us */
+	if (in_fd < 0 || read(in_fd, &ch, 1) != 1)
+		pause();
+	for (i = 0; i < n; i++) {
+		CHECK_EQ(stamp_check(shk_msg_data(m[i]), shk_msg_len(m[i]),
+				     &prod, &seq),
+			 0);
+		CHECK_EQ(seq, seq0 + i);
+		shk_msg_release(m[i]);
+	}
+	shk_chan_close(p);
+	_exit(0);
+}
+
+/* Sends a stamped message of len bytes with seq, timeout 0. */
+static int
+send_seq(shk_chan *c, size_t len, uint32_t seq)
+{
+	static uint8_t buf[32768];
+
+	stamp_fill(buf, len, 1, seq);
+	return shk_chan_send(c, buf, len, 0);
+}
+
+/* Receives one (timeout 0) and checks its stamp: seq, or any when
+ * UINT32_MAX. */
+static void
+recv_seq(shk_chan *c, uint32_t want)
+{
+	shk_msg *m;
+	uint32_t prod, seq;
+
+	CHECK_OK(shk_chan_recv(c, &m, 0));
+	CHECK_EQ(stamp_check(shk_msg_data(m), shk_msg_len(m), &prod, &seq), 0);
+	if (want != UINT32_MAX)
+		CHECK_EQ(seq, want);
+	shk_msg_release(m);
+}
+
+/* Kills the child of a held_child() once it has written its "r". */
+static void
+kill_holder(pid_t pid, int fd, uint64_t *off)
+{
+	uint64_t o = 0;
+
+	CHECK(read(fd, &o, sizeof(o)) == sizeof(o));
+	if (off)
+		*off = o;
+	kill(pid, SIGKILL);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+}
+
+/*
+ * 200 pullers, one after another, each killed holding a message, on a
+ * small heap: the next opener frees each dead puller's block (the held
+ * table), so every send goes through and the heap ends where it began.
+ * Before 2026-11-25 each kill leaked its block: the heap of the 256 KiB
+ * segment ran out (SHK_ENOMEM) after a few dozen kills.
+ */
+static void
+t_kill_puller_reclaim(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *ps, *pl;
+	uint64_t used0;
+	uint32_t i;
+	int fds[2];
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "puller_reclaim");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = 256 << 10;
+	o.cap = 4;
+	o.max_msg = 8192;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
+	used0 = heap_used(ps);
+	CHECK(pipe(fds) == 0);
+	for (i = 0; i < 200; i++) {
+		CHECK_OK(send_seq(ps, 4000, i));
+		pid = spawn();
+		CHECK(pid >= 0);
+		if (pid == 0)
+			held_child(a, 1, i, fds[1], -1, NULL, 0);
+		kill_holder(pid, fds[0], NULL);
+	}
+	/* the last dead puller's block: freed by the next open */
+	CHECK(heap_used(ps) > used0);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	CHECK_EQ(heap_used(ps), used0);
+	CHECK_OK(shk_seg_check(shk_chan_seg(ps)));
+	CHECK_OK(send_seq(ps, 4000, 7));
+	recv_seq(pl, 7);
+	CHECK_EQ(heap_used(ps), used0);
+	close(fds[0]);
+	close(fds[1]);
+	shk_chan_close(pl);
+	shk_chan_close(ps);
+	shk_seg_unlink(seg, NULL);
+}
+
+/*
+ * A puller killed holding every message that filled the heap: the next
+ * send finds the heap full, frees the dead puller's blocks and goes
+ * through, with timeout 0 and without any new opener.  Before 2026-11-25:
+ * SHK_ENOMEM for ever.
+ */
+static void
+t_kill_puller_heap_full(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *ps, *pl;
+	uint64_t used0;
+	uint32_t i, n = 0;
+	int fds[2], rc;
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "puller_heap_full");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = 256 << 10;
+	o.cap = 64;
+	o.max_msg = 8192;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
+	used0 = heap_used(ps);
+	while ((rc = send_seq(ps, 4000, n)) == 0)
+		n++;
+	CHECK_EQ(rc, SHK_ENOMEM);
+	CHECK(n >= 4 && n <= 64);
+	CHECK(pipe(fds) == 0);
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		held_child(a, n, 0, fds[1], -1, NULL, 0);
+	kill_holder(pid, fds[0], NULL);
+	for (i = 0; i < n; i++)
+		CHECK_OK(send_seq(ps, 4000, 100 + i));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	for (i = 0; i < n; i++)
+		recv_seq(pl, 100 + i);
+	CHECK_EQ(heap_used(ps), used0);
+	CHECK_OK(shk_seg_check(shk_chan_seg(ps)));
+	close(fds[0]);
+	close(fds[1]);
+	shk_chan_close(pl);
+	shk_chan_close(ps);
+	shk_seg_unlink(seg, NULL);
+}
+
+/*
+ * Kills in the held table's windows (chan.c, "What a kill leaves"): a
+ * puller after its pop, before it records the block; a puller inside its
+ * release, after the entry is cleared, before the free; a reclaimer (an
+ * opener) after it claimed a dead puller's entry, and after it freed the
+ * block.  Each leaks at most the one block documented, and none is ever
+ * freed twice: after the kill the sender sends more blocks of the same
+ * size (one of them at the freed block's offset in the last case), the
+ * next opener's reclaim runs, and each is then received intact; the heap
+ * check passes and the heap ends at its start plus the leak.  Before
+ * 2026-11-25 these crash points did not exist (the children were not
+ * killed there).
+ */
+static void
+t_held_crash(void)
+{
+	static const struct {
+		const char *crash;
+		int in_reclaimer; /* killed opening, after a killed holder */
+		int release;      /* the holder releases its message */
+		int leak;         /* blocks leaked */
+	} cases[] = {
+		{ "chan.recv.after_pop:1", 0, 0, 1 },
+		{ "chan.release.after_clear:1", 0, 1, 1 },
+		{ "chan.reclaim.after_claim:1", 1, 0, 1 },
+		{ "chan.reclaim.after_free:1", 1, 0, 0 },
+	};
+	const size_t len = 20000; /* a large block: reused in place */
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *ps, *pl;
+	uint64_t used0, blk, off = 0, off2;
+	uint32_t i, k;
+	int fds[2], reused;
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "held_crash");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = 1 << 20;
+	o.cap = 16;
+	o.max_msg = 32768;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
+	CHECK(pipe(fds) == 0);
+	used0 = heap_used(ps);
+	CHECK_OK(send_seq(ps, len, 0));
+	blk = heap_used(ps) - used0;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	recv_seq(pl, 0);
+	shk_chan_close(pl);
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		CHECK_OK(send_seq(ps, len, 1));
+		pid = spawn();
+		CHECK(pid >= 0);
+		if (pid == 0)
+			held_child(a, 1, 1, fds[1], -1,
+				   cases[k].in_reclaimer ? NULL
+							 : cases[k].crash,
+				   cases[k].release);
+		if (cases[k].in_reclaimer) {
+			kill_holder(pid, fds[0], &off);
+			/* an opener killed in its reclaim of that block */
+			pid = spawn();
+			CHECK(pid >= 0);
+			if (pid == 0) {
+				setenv("SHK_CRASH", cases[k].crash, 1);
+				shk_chan_open(a, SHK_CHAN_PUSHPULL,
+					      SHK_CHAN_PULL, NULL, &pl);
+				_exit(3);
+			}
+		} else if (!cases[k].release) {
+			/* killed before the "r" */
+		} else {
+			CHECK(read(fds[0], &off, sizeof(off)) == sizeof(off));
+		}
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+		/* blocks of the same size: the last case puts one where the
+		 * freed block was, which a second free would take */
+		for (i = 0; i < 4; i++)
+			CHECK_OK(send_seq(ps, len, 10 + i));
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL,
+				       NULL, &pl));
+		reused = 0;
+		for (i = 0; i < 4; i++) {
+			shk_msg *m;
+			uint32_t prod, seq;
+
+			CHECK_OK(shk_chan_recv(pl, &m, 0));
+			CHECK_EQ(stamp_check(shk_msg_data(m), shk_msg_len(m),
+					     &prod, &seq),
+				 0);
+			CHECK_EQ(seq, 10 + i);
+			off2 = msg_off(pl, m);
+			reused |= off2 == off;
+			shk_msg_release(m);
+		}
+		if (k == 3)
+			CHECK(reused);
+		CHECK_OK(shk_seg_check(shk_chan_seg(ps)));
+		used0 += (uint64_t)cases[k].leak * blk;
+		CHECK_EQ(heap_used(ps), used0);
+		shk_chan_close(pl);
+	}
+	close(fds[0]);
+	close(fds[1]);
+	shk_chan_close(ps);
+	shk_seg_unlink(seg, NULL);
+}
+
+/*
+ * The held table has 256 entries (docs/chan.md, limits): a puller that
+ * holds 300 messages works as before, and killed holding them leaves the
+ * 44 it could not record leaked; the other 256 are freed by the next
+ * opener.  Before 2026-11-25 all 300 stayed in use.
+ */
+static void
+t_held_table_full(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *ps, *pl;
+	uint64_t used0, blk;
+	uint32_t i;
+	int fds[2];
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "held_full");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = SEG_SIZE;
+	o.cap = 512;
+	o.max_msg = 1024;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	used0 = heap_used(ps);
+	CHECK_OK(send_seq(ps, 100, 0));
+	blk = heap_used(ps) - used0;
+	recv_seq(pl, 0);
+	CHECK_EQ(heap_used(ps), used0);
+	/* one handle holds 300, then releases them */
+	{
+		shk_msg *m[300];
+
+		for (i = 0; i < 300; i++)
+			CHECK_OK(send_seq(ps, 100, i));
+		for (i = 0; i < 300; i++)
+			CHECK_OK(shk_chan_recv(pl, &m[i], 0));
+		for (i = 0; i < 300; i++)
+			shk_msg_release(m[i]);
+	}
+	CHECK_EQ(heap_used(ps), used0);
+	shk_chan_close(pl);
+	/* a child holds 60 (through held_child), but first 240 more in a
+	 * handle of its own: 300 in all, 256 recorded */
+	for (i = 0; i < 300; i++)
+		CHECK_OK(send_seq(ps, 100, i));
+	CHECK(pipe(fds) == 0);
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_chan *p;
+		shk_msg *m;
+
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL,
+				       NULL, &p));
+		for (i = 0; i < 240; i++)
+			CHECK_OK(shk_chan_recv(p, &m, 0));
+		held_child(a, 60, 240, fds[1], -1, NULL, 0);
+	}
+	kill_holder(pid, fds[0], NULL);
+	CHECK_EQ(heap_used(ps), used0 + 300 * blk);
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	CHECK_EQ(heap_used(ps), used0 + 44 * blk);
+	CHECK_OK(shk_seg_check(shk_chan_seg(ps)));
+	close(fds[0]);
+	close(fds[1]);
+	shk_chan_close(pl);
+	shk_chan_close(ps);
+	shk_seg_unlink(seg, NULL);
+}
+
+/*
+ * A live puller holding messages keeps them: other openers' reclaims and
+ * a sender that fills the heap (and reclaims on the way) free none of
+ * them; the holder then finds each one intact and releases it.
+ */
+static void
+t_held_live(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	static uint8_t buf[4000];
+	shk_chan *ps, *pl, *p2;
+	uint64_t used0, off;
+	uint32_t i, n = 0;
+	int up[2], down[2], rc;
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "held_live");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = 256 << 10;
+	o.cap = 64;
+	o.max_msg = 8192;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
+	used0 = heap_used(ps);
+	CHECK(pipe(up) == 0);
+	CHECK(pipe(down) == 0);
+	for (i = 0; i < 3; i++)
+		CHECK_OK(send_seq(ps, 4000, i));
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		held_child(a, 3, 0, up[1], down[0], NULL, 0);
+	CHECK(read(up[0], &off, sizeof(off)) == sizeof(off));
+	/* openers reclaim; a sender fills the heap, reclaiming */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL, &p2));
+	while ((rc = send_seq(p2, 4000, 100 + n)) == 0)
+		n++;
+	CHECK_EQ(rc, SHK_ENOMEM);
+	CHECK(n >= 1);
+	CHECK_RC(shk_chan_send(p2, buf, sizeof(buf), 120000000), SHK_ETIMEDOUT);
+	/* the holder checks its three and releases them */
+	CHECK(write(down[1], "c", 1) == 1);
+	CHECK_EQ(test_wait(pid), 0);
+	for (i = 0; i < n; i++)
+		recv_seq(pl, 100 + i);
+	CHECK_EQ(heap_used(ps), used0);
+	CHECK_OK(shk_seg_check(shk_chan_seg(ps)));
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+	shk_chan_close(p2);
 	shk_chan_close(pl);
 	shk_chan_close(ps);
 	shk_seg_unlink(seg, NULL);
@@ -1870,6 +2301,10 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "heap_full", t_heap_full },
 	  { "heap_full_peer_dead", t_heap_full_peer_dead },
 	  { "kill_puller", t_kill_puller },
+	  { "kill_puller_reclaim", t_kill_puller_reclaim },
+	  { "kill_puller_heap_full", t_kill_puller_heap_full },
+	  { "held_crash", t_held_crash }, { "held_live", t_held_live },
+	  { "held_table_full", t_held_table_full },
 	  { "kill_sender_mid_send", t_kill_sender_mid_send },
 	  { "kill_publisher", t_kill_publisher },
 	  { "half_created", t_half_created }, { "race_create", t_race_create },
