@@ -925,9 +925,10 @@ SHK_API int shk_map_get(shk_map *m, const void *key, void *val_out);
  * SHK_EINVAL.
  * It holds the key's stripe lock for the copy; a dead previous holder is
  * detected within about 20 ms and its half-written slot repaired first.
- * A put or delete whose scan passed many tombstones may then sweep the map
- * (a KMPE map: every stripe held, 4096 slots at a time, O(cap) in all;
- * docs/map.md, Sweeps).
+ * A put or delete whose scan passed many tombstones (counted per map, by
+ * every process) may then run one sweep step (a KMPE map: every stripe
+ * held while it walks 4096 slots and the run above them; once, where the
+ * map has no EMPTY slot, up to 2 cap slots; docs/map.md, Sweeps).
  * Thread- and process-safe; a handle may be shared by threads.
  */
 SHK_API int shk_map_put(shk_map *m, const void *key, const void *val);

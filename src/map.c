@@ -93,15 +93,20 @@
 /* A reader that must repair a dead writer's slot waits this long for the
  * stripe (a dead holder is taken over at once; a live one means EAGAIN). */
 #define READ_LOCK_NS READ_WAIT_NS
-/* Sweeps (sweep()): a writer whose scan passed SWEEP_TOMBS tombstones
- * counts them to its handle's credit; a sweep starts once the credit
- * reaches cap / SWEEP_CREDIT_DIV, so sweeping (O(cap)) costs at most
- * SWEEP_CREDIT_DIV times the slots such scans wasted.  A sweep holds every
- * stripe for SWEEP_CHUNK slots at a time and waits at most SWEEP_LOCK_NS
- * in all for the stripes of one chunk (else it gives up). */
+/* Sweeps (sweep_credit()): a writer whose scan passed SWEEP_TOMBS
+ * tombstones adds them to the map's shared credit (its header); once the
+ * credit reaches min(cap, SWEEP_CHUNK) / SWEEP_CREDIT_DIV, shifted left by
+ * the back-off, that writer sweeps one chunk of SWEEP_CHUNK slots (all of
+ * a smaller map), so sweeping costs at most SWEEP_CREDIT_DIV times the
+ * slots such scans wasted.  A chunk whose tombstones could none be cleared
+ * raises the back-off by one (up to SWEEP_MAX_SHIFT), one that cleared
+ * some resets it.  A sweep step holds every stripe and waits at most
+ * SWEEP_LOCK_NS in all for them (else it gives up). */
 #define SWEEP_TOMBS 16
 #define SWEEP_CREDIT_DIV 8
-#define SWEEP_CHUNK 4096u
+#define SWEEP_MAX_SHIFT 6
+#define SWEEP_SHIFT_AT 56
+#define SWEEP_CREDIT_MASK ((UINT64_C(1) << SWEEP_SHIFT_AT) - 1)
 #define SWEEP_LOCK_NS READ_WAIT_NS
 
 #ifdef SHK_TEST_HOOKS
@@ -111,8 +116,13 @@ _Atomic uint64_t shk__map_sweeps;
 /* Tests shorten the writers' stripe wait (map.h). */
 int64_t shk__map_lock_timeout_ns = LOCK_TIMEOUT_NS;
 #define WRITE_LOCK_NS shk__map_lock_timeout_ns
+/* Tests shrink the sweep chunk (map.h). */
+uint64_t shk__map_sweep_chunk = 4096;
+#define SWEEP_CHUNK                                                            \
+	(shk__map_sweep_chunk ? shk__map_sweep_chunk : (uint64_t)4096)
 #else
 #define WRITE_LOCK_NS LOCK_TIMEOUT_NS
+#define SWEEP_CHUNK ((uint64_t)4096)
 #endif
 
 /*
@@ -143,10 +153,10 @@ struct shk_map {
 	uint32_t kw; /* key words */
 	uint32_t vw; /* value words */
 	uint32_t nstripes;
-	int word_hash;           /* key hash: word by word (1) or FNV-1a (0) */
-	int clears;              /* KMPE: sweeps turn tombstones into EMPTY */
-	struct local_set *local; /* this process's stripe mutexes (handles) */
-	_Atomic uint64_t credit; /* tombstones long scans passed (sweep()) */
+	int word_hash;            /* key hash: word by word (1) or FNV-1a (0) */
+	int clears;               /* KMPE: sweeps turn tombstones into EMPTY */
+	struct local_set *local;  /* this process's stripe mutexes (handles) */
+	struct shk__map_hdr *hdr; /* KMPE: its sweep words (sweep_credit()) */
 };
 
 /*
@@ -569,6 +579,39 @@ raw_key_hash(const shk_map *m, uint64_t i)
 }
 
 #ifdef SHK_TEST_HOOKS
+uint64_t
+shk__map_home(const shk_map *m, const void *key)
+{
+	return key_hash(m, key) & m->mask;
+}
+
+uint64_t
+shk__map_bad_paths(const shk_map *m)
+{
+	uint64_t j, i, c, bad = 0;
+
+	for (j = 0; j < m->cap; j++) {
+		/* acquire: pairs with the publish of the key words */
+		c = atomic_load_explicit(&slot_at(m, j)[0],
+					 memory_order_acquire);
+		if (SHK__MAP_CTL_ST(c) != SHK__MAP_FULL ||
+		    (SHK__MAP_CTL_SEQ(c) & 1))
+			continue;
+		for (i = raw_key_hash(m, j) & m->mask; i != j;
+		     i = (i + 1) & m->mask) {
+			/* acquire: as above */
+			c = atomic_load_explicit(&slot_at(m, i)[0],
+						 memory_order_acquire);
+			if (SHK__MAP_CTL_ST(c) == SHK__MAP_EMPTY &&
+			    !(SHK__MAP_CTL_SEQ(c) & 1)) {
+				bad++;
+				break;
+			}
+		}
+	}
+	return bad;
+}
+
 uint32_t
 shk__map_slot_stripe(const shk_map *m, uint64_t i)
 {
@@ -1048,52 +1091,74 @@ unlock_all(shk_map *m, const int *held)
 }
 
 /*
- * With every stripe held: clears the tombstones of slots [lo, hi) that no
- * present key's path crosses.  It walks down from the first EMPTY at or
- * above hi (at most SWEEP_CHUNK slots up, wrapping), keeping `cover`: how
- * many slots below the current one some key seen so far (above it, up to
- * that EMPTY) still needs, i.e. the largest displacement left.  A key's
- * path cannot cross an EMPTY slot (invariant), so keys above that EMPTY
- * need nothing below it.  Where no EMPTY was found, or after a busy slot
- * (a dead owner's write: its key and home are not to be trusted), `known`
- * is 0 and nothing is cleared until the walk meets an EMPTY.  Returns how
- * many were cleared.
+ * With every stripe held: clears the tombstones of slots [lo, hi)
+ * (lo < hi <= cap) that no present key's path crosses.  It looks for the
+ * first EMPTY at or above hi (wrapping; d slots up), then walks down from
+ * the slot below it to lo, keeping `cover`: how many slots below the
+ * current one some key seen so far (above it, up to that EMPTY) still
+ * needs, i.e. the largest displacement left.  A key's path cannot cross an
+ * EMPTY slot (invariant), so keys above that EMPTY need nothing below it.
+ * A busy slot (a dead owner's write: its key and home are not to be
+ * trusted) makes `known` 0: nothing is cleared until the walk meets an
+ * EMPTY, or has walked cap - 1 slots since the busy one (`clean`): then it
+ * has seen every other slot's key, and a key's path is shorter than cap,
+ * so cover is exact with no EMPTY at all.  A table with no EMPTY slot
+ * (d == cap) is walked twice from hi - 1 down (2 cap slots, the one walk
+ * here longer than d + SWEEP_CHUNK): the first lap learns cover, the second
+ * clears the whole table; so one such walk gives the map EMPTY slots back
+ * (F1 of the 2026-11-25 review: before, a map with none was never cleared
+ * again, and every writer's long scan started a sweep that cleared
+ * nothing).  Returns how many were cleared; *kept gets the tombstones of
+ * the range it left.
  */
 static uint64_t
-sweep_range(shk_map *m, uint64_t lo, uint64_t hi)
+sweep_range(shk_map *m, uint64_t lo, uint64_t hi, uint64_t *kept)
 {
-	uint64_t d, n, i, c, h, cover = 0, cleared = 0;
+	uint64_t d, n, i, c, h, span = hi - lo, cover = 0, cleared = 0;
+	uint64_t clean = 0; /* slots walked since the last odd one */
 	uint32_t st;
 	int known = 0;
 
-	for (d = 0; d < SWEEP_CHUNK && d < m->cap; d++) {
-		/* relaxed: the table is frozen while we hold every stripe
-		 * (stripe lock acquires order the last writes before us) */
+	*kept = 0;
+	for (d = 0; d < m->cap; d++) {
+		/* acquire (F6 of the review): the table is frozen while we
+		 * hold every stripe, and the stripe locks' acquire orders
+		 * the last writes of a holder that let go before us; a
+		 * holder that was killed and taken over released nothing,
+		 * so its last ctl stores are ordered only by their own
+		 * release (publish, TOMB, repair), which this pairs with.
+		 * Free on x86, as in repair_stripe(). */
 		c = atomic_load_explicit(&slot_at(m, (hi + d) & m->mask)[0],
-					 memory_order_relaxed);
+					 memory_order_acquire);
 		if (SHK__MAP_CTL_ST(c) == SHK__MAP_EMPTY &&
 		    !(SHK__MAP_CTL_SEQ(c) & 1)) {
 			known = 1;
 			break;
 		}
 	}
-	/* from slot hi + d - 1 down to lo: d + (hi - lo) slots */
-	for (n = 0; n < d + (hi - lo); n++) {
+	if (!known)
+		span = m->cap; /* no EMPTY: walk two laps, clear the table */
+	/* from slot hi + d - 1 down: d + span slots; clears where n >= d */
+	for (n = 0; n < d + span; n++) {
 		i = (hi + d - 1 - n) & m->mask;
-		/* relaxed: frozen, as above */
+		/* acquire: as above */
 		c = atomic_load_explicit(&slot_at(m, i)[0],
-					 memory_order_relaxed);
+					 memory_order_acquire);
 		st = SHK__MAP_CTL_ST(c);
 		if (!ctl_valid(m, c))
 			return cleared; /* leave a corrupt map to check */
 		if (SHK__MAP_CTL_SEQ(c) & 1) {
 			known = 0;
+			clean = 0;
 			continue;
 		}
+		/* every slot of (i, i + cap) walked, none odd: cover is exact
+		 * with or without an EMPTY above (a key's path is < cap) */
+		if (clean++ >= m->cap - 1)
+			known = 1;
 		if (st == SHK__MAP_EMPTY) {
 			known = 1; /* keeps cover: conservative */
-		} else if (st == SHK__MAP_TOMB && known && cover == 0 &&
-			   n >= d) {
+		} else if (st == SHK__MAP_TOMB && n >= d) {
 			uint64_t e = SHK__MAP_CTL(SHK__MAP_EMPTY, 0,
 						  SHK__MAP_CTL_SEQ(c) + 2);
 
@@ -1102,14 +1167,16 @@ sweep_range(shk_map *m, uint64_t lo, uint64_t hi)
 			 * and acquire; a reader that loads it stops there,
 			 * which no present key's path makes wrong.  Cannot
 			 * fail: no other ctl writer runs (frozen). */
-			if (atomic_compare_exchange_strong_explicit(
+			if (known && cover == 0 &&
+			    atomic_compare_exchange_strong_explicit(
 				    &slot_at(m, i)[0], &c, e,
 				    memory_order_relaxed,
 				    memory_order_relaxed)) {
 				cleared++;
 				SHK_CRASHPOINT("map.sweep.cleared");
+				continue;
 			}
-			continue;
+			(*kept)++;
 		}
 		if (cover)
 			cover--;
@@ -1122,46 +1189,89 @@ sweep_range(shk_map *m, uint64_t lo, uint64_t hi)
 	return cleared;
 }
 
-/* Clears what tombstones it can, SWEEP_CHUNK slots per hold of every
- * stripe; gives up quietly when the stripes stay held (a stopped writer):
- * it is only a speed-up. */
+/*
+ * One sweep step: with every stripe held, clears what tombstones it can in
+ * the chunk below the header's sweep_at (SWEEP_CHUNK slots, or the whole
+ * map if smaller), moves sweep_at down one chunk (wrapping from 0 to
+ * cap), and sets the back-off.  Chunks go down so that the EMPTY slots a
+ * step makes lie just above the next step's chunk, where its search
+ * starts.  One chunk per call bounds what a put or delete pays (F5 of the
+ * review: a whole sweep of a large map ran inside one call).  Gives up
+ * quietly when the stripes stay held (a stopped writer): it is only a
+ * speed-up.
+ */
 static void
 sweep(shk_map *m)
 {
 	int held[SHK__MAP_STRIPES];
-	uint64_t lo, hi;
+	uint64_t lo, hi, at, cleared, kept, w, shift, to;
 
 #ifdef SHK_TEST_HOOKS
 	/* relaxed: a test statistic */
 	atomic_fetch_add_explicit(&shk__map_sweeps, 1, memory_order_relaxed);
 #endif
-	for (lo = 0; lo < m->cap; lo = hi) {
-		hi = m->cap - lo > SWEEP_CHUNK ? lo + SWEEP_CHUNK : m->cap;
-		if (lock_all(m, held))
-			return;
-		SHK_CRASHPOINT("map.sweep.locked");
-		sweep_range(m, lo, hi);
-		unlock_all(m, held);
-	}
+	if (lock_all(m, held))
+		return;
+	SHK_CRASHPOINT("map.sweep.locked");
+	/* acquire: written only by sweepers holding every stripe (ordered
+	 * by the stripe locks; acquire as in sweep_range() for a sweeper
+	 * taken over); a value out of range is read as cap */
+	at = atomic_load_explicit(&m->hdr->sweep_at, memory_order_acquire);
+	hi = at == 0 || at >= m->cap ? m->cap : at;
+	lo = hi > SWEEP_CHUNK ? hi - SWEEP_CHUNK : 0;
+	cleared = sweep_range(m, lo, hi, &kept);
+	/* release: pairs with the next sweeper's acquire load above */
+	atomic_store_explicit(&m->hdr->sweep_at, (uint32_t)lo,
+			      memory_order_release);
+	/* back-off: the top bits of the credit word change only here, under
+	 * every stripe, so the shift read is the one we change; relaxed: a
+	 * tally, it orders nothing (fetch_add: writers add to the low bits
+	 * meanwhile) */
+	w = atomic_load_explicit(&m->hdr->sweep_credit, memory_order_relaxed);
+	shift = w >> SWEEP_SHIFT_AT;
+	to = cleared ? 0 : kept && shift < SWEEP_MAX_SHIFT ? shift + 1 : shift;
+	if (to != shift)
+		atomic_fetch_add_explicit(&m->hdr->sweep_credit,
+					  (to - shift) << SWEEP_SHIFT_AT,
+					  memory_order_relaxed);
+	unlock_all(m, held);
 }
 
-/* A put or delete (stripe let go) passed tombs tombstones: credit them;
- * sweep once enough did. */
+/*
+ * A put or delete (stripe let go) passed tombs tombstones: add them to the
+ * map's credit, in its header, so that short-lived handles count too (F4
+ * of the review: a handle's own credit was lost when it closed or was
+ * killed); the adder that brings the credit to the threshold takes it
+ * (CAS to zero, the back-off kept) and sweeps one step.
+ */
 static void
 sweep_credit(shk_map *m, uint64_t tombs)
 {
-	uint64_t cr;
+	uint64_t w, shift, need, span;
 
 	if (!m->clears)
 		return;
-	/* relaxed: a process-local tally; a lost race only moves a sweep */
-	cr = atomic_fetch_add_explicit(&m->credit, tombs,
-				       memory_order_relaxed) +
-	     tombs;
-	if (cr < m->cap / SWEEP_CREDIT_DIV)
-		return;
-	/* relaxed: as above; two threads may both sweep, which is harmless */
-	atomic_store_explicit(&m->credit, 0, memory_order_relaxed);
+	/* relaxed: a tally any process adds to; it publishes nothing (the
+	 * sweep orders itself through the stripe locks) */
+	w = atomic_fetch_add_explicit(&m->hdr->sweep_credit, tombs,
+				      memory_order_relaxed) +
+	    tombs;
+	span = m->cap < SWEEP_CHUNK ? m->cap : SWEEP_CHUNK;
+	for (;;) {
+		shift = w >> SWEEP_SHIFT_AT;
+		if (shift > SWEEP_MAX_SHIFT)
+			shift = SWEEP_MAX_SHIFT; /* scribbled: bounded */
+		need = (span / SWEEP_CREDIT_DIV) << shift;
+		if ((w & SWEEP_CREDIT_MASK) < (need ? need : 1))
+			return;
+		/* relaxed: a claim on the tally, not on memory; on failure
+		 * w is the new value: another adder took it (below the
+		 * threshold now) or added more (try again) */
+		if (atomic_compare_exchange_weak_explicit(
+			    &m->hdr->sweep_credit, &w, w & ~SWEEP_CREDIT_MASK,
+			    memory_order_relaxed, memory_order_relaxed))
+			break;
+	}
 	sweep(m);
 }
 
@@ -1375,7 +1485,23 @@ hdr_check(const void *mem, const shk_obj_info *info, struct shk__map_hdr *g)
 
 	if (info->len < sizeof(*g))
 		return SHK_ECORRUPT;
-	memcpy(g, mem, sizeof(*g)); /* read once; check the copy */
+	/* read once; check the copy.  Field by field: the sweep words of a
+	 * KMPE map change under other processes (relaxed atomics), so they
+	 * are not copied (zero in *g); the rest is immutable. */
+	{
+		const struct shk__map_hdr *h = mem;
+
+		memset(g, 0, sizeof(*g));
+		g->magic = h->magic;
+		g->key_len = h->key_len;
+		g->val_len = h->val_len;
+		g->slot_len = h->slot_len;
+		g->cap = h->cap;
+		g->nstripes = h->nstripes;
+		g->seed = h->seed;
+		g->stripes_off = h->stripes_off;
+		g->slots_off = h->slots_off;
+	}
 	/* Compiler barrier (as in segment.c validate_hdr()): after it the
 	 * compiler must assume the shared header changed, so it cannot turn
 	 * a read of the copy back into a read of *mem. */
@@ -1418,6 +1544,7 @@ view_init(shk_map *v, shk_seg *seg, void *mem, const struct shk__map_hdr *g)
 	v->seed = g->seed;
 	v->word_hash = g->magic != SHK__MAP_MAGIC;
 	v->clears = g->magic == SHK__MAP_MAGIC_E;
+	v->hdr = mem;
 	v->key_len = g->key_len;
 	v->val_len = g->val_len;
 	v->slot_len = g->slot_len;

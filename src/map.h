@@ -1,7 +1,8 @@
 /*
  * map.h - shared layout of a map object (DESIGN §5, docs/map.md).
  *
- *   [0, 64)            struct shk__map_hdr, immutable after creation
+ *   [0, 64)            struct shk__map_hdr, immutable after creation but
+ *                      for the sweep words of a KMPE map (map.c, Sweeps)
  *   [64, slots_off)    nstripes struct shk__map_stripe (8 per line)
  *   [slots_off, ...)   cap slots of slot_len bytes, each made of 64-bit
  *                      words: ctl, then ceil(key_len/8) key words, then
@@ -41,11 +42,18 @@ struct shk__map_hdr {
 	uint32_t slot_len; /* 8 * (1 + key words + value words) */
 	uint64_t cap;      /* slots, power of two */
 	uint32_t nstripes; /* min(cap, SHK__MAP_STRIPES) */
-	uint32_t reserved0;
+	/* KMPE: the top (exclusive) slot of the next sweep chunk, 0 meaning
+	 * cap; written only by a sweeper holding every stripe.  Zero and
+	 * unused in KMAP/KMPW maps (was reserved0). */
+	_Atomic uint32_t sweep_at;
 	uint64_t seed;        /* hash seed, chosen at creation */
 	uint64_t stripes_off; /* from the object start: 64 */
 	uint64_t slots_off;   /* from the object start, 64-byte aligned */
-	uint64_t reserved1;
+	/* KMPE: sweep credit (low 56 bits: tombstones long scans passed since
+	 * the last sweep step) and back-off (top 8 bits), map.c sweep_credit();
+	 * any process adds to it.  Zero and unused in KMAP/KMPW maps (was
+	 * reserved1). */
+	_Atomic uint64_t sweep_credit;
 };
 _Static_assert(sizeof(struct shk__map_hdr) == 64, "map header is one line");
 
@@ -89,6 +97,13 @@ SHK_HIDDEN extern int shk__map_create_kmpw;
 SHK_HIDDEN extern _Atomic uint64_t shk__map_sweeps;
 /* Tests: how long put/delete wait for a stripe (default 5 s). */
 SHK_HIDDEN extern int64_t shk__map_lock_timeout_ns;
+/* Tests: slots per sweep step (default 4096; 0 means the default). */
+SHK_HIDDEN extern uint64_t shk__map_sweep_chunk;
+/* Tests: FULL slots (even) with an EMPTY slot (even) on the path from their
+ * key's home to them (0 in a sound map; read while no writer runs). */
+SHK_HIDDEN uint64_t shk__map_bad_paths(const shk_map *m);
+/* Tests: the home slot of key. */
+SHK_HIDDEN uint64_t shk__map_home(const shk_map *m, const void *key);
 /* Tests: the stripe that key belongs to. */
 SHK_HIDDEN uint32_t shk__map_stripe_of(const shk_map *m, const void *key);
 /* Tests: the stripe of the key stored in slot i, hashed from the slot's

@@ -1852,6 +1852,40 @@ churn_window(shk_map *m, uint32_t first, uint32_t live, uint64_t inserts)
 	}
 }
 
+/* As churn_window, and after every sweep step the op started: no FULL
+ * slot has an EMPTY slot on its path (shk__map_bad_paths()), and the
+ * `live` newest keys are all found, whole (review F3 of 2026-11-25: a
+ * sweep clearing a tombstone one short of a key's path was caught by no
+ * test).  Returns the sweep steps seen. */
+static uint64_t
+churn_checked(shk_map *m, uint32_t first, uint32_t live, uint64_t inserts)
+{
+	uint64_t v[VAL_WORDS], n, s0 = atomic_load(&shk__map_sweeps), s = s0;
+	uint8_t k[KEY_LEN];
+
+	for (n = 0; n < inserts; n++) {
+		uint32_t id = first + (uint32_t)n, j;
+
+		if (n >= live) {
+			mk_key(k, id - live);
+			CHECK_OK(shk_map_delete(m, k));
+		}
+		mk_key(k, id);
+		mk_val(v, id, n);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+		if (atomic_load(&shk__map_sweeps) == s)
+			continue;
+		s = atomic_load(&shk__map_sweeps);
+		CHECK_EQ(shk__map_bad_paths(m), 0);
+		for (j = n >= live ? id - live + 1 : first; j <= id; j++) {
+			mk_key(k, j);
+			CHECK_OK(shk_map_get(m, k, v));
+			CHECK(val_ok(v, j));
+		}
+	}
+	return s - s0;
+}
+
 /*
  * The audit's case, scaled: a map of CAP slots holding 64 keys at a time
  * sees 10 x CAP distinct keys come and go.  Before sweeps the tombstones
@@ -1911,10 +1945,282 @@ b_sweep_churn(const char *nm)
 	shk_seg_close(seg);
 }
 
+/*
+ * Sweep steps of 1 to 8 slots (the test hook shk__map_sweep_chunk), so a
+ * step's range starts above 0, its search for an EMPTY runs into other
+ * chunks and wraps from slot 0 to the top; and a map of 16384 slots, over
+ * four default chunks of 4096.  Keys are put behind tombstones (fillers put
+ * first, deleted after), and churn_checked() checks every key's path after
+ * every step.
+ */
+static void
+b_sweep_chunks(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	uint64_t v[VAL_WORDS], empty, longest, steps;
+	uint8_t k[KEY_LEN];
+	char name[16];
+	uint32_t id;
+	unsigned chunk;
+
+	for (chunk = 1; chunk <= 9; chunk++) {
+		uint64_t cap = chunk <= 8 ? 256 : 16384;
+		uint32_t fill = (uint32_t)(cap / 2),
+			 pinned = (uint32_t)(cap / 8);
+		shk_map *m;
+
+		shk__map_sweep_chunk = chunk <= 8 ? chunk : 0;
+		snprintf(name, sizeof(name), "c%u", chunk);
+		m = open_map(seg, name, sizeof(v), cap);
+		for (id = 0; id < fill; id++) {
+			mk_key(k, 5000000 + id);
+			mk_val(v, 5000000 + id, 1);
+			CHECK_EQ(shk_map_put(m, k, v), 0);
+		}
+		for (id = 0; id < pinned; id++) {
+			mk_key(k, id);
+			mk_val(v, id, 2);
+			CHECK_EQ(shk_map_put(m, k, v), 0);
+		}
+		for (id = 0; id < fill; id++) {
+			mk_key(k, 5000000 + id);
+			CHECK_OK(shk_map_delete(m, k));
+		}
+		steps = churn_checked(m, 1u << 20, 32,
+				      chunk <= 8 ? 40 * cap : 4 * cap);
+		for (id = 0; id < pinned; id++) {
+			mk_key(k, id);
+			CHECK_OK(shk_map_get(m, k, v));
+			CHECK(val_ok(v, id));
+		}
+		slot_stats(seg, name, &empty, &longest);
+		printf("# sweep_chunks: chunk %u cap %llu: %llu steps, %llu "
+		       "EMPTY, longest run %llu\n",
+		       chunk <= 8 ? chunk : 4096, (unsigned long long)cap,
+		       (unsigned long long)steps, (unsigned long long)empty,
+		       (unsigned long long)longest);
+		fflush(stdout);
+		CHECK(steps > cap / (chunk <= 8 ? chunk : 4096));
+		/* steps of a few slots each sweep less of the map */
+		CHECK(empty >= (chunk <= 8 ? 1 : cap / 8));
+		CHECK_EQ(shk_map_count(m), pinned + 32);
+		CHECK_EQ(entries(m), pinned + 32);
+		shk_map_close(m);
+	}
+	shk__map_sweep_chunk = 0;
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/*
+ * Review F1 (2026-11-25): a map left with no EMPTY slot (filled to cap,
+ * then every key deleted) was never cleared again: a sweep cleared only
+ * below an EMPTY slot, yet every put of a new key scanned the whole table
+ * and started a sweep (cap 1024: 20,000 sweeps in 20,000 put/delete
+ * pairs, 0 EMPTY).  Now the first step walks the table twice and clears
+ * it.  For one chunk (1024) and four (16384).
+ */
+static void
+b_sweep_noempty(const char *nm)
+{
+	static const uint64_t caps[] = { 1024, 16384 };
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	uint64_t v[VAL_WORDS], empty, longest, s0, steps;
+	uint8_t k[KEY_LEN];
+	char name[16];
+	uint32_t id;
+	unsigned c;
+
+	for (c = 0; c < 2; c++) {
+		uint64_t cap = caps[c];
+		shk_map *m;
+
+		snprintf(name, sizeof(name), "n%u", c);
+		m = open_map(seg, name, sizeof(v), cap);
+		for (id = 0; id < cap; id++) {
+			mk_key(k, id);
+			mk_val(v, id, 1);
+			CHECK_EQ(shk_map_put(m, k, v), 0);
+		}
+		for (id = 0; id < cap; id++) {
+			mk_key(k, id);
+			CHECK_OK(shk_map_delete(m, k));
+		}
+		s0 = atomic_load(&shk__map_sweeps);
+		churn_window(m, 1u << 20, 8, cap / 4);
+		steps = atomic_load(&shk__map_sweeps) - s0;
+		slot_stats(seg, name, &empty, &longest);
+		printf("# sweep_noempty: cap %llu: %llu sweep steps in %llu "
+		       "inserts, %llu EMPTY, longest run %llu\n",
+		       (unsigned long long)cap, (unsigned long long)steps,
+		       (unsigned long long)(cap / 4), (unsigned long long)empty,
+		       (unsigned long long)longest);
+		fflush(stdout);
+		CHECK(empty > cap / 2);
+		CHECK(steps <= cap / 64);
+		CHECK_EQ(shk__map_bad_paths(m), 0);
+		CHECK_EQ(shk_map_count(m), 8);
+		CHECK_EQ(entries(m), 8);
+		shk_map_close(m);
+	}
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/*
+ * Back-off: tombstones no sweep may clear.  In a map of 64 slots, 48 keys
+ * whose home is slot 0 fill slots 0..47; the first 20 are deleted, so the
+ * tombstones at 0..19 lie on the paths of the other 28.  Each put of a
+ * new key of home 0 passes those 20 tombstones (credit enough for a sweep
+ * before, every time: 1000 steps that cleared nothing) and reuses slot 0;
+ * its delete makes it a tombstone again.  A step that clears nothing
+ * doubles the credit the next one needs (up to 64 times), so 1000 such
+ * pairs now start fewer than 100 steps.  Once the 28 keys go, the next
+ * step clears and the back-off is reset.
+ */
+static void
+b_sweep_backoff(const char *nm)
+{
+	enum { CAP = 64, KEYS = 48, DEL = 20, PAIRS = 1000 };
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "b", sizeof(uint64_t) * VAL_WORDS, CAP);
+	static uint32_t ids[KEYS + PAIRS];
+	uint64_t v[VAL_WORDS], s0, steps, empty, longest;
+	uint8_t k[KEY_LEN];
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__map_hdr *h;
+	uint32_t id, n = 0;
+
+	for (id = 0; n < KEYS + PAIRS; id++) {
+		mk_key(k, id);
+		if (shk__map_home(m, k) == 0)
+			ids[n++] = id;
+	}
+	for (n = 0; n < KEYS; n++) {
+		mk_key(k, ids[n]);
+		mk_val(v, ids[n], 1);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	for (n = 0; n < DEL; n++) {
+		mk_key(k, ids[n]);
+		CHECK_OK(shk_map_delete(m, k));
+	}
+	s0 = atomic_load(&shk__map_sweeps);
+	for (n = KEYS; n < KEYS + PAIRS; n++) {
+		mk_key(k, ids[n]);
+		mk_val(v, ids[n], 2);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+		CHECK_OK(shk_map_delete(m, k));
+	}
+	steps = atomic_load(&shk__map_sweeps) - s0;
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
+	h = (struct shk__map_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	printf("# sweep_backoff: %llu sweep steps in %u pairs, back-off "
+	       "%llu\n",
+	       (unsigned long long)steps, PAIRS,
+	       (unsigned long long)(atomic_load(&h->sweep_credit) >> 56));
+	fflush(stdout);
+	CHECK(steps < 100);
+	CHECK_EQ(atomic_load(&h->sweep_credit) >> 56, 6);
+	CHECK_EQ(shk__map_bad_paths(m), 0);
+	for (n = DEL; n < KEYS; n++) {
+		mk_key(k, ids[n]);
+		CHECK_OK(shk_map_get(m, k, v));
+		CHECK(val_ok(v, ids[n]));
+	}
+	/* the keys go; churn keys of other homes until a step clears */
+	for (n = DEL; n < KEYS; n++) {
+		mk_key(k, ids[n]);
+		CHECK_OK(shk_map_delete(m, k));
+	}
+	churn_window(m, 1u << 20, 4, 20 * CAP);
+	CHECK_EQ(atomic_load(&h->sweep_credit) >> 56, 0);
+	slot_stats(seg, "b", &empty, &longest);
+	CHECK(empty > 0);
+	CHECK_EQ(shk_map_count(m), 4);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+/*
+ * Review F4 (2026-11-25): the sweep credit lived in each handle, so
+ * workers that open the map, do a little and close (or die) never swept:
+ * with handles of one put/delete pair each, tombstones piled up until a
+ * single scan passed an eighth of the table (runs of hundreds of slots
+ * between sweeps).  The credit is in the map's header now: short-lived
+ * handles keep the map as swept as one long-lived handle does
+ * (sweep_churn's bounds, at every 32nd insert).
+ */
+static void
+b_sweep_shared_credit(const char *nm)
+{
+	enum { CAP = 4096, LIVE = 64 };
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "sc", sizeof(uint64_t) * VAL_WORDS, CAP);
+	uint64_t v[VAL_WORDS], empty, longest, n, worst = 0;
+	uint8_t k[KEY_LEN];
+
+	for (n = 0; n < 6 * CAP; n++) {
+		if (n % 32 == 0) {
+			slot_stats(seg, "sc", &empty, &longest);
+			if (longest > worst)
+				worst = longest;
+		}
+		shk_map *w = open_map(seg, "sc", sizeof(v), CAP);
+		uint32_t id = 1000 + (uint32_t)n;
+
+		if (n >= LIVE) {
+			mk_key(k, id - LIVE);
+			CHECK_OK(shk_map_delete(w, k));
+		}
+		mk_key(k, id);
+		mk_val(v, id, n);
+		CHECK_EQ(shk_map_put(w, k, v), 0);
+		shk_map_close(w);
+	}
+	slot_stats(seg, "sc", &empty, &longest);
+	printf("# sweep_shared_credit: %llu EMPTY of %u, longest run %llu "
+	       "(at most %llu, seen every 32 inserts)\n",
+	       (unsigned long long)empty, CAP, (unsigned long long)longest,
+	       (unsigned long long)worst);
+	fflush(stdout);
+	CHECK(empty >= CAP / 8);
+	CHECK(worst <= 128);
+	CHECK_EQ(shk_map_count(m), LIVE);
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
 static void
 t_sweep_churn(void)
 {
 	with_seg("map-swc", b_sweep_churn);
+}
+
+static void
+t_sweep_chunks(void)
+{
+	with_seg("map-swk", b_sweep_chunks);
+}
+
+static void
+t_sweep_noempty(void)
+{
+	with_seg("map-swn", b_sweep_noempty);
+}
+
+static void
+t_sweep_backoff(void)
+{
+	with_seg("map-swb", b_sweep_backoff);
+}
+
+static void
+t_sweep_shared_credit(void)
+{
+	with_seg("map-sws", b_sweep_shared_credit);
 }
 
 /*
@@ -2015,10 +2321,22 @@ sweep_readers_case(const char *nm, int threads)
 
 	CHECK(sh != MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
+	/* pinned keys behind tombstones: fillers first, deleted after (review
+	 * F3: pinned keys put into an empty map had no tombstone on their
+	 * paths, so an unsafe clear could not lose them) */
+	for (id = 0; id < SW_CAP / 4; id++) {
+		mk_key(k, 3000000 + id);
+		mk_val(v, 3000000 + id, 1);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
 	for (id = 0; id < SW_PINNED; id++) {
 		mk_key(k, id);
 		mk_val(v, id, 7);
 		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	for (id = 0; id < SW_CAP / 4; id++) {
+		mk_key(k, 3000000 + id);
+		CHECK_OK(shk_map_delete(m, k));
 	}
 	for (i = 0; i < NJ; i++) {
 		jobs[i] = (struct sw_job){ .nm = nm,
@@ -2082,10 +2400,14 @@ b_sweep_readers_procs(const char *nm)
 	sweep_readers_case(nm, 0);
 }
 
+/* threads: sweep steps of 3 slots, so readers also run beside steps
+ * whose range starts above 0 */
 static void
 b_sweep_readers_threads(const char *nm)
 {
+	shk__map_sweep_chunk = 3;
 	sweep_readers_case(nm, 1);
+	shk__map_sweep_chunk = 0;
 }
 
 static void
@@ -2211,6 +2533,9 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "get_held_stripe", t_get_held_stripe },
 	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt },
 	  { "hash_kinds", t_hash_kinds }, { "single_thread", t_single_thread },
-	  { "sweep_churn", t_sweep_churn },
+	  { "sweep_churn", t_sweep_churn }, { "sweep_chunks", t_sweep_chunks },
+	  { "sweep_noempty", t_sweep_noempty },
+	  { "sweep_backoff", t_sweep_backoff },
+	  { "sweep_shared_credit", t_sweep_shared_credit },
 	  { "sweep_readers", t_sweep_readers },
 	  { "crash_sweep", t_crash_sweep })
