@@ -1410,6 +1410,36 @@ held_take(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t *left)
 	return total;
 }
 
+/* Gives back run pg of class c (lock held), no longer current and none
+ * of whose blocks anybody holds: clears its page-map entry, then frees
+ * it as a large block.  1, or 0 when damaged neighbours refuse the free
+ * (the run keeps its entry). */
+static int
+run_give(shk_seg *seg, const struct layout *L, uint32_t c, uint64_t pg)
+{
+	uint64_t h = L->heap_off + (pg << L->run_shift) - BLK_HDR;
+
+	/* release: a carver that finds the entry cleared then sees the CAS
+	 * of cur_run to 0 (held_release(), cur_give_uncarved()) when it
+	 * loads cur_run again (acquire in cur_page()); a lock-free reader
+	 * that still finds the entry holds a stale ref whose CAS fails */
+	atomic_store_explicit(pagemap(seg, L, pg), 0, memory_order_release);
+	SHK_CRASHPOINT("heap.run.released");
+	if (shk__heap_free_meta(seg, L, h, F_RUN)) {
+		/* damaged neighbours: keep the run.  relaxed: ours (lock) */
+		atomic_store_explicit(pagemap(seg, L, pg), RUN_TAG | c,
+				      memory_order_relaxed);
+		return 0;
+	}
+	lk_add(&hdr_of(seg)->cls[c].nruns, (uint64_t)-1);
+#ifdef SHK_TEST_HOOKS
+	/* relaxed: a counter for tests */
+	atomic_fetch_add_explicit(&shk__heap_runs_given, 1,
+				  memory_order_relaxed);
+#endif
+	return 1;
+}
+
 /* Gives back the runs of the classes in set whose carved blocks are all
  * HELD (lock held, their lists taken), in one walk of the page map.
  * Returns how many; *gave gets the classes that gave one. */
@@ -1424,7 +1454,6 @@ held_release(shk_seg *seg, const struct layout *L, uint64_t set, uint64_t *gave)
 	for (pg = 0; pg < np; pg++) {
 		struct heap_run *r = (void *)(seg->base + L->heap_off +
 					      (pg << L->run_shift));
-		uint64_t h = L->heap_off + (pg << L->run_shift) - BLK_HDR;
 		/* relaxed: the page map and run headers are ours (lock) */
 		uint32_t e = atomic_load_explicit(pagemap(seg, L, pg),
 						  memory_order_relaxed);
@@ -1470,29 +1499,52 @@ held_release(shk_seg *seg, const struct layout *L, uint64_t set, uint64_t *gave)
 			    &hh->cls[c].cur_run, &cur, 0, memory_order_release,
 			    memory_order_relaxed))
 			continue;
-		/* release: a carver that finds the entry cleared then sees
-		 * the CAS above when it loads cur_run again (acquire in
-		 * cur_page()); a lock-free reader that still finds the entry
-		 * holds a stale ref whose CAS fails */
-		atomic_store_explicit(pagemap(seg, L, pg), 0,
-				      memory_order_release);
-		SHK_CRASHPOINT("heap.run.released");
-		if (shk__heap_free_meta(seg, L, h, F_RUN)) {
-			/* damaged neighbours: keep the run */
-			atomic_store_explicit(pagemap(seg, L, pg), RUN_TAG | c,
-					      memory_order_relaxed);
+		if (!run_give(seg, L, c, pg))
 			continue;
-		}
-		lk_add(&hh->cls[c].nruns, (uint64_t)-1);
-#ifdef SHK_TEST_HOOKS
-		/* relaxed: a counter for tests */
-		atomic_fetch_add_explicit(&shk__heap_runs_given, 1,
-					  memory_order_relaxed);
-#endif
 		*gave |= 1ull << c;
 		n++;
 	}
 	return n;
+}
+
+/*
+ * Gives back class c's current run when nobody carved from it (lock
+ * held): a run formatted for a class whose list was refilled (a push,
+ * or a run release's push-back) before anybody carved.  It holds no
+ * block, so nobody can hold one of it; the CAS of cur_run from
+ * {page, 0} to 0 proves nobody carved meanwhile, as for a current run
+ * in held_release().  Until 2026-11-26 such a run stayed, and its
+ * count of 0 made runs_release()'s filter skip the whole class: in
+ * run_giveback_threads about one run in 16 kept 22 all-free runs of
+ * one class after everything was freed.  1 when given back.
+ */
+static int
+cur_give_uncarved(shk_seg *seg, const struct layout *L, uint32_t c)
+{
+	/* acquire: as in held_release() */
+	uint64_t cur = atomic_load_explicit(&hdr_of(seg)->cls[c].cur_run,
+					    memory_order_acquire);
+	uint64_t pg = (uint64_t)CUR_PAGE(cur) - 1;
+
+	if (!CUR_PAGE(cur) || CUR_IDX(cur) || pg >= run_pages(L) ||
+	    /* relaxed: the page map is ours (lock) */
+	    atomic_load_explicit(pagemap(seg, L, pg), memory_order_relaxed) !=
+		    (RUN_TAG | c) ||
+	    run_valid(seg, L, pg) != (int)c)
+		return 0;
+	/* relaxed: new_run() stored 0 already; the release CAS below
+	 * orders it for run_carved(), as in held_release() */
+	atomic_store_explicit(&((struct heap_run *)(seg->base + L->heap_off +
+						    (pg << L->run_shift)))
+				       ->next_idx,
+			      0, memory_order_relaxed);
+	/* release: as in held_release(); relaxed on failure: somebody
+	 * carved (or a new run came), the run stays */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &hdr_of(seg)->cls[c].cur_run, &cur, 0, memory_order_release,
+		    memory_order_relaxed))
+		return 0;
+	return run_give(seg, L, c, pg);
 }
 
 /* The classes in set that have a run whose carved blocks are all FREE
@@ -1545,6 +1597,8 @@ runs_release(shk_seg *seg, struct heap_local *hl)
 	for (c = 0; c < L->nclass; c++) {
 		struct heap_class *hc = &hh->cls[c];
 
+		n += cur_give_uncarved(seg, L, c);
+
 		/* relaxed: statistics, a filter only: the listed blocks are
 		 * at most the carved ones less those off the lists (live);
 		 * a run goes back only when all of its carved blocks are
@@ -1560,7 +1614,11 @@ runs_release(shk_seg *seg, struct heap_local *hl)
 
 		if (CUR_PAGE(cur) && CUR_IDX(cur) < L->cnblk[c]) {
 			carved -= L->cnblk[c] - CUR_IDX(cur);
-			if (CUR_IDX(cur) < need)
+			/* an uncarved current run is no candidate (given
+			 * back above): it must not make need 0, which
+			 * skipped the class and its full runs (until
+			 * 2026-11-26) */
+			if (CUR_IDX(cur) && CUR_IDX(cur) < need)
 				need = CUR_IDX(cur);
 		}
 		/* acquire: as in pop(); an empty list gives nothing, and a
@@ -1587,7 +1645,7 @@ runs_release(shk_seg *seg, struct heap_local *hl)
 			took |= 1ull << c;
 	}
 	if (took)
-		n = held_release(seg, L, took, &gave);
+		n += held_release(seg, L, took, &gave);
 	if (seen) {
 		/* quiet: classes whose head nobody moved between our take
 		 * and our last push-back */

@@ -2703,6 +2703,101 @@ t_carve_release_race(void)
 }
 
 /*
+ * A class whose current run nobody carved from: formatted by a carver
+ * that found the run full (here a child's thread without the handle's
+ * magazine, stopped by crash point heap.carve.loaded on its second load,
+ * after new_run() and before its carve), beside two full runs whose
+ * blocks are all free.  A large request short of memory must give back
+ * all three.  Until 2026-11-26 the uncarved run's count of 0 made
+ * runs_release()'s filter skip the class: no run went back (in
+ * run_giveback_threads, about one run in 16 kept 22 all-free runs that
+ * way and the final half-heap request failed).  Continued, the child's
+ * carve finds its run given back and allocates from a new one.
+ */
+static void *
+ruc_thread(void *arg)
+{
+	uint64_t x;
+	int rc = shk_alloc(arg, 1024, &x);
+
+	if (!rc)
+		rc = shk_free(arg, x);
+	return (void *)(intptr_t)rc;
+}
+
+static void
+t_run_uncarved(void)
+{
+	char nm[64];
+	shk_seg *s;
+	shk_heap_stats st;
+	struct shk__heap_report r0, r1;
+	uint64_t o[30], big;
+	pid_t pid;
+	int j, wst;
+
+	test_name(nm, sizeof(nm), "runcv");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	stats(s, &st);
+	/* two runs of 1 KiB blocks, all carved (15 each in the 16 KiB runs
+	 * of a heap just under 4 MiB), the list empty */
+	for (j = 0; j < 30; j++)
+		CHECK_OK(shk_alloc(s, 1024, &o[j]));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *c = NULL;
+		uint64_t y;
+		pthread_t t;
+		void *ret = NULL;
+
+		alarm(20);
+		if (shk_seg_open(nm, 0, NULL, &c))
+			_exit(2);
+		/* this thread owns the magazine; another carves without */
+		if (shk_alloc(c, 64, &y) || shk_free(c, y))
+			_exit(3);
+		setenv("SHK_CRASH", "heap.carve.loaded:2:stop", 1);
+		if (pthread_create(&t, NULL, ruc_thread, c) ||
+		    pthread_join(t, &ret))
+			_exit(3);
+		if (ret) {
+			fprintf(stderr, "  child: %s\n",
+				shk_errname((int)(intptr_t)ret));
+			_exit(4);
+		}
+		shk_seg_close(c);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &wst, WUNTRACED) == pid);
+	if (!WIFSTOPPED(wst)) {
+		shk_seg_close(s);
+		shk_seg_unlink(nm, NULL);
+		TEST_FAIL("child not stopped (status %d)", wst);
+	}
+	CHECK_OK(shk__heap_scan(s, &r0));
+	for (j = 0; j < 30; j++)
+		CHECK_OK(shk_free(s, o[j]));
+	CHECK_RC(shk_alloc(s, st.heap_len - 4096, &big), SHK_ENOMEM);
+	CHECK_OK(shk__heap_scan(s, &r1));
+	if (r1.runs + 3 != r0.runs) {
+		kill(pid, SIGKILL);
+		test_wait(pid);
+		TEST_FAIL("runs %llu -> %llu, expected 3 given back",
+			  (unsigned long long)r0.runs,
+			  (unsigned long long)r1.runs);
+	}
+	CHECK(kill(pid, SIGCONT) == 0);
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_OK(shk__heap_check(s));
+	check_zero(s);
+	CHECK_OK(shk_alloc(s, st.heap_len / 2, &big));
+	CHECK_OK(shk_free(s, big));
+	shk_seg_close(s);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/*
  * A handle whose magazine's owning thread exited before the close: the
  * exit drained the magazine (its owner word NONE) and cleared the handle's
  * offset, and the close must still give the block back.  Before
@@ -2812,4 +2907,5 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "run_giveback_threads", t_run_giveback_threads },
 	  { "crash_run_release", t_crash_run_release },
 	  { "carve_release_race", t_carve_release_race },
+	  { "run_uncarved", t_run_uncarved },
 	  { "mag_close_after_exit", t_mag_close_after_exit })
