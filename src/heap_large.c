@@ -64,6 +64,21 @@ bin_remove(shk_seg *seg, const struct layout *L, uint64_t h, uint64_t size)
 	return 0;
 }
 
+/* Counts n bytes taken from the free blocks and raises the high-water
+ * mark to what the chain now has in use.  Lock held. */
+static void
+taken(struct heap_hdr *hh, const struct layout *L, uint64_t n)
+{
+	/* relaxed: statistics under the lock */
+	uint64_t w = lk_add(&hh->large_free, -n);
+
+	if (L->chain_end - L->chain_off - w >
+	    atomic_load_explicit(&hh->high_water, memory_order_relaxed))
+		atomic_store_explicit(&hh->high_water,
+				      L->chain_end - L->chain_off - w,
+				      memory_order_relaxed);
+}
+
 /*
  * Finds and carves a free block with a payload of len bytes aligned to
  * align (relative to heap_off) and, when limit is nonzero, ending at most
@@ -156,13 +171,7 @@ shk__heap_large_carve(shk_seg *seg, const struct layout *L, uint64_t len,
 		st(seg, f, mkhdr(f, S, F_USED | flags));
 	}
 	set_stamp(seg, f, shk__seg_stamp(seg));
-	/* relaxed: statistics under the lock */
-	w = lk_add(&hh->large_free, -S);
-	if (L->chain_end - L->chain_off - w >
-	    atomic_load_explicit(&hh->high_water, memory_order_relaxed))
-		atomic_store_explicit(&hh->high_water,
-				      L->chain_end - L->chain_off - w,
-				      memory_order_relaxed);
+	taken(hh, L, S);
 	return f;
 }
 
@@ -237,13 +246,7 @@ shk__heap_carve_top(shk_seg *seg, const struct layout *L, uint64_t len,
 		st(seg, f, mkhdr(f, S, F_USED | flags));
 	}
 	set_stamp(seg, t, shk__seg_stamp(seg));
-	/* relaxed: statistics under the lock */
-	w = lk_add(&hh->large_free, -need);
-	if (L->chain_end - L->chain_off - w >
-	    atomic_load_explicit(&hh->high_water, memory_order_relaxed))
-		atomic_store_explicit(&hh->high_water,
-				      L->chain_end - L->chain_off - w,
-				      memory_order_relaxed);
+	taken(hh, L, need);
 	return t;
 }
 
