@@ -484,16 +484,8 @@ cmd_bridge(int argc, char **argv)
 				b.max_frame = (int64_t)v;
 		} else if ((m = cli_opt_value(argc, argv, &i, "--mode",
 					      &val))) {
-			char *end;
-			unsigned long v;
-
-			if (m < 0 || !val[0])
+			if (m < 0 || cli_parse_mode(val, &co.seg_mode))
 				return cli_usage_error("bad --mode (octal)");
-			errno = 0;
-			v = strtoul(val, &end, 8);
-			if (errno || *end || v == 0 || v > 0777)
-				return cli_usage_error("bad --mode (octal)");
-			co.seg_mode = (uint32_t)v;
 		} else if (!strcmp(a, "--any-owner")) {
 			co.flags |= SHK_ANY_OWNER;
 		} else if (!strcmp(a, "--out")) {

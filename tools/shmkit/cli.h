@@ -62,6 +62,7 @@ int cli_is_help(const char *arg);
 int cli_cmd_help(void);
 int cli_parse_size(const char *s, uint64_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_mode(const char *s, uint32_t *out);
 int cli_parse_seconds(const char *s, double min, double max, double *out);
 int cli_target_set(struct cli_target *t, uint32_t backend, const char *arg);
 int cli_backend_flag(const char *a, uint32_t *backend);

@@ -244,6 +244,24 @@ cli_parse_seconds(const char *s, double min, double max, double *out)
 	return 0;
 }
 
+/* Permission bits in octal, 1 to 0777 (--mode of create and bridge):
+ * 0, or SHK_EINVAL. */
+int
+cli_parse_mode(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s[0])
+		return SHK_EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || *end || v == 0 || v > 0777)
+		return SHK_EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
 /* BYTES with an optional K, M or G suffix (powers of 1024). */
 int
 cli_parse_size(const char *s, uint64_t *out)

@@ -202,14 +202,11 @@ cmd_create(int argc, char **argv)
 						       "largest segment, 1T",
 						       v);
 		} else if ((r = cli_opt_value(argc, argv, &i, "--mode", &v))) {
-			char *end;
+			uint32_t m;
 
-			if (r < 0 || !v[0])
+			if (r < 0 || cli_parse_mode(v, &m))
 				return cli_usage_error("bad --mode (octal)");
-			errno = 0;
-			mode = strtoull(v, &end, 8);
-			if (errno || *end || mode == 0 || mode > 0777)
-				return cli_usage_error("bad --mode (octal)");
+			mode = m;
 		} else if ((r = cli_opt_value(argc, argv, &i, "--objects",
 					      &v))) {
 			if (r < 0 || cli_parse_u64(v, &nobj) || nobj == 0 ||
