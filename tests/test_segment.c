@@ -1327,6 +1327,12 @@ t_attach_table(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/* The slot the forged-record cases below write: half the table away from
+ * the test's own handle, whose slot is wherever its search started
+ * (attach.c spreads them; a fixed 200 was sometimes the handle's own,
+ * whose liveness lock then made the forged record alive). */
+#define FSLOT(seg) (((seg)->slot + SHK__ATTACH_CAP / 2) % SHK__ATTACH_CAP)
+
 /* A forged attach record: a live pid with the wrong start time is dead. */
 static void
 t_forged_attach_is_dead(void)
@@ -1337,21 +1343,21 @@ t_forged_attach_is_dead(void)
 
 	test_name(nm, sizeof(nm), "forge");
 	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
-	a = shk__attach_at(seg, 200);
+	a = shk__attach_at(seg, FSLOT(seg));
 	atomic_store(&a->start_ticks, 12345);
 	atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, getppid()));
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 0);
 	CHECK_EQ(shk__stamp_alive(seg, shk__seg_stamp(seg)), 1);
 	/* a claim naming pid 0 or a pid past INT_MAX (kill() would take
 	 * them for our process group or every process) is dead too */
 	atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, 0));
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 0);
 	atomic_store(&a->word,
 		     SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, 0xffffffffu));
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 0);
 	atomic_store(&a->word,
 		     SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, (uint32_t)getpid()));
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 1);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 1);
 	shk_seg_close(seg);
 	shk_seg_unlink(nm, NULL);
 }
@@ -1393,14 +1399,14 @@ t_own_pid_record(void)
 
 	test_name(nm, sizeof(nm), "ownpid");
 	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
-	a = shk__attach_at(seg, 200);
+	a = shk__attach_at(seg, FSLOT(seg));
 	atomic_store(&a->start_ticks, shk__self_start_ticks());
 	atomic_store(&a->pidns, shk__self_pidns());
 	atomic_store(&a->timens, shk__self_timens());
 	atomic_store(&a->word,
 		     SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, (uint32_t)getpid()));
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
-	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 0);
+	CHECK(find_slot(seg, FSLOT(seg), &ai));
 	CHECK_EQ(ai.alive, 0);
 	me = shk__seg_stamp(seg);
 	CHECK_EQ(shk__stamp_alive(seg, me), 1);
@@ -1408,7 +1414,7 @@ t_own_pid_record(void)
 	CHECK_EQ(shk__stamp_alive(seg, shk__seg_stamp(s2)), 1);
 	CHECK_EQ(shk__stamp_alive(s2, shk__seg_stamp(s2)), 1);
 	CHECK_EQ(shk__stamp_alive(s2, me), 1);
-	CHECK_EQ(shk__stamp_alive(s2, SHK__STAMP(200, 7)), 0);
+	CHECK_EQ(shk__stamp_alive(s2, SHK__STAMP(FSLOT(seg), 7)), 0);
 	shk_seg_close(s2);
 	CHECK_EQ(shk__stamp_alive(seg, me), 1);
 	shk_seg_close(seg);
@@ -1431,39 +1437,39 @@ t_foreign_ns_records(void)
 	CHECK(gone != 0);
 	test_name(nm, sizeof(nm), "fns");
 	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
-	a = shk__attach_at(seg, 200);
+	a = shk__attach_at(seg, FSLOT(seg));
 	atomic_store(&a->start_ticks, 12345); /* nobody's */
 	/* our namespaces, no such pid: dead */
 	atomic_store(&a->pidns, (uint64_t)pst.st_ino);
 	atomic_store(&a->timens, (uint64_t)tst.st_ino);
 	atomic_store(&a->word, SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, gone));
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
-	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 0);
+	CHECK(find_slot(seg, FSLOT(seg), &ai));
 	CHECK_EQ(ai.alive, 0);
 	CHECK_EQ(ai.flags, 0);
 	/* another PID namespace: alive, flagged */
 	atomic_store(&a->pidns, (uint64_t)pst.st_ino + 1);
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 1);
-	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 1);
+	CHECK(find_slot(seg, FSLOT(seg), &ai));
 	CHECK_EQ(ai.alive, 1);
 	CHECK_EQ(ai.flags, SHK_ATTACH_OTHER_PIDNS | SHK_ATTACH_UNTESTED);
 	/* another time namespace: the pid decides, not the start time */
 	atomic_store(&a->pidns, (uint64_t)pst.st_ino);
 	atomic_store(&a->timens, (uint64_t)tst.st_ino + 1);
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 0);
 	atomic_store(&a->word,
 		     SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, (uint32_t)getppid()));
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 1);
-	CHECK(find_slot(seg, 200, &ai));
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 1);
+	CHECK(find_slot(seg, FSLOT(seg), &ai));
 	CHECK_EQ(ai.alive, 1);
 	CHECK_EQ(ai.flags, SHK_ATTACH_OTHER_TIMENS);
 	/* the same live pid with a wrong start time, in our namespaces */
 	atomic_store(&a->timens, (uint64_t)tst.st_ino);
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 0);
 	/* zero namespaces (records of older writers): pid and start time */
 	atomic_store(&a->pidns, 0);
 	atomic_store(&a->timens, 0);
-	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(200, 7)), 0);
+	CHECK_EQ(shk__stamp_alive(seg, SHK__STAMP(FSLOT(seg), 7)), 0);
 	/* our own record is ours, taken with its liveness lock */
 	CHECK(find_slot(seg, SHK__STAMP_SLOT(shk__seg_stamp(seg)), &ai));
 	CHECK_EQ(ai.flags, SHK_ATTACH_LOCKED);
@@ -1476,16 +1482,15 @@ t_foreign_ns_records(void)
  * Liveness locks, on forged records (no root needed): a record whose owner
  * took its slot's lock (SHK__ATT_LOCKED) is tested by that lock where the
  * pid cannot tell.  lfd stands for the owner: a description of the file
- * of our own, which holds or drops slot 200's lock.
+ * of our own, which holds or drops the forged slot's lock.
  */
 static void
 t_livelock_records(void)
 {
 	shk_attach_info ai = { .size = sizeof(ai) };
-	const uint32_t st = SHK__STAMP(200, 7);
 	struct stat pst, tst;
 	struct shk__attach *a;
-	uint32_t gone;
+	uint32_t gone, st;
 	uint64_t pt;
 	shk_seg *seg;
 	char nm[64];
@@ -1497,9 +1502,10 @@ t_livelock_records(void)
 	CHECK(gone != 0);
 	test_name(nm, sizeof(nm), "llr");
 	CHECK_OK(shk_seg_open(nm, SHK_CREATE, NULL, &seg));
+	st = SHK__STAMP(FSLOT(seg), 7);
 	lfd = shk__livelock_open(shk_seg_fd(seg));
 	CHECK(lfd >= 0);
-	a = shk__attach_at(seg, 200);
+	a = shk__attach_at(seg, FSLOT(seg));
 	atomic_store(&a->start_ticks, 12345);
 	atomic_store(&a->timens, (uint64_t)tst.st_ino);
 	/* another PID namespace, lock free: gone (it counted alive before) */
@@ -1507,19 +1513,19 @@ t_livelock_records(void)
 	atomic_store(&a->word,
 		     SHK__ATT_WORD(SHK__ATT_ACTIVE, 7, gone) | SHK__ATT_LOCKED);
 	CHECK_EQ(shk__stamp_alive(seg, st), 0);
-	CHECK(find_slot(seg, 200, &ai));
+	CHECK(find_slot(seg, FSLOT(seg), &ai));
 	CHECK_EQ(ai.alive, 0);
 	CHECK_EQ(ai.flags, SHK_ATTACH_OTHER_PIDNS | SHK_ATTACH_LOCKED);
 	/* ... and alive while the lock is held: tested, no star */
-	CHECK_EQ(shk__livelock_try(lfd, 200), 1);
+	CHECK_EQ(shk__livelock_try(lfd, FSLOT(seg)), 1);
 	CHECK_EQ(shk__stamp_alive(seg, st), 1);
-	CHECK(find_slot(seg, 200, &ai));
+	CHECK(find_slot(seg, FSLOT(seg), &ai));
 	CHECK_EQ(ai.alive, 1);
 	CHECK_EQ(ai.flags, SHK_ATTACH_OTHER_PIDNS | SHK_ATTACH_LOCKED);
 	/* a held lock also keeps a record of our namespace alive */
 	atomic_store(&a->pidns, (uint64_t)pst.st_ino);
 	CHECK_EQ(shk__stamp_alive(seg, st), 1);
-	shk__livelock_unlock(lfd, 200);
+	shk__livelock_unlock(lfd, FSLOT(seg));
 	CHECK_EQ(shk__stamp_alive(seg, st), 0);
 	/* in our namespace a free lock alone is no proof of death: a live
 	 * pid with its start time keeps the record (a process that exec()ed
@@ -1538,11 +1544,11 @@ t_livelock_records(void)
 		     SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, (uint32_t)getppid()) |
 			     SHK__ATT_LOCKED);
 	CHECK_EQ(shk__stamp_alive(seg, st), 0);
-	CHECK(find_slot(seg, 200, &ai));
+	CHECK(find_slot(seg, FSLOT(seg), &ai));
 	CHECK_EQ(ai.alive, 0);
-	CHECK_EQ(shk__livelock_try(lfd, 200), 1);
+	CHECK_EQ(shk__livelock_try(lfd, FSLOT(seg)), 1);
 	CHECK_EQ(shk__stamp_alive(seg, st), 1);
-	shk__livelock_unlock(lfd, 200);
+	shk__livelock_unlock(lfd, FSLOT(seg));
 	/* a claim without the lock: its pid decides, as before */
 	atomic_store(&a->word,
 		     SHK__ATT_WORD(SHK__ATT_CLAIMING, 7, (uint32_t)getppid()));
