@@ -138,7 +138,10 @@ def test_bad_record_number_fails(tmp_path):
 
 
 def test_sigterm_cleans_up(tmp_path):
-    p = start(tmp_path, "stream", SHK_BENCH_SCALE="0.05")
+    # scale 0.5: still running at the signal (at 0.05 the whole run
+    # took 0.4 s on an idle CI machine, ended before the SIGTERM at 0.5 s
+    # and exited 0)
+    p = start(tmp_path, "stream", SHK_BENCH_SCALE="0.5")
     assert p.stdout.readline().startswith("# shmkit"), "no header line"
     time.sleep(0.5)  # inside a run: segments and parties exist
     os.kill(p.pid, signal.SIGTERM)
