@@ -1349,7 +1349,7 @@ run_case(const enum kind *kinds, int nk, int whole, int heap_case,
 	static void fn(void)                                                   \
 	{                                                                      \
 		static const enum kind ks[] = { k };                           \
-		run_case(ks, 1, 0, 0, #fn + 2);                                \
+		run_case(ks, 1, 0, 0, &(#fn)[2]);                              \
 	}
 
 CASE1(t_queue, K_QUEUE)
