@@ -658,7 +658,9 @@ t_check_beside_holders(void)
 		CHECK(pthread_join(th[i], NULL) == 0);
 		CHECK_OK(a[i].rc);
 	}
-	CHECK(checks > 10);
+	/* under valgrind a check beside two churning threads is slow: 10
+	 * did not always fit in the 1.5 s (make valgrind, 2026-11-25) */
+	CHECK(checks > (test_valgrind() ? 1 : 10));
 	CHECK_OK(shk__heap_check(s));
 	shk_seg_close(s);
 	CHECK_OK(shk_seg_unlink(nm, NULL));
