@@ -1425,10 +1425,12 @@ json_check "bench latency beyond the samples kept: runs about --seconds" "
 r = d['results'][0]
 assert r['group'] == 'latency', r
 # (the bound that matters is the lower one: a run that stopped with its
-# 64 samples takes a few ms; the run's length is sized from a warm-up, so
-# a load that eases after it shortens the run: 0.099 s was seen with
-# other builds running; the upper one allows for a loaded machine)
-assert 0.04 <= r['shmkit_run_s'] <= 10 and 0.04 <= r['baseline_run_s'] <= 10, r
+# 64 samples takes under 1 ms for the ring, about 3 ms for the pipe; the
+# run's length is sized from a warm-up, so a load that eases after it
+# shortens the run: 0.099 s was seen with other builds running, and
+# 0.030 s for the ring in a CI run beside a kill stress (2026-11-25), so
+# the bound is 0.01 s; the upper one allows for a loaded machine)
+assert 0.01 <= r['shmkit_run_s'] <= 10 and 0.01 <= r['baseline_run_s'] <= 10, r
 assert r['shmkit'] > 0 and r['baseline'] > 0, r
 print('ok')"
 run bench --quick rings
