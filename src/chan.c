@@ -98,9 +98,12 @@
  * died) keeps the dead holder's entries until that handle closes: they
  * look alive, as the dead owner's locks do.
  *
- * What a kill leaves (crash points): after the pop, before the record
- * (chan.recv.after_pop): the entry RSVD, the block leaked (the old case);
- * in a release between its CAS and the free (chan.release.after_clear): the
+ * What a kill leaves (crash points): inside the queue's pop, after the
+ * claim of the cell and before the record (chan.recv.claimed): the entry
+ * RSVD, the block leaked (the queue's repair drops the cell); after the
+ * record (chan.recv.kept, chan.recv.after_pop): nothing leaked, the next
+ * reclaim frees the block (until 2026-11-25 evening the record came after
+ * the pop and its wake-up system calls: a leak); in a release between its CAS and the free (chan.release.after_clear): the
  * block leaked; a reclaimer after its claim (chan.reclaim.after_claim):
  * the block leaked, the entry RECL until the next reclaim clears it; after
  * its free (chan.reclaim.after_free): nothing leaked.
@@ -124,6 +127,7 @@
 
 #include "heap.h"
 #include "registry.h"
+#include "queue.h"
 #include "ring.h"
 #include "segment.h"
 #include "shmkit.h"
@@ -857,6 +861,13 @@ shk_chan_open(const char *addr, int pattern, int role,
 			(shk__seg_stamp(c->seg) * 0x9e3779b9u) % SHK__CHAN_HELD;
 		/* the blocks of pullers that died holding messages */
 		held_reclaim(c);
+		/* a puller's first release would set up its heap magazine
+		 * after the entry's clear, with system calls, where a kill
+		 * lands most often (a leaked block): done here instead.
+		 * Best effort: without a magazine frees take the shared
+		 * path, which sets nothing up */
+		if (c->role == SHK_CHAN_PULL)
+			(void)shk__heap_warm(c->seg);
 	}
 	c->inl.c = c;
 	*out = c;
@@ -1536,6 +1547,43 @@ recv_pair(shk_chan *c, int64_t timeout_ns)
 	return 0;
 }
 
+/*
+ * The queue's keeper for a pull (shk__queue_pop_keep): records the popped
+ * block in the spare held entry while the queue cell still names this
+ * puller, so that no kill after the queue's consuming CAS (whose wake-up
+ * system calls are where a SIGKILL usually lands) leaks the block.  The
+ * offset is not checked here: a reclaimer checks it before any free, and
+ * recv_drop() takes it off again when the pop or the check fails.
+ */
+struct recv_keep {
+	shk_chan *c;
+	shk_msg *m;
+};
+
+static void
+recv_keep(void *arg, const void *elem)
+{
+	struct recv_keep *rk = arg;
+	struct shk__chan_ref r;
+
+	SHK_CRASHPOINT("chan.recv.claimed");
+	memcpy(&r, elem, sizeof(r));
+	if (rk->c->spare != NO_ENT)
+		held_record(rk->c, rk->m, r.off);
+	SHK_CRASHPOINT("chan.recv.kept");
+}
+
+static void
+recv_drop(void *arg)
+{
+	struct recv_keep *rk = arg;
+
+	/* HELD back to the spare RSVD (or FREE), and no free: a void copy
+	 * or a reference that failed its check names no block of ours */
+	if (rk->m->ent != NO_ENT)
+		held_clear(rk->c, rk->m);
+}
+
 int
 shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns)
 {
@@ -1579,20 +1627,26 @@ shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns)
 		m = msg_get(c);
 		if (!m)
 			return SHK_ENOMEM;
+		struct recv_keep rk = { c, m };
+		const struct shk__queue_keeper k = { recv_keep, recv_drop,
+						     &rk };
+
 		held_reserve(c);
-		rc = shk_queue_pop(c->q, &r, timeout_ns);
+		/* the block is recorded (recv_keep) before the queue lets
+		 * go of its reference: docs/chan.md, "Held messages" */
+		rc = shk__queue_pop_keep(c->q, &r, timeout_ns, &k);
 		if (rc) {
 			msg_put(c, m);
 			return rc;
 		}
 		SHK_CRASHPOINT("chan.recv.after_pop");
 		if (blk_check(c, r.off, r.len, r.check, &p)) {
+			/* not ours to free (nor anybody's): off the table */
+			recv_drop(&rk);
 			msg_put(c, m);
 			c->corrupt++;
 			return SHK_ECORRUPT;
 		}
-		if (c->spare != NO_ENT)
-			held_record(c, m, r.off);
 		m->data = p;
 		m->len = (size_t)r.len;
 		m->off = r.off;

@@ -2363,6 +2363,21 @@ shk_free(shk_seg *seg, uint64_t off)
 }
 
 int
+shk__heap_warm(shk_seg *seg)
+{
+	struct heap_local *hl = local_of(seg);
+
+	if (!hl)
+		return SHK_EINVAL;
+	if (seg->slot == UINT32_MAX)
+		return SHK_EPERM;
+	/* claims the magazine for this thread, setting it up (the heap
+	 * lock, a carve, thread-exit registration: system calls) now rather
+	 * than in the first free */
+	return mag_mine(seg, hl) ? 0 : SHK_EAGAIN;
+}
+
+int
 shk__heap_reclaim(shk_seg *seg)
 {
 	struct heap_local *hl = local_of(seg);

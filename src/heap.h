@@ -84,6 +84,18 @@ SHK_HIDDEN int shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep);
 SHK_HIDDEN int shk__heap_reclaim(shk_seg *seg);
 
 /*
+ * shk__heap_warm sets up the calling thread's magazine now (as its first
+ * free would: under the heap lock, with system calls), so that a later
+ * free by this thread makes no system call before the block leaves
+ * ALLOC (a channel's puller: a kill between its held entry's clear and
+ * that moment leaks the block, chan.c).  0; SHK_EAGAIN when another
+ * thread of the process owns the handle's magazine or none could be
+ * carved (frees then take the shared path, also without set-up);
+ * SHK_EPERM on a SHK_RDONLY handle; SHK_EINVAL.
+ */
+SHK_HIDDEN int shk__heap_warm(shk_seg *seg);
+
+/*
  * shk__heap_set_tags sets the ABA tag of every class's free-list head to
  * tag, keeping the list (tests: tags about to wrap).  Quiescent heap only.
  */

@@ -301,7 +301,7 @@ push_try(shk_queue *q, const void *elem)
 }
 
 static int
-pop_try(shk_queue *q, void *elem)
+pop_try(shk_queue *q, void *elem, const struct shk__queue_keeper *k)
 {
 	struct shk__queue_hdr *h = q->hdr;
 	struct shk__queue_cell *c;
@@ -347,6 +347,10 @@ pop_try(shk_queue *q, void *elem)
 			advance(&h->dequeue_pos, p);
 			memcpy(elem, c->data, q->elem_len);
 			QPOINT("queue.pop.copied");
+			/* the keeper records the element while the cell still
+			 * names us (shk__queue_pop_keep) */
+			if (k)
+				k->keep(k->arg, elem);
 			w = mine;
 			/* release: our reads of the element happen before the
 			 * next producer's writes (its acquire claim); seq_cst
@@ -354,8 +358,12 @@ pop_try(shk_queue *q, void *elem)
 			 * shk__wake_sc, as in push_try() */
 			if (!atomic_compare_exchange_strong_explicit(
 				    &c->ctl, &w, fw, memory_order_seq_cst,
-				    memory_order_relaxed))
-				continue; /* repaired as dead: copy void */
+				    memory_order_relaxed)) {
+				/* repaired as dead: copy void */
+				if (k)
+					k->drop(k->arg);
+				continue;
+			}
 			shk__wake_sc(q->seg, &h->not_full, 1);
 			return 0;
 		case SHK__QC_SKIP:
@@ -384,6 +392,7 @@ pop_try(shk_queue *q, void *elem)
 struct qop {
 	shk_queue *q;
 	void *elem;
+	const struct shk__queue_keeper *keeper; /* pops only; may be NULL */
 	int rc;
 	int tries; /* more than 1: the call waited (spun or slept) */
 };
@@ -404,7 +413,7 @@ pop_pred(void *arg)
 	struct qop *o = arg;
 
 	o->tries++;
-	o->rc = pop_try(o->q, o->elem);
+	o->rc = pop_try(o->q, o->elem, o->keeper);
 	return o->rc != SHK_EAGAIN;
 }
 
@@ -443,6 +452,7 @@ shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns)
 		return SHK_EINVAL;
 	o.q = q;
 	o.elem = (void *)elem;
+	o.keeper = NULL;
 	o.rc = 0;
 	o.tries = 0;
 	/* the slice makes a blocked caller re-run its try (and so the
@@ -482,7 +492,8 @@ maybe_nonempty(void *arg)
 }
 
 int
-shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
+shk__queue_pop_keep(shk_queue *q, void *elem, int64_t timeout_ns,
+		    const struct shk__queue_keeper *keeper)
 {
 	struct qop o;
 	int rc;
@@ -491,6 +502,7 @@ shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
 		return SHK_EINVAL;
 	o.q = q;
 	o.elem = elem;
+	o.keeper = keeper;
 	o.rc = 0;
 	o.tries = 0;
 	rc = shk__wait_checked(q->seg, &q->hdr->not_empty, pop_pred, &o,
@@ -504,6 +516,12 @@ shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
 	else if (rc == SHK_EAGAIN || rc == SHK_ETIMEDOUT)
 		shk__pollfd_idle(&q->pf, maybe_nonempty, q);
 	return rc;
+}
+
+int
+shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns)
+{
+	return shk__queue_pop_keep(q, elem, timeout_ns, NULL);
 }
 
 int

@@ -113,6 +113,29 @@ shk__queue_obj_len(uint64_t cap, uint32_t cell_len)
 	return SHK__QUEUE_HDR_LEN + cap * cell_len;
 }
 
+/*
+ * A consumer that must record what it takes before the queue lets go of
+ * it (a channel's puller, whose held table names the heap block that the
+ * element refers to: chan.c).  keep(arg, elem) is called with the copied
+ * element while the cell is still claimed (READING, our stamp), before the
+ * CAS that frees it and before any wake-up system call; so a consumer
+ * killed after keep() has recorded the element (the queue's repair of its
+ * claim then drops the cell, counting one loss, and never delivers it
+ * again), and one killed before keep() leaves it only to that repair, as
+ * shk_queue_pop() would.  drop(arg) undoes keep() when the CAS fails (the
+ * claim was repaired as dead meanwhile: the copy is void).  Neither may
+ * block or call into the queue.
+ */
+struct shk__queue_keeper {
+	void (*keep)(void *arg, const void *elem);
+	void (*drop)(void *arg);
+	void *arg;
+};
+
+/* shk_queue_pop() with a keeper (NULL: shk_queue_pop() itself). */
+SHK_HIDDEN int shk__queue_pop_keep(shk_queue *q, void *elem, int64_t timeout_ns,
+				   const struct shk__queue_keeper *keeper);
+
 #ifdef SHK_TEST_HOOKS
 /* Tests: called at each crash point of queue.c (for SIGSTOP tests). */
 SHK_HIDDEN extern void (*shk__queue_test_hook)(const char *point);
