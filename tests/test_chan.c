@@ -1522,6 +1522,20 @@ t_held_crash(void)
  * (2026-11-25 evening), 66 after (docs/chan.md, "What a kill leaves").
  * The test library's crash points (a getenv() each) widen the windows.
  */
+/* Marks seq (below n) received in the bitmap seen, counts it in *got;
+ * 1 when it was received before. */
+static uint32_t
+note_seq(uint8_t *seen, uint32_t n, uint32_t seq, uint32_t *got)
+{
+	uint32_t was;
+
+	CHECK(seq < n);
+	was = (seen[seq / 8] >> (seq % 8)) & 1;
+	seen[seq / 8] |= (uint8_t)(1u << (seq % 8));
+	++*got;
+	return was;
+}
+
 static void
 t_kill_busy_puller(void)
 {
@@ -1594,12 +1608,8 @@ t_kill_busy_puller(void)
 		usleep((useconds_t)(1000 + x % 3000));
 		kill(pid, SIGKILL);
 		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
-		while (read(fds[0], &seq, sizeof(seq)) == sizeof(seq)) {
-			CHECK(seq < n);
-			dup += (seen[seq / 8] >> (seq % 8)) & 1;
-			seen[seq / 8] |= (uint8_t)(1u << (seq % 8));
-			got++;
-		}
+		while (read(fds[0], &seq, sizeof(seq)) == sizeof(seq))
+			dup += note_seq(seen, n, seq, &got);
 	}
 	atomic_store(&shared[0], 1);
 	/* the rest, by a puller of our own (its open frees the last dead
@@ -1616,10 +1626,7 @@ t_kill_busy_puller(void)
 		CHECK_EQ(stamp_check(shk_msg_data(m), shk_msg_len(m), &prod,
 				     &seq),
 			 0);
-		CHECK(seq < n);
-		dup += (seen[seq / 8] >> (seq % 8)) & 1;
-		seen[seq / 8] |= (uint8_t)(1u << (seq % 8));
-		got++;
+		dup += note_seq(seen, n, seq, &got);
 		shk_msg_release(m);
 	}
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
