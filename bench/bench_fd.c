@@ -177,8 +177,8 @@ main(void)
 		}
 	}
 	bench_row("fd", "event fd wake-up one-way (epoll)",
-		  bench_quantile(ours, RUNS, 0.5), "ns", "bare eventfd (epoll)",
-		  bench_quantile(base, RUNS, 0.5));
+		  bench_median(ours, RUNS), "ns", "bare eventfd (epoll)",
+		  bench_median(base, RUNS));
 	shk_seg_close(seg);
 	shk_seg_unlink(seg_name, NULL);
 	return 0;
