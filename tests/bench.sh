@@ -8,7 +8,11 @@
 #     not CPU 0);
 #   - bench_sync at 1 % of its iterations exits 0 with its 4 rows, and exits
 #     1 naming the counter when an increment is lost
-#     (SHK_BENCH_SYNC_FAULT), and leaves nothing in /dev/shm.
+#     (SHK_BENCH_SYNC_FAULT), and leaves nothing in /dev/shm;
+#   - bench/run.sh refuses a sanitizer build dir, and with a program that
+#     fails (a fake build dir under $TMP) exits 1, leaves latest.md as it
+#     was and keeps the table, with the failure marked, in
+#     bench/results/failed-latest.md (restored afterwards if one was there).
 set -u
 B=$1
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,4 +91,29 @@ fi
 after=$(ls /dev/shm 2>/dev/null | grep -E '^shk-bench-' || true)
 new=$(comm -13 <(echo "$before") <(echo "$after"))
 [ -z "$new" ] && ok "nothing left in /dev/shm" || bad "left in /dev/shm: $new"
+
+R="$ROOT/bench/results"
+out=$("$ROOT/bench/run.sh" build/asan 2>&1)
+rc=$?
+[ $rc -eq 2 ] && grep -q 'sanitizer build' <<<"$out" &&
+	ok "run.sh refuses build/asan" || bad "run.sh build/asan: exit $rc: $out"
+mkdir -p "$TMP/fakeb/bench"
+printf '#!/bin/sh\necho "| g | row | 1 x | b | 1 | 1.00 |" >>"$SHK_BENCH_OUT"\nexit 3\n' \
+	>"$TMP/fakeb/bench/bench_fails"
+chmod +x "$TMP/fakeb/bench/bench_fails"
+sum0=$(md5sum <"$R/latest.md" 2>/dev/null)
+[ -e "$R/failed-latest.md" ] && cp "$R/failed-latest.md" "$TMP/kept-failed.md"
+out=$("$ROOT/bench/run.sh" "$(realpath --relative-to="$ROOT" "$TMP/fakeb")" 2>&1)
+rc=$?
+sum1=$(md5sum <"$R/latest.md" 2>/dev/null)
+if [ $rc -eq 1 ] && [ "$sum0" = "$sum1" ] &&
+	grep -q '^| FAILED | bench_fails failed (exit status 3)' "$R/failed-latest.md" &&
+	grep -q '^Commit .*, build .*fakeb, SHK_BENCH_SCALE=' "$R/failed-latest.md"; then
+	ok "run.sh with a failing program: exit 1, latest.md untouched, failed-latest.md marked"
+else
+	echo "$out"
+	bad "run.sh with a failing program: exit $rc"
+fi
+rm -f "$R/failed-latest.md"
+[ -e "$TMP/kept-failed.md" ] && cp "$TMP/kept-failed.md" "$R/failed-latest.md"
 exit $fail
