@@ -215,7 +215,7 @@ static int
 z_setup(struct zctx *z, int side)
 {
 	int type = z->pair ? ZMQ_PAIR : (side == 0 ? ZMQ_PUSH : ZMQ_PULL);
-	int zero = 0, ms = 1000, i, restore = 0;
+	int zero = 0, ms = 1000, restore = 0;
 	cpu_set_t pinned, all;
 
 	z->buf = (uint8_t *)calloc(1, z->len);
@@ -225,9 +225,8 @@ z_setup(struct zctx *z, int side)
 	if (!z->ctx)
 		return zerr(z);
 	if (z->free_io && sched_getaffinity(0, sizeof(pinned), &pinned) == 0) {
-		CPU_ZERO(&all);
-		for (i = 0; i < bench_ncpus() && i < CPU_SETSIZE; i++)
-			CPU_SET(i, &all);
+		bench_cpus_init();
+		all = bench_cpu_mask; /* every CPU the program may use */
 		restore = sched_setaffinity(0, sizeof(all), &all) == 0;
 	}
 	/* the context starts its I/O thread with its first socket */

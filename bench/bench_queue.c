@@ -27,6 +27,8 @@
 #define MAXP 32
 
 static char seg_name[64];
+#define MAX_ROUNDS 99 /* bench_runs() is at most 99 */
+
 static int failures;
 
 static void
@@ -173,9 +175,9 @@ run_case(int np, int nc)
 	shk_queue *q = NULL;
 	struct qctx c;
 	long count = bench_scale(1000000);
-	double base = 0, shk = 0;
+	double base = 0, shk = 0, vb[MAX_ROUNDS], vs[MAX_ROUNDS];
 	char name[64], bname[96];
-	int rc;
+	int rc, r, rounds = bench_runs();
 
 	memset(&c, 0, sizeof(c));
 	c.nprod = np;
@@ -200,14 +202,20 @@ run_case(int np, int nc)
 	} else {
 		seg_name[0] = '\0';
 	}
-	if (rc == 0 && bench_stream(&q_ops, &c, np, nc, 0, count, &base) != 0)
-		rc = -1;
-	if (rc == 0) {
+	/* rounds alternate the baseline and the queue (bench_runs_each = 1) */
+	for (r = 0; rc == 0 && r < rounds; r++) {
+		c.use_shk = 0;
+		if (bench_stream(&q_ops, &c, np, nc, 0, count, &vb[r]) != 0) {
+			rc = -1;
+			break;
+		}
 		c.use_shk = 1;
-		if (bench_stream(&q_ops, &c, np, nc, 0, count, &shk) != 0)
+		if (bench_stream(&q_ops, &c, np, nc, 0, count, &vs[r]) != 0)
 			rc = c.err ? c.err : -1;
 	}
 	if (rc == 0) {
+		base = bench_median(vb, (size_t)rounds);
+		shk = bench_median(vs, (size_t)rounds);
 		snprintf(name, sizeof(name), "throughput %dP%dC 8 B", np, nc);
 		snprintf(bname, sizeof(bname), "mutex queue %dP%dC", np, nc);
 		bench_row("queue", name, shk / 1e6, "Mmsg/s", bname,
@@ -327,9 +335,10 @@ run_pool(void)
 	struct pctx c;
 	long count = bench_scale(2000000);
 	double base, shk, mal;
+	double vb[MAX_ROUNDS], vs[MAX_ROUNDS], vm[MAX_ROUNDS];
 	char name[32], bname[64];
 	uint32_t b;
-	int rc, np;
+	int rc, np, r, rounds = bench_runs();
 
 	memset(&c, 0, sizeof(c));
 	c.mp = (struct mutex_pool *)bench_shm_alloc(sizeof(*c.mp));
@@ -358,25 +367,33 @@ run_pool(void)
 		shk_pool_close(p);
 	}
 	for (np = 1; rc == 0 && np <= 2; np++) {
-		c.mode = 0;
-		if (bench_ops(&p_ops, &c, np, count, &base) != 0) {
-			rc = -1;
-			break;
+		/* rounds alternate the mutex pool, the pool and (1 process)
+		 * malloc (bench_runs_each = 1) */
+		for (r = 0; rc == 0 && r < rounds; r++) {
+			c.mode = 0;
+			if (bench_ops(&p_ops, &c, np, count, &vb[r]) != 0) {
+				rc = -1;
+				break;
+			}
+			c.mode = 1;
+			if (bench_ops(&p_ops, &c, np, count, &vs[r]) != 0) {
+				rc = c.err ? c.err : -1;
+				break;
+			}
+			c.mode = 2;
+			if (np == 1 &&
+			    bench_ops(&p_ops, &c, 1, count, &vm[r]) != 0)
+				rc = -1;
 		}
-		c.mode = 1;
-		if (bench_ops(&p_ops, &c, np, count, &shk) != 0) {
-			rc = c.err ? c.err : -1;
+		if (rc != 0)
 			break;
-		}
+		base = bench_median(vb, (size_t)rounds);
+		shk = bench_median(vs, (size_t)rounds);
 		snprintf(name, sizeof(name), "alloc+free %d proc", np);
 		snprintf(bname, sizeof(bname), "mutex pool %d proc", np);
 		bench_row("pool", name, shk / 1e6, "Mops/s", bname, base / 1e6);
 		if (np == 1) {
-			c.mode = 2;
-			if (bench_ops(&p_ops, &c, 1, count, &mal) != 0) {
-				rc = -1;
-				break;
-			}
+			mal = bench_median(vm, (size_t)rounds);
 			bench_row("pool", name, shk / 1e6, "Mops/s",
 				  "glibc malloc+free", mal / 1e6);
 		}
@@ -408,8 +425,9 @@ main(int argc, char **argv)
 			argv[0]);
 		return 2;
 	}
+	bench_runs_each = 1; /* the rounds alternate the cases */
 	printf("# queue vs same-run mutex queue, pinned processes (%d CPUs), "
-	       "median of %d runs, cap %u\n",
+	       "median of %d alternating rounds, cap %u\n",
 	       bench_ncpus(), bench_runs(), QCAP);
 	if (argc == 1) {
 		/* every party on a CPU of its own where the machine has them:

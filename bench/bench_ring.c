@@ -12,7 +12,10 @@
  *     vs the minimal SPSC ring (same buffer bytes), target >= 0.8x
  *     vs a Unix stream socket, target >= 10x
  *   and the same stream through the zero-copy calls (reserve/commit,
- *   peek/release: no copy of the record on either side) vs the socket;
+ *   peek/release: no copy of the record on either side) vs the socket,
+ *   in Mmsg/s at every size: a handover rate, not data moved (the
+ *   payload is not touched beyond its first 8 bytes), which does not
+ *   count toward the >= 10x target;
  *   the busy-poll latency and the per-record stream again on a
  *   SHK_RING_SPIN ring (no sleeper, so no waker fence), like the baselines,
  *   which never sleep either
@@ -256,11 +259,15 @@ throughput(void)
 			if (med[T_ONE] > 0)
 				bench_rate_row("ring", name, len, med[T_ONE],
 					       base, med[T_UDS]);
-			snprintf(name, sizeof(name), "throughput %s zero-copy",
-				 sz);
+			/* The loans hand records over without touching
+			 * their payload (8 bytes of it): a rate of records,
+			 * in Mmsg/s at every size, not data moved in MB/s */
+			snprintf(name, sizeof(name),
+				 "zero-copy %s, payload untouched", sz);
+			snprintf(base, sizeof(base), "unix socket %s", sz);
 			if (med[T_ZC] > 0)
-				bench_rate_row("ring", name, len, med[T_ZC],
-					       base, med[T_UDS]);
+				bench_row("ring", name, med[T_ZC] / 1e6,
+					  "Mmsg/s", base, med[T_UDS] / 1e6);
 		}
 	}
 }

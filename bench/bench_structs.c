@@ -149,6 +149,44 @@ m_work(void *ctx, int i, long n)
 static const struct bench_stream_ops map_ops = { m_setup, m_work, NULL,
 						 m_fini };
 
+/*
+ * alt_ops runs the baseline (*use_shk = 0) and the shmkit case
+ * (*use_shk = 1) of one comparison alternately, one measured run of each
+ * per round (bench_runs_each = 1), and gives the medians over the
+ * SHK_BENCH_RUNS rounds, as bench_ring does: on a shared VM the machine's
+ * speed changes from one second to the next.  Returns 0, -1 when the
+ * baseline failed, -2 when the shmkit case failed (*err: its code).
+ */
+#define MAX_ROUNDS 99
+
+static int
+alt_ops(const struct bench_stream_ops *ops, void *ctx, int *use_shk, int np,
+	long count, double *base, double *shk)
+{
+	double vb[MAX_ROUNDS], vs[MAX_ROUNDS];
+	int r, rounds = bench_runs(), rc = 0;
+
+	bench_runs_each = 1;
+	for (r = 0; r < rounds; r++) {
+		*use_shk = 0;
+		if (bench_ops(ops, ctx, np, count, &vb[r]) != 0) {
+			rc = -1;
+			break;
+		}
+		*use_shk = 1;
+		if (bench_ops(ops, ctx, np, count, &vs[r]) != 0) {
+			rc = -2;
+			break;
+		}
+	}
+	bench_runs_each = 0;
+	if (rc == 0) {
+		*base = bench_median(vb, (size_t)rounds);
+		*shk = bench_median(vs, (size_t)rounds);
+	}
+	return rc;
+}
+
 static void
 bench_map(void)
 {
@@ -198,16 +236,14 @@ bench_map(void)
 			char name[32], bname[96];
 
 			c.put = put;
-			c.use_shk = 0;
-			if (bench_ops(&map_ops, &c, np, count, &base) != 0) {
-				fail("baseline map", -1);
-				continue;
-			}
-			c.use_shk = 1;
 			c.err = 0;
-			rc = bench_ops(&map_ops, &c, np, count, &shk);
+			rc = alt_ops(&map_ops, &c, &c.use_shk, np, count, &base,
+				     &shk);
+			if (rc == -1)
+				fail("baseline map", -1);
+			else if (rc != 0)
+				fail("map", c.err ? c.err : -1);
 			if (rc != 0) {
-				fail("map", c.err ? c.err : rc);
 				rc = 0;
 				continue;
 			}
@@ -349,7 +385,7 @@ bench_stack(void)
 	shk_stack *st = NULL;
 	struct sctx c;
 	long count = bench_scale(2000000);
-	int rc, np;
+	int rc, np, r;
 
 	memset(&c, 0, sizeof(c));
 	c.bs = (struct base_stack *)bench_shm_alloc(blen);
@@ -378,15 +414,11 @@ bench_stack(void)
 		double base = 0, shk = 0;
 		char name[32], bname[64];
 
-		c.use_shk = 0;
-		if (bench_ops(&stack_ops, &c, np, count, &base) != 0) {
-			fail("baseline stack", -1);
-			continue;
-		}
-		c.use_shk = 1;
 		c.err = 0;
-		if (bench_ops(&stack_ops, &c, np, count, &shk) != 0) {
-			fail("stack", c.err ? c.err : -1);
+		r = alt_ops(&stack_ops, &c, &c.use_shk, np, count, &base, &shk);
+		if (r != 0) {
+			fail(r == -1 ? "baseline stack" : "stack",
+			     r == -1 ? -1 : (c.err ? c.err : -1));
 			continue;
 		}
 		snprintf(name, sizeof(name), "push+pop %d proc", np);
@@ -637,7 +669,7 @@ main(void)
 	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
 	printf("# structures vs same-run baselines, pinned processes (%d "
-	       "CPUs), median of %d runs\n",
+	       "CPUs), median of %d runs (map, stack: alternating rounds)\n",
 	       bench_ncpus(), bench_runs());
 	bench_map();
 	bench_stack();
