@@ -49,7 +49,7 @@ for s in json.load(sys.stdin)["segments"]:
     if s["backend"] == "sysv": print(s["sysv_key"])' 2>/dev/null); do
 		"$S" rm --force --sysv "$k" >/dev/null 2>&1
 	done
-	for k in sv svorph svkey svdump; do
+	for k in sv svorph svkey svdump svbusy; do
 		"$S" rm --force --sysv "${P}$k" >/dev/null 2>&1
 	done
 	# another program's SysV segments (made here by Python)
@@ -1103,6 +1103,49 @@ awk -v n="$L" '$1 == n && $5 == "0/0" && $8 == "ok"' "$TMP/out" | grep -q . &&
 run rm "$L" "$I"
 expect_rc 0 "rm $L $I"
 
+echo "== rm leaves a segment alone while live processes are attached"
+# (until 2026-11-25 it removed it without --force, while rm --object
+# refused an object in use with SHK_EBUSY)
+A="${P}busy"
+run create "$A" --size "$SIZE"
+expect_rc 0 "create $A"
+"$S" hold "$A" 120 >"$TMP/hold-b" 2>&1 &
+hold_b=$!
+HOLDERS+=("$hold_b")
+if wait_file "$TMP/hold-b"; then
+	run rm "$A"
+	expect_err SHK_EBUSY "rm of $A while a holder is attached"
+	grep -q "^shmkit: rm: $A (attached by 1 live process, pid $hold_b; --force removes it anyway): SHK_EBUSY (" "$TMP/err" &&
+		pass "rm names the holder's pid and --force" ||
+		{ fail "rm's refusal of a held segment"; cat "$TMP/err"; }
+	[ -e "/dev/shm/$A" ] && pass "$A survived rm" || fail "rm removed $A under its holder"
+	run rm --dry-run "$A"
+	expect_err SHK_EBUSY "rm --dry-run of a held segment would not remove it"
+	"$S" hold "$A" 120 >"$TMP/hold-b2" 2>&1 &
+	hold_b2=$!
+	HOLDERS+=("$hold_b2")
+	wait_file "$TMP/hold-b2" || fail "second holder did not start"
+	run rm "$A"
+	grep -qE "^shmkit: rm: $A \(attached by 2 live processes, pids [0-9]+, [0-9]+; --force removes it anyway\): SHK_EBUSY" "$TMP/err" &&
+		[ "$RC" = 1 ] && pass "rm counts 2 live processes" ||
+		{ fail "rm of a segment with 2 holders: exit $RC"; cat "$TMP/err"; }
+	run rm --orphans --dry-run --match "$A"
+	[ "$RC" = 0 ] && [ ! -s "$TMP/out" ] && pass "rm --orphans leaves a held segment alone" ||
+		fail "rm --orphans --dry-run of a held segment: exit $RC, $(cat "$TMP/out")"
+	run rm --force --dry-run "$A"
+	[ "$RC" = 0 ] && [ "$(cat "$TMP/out")" = "would remove $A" ] && [ -e "/dev/shm/$A" ] &&
+		pass "rm --force --dry-run would remove a held segment" ||
+		fail "rm --force --dry-run: exit $RC, $(cat "$TMP/out" "$TMP/err")"
+	run rm --force "$A"
+	expect_rc 0 "rm --force of a held segment"
+	[ ! -e "/dev/shm/$A" ] && pass "rm --force removed $A" || fail "$A survived rm --force"
+	{ kill -TERM "$hold_b2"; wait "$hold_b2"; } 2>/dev/null
+else
+	fail "holder of $A did not start: $(cat "$TMP/hold-b")"
+fi
+{ kill -TERM "$hold_b"; wait "$hold_b"; } 2>/dev/null
+"$S" rm --force "$A" >/dev/null 2>&1
+
 echo "== --sysv 0x...: always a key, a bad one is a usage error"
 # (before, 0x0 and 0x123456789 fell back to being names: create made a
 # SysV segment named "0x0", rm and info looked for one)
@@ -1171,6 +1214,33 @@ print('ok')"
 	expect_rc 0 "rm --sysv $key (by key, no --force) of a shmkit segment"
 	run ls --match "$VK"
 	grep -q "$VK" "$TMP/out" && fail "$VK still listed" || pass "$VK is gone"
+
+	# rm of a SysV segment with a live holder: refused by name and by key
+	# (its attach table), removed with --force
+	VB="${P}svbusy"
+	run create --sysv "$VB" --size "$SIZE"
+	expect_rc 0 "create --sysv $VB"
+	run ls --json --match "$VB"
+	key=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["segments"][0]["sysv_key"])' <"$TMP/out" 2>/dev/null)
+	"$S" hold --sysv "$VB" 120 >"$TMP/hold-vb" 2>&1 &
+	hold_vb=$!
+	HOLDERS+=("$hold_vb")
+	if wait_file "$TMP/hold-vb"; then
+		run rm --sysv "$VB"
+		expect_err SHK_EBUSY "rm --sysv $VB while a holder is attached"
+		grep -q "(attached by 1 live process, pid $hold_vb; --force removes it anyway)" "$TMP/err" &&
+			pass "rm --sysv names the holder" || fail "rm --sysv message: $(cat "$TMP/err")"
+		run rm --sysv "$key"
+		expect_err SHK_EBUSY "rm --sysv $key (by key) while a holder is attached"
+		run rm --force --sysv "$VB"
+		expect_rc 0 "rm --force --sysv of a held segment"
+		run ls --match "$VB"
+		grep -q "$VB" "$TMP/out" && fail "$VB still listed after rm --force" || pass "$VB is gone"
+	else
+		fail "sysv holder of $VB did not start: $(cat "$TMP/hold-vb")"
+	fi
+	{ kill -TERM "$hold_vb"; wait "$hold_vb"; } 2>/dev/null
+	"$S" rm --force --sysv "$VB" >/dev/null 2>&1
 
 	# Another program's SysV segment: zero-filled, as shmget hands it out,
 	# and its creator still runs, so opening it times out (it could be a

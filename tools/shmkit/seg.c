@@ -276,6 +276,88 @@ rm_refuse(const struct cli_target *t, const char *why, int code)
 	return code;
 }
 
+/* What rm_live() found: how many live attach records, and some pids. */
+#define RM_LIVE_PIDS 4
+struct rm_live {
+	uint32_t n;
+	uint32_t pid[RM_LIVE_PIDS];
+};
+
+/* The handle rm_live() opened; static so that it survives a siglongjmp. */
+static shk_seg *volatile rm_live_seg;
+
+/*
+ * Counts the live processes in t's attach table (the library's verdict,
+ * shk_attach_info.alive: one it cannot test counts as alive) into *l.
+ * Opens read-only without attaching, whoever owns it (CLI_INSPECT), with
+ * the SIGBUS guard armed.  Returns 0, or the open's code (or SHK_ETRUNC):
+ * then the table could not be read and nothing is known about attachers.
+ * The same table serves every backend (a SysV segment's processes are in
+ * it too; shm_nattch would also count shmkit's own inspecting tools).
+ */
+static int
+rm_live(const struct cli_target *t, struct rm_live *l)
+{
+	shk_seg_opts o;
+	shk_seg *seg = NULL;
+	shk_attach_info a;
+	uint32_t cur = 0;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	cli_target_opts(t, &o);
+	rm_live_seg = NULL;
+	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
+		cli_guard_arm();
+		rc = shk_seg_open(t->name, CLI_INSPECT, &o, &seg);
+		rm_live_seg = seg;
+		memset(&a, 0, sizeof(a));
+		a.size = sizeof(a);
+		while (rc == 0 && shk_seg_attached(seg, &cur, &a) == 1) {
+			if (!a.alive)
+				continue;
+			if (l->n < RM_LIVE_PIDS)
+				l->pid[l->n] = a.pid;
+			l->n++;
+		}
+		cli_guard_disarm();
+	} else {
+		rc = SHK_ETRUNC;
+	}
+	shk_seg_close(rm_live_seg);
+	rm_live_seg = NULL;
+	return rc;
+}
+
+/*
+ * rm without --force leaves a segment alone while its attach table shows a
+ * live process (SHK_EBUSY, as rm --object does for an object in use):
+ * prints one line naming how many and their pids, and returns SHK_EBUSY;
+ * 0 when there is none, or when the table cannot be read (a damaged
+ * segment, which rm removes: that is what it is for).
+ */
+static int
+rm_refuse_live(const struct cli_target *t)
+{
+	struct rm_live l;
+	char pids[80];
+	size_t off = 0;
+	uint32_t i;
+
+	if (rm_live(t, &l) != 0 || l.n == 0)
+		return 0;
+	pids[0] = '\0';
+	for (i = 0; i < l.n && i < RM_LIVE_PIDS && off < sizeof(pids); i++)
+		off += (size_t)snprintf(pids + off, sizeof(pids) - off, "%s%lu",
+					i ? ", " : "", (unsigned long)l.pid[i]);
+	cli_errorf("%s (attached by %lu live process%s, pid%s %s%s; --force "
+		   "removes it anyway): %s (%s)",
+		   t->label, (unsigned long)l.n, l.n == 1 ? "" : "es",
+		   l.n == 1 ? "" : "s", pids, l.n > RM_LIVE_PIDS ? ", ..." : "",
+		   shk_errname(SHK_EBUSY), shk_strerror(SHK_EBUSY));
+	return SHK_EBUSY;
+}
+
 /*
  * rm_guard lets rm (without --force) remove only what is shown to be a
  * shmkit segment, and otherwise prints why not and returns the code:
@@ -574,8 +656,9 @@ cmd_rm(int argc, char **argv)
 			failed = 1;
 			continue;
 		}
-		if (!force && rm_guard(&t, dfd, base, &seen) != 0) {
-			failed = 1; /* rm_guard said why */
+		if (!force && (rm_guard(&t, dfd, base, &seen) != 0 ||
+			       rm_refuse_live(&t) != 0)) {
+			failed = 1; /* rm_guard or rm_refuse_live said why */
 			if (dfd >= 0)
 				close(dfd);
 			continue;
