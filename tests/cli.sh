@@ -216,6 +216,36 @@ S_ABS=$(cd "$(dirname "$S")" && pwd)/shmkit
 	"$S_ABS" rm --file -- -h && [ ! -e "$TMP/-h" ]) 2>"$TMP/err" &&
 	pass "create, hold, check and rm of a file segment named -h after --" ||
 	fail "-- -h: $(cat "$TMP/err")"
+# output lost (here to /dev/full) is exit 1 with one line, never exit 0
+# (until 2026-11-25 --help, -h, help and --version returned before the
+# check, and hold ignored its fflush: all exited 0)
+if [ -w /dev/full ]; then
+	FU="${P}full"
+	"$S" create "$FU" --size "$SIZE" --blob b:8:4
+	for cmd in --help -h help --version version "ls --help" \
+		"ls --match $FU" "ls --json --match $FU" "info $FU" \
+		"info --json $FU" "check $FU" "rm --dry-run $FU" \
+		"dump $FU b" "hold $FU 0" "hold $FU 30"; do
+		timeout 10 "$S" $cmd >/dev/full 2>"$TMP/err"
+		RC=$?
+		if [ "$RC" -eq 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] &&
+			grep -qE "^shmkit: [a-z]+: writing output: SHK_EIO" "$TMP/err"; then
+			pass "$cmd >/dev/full: exit 1, one line"
+		else
+			fail "$cmd >/dev/full: exit $RC, stderr: $(cat "$TMP/err")"
+		fi
+	done
+	run ls --json --match "$FU"
+	json_check "hold >/dev/full left no attach record" "
+s = d['segments']
+assert len(s) == 1 and s[0]['attached'] == 0, s
+print('ok')"
+	[ -e "/dev/shm/$FU" ] && pass "rm --dry-run >/dev/full removed nothing" ||
+		fail "rm --dry-run >/dev/full removed $FU"
+	"$S" rm --force "$FU" >/dev/null 2>&1
+else
+	echo "   skip: no writable /dev/full"
+fi
 run ls --bogus
 grep -q "(try 'shmkit ls --help')$" "$TMP/err" &&
 	pass "a usage error points to the command's --help" ||

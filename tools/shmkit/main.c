@@ -489,6 +489,26 @@ static const struct {
 	{ "bridge", cmd_bridge },
 };
 
+/*
+ * Every exit that may have written stdout goes through here: output that
+ * was lost (a full disk, /dev/full, a closed pipe) must not exit 0.  A
+ * command that flushed earlier (hold, watch, bench) leaves an empty
+ * buffer, whose fflush succeeds, but the stream's error flag stays set:
+ * both are asked.  (Until 2026-11-25 `--help` and `--version` returned
+ * before this check, and `hold` ignored its fflush.)
+ */
+static int
+finish_output(int rc)
+{
+	int bad = fflush(stdout) != 0;
+
+	if ((bad || ferror(stdout)) && rc == CLI_EXIT_OK) {
+		cli_error("writing output", SHK_EIO);
+		rc = CLI_EXIT_ERR;
+	}
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -501,11 +521,14 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
+		cli_cmd = "help";
 		usage(stdout);
-		return CLI_EXIT_OK;
+		return finish_output(CLI_EXIT_OK);
 	}
-	if (!strcmp(argv[1], "--version"))
-		return cmd_version(1, argv + 1);
+	if (!strcmp(argv[1], "--version")) {
+		cli_cmd = "version";
+		return finish_output(cmd_version(1, argv + 1));
+	}
 	cli_guard_install();
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name))
@@ -514,11 +537,7 @@ main(int argc, char **argv)
 		rc = commands[i].fn(argc - 1, argv + 1);
 		if (rc == CLI_EXIT_HELP)
 			rc = CLI_EXIT_OK;
-		if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
-			cli_error("writing output", SHK_EIO);
-			rc = CLI_EXIT_ERR;
-		}
-		return rc;
+		return finish_output(rc);
 	}
 	{
 		char c[64];

@@ -750,7 +750,12 @@ cmd_hold(int argc, char **argv)
 		return CLI_EXIT_ERR;
 	}
 	printf("holding %s pid %ld\n", t.label, (long)getpid());
-	fflush(stdout);
+	if (fflush(stdout) != 0) {
+		/* whoever waits for this line will not see it: do not hold
+		 * (main reports the lost output, exit 1) */
+		shk_seg_close(seg);
+		return CLI_EXIT_OK;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	end.tv_sec += (time_t)secs;
 	while (!hold_stop) {
