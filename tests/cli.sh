@@ -316,6 +316,16 @@ grep -q -- "--size 16K is too small .* of 1 object plus the smallest heap: at le
 run create "$M" --objects 65537
 [ "$RC" -eq 2 ] && grep -q -- "--objects 65537: the library refuses that many" "$TMP/err" &&
 	pass "create --objects 65537: refused at any size" || fail "65537: exit $RC: $(cat "$TMP/err")"
+# above 131072 the tool cannot probe the count at a size that fits it, so
+# it was a bare SHK_EINVAL, exit 1 (audit, 2026-11-25)
+for n in 131072 131073 1048577 4294967295; do
+	run create "$M" --objects $n
+	[ "$RC" -eq 2 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] &&
+		grep -q -- "--objects $n: the library refuses that many registry entries at any size" "$TMP/err" &&
+		[ ! -e "/dev/shm/$M" ] &&
+		pass "create --objects $n: usage error, refused at any size" ||
+		fail "create --objects $n: exit $RC: $(cat "$TMP/err")"
+done
 # counts are decimal: a leading 0 is no octal prefix (010 meant 8 and 09 was
 # a usage error), and 0x is no hex one
 for a in 010:16 09:16 0100:128; do

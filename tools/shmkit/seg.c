@@ -88,8 +88,17 @@ min_create_len(uint64_t nobj)
 
 	while (n < (nobj ? nobj : 256) && n < ((uint64_t)1 << 20))
 		n <<= 1;
-	if (n * 128 > ((uint64_t)16 << 20))
-		return 0; /* not probed: each probe's memory is reserved */
+	if (n * 128 > ((uint64_t)16 << 20)) {
+		/* Not probed at this count: each probe's memory is reserved.
+		 * A count the library refuses at any size is a limit, which
+		 * every larger count is over too: when it refuses the largest
+		 * count probed (16 MiB of registry), it refuses this one (until
+		 * 2026-11-25 --objects 131073 and up were a bare SHK_EINVAL,
+		 * exit 1, where 65537 was this usage error). */
+		return min_create_len(((uint64_t)16 << 20) / 128) == UINT64_MAX
+			       ? UINT64_MAX
+			       : 0;
+	}
 	hi = ((n * 128 + 4095) & ~(uint64_t)4095) + (128 << 10);
 	if (hi < SHK_SEG_MIN_LEN)
 		hi = SHK_SEG_MIN_LEN;
