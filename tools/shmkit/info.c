@@ -298,7 +298,7 @@ parse_one_target(int argc, char **argv, int allow_json, int *json,
 
 		if (!opts_done && cli_is_help(a)) {
 			return cli_cmd_help();
-		} else if (!opts_done && a[0] == '-' && a[1] == '-') {
+		} else if (!opts_done && a[0] == '-') {
 			if (!strcmp(a, "--"))
 				opts_done = 1;
 			else if (allow_json && !strcmp(a, "--json"))

@@ -469,6 +469,8 @@ cmd_version(int argc, char **argv)
 
 	if (argc > 1 && cli_is_help(argv[1]))
 		return cli_cmd_help();
+	if (argc > 1 && argv[1][0] == '-')
+		return cli_usage_error("unknown option '%s'", argv[1]);
 	if (argc > 1)
 		return cli_usage_error("unexpected argument '%s'", argv[1]);
 	printf("shmkit %d.%d.%d (library %d.%d.%d)\n", SHK_VERSION_MAJOR,

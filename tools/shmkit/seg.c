@@ -228,7 +228,7 @@ cmd_create(int argc, char **argv)
 				return cli_usage_error(
 					"bad --blob (NAME:ELEM_LEN:CAP)");
 			nblobs++;
-		} else if (a[0] == '-' && a[1] == '-') {
+		} else if (a[0] == '-') {
 			return cli_usage_error("unknown option '%s'", a);
 		} else if (arg) {
 			return cli_usage_error("unexpected argument '%s'", a);
@@ -577,7 +577,7 @@ cmd_rm(int argc, char **argv)
 
 		if (!opts_done && cli_is_help(a)) {
 			return cli_cmd_help();
-		} else if (opts_done || a[0] != '-' || a[1] != '-') {
+		} else if (opts_done || a[0] != '-') {
 			if (n == MAX_TARGETS)
 				return cli_usage_error("too many names");
 			targets[n++] = a;
@@ -733,7 +733,7 @@ cmd_hold(int argc, char **argv)
 			   (r = cli_backend_flag(a, &backend)) != 0) {
 			if (r < 0)
 				return CLI_EXIT_USAGE;
-		} else if (!opts_done && a[0] == '-' && a[1] == '-') {
+		} else if (!opts_done && a[0] == '-') {
 			return cli_usage_error("unknown option '%s'", a);
 		} else if (n == 2) {
 			return cli_usage_error("unexpected argument '%s'", a);
