@@ -663,6 +663,35 @@ expect_rc 0 "create --file"
 run info --file "$TMP/seg.shk"
 expect_rc 0 "info --file"
 grep -q '^backend: *file$' "$TMP/out" && pass "info --file: backend file" || fail "info --file: backend"
+grep -q "^name: *$TMP/seg.shk\$" "$TMP/out" && pass "info --file: the name given, no header name beside it" ||
+	fail "info --file: name line: $(grep '^name:' "$TMP/out")"
+# a copied segment shows the target given, and the name its header keeps
+# beside it (until 2026-11-25 only the header's: the original's name)
+cp "$TMP/seg.shk" "$TMP/copy.shk"
+run info --file "$TMP/copy.shk"
+grep -q "^name: *$TMP/copy.shk (header: $TMP/seg.shk)\$" "$TMP/out" &&
+	pass "info of a copied file segment: its path, and the header's name" ||
+	fail "info of a copy: exit $RC, $(grep '^name:' "$TMP/out") $(cat "$TMP/err")"
+run info --json --file "$TMP/copy.shk"
+json_check "info --json of a copied file segment: name, header_name" "
+assert d['name'] == '$TMP/copy.shk' and d['header_name'] == '$TMP/seg.shk', d
+print('ok')"
+(cd "$TMP" && "$S_ABS" info --file seg.shk) >"$TMP/out" 2>"$TMP/err"
+grep -q "^name: *seg.shk\$" "$TMP/out" &&
+	pass "info --file by a relative path: that path, no header name (the same file)" ||
+	fail "info --file relative: $(grep '^name:' "$TMP/out") $(cat "$TMP/err")"
+rm -f "$TMP/copy.shk"
+# the same for a POSIX segment copied under /dev/shm; "/NAME" is NAME
+"$S" create "${P}orig" --size "$SIZE" && cp "/dev/shm/${P}orig" "/dev/shm/${P}copy"
+run info "${P}copy"
+grep -q "^name: *${P}copy (header: ${P}orig)\$" "$TMP/out" &&
+	pass "info of a copied POSIX segment: its name, and the header's" ||
+	fail "info of a POSIX copy: exit $RC, $(grep '^name:' "$TMP/out") $(cat "$TMP/err")"
+run info "/${P}orig"
+grep -q "^name: */${P}orig\$" "$TMP/out" &&
+	pass "info /NAME: no header name beside it (the same segment)" ||
+	fail "info /NAME: $(grep '^name:' "$TMP/out") $(cat "$TMP/err")"
+"$S" rm "${P}orig" "${P}copy" >/dev/null 2>&1
 run rm --file "$TMP/seg.shk"
 expect_rc 0 "rm --file"
 [ ! -e "$TMP/seg.shk" ] && pass "rm --file removed the file" || fail "rm --file left the file"

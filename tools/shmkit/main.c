@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -362,6 +363,41 @@ parse_sysv_key(const char *s, int32_t *key)
 				       s);
 	*key = (int32_t)(uint32_t)v;
 	return 0;
+}
+
+/*
+ * info names a segment by the TARGET as given: the header keeps the name
+ * the segment was created with, which a copied or renamed file (or /dev/shm
+ * file) does not change (until 2026-11-25 info showed only the header's,
+ * so a copy showed the original's name).  SysV by key has no name given:
+ * the header's is shown.  cli_header_name: *hdr receives the header's name (NUL-ended);
+ * returns 1 when it names something else than the target: a POSIX or SysV
+ * name is compared without its optional leading '/' (the library stores
+ * it so), a file path also by its realpath (a file created by its full
+ * path and named relatively here is the same), and a path longer than the
+ * header's 63 bytes by the part the header kept.
+ */
+int
+cli_header_name(const struct cli_target *t, const shk_seg_stats *st, char *hdr,
+		size_t len)
+{
+	char real[PATH_MAX];
+	const char *n = t->name;
+	size_t hl;
+
+	snprintf(hdr, len, "%.*s", (int)sizeof(st->name), st->name);
+	if (!n)
+		return 0;
+	if (t->backend != SHK_BACKEND_FILE && n[0] == '/')
+		n++;
+	hl = strlen(hdr);
+	if (!strcmp(n, hdr) ||
+	    (hl == sizeof(st->name) - 1 && !strncmp(n, hdr, hl)))
+		return 0;
+	if (t->backend != SHK_BACKEND_FILE || !realpath(n, real))
+		return 1;
+	return strcmp(real, hdr) != 0 &&
+	       !(hl == sizeof(st->name) - 1 && !strncmp(real, hdr, hl));
 }
 
 /* Sets t from a TARGET argument; 0, or a usage error (printed). */
