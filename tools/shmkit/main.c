@@ -37,7 +37,8 @@ static const struct {
 	  "                [--blob NAME:ELEM_LEN:CAP]...\n" },
 	{ "rm", 1,
 	  "  rm [--force] [--dry-run] TARGET...\n"
-	  "                               remove segments\n" },
+	  "                               remove segments (one in use only\n"
+	  "                               with --force)\n" },
 	{ "rm", 0,
 	  "  rm --orphans [--dry-run] [--match GLOB]\n"
 	  "                               remove segments whose attachers "
