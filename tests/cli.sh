@@ -49,7 +49,7 @@ for s in json.load(sys.stdin)["segments"]:
     if s["backend"] == "sysv": print(s["sysv_key"])' 2>/dev/null); do
 		"$S" rm --force --sysv "$k" >/dev/null 2>&1
 	done
-	for k in sv svorph svkey svdump; do
+	for k in sv svorph svkey svdump svbusy; do
 		"$S" rm --force --sysv "${P}$k" >/dev/null 2>&1
 	done
 	# another program's SysV segments (made here by Python)
@@ -216,6 +216,58 @@ S_ABS=$(cd "$(dirname "$S")" && pwd)/shmkit
 	"$S_ABS" rm --file -- -h && [ ! -e "$TMP/-h" ]) 2>"$TMP/err" &&
 	pass "create, hold, check and rm of a file segment named -h after --" ||
 	fail "-- -h: $(cat "$TMP/err")"
+# output lost (here to /dev/full) is exit 1 with one line, never exit 0
+# (until 2026-11-25 --help, -h, help and --version returned before the
+# check, and hold ignored its fflush: all exited 0)
+if [ -w /dev/full ]; then
+	FU="${P}full"
+	"$S" create "$FU" --size "$SIZE" --blob b:8:4
+	for cmd in --help -h help --version version "ls --help" \
+		"ls --match $FU" "ls --json --match $FU" "info $FU" \
+		"info --json $FU" "check $FU" "rm --dry-run $FU" \
+		"dump $FU b" "hold $FU 0" "hold $FU 30"; do
+		timeout 10 "$S" $cmd >/dev/full 2>"$TMP/err"
+		RC=$?
+		if [ "$RC" -eq 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] &&
+			grep -qE "^shmkit: [a-z]+: writing output: SHK_EIO" "$TMP/err"; then
+			pass "$cmd >/dev/full: exit 1, one line"
+		else
+			fail "$cmd >/dev/full: exit $RC, stderr: $(cat "$TMP/err")"
+		fi
+	done
+	run ls --json --match "$FU"
+	json_check "hold >/dev/full left no attach record" "
+s = d['segments']
+assert len(s) == 1 and s[0]['attached'] == 0, s
+print('ok')"
+	[ -e "/dev/shm/$FU" ] && pass "rm --dry-run >/dev/full removed nothing" ||
+		fail "rm --dry-run >/dev/full removed $FU"
+	"$S" rm --force "$FU" >/dev/null 2>&1
+else
+	echo "   skip: no writable /dev/full"
+fi
+# a word that starts with '-' (before --) is an unknown option, exit 2,
+# named: until 2026-11-25 one dash made it a name (rm -f X removed X and
+# looked for a segment "-f"; info -j X said "unexpected argument 'X'")
+DA="${P}dash"
+"$S" create "$DA" --size "$SIZE" --blob b:8:4
+for cmd in "rm -f $DA" "rm - $DA" "rm $DA -x" "info -j $DA" "check -j $DA" \
+	"create -x ${P}dash2" "hold -x $DA 0" "dump -j $DA b" "dump $DA -j b" \
+	"ls -j" "version -v"; do
+	run $cmd
+	set -- $cmd
+	o=$(printf '%s\n' "$@" | grep -m1 '^-')
+	if [ "$RC" -eq 2 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] &&
+		grep -q "^shmkit: $1: unknown option '$o' (try" "$TMP/err"; then
+		pass "$cmd: unknown option '$o', exit 2"
+	else
+		fail "$cmd: exit $RC, stderr: $(cat "$TMP/err")"
+	fi
+done
+[ -e "/dev/shm/$DA" ] && [ ! -e "/dev/shm/${P}dash2" ] &&
+	pass "nothing was removed or created by a one-dash option" ||
+	fail "a one-dash option removed $DA or created ${P}dash2"
+"$S" rm "$DA" >/dev/null 2>&1
 run ls --bogus
 grep -q "(try 'shmkit ls --help')$" "$TMP/err" &&
 	pass "a usage error points to the command's --help" ||
@@ -286,6 +338,16 @@ grep -q -- "--size 16K is too small .* of 1 object plus the smallest heap: at le
 run create "$M" --objects 65537
 [ "$RC" -eq 2 ] && grep -q -- "--objects 65537: the library refuses that many" "$TMP/err" &&
 	pass "create --objects 65537: refused at any size" || fail "65537: exit $RC: $(cat "$TMP/err")"
+# above 131072 the tool cannot probe the count at a size that fits it, so
+# it was a bare SHK_EINVAL, exit 1 (audit, 2026-11-25)
+for n in 131072 131073 1048577 4294967295; do
+	run create "$M" --objects $n
+	[ "$RC" -eq 2 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] &&
+		grep -q -- "--objects $n: the library refuses that many registry entries at any size" "$TMP/err" &&
+		[ ! -e "/dev/shm/$M" ] &&
+		pass "create --objects $n: usage error, refused at any size" ||
+		fail "create --objects $n: exit $RC: $(cat "$TMP/err")"
+done
 # counts are decimal: a leading 0 is no octal prefix (010 meant 8 and 09 was
 # a usage error), and 0x is no hex one
 for a in 010:16 09:16 0100:128; do
@@ -601,6 +663,35 @@ expect_rc 0 "create --file"
 run info --file "$TMP/seg.shk"
 expect_rc 0 "info --file"
 grep -q '^backend: *file$' "$TMP/out" && pass "info --file: backend file" || fail "info --file: backend"
+grep -q "^name: *$TMP/seg.shk\$" "$TMP/out" && pass "info --file: the name given, no header name beside it" ||
+	fail "info --file: name line: $(grep '^name:' "$TMP/out")"
+# a copied segment shows the target given, and the name its header keeps
+# beside it (until 2026-11-25 only the header's: the original's name)
+cp "$TMP/seg.shk" "$TMP/copy.shk"
+run info --file "$TMP/copy.shk"
+grep -q "^name: *$TMP/copy.shk (header: $TMP/seg.shk)\$" "$TMP/out" &&
+	pass "info of a copied file segment: its path, and the header's name" ||
+	fail "info of a copy: exit $RC, $(grep '^name:' "$TMP/out") $(cat "$TMP/err")"
+run info --json --file "$TMP/copy.shk"
+json_check "info --json of a copied file segment: name, header_name" "
+assert d['name'] == '$TMP/copy.shk' and d['header_name'] == '$TMP/seg.shk', d
+print('ok')"
+(cd "$TMP" && "$S_ABS" info --file seg.shk) >"$TMP/out" 2>"$TMP/err"
+grep -q "^name: *seg.shk\$" "$TMP/out" &&
+	pass "info --file by a relative path: that path, no header name (the same file)" ||
+	fail "info --file relative: $(grep '^name:' "$TMP/out") $(cat "$TMP/err")"
+rm -f "$TMP/copy.shk"
+# the same for a POSIX segment copied under /dev/shm; "/NAME" is NAME
+"$S" create "${P}orig" --size "$SIZE" && cp "/dev/shm/${P}orig" "/dev/shm/${P}copy"
+run info "${P}copy"
+grep -q "^name: *${P}copy (header: ${P}orig)\$" "$TMP/out" &&
+	pass "info of a copied POSIX segment: its name, and the header's" ||
+	fail "info of a POSIX copy: exit $RC, $(grep '^name:' "$TMP/out") $(cat "$TMP/err")"
+run info "/${P}orig"
+grep -q "^name: */${P}orig\$" "$TMP/out" &&
+	pass "info /NAME: no header name beside it (the same segment)" ||
+	fail "info /NAME: $(grep '^name:' "$TMP/out") $(cat "$TMP/err")"
+"$S" rm "${P}orig" "${P}copy" >/dev/null 2>&1
 run rm --file "$TMP/seg.shk"
 expect_rc 0 "rm --file"
 [ ! -e "$TMP/seg.shk" ] && pass "rm --file removed the file" || fail "rm --file left the file"
@@ -1103,6 +1194,49 @@ awk -v n="$L" '$1 == n && $5 == "0/0" && $8 == "ok"' "$TMP/out" | grep -q . &&
 run rm "$L" "$I"
 expect_rc 0 "rm $L $I"
 
+echo "== rm leaves a segment alone while live processes are attached"
+# (until 2026-11-25 it removed it without --force, while rm --object
+# refused an object in use with SHK_EBUSY)
+A="${P}busy"
+run create "$A" --size "$SIZE"
+expect_rc 0 "create $A"
+"$S" hold "$A" 120 >"$TMP/hold-b" 2>&1 &
+hold_b=$!
+HOLDERS+=("$hold_b")
+if wait_file "$TMP/hold-b"; then
+	run rm "$A"
+	expect_err SHK_EBUSY "rm of $A while a holder is attached"
+	grep -q "^shmkit: rm: $A (attached by 1 live process, pid $hold_b; --force removes it anyway): SHK_EBUSY (" "$TMP/err" &&
+		pass "rm names the holder's pid and --force" ||
+		{ fail "rm's refusal of a held segment"; cat "$TMP/err"; }
+	[ -e "/dev/shm/$A" ] && pass "$A survived rm" || fail "rm removed $A under its holder"
+	run rm --dry-run "$A"
+	expect_err SHK_EBUSY "rm --dry-run of a held segment would not remove it"
+	"$S" hold "$A" 120 >"$TMP/hold-b2" 2>&1 &
+	hold_b2=$!
+	HOLDERS+=("$hold_b2")
+	wait_file "$TMP/hold-b2" || fail "second holder did not start"
+	run rm "$A"
+	grep -qE "^shmkit: rm: $A \(attached by 2 live processes, pids [0-9]+, [0-9]+; --force removes it anyway\): SHK_EBUSY" "$TMP/err" &&
+		[ "$RC" = 1 ] && pass "rm counts 2 live processes" ||
+		{ fail "rm of a segment with 2 holders: exit $RC"; cat "$TMP/err"; }
+	run rm --orphans --dry-run --match "$A"
+	[ "$RC" = 0 ] && [ ! -s "$TMP/out" ] && pass "rm --orphans leaves a held segment alone" ||
+		fail "rm --orphans --dry-run of a held segment: exit $RC, $(cat "$TMP/out")"
+	run rm --force --dry-run "$A"
+	[ "$RC" = 0 ] && [ "$(cat "$TMP/out")" = "would remove $A" ] && [ -e "/dev/shm/$A" ] &&
+		pass "rm --force --dry-run would remove a held segment" ||
+		fail "rm --force --dry-run: exit $RC, $(cat "$TMP/out" "$TMP/err")"
+	run rm --force "$A"
+	expect_rc 0 "rm --force of a held segment"
+	[ ! -e "/dev/shm/$A" ] && pass "rm --force removed $A" || fail "$A survived rm --force"
+	{ kill -TERM "$hold_b2"; wait "$hold_b2"; } 2>/dev/null
+else
+	fail "holder of $A did not start: $(cat "$TMP/hold-b")"
+fi
+{ kill -TERM "$hold_b"; wait "$hold_b"; } 2>/dev/null
+"$S" rm --force "$A" >/dev/null 2>&1
+
 echo "== --sysv 0x...: always a key, a bad one is a usage error"
 # (before, 0x0 and 0x123456789 fell back to being names: create made a
 # SysV segment named "0x0", rm and info looked for one)
@@ -1171,6 +1305,33 @@ print('ok')"
 	expect_rc 0 "rm --sysv $key (by key, no --force) of a shmkit segment"
 	run ls --match "$VK"
 	grep -q "$VK" "$TMP/out" && fail "$VK still listed" || pass "$VK is gone"
+
+	# rm of a SysV segment with a live holder: refused by name and by key
+	# (its attach table), removed with --force
+	VB="${P}svbusy"
+	run create --sysv "$VB" --size "$SIZE"
+	expect_rc 0 "create --sysv $VB"
+	run ls --json --match "$VB"
+	key=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["segments"][0]["sysv_key"])' <"$TMP/out" 2>/dev/null)
+	"$S" hold --sysv "$VB" 120 >"$TMP/hold-vb" 2>&1 &
+	hold_vb=$!
+	HOLDERS+=("$hold_vb")
+	if wait_file "$TMP/hold-vb"; then
+		run rm --sysv "$VB"
+		expect_err SHK_EBUSY "rm --sysv $VB while a holder is attached"
+		grep -q "(attached by 1 live process, pid $hold_vb; --force removes it anyway)" "$TMP/err" &&
+			pass "rm --sysv names the holder" || fail "rm --sysv message: $(cat "$TMP/err")"
+		run rm --sysv "$key"
+		expect_err SHK_EBUSY "rm --sysv $key (by key) while a holder is attached"
+		run rm --force --sysv "$VB"
+		expect_rc 0 "rm --force --sysv of a held segment"
+		run ls --match "$VB"
+		grep -q "$VB" "$TMP/out" && fail "$VB still listed after rm --force" || pass "$VB is gone"
+	else
+		fail "sysv holder of $VB did not start: $(cat "$TMP/hold-vb")"
+	fi
+	{ kill -TERM "$hold_vb"; wait "$hold_vb"; } 2>/dev/null
+	"$S" rm --force --sysv "$VB" >/dev/null 2>&1
 
 	# Another program's SysV segment: zero-filled, as shmget hands it out,
 	# and its creator still runs, so opening it times out (it could be a

@@ -67,6 +67,8 @@ int cli_parse_seconds(const char *s, double min, double max, double *out);
 int cli_target_set(struct cli_target *t, uint32_t backend, const char *arg);
 int cli_backend_flag(const char *a, uint32_t *backend);
 void cli_target_opts(const struct cli_target *t, shk_seg_opts *o);
+int cli_header_name(const struct cli_target *t, const shk_seg_stats *st,
+		    char *hdr, size_t len);
 const char *cli_backend_name(uint32_t backend);
 void cli_printable(char *dst, size_t len, const char *src);
 void cli_test_pause(void);

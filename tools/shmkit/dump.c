@@ -74,7 +74,7 @@ parse_args(int argc, char **argv, struct dump_args *a)
 
 		if (!opts_done && cli_is_help(s)) {
 			return cli_cmd_help();
-		} else if (opts_done || s[0] != '-' || s[1] != '-') {
+		} else if (opts_done || s[0] != '-') {
 			if (!target)
 				target = s;
 			else if (!a->obj)

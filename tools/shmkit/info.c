@@ -7,6 +7,7 @@
  * under us gives one error line and exit 1, never a crash or half output.
  */
 #include <inttypes.h>
+#include <limits.h> /* PATH_MAX */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -113,13 +114,19 @@ static void
 print_text(const struct cli_target *t, const struct info_data *d)
 {
 	const shk_seg_stats *st = &d->st;
-	char name[80], tbuf[64];
+	char name[PATH_MAX], hdr[sizeof(st->name) + 1], tbuf[64];
 	size_t w = 4;
 	uint32_t i;
+	int differs = cli_header_name(t, st, hdr, sizeof(hdr));
 
-	cli_printable(name, sizeof(name), st->name);
+	cli_printable(name, sizeof(name), t->name ? t->name : hdr);
 	fmt_time(tbuf, sizeof(tbuf), st->created_ns);
-	printf("name:        %s\n", name[0] ? name : t->label);
+	printf("name:        %s", name[0] ? name : t->label);
+	if (differs) {
+		cli_printable(name, sizeof(name), hdr);
+		printf(" (header: %s)", name);
+	}
+	printf("\n");
 	printf("backend:     %s\n", cli_backend_name(st->backend));
 	printf("version:     %" PRIu32 "\n", st->version);
 	printf("size:        %" PRIu64 " bytes\n", st->len);
@@ -197,12 +204,14 @@ print_json(const struct cli_target *t, const struct info_data *d)
 {
 	const shk_seg_stats *st = &d->st;
 	struct cli_json j;
-	char buf[64];
+	char buf[64], hdr[sizeof(st->name) + 1];
 	uint32_t i;
 
 	json_init(&j, stdout);
 	json_begin_obj(&j, NULL);
-	json_str(&j, "name", st->name[0] ? st->name : t->label);
+	cli_header_name(t, st, hdr, sizeof(hdr));
+	json_str(&j, "name", t->name ? t->name : hdr[0] ? hdr : t->label);
+	json_str(&j, "header_name", hdr);
 	json_str(&j, "backend", cli_backend_name(st->backend));
 	json_u64(&j, "version", st->version);
 	json_u64(&j, "size", st->len);
@@ -298,7 +307,7 @@ parse_one_target(int argc, char **argv, int allow_json, int *json,
 
 		if (!opts_done && cli_is_help(a)) {
 			return cli_cmd_help();
-		} else if (!opts_done && a[0] == '-' && a[1] == '-') {
+		} else if (!opts_done && a[0] == '-') {
 			if (!strcmp(a, "--"))
 				opts_done = 1;
 			else if (allow_json && !strcmp(a, "--json"))

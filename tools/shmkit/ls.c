@@ -164,6 +164,8 @@ cmd_ls(int argc, char **argv)
 					      &match)) != 0) {
 			if (r < 0)
 				return cli_usage_error("--match needs a GLOB");
+		} else if (argv[i][0] == '-') {
+			return cli_usage_error("unknown option '%s'", argv[i]);
 		} else {
 			return cli_usage_error("unexpected argument '%s'",
 					       argv[i]);

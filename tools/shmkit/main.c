@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ static const struct {
 	  "                [--blob NAME:ELEM_LEN:CAP]...\n" },
 	{ "rm", 1,
 	  "  rm [--force] [--dry-run] TARGET...\n"
-	  "                               remove segments\n" },
+	  "                               remove segments (one in use only\n"
+	  "                               with --force)\n" },
 	{ "rm", 0,
 	  "  rm --orphans [--dry-run] [--match GLOB]\n"
 	  "                               remove segments whose attachers "
@@ -364,6 +366,41 @@ parse_sysv_key(const char *s, int32_t *key)
 	return 0;
 }
 
+/*
+ * info names a segment by the TARGET as given: the header keeps the name
+ * the segment was created with, which a copied or renamed file (or /dev/shm
+ * file) does not change (until 2026-11-25 info showed only the header's,
+ * so a copy showed the original's name).  SysV by key has no name given:
+ * the header's is shown.  cli_header_name: *hdr receives the header's name (NUL-ended);
+ * returns 1 when it names something else than the target: a POSIX or SysV
+ * name is compared without its optional leading '/' (the library stores
+ * it so), a file path also by its realpath (a file created by its full
+ * path and named relatively here is the same), and a path longer than the
+ * header's 63 bytes by the part the header kept.
+ */
+int
+cli_header_name(const struct cli_target *t, const shk_seg_stats *st, char *hdr,
+		size_t len)
+{
+	char real[PATH_MAX];
+	const char *n = t->name;
+	size_t hl;
+
+	snprintf(hdr, len, "%.*s", (int)sizeof(st->name), st->name);
+	if (!n)
+		return 0;
+	if (t->backend != SHK_BACKEND_FILE && n[0] == '/')
+		n++;
+	hl = strlen(hdr);
+	if (!strcmp(n, hdr) ||
+	    (hl == sizeof(st->name) - 1 && !strncmp(n, hdr, hl)))
+		return 0;
+	if (t->backend != SHK_BACKEND_FILE || !realpath(n, real))
+		return 1;
+	return strcmp(real, hdr) != 0 &&
+	       !(hl == sizeof(st->name) - 1 && !strncmp(real, hdr, hl));
+}
+
 /* Sets t from a TARGET argument; 0, or a usage error (printed). */
 int
 cli_target_set(struct cli_target *t, uint32_t backend, const char *arg)
@@ -469,6 +506,8 @@ cmd_version(int argc, char **argv)
 
 	if (argc > 1 && cli_is_help(argv[1]))
 		return cli_cmd_help();
+	if (argc > 1 && argv[1][0] == '-')
+		return cli_usage_error("unknown option '%s'", argv[1]);
 	if (argc > 1)
 		return cli_usage_error("unexpected argument '%s'", argv[1]);
 	printf("shmkit %d.%d.%d (library %d.%d.%d)\n", SHK_VERSION_MAJOR,
@@ -489,6 +528,26 @@ static const struct {
 	{ "bridge", cmd_bridge },
 };
 
+/*
+ * Every exit that may have written stdout goes through here: output that
+ * was lost (a full disk, /dev/full, a closed pipe) must not exit 0.  A
+ * command that flushed earlier (hold, watch, bench) leaves an empty
+ * buffer, whose fflush succeeds, but the stream's error flag stays set:
+ * both are asked.  (Until 2026-11-25 `--help` and `--version` returned
+ * before this check, and `hold` ignored its fflush.)
+ */
+static int
+finish_output(int rc)
+{
+	int bad = fflush(stdout) != 0;
+
+	if ((bad || ferror(stdout)) && rc == CLI_EXIT_OK) {
+		cli_error("writing output", SHK_EIO);
+		rc = CLI_EXIT_ERR;
+	}
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -501,11 +560,14 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
+		cli_cmd = "help";
 		usage(stdout);
-		return CLI_EXIT_OK;
+		return finish_output(CLI_EXIT_OK);
 	}
-	if (!strcmp(argv[1], "--version"))
-		return cmd_version(1, argv + 1);
+	if (!strcmp(argv[1], "--version")) {
+		cli_cmd = "version";
+		return finish_output(cmd_version(1, argv + 1));
+	}
 	cli_guard_install();
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name))
@@ -514,11 +576,7 @@ main(int argc, char **argv)
 		rc = commands[i].fn(argc - 1, argv + 1);
 		if (rc == CLI_EXIT_HELP)
 			rc = CLI_EXIT_OK;
-		if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
-			cli_error("writing output", SHK_EIO);
-			rc = CLI_EXIT_ERR;
-		}
-		return rc;
+		return finish_output(rc);
 	}
 	{
 		char c[64];

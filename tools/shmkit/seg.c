@@ -88,8 +88,17 @@ min_create_len(uint64_t nobj)
 
 	while (n < (nobj ? nobj : 256) && n < ((uint64_t)1 << 20))
 		n <<= 1;
-	if (n * 128 > ((uint64_t)16 << 20))
-		return 0; /* not probed: each probe's memory is reserved */
+	if (n * 128 > ((uint64_t)16 << 20)) {
+		/* Not probed at this count: each probe's memory is reserved.
+		 * A count the library refuses at any size is a limit, which
+		 * every larger count is over too: when it refuses the largest
+		 * count probed (16 MiB of registry), it refuses this one (until
+		 * 2026-11-25 --objects 131073 and up were a bare SHK_EINVAL,
+		 * exit 1, where 65537 was this usage error). */
+		return min_create_len(((uint64_t)16 << 20) / 128) == UINT64_MAX
+			       ? UINT64_MAX
+			       : 0;
+	}
 	hi = ((n * 128 + 4095) & ~(uint64_t)4095) + (128 << 10);
 	if (hi < SHK_SEG_MIN_LEN)
 		hi = SHK_SEG_MIN_LEN;
@@ -219,7 +228,7 @@ cmd_create(int argc, char **argv)
 				return cli_usage_error(
 					"bad --blob (NAME:ELEM_LEN:CAP)");
 			nblobs++;
-		} else if (a[0] == '-' && a[1] == '-') {
+		} else if (a[0] == '-') {
 			return cli_usage_error("unknown option '%s'", a);
 		} else if (arg) {
 			return cli_usage_error("unexpected argument '%s'", a);
@@ -274,6 +283,88 @@ rm_refuse(const struct cli_target *t, const char *why, int code)
 		 t->label, why);
 	cli_error(what, code);
 	return code;
+}
+
+/* What rm_live() found: how many live attach records, and some pids. */
+#define RM_LIVE_PIDS 4
+struct rm_live {
+	uint32_t n;
+	uint32_t pid[RM_LIVE_PIDS];
+};
+
+/* The handle rm_live() opened; static so that it survives a siglongjmp. */
+static shk_seg *volatile rm_live_seg;
+
+/*
+ * Counts the live processes in t's attach table (the library's verdict,
+ * shk_attach_info.alive: one it cannot test counts as alive) into *l.
+ * Opens read-only without attaching, whoever owns it (CLI_INSPECT), with
+ * the SIGBUS guard armed.  Returns 0, or the open's code (or SHK_ETRUNC):
+ * then the table could not be read and nothing is known about attachers.
+ * The same table serves every backend (a SysV segment's processes are in
+ * it too; shm_nattch would also count shmkit's own inspecting tools).
+ */
+static int
+rm_live(const struct cli_target *t, struct rm_live *l)
+{
+	shk_seg_opts o;
+	shk_seg *seg = NULL;
+	shk_attach_info a;
+	uint32_t cur = 0;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	cli_target_opts(t, &o);
+	rm_live_seg = NULL;
+	if (sigsetjmp(cli_guard_jmp, 1) == 0) {
+		cli_guard_arm();
+		rc = shk_seg_open(t->name, CLI_INSPECT, &o, &seg);
+		rm_live_seg = seg;
+		memset(&a, 0, sizeof(a));
+		a.size = sizeof(a);
+		while (rc == 0 && shk_seg_attached(seg, &cur, &a) == 1) {
+			if (!a.alive)
+				continue;
+			if (l->n < RM_LIVE_PIDS)
+				l->pid[l->n] = a.pid;
+			l->n++;
+		}
+		cli_guard_disarm();
+	} else {
+		rc = SHK_ETRUNC;
+	}
+	shk_seg_close(rm_live_seg);
+	rm_live_seg = NULL;
+	return rc;
+}
+
+/*
+ * rm without --force leaves a segment alone while its attach table shows a
+ * live process (SHK_EBUSY, as rm --object does for an object in use):
+ * prints one line naming how many and their pids, and returns SHK_EBUSY;
+ * 0 when there is none, or when the table cannot be read (a damaged
+ * segment, which rm removes: that is what it is for).
+ */
+static int
+rm_refuse_live(const struct cli_target *t)
+{
+	struct rm_live l;
+	char pids[80];
+	size_t off = 0;
+	uint32_t i;
+
+	if (rm_live(t, &l) != 0 || l.n == 0)
+		return 0;
+	pids[0] = '\0';
+	for (i = 0; i < l.n && i < RM_LIVE_PIDS && off < sizeof(pids); i++)
+		off += (size_t)snprintf(pids + off, sizeof(pids) - off, "%s%lu",
+					i ? ", " : "", (unsigned long)l.pid[i]);
+	cli_errorf("%s (attached by %lu live process%s, pid%s %s%s; --force "
+		   "removes it anyway): %s (%s)",
+		   t->label, (unsigned long)l.n, l.n == 1 ? "" : "es",
+		   l.n == 1 ? "" : "s", pids, l.n > RM_LIVE_PIDS ? ", ..." : "",
+		   shk_errname(SHK_EBUSY), shk_strerror(SHK_EBUSY));
+	return SHK_EBUSY;
 }
 
 /*
@@ -486,7 +577,7 @@ cmd_rm(int argc, char **argv)
 
 		if (!opts_done && cli_is_help(a)) {
 			return cli_cmd_help();
-		} else if (opts_done || a[0] != '-' || a[1] != '-') {
+		} else if (opts_done || a[0] != '-') {
 			if (n == MAX_TARGETS)
 				return cli_usage_error("too many names");
 			targets[n++] = a;
@@ -574,8 +665,9 @@ cmd_rm(int argc, char **argv)
 			failed = 1;
 			continue;
 		}
-		if (!force && rm_guard(&t, dfd, base, &seen) != 0) {
-			failed = 1; /* rm_guard said why */
+		if (!force && (rm_guard(&t, dfd, base, &seen) != 0 ||
+			       rm_refuse_live(&t) != 0)) {
+			failed = 1; /* rm_guard or rm_refuse_live said why */
 			if (dfd >= 0)
 				close(dfd);
 			continue;
@@ -641,7 +733,7 @@ cmd_hold(int argc, char **argv)
 			   (r = cli_backend_flag(a, &backend)) != 0) {
 			if (r < 0)
 				return CLI_EXIT_USAGE;
-		} else if (!opts_done && a[0] == '-' && a[1] == '-') {
+		} else if (!opts_done && a[0] == '-') {
 			return cli_usage_error("unknown option '%s'", a);
 		} else if (n == 2) {
 			return cli_usage_error("unexpected argument '%s'", a);
@@ -667,7 +759,12 @@ cmd_hold(int argc, char **argv)
 		return CLI_EXIT_ERR;
 	}
 	printf("holding %s pid %ld\n", t.label, (long)getpid());
-	fflush(stdout);
+	if (fflush(stdout) != 0) {
+		/* whoever waits for this line will not see it: do not hold
+		 * (main reports the lost output, exit 1) */
+		shk_seg_close(seg);
+		return CLI_EXIT_OK;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	end.tv_sec += (time_t)secs;
 	while (!hold_stop) {
