@@ -1022,6 +1022,26 @@ for c in overlap inside count attach; do
 	expect_rc 0 "rm ${P}chk-$c"
 done
 
+echo "== watch exits 1 on an object that turns corrupt"
+# a describe line "corrupt: SHK_E..." is damage (docs/cli.md): the refresh
+# that shows it is the last one, then one error line, exit 1 (it went on
+# watching and exited 0 before 2026-11-25)
+"$S" watch --interval 0.1 --count 600 "$C" >"$TMP/wout" 2>"$TMP/werr" &
+wpid=$!
+HOLDERS+=("$wpid")
+wait_file "$TMP/wout"
+corrupt "$C" "b = f.read()
+e = b.index(b'second\\0') - 64
+f.seek(e + 32)
+f.write((1 << 62).to_bytes(8, 'little'))"
+wait "$wpid"
+RC=$?
+[ "$RC" -eq 1 ] && grep -q '^second .*corrupt: SHK_ECORRUPT' "$TMP/wout" &&
+	grep -q 'SHK_ECORRUPT' "$TMP/werr" &&
+	pass "watch: an object turned corrupt, exit 1 with an error line" ||
+	fail "watch with an object turned corrupt: exit $RC: $(tail -5 "$TMP/wout") $(cat "$TMP/werr")"
+run watch --count 1 "$C"
+expect_err SHK_ECORRUPT "watch --count 1 of a segment with a corrupt object"
 run rm "$C"
 expect_rc 0 "rm $C"
 
