@@ -489,12 +489,17 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
  * holds a valid run of class c (page map and run header agree), off is a
  * carved block boundary of it, its side word ALLOC, len <= the class size.
  * A large block: a valid F_USED header (no other flag) at off - BLK_HDR,
- * len within its payload, and chain neighbours that agree (the block
- * before it, named by its prev_size, has that size; a valid header right
- * after it), so a stale header inside a free block's payload is refused.
+ * len within its payload, and chain neighbours that agree (a valid header
+ * right after it; when derived is set, no lock holder died at work, also
+ * the block before it, named by its prev_size, has that size), so a stale
+ * header inside a free block's payload is refused.  prev_size is derived
+ * (repair() recomputes it): a holder killed inside a merge before the
+ * block's left neighbour may leave it naming a cleared header, which
+ * shk__heap_scan() does not judge either.
  */
 static int
-block_try(shk_seg *seg, const struct layout *L, uint64_t off, uint64_t len)
+block_try(shk_seg *seg, const struct layout *L, uint64_t off, uint64_t len,
+	  int derived)
 {
 	uint64_t pg, h, w, S, P, in, idx, sw;
 	uint32_t e;
@@ -539,6 +544,8 @@ block_try(shk_seg *seg, const struct layout *L, uint64_t off, uint64_t len)
 		return SHK_ECORRUPT;
 	if (!hdr_ok(h + S, ld(seg, h + S)))
 		return SHK_ECORRUPT;
+	if (!derived)
+		return 0;
 	P = prev_of(ld(seg, h + 8));
 	if (P ? P > h - L->chain_off || !hdr_ok(h - P, ld(seg, h - P)) ||
 			    (ld(seg, h - P) & SIZE_MASK) != P
@@ -564,7 +571,7 @@ shk__heap_block_check(shk_seg *seg, uint64_t off, uint64_t len, int *waits)
 	for (tries = 0; tries < 16; tries++) {
 		if (quiet_seq(seg, hh, &s1, waits))
 			return 0;
-		rc = block_try(seg, &hl->L, off, len);
+		rc = block_try(seg, &hl->L, off, len, !(s1 & 1));
 		/* acquire fence: orders our reads before the re-read of seq;
 		 * pairs with the release fence in heap_lock() */
 		atomic_thread_fence(memory_order_acquire);
