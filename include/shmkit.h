@@ -418,9 +418,11 @@ SHK_API int shk_seg_info(shk_seg *seg, shk_seg_stats *st);
 
 /*
  * shk_seg_check validates the whole segment: header, attach table,
- * registry entries, heap structure and each object's own consistency
- * check.  Returns 0, or the first problem's code (SHK_ECORRUPT, ...).
- * Read-only; safe on SHK_RDONLY handles.
+ * registry entries (each object one live heap block of its own, no two
+ * overlapping), heap structure and each object's own consistency check
+ * (docs/cli.md, `shmkit check`).  Returns 0, or the first problem's code
+ * (SHK_ECORRUPT, ...; SHK_ENOMEM when it cannot allocate its list of the
+ * registry's objects).  Read-only; safe on SHK_RDONLY handles.
  */
 SHK_API int shk_seg_check(shk_seg *seg);
 

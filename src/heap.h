@@ -46,6 +46,19 @@ SHK_HIDDEN int shk__heap_alloc_aligned(shk_seg *seg, uint64_t len,
  */
 SHK_HIDDEN int shk__heap_check(shk_seg *seg);
 
+/*
+ * shk__heap_block_check: 0 when off is the payload start of a live (handed
+ * out) block of the heap with room for len bytes, SHK_ECORRUPT when it is
+ * not (a free block, the middle of one, a run, heap metadata).  Read-only,
+ * without the lock: judged on a view no live heap lock holder changed, as
+ * shk__heap_check; a heap too busy for one is not judged (0).  *waits
+ * (start at 0) bounds the waits for lock holders over a series of calls.
+ * The caller must re-validate a failure against whatever told it that off
+ * was live (the block may have been freed meanwhile).
+ */
+SHK_HIDDEN int shk__heap_block_check(shk_seg *seg, uint64_t off, uint64_t len,
+				     int *waits);
+
 /* What shk__heap_scan counted (block counts unless named bytes). */
 struct shk__heap_report {
 	uint64_t runs;             /* small-block runs */

@@ -483,6 +483,105 @@ shk__heap_scan(shk_seg *seg, struct shk__heap_report *rep)
 	return 0;
 }
 
+/*
+ * One try of shk__heap_block_check(): 0 when off is the payload of a live
+ * block of at least len bytes, else SHK_ECORRUPT.  A small block: its page
+ * holds a valid run of class c (page map and run header agree), off is a
+ * carved block boundary of it, its side word ALLOC, len <= the class size.
+ * A large block: a valid F_USED header (no other flag) at off - BLK_HDR,
+ * len within its payload, and chain neighbours that agree (a valid header
+ * right after it; when derived is set, no lock holder died at work, also
+ * the block before it, named by its prev_size, has that size), so a stale
+ * header inside a free block's payload is refused.  prev_size is derived
+ * (repair() recomputes it): a holder killed inside a merge before the
+ * block's left neighbour may leave it naming a cleared header, which
+ * shk__heap_scan() does not judge either.
+ */
+static int
+block_try(shk_seg *seg, const struct layout *L, uint64_t off, uint64_t len,
+	  int derived)
+{
+	uint64_t pg, h, w, S, P, in, idx, sw;
+	uint32_t e;
+	int k;
+
+	if (off < L->chain_off + BLK_HDR || off >= L->chain_end || !len)
+		return SHK_ECORRUPT;
+	pg = (off - L->heap_off) >> L->run_shift;
+	/* relaxed: a snapshot, validated by the caller's sequence count */
+	e = pg < L->npages ? atomic_load_explicit(pagemap(seg, L, pg),
+						  memory_order_relaxed)
+			   : 0;
+	if (e & RUN_TAG) {
+		k = run_valid(seg, L, pg);
+		if (k < 0 || e != (RUN_TAG | (uint32_t)k))
+			return SHK_ECORRUPT;
+		in = off - L->heap_off - (pg << L->run_shift);
+		if (in < L->cboff[k])
+			return SHK_ECORRUPT;
+		in -= L->cboff[k];
+		idx = (in * L->crecip[k]) >> 32;
+		if (idx * L->csize[k] != in ||
+		    idx >= run_carved(seg, L, (uint32_t)k, pg) ||
+		    len > L->csize[k])
+			return SHK_ECORRUPT;
+		/* acquire: pairs with the release CAS that stamps a carved
+		 * block (as in scan_run()) */
+		sw = atomic_load_explicit(
+			w64(seg, side_off(L, pg, (uint32_t)idx)),
+			memory_order_acquire);
+		return SIDE_STATE(sw) == ST_ALLOC ? 0 : SHK_ECORRUPT;
+	}
+	if (e)
+		return SHK_ECORRUPT;
+	h = off - BLK_HDR;
+	if (!blk_in(L, h))
+		return SHK_ECORRUPT;
+	w = ld(seg, h);
+	S = w & SIZE_MASK;
+	if (!hdr_ok(h, w) || (w & F_ALL) != F_USED || S < BLK_MIN ||
+	    S > L->chain_end - h || len > S - BLK_HDR)
+		return SHK_ECORRUPT;
+	if (!hdr_ok(h + S, ld(seg, h + S)))
+		return SHK_ECORRUPT;
+	if (!derived)
+		return 0;
+	P = prev_of(ld(seg, h + 8));
+	if (P ? P > h - L->chain_off || !hdr_ok(h - P, ld(seg, h - P)) ||
+			    (ld(seg, h - P) & SIZE_MASK) != P
+	      : h != L->chain_off)
+		return SHK_ECORRUPT;
+	return 0;
+}
+
+int
+shk__heap_block_check(shk_seg *seg, uint64_t off, uint64_t len, int *waits)
+{
+	struct heap_local *hl = local_of(seg);
+	struct heap_hdr *hh;
+	uint64_t s1, s2;
+	int rc, tries;
+
+	if (!hl || !waits)
+		return SHK_EINVAL;
+	hh = hdr_of(seg);
+	/* seqlock read, as in shk__heap_scan(): a try that overlapped a
+	 * lock holder's changes (a neighbour split or merged, a run given
+	 * back) is retried; one that never got a quiet view is not judged */
+	for (tries = 0; tries < 16; tries++) {
+		if (quiet_seq(seg, hh, &s1, waits))
+			return 0;
+		rc = block_try(seg, &hl->L, off, len, !(s1 & 1));
+		/* acquire fence: orders our reads before the re-read of seq;
+		 * pairs with the release fence in heap_lock() */
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&hh->seq, memory_order_relaxed);
+		if (s1 == s2)
+			return rc;
+	}
+	return 0; /* too busy to judge */
+}
+
 void
 shk__heap_set_tags(shk_seg *seg, uint32_t tag)
 {

@@ -51,6 +51,7 @@
  */
 #include "registry.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1165,6 +1166,20 @@ shk__obj_attach(shk_seg *seg, const struct shk__obj_ref *ref,
 	return rc;
 }
 
+/* A READY entry that shk__reg_check() judged, for the overlap test. */
+struct check_ent {
+	uint64_t off, len, created_ns;
+	uint32_t slot, hash;
+};
+
+static int
+check_ent_cmp(const void *a, const void *b)
+{
+	const struct check_ent *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
 /*
  * Checks every READY entry and its object, without the registry lock (read-
  * only handles cannot take it), while others may remove and create objects.
@@ -1174,23 +1189,45 @@ shk__obj_attach(shk_seg *seg, const struct shk__obj_ref *ref,
  * still holds the same object after it; otherwise the entry changed under
  * us and proves nothing (test check_during_remove: a check racing with a
  * removal reported SHK_ECORRUPT on a sound segment).
+ *
+ * Besides each entry's fields and its kind's check: the count of READY
+ * entries must not exceed the capacity; each object must be one live heap
+ * block of its own (shk__heap_block_check(): off the payload start of a
+ * handed-out block with room for len; an entry pointed at another
+ * object's middle or at free space passed before 2026-11-25); and no two
+ * objects may overlap (two entries naming one block).  An overlap counts
+ * only if both entries still hold their objects after it was seen: each
+ * then stayed READY from its copy on, so both were live at once.
  */
 int
 shk__reg_check(shk_seg *seg)
 {
 	struct shk__reg_ent *t = ents(seg);
+	struct check_ent *seen;
 	shk_obj_info info;
-	uint32_t i, hash;
+	uint32_t i, hash, n = 0;
+	int waits = 0, rc = 0;
 
-	for (i = 0; i < seg->reg_cap; i++) {
+	/* relaxed: a statistic written under the lock; the number of READY
+	 * entries, which never exceeds the capacity (a holder killed
+	 * between a state store and the count leaves it one off, within
+	 * it, until recover() recounts) */
+	if (atomic_load_explicit(&shk__hdr(seg)->reg_count,
+				 memory_order_relaxed) > seg->reg_cap)
+		return SHK_ECORRUPT;
+	seen = malloc((size_t)seg->reg_cap * sizeof(*seen));
+	if (!seen)
+		return SHK_ENOMEM;
+	for (i = 0; i < seg->reg_cap && !rc; i++) {
 		shk__obj_check_fn fn;
 		uint64_t c;
 		/* acquire loads: the seqlock reader's start (ent_begin()) */
 		uint32_t st = ent_begin(&t[i], &c);
-		int rc = 0;
 
-		if (st > SHK__ENT_DELETED)
-			return SHK_ECORRUPT;
+		if (st > SHK__ENT_DELETED) {
+			rc = SHK_ECORRUPT;
+			break;
+		}
 		if (st != SHK__ENT_READY)
 			continue;
 		memset(&info, 0, sizeof(info));
@@ -1208,13 +1245,42 @@ shk__reg_check(shk_seg *seg)
 		if (shk__reg_check_hook)
 			shk__reg_check_hook(seg, i);
 #endif
+		/* its memory is a live block before the kind's check reads
+		 * it as an object */
+		if (!rc && shk__heap_block_check(seg, info.off, info.len,
+						 &waits) == SHK_ECORRUPT)
+			rc = SHK_ECORRUPT;
 		fn = kind_check(info.kind);
 		if (!rc && fn)
 			rc = fn(seg, seg->base + info.off, &info);
-		if (rc && entry_still(&t[i], &info, hash))
-			return rc;
+		if (rc) {
+			if (!entry_still(&t[i], &info, hash))
+				rc = 0; /* changed under us: proves nothing */
+			continue;
+		}
+		seen[n].off = info.off;
+		seen[n].len = info.len;
+		seen[n].created_ns = info.created_ns;
+		seen[n].slot = i;
+		seen[n].hash = hash;
+		n++;
 	}
-	return 0;
+	if (!rc && n > 1) {
+		qsort(seen, n, sizeof(*seen), check_ent_cmp);
+		for (i = 0; i + 1 < n && !rc; i++) {
+			const struct check_ent *a = &seen[i], *b = &seen[i + 1];
+
+			/* a.len <= the heap's end - a.off (ent_valid()) */
+			if (a->off + a->len > b->off &&
+			    entry_is(&t[a->slot], a->created_ns, a->off,
+				     a->hash) &&
+			    entry_is(&t[b->slot], b->created_ns, b->off,
+				     b->hash))
+				rc = SHK_ECORRUPT;
+		}
+	}
+	free(seen);
+	return rc;
 }
 
 /* Each kind's live-state description, linked in with the kind's module:

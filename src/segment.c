@@ -1271,6 +1271,7 @@ int
 shk_seg_check(shk_seg *seg)
 {
 	struct shk__seg_hdr c;
+	uint32_t i;
 	int rc;
 
 	if (!seg)
@@ -1282,6 +1283,17 @@ shk_seg_check(shk_seg *seg)
 	 * the checked copy with the handle's copy, all of it */
 	if (memcmp(&c, &seg->hdr, offsetof(struct shk__seg_hdr, state)) != 0)
 		return SHK_ECORRUPT;
+	/* the attach records: state 3 is none of FREE, CLAIMING, ACTIVE, and
+	 * no writer stores it (attach.c) */
+	for (i = 0; i < seg->attach_cap; i++) {
+		/* relaxed: one word, judged alone; every state a writer
+		 * stores passes, whatever the order */
+		uint64_t w = atomic_load_explicit(&shk__attach_at(seg, i)->word,
+						  memory_order_relaxed);
+
+		if (SHK__ATT_STATE(w) > SHK__ATT_ACTIVE)
+			return SHK_ECORRUPT;
+	}
 	rc = shk__reg_check(seg);
 	if (rc)
 		return rc;

@@ -1075,6 +1075,67 @@ print('ok')"
 run rm "$R"
 expect_rc 0 "rm $R"
 
+echo "== check judges where entries point, the object count, the attach table"
+# Before 2026-11-25 each of these passed `check` (info showed "objects:
+# 65286 of 16" for the count; dump of the moved entry another object's
+# bytes).  Header (format v1): attach_off u64 at 64, reg_off u64 at 80,
+# reg_count u32 at 260; a registry entry is 128 bytes, its name 64 bytes
+# in, its off 32 bytes in; an attach record's state is bits 62-63 of its
+# first word.
+C="${P}chk"
+run create "$C" --size "$SIZE" --objects 16 --blob first:64:16 --blob second:64:16
+expect_rc 0 "create $C"
+for c in overlap inside count attach; do
+	cp "/dev/shm/$C" "/dev/shm/${P}chk-$c"
+done
+# second's entry moved onto first's object, then into its middle
+ENT="b = f.read()
+ea = b.index(b'first\\0') - 64
+eb = b.index(b'second\\0') - 64
+off = int.from_bytes(b[ea + 32:ea + 40], 'little')"
+corrupt "${P}chk-overlap" "$ENT
+f.seek(eb + 32); f.write(off.to_bytes(8, 'little'))"
+corrupt "${P}chk-inside" "$ENT
+f.seek(eb + 32); f.write((off + 64).to_bytes(8, 'little'))"
+corrupt "${P}chk-count" "f.seek(260); f.write(bytes([0xff]))"
+corrupt "${P}chk-attach" "f.seek(64); a = int.from_bytes(f.read(8), 'little')
+f.seek(a); f.write(b'\\xff' * 8)"
+run check "$C"
+expect_rc 0 "check $C"
+for c in overlap inside count attach; do
+	run check "${P}chk-$c"
+	expect_err SHK_ECORRUPT "check of $C with a bad $c"
+	run info "${P}chk-$c"
+	expect_rc 1 "info of $C with a bad $c"
+	grep -q '^check: *SHK_ECORRUPT' "$TMP/out" && pass "info: check SHK_ECORRUPT ($c)" ||
+		fail "info of ${P}chk-$c: $(cat "$TMP/out")"
+	run rm "${P}chk-$c"
+	expect_rc 0 "rm ${P}chk-$c"
+done
+
+echo "== watch exits 1 on an object that turns corrupt"
+# a describe line "corrupt: SHK_E..." is damage (docs/cli.md): the refresh
+# that shows it is the last one, then one error line, exit 1 (it went on
+# watching and exited 0 before 2026-11-25)
+"$S" watch --interval 0.1 --count 600 "$C" >"$TMP/wout" 2>"$TMP/werr" &
+wpid=$!
+HOLDERS+=("$wpid")
+wait_file "$TMP/wout"
+corrupt "$C" "b = f.read()
+e = b.index(b'second\\0') - 64
+f.seek(e + 32)
+f.write((1 << 62).to_bytes(8, 'little'))"
+wait "$wpid"
+RC=$?
+[ "$RC" -eq 1 ] && grep -q '^second .*corrupt: SHK_ECORRUPT' "$TMP/wout" &&
+	grep -q 'SHK_ECORRUPT' "$TMP/werr" &&
+	pass "watch: an object turned corrupt, exit 1 with an error line" ||
+	fail "watch with an object turned corrupt: exit $RC: $(tail -5 "$TMP/wout") $(cat "$TMP/werr")"
+run watch --count 1 "$C"
+expect_err SHK_ECORRUPT "watch --count 1 of a segment with a corrupt object"
+run rm "$C"
+expect_rc 0 "rm $C"
+
 echo "== a segment truncated under a running info (SIGBUS guard)"
 truncated_under "$BASE" info
 run rm "$BASE"

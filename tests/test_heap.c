@@ -944,7 +944,10 @@ crash_settle(shk_seg *s, int allowed)
 	uint64_t off[64];
 	int i, lost;
 
-	CHECK_OK(shk__heap_check(s));     /* lenient while the lock is dead */
+	CHECK_OK(shk__heap_check(s)); /* lenient while the lock is dead */
+	/* and the registry's judgment of "held", a live block beside what
+	 * the dead holder left half-changed (shk__heap_block_check()) */
+	CHECK_OK(shk_seg_check(s));
 	CHECK(shk__heap_reclaim(s) >= 0); /* the dead child's magazine */
 	CHECK_OK(shk_obj_open(s, "held", 0, &d, &info, (void **)&slots));
 	for (i = 0; i < CSLOTS; i++) {

@@ -2140,6 +2140,203 @@ t_remove_before_attach(void)
 	shk_seg_close(sa);
 }
 
+/*
+ * shk_seg_check judges where each READY entry points: at the payload of a
+ * live heap block of its own with room for the object (a small block and
+ * a large one), never inside another object, at a freed block, or at an
+ * object another entry names.  Before 2026-11-25 an entry moved onto
+ * another object passed the check (`shmkit dump` then showed the other
+ * object's bytes).  Each forgery is undone after, and the check is ok.
+ */
+static void
+t_check_entry_block(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rblk", &fd);
+	shk_obj_desc ds = blob(1, 64, 16), dl = blob(1, 1024, 64);
+	shk_obj_info a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
+	shk_obj_info l = { .size = sizeof(l) };
+	struct shk__reg_ent *eb, *el;
+	uint64_t fs, fl, keep_b, keep_l;
+
+	CHECK_OK(shk_obj_open(seg, "a", SHK_CREATE, &ds, &a, NULL));
+	CHECK_OK(shk_obj_open(seg, "b", SHK_CREATE, &ds, &b, NULL));
+	CHECK_OK(shk_obj_open(seg, "l", SHK_CREATE, &dl, &l, NULL));
+	/* a freed small block of a's size and a freed large one of l's */
+	CHECK_OK(shk__heap_alloc_aligned(seg, a.len, 64, &fs));
+	CHECK_OK(shk__heap_alloc_aligned(seg, l.len, 64, &fl));
+	CHECK_OK(shk_free(seg, fs));
+	CHECK_OK(shk_free(seg, fl));
+	CHECK_OK(shk_seg_check(seg));
+	eb = ent_at(seg, b.slot);
+	el = ent_at(seg, l.slot);
+	keep_b = eb->off;
+	keep_l = el->off;
+	/* b names a's block: both fit it, the two overlap */
+	eb->off = a.off;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	/* b inside a's block: no block starts there */
+	eb->off = a.off + 64;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	/* b at a freed small block */
+	eb->off = fs;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	eb->off = keep_b;
+	CHECK_OK(shk_seg_check(seg));
+	/* l inside its own block, at a freed large block, at a small one */
+	el->off = keep_l + 64;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	el->off = fl;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	el->off = a.off;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	el->off = keep_l;
+	CHECK_OK(shk_seg_check(seg));
+	/* a longer len than the block holds (the blob's cap follows) */
+	el->len += 4096;
+	el->cap += 4;
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	el->len -= 4096;
+	el->cap -= 4;
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/*
+ * shk_seg_check judges the registry's count and the attach table: a count
+ * of READY entries above the capacity (info showed "objects: 65286 of
+ * 16"), and an attach record in state 3 (none of FREE, CLAIMING, ACTIVE),
+ * both passed before 2026-11-25.
+ */
+static void
+t_check_count_attach(void)
+{
+	int fd;
+	shk_seg *seg = mkseg_anon("rcnt", &fd);
+	shk_obj_desc d = blob(1, 8, 8);
+	_Atomic uint32_t *cnt = &shk__hdr(seg)->reg_count;
+	_Atomic uint64_t *w = &shk__attach_at(seg, seg->attach_cap - 1)->word;
+	uint32_t keep;
+	uint64_t keepw;
+
+	CHECK_OK(shk_obj_open(seg, "e", SHK_CREATE, &d, NULL, NULL));
+	keep = atomic_load(cnt);
+	CHECK_EQ(keep, 1);
+	atomic_store(cnt, seg->reg_cap + 1);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	atomic_store(cnt, seg->reg_cap); /* within the capacity: a count */
+	CHECK_OK(shk_seg_check(seg));
+	atomic_store(cnt, keep);
+	keepw = atomic_load(w);
+	CHECK_EQ(SHK__ATT_STATE(keepw), SHK__ATT_FREE);
+	atomic_store(w, ~(uint64_t)0);
+	CHECK_RC(shk_seg_check(seg), SHK_ECORRUPT);
+	atomic_store(w, keepw);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+}
+
+/* The hook of t_check_during_free: removes "s" (its block goes back to
+ * the heap, free) while the check is between its copy and its judgment. */
+static void
+free_under_check(shk_seg *seg, uint32_t slot)
+{
+	(void)seg;
+	(void)slot;
+	if (cdr_fired++)
+		return;
+	CHECK_OK(shk_obj_remove(cdr_seg, "s"));
+}
+
+/* An object removed, its block free, after the check copied its entry is
+ * no damage: the block test must not count it (the entry changed). */
+static void
+t_check_during_free(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "cdf", 0);
+
+	arm_remove_under_check(seg);
+	shk__reg_check_hook = free_under_check;
+	CHECK_OK(shk_seg_check(seg));
+	shk__reg_check_hook = NULL;
+	CHECK_EQ(cdr_fired, 1);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* Threads that create and remove objects (small and large blocks) through
+ * their own handles while the main thread checks: never SHK_ECORRUPT. */
+struct churn_arg {
+	const char *nm;
+	int id;
+	_Atomic int *stop;
+	int err;
+};
+
+static void *
+churn(void *p)
+{
+	struct churn_arg *c = p;
+	shk_seg *seg = NULL;
+	char name[32];
+	unsigned i = 0;
+
+	if (shk_seg_open(c->nm, 0, NULL, &seg)) {
+		c->err = 1;
+		return NULL;
+	}
+	while (!atomic_load(c->stop)) {
+		shk_obj_desc d = blob(1, 64, (i % 3) ? 4 : 512);
+
+		snprintf(name, sizeof(name), "c%d-%u", c->id, i % 8);
+		if (i / 8 % 2 == 0) {
+			if (shk_obj_open(seg, name, SHK_CREATE, &d, NULL, NULL))
+				c->err = 1;
+		} else if (shk_obj_remove(seg, name)) {
+			c->err = 1;
+		}
+		i++;
+	}
+	shk_seg_close(seg);
+	return NULL;
+}
+
+static void
+t_check_while_churn(void)
+{
+	char nm[64];
+	shk_seg *seg = mkseg(nm, "chn", 64), *ro = NULL;
+	struct churn_arg ca[2];
+	pthread_t th[2];
+	_Atomic int stop = 0;
+	int64_t t0;
+	int i, n = 0;
+
+	CHECK_OK(shk_seg_open(nm, SHK_RDONLY, NULL, &ro));
+	for (i = 0; i < 2; i++) {
+		ca[i] = (struct churn_arg){ nm, i, &stop, 0 };
+		CHECK_EQ(pthread_create(&th[i], NULL, churn, &ca[i]), 0);
+	}
+	t0 = test_now_ns();
+	while (test_now_ns() - t0 < 500000000LL) {
+		CHECK_OK(shk_seg_check(seg));
+		CHECK_OK(shk_seg_check(ro));
+		n++;
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ(pthread_join(th[i], NULL), 0);
+		CHECK_EQ(ca[i].err, 0);
+	}
+	CHECK(n > 0);
+	CHECK_OK(shk_seg_check(seg));
+	shk_seg_close(ro);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "create_undo_killed", t_create_undo_killed },
 	  { "rdonly_open", t_rdonly_open },
@@ -2169,4 +2366,8 @@ TEST_MAIN({ "create_open_types", t_create_open_types },
 	  { "remove_force_sleeper", t_remove_force_sleeper },
 	  { "created_ns_rises", t_created_ns_rises },
 	  { "rdonly_stat_recreate", t_rdonly_stat_recreate },
-	  { "remove_before_attach", t_remove_before_attach })
+	  { "remove_before_attach", t_remove_before_attach },
+	  { "check_entry_block", t_check_entry_block },
+	  { "check_count_attach", t_check_count_attach },
+	  { "check_during_free", t_check_during_free },
+	  { "check_while_churn", t_check_while_churn })

@@ -7,7 +7,9 @@
  * Each refresh opens the segment read-only, copies what it shows under the
  * SIGBUS guard and closes it again, so a segment removed or truncated
  * while we watch is reported (one error line, exit 1) at the next refresh
- * instead of being watched for ever through a stale mapping.  Between
+ * instead of being watched for ever through a stale mapping; so is an
+ * object found corrupt (its line says so, then one error line, exit 1).
+ * Between
  * refreshes SIGINT and SIGTERM are blocked except inside ppoll, so they
  * end the watch (exit 0) at once and never in the middle of a refresh.
  */
@@ -38,6 +40,7 @@ struct snap {
 	struct timespec wall; /* CLOCK_REALTIME, for the heading */
 	struct wobj *obj;
 	uint32_t nobj;
+	int corrupt; /* the code of the first object found corrupt, or 0 */
 };
 
 static volatile sig_atomic_t watch_stop;
@@ -86,6 +89,8 @@ collect(shk_seg *seg, void *arg)
 			o->info.name[sizeof(o->info.name) - 1] = '\0';
 			snprintf(o->desc, sizeof(o->desc), "corrupt: %s",
 				 shk_errname(rc));
+			if (!s->corrupt)
+				s->corrupt = rc;
 			s->nobj++;
 			continue;
 		}
@@ -93,11 +98,13 @@ collect(shk_seg *seg, void *arg)
 			break;
 		o->info.name[sizeof(o->info.name) - 1] = '\0';
 		n = shk_obj_describe(seg, &o->info, raw, sizeof(raw));
-		if (n < 0)
+		if (n < 0) {
 			snprintf(o->desc, sizeof(o->desc), "%s: %s",
 				 cli_code_is_corrupt(n) ? "corrupt" : "error",
 				 shk_errname(n));
-		else
+			if (cli_code_is_corrupt(n) && !s->corrupt)
+				s->corrupt = n;
+		} else
 			cli_printable(o->desc, sizeof(o->desc), raw);
 		s->nobj++;
 	}
@@ -416,6 +423,13 @@ cmd_watch(int argc, char **argv)
 		}
 		snap_free(&prev);
 		prev = cur;
+		if (cur.corrupt) {
+			/* damage, as a segment that turned corrupt: the
+			 * refresh above shows which object; exit 1 */
+			cli_target_error(&t, cur.corrupt);
+			rc = CLI_EXIT_ERR;
+			break;
+		}
 		if (count && n >= count)
 			break;
 		next = prev.mono;
