@@ -316,6 +316,19 @@ def record_type(name, struct):
     return dataclasses.make_dataclass(name, fields, frozen=True)
 
 
+class _Closer:
+    __slots__ = ("fn", "h")
+
+    def __init__(self, fn, h):
+        self.fn, self.h = fn, h
+
+    def __del__(self):
+        try:
+            getattr(lib, self.fn)(self.h)
+        except Exception:
+            pass  # interpreter shutdown: the process unmaps anyway
+
+
 class HandleOwner(NoCopy):
     """Owns one C handle and closes it (with the subclass's _close, a
     library function) when the last reference goes.  The Python object
@@ -330,13 +343,14 @@ class HandleOwner(NoCopy):
     collector runs finalizers in no particular order: when __del__ comes
     while dependents are open, the C close waits for the last drop()."""
 
-    __slots__ = ("h", "_deps", "_dead")
+    __slots__ = ("h", "_deps", "_dead", "_later")
     _close = None  # name of the lib function, set by subclasses
 
     def __init__(self, h):
         self.h = h
         self._deps = []  # one entry per open dependent (append/pop: atomic)
         self._dead = False
+        self._later = None
 
     def hold(self):
         self._deps.append(None)
@@ -347,12 +361,16 @@ class HandleOwner(NoCopy):
             self._close_now()
 
     def _close_now(self):
-        h, self.h = self.h, None
-        if h:
-            try:
-                getattr(lib, self._close)(h)
-            except Exception:
-                pass  # interpreter shutdown: the process unmaps anyway
+        # Not at once: hand the handle to a _Closer made now, referenced
+        # only by this object.  In a cyclic collection this runs in the
+        # finalizer phase, where other garbage (a view of this memory)
+        # may still be used by its __del__, or resurrected; the _Closer,
+        # made after the garbage was listed, is not part of it and closes
+        # when this object is cleared or deallocated, after every
+        # finalizer.  Outside a collection that is right after __del__.
+        h = self.h
+        if h and self._later is None:
+            self._later = _Closer(self._close, h)
 
     def __del__(self):
         self._dead = True

@@ -342,7 +342,10 @@ class Chan(Closable):
 
     def _free(self):
         keep = self._keep
-        live = keep is not None and keep.h  # not finalized first by the GC
+        # The C handle is open here: even when the garbage collector
+        # finalized _keep first, its C close waits until after every
+        # finalizer (HandleOwner._close_now).
+        live = keep is not None and keep.h
         # In a forked child (its finalizers run at exit, or it closes
         # what it inherited) the messages are the parent's, which goes
         # on using them: only shk_chan_close, which frees just the

@@ -220,3 +220,68 @@ def test_forked_child_exit_keeps_the_parents_handles(name):
     # a child made by os.fork() that exits with sys.exit(0) finalizes its
     # copies of the parent's handles: nothing of the parent's is given up
     run_child(_FORK, name)
+
+
+_CYCLE_VIEW = r"""
+import gc, sys
+import shmkit
+name, case = sys.argv[1], sys.argv[2]
+# A view of shared memory in a garbage cycle with the last reference to
+# its mapping (the segment or channel already closed), and a finalizer in
+# the cycle that reads the view (or keeps it): the collector runs every
+# finalizer before it frees anything, so the C close must wait until
+# after them, never in the finalizer phase.
+saved = []
+class Holder:
+    def __del__(self):
+        if case.endswith("-keep"):
+            saved.append(self.mv)
+        else:
+            saved.append(bytes(self.mv[:4]))
+gc.disable()
+if case.startswith(("buffer", "blob", "ring")):
+    seg = shmkit.Segment(name, create=True, size=1 << 20)
+    if case.startswith("buffer"):
+        mv = seg.buffer(seg.alloc(4096), 4096)
+        mv[:4] = b"abcd"
+    elif case.startswith("blob"):
+        mv = seg.blob("b", size=64, create=True)
+        mv[:4] = b"abcd"
+    else:
+        p = seg.ring("r", "producer", create=True)
+        c = seg.ring("r", "consumer")
+        p.write(b"abcd" * 4)
+        mv = c.peek(0)[:8]
+        p.close()
+        c.close()
+        p = c = None
+    seg.close()
+else:
+    pub = case.startswith("pubsub")
+    a = shmkit.Chan("shm://%s/x" % name, "pub" if pub else "a")
+    b = shmkit.Chan("shm://%s/x" % name, "sub" if pub else "b")
+    a.send(b"abcd" * 100)
+    with b.recv(0) as m:
+        mv = m.data[:8]     # a slice keeps the mapping
+    a.close()
+    b.close()
+    a = b = m = None
+shmkit.unlink(name)
+# made last: its finalizer runs after the mapping owner's
+h = Holder()
+h.mv = mv
+h.self = h
+seg = h = mv = None
+gc.collect()
+got = bytes(saved[0][:4])
+assert got == b"abcd", got
+saved.clear()
+gc.collect()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("case", ["buffer", "blob", "ring", "pair", "pubsub",
+                                  "buffer-keep", "pair-keep"])
+def test_cyclic_garbage_view_used_by_a_finalizer(name, case):
+    run_child(_CYCLE_VIEW, name, case)
