@@ -387,7 +387,7 @@ def guarded({params}):
             raise self._closed_error()
         return method({args})
     finally:
-        calls.pop()
+        del calls[-1]
         if self._closing and not calls:
             self._finish()
 """
@@ -400,10 +400,13 @@ def inflight(method):
     only marks the object closing, and the C close (_free) runs when the
     last such call leaves.  A call that starts after close() raises
     ValueError; a blocking one (timed) notices at its next slice.  The
-    count is a list whose append/pop are atomic under the GIL: no lock on
-    this path.  The wrapper is generated with the method's own parameters
-    (as dataclasses generates __init__): a *args/**kw wrapper costs about
-    twice as much per call."""
+    count is a list whose append and `del calls[-1]` are atomic under the
+    GIL: no lock on this path.  Not calls.pop(): the interpreter runs
+    signal handlers as a call to C returns, and a handler that raised
+    there would come after the method (a lock just taken) had returned,
+    where nothing can give back what it took.  The wrapper is generated
+    with the method's own parameters (as dataclasses generates __init__):
+    a *args/**kw wrapper costs about twice as much per call."""
     params, args = [], []
     star = False
     for p in inspect.signature(method).parameters.values():
