@@ -7,8 +7,10 @@ import inspect
 import math
 import numbers
 import operator
+import os
 import re
 import time
+import weakref
 
 from ._lib import lib
 from .errors import check, exception_for
@@ -438,21 +440,60 @@ def inflight(method):
     return guarded
 
 
+# Every Closable opened in this process and not yet collected, for the
+# fork hook below.
+_LIVE = weakref.WeakSet()
+
+
+def _inherited_error(obj, pid):
+    what = getattr(obj, "name", None) or getattr(obj, "addr", None)
+    return ValueError("%s %r belongs to process %d (opened before fork):"
+                      " open it again in this process"
+                      % (type(obj).__name__, what, pid))
+
+
+def _mark_inherited():
+    """os.register_at_fork(after_in_child=): the child's copies of the
+    handles its parent opened cannot be used there (shmkit.h, fork
+    policy: a handle belongs to the process that opened it; before, a
+    child's ring write through its parent's producer handle was silently
+    lost and a pop or recv took what the parent owned).  Each is marked
+    closing, whose error names the opener: every call raises ValueError.
+    No C call here (nor in another thread: there is none in the child).
+    close() and the finalizers still close the child's copy in C
+    (Closable.close), as they did."""
+    for obj in list(_LIVE):
+        if not obj._closing:
+            obj._inherited = True
+            obj._closed_error = functools.partial(_inherited_error, obj,
+                                                  obj._pid)
+            obj._closing = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_inherited)
+
+
 class Closable(NoCopy):
     """Base of what the user closes (Segment, Chan, object handles): `with`
     and garbage collection close it; close() is idempotent and safe while
     other threads are inside its calls (see inflight).  Subclasses call
     _init_guard() first in __init__ and define _closed_error(), _free()
     (the real C close, run exactly once when no call is in flight) and,
-    optionally, _closing_now() (run by close() at once)."""
+    optionally, _closing_now() (run by close() at once).  In a forked
+    child what the parent opened is closing from the start
+    (_mark_inherited), but not closed: close() still runs."""
 
     _closing = False
+    _inherited = False
     _calls = ()
 
     def _init_guard(self):
         self._closing = False  # an instance attribute: the fastest lookup
         self._calls = []       # an entry per C call in flight
         self._token = [None]  # popped by the one _finish that runs _free
+        self._pid = os.getpid()  # the opener
+        _LIVE.add(self)
 
     def _closed_error(self):
         return ValueError("%s is closed" % type(self).__name__)
@@ -469,7 +510,9 @@ class Closable(NoCopy):
         slice: 0.5 s, longer for a reliable Bcast writer) and the C handle
         is freed as it leaves."""
         if self._closing:
-            return
+            if not self._inherited:
+                return
+            self._inherited = False  # a forked child's copy: closed once
         self._closing = True  # before the test of _calls: see inflight
         self._closing_now()
         if not self._calls:
@@ -484,7 +527,7 @@ class Closable(NoCopy):
 
     @property
     def closed(self):
-        return self._closing
+        return self._closing and not self._inherited
 
     def __enter__(self):
         if self._closing:

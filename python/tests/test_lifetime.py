@@ -285,3 +285,73 @@ print("ok")
                                   "buffer-keep", "pair-keep"])
 def test_cyclic_garbage_view_used_by_a_finalizer(name, case):
     run_child(_CYCLE_VIEW, name, case)
+
+
+_FORK_USE = r"""
+import os, sys
+import shmkit
+name = sys.argv[1]
+seg = shmkit.Segment(name, create=True, size=1 << 20)
+p = seg.ring("r", "producer", create=True)
+c = seg.ring("r", "consumer")
+a = shmkit.Chan("shm://%s/ch" % name, "a")
+b = shmkit.Chan("shm://%s/ch" % name, "b")
+p.write(b"p0")
+pid = os.fork()
+if pid == 0:
+    code = 0
+    try:
+        # the parent's handles: every call raises ValueError naming it
+        for what, call in (("ring.write", lambda: p.write(b"child")),
+                           ("chan.send", lambda: a.send(b"child")),
+                           ("chan.recv", lambda: b.recv(0)),
+                           ("seg.ring", lambda: seg.ring("r", "consumer")),
+                           ("seg.info", seg.info)):
+            try:
+                call()
+                print(what, "did not raise")
+                code = 1
+            except ValueError as e:
+                if "belongs to process %d" % os.getppid() not in str(e):
+                    print(what, "->", e)
+                    code = 1
+        if p.closed or a.closed:
+            print("marked closed")
+            code = 1
+        # a handle opened in the child works
+        s2 = shmkit.Segment(name)
+        s2.sem("s", create=True).post()
+        s2.close()
+        for h in (a, b, p, c, seg):
+            h.close()            # the child's copies: allowed
+        if not (p.closed and seg.closed):
+            print("close() did not close")
+            code = 1
+    except BaseException as e:
+        print("child:", type(e).__name__, e)
+        code = 1
+    sys.stdout.flush()
+    os._exit(code)
+assert os.waitpid(pid, 0)[1] == 0
+p.write(b"p1")
+got = []
+while True:
+    try:
+        got.append(c.read(0))
+    except shmkit.WouldBlock:
+        break
+assert got == [b"p0", b"p1"], got
+a.send(b"x")
+assert b.recv_bytes(0) == b"x"
+assert seg.sem("s").value == 1
+for h in (a, b, p, c, seg):
+    h.close()
+print("ok")
+"""
+
+
+def test_forked_child_cannot_use_the_parents_handles(name):
+    # os.fork() copies the Python objects; their calls raise ValueError in
+    # the child (before, the child's ring write through the parent's
+    # producer handle was silently lost), close() still closes the copy
+    run_child(_FORK_USE, name)
