@@ -163,7 +163,8 @@ class Ring(Handle):
     @inflight
     def read_into(self, out, timeout=None):
         """Copy the oldest record into a writable buffer; returns its
-        length.  MsgSize (record left in the ring) when it does not fit."""
+        length.  MsgSize (record left in the ring) when it does not fit.
+        The views of an earlier peek() are released, as by read()."""
         try:
             mv = memoryview(out).cast("B")
         except TypeError:
@@ -174,8 +175,10 @@ class Ring(Handle):
         no_objects(memoryview(out), "read_into's buffer")
         ptr = (ctypes.c_char * mv.nbytes).from_buffer(mv) if mv.nbytes \
             else None
-        return timed("ring read", lib.shk_ring_read, self._handle(), ptr,
-                     mv.nbytes, timeout=timeout, owner=self)
+        n = timed("ring read", lib.shk_ring_read, self._handle(), ptr,
+                  mv.nbytes, timeout=timeout, owner=self)
+        self._settle()  # views of an earlier peek of the record it removed
+        return n
 
     def __iter__(self):
         while True:

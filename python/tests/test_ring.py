@@ -207,3 +207,25 @@ def test_blocking_call_releases_the_gil(seg):
     w.write(b"from another thread")
     t.join(5)
     assert got == [b"from another thread"]
+
+
+def test_read_into_releases_the_views_of_a_peek(seg):
+    """read_into() removes the record an earlier peek() showed: that view
+    is released (ValueError on use), as after read() or release(); before,
+    it stayed live and read the producer's next records over the freed
+    space.  A read_into that does not fit (MsgSize) leaves the record, and
+    its view, in place."""
+    w = seg.ring("r", "producer", create=True, cap=4096)
+    r = seg.ring("r", "consumer")
+    w.write(b"first-record")
+    mv = r.peek(0)
+    with pytest.raises(shmkit.MsgSize):
+        r.read_into(bytearray(4), 0)
+    assert bytes(mv) == b"first-record"
+    buf = bytearray(64)
+    assert r.read_into(buf, 0) == 12
+    assert bytes(buf[:12]) == b"first-record"
+    with pytest.raises(ValueError):
+        bytes(mv)
+    w.close()
+    r.close()
