@@ -99,6 +99,13 @@ def cint(value, what, lo=0, hi=U64_MAX, fmt=_bound):
     return value
 
 
+def _or0(value):
+    """None -> 0 (the library's default), anything else unchanged for
+    cint to check: not `value or 0`, which turned False, 0.0 or "" into
+    the default instead of a TypeError."""
+    return 0 if value is None else value
+
+
 #: Longest single wait inside the C library.  A call with a longer (or no)
 #: timeout waits in slices of this length so that the interpreter runs
 #: signal handlers in between: Ctrl-C interrupts a blocking call, and a

@@ -10,8 +10,8 @@ import ctypes
 import math
 
 from . import _lib as L
-from ._base import SLICE, U32_MAX, Handle, cint, flags_of, inflight, \
-    timed, timeout_ns
+from ._base import SLICE, U32_MAX, Handle, _or0, cint, flags_of, \
+    inflight, timed, timeout_ns
 from ._lib import lib
 from .errors import SHK_EAGAIN, SHK_EDEADLK, SHK_EOWNERDEAD, SHK_EPERM, \
     Busy, OwnerDead, ShkError, Timeout, WouldBlock, check
@@ -328,7 +328,7 @@ class Sem(_Sync):
     def __init__(self, seg, name, create=False, excl=False, value=0,
                  max=None):
         super().__init__(seg, name, create, excl, count=value,
-                         max=max or 0)
+                         max=_or0(max))
 
     @inflight
     def wait(self, timeout=None):
@@ -411,7 +411,7 @@ class Barrier(_Sync):
     _count_arg = "parties"
 
     def __init__(self, seg, name, parties=None, create=False, excl=False):
-        super().__init__(seg, name, create, excl, count=parties or 0)
+        super().__init__(seg, name, create, excl, count=_or0(parties))
 
     @inflight
     def wait(self, timeout=None):
@@ -433,7 +433,7 @@ class Latch(_Sync):
     _count_arg = "count"
 
     def __init__(self, seg, name, count=None, create=False, excl=False):
-        super().__init__(seg, name, create, excl, count=count or 0)
+        super().__init__(seg, name, create, excl, count=_or0(count))
 
     @inflight
     def count_down(self, n=1):
