@@ -275,14 +275,16 @@ class Chan(Closable):
         releases the messages collected unreleased (see Message)."""
         if self._closing:
             raise self._closed_error()
-        if self._orphans or self._out.value:
+        if self._orphans:
             self._reap()
         return self._h
 
     def _settle_out(self):
         """A message recv() or loan() got from C that no Message owns (an
         exception between the C call and the registration, which clears
-        the out-parameter): given back.  Released first, cleared after: an
+        the out-parameter): given back (by recv()/loan() as they fail,
+        or if that was interrupted too, by the next recv(), loan() or
+        close()).  Released first, cleared after: an
         interrupt in between leaves it for the next call, and a second
         release of a message C took back is a no-op (src/chan.c: an idle
         message); C hands it out again only in a later recv or loan,
@@ -320,8 +322,11 @@ class Chan(Closable):
     @inflight
     def recv(self, timeout=None):
         """The next message, as a Message to read and release()."""
+        h = self._handle()
+        if self._out.value:
+            self._settle_out()  # before C writes the out-parameter again
         try:
-            timed("chan recv", lib.shk_chan_recv, self._handle(),
+            timed("chan recv", lib.shk_chan_recv, h,
                   self._pout, timeout=timeout, owner=self)
             return Message(self, self._out.value, False)
         except Busy as e:
@@ -345,9 +350,11 @@ class Chan(Closable):
         """A message of nbytes to write in place (a heap block): fill
         msg.data, then msg.send() (no copy) or msg.release()."""
         n = cint(nbytes, "nbytes")
+        h = self._handle()
+        if self._out.value:
+            self._settle_out()  # as in recv
         try:
-            check(lib.shk_msg_loan(self._handle(), n, self._pout),
-                  "msg loan")
+            check(lib.shk_msg_loan(h, n, self._pout), "msg loan")
             return Message(self, self._out.value, True)
         except BaseException:
             self._settle_out()  # as in recv
