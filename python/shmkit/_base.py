@@ -7,8 +7,10 @@ import inspect
 import math
 import numbers
 import operator
+import os
 import re
 import time
+import weakref
 
 from ._lib import lib
 from .errors import check, exception_for
@@ -95,6 +97,13 @@ def cint(value, what, lo=0, hi=U64_MAX, fmt=_bound):
         raise ValueError("%s must be between %s and %s, not %s"
                          % (what, fmt(lo), fmt(hi), fmt(value)))
     return value
+
+
+def _or0(value):
+    """None -> 0 (the library's default), anything else unchanged for
+    cint to check: not `value or 0`, which turned False, 0.0 or "" into
+    the default instead of a TypeError."""
+    return 0 if value is None else value
 
 
 #: Longest single wait inside the C library.  A call with a longer (or no)
@@ -316,6 +325,19 @@ def record_type(name, struct):
     return dataclasses.make_dataclass(name, fields, frozen=True)
 
 
+class _Closer:
+    __slots__ = ("fn", "h")
+
+    def __init__(self, fn, h):
+        self.fn, self.h = fn, h
+
+    def __del__(self):
+        try:
+            getattr(lib, self.fn)(self.h)
+        except Exception:
+            pass  # interpreter shutdown: the process unmaps anyway
+
+
 class HandleOwner(NoCopy):
     """Owns one C handle and closes it (with the subclass's _close, a
     library function) when the last reference goes.  The Python object
@@ -330,13 +352,14 @@ class HandleOwner(NoCopy):
     collector runs finalizers in no particular order: when __del__ comes
     while dependents are open, the C close waits for the last drop()."""
 
-    __slots__ = ("h", "_deps", "_dead")
+    __slots__ = ("h", "_deps", "_dead", "_later")
     _close = None  # name of the lib function, set by subclasses
 
     def __init__(self, h):
         self.h = h
         self._deps = []  # one entry per open dependent (append/pop: atomic)
         self._dead = False
+        self._later = None
 
     def hold(self):
         self._deps.append(None)
@@ -347,12 +370,16 @@ class HandleOwner(NoCopy):
             self._close_now()
 
     def _close_now(self):
-        h, self.h = self.h, None
-        if h:
-            try:
-                getattr(lib, self._close)(h)
-            except Exception:
-                pass  # interpreter shutdown: the process unmaps anyway
+        # Not at once: hand the handle to a _Closer made now, referenced
+        # only by this object.  In a cyclic collection this runs in the
+        # finalizer phase, where other garbage (a view of this memory)
+        # may still be used by its __del__, or resurrected; the _Closer,
+        # made after the garbage was listed, is not part of it and closes
+        # when this object is cleared or deallocated, after every
+        # finalizer.  Outside a collection that is right after __del__.
+        h = self.h
+        if h and self._later is None:
+            self._later = _Closer(self._close, h)
 
     def __del__(self):
         self._dead = True
@@ -369,7 +396,7 @@ def guarded({params}):
             raise self._closed_error()
         return method({args})
     finally:
-        calls.pop()
+        del calls[-1]
         if self._closing and not calls:
             self._finish()
 """
@@ -382,10 +409,13 @@ def inflight(method):
     only marks the object closing, and the C close (_free) runs when the
     last such call leaves.  A call that starts after close() raises
     ValueError; a blocking one (timed) notices at its next slice.  The
-    count is a list whose append/pop are atomic under the GIL: no lock on
-    this path.  The wrapper is generated with the method's own parameters
-    (as dataclasses generates __init__): a *args/**kw wrapper costs about
-    twice as much per call."""
+    count is a list whose append and `del calls[-1]` are atomic under the
+    GIL: no lock on this path.  Not calls.pop(): the interpreter runs
+    signal handlers as a call to C returns, and a handler that raised
+    there would come after the method (a lock just taken) had returned,
+    where nothing can give back what it took.  The wrapper is generated
+    with the method's own parameters (as dataclasses generates __init__):
+    a *args/**kw wrapper costs about twice as much per call."""
     params, args = [], []
     star = False
     for p in inspect.signature(method).parameters.values():
@@ -417,21 +447,60 @@ def inflight(method):
     return guarded
 
 
+# Every Closable opened in this process and not yet collected, for the
+# fork hook below.
+_LIVE = weakref.WeakSet()
+
+
+def _inherited_error(obj, pid):
+    what = getattr(obj, "name", None) or getattr(obj, "addr", None)
+    return ValueError("%s %r belongs to process %d (opened before fork):"
+                      " open it again in this process"
+                      % (type(obj).__name__, what, pid))
+
+
+def _mark_inherited():
+    """os.register_at_fork(after_in_child=): the child's copies of the
+    handles its parent opened cannot be used there (shmkit.h, fork
+    policy: a handle belongs to the process that opened it; before, a
+    child's ring write through its parent's producer handle was silently
+    lost and a pop or recv took what the parent owned).  Each is marked
+    closing, whose error names the opener: every call raises ValueError.
+    No C call here (nor in another thread: there is none in the child).
+    close() and the finalizers still close the child's copy in C
+    (Closable.close), as they did."""
+    for obj in list(_LIVE):
+        if not obj._closing:
+            obj._inherited = True
+            obj._closed_error = functools.partial(_inherited_error, obj,
+                                                  obj._pid)
+            obj._closing = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_inherited)
+
+
 class Closable(NoCopy):
     """Base of what the user closes (Segment, Chan, object handles): `with`
     and garbage collection close it; close() is idempotent and safe while
     other threads are inside its calls (see inflight).  Subclasses call
     _init_guard() first in __init__ and define _closed_error(), _free()
     (the real C close, run exactly once when no call is in flight) and,
-    optionally, _closing_now() (run by close() at once)."""
+    optionally, _closing_now() (run by close() at once).  In a forked
+    child what the parent opened is closing from the start
+    (_mark_inherited), but not closed: close() still runs."""
 
     _closing = False
+    _inherited = False
     _calls = ()
 
     def _init_guard(self):
         self._closing = False  # an instance attribute: the fastest lookup
         self._calls = []       # an entry per C call in flight
         self._token = [None]  # popped by the one _finish that runs _free
+        self._pid = os.getpid()  # the opener
+        _LIVE.add(self)
 
     def _closed_error(self):
         return ValueError("%s is closed" % type(self).__name__)
@@ -448,7 +517,9 @@ class Closable(NoCopy):
         slice: 0.5 s, longer for a reliable Bcast writer) and the C handle
         is freed as it leaves."""
         if self._closing:
-            return
+            if not self._inherited:
+                return
+            self._inherited = False  # a forked child's copy: closed once
         self._closing = True  # before the test of _calls: see inflight
         self._closing_now()
         if not self._calls:
@@ -463,7 +534,7 @@ class Closable(NoCopy):
 
     @property
     def closed(self):
-        return self._closing
+        return self._closing and not self._inherited
 
     def __enter__(self):
         if self._closing:

@@ -10,7 +10,7 @@ from . import _lib as L
 from ._base import U32_MAX, Closable, HandleOwner, NoCopy, Region, cbuf, \
     cint, cname, inflight, record_type, timed
 from ._lib import lib
-from .errors import Busy, check
+from .errors import Busy, ShkError, check
 from .segment import SHK_ANY_OWNER
 
 __all__ = ["Chan", "Message", "ChanStats", "PAIR", "PUBSUB", "PUSHPULL"]
@@ -53,11 +53,12 @@ class Message(NoCopy):
     next call (or close), with a ResourceWarning.
     """
 
-    __slots__ = ("_chan", "_m", "_view", "loan", "__weakref__")
+    __slots__ = ("_chan", "_m", "_ref", "_view", "loan", "__weakref__")
 
     def __init__(self, chan, m, loan):
         self._chan = chan
         self._m = m
+        self._ref = weakref.ref(self)  # its token in chan._msgs
         self.loan = loan
         n = lib.shk_msg_len(m)
         if n:
@@ -70,7 +71,16 @@ class Message(NoCopy):
         else:
             self._view = memoryview(bytearray()) if loan else \
                 memoryview(b"")
-        chan._msgs[m] = weakref.ref(self)
+        # C handed m out again: whoever had it before let it go in C
+        # (sent, released) without the bookkeeping (an interrupt)
+        if m in chan._msgs:
+            _neutralise(chan, m)
+        # Registered, then the out-parameter cleared, with no call in
+        # between (the interpreter runs signal handlers only as a call
+        # returns): a non-NULL out-parameter means a message no Message
+        # owns (Chan._settle_out).
+        chan._msgs[m] = self._ref
+        chan._out.value = None
 
     def _handle(self):
         if not self._m:
@@ -89,13 +99,21 @@ class Message(NoCopy):
     def __bytes__(self):
         return bytes(self.data)
 
+    def _owns(self):
+        """Whether the channel's record of self._m is this message (not
+        stale: a C message is pooled and handed out again once sent or
+        released)."""
+        return self._chan._msgs.get(self._m) is self._ref
+
     def _forget(self):
         m, self._m = self._m, None
+        msgs = self._chan._msgs
+        if msgs.get(m) is self._ref:
+            del msgs[m]
         try:
             self._view.release()
         except (BufferError, ValueError):
             pass  # exported further (e.g. to NumPy): cannot revoke
-        self._chan._msgs.pop(m, None)
 
     def release(self):
         """Give the message back (a loan not sent is freed).  Twice is
@@ -118,16 +136,25 @@ class Message(NoCopy):
         # run this in any thread, or after the channel's close; the
         # channel releases it on its next call, in the thread that uses it
         # (and never after shk_chan_close, which releases it anyway).
-        m = getattr(self, "_m", None)
-        if not m:
-            return
+        # No call before the append either: a signal handler may raise as
+        # any call returns, and this one would then be lost (the end
+        # Busy for good).
         try:
+            m = self._m
+            if not m:
+                return
             self._m = None
-            self._chan._msgs.pop(m, None)
+            msgs = self._chan._msgs
+            if m not in msgs or msgs[m] is not self._ref:
+                return  # stale: C took it back already (see _neutralise)
+            del msgs[m]
             self._chan._orphans.append(m)
+        except Exception:
+            return  # __init__ failed before registering: not ours
+        try:
             self._view.release()
         except Exception:
-            pass
+            pass  # exported further: cannot revoke
         try:
             warnings.warn("unreleased shmkit.Message of channel %r: release"
                           " it, or use `with`" % (self._chan.addr,),
@@ -145,6 +172,17 @@ class Message(NoCopy):
         state = "%d bytes" % self._view.nbytes if self._m else "released"
         return "<shmkit.Message %s%s>" % ("loan, " if self.loan else "",
                                           state)
+
+
+def _neutralise(chan, m):
+    """The Message recorded for C message m, if any, has lost it: C took m
+    back (sent or released, the bookkeeping cut short by an interrupt) and
+    handed it out again.  Made released, with no C call: its release()
+    and __del__ then leave the new holder alone."""
+    ref = chan._msgs.pop(m, None)
+    msg = ref() if ref is not None else None
+    if msg is not None and msg._m == m:
+        msg._forget()
 
 
 class Chan(Closable):
@@ -241,10 +279,34 @@ class Chan(Closable):
             self._reap()
         return self._h
 
+    def _settle_out(self):
+        """A message recv() or loan() got from C that no Message owns (an
+        exception between the C call and the registration, which clears
+        the out-parameter): given back (by recv()/loan() as they fail,
+        or if that was interrupted too, by the next recv(), loan() or
+        close()).  Released first, cleared after: an
+        interrupt in between leaves it for the next call, and a second
+        release of a message C took back is a no-op (src/chan.c: an idle
+        message); C hands it out again only in a later recv or loan,
+        which settles this first."""
+        m = self._out.value
+        if m:
+            if m in self._msgs:
+                _neutralise(self, m)  # a stale record: C handed m out
+            lib.shk_msg_release(m)
+            self._out.value = None
+
     def _reap(self):
+        self._settle_out()
         orphans = self._orphans
+        msgs = self._msgs
         while orphans:
-            lib.shk_msg_release(orphans.pop())
+            m = orphans.pop()
+            # Not if handed out again and owned meanwhile (a stale message
+            # whose __del__ ran in another thread as its C message was
+            # handed out: the owner is the new Message)
+            if m not in msgs:
+                lib.shk_msg_release(m)
 
     def _closed_error(self):
         return ValueError("channel %r is closed"
@@ -260,15 +322,23 @@ class Chan(Closable):
     @inflight
     def recv(self, timeout=None):
         """The next message, as a Message to read and release()."""
+        h = self._handle()
+        if self._out.value:
+            self._settle_out()  # before C writes the out-parameter again
         try:
-            timed("chan recv", lib.shk_chan_recv, self._handle(),
+            timed("chan recv", lib.shk_chan_recv, h,
                   self._pout, timeout=timeout, owner=self)
+            return Message(self, self._out.value, False)
         except Busy as e:
             e.context = ("chan recv: a received message is still held "
                          "(release() it, or use `with`, before the next "
                          "recv)")
             raise
-        return Message(self, self._out.value, False)
+        except BaseException:
+            # KeyboardInterrupt, ... after the C recv took a message:
+            # given back now (or, if interrupted again, at the next call)
+            self._settle_out()
+            raise
 
     def recv_bytes(self, timeout=None):
         """The next message as bytes (one copy; released at once)."""
@@ -279,29 +349,62 @@ class Chan(Closable):
     def loan(self, nbytes):
         """A message of nbytes to write in place (a heap block): fill
         msg.data, then msg.send() (no copy) or msg.release()."""
-        check(lib.shk_msg_loan(self._handle(), cint(nbytes, "nbytes"),
-                               self._pout), "msg loan")
-        return Message(self, self._out.value, True)
+        n = cint(nbytes, "nbytes")
+        h = self._handle()
+        if self._out.value:
+            self._settle_out()  # as in recv
+        try:
+            check(lib.shk_msg_loan(h, n, self._pout), "msg loan")
+            return Message(self, self._out.value, True)
+        except BaseException:
+            self._settle_out()  # as in recv
+            raise
 
     @inflight
     def _send_loan(self, msg, timeout):
-        timed("msg send", lib.shk_msg_send, self._handle(), msg._handle(),
-              timeout=timeout, owner=self)
-        msg._forget()
+        h = self._handle()
+        if not msg._owns():
+            msg._forget()  # C took it back and handed it out again
+            msg._handle()  # raises ValueError
+        m = msg._m
+        try:
+            timed("msg send", lib.shk_msg_send, h, m, timeout=timeout,
+                  owner=self)
+            msg._forget()  # inside: a handler may raise as it is entered
+        except ShkError:
+            raise  # the C call's own error: not sent, still the caller's
+        except BaseException:
+            # KeyboardInterrupt, ...: maybe after the C send consumed the
+            # loan (its return code is lost).  C then pooled the message,
+            # whose data it set to NULL (src/chan.c msg_put); a loan's
+            # data is never NULL (a heap block).  The struct stays the
+            # handle's until shk_chan_close, and no loan or recv ran
+            # since, so it is still this message's to look at.
+            if msg._m and not lib.shk_msg_data(m):
+                msg._forget()
+            raise
 
     def _release(self, msg):
         """msg.release(): as @inflight, but a no-op once closing (the
-        close releases it)."""
+        close releases it).  The C release first, the bookkeeping after:
+        an interrupt in between leaves the Message recorded, and a second
+        release of a C message taken back is a no-op (src/chan.c: idle);
+        a stale Message (its C message handed out again since) is only
+        forgotten."""
         calls = self._calls
         calls.append(None)
         try:
             if not self._closing:
                 m = msg._m
                 if m:
+                    # no call before the C release (a signal handler may
+                    # raise as any call returns or as a function starts)
+                    msgs = self._msgs
+                    if m in msgs and msgs[m] is msg._ref:
+                        lib.shk_msg_release(m)
                     msg._forget()
-                    lib.shk_msg_release(m)
         finally:
-            calls.pop()
+            del calls[-1]
             if self._closing and not calls:
                 self._finish()
 
@@ -342,7 +445,10 @@ class Chan(Closable):
 
     def _free(self):
         keep = self._keep
-        live = keep is not None and keep.h  # not finalized first by the GC
+        # The C handle is open here: even when the garbage collector
+        # finalized _keep first, its C close waits until after every
+        # finalizer (HandleOwner._close_now).
+        live = keep is not None and keep.h
         # In a forked child (its finalizers run at exit, or it closes
         # what it inherited) the messages are the parent's, which goes
         # on using them: only shk_chan_close, which frees just the
@@ -357,7 +463,7 @@ class Chan(Closable):
             if m and live:
                 lib.shk_msg_release(m)
         if live:
-            self._reap()
+            self._reap()  # and a message no Message owns (_settle_out)
         self._orphans = []
         self._h = None
         self._region = None  # holds _keep as the views do

@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib as L
-from ._base import U32_MAX, Handle, cbuf, cint, flags_of, inflight
+from ._base import U32_MAX, Handle, _or0, cbuf, cint, flags_of, inflight
 from ._lib import lib
 from .errors import InvalidArgument, NotFound, TypeMismatch, check
 
@@ -31,9 +31,9 @@ class Map(Handle):
     def __init__(self, seg, name, key_len=None, val_len=None, cap=None,
                  create=False, excl=False, type_id=0):
         o = L.MapOpts()
-        o.key_len = cint(key_len or 0, "key_len", 0, U32_MAX)
-        o.val_len = cint(val_len or 0, "val_len", 0, U32_MAX)
-        o.cap = cint(cap or 0, "cap")
+        o.key_len = cint(_or0(key_len), "key_len", 0, U32_MAX)
+        o.val_len = cint(_or0(val_len), "val_len", 0, U32_MAX)
+        o.cap = cint(_or0(cap), "cap")
         o.type_id = cint(type_id, "type_id")
         if key_len is not None and val_len is None and not create:
             raise ValueError("opening with key_len also needs val_len")

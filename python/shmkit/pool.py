@@ -3,7 +3,8 @@
 import ctypes
 
 from . import _lib as L
-from ._base import Handle, cint, flags_of, inflight, record_type, view
+from ._base import Handle, _or0, cint, flags_of, inflight, record_type, \
+    view
 from ._lib import lib
 from .errors import check
 
@@ -29,8 +30,8 @@ class Pool(Handle):
     def __init__(self, seg, name, block_len=None, cap=None, create=False,
                  excl=False, type_id=0):
         o = L.PoolOpts()
-        o.block_len = cint(block_len or 0, "block_len")
-        o.cap = cint(cap or 0, "cap")
+        o.block_len = cint(_or0(block_len), "block_len")
+        o.cap = cint(_or0(cap), "cap")
         o.type_id = cint(type_id, "type_id")
         self._open(seg, name, lib.shk_pool_open, flags_of(create, excl),
                    ctypes.byref(o), context="pool %r" % (name,))

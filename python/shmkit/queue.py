@@ -5,8 +5,8 @@ import ctypes
 import numpy as np
 
 from . import _lib as L
-from ._base import U32_MAX, Handle, cbuf, cint, flags_of, inflight, \
-    record_type, timed
+from ._base import U32_MAX, Handle, _or0, cbuf, cint, flags_of, \
+    inflight, record_type, timed
 from ._lib import lib
 from .errors import check
 
@@ -32,8 +32,8 @@ class _Elems(Handle):
                 from .array import dtype_type_id
                 type_id = dtype_type_id(dtype)
         self.dtype = dtype
-        return (cint(elem_len or 0, "elem_len", 0, U32_MAX),
-                cint(type_id or 0, "type_id"))
+        return (cint(_or0(elem_len), "elem_len", 0, U32_MAX),
+                cint(_or0(type_id), "type_id"))
 
     def _elem_in(self, item):
         if self.dtype is not None and not isinstance(
@@ -78,7 +78,7 @@ class Queue(_Elems):
         elem_len, type_id = self._setup(elem_len, dtype, type_id)
         o = L.QueueOpts()
         o.elem_len = elem_len
-        o.cap = cint(cap or 0, "cap")
+        o.cap = cint(_or0(cap), "cap")
         o.type_id = type_id
         self._open(seg, name, lib.shk_queue_open, flags_of(create, excl),
                    ctypes.byref(o), context="queue %r" % (name,))
@@ -130,7 +130,7 @@ class Stack(_Elems):
         elem_len, type_id = self._setup(elem_len, dtype, type_id)
         o = L.StackOpts()
         o.elem_len = elem_len
-        o.cap = cint(cap or 0, "cap")
+        o.cap = cint(_or0(cap), "cap")
         o.type_id = type_id
         self._open(seg, name, lib.shk_stack_open, flags_of(create, excl),
                    ctypes.byref(o), context="stack %r" % (name,))

@@ -6,7 +6,7 @@ from . import _lib as L
 from ._base import Handle, Region, cbuf, cint, flags_of, inflight, \
     no_objects, record_type, timed
 from ._lib import lib
-from .errors import check
+from .errors import ShkError, check
 
 __all__ = ["Ring", "RingStats", "PRODUCER", "CONSUMER"]
 
@@ -53,6 +53,9 @@ class Ring(Handle):
             o.max_record = cint(max_record, "max_record")
         o.type_id = cint(type_id, "type_id")
         self._pending = []  # reserve/peek views awaiting commit/release
+        # (address, length) of a reservation C made whose view never came
+        # back (an interrupt): the next reserve() hands it out
+        self._unviewed = None
         self._region = None
         # out-parameters of reserve/peek, made once (a handle is for one
         # thread at a time)
@@ -107,16 +110,41 @@ class Ring(Handle):
         """Reserve one record of nbytes and return a writable memoryview
         onto the ring's memory; fill it, then commit()."""
         nbytes = cint(nbytes, "nbytes")
-        timed("ring reserve", lib.shk_ring_reserve, self._handle(),
-              nbytes, self._pbuf, timeout=timeout, owner=self)
-        mv = self._region.slice(self._buf.value, nbytes)
-        self._pending.append(mv)
-        return mv
+        h = self._handle()
+        left = self._unviewed
+        if left is not None:
+            # C has no way to cancel a reservation: an interrupted
+            # reserve() left one open (every new one is SHK_EINVAL)
+            if nbytes != left[1]:
+                raise ValueError(
+                    "an interrupted reserve(%d) left its reservation open"
+                    " (C cannot cancel it): reserve(%d) returns it, to"
+                    " fill and commit()" % (left[1], left[1]))
+            mv = self._region.slice(left[0], nbytes)
+            self._pending.append(mv)
+            self._unviewed = None
+            return mv
+        self._buf.value = None
+        try:
+            timed("ring reserve", lib.shk_ring_reserve, h, nbytes,
+                  self._pbuf, timeout=timeout, owner=self)
+            mv = self._region.slice(self._buf.value, nbytes)
+            self._pending.append(mv)
+            return mv
+        except ShkError:
+            raise  # the C call's own error: nothing reserved
+        except BaseException:
+            # KeyboardInterrupt, ...: when C reserved (the out-parameter,
+            # cleared before, is set) the caller has no view of it
+            if self._buf.value:
+                self._unviewed = (self._buf.value, nbytes)
+            raise
 
     @inflight
     def commit(self):
         """Publish the reserved record (its view is released)."""
         check(lib.shk_ring_commit(self._handle()), "ring commit")
+        self._unviewed = None
         self._settle()
 
     @inflight
@@ -163,7 +191,8 @@ class Ring(Handle):
     @inflight
     def read_into(self, out, timeout=None):
         """Copy the oldest record into a writable buffer; returns its
-        length.  MsgSize (record left in the ring) when it does not fit."""
+        length.  MsgSize (record left in the ring) when it does not fit.
+        The views of an earlier peek() are released, as by read()."""
         try:
             mv = memoryview(out).cast("B")
         except TypeError:
@@ -174,8 +203,10 @@ class Ring(Handle):
         no_objects(memoryview(out), "read_into's buffer")
         ptr = (ctypes.c_char * mv.nbytes).from_buffer(mv) if mv.nbytes \
             else None
-        return timed("ring read", lib.shk_ring_read, self._handle(), ptr,
-                     mv.nbytes, timeout=timeout, owner=self)
+        n = timed("ring read", lib.shk_ring_read, self._handle(), ptr,
+                  mv.nbytes, timeout=timeout, owner=self)
+        self._settle()  # views of an earlier peek of the record it removed
+        return n
 
     def __iter__(self):
         while True:

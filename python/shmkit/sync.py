@@ -10,11 +10,11 @@ import ctypes
 import math
 
 from . import _lib as L
-from ._base import SLICE, U32_MAX, Handle, cint, flags_of, inflight, \
-    timed, timeout_ns
+from ._base import SLICE, U32_MAX, Handle, _or0, cint, flags_of, \
+    inflight, timed, timeout_ns
 from ._lib import lib
-from .errors import SHK_EAGAIN, SHK_EPERM, Busy, OwnerDead, ShkError, \
-    Timeout, WouldBlock, check
+from .errors import SHK_EAGAIN, SHK_EDEADLK, SHK_EOWNERDEAD, SHK_EPERM, \
+    Busy, OwnerDead, ShkError, Timeout, WouldBlock, check
 
 __all__ = ["Mutex", "RWLock", "Sem", "Event", "Barrier", "Latch", "Cond"]
 
@@ -106,11 +106,35 @@ def _timed_take(obj, fn, context, timeout, unlock=None):
         raise
 
 
+def _undo_try(obj, fn):
+    """After an exception from the fast path's one try (timeout 0, straight
+    through ctypes; inlined, a function call there would cost about as
+    much as the C call).  The interpreter runs signal handlers as a
+    foreign call returns: one that raises there (KeyboardInterrupt, ...)
+    may come after the try took the lock, whose return code is then lost.
+    For a lock (mutex, write lock) a second try tells: SHK_EDEADLK (or 0:
+    taken by that second try) means this thread holds it, and it is given
+    back as after an interrupted blocking take (_give_back: not a lock
+    back from a dead owner).  A semaphore unit cannot be told apart and
+    stays taken.  (A re-lock by the holder, itself Deadlock, interrupted
+    at that very moment also loses the lock: its later unlock is then
+    NotPermitted.)"""
+    unlock = _unlock_of(fn)
+    if unlock is not None:
+        rc = fn(obj._h, 0)
+        if rc in (0, SHK_EDEADLK, SHK_EOWNERDEAD):
+            _give_back(obj, unlock)
+
+
 def _take(obj, fn, context, timeout):
     """lock()/wait(): raises WouldBlock (try) or Timeout (expired)."""
     if timeout is not None:
         timeout_ns(timeout)
-    rc = fn(obj._h, 0)
+    try:
+        rc = fn(obj._h, 0)
+    except BaseException:
+        _undo_try(obj, fn)
+        raise
     if rc == 0:
         return
     if rc != SHK_EAGAIN or timeout == 0:
@@ -123,7 +147,11 @@ def _take_bool(obj, fn, context, blocking, timeout):
     or an expired timeout (-1, like None, waits forever)."""
     if timeout is not None and timeout != -1:
         timeout_ns(timeout)
-    rc = fn(obj._h, 0)
+    try:
+        rc = fn(obj._h, 0)
+    except BaseException:
+        _undo_try(obj, fn)
+        raise
     if rc == 0:
         return True
     if rc != SHK_EAGAIN:
@@ -189,7 +217,11 @@ class Mutex(_Sync):
 
     @inflight
     def __enter__(self):
-        rc = _mutex_lock(self._h, 0)
+        try:
+            rc = _mutex_lock(self._h, 0)
+        except BaseException:
+            _undo_try(self, _mutex_lock)
+            raise
         if rc == 0:
             return self
         try:
@@ -296,7 +328,7 @@ class Sem(_Sync):
     def __init__(self, seg, name, create=False, excl=False, value=0,
                  max=None):
         super().__init__(seg, name, create, excl, count=value,
-                         max=max or 0)
+                         max=_or0(max))
 
     @inflight
     def wait(self, timeout=None):
@@ -379,7 +411,7 @@ class Barrier(_Sync):
     _count_arg = "parties"
 
     def __init__(self, seg, name, parties=None, create=False, excl=False):
-        super().__init__(seg, name, create, excl, count=parties or 0)
+        super().__init__(seg, name, create, excl, count=_or0(parties))
 
     @inflight
     def wait(self, timeout=None):
@@ -401,7 +433,7 @@ class Latch(_Sync):
     _count_arg = "count"
 
     def __init__(self, seg, name, count=None, create=False, excl=False):
-        super().__init__(seg, name, create, excl, count=count or 0)
+        super().__init__(seg, name, create, excl, count=_or0(count))
 
     @inflight
     def count_down(self, n=1):

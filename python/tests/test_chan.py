@@ -347,3 +347,136 @@ def test_data_of_a_temporary_message_is_released(addr):
         a.send(b"kept")
         with b.recv(timeout=1) as m:
             assert bytes(m.data) == b"kept"
+
+
+class _Tick(Exception):
+    pass
+
+
+def _ticking(body, seconds=1.0, ticks=300):
+    """Runs body(armed) in a loop for about `seconds` (or until `ticks`
+    interrupts) while an interval timer fires every 100 µs; its handler
+    raises _Tick when armed[0] is set (and clears it).  Returns the count
+    of interrupts body saw (it returns True for one)."""
+    import signal
+    armed = [False]
+
+    def handler(signum, frame):
+        if armed[0]:
+            armed[0] = False
+            raise _Tick()
+
+    old = signal.signal(signal.SIGALRM, handler)
+    n = 0
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+        end = time.monotonic() + seconds
+        while n < ticks and time.monotonic() < end:
+            if body(armed):
+                n += 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    return n
+
+
+def test_interrupted_recv_or_release_never_leaves_the_end_busy(addr):
+    """A signal handler that raises anywhere in recv() or release() (as
+    the C call returns, before the Message is registered; between the C
+    release and the bookkeeping) never leaves the pair end holding a
+    message that no Message owns: the next recv() is never Busy (before,
+    an exception right after the C recv left the end Busy for good, with
+    no message tracked)."""
+    import warnings
+    a = shmkit.Chan(addr, "a")
+    b = shmkit.Chan(addr, "b")
+
+    def body(armed):
+        try:
+            a.send(b"m", timeout=1)
+        except _Tick:
+            pass
+        try:
+            armed[0] = True
+            with b.recv(timeout=0) as m:
+                bytes(m)
+            armed[0] = False
+        except _Tick:
+            return True
+        except shmkit.WouldBlock:
+            armed[0] = False
+        except shmkit.Busy:
+            # only while a Message really holds one: a release() that
+            # the handler interrupted before its C call
+            armed[0] = False
+            held = [r() for r in b._msgs.values()]
+            assert len(held) == 1 and held[0] is not None, held
+            held[0].release()
+        return False
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        n = _ticking(body)
+        gc.collect()
+        while True:   # drain: never Busy
+            try:
+                b.recv_bytes(timeout=0)
+            except shmkit.WouldBlock:
+                break
+    assert n > 0
+    assert b.stat().outstanding == 0
+    a.close()
+    b.close()
+
+
+def test_interrupted_loan_send_never_leaves_a_stale_message(addr):
+    """A signal handler that raises as msg.send() returns from C, after
+    the send: the Message must not still claim the loan (C consumed it
+    and pools its struct for the next loan, so its release() used to
+    release that next loan, whose send then failed with InvalidArgument).
+    Whatever the interrupt hit, the message was either sent (the receiver
+    gets it, the Message is released) or not (it stays a loan to send or
+    release), and a release of the old one never touches a newer loan."""
+    import warnings
+    a = shmkit.Chan(addr, "a", cap=1 << 16)
+    b = shmkit.Chan(addr, "b")
+    seen = {"sent": 0, "kept": 0}
+
+    def body(armed):
+        m = a.loan(8)
+        m.data[:] = b"old-loan"
+        try:
+            armed[0] = True
+            m.send(timeout=1)
+            armed[0] = False
+            assert b.recv_bytes(timeout=0) == b"old-loan"
+            return False
+        except _Tick:
+            pass
+        got = []
+        while True:
+            try:
+                got.append(b.recv_bytes(timeout=0))
+            except shmkit.WouldBlock:
+                break
+        held = bool(m._m)
+        assert got in ([b"old-loan"], []), got
+        assert held != bool(got), (held, got)  # sent xor still a loan
+        seen["sent" if got else "kept"] += 1
+        m2 = a.loan(8)
+        m2.data[:] = b"new-loan"
+        m.release()                  # never the newer loan
+        m2.send(timeout=0)
+        assert b.recv_bytes(timeout=0) == b"new-loan"
+        return True
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        n = _ticking(body)
+    assert n > 0, seen
+    assert a.stat().outstanding == 0
+    a.close()
+    b.close()
+    s = shmkit.Segment(addr[len("shm://"):].split("/")[0])
+    s.check()
+    s.close()

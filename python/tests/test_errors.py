@@ -268,3 +268,36 @@ def test_wrong_argument_types_are_clear_type_errors(seg, name):
     finally:
         shmkit.unlink(name + "x", missing_ok=True)
     assert sorted(seg.names()) == ["a", "cv", "m", "r", "s"]
+
+
+@pytest.mark.parametrize("bad", [False, 0.0, "", b"", []])
+def test_falsy_non_integers_are_type_errors(seg, bad):
+    """An optional integer argument that is falsy but not an integer
+    (False, 0.0, "", ...) is TypeError, as a truthy one is; before,
+    `x or 0` turned it into the default 0.  None still means the
+    default."""
+    cases = [
+        ("queue", lambda n, v: seg.queue(n, elem_len=8, cap=v, create=True)),
+        ("queue-elem", lambda n, v: seg.queue(n, elem_len=v, create=True)),
+        ("queue-type", lambda n, v: seg.queue(n, elem_len=8, type_id=v,
+                                              create=True)),
+        ("stack", lambda n, v: seg.stack(n, elem_len=8, cap=v, create=True)),
+        ("pool-block", lambda n, v: seg.pool(n, block_len=v, cap=4,
+                                             create=True)),
+        ("pool-cap", lambda n, v: seg.pool(n, block_len=64, cap=v,
+                                           create=True)),
+        ("map-key", lambda n, v: seg.map(n, key_len=v, val_len=8, cap=8,
+                                         create=True)),
+        ("map-val", lambda n, v: seg.map(n, key_len=8, val_len=v, cap=8,
+                                         create=True)),
+        ("map-cap", lambda n, v: seg.map(n, key_len=8, val_len=8, cap=v,
+                                         create=True)),
+        ("sem", lambda n, v: seg.sem(n, create=True, max=v)),
+        ("barrier", lambda n, v: seg.barrier(n, parties=v, create=True)),
+        ("latch", lambda n, v: seg.latch(n, count=v, create=True)),
+    ]
+    for what, make in cases:
+        with pytest.raises(TypeError):
+            make(what, bad)
+            raise AssertionError("%s accepted %r" % (what, bad))
+    seg.queue("ok", elem_len=8, cap=None, create=True).close()

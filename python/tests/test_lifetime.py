@@ -220,3 +220,138 @@ def test_forked_child_exit_keeps_the_parents_handles(name):
     # a child made by os.fork() that exits with sys.exit(0) finalizes its
     # copies of the parent's handles: nothing of the parent's is given up
     run_child(_FORK, name)
+
+
+_CYCLE_VIEW = r"""
+import gc, sys
+import shmkit
+name, case = sys.argv[1], sys.argv[2]
+# A view of shared memory in a garbage cycle with the last reference to
+# its mapping (the segment or channel already closed), and a finalizer in
+# the cycle that reads the view (or keeps it): the collector runs every
+# finalizer before it frees anything, so the C close must wait until
+# after them, never in the finalizer phase.
+saved = []
+class Holder:
+    def __del__(self):
+        if case.endswith("-keep"):
+            saved.append(self.mv)
+        else:
+            saved.append(bytes(self.mv[:4]))
+gc.disable()
+if case.startswith(("buffer", "blob", "ring")):
+    seg = shmkit.Segment(name, create=True, size=1 << 20)
+    if case.startswith("buffer"):
+        mv = seg.buffer(seg.alloc(4096), 4096)
+        mv[:4] = b"abcd"
+    elif case.startswith("blob"):
+        mv = seg.blob("b", size=64, create=True)
+        mv[:4] = b"abcd"
+    else:
+        p = seg.ring("r", "producer", create=True)
+        c = seg.ring("r", "consumer")
+        p.write(b"abcd" * 4)
+        mv = c.peek(0)[:8]
+        p.close()
+        c.close()
+        p = c = None
+    seg.close()
+else:
+    pub = case.startswith("pubsub")
+    a = shmkit.Chan("shm://%s/x" % name, "pub" if pub else "a")
+    b = shmkit.Chan("shm://%s/x" % name, "sub" if pub else "b")
+    a.send(b"abcd" * 100)
+    with b.recv(0) as m:
+        mv = m.data[:8]     # a slice keeps the mapping
+    a.close()
+    b.close()
+    a = b = m = None
+shmkit.unlink(name)
+# made last: its finalizer runs after the mapping owner's
+h = Holder()
+h.mv = mv
+h.self = h
+seg = h = mv = None
+gc.collect()
+got = bytes(saved[0][:4])
+assert got == b"abcd", got
+saved.clear()
+gc.collect()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("case", ["buffer", "blob", "ring", "pair", "pubsub",
+                                  "buffer-keep", "pair-keep"])
+def test_cyclic_garbage_view_used_by_a_finalizer(name, case):
+    run_child(_CYCLE_VIEW, name, case)
+
+
+_FORK_USE = r"""
+import os, sys
+import shmkit
+name = sys.argv[1]
+seg = shmkit.Segment(name, create=True, size=1 << 20)
+p = seg.ring("r", "producer", create=True)
+c = seg.ring("r", "consumer")
+a = shmkit.Chan("shm://%s/ch" % name, "a")
+b = shmkit.Chan("shm://%s/ch" % name, "b")
+p.write(b"p0")
+pid = os.fork()
+if pid == 0:
+    code = 0
+    try:
+        # the parent's handles: every call raises ValueError naming it
+        for what, call in (("ring.write", lambda: p.write(b"child")),
+                           ("chan.send", lambda: a.send(b"child")),
+                           ("chan.recv", lambda: b.recv(0)),
+                           ("seg.ring", lambda: seg.ring("r", "consumer")),
+                           ("seg.info", seg.info)):
+            try:
+                call()
+                print(what, "did not raise")
+                code = 1
+            except ValueError as e:
+                if "belongs to process %d" % os.getppid() not in str(e):
+                    print(what, "->", e)
+                    code = 1
+        if p.closed or a.closed:
+            print("marked closed")
+            code = 1
+        # a handle opened in the child works
+        s2 = shmkit.Segment(name)
+        s2.sem("s", create=True).post()
+        s2.close()
+        for h in (a, b, p, c, seg):
+            h.close()            # the child's copies: allowed
+        if not (p.closed and seg.closed):
+            print("close() did not close")
+            code = 1
+    except BaseException as e:
+        print("child:", type(e).__name__, e)
+        code = 1
+    sys.stdout.flush()
+    os._exit(code)
+assert os.waitpid(pid, 0)[1] == 0
+p.write(b"p1")
+got = []
+while True:
+    try:
+        got.append(c.read(0))
+    except shmkit.WouldBlock:
+        break
+assert got == [b"p0", b"p1"], got
+a.send(b"x")
+assert b.recv_bytes(0) == b"x"
+assert seg.sem("s").value == 1
+for h in (a, b, p, c, seg):
+    h.close()
+print("ok")
+"""
+
+
+def test_forked_child_cannot_use_the_parents_handles(name):
+    # os.fork() copies the Python objects; their calls raise ValueError in
+    # the child (before, the child's ring write through the parent's
+    # producer handle was silently lost), close() still closes the copy
+    run_child(_FORK_USE, name)

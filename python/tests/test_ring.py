@@ -207,3 +207,107 @@ def test_blocking_call_releases_the_gil(seg):
     w.write(b"from another thread")
     t.join(5)
     assert got == [b"from another thread"]
+
+
+def test_read_into_releases_the_views_of_a_peek(seg):
+    """read_into() removes the record an earlier peek() showed: that view
+    is released (ValueError on use), as after read() or release(); before,
+    it stayed live and read the producer's next records over the freed
+    space.  A read_into that does not fit (MsgSize) leaves the record, and
+    its view, in place."""
+    w = seg.ring("r", "producer", create=True, cap=4096)
+    r = seg.ring("r", "consumer")
+    w.write(b"first-record")
+    mv = r.peek(0)
+    with pytest.raises(shmkit.MsgSize):
+        r.read_into(bytearray(4), 0)
+    assert bytes(mv) == b"first-record"
+    buf = bytearray(64)
+    assert r.read_into(buf, 0) == 12
+    assert bytes(buf[:12]) == b"first-record"
+    with pytest.raises(ValueError):
+        bytes(mv)
+    w.close()
+    r.close()
+
+
+def test_interrupted_reserve_hands_out_its_reservation(seg, monkeypatch):
+    """An exception (KeyboardInterrupt, ...) after the C reserve took room
+    but before the view came back leaves a reservation C cannot cancel:
+    reserve() again with the same size returns it (to fill and commit),
+    another size is ValueError naming it; before, every later reserve()
+    was InvalidArgument ("a reservation is already open") with no view to
+    commit through."""
+    import shmkit.ring as ring
+
+    class Stop(Exception):
+        pass
+
+    w = seg.ring("r", "producer", create=True, cap=4096)
+    r = seg.ring("r", "consumer")
+    real = ring.timed
+
+    def take_then_raise(*a, **kw):
+        real(*a, **kw)
+        raise Stop()
+
+    for size in (8, 16):
+        monkeypatch.setattr(ring, "timed", take_then_raise)
+        with pytest.raises(Stop):
+            w.reserve(8, timeout=0)
+        monkeypatch.undo()
+        if size != 8:
+            with pytest.raises(ValueError, match="reserve"):
+                w.reserve(size, timeout=0)
+        mv = w.reserve(8, timeout=0)
+        mv[:] = b"resumed!"
+        w.commit()
+        assert r.read(0) == b"resumed!"
+    # and a plain one afterwards
+    w.reserve(4, timeout=0)[:] = b"next"
+    w.commit()
+    assert r.read(0) == b"next"
+    w.close()
+    r.close()
+
+
+def test_reserve_interrupted_by_a_timer_never_leaves_the_ring_stuck(seg):
+    """The same with real signals: an interval timer (every 100 µs)
+    whose handler raises while reserve() runs; no later reserve() is
+    InvalidArgument (bounded: about a second, or 300 interrupts)."""
+    import signal
+
+    class Tick(Exception):
+        pass
+
+    armed = [False]
+
+    def handler(signum, frame):
+        if armed[0]:
+            armed[0] = False
+            raise Tick()
+
+    w = seg.ring("r", "producer", create=True, cap=1 << 16)
+    r = seg.ring("r", "consumer")
+    old = signal.signal(signal.SIGALRM, handler)
+    ticks = 0
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+        end = time.monotonic() + 1.0
+        while ticks < 300 and time.monotonic() < end:
+            try:
+                armed[0] = True
+                mv = w.reserve(8, timeout=1)
+                armed[0] = False
+            except Tick:
+                ticks += 1
+                continue
+            mv[:] = b"12345678"
+            w.commit()
+            assert r.read(0) == b"12345678"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert ticks > 0
+    w.close()
+    r.close()

@@ -599,3 +599,60 @@ def test_cond_wait_retake_is_bounded(seg, name):
         for fd in (r, w, gr, gw):
             os.close(fd)
         assert os.waitpid(pid, 0)[1] == 0
+
+
+def test_interrupt_right_after_the_fast_path_gives_the_lock_back(seg):
+    """A signal handler that raises as the first try (timeout 0) returns
+    from C, or as the call leaves the binding, after that try took the
+    lock: lock(), acquire(), `with mutex:` and wrlock() give it back
+    before the exception goes on, so the thread does not hold a lock it
+    does not know about (before, the next lock(0) by the same thread was
+    Deadlock: the mutex stayed held).  An interval timer fires every
+    100 µs while the calls loop; each kind runs until its handler raised
+    a few hundred times or for at most about a second."""
+    import signal
+
+    class Tick(Exception):
+        pass
+
+    armed = [False]
+
+    def handler(signum, frame):
+        if armed[0]:
+            armed[0] = False
+            raise Tick()
+
+    mu = seg.mutex("m", create=True)
+    rw = seg.rwlock("rw", create=True)
+    kinds = [("lock", mu.lock, mu.unlock, mu.lock),
+             ("acquire", mu.acquire, mu.release, mu.lock),
+             ("with", mu.__enter__, mu.unlock, mu.lock),
+             ("wrlock", rw.wrlock, rw.wrunlock, rw.wrlock)]
+    old = signal.signal(signal.SIGALRM, handler)
+    ticks = {}
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+        for label, take, give, probe in kinds:
+            ticks[label] = 0
+            end = time.monotonic() + 1.0
+            while ticks[label] < 300 and time.monotonic() < end:
+                try:
+                    armed[0] = True
+                    take()
+                    armed[0] = False
+                    give()
+                except Tick:
+                    armed[0] = False
+                    ticks[label] += 1
+                    try:
+                        probe(0)       # Deadlock if this thread holds it
+                    except shmkit.Deadlock:
+                        give()
+                        raise AssertionError(
+                            "%s: still held after an interrupt" % label)
+                    give()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert all(n > 0 for n in ticks.values()), ticks
+    assert seg.stat("m").state == "unlocked"
