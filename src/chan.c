@@ -128,8 +128,8 @@
 #include <unistd.h>
 
 #include "heap.h"
-#include "registry.h"
 #include "queue.h"
+#include "registry.h"
 #include "ring.h"
 #include "segment.h"
 #include "shmkit.h"

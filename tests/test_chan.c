@@ -1767,6 +1767,70 @@ t_kill_puller_redelivered(void)
 }
 
 /*
+ * A forged reference naming a live puller's block (a valid offset, length
+ * and header, a wrong check word), popped by a puller killed before it
+ * validated it (chan.recv.after_pop): the next opener's reclaim must not
+ * free that block.  The reference is never recorded: only one whose check
+ * word holds is.  A review found that the first keeper (2026-11-25)
+ * recorded any popped offset, and the reclaim freed the live puller's
+ * block, which the next message then took (this test fails there: the
+ * holder's message reads seq 2).
+ */
+static void
+t_held_forged(void)
+{
+	const size_t len = 20000;
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
+	struct shk__chan_ref r;
+	shk_chan *ps, *pa, *pl;
+	shk_queue *q;
+	shk_msg *m, *m2;
+	uint32_t prod, seq;
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "held_forged");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = 1 << 20;
+	o.cap = 16;
+	o.max_msg = 32768;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pa));
+	CHECK_OK(send_seq(ps, len, 1));
+	CHECK_OK(shk_chan_recv(pa, &m, 0)); /* held by a live puller */
+	qo.elem_len = sizeof(struct shk__chan_ref);
+	qo.type_id = SHK__CHAN_PART_TYPE;
+	CHECK_OK(shk_queue_open(shk_chan_seg(ps), "ch.q", 0, &qo, &q));
+	r = (struct shk__chan_ref){ msg_off(pa, m), len, 0 };
+	CHECK_OK(shk_queue_push(q, &r, 0));
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		setenv("SHK_CRASH", "chan.recv.after_pop:1", 1);
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL,
+				       NULL, &pl));
+		shk_chan_recv(pl, &m2, 1000000000);
+		_exit(3); /* the crash point did not kill us */
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	/* a reclaim, then a message of the same size: it must not land in
+	 * the live puller's block */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	CHECK_OK(send_seq(ps, len, 2));
+	CHECK_EQ(stamp_check(shk_msg_data(m), shk_msg_len(m), &prod, &seq), 0);
+	CHECK_EQ(seq, 1);
+	recv_seq(pl, 2);
+	shk_msg_release(m);
+	CHECK_OK(shk_seg_check(shk_chan_seg(ps)));
+	shk_queue_close(q);
+	shk_chan_close(pl);
+	shk_chan_close(pa);
+	shk_chan_close(ps);
+	CHECK_OK(shk_seg_unlink(seg, NULL));
+}
+
+/*
  * The held table has 256 entries (docs/chan.md, limits): a puller that
  * holds 300 messages works as before, and killed holding them leaves the
  * 44 it could not record leaked; the other 256 are freed by the next
@@ -2628,6 +2692,7 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "held_crash", t_held_crash }, { "held_live", t_held_live },
 	  { "kill_busy_puller", t_kill_busy_puller },
 	  { "kill_puller_redelivered", t_kill_puller_redelivered },
+	  { "held_forged", t_held_forged },
 	  { "held_table_full", t_held_table_full },
 	  { "kill_sender_mid_send", t_kill_sender_mid_send },
 	  { "kill_publisher", t_kill_publisher },
