@@ -98,13 +98,15 @@
  * died) keeps the dead holder's entries until that handle closes: they
  * look alive, as the dead owner's locks do.
  *
- * What a kill leaves (crash points): inside the queue's pop, after the
- * claim of the cell and before the record (chan.recv.claimed): the entry
- * RSVD, the block leaked (the queue's repair drops the cell); after the
- * record (chan.recv.kept, chan.recv.after_pop): nothing leaked, the next
- * reclaim frees the block (until 2026-11-25 evening the record came after
- * the pop and its wake-up system calls: a leak); in a release between its CAS and the free (chan.release.after_clear): the
- * block leaked; a reclaimer after its claim (chan.reclaim.after_claim):
+ * What a kill leaves (crash points): inside the queue's pop with the claim
+ * READING (queue.pop.claimed, queue.pop.copied): nothing, the queue
+ * delivers the message again one lap later; after the KEPT CAS, before the
+ * record (chan.recv.claimed): the entry RSVD, the block leaked (the
+ * repair drops a KEPT cell); after the record (chan.recv.kept,
+ * chan.recv.after_pop): nothing leaked, the next reclaim frees the block
+ * (until 2026-11-25 evening the record came after the pop and its wake-up
+ * system calls: a leak); in a release between its CAS and the free
+ * (chan.release.after_clear): the block leaked; a reclaimer after its claim (chan.reclaim.after_claim):
  * the block leaked, the entry RECL until the next reclaim clears it; after
  * its free (chan.reclaim.after_free): nothing leaked.
  *
@@ -126,8 +128,8 @@
 #include <unistd.h>
 
 #include "heap.h"
-#include "registry.h"
 #include "queue.h"
+#include "registry.h"
 #include "ring.h"
 #include "segment.h"
 #include "shmkit.h"
@@ -861,13 +863,6 @@ shk_chan_open(const char *addr, int pattern, int role,
 			(shk__seg_stamp(c->seg) * 0x9e3779b9u) % SHK__CHAN_HELD;
 		/* the blocks of pullers that died holding messages */
 		held_reclaim(c);
-		/* a puller's first release would set up its heap magazine
-		 * after the entry's clear, with system calls, where a kill
-		 * lands most often (a leaked block): done here instead.
-		 * Best effort: without a magazine frees take the shared
-		 * path, which sets nothing up */
-		if (c->role == SHK_CHAN_PULL)
-			(void)shk__heap_warm(c->seg);
 	}
 	c->inl.c = c;
 	*out = c;
@@ -1176,7 +1171,6 @@ held_clear(shk_chan *c, shk_msg *m)
 		c->spare = i;
 		c->spare_w = nw;
 	}
-	SHK_CRASHPOINT("chan.release.after_clear");
 	return 1;
 }
 
@@ -1262,7 +1256,7 @@ held_reclaim(shk_chan *c)
 	uint32_t me = shk__seg_stamp(c->seg), i, st;
 	struct judged j = { 0 };
 	uint64_t w, nw, off;
-	int freed = 0;
+	int freed = 0, warmed = 0;
 
 	if (!c->held || (c->seg->flags & SHK_RDONLY))
 		return 0;
@@ -1285,6 +1279,11 @@ held_reclaim(shk_chan *c)
 				memory_order_relaxed);
 			continue;
 		}
+		/* a first free sets up this thread's heap magazine, with
+		 * system calls, where a kill lands most often: done before
+		 * the claim, so not between it and the free (a leak) */
+		if (!warmed++)
+			(void)shk__heap_warm(c->seg);
 		/* claim it.  Acquire: pairs with the holder's release CAS
 		 * to HELD (its off); relaxed on failure: another reclaimer
 		 * claimed it, or it was freed and taken again (tag) */
@@ -1357,8 +1356,10 @@ msg_drop(shk_msg *m)
 	if (m->hold & HOLD_RING)
 		shk_ring_release(c->rx);
 	/* a recorded block: its entry leaves HELD first (held_clear) */
-	if ((m->hold & HOLD_BLOCK) && (m->ent == NO_ENT || held_clear(c, m)))
+	if ((m->hold & HOLD_BLOCK) && (m->ent == NO_ENT || held_clear(c, m))) {
+		SHK_CRASHPOINT("chan.release.after_clear");
 		blk_free(c, m->off);
+	}
 	if (c->outstanding)
 		c->outstanding--;
 	msg_put(c, m);
@@ -1549,11 +1550,14 @@ recv_pair(shk_chan *c, int64_t timeout_ns)
 
 /*
  * The queue's keeper for a pull (shk__queue_pop_keep): records the popped
- * block in the spare held entry while the queue cell still names this
- * puller, so that no kill after the queue's consuming CAS (whose wake-up
- * system calls are where a SIGKILL usually lands) leaks the block.  The
- * offset is not checked here: a reclaimer checks it before any free, and
- * recv_drop() takes it off again when the pop or the check fails.
+ * block in the spare held entry while the queue cell, KEPT, still names
+ * this puller, so that no kill after the queue's consuming CAS (whose
+ * wake-up system calls are where a SIGKILL usually lands) leaks the block;
+ * a kill before the KEPT CAS leaves the claim READING, and the queue
+ * delivers the message again.  Only a reference whose check word holds
+ * is recorded (the rest of blk_check() reads the block: after the pop; a
+ * reclaimer checks bounds, magic, tag and length before any free), and
+ * recv_drop() takes it off again when blk_check() fails.
  */
 struct recv_keep {
 	shk_chan *c;
@@ -1568,18 +1572,21 @@ recv_keep(void *arg, const void *elem)
 
 	SHK_CRASHPOINT("chan.recv.claimed");
 	memcpy(&r, elem, sizeof(r));
-	if (rk->c->spare != NO_ENT)
+	/* only a reference whose check word holds (arithmetic: nothing
+	 * more is read in this window): a forged one recorded here would
+	 * have its block, perhaps another puller's, freed by a reclaim if
+	 * we died before blk_check() refused it */
+	if (rk->c->spare != NO_ENT &&
+	    r.check == shk__chan_check(r.off, r.len, rk->c->ctl.tag))
 		held_record(rk->c, rk->m, r.off);
 	SHK_CRASHPOINT("chan.recv.kept");
 }
 
 static void
-recv_drop(void *arg)
+recv_drop(struct recv_keep *rk)
 {
-	struct recv_keep *rk = arg;
-
-	/* HELD back to the spare RSVD (or FREE), and no free: a void copy
-	 * or a reference that failed its check names no block of ours */
+	/* HELD back to the spare RSVD (or FREE), and no free: a reference
+	 * that failed its check names no block of ours */
 	if (rk->m->ent != NO_ENT)
 		held_clear(rk->c, rk->m);
 }
@@ -1628,9 +1635,12 @@ shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns)
 		if (!m)
 			return SHK_ENOMEM;
 		struct recv_keep rk = { c, m };
-		const struct shk__queue_keeper k = { recv_keep, recv_drop,
-						     &rk };
+		const struct shk__queue_keeper k = { recv_keep, &rk };
 
+		/* this thread's heap magazine set up now (a load when it is
+		 * so already), not in the release's free, after the entry's
+		 * clear, where its system calls would draw a kill */
+		(void)shk__heap_warm(c->seg);
 		held_reserve(c);
 		/* the block is recorded (recv_keep) before the queue lets
 		 * go of its reference: docs/chan.md, "Held messages" */

@@ -1775,6 +1775,7 @@ mag_put(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t blk,
 	    ST_ALLOC)
 		return SHK_EINVAL; /* double free or never handed out */
 	if (n >= hl->L.mdepth[c]) {
+		/* not reached: a put that fills the magazine spills (below) */
 		n = hl->L.mdepth[c];
 		mag_spill(seg, hl, c, n,
 			  n / 2 > MAG_MOVE ? n - MAG_MOVE : n - n / 2);
@@ -1786,10 +1787,18 @@ mag_put(shk_seg *seg, struct heap_local *hl, uint32_t c, uint64_t blk,
 	atomic_store_explicit(sw, SIDE(ST_CACHED, hl->mag_stamp, 0),
 			      memory_order_release);
 	SHK_CRASHPOINT("heap.mag.cached");
-	hl->lcnt[c] = n + 1;
+	hl->lcnt[c] = ++n;
 	/* relaxed: a statistic and a bound (mag_take) */
-	atomic_store_explicit(mag_n(seg, hl->mag_off, c), n + 1,
+	atomic_store_explicit(mag_n(seg, hl->mag_off, c), n,
 			      memory_order_relaxed);
+	/* A full magazine spills after the block is CACHED, not before:
+	 * the spill links up to MAG_MOVE blocks into the shared list, and a
+	 * kill there used to find the block being freed still ALLOC, taken
+	 * out of its caller's hands (a channel's held entry) and in nobody
+	 * else's: leaked (docs/chan.md).  CACHED, a drainer finds it. */
+	if (n >= hl->L.mdepth[c])
+		mag_spill(seg, hl, c, n,
+			  n / 2 > MAG_MOVE ? n - MAG_MOVE : n - n / 2);
 	return 0;
 }
 

@@ -14,10 +14,13 @@
  *                        -CAS by that producer-> (FULL,p)
  *                        -CAS by a consumer-> (READING,p,me)
  *                        -CAS by that consumer-> (FREE,p+cap)
+ *                a consumer with a keeper (shk__queue_pop_keep) goes
+ *                (READING,p,me) -CAS-> (KEPT,p,me) -CAS-> (FREE,p+cap)
  *                and the repairs (a claim whose owner is dead):
  *                (WRITING,p,dead) -CAS by anyone-> (SKIP,p)
  *                (SKIP,p)         -CAS by a consumer-> (FREE,p+cap)
- *                (READING,p,dead) -CAS by anyone-> (FREE,p+cap)
+ *                (READING,p,dead) -CAS by a producer-> (FULL,p+cap)
+ *                (KEPT,p,dead)    -CAS by anyone-> (FREE,p+cap)
  *   lost         elements lost to repairs (statistic).
  *   not_empty, not_full   waitpoints (wait.h).
  *
@@ -47,7 +50,8 @@
  *       producer), and one consumer receives them in that order.
  *   I5  A party that reads position p from enqueue_pos finds cell p at
  *       lap p - cap or later, and at lap p - cap not FREE; from
- *       dequeue_pos, at lap p - cap only READING.  Whoever advanced the
+ *       dequeue_pos, at lap p - cap only READING or KEPT.  Whoever
+ *       advanced the
  *       position past p - cap saw the cell so (I1), and our acquire load
  *       of the position orders that sighting before our load of the cell
  *       (coherence).  Anything else is a forged position: SHK_ECORRUPT,
@@ -70,9 +74,22 @@
  *     A stopped owner (SIGSTOP) tests alive and is never skipped.
  *   - A producer killed before its claim CAS loses nothing (its element
  *     was never in the queue); after its FULL CAS, nothing is lost.
- *   - A consumer killed after its claim leaves (READING,p,owner); whoever
- *     it blocks (producers one lap later) repairs it to (FREE,p+cap) and
- *     counts one loss (at-most-once delivery).
+ *   - A consumer killed after its claim leaves (READING,p,owner): it has
+ *     returned nothing, so the element is delivered again.  The producer
+ *     it blocks one lap later (at enqueue_pos = p + cap) republishes the
+ *     cell in place as (FULL,p+cap), the element of position p + cap,
+ *     and helps enqueue_pos past it; consumers then take it as any other.
+ *     Nothing is lost, nothing delivered twice (the dead consumer's copy
+ *     died with it), but that element now comes after the cap - 1 behind
+ *     it: FIFO per producer (I4) holds for every other element.  Until a
+ *     producer comes one lap later the element waits (a consumer blocked
+ *     by the claim does not republish it: at dequeue_pos = p + cap it
+ *     could be ahead of enqueue_pos, beyond I3's bounds).  Before
+ *     2026-11-25 evening the repair freed the cell and lost the element.
+ *   - A consumer with a keeper killed after its KEPT CAS leaves
+ *     (KEPT,p,owner): the keeper's record may own the element, so the
+ *     repair (anyone blocked by it) frees the cell as (FREE,p+cap) and
+ *     counts one loss; it is never delivered again.
  *   - A repairer killed between its CAS and incrementing `lost` leaves the
  *     count one short; the queue itself is consistent.
  *   - Helpers advance a position left behind by a killed claimer.
@@ -83,9 +100,11 @@
  * alive; the cell then waits until that holder detaches or dies.
  * False dead: a live owner whose liveness test fails (it cannot happen
  * while the owner's handle is open, except if /proc cannot be read) would
- * be skipped; its CAS to FULL (or to FREE) then fails, so it retries (a
- * producer re-pushes; a consumer drops its possibly torn copy) and
- * nothing is delivered twice.
+ * be skipped; its CAS to FULL (or to FREE or KEPT) then fails, so it
+ * retries (a producer re-pushes; a consumer drops its copy, the element
+ * being delivered again) and nothing is delivered twice.  A consumer with
+ * a keeper whose KEPT claim was repaired keeps its copy, taken while its
+ * claim stood, as the repair delivers the element to nobody else.
  */
 #include "queue.h"
 
@@ -176,14 +195,17 @@ owner_alive(shk_queue *q, uint32_t own)
 }
 
 /*
- * The claim word w in *ctl (WRITING or READING) blocks the caller.  The
- * handle notes when it first saw w; once w has blocked it for T, the owner
- * is tested (again every T while it lives).  A dead owner's WRITING
- * becomes SKIP and its READING becomes FREE for the next lap, counting one
- * lost element.  Returns 1 when the cell changed (retry), else 0.
+ * The claim word w in *ctl (WRITING, READING or KEPT) blocks the caller.
+ * The handle notes when it first saw w; once w has blocked it for T, the
+ * owner is tested (again every T while it lives).  A dead owner's WRITING
+ * becomes SKIP and its KEPT becomes FREE for the next lap, each counting
+ * one lost element; its READING becomes FULL for the next lap (delivered
+ * again), by a producer only (producer != 0; a consumer leaves it).
+ * Returns 1 when the cell changed (retry), else 0.
  */
 static int
-stuck(shk_queue *q, struct shk__qstuck *s, _Atomic uint64_t *ctl, uint64_t w)
+stuck(shk_queue *q, struct shk__qstuck *s, _Atomic uint64_t *ctl, uint64_t w,
+      int producer)
 {
 	int64_t now = shk__now_ns();
 	uint64_t nw;
@@ -199,22 +221,30 @@ stuck(shk_queue *q, struct shk__qstuck *s, _Atomic uint64_t *ctl, uint64_t w)
 	if (now - atomic_load_explicit(&s->since_ns, memory_order_relaxed) <
 	    SHK__QUEUE_STUCK_NS)
 		return 0;
+	if (SHK__QC_ST(w) == SHK__QC_READING && !producer)
+		return 0; /* a producer delivers it again (above) */
 	atomic_store_explicit(&s->since_ns, now, memory_order_relaxed);
 	if (owner_alive(q, SHK__QC_OWN(w)))
 		return 0;
 	if (SHK__QC_ST(w) == SHK__QC_WRITING)
 		nw = SHK__QC_WORD(SHK__QC_POS(w), SHK__QC_SKIP, 0);
+	else if (SHK__QC_ST(w) == SHK__QC_READING)
+		nw = SHK__QC_WORD(SHK__QC_POS(w) + q->cap, SHK__QC_FULL, 0);
 	else
 		nw = SHK__QC_WORD(SHK__QC_POS(w) + q->cap, SHK__QC_FREE, 0);
 	/* release: a FREE word hands the cell to the next producer, whose
-	 * acquire claim pairs with it; the CAS on the whole word fails if
+	 * acquire claim pairs with it; a FULL one publishes the element
+	 * again (its bytes, written by the first producer before its release
+	 * CAS to FULL, reach the next consumer's acquire through this CAS, an
+	 * RMW in that release sequence); the CAS on the whole word fails if
 	 * the owner finished in the meantime */
 	if (atomic_compare_exchange_strong_explicit(
 		    ctl, &w, nw, memory_order_release, memory_order_relaxed)) {
 		QPOINT("queue.repair.done");
-		/* relaxed: a statistic */
-		atomic_fetch_add_explicit(&q->hdr->lost, 1,
-					  memory_order_relaxed);
+		/* relaxed: a statistic; a republished element is not lost */
+		if (SHK__QC_ST(nw) != SHK__QC_FULL)
+			atomic_fetch_add_explicit(&q->hdr->lost, 1,
+						  memory_order_relaxed);
 		shk__wake(q->seg, &q->hdr->not_empty, INT_MAX);
 		shk__wake(q->seg, &q->hdr->not_full, INT_MAX);
 	}
@@ -231,7 +261,7 @@ load_cell(const shk_queue *q, uint64_t p, struct shk__queue_cell **c,
 	 * (FREE) the cell, and with advance() through the position load */
 	*w = atomic_load_explicit(&(*c)->ctl, memory_order_acquire);
 	if (SHK_UNLIKELY((SHK__QC_POS(*w) & q->mask) != (p & q->mask) ||
-			 SHK__QC_ST(*w) > SHK__QC_SKIP))
+			 SHK__QC_ST(*w) > SHK__QC_KEPT))
 		return SHK_ECORRUPT;
 	return 0;
 }
@@ -292,8 +322,9 @@ push_try(shk_queue *q, const void *elem)
 		 * which would otherwise read as full for ever */
 		if (SHK_UNLIKELY(d != -(int64_t)q->cap || st == SHK__QC_FREE))
 			return SHK_ECORRUPT;
-		if ((st == SHK__QC_WRITING || st == SHK__QC_READING) &&
-		    stuck(q, &q->push_stuck, &c->ctl, w))
+		if ((st == SHK__QC_WRITING || st == SHK__QC_READING ||
+		     st == SHK__QC_KEPT) &&
+		    stuck(q, &q->push_stuck, &c->ctl, w, 1))
 			continue;
 		return SHK_EAGAIN;
 	}
@@ -327,9 +358,10 @@ pop_try(shk_queue *q, void *elem, const struct shk__queue_keeper *k)
 			 * anything else is a forged position (I5), which
 			 * would otherwise read as empty for ever */
 			if (SHK_UNLIKELY(d != -(int64_t)q->cap ||
-					 st != SHK__QC_READING))
+					 (st != SHK__QC_READING &&
+					  st != SHK__QC_KEPT)))
 				return SHK_ECORRUPT;
-			if (stuck(q, &q->pop_stuck, &c->ctl, w))
+			if (stuck(q, &q->pop_stuck, &c->ctl, w, 0))
 				continue;
 			return SHK_EAGAIN;
 		}
@@ -347,11 +379,26 @@ pop_try(shk_queue *q, void *elem, const struct shk__queue_keeper *k)
 			advance(&h->dequeue_pos, p);
 			memcpy(elem, c->data, q->elem_len);
 			QPOINT("queue.pop.copied");
-			/* the keeper records the element while the cell still
-			 * names us (shk__queue_pop_keep) */
-			if (k)
-				k->keep(k->arg, elem);
 			w = mine;
+			if (k) {
+				/* KEPT before the keeper's record: a repair of
+				 * our claim then never delivers the element
+				 * again (shk__queue_pop_keep).  Relaxed: the
+				 * record's own release CAS orders this one
+				 * before it for whoever reads the record, and a
+				 * repairer's CAS reads the word's latest value;
+				 * relaxed on failure: our claim was delivered
+				 * again (judged dead), the copy is void */
+				mine = SHK__QC_WORD(p, SHK__QC_KEPT, q->owner);
+				if (!atomic_compare_exchange_strong_explicit(
+					    &c->ctl, &w, mine,
+					    memory_order_relaxed,
+					    memory_order_relaxed))
+					continue;
+				QPOINT("queue.pop.kept");
+				k->keep(k->arg, elem);
+				w = mine;
+			}
 			/* release: our reads of the element happen before the
 			 * next producer's writes (its acquire claim); seq_cst
 			 * (a superset) makes it the waker's fence for
@@ -359,9 +406,13 @@ pop_try(shk_queue *q, void *elem, const struct shk__queue_keeper *k)
 			if (!atomic_compare_exchange_strong_explicit(
 				    &c->ctl, &w, fw, memory_order_seq_cst,
 				    memory_order_relaxed)) {
-				/* repaired as dead: copy void */
+				/* repaired as dead: READING was delivered
+				 * again, so our copy is void; KEPT was freed
+				 * for nobody else, so our copy (taken while
+				 * the claim stood) is the element's only one,
+				 * and the repairer woke the waiters */
 				if (k)
-					k->drop(k->arg);
+					return 0;
 				continue;
 			}
 			shk__wake_sc(q->seg, &h->not_full, 1);
@@ -376,10 +427,11 @@ pop_try(shk_queue *q, void *elem, const struct shk__queue_keeper *k)
 			advance(&h->dequeue_pos, p);
 			continue;
 		case SHK__QC_READING:
+		case SHK__QC_KEPT:
 			advance(&h->dequeue_pos, p);
 			continue;
 		case SHK__QC_WRITING:
-			if (stuck(q, &q->pop_stuck, &c->ctl, w))
+			if (stuck(q, &q->pop_stuck, &c->ctl, w, 0))
 				continue;
 			return SHK_EAGAIN;
 		default: /* FREE: nothing produced at p yet */
@@ -486,9 +538,10 @@ maybe_nonempty(void *arg)
 		/* lap p - cap still READING: nothing yet; anything else is
 		 * the forged position pop_try() reports (I5), so a pollable
 		 * fd turns readable and the pop that follows says so */
-		return d != -(int64_t)q->cap || st != SHK__QC_READING;
+		return d != -(int64_t)q->cap ||
+		       (st != SHK__QC_READING && st != SHK__QC_KEPT);
 	return d > 0 || st == SHK__QC_FULL || st == SHK__QC_SKIP ||
-	       st == SHK__QC_READING;
+	       st == SHK__QC_READING || st == SHK__QC_KEPT;
 }
 
 int
@@ -637,9 +690,10 @@ shk__kind_check_queue(shk_seg *seg, void *mem, const shk_obj_info *info)
 			memory_order_relaxed);
 		uint32_t st = SHK__QC_ST(w), own = SHK__QC_OWN(w);
 
-		if ((SHK__QC_POS(w) & (cap - 1)) != i || st > SHK__QC_SKIP)
+		if ((SHK__QC_POS(w) & (cap - 1)) != i || st > SHK__QC_KEPT)
 			return SHK_ECORRUPT;
-		if (st == SHK__QC_WRITING || st == SHK__QC_READING) {
+		if (st == SHK__QC_WRITING || st == SHK__QC_READING ||
+		    st == SHK__QC_KEPT) {
 			if ((own >> SHK__QC_GEN_BITS) >= seg->attach_cap)
 				return SHK_ECORRUPT;
 		} else if (own) {

@@ -32,6 +32,7 @@ enum shk__qcell_state {
 	SHK__QC_FULL = 2,
 	SHK__QC_READING = 3,
 	SHK__QC_SKIP = 4,
+	SHK__QC_KEPT = 5, /* READING, recorded by a keeper (queue.c) */
 };
 #define SHK__QC_POS_SHIFT 24
 #define SHK__QC_ST_SHIFT 21
@@ -116,19 +117,19 @@ shk__queue_obj_len(uint64_t cap, uint32_t cell_len)
 /*
  * A consumer that must record what it takes before the queue lets go of
  * it (a channel's puller, whose held table names the heap block that the
- * element refers to: chan.c).  keep(arg, elem) is called with the copied
- * element while the cell is still claimed (READING, our stamp), before the
- * CAS that frees it and before any wake-up system call; so a consumer
- * killed after keep() has recorded the element (the queue's repair of its
- * claim then drops the cell, counting one loss, and never delivers it
- * again), and one killed before keep() leaves it only to that repair, as
- * shk_queue_pop() would.  drop(arg) undoes keep() when the CAS fails (the
- * claim was repaired as dead meanwhile: the copy is void).  Neither may
- * block or call into the queue.
+ * element refers to: chan.c).  After copying the element, the pop turns
+ * its claim (READING, own stamp) into KEPT and then calls keep(arg, elem),
+ * before the CAS that frees the cell and before any wake-up system call.
+ * A consumer killed with its claim READING has recorded nothing: a
+ * producer delivers the element again (queue.c, "Dead parties").  Killed
+ * KEPT, it may have recorded the element: the repair drops the cell
+ * (counting one loss) and never delivers it again, so the record alone
+ * owns it; a kill between the KEPT CAS and the record leaves the element
+ * to nobody (a few instructions, no system call).  keep() must not block
+ * or call into the queue.
  */
 struct shk__queue_keeper {
 	void (*keep)(void *arg, const void *elem);
-	void (*drop)(void *arg);
 	void *arg;
 };
 

@@ -1506,22 +1506,19 @@ t_held_crash(void)
 	shk_seg_unlink(seg, NULL);
 }
 
-/*
- * Busy pullers killed at random moments while a sender streams into a
- * queue that is often full (the sender then sleeps, so every pop makes a
- * wake-up system call, where a SIGKILL lands most often).  One puller at
- * a time receives, checks each message's stamp, reports its sequence
- * number on a pipe and releases it, until it is killed 1-4 ms after its
- * start; the next one's open frees what the dead one held.  After the
- * last kill the sender stops and a last puller drains the queue.
- * Checks: no message is received twice or torn, every send goes through,
- * the heap check passes, and the heap ends at most one block up per kill
- * (a puller holds one message at a time).  Prints the blocks leaked.
- * Linked without crash points, as a program is, five runs of 200 kills
- * each leaked 165 blocks before the keeper and the magazine warm-up
- * (2026-11-25 evening), 66 after (docs/chan.md, "What a kill leaves").
- * The test library's crash points (a getenv() each) widen the windows.
- */
+/* Blocks in use in c's heap, from a walk of it (shk__heap_scan): the
+ * heap's byte counts may drift by a few blocks when a process is killed
+ * inside an allocation or a free (shmkit.h, shk_heap_stats); this count
+ * does not. */
+static uint64_t
+live_blocks(shk_chan *c)
+{
+	struct shk__heap_report r;
+
+	CHECK_OK(shk__heap_scan(shk_chan_seg(c), &r));
+	return r.small_live + r.large_live;
+}
+
 /* Marks seq (below n) received in the bitmap seen, counts it in *got;
  * 1 when it was received before. */
 static uint32_t
@@ -1536,6 +1533,26 @@ note_seq(uint8_t *seen, uint32_t n, uint32_t seq, uint32_t *got)
 	return was;
 }
 
+/*
+ * Busy pullers killed at random moments while a sender (a process with
+ * its own handle) streams into a queue that is often full (the sender then
+ * sleeps, so every pop makes a wake-up system call, where a SIGKILL lands
+ * most often).  One puller at a time receives, checks each message's
+ * stamp, reports its sequence number on a pipe and releases it, until it
+ * is killed 1-4 ms after its start; the next one's open frees what the
+ * dead one held.  After the last kill the sender stops, a last puller
+ * drains the queue, and a lap more of sends makes the queue deliver again
+ * the claims of pullers killed inside its pop.  Checks: no message is
+ * received twice or torn, every send goes through, at most one message
+ * lost per kill (the one a puller held), the heap check passes, and at
+ * most one block per kill is left in use (counted by a walk of the heap).
+ * Prints the blocks leaked.  It does not fail against the code before
+ * 2026-11-25 evening, which leaked more but within that bound (held_crash
+ * and kill_puller_redelivered do); compiled without crash points, as a
+ * program is, five runs each leaked 109 blocks in 1000 kills before and 38
+ * after (docs/chan.md, "What a dead peer leaves").  The test library's
+ * crash points (a getenv() each) widen the windows.
+ */
 static void
 t_kill_busy_puller(void)
 {
@@ -1545,11 +1562,11 @@ t_kill_busy_puller(void)
 	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
 	shk_chan *ps, *pl;
 	shk_msg *m;
-	uint64_t used0, blk, x = 12345;
+	uint64_t live0, live, x = 12345;
 	uint8_t *seen = calloc(n / 8, 1);
 	_Atomic uint32_t *shared; /* [0] stop, [1] messages sent */
 	uint32_t seq, prod, got = 0, dup = 0, i;
-	int fds[2], kills = 0, st;
+	int fds[2], kills = 0, st = 0;
 	pid_t sender, pid;
 
 	CHECK(seen != NULL);
@@ -1562,25 +1579,25 @@ t_kill_busy_puller(void)
 	o.cap = 32;
 	o.max_msg = 1024;
 	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
-	used0 = heap_used(ps);
-	CHECK_OK(send_seq(ps, len, UINT32_MAX));
-	blk = heap_used(ps) - used0;
-	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
-	recv_seq(pl, UINT32_MAX);
-	shk_chan_close(pl);
+	live0 = live_blocks(ps);
 	CHECK(pipe(fds) == 0);
 	CHECK(fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0);
 	sender = spawn();
 	CHECK(sender >= 0);
 	if (sender == 0) {
 		uint8_t buf[1024];
+		shk_chan *cs;
 
+		/* a handle of its own (handles belong to their process) */
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH,
+				       NULL, &cs));
 		for (i = 0; i < n && !atomic_load(&shared[0]); i++) {
 			stamp_fill(buf, len, 1, i);
 			/* 10 s: the pullers come and go */
-			CHECK_OK(shk_chan_send(ps, buf, len, 10000000000LL));
+			CHECK_OK(shk_chan_send(cs, buf, len, 10000000000LL));
 			atomic_store(&shared[1], i + 1);
 		}
+		shk_chan_close(cs);
 		_exit(0);
 	}
 	for (kills = 0; kills < kills_max; kills++) {
@@ -1630,18 +1647,37 @@ t_kill_busy_puller(void)
 		shk_msg_release(m);
 	}
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* a lap of sends more (numbered from the top, which the sender
+	 * never reached), so that the claims of pullers killed inside the
+	 * queue's pop are delivered again (one lap later), and all of it
+	 * received */
+	for (i = 0; i <= o.cap; i++) {
+		uint8_t buf[1024];
+
+		stamp_fill(buf, len, 1, n - 1 - i);
+		CHECK_OK(shk_chan_send(ps, buf, len, 1000000000));
+		while (shk_chan_recv(pl, &m, i == o.cap ? 100000000 : 0) == 0) {
+			CHECK_EQ(stamp_check(shk_msg_data(m), shk_msg_len(m),
+					     &prod, &seq),
+				 0);
+			dup += note_seq(seen, n, seq, &got);
+			shk_msg_release(m);
+		}
+	}
 	CHECK_EQ(dup, 0);
 	CHECK_OK(shk_seg_check(shk_chan_seg(ps)));
-	/* the dead pullers' magazines (blocks they freed, cached) */
-	CHECK(shk__heap_reclaim(shk_chan_seg(ps)) >= 0);
+	live = live_blocks(ps);
 	fprintf(stderr,
-		"  %d kills, %u of %u messages received, %llu blocks leaked\n",
-		kills, got, atomic_load(&shared[1]),
-		(unsigned long long)((heap_used(ps) - used0) / blk));
-	/* lost: at most the one a puller held and one in the queue's pop */
-	CHECK(got + (uint32_t)kills * 2 >= atomic_load(&shared[1]));
-	CHECK(heap_used(ps) >= used0);
-	CHECK(heap_used(ps) - used0 <= (uint64_t)kills * blk);
+		"  %d kills, %u of %llu messages received, %llu blocks "
+		"leaked\n",
+		kills, got,
+		(unsigned long long)(atomic_load(&shared[1]) + o.cap + 1),
+		(unsigned long long)(live - live0));
+	/* lost: at most the one a puller held */
+	CHECK(got + (uint32_t)kills >= atomic_load(&shared[1]) + o.cap + 1);
+	CHECK(got > (uint32_t)kills);
+	CHECK(live >= live0);
+	CHECK(live - live0 <= (uint64_t)kills);
 	munmap((void *)shared, 4096);
 	free(seen);
 	close(fds[0]);
@@ -1649,6 +1685,149 @@ t_kill_busy_puller(void)
 	shk_chan_close(pl);
 	shk_chan_close(ps);
 	shk_seg_unlink(seg, NULL);
+}
+
+/*
+ * A puller killed inside the queue's pop, its claim READING (crash point
+ * queue.pop.copied: the element copied, nothing recorded): the sender's
+ * push one lap later delivers the message again, and the next puller
+ * receives it, after the ones sent since; nothing leaks.  Killed with its
+ * claim KEPT and the block recorded (chan.recv.kept): the repair drops the
+ * cell, the next opener frees the block, and the message is not delivered
+ * again.  Before 2026-11-25 evening the first case lost the message and
+ * leaked its block (this test fails there: seq 0 never arrives).
+ */
+static void
+t_kill_puller_redelivered(void)
+{
+	static const struct {
+		const char *crash;
+		int again; /* the message is delivered again */
+	} cases[] = { { "queue.pop.copied:1", 1 }, { "chan.recv.kept:1", 0 } };
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *ps, *pl;
+	shk_msg *m;
+	uint64_t live0;
+	uint32_t i, k, prod, seq;
+	pid_t pid;
+
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		test_name(seg, sizeof(seg), "redeliver");
+		addr_of(a, sizeof(a), seg, "ch");
+		o.seg_size = 1 << 20;
+		o.cap = 4;
+		o.max_msg = 1024;
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o,
+				       &ps));
+		live0 = live_blocks(ps);
+		CHECK_OK(send_seq(ps, 300, 0));
+		pid = spawn();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			setenv("SHK_CRASH", cases[k].crash, 1);
+			CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL,
+					       SHK_CHAN_PULL, NULL, &pl));
+			shk_chan_recv(pl, &m, 1000000000);
+			_exit(3); /* the crash point did not kill us */
+		}
+		CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+		/* a lap: the fourth send finds the dead claim (after the
+		 * queue's T) and repairs it; delivered again, message 0
+		 * takes that send's place, which times out (full) */
+		for (i = 1; i <= 4; i++) {
+			uint8_t buf[300];
+
+			stamp_fill(buf, sizeof(buf), 1, i);
+			CHECK_RC(shk_chan_send(ps, buf, sizeof(buf), 200000000),
+				 i == 4 && cases[k].again ? SHK_ETIMEDOUT : 0);
+		}
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL,
+				       NULL, &pl));
+		for (i = 1; i <= 4; i++) {
+			CHECK_OK(shk_chan_recv(pl, &m, 1000000000));
+			CHECK_EQ(stamp_check(shk_msg_data(m), shk_msg_len(m),
+					     &prod, &seq),
+				 0);
+			/* 1..3, then 0 delivered again, or 4 */
+			CHECK_EQ(seq, i < 4 ? i : cases[k].again ? 0 : 4);
+			shk_msg_release(m);
+		}
+		if (cases[k].again) {
+			CHECK_OK(send_seq(ps, 300, 4));
+			recv_seq(pl, 4);
+		}
+		CHECK_RC(shk_chan_recv(pl, &m, 0), SHK_EAGAIN);
+		CHECK_OK(shk_seg_check(shk_chan_seg(ps)));
+		CHECK_EQ(live_blocks(ps), live0);
+		shk_chan_close(pl);
+		shk_chan_close(ps);
+		CHECK_OK(shk_seg_unlink(seg, NULL));
+	}
+}
+
+/*
+ * A forged reference naming a live puller's block (a valid offset, length
+ * and header, a wrong check word), popped by a puller killed before it
+ * validated it (chan.recv.after_pop): the next opener's reclaim must not
+ * free that block.  The reference is never recorded: only one whose check
+ * word holds is.  A review found that the first keeper (2026-11-25)
+ * recorded any popped offset, and the reclaim freed the live puller's
+ * block, which the next message then took (this test fails there: the
+ * holder's message reads seq 2).
+ */
+static void
+t_held_forged(void)
+{
+	const size_t len = 20000;
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
+	struct shk__chan_ref r;
+	shk_chan *ps, *pa, *pl;
+	shk_queue *q;
+	shk_msg *m, *m2;
+	uint32_t prod, seq;
+	pid_t pid;
+
+	test_name(seg, sizeof(seg), "held_forged");
+	addr_of(a, sizeof(a), seg, "ch");
+	o.seg_size = 1 << 20;
+	o.cap = 16;
+	o.max_msg = 32768;
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &ps));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pa));
+	CHECK_OK(send_seq(ps, len, 1));
+	CHECK_OK(shk_chan_recv(pa, &m, 0)); /* held by a live puller */
+	qo.elem_len = sizeof(struct shk__chan_ref);
+	qo.type_id = SHK__CHAN_PART_TYPE;
+	CHECK_OK(shk_queue_open(shk_chan_seg(ps), "ch.q", 0, &qo, &q));
+	r = (struct shk__chan_ref){ msg_off(pa, m), len, 0 };
+	CHECK_OK(shk_queue_push(q, &r, 0));
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		setenv("SHK_CRASH", "chan.recv.after_pop:1", 1);
+		CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL,
+				       NULL, &pl));
+		shk_chan_recv(pl, &m2, 1000000000);
+		_exit(3); /* the crash point did not kill us */
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	/* a reclaim, then a message of the same size: it must not land in
+	 * the live puller's block */
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL, &pl));
+	CHECK_OK(send_seq(ps, len, 2));
+	CHECK_EQ(stamp_check(shk_msg_data(m), shk_msg_len(m), &prod, &seq), 0);
+	CHECK_EQ(seq, 1);
+	recv_seq(pl, 2);
+	shk_msg_release(m);
+	CHECK_OK(shk_seg_check(shk_chan_seg(ps)));
+	shk_queue_close(q);
+	shk_chan_close(pl);
+	shk_chan_close(pa);
+	shk_chan_close(ps);
+	CHECK_OK(shk_seg_unlink(seg, NULL));
 }
 
 /*
@@ -2512,6 +2691,8 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "kill_puller_heap_full", t_kill_puller_heap_full },
 	  { "held_crash", t_held_crash }, { "held_live", t_held_live },
 	  { "kill_busy_puller", t_kill_busy_puller },
+	  { "kill_puller_redelivered", t_kill_puller_redelivered },
+	  { "held_forged", t_held_forged },
 	  { "held_table_full", t_held_table_full },
 	  { "kill_sender_mid_send", t_kill_sender_mid_send },
 	  { "kill_publisher", t_kill_publisher },

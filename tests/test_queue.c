@@ -24,6 +24,9 @@
 struct shared {
 	/* elements received by consumer i at count[8 * i] (own line each) */
 	_Atomic uint64_t count[8 * MAXP];
+	/* elements received after a later one of their producer: each one
+	 * a dead consumer's claim delivered again (docs/queue.md) */
+	_Atomic uint64_t late;
 	uint64_t per_prod;
 	_Atomic uint64_t bits[]; /* MAXP bitmaps of per_prod bits */
 };
@@ -177,7 +180,10 @@ lost_of(shk_queue *q)
 }
 
 /* Pops until everything pushed is received or counted lost; checks
- * checksums, per-producer order and duplicates. */
+ * checksums, per-producer order and duplicates.  An element that comes
+ * after a later one of its producer is counted in s->late (the tests allow
+ * one per consumer killed with a claim: its element is delivered again,
+ * one lap later), not failed. */
 static void
 consume(const struct cfg *c)
 {
@@ -201,11 +207,11 @@ consume(const struct cfg *c)
 		CHECK_OK(rc);
 		decode(e, c->elem_len, &prod, &seq);
 		CHECK(prod < c->nprod && seq < c->s->per_prod);
-		if ((int64_t)seq <= last[prod])
-			TEST_FAIL("order: producer %u seq %llu after %lld",
-				  prod, (unsigned long long)seq,
-				  (long long)last[prod]);
-		last[prod] = (int64_t)seq;
+		if ((int64_t)seq <= last[prod]) {
+			atomic_fetch_add(&c->s->late, 1);
+		} else {
+			last[prod] = (int64_t)seq;
+		}
 		old = atomic_fetch_or(&bitmap(c->s, prod)[seq / 64],
 				      (uint64_t)1 << (seq % 64));
 		if (old & ((uint64_t)1 << (seq % 64)))
@@ -434,6 +440,7 @@ mpmc_procs(const char *tag, uint32_t np, uint32_t nc, uint64_t total,
 	lost = run_procs(tag, np, nc, per, elem_len, cap, NULL, NULL, per * np,
 			 &s, &slen);
 	CHECK_EQ(lost, 0);
+	CHECK_EQ(atomic_load(&s->late), 0);
 	CHECK_EQ(consumed(s), per * np);
 	for (uint32_t p = 0; p < np; p++)
 		CHECK_EQ(count_bits(s, p, per), per);
@@ -639,13 +646,18 @@ t_kill_producer(void)
 	}
 }
 
-/* A consumer killed holding a claim: producers repair the slot a lap
- * later; the one element is lost, nothing is duplicated. */
+/* A consumer killed holding a claim: the producer one lap later delivers
+ * its element again; nothing is lost or duplicated, and that one element
+ * arrives after later ones of its producer.  Until 2026-11-25 evening the
+ * repair dropped it (lost 1; this test fails against that code). */
 static void
 t_kill_consumer(void)
 {
-	static const char *points[] = { "queue.pop.claimed:50",
-					"queue.pop.copied:50" };
+	/* the 10th claim: early, so that producers still come one lap
+	 * later; at the 50th, consumer 0 of 2 once finished under ASan with
+	 * fewer claims (exit 0, not killed) on a loaded machine */
+	static const char *points[] = { "queue.pop.claimed:10",
+					"queue.pop.copied:10" };
 	uint64_t per = SANITIZED ? 3000 : 20000;
 
 	for (size_t k = 0; k < sizeof(points) / sizeof(points[0]); k++) {
@@ -655,11 +667,12 @@ t_kill_consumer(void)
 
 		lost = run_procs("qkc", 2, 2, per, 16, 16, NULL, points[k],
 				 2 * per, &s, &slen);
-		CHECK_EQ(lost, 1);
+		CHECK_EQ(lost, 0);
 		for (uint32_t p = 0; p < 2; p++)
 			got += count_bits(s, p, per);
-		CHECK_EQ(got, 2 * per - 1);
-		CHECK_EQ(consumed(s), 2 * per - 1);
+		CHECK_EQ(got, 2 * per);
+		CHECK_EQ(consumed(s), 2 * per);
+		CHECK(atomic_load(&s->late) <= 1);
 		munmap(s, slen);
 	}
 }
@@ -1017,11 +1030,15 @@ die_at_pop_claim(const char *point)
 }
 
 /* A consumer killed between its claim and advancing dequeue_pos, on a
- * full queue, lets a producer repair the claim and push one lap ahead of
+ * full queue, lets a producer repair the claim one lap ahead of
  * dequeue_pos: enqueue_pos = dequeue_pos + cap + 1 is a legal state.  A
  * later open must accept it (it took it for forged positions, SHK_ECORRUPT,
  * seen in test_queue random_kills under valgrind), and a consumer passes
- * the repaired cell: the survivors arrive in order, one element lost. */
+ * the repaired cell.  The repair delivers the dead claim's element again,
+ * as the element of position cap (so the queue stays full and the
+ * producer's own push times out): the survivors arrive in order, then it.
+ * Until 2026-11-25 evening the repair dropped it (lost 1) and the push
+ * went through. */
 static void
 t_dead_consumer_positions(void)
 {
@@ -1055,13 +1072,14 @@ t_dead_consumer_positions(void)
 	CHECK_OK(shk_obj_stat(seg, "q", &info));
 	h = (struct shk__queue_hdr *)((char *)shk_seg_base(seg) + info.off);
 	CHECK_EQ(atomic_load(&h->dequeue_pos), 0); /* claimed, not advanced */
-	/* full; the dead claim of cell 0 is repaired after T and reused */
+	/* full; the dead claim of cell 0 is repaired after T: its element
+	 * delivered again at position 16, so the queue is still full */
 	v = 16;
-	CHECK_OK(shk_queue_push(q, &v, 2000000000));
+	CHECK_RC(shk_queue_push(q, &v, 200000000), SHK_ETIMEDOUT);
 	CHECK_EQ(atomic_load(&h->enqueue_pos), 17);
 	CHECK_EQ(atomic_load(&h->dequeue_pos), 0);
 	CHECK_OK(shk_queue_info(q, &st));
-	CHECK_EQ(st.lost, 1);
+	CHECK_EQ(st.lost, 0);
 	CHECK_EQ(st.len, 16); /* the estimate is capped at the capacity */
 	/* a new opener (another handle on the segment) and the checker
 	 * accept the state */
@@ -1070,9 +1088,13 @@ t_dead_consumer_positions(void)
 	CHECK_OK(shk_seg_check(seg2));
 	for (i = 1; i <= 16; i++) {
 		CHECK_OK(shk_queue_pop(q2, &v, 0));
-		CHECK_EQ(v, i);
+		CHECK_EQ(v, i % 16);
 	}
 	CHECK_RC(shk_queue_pop(q2, &v, 0), SHK_EAGAIN);
+	v = 16;
+	CHECK_OK(shk_queue_push(q, &v, 0));
+	CHECK_OK(shk_queue_pop(q2, &v, 0));
+	CHECK_EQ(v, 16);
 	shk_queue_close(q2);
 	shk_seg_close(seg2);
 	shk_queue_close(q);
@@ -1254,11 +1276,14 @@ t_random_kills(void)
 		bits += count_bits(s, i, per);
 	}
 	printf("  %u producer and %u consumer kills: %llu pushes recorded, "
-	       "%llu received, %llu lost\n",
+	       "%llu received (%llu late), %llu lost\n",
 	       pkills, ckills, (unsigned long long)recorded,
-	       (unsigned long long)bits, (unsigned long long)lost);
+	       (unsigned long long)bits,
+	       (unsigned long long)atomic_load(&s->late),
+	       (unsigned long long)lost);
 	fflush(stdout);
 	CHECK(lost <= pkills + ckills);
+	CHECK(atomic_load(&s->late) <= ckills);
 	CHECK(bits + lost + ckills >= recorded);
 	CHECK(bits <= recorded + pkills);
 	CHECK_OK(shk_seg_check(seg));

@@ -22,7 +22,7 @@
 // (FREE,p+cap), as a producer one lap later or a consumer does.  SHK_EAGAIN + sleep =
 // block until the position or cell word changes or the owner dies;
 // consumers end once all producers stopped and all published values were
-// delivered or held by the dead consumer.  Abstracted away: false
+// delivered, still in the dead consumer's claim, or left to its record.  Abstracted away: false
 // alive/dead (so the publish and release CASes never fail), returning
 // ECORRUPT, RETRY_MAX, `lost`, wakeups, wrap.
 // Spin is sequentially consistent: this checks the protocol's logic, not
@@ -34,9 +34,9 @@
 // invalid end state (nobody wedged); invariant I3 of queue.c after every
 // move of a position, deq <= enq + 1 and enq <= deq + cap + 1 (the bounds
 // shk__kind_check_queue() accepts at open); at the end the live
-// producer's values were all delivered but the one the dead consumer
-// held, the dead producer lost at most the one it had claimed, and only
-// dead claims were repaired.
+// producer's values were all delivered, the dead consumer's at most once
+// (not when it died KEPT after its record), the dead producer lost at most
+// the one it had claimed, and only dead claims were repaired.
 // -DNO_REPAIR: stuck() never repairs (Vyukov's queue, ZeroIPC's wedge).
 // -DOLD_I3: the bound the open-time check once used, enq <= deq + cap,
 // which a consumer killed between its claim and advance() breaks.
@@ -44,7 +44,7 @@
 #define CAP	2
 #define N	2	/* values per producer, at most */
 #define NC	2	/* consumers */
-mtype = { FREE, WRITING, FULL, READING, SKIP };	/* cell states */
+mtype = { FREE, WRITING, FULL, READING, SKIP, KEPT };	/* cell states */
 
 byte enq, deq;			/* enqueue_pos, dequeue_pos */
 byte cpos[CAP], cown[CAP], cdata[CAP];
@@ -56,17 +56,23 @@ bool dead[3 + NC];	/* owner stamps: producers 1, 2; consumers 3.. */
 byte cpub[CAP], ndel[2 * N], nextc[3], npush[3], lost = 255;
 bool pubd[2 * N];
 byte npub, ndeliv, nskip, pfin;
-/* the value dead consumer 3 held, how many it held (0, 1), repairs of
- * its claim */
-byte clost = 255, dheld, nfreed;
+/* the value dead consumer 3 held, how many it held in a cell still
+ * claimed (0, 1), repairs of its claim: KEPT dropped (nfreed; the keeper's
+ * record owns the value), READING delivered again (nredel); whether it
+ * used the keeper steps, and whether its value was kept */
+byte clost = 255, dheld, nfreed, nredel, dgone;
+bool keeper, ckept;
 
 #define WORD_IS(c, p, s, o)	(cpos[c] == p && cst[c] == s && cown[c] == o)
 #ifdef NO_REPAIR
-#define CANREP(s, o)		false
+#define CANREP(s, o, prod)	false
 #else
-#define CANREP(s, o)		((s == WRITING || s == READING) && dead[o])
+/* a dead consumer's READING claim is delivered again, in place at the
+ * tail, by a producer only (one at enqueue_pos = p + cap) */
+#define CANREP(s, o, prod)	((s == WRITING || (s == READING && prod) || \
+				  s == KEPT) && dead[o])
 #endif
-#define DONE			(pfin == 2 && ndeliv + dheld == npub)
+#define DONE			(pfin == 2 && ndeliv + dheld + dgone == npub)
 #ifdef OLD_I3
 #define I3			(deq <= enq + 1 && enq <= deq + CAP)
 #else
@@ -78,19 +84,24 @@ byte clost = 255, dheld, nfreed;
 #define ADVANCE(x, p)	if :: x == p -> x = p + 1; assert(I3) :: else fi
 /* stuck(): skip a dead producer's claim, free a dead consumer's, or sleep
  * until the try's inputs change */
-#define STUCK(x, EXIT) if \
-	:: CANREP(ws, wo) -> atomic { if :: WORD_IS(c, wp, ws, wo) -> \
+#define STUCK(x, EXIT, prod) if \
+	:: CANREP(ws, wo, prod) -> atomic { if :: WORD_IS(c, wp, ws, wo) -> \
 		if :: ws == WRITING -> cst[c] = SKIP; nskip++ \
-		:: else -> cpos[c] = wp + CAP; cst[c] = FREE; nfreed++ fi; \
+		:: ws == READING -> cpos[c] = wp + CAP; cst[c] = FULL; \
+			nredel++; dheld = 0 \
+		:: else -> cpos[c] = wp + CAP; cst[c] = FREE; nfreed++; \
+			dheld = 0; dgone = 1 fi; \
 		cown[c] = 0 :: else fi; RESET; EXIT } \
 	:: else -> atomic { (x != p || !WORD_IS(c, wp, ws, wo) || \
-			     CANREP(ws, wo) || DONE); RESET; EXIT } fi
+			     CANREP(ws, wo, prod) || DONE); RESET; EXIT } fi
 #define LOAD_CELL(x) p = x; atomic { c = p % CAP; wp = cpos[c]; \
 	ws = cst[c]; wo = cown[c]; d = wp - p }
 #define CRASH if :: may_crash -> dead[me] = true; lost = v; pfin++; \
 	goto out :: true fi
 #define CCRASH if :: may_crash -> dead[me] = true; clost = v; dheld = 1; \
 	goto done :: true fi
+/* the redelivered value is claimed again after later ones: no order test */
+#define AGAIN(v)	(v == clost && nredel > 0)
 
 proctype producer(byte me; bool may_crash)
 {
@@ -116,7 +127,7 @@ retry:	LOAD_CELL(enq);
 	:: d < 0 ->
 		/* push_try()'s ECORRUPT test never fires in a real run */
 		assert(d == -CAP && ws != FREE);
-		STUCK(enq, goto retry)
+		STUCK(enq, goto retry, true)
 	fi;
 out:	skip
 }
@@ -128,32 +139,51 @@ proctype consumer(byte me; bool may_crash)
 
 top:	LOAD_CELL(deq);
 	if
-	:: d > 0 || (d == 0 && ws == READING) ->
+	:: d > 0 || (d == 0 && (ws == READING || ws == KEPT)) ->
 		atomic { ADVANCE(deq, p); RESET; goto top }
 	:: d == 0 && ws == FULL ->
 		atomic { if
 		:: WORD_IS(c, wp, ws, wo) -> cst[c] = READING; cown[c] = me;
 			CLR;
 			v = cdata[c];		/* ghost peek: claim order */
-			assert(v % N == nextc[v / N + 1]);
-			nextc[v / N + 1]++
+			if :: AGAIN(v) -> skip
+			:: else -> assert(v % N == nextc[v / N + 1]);
+				nextc[v / N + 1]++ fi
 		:: else -> RESET; goto top fi; CCRASH }	/* .claimed */
 		atomic { ADVANCE(deq, p); CCRASH };	/* .copied */
-		atomic {
-			v = cdata[c];		/* the memcpy */
-			assert(pubd[v] && v == cpub[c] && ndel[v] == 0);
-			assert(WORD_IS(c, p, READING, me));
-			cpos[c] = p + CAP; cst[c] = FREE; cown[c] = 0;
-			ndel[v]++; ndeliv++; RESET; v = 0; goto top
-		}
+		if
+		:: may_crash && keeper ->
+			/* shk__queue_pop_keep: the cell KEPT, then the
+			 * keeper's record; a crash after it leaves the value
+			 * to the record (the held table), not the queue */
+			atomic { v = cdata[c];
+				assert(WORD_IS(c, p, READING, me));
+				cst[c] = KEPT; CCRASH }	/* .kept, no record */
+			atomic { ckept = true; CCRASH }	/* recorded */
+			atomic {
+				assert(pubd[v] && v == cpub[c] && ndel[v] == 0);
+				assert(WORD_IS(c, p, KEPT, me));
+				cpos[c] = p + CAP; cst[c] = FREE; cown[c] = 0;
+				ckept = false;
+				ndel[v]++; ndeliv++; RESET; v = 0; goto top
+			}
+		:: else ->
+			atomic {
+				v = cdata[c];		/* the memcpy */
+				assert(pubd[v] && v == cpub[c] && ndel[v] == 0);
+				assert(WORD_IS(c, p, READING, me));
+				cpos[c] = p + CAP; cst[c] = FREE; cown[c] = 0;
+				ndel[v]++; ndeliv++; RESET; v = 0; goto top
+			}
+		fi
 	:: d == 0 && ws == SKIP ->
 		atomic { if :: WORD_IS(c, wp, ws, wo) -> cpos[c] = p + CAP;
 			cst[c] = FREE :: else fi; CLR }
 		atomic { ADVANCE(deq, p); RESET; goto top }
 	:: d < 0 || (d == 0 && (ws == WRITING || ws == FREE)) ->
 		/* pop_try()'s ECORRUPT test never fires in a real run */
-		assert(d == 0 || (d == -CAP && ws == READING));
-		STUCK(deq, if :: DONE -> goto done :: else -> goto top fi)
+		assert(d == 0 || (d == -CAP && (ws == READING || ws == KEPT)));
+		STUCK(deq, if :: DONE -> goto done :: else -> goto top fi, false)
 	fi;
 done:	skip
 }
@@ -166,17 +196,20 @@ init
 		if :: npush[1] = 1 :: npush[1] = 2 fi;
 		if :: npush[2] = 1 :: npush[2] = 2 fi;
 		cpos[1] = 1;
+		if :: keeper = true :: keeper = false fi;
 		run producer(1, true); run producer(2, false);
 		for (v : 0 .. NC - 1) { run consumer(3 + v, v == 0) }
 	}
 	_nr_pr == 1;
-	assert(nskip <= dead[1] && nfreed <= dead[3]);
+	assert(nskip <= dead[1] && nfreed + nredel <= dead[3]);
 	for (v : 0 .. 2 * N - 1) {
 		/* lost or never pushed, else delivered once */
 		if :: (v < N && dead[1] && v >= lost) ||
 		      v % N >= npush[v / N + 1] ->
 			assert(ndel[v] == 0)
-		:: v == clost -> assert(ndel[v] == 0)
+		:: v == clost -> /* delivered again, once, unless kept
+			* (the record owns it) or still in the dead claim */
+			assert(ndel[v] <= 1 && (ndel[v] == 0 || !ckept))
 		:: else -> assert(ndel[v] == 1) fi
 	}
 }
