@@ -253,7 +253,7 @@ DA="${P}dash"
 "$S" create "$DA" --size "$SIZE" --blob b:8:4
 for cmd in "rm -f $DA" "rm - $DA" "rm $DA -x" "info -j $DA" "check -j $DA" \
 	"create -x ${P}dash2" "hold -x $DA 0" "dump -j $DA b" "dump $DA -j b" \
-	"ls -j" "version -v"; do
+	"ls -j" "version -v" "watch -j $DA" "watch $DA -c 1"; do
 	run $cmd
 	set -- $cmd
 	o=$(printf '%s\n' "$@" | grep -m1 '^-')
@@ -672,6 +672,10 @@ run info --file "$TMP/copy.shk"
 grep -q "^name: *$TMP/copy.shk (header: $TMP/seg.shk)\$" "$TMP/out" &&
 	pass "info of a copied file segment: its path, and the header's name" ||
 	fail "info of a copy: exit $RC, $(grep '^name:' "$TMP/out") $(cat "$TMP/err")"
+run watch --count 1 --file "$TMP/copy.shk"
+grep -q "^== .* $TMP/copy.shk (header: $TMP/seg.shk) refresh 1\$" "$TMP/out" &&
+	pass "watch of a copied file segment: its path, and the header's name" ||
+	fail "watch of a copy: exit $RC, $(head -1 "$TMP/out") $(cat "$TMP/err")"
 run info --json --file "$TMP/copy.shk"
 json_check "info --json of a copied file segment: name, header_name" "
 assert d['name'] == '$TMP/copy.shk' and d['header_name'] == '$TMP/seg.shk', d

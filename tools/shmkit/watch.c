@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,7 +251,8 @@ print_snap(const struct cli_target *t, const struct snap *s,
 	   const struct snap *prev, uint64_t n)
 {
 	const shk_seg_stats *st = &s->st;
-	char name[80], tbuf[64], rate[32], line[LINE_LEN];
+	char name[2 * PATH_MAX], hdr[sizeof(st->name) + 1], pname[PATH_MAX];
+	char tbuf[64], rate[32], line[LINE_LEN];
 	double dt = prev ? ts_diff(&s->mono, &prev->mono) : 0;
 	size_t w = 4, kw = 4;
 	uint32_t i, j = 0;
@@ -259,7 +261,17 @@ print_snap(const struct cli_target *t, const struct snap *s,
 	const struct snap *rp =
 		prev && prev->st.created_ns == st->created_ns ? prev : NULL;
 
-	cli_printable(name, sizeof(name), st->name);
+	/* the TARGET as given, and the header's name when it differs (a
+	 * copied or renamed file), as info shows them */
+	if (cli_header_name(t, st, hdr, sizeof(hdr))) {
+		char ph[sizeof(hdr) * 4];
+
+		cli_printable(pname, sizeof(pname), t->name);
+		cli_printable(ph, sizeof(ph), hdr);
+		snprintf(name, sizeof(name), "%s (header: %s)", pname, ph);
+	} else {
+		cli_printable(name, sizeof(name), t->name ? t->name : hdr);
+	}
 	fmt_wall(tbuf, sizeof(tbuf), &s->wall);
 	if (prev)
 		printf("== %s %s refresh %" PRIu64 " (%.3f s after the last)\n",
@@ -359,7 +371,7 @@ cmd_watch(int argc, char **argv)
 
 		if (!opts_done && cli_is_help(a)) {
 			return cli_cmd_help();
-		} else if (opts_done || a[0] != '-' || a[1] != '-') {
+		} else if (opts_done || a[0] != '-') {
 			if (arg)
 				return cli_usage_error(
 					"unexpected argument '%s'", a);
