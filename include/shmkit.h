@@ -1385,12 +1385,15 @@ SHK_API void shk_queue_close(shk_queue *q);
  * shk_queue_push copies elem_len bytes from elem to the tail of the queue.
  * timeout_ns: 0 tries once (SHK_EAGAIN when full), SHK_FOREVER waits, a
  * positive value waits at most that long (SHK_ETIMEDOUT).  Elements of one
- * producer (thread) are delivered in the order it pushed them.  Returns 0,
- * SHK_EINVAL, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_ECORRUPT.  Thread- and
- * process-safe; lock-free among live parties, no system call unless a
- * consumer sleeps.  Blocking spins briefly, then sleeps on a futex; a
- * waiter re-tests every 10 ms whether a dead consumer holds the slot it
- * waits for, and repairs it (that consumer's element is lost).
+ * producer (thread) are delivered in the order it pushed them, but for one
+ * whose consumer died inside its pop (below).  Returns 0, SHK_EINVAL,
+ * SHK_EAGAIN, SHK_ETIMEDOUT, SHK_ECORRUPT.  Thread- and process-safe;
+ * lock-free among live parties, no system call unless a consumer sleeps.
+ * Blocking spins briefly, then sleeps on a futex; a waiter re-tests every
+ * 10 ms whether a dead party holds the slot it waits for, and repairs it:
+ * a dead consumer's element is delivered again, as the element of this
+ * position (after the cap - 1 behind it); a dead producer's is lost
+ * (docs/queue.md).
  */
 SHK_API int shk_queue_push(shk_queue *q, const void *elem, int64_t timeout_ns);
 

@@ -19,17 +19,21 @@
  *                and the repairs (a claim whose owner is dead):
  *                (WRITING,p,dead) -CAS by anyone-> (SKIP,p)
  *                (SKIP,p)         -CAS by a consumer-> (FREE,p+cap)
- *                (READING,p,dead) -CAS by a producer-> (FULL,p+cap)
+ *                (READING,p,dead) -CAS by a producer at p+cap, or a
+ *                                  consumer that reads enqueue_pos =
+ *                                  p+cap-> (FULL,p+cap)
  *                (KEPT,p,dead)    -CAS by anyone-> (FREE,p+cap)
  *   lost         elements lost to repairs (statistic).
  *   not_empty, not_full   waitpoints (wait.h).
  *
  * Invariants
- *   I1  enqueue_pos advances past p only after cell p left (FREE,p), and
- *       dequeue_pos advances past p only after cell p left (FULL,p) and
- *       (WRITING,p) through a consumer's claim or a SKIP's release.  So
- *       every published element is claimed by exactly one consumer: deq
- *       never skips a FULL cell, and only the CAS winner owns a claim.
+ *   I1  enqueue_pos advances past p only after cell p left (FREE,p) (a
+ *       producer's claim, or a dead consumer's READING of lap p - cap
+ *       published again as (FULL,p)), and dequeue_pos advances past p only
+ *       after cell p left (FULL,p) and (WRITING,p) through a consumer's
+ *       claim or a SKIP's release.  So every published element is claimed
+ *       by exactly one consumer: deq never skips a FULL cell, and only the
+ *       CAS winner owns a claim.
  *   I2  A cell word never returns to an earlier (pos, state): each CAS
  *       above is on the whole word, so a stale party's CAS fails (ABA would
  *       need 2^40 positions between its load and its CAS).
@@ -38,8 +42,8 @@
  *       any producer helped enqueue_pos past it.  The second: a consumer
  *       killed between its claim of cell d and advancing dequeue_pos
  *       leaves dequeue_pos at d; on a full queue a producer at d + cap
- *       repairs that claim, refills the cell and advances enqueue_pos to
- *       d + cap + 1.  No more: every position a consumer claimed is at
+ *       repairs that claim (publishing its element again as the element
+ *       of d + cap) and advances enqueue_pos to d + cap + 1.  No more: every position a consumer claimed is at
  *       most dequeue_pos, so cell d + 1 still holds lap d + 1 and stops
  *       producers at d + cap + 1 until a consumer helps dequeue_pos on
  *       (pop_try() finds cell d a lap ahead).  The open-time check
@@ -47,7 +51,9 @@
  *   I4  Each thread claims increasing positions (its position CAS or its
  *       helper's made the position it read stale before it returns), so
  *       one producer's elements are delivered in its order (FIFO per
- *       producer), and one consumer receives them in that order.
+ *       producer), and one consumer receives them in that order; but for
+ *       an element published again after its consumer died (below), which
+ *       comes after the cap - 1 behind it.
  *   I5  A party that reads position p from enqueue_pos finds cell p at
  *       lap p - cap or later, and at lap p - cap not FREE; from
  *       dequeue_pos, at lap p - cap only READING or KEPT.  Whoever
@@ -81,11 +87,16 @@
  *     and helps enqueue_pos past it; consumers then take it as any other.
  *     Nothing is lost, nothing delivered twice (the dead consumer's copy
  *     died with it), but that element now comes after the cap - 1 behind
- *     it: FIFO per producer (I4) holds for every other element.  Until a
- *     producer comes one lap later the element waits (a consumer blocked
- *     by the claim does not republish it: at dequeue_pos = p + cap it
- *     could be ahead of enqueue_pos, beyond I3's bounds).  Before
- *     2026-11-25 evening the repair freed the cell and lost the element.
+ *     it: FIFO per producer (I4) holds for every other element.  A
+ *     consumer blocked by the claim (at dequeue_pos = p + cap) does the
+ *     same when it reads enqueue_pos = p + cap (the producers' own step:
+ *     enqueue_pos cannot pass p + cap while the cell is READING); with
+ *     enqueue_pos behind (a dead producer's claim not advanced past), the
+ *     republished cell would be ahead of it and dequeue_pos could reach
+ *     enqueue_pos + 2, beyond I3, so it waits.  Until a producer comes one
+ *     lap later the element waits there, counted neither in the length
+ *     nor in `lost`.  Before 2026-11-25 evening the repair freed the cell
+ *     and lost the element.
  *   - A consumer with a keeper killed after its KEPT CAS leaves
  *     (KEPT,p,owner): the keeper's record may own the element, so the
  *     repair (anyone blocked by it) frees the cell as (FREE,p+cap) and
@@ -200,7 +211,8 @@ owner_alive(shk_queue *q, uint32_t own)
  * owner is tested (again every T while it lives).  A dead owner's WRITING
  * becomes SKIP and its KEPT becomes FREE for the next lap, each counting
  * one lost element; its READING becomes FULL for the next lap (delivered
- * again), by a producer only (producer != 0; a consumer leaves it).
+ * again), by a producer (producer != 0) or by a consumer that reads
+ * enqueue_pos = p + cap (else it leaves it: "Dead parties" above).
  * Returns 1 when the cell changed (retry), else 0.
  */
 static int
@@ -221,7 +233,13 @@ stuck(shk_queue *q, struct shk__qstuck *s, _Atomic uint64_t *ctl, uint64_t w,
 	if (now - atomic_load_explicit(&s->since_ns, memory_order_relaxed) <
 	    SHK__QUEUE_STUCK_NS)
 		return 0;
-	if (SHK__QC_ST(w) == SHK__QC_READING && !producer)
+	/* acquire: pairs with the release CAS in advance(), as in
+	 * pop_try(); enqueue_pos cannot pass p + cap while this cell holds
+	 * READING of lap p, so equal now is equal at our CAS */
+	if (SHK__QC_ST(w) == SHK__QC_READING && !producer &&
+	    pos_diff(SHK__QC_POS(w) + q->cap,
+		     atomic_load_explicit(&q->hdr->enqueue_pos,
+					  memory_order_acquire)) != 0)
 		return 0; /* a producer delivers it again (above) */
 	atomic_store_explicit(&s->since_ns, now, memory_order_relaxed);
 	if (owner_alive(q, SHK__QC_OWN(w)))
@@ -383,16 +401,19 @@ pop_try(shk_queue *q, void *elem, const struct shk__queue_keeper *k)
 			if (k) {
 				/* KEPT before the keeper's record: a repair of
 				 * our claim then never delivers the element
-				 * again (shk__queue_pop_keep).  Relaxed: the
-				 * record's own release CAS orders this one
-				 * before it for whoever reads the record, and a
-				 * repairer's CAS reads the word's latest value;
-				 * relaxed on failure: our claim was delivered
-				 * again (judged dead), the copy is void */
+				 * again (shk__queue_pop_keep): a repairer's CAS
+				 * reads the word's latest value.  Release: our
+				 * reads of the element come before the next
+				 * producer's writes even when a repair (judged
+				 * dead) frees the cell and we keep our copy:
+				 * the repair's CAS continues this release
+				 * sequence, which that producer's acquire
+				 * claim reads.  Relaxed on failure: our claim
+				 * was delivered again, the copy is void */
 				mine = SHK__QC_WORD(p, SHK__QC_KEPT, q->owner);
 				if (!atomic_compare_exchange_strong_explicit(
 					    &c->ctl, &w, mine,
-					    memory_order_relaxed,
+					    memory_order_release,
 					    memory_order_relaxed))
 					continue;
 				QPOINT("queue.pop.kept");

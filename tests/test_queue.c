@@ -519,6 +519,7 @@ t_mpmc_threads(void)
 		pthread_join(th[i], NULL);
 		shk_queue_close(c[i].q);
 	}
+	CHECK_EQ(atomic_load(&s->late), 0);
 	CHECK_EQ(lost_of(q), 0);
 	CHECK_EQ(consumed(s), np * per);
 	for (i = 0; i < np; i++)
@@ -639,6 +640,7 @@ t_kill_producer(void)
 		CHECK_EQ(count_bits(s, 0, 99), 99);
 		CHECK_EQ(count_bits(s, 1, per), per);
 		CHECK_EQ(count_bits(s, 2, per), per);
+		CHECK_EQ(atomic_load(&s->late), 0);
 		printf("  %s: lost 1, the rest delivered in %.2f s\n",
 		       points[k], (test_now_ns() - t0) / 1e9);
 		fflush(stdout);
@@ -748,6 +750,7 @@ t_sigstop_producer(void)
 	CHECK_EQ(lost_of(q), 0);
 	CHECK_EQ(count_bits(s, 0, per), per);
 	CHECK_EQ(count_bits(s, 1, per), per);
+	CHECK_EQ(atomic_load(&s->late), 0);
 	shk_queue_close(q);
 	shk_seg_close(seg);
 	CHECK_OK(shk_seg_unlink(nm, NULL));
@@ -1102,6 +1105,117 @@ t_dead_consumer_positions(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/* Runs one push (push != 0) or pop of *v on queue "q" of segment nm in a
+ * child with SHK_CRASH=crash; returns its wait status (128 + signal). */
+static int
+crash_child(const char *nm, const char *crash, int push, uint64_t v)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs;
+		shk_queue *cq = NULL;
+
+		child_init();
+		setenv("SHK_CRASH", crash, 1);
+		CHECK_OK(shk_seg_open(nm, 0, NULL, &cs));
+		CHECK_OK(shk_queue_open(cs, "q", 0, NULL, &cq));
+		if (push)
+			shk_queue_push(cq, &v, 0);
+		else
+			shk_queue_pop(cq, &v, 0);
+		_exit(3); /* the crash point did not kill us */
+	}
+	return test_wait(pid);
+}
+
+/*
+ * Who delivers a dead consumer's element again (cap 2): a consumer killed
+ * with its claim READING at position 0 (dequeue_pos moved on), then a
+ * producer killed after claiming position 1 (enqueue_pos stays 1).  A live
+ * pop passes the dead producer's cell and reaches dequeue_pos 2, where
+ * cell 0 holds the dead claim of lap 0: with enqueue_pos at 1 it must not
+ * publish it again (dequeue_pos would reach enqueue_pos + 2, beyond I3,
+ * and the next open would take the positions for damage); it waits, and
+ * the next push delivers it.  Found by review (2026-11-25): republishing
+ * by any consumer passes the other tests.
+ */
+static void
+t_redeliver_behind(void)
+{
+	char nm[64];
+	shk_seg *seg, *seg2;
+	shk_queue *q, *q2 = NULL;
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__queue_hdr *h;
+	uint64_t v;
+
+	setup(nm, sizeof(nm), "qrb", &seg, 0);
+	q = create_q(seg, "q", 2, 8);
+	CHECK_OK(shk_obj_stat(seg, "q", &info));
+	h = (struct shk__queue_hdr *)((char *)shk_seg_base(seg) + info.off);
+	v = 100;
+	CHECK_OK(shk_queue_push(q, &v, 0)); /* position 0 */
+	CHECK_EQ(crash_child(nm, "queue.pop.copied:1", 0, 0), 128 + SIGKILL);
+	CHECK_EQ(crash_child(nm, "queue.push.claimed:1", 1, 1), 128 + SIGKILL);
+	CHECK_EQ(atomic_load(&h->enqueue_pos), 1);
+	/* passes the dead producer's cell (after T), then waits */
+	CHECK_RC(shk_queue_pop(q, &v, 200000000), SHK_ETIMEDOUT);
+	CHECK_EQ(atomic_load(&h->dequeue_pos), 2);
+	CHECK_OK(shk_seg_open(nm, 0, NULL, &seg2));
+	CHECK_OK(shk_queue_open(seg2, "q", 0, NULL, &q2));
+	shk_queue_close(q2);
+	shk_seg_close(seg2);
+	CHECK_OK(shk_seg_check(seg));
+	/* the next push finds the dead claim at its position and delivers
+	 * 100 again, then its own */
+	v = 200;
+	CHECK_OK(shk_queue_push(q, &v, 1000000000));
+	CHECK_OK(shk_queue_pop(q, &v, 1000000000));
+	CHECK_EQ(v, 100);
+	CHECK_OK(shk_queue_pop(q, &v, 1000000000));
+	CHECK_EQ(v, 200);
+	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_EAGAIN);
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
+/* A consumer killed with its claim READING at position 0 of a cap-2 queue,
+ * then one more push (enqueue_pos 2 = 0 + cap): a live pop takes the
+ * element of position 1, then finds the dead claim a lap behind with
+ * enqueue_pos at its next lap, publishes it again itself (no producer has
+ * to come) and receives it.  Before 2026-11-25 evening it was lost. */
+static void
+t_redeliver_by_consumer(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q;
+	shk_queue_stats st = { .size = sizeof(st) };
+	uint64_t v;
+
+	setup(nm, sizeof(nm), "qrc", &seg, 0);
+	q = create_q(seg, "q", 2, 8);
+	v = 100;
+	CHECK_OK(shk_queue_push(q, &v, 0));
+	CHECK_EQ(crash_child(nm, "queue.pop.copied:1", 0, 0), 128 + SIGKILL);
+	v = 101;
+	CHECK_OK(shk_queue_push(q, &v, 0));
+	CHECK_OK(shk_queue_pop(q, &v, 1000000000));
+	CHECK_EQ(v, 101);
+	CHECK_OK(shk_queue_pop(q, &v, 1000000000));
+	CHECK_EQ(v, 100);
+	CHECK_RC(shk_queue_pop(q, &v, 0), SHK_EAGAIN);
+	CHECK_OK(shk_queue_info(q, &st));
+	CHECK_EQ(st.lost, 0);
+	CHECK_OK(shk_seg_check(seg));
+	shk_queue_close(q);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* The pollable fd becomes readable when a producer in another process
  * pushes, and is quiet again once the queue was drained. */
 static void
@@ -1299,6 +1413,8 @@ TEST_MAIN({ "basic", t_basic }, { "mpmc_procs_8", t_mpmc_procs_8 },
 	  { "mpmc_threads", t_mpmc_threads }, { "blocking", t_blocking },
 	  { "kill_producer", t_kill_producer },
 	  { "kill_consumer", t_kill_consumer },
+	  { "redeliver_behind", t_redeliver_behind },
+	  { "redeliver_by_consumer", t_redeliver_by_consumer },
 	  { "sigstop_producer", t_sigstop_producer }, { "corrupt", t_corrupt },
 	  { "corrupt_positions", t_corrupt_positions },
 	  { "dead_consumer_positions", t_dead_consumer_positions },

@@ -3,6 +3,9 @@
 // pan:
 // expect-error: -DNO_REPAIR
 // expect-error: -DOLD_I3
+// expect-error: -DCONSUMER_REDELIVER
+// expect-error: -DNO_KEPT
+// expect-error: -DDROP_READING
 //
 // Modelled: cap 2; producer 1 may crash, producer 2 never does; each
 // pushes 1 or 2 distinct values (chosen at start); NC = 2 consumers.  A
@@ -18,8 +21,13 @@
 // write step (queue.push.claimed, .advanced, .written), and consumer 3 at
 // the end of its claim or advance() step (queue.pop.claimed, .copied: the
 // copy is local); stopping later only adds steps in which others wait or
-// help advance().  stuck() also frees a dead consumer's (READING,p,o) as
-// (FREE,p+cap), as a producer one lap later or a consumer does.  SHK_EAGAIN + sleep =
+// help advance().  Consumer 3 may instead take the keeper's steps
+// (shk__queue_pop_keep): CAS its claim to KEPT, then record (a ghost
+// flag), then free; it may crash after the KEPT CAS or after the record.
+// stuck() publishes a dead consumer's (READING,p,o) again as (FULL,p+cap)
+// when a producer one lap later does it, or a consumer that reads
+// enq = p + cap, and frees a dead (KEPT,p,o) as (FREE,p+cap), as anyone
+// blocked by it does.  SHK_EAGAIN + sleep =
 // block until the position or cell word changes or the owner dies;
 // consumers end once all producers stopped and all published values were
 // delivered, still in the dead consumer's claim, or left to its record.  Abstracted away: false
@@ -61,18 +69,39 @@ byte npub, ndeliv, nskip, pfin;
  * record owns the value), READING delivered again (nredel); whether it
  * used the keeper steps, and whether its value was kept */
 byte clost = 255, dheld, nfreed, nredel, dgone;
-bool keeper, ckept;
+bool keeper, ckept, dkept;	/* dkept: it died with its claim KEPT */
 
 #define WORD_IS(c, p, s, o)	(cpos[c] == p && cst[c] == s && cown[c] == o)
 #ifdef NO_REPAIR
 #define CANREP(s, o, prod)	false
 #else
 /* a dead consumer's READING claim is delivered again, in place at the
- * tail, by a producer only (one at enqueue_pos = p + cap) */
-#define CANREP(s, o, prod)	((s == WRITING || (s == READING && prod) || \
+ * tail: by a producer (one at enqueue_pos = p + cap) or a consumer that
+ * reads enq = p + cap.  -DCONSUMER_REDELIVER: a consumer does it whatever
+ * enq is (Spin finds deq = enq + 2, outside I3) */
+#ifdef CONSUMER_REDELIVER
+#define REDEL(prod)		true
+#else
+#define REDEL(prod)		(prod || enq == wp + CAP)
+#endif
+#define CANREP(s, o, prod)	((s == WRITING || (s == READING && REDEL(prod)) || \
 				  s == KEPT) && dead[o])
 #endif
 #define DONE			(pfin == 2 && ndeliv + dheld + dgone == npub)
+/* -DDROP_READING: the repair before 2026-11-25 evening (the element lost;
+ * Spin finds a consumer blocked for a value never delivered again) */
+#ifdef DROP_READING
+#define READING_REPAIR		cst[c] = FREE; nfreed++; dheld = 0; dgone = 1
+#else
+#define READING_REPAIR		cst[c] = FULL; nredel++; dheld = 0
+#endif
+/* -DNO_KEPT: the keeper records with its claim still READING (Spin finds
+ * the value recorded and delivered again) */
+#ifdef NO_KEPT
+#define KST			READING
+#else
+#define KST			KEPT
+#endif
 #ifdef OLD_I3
 #define I3			(deq <= enq + 1 && enq <= deq + CAP)
 #else
@@ -87,8 +116,7 @@ bool keeper, ckept;
 #define STUCK(x, EXIT, prod) if \
 	:: CANREP(ws, wo, prod) -> atomic { if :: WORD_IS(c, wp, ws, wo) -> \
 		if :: ws == WRITING -> cst[c] = SKIP; nskip++ \
-		:: ws == READING -> cpos[c] = wp + CAP; cst[c] = FULL; \
-			nredel++; dheld = 0 \
+		:: ws == READING -> cpos[c] = wp + CAP; READING_REPAIR \
 		:: else -> cpos[c] = wp + CAP; cst[c] = FREE; nfreed++; \
 			dheld = 0; dgone = 1 fi; \
 		cown[c] = 0 :: else fi; RESET; EXIT } \
@@ -158,13 +186,14 @@ top:	LOAD_CELL(deq);
 			 * to the record (the held table), not the queue */
 			atomic { v = cdata[c];
 				assert(WORD_IS(c, p, READING, me));
-				cst[c] = KEPT; CCRASH }	/* .kept, no record */
+				cst[c] = KST; dkept = true;
+				CCRASH }		/* .kept, no record */
 			atomic { ckept = true; CCRASH }	/* recorded */
 			atomic {
 				assert(pubd[v] && v == cpub[c] && ndel[v] == 0);
-				assert(WORD_IS(c, p, KEPT, me));
+				assert(WORD_IS(c, p, KST, me));
 				cpos[c] = p + CAP; cst[c] = FREE; cown[c] = 0;
-				ckept = false;
+				ckept = false; dkept = false;
 				ndel[v]++; ndeliv++; RESET; v = 0; goto top
 			}
 		:: else ->
@@ -202,6 +231,8 @@ init
 	}
 	_nr_pr == 1;
 	assert(nskip <= dead[1] && nfreed + nredel <= dead[3]);
+	/* only a KEPT claim is dropped; a READING one is delivered again */
+	assert(!dgone || dkept);
 	for (v : 0 .. 2 * N - 1) {
 		/* lost or never pushed, else delivered once */
 		if :: (v < N && dead[1] && v >= lost) ||
