@@ -2,7 +2,8 @@
 # examples.sh BUILD_DIR - the examples run to completion: epoll_consumer
 # (two rings and a timer in one epoll loop) and chan_pair (a pair channel
 # between two processes, with a loan) in every build, and the demo
-# (`make demo`) in the release build.
+# (`make demo`) in the release build, with its failure paths
+# (SHK_DEMO_FAIL), Ctrl-C and two demos at once.
 set -eu
 B=$1
 out=$(timeout 60 "$B/examples/epoll_consumer")
@@ -10,11 +11,70 @@ echo "$out" | tail -5
 out=$(timeout 60 "$B/examples/chan_pair")
 echo "$out" | tail -2
 grep -q '^6 of 6 replies matched; B exited 0$' <<<"$out" || { echo "chan_pair: replies missing"; exit 1; }
+# live (not zombie) processes in process group $1; PID 1 here may not reap
+# the orphans it inherits
+alive() { ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/' | wc -l; }
+# gone PGID SECONDS: every process of the group has ended within SECONDS
+gone() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		[ "$(alive "$1")" = 0 ] && return 0
+		sleep 0.1
+	done
+	echo "processes left in group $1:"; ps -e -o pid=,pgid=,stat=,args= | awk -v g="$1" '$2 == g'
+	return 1
+}
+shm_clean() { ! ls /dev/shm 2>/dev/null | grep -q "^$1"; }
 if [ "$(basename "$B")" = release ]; then
 	out=$(timeout 120 "$B/examples/demo")
 	echo "$out"
 	grep -q ', 0 bad' <<<"$out" || { echo "demo: ring records corrupted"; exit 1; }
-	grep -q '(0 bad)' <<<"$out" || { echo "demo: heap blocks corrupted"; exit 1; }
+	grep -q 'shared heap : .*, 0 bad$' <<<"$out" || { echo "demo: heap blocks corrupted"; exit 1; }
 	grep -q 'copies / socket: .*x, 0 bad' <<<"$out" || { echo "demo: channel messages corrupted or missing"; exit 1; }
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	# a failure in a child, or the demo killed, ends every process in
+	# seconds (deadlines, PR_SET_PDEATHSIG); the demo runs in its own
+	# session, so its pid is its process group
+	for f in heap-producer ping-child heap-parent; do
+		SHK_DEMO_FAIL=$f setsid "$B/examples/demo" >"$tmp/out" 2>&1 &
+		pid=$!
+		t0=$SECONDS
+		st=0
+		timeout 15 tail --pid=$pid -f /dev/null || { echo "demo ($f): still running after 15 s"; kill -9 -- -$pid; exit 1; }
+		wait $pid || st=$?
+		[ "$st" != 0 ] || { echo "demo ($f): exit status 0"; exit 1; }
+		gone $pid 5 || { kill -9 -- -$pid; echo "demo ($f): processes left"; exit 1; }
+		# SIGKILL cannot be caught: the killed demo leaves its segment
+		[ "$f" != heap-parent ] || rm -f "/dev/shm/shmkit-demo-$pid" "/dev/shm/shmkit-demo-chan-$pid"
+		shm_clean "shmkit-demo-.*$pid\$" || { ls /dev/shm; echo "demo ($f): segment left"; exit 1; }
+		echo "demo with SHK_DEMO_FAIL=$f: status $st after $((SECONDS - t0)) s, no process or segment left"
+	done
+	# Ctrl-C: SIGINT to the process group once the segment exists (a
+	# background job of a script starts with SIGINT ignored: undo that)
+	env --default-signal=INT setsid "$B/examples/demo" >"$tmp/out" 2>&1 &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		[ -e "/dev/shm/shmkit-demo-$pid" ] && break
+		sleep 0.05
+	done
+	[ -e "/dev/shm/shmkit-demo-$pid" ] || { echo "demo: no segment /dev/shm/shmkit-demo-$pid"; kill -9 -- -$pid; exit 1; }
+	sleep 0.3
+	kill -INT -- -$pid
+	st=0
+	wait $pid || st=$?
+	[ "$st" = 130 ] || { cat "$tmp/out"; echo "demo after SIGINT: status $st, not 130"; exit 1; }
+	gone $pid 5 || { kill -9 -- -$pid; echo "demo after SIGINT: processes left"; exit 1; }
+	shm_clean "shmkit-demo-.*$pid\$" || { ls /dev/shm; echo "demo after SIGINT: segment left"; exit 1; }
+	echo "demo after SIGINT: status 130, no process or segment left"
+	# two demos at once: per-run names, so neither disturbs the other
+	timeout 180 "$B/examples/demo" >"$tmp/a" 2>&1 & a=$!
+	timeout 180 "$B/examples/demo" >"$tmp/b" 2>&1 & b=$!
+	sa=0; sb=0
+	wait $a || sa=$?
+	wait $b || sb=$?
+	[ "$sa" = 0 ] && [ "$sb" = 0 ] || { cat "$tmp/a" "$tmp/b"; echo "two demos at once: status $sa and $sb"; exit 1; }
+	shm_clean "shmkit-demo-.*\($a\|$b\)\$" || { ls /dev/shm; echo "two demos at once: segment left"; exit 1; }
+	echo "two demos at once: both exited 0, no segment left"
 fi
 echo "examples: OK"
