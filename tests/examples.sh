@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
 # examples.sh BUILD_DIR - the examples run to completion: epoll_consumer
 # (two rings and a timer in one epoll loop) and chan_pair (a pair channel
-# between two processes, with a loan) in every build, and the demo
+# between two processes, with a loan) in every build, epoll_consumer again
+# with a producer killed, and the demo
 # (`make demo`) in the release build, with its failure paths
 # (SHK_DEMO_FAIL), Ctrl-C and two demos at once.
 set -eu
 B=$1
 out=$(timeout 60 "$B/examples/epoll_consumer")
 echo "$out" | tail -5
+# a producer killed: epoll_consumer fails within seconds (it checks its
+# producers at every timer tick) and removes its segment
+"$B/examples/epoll_consumer" >/dev/null 2>"$B/epoll-kill.err" &
+pid=$!
+kid=
+for ((i = 0; i < 200 && ${#kid} == 0; i++)); do
+	kid=$(pgrep -P $pid | head -1) || true
+	[ -n "$kid" ] || sleep 0.01
+done
+[ -n "$kid" ] || { echo "epoll_consumer: no producer seen"; kill $pid; exit 1; }
+kill -9 "$kid"
+st=0
+timeout 10 tail --pid=$pid -f /dev/null || { echo "epoll_consumer: still running 10 s after a producer was killed"; kill -9 $pid; exit 1; }
+wait $pid || st=$?
+[ "$st" = 1 ] || { cat "$B/epoll-kill.err"; echo "epoll_consumer with a producer killed: status $st, not 1"; exit 1; }
+! ls /dev/shm | grep -q "^shk-example-epoll-$pid\$" || { echo "epoll_consumer: segment left"; exit 1; }
+echo "epoll_consumer with a producer killed: status 1 ($(tail -1 "$B/epoll-kill.err"))"
+rm -f "$B/epoll-kill.err"
 out=$(timeout 60 "$B/examples/chan_pair")
 echo "$out" | tail -2
 grep -q '^6 of 6 replies matched; B exited 0$' <<<"$out" || { echo "chan_pair: replies missing"; exit 1; }
