@@ -7,6 +7,16 @@
 # (SHK_DEMO_FAIL), Ctrl-C and two demos at once.
 set -eu
 B=$1
+# "PID STATE PPID PGID" of every process, from /proc (no procps needed)
+procs() {
+	local f st
+	for f in /proc/[0-9]*/stat; do
+		{ read -r st <"$f"; } 2>/dev/null || continue
+		st=(${st##*) })
+		f=${f#/proc/}
+		echo "${f%/stat} ${st[0]} ${st[1]} ${st[2]}"
+	done
+}
 out=$(timeout 60 "$B/examples/epoll_consumer")
 echo "$out" | tail -5
 # a producer killed: epoll_consumer fails within seconds (it checks its
@@ -15,7 +25,7 @@ echo "$out" | tail -5
 pid=$!
 kid=
 for ((i = 0; i < 200 && ${#kid} == 0; i++)); do
-	kid=$(pgrep -P $pid | head -1) || true
+	kid=$(procs | awk -v p=$pid '$3 == p {print $1; exit}')
 	[ -n "$kid" ] || sleep 0.01
 done
 [ -n "$kid" ] || { echo "epoll_consumer: no producer seen"; kill $pid; exit 1; }
@@ -32,7 +42,7 @@ echo "$out" | tail -2
 grep -q '^6 of 6 replies matched; B exited 0$' <<<"$out" || { echo "chan_pair: replies missing"; exit 1; }
 # live (not zombie) processes in process group $1; PID 1 here may not reap
 # the orphans it inherits
-alive() { ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/' | wc -l; }
+alive() { procs | awk -v g="$1" '$4 == g && $2 != "Z"' | wc -l; }
 # gone PGID SECONDS: every process of the group has ended within SECONDS
 gone() {
 	local i
@@ -40,7 +50,7 @@ gone() {
 		[ "$(alive "$1")" = 0 ] && return 0
 		sleep 0.1
 	done
-	echo "processes left in group $1:"; ps -e -o pid=,pgid=,stat=,args= | awk -v g="$1" '$2 == g'
+	echo "processes left in group $1:"; procs | awk -v g="$1" '$4 == g'
 	return 1
 }
 shm_clean() { ! ls /dev/shm 2>/dev/null | grep -q "^$1"; }
