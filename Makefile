@@ -7,6 +7,7 @@
 #   make demo            build the library and the demo only, and run it
 #   make bench           run the benchmarks (figures beside baselines)
 #   make install PREFIX=/usr/local    header, libs, CLI, shmkit.pc
+#   make uninstall PREFIX=/usr/local  removes them again
 #   make check-exports check-headers
 #   WERROR=1 turns warnings into errors (CI).  CC=clang works too.
 
@@ -288,18 +289,30 @@ check-format:
 	if [ -n "$$bad" ]; then echo "check-format: not formatted (make format):$$bad"; exit 1; fi; \
 	echo "check-format: $(words $(FORMAT_FILES)) files match .clang-format"
 
-shmkit.pc: shmkit.pc.in include/shmkit.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
-
-install: lib $(if $(CLI_SRC),$(CLI)) shmkit.pc
+# shmkit.pc is written for each install, with that install's PREFIX (a
+# shmkit.pc made once and kept named the first PREFIX in every later one).
+install: lib $(if $(CLI_SRC),$(CLI))
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/shmkit.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libshmkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libshmkit.so
 	install -m 644 $(AR_LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 shmkit.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' shmkit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkit.pc.tmp
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkit.pc.tmp
+	mv -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkit.pc.tmp $(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkit.pc
 	$(if $(CLI_SRC),install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/)
+	@case "$(DESTDIR)$(PREFIX)" in /usr|/usr/local) echo "install: run sudo ldconfig so that programs find $(SONAME)";; esac
+
+# removes exactly what install put there (the same PREFIX and DESTDIR)
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/shmkit.h \
+		$(DESTDIR)$(PREFIX)/lib/libshmkit.so.$(VERSION) \
+		$(DESTDIR)$(PREFIX)/lib/$(SONAME) \
+		$(DESTDIR)$(PREFIX)/lib/libshmkit.so \
+		$(DESTDIR)$(PREFIX)/lib/libshmkit.a \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig/shmkit.pc \
+		$(DESTDIR)$(PREFIX)/bin/shmkit
 
 clean:
 	rm -rf build shmkit.pc
