@@ -1365,7 +1365,10 @@ typedef struct shk_queue_opts {
  * takes 320 bytes plus cap * (8 + elem_len rounded up to 8) bytes of the
  * segment's heap.  Racing creators get one queue.  Opening checks the kind,
  * type_id, elem_len and cap against opts (SHK_ETYPE on a mismatch) and
- * validates the queue's memory (SHK_ECORRUPT).  Returns 0 and *out, or
+ * validates the queue's memory (SHK_ECORRUPT).  A zero elem_len or cap
+ * (or NULL opts) accepts the stored value whenever the queue exists, with
+ * SHK_CREATE too: the create defaults apply only to a new queue.  Returns
+ * 0 and *out, or
  * SHK_EINVAL (NULL argument, bad opts), SHK_EPERM (read-only segment
  * handle), SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE, SHK_ENOMEM,
  * SHK_ENOSPC (registry full), SHK_ECORRUPT; *out is NULL on failure.
@@ -1480,8 +1483,10 @@ typedef struct shk_pool_opts {
 /*
  * shk_pool_open opens the pool `name`, creating it with SHK_CREATE
  * (SHK_EXCL: SHK_EEXIST if present).  It takes 128 + 8 * cap bytes plus
- * cap blocks of the segment's heap.  Codes as shk_queue_open (SHK_ETYPE on
- * a kind, type, block size or capacity mismatch; SHK_ECORRUPT).  *out is
+ * cap blocks of the segment's heap.  Zero fields as shk_queue_open: the
+ * stored values when the pool exists, with SHK_CREATE too; the defaults
+ * only for a new pool.  Codes as shk_queue_open (SHK_ETYPE on a kind,
+ * type, block size or capacity mismatch; SHK_ECORRUPT).  *out is
  * NULL on failure.  Thread- and process-safe.
  */
 SHK_API int shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
@@ -1562,7 +1567,9 @@ typedef struct shk_stack_opts {
 /*
  * shk_stack_open opens the stack `name`, creating it with SHK_CREATE
  * (SHK_EXCL: SHK_EEXIST if present).  It takes 320 + cap * (4 + elem_len
- * rounded up to 8) bytes of the heap, plus alignment.  Codes as
+ * rounded up to 8) bytes of the heap, plus alignment.  Zero fields as
+ * shk_queue_open: the stored values when the stack exists, with
+ * SHK_CREATE too; the defaults only for a new stack.  Codes as
  * shk_queue_open.  *out is NULL on failure.  Thread- and process-safe.
  */
 SHK_API int shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
