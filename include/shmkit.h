@@ -964,6 +964,15 @@ SHK_API int shk_map_count(shk_map *m);
 /* shk_map_cap returns the number of slots (0 for NULL). */
 SHK_API uint64_t shk_map_cap(const shk_map *m);
 
+/*
+ * shk_map_key_len and shk_map_val_len return the handle's key and value
+ * sizes in bytes (0 for NULL; val_len 0 is also a set): the bytes that
+ * shk_map_get and shk_map_next copy out, whatever the opts gave (a map
+ * opened with key_len 0 takes the stored sizes).  Fixed for the handle.
+ */
+SHK_API uint32_t shk_map_key_len(const shk_map *m);
+SHK_API uint32_t shk_map_val_len(const shk_map *m);
+
 /* ---- (end of array and map) ---- */
 /* ---- (space between sections: keep) ---- */
 
