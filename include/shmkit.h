@@ -1988,8 +1988,11 @@ SHK_API int shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
  * be retaken in time (another party kept it), and the caller does NOT
  * hold m.  Otherwise a code of shk_mutex_lock when retaking m failed
  * (SHK_ENOTRECOVERABLE, ...: m not held); SHK_EPERM when the caller does
- * not hold m; SHK_EINVAL.  A signal sent after the caller released m is
- * never lost.
+ * not hold m; SHK_EINVAL, also when m was taken with SHK_EOWNERDEAD and
+ * not yet made consistent: the call returns at once with m still held and
+ * recoverable (repair, shk_mutex_consistent, then wait), since releasing
+ * it unrepaired would make it SHK_ENOTRECOVERABLE.  A signal sent after
+ * the caller released m is never lost.
  */
 SHK_API int shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns);
 

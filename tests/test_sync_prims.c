@@ -972,6 +972,45 @@ t_cond_procs(void)
 	shk_seg_close(s);
 }
 
+/* A cond wait on a mutex taken with SHK_EOWNERDEAD and not yet made
+ * consistent: SHK_EINVAL, still holding the mutex, which stays
+ * recoverable.  Before, the wait released it through shk_mutex_unlock and
+ * made it SHK_ENOTRECOVERABLE for good. */
+static void
+t_cond_wait_inconsistent(void)
+{
+	shk_seg *s = seg_create("condincons");
+	shk_mutex *m = NULL;
+	shk_cond *cv = NULL;
+	pid_t c;
+
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_cond_open(s, "c", SHK_CREATE, NULL, &cv));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_mutex *cm = NULL;
+		if (shk_mutex_open(cs, "m", 0, NULL, &cm) ||
+		    shk_mutex_lock(cm, SHK_FOREVER))
+			_exit(2);
+		_exit(0); /* dies holding it */
+	}
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_RC(shk_mutex_lock(m, 1000 * MS), SHK_EOWNERDEAD);
+	CHECK_RC(shk_cond_wait(cv, m, 10 * MS), SHK_EINVAL);
+	/* still held (a re-lock is a deadlock), still recoverable */
+	CHECK_RC(shk_mutex_lock(m, 0), SHK_EDEADLK);
+	CHECK_OK(shk_mutex_consistent(m));
+	CHECK_RC(shk_cond_wait(cv, m, 10 * MS), SHK_ETIMEDOUT);
+	CHECK_OK(shk_mutex_unlock(m));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_cond_close(cv);
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
 struct ct {
 	shk_mutex *m;
 	shk_cond *c;
@@ -1708,6 +1747,7 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "open_field_race", t_open_field_race },
 	  { "cond_procs", t_cond_procs }, { "cond_threads", t_cond_threads },
 	  { "cond_retake_bounded", t_cond_retake_bounded },
+	  { "cond_wait_inconsistent", t_cond_wait_inconsistent },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
 	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
