@@ -1879,7 +1879,9 @@ SHK_API int shk_barrier_open(shk_seg *seg, const char *name, unsigned flags,
 /*
  * shk_barrier_wait arrives at the barrier and waits until all parties of
  * this generation have arrived, up to timeout_ns.  Returns 1 for exactly
- * one arriver per generation (the last, "serial" one), 0 for the others;
+ * one call per generation: the last arriver (the "serial" one), unless a
+ * shk_barrier_leave completed the generation, which then returns 1 and
+ * every arriver 0; 0 for the others;
  * SHK_ETIMEDOUT or SHK_EAGAIN (timeout 0, not complete): the arrival was
  * withdrawn, the generation did not complete; SHK_EINVAL.  The barrier is
  * reusable at once.  A party that died is not detected: the others time
@@ -1894,7 +1896,10 @@ SHK_API int shk_barrier_wait(shk_barrier *b, int64_t timeout_ns);
  * counts, not identities: a party killed inside shk_barrier_wait after its
  * arrival still counts as arrived in that generation, so a leave for it
  * then completes that generation one arrival early (docs/sync.md).
- * Returns 0, SHK_ERANGE (only one party left), SHK_EINVAL.  Non-blocking.
+ * Returns 1 when this leave completed the generation (the caller is then
+ * its serial party and may do the serial work: no arriver got 1), 0 when
+ * it did not, SHK_ERANGE (only one party left), SHK_EINVAL.
+ * Non-blocking.
  */
 SHK_API int shk_barrier_leave(shk_barrier *b);
 

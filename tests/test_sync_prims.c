@@ -583,6 +583,40 @@ t_barrier_dead_party(void)
 	shk_seg_close(s);
 }
 
+/* A leave that completes a generation is its serial party: it returns 1
+ * and every arriver 0, so exactly one call per generation gets 1.  Before,
+ * the leave returned 0 and that generation had no serial party. */
+static void
+t_barrier_leave_serial(void)
+{
+	shk_seg *s = seg_create("barls");
+	shk_barrier *b = NULL;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	pid_t c;
+
+	o.count = 3;
+	CHECK_OK(shk_barrier_open(s, "b", SHK_CREATE, &o, &b));
+	/* a leave that completes nothing: 0 */
+	CHECK_EQ(shk_barrier_leave(b), 0); /* parties 3 -> 2, arrived 0 */
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_barrier *cb = NULL;
+		if (shk_barrier_open(cs, "b", 0, NULL, &cb))
+			_exit(2);
+		/* not serial: the leave below completes the generation */
+		_exit(shk_barrier_wait(cb, 10000 * MS) == 0 ? 0 : 3);
+	}
+	await_describe(s, "arrived=1");
+	/* parties 2 -> 1 with the other one arrived: completes, serial */
+	CHECK_EQ(shk_barrier_leave(b), 1);
+	CHECK_EQ(test_wait(c), 0);
+	describe_has(s, "b", "parties=1 arrived=0 gen=1");
+	shk_barrier_close(b);
+	shk_seg_close(s);
+}
+
 /*
  * A party killed inside shk_barrier_wait after arriving (docs/sync.md):
  * its arrival still counts, so its generation completes when the others
@@ -1742,6 +1776,7 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "barrier_threads", t_barrier_threads },
 	  { "barrier_dead_party", t_barrier_dead_party },
 	  { "barrier_dead_arrived", t_barrier_dead_arrived },
+	  { "barrier_leave_serial", t_barrier_leave_serial },
 	  { "waker_killed", t_waker_killed },
 	  { "corrupt_counts", t_corrupt_counts },
 	  { "open_field_race", t_open_field_race },
