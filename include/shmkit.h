@@ -1657,7 +1657,8 @@ SHK_API int shk_stack_info(shk_stack *s, shk_stack_stats *st);
  * existing object it is ignored (the stored configuration wins).
  *   size    sizeof(shk_sync_opts) (0 is SHK_EINVAL)
  *   flags   SHK_EVENT_MANUAL (event: manual reset), SHK_EVENT_SET (event:
- *           created set)
+ *           created set); only events take flags: another bit, or any
+ *           bit for another kind, makes a creation SHK_EINVAL
  *   count   semaphore: initial count (default 0); barrier: parties
  *           (required, 1 .. 1048575); latch: initial count (required,
  *           1 .. 2^31-1)

@@ -943,6 +943,56 @@ t_open_field_race(void)
 	shk_seg_close(s);
 }
 
+/* Flag bits a sync kind does not take are SHK_EINVAL on create: only
+ * events take any (SHK_EVENT_MANUAL, SHK_EVENT_SET).  Before, only an
+ * event refused an unknown bit; the other kinds ignored them. */
+static void
+t_sync_flags_rejected(void)
+{
+	shk_seg *s = seg_create("syncflags");
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_mutex *mu = NULL;
+	shk_rwlock *rw = NULL;
+	shk_sem *se = NULL;
+	shk_barrier *ba = NULL;
+	shk_latch *la = NULL;
+	shk_cond *co = NULL;
+	shk_once *on = NULL;
+	shk_event *ev = NULL;
+
+	o.count = 1;
+	o.flags = SHK_EVENT_MANUAL;
+	CHECK_RC(shk_mutex_open(s, "mu", SHK_CREATE, &o, &mu), SHK_EINVAL);
+	CHECK_RC(shk_rwlock_open(s, "rw", SHK_CREATE, &o, &rw), SHK_EINVAL);
+	CHECK_RC(shk_sem_open(s, "se", SHK_CREATE, &o, &se), SHK_EINVAL);
+	CHECK_RC(shk_barrier_open(s, "ba", SHK_CREATE, &o, &ba), SHK_EINVAL);
+	CHECK_RC(shk_latch_open(s, "la", SHK_CREATE, &o, &la), SHK_EINVAL);
+	CHECK_RC(shk_cond_open(s, "co", SHK_CREATE, &o, &co), SHK_EINVAL);
+	CHECK_RC(shk_once_open(s, "on", SHK_CREATE, &o, &on), SHK_EINVAL);
+	CHECK(!mu && !rw && !se && !ba && !la && !co && !on);
+	/* nothing was created */
+	CHECK_RC(shk_obj_stat(s, "mu", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_stat(s, "on", &info), SHK_ENOENT);
+	o.flags = 0x80;
+	CHECK_RC(shk_event_open(s, "ev", SHK_CREATE, &o, &ev), SHK_EINVAL);
+	/* without flags they create; an open ignores the opts (the stored
+	 * configuration wins), flags included */
+	o.flags = 0;
+	CHECK_OK(shk_mutex_open(s, "mu", SHK_CREATE, &o, &mu));
+	CHECK_OK(shk_latch_open(s, "la", SHK_CREATE, &o, &la));
+	shk_mutex_close(mu);
+	mu = NULL;
+	o.flags = SHK_EVENT_SET;
+	CHECK_OK(shk_mutex_open(s, "mu", SHK_CREATE, &o, &mu));
+	CHECK_OK(shk_event_open(s, "ev", SHK_CREATE, &o, &ev));
+	CHECK_OK(shk_event_wait(ev, 0)); /* created set */
+	shk_event_close(ev);
+	shk_latch_close(la);
+	shk_mutex_close(mu);
+	shk_seg_close(s);
+}
+
 /* ---- condition variable ---- */
 
 static void
@@ -1788,5 +1838,6 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
 	  { "sem_fd", t_sem_fd }, { "timed_expiry", t_timed_expiry },
 	  { "bad_timeout", t_bad_timeout },
+	  { "sync_flags_rejected", t_sync_flags_rejected },
 	  { "pid_alive_states", t_pid_alive_states },
 	  { "sem_post_dead_waiter", t_sem_post_dead_waiter })
