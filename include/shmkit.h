@@ -30,6 +30,13 @@
  * uninitialised struct).  Fields are only ever appended: a struct shorter
  * than this header's (a caller built against an older one) is read up to
  * its size, the rest taking the defaults.
+ *
+ * Result structs (shk_*_stats, shk_obj_info, shk_attach_info) also start
+ * with uint32_t size, which the caller sets (SHK_*_INIT-style or sizeof).
+ * A call that fills one sets size to the bytes it filled: the smaller of
+ * the caller's size and this header's sizeof, and leaves any bytes past
+ * that alone.  A size below what the call needs is SHK_EINVAL (only
+ * shk_seg_info and shk_chan_stat fill an older, shorter struct).
  */
 #ifndef SHMKIT_H
 #define SHMKIT_H
@@ -409,7 +416,8 @@ typedef struct shk_seg_stats {
  * now.  st->name is the name given at creation, for POSIX and SysV
  * segments without its optional leading '/' (the same segment, and the
  * same SysV key).  A size from before owner_uid was appended (ending at
- * name) gets the fields up to name.  When the file cannot be asked (a
+ * name) gets the fields up to name; st->size is set to the bytes filled
+ * (the preamble's rule).  When the file cannot be asked (a
  * SysV segment whose permissions no longer let us IPC_STAT it), mode is
  * create_mode and owner_uid, owner_gid are UINT32_MAX.  Works on
  * SHK_RDONLY handles.  Returns 0, SHK_EINVAL or SHK_ECORRUPT.
@@ -530,8 +538,8 @@ typedef struct shk_heap_stats {
 } shk_heap_stats;
 
 /*
- * shk_heap_info fills *st (the caller sets st->size to sizeof(*st)).
- * Returns 0 or SHK_EINVAL.  Read-only and lock-free; works on SHK_RDONLY
+ * shk_heap_info fills *st (the caller sets st->size to at least
+ * sizeof(*st); it is set to sizeof(*st)).  Returns 0 or SHK_EINVAL.  Read-only and lock-free; works on SHK_RDONLY
  * handles.
  */
 SHK_API int shk_heap_info(shk_seg *seg, shk_heap_stats *st);
