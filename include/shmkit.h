@@ -327,7 +327,11 @@ SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 
 /*
  * shk_seg_close detaches from the segment, unmaps it and frees the handle.
- * Every object handle opened from it must be closed first.  NULL is a no-op.
+ * Every object handle opened from it must be closed first: closing an
+ * object handle after its segment is undefined behaviour, and crashes for
+ * ring and bcast handles and for queue and semaphore handles that have a
+ * descriptor (shk_queue_fd, shk_sem_fd), whose close touches the unmapped
+ * segment.  NULL is a no-op.
  * A mutex or rwlock write lock that the calling thread still holds through
  * it stays taken (the next locker gets SHK_EOWNERDEAD) and no longer counts
  * against the thread's 64 (shk_mutex_lock); no other thread may hold one
@@ -877,7 +881,8 @@ typedef struct shk_map shk_map;
  *   key_len  key bytes, 1 .. 4096; required to create.  On open, 0 opens
  *            the map with whatever key_len and val_len it has; nonzero
  *            key_len and val_len must both match (SHK_ETYPE)
- *   val_len  value bytes, 0 .. 1 MiB (0: a set)
+ *   val_len  value bytes, 0 .. 1 MiB (0: a set); a nonzero val_len with
+ *            key_len 0 is SHK_EINVAL (on open as on create)
  *   cap      slots, rounded up to a power of two, at most 2^30; required
  *            to create; on open 0 accepts the stored value.  Keep the load
  *            below about 3/4: probes get long near full
@@ -1021,7 +1026,9 @@ typedef struct shk_ring shk_ring;
  *   flags       SHK_RING_BATCH: publish commits and releases in batches
  *               (see shk_ring_flush); default: publish each one at once.
  *               SHK_RING_SPIN: create (or open) a spin-mode ring
- *   cap         data bytes, a power of two from 64 to 2^32 (default 64 KiB)
+ *   cap         data bytes, a power of two from 64 to 2^32 (default 64 KiB;
+ *               with max_record given and cap 0, a new ring's cap is 64 KiB
+ *               doubled until max_record fits, at most 2^32)
  *   max_record  largest record payload in bytes, at most cap/2 - 8
  *               (default cap/2 - 8); must match the stored value on open
  *   type_id     the user's type tag; must match the stored value on open
@@ -1217,7 +1224,8 @@ typedef struct shk_bcast shk_bcast;
  *   size        sizeof(shk_bcast_opts) (0 is SHK_EINVAL)
  *   mode        SHK_BCAST_LOSSY (default) or SHK_BCAST_RELIABLE
  *   cap         data bytes, a power of two from 128 to 2^32 (default
- *               64 KiB)
+ *               64 KiB; with max_record given and cap 0, a new buffer's
+ *               cap is 64 KiB doubled until max_record fits, at most 2^32)
  *   max_record  largest payload in bytes, at most cap/2 - 16 (default
  *               cap/2 - 16)
  *   type_id     the user's type tag; must match the stored value on open
@@ -1583,8 +1591,8 @@ typedef struct shk_stack_opts {
 
 /*
  * shk_stack_open opens the stack `name`, creating it with SHK_CREATE
- * (SHK_EXCL: SHK_EEXIST if present).  It takes 320 + cap * (4 + elem_len
- * rounded up to 8) bytes of the heap, plus alignment.  Zero fields as
+ * (SHK_EXCL: SHK_EEXIST if present).  It takes 320 + cap * (8 + elem_len
+ * rounded up to 8) bytes of the heap, plus up to 63 bytes of alignment.  Zero fields as
  * shk_queue_open: the stored values when the stack exists, with
  * SHK_CREATE too; the defaults only for a new stack.  Codes as
  * shk_queue_open.  *out is NULL on failure.  Thread- and process-safe.
