@@ -30,6 +30,13 @@
  * uninitialised struct).  Fields are only ever appended: a struct shorter
  * than this header's (a caller built against an older one) is read up to
  * its size, the rest taking the defaults.
+ *
+ * Result structs (shk_*_stats, shk_obj_info, shk_attach_info) also start
+ * with uint32_t size, which the caller sets (SHK_*_INIT-style or sizeof).
+ * A call that fills one sets size to the bytes it filled: the smaller of
+ * the caller's size and this header's sizeof, and leaves any bytes past
+ * that alone.  A size below what the call needs is SHK_EINVAL (only
+ * shk_seg_info and shk_chan_stat fill an older, shorter struct).
  */
 #ifndef SHMKIT_H
 #define SHMKIT_H
@@ -320,7 +327,11 @@ SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 
 /*
  * shk_seg_close detaches from the segment, unmaps it and frees the handle.
- * Every object handle opened from it must be closed first.  NULL is a no-op.
+ * Every object handle opened from it must be closed first: closing an
+ * object handle after its segment is undefined behaviour, and crashes for
+ * ring and bcast handles and for queue and semaphore handles that have a
+ * descriptor (shk_queue_fd, shk_sem_fd), whose close touches the unmapped
+ * segment.  NULL is a no-op.
  * A mutex or rwlock write lock that the calling thread still holds through
  * it stays taken (the next locker gets SHK_EOWNERDEAD) and no longer counts
  * against the thread's 64 (shk_mutex_lock); no other thread may hold one
@@ -409,7 +420,8 @@ typedef struct shk_seg_stats {
  * now.  st->name is the name given at creation, for POSIX and SysV
  * segments without its optional leading '/' (the same segment, and the
  * same SysV key).  A size from before owner_uid was appended (ending at
- * name) gets the fields up to name.  When the file cannot be asked (a
+ * name) gets the fields up to name; st->size is set to the bytes filled
+ * (the preamble's rule).  When the file cannot be asked (a
  * SysV segment whose permissions no longer let us IPC_STAT it), mode is
  * create_mode and owner_uid, owner_gid are UINT32_MAX.  Works on
  * SHK_RDONLY handles.  Returns 0, SHK_EINVAL or SHK_ECORRUPT.
@@ -530,8 +542,8 @@ typedef struct shk_heap_stats {
 } shk_heap_stats;
 
 /*
- * shk_heap_info fills *st (the caller sets st->size to sizeof(*st)).
- * Returns 0 or SHK_EINVAL.  Read-only and lock-free; works on SHK_RDONLY
+ * shk_heap_info fills *st (the caller sets st->size to at least
+ * sizeof(*st); it is set to sizeof(*st)).  Returns 0 or SHK_EINVAL.  Read-only and lock-free; works on SHK_RDONLY
  * handles.
  */
 SHK_API int shk_heap_info(shk_seg *seg, shk_heap_stats *st);
@@ -869,7 +881,8 @@ typedef struct shk_map shk_map;
  *   key_len  key bytes, 1 .. 4096; required to create.  On open, 0 opens
  *            the map with whatever key_len and val_len it has; nonzero
  *            key_len and val_len must both match (SHK_ETYPE)
- *   val_len  value bytes, 0 .. 1 MiB (0: a set)
+ *   val_len  value bytes, 0 .. 1 MiB (0: a set); a nonzero val_len with
+ *            key_len 0 is SHK_EINVAL (on open as on create)
  *   cap      slots, rounded up to a power of two, at most 2^30; required
  *            to create; on open 0 accepts the stored value.  Keep the load
  *            below about 3/4: probes get long near full
@@ -964,6 +977,15 @@ SHK_API int shk_map_count(shk_map *m);
 /* shk_map_cap returns the number of slots (0 for NULL). */
 SHK_API uint64_t shk_map_cap(const shk_map *m);
 
+/*
+ * shk_map_key_len and shk_map_val_len return the handle's key and value
+ * sizes in bytes (0 for NULL; val_len 0 is also a set): the bytes that
+ * shk_map_get and shk_map_next copy out, whatever the opts gave (a map
+ * opened with key_len 0 takes the stored sizes).  Fixed for the handle.
+ */
+SHK_API uint32_t shk_map_key_len(const shk_map *m);
+SHK_API uint32_t shk_map_val_len(const shk_map *m);
+
 /* ---- (end of array and map) ---- */
 /* ---- (space between sections: keep) ---- */
 
@@ -1004,7 +1026,9 @@ typedef struct shk_ring shk_ring;
  *   flags       SHK_RING_BATCH: publish commits and releases in batches
  *               (see shk_ring_flush); default: publish each one at once.
  *               SHK_RING_SPIN: create (or open) a spin-mode ring
- *   cap         data bytes, a power of two from 64 to 2^32 (default 64 KiB)
+ *   cap         data bytes, a power of two from 64 to 2^32 (default 64 KiB;
+ *               with max_record given and cap 0, a new ring's cap is 64 KiB
+ *               doubled until max_record fits, at most 2^32)
  *   max_record  largest record payload in bytes, at most cap/2 - 8
  *               (default cap/2 - 8); must match the stored value on open
  *   type_id     the user's type tag; must match the stored value on open
@@ -1200,7 +1224,8 @@ typedef struct shk_bcast shk_bcast;
  *   size        sizeof(shk_bcast_opts) (0 is SHK_EINVAL)
  *   mode        SHK_BCAST_LOSSY (default) or SHK_BCAST_RELIABLE
  *   cap         data bytes, a power of two from 128 to 2^32 (default
- *               64 KiB)
+ *               64 KiB; with max_record given and cap 0, a new buffer's
+ *               cap is 64 KiB doubled until max_record fits, at most 2^32)
  *   max_record  largest payload in bytes, at most cap/2 - 16 (default
  *               cap/2 - 16)
  *   type_id     the user's type tag; must match the stored value on open
@@ -1365,7 +1390,10 @@ typedef struct shk_queue_opts {
  * takes 320 bytes plus cap * (8 + elem_len rounded up to 8) bytes of the
  * segment's heap.  Racing creators get one queue.  Opening checks the kind,
  * type_id, elem_len and cap against opts (SHK_ETYPE on a mismatch) and
- * validates the queue's memory (SHK_ECORRUPT).  Returns 0 and *out, or
+ * validates the queue's memory (SHK_ECORRUPT).  A zero elem_len or cap
+ * (or NULL opts) accepts the stored value whenever the queue exists, with
+ * SHK_CREATE too: the create defaults apply only to a new queue.  Returns
+ * 0 and *out, or
  * SHK_EINVAL (NULL argument, bad opts), SHK_EPERM (read-only segment
  * handle), SHK_ENAMETOOLONG, SHK_ENOENT, SHK_EEXIST, SHK_ETYPE, SHK_ENOMEM,
  * SHK_ENOSPC (registry full), SHK_ECORRUPT; *out is NULL on failure.
@@ -1483,8 +1511,10 @@ typedef struct shk_pool_opts {
 /*
  * shk_pool_open opens the pool `name`, creating it with SHK_CREATE
  * (SHK_EXCL: SHK_EEXIST if present).  It takes 128 + 8 * cap bytes plus
- * cap blocks of the segment's heap.  Codes as shk_queue_open (SHK_ETYPE on
- * a kind, type, block size or capacity mismatch; SHK_ECORRUPT).  *out is
+ * cap blocks of the segment's heap.  Zero fields as shk_queue_open: the
+ * stored values when the pool exists, with SHK_CREATE too; the defaults
+ * only for a new pool.  Codes as shk_queue_open (SHK_ETYPE on a kind,
+ * type, block size or capacity mismatch; SHK_ECORRUPT).  *out is
  * NULL on failure.  Thread- and process-safe.
  */
 SHK_API int shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
@@ -1564,8 +1594,10 @@ typedef struct shk_stack_opts {
 
 /*
  * shk_stack_open opens the stack `name`, creating it with SHK_CREATE
- * (SHK_EXCL: SHK_EEXIST if present).  It takes 320 + cap * (4 + elem_len
- * rounded up to 8) bytes of the heap, plus alignment.  Codes as
+ * (SHK_EXCL: SHK_EEXIST if present).  It takes 320 + cap * (8 + elem_len
+ * rounded up to 8) bytes of the heap, plus up to 63 bytes of alignment.  Zero fields as
+ * shk_queue_open: the stored values when the stack exists, with
+ * SHK_CREATE too; the defaults only for a new stack.  Codes as
  * shk_queue_open.  *out is NULL on failure.  Thread- and process-safe.
  */
 SHK_API int shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
@@ -1644,7 +1676,8 @@ SHK_API int shk_stack_info(shk_stack *s, shk_stack_stats *st);
  * existing object it is ignored (the stored configuration wins).
  *   size    sizeof(shk_sync_opts) (0 is SHK_EINVAL)
  *   flags   SHK_EVENT_MANUAL (event: manual reset), SHK_EVENT_SET (event:
- *           created set)
+ *           created set); only events take flags: another bit, or any
+ *           bit for another kind, makes a creation SHK_EINVAL
  *   count   semaphore: initial count (default 0); barrier: parties
  *           (required, 1 .. 1048575); latch: initial count (required,
  *           1 .. 2^31-1)
@@ -1866,7 +1899,9 @@ SHK_API int shk_barrier_open(shk_seg *seg, const char *name, unsigned flags,
 /*
  * shk_barrier_wait arrives at the barrier and waits until all parties of
  * this generation have arrived, up to timeout_ns.  Returns 1 for exactly
- * one arriver per generation (the last, "serial" one), 0 for the others;
+ * one call per generation: the last arriver (the "serial" one), unless a
+ * shk_barrier_leave completed the generation, which then returns 1 and
+ * every arriver 0; 0 for the others;
  * SHK_ETIMEDOUT or SHK_EAGAIN (timeout 0, not complete): the arrival was
  * withdrawn, the generation did not complete; SHK_EINVAL.  The barrier is
  * reusable at once.  A party that died is not detected: the others time
@@ -1881,7 +1916,10 @@ SHK_API int shk_barrier_wait(shk_barrier *b, int64_t timeout_ns);
  * counts, not identities: a party killed inside shk_barrier_wait after its
  * arrival still counts as arrived in that generation, so a leave for it
  * then completes that generation one arrival early (docs/sync.md).
- * Returns 0, SHK_ERANGE (only one party left), SHK_EINVAL.  Non-blocking.
+ * Returns 1 when this leave completed the generation (the caller is then
+ * its serial party and may do the serial work: no arriver got 1), 0 when
+ * it did not, SHK_ERANGE (only one party left), SHK_EINVAL.
+ * Non-blocking.
  */
 SHK_API int shk_barrier_leave(shk_barrier *b);
 
@@ -1975,8 +2013,11 @@ SHK_API int shk_cond_open(shk_seg *seg, const char *name, unsigned flags,
  * be retaken in time (another party kept it), and the caller does NOT
  * hold m.  Otherwise a code of shk_mutex_lock when retaking m failed
  * (SHK_ENOTRECOVERABLE, ...: m not held); SHK_EPERM when the caller does
- * not hold m; SHK_EINVAL.  A signal sent after the caller released m is
- * never lost.
+ * not hold m; SHK_EINVAL, also when m was taken with SHK_EOWNERDEAD and
+ * not yet made consistent: the call returns at once with m still held and
+ * recoverable (repair, shk_mutex_consistent, then wait), since releasing
+ * it unrepaired would make it SHK_ENOTRECOVERABLE.  A signal sent after
+ * the caller released m is never lost.
  */
 SHK_API int shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns);
 

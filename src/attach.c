@@ -392,6 +392,7 @@ shk_seg_attached(shk_seg *seg, uint32_t *cursor, shk_attach_info *info)
 
 		if (st != SHK__ATT_ACTIVE && st != SHK__ATT_CLAIMING)
 			continue;
+		info->size = sizeof(*info); /* the bytes filled (header) */
 		info->slot = *cursor - 1;
 		info->pid = SHK__ATT_PID(w);
 		info->generation = SHK__ATT_GEN(w);

@@ -69,6 +69,8 @@ shk_heap_info(shk_seg *seg, shk_heap_stats *st)
 	hh = hdr_of(seg);
 	memset((uint8_t *)st + sizeof(st->size), 0,
 	       sizeof(*st) - sizeof(st->size));
+	/* the bytes filled (the header's rule; a larger size was kept) */
+	st->size = sizeof(*st);
 	st->nclasses = hl->L.nclass;
 	st->heap_len = seg->heap_len;
 	/* relaxed: statistics, each a snapshot */

@@ -1439,6 +1439,18 @@ shk_map_cap(const shk_map *m)
 	return m ? m->cap : 0;
 }
 
+uint32_t
+shk_map_key_len(const shk_map *m)
+{
+	return m ? m->key_len : 0;
+}
+
+uint32_t
+shk_map_val_len(const shk_map *m)
+{
+	return m ? m->val_len : 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Open, check, describe                                               */
 /* ------------------------------------------------------------------ */

@@ -252,23 +252,12 @@ shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 	rc = shk__opts_copy(&o, sizeof(o), opts);
 	if (rc)
 		return rc;
-	if (flags & SHK_CREATE) {
-		if (!o.block_len)
-			o.block_len = 64;
-		if (!o.cap)
-			o.cap = 64;
-	}
+	/* the caller's nonzero fields; zero ones are filled below */
 	if (o.block_len > SHK__POOL_MAX_BLOCK || o.cap > SHK__POOL_MAX_CAP)
 		return SHK_EINVAL;
-	o.block_len = round_block(o.block_len);
-	if (flags & SHK_CREATE) {
-		len = layout(o.cap, o.block_len, &so, &no, &bo);
-		if (!len)
-			return SHK_EINVAL;
-	}
 	want.kind = SHK_KIND_POOL;
 	want.type_id = o.type_id;
-	want.elem_len = o.block_len;
+	want.elem_len = round_block(o.block_len); /* 0 stays 0 */
 	want.cap = o.cap;
 	want.align = 16;
 	/* the handle before the object: a failed allocation after a
@@ -276,8 +265,30 @@ shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return SHK_ENOMEM;
-	rc = shk__obj_open(seg, name, flags, &want, len, pool_init, NULL,
-			   shk__kind_check_pool, &info, &mem);
+	/* A zero field means "as stored" for an existing pool and "the
+	 * default" for a new one: look it up with the caller's fields first
+	 * (zeros accept), fill the defaults only to create (test
+	 * create_open_defaults; filled first, they made a create-or-open of
+	 * an existing pool of another geometry fail with SHK_ETYPE).  A
+	 * creator racing us between the two calls: the second opens its
+	 * pool, checked against our defaults, as bcast does. */
+	rc = SHK_ENOENT;
+	if (!(flags & SHK_CREATE) ||
+	    (!(flags & SHK_EXCL) && (!o.block_len || !o.cap)))
+		rc = shk__obj_open(seg, name, flags & ~SHK_CREATE, &want, 0,
+				   NULL, NULL, shk__kind_check_pool, &info,
+				   &mem);
+	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
+		if (!want.elem_len)
+			want.elem_len = 64;
+		if (!want.cap)
+			want.cap = 64;
+		len = layout(want.cap, want.elem_len, &so, &no, &bo);
+		rc = len ? shk__obj_open(seg, name, flags, &want, len,
+					 pool_init, NULL, shk__kind_check_pool,
+					 &info, &mem)
+			 : SHK_EINVAL;
+	}
 	if (rc) {
 		free(p);
 		return rc;

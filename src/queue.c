@@ -787,20 +787,10 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 	rc = shk__opts_copy(&o, sizeof(o), opts);
 	if (rc)
 		return rc;
-	if (flags & SHK_CREATE) {
-		if (!o.elem_len)
-			o.elem_len = 8;
-		if (!o.cap)
-			o.cap = 1024;
-	}
+	/* the caller's nonzero fields; zero ones are filled below */
 	if (o.elem_len > SHK__QUEUE_MAX_ELEM || o.cap > SHK__QUEUE_MAX_CAP ||
 	    (o.cap & (o.cap - 1)))
 		return SHK_EINVAL;
-	if (flags & SHK_CREATE) {
-		len = shk__queue_obj_len(o.cap, cell_len_of(o.elem_len));
-		if (!len)
-			return SHK_EINVAL;
-	}
 	want.kind = SHK_KIND_QUEUE;
 	want.type_id = o.type_id;
 	want.elem_len = o.elem_len;
@@ -811,8 +801,30 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return SHK_ENOMEM;
-	rc = shk__obj_open(seg, name, flags, &want, len, queue_init, NULL,
-			   shk__kind_check_queue, &info, &mem);
+	/* A zero field means "as stored" for an existing queue and "the
+	 * default" for a new one: look the queue up with the caller's fields
+	 * first (zeros accept), and fill the defaults only to create one
+	 * (test create_open_defaults; the defaults, filled first, made a
+	 * create-or-open of an existing queue of another geometry fail with
+	 * SHK_ETYPE).  A creator racing us between the two calls: the second
+	 * opens its queue, checked against our defaults, as bcast does. */
+	rc = SHK_ENOENT;
+	if (!(flags & SHK_CREATE) ||
+	    (!(flags & SHK_EXCL) && (!o.elem_len || !o.cap)))
+		rc = shk__obj_open(seg, name, flags & ~SHK_CREATE, &want, 0,
+				   NULL, NULL, shk__kind_check_queue, &info,
+				   &mem);
+	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
+		if (!want.elem_len)
+			want.elem_len = 8;
+		if (!want.cap)
+			want.cap = 1024;
+		len = shk__queue_obj_len(want.cap, cell_len_of(want.elem_len));
+		rc = len ? shk__obj_open(seg, name, flags, &want, len,
+					 queue_init, NULL,
+					 shk__kind_check_queue, &info, &mem)
+			 : SHK_EINVAL;
+	}
 	if (rc) {
 		free(q);
 		return rc;

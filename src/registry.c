@@ -308,6 +308,7 @@ fill_info(const struct shk__reg_ent *e, uint32_t slot, shk_obj_info *info)
 {
 	size_t i;
 
+	info->size = sizeof(*info); /* the bytes filled: the header's rule */
 	info->kind = ent_ld32(&e->kind);
 	info->type_id = ent_ld64(&e->type_id);
 	info->elem_len = ent_ld32(&e->elem_len);

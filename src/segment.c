@@ -1231,7 +1231,9 @@ shk_seg_info(shk_seg *seg, shk_seg_stats *out)
 		return SHK_EINVAL;
 	h = &seg->hdr; /* the validated copy: never re-read (§10) */
 	memset(st, 0, sizeof(*st));
-	st->size = out->size;
+	/* the bytes filled: as much as the caller's struct holds (the
+	 * header's rule; it kept a larger size, test seg_info_size) */
+	st->size = out->size < sizeof(*st) ? out->size : (uint32_t)sizeof(*st);
 	st->version = h->version;
 	st->backend = h->backend;
 	st->create_mode = h->mode;

@@ -530,20 +530,9 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	rc = shk__opts_copy(&o, sizeof(o), opts);
 	if (rc)
 		return rc;
-	if (flags & SHK_CREATE) {
-		if (!o.elem_len)
-			o.elem_len = 8;
-		if (!o.cap)
-			o.cap = 1024;
-	}
+	/* the caller's nonzero fields; zero ones are filled below */
 	if (o.elem_len > SHK__STACK_MAX_ELEM || o.cap > SHK__STACK_MAX_CAP)
 		return SHK_EINVAL;
-	if (flags & SHK_CREATE) {
-		len = layout(o.cap, node_len_of(o.elem_len), CREATE_V2, &no,
-			     &dp, &bo);
-		if (!len)
-			return SHK_EINVAL;
-	}
 	want.kind = SHK_KIND_STACK;
 	want.type_id = o.type_id;
 	want.elem_len = o.elem_len;
@@ -554,8 +543,31 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return SHK_ENOMEM;
-	rc = shk__obj_open(seg, name, flags, &want, len, stack_init, NULL,
-			   shk__kind_check_stack, &info, &mem);
+	/* A zero field means "as stored" for an existing stack and "the
+	 * default" for a new one: look it up with the caller's fields first
+	 * (zeros accept), fill the defaults only to create (test
+	 * create_open_defaults; filled first, they made a create-or-open of
+	 * an existing stack of another geometry fail with SHK_ETYPE).  A
+	 * creator racing us between the two calls: the second opens its
+	 * stack, checked against our defaults, as bcast does. */
+	rc = SHK_ENOENT;
+	if (!(flags & SHK_CREATE) ||
+	    (!(flags & SHK_EXCL) && (!o.elem_len || !o.cap)))
+		rc = shk__obj_open(seg, name, flags & ~SHK_CREATE, &want, 0,
+				   NULL, NULL, shk__kind_check_stack, &info,
+				   &mem);
+	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
+		if (!want.elem_len)
+			want.elem_len = 8;
+		if (!want.cap)
+			want.cap = 1024;
+		len = layout(want.cap, node_len_of(want.elem_len), CREATE_V2,
+			     &no, &dp, &bo);
+		rc = len ? shk__obj_open(seg, name, flags, &want, len,
+					 stack_init, NULL,
+					 shk__kind_check_stack, &info, &mem)
+			 : SHK_EINVAL;
+	}
 	if (rc) {
 		free(s);
 		return rc;

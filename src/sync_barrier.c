@@ -155,9 +155,14 @@ shk_barrier_leave(shk_barrier *b)
 							  memory_order_relaxed))
 			break;
 	}
-	if (SHK__BAR_GEN(n) != SHK__BAR_GEN(s))
-		shk__wake(b->seg, &b->m->wp, INT_MAX);
-	return 0;
+	if (SHK__BAR_GEN(n) == SHK__BAR_GEN(s))
+		return 0;
+	/* our leave completed the generation: no arriver is the last one,
+	 * so the leaver is its serial party, as the last arriver is in
+	 * shk_barrier_wait() (test barrier_leave_serial; it returned 0, and
+	 * that generation had no serial party) */
+	shk__wake(b->seg, &b->m->wp, INT_MAX);
+	return 1;
 }
 
 void

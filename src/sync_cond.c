@@ -56,6 +56,15 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 		return SHK_EINVAL;
 	if (!shk__sync_holds(m->seg, &m->m->word))
 		return SHK_EPERM;
+	/* Taken with SHK_EOWNERDEAD and not yet made consistent: releasing
+	 * it below (shk_mutex_unlock) would make it NOTRECOVERABLE for good.
+	 * Refuse before releasing, so the caller still holds it and can
+	 * repair it (test cond_wait_inconsistent; until 2026-11-25 the wait
+	 * went on and the mutex was lost).  relaxed: we hold the lock; only
+	 * its owner, this handle, sets or clears OWNER_DIED while held */
+	if (atomic_load_explicit(&m->m->word, memory_order_relaxed) &
+	    SHK__LOCK_OWNER_DIED)
+		return SHK_EINVAL;
 	wp = &c->m->wp;
 	deadline = shk__deadline(timeout_ns);
 	/* relaxed: read under the mutex; the futex compares it again */

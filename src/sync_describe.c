@@ -35,6 +35,12 @@ init_cb(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	(void)info;
 	/* The registry publishes the object with a release store of READY
 	 * after this returns; plain stores are enough here. */
+	/* flags: only events take any (checked by event_init()); a bit
+	 * another kind does not take is a caller's mistake, refused on
+	 * create like an event's unknown bit (test sync_flags_rejected; it
+	 * was ignored) */
+	if (a->kind != SHK_KIND_EVENT && a->opts->flags)
+		return SHK_EINVAL;
 	*(uint32_t *)mem = a->kind;
 	return a->fn ? a->fn(mem, a->opts) : 0;
 }

@@ -153,6 +153,10 @@ b_basic(const char *nm)
 	uint32_t i;
 
 	CHECK_EQ(shk_map_cap(m), 128); /* rounded up */
+	CHECK_EQ(shk_map_key_len(m), KEY_LEN);
+	CHECK_EQ(shk_map_val_len(m), sizeof(uint64_t) * VAL_WORDS);
+	CHECK_EQ(shk_map_key_len(NULL), 0);
+	CHECK_EQ(shk_map_val_len(NULL), 0);
 	CHECK_EQ(shk_map_count(m), 0);
 	mk_key(k, 1);
 	CHECK_RC(shk_map_get(m, k, w), SHK_ENOENT);
@@ -187,6 +191,9 @@ b_basic(const char *nm)
 	/* a second handle sees the same entries */
 	o.type_id = 0x4d4150;
 	CHECK_OK(shk_map_open(seg, "m", 0, &o, &m2)); /* key_len 0: as is */
+	/* ... and tells the sizes it took */
+	CHECK_EQ(shk_map_key_len(m2), KEY_LEN);
+	CHECK_EQ(shk_map_val_len(m2), sizeof(v));
 	mk_key(k, 3);
 	CHECK_OK(shk_map_get(m2, k, w));
 	CHECK(val_ok(w, 3));

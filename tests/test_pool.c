@@ -446,7 +446,70 @@ t_describe_busy(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/* A create-or-open (SHK_CREATE, no SHK_EXCL) of an existing pool with NULL
+ * opts or zero geometry fields opens the stored pool ("on open 0 accepts
+ * the stored value"); the defaults are for a new one only.  Failed with
+ * SHK_ETYPE when the defaults were filled before the lookup. */
+static void
+t_create_open_defaults(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_pool *a = NULL, *b = NULL;
+	shk_pool_opts o = SHK_POOL_OPTS_INIT;
+	shk_pool_stats st = { .size = sizeof(st) };
+
+	setup(nm, sizeof(nm), "pcod", &seg);
+	o.block_len = 16;
+	o.cap = 4;
+	CHECK_OK(shk_pool_open(seg, "x", SHK_CREATE | SHK_EXCL, &o, &a));
+	CHECK_OK(shk_pool_open(seg, "x", SHK_CREATE, NULL, &b));
+	CHECK_OK(shk_pool_info(b, &st));
+	CHECK_EQ(st.block_len, 16);
+	CHECK_EQ(st.cap, 4);
+	shk_pool_close(b);
+	b = NULL;
+	o = (shk_pool_opts)SHK_POOL_OPTS_INIT;
+	o.cap = 4; /* one field given, the other stored */
+	CHECK_OK(shk_pool_open(seg, "x", SHK_CREATE, &o, &b));
+	shk_pool_close(b);
+	b = NULL;
+	o.cap = 0;
+	o.block_len = 16;
+	CHECK_OK(shk_pool_open(seg, "x", SHK_CREATE, &o, &b));
+	shk_pool_close(b);
+	b = NULL;
+	CHECK_OK(shk_pool_open(seg, "x", 0, NULL, &b));
+	shk_pool_close(b);
+	b = NULL;
+	/* a nonzero field still has to match */
+	o.block_len = 0;
+	o.cap = 8;
+	CHECK_EQ(shk_pool_open(seg, "x", SHK_CREATE, &o, &b), SHK_ETYPE);
+	CHECK(b == NULL);
+	/* SHK_EXCL: the object exists */
+	CHECK_EQ(shk_pool_open(seg, "x", SHK_CREATE | SHK_EXCL, NULL, &b),
+		 SHK_EEXIST);
+	/* SHK_EXCL without SHK_CREATE is still a misuse */
+	CHECK_EQ(shk_pool_open(seg, "x", SHK_EXCL, NULL, &b), SHK_EINVAL);
+	/* the caller's nonzero values are range-checked */
+	o = (shk_pool_opts)SHK_POOL_OPTS_INIT;
+	o.block_len = (1ull << 30) + 1;
+	CHECK_EQ(shk_pool_open(seg, "x", SHK_CREATE, &o, &b), SHK_EINVAL);
+	/* a new pool: the defaults */
+	CHECK_EQ(shk_pool_open(seg, "y", 0, NULL, &b), SHK_ENOENT);
+	CHECK_OK(shk_pool_open(seg, "y", SHK_CREATE, NULL, &b));
+	CHECK_OK(shk_pool_info(b, &st));
+	CHECK_EQ(st.block_len, 64);
+	CHECK_EQ(st.cap, 64);
+	shk_pool_close(b);
+	shk_pool_close(a);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "basic", t_basic }, { "procs", t_procs }, { "threads", t_threads },
 	  { "kill", t_kill }, { "corrupt", t_corrupt },
 	  { "describe_toctou", t_describe_toctou },
-	  { "describe_busy", t_describe_busy })
+	  { "describe_busy", t_describe_busy },
+	  { "create_open_defaults", t_create_open_defaults })

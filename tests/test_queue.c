@@ -1408,6 +1408,68 @@ t_random_kills(void)
 	munmap((void *)pushes, 4096);
 }
 
+/* A create-or-open (SHK_CREATE, no SHK_EXCL) of an existing queue with NULL
+ * opts or zero geometry fields opens the stored queue ("on open 0 accepts
+ * the stored value"); the defaults are for a new one only.  Failed with
+ * SHK_ETYPE when the defaults were filled before the lookup. */
+static void
+t_create_open_defaults(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *a = NULL, *b = NULL;
+	shk_queue_opts o = SHK_QUEUE_OPTS_INIT;
+	shk_queue_stats st = { .size = sizeof(st) };
+
+	setup(nm, sizeof(nm), "qcod", &seg, 1 << 20);
+	o.elem_len = 16;
+	o.cap = 4;
+	CHECK_OK(shk_queue_open(seg, "x", SHK_CREATE | SHK_EXCL, &o, &a));
+	CHECK_OK(shk_queue_open(seg, "x", SHK_CREATE, NULL, &b));
+	CHECK_OK(shk_queue_info(b, &st));
+	CHECK_EQ(st.elem_len, 16);
+	CHECK_EQ(st.cap, 4);
+	shk_queue_close(b);
+	b = NULL;
+	o = (shk_queue_opts)SHK_QUEUE_OPTS_INIT;
+	o.cap = 4; /* one field given, the other stored */
+	CHECK_OK(shk_queue_open(seg, "x", SHK_CREATE, &o, &b));
+	shk_queue_close(b);
+	b = NULL;
+	o.cap = 0;
+	o.elem_len = 16;
+	CHECK_OK(shk_queue_open(seg, "x", SHK_CREATE, &o, &b));
+	shk_queue_close(b);
+	b = NULL;
+	CHECK_OK(shk_queue_open(seg, "x", 0, NULL, &b));
+	shk_queue_close(b);
+	b = NULL;
+	/* a nonzero field still has to match */
+	o.elem_len = 0;
+	o.cap = 8;
+	CHECK_EQ(shk_queue_open(seg, "x", SHK_CREATE, &o, &b), SHK_ETYPE);
+	CHECK(b == NULL);
+	/* SHK_EXCL: the object exists */
+	CHECK_EQ(shk_queue_open(seg, "x", SHK_CREATE | SHK_EXCL, NULL, &b),
+		 SHK_EEXIST);
+	/* SHK_EXCL without SHK_CREATE is still a misuse */
+	CHECK_EQ(shk_queue_open(seg, "x", SHK_EXCL, NULL, &b), SHK_EINVAL);
+	/* the caller's nonzero values are range-checked */
+	o = (shk_queue_opts)SHK_QUEUE_OPTS_INIT;
+	o.cap = 3; /* not a power of two */
+	CHECK_EQ(shk_queue_open(seg, "x", SHK_CREATE, &o, &b), SHK_EINVAL);
+	/* a new queue: the defaults */
+	CHECK_EQ(shk_queue_open(seg, "y", 0, NULL, &b), SHK_ENOENT);
+	CHECK_OK(shk_queue_open(seg, "y", SHK_CREATE, NULL, &b));
+	CHECK_OK(shk_queue_info(b, &st));
+	CHECK_EQ(st.elem_len, 8);
+	CHECK_EQ(st.cap, 1024);
+	shk_queue_close(b);
+	shk_queue_close(a);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "basic", t_basic }, { "mpmc_procs_8", t_mpmc_procs_8 },
 	  { "mpmc_procs_24", t_mpmc_procs_24 },
 	  { "mpmc_threads", t_mpmc_threads }, { "blocking", t_blocking },
@@ -1419,4 +1481,5 @@ TEST_MAIN({ "basic", t_basic }, { "mpmc_procs_8", t_mpmc_procs_8 },
 	  { "corrupt_positions", t_corrupt_positions },
 	  { "dead_consumer_positions", t_dead_consumer_positions },
 	  { "fd", t_fd }, { "pass_on", t_pass_on },
-	  { "random_kills", t_random_kills })
+	  { "random_kills", t_random_kills },
+	  { "create_open_defaults", t_create_open_defaults })

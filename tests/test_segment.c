@@ -3080,7 +3080,73 @@ t_attach_spread(void)
 	shk_seg_close(s);
 }
 
-TEST_MAIN({ "backend_posix", t_backend_posix },
+/* Every call that fills a result struct sets its size to the bytes it
+ * filled, min(the caller's size, sizeof): a larger size (a caller built
+ * against a newer header) comes back as sizeof and the bytes past it are
+ * left alone.  shk_seg_info and shk_heap_info kept the larger size, and
+ * shk_obj_stat, shk_obj_next and shk_seg_attached left size as given. */
+static void
+t_info_size(void)
+{
+	shk_seg *seg = test_seg_unlinked("infosize");
+	struct {
+		shk_seg_stats st;
+		unsigned char pad[32];
+	} sg;
+	struct {
+		shk_heap_stats st;
+		unsigned char pad[32];
+	} hp;
+	struct {
+		shk_obj_info st;
+		unsigned char pad[32];
+	} oi;
+	struct {
+		shk_attach_info st;
+		unsigned char pad[32];
+	} ai;
+	shk_queue *q = NULL;
+	uint32_t cur = 0;
+	size_t i;
+	int pad_ok = 1;
+
+	memset(&sg, 0xab, sizeof(sg));
+	sg.st.size = sizeof(sg.st) + 32;
+	CHECK_OK(shk_seg_info(seg, &sg.st));
+	CHECK_EQ(sg.st.size, sizeof(sg.st));
+	memset(&hp, 0xab, sizeof(hp));
+	hp.st.size = sizeof(hp.st) + 32;
+	CHECK_OK(shk_heap_info(seg, &hp.st));
+	CHECK_EQ(hp.st.size, sizeof(hp.st));
+	CHECK_OK(shk_queue_open(seg, "q", SHK_CREATE, NULL, &q));
+	memset(&oi, 0xab, sizeof(oi));
+	oi.st.size = sizeof(oi.st) + 32;
+	CHECK_OK(shk_obj_stat(seg, "q", &oi.st));
+	CHECK_EQ(oi.st.size, sizeof(oi.st));
+	oi.st.size = sizeof(oi.st) + 32;
+	CHECK_EQ(shk_obj_next(seg, &cur, &oi.st), 1);
+	CHECK_EQ(oi.st.size, sizeof(oi.st));
+	memset(&ai, 0xab, sizeof(ai));
+	ai.st.size = sizeof(ai.st) + 32;
+	cur = 0;
+	CHECK_EQ(shk_seg_attached(seg, &cur, &ai.st), 1);
+	CHECK_EQ(ai.st.size, sizeof(ai.st));
+	for (i = 0; i < 32; i++)
+		if (sg.pad[i] != 0xab || hp.pad[i] != 0xab ||
+		    oi.pad[i] != 0xab || ai.pad[i] != 0xab)
+			pad_ok = 0;
+	CHECK(pad_ok);
+	/* an older, shorter shk_seg_stats (up to name): that many bytes */
+	memset(&sg, 0xab, sizeof(sg));
+	sg.st.size = offsetof(shk_seg_stats, owner_uid);
+	CHECK_OK(shk_seg_info(seg, &sg.st));
+	CHECK_EQ(sg.st.size, offsetof(shk_seg_stats, owner_uid));
+	CHECK_EQ(sg.st.owner_uid, 0xabababab);
+	shk_queue_close(q);
+	shk_seg_close(seg);
+}
+
+TEST_MAIN({ "backend_posix", t_backend_posix }, { "info_size", t_info_size },
 	  { "attach_spread", t_attach_spread },
 	  { "zombie_is_dead", t_zombie_is_dead },
 	  { "not_regular", t_not_regular }, { "file_symlink", t_file_symlink },

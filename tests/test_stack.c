@@ -1067,6 +1067,68 @@ t_depth_rounds(void)
 	CHECK_OK(shk_seg_unlink(nm, NULL));
 }
 
+/* A create-or-open (SHK_CREATE, no SHK_EXCL) of an existing stack with NULL
+ * opts or zero geometry fields opens the stored stack ("on open 0 accepts
+ * the stored value"); the defaults are for a new one only.  Failed with
+ * SHK_ETYPE when the defaults were filled before the lookup. */
+static void
+t_create_open_defaults(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_stack *a = NULL, *b = NULL;
+	shk_stack_opts o = SHK_STACK_OPTS_INIT;
+	shk_stack_stats st = { .size = sizeof(st) };
+
+	setup(nm, sizeof(nm), "scod", &seg);
+	o.elem_len = 16;
+	o.cap = 4;
+	CHECK_OK(shk_stack_open(seg, "x", SHK_CREATE | SHK_EXCL, &o, &a));
+	CHECK_OK(shk_stack_open(seg, "x", SHK_CREATE, NULL, &b));
+	CHECK_OK(shk_stack_info(b, &st));
+	CHECK_EQ(st.elem_len, 16);
+	CHECK_EQ(st.cap, 4);
+	shk_stack_close(b);
+	b = NULL;
+	o = (shk_stack_opts)SHK_STACK_OPTS_INIT;
+	o.cap = 4; /* one field given, the other stored */
+	CHECK_OK(shk_stack_open(seg, "x", SHK_CREATE, &o, &b));
+	shk_stack_close(b);
+	b = NULL;
+	o.cap = 0;
+	o.elem_len = 16;
+	CHECK_OK(shk_stack_open(seg, "x", SHK_CREATE, &o, &b));
+	shk_stack_close(b);
+	b = NULL;
+	CHECK_OK(shk_stack_open(seg, "x", 0, NULL, &b));
+	shk_stack_close(b);
+	b = NULL;
+	/* a nonzero field still has to match */
+	o.elem_len = 0;
+	o.cap = 8;
+	CHECK_EQ(shk_stack_open(seg, "x", SHK_CREATE, &o, &b), SHK_ETYPE);
+	CHECK(b == NULL);
+	/* SHK_EXCL: the object exists */
+	CHECK_EQ(shk_stack_open(seg, "x", SHK_CREATE | SHK_EXCL, NULL, &b),
+		 SHK_EEXIST);
+	/* SHK_EXCL without SHK_CREATE is still a misuse */
+	CHECK_EQ(shk_stack_open(seg, "x", SHK_EXCL, NULL, &b), SHK_EINVAL);
+	/* the caller's nonzero values are range-checked */
+	o = (shk_stack_opts)SHK_STACK_OPTS_INIT;
+	o.elem_len = (1u << 20) + 1;
+	CHECK_EQ(shk_stack_open(seg, "x", SHK_CREATE, &o, &b), SHK_EINVAL);
+	/* a new stack: the defaults */
+	CHECK_EQ(shk_stack_open(seg, "y", 0, NULL, &b), SHK_ENOENT);
+	CHECK_OK(shk_stack_open(seg, "y", SHK_CREATE, NULL, &b));
+	CHECK_OK(shk_stack_info(b, &st));
+	CHECK_EQ(st.elem_len, 8);
+	CHECK_EQ(st.cap, 1024);
+	shk_stack_close(b);
+	shk_stack_close(a);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 TEST_MAIN({ "basic", t_basic }, { "procs", t_procs }, { "threads", t_threads },
 	  { "kill", t_kill }, { "corrupt", t_corrupt },
 	  { "blocking", t_blocking }, { "waker_killed", t_waker_killed },
@@ -1074,4 +1136,5 @@ TEST_MAIN({ "basic", t_basic }, { "procs", t_procs }, { "threads", t_threads },
 	  { "depth_race", t_depth_race }, { "depth_corrupt", t_depth_corrupt },
 	  { "depth_kill", t_depth_kill },
 	  { "depth_live_threads", t_depth_live_threads },
-	  { "depth_rounds", t_depth_rounds })
+	  { "depth_rounds", t_depth_rounds },
+	  { "create_open_defaults", t_create_open_defaults })

@@ -583,6 +583,40 @@ t_barrier_dead_party(void)
 	shk_seg_close(s);
 }
 
+/* A leave that completes a generation is its serial party: it returns 1
+ * and every arriver 0, so exactly one call per generation gets 1.  Before,
+ * the leave returned 0 and that generation had no serial party. */
+static void
+t_barrier_leave_serial(void)
+{
+	shk_seg *s = seg_create("barls");
+	shk_barrier *b = NULL;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	pid_t c;
+
+	o.count = 3;
+	CHECK_OK(shk_barrier_open(s, "b", SHK_CREATE, &o, &b));
+	/* a leave that completes nothing: 0 */
+	CHECK_EQ(shk_barrier_leave(b), 0); /* parties 3 -> 2, arrived 0 */
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_barrier *cb = NULL;
+		if (shk_barrier_open(cs, "b", 0, NULL, &cb))
+			_exit(2);
+		/* not serial: the leave below completes the generation */
+		_exit(shk_barrier_wait(cb, 10000 * MS) == 0 ? 0 : 3);
+	}
+	await_describe(s, "arrived=1");
+	/* parties 2 -> 1 with the other one arrived: completes, serial */
+	CHECK_EQ(shk_barrier_leave(b), 1);
+	CHECK_EQ(test_wait(c), 0);
+	describe_has(s, "b", "parties=1 arrived=0 gen=1");
+	shk_barrier_close(b);
+	shk_seg_close(s);
+}
+
 /*
  * A party killed inside shk_barrier_wait after arriving (docs/sync.md):
  * its arrival still counts, so its generation completes when the others
@@ -909,6 +943,56 @@ t_open_field_race(void)
 	shk_seg_close(s);
 }
 
+/* Flag bits a sync kind does not take are SHK_EINVAL on create: only
+ * events take any (SHK_EVENT_MANUAL, SHK_EVENT_SET).  Before, only an
+ * event refused an unknown bit; the other kinds ignored them. */
+static void
+t_sync_flags_rejected(void)
+{
+	shk_seg *s = seg_create("syncflags");
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	shk_obj_info info = { .size = sizeof(info) };
+	shk_mutex *mu = NULL;
+	shk_rwlock *rw = NULL;
+	shk_sem *se = NULL;
+	shk_barrier *ba = NULL;
+	shk_latch *la = NULL;
+	shk_cond *co = NULL;
+	shk_once *on = NULL;
+	shk_event *ev = NULL;
+
+	o.count = 1;
+	o.flags = SHK_EVENT_MANUAL;
+	CHECK_RC(shk_mutex_open(s, "mu", SHK_CREATE, &o, &mu), SHK_EINVAL);
+	CHECK_RC(shk_rwlock_open(s, "rw", SHK_CREATE, &o, &rw), SHK_EINVAL);
+	CHECK_RC(shk_sem_open(s, "se", SHK_CREATE, &o, &se), SHK_EINVAL);
+	CHECK_RC(shk_barrier_open(s, "ba", SHK_CREATE, &o, &ba), SHK_EINVAL);
+	CHECK_RC(shk_latch_open(s, "la", SHK_CREATE, &o, &la), SHK_EINVAL);
+	CHECK_RC(shk_cond_open(s, "co", SHK_CREATE, &o, &co), SHK_EINVAL);
+	CHECK_RC(shk_once_open(s, "on", SHK_CREATE, &o, &on), SHK_EINVAL);
+	CHECK(!mu && !rw && !se && !ba && !la && !co && !on);
+	/* nothing was created */
+	CHECK_RC(shk_obj_stat(s, "mu", &info), SHK_ENOENT);
+	CHECK_RC(shk_obj_stat(s, "on", &info), SHK_ENOENT);
+	o.flags = 0x80;
+	CHECK_RC(shk_event_open(s, "ev", SHK_CREATE, &o, &ev), SHK_EINVAL);
+	/* without flags they create; an open ignores the opts (the stored
+	 * configuration wins), flags included */
+	o.flags = 0;
+	CHECK_OK(shk_mutex_open(s, "mu", SHK_CREATE, &o, &mu));
+	CHECK_OK(shk_latch_open(s, "la", SHK_CREATE, &o, &la));
+	shk_mutex_close(mu);
+	mu = NULL;
+	o.flags = SHK_EVENT_SET;
+	CHECK_OK(shk_mutex_open(s, "mu", SHK_CREATE, &o, &mu));
+	CHECK_OK(shk_event_open(s, "ev", SHK_CREATE, &o, &ev));
+	CHECK_OK(shk_event_wait(ev, 0)); /* created set */
+	shk_event_close(ev);
+	shk_latch_close(la);
+	shk_mutex_close(mu);
+	shk_seg_close(s);
+}
+
 /* ---- condition variable ---- */
 
 static void
@@ -967,6 +1051,45 @@ t_cond_procs(void)
 	}
 	CHECK_EQ(test_wait(c), 0);
 	describe_has(s, "c", "waiters=0");
+	shk_cond_close(cv);
+	shk_mutex_close(m);
+	shk_seg_close(s);
+}
+
+/* A cond wait on a mutex taken with SHK_EOWNERDEAD and not yet made
+ * consistent: SHK_EINVAL, still holding the mutex, which stays
+ * recoverable.  Before, the wait released it through shk_mutex_unlock and
+ * made it SHK_ENOTRECOVERABLE for good. */
+static void
+t_cond_wait_inconsistent(void)
+{
+	shk_seg *s = seg_create("condincons");
+	shk_mutex *m = NULL;
+	shk_cond *cv = NULL;
+	pid_t c;
+
+	CHECK_OK(shk_mutex_open(s, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_cond_open(s, "c", SHK_CREATE, NULL, &cv));
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_mutex *cm = NULL;
+		if (shk_mutex_open(cs, "m", 0, NULL, &cm) ||
+		    shk_mutex_lock(cm, SHK_FOREVER))
+			_exit(2);
+		_exit(0); /* dies holding it */
+	}
+	CHECK_EQ(test_wait(c), 0);
+	CHECK_RC(shk_mutex_lock(m, 1000 * MS), SHK_EOWNERDEAD);
+	CHECK_RC(shk_cond_wait(cv, m, 10 * MS), SHK_EINVAL);
+	/* still held (a re-lock is a deadlock), still recoverable */
+	CHECK_RC(shk_mutex_lock(m, 0), SHK_EDEADLK);
+	CHECK_OK(shk_mutex_consistent(m));
+	CHECK_RC(shk_cond_wait(cv, m, 10 * MS), SHK_ETIMEDOUT);
+	CHECK_OK(shk_mutex_unlock(m));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_OK(shk_mutex_unlock(m));
 	shk_cond_close(cv);
 	shk_mutex_close(m);
 	shk_seg_close(s);
@@ -1703,15 +1826,18 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "barrier_threads", t_barrier_threads },
 	  { "barrier_dead_party", t_barrier_dead_party },
 	  { "barrier_dead_arrived", t_barrier_dead_arrived },
+	  { "barrier_leave_serial", t_barrier_leave_serial },
 	  { "waker_killed", t_waker_killed },
 	  { "corrupt_counts", t_corrupt_counts },
 	  { "open_field_race", t_open_field_race },
 	  { "cond_procs", t_cond_procs }, { "cond_threads", t_cond_threads },
 	  { "cond_retake_bounded", t_cond_retake_bounded },
+	  { "cond_wait_inconsistent", t_cond_wait_inconsistent },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
 	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
 	  { "sem_fd", t_sem_fd }, { "timed_expiry", t_timed_expiry },
 	  { "bad_timeout", t_bad_timeout },
+	  { "sync_flags_rejected", t_sync_flags_rejected },
 	  { "pid_alive_states", t_pid_alive_states },
 	  { "sem_post_dead_waiter", t_sem_post_dead_waiter })

@@ -302,6 +302,8 @@ _fn("shk_map_delete", c_int, H, c_void_p)
 _fn("shk_map_next", c_int, H, P(u32), c_void_p, c_void_p)
 _fn("shk_map_count", c_int, H)
 _fn("shk_map_cap", u64, H)
+_fn("shk_map_key_len", u32, H)
+_fn("shk_map_val_len", u32, H)
 
 # ring
 _fn("shk_ring_open", c_int, H, c_char_p, c_uint, c_int, P(RingOpts), P(H))

@@ -5,7 +5,7 @@ import ctypes
 from . import _lib as L
 from ._base import U32_MAX, Handle, _or0, cbuf, cint, flags_of, inflight
 from ._lib import lib
-from .errors import InvalidArgument, NotFound, TypeMismatch, check
+from .errors import NotFound, check
 
 __all__ = ["Map"]
 
@@ -37,31 +37,17 @@ class Map(Handle):
         o.type_id = cint(type_id, "type_id")
         if key_len is not None and val_len is None and not create:
             raise ValueError("opening with key_len also needs val_len")
-        # The handle's key_len and val_len must be the ones used here (the
-        # value buffer's size): shk_map_open checks them when key_len is
-        # given, and has no accessor to tell them otherwise.  So a map
-        # opened without sizes reads them from the registry first and
-        # opens with them, checked; a TypeMismatch whose cause is a map
-        # removed and re-created with other sizes between the two (a new
-        # stat differs) is tried again.  Reading them after the open, as
-        # before, could take the new map's sizes for the old map's handle:
-        # a value buffer shorter than what C writes into it.
-        probe = not key_len and not val_len  # (0 and val_len: EINVAL)
-        for attempt in range(_TRIES):
-            if probe:
-                o.key_len, o.val_len = lens = _lens_now(seg, name, create)
-            try:
-                h = self._open(seg, name, lib.shk_map_open,
-                               flags_of(create, excl), ctypes.byref(o),
-                               context="map %r" % (name,))
-                break
-            except TypeMismatch:
-                if not probe or attempt == _TRIES - 1 or \
-                        _lens_now(seg, name, create) == lens:
-                    raise
+        # Opened without sizes (key_len 0), the handle takes the map's
+        # stored ones, and the binding reads them from the handle
+        # (shk_map_key_len/val_len): they are the handle's map's, whatever
+        # replaced it in the registry meanwhile, so the value buffer fits
+        # what shk_map_get copies out.
+        h = self._open(seg, name, lib.shk_map_open, flags_of(create, excl),
+                       ctypes.byref(o), context="map %r" % (name,))
         try:
             self.cap = lib.shk_map_cap(h)
-            self.key_len, self.val_len = o.key_len, o.val_len
+            self.key_len = lib.shk_map_key_len(h)
+            self.val_len = lib.shk_map_val_len(h)
             # get()'s value buffer: a new one per call (threads may share
             # the handle; shk_map_get is thread-safe)
             self._val_t = ctypes.c_char * max(1, self.val_len)
@@ -163,32 +149,3 @@ class Map(Handle):
 
     def values(self):
         return (v for _, v in self.items())
-
-
-_TRIES = 8  # opens of a map replaced meanwhile, before TypeMismatch
-
-
-def _lens_now(seg, name, create):
-    """key_len, val_len of the map `name` as the registry has it now."""
-    try:
-        info = seg.stat(name)
-    except NotFound:
-        if create:  # as shk_map_open: nothing to create it with
-            raise InvalidArgument(context="map %r: creating it needs "
-                                  "key_len and cap" % (name,)) from None
-        raise NotFound(context="map %r" % (name,)) from None
-    if info.kind != "map":
-        raise TypeMismatch(context="map %r: it is a %s" % (name, info.kind))
-    return _stored_lens(name, info)
-
-
-def _stored_lens(name, info):
-    """key_len/val_len of a map opened without them: the registry holds
-    only their sum (elem_len), shk_obj_describe states both."""
-    import re
-    from .errors import Corrupt
-    g = re.search(r"\bkey_len=(\d+) val_len=(\d+)", info.state)
-    if not g or int(g.group(1)) + int(g.group(2)) != info.elem_len:
-        raise Corrupt(context="map %r: cannot read key_len/val_len (%r)"
-                      % (name, info.state))
-    return int(g.group(1)), int(g.group(2))

@@ -403,7 +403,8 @@ class Event(_Sync):
 
 class Barrier(_Sync):
     """A reusable barrier for `parties` (required to create).  wait()
-    returns True for the one serial arriver per generation."""
+    returns True for the one serial arriver per generation; leave() True
+    when it completed the generation instead (then no arriver is)."""
 
     _open_fn = "shk_barrier_open"
     _close_fn = "shk_barrier_close"
@@ -420,7 +421,11 @@ class Barrier(_Sync):
 
     @inflight
     def leave(self):
-        check(lib.shk_barrier_leave(self._handle()), "barrier leave")
+        """Remove one party for good; True when this leave completed the
+        generation (everyone left had arrived): the leaver is then its
+        serial party, no arriver is."""
+        return check(lib.shk_barrier_leave(self._handle()),
+                     "barrier leave") == 1
 
 
 class Latch(_Sync):

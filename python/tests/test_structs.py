@@ -165,71 +165,34 @@ def test_bcast_reliable_huge_reader_timeout(seg, rt):
     assert w.stat().readers == 1
 
 
-_MAP_REPLACED = r"""
-import sys
-import shmkit
-name, when = sys.argv[1], sys.argv[2]
-seg = shmkit.Segment(name, create=True, size=1 << 20)
-other = shmkit.Segment(name)   # another party: removes and re-creates
-seg.map("m", key_len=8, val_len=64, cap=16, create=True).close()
-real = seg.stat
-sizes = [1, 64] * 10
-replaced = []
+def test_map_sizes_from_handle(seg, name):
+    """A map opened without key_len/val_len takes its sizes from the C
+    handle (shk_map_key_len/val_len), not from the registry: the registry
+    is not consulted (before, a map removed and re-created with other
+    sizes between the look-up and the open needed retries), and a map
+    re-created with other sizes gives a new handle the new sizes."""
+    seg.map("m", key_len=8, val_len=64, cap=16, create=True).close()
 
-def replace():
-    other.remove("m")
-    n = sizes[len(replaced)]
-    other.map("m", key_len=8, val_len=n, cap=16, create=True).close()
-    replaced.append(n)
-
-def stat(n):
-    # the map replaced by one with other sizes around Map()'s look at the
-    # registry: once just before it, once just after it, or after each
-    if n != "m":
-        return real(n)
-    if when == "before" and not replaced:
-        replace()
-    info = real(n)
-    if when == "always" or (when == "after" and not replaced):
-        replace()
-    return info
-
-seg.stat = stat
-if when == "always":
-    try:
-        seg.map("m")
-        raise AssertionError("opened a map that never held still")
-    except shmkit.TypeMismatch:
-        pass
-    assert len(replaced) >= 8, replaced
-else:
-    m = seg.map("m")
-    assert replaced == [1], replaced
-    # the handle is on the map there now, with its sizes
-    assert (m.key_len, m.val_len) == (8, 1), (m.key_len, m.val_len)
-    m.put(b"key_____", b"v")
-    with other.map("m", key_len=8, val_len=1) as fresh:
-        assert fresh.get(b"key_____") == b"v"
-    assert m.get(b"key_____") == b"v"
-    m.close()
-other.close()
-seg.close()
-shmkit.unlink(name)
-print("ok")
-"""
-
-
-@pytest.mark.parametrize("when", ["before", "after", "always"])
-def test_map_replaced_while_opened_without_sizes(name, when):
-    """A map opened without key_len/val_len, removed and re-created with
-    other sizes by another party around the open: the handle and the
-    binding's sizes (its value buffer) are those of one map.  Before, the
-    sizes came from a stat after the open: the new map's (val_len 1) for
-    a handle of the removed one (val_len 64), whose get() writes 64 bytes
-    into a 1-byte buffer.  In a child interpreter: that overflow may
-    crash."""
-    from test_lifetime import run_child
-    run_child(_MAP_REPLACED, name, when)
+    def no_stat(n):
+        raise AssertionError("Map() read the registry")
+    with shmkit.Segment(name) as other:
+        real, seg.stat = seg.stat, no_stat
+        try:
+            m = seg.map("m")
+            assert (m.key_len, m.val_len) == (8, 64), (m.key_len, m.val_len)
+            m.put(b"key_____", b"v" * 64)
+            m.close()
+            other.remove("m")
+            other.map("m", key_len=8, val_len=1, cap=16, create=True).close()
+            m = seg.map("m", create=True)   # exists: opened as it is
+            assert (m.key_len, m.val_len) == (8, 1), (m.key_len, m.val_len)
+            m.put(b"key_____", b"w")
+            assert m.get(b"key_____") == b"w"
+            m.close()
+            with pytest.raises(shmkit.InvalidArgument):
+                seg.map("new", create=True)   # nothing to create it with
+        finally:
+            seg.stat = real
 
 
 def test_map_both_ways(seg, name):

@@ -2,6 +2,7 @@
 
 import os
 import selectors
+import threading
 import time
 
 import pytest
@@ -118,6 +119,18 @@ def test_sem_event_barrier_latch(seg):
 
     b = seg.barrier("b", parties=1, create=True)
     assert b.wait(timeout=1) is True      # the one party is serial
+    b3 = seg.barrier("b3", parties=3, create=True)
+    assert b3.leave() is False            # 3 -> 2 parties, nobody arrived
+    got = []
+    t = threading.Thread(target=lambda: got.append(b3.wait(timeout=10)))
+    t.start()
+    deadline = time.monotonic() + 10
+    while "arrived=1" not in seg.stat("b3").state:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert b3.leave() is True             # completes it: the serial party
+    t.join(10)
+    assert got == [False]                 # so the arriver is not
     la = seg.latch("l", count=2, create=True)
     assert la.count_down() == 1
     with pytest.raises(shmkit.WouldBlock):
