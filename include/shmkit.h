@@ -1260,7 +1260,8 @@ typedef struct shk_bcast_opts {
  * processes) and starts at the current end: it receives the records
  * written after the open.  opts may be NULL.  The role or slot is
  * claimed under the registry lock, as in shk_ring_open (shk_obj_remove is
- * SHK_EBUSY while it is held).  Returns 0 and *out, or SHK_EINVAL,
+ * SHK_EBUSY while it is held).  Returns 0 and *out, or SHK_EINVAL (also
+ * for SHK_EXCL without SHK_CREATE, or a flag bit other than those two),
  * SHK_EPERM (read-only segment handle), SHK_ENOENT, SHK_EEXIST, SHK_ETYPE
  * (another kind, type_id, cap, max_record, mode or max_readers),
  * SHK_EBUSY, SHK_ENOMEM, SHK_ENOSPC, SHK_ECORRUPT, SHK_EAGAIN,

@@ -915,6 +915,10 @@ shk_bcast_open(shk_seg *seg, const char *name, unsigned flags, int role,
 	if (!seg || !name ||
 	    (role != SHK_BCAST_WRITER && role != SHK_BCAST_READER))
 		return SHK_EINVAL;
+	/* as shk__obj_open() judges them: the lookup below passes none */
+	if ((flags & ~(SHK_CREATE | SHK_EXCL)) ||
+	    ((flags & SHK_EXCL) && !(flags & SHK_CREATE)))
+		return SHK_EINVAL;
 	rc = shk__opts_copy(&o, sizeof(o), opts);
 	if (rc)
 		return rc;

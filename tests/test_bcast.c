@@ -181,6 +181,18 @@ b_basic(void)
 	CHECK_RC(shk_bcast_open(seg, "b", 0, SHK_BCAST_READER, &o, &x),
 		 SHK_EINVAL);
 	o.size = sizeof(o);
+	/* flags as for every object open: SHK_EXCL only with SHK_CREATE, no
+	 * unknown bit (until 2026-11-25 the lookup passed none, so these
+	 * opened "b", or said SHK_ENOENT for a missing one) */
+	o.max_readers = 0;
+	CHECK_RC(shk_bcast_open(seg, "b", SHK_EXCL, SHK_BCAST_READER, NULL, &x),
+		 SHK_EINVAL);
+	CHECK_RC(shk_bcast_open(seg, "none", SHK_EXCL, SHK_BCAST_READER, NULL,
+				&x),
+		 SHK_EINVAL);
+	CHECK_RC(shk_bcast_open(seg, "b", 0x80, SHK_BCAST_READER, NULL, &x),
+		 SHK_EINVAL);
+	CHECK(x == NULL);
 	o.max_readers = 0;
 	o.cap = 1000;
 	CHECK_RC(shk_bcast_open(seg, "c", SHK_CREATE, SHK_BCAST_READER, &o, &x),
