@@ -232,6 +232,19 @@ shk__kind_describe_pool(shk_seg *seg, void *mem, const shk_obj_info *info,
 	return (size_t)n >= len ? (int)len - 1 : n;
 }
 
+/* Fills a new pool's zero fields; its length (shk__obj_open_dflt). */
+static uint64_t
+pool_defaults(shk_obj_desc *w)
+{
+	uint64_t so, no, bo;
+
+	if (!w->elem_len)
+		w->elem_len = 64;
+	if (!w->cap)
+		w->cap = 64;
+	return layout(w->cap, w->elem_len, &so, &no, &bo);
+}
+
 int
 shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 	      const shk_pool_opts *opts, shk_pool **out)
@@ -239,7 +252,7 @@ shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 	shk_pool_opts o = SHK_POOL_OPTS_INIT;
 	shk_obj_desc want = SHK_OBJ_DESC_INIT;
 	shk_obj_info info;
-	uint64_t len = 0, so, no, bo;
+	uint64_t so, no, bo;
 	shk_pool *p;
 	void *mem;
 	int rc;
@@ -266,29 +279,12 @@ shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 	if (!p)
 		return SHK_ENOMEM;
 	/* A zero field means "as stored" for an existing pool and "the
-	 * default" for a new one: look it up with the caller's fields first
-	 * (zeros accept), fill the defaults only to create (test
-	 * create_open_defaults; filled first, they made a create-or-open of
-	 * an existing pool of another geometry fail with SHK_ETYPE).  A
-	 * creator racing us between the two calls: the second opens its
-	 * pool, checked against our defaults, as bcast does. */
-	rc = SHK_ENOENT;
-	if (!(flags & SHK_CREATE) ||
-	    (!(flags & SHK_EXCL) && (!o.block_len || !o.cap)))
-		rc = shk__obj_open(seg, name, flags & ~SHK_CREATE, &want, 0,
-				   NULL, NULL, shk__kind_check_pool, &info,
-				   &mem);
-	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
-		if (!want.elem_len)
-			want.elem_len = 64;
-		if (!want.cap)
-			want.cap = 64;
-		len = layout(want.cap, want.elem_len, &so, &no, &bo);
-		rc = len ? shk__obj_open(seg, name, flags, &want, len,
-					 pool_init, NULL, shk__kind_check_pool,
-					 &info, &mem)
-			 : SHK_EINVAL;
-	}
+	 * default" for a new one (test create_open_defaults; filled before
+	 * the lookup, the defaults made a create-or-open of an existing pool
+	 * of another geometry fail with SHK_ETYPE) */
+	rc = shk__obj_open_dflt(seg, name, flags, &want, pool_defaults,
+				pool_init, NULL, shk__kind_check_pool, &info,
+				&mem);
 	if (rc) {
 		free(p);
 		return rc;

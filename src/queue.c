@@ -565,6 +565,17 @@ maybe_nonempty(void *arg)
 	       st == SHK__QC_READING || st == SHK__QC_KEPT;
 }
 
+/* Fills a new queue's zero fields; its length (shk__obj_open_dflt). */
+static uint64_t
+queue_defaults(shk_obj_desc *w)
+{
+	if (!w->elem_len)
+		w->elem_len = 8;
+	if (!w->cap)
+		w->cap = 1024;
+	return shk__queue_obj_len(w->cap, cell_len_of(w->elem_len));
+}
+
 int
 shk__queue_pop_keep(shk_queue *q, void *elem, int64_t timeout_ns,
 		    const struct shk__queue_keeper *keeper)
@@ -775,7 +786,6 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 	shk_obj_desc want = SHK_OBJ_DESC_INIT;
 	shk_obj_info info;
 	shk_queue *q;
-	uint64_t len = 0;
 	void *mem;
 	int rc;
 
@@ -802,29 +812,12 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 	if (!q)
 		return SHK_ENOMEM;
 	/* A zero field means "as stored" for an existing queue and "the
-	 * default" for a new one: look the queue up with the caller's fields
-	 * first (zeros accept), and fill the defaults only to create one
-	 * (test create_open_defaults; the defaults, filled first, made a
-	 * create-or-open of an existing queue of another geometry fail with
-	 * SHK_ETYPE).  A creator racing us between the two calls: the second
-	 * opens its queue, checked against our defaults, as bcast does. */
-	rc = SHK_ENOENT;
-	if (!(flags & SHK_CREATE) ||
-	    (!(flags & SHK_EXCL) && (!o.elem_len || !o.cap)))
-		rc = shk__obj_open(seg, name, flags & ~SHK_CREATE, &want, 0,
-				   NULL, NULL, shk__kind_check_queue, &info,
-				   &mem);
-	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
-		if (!want.elem_len)
-			want.elem_len = 8;
-		if (!want.cap)
-			want.cap = 1024;
-		len = shk__queue_obj_len(want.cap, cell_len_of(want.elem_len));
-		rc = len ? shk__obj_open(seg, name, flags, &want, len,
-					 queue_init, NULL,
-					 shk__kind_check_queue, &info, &mem)
-			 : SHK_EINVAL;
-	}
+	 * default" for a new one (test create_open_defaults; the defaults,
+	 * filled before the lookup, made a create-or-open of an existing
+	 * queue of another geometry fail with SHK_ETYPE) */
+	rc = shk__obj_open_dflt(seg, name, flags, &want, queue_defaults,
+				queue_init, NULL, shk__kind_check_queue, &info,
+				&mem);
 	if (rc) {
 		free(q);
 		return rc;

@@ -595,6 +595,39 @@ open_found(shk_seg *seg, struct shk__reg_ent *e, uint32_t h,
 }
 
 int
+shk__obj_open_dflt(shk_seg *seg, const char *name, unsigned flags,
+		   const shk_obj_desc *want,
+		   uint64_t (*defaults)(shk_obj_desc *), shk__obj_init_fn init,
+		   void *arg, shk__obj_check_fn check, shk_obj_info *info,
+		   void **mem)
+{
+	int lookup = !(flags & SHK_CREATE) ||
+		     (!(flags & SHK_EXCL) && (!want->elem_len || !want->cap));
+	shk_obj_desc w;
+	uint64_t len;
+	int rc, tries;
+
+	for (tries = 0;; tries++) {
+		rc = SHK_ENOENT;
+		if (lookup)
+			rc = shk__obj_open(seg, name, flags & ~SHK_CREATE, want,
+					   0, NULL, NULL, check, info, mem);
+		if (rc != SHK_ENOENT || !(flags & SHK_CREATE))
+			return rc;
+		w = *want;
+		len = defaults(&w);
+		if (!len)
+			return SHK_EINVAL;
+		rc = shk__obj_open(seg, name, flags, &w, len, init, arg, check,
+				   info, mem);
+		/* made meanwhile by a creator of another geometry, which
+		 * our zero fields accept: look it up again */
+		if (rc != SHK_ETYPE || !lookup || tries >= 7)
+			return rc;
+	}
+}
+
+int
 shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 	      const shk_obj_desc *want, uint64_t len, shk__obj_init_fn init,
 	      void *arg, shk__obj_check_fn check, shk_obj_info *info,

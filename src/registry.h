@@ -74,6 +74,26 @@ SHK_HIDDEN int shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
 			     void **mem);
 
 /*
+ * shk__obj_open for a kind whose zero geometry fields (want->elem_len,
+ * want->cap) mean "as stored" for an existing object and "the default" for
+ * a new one (queue, stack, pool).  Unless flags ask for a new object only
+ * (SHK_EXCL) or both fields are set, it first looks the object up with
+ * want's fields (zeros accept); only when that says SHK_ENOENT and flags
+ * have SHK_CREATE does it call defaults(want), which fills the zero fields
+ * and returns the object's length (0: SHK_EINVAL), and create it.  A
+ * creator of another geometry racing us between the two finds our
+ * creation failing with SHK_ETYPE against our defaults: the lookup is
+ * tried again, at most 8 times (a review measured 6% SHK_ETYPE in such a
+ * race before, 2026-11-25).  Codes as shk__obj_open.
+ */
+SHK_HIDDEN int shk__obj_open_dflt(shk_seg *seg, const char *name,
+				  unsigned flags, const shk_obj_desc *want,
+				  uint64_t (*defaults)(shk_obj_desc *want),
+				  shk__obj_init_fn init, void *arg,
+				  shk__obj_check_fn check, shk_obj_info *info,
+				  void **mem);
+
+/*
  * Several registry steps under one hold of the lock (chan.c's undo of a
  * failed open).  shk__reg_lock returns 0 or a code of the lock
  * (SHK_ETIMEDOUT, SHK_EPERM on a read-only handle).  With it held:

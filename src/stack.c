@@ -509,6 +509,20 @@ shk__kind_describe_stack(shk_seg *seg, void *mem, const shk_obj_info *info,
 	return (size_t)n >= len ? (int)len - 1 : n;
 }
 
+/* Fills a new stack's zero fields; its length (shk__obj_open_dflt). */
+static uint64_t
+stack_defaults(shk_obj_desc *w)
+{
+	uint64_t no, dp, bo;
+
+	if (!w->elem_len)
+		w->elem_len = 8;
+	if (!w->cap)
+		w->cap = 1024;
+	return layout(w->cap, node_len_of(w->elem_len), CREATE_V2, &no, &dp,
+		      &bo);
+}
+
 int
 shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	       const shk_stack_opts *opts, shk_stack **out)
@@ -516,7 +530,7 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	shk_stack_opts o = SHK_STACK_OPTS_INIT;
 	shk_obj_desc want = SHK_OBJ_DESC_INIT;
 	shk_obj_info info;
-	uint64_t len = 0, no, dp, bo;
+	uint64_t no, dp, bo;
 	shk_stack *s;
 	int v;
 	void *mem;
@@ -544,30 +558,12 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	if (!s)
 		return SHK_ENOMEM;
 	/* A zero field means "as stored" for an existing stack and "the
-	 * default" for a new one: look it up with the caller's fields first
-	 * (zeros accept), fill the defaults only to create (test
-	 * create_open_defaults; filled first, they made a create-or-open of
-	 * an existing stack of another geometry fail with SHK_ETYPE).  A
-	 * creator racing us between the two calls: the second opens its
-	 * stack, checked against our defaults, as bcast does. */
-	rc = SHK_ENOENT;
-	if (!(flags & SHK_CREATE) ||
-	    (!(flags & SHK_EXCL) && (!o.elem_len || !o.cap)))
-		rc = shk__obj_open(seg, name, flags & ~SHK_CREATE, &want, 0,
-				   NULL, NULL, shk__kind_check_stack, &info,
-				   &mem);
-	if (rc == SHK_ENOENT && (flags & SHK_CREATE)) {
-		if (!want.elem_len)
-			want.elem_len = 8;
-		if (!want.cap)
-			want.cap = 1024;
-		len = layout(want.cap, node_len_of(want.elem_len), CREATE_V2,
-			     &no, &dp, &bo);
-		rc = len ? shk__obj_open(seg, name, flags, &want, len,
-					 stack_init, NULL,
-					 shk__kind_check_stack, &info, &mem)
-			 : SHK_EINVAL;
-	}
+	 * default" for a new one (test create_open_defaults; filled before
+	 * the lookup, the defaults made a create-or-open of an existing
+	 * stack of another geometry fail with SHK_ETYPE) */
+	rc = shk__obj_open_dflt(seg, name, flags, &want, stack_defaults,
+				stack_init, NULL, shk__kind_check_stack, &info,
+				&mem);
 	if (rc) {
 		free(s);
 		return rc;

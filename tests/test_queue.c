@@ -1408,6 +1408,62 @@ t_random_kills(void)
 	munmap((void *)pushes, 4096);
 }
 
+/* A create-or-open with zero fields racing a creator of another geometry
+ * (that creates the queue between our lookup and our creation): our
+ * creation then finds its queue, and the lookup is tried again, so the
+ * open succeeds and never says SHK_ETYPE.  A review measured 6% SHK_ETYPE
+ * in this loop when the lookup was not retried (2026-11-25); the helper
+ * (shk__obj_open_dflt) serves the stack and the pool too. */
+static void
+t_create_open_race(void)
+{
+	char nm[64];
+	shk_seg *seg;
+	shk_queue *q;
+	long ok = 0, etype = 0;
+	int64_t t0;
+	pid_t pid;
+	int rc;
+
+	setup(nm, sizeof(nm), "qcor", &seg, 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
+		shk_seg *cs;
+
+		child_init();
+		CHECK_OK(shk_seg_open(nm, 0, NULL, &cs));
+		qo.elem_len = 16;
+		qo.cap = 64;
+		for (;;) {
+			if (!shk_queue_open(cs, "q", SHK_CREATE, &qo, &q))
+				shk_queue_close(q);
+			shk_obj_remove(cs, "q");
+		}
+	}
+	t0 = test_now_ns();
+	while (test_now_ns() - t0 < 500000000LL) {
+		rc = shk_queue_open(seg, "q", SHK_CREATE, NULL, &q);
+		if (rc == 0) {
+			ok++;
+			shk_queue_close(q);
+		} else if (rc == SHK_ETYPE) {
+			etype++;
+		} else {
+			CHECK_OK(rc);
+		}
+		shk_obj_remove(seg, "q");
+	}
+	kill(pid, SIGKILL);
+	test_wait(pid);
+	printf("  %ld opens, %ld SHK_ETYPE\n", ok, etype);
+	CHECK(ok > 0);
+	CHECK_EQ(etype, 0);
+	shk_seg_close(seg);
+	CHECK_OK(shk_seg_unlink(nm, NULL));
+}
+
 /* A create-or-open (SHK_CREATE, no SHK_EXCL) of an existing queue with NULL
  * opts or zero geometry fields opens the stored queue ("on open 0 accepts
  * the stored value"); the defaults are for a new one only.  Failed with
@@ -1482,4 +1538,5 @@ TEST_MAIN({ "basic", t_basic }, { "mpmc_procs_8", t_mpmc_procs_8 },
 	  { "dead_consumer_positions", t_dead_consumer_positions },
 	  { "fd", t_fd }, { "pass_on", t_pass_on },
 	  { "random_kills", t_random_kills },
-	  { "create_open_defaults", t_create_open_defaults })
+	  { "create_open_defaults", t_create_open_defaults },
+	  { "create_open_race", t_create_open_race })
