@@ -23,8 +23,9 @@
  * Names are per run (shmkit-demo-<pid>, shmkit-demo-chan-<pid>), so two
  * demos at once do not meet.  Every wait has a deadline (5 s without
  * progress fails the section), each child dies with the demo
- * (PR_SET_PDEATHSIG) and SIGINT/SIGTERM/SIGHUP remove both segments and
- * the children before the demo dies of the signal.
+ * (PR_SET_PDEATHSIG) and SIGINT/SIGTERM/SIGHUP/SIGPIPE (`make demo | head`)
+ * remove both segments and the children before the demo dies of the
+ * signal.
  *
  * Fault hook for tests/examples.sh: SHK_DEMO_FAIL=heap-producer (producer 1
  * of section 3 kills itself after 1000 blocks), ping-child (the second
@@ -70,7 +71,7 @@ failing(const char *what)
 	return strcmp(fail_at, what) == 0;
 }
 
-/* SIGINT/SIGTERM/SIGHUP in the demo: remove both segments (unlink is
+/* SIGINT/SIGTERM/SIGHUP/SIGPIPE in the demo: remove both segments (unlink is
  * async-signal-safe; a segment is a file in /dev/shm), kill the children,
  * then die of the same signal. */
 static void
@@ -97,6 +98,7 @@ spawn(int slot)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != demo_pid) /* the demo died before prctl */
 			_exit(9);
@@ -919,7 +921,7 @@ main(void)
 	struct sigaction sa;
 	cpu_set_t cpus;
 	shk_seg *seg;
-	int rc, sig[3] = { SIGINT, SIGTERM, SIGHUP }, k;
+	int rc, sig[4] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE }, k;
 
 	/* line-buffered even into a pipe: a test sees the header at once */
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -934,8 +936,8 @@ main(void)
 	snprintf(chan_path, sizeof(chan_path), "/dev/shm/%s", CHAN_SEG);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	for (k = 0; k < 3; k++) {
+	sigfillset(&sa.sa_mask);
+	for (k = 0; k < 4; k++) {
 		struct sigaction old;
 		/* a signal ignored from the start (nohup, a background job
 		 * of a script) stays ignored */

@@ -6,6 +6,10 @@
  * for 5 s.
  *
  *   build/release/examples/epoll_consumer
+ *
+ * Test hook: EPOLL_CONSUMER_HOLD_END=1 makes each producer wait 10 s
+ * before its END, so that tests/examples.sh can kill one while it is
+ * surely still running.
  */
 #include <signal.h>
 #include <stdint.h>
@@ -60,6 +64,8 @@ producer(const char *seg_name, const char *ring_name, int id)
 			return 1;
 		}
 	}
+	if (getenv("EPOLL_CONSUMER_HOLD_END"))
+		sleep(10); /* test hook (above) */
 	rc = shk_ring_write(r, "END", 3, TIMEOUT_NS);
 	if (rc) {
 		fprintf(stderr, "producer %d: END: %s\n", id, shk_strerror(rc));

@@ -20,8 +20,11 @@ procs() {
 out=$(timeout 60 "$B/examples/epoll_consumer")
 echo "$out" | tail -5
 # a producer killed: epoll_consumer fails within seconds (it checks its
-# producers at every timer tick) and removes its segment
-"$B/examples/epoll_consumer" >/dev/null 2>"$B/epoll-kill.err" &
+# producers at every timer tick) and removes its segment.  The producers
+# hold their END (a test hook), so the one killed is surely still running
+# however late the kill comes (a review saw it exit first after a 150 ms
+# stall)
+EPOLL_CONSUMER_HOLD_END=1 "$B/examples/epoll_consumer" >/dev/null 2>"$B/epoll-kill.err" &
 pid=$!
 kid=
 for ((i = 0; i < 200 && ${#kid} == 0; i++)); do
@@ -103,7 +106,23 @@ if [ "$(basename "$B")" = release ]; then
 	wait $a || sa=$?
 	wait $b || sb=$?
 	[ "$sa" = 0 ] && [ "$sb" = 0 ] || { cat "$tmp/a" "$tmp/b"; echo "two demos at once: status $sa and $sb"; exit 1; }
-	shm_clean "shmkit-demo-.*\($a\|$b\)\$" || { ls /dev/shm; echo "two demos at once: segment left"; exit 1; }
+	# the names each printed (the demos' pids, not timeout's)
+	na=$(grep -o 'shmkit-demo-[0-9][0-9]*' "$tmp/a" | head -1)
+	nb=$(grep -o 'shmkit-demo-[0-9][0-9]*' "$tmp/b" | head -1)
+	[ -n "$na" ] && [ -n "$nb" ] && [ "$na" != "$nb" ] || { echo "two demos at once: names '$na' '$nb'"; exit 1; }
+	shm_clean "\($na\|$nb\|shmkit-demo-chan-${na#shmkit-demo-}\|shmkit-demo-chan-${nb#shmkit-demo-}\)\$" ||
+		{ ls /dev/shm; echo "two demos at once: segment left"; exit 1; }
 	echo "two demos at once: both exited 0, no segment left"
+	# a reader that stops reading (make demo | head -1): the demo dies of
+	# SIGPIPE at its next line and removes its segments first
+	n=$("$B/examples/demo" 2>/dev/null | head -1 | grep -o 'shmkit-demo-[0-9][0-9]*' | head -1)
+	[ -n "$n" ] || { echo "demo | head -1: no segment name in the header"; exit 1; }
+	for ((i = 0; i < 100; i++)); do
+		shm_clean "\($n\|shmkit-demo-chan-${n#shmkit-demo-}\)\$" && break
+		sleep 0.1
+	done
+	shm_clean "\($n\|shmkit-demo-chan-${n#shmkit-demo-}\)\$" ||
+		{ ls /dev/shm; echo "demo | head -1: segment left"; exit 1; }
+	echo "demo | head -1: no segment left"
 fi
 echo "examples: OK"

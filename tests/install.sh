@@ -12,14 +12,14 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf '#include <shmkit.h>\n#include <stdio.h>\nint main(void) { puts(SHK_VERSION_STRING); return shk_strerror(0) == NULL; }\n' >"$tmp/c.c"
 for p in A B; do
-	make -s -C "$ROOT" install PREFIX="$tmp/$p" >/dev/null
+	make -s -C "$ROOT" install DESTDIR= PREFIX="$tmp/$p" >/dev/null
 	got=$(sed -n 's/^prefix=//p' "$tmp/$p/lib/pkgconfig/shmkit.pc")
 	[ "$got" = "$tmp/$p" ] || { echo "install PREFIX=$tmp/$p: shmkit.pc says prefix=$got"; exit 1; }
-	cc -std=c11 -o "$tmp/c$p" "$tmp/c.c" $(PKG_CONFIG_PATH="$tmp/$p/lib/pkgconfig" pkg-config --cflags --libs shmkit)
+	${CC:-cc} -std=c11 -o "$tmp/c$p" "$tmp/c.c" $(PKG_CONFIG_PATH="$tmp/$p/lib/pkgconfig" pkg-config --cflags --libs shmkit)
 	LD_LIBRARY_PATH="$tmp/$p/lib" "$tmp/c$p" >/dev/null
 	echo "install PREFIX=.../$p: shmkit.pc prefix=.../$p, a program builds and runs against it"
 done
-make -s -C "$ROOT" uninstall PREFIX="$tmp/A" >/dev/null
+make -s -C "$ROOT" uninstall DESTDIR= PREFIX="$tmp/A" >/dev/null
 left=$(find "$tmp/A" -type f -o -type l)
 [ -z "$left" ] || { echo "uninstall left:"; echo "$left"; exit 1; }
 [ -e "$tmp/B/lib/pkgconfig/shmkit.pc" ] || { echo "uninstall of A removed B's files"; exit 1; }
