@@ -433,8 +433,9 @@ SHK_API int shk_seg_info(shk_seg *seg, shk_seg_stats *st);
  * registry entries (each object one live heap block of its own, no two
  * overlapping), heap structure and each object's own consistency check
  * (docs/cli.md, `shmkit check`).  Returns 0, or the first problem's code
- * (SHK_ECORRUPT, ...; SHK_ENOMEM when it cannot allocate its list of the
- * registry's objects).  Read-only; safe on SHK_RDONLY handles.
+ * (SHK_ECORRUPT, ...).  Without memory for its list of the registry's
+ * objects it leaves out the overlap test and judges the rest.  Read-only;
+ * safe on SHK_RDONLY handles.
  */
 SHK_API int shk_seg_check(shk_seg *seg);
 
@@ -543,8 +544,8 @@ typedef struct shk_heap_stats {
 
 /*
  * shk_heap_info fills *st (the caller sets st->size to at least
- * sizeof(*st); it is set to sizeof(*st)).  Returns 0 or SHK_EINVAL.  Read-only and lock-free; works on SHK_RDONLY
- * handles.
+ * sizeof(*st); it is set to sizeof(*st)).  Returns 0 or SHK_EINVAL.
+ * Read-only and lock-free; works on SHK_RDONLY handles.
  */
 SHK_API int shk_heap_info(shk_seg *seg, shk_heap_stats *st);
 
@@ -1596,8 +1597,8 @@ typedef struct shk_stack_opts {
 /*
  * shk_stack_open opens the stack `name`, creating it with SHK_CREATE
  * (SHK_EXCL: SHK_EEXIST if present).  It takes 320 + cap * (8 + elem_len
- * rounded up to 8) bytes of the heap, plus up to 63 bytes of alignment.  Zero fields as
- * shk_queue_open: the stored values when the stack exists, with
+ * rounded up to 8) bytes of the heap, plus up to 63 bytes of alignment.
+ * Zero fields as shk_queue_open: the stored values when the stack exists, with
  * SHK_CREATE too; the defaults only for a new stack.  Codes as
  * shk_queue_open.  *out is NULL on failure.  Thread- and process-safe.
  */
@@ -1919,7 +1920,8 @@ SHK_API int shk_barrier_wait(shk_barrier *b, int64_t timeout_ns);
  * then completes that generation one arrival early (docs/sync.md).
  * Returns 1 when this leave completed the generation (the caller is then
  * its serial party and may do the serial work: no arriver got 1), 0 when
- * it did not, SHK_ERANGE (only one party left), SHK_EINVAL.
+ * it did not, SHK_ERANGE (only one party left), SHK_EINVAL: test rc < 0
+ * for an error (until 2026-11-25 a completing leave returned 0).
  * Non-blocking.
  */
 SHK_API int shk_barrier_leave(shk_barrier *b);

@@ -1232,7 +1232,7 @@ shk_seg_info(shk_seg *seg, shk_seg_stats *out)
 	h = &seg->hdr; /* the validated copy: never re-read (§10) */
 	memset(st, 0, sizeof(*st));
 	/* the bytes filled: as much as the caller's struct holds (the
-	 * header's rule; it kept a larger size, test seg_info_size) */
+	 * header's rule; it kept a larger size, test info_size) */
 	st->size = out->size < sizeof(*st) ? out->size : (uint32_t)sizeof(*st);
 	st->version = h->version;
 	st->backend = h->backend;
