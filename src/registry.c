@@ -622,7 +622,7 @@ shk__obj_open_dflt(shk_seg *seg, const char *name, unsigned flags,
 				   info, mem);
 		/* made meanwhile by a creator of another geometry, which
 		 * our zero fields accept: look it up again */
-		if (rc != SHK_ETYPE || !lookup || tries >= 7)
+		if (rc != SHK_ETYPE || !lookup || tries >= 99)
 			return rc;
 	}
 }

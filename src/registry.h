@@ -83,7 +83,7 @@ SHK_HIDDEN int shk__obj_open(shk_seg *seg, const char *name, unsigned flags,
  * and returns the object's length (0: SHK_EINVAL), and create it.  A
  * creator of another geometry racing us between the two finds our
  * creation failing with SHK_ETYPE against our defaults: the lookup is
- * tried again, at most 8 times (a review measured 6% SHK_ETYPE in such a
+ * tried again, at most 100 times (a review measured 6% SHK_ETYPE in such a
  * race before, 2026-11-25).  Codes as shk__obj_open.
  */
 SHK_HIDDEN int shk__obj_open_dflt(shk_seg *seg, const char *name,
