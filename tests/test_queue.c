@@ -27,6 +27,8 @@ struct shared {
 	/* elements received after a later one of their producer: each one
 	 * a dead consumer's claim delivered again (docs/queue.md) */
 	_Atomic uint64_t late;
+	/* set by consumer 0 once its queue is open (struct cfg, gate) */
+	_Atomic uint32_t ready;
 	uint64_t per_prod;
 	_Atomic uint64_t bits[]; /* MAXP bitmaps of per_prod bits */
 };
@@ -128,7 +130,33 @@ struct cfg {
 	uint32_t nprod;
 	uint64_t total; /* elements that will be pushed in all */
 	uint32_t id;
+	/* consumer 0 must reach its crash point (its 10th claim: 9
+	 * consumed before it): producers wait for its open, the other
+	 * consumers until it consumed 9.  Under ASan in CI beside another
+	 * run, consumer 0 was once descheduled while the others moved every
+	 * element, and exited 0 instead of dying at its 10th claim */
+	int gate;
 };
+
+/* With c->gate: consumer 0 says it is ready; producers wait for that, the
+ * other consumers for its 9th element (10 s at most; it may then have
+ * died). */
+static void
+gate_pass(const struct cfg *c, int consumer)
+{
+	int i;
+
+	if (!c->gate)
+		return;
+	if (consumer && c->id == 0) {
+		atomic_store(&c->s->ready, 1);
+		return;
+	}
+	for (i = 0; i < 10000 && !(consumer ? atomic_load(&c->s->count[0]) >= 9
+					    : atomic_load(&c->s->ready));
+	     i++)
+		usleep(1000);
+}
 
 static shk_queue *
 open_q(const struct cfg *c, shk_seg **segp)
@@ -163,6 +191,7 @@ produce(const struct cfg *c, uint64_t n)
 	unsigned char e[64];
 	uint64_t i;
 
+	gate_pass(c, 0);
 	for (i = 0; i < n; i++) {
 		encode(e, c->elem_len, c->id, i);
 		CHECK_OK(shk_queue_push(q, e, SHK_FOREVER));
@@ -195,6 +224,7 @@ consume(const struct cfg *c)
 	uint64_t seq, old;
 	int rc;
 
+	gate_pass(c, 1);
 	for (int i = 0; i < MAXP; i++)
 		last[i] = -1;
 	for (;;) {
@@ -368,6 +398,7 @@ run_procs(const char *tag, uint32_t np, uint32_t nc, uint64_t per_prod,
 	c.q_name = "q";
 	c.s = map_shared(per_prod, slen);
 	c.elem_len = elem_len;
+	c.gate = crashc != NULL;
 	c.nprod = np;
 	c.total = total;
 	for (i = 0; i < nc; i++) {
