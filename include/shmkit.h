@@ -326,19 +326,34 @@ SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 			    shk_seg **out);
 
 /*
- * shk_seg_close detaches from the segment, unmaps it and frees the handle.
- * Every object handle opened from it must be closed first: closing an
- * object handle after its segment is undefined behaviour, and crashes for
- * ring and bcast handles and for queue and semaphore handles that have a
- * descriptor (shk_queue_fd, shk_sem_fd), whose close touches the unmapped
- * segment.  NULL is a no-op.
- * A mutex or rwlock write lock that the calling thread still holds through
- * it stays taken (the next locker gets SHK_EOWNERDEAD) and no longer counts
- * against the thread's 64 (shk_mutex_lock); no other thread may hold one
- * through it.  After the close, the exit of a thread that held locks
- * through it leaves them alone (shk_mutex_lock).
- * In a forked child, closing its copy of the parent's handle only unmaps
- * and frees it: the parent stays attached.
+ * shk_seg_close closes the segment handle: the caller may not use seg
+ * again, in any call (shk_obj_*, shk_alloc, shk_ptr, shk_seg_info, another
+ * object's open, ...; a second shk_seg_close included).  Each object
+ * handle opened through seg (array, map, ring, bcast, queue, pool, stack
+ * and the sync kinds) holds a reference to it: while one is open the
+ * segment stays attached and mapped, and those object handles, with their
+ * descriptors (shk_queue_fd, shk_sem_fd, shk_ring_fd, ...), keep working
+ * until their own closes.  The last of these closes (this one when no
+ * object handle is open) detaches from the segment, unmaps it and frees
+ * the handle, in whichever thread makes it; object handles may be closed
+ * in any order and from different threads.  Until 2026-11-25 the segment
+ * went at once, and an object handle closed after it crashed.  Pointers
+ * into the segment (shk_seg_base, shk_ptr, shk_array_data, a blob's
+ * memory) stay valid exactly as long as the mapping.  NULL is a no-op.
+ * Locks: while object handles keep the segment, a mutex or rwlock lock
+ * that a thread holds through it stays its own (it unlocks it through the
+ * object handle, and its exit releases it as usual).  At the last close a
+ * mutex or rwlock write lock still held through the handle stays taken
+ * (the next locker gets SHK_EOWNERDEAD), the closing thread's record of it
+ * is dropped (it no longer counts against the thread's 64,
+ * shk_mutex_lock), and no thread's exit touches it any more
+ * (shk_mutex_lock); another thread's record of a word it held through the
+ * handle stays until that thread looks the word up again (counting
+ * against its 64 until then), so close the last handle while no other
+ * thread holds a lock through it.
+ * In a forked child, closing its copy of the parent's handle (and the
+ * copies of object handles opened through it) only unmaps and frees, at
+ * its last close: the parent stays attached.
  */
 SHK_API void shk_seg_close(shk_seg *seg);
 
@@ -1722,8 +1737,9 @@ SHK_API int shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
  * SHK_EOWNERDEAD when the previous holder died holding it (even by SIGKILL),
  * or was a thread that exited holding it (the exiting thread marks it
  * abandoned, as POSIX robust mutexes report a dead thread; not when the
- * thread had closed the segment handle it locked through, whose lock is
- * then recovered as a closed handle's): the caller now holds the mutex,
+ * segment handle it locked through had its last close (shk_seg_close)
+ * before the thread exited: the lock is then recovered as a closed
+ * handle's): the caller now holds the mutex,
  * must repair the protected state and call shk_mutex_consistent before
  * shk_mutex_unlock; SHK_ENOTRECOVERABLE when a
  * holder unlocked without doing so (permanent); SHK_EAGAIN (timeout 0,
@@ -1732,8 +1748,8 @@ SHK_API int shk_mutex_open(shk_seg *seg, const char *name, unsigned flags,
  * threads of the process wait for it like any process); SHK_ENOMEM when
  * the calling thread holds 64 mutexes, rwlock write locks and read-held
  * rwlocks already
- * (those held through a segment handle it has closed do not count:
- * shk_seg_close), or when it is exiting and its release of what it holds
+ * (those held through a segment handle whose last close it made do not
+ * count: shk_seg_close), or when it is exiting and its release of what it holds
  * has run for the last time (a pthread key destructor in the C library's
  * last round, docs/sync.md); SHK_EINVAL.  A holder that is alive but stopped
  * (SIGSTOP, debugger) keeps the mutex.  No system call when uncontended;

@@ -144,6 +144,8 @@ shk_array_open(shk_seg *seg, const char *name, unsigned flags,
 	a->data = (uint8_t *)mem + SHK__ARRAY_DATA_OFF;
 	a->len = info.cap;
 	a->elem_len = (uint32_t)info.elem_len;
+	/* the handle keeps the segment handle until its close */
+	shk__seg_ref(seg);
 	*out = a;
 	return 0;
 }
@@ -151,7 +153,13 @@ shk_array_open(shk_seg *seg, const char *name, unsigned flags,
 void
 shk_array_close(shk_array *a)
 {
+	shk_seg *seg;
+
+	if (!a)
+		return;
+	seg = a->seg;
 	free(a);
+	shk__seg_unref(seg);
 }
 
 void *

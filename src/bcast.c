@@ -1006,6 +1006,8 @@ again:
 	rc = role == SHK_BCAST_WRITER ? writer_attach(b) : reader_attach(b);
 	if (rc)
 		goto fail_free;
+	/* the handle keeps the segment handle until its close */
+	shk__seg_ref(seg);
 	*out = b;
 	return 0;
 
@@ -1025,8 +1027,13 @@ shk_bcast_fd(shk_bcast *b)
 void
 shk_bcast_close(shk_bcast *b)
 {
+	shk_seg *seg;
+
 	if (!b)
 		return;
+	/* the closes below write to the segment: mapped until the unref at
+	 * the end */
+	seg = b->seg;
 	/* removed with SHK_FORCE: the descriptor's close leaves the old
 	 * waitpoint alone (as in shk_ring_close()) */
 	if (shk__obj_live(b->seg, &b->ref))
@@ -1038,6 +1045,7 @@ shk_bcast_close(shk_bcast *b)
 		 * its parent's, which goes on using it; a buffer removed with
 		 * SHK_FORCE while we held one may be someone else's memory */
 		free(b);
+		shk__seg_unref(seg);
 		return;
 	}
 	if (b->role == SHK_BCAST_WRITER) {
@@ -1055,6 +1063,7 @@ shk_bcast_close(shk_bcast *b)
 			shk__wake(b->seg, &b->hdr->space_wp, 1);
 	}
 	free(b);
+	shk__seg_unref(seg);
 }
 
 int

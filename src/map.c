@@ -1727,6 +1727,8 @@ shk_map_open(shk_seg *seg, const char *name, unsigned flags,
 		goto fail;
 	}
 	free(spare);
+	/* the handle keeps the segment handle until its close */
+	shk__seg_ref(seg);
 	*out = m;
 	return 0;
 fail:
@@ -1738,8 +1740,12 @@ fail:
 void
 shk_map_close(shk_map *m)
 {
+	shk_seg *seg;
+
 	if (!m)
 		return;
+	seg = m->seg;
 	local_put(m->local);
 	free(m);
+	shk__seg_unref(seg);
 }

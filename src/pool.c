@@ -300,6 +300,8 @@ shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 	p->block_len = info.elem_len;
 	p->type_id = info.type_id;
 	p->stamp = shk__seg_stamp(seg);
+	/* the handle keeps the segment handle until its close */
+	shk__seg_ref(seg);
 	*out = p;
 	return 0;
 }
@@ -307,7 +309,13 @@ shk_pool_open(shk_seg *seg, const char *name, unsigned flags,
 void
 shk_pool_close(shk_pool *p)
 {
+	shk_seg *seg;
+
+	if (!p)
+		return;
+	seg = p->seg;
 	free(p);
+	shk__seg_unref(seg);
 }
 
 int

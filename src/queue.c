@@ -832,6 +832,8 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 	q->type_id = info.type_id;
 	q->owner =
 		(seg->slot << SHK__QC_GEN_BITS) | (seg->gen & SHK__QC_GEN_MASK);
+	/* the handle keeps the segment handle until its close */
+	shk__seg_ref(seg);
 	*out = q;
 	return 0;
 }
@@ -839,8 +841,14 @@ shk_queue_open(shk_seg *seg, const char *name, unsigned flags,
 void
 shk_queue_close(shk_queue *q)
 {
+	shk_seg *seg;
+
 	if (!q)
 		return;
+	seg = q->seg;
+	/* the descriptor's close disarms in the segment: mapped until the
+	 * unref below */
 	shk__pollfd_close(&q->pf);
 	free(q);
+	shk__seg_unref(seg);
 }

@@ -868,6 +868,8 @@ again:
 		rc = SHK_ECORRUPT;
 		goto fail_unclaim;
 	}
+	/* the handle keeps the segment handle until its close */
+	shk__seg_ref(seg);
 	*out = r;
 	return 0;
 
@@ -891,8 +893,13 @@ shk_ring_fd(shk_ring *r)
 void
 shk_ring_close(shk_ring *r)
 {
+	shk_seg *seg;
+
 	if (!r)
 		return;
+	/* the closes below write to the segment: mapped until the unref at
+	 * the end */
+	seg = r->seg;
 	/* A ring removed with SHK_FORCE while we held the role may be
 	 * someone else's memory by now: the descriptor's close then leaves
 	 * its waitpoint alone (closing it disarmed there, which wrote into
@@ -912,6 +919,7 @@ shk_ring_close(shk_ring *r)
 		shk__role_release(role_word(r), r->stamp);
 	}
 	free(r);
+	shk__seg_unref(seg);
 }
 
 int

@@ -321,6 +321,9 @@ seg_new(const char *name, uint32_t backend, unsigned flags)
 		return NULL;
 	}
 	pthread_mutex_init(&seg->reg_mu, NULL);
+	/* the handle's own reference (shk_seg_close's); relaxed: the
+	 * handle is not yet published to any other thread */
+	atomic_init(&seg->refs, 1);
 	return seg;
 }
 
@@ -1004,9 +1007,24 @@ shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts, shk_seg **out)
 SHK_HIDDEN void shk__sync_forget(const shk_seg *seg) __attribute__((weak));
 
 void
-shk_seg_close(shk_seg *seg)
+shk__seg_ref(shk_seg *seg)
+{
+	/* relaxed: the caller holds a reference, so the count cannot reach
+	 * 0 meanwhile; the object handle that this one is for is handed to
+	 * other threads by the caller's own means, which order it */
+	atomic_fetch_add_explicit(&seg->refs, 1, memory_order_relaxed);
+}
+
+void
+shk__seg_unref(shk_seg *seg)
 {
 	if (!seg)
+		return;
+	/* acq_rel: the release orders this holder's uses of the handle and
+	 * the mapping before the drop; the acquire, on the last drop, makes
+	 * every other holder's (another thread's object close) happen
+	 * before the teardown below */
+	if (atomic_fetch_sub_explicit(&seg->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	/* the calling thread's record of lock words held through seg */
 	if (shk__sync_forget)
@@ -1016,6 +1034,14 @@ shk_seg_close(shk_seg *seg)
 	shk__heap_detach(seg);
 	shk__seg_detach(seg);
 	seg_free(seg);
+}
+
+void
+shk_seg_close(shk_seg *seg)
+{
+	/* the handle's own reference: the object handles opened through
+	 * it keep it until their closes (shmkit.h) */
+	shk__seg_unref(seg);
 }
 
 /*

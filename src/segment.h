@@ -149,6 +149,13 @@ struct shk_seg {
 	 * robust lock cannot tell apart: they serialise on this first. */
 	pthread_mutex_t reg_mu;
 	char *name;
+	/* References to the handle: its own (seg_new, dropped by
+	 * shk_seg_close) and one per object handle opened through it
+	 * (shk__seg_ref, dropped at the object's close).  The last one
+	 * dropped detaches, unmaps and frees the handle (shk__seg_unref),
+	 * so that object handles work, and close in any order, after the
+	 * segment handle's close. */
+	_Atomic uint64_t refs;
 };
 
 static inline struct shk__seg_hdr *
@@ -211,6 +218,18 @@ shk__seg_inherited(const shk_seg *seg)
 {
 	return seg->owner_key != shk__self_key();
 }
+
+/*
+ * shk__seg_ref takes a reference on seg for an object handle being opened
+ * through it (the caller holds one: its own use of seg, which the user
+ * may not close meanwhile); shk__seg_unref drops one, the object handle's
+ * close's last use of seg, and on the last one does what shk_seg_close
+ * did before object handles held references: forgets the closing
+ * thread's held lock words (sync.h, shk__sync_forget), flushes the heap
+ * state, detaches (not in a forked child) and unmaps.  NULL: no-op.
+ */
+SHK_HIDDEN void shk__seg_ref(shk_seg *seg);
+SHK_HIDDEN void shk__seg_unref(shk_seg *seg);
 
 /*
  * attach.c.  shk__seg_attach claims a free attach record for a handle being

@@ -585,6 +585,8 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 	s->ndepth = depth_entries(mem, v, dp);
 	s->nodes = (uint8_t *)mem + bo;
 	s->type_id = info.type_id;
+	/* the handle keeps the segment handle until its close */
+	shk__seg_ref(seg);
 	*out = s;
 	return 0;
 }
@@ -592,5 +594,11 @@ shk_stack_open(shk_seg *seg, const char *name, unsigned flags,
 void
 shk_stack_close(shk_stack *s)
 {
+	shk_seg *seg;
+
+	if (!s)
+		return;
+	seg = s->seg;
 	free(s);
+	shk__seg_unref(seg);
 }

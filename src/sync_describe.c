@@ -150,6 +150,8 @@ shk__sync_new(shk_seg *seg, const char *name, unsigned flags,
 	hd = h;
 	hd->seg = seg;
 	hd->mem = mem;
+	/* the handle keeps the segment handle until shk__sync_close */
+	shk__seg_ref(seg);
 	return h;
 }
 
@@ -181,13 +183,19 @@ void
 shk__sync_close(void *h, uint32_t kind)
 {
 	const struct layout *l = layout_of(kind);
+	shk_seg *seg;
 
 	if (!h)
 		return;
+	/* the head is the first member of every handle (sync.h) */
+	seg = ((struct shk__sync_head *)h)->seg;
+	/* the doorbell's close disarms in the segment: mapped until the
+	 * unref below */
 	if (l->db_off)
 		shk__doorbell_close(db_get((struct shk__doorbell *
 					    _Atomic *)((char *)h + l->db_off)));
 	free(h);
+	shk__seg_unref(seg);
 }
 
 int

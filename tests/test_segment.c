@@ -3146,6 +3146,454 @@ t_info_size(void)
 	shk_seg_close(seg);
 }
 
+/*
+ * Object handles outlive their segment handle's close (shk_seg_close):
+ * each holds a reference on it, and the last close detaches and unmaps.
+ * A second handle `obs` (the same segment by descriptor) watches the
+ * attach table: the closed handle's record stays until the object's close.
+ * Until 2026-11-25 the segment's close unmapped at once, and closing a
+ * ring, bcast, or a queue, semaphore or event that had a descriptor
+ * touched the unmapped segment (SIGSEGV).
+ */
+struct late {
+	shk_seg *seg, *obs;
+};
+
+static uint32_t
+late_attached(shk_seg *obs)
+{
+	shk_seg_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	CHECK_OK(shk_seg_info(obs, &st));
+	return st.attached;
+}
+
+static void
+late_begin(struct late *l, const char *tag)
+{
+	l->seg = test_seg_unlinked(tag);
+	CHECK_OK(shk_seg_open_fd(shk_seg_fd(l->seg), 0, NULL, &l->obs));
+	CHECK_EQ(late_attached(l->obs), 2);
+}
+
+/* Closes the segment handle: its record stays while objects are open. */
+static void
+late_close_seg(struct late *l)
+{
+	shk_seg_close(l->seg);
+	l->seg = NULL;
+	CHECK_EQ(late_attached(l->obs), 2);
+}
+
+/* After the objects' closes: the record is gone, the segment whole. */
+static void
+late_end(struct late *l)
+{
+	CHECK_EQ(late_attached(l->obs), 1);
+	CHECK_OK(shk_seg_check(l->obs));
+	shk_seg_close(l->obs);
+}
+
+/* Whether fd polls readable within ms. */
+static int
+late_readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+static void
+t_late_array(void)
+{
+	struct late l;
+	shk_array_opts o = SHK_ARRAY_OPTS_INIT;
+	shk_array *a;
+	uint64_t v = 0;
+
+	late_begin(&l, "late_array");
+	o.elem_len = 8;
+	o.len = 4;
+	CHECK_OK(shk_array_open(l.seg, "a", SHK_CREATE, &o, &a));
+	late_close_seg(&l);
+	CHECK_OK(shk_array_store_u64(a, 3, 42));
+	CHECK_OK(shk_array_load_u64(a, 3, &v));
+	CHECK_EQ(v, 42);
+	shk_array_close(a);
+	late_end(&l);
+}
+
+static void
+t_late_map(void)
+{
+	struct late l;
+	shk_map_opts o = SHK_MAP_OPTS_INIT;
+	shk_map *m;
+	uint64_t k = 7, v = 70, got = 0;
+
+	late_begin(&l, "late_map");
+	o.key_len = 8;
+	o.val_len = 8;
+	o.cap = 64;
+	CHECK_OK(shk_map_open(l.seg, "m", SHK_CREATE, &o, &m));
+	late_close_seg(&l);
+	CHECK_OK(shk_map_put(m, &k, &v));
+	CHECK_OK(shk_map_get(m, &k, &got));
+	CHECK_EQ(got, 70);
+	CHECK_EQ(shk_map_count(m), 1);
+	shk_map_close(m);
+	late_end(&l);
+}
+
+static void
+t_late_ring_fd(void)
+{
+	struct late l;
+	shk_ring *p, *c;
+	char buf[16];
+	int fd;
+
+	late_begin(&l, "late_ring");
+	CHECK_OK(shk_ring_open(l.seg, "r", SHK_CREATE, SHK_RING_PRODUCER, NULL,
+			       &p));
+	CHECK_OK(shk_ring_open(l.seg, "r", 0, SHK_RING_CONSUMER, NULL, &c));
+	fd = shk_ring_fd(c);
+	CHECK(fd >= 0);
+	late_close_seg(&l);
+	CHECK_RC(shk_ring_read(c, buf, sizeof(buf), 0), SHK_EAGAIN);
+	CHECK_OK(shk_ring_write(p, "hello", 5, 0));
+	CHECK(late_readable(fd, 5000));
+	CHECK_EQ(shk_ring_read(c, buf, sizeof(buf), 0), 5);
+	CHECK(memcmp(buf, "hello", 5) == 0);
+	/* a record left unread, and the consumer (with its descriptor)
+	 * closed before the producer */
+	CHECK_OK(shk_ring_write(p, "x", 1, 0));
+	shk_ring_close(c);
+	CHECK_EQ(late_attached(l.obs), 2);
+	shk_ring_close(p);
+	late_end(&l);
+}
+
+static void
+t_late_bcast(void)
+{
+	struct late l;
+	shk_bcast *w, *r;
+	uint64_t lost = 1;
+	char buf[16];
+	int fd;
+
+	late_begin(&l, "late_bcast");
+	CHECK_OK(shk_bcast_open(l.seg, "b", SHK_CREATE, SHK_BCAST_WRITER, NULL,
+				&w));
+	CHECK_OK(shk_bcast_open(l.seg, "b", 0, SHK_BCAST_READER, NULL, &r));
+	fd = shk_bcast_fd(r);
+	CHECK(fd >= 0);
+	late_close_seg(&l);
+	CHECK_OK(shk_bcast_write(w, "news", 4, 0));
+	CHECK(late_readable(fd, 5000));
+	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), &lost, 0), 4);
+	CHECK_EQ(lost, 0);
+	CHECK(memcmp(buf, "news", 4) == 0);
+	shk_bcast_close(w);
+	shk_bcast_close(r);
+	late_end(&l);
+}
+
+static void
+t_late_queue_fd(void)
+{
+	struct late l;
+	shk_queue_opts o = SHK_QUEUE_OPTS_INIT;
+	shk_queue *q;
+	uint64_t v = 5, got = 0;
+	int fd;
+
+	late_begin(&l, "late_queue");
+	o.elem_len = 8;
+	o.cap = 8;
+	CHECK_OK(shk_queue_open(l.seg, "q", SHK_CREATE, &o, &q));
+	fd = shk_queue_fd(q);
+	CHECK(fd >= 0);
+	late_close_seg(&l);
+	CHECK_RC(shk_queue_pop(q, &got, 1000000), SHK_ETIMEDOUT);
+	CHECK_OK(shk_queue_push(q, &v, 0));
+	CHECK(late_readable(fd, 5000));
+	CHECK_OK(shk_queue_pop(q, &got, 0));
+	CHECK_EQ(got, 5);
+	shk_queue_close(q);
+	late_end(&l);
+}
+
+static void
+t_late_pool_stack(void)
+{
+	struct late l;
+	shk_pool_opts po = SHK_POOL_OPTS_INIT;
+	shk_stack_opts so = SHK_STACK_OPTS_INIT;
+	shk_pool *p;
+	shk_stack *s;
+	uint64_t off, v = 9, got = 0;
+	void *ptr;
+
+	late_begin(&l, "late_pool");
+	po.block_len = 64;
+	po.cap = 4;
+	so.elem_len = 8;
+	so.cap = 4;
+	CHECK_OK(shk_pool_open(l.seg, "p", SHK_CREATE, &po, &p));
+	CHECK_OK(shk_stack_open(l.seg, "s", SHK_CREATE, &so, &s));
+	late_close_seg(&l);
+	CHECK_OK(shk_pool_alloc(p, &off, &ptr));
+	CHECK(shk_pool_ptr(p, off) == ptr);
+	memset(ptr, 1, 64);
+	CHECK_OK(shk_pool_free(p, off));
+	CHECK_OK(shk_stack_push(s, &v, 0));
+	CHECK_OK(shk_stack_pop(s, &got, 0));
+	CHECK_EQ(got, 9);
+	CHECK_RC(shk_stack_pop(s, &got, 1000000), SHK_ETIMEDOUT);
+	shk_pool_close(p);
+	CHECK_EQ(late_attached(l.obs), 2);
+	shk_stack_close(s);
+	late_end(&l);
+}
+
+/*
+ * Mutex and rwlock: a lock the thread holds through the closed segment
+ * handle stays its own, and unlocks through the object handle.  One left
+ * held at the last close stays taken: the next locker gets SHK_EOWNERDEAD.
+ */
+static void
+t_late_locks(void)
+{
+	struct late l;
+	shk_mutex *m, *m2;
+	shk_rwlock *rw;
+	shk_cond *c;
+
+	late_begin(&l, "late_locks");
+	CHECK_OK(shk_mutex_open(l.seg, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_mutex_open(l.seg, "m2", SHK_CREATE, NULL, &m2));
+	CHECK_OK(shk_rwlock_open(l.seg, "rw", SHK_CREATE, NULL, &rw));
+	CHECK_OK(shk_cond_open(l.seg, "c", SHK_CREATE, NULL, &c));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_OK(shk_mutex_lock(m2, 0));
+	CHECK_OK(shk_rwlock_rdlock(rw, 0));
+	late_close_seg(&l);
+	/* still held by this thread, through the same stamp */
+	CHECK_RC(shk_mutex_lock(m, 0), SHK_EDEADLK);
+	CHECK_EQ(shk_rwlock_rdheld(rw), 1);
+	CHECK_OK(shk_rwlock_rdunlock(rw));
+	CHECK_OK(shk_rwlock_wrlock(rw, 0));
+	CHECK_OK(shk_rwlock_wrunlock(rw));
+	CHECK_RC(shk_cond_wait(c, m, 1000000), SHK_ETIMEDOUT);
+	CHECK_OK(shk_cond_signal(c));
+	CHECK_OK(shk_mutex_unlock(m));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	CHECK_OK(shk_mutex_unlock(m));
+	shk_cond_close(c);
+	shk_rwlock_close(rw);
+	shk_mutex_close(m);
+	CHECK_EQ(late_attached(l.obs), 2);
+	/* m2 closed while held: the last reference; the word stays taken */
+	shk_mutex_close(m2);
+	late_end(&l);
+}
+
+static void
+t_late_lock_left_held(void)
+{
+	shk_seg *seg = test_seg_unlinked("late_held"), *obs;
+	shk_mutex *m, *om;
+
+	CHECK_OK(shk_seg_open_fd(shk_seg_fd(seg), 0, NULL, &obs));
+	CHECK_OK(shk_mutex_open(seg, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_mutex_open(obs, "m", 0, NULL, &om));
+	CHECK_OK(shk_mutex_lock(m, 0));
+	shk_seg_close(seg);
+	/* held by the live handle still: not taken over */
+	CHECK_RC(shk_mutex_lock(om, 1000000), SHK_ETIMEDOUT);
+	shk_mutex_close(m);
+	CHECK_RC(shk_mutex_lock(om, 5000000000), SHK_EOWNERDEAD);
+	CHECK_OK(shk_mutex_consistent(om));
+	CHECK_OK(shk_mutex_unlock(om));
+	shk_mutex_close(om);
+	shk_seg_close(obs);
+}
+
+static int
+late_once_fn(void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+t_late_sync_fd(void)
+{
+	struct late l;
+	shk_sync_opts o = SHK_SYNC_OPTS_INIT;
+	shk_sem *s;
+	shk_event *e;
+	shk_barrier *b;
+	shk_latch *la;
+	shk_once *on;
+	int sfd, efd, ran = 0;
+
+	late_begin(&l, "late_sync");
+	CHECK_OK(shk_sem_open(l.seg, "s", SHK_CREATE, NULL, &s));
+	CHECK_OK(shk_event_open(l.seg, "e", SHK_CREATE, NULL, &e));
+	o.count = 1;
+	CHECK_OK(shk_barrier_open(l.seg, "b", SHK_CREATE, &o, &b));
+	CHECK_OK(shk_latch_open(l.seg, "l", SHK_CREATE, &o, &la));
+	CHECK_OK(shk_once_open(l.seg, "o", SHK_CREATE, NULL, &on));
+	sfd = shk_sem_fd(s);
+	efd = shk_event_fd(e);
+	CHECK(sfd >= 0 && efd >= 0);
+	late_close_seg(&l);
+	CHECK_RC(shk_sem_wait(s, 1000000), SHK_ETIMEDOUT);
+	CHECK_OK(shk_sem_post(s, 1));
+	CHECK(late_readable(sfd, 5000));
+	CHECK_OK(shk_sem_wait(s, 0));
+	CHECK_RC(shk_event_wait(e, 1000000), SHK_ETIMEDOUT);
+	CHECK_OK(shk_event_set(e));
+	CHECK(late_readable(efd, 5000));
+	CHECK_OK(shk_event_wait(e, 0));
+	CHECK_OK(shk_barrier_wait(b, 1000000000));
+	CHECK_EQ(shk_latch_count(la), 1);
+	CHECK_OK(shk_latch_count_down(la, 1));
+	CHECK_OK(shk_latch_wait(la, 0));
+	CHECK_EQ(shk_once_run(on, late_once_fn, &ran, 0), 1);
+	CHECK_EQ(shk_once_run(on, late_once_fn, &ran, 0), 0);
+	CHECK_EQ(ran, 1);
+	/* the descriptors' holders first, then the rest */
+	shk_sem_close(s);
+	shk_event_close(e);
+	shk_barrier_close(b);
+	shk_latch_close(la);
+	CHECK_EQ(late_attached(l.obs), 2);
+	shk_once_close(on);
+	late_end(&l);
+}
+
+/* A forked child closes its copies segment first: it only unmaps, and
+ * the parent's record, objects and descriptor go on. */
+static void
+t_late_fork_child(void)
+{
+	struct late l;
+	shk_queue_opts o = SHK_QUEUE_OPTS_INIT;
+	shk_queue *q;
+	uint64_t v = 3, got = 0;
+	pid_t pid;
+
+	late_begin(&l, "late_fork");
+	o.elem_len = 8;
+	o.cap = 8;
+	CHECK_OK(shk_queue_open(l.seg, "q", SHK_CREATE, &o, &q));
+	CHECK(shk_queue_fd(q) >= 0);
+	pid = fork();
+	if (pid == 0) {
+		shk_seg_close(l.seg);
+		shk_queue_close(q);
+		shk_seg_close(l.obs);
+		_exit(0);
+	}
+	CHECK_EQ(test_wait(pid), 0);
+	CHECK_EQ(late_attached(l.obs), 2);
+	CHECK_OK(shk_queue_push(q, &v, 0));
+	CHECK(late_readable(shk_queue_fd(q), 5000));
+	late_close_seg(&l);
+	CHECK_OK(shk_queue_pop(q, &got, 0));
+	CHECK_EQ(got, 3);
+	shk_queue_close(q);
+	late_end(&l);
+}
+
+/*
+ * Threads close object handles concurrently after the segment's close,
+ * each having used its own queue (with a descriptor), semaphore
+ * (descriptor) and mutex: the last of them, whichever, detaches.  For
+ * TSan.
+ */
+#define LATE_THREADS 6
+struct late_thr {
+	shk_queue *q;
+	shk_sem *s;
+	shk_mutex *m;
+	_Atomic int *go;
+};
+
+static void *
+late_thr_body(void *arg)
+{
+	struct late_thr *t = arg;
+	uint64_t v = 1, got = 0;
+	int i;
+
+	/* acquire: pairs with the main thread's release, after its close */
+	while (!atomic_load_explicit(t->go, memory_order_acquire))
+		sched_yield();
+	for (i = 0; i < 100; i++) {
+		if (shk_queue_push(t->q, &v, 0) || shk_queue_pop(t->q, &got, 0))
+			return (void *)1;
+		if (shk_sem_post(t->s, 1) || shk_sem_wait(t->s, 0))
+			return (void *)2;
+		if (shk_mutex_lock(t->m, 1000000000) || shk_mutex_unlock(t->m))
+			return (void *)3;
+	}
+	shk_queue_close(t->q);
+	shk_sem_close(t->s);
+	shk_mutex_close(t->m);
+	return NULL;
+}
+
+static void
+t_late_threads(void)
+{
+	struct late l;
+	struct late_thr t[LATE_THREADS];
+	pthread_t th[LATE_THREADS];
+	shk_queue_opts o = SHK_QUEUE_OPTS_INIT;
+	_Atomic int go = 0;
+	char nm[16];
+	void *res;
+	int i, round;
+
+	for (round = 0; round < 20; round++) {
+		late_begin(&l, "late_thr");
+		o.elem_len = 8;
+		o.cap = 4;
+		for (i = 0; i < LATE_THREADS; i++) {
+			snprintf(nm, sizeof(nm), "q%d", i);
+			CHECK_OK(shk_queue_open(l.seg, nm, SHK_CREATE, &o,
+						&t[i].q));
+			CHECK(shk_queue_fd(t[i].q) >= 0);
+			snprintf(nm, sizeof(nm), "s%d", i);
+			CHECK_OK(shk_sem_open(l.seg, nm, SHK_CREATE, NULL,
+					      &t[i].s));
+			CHECK(shk_sem_fd(t[i].s) >= 0);
+			snprintf(nm, sizeof(nm), "m%d", i);
+			CHECK_OK(shk_mutex_open(l.seg, nm, SHK_CREATE, NULL,
+						&t[i].m));
+			t[i].go = &go;
+			CHECK_EQ(pthread_create(&th[i], NULL, late_thr_body,
+						&t[i]),
+				 0);
+		}
+		late_close_seg(&l);
+		atomic_store_explicit(&go, 1, memory_order_release);
+		for (i = 0; i < LATE_THREADS; i++) {
+			CHECK_EQ(pthread_join(th[i], &res), 0);
+			CHECK(res == NULL);
+		}
+		atomic_store_explicit(&go, 0, memory_order_relaxed);
+		late_end(&l);
+	}
+}
+
 TEST_MAIN({ "backend_posix", t_backend_posix }, { "info_size", t_info_size },
 	  { "attach_spread", t_attach_spread },
 	  { "zombie_is_dead", t_zombie_is_dead },
@@ -3192,4 +3640,13 @@ TEST_MAIN({ "backend_posix", t_backend_posix }, { "info_size", t_info_size },
 	  { "livelock_child_reused_number", t_livelock_child_reused_number },
 	  { "livelock_pid1_app_atfork", t_livelock_pid1_app_atfork },
 	  { "livelock_fork_signal_in_fork", t_livelock_fork_signal_in_fork },
-	  { "livelock_pidns_churn", t_livelock_pidns_churn })
+	  { "livelock_pidns_churn", t_livelock_pidns_churn },
+	  { "late_array", t_late_array }, { "late_map", t_late_map },
+	  { "late_ring_fd", t_late_ring_fd }, { "late_bcast", t_late_bcast },
+	  { "late_queue_fd", t_late_queue_fd },
+	  { "late_pool_stack", t_late_pool_stack },
+	  { "late_locks", t_late_locks },
+	  { "late_lock_left_held", t_late_lock_left_held },
+	  { "late_sync_fd", t_late_sync_fd },
+	  { "late_fork_child", t_late_fork_child },
+	  { "late_threads", t_late_threads })
