@@ -328,7 +328,8 @@ SHK_API int shk_seg_open_fd(int fd, unsigned flags, const shk_seg_opts *opts,
 /*
  * shk_seg_close closes the segment handle: the caller may not use seg
  * again, in any call (shk_obj_*, shk_alloc, shk_ptr, shk_seg_info, another
- * object's open, ...; a second shk_seg_close included).  Each object
+ * object's open, ...).  A second shk_seg_close of it is ignored while
+ * object handles keep it (below), and undefined after the last close.  Each object
  * handle opened through seg (array, map, ring, bcast, queue, pool, stack
  * and the sync kinds) holds a reference to it: while one is open the
  * segment stays attached and mapped, and those object handles, with their

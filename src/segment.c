@@ -324,6 +324,7 @@ seg_new(const char *name, uint32_t backend, unsigned flags)
 	/* the handle's own reference (shk_seg_close's); relaxed: the
 	 * handle is not yet published to any other thread */
 	atomic_init(&seg->refs, 1);
+	atomic_init(&seg->closed, 0);
 	return seg;
 }
 
@@ -1039,8 +1040,16 @@ shk__seg_unref(shk_seg *seg)
 void
 shk_seg_close(shk_seg *seg)
 {
-	/* the handle's own reference: the object handles opened through
-	 * it keep it until their closes (shmkit.h) */
+	if (!seg)
+		return;
+	/* The handle's own reference: the object handles opened through
+	 * it keep it until their closes (shmkit.h).  A second close of the
+	 * handle (the caller's error) while they keep it would drop one of
+	 * their references and unmap under them: the exchange lets only
+	 * the first drop the handle's.  relaxed: only this word's own
+	 * order matters; the drop below orders the rest. */
+	if (atomic_exchange_explicit(&seg->closed, 1, memory_order_relaxed))
+		return;
 	shk__seg_unref(seg);
 }
 

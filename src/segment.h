@@ -156,6 +156,9 @@ struct shk_seg {
 	 * so that object handles work, and close in any order, after the
 	 * segment handle's close. */
 	_Atomic uint64_t refs;
+	/* shk_seg_close has dropped the handle's own reference (1): a
+	 * second close while object handles keep it is ignored */
+	_Atomic int closed;
 };
 
 static inline struct shk__seg_hdr *

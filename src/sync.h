@@ -203,7 +203,8 @@ SHK_HIDDEN void shk__rwlock_exit_reads(shk_seg *seg, struct shk__rwlock_shm *m,
 
 /*
  * shk__sync_forget drops the calling thread's entries for segment handle
- * seg, which is being closed (shk_seg_close), and takes seg out of the
+ * seg, at its last close (shk__seg_unref: shk_seg_close, or the close
+ * of the last object handle opened through it), and takes seg out of the
  * live set: words still held through it stay taken in shared memory (a
  * later locker finds the owner gone), but no longer count against this
  * thread's SHK__SYNC_HELD_MAX, and no thread's exit touches them.

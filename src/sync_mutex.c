@@ -60,7 +60,7 @@
  * destructor must not follow an entry into a handle another thread closed
  * (freed, unmapped).  Hence `live`, this process's set of the segment
  * handles that opened a mutex or rwlock (shk__sync_live_add, at the
- * object's open), from which shk_seg_close removes its handle
+ * object's open), from which its last close removes the handle
  * (shk__sync_forget); live_mu guards it and is held by the destructor
  * while it uses a handle, so a close waits for it.  live_mu is taken with
  * every signal blocked (a handler that forks on this thread would wait
@@ -426,8 +426,8 @@ shk__sync_read_drop(shk_seg *seg, struct shk__rwlock_shm *m)
  * (Python's `with seg:` left by an exception while a lock was held) made
  * every later lock of this thread SHK_ENOMEM for good (test
  * held_after_close).  The entries of other threads are theirs: a
- * handle closed while another thread holds a lock through it is the
- * caller's error (shmkit.h, shk_seg_close), and such an entry stays
+ * handle's last close while another thread holds a lock through it is
+ * advised against (shmkit.h, shk_seg_close), and such an entry stays
  * until that thread looks the address up again; their exit destructors
  * skip it, since seg leaves the live set here.
  */

@@ -3399,6 +3399,126 @@ t_late_locks(void)
 	CHECK_EQ(late_attached(l.obs), 2);
 	/* m2 closed while held: the last reference; the word stays taken */
 	shk_mutex_close(m2);
+	CHECK_OK(shk_mutex_open(l.obs, "m2", 0, NULL, &m2));
+	CHECK_RC(shk_mutex_lock(m2, 5000000000), SHK_EOWNERDEAD);
+	CHECK_OK(shk_mutex_consistent(m2));
+	CHECK_OK(shk_mutex_unlock(m2));
+	shk_mutex_close(m2);
+	late_end(&l);
+}
+
+/* A thread locks through an object handle after its segment handle's
+ * close and exits holding the lock: its exit gives the lock up as usual
+ * (the next locker gets SHK_EOWNERDEAD), since the handle is still open. */
+static void *
+late_lock_exit_main(void *arg)
+{
+	CHECK_OK(shk_mutex_lock(arg, 0));
+	return NULL;
+}
+
+static void
+t_late_lock_thread_exit(void)
+{
+	struct late l;
+	shk_mutex *m, *om;
+	pthread_t t;
+
+	late_begin(&l, "late_lexit");
+	CHECK_OK(shk_mutex_open(l.seg, "m", SHK_CREATE, NULL, &m));
+	CHECK_OK(shk_mutex_open(l.obs, "m", 0, NULL, &om));
+	late_close_seg(&l);
+	CHECK_EQ(pthread_create(&t, NULL, late_lock_exit_main, m), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_RC(shk_mutex_lock(om, 5000000000), SHK_EOWNERDEAD);
+	CHECK_OK(shk_mutex_consistent(om));
+	CHECK_OK(shk_mutex_unlock(om));
+	shk_mutex_close(m);
+	shk_mutex_close(om);
+	late_end(&l);
+}
+
+/* An open that fails takes no reference: after opens of every kind that
+ * fail (wrong kind, no such object, a busy role), the segment handle's
+ * close detaches at once. */
+static void
+t_late_failed_open(void)
+{
+	struct late l;
+	shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
+	shk_queue *q;
+	shk_ring *r1;
+	shk_bcast *w1;
+	void *h;
+
+	late_begin(&l, "late_fail");
+	qo.elem_len = 8;
+	qo.cap = 8;
+	CHECK_OK(shk_queue_open(l.seg, "x", SHK_CREATE, &qo, &q));
+	shk_queue_close(q);
+#define LATE_FAILS(call)                                                       \
+	do {                                                                   \
+		h = NULL;                                                      \
+		CHECK((call) < 0);                                             \
+		CHECK(h == NULL);                                              \
+	} while (0)
+	LATE_FAILS(shk_array_open(l.seg, "x", 0, NULL, (shk_array **)&h));
+	LATE_FAILS(shk_map_open(l.seg, "x", 0, NULL, (shk_map **)&h));
+	LATE_FAILS(shk_ring_open(l.seg, "x", 0, SHK_RING_PRODUCER, NULL,
+				 (shk_ring **)&h));
+	LATE_FAILS(shk_bcast_open(l.seg, "x", 0, SHK_BCAST_READER, NULL,
+				  (shk_bcast **)&h));
+	LATE_FAILS(shk_pool_open(l.seg, "x", 0, NULL, (shk_pool **)&h));
+	LATE_FAILS(shk_stack_open(l.seg, "x", 0, NULL, (shk_stack **)&h));
+	LATE_FAILS(shk_mutex_open(l.seg, "x", 0, NULL, (shk_mutex **)&h));
+	LATE_FAILS(shk_rwlock_open(l.seg, "x", 0, NULL, (shk_rwlock **)&h));
+	LATE_FAILS(shk_sem_open(l.seg, "x", 0, NULL, (shk_sem **)&h));
+	LATE_FAILS(shk_barrier_open(l.seg, "x", 0, NULL, (shk_barrier **)&h));
+	LATE_FAILS(shk_latch_open(l.seg, "x", 0, NULL, (shk_latch **)&h));
+	LATE_FAILS(shk_event_open(l.seg, "x", 0, NULL, (shk_event **)&h));
+	LATE_FAILS(shk_cond_open(l.seg, "x", 0, NULL, (shk_cond **)&h));
+	LATE_FAILS(shk_once_open(l.seg, "x", 0, NULL, (shk_once **)&h));
+	LATE_FAILS(shk_queue_open(l.seg, "nope", 0, &qo, (shk_queue **)&h));
+	CHECK_OK(shk_ring_open(l.seg, "r", SHK_CREATE, SHK_RING_PRODUCER, NULL,
+			       &r1));
+	LATE_FAILS(shk_ring_open(l.seg, "r", 0, SHK_RING_PRODUCER, NULL,
+				 (shk_ring **)&h));
+	shk_ring_close(r1);
+	CHECK_OK(shk_bcast_open(l.seg, "b", SHK_CREATE, SHK_BCAST_WRITER, NULL,
+				&w1));
+	LATE_FAILS(shk_bcast_open(l.seg, "b", 0, SHK_BCAST_WRITER, NULL,
+				  (shk_bcast **)&h));
+	shk_bcast_close(w1);
+#undef LATE_FAILS
+	shk_seg_close(l.seg);
+	CHECK_EQ(late_attached(l.obs), 1);
+	shk_seg_close(l.obs);
+}
+
+/* A second shk_seg_close of a handle (the caller's error) while an object
+ * handle keeps it is ignored: it does not drop the object's reference and
+ * unmap under it. */
+static void
+t_late_double_close(void)
+{
+	struct late l;
+	shk_queue_opts qo = SHK_QUEUE_OPTS_INIT;
+	shk_queue *q;
+	uint64_t v = 7;
+
+	late_begin(&l, "late_dbl");
+	qo.elem_len = 8;
+	qo.cap = 8;
+	CHECK_OK(shk_queue_open(l.seg, "q", SHK_CREATE, &qo, &q));
+	shk_seg_close(l.seg);
+	shk_seg_close(l.seg);
+	CHECK_EQ(late_attached(l.obs), 2);
+	CHECK_OK(shk_queue_push(q, &v, 0));
+	v = 0;
+	CHECK_OK(shk_queue_pop(q, &v, 0));
+	CHECK_EQ(v, 7);
+	shk_queue_close(q);
+	l.seg = NULL;
 	late_end(&l);
 }
 
@@ -3647,6 +3767,9 @@ TEST_MAIN({ "backend_posix", t_backend_posix }, { "info_size", t_info_size },
 	  { "late_pool_stack", t_late_pool_stack },
 	  { "late_locks", t_late_locks },
 	  { "late_lock_left_held", t_late_lock_left_held },
+	  { "late_lock_thread_exit", t_late_lock_thread_exit },
+	  { "late_failed_open", t_late_failed_open },
+	  { "late_double_close", t_late_double_close },
 	  { "late_sync_fd", t_late_sync_fd },
 	  { "late_fork_child", t_late_fork_child },
 	  { "late_threads", t_late_threads })
