@@ -1294,7 +1294,9 @@ SHK_API int shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
  * and returns its length.  *lost (when not NULL) receives how many records
  * this reader missed just before this one: always 0 in reliable mode; in
  * lossy mode, the records overwritten before the reader got to them (the
- * reader then resumes at the newest record).  A record longer than
+ * reader then resumes at the newest record).  One exception in both
+ * modes: a writer killed inside its publication can leave the next
+ * writer's first record counted 1 too high (docs/bcast.md, Dead peers).  A record longer than
  * buf_cap is not consumed: SHK_EMSGSIZE.  Blocks while there is nothing
  * new, up to timeout_ns.  Returns the length, SHK_EAGAIN (nothing new with
  * timeout 0, or the writer lapped the reader many times in a row),

@@ -795,6 +795,153 @@ t_crash_writer(void)
 	guarded("crashw", b_crash_writer);
 }
 
+/* A writer killed at each point inside its publication (between its two
+ * pub_gen stores); the next writer takes over.  A reader attached all
+ * along counts nothing lost in either mode: the new writer continues the
+ * sequence at the first record nobody has seen (writer_attach()).  Before
+ * 2026-11-25 a kill after the next_seq store and before the tail store
+ * made the reader count one phantom lost record. */
+static const char *const pub_points[] = { "bcast.write.gen_odd",
+					  "bcast.write.seq_stored",
+					  "bcast.write.tail_stored",
+					  "bcast.write.latest_stored" };
+
+static void
+crash_publication(uint32_t mode, int point, int nth)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, mode, 16384), *w;
+	uint8_t buf[4096];
+	uint64_t next = 0, lost;
+	/* the killed record is published once tail is stored */
+	int published = nth - 1 + (point >= 2), n, i;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+		char spec[64];
+		uint64_t s;
+
+		w = bc_open(cs, SHK_BCAST_WRITER, 0, 0);
+		snprintf(spec, sizeof(spec), "%s:%d", pub_points[point], nth);
+		setenv("SHK_CRASH", spec, 1);
+		for (s = 0; s < 30; s++)
+			put(w, s, 300, SHK_TRY);
+		_exit(2);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	for (i = 0; i < published; i++) {
+		n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY);
+		CHECK(n >= 0);
+		CHECK_EQ(verify(buf, n, 300), next);
+		CHECK_EQ(lost, 0);
+		next++;
+	}
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY),
+		 SHK_EAGAIN);
+	w = bc_open(seg, SHK_BCAST_WRITER, 0, 0);
+	for (i = 0; i < 5; i++)
+		put(w, next + (uint64_t)i, 300, SHK_TRY);
+	for (i = 0; i < 5; i++) {
+		n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY);
+		CHECK(n >= 0);
+		CHECK_EQ(verify(buf, n, 300), next);
+		if (lost != 0)
+			TEST_FAIL("%s:%d %s: lost %llu after the takeover",
+				  pub_points[point], nth,
+				  mode == SHK_BCAST_RELIABLE ? "reliable"
+							     : "lossy",
+				  (unsigned long long)lost);
+		next++;
+	}
+	CHECK_OK(shk_seg_check(seg));
+	shk_bcast_close(w);
+	shk_bcast_close(r);
+	shk_seg_close(seg);
+}
+
+static void
+b_crash_publication(void)
+{
+	static const int nths[] = { 1, 7 }; /* first record; a later one */
+	int m, p, k;
+
+	for (m = 0; m < 2; m++)
+		for (p = 0; p < 4; p++)
+			for (k = 0; k < 2; k++) {
+				crash_publication(m ? SHK_BCAST_RELIABLE
+						    : SHK_BCAST_LOSSY,
+						  p, nths[k]);
+				shk_seg_unlink(g_seg, NULL);
+			}
+}
+
+static void
+t_crash_publication(void)
+{
+	guarded("crashpub", b_crash_publication);
+}
+
+/* The documented fallback: killed before its tail store, the writer's
+ * record (a PAD, then the record at the start of a 128-byte buffer)
+ * overwrote the record at latest, so the next writer cannot read the
+ * last published seq there and continues at next_seq, one too high: the
+ * attached reader counts one lost record, not a count read from bytes
+ * that were overwritten. */
+static void
+b_crash_publication_fallback(void)
+{
+	static const size_t lens[] = { 0, 48, 48 }; /* 16, 64, 48 PAD + 64 */
+	shk_seg *seg = seg_create();
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, SHK_BCAST_LOSSY, 128), *w;
+	uint8_t buf[64] = { 0 };
+	uint64_t lost;
+	int go[2], i;
+	pid_t pid;
+	char c;
+
+	CHECK(pipe(go) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		w = bc_open(seg_attach(), SHK_BCAST_WRITER, 0, 0);
+		setenv("SHK_CRASH", "bcast.write.seq_stored:3", 1);
+		for (i = 0; i < 3; i++) {
+			if (i == 2) /* the reader has read the first two */
+				CHECK(read(go[0], &c, 1) == 1);
+			CHECK_OK(shk_bcast_write(w, buf, lens[i], SHK_TRY));
+		}
+		_exit(2);
+	}
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), &lost,
+					5000000000LL),
+			 (int)lens[i]);
+		CHECK_EQ(lost, 0);
+	}
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	close(go[0]);
+	close(go[1]);
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY),
+		 SHK_EAGAIN);
+	w = bc_open(seg, SHK_BCAST_WRITER, 0, 0);
+	CHECK_OK(shk_bcast_write(w, buf, 8, SHK_TRY));
+	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY), 8);
+	CHECK_EQ(lost, 1);
+	CHECK_OK(shk_seg_check(seg));
+	shk_bcast_close(w);
+	shk_bcast_close(r);
+	shk_seg_close(seg);
+}
+
+static void
+t_crash_publication_fallback(void)
+{
+	guarded("crashpubfb", b_crash_publication_fallback);
+}
+
 /* Reaps a child as soon as it dies: an unreaped zombie counts as alive. */
 struct reaper {
 	pid_t pid;
@@ -1193,6 +1340,8 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic },
 	  { "huge_reader_timeout", t_huge_reader_timeout },
 	  { "threads", t_threads }, { "late_join", t_late_join },
 	  { "crash_writer", t_crash_writer },
+	  { "crash_publication", t_crash_publication },
+	  { "crash_publication_fallback", t_crash_publication_fallback },
 	  { "crash_reader", t_crash_reader }, { "corrupt", t_corrupt },
 	  { "stuck_publication", t_stuck_publication },
 	  { "timed_read_resync", t_timed_read_resync },
