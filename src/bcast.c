@@ -417,23 +417,33 @@ intent_now(shk_bcast *b)
 	return atomic_load_explicit(&b->hdr->tail_intent, memory_order_relaxed);
 }
 
-/* The lapped reader resumes at the newest complete record, or at tail. */
-static void
+/* The lapped reader resumes at the newest complete record, or at tail:
+ * 0, or SHK_ECORRUPT for a misaligned tail (the cursor is left alone). */
+static int
 resync(shk_bcast *b)
 {
 	struct shk__bcast_hdr *h = b->hdr;
+	uint64_t l, t, i;
+
+	/* a test stops the reader here and corrupts tail (test
+	 * resync_misaligned) */
+	SHK_CRASHPOINT("bcast.read.resync");
 	/* acquire: pairs with the release store of latest (after tail) */
-	uint64_t l = atomic_load_explicit(&h->latest, memory_order_acquire);
+	l = atomic_load_explicit(&h->latest, memory_order_acquire);
 	/* acquire: pairs with the release store of tail */
-	uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+	t = atomic_load_explicit(&h->tail, memory_order_acquire);
 	/* relaxed: only a hint whether latest is being overwritten; the
 	 * copy is validated anyway */
-	uint64_t i =
-		atomic_load_explicit(&h->tail_intent, memory_order_relaxed);
-
+	i = atomic_load_explicit(&h->tail_intent, memory_order_relaxed);
+	/* records are 8-byte aligned: a cursor at a misaligned tail would
+	 * read a header across two words (as the check in
+	 * shk_bcast_read()) */
+	if (t & 7)
+		return SHK_ECORRUPT;
 	if (t - l > b->cap || (l & 7) || i - l > b->cap)
 		l = t;
 	b->cursor = l;
+	return 0;
 }
 
 static void
@@ -505,7 +515,8 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 			/* more than a lap behind (or tail moved back) */
 			if (++laps > MAX_LAPS)
 				return SHK_EAGAIN;
-			resync(b);
+			if ((rc = resync(b)))
+				return rc;
 			continue;
 		}
 		off = c & b->mask;
@@ -535,7 +546,8 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 			/* overwritten while we looked: discard the copy */
 			if (++laps > MAX_LAPS)
 				return SHK_EAGAIN;
-			resync(b);
+			if ((rc = resync(b)))
+				return rc;
 			continue;
 		}
 		if (bad)

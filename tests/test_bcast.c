@@ -1065,6 +1065,79 @@ t_corrupt(void)
 	guarded("corrupt", b_corrupt);
 }
 
+/* A lapped reader whose resync finds a misaligned tail (and no usable
+ * latest) gets SHK_ECORRUPT and keeps its cursor; once the words are
+ * sound again it resumes at the newest record.  Until 2026-11-25 resync
+ * moved the cursor to the misaligned tail, and the next read, tail
+ * repaired, read a header across two words (SHK_ECORRUPT, not the
+ * record).  The reader stops itself at crash point bcast.read.resync;
+ * the test corrupts tail and latest while it is stopped. */
+static void
+b_resync_misaligned(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 1024);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__bcast_hdr *h;
+	uint64_t t, l, i;
+	int ready[2], back[2], st;
+	pid_t pid;
+	char c;
+
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
+	h = (struct shk__bcast_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	CHECK(pipe(ready) == 0 && pipe(back) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_bcast *r = bc_open(seg_attach(), SHK_BCAST_READER, 0, 0);
+		uint8_t buf[4096];
+		int rc;
+
+		setenv("SHK_CRASH", "bcast.read.resync:1:stop", 1);
+		CHECK(write(ready[1], "r", 1) == 1);
+		CHECK(read(back[0], &c, 1) == 1);
+		rc = shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY);
+		CHECK(write(ready[1], "1", 1) == 1);
+		CHECK_RC(rc, SHK_ECORRUPT);
+		CHECK(read(back[0], &c, 1) == 1);
+		rc = shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY);
+		if (rc < 0)
+			TEST_FAIL("read after the repair: %s", shk_errname(rc));
+		CHECK_EQ(verify(buf, rc, 300), 100);
+		_exit(0);
+	}
+	CHECK(read(ready[0], &c, 1) == 1);
+	for (i = 0; i < 20; i++) /* laps the reader */
+		put(w, i, 300, SHK_TRY);
+	CHECK(write(back[1], "g", 1) == 1);
+	CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st));
+	/* relaxed: the reader is stopped; the writer is this thread */
+	t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	l = atomic_load_explicit(&h->latest, memory_order_relaxed);
+	atomic_store_explicit(&h->tail, t + 3, memory_order_relaxed);
+	atomic_store_explicit(&h->latest, t + 5, memory_order_relaxed);
+	CHECK(kill(pid, SIGCONT) == 0);
+	CHECK(read(ready[0], &c, 1) == 1);
+	atomic_store_explicit(&h->tail, t, memory_order_relaxed);
+	atomic_store_explicit(&h->latest, l, memory_order_relaxed);
+	put(w, 100, 300, SHK_TRY);
+	CHECK(write(back[1], "g", 1) == 1);
+	CHECK_EQ(test_wait(pid), 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(back[0]);
+	close(back[1]);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_resync_misaligned(void)
+{
+	guarded("resyncmis", b_resync_misaligned);
+}
+
 /* A reader's descriptor polls readable after a write, not before. */
 static void
 b_fd(void)
@@ -1343,6 +1416,7 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic },
 	  { "crash_publication", t_crash_publication },
 	  { "crash_publication_fallback", t_crash_publication_fallback },
 	  { "crash_reader", t_crash_reader }, { "corrupt", t_corrupt },
+	  { "resync_misaligned", t_resync_misaligned },
 	  { "stuck_publication", t_stuck_publication },
 	  { "timed_read_resync", t_timed_read_resync },
 	  { "fork_close", t_fork_close })
