@@ -937,8 +937,9 @@ SHK_API int shk_map_get(shk_map *m, const void *key, void *val_out);
  * when it replaced, SHK_ENOSPC when the key is new and no slot is free,
  * SHK_ETIMEDOUT when the key's stripe stayed locked by a live writer for
  * 5 s (a stopped process), SHK_EAGAIN when a slot on the key's probe run
- * kept changing for 50 ms (retry), SHK_ENOTRECOVERABLE, SHK_ECORRUPT,
- * SHK_EINVAL.
+ * kept changing for 50 ms (retry), SHK_EDEADLK (a signal handler whose
+ * thread it interrupted holds the key's stripe: docs/map.md),
+ * SHK_ENOTRECOVERABLE, SHK_ECORRUPT, SHK_EINVAL.
  * It holds the key's stripe lock for the copy; a dead previous holder is
  * detected within about 20 ms and its half-written slot repaired first.
  * A put or delete whose scan passed many tombstones (counted per map, by

@@ -242,6 +242,7 @@ static struct local_set *
 local_get(const void *key, uint32_t n, struct local_set **spare)
 {
 	struct local_set *ls;
+	pthread_mutexattr_t at;
 	uint32_t i;
 
 	if (n > SHK__MAP_STRIPES)
@@ -259,8 +260,14 @@ local_get(const void *key, uint32_t n, struct local_set **spare)
 	ls->gen = local_gen;
 	ls->refs = 1;
 	ls->n = n;
+	/* error-checking: a re-lock by the holding thread (a signal handler
+	 * that interrupted it) fails with EDEADLK at once instead of
+	 * waiting for itself (stripe_lock(), test handler_relock) */
+	pthread_mutexattr_init(&at);
+	pthread_mutexattr_settype(&at, PTHREAD_MUTEX_ERRORCHECK);
 	for (i = 0; i < n; i++)
-		pthread_mutex_init(&ls->lock[i], NULL);
+		pthread_mutex_init(&ls->lock[i], &at);
+	pthread_mutexattr_destroy(&at);
 	ls->next = sets;
 	sets = ls;
 out:
@@ -682,8 +689,10 @@ repair_stripe(shk_map *m, uint32_t s)
  * then the robust lock, both within one deadline of timeout_ns (> 0) from
  * the call.  A process that has never had a second thread skips the mutex
  * (*local_held 0): no other thread can want it before stripe_unlock().
- * Returns 0 (a dead holder's leftovers repaired), SHK_ETIMEDOUT, or the
- * robust lock's errors.
+ * Returns 0 (a dead holder's leftovers repaired), SHK_ETIMEDOUT,
+ * SHK_EDEADLK (this thread holds the stripe: a signal handler that
+ * interrupted it; the local mutex is error-checking), or the robust lock's
+ * errors.
  */
 static int
 stripe_lock(shk_map *m, uint32_t s, int64_t timeout_ns, int *local_held)
@@ -714,6 +723,8 @@ stripe_lock(shk_map *m, uint32_t s, int64_t timeout_ns, int *local_held)
 #endif
 		if (rc == ETIMEDOUT)
 			return SHK_ETIMEDOUT;
+		if (rc == EDEADLK) /* this thread holds it (a handler) */
+			return SHK_EDEADLK;
 		if (rc)
 			return SHK_EINVAL;
 		left = deadline - shk__now_ns();

@@ -1801,6 +1801,102 @@ t_single_thread(void)
 	with_seg("map-st", b_single_thread);
 }
 
+/* A signal handler that puts into the stripe its own thread holds gets
+ * SHK_EDEADLK at once, whether or not the process has had a second
+ * thread (docs/map.md).  Until 2026-11-25 the local mutex was a default
+ * one: once a thread had been made, the handler waited for it 5 s and got
+ * SHK_ETIMEDOUT.  The putter stops itself holding the stripe (crash point
+ * map.put.locked:1:stop); the test queues SIGUSR1 and continues it, so
+ * the handler runs inside the hold. */
+static shk_map *relock_map;
+static volatile sig_atomic_t relock_done;
+static volatile int relock_rc;
+static volatile int64_t relock_ns;
+
+static void
+relock_handler(int sig)
+{
+	uint8_t k[KEY_LEN];
+	uint64_t v[VAL_WORDS];
+	int64_t t0 = test_now_ns();
+
+	(void)sig;
+	mk_key(k, 7);
+	mk_val(v, 7, 2);
+	relock_rc = shk_map_put(relock_map, k, v);
+	relock_ns = test_now_ns() - t0;
+	relock_done = 1;
+}
+
+static void *
+relock_nop(void *arg)
+{
+	return arg;
+}
+
+static void
+relock_case(const char *nm, int threaded)
+{
+	pid_t pid = fork();
+	int st;
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *seg = seg_open(nm, 0);
+		struct sigaction sa;
+		uint8_t k[KEY_LEN];
+		uint64_t v[VAL_WORDS];
+		pthread_t th;
+
+		relock_map = open_map(seg, "rl", sizeof(v), 64);
+		if (threaded) {
+			CHECK_EQ(pthread_create(&th, NULL, relock_nop, NULL),
+				 0);
+			CHECK_EQ(pthread_join(th, NULL), 0);
+			CHECK_EQ(shk__single_threaded(), 0);
+		}
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = relock_handler;
+		CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+		setenv("SHK_CRASH", "map.put.locked:1:stop", 1);
+		mk_key(k, 7);
+		mk_val(v, 7, 1);
+		CHECK_EQ(shk_map_put(relock_map, k, v), 0);
+		CHECK(relock_done);
+		if (relock_rc != SHK_EDEADLK || relock_ns >= 1000000000LL)
+			TEST_FAIL("%s: handler's put %s after %lld ms",
+				  threaded ? "threaded" : "single",
+				  shk_errname(relock_rc),
+				  (long long)(relock_ns / 1000000));
+		CHECK_OK(shk_map_get(relock_map, k, v));
+		CHECK_EQ(v[1], 1);
+		CHECK_OK(shk_map_delete(relock_map, k)); /* the next case's */
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st));
+	CHECK(kill(pid, SIGUSR1) == 0);
+	CHECK(kill(pid, SIGCONT) == 0);
+	CHECK_EQ(test_wait(pid), 0);
+}
+
+static void
+b_handler_relock(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "rl", 8 * VAL_WORDS, 64);
+
+	relock_case(nm, 0);
+	relock_case(nm, 1);
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_handler_relock(void)
+{
+	with_seg("map-relock", b_handler_relock);
+}
+
 /* ------------------------------------------------------------------ */
 /* Sweeps: tombstones back to EMPTY under churn                         */
 /* ------------------------------------------------------------------ */
@@ -2545,6 +2641,7 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "get_held_stripe", t_get_held_stripe },
 	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt },
 	  { "hash_kinds", t_hash_kinds }, { "single_thread", t_single_thread },
+	  { "handler_relock", t_handler_relock },
 	  { "sweep_churn", t_sweep_churn }, { "sweep_chunks", t_sweep_chunks },
 	  { "sweep_noempty", t_sweep_noempty },
 	  { "sweep_backoff", t_sweep_backoff },
