@@ -118,6 +118,8 @@ int64_t shk__map_lock_timeout_ns = LOCK_TIMEOUT_NS;
 #define WRITE_LOCK_NS shk__map_lock_timeout_ns
 /* Tests shrink the sweep chunk (map.h). */
 uint64_t shk__map_sweep_chunk = 4096;
+/* Tests change a slot inside a read of it (map.h). */
+void (*shk__map_read_hook)(shk_map *m, uint64_t i);
 #define SWEEP_CHUNK                                                            \
 	(shk__map_sweep_chunk ? shk__map_sweep_chunk : (uint64_t)4096)
 #else
@@ -502,6 +504,10 @@ read_slot(const shk_map *m, uint64_t i, const uint8_t *key, uint8_t *key_out,
 			unpack_word(val_out, m->val_len, j, w);
 		}
 	}
+#ifdef SHK_TEST_HOOKS
+	if (shk__map_read_hook)
+		shk__map_read_hook((shk_map *)m, i);
+#endif
 	/* acquire fence: orders the data loads above before the re-load of
 	 * ctl; pairs with FENCE_REL after the writer's claim (Boehm) */
 	FENCE_ACQ(&s[0]);
@@ -514,7 +520,9 @@ read_slot(const shk_map *m, uint64_t i, const uint8_t *key, uint8_t *key_out,
 	return (SHK__MAP_CTL_SEQ(c1) & 1) ? R_BUSY : R_HIT;
 }
 
-/* Bounded waiting for a busy slot: spin, then nap, up to READ_WAIT_NS. */
+/* Bounded waiting for a busy slot: spin, then nap, up to READ_WAIT_NS.
+ * Per slot: a probe that moves on to the next slot sets start to 0 (test
+ * retry_per_slot). */
 struct backoff {
 	int64_t start;
 };
@@ -853,6 +861,7 @@ find_locked(shk_map *m, const uint8_t *key, uint64_t h, uint64_t *ctl,
 			} else if (SHK__MAP_CTL_SEQ(c) & 1) {
 				sc->claims = 1;
 			}
+			b.start = 0; /* moving on: the next slot's own wait */
 			break;
 		case R_HIT:
 			*ctl = c;
@@ -1351,6 +1360,7 @@ shk_map_get(shk_map *m, const void *key, void *val_out)
 		case R_EMPTY:
 			return SHK_ENOENT;
 		case R_SKIP:
+			b.start = 0; /* moving on: the next slot's own wait */
 			break;
 		case R_HIT:
 			return 0;
@@ -1388,6 +1398,7 @@ shk_map_next(shk_map *m, uint32_t *cursor, void *key_out, void *val_out)
 		switch (read_slot(m, i, NULL, key_out, val_out, &c)) {
 		case R_EMPTY:
 		case R_SKIP:
+			b.start = 0; /* moving on: the next slot's own wait */
 			break;
 		case R_HIT:
 			*cursor = (uint32_t)(i + 1);
