@@ -953,8 +953,9 @@ SHK_API int shk_map_get(shk_map *m, const void *key, void *val_out);
  * when it replaced, SHK_ENOSPC when the key is new and no slot is free,
  * SHK_ETIMEDOUT when the key's stripe stayed locked by a live writer for
  * 5 s (a stopped process), SHK_EAGAIN when a slot on the key's probe run
- * kept changing for 50 ms (retry), SHK_ENOTRECOVERABLE, SHK_ECORRUPT,
- * SHK_EINVAL.
+ * kept changing for 50 ms (retry), SHK_EDEADLK (a signal handler whose
+ * thread it interrupted holds the key's stripe: docs/map.md),
+ * SHK_ENOTRECOVERABLE, SHK_ECORRUPT, SHK_EINVAL.
  * It holds the key's stripe lock for the copy; a dead previous holder is
  * detected within about 20 ms and its half-written slot repaired first.
  * A put or delete whose scan passed many tombstones (counted per map, by
@@ -1310,7 +1311,9 @@ SHK_API int shk_bcast_write(shk_bcast *b, const void *buf, size_t len,
  * and returns its length.  *lost (when not NULL) receives how many records
  * this reader missed just before this one: always 0 in reliable mode; in
  * lossy mode, the records overwritten before the reader got to them (the
- * reader then resumes at the newest record).  A record longer than
+ * reader then resumes at the newest record).  One exception in both
+ * modes: a writer killed inside its publication can leave the next
+ * writer's first record counted 1 too high (docs/bcast.md, Dead peers).  A record longer than
  * buf_cap is not consumed: SHK_EMSGSIZE.  Blocks while there is nothing
  * new, up to timeout_ns.  Returns the length, SHK_EAGAIN (nothing new with
  * timeout 0, or the writer lapped the reader many times in a row),

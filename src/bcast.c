@@ -61,7 +61,9 @@
  * tail_intent ahead of tail; readers treat the bytes it covered as
  * overwritten (they may lose the latest record), and a new writer keeps
  * tail_intent at least that high until it has written past it.  A writer
- * killed between next_seq and tail makes readers count one lost record.
+ * killed inside its publication (pub_gen odd) leaves next_seq possibly
+ * one ahead of tail; the next writer derives the sequence from the record
+ * at latest instead (resume_seq()), so readers count nothing lost.
  * A reader killed holding a slot keeps a reliable writer waiting until
  * the writer has waited reader_timeout_ns, tested the owner with
  * shk__stamp_alive() and CASed the slot DEAD.  DEAD slots are reused by
@@ -352,12 +354,17 @@ shk_bcast_write(shk_bcast *b, const void *buf, size_t len, int64_t timeout_ns)
 	 * the release store of tail; read under the pub_gen seqlock */
 	atomic_store_explicit(&h->pub_gen, b->gen + 1, memory_order_relaxed);
 	FENCE(memory_order_release, &h->pub_gen);
+	/* the four kill points inside the publication: writer_attach() */
+	SHK_CRASHPOINT("bcast.write.gen_odd");
 	atomic_store_explicit(&h->next_seq, b->seq + 1, memory_order_relaxed);
+	SHK_CRASHPOINT("bcast.write.seq_stored");
 	/* release: publishes the record; pairs with the acquire loads of tail
 	 * in shk_bcast_read() and data_pred() */
 	atomic_store_explicit(&h->tail, end, memory_order_release);
+	SHK_CRASHPOINT("bcast.write.tail_stored");
 	/* release: a reader that loads latest (acquire) also sees tail */
 	atomic_store_explicit(&h->latest, b->pos + pad, memory_order_release);
+	SHK_CRASHPOINT("bcast.write.latest_stored");
 	/* release: closes the pub_gen section; pairs with join() */
 	atomic_store_explicit(&h->pub_gen, b->gen + 2, memory_order_release);
 	b->gen += 2;
@@ -410,23 +417,33 @@ intent_now(shk_bcast *b)
 	return atomic_load_explicit(&b->hdr->tail_intent, memory_order_relaxed);
 }
 
-/* The lapped reader resumes at the newest complete record, or at tail. */
-static void
+/* The lapped reader resumes at the newest complete record, or at tail:
+ * 0, or SHK_ECORRUPT for a misaligned tail (the cursor is left alone). */
+static int
 resync(shk_bcast *b)
 {
 	struct shk__bcast_hdr *h = b->hdr;
+	uint64_t l, t, i;
+
+	/* a test stops the reader here and corrupts tail (test
+	 * resync_misaligned) */
+	SHK_CRASHPOINT("bcast.read.resync");
 	/* acquire: pairs with the release store of latest (after tail) */
-	uint64_t l = atomic_load_explicit(&h->latest, memory_order_acquire);
+	l = atomic_load_explicit(&h->latest, memory_order_acquire);
 	/* acquire: pairs with the release store of tail */
-	uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+	t = atomic_load_explicit(&h->tail, memory_order_acquire);
 	/* relaxed: only a hint whether latest is being overwritten; the
 	 * copy is validated anyway */
-	uint64_t i =
-		atomic_load_explicit(&h->tail_intent, memory_order_relaxed);
-
+	i = atomic_load_explicit(&h->tail_intent, memory_order_relaxed);
+	/* records are 8-byte aligned: a cursor at a misaligned tail would
+	 * read a header across two words (as the check in
+	 * shk_bcast_read()) */
+	if (t & 7)
+		return SHK_ECORRUPT;
 	if (t - l > b->cap || (l & 7) || i - l > b->cap)
 		l = t;
 	b->cursor = l;
+	return 0;
 }
 
 static void
@@ -498,7 +515,8 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 			/* more than a lap behind (or tail moved back) */
 			if (++laps > MAX_LAPS)
 				return SHK_EAGAIN;
-			resync(b);
+			if ((rc = resync(b)))
+				return rc;
 			continue;
 		}
 		off = c & b->mask;
@@ -528,7 +546,8 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 			/* overwritten while we looked: discard the copy */
 			if (++laps > MAX_LAPS)
 				return SHK_EAGAIN;
-			resync(b);
+			if ((rc = resync(b)))
+				return rc;
 			continue;
 		}
 		if (bad)
@@ -727,6 +746,56 @@ bcast_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
 	return 0;
 }
 
+/*
+ * The sequence number a new writer continues with: next_seq, unless a
+ * writer died inside its publication (pub_gen odd), where next_seq may be
+ * one ahead of tail.  The dead writer stopped at one of four points in
+ * shk_bcast_write() (crash points bcast.write.*, test crash_publication):
+ *   before the next_seq store   next_seq right; latest ends at tail
+ *   before the tail store       next_seq one too high; latest ends at tail
+ *   before the latest store     record published, next_seq right; latest
+ *                               is the record before, ending below tail
+ *   before pub_gen closes       latest ends at tail, its seq + 1 = next_seq
+ * So with pub_gen odd: tail 0 (nothing published) gives 0; a DATA record
+ * at latest that ends exactly at tail and that nothing has overwritten
+ * gives its seq + 1; otherwise next_seq.  That fallback is one too high
+ * only when the writer died before its tail store and latest cannot be
+ * trusted (the dead writer's record, with its PAD, or an earlier dead
+ * writer's tail_intent covered it; a writer killed before its latest
+ * store, then a second one before its tail store; or hostile memory):
+ * attached readers then count one record lost that was never published.
+ */
+static uint64_t
+resume_seq(shk_bcast *b, uint64_t t, uint64_t in, uint64_t g)
+{
+	struct shk__bcast_hdr *h = b->hdr;
+	/* relaxed: ordered after the caller's acquire load of tail; a dead
+	 * writer stores nothing more */
+	uint64_t s = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
+	uint64_t l, off, w;
+	uint32_t n;
+
+	if (!(g & 1))
+		return s;
+	if (t == 0)
+		return 0;
+	/* acquire: pairs with the release store of latest */
+	l = atomic_load_explicit(&h->latest, memory_order_acquire);
+	/* bounds-check the shared values: aligned, within a capacity below
+	 * tail, and no byte of it below tail_intent - cap (overwritten) */
+	if (t - l < SHK__BREC_HDR || t - l > b->cap || (l & 7) ||
+	    in - l > b->cap)
+		return s;
+	off = l & b->mask;
+	w = ld64(b->data + off);
+	n = (uint32_t)w;
+	if ((uint32_t)(w >> 32) != SHK__BREC_DATA || n > b->max_record ||
+	    SHK__BREC_HDR + align8(n) > b->cap - off ||
+	    l + SHK__BREC_HDR + align8(n) != t)
+		return s;
+	return ld64(b->data + off + 8) + 1;
+}
+
 /* The writer, once its role is claimed (claim()): its view of the
  * buffer. */
 static int
@@ -746,16 +815,19 @@ writer_attach(shk_bcast *b)
 				      memory_order_release);
 		return SHK_ECORRUPT;
 	}
+	b->seq = resume_seq(b, t, in, g);
 	if (g & 1) {
-		/* a writer died inside the pub_gen section: close it */
+		/* a writer died inside the pub_gen section: make next_seq
+		 * match tail, then close it.  relaxed: ordered before the
+		 * release store of pub_gen below */
+		atomic_store_explicit(&h->next_seq, b->seq,
+				      memory_order_relaxed);
 		g++;
 		/* release: pairs with the acquire loads in join() */
 		atomic_store_explicit(&h->pub_gen, g, memory_order_release);
 	}
 	b->pos = t;
 	b->gen = g;
-	/* relaxed: ordered after the acquire load of tail above */
-	b->seq = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
 	b->intent_floor = in;
 	b->floor_active = in != t;
 	b->min_cache = t - b->cap; /* forces a scan before the first write */

@@ -118,6 +118,8 @@ int64_t shk__map_lock_timeout_ns = LOCK_TIMEOUT_NS;
 #define WRITE_LOCK_NS shk__map_lock_timeout_ns
 /* Tests shrink the sweep chunk (map.h). */
 uint64_t shk__map_sweep_chunk = 4096;
+/* Tests change a slot inside a read of it (map.h). */
+void (*shk__map_read_hook)(shk_map *m, uint64_t i);
 #define SWEEP_CHUNK                                                            \
 	(shk__map_sweep_chunk ? shk__map_sweep_chunk : (uint64_t)4096)
 #else
@@ -242,6 +244,7 @@ static struct local_set *
 local_get(const void *key, uint32_t n, struct local_set **spare)
 {
 	struct local_set *ls;
+	pthread_mutexattr_t at;
 	uint32_t i;
 
 	if (n > SHK__MAP_STRIPES)
@@ -259,8 +262,14 @@ local_get(const void *key, uint32_t n, struct local_set **spare)
 	ls->gen = local_gen;
 	ls->refs = 1;
 	ls->n = n;
+	/* error-checking: a re-lock by the holding thread (a signal handler
+	 * that interrupted it) fails with EDEADLK at once instead of
+	 * waiting for itself (stripe_lock(), test handler_relock) */
+	pthread_mutexattr_init(&at);
+	pthread_mutexattr_settype(&at, PTHREAD_MUTEX_ERRORCHECK);
 	for (i = 0; i < n; i++)
-		pthread_mutex_init(&ls->lock[i], NULL);
+		pthread_mutex_init(&ls->lock[i], &at);
+	pthread_mutexattr_destroy(&at);
 	ls->next = sets;
 	sets = ls;
 out:
@@ -495,6 +504,10 @@ read_slot(const shk_map *m, uint64_t i, const uint8_t *key, uint8_t *key_out,
 			unpack_word(val_out, m->val_len, j, w);
 		}
 	}
+#ifdef SHK_TEST_HOOKS
+	if (shk__map_read_hook)
+		shk__map_read_hook((shk_map *)m, i);
+#endif
 	/* acquire fence: orders the data loads above before the re-load of
 	 * ctl; pairs with FENCE_REL after the writer's claim (Boehm) */
 	FENCE_ACQ(&s[0]);
@@ -507,7 +520,9 @@ read_slot(const shk_map *m, uint64_t i, const uint8_t *key, uint8_t *key_out,
 	return (SHK__MAP_CTL_SEQ(c1) & 1) ? R_BUSY : R_HIT;
 }
 
-/* Bounded waiting for a busy slot: spin, then nap, up to READ_WAIT_NS. */
+/* Bounded waiting for a busy slot: spin, then nap, up to READ_WAIT_NS.
+ * Per slot: a probe that moves on to the next slot sets start to 0 (test
+ * retry_per_slot). */
 struct backoff {
 	int64_t start;
 };
@@ -682,8 +697,10 @@ repair_stripe(shk_map *m, uint32_t s)
  * then the robust lock, both within one deadline of timeout_ns (> 0) from
  * the call.  A process that has never had a second thread skips the mutex
  * (*local_held 0): no other thread can want it before stripe_unlock().
- * Returns 0 (a dead holder's leftovers repaired), SHK_ETIMEDOUT, or the
- * robust lock's errors.
+ * Returns 0 (a dead holder's leftovers repaired), SHK_ETIMEDOUT,
+ * SHK_EDEADLK (this thread holds the stripe: a signal handler that
+ * interrupted it; the local mutex is error-checking), or the robust lock's
+ * errors.
  */
 static int
 stripe_lock(shk_map *m, uint32_t s, int64_t timeout_ns, int *local_held)
@@ -714,6 +731,8 @@ stripe_lock(shk_map *m, uint32_t s, int64_t timeout_ns, int *local_held)
 #endif
 		if (rc == ETIMEDOUT)
 			return SHK_ETIMEDOUT;
+		if (rc == EDEADLK) /* this thread holds it (a handler) */
+			return SHK_EDEADLK;
 		if (rc)
 			return SHK_EINVAL;
 		left = deadline - shk__now_ns();
@@ -842,6 +861,7 @@ find_locked(shk_map *m, const uint8_t *key, uint64_t h, uint64_t *ctl,
 			} else if (SHK__MAP_CTL_SEQ(c) & 1) {
 				sc->claims = 1;
 			}
+			b.start = 0; /* moving on: the next slot's own wait */
 			break;
 		case R_HIT:
 			*ctl = c;
@@ -1340,6 +1360,7 @@ shk_map_get(shk_map *m, const void *key, void *val_out)
 		case R_EMPTY:
 			return SHK_ENOENT;
 		case R_SKIP:
+			b.start = 0; /* moving on: the next slot's own wait */
 			break;
 		case R_HIT:
 			return 0;
@@ -1377,6 +1398,7 @@ shk_map_next(shk_map *m, uint32_t *cursor, void *key_out, void *val_out)
 		switch (read_slot(m, i, NULL, key_out, val_out, &c)) {
 		case R_EMPTY:
 		case R_SKIP:
+			b.start = 0; /* moving on: the next slot's own wait */
 			break;
 		case R_HIT:
 			*cursor = (uint32_t)(i + 1);

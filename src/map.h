@@ -109,6 +109,10 @@ SHK_HIDDEN uint32_t shk__map_stripe_of(const shk_map *m, const void *key);
 /* Tests: the stripe of the key stored in slot i, hashed from the slot's
  * words as repairs and shk_map_next do. */
 SHK_HIDDEN uint32_t shk__map_slot_stripe(const shk_map *m, uint64_t i);
+/* Tests: called by every slot read (read_slot()) between its copy and its
+ * re-load of the control word, with the map and slot index; a test
+ * changes the slot there to make the read retry.  NULL: none. */
+SHK_HIDDEN extern void (*shk__map_read_hook)(shk_map *m, uint64_t i);
 #endif
 
 #endif /* SHK_MAP_H */

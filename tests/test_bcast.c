@@ -795,6 +795,153 @@ t_crash_writer(void)
 	guarded("crashw", b_crash_writer);
 }
 
+/* A writer killed at each point inside its publication (between its two
+ * pub_gen stores); the next writer takes over.  A reader attached all
+ * along counts nothing lost in either mode: the new writer continues the
+ * sequence at the first record nobody has seen (writer_attach()).  Before
+ * 2026-11-25 a kill after the next_seq store and before the tail store
+ * made the reader count one phantom lost record. */
+static const char *const pub_points[] = { "bcast.write.gen_odd",
+					  "bcast.write.seq_stored",
+					  "bcast.write.tail_stored",
+					  "bcast.write.latest_stored" };
+
+static void
+crash_publication(uint32_t mode, int point, int nth)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, mode, 16384), *w;
+	uint8_t buf[4096];
+	uint64_t next = 0, lost;
+	/* the killed record is published once tail is stored */
+	int published = nth - 1 + (point >= 2), n, i;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *cs = seg_attach();
+		char spec[64];
+		uint64_t s;
+
+		w = bc_open(cs, SHK_BCAST_WRITER, 0, 0);
+		snprintf(spec, sizeof(spec), "%s:%d", pub_points[point], nth);
+		setenv("SHK_CRASH", spec, 1);
+		for (s = 0; s < 30; s++)
+			put(w, s, 300, SHK_TRY);
+		_exit(2);
+	}
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	for (i = 0; i < published; i++) {
+		n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY);
+		CHECK(n >= 0);
+		CHECK_EQ(verify(buf, n, 300), next);
+		CHECK_EQ(lost, 0);
+		next++;
+	}
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY),
+		 SHK_EAGAIN);
+	w = bc_open(seg, SHK_BCAST_WRITER, 0, 0);
+	for (i = 0; i < 5; i++)
+		put(w, next + (uint64_t)i, 300, SHK_TRY);
+	for (i = 0; i < 5; i++) {
+		n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY);
+		CHECK(n >= 0);
+		CHECK_EQ(verify(buf, n, 300), next);
+		if (lost != 0)
+			TEST_FAIL("%s:%d %s: lost %llu after the takeover",
+				  pub_points[point], nth,
+				  mode == SHK_BCAST_RELIABLE ? "reliable"
+							     : "lossy",
+				  (unsigned long long)lost);
+		next++;
+	}
+	CHECK_OK(shk_seg_check(seg));
+	shk_bcast_close(w);
+	shk_bcast_close(r);
+	shk_seg_close(seg);
+}
+
+static void
+b_crash_publication(void)
+{
+	static const int nths[] = { 1, 7 }; /* first record; a later one */
+	int m, p, k;
+
+	for (m = 0; m < 2; m++)
+		for (p = 0; p < 4; p++)
+			for (k = 0; k < 2; k++) {
+				crash_publication(m ? SHK_BCAST_RELIABLE
+						    : SHK_BCAST_LOSSY,
+						  p, nths[k]);
+				shk_seg_unlink(g_seg, NULL);
+			}
+}
+
+static void
+t_crash_publication(void)
+{
+	guarded("crashpub", b_crash_publication);
+}
+
+/* The documented fallback: killed before its tail store, the writer's
+ * record (a PAD, then the record at the start of a 128-byte buffer)
+ * overwrote the record at latest, so the next writer cannot read the
+ * last published seq there and continues at next_seq, one too high: the
+ * attached reader counts one lost record, not a count read from bytes
+ * that were overwritten. */
+static void
+b_crash_publication_fallback(void)
+{
+	static const size_t lens[] = { 0, 48, 48 }; /* 16, 64, 48 PAD + 64 */
+	shk_seg *seg = seg_create();
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, SHK_BCAST_LOSSY, 128), *w;
+	uint8_t buf[64] = { 0 };
+	uint64_t lost;
+	int go[2], i;
+	pid_t pid;
+	char c;
+
+	CHECK(pipe(go) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		w = bc_open(seg_attach(), SHK_BCAST_WRITER, 0, 0);
+		setenv("SHK_CRASH", "bcast.write.seq_stored:3", 1);
+		for (i = 0; i < 3; i++) {
+			if (i == 2) /* the reader has read the first two */
+				CHECK(read(go[0], &c, 1) == 1);
+			CHECK_OK(shk_bcast_write(w, buf, lens[i], SHK_TRY));
+		}
+		_exit(2);
+	}
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), &lost,
+					5000000000LL),
+			 (int)lens[i]);
+		CHECK_EQ(lost, 0);
+	}
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK_EQ(test_wait(pid), 128 + SIGKILL);
+	close(go[0]);
+	close(go[1]);
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY),
+		 SHK_EAGAIN);
+	w = bc_open(seg, SHK_BCAST_WRITER, 0, 0);
+	CHECK_OK(shk_bcast_write(w, buf, 8, SHK_TRY));
+	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY), 8);
+	CHECK_EQ(lost, 1);
+	CHECK_OK(shk_seg_check(seg));
+	shk_bcast_close(w);
+	shk_bcast_close(r);
+	shk_seg_close(seg);
+}
+
+static void
+t_crash_publication_fallback(void)
+{
+	guarded("crashpubfb", b_crash_publication_fallback);
+}
+
 /* Reaps a child as soon as it dies: an unreaped zombie counts as alive. */
 struct reaper {
 	pid_t pid;
@@ -916,6 +1063,79 @@ static void
 t_corrupt(void)
 {
 	guarded("corrupt", b_corrupt);
+}
+
+/* A lapped reader whose resync finds a misaligned tail (and no usable
+ * latest) gets SHK_ECORRUPT and keeps its cursor; once the words are
+ * sound again it resumes at the newest record.  Until 2026-11-25 resync
+ * moved the cursor to the misaligned tail, and the next read, tail
+ * repaired, read a header across two words (SHK_ECORRUPT, not the
+ * record).  The reader stops itself at crash point bcast.read.resync;
+ * the test corrupts tail and latest while it is stopped. */
+static void
+b_resync_misaligned(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 1024);
+	shk_obj_info info = { .size = sizeof(info) };
+	struct shk__bcast_hdr *h;
+	uint64_t t, l, i;
+	int ready[2], back[2], st;
+	pid_t pid;
+	char c;
+
+	CHECK_OK(shk_obj_stat(seg, "b", &info));
+	h = (struct shk__bcast_hdr *)((uint8_t *)shk_seg_base(seg) + info.off);
+	CHECK(pipe(ready) == 0 && pipe(back) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_bcast *r = bc_open(seg_attach(), SHK_BCAST_READER, 0, 0);
+		uint8_t buf[4096];
+		int rc;
+
+		setenv("SHK_CRASH", "bcast.read.resync:1:stop", 1);
+		CHECK(write(ready[1], "r", 1) == 1);
+		CHECK(read(back[0], &c, 1) == 1);
+		rc = shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY);
+		CHECK(write(ready[1], "1", 1) == 1);
+		CHECK_RC(rc, SHK_ECORRUPT);
+		CHECK(read(back[0], &c, 1) == 1);
+		rc = shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY);
+		if (rc < 0)
+			TEST_FAIL("read after the repair: %s", shk_errname(rc));
+		CHECK_EQ(verify(buf, rc, 300), 100);
+		_exit(0);
+	}
+	CHECK(read(ready[0], &c, 1) == 1);
+	for (i = 0; i < 20; i++) /* laps the reader */
+		put(w, i, 300, SHK_TRY);
+	CHECK(write(back[1], "g", 1) == 1);
+	CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st));
+	/* relaxed: the reader is stopped; the writer is this thread */
+	t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	l = atomic_load_explicit(&h->latest, memory_order_relaxed);
+	atomic_store_explicit(&h->tail, t + 3, memory_order_relaxed);
+	atomic_store_explicit(&h->latest, t + 5, memory_order_relaxed);
+	CHECK(kill(pid, SIGCONT) == 0);
+	CHECK(read(ready[0], &c, 1) == 1);
+	atomic_store_explicit(&h->tail, t, memory_order_relaxed);
+	atomic_store_explicit(&h->latest, l, memory_order_relaxed);
+	put(w, 100, 300, SHK_TRY);
+	CHECK(write(back[1], "g", 1) == 1);
+	CHECK_EQ(test_wait(pid), 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(back[0]);
+	close(back[1]);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_resync_misaligned(void)
+{
+	guarded("resyncmis", b_resync_misaligned);
 }
 
 /* A reader's descriptor polls readable after a write, not before. */
@@ -1193,7 +1413,10 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic },
 	  { "huge_reader_timeout", t_huge_reader_timeout },
 	  { "threads", t_threads }, { "late_join", t_late_join },
 	  { "crash_writer", t_crash_writer },
+	  { "crash_publication", t_crash_publication },
+	  { "crash_publication_fallback", t_crash_publication_fallback },
 	  { "crash_reader", t_crash_reader }, { "corrupt", t_corrupt },
+	  { "resync_misaligned", t_resync_misaligned },
 	  { "stuck_publication", t_stuck_publication },
 	  { "timed_read_resync", t_timed_read_resync },
 	  { "fork_close", t_fork_close })

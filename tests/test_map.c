@@ -1801,6 +1801,224 @@ t_single_thread(void)
 	with_seg("map-st", b_single_thread);
 }
 
+/* A signal handler that puts into the stripe its own thread holds gets
+ * SHK_EDEADLK at once, whether or not the process has had a second
+ * thread (docs/map.md).  Until 2026-11-25 the local mutex was a default
+ * one: once a thread had been made, the handler waited for it 5 s and got
+ * SHK_ETIMEDOUT.  The putter stops itself holding the stripe (crash point
+ * map.put.locked:1:stop); the test queues SIGUSR1 and continues it, so
+ * the handler runs inside the hold. */
+static shk_map *relock_map;
+static volatile sig_atomic_t relock_done;
+static volatile int relock_rc;
+static volatile int64_t relock_ns;
+
+static void
+relock_handler(int sig)
+{
+	uint8_t k[KEY_LEN];
+	uint64_t v[VAL_WORDS];
+	int64_t t0 = test_now_ns();
+
+	(void)sig;
+	mk_key(k, 7);
+	mk_val(v, 7, 2);
+	relock_rc = shk_map_put(relock_map, k, v);
+	relock_ns = test_now_ns() - t0;
+	relock_done = 1;
+}
+
+static void *
+relock_nop(void *arg)
+{
+	return arg;
+}
+
+static void
+relock_case(const char *nm, int threaded)
+{
+	pid_t pid = fork();
+	int st;
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_seg *seg = seg_open(nm, 0);
+		struct sigaction sa;
+		uint8_t k[KEY_LEN];
+		uint64_t v[VAL_WORDS];
+		pthread_t th;
+
+		relock_map = open_map(seg, "rl", sizeof(v), 64);
+		if (threaded) {
+			CHECK_EQ(pthread_create(&th, NULL, relock_nop, NULL),
+				 0);
+			CHECK_EQ(pthread_join(th, NULL), 0);
+			CHECK_EQ(shk__single_threaded(), 0);
+		}
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = relock_handler;
+		CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+		setenv("SHK_CRASH", "map.put.locked:1:stop", 1);
+		mk_key(k, 7);
+		mk_val(v, 7, 1);
+		CHECK_EQ(shk_map_put(relock_map, k, v), 0);
+		CHECK(relock_done);
+		if (relock_rc != SHK_EDEADLK || relock_ns >= 1000000000LL)
+			TEST_FAIL("%s: handler's put %s after %lld ms",
+				  threaded ? "threaded" : "single",
+				  shk_errname(relock_rc),
+				  (long long)(relock_ns / 1000000));
+		CHECK_OK(shk_map_get(relock_map, k, v));
+		CHECK_EQ(v[1], 1);
+		CHECK_OK(shk_map_delete(relock_map, k)); /* the next case's */
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st));
+	CHECK(kill(pid, SIGUSR1) == 0);
+	CHECK(kill(pid, SIGCONT) == 0);
+	CHECK_EQ(test_wait(pid), 0);
+}
+
+static void
+b_handler_relock(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "rl", 8 * VAL_WORDS, 64);
+
+	relock_case(nm, 0);
+	relock_case(nm, 1);
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_handler_relock(void)
+{
+	with_seg("map-relock", b_handler_relock);
+}
+
+/* The 50 ms a read waits for a changing slot counts per slot: a get,
+ * next or put whose probe saw one slot change, then, 60 ms later, another
+ * one, reads on instead of returning SHK_EAGAIN (shmkit.h: "the key's slot
+ * stayed busy for about 50 ms").  Until 2026-11-25 the wait started at
+ * the call's first change and was never reset when the probe moved on.
+ * Keys A, B, C share a home slot H (slots H, H+1, H+2), A and B in other
+ * stripes than C.  A read hook (map.h) changes A inside the read of H
+ * (a replace, or for next a delete), and sleeps 60 ms then replaces B
+ * inside the read of H+1: each read retries once. */
+static struct {
+	int armed, busy, del_a, done_a, done_b;
+	uint64_t slot_a;
+	uint32_t id_a, id_b;
+} rh;
+
+static void
+retry_hook(shk_map *m, uint64_t i)
+{
+	uint8_t k[KEY_LEN];
+	uint64_t v[VAL_WORDS];
+	struct timespec ts = { 0, 60000000 };
+
+	if (!rh.armed || rh.busy)
+		return;
+	rh.busy = 1; /* the hook's own writes read slots too */
+	if (i == rh.slot_a && !rh.done_a) {
+		rh.done_a = 1;
+		mk_key(k, rh.id_a);
+		mk_val(v, rh.id_a, 2);
+		if (rh.del_a)
+			CHECK_OK(shk_map_delete(m, k));
+		else
+			CHECK_EQ(shk_map_put(m, k, v), 1);
+	} else if (i == rh.slot_a + 1 && !rh.done_b) {
+		rh.done_b = 1;
+		nanosleep(&ts, NULL);
+		mk_key(k, rh.id_b);
+		mk_val(v, rh.id_b, 2);
+		CHECK_EQ(shk_map_put(m, k, v), 1);
+	}
+	rh.busy = 0;
+}
+
+static void
+retry_arm(int del_a)
+{
+	rh.del_a = del_a;
+	rh.done_a = rh.done_b = 0;
+	rh.armed = 1;
+}
+
+static void
+retry_check(const char *op, int rc, int want)
+{
+	rh.armed = 0;
+	CHECK(rh.done_a && rh.done_b); /* both slots changed in the read */
+	if (rc != want)
+		TEST_FAIL("%s: %s, not %d", op,
+			  rc < 0 ? shk_errname(rc) : "other", want);
+}
+
+static void
+b_retry_per_slot(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "rs", 8 * VAL_WORDS, 256);
+	uint8_t k[KEY_LEN], kc[KEY_LEN];
+	uint64_t v[VAL_WORDS];
+	uint32_t id, ids[3], n = 0, sc, cur;
+	uint64_t h;
+	int rc;
+
+	/* C: id 0; A and B: the next ids with C's home, other stripes */
+	mk_key(kc, 0);
+	h = shk__map_home(m, kc);
+	sc = shk__map_stripe_of(m, kc);
+	CHECK(h + 2 < 256); /* next walks slots upwards, no wrap */
+	for (id = 1; n < 2 && id < 1000000; id++) {
+		mk_key(k, id);
+		if (shk__map_home(m, k) == h && shk__map_stripe_of(m, k) != sc)
+			ids[n++] = id;
+	}
+	CHECK_EQ(n, 2);
+	ids[2] = 0;
+	for (n = 0; n < 3; n++) {
+		mk_key(k, ids[n]);
+		mk_val(v, ids[n], 1);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	rh.slot_a = h;
+	rh.id_a = ids[0];
+	rh.id_b = ids[1];
+	shk__map_read_hook = retry_hook;
+	/* get C */
+	retry_arm(0);
+	rc = shk_map_get(m, kc, v);
+	retry_check("get", rc, 0);
+	CHECK(val_ok(v, 0));
+	/* put C (replace): find_locked() reads the other stripes' slots */
+	retry_arm(0);
+	mk_val(v, 0, 3);
+	rc = shk_map_put(m, kc, v);
+	retry_check("put", rc, 1);
+	/* next from H: A deleted under it, then B replaced after 60 ms */
+	retry_arm(1);
+	cur = (uint32_t)h;
+	rc = shk_map_next(m, &cur, k, v);
+	retry_check("next", rc, 1);
+	CHECK_EQ(cur, h + 2);
+	CHECK(val_ok(v, ids[1]));
+	shk__map_read_hook = NULL;
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_retry_per_slot(void)
+{
+	with_seg("map-retry", b_retry_per_slot);
+}
+
 /* ------------------------------------------------------------------ */
 /* Sweeps: tombstones back to EMPTY under churn                         */
 /* ------------------------------------------------------------------ */
@@ -2545,6 +2763,8 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "get_held_stripe", t_get_held_stripe },
 	  { "local_lock_stall", t_local_lock_stall }, { "corrupt", t_corrupt },
 	  { "hash_kinds", t_hash_kinds }, { "single_thread", t_single_thread },
+	  { "handler_relock", t_handler_relock },
+	  { "retry_per_slot", t_retry_per_slot },
 	  { "sweep_churn", t_sweep_churn }, { "sweep_chunks", t_sweep_chunks },
 	  { "sweep_noempty", t_sweep_noempty },
 	  { "sweep_backoff", t_sweep_backoff },
