@@ -937,7 +937,9 @@ SHK_API void shk_map_close(shk_map *m);
  * (val_len bytes; NULL only tests whether key is present).  Returns 0 when found,
  * SHK_ENOENT when not, SHK_EAGAIN when the key's slot stayed busy for
  * about 50 ms under a live writer, or its writer died and the key's stripe
- * stayed held by a live process for about 50 ms more (retry),
+ * stayed held by a live process for about 50 ms more, or a slot on the
+ * key's probe run kept changing for 50 ms (200 ms of waits in all per
+ * call; retry),
  * SHK_ECORRUPT (damaged slot),
  * SHK_EINVAL.  Never returns a torn value; on an error val_out's contents
  * are unspecified.  Lock-free against writers of other keys; no system

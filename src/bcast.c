@@ -761,9 +761,11 @@ bcast_init(shk_seg *seg, void *mem, const shk_obj_info *info, void *arg)
  * gives its seq + 1; otherwise next_seq.  That fallback is one too high
  * only when the writer died before its tail store and latest cannot be
  * trusted (the dead writer's record, with its PAD, or an earlier dead
- * writer's tail_intent covered it; a writer killed before its latest
- * store, then a second one before its tail store; or hostile memory):
- * attached readers then count one record lost that was never published.
+ * writer's tail_intent covered it; a writer killed between its tail
+ * and latest stores, then a second one before its tail store): attached
+ * readers then count one record lost that was never published.  On
+ * hostile memory the seq word read from the record can be anything, as
+ * every record's seq word can for readers; the bounds hold.
  */
 static uint64_t
 resume_seq(shk_bcast *b, uint64_t t, uint64_t in, uint64_t g)

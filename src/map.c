@@ -197,6 +197,9 @@ struct local_set {
 	pthread_mutex_t lock[]; /* one per stripe */
 };
 
+/* A default mutex, not an error-checking one like the stripes' local
+ * locks: a forked child unlocks it in the atfork handler although its
+ * parent's thread locked it. */
 static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct local_set *sets;
 static unsigned long local_gen; /* fork generation, under sets_lock */
@@ -522,9 +525,15 @@ read_slot(const shk_map *m, uint64_t i, const uint8_t *key, uint8_t *key_out,
 
 /* Bounded waiting for a busy slot: spin, then nap, up to READ_WAIT_NS.
  * Per slot: a probe that moves on to the next slot sets start to 0 (test
- * retry_per_slot). */
+ * retry_per_slot).  And per call: whatever the slots, waits end
+ * CALL_WAIT_NS after the call's first (`first`, never reset), so a probe
+ * run whose slots keep changing one after another cannot stretch a call
+ * to run length x READ_WAIT_NS. */
+#define CALL_WAIT_NS (4 * READ_WAIT_NS)
+
 struct backoff {
 	int64_t start;
+	int64_t first;
 };
 
 static int
@@ -534,7 +543,9 @@ backoff_expired(struct backoff *b)
 
 	if (b->start == 0)
 		b->start = now;
-	if (now - b->start >= READ_WAIT_NS)
+	if (b->first == 0)
+		b->first = now;
+	if (now - b->start >= READ_WAIT_NS || now - b->first >= CALL_WAIT_NS)
 		return 1;
 	if (now - b->start < READ_SPIN_NS) {
 		shk__cpu_relax();
@@ -757,9 +768,18 @@ stripe_lock(shk_map *m, uint32_t s, int64_t timeout_ns, int *local_held)
 static void
 stripe_unlock(shk_map *m, uint32_t s, int local_held)
 {
+	int rc = 0;
+
 	shk__lock_release(m->seg, &m->stripes[s].lock);
 	if (local_held)
-		pthread_mutex_unlock(&m->local->lock[s]);
+		rc = pthread_mutex_unlock(&m->local->lock[s]);
+		/* error-checking mutexes: EPERM would mean another thread's lock
+	 * (every lock and unlock pair is one call on one thread), which the
+	 * test builds check */
+#ifdef SHK_TEST_HOOKS
+	SHK_ASSERT(rc == 0);
+#endif
+	(void)rc;
 }
 
 /*

@@ -810,7 +810,7 @@ static void
 crash_publication(uint32_t mode, int point, int nth)
 {
 	shk_seg *seg = seg_create();
-	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, mode, 16384), *w;
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, mode, 16384), *w, *j;
 	uint8_t buf[4096];
 	uint64_t next = 0, lost;
 	/* the killed record is published once tail is stored */
@@ -841,8 +841,18 @@ crash_publication(uint32_t mode, int point, int nth)
 	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY),
 		 SHK_EAGAIN);
 	w = bc_open(seg, SHK_BCAST_WRITER, 0, 0);
+	/* a joiner after the takeover reads the (tail, next_seq) pair that
+	 * writer_attach() stored: its first record must count nothing lost */
+	j = bc_open(seg, SHK_BCAST_READER, 0, 0);
 	for (i = 0; i < 5; i++)
 		put(w, next + (uint64_t)i, 300, SHK_TRY);
+	n = shk_bcast_read(j, buf, sizeof(buf), &lost, SHK_TRY);
+	CHECK(n >= 0);
+	CHECK_EQ(verify(buf, n, 300), next);
+	if (lost != 0)
+		TEST_FAIL("%s:%d joiner: lost %llu", pub_points[point], nth,
+			  (unsigned long long)lost);
+	shk_bcast_close(j);
 	for (i = 0; i < 5; i++) {
 		n = shk_bcast_read(r, buf, sizeof(buf), &lost, SHK_TRY);
 		CHECK(n >= 0);

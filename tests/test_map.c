@@ -1854,6 +1854,10 @@ relock_case(const char *nm, int threaded)
 				 0);
 			CHECK_EQ(pthread_join(th, NULL), 0);
 			CHECK_EQ(shk__single_threaded(), 0);
+		} else {
+#ifndef SHK__TSAN /* TSan runs a thread of its own */
+			CHECK_EQ(shk__single_threaded(), 1);
+#endif
 		}
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = relock_handler;
@@ -1965,22 +1969,29 @@ b_retry_per_slot(const char *nm)
 	shk_map *m = open_map(seg, "rs", 8 * VAL_WORDS, 256);
 	uint8_t k[KEY_LEN], kc[KEY_LEN];
 	uint64_t v[VAL_WORDS];
-	uint32_t id, ids[3], n = 0, sc, cur;
-	uint64_t h;
+	uint32_t id, ids[3], n = 0, sc, cur, cid;
+	uint64_t h = 0;
 	int rc;
 
-	/* C: id 0; A and B: the next ids with C's home, other stripes */
-	mk_key(kc, 0);
-	h = shk__map_home(m, kc);
+	/* C: the first id whose home leaves room for two slots above it
+	 * (next walks slots upwards, no wrap; the map's seed is random, so
+	 * id 0's home was 254 or 255 in 2 runs of 256); A and B: the next
+	 * ids with C's home, other stripes */
+	for (cid = 0; cid < 1000; cid++) {
+		mk_key(kc, cid);
+		h = shk__map_home(m, kc);
+		if (h + 2 < 256)
+			break;
+	}
+	CHECK(h + 2 < 256);
 	sc = shk__map_stripe_of(m, kc);
-	CHECK(h + 2 < 256); /* next walks slots upwards, no wrap */
-	for (id = 1; n < 2 && id < 1000000; id++) {
+	for (id = cid + 1; n < 2 && id < 1000000; id++) {
 		mk_key(k, id);
 		if (shk__map_home(m, k) == h && shk__map_stripe_of(m, k) != sc)
 			ids[n++] = id;
 	}
 	CHECK_EQ(n, 2);
-	ids[2] = 0;
+	ids[2] = cid;
 	for (n = 0; n < 3; n++) {
 		mk_key(k, ids[n]);
 		mk_val(v, ids[n], 1);
@@ -1994,10 +2005,10 @@ b_retry_per_slot(const char *nm)
 	retry_arm(0);
 	rc = shk_map_get(m, kc, v);
 	retry_check("get", rc, 0);
-	CHECK(val_ok(v, 0));
+	CHECK(val_ok(v, cid));
 	/* put C (replace): find_locked() reads the other stripes' slots */
 	retry_arm(0);
-	mk_val(v, 0, 3);
+	mk_val(v, cid, 3);
 	rc = shk_map_put(m, kc, v);
 	retry_check("put", rc, 1);
 	/* next from H: A deleted under it, then B replaced after 60 ms */
@@ -2017,6 +2028,99 @@ static void
 t_retry_per_slot(void)
 {
 	with_seg("map-retry", b_retry_per_slot);
+}
+
+/* ...but a call's waits all end 200 ms after its first (CALL_WAIT_NS): a
+ * get whose probe run has six slots that each change once, 60 ms apart,
+ * returns SHK_EAGAIN at the fifth or sixth instead of waiting on (until
+ * 2026-11-25 evening such a call could wait run length x 50 ms).  Keys
+ * K0..K5 share the home slot H of key C (in other stripes than C's), so
+ * C lies at H+6; the hook sleeps 60 ms and then replaces the key inside
+ * the read of each of H..H+5. */
+static struct {
+	int armed, busy;
+	uint64_t h;
+	uint32_t ids[6], done;
+} ch;
+
+static void
+budget_hook(shk_map *m, uint64_t i)
+{
+	uint8_t k[KEY_LEN];
+	uint64_t v[VAL_WORDS];
+	struct timespec ts = { 0, 60000000 };
+
+	if (!ch.armed || ch.busy || i < ch.h || i >= ch.h + 6 ||
+	    (ch.done & (1u << (i - ch.h))))
+		return;
+	ch.busy = 1; /* the hook's own put reads slots too */
+	ch.done |= 1u << (i - ch.h);
+	nanosleep(&ts, NULL);
+	mk_key(k, ch.ids[i - ch.h]);
+	mk_val(v, ch.ids[i - ch.h], 2);
+	CHECK_EQ(shk_map_put(m, k, v), 1);
+	ch.busy = 0;
+}
+
+static void
+b_retry_call_budget(const char *nm)
+{
+	shk_seg *seg = seg_open(nm, SHK_CREATE | SHK_EXCL);
+	shk_map *m = open_map(seg, "cb", 8 * VAL_WORDS, 256);
+	uint8_t k[KEY_LEN], kc[KEY_LEN];
+	uint64_t v[VAL_WORDS], h = 0, t0, ms;
+	uint32_t id, n = 0, sc, cid;
+	int rc;
+
+	for (cid = 0; cid < 1000; cid++) {
+		mk_key(kc, cid);
+		h = shk__map_home(m, kc);
+		if (h + 6 < 256)
+			break;
+	}
+	CHECK(h + 6 < 256);
+	sc = shk__map_stripe_of(m, kc);
+	for (id = cid + 1; n < 6 && id < 10000000; id++) {
+		mk_key(k, id);
+		if (shk__map_home(m, k) == h && shk__map_stripe_of(m, k) != sc)
+			ch.ids[n++] = id;
+	}
+	CHECK_EQ(n, 6);
+	for (n = 0; n < 6; n++) {
+		mk_key(k, ch.ids[n]);
+		mk_val(v, ch.ids[n], 1);
+		CHECK_EQ(shk_map_put(m, k, v), 0);
+	}
+	mk_val(v, cid, 1);
+	CHECK_EQ(shk_map_put(m, kc, v), 0);
+	ch.h = h;
+	ch.done = 0;
+	ch.armed = 1;
+	shk__map_read_hook = budget_hook;
+	t0 = (uint64_t)shk__now_ns();
+	rc = shk_map_get(m, kc, v);
+	ms = ((uint64_t)shk__now_ns() - t0) / 1000000;
+	ch.armed = 0;
+	shk__map_read_hook = NULL;
+	printf("  get after %u changed slots: %s in %llu ms\n",
+	       (unsigned)__builtin_popcount(ch.done),
+	       rc < 0 ? shk_errname(rc) : "found", (unsigned long long)ms);
+	if (rc != SHK_EAGAIN)
+		TEST_FAIL("get: %s, not SHK_EAGAIN",
+			  rc < 0 ? shk_errname(rc) : "found");
+	CHECK(ch.done != 0x3f); /* it gave up before the last slot's read */
+	/* without the hook the key is there, as it was */
+	CHECK_EQ(shk_map_get(m, kc, v), 0);
+	CHECK(val_ok(v, cid));
+	CHECK_OK(shk_seg_check(seg));
+	shk_map_close(m);
+	shk_seg_close(seg);
+}
+
+static void
+t_retry_call_budget(void)
+{
+	with_seg("map-budget", b_retry_call_budget);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2765,6 +2869,7 @@ TEST_MAIN({ "basic", t_basic }, { "set", t_set }, { "full", t_full },
 	  { "hash_kinds", t_hash_kinds }, { "single_thread", t_single_thread },
 	  { "handler_relock", t_handler_relock },
 	  { "retry_per_slot", t_retry_per_slot },
+	  { "retry_call_budget", t_retry_call_budget },
 	  { "sweep_churn", t_sweep_churn }, { "sweep_chunks", t_sweep_chunks },
 	  { "sweep_noempty", t_sweep_noempty },
 	  { "sweep_backoff", t_sweep_backoff },
