@@ -1162,7 +1162,9 @@ SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
  * shk_ring_fd (consumer) returns a file descriptor, owned by the handle,
  * that polls readable (poll/epoll, EPOLLIN) when the ring may hold data.
  * Use it with non-blocking reads: a read or peek with timeout 0 that finds
- * the ring empty arms the descriptor; consuming clears it.  The producer
+ * the ring empty empties and arms the descriptor (readable again at once
+ * if data came meanwhile), so a stale signal costs one readable poll, not
+ * a spinning loop; consuming clears it.  The producer
  * signals only an armed consumer, so the busy path makes no system call.
  * Returns the descriptor, SHK_EINVAL (not the consumer), SHK_ENOTSUP (a
  * SHK_RING_SPIN ring: nobody would signal it), SHK_EBUSY or an
@@ -1458,8 +1460,9 @@ SHK_API int shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns);
 /*
  * shk_queue_fd returns a file descriptor, owned by the handle, that polls
  * readable when the queue may have an element for shk_queue_pop: poll it,
- * then pop with timeout 0 until SHK_EAGAIN, which re-arms it.  Spurious
- * readiness is possible; a missed one is not.  A producer that died while
+ * then pop with timeout 0 until SHK_EAGAIN, which empties and re-arms it.
+ * Spurious readiness is possible (another handle popped the element: one
+ * readable poll); a missed one is not.  A producer that died while
  * holding the head is detected only by pops: poll with a finite timeout
  * (10 ms or more) and try a pop when it expires.  After this call, pop on
  * the handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
@@ -1894,8 +1897,10 @@ SHK_API int shk_sem_value(shk_sem *s);
  * shk_sem_fd returns a file descriptor, owned by the handle (closed by
  * shk_sem_close), that poll/epoll report readable when the count may be
  * positive.  When it is readable, call shk_sem_wait(s, 0) until it returns
- * SHK_EAGAIN, then poll again; each wait on a handle with an fd keeps the
- * fd armed (a post by another process then makes it readable).  Creating
+ * SHK_EAGAIN, then poll again; each wait on a handle with an fd empties
+ * the fd and keeps it armed (readable again at once if a unit is still
+ * there; a post by another process then makes it readable), so a unit
+ * another handle took costs one spurious readable poll.  Creating
  * the fd makes a few system calls; posters pay one sendto per armed fd.
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
@@ -2002,8 +2007,9 @@ SHK_API int shk_event_wait(shk_event *e, int64_t timeout_ns);
  * shk_event_fd returns a file descriptor, owned by the handle (closed by
  * shk_event_close), that poll/epoll report readable when the event may be
  * set.  When it is readable, call shk_event_wait(e, 0) (SHK_EAGAIN means
- * another waiter won an auto-reset set); each wait on a handle with an fd
- * keeps the fd armed, so a later set by any process makes it readable.
+ * another waiter won an auto-reset set: one spurious readable poll); each
+ * wait on a handle with an fd empties the fd and keeps it armed, so a
+ * later set by any process makes it readable.
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
  * errno-mapped code.  Thread-safe, as shk_sem_fd.
