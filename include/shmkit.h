@@ -177,7 +177,9 @@ SHK_API const char *shk_errname(int code);
  * tests for dead peers) and after a wake that another waiter won, so with
  * the setting on SHK_EINTR is also spurious: the caller looks at its own
  * state (a flag its handler set) and calls again with what is left of its
- * timeout.  It is meant for runtimes that run signal handlers themselves,
+ * timeout.  A call that tests for a dead peer (ring, bcast) runs the test
+ * before it returns SHK_EINTR, so such a retry loop gets SHK_EPEERDEAD
+ * however often signals come.  It is meant for runtimes that run signal handlers themselves,
  * between calls (the Python binding): a handler that ran while the thread
  * was awake between two sleeps is then seen before a later sleep could
  * take anything.  A call that returns SHK_EINTR has taken nothing (no
