@@ -2073,7 +2073,10 @@ SHK_API int shk_once_open(shk_seg *seg, const char *name, unsigned flags,
  * and the next caller retries); SHK_EAGAIN (timeout 0) or SHK_ETIMEDOUT
  * while another process runs fn; SHK_EINVAL.  If the process running fn
  * dies, a waiter notices within about 20 ms and runs fn itself, so fn must
- * tolerate a half-done previous attempt.  fn must not call shk_once_run on
+ * tolerate a half-done previous attempt.  A runner thread that leaves fn
+ * by pthread_exit() or cancellation counts as a failed attempt (the next
+ * caller runs fn); leaving fn by longjmp() is not supported: the flag then
+ * stays claimed until the process dies.  fn must not call shk_once_run on
  * the same flag (it would wait for itself until the timeout).
  */
 SHK_API int shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg,
