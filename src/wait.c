@@ -272,8 +272,7 @@ shk__wait_obj(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		 * against the predicate's (acquire) loads: a seq_cst RMW
 		 * alone does not give it, though x86's locked add does.
 		 * Only the sleep path pays for it. */
-		atomic_fetch_add_explicit(&wp->waiters, 1,
-					  memory_order_seq_cst);
+		shk__wp_count_in(wp);
 		SHK_FENCE_SEQ_CST(&wp->waiters);
 		/* after the increment, and cleared before the decrement:
 		 * see wait.h, Holders */

@@ -47,6 +47,36 @@ _Static_assert(offsetof(shk__waitpoint, holders) == 24, "holders offset");
 #define SHK__WP_HOLDERS 10u
 #define SHK__WP_ARMED 0x40000000u /* above every stamp (30 bits) */
 
+/*
+ * shk__wp_count_in counts a sleeper in wp->waiters: the seq_cst increment
+ * of the sleeper protocol (the caller then fences, or relies on the
+ * kernel's, before its re-check).  A count of sleepers never reaches 2^31
+ * (that many threads), so a value at or above it before our increment is
+ * wrapped: a decrement into memory that a forced removal gave to a new
+ * object (shk__wait_obj below), or a hostile peer's store.  Such a
+ * count made each real sleeper's increment land on 0 (UINT32_MAX + 1),
+ * wakers saw no sleeper, and every wake-up on the waitpoint was lost for
+ * good (each sleep lasted its slice or its timeout; test wrapped_waiters).
+ * The sleeper that sees it takes the bias back (subtracts what it found),
+ * seq_cst as the increment, before the caller's fence.  Sleepers that
+ * counted themselves in the wrapped count meanwhile may be counted once
+ * too often after that: a count too high costs a FUTEX_WAKE per wake and
+ * loses nothing.
+ */
+#define SHK__WP_COUNT_BAD 0x80000000u
+static inline void
+shk__wp_count_in(shk__waitpoint *wp)
+{
+	/* seq_cst: the store of the Dekker pair (see above) */
+	uint32_t old = atomic_fetch_add_explicit(&wp->waiters, 1,
+						 memory_order_seq_cst);
+
+	if (SHK_UNLIKELY(old >= SHK__WP_COUNT_BAD))
+		/* seq_cst: this store is the one the waker must see */
+		atomic_fetch_sub_explicit(&wp->waiters, old,
+					  memory_order_seq_cst);
+}
+
 /* Condition a waiter waits for: returns nonzero when it holds. */
 typedef int (*shk__wait_pred)(void *arg);
 
