@@ -416,7 +416,13 @@ shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n)
 	if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) &&
 	    shk__futex_wake(&wp->seq, n) == 0)
 		shk__wake_missed(seg, wp);
-	if (atomic_load_explicit(&wp->armed, memory_order_relaxed)) {
+	/* acquire: pairs with the listener's seq_cst increment of armed in
+	 * shk__doorbell_arm(), whose listeners bit (set by an earlier seq_cst
+	 * fetch_or) notify then reads.  A relaxed load here, even after the
+	 * waker's fence, let a weakly ordered CPU satisfy notify's
+	 * listeners load before it: a new armed count with the old bitmap,
+	 * and the new listener got no byte.  x86 orders loads anyway. */
+	if (atomic_load_explicit(&wp->armed, memory_order_acquire)) {
 		shk__doorbell_notify(seg, wp);
 		if (seg && armed_wakes++ % REPAIR_EVERY == 0)
 			shk__wp_repair(seg, wp, SHK__WP_ARMED);
