@@ -1928,7 +1928,9 @@ SHK_API int shk_barrier_open(shk_seg *seg, const char *name, unsigned flags,
  * shk_barrier_leave completed the generation, which then returns 1 and
  * every arriver 0; 0 for the others;
  * SHK_ETIMEDOUT or SHK_EAGAIN (timeout 0, not complete): the arrival was
- * withdrawn, the generation did not complete; SHK_EINVAL.  The barrier is
+ * withdrawn, the generation did not complete; SHK_EINVAL; SHK_ECORRUPT
+ * (the shared state is impossible: no parties, as many arrivals as
+ * parties, or no arrival left to withdraw after a timeout).  The barrier is
  * reusable at once.  A party that died is not detected: the others time
  * out, or a supervisor calls shk_barrier_leave for it.
  */
@@ -1943,7 +1945,8 @@ SHK_API int shk_barrier_wait(shk_barrier *b, int64_t timeout_ns);
  * then completes that generation one arrival early (docs/sync.md).
  * Returns 1 when this leave completed the generation (the caller is then
  * its serial party and may do the serial work: no arriver got 1), 0 when
- * it did not, SHK_ERANGE (only one party left), SHK_EINVAL: test rc < 0
+ * it did not, SHK_ERANGE (only one party left), SHK_ECORRUPT (the shared
+ * state has as many arrivals as parties), SHK_EINVAL: test rc < 0
  * for an error (until 2026-11-25 a completing leave returned 0).
  * Non-blocking.
  */
