@@ -1174,7 +1174,14 @@ SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
  * descriptor per object per segment handle (shk_seg).  While another
  * handle opened through the same shk_seg (or a forked child's copy of one)
  * holds a descriptor for the object, the call returns SHK_EBUSY and that
- * descriptor keeps working; open the segment again for another.
+ * descriptor keeps working; open the segment again for another.  And every
+ * *_fd descriptor (ring, bcast, queue, sem, event, chan) is signalled only
+ * by publishers that run as the listener's own real uid: the waker looks
+ * for the listener's socket under /tmp/shmkit-UID with its own uid, so a
+ * write, post or set by another user's process (a segment shared with
+ * seg_mode and SHK_ANY_OWNER) leaves the descriptor unreadable although
+ * the data is there.  With publishers of another uid, use blocking calls,
+ * or poll with a finite timeout and try a read when it expires.
  */
 SHK_API int shk_ring_fd(shk_ring *r);
 
@@ -1331,7 +1338,8 @@ SHK_API int shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap,
  * read with timeout 0 that finds nothing arms it).  Returns the
  * descriptor, SHK_EINVAL (not a reader), SHK_EBUSY (another reader
  * through the same shk_seg has a descriptor: see shk_ring_fd) or an
- * errno-mapped code.
+ * errno-mapped code.  A writer of another uid does not signal it (see
+ * shk_ring_fd).
  */
 SHK_API int shk_bcast_fd(shk_bcast *b);
 
@@ -1469,7 +1477,8 @@ SHK_API int shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns);
  * (10 ms or more) and try a pop when it expires.  After this call, pop on
  * the handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
  * error from creating the doorbell (SHK_EBUSY: another handle through the
- * same shk_seg has a descriptor, see shk_ring_fd; SHK_ENOMEM, ...).
+ * same shk_seg has a descriptor, see shk_ring_fd; SHK_ENOMEM, ...).  A
+ * pusher of another uid does not signal it (see shk_ring_fd).
  */
 SHK_API int shk_queue_fd(shk_queue *q);
 
@@ -1907,7 +1916,8 @@ SHK_API int shk_sem_value(shk_sem *s);
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
  * errno-mapped code.  Thread-safe, and waits on the handle may run in
- * other threads meanwhile (arming is serialised per handle).
+ * other threads meanwhile (arming is serialised per handle).  A poster of
+ * another uid does not signal it (see shk_ring_fd).
  */
 SHK_API int shk_sem_fd(shk_sem *s);
 
@@ -2017,7 +2027,8 @@ SHK_API int shk_event_wait(shk_event *e, int64_t timeout_ns);
  * later set by any process makes it readable.
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
- * errno-mapped code.  Thread-safe, as shk_sem_fd.
+ * errno-mapped code.  Thread-safe, as shk_sem_fd.  A setter of another
+ * uid does not signal it (see shk_ring_fd).
  */
 SHK_API int shk_event_fd(shk_event *e);
 
@@ -2293,7 +2304,10 @@ SHK_API void shk_msg_release(shk_msg *msg);
  * shk_chan_recv with timeout 0 that finds nothing arms it; one descriptor
  * per object per shk_seg, and every channel handle opens its own shk_seg).
  * Returns the descriptor, SHK_EINVAL (a sending role) or the code of
- * shk_ring_fd, shk_bcast_fd or shk_queue_fd.
+ * shk_ring_fd, shk_bcast_fd or shk_queue_fd.  A sender of another uid
+ * (docs/chan.md, "Ends of different users") does not signal it (see
+ * shk_ring_fd): such a receiver uses blocking receives, or polls with a
+ * finite timeout and tries a receive when it expires.
  */
 SHK_API int shk_chan_fd(shk_chan *c);
 
