@@ -177,7 +177,9 @@ SHK_API const char *shk_errname(int code);
  * tests for dead peers) and after a wake that another waiter won, so with
  * the setting on SHK_EINTR is also spurious: the caller looks at its own
  * state (a flag its handler set) and calls again with what is left of its
- * timeout.  It is meant for runtimes that run signal handlers themselves,
+ * timeout.  A call that tests for a dead peer (ring, bcast) runs the test
+ * before it returns SHK_EINTR, so such a retry loop gets SHK_EPEERDEAD
+ * however often signals come.  It is meant for runtimes that run signal handlers themselves,
  * between calls (the Python binding): a handler that ran while the thread
  * was awake between two sleeps is then seen before a later sleep could
  * take anything.  A call that returns SHK_EINTR has taken nothing (no
@@ -1166,7 +1168,9 @@ SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
  * shk_ring_fd (consumer) returns a file descriptor, owned by the handle,
  * that polls readable (poll/epoll, EPOLLIN) when the ring may hold data.
  * Use it with non-blocking reads: a read or peek with timeout 0 that finds
- * the ring empty arms the descriptor; consuming clears it.  The producer
+ * the ring empty empties and arms the descriptor (readable again at once
+ * if data came meanwhile), so a stale signal costs one readable poll, not
+ * a spinning loop; consuming clears it.  The producer
  * signals only an armed consumer, so the busy path makes no system call.
  * Returns the descriptor, SHK_EINVAL (not the consumer), SHK_ENOTSUP (a
  * SHK_RING_SPIN ring: nobody would signal it), SHK_EBUSY or an
@@ -1174,7 +1178,14 @@ SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
  * descriptor per object per segment handle (shk_seg).  While another
  * handle opened through the same shk_seg (or a forked child's copy of one)
  * holds a descriptor for the object, the call returns SHK_EBUSY and that
- * descriptor keeps working; open the segment again for another.
+ * descriptor keeps working; open the segment again for another.  And every
+ * *_fd descriptor (ring, bcast, queue, sem, event, chan) is signalled only
+ * by publishers that run as the listener's own real uid: the waker looks
+ * for the listener's socket under /tmp/shmkit-UID with its own uid, so a
+ * write, post or set by another user's process (a segment shared with
+ * seg_mode and SHK_ANY_OWNER) leaves the descriptor unreadable although
+ * the data is there.  With publishers of another uid, use blocking calls,
+ * or poll with a finite timeout and try a read when it expires.
  */
 SHK_API int shk_ring_fd(shk_ring *r);
 
@@ -1333,7 +1344,8 @@ SHK_API int shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap,
  * read with timeout 0 that finds nothing arms it).  Returns the
  * descriptor, SHK_EINVAL (not a reader), SHK_EBUSY (another reader
  * through the same shk_seg has a descriptor: see shk_ring_fd) or an
- * errno-mapped code.
+ * errno-mapped code.  A writer of another uid does not signal it (see
+ * shk_ring_fd).
  */
 SHK_API int shk_bcast_fd(shk_bcast *b);
 
@@ -1464,13 +1476,15 @@ SHK_API int shk_queue_pop(shk_queue *q, void *elem, int64_t timeout_ns);
 /*
  * shk_queue_fd returns a file descriptor, owned by the handle, that polls
  * readable when the queue may have an element for shk_queue_pop: poll it,
- * then pop with timeout 0 until SHK_EAGAIN, which re-arms it.  Spurious
- * readiness is possible; a missed one is not.  A producer that died while
+ * then pop with timeout 0 until SHK_EAGAIN, which empties and re-arms it.
+ * Spurious readiness is possible (another handle popped the element: one
+ * readable poll); a missed one is not.  A producer that died while
  * holding the head is detected only by pops: poll with a finite timeout
  * (10 ms or more) and try a pop when it expires.  After this call, pop on
  * the handle from one thread at a time.  Returns the fd, or SHK_EINVAL or an
  * error from creating the doorbell (SHK_EBUSY: another handle through the
- * same shk_seg has a descriptor, see shk_ring_fd; SHK_ENOMEM, ...).
+ * same shk_seg has a descriptor, see shk_ring_fd; SHK_ENOMEM, ...).  A
+ * pusher of another uid does not signal it (see shk_ring_fd).
  */
 SHK_API int shk_queue_fd(shk_queue *q);
 
@@ -1900,13 +1914,16 @@ SHK_API int shk_sem_value(shk_sem *s);
  * shk_sem_fd returns a file descriptor, owned by the handle (closed by
  * shk_sem_close), that poll/epoll report readable when the count may be
  * positive.  When it is readable, call shk_sem_wait(s, 0) until it returns
- * SHK_EAGAIN, then poll again; each wait on a handle with an fd keeps the
- * fd armed (a post by another process then makes it readable).  Creating
+ * SHK_EAGAIN, then poll again; each wait on a handle with an fd empties
+ * the fd and keeps it armed (readable again at once if a unit is still
+ * there; a post by another process then makes it readable), so a unit
+ * another handle took costs one spurious readable poll.  Creating
  * the fd makes a few system calls; posters pay one sendto per armed fd.
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
  * errno-mapped code.  Thread-safe, and waits on the handle may run in
- * other threads meanwhile (arming is serialised per handle).
+ * other threads meanwhile (arming is serialised per handle).  A poster of
+ * another uid does not signal it (see shk_ring_fd).
  */
 SHK_API int shk_sem_fd(shk_sem *s);
 
@@ -1927,7 +1944,9 @@ SHK_API int shk_barrier_open(shk_seg *seg, const char *name, unsigned flags,
  * shk_barrier_leave completed the generation, which then returns 1 and
  * every arriver 0; 0 for the others;
  * SHK_ETIMEDOUT or SHK_EAGAIN (timeout 0, not complete): the arrival was
- * withdrawn, the generation did not complete; SHK_EINVAL.  The barrier is
+ * withdrawn, the generation did not complete; SHK_EINVAL; SHK_ECORRUPT
+ * (the shared state is impossible: no parties, as many arrivals as
+ * parties, or no arrival left to withdraw after a timeout).  The barrier is
  * reusable at once.  A party that died is not detected: the others time
  * out, or a supervisor calls shk_barrier_leave for it.
  */
@@ -1942,7 +1961,8 @@ SHK_API int shk_barrier_wait(shk_barrier *b, int64_t timeout_ns);
  * then completes that generation one arrival early (docs/sync.md).
  * Returns 1 when this leave completed the generation (the caller is then
  * its serial party and may do the serial work: no arriver got 1), 0 when
- * it did not, SHK_ERANGE (only one party left), SHK_EINVAL: test rc < 0
+ * it did not, SHK_ERANGE (only one party left), SHK_ECORRUPT (the shared
+ * state has as many arrivals as parties), SHK_EINVAL: test rc < 0
  * for an error (until 2026-11-25 a completing leave returned 0).
  * Non-blocking.
  */
@@ -2008,11 +2028,13 @@ SHK_API int shk_event_wait(shk_event *e, int64_t timeout_ns);
  * shk_event_fd returns a file descriptor, owned by the handle (closed by
  * shk_event_close), that poll/epoll report readable when the event may be
  * set.  When it is readable, call shk_event_wait(e, 0) (SHK_EAGAIN means
- * another waiter won an auto-reset set); each wait on a handle with an fd
- * keeps the fd armed, so a later set by any process makes it readable.
+ * another waiter won an auto-reset set: one spurious readable poll); each
+ * wait on a handle with an fd empties the fd and keeps it armed, so a
+ * later set by any process makes it readable.
  * Returns the fd, or SHK_EINVAL, SHK_ENOMEM, SHK_EBUSY (another handle
  * through the same shk_seg has a descriptor: see shk_ring_fd), or an
- * errno-mapped code.  Thread-safe, as shk_sem_fd.
+ * errno-mapped code.  Thread-safe, as shk_sem_fd.  A setter of another
+ * uid does not signal it (see shk_ring_fd).
  */
 SHK_API int shk_event_fd(shk_event *e);
 
@@ -2071,7 +2093,10 @@ SHK_API int shk_once_open(shk_seg *seg, const char *name, unsigned flags,
  * and the next caller retries); SHK_EAGAIN (timeout 0) or SHK_ETIMEDOUT
  * while another process runs fn; SHK_EINVAL.  If the process running fn
  * dies, a waiter notices within about 20 ms and runs fn itself, so fn must
- * tolerate a half-done previous attempt.  fn must not call shk_once_run on
+ * tolerate a half-done previous attempt.  A runner thread that leaves fn
+ * by pthread_exit() or cancellation counts as a failed attempt (the next
+ * caller runs fn); leaving fn by longjmp() is not supported: the flag then
+ * stays claimed until the process dies.  fn must not call shk_once_run on
  * the same flag (it would wait for itself until the timeout).
  */
 SHK_API int shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg,
@@ -2285,7 +2310,10 @@ SHK_API void shk_msg_release(shk_msg *msg);
  * shk_chan_recv with timeout 0 that finds nothing arms it; one descriptor
  * per object per shk_seg, and every channel handle opens its own shk_seg).
  * Returns the descriptor, SHK_EINVAL (a sending role) or the code of
- * shk_ring_fd, shk_bcast_fd or shk_queue_fd.
+ * shk_ring_fd, shk_bcast_fd or shk_queue_fd.  A sender of another uid
+ * (docs/chan.md, "Ends of different users") does not signal it (see
+ * shk_ring_fd): such a receiver uses blocking receives, or polls with a
+ * finite timeout and tries a receive when it expires.
  */
 SHK_API int shk_chan_fd(shk_chan *c);
 

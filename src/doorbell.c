@@ -512,6 +512,30 @@ ring_self(struct shk__doorbell *db)
 		       sizeof(db->addr));
 }
 
+/*
+ * Takes every pending doorbell byte off the socket: one system call takes
+ * up to 16; fewer means it is empty.
+ */
+static void
+empty_socket(struct shk__doorbell *db)
+{
+	struct mmsghdr msgs[16];
+	struct iovec iov[16];
+	char buf[16];
+	int i, n;
+
+	for (i = 0; i < 16; i++) {
+		iov[i].iov_base = &buf[i];
+		iov[i].iov_len = 1;
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	do {
+		n = recvmmsg(db->fd, msgs, 16, MSG_DONTWAIT, NULL);
+	} while (n == 16);
+}
+
 void
 shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 {
@@ -520,6 +544,22 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 
 	if (!db)
 		return;
+	/* Empty first, then arm, then re-check: the descriptor is then
+	 * readable exactly when pred held at the re-check or a waker
+	 * published after it.  A byte left from an earlier publication
+	 * (one another handle consumed, or one sent between a drain's
+	 * recv and its disarm) made the fd readable for good while pred
+	 * stayed false, and the documented loop (read until SHK_EAGAIN,
+	 * poll again) spun at full CPU (test fd_no_spin).  No wake-up is
+	 * lost: a byte taken here was sent after its waker published
+	 * (shk__wake: publish, fence, load armed, notify), and our
+	 * receipt of it comes before the fence and re-check below (the
+	 * socket's queue lock orders the send before the receive), so the
+	 * re-check sees that publication, or a later consumer's work; a
+	 * waker that publishes after the empty either sees armed (ours,
+	 * new or kept) and sends a byte that stays, or we see its data
+	 * (the Dekker pair below). */
+	empty_socket(db);
 	/* Two threads that both found armed 0 counted one listener twice
 	 * in wp->armed and overwrote each other's holder entry, which then
 	 * stayed taken for good (test fd_threads): wakers paid a sendto per
@@ -565,25 +605,13 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 void
 shk__doorbell_drain(struct shk__doorbell *db)
 {
-	struct mmsghdr msgs[16];
-	struct iovec iov[16];
-	char buf[16];
-	int i, n;
-
 	if (!db)
 		return;
-	/* one system call takes up to 16 pending doorbell bytes; fewer means
-	 * the socket is empty */
-	for (i = 0; i < 16; i++) {
-		iov[i].iov_base = &buf[i];
-		iov[i].iov_len = 1;
-		memset(&msgs[i], 0, sizeof(msgs[i]));
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
-	}
-	do {
-		n = recvmmsg(db->fd, msgs, 16, MSG_DONTWAIT, NULL);
-	} while (n == 16);
+	/* Disarm first, then empty: a waker that saw us armed before the
+	 * disarm has mostly sent its byte by the time we empty.  One that
+	 * sends later (it loaded armed, then was descheduled) leaves a
+	 * byte behind: the next arm empties it (shk__doorbell_arm()), so
+	 * it costs at most one spurious readable poll, never a spin. */
 	pthread_mutex_lock(&db->mu);
 	if (db->armed) {
 		shk__wp_unhold(db->wp, db->held);
@@ -596,6 +624,7 @@ shk__doorbell_drain(struct shk__doorbell *db)
 		db->armed = 0;
 	}
 	pthread_mutex_unlock(&db->mu);
+	empty_socket(db);
 }
 
 static void

@@ -11,7 +11,9 @@
  * byte to each armed listener's Unix datagram socket (MSG_DONTWAIT; a full
  * socket means a wake is already pending).  The busy fast path makes no
  * system call.  When the reader consumes data it calls
- * shk__doorbell_drain() to empty the socket and disarm.
+ * shk__doorbell_drain() to disarm and empty the socket; each arm empties
+ * it again before its re-check, so a stale byte never outlives the next
+ * SHK_EAGAIN.
  */
 #ifndef SHK_DOORBELL_H
 #define SHK_DOORBELL_H
@@ -37,14 +39,17 @@ SHK_HIDDEN int shk__doorbell_fd(const struct shk__doorbell *db);
 
 /*
  * shk__doorbell_arm is called when the reader found no data and is about
- * to return to its event loop.  It arms the listener, fences, then calls
- * pred(arg): if the condition already holds it makes the fd readable
- * itself, so no wake-up is lost.  NULL db is a no-op.
+ * to return to its event loop.  It empties the socket, arms the listener
+ * (if not armed yet), fences, then calls pred(arg): if the condition
+ * already holds it makes the fd readable itself, so no wake-up is lost,
+ * and a byte left by an earlier wake whose data is gone (taken by another
+ * handle, or sent while a drain disarmed) does not keep the fd readable
+ * (doorbell.c has the argument).  NULL db is a no-op.
  */
 SHK_HIDDEN void shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred,
 				  void *arg);
 
-/* Empties the socket and disarms (call after consuming).  NULL: no-op.
+/* Disarms, then empties the socket (call after consuming).  NULL: no-op.
  * Arm and drain may run in several threads on one doorbell: each arming
  * or disarming (wp->armed, the holder entry, the doorbell's own flag) is
  * one step under the doorbell's mutex. */

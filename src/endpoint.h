@@ -84,7 +84,11 @@ SHK_HIDDEN int shk__pollfd_get(struct shk__pollfd *pf, shk_seg *seg,
 			       void *arg);
 
 /* A read found nothing and goes back to the event loop: ask for a signal
- * (no-op while no descriptor was asked for). */
+ * (no-op while no descriptor was asked for).  The arm empties the socket
+ * before it re-checks (shk__doorbell_arm()), also when it stayed armed
+ * since the last call: a stale byte (one sent between a drain's disarm
+ * and its recv, or planted) kept the fd readable with nothing to read,
+ * and the poll loop spun (test fd_no_spin). */
 static inline void
 shk__pollfd_idle(struct shk__pollfd *pf, shk__wait_pred pred, void *arg)
 {
@@ -94,7 +98,7 @@ shk__pollfd_idle(struct shk__pollfd *pf, shk__wait_pred pred, void *arg)
 	}
 }
 
-/* A read found data: empty the socket and disarm, if armed. */
+/* A read found data: disarm and empty the socket, if armed. */
 static inline void
 shk__pollfd_consumed(struct shk__pollfd *pf)
 {

@@ -74,7 +74,7 @@ shk_cond_wait(shk_cond *c, shk_mutex *m, int64_t timeout_ns)
 	 * load of the pair is the futex_wait compare of seq below, which the
 	 * kernel's full barrier (smp_mb) orders after this increment; no C11
 	 * order reaches into the kernel (file comment) */
-	atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_seq_cst);
+	shk__wp_count_in(wp);
 	/* after the increment, cleared before the decrement (wait.h) */
 	held = shk__wp_hold(wp, shk__seg_stamp(c->seg));
 	lrc = shk_mutex_unlock(m);

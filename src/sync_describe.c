@@ -214,13 +214,15 @@ shk__sync_wait(shk_seg *seg, struct shk__doorbell *_Atomic *dbp,
 	int rc = shk__sync_sleep(seg, wp, take, take_arg, timeout_ns);
 	struct shk__doorbell *db = db_get(dbp);
 
-	if (db) {
-		/* keep the fd meaningful: empty it after a success, and
-		 * re-arm, which makes it readable again if still true */
-		if (rc == 0)
-			shk__doorbell_drain(db);
+	/* keep the fd meaningful whatever the outcome: the arm empties the
+	 * socket, then re-checks, so the fd is readable again only if the
+	 * condition still holds.  Emptying only after a success left the
+	 * byte of a unit (or an auto-reset set) that another handle took,
+	 * and the fd stayed readable for good: a poll loop spun on it
+	 * (test fd_no_spin).  The arm's order (empty, arm, re-check) loses
+	 * no wake-up (shk__doorbell_arm()). */
+	if (db)
 		shk__doorbell_arm(db, peek, peek_arg);
-	}
 	return rc;
 }
 

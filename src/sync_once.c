@@ -15,10 +15,17 @@
  * waiters test it before sleeping and every 20 ms, and the first to find
  * it dead takes over and runs fn again (fn must cope with a half-done
  * attempt).  A runner killed after storing DONE has finished.
+ * A runner thread that leaves fn through pthread_exit() or cancellation
+ * lives on in a live process, so its stamp would never test dead: a
+ * cleanup handler (once_abandoned()) gives the claim back as a failed
+ * attempt does (stamp -> 0, release) and wakes the waiters.  Leaving fn
+ * by longjmp() runs no handler and is not covered: the flag then waits
+ * for the process's death.
  */
 #include "sync.h"
 
 #include <limits.h>
+#include <pthread.h>
 
 #include "lock.h"
 
@@ -62,6 +69,28 @@ runner_dead(void *arg)
 	if (v != 0 && v != SHK__ONCE_DONE && !shk__stamp_alive(a->seg, v))
 		return RUNNER_DEAD;
 	return 0;
+}
+
+/*
+ * Cleanup handler around fn: the runner thread left fn by pthread_exit()
+ * or cancellation.  Its stamp is the live process's, which no waiter would
+ * ever find dead, so every later shk_once_run, here and in other
+ * processes, waited to its timeout for as long as the process lived (test
+ * once_runner_thread_exits).  Give the claim back as a failed fn does.
+ */
+static void
+once_abandoned(void *p)
+{
+	struct once_arg *a = p;
+	uint32_t me = shk__seg_stamp(a->seg);
+
+	/* release: publishes what fn wrote before it left (the next runner
+	 * acquires it with its claim, as after a failed attempt); a CAS,
+	 * not a store: only our own claim is ours to give back */
+	atomic_compare_exchange_strong_explicit(&a->m->state, &me, 0,
+						memory_order_release,
+						memory_order_relaxed);
+	shk__wake(a->seg, &a->m->wp, INT_MAX);
 }
 
 int
@@ -122,7 +151,9 @@ shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg, int64_t timeout_ns)
 	/* relaxed: informational */
 	atomic_fetch_add_explicit(&m->runs, 1, memory_order_relaxed);
 	SHK_CRASHPOINT("once.run.before_fn");
+	pthread_cleanup_push(once_abandoned, &a);
 	rc = fn(arg);
+	pthread_cleanup_pop(0);
 	/* release: publishes what fn wrote; pairs with the acquire loads
 	 * of later callers */
 	atomic_store_explicit(&m->state, rc < 0 ? 0 : SHK__ONCE_DONE,

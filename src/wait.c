@@ -193,6 +193,26 @@ add_sat(int64_t now, int64_t slice_ns)
 	return slice_ns > INT64_MAX - now ? INT64_MAX : now + slice_ns;
 }
 
+/*
+ * Runs check(arg) for a sleep that is over: returns 1 when the wait ends,
+ * with what it returns in *out, or 0 to go on.  A peer that published and
+ * then died may have done both between our last pred and the check: on
+ * SHK_EPEERDEAD pred runs once more, so that a record already there is
+ * returned (*out 0) rather than the death.  Other codes (SHK_ENOENT: the
+ * memory may be another object's; internal codes whose callers retry)
+ * end the wait as they are.
+ */
+static int
+check_ends(int (*check)(void *arg), shk__wait_pred pred, void *arg, int *out)
+{
+	int rc = check(arg);
+
+	if (!rc)
+		return 0;
+	*out = rc == SHK_EPEERDEAD && pred(arg) ? 0 : rc;
+	return 1;
+}
+
 int
 shk__wait_checked(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred,
 		  void *arg, int64_t timeout_ns, int (*check)(void *arg),
@@ -252,8 +272,7 @@ shk__wait_obj(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		 * against the predicate's (acquire) loads: a seq_cst RMW
 		 * alone does not give it, though x86's locked add does.
 		 * Only the sleep path pays for it. */
-		atomic_fetch_add_explicit(&wp->waiters, 1,
-					  memory_order_seq_cst);
+		shk__wp_count_in(wp);
 		SHK_FENCE_SEQ_CST(&wp->waiters);
 		/* after the increment, and cleared before the decrement:
 		 * see wait.h, Holders */
@@ -298,7 +317,7 @@ shk__wait_obj(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 			return 0;
 		if (check_at != INT64_MAX &&
 		    (rc == SHK_ETIMEDOUT || shk__now_ns() >= check_at)) {
-			if (check && (rc = check(arg)) != 0)
+			if (check && check_ends(check, pred, arg, &rc))
 				return rc;
 			check_at = add_sat(shk__now_ns(), slice_ns);
 		}
@@ -307,9 +326,19 @@ shk__wait_obj(shk_seg *seg, shk__waitpoint *wp, shk__wait_pred pred, void *arg,
 		 * a slice, a wake another waiter won), so that a handler that
 		 * ran while we were awake is seen by the caller before a later
 		 * sleep could take anything; nothing was taken (pred, which
-		 * takes, was false) */
-		if (shk__intr && shk__now_ns() < deadline)
+		 * takes, was false).  The check runs first, due or not: the
+		 * caller's next call starts a new slice, so with signals
+		 * faster than one per slice a check that waited for its slice
+		 * never ran, and a retry loop never saw its peer's death
+		 * (tests intr_peer_dead_*: a ring consumer with a 10 ms itimer
+		 * got SHK_EINTR for ever).  Costs the check's system calls
+		 * per interrupted call only. */
+		if (shk__intr && shk__now_ns() < deadline) {
+			if (check && check_at != INT64_MAX &&
+			    check_ends(check, pred, arg, &rc))
+				return rc;
 			return SHK_EINTR;
+		}
 	}
 }
 
@@ -338,8 +367,7 @@ shk__spin_checked(shk__wait_pred pred, void *arg, int64_t timeout_ns,
 		if (now >= deadline)
 			return pred(arg) ? 0 : SHK_ETIMEDOUT;
 		if (check && slice_ns > 0 && now >= next_check) {
-			rc = check(arg);
-			if (rc)
+			if (check_ends(check, pred, arg, &rc))
 				return rc;
 			next_check = add_sat(now, slice_ns);
 		}
@@ -388,7 +416,13 @@ shk__wake_slow(shk_seg *seg, shk__waitpoint *wp, int n)
 	if (atomic_load_explicit(&wp->waiters, memory_order_relaxed) &&
 	    shk__futex_wake(&wp->seq, n) == 0)
 		shk__wake_missed(seg, wp);
-	if (atomic_load_explicit(&wp->armed, memory_order_relaxed)) {
+	/* acquire: pairs with the listener's seq_cst increment of armed in
+	 * shk__doorbell_arm(), whose listeners bit (set by an earlier seq_cst
+	 * fetch_or) notify then reads.  A relaxed load here, even after the
+	 * waker's fence, let a weakly ordered CPU satisfy notify's
+	 * listeners load before it: a new armed count with the old bitmap,
+	 * and the new listener got no byte.  x86 orders loads anyway. */
+	if (atomic_load_explicit(&wp->armed, memory_order_acquire)) {
 		shk__doorbell_notify(seg, wp);
 		if (seg && armed_wakes++ % REPAIR_EVERY == 0)
 			shk__wp_repair(seg, wp, SHK__WP_ARMED);

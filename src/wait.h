@@ -47,6 +47,36 @@ _Static_assert(offsetof(shk__waitpoint, holders) == 24, "holders offset");
 #define SHK__WP_HOLDERS 10u
 #define SHK__WP_ARMED 0x40000000u /* above every stamp (30 bits) */
 
+/*
+ * shk__wp_count_in counts a sleeper in wp->waiters: the seq_cst increment
+ * of the sleeper protocol (the caller then fences, or relies on the
+ * kernel's, before its re-check).  A count of sleepers never reaches 2^31
+ * (that many threads), so a value at or above it before our increment is
+ * wrapped: a decrement into memory that a forced removal gave to a new
+ * object (shk__wait_obj below), or a hostile peer's store.  Such a
+ * count made each real sleeper's increment land on 0 (UINT32_MAX + 1),
+ * wakers saw no sleeper, and every wake-up on the waitpoint was lost for
+ * good (each sleep lasted its slice or its timeout; test wrapped_waiters).
+ * The sleeper that sees it takes the bias back (subtracts what it found),
+ * seq_cst as the increment, before the caller's fence.  Sleepers that
+ * counted themselves in the wrapped count meanwhile may be counted once
+ * too often after that: a count too high costs a FUTEX_WAKE per wake and
+ * loses nothing.
+ */
+#define SHK__WP_COUNT_BAD 0x80000000u
+static inline void
+shk__wp_count_in(shk__waitpoint *wp)
+{
+	/* seq_cst: the store of the Dekker pair (see above) */
+	uint32_t old = atomic_fetch_add_explicit(&wp->waiters, 1,
+						 memory_order_seq_cst);
+
+	if (SHK_UNLIKELY(old >= SHK__WP_COUNT_BAD))
+		/* seq_cst: this store is the one the waker must see */
+		atomic_fetch_sub_explicit(&wp->waiters, old,
+					  memory_order_seq_cst);
+}
+
 /* Condition a waiter waits for: returns nonzero when it holds. */
 typedef int (*shk__wait_pred)(void *arg);
 
@@ -118,8 +148,11 @@ SHK_HIDDEN void shk__wake_missed(shk_seg *seg, shk__waitpoint *wp);
  * for SHK__SPIN_NS, then sleeps on wp->seq.  timeout_ns: SHK_FOREVER, 0
  * (check once) or relative ns.  Returns 0 when pred held, SHK_EAGAIN
  * (timeout 0 and pred false), SHK_ETIMEDOUT.  If check is not NULL, it is
- * called about every slice_ns while asleep (for dead-peer tests); a nonzero
- * return ends the wait with that code.  With check NULL and slice_ns > 0,
+ * called about every slice_ns while asleep (for dead-peer tests), and
+ * before an interruptible call returns SHK_EINTR (shk__intr: each call
+ * starts its slice anew, so a signal storm would keep it from ever being
+ * due); a nonzero return ends the wait with that code, except that
+ * SHK_EPEERDEAD is followed by one more pred, which wins if it holds.  With check NULL and slice_ns > 0,
  * a sleep still lasts at most slice_ns and pred is re-checked after it
  * (for wakers that may die between their change and their wake).  A
  * slice that would end past INT64_MAX ns of the clock is "never": no

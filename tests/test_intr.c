@@ -261,7 +261,93 @@ t_barrier(void)
 	shk_seg_close(s);
 }
 
+/*
+ * The EINTR retry loop (the Python binding's) must still see a dead peer.
+ * With signals faster than the 50 ms dead-peer slice, every call's sleep
+ * ended by a signal returned SHK_EINTR before its slice's check was due,
+ * and the next call started a new slice: a ring consumer whose producer
+ * was SIGKILLed got SHK_EINTR for ever (10 ms signals).  Now an
+ * interrupted call runs the check first.  Same for a bcast reader whose
+ * writer died.
+ */
+static void
+peer_dead_loop(int bcast)
+{
+	shk_seg *s = seg_create("ipd"), *cs = NULL;
+	shk_ring *c = NULL, *p = NULL;
+	shk_bcast *br = NULL, *bw = NULL;
+	shk_bcast_opts bo = SHK_BCAST_OPTS_INIT;
+	struct test_storm st;
+	int ready[2], rc, n_eintr = 0;
+	int64_t t0, dt;
+	char buf[64], ch;
+	pid_t pid;
+
+	if (bcast)
+		CHECK_OK(shk_bcast_open(s, "b", SHK_CREATE, SHK_BCAST_READER,
+					&bo, &br));
+	else
+		CHECK_OK(shk_ring_open(s, "r", SHK_CREATE, SHK_RING_CONSUMER,
+				       NULL, &c));
+	CHECK(pipe(ready) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) { /* the peer: opens its side, then waits to die */
+		if (shk_seg_open_fd(shk_seg_fd(s), 0, NULL, &cs) ||
+		    (bcast ? shk_bcast_open(cs, "b", 0, SHK_BCAST_WRITER, NULL,
+					    &bw)
+			   : shk_ring_open(cs, "r", 0, SHK_RING_PRODUCER, NULL,
+					   &p)) ||
+		    write(ready[1], "r", 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	CHECK_EQ(read(ready[0], &ch, 1), 1);
+	kill(pid, SIGKILL);
+	CHECK_EQ(waitpid(pid, &rc, 0), pid);
+	close(ready[0]);
+	close(ready[1]);
+	CHECK_EQ(shk_interruptible(1), 0);
+	test_storm_start(&st, 10000, 0, 0); /* a signal every 10 ms */
+	t0 = test_now_ns();
+	do {
+		uint64_t lost = 0;
+
+		rc = bcast ? shk_bcast_read(br, buf, sizeof(buf), &lost,
+					    SHK_FOREVER)
+			   : shk_ring_read(c, buf, sizeof(buf), SHK_FOREVER);
+	} while (rc == SHK_EINTR && ++n_eintr &&
+		 test_now_ns() - t0 < 5000 * MS);
+	dt = (test_now_ns() - t0) / MS;
+	test_storm_stop(&st);
+	shk_interruptible(0);
+	if (bcast)
+		shk_bcast_close(br);
+	else
+		shk_ring_close(c);
+	shk_seg_close(s);
+	fprintf(stderr, "  %s: %s after %lld ms, %d SHK_EINTR\n",
+		bcast ? "bcast reader" : "ring consumer", shk_errname(rc),
+		(long long)dt, n_eintr);
+	CHECK_RC(rc, SHK_EPEERDEAD);
+	CHECK(dt < 1000);
+}
+
+static void
+t_peer_dead_ring(void)
+{
+	peer_dead_loop(0);
+}
+
+static void
+t_peer_dead_bcast(void)
+{
+	peer_dead_loop(1);
+}
+
 TEST_MAIN({ "setting", t_setting }, { "off_waits_on", t_off_waits_on },
 	  { "slice_returns", t_slice_returns }, { "sem", t_sem },
 	  { "queue_ring", t_queue_ring }, { "mutex_cond", t_mutex_cond },
-	  { "barrier", t_barrier })
+	  { "barrier", t_barrier }, { "intr_peer_dead_ring", t_peer_dead_ring },
+	  { "intr_peer_dead_bcast", t_peer_dead_bcast })

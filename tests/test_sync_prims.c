@@ -1300,6 +1300,109 @@ t_once_runner_killed(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A runner thread that leaves fn by pthread_exit() or cancellation: its
+ * stamp is the live process's, so waiters never found it dead and every
+ * later shk_once_run, here or in another process, waited to its timeout
+ * for as long as the process lived.  Now a cleanup handler gives the claim
+ * back (as a failed fn) and the next caller runs fn.
+ */
+static _Atomic int g_exit_started;
+
+static int
+exiting_fn(void *arg)
+{
+	atomic_fetch_add(&g_x->n[3], 1);
+	atomic_store(&g_exit_started, 1);
+	if (arg) /* cancelled in a cancellation point */
+		for (;;)
+			usleep(1000);
+	pthread_exit(NULL);
+	return 0;
+}
+
+static _Atomic int g_exit_cancel; /* how exiting_fn leaves */
+
+static void *
+exiting_runner(void *arg)
+{
+	shk_once *o = arg;
+	int cancel = atomic_load(&g_exit_cancel);
+
+	shk_once_run(o, exiting_fn, cancel ? &g_exit_cancel : NULL,
+		     SHK_FOREVER);
+	return (void *)1; /* not reached: fn never returns */
+}
+
+/* Runs o's fn in a thread that leaves it: by pthread_exit (cancel 0) or
+ * by cancellation. */
+static void
+abandon_in_thread(shk_once *o, int cancel)
+{
+	pthread_t t;
+	void *res = NULL;
+
+	atomic_store(&g_exit_cancel, cancel);
+	atomic_store(&g_exit_started, 0);
+	CHECK(pthread_create(&t, NULL, exiting_runner, o) == 0);
+	while (!atomic_load(&g_exit_started))
+		usleep(1000);
+	if (cancel)
+		CHECK(pthread_cancel(t) == 0);
+	CHECK(pthread_join(t, &res) == 0);
+	CHECK(res == (cancel ? PTHREAD_CANCELED : NULL));
+}
+
+static void
+t_once_thread_exits(void)
+{
+	shk_seg *s = seg_create("once3");
+	shk_once *ox = NULL, *oy = NULL, *oz = NULL;
+	int rcx, rcz, st;
+	pid_t c;
+
+	g_x = scratch_open(s);
+	CHECK_OK(shk_once_open(s, "x", SHK_CREATE, NULL, &ox));
+	CHECK_OK(shk_once_open(s, "y", SHK_CREATE, NULL, &oy));
+	CHECK_OK(shk_once_open(s, "z", SHK_CREATE, NULL, &oz));
+	abandon_in_thread(ox, 0);
+	abandon_in_thread(oy, 0);
+	abandon_in_thread(oz, 1);
+	CHECK_EQ(atomic_load(&g_x->n[3]), 3);
+	/* this process, after pthread_exit and after cancellation */
+	rcx = shk_once_run(ox, init_fn, NULL, 500 * MS);
+	rcz = shk_once_run(oz, init_fn, NULL, 500 * MS);
+	/* another process, after pthread_exit */
+	c = fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		shk_seg *cs = child_seg();
+		shk_once *co = NULL;
+		int rc;
+
+		if (shk_once_open(cs, "y", 0, NULL, &co))
+			_exit(2);
+		rc = shk_once_run(co, init_fn, NULL, 500 * MS);
+		_exit(rc >= 0 ? 10 + rc : 3);
+	}
+	st = test_wait(c);
+	fprintf(stderr,
+		"  after the runner thread left fn: %d, %d (here), child "
+		"exit %d (11: 1 in another process)\n",
+		rcx, rcz, st);
+	CHECK_EQ(st, 11);
+	CHECK_EQ(rcx, 1);
+	CHECK_EQ(rcz, 1);
+	CHECK_EQ(atomic_load(&g_x->n[0]), 3); /* init_fn ran for each */
+	CHECK_EQ(shk_once_done(ox), 1);
+	CHECK_EQ(shk_once_done(oy), 1);
+	CHECK_EQ(shk_once_done(oz), 1);
+	shk_once_close(ox);
+	shk_once_close(oy);
+	shk_once_close(oz);
+	shk_seg_close(s);
+}
+
 struct ot {
 	shk_once *o;
 	int rc;
@@ -1835,6 +1938,7 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "cond_wait_inconsistent", t_cond_wait_inconsistent },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
+	  { "once_thread_exits", t_once_thread_exits },
 	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
 	  { "sem_fd", t_sem_fd }, { "timed_expiry", t_timed_expiry },
 	  { "bad_timeout", t_bad_timeout },

@@ -2,6 +2,7 @@
  * robust lock, across real processes. */
 #include "harness.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -691,6 +692,74 @@ t_holders_unit(void)
 	shk_seg_unlink(nm, NULL);
 }
 
+/*
+ * A waiters count that wrapped (UINT32_MAX: a decrement into memory a
+ * forced removal gave to a new object, or a hostile peer) made every real
+ * sleeper's increment land on 0, so wakers saw nobody asleep and every
+ * wake-up on the waitpoint was lost for good: each sleep lasted its slice
+ * (here 2 s; the sync kinds' is 10 ms, the probe saw 10-14 ms instead of
+ * 0.02 ms).  Now the first sleeper that finds it wrapped takes the bias
+ * back.  The bound (1 s) leaves room for valgrind and a loaded machine.
+ */
+struct wrap_arg {
+	struct shared *sh;
+	_Atomic int asleep;
+	_Atomic int64_t t_done;
+	int rc;
+};
+
+static void *
+wrap_sleeper(void *arg)
+{
+	struct wrap_arg *a = arg;
+	struct flag_arg f = { &a->sh->flag[0], 1 };
+
+	atomic_store(&a->asleep, 1);
+	a->rc = shk__wait_checked(NULL, &a->sh->wp[0], flag_is, &f,
+				  10000 * 1000000LL, NULL, 2000 * 1000000LL);
+	atomic_store(&a->t_done, test_now_ns());
+	return NULL;
+}
+
+static void
+t_wrapped_waiters(void)
+{
+	struct shared *sh = map_shared();
+	int64_t worst = 0, lat;
+	int round;
+
+	/* relaxed: the test plants the value with no sleeper there */
+	atomic_store_explicit(&sh->wp[0].waiters, UINT32_MAX,
+			      memory_order_relaxed);
+	for (round = 0; round < 3; round++) {
+		struct wrap_arg a = { sh, 0, 0, 1 };
+		pthread_t t;
+		int64_t t_wake;
+
+		atomic_store(&sh->flag[0], 0);
+		CHECK(pthread_create(&t, NULL, wrap_sleeper, &a) == 0);
+		while (!atomic_load(&a.asleep))
+			sched_yield();
+		usleep(200000); /* past its spin: asleep on the futex */
+		atomic_store(&sh->flag[0], 1);
+		t_wake = test_now_ns();
+		shk__wake(NULL, &sh->wp[0], INT_MAX);
+		CHECK(pthread_join(t, NULL) == 0);
+		CHECK_EQ(a.rc, 0);
+		lat = (atomic_load(&a.t_done) - t_wake) / 1000000LL;
+		fprintf(stderr,
+			"  round %d: woke %lld ms after the wake, "
+			"waiters then %u\n",
+			round, (long long)lat,
+			(unsigned)atomic_load(&sh->wp[0].waiters));
+		if (lat > worst)
+			worst = lat;
+	}
+	CHECK(worst < 1000);
+	CHECK_EQ(atomic_load(&sh->wp[0].waiters), 0);
+	munmap(sh, 4096);
+}
+
 TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
 	  { "spin_adaptive", t_spin_adaptive }, { "spin_zero", t_spin_zero },
 	  { "wake_across_processes", t_wake_across_processes },
@@ -700,5 +769,6 @@ TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
 	  { "lock_owner_dead", t_lock_owner_dead },
 	  { "lock_threads", t_lock_threads },
 	  { "check_every_slice", t_check_every_slice },
+	  { "wrapped_waiters", t_wrapped_waiters },
 	  { "dead_holder_repaired", t_dead_holder_repaired },
 	  { "holders_unit", t_holders_unit })
