@@ -86,14 +86,21 @@ examples: $(EX_BIN)
 tests: $(TEST_BIN) $(PY_PEER) $(B)/tests/bridge_peer
 benches: $(BENCH_BIN)
 
+# Per-source flags.  sync_once.c: -fexceptions makes glibc's
+# pthread_cleanup_push a cleanup attribute that only unwinding runs,
+# instead of a record in the thread that a longjmp out of the user's fn
+# would leave pointing into a dead frame (the thread's later pthread_exit
+# then crashed: test once_longjmp_then_exit).
+SRC_FLAGS_sync_once := -fexceptions
+
 $(B)/obj/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DSHK_BUILDING_LIBRARY -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(SRC_FLAGS_$*) -fPIC -fvisibility=hidden -DSHK_BUILDING_LIBRARY -c $< -o $@
 
 # Test objects: the same sources with crash points compiled in.
 $(B)/tobj/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -DSHK_BUILDING_LIBRARY -DSHK_TEST_HOOKS -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(SRC_FLAGS_$*) -fPIC -fvisibility=hidden -DSHK_BUILDING_LIBRARY -DSHK_TEST_HOOKS -c $< -o $@
 
 # -z nodelete: dlclose() never unmaps the library, whose thread-exit
 # handlers (pthread keys: locks and heap caches a thread leaves behind)

@@ -2095,8 +2095,9 @@ SHK_API int shk_once_open(shk_seg *seg, const char *name, unsigned flags,
  * dies, a waiter notices within about 20 ms and runs fn itself, so fn must
  * tolerate a half-done previous attempt.  A runner thread that leaves fn
  * by pthread_exit() or cancellation counts as a failed attempt (the next
- * caller runs fn); leaving fn by longjmp() is not supported: the flag then
- * stays claimed until the process dies.  fn must not call shk_once_run on
+ * caller runs fn), and so does a C++ exception thrown through fn; leaving
+ * fn by longjmp() is not supported: the flag then stays claimed until the
+ * process dies (the thread itself is left in order).  fn must not call shk_once_run on
  * the same flag (it would wait for itself until the timeout).
  */
 SHK_API int shk_once_run(shk_once *o, int (*fn)(void *arg), void *arg,

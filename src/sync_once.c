@@ -20,7 +20,10 @@
  * cleanup handler (once_abandoned()) gives the claim back as a failed
  * attempt does (stamp -> 0, release) and wakes the waiters.  Leaving fn
  * by longjmp() runs no handler and is not covered: the flag then waits
- * for the process's death.
+ * for the process's death.  This file is built with -fexceptions
+ * (Makefile): glibc's pthread_cleanup_push is then a cleanup attribute
+ * run by unwinding, not a record in the thread, which a longjmp out of
+ * fn would leave pointing into our dead frame.
  */
 #include "sync.h"
 
@@ -76,7 +79,7 @@ runner_dead(void *arg)
  * or cancellation.  Its stamp is the live process's, which no waiter would
  * ever find dead, so every later shk_once_run, here and in other
  * processes, waited to its timeout for as long as the process lived (test
- * once_runner_thread_exits).  Give the claim back as a failed fn does.
+ * once_thread_exits).  Give the claim back as a failed fn does.
  */
 static void
 once_abandoned(void *p)

@@ -58,10 +58,13 @@ _Static_assert(offsetof(shk__waitpoint, holders) == 24, "holders offset");
  * wakers saw no sleeper, and every wake-up on the waitpoint was lost for
  * good (each sleep lasted its slice or its timeout; test wrapped_waiters).
  * The sleeper that sees it takes the bias back (subtracts what it found),
- * seq_cst as the increment, before the caller's fence.  Sleepers that
- * counted themselves in the wrapped count meanwhile may be counted once
- * too often after that: a count too high costs a FUTEX_WAKE per wake and
- * loses nothing.
+ * seq_cst as the increment, before the caller's fence.  The healed count
+ * cannot know how many real sleepers the bad value hid: it may end too
+ * high (sleepers that counted themselves in the wrapped count meanwhile:
+ * a FUTEX_WAKE per wake that reaches nobody, until repair) or too low (a
+ * sleeper counted before the bogus decrements: it then wakes at its
+ * slice's end, as after any bogus decrement that does not wrap); the
+ * slices bound both.
  */
 #define SHK__WP_COUNT_BAD 0x80000000u
 static inline void

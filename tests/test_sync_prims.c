@@ -7,6 +7,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 
 #include "platform.h"
@@ -1403,6 +1404,74 @@ t_once_thread_exits(void)
 	shk_seg_close(s);
 }
 
+/*
+ * A runner that leaves fn by longjmp() runs no cleanup handler (the flag
+ * stays claimed until the process dies, as documented), and must leave
+ * nothing behind in its thread either: with pthread_cleanup_push compiled
+ * without -fexceptions, glibc kept a record of the handler in the thread
+ * that pointed into shk_once_run's dead frame, and the thread's later
+ * pthread_exit() followed it (SIGSEGV).  Makefile: SRC_FLAGS_sync_once.
+ */
+static jmp_buf g_lj;
+
+static int
+longjmp_fn(void *arg)
+{
+	atomic_fetch_add(&g_x->n[3], 1);
+	longjmp(g_lj, 1);
+	return 0;
+}
+
+static void __attribute__((noinline)) scribble_stack(int n)
+{
+	volatile char buf[4096];
+
+	memset((char *)buf, 0x5a, sizeof(buf));
+	if (n)
+		scribble_stack(n - 1);
+}
+
+static void
+lj_cleanup(void *arg)
+{
+	atomic_fetch_add((_Atomic int *)arg, 1);
+}
+
+static void *
+longjmp_runner(void *arg)
+{
+	static _Atomic int own_ran;
+
+	if (!setjmp(g_lj))
+		shk_once_run(arg, longjmp_fn, NULL, SHK_FOREVER);
+	scribble_stack(8); /* over the frame fn left */
+	pthread_cleanup_push(lj_cleanup, &own_ran);
+	pthread_exit((void *)2);
+	pthread_cleanup_pop(0);
+	return NULL;
+}
+
+static void
+t_once_longjmp_then_exit(void)
+{
+	shk_seg *s = seg_create("once4");
+	shk_once *o = NULL;
+	pthread_t t;
+	void *res = NULL;
+
+	g_x = scratch_open(s);
+	CHECK_OK(shk_once_open(s, "lj", SHK_CREATE, NULL, &o));
+	CHECK(pthread_create(&t, NULL, longjmp_runner, o) == 0);
+	CHECK(pthread_join(t, &res) == 0);
+	CHECK(res == (void *)2);
+	CHECK_EQ(atomic_load(&g_x->n[3]), 1);
+	/* the claim stays with this live process (documented) */
+	CHECK_EQ(shk_once_done(o), 0);
+	CHECK_RC(shk_once_run(o, init_fn, NULL, 20 * MS), SHK_ETIMEDOUT);
+	shk_once_close(o);
+	shk_seg_close(s);
+}
+
 struct ot {
 	shk_once *o;
 	int rc;
@@ -1939,6 +2008,7 @@ TEST_MAIN({ "sem_basic", t_sem_basic }, { "sem_procs", t_sem_procs },
 	  { "once_race", t_once_race },
 	  { "once_runner_killed", t_once_runner_killed },
 	  { "once_thread_exits", t_once_thread_exits },
+	  { "once_longjmp_then_exit", t_once_longjmp_then_exit },
 	  { "once_threads", t_once_threads }, { "event_fd", t_event_fd },
 	  { "sem_fd", t_sem_fd }, { "timed_expiry", t_timed_expiry },
 	  { "bad_timeout", t_bad_timeout },
