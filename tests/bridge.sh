@@ -43,10 +43,12 @@ bg() {
 	eval "pid_$n=$!"
 }
 
-# wait_line NAME REGEX: waits up to 10 s for a line of $TMP/NAME
+# wait_line NAME REGEX: waits up to 30 s for a line of $TMP/NAME
 wait_line() {
 	local i
-	for i in $(seq 1 200); do
+	# 30 s: a bridge started through setpriv took over 10 s to print its
+	# line once, beside a fuzzer and a helper's build on the 2 CPUs
+	for i in $(seq 1 600); do
 		grep -qE "$2" "$TMP/$1" 2>/dev/null && return 0
 		sleep 0.05
 	done

@@ -421,7 +421,10 @@ t_dead_reader_polled(void)
 	atomic_store(&p.stop, 1);
 	pthread_join(t, NULL);
 	CHECK_EQ(test_wait(c), 128 + SIGKILL);
-	CHECK(atomic_load(&p.polls) > 10);
+	/* tries were made during the wait (about 50 before the kill on a
+	 * quiet machine; 10 or fewer once under heavy load: the poller's
+	 * 2 ms sleeps ran long) */
+	CHECK(atomic_load(&p.polls) >= 5);
 	CHECK_RC(rc, 0);
 	if (dt >= 1000 * MS)
 		TEST_FAIL("dead reader's share reclaimed after %lld ms (killed "
