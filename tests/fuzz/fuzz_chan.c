@@ -249,8 +249,7 @@ struct run {
  * ring, as c's own segment handle maps them (each channel handle maps the
  * segment for itself). */
 static void
-must_be_in(shk_chan *c, const char *what, shk_msg *m,
-	   const struct region *ring)
+must_be_in(shk_chan *c, const char *what, shk_msg *m, const struct region *ring)
 {
 	shk_seg *seg = shk_chan_seg(c);
 	const uint8_t *base = shk_seg_base(seg);
@@ -265,7 +264,8 @@ must_be_in(shk_chan *c, const char *what, shk_msg *m,
 	    len <= seg->heap_len - (off - seg->heap_off))
 		return;
 	if (ring && p >= base && off >= ring->off &&
-	    off - ring->off <= ring->len && len <= ring->len - (off - ring->off))
+	    off - ring->off <= ring->len &&
+	    len <= ring->len - (off - ring->off))
 		return;
 	fprintf(stderr, "%s: message %p+%llu outside the heap%s\n", what,
 		(const void *)p, (unsigned long long)len,
@@ -510,8 +510,9 @@ open_all(struct run *x)
 		 * ours, should an early patch have removed a channel */
 		o = (shk_chan_opts)SHK_CHAN_OPTS_INIT;
 		o.seg_size = SEG_LEN;
-		opened(ends[k].what, shk_chan_open(ends[k].addr, ends[k].pattern,
-						   ends[k].role, &o, &x->c[k]));
+		opened(ends[k].what,
+		       shk_chan_open(ends[k].addr, ends[k].pattern,
+				     ends[k].role, &o, &x->c[k]));
 		if (x->c[k] && !x->seg)
 			x->seg = shk_chan_seg(x->c[k]);
 	}
