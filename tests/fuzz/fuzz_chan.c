@@ -358,6 +358,12 @@ exercise(struct run *x)
 	char buf[256];
 	int i, n = 0;
 
+	/* the pollable descriptors of the receiving roles, on the patched
+	 * memory (owned and closed by the handles): the receives below arm
+	 * them, the sends signal them */
+	for (i = 0; i < C_N; i++)
+		if (x->c[i] && i != C_PUB && i != C_PUSH)
+			shk_chan_fd(x->c[i]);
 	/* pair: both ways, a message kept across the other end's sends */
 	drain(x, C_B, 12, &x->ab);
 	drain(x, C_A, 12, &x->ba);

@@ -516,6 +516,12 @@ open_all(struct run *x)
 		if (shk_obj_stat(seg, names[i], &info) == 0) {
 			x->mem[i].off = info.off;
 			x->mem[i].len = info.len;
+			if (trace) {
+				char buf[256];
+
+				shk_obj_describe(seg, &info, buf, sizeof(buf));
+				fprintf(stderr, "%s: %s\n", names[i], buf);
+			}
 		}
 	}
 }
@@ -821,7 +827,7 @@ run_sync2(struct run *x)
 				shk_rwlock_rdunlock(x->rw);
 		}
 		shk_rwlock_rdheld(x->rw);
-		rc = shk_rwlock_wrlock(x->rw, 0);
+		rc = opened("wrlock", shk_rwlock_wrlock(x->rw, 0));
 		if (rc == SHK_EOWNERDEAD)
 			shk_rwlock_consistent(x->rw);
 		if (rc == 0 || rc == SHK_EOWNERDEAD)
@@ -877,6 +883,31 @@ run_sync2(struct run *x)
 	}
 }
 
+/*
+ * The pollable descriptors (owned and closed by the handles), asked for
+ * on the patched memory: each arms or registers in the object's doorbell
+ * state, which the later reads (timeout 0: arm) and writes (signal an
+ * armed reader) then use.
+ */
+static void
+open_fds(struct run *x)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (x->rc[i])
+			shk_ring_fd(x->rc[i]); /* SHK_ENOTSUP for spin */
+		if (x->br[i])
+			shk_bcast_fd(x->br[i]);
+		if (x->ev[i])
+			shk_event_fd(x->ev[i]);
+	}
+	if (x->q)
+		shk_queue_fd(x->q);
+	if (x->sem)
+		shk_sem_fd(x->sem);
+}
+
 static void
 exercise(struct run *x)
 {
@@ -884,6 +915,7 @@ exercise(struct run *x)
 	uint32_t cur = 0;
 	char buf[256];
 
+	open_fds(x);
 	run_ring(x, 0);
 	run_ring(x, 1);
 	run_queue_stack(x);
