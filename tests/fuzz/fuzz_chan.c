@@ -15,9 +15,10 @@
  *
  * The image is built once, in a child process that exits before the image
  * is used (no attach record names a live process; fuzz_structs.c says
- * why).  It holds three channels with live contents: a pair (inline and
+ * why).  It holds four channels with live contents: a pair (inline and
  * heap messages pending both ways, one received by B and not released),
- * a lossy pub/sub (records pending, two subscribers) and a push/pull
+ * a lossy pub/sub (records pending, two subscribers), a reliable
+ * pub/sub whose subscriber lags, and a push/pull
  * (references pending; a puller holding one message, so that its held
  * entry names a dead puller's block, and a sender holding a loan).  The
  * copy is taken while these are outstanding: the child dies holding them.
@@ -65,7 +66,7 @@ static struct built *img;
 static volatile uint64_t sink;
 static int trace; /* env SHK_FUZZ_TRACE: print each open's code (triage) */
 static char segname[64];
-static char addr_pair[96], addr_ps[96], addr_pp[96];
+static char addr_pair[96], addr_ps[96], addr_psr[96], addr_pp[96];
 
 static int
 opened(const char *what, int rc)
@@ -129,6 +130,8 @@ must_open(const char *addr, int pattern, int role)
 	shk_chan *c;
 
 	chan_opts(&o, pattern);
+	if (addr == addr_psr)
+		o.mode = SHK_BCAST_RELIABLE;
 	if (shk_chan_open(addr, pattern, role, &o, &c))
 		abort();
 	return c;
@@ -149,7 +152,7 @@ static void
 build_child(void)
 {
 	shk_obj_info info = { .size = sizeof(info) };
-	shk_chan *a, *b, *pub, *sub, *sub2, *push, *pull;
+	shk_chan *a, *b, *pub, *sub, *sub2, *rpub, *rsub, *push, *pull;
 	shk_msg *m, *held, *loan;
 	shk_seg *seg;
 	char buf[600];
@@ -162,6 +165,8 @@ build_child(void)
 	pub = must_open(addr_ps, SHK_CHAN_PUBSUB, SHK_CHAN_PUB);
 	sub = must_open(addr_ps, SHK_CHAN_PUBSUB, SHK_CHAN_SUB);
 	sub2 = must_open(addr_ps, SHK_CHAN_PUBSUB, SHK_CHAN_SUB);
+	rpub = must_open(addr_psr, SHK_CHAN_PUBSUB, SHK_CHAN_PUB);
+	rsub = must_open(addr_psr, SHK_CHAN_PUBSUB, SHK_CHAN_SUB);
 	push = must_open(addr_pp, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH);
 	pull = must_open(addr_pp, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL);
 	seg = shk_chan_seg(a);
@@ -188,6 +193,12 @@ build_child(void)
 		if (i % 2 && shk_chan_recv(sub, &m, 0) == 0)
 			shk_msg_release(m);
 	}
+	/* reliable pub/sub: the subscriber reads a few, then lags */
+	for (i = 0; i < 12; i++) {
+		shk_chan_send(rpub, buf, (size_t)(i * 29 % 90), 0);
+		if (i < 4 && shk_chan_recv(rsub, &m, 0) == 0)
+			shk_msg_release(m);
+	}
 	/* push/pull: references pending, one held, one loan outstanding */
 	for (i = 0; i < 10; i++)
 		shk_chan_send(push, buf, (size_t)(i * 50), 0);
@@ -212,7 +223,7 @@ build_child(void)
 	img->len = seg->len;
 	memcpy(img->image, shk_seg_base(seg), seg->len);
 	shm_unlink(segname);
-	(void)sub2;
+	(void)sub2; /* a dead subscriber's slot */
 	_exit(0);
 }
 
@@ -237,7 +248,19 @@ build_image(void)
 		abort();
 }
 
-enum { C_A, C_B, C_PUB, C_SUB, C_SUB2, C_PUSH, C_PULL, C_PULL2, C_N };
+enum {
+	C_A,
+	C_B,
+	C_PUB,
+	C_SUB,
+	C_SUB2,
+	C_PUSH,
+	C_PULL,
+	C_PULL2,
+	C_RPUB,
+	C_RSUB,
+	C_N
+};
 
 struct run {
 	shk_chan *c[C_N];
@@ -309,7 +332,7 @@ drain_chan(shk_chan *c, int sub, int n, const struct region *ring)
 static void
 drain(struct run *x, int k, int n, const struct region *ring)
 {
-	drain_chan(x->c[k], k == C_SUB || k == C_SUB2, n, ring);
+	drain_chan(x->c[k], k == C_SUB || k == C_SUB2 || k == C_RSUB, n, ring);
 }
 
 static void
@@ -323,7 +346,7 @@ send_some(struct run *x, int k, int n)
 	memset(buf, 'S', sizeof(buf));
 	for (i = 0; i < n && c; i++) {
 		shk_chan_send(c, buf, (size_t)(i * 97 % 600), 0);
-		if (k == C_PUB)
+		if (k == C_PUB || k == C_RPUB)
 			continue;
 		if (shk_msg_loan(c, (size_t)(i * 41 % 300), &m) == 0) {
 			must_be_in(c, "loan", m, NULL);
@@ -362,7 +385,7 @@ exercise(struct run *x)
 	 * memory (owned and closed by the handles): the receives below arm
 	 * them, the sends signal them */
 	for (i = 0; i < C_N; i++)
-		if (x->c[i] && i != C_PUB && i != C_PUSH)
+		if (x->c[i] && i != C_PUB && i != C_PUSH && i != C_RPUB)
 			shk_chan_fd(x->c[i]);
 	/* pair: both ways, a message kept across the other end's sends */
 	drain(x, C_B, 12, &x->ab);
@@ -391,6 +414,11 @@ exercise(struct run *x)
 		drain_chan(late, 1, 8, NULL);
 		shk_chan_close(late);
 	}
+	/* reliable pub/sub: the publisher meets the lagging subscriber */
+	drain(x, C_RSUB, 4, NULL);
+	send_some(x, C_RPUB, 12);
+	drain(x, C_RSUB, 16, NULL);
+	send_some(x, C_RPUB, 4);
 	/* push/pull: messages held across sends, then released */
 	for (i = 0; i < 3 && x->c[C_PULL]; i++) {
 		int rc = shk_chan_recv(x->c[C_PULL], &keep[n], 0);
@@ -507,6 +535,8 @@ open_all(struct run *x)
 		{ "push", addr_pp, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH },
 		{ "pull", addr_pp, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL },
 		{ "pull2", addr_pp, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL },
+		{ "rpub", addr_psr, SHK_CHAN_PUBSUB, SHK_CHAN_PUB },
+		{ "rsub", addr_psr, SHK_CHAN_PUBSUB, SHK_CHAN_SUB },
 	};
 	shk_chan_opts o;
 	int k;
@@ -550,6 +580,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(addr_pair, sizeof(addr_pair), "shm://%s/pair",
 			 segname);
 		snprintf(addr_ps, sizeof(addr_ps), "shm://%s/ps", segname);
+		snprintf(addr_psr, sizeof(addr_psr), "shm://%s/psr", segname);
 		snprintf(addr_pp, sizeof(addr_pp), "shm://%s/pp", segname);
 		build_image();
 		atexit(cleanup);
