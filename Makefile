@@ -330,11 +330,12 @@ docs/errors.md: tools/errdoc.c include/shmkit.h
 	$(B)/errdoc > $@
 
 # libFuzzer targets (clang only): fuzz_segment patches segment and registry
-# images; fuzz_structs runs every structure's data paths on a patched image.
+# images; fuzz_structs runs every structure's data paths on a patched image;
+# fuzz_chan runs the channels' (through a POSIX segment shk-fuzzchan-PID).
 # `make fuzz` runs each for FUZZ_SECONDS (default 60) with its own corpus; an
 # input that runs past FUZZ_TIMEOUT seconds (default 10) is reported as a hang.
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_TARGETS := fuzz_segment fuzz_structs
+FUZZ_TARGETS := fuzz_segment fuzz_structs fuzz_chan
 $(addprefix build/fuzz/,$(FUZZ_TARGETS)): build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/*.h) include/shmkit.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc -o $@ $< $(LIB_SRC) -lpthread

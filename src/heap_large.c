@@ -456,7 +456,15 @@ shk__heap_lock(shk_seg *seg, struct heap_local *hl)
 	}
 	if (rc) {
 		pthread_mutex_unlock(&hl->mu);
-		return rc == SHK_ENOTRECOVERABLE ? SHK_ECORRUPT : rc;
+		/* SHK_EDEADLK: the word names this handle, which does not
+		 * hold it (hl->mu serialises the handle's threads, and no
+		 * holder takes the lock again): a forged or damaged word,
+		 * damage like an unrecoverable lock (test_heap
+		 * lock_names_self; it leaked out of shk_alloc and
+		 * shk_chan_send as an undocumented code) */
+		return rc == SHK_ENOTRECOVERABLE || rc == SHK_EDEADLK
+			       ? SHK_ECORRUPT
+			       : rc;
 	}
 	return 0;
 }

@@ -460,6 +460,13 @@ reg_lock(shk_seg *seg)
 		shk__lock_consistent(seg, w);
 		rc = 0;
 	}
+	/* SHK_EDEADLK: the word names this handle, which does not hold it
+	 * (reg_mu serialises the handle's threads, and no holder takes the
+	 * lock again): a forged or damaged word (test_registry
+	 * lock_names_self; it leaked out of the opens as an undocumented
+	 * code) */
+	if (rc == SHK_EDEADLK)
+		rc = SHK_ECORRUPT;
 	if (rc)
 		pthread_mutex_unlock(&seg->reg_mu);
 	return rc;

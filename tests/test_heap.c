@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "heap.h"
+#include "heap_int.h"
 #include "platform.h"
 #include "segment.h"
 
@@ -733,6 +734,40 @@ t_lc_other_thread(void)
  * whose header passes the 16-bit check with a size past the chain made a
  * free write outside the segment.  Both are SHK_ECORRUPT now.
  */
+/*
+ * A heap lock word that names the caller's own handle, which does not
+ * hold it (a forged word: the handle's threads take the lock in turn
+ * under a process-local mutex, so it never re-enters), is damage: the
+ * calls that take the lock return SHK_ECORRUPT, a documented code.
+ * Before, the lock's SHK_EDEADLK came out of shk_alloc (found by
+ * fuzz_chan's probe: a channel send returned it).
+ */
+static void
+t_lock_names_self(void)
+{
+	char nm[64];
+	shk_seg *s;
+	_Atomic uint32_t *w;
+	uint64_t off = 0;
+
+	test_name(nm, sizeof(nm), "lkself");
+	s = open_seg(nm, 4 << 20, 0, SHK_CREATE | SHK_EXCL);
+	w = (_Atomic uint32_t *)((char *)s->base + s->heap_off +
+				 offsetof(struct heap_hdr, lock));
+	CHECK_EQ(atomic_load(w), 0);
+	/* seq_cst: test scribbling on a quiescent heap */
+	atomic_store(w, shk__seg_stamp(s));
+	/* a large block takes the heap lock */
+	CHECK_RC(shk_alloc(s, 256 << 10, &off), SHK_ECORRUPT);
+	CHECK_EQ(off, 0);
+	atomic_store(w, 0);
+	CHECK_OK(shk_alloc(s, 256 << 10, &off));
+	CHECK_OK(shk_free(s, off));
+	CHECK_OK(shk__heap_check(s));
+	shk_seg_close(s);
+	shk_seg_unlink(nm, NULL);
+}
+
 static void
 t_forged_meta(void)
 {
@@ -2970,6 +3005,7 @@ TEST_MAIN({ "classes_and_large", t_classes_and_large },
 	  { "lc_other_thread", t_lc_other_thread },
 	  { "lc_large_blocks", t_lc_large_blocks },
 	  { "forged_meta", t_forged_meta },
+	  { "lock_names_self", t_lock_names_self },
 	  { "tail_block_free", t_tail_block_free },
 	  { "repair_scribbled", t_repair_scribbled },
 	  { "mag_thread_exit", t_mag_thread_exit },

@@ -9,10 +9,16 @@
  * The image is built once, in a child process that exits before the image
  * is used, so no attach record names a live process (a lock word patched
  * to name one would wait out its lock's timeout, seconds, on every call).
+ * The copy is taken while the builder still holds a read hold of the
+ * rwlock, so the image has the share of a reader that died.
  * It holds one object of every structure kind with live contents: rings
  * (wrapped, records pending; one SHK_RING_SPIN), a queue, a stack, two
  * broadcast buffers (lossy, reliable), a map, a pool with blocks
- * allocated, an array, a mutex, a semaphore and a few heap blocks.
+ * allocated, an array, a mutex, a semaphore, a reader-writer lock (a
+ * read hold left by the builder, who exits: a dead reader's share), a
+ * barrier, a latch (counted down part-way), two events (auto-reset, set;
+ * manual), a condition variable, two once-flags (one run, one not) and a
+ * few heap blocks.  Channels open their segment by name: fuzz_chan.c.
  *
  * Input format: repeated 6-byte records
  *   {u8 target, u8 off0, u8 off1, u8 off2, u8 value, u8 op}
@@ -60,6 +66,7 @@ struct built {
 	uint32_t nheap;
 	struct region reg[MAX_REGIONS];
 	uint64_t heap_blocks[NHEAP];
+	shk_rwlock *rw; /* the builder's, read-held (build_objects()) */
 	uint8_t image[IMG_LEN];
 };
 
@@ -122,6 +129,14 @@ build_ring(shk_seg *seg, const char *name, uint64_t cap, unsigned flags)
 		shk_ring_write(p, rec, (size_t)(i * 7 % 33), 0);
 	shk_ring_close(c);
 	shk_ring_close(p);
+}
+
+static int
+once_fn(void *arg)
+{
+	(void)arg;
+	sink++;
+	return 0;
 }
 
 static void
@@ -258,6 +273,53 @@ build_objects(shk_seg *seg)
 			shk_sem_close(s);
 	}
 	{
+		shk_sync_opts so = SHK_SYNC_OPTS_INIT;
+		shk_rwlock *rw;
+		shk_barrier *b;
+		shk_latch *l;
+		shk_event *e;
+		shk_cond *c;
+		shk_once *o;
+
+		/* a read hold the builder never gives back: the copy is taken
+		 * while it is held, so a dead reader's share is in the image */
+		if (shk_rwlock_open(seg, "rwlock", SHK_CREATE, &so, &rw))
+			abort();
+		if (shk_rwlock_rdlock(rw, 0) != 0)
+			abort();
+		img->rw = rw;
+		so.count = 3;
+		if (shk_barrier_open(seg, "barrier", SHK_CREATE, &so, &b))
+			abort();
+		shk_barrier_close(b);
+		so.count = 5;
+		if (shk_latch_open(seg, "latch", SHK_CREATE, &so, &l))
+			abort();
+		shk_latch_count_down(l, 2);
+		shk_latch_close(l);
+		so.count = 0;
+		so.flags = SHK_EVENT_SET;
+		if (shk_event_open(seg, "event", SHK_CREATE, &so, &e))
+			abort();
+		shk_event_close(e);
+		so.flags = SHK_EVENT_MANUAL;
+		if (shk_event_open(seg, "eventm", SHK_CREATE, &so, &e))
+			abort();
+		shk_event_close(e);
+		so.flags = 0;
+		if (shk_cond_open(seg, "cond", SHK_CREATE, &so, &c))
+			abort();
+		shk_cond_close(c);
+		if (shk_once_open(seg, "once", SHK_CREATE, &so, &o))
+			abort();
+		if (shk_once_run(o, once_fn, NULL, 0) != 1)
+			abort();
+		shk_once_close(o);
+		if (shk_once_open(seg, "once2", SHK_CREATE, &so, &o))
+			abort();
+		shk_once_close(o);
+	}
+	{
 		static const size_t lens[NHEAP] = {
 			16, 40, 100, 700, 1500, 5000
 		};
@@ -304,15 +366,18 @@ build_child(void)
 	heap_len = seg->heap_len;
 	add_region(heap_off, heap_len < 8192 ? heap_len : 8192);
 	add_region(0, IMG_LEN);
-	/* copy the image after closing: see the comment at the top */
+	/* copied with the read hold held (the comment at the top); the
+	 * child exits before the image is used */
 	fd = dup(shk_seg_fd(seg));
-	shk_seg_close(seg);
 	m = mmap(NULL, IMG_LEN, PROT_READ, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		abort();
 	memcpy(img->image, m, IMG_LEN);
 	munmap(m, IMG_LEN);
 	close(fd);
+	shk_rwlock_rdunlock(img->rw);
+	shk_rwlock_close(img->rw);
+	shk_seg_close(seg);
 }
 
 static void
@@ -351,11 +416,21 @@ enum {
 	O_ARRAY4,
 	O_MUTEX,
 	O_SEM,
+	O_RWLOCK,
+	O_BARRIER,
+	O_LATCH,
+	O_EVENT,
+	O_EVENTM,
+	O_COND,
+	O_ONCE,
+	O_ONCE2,
 	O_N
 };
-static const char *const names[O_N] = { "ring",  "spin",   "queue", "stack",
-					"bcast", "bcastr", "map",   "pool",
-					"array", "array4", "mutex", "sem" };
+static const char *const names[O_N] = { "ring",   "spin",    "queue", "stack",
+					"bcast",  "bcastr",  "map",   "pool",
+					"array",  "array4",  "mutex", "sem",
+					"rwlock", "barrier", "latch", "event",
+					"eventm", "cond",    "once",  "once2" };
 
 struct run {
 	shk_seg *seg;
@@ -369,6 +444,12 @@ struct run {
 	shk_array *a, *a4;
 	shk_mutex *mu;
 	shk_sem *sem;
+	shk_rwlock *rw;
+	shk_barrier *bar;
+	shk_latch *lat;
+	shk_event *ev[2];
+	shk_cond *cond;
+	shk_once *once[2];
 };
 
 /* The oracle: memory handed out must lie inside the object's memory. */
@@ -423,10 +504,24 @@ open_all(struct run *x)
 	opened("array4", shk_array_open(seg, "array4", 0, NULL, &x->a4));
 	opened("mutex", shk_mutex_open(seg, "mutex", 0, NULL, &x->mu));
 	opened("sem", shk_sem_open(seg, "sem", 0, NULL, &x->sem));
+	opened("rwlock", shk_rwlock_open(seg, "rwlock", 0, NULL, &x->rw));
+	opened("barrier", shk_barrier_open(seg, "barrier", 0, NULL, &x->bar));
+	opened("latch", shk_latch_open(seg, "latch", 0, NULL, &x->lat));
+	opened("event", shk_event_open(seg, "event", 0, NULL, &x->ev[0]));
+	opened("eventm", shk_event_open(seg, "eventm", 0, NULL, &x->ev[1]));
+	opened("cond", shk_cond_open(seg, "cond", 0, NULL, &x->cond));
+	opened("once", shk_once_open(seg, "once", 0, NULL, &x->once[0]));
+	opened("once2", shk_once_open(seg, "once2", 0, NULL, &x->once[1]));
 	for (i = 0; i < O_N; i++) {
 		if (shk_obj_stat(seg, names[i], &info) == 0) {
 			x->mem[i].off = info.off;
 			x->mem[i].len = info.len;
+			if (trace) {
+				char buf[256];
+
+				shk_obj_describe(seg, &info, buf, sizeof(buf));
+				fprintf(stderr, "%s: %s\n", names[i], buf);
+			}
 		}
 	}
 }
@@ -450,6 +545,14 @@ close_all(struct run *x)
 	shk_array_close(x->a4);
 	shk_mutex_close(x->mu);
 	shk_sem_close(x->sem);
+	shk_rwlock_close(x->rw);
+	shk_barrier_close(x->bar);
+	shk_latch_close(x->lat);
+	shk_event_close(x->ev[0]);
+	shk_event_close(x->ev[1]);
+	shk_cond_close(x->cond);
+	shk_once_close(x->once[0]);
+	shk_once_close(x->once[1]);
 }
 
 static void
@@ -697,6 +800,114 @@ run_array_sync(struct run *x)
 	}
 }
 
+/* Takes m (timeout 0), repairing a dead holder's state; 1 when held. */
+static int
+mutex_take(shk_mutex *m)
+{
+	int rc = shk_mutex_lock(m, 0);
+
+	if (rc == SHK_EOWNERDEAD)
+		rc = shk_mutex_consistent(m);
+	return rc == 0;
+}
+
+static void
+run_sync2(struct run *x)
+{
+	int i, rc;
+
+	if (x->rw) {
+		/* a read hold, a nested one, then the write hold (which
+		 * reclaims the dead builder's share) */
+		for (i = 0; i < 2; i++) {
+			rc = shk_rwlock_rdlock(x->rw, 0);
+			if (rc == SHK_EOWNERDEAD)
+				shk_rwlock_consistent(x->rw);
+			if (rc == 0 || rc == SHK_EOWNERDEAD)
+				shk_rwlock_rdunlock(x->rw);
+		}
+		shk_rwlock_rdheld(x->rw);
+		rc = opened("wrlock", shk_rwlock_wrlock(x->rw, 0));
+		if (rc == SHK_EOWNERDEAD)
+			shk_rwlock_consistent(x->rw);
+		if (rc == 0 || rc == SHK_EOWNERDEAD)
+			shk_rwlock_wrunlock(x->rw);
+		rc = shk_rwlock_rdlock(x->rw, 0);
+		if (rc == 0 || rc == SHK_EOWNERDEAD)
+			shk_rwlock_rdunlock(x->rw);
+	}
+	if (x->bar) {
+		shk_barrier_wait(x->bar, 0); /* withdrawn: not complete */
+		shk_barrier_leave(x->bar);
+		shk_barrier_wait(x->bar, 0);
+		shk_barrier_leave(x->bar);
+		shk_barrier_wait(x->bar, 0); /* one party left: serial */
+	}
+	if (x->lat) {
+		shk_latch_count(x->lat);
+		shk_latch_wait(x->lat, 0);
+		shk_latch_count_down(x->lat, 2);
+		shk_latch_count_down(x->lat, 100);
+		shk_latch_count_down(x->lat, 1);
+		shk_latch_wait(x->lat, 0);
+	}
+	for (i = 0; i < 2; i++) {
+		if (!x->ev[i])
+			continue;
+		shk_event_wait(x->ev[i], 0);
+		shk_event_set(x->ev[i]);
+		shk_event_wait(x->ev[i], 0);
+		shk_event_wait(x->ev[i], 0);
+		shk_event_reset(x->ev[i]);
+		shk_event_wait(x->ev[i], 0);
+	}
+	if (x->cond) {
+		shk_cond_signal(x->cond);
+		shk_cond_broadcast(x->cond);
+		if (x->mu && mutex_take(x->mu)) {
+			/* timeout 0: releases m and takes it back */
+			rc = shk_cond_wait(x->cond, x->mu, 0);
+			if (rc == SHK_EOWNERDEAD)
+				shk_mutex_consistent(x->mu);
+			if (rc != SHK_EBUSY && rc != SHK_EPERM &&
+			    rc != SHK_ENOTRECOVERABLE)
+				shk_mutex_unlock(x->mu);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		if (!x->once[i])
+			continue;
+		shk_once_done(x->once[i]);
+		shk_once_run(x->once[i], once_fn, NULL, 0);
+		shk_once_done(x->once[i]);
+	}
+}
+
+/*
+ * The pollable descriptors (owned and closed by the handles), asked for
+ * on the patched memory: each arms or registers in the object's doorbell
+ * state, which the later reads (timeout 0: arm) and writes (signal an
+ * armed reader) then use.
+ */
+static void
+open_fds(struct run *x)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (x->rc[i])
+			shk_ring_fd(x->rc[i]); /* SHK_ENOTSUP for spin */
+		if (x->br[i])
+			shk_bcast_fd(x->br[i]);
+		if (x->ev[i])
+			shk_event_fd(x->ev[i]);
+	}
+	if (x->q)
+		shk_queue_fd(x->q);
+	if (x->sem)
+		shk_sem_fd(x->sem);
+}
+
 static void
 exercise(struct run *x)
 {
@@ -704,6 +915,7 @@ exercise(struct run *x)
 	uint32_t cur = 0;
 	char buf[256];
 
+	open_fds(x);
 	run_ring(x, 0);
 	run_ring(x, 1);
 	run_queue_stack(x);
@@ -712,6 +924,7 @@ exercise(struct run *x)
 	run_map(x);
 	run_pool_heap(x);
 	run_array_sync(x);
+	run_sync2(x);
 	opened("check", shk_seg_check(x->seg));
 	while (shk_obj_next(x->seg, &cur, &info) == 1)
 		shk_obj_describe(x->seg, &info, buf, sizeof(buf));
