@@ -649,7 +649,10 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 	 * in wp->armed and overwrote each other's holder entry, which then
 	 * stayed taken for good (test fd_threads): wakers paid a sendto per
 	 * publication for ever and dead listeners could not be repaired. */
-	if (!db->armed) {
+	/* a forked child's copy (db_mine()) does not arm: the count would
+	 * be its parent's; the getpid comes only with a first arm, after a
+	 * drain, which a wake's empty accompanies */
+	if (!db->armed && db_mine(db)) {
 		bit = (uint64_t)1 << (db->slot % 64);
 		/* relaxed load: a hint only; the RMW below is what counts */
 		if (!(atomic_load_explicit(&db->wp->listeners,
@@ -689,7 +692,12 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 void
 shk__doorbell_drain(struct shk__doorbell *db)
 {
-	if (!db)
+	/* A forked child's copy (db_mine()) must not disarm: armed and the
+	 * holder entry are its parent's, which would stay armed in its own
+	 * eyes with nobody counted, and get no byte (test
+	 * fd_fork_no_socket_op).  The getpid is paid on a path that makes a
+	 * system call anyway (the empty). */
+	if (!db || !db_mine(db))
 		return;
 	/* Disarm first, then empty: a waker that saw us armed before the
 	 * disarm has mostly sent its byte by the time we empty.  One that

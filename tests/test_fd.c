@@ -1074,6 +1074,45 @@ t_try_empties(void)
  * timeout 0, which arms), the doorbell must not read from that number:
  * it took the child's own datagram before.
  */
+/* Nor may the child's copy disarm: a pop that finds an element drains
+ * (disarm, then empty), and the child's took back the parent's share of
+ * the waitpoint's armed count, so the parent, armed in its own eyes, got
+ * no byte for the next push. */
+static void
+fork_no_disarm(void)
+{
+	shk_seg *seg = test_seg_unlinked("forkdis"), *seg2;
+	shk__waitpoint *wp;
+	void *a, *w;
+	int fa;
+	pid_t pid;
+
+	CHECK_OK(kq.open(seg, 1, 1, &a));
+	CHECK_OK(shk_seg_open_fd(shk_seg_fd(seg), 0, NULL, &seg2));
+	CHECK_OK(kq.open(seg2, 0, 0, &w));
+	fa = kq.fd(a);
+	CHECK_OK(fa);
+	CHECK_EQ(kq.consume(a), 0); /* armed */
+	wp = kind_wp(&kq, a);
+	CHECK_EQ(atomic_load(&wp->armed), 1);
+	CHECK_OK(kq.produce(w));
+	CHECK_EQ(readable(fa, 2000), 1);
+	pid = fork();
+	if (pid == 0)
+		_exit(kq.consume(a) == 1 ? 0 : 1); /* found it: drains */
+	CHECK_EQ(test_wait(pid), 0);
+	/* the parent's share is still counted, and a push reaches it */
+	CHECK_EQ(atomic_load(&wp->armed), 1);
+	CHECK_EQ(kq.consume(a), 0); /* the child took it; re-arms */
+	CHECK_OK(kq.produce(w));
+	CHECK_EQ(readable(fa, 2000), 1);
+	CHECK_EQ(kq.consume(a), 1);
+	kq.close(w);
+	kq.close(a);
+	shk_seg_close(seg2);
+	shk_seg_close(seg);
+}
+
 static void
 t_fork_no_socket_op(void)
 {
@@ -1116,6 +1155,7 @@ t_fork_no_socket_op(void)
 	CHECK_EQ(readable(fa, 2000), 1);
 	shk_sem_close(a);
 	shk_seg_close(seg);
+	fork_no_disarm();
 }
 
 TEST_MAIN({ "ring_fd_epoll", t_ring }, { "bcast_fd_epoll", t_bcast },
