@@ -1169,8 +1169,10 @@ SHK_API int shk_ring_read(shk_ring *r, void *buf, size_t buf_cap,
  * that polls readable (poll/epoll, EPOLLIN) when the ring may hold data.
  * Use it with non-blocking reads: a read or peek with timeout 0 that finds
  * the ring empty empties and arms the descriptor (readable again at once
- * if data came meanwhile), so a stale signal costs one readable poll, not
- * a spinning loop; consuming clears it.  The producer
+ * if data came meanwhile; the empty is skipped, with its system call,
+ * when nothing was signalled since the last one), so a stale signal
+ * costs one readable poll (at most 64 in a rare race), not a spinning
+ * loop; consuming clears it.  The producer
  * signals only an armed consumer, so the busy path makes no system call.
  * Returns the descriptor, SHK_EINVAL (not the consumer), SHK_ENOTSUP (a
  * SHK_RING_SPIN ring: nobody would signal it), SHK_EBUSY or an

@@ -88,6 +88,13 @@
 #define DEFAULT_READER_TIMEOUT_NS 100000000LL
 #define MAX_LAPS 64
 
+#ifdef SHK_TEST_HOOKS
+int shk__bcast_test_max_laps = MAX_LAPS;
+#define LAPS_LIMIT shk__bcast_test_max_laps
+#else
+#define LAPS_LIMIT MAX_LAPS
+#endif
+
 struct shk_bcast {
 	shk_seg *seg;
 	struct shk__bcast_hdr *hdr;
@@ -464,6 +471,22 @@ publish_cursor(shk_bcast *b)
 	}
 }
 
+/*
+ * A read that was lapped LAPS_LIMIT times gives up with SHK_EAGAIN.  It
+ * had found data, so it disarmed the descriptor (shk__pollfd_consumed());
+ * re-arm it before going back to the event loop, as any SHK_EAGAIN does:
+ * the documented loop polls after SHK_EAGAIN, and a disarmed descriptor
+ * got no byte while the writer went on writing (it stayed silent until
+ * the writer stopped for good; test fd_lapped).  The arm's re-check finds
+ * the data and makes the descriptor readable at once.
+ */
+static int
+lapped_out(shk_bcast *b)
+{
+	shk__pollfd_idle(&b->pf, data_pred, b);
+	return SHK_EAGAIN;
+}
+
 int
 shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 	       int64_t timeout_ns)
@@ -513,8 +536,8 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 		shk__pollfd_consumed(&b->pf);
 		if (t - c > b->cap) {
 			/* more than a lap behind (or tail moved back) */
-			if (++laps > MAX_LAPS)
-				return SHK_EAGAIN;
+			if (++laps > LAPS_LIMIT)
+				return lapped_out(b);
 			if ((rc = resync(b)))
 				return rc;
 			continue;
@@ -544,8 +567,8 @@ shk_bcast_read(shk_bcast *b, void *buf, size_t buf_cap, uint64_t *lost,
 		}
 		if (intent_now(b) - c > b->cap) {
 			/* overwritten while we looked: discard the copy */
-			if (++laps > MAX_LAPS)
-				return SHK_EAGAIN;
+			if (++laps > LAPS_LIMIT)
+				return lapped_out(b);
 			if ((rc = resync(b)))
 				return rc;
 			continue;

@@ -93,4 +93,9 @@ SHK_HIDDEN int shk__kind_describe_bcast(shk_seg *seg, void *mem,
 SHK_HIDDEN int shk__kind_busy_bcast(shk_seg *seg, void *mem,
 				    const shk_obj_info *info);
 
+#ifdef SHK_TEST_HOOKS
+/* Tests: how many laps a read survives before SHK_EAGAIN (MAX_LAPS). */
+SHK_HIDDEN extern int shk__bcast_test_max_laps;
+#endif
+
 #endif /* SHK_BCAST_H */

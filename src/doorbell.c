@@ -81,7 +81,18 @@ struct shk__doorbell {
 	dev_t dev; /* the socket file it bound: close unlinks only this */
 	ino_t ino;
 	struct sockaddr_un addr;
+	/* When an arm may skip emptying the socket (empty_due()), under mu:
+	 * wp->seq as loaded just before the last empty an arm made, and the
+	 * arms that skipped since.  self_rung: ring_self() sent a byte since
+	 * (an atomic: ring_self() runs outside mu). */
+	uint32_t seq_at_empty;
+	uint32_t skips;
+	_Atomic int self_rung;
 };
+
+#ifdef SHK_TEST_HOOKS
+_Atomic unsigned long shk__doorbell_test_empties;
+#endif
 
 /* One datagram socket per process for sending (created once). */
 static _Atomic int send_fd = -1;
@@ -456,6 +467,7 @@ shk__doorbell_open(shk_seg *seg, shk__waitpoint *wp, struct shk__doorbell **out)
 	db->wp = wp;
 	db->slot = seg->slot;
 	db->held = -1;
+	db->skips = SHK__DOORBELL_SKIP_MAX; /* the first arm empties */
 	pthread_mutex_init(&db->mu, NULL);
 	db->owner_key = shk__self_key();
 	rc = doorbell_dir(dir);
@@ -501,12 +513,30 @@ shk__doorbell_fd(const struct shk__doorbell *db)
 	return db ? db->fd : SHK_EINVAL;
 }
 
+/* Whether db is this process's listener, not a forked child's copy of
+ * its parent's: the fork handler closed the child's copy of the socket,
+ * and the number may name one of the child's own files by now, which a
+ * recvmmsg() would read from.  A system call (getpid, in shk__self_key()):
+ * only on the paths that make a socket call anyway. */
+static int
+db_mine(const struct shk__doorbell *db)
+{
+	return db->owner_key == shk__self_key();
+}
+
 static void
 ring_self(struct shk__doorbell *db)
 {
 	char b = 1;
-	int s = sender();
+	int s;
 
+	if (!db_mine(db))
+		return;
+	s = sender();
+	/* relaxed, before the send: the next arm then empties
+	 * (empty_due()); a flag seen late costs at most
+	 * SHK__DOORBELL_SKIP_MAX readable polls, as below */
+	atomic_store_explicit(&db->self_rung, 1, memory_order_relaxed);
 	if (s >= 0)
 		sendto(s, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&db->addr,
 		       sizeof(db->addr));
@@ -514,7 +544,7 @@ ring_self(struct shk__doorbell *db)
 
 /*
  * Takes every pending doorbell byte off the socket: one system call takes
- * up to 16; fewer means it is empty.
+ * up to 16; fewer means it is empty.  Not in a forked child (db_mine()).
  */
 static void
 empty_socket(struct shk__doorbell *db)
@@ -524,6 +554,13 @@ empty_socket(struct shk__doorbell *db)
 	char buf[16];
 	int i, n;
 
+	if (!db_mine(db))
+		return;
+#ifdef SHK_TEST_HOOKS
+	/* relaxed: a statistic the tests read after the calls */
+	atomic_fetch_add_explicit(&shk__doorbell_test_empties, 1,
+				  memory_order_relaxed);
+#endif
 	for (i = 0; i < 16; i++) {
 		iov[i].iov_base = &buf[i];
 		iov[i].iov_len = 1;
@@ -534,6 +571,45 @@ empty_socket(struct shk__doorbell *db)
 	do {
 		n = recvmmsg(db->fd, msgs, 16, MSG_DONTWAIT, NULL);
 	} while (n == 16);
+}
+
+/*
+ * Whether this arm must empty the socket (call under db->mu).  An empty
+ * is a recvmmsg() (about 400 ns, docs/waiting.md), which a consumer that
+ * tries with timeout 0 before polling paid on every SHK_EAGAIN.  Only two
+ * things send a byte: a waker (shk__wake_slow(), which bumps wp->seq,
+ * release, before it calls shk__doorbell_notify(), the only sender to a
+ * listener), and ring_self().  So when seq is what it was just before the
+ * last empty and we did not ring ourselves since, no byte can have come
+ * since that empty but one from a waker whose bump we saw before it and
+ * whose sendto() landed after it (it was descheduled between the two), or
+ * one that is not from this library (a peer of our uid with a socket).
+ * Such a byte can keep the fd readable with nothing to read; every
+ * SHK__DOORBELL_SKIP_MAX-th arm empties anyway, which bounds that to as
+ * many readable polls of the documented loop.
+ * No wake-up is lost by a skip: a skip leaves bytes, it never takes one,
+ * and the fence and re-check after the arm (shk__doorbell_arm()) are the
+ * same whether or not the socket was emptied.
+ */
+static int
+empty_due(struct shk__doorbell *db)
+{
+	/* acquire: pairs with the release increment in shk__wake_slow(),
+	 * made before that waker's notify; a stale value only costs an
+	 * empty, or a skip bounded as above */
+	uint32_t s = atomic_load_explicit(&db->wp->seq, memory_order_acquire);
+	/* relaxed: a hint set before ring_self()'s send (above); the load
+	 * spares the common case a locked exchange */
+	int rung = atomic_load_explicit(&db->self_rung, memory_order_relaxed) &&
+		   atomic_exchange_explicit(&db->self_rung, 0,
+					    memory_order_relaxed);
+
+	if (s == db->seq_at_empty && !rung &&
+	    ++db->skips < SHK__DOORBELL_SKIP_MAX)
+		return 0;
+	db->seq_at_empty = s;
+	db->skips = 0;
+	return 1;
 }
 
 void
@@ -558,14 +634,25 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 	 * re-check sees that publication, or a later consumer's work; a
 	 * waker that publishes after the empty either sees armed (ours,
 	 * new or kept) and sends a byte that stays, or we see its data
-	 * (the Dekker pair below). */
-	empty_socket(db);
+	 * (the Dekker pair below).  The empty is skipped when no byte can
+	 * have come since the last one (empty_due(): every
+	 * SHK__DOORBELL_SKIP_MAX-th arm empties anyway); a skip only
+	 * leaves bytes, so it loses no wake-up either. */
+	pthread_mutex_lock(&db->mu);
+	if (empty_due(db)) {
+		/* not under mu: a system call */
+		pthread_mutex_unlock(&db->mu);
+		empty_socket(db);
+		pthread_mutex_lock(&db->mu);
+	}
 	/* Two threads that both found armed 0 counted one listener twice
 	 * in wp->armed and overwrote each other's holder entry, which then
 	 * stayed taken for good (test fd_threads): wakers paid a sendto per
 	 * publication for ever and dead listeners could not be repaired. */
-	pthread_mutex_lock(&db->mu);
-	if (!db->armed) {
+	/* a forked child's copy (db_mine()) does not arm: the count would
+	 * be its parent's; the getpid comes only with a first arm, after a
+	 * drain, which a wake's empty accompanies */
+	if (!db->armed && db_mine(db)) {
 		bit = (uint64_t)1 << (db->slot % 64);
 		/* relaxed load: a hint only; the RMW below is what counts */
 		if (!(atomic_load_explicit(&db->wp->listeners,
@@ -605,13 +692,20 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 void
 shk__doorbell_drain(struct shk__doorbell *db)
 {
-	if (!db)
+	/* A forked child's copy (db_mine()) must not disarm: armed and the
+	 * holder entry are its parent's, which would stay armed in its own
+	 * eyes with nobody counted, and get no byte (test
+	 * fd_fork_no_socket_op).  The getpid is paid on a path that makes a
+	 * system call anyway (the empty). */
+	if (!db || !db_mine(db))
 		return;
 	/* Disarm first, then empty: a waker that saw us armed before the
 	 * disarm has mostly sent its byte by the time we empty.  One that
 	 * sends later (it loaded armed, then was descheduled) leaves a
-	 * byte behind: the next arm empties it (shk__doorbell_arm()), so
-	 * it costs at most one spurious readable poll, never a spin. */
+	 * byte behind: the next arm empties it when that waker's seq bump
+	 * came after the last arm's empty, and otherwise one of the next
+	 * SHK__DOORBELL_SKIP_MAX arms does (empty_due()), so it costs a
+	 * few spurious readable polls at most, never a spin. */
 	pthread_mutex_lock(&db->mu);
 	if (db->armed) {
 		shk__wp_unhold(db->wp, db->held);

@@ -11,9 +11,12 @@
  * byte to each armed listener's Unix datagram socket (MSG_DONTWAIT; a full
  * socket means a wake is already pending).  The busy fast path makes no
  * system call.  When the reader consumes data it calls
- * shk__doorbell_drain() to disarm and empty the socket; each arm empties
- * it again before its re-check, so a stale byte never outlives the next
- * SHK_EAGAIN.
+ * shk__doorbell_drain() to disarm and empty the socket; an arm empties
+ * it again before its re-check when a byte may have come since its last
+ * empty (wp->seq moved, or it rang itself), and every
+ * SHK__DOORBELL_SKIP_MAX-th arm empties anyway, so a stale byte outlives
+ * at most that many SHK_EAGAINs, and a try on an empty structure makes no
+ * system call in the common case.
  */
 #ifndef SHK_DOORBELL_H
 #define SHK_DOORBELL_H
@@ -23,6 +26,15 @@
 #include "wait.h"
 
 struct shk__doorbell;
+
+/* An arm that finds no reason to empty the socket skips the empty at most
+ * this many times in a row (doorbell.c, empty_due()). */
+#define SHK__DOORBELL_SKIP_MAX 64
+
+#ifdef SHK_TEST_HOOKS
+/* Tests: the number of times a doorbell emptied its socket (arm, drain). */
+SHK_HIDDEN extern _Atomic unsigned long shk__doorbell_test_empties;
+#endif
 
 /*
  * shk__doorbell_open creates the listener of seg's attach slot on wp and
@@ -39,7 +51,9 @@ SHK_HIDDEN int shk__doorbell_fd(const struct shk__doorbell *db);
 
 /*
  * shk__doorbell_arm is called when the reader found no data and is about
- * to return to its event loop.  It empties the socket, arms the listener
+ * to return to its event loop.  It empties the socket (unless no byte can
+ * have come since its last empty, up to SHK__DOORBELL_SKIP_MAX arms in a
+ * row), arms the listener
  * (if not armed yet), fences, then calls pred(arg): if the condition
  * already holds it makes the fd readable itself, so no wake-up is lost,
  * and a byte left by an earlier wake whose data is gone (taken by another

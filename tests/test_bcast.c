@@ -1183,6 +1183,53 @@ t_fd(void)
 }
 
 /*
+ * A read lapped more than MAX_LAPS times gives up with SHK_EAGAIN.  It had
+ * found data, so it had disarmed the descriptor and emptied its socket;
+ * it returned without arming again, and the documented loop (read until
+ * SHK_EAGAIN, then poll) slept on a silent descriptor while the writer
+ * kept writing.  The hook lowers MAX_LAPS to 0: the first lap ends the
+ * read.  Before the fix the poll below found the descriptor not readable.
+ */
+static void
+b_fd_lapped(void)
+{
+	shk_seg *seg = seg_create();
+	shk_bcast *w = bc_open(seg, SHK_BCAST_WRITER, SHK_BCAST_LOSSY, 1024);
+	shk_bcast *r = bc_open(seg, SHK_BCAST_READER, 0, 0);
+	struct pollfd pfd;
+	char buf[128];
+	int i;
+
+	memset(buf, 'x', sizeof(buf));
+	pfd.fd = shk_bcast_fd(r);
+	pfd.events = POLLIN;
+	CHECK(pfd.fd >= 0);
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+		 SHK_EAGAIN);
+	CHECK_EQ(poll(&pfd, 1, 0), 0);
+	/* more than a lap of 1024 bytes */
+	for (i = 0; i < 24; i++)
+		CHECK_OK(shk_bcast_write(w, buf, 100, SHK_TRY));
+	CHECK_EQ(poll(&pfd, 1, 5000), 1);
+	shk__bcast_test_max_laps = 0;
+	CHECK_RC(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY),
+		 SHK_EAGAIN);
+	shk__bcast_test_max_laps = 64;
+	/* data waits: the descriptor must say so */
+	CHECK_EQ(poll(&pfd, 1, 0), 1);
+	CHECK_EQ(shk_bcast_read(r, buf, sizeof(buf), NULL, SHK_TRY), 100);
+	shk_bcast_close(r);
+	shk_bcast_close(w);
+	shk_seg_close(seg);
+}
+
+static void
+t_fd_lapped(void)
+{
+	guarded("fdlap", b_fd_lapped);
+}
+
+/*
  * A timed read that resynchronises after being lapped and then finds
  * nothing to read waits only for what is left of its timeout.  The reader
  * (a child, asleep in a 400 ms read) is stopped at about 300 ms while the
@@ -1429,4 +1476,4 @@ TEST_MAIN({ "fd", t_fd }, { "basic", t_basic },
 	  { "resync_misaligned", t_resync_misaligned },
 	  { "stuck_publication", t_stuck_publication },
 	  { "timed_read_resync", t_timed_read_resync },
-	  { "fork_close", t_fork_close })
+	  { "fork_close", t_fork_close }, { "fd_lapped", t_fd_lapped })

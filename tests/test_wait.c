@@ -12,6 +12,7 @@
 #include "lock.h"
 #include "platform.h"
 #include "segment.h"
+#include "sync.h"
 #include "wait.h"
 
 struct shared {
@@ -760,6 +761,73 @@ t_wrapped_waiters(void)
 	munmap(sh, 4096);
 }
 
+/*
+ * The same for shk_cond_wait, which counts itself in with
+ * shk__wp_count_in() on its own path: its sleeps are 20 ms slices, so a
+ * wrapped count costs each wake-up up to a slice rather than all of it;
+ * what the test can tell for sure is that the first sleeper takes the
+ * bias back (the count ends at 0, not UINT32_MAX).
+ */
+struct cwrap_arg {
+	shk_cond *c;
+	shk_mutex *m;
+	_Atomic int asleep;
+	_Atomic int done;
+	int rc;
+};
+
+static void *
+cwrap_sleeper(void *arg)
+{
+	struct cwrap_arg *a = arg;
+
+	CHECK_OK(shk_mutex_lock(a->m, SHK_FOREVER));
+	atomic_store(&a->asleep, 1);
+	while (!atomic_load(&a->done)) {
+		a->rc = shk_cond_wait(a->c, a->m, 10000 * 1000000LL);
+		if (a->rc)
+			break;
+	}
+	CHECK_OK(shk_mutex_unlock(a->m));
+	return NULL;
+}
+
+static void
+t_wrapped_waiters_cond(void)
+{
+	char nm[64];
+	shk_seg *seg = test_seg("cwrap", nm);
+	int round;
+
+	for (round = 0; round < 3; round++) {
+		struct cwrap_arg a = { NULL, NULL, 0, 0, 1 };
+		pthread_t t;
+
+		CHECK_OK(shk_cond_open(seg, "c", SHK_CREATE, NULL, &a.c));
+		CHECK_OK(shk_mutex_open(seg, "m", SHK_CREATE, NULL, &a.m));
+		/* relaxed: the test plants the value with no sleeper there */
+		atomic_store_explicit(&a.c->m->wp.waiters, UINT32_MAX,
+				      memory_order_relaxed);
+		CHECK(pthread_create(&t, NULL, cwrap_sleeper, &a) == 0);
+		while (!atomic_load(&a.asleep))
+			sched_yield();
+		usleep(100000); /* asleep in shk_cond_wait */
+		CHECK_OK(shk_mutex_lock(a.m, SHK_FOREVER));
+		atomic_store(&a.done, 1);
+		CHECK_OK(shk_cond_signal(a.c));
+		CHECK_OK(shk_mutex_unlock(a.m));
+		CHECK(pthread_join(t, NULL) == 0);
+		CHECK_EQ(a.rc, 0);
+		fprintf(stderr, "  round %d: waiters then %u\n", round,
+			(unsigned)atomic_load(&a.c->m->wp.waiters));
+		CHECK_EQ(atomic_load(&a.c->m->wp.waiters), 0);
+		shk_cond_close(a.c);
+		shk_mutex_close(a.m);
+	}
+	shk_seg_close(seg);
+	shk_seg_unlink(nm, NULL);
+}
+
 TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
 	  { "spin_adaptive", t_spin_adaptive }, { "spin_zero", t_spin_zero },
 	  { "wake_across_processes", t_wake_across_processes },
@@ -770,5 +838,6 @@ TEST_MAIN({ "timeout_on_time", t_timeout_on_time },
 	  { "lock_threads", t_lock_threads },
 	  { "check_every_slice", t_check_every_slice },
 	  { "wrapped_waiters", t_wrapped_waiters },
+	  { "wrapped_waiters_cond", t_wrapped_waiters_cond },
 	  { "dead_holder_repaired", t_dead_holder_repaired },
 	  { "holders_unit", t_holders_unit })
