@@ -336,7 +336,7 @@ docs/errors.md: tools/errdoc.c include/shmkit.h
 # input that runs past FUZZ_TIMEOUT seconds (default 10) is reported as a hang.
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS := fuzz_segment fuzz_structs fuzz_chan
-$(addprefix build/fuzz/,$(FUZZ_TARGETS)): build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/*.h) include/shmkit.h
+$(addprefix build/fuzz/,$(FUZZ_TARGETS)): build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/*.h tests/fuzz/*.h) include/shmkit.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_SAN) -Iinclude -Isrc -o $@ $< $(LIB_SRC) -lpthread
 fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))

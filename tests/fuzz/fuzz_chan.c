@@ -57,17 +57,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fuzz_patch.h"
 #include "heap_int.h"
 #include "segment.h"
 
 #define SEG_LEN (256u << 10)
 #define MAX_REGIONS 32
 #define MAX_PATCHES 64
-
-struct region {
-	uint64_t off;
-	uint64_t len;
-};
 
 /* Built by the child, in a shared anonymous mapping. */
 struct built {
@@ -532,54 +528,7 @@ exercise(struct run *x)
 static void
 patch(uint8_t *p, uint64_t p_len, const uint8_t *d)
 {
-	const struct region *r = &img->reg[(d[0] & 0x7f) % img->nregions];
-	uint64_t off = r->off + ((uint64_t)d[1] | (uint64_t)d[2] << 8 |
-				 (uint64_t)d[3] << 16) %
-					r->len;
-	int8_t delta = (int8_t)d[4];
-	uint32_t w4;
-	uint64_t w8;
-
-	if (off >= p_len)
-		return;
-	switch (d[5] % 8) {
-	case 0:
-		p[off] = d[4];
-		break;
-	case 1:
-		p[off] ^= d[4];
-		break;
-	case 2:
-		if (off + 8 <= p_len)
-			memset(p + off, d[4], 8);
-		break;
-	case 3: /* add to an aligned u32 */
-		off &= ~(uint64_t)3;
-		memcpy(&w4, p + off, 4);
-		w4 += (uint32_t)(int32_t)delta;
-		memcpy(p + off, &w4, 4);
-		break;
-	case 4: /* add to an aligned u64 */
-		off &= ~(uint64_t)7;
-		memcpy(&w8, p + off, 8);
-		w8 += (uint64_t)(int64_t)delta;
-		memcpy(p + off, &w8, 8);
-		break;
-	case 5: /* store a small signed u32 */
-		off &= ~(uint64_t)3;
-		w4 = (uint32_t)(int32_t)delta;
-		memcpy(p + off, &w4, 4);
-		break;
-	case 6: /* store an offset into a region: a forged link */
-		off &= ~(uint64_t)7;
-		w8 = img->reg[d[4] % img->nregions].off + (d[5] >> 3) * 8;
-		memcpy(p + off, &w8, 8);
-		break;
-	default: /* store a small signed u64, or a shifted one */
-		off &= ~(uint64_t)7;
-		w8 = (uint64_t)(int64_t)delta << (d[5] >> 3 & 63);
-		memcpy(p + off, &w8, 8);
-	}
+	fuzz_patch(p, p_len, img->reg, img->nregions, d);
 }
 
 static void
