@@ -87,9 +87,10 @@ SHK_HIDDEN int shk__pollfd_get(struct shk__pollfd *pf, shk_seg *seg,
  * (no-op while no descriptor was asked for).  The arm empties the socket
  * before it re-checks (shk__doorbell_arm()) when a byte may have come
  * since its last empty, also when it stayed armed since the last call
- * (and every SHK__DOORBELL_SKIP_MAX-th arm anyway): a stale byte (one sent between a drain's disarm
- * and its recv, or planted) kept the fd readable with nothing to read,
- * and the poll loop spun (test fd_no_spin). */
+ * (and every SHK__DOORBELL_SKIP_MAX-th arm anyway): a stale byte (one
+ * sent between a drain's disarm and its recv, or planted) kept the fd
+ * readable with nothing to read, and the poll loop spun (test
+ * fd_no_spin). */
 static inline void
 shk__pollfd_idle(struct shk__pollfd *pf, shk__wait_pred pred, void *arg)
 {
