@@ -2276,11 +2276,11 @@ SHK_API int shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns);
  * written in place: a heap block of the segment (roles A, B, PUSH).  Send
  * it with shk_msg_send (no copy) or drop it with shk_msg_release.
  * Returns 0, SHK_EMSGSIZE, SHK_ENOMEM (no heap room: a loan does not
- * wait; retry after receivers release), SHK_EAGAIN (the heap's lock, which
- * a block over 16 KiB or a refill takes, held over 2 ms by a live process:
- * retry), SHK_EINVAL (another role),
+ * wait; retry after receivers release), SHK_EINVAL (another role),
  * SHK_ENOTSUP (pub/sub: the log has no shared blocks to lend).  *msg is
- * NULL on failure.  Lock-free for blocks up to 16 KiB (shk_alloc).
+ * NULL on failure.  Lock-free for blocks up to 16 KiB (shk_alloc); a
+ * larger one, or a refill, takes the heap lock, which waits up to 10 s
+ * for a live holder (SHK_ETIMEDOUT, as shk_alloc).
  */
 SHK_API int shk_msg_loan(shk_chan *c, size_t len, shk_msg **msg);
 

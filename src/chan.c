@@ -1503,12 +1503,14 @@ shk_msg_loan(shk_chan *c, size_t len, shk_msg **msg)
 	m = msg_get(c);
 	if (!m)
 		return SHK_ENOMEM;
-	/* a try: the heap lock waits 2 ms at most (blk_alloc_dl); held
-	 * longer, SHK_EAGAIN */
-	rc = blk_alloc_reclaim(c, len, &m->off, &m->data, shk__now_ns());
+	/* no deadline (0): a loan has no timeout, and as a try (2 ms) a
+	 * heap lock held a little longer under load failed it (TSan,
+	 * test_chan pushpull_procs: SHK_EAGAIN where callers retry on
+	 * SHK_ENOMEM); so it waits the heap lock's 10 s, as shk_alloc */
+	rc = blk_alloc_reclaim(c, len, &m->off, &m->data, 0);
 	if (rc) {
 		msg_put(c, m);
-		return rc == SHK_ETIMEDOUT ? SHK_EAGAIN : rc;
+		return rc;
 	}
 	m->len = len;
 	m->state = MSG_LOAN;
