@@ -2236,9 +2236,11 @@ SHK_API int shk_chan_open(const char *addr, int pattern, int role,
  * the log.  Blocks while the channel is full, up to timeout_ns (pub/sub
  * lossy never waits).  A heap message also waits, up to the same
  * timeout, for heap room (receivers releasing blocks): the heap has no
- * waitpoint, so this wait polls (naps of 20 us growing to 1 ms).  Returns
- * 0, SHK_EMSGSIZE (len > max_msg), SHK_EAGAIN (timeout 0 and full),
- * SHK_ETIMEDOUT, SHK_ENOMEM (timeout 0 and no heap room, or a block larger
+ * waitpoint, so this wait polls (naps of 20 us growing to 1 ms).  The
+ * heap's lock, when the allocation needs it, waits for a live holder up
+ * to the same timeout too, but at least 2 ms and at most 10 s
+ * (docs/chan.md).  Returns 0, SHK_EMSGSIZE (len > max_msg), SHK_EAGAIN
+ * (timeout 0 and full, or the heap lock held), SHK_ETIMEDOUT, SHK_ENOMEM (timeout 0 and no heap room, or a block larger
  * than the whole heap, at once), SHK_EPEERDEAD (pair: the receiving end
  * died while we waited, for ring or heap room), SHK_EINVAL (a receiving
  * role), SHK_ECORRUPT.  No system call unless a peer sleeps or we wait.
@@ -2256,7 +2258,10 @@ SHK_API int shk_chan_send(shk_chan *c, const void *buf, size_t len,
  * Pub/sub: copied into a buffer of the handle; one outstanding (SHK_EBUSY
  * likewise); records lost by a lossy subscriber are counted in
  * shk_chan_stats.lost.  Push/pull: the message's heap block, any number
- * outstanding.  Blocks while there is nothing, up to timeout_ns.  A
+ * outstanding (its first receive on a thread sets up the thread's heap
+ * magazine, under the heap lock: waiting for it at least 2 ms and at most
+ * what timeout_ns leaves, then going on without it).  Blocks while there
+ * is nothing, up to timeout_ns.  A
  * message whose framing or heap reference fails validation is dropped
  * and SHK_ECORRUPT returned (the next call goes on with the next one).
  * Returns 0, SHK_EAGAIN, SHK_ETIMEDOUT, SHK_EBUSY, SHK_EPEERDEAD (pair,
@@ -2273,7 +2278,9 @@ SHK_API int shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns);
  * Returns 0, SHK_EMSGSIZE, SHK_ENOMEM (no heap room: a loan does not
  * wait; retry after receivers release), SHK_EINVAL (another role),
  * SHK_ENOTSUP (pub/sub: the log has no shared blocks to lend).  *msg is
- * NULL on failure.  Lock-free for blocks up to 16 KiB (shk_alloc).
+ * NULL on failure.  Lock-free for blocks up to 16 KiB (shk_alloc); a
+ * larger one, or a refill, takes the heap lock, which waits up to 10 s
+ * for a live holder (SHK_ETIMEDOUT, as shk_alloc).
  */
 SHK_API int shk_msg_loan(shk_chan *c, size_t len, shk_msg **msg);
 

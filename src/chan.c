@@ -940,14 +940,36 @@ blk_alloc(shk_chan *c, size_t len, uint64_t *off, void **payload)
 	return 0;
 }
 
-/* blk_alloc; on a full heap, a push/pull handle first frees the blocks of
- * pullers that died holding messages (held_reclaim) and tries again. */
+/*
+ * blk_alloc with the heap lock's wait bounded by the call's deadline dl
+ * (shk__heap_lock_dl, heap.h: at least 2 ms, at most the heap's 10 s): a
+ * holder stopped inside the heap's critical section (a debugger,
+ * SIGSTOP) held a send with timeout 0 for 10 s before (found by fuzz_chan;
+ * test_chan heap_lock_stopped).  The lock's SHK_ETIMEDOUT comes back as
+ * it is.  The thread's previous bound is restored on every return.
+ */
+static int
+blk_alloc_dl(shk_chan *c, size_t len, uint64_t *off, void **payload, int64_t dl)
+{
+	int64_t was = shk__heap_lock_dl;
+	int rc;
+
+	shk__heap_lock_dl = dl;
+	rc = blk_alloc(c, len, off, payload);
+	shk__heap_lock_dl = was;
+	return rc;
+}
+
+/* blk_alloc_dl; on a full heap, a push/pull handle first frees the blocks
+ * of pullers that died holding messages (held_reclaim: its frees wait the
+ * heap lock's full time, outside dl) and tries again. */
 #define RECLAIM_EVERY_NS 1000000LL
 
 static int
-blk_alloc_reclaim(shk_chan *c, size_t len, uint64_t *off, void **payload)
+blk_alloc_reclaim(shk_chan *c, size_t len, uint64_t *off, void **payload,
+		  int64_t dl)
 {
-	int rc = blk_alloc(c, len, off, payload);
+	int rc = blk_alloc_dl(c, len, off, payload, dl);
 	int64_t now;
 
 	if (rc != SHK_ENOMEM || c->pattern != SHK_CHAN_PUSHPULL)
@@ -962,7 +984,7 @@ blk_alloc_reclaim(shk_chan *c, size_t len, uint64_t *off, void **payload)
 		return rc;
 	c->reclaim_at = now + RECLAIM_EVERY_NS;
 	if (held_reclaim(c) > 0)
-		rc = blk_alloc(c, len, off, payload);
+		rc = blk_alloc_dl(c, len, off, payload, dl);
 	return rc;
 }
 
@@ -978,7 +1000,9 @@ blk_alloc_reclaim(shk_chan *c, size_t len, uint64_t *off, void **payload)
  * then freed by nobody until a new owner comes, so waiting for them is
  * the SHK_EPEERDEAD case.  A push/pull sender reclaims the blocks of
  * dead pullers (held_reclaim) on its first try and then every
- * PEER_SLICE_NS.  *timeout_ns becomes what is left of it.
+ * PEER_SLICE_NS.  *timeout_ns becomes what is left of it.  The heap lock
+ * waits until the deadline too (at least 2 ms: blk_alloc_dl): a lock held
+ * past it is SHK_ETIMEDOUT, or SHK_EAGAIN with timeout 0.
  */
 #define PEER_SLICE_NS 50000000LL
 
@@ -990,11 +1014,13 @@ blk_alloc_wait(shk_chan *c, size_t len, uint64_t *off, void **payload,
 	_Atomic uint32_t never = 0; /* a futex nobody wakes: a timed nap */
 	int rc, reclaim = 0;
 
-	rc = blk_alloc_reclaim(c, len, off, payload);
+	dl = shk__deadline(*timeout_ns);
+	rc = blk_alloc_reclaim(c, len, off, payload, dl);
+	if (rc == SHK_ETIMEDOUT && *timeout_ns == 0)
+		return SHK_EAGAIN; /* the heap lock, held: a try */
 	if (rc != SHK_ENOMEM || *timeout_ns == 0 ||
 	    sizeof(struct shk__chan_blk) + len > shk__heap_max_alloc(c->seg))
 		return rc;
-	dl = shk__deadline(*timeout_ns);
 	for (;;) {
 		now = shk__now_ns();
 		if (now >= peer_at) {
@@ -1012,8 +1038,8 @@ blk_alloc_wait(shk_chan *c, size_t len, uint64_t *off, void **payload,
 		shk__futex_wait(&never, 0, dl - now < nap ? dl : now + nap);
 		if (nap < 1000000)
 			nap *= 2;
-		rc = reclaim ? blk_alloc_reclaim(c, len, off, payload)
-			     : blk_alloc(c, len, off, payload);
+		rc = reclaim ? blk_alloc_reclaim(c, len, off, payload, dl)
+			     : blk_alloc_dl(c, len, off, payload, dl);
 		reclaim = 0;
 		if (rc != SHK_ENOMEM)
 			break;
@@ -1477,7 +1503,11 @@ shk_msg_loan(shk_chan *c, size_t len, shk_msg **msg)
 	m = msg_get(c);
 	if (!m)
 		return SHK_ENOMEM;
-	rc = blk_alloc_reclaim(c, len, &m->off, &m->data);
+	/* no deadline (0): a loan has no timeout, and as a try (2 ms) a
+	 * heap lock held a little longer under load failed it (TSan,
+	 * test_chan pushpull_procs: SHK_EAGAIN where callers retry on
+	 * SHK_ENOMEM); so it waits the heap lock's 10 s, as shk_alloc */
+	rc = blk_alloc_reclaim(c, len, &m->off, &m->data, 0);
 	if (rc) {
 		msg_put(c, m);
 		return rc;
@@ -1639,8 +1669,22 @@ shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns)
 
 		/* this thread's heap magazine set up now (a load when it is
 		 * so already), not in the release's free, after the entry's
-		 * clear, where its system calls would draw a kill */
+		 * clear, where its system calls would draw a kill.  Its heap
+		 * lock waits until our deadline (at least 2 ms), not the
+		 * heap's 10 s; a set-up that gave up is tried again by a
+		 * later call, and the receive goes on without it (the free
+		 * then sets up, or takes the shared path) */
+		int64_t dl = shk__deadline(timeout_ns), was = shk__heap_lock_dl;
+
+		shk__heap_lock_dl = dl;
 		(void)shk__heap_warm(c->seg);
+		shk__heap_lock_dl = was;
+		if (timeout_ns > 0) {
+			/* what is left; at least 1 ns (a timed call) */
+			int64_t now = shk__now_ns();
+
+			timeout_ns = dl > now ? dl - now : 1;
+		}
 		held_reserve(c);
 		/* the block is recorded (recv_keep) before the queue lets
 		 * go of its reference: docs/chan.md, "Held messages" */

@@ -682,9 +682,10 @@ mag_retire(shk_seg *seg, const struct layout *L, uint32_t s, uint64_t moff)
  * Sets up the calling thread's use of its handle's magazine: finds or makes
  * the slot's magazine, drains what a dead previous owner left, claims it.
  * Leaves hl->mag_off 0 when there is none (no room, or the slot's magazine
- * is held by a live owner: a forked child using a parent's handle).
+ * is held by a live owner: a forked child using a parent's handle); returns
+ * the heap lock's error when that was why, else 0.
  */
-static void
+static int
 mag_setup(shk_seg *seg, struct heap_local *hl)
 {
 	const struct layout *L = &hl->L;
@@ -695,13 +696,14 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 	int rc, claimed = 0;
 
 	if (seg->slot >= SHK__ATTACH_CAP || !me)
-		return;
+		return 0;
 	slot = &hh->mag[seg->slot];
 	/* Under the lock: a magazine found NONE is claimed before any
 	 * retirer can give it back (mag_retire()). */
 	for (tries = 0; tries < 8 && !claimed; tries++) {
-		if (shk__heap_lock(seg, hl))
-			return;
+		rc = shk__heap_lock(seg, hl);
+		if (rc)
+			return rc;
 		/* relaxed: under the lock */
 		moff = atomic_load_explicit(slot, memory_order_relaxed);
 		if (!moff) {
@@ -710,7 +712,7 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 			h = shk__heap_carve_top(seg, L, L->mag_len, F_MAG, &rc);
 			if (!h) {
 				shk__heap_unlock(seg, hl);
-				return;
+				return 0;
 			}
 			SHK_CRASHPOINT("heap.mag.carved");
 			moff = h + BLK_HDR;
@@ -724,7 +726,7 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 			claimed = 1;
 		} else if (!mag_valid(seg, L, moff)) {
 			shk__heap_unlock(seg, hl);
-			return;
+			return 0;
 		} else {
 			/* acquire: pairs with the release CAS ending a
 			 * drain */
@@ -743,12 +745,12 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 		if (claimed)
 			break;
 		if (!S)
-			return; /* a live owner (a parent's handle) */
+			return 0; /* a live owner (a parent's handle) */
 		/* a dead previous owner of the slot: drain, then claim */
 		mag_empty(seg, L, moff, S, me);
 	}
 	if (!claimed)
-		return;
+		return 0;
 	for (c = 0; c < L->nclass; c++)
 		/* relaxed: only the owner writes the counts */
 		atomic_store_explicit(mag_n(seg, moff, c), 0,
@@ -763,6 +765,7 @@ mag_setup(shk_seg *seg, struct heap_local *hl)
 	hl->mag_stamp = me;
 	hl->mag_key = shk__self_key();
 	hl->mag_off = moff;
+	return 0;
 }
 
 /*
@@ -965,7 +968,16 @@ mag_mine(shk_seg *seg, struct heap_local *hl)
 						     memory_order_acquire,
 						     memory_order_relaxed))
 		return 0;
-	mag_setup(seg, hl);
+	if (mag_setup(seg, hl) && shk__heap_lock_dl) {
+		/* the heap lock's wait was cut short by a caller's deadline
+		 * (shk__heap_lock_dl, heap.h): nothing was claimed, so the
+		 * claim is given up and a later call sets up again (kept,
+		 * a short wait would leave the thread without a magazine
+		 * for the handle's life).  Relaxed: as the claim; nothing of
+		 * ours was written to hl */
+		atomic_store_explicit(&hl->mag_thread, 0, memory_order_relaxed);
+		return 0;
+	}
 	tx_enter(seg, hl);
 	return hl->mag_off;
 }

@@ -109,6 +109,21 @@ SHK_HIDDEN int shk__heap_reclaim(shk_seg *seg);
 SHK_HIDDEN int shk__heap_warm(shk_seg *seg);
 
 /*
+ * shk__heap_lock_dl bounds the heap lock's wait on this thread: 0 (the
+ * default) waits the heap's full 10 s for a live holder; an absolute
+ * CLOCK_MONOTONIC deadline waits until then, but at least 2 ms and at
+ * most the 10 s, and the call that found the lock held fails as it does
+ * after the 10 s (shk_alloc: SHK_ETIMEDOUT; shk__heap_warm: SHK_EAGAIN,
+ * and the next call tries the set-up again).  A channel call with a
+ * timeout sets it around its allocation and its warm-up, and restores it
+ * (chan.c, dl_alloc()), so that a holder stopped in its critical section
+ * (a debugger, SIGSTOP) does not hold the call 10 s whatever its timeout.
+ * Frees (shk_free, and the frees an allocation makes) ignore it: a free
+ * that gave up would leak its block.
+ */
+extern _Thread_local int64_t shk__heap_lock_dl SHK__TLS_IE;
+
+/*
  * shk__heap_set_tags sets the ABA tag of every class's free-list head to
  * tag, keeping the list (tests: tags about to wrap).  Quiescent heap only.
  */

@@ -41,6 +41,10 @@
 #define ST_ALLOC 2u
 #define ST_CACHED 3u /* in its owner's magazine (stamp = the owner) */
 #define LOCK_TIMEOUT_NS 10000000000LL
+/* the least wait a caller's deadline leaves shk__heap_lock: a holder's
+ * ordinary critical section is shorter, so a call whose deadline has
+ * (nearly) passed does not fail on mere contention */
+#define LOCK_FLOOR_NS 2000000LL
 /* Magazines: at most MAG_DEPTH blocks and about half a run per class
  * (at least 8 blocks).  Layout: owner word, pad, counts n[NCLASS] at
  * MAG_COUNTS, 32-bit refs from MAG_REFS. */
@@ -555,12 +559,15 @@ set_stamp(shk_seg *seg, uint64_t h, uint32_t stamp)
 
 /*
  * shk__heap_lock takes the process-local mutex, then the robust heap lock
- * (10 s timeout), and makes seq odd.  A dead holder is repaired first
- * (repair() in heap_large.c).  0, or an error code (SHK_ETIMEDOUT,
- * SHK_ECORRUPT, ...) with nothing held.  shk__heap_unlock makes seq even
- * and releases both.
+ * (10 s timeout, or less under shk__heap_lock_dl), and makes seq odd.  A
+ * dead holder is repaired first (repair() in heap_large.c).  0, or an
+ * error code (SHK_ETIMEDOUT, SHK_ECORRUPT, ...) with nothing held.
+ * shk__heap_lock_full waits the whole 10 s whatever shk__heap_lock_dl
+ * says: for a free, whose failure leaks the block.  shk__heap_unlock
+ * makes seq even and releases both.
  */
 SHK_HIDDEN int shk__heap_lock(shk_seg *seg, struct heap_local *hl);
+SHK_HIDDEN int shk__heap_lock_full(shk_seg *seg, struct heap_local *hl);
 SHK_HIDDEN void shk__heap_unlock(shk_seg *seg, struct heap_local *hl);
 
 /*

@@ -427,14 +427,31 @@ repair(shk_seg *seg, const struct layout *L)
 	return 0;
 }
 
-int
-shk__heap_lock(shk_seg *seg, struct heap_local *hl)
+_Thread_local int64_t shk__heap_lock_dl SHK__TLS_IE;
+
+/* the heap lock's wait: LOCK_TIMEOUT_NS, or what is left of the thread's
+ * shk__heap_lock_dl, at least LOCK_FLOOR_NS (heap.h) */
+static int64_t
+lock_wait_ns(int full)
+{
+	int64_t dl = shk__heap_lock_dl, left;
+
+	if (full || !dl)
+		return LOCK_TIMEOUT_NS;
+	left = dl - shk__now_ns();
+	if (left < LOCK_FLOOR_NS)
+		return LOCK_FLOOR_NS;
+	return left < LOCK_TIMEOUT_NS ? left : LOCK_TIMEOUT_NS;
+}
+
+static int
+heap_lock(shk_seg *seg, struct heap_local *hl, int full)
 {
 	struct heap_hdr *hh = hdr_of(seg);
 	int rc;
 
 	pthread_mutex_lock(&hl->mu);
-	rc = shk__lock_acquire(seg, &hh->lock, LOCK_TIMEOUT_NS);
+	rc = shk__lock_acquire(seg, &hh->lock, lock_wait_ns(full));
 	if (rc == 0 || rc == SHK_EOWNERDEAD) {
 		/* odd, and changed even if a dead holder left it odd */
 		uint64_t q =
@@ -467,6 +484,18 @@ shk__heap_lock(shk_seg *seg, struct heap_local *hl)
 			       : rc;
 	}
 	return 0;
+}
+
+int
+shk__heap_lock(shk_seg *seg, struct heap_local *hl)
+{
+	return heap_lock(seg, hl, 0);
+}
+
+int
+shk__heap_lock_full(shk_seg *seg, struct heap_local *hl)
+{
+	return heap_lock(seg, hl, 1);
 }
 
 void
@@ -619,7 +648,8 @@ shk__heap_large_free(shk_seg *seg, struct heap_local *hl, uint64_t off)
 
 	if (off < BLK_HDR || !blk_in(&hl->L, h))
 		return SHK_EINVAL;
-	rc = shk__heap_lock(seg, hl);
+	/* the full wait: a free that gave up would leak the block */
+	rc = shk__heap_lock_full(seg, hl);
 	if (rc)
 		return rc;
 	rc = shk__heap_free_locked(seg, &hl->L, h);

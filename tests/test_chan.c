@@ -13,6 +13,7 @@
 
 #include "chan.h"
 #include "heap.h"
+#include "heap_int.h"
 
 #define SEG_SIZE ((uint64_t)8 << 20)
 
@@ -2675,6 +2676,113 @@ t_ctl_version(void)
 	}
 }
 
+/*
+ * A peer stopped (a debugger, SIGSTOP) inside the heap's critical
+ * section: a channel call with a timeout waits for the heap lock until its
+ * own deadline (at least 2 ms), not the heap's 10 s (found by fuzz_chan:
+ * a push/pull shk_chan_recv with timeout 0 returned after 10.00 s; each
+ * call below took 10 s before the fix).  Fresh handles, so that each call
+ * needs the lock (a magazine set-up).  A receive whose warm-up gave up
+ * still hands out a queued message.  Once the peer goes on, everything
+ * works and nothing is left behind.
+ */
+#define STOPPED_MAX_NS 3000000000LL /* vs 10 s before; sanitizers, load */
+#define BIG 20000 /* over the small classes: a large block, under the lock */
+
+static void
+t_heap_lock_stopped(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *push1, *push2, *pull;
+	shk_msg *m = NULL, *l = NULL, *m2 = NULL;
+	uint64_t used0;
+	int64_t t0, dt;
+	int fd[2], st, k;
+	char b, big[BIG] = { 0 };
+	pid_t pid;
+
+	o.seg_size = 1 << 20;
+	o.cap = 16;
+	o.max_msg = 65536;
+	test_name(seg, sizeof(seg), "hlstop");
+	addr_of(a, sizeof(a), seg, "ch");
+	CHECK_OK(
+		shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &push1));
+	used0 = heap_used(push1);
+	CHECK_OK(shk_chan_send(push1, "a", 1, 0));
+	CHECK_OK(
+		shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &push2));
+	CHECK_OK(shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, &o, &pull));
+	CHECK(pipe(fd) == 0);
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_chan *c;
+		shk_seg *s;
+
+		close(fd[0]);
+		if (shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, NULL,
+				  &c))
+			_exit(2);
+		s = shk_chan_seg(c);
+		if (shk__heap_lock(s, s->heap_local))
+			_exit(3);
+		if (write(fd[1], "L", 1) != 1)
+			_exit(4);
+		raise(SIGSTOP); /* stopped holding the heap lock */
+		shk__heap_unlock(s, s->heap_local);
+		shk_chan_close(c);
+		_exit(0);
+	}
+	close(fd[1]);
+	CHECK(read(fd[0], &b, 1) == 1 && b == 'L');
+	close(fd[0]);
+	CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st));
+
+	t0 = test_now_ns();
+	CHECK_RC(shk_chan_send(push2, big, BIG, 0), SHK_EAGAIN);
+	dt = test_now_ns() - t0;
+	CHECK(dt < STOPPED_MAX_NS);
+	t0 = test_now_ns();
+	CHECK_RC(shk_chan_send(push2, big, BIG, 50000000), SHK_ETIMEDOUT);
+	dt = test_now_ns() - t0;
+	CHECK(dt >= 40000000 && dt < STOPPED_MAX_NS);
+	/* the warm-up gives up; the receive goes on with the queued one */
+	t0 = test_now_ns();
+	CHECK_OK(shk_chan_recv(pull, &m, 0));
+	dt = test_now_ns() - t0;
+	CHECK(dt < STOPPED_MAX_NS);
+	CHECK(shk_msg_len(m) == 1 && *(char *)shk_msg_data(m) == 'a');
+	t0 = test_now_ns();
+	CHECK_RC(shk_chan_recv(pull, &m2, 50000000), SHK_ETIMEDOUT);
+	dt = test_now_ns() - t0;
+	CHECK(m2 == NULL && dt >= 40000000 && dt < STOPPED_MAX_NS);
+
+	CHECK(kill(pid, SIGCONT) == 0);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0);
+	shk_msg_release(m);
+	big[0] = 'b';
+	CHECK_OK(shk_chan_send(push2, big, BIG, 0));
+	CHECK_OK(shk_msg_loan(push2, BIG, &l));
+	memset(shk_msg_data(l), 'c', BIG);
+	CHECK_OK(shk_msg_send(push2, l, 0));
+	for (k = 0; k < 2; k++) {
+		CHECK_OK(shk_chan_recv(pull, &m, 0));
+		CHECK(*(char *)shk_msg_data(m) == (k ? 'c' : 'b'));
+		shk_msg_release(m);
+	}
+	CHECK_RC(shk_chan_recv(pull, &m, 0), SHK_EAGAIN);
+	CHECK_OK(shk_seg_check(shk_chan_seg(push1)));
+	shk_chan_close(push2);
+	shk_chan_close(pull);
+	CHECK_OK(shk_seg_check(shk_chan_seg(push1)));
+	CHECK_EQ(heap_used(push1), used0);
+	shk_chan_close(push1);
+	shk_seg_unlink(seg, NULL);
+}
+
 TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "pair_roles", t_pair_roles }, { "pair_procs", t_pair_procs },
 	  { "pushpull_basic", t_pushpull_basic },
@@ -2699,4 +2807,5 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "half_created", t_half_created }, { "race_create", t_race_create },
 	  { "open_undo", t_open_undo }, { "obj_remove", t_obj_remove },
 	  { "obj_remove_busy", t_obj_remove_busy }, { "threads", t_threads },
-	  { "fork_close", t_fork_close }, { "ctl_version", t_ctl_version })
+	  { "fork_close", t_fork_close }, { "ctl_version", t_ctl_version },
+	  { "heap_lock_stopped", t_heap_lock_stopped })
