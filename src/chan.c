@@ -1381,6 +1381,13 @@ msg_drop(shk_msg *m)
 
 	if (m->hold & HOLD_RING)
 		shk_ring_release(c->rx);
+	/* this thread's heap magazine set up before the entry's clear (a
+	 * load when it is so already): a receive whose warm-up gave up (its
+	 * deadline, a busy heap lock) left it to this free, whose set-up,
+	 * after the clear, is a heap-lock wait and system calls in which a
+	 * kill leaked the block (test release_warms_first) */
+	if (m->hold & HOLD_BLOCK)
+		(void)shk__heap_warm(c->seg);
 	/* a recorded block: its entry leaves HELD first (held_clear) */
 	if ((m->hold & HOLD_BLOCK) && (m->ent == NO_ENT || held_clear(c, m))) {
 		SHK_CRASHPOINT("chan.release.after_clear");
@@ -1672,8 +1679,8 @@ shk_chan_recv(shk_chan *c, shk_msg **msg, int64_t timeout_ns)
 		 * clear, where its system calls would draw a kill.  Its heap
 		 * lock waits until our deadline (at least 2 ms), not the
 		 * heap's 10 s; a set-up that gave up is tried again by a
-		 * later call, and the receive goes on without it (the free
-		 * then sets up, or takes the shared path) */
+		 * later call, and the receive goes on without it (the
+		 * release sets up before it clears the entry: msg_drop()) */
 		int64_t dl = shk__deadline(timeout_ns), was = shk__heap_lock_dl;
 
 		shk__heap_lock_dl = dl;

@@ -116,10 +116,16 @@ SHK_HIDDEN int shk__heap_warm(shk_seg *seg);
  * after the 10 s (shk_alloc: SHK_ETIMEDOUT; shk__heap_warm: SHK_EAGAIN,
  * and the next call tries the set-up again).  A channel call with a
  * timeout sets it around its allocation and its warm-up, and restores it
- * (chan.c, dl_alloc()), so that a holder stopped in its critical section
+ * (chan.c, blk_alloc_dl()), so that a holder stopped in its critical section
  * (a debugger, SIGSTOP) does not hold the call 10 s whatever its timeout.
- * Frees (shk_free, and the frees an allocation makes) ignore it: a free
- * that gave up would leak its block.
+ * A large free (shk__heap_large_free) ignores it (shk__heap_lock_full):
+ * a free that gave up would leak its block.  The other lock takes an
+ * allocation can make (a large-cache eviction, a magazine retire or
+ * set-up) read it, and give up without losing a block: they only
+ * postpone.  It bounds the heap lock's wait, not the wait for the
+ * process-local mutex in front of it: another thread of the same segment
+ * handle inside a full 10 s wait holds that (channel handles are used by
+ * one thread at a time, docs/chan.md).
  */
 extern _Thread_local int64_t shk__heap_lock_dl SHK__TLS_IE;
 

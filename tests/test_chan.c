@@ -2774,11 +2774,100 @@ t_heap_lock_stopped(void)
 		shk_msg_release(m);
 	}
 	CHECK_RC(shk_chan_recv(pull, &m, 0), SHK_EAGAIN);
+	/* the set-up that gave up released its claim: a later one made the
+	 * magazine (a claim kept with no magazine stayed so for good) */
+	CHECK(((struct heap_local *)shk_chan_seg(pull)->heap_local)->mag_off !=
+	      0);
 	CHECK_OK(shk_seg_check(shk_chan_seg(push1)));
 	shk_chan_close(push2);
 	shk_chan_close(pull);
 	CHECK_OK(shk_seg_check(shk_chan_seg(push1)));
 	CHECK_EQ(heap_used(push1), used0);
+	shk_chan_close(push1);
+	shk_seg_unlink(seg, NULL);
+}
+
+/*
+ * A receive whose magazine set-up gave up (the heap lock busy past its
+ * deadline) hands the message out anyway; its release must set the
+ * magazine up before it clears the held entry.  Set up after the clear,
+ * in the free, the set-up's heap-lock wait and system calls were a window
+ * in which a kill leaked the block (the entry already cleared, so no
+ * reclaim saw it).  The puller is killed in the set-up (crash point
+ * heap.mag.carved): the block must come back through a reclaim.
+ */
+static void
+t_release_warms_first(void)
+{
+	char seg[64], a[160];
+	shk_chan_opts o = SHK_CHAN_OPTS_INIT;
+	shk_chan *push1, *push2;
+	shk_seg *s;
+	uint64_t used0;
+	int to[2], from[2], st;
+	char b;
+	pid_t pid;
+
+	o.seg_size = 1 << 20;
+	o.cap = 16;
+	o.max_msg = 65536;
+	test_name(seg, sizeof(seg), "rwarm");
+	addr_of(a, sizeof(a), seg, "ch");
+	CHECK_OK(
+		shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &push1));
+	used0 = heap_used(push1);
+	CHECK_OK(shk_chan_send(push1, "a", 1, 0));
+	CHECK(used0 < heap_used(push1));
+	s = shk_chan_seg(push1);
+	CHECK(pipe(to) == 0 && pipe(from) == 0);
+	pid = spawn();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		shk_chan *pl;
+		shk_msg *m = NULL;
+
+		close(to[1]);
+		close(from[0]);
+		if (shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PULL, NULL,
+				  &pl))
+			_exit(2);
+		if (write(from[1], "O", 1) != 1 || read(to[0], &b, 1) != 1)
+			_exit(4);
+		/* the parent holds the heap lock: the warm-up gives up */
+		if (shk_chan_recv(pl, &m, 0) ||
+		    ((struct heap_local *)shk_chan_seg(pl)->heap_local)
+				    ->mag_off != 0)
+			_exit(3);
+		if (write(from[1], "R", 1) != 1 || read(to[0], &b, 1) != 1)
+			_exit(4);
+		setenv("SHK_CRASH", "heap.mag.carved:1", 1);
+		shk_msg_release(m); /* killed in the magazine's set-up */
+		_exit(5);
+	}
+	close(to[0]);
+	close(from[1]);
+	CHECK(read(from[0], &b, 1) == 1 && b == 'O');
+	CHECK_OK(shk__heap_lock(s, s->heap_local));
+	/* the child receives once the lock is held */
+	CHECK(write(to[1], "G", 1) == 1);
+	CHECK(read(from[0], &b, 1) == 1 && b == 'R');
+	shk__heap_unlock(s, s->heap_local);
+	CHECK(write(to[1], "U", 1) == 1);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) &&
+	      WTERMSIG(st) == SIGKILL);
+	close(to[1]);
+	close(from[0]);
+	/* a new pusher's open reclaims what the dead puller held */
+	CHECK_OK(
+		shk_chan_open(a, SHK_CHAN_PUSHPULL, SHK_CHAN_PUSH, &o, &push2));
+	shk__heap_reclaim(shk_chan_seg(push2));
+	CHECK_OK(shk_seg_check(s));
+	if (heap_used(push1) != used0)
+		TEST_FAIL("heap used %llu after the reclaim, %llu before the "
+			  "send: the block leaked",
+			  (unsigned long long)heap_used(push1),
+			  (unsigned long long)used0);
+	shk_chan_close(push2);
 	shk_chan_close(push1);
 	shk_seg_unlink(seg, NULL);
 }
@@ -2808,4 +2897,5 @@ TEST_MAIN({ "addr", t_addr }, { "pair_basic", t_pair_basic },
 	  { "open_undo", t_open_undo }, { "obj_remove", t_obj_remove },
 	  { "obj_remove_busy", t_obj_remove_busy }, { "threads", t_threads },
 	  { "fork_close", t_fork_close }, { "ctl_version", t_ctl_version },
-	  { "heap_lock_stopped", t_heap_lock_stopped })
+	  { "heap_lock_stopped", t_heap_lock_stopped },
+	  { "release_warms_first", t_release_warms_first })
