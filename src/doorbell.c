@@ -526,14 +526,21 @@ db_mine(const struct shk__doorbell *db)
 	return db->owner_key == shk__self_key();
 }
 
+/* db_mine() asked once per call: *mine is -1 until then */
+static int
+db_mine_once(const struct shk__doorbell *db, int *mine)
+{
+	if (*mine < 0)
+		*mine = db_mine(db);
+	return *mine;
+}
+
 static void
 ring_self(struct shk__doorbell *db)
 {
 	char b = 1;
-	int s;
+	int s = sender(); /* the caller checked db_mine() */
 
-	/* the caller checked db_mine() */
-	s = sender();
 	/* relaxed, before the send: the next arm then empties
 	 * (empty_due()); a flag seen late costs at most
 	 * SHK__DOORBELL_SKIP_MAX readable polls, as below */
@@ -616,7 +623,7 @@ void
 shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 {
 	uint64_t bit;
-	int armed_here = 0, mine = -1; /* db_mine(), asked at most once */
+	int armed_here = 0, mine = -1; /* db_mine_once() */
 
 	if (!db)
 		return;
@@ -642,8 +649,7 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 	if (empty_due(db)) {
 		/* not under mu: a system call */
 		pthread_mutex_unlock(&db->mu);
-		mine = db_mine(db);
-		if (mine)
+		if (db_mine_once(db, &mine))
 			empty_socket(db);
 		pthread_mutex_lock(&db->mu);
 	}
@@ -654,7 +660,7 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 	/* a forked child's copy (db_mine()) does not arm: the count would
 	 * be its parent's; the getpid comes only with a first arm, after a
 	 * drain, which a wake's empty accompanies */
-	if (!db->armed && (mine < 0 ? (mine = db_mine(db)) : mine)) {
+	if (!db->armed && db_mine_once(db, &mine)) {
 		bit = (uint64_t)1 << (db->slot % 64);
 		/* relaxed load: a hint only; the RMW below is what counts */
 		if (!(atomic_load_explicit(&db->wp->listeners,
@@ -687,7 +693,7 @@ shk__doorbell_arm(struct shk__doorbell *db, shk__wait_pred pred, void *arg)
 	 * the waker's fence is about our own re-check, so fence here too */
 	if (!armed_here)
 		SHK_FENCE_SEQ_CST(&db->wp->armed);
-	if (pred && pred(arg) && (mine < 0 ? db_mine(db) : mine))
+	if (pred && pred(arg) && db_mine_once(db, &mine))
 		ring_self(db);
 }
 

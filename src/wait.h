@@ -155,8 +155,8 @@ SHK_HIDDEN void shk__wake_missed(shk_seg *seg, shk__waitpoint *wp);
  * before an interruptible call returns SHK_EINTR (shk__intr: each call
  * starts its slice anew, so a signal storm would keep it from ever being
  * due); a nonzero return ends the wait with that code, except that
- * SHK_EPEERDEAD is followed by one more pred, which wins if it holds.  With check NULL and slice_ns > 0,
- * a sleep still lasts at most slice_ns and pred is re-checked after it
+ * SHK_EPEERDEAD is followed by one more pred, which wins if it holds.
+ * With check NULL and slice_ns > 0, a sleep still lasts at most slice_ns and pred is re-checked after it
  * (for wakers that may die between their change and their wake).  A
  * slice that would end past INT64_MAX ns of the clock is "never": no
  * check, and sleeps as long as the timeout.  seg:
